@@ -1,0 +1,39 @@
+# Agora's build. `make demo` tries a cluster; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOACTOR_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)
+BIN := bin
+
+.PHONY: build test test-race test-process bench proto demo lint tools clean
+
+build:
+	$(GO) build -o $(BIN)/agora ./cmd/agora
+
+# test runs the whole suite: race-checked unit and actor tests, then the
+# multi-process tests (proto.actor's remoting races with itself under -race
+# when two remotes share a process, so those run in child processes).
+test: build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 -timeout 30m ./allocator/... ./actors/...
+
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	PATH=$(CURDIR)/$(BIN):$$PATH protoc -I . -I $(PROTOACTOR_DIR)/actor \
+		--go_out=. --go_opt=paths=source_relative \
+		--go_opt=Mactor.proto=github.com/asynkron/protoactor-go/actor \
+		messages/*.proto
+
+demo: build
+	$(BIN)/agora dev --demo
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)
