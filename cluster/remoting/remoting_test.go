@@ -1,0 +1,105 @@
+package remoting
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// testLogger routes logs to the test.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// echo answers every string-free proto message by replying it back.
+type echo struct{}
+
+func (echo) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.PID); ok {
+		ctx.Respond(ctx.Message())
+	}
+}
+
+// A raw gRPC peer plays the bad sender, so this test has one remote in the
+// process and runs under -race.
+func TestNodeSurvivesBadPeers(t *testing.T) {
+	n, err := Start(Config{Bind: "127.0.0.1:0", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	pid, err := n.System.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return echo{} }), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conn, err := grpc.NewClient(n.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := remote.NewRemotingClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// protoactor leaves these two methods as panic("implement me").
+	if _, err := client.ListProcesses(ctx, &remote.ListProcessesRequest{}); err == nil {
+		t.Fatal("ListProcesses: want an error, got none")
+	}
+	if _, err := client.GetProcessDiagnostics(ctx, &remote.GetProcessDiagnosticsRequest{}); err == nil {
+		t.Fatal("GetProcessDiagnostics: want an error, got none")
+	}
+
+	// A message whose type this node has not linked.
+	stream, err := client.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(m *remote.RemoteMessage) {
+		if err := stream.Send(m); err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+	}
+	send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{
+		ConnectionType: &remote.ConnectRequest_ServerConnection{ServerConnection: &remote.ServerConnection{SystemId: "bad", Address: "127.0.0.1:1"}},
+	}}})
+	send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_MessageBatch{MessageBatch: &remote.MessageBatch{
+		TypeNames: []string{"nosuch.v1.Unknown"},
+		Targets:   []*actor.PID{pid},
+		Envelopes: []*remote.MessageEnvelope{{TypeId: 0, MessageData: []byte{1, 2, 3}, Target: 0, Sender: -1}},
+	}}})
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break // the server closed the stream: that is the expected outcome
+		}
+	}
+
+	// The node still serves: a local request round-trips through the actor
+	// and a new gRPC call is answered.
+	res, err := n.System.Root.RequestFuture(pid, pid, 5*time.Second).Result()
+	if err != nil || !res.(*actor.PID).Equal(pid) {
+		t.Fatalf("node stopped serving after bad peers: %v %v", res, err)
+	}
+	if _, err := client.ListProcesses(ctx, &remote.ListProcessesRequest{}); err == nil {
+		t.Fatal("second ListProcesses: want an error, got none")
+	}
+}
+
+func TestStartRejectsBadAddresses(t *testing.T) {
+	for _, bind := range []string{"nohostport", "[::1]:0", "127.0.0.1:99999"} {
+		if _, err := Start(Config{Bind: bind, Logger: testLogger(t)}); err == nil {
+			t.Errorf("%q: want an error", bind)
+		}
+	}
+}
