@@ -1,0 +1,215 @@
+// Package agent is the agent actor: it registers its node's resources with
+// the leading master, keeps its AgentID across restarts in its work dir, and
+// heartbeats so the master knows it is alive.
+//
+// The agent has two behaviours. Registering: it (re-)registers with
+// exponential backoff until the master answers. Registered: it heartbeats at
+// the interval the master gives; when acknowledgements stop coming, or the
+// master says it does not know the agent, it registers again.
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/cenkalti/backoff/v5"
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/protobuf/proto"
+)
+
+// Name is the agent actor's well-known name on its node.
+const Name = "agent"
+
+// Config is what the agent actor is built from.
+type Config struct {
+	// Info describes the node; Info.Id is empty for a new agent.
+	Info *messages.AgentInfo
+	// Master is the master actor to register with.
+	Master *actor.PID
+	// WorkDir holds the agent's persistent identity; empty keeps nothing.
+	WorkDir string
+	Clock   clockwork.Clock
+	Logger  *slog.Logger
+	// BackoffInitial and BackoffMax bound registration retries: the first
+	// retry comes after about BackoffInitial, each later one doubles, up to
+	// BackoffMax. 0 means 1 s and 1 min (Mesos' defaults).
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	// MaxMissedAcks heartbeats without an acknowledgement make the agent
+	// register again; 0 means 3.
+	MaxMissedAcks int
+}
+
+// Internal timer messages; gen ties them to the behaviour that armed them.
+type (
+	retryRegistration struct{ gen uint64 }
+	heartbeatTick     struct{ gen uint64 }
+)
+
+type agent struct {
+	cfg      Config
+	log      *slog.Logger
+	info     *messages.AgentInfo
+	behavior actor.Behavior
+	backoff  *backoff.ExponentialBackOff
+	gen      uint64 // bumped on every behaviour change; stale timers are dropped
+	interval time.Duration
+	seq      uint64
+	unacked  int
+	epoch    uint64 // highest master epoch seen
+	sys      *actor.ActorSystem
+	self     *actor.PID
+}
+
+// Props returns the props of the agent actor.
+func Props(cfg Config) *actor.Props {
+	if cfg.BackoffInitial <= 0 {
+		cfg.BackoffInitial = time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = time.Minute
+	}
+	if cfg.MaxMissedAcks <= 0 {
+		cfg.MaxMissedAcks = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.BackoffInitial, cfg.BackoffMax, 2, 0.5
+		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior()}
+		a.log = cfg.Logger.With("hostname", a.info.Hostname)
+		a.behavior.Become(a.registering)
+		return a
+	})
+}
+
+func (a *agent) Receive(ctx actor.Context) { a.behavior.Receive(ctx) }
+
+func (a *agent) id() string { return a.info.GetId().GetValue() }
+
+// becomeRegistering starts (re-)registration right away, then with backoff.
+func (a *agent) becomeRegistering(ctx actor.Context, why string) {
+	a.log.Info("agent registering with master", "agent_id", a.id(), "master", a.cfg.Master.String(), "why", why)
+	a.gen++
+	a.backoff.Reset()
+	a.behavior.Become(a.registering)
+	a.sendRegistration(ctx)
+	a.later(a.backoff.NextBackOff(), retryRegistration{gen: a.gen})
+}
+
+func (a *agent) registering(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
+		a.becomeRegistering(ctx, "started")
+	case retryRegistration:
+		if msg.gen != a.gen {
+			return
+		}
+		a.sendRegistration(ctx)
+		a.later(a.backoff.NextBackOff(), retryRegistration{gen: a.gen})
+	case *messages.AgentRegistered:
+		a.handleRegistered(ctx, msg)
+	case *messages.Error:
+		a.log.Error("master refused registration; retrying with backoff", "code", msg.Code.String(), "err", msg.Message)
+	default:
+		a.ignore(msg)
+	}
+}
+
+func (a *agent) sendRegistration(ctx actor.Context) {
+	if a.id() == "" {
+		ctx.Request(a.cfg.Master, &messages.RegisterAgent{Info: a.info, Pid: ctx.Self()})
+		return
+	}
+	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: a.info, Pid: ctx.Self(), MasterEpoch: a.epoch})
+}
+
+func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistered) {
+	if e := msg.GetMaster().GetEpoch(); e < a.epoch {
+		a.log.Warn("ignoring registration from a deposed master", "epoch", e, "seen", a.epoch)
+		return
+	}
+	a.epoch = msg.GetMaster().GetEpoch()
+	id := msg.GetAgentId().GetValue()
+	if a.id() != "" && a.id() != id {
+		a.log.Error("master assigned a different AgentID than the one we re-registered with; ignoring", "ours", a.id(), "theirs", id)
+		return
+	}
+	if a.id() == "" {
+		// The identity must be on disk before we act as this agent, or a
+		// restart would register a second agent for the same node.
+		if err := SaveAgentID(a.cfg.WorkDir, id); err != nil {
+			a.log.Error("cannot persist AgentID; registering again", "err", err)
+			return
+		}
+		a.info.Id = &messages.AgentID{Value: id}
+	}
+	a.interval = time.Duration(msg.HeartbeatIntervalNanos)
+	if a.interval <= 0 {
+		a.interval = 5 * time.Second
+	}
+	a.gen++
+	a.unacked = 0
+	a.behavior.Become(a.registered)
+	a.log.Info("agent registered", "agent_id", id, "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
+	a.later(a.interval, heartbeatTick{gen: a.gen})
+	// Published after the heartbeat timer is armed, so an observer that
+	// advances a fake clock on this event sees the heartbeat fire.
+	ctx.ActorSystem().EventStream.Publish(Registered{AgentID: id, Reregistered: msg.Reregistered})
+}
+
+func (a *agent) registered(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case heartbeatTick:
+		if msg.gen != a.gen {
+			return
+		}
+		if a.unacked >= a.cfg.MaxMissedAcks {
+			a.becomeRegistering(ctx, fmt.Sprintf("%d heartbeats unacknowledged", a.unacked))
+			return
+		}
+		a.seq++
+		a.unacked++
+		ctx.Request(a.cfg.Master, &messages.AgentHeartbeat{AgentId: a.info.Id, Seq: a.seq, MasterEpoch: a.epoch})
+		a.later(a.interval, heartbeatTick{gen: a.gen})
+	case *messages.AgentHeartbeatAck:
+		if msg.GetMaster().GetEpoch() < a.epoch {
+			return
+		}
+		a.unacked = 0
+		if d := time.Duration(msg.HeartbeatIntervalNanos); d > 0 {
+			a.interval = d
+		}
+		ctx.ActorSystem().EventStream.Publish(HeartbeatAcked{AgentID: a.id(), Seq: msg.Seq})
+	case *messages.AgentRegistered:
+		// A late answer to an earlier registration attempt.
+	case *messages.Error:
+		if msg.Code == messages.Error_UNKNOWN_AGENT {
+			a.becomeRegistering(ctx, "master does not know this agent")
+			return
+		}
+		a.log.Warn("master error", "code", msg.Code.String(), "err", msg.Message, "request", msg.Request)
+	default:
+		a.ignore(msg)
+	}
+}
+
+func (a *agent) ignore(msg any) {
+	switch msg.(type) {
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, retryRegistration, heartbeatTick:
+		return
+	}
+	a.log.Warn("agent: unexpected message", "type", fmt.Sprintf("%T", msg))
+}
+
+// later sends msg to the agent after d on the agent's clock.
+func (a *agent) later(d time.Duration, msg any) {
+	sys, self := a.sys, a.self
+	a.cfg.Clock.AfterFunc(d, func() { sys.Root.Send(self, msg) })
+}

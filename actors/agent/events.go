@@ -1,0 +1,16 @@
+package agent
+
+// Events the agent publishes on its actor system's EventStream, for
+// observers in the same process (testkit). They never cross a node boundary.
+type (
+	// Registered: the master confirmed a (re-)registration.
+	Registered struct {
+		AgentID      string
+		Reregistered bool
+	}
+	// HeartbeatAcked: the master acknowledged heartbeat Seq.
+	HeartbeatAcked struct {
+		AgentID string
+		Seq     uint64
+	}
+)

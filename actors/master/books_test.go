@@ -1,0 +1,138 @@
+package master
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+func info(host string) *messages.AgentInfo {
+	return &messages.AgentInfo{Hostname: host, Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}}}
+}
+
+func TestRegisterAssignsFreshIDs(t *testing.T) {
+	b := NewBooks("m1")
+	a, err := b.Register(info("h1"), "10.0.0.1:1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := b.Register(info("h1"), "10.0.0.1:1", t0) // same host again: a new agent (Mesos)
+	if a != "m1-A1" || c != "m1-A2" {
+		t.Fatalf("ids = %s, %s", a, c)
+	}
+	if b.AgentCount() != 2 || b.ReachableCount() != 2 {
+		t.Fatalf("counts = %d/%d", b.AgentCount(), b.ReachableCount())
+	}
+}
+
+func TestRegisterRejectsImpossibleAgents(t *testing.T) {
+	for name, in := range map[string]*messages.AgentInfo{
+		"nil info":       nil,
+		"no hostname":    {Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}}},
+		"negative cpus":  {Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: -1}}},
+		"NaN mem":        {Hostname: "h", Resources: []*messages.Resource{{Name: "mem", Scalar: math.NaN()}}},
+		"unnamed":        {Hostname: "h", Resources: []*messages.Resource{{Scalar: 1}}},
+		"reversed range": {Hostname: "h", Resources: []*messages.Resource{{Name: "ports", Ranges: []*messages.Range{{Begin: 9, End: 1}}}}},
+	} {
+		b := NewBooks("m")
+		if _, err := b.Register(in, "a", t0); !errors.Is(err, ErrInvalidAgent) {
+			t.Errorf("%s: err = %v, want ErrInvalidAgent", name, err)
+		}
+		if b.AgentCount() != 0 {
+			t.Errorf("%s: a rejected agent was admitted", name)
+		}
+	}
+}
+
+func TestHeartbeatFromUnknownOrUnreachableAgent(t *testing.T) {
+	b := NewBooks("m")
+	if err := b.Heartbeat("nope", t0); !errors.Is(err, ErrUnknownAgent) {
+		t.Fatalf("unknown: %v", err)
+	}
+	id, _ := b.Register(info("h"), "a", t0)
+	if err := b.Heartbeat(id, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !b.MarkUnreachable(id, t0.Add(time.Minute)) || b.MarkUnreachable(id, t0.Add(time.Minute)) {
+		t.Fatal("MarkUnreachable should report only the first transition")
+	}
+	if err := b.Heartbeat(id, t0.Add(time.Minute)); !errors.Is(err, ErrUnknownAgent) {
+		t.Fatalf("unreachable agent must re-register, got %v", err)
+	}
+	if b.ReachableCount() != 0 {
+		t.Fatalf("reachable = %d", b.ReachableCount())
+	}
+}
+
+func TestReregisterKeepsIDAndRestoresReachability(t *testing.T) {
+	b := NewBooks("m")
+	id, _ := b.Register(info("h"), "a", t0)
+	b.MarkUnreachable(id, t0.Add(time.Minute))
+	in := info("h")
+	in.Id = &messages.AgentID{Value: id}
+	known, err := b.Reregister(in, "b", t0.Add(2*time.Minute))
+	if err != nil || !known {
+		t.Fatalf("known=%v err=%v", known, err)
+	}
+	st := b.Agents()[0]
+	if !st.Reachable || st.Address != "b" || st.Reregistrations != 1 || st.UnreachableUnixNano != 0 {
+		t.Fatalf("state after re-registration: %v", st)
+	}
+	if b.ReachableCount() != 1 {
+		t.Fatalf("reachable = %d", b.ReachableCount())
+	}
+	// An agent this master never saw (registered with an earlier leader).
+	other := info("h2")
+	other.Id = &messages.AgentID{Value: "old-A7"}
+	if known, err := b.Reregister(other, "c", t0); err != nil || known {
+		t.Fatalf("foreign agent: known=%v err=%v", known, err)
+	}
+	if _, err := b.Reregister(info("h3"), "d", t0); !errors.Is(err, ErrInvalidAgent) {
+		t.Fatalf("re-registration without ID: %v", err)
+	}
+}
+
+func TestHeartbeatIntervalScalesWithClusterSize(t *testing.T) {
+	p := DefaultLiveness
+	for _, tc := range []struct {
+		agents int
+		want   time.Duration
+	}{
+		{0, 5 * time.Second},
+		{100, 5 * time.Second},
+		{2500, 5 * time.Second},
+		{10_000, 20 * time.Second},
+		{50_000, 100 * time.Second},
+	} {
+		if got := p.HeartbeatInterval(tc.agents); got != tc.want {
+			t.Errorf("%d agents: %v, want %v", tc.agents, got, tc.want)
+		}
+		// The point of auto: the master's heartbeat load stays bounded.
+		if rate := float64(tc.agents) / p.HeartbeatInterval(tc.agents).Seconds(); rate > p.MaxRate {
+			t.Errorf("%d agents: %.0f heartbeats/s exceeds %v", tc.agents, rate, p.MaxRate)
+		}
+	}
+	if got := (LivenessPolicy{Interval: time.Second}).HeartbeatInterval(1e6); got != time.Second {
+		t.Errorf("fixed interval ignored: %v", got)
+	}
+}
+
+func TestLivenessCountsMissedIntervals(t *testing.T) {
+	var l liveness
+	l.observe(t0, time.Second)
+	if dead, next := l.check(t0.Add(2999*time.Millisecond), 3); dead || !next.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("dead=%v next=%v", dead, next)
+	}
+	if dead, _ := l.check(t0.Add(3*time.Second), 3); !dead {
+		t.Fatal("3 missed intervals should be unreachable")
+	}
+	l.observe(t0.Add(3*time.Second), 2*time.Second) // interval grew with the cluster
+	if dead, _ := l.check(t0.Add(8*time.Second), 3); dead {
+		t.Fatal("the newer, longer interval applies")
+	}
+}

@@ -1,0 +1,250 @@
+// Package master is the leading master: the master actor, which owns the
+// cluster's books, and one handler child actor per agent that tracks its
+// liveness. The books (books.go) are plain data; the actor receives a
+// message, calls the books with the current time, and sends what follows.
+//
+// Agents talk to the well-known actor "master" only. The master routes an
+// agent's heartbeat to that agent's handler, which answers it and marks the
+// agent unreachable when it misses too many. State is served from snapshots
+// (Publisher) so that reading it never blocks the master.
+package master
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/protobuf/proto"
+)
+
+// Name is the master actor's well-known name on its node.
+const Name = "master"
+
+// Config is what the master actor is built from.
+type Config struct {
+	// Info describes this master; Info.Id names it.
+	Info     *messages.MasterInfo
+	Clock    clockwork.Clock
+	Logger   *slog.Logger
+	Liveness LivenessPolicy
+	// PublishInterval bounds how often a new state snapshot is built while
+	// the state changes; 0 means 100 ms.
+	PublishInterval time.Duration
+	Publisher       *Publisher
+	Metrics         *Metrics
+}
+
+// Internal messages the master sends itself or receives from its children.
+type (
+	publishTick      struct{}
+	agentUnreachable struct{ id string }
+)
+
+type master struct {
+	cfg      Config
+	log      *slog.Logger
+	books    *Books
+	handlers map[string]*actor.PID
+	// publishPending is true while a publishTick is armed.
+	publishPending bool
+	// sys and self let timer callbacks send to the actor without its ctx.
+	sys  *actor.ActorSystem
+	self *actor.PID
+}
+
+// Props returns the props of the master actor.
+func Props(cfg Config) *actor.Props {
+	if cfg.PublishInterval <= 0 {
+		cfg.PublishInterval = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &master{
+			cfg:      cfg,
+			log:      cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch()),
+			books:    NewBooks(cfg.Info.GetId()),
+			handlers: make(map[string]*actor.PID),
+		}
+	})
+}
+
+func (m *master) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		m.sys, m.self = ctx.ActorSystem(), ctx.Self()
+		m.log.Info("master started", "address", m.cfg.Info.GetAddress(), "http", m.cfg.Info.GetHttpAddress())
+		m.publish()
+	case *messages.RegisterAgent:
+		m.handleRegister(ctx, msg)
+	case *messages.ReregisterAgent:
+		m.handleReregister(ctx, msg)
+	case *messages.AgentHeartbeat:
+		m.handleHeartbeat(ctx, msg)
+	case *messages.UnregisterAgent:
+		m.handleUnregister(ctx, msg)
+	case agentUnreachable:
+		m.handleUnreachable(msg.id)
+	case publishTick:
+		m.publishPending = false
+		m.publish()
+	case *messages.GetState:
+		if s := m.cfg.Publisher.Latest(); s != nil {
+			ctx.Respond(s.State)
+		}
+	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.Terminated:
+	default:
+		m.log.Warn("master: unexpected message", "type", fmt.Sprintf("%T", msg), "sender", ctx.Sender())
+		m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, fmt.Sprintf("the master does not handle %T", msg), msg)
+	}
+}
+
+func (m *master) now() time.Time { return m.cfg.Clock.Now() }
+
+// replyTo is the PID a registration names, else the sender.
+func replyTo(ctx actor.Context, pid *actor.PID) *actor.PID {
+	if pid != nil && pid.Id != "" {
+		return pid
+	}
+	return ctx.Sender()
+}
+
+func (m *master) handleRegister(ctx actor.Context, msg *messages.RegisterAgent) {
+	to := replyTo(ctx, msg.Pid)
+	id, err := m.books.Register(msg.GetInfo(), to.GetAddress(), m.now())
+	if err != nil {
+		m.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
+		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return
+	}
+	m.cfg.Metrics.registrations.Inc()
+	m.log.Info("agent registered", "agent_id", id, "hostname", msg.Info.Hostname, "resources", messages.FormatResources(msg.Info.Resources))
+	m.admit(ctx, id, to, false)
+	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname})
+}
+
+func (m *master) handleReregister(ctx actor.Context, msg *messages.ReregisterAgent) {
+	to := replyTo(ctx, msg.Pid)
+	known, err := m.books.Reregister(msg.GetInfo(), to.GetAddress(), m.now())
+	if err != nil {
+		m.log.Warn("agent re-registration rejected", "agent_id", msg.GetInfo().GetId().GetValue(), "err", err)
+		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return
+	}
+	id := msg.Info.Id.Value
+	m.cfg.Metrics.reregistrations.Inc()
+	m.log.Info("agent re-registered", "agent_id", id, "hostname", msg.Info.Hostname, "known", known)
+	m.admit(ctx, id, to, true)
+	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname, Reregistered: true})
+}
+
+// admit (re)starts the agent's handler and confirms the registration.
+func (m *master) admit(ctx actor.Context, id string, agent *actor.PID, reregistered bool) {
+	interval := m.interval()
+	if h, ok := m.handlers[id]; ok {
+		ctx.Send(h, handlerAgentPID{pid: agent, now: m.now(), interval: interval})
+	} else {
+		h, err := ctx.SpawnNamed(handlerProps(m.cfg, id, agent, interval), "agent-"+id)
+		if err != nil {
+			// A stale child of the same name is still stopping; it holds no
+			// state we need, so replace it under a fresh name.
+			h = ctx.Spawn(handlerProps(m.cfg, id, agent, interval))
+		}
+		m.handlers[id] = h
+	}
+	ctx.Send(agent, &messages.AgentRegistered{
+		AgentId:                &messages.AgentID{Value: id},
+		Master:                 m.cfg.Info,
+		HeartbeatIntervalNanos: int64(interval),
+		Reregistered:           reregistered,
+	})
+	m.changed()
+}
+
+func (m *master) interval() time.Duration {
+	return m.cfg.Liveness.HeartbeatInterval(m.books.AgentCount())
+}
+
+func (m *master) handleHeartbeat(ctx actor.Context, msg *messages.AgentHeartbeat) {
+	id := msg.GetAgentId().GetValue()
+	if err := m.books.Heartbeat(id, m.now()); err != nil {
+		m.log.Debug("heartbeat from an agent that must re-register", "agent_id", id)
+		m.reject(ctx, ctx.Sender(), messages.Error_UNKNOWN_AGENT, err.Error(), msg)
+		return
+	}
+	m.cfg.Metrics.heartbeats.Inc()
+	ctx.Send(m.handlers[id], handlerHeartbeat{hb: msg, from: ctx.Sender(), now: m.now(), interval: m.interval()})
+}
+
+func (m *master) handleUnreachable(id string) {
+	if !m.books.MarkUnreachable(id, m.now()) {
+		return
+	}
+	m.cfg.Metrics.unreachableEvents.Inc()
+	m.log.Warn("agent unreachable: missed heartbeats", "agent_id", id, "max_misses", m.cfg.Liveness.MaxMisses)
+	m.changed()
+	m.sys.EventStream.Publish(AgentMarkedUnreachable{AgentID: id})
+}
+
+func (m *master) handleUnregister(ctx actor.Context, msg *messages.UnregisterAgent) {
+	id := msg.GetAgentId().GetValue()
+	if !m.books.Remove(id) {
+		m.reject(ctx, ctx.Sender(), messages.Error_UNKNOWN_AGENT, "agent "+id+" is not registered", msg)
+		return
+	}
+	if h, ok := m.handlers[id]; ok {
+		ctx.Stop(h)
+		delete(m.handlers, id)
+	}
+	m.log.Info("agent unregistered", "agent_id", id)
+	m.changed()
+	ctx.ActorSystem().EventStream.Publish(AgentRemoved{AgentID: id})
+}
+
+// reject answers a request with an Error and counts it.
+func (m *master) reject(ctx actor.Context, to *actor.PID, code messages.Error_Code, text string, req any) {
+	m.cfg.Metrics.rejected.WithLabelValues(code.String()).Inc()
+	if to == nil {
+		return
+	}
+	name := fmt.Sprintf("%T", req)
+	if pm, ok := req.(proto.Message); ok {
+		name = string(pm.ProtoReflect().Descriptor().FullName())
+	}
+	ctx.Send(to, &messages.Error{Code: code, Message: text, Request: name, Leader: m.cfg.Info})
+}
+
+// changed notes a state change; a snapshot follows within PublishInterval,
+// so a burst of changes costs one snapshot.
+func (m *master) changed() {
+	if m.publishPending {
+		return
+	}
+	m.publishPending = true
+	m.later(m.cfg.PublishInterval, publishTick{})
+}
+
+// later sends msg to the master after d on the master's clock.
+func (m *master) later(d time.Duration, msg any) {
+	sys, self := m.sys, m.self
+	m.cfg.Clock.AfterFunc(d, func() { sys.Root.Send(self, msg) })
+}
+
+func (m *master) publish() {
+	n := m.books.AgentCount()
+	m.cfg.Metrics.agents.WithLabelValues("reachable").Set(float64(m.books.ReachableCount()))
+	m.cfg.Metrics.agents.WithLabelValues("unreachable").Set(float64(n - m.books.ReachableCount()))
+	m.cfg.Metrics.heartbeatInterval.Set(m.interval().Seconds())
+	m.cfg.Publisher.publish(&messages.MasterState{
+		Master:                 m.cfg.Info,
+		Leading:                true,
+		Agents:                 m.books.Agents(),
+		SnapshotUnixNano:       m.now().UnixNano(),
+		HeartbeatIntervalNanos: int64(m.interval()),
+		MaxMissedHeartbeats:    uint32(m.cfg.Liveness.MaxMisses),
+	})
+}

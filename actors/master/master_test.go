@@ -1,0 +1,98 @@
+package master_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/testkit"
+)
+
+func admitted(ev any) bool { _, ok := ev.(master.AgentAdmitted); return ok }
+
+func TestAgentsRegisterAndAppearInState(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{Agents: 3})
+	c.Events.WaitForCount(t, 0, 3, admitted)
+	// The snapshot follows within the publish interval on the cluster clock.
+	c.Fake(t).Advance(time.Second)
+	st := c.WaitState(t, func(st *messages.MasterState) bool { return len(st.Agents) == 3 })
+	for _, a := range st.Agents {
+		if !a.Reachable || messages.ScalarOf(a.Info.Resources, "cpus") != 4 {
+			t.Fatalf("agent state: %v", a)
+		}
+	}
+}
+
+// An agent that stops heartbeating is unreachable after MaxMisses intervals;
+// restarted with the same work dir it re-registers with the same AgentID.
+func TestDeadAgentBecomesUnreachableAndComesBack(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{})
+	dir := t.TempDir()
+	pid := c.AddAgent(testkit.AgentSpec{WorkDir: dir})
+	first := c.Events.WaitFor(t, admitted).(master.AgentAdmitted)
+	c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.Registered); return ok })
+	clock := c.Fake(t)
+
+	// Alive: each interval the agent heartbeats and is acknowledged; it
+	// stays reachable well past the 3-interval timeout.
+	for seq := uint64(1); seq <= 5; seq++ {
+		mark := c.Events.Mark()
+		clock.Advance(time.Second)
+		c.Events.WaitForSince(t, mark, func(ev any) bool {
+			hb, ok := ev.(agent.HeartbeatAcked)
+			return ok && hb.Seq == seq
+		})
+	}
+
+	unreachable := func(ev any) bool { _, ok := ev.(master.AgentMarkedUnreachable); return ok }
+	if n := c.Events.Count(0, unreachable); n != 0 {
+		t.Fatalf("a heartbeating agent was marked unreachable %d times", n)
+	}
+	mark := c.Events.Mark()
+	c.StopAgent(pid)
+	clock.Advance(3 * time.Second)
+	ev := c.Events.WaitForSince(t, mark, unreachable)
+	if ev.(master.AgentMarkedUnreachable).AgentID != first.AgentID {
+		t.Fatalf("wrong agent marked unreachable: %v", ev)
+	}
+	clock.Advance(time.Second)
+	c.WaitState(t, func(st *messages.MasterState) bool { return len(st.Agents) == 1 && !st.Agents[0].Reachable })
+
+	mark = c.Events.Mark()
+	c.AddAgent(testkit.AgentSpec{WorkDir: dir})
+	back := c.Events.WaitForSince(t, mark, admitted).(master.AgentAdmitted)
+	if back.AgentID != first.AgentID || !back.Reregistered {
+		t.Fatalf("restarted agent: %+v, want re-registration as %s", back, first.AgentID)
+	}
+	clock.Advance(time.Second)
+	c.WaitState(t, func(st *messages.MasterState) bool { return len(st.Agents) == 1 && st.Agents[0].Reachable })
+}
+
+// A heartbeat from an agent the master does not know is answered with an
+// error telling it to re-register; an unsupported message gets
+// INVALID_ARGUMENT. Neither changes the books.
+func TestMasterAnswersBadInputWithErrors(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{})
+	for _, tc := range []struct {
+		msg  any
+		want messages.Error_Code
+	}{
+		{&messages.AgentHeartbeat{AgentId: &messages.AgentID{Value: "nobody"}}, messages.Error_UNKNOWN_AGENT},
+		{&messages.RegisterAgent{Info: &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: -2}}}}, messages.Error_INVALID_ARGUMENT},
+		{&messages.UnregisterAgent{AgentId: &messages.AgentID{Value: "nobody"}}, messages.Error_UNKNOWN_AGENT},
+		{&messages.AgentInfo{Hostname: "not a request"}, messages.Error_INVALID_ARGUMENT},
+	} {
+		res, err := c.System.Root.RequestFuture(c.Master, tc.msg, 5*time.Second).Result()
+		if err != nil {
+			t.Fatalf("%T: %v", tc.msg, err)
+		}
+		e, ok := res.(*messages.Error)
+		if !ok || e.Code != tc.want || e.Message == "" {
+			t.Fatalf("%T: got %v, want code %v", tc.msg, res, tc.want)
+		}
+	}
+	c.Fake(t).Advance(time.Second)
+	c.WaitState(t, func(st *messages.MasterState) bool { return st.SnapshotUnixNano > 0 && len(st.Agents) == 0 })
+}

@@ -1,0 +1,177 @@
+package testkit
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options shape a test cluster.
+type Options struct {
+	// Agents to start with; more can be added with AddAgent.
+	Agents int
+	// AgentResources in Mesos syntax; default "cpus:4;mem:8192;disk:10240;ports:[31000-32000]".
+	AgentResources string
+	// Clock drives every timer; default a fake clock the test advances.
+	Clock clockwork.Clock
+	// Liveness of agents; default 1 s heartbeats, 3 misses.
+	Liveness *master.LivenessPolicy
+	// Logger; default discards below Warn unless AGORA_TEST_LOG is set.
+	Logger *slog.Logger
+}
+
+// Cluster is a master and agents on one actor system.
+type Cluster struct {
+	System    *actor.ActorSystem
+	Clock     clockwork.Clock
+	Master    *actor.PID
+	Publisher *master.Publisher
+	Events    *Events
+	Agents    []*actor.PID
+	opts      Options
+	logger    *slog.Logger
+	resources []*messages.Resource
+}
+
+// DefaultAgentResources is what each testkit agent offers unless told.
+const DefaultAgentResources = "cpus:4;mem:8192;disk:10240;ports:[31000-32000]"
+
+// Start starts a master and opts.Agents agents and stops them when the test
+// ends. It does not wait for the agents to register: wait on Events.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// New is Start without a testing.TB, for benchmarks' setup and `agora sim`.
+func New(opts Options) (*Cluster, error) {
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewFakeClock()
+	}
+	if opts.Liveness == nil {
+		opts.Liveness = &master.LivenessPolicy{Interval: time.Second, MaxMisses: 3}
+	}
+	if opts.AgentResources == "" {
+		opts.AgentResources = DefaultAgentResources
+	}
+	logger := opts.Logger
+	if logger == nil {
+		var w io.Writer = io.Discard
+		if os.Getenv("AGORA_TEST_LOG") != "" {
+			w = os.Stderr
+		}
+		logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	res, err := messages.ParseResources(opts.AgentResources)
+	if err != nil {
+		return nil, err
+	}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res}
+	sys.EventStream.Subscribe(c.Events.record)
+	info := &messages.MasterInfo{Id: "testkit", Address: sys.Address(), Epoch: 1}
+	c.Master, err = sys.Root.SpawnNamed(master.Props(master.Config{
+		Info:      info,
+		Clock:     opts.Clock,
+		Logger:    logger,
+		Liveness:  *opts.Liveness,
+		Publisher: c.Publisher,
+		Metrics:   master.NewMetrics(prometheus.NewRegistry()),
+	}), master.Name)
+	if err != nil {
+		return nil, fmt.Errorf("testkit: spawn master: %w", err)
+	}
+	for i := 0; i < opts.Agents; i++ {
+		c.AddAgent(AgentSpec{})
+	}
+	return c, nil
+}
+
+// AgentSpec describes one testkit agent; zero fields take defaults.
+type AgentSpec struct {
+	Hostname   string
+	WorkDir    string
+	Resources  []*messages.Resource
+	Attributes []*messages.Attribute
+}
+
+// AddAgent starts one more agent and returns its actor.
+func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
+	n := len(c.Agents)
+	if spec.Hostname == "" {
+		spec.Hostname = fmt.Sprintf("agent-%d", n)
+	}
+	if spec.Resources == nil {
+		spec.Resources = c.resources
+	}
+	id, err := agent.LoadAgentID(spec.WorkDir)
+	if err != nil {
+		panic(fmt.Sprintf("testkit: %v", err)) // a test set up a broken work dir
+	}
+	info := &messages.AgentInfo{Hostname: spec.Hostname, Resources: spec.Resources, Attributes: spec.Attributes}
+	if id != "" {
+		info.Id = &messages.AgentID{Value: id}
+	}
+	pid := c.System.Root.Spawn(agent.Props(agent.Config{
+		Info:    info,
+		Master:  c.Master,
+		WorkDir: spec.WorkDir,
+		Clock:   c.Clock,
+		Logger:  c.logger,
+	}))
+	c.Agents = append(c.Agents, pid)
+	return pid
+}
+
+// StopAgent stops an agent's actor as a crash would: the master is not told.
+func (c *Cluster) StopAgent(pid *actor.PID) { c.System.Root.Stop(pid) }
+
+// Fake returns the cluster's clock as a fake clock, or fails the test.
+func (c *Cluster) Fake(t testing.TB) *clockwork.FakeClock {
+	t.Helper()
+	f, ok := c.Clock.(*clockwork.FakeClock)
+	if !ok {
+		t.Fatal("testkit: this cluster runs on a real clock")
+	}
+	return f
+}
+
+// Stop stops every actor of the cluster.
+func (c *Cluster) Stop() { c.System.Shutdown() }
+
+// WaitState waits until the master publishes a snapshot that satisfies ok
+// and returns it. Snapshots follow changes within the master's publish
+// interval, so on a fake clock advance it past that first.
+func (c *Cluster) WaitState(t testing.TB, ok func(*messages.MasterState) bool) *messages.MasterState {
+	t.Helper()
+	timeout := time.After(WaitTimeout)
+	for {
+		changed := c.Publisher.Changed()
+		if s := c.Publisher.Latest(); s != nil && ok(s.State) {
+			return s.State
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("testkit: no matching state snapshot within %v", WaitTimeout)
+			return nil
+		}
+	}
+}
