@@ -3,6 +3,7 @@ module github.com/agora-sched/agora
 go 1.26.0
 
 require (
+	github.com/alecthomas/kong v1.17.0
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/jonboulle/clockwork v0.5.0

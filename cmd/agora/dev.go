@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type devCmd struct {
+	Listen     string        `env:"AGORA_LISTEN" help:"host:port for remoting (default ${defaultMasterListen}; a free port with --demo)."`
+	HTTP       string        `name:"http" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (default ${defaultHTTP}; a free port with --demo)."`
+	WorkDir    string        `name:"work-dir" env:"AGORA_WORK_DIR" help:"Agent work dir (default: agora-dev under the temp dir, kept across runs)."`
+	Resources  string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax; unnamed ones are detected."`
+	Attributes string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1'."`
+	Demo       bool          `help:"Start the cluster, show it once the agent has registered, and exit (make demo). Uses free ports unless --listen/--http are given."`
+	Timeout    time.Duration `default:"60s" help:"With --demo: give up if the agent has not registered by then."`
+}
+
+func (c *devCmd) Run(logger *slog.Logger) error {
+	if c.WorkDir == "" {
+		c.WorkDir = filepath.Join(os.TempDir(), "agora-dev")
+	}
+	listen, httpAddr := defaultMasterListen, defaultHTTP
+	if c.Demo {
+		// A demo must not fail because a real cluster holds the defaults.
+		listen, httpAddr = "127.0.0.1:0", "127.0.0.1:0"
+	}
+	if c.Listen != "" {
+		listen = c.Listen
+	}
+	if c.HTTP != "" {
+		httpAddr = c.HTTP
+	}
+	n := nodeCmd{
+		Role: "master,agent", Listen: listen, HTTP: httpAddr, WorkDir: c.WorkDir,
+		Resources: c.Resources, Attributes: c.Attributes, Hostname: "localhost",
+		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
+		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
+	}
+	r, err := n.start(logger)
+	if err != nil {
+		return err
+	}
+	defer r.stop()
+	fmt.Printf("Agora dev cluster: master %s, HTTP %s, agent work dir %s\n", r.node.Address, r.httpURL, c.WorkDir)
+	if !c.Demo {
+		fmt.Printf("Try: agora status --master-http %s   (Ctrl-C stops the cluster)\n", r.httpURL[len("http://"):])
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		<-ctx.Done()
+		return nil
+	}
+	deadline := time.After(c.Timeout)
+	for {
+		changed := r.pub.Changed()
+		if s := r.pub.Latest(); s != nil && len(s.State.Agents) > 0 {
+			fmt.Println()
+			printState(os.Stdout, s.State)
+			fmt.Println("\nThe agent registered with the master. Demo done.")
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return fmt.Errorf("demo: no agent registered within %v; rerun with --log-level=debug", c.Timeout)
+		}
+	}
+}

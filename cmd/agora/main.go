@@ -1,0 +1,61 @@
+// Command agora runs Agora nodes and talks to a running cluster.
+//
+//	agora dev                         an all-in-one cluster to try things
+//	agora node --role=master          a master
+//	agora node --role=agent --master=HOST:PORT
+//	agora status                      the cluster as a table
+//
+// Every flag can also be set through the environment variable named in
+// `agora COMMAND --help` (AGORA_...).
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type cli struct {
+	LogLevel  string `name:"log-level" enum:"debug,info,warn,error" default:"info" env:"AGORA_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
+	LogFormat string `name:"log-format" enum:"text,json" default:"text" env:"AGORA_LOG_FORMAT" help:"Log format: text or json."`
+
+	Node    nodeCmd    `cmd:"" help:"Run a master, an agent, or both in this process."`
+	Dev     devCmd     `cmd:"" help:"Run an all-in-one cluster (master and agent) on this machine, with no Consul needed."`
+	Status  statusCmd  `cmd:"" help:"Show the cluster's state."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run() error { fmt.Println("agora", version); return nil }
+
+func (c *cli) logger() *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func main() {
+	var c cli
+	ctx := kong.Parse(&c,
+		kong.Name("agora"),
+		kong.Description("Agora: a cluster resource manager in the line of Apache Mesos."),
+		kong.UsageOnError(),
+		kong.Vars{"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP},
+	)
+	logger := c.logger()
+	slog.SetDefault(logger)
+	if err := ctx.Run(logger); err != nil {
+		fmt.Fprintln(os.Stderr, "agora:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Default addresses. Remoting has no authentication: bind to loopback
+// unless the network is trusted.
+const (
+	defaultMasterListen = "127.0.0.1:5055"
+	defaultAgentListen  = "127.0.0.1:5051"
+	defaultHTTP         = "127.0.0.1:5050"
+)
+
+type nodeCmd struct {
+	Role      string `default:"master" env:"AGORA_ROLE" help:"What this process runs: master, agent, or master,agent."`
+	Listen    string `env:"AGORA_LISTEN" help:"host:port for proto.actor remoting (default ${defaultMasterListen} for a master, ${defaultAgentListen} for an agent)."`
+	Advertise string `env:"AGORA_ADVERTISE" help:"host:port peers use to reach this node, if not the listen address."`
+	HTTP      string `name:"http" default:"${defaultHTTP}" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (/state, /health, /metrics)."`
+	Master    string `env:"AGORA_MASTER" help:"The master's remoting address host:port (agents; default: this process's master)."`
+	WorkDir   string `name:"work-dir" default:"/var/lib/agora" env:"AGORA_WORK_DIR" help:"Directory for the agent's identity and sandboxes."`
+	Hostname  string `env:"AGORA_HOSTNAME" help:"Hostname the agent reports (default: os.Hostname)."`
+
+	Resources  string `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
+	Attributes string `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
+
+	HeartbeatInterval    string        `default:"auto" env:"AGORA_HEARTBEAT_INTERVAL" help:"Agent heartbeat interval (master): a duration, or auto to grow it with the cluster so the master receives at most --max-heartbeat-rate heartbeats/s."`
+	HeartbeatMinInterval time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
+	MaxHeartbeatRate     float64       `default:"500" env:"AGORA_MAX_HEARTBEAT_RATE" help:"Heartbeats per second the master accepts with auto intervals."`
+	MaxMissedHeartbeats  int           `default:"3" env:"AGORA_MAX_MISSED_HEARTBEATS" help:"Heartbeats an agent may miss in a row before it is unreachable (master)."`
+	RegistrationBackoff  time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
+	RegistrationMax      time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
+}
+
+// running is a started node: what Stop must undo.
+type running struct {
+	node    *remoting.Node
+	http    *http.Server
+	pub     *master.Publisher
+	httpURL string
+	logger  *slog.Logger
+}
+
+func (c *nodeCmd) roles() (isMaster, isAgent bool, err error) {
+	for _, r := range strings.Split(c.Role, ",") {
+		switch strings.TrimSpace(r) {
+		case "master":
+			isMaster = true
+		case "agent":
+			isAgent = true
+		default:
+			return false, false, fmt.Errorf("--role: unknown role %q; use master, agent, or master,agent", r)
+		}
+	}
+	return isMaster, isAgent, nil
+}
+
+func (c *nodeCmd) liveness() (master.LivenessPolicy, error) {
+	p := master.LivenessPolicy{MinInterval: c.HeartbeatMinInterval, MaxRate: c.MaxHeartbeatRate, MaxMisses: c.MaxMissedHeartbeats}
+	if c.HeartbeatInterval != "auto" {
+		d, err := time.ParseDuration(c.HeartbeatInterval)
+		if err != nil || d <= 0 {
+			return p, fmt.Errorf("--heartbeat-interval %q: want a positive duration such as 5s, or auto", c.HeartbeatInterval)
+		}
+		p.Interval = d
+	}
+	if p.MaxMisses < 1 {
+		return p, fmt.Errorf("--max-missed-heartbeats must be at least 1")
+	}
+	if p.Interval == 0 && (p.MinInterval <= 0 || p.MaxRate <= 0) {
+		return p, fmt.Errorf("auto heartbeat intervals need --heartbeat-min-interval > 0 and --max-heartbeat-rate > 0")
+	}
+	return p, nil
+}
+
+// agentInfo validates the agent flags before anything starts, so a bad
+// --resources or --attributes stops startup with the bad token named.
+func (c *nodeCmd) agentInfo() (*messages.AgentInfo, error) {
+	override, err := messages.ParseResources(c.Resources)
+	if err != nil {
+		return nil, fmt.Errorf("--resources: %w", err)
+	}
+	attrs, err := messages.ParseAttributes(c.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("--attributes: %w", err)
+	}
+	res, err := agent.DetectResources(c.WorkDir, override)
+	if err != nil {
+		return nil, err
+	}
+	host := c.Hostname
+	if host == "" {
+		if host, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("hostname: %w (set --hostname)", err)
+		}
+	}
+	id, err := agent.LoadAgentID(c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	info := &messages.AgentInfo{Hostname: host, Resources: res, Attributes: attrs, Version: version}
+	if id != "" {
+		info.Id = &messages.AgentID{Value: id}
+	}
+	return info, nil
+}
+
+func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
+	isMaster, isAgent, err := c.roles()
+	if err != nil {
+		return nil, err
+	}
+	policy, err := c.liveness()
+	if err != nil {
+		return nil, err
+	}
+	var info *messages.AgentInfo
+	if isAgent {
+		if info, err = c.agentInfo(); err != nil {
+			return nil, err
+		}
+		if !isMaster && c.Master == "" {
+			return nil, errors.New("--master: an agent needs the master's remoting address host:port")
+		}
+	}
+	listen := c.Listen
+	if listen == "" {
+		listen = defaultAgentListen
+		if isMaster {
+			listen = defaultMasterListen
+		}
+	}
+	node, err := remoting.Start(remoting.Config{Bind: listen, Advertised: c.Advertise, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	r := &running{node: node, logger: logger}
+	clock := clockwork.NewRealClock()
+	masterPID := actor.NewPID(c.Master, master.Name)
+
+	if isMaster {
+		ln, err := net.Listen("tcp", c.HTTP)
+		if err != nil {
+			node.Stop()
+			return nil, fmt.Errorf("--http: cannot listen on %s: %w", c.HTTP, err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		r.pub = &master.Publisher{}
+		r.httpURL = "http://" + ln.Addr().String()
+		minfo := &messages.MasterInfo{
+			Id:                newMasterID(),
+			Address:           node.Address,
+			HttpAddress:       ln.Addr().String(),
+			Epoch:             1,
+			Version:           version,
+			Pid:               actor.NewPID(node.Address, master.Name),
+			StartTimeUnixNano: clock.Now().UnixNano(),
+		}
+		if _, err := node.System.Root.SpawnNamed(master.Props(master.Config{
+			Info: minfo, Clock: clock, Logger: logger, Liveness: policy, Publisher: r.pub, Metrics: master.NewMetrics(reg),
+		}), master.Name); err != nil {
+			node.Stop()
+			return nil, fmt.Errorf("spawn master: %w", err)
+		}
+		r.http = &http.Server{Handler: master.HTTPHandler(r.pub, reg), ReadHeaderTimeout: 10 * time.Second}
+		logger.Info("master HTTP API serving", "url", r.httpURL)
+		go func() {
+			if err := r.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("master HTTP server stopped", "err", err)
+			}
+		}()
+		if c.Master == "" {
+			masterPID = actor.NewPID(node.Address, master.Name)
+		}
+	}
+	if isAgent {
+		if _, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
+			Info: info, Master: masterPID, WorkDir: c.WorkDir, Clock: clock, Logger: logger,
+			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
+		}), agent.Name); err != nil {
+			r.stop()
+			return nil, fmt.Errorf("spawn agent: %w", err)
+		}
+	}
+	return r, nil
+}
+
+func (r *running) stop() {
+	if r.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.http.Shutdown(ctx)
+		cancel()
+	}
+	r.node.Stop()
+	r.logger.Info("node stopped")
+}
+
+func (c *nodeCmd) Run(logger *slog.Logger) error {
+	r, err := c.start(logger)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	logger.Info("signal received, shutting down")
+	r.stop()
+	return nil
+}
+
+func newMasterID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,260 @@
+package main
+
+// These tests run the real agora binary as separate OS processes talking
+// proto.actor remoting over TCP on 127.0.0.1. The test process itself starts
+// no remote, so it runs under -race; the children are built without -race
+// (proto.actor's Remote.Shutdown has races of its own).
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+var agoraBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "agora-bin")
+	if err != nil {
+		panic(err)
+	}
+	agoraBin = filepath.Join(dir, "agora")
+	build := exec.Command("go", "build", "-o", agoraBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building agora for process tests:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is one agora process whose output is kept for failure reports.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+// syncBuffer collects a process's output and wakes waiters on each write.
+type syncBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{}
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// waitFor blocks until the output contains text.
+func (s *syncBuffer) waitFor(t *testing.T, text string) {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		s.mu.Lock()
+		if bytes.Contains(s.b.Bytes(), []byte(text)) {
+			s.mu.Unlock()
+			return
+		}
+		if s.written == nil {
+			s.written = make(chan struct{})
+		}
+		ch := s.written
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("process output never contained %q", text)
+		}
+	}
+}
+
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(agoraBin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Env = append(os.Environ(), "AGORA_LOG_LEVEL=debug")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			p.signal(syscall.SIGKILL)
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", p.name, p.out.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) signal(s syscall.Signal) { _ = p.cmd.Process.Signal(s) }
+
+// waitState long-polls the master's /state until ok holds.
+func waitState(t *testing.T, httpAddr string, ok func(*messages.MasterState) bool) *messages.MasterState {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var since int64
+	var last *messages.MasterState
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("http://%s/state?since=%d&wait=5s", httpAddr, since))
+		if err != nil {
+			t.Fatalf("master HTTP API: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			continue
+		}
+		st := &messages.MasterState{}
+		if err := protojson.Unmarshal(body, st); err != nil {
+			t.Fatalf("bad /state JSON: %v", err)
+		}
+		last, since = st, st.SnapshotUnixNano
+		if ok(st) {
+			return st
+		}
+	}
+	t.Fatalf("state never matched; last: %v", last)
+	return nil
+}
+
+func reachable(st *messages.MasterState) (n int) {
+	for _, a := range st.Agents {
+		if a.Reachable {
+			n++
+		}
+	}
+	return n
+}
+
+func TestProcessesRegisterFailAndReturn(t *testing.T) {
+	const interval, misses = 200 * time.Millisecond, 3
+	masterAddr, httpAddr := freePort(t), freePort(t)
+	m := startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr,
+		"--heartbeat-interval", interval.String(), "--max-missed-heartbeats", strconv.Itoa(misses))
+	m.out.waitFor(t, "master HTTP API serving")
+
+	agentArgs := func(i int, dir string) []string {
+		return []string{"node", "--role=agent", "--listen", freePort(t), "--master", masterAddr,
+			"--work-dir", dir, "--hostname", fmt.Sprintf("host-%d", i),
+			"--resources", "cpus:2;mem:1024;disk:2048", "--attributes", fmt.Sprintf("rack:r%d", i),
+			"--registration-backoff", "100ms", "--registration-backoff-max", "1s"}
+	}
+	dirs := make([]string, 3)
+	agents := make([]*proc, 3)
+	for i := range agents {
+		dirs[i] = t.TempDir()
+		agents[i] = startProc(t, fmt.Sprintf("agent-%d", i), agentArgs(i, dirs[i])...)
+	}
+
+	st := waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 3 })
+	hosts := map[string]string{}
+	for _, a := range st.Agents {
+		hosts[a.Info.Hostname] = a.Info.Id.Value
+		if messages.ScalarOf(a.Info.Resources, "cpus") != 2 || messages.FormatAttributes(a.Info.Attributes) == "" {
+			t.Fatalf("agent state lacks its resources or attributes: %v", a)
+		}
+		if messages.ScalarOf(a.Info.Resources, "ports") != 0 || len(a.Info.Resources) != 4 {
+			t.Fatalf("agent should add detected ports to the given resources: %v", a.Info.Resources)
+		}
+	}
+	victim := hosts["host-1"]
+	if len(hosts) != 3 || victim == "" {
+		t.Fatalf("agents: %v", hosts)
+	}
+
+	agents[1].signal(syscall.SIGKILL)
+	<-agents[1].done
+	st = waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 2 })
+	for _, a := range st.Agents {
+		if a.Info.Id.Value == victim {
+			if a.Reachable {
+				t.Fatalf("the killed agent is still reachable: %v", a)
+			}
+			// Marked unreachable no sooner than the configured timeout
+			// after it was last heard from, by the master's own clock.
+			if gap := time.Duration(a.UnreachableUnixNano - a.LastSeenUnixNano); gap < interval*misses {
+				t.Fatalf("marked unreachable %v after last seen; timeout is %v", gap, interval*misses)
+			}
+		} else if !a.Reachable {
+			t.Fatalf("a live agent is unreachable: %v", a)
+		}
+	}
+
+	startProc(t, "agent-1-restarted", agentArgs(1, dirs[1])...)
+	st = waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 3 })
+	if len(st.Agents) != 3 {
+		t.Fatalf("restart created a new agent: %d agents", len(st.Agents))
+	}
+	for _, a := range st.Agents {
+		if a.Info.Hostname == "host-1" && (a.Info.Id.Value != victim || a.Reregistrations != 1) {
+			t.Fatalf("restarted agent: id %s (want %s), reregistrations %d", a.Info.Id.Value, victim, a.Reregistrations)
+		}
+	}
+
+	// agora status reads the same state.
+	out, err := exec.Command(agoraBin, "status", "--master-http", httpAddr).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("3 reachable of 3")) || !bytes.Contains(out, []byte(victim)) {
+		t.Fatalf("agora status: %v\n%s", err, out)
+	}
+}
+
+func TestBadFlagsStopStartup(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--resources", "cpus:4;mem:NaN"}, `"mem:NaN"`},
+		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--resources", "cpus:4;disk:[1-"}, `"disk:[1-"`},
+		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--attributes", "rack:r1;zone"}, `"zone"`},
+		{[]string{"node", "--role=agent"}, "--master"},
+		{[]string{"node", "--role=scheduler"}, `"scheduler"`},
+		{[]string{"node", "--heartbeat-interval=soon"}, "--heartbeat-interval"},
+	} {
+		out, err := exec.Command(agoraBin, append(tc.args, "--work-dir", t.TempDir())...).CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte(tc.want)) {
+			t.Errorf("%v: err=%v, output %q should name %s", tc.args, err, out, tc.want)
+		}
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+type statusCmd struct {
+	MasterHTTP string        `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	JSON       bool          `name:"json" help:"Print the raw state as JSON."`
+	Timeout    time.Duration `default:"10s" help:"Give up after this long."`
+}
+
+func (c *statusCmd) Run(*slog.Logger) error {
+	body, err := fetchState(c.MasterHTTP, c.Timeout)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		_, err := os.Stdout.Write(body)
+		return err
+	}
+	st := &messages.MasterState{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, st); err != nil {
+		return fmt.Errorf("master at %s sent state this agora cannot read (version mismatch?): %w", c.MasterHTTP, err)
+	}
+	printState(os.Stdout, st)
+	return nil
+}
+
+func fetchState(hostport string, timeout time.Duration) ([]byte, error) {
+	client := &http.Client{Timeout: timeout}
+	resp, err := client.Get("http://" + hostport + "/state")
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read state from %s: %w", hostport, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("master at %s answered %s: %s", hostport, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// printState writes the cluster as a table, one agent a row.
+func printState(w io.Writer, st *messages.MasterState) {
+	reachable := 0
+	for _, a := range st.Agents {
+		if a.Reachable {
+			reachable++
+		}
+	}
+	m := st.Master
+	fmt.Fprintf(w, "master %s at %s (http %s), epoch %d, version %s\n", m.GetId(), m.GetAddress(), m.GetHttpAddress(), m.GetEpoch(), m.GetVersion())
+	fmt.Fprintf(w, "agents: %d reachable of %d; heartbeat every %v, unreachable after %d missed\n\n",
+		reachable, len(st.Agents), time.Duration(st.HeartbeatIntervalNanos), st.MaxMissedHeartbeats)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tCPUS\tMEM (MiB)\tDISK (MiB)\tPORTS\tATTRIBUTES\tLAST SEEN")
+	now := time.Unix(0, st.SnapshotUnixNano)
+	for _, a := range st.Agents {
+		state := "reachable"
+		if !a.Reachable {
+			state = "UNREACHABLE"
+		}
+		ports := "-"
+		for _, r := range a.Info.Resources {
+			if r.Name == messages.Ports {
+				ports = strings.TrimPrefix(messages.FormatResources([]*messages.Resource{r}), "ports:")
+			}
+		}
+		attrs := messages.FormatAttributes(a.Info.Attributes)
+		if attrs == "" {
+			attrs = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%g\t%g\t%s\t%s\t%s ago\n",
+			a.Info.GetId().GetValue(), a.Info.Hostname, state,
+			messages.ScalarOf(a.Info.Resources, messages.CPUs), messages.ScalarOf(a.Info.Resources, messages.Mem),
+			messages.ScalarOf(a.Info.Resources, messages.Disk), ports, attrs,
+			now.Sub(time.Unix(0, a.LastSeenUnixNano)).Round(time.Second))
+	}
+	_ = tw.Flush()
+}
