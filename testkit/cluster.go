@@ -61,7 +61,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 // New is Start without a testing.TB, for benchmarks' setup and `agora sim`.
 func New(opts Options) (*Cluster, error) {
 	if opts.Clock == nil {
-		opts.Clock = clockwork.NewFakeClock()
+		opts.Clock = NewFakeClock()
 	}
 	if opts.Liveness == nil {
 		opts.Liveness = &master.LivenessPolicy{Interval: time.Second, MaxMisses: 3}
@@ -144,9 +144,9 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 func (c *Cluster) StopAgent(pid *actor.PID) { c.System.Root.Stop(pid) }
 
 // Fake returns the cluster's clock as a fake clock, or fails the test.
-func (c *Cluster) Fake(t testing.TB) *clockwork.FakeClock {
+func (c *Cluster) Fake(t testing.TB) *FakeClock {
 	t.Helper()
-	f, ok := c.Clock.(*clockwork.FakeClock)
+	f, ok := c.Clock.(*FakeClock)
 	if !ok {
 		t.Fatal("testkit: this cluster runs on a real clock")
 	}

@@ -1,0 +1,32 @@
+package master_test
+
+import (
+	"testing"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/testkit"
+)
+
+// BenchmarkRegisterAgents measures 10,000 agents registering with one
+// master in one process: each agent actor sends RegisterAgent, the master
+// validates it, assigns an AgentID, spawns the agent's handler and answers;
+// an iteration ends when every agent has its AgentRegistered.
+// Target (issue 2): under 1 s for 10,000 agents.
+func BenchmarkRegisterAgents10k(b *testing.B) {
+	const n = 10_000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c, err := testkit.New(testkit.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for j := 0; j < n; j++ {
+			c.AddAgent(testkit.AgentSpec{})
+		}
+		c.Events.WaitForCount(b, 0, n, func(ev any) bool { _, ok := ev.(agent.Registered); return ok })
+		b.StopTimer()
+		c.Stop()
+	}
+	b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "agents/s")
+}

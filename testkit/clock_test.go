@@ -1,0 +1,55 @@
+package testkit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestFakeClockFiresInTimeOrder(t *testing.T) {
+	c := NewFakeClock()
+	start := c.Now()
+	var fired []int
+	c.AfterFunc(3*time.Second, func() { fired = append(fired, 3) })
+	c.AfterFunc(time.Second, func() {
+		fired = append(fired, 1)
+		// A timer armed from a callback, due within the same Advance.
+		c.AfterFunc(time.Second, func() { fired = append(fired, 2) })
+	})
+	stopped := c.AfterFunc(2*time.Second, func() { fired = append(fired, -1) })
+	if !stopped.Stop() || stopped.Stop() {
+		t.Fatal("Stop should report an armed timer once")
+	}
+	c.Advance(2500 * time.Millisecond)
+	if len(fired) != 2 || fired[0] != 1 || fired[1] != 2 {
+		t.Fatalf("fired %v, want [1 2]", fired)
+	}
+	if got := c.Since(start); got != 2500*time.Millisecond {
+		t.Fatalf("now advanced by %v", got)
+	}
+	if !c.AdvanceToNext() || len(fired) != 3 || c.Since(start) != 3*time.Second {
+		t.Fatalf("AdvanceToNext: fired %v at %v", fired, c.Since(start))
+	}
+	if c.AdvanceToNext() {
+		t.Fatal("no timer should be left")
+	}
+}
+
+func TestFakeClockTimersAndTickers(t *testing.T) {
+	c := NewFakeClock()
+	tk := c.NewTicker(time.Second)
+	tm := c.NewTimer(time.Second)
+	c.Advance(time.Second)
+	<-tk.Chan()
+	<-tm.Chan()
+	c.Advance(time.Second)
+	<-tk.Chan()
+	select {
+	case <-tm.Chan():
+		t.Fatal("a timer fires once")
+	default:
+	}
+	tk.Stop()
+	if c.Pending() != 0 {
+		t.Fatalf("pending = %d", c.Pending())
+	}
+}
