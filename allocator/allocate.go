@@ -1,0 +1,383 @@
+package allocator
+
+import (
+	"container/heap"
+	"fmt"
+	"time"
+)
+
+// Stages of allocating one agent.
+const (
+	stageQuota = iota
+	stageFair
+	stageRevocable
+)
+
+// Allocate implements Allocator.
+func (h *Hierarchical) Allocate(now time.Time) []Grant {
+	h.batch++
+	h.expireFilters(now)
+	if h.sharesDirty || h.order == orderRandom {
+		h.resort()
+	}
+	h.shuffled = append(h.shuffled[:0], h.agentList...)
+	h.rng.Shuffle(len(h.shuffled), func(i, j int) { h.shuffled[i], h.shuffled[j] = h.shuffled[j], h.shuffled[i] })
+	h.buildQuotaHeap()
+	var grants []Grant
+	for _, ag := range h.shuffled {
+		grants = h.allocateAgent(ag, grants)
+	}
+	return grants
+}
+
+// AllocateAgent implements Allocator.
+func (h *Hierarchical) AllocateAgent(agentID string, now time.Time) []Grant {
+	ag, ok := h.agents[agentID]
+	if !ok {
+		return nil
+	}
+	if h.sharesDirty {
+		h.resort()
+	}
+	h.buildQuotaHeap()
+	return h.allocateAgent(ag, nil)
+}
+
+func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
+	if ag.dead && ag.deadGlobal == h.version && ag.deadLocal == ag.version {
+		return grants // nothing changed since nobody could take it
+	}
+	if ag.free.IsEmpty() && ag.revFree.IsEmpty() {
+		return grants
+	}
+	n := len(grants)
+	for {
+		grants = h.quotaStage(ag, grants)
+		grants = h.stage(ag, stageFair, grants)
+		if !ag.revFree.IsEmpty() {
+			grants = h.stage(ag, stageRevocable, grants)
+		}
+		// Nobody eligible took it: end the agent's rotation round, and if
+		// that released a filter, search once more.
+		if len(grants) > n || !h.endRound(ag) {
+			break
+		}
+	}
+	ag.dead = len(grants) == n
+	ag.deadGlobal, ag.deadLocal = h.version, ag.version
+	return grants
+}
+
+// stage offers the agent to the first eligible client of the whole tree.
+func (h *Hierarchical) stage(ag *agent, mode int, grants []Grant) []Grant {
+	if mode == stageFair && ag.free.IsEmpty() {
+		return grants
+	}
+	c := h.search(h.root, ag, mode)
+	if c != nil {
+		grants = h.grant(c, ag, h.cand, h.candRev, grants)
+	}
+	h.restore(0)
+	return grants
+}
+
+// search pops n's children in order until one holds a client eligible for
+// ag. Popped nodes stay on h.stash until restore, so that the grant updates
+// their keys before they go back.
+func (h *Hierarchical) search(n *node, ag *agent, mode int) *client {
+	for len(n.heap) > 0 {
+		c := n.pop()
+		h.stash = append(h.stash, stashed{parent: n, child: c})
+		if c.client != nil {
+			if h.eligible(c.client, ag, mode) {
+				return c.client
+			}
+			continue
+		}
+		if found := h.search(c, ag, mode); found != nil {
+			return found
+		}
+	}
+	return nil
+}
+
+func (h *Hierarchical) restore(mark int) {
+	for i := len(h.stash) - 1; i >= mark; i-- {
+		e := h.stash[i]
+		e.parent.push(e.child)
+		h.stash[i] = stashed{}
+	}
+	h.stash = h.stash[:mark]
+}
+
+// eligible decides whether c may be offered ag in this stage, and if so
+// leaves what it would get in h.cand and h.candRev.
+func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
+	if _, filtered := c.filters[ag]; filtered {
+		return false
+	}
+	fw := c.fw
+	if !satisfies(fw.info.Constraints, ag.attrs) {
+		return false
+	}
+	if mode == stageRevocable {
+		if !fw.info.Revocable || !allocatable(fw.minAlloc, ag.revFree.Scalars) {
+			return false
+		}
+		h.cand, h.candRev = Resources{}, ag.revFree
+		return true
+	}
+	g := h.capToLimits(c.role, ag.free.Scalars)
+	if !allocatable(fw.minAlloc, g) || !g.Contains(fw.info.MinResources) {
+		return false
+	}
+	if mode == stageFair && !h.required.IsZero() && !h.servesGuarantee(c.role) {
+		// Keep enough free for the unmet guarantees of roles with demand.
+		for k, req := range h.required {
+			if req > 0 && g[k] > 0 && h.free[k]-g[k] < req {
+				return false
+			}
+		}
+	}
+	h.cand, h.candRev = Resources{Scalars: g, Ports: ag.free.Ports}, Resources{}
+	return true
+}
+
+func satisfies(cs []Constraint, attrs map[string]string) bool {
+	for _, c := range cs {
+		v, ok := attrs[c.Name]
+		if !ok {
+			return false
+		}
+		match := false
+		for _, want := range c.Values {
+			if v == want {
+				match = true
+				break
+			}
+		}
+		if !match {
+			return false
+		}
+	}
+	return true
+}
+
+func allocatable(mins []Scalars, s Scalars) bool {
+	for _, m := range mins {
+		if s.Contains(m) {
+			return true
+		}
+	}
+	return false
+}
+
+// capToLimits bounds s by the room left under the limits of role and its
+// ancestors.
+func (h *Hierarchical) capToLimits(role *node, s Scalars) Scalars {
+	for n := role; n != nil; n = n.parent {
+		if !n.hasLimit {
+			continue
+		}
+		for k, lim := range n.quota.Limit {
+			if lim != Unlimited {
+				s[k] = min(s[k], max(0, lim-n.alloc[k]))
+			}
+		}
+	}
+	return s
+}
+
+// servesGuarantee reports whether role or an ancestor is below its
+// guarantee, so that allocating to it is what the headroom is kept for.
+func (h *Hierarchical) servesGuarantee(role *node) bool {
+	for n := role; n != nil; n = n.parent {
+		if n.hasQuota && !unmet(n).IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, grants []Grant) []Grant {
+	ag.free = ag.free.Sub(r)
+	ag.revFree = ag.revFree.Sub(rev)
+	found := false
+	for i := range ag.allocs {
+		if ag.allocs[i].c == c {
+			ag.allocs[i].r = ag.allocs[i].r.Add(r)
+			ag.allocs[i].rev = ag.allocs[i].rev.Add(rev)
+			found = true
+			break
+		}
+	}
+	if !found {
+		ag.allocs = append(ag.allocs, agentAlloc{c: c, r: r, rev: rev})
+	}
+	h.free = h.free.Sub(r.Scalars)
+	h.adjust(c, r.Scalars, true)
+	return append(grants, Grant{FrameworkID: c.fw.id, Role: c.role.name, AgentID: ag.id, Resources: r, Revocable: rev})
+}
+
+// adjust adds (or removes) s to the allocation of c and its roles, keeping
+// keys, heap positions and headroom current.
+func (h *Hierarchical) adjust(c *client, s Scalars, add bool) {
+	for n := c.leaf; n != nil; n = n.parent {
+		var before Scalars
+		tracked := n.hasQuota && n.active > 0
+		if tracked {
+			before = unmet(n)
+		}
+		if add {
+			n.alloc = n.alloc.Add(s)
+			n.allocs++
+		} else {
+			n.alloc = n.alloc.Sub(s)
+		}
+		if tracked {
+			if after := unmet(n); after != before {
+				h.required = h.required.Sub(before).Add(after)
+				h.version++
+			}
+		}
+		if n.hasLimit && !add {
+			h.version++ // room under a limit may make agents eligible again
+		}
+		if n.qidx >= 0 {
+			heap.Fix((*quotaHeap)(&h.quotaHeap), n.qidx)
+		}
+		if n.parent != nil {
+			h.computeShare(n)
+			n.fix()
+		}
+	}
+}
+
+func (h *Hierarchical) unallocate(c *client, s Scalars) { h.adjust(c, s, false) }
+
+func (h *Hierarchical) returnToAgent(ag *agent, r, rev Resources) {
+	ag.free = ag.free.Add(r)
+	ag.revFree = ag.revFree.Add(rev)
+	h.free = h.free.Add(r.Scalars)
+	ag.version++
+}
+
+// Recover implements Allocator.
+func (h *Hierarchical) Recover(frameworkID, role, agentID string, r, rev Resources) error {
+	c, err := h.clientOf(frameworkID, role)
+	if err != nil {
+		return err
+	}
+	ag, ok := h.agents[agentID]
+	if !ok {
+		return errUnknownAgent(agentID)
+	}
+	return h.recover(c, ag, r, rev)
+}
+
+func (h *Hierarchical) recover(c *client, ag *agent, r, rev Resources) error {
+	for k := range r.Scalars {
+		if r.Scalars[k] < 0 || rev.Scalars[k] < 0 {
+			return fmt.Errorf("%w: negative %s in recovered resources", ErrInvalid, Kind(k))
+		}
+	}
+	for i := range ag.allocs {
+		al := &ag.allocs[i]
+		if al.c != c {
+			continue
+		}
+		if !al.r.Contains(r) || !al.rev.Contains(rev) {
+			break
+		}
+		al.r, al.rev = al.r.Sub(r), al.rev.Sub(rev)
+		if al.r.IsEmpty() && al.rev.IsEmpty() {
+			ag.allocs = append(ag.allocs[:i], ag.allocs[i+1:]...)
+		}
+		h.returnToAgent(ag, r, rev)
+		h.unallocate(c, r.Scalars)
+		return nil
+	}
+	return fmt.Errorf("framework %s on agent %s: recover %s: %w", c.fw.id, ag.id, r, ErrNotAllocated)
+}
+
+func errUnknownAgent(id string) error { return fmt.Errorf("agent %s: %w", id, ErrUnknownAgent) }
+
+// Quota stage: roles below their guarantee with demand, least satisfied
+// first (largest fraction of the guarantee still missing).
+
+type quotaHeap []*node
+
+func satisfaction(n *node) float64 {
+	s := 1.0
+	for k, g := range n.quota.Guarantee {
+		if g > 0 {
+			s = min(s, float64(n.alloc[k])/float64(g))
+		}
+	}
+	return s
+}
+
+func (q quotaHeap) Len() int { return len(q) }
+func (q quotaHeap) Less(i, j int) bool {
+	si, sj := satisfaction(q[i]), satisfaction(q[j])
+	if si != sj {
+		return si < sj
+	}
+	return q[i].name < q[j].name
+}
+func (q quotaHeap) Swap(i, j int) { q[i], q[j] = q[j], q[i]; q[i].qidx = i; q[j].qidx = j }
+func (q *quotaHeap) Push(x any)   { n := x.(*node); n.qidx = len(*q); *q = append(*q, n) }
+func (q *quotaHeap) Pop() any {
+	old := *q
+	n := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	n.qidx = -1
+	return n
+}
+
+func (h *Hierarchical) buildQuotaHeap() {
+	for _, n := range h.quotaHeap {
+		n.qidx = -1
+	}
+	h.quotaHeap = h.quotaHeap[:0]
+	if h.required.IsZero() {
+		return
+	}
+	for _, n := range h.roles {
+		if n.hasQuota && n.active > 0 && !unmet(n).IsZero() {
+			n.qidx = len(h.quotaHeap)
+			h.quotaHeap = append(h.quotaHeap, n)
+		}
+	}
+	heap.Init((*quotaHeap)(&h.quotaHeap))
+}
+
+func (h *Hierarchical) quotaStage(ag *agent, grants []Grant) []Grant {
+	if len(h.quotaHeap) == 0 || ag.free.IsEmpty() {
+		return grants
+	}
+	qh := (*quotaHeap)(&h.quotaHeap)
+	var tried []*node
+	for qh.Len() > 0 {
+		q := heap.Pop(qh).(*node)
+		if unmet(q).IsZero() || q.active == 0 {
+			continue // satisfied (or lost its demand) since the heap was built
+		}
+		c := h.search(q, ag, stageQuota)
+		if c != nil {
+			grants = h.grant(c, ag, h.cand, h.candRev, grants)
+			h.restore(0)
+			if !unmet(q).IsZero() {
+				tried = append(tried, q)
+			}
+			break
+		}
+		h.restore(0)
+		tried = append(tried, q)
+	}
+	for _, q := range tried {
+		heap.Push(qh, q)
+	}
+	return grants
+}

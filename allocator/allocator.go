@@ -1,0 +1,174 @@
+package allocator
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Allocator is an allocation policy. Implementations are not safe for
+// concurrent use: one actor owns each.
+type Allocator interface {
+	// AddAgent adds an agent with nothing allocated.
+	AddAgent(Agent) error
+	// RemoveAgent forgets an agent and everything allocated on it.
+	RemoveAgent(id string) error
+	// AddFramework adds an active framework.
+	AddFramework(Framework) error
+	// RemoveFramework forgets a framework; its allocations return to the pool.
+	RemoveFramework(id string) error
+	// DeactivateFramework stops offers to a framework (disconnected) and
+	// ActivateFramework resumes them; allocations stay.
+	DeactivateFramework(id string) error
+	ActivateFramework(id string) error
+	// SetWeight sets a role's weight (default 1).
+	SetWeight(role string, weight float64) error
+	// SetQuota sets a role's guarantee and limit.
+	SetQuota(role string, q Quota) error
+	// Suppress stops offers to the framework for roles (all when none);
+	// Revive resumes them and clears the framework's filters for them.
+	Suppress(frameworkID string, roles ...string) error
+	Revive(frameworkID string, roles ...string) error
+	// Decline returns resources offered to a framework for role on an agent
+	// and filters that agent for refuse (negative means the default).
+	Decline(frameworkID, role, agentID string, r, revocable Resources, refuse time.Duration, now time.Time) error
+	// ReturnUnused returns the part of an accepted offer the framework did
+	// not use, filtering the agent for refuse (negative means the default)
+	// without rotation.
+	ReturnUnused(frameworkID, role, agentID string, r, revocable Resources, refuse time.Duration, now time.Time) error
+	// Recover returns resources allocated to a framework for role on an
+	// agent to the pool (tasks ended, offers rescinded) with no filter.
+	Recover(frameworkID, role, agentID string, r, revocable Resources) error
+	// Allocate runs a batch cycle over every agent.
+	Allocate(now time.Time) []Grant
+	// AllocateAgent allocates one agent's free resources (event-driven:
+	// agent added, resources recovered). It does not count as a batch.
+	AllocateAgent(agentID string, now time.Time) []Grant
+}
+
+// Agent describes an agent to the allocator.
+type Agent struct {
+	ID         string
+	Total      Resources
+	Revocable  Resources
+	Attributes map[string]string
+}
+
+// Framework describes a framework to the allocator.
+type Framework struct {
+	ID    string
+	Roles []string
+	// Revocable: the framework accepts revocable resources.
+	Revocable bool
+	// MinAllocatable overrides Options.MinAllocatable for this framework.
+	MinAllocatable []Scalars
+	// Constraints and MinResources are the framework's offer preferences:
+	// it is never offered an agent that does not meet them.
+	Constraints  []Constraint
+	MinResources Scalars
+}
+
+// Constraint requires an agent attribute to have one of Values.
+type Constraint struct {
+	Name   string
+	Values []string
+}
+
+// Unlimited is a quota limit with no bound.
+const Unlimited = math.MaxInt64
+
+// Quota is a role's guarantee (served first) and limit (never exceeded).
+type Quota struct {
+	Guarantee Scalars
+	Limit     Scalars
+}
+
+// NoLimit returns a quota with the given guarantee and no limit.
+func NoLimit(guarantee Scalars) Quota {
+	q := Quota{Guarantee: guarantee}
+	for k := range q.Limit {
+		q.Limit[k] = Unlimited
+	}
+	return q
+}
+
+// Grant is resources on one agent allocated to one framework for one role;
+// the master turns it into an offer.
+type Grant struct {
+	FrameworkID string
+	Role        string
+	AgentID     string
+	Resources   Resources
+	Revocable   Resources
+}
+
+// DefaultRefuse is the filter a decline installs when none is given.
+const DefaultRefuse = 5 * time.Second
+
+// Options configure a policy.
+type Options struct {
+	// MinAllocatable: an offer must hold at least one of these (each a
+	// set of minimums). Default: cpus:0.01 or mem:32, as in Mesos.
+	MinAllocatable []Scalars
+	// ExcludedFromShare kinds do not count in dominant shares (gpus, so
+	// that scarce GPUs do not dominate a framework's share).
+	ExcludedFromShare []Kind
+	// Seed makes agent order (and the random policy) reproducible.
+	Seed int64
+}
+
+// DefaultMinAllocatable is cpus:0.01 or mem:32.
+func DefaultMinAllocatable() []Scalars {
+	var cpus, mem Scalars
+	cpus[CPUs] = ToMilli(0.01)
+	mem[Mem] = ToMilli(32)
+	return []Scalars{cpus, mem}
+}
+
+// Factory builds a policy.
+type Factory func(Options) Allocator
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a policy available under name (for --allocator).
+func Register(name string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("allocator: policy registered twice: " + name)
+	}
+	registry[name] = f
+}
+
+// New builds the policy registered under name.
+func New(name string, opts Options) (Allocator, error) {
+	registryMu.RLock()
+	f, ok := registry[name]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q; known: %v", ErrUnknownPolicy, name, Names())
+	}
+	return f(opts), nil
+}
+
+// Names lists the registered policies.
+func Names() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func init() {
+	Register("drf", func(o Options) Allocator { return NewHierarchical(o, orderDRF) })
+	Register("random", func(o Options) Allocator { return NewHierarchical(o, orderRandom) })
+}

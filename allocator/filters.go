@@ -1,0 +1,170 @@
+package allocator
+
+import (
+	"container/heap"
+	"time"
+)
+
+// A filter keeps one client from being offered one agent. It is dropped only
+// when all three hold:
+//   - its refuse time has passed;
+//   - a batch cycle has run since it was installed (so a filter shorter than
+//     the batch interval still applies to the next batch, as in Mesos);
+//   - for a decline (not for the unused part of an accepted offer): the
+//     agent's rotation round has moved on since it was installed, that is,
+//     every other eligible client was offered the agent (rotation). A client
+//     that accepts part of an offer gains share and DRF moves it back in
+//     line by itself; one that declines everything does not, and without
+//     rotation would be offered the agent first forever.
+//
+// Filters expire through a heap ordered by refuse time, so a cycle never
+// scans filters that are still in force.
+type filter struct {
+	c       *client
+	ag      *agent
+	expiry  time.Time
+	batch   uint64 // batches run when installed
+	round   uint64 // agent round when installed
+	rotate  bool   // installed by a decline: lasts until the round moves on
+	hidx    int    // index in the expiry heap; -1 when not in it
+	timeUp  bool   // refuse time and batch rule passed; waits for the round
+	dropped bool
+}
+
+type filterHeap []*filter
+
+func (f filterHeap) Len() int           { return len(f) }
+func (f filterHeap) Less(i, j int) bool { return f[i].expiry.Before(f[j].expiry) }
+func (f filterHeap) Swap(i, j int)      { f[i], f[j] = f[j], f[i]; f[i].hidx = i; f[j].hidx = j }
+func (f *filterHeap) Push(x any)        { e := x.(*filter); e.hidx = len(*f); *f = append(*f, e) }
+func (f *filterHeap) Pop() any {
+	old := *f
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*f = old[:len(old)-1]
+	e.hidx = -1
+	return e
+}
+
+// Decline implements Allocator.
+func (h *Hierarchical) Decline(frameworkID, role, agentID string, r, rev Resources, refuse time.Duration, now time.Time) error {
+	return h.returnWithFilter(frameworkID, role, agentID, r, rev, refuse, now, true)
+}
+
+// ReturnUnused implements Allocator.
+func (h *Hierarchical) ReturnUnused(frameworkID, role, agentID string, r, rev Resources, refuse time.Duration, now time.Time) error {
+	return h.returnWithFilter(frameworkID, role, agentID, r, rev, refuse, now, false)
+}
+
+func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID string, r, rev Resources, refuse time.Duration, now time.Time, rotate bool) error {
+	c, err := h.clientOf(frameworkID, role)
+	if err != nil {
+		return err
+	}
+	ag, ok := h.agents[agentID]
+	if !ok {
+		return errUnknownAgent(agentID)
+	}
+	if err := h.recover(c, ag, r, rev); err != nil {
+		return err
+	}
+	if refuse < 0 {
+		refuse = DefaultRefuse
+	}
+	f := c.filters[ag]
+	if f == nil {
+		f = &filter{c: c, ag: ag, hidx: -1}
+		if c.filters == nil {
+			c.filters = map[*agent]*filter{}
+		}
+		c.filters[ag] = f
+		ag.filters[c] = f
+	}
+	f.expiry, f.batch, f.round, f.timeUp, f.rotate = now.Add(refuse), h.batch, ag.round, false, rotate
+	if f.hidx >= 0 {
+		heap.Fix(&h.filters, f.hidx)
+	} else {
+		heap.Push(&h.filters, f)
+	}
+	return nil
+}
+
+// expireFilters runs at the start of a batch: it drops filters whose time
+// is up, batch rule passed and round moved on, and marks those whose round
+// has not moved on yet (dropped when it does).
+func (h *Hierarchical) expireFilters(now time.Time) {
+	waiting := h.waiting[:0]
+	for _, f := range h.waiting {
+		if !f.dropped {
+			if f.batch+1 < h.batch {
+				h.timeUp(f)
+			} else {
+				waiting = append(waiting, f)
+			}
+		}
+	}
+	for len(h.filters) > 0 && !h.filters[0].expiry.After(now) {
+		f := heap.Pop(&h.filters).(*filter)
+		if f.dropped {
+			continue
+		}
+		if f.batch+1 >= h.batch {
+			waiting = append(waiting, f)
+			continue
+		}
+		h.timeUp(f)
+	}
+	h.waiting = waiting
+}
+
+func (h *Hierarchical) timeUp(f *filter) {
+	if !f.rotate || f.round != f.ag.round {
+		h.dropFilter(f)
+		return
+	}
+	f.timeUp = true
+}
+
+// endRound starts a new rotation round on an agent nobody eligible could
+// take, dropping filters that only the round kept. It reports whether any
+// was dropped (so the agent is worth another search).
+func (h *Hierarchical) endRound(ag *agent) bool {
+	inRound := false
+	for _, f := range ag.filters {
+		if f.rotate && f.round == ag.round {
+			inRound = true
+			break
+		}
+	}
+	if !inRound {
+		return false
+	}
+	ag.round++
+	dropped := false
+	for _, f := range ag.filters {
+		if f.timeUp {
+			h.dropFilter(f)
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+func (h *Hierarchical) dropFilter(f *filter) {
+	if f.dropped {
+		return
+	}
+	f.dropped = true
+	delete(f.c.filters, f.ag)
+	delete(f.ag.filters, f.c)
+	f.ag.version++
+	if f.hidx >= 0 {
+		heap.Remove(&h.filters, f.hidx)
+	}
+}
+
+func (h *Hierarchical) clearFilters(c *client) {
+	for _, f := range c.filters {
+		h.dropFilter(f)
+	}
+}

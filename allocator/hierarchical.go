@@ -1,0 +1,452 @@
+package allocator
+
+import (
+	"fmt"
+	"math/rand"
+	"strings"
+)
+
+// Hierarchical is the two-stage hierarchical allocator behind the "drf" and
+// "random" policies. See the package doc for its rules.
+type Hierarchical struct {
+	opts     Options
+	order    order
+	minAlloc []Scalars
+	excluded [NumKinds]bool
+	rng      *rand.Rand
+
+	agents     map[string]*agent
+	agentList  []*agent
+	frameworks map[string]*framework
+	root       *node
+	roles      map[string]*node
+
+	total       Scalars // non-revocable, all agents
+	free        Scalars // non-revocable, unallocated
+	required    Scalars // headroom for unmet guarantees of roles with demand
+	sharesDirty bool
+
+	batch   uint64 // batch cycles run
+	version uint64 // bumped when anything may make a framework newly eligible
+	filters filterHeap
+	waiting []*filter // expired filters that must survive one more batch
+
+	stash     []stashed // nodes popped during a search, pushed back after
+	cand      Resources // what the client found by a search would get
+	candRev   Resources
+	shuffled  []*agent
+	quotaHeap []*node
+}
+
+type agent struct {
+	id         string
+	idx        int
+	total      Resources
+	free       Resources
+	revTotal   Resources
+	revFree    Resources
+	attrs      map[string]string
+	allocs     []agentAlloc
+	filters    map[*client]*filter
+	round      uint64 // rotation round, see filters.go
+	version    uint64 // bumped when its free resources or filters change
+	deadGlobal uint64 // nobody was eligible at (Hierarchical.version, version)
+	deadLocal  uint64
+	dead       bool
+}
+
+type agentAlloc struct {
+	c   *client
+	r   Resources
+	rev Resources
+}
+
+type framework struct {
+	id       string
+	info     Framework
+	active   bool
+	minAlloc []Scalars
+	clients  map[string]*client
+}
+
+type client struct {
+	fw         *framework
+	role       *node
+	leaf       *node
+	suppressed bool
+	filters    map[*agent]*filter
+}
+
+type stashed struct{ parent, child *node }
+
+// NewHierarchical returns an empty allocator with the given sibling order.
+func NewHierarchical(opts Options, o order) *Hierarchical {
+	h := &Hierarchical{
+		opts:       opts,
+		order:      o,
+		minAlloc:   opts.MinAllocatable,
+		rng:        rand.New(rand.NewSource(opts.Seed)),
+		agents:     map[string]*agent{},
+		frameworks: map[string]*framework{},
+		roles:      map[string]*node{},
+	}
+	if h.minAlloc == nil {
+		h.minAlloc = DefaultMinAllocatable()
+	}
+	for _, k := range opts.ExcludedFromShare {
+		h.excluded[k] = true
+	}
+	h.root = newNode("", nil)
+	h.roles[""] = h.root
+	return h
+}
+
+func validRole(role string) error {
+	if role == "" || strings.HasPrefix(role, "/") || strings.HasSuffix(role, "/") || strings.Contains(role, "//") ||
+		strings.ContainsAny(role, " \t\n") || role == "." || role == ".." {
+		return fmt.Errorf("%w: role %q: want names separated by /, such as eng/ml", ErrInvalid, role)
+	}
+	return nil
+}
+
+// roleNode returns the node of role, creating it and its ancestors.
+func (h *Hierarchical) roleNode(role string) *node {
+	if n, ok := h.roles[role]; ok {
+		return n
+	}
+	parent := h.root
+	if i := strings.LastIndexByte(role, '/'); i >= 0 {
+		parent = h.roleNode(role[:i])
+	}
+	n := newNode(role, parent)
+	parent.children[role] = n
+	h.roles[role] = n
+	return n
+}
+
+// AddAgent implements Allocator.
+func (h *Hierarchical) AddAgent(a Agent) error {
+	if a.ID == "" {
+		return fmt.Errorf("%w: agent without ID", ErrInvalid)
+	}
+	if _, ok := h.agents[a.ID]; ok {
+		return fmt.Errorf("agent %s: %w", a.ID, ErrExists)
+	}
+	for k := range a.Total.Scalars {
+		if a.Total.Scalars[k] < 0 || a.Revocable.Scalars[k] < 0 {
+			return fmt.Errorf("%w: agent %s has negative %s", ErrInvalid, a.ID, Kind(k))
+		}
+	}
+	ag := &agent{
+		id: a.ID, idx: len(h.agentList),
+		total: a.Total, free: a.Total, revTotal: a.Revocable, revFree: a.Revocable,
+		attrs: a.Attributes, filters: map[*client]*filter{},
+	}
+	h.agents[a.ID] = ag
+	h.agentList = append(h.agentList, ag)
+	h.total = h.total.Add(a.Total.Scalars)
+	h.free = h.free.Add(a.Total.Scalars)
+	h.sharesDirty = true
+	return nil
+}
+
+// RemoveAgent implements Allocator.
+func (h *Hierarchical) RemoveAgent(id string) error {
+	ag, ok := h.agents[id]
+	if !ok {
+		return fmt.Errorf("agent %s: %w", id, ErrUnknownAgent)
+	}
+	for _, al := range ag.allocs {
+		h.unallocate(al.c, al.r.Scalars)
+	}
+	for c, f := range ag.filters {
+		delete(c.filters, ag)
+		f.dropped = true
+	}
+	h.total = h.total.Sub(ag.total.Scalars)
+	h.free = h.free.Sub(ag.free.Scalars)
+	last := h.agentList[len(h.agentList)-1]
+	h.agentList[ag.idx], last.idx = last, ag.idx
+	h.agentList = h.agentList[:len(h.agentList)-1]
+	delete(h.agents, id)
+	h.sharesDirty = true
+	h.version++
+	return nil
+}
+
+// AddFramework implements Allocator.
+func (h *Hierarchical) AddFramework(f Framework) error {
+	if f.ID == "" || len(f.Roles) == 0 {
+		return fmt.Errorf("%w: a framework needs an ID and at least one role", ErrInvalid)
+	}
+	if _, ok := h.frameworks[f.ID]; ok {
+		return fmt.Errorf("framework %s: %w", f.ID, ErrExists)
+	}
+	for _, r := range f.Roles {
+		if err := validRole(r); err != nil {
+			return err
+		}
+	}
+	fw := &framework{id: f.ID, info: f, active: true, minAlloc: f.MinAllocatable, clients: map[string]*client{}}
+	if fw.minAlloc == nil {
+		fw.minAlloc = h.minAlloc
+	}
+	h.frameworks[f.ID] = fw
+	for _, r := range f.Roles {
+		if _, dup := fw.clients[r]; dup {
+			continue
+		}
+		role := h.roleNode(r)
+		c := &client{fw: fw, role: role}
+		c.leaf = newNode(f.ID, role)
+		c.leaf.client = c
+		h.computeShare(c.leaf)
+		fw.clients[r] = c
+		h.setActive(c, true)
+	}
+	h.version++
+	return nil
+}
+
+// RemoveFramework implements Allocator.
+func (h *Hierarchical) RemoveFramework(id string) error {
+	fw, ok := h.frameworks[id]
+	if !ok {
+		return fmt.Errorf("framework %s: %w", id, ErrUnknownFramework)
+	}
+	for _, ag := range h.agentList {
+		for i := 0; i < len(ag.allocs); i++ {
+			if al := ag.allocs[i]; al.c.fw == fw {
+				h.returnToAgent(ag, al.r, al.rev)
+				h.unallocate(al.c, al.r.Scalars)
+				ag.allocs = append(ag.allocs[:i], ag.allocs[i+1:]...)
+				i--
+			}
+		}
+	}
+	for _, c := range fw.clients {
+		h.setActive(c, false)
+		h.clearFilters(c)
+	}
+	delete(h.frameworks, id)
+	h.version++
+	return nil
+}
+
+// DeactivateFramework implements Allocator.
+func (h *Hierarchical) DeactivateFramework(id string) error { return h.setFrameworkActive(id, false) }
+
+// ActivateFramework implements Allocator.
+func (h *Hierarchical) ActivateFramework(id string) error { return h.setFrameworkActive(id, true) }
+
+func (h *Hierarchical) setFrameworkActive(id string, active bool) error {
+	fw, ok := h.frameworks[id]
+	if !ok {
+		return fmt.Errorf("framework %s: %w", id, ErrUnknownFramework)
+	}
+	if fw.active == active {
+		return nil
+	}
+	for _, c := range fw.clients {
+		if !c.suppressed {
+			h.setActive(c, active)
+		}
+	}
+	fw.active = active
+	h.version++
+	return nil
+}
+
+// setActive adds or removes a client from the candidates, keeping the
+// headroom for guarantees of roles with demand in step.
+func (h *Hierarchical) setActive(c *client, active bool) {
+	delta := -1
+	if active {
+		delta = 1
+	}
+	h.forQuotaPath(c.role, func(n *node) {
+		if n.active == 0 && active {
+			h.required = h.required.Add(unmet(n))
+		} else if n.active == 1 && !active {
+			h.required = h.required.Sub(unmet(n))
+		}
+	})
+	if active {
+		// Keys of inactive nodes are not kept current; refresh the path.
+		for n := c.leaf; n != nil; n = n.parent {
+			old := n.share
+			h.computeShare(n)
+			if n.share != old {
+				n.fix()
+			}
+		}
+	}
+	c.leaf.addActive(delta)
+}
+
+func (h *Hierarchical) forQuotaPath(n *node, f func(*node)) {
+	for ; n != nil; n = n.parent {
+		if n.hasQuota {
+			f(n)
+		}
+	}
+}
+
+// unmet is what a role still lacks to reach its guarantee.
+func unmet(n *node) Scalars {
+	var u Scalars
+	for k := range u {
+		u[k] = max(0, n.quota.Guarantee[k]-n.alloc[k])
+	}
+	return u
+}
+
+func (h *Hierarchical) clientOf(frameworkID, role string) (*client, error) {
+	fw, ok := h.frameworks[frameworkID]
+	if !ok {
+		return nil, fmt.Errorf("framework %s: %w", frameworkID, ErrUnknownFramework)
+	}
+	c, ok := fw.clients[role]
+	if !ok {
+		return nil, fmt.Errorf("framework %s, role %q: %w", frameworkID, role, ErrUnknownRole)
+	}
+	return c, nil
+}
+
+func (h *Hierarchical) clientsOf(frameworkID string, roles []string) ([]*client, error) {
+	fw, ok := h.frameworks[frameworkID]
+	if !ok {
+		return nil, fmt.Errorf("framework %s: %w", frameworkID, ErrUnknownFramework)
+	}
+	if len(roles) == 0 {
+		out := make([]*client, 0, len(fw.clients))
+		for _, c := range fw.clients {
+			out = append(out, c)
+		}
+		return out, nil
+	}
+	out := make([]*client, 0, len(roles))
+	for _, r := range roles {
+		c, err := h.clientOf(frameworkID, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Suppress implements Allocator.
+func (h *Hierarchical) Suppress(frameworkID string, roles ...string) error {
+	cs, err := h.clientsOf(frameworkID, roles)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if !c.suppressed {
+			c.suppressed = true
+			if c.fw.active {
+				h.setActive(c, false)
+			}
+		}
+	}
+	return nil
+}
+
+// Revive implements Allocator.
+func (h *Hierarchical) Revive(frameworkID string, roles ...string) error {
+	cs, err := h.clientsOf(frameworkID, roles)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.suppressed {
+			c.suppressed = false
+			if c.fw.active {
+				h.setActive(c, true)
+			}
+		}
+		h.clearFilters(c)
+	}
+	h.version++
+	return nil
+}
+
+// SetWeight implements Allocator.
+func (h *Hierarchical) SetWeight(role string, weight float64) error {
+	if err := validRole(role); err != nil {
+		return err
+	}
+	if !(weight > 0) || weight > 1e9 {
+		return fmt.Errorf("%w: weight %v for role %s: want a positive number", ErrInvalid, weight, role)
+	}
+	h.roleNode(role).weight = weight
+	h.sharesDirty = true
+	return nil
+}
+
+// SetQuota implements Allocator.
+func (h *Hierarchical) SetQuota(role string, q Quota) error {
+	if err := validRole(role); err != nil {
+		return err
+	}
+	for k := range q.Guarantee {
+		if q.Guarantee[k] < 0 || q.Limit[k] < 0 || q.Guarantee[k] > q.Limit[k] {
+			return fmt.Errorf("%w: quota for %s: %s guarantee %d and limit %d must satisfy 0 <= guarantee <= limit", ErrInvalid, role, Kind(k), q.Guarantee[k], q.Limit[k])
+		}
+	}
+	n := h.roleNode(role)
+	n.quota = q
+	n.hasLimit = false
+	for k := range q.Limit {
+		if q.Limit[k] != Unlimited {
+			n.hasLimit = true
+		}
+	}
+	n.hasQuota = n.hasLimit || !q.Guarantee.IsZero()
+	h.recomputeRequired()
+	h.version++
+	return nil
+}
+
+func (h *Hierarchical) recomputeRequired() {
+	h.required = Scalars{}
+	for _, n := range h.roles {
+		if n.hasQuota && n.active > 0 {
+			h.required = h.required.Add(unmet(n))
+		}
+	}
+}
+
+// computeShare sets n's sort key from its allocation.
+func (h *Hierarchical) computeShare(n *node) {
+	if h.order == orderRandom {
+		n.share = h.rng.Float64()
+		return
+	}
+	s := 0.0
+	for k, a := range n.alloc {
+		if h.excluded[k] || h.total[k] <= 0 {
+			continue
+		}
+		if v := float64(a) / float64(h.total[k]); v > s {
+			s = v
+		}
+	}
+	n.share = s / n.weight
+}
+
+// resort recomputes every key (after totals or weights changed, or for a
+// new random order) and rebuilds every heap.
+func (h *Hierarchical) resort() {
+	var walk func(n *node)
+	walk = func(n *node) {
+		h.computeShare(n)
+		for _, c := range n.heap {
+			walk(c)
+		}
+		n.heapify()
+	}
+	walk(h.root)
+	h.sharesDirty = false
+}

@@ -1,0 +1,155 @@
+package allocator
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// checkInvariants verifies conservation after any sequence of operations:
+// per agent, free + everything allocated on it == total (nothing allocated
+// twice, nothing lost), nothing negative; each role's allocation is the sum
+// of its subtree; the cluster totals and free match the agents; the
+// headroom equals the unmet guarantees of roles with demand.
+func checkInvariants(h *Hierarchical) error {
+	var total, free Scalars
+	leafAlloc := map[*node]Scalars{}
+	for _, ag := range h.agentList {
+		sum := ag.free
+		rev := ag.revFree
+		for _, al := range ag.allocs {
+			if !sum.Scalars.Add(al.r.Scalars).Contains(Scalars{}) {
+				return fmt.Errorf("agent %s: negative allocation %v", ag.id, al.r)
+			}
+			for _, p := range al.r.Ports {
+				if sum.Ports.Contains(Ranges{p}) {
+					return fmt.Errorf("agent %s: port range %v allocated twice", ag.id, p)
+				}
+			}
+			sum = sum.Add(al.r)
+			rev = rev.Add(al.rev)
+			leafAlloc[al.c.leaf] = leafAlloc[al.c.leaf].Add(al.r.Scalars)
+		}
+		if sum.Scalars != ag.total.Scalars || fmt.Sprint(sum.Ports) != fmt.Sprint(ag.total.Ports) {
+			return fmt.Errorf("agent %s: free %v + allocated = %v, want total %v", ag.id, ag.free, sum, ag.total)
+		}
+		if rev.Scalars != ag.revTotal.Scalars {
+			return fmt.Errorf("agent %s: revocable free + allocated = %v, want %v", ag.id, rev, ag.revTotal)
+		}
+		for k, v := range ag.free.Scalars {
+			if v < 0 || ag.revFree.Scalars[k] < 0 {
+				return fmt.Errorf("agent %s: negative free %s", ag.id, Kind(k))
+			}
+		}
+		total = total.Add(ag.total.Scalars)
+		free = free.Add(ag.free.Scalars)
+	}
+	if total != h.total || free != h.free {
+		return fmt.Errorf("cluster total %v free %v, books say %v %v", total, free, h.total, h.free)
+	}
+	var walk func(n *node) (Scalars, error)
+	walk = func(n *node) (Scalars, error) {
+		var sum Scalars
+		if n.client != nil {
+			sum = leafAlloc[n]
+		}
+		for _, c := range n.children {
+			s, err := walk(c)
+			if err != nil {
+				return s, err
+			}
+			sum = sum.Add(s)
+		}
+		if n.client == nil {
+			for _, fw := range h.frameworks {
+				for _, c := range fw.clients {
+					if c.role == n {
+						sum = sum.Add(leafAlloc[c.leaf])
+						if c.leaf.alloc != leafAlloc[c.leaf] {
+							return sum, fmt.Errorf("client %s/%s alloc %v, agents say %v", fw.id, n.name, c.leaf.alloc, leafAlloc[c.leaf])
+						}
+					}
+				}
+			}
+		}
+		if n.client == nil && n.alloc != sum {
+			return sum, fmt.Errorf("role %q alloc %v, subtree sums to %v", n.name, n.alloc, sum)
+		}
+		return sum, nil
+	}
+	if _, err := walk(h.root); err != nil {
+		return err
+	}
+	want := h.required
+	h.recomputeRequired()
+	if h.required != want {
+		return fmt.Errorf("headroom %v, want %v", want, h.required)
+	}
+	return nil
+}
+
+// env is a test harness around a Hierarchical allocator on a fake time.
+type env struct {
+	t   testing.TB
+	h   *Hierarchical
+	now time.Time
+}
+
+func newEnv(t testing.TB, opts Options) *env {
+	return &env{t: t, h: NewHierarchical(opts, orderDRF), now: time.Unix(1_700_000_000, 0)}
+}
+
+func (e *env) agent(id, res string, attrs map[string]string) {
+	e.t.Helper()
+	if err := e.h.AddAgent(Agent{ID: id, Total: MustParse(res), Attributes: attrs}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) framework(f Framework) {
+	e.t.Helper()
+	if err := e.h.AddFramework(f); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) check() {
+	e.t.Helper()
+	if err := checkInvariants(e.h); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// cycle advances time by d and runs a batch.
+func (e *env) cycle(d time.Duration) []Grant {
+	e.t.Helper()
+	e.now = e.now.Add(d)
+	gs := e.h.Allocate(e.now)
+	e.check()
+	return gs
+}
+
+func (e *env) decline(g Grant, refuse time.Duration) {
+	e.t.Helper()
+	if err := e.h.Decline(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable, refuse, e.now); err != nil {
+		e.t.Fatal(err)
+	}
+	e.check()
+}
+
+func (e *env) recover(g Grant) {
+	e.t.Helper()
+	if err := e.h.Recover(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable); err != nil {
+		e.t.Fatal(err)
+	}
+	e.check()
+}
+
+// byFramework counts grants per framework.
+func byFramework(gs []Grant) map[string]int {
+	m := map[string]int{}
+	for _, g := range gs {
+		m[g.FrameworkID]++
+	}
+	return m
+}

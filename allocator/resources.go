@@ -1,0 +1,276 @@
+package allocator
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+// Kind indexes a scalar resource in Scalars.
+type Kind int
+
+// The scalar resources the allocator knows. Quantities are fixed-point
+// milli-units (1 cpu = 1000, 1 MiB = 1000), so sums are exact and compares
+// need no epsilon.
+const (
+	CPUs Kind = iota
+	Mem
+	Disk
+	GPUs
+	NumKinds
+)
+
+var kindNames = [NumKinds]string{messages.CPUs, messages.Mem, messages.Disk, messages.GPUs}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// KindByName returns the Kind of a scalar resource name.
+func KindByName(name string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n == name {
+			return Kind(k), true
+		}
+	}
+	return 0, false
+}
+
+// Milli is the fixed-point scale of Scalars.
+const Milli = 1000
+
+// Scalars is a vector of scalar quantities in milli-units.
+type Scalars [NumKinds]int64
+
+// Add returns s + o.
+func (s Scalars) Add(o Scalars) Scalars {
+	for k := range s {
+		s[k] += o[k]
+	}
+	return s
+}
+
+// Sub returns s - o.
+func (s Scalars) Sub(o Scalars) Scalars {
+	for k := range s {
+		s[k] -= o[k]
+	}
+	return s
+}
+
+// Contains reports s >= o in every kind.
+func (s Scalars) Contains(o Scalars) bool {
+	for k := range s {
+		if s[k] < o[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// Min returns the per-kind minimum.
+func (s Scalars) Min(o Scalars) Scalars {
+	for k := range s {
+		s[k] = min(s[k], o[k])
+	}
+	return s
+}
+
+// IsZero reports whether every quantity is zero.
+func (s Scalars) IsZero() bool { return s == Scalars{} }
+
+// Range is an inclusive range of ports.
+type Range struct{ Begin, End uint32 }
+
+// Ranges is a sorted list of disjoint, non-adjacent ranges.
+type Ranges []Range
+
+// Count is the number of ports in r.
+func (r Ranges) Count() int64 {
+	var n int64
+	for _, x := range r {
+		n += int64(x.End) - int64(x.Begin) + 1
+	}
+	return n
+}
+
+// Contains reports whether every port of o is in r.
+func (r Ranges) Contains(o Ranges) bool {
+	i := 0
+	for _, x := range o {
+		for i < len(r) && r[i].End < x.Begin {
+			i++
+		}
+		if i == len(r) || r[i].Begin > x.Begin || r[i].End < x.End {
+			return false
+		}
+	}
+	return true
+}
+
+// Union returns r ∪ o, normalized.
+func (r Ranges) Union(o Ranges) Ranges {
+	if len(o) == 0 {
+		return r
+	}
+	if len(r) == 0 {
+		return o
+	}
+	all := make(Ranges, 0, len(r)+len(o))
+	all = append(append(all, r...), o...)
+	return normalize(all)
+}
+
+// Minus returns r \ o.
+func (r Ranges) Minus(o Ranges) Ranges {
+	if len(o) == 0 || len(r) == 0 {
+		return r
+	}
+	var out Ranges
+	j := 0
+	for _, x := range r {
+		b := uint64(x.Begin)
+		for j < len(o) && o[j].End < x.Begin {
+			j++
+		}
+		for k := j; k < len(o) && uint64(o[k].Begin) <= uint64(x.End); k++ {
+			if uint64(o[k].Begin) > b {
+				out = append(out, Range{uint32(b), o[k].Begin - 1})
+			}
+			if uint64(o[k].End)+1 > b {
+				b = uint64(o[k].End) + 1
+			}
+		}
+		if b <= uint64(x.End) {
+			out = append(out, Range{uint32(b), x.End})
+		}
+	}
+	return out
+}
+
+func normalize(rs Ranges) Ranges {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Begin < rs[j].Begin })
+	out := rs[:0]
+	for _, x := range rs {
+		if n := len(out); n > 0 && uint64(x.Begin) <= uint64(out[n-1].End)+1 {
+			out[n-1].End = max(out[n-1].End, x.End)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// Resources is the allocator's compact form of a set of resources.
+type Resources struct {
+	Scalars Scalars
+	Ports   Ranges
+}
+
+// Add returns r + o.
+func (r Resources) Add(o Resources) Resources {
+	return Resources{Scalars: r.Scalars.Add(o.Scalars), Ports: r.Ports.Union(o.Ports)}
+}
+
+// Sub returns r - o; o must be contained in r.
+func (r Resources) Sub(o Resources) Resources {
+	return Resources{Scalars: r.Scalars.Sub(o.Scalars), Ports: r.Ports.Minus(o.Ports)}
+}
+
+// Contains reports whether o fits in r.
+func (r Resources) Contains(o Resources) bool {
+	return r.Scalars.Contains(o.Scalars) && r.Ports.Contains(o.Ports)
+}
+
+// IsEmpty reports whether r holds nothing.
+func (r Resources) IsEmpty() bool { return r.Scalars.IsZero() && len(r.Ports) == 0 }
+
+// String prints r in Mesos' text syntax.
+func (r Resources) String() string {
+	var parts []string
+	for k, v := range r.Scalars {
+		if v != 0 {
+			parts = append(parts, fmt.Sprintf("%s:%g", Kind(k), float64(v)/Milli))
+		}
+	}
+	if len(r.Ports) > 0 {
+		ps := make([]string, len(r.Ports))
+		for i, x := range r.Ports {
+			ps[i] = fmt.Sprintf("%d-%d", x.Begin, x.End)
+		}
+		parts = append(parts, "ports:["+strings.Join(ps, ",")+"]")
+	}
+	return strings.Join(parts, ";")
+}
+
+// ToMilli converts a quantity to fixed point, rounding to the nearest
+// milli-unit.
+func ToMilli(v float64) int64 { return int64(math.Round(v * Milli)) }
+
+// FromMessages converts wire resources. Revocable resources are returned
+// separately. Unknown names and reservations are rejected: this allocator
+// allocates unreserved cpus, mem, disk, gpus and ports.
+func FromMessages(rs []*messages.Resource) (regular, revocable Resources, err error) {
+	if err := messages.ValidateResources(rs); err != nil {
+		return regular, revocable, err
+	}
+	for _, r := range rs {
+		dst := &regular
+		if r.Revocable {
+			dst = &revocable
+		}
+		if r.Name == messages.Ports {
+			var ports Ranges
+			for _, x := range r.Ranges {
+				if x.End > math.MaxUint32 {
+					return regular, revocable, fmt.Errorf("%w: port %d out of range", messages.ErrBadResource, x.End)
+				}
+				ports = append(ports, Range{uint32(x.Begin), uint32(x.End)})
+			}
+			dst.Ports = dst.Ports.Union(normalize(ports))
+			continue
+		}
+		k, ok := KindByName(r.Name)
+		if !ok {
+			return regular, revocable, fmt.Errorf("%w: resource %q is not one the allocator knows (cpus, mem, disk, gpus, ports)", messages.ErrBadResource, r.Name)
+		}
+		if r.Role != "" && r.Role != "*" {
+			return regular, revocable, fmt.Errorf("%w: reserved resource %s(%s): reservations are not supported yet", messages.ErrBadResource, r.Name, r.Role)
+		}
+		dst.Scalars[k] += ToMilli(r.Scalar)
+	}
+	return regular, revocable, nil
+}
+
+// ToMessages converts back to wire resources.
+func (r Resources) ToMessages(revocable bool) []*messages.Resource {
+	var out []*messages.Resource
+	for k, v := range r.Scalars {
+		if v != 0 {
+			out = append(out, &messages.Resource{Name: Kind(k).String(), Scalar: float64(v) / Milli, Revocable: revocable})
+		}
+	}
+	if len(r.Ports) > 0 {
+		res := &messages.Resource{Name: messages.Ports, Revocable: revocable}
+		for _, x := range r.Ports {
+			res.Ranges = append(res.Ranges, &messages.Range{Begin: uint64(x.Begin), End: uint64(x.End)})
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// MustParse parses Mesos text syntax into Resources; it panics on error and
+// is meant for tests and constants.
+func MustParse(text string) Resources {
+	rs, err := messages.ParseResources(text)
+	if err != nil {
+		panic(err)
+	}
+	r, _, err := FromMessages(rs)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
