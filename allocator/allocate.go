@@ -44,7 +44,7 @@ func (h *Hierarchical) AllocateAgent(agentID string, now time.Time) []Grant {
 }
 
 func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
-	if ag.dead && ag.deadGlobal == h.version && ag.deadLocal == ag.version {
+	if ag.dead && ag.deadGlobal == h.version && ag.deadLocal == ag.version && !h.noDeadCache {
 		return grants // nothing changed since nobody could take it
 	}
 	if ag.free.IsEmpty() && ag.revFree.IsEmpty() {

@@ -11,6 +11,6 @@ var (
 	ErrInvalid          = errors.New("invalid argument")
 	// ErrNotAllocated: a recover names more than is allocated to the
 	// framework on that agent; nothing was recovered.
-	ErrNotAllocated = errors.New("resources are not allocated to the framework on that agent")
+	ErrNotAllocated  = errors.New("resources are not allocated to the framework on that agent")
 	ErrUnknownPolicy = errors.New("unknown allocator policy")
 )

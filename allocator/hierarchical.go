@@ -31,6 +31,10 @@ type Hierarchical struct {
 	filters filterHeap
 	waiting []*filter // expired filters that must survive one more batch
 
+	// noDeadCache disables the skip of agents nobody could take; the
+	// property tests compare against it as the reference.
+	noDeadCache bool
+
 	stash     []stashed // nodes popped during a search, pushed back after
 	cand      Resources // what the client found by a search would get
 	candRev   Resources
@@ -282,6 +286,9 @@ func (h *Hierarchical) setActive(c *client, active bool) {
 		}
 	}
 	c.leaf.addActive(delta)
+	// Candidates or headroom changed: agents nobody could take may now be
+	// takeable.
+	h.version++
 }
 
 func (h *Hierarchical) forQuotaPath(n *node, f func(*node)) {

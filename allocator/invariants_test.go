@@ -2,7 +2,6 @@ package allocator
 
 import (
 	"fmt"
-	"testing"
 	"time"
 )
 
@@ -88,14 +87,21 @@ func checkInvariants(h *Hierarchical) error {
 	return nil
 }
 
+// tb is what env needs of *testing.T, *testing.B and *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // env is a test harness around a Hierarchical allocator on a fake time.
 type env struct {
-	t   testing.TB
+	t   tb
 	h   *Hierarchical
 	now time.Time
 }
 
-func newEnv(t testing.TB, opts Options) *env {
+func newEnv(t tb, opts Options) *env {
 	return &env{t: t, h: NewHierarchical(opts, orderDRF), now: time.Unix(1_700_000_000, 0)}
 }
 

@@ -1,0 +1,220 @@
+package allocator
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// twin runs the same operations on the allocator and on a reference copy
+// without the dead-agent cache; grants and errors must be identical, and
+// the invariants must hold after every step.
+type twin struct {
+	t    *rapid.T
+	a, b *Hierarchical
+	now  time.Time
+	// outstanding grants not yet recovered/declined, per allocator (they
+	// are equal, so one list).
+	held []Grant
+}
+
+func (w *twin) both(name string, f func(h *Hierarchical) any) any {
+	ra, rb := f(w.a), f(w.b)
+	if !reflect.DeepEqual(ra, rb) {
+		w.t.Fatalf("%s: allocator and reference differ:\n%v\n%v", name, ra, rb)
+	}
+	for _, h := range []*Hierarchical{w.a, w.b} {
+		if err := checkInvariants(h); err != nil {
+			w.t.Fatalf("after %s: %v", name, err)
+		}
+	}
+	return ra
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestPropertyRandomOperations(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		seed := rapid.Int64().Draw(t, "seed")
+		w := &twin{t: t, a: NewHierarchical(Options{Seed: seed}, orderDRF), b: NewHierarchical(Options{Seed: seed}, orderDRF), now: time.Unix(0, 0)}
+		w.b.noDeadCache = true
+		agents := []string{"a0", "a1", "a2", "a3", "a4"}
+		fws := []string{"f0", "f1", "f2", "f3"}
+		roles := []string{"r", "q", "eng/ml", "eng/web"}
+		pick := func(xs []string, label string) string { return rapid.SampledFrom(xs).Draw(t, label) }
+		scal := func(label string) Scalars {
+			return Scalars{CPUs: int64(rapid.IntRange(0, 8).Draw(t, label+"cpus")) * 500, Mem: int64(rapid.IntRange(0, 8).Draw(t, label+"mem")) * 512 * Milli}
+		}
+		ops := map[string]func(*rapid.T){
+			"addAgent": func(t *rapid.T) {
+				id, total, rev := pick(agents, "agent"), Resources{Scalars: scal("total"), Ports: Ranges{{31000, uint32(31000 + rapid.IntRange(0, 5).Draw(t, "ports"))}}}, Resources{Scalars: scal("rev")}
+				attrs := map[string]string{"zone": pick([]string{"a", "b"}, "zone")}
+				w.both("addAgent", func(h *Hierarchical) any {
+					return errText(h.AddAgent(Agent{ID: id, Total: total, Revocable: rev, Attributes: attrs}))
+				})
+			},
+			"removeAgent": func(t *rapid.T) {
+				id := pick(agents, "agent")
+				w.both("removeAgent", func(h *Hierarchical) any { return errText(h.RemoveAgent(id)) })
+				w.dropHeld(func(g Grant) bool { return g.AgentID == id })
+			},
+			"addFramework": func(t *rapid.T) {
+				f := Framework{ID: pick(fws, "fw"), Roles: []string{pick(roles, "role")}, Revocable: rapid.Bool().Draw(t, "rev")}
+				if rapid.Bool().Draw(t, "second role") {
+					f.Roles = append(f.Roles, pick(roles, "role2"))
+				}
+				if rapid.IntRange(0, 3).Draw(t, "constrained") == 0 {
+					f.Constraints = []Constraint{{Name: "zone", Values: []string{"a"}}}
+				}
+				w.both("addFramework", func(h *Hierarchical) any { return errText(h.AddFramework(f)) })
+			},
+			"removeFramework": func(t *rapid.T) {
+				id := pick(fws, "fw")
+				w.both("removeFramework", func(h *Hierarchical) any { return errText(h.RemoveFramework(id)) })
+				w.dropHeld(func(g Grant) bool { return g.FrameworkID == id })
+			},
+			"deactivate": func(t *rapid.T) {
+				id := pick(fws, "fw")
+				w.both("deactivate", func(h *Hierarchical) any { return errText(h.DeactivateFramework(id)) })
+			},
+			"activate": func(t *rapid.T) {
+				id := pick(fws, "fw")
+				w.both("activate", func(h *Hierarchical) any { return errText(h.ActivateFramework(id)) })
+			},
+			"suppress": func(t *rapid.T) {
+				id, role := pick(fws, "fw"), pick(roles, "role")
+				w.both("suppress", func(h *Hierarchical) any { return errText(h.Suppress(id, role)) })
+			},
+			"revive": func(t *rapid.T) {
+				id := pick(fws, "fw")
+				w.both("revive", func(h *Hierarchical) any { return errText(h.Revive(id)) })
+			},
+			"weight": func(t *rapid.T) {
+				role, wt := pick(roles, "role"), float64(rapid.IntRange(1, 4).Draw(t, "weight"))
+				w.both("weight", func(h *Hierarchical) any { return errText(h.SetWeight(role, wt)) })
+			},
+			"quota": func(t *rapid.T) {
+				role, g := pick(roles, "role"), scal("guarantee")
+				q := NoLimit(g)
+				if rapid.Bool().Draw(t, "limited") {
+					q.Limit[CPUs] = g[CPUs] + int64(rapid.IntRange(0, 4).Draw(t, "extra"))*1000
+				}
+				w.both("quota", func(h *Hierarchical) any { return errText(h.SetQuota(role, q)) })
+			},
+			"allocate": func(t *rapid.T) {
+				w.now = w.now.Add(time.Duration(rapid.IntRange(0, 3000).Draw(t, "ms")) * time.Millisecond)
+				gs := w.both("allocate", func(h *Hierarchical) any { return h.Allocate(w.now) }).([]Grant)
+				w.held = append(w.held, gs...)
+			},
+			"allocateAgent": func(t *rapid.T) {
+				id := pick(agents, "agent")
+				gs := w.both("allocateAgent", func(h *Hierarchical) any { return h.AllocateAgent(id, w.now) }).([]Grant)
+				w.held = append(w.held, gs...)
+			},
+			"returnGrant": func(t *rapid.T) {
+				if len(w.held) == 0 {
+					return
+				}
+				i := rapid.IntRange(0, len(w.held)-1).Draw(t, "grant")
+				g := w.held[i]
+				w.held = append(w.held[:i], w.held[i+1:]...)
+				refuse := time.Duration(rapid.IntRange(-1, 5).Draw(t, "refuse")) * time.Second
+				switch rapid.IntRange(0, 3).Draw(t, "how") {
+				case 0:
+					w.both("decline", func(h *Hierarchical) any {
+						return errText(h.Decline(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable, refuse, w.now))
+					})
+				case 1:
+					w.both("recover", func(h *Hierarchical) any {
+						return errText(h.Recover(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable))
+					})
+				case 2: // use half the cpus, return the rest
+					used := Resources{Scalars: Scalars{CPUs: g.Resources.Scalars[CPUs] / 2}}
+					rest := g.Resources.Sub(used)
+					w.both("returnUnused", func(h *Hierarchical) any {
+						return errText(h.ReturnUnused(g.FrameworkID, g.Role, g.AgentID, rest, g.Revocable, refuse, w.now))
+					})
+					w.held = append(w.held, Grant{FrameworkID: g.FrameworkID, Role: g.Role, AgentID: g.AgentID, Resources: used})
+				case 3: // keep it (a long-running task)
+					w.held = append(w.held, g)
+				}
+			},
+			"badRecover": func(t *rapid.T) {
+				fw, role, ag := pick(fws, "fw"), pick(roles, "role"), pick(agents, "agent")
+				r := Resources{Scalars: scal("r")}
+				r.Scalars[CPUs] += 100 * Milli // more than any agent has
+				w.both("badRecover", func(h *Hierarchical) any {
+					err := h.Recover(fw, role, ag, r, Resources{})
+					if err == nil {
+						return "recovered more than allocated"
+					}
+					return errText(err)
+				})
+			},
+		}
+		t.Repeat(ops)
+	})
+}
+
+func (w *twin) dropHeld(match func(Grant) bool) {
+	kept := w.held[:0]
+	for _, g := range w.held {
+		if !match(g) {
+			kept = append(kept, g)
+		}
+	}
+	w.held = kept
+}
+
+// Envy-freeness within one task (DRF paper, section 4, for indivisible
+// tasks: envy-free up to one item): frameworks with random task shapes fill
+// one agent by progressive filling; afterwards no framework could run more
+// tasks with another's allocation less one of that framework's tasks than
+// with its own.
+func TestPropertyEnvyFreeWithinOneTask(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		e := newEnv(t, Options{})
+		capCPU := rapid.IntRange(4, 64).Draw(t, "cpus")
+		capMem := rapid.IntRange(4, 64).Draw(t, "memGB")
+		e.agent("a", fmt.Sprintf("cpus:%d;mem:%d", capCPU, capMem*1024), nil)
+		n := rapid.IntRange(2, 4).Draw(t, "frameworks")
+		tasks := map[string]Scalars{}
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("f%d", i)
+			tasks[id] = Scalars{CPUs: int64(rapid.IntRange(1, 4).Draw(t, id+"cpu")) * Milli, Mem: int64(rapid.IntRange(1, 4).Draw(t, id+"mem")) * 1024 * Milli}
+			e.framework(Framework{ID: id, Roles: []string{id}})
+		}
+		counts := runProgressiveFilling(e, tasks, 1000)
+		fits := func(bundle, task Scalars) int {
+			k := 1 << 30
+			for r := range bundle {
+				if task[r] > 0 {
+					k = min(k, int(bundle[r]/task[r]))
+				}
+			}
+			return k
+		}
+		for i, ti := range tasks {
+			for j, tj := range tasks {
+				if i == j || counts[j] == 0 {
+					continue
+				}
+				bundle := Scalars{}
+				for r := range tj {
+					bundle[r] = tj[r] * int64(counts[j]-1)
+				}
+				if got := fits(bundle, ti); got > counts[i] {
+					t.Fatalf("%s envies %s: could run %d tasks with its allocation, has %d (counts %v, shapes %v)", i, j, got, counts[i], counts, tasks)
+				}
+			}
+		}
+	})
+}
