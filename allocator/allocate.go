@@ -20,10 +20,12 @@ func (h *Hierarchical) Allocate(now time.Time) []Grant {
 	if h.sharesDirty || h.order == orderRandom {
 		h.resort()
 	}
-	h.shuffled = append(h.shuffled[:0], h.agentList...)
-	h.rng.Shuffle(len(h.shuffled), func(i, j int) { h.shuffled[i], h.shuffled[j] = h.shuffled[j], h.shuffled[i] })
+	h.shuffleAgents()
 	h.buildQuotaHeap()
-	var grants []Grant
+	// At most one grant per agent with free resources, bar the rare split
+	// (quota, fair, revocable): sizing once saves regrowth, which was 40 %
+	// of granting.
+	grants := make([]Grant, 0, h.agentsWithFree+1)
 	for _, ag := range h.shuffled {
 		grants = h.allocateAgent(ag, grants)
 	}
@@ -41,6 +43,26 @@ func (h *Hierarchical) AllocateAgent(agentID string, now time.Time) []Grant {
 	}
 	h.buildQuotaHeap()
 	return h.allocateAgent(ag, nil)
+}
+
+// shuffleBlock agents are visited in a row. Agents are shuffled every cycle
+// so that no agent is always first (as in Mesos), but block by block: a
+// full shuffle makes every visit a cache miss and costs a quarter of a
+// cycle at 10,000 agents.
+const shuffleBlock = 32
+
+func (h *Hierarchical) shuffleAgents() {
+	n := len(h.agentList)
+	blocks := (n + shuffleBlock - 1) / shuffleBlock
+	h.blockOrder = h.blockOrder[:0]
+	for b := 0; b < blocks; b++ {
+		h.blockOrder = append(h.blockOrder, b)
+	}
+	h.rng.Shuffle(blocks, func(i, j int) { h.blockOrder[i], h.blockOrder[j] = h.blockOrder[j], h.blockOrder[i] })
+	h.shuffled = h.shuffled[:0]
+	for _, b := range h.blockOrder {
+		h.shuffled = append(h.shuffled, h.agentList[b*shuffleBlock:min(n, (b+1)*shuffleBlock)]...)
+	}
 }
 
 func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
@@ -202,6 +224,9 @@ func (h *Hierarchical) servesGuarantee(role *node) bool {
 func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, grants []Grant) []Grant {
 	ag.free = ag.free.Sub(r)
 	ag.revFree = ag.revFree.Sub(rev)
+	if ag.free.IsEmpty() && ag.revFree.IsEmpty() {
+		h.agentsWithFree--
+	}
 	found := false
 	for i := range ag.allocs {
 		if ag.allocs[i].c == c {
@@ -256,6 +281,9 @@ func (h *Hierarchical) adjust(c *client, s Scalars, add bool) {
 func (h *Hierarchical) unallocate(c *client, s Scalars) { h.adjust(c, s, false) }
 
 func (h *Hierarchical) returnToAgent(ag *agent, r, rev Resources) {
+	if ag.free.IsEmpty() && ag.revFree.IsEmpty() && !(r.IsEmpty() && rev.IsEmpty()) {
+		h.agentsWithFree++
+	}
 	ag.free = ag.free.Add(r)
 	ag.revFree = ag.revFree.Add(rev)
 	h.free = h.free.Add(r.Scalars)

@@ -24,6 +24,8 @@ type Hierarchical struct {
 	total       Scalars // non-revocable, all agents
 	free        Scalars // non-revocable, unallocated
 	required    Scalars // headroom for unmet guarantees of roles with demand
+	// agentsWithFree counts agents with free (or free revocable) resources.
+	agentsWithFree int
 	sharesDirty bool
 
 	batch   uint64 // batch cycles run
@@ -35,11 +37,12 @@ type Hierarchical struct {
 	// property tests compare against it as the reference.
 	noDeadCache bool
 
-	stash     []stashed // nodes popped during a search, pushed back after
-	cand      Resources // what the client found by a search would get
-	candRev   Resources
-	shuffled  []*agent
-	quotaHeap []*node
+	stash      []stashed // nodes popped during a search, pushed back after
+	cand       Resources // what the client found by a search would get
+	candRev    Resources
+	shuffled   []*agent
+	blockOrder []int
+	quotaHeap  []*node
 }
 
 type agent struct {
@@ -150,6 +153,9 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 	h.agentList = append(h.agentList, ag)
 	h.total = h.total.Add(a.Total.Scalars)
 	h.free = h.free.Add(a.Total.Scalars)
+	if !(a.Total.IsEmpty() && a.Revocable.IsEmpty()) {
+		h.agentsWithFree++
+	}
 	h.sharesDirty = true
 	return nil
 }
@@ -169,6 +175,9 @@ func (h *Hierarchical) RemoveAgent(id string) error {
 	}
 	h.total = h.total.Sub(ag.total.Scalars)
 	h.free = h.free.Sub(ag.free.Scalars)
+	if !(ag.free.IsEmpty() && ag.revFree.IsEmpty()) {
+		h.agentsWithFree--
+	}
 	last := h.agentList[len(h.agentList)-1]
 	h.agentList[ag.idx], last.idx = last, ag.idx
 	h.agentList = h.agentList[:len(h.agentList)-1]

@@ -13,7 +13,11 @@ import (
 func checkInvariants(h *Hierarchical) error {
 	var total, free Scalars
 	leafAlloc := map[*node]Scalars{}
+	withFree := 0
 	for _, ag := range h.agentList {
+		if !(ag.free.IsEmpty() && ag.revFree.IsEmpty()) {
+			withFree++
+		}
 		sum := ag.free
 		rev := ag.revFree
 		for _, al := range ag.allocs {
@@ -42,6 +46,9 @@ func checkInvariants(h *Hierarchical) error {
 		}
 		total = total.Add(ag.total.Scalars)
 		free = free.Add(ag.free.Scalars)
+	}
+	if withFree != h.agentsWithFree {
+		return fmt.Errorf("%d agents have free resources, books say %d", withFree, h.agentsWithFree)
 	}
 	if total != h.total || free != h.free {
 		return fmt.Errorf("cluster total %v free %v, books say %v %v", total, free, h.total, h.free)

@@ -1,0 +1,176 @@
+package allocator
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The Mesos allocator benchmark grid (hierarchical_allocator_tests.cpp):
+// agents of cpus:24;mem:4096, frameworks spread over roles of 10. Each
+// benchmark op is one full batch allocation cycle over every agent.
+var grid = []struct{ agents, frameworks int }{
+	{1000, 100}, {10_000, 1000}, {20_000, 2000}, {50_000, 6000},
+}
+
+func benchCluster(b *testing.B, agents, frameworks int) *Hierarchical {
+	h := NewHierarchical(Options{Seed: 1}, orderDRF)
+	total := MustParse("cpus:24;mem:4096;ports:[31000-32000]")
+	for i := 0; i < agents; i++ {
+		if err := h.AddAgent(Agent{ID: fmt.Sprintf("agent-%06d", i), Total: total}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < frameworks; i++ {
+		f := Framework{ID: fmt.Sprintf("fw-%05d", i), Roles: []string{fmt.Sprintf("role-%04d", i/10)}}
+		if err := h.AddFramework(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return h
+}
+
+func recoverAll(b *testing.B, h *Hierarchical, gs []Grant) {
+	for _, g := range gs {
+		if err := h.Recover(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAllocate: a full cycle granting every agent, from a cluster with
+// everything free (allocations recovered between ops, untimed).
+func BenchmarkAllocate(b *testing.B) {
+	for _, g := range grid {
+		b.Run(fmt.Sprintf("agents=%d/frameworks=%d", g.agents, g.frameworks), func(b *testing.B) {
+			h := benchCluster(b, g.agents, g.frameworks)
+			now := time.Unix(0, 0)
+			recoverAll(b, h, h.Allocate(now)) // warm up buffers and shares
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				now = now.Add(time.Second)
+				gs := h.Allocate(now)
+				b.StopTimer()
+				if len(gs) != g.agents {
+					b.Fatalf("granted %d agents, want %d", len(gs), g.agents)
+				}
+				recoverAll(b, h, gs)
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkAllocateDeclined: every framework declines every offer with a
+// long filter (Mesos' DeclineOffers). Filters accumulate op after op; each
+// op is one cycle, the declines between cycles are untimed.
+func BenchmarkAllocateDeclined(b *testing.B) {
+	for _, g := range grid {
+		b.Run(fmt.Sprintf("agents=%d/frameworks=%d", g.agents, g.frameworks), func(b *testing.B) {
+			h := benchCluster(b, g.agents, g.frameworks)
+			now := time.Unix(0, 0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				now = now.Add(time.Second)
+				gs := h.Allocate(now)
+				b.StopTimer()
+				for _, gr := range gs {
+					if err := h.Decline(gr.FrameworkID, gr.Role, gr.AgentID, gr.Resources, gr.Revocable, 100*24*time.Hour, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkAllocateQuota: 3,000 agents, 3,000 roles each guaranteed one
+// agent's worth, one framework per role (Mesos' quota benchmark).
+func BenchmarkAllocateQuota(b *testing.B) {
+	const n = 3000
+	h := NewHierarchical(Options{Seed: 1}, orderDRF)
+	total := MustParse("cpus:24;mem:4096")
+	for i := 0; i < n; i++ {
+		if err := h.AddAgent(Agent{ID: fmt.Sprintf("agent-%05d", i), Total: total}); err != nil {
+			b.Fatal(err)
+		}
+		role := fmt.Sprintf("role-%05d", i)
+		if err := h.SetQuota(role, NoLimit(total.Scalars)); err != nil {
+			b.Fatal(err)
+		}
+		if err := h.AddFramework(Framework{ID: fmt.Sprintf("fw-%05d", i), Roles: []string{role}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Unix(0, 0)
+	recoverAll(b, h, h.Allocate(now))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Second)
+		gs := h.Allocate(now)
+		b.StopTimer()
+		if len(gs) != n {
+			b.Fatalf("granted %d, want %d", len(gs), n)
+		}
+		recoverAll(b, h, gs)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkAllocateAgent: one event-driven allocation (resources recovered
+// on one agent of a full 10,000-agent, 1,000-framework cluster).
+func BenchmarkAllocateAgent(b *testing.B) {
+	h := benchCluster(b, 10_000, 1000)
+	now := time.Unix(0, 0)
+	gs := h.Allocate(now)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		g := gs[i%len(gs)]
+		if err := h.Recover(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		out := h.AllocateAgent(g.AgentID, now)
+		b.StopTimer()
+		if len(out) != 1 {
+			b.Fatalf("grants = %v", out)
+		}
+		gs[i%len(gs)] = out[0]
+		b.StartTimer()
+	}
+}
+
+// BenchmarkMemory reports the allocator's memory per agent and per
+// framework (heap in use after adding 50,000 of each, allocated once).
+func BenchmarkMemory(b *testing.B) {
+	const n = 50_000
+	heapInUse := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	for i := 0; i < b.N; i++ {
+		before := heapInUse()
+		h := NewHierarchical(Options{}, orderDRF)
+		total := MustParse("cpus:24;mem:4096;ports:[31000-32000]")
+		for j := 0; j < n; j++ {
+			_ = h.AddAgent(Agent{ID: fmt.Sprintf("agent-%06d", j), Total: total, Attributes: map[string]string{"rack": "r1"}})
+		}
+		mid := heapInUse()
+		for j := 0; j < n; j++ {
+			_ = h.AddFramework(Framework{ID: fmt.Sprintf("fw-%06d", j), Roles: []string{fmt.Sprintf("role-%05d", j/10)}})
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(mid-before)/n, "B/agent")
+		b.ReportMetric(float64(after-mid)/n, "B/framework")
+		runtime.KeepAlive(h)
+	}
+}
