@@ -21,12 +21,12 @@ type Hierarchical struct {
 	root       *node
 	roles      map[string]*node
 
-	total       Scalars // non-revocable, all agents
-	free        Scalars // non-revocable, unallocated
-	required    Scalars // headroom for unmet guarantees of roles with demand
+	total    Scalars // non-revocable, all agents
+	free     Scalars // non-revocable, unallocated
+	required Scalars // headroom for unmet guarantees of roles with demand
 	// agentsWithFree counts agents with free (or free revocable) resources.
 	agentsWithFree int
-	sharesDirty bool
+	sharesDirty    bool
 
 	batch   uint64 // batch cycles run
 	version uint64 // bumped when anything may make a framework newly eligible

@@ -40,7 +40,7 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		Role: "master,agent", Listen: listen, HTTP: httpAddr, WorkDir: c.WorkDir,
 		Resources: c.Resources, Attributes: c.Attributes, Hostname: "localhost",
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
-		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
+		Allocator: "drf", RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
 	}
 	r, err := n.start(logger)
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
+	"github.com/agora-sched/agora/allocator"
 	"github.com/alecthomas/kong"
 )
 
@@ -50,7 +52,10 @@ func main() {
 		kong.Name("agora"),
 		kong.Description("Agora: a cluster resource manager in the line of Apache Mesos."),
 		kong.UsageOnError(),
-		kong.Vars{"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP},
+		kong.Vars{
+			"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP,
+			"allocators": strings.Join(allocator.Names(), ", "),
+		},
 	)
 	logger := c.logger()
 	slog.SetDefault(logger)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -49,6 +50,7 @@ type nodeCmd struct {
 	HeartbeatMinInterval time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
 	MaxHeartbeatRate     float64       `default:"500" env:"AGORA_MAX_HEARTBEAT_RATE" help:"Heartbeats per second the master accepts with auto intervals."`
 	MaxMissedHeartbeats  int           `default:"3" env:"AGORA_MAX_MISSED_HEARTBEATS" help:"Heartbeats an agent may miss in a row before it is unreachable (master)."`
+	Allocator            string        `default:"drf" env:"AGORA_ALLOCATOR" help:"Allocation policy of the master: ${allocators}."`
 	RegistrationBackoff  time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax      time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 }
@@ -134,6 +136,11 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	policy, err := c.liveness()
 	if err != nil {
 		return nil, err
+	}
+	if isMaster {
+		if _, err := allocator.New(c.Allocator, allocator.Options{}); err != nil {
+			return nil, fmt.Errorf("--allocator: %w", err)
+		}
 	}
 	var info *messages.AgentInfo
 	if isAgent {

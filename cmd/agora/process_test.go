@@ -251,6 +251,7 @@ func TestBadFlagsStopStartup(t *testing.T) {
 		{[]string{"node", "--role=agent"}, "--master"},
 		{[]string{"node", "--role=scheduler"}, `"scheduler"`},
 		{[]string{"node", "--heartbeat-interval=soon"}, "--heartbeat-interval"},
+		{[]string{"node", "--allocator=fifo"}, `"fifo"`},
 	} {
 		out, err := exec.Command(agoraBin, append(tc.args, "--work-dir", t.TempDir())...).CombinedOutput()
 		if err == nil || !bytes.Contains(out, []byte(tc.want)) {
