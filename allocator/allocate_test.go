@@ -121,8 +121,19 @@ func TestDeclineFilters(t *testing.T) {
 		}
 	}
 	// Refuse time over and no one else to rotate to: offered again.
-	if gs := e.cycle(2 * time.Second); len(gs) != 1 {
+	gs = e.cycle(2 * time.Second)
+	if len(gs) != 1 {
 		t.Fatalf("filter should have expired: %v", gs)
+	}
+	// A negative refuse means the default, 5 s.
+	e.decline(gs[0], -1)
+	for i := 0; i < 4; i++ {
+		if gs := e.cycle(time.Second); len(gs) != 0 {
+			t.Fatalf("default filter (5 s) broken after %d s: %v", i+1, gs)
+		}
+	}
+	if gs := e.cycle(2 * time.Second); len(gs) != 1 {
+		t.Fatalf("default filter should expire after 5 s: %v", gs)
 	}
 }
 
@@ -255,6 +266,26 @@ func TestOfferPreferences(t *testing.T) {
 	}
 	if got["r1a"] != "rack1" || got["big"] != "gpu" || got["r2a"] != "any" {
 		t.Fatalf("placements = %v", got)
+	}
+}
+
+// Agents a framework's preferences exclude do not count against it: being
+// skipped does not move it back in line, so it gets the first agent it can
+// use even after others took many it could not.
+func TestSkippedFrameworkKeepsItsPlace(t *testing.T) {
+	e := newEnv(t, Options{})
+	for i := 0; i < 5; i++ {
+		e.agent(fmt.Sprintf("r2-%d", i), "cpus:4;mem:4096", map[string]string{"rack": "r2"})
+	}
+	e.framework(Framework{ID: "any", Roles: []string{"b"}})
+	e.framework(Framework{ID: "rack1", Roles: []string{"a"}, Constraints: []Constraint{{Name: "rack", Values: []string{"r1"}}}})
+	if got := byFramework(e.cycle(time.Second)); got["any"] != 5 || got["rack1"] != 0 {
+		t.Fatalf("only any can use rack r2: %v", got)
+	}
+	e.agent("r1-0", "cpus:4;mem:4096", map[string]string{"rack": "r1"})
+	gs := e.h.AllocateAgent("r1-0", e.now)
+	if len(gs) != 1 || gs[0].FrameworkID != "rack1" {
+		t.Fatalf("rack1 should get the first r1 agent: %v", gs)
 	}
 }
 

@@ -1,0 +1,67 @@
+package allocator
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+func TestRangesArithmetic(t *testing.T) {
+	r := Ranges{{10, 20}, {30, 40}}
+	for _, tc := range []struct {
+		minus Ranges
+		want  string
+	}{
+		{Ranges{{15, 35}}, "[{10 14} {36 40}]"},
+		{Ranges{{10, 20}}, "[{30 40}]"},
+		{Ranges{{0, 100}}, "[]"},
+		{Ranges{{12, 12}, {38, 38}}, "[{10 11} {13 20} {30 37} {39 40}]"},
+		{nil, "[{10 20} {30 40}]"},
+	} {
+		got := r.Minus(tc.minus)
+		if s := fmtRanges(got); s != tc.want {
+			t.Errorf("%v - %v = %s, want %s", r, tc.minus, s, tc.want)
+		}
+		if back := got.Union(r.Minus(got)); fmtRanges(back) != fmtRanges(r) {
+			t.Errorf("(r - x) + (r - (r - x)) = %v, want %v", back, r)
+		}
+	}
+	if !r.Contains(Ranges{{11, 19}, {30, 30}}) || r.Contains(Ranges{{19, 31}}) {
+		t.Error("Contains")
+	}
+	if u := (Ranges{{1, 2}}).Union(Ranges{{3, 5}, {9, 9}}); fmtRanges(u) != "[{1 5} {9 9}]" {
+		t.Errorf("adjacent ranges merge: %v", u)
+	}
+	if r.Count() != 22 {
+		t.Errorf("count = %d", r.Count())
+	}
+}
+
+func fmtRanges(r Ranges) string { return fmt.Sprint([]Range(r)) }
+
+func TestConversionAtTheBoundary(t *testing.T) {
+	rs, _ := messages.ParseResources("cpus:1.5;mem:1024;disk:10;gpus:1;ports:[31000-31005,31003-31010]")
+	rs = append(rs, &messages.Resource{Name: "cpus", Scalar: 4, Revocable: true})
+	reg, rev, err := FromMessages(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.String() != "cpus:1.5;mem:1024;disk:10;gpus:1;ports:[31000-31010]" || rev.String() != "cpus:4" {
+		t.Fatalf("regular %s, revocable %s", reg, rev)
+	}
+	back, _, _ := FromMessages(reg.ToMessages(false))
+	if back.String() != reg.String() {
+		t.Fatalf("round trip: %s", back)
+	}
+	for _, bad := range [][]*messages.Resource{
+		{{Name: "bananas", Scalar: 1}},
+		{{Name: "cpus", Scalar: -1}},
+		{{Name: "cpus", Scalar: 1, Role: "eng"}},
+	} {
+		if _, _, err := FromMessages(bad); !errors.Is(err, messages.ErrBadResource) {
+			t.Errorf("%v: err = %v", bad, err)
+		}
+	}
+}
