@@ -488,8 +488,10 @@ type Offer struct {
 	MasterEpoch uint64                 `protobuf:"varint,8,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	// expires_unix_nano: the offer is rescinded then if still outstanding.
 	ExpiresUnixNano int64 `protobuf:"varint,9,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// agent_http_address serves the agent's sandboxes (task output).
+	AgentHttpAddress string `protobuf:"bytes,10,opt,name=agent_http_address,json=agentHttpAddress,proto3" json:"agent_http_address,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Offer) Reset() {
@@ -583,6 +585,13 @@ func (x *Offer) GetExpiresUnixNano() int64 {
 		return x.ExpiresUnixNano
 	}
 	return 0
+}
+
+func (x *Offer) GetAgentHttpAddress() string {
+	if x != nil {
+		return x.AgentHttpAddress
+	}
+	return ""
 }
 
 // Offers carries a batch of offers to one framework.
@@ -1350,11 +1359,13 @@ func (x *FrameworkFailedOver) GetMasterEpoch() uint64 {
 
 // RunTask is sent by the master to an agent to launch a task.
 type RunTask struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Framework     *FrameworkInfo         `protobuf:"bytes,1,opt,name=framework,proto3" json:"framework,omitempty"`
-	Task          *TaskInfo              `protobuf:"bytes,2,opt,name=task,proto3" json:"task,omitempty"`
-	FrameworkPid  *actor.PID             `protobuf:"bytes,3,opt,name=framework_pid,json=frameworkPid,proto3" json:"framework_pid,omitempty"`
-	MasterEpoch   uint64                 `protobuf:"varint,4,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Framework    *FrameworkInfo         `protobuf:"bytes,1,opt,name=framework,proto3" json:"framework,omitempty"`
+	Task         *TaskInfo              `protobuf:"bytes,2,opt,name=task,proto3" json:"task,omitempty"`
+	FrameworkPid *actor.PID             `protobuf:"bytes,3,opt,name=framework_pid,json=frameworkPid,proto3" json:"framework_pid,omitempty"`
+	MasterEpoch  uint64                 `protobuf:"varint,4,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	// role is the role the task's resources are allocated to.
+	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1415,6 +1426,13 @@ func (x *RunTask) GetMasterEpoch() uint64 {
 		return x.MasterEpoch
 	}
 	return 0
+}
+
+func (x *RunTask) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 // StatusUpdate carries a task status: from the agent to the master, and from
@@ -1688,7 +1706,7 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +
 	"\x18heartbeat_interval_nanos\x18\x03 \x01(\x03R\x16heartbeatIntervalNanos\"7\n" +
 	"\x12FrameworkHeartbeat\x12!\n" +
-	"\fmaster_epoch\x18\x01 \x01(\x04R\vmasterEpoch\"\xf8\x02\n" +
+	"\fmaster_epoch\x18\x01 \x01(\x04R\vmasterEpoch\"\xa6\x03\n" +
 	"\x05Offer\x12!\n" +
 	"\x02id\x18\x01 \x01(\v2\x11.agora.v1.OfferIDR\x02id\x128\n" +
 	"\fframework_id\x18\x02 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
@@ -1700,7 +1718,9 @@ const file_messages_framework_proto_rawDesc = "" +
 	"attributes\x12\x12\n" +
 	"\x04role\x18\a \x01(\tR\x04role\x12!\n" +
 	"\fmaster_epoch\x18\b \x01(\x04R\vmasterEpoch\x12*\n" +
-	"\x11expires_unix_nano\x18\t \x01(\x03R\x0fexpiresUnixNano\"T\n" +
+	"\x11expires_unix_nano\x18\t \x01(\x03R\x0fexpiresUnixNano\x12,\n" +
+	"\x12agent_http_address\x18\n" +
+	" \x01(\tR\x10agentHttpAddress\"T\n" +
 	"\x06Offers\x12'\n" +
 	"\x06offers\x18\x01 \x03(\v2\x0f.agora.v1.OfferR\x06offers\x12!\n" +
 	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"w\n" +
@@ -1755,13 +1775,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\"r\n" +
 	"\x13FrameworkFailedOver\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xbc\x01\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xd0\x01\n" +
 	"\aRunTask\x125\n" +
 	"\tframework\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x12&\n" +
 	"\x04task\x18\x02 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\x12/\n" +
 	"\rframework_pid\x18\x03 \x01(\v2\n" +
 	".actor.PIDR\fframeworkPid\x12!\n" +
-	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\"\x99\x01\n" +
+	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\"\x99\x01\n" +
 	"\fStatusUpdate\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\x12!\n" +

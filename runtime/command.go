@@ -1,0 +1,130 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Command is the built-in command containerizer: it runs `sh -c VALUE` (or
+// VALUE with arguments as argv) as a plain process in its own process
+// group, in the sandbox, with stdout and stderr in files there.
+type Command struct{}
+
+// Launch implements Containerizer.
+func (Command) Launch(spec LaunchSpec) (Container, error) {
+	c := spec.Command
+	if c == nil || c.Value == "" {
+		return nil, errors.New("no command given")
+	}
+	if err := os.MkdirAll(spec.Sandbox, 0o755); err != nil {
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	var cmd *exec.Cmd
+	if c.Shell {
+		cmd = exec.Command("/bin/sh", "-c", c.Value)
+	} else {
+		path, err := exec.LookPath(c.Value)
+		if err != nil {
+			return nil, fmt.Errorf("command %q not found: %w", c.Value, err)
+		}
+		cmd = exec.Command(path, c.Arguments...)
+	}
+	cmd.Dir = spec.Sandbox
+	cmd.Env = append(os.Environ(), "AGORA_SANDBOX="+spec.Sandbox)
+	for _, kv := range sortedEnv(c.Environment, spec.Env) {
+		cmd.Env = append(cmd.Env, kv)
+	}
+	stdout, err := os.Create(filepath.Join(spec.Sandbox, "stdout"))
+	if err != nil {
+		return nil, fmt.Errorf("create stdout: %w", err)
+	}
+	stderr, err := os.Create(filepath.Join(spec.Sandbox, "stderr"))
+	if err != nil {
+		stdout.Close()
+		return nil, fmt.Errorf("create stderr: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// Its own process group, so a kill reaches everything it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, fmt.Errorf("start %q: %w", c.Value, err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		stdout.Close()
+		stderr.Close()
+		p.mu.Lock()
+		p.exit = exitOf(cmd, err, p.killed)
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func sortedEnv(maps ...map[string]string) []string {
+	var out []string
+	for _, m := range maps {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			out = append(out, k+"="+m[k])
+		}
+	}
+	return out
+}
+
+type process struct {
+	cmd    *exec.Cmd
+	done   chan struct{}
+	mu     sync.Mutex
+	exit   Exit
+	killed bool
+}
+
+func exitOf(cmd *exec.Cmd, err error, killed bool) Exit {
+	st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ok && st.Signaled():
+		return Exit{Code: -1, Signal: st.Signal().String(), Killed: killed}
+	case ok:
+		return Exit{Code: st.ExitStatus(), Killed: killed}
+	case err != nil:
+		return Exit{Code: -1, Err: err, Killed: killed}
+	}
+	return Exit{Killed: killed}
+}
+
+func (p *process) Wait() Exit {
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exit
+}
+
+func (p *process) Kill(grace time.Duration) {
+	p.mu.Lock()
+	p.killed = true
+	p.mu.Unlock()
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}()
+}

@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+// LaunchSpec is what a containerizer needs to start one task.
+type LaunchSpec struct {
+	// ID names the container (unique on the agent).
+	ID      string
+	Command *messages.CommandInfo
+	// Sandbox is the task's working directory; stdout and stderr go to
+	// files there.
+	Sandbox string
+	// Env is added to the command's environment.
+	Env map[string]string
+}
+
+// Exit is how a container ended.
+type Exit struct {
+	// Code is the exit code, or -1 when killed by a signal.
+	Code int
+	// Signal that ended the process, if any.
+	Signal string
+	// Killed is true when Kill ended it.
+	Killed bool
+	// Err is set when the process could not be waited for.
+	Err error
+}
+
+// Success reports a zero exit code.
+func (e Exit) Success() bool { return e.Code == 0 && e.Err == nil && e.Signal == "" }
+
+// Describe says how the container ended, for a status message.
+func (e Exit) Describe() string {
+	switch {
+	case e.Err != nil:
+		return "wait failed: " + e.Err.Error()
+	case e.Killed:
+		return "killed"
+	case e.Signal != "":
+		return "terminated by signal " + e.Signal
+	default:
+		return fmt.Sprintf("exited with code %d", e.Code)
+	}
+}
+
+// Container is a started task.
+type Container interface {
+	// Wait blocks until the container ends.
+	Wait() Exit
+	// Kill asks the container to stop (SIGTERM), and forces it (SIGKILL)
+	// after grace. It does not block.
+	Kill(grace time.Duration)
+}
+
+// Containerizer starts containers.
+type Containerizer interface {
+	// Launch starts a container or says why it cannot.
+	Launch(spec LaunchSpec) (Container, error)
+}
+
+// ErrBadID is returned for IDs that would escape the sandbox root.
+var ErrBadID = errors.New("invalid ID for a sandbox path")
+
+// SandboxPath returns root/frameworks/<framework>/tasks/<task>, refusing IDs
+// that are empty, contain a path separator or are "." or "..".
+func SandboxPath(root, frameworkID, taskID string) (string, error) {
+	for _, id := range []string{frameworkID, taskID} {
+		if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\\x00") {
+			return "", fmt.Errorf("%w: %q", ErrBadID, id)
+		}
+	}
+	return filepath.Join(root, "frameworks", frameworkID, "tasks", taskID), nil
+}
