@@ -333,3 +333,26 @@ func TestBadInputIsRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAddAgentWithAllocations(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.framework(Framework{ID: "f1", Roles: []string{"r"}})
+	used := Grant{FrameworkID: "f1", Role: "r", Resources: MustParse("cpus:3;mem:1024;ports:[31000-31000]")}
+	if err := e.h.AddAgent(Agent{ID: "a1", Total: MustParse("cpus:4;mem:4096;ports:[31000-31009]"), Allocated: []Grant{used}}); err != nil {
+		t.Fatal(err)
+	}
+	e.check()
+	gs := e.cycle(time.Second)
+	if len(gs) != 1 || gs[0].Resources.String() != "cpus:1;mem:3072;ports:[31001-31009]" {
+		t.Fatalf("only what is not in use is offered: %v", gs)
+	}
+	for name, a := range map[string]Agent{
+		"unknown framework": {ID: "a2", Total: MustParse("cpus:4"), Allocated: []Grant{{FrameworkID: "nope", Role: "r"}}},
+		"more than total":   {ID: "a3", Total: MustParse("cpus:1"), Allocated: []Grant{{FrameworkID: "f1", Role: "r", Resources: MustParse("cpus:2")}}},
+	} {
+		if err := e.h.AddAgent(a); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+	e.check()
+}

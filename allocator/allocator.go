@@ -54,6 +54,9 @@ type Agent struct {
 	Total      Resources
 	Revocable  Resources
 	Attributes map[string]string
+	// Allocated is what is already in use on the agent (tasks found when it
+	// re-registers); each must name a known framework and role.
+	Allocated []Grant
 }
 
 // Framework describes a framework to the allocator.

@@ -144,6 +144,19 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 			return fmt.Errorf("%w: agent %s has negative %s", ErrInvalid, a.ID, Kind(k))
 		}
 	}
+	clients := make([]*client, len(a.Allocated))
+	used := Resources{}
+	for i, g := range a.Allocated {
+		c, err := h.clientOf(g.FrameworkID, g.Role)
+		if err != nil {
+			return fmt.Errorf("agent %s: allocation: %w", a.ID, err)
+		}
+		clients[i] = c
+		used = used.Add(g.Resources)
+	}
+	if !a.Total.Contains(used) {
+		return fmt.Errorf("%w: agent %s: allocated %s exceeds total %s", ErrInvalid, a.ID, used, a.Total)
+	}
 	ag := &agent{
 		id: a.ID, idx: len(h.agentList),
 		total: a.Total, free: a.Total, revTotal: a.Revocable, revFree: a.Revocable,
@@ -155,6 +168,9 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 	h.free = h.free.Add(a.Total.Scalars)
 	if !(a.Total.IsEmpty() && a.Revocable.IsEmpty()) {
 		h.agentsWithFree++
+	}
+	for i, g := range a.Allocated {
+		h.grant(clients[i], ag, g.Resources, g.Revocable, nil)
 	}
 	h.sharesDirty = true
 	return nil

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
+	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,6 +30,12 @@ type Options struct {
 	Liveness *master.LivenessPolicy
 	// Logger; default discards below Warn unless AGORA_TEST_LOG is set.
 	Logger *slog.Logger
+	// Policy is the allocation policy; default DRF with seed 1.
+	Policy policy.Allocator
+	// AllocationInterval between batch cycles; default 1 s (fake time).
+	AllocationInterval time.Duration
+	// OfferTimeout; default master.DefaultOfferTimeout, negative: none.
+	OfferTimeout time.Duration
 }
 
 // Cluster is a master and agents on one actor system.
@@ -35,6 +43,7 @@ type Cluster struct {
 	System    *actor.ActorSystem
 	Clock     clockwork.Clock
 	Master    *actor.PID
+	Allocator *actor.PID
 	Publisher *master.Publisher
 	Events    *Events
 	Agents    []*actor.PID
@@ -87,13 +96,31 @@ func New(opts Options) (*Cluster, error) {
 	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res}
 	sys.EventStream.Subscribe(c.Events.record)
 	info := &messages.MasterInfo{Id: "testkit", Address: sys.Address(), Epoch: 1}
+	if opts.Policy == nil {
+		opts.Policy, _ = policy.New("drf", policy.Options{Seed: 1})
+	}
+	switch {
+	case opts.OfferTimeout == 0:
+		opts.OfferTimeout = master.DefaultOfferTimeout
+	case opts.OfferTimeout < 0:
+		opts.OfferTimeout = 0
+	}
+	c.Allocator, err = sys.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
+		Policy: opts.Policy, Master: actor.NewPID(sys.Address(), master.Name), Clock: opts.Clock, Logger: logger,
+		Interval: opts.AllocationInterval,
+	}), allocatoractor.Name)
+	if err != nil {
+		return nil, fmt.Errorf("testkit: spawn allocator: %w", err)
+	}
 	c.Master, err = sys.Root.SpawnNamed(master.Props(master.Config{
-		Info:      info,
-		Clock:     opts.Clock,
-		Logger:    logger,
-		Liveness:  *opts.Liveness,
-		Publisher: c.Publisher,
-		Metrics:   master.NewMetrics(prometheus.NewRegistry()),
+		Info:         info,
+		Clock:        opts.Clock,
+		Logger:       logger,
+		Liveness:     *opts.Liveness,
+		Publisher:    c.Publisher,
+		Metrics:      master.NewMetrics(prometheus.NewRegistry()),
+		Allocator:    c.Allocator,
+		OfferTimeout: opts.OfferTimeout,
 	}), master.Name)
 	if err != nil {
 		return nil, fmt.Errorf("testkit: spawn master: %w", err)

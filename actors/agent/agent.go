@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jonboulle/clockwork"
@@ -41,6 +42,15 @@ type Config struct {
 	// MaxMissedAcks heartbeats without an acknowledgement make the agent
 	// register again; 0 means 3.
 	MaxMissedAcks int
+	// Containerizer runs tasks; nil means runtime.Command.
+	Containerizer runtime.Containerizer
+	// StatusRetry and StatusRetryMax bound how often an unacknowledged
+	// status update is resent: after StatusRetry, doubling up to
+	// StatusRetryMax. 0 means 2 s and 1 min (Mesos: 10 s and 10 min).
+	StatusRetry, StatusRetryMax time.Duration
+	// SenderMiddleware wraps every message the agent sends (testkit's
+	// fault injection).
+	SenderMiddleware []actor.SenderMiddleware
 }
 
 // Internal timer messages; gen ties them to the behaviour that armed them.
@@ -60,6 +70,8 @@ type agent struct {
 	seq      uint64
 	unacked  int
 	epoch    uint64 // highest master epoch seen
+	tasks    map[taskKey]*taskRun
+	updates  *updateQueues
 	sys      *actor.ActorSystem
 	self     *actor.PID
 }
@@ -78,14 +90,42 @@ func Props(cfg Config) *actor.Props {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Containerizer == nil {
+		cfg.Containerizer = runtime.Command{}
+	}
+	if cfg.StatusRetry <= 0 {
+		cfg.StatusRetry = 2 * time.Second
+	}
+	if cfg.StatusRetryMax <= 0 {
+		cfg.StatusRetryMax = time.Minute
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		b := backoff.NewExponentialBackOff()
 		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.BackoffInitial, cfg.BackoffMax, 2, 0.5
-		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior()}
+		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior(),
+			tasks: map[taskKey]*taskRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax)}
 		a.log = cfg.Logger.With("hostname", a.info.Hostname)
 		a.behavior.Become(a.registering)
 		return a
-	})
+	}, actor.WithSenderMiddleware(cfg.SenderMiddleware...))
+}
+
+// handleCommon handles what the agent does in every behaviour: its own
+// tasks' progress and acknowledgements. It reports whether it handled msg.
+func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
+	switch m := msg.(type) {
+	case taskLaunched:
+		a.handleLaunched(ctx, m)
+	case taskExited:
+		a.handleExited(ctx, m)
+	case retryUpdate:
+		a.handleRetryUpdate(ctx, m)
+	case *messages.StatusUpdateAcknowledgement:
+		a.handleAck(ctx, m)
+	default:
+		return false
+	}
+	return true
 }
 
 func (a *agent) Receive(ctx actor.Context) { a.behavior.Receive(ctx) }
@@ -117,8 +157,12 @@ func (a *agent) registering(ctx actor.Context) {
 		a.handleRegistered(ctx, msg)
 	case *messages.Error:
 		a.log.Error("master refused registration; retrying with backoff", "code", msg.Code.String(), "err", msg.Message)
+	case *messages.RunTask, *messages.KillTask:
+		a.refuseUnregistered(msg)
 	default:
-		a.ignore(msg)
+		if !a.handleCommon(ctx, msg) {
+			a.ignore(msg)
+		}
 	}
 }
 
@@ -127,7 +171,8 @@ func (a *agent) sendRegistration(ctx actor.Context) {
 		ctx.Request(a.cfg.Master, &messages.RegisterAgent{Info: a.info, Pid: ctx.Self()})
 		return
 	}
-	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: a.info, Pid: ctx.Self(), MasterEpoch: a.epoch})
+	tasks, frameworks := a.reportedTasks()
+	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: a.info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks})
 }
 
 func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistered) {
@@ -195,14 +240,20 @@ func (a *agent) registered(ctx actor.Context) {
 			return
 		}
 		a.log.Warn("master error", "code", msg.Code.String(), "err", msg.Message, "request", msg.Request)
+	case *messages.RunTask:
+		a.handleRunTask(ctx, msg)
+	case *messages.KillTask:
+		a.handleKillTask(ctx, msg)
 	default:
-		a.ignore(msg)
+		if !a.handleCommon(ctx, msg) {
+			a.ignore(msg)
+		}
 	}
 }
 
 func (a *agent) ignore(msg any) {
 	switch msg.(type) {
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, retryRegistration, heartbeatTick:
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, retryRegistration, heartbeatTick, *actor.DeadLetterResponse:
 		return
 	}
 	a.log.Warn("agent: unexpected message", "type", fmt.Sprintf("%T", msg))

@@ -56,11 +56,14 @@ func (p LivenessPolicy) HeartbeatInterval(n int) time.Duration {
 type agentRecord struct {
 	info            *messages.AgentInfo
 	address         string
+	actorID         string // with address, the agent actor's PID
 	registered      time.Time
 	lastSeen        time.Time
 	reachable       bool
 	unreachableAt   time.Time
 	reregistrations uint32
+	tasks           map[taskKey]*taskRecord
+	offers          map[string]*offerRecord
 }
 
 // Books is the master's record of the cluster. It is plain data: the master
@@ -72,12 +75,21 @@ type Books struct {
 	nextAgent uint64
 	agents    map[string]*agentRecord
 	reachable int
+
+	nextFramework     uint64
+	nextOffer         uint64
+	frameworks        map[string]*frameworkRecord
+	removedFrameworks map[string]bool
+	offers            map[string]*offerRecord
 }
 
 // NewBooks returns empty books for the master with the given ID; agent IDs
 // it assigns are "<masterID>-A<n>", unique across masters.
 func NewBooks(masterID string) *Books {
-	return &Books{masterID: masterID, agents: make(map[string]*agentRecord)}
+	return &Books{
+		masterID: masterID, agents: map[string]*agentRecord{},
+		frameworks: map[string]*frameworkRecord{}, removedFrameworks: map[string]bool{}, offers: map[string]*offerRecord{},
+	}
 }
 
 // AgentCount is the number of agents known (reachable or not).
@@ -100,7 +112,7 @@ func validateAgentInfo(info *messages.AgentInfo) error {
 }
 
 // Register admits a new agent and returns its new AgentID.
-func (b *Books) Register(info *messages.AgentInfo, address string, now time.Time) (string, error) {
+func (b *Books) Register(info *messages.AgentInfo, address, actorID string, now time.Time) (string, error) {
 	if err := validateAgentInfo(info); err != nil {
 		return "", err
 	}
@@ -108,7 +120,8 @@ func (b *Books) Register(info *messages.AgentInfo, address string, now time.Time
 	id := fmt.Sprintf("%s-A%d", b.masterID, b.nextAgent)
 	info = proto.Clone(info).(*messages.AgentInfo)
 	info.Id = &messages.AgentID{Value: id}
-	b.agents[id] = &agentRecord{info: info, address: address, registered: now, lastSeen: now, reachable: true}
+	b.agents[id] = &agentRecord{info: info, address: address, actorID: actorID, registered: now, lastSeen: now, reachable: true,
+		tasks: map[taskKey]*taskRecord{}, offers: map[string]*offerRecord{}}
 	b.reachable++
 	return id, nil
 }
@@ -116,7 +129,7 @@ func (b *Books) Register(info *messages.AgentInfo, address string, now time.Time
 // Reregister admits an agent that already has an ID: one that restarted,
 // was unreachable, or registered with an earlier leader. It returns whether
 // the books already knew the agent.
-func (b *Books) Reregister(info *messages.AgentInfo, address string, now time.Time) (known bool, err error) {
+func (b *Books) Reregister(info *messages.AgentInfo, address, actorID string, now time.Time) (known bool, err error) {
 	if err := validateAgentInfo(info); err != nil {
 		return false, err
 	}
@@ -127,7 +140,7 @@ func (b *Books) Reregister(info *messages.AgentInfo, address string, now time.Ti
 	info = proto.Clone(info).(*messages.AgentInfo)
 	rec, known := b.agents[id]
 	if !known {
-		rec = &agentRecord{registered: now}
+		rec = &agentRecord{registered: now, tasks: map[taskKey]*taskRecord{}, offers: map[string]*offerRecord{}}
 		b.agents[id] = rec
 	} else {
 		rec.reregistrations++
@@ -135,7 +148,7 @@ func (b *Books) Reregister(info *messages.AgentInfo, address string, now time.Ti
 	if !rec.reachable {
 		b.reachable++
 	}
-	rec.info, rec.address, rec.lastSeen, rec.reachable, rec.unreachableAt = info, address, now, true, time.Time{}
+	rec.info, rec.address, rec.actorID, rec.lastSeen, rec.reachable, rec.unreachableAt = info, address, actorID, now, true, time.Time{}
 	return known, nil
 }
 

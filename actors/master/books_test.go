@@ -17,11 +17,11 @@ func info(host string) *messages.AgentInfo {
 
 func TestRegisterAssignsFreshIDs(t *testing.T) {
 	b := NewBooks("m1")
-	a, err := b.Register(info("h1"), "10.0.0.1:1", t0)
+	a, err := b.Register(info("h1"), "10.0.0.1:1", "agent", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := b.Register(info("h1"), "10.0.0.1:1", t0) // same host again: a new agent (Mesos)
+	c, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", t0) // same host again: a new agent (Mesos)
 	if a != "m1-A1" || c != "m1-A2" {
 		t.Fatalf("ids = %s, %s", a, c)
 	}
@@ -40,7 +40,7 @@ func TestRegisterRejectsImpossibleAgents(t *testing.T) {
 		"reversed range": {Hostname: "h", Resources: []*messages.Resource{{Name: "ports", Ranges: []*messages.Range{{Begin: 9, End: 1}}}}},
 	} {
 		b := NewBooks("m")
-		if _, err := b.Register(in, "a", t0); !errors.Is(err, ErrInvalidAgent) {
+		if _, err := b.Register(in, "a", "agent", t0); !errors.Is(err, ErrInvalidAgent) {
 			t.Errorf("%s: err = %v, want ErrInvalidAgent", name, err)
 		}
 		if b.AgentCount() != 0 {
@@ -54,7 +54,7 @@ func TestHeartbeatFromUnknownOrUnreachableAgent(t *testing.T) {
 	if err := b.Heartbeat("nope", t0); !errors.Is(err, ErrUnknownAgent) {
 		t.Fatalf("unknown: %v", err)
 	}
-	id, _ := b.Register(info("h"), "a", t0)
+	id, _ := b.Register(info("h"), "a", "agent", t0)
 	if err := b.Heartbeat(id, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +71,11 @@ func TestHeartbeatFromUnknownOrUnreachableAgent(t *testing.T) {
 
 func TestReregisterKeepsIDAndRestoresReachability(t *testing.T) {
 	b := NewBooks("m")
-	id, _ := b.Register(info("h"), "a", t0)
+	id, _ := b.Register(info("h"), "a", "agent", t0)
 	b.MarkUnreachable(id, t0.Add(time.Minute))
 	in := info("h")
 	in.Id = &messages.AgentID{Value: id}
-	known, err := b.Reregister(in, "b", t0.Add(2*time.Minute))
+	known, err := b.Reregister(in, "b", "agent", t0.Add(2*time.Minute))
 	if err != nil || !known {
 		t.Fatalf("known=%v err=%v", known, err)
 	}
@@ -89,10 +89,10 @@ func TestReregisterKeepsIDAndRestoresReachability(t *testing.T) {
 	// An agent this master never saw (registered with an earlier leader).
 	other := info("h2")
 	other.Id = &messages.AgentID{Value: "old-A7"}
-	if known, err := b.Reregister(other, "c", t0); err != nil || known {
+	if known, err := b.Reregister(other, "c", "agent", t0); err != nil || known {
 		t.Fatalf("foreign agent: known=%v err=%v", known, err)
 	}
-	if _, err := b.Reregister(info("h3"), "d", t0); !errors.Is(err, ErrInvalidAgent) {
+	if _, err := b.Reregister(info("h3"), "d", "agent", t0); !errors.Is(err, ErrInvalidAgent) {
 		t.Fatalf("re-registration without ID: %v", err)
 	}
 }

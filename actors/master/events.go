@@ -1,5 +1,7 @@
 package master
 
+import "github.com/agora-sched/agora/messages"
+
 // Events the master publishes on its actor system's EventStream after its
 // books change. They are for observers in the same process (testkit, the
 // dev CLI); they never cross a node boundary.
@@ -15,4 +17,24 @@ type (
 	AgentMarkedUnreachable struct{ AgentID string }
 	// AgentRemoved: an agent unregistered.
 	AgentRemoved struct{ AgentID string }
+)
+
+// Framework and task events, published like the agent events above.
+type (
+	// FrameworkSubscribed: a framework registered (Resubscribed false) or
+	// a scheduler re-subscribed with its FrameworkID.
+	FrameworkSubscribed struct {
+		FrameworkID  string
+		Resubscribed bool
+	}
+	// FrameworkDisconnected: its scheduler went away; the failover timeout
+	// runs.
+	FrameworkDisconnected struct{ FrameworkID string }
+	// FrameworkRemoved: torn down and forgotten.
+	FrameworkRemoved struct{ FrameworkID string }
+	// TaskUpdated: the master learned a task's new state.
+	TaskUpdated struct {
+		FrameworkID, TaskID string
+		State               messages.TaskState
+	}
 )

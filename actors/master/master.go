@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	allocatoractor "github.com/agora-sched/agora/actors/allocator"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
@@ -35,7 +36,23 @@ type Config struct {
 	PublishInterval time.Duration
 	Publisher       *Publisher
 	Metrics         *Metrics
+	// Allocator is the allocator actor the master feeds and takes grants
+	// from.
+	Allocator *actor.PID
+	// OfferTimeout rescinds offers a framework sits on; 0 means never.
+	OfferTimeout time.Duration
+	// FrameworkHeartbeat is how often schedulers are sent a heartbeat.
+	FrameworkHeartbeat time.Duration
 }
+
+// Defaults for Config.
+const (
+	// DefaultOfferTimeout bounds how long a framework may hold an offer
+	// (Mesos has none, and frameworks hoard offers: elasticsearch#575).
+	DefaultOfferTimeout = 30 * time.Second
+	// DefaultFrameworkHeartbeat is Mesos' scheduler heartbeat.
+	DefaultFrameworkHeartbeat = 15 * time.Second
+)
 
 // Internal messages the master sends itself or receives from its children.
 type (
@@ -48,6 +65,10 @@ type master struct {
 	log      *slog.Logger
 	books    *Books
 	handlers map[string]*actor.PID
+	// fwHandlers are the framework handler children; schedulers the
+	// current scheduler PID of each connected framework.
+	fwHandlers map[string]*actor.PID
+	schedulers map[string]*actor.PID
 	// publishPending is true while a publishTick is armed.
 	publishPending bool
 	// sys and self let timer callbacks send to the actor without its ctx.
@@ -63,12 +84,17 @@ func Props(cfg Config) *actor.Props {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.FrameworkHeartbeat <= 0 {
+		cfg.FrameworkHeartbeat = DefaultFrameworkHeartbeat
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &master{
-			cfg:      cfg,
-			log:      cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch()),
-			books:    NewBooks(cfg.Info.GetId()),
-			handlers: make(map[string]*actor.PID),
+			cfg:        cfg,
+			log:        cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch()),
+			books:      NewBooks(cfg.Info.GetId()),
+			handlers:   map[string]*actor.PID{},
+			fwHandlers: map[string]*actor.PID{},
+			schedulers: map[string]*actor.PID{},
 		}
 	})
 }
@@ -88,7 +114,7 @@ func (m *master) Receive(ctx actor.Context) {
 	case *messages.UnregisterAgent:
 		m.handleUnregister(ctx, msg)
 	case agentUnreachable:
-		m.handleUnreachable(msg.id)
+		m.handleUnreachable(ctx, msg.id)
 	case publishTick:
 		m.publishPending = false
 		m.publish()
@@ -96,6 +122,34 @@ func (m *master) Receive(ctx actor.Context) {
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)
 		}
+	case *messages.SubscribeFramework:
+		m.handleSubscribe(ctx, msg)
+	case *messages.Accept:
+		m.handleAccept(ctx, msg)
+	case *messages.Decline:
+		m.handleDecline(ctx, msg)
+	case *messages.Suppress:
+		m.handleSuppress(ctx, msg)
+	case *messages.Revive:
+		m.handleRevive(ctx, msg)
+	case *messages.KillTask:
+		m.handleKill(ctx, msg)
+	case *messages.Reconcile:
+		m.handleReconcile(ctx, msg)
+	case *messages.Acknowledge:
+		m.handleAcknowledge(ctx, msg)
+	case *messages.Teardown:
+		m.handleTeardown(ctx, msg)
+	case *messages.StatusUpdate:
+		m.handleStatusUpdate(ctx, msg)
+	case allocatoractor.Allocated:
+		m.handleAllocated(ctx, msg)
+	case offerExpired:
+		m.handleOfferExpired(ctx, msg)
+	case frameworkDisconnected:
+		m.handleFrameworkDisconnected(ctx, msg)
+	case failoverExpired:
+		m.handleFailoverExpired(ctx, msg)
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.Terminated:
 	default:
 		m.log.Warn("master: unexpected message", "type", fmt.Sprintf("%T", msg), "sender", ctx.Sender())
@@ -115,7 +169,7 @@ func replyTo(ctx actor.Context, pid *actor.PID) *actor.PID {
 
 func (m *master) handleRegister(ctx actor.Context, msg *messages.RegisterAgent) {
 	to := replyTo(ctx, msg.Pid)
-	id, err := m.books.Register(msg.GetInfo(), to.GetAddress(), m.now())
+	id, err := m.books.Register(msg.GetInfo(), to.GetAddress(), to.GetId(), m.now())
 	if err != nil {
 		m.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
 		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
@@ -124,21 +178,28 @@ func (m *master) handleRegister(ctx actor.Context, msg *messages.RegisterAgent) 
 	m.cfg.Metrics.registrations.Inc()
 	m.log.Info("agent registered", "agent_id", id, "hostname", msg.Info.Hostname, "resources", messages.FormatResources(msg.Info.Resources))
 	m.admit(ctx, id, to, false)
+	m.readmitAgent(ctx, m.books.agents[id], nil)
 	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname})
 }
 
 func (m *master) handleReregister(ctx actor.Context, msg *messages.ReregisterAgent) {
 	to := replyTo(ctx, msg.Pid)
-	known, err := m.books.Reregister(msg.GetInfo(), to.GetAddress(), m.now())
+	id := msg.GetInfo().GetId().GetValue()
+	if a, ok := m.books.agents[id]; ok && a.reachable {
+		// The agent restarted before we noticed: what we offered of it
+		// may be gone, and the allocator must start over with it.
+		m.agentRestarted(ctx, a)
+	}
+	known, err := m.books.Reregister(msg.GetInfo(), to.GetAddress(), to.GetId(), m.now())
 	if err != nil {
 		m.log.Warn("agent re-registration rejected", "agent_id", msg.GetInfo().GetId().GetValue(), "err", err)
 		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		return
 	}
-	id := msg.Info.Id.Value
 	m.cfg.Metrics.reregistrations.Inc()
-	m.log.Info("agent re-registered", "agent_id", id, "hostname", msg.Info.Hostname, "known", known)
+	m.log.Info("agent re-registered", "agent_id", id, "hostname", msg.Info.Hostname, "known", known, "tasks", len(msg.Tasks))
 	m.admit(ctx, id, to, true)
+	m.readmitAgent(ctx, m.books.agents[id], msg.Tasks)
 	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname, Reregistered: true})
 }
 
@@ -180,10 +241,11 @@ func (m *master) handleHeartbeat(ctx actor.Context, msg *messages.AgentHeartbeat
 	ctx.Send(m.handlers[id], handlerHeartbeat{hb: msg, from: ctx.Sender(), now: m.now(), interval: m.interval()})
 }
 
-func (m *master) handleUnreachable(id string) {
+func (m *master) handleUnreachable(ctx actor.Context, id string) {
 	if !m.books.MarkUnreachable(id, m.now()) {
 		return
 	}
+	m.agentGone(ctx, m.books.agents[id], false, messages.TaskStatusReason_REASON_AGENT_UNREACHABLE, "agent unreachable: missed heartbeats")
 	m.cfg.Metrics.unreachableEvents.Inc()
 	m.log.Warn("agent unreachable: missed heartbeats", "agent_id", id, "max_misses", m.cfg.Liveness.MaxMisses)
 	m.changed()
@@ -192,6 +254,9 @@ func (m *master) handleUnreachable(id string) {
 
 func (m *master) handleUnregister(ctx actor.Context, msg *messages.UnregisterAgent) {
 	id := msg.GetAgentId().GetValue()
+	if a, ok := m.books.agents[id]; ok && a.reachable {
+		m.agentGone(ctx, a, true, messages.TaskStatusReason_REASON_AGENT_REMOVED, "agent shut down")
+	}
 	if !m.books.Remove(id) {
 		m.reject(ctx, ctx.Sender(), messages.Error_UNKNOWN_AGENT, "agent "+id+" is not registered", msg)
 		return
@@ -247,4 +312,16 @@ func (m *master) publish() {
 		HeartbeatIntervalNanos: int64(m.interval()),
 		MaxMissedHeartbeats:    uint32(m.cfg.Liveness.MaxMisses),
 	})
+}
+
+// agentRestarted clears an agent's offers and its place in the allocator
+// before it is re-admitted.
+func (m *master) agentRestarted(ctx actor.Context, a *agentRecord) {
+	for _, o := range a.offers {
+		m.books.removeOffer(o)
+		if h, ok := m.fwHandlers[o.frameworkID]; ok {
+			ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: "agent restarted"})
+		}
+	}
+	ctx.Send(m.cfg.Allocator, allocatoractor.RemoveAgent{AgentID: a.info.Id.Value})
 }

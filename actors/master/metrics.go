@@ -11,6 +11,11 @@ type Metrics struct {
 	unreachableEvents prometheus.Counter
 	rejected          *prometheus.CounterVec
 	heartbeatInterval prometheus.Gauge
+	offers            prometheus.Counter
+	rescinds          prometheus.Counter
+	declines          prometheus.Counter
+	launched          prometheus.Counter
+	statusUpdates     *prometheus.CounterVec
 }
 
 // NewMetrics creates the master's series and registers them with reg.
@@ -38,6 +43,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "agora", Subsystem: "master", Name: "agent_heartbeat_interval_seconds", Help: "Heartbeat interval agents are told to use.",
 		}),
 	}
+	m.offers = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "offers_total", Help: "Offers sent to frameworks."})
+	m.rescinds = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "offers_rescinded_total", Help: "Offers rescinded (timed out, failover, agent gone)."})
+	m.declines = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "offers_declined_total", Help: "Offers declined by frameworks."})
+	m.launched = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "tasks_launched_total", Help: "Tasks sent to agents."})
+	m.statusUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "status_updates_total", Help: "Task status updates from agents, by state."}, []string{"state"})
+	reg.MustRegister(m.offers, m.rescinds, m.declines, m.launched, m.statusUpdates)
 	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
 	return m
 }

@@ -1,0 +1,228 @@
+package agent
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+)
+
+type taskKey struct{ framework, task string }
+
+// DefaultKillGrace is the time between SIGTERM and SIGKILL when neither the
+// kill nor the task names one.
+const DefaultKillGrace = 3 * time.Second
+
+// taskRun is the agent's record of one task.
+type taskRun struct {
+	key       taskKey
+	info      *messages.TaskInfo
+	framework *messages.FrameworkInfo
+	role      string
+	state     messages.TaskState
+	container runtime.Container
+	sandbox   string
+	killing   bool
+	grace     time.Duration
+}
+
+// Messages from launch and wait goroutines back to the agent actor.
+type (
+	taskLaunched struct {
+		key       taskKey
+		container runtime.Container
+		err       error
+	}
+	taskExited struct {
+		key  taskKey
+		exit runtime.Exit
+	}
+	retryUpdate struct {
+		key  taskKey
+		uuid []byte
+	}
+)
+
+func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
+	if e := msg.MasterEpoch; e < a.epoch {
+		a.log.Warn("ignoring RunTask from a deposed master", "epoch", e, "seen", a.epoch)
+		return
+	}
+	t := msg.GetTask()
+	key := taskKey{msg.GetFramework().GetId().GetValue(), t.GetTaskId().GetValue()}
+	if _, dup := a.tasks[key]; dup {
+		a.log.Warn("ignoring a second RunTask for a task already here", "framework_id", key.framework, "task_id", key.task)
+		return
+	}
+	run := &taskRun{key: key, info: t, framework: msg.Framework, role: msg.Role, state: messages.TaskState_TASK_STAGING, grace: DefaultKillGrace}
+	if g := t.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
+		run.grace = time.Duration(g)
+	}
+	a.tasks[key] = run
+	sandbox, err := runtime.SandboxPath(a.cfg.WorkDir, key.framework, key.task)
+	if err != nil {
+		a.update(ctx, run, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_SANDBOX_INVALID, err.Error(), nil)
+		return
+	}
+	run.sandbox = sandbox
+	if t.Executor != nil || t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED,
+			"this agent runs command tasks only: custom executors and Docker are not supported yet", nil)
+		return
+	}
+	spec := runtime.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Sandbox: sandbox, Env: map[string]string{
+		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
+	}}
+	containerizer, sys, self := a.cfg.Containerizer, a.sys, a.self
+	// Launching touches the disk and forks: off the actor, back as a message.
+	go func() {
+		c, err := containerizer.Launch(spec)
+		sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
+	}()
+}
+
+func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
+	run, ok := a.tasks[msg.key]
+	if !ok {
+		if msg.container != nil {
+			msg.container.Kill(0)
+		}
+		return
+	}
+	if msg.err != nil {
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, "launch failed: "+msg.err.Error(), nil)
+		return
+	}
+	run.container = msg.container
+	sys, self, c := a.sys, a.self, msg.container
+	go func() {
+		ex := c.Wait()
+		sys.Root.Send(self, taskExited{key: msg.key, exit: ex})
+	}()
+	if run.killing {
+		c.Kill(run.grace)
+		return
+	}
+	a.update(ctx, run, messages.TaskState_TASK_RUNNING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
+}
+
+func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
+	run, ok := a.tasks[msg.key]
+	if !ok || messages.IsTerminal(run.state) {
+		return
+	}
+	ex := msg.exit
+	code := int32(ex.Code)
+	switch {
+	case run.killing:
+		a.update(ctx, run, messages.TaskState_TASK_KILLED, messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK, "killed: "+ex.Describe(), &code)
+	case ex.Success():
+		a.update(ctx, run, messages.TaskState_TASK_FINISHED, messages.TaskStatusReason_REASON_COMMAND_EXITED, ex.Describe(), &code)
+	default:
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_COMMAND_EXITED, "command "+ex.Describe(), &code)
+	}
+}
+
+func (a *agent) handleKillTask(ctx actor.Context, msg *messages.KillTask) {
+	if e := msg.MasterEpoch; e < a.epoch {
+		a.log.Warn("ignoring KillTask from a deposed master", "epoch", e, "seen", a.epoch)
+		return
+	}
+	key := taskKey{msg.GetFrameworkId().GetValue(), msg.GetTaskId().GetValue()}
+	run, ok := a.tasks[key]
+	if !ok {
+		// Unknown here: say so reliably, so the master's books settle.
+		run = &taskRun{key: key, info: &messages.TaskInfo{TaskId: msg.TaskId}, framework: &messages.FrameworkInfo{Id: msg.FrameworkId}, state: messages.TaskState_TASK_STAGING}
+		a.tasks[key] = run
+		a.update(ctx, run, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_TASK_UNKNOWN, "task unknown to the agent", nil)
+		return
+	}
+	if messages.IsTerminal(run.state) || run.killing {
+		return
+	}
+	if g := msg.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
+		run.grace = time.Duration(g)
+	}
+	run.killing = true
+	if run.container == nil {
+		return // still launching: killed as soon as it starts
+	}
+	a.update(ctx, run, messages.TaskState_TASK_KILLING, messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK, "", nil)
+	run.container.Kill(run.grace)
+}
+
+// update records a new state and queues a reliable status update.
+func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState, reason messages.TaskStatusReason, text string, exitCode *int32) {
+	run.state = state
+	uuid := make([]byte, 16)
+	_, _ = rand.Read(uuid)
+	up := &messages.StatusUpdate{
+		FrameworkId: run.framework.Id,
+		Status: &messages.TaskStatus{
+			TaskId: run.info.TaskId, State: state, Message: text, Reason: reason, AgentId: a.info.Id,
+			TimestampUnixNano: a.cfg.Clock.Now().UnixNano(), Uuid: uuid, ExitCode: exitCode,
+		},
+		MasterEpoch: a.epoch,
+	}
+	if a.updates.push(run.key, up) {
+		a.sendUpdate(ctx, run.key, up)
+	}
+}
+
+func (a *agent) sendUpdate(ctx actor.Context, key taskKey, up *messages.StatusUpdate) {
+	ctx.Request(a.cfg.Master, up)
+	a.later(a.updates.nextRetry(key), retryUpdate{key: key, uuid: up.Status.Uuid})
+}
+
+func (a *agent) handleRetryUpdate(ctx actor.Context, msg retryUpdate) {
+	up := a.updates.inFlight(msg.key)
+	if up == nil || string(up.Status.Uuid) != string(msg.uuid) {
+		return // acknowledged meanwhile
+	}
+	a.log.Debug("resending unacknowledged status update", "task_id", msg.key.task, "state", up.Status.State.String())
+	a.sendUpdate(ctx, msg.key, up)
+}
+
+func (a *agent) handleAck(ctx actor.Context, msg *messages.StatusUpdateAcknowledgement) {
+	key := taskKey{msg.GetFrameworkId().GetValue(), msg.GetTaskId().GetValue()}
+	next, matched := a.updates.ack(key, msg.Uuid)
+	if !matched {
+		return // a duplicate acknowledgement of a resent update
+	}
+	if next != nil {
+		a.sendUpdate(ctx, key, next)
+		return
+	}
+	if run, ok := a.tasks[key]; ok && messages.IsTerminal(run.state) {
+		delete(a.tasks, key) // ended and its end is known: forget it
+	}
+}
+
+// reportedTasks lists the tasks the agent still has, for re-registration.
+func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
+	var tasks []*messages.Task
+	frameworks := map[string]*messages.FrameworkInfo{}
+	for _, run := range a.tasks {
+		tasks = append(tasks, &messages.Task{
+			Name: run.info.Name, TaskId: run.info.TaskId, FrameworkId: run.framework.Id, AgentId: a.info.Id,
+			State: run.state, Resources: run.info.Resources, Role: run.role,
+		})
+		frameworks[run.key.framework] = run.framework
+	}
+	var fws []*messages.FrameworkInfo
+	for _, f := range frameworks {
+		fws = append(fws, proto.Clone(f).(*messages.FrameworkInfo))
+	}
+	return tasks, fws
+}
+
+var errNotRegistered = errors.New("agent is not registered")
+
+func (a *agent) refuseUnregistered(msg any) {
+	a.log.Warn("dropping a master request while not registered; the master reconciles on re-registration", "type", fmt.Sprintf("%T", msg), "err", errNotRegistered)
+}

@@ -1,0 +1,145 @@
+package master
+
+import (
+	"bytes"
+
+	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// handleStatusUpdate takes a task status from an agent, frees the task's
+// resources when it is terminal, and forwards it to the scheduler. The
+// agent retries until the scheduler acknowledges, so nothing is lost while
+// the scheduler is away.
+func (m *master) handleStatusUpdate(ctx actor.Context, msg *messages.StatusUpdate) {
+	st := msg.GetStatus()
+	fwID := msg.GetFrameworkId().GetValue()
+	f, err := m.books.framework(fwID)
+	if err != nil {
+		m.log.Info("status update for a framework that is gone; acknowledging for it", "framework_id", fwID, "task_id", st.GetTaskId().GetValue())
+		m.ackForFramework(ctx, ctx.Sender(), msg)
+		return
+	}
+	t, terminalNow, err := m.books.updateTask(fwID, st)
+	if err != nil {
+		m.log.Info("status update for an unknown task; acknowledging it", "framework_id", fwID, "task_id", st.GetTaskId().GetValue())
+		m.ackForFramework(ctx, ctx.Sender(), msg)
+		return
+	}
+	if terminalNow {
+		ctx.Send(m.cfg.Allocator, allocatoractor.Return{FrameworkID: fwID, Role: t.task.Role, AgentID: t.agentID(), Resources: t.res, Revocable: t.rev})
+	}
+	m.cfg.Metrics.statusUpdates.WithLabelValues(st.State.String()).Inc()
+	ctx.ActorSystem().EventStream.Publish(TaskUpdated{FrameworkID: fwID, TaskID: t.id(), State: st.State})
+	m.changed()
+	if f.tearingDown {
+		m.ackForFramework(ctx, ctx.Sender(), msg)
+		if messages.IsTerminal(t.task.State) {
+			m.maybeRemove(ctx, f)
+		}
+		return
+	}
+	ctx.Send(m.fwHandlers[fwID], fwSend{msg: &messages.StatusUpdate{FrameworkId: msg.FrameworkId, Status: st, MasterEpoch: m.cfg.Info.Epoch}})
+}
+
+func (m *master) ackForFramework(ctx actor.Context, agent *actor.PID, msg *messages.StatusUpdate) {
+	if agent == nil || len(msg.GetStatus().GetUuid()) == 0 {
+		return
+	}
+	ctx.Send(agent, &messages.StatusUpdateAcknowledgement{
+		FrameworkId: msg.FrameworkId, AgentId: msg.Status.AgentId, TaskId: msg.Status.TaskId, Uuid: msg.Status.Uuid, MasterEpoch: m.cfg.Info.Epoch,
+	})
+}
+
+// handleAcknowledge forwards a scheduler's acknowledgement to the agent;
+// a task whose terminal update is acknowledged is forgotten.
+func (m *master) handleAcknowledge(ctx actor.Context, msg *messages.Acknowledge) {
+	f, ok := m.caller(ctx, msg.FrameworkId, msg)
+	if !ok {
+		return
+	}
+	if t, ok := f.tasks[msg.GetTaskId().GetValue()]; ok && messages.IsTerminal(t.task.State) && bytes.Equal(t.task.LatestStatus.GetUuid(), msg.Uuid) {
+		m.books.forgetTask(t)
+	}
+	a, ok := m.books.agents[msg.GetAgentId().GetValue()]
+	if !ok {
+		m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, "acknowledgement names unknown agent "+msg.GetAgentId().GetValue(), msg)
+		return
+	}
+	ctx.Send(actor.NewPID(a.address, a.actorID), &messages.StatusUpdateAcknowledgement{
+		FrameworkId: msg.FrameworkId, AgentId: msg.AgentId, TaskId: msg.TaskId, Uuid: msg.Uuid, MasterEpoch: m.cfg.Info.Epoch,
+	})
+}
+
+// agentGone handles an agent that stopped being usable: its offers are
+// rescinded and the allocator forgets it. Its live tasks become
+// UNREACHABLE (lost is true: LOST, for an agent that left for good).
+func (m *master) agentGone(ctx actor.Context, a *agentRecord, lost bool, reason messages.TaskStatusReason, why string) {
+	for _, o := range a.offers {
+		m.books.removeOffer(o)
+		if h, ok := m.fwHandlers[o.frameworkID]; ok {
+			ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: why})
+		}
+	}
+	ctx.Send(m.cfg.Allocator, allocatoractor.RemoveAgent{AgentID: a.info.Id.Value})
+	state := messages.TaskState_TASK_UNREACHABLE
+	if lost {
+		state = messages.TaskState_TASK_LOST
+	}
+	for _, t := range a.tasks {
+		if messages.IsTerminal(t.task.State) {
+			continue
+		}
+		m.markTask(ctx, t, state, reason, why)
+	}
+}
+
+// markTask sets a task's state from the master's own knowledge and tells
+// the framework (no acknowledgement needed). A terminal task is forgotten.
+func (m *master) markTask(ctx actor.Context, t *taskRecord, state messages.TaskState, reason messages.TaskStatusReason, why string) {
+	st := m.taskStatus(t.task.TaskId, t.task.AgentId, state, reason, why)
+	_, terminalNow, _ := m.books.updateTask(t.frameworkID(), st)
+	f, err := m.books.framework(t.frameworkID())
+	if err != nil {
+		return
+	}
+	m.sendStatus(ctx, f, st)
+	ctx.ActorSystem().EventStream.Publish(TaskUpdated{FrameworkID: f.id(), TaskID: t.id(), State: state})
+	if terminalNow {
+		m.books.forgetTask(t)
+		m.maybeRemove(ctx, f)
+	}
+}
+
+// readmitAgent settles an agent's tasks after it (re-)registered: tasks it
+// reports come back to their reported state, tasks it does not report are
+// lost; the allocator gets the agent back with what is in use.
+func (m *master) readmitAgent(ctx actor.Context, a *agentRecord, reported []*messages.Task) {
+	seen := map[taskKey]*messages.Task{}
+	for _, t := range reported {
+		seen[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
+	}
+	var used []policy.Grant
+	for key, t := range a.tasks {
+		if messages.IsTerminal(t.task.State) {
+			continue
+		}
+		rep, ok := seen[key]
+		if !ok || messages.IsTerminal(rep.State) {
+			m.markTask(ctx, t, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task")
+			continue
+		}
+		if t.task.State != rep.State {
+			m.markTask(ctx, t, rep.State, messages.TaskStatusReason_REASON_RECONCILIATION, "the agent re-registered with this task")
+		}
+		used = append(used, policy.Grant{FrameworkID: t.frameworkID(), Role: t.task.Role, Resources: t.res, Revocable: t.rev})
+	}
+	total, rev, _ := policy.FromMessages(a.info.Resources)
+	attrs := map[string]string{}
+	for _, at := range a.info.Attributes {
+		attrs[at.Name] = messages.AttributeText(at)
+	}
+	ctx.Send(m.cfg.Allocator, allocatoractor.AddAgent{Agent: policy.Agent{ID: a.info.Id.Value, Total: total, Revocable: rev, Attributes: attrs, Allocated: used}})
+}
