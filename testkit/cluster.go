@@ -5,14 +5,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
 	allocatoractor "github.com/agora-sched/agora/actors/allocator"
-	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/actors/master"
+	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +38,9 @@ type Options struct {
 	AllocationInterval time.Duration
 	// OfferTimeout; default master.DefaultOfferTimeout, negative: none.
 	OfferTimeout time.Duration
+	// Containerizer for agents whose spec names none; default real
+	// processes (runtime.Command).
+	Containerizer runtime.Containerizer
 }
 
 // Cluster is a master and agents on one actor system.
@@ -50,6 +55,7 @@ type Cluster struct {
 	opts      Options
 	logger    *slog.Logger
 	resources []*messages.Resource
+	tempRoot  string // agents' work dirs, removed by Stop
 }
 
 // DefaultAgentResources is what each testkit agent offers unless told.
@@ -93,7 +99,11 @@ func New(opts Options) (*Cluster, error) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))
-	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res}
+	tempRoot, err := os.MkdirTemp("", "agora-testkit-")
+	if err != nil {
+		return nil, fmt.Errorf("testkit: %w", err)
+	}
+	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot}
 	sys.EventStream.Subscribe(c.Events.record)
 	info := &messages.MasterInfo{Id: "testkit", Address: sys.Address(), Epoch: 1}
 	if opts.Policy == nil {
@@ -137,6 +147,11 @@ type AgentSpec struct {
 	WorkDir    string
 	Resources  []*messages.Resource
 	Attributes []*messages.Attribute
+	// Containerizer runs the agent's tasks; default: real processes
+	// (runtime.Command) in a sandbox under a temporary work dir.
+	Containerizer runtime.Containerizer
+	// SenderMiddleware wraps what the agent sends (faults, see Drop).
+	SenderMiddleware []actor.SenderMiddleware
 }
 
 // AddAgent starts one more agent and returns its actor.
@@ -148,6 +163,12 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 	if spec.Resources == nil {
 		spec.Resources = c.resources
 	}
+	if spec.WorkDir == "" {
+		spec.WorkDir = filepath.Join(c.tempRoot, spec.Hostname)
+	}
+	if spec.Containerizer == nil {
+		spec.Containerizer = c.opts.Containerizer
+	}
 	id, err := agent.LoadAgentID(spec.WorkDir)
 	if err != nil {
 		panic(fmt.Sprintf("testkit: %v", err)) // a test set up a broken work dir
@@ -157,11 +178,13 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		info.Id = &messages.AgentID{Value: id}
 	}
 	pid := c.System.Root.Spawn(agent.Props(agent.Config{
-		Info:    info,
-		Master:  c.Master,
-		WorkDir: spec.WorkDir,
-		Clock:   c.Clock,
-		Logger:  c.logger,
+		Info:             info,
+		Master:           c.Master,
+		WorkDir:          spec.WorkDir,
+		Clock:            c.Clock,
+		Logger:           c.logger,
+		Containerizer:    spec.Containerizer,
+		SenderMiddleware: spec.SenderMiddleware,
 	}))
 	c.Agents = append(c.Agents, pid)
 	return pid
@@ -180,8 +203,12 @@ func (c *Cluster) Fake(t testing.TB) *FakeClock {
 	return f
 }
 
-// Stop stops every actor of the cluster.
-func (c *Cluster) Stop() { c.System.Shutdown() }
+// Stop stops every actor of the cluster and removes agents' temporary work
+// dirs.
+func (c *Cluster) Stop() {
+	c.System.Shutdown()
+	_ = os.RemoveAll(c.tempRoot)
+}
 
 // WaitState waits until the master publishes a snapshot that satisfies ok
 // and returns it. Snapshots follow changes within the master's publish
@@ -201,4 +228,25 @@ func (c *Cluster) WaitState(t testing.TB, ok func(*messages.MasterState) bool) *
 			return nil
 		}
 	}
+}
+
+// Settle is how long AdvanceUntil lets actors react (real time) after each
+// step of the fake clock before it takes the next.
+var Settle = 50 * time.Millisecond
+
+// AdvanceUntil drives the fake clock forward in steps until an event
+// recorded after mark matches, and returns it. Actors arm their timers on
+// their own goroutines, so a single Advance may run one batch where a test
+// needs several; stepping lets each react. It fails after maxSteps.
+func (c *Cluster) AdvanceUntil(t testing.TB, mark int, step time.Duration, maxSteps int, match func(any) bool) any {
+	t.Helper()
+	clock := c.Fake(t)
+	for i := 0; i <= maxSteps; i++ {
+		if evs, ok := c.Events.waitN(mark, 1, match, Settle); ok {
+			return evs[0]
+		}
+		clock.Advance(step)
+	}
+	t.Fatalf("testkit: no matching event within %d steps of %v", maxSteps, step)
+	return nil
 }

@@ -1,5 +1,7 @@
 package agent
 
+import "github.com/agora-sched/agora/messages"
+
 // Events the agent publishes on its actor system's EventStream, for
 // observers in the same process (testkit). They never cross a node boundary.
 type (
@@ -7,6 +9,12 @@ type (
 	Registered struct {
 		AgentID      string
 		Reregistered bool
+	}
+	// UpdateAcknowledged: the scheduler acknowledged a task's status
+	// update; the agent stops resending it.
+	UpdateAcknowledged struct {
+		FrameworkID, TaskID string
+		State               messages.TaskState
 	}
 	// HeartbeatAcked: the master acknowledged heartbeat Seq.
 	HeartbeatAcked struct {

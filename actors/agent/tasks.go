@@ -190,10 +190,12 @@ func (a *agent) handleRetryUpdate(ctx actor.Context, msg retryUpdate) {
 
 func (a *agent) handleAck(ctx actor.Context, msg *messages.StatusUpdateAcknowledgement) {
 	key := taskKey{msg.GetFrameworkId().GetValue(), msg.GetTaskId().GetValue()}
+	acked := a.updates.inFlight(key)
 	next, matched := a.updates.ack(key, msg.Uuid)
 	if !matched {
 		return // a duplicate acknowledgement of a resent update
 	}
+	ctx.ActorSystem().EventStream.Publish(UpdateAcknowledged{FrameworkID: key.framework, TaskID: key.task, State: acked.Status.State})
 	if next != nil {
 		a.sendUpdate(ctx, key, next)
 		return

@@ -1,0 +1,217 @@
+package master_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/testkit"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+func frameworkInfo(name string, roles ...string) *messages.FrameworkInfo {
+	return &messages.FrameworkInfo{Name: name, Roles: roles}
+}
+
+// offersOf matches offers received by a testkit framework.
+func offersOf(framework string) func(any) bool {
+	return func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		if !ok || se.Framework != framework {
+			return false
+		}
+		_, ok = se.Event.(*messages.Offers)
+		return ok
+	}
+}
+
+func errorOf(framework string, code messages.Error_Code) func(any) bool {
+	return func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		if !ok || se.Framework != framework {
+			return false
+		}
+		e, ok := se.Event.(*messages.Error)
+		return ok && e.Code == code
+	}
+}
+
+// holder keeps the offers a handler received, for the test to act on.
+type holder struct {
+	mu     sync.Mutex
+	offers []*messages.Offer
+}
+
+func (h *holder) handler(d *scheduler.Driver, ev any) {
+	if o, ok := ev.(*messages.Offers); ok {
+		h.mu.Lock()
+		h.offers = append(h.offers, o.Offers...)
+		h.mu.Unlock()
+	}
+}
+
+// act runs f on the scheduler actor (Driver calls must come from it).
+type act func(d *scheduler.Driver)
+
+func actingHandler(h *holder) scheduler.HandlerFunc {
+	return func(d *scheduler.Driver, ev any) {
+		if f, ok := ev.(act); ok {
+			f(d)
+			return
+		}
+		h.handler(d, ev)
+	}
+}
+
+func TestCommandTaskRunsAndFrees(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{Agents: 1, AgentResources: "cpus:1;mem:256"})
+	h := &holder{}
+	pid := c.StartScheduler(frameworkInfo("fw", "r"), actingHandler(h))
+	c.Events.WaitFor(t, offersOf("fw"))
+	h.mu.Lock()
+	offer := h.offers[0]
+	h.mu.Unlock()
+	if got := messages.FormatResources(offer.Resources); got != "cpus:1;mem:256" {
+		t.Fatalf("offer %s", got)
+	}
+	mark := c.Events.Mark()
+	c.System.Root.Send(pid, act(func(d *scheduler.Driver) {
+		d.Launch([]*messages.Offer{offer}, scheduler.Command("t1", "echo hi; exit 0", scheduler.Resources("cpus:0.5;mem:128")))
+	}))
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
+	fin := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_FINISHED)).(testkit.SchedulerEvent)
+	if st := fin.Event.(*messages.StatusUpdate).Status; st.GetExitCode() != 0 || len(st.Uuid) == 0 {
+		t.Fatalf("finished status: %v", st)
+	}
+	// The unused half came back at once (filtered for fw for 5 s); after
+	// the task ended the whole agent is offered again.
+	c.AdvanceUntil(t, mark, time.Second, 20, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		o, isOffers := se.Event.(*messages.Offers)
+		return ok && isOffers && messages.FormatResources(o.Offers[0].Resources) == "cpus:1;mem:256"
+	})
+}
+
+// An accept asking for more than offered ends as TASK_ERROR with the reason,
+// and the whole offer is offered again.
+func TestOvercommitIsTaskError(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{Agents: 1, AgentResources: "cpus:1;mem:256"})
+	h := &holder{}
+	pid := c.StartScheduler(frameworkInfo("fw", "r"), actingHandler(h))
+	c.Events.WaitFor(t, offersOf("fw"))
+	h.mu.Lock()
+	offer := h.offers[0]
+	h.mu.Unlock()
+	mark := c.Events.Mark()
+	c.System.Root.Send(pid, act(func(d *scheduler.Driver) {
+		d.Launch([]*messages.Offer{offer},
+			scheduler.Command("big", "true", scheduler.Resources("cpus:2;mem:64")),
+			scheduler.Command("", "true", scheduler.Resources("cpus:0.1")),
+			scheduler.Command("zero", "true", nil),
+			&messages.TaskInfo{TaskId: &messages.TaskID{Value: "nocmd"}, Resources: scheduler.Resources("cpus:0.1")},
+		)
+	}))
+	ev := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "big", messages.TaskState_TASK_ERROR)).(testkit.SchedulerEvent)
+	st := ev.Event.(*messages.StatusUpdate).Status
+	if st.Reason != messages.TaskStatusReason_REASON_TASK_INVALID || !strings.Contains(st.Message, "only cpus:1;mem:256 is left") {
+		t.Fatalf("status: %v", st)
+	}
+	for _, id := range []string{"", "zero", "nocmd"} {
+		c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", id, messages.TaskState_TASK_ERROR))
+	}
+	// Nothing launched, so no filter: the whole offer comes right back.
+	c.Events.WaitForSince(t, mark, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		o, isOffers := se.Event.(*messages.Offers)
+		return ok && isOffers && messages.FormatResources(o.Offers[0].Resources) == "cpus:1;mem:256"
+	})
+}
+
+// Stale, foreign and unknown offers get an error; nothing leaks.
+func TestBadOffersAreRejected(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{Agents: 2, AgentResources: "cpus:1;mem:256"})
+	ha, hb := &holder{}, &holder{}
+	pa := c.StartScheduler(frameworkInfo("a", "ra"), actingHandler(ha))
+	pb := c.StartScheduler(frameworkInfo("b", "rb"), actingHandler(hb))
+	c.Events.WaitFor(t, offersOf("a"))
+	c.Events.WaitFor(t, offersOf("b"))
+	ha.mu.Lock()
+	aOffer := ha.offers[0]
+	ha.mu.Unlock()
+	mark := c.Events.Mark()
+	// b uses a's offer.
+	c.System.Root.Send(pb, act(func(d *scheduler.Driver) {
+		d.Launch([]*messages.Offer{aOffer}, scheduler.Command("x", "true", scheduler.Resources("cpus:0.1")))
+	}))
+	e := c.Events.WaitForSince(t, mark, errorOf("b", messages.Error_UNKNOWN_OFFER)).(testkit.SchedulerEvent)
+	if !strings.Contains(e.Event.(*messages.Error).Message, "belongs to another framework") {
+		t.Fatalf("error: %v", e.Event)
+	}
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("b", "x", messages.TaskState_TASK_ERROR))
+	// a's offer is still good for a; using it twice fails the second time.
+	c.System.Root.Send(pa, act(func(d *scheduler.Driver) {
+		d.Launch([]*messages.Offer{aOffer}, scheduler.Command("y", "sleep 600", scheduler.Resources("cpus:0.1")))
+		d.Launch([]*messages.Offer{aOffer}, scheduler.Command("z", "true", scheduler.Resources("cpus:0.1")))
+	}))
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("a", "y", messages.TaskState_TASK_RUNNING))
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("a", "z", messages.TaskState_TASK_ERROR))
+	c.Events.WaitForSince(t, mark, errorOf("a", messages.Error_UNKNOWN_OFFER))
+	// b leaves (its idle offer would otherwise take what a returns).
+	c.System.Root.Send(pb, act(func(d *scheduler.Driver) { d.Teardown() }))
+	// A duplicate live task ID is refused.
+	mark2 := c.Events.Mark()
+	c.AdvanceUntil(t, mark2, time.Second, 20, offersOf("a"))
+	ha.mu.Lock()
+	next := ha.offers[len(ha.offers)-1]
+	ha.mu.Unlock()
+	c.System.Root.Send(pa, act(func(d *scheduler.Driver) {
+		d.Launch([]*messages.Offer{next}, scheduler.Command("y", "true", scheduler.Resources("cpus:0.1")))
+	}))
+	ev := c.Events.WaitForSince(t, mark2, testkit.IsStatus("a", "y", messages.TaskState_TASK_ERROR)).(testkit.SchedulerEvent)
+	if !strings.Contains(ev.Event.(*messages.StatusUpdate).Status.Message, "already used by a live task") {
+		t.Fatalf("duplicate: %v", ev.Event)
+	}
+	// Kill it so nothing is left running.
+	c.System.Root.Send(pa, act(func(d *scheduler.Driver) { d.Kill("y", next.AgentId.Value) }))
+	c.Events.WaitForSince(t, mark2, testkit.IsStatus("a", "y", messages.TaskState_TASK_KILLED))
+}
+
+// The first delivery of a status update is dropped on the way from the
+// agent: the agent resends it, and the scheduler gets and acknowledges it
+// once.
+func TestDroppedStatusUpdateIsRetried(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{})
+	drop := testkit.DropFirst(1, func(m any) bool {
+		u, ok := m.(*messages.StatusUpdate)
+		return ok && u.Status.State == messages.TaskState_TASK_RUNNING
+	})
+	c.AddAgent(testkit.AgentSpec{SenderMiddleware: []actor.SenderMiddleware{drop.Middleware()}, Containerizer: testkit.SimContainerizer{Clock: c.Clock}})
+	h := &holder{}
+	pid := c.StartScheduler(frameworkInfo("fw", "r"), actingHandler(h))
+	c.Events.WaitFor(t, offersOf("fw"))
+	h.mu.Lock()
+	offer := h.offers[0]
+	h.mu.Unlock()
+	c.System.Root.Send(pid, act(func(d *scheduler.Driver) {
+		d.Launch([]*messages.Offer{offer}, scheduler.Command("t", "true", scheduler.Resources("cpus:1")))
+	}))
+	running := testkit.IsStatus("fw", "t", messages.TaskState_TASK_RUNNING)
+	c.AdvanceUntil(t, 0, time.Second, 30, running)
+	if drop.Dropped() != 1 {
+		t.Fatalf("dropped %d updates, want 1", drop.Dropped())
+	}
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.TaskID == "t" && u.State == messages.TaskState_TASK_RUNNING
+	})
+	// Acknowledged: later retry windows bring no duplicate.
+	c.Fake(t).Advance(time.Minute)
+	c.Fake(t).Advance(time.Minute)
+	if n := c.Events.Count(0, running); n != 1 {
+		t.Fatalf("the scheduler saw RUNNING %d times, want once (acknowledged)", n)
+	}
+}

@@ -1,0 +1,280 @@
+// Package scheduler is the SDK for framework authors: spawn a scheduler
+// actor with your Handler, and it subscribes with the master, delivers
+// events to the handler, and carries out the handler's calls through a
+// Driver.
+//
+// Events the handler receives (all from package messages unless noted):
+//
+//	*FrameworkSubscribed   registered (or re-registered after a failover)
+//	*Offers                resources offered to the framework
+//	*RescindOffer          an offer was withdrawn (timed out, agent gone, ...)
+//	*StatusUpdate          a task changed state
+//	*Error                 the master refused a call, and why
+//	*FrameworkFailedOver   another scheduler took over this FrameworkID: stop
+//
+// Status updates are acknowledged automatically after the handler returns,
+// unless Config.ExplicitAcks is set; then call Driver.Acknowledge.
+//
+// A minimal framework that runs one command (see Example for a full,
+// runnable one):
+//
+//	props := scheduler.Props(scheduler.Config{Master: masterPID, Info: info},
+//		scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+//			switch ev := ev.(type) {
+//			case *messages.Offers:
+//				o := ev.Offers[0]
+//				d.Launch([]*messages.Offer{o}, task)
+//				d.Decline(scheduler.OfferIDs(ev.Offers[1:]), 5)
+//			case *messages.StatusUpdate:
+//				if messages.IsTerminal(ev.Status.State) { d.Stop() }
+//			}
+//		}))
+//	system.Root.Spawn(props)
+package scheduler
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/cenkalti/backoff/v5"
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/protobuf/proto"
+)
+
+// Handler is the framework's logic. Receive runs on the scheduler actor's
+// goroutine, one event at a time; d is valid only during the call.
+type Handler interface {
+	Receive(d *Driver, event any)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(d *Driver, event any)
+
+// Receive implements Handler.
+func (f HandlerFunc) Receive(d *Driver, event any) { f(d, event) }
+
+// Config is what a scheduler actor is built from.
+type Config struct {
+	// Master is the master actor (its address and the name "master").
+	Master *actor.PID
+	// Info describes the framework. Set Info.Id to re-subscribe as an
+	// existing framework (failover).
+	Info  *messages.FrameworkInfo
+	Clock clockwork.Clock
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// ExplicitAcks: the handler acknowledges status updates itself.
+	ExplicitAcks bool
+	// SubscribeBackoff and SubscribeBackoffMax bound subscription retries;
+	// 0 means 1 s and 1 min.
+	SubscribeBackoff, SubscribeBackoffMax time.Duration
+}
+
+type retrySubscribe struct{ gen uint64 }
+
+type schedulerActor struct {
+	cfg        Config
+	handler    Handler
+	log        *slog.Logger
+	info       *messages.FrameworkInfo
+	subscribed bool
+	gen        uint64
+	epoch      uint64
+	backoff    *backoff.ExponentialBackOff
+	sys        *actor.ActorSystem
+	self       *actor.PID
+}
+
+// Props returns the props of a scheduler actor running handler.
+func Props(cfg Config, handler Handler) *actor.Props {
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SubscribeBackoff <= 0 {
+		cfg.SubscribeBackoff = time.Second
+	}
+	if cfg.SubscribeBackoffMax <= 0 {
+		cfg.SubscribeBackoffMax = time.Minute
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.SubscribeBackoff, cfg.SubscribeBackoffMax, 2, 0.5
+		return &schedulerActor{cfg: cfg, handler: handler, info: proto.Clone(cfg.Info).(*messages.FrameworkInfo), backoff: b,
+			log: cfg.Logger.With("framework", cfg.Info.GetName())}
+	})
+}
+
+func (s *schedulerActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.sys, s.self = ctx.ActorSystem(), ctx.Self()
+		s.subscribe(ctx)
+	case retrySubscribe:
+		if m.gen == s.gen && !s.subscribed {
+			s.subscribe(ctx)
+		}
+	case *messages.FrameworkSubscribed:
+		if !s.fresh(m.GetMaster().GetEpoch()) {
+			return
+		}
+		s.subscribed = true
+		s.gen++
+		s.info.Id = m.FrameworkId
+		s.log.Info("framework subscribed", "framework_id", m.FrameworkId.GetValue())
+		s.deliver(ctx, m)
+	case *messages.Offers:
+		if s.fresh(m.MasterEpoch) {
+			s.deliver(ctx, m)
+		}
+	case *messages.RescindOffer:
+		if s.fresh(m.MasterEpoch) {
+			s.deliver(ctx, m)
+		}
+	case *messages.StatusUpdate:
+		if !s.fresh(m.MasterEpoch) {
+			return
+		}
+		s.deliver(ctx, m)
+		if !s.cfg.ExplicitAcks {
+			(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
+		}
+	case *messages.FrameworkHeartbeat:
+	case *messages.FrameworkFailedOver:
+		s.log.Warn("another scheduler took over this framework")
+		s.subscribed = false
+		s.deliver(ctx, m)
+	case *messages.Error:
+		if !s.subscribed && m.Code == messages.Error_UNKNOWN_FRAMEWORK {
+			s.log.Error("master refused the subscription", "err", m.Message)
+		}
+		s.deliver(ctx, m)
+	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.DeadLetterResponse:
+	default:
+		s.deliver(ctx, m)
+	}
+}
+
+// fresh drops messages from a master older than one already heard from.
+func (s *schedulerActor) fresh(epoch uint64) bool {
+	if epoch < s.epoch {
+		s.log.Warn("ignoring a message from a deposed master", "epoch", epoch, "seen", s.epoch)
+		return false
+	}
+	s.epoch = epoch
+	return true
+}
+
+func (s *schedulerActor) subscribe(ctx actor.Context) {
+	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: s.info, Pid: ctx.Self(), MasterEpoch: s.epoch})
+	sys, self, gen := s.sys, s.self, s.gen
+	s.cfg.Clock.AfterFunc(s.backoff.NextBackOff(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })
+}
+
+func (s *schedulerActor) deliver(ctx actor.Context, ev any) {
+	s.handler.Receive(&Driver{s: s, ctx: ctx}, ev)
+}
+
+// Driver carries out a handler's calls. It is valid only during the
+// Receive call it was passed to.
+type Driver struct {
+	s   *schedulerActor
+	ctx actor.Context
+}
+
+// FrameworkID is the framework's ID ("" before subscription).
+func (d *Driver) FrameworkID() string { return d.s.info.GetId().GetValue() }
+
+func (d *Driver) id() *messages.FrameworkID { return d.s.info.GetId() }
+
+func (d *Driver) call(msg proto.Message) { d.ctx.Request(d.s.cfg.Master, msg) }
+
+// Launch accepts offers (all on one agent) and launches tasks on them;
+// what the tasks leave unused goes back to the cluster. Tasks without an
+// agent ID get the offers' agent.
+func (d *Driver) Launch(offers []*messages.Offer, tasks ...*messages.TaskInfo) {
+	d.LaunchWithFilters(offers, nil, tasks...)
+}
+
+// LaunchWithFilters is Launch with filters for the unused resources
+// (nil: refuse them for the master's default 5 s).
+func (d *Driver) LaunchWithFilters(offers []*messages.Offer, filters *messages.Filters, tasks ...*messages.TaskInfo) {
+	if len(offers) > 0 {
+		for _, t := range tasks {
+			if t.AgentId == nil {
+				t.AgentId = offers[0].AgentId
+			}
+		}
+	}
+	d.call(&messages.Accept{FrameworkId: d.id(), OfferIds: OfferIDs(offers), Filters: filters,
+		Operations: []*messages.Operation{{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}}}})
+}
+
+// Decline returns offers whole and refuses their agents for refuseSeconds
+// (negative: the master's default, 5 s).
+func (d *Driver) Decline(offerIDs []*messages.OfferID, refuseSeconds float64) {
+	if len(offerIDs) == 0 {
+		return
+	}
+	msg := &messages.Decline{FrameworkId: d.id(), OfferIds: offerIDs}
+	if refuseSeconds >= 0 {
+		msg.Filters = &messages.Filters{RefuseSeconds: &refuseSeconds}
+	}
+	d.call(msg)
+}
+
+// Kill asks for a task to be killed.
+func (d *Driver) Kill(taskID, agentID string) {
+	d.call(&messages.KillTask{FrameworkId: d.id(), TaskId: &messages.TaskID{Value: taskID}, AgentId: &messages.AgentID{Value: agentID}})
+}
+
+// Reconcile asks for the latest state of the given tasks, or of every
+// live task when none is given; answers arrive as status updates with
+// REASON_RECONCILIATION.
+func (d *Driver) Reconcile(tasks ...*messages.Reconcile_Task) {
+	d.call(&messages.Reconcile{FrameworkId: d.id(), Tasks: tasks})
+}
+
+// Suppress stops offers for roles (all when none); Revive resumes them.
+func (d *Driver) Suppress(roles ...string) {
+	d.call(&messages.Suppress{FrameworkId: d.id(), Roles: roles})
+}
+
+// Revive resumes offers for roles (all when none) and clears filters.
+func (d *Driver) Revive(roles ...string) { d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles}) }
+
+// Acknowledge confirms a status update (only needed with ExplicitAcks).
+func (d *Driver) Acknowledge(st *messages.TaskStatus) {
+	if len(st.GetUuid()) == 0 {
+		return // master-generated updates need none
+	}
+	d.call(&messages.Acknowledge{FrameworkId: d.id(), AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid})
+}
+
+// Teardown removes the framework: its tasks are killed.
+func (d *Driver) Teardown() { d.call(&messages.Teardown{FrameworkId: d.id()}) }
+
+// Stop stops the scheduler actor (the master sees it disconnect; tasks run
+// on until the failover timeout).
+func (d *Driver) Stop() { d.ctx.Stop(d.ctx.Self()) }
+
+// Self is the scheduler actor's PID.
+func (d *Driver) Self() *actor.PID { return d.ctx.Self() }
+
+// Send delivers msg to the scheduler actor itself later (timers, work
+// finished elsewhere); it arrives at the handler as an event.
+func (d *Driver) Send(msg any) { d.ctx.Send(d.ctx.Self(), msg) }
+
+// After delivers msg to the handler after delay on the scheduler's clock.
+func (d *Driver) After(delay time.Duration, msg any) {
+	sys, self := d.s.sys, d.s.self
+	d.s.cfg.Clock.AfterFunc(delay, func() { sys.Root.Send(self, msg) })
+}
+
+// String names the driver's framework in logs.
+func (d *Driver) String() string { return fmt.Sprintf("framework %s", d.FrameworkID()) }

@@ -1,0 +1,46 @@
+package testkit
+
+import (
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// StartScheduler spawns a scheduler actor for info on the cluster, running
+// handler. Its events also land in c.Events (as SchedulerEvent), so tests
+// can wait on what the framework saw.
+func (c *Cluster) StartScheduler(info *messages.FrameworkInfo, handler scheduler.Handler, opts ...func(*scheduler.Config)) *actor.PID {
+	cfg := scheduler.Config{Master: c.Master, Info: info, Clock: c.Clock, Logger: c.logger}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	name := info.GetName()
+	return c.System.Root.Spawn(scheduler.Props(cfg, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		c.Events.record(SchedulerEvent{Framework: name, Event: ev})
+		if handler != nil {
+			handler.Receive(d, ev)
+		}
+	})))
+}
+
+// SchedulerEvent is an event a testkit scheduler received.
+type SchedulerEvent struct {
+	Framework string
+	Event     any
+}
+
+// IsStatus matches a scheduler's status update for a task in a state.
+func IsStatus(framework, taskID string, state messages.TaskState) func(any) bool {
+	return func(ev any) bool {
+		se, ok := ev.(SchedulerEvent)
+		if !ok || se.Framework != framework {
+			return false
+		}
+		u, ok := se.Event.(*messages.StatusUpdate)
+		return ok && u.Status.TaskId.GetValue() == taskID && u.Status.State == state
+	}
+}
+
+// IsSubscribed matches the master's event for a framework subscription.
+func IsSubscribed(ev any) bool { _, ok := ev.(master.FrameworkSubscribed); return ok }
