@@ -288,6 +288,11 @@ func (h *Hierarchical) returnToAgent(ag *agent, r, rev Resources) {
 	ag.revFree = ag.revFree.Add(rev)
 	h.free = h.free.Add(r.Scalars)
 	ag.version++
+	if !h.required.IsZero() {
+		// Headroom is counted over the whole cluster's free resources:
+		// more free here may let other agents be granted.
+		h.version++
+	}
 }
 
 // Recover implements Allocator.

@@ -166,6 +166,7 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 	h.agentList = append(h.agentList, ag)
 	h.total = h.total.Add(a.Total.Scalars)
 	h.free = h.free.Add(a.Total.Scalars)
+	h.version++ // more free resources cluster-wide loosen headroom for every agent
 	if !(a.Total.IsEmpty() && a.Revocable.IsEmpty()) {
 		h.agentsWithFree++
 	}
@@ -254,7 +255,9 @@ func (h *Hierarchical) RemoveFramework(id string) error {
 		}
 	}
 	for _, c := range fw.clients {
-		h.setActive(c, false)
+		if fw.active && !c.suppressed {
+			h.setActive(c, false)
+		}
 		h.clearFilters(c)
 	}
 	delete(h.frameworks, id)

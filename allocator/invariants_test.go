@@ -86,6 +86,46 @@ func checkInvariants(h *Hierarchical) error {
 	if _, err := walk(h.root); err != nil {
 		return err
 	}
+	// Candidates: a node's active count is its active clients, and a node
+	// is in its parent's heap exactly when it has any.
+	var countActive func(n *node) (int, error)
+	countActive = func(n *node) (int, error) {
+		count := 0
+		if n.client != nil {
+			if n.client.fw.active && !n.client.suppressed {
+				count = 1
+			}
+		} else {
+			for _, c := range n.children {
+				k, err := countActive(c)
+				if err != nil {
+					return 0, err
+				}
+				count += k
+			}
+			for _, fw := range h.frameworks {
+				for _, c := range fw.clients {
+					if c.role == n {
+						k, err := countActive(c.leaf)
+						if err != nil {
+							return 0, err
+						}
+						count += k
+					}
+				}
+			}
+		}
+		if n.active != count {
+			return 0, fmt.Errorf("node %q: active %d, want %d", n.name, n.active, count)
+		}
+		if n.parent != nil && (n.hidx >= 0) != (count > 0) {
+			return 0, fmt.Errorf("node %q: in heap %v with %d active clients", n.name, n.hidx >= 0, count)
+		}
+		return count, nil
+	}
+	if _, err := countActive(h.root); err != nil {
+		return err
+	}
 	want := h.required
 	h.recomputeRequired()
 	if h.required != want {

@@ -41,7 +41,17 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// propertyRounds multiplies rapid's default 100 cases: the cache bugs this
+// test found needed a few thousand to show.
+const propertyRounds = 30
+
 func TestPropertyRandomOperations(t *testing.T) {
+	for round := 0; round < propertyRounds; round++ {
+		checkRandomOperations(t)
+	}
+}
+
+func checkRandomOperations(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		seed := rapid.Int64().Draw(t, "seed")
 		w := &twin{t: t, a: NewHierarchical(Options{Seed: seed}, orderDRF), b: NewHierarchical(Options{Seed: seed}, orderDRF), now: time.Unix(0, 0)}

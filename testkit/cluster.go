@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ type Options struct {
 	AgentResources string
 	// Clock drives every timer; default a fake clock the test advances.
 	Clock clockwork.Clock
-	// Liveness of agents; default 1 s heartbeats, 3 misses.
+	// Liveness of agents; default 10 s heartbeats, 6 misses (a minute), so
+	// tests may step the fake clock by seconds without agents flapping.
 	Liveness *master.LivenessPolicy
 	// Logger; default discards below Warn unless AGORA_TEST_LOG is set.
 	Logger *slog.Logger
@@ -56,6 +58,9 @@ type Cluster struct {
 	logger    *slog.Logger
 	resources []*messages.Resource
 	tempRoot  string // agents' work dirs, removed by Stop
+
+	mu         sync.Mutex
+	schedulers map[string][]*actor.PID
 }
 
 // DefaultAgentResources is what each testkit agent offers unless told.
@@ -79,7 +84,7 @@ func New(opts Options) (*Cluster, error) {
 		opts.Clock = NewFakeClock()
 	}
 	if opts.Liveness == nil {
-		opts.Liveness = &master.LivenessPolicy{Interval: time.Second, MaxMisses: 3}
+		opts.Liveness = &master.LivenessPolicy{Interval: 10 * time.Second, MaxMisses: 6}
 	}
 	if opts.AgentResources == "" {
 		opts.AgentResources = DefaultAgentResources
@@ -103,7 +108,7 @@ func New(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testkit: %w", err)
 	}
-	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot}
+	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{}}
 	sys.EventStream.Subscribe(c.Events.record)
 	info := &messages.MasterInfo{Id: "testkit", Address: sys.Address(), Epoch: 1}
 	if opts.Policy == nil {

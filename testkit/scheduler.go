@@ -16,12 +16,23 @@ func (c *Cluster) StartScheduler(info *messages.FrameworkInfo, handler scheduler
 		o(&cfg)
 	}
 	name := info.GetName()
-	return c.System.Root.Spawn(scheduler.Props(cfg, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+	pid := c.System.Root.Spawn(scheduler.Props(cfg, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
 		c.Events.record(SchedulerEvent{Framework: name, Event: ev})
 		if handler != nil {
 			handler.Receive(d, ev)
 		}
 	})))
+	c.mu.Lock()
+	c.schedulers[name] = append(c.schedulers[name], pid)
+	c.mu.Unlock()
+	return pid
+}
+
+// Schedulers returns the scheduler actors started for a framework name.
+func (c *Cluster) Schedulers(name string) []*actor.PID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*actor.PID(nil), c.schedulers[name]...)
 }
 
 // SchedulerEvent is an event a testkit scheduler received.

@@ -28,7 +28,7 @@ func TestAgentsRegisterAndAppearInState(t *testing.T) {
 // An agent that stops heartbeating is unreachable after MaxMisses intervals;
 // restarted with the same work dir it re-registers with the same AgentID.
 func TestDeadAgentBecomesUnreachableAndComesBack(t *testing.T) {
-	c := testkit.Start(t, testkit.Options{})
+	c := testkit.Start(t, testkit.Options{Liveness: &master.LivenessPolicy{Interval: time.Second, MaxMisses: 3}})
 	dir := t.TempDir()
 	pid := c.AddAgent(testkit.AgentSpec{WorkDir: dir})
 	first := c.Events.WaitFor(t, admitted).(master.AgentAdmitted)
