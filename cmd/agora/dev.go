@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/asynkron/protoactor-go/actor"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -25,10 +28,10 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 	if c.WorkDir == "" {
 		c.WorkDir = filepath.Join(os.TempDir(), "agora-dev")
 	}
-	listen, httpAddr := defaultMasterListen, defaultHTTP
+	listen, httpAddr, agentHTTP := defaultMasterListen, defaultHTTP, defaultAgentHTTP
 	if c.Demo {
 		// A demo must not fail because a real cluster holds the defaults.
-		listen, httpAddr = "127.0.0.1:0", "127.0.0.1:0"
+		listen, httpAddr, agentHTTP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	}
 	if c.Listen != "" {
 		listen = c.Listen
@@ -37,7 +40,8 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		httpAddr = c.HTTP
 	}
 	n := nodeCmd{
-		Role: "master,agent", Listen: listen, HTTP: httpAddr, WorkDir: c.WorkDir,
+		Role: "master,agent", Listen: listen, HTTP: httpAddr, AgentHTTP: agentHTTP, WorkDir: c.WorkDir,
+		AllocationInterval: time.Second, OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second,
 		Resources: c.Resources, Attributes: c.Attributes, Hostname: "localhost",
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
 		Allocator: "drf", RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
@@ -61,7 +65,20 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		if s := r.pub.Latest(); s != nil && len(s.State.Agents) > 0 {
 			fmt.Println()
 			printState(os.Stdout, s.State)
-			fmt.Println("\nThe agent registered with the master. Demo done.")
+			fmt.Println("\nThe agent registered. Running a task through the offer loop: agora run -- echo hello from agora")
+			ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+			defer cancel()
+			code, err := runTask(ctx, r.node.System, actor.NewPID(r.node.Address, master.Name), runOptions{
+				name: "demo", role: "default", cpus: 0.1, mem: 32, argv: []string{"echo", "hello from agora"},
+				stdout: os.Stdout, stderr: os.Stdout,
+			})
+			if err != nil {
+				return fmt.Errorf("demo task: %w", err)
+			}
+			if code != 0 {
+				return fmt.Errorf("demo task exited with code %d", code)
+			}
+			fmt.Println("\nDemo done: a master and an agent ran a task.")
 			return nil
 		}
 		select {

@@ -29,6 +29,7 @@ type cli struct {
 	Node    nodeCmd    `cmd:"" help:"Run a master, an agent, or both in this process."`
 	Dev     devCmd     `cmd:"" help:"Run an all-in-one cluster (master and agent) on this machine, with no Consul needed."`
 	Status  statusCmd  `cmd:"" help:"Show the cluster's state."`
+	Run     runCmd     `cmd:"" help:"Run one command as a task and print its output (like mesos-execute): agora run -- CMD ARGS..."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 
@@ -53,7 +54,7 @@ func main() {
 		kong.Description("Agora: a cluster resource manager in the line of Apache Mesos."),
 		kong.UsageOnError(),
 		kong.Vars{
-			"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP,
+			"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
 			"allocators": strings.Join(allocator.Names(), ", "),
 		},
 	)

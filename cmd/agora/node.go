@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
+	allocatoractor "github.com/agora-sched/agora/actors/allocator"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/remoting"
@@ -32,6 +33,7 @@ const (
 	defaultMasterListen = "127.0.0.1:5055"
 	defaultAgentListen  = "127.0.0.1:5051"
 	defaultHTTP         = "127.0.0.1:5050"
+	defaultAgentHTTP    = "127.0.0.1:5052"
 )
 
 type nodeCmd struct {
@@ -39,6 +41,7 @@ type nodeCmd struct {
 	Listen    string `env:"AGORA_LISTEN" help:"host:port for proto.actor remoting (default ${defaultMasterListen} for a master, ${defaultAgentListen} for an agent)."`
 	Advertise string `env:"AGORA_ADVERTISE" help:"host:port peers use to reach this node, if not the listen address."`
 	HTTP      string `name:"http" default:"${defaultHTTP}" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (/state, /health, /metrics)."`
+	AgentHTTP string `name:"agent-http" default:"${defaultAgentHTTP}" env:"AGORA_AGENT_HTTP" help:"host:port of the agent's HTTP API (task sandboxes)."`
 	Master    string `env:"AGORA_MASTER" help:"The master's remoting address host:port (agents; default: this process's master)."`
 	WorkDir   string `name:"work-dir" default:"/var/lib/agora" env:"AGORA_WORK_DIR" help:"Directory for the agent's identity and sandboxes."`
 	Hostname  string `env:"AGORA_HOSTNAME" help:"Hostname the agent reports (default: os.Hostname)."`
@@ -51,17 +54,21 @@ type nodeCmd struct {
 	MaxHeartbeatRate     float64       `default:"500" env:"AGORA_MAX_HEARTBEAT_RATE" help:"Heartbeats per second the master accepts with auto intervals."`
 	MaxMissedHeartbeats  int           `default:"3" env:"AGORA_MAX_MISSED_HEARTBEATS" help:"Heartbeats an agent may miss in a row before it is unreachable (master)."`
 	Allocator            string        `default:"drf" env:"AGORA_ALLOCATOR" help:"Allocation policy of the master: ${allocators}."`
+	AllocationInterval   time.Duration `default:"1s" env:"AGORA_ALLOCATION_INTERVAL" help:"Time between batch allocation cycles (events allocate at once between them)."`
+	OfferTimeout         time.Duration `default:"30s" env:"AGORA_OFFER_TIMEOUT" help:"Offers not used within this are rescinded (0: never)."`
+	FrameworkHeartbeat   time.Duration `default:"15s" env:"AGORA_FRAMEWORK_HEARTBEAT" help:"How often the master heartbeats schedulers."`
 	RegistrationBackoff  time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax      time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 }
 
 // running is a started node: what Stop must undo.
 type running struct {
-	node    *remoting.Node
-	http    *http.Server
-	pub     *master.Publisher
-	httpURL string
-	logger  *slog.Logger
+	node      *remoting.Node
+	http      *http.Server
+	agentHTTP *http.Server
+	pub       *master.Publisher
+	httpURL   string
+	logger    *slog.Logger
 }
 
 func (c *nodeCmd) roles() (isMaster, isAgent bool, err error) {
@@ -137,8 +144,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	var pol allocator.Allocator
 	if isMaster {
-		if _, err := allocator.New(c.Allocator, allocator.Options{}); err != nil {
+		if pol, err = allocator.New(c.Allocator, allocator.Options{Seed: time.Now().UnixNano()}); err != nil {
 			return nil, fmt.Errorf("--allocator: %w", err)
 		}
 	}
@@ -185,8 +193,17 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			Pid:               actor.NewPID(node.Address, master.Name),
 			StartTimeUnixNano: clock.Now().UnixNano(),
 		}
+		allocPID, err := node.System.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
+			Policy: pol, Master: minfo.Pid, Clock: clock, Logger: logger, Interval: c.AllocationInterval,
+			Metrics: allocatoractor.NewMetrics(reg),
+		}), allocatoractor.Name)
+		if err != nil {
+			node.Stop()
+			return nil, fmt.Errorf("spawn allocator: %w", err)
+		}
 		if _, err := node.System.Root.SpawnNamed(master.Props(master.Config{
 			Info: minfo, Clock: clock, Logger: logger, Liveness: policy, Publisher: r.pub, Metrics: master.NewMetrics(reg),
+			Allocator: allocPID, OfferTimeout: c.OfferTimeout, FrameworkHeartbeat: c.FrameworkHeartbeat,
 		}), master.Name); err != nil {
 			node.Stop()
 			return nil, fmt.Errorf("spawn master: %w", err)
@@ -203,6 +220,14 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		}
 	}
 	if isAgent {
+		ln, err := net.Listen("tcp", c.AgentHTTP)
+		if err != nil {
+			r.stop()
+			return nil, fmt.Errorf("--agent-http: cannot listen on %s: %w", c.AgentHTTP, err)
+		}
+		info.HttpAddress = ln.Addr().String()
+		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = r.agentHTTP.Serve(ln) }()
 		if _, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
 			Info: info, Master: masterPID, WorkDir: c.WorkDir, Clock: clock, Logger: logger,
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
@@ -215,10 +240,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 }
 
 func (r *running) stop() {
-	if r.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = r.http.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{r.http, r.agentHTTP} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	r.node.Stop()
 	r.logger.Info("node stopped")

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -257,5 +258,43 @@ func TestBadFlagsStopStartup(t *testing.T) {
 		if err == nil || !bytes.Contains(out, []byte(tc.want)) {
 			t.Errorf("%v: err=%v, output %q should name %s", tc.args, err, out, tc.want)
 		}
+	}
+}
+
+// On agora dev: `agora run -- echo hello` prints hello and exits 0;
+// `agora run -- sh -c 'exit 3'` exits 3. Real processes over TCP.
+func TestAgoraRunOnDev(t *testing.T) {
+	masterAddr, httpAddr := freePort(t), freePort(t)
+	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", t.TempDir())
+	dev.out.waitFor(t, "master HTTP API serving")
+	waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+
+	run := func(args ...string) (string, string, int) {
+		cmd := exec.Command(agoraBin, append([]string{"run", "--master", masterAddr, "--timeout", "60s", "--"}, args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("agora run: %v", err)
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	out, errOut, code := run("echo", "hello")
+	if out != "hello\n" || code != 0 {
+		t.Fatalf("echo hello: stdout %q, exit %d\nstderr:\n%s", out, code, errOut)
+	}
+	for _, want := range []string{"waiting for an offer", "TASK_RUNNING", "TASK_FINISHED"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if _, errOut, code := run("sh", "-c", "echo oops >&2; exit 3"); code != 3 || !strings.Contains(errOut, "oops") || !strings.Contains(errOut, "TASK_FAILED") {
+		t.Fatalf("exit 3: code %d\nstderr:\n%s", code, errOut)
+	}
+	if _, errOut, code := run("/no/such/command"); code == 0 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("missing command: code %d\nstderr:\n%s", code, errOut)
 	}
 }

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/agora-sched/agora/runtime"
+)
+
+// HTTPHandler serves task sandboxes from the agent's work dir:
+//
+//	GET /sandboxes/{framework}/{task}/{file}?offset=N
+//
+// where file is stdout or stderr; offset skips the first N bytes, so a
+// client follows output by asking again from where it stopped. The
+// response's X-Agora-Offset header is the offset after the returned bytes.
+func HTTPHandler(workDir string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /sandboxes/{framework}/{task}/{file}", func(w http.ResponseWriter, r *http.Request) {
+		file := r.PathValue("file")
+		if file != "stdout" && file != "stderr" {
+			http.Error(w, "file must be stdout or stderr", http.StatusBadRequest)
+			return
+		}
+		dir, err := runtime.SandboxPath(workDir, r.PathValue("framework"), r.PathValue("task"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		offset, _ := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+		f, err := os.Open(filepath.Join(dir, file))
+		if errors.Is(err, os.ErrNotExist) {
+			http.Error(w, "no such sandbox file (task unknown here, or not started yet)", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		offset = max(0, min(offset, st.Size()))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Agora-Offset", strconv.FormatInt(st.Size(), 10))
+		_, _ = f.Seek(offset, io.SeekStart)
+		_, _ = io.CopyN(w, f, st.Size()-offset)
+	})
+	return mux
+}
