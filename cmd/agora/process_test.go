@@ -177,7 +177,7 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 	m.out.waitFor(t, "master HTTP API serving")
 
 	agentArgs := func(i int, dir string) []string {
-		return []string{"node", "--role=agent", "--listen", freePort(t), "--master", masterAddr,
+		return []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
 			"--work-dir", dir, "--hostname", fmt.Sprintf("host-%d", i),
 			"--resources", "cpus:2;mem:1024;disk:2048", "--attributes", fmt.Sprintf("rack:r%d", i),
 			"--registration-backoff", "100ms", "--registration-backoff-max", "1s"}
