@@ -37,7 +37,9 @@ func (e *Events) Mark() int {
 }
 
 // WaitFor blocks until an event recorded at any time satisfies match, and
-// returns it. It fails the test after WaitTimeout.
+// returns it. It fails the test after WaitTimeout. match runs with the
+// record locked: it must not call Events' methods, and it may see an event
+// more than once (keep counting predicates idempotent).
 func (e *Events) WaitFor(t testing.TB, match func(any) bool) any {
 	t.Helper()
 	return e.WaitForSince(t, 0, match)

@@ -1,0 +1,118 @@
+// Command elastic is an example framework: a queue of N short tasks. It
+// takes everything it is offered, launching as many queued tasks as fit,
+// so it grows with the cluster, and exits when every task has ended.
+//
+//	agora dev &
+//	go run ./cmd/examples/elastic --tasks 50 --command 'sleep 1'
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Elastic runs a queue of identical tasks on whatever it is offered.
+type Elastic struct {
+	Queue    []*messages.TaskInfo
+	Done     chan struct{} // closed when every task has ended
+	launched int
+	ended    int
+	failed   int
+	total    int
+	agents   map[string]bool // agents that ran our tasks
+}
+
+// NewElastic queues n tasks running command with resources each.
+func NewElastic(n int, command string, resources []*messages.Resource) *Elastic {
+	e := &Elastic{Done: make(chan struct{}), total: n, agents: map[string]bool{}}
+	for i := 0; i < n; i++ {
+		e.Queue = append(e.Queue, scheduler.Command(fmt.Sprintf("task-%04d", i), command, resources))
+	}
+	return e
+}
+
+// Receive implements scheduler.Handler.
+func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
+	switch ev := ev.(type) {
+	case *messages.Offers:
+		zero := 0.0
+		for _, o := range ev.Offers {
+			left := o.Resources
+			var batch []*messages.TaskInfo
+			for len(e.Queue) > 0 && scheduler.Fits(left, e.Queue[0].Resources) {
+				left = scheduler.Subtract(left, e.Queue[0].Resources)
+				batch, e.Queue = append(batch, e.Queue[0]), e.Queue[1:]
+			}
+			if len(batch) == 0 {
+				d.Decline([]*messages.OfferID{o.Id}, 5)
+				continue
+			}
+			e.launched += len(batch)
+			// Unused resources return unfiltered: we may want them soon.
+			d.LaunchWithFilters([]*messages.Offer{o}, &messages.Filters{RefuseSeconds: &zero}, batch...)
+		}
+		if len(e.Queue) == 0 {
+			d.Suppress() // nothing left to launch: stop offers
+		}
+	case *messages.StatusUpdate:
+		e.agents[ev.Status.AgentId.GetValue()] = true
+		if !messages.IsTerminal(ev.Status.State) {
+			return
+		}
+		e.ended++
+		if ev.Status.State != messages.TaskState_TASK_FINISHED {
+			e.failed++
+		}
+		if e.ended == e.total {
+			close(e.Done)
+			d.Teardown()
+		}
+	}
+}
+
+// Summary reports what happened.
+func (e *Elastic) Summary() string {
+	return fmt.Sprintf("%d tasks ended, %d did not finish cleanly", e.ended, e.failed)
+}
+
+func main() {
+	masterAddr := flag.String("master", "127.0.0.1:5055", "the master's remoting address")
+	listen := flag.String("listen", "127.0.0.1:0", "address this framework listens on (the master must reach it)")
+	n := flag.Int("tasks", 20, "tasks to run")
+	command := flag.String("command", "sleep 1", "shell command of each task")
+	res := flag.String("resources", "cpus:0.1;mem:32", "resources of each task")
+	flag.Parse()
+	rs, err := messages.ParseResources(*res)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "elastic:", err)
+		os.Exit(2)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: *listen})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "elastic:", err)
+		os.Exit(1)
+	}
+	defer node.Stop()
+	e := NewElastic(*n, *command, rs)
+	node.System.Root.Spawn(scheduler.Props(scheduler.Config{
+		Master: actor.NewPID(*masterAddr, master.Name),
+		Info:   &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}},
+	}, e))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-e.Done:
+		fmt.Println("elastic:", e.Summary())
+	case <-sig:
+		fmt.Println("elastic: interrupted")
+	}
+}
