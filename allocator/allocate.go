@@ -241,7 +241,7 @@ func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, grants []Gr
 	}
 	h.free = h.free.Sub(r.Scalars)
 	h.adjust(c, r.Scalars, true)
-	return append(grants, Grant{FrameworkID: c.fw.id, Role: c.role.name, AgentID: ag.id, Resources: r, Revocable: rev})
+	return append(grants, Grant{FrameworkID: c.fw.id, Role: c.role.name, AgentID: ag.id, Resources: r, Revocable: rev, Incarnation: ag.incarnation})
 }
 
 // adjust adds (or removes) s to the allocation of c and its roles, keeping

@@ -57,6 +57,10 @@ type Agent struct {
 	// Allocated is what is already in use on the agent (tasks found when it
 	// re-registers); each must name a known framework and role.
 	Allocated []Grant
+	// Incarnation tells this admission of the agent from earlier ones;
+	// grants carry it, so the caller can drop grants made on an agent
+	// that was removed and added again while they were in flight.
+	Incarnation uint64
 }
 
 // Framework describes a framework to the allocator.
@@ -105,6 +109,8 @@ type Grant struct {
 	AgentID     string
 	Resources   Resources
 	Revocable   Resources
+	// Incarnation of the agent the grant was made on (Agent.Incarnation).
+	Incarnation uint64
 }
 
 // DefaultRefuse is the filter a decline installs when none is given.

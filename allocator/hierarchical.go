@@ -46,20 +46,21 @@ type Hierarchical struct {
 }
 
 type agent struct {
-	id         string
-	idx        int
-	total      Resources
-	free       Resources
-	revTotal   Resources
-	revFree    Resources
-	attrs      map[string]string
-	allocs     []agentAlloc
-	filters    map[*client]*filter
-	round      uint64 // rotation round, see filters.go
-	version    uint64 // bumped when its free resources or filters change
-	deadGlobal uint64 // nobody was eligible at (Hierarchical.version, version)
-	deadLocal  uint64
-	dead       bool
+	id          string
+	idx         int
+	total       Resources
+	free        Resources
+	revTotal    Resources
+	revFree     Resources
+	attrs       map[string]string
+	allocs      []agentAlloc
+	filters     map[*client]*filter
+	round       uint64 // rotation round, see filters.go
+	version     uint64 // bumped when its free resources or filters change
+	deadGlobal  uint64 // nobody was eligible at (Hierarchical.version, version)
+	deadLocal   uint64
+	dead        bool
+	incarnation uint64
 }
 
 type agentAlloc struct {
@@ -160,7 +161,7 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 	ag := &agent{
 		id: a.ID, idx: len(h.agentList),
 		total: a.Total, free: a.Total, revTotal: a.Revocable, revFree: a.Revocable,
-		attrs: a.Attributes, filters: map[*client]*filter{},
+		attrs: a.Attributes, filters: map[*client]*filter{}, incarnation: a.Incarnation,
 	}
 	h.agents[a.ID] = ag
 	h.agentList = append(h.agentList, ag)

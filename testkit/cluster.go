@@ -51,13 +51,15 @@ type Cluster struct {
 	Clock     clockwork.Clock
 	Master    *actor.PID
 	Allocator *actor.PID
-	Publisher *master.Publisher
-	Events    *Events
-	Agents    []*actor.PID
-	opts      Options
-	logger    *slog.Logger
-	resources []*messages.Resource
-	tempRoot  string // agents' work dirs, removed by Stop
+	// AllocatorMetrics counts, among others, changes the allocator refused.
+	AllocatorMetrics *allocatoractor.Metrics
+	Publisher        *master.Publisher
+	Events           *Events
+	Agents           []*actor.PID
+	opts             Options
+	logger           *slog.Logger
+	resources        []*messages.Resource
+	tempRoot         string // agents' work dirs, removed by Stop
 
 	mu         sync.Mutex
 	schedulers map[string][]*actor.PID
@@ -74,7 +76,12 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Stop)
+	t.Cleanup(func() {
+		if n := c.AllocatorMetrics.Refused(); n > 0 {
+			t.Errorf("testkit: the allocator refused %d changes from the master: their books disagree", n)
+		}
+		c.Stop()
+	})
 	return c
 }
 
@@ -120,9 +127,10 @@ func New(opts Options) (*Cluster, error) {
 	case opts.OfferTimeout < 0:
 		opts.OfferTimeout = 0
 	}
+	c.AllocatorMetrics = allocatoractor.NewMetrics(prometheus.NewRegistry())
 	c.Allocator, err = sys.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
 		Policy: opts.Policy, Master: actor.NewPID(sys.Address(), master.Name), Clock: opts.Clock, Logger: logger,
-		Interval: opts.AllocationInterval,
+		Interval: opts.AllocationInterval, Metrics: c.AllocatorMetrics,
 	}), allocatoractor.Name)
 	if err != nil {
 		return nil, fmt.Errorf("testkit: spawn allocator: %w", err)

@@ -11,6 +11,7 @@ package allocator
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
@@ -70,6 +71,10 @@ type (
 	}
 )
 
+// Sync is answered (with Sync) once every message sent to the allocator
+// before it has been handled: a barrier for tests and benchmarks.
+type Sync struct{}
+
 // Allocated is what the allocator sends the master: grants to turn into
 // offers.
 type Allocated struct{ Grants []policy.Grant }
@@ -118,6 +123,12 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 	case runDirty:
 		a.pending = false
 		a.runDirty()
+	case Sync:
+		if a.pending { // the event-driven run queued before Sync goes first
+			a.pending = false
+			a.runDirty()
+		}
+		ctx.Respond(Sync{})
 	case AddAgent:
 		if err = p.AddAgent(m.Agent); err == nil {
 			a.markAgent(m.Agent.ID)
@@ -171,6 +182,7 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 		// The master and the allocator keep separate books; a refusal
 		// here means they disagree, which the invariant tests rule out.
 		a.cfg.Metrics.errors.Inc()
+		a.cfg.Metrics.refused.Add(1)
 		a.log.Error("allocator refused a change from the master", "type", fmt.Sprintf("%T", ctx.Message()), "err", err)
 	}
 }
@@ -227,10 +239,15 @@ func (a *allocatorActor) later(d time.Duration, msg any) {
 
 // Metrics are the allocator's Prometheus series.
 type Metrics struct {
-	runs   *prometheus.CounterVec
-	grants prometheus.Counter
-	errors prometheus.Counter
+	runs    *prometheus.CounterVec
+	grants  prometheus.Counter
+	errors  prometheus.Counter
+	refused atomic.Int64
 }
+
+// Refused is how many changes from the master the policy refused; anything
+// but 0 means the master's and the allocator's books disagree.
+func (m *Metrics) Refused() int64 { return m.refused.Load() }
 
 // NewMetrics creates the allocator's series and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {

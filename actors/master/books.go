@@ -64,6 +64,9 @@ type agentRecord struct {
 	reregistrations uint32
 	tasks           map[taskKey]*taskRecord
 	offers          map[string]*offerRecord
+	// incarnation counts the agent's admissions to the allocator; grants
+	// from an earlier one are stale.
+	incarnation uint64
 }
 
 // Books is the master's record of the cluster. It is plain data: the master

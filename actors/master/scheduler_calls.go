@@ -91,7 +91,13 @@ func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated
 	for _, g := range msg.Grants {
 		f, err := m.books.framework(g.FrameworkID)
 		a, agentOK := m.books.agents[g.AgentID]
-		if err != nil || !f.connected || f.tearingDown || !agentOK || !a.reachable {
+		if err != nil || !agentOK || !a.reachable || a.incarnation != g.Incarnation {
+			// The allocator made this grant before it heard that the
+			// framework or the agent (this incarnation of it) is gone,
+			// and reclaimed it when it did: nothing to give back.
+			continue
+		}
+		if !f.connected || f.tearingDown {
 			// Things changed since the allocator decided: give it back.
 			ctx.Send(m.cfg.Allocator, allocatoractor.Return{FrameworkID: g.FrameworkID, Role: g.Role, AgentID: g.AgentID, Resources: g.Resources, Revocable: g.Revocable})
 			continue

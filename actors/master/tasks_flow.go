@@ -141,5 +141,8 @@ func (m *master) readmitAgent(ctx actor.Context, a *agentRecord, reported []*mes
 	for _, at := range a.info.Attributes {
 		attrs[at.Name] = messages.AttributeText(at)
 	}
-	ctx.Send(m.cfg.Allocator, allocatoractor.AddAgent{Agent: policy.Agent{ID: a.info.Id.Value, Total: total, Revocable: rev, Attributes: attrs, Allocated: used}})
+	a.incarnation++
+	ctx.Send(m.cfg.Allocator, allocatoractor.AddAgent{Agent: policy.Agent{
+		ID: a.info.Id.Value, Total: total, Revocable: rev, Attributes: attrs, Allocated: used, Incarnation: a.incarnation,
+	}})
 }
