@@ -123,6 +123,100 @@ func (x *AgentState) GetReregistrations() uint32 {
 	return 0
 }
 
+// FrameworkState is the master's view of one framework.
+type FrameworkState struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Info        *FrameworkInfo         `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Connected   bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	TearingDown bool                   `protobuf:"varint,3,opt,name=tearing_down,json=tearingDown,proto3" json:"tearing_down,omitempty"`
+	// tasks counts live tasks by state name.
+	Tasks             map[string]uint32 `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Used              []*Resource       `protobuf:"bytes,5,rep,name=used,proto3" json:"used,omitempty"`
+	Offered           []*Resource       `protobuf:"bytes,6,rep,name=offered,proto3" json:"offered,omitempty"`
+	OutstandingOffers uint32            `protobuf:"varint,7,opt,name=outstanding_offers,json=outstandingOffers,proto3" json:"outstanding_offers,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *FrameworkState) Reset() {
+	*x = FrameworkState{}
+	mi := &file_messages_state_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameworkState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameworkState) ProtoMessage() {}
+
+func (x *FrameworkState) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameworkState.ProtoReflect.Descriptor instead.
+func (*FrameworkState) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FrameworkState) GetInfo() *FrameworkInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *FrameworkState) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *FrameworkState) GetTearingDown() bool {
+	if x != nil {
+		return x.TearingDown
+	}
+	return false
+}
+
+func (x *FrameworkState) GetTasks() map[string]uint32 {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *FrameworkState) GetUsed() []*Resource {
+	if x != nil {
+		return x.Used
+	}
+	return nil
+}
+
+func (x *FrameworkState) GetOffered() []*Resource {
+	if x != nil {
+		return x.Offered
+	}
+	return nil
+}
+
+func (x *FrameworkState) GetOutstandingOffers() uint32 {
+	if x != nil {
+		return x.OutstandingOffers
+	}
+	return 0
+}
+
 // MasterState is the cluster state the master publishes for /state and
 // `agora status`. It is a snapshot: reading it never blocks the master.
 type MasterState struct {
@@ -133,13 +227,14 @@ type MasterState struct {
 	SnapshotUnixNano       int64                  `protobuf:"varint,4,opt,name=snapshot_unix_nano,json=snapshotUnixNano,proto3" json:"snapshot_unix_nano,omitempty"`
 	HeartbeatIntervalNanos int64                  `protobuf:"varint,5,opt,name=heartbeat_interval_nanos,json=heartbeatIntervalNanos,proto3" json:"heartbeat_interval_nanos,omitempty"`
 	MaxMissedHeartbeats    uint32                 `protobuf:"varint,6,opt,name=max_missed_heartbeats,json=maxMissedHeartbeats,proto3" json:"max_missed_heartbeats,omitempty"`
+	Frameworks             []*FrameworkState      `protobuf:"bytes,7,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
 
 func (x *MasterState) Reset() {
 	*x = MasterState{}
-	mi := &file_messages_state_proto_msgTypes[1]
+	mi := &file_messages_state_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -151,7 +246,7 @@ func (x *MasterState) String() string {
 func (*MasterState) ProtoMessage() {}
 
 func (x *MasterState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_state_proto_msgTypes[1]
+	mi := &file_messages_state_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -164,7 +259,7 @@ func (x *MasterState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterState.ProtoReflect.Descriptor instead.
 func (*MasterState) Descriptor() ([]byte, []int) {
-	return file_messages_state_proto_rawDescGZIP(), []int{1}
+	return file_messages_state_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MasterState) GetMaster() *MasterInfo {
@@ -209,6 +304,13 @@ func (x *MasterState) GetMaxMissedHeartbeats() uint32 {
 	return 0
 }
 
+func (x *MasterState) GetFrameworks() []*FrameworkState {
+	if x != nil {
+		return x.Frameworks
+	}
+	return nil
+}
+
 // GetState asks a master for its latest snapshot over remoting.
 type GetState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -218,7 +320,7 @@ type GetState struct {
 
 func (x *GetState) Reset() {
 	*x = GetState{}
-	mi := &file_messages_state_proto_msgTypes[2]
+	mi := &file_messages_state_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +332,7 @@ func (x *GetState) String() string {
 func (*GetState) ProtoMessage() {}
 
 func (x *GetState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_state_proto_msgTypes[2]
+	mi := &file_messages_state_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,14 +345,14 @@ func (x *GetState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetState.ProtoReflect.Descriptor instead.
 func (*GetState) Descriptor() ([]byte, []int) {
-	return file_messages_state_proto_rawDescGZIP(), []int{2}
+	return file_messages_state_proto_rawDescGZIP(), []int{3}
 }
 
 var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\"\xd4\x02\n" +
+	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\"\xd4\x02\n" +
 	"\n" +
 	"AgentState\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x18\n" +
@@ -260,14 +362,29 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x14registered_unix_nano\x18\x05 \x01(\x03R\x12registeredUnixNano\x12-\n" +
 	"\x13last_seen_unix_nano\x18\x06 \x01(\x03R\x10lastSeenUnixNano\x122\n" +
 	"\x15unreachable_unix_nano\x18\a \x01(\x03R\x13unreachableUnixNano\x12(\n" +
-	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\"\x9f\x02\n" +
+	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\"\xf8\x02\n" +
+	"\x0eFrameworkState\x12+\n" +
+	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
+	"\tconnected\x18\x02 \x01(\bR\tconnected\x12!\n" +
+	"\ftearing_down\x18\x03 \x01(\bR\vtearingDown\x129\n" +
+	"\x05tasks\x18\x04 \x03(\v2#.agora.v1.FrameworkState.TasksEntryR\x05tasks\x12&\n" +
+	"\x04used\x18\x05 \x03(\v2\x12.agora.v1.ResourceR\x04used\x12,\n" +
+	"\aoffered\x18\x06 \x03(\v2\x12.agora.v1.ResourceR\aoffered\x12-\n" +
+	"\x12outstanding_offers\x18\a \x01(\rR\x11outstandingOffers\x1a8\n" +
+	"\n" +
+	"TasksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xd9\x02\n" +
 	"\vMasterState\x12,\n" +
 	"\x06master\x18\x01 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x12\x18\n" +
 	"\aleading\x18\x02 \x01(\bR\aleading\x12,\n" +
 	"\x06agents\x18\x03 \x03(\v2\x14.agora.v1.AgentStateR\x06agents\x12,\n" +
 	"\x12snapshot_unix_nano\x18\x04 \x01(\x03R\x10snapshotUnixNano\x128\n" +
 	"\x18heartbeat_interval_nanos\x18\x05 \x01(\x03R\x16heartbeatIntervalNanos\x122\n" +
-	"\x15max_missed_heartbeats\x18\x06 \x01(\rR\x13maxMissedHeartbeats\"\n" +
+	"\x15max_missed_heartbeats\x18\x06 \x01(\rR\x13maxMissedHeartbeats\x128\n" +
+	"\n" +
+	"frameworks\x18\a \x03(\v2\x18.agora.v1.FrameworkStateR\n" +
+	"frameworks\"\n" +
 	"\n" +
 	"\bGetStateB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
@@ -283,25 +400,33 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 	return file_messages_state_proto_rawDescData
 }
 
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_messages_state_proto_goTypes = []any{
-	(*AgentState)(nil),  // 0: agora.v1.AgentState
-	(*MasterState)(nil), // 1: agora.v1.MasterState
-	(*GetState)(nil),    // 2: agora.v1.GetState
-	(*AgentInfo)(nil),   // 3: agora.v1.AgentInfo
-	(*Resource)(nil),    // 4: agora.v1.Resource
-	(*MasterInfo)(nil),  // 5: agora.v1.MasterInfo
+	(*AgentState)(nil),     // 0: agora.v1.AgentState
+	(*FrameworkState)(nil), // 1: agora.v1.FrameworkState
+	(*MasterState)(nil),    // 2: agora.v1.MasterState
+	(*GetState)(nil),       // 3: agora.v1.GetState
+	nil,                    // 4: agora.v1.FrameworkState.TasksEntry
+	(*AgentInfo)(nil),      // 5: agora.v1.AgentInfo
+	(*Resource)(nil),       // 6: agora.v1.Resource
+	(*FrameworkInfo)(nil),  // 7: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),     // 8: agora.v1.MasterInfo
 }
 var file_messages_state_proto_depIdxs = []int32{
-	3, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	4, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	5, // 2: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	0, // 3: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	6, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	7, // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	4, // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	6, // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	6, // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	8, // 6: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	0, // 7: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	1, // 8: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -312,13 +437,14 @@ func file_messages_state_proto_init() {
 	file_messages_master_proto_init()
 	file_messages_resources_proto_init()
 	file_messages_agent_proto_init()
+	file_messages_framework_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

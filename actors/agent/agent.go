@@ -11,6 +11,7 @@ package agent
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -203,7 +204,7 @@ func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistere
 	a.unacked = 0
 	a.behavior.Become(a.registered)
 	a.log.Info("agent registered", "agent_id", id, "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
-	a.later(a.interval, heartbeatTick{gen: a.gen})
+	a.later(a.jittered(), heartbeatTick{gen: a.gen})
 	// Published after the heartbeat timer is armed, so an observer that
 	// advances a fake clock on this event sees the heartbeat fire.
 	ctx.ActorSystem().EventStream.Publish(Registered{AgentID: id, Reregistered: msg.Reregistered})
@@ -222,7 +223,7 @@ func (a *agent) registered(ctx actor.Context) {
 		a.seq++
 		a.unacked++
 		ctx.Request(a.cfg.Master, &messages.AgentHeartbeat{AgentId: a.info.Id, Seq: a.seq, MasterEpoch: a.epoch})
-		a.later(a.interval, heartbeatTick{gen: a.gen})
+		a.later(a.jittered(), heartbeatTick{gen: a.gen})
 	case *messages.AgentHeartbeatAck:
 		if msg.GetMaster().GetEpoch() < a.epoch {
 			return
@@ -257,6 +258,13 @@ func (a *agent) ignore(msg any) {
 		return
 	}
 	a.log.Warn("agent: unexpected message", "type", fmt.Sprintf("%T", msg))
+}
+
+// jittered is the heartbeat interval less up to 20 %: agents that started
+// (or re-registered after a failover) together must not heartbeat in
+// lockstep, and never later than the master expects.
+func (a *agent) jittered() time.Duration {
+	return a.interval - time.Duration(rand.Int64N(int64(a.interval)/5+1))
 }
 
 // later sends msg to the agent after d on the agent's clock.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
 )
@@ -212,6 +213,33 @@ func (b *Books) Agents() []*messages.AgentState {
 		if !rec.unreachableAt.IsZero() {
 			st.UnreachableUnixNano = rec.unreachableAt.UnixNano()
 		}
+		var used policy.Resources
+		for _, t := range rec.tasks {
+			if !messages.IsTerminal(t.task.State) {
+				used = used.Add(t.res)
+			}
+		}
+		st.Used = used.ToMessages(false)
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })
+	return out
+}
+
+// Frameworks returns the state of every framework, ordered by ID.
+func (b *Books) Frameworks() []*messages.FrameworkState {
+	out := make([]*messages.FrameworkState, 0, len(b.frameworks))
+	for _, f := range b.frameworks {
+		st := &messages.FrameworkState{Info: f.info, Connected: f.connected, TearingDown: f.tearingDown,
+			Tasks: map[string]uint32{}, Used: f.used.ToMessages(false), OutstandingOffers: uint32(len(f.offers))}
+		for _, t := range f.tasks {
+			st.Tasks[t.task.State.String()]++
+		}
+		var offered policy.Resources
+		for _, o := range f.offers {
+			offered = offered.Add(o.res)
+		}
+		st.Offered = offered.ToMessages(false)
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })

@@ -36,6 +36,12 @@ func launchLongTask(t *testing.T, c *testkit.Cluster, info *messages.FrameworkIn
 		d.Launch([]*messages.Offer{offer}, scheduler.Command(taskID, "sleep 600", scheduler.Resources("cpus:1;mem:128")))
 	}))
 	c.Events.WaitFor(t, testkit.IsStatus(info.Name, taskID, messages.TaskState_TASK_RUNNING))
+	// /state shows what the task uses, on its agent and its framework.
+	c.Fake(t).Advance(time.Second)
+	c.WaitState(t, func(st *messages.MasterState) bool {
+		return len(st.Frameworks) == 1 && messages.FormatResources(st.Frameworks[0].Used) == "cpus:1;mem:128" &&
+			st.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && len(st.Agents) == 1 && messages.FormatResources(st.Agents[0].Used) == "cpus:1;mem:128"
+	})
 	return h, offer.AgentId.Value
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,7 +188,7 @@ func (b *Books) removeFramework(id string) {
 func (b *Books) addOffer(g policy.Grant, expires time.Time) *offerRecord {
 	b.nextOffer++
 	o := &offerRecord{
-		id: fmt.Sprintf("%s-O%d", b.masterID, b.nextOffer), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
+		id: b.masterID + "-O" + strconv.FormatUint(b.nextOffer, 10), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
 		res: g.Resources, rev: g.Revocable, expires: expires,
 	}
 	b.offers[o.id] = o

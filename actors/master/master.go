@@ -308,6 +308,7 @@ func (m *master) publish() {
 		Master:                 m.cfg.Info,
 		Leading:                true,
 		Agents:                 m.books.Agents(),
+		Frameworks:             m.books.Frameworks(),
 		SnapshotUnixNano:       m.now().UnixNano(),
 		HeartbeatIntervalNanos: int64(m.interval()),
 		MaxMissedHeartbeats:    uint32(m.cfg.Liveness.MaxMisses),

@@ -87,11 +87,11 @@ func (m *master) isCurrentScheduler(id string, sender *actor.PID) bool {
 // handleAllocated turns grants into offers.
 func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated) {
 	now := m.now()
-	byFramework := map[string][]*messages.Offer{}
+	byFramework := make(map[string][]*messages.Offer, 4)
 	for _, g := range msg.Grants {
-		f, err := m.books.framework(g.FrameworkID)
+		f, fwOK := m.books.frameworks[g.FrameworkID]
 		a, agentOK := m.books.agents[g.AgentID]
-		if err != nil || !agentOK || !a.reachable || a.incarnation != g.Incarnation {
+		if !fwOK || !agentOK || !a.reachable || a.incarnation != g.Incarnation {
 			// The allocator made this grant before it heard that the
 			// framework or the agent (this incarnation of it) is gone,
 			// and reclaimed it when it did: nothing to give back.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,7 +68,7 @@ func printState(w io.Writer, st *messages.MasterState) {
 	fmt.Fprintf(w, "agents: %d reachable of %d; heartbeat every %v, unreachable after %d missed\n\n",
 		reachable, len(st.Agents), time.Duration(st.HeartbeatIntervalNanos), st.MaxMissedHeartbeats)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tCPUS\tMEM (MiB)\tDISK (MiB)\tPORTS\tATTRIBUTES\tLAST SEEN")
+	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
 	now := time.Unix(0, st.SnapshotUnixNano)
 	for _, a := range st.Agents {
 		state := "reachable"
@@ -84,11 +85,35 @@ func printState(w io.Writer, st *messages.MasterState) {
 		if attrs == "" {
 			attrs = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%g\t%g\t%s\t%s\t%s ago\n",
-			a.Info.GetId().GetValue(), a.Info.Hostname, state,
-			messages.ScalarOf(a.Info.Resources, messages.CPUs), messages.ScalarOf(a.Info.Resources, messages.Mem),
-			messages.ScalarOf(a.Info.Resources, messages.Disk), ports, attrs,
-			now.Sub(time.Unix(0, a.LastSeenUnixNano)).Round(time.Second))
+		pair := func(name string) string {
+			return fmt.Sprintf("%g (%g)", messages.ScalarOf(a.Info.Resources, name), messages.ScalarOf(a.Used, name))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n",
+			a.Info.GetId().GetValue(), a.Info.Hostname, state, pair(messages.CPUs), pair(messages.Mem), pair(messages.Disk),
+			ports, attrs, now.Sub(time.Unix(0, a.LastSeenUnixNano)).Round(time.Second))
+	}
+	_ = tw.Flush()
+	if len(st.Frameworks) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FRAMEWORK ID\tNAME\tROLES\tSTATE\tTASKS\tUSED\tOFFERED")
+	for _, f := range st.Frameworks {
+		state := "connected"
+		switch {
+		case f.TearingDown:
+			state = "tearing down"
+		case !f.Connected:
+			state = "DISCONNECTED"
+		}
+		var tasks []string
+		for s, n := range f.Tasks {
+			tasks = append(tasks, fmt.Sprintf("%s:%d", strings.TrimPrefix(s, "TASK_"), n))
+		}
+		sort.Strings(tasks)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Info.GetId().GetValue(), f.Info.GetName(), strings.Join(f.Info.GetRoles(), ","),
+			state, strings.Join(tasks, " "), messages.FormatResources(f.Used), messages.FormatResources(f.Offered))
 	}
 	_ = tw.Flush()
 }
