@@ -78,6 +78,7 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 	spec := runtime.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Sandbox: sandbox, Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
+	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
 	containerizer, sys, self := a.cfg.Containerizer, a.sys, a.self
 	// Launching touches the disk and forks: off the actor, back as a message.
 	go func() {

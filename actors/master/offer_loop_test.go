@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
@@ -82,6 +83,7 @@ func TestCommandTaskRunsAndFrees(t *testing.T) {
 	c.System.Root.Send(pid, act(func(d *scheduler.Driver) {
 		d.Launch([]*messages.Offer{offer}, scheduler.Command("t1", "echo hi; exit 0", scheduler.Resources("cpus:0.5;mem:128")))
 	}))
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_STARTING))
 	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
 	fin := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_FINISHED)).(testkit.SchedulerEvent)
 	if st := fin.Event.(*messages.StatusUpdate).Status; st.GetExitCode() != 0 || len(st.Uuid) == 0 {
@@ -214,4 +216,34 @@ func TestDroppedStatusUpdateIsRetried(t *testing.T) {
 	if n := c.Events.Count(0, running); n != 1 {
 		t.Fatalf("the scheduler saw RUNNING %d times, want once (acknowledged)", n)
 	}
+}
+
+// Calls from a scheduler that was replaced (failover) or never subscribed
+// are refused with an error; the current scheduler's calls work.
+func TestCallsFromFailedOverSchedulerAreRefused(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{Agents: 1})
+	first := c.StartScheduler(frameworkInfo("fw", "r"), actingHandler(&holder{}))
+	sub := c.Events.WaitFor(t, testkit.IsSubscribed).(master.FrameworkSubscribed)
+	info := frameworkInfo("fw", "r")
+	info.Id = &messages.FrameworkID{Value: sub.FrameworkID}
+	mark := c.Events.Mark()
+	second := c.StartScheduler(info, actingHandler(&holder{}))
+	c.Events.WaitForSince(t, mark, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		_, failed := se.Event.(*messages.FrameworkFailedOver)
+		return ok && failed
+	})
+	c.System.Root.Send(first, act(func(d *scheduler.Driver) { d.Revive() }))
+	e := c.Events.WaitForSince(t, mark, errorOf("fw", messages.Error_UNKNOWN_FRAMEWORK)).(testkit.SchedulerEvent)
+	if !strings.Contains(e.Event.(*messages.Error).Message, "another scheduler") {
+		t.Fatalf("error: %v", e.Event)
+	}
+	// A call naming a framework nobody subscribed.
+	res, err := c.System.Root.RequestFuture(c.Master, &messages.Revive{FrameworkId: &messages.FrameworkID{Value: "nobody"}}, 5*time.Second).Result()
+	if err != nil || res.(*messages.Error).Code != messages.Error_UNKNOWN_FRAMEWORK {
+		t.Fatalf("unknown framework: %v %v", res, err)
+	}
+	// The new scheduler is the framework now.
+	c.System.Root.Send(second, act(func(d *scheduler.Driver) { d.Teardown() }))
+	c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(master.FrameworkRemoved); return ok })
 }

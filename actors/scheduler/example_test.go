@@ -45,6 +45,7 @@ func Example() {
 	}, handler))
 	<-done
 	// Output:
+	// TASK_STARTING
 	// TASK_RUNNING
 	// TASK_FINISHED
 }
