@@ -161,7 +161,8 @@ type AgentSpec struct {
 	Resources  []*messages.Resource
 	Attributes []*messages.Attribute
 	// Containerizer runs the agent's tasks; default: real processes
-	// (runtime.Command) in a sandbox under a temporary work dir.
+	// (runtime.Command) in a sandbox under a temporary work dir. Agents
+	// with a SimContainerizer and no WorkDir persist nothing.
 	Containerizer runtime.Containerizer
 	// SenderMiddleware wraps what the agent sends (faults, see Drop).
 	SenderMiddleware []actor.SenderMiddleware
@@ -176,11 +177,14 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 	if spec.Resources == nil {
 		spec.Resources = c.resources
 	}
-	if spec.WorkDir == "" {
-		spec.WorkDir = filepath.Join(c.tempRoot, spec.Hostname)
-	}
 	if spec.Containerizer == nil {
 		spec.Containerizer = c.opts.Containerizer
+	}
+	if _, sim := spec.Containerizer.(SimContainerizer); spec.WorkDir == "" && !sim {
+		// Real processes need sandboxes. Simulated agents keep their
+		// identity in memory: 10,000 of them persisting (and fsyncing)
+		// an AgentID on one disk would measure the disk, not Agora.
+		spec.WorkDir = filepath.Join(c.tempRoot, spec.Hostname)
 	}
 	id, err := agent.LoadAgentID(spec.WorkDir)
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 // BenchmarkRegisterAgents measures 10,000 agents registering with one
 // master in one process: each agent actor sends RegisterAgent, the master
 // validates it, assigns an AgentID, spawns the agent's handler and answers;
-// an iteration ends when every agent has its AgentRegistered.
+// an iteration ends when every agent has its AgentRegistered. The agents
+// are simulated (nothing persisted: each real agent writes its own disk).
 // Target (issue 2): under 1 s for 10,000 agents.
 func BenchmarkRegisterAgents10k(b *testing.B) {
 	const n = 10_000
@@ -21,8 +22,9 @@ func BenchmarkRegisterAgents10k(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		sim := testkit.SimContainerizer{Clock: c.Clock}
 		for j := 0; j < n; j++ {
-			c.AddAgent(testkit.AgentSpec{})
+			c.AddAgent(testkit.AgentSpec{Containerizer: sim})
 		}
 		c.Events.WaitForCount(b, 0, n, func(ev any) bool { _, ok := ev.(agent.Registered); return ok })
 		b.StopTimer()
