@@ -55,6 +55,27 @@ func (h *holder) handler(d *scheduler.Driver, ev any) {
 	}
 }
 
+// firstOffer subscribes a framework with an acting handler and returns its
+// scheduler and the first offer it gets.
+func firstOffer(t *testing.T, c *testkit.Cluster, name, role string) (*actor.PID, *messages.Offer, *holder) {
+	t.Helper()
+	h := &holder{}
+	pid := c.StartScheduler(frameworkInfo(name, role), actingHandler(h))
+	c.Events.WaitFor(t, offersOf(name))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return pid, h.offers[0], h
+}
+
+// offerOf matches an offer to framework of exactly resources.
+func offerOf(framework, resources string) func(any) bool {
+	return func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		o, isOffers := se.Event.(*messages.Offers)
+		return ok && se.Framework == framework && isOffers && messages.FormatResources(o.Offers[0].Resources) == resources
+	}
+}
+
 // act runs f on the scheduler actor (Driver calls must come from it).
 type act func(d *scheduler.Driver)
 
@@ -70,12 +91,7 @@ func actingHandler(h *holder) scheduler.HandlerFunc {
 
 func TestCommandTaskRunsAndFrees(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{Agents: 1, AgentResources: "cpus:1;mem:256"})
-	h := &holder{}
-	pid := c.StartScheduler(frameworkInfo("fw", "r"), actingHandler(h))
-	c.Events.WaitFor(t, offersOf("fw"))
-	h.mu.Lock()
-	offer := h.offers[0]
-	h.mu.Unlock()
+	pid, offer, _ := firstOffer(t, c, "fw", "r")
 	if got := messages.FormatResources(offer.Resources); got != "cpus:1;mem:256" {
 		t.Fatalf("offer %s", got)
 	}
@@ -91,23 +107,14 @@ func TestCommandTaskRunsAndFrees(t *testing.T) {
 	}
 	// The unused half came back at once (filtered for fw for 5 s); after
 	// the task ended the whole agent is offered again.
-	c.AdvanceUntil(t, mark, time.Second, 20, func(ev any) bool {
-		se, ok := ev.(testkit.SchedulerEvent)
-		o, isOffers := se.Event.(*messages.Offers)
-		return ok && isOffers && messages.FormatResources(o.Offers[0].Resources) == "cpus:1;mem:256"
-	})
+	c.AdvanceUntil(t, mark, time.Second, 20, offerOf("fw", "cpus:1;mem:256"))
 }
 
 // An accept asking for more than offered ends as TASK_ERROR with the reason,
 // and the whole offer is offered again.
 func TestOvercommitIsTaskError(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{Agents: 1, AgentResources: "cpus:1;mem:256"})
-	h := &holder{}
-	pid := c.StartScheduler(frameworkInfo("fw", "r"), actingHandler(h))
-	c.Events.WaitFor(t, offersOf("fw"))
-	h.mu.Lock()
-	offer := h.offers[0]
-	h.mu.Unlock()
+	pid, offer, _ := firstOffer(t, c, "fw", "r")
 	mark := c.Events.Mark()
 	c.System.Root.Send(pid, act(func(d *scheduler.Driver) {
 		d.Launch([]*messages.Offer{offer},
@@ -126,11 +133,7 @@ func TestOvercommitIsTaskError(t *testing.T) {
 		c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", id, messages.TaskState_TASK_ERROR))
 	}
 	// Nothing launched, so no filter: the whole offer comes right back.
-	c.Events.WaitForSince(t, mark, func(ev any) bool {
-		se, ok := ev.(testkit.SchedulerEvent)
-		o, isOffers := se.Event.(*messages.Offers)
-		return ok && isOffers && messages.FormatResources(o.Offers[0].Resources) == "cpus:1;mem:256"
-	})
+	c.Events.WaitForSince(t, mark, offerOf("fw", "cpus:1;mem:256"))
 }
 
 // Stale, foreign and unknown offers get an error; nothing leaks.
@@ -192,12 +195,7 @@ func TestDroppedStatusUpdateIsRetried(t *testing.T) {
 		return ok && u.Status.State == messages.TaskState_TASK_RUNNING
 	})
 	c.AddAgent(testkit.AgentSpec{SenderMiddleware: []actor.SenderMiddleware{drop.Middleware()}, Containerizer: testkit.SimContainerizer{Clock: c.Clock}})
-	h := &holder{}
-	pid := c.StartScheduler(frameworkInfo("fw", "r"), actingHandler(h))
-	c.Events.WaitFor(t, offersOf("fw"))
-	h.mu.Lock()
-	offer := h.offers[0]
-	h.mu.Unlock()
+	pid, offer, _ := firstOffer(t, c, "fw", "r")
 	c.System.Root.Send(pid, act(func(d *scheduler.Driver) {
 		d.Launch([]*messages.Offer{offer}, scheduler.Command("t", "true", scheduler.Resources("cpus:1")))
 	}))
