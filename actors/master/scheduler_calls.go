@@ -384,7 +384,8 @@ func (m *master) maybeRemove(ctx actor.Context, f *frameworkRecord) {
 	ctx.Send(m.cfg.Allocator, allocatoractor.RemoveFramework{FrameworkID: f.id()})
 	if h, ok := m.fwHandlers[f.id()]; ok {
 		ctx.Send(h, fwSend{msg: &messages.Error{Code: messages.Error_UNKNOWN_FRAMEWORK, Message: "framework removed", Leader: m.cfg.Info}})
-		ctx.Stop(h)
+		ctx.Poison(h) // Stop would drop the message above: Poison drains first
+
 		delete(m.fwHandlers, f.id())
 	}
 	delete(m.schedulers, f.id())

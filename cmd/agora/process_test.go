@@ -25,19 +25,21 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-var agoraBin string
+var agoraBin, elasticBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "agora-bin")
 	if err != nil {
 		panic(err)
 	}
-	agoraBin = filepath.Join(dir, "agora")
-	build := exec.Command("go", "build", "-o", agoraBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building agora for process tests:", err)
-		os.Exit(1)
+	agoraBin, elasticBin = filepath.Join(dir, "agora"), filepath.Join(dir, "elastic")
+	for bin, pkg := range map[string]string{agoraBin: ".", elasticBin: "../examples/elastic"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building binaries for process tests:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -107,7 +109,12 @@ func (s *syncBuffer) waitFor(t *testing.T, text string) {
 
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(agoraBin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	return startBin(t, agoraBin, name, args...)
+}
+
+func startBin(t *testing.T, bin, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "AGORA_LOG_LEVEL=debug")
 	if err := p.cmd.Start(); err != nil {
@@ -297,4 +304,53 @@ func TestAgoraRunOnDev(t *testing.T) {
 	if _, errOut, code := run("/no/such/command"); code == 0 || !strings.Contains(errOut, "not found") {
 		t.Fatalf("missing command: code %d\nstderr:\n%s", code, errOut)
 	}
+}
+
+// Kill the scheduler process, start it again with the same FrameworkID
+// within the failover timeout: its tasks kept running, and reconciliation
+// reports them RUNNING. Real processes over TCP.
+func TestSchedulerProcessFailover(t *testing.T) {
+	masterAddr, httpAddr := freePort(t), freePort(t)
+	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", t.TempDir())
+	dev.out.waitFor(t, "master HTTP API serving")
+	waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	args := []string{"--master", masterAddr, "--command", "sleep 600", "--resources", "cpus:0.1;mem:16", "--failover-timeout", "1h"}
+
+	first := startBin(t, elasticBin, "elastic", append(args, "--tasks", "2")...)
+	first.out.waitFor(t, "task-0001 TASK_RUNNING")
+	first.out.waitFor(t, "task-0000 TASK_RUNNING")
+	id := ""
+	for _, line := range strings.Split(first.out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "elastic: framework "); ok {
+			id = rest
+		}
+	}
+	if id == "" {
+		t.Fatalf("no framework ID in:\n%s", first.out.String())
+	}
+	first.signal(syscall.SIGKILL)
+	<-first.done
+	st := waitState(t, httpAddr, func(st *messages.MasterState) bool {
+		return len(st.Frameworks) == 1 && !st.Frameworks[0].Connected
+	})
+	if n := st.Frameworks[0].Tasks["TASK_RUNNING"]; n != 2 {
+		t.Fatalf("after the scheduler died: %d tasks RUNNING, want 2", n)
+	}
+
+	second := startBin(t, elasticBin, "elastic-again", append(args, "--tasks", "0", "--framework-id", id)...)
+	second.out.waitFor(t, "elastic: framework "+id)
+	second.out.waitFor(t, "reconciled task-0000 TASK_RUNNING")
+	second.out.waitFor(t, "reconciled task-0001 TASK_RUNNING")
+	st = waitState(t, httpAddr, func(st *messages.MasterState) bool {
+		return len(st.Frameworks) == 1 && st.Frameworks[0].Connected
+	})
+	if f := st.Frameworks[0]; f.Info.Id.Value != id || f.Tasks["TASK_RUNNING"] != 2 {
+		t.Fatalf("after failover: framework %s with %v, want %s with 2 RUNNING", f.Info.Id.Value, f.Tasks, id)
+	}
+	// Interrupting the framework tears it down: its tasks are killed, so
+	// nothing is left running after the test.
+	second.signal(syscall.SIGINT)
+	second.out.waitFor(t, "tearing down")
+	waitState(t, httpAddr, func(st *messages.MasterState) bool { return len(st.Frameworks) == 0 })
+	<-second.done
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
@@ -22,8 +23,13 @@ import (
 
 // Elastic runs a queue of identical tasks on whatever it is offered.
 type Elastic struct {
-	Queue    []*messages.TaskInfo
-	Done     chan struct{} // closed when every task has ended
+	Queue []*messages.TaskInfo
+	Done  chan struct{} // closed when every task has ended
+	// Removed is closed when the master confirms the framework is gone
+	// (after Teardown).
+	Removed chan struct{}
+	// Log receives progress lines (nil: none).
+	Log      func(format string, args ...any)
 	launched int
 	ended    int
 	failed   int
@@ -33,16 +39,31 @@ type Elastic struct {
 
 // NewElastic queues n tasks running command with resources each.
 func NewElastic(n int, command string, resources []*messages.Resource) *Elastic {
-	e := &Elastic{Done: make(chan struct{}), total: n, agents: map[string]bool{}}
+	e := &Elastic{Done: make(chan struct{}), Removed: make(chan struct{}), total: n, agents: map[string]bool{},
+		Log: func(string, ...any) {}}
 	for i := 0; i < n; i++ {
 		e.Queue = append(e.Queue, scheduler.Command(fmt.Sprintf("task-%04d", i), command, resources))
 	}
 	return e
 }
 
+// teardown is sent to the scheduler actor to end the framework.
+type teardown struct{}
+
 // Receive implements scheduler.Handler.
 func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 	switch ev := ev.(type) {
+	case *messages.FrameworkSubscribed:
+		e.Log("framework %s", ev.FrameworkId.GetValue())
+		// After every (re-)subscription, learn what still runs (Mesos'
+		// advice): a scheduler that failed over finds its tasks here.
+		d.Reconcile()
+	case teardown:
+		d.Teardown()
+	case *messages.Error:
+		if ev.Code == messages.Error_UNKNOWN_FRAMEWORK {
+			close(e.Removed)
+		}
 	case *messages.Offers:
 		zero := 0.0
 		for _, o := range ev.Offers {
@@ -65,6 +86,11 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		}
 	case *messages.StatusUpdate:
 		e.agents[ev.Status.AgentId.GetValue()] = true
+		if ev.Status.Reason == messages.TaskStatusReason_REASON_RECONCILIATION {
+			e.Log("reconciled %s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
+			return
+		}
+		e.Log("%s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
 		if !messages.IsTerminal(ev.Status.State) {
 			return
 		}
@@ -90,6 +116,8 @@ func main() {
 	n := flag.Int("tasks", 20, "tasks to run")
 	command := flag.String("command", "sleep 1", "shell command of each task")
 	res := flag.String("resources", "cpus:0.1;mem:32", "resources of each task")
+	id := flag.String("framework-id", "", "re-subscribe as this framework (after a crash), instead of registering a new one")
+	failover := flag.Duration("failover-timeout", time.Hour, "how long the master keeps our tasks if we vanish")
 	flag.Parse()
 	rs, err := messages.ParseResources(*res)
 	if err != nil {
@@ -103,16 +131,26 @@ func main() {
 	}
 	defer node.Stop()
 	e := NewElastic(*n, *command, rs)
-	node.System.Root.Spawn(scheduler.Props(scheduler.Config{
-		Master: actor.NewPID(*masterAddr, master.Name),
-		Info:   &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}},
-	}, e))
+	e.Log = func(format string, args ...any) { fmt.Printf("elastic: "+format+"\n", args...) }
+	info := &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}, FailoverTimeoutNanos: int64(*failover)}
+	if *id != "" {
+		info.Id = &messages.FrameworkID{Value: *id}
+	}
+	pid := node.System.Root.Spawn(scheduler.Props(scheduler.Config{Master: actor.NewPID(*masterAddr, master.Name), Info: info}, e))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case <-e.Done:
 		fmt.Println("elastic:", e.Summary())
 	case <-sig:
-		fmt.Println("elastic: interrupted")
+		// Interrupted: end the framework (its tasks are killed). A crash
+		// (SIGKILL) leaves them running for the failover timeout instead.
+		fmt.Println("elastic: interrupted; tearing down")
+		node.System.Root.Send(pid, teardown{})
+		select {
+		case <-e.Removed:
+		case <-time.After(10 * time.Second):
+			fmt.Println("elastic: the master did not confirm the teardown")
+		}
 	}
 }
