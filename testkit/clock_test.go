@@ -3,6 +3,9 @@ package testkit
 import (
 	"testing"
 	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
 )
 
 func TestFakeClockFiresInTimeOrder(t *testing.T) {
@@ -51,5 +54,21 @@ func TestFakeClockTimersAndTickers(t *testing.T) {
 	tk.Stop()
 	if c.Pending() != 0 {
 		t.Fatalf("pending = %d", c.Pending())
+	}
+}
+
+// A cluster stopped while a real task runs leaves no process behind.
+func TestStopReapsRealTasks(t *testing.T) {
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := c.reaper.Launch(runtime.LaunchSpec{ID: "t", Sandbox: t.TempDir(), Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stop()
+	if ex := ctr.Wait(); !ex.Killed {
+		t.Fatalf("task still ran after Stop: %+v", ex)
 	}
 }

@@ -63,6 +63,7 @@ type Cluster struct {
 
 	mu         sync.Mutex
 	schedulers map[string][]*actor.PID
+	reaper     *reaper // real processes of agents without a containerizer of their own
 }
 
 // DefaultAgentResources is what each testkit agent offers unless told.
@@ -115,7 +116,8 @@ func New(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testkit: %w", err)
 	}
-	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{}}
+	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{},
+		reaper: newReaper(runtime.Command{})}
 	sys.EventStream.Subscribe(c.Events.record)
 	info := &messages.MasterInfo{Id: "testkit", Address: sys.Address(), Epoch: 1}
 	if opts.Policy == nil {
@@ -180,6 +182,9 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 	if spec.Containerizer == nil {
 		spec.Containerizer = c.opts.Containerizer
 	}
+	if spec.Containerizer == nil {
+		spec.Containerizer = c.reaper
+	}
 	if _, sim := spec.Containerizer.(SimContainerizer); spec.WorkDir == "" && !sim {
 		// Real processes need sandboxes. Simulated agents keep their
 		// identity in memory: 10,000 of them persisting (and fsyncing)
@@ -224,6 +229,7 @@ func (c *Cluster) Fake(t testing.TB) *FakeClock {
 // dirs.
 func (c *Cluster) Stop() {
 	c.System.Shutdown()
+	c.reaper.reap()
 	_ = os.RemoveAll(c.tempRoot)
 }
 

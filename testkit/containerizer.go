@@ -42,3 +42,49 @@ func (c *simContainer) Wait() runtime.Exit { <-c.done; return c.exit }
 func (c *simContainer) Kill(time.Duration) {
 	c.finish(runtime.Exit{Code: -1, Signal: "terminated", Killed: true})
 }
+
+// reaper wraps the real containerizer of testkit agents and kills whatever
+// is still running when the cluster stops, so a test leaves no processes
+// behind (an agent, like Mesos', leaves its tasks running when it stops).
+type reaper struct {
+	inner runtime.Containerizer
+	mu    sync.Mutex
+	live  map[runtime.Container]bool
+}
+
+func newReaper(inner runtime.Containerizer) *reaper {
+	return &reaper{inner: inner, live: map[runtime.Container]bool{}}
+}
+
+func (r *reaper) Launch(spec runtime.LaunchSpec) (runtime.Container, error) {
+	c, err := r.inner.Launch(spec)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.live[c] = true
+	r.mu.Unlock()
+	go func() {
+		c.Wait()
+		r.mu.Lock()
+		delete(r.live, c)
+		r.mu.Unlock()
+	}()
+	return c, nil
+}
+
+// reap kills every container still running and waits for each to end.
+func (r *reaper) reap() {
+	r.mu.Lock()
+	var live []runtime.Container
+	for c := range r.live {
+		live = append(live, c)
+	}
+	r.mu.Unlock()
+	for _, c := range live {
+		c.Kill(0)
+	}
+	for _, c := range live {
+		c.Wait()
+	}
+}

@@ -138,10 +138,14 @@ func TestOvercommitIsTaskError(t *testing.T) {
 
 // Stale, foreign and unknown offers get an error; nothing leaks.
 func TestBadOffersAreRejected(t *testing.T) {
-	c := testkit.Start(t, testkit.Options{Agents: 2, AgentResources: "cpus:1;mem:256"})
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	ha, hb := &holder{}, &holder{}
 	pa := c.StartScheduler(frameworkInfo("a", "ra"), actingHandler(ha))
 	pb := c.StartScheduler(frameworkInfo("b", "rb"), actingHandler(hb))
+	// Both subscribe before the agents come, so DRF gives each one agent.
+	c.Events.WaitForCount(t, 0, 2, testkit.IsSubscribed)
+	c.AddAgent(testkit.AgentSpec{})
+	c.AddAgent(testkit.AgentSpec{})
 	c.Events.WaitFor(t, offersOf("a"))
 	c.Events.WaitFor(t, offersOf("b"))
 	ha.mu.Lock()
