@@ -3,6 +3,7 @@ package master_test
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,10 @@ func BenchmarkFirstOffer(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+	}
+	if os.Getenv("AGORA_BENCH_TAIL") != "" {
+		slices.Sort(lat)
+		b.Logf("slowest: %v", lat[max(0, len(lat)-12):])
 	}
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")

@@ -116,11 +116,26 @@ func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated
 			offer.ExpiresUnixNano = expires.UnixNano()
 		}
 		byFramework[g.FrameworkID] = append(byFramework[g.FrameworkID], offer)
+		if len(byFramework[g.FrameworkID]) == offersPerMessage {
+			m.sendOffers(ctx, g.FrameworkID, byFramework[g.FrameworkID])
+			byFramework[g.FrameworkID] = nil
+		}
 	}
 	for id, offers := range byFramework {
-		ctx.Send(m.fwHandlers[id], fwOffers{offers: offers})
-		m.cfg.Metrics.offers.Add(float64(len(offers)))
+		if len(offers) > 0 {
+			m.sendOffers(ctx, id, offers)
+		}
 	}
+}
+
+// offersPerMessage bounds an Offers message: the framework can act on the
+// first offers while the rest are prepared, and a remoting frame stays far
+// below gRPC's limits (one offer is ~200 bytes).
+const offersPerMessage = 256
+
+func (m *master) sendOffers(ctx actor.Context, frameworkID string, offers []*messages.Offer) {
+	ctx.Send(m.fwHandlers[frameworkID], fwOffers{offers: offers})
+	m.cfg.Metrics.offers.Add(float64(len(offers)))
 }
 
 // returnOffer gives an offer's resources back to the allocator.
