@@ -228,6 +228,7 @@ type MasterState struct {
 	HeartbeatIntervalNanos int64                  `protobuf:"varint,5,opt,name=heartbeat_interval_nanos,json=heartbeatIntervalNanos,proto3" json:"heartbeat_interval_nanos,omitempty"`
 	MaxMissedHeartbeats    uint32                 `protobuf:"varint,6,opt,name=max_missed_heartbeats,json=maxMissedHeartbeats,proto3" json:"max_missed_heartbeats,omitempty"`
 	Frameworks             []*FrameworkState      `protobuf:"bytes,7,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
+	Roles                  *RoleConfig            `protobuf:"bytes,8,opt,name=roles,proto3" json:"roles,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -311,6 +312,13 @@ func (x *MasterState) GetFrameworks() []*FrameworkState {
 	return nil
 }
 
+func (x *MasterState) GetRoles() *RoleConfig {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
 // GetState asks a master for its latest snapshot over remoting.
 type GetState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -352,7 +360,7 @@ var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\"\xd4\x02\n" +
+	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\"\xd4\x02\n" +
 	"\n" +
 	"AgentState\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x18\n" +
@@ -374,7 +382,7 @@ const file_messages_state_proto_rawDesc = "" +
 	"\n" +
 	"TasksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xd9\x02\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x85\x03\n" +
 	"\vMasterState\x12,\n" +
 	"\x06master\x18\x01 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x12\x18\n" +
 	"\aleading\x18\x02 \x01(\bR\aleading\x12,\n" +
@@ -384,7 +392,8 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x15max_missed_heartbeats\x18\x06 \x01(\rR\x13maxMissedHeartbeats\x128\n" +
 	"\n" +
 	"frameworks\x18\a \x03(\v2\x18.agora.v1.FrameworkStateR\n" +
-	"frameworks\"\n" +
+	"frameworks\x12*\n" +
+	"\x05roles\x18\b \x01(\v2\x14.agora.v1.RoleConfigR\x05roles\"\n" +
 	"\n" +
 	"\bGetStateB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
@@ -411,22 +420,24 @@ var file_messages_state_proto_goTypes = []any{
 	(*Resource)(nil),       // 6: agora.v1.Resource
 	(*FrameworkInfo)(nil),  // 7: agora.v1.FrameworkInfo
 	(*MasterInfo)(nil),     // 8: agora.v1.MasterInfo
+	(*RoleConfig)(nil),     // 9: agora.v1.RoleConfig
 }
 var file_messages_state_proto_depIdxs = []int32{
-	5, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	6, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	7, // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	4, // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	6, // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	6, // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	8, // 6: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	0, // 7: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	1, // 8: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	5,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	6,  // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	7,  // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	4,  // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	6,  // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	6,  // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	8,  // 6: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	0,  // 7: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	1,  // 8: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	9,  // 9: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -438,6 +449,7 @@ func file_messages_state_proto_init() {
 	file_messages_resources_proto_init()
 	file_messages_agent_proto_init()
 	file_messages_framework_proto_init()
+	file_messages_roles_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1,9 +1,17 @@
 package master
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,10 +28,65 @@ const maxStateWait = 60 * time.Second
 //	                      snapshot_unix_nano N, then answer as /state
 //	GET /health           200 once the master serves state
 //	GET /metrics          Prometheus metrics
+//	GET /roles            the role configuration (weights, quotas)
+//	PUT /weights/{role}   body: the weight, such as 2
+//	PUT /quota/{role}     body: {"guarantee": "cpus:4;mem:4096", "limit": "cpus:8"}
+//	DELETE /quota/{role}  remove the role's quota
 //
-// No request touches the master actor, so polling cannot slow it down.
-func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer) http.Handler {
+// Reads never touch the master actor, so polling cannot slow it down;
+// changes go to it through update (nil: changes are refused).
+func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRoleFunc) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /roles", func(w http.ResponseWriter, r *http.Request) {
+		snap := pub.Latest()
+		if snap == nil {
+			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, snap.State.GetRoles())
+	})
+	change := func(w http.ResponseWriter, r *http.Request, u *messages.UpdateRole) {
+		if update == nil {
+			http.Error(w, "this master does not take changes", http.StatusNotImplemented)
+			return
+		}
+		cfg, err := update(r.Context(), u)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, cfg)
+	}
+	mux.HandleFunc("PUT /weights/{role...}", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<10))
+		weight, err := strconv.ParseFloat(strings.TrimSpace(string(body)), 64)
+		if err != nil {
+			http.Error(w, "body must be the weight, a positive number such as 2", http.StatusBadRequest)
+			return
+		}
+		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), Weight: &weight})
+	})
+	mux.HandleFunc("PUT /quota/{role...}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Guarantee, Limit string }
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil {
+			http.Error(w, `body must be JSON: {"guarantee": "cpus:4;mem:4096", "limit": "cpus:8"}`, http.StatusBadRequest)
+			return
+		}
+		g, err := messages.ParseResources(body.Guarantee)
+		if err != nil {
+			http.Error(w, "guarantee: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		l, err := messages.ParseResources(body.Limit)
+		if err != nil {
+			http.Error(w, "limit: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), Quota: &messages.RoleQuota{Guarantee: g, Limit: l}})
+	})
+	mux.HandleFunc("DELETE /quota/{role...}", func(w http.ResponseWriter, r *http.Request) {
+		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), ClearQuota: true})
+	})
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
 		snap, err := waitSnapshot(r, pub)
 		if err != "" {
@@ -46,6 +109,20 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// UpdateRoleFunc carries a role change to the master and returns the new
+// configuration, or why it was refused.
+type UpdateRoleFunc func(ctx context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error)
+
+func writeJSON(w http.ResponseWriter, m proto.Message) {
+	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: "  "}.Marshal(m)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
 }
 
 func waitSnapshot(r *http.Request, pub *Publisher) (*Snapshot, string) {

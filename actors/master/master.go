@@ -43,6 +43,12 @@ type Config struct {
 	OfferTimeout time.Duration
 	// FrameworkHeartbeat is how often schedulers are sent a heartbeat.
 	FrameworkHeartbeat time.Duration
+	// Roles is the operator's role configuration at start (loaded from
+	// where SaveRoles keeps it); nil is none.
+	Roles *messages.RoleConfig
+	// SaveRoles persists the role configuration before a change is
+	// applied; nil keeps it in memory only.
+	SaveRoles func(*messages.RoleConfig) error
 }
 
 // Defaults for Config.
@@ -64,6 +70,7 @@ type master struct {
 	cfg      Config
 	log      *slog.Logger
 	books    *Books
+	roles    *Roles
 	handlers map[string]*actor.PID
 	// fwHandlers are the framework handler children; schedulers the
 	// current scheduler PID of each connected framework.
@@ -88,7 +95,14 @@ func Props(cfg Config) *actor.Props {
 		cfg.FrameworkHeartbeat = DefaultFrameworkHeartbeat
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
+		roles, err := NewRoles(cfg.Roles)
+		if err != nil {
+			// Validated when loaded; a bad file must not stop the master.
+			cfg.Logger.Error("ignoring invalid role configuration", "err", err)
+			roles, _ = NewRoles(nil)
+		}
 		return &master{
+			roles:      roles,
 			cfg:        cfg,
 			log:        cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch()),
 			books:      NewBooks(cfg.Info.GetId()),
@@ -103,6 +117,9 @@ func (m *master) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		m.sys, m.self = ctx.ActorSystem(), ctx.Self()
+		for _, r := range m.roles.Config().Roles {
+			m.applyRole(ctx, r)
+		}
 		m.log.Info("master started", "address", m.cfg.Info.GetAddress(), "http", m.cfg.Info.GetHttpAddress())
 		m.publish()
 	case *messages.RegisterAgent:
@@ -122,6 +139,8 @@ func (m *master) Receive(ctx actor.Context) {
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)
 		}
+	case *messages.UpdateRole:
+		m.handleUpdateRole(ctx, msg)
 	case *messages.SubscribeFramework:
 		m.handleSubscribe(ctx, msg)
 	case *messages.Accept:
@@ -309,6 +328,7 @@ func (m *master) publish() {
 		Leading:                true,
 		Agents:                 m.books.Agents(),
 		Frameworks:             m.books.Frameworks(),
+		Roles:                  m.roles.Config(),
 		SnapshotUnixNano:       m.now().UnixNano(),
 		HeartbeatIntervalNanos: int64(m.interval()),
 		MaxMissedHeartbeats:    uint32(m.cfg.Liveness.MaxMisses),
@@ -325,4 +345,46 @@ func (m *master) agentRestarted(ctx actor.Context, a *agentRecord) {
 		}
 	}
 	ctx.Send(m.cfg.Allocator, allocatoractor.RemoveAgent{AgentID: a.info.Id.Value})
+}
+
+// handleUpdateRole changes a role's weight or quota: validated, persisted,
+// given to the allocator, and outstanding offers are rescinded so the new
+// policy applies to everything offered from now on.
+func (m *master) handleUpdateRole(ctx actor.Context, msg *messages.UpdateRole) {
+	settings, err := m.roles.Apply(msg)
+	if err != nil {
+		m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return
+	}
+	if m.cfg.SaveRoles != nil {
+		next, _ := NewRoles(m.roles.Config())
+		next.Commit(settings)
+		if err := m.cfg.SaveRoles(next.Config()); err != nil {
+			m.log.Error("cannot persist the role configuration; change refused", "err", err)
+			m.reject(ctx, ctx.Sender(), messages.Error_CODE_UNSPECIFIED, "cannot persist the role configuration: "+err.Error(), msg)
+			return
+		}
+	}
+	m.roles.Commit(settings)
+	m.applyRole(ctx, settings)
+	rescinded := 0
+	for _, o := range m.books.offers {
+		m.rescind(ctx, o, "role policy changed")
+		rescinded++
+	}
+	m.log.Info("role configuration changed", "role", settings.Role, "weight", settings.Weight,
+		"guarantee", messages.FormatResources(settings.GetQuota().GetGuarantee()), "limit", messages.FormatResources(settings.GetQuota().GetLimit()),
+		"rescinded_offers", rescinded)
+	m.changed()
+	ctx.Respond(m.roles.Config())
+}
+
+// applyRole gives a role's settings to the allocator.
+func (m *master) applyRole(ctx actor.Context, s *messages.RoleSettings) {
+	w := s.Weight
+	if w == 0 {
+		w = 1
+	}
+	ctx.Send(m.cfg.Allocator, allocatoractor.SetWeight{Role: s.Role, Weight: w})
+	ctx.Send(m.cfg.Allocator, allocatoractor.SetQuota{Role: s.Role, Quota: PolicyQuota(s.Quota)})
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -193,6 +194,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			Pid:               actor.NewPID(node.Address, master.Name),
 			StartTimeUnixNano: clock.Now().UnixNano(),
 		}
+		rolesPath := filepath.Join(c.WorkDir, "master", "roles.json")
+		roles, err := master.LoadRolesFile(rolesPath)
+		if err != nil {
+			node.Stop()
+			return nil, err
+		}
 		allocPID, err := node.System.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
 			Policy: pol, Master: minfo.Pid, Clock: clock, Logger: logger, Interval: c.AllocationInterval,
 			Metrics: allocatoractor.NewMetrics(reg),
@@ -204,11 +211,26 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		if _, err := node.System.Root.SpawnNamed(master.Props(master.Config{
 			Info: minfo, Clock: clock, Logger: logger, Liveness: policy, Publisher: r.pub, Metrics: master.NewMetrics(reg),
 			Allocator: allocPID, OfferTimeout: c.OfferTimeout, FrameworkHeartbeat: c.FrameworkHeartbeat,
+			Roles: roles, SaveRoles: master.SaveRolesFile(rolesPath),
 		}), master.Name); err != nil {
 			node.Stop()
 			return nil, fmt.Errorf("spawn master: %w", err)
 		}
-		r.http = &http.Server{Handler: master.HTTPHandler(r.pub, reg), ReadHeaderTimeout: 10 * time.Second}
+		sys, masterPID := node.System, minfo.Pid
+		update := func(ctx context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error) {
+			res, err := sys.Root.RequestFuture(masterPID, u, 10*time.Second).Result()
+			if err != nil {
+				return nil, fmt.Errorf("master did not answer: %w", err)
+			}
+			switch res := res.(type) {
+			case *messages.RoleConfig:
+				return res, nil
+			case *messages.Error:
+				return nil, errors.New(res.Message)
+			}
+			return nil, fmt.Errorf("unexpected answer %T", res)
+		}
+		r.http = &http.Server{Handler: master.HTTPHandler(r.pub, reg, update), ReadHeaderTimeout: 10 * time.Second}
 		logger.Info("master HTTP API serving", "url", r.httpURL)
 		go func() {
 			if err := r.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

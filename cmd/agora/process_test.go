@@ -354,3 +354,40 @@ func TestSchedulerProcessFailover(t *testing.T) {
 	waitState(t, httpAddr, func(st *messages.MasterState) bool { return len(st.Frameworks) == 0 })
 	<-second.done
 }
+
+// Operators set weights and quotas with the CLI; they survive a master
+// restart (a file under the master's work dir); bad values are refused.
+func TestRoleConfigurationCLI(t *testing.T) {
+	workDir := t.TempDir()
+	start := func(name string) (string, *proc) {
+		masterAddr, httpAddr := freePort(t), freePort(t)
+		p := startProc(t, name, "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir)
+		p.out.waitFor(t, "master HTTP API serving")
+		return httpAddr, p
+	}
+	cli := func(httpAddr string, args ...string) (string, error) {
+		out, err := exec.Command(agoraBin, append(args, "--master-http", httpAddr)...).CombinedOutput()
+		return string(out), err
+	}
+	httpAddr, dev := start("dev")
+	if out, err := cli(httpAddr, "weights", "set", "eng/ml", "2"); err != nil {
+		t.Fatalf("weights set: %v\n%s", err, out)
+	}
+	if out, err := cli(httpAddr, "quota", "set", "eng/ml", "cpus:1;mem:64", "--limit", "cpus:2"); err != nil {
+		t.Fatalf("quota set: %v\n%s", err, out)
+	}
+	if out, err := cli(httpAddr, "quota", "set", "eng/ml", "cpus:4", "--limit", "cpus:2"); err == nil || !strings.Contains(out, "exceeds its limit") {
+		t.Fatalf("guarantee above limit accepted: %v\n%s", err, out)
+	}
+	dev.signal(syscall.SIGTERM)
+	<-dev.done
+
+	httpAddr, _ = start("dev-again")
+	out, err := cli(httpAddr, "roles")
+	if err != nil || !strings.Contains(out, "eng/ml") || !strings.Contains(out, "cpus:1;mem:64") || !strings.Contains(out, "cpus:2") {
+		t.Fatalf("roles after restart: %v\n%s", err, out)
+	}
+	if !strings.Contains(strings.Fields(strings.Split(out, "\n")[1])[1], "2") {
+		t.Fatalf("weight lost:\n%s", out)
+	}
+}

@@ -1,0 +1,57 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// LoadRolesFile reads a role configuration saved by SaveRolesFile; a
+// missing file is an empty configuration.
+func LoadRolesFile(path string) (*messages.RoleConfig, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &messages.RoleConfig{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read role configuration: %w", err)
+	}
+	cfg := &messages.RoleConfig{}
+	if err := protojson.Unmarshal(b, cfg); err != nil {
+		return nil, fmt.Errorf("role configuration %s is not valid JSON of agora.v1.RoleConfig (fix or remove it): %w", path, err)
+	}
+	if _, err := NewRoles(cfg); err != nil {
+		return nil, fmt.Errorf("role configuration %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// SaveRolesFile returns a SaveRoles that writes path atomically (write,
+// fsync, rename), so a crash leaves the old or the new file, never half.
+func SaveRolesFile(path string) func(*messages.RoleConfig) error {
+	return func(cfg *messages.RoleConfig) error {
+		b, err := protojson.MarshalOptions{UseProtoNames: true, Indent: "  "}.Marshal(cfg)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+		if err != nil {
+			return err
+		}
+		_, werr := tmp.Write(b)
+		serr := tmp.Sync()
+		cerr := tmp.Close()
+		if err := errors.Join(werr, serr, cerr); err != nil {
+			_ = os.Remove(tmp.Name())
+			return err
+		}
+		return os.Rename(tmp.Name(), path)
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Operator commands for role weights and quotas, over the master's HTTP API.
+
+type rolesCmd struct {
+	MasterHTTP string `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+}
+
+func (c *rolesCmd) Run(*slog.Logger) error {
+	body, err := masterCall(c.MasterHTTP, http.MethodGet, "/roles", nil)
+	if err != nil {
+		return err
+	}
+	return printRoles(body)
+}
+
+type quotaCmd struct {
+	Set   quotaSetCmd   `cmd:"" help:"Set a role's quota: agora quota set ROLE GUARANTEE [--limit LIMIT]."`
+	Clear quotaClearCmd `cmd:"" help:"Remove a role's quota."`
+}
+
+type quotaSetCmd struct {
+	MasterHTTP string `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string `arg:"" help:"Role, such as eng/ml."`
+	Guarantee  string `arg:"" help:"Guaranteed resources, such as 'cpus:4;mem:4096'."`
+	Limit      string `help:"Resources the role may never exceed, such as 'cpus:8'."`
+}
+
+func (c *quotaSetCmd) Run(*slog.Logger) error {
+	payload, _ := json.Marshal(map[string]string{"guarantee": c.Guarantee, "limit": c.Limit})
+	body, err := masterCall(c.MasterHTTP, http.MethodPut, "/quota/"+c.Role, payload)
+	if err != nil {
+		return err
+	}
+	return printRoles(body)
+}
+
+type quotaClearCmd struct {
+	MasterHTTP string `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string `arg:"" help:"Role."`
+}
+
+func (c *quotaClearCmd) Run(*slog.Logger) error {
+	body, err := masterCall(c.MasterHTTP, http.MethodDelete, "/quota/"+c.Role, nil)
+	if err != nil {
+		return err
+	}
+	return printRoles(body)
+}
+
+type weightsCmd struct {
+	Set weightSetCmd `cmd:"" help:"Set a role's weight: agora weights set ROLE WEIGHT."`
+}
+
+type weightSetCmd struct {
+	MasterHTTP string  `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string  `arg:"" help:"Role."`
+	Weight     float64 `arg:"" help:"Weight (default of every role: 1)."`
+}
+
+func (c *weightSetCmd) Run(*slog.Logger) error {
+	body, err := masterCall(c.MasterHTTP, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
+	if err != nil {
+		return err
+	}
+	return printRoles(body)
+}
+
+func masterCall(hostport, method, path string, payload []byte) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://"+hostport+path, bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("master refused: %s", strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func printRoles(body []byte) error {
+	cfg := &messages.RoleConfig{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, cfg); err != nil {
+		return fmt.Errorf("unreadable answer from the master: %w", err)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tWEIGHT\tGUARANTEE\tLIMIT")
+	for _, r := range cfg.Roles {
+		w := r.Weight
+		if w == 0 {
+			w = 1
+		}
+		g, l := messages.FormatResources(r.GetQuota().GetGuarantee()), messages.FormatResources(r.GetQuota().GetLimit())
+		fmt.Fprintf(tw, "%s\t%g\t%s\t%s\n", r.Role, w, dash(g), dash(l))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
