@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agora-sched/agora/runtime/checkpoint"
 )
 
 const agentIDFile = "agent_id"
@@ -26,27 +28,13 @@ func LoadAgentID(workDir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// SaveAgentID persists id in workDir atomically (write, fsync, rename).
+// SaveAgentID persists id in workDir atomically.
 func SaveAgentID(workDir, id string) error {
 	if workDir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return fmt.Errorf("create work dir %s: %w", workDir, err)
-	}
-	tmp, err := os.CreateTemp(workDir, agentIDFile+".*")
-	if err != nil {
-		return fmt.Errorf("persist AgentID in %s: %w", workDir, err)
-	}
-	_, werr := tmp.WriteString(id + "\n")
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("persist AgentID in %s: %w", workDir, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(workDir, agentIDFile)); err != nil {
-		return fmt.Errorf("persist AgentID in %s: %w", workDir, err)
+	if err := checkpoint.WriteFile(filepath.Join(workDir, agentIDFile), []byte(id+"\n")); err != nil {
+		return fmt.Errorf("persist AgentID: %w", err)
 	}
 	return nil
 }

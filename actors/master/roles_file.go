@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -30,28 +30,14 @@ func LoadRolesFile(path string) (*messages.RoleConfig, error) {
 	return cfg, nil
 }
 
-// SaveRolesFile returns a SaveRoles that writes path atomically (write,
-// fsync, rename), so a crash leaves the old or the new file, never half.
+// SaveRolesFile returns a SaveRoles that writes path atomically, so a crash
+// leaves the old or the new file, never half.
 func SaveRolesFile(path string) func(*messages.RoleConfig) error {
 	return func(cfg *messages.RoleConfig) error {
 		b, err := protojson.MarshalOptions{UseProtoNames: true, Indent: "  "}.Marshal(cfg)
 		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-		if err != nil {
-			return err
-		}
-		_, werr := tmp.Write(b)
-		serr := tmp.Sync()
-		cerr := tmp.Close()
-		if err := errors.Join(werr, serr, cerr); err != nil {
-			_ = os.Remove(tmp.Name())
-			return err
-		}
-		return os.Rename(tmp.Name(), path)
+		return checkpoint.WriteFile(path, b)
 	}
 }
