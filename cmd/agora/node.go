@@ -216,9 +216,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, fmt.Errorf("spawn master: %w", err)
 		}
-		sys, masterPID := node.System, minfo.Pid
+		sys, self := node.System, minfo.Pid
 		update := func(ctx context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error) {
-			res, err := sys.Root.RequestFuture(masterPID, u, 10*time.Second).Result()
+			res, err := sys.Root.RequestFuture(self, u, 10*time.Second).Result()
 			if err != nil {
 				return nil, fmt.Errorf("master did not answer: %w", err)
 			}

@@ -144,8 +144,9 @@ func waitState(t *testing.T, httpAddr string, ok func(*messages.MasterState) boo
 	deadline := time.Now().Add(60 * time.Second)
 	var since int64
 	var last *messages.MasterState
+	client := &http.Client{Timeout: 15 * time.Second} // the long poll answers within 5 s
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(fmt.Sprintf("http://%s/state?since=%d&wait=5s", httpAddr, since))
+		resp, err := client.Get(fmt.Sprintf("http://%s/state?since=%d&wait=5s", httpAddr, since))
 		if err != nil {
 			t.Fatalf("master HTTP API: %v", err)
 		}
