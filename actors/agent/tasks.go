@@ -2,7 +2,6 @@ package agent
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"time"
 
@@ -224,8 +223,6 @@ func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 	return tasks, fws
 }
 
-var errNotRegistered = errors.New("agent is not registered")
-
 func (a *agent) refuseUnregistered(msg any) {
-	a.log.Warn("dropping a master request while not registered; the master reconciles on re-registration", "type", fmt.Sprintf("%T", msg), "err", errNotRegistered)
+	a.log.Warn("dropping a master request while not registered; the master reconciles on re-registration", "type", fmt.Sprintf("%T", msg))
 }

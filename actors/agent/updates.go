@@ -75,13 +75,3 @@ func (u *updateQueues) nextRetry(key taskKey) time.Duration {
 
 // pending reports whether the task still has unacknowledged updates.
 func (u *updateQueues) pending(key taskKey) bool { return u.queues[key] != nil }
-
-// all returns every queued update, oldest first per task (for checkpoint
-// and re-registration).
-func (u *updateQueues) all() []*messages.StatusUpdate {
-	var out []*messages.StatusUpdate
-	for _, q := range u.queues {
-		out = append(out, q.updates...)
-	}
-	return out
-}

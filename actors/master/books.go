@@ -192,12 +192,6 @@ func (b *Books) Remove(id string) bool {
 	return true
 }
 
-// Reachable says whether the agent is known and reachable.
-func (b *Books) Reachable(id string) bool {
-	rec, ok := b.agents[id]
-	return ok && rec.reachable
-}
-
 // Agents returns the state of every agent, ordered by ID.
 func (b *Books) Agents() []*messages.AgentState {
 	out := make([]*messages.AgentState, 0, len(b.agents))

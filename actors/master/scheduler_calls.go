@@ -241,8 +241,7 @@ func (m *master) handleAccept(ctx actor.Context, msg *messages.Accept) {
 		left, leftRev = left.Sub(res), leftRev.Sub(rev)
 		launching[t.TaskId.Value] = true
 		launched++
-		rec := m.books.addTask(f, agentID, role, t, res, rev, m.now())
-		rec.task.LatestStatus.TimestampUnixNano = m.now().UnixNano()
+		m.books.addTask(f, agentID, role, t, res, rev, m.now())
 		ctx.Send(actor.NewPID(a.address, a.actorID), &messages.RunTask{
 			Framework: f.info, Task: t, FrameworkPid: m.schedulers[f.id()], MasterEpoch: m.cfg.Info.Epoch, Role: role,
 		})

@@ -33,7 +33,6 @@
 package scheduler
 
 import (
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -275,6 +274,3 @@ func (d *Driver) After(delay time.Duration, msg any) {
 	sys, self := d.s.sys, d.s.self
 	d.s.cfg.Clock.AfterFunc(delay, func() { sys.Root.Send(self, msg) })
 }
-
-// String names the driver's framework in logs.
-func (d *Driver) String() string { return fmt.Sprintf("framework %s", d.FrameworkID()) }
