@@ -3,6 +3,7 @@ package allocator
 import (
 	"container/heap"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -97,7 +98,8 @@ func (h *Hierarchical) stage(ag *agent, mode int, grants []Grant) []Grant {
 	}
 	c := h.search(h.root, ag, mode)
 	if c != nil {
-		grants = h.grant(c, ag, h.cand, h.candRev, grants)
+		asRev := mode == stageFair && c.fw.info.Revocable && h.beyondRevocablePoint(c.role)
+		grants = h.grant(c, ag, h.cand, h.candRev, asRev, grants)
 	}
 	h.restore(0)
 	return grants
@@ -221,7 +223,47 @@ func (h *Hierarchical) servesGuarantee(role *node) bool {
 	return false
 }
 
-func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, grants []Grant) []Grant {
+// beyondRevocablePoint reports whether what role is given now is offered
+// as revocable (Options.RevocableAbove).
+func (h *Hierarchical) beyondRevocablePoint(role *node) bool {
+	switch h.opts.RevocableAbove {
+	case RevocableAboveGuarantee:
+		return !h.servesGuarantee(role)
+	case RevocableAboveFairShare:
+		return h.dominantShare(role) >= h.fairShare(role)
+	}
+	return false
+}
+
+// dominantShare is a role's unweighted dominant share of the cluster.
+func (h *Hierarchical) dominantShare(n *node) float64 {
+	s := 0.0
+	for k, a := range n.alloc {
+		if h.excluded[k] || h.total[k] <= 0 {
+			continue
+		}
+		s = max(s, float64(a)/float64(h.total[k]))
+	}
+	return s
+}
+
+// fairShare is a role's weighted share of the cluster among the roles with
+// demand, level by level down the role tree.
+func (h *Hierarchical) fairShare(n *node) float64 {
+	f := 1.0
+	for ; n.parent != nil; n = n.parent {
+		sum := 0.0
+		for _, sib := range n.parent.children {
+			if sib.active > 0 || sib == n {
+				sum += sib.weight
+			}
+		}
+		f *= n.weight / sum
+	}
+	return f
+}
+
+func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, asRev bool, grants []Grant) []Grant {
 	ag.free = ag.free.Sub(r)
 	ag.revFree = ag.revFree.Sub(rev)
 	if ag.free.IsEmpty() && ag.revFree.IsEmpty() {
@@ -241,7 +283,7 @@ func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, grants []Gr
 	}
 	h.free = h.free.Sub(r.Scalars)
 	h.adjust(c, r.Scalars, true)
-	return append(grants, Grant{FrameworkID: c.fw.id, Role: c.role.name, AgentID: ag.id, Resources: r, Revocable: rev, Incarnation: ag.incarnation})
+	return append(grants, Grant{FrameworkID: c.fw.id, Role: c.role.name, AgentID: ag.id, Resources: r, Revocable: rev, Incarnation: ag.incarnation, AsRevocable: asRev})
 }
 
 // adjust adds (or removes) s to the allocation of c and its roles, keeping
@@ -399,7 +441,7 @@ func (h *Hierarchical) quotaStage(ag *agent, grants []Grant) []Grant {
 		}
 		c := h.search(q, ag, stageQuota)
 		if c != nil {
-			grants = h.grant(c, ag, h.cand, h.candRev, grants)
+			grants = h.grant(c, ag, h.cand, h.candRev, false, grants)
 			h.restore(0)
 			if !unmet(q).IsZero() {
 				tried = append(tried, q)
@@ -413,4 +455,26 @@ func (h *Hierarchical) quotaStage(ag *agent, grants []Grant) []Grant {
 		heap.Push(qh, q)
 	}
 	return grants
+}
+
+// Shortfalls implements Allocator.
+func (h *Hierarchical) Shortfalls() []Shortfall {
+	var starved []*node
+	for _, n := range h.roles {
+		if n.hasQuota && n.active > 0 && !unmet(n).IsZero() {
+			starved = append(starved, n)
+		}
+	}
+	sort.Slice(starved, func(i, j int) bool { return quotaHeap(starved).Less(i, j) })
+	free := h.free
+	var out []Shortfall
+	for _, n := range starved {
+		need := unmet(n)
+		covered := need.Min(free)
+		free = free.Sub(covered)
+		if need = need.Sub(covered); !need.IsZero() {
+			out = append(out, Shortfall{Role: n.name, Need: need})
+		}
+	}
+	return out
 }

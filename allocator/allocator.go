@@ -46,6 +46,9 @@ type Allocator interface {
 	// AllocateAgent allocates one agent's free resources (event-driven:
 	// agent added, resources recovered). It does not count as a batch.
 	AllocateAgent(agentID string, now time.Time) []Grant
+	// Shortfalls lists the roles with demand below their guarantee whose
+	// unmet part exceeds what is free, least satisfied first.
+	Shortfalls() []Shortfall
 }
 
 // Agent describes an agent to the allocator.
@@ -111,6 +114,11 @@ type Grant struct {
 	Revocable   Resources
 	// Incarnation of the agent the grant was made on (Agent.Incarnation).
 	Incarnation uint64
+	// AsRevocable: Resources (taken from the agent's regular pool) are
+	// offered as revocable, because the role already holds its guarantee
+	// or fair share (Options.RevocableAbove). Tasks on them are preempted
+	// first.
+	AsRevocable bool
 }
 
 // DefaultRefuse is the filter a decline installs when none is given.
@@ -126,6 +134,44 @@ type Options struct {
 	ExcludedFromShare []Kind
 	// Seed makes agent order (and the random policy) reproducible.
 	Seed int64
+	// RevocableAbove: what a framework with the revocable capability is
+	// given beyond this point is offered as revocable (default never).
+	RevocableAbove RevocableAbove
+}
+
+// RevocableAbove is the point past which a role's allocation is offered as
+// revocable to frameworks that accept revocable resources.
+type RevocableAbove string
+
+// Values of RevocableAbove.
+const (
+	// RevocableNever offers regular resources as regular.
+	RevocableNever RevocableAbove = ""
+	// RevocableAboveGuarantee: once a role (and each ancestor with a
+	// guarantee) holds its guarantee; a role without one from the start.
+	RevocableAboveGuarantee RevocableAbove = "guarantee"
+	// RevocableAboveFairShare: once a role's dominant share reaches its
+	// weighted fair share among the roles with demand.
+	RevocableAboveFairShare RevocableAbove = "fair-share"
+)
+
+// ParseRevocableAbove reads a flag value: never, guarantee or fair-share.
+func ParseRevocableAbove(s string) (RevocableAbove, error) {
+	switch s {
+	case "", "never", "none":
+		return RevocableNever, nil
+	case string(RevocableAboveGuarantee), string(RevocableAboveFairShare):
+		return RevocableAbove(s), nil
+	}
+	return "", fmt.Errorf("%w: revocable-above %q: want never, guarantee or fair-share", ErrInvalid, s)
+}
+
+// Shortfall is what a role with demand still lacks of its guarantee that
+// the free resources of the cluster cannot cover: what reclamation must
+// free for it.
+type Shortfall struct {
+	Role string
+	Need Scalars
 }
 
 // DefaultMinAllocatable is cpus:0.01 or mem:32.

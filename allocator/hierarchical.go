@@ -172,7 +172,7 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 		h.agentsWithFree++
 	}
 	for i, g := range a.Allocated {
-		h.grant(clients[i], ag, g.Resources, g.Revocable, nil)
+		h.grant(clients[i], ag, g.Resources, g.Revocable, g.AsRevocable, nil)
 	}
 	h.sharesDirty = true
 	return nil

@@ -1060,12 +1060,16 @@ func (x *Revive) GetRoles() []string {
 // KillTask asks to kill a task: from a scheduler to the master, and from the
 // master to the agent running it.
 type KillTask struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	TaskId        *TaskID                `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	AgentId       *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	KillPolicy    *KillPolicy            `protobuf:"bytes,4,opt,name=kill_policy,json=killPolicy,proto3" json:"kill_policy,omitempty"`
-	MasterEpoch   uint64                 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	TaskId      *TaskID                `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	AgentId     *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	KillPolicy  *KillPolicy            `protobuf:"bytes,4,opt,name=kill_policy,json=killPolicy,proto3" json:"kill_policy,omitempty"`
+	MasterEpoch uint64                 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	// reason is set by the master (REASON_PREEMPTED when it reclaims the
+	// task's resources); the agent reports it in TASK_KILLING and
+	// TASK_KILLED. Schedulers leave it unset.
+	Reason        TaskStatusReason `protobuf:"varint,6,opt,name=reason,proto3,enum=agora.v1.TaskStatusReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1133,6 +1137,13 @@ func (x *KillTask) GetMasterEpoch() uint64 {
 		return x.MasterEpoch
 	}
 	return 0
+}
+
+func (x *KillTask) GetReason() TaskStatusReason {
+	if x != nil {
+		return x.Reason
+	}
+	return TaskStatusReason_REASON_UNSPECIFIED
 }
 
 // Reconcile asks for the latest state of tasks: the given ones (explicit),
@@ -1752,14 +1763,15 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"X\n" +
 	"\x06Revive\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"\xf7\x01\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"\xab\x02\n" +
 	"\bKillTask\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12,\n" +
 	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x125\n" +
 	"\vkill_policy\x18\x04 \x01(\v2\x14.agora.v1.KillPolicyR\n" +
 	"killPolicy\x12!\n" +
-	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch\"\xd6\x01\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch\x122\n" +
+	"\x06reason\x18\x06 \x01(\x0e2\x1a.agora.v1.TaskStatusReasonR\x06reason\"\xd6\x01\n" +
 	"\tReconcile\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12.\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x18.agora.v1.Reconcile.TaskR\x05tasks\x1a_\n" +
@@ -1849,8 +1861,9 @@ var file_messages_framework_proto_goTypes = []any{
 	(*Attribute)(nil),                   // 32: agora.v1.Attribute
 	(*TaskID)(nil),                      // 33: agora.v1.TaskID
 	(*KillPolicy)(nil),                  // 34: agora.v1.KillPolicy
-	(*TaskInfo)(nil),                    // 35: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 36: agora.v1.TaskStatus
+	(TaskStatusReason)(0),               // 35: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 36: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 37: agora.v1.TaskStatus
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
@@ -1884,29 +1897,30 @@ var file_messages_framework_proto_depIdxs = []int32{
 	33, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
 	31, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
 	34, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	27, // 31: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	25, // 32: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	27, // 33: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	31, // 34: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	33, // 35: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	27, // 36: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	27, // 37: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	3,  // 38: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	35, // 39: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	28, // 40: agora.v1.RunTask.framework_pid:type_name -> actor.PID
-	27, // 41: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	36, // 42: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	27, // 43: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	31, // 44: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	33, // 45: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	35, // 46: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	33, // 47: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	31, // 48: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	35, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	27, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	25, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	27, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	31, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	33, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	27, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	27, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	3,  // 39: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	36, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	28, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
+	27, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	27, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	31, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	33, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	36, // 47: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	33, // 48: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	31, // 49: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }

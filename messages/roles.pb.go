@@ -254,6 +254,127 @@ func (x *UpdateRole) GetClearQuota() bool {
 	return false
 }
 
+// RoleUsage is what a role holds against its configuration, in /state.
+type RoleUsage struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Role      string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Weight    float64                `protobuf:"fixed64,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	Guarantee []*Resource            `protobuf:"bytes,3,rep,name=guarantee,proto3" json:"guarantee,omitempty"`
+	Limit     []*Resource            `protobuf:"bytes,4,rep,name=limit,proto3" json:"limit,omitempty"`
+	// used by live tasks, offered in outstanding offers.
+	Used    []*Resource `protobuf:"bytes,5,rep,name=used,proto3" json:"used,omitempty"`
+	Offered []*Resource `protobuf:"bytes,6,rep,name=offered,proto3" json:"offered,omitempty"`
+	// revocable_used is the part of used on resources offered as revocable.
+	RevocableUsed []*Resource `protobuf:"bytes,7,rep,name=revocable_used,json=revocableUsed,proto3" json:"revocable_used,omitempty"`
+	Tasks         uint32      `protobuf:"varint,8,opt,name=tasks,proto3" json:"tasks,omitempty"`
+	// preemptions counts tasks of this role preempted since the master
+	// started; preempting counts those still stopping.
+	Preemptions   uint64 `protobuf:"varint,9,opt,name=preemptions,proto3" json:"preemptions,omitempty"`
+	Preempting    uint32 `protobuf:"varint,10,opt,name=preempting,proto3" json:"preempting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleUsage) Reset() {
+	*x = RoleUsage{}
+	mi := &file_messages_roles_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleUsage) ProtoMessage() {}
+
+func (x *RoleUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_roles_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleUsage.ProtoReflect.Descriptor instead.
+func (*RoleUsage) Descriptor() ([]byte, []int) {
+	return file_messages_roles_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RoleUsage) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *RoleUsage) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *RoleUsage) GetGuarantee() []*Resource {
+	if x != nil {
+		return x.Guarantee
+	}
+	return nil
+}
+
+func (x *RoleUsage) GetLimit() []*Resource {
+	if x != nil {
+		return x.Limit
+	}
+	return nil
+}
+
+func (x *RoleUsage) GetUsed() []*Resource {
+	if x != nil {
+		return x.Used
+	}
+	return nil
+}
+
+func (x *RoleUsage) GetOffered() []*Resource {
+	if x != nil {
+		return x.Offered
+	}
+	return nil
+}
+
+func (x *RoleUsage) GetRevocableUsed() []*Resource {
+	if x != nil {
+		return x.RevocableUsed
+	}
+	return nil
+}
+
+func (x *RoleUsage) GetTasks() uint32 {
+	if x != nil {
+		return x.Tasks
+	}
+	return 0
+}
+
+func (x *RoleUsage) GetPreemptions() uint64 {
+	if x != nil {
+		return x.Preemptions
+	}
+	return 0
+}
+
+func (x *RoleUsage) GetPreempting() uint32 {
+	if x != nil {
+		return x.Preempting
+	}
+	return 0
+}
+
 var File_messages_roles_proto protoreflect.FileDescriptor
 
 const file_messages_roles_proto_rawDesc = "" +
@@ -276,7 +397,21 @@ const file_messages_roles_proto_rawDesc = "" +
 	"\x05quota\x18\x03 \x01(\v2\x13.agora.v1.RoleQuotaR\x05quota\x12\x1f\n" +
 	"\vclear_quota\x18\x04 \x01(\bR\n" +
 	"clearQuotaB\t\n" +
-	"\a_weightB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\a_weight\"\xfc\x02\n" +
+	"\tRoleUsage\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x01R\x06weight\x120\n" +
+	"\tguarantee\x18\x03 \x03(\v2\x12.agora.v1.ResourceR\tguarantee\x12(\n" +
+	"\x05limit\x18\x04 \x03(\v2\x12.agora.v1.ResourceR\x05limit\x12&\n" +
+	"\x04used\x18\x05 \x03(\v2\x12.agora.v1.ResourceR\x04used\x12,\n" +
+	"\aoffered\x18\x06 \x03(\v2\x12.agora.v1.ResourceR\aoffered\x129\n" +
+	"\x0erevocable_used\x18\a \x03(\v2\x12.agora.v1.ResourceR\rrevocableUsed\x12\x14\n" +
+	"\x05tasks\x18\b \x01(\rR\x05tasks\x12 \n" +
+	"\vpreemptions\x18\t \x01(\x04R\vpreemptions\x12\x1e\n" +
+	"\n" +
+	"preempting\x18\n" +
+	" \x01(\rR\n" +
+	"preemptingB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_roles_proto_rawDescOnce sync.Once
@@ -290,25 +425,31 @@ func file_messages_roles_proto_rawDescGZIP() []byte {
 	return file_messages_roles_proto_rawDescData
 }
 
-var file_messages_roles_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_messages_roles_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_messages_roles_proto_goTypes = []any{
 	(*RoleQuota)(nil),    // 0: agora.v1.RoleQuota
 	(*RoleSettings)(nil), // 1: agora.v1.RoleSettings
 	(*RoleConfig)(nil),   // 2: agora.v1.RoleConfig
 	(*UpdateRole)(nil),   // 3: agora.v1.UpdateRole
-	(*Resource)(nil),     // 4: agora.v1.Resource
+	(*RoleUsage)(nil),    // 4: agora.v1.RoleUsage
+	(*Resource)(nil),     // 5: agora.v1.Resource
 }
 var file_messages_roles_proto_depIdxs = []int32{
-	4, // 0: agora.v1.RoleQuota.guarantee:type_name -> agora.v1.Resource
-	4, // 1: agora.v1.RoleQuota.limit:type_name -> agora.v1.Resource
-	0, // 2: agora.v1.RoleSettings.quota:type_name -> agora.v1.RoleQuota
-	1, // 3: agora.v1.RoleConfig.roles:type_name -> agora.v1.RoleSettings
-	0, // 4: agora.v1.UpdateRole.quota:type_name -> agora.v1.RoleQuota
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5,  // 0: agora.v1.RoleQuota.guarantee:type_name -> agora.v1.Resource
+	5,  // 1: agora.v1.RoleQuota.limit:type_name -> agora.v1.Resource
+	0,  // 2: agora.v1.RoleSettings.quota:type_name -> agora.v1.RoleQuota
+	1,  // 3: agora.v1.RoleConfig.roles:type_name -> agora.v1.RoleSettings
+	0,  // 4: agora.v1.UpdateRole.quota:type_name -> agora.v1.RoleQuota
+	5,  // 5: agora.v1.RoleUsage.guarantee:type_name -> agora.v1.Resource
+	5,  // 6: agora.v1.RoleUsage.limit:type_name -> agora.v1.Resource
+	5,  // 7: agora.v1.RoleUsage.used:type_name -> agora.v1.Resource
+	5,  // 8: agora.v1.RoleUsage.offered:type_name -> agora.v1.Resource
+	5,  // 9: agora.v1.RoleUsage.revocable_used:type_name -> agora.v1.Resource
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_messages_roles_proto_init() }
@@ -324,7 +465,7 @@ func file_messages_roles_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_roles_proto_rawDesc), len(file_messages_roles_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -229,8 +229,12 @@ type MasterState struct {
 	MaxMissedHeartbeats    uint32                 `protobuf:"varint,6,opt,name=max_missed_heartbeats,json=maxMissedHeartbeats,proto3" json:"max_missed_heartbeats,omitempty"`
 	Frameworks             []*FrameworkState      `protobuf:"bytes,7,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
 	Roles                  *RoleConfig            `protobuf:"bytes,8,opt,name=roles,proto3" json:"roles,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// role_usage lists every role with a configuration or a live task.
+	RoleUsage []*RoleUsage `protobuf:"bytes,9,rep,name=role_usage,json=roleUsage,proto3" json:"role_usage,omitempty"`
+	// reclaim_interval_nanos is 0 when reclamation is off.
+	ReclaimIntervalNanos int64 `protobuf:"varint,10,opt,name=reclaim_interval_nanos,json=reclaimIntervalNanos,proto3" json:"reclaim_interval_nanos,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *MasterState) Reset() {
@@ -319,6 +323,20 @@ func (x *MasterState) GetRoles() *RoleConfig {
 	return nil
 }
 
+func (x *MasterState) GetRoleUsage() []*RoleUsage {
+	if x != nil {
+		return x.RoleUsage
+	}
+	return nil
+}
+
+func (x *MasterState) GetReclaimIntervalNanos() int64 {
+	if x != nil {
+		return x.ReclaimIntervalNanos
+	}
+	return 0
+}
+
 // GetState asks a master for its latest snapshot over remoting.
 type GetState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -382,7 +400,7 @@ const file_messages_state_proto_rawDesc = "" +
 	"\n" +
 	"TasksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x85\x03\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xef\x03\n" +
 	"\vMasterState\x12,\n" +
 	"\x06master\x18\x01 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x12\x18\n" +
 	"\aleading\x18\x02 \x01(\bR\aleading\x12,\n" +
@@ -393,7 +411,11 @@ const file_messages_state_proto_rawDesc = "" +
 	"\n" +
 	"frameworks\x18\a \x03(\v2\x18.agora.v1.FrameworkStateR\n" +
 	"frameworks\x12*\n" +
-	"\x05roles\x18\b \x01(\v2\x14.agora.v1.RoleConfigR\x05roles\"\n" +
+	"\x05roles\x18\b \x01(\v2\x14.agora.v1.RoleConfigR\x05roles\x122\n" +
+	"\n" +
+	"role_usage\x18\t \x03(\v2\x13.agora.v1.RoleUsageR\troleUsage\x124\n" +
+	"\x16reclaim_interval_nanos\x18\n" +
+	" \x01(\x03R\x14reclaimIntervalNanos\"\n" +
 	"\n" +
 	"\bGetStateB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
@@ -421,6 +443,7 @@ var file_messages_state_proto_goTypes = []any{
 	(*FrameworkInfo)(nil),  // 7: agora.v1.FrameworkInfo
 	(*MasterInfo)(nil),     // 8: agora.v1.MasterInfo
 	(*RoleConfig)(nil),     // 9: agora.v1.RoleConfig
+	(*RoleUsage)(nil),      // 10: agora.v1.RoleUsage
 }
 var file_messages_state_proto_depIdxs = []int32{
 	5,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
@@ -433,11 +456,12 @@ var file_messages_state_proto_depIdxs = []int32{
 	0,  // 7: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
 	1,  // 8: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
 	9,  // 9: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	10, // 10: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }

@@ -736,16 +736,19 @@ func (x *TaskStatus) GetExitCode() int32 {
 
 // Task is the master's and agent's record of a launched task.
 type Task struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	TaskId        *TaskID                `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	FrameworkId   *FrameworkID           `protobuf:"bytes,3,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	ExecutorId    *ExecutorID            `protobuf:"bytes,4,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
-	AgentId       *AgentID               `protobuf:"bytes,5,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	State         TaskState              `protobuf:"varint,6,opt,name=state,proto3,enum=agora.v1.TaskState" json:"state,omitempty"`
-	Resources     []*Resource            `protobuf:"bytes,7,rep,name=resources,proto3" json:"resources,omitempty"`
-	LatestStatus  *TaskStatus            `protobuf:"bytes,8,opt,name=latest_status,json=latestStatus,proto3" json:"latest_status,omitempty"`
-	Role          string                 `protobuf:"bytes,9,opt,name=role,proto3" json:"role,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	TaskId       *TaskID                `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	FrameworkId  *FrameworkID           `protobuf:"bytes,3,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId   *ExecutorID            `protobuf:"bytes,4,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	AgentId      *AgentID               `protobuf:"bytes,5,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	State        TaskState              `protobuf:"varint,6,opt,name=state,proto3,enum=agora.v1.TaskState" json:"state,omitempty"`
+	Resources    []*Resource            `protobuf:"bytes,7,rep,name=resources,proto3" json:"resources,omitempty"`
+	LatestStatus *TaskStatus            `protobuf:"bytes,8,opt,name=latest_status,json=latestStatus,proto3" json:"latest_status,omitempty"`
+	Role         string                 `protobuf:"bytes,9,opt,name=role,proto3" json:"role,omitempty"`
+	// revocable: the task runs on resources offered as revocable, and is
+	// preempted first.
+	Revocable     bool `protobuf:"varint,10,opt,name=revocable,proto3" json:"revocable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -841,6 +844,13 @@ func (x *Task) GetRole() string {
 		return x.Role
 	}
 	return ""
+}
+
+func (x *Task) GetRevocable() bool {
+	if x != nil {
+		return x.Revocable
+	}
+	return false
 }
 
 type ContainerInfo_PortMapping struct {
@@ -1041,7 +1051,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x04uuid\x18\b \x01(\fR\x04uuid\x12 \n" +
 	"\texit_code\x18\t \x01(\x05H\x00R\bexitCode\x88\x01\x01B\f\n" +
 	"\n" +
-	"_exit_code\"\x90\x03\n" +
+	"_exit_code\"\xae\x03\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x128\n" +
@@ -1052,7 +1062,9 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x05state\x18\x06 \x01(\x0e2\x13.agora.v1.TaskStateR\x05state\x120\n" +
 	"\tresources\x18\a \x03(\v2\x12.agora.v1.ResourceR\tresources\x129\n" +
 	"\rlatest_status\x18\b \x01(\v2\x14.agora.v1.TaskStatusR\flatestStatus\x12\x12\n" +
-	"\x04role\x18\t \x01(\tR\x04role*\xf1\x01\n" +
+	"\x04role\x18\t \x01(\tR\x04role\x12\x1c\n" +
+	"\trevocable\x18\n" +
+	" \x01(\bR\trevocable*\xf1\x01\n" +
 	"\tTaskState\x12\x10\n" +
 	"\fTASK_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTASK_STAGING\x10\x01\x12\x11\n" +

@@ -43,6 +43,11 @@ type Options struct {
 	// Containerizer for agents whose spec names none; default real
 	// processes (runtime.Command).
 	Containerizer runtime.Containerizer
+	// ReclaimInterval turns on reclamation (preemption for roles below
+	// their guarantee); 0 leaves it off. PreemptionGrace defaults to
+	// master.DefaultPreemptionGrace.
+	ReclaimInterval time.Duration
+	PreemptionGrace time.Duration
 }
 
 // Cluster is a master and agents on one actor system.
@@ -123,6 +128,9 @@ func New(opts Options) (*Cluster, error) {
 	if opts.Policy == nil {
 		opts.Policy, _ = policy.New("drf", policy.Options{Seed: 1})
 	}
+	if opts.PreemptionGrace == 0 {
+		opts.PreemptionGrace = master.DefaultPreemptionGrace
+	}
 	switch {
 	case opts.OfferTimeout == 0:
 		opts.OfferTimeout = master.DefaultOfferTimeout
@@ -146,6 +154,9 @@ func New(opts Options) (*Cluster, error) {
 		Metrics:      master.NewMetrics(prometheus.NewRegistry()),
 		Allocator:    c.Allocator,
 		OfferTimeout: opts.OfferTimeout,
+
+		ReclaimInterval: opts.ReclaimInterval,
+		PreemptionGrace: opts.PreemptionGrace,
 	}), master.Name)
 	if err != nil {
 		return nil, fmt.Errorf("testkit: spawn master: %w", err)

@@ -14,11 +14,14 @@ import (
 type SimContainerizer struct {
 	Clock    clockwork.Clock
 	Duration func(runtime.LaunchSpec) time.Duration
+	// UseGrace: a killed task takes its whole grace period to stop, as a
+	// task that checkpoints on SIGTERM would. Otherwise it stops at once.
+	UseGrace bool
 }
 
 // Launch implements runtime.Containerizer.
 func (s SimContainerizer) Launch(spec runtime.LaunchSpec) (runtime.Container, error) {
-	c := &simContainer{done: make(chan struct{})}
+	c := &simContainer{done: make(chan struct{}), clock: s.Clock, useGrace: s.UseGrace}
 	if s.Duration != nil {
 		if d := s.Duration(spec); d > 0 {
 			s.Clock.AfterFunc(d, func() { c.finish(runtime.Exit{}) })
@@ -28,9 +31,11 @@ func (s SimContainerizer) Launch(spec runtime.LaunchSpec) (runtime.Container, er
 }
 
 type simContainer struct {
-	once sync.Once
-	done chan struct{}
-	exit runtime.Exit
+	once     sync.Once
+	done     chan struct{}
+	exit     runtime.Exit
+	clock    clockwork.Clock
+	useGrace bool
 }
 
 func (c *simContainer) finish(e runtime.Exit) {
@@ -39,8 +44,13 @@ func (c *simContainer) finish(e runtime.Exit) {
 
 func (c *simContainer) Wait() runtime.Exit { <-c.done; return c.exit }
 
-func (c *simContainer) Kill(time.Duration) {
-	c.finish(runtime.Exit{Code: -1, Signal: "terminated", Killed: true})
+func (c *simContainer) Kill(grace time.Duration) {
+	killed := runtime.Exit{Code: -1, Signal: "terminated", Killed: true}
+	if c.useGrace && grace > 0 {
+		c.clock.AfterFunc(grace, func() { c.finish(killed) })
+		return
+	}
+	c.finish(killed)
 }
 
 // reaper wraps the real containerizer of testkit agents and kills whatever

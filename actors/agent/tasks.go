@@ -28,6 +28,9 @@ type taskRun struct {
 	sandbox   string
 	killing   bool
 	grace     time.Duration
+	// killReason is reported in TASK_KILLING and TASK_KILLED: killed by
+	// the framework, or preempted by the master.
+	killReason messages.TaskStatusReason
 }
 
 // Messages from launch and wait goroutines back to the agent actor.
@@ -120,7 +123,7 @@ func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
 	code := int32(ex.Code)
 	switch {
 	case run.killing:
-		a.update(ctx, run, messages.TaskState_TASK_KILLED, messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK, "killed: "+ex.Describe(), &code)
+		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, "killed: "+ex.Describe(), &code)
 	case ex.Success():
 		a.update(ctx, run, messages.TaskState_TASK_FINISHED, messages.TaskStatusReason_REASON_COMMAND_EXITED, ex.Describe(), &code)
 	default:
@@ -149,10 +152,18 @@ func (a *agent) handleKillTask(ctx actor.Context, msg *messages.KillTask) {
 		run.grace = time.Duration(g)
 	}
 	run.killing = true
+	run.killReason = msg.Reason
+	if run.killReason == messages.TaskStatusReason_REASON_UNSPECIFIED {
+		run.killReason = messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK
+	}
 	if run.container == nil {
 		return // still launching: killed as soon as it starts
 	}
-	a.update(ctx, run, messages.TaskState_TASK_KILLING, messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK, "", nil)
+	text := ""
+	if run.killReason == messages.TaskStatusReason_REASON_PREEMPTED {
+		text = fmt.Sprintf("preempted: the master reclaims this task's resources for a role below its guarantee; killed in %s", run.grace)
+	}
+	a.update(ctx, run, messages.TaskState_TASK_KILLING, run.killReason, text, nil)
 	run.container.Kill(run.grace)
 }
 

@@ -71,6 +71,13 @@ type (
 	}
 )
 
+// CheckShortfalls asks for the roles whose guarantees free resources
+// cannot cover; it is answered with Shortfalls.
+type CheckShortfalls struct{}
+
+// Shortfalls answers CheckShortfalls (policy.Allocator.Shortfalls).
+type Shortfalls struct{ Roles []policy.Shortfall }
+
 // Sync is answered (with Sync) once every message sent to the allocator
 // before it has been handled: a barrier for tests and benchmarks.
 type Sync struct{}
@@ -129,6 +136,8 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 			a.runDirty()
 		}
 		ctx.Respond(Sync{})
+	case CheckShortfalls:
+		ctx.Respond(Shortfalls{Roles: p.Shortfalls()})
 	case AddAgent:
 		if err = p.AddAgent(m.Agent); err == nil {
 			a.markAgent(m.Agent.ID)

@@ -239,3 +239,23 @@ func (b *Books) Frameworks() []*messages.FrameworkState {
 	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })
 	return out
 }
+
+// task finds a live task (or a terminal one not yet acknowledged).
+func (b *Books) task(key taskKey) *taskRecord {
+	if f, ok := b.frameworks[key.framework]; ok {
+		return f.tasks[key.task]
+	}
+	return nil
+}
+
+// regularTotal is the regular resources of the reachable agents.
+func (b *Books) regularTotal() policy.Scalars {
+	var total policy.Scalars
+	for _, a := range b.agents {
+		if a.reachable {
+			r, _, _ := policy.FromMessages(a.info.Resources)
+			total = total.Add(r.Scalars)
+		}
+	}
+	return total
+}

@@ -38,3 +38,13 @@ type (
 		State               messages.TaskState
 	}
 )
+
+// ReclaimChecked: a reclamation check ran. Starved lists the roles below
+// their guarantee that free resources could not cover; Rescinded counts
+// offers taken back from other roles and Preempted the tasks (framework
+// ID and task ID) told to stop.
+type ReclaimChecked struct {
+	Starved   []string
+	Rescinded int
+	Preempted [][2]string
+}

@@ -43,12 +43,17 @@ func (f *frameworkRecord) id() string { return f.info.GetId().GetValue() }
 type offerRecord struct {
 	id, frameworkID, agentID, role string
 	res, rev                       policy.Resources
-	expires                        time.Time
+	// asRev: res is offered as revocable (policy.Grant.AsRevocable).
+	asRev   bool
+	expires time.Time
 }
 
 type taskRecord struct {
-	task     *messages.Task
+	task *messages.Task
+	// res is taken from the agent's regular pool (also when it was offered
+	// as revocable: task.Revocable), rev from its revocable pool.
 	res, rev policy.Resources
+	launched time.Time
 }
 
 func (t *taskRecord) frameworkID() string { return t.task.FrameworkId.GetValue() }
@@ -189,7 +194,7 @@ func (b *Books) addOffer(g policy.Grant, expires time.Time) *offerRecord {
 	b.nextOffer++
 	o := &offerRecord{
 		id: b.masterID + "-O" + strconv.FormatUint(b.nextOffer, 10), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
-		res: g.Resources, rev: g.Revocable, expires: expires,
+		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, expires: expires,
 	}
 	b.offers[o.id] = o
 	b.frameworks[g.FrameworkID].offers[o.id] = o
@@ -298,15 +303,15 @@ func (b *Books) validateTask(f *frameworkRecord, agentID string, t *messages.Tas
 }
 
 // addTask records a launched task as STAGING.
-func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages.TaskInfo, res, rev policy.Resources, now time.Time) *taskRecord {
+func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages.TaskInfo, res, rev policy.Resources, revocable bool, now time.Time) *taskRecord {
 	t := &taskRecord{
 		task: &messages.Task{
 			Name: info.Name, TaskId: info.TaskId, FrameworkId: f.info.Id, AgentId: &messages.AgentID{Value: agentID},
 			ExecutorId: info.GetExecutor().GetExecutorId(), State: messages.TaskState_TASK_STAGING,
-			Resources: info.Resources, Role: role,
+			Resources: info.Resources, Role: role, Revocable: revocable || !rev.IsEmpty(),
 			LatestStatus: &messages.TaskStatus{TaskId: info.TaskId, State: messages.TaskState_TASK_STAGING, AgentId: &messages.AgentID{Value: agentID}, TimestampUnixNano: now.UnixNano()},
 		},
-		res: res, rev: rev,
+		res: res, rev: rev, launched: now,
 	}
 	f.tasks[t.id()] = t
 	f.used = f.used.Add(res)

@@ -49,6 +49,12 @@ type Config struct {
 	// SaveRoles persists the role configuration before a change is
 	// applied; nil keeps it in memory only.
 	SaveRoles func(*messages.RoleConfig) error
+	// ReclaimInterval is how often the master checks for roles below
+	// their guarantee and preempts for them; 0 turns reclamation off.
+	ReclaimInterval time.Duration
+	// PreemptionGrace is how long a preempted task is given to stop after
+	// its framework is told (TASK_KILLING, REASON_PREEMPTED).
+	PreemptionGrace time.Duration
 }
 
 // Defaults for Config.
@@ -58,6 +64,10 @@ const (
 	DefaultOfferTimeout = 30 * time.Second
 	// DefaultFrameworkHeartbeat is Mesos' scheduler heartbeat.
 	DefaultFrameworkHeartbeat = 15 * time.Second
+	// DefaultReclaimInterval and DefaultPreemptionGrace: a starved role
+	// holds its guarantee within an interval plus the grace.
+	DefaultReclaimInterval = 15 * time.Second
+	DefaultPreemptionGrace = 5 * time.Second
 )
 
 // Internal messages the master sends itself or receives from its children.
@@ -76,6 +86,10 @@ type master struct {
 	// current scheduler PID of each connected framework.
 	fwHandlers map[string]*actor.PID
 	schedulers map[string]*actor.PID
+	// preempting are tasks being preempted; preemptions counts them by
+	// their role since the master started.
+	preempting  map[taskKey]preemption
+	preemptions map[string]uint64
 	// publishPending is true while a publishTick is armed.
 	publishPending bool
 	// sys and self let timer callbacks send to the actor without its ctx.
@@ -102,13 +116,15 @@ func Props(cfg Config) *actor.Props {
 			roles, _ = NewRoles(nil)
 		}
 		return &master{
-			roles:      roles,
-			cfg:        cfg,
-			log:        cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch()),
-			books:      NewBooks(cfg.Info.GetId()),
-			handlers:   map[string]*actor.PID{},
-			fwHandlers: map[string]*actor.PID{},
-			schedulers: map[string]*actor.PID{},
+			roles:       roles,
+			cfg:         cfg,
+			log:         cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch()),
+			books:       NewBooks(cfg.Info.GetId()),
+			handlers:    map[string]*actor.PID{},
+			fwHandlers:  map[string]*actor.PID{},
+			schedulers:  map[string]*actor.PID{},
+			preempting:  map[taskKey]preemption{},
+			preemptions: map[string]uint64{},
 		}
 	})
 }
@@ -119,6 +135,9 @@ func (m *master) Receive(ctx actor.Context) {
 		m.sys, m.self = ctx.ActorSystem(), ctx.Self()
 		for _, r := range m.roles.Config().Roles {
 			m.applyRole(ctx, r)
+		}
+		if m.cfg.ReclaimInterval > 0 {
+			m.later(m.cfg.ReclaimInterval, reclaimTick{})
 		}
 		m.log.Info("master started", "address", m.cfg.Info.GetAddress(), "http", m.cfg.Info.GetHttpAddress())
 		m.publish()
@@ -169,6 +188,10 @@ func (m *master) Receive(ctx actor.Context) {
 		m.handleFrameworkDisconnected(ctx, msg)
 	case failoverExpired:
 		m.handleFailoverExpired(ctx, msg)
+	case reclaimTick:
+		m.handleReclaimTick(ctx)
+	case allocatoractor.Shortfalls:
+		m.reclaim(ctx, msg.Roles)
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.Terminated:
 	default:
 		m.log.Warn("master: unexpected message", "type", fmt.Sprintf("%T", msg), "sender", ctx.Sender())
@@ -329,6 +352,8 @@ func (m *master) publish() {
 		Agents:                 m.books.Agents(),
 		Frameworks:             m.books.Frameworks(),
 		Roles:                  m.roles.Config(),
+		RoleUsage:              m.roleUsage(),
+		ReclaimIntervalNanos:   int64(m.cfg.ReclaimInterval),
 		SnapshotUnixNano:       m.now().UnixNano(),
 		HeartbeatIntervalNanos: int64(m.interval()),
 		MaxMissedHeartbeats:    uint32(m.cfg.Liveness.MaxMisses),

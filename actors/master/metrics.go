@@ -1,6 +1,9 @@
 package master
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/agora-sched/agora/messages"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the master's Prometheus series.
 type Metrics struct {
@@ -16,6 +19,10 @@ type Metrics struct {
 	declines          prometheus.Counter
 	launched          prometheus.Counter
 	statusUpdates     *prometheus.CounterVec
+	preemptions       *prometheus.CounterVec
+	roleUsed          *prometheus.GaugeVec
+	roleGuarantee     *prometheus.GaugeVec
+	roleRevocable     *prometheus.GaugeVec
 }
 
 // NewMetrics creates the master's series and registers them with reg.
@@ -48,7 +55,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.declines = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "offers_declined_total", Help: "Offers declined by frameworks."})
 	m.launched = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "tasks_launched_total", Help: "Tasks sent to agents."})
 	m.statusUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "status_updates_total", Help: "Task status updates from agents, by state."}, []string{"state"})
+	m.preemptions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "preemptions_total", Help: "Tasks preempted to reclaim resources for roles below their guarantee, by the preempted task's role."}, []string{"role"})
+	m.roleUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_used", Help: "Resources used by live tasks, by role and resource (mem and disk in MB)."}, []string{"role", "resource"})
+	m.roleGuarantee = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_guarantee", Help: "Configured guarantee, by role and resource."}, []string{"role", "resource"})
+	m.roleRevocable = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_revocable_used", Help: "Resources used by revocable tasks, by role and resource."}, []string{"role", "resource"})
+	reg.MustRegister(m.preemptions, m.roleUsed, m.roleGuarantee, m.roleRevocable)
 	reg.MustRegister(m.offers, m.rescinds, m.declines, m.launched, m.statusUpdates)
 	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
 	return m
+}
+
+// setRoles replaces the per-role gauges with a snapshot's role usage.
+func (m *Metrics) setRoles(usage []*messages.RoleUsage) {
+	m.roleUsed.Reset()
+	m.roleGuarantee.Reset()
+	m.roleRevocable.Reset()
+	for _, u := range usage {
+		for _, r := range u.Used {
+			m.roleUsed.WithLabelValues(u.Role, r.Name).Add(r.Scalar)
+		}
+		for _, r := range u.Guarantee {
+			m.roleGuarantee.WithLabelValues(u.Role, r.Name).Add(r.Scalar)
+		}
+		for _, r := range u.RevocableUsed {
+			m.roleRevocable.WithLabelValues(u.Role, r.Name).Add(r.Scalar)
+		}
+	}
 }

@@ -109,7 +109,7 @@ func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated
 		o := m.books.addOffer(g, expires)
 		offer := &messages.Offer{
 			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
-			Resources: append(g.Resources.ToMessages(false), g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,
+			Resources: append(g.Resources.ToMessages(g.AsRevocable), g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,
 			Role: g.Role, MasterEpoch: m.cfg.Info.Epoch, AgentHttpAddress: a.info.HttpAddress,
 		}
 		if !expires.IsZero() {
@@ -221,31 +221,53 @@ func (m *master) handleAccept(ctx actor.Context, msg *messages.Accept) {
 		return
 	}
 	agentID, role := taken[0].agentID, taken[0].role
-	var left, leftRev policy.Resources
+	// left is regular, leftRev the agent's revocable pool, and leftLent
+	// regular resources offered as revocable (policy.Grant.AsRevocable).
+	var left, leftRev, leftLent policy.Resources
 	for _, o := range taken {
-		left, leftRev = left.Add(o.res), leftRev.Add(o.rev)
+		if o.asRev {
+			leftLent = leftLent.Add(o.res)
+		} else {
+			left = left.Add(o.res)
+		}
+		leftRev = leftRev.Add(o.rev)
 	}
 	launching := map[string]bool{}
 	launched := 0
 	a := m.books.agents[agentID]
 	for _, t := range tasks {
 		res, rev, err := m.books.validateTask(f, agentID, t, launching, left)
-		if err == nil && !leftRev.Contains(rev) {
-			err = fmt.Errorf("task asks for revocable %s but only %s is left", rev, leftRev)
+		lent := false
+		switch {
+		case err != nil:
+		case rev.IsEmpty():
+		case leftLent.Contains(rev):
+			lent = true
+		case !leftRev.Contains(rev):
+			err = fmt.Errorf("task asks for revocable %s but only %s is left (one task takes its revocable resources from one offer kind)", rev, leftRev.Add(leftLent))
 		}
 		if err != nil {
 			m.log.Info("task invalid", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "err", err)
 			m.sendStatus(ctx, f, m.taskStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_INVALID, err.Error()))
 			continue
 		}
-		left, leftRev = left.Sub(res), leftRev.Sub(rev)
+		left = left.Sub(res)
+		if lent {
+			// Regular resources on loan: the agent sees them as regular,
+			// the books charge them to the regular pool.
+			leftLent = leftLent.Sub(rev)
+			res, rev = res.Add(rev), policy.Resources{}
+		} else {
+			leftRev = leftRev.Sub(rev)
+		}
 		launching[t.TaskId.Value] = true
 		launched++
-		m.books.addTask(f, agentID, role, t, res, rev, m.now())
+		m.books.addTask(f, agentID, role, t, res, rev, lent, m.now())
 		ctx.Send(actor.NewPID(a.address, a.actorID), &messages.RunTask{
 			Framework: f.info, Task: t, FrameworkPid: m.schedulers[f.id()], MasterEpoch: m.cfg.Info.Epoch, Role: role,
 		})
 	}
+	left = left.Add(leftLent)
 	m.cfg.Metrics.launched.Add(float64(launched))
 	if !left.IsEmpty() || !leftRev.IsEmpty() {
 		ret := allocatoractor.Return{FrameworkID: f.id(), Role: role, AgentID: agentID, Resources: left, Revocable: leftRev}
@@ -317,16 +339,17 @@ func (m *master) handleKill(ctx actor.Context, msg *messages.KillTask) {
 		m.sendStatus(ctx, f, m.taskStatus(msg.TaskId, msg.AgentId, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_RECONCILIATION, "task unknown to the master"))
 		return
 	}
-	m.killTask(ctx, t, msg.KillPolicy)
+	m.killTask(ctx, t, msg.KillPolicy, messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK)
 }
 
-func (m *master) killTask(ctx actor.Context, t *taskRecord, policy *messages.KillPolicy) {
+func (m *master) killTask(ctx actor.Context, t *taskRecord, policy *messages.KillPolicy, reason messages.TaskStatusReason) {
 	a, ok := m.books.agents[t.agentID()]
 	if !ok || !a.reachable {
 		return // the agent's return settles the task
 	}
 	ctx.Send(actor.NewPID(a.address, a.actorID), &messages.KillTask{
 		FrameworkId: t.task.FrameworkId, TaskId: t.task.TaskId, AgentId: t.task.AgentId, KillPolicy: policy, MasterEpoch: m.cfg.Info.Epoch,
+		Reason: reason,
 	})
 }
 
@@ -375,7 +398,7 @@ func (m *master) teardown(ctx actor.Context, f *frameworkRecord, why string) {
 	ctx.Send(m.cfg.Allocator, allocatoractor.DeactivateFramework{FrameworkID: f.id()})
 	for _, t := range f.tasks {
 		if !messages.IsTerminal(t.task.State) {
-			m.killTask(ctx, t, nil)
+			m.killTask(ctx, t, nil, messages.TaskStatusReason_REASON_FRAMEWORK_REMOVED)
 		}
 	}
 	m.maybeRemove(ctx, f)

@@ -30,6 +30,7 @@ func (m *master) handleStatusUpdate(ctx actor.Context, msg *messages.StatusUpdat
 	}
 	if terminalNow {
 		ctx.Send(m.cfg.Allocator, allocatoractor.Return{FrameworkID: fwID, Role: t.task.Role, AgentID: t.agentID(), Resources: t.res, Revocable: t.rev})
+		delete(m.preempting, taskKey{fwID, t.id()})
 	}
 	m.cfg.Metrics.statusUpdates.WithLabelValues(st.State.String()).Inc()
 	ctx.ActorSystem().EventStream.Publish(TaskUpdated{FrameworkID: fwID, TaskID: t.id(), State: st.State})
@@ -108,6 +109,7 @@ func (m *master) markTask(ctx actor.Context, t *taskRecord, state messages.TaskS
 	m.sendStatus(ctx, f, st)
 	ctx.ActorSystem().EventStream.Publish(TaskUpdated{FrameworkID: f.id(), TaskID: t.id(), State: state})
 	if terminalNow {
+		delete(m.preempting, taskKey{f.id(), t.id()})
 		m.books.forgetTask(t)
 		m.maybeRemove(ctx, f)
 	}

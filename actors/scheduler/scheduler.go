@@ -170,7 +170,10 @@ func (s *schedulerActor) fresh(epoch uint64) bool {
 }
 
 func (s *schedulerActor) subscribe(ctx actor.Context) {
-	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: s.info, Pid: ctx.Self(), MasterEpoch: s.epoch})
+	// A copy: in one process the master reads the message while this
+	// actor later sets s.info.Id.
+	info := proto.Clone(s.info).(*messages.FrameworkInfo)
+	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch})
 	sys, self, gen := s.sys, s.self, s.gen
 	s.cfg.Clock.AfterFunc(s.backoff.NextBackOff(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })
 }

@@ -44,7 +44,8 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		AllocationInterval: time.Second, OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second,
 		Resources: c.Resources, Attributes: c.Attributes, Hostname: "localhost",
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
-		Allocator: "drf", RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
+		Allocator: "drf", ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
+		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
 	}
 	r, err := n.start(logger)
 	if err != nil {

@@ -58,6 +58,9 @@ type nodeCmd struct {
 	AllocationInterval   time.Duration `default:"1s" env:"AGORA_ALLOCATION_INTERVAL" help:"Time between batch allocation cycles (events allocate at once between them)."`
 	OfferTimeout         time.Duration `default:"30s" env:"AGORA_OFFER_TIMEOUT" help:"Offers not used within this are rescinded (0: never)."`
 	FrameworkHeartbeat   time.Duration `default:"15s" env:"AGORA_FRAMEWORK_HEARTBEAT" help:"How often the master heartbeats schedulers."`
+	ReclaimInterval      time.Duration `default:"15s" env:"AGORA_RECLAIM_INTERVAL" help:"How often the master preempts tasks for roles below their guarantee (0: never)."`
+	PreemptionGrace      time.Duration `default:"5s" env:"AGORA_PREEMPTION_GRACE" help:"Time a preempted task is given between TASK_KILLING (reason PREEMPTED) and SIGKILL."`
+	RevocableAbove       string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
 	RegistrationBackoff  time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax      time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 }
@@ -147,7 +150,11 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	}
 	var pol allocator.Allocator
 	if isMaster {
-		if pol, err = allocator.New(c.Allocator, allocator.Options{Seed: time.Now().UnixNano()}); err != nil {
+		above, err := allocator.ParseRevocableAbove(c.RevocableAbove)
+		if err != nil {
+			return nil, fmt.Errorf("--revocable-above: %w", err)
+		}
+		if pol, err = allocator.New(c.Allocator, allocator.Options{Seed: time.Now().UnixNano(), RevocableAbove: above}); err != nil {
 			return nil, fmt.Errorf("--allocator: %w", err)
 		}
 	}
@@ -212,6 +219,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			Info: minfo, Clock: clock, Logger: logger, Liveness: policy, Publisher: r.pub, Metrics: master.NewMetrics(reg),
 			Allocator: allocPID, OfferTimeout: c.OfferTimeout, FrameworkHeartbeat: c.FrameworkHeartbeat,
 			Roles: roles, SaveRoles: master.SaveRolesFile(rolesPath),
+			ReclaimInterval: c.ReclaimInterval, PreemptionGrace: c.PreemptionGrace,
 		}), master.Name); err != nil {
 			node.Stop()
 			return nil, fmt.Errorf("spawn master: %w", err)
