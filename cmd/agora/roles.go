@@ -22,12 +22,28 @@ type rolesCmd struct {
 	MasterHTTP string `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
 }
 
+// Run prints every role with a configuration or a live task: its
+// configuration against what it uses, and how often it was preempted.
 func (c *rolesCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.MasterHTTP, http.MethodGet, "/roles", nil)
+	body, err := masterCall(c.MasterHTTP, http.MethodGet, "/state", nil)
 	if err != nil {
 		return err
 	}
-	return printRoles(body)
+	st := &messages.MasterState{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, st); err != nil {
+		return fmt.Errorf("unreadable answer from the master: %w", err)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tWEIGHT\tGUARANTEE\tLIMIT\tUSED\tREVOCABLE\tTASKS\tPREEMPTED")
+	for _, u := range st.RoleUsage {
+		fmt.Fprintf(tw, "%s\t%g\t%s\t%s\t%s\t%s\t%d\t%d\n", u.Role, u.Weight,
+			dash(messages.FormatResources(u.Guarantee)), dash(messages.FormatResources(u.Limit)),
+			dash(messages.FormatResources(u.Used)), dash(messages.FormatResources(u.RevocableUsed)), u.Tasks, u.Preemptions)
+	}
+	if st.ReclaimIntervalNanos == 0 {
+		fmt.Fprintln(tw, "(reclamation is off: guarantees are served from free resources only)")
+	}
+	return tw.Flush()
 }
 
 type quotaCmd struct {
