@@ -1376,7 +1376,11 @@ type RunTask struct {
 	FrameworkPid *actor.PID             `protobuf:"bytes,3,opt,name=framework_pid,json=frameworkPid,proto3" json:"framework_pid,omitempty"`
 	MasterEpoch  uint64                 `protobuf:"varint,4,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	// role is the role the task's resources are allocated to.
-	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	Role string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	// revocable: the task runs on regular resources offered as revocable
+	// (task.resources are relabelled regular); the agent reports it back on
+	// re-registration so a new master still preempts it first.
+	Revocable     bool `protobuf:"varint,6,opt,name=revocable,proto3" json:"revocable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1444,6 +1448,13 @@ func (x *RunTask) GetRole() string {
 		return x.Role
 	}
 	return ""
+}
+
+func (x *RunTask) GetRevocable() bool {
+	if x != nil {
+		return x.Revocable
+	}
+	return false
 }
 
 // StatusUpdate carries a task status: from the agent to the master, and from
@@ -1787,14 +1798,15 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\"r\n" +
 	"\x13FrameworkFailedOver\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xd0\x01\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xee\x01\n" +
 	"\aRunTask\x125\n" +
 	"\tframework\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x12&\n" +
 	"\x04task\x18\x02 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\x12/\n" +
 	"\rframework_pid\x18\x03 \x01(\v2\n" +
 	".actor.PIDR\fframeworkPid\x12!\n" +
 	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\x12\x12\n" +
-	"\x04role\x18\x05 \x01(\tR\x04role\"\x99\x01\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1c\n" +
+	"\trevocable\x18\x06 \x01(\bR\trevocable\"\x99\x01\n" +
 	"\fStatusUpdate\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\x12!\n" +

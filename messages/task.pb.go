@@ -126,6 +126,9 @@ const (
 	TaskStatusReason_REASON_IMAGE_NOT_FOUND               TaskStatusReason = 17
 	TaskStatusReason_REASON_RESOURCES_UNKNOWN             TaskStatusReason = 18
 	TaskStatusReason_REASON_SANDBOX_INVALID               TaskStatusReason = 19
+	// The agent running the task did not re-register with a new leading
+	// master within --agent-reregister-timeout.
+	TaskStatusReason_REASON_AGENT_REREGISTER_TIMEOUT TaskStatusReason = 20
 )
 
 // Enum value maps for TaskStatusReason.
@@ -151,6 +154,7 @@ var (
 		17: "REASON_IMAGE_NOT_FOUND",
 		18: "REASON_RESOURCES_UNKNOWN",
 		19: "REASON_SANDBOX_INVALID",
+		20: "REASON_AGENT_REREGISTER_TIMEOUT",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                   0,
@@ -173,6 +177,7 @@ var (
 		"REASON_IMAGE_NOT_FOUND":               17,
 		"REASON_RESOURCES_UNKNOWN":             18,
 		"REASON_SANDBOX_INVALID":               19,
+		"REASON_AGENT_REREGISTER_TIMEOUT":      20,
 	}
 )
 
@@ -1080,7 +1085,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\xe7\x04\n" +
+	"\tTASK_GONE\x10\f*\x8c\x05\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1102,7 +1107,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x1aREASON_KILLED_BY_FRAMEWORK\x10\x10\x12\x1a\n" +
 	"\x16REASON_IMAGE_NOT_FOUND\x10\x11\x12\x1c\n" +
 	"\x18REASON_RESOURCES_UNKNOWN\x10\x12\x12\x1a\n" +
-	"\x16REASON_SANDBOX_INVALID\x10\x13B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x16REASON_SANDBOX_INVALID\x10\x13\x12#\n" +
+	"\x1fREASON_AGENT_REREGISTER_TIMEOUT\x10\x14B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

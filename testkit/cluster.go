@@ -13,6 +13,7 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	allocatoractor "github.com/agora-sched/agora/actors/allocator"
 	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/scheduler"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime"
@@ -43,6 +44,13 @@ type Options struct {
 	// Containerizer for agents whose spec names none; default real
 	// processes (runtime.Command).
 	Containerizer runtime.Containerizer
+	// NewPolicy builds the allocation policy of each master (FailoverMaster
+	// starts a new one); default DRF with seed 1. Policy, if set, is the
+	// first master's.
+	NewPolicy func() policy.Allocator
+	// AgentReregisterTimeout is the re-registration window of masters
+	// started by FailoverMaster (master.Config.AgentReregisterTimeout).
+	AgentReregisterTimeout time.Duration
 	// ReclaimInterval turns on reclamation (preemption for roles below
 	// their guarantee); 0 leaves it off. PreemptionGrace defaults to
 	// master.DefaultPreemptionGrace.
@@ -66,6 +74,7 @@ type Cluster struct {
 	resources        []*messages.Resource
 	tempRoot         string // agents' work dirs, removed by Stop
 
+	epoch      uint64
 	mu         sync.Mutex
 	schedulers map[string][]*actor.PID
 	reaper     *reaper // real processes of agents without a containerizer of their own
@@ -124,10 +133,6 @@ func New(opts Options) (*Cluster, error) {
 	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{},
 		reaper: newReaper(runtime.Command{})}
 	sys.EventStream.Subscribe(c.Events.record)
-	info := &messages.MasterInfo{Id: "testkit", Address: sys.Address(), Epoch: 1}
-	if opts.Policy == nil {
-		opts.Policy, _ = policy.New("drf", policy.Options{Seed: 1})
-	}
 	if opts.PreemptionGrace == 0 {
 		opts.PreemptionGrace = master.DefaultPreemptionGrace
 	}
@@ -137,34 +142,100 @@ func New(opts Options) (*Cluster, error) {
 	case opts.OfferTimeout < 0:
 		opts.OfferTimeout = 0
 	}
+	c.opts = opts
 	c.AllocatorMetrics = allocatoractor.NewMetrics(prometheus.NewRegistry())
+	if err := c.startMaster(1, opts.Policy); err != nil {
+		return nil, err
+	}
+	for i := 0; i < opts.Agents; i++ {
+		c.AddAgent(AgentSpec{})
+	}
+	return c, nil
+}
+
+// startMaster spawns an allocator with pol (nil: a new one) and a master
+// leading with epoch.
+func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
+	opts := c.opts
+	if pol == nil {
+		if opts.NewPolicy != nil {
+			pol = opts.NewPolicy()
+		} else {
+			pol, _ = policy.New("drf", policy.Options{Seed: 1})
+		}
+	}
+	sys := c.System
+	c.epoch = epoch
+	var err error
 	c.Allocator, err = sys.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
-		Policy: opts.Policy, Master: actor.NewPID(sys.Address(), master.Name), Clock: opts.Clock, Logger: logger,
+		Policy: pol, Master: actor.NewPID(sys.Address(), master.Name), Clock: opts.Clock, Logger: c.logger,
 		Interval: opts.AllocationInterval, Metrics: c.AllocatorMetrics,
 	}), allocatoractor.Name)
 	if err != nil {
-		return nil, fmt.Errorf("testkit: spawn allocator: %w", err)
+		return fmt.Errorf("testkit: spawn allocator: %w", err)
+	}
+	reregister := time.Duration(0)
+	if epoch > 1 {
+		reregister = opts.AgentReregisterTimeout
 	}
 	c.Master, err = sys.Root.SpawnNamed(master.Props(master.Config{
-		Info:         info,
+		Info:         &messages.MasterInfo{Id: fmt.Sprintf("testkit-%d", epoch), Address: sys.Address(), Epoch: epoch},
 		Clock:        opts.Clock,
-		Logger:       logger,
+		Logger:       c.logger,
 		Liveness:     *opts.Liveness,
 		Publisher:    c.Publisher,
 		Metrics:      master.NewMetrics(prometheus.NewRegistry()),
 		Allocator:    c.Allocator,
 		OfferTimeout: opts.OfferTimeout,
 
-		ReclaimInterval: opts.ReclaimInterval,
-		PreemptionGrace: opts.PreemptionGrace,
+		ReclaimInterval:        opts.ReclaimInterval,
+		PreemptionGrace:        opts.PreemptionGrace,
+		AgentReregisterTimeout: reregister,
 	}), master.Name)
 	if err != nil {
-		return nil, fmt.Errorf("testkit: spawn master: %w", err)
+		return fmt.Errorf("testkit: spawn master: %w", err)
 	}
-	for i := 0; i < opts.Agents; i++ {
-		c.AddAgent(AgentSpec{})
+	return nil
+}
+
+// FailoverMaster replaces the leading master as a failover does: the master
+// and allocator stop (their books are gone), a new master with the next
+// epoch and a new allocator start empty, and every agent and scheduler is
+// told of the new leader, as leader detection would, so they re-register
+// and subscribe again. It returns the new epoch.
+func (c *Cluster) FailoverMaster(t testing.TB) uint64 {
+	t.Helper()
+	if c.opts.Policy != nil && c.opts.NewPolicy == nil {
+		t.Fatal("testkit: a cluster given Options.Policy needs Options.NewPolicy to fail over")
 	}
-	return c, nil
+	if err := c.System.Root.StopFuture(c.Master).Wait(); err != nil {
+		t.Fatalf("testkit: stop master: %v", err)
+	}
+	if err := c.System.Root.StopFuture(c.Allocator).Wait(); err != nil {
+		t.Fatalf("testkit: stop allocator: %v", err)
+	}
+	if err := c.startMaster(c.epoch+1, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.AnnounceLeader()
+	return c.epoch
+}
+
+// AnnounceLeader tells every agent and scheduler the current leader, as
+// leader detection does (again after a partition heals, for example).
+func (c *Cluster) AnnounceLeader() {
+	for _, a := range c.Agents {
+		c.System.Root.Send(a, agent.MasterDetected{Master: c.Master, Epoch: c.epoch})
+	}
+	c.mu.Lock()
+	var scheds []*actor.PID
+	for _, pids := range c.schedulers {
+		scheds = append(scheds, pids...)
+	}
+	c.mu.Unlock()
+	for _, s := range scheds {
+		c.System.Root.Send(s, scheduler.MasterDetected{Master: c.Master, Epoch: c.epoch})
+	}
 }
 
 // AgentSpec describes one testkit agent; zero fields take defaults.
@@ -179,6 +250,8 @@ type AgentSpec struct {
 	Containerizer runtime.Containerizer
 	// SenderMiddleware wraps what the agent sends (faults, see Drop).
 	SenderMiddleware []actor.SenderMiddleware
+	// Partition, when cut, separates the agent from the cluster.
+	Partition *Partition
 }
 
 // AddAgent starts one more agent and returns its actor.
@@ -210,14 +283,21 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 	if id != "" {
 		info.Id = &messages.AgentID{Value: id}
 	}
+	var receivers []actor.ReceiverMiddleware
+	senders := spec.SenderMiddleware
+	if spec.Partition != nil {
+		senders = append(senders, spec.Partition.sender())
+		receivers = append(receivers, spec.Partition.receiver())
+	}
 	pid := c.System.Root.Spawn(agent.Props(agent.Config{
-		Info:             info,
-		Master:           c.Master,
-		WorkDir:          spec.WorkDir,
-		Clock:            c.Clock,
-		Logger:           c.logger,
-		Containerizer:    spec.Containerizer,
-		SenderMiddleware: spec.SenderMiddleware,
+		Info:               info,
+		Master:             c.Master,
+		WorkDir:            spec.WorkDir,
+		Clock:              c.Clock,
+		Logger:             c.logger,
+		Containerizer:      spec.Containerizer,
+		SenderMiddleware:   senders,
+		ReceiverMiddleware: receivers,
 	}))
 	c.Agents = append(c.Agents, pid)
 	return pid

@@ -29,7 +29,8 @@ const Name = "agent"
 type Config struct {
 	// Info describes the node; Info.Id is empty for a new agent.
 	Info *messages.AgentInfo
-	// Master is the master actor to register with.
+	// Master is the master actor to register with; nil until leader
+	// detection sends MasterDetected.
 	Master *actor.PID
 	// WorkDir holds the agent's persistent identity; empty keeps nothing.
 	WorkDir string
@@ -52,6 +53,19 @@ type Config struct {
 	// SenderMiddleware wraps every message the agent sends (testkit's
 	// fault injection).
 	SenderMiddleware []actor.SenderMiddleware
+	// ReceiverMiddleware wraps every message the agent receives (testkit's
+	// partitions).
+	ReceiverMiddleware []actor.ReceiverMiddleware
+}
+
+// MasterDetected tells the agent which master leads now; leader detection
+// in the agent's process sends it. A different master than the one the
+// agent registered with means registering again, with its tasks.
+// Epoch is the leader's epoch (0 if unknown): the same master elected
+// again has a larger one.
+type MasterDetected struct {
+	Master *actor.PID
+	Epoch  uint64
 }
 
 // Internal timer messages; gen ties them to the behaviour that armed them.
@@ -108,7 +122,7 @@ func Props(cfg Config) *actor.Props {
 		a.log = cfg.Logger.With("hostname", a.info.Hostname)
 		a.behavior.Become(a.registering)
 		return a
-	}, actor.WithSenderMiddleware(cfg.SenderMiddleware...))
+	}, actor.WithSenderMiddleware(cfg.SenderMiddleware...), actor.WithReceiverMiddleware(cfg.ReceiverMiddleware...))
 }
 
 // handleCommon handles what the agent does in every behaviour: its own
@@ -123,6 +137,12 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleRetryUpdate(ctx, m)
 	case *messages.StatusUpdateAcknowledgement:
 		a.handleAck(ctx, m)
+	case MasterDetected:
+		if m.Master == nil || (a.cfg.Master != nil && a.cfg.Master.Equal(m.Master) && m.Epoch <= a.epoch) {
+			return true
+		}
+		a.cfg.Master = m.Master
+		a.becomeRegistering(ctx, "a new leading master was detected")
 	default:
 		return false
 	}
@@ -136,6 +156,7 @@ func (a *agent) id() string { return a.info.GetId().GetValue() }
 // becomeRegistering starts (re-)registration right away, then with backoff.
 func (a *agent) becomeRegistering(ctx actor.Context, why string) {
 	a.log.Info("agent registering with master", "agent_id", a.id(), "master", a.cfg.Master.String(), "why", why)
+	a.unacked = 0
 	a.gen++
 	a.backoff.Reset()
 	a.behavior.Become(a.registering)
@@ -168,6 +189,9 @@ func (a *agent) registering(ctx actor.Context) {
 }
 
 func (a *agent) sendRegistration(ctx actor.Context) {
+	if a.cfg.Master == nil {
+		return // no leader known yet: MasterDetected starts registration
+	}
 	if a.id() == "" {
 		ctx.Request(a.cfg.Master, &messages.RegisterAgent{Info: a.info, Pid: ctx.Self()})
 		return

@@ -23,6 +23,7 @@ type taskRun struct {
 	info      *messages.TaskInfo
 	framework *messages.FrameworkInfo
 	role      string
+	revocable bool
 	state     messages.TaskState
 	container runtime.Container
 	sandbox   string
@@ -61,7 +62,7 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		a.log.Warn("ignoring a second RunTask for a task already here", "framework_id", key.framework, "task_id", key.task)
 		return
 	}
-	run := &taskRun{key: key, info: t, framework: msg.Framework, role: msg.Role, state: messages.TaskState_TASK_STAGING, grace: DefaultKillGrace}
+	run := &taskRun{key: key, info: t, framework: msg.Framework, role: msg.Role, revocable: msg.Revocable, state: messages.TaskState_TASK_STAGING, grace: DefaultKillGrace}
 	if g := t.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
 		run.grace = time.Duration(g)
 	}
@@ -186,7 +187,9 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 }
 
 func (a *agent) sendUpdate(ctx actor.Context, key taskKey, up *messages.StatusUpdate) {
-	ctx.Request(a.cfg.Master, up)
+	if a.cfg.Master != nil {
+		ctx.Request(a.cfg.Master, up)
+	}
 	a.later(a.updates.nextRetry(key), retryUpdate{key: key, uuid: up.Status.Uuid})
 }
 
@@ -223,7 +226,7 @@ func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 	for _, run := range a.tasks {
 		tasks = append(tasks, &messages.Task{
 			Name: run.info.Name, TaskId: run.info.TaskId, FrameworkId: run.framework.Id, AgentId: a.info.Id,
-			State: run.state, Resources: run.info.Resources, Role: run.role,
+			State: run.state, Resources: run.info.Resources, Role: run.role, Revocable: run.revocable,
 		})
 		frameworks[run.key.framework] = run.framework
 	}

@@ -48,3 +48,11 @@ type ReclaimChecked struct {
 	Rescinded int
 	Preempted [][2]string
 }
+
+// ReconcileDeferred: a newly elected master holds back its answer for
+// tasks it has not heard of until their agents re-register or the
+// re-registration window ends.
+type ReconcileDeferred struct {
+	FrameworkID string
+	Tasks       int
+}

@@ -352,3 +352,26 @@ func (b *Books) forgetTask(t *taskRecord) {
 		delete(a.tasks, taskKey{t.frameworkID(), t.id()})
 	}
 }
+
+// adoptFramework records a framework learned from an agent's
+// re-registration (a new leader after failover): disconnected until its
+// scheduler subscribes again. It returns the record and its generation for
+// the failover timer.
+func (b *Books) adoptFramework(info *messages.FrameworkInfo) (*frameworkRecord, uint64) {
+	f := &frameworkRecord{info: proto.Clone(info).(*messages.FrameworkInfo), gen: 1, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}}
+	b.frameworks[info.GetId().GetValue()] = f
+	return f, f.gen
+}
+
+// adoptTask records a task an agent reports that the books do not know.
+func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, res, rev policy.Resources, now time.Time) *taskRecord {
+	task := proto.Clone(t).(*messages.Task)
+	task.AgentId = a.info.Id
+	task.FrameworkId = f.info.Id
+	task.LatestStatus = &messages.TaskStatus{TaskId: t.TaskId, State: t.State, AgentId: a.info.Id, TimestampUnixNano: now.UnixNano()}
+	rec := &taskRecord{task: task, res: res, rev: rev, launched: now}
+	f.tasks[rec.id()] = rec
+	f.used = f.used.Add(res)
+	a.tasks[taskKey{f.id(), rec.id()}] = rec
+	return rec
+}

@@ -55,6 +55,11 @@ type Config struct {
 	// PreemptionGrace is how long a preempted task is given to stop after
 	// its framework is told (TASK_KILLING, REASON_PREEMPTED).
 	PreemptionGrace time.Duration
+	// AgentReregisterTimeout is how long a newly elected master waits
+	// for agents to re-register before it answers reconciliation of tasks
+	// it has not heard of with TASK_LOST; 0 answers at once (a single
+	// master, whose restart loses nothing it could learn).
+	AgentReregisterTimeout time.Duration
 }
 
 // Defaults for Config.
@@ -90,6 +95,11 @@ type master struct {
 	// their role since the master started.
 	preempting  map[taskKey]preemption
 	preemptions map[string]uint64
+	// recoveringUntil is the end of the agent re-registration window of a
+	// newly elected master; reconciliation of unknown tasks asked during
+	// it waits in pendingReconcile.
+	recoveringUntil  time.Time
+	pendingReconcile []pendingReconcile
 	// publishPending is true while a publishTick is armed.
 	publishPending bool
 	// sys and self let timer callbacks send to the actor without its ctx.
@@ -138,6 +148,10 @@ func (m *master) Receive(ctx actor.Context) {
 		}
 		if m.cfg.ReclaimInterval > 0 {
 			m.later(m.cfg.ReclaimInterval, reclaimTick{})
+		}
+		if m.cfg.AgentReregisterTimeout > 0 {
+			m.recoveringUntil = m.now().Add(m.cfg.AgentReregisterTimeout)
+			m.later(m.cfg.AgentReregisterTimeout, recoveryEnded{})
 		}
 		m.log.Info("master started", "address", m.cfg.Info.GetAddress(), "http", m.cfg.Info.GetHttpAddress())
 		m.publish()
@@ -190,6 +204,8 @@ func (m *master) Receive(ctx actor.Context) {
 		m.handleFailoverExpired(ctx, msg)
 	case reclaimTick:
 		m.handleReclaimTick(ctx)
+	case recoveryEnded:
+		m.handleRecoveryEnded(ctx)
 	case allocatoractor.Shortfalls:
 		m.reclaim(ctx, msg.Roles)
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.Terminated:
@@ -241,6 +257,7 @@ func (m *master) handleReregister(ctx actor.Context, msg *messages.ReregisterAge
 	m.cfg.Metrics.reregistrations.Inc()
 	m.log.Info("agent re-registered", "agent_id", id, "hostname", msg.Info.Hostname, "known", known, "tasks", len(msg.Tasks))
 	m.admit(ctx, id, to, true)
+	m.adopt(ctx, m.books.agents[id], msg.Tasks, msg.Frameworks)
 	m.readmitAgent(ctx, m.books.agents[id], msg.Tasks)
 	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname, Reregistered: true})
 }

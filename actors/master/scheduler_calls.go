@@ -58,7 +58,9 @@ func (m *master) handleSubscribe(ctx actor.Context, msg *messages.SubscribeFrame
 		FrameworkId: f.info.Id, Master: m.cfg.Info, HeartbeatIntervalNanos: int64(m.cfg.FrameworkHeartbeat),
 	}})
 	m.changed()
-	ctx.ActorSystem().EventStream.Publish(FrameworkSubscribed{FrameworkID: id, Resubscribed: known})
+	// A scheduler with its FrameworkID re-subscribes, even to a new leader
+	// that had not heard of the framework yet.
+	ctx.ActorSystem().EventStream.Publish(FrameworkSubscribed{FrameworkID: id, Resubscribed: known || msg.GetInfo().GetId().GetValue() != ""})
 }
 
 // caller checks that a call comes from the framework's current scheduler.
@@ -262,9 +264,13 @@ func (m *master) handleAccept(ctx actor.Context, msg *messages.Accept) {
 		}
 		launching[t.TaskId.Value] = true
 		launched++
+		if lent {
+			t = proto.Clone(t).(*messages.TaskInfo)
+			t.Resources = append(res.ToMessages(false), rev.ToMessages(true)...)
+		}
 		m.books.addTask(f, agentID, role, t, res, rev, lent, m.now())
 		ctx.Send(actor.NewPID(a.address, a.actorID), &messages.RunTask{
-			Framework: f.info, Task: t, FrameworkPid: m.schedulers[f.id()], MasterEpoch: m.cfg.Info.Epoch, Role: role,
+			Framework: f.info, Task: t, FrameworkPid: m.schedulers[f.id()], MasterEpoch: m.cfg.Info.Epoch, Role: role, Revocable: lent,
 		})
 	}
 	left = left.Add(leftLent)
@@ -373,9 +379,22 @@ func (m *master) handleReconcile(ctx actor.Context, msg *messages.Reconcile) {
 		}
 		return
 	}
+	deferred := 0
+	defer func() {
+		if deferred > 0 {
+			ctx.ActorSystem().EventStream.Publish(ReconcileDeferred{FrameworkID: f.id(), Tasks: deferred})
+		}
+	}()
 	for _, q := range msg.Tasks {
 		if t, ok := f.tasks[q.GetTaskId().GetValue()]; ok {
 			reply(t.task.LatestStatus)
+			continue
+		}
+		if m.now().Before(m.recoveringUntil) {
+			deferred++
+			// Its agent may not have re-registered with this new leader
+			// yet: answer when it does, or when the window ends.
+			m.pendingReconcile = append(m.pendingReconcile, pendingReconcile{frameworkID: f.id(), task: q})
 			continue
 		}
 		reply(m.taskStatus(q.TaskId, q.AgentId, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_RECONCILIATION, "task unknown to the master"))

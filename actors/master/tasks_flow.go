@@ -24,6 +24,15 @@ func (m *master) handleStatusUpdate(ctx actor.Context, msg *messages.StatusUpdat
 	}
 	t, terminalNow, err := m.books.updateTask(fwID, st)
 	if err != nil {
+		if messages.IsTerminal(st.GetState()) && !f.tearingDown {
+			// A task that ended while no master knew it (during a
+			// failover): its framework must still hear of it. Forwarded
+			// while connected; the agent retries until then.
+			if f.connected {
+				ctx.Send(m.fwHandlers[fwID], fwSend{msg: &messages.StatusUpdate{FrameworkId: msg.FrameworkId, Status: st, MasterEpoch: m.cfg.Info.Epoch}})
+			}
+			return
+		}
 		m.log.Info("status update for an unknown task; acknowledging it", "framework_id", fwID, "task_id", st.GetTaskId().GetValue())
 		m.ackForFramework(ctx, ctx.Sender(), msg)
 		return
@@ -113,6 +122,62 @@ func (m *master) markTask(ctx actor.Context, t *taskRecord, state messages.TaskS
 		m.books.forgetTask(t)
 		m.maybeRemove(ctx, f)
 	}
+}
+
+// adopt records what an agent reports that the books do not know: after a
+// failover the new leader learns the cluster's tasks from re-registrations.
+// An unknown framework is recorded disconnected, from the FrameworkInfo the
+// agent keeps: its scheduler has its failover timeout to subscribe again.
+func (m *master) adopt(ctx actor.Context, a *agentRecord, tasks []*messages.Task, frameworks []*messages.FrameworkInfo) {
+	infos := map[string]*messages.FrameworkInfo{}
+	for _, fi := range frameworks {
+		infos[fi.GetId().GetValue()] = fi
+	}
+	for _, t := range tasks {
+		fwID := t.GetFrameworkId().GetValue()
+		if messages.IsTerminal(t.State) || a.tasks[taskKey{fwID, t.GetTaskId().GetValue()}] != nil {
+			continue
+		}
+		f, ok := m.books.frameworks[fwID]
+		if !ok {
+			if m.books.removedFrameworks[fwID] {
+				continue // the agent hears of the removal and kills it
+			}
+			info := infos[fwID]
+			if info == nil || validateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
+				m.log.Warn("agent reports a task of a framework it has no valid FrameworkInfo for; ignoring the task",
+					"agent_id", a.info.Id.Value, "framework_id", fwID, "task_id", t.GetTaskId().GetValue())
+				continue
+			}
+			var gen uint64
+			f, gen = m.books.adoptFramework(info)
+			ctx.Send(m.cfg.Allocator, allocatoractor.AddFramework{Framework: PolicyFramework(f.info)})
+			ctx.Send(m.cfg.Allocator, allocatoractor.DeactivateFramework{FrameworkID: fwID})
+			timeout := failoverTimeout(f.info)
+			m.later(timeout, failoverExpired{frameworkID: fwID, gen: gen})
+			m.log.Info("framework recovered from an agent's re-registration; waiting for its scheduler", "framework_id", fwID, "failover_timeout", timeout)
+		}
+		if !hasRole(f.info, t.Role) {
+			m.log.Warn("agent reports a task under a role its framework is not subscribed to; ignoring the task",
+				"framework_id", fwID, "task_id", t.GetTaskId().GetValue(), "role", t.Role)
+			continue
+		}
+		res, rev, err := policy.FromMessages(t.Resources)
+		if err != nil {
+			m.log.Warn("agent reports a task with invalid resources; ignoring the task", "task_id", t.GetTaskId().GetValue(), "err", err)
+			continue
+		}
+		m.books.adoptTask(f, a, t, res, rev, m.now())
+	}
+}
+
+func hasRole(info *messages.FrameworkInfo, role string) bool {
+	for _, r := range info.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
 }
 
 // readmitAgent settles an agent's tasks after it (re-)registered: tasks it

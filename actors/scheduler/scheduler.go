@@ -33,6 +33,7 @@
 package scheduler
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -118,6 +119,16 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		if m.gen == s.gen && !s.subscribed {
 			s.subscribe(ctx)
 		}
+	case MasterDetected:
+		if m.Master == nil || (s.cfg.Master != nil && s.cfg.Master.Equal(m.Master) && m.Epoch <= s.epoch) {
+			return
+		}
+		s.log.Info("a new leading master was detected; subscribing again", "master", m.Master.String())
+		s.cfg.Master = m.Master
+		s.subscribed = false
+		s.gen++
+		s.backoff.Reset()
+		s.subscribe(ctx)
 	case *messages.FrameworkSubscribed:
 		if !s.fresh(m.GetMaster().GetEpoch()) {
 			return
@@ -169,7 +180,20 @@ func (s *schedulerActor) fresh(epoch uint64) bool {
 	return true
 }
 
+// MasterDetected tells the scheduler which master leads now (leader
+// detection in its process sends it): it subscribes again there with its
+// FrameworkID, so its tasks stay its own.
+// Epoch is the leader's epoch (0 if unknown): the same master elected
+// again has a larger one.
+type MasterDetected struct {
+	Master *actor.PID
+	Epoch  uint64
+}
+
 func (s *schedulerActor) subscribe(ctx actor.Context) {
+	if s.cfg.Master == nil {
+		return // no leader known yet: MasterDetected subscribes
+	}
 	// A copy: in one process the master reads the message while this
 	// actor later sets s.info.Id.
 	info := proto.Clone(s.info).(*messages.FrameworkInfo)
@@ -194,7 +218,13 @@ func (d *Driver) FrameworkID() string { return d.s.info.GetId().GetValue() }
 
 func (d *Driver) id() *messages.FrameworkID { return d.s.info.GetId() }
 
-func (d *Driver) call(msg proto.Message) { d.ctx.Request(d.s.cfg.Master, msg) }
+func (d *Driver) call(msg proto.Message) {
+	if d.s.cfg.Master == nil {
+		d.s.log.Warn("no leading master known: call dropped", "call", fmt.Sprintf("%T", msg))
+		return
+	}
+	d.ctx.Request(d.s.cfg.Master, msg)
+}
 
 // Launch accepts offers (all on one agent) and launches tasks on them;
 // what the tasks leave unused goes back to the cluster. Tasks without an

@@ -1,0 +1,241 @@
+package master_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/scheduler"
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/testkit"
+)
+
+func isReregistered(ev any) bool {
+	a, ok := ev.(master.AgentAdmitted)
+	return ok && a.Reregistered
+}
+
+func isResubscribed(ev any) bool {
+	f, ok := ev.(master.FrameworkSubscribed)
+	return ok && f.Resubscribed
+}
+
+// reconciled collects reconciliation answers a framework got since mark.
+func reconciled(c *testkit.Cluster, mark int, framework string) map[string]*messages.TaskStatus {
+	out := map[string]*messages.TaskStatus{}
+	c.Events.Count(mark, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		if !ok || se.Framework != framework {
+			return false
+		}
+		if u, ok := se.Event.(*messages.StatusUpdate); ok && len(u.Status.Uuid) == 0 {
+			out[u.Status.TaskId.Value] = u.Status
+		}
+		return false
+	})
+	return out
+}
+
+// A new leader starts empty and rebuilds its books and the allocator from
+// re-registrations: tasks stay RUNNING, the framework keeps its ID, and
+// what it offers first is exactly each agent's total minus what is used.
+func TestFailoverRebuildsFromReregistration(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{
+		Clock: clock, Agents: 3, AgentResources: "cpus:4;mem:8192",
+		Containerizer: testkit.SimContainerizer{Clock: clock},
+	})
+	fw := &testkit.Elastic{Target: 7, Shape: "cpus:1;mem:1024"}
+	pid := c.StartScheduler(frameworkInfo("fw", "r"), acting(fw))
+	mark := c.Events.Mark()
+	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return fw.Running() == 7 })
+	before := stateWhere(t, c, func(s *messages.MasterState) bool {
+		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 7
+	})
+	id := before.Frameworks[0].Info.Id.Value
+
+	mark = c.Events.Mark()
+	epoch := c.FailoverMaster(t)
+	c.Events.WaitForCount(t, mark, 3, isReregistered)
+	sub := c.Events.WaitForSince(t, mark, isResubscribed).(master.FrameworkSubscribed)
+	if sub.FrameworkID != id || epoch != 2 {
+		t.Fatalf("framework %s re-subscribed (want %s), epoch %d", sub.FrameworkID, id, epoch)
+	}
+	// The first offer of each agent by the new leader is its total minus
+	// what its tasks use.
+	offered := map[string]string{}
+	c.AdvanceUntil(t, mark, time.Second, 10, func(ev any) bool {
+		if se, ok := ev.(testkit.SchedulerEvent); ok {
+			if o, ok := se.Event.(*messages.Offers); ok {
+				for _, of := range o.Offers {
+					if _, seen := offered[of.AgentId.Value]; !seen {
+						offered[of.AgentId.Value] = messages.FormatResources(of.Resources)
+					}
+				}
+			}
+		}
+		return len(offered) == 3
+	})
+	st := stateWhere(t, c, func(s *messages.MasterState) bool { return s.Master.Epoch == epoch && len(s.Agents) == 3 })
+	for _, a := range st.Agents {
+		total, _, _ := policy.FromMessages(a.Info.Resources)
+		used, _, _ := policy.FromMessages(a.Used)
+		if want := total.Sub(used).String(); offered[a.Info.Id.Value] != want {
+			t.Fatalf("agent %s: first offer after failover %q, want total minus used %q", a.Info.Id.Value, offered[a.Info.Id.Value], want)
+		}
+	}
+	mark = c.Events.Mark()
+	c.System.Root.Send(pid, act(func(d *scheduler.Driver) { d.Reconcile() }))
+	c.Events.WaitForCount(t, mark, 7, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		u, isUpdate := se.Event.(*messages.StatusUpdate)
+		return ok && isUpdate && len(u.Status.Uuid) == 0
+	})
+	for task, s := range reconciled(c, mark, "fw") {
+		if s.State != messages.TaskState_TASK_RUNNING {
+			t.Fatalf("task %s reconciled as %v after failover, want RUNNING", task, s.State)
+		}
+	}
+	if fw.Live() != 7 || fw.Running() != 7 {
+		t.Fatalf("framework sees %d live, %d running tasks; want 7 (no task lost or duplicated)", fw.Live(), fw.Running())
+	}
+}
+
+// After failover, reconciliation of a task whose agent has not come back
+// waits for the re-registration window, then answers TASK_LOST with the
+// reason; when the agent returns later, its tasks are RUNNING again.
+func TestReconcileWaitsForAgentsAfterFailover(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	const window = 30 * time.Second
+	c := testkit.Start(t, testkit.Options{
+		Clock: clock, Agents: 1, AgentResources: "cpus:2;mem:2048",
+		Containerizer: testkit.SimContainerizer{Clock: clock}, AgentReregisterTimeout: window,
+	})
+	cut := &testkit.Partition{}
+	c.AddAgent(testkit.AgentSpec{Hostname: "far", Partition: cut, Containerizer: testkit.SimContainerizer{Clock: clock}})
+	fw := &testkit.Elastic{Target: 4, Shape: "cpus:1;mem:1024"}
+	pid := c.StartScheduler(frameworkInfo("fw", "r"), acting(fw))
+	mark := c.Events.Mark()
+	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return fw.Running() == 4 })
+	st := stateWhere(t, c, func(s *messages.MasterState) bool { return len(s.Agents) == 2 })
+	var farTasks []string
+	c.Events.Count(0, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		if u, isUpdate := se.Event.(*messages.StatusUpdate); ok && isUpdate && u.Status.State == messages.TaskState_TASK_RUNNING {
+			for _, a := range st.Agents {
+				if a.Info.Hostname == "far" && a.Info.Id.Value == u.Status.AgentId.Value {
+					farTasks = append(farTasks, u.Status.TaskId.Value)
+				}
+			}
+		}
+		return false
+	})
+	if len(farTasks) != 2 {
+		t.Fatalf("want 2 tasks on the far agent, got %v", farTasks)
+	}
+
+	cut.Cut()
+	mark = c.Events.Mark()
+	c.FailoverMaster(t)
+	c.Events.WaitForSince(t, mark, isResubscribed)
+	c.Events.WaitForCount(t, mark, 1, isReregistered)
+	var query []*messages.Reconcile_Task
+	for _, id := range farTasks {
+		query = append(query, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: id}})
+	}
+	mark = c.Events.Mark()
+	c.System.Root.Send(pid, act(func(d *scheduler.Driver) { d.Reconcile(query...) }))
+	c.Events.WaitForSince(t, mark, func(ev any) bool { d, ok := ev.(master.ReconcileDeferred); return ok && d.Tasks == 2 })
+	clock.Advance(window / 2)
+	if got := reconciled(c, mark, "fw"); len(got) != 0 {
+		t.Fatalf("answered %v before the re-registration window ended", got)
+	}
+	clock.Advance(window / 2)
+	c.Events.WaitForCount(t, mark, 2, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		u, isUpdate := se.Event.(*messages.StatusUpdate)
+		return ok && isUpdate && u.Status.State == messages.TaskState_TASK_LOST
+	})
+	for task, s := range reconciled(c, mark, "fw") {
+		if s.Reason != messages.TaskStatusReason_REASON_AGENT_REREGISTER_TIMEOUT {
+			t.Fatalf("task %s: %v %v (%s), want LOST with REASON_AGENT_REREGISTER_TIMEOUT", task, s.State, s.Reason, s.Message)
+		}
+	}
+
+	// The agent comes back: its tasks are RUNNING again, none duplicated.
+	cut.Heal()
+	mark = c.Events.Mark()
+	c.AnnounceLeader()
+	c.Events.WaitForCount(t, mark, 1, isReregistered)
+	c.System.Root.Send(pid, act(func(d *scheduler.Driver) { d.Reconcile(query...) }))
+	c.Events.WaitForCount(t, mark, 2, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		u, isUpdate := se.Event.(*messages.StatusUpdate)
+		return ok && isUpdate && u.Status.State == messages.TaskState_TASK_RUNNING && len(u.Status.Uuid) == 0
+	})
+	st = stateWhere(t, c, func(s *messages.MasterState) bool { return len(s.Agents) == 2 && len(s.Frameworks) == 1 })
+	if n := st.Frameworks[0].Tasks["TASK_RUNNING"]; n != 4 {
+		t.Fatalf("master books %d running tasks after the agent returned, want 4", n)
+	}
+}
+
+// An agent cut off from the master becomes unreachable; once the partition
+// heals it re-registers and its tasks report RUNNING again, not twice.
+func TestPartitionedAgentComesBack(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:2048", Containerizer: testkit.SimContainerizer{Clock: clock}})
+	cut := &testkit.Partition{}
+	c.AddAgent(testkit.AgentSpec{Partition: cut})
+	fw := &testkit.Elastic{Target: 2, Shape: "cpus:1;mem:1024"}
+	c.StartScheduler(frameworkInfo("fw", "r"), fw)
+	mark := c.Events.Mark()
+	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return fw.Running() == 2 })
+	cut.Cut()
+	mark = c.Events.Mark()
+	c.AdvanceUntil(t, mark, 5*time.Second, 40, func(ev any) bool { _, ok := ev.(master.AgentMarkedUnreachable); return ok })
+	c.Events.WaitForCount(t, mark, 2, func(ev any) bool {
+		u, ok := ev.(master.TaskUpdated)
+		return ok && u.State == messages.TaskState_TASK_UNREACHABLE
+	})
+	cut.Heal()
+	mark = c.Events.Mark()
+	c.AdvanceUntil(t, mark, 5*time.Second, 40, isReregistered)
+	st := stateWhere(t, c, func(s *messages.MasterState) bool {
+		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 2 && s.Agents[0].Reachable
+	})
+	if n := len(st.Frameworks[0].Tasks); n != 1 {
+		t.Fatalf("tasks by state %v: want exactly 2 RUNNING", st.Frameworks[0].Tasks)
+	}
+}
+
+// stateWhere steps the fake clock (snapshots are published on it) until
+// the master's latest snapshot satisfies ok.
+func stateWhere(t *testing.T, c *testkit.Cluster, ok func(*messages.MasterState) bool) *messages.MasterState {
+	t.Helper()
+	clock := c.Fake(t)
+	for i := 0; i < 100; i++ {
+		changed := c.Publisher.Changed()
+		if s := c.Publisher.Latest(); s != nil && ok(s.State) {
+			return s.State
+		}
+		clock.Advance(100 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-time.After(testkit.Settle):
+		}
+	}
+	t.Fatal("no matching state snapshot within 10 s of fake time")
+	return nil
+}
+
+// acting runs act messages on the scheduler actor and passes the rest to h.
+func acting(h scheduler.Handler) scheduler.HandlerFunc {
+	return func(d *scheduler.Driver, ev any) {
+		if f, ok := ev.(act); ok {
+			f(d)
+			return
+		}
+		h.Receive(d, ev)
+	}
+}
