@@ -11,21 +11,21 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cluster/detect"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Default addresses. Remoting has no authentication: bind to loopback
@@ -43,7 +43,7 @@ type nodeCmd struct {
 	Advertise string `env:"AGORA_ADVERTISE" help:"host:port peers use to reach this node, if not the listen address."`
 	HTTP      string `name:"http" default:"${defaultHTTP}" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (/state, /health, /metrics)."`
 	AgentHTTP string `name:"agent-http" default:"${defaultAgentHTTP}" env:"AGORA_AGENT_HTTP" help:"host:port of the agent's HTTP API (task sandboxes)."`
-	Master    string `env:"AGORA_MASTER" help:"The master's remoting address host:port (agents; default: this process's master)."`
+	Master    string `env:"AGORA_MASTER" help:"Where agents find the leading master: its remoting address host:port, or consul://host:port/<cluster> with several masters (default: this process's master, or --election)."`
 	WorkDir   string `name:"work-dir" default:"/var/lib/agora" env:"AGORA_WORK_DIR" help:"Directory for the agent's identity and sandboxes."`
 	Hostname  string `env:"AGORA_HOSTNAME" help:"Hostname the agent reports (default: os.Hostname)."`
 
@@ -60,6 +60,10 @@ type nodeCmd struct {
 	FrameworkHeartbeat   time.Duration `default:"15s" env:"AGORA_FRAMEWORK_HEARTBEAT" help:"How often the master heartbeats schedulers."`
 	ReclaimInterval      time.Duration `default:"15s" env:"AGORA_RECLAIM_INTERVAL" help:"How often the master preempts tasks for roles below their guarantee (0: never)."`
 	PreemptionGrace      time.Duration `default:"5s" env:"AGORA_PREEMPTION_GRACE" help:"Time a preempted task is given between TASK_KILLING (reason PREEMPTED) and SIGKILL."`
+	Election               string        `env:"AGORA_ELECTION" help:"Run several masters: consul://host:port/<cluster> elects the leader with Consul sessions (masters; empty: this master leads alone)."`
+	ElectionTTL            time.Duration `name:"election-ttl" default:"2s" env:"AGORA_ELECTION_TTL" help:"TTL of the check that binds a master's Consul session: how fast a dead leader is detected."`
+	LockDelay              time.Duration `default:"500ms" env:"AGORA_LOCK_DELAY" help:"Consul lock delay after a leader's session ends (Consul's default is 15s)."`
+	AgentReregisterTimeout time.Duration `default:"2m" env:"AGORA_AGENT_REREGISTER_TIMEOUT" help:"After an election, how long the new leader waits for agents to re-register before it answers reconciliation of tasks it has not heard of with TASK_LOST."`
 	RevocableAbove       string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
 	RegistrationBackoff  time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax      time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
@@ -67,6 +71,7 @@ type nodeCmd struct {
 
 // running is a started node: what Stop must undo.
 type running struct {
+	cancel    context.CancelFunc // ends election and leader detection
 	node      *remoting.Node
 	http      *http.Server
 	agentHTTP *http.Server
@@ -148,13 +153,11 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pol allocator.Allocator
 	if isMaster {
-		above, err := allocator.ParseRevocableAbove(c.RevocableAbove)
-		if err != nil {
+		if _, err := allocator.ParseRevocableAbove(c.RevocableAbove); err != nil {
 			return nil, fmt.Errorf("--revocable-above: %w", err)
 		}
-		if pol, err = allocator.New(c.Allocator, allocator.Options{Seed: time.Now().UnixNano(), RevocableAbove: above}); err != nil {
+		if _, err := allocator.New(c.Allocator, allocator.Options{}); err != nil {
 			return nil, fmt.Errorf("--allocator: %w", err)
 		}
 	}
@@ -164,7 +167,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, err
 		}
 		if !isMaster && c.Master == "" {
-			return nil, errors.New("--master: an agent needs the master's remoting address host:port")
+			return nil, errors.New("--master: an agent needs the master's remoting address host:port, or consul://host:port/<cluster>")
+		}
+		if c.Master != "" {
+			if _, err := detect.Parse(c.Master); err != nil {
+				return nil, fmt.Errorf("--master: %w", err)
+			}
 		}
 	}
 	listen := c.Listen
@@ -201,50 +209,29 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			Pid:               actor.NewPID(node.Address, master.Name),
 			StartTimeUnixNano: clock.Now().UnixNano(),
 		}
-		rolesPath := filepath.Join(c.WorkDir, "master", "roles.json")
-		roles, err := master.LoadRolesFile(rolesPath)
+		mr, err := newMasterRole(c, node, logger, clock, policy, reg, minfo)
 		if err != nil {
 			node.Stop()
 			return nil, err
 		}
-		allocPID, err := node.System.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
-			Policy: pol, Master: minfo.Pid, Clock: clock, Logger: logger, Interval: c.AllocationInterval,
-			Metrics: allocatoractor.NewMetrics(reg),
-		}), allocatoractor.Name)
-		if err != nil {
+		r.pub = mr.pub
+		ctx, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		if err := mr.run(ctx); err != nil {
+			cancel()
 			node.Stop()
-			return nil, fmt.Errorf("spawn allocator: %w", err)
+			return nil, err
 		}
-		if _, err := node.System.Root.SpawnNamed(master.Props(master.Config{
-			Info: minfo, Clock: clock, Logger: logger, Liveness: policy, Publisher: r.pub, Metrics: master.NewMetrics(reg),
-			Allocator: allocPID, OfferTimeout: c.OfferTimeout, FrameworkHeartbeat: c.FrameworkHeartbeat,
-			Roles: roles, SaveRoles: master.SaveRolesFile(rolesPath),
-			ReclaimInterval: c.ReclaimInterval, PreemptionGrace: c.PreemptionGrace,
-		}), master.Name); err != nil {
-			node.Stop()
-			return nil, fmt.Errorf("spawn master: %w", err)
-		}
-		sys, self := node.System, minfo.Pid
-		update := func(ctx context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error) {
-			res, err := sys.Root.RequestFuture(self, u, 10*time.Second).Result()
-			if err != nil {
-				return nil, fmt.Errorf("master did not answer: %w", err)
-			}
-			switch res := res.(type) {
-			case *messages.RoleConfig:
-				return res, nil
-			case *messages.Error:
-				return nil, errors.New(res.Message)
-			}
-			return nil, fmt.Errorf("unexpected answer %T", res)
-		}
-		r.http = &http.Server{Handler: master.HTTPHandler(r.pub, reg, update), ReadHeaderTimeout: 10 * time.Second}
-		logger.Info("master HTTP API serving", "url", r.httpURL)
+		r.http = &http.Server{Handler: mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
+		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		go func() {
 			if err := r.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("master HTTP server stopped", "err", err)
 			}
 		}()
+		if c.Master == "" && c.Election != "" {
+			c.Master = c.Election
+		}
 		if c.Master == "" {
 			masterPID = actor.NewPID(node.Address, master.Name)
 		}
@@ -258,18 +245,45 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		info.HttpAddress = ln.Addr().String()
 		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = r.agentHTTP.Serve(ln) }()
-		if _, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
-			Info: info, Master: masterPID, WorkDir: c.WorkDir, Clock: clock, Logger: logger,
+		spec := detect.Spec{Static: masterPID.Address}
+		if c.Master != "" {
+			spec, _ = detect.Parse(c.Master)
+		}
+		var initial *actor.PID
+		if spec.Static != "" {
+			initial = actor.NewPID(spec.Static, master.Name)
+		}
+		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
+			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger,
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
-		}), agent.Name); err != nil {
+		}), agent.Name)
+		if err != nil {
 			r.stop()
 			return nil, fmt.Errorf("spawn agent: %w", err)
+		}
+		if spec.Consul != "" {
+			ctx, cancel := context.WithCancel(context.Background())
+			prev := r.cancel
+			r.cancel = func() {
+				cancel()
+				if prev != nil {
+					prev()
+				}
+			}
+			sys := node.System
+			go detect.Watch(ctx, spec, logger, func(mi *messages.MasterInfo) {
+				logger.Info("leading master detected", "address", mi.Address, "epoch", mi.Epoch)
+				sys.Root.Send(agentPID, agent.MasterDetected{Master: actor.NewPID(mi.Address, master.Name), Epoch: mi.Epoch})
+			})
 		}
 	}
 	return r, nil
 }
 
 func (r *running) stop() {
+	if r.cancel != nil {
+		r.cancel()
+	}
 	for _, srv := range []*http.Server{r.http, r.agentHTTP} {
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/detect"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -99,6 +101,10 @@ func (c *weightSetCmd) Run(*slog.Logger) error {
 }
 
 func masterCall(hostport, method, path string, payload []byte) ([]byte, error) {
+	hostport, err := leaderHTTP(hostport)
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequest(method, "http://"+hostport+path, bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
@@ -138,4 +144,24 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// leaderHTTP resolves --master-http: host:port as given (a standby
+// redirects to the leader), or consul://host:port/<cluster> to the
+// leader's HTTP address.
+func leaderHTTP(hostport string) (string, error) {
+	if !strings.HasPrefix(hostport, "consul://") {
+		return hostport, nil
+	}
+	spec, err := detect.Parse(hostport)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := detect.Leader(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	return info.HttpAddress, nil
 }

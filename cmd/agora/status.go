@@ -40,6 +40,10 @@ func (c *statusCmd) Run(*slog.Logger) error {
 
 func fetchState(hostport string, timeout time.Duration) ([]byte, error) {
 	client := &http.Client{Timeout: timeout}
+	hostport, err := leaderHTTP(hostport)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := client.Get("http://" + hostport + "/state")
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)

@@ -7,18 +7,18 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/messages"
-	"github.com/asynkron/protoactor-go/actor"
 )
 
 // Elastic runs a queue of identical tasks on whatever it is offered.
@@ -111,7 +111,7 @@ func (e *Elastic) Summary() string {
 }
 
 func main() {
-	masterAddr := flag.String("master", "127.0.0.1:5055", "the master's remoting address")
+	masterAddr := flag.String("master", "127.0.0.1:5055", "the master's remoting address host:port, or consul://host:port/<cluster> with several masters")
 	listen := flag.String("listen", "127.0.0.1:0", "address this framework listens on (the master must reach it)")
 	n := flag.Int("tasks", 20, "tasks to run")
 	command := flag.String("command", "sleep 1", "shell command of each task")
@@ -136,7 +136,13 @@ func main() {
 	if *id != "" {
 		info.Id = &messages.FrameworkID{Value: *id}
 	}
-	pid := node.System.Root.Spawn(scheduler.Props(scheduler.Config{Master: actor.NewPID(*masterAddr, master.Name), Info: info}, e))
+	pid := node.System.Root.Spawn(scheduler.Props(scheduler.Config{Info: info}, e))
+	ctx, stopFollowing := context.WithCancel(context.Background())
+	defer stopFollowing()
+	if err := scheduler.Follow(ctx, node.System, pid, *masterAddr, slog.Default()); err != nil {
+		fmt.Println("elastic: --master:", err)
+		os.Exit(2)
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {

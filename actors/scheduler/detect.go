@@ -1,0 +1,29 @@
+package scheduler
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/agora-sched/agora/cluster/detect"
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// MasterName is the well-known actor name of the master on its node.
+const MasterName = "master"
+
+// Follow keeps a scheduler pointed at the leading master found by master
+// (host:port, or consul://host:port/<cluster> with several masters) until
+// ctx ends: each new leader gets a MasterDetected, and the scheduler
+// subscribes there again with its FrameworkID. Start the scheduler with a
+// nil Config.Master and call Follow.
+func Follow(ctx context.Context, sys *actor.ActorSystem, scheduler *actor.PID, master string, logger *slog.Logger) error {
+	spec, err := detect.Parse(master)
+	if err != nil {
+		return err
+	}
+	go detect.Watch(ctx, spec, logger, func(info *messages.MasterInfo) {
+		sys.Root.Send(scheduler, MasterDetected{Master: actor.NewPID(info.Address, MasterName), Epoch: info.Epoch})
+	})
+	return nil
+}
