@@ -5,7 +5,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOACTOR_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)
 BIN := bin
 
-.PHONY: build test test-race test-process bench proto demo lint tools clean
+.PHONY: consul build test test-race test-process bench proto demo lint tools clean
 
 build:
 	$(GO) build -o $(BIN)/agora ./cmd/agora
@@ -13,9 +13,16 @@ build:
 # test runs the whole suite: race-checked unit and actor tests, then the
 # multi-process tests (proto.actor's remoting races with itself under -race
 # when two remotes share a process, so those run in child processes).
-test: build
+test: build consul
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# consul builds the pinned Consul server (v1.15.4, MPL-2.0) that the HA
+# tests start as dev agents: once, from the Go module proxy (3-4 minutes).
+consul: $(BIN)/consul
+
+$(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
+	cd tools/consul && $(GO) build -o ../../$(BIN)/consul github.com/hashicorp/consul
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 -timeout 30m ./allocator/... ./actors/...

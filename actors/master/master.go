@@ -259,6 +259,7 @@ func (m *master) handleReregister(ctx actor.Context, msg *messages.ReregisterAge
 	m.admit(ctx, id, to, true)
 	m.adopt(ctx, m.books.agents[id], msg.Tasks, msg.Frameworks)
 	m.readmitAgent(ctx, m.books.agents[id], msg.Tasks)
+	m.answerPending(ctx)
 	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname, Reregistered: true})
 }
 

@@ -58,3 +58,27 @@ func orReason(r, def messages.TaskStatusReason) messages.TaskStatusReason {
 func cloneStatus(st *messages.TaskStatus) *messages.TaskStatus {
 	return proto.Clone(st).(*messages.TaskStatus)
 }
+
+// answerPending answers deferred reconciliation for tasks that are known
+// now (their agent re-registered).
+func (m *master) answerPending(ctx actor.Context) {
+	if len(m.pendingReconcile) == 0 {
+		return
+	}
+	kept := m.pendingReconcile[:0]
+	for _, p := range m.pendingReconcile {
+		f, err := m.books.framework(p.frameworkID)
+		if err != nil {
+			continue
+		}
+		t, ok := f.tasks[p.task.GetTaskId().GetValue()]
+		if !ok {
+			kept = append(kept, p)
+			continue
+		}
+		st := cloneStatus(t.task.LatestStatus)
+		st.Uuid, st.Reason = nil, messages.TaskStatusReason_REASON_RECONCILIATION
+		m.sendStatus(ctx, f, st)
+	}
+	m.pendingReconcile = kept
+}

@@ -109,26 +109,34 @@ func Watch(ctx context.Context, spec Spec, logger *slog.Logger, found func(*mess
 
 // Leader returns the current leader once, waiting up to ctx for one.
 func Leader(ctx context.Context, spec Spec) (*messages.MasterInfo, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	got := make(chan *messages.MasterInfo, 1)
-	go Watch(ctx, spec, slog.New(slog.DiscardHandler), func(info *messages.MasterInfo) {
-		select {
-		case got <- info:
-		default:
+	return WaitLeader(ctx, spec, func(*messages.MasterInfo) bool { return true })
+}
+
+// WaitLeader waits until the leader satisfies ok (for example: a leader
+// other than one that failed) and returns it.
+func WaitLeader(ctx context.Context, spec Spec, ok func(*messages.MasterInfo) bool) (*messages.MasterInfo, error) {
+	if spec.Static != "" {
+		return &messages.MasterInfo{Address: spec.Static}, nil
+	}
+	// One-shot callers (the CLI) must not leave pooled connections behind:
+	// Consul limits concurrent connections per client address.
+	cfg := api.DefaultNonPooledConfig()
+	cfg.Address = spec.Consul
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	key := election.LeaderKey(spec.Cluster)
+	var index uint64
+	for {
+		pair, meta, err := client.KV().Get(key, (&api.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second}).WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("no leading master found at %s: %w", spec, err)
 		}
-		cancel()
-	})
-	select {
-	case info := <-got:
-		return info, nil
-	case <-ctx.Done():
-		select {
-		case info := <-got:
+		if info := election.Decode(pair); info != nil && ok(info) {
 			return info, nil
-		default:
 		}
-		return nil, fmt.Errorf("no leading master found at %s: %w", spec, ctx.Err())
+		index = meta.LastIndex
 	}
 }
 

@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // waitFor blocks until the output contains text.
-func (s *syncBuffer) waitFor(t *testing.T, text string) {
+func (s *syncBuffer) waitFor(t testing.TB, text string) {
 	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
@@ -107,12 +107,12 @@ func (s *syncBuffer) waitFor(t *testing.T, text string) {
 	}
 }
 
-func startProc(t *testing.T, name string, args ...string) *proc {
+func startProc(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	return startBin(t, agoraBin, name, args...)
 }
 
-func startBin(t *testing.T, bin, name string, args ...string) *proc {
+func startBin(t testing.TB, bin, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -139,7 +139,7 @@ func startBin(t *testing.T, bin, name string, args ...string) *proc {
 func (p *proc) signal(s syscall.Signal) { _ = p.cmd.Process.Signal(s) }
 
 // waitState long-polls the master's /state until ok holds.
-func waitState(t *testing.T, httpAddr string, ok func(*messages.MasterState) bool) *messages.MasterState {
+func waitState(t testing.TB, httpAddr string, ok func(*messages.MasterState) bool) *messages.MasterState {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	var since int64

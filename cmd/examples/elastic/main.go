@@ -35,11 +35,12 @@ type Elastic struct {
 	failed   int
 	total    int
 	agents   map[string]bool // agents that ran our tasks
+	live     map[string]bool // tasks seen and not yet ended
 }
 
 // NewElastic queues n tasks running command with resources each.
 func NewElastic(n int, command string, resources []*messages.Resource) *Elastic {
-	e := &Elastic{Done: make(chan struct{}), Removed: make(chan struct{}), total: n, agents: map[string]bool{},
+	e := &Elastic{Done: make(chan struct{}), Removed: make(chan struct{}), total: n, agents: map[string]bool{}, live: map[string]bool{},
 		Log: func(string, ...any) {}}
 	for i := 0; i < n; i++ {
 		e.Queue = append(e.Queue, scheduler.Command(fmt.Sprintf("task-%04d", i), command, resources))
@@ -56,8 +57,14 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 	case *messages.FrameworkSubscribed:
 		e.Log("framework %s", ev.FrameworkId.GetValue())
 		// After every (re-)subscription, learn what still runs (Mesos'
-		// advice): a scheduler that failed over finds its tasks here.
-		d.Reconcile()
+		// advice): explicitly for the tasks we know of (a new leading
+		// master answers those once their agents re-register), and
+		// implicitly when we know none (this scheduler restarted).
+		var known []*messages.Reconcile_Task
+		for id := range e.live {
+			known = append(known, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: id}})
+		}
+		d.Reconcile(known...)
 	case teardown:
 		d.Teardown()
 	case *messages.Error:
@@ -86,6 +93,11 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		}
 	case *messages.StatusUpdate:
 		e.agents[ev.Status.AgentId.GetValue()] = true
+		if messages.IsTerminal(ev.Status.State) {
+			delete(e.live, ev.Status.TaskId.GetValue())
+		} else {
+			e.live[ev.Status.TaskId.GetValue()] = true
+		}
 		if ev.Status.Reason == messages.TaskStatusReason_REASON_RECONCILIATION {
 			e.Log("reconciled %s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
 			return
