@@ -114,7 +114,10 @@ type RegisterAgent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Info  *AgentInfo             `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
 	// pid is the agent actor the master talks to.
-	Pid           *actor.PID `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	Pid *actor.PID `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	// session identifies the agent process (random at start): a retried
+	// registration gets the AgentID the first one was given, not a second.
+	Session       string `protobuf:"bytes,3,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,6 +166,13 @@ func (x *RegisterAgent) GetPid() *actor.PID {
 	return nil
 }
 
+func (x *RegisterAgent) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
 // ReregisterAgent is sent by an agent that has an AgentID: after its own
 // restart, after the master told it it is unknown, or to a new leader. It
 // carries everything the master needs to rebuild its books (no database).
@@ -174,7 +184,11 @@ type ReregisterAgent struct {
 	Executors  []*ExecutorInfo        `protobuf:"bytes,4,rep,name=executors,proto3" json:"executors,omitempty"`
 	Frameworks []*FrameworkInfo       `protobuf:"bytes,5,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
 	// highest master epoch this agent has seen.
-	MasterEpoch   uint64 `protobuf:"varint,6,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	MasterEpoch uint64 `protobuf:"varint,6,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	// session identifies the agent process (random at start): a retry of a
+	// re-registration the master already took carries the same session, and
+	// is answered without redoing the admission.
+	Session       string `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +263,13 @@ func (x *ReregisterAgent) GetMasterEpoch() uint64 {
 		return x.MasterEpoch
 	}
 	return 0
+}
+
+func (x *ReregisterAgent) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
 }
 
 // AgentRegistered answers RegisterAgent and ReregisterAgent.
@@ -512,11 +533,12 @@ const file_messages_agent_proto_rawDesc = "" +
 	"attributes\x18\x04 \x03(\v2\x13.agora.v1.AttributeR\n" +
 	"attributes\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12!\n" +
-	"\fhttp_address\x18\x06 \x01(\tR\vhttpAddress\"V\n" +
+	"\fhttp_address\x18\x06 \x01(\tR\vhttpAddress\"p\n" +
 	"\rRegisterAgent\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
-	".actor.PIDR\x03pid\"\x90\x02\n" +
+	".actor.PIDR\x03pid\x12\x18\n" +
+	"\asession\x18\x03 \x01(\tR\asession\"\xaa\x02\n" +
 	"\x0fReregisterAgent\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
@@ -526,7 +548,8 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\n" +
 	"frameworks\x18\x05 \x03(\v2\x17.agora.v1.FrameworkInfoR\n" +
 	"frameworks\x12!\n" +
-	"\fmaster_epoch\x18\x06 \x01(\x04R\vmasterEpoch\"\xcb\x01\n" +
+	"\fmaster_epoch\x18\x06 \x01(\x04R\vmasterEpoch\x12\x18\n" +
+	"\asession\x18\a \x01(\tR\asession\"\xcb\x01\n" +
 	"\x0fAgentRegistered\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +

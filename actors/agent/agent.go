@@ -9,6 +9,8 @@
 package agent
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -85,6 +87,7 @@ type agent struct {
 	seq      uint64
 	unacked  int
 	epoch    uint64 // highest master epoch seen
+	session  string // this agent process, for the master to spot retries
 	tasks    map[taskKey]*taskRun
 	updates  *updateQueues
 	sys      *actor.ActorSystem
@@ -119,6 +122,9 @@ func Props(cfg Config) *actor.Props {
 		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.BackoffInitial, cfg.BackoffMax, 2, 0.5
 		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior(),
 			tasks: map[taskKey]*taskRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax)}
+		session := make([]byte, 8)
+		_, _ = crand.Read(session)
+		a.session = hex.EncodeToString(session)
 		a.log = cfg.Logger.With("hostname", a.info.Hostname)
 		a.behavior.Become(a.registering)
 		return a
@@ -193,11 +199,11 @@ func (a *agent) sendRegistration(ctx actor.Context) {
 		return // no leader known yet: MasterDetected starts registration
 	}
 	if a.id() == "" {
-		ctx.Request(a.cfg.Master, &messages.RegisterAgent{Info: a.info, Pid: ctx.Self()})
+		ctx.Request(a.cfg.Master, &messages.RegisterAgent{Info: a.info, Pid: ctx.Self(), Session: a.session})
 		return
 	}
 	tasks, frameworks := a.reportedTasks()
-	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: a.info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks})
+	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: a.info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session})
 }
 
 func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistered) {

@@ -68,6 +68,8 @@ type agentRecord struct {
 	// incarnation counts the agent's admissions to the allocator; grants
 	// from an earlier one are stale.
 	incarnation uint64
+	// session is the agent process's session from its last re-registration.
+	session string
 }
 
 // Books is the master's record of the cluster. It is plain data: the master
@@ -85,6 +87,9 @@ type Books struct {
 	frameworks        map[string]*frameworkRecord
 	removedFrameworks map[string]bool
 	offers            map[string]*offerRecord
+	// bySession maps an agent process's session to the ID it registered
+	// with, so that a retried registration is not a second agent.
+	bySession map[string]string
 }
 
 // NewBooks returns empty books for the master with the given ID; agent IDs
@@ -93,6 +98,7 @@ func NewBooks(masterID string) *Books {
 	return &Books{
 		masterID: masterID, agents: map[string]*agentRecord{},
 		frameworks: map[string]*frameworkRecord{}, removedFrameworks: map[string]bool{}, offers: map[string]*offerRecord{},
+		bySession: map[string]string{},
 	}
 }
 
@@ -115,19 +121,29 @@ func validateAgentInfo(info *messages.AgentInfo) error {
 	return nil
 }
 
-// Register admits a new agent and returns its new AgentID.
-func (b *Books) Register(info *messages.AgentInfo, address, actorID string, now time.Time) (string, error) {
+// Register admits a new agent and returns its new AgentID. A retry from
+// the same agent process (same session) gets the ID it was given, and
+// known is true.
+func (b *Books) Register(info *messages.AgentInfo, address, actorID, session string, now time.Time) (id string, known bool, err error) {
 	if err := validateAgentInfo(info); err != nil {
-		return "", err
+		return "", false, err
+	}
+	if id, ok := b.bySession[session]; ok && session != "" {
+		if a, ok := b.agents[id]; ok && a.reachable {
+			return id, true, nil
+		}
 	}
 	b.nextAgent++
-	id := fmt.Sprintf("%s-A%d", b.masterID, b.nextAgent)
+	id = fmt.Sprintf("%s-A%d", b.masterID, b.nextAgent)
 	info = proto.Clone(info).(*messages.AgentInfo)
 	info.Id = &messages.AgentID{Value: id}
 	b.agents[id] = &agentRecord{info: info, address: address, actorID: actorID, registered: now, lastSeen: now, reachable: true,
-		tasks: map[taskKey]*taskRecord{}, offers: map[string]*offerRecord{}}
+		tasks: map[taskKey]*taskRecord{}, offers: map[string]*offerRecord{}, session: session}
+	if session != "" {
+		b.bySession[session] = id
+	}
 	b.reachable++
-	return id, nil
+	return id, false, nil
 }
 
 // Reregister admits an agent that already has an ID: one that restarted,

@@ -17,16 +17,27 @@ func info(host string) *messages.AgentInfo {
 
 func TestRegisterAssignsFreshIDs(t *testing.T) {
 	b := NewBooks("m1")
-	a, err := b.Register(info("h1"), "10.0.0.1:1", "agent", t0)
+	a, _, err := b.Register(info("h1"), "10.0.0.1:1", "agent", "s1", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", t0) // same host again: a new agent (Mesos)
+	c, _, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", "s2", t0) // same host again: a new agent (Mesos)
 	if a != "m1-A1" || c != "m1-A2" {
 		t.Fatalf("ids = %s, %s", a, c)
 	}
 	if b.AgentCount() != 2 || b.ReachableCount() != 2 {
 		t.Fatalf("counts = %d/%d", b.AgentCount(), b.ReachableCount())
+	}
+}
+
+// A registration the agent retried before the answer reached it (same
+// session) is the same agent: one ID, not a ghost agent offered twice.
+func TestRegisterRetryKeepsOneAgent(t *testing.T) {
+	b := NewBooks("m1")
+	a, retry1, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", "s1", t0)
+	c, retry2, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", "s1", t0)
+	if a != c || retry1 || !retry2 || b.AgentCount() != 1 {
+		t.Fatalf("ids %s, %s (retry %v %v), %d agents: want one agent", a, c, retry1, retry2, b.AgentCount())
 	}
 }
 
@@ -40,7 +51,7 @@ func TestRegisterRejectsImpossibleAgents(t *testing.T) {
 		"reversed range": {Hostname: "h", Resources: []*messages.Resource{{Name: "ports", Ranges: []*messages.Range{{Begin: 9, End: 1}}}}},
 	} {
 		b := NewBooks("m")
-		if _, err := b.Register(in, "a", "agent", t0); !errors.Is(err, ErrInvalidAgent) {
+		if _, _, err := b.Register(in, "a", "agent", "", t0); !errors.Is(err, ErrInvalidAgent) {
 			t.Errorf("%s: err = %v, want ErrInvalidAgent", name, err)
 		}
 		if b.AgentCount() != 0 {
@@ -54,7 +65,7 @@ func TestHeartbeatFromUnknownOrUnreachableAgent(t *testing.T) {
 	if err := b.Heartbeat("nope", t0); !errors.Is(err, ErrUnknownAgent) {
 		t.Fatalf("unknown: %v", err)
 	}
-	id, _ := b.Register(info("h"), "a", "agent", t0)
+	id, _, _ := b.Register(info("h"), "a", "agent", "", t0)
 	if err := b.Heartbeat(id, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +82,7 @@ func TestHeartbeatFromUnknownOrUnreachableAgent(t *testing.T) {
 
 func TestReregisterKeepsIDAndRestoresReachability(t *testing.T) {
 	b := NewBooks("m")
-	id, _ := b.Register(info("h"), "a", "agent", t0)
+	id, _, _ := b.Register(info("h"), "a", "agent", "", t0)
 	b.MarkUnreachable(id, t0.Add(time.Minute))
 	in := info("h")
 	in.Id = &messages.AgentID{Value: id}

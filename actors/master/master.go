@@ -100,6 +100,8 @@ type master struct {
 	// it waits in pendingReconcile.
 	recoveringUntil  time.Time
 	pendingReconcile []pendingReconcile
+	// publishBackoff spaces snapshots by ten times what the last cost.
+	publishBackoff time.Duration
 	// publishPending is true while a publishTick is armed.
 	publishPending bool
 	// sys and self let timer callbacks send to the actor without its ctx.
@@ -167,7 +169,14 @@ func (m *master) Receive(ctx actor.Context) {
 		m.handleUnreachable(ctx, msg.id)
 	case publishTick:
 		m.publishPending = false
+		// A snapshot costs time in proportion to the cluster; keep the
+		// master's share of time spent on them under a tenth, so that a
+		// re-registration storm after failover is not slowed by state
+		// nobody reads that often. (Real time: this measures our own cost,
+		// not the cluster's clock.)
+		start := time.Now()
 		m.publish()
+		m.publishBackoff = 10 * time.Since(start)
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)
@@ -227,10 +236,16 @@ func replyTo(ctx actor.Context, pid *actor.PID) *actor.PID {
 
 func (m *master) handleRegister(ctx actor.Context, msg *messages.RegisterAgent) {
 	to := replyTo(ctx, msg.Pid)
-	id, err := m.books.Register(msg.GetInfo(), to.GetAddress(), to.GetId(), m.now())
+	id, retry, err := m.books.Register(msg.GetInfo(), to.GetAddress(), to.GetId(), msg.Session, m.now())
 	if err != nil {
 		m.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
 		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return
+	}
+	if retry {
+		// The agent retried before our answer reached it: same agent,
+		// same ID; answer again.
+		m.admit(ctx, id, to, false)
 		return
 	}
 	m.cfg.Metrics.registrations.Inc()
@@ -243,6 +258,15 @@ func (m *master) handleRegister(ctx actor.Context, msg *messages.RegisterAgent) 
 func (m *master) handleReregister(ctx actor.Context, msg *messages.ReregisterAgent) {
 	to := replyTo(ctx, msg.Pid)
 	id := msg.GetInfo().GetId().GetValue()
+	if a, ok := m.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.address == to.GetAddress() {
+		// A retry of a re-registration already taken (the answer crossed
+		// it, or the master is busy after a failover): answer it again
+		// without redoing the admission, which would churn the allocator
+		// for every retry of every agent.
+		m.books.Heartbeat(id, m.now())
+		m.admit(ctx, id, to, true)
+		return
+	}
 	if a, ok := m.books.agents[id]; ok && a.reachable {
 		// The agent restarted before we noticed: what we offered of it
 		// may be gone, and the allocator must start over with it.
@@ -254,6 +278,7 @@ func (m *master) handleReregister(ctx actor.Context, msg *messages.ReregisterAge
 		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		return
 	}
+	m.books.agents[id].session = msg.Session
 	m.cfg.Metrics.reregistrations.Inc()
 	m.log.Info("agent re-registered", "agent_id", id, "hostname", msg.Info.Hostname, "known", known, "tasks", len(msg.Tasks))
 	m.admit(ctx, id, to, true)
@@ -350,7 +375,7 @@ func (m *master) changed() {
 		return
 	}
 	m.publishPending = true
-	m.later(m.cfg.PublishInterval, publishTick{})
+	m.later(max(m.cfg.PublishInterval, m.publishBackoff), publishTick{})
 }
 
 // later sends msg to the master after d on the master's clock.

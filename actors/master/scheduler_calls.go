@@ -136,7 +136,7 @@ func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated
 const offersPerMessage = 256
 
 func (m *master) sendOffers(ctx actor.Context, frameworkID string, offers []*messages.Offer) {
-	ctx.Send(m.fwHandlers[frameworkID], fwOffers{offers: offers})
+	m.toFramework(ctx, frameworkID, fwOffers{offers: offers})
 	m.cfg.Metrics.offers.Add(float64(len(offers)))
 }
 
@@ -184,7 +184,7 @@ func (m *master) handleDecline(ctx actor.Context, msg *messages.Decline) {
 	taken, err := m.books.takeOffers(f.id(), msg.OfferIds, false)
 	for _, o := range taken {
 		m.returnOffer(ctx, o, allocatoractor.Return{Decline: true, Refuse: refuse(msg.Filters)})
-		ctx.Send(m.fwHandlers[f.id()], fwRescind{offerID: o.id})
+		m.toFramework(ctx, f.id(), fwRescind{offerID: o.id})
 	}
 	m.cfg.Metrics.declines.Add(float64(len(taken)))
 	if err != nil {
@@ -208,7 +208,7 @@ func (m *master) handleAccept(ctx actor.Context, msg *messages.Accept) {
 	}
 	taken, err := m.books.takeOffers(f.id(), msg.OfferIds, true)
 	for _, o := range taken {
-		ctx.Send(m.fwHandlers[f.id()], fwRescind{offerID: o.id})
+		m.toFramework(ctx, f.id(), fwRescind{offerID: o.id})
 	}
 	if err != nil {
 		// Valid offers named by an invalid accept go back whole; every
@@ -293,6 +293,16 @@ func (m *master) handleAccept(ctx actor.Context, msg *messages.Accept) {
 // no acknowledgement).
 func (m *master) taskStatus(taskID *messages.TaskID, agentID *messages.AgentID, state messages.TaskState, reason messages.TaskStatusReason, text string) *messages.TaskStatus {
 	return &messages.TaskStatus{TaskId: taskID, AgentId: agentID, State: state, Reason: reason, Message: text, TimestampUnixNano: m.now().UnixNano()}
+}
+
+// toFramework sends msg to the framework's handler. A framework recovered
+// from agents' re-registrations has none until its scheduler subscribes:
+// then nothing is sent (status updates stay unacknowledged on the agent,
+// which resends them).
+func (m *master) toFramework(ctx actor.Context, frameworkID string, msg any) {
+	if h, ok := m.fwHandlers[frameworkID]; ok {
+		ctx.Send(h, msg)
+	}
 }
 
 func (m *master) sendStatus(ctx actor.Context, f *frameworkRecord, st *messages.TaskStatus) {

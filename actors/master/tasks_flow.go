@@ -29,7 +29,7 @@ func (m *master) handleStatusUpdate(ctx actor.Context, msg *messages.StatusUpdat
 			// failover): its framework must still hear of it. Forwarded
 			// while connected; the agent retries until then.
 			if f.connected {
-				ctx.Send(m.fwHandlers[fwID], fwSend{msg: &messages.StatusUpdate{FrameworkId: msg.FrameworkId, Status: st, MasterEpoch: m.cfg.Info.Epoch}})
+				m.toFramework(ctx, fwID, fwSend{msg: &messages.StatusUpdate{FrameworkId: msg.FrameworkId, Status: st, MasterEpoch: m.cfg.Info.Epoch}})
 			}
 			return
 		}
@@ -51,7 +51,7 @@ func (m *master) handleStatusUpdate(ctx actor.Context, msg *messages.StatusUpdat
 		}
 		return
 	}
-	ctx.Send(m.fwHandlers[fwID], fwSend{msg: &messages.StatusUpdate{FrameworkId: msg.FrameworkId, Status: st, MasterEpoch: m.cfg.Info.Epoch}})
+	m.toFramework(ctx, fwID, fwSend{msg: &messages.StatusUpdate{FrameworkId: msg.FrameworkId, Status: st, MasterEpoch: m.cfg.Info.Epoch}})
 }
 
 func (m *master) ackForFramework(ctx actor.Context, agent *actor.PID, msg *messages.StatusUpdate) {
