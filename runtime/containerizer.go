@@ -51,6 +51,15 @@ func (e Exit) Describe() string {
 	}
 }
 
+// ExitNotifier is implemented by containers that report their exit by
+// callback, so the agent needs no goroutine blocked in Wait for each (a
+// simulated agent runs thousands of tasks; goroutine stacks are what the
+// garbage collector scans).
+type ExitNotifier interface {
+	// NotifyExit calls f once with the exit, at once if it has happened.
+	NotifyExit(f func(Exit))
+}
+
 // Container is a started task.
 type Container interface {
 	// Wait blocks until the container ends.

@@ -44,6 +44,10 @@ type Options struct {
 	// Containerizer for agents whose spec names none; default real
 	// processes (runtime.Command).
 	Containerizer runtime.Containerizer
+	// Record chooses the events Events keeps (nil: all). Large benchmarks
+	// keep only what they wait on: millions of retained events would make
+	// the garbage collector, not Agora, the thing measured.
+	Record func(ev any) bool
 	// NewPolicy builds the allocation policy of each master (FailoverMaster
 	// starts a new one); default DRF with seed 1. Policy, if set, is the
 	// first master's.
@@ -136,7 +140,15 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{},
 		reaper: newReaper(runtime.Command{})}
-	sys.EventStream.Subscribe(c.Events.record)
+	if opts.Record != nil {
+		sys.EventStream.Subscribe(func(ev any) {
+			if opts.Record(ev) {
+				c.Events.record(ev)
+			}
+		})
+	} else {
+		sys.EventStream.Subscribe(c.Events.record)
+	}
 	if opts.PreemptionGrace == 0 {
 		opts.PreemptionGrace = master.DefaultPreemptionGrace
 	}
@@ -209,6 +221,13 @@ func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
 // and subscribe again. It returns the new epoch.
 func (c *Cluster) FailoverMaster(t testing.TB) uint64 {
 	t.Helper()
+	c.StopMaster(t)
+	return c.StartMaster(t)
+}
+
+// StopMaster stops the leading master and its allocator, as a crash would.
+func (c *Cluster) StopMaster(t testing.TB) {
+	t.Helper()
 	if c.opts.Policy != nil && c.opts.NewPolicy == nil {
 		t.Fatal("testkit: a cluster given Options.Policy needs Options.NewPolicy to fail over")
 	}
@@ -218,6 +237,12 @@ func (c *Cluster) FailoverMaster(t testing.TB) uint64 {
 	if err := c.System.Root.StopFuture(c.Allocator).Wait(); err != nil {
 		t.Fatalf("testkit: stop allocator: %v", err)
 	}
+}
+
+// StartMaster starts a new, empty leading master with the next epoch after
+// StopMaster and announces it. It returns the new epoch.
+func (c *Cluster) StartMaster(t testing.TB) uint64 {
+	t.Helper()
 	if err := c.startMaster(c.epoch+1, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -31,15 +31,41 @@ func (s SimContainerizer) Launch(spec runtime.LaunchSpec) (runtime.Container, er
 }
 
 type simContainer struct {
-	once     sync.Once
+	mu       sync.Mutex
+	ended    bool
 	done     chan struct{}
 	exit     runtime.Exit
+	notify   func(runtime.Exit)
 	clock    clockwork.Clock
 	useGrace bool
 }
 
 func (c *simContainer) finish(e runtime.Exit) {
-	c.once.Do(func() { c.exit = e; close(c.done) })
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended, c.exit = true, e
+	close(c.done)
+	notify := c.notify
+	c.mu.Unlock()
+	if notify != nil {
+		notify(e)
+	}
+}
+
+// NotifyExit implements runtime.ExitNotifier: no goroutine per task.
+func (c *simContainer) NotifyExit(f func(runtime.Exit)) {
+	c.mu.Lock()
+	if c.ended {
+		e := c.exit
+		c.mu.Unlock()
+		f(e)
+		return
+	}
+	c.notify = f
+	c.mu.Unlock()
 }
 
 func (c *simContainer) Wait() runtime.Exit { <-c.done; return c.exit }

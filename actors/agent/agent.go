@@ -161,7 +161,7 @@ func (a *agent) id() string { return a.info.GetId().GetValue() }
 
 // becomeRegistering starts (re-)registration right away, then with backoff.
 func (a *agent) becomeRegistering(ctx actor.Context, why string) {
-	a.log.Info("agent registering with master", "agent_id", a.id(), "master", a.cfg.Master.String(), "why", why)
+	a.log.Info("agent registering with master", "agent_id", a.id(), "master", a.cfg.Master.GetAddress(), "why", why)
 	a.unacked = 0
 	a.gen++
 	a.backoff.Reset()

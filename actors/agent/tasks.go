@@ -103,11 +103,15 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 		return
 	}
 	run.container = msg.container
-	sys, self, c := a.sys, a.self, msg.container
-	go func() {
-		ex := c.Wait()
-		sys.Root.Send(self, taskExited{key: msg.key, exit: ex})
-	}()
+	sys, self, c, key := a.sys, a.self, msg.container, msg.key
+	if n, ok := c.(runtime.ExitNotifier); ok {
+		n.NotifyExit(func(ex runtime.Exit) { sys.Root.Send(self, taskExited{key: key, exit: ex}) })
+	} else {
+		go func() {
+			ex := c.Wait()
+			sys.Root.Send(self, taskExited{key: key, exit: ex})
+		}()
+	}
 	if run.killing {
 		c.Kill(run.grace)
 		return

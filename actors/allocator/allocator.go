@@ -183,7 +183,11 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 		if err == nil {
 			a.markAgent(m.AgentID)
 		}
-	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *actor.Stopped:
+		// A stale PID (which caches its process) must not keep the
+		// policy's state reachable after the allocator stops.
+		a.cfg.Policy, a.dirty = nil, nil
+	case *actor.Stopping, *actor.Restarting:
 	default:
 		a.log.Warn("allocator: unexpected message", "type", fmt.Sprintf("%T", m))
 	}

@@ -90,6 +90,8 @@ type Books struct {
 	// bySession maps an agent process's session to the ID it registered
 	// with, so that a retried registration is not a second agent.
 	bySession map[string]string
+	// roles tallies live tasks by role.
+	roles map[string]*roleTally
 }
 
 // NewBooks returns empty books for the master with the given ID; agent IDs
@@ -98,7 +100,7 @@ func NewBooks(masterID string) *Books {
 	return &Books{
 		masterID: masterID, agents: map[string]*agentRecord{},
 		frameworks: map[string]*frameworkRecord{}, removedFrameworks: map[string]bool{}, offers: map[string]*offerRecord{},
-		bySession: map[string]string{},
+		bySession: map[string]string{}, roles: map[string]*roleTally{},
 	}
 }
 
@@ -242,8 +244,8 @@ func (b *Books) Frameworks() []*messages.FrameworkState {
 	for _, f := range b.frameworks {
 		st := &messages.FrameworkState{Info: f.info, Connected: f.connected, TearingDown: f.tearingDown,
 			Tasks: map[string]uint32{}, Used: f.used.ToMessages(false), OutstandingOffers: uint32(len(f.offers))}
-		for _, t := range f.tasks {
-			st.Tasks[t.task.State.String()]++
+		for state, n := range f.states {
+			st.Tasks[state.String()] = n
 		}
 		var offered policy.Resources
 		for _, o := range f.offers {

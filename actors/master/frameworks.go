@@ -36,6 +36,45 @@ type frameworkRecord struct {
 	tasks  map[string]*taskRecord // live: not terminal, or terminal and unacknowledged
 	offers map[string]*offerRecord
 	used   policy.Resources // resources of live tasks
+	// states counts tasks by state, kept as tasks change so that a state
+	// snapshot does not walk every task.
+	states map[messages.TaskState]uint32
+}
+
+// roleTally is what a role's live tasks hold, kept as tasks change.
+type roleTally struct {
+	used, revocable policy.Resources
+	tasks           uint32
+}
+
+// tally adds (or removes) a live task to its role's tally.
+func (b *Books) tally(t *taskRecord, add bool) {
+	r := b.roles[t.task.Role]
+	if r == nil {
+		r = &roleTally{}
+		b.roles[t.task.Role] = r
+	}
+	rev := policy.Resources{}
+	if t.task.Revocable {
+		rev = t.res.Add(t.rev)
+	}
+	if add {
+		r.used, r.revocable, r.tasks = r.used.Add(t.res), r.revocable.Add(rev), r.tasks+1
+		return
+	}
+	r.used, r.revocable, r.tasks = r.used.Sub(t.res), r.revocable.Sub(rev), r.tasks-1
+	if r.tasks == 0 {
+		delete(b.roles, t.task.Role)
+	}
+}
+
+func (f *frameworkRecord) count(s messages.TaskState, delta int) {
+	n := int(f.states[s]) + delta
+	if n <= 0 {
+		delete(f.states, s)
+		return
+	}
+	f.states[s] = uint32(n)
 }
 
 func (f *frameworkRecord) id() string { return f.info.GetId().GetValue() }
@@ -149,7 +188,7 @@ func (b *Books) Subscribe(info *messages.FrameworkInfo) (string, bool, error) {
 		f.info, f.connected = info, true
 		return id, true, nil
 	}
-	b.frameworks[id] = &frameworkRecord{info: info, connected: true, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}}
+	b.frameworks[id] = &frameworkRecord{info: info, connected: true, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}, states: map[messages.TaskState]uint32{}}
 	return id, false, nil
 }
 
@@ -185,6 +224,13 @@ func (b *Books) disconnect(id string) (uint64, bool) {
 
 // removeFramework forgets a framework for good; its ID cannot come back.
 func (b *Books) removeFramework(id string) {
+	if f, ok := b.frameworks[id]; ok {
+		for _, t := range f.tasks {
+			if !messages.IsTerminal(t.task.State) {
+				b.tally(t, false)
+			}
+		}
+	}
 	delete(b.frameworks, id)
 	b.removedFrameworks[id] = true
 }
@@ -315,6 +361,8 @@ func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages
 	}
 	f.tasks[t.id()] = t
 	f.used = f.used.Add(res)
+	f.count(messages.TaskState_TASK_STAGING, 1)
+	b.tally(t, true)
 	b.agents[agentID].tasks[taskKey{f.id(), t.id()}] = t
 	return t
 }
@@ -334,10 +382,13 @@ func (b *Books) updateTask(frameworkID string, st *messages.TaskStatus) (*taskRe
 		return t, false, nil // a late or duplicate update: keep what we know
 	}
 	wasTerminal := messages.IsTerminal(t.task.State)
+	f.count(t.task.State, -1)
+	f.count(st.State, 1)
 	t.task.State = st.State
 	t.task.LatestStatus = st
 	if !wasTerminal && messages.IsTerminal(st.State) {
 		f.used = f.used.Sub(t.res)
+		b.tally(t, false)
 		return t, true, nil
 	}
 	return t, false, nil
@@ -346,6 +397,13 @@ func (b *Books) updateTask(frameworkID string, st *messages.TaskStatus) (*taskRe
 // forgetTask drops a task whose terminal update was acknowledged.
 func (b *Books) forgetTask(t *taskRecord) {
 	if f, ok := b.frameworks[t.frameworkID()]; ok {
+		if _, live := f.tasks[t.id()]; live {
+			f.count(t.task.State, -1)
+			if !messages.IsTerminal(t.task.State) {
+				f.used = f.used.Sub(t.res)
+				b.tally(t, false)
+			}
+		}
 		delete(f.tasks, t.id())
 	}
 	if a, ok := b.agents[t.agentID()]; ok {
@@ -358,20 +416,23 @@ func (b *Books) forgetTask(t *taskRecord) {
 // scheduler subscribes again. It returns the record and its generation for
 // the failover timer.
 func (b *Books) adoptFramework(info *messages.FrameworkInfo) (*frameworkRecord, uint64) {
-	f := &frameworkRecord{info: proto.Clone(info).(*messages.FrameworkInfo), gen: 1, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}}
+	f := &frameworkRecord{info: proto.Clone(info).(*messages.FrameworkInfo), gen: 1, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}, states: map[messages.TaskState]uint32{}}
 	b.frameworks[info.GetId().GetValue()] = f
 	return f, f.gen
 }
 
-// adoptTask records a task an agent reports that the books do not know.
+// adoptTask records a task an agent reports that the books do not know. It
+// takes t: a received message belongs to its receiver.
 func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, res, rev policy.Resources, now time.Time) *taskRecord {
-	task := proto.Clone(t).(*messages.Task)
+	task := t
 	task.AgentId = a.info.Id
 	task.FrameworkId = f.info.Id
 	task.LatestStatus = &messages.TaskStatus{TaskId: t.TaskId, State: t.State, AgentId: a.info.Id, TimestampUnixNano: now.UnixNano()}
 	rec := &taskRecord{task: task, res: res, rev: rev, launched: now}
 	f.tasks[rec.id()] = rec
 	f.used = f.used.Add(res)
+	f.count(task.State, 1)
+	b.tally(rec, true)
 	a.tasks[taskKey{f.id(), rec.id()}] = rec
 	return rec
 }

@@ -22,9 +22,15 @@ import (
 
 // benchCluster starts a testkit cluster on the real clock with agents whose
 // executor only reports (tasks run until killed), and waits for them.
-func benchCluster(b *testing.B, agents int, resources string) *testkit.Cluster {
+func benchCluster(b *testing.B, agents int, resources string, record ...func(any) bool) *testkit.Cluster {
 	b.Helper()
-	c, err := testkit.New(testkit.Options{Clock: clockwork.NewRealClock(), AgentResources: resources, OfferTimeout: -1})
+	// Liveness as `agora node` sets it (auto): at most 500 heartbeats/s.
+	opts := testkit.Options{Clock: clockwork.NewRealClock(), AgentResources: resources, OfferTimeout: -1,
+		Liveness: &master.LivenessPolicy{MinInterval: 5 * time.Second, MaxRate: 500, MaxMisses: 3}}
+	if len(record) > 0 {
+		opts.Record = record[0]
+	}
+	c, err := testkit.New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -217,7 +217,13 @@ func (m *master) Receive(ctx actor.Context) {
 		m.handleRecoveryEnded(ctx)
 	case allocatoractor.Shortfalls:
 		m.reclaim(ctx, msg.Roles)
-	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.Terminated:
+	case *actor.Stopped:
+		// proto.actor PIDs cache the process they last reached, so a stale
+		// PID held anywhere keeps a stopped actor reachable: let go of the
+		// books at once (a master that steps down must not keep them).
+		m.books, m.preempting, m.pendingReconcile = NewBooks(m.cfg.Info.GetId()), nil, nil
+		m.handlers, m.fwHandlers, m.schedulers = nil, nil, nil
+	case *actor.Stopping, *actor.Restarting, *actor.Terminated:
 	default:
 		m.log.Warn("master: unexpected message", "type", fmt.Sprintf("%T", msg), "sender", ctx.Sender())
 		m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, fmt.Sprintf("the master does not handle %T", msg), msg)

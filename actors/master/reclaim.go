@@ -200,20 +200,13 @@ func (m *master) roleUsage() []*messages.RoleUsage {
 		by[role] = a
 		return a
 	}
-	for _, f := range m.books.frameworks {
-		for _, t := range f.tasks {
-			if messages.IsTerminal(t.task.State) {
-				continue
-			}
-			a := get(t.task.Role)
-			a.used = a.used.Add(t.res)
-			a.tasks++
-			if t.task.Revocable {
-				a.rev = a.rev.Add(t.res).Add(t.rev)
-			}
-			if _, ok := m.preempting[taskKey{f.id(), t.id()}]; ok {
-				a.preempting++
-			}
+	for role, r := range m.books.roles {
+		a := get(role)
+		a.used, a.rev, a.tasks = r.used, r.revocable, r.tasks
+	}
+	for key := range m.preempting {
+		if t := m.books.task(key); t != nil && !messages.IsTerminal(t.task.State) {
+			get(t.task.Role).preempting++
 		}
 	}
 	for _, o := range m.books.offers {
