@@ -10,9 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -21,42 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/consultest"
 	"github.com/agora-sched/agora/cluster/detect"
 	"github.com/agora-sched/agora/messages"
 )
-
-// consulBin is the Consul server built by `make consul`.
-func consulBin(t testing.TB) string {
-	t.Helper()
-	bin := os.Getenv("AGORA_CONSUL")
-	if bin == "" {
-		bin, _ = filepath.Abs(filepath.Join("..", "..", "bin", "consul"))
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("the Consul server is missing at %s: run `make consul` (make test does), or set AGORA_CONSUL", bin)
-	}
-	return bin
-}
-
-func port(t testing.TB, hostport string) string {
-	_, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// startConsul starts a Consul dev agent on free loopback ports and returns
-// its HTTP address once it leads its own one-node cluster.
-func startConsul(t testing.TB) string {
-	t.Helper()
-	httpAddr := freePort(t)
-	p := startBin(t, consulBin(t), "consul", "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-http-port", port(t, httpAddr), "-server-port", port(t, freePort(t)), "-serf-lan-port", port(t, freePort(t)),
-		"-serf-wan-port", port(t, freePort(t)), "-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1")
-	p.out.waitFor(t, "Synced node info")
-	return httpAddr
-}
 
 type haMaster struct {
 	name, listen, http, workDir string
@@ -79,7 +45,7 @@ func startHA(t testing.TB, tasks int) *haCluster {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	c := &haCluster{consul: startConsul(t)}
+	c := &haCluster{consul: consultest.Start(t)}
 	c.election = "consul://" + c.consul + "/test-" + hex.EncodeToString(b)
 	dir := t.TempDir()
 	for i := 0; i < 3; i++ {

@@ -1,0 +1,34 @@
+package kvconfig_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/agora-sched/agora/cluster/consultest"
+	"github.com/agora-sched/agora/cluster/kvconfig"
+	"github.com/agora-sched/agora/messages"
+	"github.com/hashicorp/consul/api"
+)
+
+func TestRolesRoundTripThroughConsul(t *testing.T) {
+	client := consultest.Client(t, consultest.Start(t))
+	key := kvconfig.RolesKey("test")
+	got, err := kvconfig.LoadRoles(context.Background(), client, key)
+	if err != nil || len(got.Roles) != 0 {
+		t.Fatalf("nothing stored yet: %v, %v", got, err)
+	}
+	want := &messages.RoleConfig{Roles: []*messages.RoleSettings{{Role: "prod", Weight: 2}}}
+	if err := kvconfig.SaveRoles(client, key)(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err = kvconfig.LoadRoles(context.Background(), client, key)
+	if err != nil || len(got.Roles) != 1 || got.Roles[0].Role != "prod" || got.Roles[0].Weight != 2 {
+		t.Fatalf("loaded %v, %v", got, err)
+	}
+	if _, err := client.KV().Put(&api.KVPair{Key: key, Value: []byte("not json")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvconfig.LoadRoles(context.Background(), client, key); err == nil {
+		t.Fatal("a corrupt configuration was accepted")
+	}
+}
