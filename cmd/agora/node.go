@@ -50,23 +50,23 @@ type nodeCmd struct {
 	Resources  string `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
 	Attributes string `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
 
-	HeartbeatInterval    string        `default:"auto" env:"AGORA_HEARTBEAT_INTERVAL" help:"Agent heartbeat interval (master): a duration, or auto to grow it with the cluster so the master receives at most --max-heartbeat-rate heartbeats/s."`
-	HeartbeatMinInterval time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
-	MaxHeartbeatRate     float64       `default:"500" env:"AGORA_MAX_HEARTBEAT_RATE" help:"Heartbeats per second the master accepts with auto intervals."`
-	MaxMissedHeartbeats  int           `default:"3" env:"AGORA_MAX_MISSED_HEARTBEATS" help:"Heartbeats an agent may miss in a row before it is unreachable (master)."`
-	Allocator            string        `default:"drf" env:"AGORA_ALLOCATOR" help:"Allocation policy of the master: ${allocators}."`
-	AllocationInterval   time.Duration `default:"1s" env:"AGORA_ALLOCATION_INTERVAL" help:"Time between batch allocation cycles (events allocate at once between them)."`
-	OfferTimeout         time.Duration `default:"30s" env:"AGORA_OFFER_TIMEOUT" help:"Offers not used within this are rescinded (0: never)."`
-	FrameworkHeartbeat   time.Duration `default:"15s" env:"AGORA_FRAMEWORK_HEARTBEAT" help:"How often the master heartbeats schedulers."`
-	ReclaimInterval      time.Duration `default:"15s" env:"AGORA_RECLAIM_INTERVAL" help:"How often the master preempts tasks for roles below their guarantee (0: never)."`
-	PreemptionGrace      time.Duration `default:"5s" env:"AGORA_PREEMPTION_GRACE" help:"Time a preempted task is given between TASK_KILLING (reason PREEMPTED) and SIGKILL."`
+	HeartbeatInterval      string        `default:"auto" env:"AGORA_HEARTBEAT_INTERVAL" help:"Agent heartbeat interval (master): a duration, or auto to grow it with the cluster so the master receives at most --max-heartbeat-rate heartbeats/s."`
+	HeartbeatMinInterval   time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
+	MaxHeartbeatRate       float64       `default:"500" env:"AGORA_MAX_HEARTBEAT_RATE" help:"Heartbeats per second the master accepts with auto intervals."`
+	MaxMissedHeartbeats    int           `default:"3" env:"AGORA_MAX_MISSED_HEARTBEATS" help:"Heartbeats an agent may miss in a row before it is unreachable (master)."`
+	Allocator              string        `default:"drf" env:"AGORA_ALLOCATOR" help:"Allocation policy of the master: ${allocators}."`
+	AllocationInterval     time.Duration `default:"1s" env:"AGORA_ALLOCATION_INTERVAL" help:"Time between batch allocation cycles (events allocate at once between them)."`
+	OfferTimeout           time.Duration `default:"30s" env:"AGORA_OFFER_TIMEOUT" help:"Offers not used within this are rescinded (0: never)."`
+	FrameworkHeartbeat     time.Duration `default:"15s" env:"AGORA_FRAMEWORK_HEARTBEAT" help:"How often the master heartbeats schedulers."`
+	ReclaimInterval        time.Duration `default:"15s" env:"AGORA_RECLAIM_INTERVAL" help:"How often the master preempts tasks for roles below their guarantee (0: never)."`
+	PreemptionGrace        time.Duration `default:"5s" env:"AGORA_PREEMPTION_GRACE" help:"Time a preempted task is given between TASK_KILLING (reason PREEMPTED) and SIGKILL."`
 	Election               string        `env:"AGORA_ELECTION" help:"Run several masters: consul://host:port/<cluster> elects the leader with Consul sessions (masters; empty: this master leads alone)."`
 	ElectionTTL            time.Duration `name:"election-ttl" default:"2s" env:"AGORA_ELECTION_TTL" help:"TTL of the check that binds a master's Consul session: how fast a dead leader is detected."`
 	LockDelay              time.Duration `default:"500ms" env:"AGORA_LOCK_DELAY" help:"Consul lock delay after a leader's session ends (Consul's default is 15s)."`
 	AgentReregisterTimeout time.Duration `default:"2m" env:"AGORA_AGENT_REREGISTER_TIMEOUT" help:"After an election, how long the new leader waits for agents to re-register before it answers reconciliation of tasks it has not heard of with TASK_LOST."`
-	RevocableAbove       string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
-	RegistrationBackoff  time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
-	RegistrationMax      time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
+	RevocableAbove         string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
+	RegistrationBackoff    time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
+	RegistrationMax        time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 }
 
 // running is a started node: what Stop must undo.
