@@ -26,18 +26,21 @@ func (Command) Launch(spec LaunchSpec) (Container, error) {
 	if err := os.MkdirAll(spec.Sandbox, 0o755); err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
-	var cmd *exec.Cmd
-	if c.Shell {
-		cmd = exec.Command("/bin/sh", "-c", c.Value)
-	} else {
+	argv := []string{"/bin/sh", "-c", c.Value}
+	if !c.Shell {
 		path, err := exec.LookPath(c.Value)
 		if err != nil {
 			return nil, fmt.Errorf("command %q not found: %w", c.Value, err)
 		}
-		cmd = exec.Command(path, c.Arguments...)
+		argv = append([]string{path}, c.Arguments...)
 	}
+	_ = os.Remove(ExitFile(spec.Sandbox))
+	// The task runs under a shell that writes its exit code to the sandbox:
+	// if the agent dies, the task goes on, and the restarted agent, no
+	// longer its parent, learns the code from the file.
+	cmd := exec.Command("/bin/sh", append([]string{"-c", exitRecorder, "agora-task"}, argv...)...)
 	cmd.Dir = spec.Sandbox
-	cmd.Env = append(os.Environ(), "AGORA_SANDBOX="+spec.Sandbox)
+	cmd.Env = append(os.Environ(), "AGORA_SANDBOX="+spec.Sandbox, "AGORA_EXIT_FILE="+ExitFile(spec.Sandbox))
 	for _, kv := range sortedEnv(c.Environment, spec.Env) {
 		cmd.Env = append(cmd.Env, kv)
 	}
@@ -59,6 +62,7 @@ func (Command) Launch(spec LaunchSpec) (Container, error) {
 		return nil, fmt.Errorf("start %q: %w", c.Value, err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
+	p.start, _ = ProcessStartTime(cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
 		stdout.Close()
@@ -86,13 +90,30 @@ func sortedEnv(maps ...map[string]string) []string {
 	return out
 }
 
+// exitRecorder runs "$@" and writes its exit code atomically to
+// $AGORA_EXIT_FILE. It outlives signals sent to the task's process group
+// (the task decides; its own dispositions are untouched: a trap, unlike an
+// ignored signal, is not inherited) and ends the way the task did: with
+// its code, or by the signal that ended it.
+const exitRecorder = `trap : TERM INT HUP
+"$@" &
+child=$!
+while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done
+printf '%s\n' "$code" > "$AGORA_EXIT_FILE.tmp" && mv -f "$AGORA_EXIT_FILE.tmp" "$AGORA_EXIT_FILE"
+if [ "$code" -gt 128 ]; then trap - TERM INT HUP; kill -s "$(kill -l $((code - 128)))" $$; fi
+exit "$code"`
+
 type process struct {
 	cmd    *exec.Cmd
+	start  uint64
 	done   chan struct{}
 	mu     sync.Mutex
 	exit   Exit
 	killed bool
 }
+
+// Identity implements Identified.
+func (p *process) Identity() (int, uint64) { return p.cmd.Process.Pid, p.start }
 
 func exitOf(cmd *exec.Cmd, err error, killed bool) Exit {
 	st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)

@@ -85,3 +85,47 @@ func TestSandboxPathRefusesTricks(t *testing.T) {
 		t.Fatalf("%s %v", p, err)
 	}
 }
+
+// A restarted agent re-attaches to a task by PID and start time and learns
+// its exit code from the sandbox; a wrong start time (a reused PID) is not
+// the task.
+func TestAttachLearnsExitCodeFromSandbox(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sandbox")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ready := filepath.Join(dir, "go")
+	// The task blocks on the FIFO until the test lets it end.
+	if err := syscall.Mkfifo(ready, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := Command{}.Launch(LaunchSpec{ID: "t1", Sandbox: dir, Command: &messages.CommandInfo{
+		Value: "read x < go; exit 3", Shell: true,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, start := ctr.(Identified).Identity()
+	if _, ok := Attach(pid, start+1, dir); ok {
+		t.Fatal("attached to a process with another start time")
+	}
+	att, ok := Attach(pid, start, dir)
+	if !ok {
+		t.Fatal("could not attach to a running task")
+	}
+	if err := os.WriteFile(ready, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ex := att.Wait(); ex.Code != 3 || ex.Killed {
+		t.Fatalf("attached exit %+v, want code 3", ex)
+	}
+	if ex := ctr.Wait(); ex.Code != 3 {
+		t.Fatalf("parent exit %+v", ex)
+	}
+	if ex, ok := RecordedExit(dir); !ok || ex.Code != 3 {
+		t.Fatalf("recorded %+v %v", ex, ok)
+	}
+	if _, ok := Attach(pid, start, dir); ok {
+		t.Fatal("attached to a task that has ended")
+	}
+}

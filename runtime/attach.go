@@ -1,0 +1,128 @@
+package runtime
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Identified is implemented by containers of a real process: its PID and
+// start time (clock ticks since boot) tell it from a later process that
+// reuses the PID. The agent checkpoints both to re-attach after a restart.
+type Identified interface {
+	Identity() (pid int, startTime uint64)
+}
+
+// ExitFile is where Command's tasks record their exit code.
+func ExitFile(sandbox string) string { return filepath.Join(sandbox, ".agora-exit") }
+
+// ProcessStartTime reads a process's start time from /proc.
+func ProcessStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields count from the
+	// last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return 0, errors.New("short /proc stat")
+	}
+	return strconv.ParseUint(fields[19], 10, 64) // field 22: starttime
+}
+
+// RecordedExit reads the exit code a task recorded in its sandbox.
+func RecordedExit(sandbox string) (Exit, bool) {
+	b, err := os.ReadFile(ExitFile(sandbox))
+	if err != nil {
+		return Exit{}, false
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return Exit{}, false
+	}
+	return Exit{Code: code}, true
+}
+
+// Attach re-attaches to a task process that Command started under an
+// earlier run of the agent. It returns false if that process (pid with
+// that start time) no longer runs: then RecordedExit tells how it ended.
+func Attach(pid int, startTime uint64, sandbox string) (Container, bool) {
+	if pid <= 0 {
+		return nil, false
+	}
+	if st, err := ProcessStartTime(pid); err != nil || st != startTime {
+		return nil, false
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, false
+	}
+	a := &attached{pid: pid, start: startTime, sandbox: sandbox, done: make(chan struct{})}
+	go func() {
+		// No longer our child: a pidfd becomes readable when it exits.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != syscall.EINTR {
+				break
+			}
+		}
+		unix.Close(fd)
+		ex, ok := RecordedExit(sandbox)
+		if !ok {
+			ex = Exit{Code: -1, Signal: "unknown (ended without recording its exit code)"}
+		}
+		a.mu.Lock()
+		ex.Killed = a.killed
+		a.exit = ex
+		a.mu.Unlock()
+		close(a.done)
+	}()
+	return a, true
+}
+
+type attached struct {
+	pid     int
+	start   uint64
+	sandbox string
+	done    chan struct{}
+	mu      sync.Mutex
+	exit    Exit
+	killed  bool
+}
+
+func (a *attached) Identity() (int, uint64) { return a.pid, a.start }
+
+func (a *attached) Wait() Exit {
+	<-a.done
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.exit
+}
+
+func (a *attached) Kill(grace time.Duration) {
+	a.mu.Lock()
+	a.killed = true
+	a.mu.Unlock()
+	_ = syscall.Kill(-a.pid, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-a.done:
+		case <-time.After(grace):
+			_ = syscall.Kill(-a.pid, syscall.SIGKILL)
+		}
+	}()
+}
