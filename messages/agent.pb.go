@@ -520,6 +520,103 @@ func (x *UnregisterAgent) GetAgentId() *AgentID {
 	return nil
 }
 
+// TaskCheckpoint is what an agent keeps on disk for each task it runs, so
+// that after its own restart it can re-attach to the task, report how it
+// ended if it ended meanwhile, and resend unacknowledged status updates.
+type TaskCheckpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Run   *RunTask               `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// pid and start_time identify the task's process (start time in clock
+	// ticks since boot, so a reused PID is not taken for it).
+	Pid           int64            `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	StartTime     uint64           `protobuf:"varint,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	State         TaskState        `protobuf:"varint,4,opt,name=state,proto3,enum=agora.v1.TaskState" json:"state,omitempty"`
+	Pending       []*StatusUpdate  `protobuf:"bytes,5,rep,name=pending,proto3" json:"pending,omitempty"`
+	Killing       bool             `protobuf:"varint,6,opt,name=killing,proto3" json:"killing,omitempty"`
+	KillReason    TaskStatusReason `protobuf:"varint,7,opt,name=kill_reason,json=killReason,proto3,enum=agora.v1.TaskStatusReason" json:"kill_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskCheckpoint) Reset() {
+	*x = TaskCheckpoint{}
+	mi := &file_messages_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskCheckpoint) ProtoMessage() {}
+
+func (x *TaskCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskCheckpoint.ProtoReflect.Descriptor instead.
+func (*TaskCheckpoint) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TaskCheckpoint) GetRun() *RunTask {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *TaskCheckpoint) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *TaskCheckpoint) GetStartTime() uint64 {
+	if x != nil {
+		return x.StartTime
+	}
+	return 0
+}
+
+func (x *TaskCheckpoint) GetState() TaskState {
+	if x != nil {
+		return x.State
+	}
+	return TaskState_TASK_UNKNOWN
+}
+
+func (x *TaskCheckpoint) GetPending() []*StatusUpdate {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *TaskCheckpoint) GetKilling() bool {
+	if x != nil {
+		return x.Killing
+	}
+	return false
+}
+
+func (x *TaskCheckpoint) GetKillReason() TaskStatusReason {
+	if x != nil {
+		return x.KillReason
+	}
+	return TaskStatusReason_REASON_UNSPECIFIED
+}
+
 var File_messages_agent_proto protoreflect.FileDescriptor
 
 const file_messages_agent_proto_rawDesc = "" +
@@ -565,7 +662,17 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\x06master\x18\x03 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +
 	"\x18heartbeat_interval_nanos\x18\x04 \x01(\x03R\x16heartbeatIntervalNanos\"?\n" +
 	"\x0fUnregisterAgent\x12,\n" +
-	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentIdB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\"\x9a\x02\n" +
+	"\x0eTaskCheckpoint\x12#\n" +
+	"\x03run\x18\x01 \x01(\v2\x11.agora.v1.RunTaskR\x03run\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x03R\x03pid\x12\x1d\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\x04R\tstartTime\x12)\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x13.agora.v1.TaskStateR\x05state\x120\n" +
+	"\apending\x18\x05 \x03(\v2\x16.agora.v1.StatusUpdateR\apending\x12\x18\n" +
+	"\akilling\x18\x06 \x01(\bR\akilling\x12;\n" +
+	"\vkill_reason\x18\a \x01(\x0e2\x1a.agora.v1.TaskStatusReasonR\n" +
+	"killReasonB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_agent_proto_rawDescOnce sync.Once
@@ -579,7 +686,7 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 	return file_messages_agent_proto_rawDescData
 }
 
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_messages_agent_proto_goTypes = []any{
 	(*AgentInfo)(nil),         // 0: agora.v1.AgentInfo
 	(*RegisterAgent)(nil),     // 1: agora.v1.RegisterAgent
@@ -588,37 +695,46 @@ var file_messages_agent_proto_goTypes = []any{
 	(*AgentHeartbeat)(nil),    // 4: agora.v1.AgentHeartbeat
 	(*AgentHeartbeatAck)(nil), // 5: agora.v1.AgentHeartbeatAck
 	(*UnregisterAgent)(nil),   // 6: agora.v1.UnregisterAgent
-	(*AgentID)(nil),           // 7: agora.v1.AgentID
-	(*Resource)(nil),          // 8: agora.v1.Resource
-	(*Attribute)(nil),         // 9: agora.v1.Attribute
-	(*actor.PID)(nil),         // 10: actor.PID
-	(*Task)(nil),              // 11: agora.v1.Task
-	(*ExecutorInfo)(nil),      // 12: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),     // 13: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),        // 14: agora.v1.MasterInfo
+	(*TaskCheckpoint)(nil),    // 7: agora.v1.TaskCheckpoint
+	(*AgentID)(nil),           // 8: agora.v1.AgentID
+	(*Resource)(nil),          // 9: agora.v1.Resource
+	(*Attribute)(nil),         // 10: agora.v1.Attribute
+	(*actor.PID)(nil),         // 11: actor.PID
+	(*Task)(nil),              // 12: agora.v1.Task
+	(*ExecutorInfo)(nil),      // 13: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),     // 14: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),        // 15: agora.v1.MasterInfo
+	(*RunTask)(nil),           // 16: agora.v1.RunTask
+	(TaskState)(0),            // 17: agora.v1.TaskState
+	(*StatusUpdate)(nil),      // 18: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),     // 19: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	7,  // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	8,  // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	9,  // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	8,  // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	9,  // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	10, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
 	0,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	10, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	11, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
 	0,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	10, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	11, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	12, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	13, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
-	7,  // 10: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	14, // 11: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
-	7,  // 12: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	7,  // 13: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	14, // 14: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	7,  // 15: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	12, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	13, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	14, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	8,  // 10: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	15, // 11: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	8,  // 12: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	8,  // 13: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	15, // 14: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	8,  // 15: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	16, // 16: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	17, // 17: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	18, // 18: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	19, // 19: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }
@@ -637,7 +753,7 @@ func file_messages_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

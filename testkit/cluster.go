@@ -373,6 +373,26 @@ func (c *Cluster) WaitState(t testing.TB, ok func(*messages.MasterState) bool) *
 	}
 }
 
+// StateWhere is WaitState on a fake clock: it steps the clock by 100 ms
+// (snapshots are published on it) until the latest snapshot satisfies ok.
+func (c *Cluster) StateWhere(t testing.TB, ok func(*messages.MasterState) bool) *messages.MasterState {
+	t.Helper()
+	clock := c.Fake(t)
+	for i := 0; i < 300; i++ {
+		changed := c.Publisher.Changed()
+		if s := c.Publisher.Latest(); s != nil && ok(s.State) {
+			return s.State
+		}
+		clock.Advance(100 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-time.After(Settle):
+		}
+	}
+	t.Fatal("testkit: no matching state snapshot within 30 s of fake time")
+	return nil
+}
+
 // Settle is how long AdvanceUntil lets actors react (real time) after each
 // step of the fake clock before it takes the next.
 var Settle = 50 * time.Millisecond

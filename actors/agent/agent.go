@@ -174,6 +174,7 @@ func (a *agent) registering(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
+		a.recover(ctx)
 		a.becomeRegistering(ctx, "started")
 	case retryRegistration:
 		if msg.gen != a.gen {
@@ -234,6 +235,7 @@ func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistere
 	a.unacked = 0
 	a.behavior.Become(a.registered)
 	a.log.Info("agent registered", "agent_id", id, "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
+	a.resendPending(ctx) // a (new) master learns at once what it missed
 	a.later(a.jittered(), heartbeatTick{gen: a.gen})
 	// Published after the heartbeat timer is armed, so an observer that
 	// advances a fake clock on this event sees the heartbeat fire.

@@ -20,6 +20,7 @@ const DefaultKillGrace = 3 * time.Second
 // taskRun is the agent's record of one task.
 type taskRun struct {
 	key       taskKey
+	msg       *messages.RunTask // as received: checkpointed for recovery
 	info      *messages.TaskInfo
 	framework *messages.FrameworkInfo
 	role      string
@@ -62,7 +63,7 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		a.log.Warn("ignoring a second RunTask for a task already here", "framework_id", key.framework, "task_id", key.task)
 		return
 	}
-	run := &taskRun{key: key, info: t, framework: msg.Framework, role: msg.Role, revocable: msg.Revocable, state: messages.TaskState_TASK_STAGING, grace: DefaultKillGrace}
+	run := &taskRun{key: key, msg: msg, info: t, framework: msg.Framework, role: msg.Role, revocable: msg.Revocable, state: messages.TaskState_TASK_STAGING, grace: DefaultKillGrace}
 	if g := t.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
 		run.grace = time.Duration(g)
 	}
@@ -185,7 +186,9 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 		},
 		MasterEpoch: a.epoch,
 	}
-	if a.updates.push(run.key, up) {
+	inFlight := a.updates.push(run.key, up)
+	a.checkpoint(run)
+	if inFlight {
 		a.sendUpdate(ctx, run.key, up)
 	}
 }
@@ -214,12 +217,20 @@ func (a *agent) handleAck(ctx actor.Context, msg *messages.StatusUpdateAcknowled
 		return // a duplicate acknowledgement of a resent update
 	}
 	ctx.ActorSystem().EventStream.Publish(UpdateAcknowledged{FrameworkID: key.framework, TaskID: key.task, State: acked.Status.State})
+	run, known := a.tasks[key]
 	if next != nil {
+		if known {
+			a.checkpoint(run)
+		}
 		a.sendUpdate(ctx, key, next)
 		return
 	}
-	if run, ok := a.tasks[key]; ok && messages.IsTerminal(run.state) {
-		delete(a.tasks, key) // ended and its end is known: forget it
+	if known && messages.IsTerminal(run.state) {
+		a.forget(run) // ended and its end is known
+		return
+	}
+	if known {
+		a.checkpoint(run)
 	}
 }
 

@@ -75,3 +75,11 @@ func (u *updateQueues) nextRetry(key taskKey) time.Duration {
 
 // pending reports whether the task still has unacknowledged updates.
 func (u *updateQueues) pending(key taskKey) bool { return u.queues[key] != nil }
+
+// all returns a task's unacknowledged updates, in order.
+func (u *updateQueues) all(key taskKey) []*messages.StatusUpdate {
+	if q := u.queues[key]; q != nil {
+		return q.updates
+	}
+	return nil
+}

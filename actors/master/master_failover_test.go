@@ -50,7 +50,7 @@ func TestFailoverRebuildsFromReregistration(t *testing.T) {
 	pid := c.StartScheduler(frameworkInfo("fw", "r"), acting(fw))
 	mark := c.Events.Mark()
 	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return fw.Running() == 7 })
-	before := stateWhere(t, c, func(s *messages.MasterState) bool {
+	before := c.StateWhere(t, func(s *messages.MasterState) bool {
 		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 7
 	})
 	id := before.Frameworks[0].Info.Id.Value
@@ -77,7 +77,7 @@ func TestFailoverRebuildsFromReregistration(t *testing.T) {
 		}
 		return len(offered) == 3
 	})
-	st := stateWhere(t, c, func(s *messages.MasterState) bool { return s.Master.Epoch == epoch && len(s.Agents) == 3 })
+	st := c.StateWhere(t, func(s *messages.MasterState) bool { return s.Master.Epoch == epoch && len(s.Agents) == 3 })
 	for _, a := range st.Agents {
 		total, _, _ := policy.FromMessages(a.Info.Resources)
 		used, _, _ := policy.FromMessages(a.Used)
@@ -118,7 +118,7 @@ func TestReconcileWaitsForAgentsAfterFailover(t *testing.T) {
 	pid := c.StartScheduler(frameworkInfo("fw", "r"), acting(fw))
 	mark := c.Events.Mark()
 	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return fw.Running() == 4 })
-	st := stateWhere(t, c, func(s *messages.MasterState) bool { return len(s.Agents) == 2 })
+	st := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Agents) == 2 })
 	var farTasks []string
 	c.Events.Count(0, func(ev any) bool {
 		se, ok := ev.(testkit.SchedulerEvent)
@@ -174,7 +174,7 @@ func TestReconcileWaitsForAgentsAfterFailover(t *testing.T) {
 		u, isUpdate := se.Event.(*messages.StatusUpdate)
 		return ok && isUpdate && u.Status.State == messages.TaskState_TASK_RUNNING && len(u.Status.Uuid) == 0
 	})
-	st = stateWhere(t, c, func(s *messages.MasterState) bool { return len(s.Agents) == 2 && len(s.Frameworks) == 1 })
+	st = c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Agents) == 2 && len(s.Frameworks) == 1 })
 	if n := st.Frameworks[0].Tasks["TASK_RUNNING"]; n != 4 {
 		t.Fatalf("master books %d running tasks after the agent returned, want 4", n)
 	}
@@ -201,32 +201,12 @@ func TestPartitionedAgentComesBack(t *testing.T) {
 	cut.Heal()
 	mark = c.Events.Mark()
 	c.AdvanceUntil(t, mark, 5*time.Second, 40, isReregistered)
-	st := stateWhere(t, c, func(s *messages.MasterState) bool {
+	st := c.StateWhere(t, func(s *messages.MasterState) bool {
 		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 2 && s.Agents[0].Reachable
 	})
 	if n := len(st.Frameworks[0].Tasks); n != 1 {
 		t.Fatalf("tasks by state %v: want exactly 2 RUNNING", st.Frameworks[0].Tasks)
 	}
-}
-
-// stateWhere steps the fake clock (snapshots are published on it) until
-// the master's latest snapshot satisfies ok.
-func stateWhere(t *testing.T, c *testkit.Cluster, ok func(*messages.MasterState) bool) *messages.MasterState {
-	t.Helper()
-	clock := c.Fake(t)
-	for i := 0; i < 100; i++ {
-		changed := c.Publisher.Changed()
-		if s := c.Publisher.Latest(); s != nil && ok(s.State) {
-			return s.State
-		}
-		clock.Advance(100 * time.Millisecond)
-		select {
-		case <-changed:
-		case <-time.After(testkit.Settle):
-		}
-	}
-	t.Fatal("no matching state snapshot within 10 s of fake time")
-	return nil
 }
 
 // acting runs act messages on the scheduler actor and passes the rest to h.

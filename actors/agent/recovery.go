@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/checkpoint"
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+)
+
+// Agent recovery. For every task the agent keeps a checkpoint in the
+// task's sandbox: the RunTask it came with, its process (PID and start
+// time), its state and its unacknowledged status updates, rewritten on
+// every change (atomically, fsynced). An agent that restarts with the same
+// work dir reads them before it registers: it re-attaches to tasks that
+// still run, reports how the others ended meanwhile (from the exit code
+// each task records in its sandbox), re-registers with all of them, and
+// resends what was not acknowledged. Tasks survive an agent restart.
+
+const checkpointFile = ".agora-task"
+
+func (a *agent) checkpointPath(run *taskRun) string { return filepath.Join(run.sandbox, checkpointFile) }
+
+// checkpoint records run; a failure is logged: it costs only the recovery
+// of this task should the agent restart.
+func (a *agent) checkpoint(run *taskRun) {
+	if a.cfg.WorkDir == "" || run.sandbox == "" || run.msg == nil {
+		return
+	}
+	cp := &messages.TaskCheckpoint{
+		Run: run.msg, State: run.state, Pending: a.updates.all(run.key), Killing: run.killing, KillReason: run.killReason,
+	}
+	if id, ok := run.container.(runtime.Identified); ok {
+		pid, start := id.Identity()
+		cp.Pid, cp.StartTime = int64(pid), start
+	}
+	b, err := proto.Marshal(cp)
+	if err == nil {
+		err = checkpoint.WriteFile(a.checkpointPath(run), b)
+	}
+	if err != nil {
+		a.log.Error("cannot checkpoint task; it will not be recovered if the agent restarts", "task_id", run.key.task, "err", err)
+	}
+}
+
+// forget removes a task whose terminal update was acknowledged.
+func (a *agent) forget(run *taskRun) {
+	delete(a.tasks, run.key)
+	if a.cfg.WorkDir != "" && run.sandbox != "" {
+		_ = os.Remove(a.checkpointPath(run))
+	}
+}
+
+// recover reads the checkpoints of an earlier run of this agent.
+func (a *agent) recover(ctx actor.Context) {
+	if a.cfg.WorkDir == "" {
+		return
+	}
+	paths, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*", checkpointFile))
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		cp := &messages.TaskCheckpoint{}
+		if err == nil {
+			err = proto.Unmarshal(b, cp)
+		}
+		if err != nil || cp.Run.GetTask() == nil || cp.Run.GetFramework() == nil {
+			a.log.Error("unreadable task checkpoint; skipping it", "path", path, "err", err)
+			continue
+		}
+		t := cp.Run.Task
+		key := taskKey{cp.Run.Framework.GetId().GetValue(), t.GetTaskId().GetValue()}
+		run := &taskRun{key: key, msg: cp.Run, info: t, framework: cp.Run.Framework, role: cp.Run.Role, revocable: cp.Run.Revocable,
+			state: cp.State, sandbox: filepath.Dir(path), killing: cp.Killing, killReason: cp.KillReason, grace: DefaultKillGrace}
+		if g := t.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
+			run.grace = time.Duration(g)
+		}
+		a.tasks[key] = run
+		for _, up := range cp.Pending {
+			a.updates.push(key, up) // sent once registered
+		}
+		if messages.IsTerminal(run.state) {
+			continue // only its updates are left to deliver
+		}
+		if c, ok := runtime.Attach(int(cp.Pid), cp.StartTime, run.sandbox); ok {
+			run.container = c
+			sys, self := a.sys, a.self
+			go func() { sys.Root.Send(self, taskExited{key: key, exit: c.Wait()}) }()
+			a.log.Info("re-attached to a task that kept running while the agent was down", "task_id", key.task, "pid", cp.Pid)
+			continue
+		}
+		if ex, ok := runtime.RecordedExit(run.sandbox); ok && cp.Pid > 0 {
+			a.log.Info("a task ended while the agent was down", "task_id", key.task, "exit_code", ex.Code)
+			a.handleExited(ctx, taskExited{key: key, exit: ex})
+			continue
+		}
+		why := "the task ended while the agent was down and its exit code is unknown"
+		if cp.Pid == 0 {
+			why = "the agent restarted before the task started"
+		}
+		a.log.Warn("task lost across an agent restart", "task_id", key.task, "why", why)
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_AGENT_RESTARTED, why, nil)
+	}
+}
+
+// resendPending sends the unacknowledged update of every task now (after a
+// registration), instead of waiting for its backoff.
+func (a *agent) resendPending(ctx actor.Context) {
+	for key := range a.tasks {
+		if up := a.updates.inFlight(key); up != nil {
+			a.sendUpdate(ctx, key, up)
+		}
+	}
+}

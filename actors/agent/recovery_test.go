@@ -1,0 +1,125 @@
+package agent_test
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/testkit"
+)
+
+// launcher launches one task per framework on its first offer.
+type launcher struct{ task *messages.TaskInfo }
+
+func (l *launcher) Receive(d *scheduler.Driver, ev any) {
+	if o, ok := ev.(*messages.Offers); ok && l.task != nil {
+		d.Launch(o.Offers[:1], l.task)
+		l.task = nil
+	}
+}
+
+func finished(ev any) bool {
+	se, ok := ev.(testkit.SchedulerEvent)
+	u, isUpdate := se.Event.(*messages.StatusUpdate)
+	return ok && isUpdate && u.Status.State == messages.TaskState_TASK_FINISHED
+}
+
+// An agent that crashes while a task runs and starts again with the same
+// work dir re-attaches to the task: it keeps running, the agent
+// re-registers with it, and its FINISHED update reaches the framework
+// exactly once.
+func TestTaskSurvivesAgentRestart(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:1;mem:256"})
+	workDir := t.TempDir()
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	task := scheduler.Command("t1", "read x < "+gate+"; echo done", scheduler.Resources("cpus:0.5;mem:64"))
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_RUNNING
+	})
+
+	c.StopAgent(first) // a crash: the master is not told, the task goes on
+	mark := c.Events.Mark()
+	c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	reg := c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered }).(master.AgentAdmitted)
+	st := c.StateWhere(t, func(s *messages.MasterState) bool {
+		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && len(s.Agents) == 1
+	})
+	if st.Agents[0].Info.Id.Value != reg.AgentID {
+		t.Fatalf("agent came back as %s, books hold %s", reg.AgentID, st.Agents[0].Info.Id.Value)
+	}
+
+	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Events.WaitForSince(t, mark, finished)
+	// Let every retry timer that could resend the update fire.
+	for i := 0; i < 5; i++ {
+		clock.Advance(time.Minute)
+	}
+	c.Events.WaitForSince(t, mark, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_FINISHED
+	})
+	if n := c.Events.Count(0, finished); n != 1 {
+		t.Fatalf("the framework saw FINISHED %d times, want exactly once", n)
+	}
+	out, _ := os.ReadFile(filepath.Join(workDir, "frameworks", reg.AgentID[:0]+st.Frameworks[0].Info.Id.Value, "tasks", "t1", "stdout"))
+	if string(out) != "done\n" {
+		t.Fatalf("task stdout %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(workDir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", "t1", ".agora-task")); !os.IsNotExist(err) {
+		t.Fatalf("the checkpoint of an acknowledged, finished task is still there: %v", err)
+	}
+}
+
+// A task that ends while its agent is down is reported, with its exit
+// code, when the agent comes back.
+func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:1;mem:256"})
+	workDir := t.TempDir()
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	task := scheduler.Command("t1", "read x < "+gate+"; exit 3", scheduler.Resources("cpus:0.5;mem:64"))
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
+	c.StopAgent(first)
+	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The task's exit code is in its sandbox before the agent returns.
+	st := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 })
+	exitFile := filepath.Join(workDir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", "t1", ".agora-exit")
+	for i := 0; ; i++ {
+		if _, err := os.Stat(exitFile); err == nil {
+			break
+		}
+		if i > 500 {
+			t.Fatal("the task never recorded its exit")
+		}
+		time.Sleep(10 * time.Millisecond) // another process's file: nothing to wait on
+	}
+	mark := c.Events.Mark()
+	c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	ev := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
+	if st := ev.Event.(*messages.StatusUpdate).Status; st.GetExitCode() != 3 {
+		t.Fatalf("failed with %v, want exit code 3", st)
+	}
+}
