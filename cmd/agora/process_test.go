@@ -392,3 +392,46 @@ func TestRoleConfigurationCLI(t *testing.T) {
 		t.Fatalf("weight lost:\n%s", out)
 	}
 }
+
+// The acceptance test for agent recovery, with real processes:
+// SIGKILL the agent while a task runs, start it again: the task keeps
+// running, and its FINISHED update reaches the framework exactly once.
+func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
+	masterAddr, httpAddr := freePort(t), freePort(t)
+	dir := t.TempDir()
+	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
+	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:1;mem:256;disk:64",
+		"--registration-backoff", "100ms"}
+	agent := startProc(t, "agent", agentArgs...)
+	gate := filepath.Join(dir, "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
+		"--command", "read x < "+gate+"; echo done")
+	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+
+	agent.signal(syscall.SIGKILL)
+	<-agent.done
+	agent = startProc(t, "agent-again", agentArgs...)
+	agent.out.waitFor(t, "re-attached to a task that kept running")
+	waitState(t, httpAddr, func(st *messages.MasterState) bool {
+		return len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && reachable(st) == 1 && st.Agents[0].Reregistrations > 0
+	})
+	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fw.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the framework did not see its task finish")
+	}
+	out := fw.out.String()
+	if n := strings.Count(out, "task-0000 TASK_FINISHED"); n != 1 {
+		t.Fatalf("FINISHED reached the framework %d times, want once:\n%s", n, out)
+	}
+	if strings.Contains(out, "TASK_LOST") || strings.Contains(out, "TASK_FAILED") {
+		t.Fatalf("the task did not survive the agent's restart:\n%s", out)
+	}
+}
