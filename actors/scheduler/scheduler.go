@@ -86,6 +86,26 @@ type schedulerActor struct {
 	backoff    *backoff.ExponentialBackOff
 	sys        *actor.ActorSystem
 	self       *actor.PID
+	seen       uuidSet // status updates already delivered
+}
+
+// uuidSet remembers the last status update UUIDs delivered, in two
+// generations so that it stays bounded: a repeat arrives within seconds.
+type uuidSet struct{ cur, old map[string]struct{} }
+
+const uuidGeneration = 50_000
+
+func (u *uuidSet) has(id string) bool {
+	_, inCur := u.cur[id]
+	_, inOld := u.old[id]
+	return inCur || inOld
+}
+
+func (u *uuidSet) add(id string) {
+	if u.cur == nil || len(u.cur) >= uuidGeneration {
+		u.old, u.cur = u.cur, make(map[string]struct{}, 1024)
+	}
+	u.cur[id] = struct{}{}
 }
 
 // Props returns the props of a scheduler actor running handler.
@@ -149,6 +169,18 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 	case *messages.StatusUpdate:
 		if !s.fresh(m.MasterEpoch) {
 			return
+		}
+		if u := string(m.Status.GetUuid()); u != "" {
+			// Updates are delivered at least once (an agent resends until
+			// acknowledged, and an acknowledgement can cross a resend):
+			// the handler sees each once; a repeat is only acknowledged.
+			if s.seen.has(u) {
+				if !s.cfg.ExplicitAcks { // else the handler's own ack covers it
+					(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
+				}
+				return
+			}
+			s.seen.add(u)
 		}
 		s.deliver(ctx, m)
 		if !s.cfg.ExplicitAcks {
