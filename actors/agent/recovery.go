@@ -23,7 +23,9 @@ import (
 
 const checkpointFile = ".agora-task"
 
-func (a *agent) checkpointPath(run *taskRun) string { return filepath.Join(run.sandbox, checkpointFile) }
+func (a *agent) checkpointPath(run *taskRun) string {
+	return filepath.Join(run.sandbox, checkpointFile)
+}
 
 // checkpoint records run; a failure is logged: it costs only the recovery
 // of this task should the agent restart.
