@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,7 +69,7 @@ func Attach(pid int, startTime uint64, sandbox string) (Container, bool) {
 	if err != nil {
 		return nil, false
 	}
-	a := &attached{pid: pid, start: startTime, sandbox: sandbox, done: make(chan struct{})}
+	a := &attached{group: newGroup(pid), start: startTime}
 	go func() {
 		// No longer our child: a pidfd becomes readable when it exits.
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -85,44 +83,14 @@ func Attach(pid int, startTime uint64, sandbox string) (Container, bool) {
 		if !ok {
 			ex = Exit{Code: -1, Signal: "unknown (ended without recording its exit code)"}
 		}
-		a.mu.Lock()
-		ex.Killed = a.killed
-		a.exit = ex
-		a.mu.Unlock()
-		close(a.done)
+		a.end(ex)
 	}()
 	return a, true
 }
 
 type attached struct {
-	pid     int
-	start   uint64
-	sandbox string
-	done    chan struct{}
-	mu      sync.Mutex
-	exit    Exit
-	killed  bool
+	group
+	start uint64
 }
 
 func (a *attached) Identity() (int, uint64) { return a.pid, a.start }
-
-func (a *attached) Wait() Exit {
-	<-a.done
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.exit
-}
-
-func (a *attached) Kill(grace time.Duration) {
-	a.mu.Lock()
-	a.killed = true
-	a.mu.Unlock()
-	_ = syscall.Kill(-a.pid, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-a.done:
-		case <-time.After(grace):
-			_ = syscall.Kill(-a.pid, syscall.SIGKILL)
-		}
-	}()
-}

@@ -61,16 +61,13 @@ func (Command) Launch(spec LaunchSpec) (Container, error) {
 		stderr.Close()
 		return nil, fmt.Errorf("start %q: %w", c.Value, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
+	p := &process{group: newGroup(cmd.Process.Pid), cmd: cmd}
 	p.start, _ = ProcessStartTime(cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
 		stdout.Close()
 		stderr.Close()
-		p.mu.Lock()
-		p.exit = exitOf(cmd, err, p.killed)
-		p.mu.Unlock()
-		close(p.done)
+		p.end(exitOf(cmd, err, p.wasKilled()))
 	}()
 	return p, nil
 }
@@ -103,13 +100,61 @@ printf '%s\n' "$code" > "$AGORA_EXIT_FILE.tmp" && mv -f "$AGORA_EXIT_FILE.tmp" "
 if [ "$code" -gt 128 ]; then trap - TERM INT HUP; kill -s "$(kill -l $((code - 128)))" $$; fi
 exit "$code"`
 
-type process struct {
-	cmd    *exec.Cmd
-	start  uint64
+// group is a task's process group: waited for and killed the same way
+// whether the agent started it (process) or re-attached to it (attached).
+type group struct {
+	pid    int
 	done   chan struct{}
 	mu     sync.Mutex
 	exit   Exit
 	killed bool
+}
+
+func newGroup(pid int) group { return group{pid: pid, done: make(chan struct{})} }
+
+// end records how the group's leader ended; ex.Killed is set from Kill.
+func (g *group) end(ex Exit) {
+	g.mu.Lock()
+	ex.Killed = ex.Killed || g.killed
+	g.exit = ex
+	g.mu.Unlock()
+	close(g.done)
+}
+
+func (g *group) wasKilled() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.killed
+}
+
+// Wait implements Container.
+func (g *group) Wait() Exit {
+	<-g.done
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.exit
+}
+
+// Kill implements Container: SIGTERM to the whole group, SIGKILL after
+// grace to what is left.
+func (g *group) Kill(grace time.Duration) {
+	g.mu.Lock()
+	g.killed = true
+	g.mu.Unlock()
+	_ = syscall.Kill(-g.pid, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-g.done:
+		case <-time.After(grace):
+			_ = syscall.Kill(-g.pid, syscall.SIGKILL)
+		}
+	}()
+}
+
+type process struct {
+	group
+	cmd   *exec.Cmd
+	start uint64
 }
 
 // Identity implements Identified.
@@ -126,26 +171,4 @@ func exitOf(cmd *exec.Cmd, err error, killed bool) Exit {
 		return Exit{Code: -1, Err: err, Killed: killed}
 	}
 	return Exit{Killed: killed}
-}
-
-func (p *process) Wait() Exit {
-	<-p.done
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.exit
-}
-
-func (p *process) Kill(grace time.Duration) {
-	p.mu.Lock()
-	p.killed = true
-	p.mu.Unlock()
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-p.done:
-		case <-time.After(grace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}
-	}()
 }
