@@ -216,7 +216,9 @@ func (a *agent) handleAck(ctx actor.Context, msg *messages.StatusUpdateAcknowled
 	if !matched {
 		return // a duplicate acknowledgement of a resent update
 	}
-	ctx.ActorSystem().EventStream.Publish(UpdateAcknowledged{FrameworkID: key.framework, TaskID: key.task, State: acked.Status.State})
+	// Published once the acknowledgement is fully handled (checkpoint
+	// rewritten or removed), so an observer sees its effects.
+	defer ctx.ActorSystem().EventStream.Publish(UpdateAcknowledged{FrameworkID: key.framework, TaskID: key.task, State: acked.Status.State})
 	run, known := a.tasks[key]
 	if next != nil {
 		if known {
