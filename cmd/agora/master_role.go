@@ -90,37 +90,68 @@ func (m *masterRole) run(ctx context.Context) error {
 		return m.lead(1)
 	}
 	m.spawnStandby()
-	events := make(chan election.Event)
 	go func() {
-		err := election.Run(ctx, election.Config{
-			Client: m.consul, Key: election.LeaderKey(m.cluster), Info: m.info,
-			CheckTTL: m.c.ElectionTTL, LockDelay: m.c.LockDelay, Logger: m.logger,
-		}, events)
-		if err != nil && ctx.Err() == nil {
-			m.logger.Error("election stopped; this master cannot lead", "err", err)
-		}
-	}()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev := <-events:
-				if ev.Leader != nil {
-					m.leader.Store(ev.Leader)
-				}
-				switch {
-				case ev.Leading:
-					if err := m.lead(ev.Epoch); err != nil {
-						m.logger.Error("elected but cannot start leading", "err", err)
-					}
-				case m.leading.Load():
-					m.stepDown()
-				}
+		for ctx.Err() == nil {
+			if m.campaign(ctx) {
+				// Elected but could not lead: the lock was given up so
+				// another master can; try again after a pause.
+				wait(ctx, 5*time.Second)
 			}
 		}
 	}()
 	return nil
+}
+
+// campaign runs one election campaign until ctx ends or this master, once
+// elected, cannot start leading: then it ends the campaign, which releases
+// the lock, and reports true.
+func (m *masterRole) campaign(ctx context.Context) (resigned bool) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan election.Event)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		err := election.Run(cctx, election.Config{
+			Client: m.consul, Key: election.LeaderKey(m.cluster), Info: m.info,
+			CheckTTL: m.c.ElectionTTL, LockDelay: m.c.LockDelay, Logger: m.logger,
+		}, events)
+		if err != nil && cctx.Err() == nil {
+			m.logger.Error("election stopped; this master cannot lead", "err", err)
+		}
+	}()
+	for {
+		select {
+		case <-ended:
+			wait(ctx, time.Second) // Consul unreachable at start: retry
+			return false
+		case ev := <-events:
+			if ev.Leader != nil {
+				m.leader.Store(ev.Leader)
+			}
+			switch {
+			case ev.Leading:
+				if err := m.lead(ev.Epoch); err != nil {
+					m.logger.Error("elected but cannot start leading; giving up the lock", "err", err)
+					m.leader.Store(nil)
+					cancel()
+					<-ended
+					return true
+				}
+			case m.leading.Load():
+				m.stepDown()
+			}
+		}
+	}
+}
+
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 func (m *masterRole) newPolicy() (allocator.Allocator, error) {
@@ -136,18 +167,24 @@ func (m *masterRole) newPolicy() (allocator.Allocator, error) {
 }
 
 // lead starts the allocator and master actors for a term with epoch.
-func (m *masterRole) lead(epoch uint64) error {
+func (m *masterRole) lead(epoch uint64) (err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Read what can fail before the standby gives up the master's name.
+	roles, err := m.loadRoles()
+	if err != nil {
+		return err
+	}
 	if m.standby != nil {
 		_ = m.node.System.Root.StopFuture(m.standby).Wait()
 		m.standby = nil
 	}
+	defer func() {
+		if err != nil && m.consul != nil {
+			m.spawnStandbyLocked()
+		}
+	}()
 	pol, err := m.newPolicy()
-	if err != nil {
-		return err
-	}
-	roles, err := m.loadRoles()
 	if err != nil {
 		return err
 	}
