@@ -312,7 +312,11 @@ type SubscribeFramework struct {
 	Info  *FrameworkInfo         `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
 	Pid   *actor.PID             `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
 	// highest master epoch this scheduler has seen.
-	MasterEpoch   uint64 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	MasterEpoch uint64 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	// session identifies the scheduler process (random at start): a retried
+	// subscription of a new framework gets the FrameworkID the first one was
+	// given, not a second framework.
+	Session       string `protobuf:"bytes,4,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -366,6 +370,13 @@ func (x *SubscribeFramework) GetMasterEpoch() uint64 {
 		return x.MasterEpoch
 	}
 	return 0
+}
+
+func (x *SubscribeFramework) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
 }
 
 // FrameworkSubscribed answers SubscribeFramework.
@@ -1717,12 +1728,13 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\bhostname\x18\b \x01(\tR\bhostname\x12<\n" +
 	"\vpreferences\x18\t \x01(\v2\x1a.agora.v1.OfferPreferencesR\vpreferences\x12;\n" +
 	"\x0fmin_allocatable\x18\n" +
-	" \x03(\v2\x12.agora.v1.ResourceR\x0eminAllocatable\"\x82\x01\n" +
+	" \x03(\v2\x12.agora.v1.ResourceR\x0eminAllocatable\"\x9c\x01\n" +
 	"\x12SubscribeFramework\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
 	".actor.PIDR\x03pid\x12!\n" +
-	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"\xb7\x01\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\x12\x18\n" +
+	"\asession\x18\x04 \x01(\tR\asession\"\xb7\x01\n" +
 	"\x13FrameworkSubscribed\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +

@@ -17,10 +17,12 @@ func (c *Cluster) StartScheduler(info *messages.FrameworkInfo, handler scheduler
 	}
 	name := info.GetName()
 	pid := c.System.Root.Spawn(scheduler.Props(cfg, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
-		c.Events.record(SchedulerEvent{Framework: name, Event: ev})
 		if handler != nil {
 			handler.Receive(d, ev)
 		}
+		// Recorded once handled, so a test that waits for the event
+		// sees what the handler did with it.
+		c.Events.record(SchedulerEvent{Framework: name, Event: ev})
 	})))
 	c.mu.Lock()
 	c.schedulers[name] = append(c.schedulers[name], pid)

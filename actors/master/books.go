@@ -90,6 +90,9 @@ type Books struct {
 	// bySession maps an agent process's session to the ID it registered
 	// with, so that a retried registration is not a second agent.
 	bySession map[string]string
+	// frameworkSessions does the same for scheduler processes subscribing
+	// new frameworks.
+	frameworkSessions map[string]string
 	// roles tallies live tasks by role.
 	roles map[string]*roleTally
 }
@@ -100,7 +103,7 @@ func NewBooks(masterID string) *Books {
 	return &Books{
 		masterID: masterID, agents: map[string]*agentRecord{},
 		frameworks: map[string]*frameworkRecord{}, removedFrameworks: map[string]bool{}, offers: map[string]*offerRecord{},
-		bySession: map[string]string{}, roles: map[string]*roleTally{},
+		bySession: map[string]string{}, frameworkSessions: map[string]string{}, roles: map[string]*roleTally{},
 	}
 }
 

@@ -147,3 +147,16 @@ func TestLivenessCountsMissedIntervals(t *testing.T) {
 		t.Fatal("the newer, longer interval applies")
 	}
 }
+
+// A subscription the scheduler retried before the answer reached it (same
+// session, still no ID) is the same framework, not a second one.
+func TestSubscribeRetryKeepsOneFramework(t *testing.T) {
+	b := NewBooks("m1")
+	info := &messages.FrameworkInfo{Name: "f", Roles: []string{"r"}}
+	a, known1, _ := b.Subscribe(info, "s1")
+	c, known2, _ := b.Subscribe(info, "s1")
+	d, _, _ := b.Subscribe(info, "s2")
+	if a != c || known1 || !known2 || d == a || len(b.frameworks) != 2 {
+		t.Fatalf("ids %s %s %s (known %v %v), %d frameworks", a, c, d, known1, known2, len(b.frameworks))
+	}
+}

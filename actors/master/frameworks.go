@@ -164,16 +164,23 @@ func PolicyFramework(info *messages.FrameworkInfo) policy.Framework {
 // Subscribe admits a framework: a new one (no ID) gets "<master>-F<n>"; one
 // with an ID is re-admitted (scheduler failover, or a new leader). It
 // returns the framework's ID and whether it was known.
-func (b *Books) Subscribe(info *messages.FrameworkInfo) (string, bool, error) {
+func (b *Books) Subscribe(info *messages.FrameworkInfo, session string) (string, bool, error) {
 	if err := validateFrameworkInfo(info); err != nil {
 		return "", false, err
 	}
 	info = proto.Clone(info).(*messages.FrameworkInfo)
 	id := info.GetId().GetValue()
+	if prior, ok := b.frameworkSessions[session]; ok && id == "" && session != "" {
+		id = prior // a retry of a subscription already taken
+		info.Id = &messages.FrameworkID{Value: id}
+	}
 	if id == "" {
 		b.nextFramework++
 		id = fmt.Sprintf("%s-F%d", b.masterID, b.nextFramework)
 		info.Id = &messages.FrameworkID{Value: id}
+		if session != "" {
+			b.frameworkSessions[session] = id
+		}
 	}
 	if b.removedFrameworks[id] {
 		return "", false, fmt.Errorf("framework %s: %w", id, ErrFrameworkRemoved)

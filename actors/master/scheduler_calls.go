@@ -24,7 +24,7 @@ func (m *master) handleSubscribe(ctx actor.Context, msg *messages.SubscribeFrame
 		m.log.Warn("subscription without a scheduler PID; ignored")
 		return
 	}
-	id, known, err := m.books.Subscribe(msg.GetInfo())
+	id, known, err := m.books.Subscribe(msg.GetInfo(), msg.Session)
 	if err != nil {
 		code := messages.Error_INVALID_ARGUMENT
 		if errors.Is(err, ErrFrameworkRemoved) {

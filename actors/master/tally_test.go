@@ -19,7 +19,7 @@ func TestTalliesMatchRecount(t *testing.T) {
 		a := b.agents[agentID]
 		fws := []*frameworkRecord{}
 		for i, role := range []string{"r1", "r2"} {
-			id, _, _ := b.Subscribe(&messages.FrameworkInfo{Name: fmt.Sprint("f", i), Roles: []string{role}})
+			id, _, _ := b.Subscribe(&messages.FrameworkInfo{Name: fmt.Sprint("f", i), Roles: []string{role}}, "")
 			fws = append(fws, b.frameworks[id])
 		}
 		states := []messages.TaskState{messages.TaskState_TASK_STARTING, messages.TaskState_TASK_RUNNING, messages.TaskState_TASK_KILLING,

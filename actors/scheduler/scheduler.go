@@ -33,6 +33,8 @@
 package scheduler
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
@@ -87,6 +89,7 @@ type schedulerActor struct {
 	sys        *actor.ActorSystem
 	self       *actor.PID
 	seen       uuidSet // status updates already delivered
+	session    string  // this scheduler process, for the master to spot retries
 }
 
 // uuidSet remembers the last status update UUIDs delivered, in two
@@ -125,8 +128,10 @@ func Props(cfg Config, handler Handler) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		b := backoff.NewExponentialBackOff()
 		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.SubscribeBackoff, cfg.SubscribeBackoffMax, 2, 0.5
+		session := make([]byte, 8)
+		_, _ = rand.Read(session)
 		return &schedulerActor{cfg: cfg, handler: handler, info: proto.Clone(cfg.Info).(*messages.FrameworkInfo), backoff: b,
-			log: cfg.Logger.With("framework", cfg.Info.GetName())}
+			log: cfg.Logger.With("framework", cfg.Info.GetName()), session: hex.EncodeToString(session)}
 	})
 }
 
@@ -229,7 +234,7 @@ func (s *schedulerActor) subscribe(ctx actor.Context) {
 	// A copy: in one process the master reads the message while this
 	// actor later sets s.info.Id.
 	info := proto.Clone(s.info).(*messages.FrameworkInfo)
-	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch})
+	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch, Session: s.session})
 	sys, self, gen := s.sys, s.self, s.gen
 	s.cfg.Clock.AfterFunc(s.backoff.NextBackOff(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })
 }
