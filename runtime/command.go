@@ -15,10 +15,13 @@ import (
 // Command is the built-in command containerizer: it runs `sh -c VALUE` (or
 // VALUE with arguments as argv) as a plain process in its own process
 // group, in the sandbox, with stdout and stderr in files there.
-type Command struct{}
+type Command struct {
+	// Cgroups, when set, isolates each task in a cgroup with its limits.
+	Cgroups *Cgroups
+}
 
 // Launch implements Containerizer.
-func (Command) Launch(spec LaunchSpec) (Container, error) {
+func (cz Command) Launch(spec LaunchSpec) (Container, error) {
 	c := spec.Command
 	if c == nil || c.Value == "" {
 		return nil, errors.New("no command given")
@@ -56,18 +59,55 @@ func (Command) Launch(spec LaunchSpec) (Container, error) {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Its own process group, so a kill reaches everything it started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	// The recording shell waits on fd 3 until it is in its cgroup, so the
+	// task never runs outside it.
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("gate: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{gateR}
+	var cg *cgroup
+	if cz.Cgroups != nil {
+		if cg, err = cz.Cgroups.create(spec.ID, spec.CPUs, spec.MemMB); err != nil {
+			stdout.Close()
+			stderr.Close()
+			gateR.Close()
+			gateW.Close()
+			return nil, err
+		}
+	}
+	err = cmd.Start()
+	gateR.Close()
+	if err == nil && cg != nil {
+		err = cg.add(cmd.Process.Pid)
+		if err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	if err != nil {
 		stdout.Close()
 		stderr.Close()
+		gateW.Close()
+		if cg != nil {
+			cg.destroy()
+		}
 		return nil, fmt.Errorf("start %q: %w", c.Value, err)
 	}
+	_, _ = gateW.Write([]byte("go\n"))
+	gateW.Close()
 	p := &process{group: newGroup(cmd.Process.Pid), cmd: cmd}
 	p.start, _ = ProcessStartTime(cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
 		stdout.Close()
 		stderr.Close()
-		p.end(exitOf(cmd, err, p.wasKilled()))
+		ex := exitOf(cmd, err, p.wasKilled())
+		if cg != nil {
+			ex.OOM = cg.oomKilled()
+			cg.destroy()
+		}
+		p.end(ex)
 	}()
 	return p, nil
 }
@@ -92,7 +132,8 @@ func sortedEnv(maps ...map[string]string) []string {
 // (the task decides; its own dispositions are untouched: a trap, unlike an
 // ignored signal, is not inherited) and ends the way the task did: with
 // its code, or by the signal that ended it.
-const exitRecorder = `trap : TERM INT HUP
+const exitRecorder = `read _ <&3; exec 3<&-
+trap : TERM INT HUP
 "$@" &
 child=$!
 while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done

@@ -20,6 +20,9 @@ type LaunchSpec struct {
 	Sandbox string
 	// Env is added to the command's environment.
 	Env map[string]string
+	// CPUs and MemMB limit the task when the containerizer isolates
+	// (0: no limit).
+	CPUs, MemMB float64
 }
 
 // Exit is how a container ended.
@@ -32,6 +35,8 @@ type Exit struct {
 	Killed bool
 	// Err is set when the process could not be waited for.
 	Err error
+	// OOM: the kernel killed the task for reaching its memory limit.
+	OOM bool
 }
 
 // Success reports a zero exit code.
@@ -40,6 +45,8 @@ func (e Exit) Success() bool { return e.Code == 0 && e.Err == nil && e.Signal ==
 // Describe says how the container ended, for a status message.
 func (e Exit) Describe() string {
 	switch {
+	case e.OOM:
+		return "killed by the kernel for reaching its memory limit (OOM)"
 	case e.Err != nil:
 		return "wait failed: " + e.Err.Error()
 	case e.Killed:

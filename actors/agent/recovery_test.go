@@ -11,6 +11,7 @@ import (
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
 	"github.com/agora-sched/agora/testkit"
 )
 
@@ -121,5 +122,22 @@ func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 	ev := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
 	if st := ev.Event.(*messages.StatusUpdate).Status; st.GetExitCode() != 3 {
 		t.Fatalf("failed with %v, want exit code 3", st)
+	}
+}
+
+// Through the whole loop: a task allocating past its 32 MB ends
+// TASK_FAILED with the memory-limit reason (cgroups, as root).
+func TestTaskPastItsMemoryLimitFails(t *testing.T) {
+	cg, err := runtime.DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Fatalf("this test runs where the agent can use cgroups (root): %v", err)
+	}
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	c.AddAgent(testkit.AgentSpec{Containerizer: runtime.Command{Cgroups: cg}, WorkDir: t.TempDir()})
+	task := scheduler.Command("hog", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo ${#x}`, scheduler.Resources("cpus:0.5;mem:32"))
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	ev := c.Events.WaitFor(t, testkit.IsStatus("fw", "hog", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
+	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_CONTAINER_LIMITATION_MEMORY {
+		t.Fatalf("failed with %v (%s), want REASON_CONTAINER_LIMITATION_MEMORY", st.Reason, st.Message)
 	}
 }

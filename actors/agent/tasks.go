@@ -82,6 +82,14 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 	spec := runtime.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Sandbox: sandbox, Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
+	for _, r := range t.Resources {
+		switch r.Name {
+		case "cpus":
+			spec.CPUs += r.Scalar
+		case "mem":
+			spec.MemMB += r.Scalar
+		}
+	}
 	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
 	containerizer, sys, self := a.cfg.Containerizer, a.sys, a.self
 	// Launching touches the disk and forks: off the actor, back as a message.
@@ -130,6 +138,9 @@ func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
 	switch {
 	case run.killing:
 		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, "killed: "+ex.Describe(), &code)
+	case ex.OOM:
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LIMITATION_MEMORY,
+			"memory limit reached: the task was "+ex.Describe(), &code)
 	case ex.Success():
 		a.update(ctx, run, messages.TaskState_TASK_FINISHED, messages.TaskStatusReason_REASON_COMMAND_EXITED, ex.Describe(), &code)
 	default:

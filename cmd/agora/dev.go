@@ -44,7 +44,7 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		AllocationInterval: time.Second, OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second,
 		Resources: c.Resources, Attributes: c.Attributes, Hostname: "localhost",
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
-		Allocator: "drf", ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
+		Allocator: "drf", Isolation: "cgroups", ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
 		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
 	}
 	r, err := n.start(logger)

@@ -21,6 +21,7 @@ import (
 	"github.com/agora-sched/agora/cluster/detect"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,7 @@ type nodeCmd struct {
 	WorkDir   string `name:"work-dir" default:"/var/lib/agora" env:"AGORA_WORK_DIR" help:"Directory for the agent's identity and sandboxes."`
 	Hostname  string `env:"AGORA_HOSTNAME" help:"Hostname the agent reports (default: os.Hostname)."`
 
+	Isolation  string `default:"cgroups" enum:"cgroups,none" env:"AGORA_ISOLATION" help:"Agent task isolation: cgroups (memory and cpu limits from each task's resources; v1 or v2) or none."`
 	Resources  string `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
 	Attributes string `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
 
@@ -253,8 +255,16 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		if spec.Static != "" {
 			initial = actor.NewPID(spec.Static, master.Name)
 		}
+		containerizer := runtime.Command{}
+		if c.Isolation == "cgroups" {
+			cg, err := runtime.DetectCgroups("/sys/fs/cgroup")
+			if err != nil {
+				logger.Warn("tasks run without resource limits", "err", err)
+			}
+			containerizer.Cgroups = cg
+		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
-			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger,
+			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: containerizer,
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
 		}), agent.Name)
 		if err != nil {

@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Cgroups isolates tasks in a control group each: a memory limit from the
+// task's mem, CPU shares and a CFS quota from its cpus. It works with
+// cgroup v2 (one unified hierarchy) or v1 (a hierarchy per controller).
+type Cgroups struct {
+	v2   bool
+	root string // v2: the agora group; v1: unused
+	mem  string // v1: the agora group under the memory hierarchy
+	cpu  string // v1: the agora group under the cpu hierarchy
+}
+
+// ErrNoCgroups says why tasks cannot be isolated here.
+var ErrNoCgroups = errors.New("cgroups unavailable")
+
+// DetectCgroups finds a usable hierarchy under mount (normally
+// /sys/fs/cgroup) and creates Agora's group in it.
+func DetectCgroups(mount string) (*Cgroups, error) {
+	if _, err := os.Stat(filepath.Join(mount, "cgroup.controllers")); err == nil {
+		c := &Cgroups{v2: true, root: filepath.Join(mount, "agora")}
+		if err := os.MkdirAll(c.root, 0o755); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoCgroups, err)
+		}
+		// Children of agora/ get the memory and cpu controllers.
+		_ = os.WriteFile(filepath.Join(mount, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644)
+		if err := os.WriteFile(filepath.Join(c.root, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+			return nil, fmt.Errorf("%w: enable memory and cpu controllers: %w", ErrNoCgroups, err)
+		}
+		return c, nil
+	}
+	c := &Cgroups{mem: filepath.Join(mount, "memory", "agora"), cpu: filepath.Join(mount, "cpu", "agora")}
+	for _, dir := range []string{c.mem, c.cpu} {
+		if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("%w: no cgroup v2 at %s and no v1 hierarchy at %s", ErrNoCgroups, mount, filepath.Dir(dir))
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("%w: %w (run the agent as root, or --isolation=none)", ErrNoCgroups, err)
+		}
+	}
+	return c, nil
+}
+
+// cgroup is one task's group.
+type cgroup struct {
+	c    *Cgroups
+	dirs []string // v2: one; v1: memory, cpu
+}
+
+// create makes the group of task id with its limits (0: none).
+func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
+	name := strings.NewReplacer("/", "_", "..", "_").Replace(id)
+	g := &cgroup{c: c}
+	if c.v2 {
+		g.dirs = []string{filepath.Join(c.root, name)}
+	} else {
+		g.dirs = []string{filepath.Join(c.mem, name), filepath.Join(c.cpu, name)}
+	}
+	for _, d := range g.dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create cgroup %s: %w", d, err)
+		}
+	}
+	const period = 100000
+	var writes [][2]string
+	mem := strconv.FormatInt(int64(memMB*1024*1024), 10)
+	quota := strconv.FormatInt(int64(cpus*period), 10)
+	if c.v2 {
+		if memMB > 0 {
+			writes = append(writes, [2]string{filepath.Join(g.dirs[0], "memory.max"), mem}, [2]string{filepath.Join(g.dirs[0], "memory.swap.max"), "0"})
+		}
+		if cpus > 0 {
+			writes = append(writes, [2]string{filepath.Join(g.dirs[0], "cpu.max"), quota + " " + strconv.Itoa(period)},
+				[2]string{filepath.Join(g.dirs[0], "cpu.weight"), strconv.Itoa(max(1, min(10000, int(cpus*100))))})
+		}
+	} else {
+		if memMB > 0 {
+			writes = append(writes, [2]string{filepath.Join(g.dirs[0], "memory.limit_in_bytes"), mem})
+		}
+		if cpus > 0 {
+			writes = append(writes, [2]string{filepath.Join(g.dirs[1], "cpu.shares"), strconv.Itoa(max(2, int(cpus*1024)))},
+				[2]string{filepath.Join(g.dirs[1], "cpu.cfs_period_us"), strconv.Itoa(period)},
+				[2]string{filepath.Join(g.dirs[1], "cpu.cfs_quota_us"), quota})
+		}
+	}
+	for _, w := range writes {
+		if err := os.WriteFile(w[0], []byte(w[1]), 0o644); err != nil && !strings.HasSuffix(w[0], "swap.max") {
+			g.destroy()
+			return nil, fmt.Errorf("set %s: %w", w[0], err)
+		}
+	}
+	return g, nil
+}
+
+// add moves a process into the group.
+func (g *cgroup) add(pid int) error {
+	for _, d := range g.dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return fmt.Errorf("move task into cgroup %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// oomKilled reports whether the kernel killed a process of the group for
+// reaching its memory limit.
+func (g *cgroup) oomKilled() bool {
+	file := filepath.Join(g.dirs[0], "memory.oom_control")
+	if g.c.v2 {
+		file = filepath.Join(g.dirs[0], "memory.events")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) == 2 && fs[0] == "oom_kill" && fs[1] != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// destroy removes the group (its processes have ended).
+func (g *cgroup) destroy() {
+	for _, d := range g.dirs {
+		_ = os.Remove(d)
+	}
+}

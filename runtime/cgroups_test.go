@@ -1,0 +1,52 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+// A task allocating past its 32 MB limit is killed by the kernel and its
+// exit says so; within the limit it runs normally; its cgroup is gone
+// afterwards. On a machine without usable cgroups, detection says why.
+func TestMemoryLimit(t *testing.T) {
+	cg, err := DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		if os.Geteuid() == 0 {
+			t.Fatalf("running as root, cgroups should be usable here: %v", err)
+		}
+		if !strings.Contains(err.Error(), "cgroups unavailable") {
+			t.Fatalf("detection error does not say what is missing: %v", err)
+		}
+		return
+	}
+	run := func(id, script string) Exit {
+		dir := filepath.Join(t.TempDir(), id)
+		c, err := Command{Cgroups: cg}.Launch(LaunchSpec{ID: id, Sandbox: dir, MemMB: 32, CPUs: 0.5,
+			Command: &messages.CommandInfo{Value: script, Shell: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Wait()
+	}
+	// A shell variable of 100 MB.
+	if ex := run("hog", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo ${#x}`); !ex.OOM {
+		t.Fatalf("a 100 MB task under a 32 MB limit ended %+v, want OOM", ex)
+	}
+	if ex := run("small", `x=$(head -c 1000000 /dev/zero | tr '\0' a); echo ${#x}`); ex.OOM || !ex.Success() {
+		t.Fatalf("a 1 MB task ended %+v", ex)
+	}
+	for _, id := range []string{"hog", "small"} {
+		for _, d := range []string{cg.root, cg.mem, cg.cpu} {
+			if d == "" {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(d, id)); !os.IsNotExist(err) {
+				t.Fatalf("cgroup %s/%s left behind: %v", d, id, err)
+			}
+		}
+	}
+}
