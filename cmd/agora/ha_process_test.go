@@ -47,7 +47,7 @@ func startHA(t testing.TB, tasks int) *haCluster {
 	_, _ = rand.Read(b)
 	c := &haCluster{consul: consultest.Start(t)}
 	c.election = "consul://" + c.consul + "/test-" + hex.EncodeToString(b)
-	dir := t.TempDir()
+	dir := workDir(t)
 	for i := 0; i < 3; i++ {
 		m := &haMaster{name: fmt.Sprintf("master-%d", i), listen: freePort(t), http: freePort(t), workDir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
 		m.args = []string{"node", "--role=master", "--listen", m.listen, "--http", m.http, "--work-dir", m.workDir,

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -193,7 +195,7 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 	dirs := make([]string, 3)
 	agents := make([]*proc, 3)
 	for i := range agents {
-		dirs[i] = t.TempDir()
+		dirs[i] = workDir(t)
 		agents[i] = startProc(t, fmt.Sprintf("agent-%d", i), agentArgs(i, dirs[i])...)
 	}
 
@@ -273,7 +275,7 @@ func TestBadFlagsStopStartup(t *testing.T) {
 // `agora run -- sh -c 'exit 3'` exits 3. Real processes over TCP.
 func TestAgoraRunOnDev(t *testing.T) {
 	masterAddr, httpAddr := freePort(t), freePort(t)
-	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", t.TempDir())
+	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir(t))
 	dev.out.waitFor(t, "master HTTP API serving")
 	waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 
@@ -312,7 +314,7 @@ func TestAgoraRunOnDev(t *testing.T) {
 // reports them RUNNING. Real processes over TCP.
 func TestSchedulerProcessFailover(t *testing.T) {
 	masterAddr, httpAddr := freePort(t), freePort(t)
-	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", t.TempDir())
+	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir(t))
 	dev.out.waitFor(t, "master HTTP API serving")
 	waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 	args := []string{"--master", masterAddr, "--command", "sleep 600", "--resources", "cpus:0.1;mem:16", "--failover-timeout", "1h"}
@@ -359,7 +361,7 @@ func TestSchedulerProcessFailover(t *testing.T) {
 // Operators set weights and quotas with the CLI; they survive a master
 // restart (a file under the master's work dir); bad values are refused.
 func TestRoleConfigurationCLI(t *testing.T) {
-	workDir := t.TempDir()
+	workDir := workDir(t)
 	start := func(name string) (string, *proc) {
 		masterAddr, httpAddr := freePort(t), freePort(t)
 		p := startProc(t, name, "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir)
@@ -398,7 +400,7 @@ func TestRoleConfigurationCLI(t *testing.T) {
 // running, and its FINISHED update reaches the framework exactly once.
 func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	masterAddr, httpAddr := freePort(t), freePort(t)
-	dir := t.TempDir()
+	dir := workDir(t)
 	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
 	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
 		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:1;mem:256;disk:64",
@@ -434,4 +436,53 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	if strings.Contains(out, "TASK_LOST") || strings.Contains(out, "TASK_FAILED") {
 		t.Fatalf("the task did not survive the agent's restart:\n%s", out)
 	}
+}
+
+// workDir is a temporary work dir for agents whose tasks outlive them
+// (agents leave tasks running when they stop, as Mesos' do): when the test
+// ends, after its processes, whatever still runs from a task checkpointed
+// under it is killed and the task's cgroups are removed, so the suite
+// leaves no processes or cgroups behind.
+func workDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		var paths []string
+		for _, pattern := range []string{"frameworks/*/tasks/*/.agora-task", "*/frameworks/*/tasks/*/.agora-task"} {
+			p, _ := filepath.Glob(filepath.Join(dir, pattern))
+			paths = append(paths, p...)
+		}
+		for _, path := range paths {
+			b, err := os.ReadFile(path)
+			cp := &messages.TaskCheckpoint{}
+			if err != nil || proto.Unmarshal(b, cp) != nil {
+				continue
+			}
+			if cp.Pid > 0 {
+				if st, err := runtime.ProcessStartTime(int(cp.Pid)); err == nil && st == cp.StartTime {
+					_ = syscall.Kill(-int(cp.Pid), syscall.SIGKILL)
+					for i := 0; i < 200; i++ { // bounded: the kernel reaps it within milliseconds
+						if st, err := runtime.ProcessStartTime(int(cp.Pid)); err != nil || st != cp.StartTime || zombie(int(cp.Pid)) {
+							break
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+			}
+			id := cp.Run.GetFramework().GetId().GetValue() + "." + cp.Run.GetTask().GetTaskId().GetValue()
+			for _, root := range []string{"/sys/fs/cgroup/memory/agora", "/sys/fs/cgroup/cpu/agora", "/sys/fs/cgroup/agora"} {
+				_ = os.Remove(filepath.Join(root, id))
+			}
+		}
+	})
+	return dir
+}
+
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
