@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Cgroups isolates tasks in a control group each: a memory limit from the
@@ -132,9 +134,27 @@ func (g *cgroup) oomKilled() bool {
 	return false
 }
 
-// destroy removes the group (its processes have ended).
+// destroy removes the group once its task ended: what the task left in it
+// (children still exiting, or ones it left behind) is killed first, since
+// a group with processes cannot be removed.
 func (g *cgroup) destroy() {
-	for _, d := range g.dirs {
-		_ = os.Remove(d)
+	for attempt := 0; attempt < 100; attempt++ {
+		left := 0
+		for _, d := range g.dirs {
+			if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil {
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+			if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // the kernel is reaping the killed
 	}
 }
