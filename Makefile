@@ -5,7 +5,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOACTOR_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)
 BIN := bin
 
-.PHONY: consul build test test-race test-process bench proto demo lint tools clean
+.PHONY: images consul build test test-race test-process bench proto demo lint tools clean
 
 build:
 	$(GO) build -o $(BIN)/agora ./cmd/agora
@@ -13,9 +13,17 @@ build:
 # test runs the whole suite: race-checked unit and actor tests, then the
 # multi-process tests (proto.actor's remoting races with itself under -race
 # when two remotes share a process, so those run in child processes).
-test: build consul
+test: build consul images
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# images builds the Docker image the tests run tasks in: there is no
+# registry to pull from, so it is made from Debian's busybox-static.
+images:
+	@[ -x /bin/busybox ] || { apt-get update -qq && apt-get install -y -qq busybox-static; }
+	@mkdir -p $(BIN)/image && cp /bin/busybox $(BIN)/image/busybox
+	@printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nCMD ["/bin/sh"]\n' > $(BIN)/image/Dockerfile
+	docker build -q -t agora/busybox:test $(BIN)/image
 
 # consul builds the pinned Consul server (v1.15.4, MPL-2.0) that the HA
 # tests start as dev agents: once, from the Go module proxy (3-4 minutes).

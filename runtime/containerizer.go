@@ -20,6 +20,8 @@ type LaunchSpec struct {
 	Sandbox string
 	// Env is added to the command's environment.
 	Env map[string]string
+	// Container selects and configures a container image (Docker).
+	Container *messages.ContainerInfo
 	// CPUs and MemMB limit the task when the containerizer isolates
 	// (0: no limit).
 	CPUs, MemMB float64

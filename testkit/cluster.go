@@ -281,6 +281,8 @@ type AgentSpec struct {
 	SenderMiddleware []actor.SenderMiddleware
 	// Partition, when cut, separates the agent from the cluster.
 	Partition *Partition
+	// Docker runs the agent's Docker tasks (runtime.Docker); nil: they fail.
+	Docker runtime.Containerizer
 }
 
 // AddAgent starts one more agent and returns its actor.
@@ -327,6 +329,7 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		Containerizer:      spec.Containerizer,
 		SenderMiddleware:   senders,
 		ReceiverMiddleware: receivers,
+		Docker:             spec.Docker,
 	}))
 	c.Agents = append(c.Agents, pid)
 	return pid

@@ -46,8 +46,10 @@ type Config struct {
 	// MaxMissedAcks heartbeats without an acknowledgement make the agent
 	// register again; 0 means 3.
 	MaxMissedAcks int
-	// Containerizer runs tasks; nil means runtime.Command.
+	// Containerizer runs command tasks; nil means runtime.Command.
 	Containerizer runtime.Containerizer
+	// Docker runs tasks with a Docker container; nil: such tasks fail.
+	Docker runtime.Containerizer
 	// StatusRetry and StatusRetryMax bound how often an unacknowledged
 	// status update is resent: after StatusRetry, doubling up to
 	// StatusRetryMax. 0 means 2 s and 1 min (Mesos: 10 s and 10 min).

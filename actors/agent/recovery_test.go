@@ -141,3 +141,43 @@ func TestTaskPastItsMemoryLimitFails(t *testing.T) {
 		t.Fatalf("failed with %v (%s), want REASON_CONTAINER_LIMITATION_MEMORY", st.Reason, st.Message)
 	}
 }
+
+// Through the whole loop: a Docker task in the locally built image runs
+// echo hi: FINISHED, "hi" in its sandbox's stdout.
+func TestDockerTaskEchoesHi(t *testing.T) {
+	d, err := runtime.NewDocker()
+	if err != nil {
+		t.Fatalf("this test needs the Docker engine: %v", err)
+	}
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	dir := t.TempDir()
+	c.AddAgent(testkit.AgentSpec{Docker: d, WorkDir: dir})
+	task := &messages.TaskInfo{Name: "hi", TaskId: &messages.TaskID{Value: "hi"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
+		Command: &messages.CommandInfo{Value: "echo hi", Shell: true},
+		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test"}}}
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "hi", messages.TaskState_TASK_FINISHED))
+	st := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 })
+	out, _ := os.ReadFile(filepath.Join(dir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", "hi", "stdout"))
+	if string(out) != "hi\n" {
+		t.Fatalf("stdout %q, want hi", out)
+	}
+}
+
+// A Docker task naming an image the agent does not have fails with the
+// reason, and nothing is pulled.
+func TestDockerTaskWithMissingImageFails(t *testing.T) {
+	d, err := runtime.NewDocker()
+	if err != nil {
+		t.Fatalf("this test needs the Docker engine: %v", err)
+	}
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	c.AddAgent(testkit.AgentSpec{Docker: d, WorkDir: t.TempDir()})
+	task := &messages.TaskInfo{Name: "x", TaskId: &messages.TaskID{Value: "x"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
+		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/nothing:here"}}}
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	ev := c.Events.WaitFor(t, testkit.IsStatus("fw", "x", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
+	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_IMAGE_NOT_FOUND {
+		t.Fatalf("failed with %v (%s), want REASON_IMAGE_NOT_FOUND", st.Reason, st.Message)
+	}
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,12 +75,20 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		return
 	}
 	run.sandbox = sandbox
-	if t.Executor != nil || t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
+	containerizer := a.cfg.Containerizer
+	switch {
+	case t.Executor != nil:
 		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED,
-			"this agent runs command tasks only: custom executors and Docker are not supported yet", nil)
+			"custom executors are not supported yet: give the task a command or a Docker container", nil)
 		return
+	case t.GetContainer().GetType() == messages.ContainerInfo_DOCKER && a.cfg.Docker == nil:
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED,
+			"this agent has no Docker engine: run Docker tasks on agents that do", nil)
+		return
+	case t.GetContainer().GetType() == messages.ContainerInfo_DOCKER:
+		containerizer = a.cfg.Docker
 	}
-	spec := runtime.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Sandbox: sandbox, Env: map[string]string{
+	spec := runtime.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Container: t.Container, Sandbox: sandbox, Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
 	for _, r := range t.Resources {
@@ -91,7 +100,7 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		}
 	}
 	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
-	containerizer, sys, self := a.cfg.Containerizer, a.sys, a.self
+	sys, self := a.sys, a.self
 	// Launching touches the disk and forks: off the actor, back as a message.
 	go func() {
 		c, err := containerizer.Launch(spec)
@@ -108,7 +117,11 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 		return
 	}
 	if msg.err != nil {
-		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, "launch failed: "+msg.err.Error(), nil)
+		reason := messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED
+		if errors.Is(msg.err, runtime.ErrImageNotFound) {
+			reason = messages.TaskStatusReason_REASON_IMAGE_NOT_FOUND
+		}
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, reason, "launch failed: "+msg.err.Error(), nil)
 		return
 	}
 	run.container = msg.container

@@ -263,8 +263,14 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			}
 			containerizer.Cgroups = cg
 		}
+		var docker runtime.Containerizer
+		if d, err := runtime.NewDocker(); err != nil {
+			logger.Warn("Docker tasks will fail on this agent", "err", err)
+		} else {
+			docker = d
+		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
-			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: containerizer,
+			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: containerizer, Docker: docker,
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
 		}), agent.Name)
 		if err != nil {

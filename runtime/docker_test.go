@@ -1,0 +1,92 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// TestImage is the image `make images` builds from Debian's busybox-static
+// (there is no registry to pull from).
+const TestImage = "agora/busybox:test"
+
+func docker(t *testing.T) *Docker {
+	t.Helper()
+	d, err := NewDocker()
+	if err != nil {
+		t.Fatalf("these tests need the Docker engine: %v", err)
+	}
+	if _, err := d.Client.ImageInspect(context.Background(), TestImage); err != nil {
+		t.Fatalf("test image %s missing: run `make images` (make test does): %v", TestImage, err)
+	}
+	return d
+}
+
+func dockerTask(image, cmd string) LaunchSpec {
+	return LaunchSpec{ID: "f.t", Command: &messages.CommandInfo{Value: cmd, Shell: true}, MemMB: 64, CPUs: 0.5,
+		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: image}}}
+}
+
+// echo hi in the locally built image: exit 0, "hi" in the sandbox's
+// stdout, and the container is removed.
+func TestDockerEchoHi(t *testing.T) {
+	d := docker(t)
+	spec := dockerTask(TestImage, "echo hi; echo oops >&2; exit 0")
+	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
+	c, err := d.Launch(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex := c.Wait(); !ex.Success() {
+		t.Fatalf("exit %+v", ex)
+	}
+	out, _ := os.ReadFile(filepath.Join(spec.Sandbox, "stdout"))
+	errOut, _ := os.ReadFile(filepath.Join(spec.Sandbox, "stderr"))
+	if string(out) != "hi\n" || string(errOut) != "oops\n" {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+	left, err := d.Client.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"=f.t"))})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("containers left: %v %v", left, err)
+	}
+}
+
+// A missing image fails the launch with ErrImageNotFound (no pull).
+func TestDockerMissingImage(t *testing.T) {
+	d := docker(t)
+	spec := dockerTask("agora/does-not-exist:never", "true")
+	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
+	if _, err := d.Launch(spec); !errors.Is(err, ErrImageNotFound) {
+		t.Fatalf("err = %v, want ErrImageNotFound", err)
+	}
+}
+
+// Exit codes come through; a kill stops the container.
+func TestDockerExitCodeAndKill(t *testing.T) {
+	d := docker(t)
+	spec := dockerTask(TestImage, "exit 3")
+	spec.Sandbox = filepath.Join(t.TempDir(), "a")
+	c, err := d.Launch(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex := c.Wait(); ex.Code != 3 {
+		t.Fatalf("exit %+v, want 3", ex)
+	}
+	spec = dockerTask(TestImage, "sleep 600")
+	spec.ID, spec.Sandbox = "f.k", filepath.Join(t.TempDir(), "b")
+	c, err = d.Launch(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(0)
+	if ex := c.Wait(); !ex.Killed || ex.Success() {
+		t.Fatalf("killed container ended %+v", ex)
+	}
+}
