@@ -283,6 +283,8 @@ type AgentSpec struct {
 	Partition *Partition
 	// Docker runs the agent's Docker tasks (runtime.Docker); nil: they fail.
 	Docker runtime.Containerizer
+	// SandboxGC is agent.Config.SandboxGC.
+	SandboxGC time.Duration
 }
 
 // AddAgent starts one more agent and returns its actor.
@@ -330,6 +332,7 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		SenderMiddleware:   senders,
 		ReceiverMiddleware: receivers,
 		Docker:             spec.Docker,
+		SandboxGC:          spec.SandboxGC,
 	}))
 	c.Agents = append(c.Agents, pid)
 	return pid

@@ -54,6 +54,9 @@ type Config struct {
 	// status update is resent: after StatusRetry, doubling up to
 	// StatusRetryMax. 0 means 2 s and 1 min (Mesos: 10 s and 10 min).
 	StatusRetry, StatusRetryMax time.Duration
+	// SandboxGC is how long a finished task's sandbox (its stdout and
+	// stderr) is kept after its end is acknowledged; 0 means a week.
+	SandboxGC time.Duration
 	// SenderMiddleware wraps every message the agent sends (testkit's
 	// fault injection).
 	SenderMiddleware []actor.SenderMiddleware
@@ -143,6 +146,10 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleExited(ctx, m)
 	case retryUpdate:
 		a.handleRetryUpdate(ctx, m)
+	case gcSandbox:
+		if a.removeSandbox(m.dir) {
+			ctx.ActorSystem().EventStream.Publish(SandboxRemoved{Dir: m.dir})
+		}
 	case *messages.StatusUpdateAcknowledgement:
 		a.handleAck(ctx, m)
 	case MasterDetected:

@@ -22,3 +22,6 @@ type (
 		Seq     uint64
 	}
 )
+
+// SandboxRemoved: a finished task's sandbox was garbage-collected.
+type SandboxRemoved struct{ Dir string }

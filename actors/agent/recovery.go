@@ -49,11 +49,58 @@ func (a *agent) checkpoint(run *taskRun) {
 	}
 }
 
-// forget removes a task whose terminal update was acknowledged.
+// DefaultSandboxGC keeps a finished task's sandbox for a week (Mesos).
+const DefaultSandboxGC = 7 * 24 * time.Hour
+
+// gcSandbox asks the agent to remove a finished task's sandbox.
+type gcSandbox struct{ dir string }
+
+// forget removes a task whose terminal update was acknowledged; its
+// sandbox goes after the GC delay.
 func (a *agent) forget(run *taskRun) {
 	delete(a.tasks, run.key)
 	if a.cfg.WorkDir != "" && run.sandbox != "" {
 		_ = os.Remove(a.checkpointPath(run))
+		a.later(a.sandboxGC(), gcSandbox{dir: run.sandbox})
+	}
+}
+
+func (a *agent) sandboxGC() time.Duration {
+	if a.cfg.SandboxGC > 0 {
+		return a.cfg.SandboxGC
+	}
+	return DefaultSandboxGC
+}
+
+// removeSandbox deletes a finished task's sandbox, unless a task of the same
+// ID runs in it again.
+func (a *agent) removeSandbox(dir string) bool {
+	for _, run := range a.tasks {
+		if run.sandbox == dir {
+			return false
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		a.log.Warn("cannot remove a finished task's sandbox", "dir", dir, "err", err)
+		return false
+	}
+	return true
+}
+
+// gcOldSandboxes schedules the removal of sandboxes an earlier run of the
+// agent left (no checkpoint: the task was finished), by their age.
+func (a *agent) gcOldSandboxes() {
+	dirs, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*"))
+	now := a.cfg.Clock.Now()
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, checkpointFile)); err == nil {
+			continue
+		}
+		st, err := os.Stat(dir)
+		if err != nil {
+			continue
+		}
+		a.later(max(0, a.sandboxGC()-now.Sub(st.ModTime())), gcSandbox{dir: dir})
 	}
 }
 
@@ -62,6 +109,7 @@ func (a *agent) recover(ctx actor.Context) {
 	if a.cfg.WorkDir == "" {
 		return
 	}
+	a.gcOldSandboxes()
 	paths, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*", checkpointFile))
 	for _, path := range paths {
 		b, err := os.ReadFile(path)

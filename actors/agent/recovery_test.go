@@ -43,7 +43,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
 	task := scheduler.Command("t1", "read x < "+gate+"; echo done", scheduler.Resources("cpus:0.5;mem:64"))
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
 	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
@@ -54,7 +54,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 
 	c.StopAgent(first) // a crash: the master is not told, the task goes on
 	mark := c.Events.Mark()
-	c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
 	reg := c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered }).(master.AgentAdmitted)
 	st := c.StateWhere(t, func(s *messages.MasterState) bool {
 		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && len(s.Agents) == 1
@@ -84,6 +84,13 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(workDir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", "t1", ".agora-task")); !os.IsNotExist(err) {
 		t.Fatalf("the checkpoint of an acknowledged, finished task is still there: %v", err)
+	}
+	// The sandbox is garbage-collected after the GC delay.
+	mark = c.Events.Mark()
+	clock.Advance(time.Hour)
+	gone := c.Events.WaitForSince(t, mark, func(ev any) bool { _, ok := ev.(agent.SandboxRemoved); return ok }).(agent.SandboxRemoved)
+	if _, err := os.Stat(gone.Dir); !os.IsNotExist(err) || filepath.Base(gone.Dir) != "t1" {
+		t.Fatalf("sandbox %s still there: %v", gone.Dir, err)
 	}
 }
 
@@ -153,7 +160,7 @@ func TestDockerTaskEchoesHi(t *testing.T) {
 	dir := t.TempDir()
 	c.AddAgent(testkit.AgentSpec{Docker: d, WorkDir: dir})
 	task := &messages.TaskInfo{Name: "hi", TaskId: &messages.TaskID{Value: "hi"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
-		Command: &messages.CommandInfo{Value: "echo hi", Shell: true},
+		Command:   &messages.CommandInfo{Value: "echo hi", Shell: true},
 		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test"}}}
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
 	c.Events.WaitFor(t, testkit.IsStatus("fw", "hi", messages.TaskState_TASK_FINISHED))

@@ -23,8 +23,8 @@ import (
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 var agoraBin, elasticBin string
