@@ -103,6 +103,19 @@ func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 	return g, nil
 }
 
+// Remove removes task id's group, killing what is left in it: for groups
+// whose task outlived the agent that created them.
+func (c *Cgroups) Remove(id string) {
+	name := strings.NewReplacer("/", "_", "..", "_").Replace(id)
+	g := &cgroup{c: c}
+	if c.v2 {
+		g.dirs = []string{filepath.Join(c.root, name)}
+	} else {
+		g.dirs = []string{filepath.Join(c.mem, name), filepath.Join(c.cpu, name)}
+	}
+	g.destroy()
+}
+
 // add moves a process into the group.
 func (g *cgroup) add(pid int) error {
 	for _, d := range g.dirs {

@@ -469,9 +469,8 @@ func workDir(t testing.TB) string {
 					}
 				}
 			}
-			id := cp.Run.GetFramework().GetId().GetValue() + "." + cp.Run.GetTask().GetTaskId().GetValue()
-			for _, root := range []string{"/sys/fs/cgroup/memory/agora", "/sys/fs/cgroup/cpu/agora", "/sys/fs/cgroup/agora"} {
-				_ = os.Remove(filepath.Join(root, id))
+			if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil {
+				cg.Remove(cp.Run.GetFramework().GetId().GetValue() + "." + cp.Run.GetTask().GetTaskId().GetValue())
 			}
 		}
 	})
