@@ -374,11 +374,118 @@ func (*GetState) Descriptor() ([]byte, []int) {
 	return file_messages_state_proto_rawDescGZIP(), []int{3}
 }
 
+// GetTask asks where a task runs or ran (live tasks, and the most recent
+// finished ones); framework_id may be empty to search every framework.
+type GetTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	TaskId        *TaskID                `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTask) Reset() {
+	*x = GetTask{}
+	mi := &file_messages_state_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTask) ProtoMessage() {}
+
+func (x *GetTask) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTask.ProtoReflect.Descriptor instead.
+func (*GetTask) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetTask) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *GetTask) GetTaskId() *TaskID {
+	if x != nil {
+		return x.TaskId
+	}
+	return nil
+}
+
+// TaskLocation answers GetTask.
+type TaskLocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *Task                  `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Agent         *AgentInfo             `protobuf:"bytes,2,opt,name=agent,proto3" json:"agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskLocation) Reset() {
+	*x = TaskLocation{}
+	mi := &file_messages_state_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskLocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskLocation) ProtoMessage() {}
+
+func (x *TaskLocation) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskLocation.ProtoReflect.Descriptor instead.
+func (*TaskLocation) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TaskLocation) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *TaskLocation) GetAgent() *AgentInfo {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
 var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\"\xd4\x02\n" +
+	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xd4\x02\n" +
 	"\n" +
 	"AgentState\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x18\n" +
@@ -417,7 +524,13 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x16reclaim_interval_nanos\x18\n" +
 	" \x01(\x03R\x14reclaimIntervalNanos\"\n" +
 	"\n" +
-	"\bGetStateB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\bGetState\"n\n" +
+	"\aGetTask\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12)\n" +
+	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\"]\n" +
+	"\fTaskLocation\x12\"\n" +
+	"\x04task\x18\x01 \x01(\v2\x0e.agora.v1.TaskR\x04task\x12)\n" +
+	"\x05agent\x18\x02 \x01(\v2\x13.agora.v1.AgentInfoR\x05agentB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_state_proto_rawDescOnce sync.Once
@@ -431,37 +544,46 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 	return file_messages_state_proto_rawDescData
 }
 
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_messages_state_proto_goTypes = []any{
 	(*AgentState)(nil),     // 0: agora.v1.AgentState
 	(*FrameworkState)(nil), // 1: agora.v1.FrameworkState
 	(*MasterState)(nil),    // 2: agora.v1.MasterState
 	(*GetState)(nil),       // 3: agora.v1.GetState
-	nil,                    // 4: agora.v1.FrameworkState.TasksEntry
-	(*AgentInfo)(nil),      // 5: agora.v1.AgentInfo
-	(*Resource)(nil),       // 6: agora.v1.Resource
-	(*FrameworkInfo)(nil),  // 7: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),     // 8: agora.v1.MasterInfo
-	(*RoleConfig)(nil),     // 9: agora.v1.RoleConfig
-	(*RoleUsage)(nil),      // 10: agora.v1.RoleUsage
+	(*GetTask)(nil),        // 4: agora.v1.GetTask
+	(*TaskLocation)(nil),   // 5: agora.v1.TaskLocation
+	nil,                    // 6: agora.v1.FrameworkState.TasksEntry
+	(*AgentInfo)(nil),      // 7: agora.v1.AgentInfo
+	(*Resource)(nil),       // 8: agora.v1.Resource
+	(*FrameworkInfo)(nil),  // 9: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),     // 10: agora.v1.MasterInfo
+	(*RoleConfig)(nil),     // 11: agora.v1.RoleConfig
+	(*RoleUsage)(nil),      // 12: agora.v1.RoleUsage
+	(*FrameworkID)(nil),    // 13: agora.v1.FrameworkID
+	(*TaskID)(nil),         // 14: agora.v1.TaskID
+	(*Task)(nil),           // 15: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
-	5,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	6,  // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	7,  // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	4,  // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	6,  // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	6,  // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	8,  // 6: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	7,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	8,  // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	9,  // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	6,  // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	8,  // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	8,  // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	10, // 6: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
 	0,  // 7: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
 	1,  // 8: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	9,  // 9: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	10, // 10: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 9: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	12, // 10: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	13, // 11: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	14, // 12: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	15, // 13: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	7,  // 14: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -474,13 +596,15 @@ func file_messages_state_proto_init() {
 	file_messages_agent_proto_init()
 	file_messages_framework_proto_init()
 	file_messages_roles_proto_init()
+	file_messages_task_proto_init()
+	file_messages_ids_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -95,6 +95,42 @@ type Books struct {
 	frameworkSessions map[string]string
 	// roles tallies live tasks by role.
 	roles map[string]*roleTally
+	// completed keeps the last CompletedTasks tasks whose end was
+	// acknowledged, for operators (agora logs) to find them.
+	completed     []*messages.Task
+	completedNext int
+}
+
+// CompletedTasks is how many finished tasks the master remembers.
+const CompletedTasks = 1000
+
+func (b *Books) remember(t *messages.Task) {
+	if len(b.completed) < CompletedTasks {
+		b.completed = append(b.completed, t)
+		return
+	}
+	b.completed[b.completedNext] = t
+	b.completedNext = (b.completedNext + 1) % CompletedTasks
+}
+
+// findTask returns a live or recently finished task; frameworkID may be
+// empty.
+func (b *Books) findTask(frameworkID, taskID string) *messages.Task {
+	for id, f := range b.frameworks {
+		if frameworkID != "" && id != frameworkID {
+			continue
+		}
+		if t, ok := f.tasks[taskID]; ok {
+			return t.task
+		}
+	}
+	for i := len(b.completed) - 1; i >= 0; i-- {
+		t := b.completed[i]
+		if t.GetTaskId().GetValue() == taskID && (frameworkID == "" || t.GetFrameworkId().GetValue() == frameworkID) {
+			return t
+		}
+	}
+	return nil
 }
 
 // NewBooks returns empty books for the master with the given ID; agent IDs

@@ -2,6 +2,7 @@ package master
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -158,5 +159,17 @@ func TestSubscribeRetryKeepsOneFramework(t *testing.T) {
 	d, _, _ := b.Subscribe(info, "s2")
 	if a != c || known1 || !known2 || d == a || len(b.frameworks) != 2 {
 		t.Fatalf("ids %s %s %s (known %v %v), %d frameworks", a, c, d, known1, known2, len(b.frameworks))
+	}
+}
+
+// Finished tasks stay findable (agora logs) up to CompletedTasks, oldest
+// forgotten first.
+func TestCompletedTasksAreBounded(t *testing.T) {
+	b := NewBooks("m1")
+	for i := 0; i < CompletedTasks+5; i++ {
+		b.remember(&messages.Task{TaskId: &messages.TaskID{Value: fmt.Sprint("t", i)}, FrameworkId: &messages.FrameworkID{Value: "f"}})
+	}
+	if len(b.completed) != CompletedTasks || b.findTask("", "t0") != nil || b.findTask("f", fmt.Sprint("t", CompletedTasks+4)) == nil || b.findTask("g", "t7") != nil {
+		t.Fatalf("ring of %d; t0 found %v", len(b.completed), b.findTask("", "t0") != nil)
 	}
 }

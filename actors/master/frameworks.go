@@ -412,6 +412,9 @@ func (b *Books) forgetTask(t *taskRecord) {
 			}
 		}
 		delete(f.tasks, t.id())
+		if messages.IsTerminal(t.task.State) {
+			b.remember(t.task)
+		}
 	}
 	if a, ok := b.agents[t.agentID()]; ok {
 		delete(a.tasks, taskKey{t.frameworkID(), t.id()})

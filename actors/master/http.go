@@ -32,11 +32,28 @@ const maxStateWait = 60 * time.Second
 //	PUT /weights/{role}   body: the weight, such as 2
 //	PUT /quota/{role}     body: {"guarantee": "cpus:4;mem:4096", "limit": "cpus:8"}
 //	DELETE /quota/{role}  remove the role's quota
+//	GET /tasks/{task}?framework=F
+//	                      where a live or recently finished task runs or
+//	                      ran: the task and its agent (for its sandbox)
 //
 // Reads never touch the master actor, so polling cannot slow it down;
 // changes go to it through update (nil: changes are refused).
-func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRoleFunc) http.Handler {
+func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRoleFunc, lookup TaskLookupFunc) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /tasks/{task}", func(w http.ResponseWriter, r *http.Request) {
+		if lookup == nil {
+			http.Error(w, "this master does not look tasks up", http.StatusNotImplemented)
+			return
+		}
+		loc, err := lookup(r.Context(), &messages.GetTask{
+			FrameworkId: &messages.FrameworkID{Value: r.URL.Query().Get("framework")}, TaskId: &messages.TaskID{Value: r.PathValue("task")},
+		})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		writeJSON(w, loc)
+	})
 	mux.HandleFunc("GET /roles", func(w http.ResponseWriter, r *http.Request) {
 		snap := pub.Latest()
 		if snap == nil {
@@ -114,6 +131,9 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 // UpdateRoleFunc carries a role change to the master and returns the new
 // configuration, or why it was refused.
 type UpdateRoleFunc func(ctx context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error)
+
+// TaskLookupFunc asks the master actor where a task is.
+type TaskLookupFunc func(ctx context.Context, q *messages.GetTask) (*messages.TaskLocation, error)
 
 func writeJSON(w http.ResponseWriter, m proto.Message) {
 	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: "  "}.Marshal(m)

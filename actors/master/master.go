@@ -177,6 +177,17 @@ func (m *master) Receive(ctx actor.Context) {
 		start := time.Now()
 		m.publish()
 		m.publishBackoff = 10 * time.Since(start)
+	case *messages.GetTask:
+		t := m.books.findTask(msg.GetFrameworkId().GetValue(), msg.GetTaskId().GetValue())
+		if t == nil {
+			ctx.Respond(&messages.Error{Code: messages.Error_UNKNOWN_TASK, Message: fmt.Sprintf("task %s is neither running nor among the last %d finished", msg.GetTaskId().GetValue(), CompletedTasks)})
+			return
+		}
+		loc := &messages.TaskLocation{Task: t}
+		if a, ok := m.books.agents[t.GetAgentId().GetValue()]; ok {
+			loc.Agent = a.info
+		}
+		ctx.Respond(loc)
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)

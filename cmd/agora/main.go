@@ -30,6 +30,7 @@ type cli struct {
 	Dev     devCmd     `cmd:"" help:"Run an all-in-one cluster (master and agent) on this machine, with no Consul needed."`
 	Status  statusCmd  `cmd:"" help:"Show the cluster's state."`
 	Run     runCmd     `cmd:"" help:"Run one command as a task and print its output (like mesos-execute): agora run -- CMD ARGS..."`
+	Logs    logsCmd    `cmd:"" help:"Print a task's stdout (or --stderr) from its agent's sandbox; --follow to keep printing."`
 	Roles   rolesCmd   `cmd:"" help:"Show role weights and quotas."`
 	Quota   quotaCmd   `cmd:"" help:"Set or clear a role's quota."`
 	Weights weightsCmd `cmd:"" help:"Set a role's weight."`

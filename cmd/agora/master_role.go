@@ -290,3 +290,18 @@ func (m *masterRole) update(ctx context.Context, u *messages.UpdateRole) (*messa
 func cloneInfo(i *messages.MasterInfo) *messages.MasterInfo {
 	return proto.Clone(i).(*messages.MasterInfo)
 }
+
+// lookup asks the leading master actor where a task is.
+func (m *masterRole) lookup(ctx context.Context, q *messages.GetTask) (*messages.TaskLocation, error) {
+	res, err := m.node.System.Root.RequestFuture(m.info.Pid, q, 10*time.Second).Result()
+	if err != nil {
+		return nil, fmt.Errorf("master did not answer: %w", err)
+	}
+	switch res := res.(type) {
+	case *messages.TaskLocation:
+		return res, nil
+	case *messages.Error:
+		return nil, errors.New(res.Message)
+	}
+	return nil, fmt.Errorf("unexpected answer %T", res)
+}

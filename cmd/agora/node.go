@@ -225,7 +225,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, err
 		}
-		r.http = &http.Server{Handler: mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
+		r.http = &http.Server{Handler: mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		go func() {
 			if err := r.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -436,6 +436,11 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	if strings.Contains(out, "TASK_LOST") || strings.Contains(out, "TASK_FAILED") {
 		t.Fatalf("the task did not survive the agent's restart:\n%s", out)
 	}
+	// The finished task's output, found through the master and its agent.
+	logs, err := exec.Command(agoraBin, "logs", "task-0000", "--master-http", httpAddr).Output()
+	if err != nil || string(logs) != "done\n" {
+		t.Fatalf("agora logs: %q %v", logs, err)
+	}
 }
 
 // workDir is a temporary work dir for agents whose tasks outlive them
