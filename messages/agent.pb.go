@@ -617,6 +617,67 @@ func (x *TaskCheckpoint) GetKillReason() TaskStatusReason {
 	return TaskStatusReason_REASON_UNSPECIFIED
 }
 
+// TaskUsage is what a task's cgroup reports, served by the agent's HTTP API.
+type TaskUsage struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CpuSeconds      float64                `protobuf:"fixed64,1,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
+	MemoryBytes     int64                  `protobuf:"varint,2,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	MemoryPeakBytes int64                  `protobuf:"varint,3,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TaskUsage) Reset() {
+	*x = TaskUsage{}
+	mi := &file_messages_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskUsage) ProtoMessage() {}
+
+func (x *TaskUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskUsage.ProtoReflect.Descriptor instead.
+func (*TaskUsage) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TaskUsage) GetCpuSeconds() float64 {
+	if x != nil {
+		return x.CpuSeconds
+	}
+	return 0
+}
+
+func (x *TaskUsage) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *TaskUsage) GetMemoryPeakBytes() int64 {
+	if x != nil {
+		return x.MemoryPeakBytes
+	}
+	return 0
+}
+
 var File_messages_agent_proto protoreflect.FileDescriptor
 
 const file_messages_agent_proto_rawDesc = "" +
@@ -672,7 +733,12 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\apending\x18\x05 \x03(\v2\x16.agora.v1.StatusUpdateR\apending\x12\x18\n" +
 	"\akilling\x18\x06 \x01(\bR\akilling\x12;\n" +
 	"\vkill_reason\x18\a \x01(\x0e2\x1a.agora.v1.TaskStatusReasonR\n" +
-	"killReasonB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"killReason\"{\n" +
+	"\tTaskUsage\x12\x1f\n" +
+	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
+	"cpuSeconds\x12!\n" +
+	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\x12*\n" +
+	"\x11memory_peak_bytes\x18\x03 \x01(\x03R\x0fmemoryPeakBytesB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_agent_proto_rawDescOnce sync.Once
@@ -686,7 +752,7 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 	return file_messages_agent_proto_rawDescData
 }
 
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_messages_agent_proto_goTypes = []any{
 	(*AgentInfo)(nil),         // 0: agora.v1.AgentInfo
 	(*RegisterAgent)(nil),     // 1: agora.v1.RegisterAgent
@@ -696,40 +762,41 @@ var file_messages_agent_proto_goTypes = []any{
 	(*AgentHeartbeatAck)(nil), // 5: agora.v1.AgentHeartbeatAck
 	(*UnregisterAgent)(nil),   // 6: agora.v1.UnregisterAgent
 	(*TaskCheckpoint)(nil),    // 7: agora.v1.TaskCheckpoint
-	(*AgentID)(nil),           // 8: agora.v1.AgentID
-	(*Resource)(nil),          // 9: agora.v1.Resource
-	(*Attribute)(nil),         // 10: agora.v1.Attribute
-	(*actor.PID)(nil),         // 11: actor.PID
-	(*Task)(nil),              // 12: agora.v1.Task
-	(*ExecutorInfo)(nil),      // 13: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),     // 14: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),        // 15: agora.v1.MasterInfo
-	(*RunTask)(nil),           // 16: agora.v1.RunTask
-	(TaskState)(0),            // 17: agora.v1.TaskState
-	(*StatusUpdate)(nil),      // 18: agora.v1.StatusUpdate
-	(TaskStatusReason)(0),     // 19: agora.v1.TaskStatusReason
+	(*TaskUsage)(nil),         // 8: agora.v1.TaskUsage
+	(*AgentID)(nil),           // 9: agora.v1.AgentID
+	(*Resource)(nil),          // 10: agora.v1.Resource
+	(*Attribute)(nil),         // 11: agora.v1.Attribute
+	(*actor.PID)(nil),         // 12: actor.PID
+	(*Task)(nil),              // 13: agora.v1.Task
+	(*ExecutorInfo)(nil),      // 14: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),     // 15: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),        // 16: agora.v1.MasterInfo
+	(*RunTask)(nil),           // 17: agora.v1.RunTask
+	(TaskState)(0),            // 18: agora.v1.TaskState
+	(*StatusUpdate)(nil),      // 19: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),     // 20: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	8,  // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	9,  // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	10, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	9,  // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	10, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	11, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
 	0,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	11, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	12, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
 	0,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	11, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	12, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	13, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	14, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
-	8,  // 10: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	15, // 11: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
-	8,  // 12: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	8,  // 13: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	15, // 14: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	8,  // 15: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	16, // 16: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	17, // 17: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	18, // 18: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	19, // 19: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	12, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	13, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	14, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	15, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	9,  // 10: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	16, // 11: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	9,  // 12: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	9,  // 13: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	16, // 14: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	9,  // 15: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	17, // 16: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	18, // 17: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	19, // 18: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	20, // 19: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
 	20, // [20:20] is the sub-list for method output_type
 	20, // [20:20] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
@@ -753,7 +820,7 @@ func file_messages_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,10 +16,11 @@ import (
 // task's mem, CPU shares and a CFS quota from its cpus. It works with
 // cgroup v2 (one unified hierarchy) or v1 (a hierarchy per controller).
 type Cgroups struct {
-	v2   bool
-	root string // v2: the agora group; v1: unused
-	mem  string // v1: the agora group under the memory hierarchy
-	cpu  string // v1: the agora group under the cpu hierarchy
+	v2      bool
+	root    string // v2: the agora group; v1: unused
+	mem     string // v1: the agora group under the memory hierarchy
+	cpu     string // v1: the agora group under the cpu hierarchy
+	cpuacct string // v1: the agora group under cpuacct (usage; may be the cpu one)
 }
 
 // ErrNoCgroups says why tasks cannot be isolated here.
@@ -40,8 +41,11 @@ func DetectCgroups(mount string) (*Cgroups, error) {
 		}
 		return c, nil
 	}
-	c := &Cgroups{mem: filepath.Join(mount, "memory", "agora"), cpu: filepath.Join(mount, "cpu", "agora")}
-	for _, dir := range []string{c.mem, c.cpu} {
+	c := &Cgroups{mem: filepath.Join(mount, "memory", "agora"), cpu: filepath.Join(mount, "cpu", "agora"), cpuacct: filepath.Join(mount, "cpuacct", "agora")}
+	if _, err := os.Stat(filepath.Join(mount, "cpu", "cpuacct.usage")); err == nil {
+		c.cpuacct = c.cpu // mounted together (cpu,cpuacct)
+	}
+	for _, dir := range []string{c.mem, c.cpu, c.cpuacct} {
 		if _, err := os.Stat(filepath.Dir(dir)); err != nil {
 			return nil, fmt.Errorf("%w: no cgroup v2 at %s and no v1 hierarchy at %s", ErrNoCgroups, mount, filepath.Dir(dir))
 		}
@@ -62,11 +66,7 @@ type cgroup struct {
 func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 	name := strings.NewReplacer("/", "_", "..", "_").Replace(id)
 	g := &cgroup{c: c}
-	if c.v2 {
-		g.dirs = []string{filepath.Join(c.root, name)}
-	} else {
-		g.dirs = []string{filepath.Join(c.mem, name), filepath.Join(c.cpu, name)}
-	}
+	g.dirs = c.dirsOf(name)
 	for _, d := range g.dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", d, err)
@@ -106,14 +106,69 @@ func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 // Remove removes task id's group, killing what is left in it: for groups
 // whose task outlived the agent that created them.
 func (c *Cgroups) Remove(id string) {
-	name := strings.NewReplacer("/", "_", "..", "_").Replace(id)
-	g := &cgroup{c: c}
-	if c.v2 {
-		g.dirs = []string{filepath.Join(c.root, name)}
-	} else {
-		g.dirs = []string{filepath.Join(c.mem, name), filepath.Join(c.cpu, name)}
-	}
+	g := &cgroup{c: c, dirs: c.dirsOf(cgroupName(id))}
 	g.destroy()
+}
+
+func cgroupName(id string) string { return strings.NewReplacer("/", "_", "..", "_").Replace(id) }
+
+// dirsOf lists a task group's directories: v2 one; v1 memory, cpu and
+// (when mounted apart) cpuacct.
+func (c *Cgroups) dirsOf(name string) []string {
+	if c.v2 {
+		return []string{filepath.Join(c.root, name)}
+	}
+	dirs := []string{filepath.Join(c.mem, name), filepath.Join(c.cpu, name)}
+	if c.cpuacct != c.cpu {
+		dirs = append(dirs, filepath.Join(c.cpuacct, name))
+	}
+	return dirs
+}
+
+// Usage is what a task's group reports.
+type Usage struct {
+	CPUSeconds                   float64
+	MemoryBytes, MemoryPeakBytes int64
+}
+
+// Usage reads task id's cpu time and memory from its group.
+func (c *Cgroups) Usage(id string) (Usage, error) {
+	name := cgroupName(id)
+	read := func(path string) (int64, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	}
+	var u Usage
+	if c.v2 {
+		dir := filepath.Join(c.root, name)
+		mem, err := read(filepath.Join(dir, "memory.current"))
+		if err != nil {
+			return u, fmt.Errorf("task %s has no cgroup here: %w", id, err)
+		}
+		u.MemoryBytes = mem
+		u.MemoryPeakBytes, _ = read(filepath.Join(dir, "memory.peak"))
+		if b, err := os.ReadFile(filepath.Join(dir, "cpu.stat")); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "usage_usec" {
+					us, _ := strconv.ParseInt(f[1], 10, 64)
+					u.CPUSeconds = float64(us) / 1e6
+				}
+			}
+		}
+		return u, nil
+	}
+	mem, err := read(filepath.Join(c.mem, name, "memory.usage_in_bytes"))
+	if err != nil {
+		return u, fmt.Errorf("task %s has no cgroup here: %w", id, err)
+	}
+	u.MemoryBytes = mem
+	u.MemoryPeakBytes, _ = read(filepath.Join(c.mem, name, "memory.max_usage_in_bytes"))
+	ns, _ := read(filepath.Join(c.cpuacct, name, "cpuacct.usage"))
+	u.CPUSeconds = float64(ns) / 1e9
+	return u, nil
 }
 
 // add moves a process into the group.

@@ -5,14 +5,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 )
 
 // A task allocating past its 32 MB limit is killed by the kernel and its
 // exit says so; within the limit it runs normally; its cgroup is gone
-// afterwards. On a machine without usable cgroups, detection says why.
-func TestMemoryLimit(t *testing.T) {
+// afterwards; a running task's cpu time and memory are read from its group.
+// On a machine without usable cgroups, detection says why.
+func TestCgroupLimitsAndUsage(t *testing.T) {
 	cg, err := DetectCgroups("/sys/fs/cgroup")
 	if err != nil {
 		if os.Geteuid() == 0 {
@@ -39,8 +41,27 @@ func TestMemoryLimit(t *testing.T) {
 	if ex := run("small", `x=$(head -c 1000000 /dev/zero | tr '\0' a); echo ${#x}`); ex.OOM || !ex.Success() {
 		t.Fatalf("a 1 MB task ended %+v", ex)
 	}
-	for _, id := range []string{"hog", "small"} {
-		for _, d := range []string{cg.root, cg.mem, cg.cpu} {
+	// Usage of a running task: cpu time and memory from its group.
+	busy, err := Command{Cgroups: cg}.Launch(LaunchSpec{ID: "busy", Sandbox: filepath.Join(t.TempDir(), "busy"), MemMB: 32, CPUs: 1,
+		Command: &messages.CommandInfo{Value: `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 600`, Shell: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u Usage
+	for i := 0; i < 500 && u.CPUSeconds < 0.05; i++ { // bounded: the loop burns cpu for a while
+		u, _ = cg.Usage("busy")
+		time.Sleep(10 * time.Millisecond)
+	}
+	busy.Kill(0)
+	busy.Wait()
+	if u.CPUSeconds < 0.05 || u.MemoryBytes <= 0 || u.MemoryPeakBytes < u.MemoryBytes {
+		t.Fatalf("usage of a busy task: %+v", u)
+	}
+	if _, err := cg.Usage("busy"); err == nil {
+		t.Fatal("usage of a task whose group is gone")
+	}
+	for _, id := range []string{"hog", "small", "busy"} {
+		for _, d := range []string{cg.root, cg.mem, cg.cpu, cg.cpuacct} {
 			if d == "" {
 				continue
 			}

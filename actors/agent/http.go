@@ -8,18 +8,43 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // HTTPHandler serves task sandboxes from the agent's work dir:
 //
 //	GET /sandboxes/{framework}/{task}/{file}?offset=N
+//	GET /usage/{framework}/{task}    cpu time and memory of a running task
 //
 // where file is stdout or stderr; offset skips the first N bytes, so a
 // client follows output by asking again from where it stopped. The
 // response's X-Agora-Offset header is the offset after the returned bytes.
-func HTTPHandler(workDir string) http.Handler {
+// Usage needs cgroups (nil: not served).
+func HTTPHandler(workDir string, cgroups *runtime.Cgroups) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /usage/{framework}/{task}", func(w http.ResponseWriter, r *http.Request) {
+		fw, task := r.PathValue("framework"), r.PathValue("task")
+		if _, err := runtime.SandboxPath(workDir, fw, task); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if cgroups == nil {
+			http.Error(w, "this agent runs tasks without cgroups (--isolation=none or no permission): no usage", http.StatusNotImplemented)
+			return
+		}
+		u, err := cgroups.Usage(fw + "." + task)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		b, _ := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(&messages.TaskUsage{
+			CpuSeconds: u.CPUSeconds, MemoryBytes: u.MemoryBytes, MemoryPeakBytes: u.MemoryPeakBytes,
+		})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	})
 	mux.HandleFunc("GET /sandboxes/{framework}/{task}/{file}", func(w http.ResponseWriter, r *http.Request) {
 		file := r.PathValue("file")
 		if file != "stdout" && file != "stderr" {

@@ -20,7 +20,7 @@ func TestSandboxHTTP(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sb, "stdout"), []byte("hello world\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(agent.HTTPHandler(dir))
+	srv := httptest.NewServer(agent.HTTPHandler(dir, nil))
 	defer srv.Close()
 	get := func(path string) (int, string, string) {
 		resp, err := http.Get(srv.URL + path)

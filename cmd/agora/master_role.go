@@ -47,13 +47,12 @@ type masterRole struct {
 	loadRoles func() (*messages.RoleConfig, error)
 	saveRoles func(*messages.RoleConfig) error
 
-	mu        sync.Mutex // serializes lead and stepDown
-	leading   atomic.Bool
-	leader    atomic.Pointer[messages.MasterInfo]
-	alloc     *actor.PID
-	self      *actor.PID
-	standby   *actor.PID
-	cancelRun context.CancelFunc
+	mu      sync.Mutex // serializes lead and stepDown
+	leading atomic.Bool
+	leader  atomic.Pointer[messages.MasterInfo]
+	alloc   *actor.PID
+	self    *actor.PID
+	standby *actor.PID
 }
 
 func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock clockwork.Clock, liveness master.LivenessPolicy,

@@ -246,7 +246,15 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, fmt.Errorf("--agent-http: cannot listen on %s: %w", c.AgentHTTP, err)
 		}
 		info.HttpAddress = ln.Addr().String()
-		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir), ReadHeaderTimeout: 10 * time.Second}
+		containerizer := runtime.Command{}
+		if c.Isolation == "cgroups" {
+			cg, err := runtime.DetectCgroups("/sys/fs/cgroup")
+			if err != nil {
+				logger.Warn("tasks run without resource limits", "err", err)
+			}
+			containerizer.Cgroups = cg
+		}
+		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir, containerizer.Cgroups), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = r.agentHTTP.Serve(ln) }()
 		spec := detect.Spec{Static: masterPID.Address}
 		if c.Master != "" {
@@ -255,14 +263,6 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		var initial *actor.PID
 		if spec.Static != "" {
 			initial = actor.NewPID(spec.Static, master.Name)
-		}
-		containerizer := runtime.Command{}
-		if c.Isolation == "cgroups" {
-			cg, err := runtime.DetectCgroups("/sys/fs/cgroup")
-			if err != nil {
-				logger.Warn("tasks run without resource limits", "err", err)
-			}
-			containerizer.Cgroups = cg
 		}
 		var docker runtime.Containerizer
 		if d, err := runtime.NewDocker(); err != nil {
