@@ -1608,6 +1608,272 @@ func (x *StatusUpdateAcknowledgement) GetMasterEpoch() uint64 {
 	return 0
 }
 
+// RegisterExecutor is sent by a custom executor to its agent once started.
+type RegisterExecutor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId    *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	Pid           *actor.PID             `protobuf:"bytes,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterExecutor) Reset() {
+	*x = RegisterExecutor{}
+	mi := &file_messages_framework_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterExecutor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterExecutor) ProtoMessage() {}
+
+func (x *RegisterExecutor) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterExecutor.ProtoReflect.Descriptor instead.
+func (*RegisterExecutor) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RegisterExecutor) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *RegisterExecutor) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *RegisterExecutor) GetPid() *actor.PID {
+	if x != nil {
+		return x.Pid
+	}
+	return nil
+}
+
+// ExecutorRegistered answers RegisterExecutor.
+type ExecutorRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Framework     *FrameworkInfo         `protobuf:"bytes,1,opt,name=framework,proto3" json:"framework,omitempty"`
+	Executor      *ExecutorInfo          `protobuf:"bytes,2,opt,name=executor,proto3" json:"executor,omitempty"`
+	AgentId       *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorRegistered) Reset() {
+	*x = ExecutorRegistered{}
+	mi := &file_messages_framework_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorRegistered) ProtoMessage() {}
+
+func (x *ExecutorRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorRegistered.ProtoReflect.Descriptor instead.
+func (*ExecutorRegistered) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ExecutorRegistered) GetFramework() *FrameworkInfo {
+	if x != nil {
+		return x.Framework
+	}
+	return nil
+}
+
+func (x *ExecutorRegistered) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *ExecutorRegistered) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+// LaunchTask asks an executor to run a task.
+type LaunchTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskInfo              `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchTask) Reset() {
+	*x = LaunchTask{}
+	mi := &file_messages_framework_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchTask) ProtoMessage() {}
+
+func (x *LaunchTask) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchTask.ProtoReflect.Descriptor instead.
+func (*LaunchTask) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *LaunchTask) GetTask() *TaskInfo {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+// ExecutorStatusUpdate is a task's new state, from its executor to the
+// agent, which forwards it reliably to the master.
+type ExecutorStatusUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId    *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	Status        *TaskStatus            `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorStatusUpdate) Reset() {
+	*x = ExecutorStatusUpdate{}
+	mi := &file_messages_framework_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorStatusUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorStatusUpdate) ProtoMessage() {}
+
+func (x *ExecutorStatusUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorStatusUpdate.ProtoReflect.Descriptor instead.
+func (*ExecutorStatusUpdate) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ExecutorStatusUpdate) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *ExecutorStatusUpdate) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *ExecutorStatusUpdate) GetStatus() *TaskStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// ShutdownExecutor asks an executor to end its tasks and exit.
+type ShutdownExecutor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownExecutor) Reset() {
+	*x = ShutdownExecutor{}
+	mi := &file_messages_framework_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownExecutor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownExecutor) ProtoMessage() {}
+
+func (x *ShutdownExecutor) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownExecutor.ProtoReflect.Descriptor instead.
+func (*ShutdownExecutor) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{27}
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -1617,7 +1883,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[23]
+	mi := &file_messages_framework_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1895,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[23]
+	mi := &file_messages_framework_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1928,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[24]
+	mi := &file_messages_framework_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1940,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[24]
+	mi := &file_messages_framework_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +2094,26 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\bagent_id\x18\x02 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12)\n" +
 	"\atask_id\x18\x03 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12\x12\n" +
 	"\x04uuid\x18\x04 \x01(\fR\x04uuid\x12!\n" +
-	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch*V\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch\"\xa1\x01\n" +
+	"\x10RegisterExecutor\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12\x1c\n" +
+	"\x03pid\x18\x03 \x01(\v2\n" +
+	".actor.PIDR\x03pid\"\xad\x01\n" +
+	"\x12ExecutorRegistered\x125\n" +
+	"\tframework\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x122\n" +
+	"\bexecutor\x18\x02 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x12,\n" +
+	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\"4\n" +
+	"\n" +
+	"LaunchTask\x12&\n" +
+	"\x04task\x18\x01 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\"\xb5\x01\n" +
+	"\x14ExecutorStatusUpdate\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12,\n" +
+	"\x06status\x18\x03 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\"\x12\n" +
+	"\x10ShutdownExecutor*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1848,7 +2133,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -1874,77 +2159,94 @@ var file_messages_framework_proto_goTypes = []any{
 	(*RunTask)(nil),                     // 21: agora.v1.RunTask
 	(*StatusUpdate)(nil),                // 22: agora.v1.StatusUpdate
 	(*StatusUpdateAcknowledgement)(nil), // 23: agora.v1.StatusUpdateAcknowledgement
-	(*Operation_Launch)(nil),            // 24: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 25: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 26: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 27: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 28: actor.PID
-	(*MasterInfo)(nil),                  // 29: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 30: agora.v1.OfferID
-	(*AgentID)(nil),                     // 31: agora.v1.AgentID
-	(*Attribute)(nil),                   // 32: agora.v1.Attribute
-	(*TaskID)(nil),                      // 33: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 34: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 35: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 36: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 37: agora.v1.TaskStatus
+	(*RegisterExecutor)(nil),            // 24: agora.v1.RegisterExecutor
+	(*ExecutorRegistered)(nil),          // 25: agora.v1.ExecutorRegistered
+	(*LaunchTask)(nil),                  // 26: agora.v1.LaunchTask
+	(*ExecutorStatusUpdate)(nil),        // 27: agora.v1.ExecutorStatusUpdate
+	(*ShutdownExecutor)(nil),            // 28: agora.v1.ShutdownExecutor
+	(*Operation_Launch)(nil),            // 29: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 30: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 31: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 32: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 33: actor.PID
+	(*MasterInfo)(nil),                  // 34: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 35: agora.v1.OfferID
+	(*AgentID)(nil),                     // 36: agora.v1.AgentID
+	(*Attribute)(nil),                   // 37: agora.v1.Attribute
+	(*TaskID)(nil),                      // 38: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 39: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 40: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 41: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 42: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 43: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 44: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	26, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
-	27, // 2: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	31, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	32, // 2: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,  // 3: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,  // 4: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
-	26, // 5: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.Resource
+	31, // 5: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.Resource
 	3,  // 6: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	28, // 7: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	27, // 8: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	29, // 9: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	30, // 10: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	27, // 11: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	31, // 12: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	26, // 13: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	32, // 14: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	33, // 7: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	32, // 8: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	34, // 9: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	35, // 10: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	32, // 11: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	36, // 12: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	31, // 13: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	37, // 14: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	7,  // 15: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	30, // 16: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	24, // 17: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	27, // 18: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	30, // 19: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	35, // 16: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	29, // 17: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	32, // 18: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	35, // 19: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	11, // 20: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	10, // 21: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	27, // 22: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	30, // 23: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	32, // 22: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	35, // 23: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	10, // 24: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	27, // 25: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	27, // 26: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	27, // 27: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	33, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	31, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	34, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	35, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	27, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	25, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	27, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	31, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	33, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	27, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	27, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	32, // 25: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	32, // 26: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	32, // 27: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	38, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	36, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	39, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	40, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	32, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	30, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	32, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	36, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	38, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	32, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	32, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	3,  // 39: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	36, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	28, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
-	27, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	37, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	27, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	31, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	33, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	36, // 47: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	33, // 48: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	31, // 49: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	41, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	33, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
+	32, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	42, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	32, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	36, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	38, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	32, // 47: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 48: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	33, // 49: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	3,  // 50: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	44, // 51: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	36, // 52: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	41, // 53: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	32, // 54: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 55: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	42, // 56: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	41, // 57: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	38, // 58: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	36, // 59: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -1966,7 +2268,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -54,6 +54,9 @@ type Config struct {
 	// status update is resent: after StatusRetry, doubling up to
 	// StatusRetryMax. 0 means 2 s and 1 min (Mesos: 10 s and 10 min).
 	StatusRetry, StatusRetryMax time.Duration
+	// ExecutorRegistrationTimeout bounds how long a custom executor has
+	// to register after it is started; 0 means a minute.
+	ExecutorRegistrationTimeout time.Duration
 	// SandboxGC is how long a finished task's sandbox (its stdout and
 	// stderr) is kept after its end is acknowledged; 0 means a week.
 	SandboxGC time.Duration
@@ -82,21 +85,22 @@ type (
 )
 
 type agent struct {
-	cfg      Config
-	log      *slog.Logger
-	info     *messages.AgentInfo
-	behavior actor.Behavior
-	backoff  *backoff.ExponentialBackOff
-	gen      uint64 // bumped on every behaviour change; stale timers are dropped
-	interval time.Duration
-	seq      uint64
-	unacked  int
-	epoch    uint64 // highest master epoch seen
-	session  string // this agent process, for the master to spot retries
-	tasks    map[taskKey]*taskRun
-	updates  *updateQueues
-	sys      *actor.ActorSystem
-	self     *actor.PID
+	cfg       Config
+	log       *slog.Logger
+	info      *messages.AgentInfo
+	behavior  actor.Behavior
+	backoff   *backoff.ExponentialBackOff
+	gen       uint64 // bumped on every behaviour change; stale timers are dropped
+	interval  time.Duration
+	seq       uint64
+	unacked   int
+	epoch     uint64 // highest master epoch seen
+	session   string // this agent process, for the master to spot retries
+	tasks     map[taskKey]*taskRun
+	executors map[executorKey]*executorRun
+	updates   *updateQueues
+	sys       *actor.ActorSystem
+	self      *actor.PID
 }
 
 // Props returns the props of the agent actor.
@@ -126,7 +130,7 @@ func Props(cfg Config) *actor.Props {
 		b := backoff.NewExponentialBackOff()
 		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.BackoffInitial, cfg.BackoffMax, 2, 0.5
 		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior(),
-			tasks: map[taskKey]*taskRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax)}
+			tasks: map[taskKey]*taskRun{}, executors: map[executorKey]*executorRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax)}
 		session := make([]byte, 8)
 		_, _ = crand.Read(session)
 		a.session = hex.EncodeToString(session)
@@ -146,6 +150,16 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleExited(ctx, m)
 	case retryUpdate:
 		a.handleRetryUpdate(ctx, m)
+	case executorLaunched:
+		a.handleExecutorLaunched(ctx, m)
+	case executorExited:
+		a.handleExecutorExited(ctx, m)
+	case executorTimeout:
+		a.handleExecutorTimeout(ctx, m)
+	case *messages.RegisterExecutor:
+		a.handleRegisterExecutor(ctx, m)
+	case *messages.ExecutorStatusUpdate:
+		a.handleExecutorStatus(ctx, m)
 	case gcSandbox:
 		if a.removeSandbox(m.dir) {
 			ctx.ActorSystem().EventStream.Publish(SandboxRemoved{Dir: m.dir})

@@ -78,8 +78,7 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 	containerizer := a.cfg.Containerizer
 	switch {
 	case t.Executor != nil:
-		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED,
-			"custom executors are not supported yet: give the task a command or a Docker container", nil)
+		a.runOnExecutor(ctx, run)
 		return
 	case t.GetContainer().GetType() == messages.ContainerInfo_DOCKER && a.cfg.Docker == nil:
 		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED,
@@ -185,6 +184,9 @@ func (a *agent) handleKillTask(ctx actor.Context, msg *messages.KillTask) {
 	run.killReason = msg.Reason
 	if run.killReason == messages.TaskStatusReason_REASON_UNSPECIFIED {
 		run.killReason = messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK
+	}
+	if a.killOnExecutor(ctx, run, msg) {
+		return
 	}
 	if run.container == nil {
 		return // still launching: killed as soon as it starts

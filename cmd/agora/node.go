@@ -48,10 +48,11 @@ type nodeCmd struct {
 	WorkDir   string `name:"work-dir" default:"/var/lib/agora" env:"AGORA_WORK_DIR" help:"Directory for the agent's identity and sandboxes."`
 	Hostname  string `env:"AGORA_HOSTNAME" help:"Hostname the agent reports (default: os.Hostname)."`
 
-	SandboxGC  time.Duration `name:"sandbox-gc" default:"168h" env:"AGORA_SANDBOX_GC" help:"How long an agent keeps a finished task's sandbox (stdout, stderr)."`
-	Isolation  string        `default:"cgroups" enum:"cgroups,none" env:"AGORA_ISOLATION" help:"Agent task isolation: cgroups (memory and cpu limits from each task's resources; v1 or v2) or none."`
-	Resources  string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
-	Attributes string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
+	ExecutorRegistrationTimeout time.Duration `default:"1m" env:"AGORA_EXECUTOR_REGISTRATION_TIMEOUT" help:"How long a custom executor has to register with its agent before it is killed and its tasks fail."`
+	SandboxGC                   time.Duration `name:"sandbox-gc" default:"168h" env:"AGORA_SANDBOX_GC" help:"How long an agent keeps a finished task's sandbox (stdout, stderr)."`
+	Isolation                   string        `default:"cgroups" enum:"cgroups,none" env:"AGORA_ISOLATION" help:"Agent task isolation: cgroups (memory and cpu limits from each task's resources; v1 or v2) or none."`
+	Resources                   string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
+	Attributes                  string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
 
 	HeartbeatInterval      string        `default:"auto" env:"AGORA_HEARTBEAT_INTERVAL" help:"Agent heartbeat interval (master): a duration, or auto to grow it with the cluster so the master receives at most --max-heartbeat-rate heartbeats/s."`
 	HeartbeatMinInterval   time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
@@ -271,7 +272,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			docker = d
 		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
-			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: containerizer, Docker: docker, SandboxGC: c.SandboxGC,
+			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: containerizer, Docker: docker, SandboxGC: c.SandboxGC, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
 		}), agent.Name)
 		if err != nil {

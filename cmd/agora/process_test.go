@@ -27,15 +27,15 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-var agoraBin, elasticBin string
+var agoraBin, elasticBin, executorBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "agora-bin")
 	if err != nil {
 		panic(err)
 	}
-	agoraBin, elasticBin = filepath.Join(dir, "agora"), filepath.Join(dir, "elastic")
-	for bin, pkg := range map[string]string{agoraBin: ".", elasticBin: "../examples/elastic"} {
+	agoraBin, elasticBin, executorBin = filepath.Join(dir, "agora"), filepath.Join(dir, "elastic"), filepath.Join(dir, "executor")
+	for bin, pkg := range map[string]string{agoraBin: ".", elasticBin: "../examples/elastic", executorBin: "../examples/executor"} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
@@ -489,4 +489,73 @@ func zombie(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
+// The acceptance test for custom executors, with real processes: a
+// framework runs 3 tasks in one executor process (the executor example);
+// all FINISHED.
+func TestThreeTasksInOneCustomExecutor(t *testing.T) {
+	masterAddr, httpAddr := freePort(t), freePort(t)
+	dir := workDir(t)
+	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
+	agent := startProc(t, "agent", "node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64")
+	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "3", "--resources", "cpus:0.5;mem:64",
+		"--command", "echo hi", "--executor", executorBin)
+	select {
+	case <-fw.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the framework did not see its tasks finish")
+	}
+	out := fw.out.String()
+	if n := strings.Count(out, "TASK_FINISHED"); n != 3 {
+		t.Fatalf("%d tasks FINISHED, want 3:\n%s", n, out)
+	}
+	if n := strings.Count(agent.out.String(), "launching executor"); n != 1 {
+		t.Fatalf("the agent launched %d executors, want one for the 3 tasks", n)
+	}
+	sandbox := filepath.Join(dir, "a", "frameworks")
+	stdout, _ := filepath.Glob(filepath.Join(sandbox, "*", "tasks", "executor.elastic-executor", "stdout"))
+	if len(stdout) != 1 {
+		t.Fatalf("executor sandboxes: %v", stdout)
+	}
+	b, _ := os.ReadFile(stdout[0])
+	if strings.Count(string(b), "executor running task") != 3 || strings.Count(string(b), "hi\n") != 3 {
+		t.Fatalf("executor output:\n%s", b)
+	}
+}
+
+// Executors that fail: one that cannot start, one that exits at once, and
+// one that never registers (killed after the timeout) each fail their
+// tasks; nothing keeps running.
+func TestFailingCustomExecutors(t *testing.T) {
+	silent := filepath.Join(t.TempDir(), "silent-executor")
+	if err := os.WriteFile(silent, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, executor, says string }{
+		{"missing", filepath.Join(t.TempDir(), "no-such-executor"), "executor launch failed"},
+		{"exits", "/bin/true", "the executor exited with code 0"},
+		{"silent", silent, "the executor did not register within 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			masterAddr, httpAddr := freePort(t), freePort(t)
+			dir := workDir(t)
+			startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
+			agent := startProc(t, "agent", "node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+				"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64",
+				"--executor-registration-timeout", "1s")
+			fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
+				"--command", "echo hi", "--executor", tc.executor)
+			select {
+			case <-fw.done:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the framework's tasks did not end")
+			}
+			if n := strings.Count(fw.out.String(), "TASK_FAILED ("+tc.says); n != 2 {
+				t.Fatalf("%d tasks FAILED saying %q, want 2:\n%s", n, tc.says, fw.out.String())
+			}
+			agent.out.waitFor(t, "executor ended; its unfinished tasks fail")
+		})
+	}
 }

@@ -102,7 +102,11 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 			e.Log("reconciled %s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
 			return
 		}
-		e.Log("%s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
+		if ev.Status.Message != "" && messages.IsTerminal(ev.Status.State) {
+			e.Log("%s %s (%s)", ev.Status.TaskId.GetValue(), ev.Status.State, ev.Status.Message)
+		} else {
+			e.Log("%s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
+		}
 		if !messages.IsTerminal(ev.Status.State) {
 			return
 		}
@@ -130,6 +134,7 @@ func main() {
 	res := flag.String("resources", "cpus:0.1;mem:32", "resources of each task")
 	id := flag.String("framework-id", "", "re-subscribe as this framework (after a crash), instead of registering a new one")
 	failover := flag.Duration("failover-timeout", time.Hour, "how long the master keeps our tasks if we vanish")
+	executorPath := flag.String("executor", "", "run the tasks in one custom executor (this program, such as the executor example) instead of the command executor")
 	flag.Parse()
 	rs, err := messages.ParseResources(*res)
 	if err != nil {
@@ -143,6 +148,16 @@ func main() {
 	}
 	defer node.Stop()
 	e := NewElastic(*n, *command, rs)
+	if *executorPath != "" {
+		// Every task names the same executor: the agent starts it once and
+		// hands it all of them; it runs each task's "command" label.
+		for _, t := range e.Queue {
+			t.Labels = map[string]string{"command": t.Command.Value}
+			t.Command = nil
+			t.Executor = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "elastic-executor"},
+				Command: &messages.CommandInfo{Value: *executorPath}}
+		}
+	}
 	e.Log = func(format string, args ...any) { fmt.Printf("elastic: "+format+"\n", args...) }
 	info := &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}, FailoverTimeoutNanos: int64(*failover)}
 	if *id != "" {

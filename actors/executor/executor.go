@@ -1,0 +1,112 @@
+// Package executor is the SDK for custom executors: programs an agent
+// starts to run a framework's tasks its own way. Spawn Props with a
+// Handler; the executor actor registers with the agent that started it
+// (Config from FromEnv) and hands the handler its events:
+//
+//   - *messages.ExecutorRegistered: registered; the framework and agent
+//   - *messages.LaunchTask: run this task (report its states with
+//     Driver.SendStatus: RUNNING, then a terminal state)
+//   - *messages.KillTask: kill this task (report TASK_KILLED)
+//   - *messages.ShutdownExecutor: no task left here: end (Done closes)
+//
+// Several tasks may run in one executor. The agent forwards each status
+// reliably to the framework.
+package executor
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Config says which agent to register with, as whom.
+type Config struct {
+	Agent       *actor.PID
+	FrameworkID string
+	ExecutorID  string
+	Logger      *slog.Logger
+	// Done is closed when the agent asks the executor to shut down.
+	Done chan struct{}
+}
+
+// FromEnv reads the Config the agent passes in the environment.
+func FromEnv() (Config, error) {
+	addr, id := os.Getenv("AGORA_AGENT_ADDRESS"), os.Getenv("AGORA_AGENT_ACTOR")
+	fw, ex := os.Getenv("AGORA_FRAMEWORK_ID"), os.Getenv("AGORA_EXECUTOR_ID")
+	if addr == "" || id == "" || fw == "" || ex == "" {
+		return Config{}, errors.New("not started by an Agora agent: AGORA_AGENT_ADDRESS, AGORA_AGENT_ACTOR, AGORA_FRAMEWORK_ID and AGORA_EXECUTOR_ID must be set")
+	}
+	return Config{Agent: actor.NewPID(addr, id), FrameworkID: fw, ExecutorID: ex, Done: make(chan struct{})}, nil
+}
+
+// Handler receives the executor's events.
+type Handler interface {
+	Receive(d *Driver, event any)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(d *Driver, event any)
+
+// Receive implements Handler.
+func (f HandlerFunc) Receive(d *Driver, event any) { f(d, event) }
+
+// Driver is the handler's way to the agent. Its methods are safe from any
+// goroutine (a task's waiter, for example).
+type Driver struct {
+	e    *executorActor
+	sys  *actor.ActorSystem
+	self *actor.PID
+}
+
+// SendStatus reports a task's new state to the agent.
+func (d *Driver) SendStatus(taskID string, state messages.TaskState, message string, exitCode *int32) {
+	d.sys.Root.Send(d.e.cfg.Agent, &messages.ExecutorStatusUpdate{
+		FrameworkId: &messages.FrameworkID{Value: d.e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: d.e.cfg.ExecutorID},
+		Status: &messages.TaskStatus{TaskId: &messages.TaskID{Value: taskID}, State: state, Message: message, ExitCode: exitCode},
+	})
+}
+
+// Send delivers msg to the handler later, on the executor actor.
+func (d *Driver) Send(msg any) { d.sys.Root.Send(d.self, msg) }
+
+// Self is the executor actor.
+func (d *Driver) Self() *actor.PID { return d.self }
+
+type executorActor struct {
+	cfg     Config
+	handler Handler
+}
+
+// Props returns the executor actor's props.
+func Props(cfg Config, h Handler) *actor.Props {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Done == nil {
+		cfg.Done = make(chan struct{})
+	}
+	return actor.PropsFromProducer(func() actor.Actor { return &executorActor{cfg: cfg, handler: h} })
+}
+
+func (e *executorActor) Receive(ctx actor.Context) {
+	d := &Driver{e: e, sys: ctx.ActorSystem(), self: ctx.Self()}
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		ctx.Send(e.cfg.Agent, &messages.RegisterExecutor{
+			FrameworkId: &messages.FrameworkID{Value: e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: e.cfg.ExecutorID}, Pid: ctx.Self(),
+		})
+	case *messages.ShutdownExecutor:
+		e.handler.Receive(d, m)
+		select {
+		case <-e.cfg.Done:
+		default:
+			close(e.cfg.Done)
+		}
+	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	default:
+		e.handler.Receive(d, m)
+	}
+}
