@@ -478,6 +478,16 @@ func workDir(t testing.TB) string {
 				cg.Remove(cp.Run.GetFramework().GetId().GetValue() + "." + cp.Run.GetTask().GetTaskId().GetValue())
 			}
 		}
+		// Executors (no checkpoint): their groups, and what runs in them.
+		if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil {
+			for _, pattern := range []string{"frameworks/*/tasks/executor.*", "*/frameworks/*/tasks/executor.*"} {
+				dirs, _ := filepath.Glob(filepath.Join(dir, pattern))
+				for _, d := range dirs {
+					fw := filepath.Base(filepath.Dir(filepath.Dir(d)))
+					cg.Remove(fw + "." + filepath.Base(d))
+				}
+			}
+		}
 	})
 	return dir
 }
