@@ -25,6 +25,18 @@ type LaunchSpec struct {
 	// CPUs and MemMB limit the task when the containerizer isolates
 	// (0: no limit).
 	CPUs, MemMB float64
+	// Ports are the host ports the task was given (its ports resources).
+	Ports []*messages.Range
+}
+
+// HasPort reports whether host port p is among the task's ports.
+func (s LaunchSpec) HasPort(p uint32) bool {
+	for _, r := range s.Ports {
+		if uint64(p) >= r.Begin && uint64(p) <= r.End {
+			return true
+		}
+	}
+	return false
 }
 
 // Exit is how a container ended.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
 )
 
 // Docker runs tasks whose ContainerInfo says DOCKER in containers of the
@@ -92,6 +94,26 @@ func (d *Docker) Launch(spec LaunchSpec) (Container, error) {
 	}
 	if info.Network != "" {
 		host.NetworkMode = container.NetworkMode(info.Network)
+	}
+	// Host ports come from the task's offered ports (the master checked the
+	// task asked for them); each maps to a port inside the container.
+	for _, pm := range info.PortMappings {
+		proto := pm.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		port, err := nat.NewPort(proto, strconv.FormatUint(uint64(pm.ContainerPort), 10))
+		if err != nil {
+			return nil, fmt.Errorf("port mapping %d->%d: %w", pm.HostPort, pm.ContainerPort, err)
+		}
+		if !spec.HasPort(pm.HostPort) {
+			return nil, fmt.Errorf("port mapping uses host port %d, which is not among the task's ports resources", pm.HostPort)
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts, host.PortBindings = nat.PortSet{}, nat.PortMap{}
+		}
+		cfg.ExposedPorts[port] = struct{}{}
+		host.PortBindings[port] = append(host.PortBindings[port], nat.PortBinding{HostPort: strconv.FormatUint(uint64(pm.HostPort), 10)})
 	}
 	created, err := d.Client.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {

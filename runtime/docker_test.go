@@ -3,9 +3,14 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/docker/docker/api/types/container"
@@ -88,5 +93,42 @@ func TestDockerExitCodeAndKill(t *testing.T) {
 	c.Kill(0)
 	if ex := c.Wait(); !ex.Killed || ex.Success() {
 		t.Fatalf("killed container ended %+v", ex)
+	}
+}
+
+// A port mapping publishes an offered host port to the container's port;
+// a host port the task was not given is refused.
+func TestDockerPortMapping(t *testing.T) {
+	d := docker(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPort := uint32(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	spec := dockerTask(TestImage, "echo served | nc -l -p 8080")
+	spec.ID, spec.Sandbox = "f.p", filepath.Join(t.TempDir(), "p")
+	spec.Container.Docker.PortMappings = []*messages.ContainerInfo_PortMapping{{HostPort: hostPort, ContainerPort: 8080}}
+	if _, err := d.Launch(spec); err == nil || !strings.Contains(err.Error(), "not among the task's ports") {
+		t.Fatalf("a host port outside the task's resources was accepted: %v", err)
+	}
+	spec.Ports = []*messages.Range{{Begin: uint64(hostPort), End: uint64(hostPort)}}
+	c, err := d.Launch(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Kill(0); c.Wait() }()
+	var got []byte
+	for i := 0; i < 100 && len(got) == 0; i++ { // bounded: the container starts listening shortly
+		if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort)); err == nil {
+			got, _ = io.ReadAll(conn)
+			conn.Close()
+		}
+		if len(got) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if string(got) != "served\n" {
+		t.Fatalf("read %q through the mapped port", got)
 	}
 }

@@ -96,6 +96,8 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 			spec.CPUs += r.Scalar
 		case "mem":
 			spec.MemMB += r.Scalar
+		case "ports":
+			spec.Ports = append(spec.Ports, r.Ranges...)
 		}
 	}
 	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
