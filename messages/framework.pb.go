@@ -1874,6 +1874,154 @@ func (*ShutdownExecutor) Descriptor() ([]byte, []int) {
 	return file_messages_framework_proto_rawDescGZIP(), []int{27}
 }
 
+// FrameworkToExecutor carries a scheduler's message to one of its
+// executors (through the master and the agent). Delivery is best effort,
+// as in Mesos: use it for hints, not state.
+type FrameworkToExecutor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId    *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	AgentId       *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	MasterEpoch   uint64                 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrameworkToExecutor) Reset() {
+	*x = FrameworkToExecutor{}
+	mi := &file_messages_framework_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameworkToExecutor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameworkToExecutor) ProtoMessage() {}
+
+func (x *FrameworkToExecutor) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameworkToExecutor.ProtoReflect.Descriptor instead.
+func (*FrameworkToExecutor) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FrameworkToExecutor) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *FrameworkToExecutor) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *FrameworkToExecutor) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *FrameworkToExecutor) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *FrameworkToExecutor) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
+// ExecutorToFramework carries an executor's message to its scheduler.
+type ExecutorToFramework struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId    *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	AgentId       *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorToFramework) Reset() {
+	*x = ExecutorToFramework{}
+	mi := &file_messages_framework_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorToFramework) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorToFramework) ProtoMessage() {}
+
+func (x *ExecutorToFramework) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorToFramework.ProtoReflect.Descriptor instead.
+func (*ExecutorToFramework) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExecutorToFramework) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *ExecutorToFramework) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *ExecutorToFramework) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *ExecutorToFramework) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -1883,7 +2031,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +2043,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2076,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2088,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2261,20 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
 	"executorId\x12,\n" +
 	"\x06status\x18\x03 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\"\x12\n" +
-	"\x10ShutdownExecutor*V\n" +
+	"\x10ShutdownExecutor\"\xeb\x01\n" +
+	"\x13FrameworkToExecutor\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12,\n" +
+	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12!\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch\"\xc8\x01\n" +
+	"\x13ExecutorToFramework\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12,\n" +
+	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -2133,7 +2294,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -2164,89 +2325,97 @@ var file_messages_framework_proto_goTypes = []any{
 	(*LaunchTask)(nil),                  // 26: agora.v1.LaunchTask
 	(*ExecutorStatusUpdate)(nil),        // 27: agora.v1.ExecutorStatusUpdate
 	(*ShutdownExecutor)(nil),            // 28: agora.v1.ShutdownExecutor
-	(*Operation_Launch)(nil),            // 29: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 30: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 31: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 32: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 33: actor.PID
-	(*MasterInfo)(nil),                  // 34: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 35: agora.v1.OfferID
-	(*AgentID)(nil),                     // 36: agora.v1.AgentID
-	(*Attribute)(nil),                   // 37: agora.v1.Attribute
-	(*TaskID)(nil),                      // 38: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 39: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 40: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 41: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 42: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 43: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 44: agora.v1.ExecutorInfo
+	(*FrameworkToExecutor)(nil),         // 29: agora.v1.FrameworkToExecutor
+	(*ExecutorToFramework)(nil),         // 30: agora.v1.ExecutorToFramework
+	(*Operation_Launch)(nil),            // 31: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 32: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 33: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 34: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 35: actor.PID
+	(*MasterInfo)(nil),                  // 36: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 37: agora.v1.OfferID
+	(*AgentID)(nil),                     // 38: agora.v1.AgentID
+	(*Attribute)(nil),                   // 39: agora.v1.Attribute
+	(*TaskID)(nil),                      // 40: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 41: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 42: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 43: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 44: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 45: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 46: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	31, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
-	32, // 2: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	33, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	34, // 2: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,  // 3: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,  // 4: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
-	31, // 5: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.Resource
+	33, // 5: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.Resource
 	3,  // 6: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	33, // 7: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	32, // 8: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	34, // 9: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	35, // 10: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	32, // 11: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	36, // 12: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	31, // 13: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	37, // 14: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	35, // 7: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	34, // 8: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	36, // 9: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	37, // 10: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	34, // 11: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	38, // 12: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	33, // 13: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	39, // 14: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	7,  // 15: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	35, // 16: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	29, // 17: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	32, // 18: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	35, // 19: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	37, // 16: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	31, // 17: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	34, // 18: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 19: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	11, // 20: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	10, // 21: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	32, // 22: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	35, // 23: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	34, // 22: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 23: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	10, // 24: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	32, // 25: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	32, // 26: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	32, // 27: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	38, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	36, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	39, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	40, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	32, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	30, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	32, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	36, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	38, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	32, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	32, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	34, // 25: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	34, // 26: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	34, // 27: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	40, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	38, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	41, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	42, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	34, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	32, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	34, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	38, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	40, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	34, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	34, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	3,  // 39: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	41, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	33, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
-	32, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	42, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	32, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	36, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	38, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	32, // 47: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 48: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	33, // 49: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	43, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	35, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
+	34, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	34, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	38, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	40, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	34, // 47: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	45, // 48: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	35, // 49: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
 	3,  // 50: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	44, // 51: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	36, // 52: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	41, // 53: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	32, // 54: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 55: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	42, // 56: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	41, // 57: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	38, // 58: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	36, // 59: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	60, // [60:60] is the sub-list for method output_type
-	60, // [60:60] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	46, // 51: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	38, // 52: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	43, // 53: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	34, // 54: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	45, // 55: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	44, // 56: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	34, // 57: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	45, // 58: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	38, // 59: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	34, // 60: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	45, // 61: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	38, // 62: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	43, // 63: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	40, // 64: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	38, // 65: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -2268,7 +2437,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

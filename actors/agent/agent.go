@@ -160,6 +160,17 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleRegisterExecutor(ctx, m)
 	case *messages.ExecutorStatusUpdate:
 		a.handleExecutorStatus(ctx, m)
+	case *messages.FrameworkToExecutor:
+		if ex, ok := a.executors[executorKey{m.GetFrameworkId().GetValue(), m.GetExecutorId().GetValue()}]; ok && ex.pid != nil && m.MasterEpoch >= a.epoch {
+			ctx.Send(ex.pid, m)
+		} else {
+			a.log.Info("dropping a framework message for an executor not registered here", "executor_id", m.GetExecutorId().GetValue())
+		}
+	case *messages.ExecutorToFramework:
+		if a.cfg.Master != nil {
+			m.AgentId = a.info.Id
+			ctx.Send(a.cfg.Master, m)
+		}
 	case gcSandbox:
 		if a.removeSandbox(m.dir) {
 			ctx.ActorSystem().EventStream.Publish(SandboxRemoved{Dir: m.dir})

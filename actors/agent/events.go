@@ -25,3 +25,6 @@ type (
 
 // SandboxRemoved: a finished task's sandbox was garbage-collected.
 type SandboxRemoved struct{ Dir string }
+
+// ExecutorLaunched: the agent started a custom executor for a framework.
+type ExecutorLaunched struct{ FrameworkID, ExecutorID string }

@@ -76,6 +76,7 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 		}()
 		a.later(a.executorTimeout(), executorTimeout{key: key})
 		a.log.Info("launching executor", "framework_id", key.framework, "executor_id", key.executor)
+		ctx.ActorSystem().EventStream.Publish(ExecutorLaunched{FrameworkID: key.framework, ExecutorID: key.executor})
 	}
 	ex.tasks[run.key] = run
 	if ex.pid == nil {

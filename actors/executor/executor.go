@@ -8,6 +8,7 @@
 //     Driver.SendStatus: RUNNING, then a terminal state)
 //   - *messages.KillTask: kill this task (report TASK_KILLED)
 //   - *messages.ShutdownExecutor: no task left here: end (Done closes)
+//   - *messages.FrameworkToExecutor: a message from the scheduler
 //
 // Several tasks may run in one executor. The agent forwards each status
 // reliably to the framework.
@@ -66,6 +67,14 @@ func (d *Driver) SendStatus(taskID string, state messages.TaskState, message str
 	d.sys.Root.Send(d.e.cfg.Agent, &messages.ExecutorStatusUpdate{
 		FrameworkId: &messages.FrameworkID{Value: d.e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: d.e.cfg.ExecutorID},
 		Status: &messages.TaskStatus{TaskId: &messages.TaskID{Value: taskID}, State: state, Message: message, ExitCode: exitCode},
+	})
+}
+
+// SendFrameworkMessage sends data to the framework's scheduler (best
+// effort: it may be lost).
+func (d *Driver) SendFrameworkMessage(data []byte) {
+	d.sys.Root.Send(d.e.cfg.Agent, &messages.ExecutorToFramework{
+		FrameworkId: &messages.FrameworkID{Value: d.e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: d.e.cfg.ExecutorID}, Data: data,
 	})
 }
 

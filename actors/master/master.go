@@ -208,6 +208,17 @@ func (m *master) Receive(ctx actor.Context) {
 		m.handleKill(ctx, msg)
 	case *messages.Reconcile:
 		m.handleReconcile(ctx, msg)
+	case *messages.FrameworkToExecutor:
+		if _, ok := m.caller(ctx, msg.FrameworkId, msg); ok {
+			if a, ok := m.books.agents[msg.GetAgentId().GetValue()]; ok && a.reachable {
+				msg.MasterEpoch = m.cfg.Info.Epoch
+				ctx.Send(actor.NewPID(a.address, a.actorID), msg)
+			} else {
+				m.reject(ctx, ctx.Sender(), messages.Error_UNKNOWN_AGENT, "framework message for agent "+msg.GetAgentId().GetValue()+", which is not reachable", msg)
+			}
+		}
+	case *messages.ExecutorToFramework:
+		m.toFramework(ctx, msg.GetFrameworkId().GetValue(), fwSend{msg: msg})
 	case *messages.Acknowledge:
 		m.handleAcknowledge(ctx, msg)
 	case *messages.Teardown:

@@ -297,6 +297,13 @@ func (d *Driver) Decline(offerIDs []*messages.OfferID, refuseSeconds float64) {
 	d.call(msg)
 }
 
+// SendFrameworkMessage sends data to one of the framework's executors on
+// an agent (best effort: it may be lost).
+func (d *Driver) SendFrameworkMessage(agentID, executorID string, data []byte) {
+	d.call(&messages.FrameworkToExecutor{FrameworkId: d.id(), ExecutorId: &messages.ExecutorID{Value: executorID},
+		AgentId: &messages.AgentID{Value: agentID}, Data: data})
+}
+
 // Kill asks for a task to be killed.
 func (d *Driver) Kill(taskID, agentID string) {
 	d.call(&messages.KillTask{FrameworkId: d.id(), TaskId: &messages.TaskID{Value: taskID}, AgentId: &messages.AgentID{Value: agentID}})
