@@ -72,6 +72,12 @@ func (e Exit) Describe() string {
 	}
 }
 
+// Reattacher is implemented by containerizers that can find a task's
+// container again after the agent restarted (Docker, by label).
+type Reattacher interface {
+	Reattach(id, sandbox string) (Container, bool)
+}
+
 // ExitNotifier is implemented by containers that report their exit by
 // callback, so the agent needs no goroutine blocked in Wait for each (a
 // simulated agent runs thousands of tasks; goroutine stacks are what the

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
@@ -125,8 +126,33 @@ func (d *Docker) Launch(spec LaunchSpec) (Container, error) {
 		_ = d.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true})
 		return nil, fmt.Errorf("start container: %w", err)
 	}
+	c.follow(spec.Sandbox, waitC, errC)
+	return c, nil
+}
+
+// Reattach finds the container of task id that an earlier run of the agent
+// started (by its label) and follows it again; false if there is none. A
+// container that ended meanwhile is reported as it ended.
+func (d *Docker) Reattach(id, sandbox string) (Container, bool) {
+	ctx := context.Background()
+	list, err := d.Client.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+id))})
+	if err != nil || len(list) == 0 {
+		return nil, false
+	}
+	c := &dockerContainer{d: d, id: list[0].ID, done: make(chan struct{})}
+	// not-running also answers at once for a container that already exited.
+	waitC, errC := d.Client.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
+	c.follow(sandbox, waitC, errC)
+	return c, true
+}
+
+// follow copies the container's output (all of it: the files are
+// rewritten) and reports its end, then removes it.
+func (c *dockerContainer) follow(sandbox string, waitC <-chan container.WaitResponse, errC <-chan error) {
+	ctx := context.Background()
+	d := c.d
 	c.logsDone.Add(1)
-	go c.copyLogs(spec.Sandbox)
+	go c.copyLogs(sandbox)
 	go func() {
 		var ex Exit
 		select {
@@ -149,7 +175,6 @@ func (d *Docker) Launch(spec LaunchSpec) (Container, error) {
 		c.mu.Unlock()
 		close(c.done)
 	}()
-	return c, nil
 }
 
 type dockerContainer struct {

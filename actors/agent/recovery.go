@@ -135,6 +135,17 @@ func (a *agent) recover(ctx actor.Context) {
 		if messages.IsTerminal(run.state) {
 			continue // only its updates are left to deliver
 		}
+		if t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
+			if r, ok := a.cfg.Docker.(runtime.Reattacher); ok {
+				if c, ok := r.Reattach(key.framework+"."+key.task, run.sandbox); ok {
+					run.container = c
+					sys, self := a.sys, a.self
+					go func() { sys.Root.Send(self, taskExited{key: key, exit: c.Wait()}) }()
+					a.log.Info("re-attached to a Docker task's container", "task_id", key.task)
+					continue
+				}
+			}
+		}
 		if c, ok := runtime.Attach(int(cp.Pid), cp.StartTime, run.sandbox); ok {
 			run.container = c
 			sys, self := a.sys, a.self

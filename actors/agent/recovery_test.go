@@ -188,3 +188,38 @@ func TestDockerTaskWithMissingImageFails(t *testing.T) {
 		t.Fatalf("failed with %v (%s), want REASON_IMAGE_NOT_FOUND", st.Reason, st.Message)
 	}
 }
+
+// A Docker task keeps running when its agent restarts: the new agent finds
+// its container by label, and the task finishes once, with its output.
+func TestDockerTaskSurvivesAgentRestart(t *testing.T) {
+	d, err := runtime.NewDocker()
+	if err != nil {
+		t.Fatalf("this test needs the Docker engine: %v", err)
+	}
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	dir := t.TempDir()
+	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	task := &messages.TaskInfo{Name: "d", TaskId: &messages.TaskID{Value: "d"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
+		Command:   &messages.CommandInfo{Value: "echo before; sleep 2; echo after", Shell: true},
+		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test"}}}
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "d", messages.TaskState_TASK_RUNNING))
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_RUNNING
+	})
+	c.StopAgent(first)
+	mark := c.Events.Mark()
+	c.AddAgent(testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered })
+	// The container sleeps through the restart and ends under the new agent.
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "d", messages.TaskState_TASK_FINISHED))
+	if n := c.Events.Count(0, finished); n != 1 {
+		t.Fatalf("FINISHED %d times, want once", n)
+	}
+	st := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 })
+	out, _ := os.ReadFile(filepath.Join(dir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", "d", "stdout"))
+	if string(out) != "before\nafter\n" {
+		t.Fatalf("stdout %q, want all of the container's output", out)
+	}
+}
