@@ -146,7 +146,10 @@ func waitState(t testing.TB, httpAddr string, ok func(*messages.MasterState) boo
 	deadline := time.Now().Add(60 * time.Second)
 	var since int64
 	var last *messages.MasterState
-	client := &http.Client{Timeout: 15 * time.Second} // the long poll answers within 5 s
+	// The long poll answers within 5 s. Redirects are not followed: this
+	// asks one master, and a standby's 307 may still name a leader that
+	// just stopped (the test pauses one).
+	client := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(fmt.Sprintf("http://%s/state?since=%d&wait=5s", httpAddr, since))
 		if err != nil {
@@ -155,6 +158,7 @@ func waitState(t testing.TB, httpAddr string, ok func(*messages.MasterState) boo
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
+			time.Sleep(20 * time.Millisecond) // not leading (yet): ask again
 			continue
 		}
 		st := &messages.MasterState{}
