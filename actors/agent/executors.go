@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 )
@@ -106,8 +110,56 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 		return
 	}
 	ex.container = msg.container
+	a.checkpointExecutor(ex)
 	sys, self, c, key := a.sys, a.self, msg.container, msg.key
 	go func() { sys.Root.Send(self, executorExited{key: key, exit: c.Wait()}) }()
+}
+
+// executorFile records an executor's process in its sandbox, so that an
+// agent restarted without it can stop it (executors are not re-attached:
+// their tasks fail, see recoverExecutors).
+const executorFile = ".agora-executor"
+
+func (a *agent) checkpointExecutor(ex *executorRun) {
+	id, ok := ex.container.(runtime.Identified)
+	if a.cfg.WorkDir == "" || !ok {
+		return
+	}
+	pid, start := id.Identity()
+	sandbox, err := runtime.SandboxPath(a.cfg.WorkDir, ex.key.framework, "executor."+ex.key.executor)
+	if err == nil {
+		err = checkpoint.WriteFile(filepath.Join(sandbox, executorFile), []byte(fmt.Sprintf("%d %d\n", pid, start)))
+	}
+	if err != nil {
+		a.log.Error("cannot checkpoint executor; it would outlive an agent restart", "executor_id", ex.key.executor, "err", err)
+	}
+}
+
+// stopOrphanedExecutors kills the executors an earlier run of the agent
+// started: this agent cannot talk to them (their tasks are failed by
+// recover, having no process of their own).
+func (a *agent) stopOrphanedExecutors() {
+	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "executor.*", executorFile))
+	for _, f := range files {
+		var pid int
+		var start uint64
+		b, err := os.ReadFile(f)
+		if err == nil {
+			_, err = fmt.Sscanf(string(b), "%d %d", &pid, &start)
+		}
+		if err == nil {
+			if c, ok := runtime.Attach(pid, start, filepath.Dir(f)); ok {
+				a.log.Warn("stopping an executor left by the agent's previous run; its tasks fail", "dir", filepath.Dir(f))
+				c.Kill(0)
+				c.Wait()
+			}
+			if cmd, ok := a.cfg.Containerizer.(runtime.Command); ok && cmd.Cgroups != nil {
+				dir := filepath.Dir(f)
+				cmd.Cgroups.Remove(filepath.Base(filepath.Dir(filepath.Dir(dir))) + "." + filepath.Base(dir))
+			}
+		}
+		_ = os.Remove(f)
+	}
 }
 
 func (a *agent) handleRegisterExecutor(ctx actor.Context, msg *messages.RegisterExecutor) {

@@ -110,6 +110,7 @@ func (a *agent) recover(ctx actor.Context) {
 		return
 	}
 	a.gcOldSandboxes()
+	a.stopOrphanedExecutors()
 	paths, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*", checkpointFile))
 	for _, path := range paths {
 		b, err := os.ReadFile(path)
@@ -159,7 +160,10 @@ func (a *agent) recover(ctx actor.Context) {
 			continue
 		}
 		why := "the task ended while the agent was down and its exit code is unknown"
-		if cp.Pid == 0 {
+		switch {
+		case t.Executor != nil:
+			why = "the agent restarted: custom executors are not recovered, and its executor was stopped"
+		case cp.Pid == 0:
 			why = "the agent restarted before the task started"
 		}
 		a.log.Warn("task lost across an agent restart", "task_id", key.task, "why", why)

@@ -130,6 +130,10 @@ func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 	if st := ev.Event.(*messages.StatusUpdate).Status; st.GetExitCode() != 3 {
 		t.Fatalf("failed with %v, want exit code 3", st)
 	}
+	// One end, the agent's: not also LOST because it was not running.
+	if n := c.Events.Count(0, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_LOST)); n != 0 {
+		t.Fatalf("the framework was also told TASK_LOST %d times", n)
+	}
 }
 
 // Through the whole loop: a task allocating past its 32 MB ends

@@ -386,6 +386,11 @@ func (b *Books) updateTask(frameworkID string, st *messages.TaskStatus) (*taskRe
 		return nil, false, fmt.Errorf("framework %s task %s: %w", frameworkID, st.GetTaskId().GetValue(), ErrUnknownTask)
 	}
 	if !messages.CanTransition(t.task.State, st.State) {
+		if st.State == t.task.State && messages.IsTerminal(st.State) && len(t.task.LatestStatus.GetUuid()) == 0 && len(st.Uuid) > 0 {
+			// The agent's own update of an end settled from its
+			// re-registration: acknowledging it forgets the task.
+			t.task.LatestStatus = st
+		}
 		return t, false, nil // a late or duplicate update: keep what we know
 	}
 	wasTerminal := messages.IsTerminal(t.task.State)
@@ -419,6 +424,21 @@ func (b *Books) forgetTask(t *taskRecord) {
 	if a, ok := b.agents[t.agentID()]; ok {
 		delete(a.tasks, taskKey{t.frameworkID(), t.id()})
 	}
+}
+
+// settle records a terminal state an agent reported for a task when it
+// re-registered; the agent's status update tells the framework.
+func (b *Books) settle(t *taskRecord, state messages.TaskState) {
+	f := b.frameworks[t.frameworkID()]
+	if f == nil || messages.IsTerminal(t.task.State) {
+		return
+	}
+	f.count(t.task.State, -1)
+	f.count(state, 1)
+	t.task.State = state
+	t.task.LatestStatus = &messages.TaskStatus{TaskId: t.task.TaskId, State: state, AgentId: t.task.AgentId}
+	f.used = f.used.Sub(t.res)
+	b.tally(t, false)
 }
 
 // adoptFramework records a framework learned from an agent's

@@ -194,8 +194,14 @@ func (m *master) readmitAgent(ctx actor.Context, a *agentRecord, reported []*mes
 			continue
 		}
 		rep, ok := seen[key]
-		if !ok || messages.IsTerminal(rep.State) {
+		if !ok {
 			m.markTask(ctx, t, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task")
+			continue
+		}
+		if messages.IsTerminal(rep.State) {
+			// Ended while the agent was away: its own status update, which
+			// it resends now, tells the framework how.
+			m.books.settle(t, rep.State)
 			continue
 		}
 		if t.task.State != rep.State {

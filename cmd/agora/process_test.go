@@ -573,3 +573,34 @@ func TestFailingCustomExecutors(t *testing.T) {
 		})
 	}
 }
+
+// Executors are not re-attached after an agent restart: the restarted
+// agent stops the executor its previous run left and fails its tasks with
+// the reason; no executor process is left.
+func TestExecutorStoppedAfterAgentRestart(t *testing.T) {
+	masterAddr, httpAddr := freePort(t), freePort(t)
+	dir := workDir(t)
+	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
+	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
+	agent := startProc(t, "agent", agentArgs...)
+	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
+		"--command", "sleep 600", "--executor", executorBin)
+	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	agent.signal(syscall.SIGKILL)
+	<-agent.done
+	agent = startProc(t, "agent-again", agentArgs...)
+	agent.out.waitFor(t, "stopping an executor left by the agent's previous run")
+	select {
+	case <-fw.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the framework's tasks did not end")
+	}
+	if n := strings.Count(fw.out.String(), "TASK_FAILED (the agent restarted: custom executors are not recovered"); n != 2 {
+		t.Fatalf("%d tasks failed with the reason, want 2:\n%s", n, fw.out.String())
+	}
+	if out, _ := exec.Command("pgrep", "-f", executorBin).Output(); len(out) > 0 {
+		t.Fatalf("executor processes left: %s", out)
+	}
+}
