@@ -141,47 +141,59 @@ printf '%s\n' "$code" > "$AGORA_EXIT_FILE.tmp" && mv -f "$AGORA_EXIT_FILE.tmp" "
 if [ "$code" -gt 128 ]; then trap - TERM INT HUP; kill -s "$(kill -l $((code - 128)))" $$; fi
 exit "$code"`
 
-// group is a task's process group: waited for and killed the same way
-// whether the agent started it (process) or re-attached to it (attached).
-type group struct {
-	pid    int
+// outcome is how a container ends, once: what every container's Wait
+// returns, and whether Kill asked for it.
+type outcome struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	exit   Exit
 	killed bool
 }
 
-func newGroup(pid int) group { return group{pid: pid, done: make(chan struct{})} }
+func newOutcome() outcome { return outcome{done: make(chan struct{})} }
 
-// end records how the group's leader ended; ex.Killed is set from Kill.
-func (g *group) end(ex Exit) {
-	g.mu.Lock()
-	ex.Killed = ex.Killed || g.killed
-	g.exit = ex
-	g.mu.Unlock()
-	close(g.done)
+// end records how the container ended; ex.Killed is set from Kill.
+func (o *outcome) end(ex Exit) {
+	o.mu.Lock()
+	ex.Killed = ex.Killed || o.killed
+	o.exit = ex
+	o.mu.Unlock()
+	close(o.done)
 }
 
-func (g *group) wasKilled() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.killed
+func (o *outcome) markKilled() {
+	o.mu.Lock()
+	o.killed = true
+	o.mu.Unlock()
+}
+
+func (o *outcome) wasKilled() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.killed
 }
 
 // Wait implements Container.
-func (g *group) Wait() Exit {
-	<-g.done
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.exit
+func (o *outcome) Wait() Exit {
+	<-o.done
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.exit
 }
+
+// group is a task's process group: waited for and killed the same way
+// whether the agent started it (process) or re-attached to it (attached).
+type group struct {
+	outcome
+	pid int
+}
+
+func newGroup(pid int) group { return group{outcome: newOutcome(), pid: pid} }
 
 // Kill implements Container: SIGTERM to the whole group, SIGKILL after
 // grace to what is left.
 func (g *group) Kill(grace time.Duration) {
-	g.mu.Lock()
-	g.killed = true
-	g.mu.Unlock()
+	g.markKilled()
 	_ = syscall.Kill(-g.pid, syscall.SIGTERM)
 	go func() {
 		select {

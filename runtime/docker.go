@@ -120,7 +120,7 @@ func (d *Docker) Launch(spec LaunchSpec) (Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create container from %s: %w", info.Image, err)
 	}
-	c := &dockerContainer{d: d, id: created.ID, done: make(chan struct{})}
+	c := &dockerContainer{outcome: newOutcome(), d: d, id: created.ID}
 	waitC, errC := d.Client.ContainerWait(ctx, c.id, container.WaitConditionNextExit)
 	if err := d.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
 		_ = d.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true})
@@ -139,7 +139,7 @@ func (d *Docker) Reattach(id, sandbox string) (Container, bool) {
 	if err != nil || len(list) == 0 {
 		return nil, false
 	}
-	c := &dockerContainer{d: d, id: list[0].ID, done: make(chan struct{})}
+	c := &dockerContainer{outcome: newOutcome(), d: d, id: list[0].ID}
 	// not-running also answers at once for a container that already exited.
 	waitC, errC := d.Client.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
 	c.follow(sandbox, waitC, errC)
@@ -169,22 +169,15 @@ func (c *dockerContainer) follow(sandbox string, waitC <-chan container.WaitResp
 		}
 		c.logsDone.Wait()
 		_ = d.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true})
-		c.mu.Lock()
-		ex.Killed = c.killed
-		c.exit = ex
-		c.mu.Unlock()
-		close(c.done)
+		c.end(ex)
 	}()
 }
 
 type dockerContainer struct {
+	outcome
 	d        *Docker
 	id       string
-	done     chan struct{}
 	logsDone sync.WaitGroup
-	mu       sync.Mutex
-	exit     Exit
-	killed   bool
 }
 
 // copyLogs follows the container's output into the sandbox.
@@ -205,18 +198,11 @@ func (c *dockerContainer) copyLogs(sandbox string) {
 	_, _ = stdcopy.StdCopy(stdout, stderr, rc)
 }
 
-func (c *dockerContainer) Wait() Exit {
-	<-c.done
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.exit
-}
-
 // Kill stops the container: SIGTERM, SIGKILL after grace (docker stop).
 func (c *dockerContainer) Kill(grace time.Duration) {
-	c.mu.Lock()
-	c.killed = true
-	c.mu.Unlock()
+	c.markKilled()
 	secs := int(grace.Seconds())
-	go func() { _ = c.d.Client.ContainerStop(context.Background(), c.id, container.StopOptions{Timeout: &secs}) }()
+	go func() {
+		_ = c.d.Client.ContainerStop(context.Background(), c.id, container.StopOptions{Timeout: &secs})
+	}()
 }
