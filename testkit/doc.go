@@ -7,5 +7,18 @@
 //	c.Events.WaitFor(t, func(ev any) bool { ... })
 //
 // Agents started here are simulated only in that they share a process; they
-// run the same actor code as `agora node --role=agent`.
+// run the same actor code as `agora node --role=agent`. What else it has:
+//
+//   - SimContainerizer: tasks that "run" for a modelled time on the clock,
+//     with no process (and no goroutine) each; UseGrace models tasks that
+//     take their whole kill grace.
+//   - Elastic: a framework that keeps N tasks of a shape alive.
+//   - Faults: DropFirst (lose messages an actor sends), Partition (cut an
+//     agent off both ways), StopAgent (a crash), FailoverMaster /
+//     StopMaster / StartMaster (a new leader with the next epoch that
+//     rebuilds from re-registrations), AnnounceLeader (what leader
+//     detection tells agents and schedulers).
+//   - Waiting: Events (WaitFor, WaitForSince, WaitForCount, Count),
+//     AdvanceUntil and StateWhere on the fake clock, WaitState on a real one.
+//   - Options.Record keeps only the events a large benchmark waits on.
 package testkit
