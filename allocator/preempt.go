@@ -71,7 +71,7 @@ func PlanPreemption(p PreemptionPlan) []Running {
 	}
 	var cands []Running
 	for _, t := range p.Running {
-		if !starved[t.Role] && freesSome(t.Resources, need) {
+		if !starved[t.Role] && t.Resources.Covers(need) {
 			cands = append(cands, t)
 		}
 	}
@@ -92,22 +92,6 @@ func PlanPreemption(p PreemptionPlan) []Running {
 		}
 		return a.TaskID < b.TaskID
 	})
-	keeps := func(t Running) bool { // t's roles stay at or above their guarantees
-		ok := true
-		forRolePath(t.Role, func(r string) {
-			g := p.Roles[r].Guarantee
-			if g.IsZero() {
-				return
-			}
-			after := usage[r].Sub(t.Resources)
-			for k := range g {
-				if g[k] > 0 && after[k] < g[k] {
-					ok = false
-				}
-			}
-		})
-		return ok
-	}
 	var victims []Running
 	taken := map[int]bool{}
 	for !need.IsZero() {
@@ -130,7 +114,7 @@ func PlanPreemption(p PreemptionPlan) []Running {
 			trial := map[string]Scalars{}
 			for _, i := range byAgent[ag] {
 				t := cands[i]
-				if !freesSome(t.Resources, need.Sub(freed.Min(need))) || !keepsWith(t, trial, usage, p.Roles) {
+				if !t.Resources.Covers(need.Sub(freed.Min(need))) || !keepsWith(t, trial, usage, p.Roles) {
 					continue
 				}
 				forRolePath(t.Role, func(r string) { trial[r] = trial[r].Add(t.Resources) })
@@ -157,7 +141,7 @@ func PlanPreemption(p PreemptionPlan) []Running {
 		}
 		for _, i := range best {
 			t := cands[i]
-			if !keeps(t) { // re-check against victims taken on other agents
+			if !keepsWith(t, nil, usage, p.Roles) { // re-check against victims taken on other agents
 				continue
 			}
 			taken[i] = true
@@ -195,7 +179,8 @@ func allRevocable(cands []Running, set []int) bool {
 	return true
 }
 
-// keepsWith is keeps for a trial that already removed trial from usage.
+// keepsWith reports whether t's role and its ancestors stay at or above
+// their guarantees once t, and the trial's victims, are gone from usage.
 func keepsWith(t Running, trial, usage map[string]Scalars, roles map[string]RoleStanding) bool {
 	ok := true
 	forRolePath(t.Role, func(r string) {
@@ -211,15 +196,6 @@ func keepsWith(t Running, trial, usage map[string]Scalars, roles map[string]Role
 		}
 	})
 	return ok
-}
-
-func freesSome(r, need Scalars) bool {
-	for k := range need {
-		if need[k] > 0 && r[k] > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // coverage is the smallest fraction of any needed kind that freed covers.

@@ -77,6 +77,17 @@ func (s Scalars) Min(o Scalars) Scalars {
 	return s
 }
 
+// Covers reports whether s holds some of a kind that need asks for: what
+// freeing s would contribute to need.
+func (s Scalars) Covers(need Scalars) bool {
+	for k := range need {
+		if need[k] > 0 && s[k] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // IsZero reports whether every quantity is zero.
 func (s Scalars) IsZero() bool { return s == Scalars{} }
 

@@ -110,7 +110,9 @@ func (a *agent) recover(ctx actor.Context) {
 		return
 	}
 	a.gcOldSandboxes()
-	a.stopOrphanedExecutors()
+	// Killing them and waiting for their groups touches no actor state:
+	// off the actor, so registration is not held up.
+	go a.stopOrphanedExecutors()
 	paths, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*", checkpointFile))
 	for _, path := range paths {
 		b, err := os.ReadFile(path)

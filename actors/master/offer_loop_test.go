@@ -80,13 +80,7 @@ func offerOf(framework, resources string) func(any) bool {
 type act func(d *scheduler.Driver)
 
 func actingHandler(h *holder) scheduler.HandlerFunc {
-	return func(d *scheduler.Driver, ev any) {
-		if f, ok := ev.(act); ok {
-			f(d)
-			return
-		}
-		h.handler(d, ev)
-	}
+	return acting(scheduler.HandlerFunc(h.handler))
 }
 
 func TestCommandTaskRunsAndFrees(t *testing.T) {

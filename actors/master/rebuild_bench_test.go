@@ -130,7 +130,6 @@ func BenchmarkFailoverRebuild(b *testing.B) {
 			b.Logf("rebuilds: %v", took)
 			b.ReportMetric(float64(percentile(took, 0.5).Milliseconds()), "rebuild-p50-ms")
 			b.ReportMetric(float64(percentile(took, 1).Milliseconds()), "rebuild-max-ms")
-			_ = master.Name
 		})
 	}
 }

@@ -95,7 +95,7 @@ func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
 		t := m.books.task(key)
 		forRole := ""
 		for i := range need {
-			if freesAny(v.Resources, need[i].Need) {
+			if v.Resources.Covers(need[i].Need) {
 				forRole = need[i].Role
 				need[i].Need = need[i].Need.Sub(v.Resources.Min(need[i].Need))
 				break
@@ -119,7 +119,7 @@ func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
 func take(need []policy.Shortfall, r policy.Scalars) bool {
 	used := false
 	for i := range need {
-		if freesAny(r, need[i].Need) {
+		if r.Covers(need[i].Need) {
 			got := r.Min(need[i].Need)
 			need[i].Need = need[i].Need.Sub(got)
 			r = r.Sub(got)
@@ -127,15 +127,6 @@ func take(need []policy.Shortfall, r policy.Scalars) bool {
 		}
 	}
 	return used
-}
-
-func freesAny(r, need policy.Scalars) bool {
-	for k := range need {
-		if need[k] > 0 && r[k] > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // preemptible lists the running tasks on reachable agents that are not

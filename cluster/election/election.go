@@ -159,7 +159,7 @@ func (c *campaign) round(ctx context.Context) error {
 		case c.leading:
 			c.leading = false
 			c.log.Error("lost leadership: the session was invalidated or another master holds the lock")
-			c.emit(Event{Leading: false, Leader: decode(pair)})
+			c.emit(Event{Leading: false, Leader: Decode(pair)})
 			return nil // a new session for the next round
 		case pair == nil || pair.Session == "":
 			ok, err := c.acquire(ctx, sid, 0)
@@ -174,7 +174,7 @@ func (c *campaign) round(ctx context.Context) error {
 				index = 0
 			}
 		default:
-			c.follow(decode(pair))
+			c.follow(Decode(pair))
 		}
 		if ok, err := c.sessionAlive(ctx, sid); err != nil || !ok {
 			if c.leading {
@@ -244,9 +244,9 @@ func (c *campaign) emit(ev Event) {
 	}
 }
 
-// decode reads the leader's MasterInfo from the lock key; nil when there
-// is no holder or the value is not one.
-func decode(pair *api.KVPair) *messages.MasterInfo {
+// Decode reads the leader's MasterInfo from the lock key (for detectors
+// too); nil when there is no holder or the value is not one.
+func Decode(pair *api.KVPair) *messages.MasterInfo {
 	if pair == nil || pair.Session == "" || len(pair.Value) == 0 {
 		return nil
 	}
@@ -256,9 +256,6 @@ func decode(pair *api.KVPair) *messages.MasterInfo {
 	}
 	return info
 }
-
-// Decode is decode for detectors in other packages.
-func Decode(pair *api.KVPair) *messages.MasterInfo { return decode(pair) }
 
 func wait(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
