@@ -115,3 +115,11 @@ func SandboxPath(root, frameworkID, taskID string) (string, error) {
 	}
 	return filepath.Join(root, "frameworks", frameworkID, "tasks", taskID), nil
 }
+
+// Instant is implemented by containerizers whose Launch neither blocks nor
+// touches the disk (testkit's simulated one). The agent launches on its
+// own goroutine then, instead of on a fresh one, so that a simulation
+// running every actor on one thread stays reproducible.
+type Instant interface {
+	LaunchesInstantly()
+}

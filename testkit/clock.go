@@ -76,6 +76,16 @@ func (c *FakeClock) Advance(d time.Duration) {
 	c.advanceTo(end)
 }
 
+// NextTimer returns when the earliest armed timer fires, if any is armed.
+func (c *FakeClock) NextTimer() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.timers) == 0 {
+		return time.Time{}, false
+	}
+	return c.timers[0].at, true
+}
+
 // AdvanceToNext moves the clock to the earliest armed timer and fires the
 // timers due then; it reports false if none is armed.
 func (c *FakeClock) AdvanceToNext() bool {

@@ -4,8 +4,10 @@ import (
 	"fmt"
 
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +62,20 @@ type Options struct {
 	// master.DefaultPreemptionGrace.
 	ReclaimInterval time.Duration
 	PreemptionGrace time.Duration
+	// PublishInterval is master.Config.PublishInterval: how often state
+	// snapshots are built at most (StateWhere waits on them).
+	PublishInterval time.Duration
+	// Roles is the role configuration every master starts with (with HA
+	// it would come from Consul KV).
+	Roles *messages.RoleConfig
+	// MasterSenderMiddleware wraps what the master and its handlers send
+	// (fault injection).
+	MasterSenderMiddleware []actor.SenderMiddleware
+	// Serial runs every actor on one Serial dispatcher that only
+	// Cluster.Drain runs: with the fake clock advanced between drains, a
+	// run is reproducible. Waiting helpers that expect actors to run on
+	// their own (WaitFor, StateWhere) do not work then: drive it.
+	Serial bool
 }
 
 // Cluster is a master and agents on one actor system.
@@ -82,6 +98,8 @@ type Cluster struct {
 	mu         sync.Mutex
 	schedulers map[string][]*actor.PID
 	reaper     *reaper // real processes of agents without a containerizer of their own
+	serial     *Serial // nil unless Options.Serial
+	actorOpts  []actor.PropsOption
 }
 
 // DefaultAgentResources is what each testkit agent offers unless told.
@@ -140,6 +158,10 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{},
 		reaper: newReaper(runtime.Command{})}
+	if opts.Serial {
+		c.serial = &Serial{}
+		c.actorOpts = []actor.PropsOption{actor.WithDispatcher(c.serial)}
+	}
 	if opts.Record != nil {
 		sys.EventStream.Subscribe(func(ev any) {
 			if opts.Record(ev) {
@@ -185,7 +207,7 @@ func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
 	var err error
 	c.Allocator, err = sys.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
 		Policy: pol, Master: actor.NewPID(sys.Address(), master.Name), Clock: opts.Clock, Logger: c.logger,
-		Interval: opts.AllocationInterval, Metrics: c.AllocatorMetrics,
+		Interval: opts.AllocationInterval, Metrics: c.AllocatorMetrics, ActorOptions: c.actorOpts,
 	}), allocatoractor.Name)
 	if err != nil {
 		return fmt.Errorf("testkit: spawn allocator: %w", err)
@@ -207,6 +229,9 @@ func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
 		ReclaimInterval:        opts.ReclaimInterval,
 		PreemptionGrace:        opts.PreemptionGrace,
 		AgentReregisterTimeout: reregister,
+		PublishInterval:        opts.PublishInterval,
+		Roles:                  opts.Roles,
+		ActorOptions:           append([]actor.PropsOption{actor.WithSenderMiddleware(opts.MasterSenderMiddleware...)}, c.actorOpts...),
 	}), master.Name)
 	if err != nil {
 		return fmt.Errorf("testkit: spawn master: %w", err)
@@ -228,14 +253,8 @@ func (c *Cluster) FailoverMaster(t testing.TB) uint64 {
 // StopMaster stops the leading master and its allocator, as a crash would.
 func (c *Cluster) StopMaster(t testing.TB) {
 	t.Helper()
-	if c.opts.Policy != nil && c.opts.NewPolicy == nil {
-		t.Fatal("testkit: a cluster given Options.Policy needs Options.NewPolicy to fail over")
-	}
-	if err := c.System.Root.StopFuture(c.Master).Wait(); err != nil {
-		t.Fatalf("testkit: stop master: %v", err)
-	}
-	if err := c.System.Root.StopFuture(c.Allocator).Wait(); err != nil {
-		t.Fatalf("testkit: stop allocator: %v", err)
+	if err := c.StopLeader(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -243,11 +262,41 @@ func (c *Cluster) StopMaster(t testing.TB) {
 // StopMaster and announces it. It returns the new epoch.
 func (c *Cluster) StartMaster(t testing.TB) uint64 {
 	t.Helper()
-	if err := c.startMaster(c.epoch+1, nil); err != nil {
+	epoch, err := c.StartLeader()
+	if err != nil {
 		t.Fatal(err)
 	}
+	return epoch
+}
+
+// StopLeader is StopMaster for callers without a testing.TB (simulations).
+func (c *Cluster) StopLeader() error {
+	if c.opts.Policy != nil && c.opts.NewPolicy == nil {
+		return fmt.Errorf("testkit: a cluster given Options.Policy needs Options.NewPolicy to fail over")
+	}
+	if c.serial != nil {
+		// Nothing else runs the actors: stop them and run the stopping.
+		c.System.Root.Stop(c.Master)
+		c.System.Root.Stop(c.Allocator)
+		c.Drain()
+		return nil
+	}
+	if err := c.System.Root.StopFuture(c.Master).Wait(); err != nil {
+		return fmt.Errorf("testkit: stop master: %w", err)
+	}
+	if err := c.System.Root.StopFuture(c.Allocator).Wait(); err != nil {
+		return fmt.Errorf("testkit: stop allocator: %w", err)
+	}
+	return nil
+}
+
+// StartLeader is StartMaster for callers without a testing.TB.
+func (c *Cluster) StartLeader() (uint64, error) {
+	if err := c.startMaster(c.epoch+1, nil); err != nil {
+		return 0, err
+	}
 	c.AnnounceLeader()
-	return c.epoch
+	return c.epoch, nil
 }
 
 // AnnounceLeader tells every agent and scheduler the current leader, as
@@ -258,13 +307,24 @@ func (c *Cluster) AnnounceLeader() {
 	}
 	c.mu.Lock()
 	var scheds []*actor.PID
-	for _, pids := range c.schedulers {
-		scheds = append(scheds, pids...)
+	names := make([]string, 0, len(c.schedulers))
+	for name := range c.schedulers {
+		names = append(names, name)
+	}
+	slices.Sort(names) // in a fixed order: simulations replay
+	for _, name := range names {
+		scheds = append(scheds, c.schedulers[name]...)
 	}
 	c.mu.Unlock()
 	for _, s := range scheds {
 		c.System.Root.Send(s, scheduler.MasterDetected{Master: c.Master, Epoch: c.epoch})
 	}
+}
+
+// AnnounceLeaderTo tells one agent the current leader, as its leader
+// detection would (after a partition heals, for example).
+func (c *Cluster) AnnounceLeaderTo(agentPID *actor.PID) {
+	c.System.Root.Send(agentPID, agent.MasterDetected{Master: c.Master, Epoch: c.epoch})
 }
 
 // AgentSpec describes one testkit agent; zero fields take defaults.
@@ -275,7 +335,8 @@ type AgentSpec struct {
 	Attributes []*messages.Attribute
 	// Containerizer runs the agent's tasks; default: real processes
 	// (runtime.Command) in a sandbox under a temporary work dir. Agents
-	// with a SimContainerizer and no WorkDir persist nothing.
+	// with a simulated (runtime.Instant) containerizer and no WorkDir
+	// persist nothing.
 	Containerizer runtime.Containerizer
 	// SenderMiddleware wraps what the agent sends (faults, see Drop).
 	SenderMiddleware []actor.SenderMiddleware
@@ -285,6 +346,11 @@ type AgentSpec struct {
 	Docker runtime.Containerizer
 	// SandboxGC is agent.Config.SandboxGC.
 	SandboxGC time.Duration
+	// ID is the AgentID to register as (an agent restarted with no work
+	// dir); default: the work dir's, or a new one.
+	ID string
+	// Rand draws the agent's heartbeat jitter (agent.Config.Rand).
+	Rand *rand.Rand
 }
 
 // AddAgent starts one more agent and returns its actor.
@@ -302,7 +368,7 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 	if spec.Containerizer == nil {
 		spec.Containerizer = c.reaper
 	}
-	if _, sim := spec.Containerizer.(SimContainerizer); spec.WorkDir == "" && !sim {
+	if _, sim := spec.Containerizer.(runtime.Instant); spec.WorkDir == "" && !sim {
 		// Real processes need sandboxes. Simulated agents keep their
 		// identity in memory: 10,000 of them persisting (and fsyncing)
 		// an AgentID on one disk would measure the disk, not Agora.
@@ -313,6 +379,9 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		panic(fmt.Sprintf("testkit: %v", err)) // a test set up a broken work dir
 	}
 	info := &messages.AgentInfo{Hostname: spec.Hostname, Resources: spec.Resources, Attributes: spec.Attributes}
+	if spec.ID != "" {
+		id = spec.ID
+	}
 	if id != "" {
 		info.Id = &messages.AgentID{Value: id}
 	}
@@ -333,13 +402,28 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		ReceiverMiddleware: receivers,
 		Docker:             spec.Docker,
 		SandboxGC:          spec.SandboxGC,
+		Rand:               spec.Rand,
+		ActorOptions:       c.actorOpts,
 	}))
 	c.Agents = append(c.Agents, pid)
 	return pid
 }
 
 // StopAgent stops an agent's actor as a crash would: the master is not told.
-func (c *Cluster) StopAgent(pid *actor.PID) { c.System.Root.Stop(pid) }
+func (c *Cluster) StopAgent(pid *actor.PID) {
+	c.System.Root.Stop(pid)
+	c.Drain()
+}
+
+// Drain runs actors on the Serial dispatcher until none is runnable and
+// returns how many mailbox runs that took; without Options.Serial actors
+// run on their own and it returns 0.
+func (c *Cluster) Drain() int {
+	if c.serial == nil {
+		return 0
+	}
+	return c.serial.Run()
+}
 
 // Fake returns the cluster's clock as a fake clock, or fails the test.
 func (c *Cluster) Fake(t testing.TB) *FakeClock {

@@ -19,6 +19,9 @@ type SimContainerizer struct {
 	UseGrace bool
 }
 
+// LaunchesInstantly implements runtime.Instant.
+func (SimContainerizer) LaunchesInstantly() {}
+
 // Launch implements runtime.Containerizer.
 func (s SimContainerizer) Launch(spec runtime.LaunchSpec) (runtime.Container, error) {
 	c := &simContainer{done: make(chan struct{}), clock: s.Clock, useGrace: s.UseGrace}

@@ -11,7 +11,7 @@ import (
 // handler. Its events also land in c.Events (as SchedulerEvent), so tests
 // can wait on what the framework saw.
 func (c *Cluster) StartScheduler(info *messages.FrameworkInfo, handler scheduler.Handler, opts ...func(*scheduler.Config)) *actor.PID {
-	cfg := scheduler.Config{Master: c.Master, Info: info, Clock: c.Clock, Logger: c.logger}
+	cfg := scheduler.Config{Master: c.Master, Info: info, Clock: c.Clock, Logger: c.logger, ActorOptions: c.actorOpts}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -22,7 +22,9 @@ func (c *Cluster) StartScheduler(info *messages.FrameworkInfo, handler scheduler
 		}
 		// Recorded once handled, so a test that waits for the event
 		// sees what the handler did with it.
-		c.Events.record(SchedulerEvent{Framework: name, Event: ev})
+		if se := (SchedulerEvent{Framework: name, Event: ev}); c.opts.Record == nil || c.opts.Record(se) {
+			c.Events.record(se)
+		}
 	})))
 	c.mu.Lock()
 	c.schedulers[name] = append(c.schedulers[name], pid)

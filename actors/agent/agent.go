@@ -66,6 +66,13 @@ type Config struct {
 	// ReceiverMiddleware wraps every message the agent receives (testkit's
 	// partitions).
 	ReceiverMiddleware []actor.ReceiverMiddleware
+	// ActorOptions are added to the actor's props: testkit's simulations
+	// run every actor on one serial dispatcher, and inject faults as
+	// middleware.
+	ActorOptions []actor.PropsOption
+	// Rand draws the heartbeat and retry jitter; nil uses the global
+	// source. A simulation gives each agent a seeded one to replay.
+	Rand *rand.Rand
 }
 
 // MasterDetected tells the agent which master leads now; leader detection
@@ -129,6 +136,9 @@ func Props(cfg Config) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		b := backoff.NewExponentialBackOff()
 		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.BackoffInitial, cfg.BackoffMax, 2, 0.5
+		if cfg.Rand != nil {
+			b.RandomizationFactor = 0 // retryDelay jitters from cfg.Rand
+		}
 		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior(),
 			tasks: map[taskKey]*taskRun{}, executors: map[executorKey]*executorRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax)}
 		session := make([]byte, 8)
@@ -137,7 +147,7 @@ func Props(cfg Config) *actor.Props {
 		a.log = cfg.Logger.With("hostname", a.info.Hostname)
 		a.behavior.Become(a.registering)
 		return a
-	}, actor.WithSenderMiddleware(cfg.SenderMiddleware...), actor.WithReceiverMiddleware(cfg.ReceiverMiddleware...))
+	}, append([]actor.PropsOption{actor.WithSenderMiddleware(cfg.SenderMiddleware...), actor.WithReceiverMiddleware(cfg.ReceiverMiddleware...)}, cfg.ActorOptions...)...)
 }
 
 // handleCommon handles what the agent does in every behaviour: its own
@@ -201,7 +211,7 @@ func (a *agent) becomeRegistering(ctx actor.Context, why string) {
 	a.backoff.Reset()
 	a.behavior.Become(a.registering)
 	a.sendRegistration(ctx)
-	a.later(a.backoff.NextBackOff(), retryRegistration{gen: a.gen})
+	a.later(a.retryDelay(), retryRegistration{gen: a.gen})
 }
 
 func (a *agent) registering(ctx actor.Context) {
@@ -215,7 +225,7 @@ func (a *agent) registering(ctx actor.Context) {
 			return
 		}
 		a.sendRegistration(ctx)
-		a.later(a.backoff.NextBackOff(), retryRegistration{gen: a.gen})
+		a.later(a.retryDelay(), retryRegistration{gen: a.gen})
 	case *messages.AgentRegistered:
 		a.handleRegistered(ctx, msg)
 	case *messages.Error:
@@ -326,11 +336,26 @@ func (a *agent) ignore(msg any) {
 	a.log.Warn("agent: unexpected message", "type", fmt.Sprintf("%T", msg))
 }
 
+// retryDelay is the next registration backoff, jittered by half either
+// way so that agents that lost the same master spread out; drawn from
+// cfg.Rand when given (else the backoff jitters itself).
+func (a *agent) retryDelay() time.Duration {
+	d := a.backoff.NextBackOff()
+	if a.cfg.Rand == nil {
+		return d
+	}
+	return time.Duration(float64(d) * (0.5 + a.cfg.Rand.Float64()))
+}
+
 // jittered is the heartbeat interval less up to 20 %: agents that started
 // (or re-registered after a failover) together must not heartbeat in
 // lockstep, and never later than the master expects.
 func (a *agent) jittered() time.Duration {
-	return a.interval - time.Duration(rand.Int64N(int64(a.interval)/5+1))
+	n := int64(a.interval)/5 + 1
+	if a.cfg.Rand != nil {
+		return a.interval - time.Duration(a.cfg.Rand.Int64N(n))
+	}
+	return a.interval - time.Duration(rand.Int64N(n))
 }
 
 // later sends msg to the agent after d on the agent's clock.

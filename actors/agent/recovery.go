@@ -176,7 +176,8 @@ func (a *agent) recover(ctx actor.Context) {
 // resendPending sends the unacknowledged update of every task now (after a
 // registration), instead of waiting for its backoff.
 func (a *agent) resendPending(ctx actor.Context) {
-	for key := range a.tasks {
+	for _, run := range a.sortedTasks() {
+		key := run.key
 		if up := a.updates.inFlight(key); up != nil {
 			a.sendUpdate(ctx, key, up)
 		}

@@ -4,6 +4,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -13,6 +16,29 @@ import (
 )
 
 type taskKey struct{ framework, task string }
+
+func (k taskKey) compare(o taskKey) int {
+	if c := strings.Compare(k.framework, o.framework); c != 0 {
+		return c
+	}
+	return strings.Compare(k.task, o.task)
+}
+
+// sortedTasks are the agent's tasks in key order: what it sends while
+// walking them must not follow Go's random map order, so that a
+// simulation replays from its seed.
+func (a *agent) sortedTasks() []*taskRun {
+	keys := make([]taskKey, 0, len(a.tasks))
+	for k := range a.tasks {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, taskKey.compare)
+	runs := make([]*taskRun, len(keys))
+	for i, k := range keys {
+		runs[i] = a.tasks[k]
+	}
+	return runs
+}
 
 // DefaultKillGrace is the time between SIGTERM and SIGKILL when neither the
 // kill nor the task names one.
@@ -102,6 +128,11 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 	}
 	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
 	sys, self := a.sys, a.self
+	if _, ok := containerizer.(runtime.Instant); ok {
+		c, err := containerizer.Launch(spec)
+		a.handleLaunched(ctx, taskLaunched{key: key, container: c, err: err})
+		return
+	}
 	// Launching touches the disk and forks: off the actor, back as a message.
 	go func() {
 		c, err := containerizer.Launch(spec)
@@ -268,7 +299,7 @@ func (a *agent) handleAck(ctx actor.Context, msg *messages.StatusUpdateAcknowled
 func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 	var tasks []*messages.Task
 	frameworks := map[string]*messages.FrameworkInfo{}
-	for _, run := range a.tasks {
+	for _, run := range a.sortedTasks() {
 		tasks = append(tasks, &messages.Task{
 			Name: run.info.Name, TaskId: run.info.TaskId, FrameworkId: run.framework.Id, AgentId: a.info.Id,
 			State: run.state, Resources: run.info.Resources, Role: run.role, Revocable: run.revocable,
@@ -276,8 +307,8 @@ func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 		frameworks[run.key.framework] = run.framework
 	}
 	var fws []*messages.FrameworkInfo
-	for _, f := range frameworks {
-		fws = append(fws, proto.Clone(f).(*messages.FrameworkInfo))
+	for _, id := range slices.Sorted(maps.Keys(frameworks)) {
+		fws = append(fws, proto.Clone(frameworks[id]).(*messages.FrameworkInfo))
 	}
 	return tasks, fws
 }

@@ -33,6 +33,10 @@ type Config struct {
 	// Interval between batch cycles; 0 means 1 s (Mesos' default).
 	Interval time.Duration
 	Metrics  *Metrics
+	// ActorOptions are added to the actor's props: testkit's simulations
+	// run every actor on one serial dispatcher, and inject faults as
+	// middleware.
+	ActorOptions []actor.PropsOption
 }
 
 // Messages the master sends. They are local to the master node.
@@ -95,6 +99,7 @@ type allocatorActor struct {
 	cfg     Config
 	log     *slog.Logger
 	dirty   map[string]bool // agents to allocate event-driven
+	order   []string        // dirty agents in the order they were marked: map order would make simulations irreproducible
 	all     bool            // everything is dirty (a framework came or revived)
 	pending bool            // a runDirty is queued
 	sys     *actor.ActorSystem
@@ -114,7 +119,7 @@ func Props(cfg Config) *actor.Props {
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &allocatorActor{cfg: cfg, log: cfg.Logger.With("component", "allocator"), dirty: map[string]bool{}}
-	})
+	}, cfg.ActorOptions...)
 }
 
 func (a *allocatorActor) Receive(ctx actor.Context) {
@@ -201,7 +206,10 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 }
 
 func (a *allocatorActor) markAgent(id string) {
-	a.dirty[id] = true
+	if !a.dirty[id] {
+		a.dirty[id] = true
+		a.order = append(a.order, id)
+	}
 	a.schedule()
 }
 
@@ -220,6 +228,7 @@ func (a *allocatorActor) schedule() {
 func (a *allocatorActor) batch() {
 	a.all = false
 	clear(a.dirty)
+	a.order = a.order[:0]
 	a.send(a.cfg.Policy.Allocate(a.cfg.Clock.Now()), "batch")
 }
 
@@ -230,10 +239,11 @@ func (a *allocatorActor) runDirty() {
 	}
 	now := a.cfg.Clock.Now()
 	var grants []policy.Grant
-	for id := range a.dirty {
+	for _, id := range a.order {
 		grants = append(grants, a.cfg.Policy.AllocateAgent(id, now)...)
 	}
 	clear(a.dirty)
+	a.order = a.order[:0]
 	a.send(grants, "event")
 }
 

@@ -48,7 +48,7 @@ func handlerProps(cfg Config, id string, agent *actor.PID, interval time.Duratio
 		h := &agentHandler{cfg: cfg, id: id, agent: agent, log: cfg.Logger.With("agent_id", id)}
 		h.live.observe(cfg.Clock.Now(), interval)
 		return h
-	})
+	}, cfg.ActorOptions...)
 }
 
 func (h *agentHandler) Receive(ctx actor.Context) {

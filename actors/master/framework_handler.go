@@ -55,7 +55,7 @@ type frameworkHandler struct {
 func frameworkHandlerProps(cfg Config, id string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &frameworkHandler{cfg: cfg, id: id, offers: map[string]bool{}, log: cfg.Logger.With("framework_id", id)}
-	})
+	}, cfg.ActorOptions...)
 }
 
 func (h *frameworkHandler) Receive(ctx actor.Context) {

@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,6 +101,29 @@ func (t *taskRecord) agentID() string     { return t.task.AgentId.GetValue() }
 func (t *taskRecord) id() string          { return t.task.TaskId.GetValue() }
 
 type taskKey struct{ framework, task string }
+
+func (k taskKey) compare(o taskKey) int {
+	if c := strings.Compare(k.framework, o.framework); c != 0 {
+		return c
+	}
+	return strings.Compare(k.task, o.task)
+}
+
+// ordered returns m's values in key order. What the master sends while
+// walking its books must not follow Go's random map order: a simulation
+// on one thread is then replayed message for message from its seed.
+func ordered[K comparable, V any](m map[K]V, compare func(a, b K) int) []V {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compare)
+	out := make([]V, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}
 
 // FailoverTimeout is the framework's failover timeout, or the default.
 func failoverTimeout(info *messages.FrameworkInfo) time.Duration {

@@ -12,6 +12,7 @@ package master
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	allocatoractor "github.com/agora-sched/agora/actors/allocator"
@@ -60,6 +61,10 @@ type Config struct {
 	// it has not heard of with TASK_LOST; 0 answers at once (a single
 	// master, whose restart loses nothing it could learn).
 	AgentReregisterTimeout time.Duration
+	// ActorOptions are added to the props of this actor and its handlers: testkit's
+	// simulations run every actor on one serial dispatcher, and inject
+	// faults as middleware.
+	ActorOptions []actor.PropsOption
 }
 
 // Defaults for Config.
@@ -138,7 +143,7 @@ func Props(cfg Config) *actor.Props {
 			preempting:  map[taskKey]preemption{},
 			preemptions: map[string]uint64{},
 		}
-	})
+	}, cfg.ActorOptions...)
 }
 
 func (m *master) Receive(ctx actor.Context) {
@@ -434,7 +439,7 @@ func (m *master) publish() {
 // agentRestarted clears an agent's offers and its place in the allocator
 // before it is re-admitted.
 func (m *master) agentRestarted(ctx actor.Context, a *agentRecord) {
-	for _, o := range a.offers {
+	for _, o := range ordered(a.offers, strings.Compare) {
 		m.books.removeOffer(o)
 		if h, ok := m.fwHandlers[o.frameworkID]; ok {
 			ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: "agent restarted"})
@@ -464,7 +469,7 @@ func (m *master) handleUpdateRole(ctx actor.Context, msg *messages.UpdateRole) {
 	m.roles.Commit(settings)
 	m.applyRole(ctx, settings)
 	rescinded := 0
-	for _, o := range m.books.offers {
+	for _, o := range ordered(m.books.offers, strings.Compare) {
 		m.rescind(ctx, o, "role policy changed")
 		rescinded++
 	}

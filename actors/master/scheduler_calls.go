@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	allocatoractor "github.com/agora-sched/agora/actors/allocator"
@@ -90,6 +91,7 @@ func (m *master) isCurrentScheduler(id string, sender *actor.PID) bool {
 func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated) {
 	now := m.now()
 	byFramework := make(map[string][]*messages.Offer, 4)
+	var order []string // frameworks in the allocator's order
 	for _, g := range msg.Grants {
 		f, fwOK := m.books.frameworks[g.FrameworkID]
 		a, agentOK := m.books.agents[g.AgentID]
@@ -117,14 +119,17 @@ func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated
 		if !expires.IsZero() {
 			offer.ExpiresUnixNano = expires.UnixNano()
 		}
+		if _, ok := byFramework[g.FrameworkID]; !ok {
+			order = append(order, g.FrameworkID)
+		}
 		byFramework[g.FrameworkID] = append(byFramework[g.FrameworkID], offer)
 		if len(byFramework[g.FrameworkID]) == offersPerMessage {
 			m.sendOffers(ctx, g.FrameworkID, byFramework[g.FrameworkID])
 			byFramework[g.FrameworkID] = nil
 		}
 	}
-	for id, offers := range byFramework {
-		if len(offers) > 0 {
+	for _, id := range order {
+		if offers := byFramework[id]; len(offers) > 0 {
 			m.sendOffers(ctx, id, offers)
 		}
 	}
@@ -148,7 +153,7 @@ func (m *master) returnOffer(ctx actor.Context, o *offerRecord, ret allocatoract
 
 // rescindAll withdraws every outstanding offer of a framework.
 func (m *master) rescindAll(ctx actor.Context, f *frameworkRecord, reason string) {
-	for _, o := range f.offers {
+	for _, o := range ordered(f.offers, strings.Compare) {
 		m.rescind(ctx, o, reason)
 	}
 }
@@ -382,7 +387,7 @@ func (m *master) handleReconcile(ctx actor.Context, msg *messages.Reconcile) {
 		m.sendStatus(ctx, f, st)
 	}
 	if len(msg.Tasks) == 0 {
-		for _, t := range f.tasks {
+		for _, t := range ordered(f.tasks, strings.Compare) {
 			if !messages.IsTerminal(t.task.State) {
 				reply(t.task.LatestStatus)
 			}
@@ -425,7 +430,7 @@ func (m *master) teardown(ctx actor.Context, f *frameworkRecord, why string) {
 	f.tearingDown = true
 	m.rescindAll(ctx, f, why)
 	ctx.Send(m.cfg.Allocator, allocatoractor.DeactivateFramework{FrameworkID: f.id()})
-	for _, t := range f.tasks {
+	for _, t := range ordered(f.tasks, strings.Compare) {
 		if !messages.IsTerminal(t.task.State) {
 			m.killTask(ctx, t, nil, messages.TaskStatusReason_REASON_FRAMEWORK_REMOVED)
 		}

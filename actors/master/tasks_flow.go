@@ -2,6 +2,7 @@ package master
 
 import (
 	"bytes"
+	"strings"
 
 	allocatoractor "github.com/agora-sched/agora/actors/allocator"
 	policy "github.com/agora-sched/agora/allocator"
@@ -87,7 +88,7 @@ func (m *master) handleAcknowledge(ctx actor.Context, msg *messages.Acknowledge)
 // rescinded and the allocator forgets it. Its live tasks become
 // UNREACHABLE (lost is true: LOST, for an agent that left for good).
 func (m *master) agentGone(ctx actor.Context, a *agentRecord, lost bool, reason messages.TaskStatusReason, why string) {
-	for _, o := range a.offers {
+	for _, o := range ordered(a.offers, strings.Compare) {
 		m.books.removeOffer(o)
 		if h, ok := m.fwHandlers[o.frameworkID]; ok {
 			ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: why})
@@ -98,7 +99,7 @@ func (m *master) agentGone(ctx actor.Context, a *agentRecord, lost bool, reason 
 	if lost {
 		state = messages.TaskState_TASK_LOST
 	}
-	for _, t := range a.tasks {
+	for _, t := range ordered(a.tasks, taskKey.compare) {
 		if messages.IsTerminal(t.task.State) {
 			continue
 		}
@@ -189,10 +190,11 @@ func (m *master) readmitAgent(ctx actor.Context, a *agentRecord, reported []*mes
 		seen[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
 	}
 	var used []policy.Grant
-	for key, t := range a.tasks {
+	for _, t := range ordered(a.tasks, taskKey.compare) {
 		if messages.IsTerminal(t.task.State) {
 			continue
 		}
+		key := taskKey{t.frameworkID(), t.id()}
 		rep, ok := seen[key]
 		if !ok {
 			m.markTask(ctx, t, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task")

@@ -33,10 +33,11 @@
 package scheduler
 
 import (
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -73,6 +74,13 @@ type Config struct {
 	// SubscribeBackoff and SubscribeBackoffMax bound subscription retries;
 	// 0 means 1 s and 1 min.
 	SubscribeBackoff, SubscribeBackoffMax time.Duration
+	// ActorOptions are added to the actor's props: testkit's simulations
+	// run every actor on one serial dispatcher, and inject faults as
+	// middleware.
+	ActorOptions []actor.PropsOption
+	// Rand draws the retry jitter; nil uses the global source (a
+	// simulation gives a seeded one to replay).
+	Rand *rand.Rand
 }
 
 type retrySubscribe struct{ gen uint64 }
@@ -128,11 +136,14 @@ func Props(cfg Config, handler Handler) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		b := backoff.NewExponentialBackOff()
 		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.SubscribeBackoff, cfg.SubscribeBackoffMax, 2, 0.5
+		if cfg.Rand != nil {
+			b.RandomizationFactor = 0 // retryDelay jitters from cfg.Rand
+		}
 		session := make([]byte, 8)
-		_, _ = rand.Read(session)
+		_, _ = crand.Read(session)
 		return &schedulerActor{cfg: cfg, handler: handler, info: proto.Clone(cfg.Info).(*messages.FrameworkInfo), backoff: b,
 			log: cfg.Logger.With("framework", cfg.Info.GetName()), session: hex.EncodeToString(session)}
-	})
+	}, cfg.ActorOptions...)
 }
 
 func (s *schedulerActor) Receive(ctx actor.Context) {
@@ -236,7 +247,17 @@ func (s *schedulerActor) subscribe(ctx actor.Context) {
 	info := proto.Clone(s.info).(*messages.FrameworkInfo)
 	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch, Session: s.session})
 	sys, self, gen := s.sys, s.self, s.gen
-	s.cfg.Clock.AfterFunc(s.backoff.NextBackOff(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })
+	s.cfg.Clock.AfterFunc(s.retryDelay(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })
+}
+
+// retryDelay is the next subscription backoff, jittered by half either
+// way; drawn from cfg.Rand when given (else the backoff jitters itself).
+func (s *schedulerActor) retryDelay() time.Duration {
+	d := s.backoff.NextBackOff()
+	if s.cfg.Rand == nil {
+		return d
+	}
+	return time.Duration(float64(d) * (0.5 + s.cfg.Rand.Float64()))
 }
 
 func (s *schedulerActor) deliver(ctx actor.Context, ev any) {

@@ -4,6 +4,7 @@
 //	agora node --role=master          a master
 //	agora node --role=agent --master=HOST:PORT
 //	agora status                      the cluster as a table
+//	agora sim WORKLOAD.yaml           a simulated cluster, reported
 //
 // Every flag can also be set through the environment variable named in
 // `agora COMMAND --help` (AGORA_...).
@@ -34,6 +35,7 @@ type cli struct {
 	Roles   rolesCmd   `cmd:"" help:"Show role weights and quotas."`
 	Quota   quotaCmd   `cmd:"" help:"Set or clear a role's quota."`
 	Weights weightsCmd `cmd:"" help:"Set a role's weight."`
+	Sim     simCmd     `cmd:"" help:"Run a workload file on a simulated cluster in this process and report utilization, fairness, waits and faults."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

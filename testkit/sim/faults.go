@@ -1,0 +1,78 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+)
+
+// messageFault drops or delays a fraction of the Agora messages one kind
+// of actor sends, during its window. Its source is seeded; on the virtual
+// clock it is drawn in a reproducible order.
+type messageFault struct {
+	spec FaultSpec
+	r    *run
+	mu   sync.Mutex // agents draw from rng on their own goroutines (real clock)
+	rng  *rand.Rand
+}
+
+// middleware returns the sender middleware for the actors named from
+// ("agents", "schedulers", "master"): nil when no fault acts on them.
+func (r *run) middleware(from string) []actor.SenderMiddleware {
+	var faults []*messageFault
+	for _, f := range r.msgFaults {
+		if f.spec.From == from {
+			faults = append(faults, f)
+		}
+	}
+	if len(faults) == 0 {
+		return nil
+	}
+	return []actor.SenderMiddleware{func(next actor.SenderFunc) actor.SenderFunc {
+		return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
+			for _, f := range faults {
+				if f.applies(env.Message) {
+					if f.spec.Kind == "drop-messages" {
+						r.dropped.Add(1)
+						return
+					}
+					r.delayed.Add(1)
+					sys, msg, sender := ctx.ActorSystem(), env.Message, env.Sender
+					r.clock.AfterFunc(f.spec.Delay.D(), func() {
+						if sender == nil {
+							sys.Root.Send(target, msg)
+							return
+						}
+						sys.Root.RequestWithCustomSender(target, msg, sender)
+					})
+					return
+				}
+			}
+			next(ctx, target, env)
+		}
+	}}
+}
+
+// applies draws whether this message is hit.
+func (f *messageFault) applies(msg any) bool {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return false
+	}
+	desc := m.ProtoReflect().Descriptor()
+	if desc.ParentFile().Package() != "agora.v1" {
+		return false
+	}
+	if f.spec.Message != "" && string(desc.Name()) != f.spec.Message && string(desc.FullName()) != f.spec.Message {
+		return false
+	}
+	since := f.r.clock.Since(f.r.start)
+	if since < f.spec.At.D() || since >= f.spec.At.D()+f.spec.For.D() {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rng.Float64() < f.spec.Fraction
+}

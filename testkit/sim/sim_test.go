@@ -1,0 +1,228 @@
+package sim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/testkit/sim"
+)
+
+const scenarios = "../scenarios"
+
+func load(t testing.TB, name string) *sim.Workload {
+	t.Helper()
+	w, err := sim.Load(filepath.Join(scenarios, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func run(t testing.TB, w *sim.Workload) *sim.Report {
+	t.Helper()
+	rep, err := sim.Run(w, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestShippedScenariosLoad(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(scenarios, "*.yaml"))
+	if len(files) < 4 {
+		t.Fatalf("found %d scenarios, want the four shipped", len(files))
+	}
+	for _, f := range files {
+		if _, err := sim.Load(f); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
+// On the virtual clock a run is a function of its workload and seed: the
+// same seed gives the same report, byte for byte, faults included; another
+// seed gives another.
+func TestSameSeedSameReport(t *testing.T) {
+	w := load(t, "failover-storm.yaml")
+	w.Duration = sim.Duration(6 * time.Minute)
+	w.Faults = append(w.Faults,
+		sim.FaultSpec{Kind: "partition-agents", At: sim.Duration(150 * time.Second), Agents: 3, For: sim.Duration(30 * time.Second), Count: 1},
+		sim.FaultSpec{Kind: "reboot-agents", At: sim.Duration(200 * time.Second), Agents: 2, For: sim.Duration(20 * time.Second), Count: 1},
+		sim.FaultSpec{Kind: "crash-scheduler", At: sim.Duration(230 * time.Second), Framework: "batch-2", For: sim.Duration(40 * time.Second), Count: 1},
+		sim.FaultSpec{Kind: "drop-messages", From: "master", Message: "Offers", Fraction: 0.05, For: w.Duration, Count: 1},
+	)
+	first, _ := json.Marshal(run(t, w))
+	again, _ := json.Marshal(run(t, w))
+	if !bytes.Equal(first, again) {
+		t.Fatalf("two runs with seed %d differ:\n%s\n%s", w.Seed, first, again)
+	}
+	w.Seed++
+	other, _ := json.Marshal(run(t, w))
+	if bytes.Equal(first, other) {
+		t.Fatal("a different seed gave the same report: the seed does not reach the workload")
+	}
+}
+
+// Ten leader crashes a minute apart: no task that reached an agent is
+// lost, and each failover's time to the new leader's first offer is in
+// the report.
+func TestFailoverStormLosesNoTask(t *testing.T) {
+	rep := run(t, load(t, "failover-storm.yaml"))
+	if rep.Tasks.Lost != 0 || rep.Tasks.Ended["TASK_LOST"] != 0 {
+		t.Fatalf("%d tasks lost (ended: %v)", rep.Tasks.Lost, rep.Tasks.Ended)
+	}
+	if len(rep.Faults.Failovers) != 10 {
+		t.Fatalf("%d failovers reported, want 10", len(rep.Faults.Failovers))
+	}
+	for _, f := range rep.Faults.Failovers {
+		if f.FirstOfferAfter < f.LeaderAfter || f.FirstOfferAfter > f.LeaderAfter+5 {
+			t.Errorf("failover at %vs: first offer %vs after the crash, want within 5 s of the new leader (%vs)", f.At, f.FirstOfferAfter, f.LeaderAfter)
+		}
+	}
+	if rep.Tasks.Finished == 0 || rep.Jobs.GangsStarted == 0 {
+		t.Fatalf("the cluster did no work through the storm: %+v", rep.Tasks)
+	}
+	if rep.Faults.MessagesDropped == 0 || rep.Faults.MessagesDelayed == 0 {
+		t.Fatalf("message faults did not act: %+v", rep.Faults)
+	}
+	for res, r := range rep.Resources {
+		if r.UtilizationPeak > 1 {
+			t.Errorf("%s: agents ran %.1f%% of the cluster: something was given twice", res, 100*r.UtilizationPeak)
+		}
+	}
+}
+
+// Forty frameworks, a greedy role first: every role that can fit gets a
+// share as tasks turn over, and the role with a guarantee reaches it by
+// preemption.
+func TestStarvationScenario(t *testing.T) {
+	w := load(t, "starvation.yaml")
+	// Long enough for every role to arrive and the guarantee to be
+	// reclaimed; the full half hour is for `agora sim` (and -race makes
+	// this scenario's 400 offers a second slow).
+	w.Duration = sim.Duration(12 * time.Minute)
+	rep := run(t, w)
+	if g := rep.Roles["critical"].DominantShareFinal; g < 0.2-1e-9 {
+		t.Errorf("critical holds %.1f%% at the end, want its guarantee (20%%)", 100*g)
+	}
+	if rep.Tasks.Preempted == 0 {
+		t.Error("nothing was preempted for the critical role")
+	}
+	for _, role := range []string{"team-a", "team-b", "team-c", "team-d", "team-e"} {
+		if s := rep.Roles[role].DominantShareFinal; s <= 0 {
+			t.Errorf("%s has no share at the end", role)
+		}
+	}
+	// Weight 2 roles hold about twice what weight 1 roles do.
+	if c, a := rep.Roles["team-c"].DominantShareFinal, rep.Roles["team-a"].DominantShareFinal; c < 1.5*a {
+		t.Errorf("team-c (weight 2) holds %.3f, team-a (weight 1) %.3f", c, a)
+	}
+}
+
+func TestMesosMixScenario(t *testing.T) {
+	rep := run(t, load(t, "mesos-mix.yaml"))
+	if rep.Jobs.GangsStarted == 0 {
+		t.Error("no MPI gang started")
+	}
+	if rep.Resources["cpus"].UtilizationMean < 0.3 {
+		t.Errorf("cpu utilization %.2f", rep.Resources["cpus"].UtilizationMean)
+	}
+	if rep.Tasks.Lost != 0 || rep.Jobs.Finished == 0 {
+		t.Errorf("tasks %+v jobs %+v", rep.Tasks, rep.Jobs)
+	}
+	for role, r := range rep.Roles {
+		if r.DominantShareMean <= 0 {
+			t.Errorf("%s never ran anything", role)
+		}
+	}
+}
+
+// The report and plot files are written and well formed.
+func TestReportFiles(t *testing.T) {
+	w := load(t, "mesos-mix.yaml")
+	w.Duration = sim.Duration(5 * time.Minute)
+	rep := run(t, w)
+	dir := t.TempDir()
+	if err := rep.WriteJSON(filepath.Join(dir, "r.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteSVG(filepath.Join(dir, "r.svg")); err != nil {
+		t.Fatal(err)
+	}
+	var back sim.Report
+	b, _ := os.ReadFile(filepath.Join(dir, "r.json"))
+	if err := json.Unmarshal(b, &back); err != nil || back.Agents != 100 || len(back.Series.T) == 0 {
+		t.Fatalf("report: %v (%d agents, %d samples)", err, back.Agents, len(back.Series.T))
+	}
+	svg, _ := os.ReadFile(filepath.Join(dir, "r.svg"))
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	for {
+		if _, err := dec.Token(); err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("plot is not well-formed SVG: %v", err)
+			}
+			break
+		}
+	}
+	for _, want := range []string{"<svg", "utilization", "dominant share", "hadoop-small"} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("plot lacks %q", want)
+		}
+	}
+}
+
+// On the real clock the same actors run on their own goroutines, and time
+// is the wall clock's.
+func TestRealClock(t *testing.T) {
+	w, err := sim.Parse([]byte(`
+name: real
+clock: real
+duration: 2s
+sample: 500ms
+agents: [{count: 3, resources: "cpus:4;mem:4096"}]
+frameworks:
+  - {name: fw, task: "cpus:1;mem:512", tasks: 6, arrival: {process: once}, duration: {mean: 200ms}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, w)
+	if rep.Tasks.Finished != 6 || rep.Clock != "real" {
+		t.Fatalf("%d of 6 tasks finished on the real clock", rep.Tasks.Finished)
+	}
+}
+
+// Bad workloads are refused with the field at fault and what to write.
+func TestBadWorkloads(t *testing.T) {
+	base := `duration: 1m
+agents: [{count: 1, resources: "cpus:1;mem:1"}]
+`
+	fw := `frameworks: [{name: f, task: "cpus:1", tasks: 1, duration: {mean: 1s}}]
+`
+	for _, c := range []struct{ yaml, want string }{
+		{"durations: 1m\n" + base + fw, `unknown field "durations"`},
+		{"duration: soon\nagents: [{count: 1, resources: \"cpus:1\"}]\n" + fw, `"soon" is not a duration`},
+		{base, "frameworks: at least one"},
+		{"duration: 1m\nagents: [{count: 0, resources: \"cpus:1\"}]\n" + fw, "agents[0].count"},
+		{base + `frameworks: [{name: f, task: "cpus:-1", tasks: 1}]`, "frameworks[0].task"},
+		{base + `frameworks: [{name: f, task: "cpus:1;ports:[1-2]", tasks: 1}]`, "positive scalars only"},
+		{base + `frameworks: [{name: f, kind: batch, task: "cpus:1", tasks: 1}]`, `"batch" is neither elastic nor gang`},
+		{base + `frameworks: [{name: f, task: "cpus:1", tasks: 1, arrival: {process: poisson}}]`, "arrival.every"},
+		{base + `frameworks: [{name: f, task: "cpus:1", tasks: 1, duration: {dist: weibull, mean: 1s}}]`, `"weibull"`},
+		{base + fw + `faults: [{kind: meteor}]`, `faults[0].kind: "meteor"`},
+		{base + fw + `faults: [{kind: crash-scheduler, framework: g, for: 1s}]`, `"g" is not a framework`},
+		{base + fw + `faults: [{kind: drop-messages, from: everyone, fraction: 0.1}]`, `"everyone"`},
+		{base + fw + `faults: [{kind: master-failover, count: 3}]`, "needs a positive interval"},
+	} {
+		_, err := sim.Parse([]byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want an error with %q", c.yaml, err, c.want)
+		}
+	}
+}
