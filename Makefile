@@ -34,6 +34,7 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 
 bench: consul
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 -timeout 30m ./allocator/... ./actors/... ./cmd/agora/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./testkit/sim/
 
 proto:
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }

@@ -26,7 +26,9 @@ type (
 	// fwSend: forward a message to the scheduler.
 	fwSend struct{ msg proto.Message }
 	// fwOfferTimeout and fwHeartbeat are the handler's own timers.
-	fwOfferTimeout struct{ offerID string }
+	// One timer per batch of offers that expire together: a framework
+	// offered 10,000 agents at once needs one timer, not 10,000.
+	fwOfferTimeout struct{ offerIDs []string }
 	fwHeartbeat    struct{}
 )
 
@@ -72,12 +74,22 @@ func (h *frameworkHandler) Receive(ctx actor.Context) {
 		h.scheduler = m.pid
 		ctx.Watch(m.pid)
 	case fwOffers:
+		var batch []string
+		var at int64
 		for _, o := range m.offers {
 			if o.ExpiresUnixNano == 0 {
 				continue // offers do not time out
 			}
 			h.offers[o.Id.Value] = true
-			h.later(time.Unix(0, o.ExpiresUnixNano).Sub(h.cfg.Clock.Now()), fwOfferTimeout{offerID: o.Id.Value})
+			if len(batch) > 0 && o.ExpiresUnixNano != at {
+				h.later(time.Unix(0, at).Sub(h.cfg.Clock.Now()), fwOfferTimeout{offerIDs: batch})
+				batch = nil
+			}
+			at = o.ExpiresUnixNano
+			batch = append(batch, o.Id.Value)
+		}
+		if len(batch) > 0 {
+			h.later(time.Unix(0, at).Sub(h.cfg.Clock.Now()), fwOfferTimeout{offerIDs: batch})
 		}
 		h.send(ctx, &messages.Offers{Offers: m.offers, MasterEpoch: h.cfg.Info.Epoch})
 	case fwRescind:
@@ -86,9 +98,11 @@ func (h *frameworkHandler) Receive(ctx actor.Context) {
 			h.send(ctx, &messages.RescindOffer{OfferId: &messages.OfferID{Value: m.offerID}, Reason: m.reason, MasterEpoch: h.cfg.Info.Epoch})
 		}
 	case fwOfferTimeout:
-		if h.offers[m.offerID] {
-			delete(h.offers, m.offerID)
-			ctx.Send(ctx.Parent(), offerExpired{frameworkID: h.id, offerID: m.offerID})
+		for _, id := range m.offerIDs {
+			if h.offers[id] {
+				delete(h.offers, id)
+				ctx.Send(ctx.Parent(), offerExpired{frameworkID: h.id, offerID: id})
+			}
 		}
 	case fwSend:
 		h.send(ctx, m.msg)
