@@ -617,6 +617,87 @@ func (x *TaskCheckpoint) GetKillReason() TaskStatusReason {
 	return TaskStatusReason_REASON_UNSPECIFIED
 }
 
+// ExecutorCheckpoint is what an agent keeps on disk for each custom
+// executor it started, so that after its own restart it can find the
+// executor's process and ask it to re-register.
+type ExecutorCheckpoint struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Info      *ExecutorInfo          `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Framework *FrameworkInfo         `protobuf:"bytes,2,opt,name=framework,proto3" json:"framework,omitempty"`
+	// pid and start_time identify the executor's process.
+	Pid       int64  `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	StartTime uint64 `protobuf:"varint,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// executor is the executor's actor, once it registered.
+	Executor      *actor.PID `protobuf:"bytes,5,opt,name=executor,proto3" json:"executor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorCheckpoint) Reset() {
+	*x = ExecutorCheckpoint{}
+	mi := &file_messages_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorCheckpoint) ProtoMessage() {}
+
+func (x *ExecutorCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorCheckpoint.ProtoReflect.Descriptor instead.
+func (*ExecutorCheckpoint) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ExecutorCheckpoint) GetInfo() *ExecutorInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *ExecutorCheckpoint) GetFramework() *FrameworkInfo {
+	if x != nil {
+		return x.Framework
+	}
+	return nil
+}
+
+func (x *ExecutorCheckpoint) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ExecutorCheckpoint) GetStartTime() uint64 {
+	if x != nil {
+		return x.StartTime
+	}
+	return 0
+}
+
+func (x *ExecutorCheckpoint) GetExecutor() *actor.PID {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
 // TaskUsage is what a task's cgroup reports, served by the agent's HTTP API.
 type TaskUsage struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -629,7 +710,7 @@ type TaskUsage struct {
 
 func (x *TaskUsage) Reset() {
 	*x = TaskUsage{}
-	mi := &file_messages_agent_proto_msgTypes[8]
+	mi := &file_messages_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +722,7 @@ func (x *TaskUsage) String() string {
 func (*TaskUsage) ProtoMessage() {}
 
 func (x *TaskUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_agent_proto_msgTypes[8]
+	mi := &file_messages_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +735,7 @@ func (x *TaskUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskUsage.ProtoReflect.Descriptor instead.
 func (*TaskUsage) Descriptor() ([]byte, []int) {
-	return file_messages_agent_proto_rawDescGZIP(), []int{8}
+	return file_messages_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TaskUsage) GetCpuSeconds() float64 {
@@ -733,7 +814,15 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\apending\x18\x05 \x03(\v2\x16.agora.v1.StatusUpdateR\apending\x12\x18\n" +
 	"\akilling\x18\x06 \x01(\bR\akilling\x12;\n" +
 	"\vkill_reason\x18\a \x01(\x0e2\x1a.agora.v1.TaskStatusReasonR\n" +
-	"killReason\"{\n" +
+	"killReason\"\xd0\x01\n" +
+	"\x12ExecutorCheckpoint\x12*\n" +
+	"\x04info\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\x04info\x125\n" +
+	"\tframework\x18\x02 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\x03R\x03pid\x12\x1d\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\x04R\tstartTime\x12&\n" +
+	"\bexecutor\x18\x05 \x01(\v2\n" +
+	".actor.PIDR\bexecutor\"{\n" +
 	"\tTaskUsage\x12\x1f\n" +
 	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
 	"cpuSeconds\x12!\n" +
@@ -752,56 +841,60 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 	return file_messages_agent_proto_rawDescData
 }
 
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_messages_agent_proto_goTypes = []any{
-	(*AgentInfo)(nil),         // 0: agora.v1.AgentInfo
-	(*RegisterAgent)(nil),     // 1: agora.v1.RegisterAgent
-	(*ReregisterAgent)(nil),   // 2: agora.v1.ReregisterAgent
-	(*AgentRegistered)(nil),   // 3: agora.v1.AgentRegistered
-	(*AgentHeartbeat)(nil),    // 4: agora.v1.AgentHeartbeat
-	(*AgentHeartbeatAck)(nil), // 5: agora.v1.AgentHeartbeatAck
-	(*UnregisterAgent)(nil),   // 6: agora.v1.UnregisterAgent
-	(*TaskCheckpoint)(nil),    // 7: agora.v1.TaskCheckpoint
-	(*TaskUsage)(nil),         // 8: agora.v1.TaskUsage
-	(*AgentID)(nil),           // 9: agora.v1.AgentID
-	(*Resource)(nil),          // 10: agora.v1.Resource
-	(*Attribute)(nil),         // 11: agora.v1.Attribute
-	(*actor.PID)(nil),         // 12: actor.PID
-	(*Task)(nil),              // 13: agora.v1.Task
-	(*ExecutorInfo)(nil),      // 14: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),     // 15: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),        // 16: agora.v1.MasterInfo
-	(*RunTask)(nil),           // 17: agora.v1.RunTask
-	(TaskState)(0),            // 18: agora.v1.TaskState
-	(*StatusUpdate)(nil),      // 19: agora.v1.StatusUpdate
-	(TaskStatusReason)(0),     // 20: agora.v1.TaskStatusReason
+	(*AgentInfo)(nil),          // 0: agora.v1.AgentInfo
+	(*RegisterAgent)(nil),      // 1: agora.v1.RegisterAgent
+	(*ReregisterAgent)(nil),    // 2: agora.v1.ReregisterAgent
+	(*AgentRegistered)(nil),    // 3: agora.v1.AgentRegistered
+	(*AgentHeartbeat)(nil),     // 4: agora.v1.AgentHeartbeat
+	(*AgentHeartbeatAck)(nil),  // 5: agora.v1.AgentHeartbeatAck
+	(*UnregisterAgent)(nil),    // 6: agora.v1.UnregisterAgent
+	(*TaskCheckpoint)(nil),     // 7: agora.v1.TaskCheckpoint
+	(*ExecutorCheckpoint)(nil), // 8: agora.v1.ExecutorCheckpoint
+	(*TaskUsage)(nil),          // 9: agora.v1.TaskUsage
+	(*AgentID)(nil),            // 10: agora.v1.AgentID
+	(*Resource)(nil),           // 11: agora.v1.Resource
+	(*Attribute)(nil),          // 12: agora.v1.Attribute
+	(*actor.PID)(nil),          // 13: actor.PID
+	(*Task)(nil),               // 14: agora.v1.Task
+	(*ExecutorInfo)(nil),       // 15: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),      // 16: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),         // 17: agora.v1.MasterInfo
+	(*RunTask)(nil),            // 18: agora.v1.RunTask
+	(TaskState)(0),             // 19: agora.v1.TaskState
+	(*StatusUpdate)(nil),       // 20: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),      // 21: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	9,  // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	10, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	11, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	10, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	11, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	12, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
 	0,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	12, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	13, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
 	0,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	12, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	13, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	14, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	15, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
-	9,  // 10: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	16, // 11: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
-	9,  // 12: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	9,  // 13: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	16, // 14: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	9,  // 15: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	17, // 16: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	18, // 17: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	19, // 18: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	20, // 19: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	13, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	14, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	15, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	16, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	10, // 10: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	17, // 11: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	10, // 12: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	10, // 13: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	17, // 14: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	10, // 15: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	18, // 16: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	19, // 17: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	20, // 18: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	21, // 19: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	15, // 20: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
+	16, // 21: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
+	13, // 22: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }
@@ -820,7 +913,7 @@ func file_messages_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1778,10 +1778,15 @@ func (x *LaunchTask) GetTask() *TaskInfo {
 // ExecutorStatusUpdate is a task's new state, from its executor to the
 // agent, which forwards it reliably to the master.
 type ExecutorStatusUpdate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	ExecutorId    *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
-	Status        *TaskStatus            `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId  *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	Status      *TaskStatus            `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// uuid is the executor's own identity for this update: the agent
+	// acknowledges it (ExecutorStatusAcknowledged) once the update is in its
+	// reliable queue; the executor resends what is unacknowledged when it
+	// re-registers with a restarted agent.
+	Uuid          []byte `protobuf:"bytes,4,opt,name=uuid,proto3" json:"uuid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1837,6 +1842,198 @@ func (x *ExecutorStatusUpdate) GetStatus() *TaskStatus {
 	return nil
 }
 
+func (x *ExecutorStatusUpdate) GetUuid() []byte {
+	if x != nil {
+		return x.Uuid
+	}
+	return nil
+}
+
+// ExecutorStatusAcknowledged tells an executor the agent has an update.
+type ExecutorStatusAcknowledged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        *TaskID                `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Uuid          []byte                 `protobuf:"bytes,2,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorStatusAcknowledged) Reset() {
+	*x = ExecutorStatusAcknowledged{}
+	mi := &file_messages_framework_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorStatusAcknowledged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorStatusAcknowledged) ProtoMessage() {}
+
+func (x *ExecutorStatusAcknowledged) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorStatusAcknowledged.ProtoReflect.Descriptor instead.
+func (*ExecutorStatusAcknowledged) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ExecutorStatusAcknowledged) GetTaskId() *TaskID {
+	if x != nil {
+		return x.TaskId
+	}
+	return nil
+}
+
+func (x *ExecutorStatusAcknowledged) GetUuid() []byte {
+	if x != nil {
+		return x.Uuid
+	}
+	return nil
+}
+
+// ReconnectExecutor is sent by a restarted agent to an executor its
+// previous run started that still runs: re-register with me.
+type ReconnectExecutor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Agent         *actor.PID             `protobuf:"bytes,2,opt,name=agent,proto3" json:"agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconnectExecutor) Reset() {
+	*x = ReconnectExecutor{}
+	mi := &file_messages_framework_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconnectExecutor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconnectExecutor) ProtoMessage() {}
+
+func (x *ReconnectExecutor) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconnectExecutor.ProtoReflect.Descriptor instead.
+func (*ReconnectExecutor) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReconnectExecutor) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *ReconnectExecutor) GetAgent() *actor.PID {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
+// ReregisterExecutor answers ReconnectExecutor: the tasks the executor
+// still runs, and the status updates the agent has not acknowledged.
+type ReregisterExecutor struct {
+	state          protoimpl.MessageState  `protogen:"open.v1"`
+	FrameworkId    *FrameworkID            `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId     *ExecutorID             `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	Pid            *actor.PID              `protobuf:"bytes,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	Tasks          []*TaskID               `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Unacknowledged []*ExecutorStatusUpdate `protobuf:"bytes,5,rep,name=unacknowledged,proto3" json:"unacknowledged,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReregisterExecutor) Reset() {
+	*x = ReregisterExecutor{}
+	mi := &file_messages_framework_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReregisterExecutor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReregisterExecutor) ProtoMessage() {}
+
+func (x *ReregisterExecutor) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReregisterExecutor.ProtoReflect.Descriptor instead.
+func (*ReregisterExecutor) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ReregisterExecutor) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *ReregisterExecutor) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *ReregisterExecutor) GetPid() *actor.PID {
+	if x != nil {
+		return x.Pid
+	}
+	return nil
+}
+
+func (x *ReregisterExecutor) GetTasks() []*TaskID {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *ReregisterExecutor) GetUnacknowledged() []*ExecutorStatusUpdate {
+	if x != nil {
+		return x.Unacknowledged
+	}
+	return nil
+}
+
 // ShutdownExecutor asks an executor to end its tasks and exit.
 type ShutdownExecutor struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1846,7 +2043,7 @@ type ShutdownExecutor struct {
 
 func (x *ShutdownExecutor) Reset() {
 	*x = ShutdownExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[27]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +2055,7 @@ func (x *ShutdownExecutor) String() string {
 func (*ShutdownExecutor) ProtoMessage() {}
 
 func (x *ShutdownExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[27]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +2068,7 @@ func (x *ShutdownExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownExecutor.ProtoReflect.Descriptor instead.
 func (*ShutdownExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{27}
+	return file_messages_framework_proto_rawDescGZIP(), []int{30}
 }
 
 // FrameworkToExecutor carries a scheduler's message to one of its
@@ -1890,7 +2087,7 @@ type FrameworkToExecutor struct {
 
 func (x *FrameworkToExecutor) Reset() {
 	*x = FrameworkToExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2099,7 @@ func (x *FrameworkToExecutor) String() string {
 func (*FrameworkToExecutor) ProtoMessage() {}
 
 func (x *FrameworkToExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2112,7 @@ func (x *FrameworkToExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkToExecutor.ProtoReflect.Descriptor instead.
 func (*FrameworkToExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{28}
+	return file_messages_framework_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FrameworkToExecutor) GetFrameworkId() *FrameworkID {
@@ -1966,7 +2163,7 @@ type ExecutorToFramework struct {
 
 func (x *ExecutorToFramework) Reset() {
 	*x = ExecutorToFramework{}
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2175,7 @@ func (x *ExecutorToFramework) String() string {
 func (*ExecutorToFramework) ProtoMessage() {}
 
 func (x *ExecutorToFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2188,7 @@ func (x *ExecutorToFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorToFramework.ProtoReflect.Descriptor instead.
 func (*ExecutorToFramework) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{29}
+	return file_messages_framework_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExecutorToFramework) GetFrameworkId() *FrameworkID {
@@ -2031,7 +2228,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[30]
+	mi := &file_messages_framework_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2240,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[30]
+	mi := &file_messages_framework_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2273,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[31]
+	mi := &file_messages_framework_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2285,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[31]
+	mi := &file_messages_framework_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2255,12 +2452,28 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\"4\n" +
 	"\n" +
 	"LaunchTask\x12&\n" +
-	"\x04task\x18\x01 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\"\xb5\x01\n" +
+	"\x04task\x18\x01 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\"\xc9\x01\n" +
 	"\x14ExecutorStatusUpdate\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
 	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
 	"executorId\x12,\n" +
-	"\x06status\x18\x03 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\"\x12\n" +
+	"\x06status\x18\x03 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\x12\x12\n" +
+	"\x04uuid\x18\x04 \x01(\fR\x04uuid\"[\n" +
+	"\x1aExecutorStatusAcknowledged\x12)\n" +
+	"\atask_id\x18\x01 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12\x12\n" +
+	"\x04uuid\x18\x02 \x01(\fR\x04uuid\"c\n" +
+	"\x11ReconnectExecutor\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12 \n" +
+	"\x05agent\x18\x02 \x01(\v2\n" +
+	".actor.PIDR\x05agent\"\x93\x02\n" +
+	"\x12ReregisterExecutor\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12\x1c\n" +
+	"\x03pid\x18\x03 \x01(\v2\n" +
+	".actor.PIDR\x03pid\x12&\n" +
+	"\x05tasks\x18\x04 \x03(\v2\x10.agora.v1.TaskIDR\x05tasks\x12F\n" +
+	"\x0eunacknowledged\x18\x05 \x03(\v2\x1e.agora.v1.ExecutorStatusUpdateR\x0eunacknowledged\"\x12\n" +
 	"\x10ShutdownExecutor\"\xeb\x01\n" +
 	"\x13FrameworkToExecutor\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
@@ -2294,7 +2507,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -2324,98 +2537,109 @@ var file_messages_framework_proto_goTypes = []any{
 	(*ExecutorRegistered)(nil),          // 25: agora.v1.ExecutorRegistered
 	(*LaunchTask)(nil),                  // 26: agora.v1.LaunchTask
 	(*ExecutorStatusUpdate)(nil),        // 27: agora.v1.ExecutorStatusUpdate
-	(*ShutdownExecutor)(nil),            // 28: agora.v1.ShutdownExecutor
-	(*FrameworkToExecutor)(nil),         // 29: agora.v1.FrameworkToExecutor
-	(*ExecutorToFramework)(nil),         // 30: agora.v1.ExecutorToFramework
-	(*Operation_Launch)(nil),            // 31: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 32: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 33: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 34: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 35: actor.PID
-	(*MasterInfo)(nil),                  // 36: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 37: agora.v1.OfferID
-	(*AgentID)(nil),                     // 38: agora.v1.AgentID
-	(*Attribute)(nil),                   // 39: agora.v1.Attribute
-	(*TaskID)(nil),                      // 40: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 41: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 42: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 43: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 44: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 45: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 46: agora.v1.ExecutorInfo
+	(*ExecutorStatusAcknowledged)(nil),  // 28: agora.v1.ExecutorStatusAcknowledged
+	(*ReconnectExecutor)(nil),           // 29: agora.v1.ReconnectExecutor
+	(*ReregisterExecutor)(nil),          // 30: agora.v1.ReregisterExecutor
+	(*ShutdownExecutor)(nil),            // 31: agora.v1.ShutdownExecutor
+	(*FrameworkToExecutor)(nil),         // 32: agora.v1.FrameworkToExecutor
+	(*ExecutorToFramework)(nil),         // 33: agora.v1.ExecutorToFramework
+	(*Operation_Launch)(nil),            // 34: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 35: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 36: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 37: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 38: actor.PID
+	(*MasterInfo)(nil),                  // 39: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 40: agora.v1.OfferID
+	(*AgentID)(nil),                     // 41: agora.v1.AgentID
+	(*Attribute)(nil),                   // 42: agora.v1.Attribute
+	(*TaskID)(nil),                      // 43: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 44: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 45: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 46: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 47: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 48: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 49: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	33, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
-	34, // 2: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	36, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	37, // 2: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,  // 3: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,  // 4: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
-	33, // 5: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.Resource
+	36, // 5: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.Resource
 	3,  // 6: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	35, // 7: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	34, // 8: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	36, // 9: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	37, // 10: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	34, // 11: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	38, // 12: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	33, // 13: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	39, // 14: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	38, // 7: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	37, // 8: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	39, // 9: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	40, // 10: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	37, // 11: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	41, // 12: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	36, // 13: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	42, // 14: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	7,  // 15: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	37, // 16: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	31, // 17: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	34, // 18: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	37, // 19: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	40, // 16: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	34, // 17: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	37, // 18: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	40, // 19: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	11, // 20: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	10, // 21: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	34, // 22: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	37, // 23: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	37, // 22: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	40, // 23: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	10, // 24: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	34, // 25: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	34, // 26: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	34, // 27: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	40, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	38, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	41, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	42, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	34, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	32, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	34, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	38, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	40, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	34, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	34, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 25: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 26: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 27: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	41, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	44, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	45, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	37, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	35, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	37, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	41, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	43, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	37, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	3,  // 39: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	43, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	35, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
-	34, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	34, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	38, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	40, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	34, // 47: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	45, // 48: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	35, // 49: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	46, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	38, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
+	37, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	47, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	37, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	41, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	43, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	37, // 47: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 48: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	38, // 49: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
 	3,  // 50: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	46, // 51: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	38, // 52: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	43, // 53: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	34, // 54: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	45, // 55: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	44, // 56: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	34, // 57: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	45, // 58: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	38, // 59: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	34, // 60: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	45, // 61: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	38, // 62: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	43, // 63: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	40, // 64: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	38, // 65: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	66, // [66:66] is the sub-list for method output_type
-	66, // [66:66] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	49, // 51: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	41, // 52: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	46, // 53: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	37, // 54: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 55: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	47, // 56: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	43, // 57: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	41, // 58: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	38, // 59: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	37, // 60: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 61: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	38, // 62: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	43, // 63: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	27, // 64: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	37, // 65: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 66: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	41, // 67: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	37, // 68: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 69: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	41, // 70: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	46, // 71: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	43, // 72: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	41, // 73: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	74, // [74:74] is the sub-list for method output_type
+	74, // [74:74] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -2437,7 +2661,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -129,6 +129,10 @@ const (
 	// The agent running the task did not re-register with a new leading
 	// master within --agent-reregister-timeout.
 	TaskStatusReason_REASON_AGENT_REREGISTER_TIMEOUT TaskStatusReason = 20
+	// The executor kept running while its agent restarted but did not
+	// re-register with the restarted agent within the executor
+	// registration timeout (it was killed).
+	TaskStatusReason_REASON_EXECUTOR_REREGISTRATION_TIMEOUT TaskStatusReason = 21
 )
 
 // Enum value maps for TaskStatusReason.
@@ -155,29 +159,31 @@ var (
 		18: "REASON_RESOURCES_UNKNOWN",
 		19: "REASON_SANDBOX_INVALID",
 		20: "REASON_AGENT_REREGISTER_TIMEOUT",
+		21: "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
 	}
 	TaskStatusReason_value = map[string]int32{
-		"REASON_UNSPECIFIED":                   0,
-		"REASON_COMMAND_EXITED":                1,
-		"REASON_CONTAINER_LIMITATION_MEMORY":   2,
-		"REASON_CONTAINER_LAUNCH_FAILED":       3,
-		"REASON_EXECUTOR_TERMINATED":           4,
-		"REASON_EXECUTOR_REGISTRATION_TIMEOUT": 5,
-		"REASON_FRAMEWORK_REMOVED":             6,
-		"REASON_AGENT_REMOVED":                 7,
-		"REASON_AGENT_UNREACHABLE":             8,
-		"REASON_AGENT_RESTARTED":               9,
-		"REASON_INVALID_OFFERS":                10,
-		"REASON_TASK_INVALID":                  11,
-		"REASON_RECONCILIATION":                12,
-		"REASON_TASK_KILLED_DURING_LAUNCH":     13,
-		"REASON_PREEMPTED":                     14,
-		"REASON_TASK_UNKNOWN":                  15,
-		"REASON_KILLED_BY_FRAMEWORK":           16,
-		"REASON_IMAGE_NOT_FOUND":               17,
-		"REASON_RESOURCES_UNKNOWN":             18,
-		"REASON_SANDBOX_INVALID":               19,
-		"REASON_AGENT_REREGISTER_TIMEOUT":      20,
+		"REASON_UNSPECIFIED":                     0,
+		"REASON_COMMAND_EXITED":                  1,
+		"REASON_CONTAINER_LIMITATION_MEMORY":     2,
+		"REASON_CONTAINER_LAUNCH_FAILED":         3,
+		"REASON_EXECUTOR_TERMINATED":             4,
+		"REASON_EXECUTOR_REGISTRATION_TIMEOUT":   5,
+		"REASON_FRAMEWORK_REMOVED":               6,
+		"REASON_AGENT_REMOVED":                   7,
+		"REASON_AGENT_UNREACHABLE":               8,
+		"REASON_AGENT_RESTARTED":                 9,
+		"REASON_INVALID_OFFERS":                  10,
+		"REASON_TASK_INVALID":                    11,
+		"REASON_RECONCILIATION":                  12,
+		"REASON_TASK_KILLED_DURING_LAUNCH":       13,
+		"REASON_PREEMPTED":                       14,
+		"REASON_TASK_UNKNOWN":                    15,
+		"REASON_KILLED_BY_FRAMEWORK":             16,
+		"REASON_IMAGE_NOT_FOUND":                 17,
+		"REASON_RESOURCES_UNKNOWN":               18,
+		"REASON_SANDBOX_INVALID":                 19,
+		"REASON_AGENT_REREGISTER_TIMEOUT":        20,
+		"REASON_EXECUTOR_REREGISTRATION_TIMEOUT": 21,
 	}
 )
 
@@ -1085,7 +1091,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\x8c\x05\n" +
+	"\tTASK_GONE\x10\f*\xb8\x05\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1108,7 +1114,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x16REASON_IMAGE_NOT_FOUND\x10\x11\x12\x1c\n" +
 	"\x18REASON_RESOURCES_UNKNOWN\x10\x12\x12\x1a\n" +
 	"\x16REASON_SANDBOX_INVALID\x10\x13\x12#\n" +
-	"\x1fREASON_AGENT_REREGISTER_TIMEOUT\x10\x14B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x1fREASON_AGENT_REREGISTER_TIMEOUT\x10\x14\x12*\n" +
+	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

@@ -168,6 +168,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleExecutorTimeout(ctx, m)
 	case *messages.RegisterExecutor:
 		a.handleRegisterExecutor(ctx, m)
+	case *messages.ReregisterExecutor:
+		a.handleReregisterExecutor(ctx, m)
 	case *messages.ExecutorStatusUpdate:
 		a.handleExecutorStatus(ctx, m)
 	case *messages.FrameworkToExecutor:

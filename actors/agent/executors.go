@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,6 +21,15 @@ import (
 // ExecutorRegistrationTimeout is killed; one that exits ends its
 // unfinished tasks (TASK_FAILED, REASON_EXECUTOR_TERMINATED); one with no
 // task left is told to shut down.
+//
+// Executors outlive the agent, as tasks do: each is checkpointed in its
+// sandbox (.agora-executor: its process and, once registered, its actor),
+// and a restarted agent that finds it still running asks it to re-register
+// (ReconnectExecutor). It answers with the tasks it still runs and the
+// status updates this agent had not acknowledged (ExecutorStatusAcknowledged
+// follows each update once it is in the agent's reliable queue). One that
+// does not answer within the registration timeout is killed and its tasks
+// fail (REASON_EXECUTOR_REREGISTRATION_TIMEOUT).
 
 // DefaultExecutorRegistrationTimeout is Mesos' default.
 const DefaultExecutorRegistrationTimeout = time.Minute
@@ -34,8 +42,11 @@ type executorRun struct {
 	framework *messages.FrameworkInfo
 	pid       *actor.PID // set once registered
 	container runtime.Container
-	queued    []*taskRun // waiting for registration
-	tasks     map[taskKey]*taskRun
+	// reconnecting: recovered from an earlier run of the agent, waiting
+	// for its ReregisterExecutor.
+	reconnecting bool
+	queued       []*taskRun // waiting for registration
+	tasks        map[taskKey]*taskRun
 }
 
 type (
@@ -50,6 +61,14 @@ type (
 	}
 	executorTimeout struct{ key executorKey }
 )
+
+// recovered is an executor an earlier run of the agent started that still
+// runs and can be asked to re-register.
+type recoveredExecutor struct {
+	key executorKey
+	cp  *messages.ExecutorCheckpoint
+	c   runtime.Container
+}
 
 // runOnExecutor hands a task to its executor, starting the executor the
 // first time.
@@ -115,10 +134,13 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 	go func() { sys.Root.Send(self, executorExited{key: key, exit: c.Wait()}) }()
 }
 
-// executorFile records an executor's process in its sandbox, so that an
-// agent restarted without it can stop it (executors are not re-attached:
-// their tasks fail, see recoverExecutors).
+// executorFile checkpoints an executor in its sandbox
+// (messages.ExecutorCheckpoint).
 const executorFile = ".agora-executor"
+
+func (a *agent) executorSandbox(key executorKey) (string, error) {
+	return runtime.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
+}
 
 func (a *agent) checkpointExecutor(ex *executorRun) {
 	id, ok := ex.container.(runtime.Identified)
@@ -126,39 +148,125 @@ func (a *agent) checkpointExecutor(ex *executorRun) {
 		return
 	}
 	pid, start := id.Identity()
-	sandbox, err := runtime.SandboxPath(a.cfg.WorkDir, ex.key.framework, "executor."+ex.key.executor)
+	cp := &messages.ExecutorCheckpoint{Info: ex.info, Framework: ex.framework, Pid: int64(pid), StartTime: start, Executor: ex.pid}
+	sandbox, err := a.executorSandbox(ex.key)
 	if err == nil {
-		err = checkpoint.WriteFile(filepath.Join(sandbox, executorFile), []byte(fmt.Sprintf("%d %d\n", pid, start)))
+		var b []byte
+		if b, err = proto.Marshal(cp); err == nil {
+			err = checkpoint.WriteFile(filepath.Join(sandbox, executorFile), b)
+		}
 	}
 	if err != nil {
-		a.log.Error("cannot checkpoint executor; it would outlive an agent restart", "executor_id", ex.key.executor, "err", err)
+		a.log.Error("cannot checkpoint executor; it would not be recovered if the agent restarts", "executor_id", ex.key.executor, "err", err)
 	}
 }
 
-// stopOrphanedExecutors kills the executors an earlier run of the agent
-// started: this agent cannot talk to them (their tasks are failed by
-// recover, having no process of their own).
-func (a *agent) stopOrphanedExecutors() {
+// findExecutors reads the executor checkpoints an earlier run of the agent
+// left. Those still running and registered then are returned, to be asked
+// to re-register; the others are stopped (off the actor: waiting for a
+// process to die must not hold up registration) and forgotten.
+func (a *agent) findExecutors() []recoveredExecutor {
+	var found []recoveredExecutor
+	var stop []string
 	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "executor.*", executorFile))
 	for _, f := range files {
-		var pid int
-		var start uint64
+		dir := filepath.Dir(f)
+		cp := &messages.ExecutorCheckpoint{}
 		b, err := os.ReadFile(f)
 		if err == nil {
-			_, err = fmt.Sscanf(string(b), "%d %d", &pid, &start)
+			err = proto.Unmarshal(b, cp)
 		}
-		if err == nil {
-			if c, ok := runtime.Attach(pid, start, filepath.Dir(f)); ok {
-				a.log.Warn("stopping an executor left by the agent's previous run; its tasks fail", "dir", filepath.Dir(f))
+		if err != nil || cp.Info == nil || cp.Framework == nil {
+			a.log.Error("unreadable executor checkpoint; stopping what it names", "path", f, "err", err)
+			stop = append(stop, f)
+			continue
+		}
+		c, alive := runtime.Attach(int(cp.Pid), cp.StartTime, dir)
+		switch {
+		case alive && cp.Executor != nil:
+			key := executorKey{cp.Framework.GetId().GetValue(), cp.Info.GetExecutorId().GetValue()}
+			found = append(found, recoveredExecutor{key: key, cp: cp, c: c})
+		case alive:
+			a.log.Warn("an executor the previous run started had not registered; stopping it", "dir", dir)
+			stop = append(stop, f)
+		default:
+			stop = append(stop, f) // ended meanwhile: its group and checkpoint go
+		}
+	}
+	if len(stop) > 0 {
+		go a.stopExecutors(stop)
+	}
+	return found
+}
+
+// stopExecutors kills the executors named by these checkpoints (if they
+// still run), removes their cgroups and the checkpoints.
+func (a *agent) stopExecutors(files []string) {
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		cp := &messages.ExecutorCheckpoint{}
+		if b, err := os.ReadFile(f); err == nil && proto.Unmarshal(b, cp) == nil {
+			if c, ok := runtime.Attach(int(cp.Pid), cp.StartTime, dir); ok {
 				c.Kill(0)
 				c.Wait()
 			}
-			if cmd, ok := a.cfg.Containerizer.(runtime.Command); ok && cmd.Cgroups != nil {
-				dir := filepath.Dir(f)
-				cmd.Cgroups.Remove(filepath.Base(filepath.Dir(filepath.Dir(dir))) + "." + filepath.Base(dir))
-			}
+		}
+		if cmd, ok := a.cfg.Containerizer.(runtime.Command); ok && cmd.Cgroups != nil {
+			cmd.Cgroups.Remove(filepath.Base(filepath.Dir(filepath.Dir(dir))) + "." + filepath.Base(dir))
 		}
 		_ = os.Remove(f)
+	}
+}
+
+// reconnectExecutors adopts the executors findExecutors found, with the
+// tasks recovered for them, and asks each to re-register.
+func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor) {
+	for _, r := range found {
+		ex, ok := a.executors[r.key]
+		if !ok {
+			continue
+		}
+		a.log.Info("asking an executor that kept running to re-register", "framework_id", r.key.framework, "executor_id", r.key.executor, "tasks", len(ex.tasks))
+		ctx.Send(r.cp.Executor, &messages.ReconnectExecutor{AgentId: a.info.Id, Agent: a.self})
+		a.later(a.executorTimeout(), executorTimeout{key: r.key})
+		sys, self, c, key := a.sys, a.self, r.c, r.key
+		go func() { sys.Root.Send(self, executorExited{key: key, exit: c.Wait()}) }()
+	}
+}
+
+func (a *agent) handleReregisterExecutor(ctx actor.Context, msg *messages.ReregisterExecutor) {
+	key := executorKey{msg.GetFrameworkId().GetValue(), msg.GetExecutorId().GetValue()}
+	ex, ok := a.executors[key]
+	if !ok || !ex.reconnecting || msg.Pid == nil {
+		a.log.Warn("re-registration from an executor this agent is not waiting for; telling it to shut down", "executor_id", key.executor)
+		if msg.Pid != nil {
+			ctx.Send(msg.Pid, &messages.ShutdownExecutor{})
+		}
+		return
+	}
+	ex.pid, ex.reconnecting = msg.Pid, false
+	a.checkpointExecutor(ex)
+	ctx.Send(ex.pid, &messages.ExecutorRegistered{Framework: ex.framework, Executor: ex.info, AgentId: a.info.Id})
+	// What happened while the agent was down, in the order it happened.
+	for _, up := range msg.Unacknowledged {
+		a.handleExecutorStatus(ctx, up)
+	}
+	runs := map[string]bool{}
+	for _, id := range msg.Tasks {
+		runs[id.GetValue()] = true
+	}
+	for _, run := range a.sortedTasks() {
+		if _, mine := ex.tasks[run.key]; !mine || runs[run.key.task] || messages.IsTerminal(run.state) {
+			continue
+		}
+		delete(ex.tasks, run.key)
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED,
+			"its executor no longer runs it after the agent restarted", nil)
+	}
+	a.log.Info("executor re-registered", "framework_id", key.framework, "executor_id", key.executor, "tasks", len(ex.tasks),
+		"unacknowledged_updates", len(msg.Unacknowledged))
+	if len(ex.tasks) == 0 {
+		ctx.Send(ex.pid, &messages.ShutdownExecutor{})
 	}
 }
 
@@ -173,6 +281,7 @@ func (a *agent) handleRegisterExecutor(ctx actor.Context, msg *messages.Register
 		return
 	}
 	ex.pid = msg.Pid
+	a.checkpointExecutor(ex)
 	ctx.Send(ex.pid, &messages.ExecutorRegistered{Framework: ex.framework, Executor: ex.info, AgentId: a.info.Id})
 	for _, run := range ex.queued {
 		if !messages.IsTerminal(run.state) {
@@ -185,11 +294,21 @@ func (a *agent) handleRegisterExecutor(ctx actor.Context, msg *messages.Register
 
 func (a *agent) handleExecutorStatus(ctx actor.Context, msg *messages.ExecutorStatusUpdate) {
 	key := taskKey{msg.GetFrameworkId().GetValue(), msg.GetStatus().GetTaskId().GetValue()}
+	exKey := executorKey{key.framework, msg.GetExecutorId().GetValue()}
+	ex := a.executors[exKey]
+	if ex != nil && ex.pid != nil && len(msg.Uuid) > 0 {
+		// Acknowledged once handled below: a.update queues (and
+		// checkpoints) the agent's own reliable update first.
+		defer ctx.Send(ex.pid, &messages.ExecutorStatusAcknowledged{TaskId: msg.GetStatus().GetTaskId(), Uuid: msg.Uuid})
+	}
 	run, ok := a.tasks[key]
 	if !ok || messages.IsTerminal(run.state) || !messages.CanTransition(run.state, msg.GetStatus().GetState()) {
 		return
 	}
 	st := msg.Status
+	if st.State == run.state {
+		return // a resend of what the agent already has (re-registration)
+	}
 	var code *int32
 	if st.ExitCode != nil {
 		code = proto.Int32(st.GetExitCode())
@@ -200,8 +319,7 @@ func (a *agent) handleExecutorStatus(ctx actor.Context, msg *messages.ExecutorSt
 	}
 	a.update(ctx, run, st.State, reason, st.Message, code)
 	if messages.IsTerminal(st.State) {
-		exKey := executorKey{key.framework, msg.GetExecutorId().GetValue()}
-		if ex, ok := a.executors[exKey]; ok {
+		if ex != nil {
 			delete(ex.tasks, key)
 			if len(ex.tasks) == 0 && ex.pid != nil {
 				ctx.Send(ex.pid, &messages.ShutdownExecutor{})
@@ -212,7 +330,13 @@ func (a *agent) handleExecutorStatus(ctx actor.Context, msg *messages.ExecutorSt
 
 func (a *agent) handleExecutorTimeout(ctx actor.Context, msg executorTimeout) {
 	ex, ok := a.executors[msg.key]
-	if !ok || ex.pid != nil {
+	if !ok || ex.pid != nil && !ex.reconnecting {
+		return
+	}
+	if ex.reconnecting {
+		a.log.Warn("executor did not re-register with the restarted agent in time; killing it", "executor_id", msg.key.executor, "timeout", a.executorTimeout())
+		a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
+			"the executor did not re-register with the restarted agent within "+a.executorTimeout().String())
 		return
 	}
 	a.log.Warn("executor did not register in time; killing it", "executor_id", msg.key.executor, "timeout", a.executorTimeout())

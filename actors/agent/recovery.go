@@ -110,9 +110,12 @@ func (a *agent) recover(ctx actor.Context) {
 		return
 	}
 	a.gcOldSandboxes()
-	// Killing them and waiting for their groups touches no actor state:
-	// off the actor, so registration is not held up.
-	go a.stopOrphanedExecutors()
+	found := a.findExecutors()
+	for _, r := range found {
+		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
+			reconnecting: true, tasks: map[taskKey]*taskRun{}}
+	}
+	defer a.reconnectExecutors(ctx, found)
 	paths, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*", checkpointFile))
 	for _, path := range paths {
 		b, err := os.ReadFile(path)
@@ -137,6 +140,12 @@ func (a *agent) recover(ctx actor.Context) {
 		}
 		if messages.IsTerminal(run.state) {
 			continue // only its updates are left to deliver
+		}
+		if e := t.GetExecutor(); e != nil {
+			if ex, ok := a.executors[executorKey{key.framework, e.GetExecutorId().GetValue()}]; ok {
+				ex.tasks[key] = run // its executor re-registers with it, or fails it
+				continue
+			}
 		}
 		if t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
 			if r, ok := a.cfg.Docker.(runtime.Reattacher); ok {
@@ -164,7 +173,7 @@ func (a *agent) recover(ctx actor.Context) {
 		why := "the task ended while the agent was down and its exit code is unknown"
 		switch {
 		case t.Executor != nil:
-			why = "the agent restarted: custom executors are not recovered, and its executor was stopped"
+			why = "its executor ended while the agent was down"
 		case cp.Pid == 0:
 			why = "the agent restarted before the task started"
 		}

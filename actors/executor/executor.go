@@ -11,13 +11,22 @@
 //   - *messages.FrameworkToExecutor: a message from the scheduler
 //
 // Several tasks may run in one executor. The agent forwards each status
-// reliably to the framework.
+// reliably to the framework. An executor outlives its agent: when the
+// agent restarts it asks the executor to re-register (ReconnectExecutor,
+// handled here; the handler sees it too), and the SDK resends every status
+// update the agent had not acknowledged, so none is lost while the agent
+// was down.
 package executor
 
 import (
+	"bytes"
+	"crypto/rand"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -64,16 +73,31 @@ type Driver struct {
 
 // SendStatus reports a task's new state to the agent.
 func (d *Driver) SendStatus(taskID string, state messages.TaskState, message string, exitCode *int32) {
-	d.sys.Root.Send(d.e.cfg.Agent, &messages.ExecutorStatusUpdate{
+	uuid := make([]byte, 16)
+	_, _ = rand.Read(uuid)
+	up := &messages.ExecutorStatusUpdate{
 		FrameworkId: &messages.FrameworkID{Value: d.e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: d.e.cfg.ExecutorID},
 		Status: &messages.TaskStatus{TaskId: &messages.TaskID{Value: taskID}, State: state, Message: message, ExitCode: exitCode},
-	})
+		Uuid:   uuid,
+	}
+	e := d.e
+	e.mu.Lock()
+	e.pending = append(e.pending, up)
+	if messages.IsTerminal(state) {
+		delete(e.live, taskID)
+	}
+	agent := e.agent
+	e.mu.Unlock()
+	d.sys.Root.Send(agent, up)
 }
 
 // SendFrameworkMessage sends data to the framework's scheduler (best
 // effort: it may be lost).
 func (d *Driver) SendFrameworkMessage(data []byte) {
-	d.sys.Root.Send(d.e.cfg.Agent, &messages.ExecutorToFramework{
+	d.e.mu.Lock()
+	agent := d.e.agent
+	d.e.mu.Unlock()
+	d.sys.Root.Send(agent, &messages.ExecutorToFramework{
 		FrameworkId: &messages.FrameworkID{Value: d.e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: d.e.cfg.ExecutorID}, Data: data,
 	})
 }
@@ -87,6 +111,12 @@ func (d *Driver) Self() *actor.PID { return d.self }
 type executorActor struct {
 	cfg     Config
 	handler Handler
+
+	// Shared with Driver methods called from other goroutines.
+	mu      sync.Mutex
+	agent   *actor.PID                       // the agent now (a restarted one may say where it is)
+	pending []*messages.ExecutorStatusUpdate // sent, not acknowledged, in order
+	live    map[string]bool                  // tasks launched here and not ended
 }
 
 // Props returns the executor actor's props.
@@ -97,7 +127,9 @@ func Props(cfg Config, h Handler) *actor.Props {
 	if cfg.Done == nil {
 		cfg.Done = make(chan struct{})
 	}
-	return actor.PropsFromProducer(func() actor.Actor { return &executorActor{cfg: cfg, handler: h} })
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &executorActor{cfg: cfg, handler: h, agent: cfg.Agent, live: map[string]bool{}}
+	})
 }
 
 func (e *executorActor) Receive(ctx actor.Context) {
@@ -107,6 +139,38 @@ func (e *executorActor) Receive(ctx actor.Context) {
 		ctx.Send(e.cfg.Agent, &messages.RegisterExecutor{
 			FrameworkId: &messages.FrameworkID{Value: e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: e.cfg.ExecutorID}, Pid: ctx.Self(),
 		})
+	case *messages.LaunchTask:
+		e.mu.Lock()
+		e.live[m.GetTask().GetTaskId().GetValue()] = true
+		e.mu.Unlock()
+		e.handler.Receive(d, m)
+	case *messages.ExecutorStatusAcknowledged:
+		e.mu.Lock()
+		for i, up := range e.pending {
+			if bytes.Equal(up.Uuid, m.Uuid) {
+				e.pending = append(e.pending[:i], e.pending[i+1:]...)
+				break
+			}
+		}
+		e.mu.Unlock()
+	case *messages.ReconnectExecutor:
+		// The agent restarted and found this executor still running.
+		e.mu.Lock()
+		if m.Agent != nil {
+			e.agent = m.Agent
+		}
+		re := &messages.ReregisterExecutor{
+			FrameworkId: &messages.FrameworkID{Value: e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: e.cfg.ExecutorID}, Pid: ctx.Self(),
+			Unacknowledged: append([]*messages.ExecutorStatusUpdate(nil), e.pending...),
+		}
+		for _, id := range slices.Sorted(maps.Keys(e.live)) {
+			re.Tasks = append(re.Tasks, &messages.TaskID{Value: id})
+		}
+		agent := e.agent
+		e.mu.Unlock()
+		e.cfg.Logger.Info("re-registering with the restarted agent", "tasks", len(re.Tasks), "unacknowledged", len(re.Unacknowledged))
+		ctx.Send(agent, re)
+		e.handler.Receive(d, m)
 	case *messages.ShutdownExecutor:
 		e.handler.Receive(d, m)
 		select {

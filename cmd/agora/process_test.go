@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"net/http"
@@ -574,33 +575,139 @@ func TestFailingCustomExecutors(t *testing.T) {
 	}
 }
 
-// Executors are not re-attached after an agent restart: the restarted
-// agent stops the executor its previous run left and fails its tasks with
-// the reason; no executor process is left.
-func TestExecutorStoppedAfterAgentRestart(t *testing.T) {
+// A custom executor outlives its agent, as tasks do: SIGKILL the agent
+// while the executor runs two tasks; one of them finishes while the agent
+// is down. The restarted agent asks the executor to re-register; the
+// executor resends the update the dead agent never acknowledged; both
+// tasks FINISH, each reported once, in the same executor process.
+func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
 	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
 	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
 		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
 	agent := startProc(t, "agent", agentArgs...)
+	gate := filepath.Join(dir, "gate")
+	for _, g := range []string{gate + "0", gate + "1"} {
+		if err := syscall.Mkfifo(g, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Task n waits for a line on gate<n>.
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
-		"--command", "sleep 600", "--executor", executorBin)
-	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+		"--command", "read x < "+gate+"$(echo $AGORA_TASK_ID | tail -c 2)", "--executor", executorBin)
 	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+	before, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output()
+	if len(strings.Fields(string(before))) != 1 {
+		t.Fatalf("want one executor process, have %q", before)
+	}
+
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
+	if err := os.WriteFile(gate+"1", []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The executor saw task-0001 end while no agent listened.
+	waitFile(t, filepath.Join(dir, "a", "frameworks", "*", "tasks", "executor.*", "stdout"), "executor task task-0001 ended")
+
 	agent = startProc(t, "agent-again", agentArgs...)
-	agent.out.waitFor(t, "stopping an executor left by the agent's previous run")
+	agent.out.waitFor(t, "executor re-registered")
+	if err := os.WriteFile(gate+"0", []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case <-fw.done:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the framework's tasks did not end")
 	}
-	if n := strings.Count(fw.out.String(), "TASK_FAILED (the agent restarted: custom executors are not recovered"); n != 2 {
-		t.Fatalf("%d tasks failed with the reason, want 2:\n%s", n, fw.out.String())
+	out := fw.out.String()
+	for _, id := range []string{"task-0000", "task-0001"} {
+		if n := strings.Count(out, id+" TASK_FINISHED"); n != 1 {
+			t.Fatalf("%s: FINISHED reached the framework %d times, want once:\n%s", id, n, out)
+		}
 	}
-	if out, _ := exec.Command("pgrep", "-f", executorBin).Output(); len(out) > 0 {
+	if strings.Contains(out, "TASK_LOST") || strings.Contains(out, "TASK_FAILED") {
+		t.Fatalf("a task did not survive the agent's restart:\n%s", out)
+	}
+	after, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output()
+	if len(after) > 0 && string(after) != string(before) {
+		t.Fatalf("executor process %q before the restart, %q after: it was replaced", before, after)
+	}
+}
+
+// An executor that does not re-register with the restarted agent (it was
+// stopped, SIGSTOP, while the agent was down) is killed after the
+// registration timeout, and its tasks fail with the reason.
+func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
+	masterAddr, httpAddr := freePort(t), freePort(t)
+	dir := workDir(t)
+	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
+	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms",
+		"--executor-registration-timeout", "2s"}
+	agent := startProc(t, "agent", agentArgs...)
+	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
+		"--command", "sleep 600", "--executor", executorBin)
+	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	agent.signal(syscall.SIGKILL)
+	<-agent.done
+	pids, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output()
+	for _, p := range strings.Fields(string(pids)) {
+		_ = exec.Command("kill", "-STOP", p).Run()
+	}
+	agent = startProc(t, "agent-again", agentArgs...)
+	agent.out.waitFor(t, "executor did not re-register with the restarted agent in time")
+	select {
+	case <-fw.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the framework's task did not end")
+	}
+	if !strings.Contains(fw.out.String(), "task-0000 TASK_FAILED (the executor did not re-register") {
+		t.Fatalf("want the task failed with the reason:\n%s", fw.out.String())
+	}
+	if out, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output(); len(out) > 0 {
 		t.Fatalf("executor processes left: %s", out)
+	}
+}
+
+// waitFile waits until a file matching pattern contains want, woken by
+// inotify when the files' directories change.
+func waitFile(t *testing.T, pattern, want string) {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	watched := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	buf := make([]byte, 4096)
+	for {
+		files, _ := filepath.Glob(pattern)
+		for _, f := range files {
+			if dir := filepath.Dir(f); !watched[dir] {
+				if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CREATE); err != nil {
+					t.Fatal(err)
+				}
+				watched[dir] = true
+			}
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), want) {
+				return
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("no %s says %q", pattern, want)
+		}
+		if len(watched) == 0 {
+			left = min(left, 50*time.Millisecond) // nothing to watch yet: look again soon
+		}
+		_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+		for {
+			if n, _ := unix.Read(fd, buf); n <= 0 {
+				break
+			}
+		}
 	}
 }

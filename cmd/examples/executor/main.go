@@ -42,6 +42,7 @@ func main() {
 			id := ev.Task.GetTaskId().GetValue()
 			cmd := exec.Command("/bin/sh", "-c", ev.Task.GetLabels()["command"])
 			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			cmd.Env = append(os.Environ(), "AGORA_TASK_ID="+id)
 			if err := cmd.Start(); err != nil {
 				d.SendStatus(id, messages.TaskState_TASK_FAILED, err.Error(), nil)
 				return
@@ -55,6 +56,7 @@ func main() {
 			}()
 		case taskEnded:
 			delete(procs, ev.id)
+			fmt.Println("executor task", ev.id, "ended")
 			code := int32(ev.code)
 			if ev.err == nil {
 				d.SendStatus(ev.id, messages.TaskState_TASK_FINISHED, "", &code)
