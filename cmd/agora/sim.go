@@ -16,7 +16,8 @@ import (
 
 type simCmd struct {
 	File       string        `arg:"" type:"existingfile" help:"Workload file, YAML or JSON (see docs/simulation.md and testkit/scenarios/)."`
-	Out        string        `default:"." help:"Directory to write the report (NAME.json) and the plot (NAME.svg) to."`
+	Out        string        `default:"." help:"Directory to write the report (NAME.json) and the plot (NAME.svg or .png) to."`
+	Plot       string        `enum:"svg,png" default:"svg" help:"Format of the plot: svg or png."`
 	Seed       *uint64       `help:"Use this seed instead of the workload's."`
 	Duration   time.Duration `help:"Simulate this long instead of the workload's duration."`
 	Clock      string        `enum:",virtual,real" default:"" help:"virtual (simulated time, reproducible) or real (wall-clock); default: the workload's."`
@@ -71,14 +72,14 @@ func (c *simCmd) Run(logger *slog.Logger) error {
 	wall := time.Since(start)
 	rep.Print(os.Stdout)
 	jsonPath := filepath.Join(c.Out, w.Name+".json")
-	svgPath := filepath.Join(c.Out, w.Name+".svg")
+	plotPath := filepath.Join(c.Out, w.Name+"."+c.Plot)
 	if err := rep.WriteJSON(jsonPath); err != nil {
 		return err
 	}
-	if err := rep.WriteSVG(svgPath); err != nil {
+	if err := rep.WritePlot(plotPath); err != nil {
 		return err
 	}
-	fmt.Printf("\nreport %s, plot %s\n", jsonPath, svgPath)
+	fmt.Printf("\nreport %s, plot %s\n", jsonPath, plotPath)
 	// Not in the report: it must depend on the workload and seed alone.
 	fmt.Printf("took %v of wall-clock time; peak memory (max RSS) %d MiB\n", wall.Round(time.Millisecond), peakRSS()>>20)
 	return nil

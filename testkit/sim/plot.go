@@ -2,14 +2,17 @@ package sim
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
@@ -17,14 +20,15 @@ import (
 // lines nobody reads the legend.
 const plotRoles = 12
 
-// WriteSVG draws utilization per resource and each role's dominant share
-// over time, one above the other, to path.
-func (rep *Report) WriteSVG(path string) error {
+// WritePlot draws utilization per resource and each role's dominant share
+// over time, one above the other, to path: PNG if it ends in .png, else
+// SVG.
+func (rep *Report) WritePlot(path string) error {
 	s := rep.Series
 	util := plot.New()
 	util.Title.Text = fmt.Sprintf("%s: utilization", rep.Name)
 	util.X.Label.Text, util.Y.Label.Text = "time (s)", "share of the cluster"
-	util.Y.Min, util.Y.Max = 0, 1
+	util.Y.Min, util.Y.Max = 0, 1.15 // room for the legend above full use
 	util.Legend.Top = true
 	for i, res := range sortedKeys(s.Utilization) {
 		if err := addLine(util, res, s.T, s.Utilization[res], i); err != nil {
@@ -49,7 +53,16 @@ func (rep *Report) WriteSVG(path string) error {
 			return err
 		}
 	}
-	img := vgsvg.New(8*vg.Inch, 9*vg.Inch)
+	w, h := 8*vg.Inch, 9*vg.Inch
+	var img interface {
+		vg.CanvasSizer
+		io.WriterTo
+	}
+	if strings.HasSuffix(path, ".png") {
+		img = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))}
+	} else {
+		img = vgsvg.New(w, h)
+	}
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(8), PadY: vg.Points(16)}
 	canvases := plot.Align([][]*plot.Plot{{util}, {shares}}, tiles, dc)

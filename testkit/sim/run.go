@@ -70,7 +70,6 @@ type run struct {
 	shareSums  map[string]float64
 	utilSums   map[string]float64
 	samples    int
-	demandRole map[string]bool
 	// Counted in sender middleware, which may run while a framework
 	// holds mu.
 	dropped, delayed atomic.Int64
@@ -93,7 +92,7 @@ func Run(w *Workload, opts Options) (*Report, error) {
 		clock = testkit.NewFakeClock()
 	}
 	r := &run{w: w, clock: clock, ended: map[string]int{}, byID: map[string]*framework{}, total: map[string]float64{}, byHost: map[string]*simAgent{},
-		faultRand: rand.New(rand.NewPCG(w.Seed, 0xfa017)), shareSums: map[string]float64{}, utilSums: map[string]float64{}, demandRole: map[string]bool{}}
+		faultRand: rand.New(rand.NewPCG(w.Seed, 0xfa017)), shareSums: map[string]float64{}, utilSums: map[string]float64{}}
 	roles := &messages.RoleConfig{}
 	for _, rs := range w.Roles {
 		set := &messages.RoleSettings{Role: rs.Name, Weight: rs.Weight}
@@ -295,7 +294,6 @@ func (r *run) sample() {
 		}
 		if len(f.pending) > 0 || len(f.live) > 0 {
 			demand[f.role] = true
-			r.demandRole[f.role] = true
 		}
 	}
 	s := &r.series

@@ -152,7 +152,7 @@ func TestReportFiles(t *testing.T) {
 	if err := rep.WriteJSON(filepath.Join(dir, "r.json")); err != nil {
 		t.Fatal(err)
 	}
-	if err := rep.WriteSVG(filepath.Join(dir, "r.svg")); err != nil {
+	if err := rep.WritePlot(filepath.Join(dir, "r.svg")); err != nil {
 		t.Fatal(err)
 	}
 	var back sim.Report
@@ -174,6 +174,12 @@ func TestReportFiles(t *testing.T) {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("plot lacks %q", want)
 		}
+	}
+	if err := rep.WritePlot(filepath.Join(dir, "r.png")); err != nil {
+		t.Fatal(err)
+	}
+	if png, _ := os.ReadFile(filepath.Join(dir, "r.png")); !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatal("r.png is not a PNG")
 	}
 }
 
