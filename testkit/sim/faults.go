@@ -2,7 +2,10 @@ package sim
 
 import (
 	"math/rand/v2"
+	"strings"
 	"sync"
+
+	"github.com/agora-sched/agora/actors/master"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -33,7 +36,7 @@ func (r *run) middleware(from string) []actor.SenderMiddleware {
 	return []actor.SenderMiddleware{func(next actor.SenderFunc) actor.SenderFunc {
 		return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
 			for _, f := range faults {
-				if f.applies(env.Message) {
+				if f.applies(target, env.Message) {
 					if f.spec.Kind == "drop-messages" {
 						r.dropped.Add(1)
 						return
@@ -56,9 +59,12 @@ func (r *run) middleware(from string) []actor.SenderMiddleware {
 }
 
 // applies draws whether this message is hit.
-func (f *messageFault) applies(msg any) bool {
+func (f *messageFault) applies(target *actor.PID, msg any) bool {
 	m, ok := msg.(proto.Message)
 	if !ok {
+		return false
+	}
+	if f.spec.To != "" && f.r.kindOf(target) != f.spec.To {
 		return false
 	}
 	desc := m.ProtoReflect().Descriptor()
@@ -75,4 +81,19 @@ func (f *messageFault) applies(msg any) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.rng.Float64() < f.spec.Fraction
+}
+
+// kindOf names what target is: "master" (the master or one of its
+// handlers), "agents", "schedulers", or "" (anything else).
+func (r *run) kindOf(target *actor.PID) string {
+	if target == nil {
+		return ""
+	}
+	if target.Id == master.Name || strings.HasPrefix(target.Id, master.Name+"/") {
+		return "master"
+	}
+	if k, ok := r.kinds.Load(target.Id); ok {
+		return k.(string)
+	}
+	return ""
 }

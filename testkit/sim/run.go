@@ -73,6 +73,9 @@ type run struct {
 	// Counted in sender middleware, which may run while a framework
 	// holds mu.
 	dropped, delayed atomic.Int64
+	// kinds maps the actor IDs of agents and schedulers to "agents" and
+	// "schedulers", for message faults aimed at them.
+	kinds sync.Map
 }
 
 type simAgent struct {
@@ -161,6 +164,7 @@ func Run(w *Workload, opts Options) (*Report, error) {
 				r.total[rs.Name] += rs.Scalar
 			}
 			a.pid = c.AddAgent(a.spec)
+			r.kinds.Store(a.pid.Id, "agents")
 			r.agents = append(r.agents, a)
 			r.byHost[a.spec.Hostname] = a
 			n++
@@ -242,11 +246,12 @@ func (r *run) startScheduler(f *framework, id string) {
 	if id != "" {
 		info.Id = &messages.FrameworkID{Value: id}
 	}
-	r.c.StartScheduler(info, f, func(cfg *scheduler.Config) {
+	pid := r.c.StartScheduler(info, f, func(cfg *scheduler.Config) {
 		f.restarts++
 		cfg.Rand = rand.New(rand.NewPCG(r.w.Seed, uint64(f.index)<<16|uint64(f.restarts)))
 		cfg.ActorOptions = append(cfg.ActorOptions, actor.WithSenderMiddleware(r.middleware("schedulers")...))
 	})
+	r.kinds.Store(pid.Id, "schedulers")
 }
 
 // observe is the cluster's event filter: it keeps nothing, and notes what
@@ -406,6 +411,7 @@ func (r *run) fault(ag *agenda, f FaultSpec) {
 				r.mu.Unlock()
 				spec.Partition = a.partition
 				a.pid = r.c.AddAgent(spec)
+				r.kinds.Store(a.pid.Id, "agents")
 				a.down = false
 			})
 		}

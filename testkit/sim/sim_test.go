@@ -55,7 +55,8 @@ func TestSameSeedSameReport(t *testing.T) {
 		sim.FaultSpec{Kind: "partition-agents", At: sim.Duration(150 * time.Second), Agents: 3, For: sim.Duration(30 * time.Second), Count: 1},
 		sim.FaultSpec{Kind: "reboot-agents", At: sim.Duration(200 * time.Second), Agents: 2, For: sim.Duration(20 * time.Second), Count: 1},
 		sim.FaultSpec{Kind: "crash-scheduler", At: sim.Duration(230 * time.Second), Framework: "batch-2", For: sim.Duration(40 * time.Second), Count: 1},
-		sim.FaultSpec{Kind: "drop-messages", From: "master", Message: "Offers", Fraction: 0.05, For: w.Duration, Count: 1},
+		sim.FaultSpec{Kind: "drop-messages", From: "master", To: "schedulers", Message: "Offers", Fraction: 0.05, For: w.Duration, Count: 1},
+		sim.FaultSpec{Kind: "delay-messages", From: "master", To: "agents", Fraction: 0.1, Delay: sim.Duration(time.Second), For: w.Duration, Count: 1},
 	)
 	first, _ := json.Marshal(run(t, w))
 	again, _ := json.Marshal(run(t, w))
@@ -224,6 +225,7 @@ agents: [{count: 1, resources: "cpus:1;mem:1"}]
 		{base + fw + `faults: [{kind: meteor}]`, `faults[0].kind: "meteor"`},
 		{base + fw + `faults: [{kind: crash-scheduler, framework: g, for: 1s}]`, `"g" is not a framework`},
 		{base + fw + `faults: [{kind: drop-messages, from: everyone, fraction: 0.1}]`, `"everyone"`},
+		{base + fw + `faults: [{kind: drop-messages, from: master, to: allocator, fraction: 0.1}]`, `to: "allocator"`},
 		{base + fw + `faults: [{kind: master-failover, count: 3}]`, "needs a positive interval"},
 	} {
 		_, err := sim.Parse([]byte(c.yaml))

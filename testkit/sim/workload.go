@@ -126,8 +126,8 @@ type FaultSpec struct {
 	// them, and come back after For), "crash-scheduler" (Framework's
 	// scheduler stops and fails over to a new one after For),
 	// "drop-messages" / "delay-messages" (Fraction of the messages From
-	// sends, of type Message if set, are lost / arrive Delay late, for
-	// For).
+	// sends, to To and of type Message if set, are lost / arrive Delay
+	// late, for For).
 	Kind  string   `json:"kind"`
 	At    Duration `json:"at"`
 	Every Duration `json:"every"`
@@ -138,8 +138,10 @@ type FaultSpec struct {
 	Agents    int      `json:"agents"`
 	For       Duration `json:"for"`
 	Framework string   `json:"framework"`
-	// From is "agents", "schedulers" or "master".
+	// From is "agents", "schedulers" or "master" (with its handlers);
+	// To, if set, narrows the fault to messages sent to one of them.
 	From     string   `json:"from"`
+	To       string   `json:"to"`
 	Message  string   `json:"message"`
 	Fraction float64  `json:"fraction"`
 	Delay    Duration `json:"delay"`
@@ -352,6 +354,11 @@ func (w *Workload) check() error {
 			case "agents", "schedulers", "master":
 			default:
 				return fmt.Errorf("%s.from: %q is not agents, schedulers or master", at, f.From)
+			}
+			switch f.To {
+			case "", "agents", "schedulers", "master":
+			default:
+				return fmt.Errorf("%s.to: %q is not agents, schedulers or master", at, f.To)
 			}
 			if f.Fraction <= 0 || f.Fraction > 1 {
 				return fmt.Errorf("%s.fraction: must be in (0, 1]", at)
