@@ -62,7 +62,7 @@ type (
 	executorTimeout struct{ key executorKey }
 )
 
-// recovered is an executor an earlier run of the agent started that still
+// recoveredExecutor is an executor an earlier run of the agent started that still
 // runs and can be asked to re-register.
 type recoveredExecutor struct {
 	key executorKey
@@ -263,6 +263,12 @@ func (a *agent) handleReregisterExecutor(ctx actor.Context, msg *messages.Reregi
 		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED,
 			"its executor no longer runs it after the agent restarted", nil)
 	}
+	for _, run := range ex.queued { // launched here while it reconnected
+		if !messages.IsTerminal(run.state) {
+			ctx.Send(ex.pid, &messages.LaunchTask{Task: run.info})
+		}
+	}
+	ex.queued = nil
 	a.log.Info("executor re-registered", "framework_id", key.framework, "executor_id", key.executor, "tasks", len(ex.tasks),
 		"unacknowledged_updates", len(msg.Unacknowledged))
 	if len(ex.tasks) == 0 {
@@ -360,8 +366,8 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 	if ex.container != nil {
 		ex.container.Kill(0)
 	}
-	for _, run := range ex.tasks {
-		if messages.IsTerminal(run.state) {
+	for _, run := range a.sortedTasks() {
+		if _, mine := ex.tasks[run.key]; !mine || messages.IsTerminal(run.state) {
 			continue
 		}
 		state := messages.TaskState_TASK_FAILED

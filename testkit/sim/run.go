@@ -89,13 +89,33 @@ type simAgent struct {
 
 // Run runs w and returns its report.
 func Run(w *Workload, opts Options) (*Report, error) {
-	virtual := w.Clock == "virtual"
 	var clock clockwork.Clock = clockwork.NewRealClock()
-	if virtual {
+	if w.Clock == "virtual" {
 		clock = testkit.NewFakeClock()
 	}
 	r := &run{w: w, clock: clock, ended: map[string]int{}, byID: map[string]*framework{}, total: map[string]float64{}, byHost: map[string]*simAgent{},
 		faultRand: rand.New(rand.NewPCG(w.Seed, 0xfa017)), shareSums: map[string]float64{}, utilSums: map[string]float64{}}
+	for _, f := range w.Faults {
+		if f.Kind == "drop-messages" || f.Kind == "delay-messages" {
+			r.msgFaults = append(r.msgFaults, &messageFault{spec: f, r: r, rng: rand.New(rand.NewPCG(w.Seed, uint64(len(r.msgFaults))+0xd20))})
+		}
+	}
+	c, err := r.newCluster(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Stop()
+	r.c, r.start, r.epoch = c, clock.Now(), 1
+	r.addAgents()
+	r.startFrameworks()
+	r.drive(opts)
+	return r.report(), nil
+}
+
+// newCluster starts the master (with the workload's roles and tuning) on
+// the run's clock; on the virtual clock every actor runs serially.
+func (r *run) newCluster(opts Options) (*testkit.Cluster, error) {
+	w := r.w
 	roles := &messages.RoleConfig{}
 	for _, rs := range w.Roles {
 		set := &messages.RoleSettings{Role: rs.Name, Weight: rs.Weight}
@@ -106,21 +126,13 @@ func Run(w *Workload, opts Options) (*Report, error) {
 		}
 		roles.Roles = append(roles.Roles, set)
 	}
-	needPartitions := false
-	for _, f := range w.Faults {
-		needPartitions = needPartitions || f.Kind == "partition-agents"
-		if f.Kind == "drop-messages" || f.Kind == "delay-messages" {
-			r.msgFaults = append(r.msgFaults, &messageFault{spec: f, r: r, rng: rand.New(rand.NewPCG(w.Seed, uint64(len(r.msgFaults))+0xd20))})
-		}
-	}
-	seed := w.Seed
 	reregister := w.Master.AgentReregisterTimeout.D()
 	if reregister == 0 {
 		reregister = 2 * time.Minute // agora node's default
 	}
-	c, err := testkit.New(testkit.Options{
-		Clock:                  clock,
-		Serial:                 virtual,
+	return testkit.New(testkit.Options{
+		Clock:                  r.clock,
+		Serial:                 w.Clock == "virtual",
 		Logger:                 opts.Logger,
 		Roles:                  roles,
 		AllocationInterval:     w.Master.AllocationInterval.D(),
@@ -131,39 +143,41 @@ func Run(w *Workload, opts Options) (*Report, error) {
 		// Snapshots are for operators; a simulation reads its own books.
 		PublishInterval: time.Minute,
 		NewPolicy: func() policy.Allocator {
-			p, _ := policy.New("drf", policy.Options{Seed: int64(seed)})
+			p, _ := policy.New("drf", policy.Options{Seed: int64(w.Seed)})
 			return p
 		},
 		Record:                 r.observe,
 		MasterSenderMiddleware: r.middleware("master"),
 	})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Stop()
-	r.c = c
-	r.start = clock.Now()
-	r.epoch = 1
+}
 
+// addAgents starts the workload's agents, each with its own simulated
+// containerizer and seeded jitter (and a partition switch if the timeline
+// partitions agents).
+func (r *run) addAgents() {
+	partitions := false
+	for _, f := range r.w.Faults {
+		partitions = partitions || f.Kind == "partition-agents"
+	}
 	n := 0
-	for _, g := range w.Agents {
+	for _, g := range r.w.Agents {
 		res, _ := messages.ParseResources(g.Resources)
 		var attrs []*messages.Attribute
 		for _, k := range sortedKeys(g.Attributes) {
 			attrs = append(attrs, &messages.Attribute{Name: k, Value: &messages.Attribute_Text{Text: g.Attributes[k]}})
 		}
 		for i := 0; i < g.Count; i++ {
-			rt := &agentRuntime{r: r, sim: testkit.SimContainerizer{Clock: clock, Duration: taskRunTime}, live: map[string]runtime.Container{}}
+			rt := &agentRuntime{r: r, sim: testkit.SimContainerizer{Clock: r.clock, Duration: taskRunTime}, live: map[string]runtime.Container{}}
 			a := &simAgent{runtime: rt, spec: testkit.AgentSpec{Hostname: fmt.Sprintf("sim-%05d", n), Resources: res, Attributes: attrs, Containerizer: rt,
-				Rand: rand.New(rand.NewPCG(w.Seed, uint64(n)+1<<32)), SenderMiddleware: r.middleware("agents")}}
-			if needPartitions {
+				Rand: rand.New(rand.NewPCG(r.w.Seed, uint64(n)+1<<32)), SenderMiddleware: r.middleware("agents")}}
+			if partitions {
 				a.partition = &testkit.Partition{}
 				a.spec.Partition = a.partition
 			}
 			for _, rs := range res {
 				r.total[rs.Name] += rs.Scalar
 			}
-			a.pid = c.AddAgent(a.spec)
+			a.pid = r.c.AddAgent(a.spec)
 			r.kinds.Store(a.pid.Id, "agents")
 			r.agents = append(r.agents, a)
 			r.byHost[a.spec.Hostname] = a
@@ -172,21 +186,31 @@ func Run(w *Workload, opts Options) (*Report, error) {
 		// Let each group register before the next is spawned: the
 		// mailboxes of 10,000 agents registering at once are the
 		// simulation's memory peak otherwise.
-		c.Drain()
+		r.c.Drain()
 	}
+}
 
-	for i := range w.Frameworks {
-		spec := &w.Frameworks[i]
+// startFrameworks builds each framework's model (its arrivals drawn from
+// its own seeded source) and starts its scheduler.
+func (r *run) startFrameworks() {
+	for i := range r.w.Frameworks {
+		spec := &r.w.Frameworks[i]
 		for k := 1; k <= spec.Count; k++ {
-			name := spec.Instance(k)
-			rng := rand.New(rand.NewPCG(w.Seed, uint64(len(r.frameworks))+1))
-			f := newFramework(r, name, spec, rng, w.Duration.D())
+			rng := rand.New(rand.NewPCG(r.w.Seed, uint64(len(r.frameworks))+1))
+			f := newFramework(r, spec.Instance(k), spec, rng, r.w.Duration.D())
 			f.index = len(r.frameworks)
 			r.frameworks = append(r.frameworks, f)
 			r.startScheduler(f, "")
 		}
 	}
+}
 
+// drive runs the cluster to the end of the workload: samples and faults
+// come from the run's agenda; on the virtual clock, every actor runs until
+// none has work before the clock moves to the next timer or agenda item,
+// whichever is first (timers first on a tie).
+func (r *run) drive(opts Options) {
+	w, clock := r.w, r.clock
 	ag := &agenda{}
 	end := r.start.Add(w.Duration.D())
 	var sample func()
@@ -204,7 +228,6 @@ func Run(w *Workload, opts Options) (*Report, error) {
 		for k := 0; k < f.Count; k++ {
 			at := r.start.Add(f.At.D() + time.Duration(k)*f.Every.D())
 			if at.Before(end) {
-				f := f
 				ag.push(at, func() { r.fault(ag, f) })
 			}
 		}
@@ -214,7 +237,7 @@ func Run(w *Workload, opts Options) (*Report, error) {
 
 	fake, _ := clock.(*testkit.FakeClock)
 	for !done {
-		c.Drain()
+		r.c.Drain()
 		next := ag.next()
 		if fake != nil {
 			if t, ok := fake.NextTimer(); ok && !t.After(next) {
@@ -229,12 +252,11 @@ func Run(w *Workload, opts Options) (*Report, error) {
 		}
 		ag.pop().fn()
 	}
-	c.Drain()
+	r.c.Drain()
 	r.sample()
 	if opts.Progress != nil {
 		opts.Progress(w.Duration.D(), w.Duration.D())
 	}
-	return r.report(), nil
 }
 
 // startScheduler starts f's scheduler actor; id re-subscribes as an
