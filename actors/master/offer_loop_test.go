@@ -243,3 +243,31 @@ func TestCallsFromFailedOverSchedulerAreRefused(t *testing.T) {
 	c.System.Root.Send(second, act(func(d *scheduler.Driver) { d.Teardown() }))
 	c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(master.FrameworkRemoved); return ok })
 }
+
+// A scheduler's subscription retry that crossed the master's answer (the
+// master was slow to reach) is answered again, and its offers stand: it
+// may already be launching on them.
+func TestRetriedSubscriptionKeepsOffers(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{Agents: 1})
+	pid, offer, _ := firstOffer(t, c, "fw", "r")
+	mark := c.Events.Mark()
+	info := frameworkInfo("fw", "r")
+	info.Id = offer.FrameworkId
+	c.System.Root.Send(c.Master, &messages.SubscribeFramework{Info: info, Pid: pid})
+	c.Events.WaitForSince(t, mark, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		_, subscribed := se.Event.(*messages.FrameworkSubscribed)
+		return ok && subscribed
+	})
+	c.System.Root.Send(pid, act(func(d *scheduler.Driver) {
+		d.Launch([]*messages.Offer{offer}, scheduler.Command("t", "true", scheduler.Resources("cpus:1;mem:64")))
+	}))
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t", messages.TaskState_TASK_FINISHED))
+	if n := c.Events.Count(mark, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		_, rescinded := se.Event.(*messages.RescindOffer)
+		return ok && rescinded
+	}); n > 0 {
+		t.Fatalf("%d offers rescinded after a retried subscription", n)
+	}
+}

@@ -44,6 +44,15 @@ func (m *master) handleSubscribe(ctx actor.Context, msg *messages.SubscribeFrame
 		}
 		m.fwHandlers[id] = h
 	}
+	if known && f.connected && m.isCurrentScheduler(id, to) {
+		// The same scheduler again: its retry crossed our answer (it
+		// retries until it hears one). Answer again; its offers stand,
+		// or it would launch on offers rescinded under it.
+		ctx.Send(h, fwSend{msg: &messages.FrameworkSubscribed{
+			FrameworkId: f.info.Id, Master: m.cfg.Info, HeartbeatIntervalNanos: int64(m.cfg.FrameworkHeartbeat),
+		}})
+		return
+	}
 	if known {
 		// A new scheduler process (or a reconnect): the old one's offers go.
 		m.rescindAll(ctx, f, "framework failed over")
