@@ -21,4 +21,8 @@
 //   - Waiting: Events (WaitFor, WaitForSince, WaitForCount, Count),
 //     AdvanceUntil and StateWhere on the fake clock, WaitState on a real one.
 //   - Options.Record keeps only the events a large benchmark waits on.
+//   - Options.Serial runs every actor on one Serial dispatcher that only
+//     Drain runs: alternating Drain and FakeClock.AdvanceToNext replays a
+//     run exactly (with seeded AgentSpec.Rand). testkit/sim drives
+//     workload files this way; `agora sim` is its command.
 package testkit
