@@ -5,7 +5,7 @@
 //
 // On the virtual clock (the default) every actor runs on one serial
 // dispatcher and the clock jumps from timer to timer whenever no actor has
-// work left, so an hour of a 10,000-agent cluster takes minutes, and the
+// work left, so half an hour of a 10,000-agent cluster takes minutes, and the
 // same seed gives the same report. On the real clock actors run as they
 // would in a node, and time passes as it does.
 package sim
