@@ -54,6 +54,7 @@ type framework struct {
 	shape    []*messages.Resource
 	scalars  map[string]float64
 	id       string
+	jitter   *rand.Rand      // for decisions as it runs (its schedule is drawn up front)
 	arrivals []time.Duration // job arrival offsets from the start
 	jobs     []*job          // drawn with the arrivals
 
@@ -76,7 +77,7 @@ type framework struct {
 func newFramework(r *run, name string, spec *FrameworkSpec, rng *rand.Rand, horizon time.Duration) *framework {
 	shape, _ := messages.ParseResources(spec.Task)
 	f := &framework{r: r, name: name, role: spec.Role, spec: spec, shape: shape, scalars: map[string]float64{},
-		live: map[string]*simTask{}, used: map[string]float64{}}
+		live: map[string]*simTask{}, used: map[string]float64{}, jitter: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
 	for _, res := range shape {
 		f.scalars[res.Name] += res.Scalar
 	}
@@ -308,9 +309,12 @@ func (f *framework) placeGangs(d *scheduler.Driver) {
 		f.declineHeld(d, f.spec.Refuse.D())
 		f.suppressIfIdle(d)
 	case !f.holding:
+		// Hoarding gangs that hold part of what each needs would wait
+		// on each other for ever if they let go in step: each holds
+		// for Hold, give or take half.
 		f.holding = true
 		f.holdGen++
-		d.After(f.spec.Hold.D(), releaseHeld{gen: f.holdGen})
+		d.After(time.Duration(float64(f.spec.Hold)*(0.5+f.jitter.Float64())), releaseHeld{gen: f.holdGen})
 	}
 }
 

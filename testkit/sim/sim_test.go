@@ -75,8 +75,11 @@ func TestSameSeedSameReport(t *testing.T) {
 // the report.
 func TestFailoverStormLosesNoTask(t *testing.T) {
 	rep := run(t, load(t, "failover-storm.yaml"))
-	if rep.Tasks.Lost != 0 || rep.Tasks.Ended["TASK_LOST"] != 0 {
-		t.Fatalf("%d tasks lost (ended: %v)", rep.Tasks.Lost, rep.Tasks.Ended)
+	// A launch sent to a master that then crashed never reached an agent:
+	// its framework hears TASK_LOST on reconciliation and runs it again.
+	// Anything else lost is a task the cluster lost.
+	if rep.Tasks.Lost != 0 || rep.Tasks.Ended["TASK_LOST"] > rep.Tasks.LaunchesLost {
+		t.Fatalf("%d tasks lost (ended: %v, launches lost: %d)", rep.Tasks.Lost, rep.Tasks.Ended, rep.Tasks.LaunchesLost)
 	}
 	if len(rep.Faults.Failovers) != 10 {
 		t.Fatalf("%d failovers reported, want 10", len(rep.Faults.Failovers))
