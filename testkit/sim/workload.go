@@ -90,8 +90,8 @@ type FrameworkSpec struct {
 	// Refuse is how long declined offers stay filtered; default 5 s.
 	Refuse Duration `json:"refuse"`
 	// Hold is how long a gang framework hoards offers waiting for enough
-	// of them (as MPI frameworks on Mesos do); default 20 s, under the
-	// master's offer timeout.
+	// of them (as MPI frameworks on Mesos do), give or take half; default
+	// 20 s, under the master's offer timeout.
 	Hold Duration `json:"hold"`
 }
 
