@@ -73,6 +73,8 @@ type run struct {
 	// Counted in sender middleware, which may run while a framework
 	// holds mu.
 	dropped, delayed atomic.Int64
+	// err ends the run early: a fault could not be carried out.
+	err error
 	// kinds maps the actor IDs of agents and schedulers to "agents" and
 	// "schedulers", for message faults aimed at them.
 	kinds sync.Map
@@ -109,6 +111,9 @@ func Run(w *Workload, opts Options) (*Report, error) {
 	r.addAgents()
 	r.startFrameworks()
 	r.drive(opts)
+	if r.err != nil {
+		return nil, r.err
+	}
 	return r.report(), nil
 }
 
@@ -236,7 +241,7 @@ func (r *run) drive(opts Options) {
 	ag.push(end, func() { done = true })
 
 	fake, _ := clock.(*testkit.FakeClock)
-	for !done {
+	for !done && r.err == nil {
 		r.c.Drain()
 		next := ag.next()
 		if fake != nil {
@@ -256,6 +261,13 @@ func (r *run) drive(opts Options) {
 	r.sample()
 	if opts.Progress != nil {
 		opts.Progress(w.Duration.D(), w.Duration.D())
+	}
+}
+
+// fail stops the run with err (a fault it could not carry out).
+func (r *run) fail(err error) {
+	if r.err == nil {
+		r.err = err
 	}
 }
 
@@ -395,12 +407,14 @@ func (r *run) fault(ag *agenda, f FaultSpec) {
 		}
 		r.mu.Unlock()
 		if err := r.c.StopLeader(); err != nil {
-			panic(err) // the cluster was built to fail over
+			r.fail(fmt.Errorf("fault at %v: stop the leader: %w", now.Sub(r.start), err))
+			return
 		}
 		ag.push(now.Add(f.Election.D()), func() {
 			epoch, err := r.c.StartLeader()
 			if err != nil {
-				panic(err)
+				r.fail(fmt.Errorf("fault at %v: start a new leader: %w", now.Sub(r.start), err))
+				return
 			}
 			r.mu.Lock()
 			r.epoch = epoch
@@ -448,7 +462,8 @@ func (r *run) fault(ag *agenda, f FaultSpec) {
 			}
 		}
 		if target == nil {
-			panic(fmt.Sprintf("sim: no framework %q", f.Framework)) // checked when loaded
+			r.fail(fmt.Errorf("crash-scheduler: no framework %q in this workload", f.Framework))
+			return
 		}
 		for _, pid := range r.c.Schedulers(target.name) {
 			r.c.System.Root.Stop(pid)
