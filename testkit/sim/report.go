@@ -17,6 +17,7 @@ type Report struct {
 	Name       string  `json:"name"`
 	Seed       uint64  `json:"seed"`
 	Clock      string  `json:"clock"`
+	Allocator  string  `json:"allocator"`
 	Duration   Seconds `json:"duration_seconds"`
 	Agents     int     `json:"agents"`
 	Frameworks int     `json:"frameworks"`
@@ -145,7 +146,7 @@ func (r *run) report() *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	secs := r.w.Duration.D().Seconds()
-	rep := &Report{Name: r.w.Name, Seed: r.w.Seed, Clock: r.w.Clock, Duration: SecondsOf(r.w.Duration.D()),
+	rep := &Report{Name: r.w.Name, Seed: r.w.Seed, Clock: r.w.Clock, Allocator: r.w.Master.Allocator, Duration: SecondsOf(r.w.Duration.D()),
 		Agents: len(r.agents), Frameworks: len(r.frameworks), Resources: map[string]ResourceReport{}, Roles: map[string]RoleReport{},
 		Series: r.series}
 	for res, total := range r.total {
@@ -213,8 +214,8 @@ func (rep *Report) WriteJSON(path string) error {
 
 // Print writes the report's summary for people.
 func (rep *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "%s: %d agents, %d frameworks, %v simulated (%s clock, seed %d)\n\n", rep.Name, rep.Agents, rep.Frameworks,
-		time.Duration(float64(rep.Duration)*float64(time.Second)), rep.Clock, rep.Seed)
+	fmt.Fprintf(w, "%s: %d agents, %d frameworks, %v simulated (%s clock, seed %d, %s allocator)\n\n", rep.Name, rep.Agents, rep.Frameworks,
+		time.Duration(float64(rep.Duration)*float64(time.Second)), rep.Clock, rep.Seed, rep.Allocator)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESOURCE\tTOTAL\tUTILIZATION MEAN\tPEAK")
 	for _, res := range sortedKeys(rep.Resources) {

@@ -148,7 +148,7 @@ func (r *run) newCluster(opts Options) (*testkit.Cluster, error) {
 		// Snapshots are for operators; a simulation reads its own books.
 		PublishInterval: time.Minute,
 		NewPolicy: func() policy.Allocator {
-			p, _ := policy.New("drf", policy.Options{Seed: int64(w.Seed)})
+			p, _ := policy.New(w.Master.Allocator, policy.Options{Seed: int64(w.Seed)}) // checked when loaded
 			return p
 		},
 		Record:                 r.observe,

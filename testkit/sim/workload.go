@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"sigs.k8s.io/yaml"
 )
@@ -41,6 +43,9 @@ type Workload struct {
 
 // MasterSpec tunes the master; zero fields take Agora's defaults.
 type MasterSpec struct {
+	// Allocator is the allocation policy (agora node --allocator):
+	// "drf" (default) or "random", to compare them.
+	Allocator          string   `json:"allocator"`
 	AllocationInterval Duration `json:"allocation_interval"`
 	OfferTimeout       Duration `json:"offer_timeout"`
 	// ReclaimInterval turns on preemption for roles below their
@@ -222,6 +227,12 @@ func (w *Workload) check() error {
 	}
 	if w.Sample <= 0 {
 		w.Sample = Duration(max(time.Second, w.Duration.D()/200))
+	}
+	if w.Master.Allocator == "" {
+		w.Master.Allocator = "drf"
+	}
+	if !slices.Contains(policy.Names(), w.Master.Allocator) {
+		return fmt.Errorf("master.allocator: %q is not one of %s", w.Master.Allocator, strings.Join(policy.Names(), ", "))
 	}
 	if len(w.Agents) == 0 {
 		return fmt.Errorf("agents: at least one group is needed")
