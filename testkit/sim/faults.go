@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/agora-sched/agora/actors/master"
 
@@ -22,7 +23,9 @@ type messageFault struct {
 }
 
 // middleware returns the sender middleware for the actors named from
-// ("agents", "schedulers", "master"): nil when no fault acts on them.
+// ("agents", "schedulers", "master"): message faults acting on what they
+// send, and the network's latency on what they send to another node. Nil
+// when neither applies.
 func (r *run) middleware(from string) []actor.SenderMiddleware {
 	var faults []*messageFault
 	for _, f := range r.msgFaults {
@@ -30,7 +33,8 @@ func (r *run) middleware(from string) []actor.SenderMiddleware {
 			faults = append(faults, f)
 		}
 	}
-	if len(faults) == 0 {
+	latency := r.w.Network.Latency.D()
+	if len(faults) == 0 && latency == 0 {
 		return nil
 	}
 	return []actor.SenderMiddleware{func(next actor.SenderFunc) actor.SenderFunc {
@@ -42,14 +46,13 @@ func (r *run) middleware(from string) []actor.SenderMiddleware {
 						return
 					}
 					r.delayed.Add(1)
-					sys, msg, sender := ctx.ActorSystem(), env.Message, env.Sender
-					r.clock.AfterFunc(f.spec.Delay.D(), func() {
-						if sender == nil {
-							sys.Root.Send(target, msg)
-							return
-						}
-						sys.Root.RequestWithCustomSender(target, msg, sender)
-					})
+					r.deliverLater(ctx, target, env, f.spec.Delay.D()+latency)
+					return
+				}
+			}
+			if latency > 0 && isAgora(env.Message) {
+				if to := r.kindOf(target); to != "" && to != from {
+					r.deliverLater(ctx, target, env, latency)
 					return
 				}
 			}
@@ -58,19 +61,36 @@ func (r *run) middleware(from string) []actor.SenderMiddleware {
 	}}
 }
 
+// deliverLater sends env's message to target after d on the run's clock,
+// from its original sender. A fixed delay keeps the order of what one
+// actor sends another, as a TCP connection between their nodes does.
+func (r *run) deliverLater(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope, d time.Duration) {
+	sys, msg, sender := ctx.ActorSystem(), env.Message, env.Sender
+	r.clock.AfterFunc(d, func() {
+		if sender == nil {
+			sys.Root.Send(target, msg)
+			return
+		}
+		sys.Root.RequestWithCustomSender(target, msg, sender)
+	})
+}
+
+// isAgora reports whether msg is one of Agora's protocol messages (not a
+// proto.actor system message).
+func isAgora(msg any) bool {
+	m, ok := msg.(proto.Message)
+	return ok && m.ProtoReflect().Descriptor().ParentFile().Package() == "agora.v1"
+}
+
 // applies draws whether this message is hit.
 func (f *messageFault) applies(target *actor.PID, msg any) bool {
-	m, ok := msg.(proto.Message)
-	if !ok {
+	if !isAgora(msg) {
 		return false
 	}
 	if f.spec.To != "" && f.r.kindOf(target) != f.spec.To {
 		return false
 	}
-	desc := m.ProtoReflect().Descriptor()
-	if desc.ParentFile().Package() != "agora.v1" {
-		return false
-	}
+	desc := msg.(proto.Message).ProtoReflect().Descriptor()
 	if f.spec.Message != "" && string(desc.Name()) != f.spec.Message && string(desc.FullName()) != f.spec.Message {
 		return false
 	}

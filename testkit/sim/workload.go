@@ -32,6 +32,8 @@ type Workload struct {
 	// a 200th of Duration, at least a second.
 	Sample Duration   `json:"sample"`
 	Master MasterSpec `json:"master"`
+	// Network is what messages between nodes cost in simulated time.
+	Network NetworkSpec `json:"network"`
 	// Agents are groups of identical agents.
 	Agents []AgentGroup `json:"agents"`
 	// Roles configure weights and guarantees; roles frameworks use but
@@ -54,6 +56,15 @@ type MasterSpec struct {
 	PreemptionGrace Duration `json:"preemption_grace"`
 	// AgentReregisterTimeout is a new leader's re-registration window.
 	AgentReregisterTimeout Duration `json:"agent_reregister_timeout"`
+}
+
+// NetworkSpec models the network between nodes (agents, schedulers, the
+// master).
+type NetworkSpec struct {
+	// Latency is added to every message from one node to another
+	// (one way); 0, the default, costs none. It is fixed, so what one
+	// node sends another arrives in order, as on a TCP connection.
+	Latency Duration `json:"latency"`
 }
 
 // AgentGroup is Count agents offering Resources (Mesos syntax, such as
@@ -227,6 +238,9 @@ func (w *Workload) check() error {
 	}
 	if w.Sample <= 0 {
 		w.Sample = Duration(max(time.Second, w.Duration.D()/200))
+	}
+	if w.Network.Latency < 0 {
+		return fmt.Errorf("network.latency: must not be negative")
 	}
 	if w.Master.Allocator == "" {
 		w.Master.Allocator = "drf"
