@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +173,18 @@ func TestCompletedTasksAreBounded(t *testing.T) {
 	}
 	if len(b.completed) != CompletedTasks || b.findTask("", "t0") != nil || b.findTask("f", fmt.Sprint("t", CompletedTasks+4)) == nil || b.findTask("g", "t7") != nil {
 		t.Fatalf("ring of %d; t0 found %v", len(b.completed), b.findTask("", "t0") != nil)
+	}
+}
+
+func TestOrderedWalksKeysInOrder(t *testing.T) {
+	m := map[string]int{"c": 3, "a": 1, "b": 2}
+	for i := 0; i < 10; i++ { // map order changes from walk to walk; this must not
+		if got := ordered(m, strings.Compare); !slices.Equal(got, []int{1, 2, 3}) {
+			t.Fatalf("ordered = %v", got)
+		}
+	}
+	keys := map[taskKey]string{{"f2", "a"}: "f2a", {"f1", "b"}: "f1b", {"f1", "a"}: "f1a"}
+	if got := ordered(keys, taskKey.compare); !slices.Equal(got, []string{"f1a", "f1b", "f2a"}) {
+		t.Fatalf("ordered task keys = %v", got)
 	}
 }
