@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 )
@@ -220,7 +221,7 @@ func (rep *Report) Print(w io.Writer) {
 	fmt.Fprintln(tw, "RESOURCE\tTOTAL\tUTILIZATION MEAN\tPEAK")
 	for _, res := range sortedKeys(rep.Resources) {
 		rr := rep.Resources[res]
-		fmt.Fprintf(tw, "%s\t%g\t%.1f%%\t%.1f%%\n", res, rr.Total, 100*rr.UtilizationMean, 100*rr.UtilizationPeak)
+		fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%.1f%%\n", res, strconv.FormatFloat(rr.Total, 'f', -1, 64), 100*rr.UtilizationMean, 100*rr.UtilizationPeak)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
