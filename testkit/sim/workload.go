@@ -239,6 +239,9 @@ func (w *Workload) check() error {
 	if w.Sample <= 0 {
 		w.Sample = Duration(max(time.Second, w.Duration.D()/200))
 	}
+	if w.Duration/w.Sample > 100_000 {
+		return fmt.Errorf("sample: %v makes %d samples of %v; at most 100,000 fit in a report", w.Sample.D(), w.Duration/w.Sample, w.Duration.D())
+	}
 	if w.Network.Latency < 0 {
 		return fmt.Errorf("network.latency: must not be negative")
 	}
