@@ -228,7 +228,7 @@ agents: [{count: 1, resources: "cpus:1;mem:1"}]
 		{base + `frameworks: [{name: f, task: "cpus:1", tasks: 1, duration: {dist: weibull, mean: 1s}}]`, `"weibull"`},
 		{base + fw + `faults: [{kind: meteor}]`, `faults[0].kind: "meteor"`},
 		{"master: {allocator: fifo}\n" + base + fw, `master.allocator: "fifo" is not one of`},
-		{"sample: 1ms\n" + base + fw, "at most 100,000"},
+		{"sample: 100us\n" + base + fw, "at most 100,000"},
 		{base + fw + `faults: [{kind: crash-scheduler, framework: g, for: 1s}]`, `"g" is not a framework`},
 		{base + fw + `faults: [{kind: drop-messages, from: everyone, fraction: 0.1}]`, `"everyone"`},
 		{base + fw + `faults: [{kind: drop-messages, from: master, to: allocator, fraction: 0.1}]`, `to: "allocator"`},
