@@ -229,6 +229,8 @@ agents: [{count: 1, resources: "cpus:1;mem:1"}]
 		{base + fw + `faults: [{kind: meteor}]`, `faults[0].kind: "meteor"`},
 		{"master: {allocator: fifo}\n" + base + fw, `master.allocator: "fifo" is not one of`},
 		{"sample: 100us\n" + base + fw, "at most 100,000"},
+		{"duration: 1m\nagents: [{count: 300000, resources: \"cpus:1\"}]\n" + fw, "more than 200000 in total"},
+		{base + `frameworks: [{name: f, task: "cpus:1", tasks: 100000, arrival: {process: fixed, every: 1ms}, duration: {mean: 1s}}]`, "at most 20000000"},
 		{base + fw + `faults: [{kind: crash-scheduler, framework: g, for: 1s}]`, `"g" is not a framework`},
 		{base + fw + `faults: [{kind: drop-messages, from: everyone, fraction: 0.1}]`, `"everyone"`},
 		{base + fw + `faults: [{kind: drop-messages, from: master, to: allocator, fraction: 0.1}]`, `to: "allocator"`},

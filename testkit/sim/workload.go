@@ -192,6 +192,12 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // D is the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
+// Limits of one simulation: what fits in a process comfortably.
+const (
+	MaxAgents = 200_000
+	MaxTasks  = 20_000_000 // per framework spec, drawn up front
+)
+
 // Load reads and checks a workload file (YAML or JSON).
 func Load(path string) (*Workload, error) {
 	b, err := os.ReadFile(path)
@@ -254,9 +260,13 @@ func (w *Workload) check() error {
 	if len(w.Agents) == 0 {
 		return fmt.Errorf("agents: at least one group is needed")
 	}
+	agents := 0
 	for i, g := range w.Agents {
 		if g.Count <= 0 {
 			return fmt.Errorf("agents[%d].count: must be positive", i)
+		}
+		if agents += g.Count; agents > MaxAgents {
+			return fmt.Errorf("agents: more than %d in total; one process holds about 10 KiB per agent", MaxAgents)
 		}
 		if _, err := messages.ParseResources(g.Resources); err != nil || g.Resources == "" {
 			return fmt.Errorf("agents[%d].resources: %q: want Mesos syntax such as \"cpus:8;mem:16384\"", i, g.Resources)
@@ -344,6 +354,17 @@ func (w *Workload) check() error {
 		}
 		if err := f.Duration.check(); err != nil {
 			return fmt.Errorf("%s.duration: %w", at, err)
+		}
+		// Every job's run times are drawn up front: bound them.
+		jobs := float64(f.Arrival.Jobs)
+		if f.Arrival.Process != "once" {
+			expected := float64(w.Duration-f.Arrival.Start) / float64(f.Arrival.Every)
+			if jobs == 0 || expected < jobs {
+				jobs = expected
+			}
+		}
+		if tasks := jobs * float64(f.Count*f.Tasks*f.Waves); tasks > MaxTasks {
+			return fmt.Errorf("%s: about %.0f tasks over the run; at most %d (fewer jobs, tasks or waves, or a shorter duration)", at, tasks, MaxTasks)
 		}
 	}
 	instances := map[string]bool{} // the frameworks' names as they run
