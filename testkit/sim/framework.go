@@ -2,8 +2,10 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,7 +198,7 @@ func (f *framework) Receive(d *scheduler.Driver, ev any) {
 // from an agent; the master answers TASK_LOST for launches it never got.
 func (f *framework) reconcile(d *scheduler.Driver) {
 	var tasks []*messages.Reconcile_Task
-	for _, id := range sortedKeys(f.live) {
+	for _, id := range slices.Sorted(maps.Keys(f.live)) {
 		if !f.live[id].started {
 			tasks = append(tasks, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: id}})
 		}

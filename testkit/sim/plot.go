@@ -3,7 +3,9 @@ package sim
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,7 +32,7 @@ func (rep *Report) WritePlot(path string) error {
 	util.X.Label.Text, util.Y.Label.Text = "time (s)", "share of the cluster"
 	util.Y.Min, util.Y.Max = 0, 1.15 // room for the legend above full use
 	util.Legend.Top = true
-	for i, res := range sortedKeys(s.Utilization) {
+	for i, res := range slices.Sorted(maps.Keys(s.Utilization)) {
 		if err := addLine(util, res, s.T, s.Utilization[res], i); err != nil {
 			return err
 		}
@@ -40,7 +42,7 @@ func (rep *Report) WritePlot(path string) error {
 	shares.X.Label.Text, shares.Y.Label.Text = "time (s)", "dominant share"
 	shares.Y.Min = 0
 	shares.Legend.Top = true
-	roles := sortedKeys(s.DominantShare)
+	roles := slices.Sorted(maps.Keys(s.DominantShare))
 	sort.SliceStable(roles, func(i, j int) bool {
 		return rep.Roles[roles[i]].DominantShareMean > rep.Roles[roles[j]].DominantShareMean
 	})

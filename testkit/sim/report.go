@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -219,14 +220,14 @@ func (rep *Report) Print(w io.Writer) {
 		time.Duration(float64(rep.Duration)*float64(time.Second)), rep.Clock, rep.Seed, rep.Allocator)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESOURCE\tTOTAL\tUTILIZATION MEAN\tPEAK")
-	for _, res := range sortedKeys(rep.Resources) {
+	for _, res := range slices.Sorted(maps.Keys(rep.Resources)) {
 		rr := rep.Resources[res]
 		fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%.1f%%\n", res, strconv.FormatFloat(rr.Total, 'f', -1, 64), 100*rr.UtilizationMean, 100*rr.UtilizationPeak)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(tw, "ROLE\tWEIGHT\tFRAMEWORKS\tDOMINANT SHARE MEAN\tAT END")
-	for _, role := range sortedKeys(rep.Roles) {
+	for _, role := range slices.Sorted(maps.Keys(rep.Roles)) {
 		rr := rep.Roles[role]
 		fmt.Fprintf(tw, "%s\t%g\t%d\t%.1f%%\t%.1f%%\n", role, rr.Weight, rr.Frameworks, 100*rr.DominantShareMean, 100*rr.DominantShareFinal)
 	}

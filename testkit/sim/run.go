@@ -14,8 +14,9 @@ import (
 	"container/heap"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,7 +169,7 @@ func (r *run) addAgents() {
 	for _, g := range r.w.Agents {
 		res, _ := messages.ParseResources(g.Resources)
 		var attrs []*messages.Attribute
-		for _, k := range sortedKeys(g.Attributes) {
+		for _, k := range slices.Sorted(maps.Keys(g.Attributes)) {
 			attrs = append(attrs, &messages.Attribute{Name: k, Value: &messages.Attribute_Text{Text: g.Attributes[k]}})
 		}
 		for i := 0; i < g.Count; i++ {
@@ -340,9 +341,9 @@ func (r *run) sample() {
 	if s.Utilization == nil {
 		s.Utilization, s.DominantShare = map[string][]float64{}, map[string][]float64{}
 	}
-	for _, res := range sortedKeys(r.total) {
+	for _, res := range slices.Sorted(maps.Keys(r.total)) {
 		u := 0.0
-		for _, role := range sortedKeys(used) {
+		for _, role := range slices.Sorted(maps.Keys(used)) {
 			u += used[role][res]
 		}
 		u /= r.total[res]
@@ -350,7 +351,7 @@ func (r *run) sample() {
 		r.utilSums[res] += u
 	}
 	var xs []float64
-	for _, role := range sortedKeys(used) {
+	for _, role := range slices.Sorted(maps.Keys(used)) {
 		share := 0.0
 		for res, v := range used[role] {
 			if t := r.total[res]; t > 0 {
@@ -493,15 +494,6 @@ func (r *run) pickAgents(n int) []*simAgent {
 	}
 	r.faultRand.Shuffle(len(up), func(i, j int) { up[i], up[j] = up[j], up[i] })
 	return up[:min(n, len(up))]
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // agenda is the simulation's own timeline (samples, faults, the end), in

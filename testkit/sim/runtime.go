@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +48,7 @@ func (a *agentRuntime) Launch(spec runtime.LaunchSpec) (runtime.Container, error
 func (a *agentRuntime) killAll() {
 	a.mu.Lock()
 	var live []runtime.Container
-	for _, id := range sortedKeys(a.live) {
+	for _, id := range slices.Sorted(maps.Keys(a.live)) {
 		live = append(live, a.live[id])
 	}
 	a.mu.Unlock()
