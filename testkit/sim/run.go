@@ -180,13 +180,17 @@ func (r *run) addAgents() {
 				a.partition = &testkit.Partition{}
 				a.spec.Partition = a.partition
 			}
+			// On the real clock the master already observes agents
+			// registering (r.observe) while more are added.
+			r.mu.Lock()
 			for _, rs := range res {
 				r.total[rs.Name] += rs.Scalar
 			}
-			a.pid = r.c.AddAgent(a.spec)
-			r.kinds.Store(a.pid.Id, "agents")
 			r.agents = append(r.agents, a)
 			r.byHost[a.spec.Hostname] = a
+			r.mu.Unlock()
+			a.pid = r.c.AddAgent(a.spec)
+			r.kinds.Store(a.pid.Id, "agents")
 			n++
 		}
 		// Let each group register before the next is spawned: the
@@ -204,8 +208,10 @@ func (r *run) startFrameworks() {
 		for k := 1; k <= spec.Count; k++ {
 			rng := rand.New(rand.NewPCG(r.w.Seed, uint64(len(r.frameworks))+1))
 			f := newFramework(r, spec.Instance(k), spec, rng, r.w.Duration.D())
+			r.mu.Lock()
 			f.index = len(r.frameworks)
 			r.frameworks = append(r.frameworks, f)
+			r.mu.Unlock()
 			r.startScheduler(f, "")
 		}
 	}

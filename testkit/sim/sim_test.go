@@ -209,6 +209,36 @@ frameworks:
 	}
 }
 
+// Every kind of fault also works on the real clock, where actors run on
+// their own goroutines (the race detector watches the shared books).
+func TestRealClockFaults(t *testing.T) {
+	w, err := sim.Parse([]byte(`
+name: real-faults
+clock: real
+duration: 4s
+sample: 500ms
+master: {offer_timeout: 1s}
+agents: [{count: 6, resources: "cpus:4;mem:4096"}]
+frameworks:
+  - {name: fw, count: 2, task: "cpus:1;mem:512", tasks: 4, arrival: {process: fixed, every: 300ms}, duration: {mean: 200ms}}
+  - {name: mpi, kind: gang, task: "cpus:2;mem:512", tasks: 3, hold: 200ms, arrival: {process: fixed, every: 1s}, duration: {mean: 300ms}}
+faults:
+  - {kind: master-failover, at: 1s, election: 300ms}
+  - {kind: partition-agents, at: 500ms, agents: 1, for: 1s}
+  - {kind: reboot-agents, at: 1500ms, agents: 1, for: 500ms}
+  - {kind: crash-scheduler, at: 2s, framework: fw-1, for: 500ms}
+  - {kind: drop-messages, from: agents, message: StatusUpdate, fraction: 0.2}
+  - {kind: delay-messages, from: master, to: schedulers, fraction: 0.2, delay: 50ms}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, w)
+	if rep.Tasks.Finished == 0 || len(rep.Faults.Failovers) != 1 || rep.Faults.AgentsRebooted != 1 || rep.Faults.SchedulerCrashes != 1 {
+		t.Fatalf("tasks %+v, faults %+v", rep.Tasks, rep.Faults)
+	}
+}
+
 // Bad workloads are refused with the field at fault and what to write.
 func TestBadWorkloads(t *testing.T) {
 	base := `duration: 1m
