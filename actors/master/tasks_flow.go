@@ -185,11 +185,11 @@ func hasRole(info *messages.FrameworkInfo, role string) bool {
 // reports come back to their reported state, tasks it does not report are
 // lost; the allocator gets the agent back with what is in use.
 func (m *master) readmitAgent(ctx actor.Context, a *agentRecord, reported []*messages.Task) {
-	seen := map[taskKey]*messages.Task{}
+	seen := make(map[taskKey]*messages.Task, len(reported))
 	for _, t := range reported {
 		seen[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
 	}
-	var used []policy.Grant
+	used := make([]policy.Grant, 0, len(a.tasks))
 	for _, t := range ordered(a.tasks, taskKey.compare) {
 		if messages.IsTerminal(t.task.State) {
 			continue
