@@ -110,6 +110,16 @@ func (c *Cgroups) Remove(id string) {
 	g.destroy()
 }
 
+// Exists reports whether task id's group is there (in any hierarchy).
+func (c *Cgroups) Exists(id string) bool {
+	for _, d := range c.dirsOf(cgroupName(id)) {
+		if _, err := os.Stat(d); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func cgroupName(id string) string { return strings.NewReplacer("/", "_", "..", "_").Replace(id) }
 
 // dirsOf lists a task group's directories: v2 one; v1 memory, cpu and

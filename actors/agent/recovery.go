@@ -104,6 +104,19 @@ func (a *agent) gcOldSandboxes() {
 	}
 }
 
+// groupRemover returns what removes a recovered task's cgroup (a no-op
+// without cgroup isolation). The run of the agent that created the group
+// would have removed it when the task ended; after a restart this one
+// must. It may block (it kills what is left in the group): call it off
+// the actor.
+func (a *agent) groupRemover(key taskKey) func() {
+	cmd, ok := a.cfg.Containerizer.(runtime.Command)
+	if !ok || cmd.Cgroups == nil {
+		return func() {}
+	}
+	return func() { cmd.Cgroups.Remove(key.framework + "." + key.task) }
+}
+
 // recover reads the checkpoints of an earlier run of this agent.
 func (a *agent) recover(ctx actor.Context) {
 	if a.cfg.WorkDir == "" {
@@ -160,11 +173,16 @@ func (a *agent) recover(ctx actor.Context) {
 		}
 		if c, ok := runtime.Attach(int(cp.Pid), cp.StartTime, run.sandbox); ok {
 			run.container = c
-			sys, self := a.sys, a.self
-			go func() { sys.Root.Send(self, taskExited{key: key, exit: c.Wait()}) }()
+			sys, self, removeGroup := a.sys, a.self, a.groupRemover(key)
+			go func() {
+				ex := c.Wait()
+				removeGroup() // the run that created it is gone
+				sys.Root.Send(self, taskExited{key: key, exit: ex})
+			}()
 			a.log.Info("re-attached to a task that kept running while the agent was down", "task_id", key.task, "pid", cp.Pid)
 			continue
 		}
+		go a.groupRemover(key)() // nothing runs in it any more
 		if ex, ok := runtime.RecordedExit(run.sandbox); ok && cp.Pid > 0 {
 			a.log.Info("a task ended while the agent was down", "task_id", key.task, "exit_code", ex.Code)
 			a.handleExited(ctx, taskExited{key: key, exit: ex})

@@ -423,9 +423,10 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	<-agent.done
 	agent = startProc(t, "agent-again", agentArgs...)
 	agent.out.waitFor(t, "re-attached to a task that kept running")
-	waitState(t, httpAddr, func(st *messages.MasterState) bool {
+	st := waitState(t, httpAddr, func(st *messages.MasterState) bool {
 		return len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && reachable(st) == 1 && st.Agents[0].Reregistrations > 0
 	})
+	group := st.Frameworks[0].Info.Id.Value + ".task-0000"
 	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -440,6 +441,11 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	}
 	if strings.Contains(out, "TASK_LOST") || strings.Contains(out, "TASK_FAILED") {
 		t.Fatalf("the task did not survive the agent's restart:\n%s", out)
+	}
+	// The restarted agent removed the group the first one made for it
+	// (before it reported the task's end).
+	if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil && cg.Exists(group) {
+		t.Fatalf("cgroup %s left after the re-attached task ended", group)
 	}
 	// The finished task's output, found through the master and its agent.
 	logs, err := exec.Command(agoraBin, "logs", "task-0000", "--master-http", httpAddr).Output()
@@ -479,13 +485,12 @@ func workDir(t testing.TB) string {
 					}
 				}
 			}
-			if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil {
-				cg.Remove(cp.Run.GetFramework().GetId().GetValue() + "." + cp.Run.GetTask().GetTaskId().GetValue())
-			}
 		}
-		// Executors (no checkpoint): their groups, and what runs in them.
+		// Every sandbox's group (tasks and executors, finished or not),
+		// and what still runs in it: an agent stopped by the test may not
+		// have removed them yet.
 		if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil {
-			for _, pattern := range []string{"frameworks/*/tasks/executor.*", "*/frameworks/*/tasks/executor.*"} {
+			for _, pattern := range []string{"frameworks/*/tasks/*", "*/frameworks/*/tasks/*"} {
 				dirs, _ := filepath.Glob(filepath.Join(dir, pattern))
 				for _, d := range dirs {
 					fw := filepath.Base(filepath.Dir(filepath.Dir(d)))
