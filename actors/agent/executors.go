@@ -230,7 +230,12 @@ func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor)
 		ctx.Send(r.cp.Executor, &messages.ReconnectExecutor{AgentId: a.info.Id, Agent: a.self})
 		a.later(a.executorTimeout(), executorTimeout{key: r.key})
 		sys, self, c, key := a.sys, a.self, r.c, r.key
-		go func() { sys.Root.Send(self, executorExited{key: key, exit: c.Wait()}) }()
+		removeGroup := a.cgroupRemover(key.framework + ".executor." + key.executor)
+		go func() {
+			ex := c.Wait()
+			removeGroup() // the run that created it is gone
+			sys.Root.Send(self, executorExited{key: key, exit: ex})
+		}()
 	}
 }
 

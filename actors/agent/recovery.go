@@ -110,11 +110,17 @@ func (a *agent) gcOldSandboxes() {
 // must. It may block (it kills what is left in the group): call it off
 // the actor.
 func (a *agent) groupRemover(key taskKey) func() {
+	return a.cgroupRemover(key.framework + "." + key.task)
+}
+
+// cgroupRemover is groupRemover for a container ID (FRAMEWORK.TASK, or
+// FRAMEWORK.executor.ID).
+func (a *agent) cgroupRemover(id string) func() {
 	cmd, ok := a.cfg.Containerizer.(runtime.Command)
 	if !ok || cmd.Cgroups == nil {
 		return func() {}
 	}
-	return func() { cmd.Cgroups.Remove(key.framework + "." + key.task) }
+	return func() { cmd.Cgroups.Remove(id) }
 }
 
 // recover reads the checkpoints of an earlier run of this agent.

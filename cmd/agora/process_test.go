@@ -639,6 +639,15 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	if len(after) > 0 && string(after) != string(before) {
 		t.Fatalf("executor process %q before the restart, %q after: it was replaced", before, after)
 	}
+	// With no task left it is told to shut down; the restarted agent
+	// removes the group the first one made for it.
+	agent.out.waitFor(t, "executor ended")
+	groups, _ := filepath.Glob(filepath.Join(dir, "a", "frameworks", "*"))
+	if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil && len(groups) == 1 {
+		if id := filepath.Base(groups[0]) + ".executor.elastic-executor"; cg.Exists(id) {
+			t.Fatalf("cgroup %s left after the re-attached executor ended", id)
+		}
+	}
 }
 
 // An executor that does not re-register with the restarted agent (it was
