@@ -18,7 +18,7 @@ func TestSimCommand(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("agora sim: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
-	for _, want := range []string{"failover-storm: 50 agents, 7 frameworks, 4m0s simulated (virtual clock, seed 1, drf allocator)", "failovers: 2;", "0 lost", "peak memory"} {
+	for _, want := range []string{"failover-storm: 50 agents, 7 frameworks, 4m0s simulated (virtual clock, seed 1, drf allocator)", "failovers: 2; crash to the new leader's first offer: min 3.", "0 lost", "peak memory"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}

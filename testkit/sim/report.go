@@ -243,12 +243,14 @@ func (rep *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "jobs: %d submitted, %d finished; gang waves started: %d\n", rep.Jobs.Submitted, rep.Jobs.Finished, rep.Jobs.GangsStarted)
 	fmt.Fprintf(w, "offers: %d (%.1f/s), %d declined, %d rescinded\n", rep.Offers.Received, rep.Offers.PerSecond, rep.Offers.Declined, rep.Offers.Rescinded)
 	f := rep.Faults
-	if len(f.Failovers) > 0 {
-		fmt.Fprintf(w, "failovers: %d;", len(f.Failovers))
-		for _, fo := range f.Failovers {
-			fmt.Fprintf(w, " at %.0fs: first offer after %.3fs;", fo.At, fo.FirstOfferAfter)
+	if n := len(f.Failovers); n > 0 {
+		after := make([]float64, n)
+		for i, fo := range f.Failovers {
+			after[i] = float64(fo.FirstOfferAfter)
 		}
-		fmt.Fprintln(w)
+		slices.Sort(after)
+		fmt.Fprintf(w, "failovers: %d; crash to the new leader's first offer: min %.3fs, median %.3fs, max %.3fs (each in the report)\n",
+			n, after[0], after[n/2], after[n-1])
 	}
 	if f.AgentsPartitioned+f.AgentsRebooted+f.SchedulerCrashes > 0 || f.MessagesDropped+f.MessagesDelayed > 0 {
 		fmt.Fprintf(w, "faults: %d agents partitioned, %d rebooted, %d scheduler crashes, %d messages dropped, %d delayed; %d agents marked unreachable\n",
