@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/agora-sched/agora/runtime"
 	"github.com/agora-sched/agora/testkit"
@@ -82,10 +81,6 @@ func (c *countedContainer) NotifyExit(f func(runtime.Exit)) {
 		c.a.ended(c.id)
 		f(e)
 	})
-}
-
-func (c *countedContainer) Kill(grace time.Duration) {
-	c.Container.Kill(grace)
 }
 
 // use adds (sign 1) or removes (-1) a task's resources to its framework's
