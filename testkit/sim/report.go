@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -252,8 +253,20 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "failovers: %d; crash to the new leader's first offer: min %.3fs, median %.3fs, max %.3fs (each in the report)\n",
 			n, after[0], after[n/2], after[n-1])
 	}
-	if f.AgentsPartitioned+f.AgentsRebooted+f.SchedulerCrashes > 0 || f.MessagesDropped+f.MessagesDelayed > 0 {
-		fmt.Fprintf(w, "faults: %d agents partitioned, %d rebooted, %d scheduler crashes, %d messages dropped, %d delayed; %d agents marked unreachable\n",
-			f.AgentsPartitioned, f.AgentsRebooted, f.SchedulerCrashes, f.MessagesDropped, f.MessagesDelayed, f.AgentsMarkedUnreachable)
+	var faults []string
+	for _, c := range []struct {
+		n    int64
+		what string
+	}{
+		{int64(f.AgentsPartitioned), "agents partitioned"}, {int64(f.AgentsRebooted), "agents rebooted"},
+		{int64(f.SchedulerCrashes), "scheduler crashes"}, {f.MessagesDropped, "messages dropped"},
+		{f.MessagesDelayed, "messages delayed"}, {int64(f.AgentsMarkedUnreachable), "agents marked unreachable"},
+	} {
+		if c.n > 0 {
+			faults = append(faults, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	if len(faults) > 0 {
+		fmt.Fprintf(w, "faults: %s\n", strings.Join(faults, ", "))
 	}
 }
