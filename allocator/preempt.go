@@ -90,7 +90,12 @@ func PlanPreemption(p PreemptionPlan) []Running {
 		if !a.Started.Equal(b.Started) {
 			return a.Started.After(b.Started)
 		}
-		return a.TaskID < b.TaskID
+		// A total order: the plan does not depend on the order of
+		// p.Running (a simulation replays from its seed).
+		if a.TaskID != b.TaskID {
+			return a.TaskID < b.TaskID
+		}
+		return a.FrameworkID < b.FrameworkID
 	})
 	var victims []Running
 	taken := map[int]bool{}

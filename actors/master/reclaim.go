@@ -2,7 +2,6 @@ package master
 
 import (
 	"sort"
-	"strings"
 
 	allocatoractor "github.com/agora-sched/agora/actors/allocator"
 	policy "github.com/agora-sched/agora/allocator"
@@ -134,8 +133,9 @@ func take(need []policy.Shortfall, r policy.Scalars) bool {
 // already being preempted.
 func (m *master) preemptible() []policy.Running {
 	var out []policy.Running
-	for _, f := range ordered(m.books.frameworks, strings.Compare) {
-		for _, t := range ordered(f.tasks, strings.Compare) {
+	// In map order: PlanPreemption orders candidates itself, totally.
+	for _, f := range m.books.frameworks {
+		for _, t := range f.tasks {
 			switch t.task.State {
 			case messages.TaskState_TASK_STAGING, messages.TaskState_TASK_STARTING, messages.TaskState_TASK_RUNNING:
 			default:
