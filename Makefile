@@ -5,7 +5,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOACTOR_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)
 BIN := bin
 
-.PHONY: images consul build test test-race test-process bench proto demo lint tools clean
+.PHONY: images consul build test unit bench proto demo lint tools clean
 
 build:
 	$(GO) build -o $(BIN)/agora ./cmd/agora
@@ -13,9 +13,14 @@ build:
 # test runs the whole suite: race-checked unit and actor tests, then the
 # multi-process tests (proto.actor's remoting races with itself under -race
 # when two remotes share a process, so those run in child processes).
-test: build consul images
-	$(GO) vet ./...
+test: lint build consul images
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# unit runs what needs neither Docker nor Consul nor agora processes
+# (testing.Short() skips those, each saying which make test runs): the
+# quick loop while changing the code.
+unit:
+	$(GO) test -short -count=1 -timeout 5m ./...
 
 # images builds the Docker image the tests run tasks in: there is no
 # registry to pull from, so it is made from Debian's busybox-static.
@@ -50,6 +55,7 @@ demo: build
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	tools/check-tracked.sh
 
 clean:
 	rm -rf $(BIN)
