@@ -1,6 +1,6 @@
 // Package allocator decides how much of the cluster each framework is
 // offered. It is plain Go: no actors, goroutines, clocks or I/O; time is an
-// argument. The allocator actor (actors/allocator) drives it.
+// argument. The allocator actor (actors/allocation) drives it.
 //
 // The default policy, "drf", is hierarchical weighted Dominant Resource
 // Fairness in two stages, as in Mesos:

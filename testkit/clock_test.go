@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 )
 
 func TestFakeClockFiresInTimeOrder(t *testing.T) {
@@ -63,7 +63,7 @@ func TestStopReapsRealTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctr, err := c.reaper.Launch(runtime.LaunchSpec{ID: "t", Sandbox: t.TempDir(), Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
+	ctr, err := c.reaper.Launch(containerizer.LaunchSpec{ID: "t", Sandbox: t.TempDir(), Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

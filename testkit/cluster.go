@@ -9,16 +9,15 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,8 +43,8 @@ type Options struct {
 	// OfferTimeout; default master.DefaultOfferTimeout, negative: none.
 	OfferTimeout time.Duration
 	// Containerizer for agents whose spec names none; default real
-	// processes (runtime.Command).
-	Containerizer runtime.Containerizer
+	// processes (containerizer.Command).
+	Containerizer containerizer.Containerizer
 	// Record chooses the events Events keeps (nil: all). Large benchmarks
 	// keep only what they wait on: millions of retained events would make
 	// the garbage collector, not Agora, the thing measured.
@@ -85,7 +84,7 @@ type Cluster struct {
 	Master    *actor.PID
 	Allocator *actor.PID
 	// AllocatorMetrics counts, among others, changes the allocator refused.
-	AllocatorMetrics *allocatoractor.Metrics
+	AllocatorMetrics *allocation.Metrics
 	Publisher        *master.Publisher
 	Events           *Events
 	Agents           []*actor.PID
@@ -107,7 +106,7 @@ const DefaultAgentResources = "cpus:4;mem:8192;disk:10240;ports:[31000-32000]"
 
 // Start starts a master and opts.Agents agents and stops them when the test
 // ends. It does not wait for the agents to register: wait on Events.
-func Start(t testing.TB, opts Options) *Cluster {
+func Start(t TB, opts Options) *Cluster {
 	t.Helper()
 	c, err := New(opts)
 	if err != nil {
@@ -122,7 +121,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// New is Start without a testing.TB, for benchmarks' setup and `agora sim`.
+// New is Start without a TB, for benchmarks' setup and `agora sim`.
 func New(opts Options) (*Cluster, error) {
 	if opts.Clock == nil {
 		opts.Clock = NewFakeClock()
@@ -157,7 +156,7 @@ func New(opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("testkit: %w", err)
 	}
 	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{},
-		reaper: newReaper(runtime.Command{})}
+		reaper: newReaper(containerizer.Command{})}
 	if opts.Serial {
 		c.serial = &Serial{}
 		c.actorOpts = []actor.PropsOption{actor.WithDispatcher(c.serial)}
@@ -181,7 +180,7 @@ func New(opts Options) (*Cluster, error) {
 		opts.OfferTimeout = 0
 	}
 	c.opts = opts
-	c.AllocatorMetrics = allocatoractor.NewMetrics(prometheus.NewRegistry())
+	c.AllocatorMetrics = allocation.NewMetrics(prometheus.NewRegistry())
 	if err := c.startMaster(1, opts.Policy); err != nil {
 		return nil, err
 	}
@@ -205,10 +204,10 @@ func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
 	sys := c.System
 	c.epoch = epoch
 	var err error
-	c.Allocator, err = sys.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
+	c.Allocator, err = sys.Root.SpawnNamed(allocation.Props(allocation.Config{
 		Policy: pol, Master: actor.NewPID(sys.Address(), master.Name), Clock: opts.Clock, Logger: c.logger,
 		Interval: opts.AllocationInterval, Metrics: c.AllocatorMetrics, ActorOptions: c.actorOpts,
-	}), allocatoractor.Name)
+	}), allocation.Name)
 	if err != nil {
 		return fmt.Errorf("testkit: spawn allocator: %w", err)
 	}
@@ -244,14 +243,14 @@ func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
 // epoch and a new allocator start empty, and every agent and scheduler is
 // told of the new leader, as leader detection would, so they re-register
 // and subscribe again. It returns the new epoch.
-func (c *Cluster) FailoverMaster(t testing.TB) uint64 {
+func (c *Cluster) FailoverMaster(t TB) uint64 {
 	t.Helper()
 	c.StopMaster(t)
 	return c.StartMaster(t)
 }
 
 // StopMaster stops the leading master and its allocator, as a crash would.
-func (c *Cluster) StopMaster(t testing.TB) {
+func (c *Cluster) StopMaster(t TB) {
 	t.Helper()
 	if err := c.StopLeader(); err != nil {
 		t.Fatal(err)
@@ -260,7 +259,7 @@ func (c *Cluster) StopMaster(t testing.TB) {
 
 // StartMaster starts a new, empty leading master with the next epoch after
 // StopMaster and announces it. It returns the new epoch.
-func (c *Cluster) StartMaster(t testing.TB) uint64 {
+func (c *Cluster) StartMaster(t TB) uint64 {
 	t.Helper()
 	epoch, err := c.StartLeader()
 	if err != nil {
@@ -269,7 +268,7 @@ func (c *Cluster) StartMaster(t testing.TB) uint64 {
 	return epoch
 }
 
-// StopLeader is StopMaster for callers without a testing.TB (simulations).
+// StopLeader is StopMaster for callers without a TB (simulations).
 func (c *Cluster) StopLeader() error {
 	if c.opts.Policy != nil && c.opts.NewPolicy == nil {
 		return fmt.Errorf("testkit: a cluster given Options.Policy needs Options.NewPolicy to fail over")
@@ -290,7 +289,7 @@ func (c *Cluster) StopLeader() error {
 	return nil
 }
 
-// StartLeader is StartMaster for callers without a testing.TB.
+// StartLeader is StartMaster for callers without a TB.
 func (c *Cluster) StartLeader() (uint64, error) {
 	if err := c.startMaster(c.epoch+1, nil); err != nil {
 		return 0, err
@@ -334,16 +333,16 @@ type AgentSpec struct {
 	Resources  []*messages.Resource
 	Attributes []*messages.Attribute
 	// Containerizer runs the agent's tasks; default: real processes
-	// (runtime.Command) in a sandbox under a temporary work dir. Agents
-	// with a simulated (runtime.Instant) containerizer and no WorkDir
+	// (containerizer.Command) in a sandbox under a temporary work dir. Agents
+	// with a simulated (containerizer.Instant) containerizer and no WorkDir
 	// persist nothing.
-	Containerizer runtime.Containerizer
+	Containerizer containerizer.Containerizer
 	// SenderMiddleware wraps what the agent sends (faults, see Drop).
 	SenderMiddleware []actor.SenderMiddleware
 	// Partition, when cut, separates the agent from the cluster.
 	Partition *Partition
-	// Docker runs the agent's Docker tasks (runtime.Docker); nil: they fail.
-	Docker runtime.Containerizer
+	// Docker runs the agent's Docker tasks (containerizer.Docker); nil: they fail.
+	Docker containerizer.Containerizer
 	// SandboxGC is agent.Config.SandboxGC.
 	SandboxGC time.Duration
 	// ID is the AgentID to register as (an agent restarted with no work
@@ -368,7 +367,7 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 	if spec.Containerizer == nil {
 		spec.Containerizer = c.reaper
 	}
-	if _, sim := spec.Containerizer.(runtime.Instant); spec.WorkDir == "" && !sim {
+	if _, sim := spec.Containerizer.(containerizer.Instant); spec.WorkDir == "" && !sim {
 		// Real processes need sandboxes. Simulated agents keep their
 		// identity in memory: 10,000 of them persisting (and fsyncing)
 		// an AgentID on one disk would measure the disk, not Agora.
@@ -426,7 +425,7 @@ func (c *Cluster) Drain() int {
 }
 
 // Fake returns the cluster's clock as a fake clock, or fails the test.
-func (c *Cluster) Fake(t testing.TB) *FakeClock {
+func (c *Cluster) Fake(t TB) *FakeClock {
 	t.Helper()
 	f, ok := c.Clock.(*FakeClock)
 	if !ok {
@@ -446,7 +445,7 @@ func (c *Cluster) Stop() {
 // WaitState waits until the master publishes a snapshot that satisfies ok
 // and returns it. Snapshots follow changes within the master's publish
 // interval, so on a fake clock advance it past that first.
-func (c *Cluster) WaitState(t testing.TB, ok func(*messages.MasterState) bool) *messages.MasterState {
+func (c *Cluster) WaitState(t TB, ok func(*messages.MasterState) bool) *messages.MasterState {
 	t.Helper()
 	timeout := time.After(WaitTimeout)
 	for {
@@ -465,7 +464,7 @@ func (c *Cluster) WaitState(t testing.TB, ok func(*messages.MasterState) bool) *
 
 // StateWhere is WaitState on a fake clock: it steps the clock by 100 ms
 // (snapshots are published on it) until the latest snapshot satisfies ok.
-func (c *Cluster) StateWhere(t testing.TB, ok func(*messages.MasterState) bool) *messages.MasterState {
+func (c *Cluster) StateWhere(t TB, ok func(*messages.MasterState) bool) *messages.MasterState {
 	t.Helper()
 	clock := c.Fake(t)
 	for i := 0; i < 300; i++ {
@@ -491,7 +490,7 @@ var Settle = 50 * time.Millisecond
 // recorded after mark matches, and returns it. Actors arm their timers on
 // their own goroutines, so a single Advance may run one batch where a test
 // needs several; stepping lets each react. It fails after maxSteps.
-func (c *Cluster) AdvanceUntil(t testing.TB, mark int, step time.Duration, maxSteps int, match func(any) bool) any {
+func (c *Cluster) AdvanceUntil(t TB, mark int, step time.Duration, maxSteps int, match func(any) bool) any {
 	t.Helper()
 	clock := c.Fake(t)
 	for i := 0; i <= maxSteps; i++ {

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/jonboulle/clockwork"
 )
 
@@ -13,21 +13,21 @@ import (
 // test or simulation put thousands of tasks on thousands of agents.
 type SimContainerizer struct {
 	Clock    clockwork.Clock
-	Duration func(runtime.LaunchSpec) time.Duration
+	Duration func(containerizer.LaunchSpec) time.Duration
 	// UseGrace: a killed task takes its whole grace period to stop, as a
 	// task that checkpoints on SIGTERM would. Otherwise it stops at once.
 	UseGrace bool
 }
 
-// LaunchesInstantly implements runtime.Instant.
+// LaunchesInstantly implements containerizer.Instant.
 func (SimContainerizer) LaunchesInstantly() {}
 
-// Launch implements runtime.Containerizer.
-func (s SimContainerizer) Launch(spec runtime.LaunchSpec) (runtime.Container, error) {
+// Launch implements containerizer.Containerizer.
+func (s SimContainerizer) Launch(spec containerizer.LaunchSpec) (containerizer.Container, error) {
 	c := &simContainer{done: make(chan struct{}), clock: s.Clock, useGrace: s.UseGrace}
 	if s.Duration != nil {
 		if d := s.Duration(spec); d > 0 {
-			s.Clock.AfterFunc(d, func() { c.finish(runtime.Exit{}) })
+			s.Clock.AfterFunc(d, func() { c.finish(containerizer.Exit{}) })
 		}
 	}
 	return c, nil
@@ -37,13 +37,13 @@ type simContainer struct {
 	mu       sync.Mutex
 	ended    bool
 	done     chan struct{}
-	exit     runtime.Exit
-	notify   func(runtime.Exit)
+	exit     containerizer.Exit
+	notify   func(containerizer.Exit)
 	clock    clockwork.Clock
 	useGrace bool
 }
 
-func (c *simContainer) finish(e runtime.Exit) {
+func (c *simContainer) finish(e containerizer.Exit) {
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
@@ -58,8 +58,8 @@ func (c *simContainer) finish(e runtime.Exit) {
 	}
 }
 
-// NotifyExit implements runtime.ExitNotifier: no goroutine per task.
-func (c *simContainer) NotifyExit(f func(runtime.Exit)) {
+// NotifyExit implements containerizer.ExitNotifier: no goroutine per task.
+func (c *simContainer) NotifyExit(f func(containerizer.Exit)) {
 	c.mu.Lock()
 	if c.ended {
 		e := c.exit
@@ -71,10 +71,10 @@ func (c *simContainer) NotifyExit(f func(runtime.Exit)) {
 	c.mu.Unlock()
 }
 
-func (c *simContainer) Wait() runtime.Exit { <-c.done; return c.exit }
+func (c *simContainer) Wait() containerizer.Exit { <-c.done; return c.exit }
 
 func (c *simContainer) Kill(grace time.Duration) {
-	killed := runtime.Exit{Code: -1, Signal: "terminated", Killed: true}
+	killed := containerizer.Exit{Code: -1, Signal: "terminated", Killed: true}
 	if c.useGrace && grace > 0 {
 		c.clock.AfterFunc(grace, func() { c.finish(killed) })
 		return
@@ -86,16 +86,16 @@ func (c *simContainer) Kill(grace time.Duration) {
 // is still running when the cluster stops, so a test leaves no processes
 // behind (an agent, like Mesos', leaves its tasks running when it stops).
 type reaper struct {
-	inner runtime.Containerizer
+	inner containerizer.Containerizer
 	mu    sync.Mutex
-	live  map[runtime.Container]bool
+	live  map[containerizer.Container]bool
 }
 
-func newReaper(inner runtime.Containerizer) *reaper {
-	return &reaper{inner: inner, live: map[runtime.Container]bool{}}
+func newReaper(inner containerizer.Containerizer) *reaper {
+	return &reaper{inner: inner, live: map[containerizer.Container]bool{}}
 }
 
-func (r *reaper) Launch(spec runtime.LaunchSpec) (runtime.Container, error) {
+func (r *reaper) Launch(spec containerizer.LaunchSpec) (containerizer.Container, error) {
 	c, err := r.inner.Launch(spec)
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (r *reaper) Launch(spec runtime.LaunchSpec) (runtime.Container, error) {
 // reap kills every container still running and waits for each to end.
 func (r *reaper) reap() {
 	r.mu.Lock()
-	var live []runtime.Container
+	var live []containerizer.Container
 	for c := range r.live {
 		live = append(live, c)
 	}

@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -40,13 +39,13 @@ func (e *Events) Mark() int {
 // returns it. It fails the test after WaitTimeout. match runs with the
 // record locked: it must not call Events' methods, and it may see an event
 // more than once (keep counting predicates idempotent).
-func (e *Events) WaitFor(t testing.TB, match func(any) bool) any {
+func (e *Events) WaitFor(t TB, match func(any) bool) any {
 	t.Helper()
 	return e.WaitForSince(t, 0, match)
 }
 
 // WaitForSince is WaitFor over the events recorded after mark.
-func (e *Events) WaitForSince(t testing.TB, mark int, match func(any) bool) any {
+func (e *Events) WaitForSince(t TB, mark int, match func(any) bool) any {
 	t.Helper()
 	ev, ok := e.waitN(mark, 1, match, WaitTimeout)
 	if !ok {
@@ -56,7 +55,7 @@ func (e *Events) WaitForSince(t testing.TB, mark int, match func(any) bool) any 
 }
 
 // WaitForCount blocks until n events after mark satisfy match.
-func (e *Events) WaitForCount(t testing.TB, mark, n int, match func(any) bool) []any {
+func (e *Events) WaitForCount(t TB, mark, n int, match func(any) bool) []any {
 	t.Helper()
 	evs, ok := e.waitN(mark, n, match, WaitTimeout)
 	if !ok {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jonboulle/clockwork"
@@ -46,10 +46,10 @@ type Config struct {
 	// MaxMissedAcks heartbeats without an acknowledgement make the agent
 	// register again; 0 means 3.
 	MaxMissedAcks int
-	// Containerizer runs command tasks; nil means runtime.Command.
-	Containerizer runtime.Containerizer
+	// Containerizer runs command tasks; nil means containerizer.Command.
+	Containerizer containerizer.Containerizer
 	// Docker runs tasks with a Docker container; nil: such tasks fail.
-	Docker runtime.Containerizer
+	Docker containerizer.Containerizer
 	// StatusRetry and StatusRetryMax bound how often an unacknowledged
 	// status update is resent: after StatusRetry, doubling up to
 	// StatusRetryMax. 0 means 2 s and 1 min (Mesos: 10 s and 10 min).
@@ -125,7 +125,7 @@ func Props(cfg Config) *actor.Props {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Containerizer == nil {
-		cfg.Containerizer = runtime.Command{}
+		cfg.Containerizer = containerizer.Command{}
 	}
 	if cfg.StatusRetry <= 0 {
 		cfg.StatusRetry = 2 * time.Second

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
 	"github.com/agora-sched/agora/runtime/checkpoint"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 )
@@ -41,7 +41,7 @@ type executorRun struct {
 	info      *messages.ExecutorInfo
 	framework *messages.FrameworkInfo
 	pid       *actor.PID // set once registered
-	container runtime.Container
+	container containerizer.Container
 	// reconnecting: recovered from an earlier run of the agent, waiting
 	// for its ReregisterExecutor.
 	reconnecting bool
@@ -52,12 +52,12 @@ type executorRun struct {
 type (
 	executorLaunched struct {
 		key       executorKey
-		container runtime.Container
+		container containerizer.Container
 		err       error
 	}
 	executorExited struct {
 		key  executorKey
-		exit runtime.Exit
+		exit containerizer.Exit
 	}
 	executorTimeout struct{ key executorKey }
 )
@@ -67,7 +67,7 @@ type (
 type recoveredExecutor struct {
 	key executorKey
 	cp  *messages.ExecutorCheckpoint
-	c   runtime.Container
+	c   containerizer.Container
 }
 
 // runOnExecutor hands a task to its executor, starting the executor the
@@ -77,7 +77,7 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 	key := executorKey{run.key.framework, info.GetExecutorId().GetValue()}
 	ex, ok := a.executors[key]
 	if !ok {
-		sandbox, err := runtime.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
+		sandbox, err := containerizer.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
 		if err != nil || info.GetCommand().GetValue() == "" {
 			why := "executor without a command"
 			if err != nil {
@@ -88,7 +88,7 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 		}
 		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}}
 		a.executors[key] = ex
-		spec := runtime.LaunchSpec{ID: key.framework + ".executor." + key.executor, Command: info.Command, Sandbox: sandbox, Env: map[string]string{
+		spec := containerizer.LaunchSpec{ID: key.framework + ".executor." + key.executor, Command: info.Command, Sandbox: sandbox, Env: map[string]string{
 			"AGORA_AGENT_ADDRESS": a.self.Address, "AGORA_AGENT_ACTOR": a.self.Id,
 			"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
 		}}
@@ -139,11 +139,11 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 const executorFile = ".agora-executor"
 
 func (a *agent) executorSandbox(key executorKey) (string, error) {
-	return runtime.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
+	return containerizer.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
 }
 
 func (a *agent) checkpointExecutor(ex *executorRun) {
-	id, ok := ex.container.(runtime.Identified)
+	id, ok := ex.container.(containerizer.Identified)
 	if a.cfg.WorkDir == "" || !ok {
 		return
 	}
@@ -181,7 +181,7 @@ func (a *agent) findExecutors() []recoveredExecutor {
 			stop = append(stop, f)
 			continue
 		}
-		c, alive := runtime.Attach(int(cp.Pid), cp.StartTime, dir)
+		c, alive := containerizer.Attach(int(cp.Pid), cp.StartTime, dir)
 		switch {
 		case alive && cp.Executor != nil:
 			key := executorKey{cp.Framework.GetId().GetValue(), cp.Info.GetExecutorId().GetValue()}
@@ -206,12 +206,12 @@ func (a *agent) stopExecutors(files []string) {
 		dir := filepath.Dir(f)
 		cp := &messages.ExecutorCheckpoint{}
 		if b, err := os.ReadFile(f); err == nil && proto.Unmarshal(b, cp) == nil {
-			if c, ok := runtime.Attach(int(cp.Pid), cp.StartTime, dir); ok {
+			if c, ok := containerizer.Attach(int(cp.Pid), cp.StartTime, dir); ok {
 				c.Kill(0)
 				c.Wait()
 			}
 		}
-		if cmd, ok := a.cfg.Containerizer.(runtime.Command); ok && cmd.Cgroups != nil {
+		if cmd, ok := a.cfg.Containerizer.(containerizer.Command); ok && cmd.Cgroups != nil {
 			cmd.Cgroups.Remove(filepath.Base(filepath.Dir(filepath.Dir(dir))) + "." + filepath.Base(dir))
 		}
 		_ = os.Remove(f)

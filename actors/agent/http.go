@@ -9,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -22,11 +22,11 @@ import (
 // client follows output by asking again from where it stopped. The
 // response's X-Agora-Offset header is the offset after the returned bytes.
 // Usage needs cgroups (nil: not served).
-func HTTPHandler(workDir string, cgroups *runtime.Cgroups) http.Handler {
+func HTTPHandler(workDir string, cgroups *containerizer.Cgroups) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /usage/{framework}/{task}", func(w http.ResponseWriter, r *http.Request) {
 		fw, task := r.PathValue("framework"), r.PathValue("task")
-		if _, err := runtime.SandboxPath(workDir, fw, task); err != nil {
+		if _, err := containerizer.SandboxPath(workDir, fw, task); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -51,7 +51,7 @@ func HTTPHandler(workDir string, cgroups *runtime.Cgroups) http.Handler {
 			http.Error(w, "file must be stdout or stderr", http.StatusBadRequest)
 			return
 		}
-		dir, err := runtime.SandboxPath(workDir, r.PathValue("framework"), r.PathValue("task"))
+		dir, err := containerizer.SandboxPath(workDir, r.PathValue("framework"), r.PathValue("task"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
 	"github.com/agora-sched/agora/runtime/checkpoint"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 )
@@ -36,7 +36,7 @@ func (a *agent) checkpoint(run *taskRun) {
 	cp := &messages.TaskCheckpoint{
 		Run: run.msg, State: run.state, Pending: a.updates.all(run.key), Killing: run.killing, KillReason: run.killReason,
 	}
-	if id, ok := run.container.(runtime.Identified); ok {
+	if id, ok := run.container.(containerizer.Identified); ok {
 		pid, start := id.Identity()
 		cp.Pid, cp.StartTime = int64(pid), start
 	}
@@ -116,7 +116,7 @@ func (a *agent) groupRemover(key taskKey) func() {
 // cgroupRemover is groupRemover for a container ID (FRAMEWORK.TASK, or
 // FRAMEWORK.executor.ID).
 func (a *agent) cgroupRemover(id string) func() {
-	cmd, ok := a.cfg.Containerizer.(runtime.Command)
+	cmd, ok := a.cfg.Containerizer.(containerizer.Command)
 	if !ok || cmd.Cgroups == nil {
 		return func() {}
 	}
@@ -167,7 +167,7 @@ func (a *agent) recover(ctx actor.Context) {
 			}
 		}
 		if t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
-			if r, ok := a.cfg.Docker.(runtime.Reattacher); ok {
+			if r, ok := a.cfg.Docker.(containerizer.Reattacher); ok {
 				if c, ok := r.Reattach(key.framework+"."+key.task, run.sandbox); ok {
 					run.container = c
 					sys, self := a.sys, a.self
@@ -177,7 +177,7 @@ func (a *agent) recover(ctx actor.Context) {
 				}
 			}
 		}
-		if c, ok := runtime.Attach(int(cp.Pid), cp.StartTime, run.sandbox); ok {
+		if c, ok := containerizer.Attach(int(cp.Pid), cp.StartTime, run.sandbox); ok {
 			run.container = c
 			sys, self, removeGroup := a.sys, a.self, a.groupRemover(key)
 			go func() {
@@ -189,7 +189,7 @@ func (a *agent) recover(ctx actor.Context) {
 			continue
 		}
 		go a.groupRemover(key)() // nothing runs in it any more
-		if ex, ok := runtime.RecordedExit(run.sandbox); ok && cp.Pid > 0 {
+		if ex, ok := containerizer.RecordedExit(run.sandbox); ok && cp.Pid > 0 {
 			a.log.Info("a task ended while the agent was down", "task_id", key.task, "exit_code", ex.Code)
 			a.handleExited(ctx, taskExited{key: key, exit: ex})
 			continue

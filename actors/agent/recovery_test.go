@@ -11,7 +11,7 @@ import (
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 )
 
@@ -139,12 +139,12 @@ func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 // Through the whole loop: a task allocating past its 32 MB ends
 // TASK_FAILED with the memory-limit reason (cgroups, as root).
 func TestTaskPastItsMemoryLimitFails(t *testing.T) {
-	cg, err := runtime.DetectCgroups("/sys/fs/cgroup")
+	cg, err := containerizer.DetectCgroups("/sys/fs/cgroup")
 	if err != nil {
 		t.Fatalf("this test runs where the agent can use cgroups (root): %v", err)
 	}
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
-	c.AddAgent(testkit.AgentSpec{Containerizer: runtime.Command{Cgroups: cg}, WorkDir: t.TempDir()})
+	c.AddAgent(testkit.AgentSpec{Containerizer: containerizer.Command{Cgroups: cg}, WorkDir: t.TempDir()})
 	task := scheduler.Command("hog", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo ${#x}`, scheduler.Resources("cpus:0.5;mem:32"))
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
 	ev := c.Events.WaitFor(t, testkit.IsStatus("fw", "hog", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
@@ -156,7 +156,10 @@ func TestTaskPastItsMemoryLimitFails(t *testing.T) {
 // Through the whole loop: a Docker task in the locally built image runs
 // echo hi: FINISHED, "hi" in its sandbox's stdout.
 func TestDockerTaskEchoesHi(t *testing.T) {
-	d, err := runtime.NewDocker()
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d, err := containerizer.NewDocker()
 	if err != nil {
 		t.Fatalf("this test needs the Docker engine: %v", err)
 	}
@@ -178,7 +181,10 @@ func TestDockerTaskEchoesHi(t *testing.T) {
 // A Docker task naming an image the agent does not have fails with the
 // reason, and nothing is pulled.
 func TestDockerTaskWithMissingImageFails(t *testing.T) {
-	d, err := runtime.NewDocker()
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d, err := containerizer.NewDocker()
 	if err != nil {
 		t.Fatalf("this test needs the Docker engine: %v", err)
 	}
@@ -196,7 +202,10 @@ func TestDockerTaskWithMissingImageFails(t *testing.T) {
 // A Docker task keeps running when its agent restarts: the new agent finds
 // its container by label, and the task finishes once, with its output.
 func TestDockerTaskSurvivesAgentRestart(t *testing.T) {
-	d, err := runtime.NewDocker()
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d, err := containerizer.NewDocker()
 	if err != nil {
 		t.Fatalf("this test needs the Docker engine: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 )
@@ -53,7 +53,7 @@ type taskRun struct {
 	role      string
 	revocable bool
 	state     messages.TaskState
-	container runtime.Container
+	container containerizer.Container
 	sandbox   string
 	killing   bool
 	grace     time.Duration
@@ -66,12 +66,12 @@ type taskRun struct {
 type (
 	taskLaunched struct {
 		key       taskKey
-		container runtime.Container
+		container containerizer.Container
 		err       error
 	}
 	taskExited struct {
 		key  taskKey
-		exit runtime.Exit
+		exit containerizer.Exit
 	}
 	retryUpdate struct {
 		key  taskKey
@@ -95,13 +95,13 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		run.grace = time.Duration(g)
 	}
 	a.tasks[key] = run
-	sandbox, err := runtime.SandboxPath(a.cfg.WorkDir, key.framework, key.task)
+	sandbox, err := containerizer.SandboxPath(a.cfg.WorkDir, key.framework, key.task)
 	if err != nil {
 		a.update(ctx, run, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_SANDBOX_INVALID, err.Error(), nil)
 		return
 	}
 	run.sandbox = sandbox
-	containerizer := a.cfg.Containerizer
+	ctr := a.cfg.Containerizer
 	switch {
 	case t.Executor != nil:
 		a.runOnExecutor(ctx, run)
@@ -111,9 +111,9 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 			"this agent has no Docker engine: run Docker tasks on agents that do", nil)
 		return
 	case t.GetContainer().GetType() == messages.ContainerInfo_DOCKER:
-		containerizer = a.cfg.Docker
+		ctr = a.cfg.Docker
 	}
-	spec := runtime.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Container: t.Container, Sandbox: sandbox, Env: map[string]string{
+	spec := containerizer.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Container: t.Container, Sandbox: sandbox, Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
 	for _, r := range t.Resources {
@@ -128,14 +128,14 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 	}
 	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
 	sys, self := a.sys, a.self
-	if _, ok := containerizer.(runtime.Instant); ok {
-		c, err := containerizer.Launch(spec)
+	if _, ok := ctr.(containerizer.Instant); ok {
+		c, err := ctr.Launch(spec)
 		a.handleLaunched(ctx, taskLaunched{key: key, container: c, err: err})
 		return
 	}
 	// Launching touches the disk and forks: off the actor, back as a message.
 	go func() {
-		c, err := containerizer.Launch(spec)
+		c, err := ctr.Launch(spec)
 		sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
 	}()
 }
@@ -150,7 +150,7 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 	}
 	if msg.err != nil {
 		reason := messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED
-		if errors.Is(msg.err, runtime.ErrImageNotFound) {
+		if errors.Is(msg.err, containerizer.ErrImageNotFound) {
 			reason = messages.TaskStatusReason_REASON_IMAGE_NOT_FOUND
 		}
 		a.update(ctx, run, messages.TaskState_TASK_FAILED, reason, "launch failed: "+msg.err.Error(), nil)
@@ -158,8 +158,8 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 	}
 	run.container = msg.container
 	sys, self, c, key := a.sys, a.self, msg.container, msg.key
-	if n, ok := c.(runtime.ExitNotifier); ok {
-		n.NotifyExit(func(ex runtime.Exit) { sys.Root.Send(self, taskExited{key: key, exit: ex}) })
+	if n, ok := c.(containerizer.ExitNotifier); ok {
+		n.NotifyExit(func(ex containerizer.Exit) { sys.Root.Send(self, taskExited{key: key, exit: ex}) })
 	} else {
 		go func() {
 			ex := c.Wait()

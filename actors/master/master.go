@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
@@ -230,7 +230,7 @@ func (m *master) Receive(ctx actor.Context) {
 		m.handleTeardown(ctx, msg)
 	case *messages.StatusUpdate:
 		m.handleStatusUpdate(ctx, msg)
-	case allocatoractor.Allocated:
+	case allocation.Allocated:
 		m.handleAllocated(ctx, msg)
 	case offerExpired:
 		m.handleOfferExpired(ctx, msg)
@@ -242,7 +242,7 @@ func (m *master) Receive(ctx actor.Context) {
 		m.handleReclaimTick(ctx)
 	case recoveryEnded:
 		m.handleRecoveryEnded(ctx)
-	case allocatoractor.Shortfalls:
+	case allocation.Shortfalls:
 		m.reclaim(ctx, msg.Roles)
 	case *actor.Stopped:
 		// proto.actor PIDs cache the process they last reached, so a stale
@@ -445,7 +445,7 @@ func (m *master) agentRestarted(ctx actor.Context, a *agentRecord) {
 			ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: "agent restarted"})
 		}
 	}
-	ctx.Send(m.cfg.Allocator, allocatoractor.RemoveAgent{AgentID: a.info.Id.Value})
+	ctx.Send(m.cfg.Allocator, allocation.RemoveAgent{AgentID: a.info.Id.Value})
 }
 
 // handleUpdateRole changes a role's weight or quota: validated, persisted,
@@ -486,6 +486,6 @@ func (m *master) applyRole(ctx actor.Context, s *messages.RoleSettings) {
 	if w == 0 {
 		w = 1
 	}
-	ctx.Send(m.cfg.Allocator, allocatoractor.SetWeight{Role: s.Role, Weight: w})
-	ctx.Send(m.cfg.Allocator, allocatoractor.SetQuota{Role: s.Role, Quota: PolicyQuota(s.Quota)})
+	ctx.Send(m.cfg.Allocator, allocation.SetWeight{Role: s.Role, Weight: w})
+	ctx.Send(m.cfg.Allocator, allocation.SetQuota{Role: s.Role, Quota: PolicyQuota(s.Quota)})
 }

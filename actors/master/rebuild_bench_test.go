@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
@@ -97,7 +97,7 @@ func BenchmarkFailoverRebuild(b *testing.B) {
 				for _, barrier := range []struct {
 					pid *actor.PID
 					msg any
-				}{{c.Master, &messages.GetState{}}, {c.Allocator, allocatoractor.Sync{}}} {
+				}{{c.Master, &messages.GetState{}}, {c.Allocator, allocation.Sync{}}} {
 					if _, err := c.System.Root.RequestFuture(barrier.pid, barrier.msg, time.Minute).Result(); err != nil {
 						b.Fatal(err)
 					}

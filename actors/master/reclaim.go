@@ -3,7 +3,7 @@ package master
 import (
 	"sort"
 
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -30,7 +30,7 @@ type preemption struct {
 }
 
 func (m *master) handleReclaimTick(ctx actor.Context) {
-	ctx.Request(m.cfg.Allocator, allocatoractor.CheckShortfalls{})
+	ctx.Request(m.cfg.Allocator, allocation.CheckShortfalls{})
 	m.later(m.cfg.ReclaimInterval, reclaimTick{})
 }
 

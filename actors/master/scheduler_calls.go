@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -56,10 +56,10 @@ func (m *master) handleSubscribe(ctx actor.Context, msg *messages.SubscribeFrame
 	if known {
 		// A new scheduler process (or a reconnect): the old one's offers go.
 		m.rescindAll(ctx, f, "framework failed over")
-		ctx.Send(m.cfg.Allocator, allocatoractor.ActivateFramework{FrameworkID: id})
+		ctx.Send(m.cfg.Allocator, allocation.ActivateFramework{FrameworkID: id})
 		m.log.Info("framework re-subscribed", "framework_id", id, "pid", to.String())
 	} else {
-		ctx.Send(m.cfg.Allocator, allocatoractor.AddFramework{Framework: PolicyFramework(f.info)})
+		ctx.Send(m.cfg.Allocator, allocation.AddFramework{Framework: PolicyFramework(f.info)})
 		m.log.Info("framework subscribed", "framework_id", id, "name", f.info.Name, "roles", f.info.Roles, "pid", to.String())
 	}
 	m.schedulers[id] = to
@@ -97,7 +97,7 @@ func (m *master) isCurrentScheduler(id string, sender *actor.PID) bool {
 }
 
 // handleAllocated turns grants into offers.
-func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated) {
+func (m *master) handleAllocated(ctx actor.Context, msg allocation.Allocated) {
 	now := m.now()
 	byFramework := make(map[string][]*messages.Offer, 4)
 	var order []string // frameworks in the allocator's order
@@ -112,7 +112,7 @@ func (m *master) handleAllocated(ctx actor.Context, msg allocatoractor.Allocated
 		}
 		if !f.connected || f.tearingDown {
 			// Things changed since the allocator decided: give it back.
-			ctx.Send(m.cfg.Allocator, allocatoractor.Return{FrameworkID: g.FrameworkID, Role: g.Role, AgentID: g.AgentID, Resources: g.Resources, Revocable: g.Revocable})
+			ctx.Send(m.cfg.Allocator, allocation.Return{FrameworkID: g.FrameworkID, Role: g.Role, AgentID: g.AgentID, Resources: g.Resources, Revocable: g.Revocable})
 			continue
 		}
 		var expires time.Time
@@ -155,7 +155,7 @@ func (m *master) sendOffers(ctx actor.Context, frameworkID string, offers []*mes
 }
 
 // returnOffer gives an offer's resources back to the allocator.
-func (m *master) returnOffer(ctx actor.Context, o *offerRecord, ret allocatoractor.Return) {
+func (m *master) returnOffer(ctx actor.Context, o *offerRecord, ret allocation.Return) {
 	ret.FrameworkID, ret.Role, ret.AgentID, ret.Resources, ret.Revocable = o.frameworkID, o.role, o.agentID, o.res, o.rev
 	ctx.Send(m.cfg.Allocator, ret)
 }
@@ -169,7 +169,7 @@ func (m *master) rescindAll(ctx actor.Context, f *frameworkRecord, reason string
 
 func (m *master) rescind(ctx actor.Context, o *offerRecord, reason string) {
 	m.books.removeOffer(o)
-	m.returnOffer(ctx, o, allocatoractor.Return{})
+	m.returnOffer(ctx, o, allocation.Return{})
 	if h, ok := m.fwHandlers[o.frameworkID]; ok {
 		ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: reason})
 	}
@@ -197,7 +197,7 @@ func (m *master) handleDecline(ctx actor.Context, msg *messages.Decline) {
 	}
 	taken, err := m.books.takeOffers(f.id(), msg.OfferIds, false)
 	for _, o := range taken {
-		m.returnOffer(ctx, o, allocatoractor.Return{Decline: true, Refuse: refuse(msg.Filters)})
+		m.returnOffer(ctx, o, allocation.Return{Decline: true, Refuse: refuse(msg.Filters)})
 		m.toFramework(ctx, f.id(), fwRescind{offerID: o.id})
 	}
 	m.cfg.Metrics.declines.Add(float64(len(taken)))
@@ -228,7 +228,7 @@ func (m *master) handleAccept(ctx actor.Context, msg *messages.Accept) {
 		// Valid offers named by an invalid accept go back whole; every
 		// task ends as TASK_ERROR so the framework learns its fate.
 		for _, o := range taken {
-			m.returnOffer(ctx, o, allocatoractor.Return{})
+			m.returnOffer(ctx, o, allocation.Return{})
 		}
 		for _, t := range tasks {
 			m.sendStatus(ctx, f, m.taskStatus(t.TaskId, nil, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_INVALID_OFFERS, err.Error()))
@@ -290,7 +290,7 @@ func (m *master) handleAccept(ctx actor.Context, msg *messages.Accept) {
 	left = left.Add(leftLent)
 	m.cfg.Metrics.launched.Add(float64(launched))
 	if !left.IsEmpty() || !leftRev.IsEmpty() {
-		ret := allocatoractor.Return{FrameworkID: f.id(), Role: role, AgentID: agentID, Resources: left, Revocable: leftRev}
+		ret := allocation.Return{FrameworkID: f.id(), Role: role, AgentID: agentID, Resources: left, Revocable: leftRev}
 		if launched > 0 {
 			// What a launch left unused is filtered for this framework
 			// as its accept asks (Mesos); others are offered it at once.
@@ -331,7 +331,7 @@ func (m *master) handleSuppress(ctx actor.Context, msg *messages.Suppress) {
 			m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 			return
 		}
-		ctx.Send(m.cfg.Allocator, allocatoractor.Suppress{FrameworkID: f.id(), Roles: msg.Roles})
+		ctx.Send(m.cfg.Allocator, allocation.Suppress{FrameworkID: f.id(), Roles: msg.Roles})
 	}
 }
 
@@ -341,7 +341,7 @@ func (m *master) handleRevive(ctx actor.Context, msg *messages.Revive) {
 			m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 			return
 		}
-		ctx.Send(m.cfg.Allocator, allocatoractor.Revive{FrameworkID: f.id(), Roles: msg.Roles})
+		ctx.Send(m.cfg.Allocator, allocation.Revive{FrameworkID: f.id(), Roles: msg.Roles})
 	}
 }
 
@@ -438,7 +438,7 @@ func (m *master) handleTeardown(ctx actor.Context, msg *messages.Teardown) {
 func (m *master) teardown(ctx actor.Context, f *frameworkRecord, why string) {
 	f.tearingDown = true
 	m.rescindAll(ctx, f, why)
-	ctx.Send(m.cfg.Allocator, allocatoractor.DeactivateFramework{FrameworkID: f.id()})
+	ctx.Send(m.cfg.Allocator, allocation.DeactivateFramework{FrameworkID: f.id()})
 	for _, t := range ordered(f.tasks, strings.Compare) {
 		if !messages.IsTerminal(t.task.State) {
 			m.killTask(ctx, t, nil, messages.TaskStatusReason_REASON_FRAMEWORK_REMOVED)
@@ -461,7 +461,7 @@ func (m *master) maybeRemove(ctx actor.Context, f *frameworkRecord) {
 		m.books.forgetTask(t)
 	}
 	m.books.removeFramework(f.id())
-	ctx.Send(m.cfg.Allocator, allocatoractor.RemoveFramework{FrameworkID: f.id()})
+	ctx.Send(m.cfg.Allocator, allocation.RemoveFramework{FrameworkID: f.id()})
 	if h, ok := m.fwHandlers[f.id()]; ok {
 		ctx.Send(h, fwSend{msg: &messages.Error{Code: messages.Error_UNKNOWN_FRAMEWORK, Message: "framework removed", Leader: m.cfg.Info}})
 		ctx.Poison(h) // Stop would drop the message above: Poison drains first
@@ -485,7 +485,7 @@ func (m *master) handleFrameworkDisconnected(ctx actor.Context, msg frameworkDis
 	f, _ := m.books.framework(msg.frameworkID)
 	delete(m.schedulers, msg.frameworkID)
 	m.rescindAll(ctx, f, "scheduler disconnected")
-	ctx.Send(m.cfg.Allocator, allocatoractor.DeactivateFramework{FrameworkID: f.id()})
+	ctx.Send(m.cfg.Allocator, allocation.DeactivateFramework{FrameworkID: f.id()})
 	timeout := failoverTimeout(f.info)
 	m.log.Warn("framework disconnected; its tasks keep running until the failover timeout", "framework_id", f.id(), "failover_timeout", timeout)
 	m.later(timeout, failoverExpired{frameworkID: f.id(), gen: gen})

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"strings"
 
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,7 +39,7 @@ func (m *master) handleStatusUpdate(ctx actor.Context, msg *messages.StatusUpdat
 		return
 	}
 	if terminalNow {
-		ctx.Send(m.cfg.Allocator, allocatoractor.Return{FrameworkID: fwID, Role: t.task.Role, AgentID: t.agentID(), Resources: t.res, Revocable: t.rev})
+		ctx.Send(m.cfg.Allocator, allocation.Return{FrameworkID: fwID, Role: t.task.Role, AgentID: t.agentID(), Resources: t.res, Revocable: t.rev})
 		delete(m.preempting, taskKey{fwID, t.id()})
 	}
 	m.cfg.Metrics.statusUpdates.WithLabelValues(st.State.String()).Inc()
@@ -94,7 +94,7 @@ func (m *master) agentGone(ctx actor.Context, a *agentRecord, lost bool, reason 
 			ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: why})
 		}
 	}
-	ctx.Send(m.cfg.Allocator, allocatoractor.RemoveAgent{AgentID: a.info.Id.Value})
+	ctx.Send(m.cfg.Allocator, allocation.RemoveAgent{AgentID: a.info.Id.Value})
 	state := messages.TaskState_TASK_UNREACHABLE
 	if lost {
 		state = messages.TaskState_TASK_LOST
@@ -152,8 +152,8 @@ func (m *master) adopt(ctx actor.Context, a *agentRecord, tasks []*messages.Task
 			}
 			var gen uint64
 			f, gen = m.books.adoptFramework(info)
-			ctx.Send(m.cfg.Allocator, allocatoractor.AddFramework{Framework: PolicyFramework(f.info)})
-			ctx.Send(m.cfg.Allocator, allocatoractor.DeactivateFramework{FrameworkID: fwID})
+			ctx.Send(m.cfg.Allocator, allocation.AddFramework{Framework: PolicyFramework(f.info)})
+			ctx.Send(m.cfg.Allocator, allocation.DeactivateFramework{FrameworkID: fwID})
 			timeout := failoverTimeout(f.info)
 			m.later(timeout, failoverExpired{frameworkID: fwID, gen: gen})
 			m.log.Info("framework recovered from an agent's re-registration; waiting for its scheduler", "framework_id", fwID, "failover_timeout", timeout)
@@ -217,7 +217,7 @@ func (m *master) readmitAgent(ctx actor.Context, a *agentRecord, reported []*mes
 		attrs[at.Name] = messages.AttributeText(at)
 	}
 	a.incarnation++
-	ctx.Send(m.cfg.Allocator, allocatoractor.AddAgent{Agent: policy.Agent{
+	ctx.Send(m.cfg.Allocator, allocation.AddAgent{Agent: policy.Agent{
 		ID: a.info.Id.Value, Total: total, Revocable: rev, Attributes: attrs, Allocated: used, Incarnation: a.incarnation,
 	}})
 }

@@ -53,6 +53,9 @@ func leading(ev election.Event) bool { return ev.Leading }
 // elected with a larger epoch, and detection reports the new leader. (A
 // leader killed outright is the process test in cmd/agora.)
 func TestElectionFailsOverWithLargerEpoch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Consul server; make test runs it")
+	}
 	addr := consultest.Start(t)
 	key := election.LeaderKey("test")
 	a := campaign(t, addr, key, "a")
@@ -85,6 +88,9 @@ func TestElectionFailsOverWithLargerEpoch(t *testing.T) {
 // A leader whose session is destroyed (as when Consul invalidates it)
 // reports losing leadership, then campaigns again.
 func TestLeaderThatLosesItsSessionStepsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Consul server; make test runs it")
+	}
 	addr := consultest.Start(t)
 	key := election.LeaderKey("test2")
 	a := campaign(t, addr, key, "a")

@@ -181,6 +181,9 @@ func failovers(t testing.TB, c *haCluster, kills, tasks int) []time.Duration {
 // offered twice, the framework keeps its FrameworkID. Then a leader that
 // is paused, replaced, and resumed cannot launch or kill anything.
 func TestMasterFailoverWithConsul(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Consul and agora processes; make test runs it")
+	}
 	const tasks = 6
 	c := startHA(t, tasks)
 	took := failovers(t, c, 5, tasks)

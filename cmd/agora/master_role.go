@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/detect"
@@ -40,7 +40,7 @@ type masterRole struct {
 	pub      *master.Publisher
 	info     *messages.MasterInfo // epoch set per term
 	metrics  *master.Metrics
-	aMetrics *allocatoractor.Metrics
+	aMetrics *allocation.Metrics
 	consul   *api.Client
 	cluster  string
 
@@ -58,7 +58,7 @@ type masterRole struct {
 func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock clockwork.Clock, liveness master.LivenessPolicy,
 	reg *prometheus.Registry, info *messages.MasterInfo) (*masterRole, error) {
 	m := &masterRole{c: c, node: node, logger: logger, clock: clock, liveness: liveness, pub: &master.Publisher{}, info: info,
-		metrics: master.NewMetrics(reg), aMetrics: allocatoractor.NewMetrics(reg)}
+		metrics: master.NewMetrics(reg), aMetrics: allocation.NewMetrics(reg)}
 	if c.Election == "" {
 		path := filepath.Join(c.WorkDir, "master", "roles.json")
 		m.loadRoles = func() (*messages.RoleConfig, error) { return master.LoadRolesFile(path) }
@@ -190,9 +190,9 @@ func (m *masterRole) lead(epoch uint64) (err error) {
 	info := cloneInfo(m.info)
 	info.Epoch = epoch
 	sys := m.node.System
-	m.alloc, err = sys.Root.SpawnNamed(allocatoractor.Props(allocatoractor.Config{
+	m.alloc, err = sys.Root.SpawnNamed(allocation.Props(allocation.Config{
 		Policy: pol, Master: info.Pid, Clock: m.clock, Logger: m.logger, Interval: m.c.AllocationInterval, Metrics: m.aMetrics,
-	}), allocatoractor.Name)
+	}), allocation.Name)
 	if err != nil {
 		return fmt.Errorf("spawn allocator: %w", err)
 	}

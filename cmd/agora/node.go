@@ -21,7 +21,7 @@ import (
 	"github.com/agora-sched/agora/cluster/detect"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -247,15 +247,15 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, fmt.Errorf("--agent-http: cannot listen on %s: %w", c.AgentHTTP, err)
 		}
 		info.HttpAddress = ln.Addr().String()
-		containerizer := runtime.Command{}
+		command := containerizer.Command{}
 		if c.Isolation == "cgroups" {
-			cg, err := runtime.DetectCgroups("/sys/fs/cgroup")
+			cg, err := containerizer.DetectCgroups("/sys/fs/cgroup")
 			if err != nil {
 				logger.Warn("tasks run without resource limits", "err", err)
 			}
-			containerizer.Cgroups = cg
+			command.Cgroups = cg
 		}
-		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir, containerizer.Cgroups), ReadHeaderTimeout: 10 * time.Second}
+		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir, command.Cgroups), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = r.agentHTTP.Serve(ln) }()
 		spec := detect.Spec{Static: masterPID.Address}
 		if c.Master != "" {
@@ -265,14 +265,14 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		if spec.Static != "" {
 			initial = actor.NewPID(spec.Static, master.Name)
 		}
-		var docker runtime.Containerizer
-		if d, err := runtime.NewDocker(); err != nil {
+		var docker containerizer.Containerizer
+		if d, err := containerizer.NewDocker(); err != nil {
 			logger.Warn("Docker tasks will fail on this agent", "err", err)
 		} else {
 			docker = d
 		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
-			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: containerizer, Docker: docker, SandboxGC: c.SandboxGC, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
+			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
 		}), agent.Name)
 		if err != nil {

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -185,6 +185,9 @@ func reachable(st *messages.MasterState) (n int) {
 }
 
 func TestProcessesRegisterFailAndReturn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	const interval, misses = 200 * time.Millisecond, 3
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	m := startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr,
@@ -257,6 +260,9 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 }
 
 func TestBadFlagsStopStartup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -279,6 +285,9 @@ func TestBadFlagsStopStartup(t *testing.T) {
 // On agora dev: `agora run -- echo hello` prints hello and exits 0;
 // `agora run -- sh -c 'exit 3'` exits 3. Real processes over TCP.
 func TestAgoraRunOnDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir(t))
 	dev.out.waitFor(t, "master HTTP API serving")
@@ -318,6 +327,9 @@ func TestAgoraRunOnDev(t *testing.T) {
 // within the failover timeout: its tasks kept running, and reconciliation
 // reports them RUNNING. Real processes over TCP.
 func TestSchedulerProcessFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir(t))
 	dev.out.waitFor(t, "master HTTP API serving")
@@ -366,6 +378,9 @@ func TestSchedulerProcessFailover(t *testing.T) {
 // Operators set weights and quotas with the CLI; they survive a master
 // restart (a file under the master's work dir); bad values are refused.
 func TestRoleConfigurationCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	workDir := workDir(t)
 	start := func(name string) (string, *proc) {
 		masterAddr, httpAddr := freePort(t), freePort(t)
@@ -404,6 +419,9 @@ func TestRoleConfigurationCLI(t *testing.T) {
 // SIGKILL the agent while a task runs, start it again: the task keeps
 // running, and its FINISHED update reaches the framework exactly once.
 func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
 	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
@@ -444,7 +462,7 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	}
 	// The restarted agent removed the group the first one made for it
 	// (before it reported the task's end).
-	if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil && cg.Exists(group) {
+	if cg, err := containerizer.DetectCgroups("/sys/fs/cgroup"); err == nil && cg.Exists(group) {
 		t.Fatalf("cgroup %s left after the re-attached task ended", group)
 	}
 	// The finished task's output, found through the master and its agent.
@@ -475,10 +493,10 @@ func workDir(t testing.TB) string {
 				continue
 			}
 			if cp.Pid > 0 {
-				if st, err := runtime.ProcessStartTime(int(cp.Pid)); err == nil && st == cp.StartTime {
+				if st, err := containerizer.ProcessStartTime(int(cp.Pid)); err == nil && st == cp.StartTime {
 					_ = syscall.Kill(-int(cp.Pid), syscall.SIGKILL)
 					for i := 0; i < 200; i++ { // bounded: the kernel reaps it within milliseconds
-						if st, err := runtime.ProcessStartTime(int(cp.Pid)); err != nil || st != cp.StartTime || zombie(int(cp.Pid)) {
+						if st, err := containerizer.ProcessStartTime(int(cp.Pid)); err != nil || st != cp.StartTime || zombie(int(cp.Pid)) {
 							break
 						}
 						time.Sleep(10 * time.Millisecond)
@@ -489,7 +507,7 @@ func workDir(t testing.TB) string {
 		// Every sandbox's group (tasks and executors, finished or not),
 		// and what still runs in it: an agent stopped by the test may not
 		// have removed them yet.
-		if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil {
+		if cg, err := containerizer.DetectCgroups("/sys/fs/cgroup"); err == nil {
 			for _, pattern := range []string{"frameworks/*/tasks/*", "*/frameworks/*/tasks/*"} {
 				dirs, _ := filepath.Glob(filepath.Join(dir, pattern))
 				for _, d := range dirs {
@@ -515,6 +533,9 @@ func zombie(pid int) bool {
 // framework runs 3 tasks in one executor process (the executor example);
 // all FINISHED.
 func TestThreeTasksInOneCustomExecutor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
 	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
@@ -549,6 +570,9 @@ func TestThreeTasksInOneCustomExecutor(t *testing.T) {
 // one that never registers (killed after the timeout) each fail their
 // tasks; nothing keeps running.
 func TestFailingCustomExecutors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	silent := filepath.Join(t.TempDir(), "silent-executor")
 	if err := os.WriteFile(silent, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -586,6 +610,9 @@ func TestFailingCustomExecutors(t *testing.T) {
 // executor resends the update the dead agent never acknowledged; both
 // tasks FINISH, each reported once, in the same executor process.
 func TestExecutorSurvivesAgentRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
 	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
@@ -643,7 +670,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	// removes the group the first one made for it.
 	agent.out.waitFor(t, "executor ended")
 	groups, _ := filepath.Glob(filepath.Join(dir, "a", "frameworks", "*"))
-	if cg, err := runtime.DetectCgroups("/sys/fs/cgroup"); err == nil && len(groups) == 1 {
+	if cg, err := containerizer.DetectCgroups("/sys/fs/cgroup"); err == nil && len(groups) == 1 {
 		if id := filepath.Base(groups[0]) + ".executor.elastic-executor"; cg.Exists(id) {
 			t.Fatalf("cgroup %s left after the re-attached executor ended", id)
 		}
@@ -654,6 +681,9 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 // stopped, SIGSTOP, while the agent was down) is killed after the
 // registration timeout, and its tasks fail with the reason.
 func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
 	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
 	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))

@@ -12,7 +12,7 @@ import (
 
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 )
 
 // A simulated framework: a scheduler handler that submits jobs on its
@@ -438,7 +438,7 @@ func (s scalars) holds(want map[string]float64, n int) bool {
 
 // taskRunTime reads a simulated task's run time from its command, "sleep
 // SECONDS": the same task would run as long on a real agent.
-func taskRunTime(spec runtime.LaunchSpec) time.Duration {
+func taskRunTime(spec containerizer.LaunchSpec) time.Duration {
 	fields := strings.Fields(spec.Command.GetValue())
 	if len(fields) != 2 || fields[0] != "sleep" {
 		return 0

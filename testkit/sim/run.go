@@ -25,7 +25,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
@@ -173,7 +173,7 @@ func (r *run) addAgents() {
 			attrs = append(attrs, &messages.Attribute{Name: k, Value: &messages.Attribute_Text{Text: g.Attributes[k]}})
 		}
 		for i := 0; i < g.Count; i++ {
-			rt := &agentRuntime{r: r, sim: testkit.SimContainerizer{Clock: r.clock, Duration: taskRunTime}, live: map[string]runtime.Container{}}
+			rt := &agentRuntime{r: r, sim: testkit.SimContainerizer{Clock: r.clock, Duration: taskRunTime}, live: map[string]containerizer.Container{}}
 			a := &simAgent{runtime: rt, spec: testkit.AgentSpec{Hostname: fmt.Sprintf("sim-%05d", n), Resources: res, Attributes: attrs, Containerizer: rt,
 				Rand: rand.New(rand.NewPCG(r.w.Seed, uint64(n)+1<<32)), SenderMiddleware: r.middleware("agents")}}
 			if partitions {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 )
 
@@ -19,19 +19,19 @@ type agentRuntime struct {
 	sim testkit.SimContainerizer
 
 	mu   sync.Mutex
-	live map[string]runtime.Container
+	live map[string]containerizer.Container
 }
 
 var (
-	_ runtime.Containerizer = (*agentRuntime)(nil)
-	_ runtime.Instant       = (*agentRuntime)(nil)
+	_ containerizer.Containerizer = (*agentRuntime)(nil)
+	_ containerizer.Instant       = (*agentRuntime)(nil)
 )
 
-// LaunchesInstantly implements runtime.Instant.
+// LaunchesInstantly implements containerizer.Instant.
 func (*agentRuntime) LaunchesInstantly() {}
 
-// Launch implements runtime.Containerizer.
-func (a *agentRuntime) Launch(spec runtime.LaunchSpec) (runtime.Container, error) {
+// Launch implements containerizer.Containerizer.
+func (a *agentRuntime) Launch(spec containerizer.LaunchSpec) (containerizer.Container, error) {
 	c, err := a.sim.Launch(spec)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func (a *agentRuntime) Launch(spec runtime.LaunchSpec) (runtime.Container, error
 // killAll ends every task of the agent at once (its node rebooted).
 func (a *agentRuntime) killAll() {
 	a.mu.Lock()
-	var live []runtime.Container
+	var live []containerizer.Container
 	for _, id := range slices.Sorted(maps.Keys(a.live)) {
 		live = append(live, a.live[id])
 	}
@@ -71,13 +71,13 @@ func (a *agentRuntime) ended(id string) {
 // container reports its exit by callback exactly once: to the agent's
 // callback if it set one, else to ours (an agent stopped meanwhile).
 type countedContainer struct {
-	runtime.Container
+	containerizer.Container
 	id string
 	a  *agentRuntime
 }
 
-func (c *countedContainer) NotifyExit(f func(runtime.Exit)) {
-	c.Container.(runtime.ExitNotifier).NotifyExit(func(e runtime.Exit) {
+func (c *countedContainer) NotifyExit(f func(containerizer.Exit)) {
+	c.Container.(containerizer.ExitNotifier).NotifyExit(func(e containerizer.Exit) {
 		c.a.ended(c.id)
 		f(e)
 	})

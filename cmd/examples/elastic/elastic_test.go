@@ -5,14 +5,14 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 )
 
 // The queue runs to the end, growing onto an agent that joins midway.
 func TestElasticGrowsWithTheCluster(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:1024"})
-	sim := testkit.SimContainerizer{Clock: c.Clock, Duration: func(runtime.LaunchSpec) time.Duration { return 10 * time.Second }}
+	sim := testkit.SimContainerizer{Clock: c.Clock, Duration: func(containerizer.LaunchSpec) time.Duration { return 10 * time.Second }}
 	c.AddAgent(testkit.AgentSpec{Containerizer: sim})
 	e := NewElastic(30, "true", []*messages.Resource{{Name: "cpus", Scalar: 0.25}, {Name: "mem", Scalar: 32}})
 	c.StartScheduler(&messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}}, e)

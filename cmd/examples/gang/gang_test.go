@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 )
 
@@ -22,7 +22,7 @@ func running(ev any) bool {
 // until the offers of two agents are held, then all 6 start together.
 func TestGangStartsAllOrNothing(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:1024"})
-	sim := testkit.SimContainerizer{Clock: c.Clock, Duration: func(runtime.LaunchSpec) time.Duration { return 5 * time.Second }}
+	sim := testkit.SimContainerizer{Clock: c.Clock, Duration: func(containerizer.LaunchSpec) time.Duration { return 5 * time.Second }}
 	c.AddAgent(testkit.AgentSpec{Containerizer: sim})
 	g := NewGang(6, []*messages.Resource{{Name: "cpus", Scalar: 0.25}, {Name: "mem", Scalar: 32}}, "true", 20*time.Second)
 	c.StartScheduler(&messages.FrameworkInfo{Name: "gang", Roles: []string{"hpc"}}, g)

@@ -1,4 +1,4 @@
-// Package allocator is the allocator actor: it owns an allocation policy
+// Package allocation is the allocator actor: it owns an allocation policy
 // (package allocator at the top level, plain Go), applies the master's
 // changes to it, and sends the master what it grants: in a batch cycle on an
 // interval, and event-driven (an agent added or resources returned) for
@@ -6,7 +6,7 @@
 //
 // Events are coalesced: a burst of changes marks agents (or everything)
 // dirty and arms one pending run, as Mesos' allocator does.
-package allocator
+package allocation
 
 import (
 	"fmt"

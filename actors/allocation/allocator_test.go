@@ -1,4 +1,4 @@
-package allocator_test
+package allocation_test
 
 import (
 	"io"
@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	allocatoractor "github.com/agora-sched/agora/actors/allocator"
+	"github.com/agora-sched/agora/actors/allocation"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
 )
 
 // probe plays the master: it forwards every Allocated to a channel.
-type probe chan allocatoractor.Allocated
+type probe chan allocation.Allocated
 
 func (p probe) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(allocatoractor.Allocated); ok {
+	if m, ok := ctx.Message().(allocation.Allocated); ok {
 		p <- m
 	}
 }
@@ -28,7 +28,7 @@ func start(t *testing.T) (*actor.ActorSystem, *actor.PID, probe, *testkit.FakeCl
 	master := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return out }))
 	pol, _ := policy.New("drf", policy.Options{Seed: 1})
 	clock := testkit.NewFakeClock()
-	a := sys.Root.Spawn(allocatoractor.Props(allocatoractor.Config{Policy: pol, Master: master, Clock: clock, Interval: time.Second,
+	a := sys.Root.Spawn(allocation.Props(allocation.Config{Policy: pol, Master: master, Clock: clock, Interval: time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	return sys, a, out, clock
 }
@@ -46,15 +46,15 @@ func next(t *testing.T, out probe) []policy.Grant {
 
 func TestEventDrivenAllocationNeedsNoTick(t *testing.T) {
 	sys, a, out, _ := start(t)
-	sys.Root.Send(a, allocatoractor.AddAgent{Agent: policy.Agent{ID: "a1", Total: policy.MustParse("cpus:2;mem:1024"), Incarnation: 7}})
-	sys.Root.Send(a, allocatoractor.AddFramework{Framework: policy.Framework{ID: "f1", Roles: []string{"r"}}})
+	sys.Root.Send(a, allocation.AddAgent{Agent: policy.Agent{ID: "a1", Total: policy.MustParse("cpus:2;mem:1024"), Incarnation: 7}})
+	sys.Root.Send(a, allocation.AddFramework{Framework: policy.Framework{ID: "f1", Roles: []string{"r"}}})
 	gs := next(t, out)
 	if len(gs) != 1 || gs[0].AgentID != "a1" || gs[0].Incarnation != 7 {
 		t.Fatalf("grants: %+v", gs)
 	}
 	// Returned resources are granted again at once (event-driven), here to
 	// the same framework since it returned them without a filter.
-	sys.Root.Send(a, allocatoractor.Return{FrameworkID: "f1", Role: "r", AgentID: "a1", Resources: gs[0].Resources})
+	sys.Root.Send(a, allocation.Return{FrameworkID: "f1", Role: "r", AgentID: "a1", Resources: gs[0].Resources})
 	if gs := next(t, out); len(gs) != 1 {
 		t.Fatalf("after return: %+v", gs)
 	}
@@ -62,13 +62,13 @@ func TestEventDrivenAllocationNeedsNoTick(t *testing.T) {
 
 func TestBatchCycleRunsOnTheInterval(t *testing.T) {
 	sys, a, out, clock := start(t)
-	sys.Root.Send(a, allocatoractor.AddAgent{Agent: policy.Agent{ID: "a1", Total: policy.MustParse("cpus:2;mem:1024")}})
-	sys.Root.Send(a, allocatoractor.AddFramework{Framework: policy.Framework{ID: "f1", Roles: []string{"r"}}})
+	sys.Root.Send(a, allocation.AddAgent{Agent: policy.Agent{ID: "a1", Total: policy.MustParse("cpus:2;mem:1024")}})
+	sys.Root.Send(a, allocation.AddFramework{Framework: policy.Framework{ID: "f1", Roles: []string{"r"}}})
 	gs := next(t, out)
 	// A decline with a 0 s filter: the next batch still honours it (Mesos),
 	// the one after offers again.
-	sys.Root.Send(a, allocatoractor.Return{FrameworkID: "f1", Role: "r", AgentID: "a1", Resources: gs[0].Resources, Decline: true})
-	if _, err := sys.Root.RequestFuture(a, allocatoractor.Sync{}, 5*time.Second).Result(); err != nil {
+	sys.Root.Send(a, allocation.Return{FrameworkID: "f1", Role: "r", AgentID: "a1", Resources: gs[0].Resources, Decline: true})
+	if _, err := sys.Root.RequestFuture(a, allocation.Sync{}, 5*time.Second).Result(); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -79,7 +79,7 @@ func TestBatchCycleRunsOnTheInterval(t *testing.T) {
 	for i := 0; i < 3 && len(out) == 0; i++ {
 		clock.WaitPending(1, testkit.WaitTimeout)
 		clock.Advance(time.Second)
-		if _, err := sys.Root.RequestFuture(a, allocatoractor.Sync{}, 5*time.Second).Result(); err != nil {
+		if _, err := sys.Root.RequestFuture(a, allocation.Sync{}, 5*time.Second).Result(); err != nil {
 			t.Fatal(err)
 		}
 	}

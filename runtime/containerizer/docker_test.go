@@ -1,4 +1,4 @@
-package runtime
+package containerizer
 
 import (
 	"context"
@@ -41,6 +41,9 @@ func dockerTask(image, cmd string) LaunchSpec {
 // echo hi in the locally built image: exit 0, "hi" in the sandbox's
 // stdout, and the container is removed.
 func TestDockerEchoHi(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
 	d := docker(t)
 	spec := dockerTask(TestImage, "echo hi; echo oops >&2; exit 0")
 	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
@@ -64,6 +67,9 @@ func TestDockerEchoHi(t *testing.T) {
 
 // A missing image fails the launch with ErrImageNotFound (no pull).
 func TestDockerMissingImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
 	d := docker(t)
 	spec := dockerTask("agora/does-not-exist:never", "true")
 	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
@@ -74,6 +80,9 @@ func TestDockerMissingImage(t *testing.T) {
 
 // Exit codes come through; a kill stops the container.
 func TestDockerExitCodeAndKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
 	d := docker(t)
 	spec := dockerTask(TestImage, "exit 3")
 	spec.Sandbox = filepath.Join(t.TempDir(), "a")
@@ -99,6 +108,9 @@ func TestDockerExitCodeAndKill(t *testing.T) {
 // A port mapping publishes an offered host port to the container's port;
 // a host port the task was not given is refused.
 func TestDockerPortMapping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
 	d := docker(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
