@@ -1381,11 +1381,10 @@ func (x *FrameworkFailedOver) GetMasterEpoch() uint64 {
 
 // RunTask is sent by the master to an agent to launch a task.
 type RunTask struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Framework    *FrameworkInfo         `protobuf:"bytes,1,opt,name=framework,proto3" json:"framework,omitempty"`
-	Task         *TaskInfo              `protobuf:"bytes,2,opt,name=task,proto3" json:"task,omitempty"`
-	FrameworkPid *actor.PID             `protobuf:"bytes,3,opt,name=framework_pid,json=frameworkPid,proto3" json:"framework_pid,omitempty"`
-	MasterEpoch  uint64                 `protobuf:"varint,4,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Framework   *FrameworkInfo         `protobuf:"bytes,1,opt,name=framework,proto3" json:"framework,omitempty"`
+	Task        *TaskInfo              `protobuf:"bytes,2,opt,name=task,proto3" json:"task,omitempty"`
+	MasterEpoch uint64                 `protobuf:"varint,4,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	// role is the role the task's resources are allocated to.
 	Role string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
 	// revocable: the task runs on regular resources offered as revocable
@@ -1436,13 +1435,6 @@ func (x *RunTask) GetFramework() *FrameworkInfo {
 func (x *RunTask) GetTask() *TaskInfo {
 	if x != nil {
 		return x.Task
-	}
-	return nil
-}
-
-func (x *RunTask) GetFrameworkPid() *actor.PID {
-	if x != nil {
-		return x.FrameworkPid
 	}
 	return nil
 }
@@ -2421,15 +2413,13 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\"r\n" +
 	"\x13FrameworkFailedOver\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xee\x01\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xc3\x01\n" +
 	"\aRunTask\x125\n" +
 	"\tframework\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x12&\n" +
-	"\x04task\x18\x02 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\x12/\n" +
-	"\rframework_pid\x18\x03 \x01(\v2\n" +
-	".actor.PIDR\fframeworkPid\x12!\n" +
+	"\x04task\x18\x02 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\x12!\n" +
 	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\x12\x12\n" +
 	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1c\n" +
-	"\trevocable\x18\x06 \x01(\bR\trevocable\"\x99\x01\n" +
+	"\trevocable\x18\x06 \x01(\bR\trevocableJ\x04\b\x03\x10\x04\"\x99\x01\n" +
 	"\fStatusUpdate\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\x12!\n" +
@@ -2602,44 +2592,43 @@ var file_messages_framework_proto_depIdxs = []int32{
 	37, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	3,  // 39: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
 	46, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	38, // 41: agora.v1.RunTask.framework_pid:type_name -> actor.PID
-	37, // 42: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	47, // 43: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	37, // 44: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	41, // 45: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	43, // 46: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	37, // 47: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 48: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	38, // 49: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	3,  // 50: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	49, // 51: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	41, // 52: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	46, // 53: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	37, // 54: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 55: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 56: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	43, // 57: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	41, // 58: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	38, // 59: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	37, // 60: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 61: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	38, // 62: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	43, // 63: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	27, // 64: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	37, // 65: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 66: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	41, // 67: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	37, // 68: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 69: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	41, // 70: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	46, // 71: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	43, // 72: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	41, // 73: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	74, // [74:74] is the sub-list for method output_type
-	74, // [74:74] is the sub-list for method input_type
-	74, // [74:74] is the sub-list for extension type_name
-	74, // [74:74] is the sub-list for extension extendee
-	0,  // [0:74] is the sub-list for field type_name
+	37, // 41: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	47, // 42: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	37, // 43: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	41, // 44: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	43, // 45: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	37, // 46: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 47: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	38, // 48: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	3,  // 49: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	49, // 50: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	41, // 51: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	46, // 52: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	37, // 53: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 54: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	47, // 55: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	43, // 56: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	41, // 57: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	38, // 58: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	37, // 59: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 60: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	38, // 61: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	43, // 62: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	27, // 63: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	37, // 64: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 65: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	41, // 66: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	37, // 67: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 68: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	41, // 69: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	46, // 70: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	43, // 71: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	41, // 72: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	73, // [73:73] is the sub-list for method output_type
+	73, // [73:73] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }

@@ -107,13 +107,13 @@ func TestAgentRetriesRegistrationUntilMasterAnswers(t *testing.T) {
 	clock.AdvanceToNext()
 	select {
 	case ev := <-events:
-		if ev.(agent.Registered).AgentID != "m-A1" {
+		if ev.(agent.Registered).AgentID != "m-1-A1" {
 			t.Fatalf("registered as %v", ev)
 		}
 	case <-time.After(testkit.WaitTimeout):
 		t.Fatal("agent never registered after the master came up")
 	}
-	if id, _ := agent.LoadAgentID(dir); id != "m-A1" {
+	if id, _ := agent.LoadAgentID(dir); id != "m-1-A1" {
 		t.Fatalf("persisted id = %q", id)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,7 @@ const Name = "allocator"
 // Config is what the allocator actor is built from.
 type Config struct {
 	Policy policy.Allocator
-	// Master receives Allocated messages.
+	// Master receives messages.Allocated.
 	Master *actor.PID
 	Clock  clockwork.Clock
 	Logger *slog.Logger
@@ -39,56 +40,10 @@ type Config struct {
 	ActorOptions []actor.PropsOption
 }
 
-// Messages the master sends. They are local to the master node.
-type (
-	AddAgent            struct{ Agent policy.Agent }
-	RemoveAgent         struct{ AgentID string }
-	AddFramework        struct{ Framework policy.Framework }
-	RemoveFramework     struct{ FrameworkID string }
-	ActivateFramework   struct{ FrameworkID string }
-	DeactivateFramework struct{ FrameworkID string }
-	Suppress            struct {
-		FrameworkID string
-		Roles       []string
-	}
-	Revive struct {
-		FrameworkID string
-		Roles       []string
-	}
-	SetWeight struct {
-		Role   string
-		Weight float64
-	}
-	SetQuota struct {
-		Role  string
-		Quota policy.Quota
-	}
-	// Return gives resources back: declined (Decline, with a rotating
-	// filter), left unused by an accept (Unused, with a plain filter), or
-	// freed (neither: tasks ended, offers rescinded).
-	Return struct {
-		FrameworkID, Role, AgentID string
-		Resources, Revocable       policy.Resources
-		Decline, Unused            bool
-		// Refuse is the filter's duration; negative means the default.
-		Refuse time.Duration
-	}
-)
-
-// CheckShortfalls asks for the roles whose guarantees free resources
-// cannot cover; it is answered with Shortfalls.
-type CheckShortfalls struct{}
-
-// Shortfalls answers CheckShortfalls (policy.Allocator.Shortfalls).
-type Shortfalls struct{ Roles []policy.Shortfall }
-
-// Sync is answered (with Sync) once every message sent to the allocator
-// before it has been handled: a barrier for tests and benchmarks.
-type Sync struct{}
-
-// Allocated is what the allocator sends the master: grants to turn into
-// offers.
-type Allocated struct{ Grants []policy.Grant }
+// The master talks to the allocator with the Allocator* messages of
+// messages/allocation.proto and receives messages.Allocated (grants) and
+// messages.AllocatorShortfalls back: protobuf, so that the allocator can
+// live on another node; between local actors they pass as pointers.
 
 type (
 	batchTick struct{}
@@ -135,59 +90,47 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 	case runDirty:
 		a.pending = false
 		a.runDirty()
-	case Sync:
+	case *messages.AllocatorSync:
 		if a.pending { // the event-driven run queued before Sync goes first
 			a.pending = false
 			a.runDirty()
 		}
-		ctx.Respond(Sync{})
-	case CheckShortfalls:
-		ctx.Respond(Shortfalls{Roles: p.Shortfalls()})
-	case AddAgent:
-		if err = p.AddAgent(m.Agent); err == nil {
-			a.markAgent(m.Agent.ID)
+		ctx.Respond(&messages.AllocatorSync{})
+	case *messages.AllocatorCheckShortfalls:
+		ctx.Respond(policy.ToShortfalls(p.Shortfalls()))
+	case *messages.AllocatorAddAgent:
+		var ag policy.Agent
+		if ag, err = policy.AgentFromMessage(m); err == nil {
+			if err = p.AddAgent(ag); err == nil {
+				a.markAgent(ag.ID)
+			}
 		}
-	case RemoveAgent:
-		err = p.RemoveAgent(m.AgentID)
-		delete(a.dirty, m.AgentID)
-	case AddFramework:
-		if err = p.AddFramework(m.Framework); err == nil {
+	case *messages.AllocatorRemoveAgent:
+		err = p.RemoveAgent(m.AgentId)
+		delete(a.dirty, m.AgentId)
+	case *messages.AllocatorAddFramework:
+		if err = p.AddFramework(policy.FrameworkFromInfo(m.Info)); err == nil {
 			a.markAll()
 		}
-	case RemoveFramework:
-		err = p.RemoveFramework(m.FrameworkID)
+	case *messages.AllocatorRemoveFramework:
+		err = p.RemoveFramework(m.FrameworkId)
 		a.markAll() // its allocations came back
-	case ActivateFramework:
-		if err = p.ActivateFramework(m.FrameworkID); err == nil {
+	case *messages.AllocatorActivateFramework:
+		if err = p.ActivateFramework(m.FrameworkId); err == nil {
 			a.markAll()
 		}
-	case DeactivateFramework:
-		err = p.DeactivateFramework(m.FrameworkID)
-	case Suppress:
-		err = p.Suppress(m.FrameworkID, m.Roles...)
-	case Revive:
-		if err = p.Revive(m.FrameworkID, m.Roles...); err == nil {
+	case *messages.AllocatorDeactivateFramework:
+		err = p.DeactivateFramework(m.FrameworkId)
+	case *messages.AllocatorSuppress:
+		err = p.Suppress(m.FrameworkId, m.Roles...)
+	case *messages.AllocatorRevive:
+		if err = p.Revive(m.FrameworkId, m.Roles...); err == nil {
 			a.markAll()
 		}
-	case SetWeight:
-		err = p.SetWeight(m.Role, m.Weight)
-	case SetQuota:
-		if err = p.SetQuota(m.Role, m.Quota); err == nil {
-			a.markAll()
-		}
-	case Return:
-		now := a.cfg.Clock.Now()
-		switch {
-		case m.Decline:
-			err = p.Decline(m.FrameworkID, m.Role, m.AgentID, m.Resources, m.Revocable, m.Refuse, now)
-		case m.Unused:
-			err = p.ReturnUnused(m.FrameworkID, m.Role, m.AgentID, m.Resources, m.Revocable, m.Refuse, now)
-		default:
-			err = p.Recover(m.FrameworkID, m.Role, m.AgentID, m.Resources, m.Revocable)
-		}
-		if err == nil {
-			a.markAgent(m.AgentID)
-		}
+	case *messages.AllocatorSetRole:
+		err = a.setRole(m.GetSettings())
+	case *messages.AllocatorReturn:
+		err = a.takeBack(m)
 	case *actor.Stopped:
 		// A stale PID (which caches its process) must not keep the
 		// policy's state reachable after the allocator stops.
@@ -251,8 +194,51 @@ func (a *allocatorActor) send(grants []policy.Grant, kind string) {
 	a.cfg.Metrics.runs.WithLabelValues(kind).Inc()
 	a.cfg.Metrics.grants.Add(float64(len(grants)))
 	if len(grants) > 0 {
-		a.sys.Root.Send(a.cfg.Master, Allocated{Grants: grants})
+		a.sys.Root.Send(a.cfg.Master, policy.EncodeGrants(grants))
 	}
+}
+
+func (a *allocatorActor) setRole(s *messages.RoleSettings) error {
+	w := s.GetWeight()
+	if w == 0 {
+		w = 1
+	}
+	q, err := policy.QuotaFromMessage(s.GetQuota())
+	if err != nil {
+		return err
+	}
+	if err := a.cfg.Policy.SetWeight(s.GetRole(), w); err != nil {
+		return err
+	}
+	if err := a.cfg.Policy.SetQuota(s.GetRole(), q); err != nil {
+		return err
+	}
+	a.markAll()
+	return nil
+}
+
+func (a *allocatorActor) takeBack(m *messages.AllocatorReturn) error {
+	res, err := policy.FromQuantities(m.Resources)
+	if err != nil {
+		return err
+	}
+	rev, err := policy.FromQuantities(m.Revocable)
+	if err != nil {
+		return err
+	}
+	p, now, refuse := a.cfg.Policy, a.cfg.Clock.Now(), time.Duration(m.RefuseNanos)
+	switch m.Kind {
+	case messages.AllocatorReturn_DECLINE:
+		err = p.Decline(m.FrameworkId, m.Role, m.AgentId, res, rev, refuse, now)
+	case messages.AllocatorReturn_UNUSED:
+		err = p.ReturnUnused(m.FrameworkId, m.Role, m.AgentId, res, rev, refuse, now)
+	default:
+		err = p.Recover(m.FrameworkId, m.Role, m.AgentId, res, rev)
+	}
+	if err == nil {
+		a.markAgent(m.AgentId)
+	}
+	return err
 }
 
 func (a *allocatorActor) later(d time.Duration, msg any) {

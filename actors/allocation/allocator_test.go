@@ -8,15 +8,16 @@ import (
 
 	"github.com/agora-sched/agora/actors/allocation"
 	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
 )
 
 // probe plays the master: it forwards every Allocated to a channel.
-type probe chan allocation.Allocated
+type probe chan *messages.Allocated
 
 func (p probe) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(allocation.Allocated); ok {
+	if m, ok := ctx.Message().(*messages.Allocated); ok {
 		p <- m
 	}
 }
@@ -37,7 +38,11 @@ func next(t *testing.T, out probe) []policy.Grant {
 	t.Helper()
 	select {
 	case m := <-out:
-		return m.Grants
+		gs, err := policy.DecodeGrants(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gs
 	case <-time.After(testkit.WaitTimeout):
 		t.Fatal("no grants")
 		return nil
@@ -46,15 +51,15 @@ func next(t *testing.T, out probe) []policy.Grant {
 
 func TestEventDrivenAllocationNeedsNoTick(t *testing.T) {
 	sys, a, out, _ := start(t)
-	sys.Root.Send(a, allocation.AddAgent{Agent: policy.Agent{ID: "a1", Total: policy.MustParse("cpus:2;mem:1024"), Incarnation: 7}})
-	sys.Root.Send(a, allocation.AddFramework{Framework: policy.Framework{ID: "f1", Roles: []string{"r"}}})
+	sys.Root.Send(a, &messages.AllocatorAddAgent{Info: agentInfo("a1", "cpus:2;mem:1024"), Incarnation: 7})
+	sys.Root.Send(a, &messages.AllocatorAddFramework{Info: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: "f1"}, Name: "f1", Roles: []string{"r"}}})
 	gs := next(t, out)
 	if len(gs) != 1 || gs[0].AgentID != "a1" || gs[0].Incarnation != 7 {
 		t.Fatalf("grants: %+v", gs)
 	}
 	// Returned resources are granted again at once (event-driven), here to
 	// the same framework since it returned them without a filter.
-	sys.Root.Send(a, allocation.Return{FrameworkID: "f1", Role: "r", AgentID: "a1", Resources: gs[0].Resources})
+	sys.Root.Send(a, &messages.AllocatorReturn{FrameworkId: "f1", Role: "r", AgentId: "a1", Resources: policy.ToQuantities(gs[0].Resources)})
 	if gs := next(t, out); len(gs) != 1 {
 		t.Fatalf("after return: %+v", gs)
 	}
@@ -62,13 +67,13 @@ func TestEventDrivenAllocationNeedsNoTick(t *testing.T) {
 
 func TestBatchCycleRunsOnTheInterval(t *testing.T) {
 	sys, a, out, clock := start(t)
-	sys.Root.Send(a, allocation.AddAgent{Agent: policy.Agent{ID: "a1", Total: policy.MustParse("cpus:2;mem:1024")}})
-	sys.Root.Send(a, allocation.AddFramework{Framework: policy.Framework{ID: "f1", Roles: []string{"r"}}})
+	sys.Root.Send(a, &messages.AllocatorAddAgent{Info: agentInfo("a1", "cpus:2;mem:1024")})
+	sys.Root.Send(a, &messages.AllocatorAddFramework{Info: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: "f1"}, Name: "f1", Roles: []string{"r"}}})
 	gs := next(t, out)
 	// A decline with a 0 s filter: the next batch still honours it (Mesos),
 	// the one after offers again.
-	sys.Root.Send(a, allocation.Return{FrameworkID: "f1", Role: "r", AgentID: "a1", Resources: gs[0].Resources, Decline: true})
-	if _, err := sys.Root.RequestFuture(a, allocation.Sync{}, 5*time.Second).Result(); err != nil {
+	sys.Root.Send(a, &messages.AllocatorReturn{FrameworkId: "f1", Role: "r", AgentId: "a1", Resources: policy.ToQuantities(gs[0].Resources), Kind: messages.AllocatorReturn_DECLINE})
+	if _, err := sys.Root.RequestFuture(a, &messages.AllocatorSync{}, 5*time.Second).Result(); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -79,11 +84,19 @@ func TestBatchCycleRunsOnTheInterval(t *testing.T) {
 	for i := 0; i < 3 && len(out) == 0; i++ {
 		clock.WaitPending(1, testkit.WaitTimeout)
 		clock.Advance(time.Second)
-		if _, err := sys.Root.RequestFuture(a, allocation.Sync{}, 5*time.Second).Result(); err != nil {
+		if _, err := sys.Root.RequestFuture(a, &messages.AllocatorSync{}, 5*time.Second).Result(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if gs := next(t, out); len(gs) != 1 {
 		t.Fatalf("batch after the filter: %+v", gs)
 	}
+}
+
+func agentInfo(id, resources string) *messages.AgentInfo {
+	res, err := messages.ParseResources(resources)
+	if err != nil {
+		panic(err)
+	}
+	return &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: id, Resources: res}
 }

@@ -8,33 +8,17 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// Messages from the master to an agent handler. They are local (parent to
-// child) and never cross a node boundary.
-type (
-	// handlerHeartbeat: the master accepted a heartbeat from the agent.
-	handlerHeartbeat struct {
-		hb       *messages.AgentHeartbeat
-		from     *actor.PID
-		now      time.Time
-		interval time.Duration
-	}
-	// handlerAgentPID: the agent re-registered, maybe from a new address.
-	handlerAgentPID struct {
-		pid      *actor.PID
-		now      time.Time
-		interval time.Duration
-	}
-	// handlerCheck: the handler's own liveness timer fired.
-	handlerCheck struct{}
-)
+// handlerCheck: the agent handler's own liveness timer fired.
+type handlerCheck struct{}
 
-// agentHandler is the master's child for one agent: it holds the agent's
-// PID, answers its heartbeats, and tells the master when the agent has
-// missed too many (Mesos' SlaveObserver).
+// agentHandler is the master's child for one agent: it restarts its
+// liveness clock each time the master hears from the agent
+// (messages.AgentObserved), and tells the master when the agent has missed
+// too many heartbeats (messages.AgentMissedHeartbeats), as Mesos'
+// SlaveObserver does. One timer per agent lives here, not in the master.
 type agentHandler struct {
 	cfg      Config
 	id       string
-	agent    *actor.PID
 	live     liveness
 	log      *slog.Logger
 	reported bool // unreachable already reported since last seen
@@ -43,11 +27,9 @@ type agentHandler struct {
 	self     *actor.PID
 }
 
-func handlerProps(cfg Config, id string, agent *actor.PID, interval time.Duration) *actor.Props {
+func agentHandlerProps(cfg Config, id string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		h := &agentHandler{cfg: cfg, id: id, agent: agent, log: cfg.Logger.With("agent_id", id)}
-		h.live.observe(cfg.Clock.Now(), interval)
-		return h
+		return &agentHandler{cfg: cfg, id: id, log: cfg.Logger.With("agent_id", id)}
 	}, cfg.ActorOptions...)
 }
 
@@ -55,26 +37,12 @@ func (h *agentHandler) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		h.sys, h.self = ctx.ActorSystem(), ctx.Self()
-		h.armCheck(h.live.lastSeen.Add(h.live.interval * time.Duration(h.cfg.Liveness.MaxMisses)))
-	case handlerHeartbeat:
-		h.live.observe(msg.now, msg.interval)
+	case *messages.AgentObserved:
+		h.live.observe(time.Unix(0, msg.SeenUnixNano), time.Duration(msg.IntervalNanos))
 		h.reported = false
-		to := msg.from
-		if to == nil {
-			to = h.agent
+		if !h.checking {
+			h.armCheck(h.live.lastSeen.Add(h.live.interval * time.Duration(h.cfg.Liveness.MaxMisses)))
 		}
-		ctx.Send(to, &messages.AgentHeartbeatAck{
-			AgentId:                msg.hb.AgentId,
-			Seq:                    msg.hb.Seq,
-			Master:                 h.cfg.Info,
-			HeartbeatIntervalNanos: int64(msg.interval),
-		})
-		h.ensureCheck()
-	case handlerAgentPID:
-		h.agent = msg.pid
-		h.live.observe(msg.now, msg.interval)
-		h.reported = false
-		h.ensureCheck()
 	case handlerCheck:
 		h.checking = false
 		if h.reported {
@@ -83,18 +51,10 @@ func (h *agentHandler) Receive(ctx actor.Context) {
 		unreachable, next := h.live.check(h.cfg.Clock.Now(), h.cfg.Liveness.MaxMisses)
 		if unreachable {
 			h.reported = true
-			ctx.Send(ctx.Parent(), agentUnreachable{id: h.id})
+			ctx.Request(ctx.Parent(), &messages.AgentMissedHeartbeats{AgentId: h.id}) // Request: the master checks who reports
 			return
 		}
 		h.armCheck(next)
-	}
-}
-
-// ensureCheck arms the liveness timer if none is pending (after the agent
-// came back from unreachable).
-func (h *agentHandler) ensureCheck() {
-	if !h.checking {
-		h.armCheck(h.live.lastSeen.Add(h.live.interval * time.Duration(h.cfg.Liveness.MaxMisses)))
 	}
 }
 

@@ -1,58 +1,31 @@
 package master
 
-import "github.com/agora-sched/agora/messages"
+import "github.com/agora-sched/agora/actors/master/core"
 
-// Events the master publishes on its actor system's EventStream after its
-// books change. They are for observers in the same process (testkit, the
-// dev CLI); they never cross a node boundary.
+// The events the master publishes on its actor system's EventStream after
+// its books change (core.Publish effects). They are for observers in the
+// same process (testkit, the dev CLI); they never cross a node boundary.
 type (
-	// AgentAdmitted: an agent registered (Reregistered false, new ID) or
-	// re-registered with its existing ID.
-	AgentAdmitted struct {
-		AgentID      string
-		Hostname     string
-		Reregistered bool
-	}
-	// AgentMarkedUnreachable: an agent missed MaxMisses heartbeats.
-	AgentMarkedUnreachable struct{ AgentID string }
-	// AgentRemoved: an agent unregistered.
-	AgentRemoved struct{ AgentID string }
+	AgentAdmitted          = core.AgentAdmitted
+	AgentMarkedUnreachable = core.AgentMarkedUnreachable
+	AgentRemoved           = core.AgentRemoved
+	FrameworkSubscribed    = core.FrameworkSubscribed
+	FrameworkDisconnected  = core.FrameworkDisconnected
+	FrameworkRemoved       = core.FrameworkRemoved
+	TaskUpdated            = core.TaskUpdated
+	ReclaimChecked         = core.ReclaimChecked
+	ReconcileDeferred      = core.ReconcileDeferred
 )
 
-// Framework and task events, published like the agent events above.
-type (
-	// FrameworkSubscribed: a framework registered (Resubscribed false) or
-	// a scheduler re-subscribed with its FrameworkID.
-	FrameworkSubscribed struct {
-		FrameworkID  string
-		Resubscribed bool
-	}
-	// FrameworkDisconnected: its scheduler went away; the failover timeout
-	// runs.
-	FrameworkDisconnected struct{ FrameworkID string }
-	// FrameworkRemoved: torn down and forgotten.
-	FrameworkRemoved struct{ FrameworkID string }
-	// TaskUpdated: the master learned a task's new state.
-	TaskUpdated struct {
-		FrameworkID, TaskID string
-		State               messages.TaskState
-	}
-)
+// LivenessPolicy says how often agents heartbeat and how many heartbeats
+// may be missed (core.LivenessPolicy).
+type LivenessPolicy = core.LivenessPolicy
 
-// ReclaimChecked: a reclamation check ran. Starved lists the roles below
-// their guarantee that free resources could not cover; Rescinded counts
-// offers taken back from other roles and Preempted the tasks (framework
-// ID and task ID) told to stop.
-type ReclaimChecked struct {
-	Starved   []string
-	Rescinded int
-	Preempted [][2]string
-}
+// DefaultLiveness is core.DefaultLiveness.
+var DefaultLiveness = core.DefaultLiveness
 
-// ReconcileDeferred: a newly elected master holds back its answer for
-// tasks it has not heard of until their agents re-register or the
-// re-registration window ends.
-type ReconcileDeferred struct {
-	FrameworkID string
-	Tasks       int
-}
+// CompletedTasks is how many finished tasks the master remembers.
+const CompletedTasks = core.CompletedTasks
+
+// DefaultFailoverTimeout is core.DefaultFailoverTimeout.
+const DefaultFailoverTimeout = core.DefaultFailoverTimeout

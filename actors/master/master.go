@@ -1,24 +1,27 @@
-// Package master is the leading master: the master actor, which owns the
-// cluster's books, and one handler child actor per agent that tracks its
-// liveness. The books (books.go) are plain data; the actor receives a
-// message, calls the books with the current time, and sends what follows.
+// Package master is the leading master's actor shell around its core
+// (package core, the decisions as a state machine): the master actor, one
+// handler child per agent that watches its liveness, and one per framework
+// that watches its scheduler's connection and heartbeats it.
 //
-// Agents talk to the well-known actor "master" only. The master routes an
-// agent's heartbeat to that agent's handler, which answers it and marks the
-// agent unreachable when it misses too many. State is served from snapshots
+// The master actor's Receive only dispatches: a received message becomes a
+// core call with the sender's identity and the time, and the Ready that
+// comes back is carried out in order (sends, timers, handlers, events,
+// configuration writes off the actor). State is served from snapshots
 // (Publisher) so that reading it never blocks the master.
 package master
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
-	"strings"
+	"sync"
 	"time"
 
-	"github.com/agora-sched/agora/actors/allocation"
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -38,7 +41,7 @@ type Config struct {
 	Publisher       *Publisher
 	Metrics         *Metrics
 	// Allocator is the allocator actor the master feeds and takes grants
-	// from.
+	// from (it may run on another node).
 	Allocator *actor.PID
 	// OfferTimeout rescinds offers a framework sits on; 0 means never.
 	OfferTimeout time.Duration
@@ -48,8 +51,10 @@ type Config struct {
 	// where SaveRoles keeps it); nil is none.
 	Roles *messages.RoleConfig
 	// SaveRoles persists the role configuration before a change is
-	// applied; nil keeps it in memory only.
-	SaveRoles func(*messages.RoleConfig) error
+	// applied; it runs off the actor, within SaveRolesTimeout. nil keeps
+	// the configuration in memory only.
+	SaveRoles        func(context.Context, *messages.RoleConfig) error
+	SaveRolesTimeout time.Duration
 	// ReclaimInterval is how often the master checks for roles below
 	// their guarantee and preempts for them; 0 turns reclamation off.
 	ReclaimInterval time.Duration
@@ -69,46 +74,46 @@ type Config struct {
 
 // Defaults for Config.
 const (
-	// DefaultOfferTimeout bounds how long a framework may hold an offer
-	// (Mesos has none, and frameworks hoard offers: elasticsearch#575).
-	DefaultOfferTimeout = 30 * time.Second
-	// DefaultFrameworkHeartbeat is Mesos' scheduler heartbeat.
-	DefaultFrameworkHeartbeat = 15 * time.Second
-	// DefaultReclaimInterval and DefaultPreemptionGrace: a starved role
-	// holds its guarantee within an interval plus the grace.
-	DefaultReclaimInterval = 15 * time.Second
-	DefaultPreemptionGrace = 5 * time.Second
+	DefaultOfferTimeout       = core.DefaultOfferTimeout
+	DefaultFrameworkHeartbeat = core.DefaultFrameworkHeartbeat
+	DefaultReclaimInterval    = core.DefaultReclaimInterval
+	DefaultPreemptionGrace    = core.DefaultPreemptionGrace
+	// DefaultSaveRolesTimeout bounds a write of the role configuration.
+	DefaultSaveRolesTimeout = 10 * time.Second
 )
 
-// Internal messages the master sends itself or receives from its children.
+// Messages the master sends itself.
 type (
-	publishTick      struct{}
-	agentUnreachable struct{ id string }
+	publishTick struct{}
+	// timerFired: a timer the core armed came due.
+	timerFired struct{ timer core.Timer }
+	// rolesSaved: a role configuration write ended.
+	rolesSaved struct {
+		token uint64
+		err   error
+	}
 )
 
 type master struct {
-	cfg      Config
-	log      *slog.Logger
-	books    *Books
-	roles    *Roles
-	handlers map[string]*actor.PID
-	// fwHandlers are the framework handler children; schedulers the
-	// current scheduler PID of each connected framework.
-	fwHandlers map[string]*actor.PID
-	schedulers map[string]*actor.PID
-	// preempting are tasks being preempted; preemptions counts them by
-	// their role since the master started.
-	preempting  map[taskKey]preemption
-	preemptions map[string]uint64
-	// recoveringUntil is the end of the agent re-registration window of a
-	// newly elected master; reconciliation of unknown tasks asked during
-	// it waits in pendingReconcile.
-	recoveringUntil  time.Time
-	pendingReconcile []pendingReconcile
+	cfg  Config
+	core *core.Core
+	log  *slog.Logger
+	// agentHandlers and fwHandlers are the handler children by agent and
+	// framework ID.
+	agentHandlers map[string]*actor.PID
+	fwHandlers    map[string]*actor.PID
+	// pids caches the PIDs of endpoints sent to (a PID caches the route to
+	// its process).
+	pids map[core.Endpoint]*actor.PID
 	// publishBackoff spaces snapshots by ten times what the last cost.
 	publishBackoff time.Duration
 	// publishPending is true while a publishTick is armed.
 	publishPending bool
+	// background owns the goroutines the master starts (configuration
+	// writes); stopping cancels them and waits.
+	background sync.WaitGroup
+	cancel     context.CancelFunc
+	bgCtx      context.Context
 	// sys and self let timer callbacks send to the actor without its ctx.
 	sys  *actor.ActorSystem
 	self *actor.PID
@@ -125,53 +130,110 @@ func Props(cfg Config) *actor.Props {
 	if cfg.FrameworkHeartbeat <= 0 {
 		cfg.FrameworkHeartbeat = DefaultFrameworkHeartbeat
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	if cfg.SaveRolesTimeout <= 0 {
+		cfg.SaveRolesTimeout = DefaultSaveRolesTimeout
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		roles, err := NewRoles(cfg.Roles)
-		if err != nil {
-			// Validated when loaded; a bad file must not stop the master.
-			cfg.Logger.Error("ignoring invalid role configuration", "err", err)
-			roles, _ = NewRoles(nil)
-		}
-		return &master{
-			roles:       roles,
-			cfg:         cfg,
-			log:         cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch()),
-			books:       NewBooks(cfg.Info.GetId()),
-			handlers:    map[string]*actor.PID{},
-			fwHandlers:  map[string]*actor.PID{},
-			schedulers:  map[string]*actor.PID{},
-			preempting:  map[taskKey]preemption{},
-			preemptions: map[string]uint64{},
-		}
+		return &master{cfg: cfg, log: cfg.Logger.With("master_id", cfg.Info.GetId(), "epoch", cfg.Info.GetEpoch())}
 	}, cfg.ActorOptions...)
 }
 
+func (m *master) newCore() *core.Core {
+	return core.New(core.Config{
+		Info: m.cfg.Info, Liveness: m.cfg.Liveness, OfferTimeout: m.cfg.OfferTimeout, FrameworkHeartbeat: m.cfg.FrameworkHeartbeat,
+		ReclaimInterval: m.cfg.ReclaimInterval, PreemptionGrace: m.cfg.PreemptionGrace, AgentReregisterTimeout: m.cfg.AgentReregisterTimeout,
+		Roles: m.cfg.Roles, PersistRoles: m.cfg.SaveRoles != nil, Metrics: m.cfg.Metrics, Logger: m.cfg.Logger,
+	})
+}
+
+// Receive dispatches: every message is one core call, and what the core
+// returns is carried out.
 func (m *master) Receive(ctx actor.Context) {
+	now := m.cfg.Clock.Now()
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		m.sys, m.self = ctx.ActorSystem(), ctx.Self()
-		for _, r := range m.roles.Config().Roles {
-			m.applyRole(ctx, r)
-		}
-		if m.cfg.ReclaimInterval > 0 {
-			m.later(m.cfg.ReclaimInterval, reclaimTick{})
-		}
-		if m.cfg.AgentReregisterTimeout > 0 {
-			m.recoveringUntil = m.now().Add(m.cfg.AgentReregisterTimeout)
-			m.later(m.cfg.AgentReregisterTimeout, recoveryEnded{})
-		}
-		m.log.Info("master started", "address", m.cfg.Info.GetAddress(), "http", m.cfg.Info.GetHttpAddress())
-		m.publish()
+		m.agentHandlers, m.fwHandlers, m.pids = map[string]*actor.PID{}, map[string]*actor.PID{}, map[core.Endpoint]*actor.PID{}
+		m.bgCtx, m.cancel = context.WithCancel(context.Background())
+		m.core = m.newCore()
+		m.run(ctx, m.core.Start(now))
+		m.publish(now)
+
+	// Agents.
 	case *messages.RegisterAgent:
-		m.handleRegister(ctx, msg)
+		m.run(ctx, m.core.RegisterAgent(peer(ctx), msg, now))
 	case *messages.ReregisterAgent:
-		m.handleReregister(ctx, msg)
+		m.run(ctx, m.core.ReregisterAgent(peer(ctx), msg, now))
 	case *messages.AgentHeartbeat:
-		m.handleHeartbeat(ctx, msg)
+		m.run(ctx, m.core.AgentHeartbeat(peer(ctx), msg, now))
 	case *messages.UnregisterAgent:
-		m.handleUnregister(ctx, msg)
-	case agentUnreachable:
-		m.handleUnreachable(ctx, msg.id)
+		m.run(ctx, m.core.UnregisterAgent(peer(ctx), msg, now))
+	case *messages.StatusUpdate:
+		m.run(ctx, m.core.StatusUpdate(peer(ctx), msg, now))
+	case *messages.ExecutorToFramework:
+		m.run(ctx, m.core.ExecutorToFramework(peer(ctx), msg, now))
+
+	// Schedulers.
+	case *messages.SubscribeFramework:
+		m.run(ctx, m.core.Subscribe(peer(ctx), msg, now))
+	case *messages.Accept:
+		m.run(ctx, m.core.Accept(peer(ctx), msg, now))
+	case *messages.Decline:
+		m.run(ctx, m.core.Decline(peer(ctx), msg, now))
+	case *messages.Suppress:
+		m.run(ctx, m.core.Suppress(peer(ctx), msg, now))
+	case *messages.Revive:
+		m.run(ctx, m.core.Revive(peer(ctx), msg, now))
+	case *messages.KillTask:
+		m.run(ctx, m.core.Kill(peer(ctx), msg, now))
+	case *messages.Reconcile:
+		m.run(ctx, m.core.Reconcile(peer(ctx), msg, now))
+	case *messages.Acknowledge:
+		m.run(ctx, m.core.Acknowledge(peer(ctx), msg, now))
+	case *messages.Teardown:
+		m.run(ctx, m.core.Teardown(peer(ctx), msg, now))
+	case *messages.FrameworkToExecutor:
+		m.run(ctx, m.core.FrameworkToExecutor(peer(ctx), msg, now))
+
+	// The allocator and the handlers. Their messages are protobuf (the
+	// allocator may be remote); a handler's report counts only from the
+	// handler this master started for it.
+	case *messages.Allocated:
+		m.run(ctx, m.core.Allocated(msg, now))
+	case *messages.AllocatorShortfalls:
+		m.run(ctx, m.core.Shortfalls(msg, now))
+	case *messages.AgentMissedHeartbeats:
+		if m.fromChild(ctx, m.agentHandlers[msg.AgentId]) {
+			m.run(ctx, m.core.AgentUnreachable(msg.AgentId, now))
+		}
+	case *messages.SchedulerLost:
+		if m.fromChild(ctx, m.fwHandlers[msg.FrameworkId]) {
+			m.run(ctx, m.core.SchedulerLost(msg.FrameworkId, endpoint(msg.Scheduler), now))
+		}
+
+	// Operators.
+	case *messages.UpdateRole:
+		m.run(ctx, m.core.UpdateRole(peer(ctx), msg, now))
+	case *messages.GetTask:
+		loc, err := m.core.FindTask(msg)
+		if err != nil {
+			ctx.Respond(&messages.Error{Code: messages.Error_UNKNOWN_TASK, Message: err.Error(), Request: "agora.v1.GetTask", Leader: m.cfg.Info})
+			return
+		}
+		ctx.Respond(loc)
+	case *messages.GetState:
+		if s := m.cfg.Publisher.Latest(); s != nil {
+			ctx.Respond(s.State)
+		}
+
+	// The master's own.
+	case timerFired:
+		m.run(ctx, m.core.Fire(msg.timer, now))
+	case rolesSaved:
+		m.run(ctx, m.core.RolesPersisted(msg.token, msg.err, now))
 	case publishTick:
 		m.publishPending = false
 		// A snapshot costs time in proportion to the cluster; keep the
@@ -180,225 +242,150 @@ func (m *master) Receive(ctx actor.Context) {
 		// nobody reads that often. (Real time: this measures our own cost,
 		// not the cluster's clock.)
 		start := time.Now()
-		m.publish()
+		m.publish(now)
 		m.publishBackoff = 10 * time.Since(start)
-	case *messages.GetTask:
-		t := m.books.findTask(msg.GetFrameworkId().GetValue(), msg.GetTaskId().GetValue())
-		if t == nil {
-			ctx.Respond(&messages.Error{Code: messages.Error_UNKNOWN_TASK, Message: fmt.Sprintf("task %s is neither running nor among the last %d finished", msg.GetTaskId().GetValue(), CompletedTasks)})
-			return
-		}
-		loc := &messages.TaskLocation{Task: t}
-		if a, ok := m.books.agents[t.GetAgentId().GetValue()]; ok {
-			loc.Agent = a.info
-		}
-		ctx.Respond(loc)
-	case *messages.GetState:
-		if s := m.cfg.Publisher.Latest(); s != nil {
-			ctx.Respond(s.State)
-		}
-	case *messages.UpdateRole:
-		m.handleUpdateRole(ctx, msg)
-	case *messages.SubscribeFramework:
-		m.handleSubscribe(ctx, msg)
-	case *messages.Accept:
-		m.handleAccept(ctx, msg)
-	case *messages.Decline:
-		m.handleDecline(ctx, msg)
-	case *messages.Suppress:
-		m.handleSuppress(ctx, msg)
-	case *messages.Revive:
-		m.handleRevive(ctx, msg)
-	case *messages.KillTask:
-		m.handleKill(ctx, msg)
-	case *messages.Reconcile:
-		m.handleReconcile(ctx, msg)
-	case *messages.FrameworkToExecutor:
-		if _, ok := m.caller(ctx, msg.FrameworkId, msg); ok {
-			if a, ok := m.books.agents[msg.GetAgentId().GetValue()]; ok && a.reachable {
-				msg.MasterEpoch = m.cfg.Info.Epoch
-				ctx.Send(actor.NewPID(a.address, a.actorID), msg)
-			} else {
-				m.reject(ctx, ctx.Sender(), messages.Error_UNKNOWN_AGENT, "framework message for agent "+msg.GetAgentId().GetValue()+", which is not reachable", msg)
-			}
-		}
-	case *messages.ExecutorToFramework:
-		m.toFramework(ctx, msg.GetFrameworkId().GetValue(), fwSend{msg: msg})
-	case *messages.Acknowledge:
-		m.handleAcknowledge(ctx, msg)
-	case *messages.Teardown:
-		m.handleTeardown(ctx, msg)
-	case *messages.StatusUpdate:
-		m.handleStatusUpdate(ctx, msg)
-	case allocation.Allocated:
-		m.handleAllocated(ctx, msg)
-	case offerExpired:
-		m.handleOfferExpired(ctx, msg)
-	case frameworkDisconnected:
-		m.handleFrameworkDisconnected(ctx, msg)
-	case failoverExpired:
-		m.handleFailoverExpired(ctx, msg)
-	case reclaimTick:
-		m.handleReclaimTick(ctx)
-	case recoveryEnded:
-		m.handleRecoveryEnded(ctx)
-	case allocation.Shortfalls:
-		m.reclaim(ctx, msg.Roles)
+
+	case *actor.Stopping:
+		m.cancel()
 	case *actor.Stopped:
-		// proto.actor PIDs cache the process they last reached, so a stale
-		// PID held anywhere keeps a stopped actor reachable: let go of the
-		// books at once (a master that steps down must not keep them).
-		m.books, m.preempting, m.pendingReconcile = NewBooks(m.cfg.Info.GetId()), nil, nil
-		m.handlers, m.fwHandlers, m.schedulers = nil, nil, nil
-	case *actor.Stopping, *actor.Restarting, *actor.Terminated:
+		// Configuration writes were cancelled; wait for them so none
+		// outlives the master. Then let go of the books at once: proto.actor
+		// PIDs cache the process they last reached, so a stale PID held
+		// anywhere keeps a stopped actor reachable (a master that steps
+		// down must not keep them).
+		m.background.Wait()
+		m.core, m.agentHandlers, m.fwHandlers, m.pids = nil, nil, nil, nil
+	case *actor.Restarting, *actor.Terminated:
 	default:
 		m.log.Warn("master: unexpected message", "type", fmt.Sprintf("%T", msg), "sender", ctx.Sender())
-		m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, fmt.Sprintf("the master does not handle %T", msg), msg)
+		m.reject(ctx, msg)
 	}
 }
 
-func (m *master) now() time.Time { return m.cfg.Clock.Now() }
+// peer is the sender's identity as the connection gives it.
+func peer(ctx actor.Context) core.Peer { return core.Peer{Endpoint: endpoint(ctx.Sender())} }
 
-// replyTo is the PID a registration names, else the sender.
-func replyTo(ctx actor.Context, pid *actor.PID) *actor.PID {
-	if pid != nil && pid.Id != "" {
-		return pid
+func endpoint(pid *actor.PID) core.Endpoint {
+	if pid == nil {
+		return core.Endpoint{}
 	}
-	return ctx.Sender()
+	return core.Endpoint{Address: pid.Address, ID: pid.Id}
 }
 
-func (m *master) handleRegister(ctx actor.Context, msg *messages.RegisterAgent) {
-	to := replyTo(ctx, msg.Pid)
-	id, retry, err := m.books.Register(msg.GetInfo(), to.GetAddress(), to.GetId(), msg.Session, m.now())
-	if err != nil {
-		m.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
-		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+// fromChild checks that a handler's report comes from the handler itself.
+func (m *master) fromChild(ctx actor.Context, h *actor.PID) bool {
+	if h != nil && h.Equal(ctx.Sender()) {
+		return true
+	}
+	m.log.Warn("master: a handler's report from someone else; ignored", "type", fmt.Sprintf("%T", ctx.Message()), "sender", ctx.Sender())
+	return false
+}
+
+// reject answers a message the master does not handle.
+func (m *master) reject(ctx actor.Context, msg any) {
+	if ctx.Sender() == nil {
 		return
 	}
-	if retry {
-		// The agent retried before our answer reached it: same agent,
-		// same ID; answer again.
-		m.admit(ctx, id, to, false)
-		return
-	}
-	m.cfg.Metrics.registrations.Inc()
-	m.log.Info("agent registered", "agent_id", id, "hostname", msg.Info.Hostname, "resources", messages.FormatResources(msg.Info.Resources))
-	m.admit(ctx, id, to, false)
-	m.readmitAgent(ctx, m.books.agents[id], nil)
-	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname})
-}
-
-func (m *master) handleReregister(ctx actor.Context, msg *messages.ReregisterAgent) {
-	to := replyTo(ctx, msg.Pid)
-	id := msg.GetInfo().GetId().GetValue()
-	if a, ok := m.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.address == to.GetAddress() {
-		// A retry of a re-registration already taken (the answer crossed
-		// it, or the master is busy after a failover): answer it again
-		// without redoing the admission, which would churn the allocator
-		// for every retry of every agent.
-		m.books.Heartbeat(id, m.now())
-		m.admit(ctx, id, to, true)
-		return
-	}
-	if a, ok := m.books.agents[id]; ok && a.reachable {
-		// The agent restarted before we noticed: what we offered of it
-		// may be gone, and the allocator must start over with it.
-		m.agentRestarted(ctx, a)
-	}
-	known, err := m.books.Reregister(msg.GetInfo(), to.GetAddress(), to.GetId(), m.now())
-	if err != nil {
-		m.log.Warn("agent re-registration rejected", "agent_id", msg.GetInfo().GetId().GetValue(), "err", err)
-		m.reject(ctx, to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
-		return
-	}
-	m.books.agents[id].session = msg.Session
-	m.cfg.Metrics.reregistrations.Inc()
-	m.log.Info("agent re-registered", "agent_id", id, "hostname", msg.Info.Hostname, "known", known, "tasks", len(msg.Tasks))
-	m.admit(ctx, id, to, true)
-	m.adopt(ctx, m.books.agents[id], msg.Tasks, msg.Frameworks)
-	m.readmitAgent(ctx, m.books.agents[id], msg.Tasks)
-	m.answerPending(ctx)
-	ctx.ActorSystem().EventStream.Publish(AgentAdmitted{AgentID: id, Hostname: msg.Info.Hostname, Reregistered: true})
-}
-
-// admit (re)starts the agent's handler and confirms the registration.
-func (m *master) admit(ctx actor.Context, id string, agent *actor.PID, reregistered bool) {
-	interval := m.interval()
-	if h, ok := m.handlers[id]; ok {
-		ctx.Send(h, handlerAgentPID{pid: agent, now: m.now(), interval: interval})
-	} else {
-		h, err := ctx.SpawnNamed(handlerProps(m.cfg, id, agent, interval), "agent-"+id)
-		if err != nil {
-			// A stale child of the same name is still stopping; it holds no
-			// state we need, so replace it under a fresh name.
-			h = ctx.Spawn(handlerProps(m.cfg, id, agent, interval))
-		}
-		m.handlers[id] = h
-	}
-	ctx.Send(agent, &messages.AgentRegistered{
-		AgentId:                &messages.AgentID{Value: id},
-		Master:                 m.cfg.Info,
-		HeartbeatIntervalNanos: int64(interval),
-		Reregistered:           reregistered,
-	})
-	m.changed()
-}
-
-func (m *master) interval() time.Duration {
-	return m.cfg.Liveness.HeartbeatInterval(m.books.AgentCount())
-}
-
-func (m *master) handleHeartbeat(ctx actor.Context, msg *messages.AgentHeartbeat) {
-	id := msg.GetAgentId().GetValue()
-	if err := m.books.Heartbeat(id, m.now()); err != nil {
-		m.log.Debug("heartbeat from an agent that must re-register", "agent_id", id)
-		m.reject(ctx, ctx.Sender(), messages.Error_UNKNOWN_AGENT, err.Error(), msg)
-		return
-	}
-	m.cfg.Metrics.heartbeats.Inc()
-	ctx.Send(m.handlers[id], handlerHeartbeat{hb: msg, from: ctx.Sender(), now: m.now(), interval: m.interval()})
-}
-
-func (m *master) handleUnreachable(ctx actor.Context, id string) {
-	if !m.books.MarkUnreachable(id, m.now()) {
-		return
-	}
-	m.agentGone(ctx, m.books.agents[id], false, messages.TaskStatusReason_REASON_AGENT_UNREACHABLE, "agent unreachable: missed heartbeats")
-	m.cfg.Metrics.unreachableEvents.Inc()
-	m.log.Warn("agent unreachable: missed heartbeats", "agent_id", id, "max_misses", m.cfg.Liveness.MaxMisses)
-	m.changed()
-	m.sys.EventStream.Publish(AgentMarkedUnreachable{AgentID: id})
-}
-
-func (m *master) handleUnregister(ctx actor.Context, msg *messages.UnregisterAgent) {
-	id := msg.GetAgentId().GetValue()
-	if a, ok := m.books.agents[id]; ok && a.reachable {
-		m.agentGone(ctx, a, true, messages.TaskStatusReason_REASON_AGENT_REMOVED, "agent shut down")
-	}
-	if !m.books.Remove(id) {
-		m.reject(ctx, ctx.Sender(), messages.Error_UNKNOWN_AGENT, "agent "+id+" is not registered", msg)
-		return
-	}
-	if h, ok := m.handlers[id]; ok {
-		ctx.Stop(h)
-		delete(m.handlers, id)
-	}
-	m.log.Info("agent unregistered", "agent_id", id)
-	m.changed()
-	ctx.ActorSystem().EventStream.Publish(AgentRemoved{AgentID: id})
-}
-
-// reject answers a request with an Error and counts it.
-func (m *master) reject(ctx actor.Context, to *actor.PID, code messages.Error_Code, text string, req any) {
-	m.cfg.Metrics.rejected.WithLabelValues(code.String()).Inc()
-	if to == nil {
-		return
-	}
-	name := fmt.Sprintf("%T", req)
-	if pm, ok := req.(proto.Message); ok {
+	name := fmt.Sprintf("%T", msg)
+	if pm, ok := msg.(proto.Message); ok {
 		name = string(pm.ProtoReflect().Descriptor().FullName())
 	}
-	ctx.Send(to, &messages.Error{Code: code, Message: text, Request: name, Leader: m.cfg.Info})
+	m.cfg.Metrics.Count(core.Rejected, messages.Error_INVALID_ARGUMENT.String(), 1)
+	ctx.Send(ctx.Sender(), &messages.Error{Code: messages.Error_INVALID_ARGUMENT, Message: fmt.Sprintf("the master does not handle %s", name), Request: name, Leader: m.cfg.Info})
+}
+
+// run carries out a Ready, in order.
+func (m *master) run(ctx actor.Context, r core.Ready) {
+	for _, e := range r.Effects {
+		switch e := e.(type) {
+		case core.Send:
+			ctx.Send(m.pid(e.To), e.Msg)
+		case core.ToAllocator:
+			if _, asks := e.Msg.(*messages.AllocatorCheckShortfalls); asks {
+				ctx.Request(m.cfg.Allocator, e.Msg) // answered to the master
+			} else {
+				ctx.Send(m.cfg.Allocator, e.Msg)
+			}
+		case core.Arm:
+			m.later(e.After, timerFired{timer: e.Timer})
+		case core.WatchAgent:
+			h, ok := m.agentHandlers[e.AgentID]
+			if !ok {
+				h = m.spawn(ctx, agentHandlerProps(m.cfg, e.AgentID), "agent-"+e.AgentID)
+				m.agentHandlers[e.AgentID] = h
+			}
+			ctx.Send(h, &messages.AgentObserved{AgentId: e.AgentID, Agent: m.pid(e.Agent), IntervalNanos: int64(e.Interval), SeenUnixNano: e.Seen.UnixNano()})
+		case core.ForgetAgent:
+			if h, ok := m.agentHandlers[e.AgentID]; ok {
+				ctx.Stop(h)
+				delete(m.agentHandlers, e.AgentID)
+			}
+		case core.WatchScheduler:
+			h, ok := m.fwHandlers[e.FrameworkID]
+			if !ok {
+				h = m.spawn(ctx, frameworkHandlerProps(m.cfg, e.FrameworkID), "framework-"+e.FrameworkID)
+				m.fwHandlers[e.FrameworkID] = h
+			}
+			ctx.Send(h, &messages.SchedulerConnected{FrameworkId: e.FrameworkID, Scheduler: m.pid(e.Scheduler), HeartbeatIntervalNanos: int64(e.Heartbeat)})
+		case core.ForgetScheduler:
+			if h, ok := m.fwHandlers[e.FrameworkID]; ok {
+				ctx.Poison(h)
+				delete(m.fwHandlers, e.FrameworkID)
+			}
+		case core.PersistRoles:
+			m.saveRoles(e)
+		case core.Publish:
+			m.sys.EventStream.Publish(e.Event)
+		default:
+			panic(fmt.Sprintf("master: an effect it cannot carry out: %T", e))
+		}
+	}
+	if r.Changed {
+		m.changed()
+	}
+}
+
+// pid returns the PID of an endpoint, cached: a PID caches the route to
+// its process, so a fresh one per send would look it up every time.
+func (m *master) pid(e core.Endpoint) *actor.PID {
+	if p, ok := m.pids[e]; ok {
+		return p
+	}
+	if len(m.pids) >= maxCachedPIDs {
+		clear(m.pids) // bounded; the next sends repopulate it
+	}
+	p := actor.NewPID(e.Address, e.ID)
+	m.pids[e] = p
+	return p
+}
+
+const maxCachedPIDs = 200_000
+
+func (m *master) spawn(ctx actor.Context, props *actor.Props, name string) *actor.PID {
+	h, err := ctx.SpawnNamed(props, name)
+	if err != nil {
+		// A stale child of the same name is still stopping; it holds no
+		// state we need, so start this one under a fresh name.
+		h = ctx.Spawn(props)
+	}
+	return h
+}
+
+// saveRoles writes the role configuration off the actor, within its
+// deadline; the result comes back as rolesSaved.
+func (m *master) saveRoles(e core.PersistRoles) {
+	sys, self, save, timeout, parent := m.sys, m.self, m.cfg.SaveRoles, m.cfg.SaveRolesTimeout, m.bgCtx
+	m.background.Add(1)
+	go func() {
+		defer m.background.Done()
+		ctx, cancel := context.WithTimeout(parent, timeout)
+		defer cancel()
+		err := save(ctx, e.Config)
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		sys.Root.Send(self, rolesSaved{token: e.Token, err: err})
+	}()
 }
 
 // changed notes a state change; a snapshot follows within PublishInterval,
@@ -417,75 +404,10 @@ func (m *master) later(d time.Duration, msg any) {
 	m.cfg.Clock.AfterFunc(d, func() { sys.Root.Send(self, msg) })
 }
 
-func (m *master) publish() {
-	n := m.books.AgentCount()
-	m.cfg.Metrics.agents.WithLabelValues("reachable").Set(float64(m.books.ReachableCount()))
-	m.cfg.Metrics.agents.WithLabelValues("unreachable").Set(float64(n - m.books.ReachableCount()))
-	m.cfg.Metrics.heartbeatInterval.Set(m.interval().Seconds())
-	m.cfg.Publisher.publish(&messages.MasterState{
-		Master:                 m.cfg.Info,
-		Leading:                true,
-		Agents:                 m.books.Agents(),
-		Frameworks:             m.books.Frameworks(),
-		Roles:                  m.roles.Config(),
-		RoleUsage:              m.roleUsage(),
-		ReclaimIntervalNanos:   int64(m.cfg.ReclaimInterval),
-		SnapshotUnixNano:       m.now().UnixNano(),
-		HeartbeatIntervalNanos: int64(m.interval()),
-		MaxMissedHeartbeats:    uint32(m.cfg.Liveness.MaxMisses),
-	})
-}
-
-// agentRestarted clears an agent's offers and its place in the allocator
-// before it is re-admitted.
-func (m *master) agentRestarted(ctx actor.Context, a *agentRecord) {
-	for _, o := range ordered(a.offers, strings.Compare) {
-		m.books.removeOffer(o)
-		if h, ok := m.fwHandlers[o.frameworkID]; ok {
-			ctx.Send(h, fwRescind{offerID: o.id, tell: true, reason: "agent restarted"})
-		}
-	}
-	ctx.Send(m.cfg.Allocator, allocation.RemoveAgent{AgentID: a.info.Id.Value})
-}
-
-// handleUpdateRole changes a role's weight or quota: validated, persisted,
-// given to the allocator, and outstanding offers are rescinded so the new
-// policy applies to everything offered from now on.
-func (m *master) handleUpdateRole(ctx actor.Context, msg *messages.UpdateRole) {
-	settings, err := m.roles.Apply(msg)
-	if err != nil {
-		m.reject(ctx, ctx.Sender(), messages.Error_INVALID_ARGUMENT, err.Error(), msg)
-		return
-	}
-	if m.cfg.SaveRoles != nil {
-		next, _ := NewRoles(m.roles.Config())
-		next.Commit(settings)
-		if err := m.cfg.SaveRoles(next.Config()); err != nil {
-			m.log.Error("cannot persist the role configuration; change refused", "err", err)
-			m.reject(ctx, ctx.Sender(), messages.Error_CODE_UNSPECIFIED, "cannot persist the role configuration: "+err.Error(), msg)
-			return
-		}
-	}
-	m.roles.Commit(settings)
-	m.applyRole(ctx, settings)
-	rescinded := 0
-	for _, o := range ordered(m.books.offers, strings.Compare) {
-		m.rescind(ctx, o, "role policy changed")
-		rescinded++
-	}
-	m.log.Info("role configuration changed", "role", settings.Role, "weight", settings.Weight,
-		"guarantee", messages.FormatResources(settings.GetQuota().GetGuarantee()), "limit", messages.FormatResources(settings.GetQuota().GetLimit()),
-		"rescinded_offers", rescinded)
-	m.changed()
-	ctx.Respond(m.roles.Config())
-}
-
-// applyRole gives a role's settings to the allocator.
-func (m *master) applyRole(ctx actor.Context, s *messages.RoleSettings) {
-	w := s.Weight
-	if w == 0 {
-		w = 1
-	}
-	ctx.Send(m.cfg.Allocator, allocation.SetWeight{Role: s.Role, Weight: w})
-	ctx.Send(m.cfg.Allocator, allocation.SetQuota{Role: s.Role, Quota: PolicyQuota(s.Quota)})
+func (m *master) publish(now time.Time) {
+	st := m.core.State(now)
+	known, reachable := m.core.AgentCounts()
+	m.cfg.Metrics.setAgents(known, reachable, m.core.HeartbeatInterval())
+	m.cfg.Metrics.setRoles(st.RoleUsage)
+	m.cfg.Publisher.publish(st)
 }

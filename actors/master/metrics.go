@@ -1,6 +1,9 @@
 package master
 
 import (
+	"time"
+
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/messages"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -81,4 +84,40 @@ func (m *Metrics) setRoles(usage []*messages.RoleUsage) {
 			m.roleRevocable.WithLabelValues(u.Role, r.Name).Add(r.Scalar)
 		}
 	}
+}
+
+// Count implements core.Metrics.
+func (m *Metrics) Count(c core.Counter, label string, n int) {
+	v := float64(n)
+	switch c {
+	case core.Registrations:
+		m.registrations.Add(v)
+	case core.Reregistrations:
+		m.reregistrations.Add(v)
+	case core.Heartbeats:
+		m.heartbeats.Add(v)
+	case core.UnreachableEvents:
+		m.unreachableEvents.Add(v)
+	case core.Rejected:
+		m.rejected.WithLabelValues(label).Add(v)
+	case core.OffersSent:
+		m.offers.Add(v)
+	case core.OffersRescinded:
+		m.rescinds.Add(v)
+	case core.OffersDeclined:
+		m.declines.Add(v)
+	case core.TasksLaunched:
+		m.launched.Add(v)
+	case core.StatusUpdates:
+		m.statusUpdates.WithLabelValues(label).Add(v)
+	case core.Preemptions:
+		m.preemptions.WithLabelValues(label).Add(v)
+	}
+}
+
+// setAgents sets the agent gauges.
+func (m *Metrics) setAgents(known, reachable int, interval time.Duration) {
+	m.agents.WithLabelValues("reachable").Set(float64(reachable))
+	m.agents.WithLabelValues("unreachable").Set(float64(known - reachable))
+	m.heartbeatInterval.Set(interval.Seconds())
 }

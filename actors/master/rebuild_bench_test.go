@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
-	"github.com/agora-sched/agora/actors/allocation"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
@@ -97,7 +96,7 @@ func BenchmarkFailoverRebuild(b *testing.B) {
 				for _, barrier := range []struct {
 					pid *actor.PID
 					msg any
-				}{{c.Master, &messages.GetState{}}, {c.Allocator, allocation.Sync{}}} {
+				}{{c.Master, &messages.GetState{}}, {c.Allocator, &messages.AllocatorSync{}}} {
 					if _, err := c.System.Root.RequestFuture(barrier.pid, barrier.msg, time.Minute).Result(); err != nil {
 						b.Fatal(err)
 					}

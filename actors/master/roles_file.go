@@ -1,10 +1,12 @@
 package master
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/checkpoint"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -24,16 +26,17 @@ func LoadRolesFile(path string) (*messages.RoleConfig, error) {
 	if err := protojson.Unmarshal(b, cfg); err != nil {
 		return nil, fmt.Errorf("role configuration %s is not valid JSON of agora.v1.RoleConfig (fix or remove it): %w", path, err)
 	}
-	if _, err := NewRoles(cfg); err != nil {
+	if _, err := core.NewRoles(cfg); err != nil {
 		return nil, fmt.Errorf("role configuration %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
 // SaveRolesFile returns a SaveRoles that writes path atomically, so a crash
-// leaves the old or the new file, never half.
-func SaveRolesFile(path string) func(*messages.RoleConfig) error {
-	return func(cfg *messages.RoleConfig) error {
+// leaves the old or the new file, never half. A local file write is not
+// interrupted by ctx.
+func SaveRolesFile(path string) func(context.Context, *messages.RoleConfig) error {
+	return func(_ context.Context, cfg *messages.RoleConfig) error {
 		b, err := protojson.MarshalOptions{UseProtoNames: true, Indent: "  "}.Marshal(cfg)
 		if err != nil {
 			return err

@@ -31,14 +31,15 @@ func LoadRoles(ctx context.Context, client *api.Client, key string) (*messages.R
 	return cfg, nil
 }
 
-// SaveRoles returns a function that stores the role configuration.
-func SaveRoles(client *api.Client, key string) func(*messages.RoleConfig) error {
-	return func(cfg *messages.RoleConfig) error {
+// SaveRoles returns a function that stores the role configuration; the
+// write gives up when ctx ends (a stalled Consul must not hold it).
+func SaveRoles(client *api.Client, key string) func(context.Context, *messages.RoleConfig) error {
+	return func(ctx context.Context, cfg *messages.RoleConfig) error {
 		value, err := protojson.MarshalOptions{Indent: "  "}.Marshal(cfg)
 		if err != nil {
 			return err
 		}
-		if _, err := client.KV().Put(&api.KVPair{Key: key, Value: value}, nil); err != nil {
+		if _, err := client.KV().Put(&api.KVPair{Key: key, Value: value}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 			return fmt.Errorf("write role configuration to Consul key %s: %w", key, err)
 		}
 		return nil

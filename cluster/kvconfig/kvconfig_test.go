@@ -21,7 +21,7 @@ func TestRolesRoundTripThroughConsul(t *testing.T) {
 		t.Fatalf("nothing stored yet: %v, %v", got, err)
 	}
 	want := &messages.RoleConfig{Roles: []*messages.RoleSettings{{Role: "prod", Weight: 2}}}
-	if err := kvconfig.SaveRoles(client, key)(want); err != nil {
+	if err := kvconfig.SaveRoles(client, key)(context.Background(), want); err != nil {
 		t.Fatal(err)
 	}
 	got, err = kvconfig.LoadRoles(context.Background(), client, key)

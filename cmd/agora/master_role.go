@@ -45,7 +45,7 @@ type masterRole struct {
 	cluster  string
 
 	loadRoles func() (*messages.RoleConfig, error)
-	saveRoles func(*messages.RoleConfig) error
+	saveRoles func(context.Context, *messages.RoleConfig) error
 
 	mu      sync.Mutex // serializes lead and stepDown
 	leading atomic.Bool

@@ -1,4 +1,4 @@
-package master
+package core
 
 import (
 	"fmt"
@@ -15,12 +15,12 @@ import (
 func TestTalliesMatchRecount(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		b := NewBooks("m")
-		agentID, _, _ := b.Register(info("h"), "a", "agent", "", t0)
+		agentID, _, _ := b.register(info("h"), Endpoint{"a", "agent"}, "", t0)
 		a := b.agents[agentID]
 		fws := []*frameworkRecord{}
 		for i, role := range []string{"r1", "r2"} {
-			id, _, _ := b.Subscribe(&messages.FrameworkInfo{Name: fmt.Sprint("f", i), Roles: []string{role}}, "")
-			fws = append(fws, b.frameworks[id])
+			f, _, _ := b.subscribe(&messages.FrameworkInfo{Name: fmt.Sprint("f", i), Roles: []string{role}}, "")
+			fws = append(fws, f)
 		}
 		states := []messages.TaskState{messages.TaskState_TASK_STARTING, messages.TaskState_TASK_RUNNING, messages.TaskState_TASK_KILLING,
 			messages.TaskState_TASK_FINISHED, messages.TaskState_TASK_FAILED, messages.TaskState_TASK_LOST}
@@ -38,7 +38,9 @@ func TestTalliesMatchRecount(t *testing.T) {
 			case op == 2 && len(all) > 0:
 				tr := all[rapid.IntRange(0, len(all)-1).Draw(rt, "task")]
 				st := &messages.TaskStatus{TaskId: tr.task.TaskId, State: states[rapid.IntRange(0, len(states)-1).Draw(rt, "state")]}
-				_, _, _ = b.updateTask(tr.frameworkID(), st)
+				if _, live := b.frameworks[tr.frameworkID()].tasks[tr.id()]; live {
+					b.setState(tr, st)
+				}
 			case op == 3 && len(all) > 0:
 				b.forgetTask(all[rapid.IntRange(0, len(all)-1).Draw(rt, "forget")])
 			}

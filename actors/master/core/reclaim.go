@@ -1,12 +1,11 @@
-package master
+package core
 
 import (
 	"sort"
+	"time"
 
-	"github.com/agora-sched/agora/actors/allocation"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
-	"github.com/asynkron/protoactor-go/actor"
 )
 
 // Reclamation. Every ReclaimInterval the master asks the allocator which
@@ -23,20 +22,29 @@ import (
 
 type reclaimTick struct{}
 
+func (reclaimTick) isTimer() {}
+
 // preemption is a task on its way out for a starved role.
 type preemption struct {
 	forRole string
 	res     policy.Scalars
 }
 
-func (m *master) handleReclaimTick(ctx actor.Context) {
-	ctx.Request(m.cfg.Allocator, allocation.CheckShortfalls{})
-	m.later(m.cfg.ReclaimInterval, reclaimTick{})
+// Shortfalls is the allocator's answer to a reclamation check: the roles
+// that lack part of their guarantee.
+func (c *Core) Shortfalls(msg *messages.AllocatorShortfalls, now time.Time) Ready {
+	short, err := policy.FromShortfalls(msg)
+	if err != nil {
+		c.log.Error("allocator sent shortfalls that do not decode; ignored", "err", err)
+		return c.ready()
+	}
+	ev := ReclaimChecked{}
+	c.reclaim(short, &ev)
+	c.publish(ev)
+	return c.ready()
 }
 
-func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
-	ev := ReclaimChecked{}
-	defer func() { ctx.ActorSystem().EventStream.Publish(ev) }()
+func (c *Core) reclaim(short []policy.Shortfall, ev *ReclaimChecked) {
 	if len(short) == 0 {
 		return
 	}
@@ -48,10 +56,10 @@ func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
 		ev.Starved = append(ev.Starved, s.Role)
 	}
 	// Tasks already being preempted for a role count as freed for it.
-	for key, p := range m.preempting {
-		t := m.books.task(key)
+	for key, p := range c.preempting {
+		t := c.books.task(key)
 		if t == nil || messages.IsTerminal(t.task.State) {
-			delete(m.preempting, key)
+			delete(c.preempting, key)
 			continue
 		}
 		for i := range need {
@@ -62,7 +70,7 @@ func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
 	}
 	// Offers other roles sit on come back before anything is killed.
 	var offers []*offerRecord
-	for _, o := range m.books.offers {
+	for _, o := range c.books.offers {
 		if !starved[o.role] {
 			offers = append(offers, o)
 		}
@@ -71,7 +79,7 @@ func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
 	rescinded := 0
 	for _, o := range offers {
 		if take(need, o.res.Scalars) {
-			m.rescind(ctx, o, "resources reclaimed for a role below its guarantee")
+			c.rescind(o, "resources reclaimed for a role below its guarantee")
 			rescinded++
 		}
 	}
@@ -82,17 +90,17 @@ func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
 	}
 	if remaining.IsZero() {
 		if rescinded > 0 {
-			m.log.Info("reclaimed offers for roles below their guarantees", "rescinded_offers", rescinded)
+			c.log.Info("reclaimed offers for roles below their guarantees", "rescinded_offers", rescinded)
 		}
 		return
 	}
 	victims := policy.PlanPreemption(policy.PreemptionPlan{
-		Need: need, Running: m.preemptible(), Roles: m.roleStandings(), Total: m.books.regularTotal(),
+		Need: need, Running: c.preemptible(), Roles: c.roleStandings(), Total: c.books.regularTotal(),
 	})
-	grace := &messages.KillPolicy{GracePeriodNanos: int64(m.cfg.PreemptionGrace)}
+	grace := &messages.KillPolicy{GracePeriodNanos: int64(c.cfg.PreemptionGrace)}
 	for _, v := range victims {
 		key := taskKey{v.FrameworkID, v.TaskID}
-		t := m.books.task(key)
+		t := c.books.task(key)
 		forRole := ""
 		for i := range need {
 			if v.Resources.Covers(need[i].Need) {
@@ -101,21 +109,21 @@ func (m *master) reclaim(ctx actor.Context, short []policy.Shortfall) {
 				break
 			}
 		}
-		m.preempting[key] = preemption{forRole: forRole, res: v.Resources}
-		m.preemptions[v.Role]++
-		m.cfg.Metrics.preemptions.WithLabelValues(v.Role).Inc()
-		m.log.Info("preempting task", "framework_id", v.FrameworkID, "task_id", v.TaskID, "role", v.Role, "agent_id", v.AgentID,
-			"for_role", forRole, "revocable", v.Revocable, "grace", m.cfg.PreemptionGrace)
-		m.killTask(ctx, t, grace, messages.TaskStatusReason_REASON_PREEMPTED)
+		c.preempting[key] = preemption{forRole: forRole, res: v.Resources}
+		c.preemptions[v.Role]++
+		c.cfg.Metrics.Count(Preemptions, v.Role, 1)
+		c.log.Info("preempting task", "framework_id", v.FrameworkID, "task_id", v.TaskID, "role", v.Role, "agent_id", v.AgentID,
+			"for_role", forRole, "revocable", v.Revocable, "grace", c.cfg.PreemptionGrace)
+		c.killTask(t, grace, messages.TaskStatusReason_REASON_PREEMPTED)
 		ev.Preempted = append(ev.Preempted, [2]string{v.FrameworkID, v.TaskID})
 	}
 	if len(victims) > 0 || rescinded > 0 {
-		m.changed()
+		c.changed = true
 	}
 }
 
 // take charges r against the needs in order and reports whether it covered
-// any of them.
+// any of thec.
 func take(need []policy.Shortfall, r policy.Scalars) bool {
 	used := false
 	for i := range need {
@@ -131,10 +139,10 @@ func take(need []policy.Shortfall, r policy.Scalars) bool {
 
 // preemptible lists the running tasks on reachable agents that are not
 // already being preempted.
-func (m *master) preemptible() []policy.Running {
+func (c *Core) preemptible() []policy.Running {
 	var out []policy.Running
 	// In map order: PlanPreemption orders candidates itself, totally.
-	for _, f := range m.books.frameworks {
+	for _, f := range c.books.frameworks {
 		for _, t := range f.tasks {
 			switch t.task.State {
 			case messages.TaskState_TASK_STAGING, messages.TaskState_TASK_STARTING, messages.TaskState_TASK_RUNNING:
@@ -142,10 +150,10 @@ func (m *master) preemptible() []policy.Running {
 				continue
 			}
 			key := taskKey{f.id(), t.id()}
-			if _, busy := m.preempting[key]; busy {
+			if _, busy := c.preempting[key]; busy {
 				continue
 			}
-			if a, ok := m.books.agents[t.agentID()]; !ok || !a.reachable {
+			if a, ok := c.books.agents[t.agentID()]; !ok || !a.reachable {
 				continue
 			}
 			out = append(out, policy.Running{
@@ -164,21 +172,21 @@ func (m *master) preemptible() []policy.Running {
 	return out
 }
 
-func (m *master) roleStandings() map[string]policy.RoleStanding {
+func (c *Core) roleStandings() map[string]policy.RoleStanding {
 	out := map[string]policy.RoleStanding{}
-	for _, s := range m.roles.Config().Roles {
+	for _, s := range c.roles.Config().Roles {
 		w := s.Weight
 		if w == 0 {
 			w = 1
 		}
-		out[s.Role] = policy.RoleStanding{Guarantee: PolicyQuota(s.Quota).Guarantee, Weight: w}
+		out[s.Role] = policy.RoleStanding{Guarantee: PolicyQuota(s.GetQuota()).Guarantee, Weight: w}
 	}
 	return out
 }
 
 // roleUsage is what /state shows of each role with a configuration or a
 // live task.
-func (m *master) roleUsage() []*messages.RoleUsage {
+func (c *Core) roleUsage() []*messages.RoleUsage {
 	type acc struct {
 		used, offered, rev policy.Resources
 		tasks, preempting  uint32
@@ -192,32 +200,32 @@ func (m *master) roleUsage() []*messages.RoleUsage {
 		by[role] = a
 		return a
 	}
-	for role, r := range m.books.roles {
+	for role, r := range c.books.roles {
 		a := get(role)
 		a.used, a.rev, a.tasks = r.used, r.revocable, r.tasks
 	}
-	for key := range m.preempting {
-		if t := m.books.task(key); t != nil && !messages.IsTerminal(t.task.State) {
+	for key := range c.preempting {
+		if t := c.books.task(key); t != nil && !messages.IsTerminal(t.task.State) {
 			get(t.task.Role).preempting++
 		}
 	}
-	for _, o := range m.books.offers {
+	for _, o := range c.books.offers {
 		a := get(o.role)
 		a.offered = a.offered.Add(o.res)
 	}
 	settings := map[string]*messages.RoleSettings{}
-	for _, s := range m.roles.Config().Roles {
+	for _, s := range c.roles.Config().Roles {
 		settings[s.Role] = s
 		get(s.Role)
 	}
-	for r := range m.preemptions {
+	for r := range c.preemptions {
 		get(r)
 	}
 	out := make([]*messages.RoleUsage, 0, len(by))
 	for role, a := range by {
 		u := &messages.RoleUsage{
 			Role: role, Weight: 1, Used: a.used.ToMessages(false), Offered: a.offered.ToMessages(false),
-			RevocableUsed: a.rev.ToMessages(false), Tasks: a.tasks, Preemptions: m.preemptions[role], Preempting: a.preempting,
+			RevocableUsed: a.rev.ToMessages(false), Tasks: a.tasks, Preemptions: c.preemptions[role], Preempting: a.preempting,
 		}
 		if s, ok := settings[role]; ok {
 			if s.Weight > 0 {
@@ -228,6 +236,5 @@ func (m *master) roleUsage() []*messages.RoleUsage {
 		out = append(out, u)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Role < out[j].Role })
-	m.cfg.Metrics.setRoles(out)
 	return out
 }

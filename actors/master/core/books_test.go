@@ -1,4 +1,4 @@
-package master
+package core
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -20,11 +21,11 @@ func info(host string) *messages.AgentInfo {
 
 func TestRegisterAssignsFreshIDs(t *testing.T) {
 	b := NewBooks("m1")
-	a, _, err := b.Register(info("h1"), "10.0.0.1:1", "agent", "s1", t0)
+	a, _, err := b.register(info("h1"), Endpoint{"10.0.0.1:1", "agent"}, "s1", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", "s2", t0) // same host again: a new agent (Mesos)
+	c, _, _ := b.register(info("h1"), Endpoint{"10.0.0.1:1", "agent"}, "s2", t0) // same host again: a new agent (Mesos)
 	if a != "m1-A1" || c != "m1-A2" {
 		t.Fatalf("ids = %s, %s", a, c)
 	}
@@ -37,8 +38,8 @@ func TestRegisterAssignsFreshIDs(t *testing.T) {
 // session) is the same agent: one ID, not a ghost agent offered twice.
 func TestRegisterRetryKeepsOneAgent(t *testing.T) {
 	b := NewBooks("m1")
-	a, retry1, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", "s1", t0)
-	c, retry2, _ := b.Register(info("h1"), "10.0.0.1:1", "agent", "s1", t0)
+	a, retry1, _ := b.register(info("h1"), Endpoint{"10.0.0.1:1", "agent"}, "s1", t0)
+	c, retry2, _ := b.register(info("h1"), Endpoint{"10.0.0.1:1", "agent"}, "s1", t0)
 	if a != c || retry1 || !retry2 || b.AgentCount() != 1 {
 		t.Fatalf("ids %s, %s (retry %v %v), %d agents: want one agent", a, c, retry1, retry2, b.AgentCount())
 	}
@@ -54,7 +55,7 @@ func TestRegisterRejectsImpossibleAgents(t *testing.T) {
 		"reversed range": {Hostname: "h", Resources: []*messages.Resource{{Name: "ports", Ranges: []*messages.Range{{Begin: 9, End: 1}}}}},
 	} {
 		b := NewBooks("m")
-		if _, _, err := b.Register(in, "a", "agent", "", t0); !errors.Is(err, ErrInvalidAgent) {
+		if _, _, err := b.register(in, Endpoint{"a", "agent"}, "", t0); !errors.Is(err, ErrInvalidAgent) {
 			t.Errorf("%s: err = %v, want ErrInvalidAgent", name, err)
 		}
 		if b.AgentCount() != 0 {
@@ -65,17 +66,17 @@ func TestRegisterRejectsImpossibleAgents(t *testing.T) {
 
 func TestHeartbeatFromUnknownOrUnreachableAgent(t *testing.T) {
 	b := NewBooks("m")
-	if err := b.Heartbeat("nope", t0); !errors.Is(err, ErrUnknownAgent) {
+	if _, err := b.heartbeat("nope", t0); !errors.Is(err, ErrUnknownAgent) {
 		t.Fatalf("unknown: %v", err)
 	}
-	id, _, _ := b.Register(info("h"), "a", "agent", "", t0)
-	if err := b.Heartbeat(id, t0.Add(time.Second)); err != nil {
+	id, _, _ := b.register(info("h"), Endpoint{"a", "agent"}, "", t0)
+	if _, err := b.heartbeat(id, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if !b.MarkUnreachable(id, t0.Add(time.Minute)) || b.MarkUnreachable(id, t0.Add(time.Minute)) {
+	if !b.markUnreachable(id, t0.Add(time.Minute)) || b.markUnreachable(id, t0.Add(time.Minute)) {
 		t.Fatal("MarkUnreachable should report only the first transition")
 	}
-	if err := b.Heartbeat(id, t0.Add(time.Minute)); !errors.Is(err, ErrUnknownAgent) {
+	if _, err := b.heartbeat(id, t0.Add(time.Minute)); !errors.Is(err, ErrUnknownAgent) {
 		t.Fatalf("unreachable agent must re-register, got %v", err)
 	}
 	if b.ReachableCount() != 0 {
@@ -85,11 +86,11 @@ func TestHeartbeatFromUnknownOrUnreachableAgent(t *testing.T) {
 
 func TestReregisterKeepsIDAndRestoresReachability(t *testing.T) {
 	b := NewBooks("m")
-	id, _, _ := b.Register(info("h"), "a", "agent", "", t0)
-	b.MarkUnreachable(id, t0.Add(time.Minute))
+	id, _, _ := b.register(info("h"), Endpoint{"a", "agent"}, "", t0)
+	b.markUnreachable(id, t0.Add(time.Minute))
 	in := info("h")
 	in.Id = &messages.AgentID{Value: id}
-	known, err := b.Reregister(in, "b", "agent", t0.Add(2*time.Minute))
+	known, err := b.reregister(in, Endpoint{"b", "agent"}, "", t0.Add(2*time.Minute))
 	if err != nil || !known {
 		t.Fatalf("known=%v err=%v", known, err)
 	}
@@ -103,10 +104,10 @@ func TestReregisterKeepsIDAndRestoresReachability(t *testing.T) {
 	// An agent this master never saw (registered with an earlier leader).
 	other := info("h2")
 	other.Id = &messages.AgentID{Value: "old-A7"}
-	if known, err := b.Reregister(other, "c", "agent", t0); err != nil || known {
+	if known, err := b.reregister(other, Endpoint{"c", "agent"}, "", t0); err != nil || known {
 		t.Fatalf("foreign agent: known=%v err=%v", known, err)
 	}
-	if _, err := b.Reregister(info("h3"), "d", "agent", t0); !errors.Is(err, ErrInvalidAgent) {
+	if _, err := b.reregister(info("h3"), Endpoint{"d", "agent"}, "", t0); !errors.Is(err, ErrInvalidAgent) {
 		t.Fatalf("re-registration without ID: %v", err)
 	}
 }
@@ -136,31 +137,16 @@ func TestHeartbeatIntervalScalesWithClusterSize(t *testing.T) {
 	}
 }
 
-func TestLivenessCountsMissedIntervals(t *testing.T) {
-	var l liveness
-	l.observe(t0, time.Second)
-	if dead, next := l.check(t0.Add(2999*time.Millisecond), 3); dead || !next.Equal(t0.Add(3*time.Second)) {
-		t.Fatalf("dead=%v next=%v", dead, next)
-	}
-	if dead, _ := l.check(t0.Add(3*time.Second), 3); !dead {
-		t.Fatal("3 missed intervals should be unreachable")
-	}
-	l.observe(t0.Add(3*time.Second), 2*time.Second) // interval grew with the cluster
-	if dead, _ := l.check(t0.Add(8*time.Second), 3); dead {
-		t.Fatal("the newer, longer interval applies")
-	}
-}
-
 // A subscription the scheduler retried before the answer reached it (same
 // session, still no ID) is the same framework, not a second one.
 func TestSubscribeRetryKeepsOneFramework(t *testing.T) {
 	b := NewBooks("m1")
 	info := &messages.FrameworkInfo{Name: "f", Roles: []string{"r"}}
-	a, known1, _ := b.Subscribe(info, "s1")
-	c, known2, _ := b.Subscribe(info, "s1")
-	d, _, _ := b.Subscribe(info, "s2")
-	if a != c || known1 || !known2 || d == a || len(b.frameworks) != 2 {
-		t.Fatalf("ids %s %s %s (known %v %v), %d frameworks", a, c, d, known1, known2, len(b.frameworks))
+	a, known1, _ := b.subscribe(proto.Clone(info).(*messages.FrameworkInfo), "s1")
+	c, known2, _ := b.subscribe(proto.Clone(info).(*messages.FrameworkInfo), "s1")
+	d, _, _ := b.subscribe(proto.Clone(info).(*messages.FrameworkInfo), "s2")
+	if a.id() != c.id() || known1 || !known2 || d.id() == a.id() || len(b.frameworks) != 2 {
+		t.Fatalf("ids %s %s %s (known %v %v), %d frameworks", a.id(), c.id(), d.id(), known1, known2, len(b.frameworks))
 	}
 }
 

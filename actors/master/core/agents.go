@@ -1,0 +1,261 @@
+package core
+
+import (
+	"strings"
+	"time"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+)
+
+// replyTo is where answers to a registration go: the PID the message names,
+// else the sender.
+func replyTo(p Peer, address, id string) Endpoint {
+	if id != "" {
+		return Endpoint{Address: address, ID: id}
+	}
+	return p.Endpoint
+}
+
+// RegisterAgent admits a new agent (one without an AgentID).
+func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time) Ready {
+	to := replyTo(p, msg.GetPid().GetAddress(), msg.GetPid().GetId())
+	id, retry, err := c.books.register(msg.GetInfo(), to, msg.Session, now)
+	if err != nil {
+		c.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
+		c.reject(to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return c.ready()
+	}
+	if retry {
+		// The agent retried before our answer reached it: same agent,
+		// same ID; answer again.
+		c.admit(c.books.agents[id], false, now)
+		return c.ready()
+	}
+	c.cfg.Metrics.Count(Registrations, "", 1)
+	a := c.books.agents[id]
+	c.log.Info("agent registered", "agent_id", id, "hostname", a.info.Hostname, "resources", messages.FormatResources(a.info.Resources))
+	c.admit(a, false, now)
+	c.readmit(a, nil, now)
+	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname})
+	return c.ready()
+}
+
+// ReregisterAgent admits an agent that has an ID: it restarted, was
+// unreachable, or registered with an earlier leader. Its tasks and their
+// frameworks are what a new leader rebuilds its books from.
+func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.Time) Ready {
+	to := replyTo(p, msg.GetPid().GetAddress(), msg.GetPid().GetId())
+	id := msg.GetInfo().GetId().GetValue()
+	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {
+		// A retry of a re-registration already taken (the answer crossed
+		// it, or the master is busy after a failover): answer it again
+		// without redoing the admission, which would churn the allocator
+		// for every retry of every agent.
+		a.lastSeen = now
+		c.admit(a, true, now)
+		return c.ready()
+	}
+	if a, ok := c.books.agents[id]; ok && a.reachable {
+		// The agent restarted before we noticed: what we offered of it
+		// may be gone, and the allocator must start over with it.
+		c.rescindAgentOffers(a, "agent restarted")
+		c.toAllocator(&messages.AllocatorRemoveAgent{AgentId: id})
+	}
+	known, err := c.books.reregister(msg.GetInfo(), to, msg.Session, now)
+	if err != nil {
+		c.log.Warn("agent re-registration rejected", "agent_id", id, "err", err)
+		c.reject(to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return c.ready()
+	}
+	a := c.books.agents[id]
+	c.cfg.Metrics.Count(Reregistrations, "", 1)
+	c.log.Info("agent re-registered", "agent_id", id, "hostname", a.info.Hostname, "known", known, "tasks", len(msg.Tasks))
+	c.admit(a, true, now)
+	c.adopt(a, msg.Tasks, msg.Frameworks, now)
+	c.readmit(a, msg.Tasks, now)
+	c.answerPending()
+	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Reregistered: true})
+	return c.ready()
+}
+
+// admit (re)starts the agent's handler and confirms the registration.
+func (c *Core) admit(a *agentRecord, reregistered bool, now time.Time) {
+	interval := c.HeartbeatInterval()
+	c.emit(WatchAgent{AgentID: a.id(), Agent: a.endpoint, Interval: interval, Seen: now})
+	c.send(a.endpoint, &messages.AgentRegistered{
+		AgentId:                &messages.AgentID{Value: a.id()},
+		Master:                 c.cfg.Info,
+		HeartbeatIntervalNanos: int64(interval),
+		Reregistered:           reregistered,
+	})
+	c.changed = true
+}
+
+// AgentHeartbeat is an agent saying it is alive. An agent the books do not
+// count as reachable is told to register again.
+func (c *Core) AgentHeartbeat(p Peer, msg *messages.AgentHeartbeat, now time.Time) Ready {
+	id := msg.GetAgentId().GetValue()
+	a, err := c.books.heartbeat(id, now)
+	if err != nil {
+		c.log.Debug("heartbeat from an agent that must re-register", "agent_id", id)
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_AGENT, err.Error(), msg)
+		return c.ready()
+	}
+	c.cfg.Metrics.Count(Heartbeats, "", 1)
+	interval := c.HeartbeatInterval()
+	c.emit(WatchAgent{AgentID: id, Agent: a.endpoint, Interval: interval, Seen: now})
+	to := p.Endpoint
+	if to.IsZero() {
+		to = a.endpoint
+	}
+	c.send(to, &messages.AgentHeartbeatAck{AgentId: msg.AgentId, Seq: msg.Seq, Master: c.cfg.Info, HeartbeatIntervalNanos: int64(interval)})
+	return c.ready()
+}
+
+// AgentUnreachable is an agent's handler reporting that the agent missed
+// too many heartbeats.
+func (c *Core) AgentUnreachable(id string, now time.Time) Ready {
+	if !c.books.markUnreachable(id, now) {
+		return c.ready()
+	}
+	c.agentGone(c.books.agents[id], false, messages.TaskStatusReason_REASON_AGENT_UNREACHABLE, "agent unreachable: missed heartbeats", now)
+	c.cfg.Metrics.Count(UnreachableEvents, "", 1)
+	c.log.Warn("agent unreachable: missed heartbeats", "agent_id", id, "max_misses", c.cfg.Liveness.MaxMisses)
+	c.changed = true
+	c.publish(AgentMarkedUnreachable{AgentID: id})
+	return c.ready()
+}
+
+// UnregisterAgent is an agent leaving for good (its node shuts down): its
+// tasks are lost.
+func (c *Core) UnregisterAgent(p Peer, msg *messages.UnregisterAgent, now time.Time) Ready {
+	id := msg.GetAgentId().GetValue()
+	if a, ok := c.books.agents[id]; ok && a.reachable {
+		c.agentGone(a, true, messages.TaskStatusReason_REASON_AGENT_REMOVED, "agent shut down", now)
+	}
+	if !c.books.removeAgent(id) {
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_AGENT, "agent "+id+" is not registered", msg)
+		return c.ready()
+	}
+	c.emit(ForgetAgent{AgentID: id})
+	c.log.Info("agent unregistered", "agent_id", id)
+	c.changed = true
+	c.publish(AgentRemoved{AgentID: id})
+	return c.ready()
+}
+
+// rescindAgentOffers withdraws the offers on an agent that can no longer
+// honour them; the allocator forgets the agent separately.
+func (c *Core) rescindAgentOffers(a *agentRecord, why string) {
+	for _, o := range ordered(a.offers, strings.Compare) {
+		c.books.removeOffer(o)
+		c.tellRescinded(o, why)
+	}
+}
+
+// agentGone handles an agent that stopped being usable: its offers are
+// rescinded and the allocator forgets it. Its live tasks become
+// UNREACHABLE (lost is true: LOST, for an agent that left for good).
+func (c *Core) agentGone(a *agentRecord, lost bool, reason messages.TaskStatusReason, why string, now time.Time) {
+	c.rescindAgentOffers(a, why)
+	c.toAllocator(&messages.AllocatorRemoveAgent{AgentId: a.id()})
+	state := messages.TaskState_TASK_UNREACHABLE
+	if lost {
+		state = messages.TaskState_TASK_LOST
+	}
+	for _, t := range ordered(a.tasks, taskKey.compare) {
+		if !messages.IsTerminal(t.task.State) {
+			c.markTask(t, state, reason, why, now)
+		}
+	}
+}
+
+// adopt records what an agent reports that the books do not know: after a
+// failover the new leader learns the cluster's tasks from re-registrations.
+// An unknown framework is recorded disconnected, from the FrameworkInfo the
+// agent keeps: its scheduler has its failover timeout to subscribe again.
+func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messages.FrameworkInfo, now time.Time) {
+	infos := make(map[string]*messages.FrameworkInfo, len(frameworks))
+	for _, fi := range frameworks {
+		infos[fi.GetId().GetValue()] = fi
+	}
+	for _, t := range tasks {
+		fwID := t.GetFrameworkId().GetValue()
+		if messages.IsTerminal(t.State) || a.tasks[taskKey{fwID, t.GetTaskId().GetValue()}] != nil {
+			continue
+		}
+		f, ok := c.books.frameworks[fwID]
+		if !ok {
+			if c.books.removed(fwID) {
+				continue // the agent hears of the removal and kills it
+			}
+			info := infos[fwID]
+			if info == nil || validateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
+				c.log.Warn("agent reports a task of a framework it has no valid FrameworkInfo for; ignoring the task",
+					"agent_id", a.id(), "framework_id", fwID, "task_id", t.GetTaskId().GetValue())
+				continue
+			}
+			f = c.books.adoptFramework(info)
+			c.toAllocator(&messages.AllocatorAddFramework{Info: f.info})
+			c.toAllocator(&messages.AllocatorDeactivateFramework{FrameworkId: fwID})
+			timeout := failoverTimeoutOf(f.info)
+			c.arm(timeout, failoverTimeout{frameworkID: fwID, gen: f.gen})
+			c.log.Info("framework recovered from an agent's re-registration; waiting for its scheduler", "framework_id", fwID, "failover_timeout", timeout)
+		}
+		if !hasRole(f.info, t.Role) {
+			c.log.Warn("agent reports a task under a role its framework is not subscribed to; ignoring the task",
+				"framework_id", fwID, "task_id", t.GetTaskId().GetValue(), "role", t.Role)
+			continue
+		}
+		res, rev, err := policy.FromMessages(t.Resources)
+		if err != nil {
+			c.log.Warn("agent reports a task with invalid resources; ignoring the task", "task_id", t.GetTaskId().GetValue(), "err", err)
+			continue
+		}
+		c.books.adoptTask(f, a, t, res, rev, now)
+	}
+}
+
+func hasRole(info *messages.FrameworkInfo, role string) bool {
+	for _, r := range info.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// readmit settles an agent's tasks after it (re-)registered: tasks it
+// reports come back to their reported state, tasks it does not report are
+// lost; the allocator gets the agent back with what is in use.
+func (c *Core) readmit(a *agentRecord, reported []*messages.Task, now time.Time) {
+	seen := make(map[taskKey]*messages.Task, len(reported))
+	for _, t := range reported {
+		seen[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
+	}
+	used := make([]*messages.AllocatorUse, 0, len(a.tasks))
+	for _, t := range ordered(a.tasks, taskKey.compare) {
+		if messages.IsTerminal(t.task.State) {
+			continue
+		}
+		rep, ok := seen[taskKey{t.frameworkID(), t.id()}]
+		switch {
+		case !ok:
+			c.markTask(t, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task", now)
+			continue
+		case messages.IsTerminal(rep.State):
+			// Ended while the agent was away: its own status update, which
+			// it resends now, tells the framework how. No uuid: the
+			// agent's update, when it comes, replaces this one.
+			c.books.setState(t, &messages.TaskStatus{TaskId: t.task.TaskId, State: rep.State, AgentId: t.task.AgentId, TimestampUnixNano: now.UnixNano()})
+			continue
+		case t.task.State != rep.State:
+			c.markTask(t, rep.State, messages.TaskStatusReason_REASON_RECONCILIATION, "the agent re-registered with this task", now)
+		}
+		used = append(used, &messages.AllocatorUse{FrameworkId: t.frameworkID(), Role: t.task.Role,
+			Resources: policy.ToQuantities(t.res), Revocable: policy.ToQuantities(t.rev)})
+	}
+	a.incarnation++
+	c.toAllocator(&messages.AllocatorAddAgent{Info: a.info, Allocated: used, Incarnation: a.incarnation})
+}

@@ -1,0 +1,410 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+// Books is the master's record of the cluster: agents, frameworks, offers
+// and tasks. Nothing here is persisted: a new leader rebuilds the books
+// from agents' re-registrations and schedulers' subscriptions. The Core
+// decides; the books only keep accounts straight (a task's resources are
+// counted by its framework, its role and its agent, or by none).
+type Books struct {
+	masterID  string
+	nextAgent uint64
+	agents    map[string]*agentRecord
+	reachable int
+
+	nextFramework uint64
+	nextOffer     uint64
+	frameworks    map[string]*frameworkRecord
+	// removedElsewhere remembers frameworks removed that an earlier
+	// master had registered (this master's own are told apart by their
+	// number): bounded, oldest forgotten first.
+	removedElsewhere recentSet
+	offers           map[string]*offerRecord
+	// bySession maps an agent process's session to the ID it registered
+	// with, so that a retried registration is not a second agent.
+	bySession map[string]string
+	// frameworkSessions does the same for scheduler processes subscribing
+	// new frameworks; an entry goes with its framework.
+	frameworkSessions map[string]string
+	// roles tallies live tasks by role.
+	roles map[string]*roleTally
+	// completed keeps the last CompletedTasks tasks whose end was
+	// acknowledged, for operators (agora logs) to find them.
+	completed     []*messages.Task
+	completedNext int
+}
+
+// CompletedTasks is how many finished tasks the master remembers.
+const CompletedTasks = 1000
+
+// RemovedFrameworks is how many removed frameworks of earlier masters are
+// remembered (and refused should their schedulers come back).
+const RemovedFrameworks = 10_000
+
+// NewBooks returns empty books for the master with the given ID; agent IDs
+// it assigns are "<masterID>-A<n>", framework IDs "<masterID>-F<n>".
+func NewBooks(masterID string) *Books {
+	return &Books{
+		masterID: masterID, agents: map[string]*agentRecord{},
+		frameworks: map[string]*frameworkRecord{}, removedElsewhere: newRecentSet(RemovedFrameworks), offers: map[string]*offerRecord{},
+		bySession: map[string]string{}, frameworkSessions: map[string]string{}, roles: map[string]*roleTally{},
+	}
+}
+
+// agentRecord is what the books know of one agent.
+type agentRecord struct {
+	info            *messages.AgentInfo
+	endpoint        Endpoint
+	registered      time.Time
+	lastSeen        time.Time
+	reachable       bool
+	unreachableAt   time.Time
+	reregistrations uint32
+	tasks           map[taskKey]*taskRecord
+	offers          map[string]*offerRecord
+	// incarnation counts the agent's admissions to the allocator; grants
+	// from an earlier one are stale.
+	incarnation uint64
+	// session is the agent process's session from its last registration.
+	session string
+}
+
+func (a *agentRecord) id() string { return a.info.GetId().GetValue() }
+
+type frameworkRecord struct {
+	info        *messages.FrameworkInfo
+	connected   bool
+	tearingDown bool
+	// conn is the connection of the scheduler that holds the framework
+	// (zero while disconnected); calls from any other are refused.
+	conn Endpoint
+	// gen counts disconnections, so a stale failover timer is ignored.
+	gen    uint64
+	tasks  map[string]*taskRecord // live: not terminal, or terminal and unacknowledged
+	offers map[string]*offerRecord
+	used   policy.Resources // resources of live tasks
+	// states counts tasks by state, kept as tasks change so that a state
+	// snapshot does not walk every task.
+	states  map[messages.TaskState]uint32
+	session string
+}
+
+func (f *frameworkRecord) id() string { return f.info.GetId().GetValue() }
+
+func (f *frameworkRecord) count(s messages.TaskState, delta int) {
+	n := int(f.states[s]) + delta
+	if n <= 0 {
+		delete(f.states, s)
+		return
+	}
+	f.states[s] = uint32(n)
+}
+
+// roleTally is what a role's live tasks hold, kept as tasks change.
+type roleTally struct {
+	used, revocable policy.Resources
+	tasks           uint32
+}
+
+type offerRecord struct {
+	id, frameworkID, agentID, role string
+	res, rev                       policy.Resources
+	// asRev: res is offered as revocable (policy.Grant.AsRevocable).
+	asRev   bool
+	expires time.Time
+}
+
+type taskRecord struct {
+	task *messages.Task
+	// res is taken from the agent's regular pool (also when it was offered
+	// as revocable: task.Revocable), rev from its revocable pool.
+	res, rev policy.Resources
+	launched time.Time
+}
+
+func (t *taskRecord) frameworkID() string { return t.task.FrameworkId.GetValue() }
+func (t *taskRecord) agentID() string     { return t.task.AgentId.GetValue() }
+func (t *taskRecord) id() string          { return t.task.TaskId.GetValue() }
+
+type taskKey struct{ framework, task string }
+
+func (k taskKey) compare(o taskKey) int {
+	if c := strings.Compare(k.framework, o.framework); c != 0 {
+		return c
+	}
+	return strings.Compare(k.task, o.task)
+}
+
+// ordered returns m's values in key order. What the master sends while
+// walking its books must not follow Go's random map order: a simulation
+// on one thread is then replayed message for message from its seed, and a
+// golden trace reads the same every run.
+func ordered[K comparable, V any](m map[K]V, compare func(a, b K) int) []V {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compare)
+	out := make([]V, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}
+
+// AgentCount is the number of agents known (reachable or not).
+func (b *Books) AgentCount() int { return len(b.agents) }
+
+// ReachableCount is the number of reachable agents.
+func (b *Books) ReachableCount() int { return b.reachable }
+
+func validateAgentInfo(info *messages.AgentInfo) error {
+	if info == nil {
+		return fmt.Errorf("%w: no AgentInfo", ErrInvalidAgent)
+	}
+	if info.Hostname == "" {
+		return fmt.Errorf("%w: empty hostname", ErrInvalidAgent)
+	}
+	if err := messages.ValidateResources(info.Resources); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
+	}
+	return nil
+}
+
+// register admits a new agent and returns its new AgentID. A retry from
+// the same agent process (same session) gets the ID it was given, and
+// known is true.
+func (b *Books) register(info *messages.AgentInfo, at Endpoint, session string, now time.Time) (id string, known bool, err error) {
+	if err := validateAgentInfo(info); err != nil {
+		return "", false, err
+	}
+	if id, ok := b.bySession[session]; ok && session != "" {
+		if a, ok := b.agents[id]; ok && a.reachable {
+			return id, true, nil
+		}
+	}
+	b.nextAgent++
+	id = b.masterID + "-A" + strconv.FormatUint(b.nextAgent, 10)
+	info = proto.Clone(info).(*messages.AgentInfo)
+	info.Id = &messages.AgentID{Value: id}
+	b.agents[id] = &agentRecord{info: info, endpoint: at, registered: now, lastSeen: now, reachable: true,
+		tasks: map[taskKey]*taskRecord{}, offers: map[string]*offerRecord{}, session: session}
+	if session != "" {
+		b.bySession[session] = id
+	}
+	b.reachable++
+	return id, false, nil
+}
+
+// reregister admits an agent that already has an ID: one that restarted,
+// was unreachable, or registered with an earlier leader. It returns whether
+// the books already knew the agent.
+func (b *Books) reregister(info *messages.AgentInfo, at Endpoint, session string, now time.Time) (known bool, err error) {
+	if err := validateAgentInfo(info); err != nil {
+		return false, err
+	}
+	id := info.GetId().GetValue()
+	if id == "" {
+		return false, fmt.Errorf("%w: re-registration without an AgentID", ErrInvalidAgent)
+	}
+	info = proto.Clone(info).(*messages.AgentInfo)
+	rec, known := b.agents[id]
+	if !known {
+		rec = &agentRecord{registered: now, tasks: map[taskKey]*taskRecord{}, offers: map[string]*offerRecord{}}
+		b.agents[id] = rec
+	} else {
+		rec.reregistrations++
+	}
+	if !rec.reachable {
+		b.reachable++
+	}
+	if rec.session != "" && rec.session != session && b.bySession[rec.session] == id {
+		delete(b.bySession, rec.session)
+	}
+	rec.info, rec.endpoint, rec.lastSeen, rec.reachable, rec.unreachableAt, rec.session = info, at, now, true, time.Time{}, session
+	return known, nil
+}
+
+// heartbeat records that a reachable agent is alive. An unknown or
+// unreachable agent gets ErrUnknownAgent: it must re-register.
+func (b *Books) heartbeat(id string, now time.Time) (*agentRecord, error) {
+	rec, ok := b.agents[id]
+	if !ok || !rec.reachable {
+		return nil, fmt.Errorf("agent %s: %w", id, ErrUnknownAgent)
+	}
+	rec.lastSeen = now
+	return rec, nil
+}
+
+// markUnreachable records that an agent missed too many heartbeats. It
+// returns false if the agent was unknown or already unreachable.
+func (b *Books) markUnreachable(id string, now time.Time) bool {
+	rec, ok := b.agents[id]
+	if !ok || !rec.reachable {
+		return false
+	}
+	rec.reachable, rec.unreachableAt = false, now
+	b.reachable--
+	return true
+}
+
+// removeAgent forgets an agent (it unregistered).
+func (b *Books) removeAgent(id string) bool {
+	rec, ok := b.agents[id]
+	if !ok {
+		return false
+	}
+	if rec.reachable {
+		b.reachable--
+	}
+	if b.bySession[rec.session] == id {
+		delete(b.bySession, rec.session)
+	}
+	delete(b.agents, id)
+	return true
+}
+
+// remember keeps a finished task for operators, the oldest dropped first.
+func (b *Books) remember(t *messages.Task) {
+	if len(b.completed) < CompletedTasks {
+		b.completed = append(b.completed, t)
+		return
+	}
+	b.completed[b.completedNext] = t
+	b.completedNext = (b.completedNext + 1) % CompletedTasks
+}
+
+// findTask returns a live or recently finished task; frameworkID may be
+// empty.
+func (b *Books) findTask(frameworkID, taskID string) *messages.Task {
+	for id, f := range b.frameworks {
+		if frameworkID != "" && id != frameworkID {
+			continue
+		}
+		if t, ok := f.tasks[taskID]; ok {
+			return t.task
+		}
+	}
+	for i := len(b.completed) - 1; i >= 0; i-- {
+		t := b.completed[i]
+		if t.GetTaskId().GetValue() == taskID && (frameworkID == "" || t.GetFrameworkId().GetValue() == frameworkID) {
+			return t
+		}
+	}
+	return nil
+}
+
+// task finds a live task (or a terminal one not yet acknowledged).
+func (b *Books) task(key taskKey) *taskRecord {
+	if f, ok := b.frameworks[key.framework]; ok {
+		return f.tasks[key.task]
+	}
+	return nil
+}
+
+// regularTotal is the regular resources of the reachable agents.
+func (b *Books) regularTotal() policy.Scalars {
+	var total policy.Scalars
+	for _, a := range b.agents {
+		if a.reachable {
+			r, _, _ := policy.FromMessages(a.info.Resources)
+			total = total.Add(r.Scalars)
+		}
+	}
+	return total
+}
+
+// Agents returns the state of every agent, ordered by ID.
+func (b *Books) Agents() []*messages.AgentState {
+	out := make([]*messages.AgentState, 0, len(b.agents))
+	for _, rec := range b.agents {
+		st := &messages.AgentState{
+			Info:               rec.info,
+			Address:            rec.endpoint.Address,
+			Reachable:          rec.reachable,
+			RegisteredUnixNano: rec.registered.UnixNano(),
+			LastSeenUnixNano:   rec.lastSeen.UnixNano(),
+			Reregistrations:    rec.reregistrations,
+		}
+		if !rec.unreachableAt.IsZero() {
+			st.UnreachableUnixNano = rec.unreachableAt.UnixNano()
+		}
+		var used policy.Resources
+		for _, t := range rec.tasks {
+			if !messages.IsTerminal(t.task.State) {
+				used = used.Add(t.res)
+			}
+		}
+		st.Used = used.ToMessages(false)
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })
+	return out
+}
+
+// Frameworks returns the state of every framework, ordered by ID.
+func (b *Books) Frameworks() []*messages.FrameworkState {
+	out := make([]*messages.FrameworkState, 0, len(b.frameworks))
+	for _, f := range b.frameworks {
+		st := &messages.FrameworkState{Info: f.info, Connected: f.connected, TearingDown: f.tearingDown,
+			Tasks: map[string]uint32{}, Used: f.used.ToMessages(false), OutstandingOffers: uint32(len(f.offers))}
+		for state, n := range f.states {
+			st.Tasks[state.String()] = n
+		}
+		var offered policy.Resources
+		for _, o := range f.offers {
+			offered = offered.Add(o.res)
+		}
+		st.Offered = offered.ToMessages(false)
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })
+	return out
+}
+
+// recentSet remembers the last n strings added.
+type recentSet struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentSet(n int) recentSet {
+	return recentSet{set: map[string]struct{}{}, ring: make([]string, 0, min(n, 1024)), next: 0}
+}
+
+func (r *recentSet) has(s string) bool { _, ok := r.set[s]; return ok }
+
+func (r *recentSet) add(s string, limit int) {
+	if r.has(s) {
+		return
+	}
+	r.set[s] = struct{}{}
+	if len(r.ring) < limit {
+		r.ring = append(r.ring, s)
+		return
+	}
+	delete(r.set, r.ring[r.next])
+	r.ring[r.next] = s
+	r.next = (r.next + 1) % limit
+}
+
+// cloneStatus copies a status the books keep before it is sent, or one
+// received before it is kept: books and messages share nothing mutable.
+func cloneStatus(st *messages.TaskStatus) *messages.TaskStatus {
+	return proto.Clone(st).(*messages.TaskStatus)
+}
+
+func cloneTask(t *messages.Task) *messages.Task { return proto.Clone(t).(*messages.Task) }

@@ -1,0 +1,405 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+// The books' accounts of frameworks, offers and tasks. Every change of a
+// task's state goes through setState, which refuses what the task state
+// machine (messages.CanTransition) refuses.
+
+// DefaultFailoverTimeout is how long a disconnected framework's tasks keep
+// running when its FrameworkInfo names none. Mesos' default of 0 kills
+// every task after a blip (Spark #18674); a week is what its docs advise.
+const DefaultFailoverTimeout = 7 * 24 * time.Hour
+
+// failoverTimeoutOf is the framework's failover timeout, or the default.
+func failoverTimeoutOf(info *messages.FrameworkInfo) time.Duration {
+	if info.FailoverTimeoutNanos > 0 {
+		return time.Duration(info.FailoverTimeoutNanos)
+	}
+	return DefaultFailoverTimeout
+}
+
+// ValidRoleName reports whether a role name is well formed: names
+// separated by /, such as eng/ml.
+func ValidRoleName(role string) bool {
+	return role != "" && !strings.HasPrefix(role, "/") && !strings.HasSuffix(role, "/") &&
+		!strings.Contains(role, "//") && !strings.ContainsAny(role, " \t\n") && role != "." && role != ".."
+}
+
+func validateFrameworkInfo(info *messages.FrameworkInfo) error {
+	if info == nil {
+		return fmt.Errorf("%w: no FrameworkInfo", ErrInvalidFramework)
+	}
+	if info.Name == "" {
+		return fmt.Errorf("%w: empty name", ErrInvalidFramework)
+	}
+	if len(info.Roles) == 0 {
+		return fmt.Errorf("%w: no roles; subscribe with at least one, such as \"default\"", ErrInvalidFramework)
+	}
+	for _, r := range info.Roles {
+		if !ValidRoleName(r) {
+			return fmt.Errorf("%w: role %q: want names separated by /, such as eng/ml", ErrInvalidFramework, r)
+		}
+	}
+	if info.FailoverTimeoutNanos < 0 {
+		return fmt.Errorf("%w: negative failover timeout", ErrInvalidFramework)
+	}
+	if err := messages.ValidateResources(info.MinAllocatable); err != nil {
+		return fmt.Errorf("%w: min_allocatable: %w", ErrInvalidFramework, err)
+	}
+	if _, _, err := policy.FromMessages(info.GetPreferences().GetMinResources()); err != nil {
+		return fmt.Errorf("%w: preferences: %w", ErrInvalidFramework, err)
+	}
+	return nil
+}
+
+// frameworkNumber reads the number of a framework ID this master issued.
+func (b *Books) frameworkNumber(id string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(id, b.masterID+"-F")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 64)
+	return n, err == nil
+}
+
+// removed reports whether a framework was torn down for good.
+func (b *Books) removed(id string) bool {
+	if _, live := b.frameworks[id]; live {
+		return false
+	}
+	if n, ours := b.frameworkNumber(id); ours {
+		return n >= 1 && n <= b.nextFramework
+	}
+	return b.removedElsewhere.has(id)
+}
+
+// subscribe admits a framework: a new one (no ID) gets "<master>-F<n>"; one
+// with an ID is re-admitted (scheduler failover, or a new leader). It
+// returns the framework's record and whether it was known.
+func (b *Books) subscribe(info *messages.FrameworkInfo, session string) (*frameworkRecord, bool, error) {
+	if err := validateFrameworkInfo(info); err != nil {
+		return nil, false, err
+	}
+	info = proto.Clone(info).(*messages.FrameworkInfo)
+	id := info.GetId().GetValue()
+	if prior, ok := b.frameworkSessions[session]; ok && id == "" && session != "" {
+		id = prior // a retry of a subscription already taken
+		info.Id = &messages.FrameworkID{Value: id}
+	}
+	if id == "" {
+		b.nextFramework++
+		id = b.masterID + "-F" + strconv.FormatUint(b.nextFramework, 10)
+		info.Id = &messages.FrameworkID{Value: id}
+		if session != "" {
+			b.frameworkSessions[session] = id
+		}
+		f := &frameworkRecord{info: info, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}, states: map[messages.TaskState]uint32{}, session: session}
+		b.frameworks[id] = f
+		return f, false, nil
+	}
+	if n, ours := b.frameworkNumber(id); ours && (n == 0 || n > b.nextFramework) {
+		// This master hands out its framework IDs; one it never issued is
+		// a made-up ID, which would otherwise block the framework that
+		// later gets it.
+		return nil, false, fmt.Errorf("%w: framework ID %s was never issued: subscribe without an ID to get one", ErrInvalidFramework, id)
+	}
+	if b.removed(id) {
+		return nil, false, fmt.Errorf("framework %s: %w", id, ErrFrameworkRemoved)
+	}
+	if f, ok := b.frameworks[id]; ok {
+		if f.tearingDown {
+			return nil, false, fmt.Errorf("framework %s: %w", id, ErrFrameworkRemoved)
+		}
+		if !sameRoles(f.info.Roles, info.Roles) {
+			return nil, false, fmt.Errorf("%w: framework %s cannot change its roles on re-subscription (had %v)", ErrInvalidFramework, id, f.info.Roles)
+		}
+		f.info = info
+		return f, true, nil
+	}
+	f := &frameworkRecord{info: info, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}, states: map[messages.TaskState]uint32{}, session: session}
+	b.frameworks[id] = f
+	return f, false, nil
+}
+
+func sameRoles(a, b []string) bool {
+	x, y := append([]string(nil), a...), append([]string(nil), b...)
+	sort.Strings(x)
+	sort.Strings(y)
+	return strings.Join(x, "\x00") == strings.Join(y, "\x00")
+}
+
+// framework returns a framework's record.
+func (b *Books) framework(id string) (*frameworkRecord, error) {
+	f, ok := b.frameworks[id]
+	if !ok {
+		if b.removed(id) {
+			return nil, fmt.Errorf("framework %s: %w", id, ErrFrameworkRemoved)
+		}
+		return nil, fmt.Errorf("framework %s: %w", id, ErrUnknownFramework)
+	}
+	return f, nil
+}
+
+// removeFramework forgets a framework for good; its ID cannot come back.
+func (b *Books) removeFramework(id string) {
+	f, ok := b.frameworks[id]
+	if !ok {
+		return
+	}
+	for _, t := range f.tasks {
+		if !messages.IsTerminal(t.task.State) {
+			b.tally(t, false)
+		}
+	}
+	if b.frameworkSessions[f.session] == id {
+		delete(b.frameworkSessions, f.session)
+	}
+	delete(b.frameworks, id)
+	if _, ours := b.frameworkNumber(id); !ours {
+		b.removedElsewhere.add(id, RemovedFrameworks)
+	}
+}
+
+// adoptFramework records a framework learned from an agent's
+// re-registration (a new leader after failover): disconnected until its
+// scheduler subscribes again.
+func (b *Books) adoptFramework(info *messages.FrameworkInfo) *frameworkRecord {
+	f := &frameworkRecord{info: proto.Clone(info).(*messages.FrameworkInfo), gen: 1, tasks: map[string]*taskRecord{}, offers: map[string]*offerRecord{}, states: map[messages.TaskState]uint32{}}
+	b.frameworks[info.GetId().GetValue()] = f
+	return f
+}
+
+// tally adds (or removes) a live task to its role's tally.
+func (b *Books) tally(t *taskRecord, add bool) {
+	r := b.roles[t.task.Role]
+	if r == nil {
+		r = &roleTally{}
+		b.roles[t.task.Role] = r
+	}
+	rev := policy.Resources{}
+	if t.task.Revocable {
+		rev = t.res.Add(t.rev)
+	}
+	if add {
+		r.used, r.revocable, r.tasks = r.used.Add(t.res), r.revocable.Add(rev), r.tasks+1
+		return
+	}
+	r.used, r.revocable, r.tasks = r.used.Sub(t.res), r.revocable.Sub(rev), r.tasks-1
+	if r.tasks == 0 {
+		delete(b.roles, t.task.Role)
+	}
+}
+
+// addOffer records a grant as an offer.
+func (b *Books) addOffer(g policy.Grant, expires time.Time) *offerRecord {
+	b.nextOffer++
+	o := &offerRecord{
+		id: b.masterID + "-O" + strconv.FormatUint(b.nextOffer, 10), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
+		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, expires: expires,
+	}
+	b.offers[o.id] = o
+	b.frameworks[g.FrameworkID].offers[o.id] = o
+	b.agents[g.AgentID].offers[o.id] = o
+	return o
+}
+
+func (b *Books) removeOffer(o *offerRecord) {
+	delete(b.offers, o.id)
+	if f, ok := b.frameworks[o.frameworkID]; ok {
+		delete(f.offers, o.id)
+	}
+	if a, ok := b.agents[o.agentID]; ok {
+		delete(a.offers, o.id)
+	}
+}
+
+// takeOffers removes and returns the offers an accept or decline names.
+// They must exist, belong to the framework, be distinct, and (for accept)
+// lie on one agent under one role. On error the valid offers named are
+// still taken and returned, so the caller can give their resources back
+// (Mesos does the same).
+func (b *Books) takeOffers(frameworkID string, ids []*messages.OfferID, oneAgent bool) (taken []*offerRecord, err error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no offer IDs", ErrInvalidOffers)
+	}
+	seen := make(map[string]bool, len(ids))
+	var problems []string
+	for _, oid := range ids {
+		id := oid.GetValue()
+		o, ok := b.offers[id]
+		switch {
+		case seen[id]:
+			problems = append(problems, fmt.Sprintf("offer %s named twice", id))
+			continue
+		case !ok:
+			problems = append(problems, fmt.Sprintf("offer %s is unknown (rescinded, expired or already used)", id))
+			continue
+		case o.frameworkID != frameworkID:
+			problems = append(problems, fmt.Sprintf("offer %s belongs to another framework", id))
+			continue
+		}
+		seen[id] = true
+		taken = append(taken, o)
+	}
+	if oneAgent && len(taken) > 1 {
+		for _, o := range taken[1:] {
+			if o.agentID != taken[0].agentID {
+				problems = append(problems, fmt.Sprintf("offers %s and %s are on different agents", taken[0].id, o.id))
+				break
+			}
+			if o.role != taken[0].role {
+				problems = append(problems, fmt.Sprintf("offers %s and %s are for different roles", taken[0].id, o.id))
+				break
+			}
+		}
+	}
+	for _, o := range taken {
+		b.removeOffer(o)
+	}
+	if len(problems) > 0 {
+		return taken, fmt.Errorf("%w: %s", ErrInvalidOffers, strings.Join(problems, "; "))
+	}
+	return taken, nil
+}
+
+// validateTask checks one task of an accept against what is left of the
+// offered resources and returns its resources.
+func validateTask(f *frameworkRecord, agentID string, t *messages.TaskInfo, launching map[string]bool, left policy.Resources) (policy.Resources, policy.Resources, error) {
+	id := t.GetTaskId().GetValue()
+	switch {
+	case id == "":
+		return left, left, errors.New("task has no ID")
+	case f.tasks[id] != nil:
+		return left, left, fmt.Errorf("task ID %s is already used by a live task of this framework", id)
+	case launching[id]:
+		return left, left, fmt.Errorf("task ID %s appears twice in this accept", id)
+	case t.AgentId != nil && t.AgentId.Value != "" && t.AgentId.Value != agentID:
+		return left, left, fmt.Errorf("task names agent %s but the offers are on %s", t.AgentId.Value, agentID)
+	}
+	given := 0
+	if t.Command != nil && t.Command.Value != "" {
+		given++
+	}
+	if t.Executor != nil {
+		given++
+	}
+	docker := t.Container != nil && t.Container.Type == messages.ContainerInfo_DOCKER
+	if given == 0 && !docker {
+		return left, left, errors.New("task has no command, container or executor: give one")
+	}
+	if t.Command != nil && t.Executor != nil {
+		return left, left, errors.New("task has both a command and an executor: give one")
+	}
+	res, rev, err := policy.FromMessages(t.Resources)
+	if err != nil {
+		return left, left, err
+	}
+	if res.IsEmpty() && rev.IsEmpty() {
+		return left, left, errors.New("task asks for no resources: give at least cpus or mem")
+	}
+	if !left.Contains(res) {
+		return left, left, fmt.Errorf("task asks for %s but only %s is left of the offers", res, left)
+	}
+	return res, rev, nil
+}
+
+// addTask records a launched task as STAGING.
+func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages.TaskInfo, res, rev policy.Resources, revocable bool, now time.Time) *taskRecord {
+	aid := &messages.AgentID{Value: agentID}
+	t := &taskRecord{
+		task: &messages.Task{
+			Name: info.Name, TaskId: &messages.TaskID{Value: info.TaskId.GetValue()}, FrameworkId: f.info.Id, AgentId: aid,
+			ExecutorId: cloneExecutorID(info.GetExecutor().GetExecutorId()), State: messages.TaskState_TASK_STAGING,
+			Resources: append(res.ToMessages(false), rev.ToMessages(true)...), Role: role, Revocable: revocable || !rev.IsEmpty(),
+			LatestStatus: &messages.TaskStatus{TaskId: &messages.TaskID{Value: info.TaskId.GetValue()}, State: messages.TaskState_TASK_STAGING, AgentId: aid, TimestampUnixNano: now.UnixNano()},
+		},
+		res: res, rev: rev, launched: now,
+	}
+	f.tasks[t.id()] = t
+	f.used = f.used.Add(res)
+	f.count(messages.TaskState_TASK_STAGING, 1)
+	b.tally(t, true)
+	b.agents[agentID].tasks[taskKey{f.id(), t.id()}] = t
+	return t
+}
+
+// setState is the only way a task's state changes: it refuses what the
+// task state machine refuses (a late or duplicate update keeps what is
+// known) and keeps the accounts: a task that ends gives its resources back
+// to its framework's and role's tallies. It returns whether the state
+// changed and whether the task ended with this change.
+func (b *Books) setState(t *taskRecord, st *messages.TaskStatus) (changed, ended bool) {
+	if !messages.CanTransition(t.task.State, st.State) {
+		return false, false
+	}
+	f := b.frameworks[t.frameworkID()]
+	wasTerminal := messages.IsTerminal(t.task.State)
+	if f != nil {
+		f.count(t.task.State, -1)
+		f.count(st.State, 1)
+	}
+	t.task.State = st.State
+	t.task.LatestStatus = st
+	if !wasTerminal && messages.IsTerminal(st.State) {
+		if f != nil {
+			f.used = f.used.Sub(t.res)
+		}
+		b.tally(t, false)
+		return true, true
+	}
+	return true, false
+}
+
+// forgetTask drops a task whose terminal update was acknowledged.
+func (b *Books) forgetTask(t *taskRecord) {
+	if f, ok := b.frameworks[t.frameworkID()]; ok {
+		if _, live := f.tasks[t.id()]; live {
+			f.count(t.task.State, -1)
+			if !messages.IsTerminal(t.task.State) {
+				f.used = f.used.Sub(t.res)
+				b.tally(t, false)
+			}
+		}
+		delete(f.tasks, t.id())
+		if messages.IsTerminal(t.task.State) {
+			b.remember(t.task)
+		}
+	}
+	if a, ok := b.agents[t.agentID()]; ok {
+		delete(a.tasks, taskKey{t.frameworkID(), t.id()})
+	}
+}
+
+// adoptTask records a task an agent reports that the books do not know.
+func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, res, rev policy.Resources, now time.Time) *taskRecord {
+	t = cloneTask(t)
+	t.AgentId = a.info.Id
+	t.FrameworkId = f.info.Id
+	t.LatestStatus = &messages.TaskStatus{TaskId: t.TaskId, State: t.State, AgentId: a.info.Id, TimestampUnixNano: now.UnixNano()}
+	rec := &taskRecord{task: t, res: res, rev: rev, launched: now}
+	f.tasks[rec.id()] = rec
+	f.used = f.used.Add(res)
+	f.count(t.State, 1)
+	b.tally(rec, true)
+	a.tasks[taskKey{f.id(), rec.id()}] = rec
+	return rec
+}
+
+func cloneExecutorID(id *messages.ExecutorID) *messages.ExecutorID {
+	if id == nil {
+		return nil
+	}
+	return &messages.ExecutorID{Value: id.Value}
+}

@@ -1,0 +1,297 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+// offerTimeout rescinds the offers of one batch that are still out.
+type offerTimeout struct {
+	frameworkID string
+	offerIDs    []string
+}
+
+func (offerTimeout) isTimer() {}
+
+// offersPerMessage bounds an Offers message: the framework can act on the
+// first offers while the rest are prepared, and a remoting frame stays far
+// below gRPC's limits (one offer is ~200 bytes).
+const offersPerMessage = 256
+
+// Allocated turns the allocator's grants into offers. A grant the books
+// can no longer honour is dropped (the allocator already took it back) or
+// returned.
+func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
+	grants, err := policy.DecodeGrants(msg)
+	if err != nil {
+		c.log.Error("allocator sent grants that do not decode; dropped", "err", err)
+		return c.ready()
+	}
+	var expires time.Time
+	if c.cfg.OfferTimeout > 0 {
+		expires = now.Add(c.cfg.OfferTimeout)
+	}
+	byFramework := make(map[string][]*messages.Offer, 4)
+	var order []string // frameworks in the allocator's order
+	for _, g := range grants {
+		f, fwOK := c.books.frameworks[g.FrameworkID]
+		a, agentOK := c.books.agents[g.AgentID]
+		if !fwOK || !agentOK || !a.reachable || a.incarnation != g.Incarnation {
+			// The allocator made this grant before it heard that the
+			// framework or the agent (this incarnation of it) is gone,
+			// and reclaimed it when it did: nothing to give back.
+			continue
+		}
+		if !f.connected || f.tearingDown {
+			// Things changed since the allocator decided: give it back.
+			c.toAllocator(&messages.AllocatorReturn{FrameworkId: g.FrameworkID, Role: g.Role, AgentId: g.AgentID,
+				Resources: policy.ToQuantities(g.Resources), Revocable: policy.ToQuantities(g.Revocable)})
+			continue
+		}
+		o := c.books.addOffer(g, expires)
+		offer := &messages.Offer{
+			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
+			Resources: append(g.Resources.ToMessages(g.AsRevocable), g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,
+			Role: g.Role, MasterEpoch: c.epoch(), AgentHttpAddress: a.info.HttpAddress,
+		}
+		if !expires.IsZero() {
+			offer.ExpiresUnixNano = expires.UnixNano()
+		}
+		if _, ok := byFramework[g.FrameworkID]; !ok {
+			order = append(order, g.FrameworkID)
+		}
+		byFramework[g.FrameworkID] = append(byFramework[g.FrameworkID], offer)
+		if len(byFramework[g.FrameworkID]) == offersPerMessage {
+			c.sendOffers(f, byFramework[g.FrameworkID])
+			byFramework[g.FrameworkID] = nil
+		}
+	}
+	for _, id := range order {
+		if offers := byFramework[id]; len(offers) > 0 {
+			c.sendOffers(c.books.frameworks[id], offers)
+		}
+	}
+	return c.ready()
+}
+
+// sendOffers sends offers to the framework's scheduler and times them out
+// together: one timer per batch, not one per offer (a framework offered
+// 10,000 agents at once needs one).
+func (c *Core) sendOffers(f *frameworkRecord, offers []*messages.Offer) {
+	c.send(f.conn, &messages.Offers{Offers: offers, MasterEpoch: c.epoch()})
+	c.cfg.Metrics.Count(OffersSent, "", len(offers))
+	if c.cfg.OfferTimeout > 0 {
+		ids := make([]string, len(offers))
+		for i, o := range offers {
+			ids[i] = o.Id.Value
+		}
+		c.arm(c.cfg.OfferTimeout, offerTimeout{frameworkID: f.id(), offerIDs: ids})
+	}
+}
+
+func (c *Core) offersTimedOut(t offerTimeout, now time.Time) {
+	for _, id := range t.offerIDs {
+		if o, ok := c.books.offers[id]; ok {
+			c.log.Info("offer timed out; rescinding", "framework_id", t.frameworkID, "offer_id", id)
+			c.rescind(o, fmt.Sprintf("offer not used within the offer timeout (%v)", c.cfg.OfferTimeout))
+		}
+	}
+}
+
+// giveBack returns an offer's resources to the allocator.
+func (c *Core) giveBack(o *offerRecord, kind messages.AllocatorReturn_Kind, refuse time.Duration) {
+	c.toAllocator(&messages.AllocatorReturn{FrameworkId: o.frameworkID, Role: o.role, AgentId: o.agentID,
+		Resources: policy.ToQuantities(o.res), Revocable: policy.ToQuantities(o.rev), Kind: kind, RefuseNanos: int64(refuse)})
+}
+
+// rescindAll withdraws every outstanding offer of a framework.
+func (c *Core) rescindAll(f *frameworkRecord, reason string) {
+	for _, o := range ordered(f.offers, strings.Compare) {
+		c.rescind(o, reason)
+	}
+}
+
+// rescind withdraws an offer: its resources go back and its framework is
+// told why.
+func (c *Core) rescind(o *offerRecord, reason string) {
+	c.books.removeOffer(o)
+	c.giveBack(o, messages.AllocatorReturn_RECOVER, 0)
+	c.tellRescinded(o, reason)
+	c.changed = true
+}
+
+func (c *Core) tellRescinded(o *offerRecord, reason string) {
+	c.cfg.Metrics.Count(OffersRescinded, "", 1)
+	if f, ok := c.books.frameworks[o.frameworkID]; ok && f.connected {
+		c.send(f.conn, &messages.RescindOffer{OfferId: &messages.OfferID{Value: o.id}, Reason: reason, MasterEpoch: c.epoch()})
+	}
+}
+
+func refuse(f *messages.Filters) time.Duration {
+	if f == nil || f.RefuseSeconds == nil {
+		return -1 // the allocator's default
+	}
+	return time.Duration(*f.RefuseSeconds * float64(time.Second))
+}
+
+// Decline returns offers whole, filtered for the framework as its filters
+// ask.
+func (c *Core) Decline(p Peer, msg *messages.Decline, now time.Time) Ready {
+	f, ok := c.caller(p, msg.FrameworkId, msg)
+	if !ok {
+		return c.ready()
+	}
+	c.decline(p, f, msg)
+	return c.ready()
+}
+
+func (c *Core) decline(p Peer, f *frameworkRecord, msg *messages.Decline) {
+	taken, err := c.books.takeOffers(f.id(), msg.OfferIds, false)
+	for _, o := range taken {
+		c.giveBack(o, messages.AllocatorReturn_DECLINE, refuse(msg.Filters))
+	}
+	c.cfg.Metrics.Count(OffersDeclined, "", len(taken))
+	if err != nil {
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_OFFER, err.Error(), msg)
+	}
+	if len(taken) > 0 {
+		c.changed = true
+	}
+}
+
+// Accept launches tasks on offers of one agent. Invalid tasks end as
+// TASK_ERROR; what the tasks leave unused goes back to the allocator at
+// once, filtered for this framework as its filters ask.
+func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
+	f, ok := c.caller(p, msg.FrameworkId, msg)
+	if !ok {
+		return c.ready()
+	}
+	if len(msg.Operations) == 0 {
+		// An accept with no operations is a decline (Mesos).
+		c.decline(p, f, &messages.Decline{FrameworkId: msg.FrameworkId, OfferIds: msg.OfferIds, Filters: msg.Filters})
+		return c.ready()
+	}
+	var tasks []*messages.TaskInfo
+	for _, op := range msg.Operations {
+		tasks = append(tasks, op.GetLaunch().GetTasks()...)
+	}
+	taken, err := c.books.takeOffers(f.id(), msg.OfferIds, true)
+	if err != nil {
+		// Valid offers named by an invalid accept go back whole; every
+		// task ends as TASK_ERROR so the framework learns its fate.
+		for _, o := range taken {
+			c.giveBack(o, messages.AllocatorReturn_RECOVER, 0)
+		}
+		for _, t := range tasks {
+			c.sendStatus(f, c.masterStatus(t.TaskId, nil, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_INVALID_OFFERS, err.Error(), now))
+		}
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_OFFER, err.Error(), msg)
+		c.changed = true
+		return c.ready()
+	}
+	agentID, role := taken[0].agentID, taken[0].role
+	// left is regular, leftRev the agent's revocable pool, and leftLent
+	// regular resources offered as revocable (policy.Grant.AsRevocable).
+	var left, leftRev, leftLent policy.Resources
+	for _, o := range taken {
+		if o.asRev {
+			leftLent = leftLent.Add(o.res)
+		} else {
+			left = left.Add(o.res)
+		}
+		leftRev = leftRev.Add(o.rev)
+	}
+	launching := make(map[string]bool, len(tasks))
+	launched := 0
+	a := c.books.agents[agentID]
+	for _, t := range tasks {
+		res, rev, err := validateTask(f, agentID, t, launching, left)
+		lent := false
+		switch {
+		case err != nil:
+		case rev.IsEmpty():
+		case leftLent.Contains(rev):
+			lent = true
+		case !leftRev.Contains(rev):
+			err = fmt.Errorf("task asks for revocable %s but only %s is left (one task takes its revocable resources from one offer kind)", rev, leftRev.Add(leftLent))
+		}
+		if err != nil {
+			c.log.Info("task invalid", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "err", err)
+			c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_INVALID, err.Error(), now))
+			continue
+		}
+		left = left.Sub(res)
+		if lent || t.AgentId == nil {
+			// The scheduler may still hold what it sent: change a copy.
+			t = proto.Clone(t).(*messages.TaskInfo)
+			t.AgentId = a.info.Id
+		}
+		if lent {
+			// Regular resources on loan: the agent sees them as regular,
+			// the books charge them to the regular pool.
+			leftLent = leftLent.Sub(rev)
+			res, rev = res.Add(rev), policy.Resources{}
+			t.Resources = append(res.ToMessages(false), rev.ToMessages(true)...)
+		} else {
+			leftRev = leftRev.Sub(rev)
+		}
+		launching[t.TaskId.Value] = true
+		launched++
+		c.books.addTask(f, agentID, role, t, res, rev, lent, now)
+		c.send(a.endpoint, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: lent})
+	}
+	left = left.Add(leftLent)
+	c.cfg.Metrics.Count(TasksLaunched, "", launched)
+	if !left.IsEmpty() || !leftRev.IsEmpty() {
+		ret := &messages.AllocatorReturn{FrameworkId: f.id(), Role: role, AgentId: agentID,
+			Resources: policy.ToQuantities(left), Revocable: policy.ToQuantities(leftRev)}
+		if launched > 0 {
+			// What a launch left unused is filtered for this framework
+			// as its accept asks (Mesos); others are offered it at once.
+			ret.Kind, ret.RefuseNanos = messages.AllocatorReturn_UNUSED, int64(refuse(msg.Filters))
+		}
+		c.toAllocator(ret)
+	}
+	c.changed = true
+	return c.ready()
+}
+
+// Suppress stops offers to the framework for roles (all when none).
+func (c *Core) Suppress(p Peer, msg *messages.Suppress, now time.Time) Ready {
+	if f, ok := c.caller(p, msg.FrameworkId, msg); ok {
+		if err := checkRoles(f, msg.Roles); err != nil {
+			c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		} else {
+			c.toAllocator(&messages.AllocatorSuppress{FrameworkId: f.id(), Roles: msg.Roles})
+		}
+	}
+	return c.ready()
+}
+
+// Revive resumes offers to the framework for roles (all when none) and
+// clears its filters.
+func (c *Core) Revive(p Peer, msg *messages.Revive, now time.Time) Ready {
+	if f, ok := c.caller(p, msg.FrameworkId, msg); ok {
+		if err := checkRoles(f, msg.Roles); err != nil {
+			c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		} else {
+			c.toAllocator(&messages.AllocatorRevive{FrameworkId: f.id(), Roles: msg.Roles})
+		}
+	}
+	return c.ready()
+}
+
+func checkRoles(f *frameworkRecord, roles []string) error {
+	for _, r := range roles {
+		if !hasRole(f.info, r) {
+			return fmt.Errorf("framework %s is not subscribed to role %q", f.id(), r)
+		}
+	}
+	return nil
+}

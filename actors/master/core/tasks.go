@@ -1,0 +1,250 @@
+package core
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+)
+
+// StatusUpdate is a task's status from its agent. A task that ends gives
+// its resources back; the update goes on to the framework's scheduler,
+// which acknowledges it to the agent through the master. The agent resends
+// until then, so nothing is lost while the scheduler is away.
+func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) Ready {
+	st := msg.GetStatus()
+	fwID := msg.GetFrameworkId().GetValue()
+	f, err := c.books.framework(fwID)
+	if err != nil {
+		c.log.Info("status update for a framework that is gone; acknowledging for it", "framework_id", fwID, "task_id", st.GetTaskId().GetValue())
+		c.ackForFramework(p.Endpoint, msg)
+		return c.ready()
+	}
+	t, ok := f.tasks[st.GetTaskId().GetValue()]
+	if !ok {
+		if messages.IsTerminal(st.GetState()) && !f.tearingDown {
+			// A task that ended while no master knew it (during a
+			// failover): its framework must still hear of it. Forwarded
+			// while connected; the agent retries until then.
+			if f.connected {
+				c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: st, MasterEpoch: c.epoch()})
+			}
+			return c.ready()
+		}
+		c.log.Info("status update for an unknown task; acknowledging it", "framework_id", fwID, "task_id", st.GetTaskId().GetValue())
+		c.ackForFramework(p.Endpoint, msg)
+		return c.ready()
+	}
+	// The books keep their own copy: the status also goes to the
+	// scheduler.
+	changed, ended := c.books.setState(t, cloneStatus(st))
+	if ended {
+		c.freeTask(t)
+	}
+	c.cfg.Metrics.Count(StatusUpdates, st.State.String(), 1)
+	if changed {
+		c.publish(TaskUpdated{FrameworkID: fwID, TaskID: t.id(), State: t.task.State})
+		c.changed = true
+	}
+	if f.tearingDown {
+		c.ackForFramework(p.Endpoint, msg)
+		if messages.IsTerminal(t.task.State) {
+			c.maybeRemove(f)
+		}
+		return c.ready()
+	}
+	if f.connected {
+		c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: st, MasterEpoch: c.epoch()})
+	}
+	return c.ready()
+}
+
+// freeTask gives an ended task's resources back to the allocator.
+func (c *Core) freeTask(t *taskRecord) {
+	c.toAllocator(&messages.AllocatorReturn{FrameworkId: t.frameworkID(), Role: t.task.Role, AgentId: t.agentID(),
+		Resources: policy.ToQuantities(t.res), Revocable: policy.ToQuantities(t.rev)})
+	delete(c.preempting, taskKey{t.frameworkID(), t.id()})
+}
+
+// ackForFramework acknowledges an update nobody else will: its framework
+// or task is gone.
+func (c *Core) ackForFramework(agent Endpoint, msg *messages.StatusUpdate) {
+	if len(msg.GetStatus().GetUuid()) == 0 {
+		return
+	}
+	c.send(agent, &messages.StatusUpdateAcknowledgement{
+		FrameworkId: msg.FrameworkId, AgentId: msg.Status.AgentId, TaskId: msg.Status.TaskId, Uuid: msg.Status.Uuid, MasterEpoch: c.epoch(),
+	})
+}
+
+// Acknowledge is a scheduler confirming a status update; it goes on to the
+// agent, and a task whose end is acknowledged is forgotten.
+func (c *Core) Acknowledge(p Peer, msg *messages.Acknowledge, now time.Time) Ready {
+	f, ok := c.caller(p, msg.FrameworkId, msg)
+	if !ok {
+		return c.ready()
+	}
+	if t, ok := f.tasks[msg.GetTaskId().GetValue()]; ok && messages.IsTerminal(t.task.State) && bytes.Equal(t.task.LatestStatus.GetUuid(), msg.Uuid) {
+		c.books.forgetTask(t)
+		c.changed = true
+	}
+	a, ok := c.books.agents[msg.GetAgentId().GetValue()]
+	if !ok {
+		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, "acknowledgement names unknown agent "+msg.GetAgentId().GetValue(), msg)
+		return c.ready()
+	}
+	c.send(a.endpoint, &messages.StatusUpdateAcknowledgement{
+		FrameworkId: msg.FrameworkId, AgentId: msg.AgentId, TaskId: msg.TaskId, Uuid: msg.Uuid, MasterEpoch: c.epoch(),
+	})
+	return c.ready()
+}
+
+// Kill is a scheduler asking for one of its tasks to be killed.
+func (c *Core) Kill(p Peer, msg *messages.KillTask, now time.Time) Ready {
+	f, ok := c.caller(p, msg.FrameworkId, msg)
+	if !ok {
+		return c.ready()
+	}
+	t, live := f.tasks[msg.GetTaskId().GetValue()]
+	if !live || messages.IsTerminal(t.task.State) {
+		// Mesos: killing an unknown task answers TASK_LOST.
+		c.sendStatus(f, c.masterStatus(msg.TaskId, msg.AgentId, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_RECONCILIATION, "task unknown to the master", now))
+		return c.ready()
+	}
+	c.killTask(t, msg.KillPolicy, messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK)
+	return c.ready()
+}
+
+// killTask asks the task's agent to kill it; an unreachable agent's task
+// is settled when the agent comes back.
+func (c *Core) killTask(t *taskRecord, policy *messages.KillPolicy, reason messages.TaskStatusReason) {
+	a, ok := c.books.agents[t.agentID()]
+	if !ok || !a.reachable {
+		return
+	}
+	c.send(a.endpoint, &messages.KillTask{
+		FrameworkId: t.task.FrameworkId, TaskId: t.task.TaskId, AgentId: t.task.AgentId, KillPolicy: policy, MasterEpoch: c.epoch(), Reason: reason,
+	})
+}
+
+// Reconcile answers with the latest known state of the named tasks
+// (explicit), or of every live task (implicit: none named). Answers carry
+// REASON_RECONCILIATION and need no acknowledgement.
+func (c *Core) Reconcile(p Peer, msg *messages.Reconcile, now time.Time) Ready {
+	f, ok := c.caller(p, msg.FrameworkId, msg)
+	if !ok {
+		return c.ready()
+	}
+	if len(msg.Tasks) == 0 {
+		for _, t := range ordered(f.tasks, strings.Compare) {
+			if !messages.IsTerminal(t.task.State) {
+				c.sendStatus(f, reconciled(t.task.LatestStatus))
+			}
+		}
+		return c.ready()
+	}
+	deferred := 0
+	for _, q := range msg.Tasks {
+		if t, ok := f.tasks[q.GetTaskId().GetValue()]; ok {
+			c.sendStatus(f, reconciled(t.task.LatestStatus))
+			continue
+		}
+		if now.Before(c.recoveringUntil) {
+			deferred++
+			// Its agent may not have re-registered with this new leader
+			// yet: answer when it does, or when the window ends.
+			c.pendingReconcile = append(c.pendingReconcile, pendingReconcile{frameworkID: f.id(), task: q})
+			continue
+		}
+		c.sendStatus(f, reconciled(c.masterStatus(q.TaskId, q.AgentId, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_RECONCILIATION, "task unknown to the master", now)))
+	}
+	if deferred > 0 {
+		c.publish(ReconcileDeferred{FrameworkID: f.id(), Tasks: deferred})
+	}
+	return c.ready()
+}
+
+// reconciled is a copy of a known status as a reconciliation answer.
+func reconciled(st *messages.TaskStatus) *messages.TaskStatus {
+	st = cloneStatus(st)
+	st.Uuid = nil
+	if st.Reason != messages.TaskStatusReason_REASON_AGENT_REREGISTER_TIMEOUT {
+		st.Reason = messages.TaskStatusReason_REASON_RECONCILIATION
+	}
+	return st
+}
+
+// masterStatus is a status the master itself reports (no uuid: it needs no
+// acknowledgement).
+func (c *Core) masterStatus(taskID *messages.TaskID, agentID *messages.AgentID, state messages.TaskState, reason messages.TaskStatusReason, text string, now time.Time) *messages.TaskStatus {
+	return &messages.TaskStatus{TaskId: taskID, AgentId: agentID, State: state, Reason: reason, Message: text, TimestampUnixNano: now.UnixNano()}
+}
+
+// sendStatus tells a connected framework's scheduler a status.
+func (c *Core) sendStatus(f *frameworkRecord, st *messages.TaskStatus) {
+	if f.connected {
+		c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: st, MasterEpoch: c.epoch()})
+	}
+}
+
+// markTask sets a task's state from the master's own knowledge and tells
+// the framework (no acknowledgement needed). A task that ends this way is
+// forgotten at once.
+func (c *Core) markTask(t *taskRecord, state messages.TaskState, reason messages.TaskStatusReason, why string, now time.Time) {
+	st := c.masterStatus(t.task.TaskId, t.task.AgentId, state, reason, why, now)
+	changed, ended := c.books.setState(t, st)
+	f, ok := c.books.frameworks[t.frameworkID()]
+	if !ok || !changed {
+		return
+	}
+	c.sendStatus(f, cloneStatus(st))
+	c.publish(TaskUpdated{FrameworkID: f.id(), TaskID: t.id(), State: state})
+	c.changed = true
+	if ended {
+		delete(c.preempting, taskKey{f.id(), t.id()})
+		c.books.forgetTask(t)
+		c.maybeRemove(f)
+	}
+}
+
+// FrameworkToExecutor passes a scheduler's message to one of its executors
+// (best effort).
+func (c *Core) FrameworkToExecutor(p Peer, msg *messages.FrameworkToExecutor, now time.Time) Ready {
+	if _, ok := c.caller(p, msg.FrameworkId, msg); !ok {
+		return c.ready()
+	}
+	if a, ok := c.books.agents[msg.GetAgentId().GetValue()]; ok && a.reachable {
+		c.send(a.endpoint, &messages.FrameworkToExecutor{FrameworkId: msg.FrameworkId, ExecutorId: msg.ExecutorId, AgentId: msg.AgentId,
+			Data: msg.Data, MasterEpoch: c.epoch()})
+	} else {
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_AGENT, "framework message for agent "+msg.GetAgentId().GetValue()+", which is not reachable", msg)
+	}
+	return c.ready()
+}
+
+// ExecutorToFramework passes an executor's message to its scheduler (best
+// effort).
+func (c *Core) ExecutorToFramework(p Peer, msg *messages.ExecutorToFramework, now time.Time) Ready {
+	if f, ok := c.books.frameworks[msg.GetFrameworkId().GetValue()]; ok && f.connected {
+		c.send(f.conn, msg)
+	}
+	return c.ready()
+}
+
+// FindTask answers where a live or recently finished task runs or ran.
+func (c *Core) FindTask(q *messages.GetTask) (*messages.TaskLocation, error) {
+	t := c.books.findTask(q.GetFrameworkId().GetValue(), q.GetTaskId().GetValue())
+	if t == nil {
+		return nil, fmt.Errorf("%w: task %s is neither running nor among the last %d finished", ErrUnknownTask, q.GetTaskId().GetValue(), CompletedTasks)
+	}
+	// A copy: the answer is read on another goroutine while the books
+	// change.
+	loc := &messages.TaskLocation{Task: cloneTask(t)}
+	if a, ok := c.books.agents[t.GetAgentId().GetValue()]; ok {
+		loc.Agent = a.info
+	}
+	return loc, nil
+}

@@ -1,0 +1,208 @@
+package allocator
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+// The allocator's messages (messages/allocation.proto) carry resources as
+// Quantities: the fixed-point Scalars as they are, ports flattened. These
+// conversions are the only place the two forms meet.
+
+// ToQuantities converts r for the wire.
+func ToQuantities(r Resources) *messages.Quantities {
+	q := &messages.Quantities{Milli: r.Scalars[:]}
+	if len(r.Ports) > 0 {
+		q.Ports = make([]uint32, 0, 2*len(r.Ports))
+		for _, p := range r.Ports {
+			q.Ports = append(q.Ports, p.Begin, p.End)
+		}
+	}
+	return q
+}
+
+// FromQuantities converts wire quantities; it refuses what no Resources
+// could have produced (a malformed message from another node).
+func FromQuantities(q *messages.Quantities) (Resources, error) {
+	var r Resources
+	if q == nil {
+		return r, nil
+	}
+	if len(q.Milli) > int(NumKinds) || len(q.Ports)%2 != 0 {
+		return r, fmt.Errorf("%w: quantities with %d scalars and %d port bounds", ErrInvalid, len(q.Milli), len(q.Ports))
+	}
+	for k, v := range q.Milli {
+		if v < 0 {
+			return r, fmt.Errorf("%w: negative %s", ErrInvalid, Kind(k))
+		}
+		r.Scalars[k] = v
+	}
+	ports, err := pairsToRanges(q.Ports)
+	r.Ports = ports
+	return r, err
+}
+
+func pairsToRanges(p []uint32) (Ranges, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	out := make(Ranges, 0, len(p)/2)
+	for i := 0; i+1 < len(p); i += 2 {
+		if p[i] > p[i+1] || (len(out) > 0 && p[i] <= out[len(out)-1].End) {
+			return nil, fmt.Errorf("%w: port ranges out of order", ErrInvalid)
+		}
+		out = append(out, Range{Begin: p[i], End: p[i+1]})
+	}
+	return out, nil
+}
+
+// EncodeGrants puts grants in the columns of an Allocated message.
+func EncodeGrants(grants []Grant) *messages.Allocated {
+	n := len(grants)
+	a := &messages.Allocated{
+		FrameworkId: make([]string, n), Role: make([]string, n), AgentId: make([]string, n),
+		Incarnation: make([]uint64, n), AsRevocable: make([]bool, n),
+		Milli: make([]int64, 0, 2*int(NumKinds)*n), PortRanges: make([]uint32, 0, 2*n),
+	}
+	for i, g := range grants {
+		a.FrameworkId[i], a.Role[i], a.AgentId[i], a.Incarnation[i], a.AsRevocable[i] = g.FrameworkID, g.Role, g.AgentID, g.Incarnation, g.AsRevocable
+		a.Milli = append(a.Milli, g.Resources.Scalars[:]...)
+		a.Milli = append(a.Milli, g.Revocable.Scalars[:]...)
+		a.PortRanges = append(a.PortRanges, uint32(len(g.Resources.Ports)), uint32(len(g.Revocable.Ports)))
+		for _, p := range g.Resources.Ports {
+			a.Ports = append(a.Ports, p.Begin, p.End)
+		}
+		for _, p := range g.Revocable.Ports {
+			a.Ports = append(a.Ports, p.Begin, p.End)
+		}
+	}
+	return a
+}
+
+// DecodeGrants reads the grants of an Allocated message.
+func DecodeGrants(a *messages.Allocated) ([]Grant, error) {
+	n := len(a.GetFrameworkId())
+	k := int(NumKinds)
+	if len(a.Role) != n || len(a.AgentId) != n || len(a.Incarnation) != n || len(a.AsRevocable) != n ||
+		len(a.Milli) != 2*k*n || len(a.PortRanges) != 2*n {
+		return nil, fmt.Errorf("%w: allocated columns of unequal length", ErrInvalid)
+	}
+	out := make([]Grant, n)
+	ports := a.Ports
+	take := func(ranges uint32) (Ranges, error) {
+		if int(ranges)*2 > len(ports) {
+			return nil, fmt.Errorf("%w: allocated ports short", ErrInvalid)
+		}
+		r, err := pairsToRanges(ports[:2*ranges])
+		ports = ports[2*ranges:]
+		return r, err
+	}
+	for i := range out {
+		g := &out[i]
+		g.FrameworkID, g.Role, g.AgentID, g.Incarnation, g.AsRevocable = a.FrameworkId[i], a.Role[i], a.AgentId[i], a.Incarnation[i], a.AsRevocable[i]
+		copy(g.Resources.Scalars[:], a.Milli[2*k*i:])
+		copy(g.Revocable.Scalars[:], a.Milli[2*k*i+k:])
+		var err error
+		if g.Resources.Ports, err = take(a.PortRanges[2*i]); err != nil {
+			return nil, err
+		}
+		if g.Revocable.Ports, err = take(a.PortRanges[2*i+1]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// AgentFromMessage converts an AllocatorAddAgent for the policy.
+func AgentFromMessage(m *messages.AllocatorAddAgent) (Agent, error) {
+	info := m.GetInfo()
+	total, rev, err := FromMessages(info.GetResources())
+	if err != nil {
+		return Agent{}, err
+	}
+	a := Agent{ID: info.GetId().GetValue(), Total: total, Revocable: rev, Incarnation: m.Incarnation,
+		Attributes: make(map[string]string, len(info.GetAttributes()))}
+	for _, at := range info.GetAttributes() {
+		a.Attributes[at.Name] = messages.AttributeText(at)
+	}
+	a.Allocated = make([]Grant, 0, len(m.Allocated))
+	for _, u := range m.Allocated {
+		res, err := FromQuantities(u.Resources)
+		if err != nil {
+			return Agent{}, err
+		}
+		rv, err := FromQuantities(u.Revocable)
+		if err != nil {
+			return Agent{}, err
+		}
+		a.Allocated = append(a.Allocated, Grant{FrameworkID: u.FrameworkId, Role: u.Role, AgentID: a.ID, Resources: res, Revocable: rv})
+	}
+	return a, nil
+}
+
+// FrameworkFromInfo converts a FrameworkInfo for the policy; the master
+// validated it when the framework subscribed.
+func FrameworkFromInfo(info *messages.FrameworkInfo) Framework {
+	f := Framework{ID: info.GetId().GetValue(), Roles: info.Roles}
+	for _, c := range info.Capabilities {
+		if c == messages.Capability_REVOCABLE_RESOURCES {
+			f.Revocable = true
+		}
+	}
+	if len(info.MinAllocatable) > 0 {
+		min, _, _ := FromMessages(info.MinAllocatable)
+		f.MinAllocatable = []Scalars{min.Scalars}
+	}
+	for _, c := range info.GetPreferences().GetConstraints() {
+		f.Constraints = append(f.Constraints, Constraint{Name: c.Name, Values: c.Values})
+	}
+	mr, _, _ := FromMessages(info.GetPreferences().GetMinResources())
+	f.MinResources = mr.Scalars
+	return f
+}
+
+// QuotaFromMessage converts a role's quota: a guarantee and per-kind limits
+// (a kind the limit does not name is unlimited).
+func QuotaFromMessage(q *messages.RoleQuota) (Quota, error) {
+	g, grev, err := FromMessages(q.GetGuarantee())
+	if err != nil {
+		return Quota{}, err
+	}
+	l, lrev, err := FromMessages(q.GetLimit())
+	if err != nil {
+		return Quota{}, err
+	}
+	if !grev.IsEmpty() || !lrev.IsEmpty() || len(g.Ports) > 0 || len(l.Ports) > 0 {
+		return Quota{}, errors.New("quota takes scalar, non-revocable resources (cpus, mem, disk, gpus)")
+	}
+	out := NoLimit(g.Scalars)
+	for _, res := range q.GetLimit() {
+		k, _ := KindByName(res.Name)
+		out.Limit[k] = l.Scalars[k]
+	}
+	return out, nil
+}
+
+// ToShortfalls and FromShortfalls convert the answer to a shortfall check.
+func ToShortfalls(s []Shortfall) *messages.AllocatorShortfalls {
+	out := &messages.AllocatorShortfalls{Roles: make([]*messages.AllocatorShortfalls_Shortfall, len(s))}
+	for i, x := range s {
+		out.Roles[i] = &messages.AllocatorShortfalls_Shortfall{Role: x.Role, Need: ToQuantities(Resources{Scalars: x.Need})}
+	}
+	return out
+}
+
+// FromShortfalls is ToShortfalls' inverse.
+func FromShortfalls(m *messages.AllocatorShortfalls) ([]Shortfall, error) {
+	out := make([]Shortfall, 0, len(m.GetRoles()))
+	for _, x := range m.GetRoles() {
+		r, err := FromQuantities(x.Need)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Shortfall{Role: x.Role, Need: r.Scalars})
+	}
+	return out, nil
+}
