@@ -1,6 +1,15 @@
 // Package consultest starts real Consul dev agents for tests: the server
 // `make consul` builds (bin/consul, or $AGORA_CONSUL), on free loopback
 // ports, stopped when the test ends.
+//
+// Consul cannot bind port 0: it takes a port <= 0 to mean "disabled"
+// (agent/config/builder.go, portVal). So the test picks the ports, and
+// another process may take one before Consul binds it. Consul then exits
+// at once saying "bind: address already in use" (HTTP, server RPC and serf
+// LAN alike), and Start tries again with fresh ports. Reading the ports
+// back from Consul (its output, /v1/agent/self) would not help: they are
+// the ports it was given. Serf WAN, DNS and gRPC are disabled (-1), so
+// three ports are at stake, not six.
 package consultest
 
 import (
@@ -34,6 +43,8 @@ func Binary(t testing.TB) string {
 	return bin
 }
 
+// freePort returns a loopback port free a moment ago; Start retries if it
+// is taken before Consul binds it.
 func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -60,49 +71,80 @@ func (o *output) Write(p []byte) (int, error) {
 	return o.b.Write(p)
 }
 
+func (o *output) String() string { o.mu.Lock(); defer o.mu.Unlock(); return o.b.String() }
+
+// bindAttempts bounds Start's retries when a picked port is taken first.
+const bindAttempts = 5
+
 // Start runs a Consul dev agent and returns its HTTP address once it is
 // its own cluster's leader and has synced its node (sessions work then).
 func Start(t testing.TB) string {
 	t.Helper()
-	httpPort := freePort(t)
-	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(httpPort)}
-	for _, flag := range []string{"-server-port", "-serf-lan-port", "-serf-wan-port"} {
-		args = append(args, flag, strconv.Itoa(freePort(t)))
+	return startPicking(t, freePort)
+}
+
+// startPicking is Start with the port picker given (a test takes a port
+// first to check the retry).
+func startPicking(t testing.TB, pick func(testing.TB) int) string {
+	t.Helper()
+	bin := Binary(t)
+	for attempt := 1; ; attempt++ {
+		addr, out, err := start(t, bin, pick)
+		if err == nil {
+			return addr
+		}
+		if !strings.Contains(out, "address already in use") || attempt == bindAttempts {
+			t.Fatalf("%v (attempt %d):\n%s", err, attempt, out)
+		}
+		t.Logf("consul lost a port it was given to another process; retrying with fresh ports: %v", err)
 	}
-	args = append(args, "-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1")
-	out := &output{}
-	cmd := exec.Command(Binary(t), args...)
-	cmd.Stdout, cmd.Stderr = out, out
+}
+
+// start runs one Consul dev agent on freshly picked ports and waits until
+// it is ready (then it is stopped when the test ends) or has exited (then
+// err says so and out is its output).
+func start(t testing.TB, bin string, pick func(testing.TB) int) (addr, out string, err error) {
+	httpPort := pick(t)
+	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(httpPort),
+		"-server-port", strconv.Itoa(pick(t)), "-serf-lan-port", strconv.Itoa(pick(t)),
+		"-serf-wan-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1"}
+	o := &output{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = o, o
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	stop := func() {
 		_ = cmd.Process.Kill()
 		<-exited
-		if t.Failed() {
-			t.Logf("--- consul output ---\n%s", out.b.String())
-		}
-	})
+	}
 	deadline := time.After(60 * time.Second)
 	for {
-		out.mu.Lock()
-		ready := strings.Contains(out.b.String(), "Synced node info")
-		if !ready && out.wake == nil {
-			out.wake = make(chan struct{})
+		o.mu.Lock()
+		ready := strings.Contains(o.b.String(), "Synced node info")
+		if !ready && o.wake == nil {
+			o.wake = make(chan struct{})
 		}
-		wake := out.wake
-		out.mu.Unlock()
+		wake := o.wake
+		o.mu.Unlock()
 		if ready {
-			return fmt.Sprintf("127.0.0.1:%d", httpPort)
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("--- consul output ---\n%s", o.String())
+				}
+			})
+			return fmt.Sprintf("127.0.0.1:%d", httpPort), "", nil
 		}
 		select {
 		case <-wake:
 		case <-exited:
-			t.Fatalf("consul exited:\n%s", out.b.String())
+			return "", o.String(), fmt.Errorf("consul exited before it was ready (%v)", cmd.ProcessState)
 		case <-deadline:
-			t.Fatalf("consul not ready within 60 s:\n%s", out.b.String())
+			stop()
+			return "", o.String(), fmt.Errorf("consul not ready within 60 s")
 		}
 	}
 }

@@ -33,10 +33,13 @@ const DefaultMaxMessageBytes = 64 << 20
 
 // Config says where a node listens and how it is reached.
 type Config struct {
-	// Bind is host:port to listen on; port 0 picks a free port.
+	// Bind is host:port to listen on; port 0 picks a free port, and
+	// Node.Address then carries the port the kernel gave.
 	Bind string
 	// Advertised is host:port peers use to reach this node, when it differs
-	// from Bind (NAT, 0.0.0.0 binds). Empty means the bound address.
+	// from Bind (NAT, 0.0.0.0 binds). Empty means the bound address. It
+	// needs a fixed Bind port: proto.actor uses it verbatim, and with port 0
+	// it could not name the port that was bound.
 	Advertised string
 	// Logger receives proto.actor's own logs (at Warn and above by default).
 	Logger *slog.Logger
@@ -51,7 +54,9 @@ type Config struct {
 type Node struct {
 	System *actor.ActorSystem
 	Remote *remote.Remote
-	// Address is the advertised host:port of this node.
+	// Address is the advertised host:port of this node: Config.Advertised,
+	// or else the address actually bound (the real port when Bind's is 0).
+	// Every PID spawned on System carries it.
 	Address string
 	logger  *slog.Logger
 }
@@ -73,6 +78,9 @@ func Start(cfg Config) (*Node, error) {
 	port, err := strconv.Atoi(portText)
 	if err != nil || port < 0 || port > 65535 {
 		return nil, fmt.Errorf("remoting: bind address %q has an invalid port", cfg.Bind)
+	}
+	if port == 0 && cfg.Advertised != "" {
+		return nil, fmt.Errorf("remoting: cannot advertise %s for bind address %s: port 0 is picked at bind time, so peers would be told a port nobody listens on; bind a fixed port, or do not advertise", cfg.Advertised, cfg.Bind)
 	}
 	// proto.actor panics when it cannot listen; find out first so the
 	// operator gets an error instead.

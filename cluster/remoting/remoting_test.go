@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -42,6 +43,11 @@ func TestNodeSurvivesBadPeers(t *testing.T) {
 	pid, err := n.System.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return echo{} }), "echo")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Bound on port 0, the node advertises the port it got, and its PIDs
+	// carry it: the gRPC dial below reaches the node at that address.
+	if host, port, _ := net.SplitHostPort(n.Address); host != "127.0.0.1" || port == "0" || port == "" || pid.Address != n.Address {
+		t.Fatalf("node address %q, PID address %q: want the bound 127.0.0.1 port on both", n.Address, pid.Address)
 	}
 
 	conn, err := grpc.NewClient(n.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -101,5 +107,8 @@ func TestStartRejectsBadAddresses(t *testing.T) {
 		if _, err := Start(Config{Bind: bind, Logger: testLogger(t)}); err == nil {
 			t.Errorf("%q: want an error", bind)
 		}
+	}
+	if _, err := Start(Config{Bind: "127.0.0.1:0", Advertised: "10.0.0.1:5055", Logger: testLogger(t)}); err == nil {
+		t.Error("advertising a fixed port for a port-0 bind: want an error")
 	}
 }

@@ -2,25 +2,27 @@ package main
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/agora-sched/agora/actors/master"
-	"github.com/asynkron/protoactor-go/actor"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 type devCmd struct {
-	Listen     string        `env:"AGORA_LISTEN" help:"host:port for remoting (default ${defaultMasterListen}; a free port with --demo)."`
-	HTTP       string        `name:"http" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (default ${defaultHTTP}; a free port with --demo)."`
+	Listen     string        `env:"AGORA_LISTEN" help:"host:port for remoting (default ${defaultMasterListen}; a free port with --demo); port 0 picks a free port."`
+	HTTP       string        `name:"http" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (default ${defaultHTTP}; a free port with --demo); port 0 picks a free port."`
+	AgentHTTP  string        `name:"agent-http" env:"AGORA_AGENT_HTTP" help:"host:port of the agent's HTTP API, which agora logs reads sandboxes from (default ${defaultAgentHTTP}; a free port with --demo); port 0 picks a free port."`
+	ReadyFile  string        `name:"ready-file" env:"AGORA_READY_FILE" help:"Once the cluster serves, write the addresses it bound to this file as JSON (pid, remoting, http, agent_http), as agora node does (see agora node --help)."`
 	WorkDir    string        `name:"work-dir" env:"AGORA_WORK_DIR" help:"Agent work dir (default: agora-dev under the temp dir, kept across runs)."`
 	Resources  string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax; unnamed ones are detected."`
 	Attributes string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1'."`
-	Demo       bool          `help:"Start the cluster, show it once the agent has registered, and exit (make demo). Uses free ports unless --listen/--http are given."`
+	Demo       bool          `help:"Start the cluster, show it once the agent has registered, and exit (make demo). Uses free ports unless --listen, --http or --agent-http are given."`
 	Timeout    time.Duration `default:"60s" help:"With --demo: give up if the agent has not registered by then."`
 }
 
@@ -39,20 +41,23 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 	if c.HTTP != "" {
 		httpAddr = c.HTTP
 	}
+	if c.AgentHTTP != "" {
+		agentHTTP = c.AgentHTTP
+	}
 	n := nodeCmd{
 		Role: "master,agent", Listen: listen, HTTP: httpAddr, AgentHTTP: agentHTTP, WorkDir: c.WorkDir,
 		AllocationInterval: time.Second, OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second,
 		Resources: c.Resources, Attributes: c.Attributes, Hostname: "localhost",
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
 		Allocator: "drf", Isolation: "cgroups", ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
-		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second,
+		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second, ReadyFile: c.ReadyFile,
 	}
 	r, err := n.start(logger)
 	if err != nil {
 		return err
 	}
 	defer r.stop()
-	fmt.Printf("Agora dev cluster: master %s, HTTP %s, agent work dir %s\n", r.node.Address, r.httpURL, c.WorkDir)
+	fmt.Printf("Agora dev cluster: master %s, HTTP %s, agent HTTP %s, agent work dir %s\n", r.node.Address, r.httpURL, r.ready.AgentHTTP, c.WorkDir)
 	if !c.Demo {
 		fmt.Printf("Try: agora status --master-http %s   (Ctrl-C stops the cluster)\n", r.httpURL[len("http://"):])
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -25,13 +25,19 @@ import (
 )
 
 type haMaster struct {
-	name, listen, http, workDir string
-	args                        []string
-	p                           *proc
+	name string
+	args []string
+	p    *proc
+	// http is the HTTP API address of the running process. A restart
+	// binds new ports: agents, the framework and the other masters find
+	// the leader through Consul, not at a fixed address.
+	http string
 }
 
 func (m *haMaster) start(t testing.TB) {
-	m.p = startProc(t, m.name, m.args...)
+	var ready readyInfo
+	m.p, ready = startNode(t, m.name, m.args...)
+	m.http = ready.HTTP
 }
 
 // haCluster is 3 masters, 3 agents and one elastic framework.
@@ -49,14 +55,14 @@ func startHA(t testing.TB, tasks int) *haCluster {
 	c.election = "consul://" + c.consul + "/test-" + hex.EncodeToString(b)
 	dir := workDir(t)
 	for i := 0; i < 3; i++ {
-		m := &haMaster{name: fmt.Sprintf("master-%d", i), listen: freePort(t), http: freePort(t), workDir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
-		m.args = []string{"node", "--role=master", "--listen", m.listen, "--http", m.http, "--work-dir", m.workDir,
+		m := &haMaster{name: fmt.Sprintf("master-%d", i)}
+		m.args = []string{"node", "--role=master", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)),
 			"--election", c.election, "--allocation-interval", "200ms"}
 		m.start(t)
 		c.masters = append(c.masters, m)
 	}
 	for i := 0; i < 3; i++ {
-		startProc(t, fmt.Sprintf("agent-%d", i), "node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t),
+		startNode(t, fmt.Sprintf("agent-%d", i), "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort,
 			"--work-dir", filepath.Join(dir, fmt.Sprintf("a%d", i)), "--master", c.election, "--hostname", fmt.Sprintf("agent-%d", i),
 			"--resources", "cpus:2;mem:2048;disk:1024")
 	}

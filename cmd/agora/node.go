@@ -40,10 +40,11 @@ const (
 
 type nodeCmd struct {
 	Role      string `default:"master" env:"AGORA_ROLE" help:"What this process runs: master, agent, or master,agent."`
-	Listen    string `env:"AGORA_LISTEN" help:"host:port for proto.actor remoting (default ${defaultMasterListen} for a master, ${defaultAgentListen} for an agent)."`
-	Advertise string `env:"AGORA_ADVERTISE" help:"host:port peers use to reach this node, if not the listen address."`
-	HTTP      string `name:"http" default:"${defaultHTTP}" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (/state, /health, /metrics)."`
-	AgentHTTP string `name:"agent-http" default:"${defaultAgentHTTP}" env:"AGORA_AGENT_HTTP" help:"host:port of the agent's HTTP API (task sandboxes)."`
+	Listen    string `env:"AGORA_LISTEN" help:"host:port for proto.actor remoting (default ${defaultMasterListen} for a master, ${defaultAgentListen} for an agent); port 0 picks a free port (see --ready-file)."`
+	Advertise string `env:"AGORA_ADVERTISE" help:"host:port peers use to reach this node, if not the listen address (needs a fixed --listen port)."`
+	HTTP      string `name:"http" default:"${defaultHTTP}" env:"AGORA_HTTP" help:"host:port of the master's HTTP API (/state, /health, /metrics); port 0 picks a free port."`
+	AgentHTTP string `name:"agent-http" default:"${defaultAgentHTTP}" env:"AGORA_AGENT_HTTP" help:"host:port of the agent's HTTP API (task sandboxes); port 0 picks a free port."`
+	ReadyFile string `name:"ready-file" env:"AGORA_READY_FILE" help:"Once the node serves, write the addresses it bound to this file as JSON (pid, remoting, http, agent_http), atomically; removed at start and stop."`
 	Master    string `env:"AGORA_MASTER" help:"Where agents find the leading master: its remoting address host:port, or consul://host:port/<cluster> with several masters (default: this process's master, or --election)."`
 	WorkDir   string `name:"work-dir" default:"/var/lib/agora" env:"AGORA_WORK_DIR" help:"Directory for the agent's identity and sandboxes."`
 	Hostname  string `env:"AGORA_HOSTNAME" help:"Hostname the agent reports (default: os.Hostname)."`
@@ -73,6 +74,17 @@ type nodeCmd struct {
 	RegistrationMax        time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 }
 
+// Help is the long help of `agora node --help`.
+func (c *nodeCmd) Help() string {
+	return `Ports: --listen, --http and --agent-http accept port 0, and the node then binds a free port. ` +
+		`To learn which, pass --ready-file PATH: once the node serves (remoting started, HTTP APIs listening, ` +
+		`actors spawned) it writes a JSON object there with every address it bound, for example ` +
+		`{"pid": 4242, "remoting": "127.0.0.1:40121", "http": "127.0.0.1:40122", "agent_http": "127.0.0.1:40123"} ` +
+		`(http for a master, agent_http for an agent). The file is written atomically (it appears whole or not at all), ` +
+		`removed when the node starts and when it stops cleanly. Tools and tests should start nodes on port 0 and read it, ` +
+		`rather than pick a free port that another process can take first. The same addresses are logged ("node ready").`
+}
+
 // running is a started node: what Stop must undo.
 type running struct {
 	cancel    context.CancelFunc // ends election and leader detection
@@ -81,6 +93,8 @@ type running struct {
 	agentHTTP *http.Server
 	pub       *master.Publisher
 	httpURL   string
+	ready     readyInfo // the addresses bound, as the ready file reports them
+	readyFile string
 	logger    *slog.Logger
 }
 
@@ -148,7 +162,12 @@ func (c *nodeCmd) agentInfo() (*messages.AgentInfo, error) {
 	return info, nil
 }
 
+// start starts the node and returns once it serves, with its ready file
+// (if asked for) written.
 func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
+	if err := clearReadyFile(c.ReadyFile); err != nil {
+		return nil, err
+	}
 	isMaster, isAgent, err := c.roles()
 	if err != nil {
 		return nil, err
@@ -190,7 +209,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &running{node: node, logger: logger}
+	r := &running{node: node, logger: logger, ready: readyInfo{PID: os.Getpid(), Remoting: node.Address}}
 	clock := clockwork.NewRealClock()
 	masterPID := actor.NewPID(c.Master, master.Name)
 
@@ -204,6 +223,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		r.pub = &master.Publisher{}
 		r.httpURL = "http://" + ln.Addr().String()
+		r.ready.HTTP = ln.Addr().String()
 		minfo := &messages.MasterInfo{
 			Id:                newMasterID(),
 			Address:           node.Address,
@@ -247,6 +267,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, fmt.Errorf("--agent-http: cannot listen on %s: %w", c.AgentHTTP, err)
 		}
 		info.HttpAddress = ln.Addr().String()
+		r.ready.AgentHTTP = info.HttpAddress
 		command := containerizer.Command{}
 		if c.Isolation == "cgroups" {
 			cg, err := containerizer.DetectCgroups("/sys/fs/cgroup")
@@ -256,7 +277,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			command.Cgroups = cg
 		}
 		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir, command.Cgroups), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = r.agentHTTP.Serve(ln) }()
+		logger.Info("agent HTTP API serving", "address", info.HttpAddress)
+		go func() {
+			if err := r.agentHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("agent HTTP server stopped", "err", err)
+			}
+		}()
 		spec := detect.Spec{Static: masterPID.Address}
 		if c.Master != "" {
 			spec, _ = detect.Parse(c.Master)
@@ -295,6 +321,14 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			})
 		}
 	}
+	logger.Info("node ready", "remoting", r.ready.Remoting, "http", r.ready.HTTP, "agent_http", r.ready.AgentHTTP, "ready_file", c.ReadyFile)
+	if c.ReadyFile != "" {
+		if err := writeReadyFile(c.ReadyFile, r.ready); err != nil {
+			r.stop()
+			return nil, err
+		}
+		r.readyFile = c.ReadyFile
+	}
 	return r, nil
 }
 
@@ -310,6 +344,9 @@ func (r *running) stop() {
 		}
 	}
 	r.node.Stop()
+	if r.readyFile != "" {
+		_ = os.Remove(r.readyFile)
+	}
 	r.logger.Info("node stopped")
 }
 

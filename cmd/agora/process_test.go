@@ -4,13 +4,16 @@ package main
 // proto.actor remoting over TCP on 127.0.0.1. The test process itself starts
 // no remote, so it runs under -race; the children are built without -race
 // (proto.actor's Remote.Shutdown has races of its own).
+//
+// Children bind port 0 and report what they bound (agora node and dev in
+// their --ready-file): a port the test picked and passed on could be taken
+// by another process before the child binds it.
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +27,7 @@ import (
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -49,23 +53,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// anyPort is the listen address children get: the kernel picks a free
+// loopback port at bind time and the child reports it.
+const anyPort = "127.0.0.1:0"
 
 // proc is one agora process whose output is kept for failure reports.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
+	name      string
+	cmd       *exec.Cmd
+	out       *syncBuffer
+	done      chan struct{}
+	readyFile string // set by startNode
 }
 
 // syncBuffer collects a process's output and wakes waiters on each write.
@@ -141,6 +139,68 @@ func startBin(t testing.TB, bin, name string, args ...string) *proc {
 
 func (p *proc) signal(s syscall.Signal) { _ = p.cmd.Process.Signal(s) }
 
+// startNode starts `agora node` or `agora dev` with args and a fresh
+// --ready-file, and returns once the node serves, with the addresses it
+// bound. Each start has its own file: a killed node leaves its file behind,
+// and a restart on the same path could be read before it replaced it.
+func startNode(t testing.TB, name string, args ...string) (*proc, readyInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	changed, stop := watchDir(t, dir)
+	defer stop()
+	path := filepath.Join(dir, "ready.json")
+	p := startProc(t, name, append(args, "--ready-file", path)...)
+	p.readyFile = path
+	timeout := time.After(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			var info readyInfo
+			if err := json.Unmarshal(b, &info); err != nil || info.Remoting == "" || info.PID != p.cmd.Process.Pid {
+				t.Fatalf("%s: bad ready file (%v):\n%s", name, err, b)
+			}
+			return p, info
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			t.Fatalf("%s exited before it was ready:\n%s", name, p.out.String())
+		case <-timeout:
+			t.Fatalf("%s wrote no ready file within 60 s", name)
+		}
+	}
+}
+
+// watchDir reports changes to the entries of dir (inotify) on the returned
+// channel, coalesced, until stop.
+func watchDir(t testing.TB, dir string) (changed <-chan struct{}, stop func()) {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	// A non-blocking descriptor makes the os.File use Go's poller, so
+	// Close wakes the Read below.
+	f := os.NewFile(uintptr(fd), "inotify")
+	ch := make(chan struct{}, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := f.Read(buf); err != nil {
+				return
+			}
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return ch, func() { f.Close() }
+}
+
 // waitState long-polls the master's /state until ok holds.
 func waitState(t testing.TB, httpAddr string, ok func(*messages.MasterState) bool) *messages.MasterState {
 	t.Helper()
@@ -189,13 +249,12 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 		t.Skip("needs agora processes; make test runs it")
 	}
 	const interval, misses = 200 * time.Millisecond, 3
-	masterAddr, httpAddr := freePort(t), freePort(t)
-	m := startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr,
+	_, m := startNode(t, "master", "node", "--role=master", "--listen", anyPort, "--http", anyPort,
 		"--heartbeat-interval", interval.String(), "--max-missed-heartbeats", strconv.Itoa(misses))
-	m.out.waitFor(t, "master HTTP API serving")
+	masterAddr, httpAddr := m.Remoting, m.HTTP
 
 	agentArgs := func(i int, dir string) []string {
-		return []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+		return []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
 			"--work-dir", dir, "--hostname", fmt.Sprintf("host-%d", i),
 			"--resources", "cpus:2;mem:1024;disk:2048", "--attributes", fmt.Sprintf("rack:r%d", i),
 			"--registration-backoff", "100ms", "--registration-backoff-max", "1s"}
@@ -204,7 +263,7 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 	agents := make([]*proc, 3)
 	for i := range agents {
 		dirs[i] = workDir(t)
-		agents[i] = startProc(t, fmt.Sprintf("agent-%d", i), agentArgs(i, dirs[i])...)
+		agents[i], _ = startNode(t, fmt.Sprintf("agent-%d", i), agentArgs(i, dirs[i])...)
 	}
 
 	st := waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 3 })
@@ -241,7 +300,9 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 		}
 	}
 
-	startProc(t, "agent-1-restarted", agentArgs(1, dirs[1])...)
+	// The agent comes back on new ports: the master learns its addresses
+	// when it re-registers.
+	_, again := startNode(t, "agent-1-restarted", agentArgs(1, dirs[1])...)
 	st = waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 3 })
 	if len(st.Agents) != 3 {
 		t.Fatalf("restart created a new agent: %d agents", len(st.Agents))
@@ -249,6 +310,10 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 	for _, a := range st.Agents {
 		if a.Info.Hostname == "host-1" && (a.Info.Id.Value != victim || a.Reregistrations != 1) {
 			t.Fatalf("restarted agent: id %s (want %s), reregistrations %d", a.Info.Id.Value, victim, a.Reregistrations)
+		}
+		if a.Info.Hostname == "host-1" && (a.Address != again.Remoting || a.Info.HttpAddress != again.AgentHTTP) {
+			t.Fatalf("restarted agent: the master has addresses %s and %s, the agent bound %s and %s",
+				a.Address, a.Info.HttpAddress, again.Remoting, again.AgentHTTP)
 		}
 	}
 
@@ -274,6 +339,7 @@ func TestBadFlagsStopStartup(t *testing.T) {
 		{[]string{"node", "--role=scheduler"}, `"scheduler"`},
 		{[]string{"node", "--heartbeat-interval=soon"}, "--heartbeat-interval"},
 		{[]string{"node", "--allocator=fifo"}, `"fifo"`},
+		{[]string{"node", "--listen=127.0.0.1:0", "--advertise=10.0.0.1:5055"}, "cannot advertise 10.0.0.1:5055"},
 	} {
 		out, err := exec.Command(agoraBin, append(tc.args, "--work-dir", t.TempDir())...).CombinedOutput()
 		if err == nil || !bytes.Contains(out, []byte(tc.want)) {
@@ -288,10 +354,13 @@ func TestAgoraRunOnDev(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
-	masterAddr, httpAddr := freePort(t), freePort(t)
-	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir(t))
-	dev.out.waitFor(t, "master HTTP API serving")
-	waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	_, dev := startNode(t, "dev", "dev", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
+	masterAddr, httpAddr := dev.Remoting, dev.HTTP
+	st := waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	if a := st.Agents[0]; a.Address != dev.Remoting || a.Info.HttpAddress != dev.AgentHTTP || st.Master.GetAddress() != dev.Remoting {
+		t.Fatalf("ready file %+v, but the master knows itself at %s and its agent at %s, %s",
+			dev, st.Master.GetAddress(), a.Address, a.Info.HttpAddress)
+	}
 
 	run := func(args ...string) (string, string, int) {
 		cmd := exec.Command(agoraBin, append([]string{"run", "--master", masterAddr, "--timeout", "60s", "--"}, args...)...)
@@ -330,9 +399,8 @@ func TestSchedulerProcessFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
-	masterAddr, httpAddr := freePort(t), freePort(t)
-	dev := startProc(t, "dev", "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir(t))
-	dev.out.waitFor(t, "master HTTP API serving")
+	_, dev := startNode(t, "dev", "dev", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
+	masterAddr, httpAddr := dev.Remoting, dev.HTTP
 	waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 	args := []string{"--master", masterAddr, "--command", "sleep 600", "--resources", "cpus:0.1;mem:16", "--failover-timeout", "1h"}
 
@@ -383,10 +451,8 @@ func TestRoleConfigurationCLI(t *testing.T) {
 	}
 	workDir := workDir(t)
 	start := func(name string) (string, *proc) {
-		masterAddr, httpAddr := freePort(t), freePort(t)
-		p := startProc(t, name, "dev", "--listen", masterAddr, "--http", httpAddr, "--work-dir", workDir)
-		p.out.waitFor(t, "master HTTP API serving")
-		return httpAddr, p
+		p, ready := startNode(t, name, "dev", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir)
+		return ready.HTTP, p
 	}
 	cli := func(httpAddr string, args ...string) (string, error) {
 		out, err := exec.Command(agoraBin, append(args, "--master-http", httpAddr)...).CombinedOutput()
@@ -404,6 +470,9 @@ func TestRoleConfigurationCLI(t *testing.T) {
 	}
 	dev.signal(syscall.SIGTERM)
 	<-dev.done
+	if _, err := os.Stat(dev.readyFile); !os.IsNotExist(err) {
+		t.Fatalf("the ready file outlived the dev cluster that stopped cleanly: %v", err)
+	}
 
 	httpAddr, _ = start("dev-again")
 	out, err := cli(httpAddr, "roles")
@@ -422,13 +491,12 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
-	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
-	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
-	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+	masterAddr, httpAddr := startMaster(t, dir)
+	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
 		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:1;mem:256;disk:64",
 		"--registration-backoff", "100ms"}
-	agent := startProc(t, "agent", agentArgs...)
+	agent, _ := startNode(t, "agent", agentArgs...)
 	gate := filepath.Join(dir, "gate")
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
 		t.Fatal(err)
@@ -439,7 +507,7 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
-	agent = startProc(t, "agent-again", agentArgs...)
+	agent, _ = startNode(t, "agent-again", agentArgs...)
 	agent.out.waitFor(t, "re-attached to a task that kept running")
 	st := waitState(t, httpAddr, func(st *messages.MasterState) bool {
 		return len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && reachable(st) == 1 && st.Agents[0].Reregistrations > 0
@@ -470,6 +538,14 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	if err != nil || string(logs) != "done\n" {
 		t.Fatalf("agora logs: %q %v", logs, err)
 	}
+}
+
+// startMaster starts a lone master with work dir dir/m and returns its
+// remoting and HTTP addresses.
+func startMaster(t testing.TB, dir string) (remoting, httpAddr string) {
+	t.Helper()
+	_, m := startNode(t, "master", "node", "--role=master", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, "m"))
+	return m.Remoting, m.HTTP
 }
 
 // workDir is a temporary work dir for agents whose tasks outlive them
@@ -536,10 +612,9 @@ func TestThreeTasksInOneCustomExecutor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
-	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
-	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
-	agent := startProc(t, "agent", "node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+	masterAddr, _ := startMaster(t, dir)
+	agent, _ := startNode(t, "agent", "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
 		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64")
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "3", "--resources", "cpus:0.5;mem:64",
 		"--command", "echo hi", "--executor", executorBin)
@@ -583,10 +658,9 @@ func TestFailingCustomExecutors(t *testing.T) {
 		{"silent", silent, "the executor did not register within 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			masterAddr, httpAddr := freePort(t), freePort(t)
 			dir := workDir(t)
-			startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
-			agent := startProc(t, "agent", "node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+			masterAddr, _ := startMaster(t, dir)
+			agent, _ := startNode(t, "agent", "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
 				"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64",
 				"--executor-registration-timeout", "1s")
 			fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
@@ -613,12 +687,11 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
-	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
-	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
-	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+	masterAddr, _ := startMaster(t, dir)
+	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
 		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
-	agent := startProc(t, "agent", agentArgs...)
+	agent, _ := startNode(t, "agent", agentArgs...)
 	gate := filepath.Join(dir, "gate")
 	for _, g := range []string{gate + "0", gate + "1"} {
 		if err := syscall.Mkfifo(g, 0o600); err != nil {
@@ -643,7 +716,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	// The executor saw task-0001 end while no agent listened.
 	waitFile(t, filepath.Join(dir, "a", "frameworks", "*", "tasks", "executor.*", "stdout"), "executor task task-0001 ended")
 
-	agent = startProc(t, "agent-again", agentArgs...)
+	agent, _ = startNode(t, "agent-again", agentArgs...)
 	agent.out.waitFor(t, "executor re-registered")
 	if err := os.WriteFile(gate+"0", []byte("go\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -684,13 +757,12 @@ func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
-	masterAddr, httpAddr := freePort(t), freePort(t)
 	dir := workDir(t)
-	startProc(t, "master", "node", "--role=master", "--listen", masterAddr, "--http", httpAddr, "--work-dir", filepath.Join(dir, "m"))
-	agentArgs := []string{"node", "--role=agent", "--listen", freePort(t), "--agent-http", freePort(t), "--master", masterAddr,
+	masterAddr, _ := startMaster(t, dir)
+	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
 		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms",
 		"--executor-registration-timeout", "2s"}
-	agent := startProc(t, "agent", agentArgs...)
+	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
 		"--command", "sleep 600", "--executor", executorBin)
 	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
@@ -700,7 +772,7 @@ func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
 	for _, p := range strings.Fields(string(pids)) {
 		_ = exec.Command("kill", "-STOP", p).Run()
 	}
-	agent = startProc(t, "agent-again", agentArgs...)
+	agent, _ = startNode(t, "agent-again", agentArgs...)
 	agent.out.waitFor(t, "executor did not re-register with the restarted agent in time")
 	select {
 	case <-fw.done:
