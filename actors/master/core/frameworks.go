@@ -81,7 +81,11 @@ func (c *Core) caller(p Peer, id *messages.FrameworkID, req proto.Message) (*fra
 		c.reject(p.Endpoint, messages.Error_UNKNOWN_FRAMEWORK, err.Error()+": subscribe first", req)
 		return nil, false
 	}
-	if !f.connected || f.tearingDown {
+	if f.tearingDown {
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_FRAMEWORK, fmt.Sprintf("framework %s is being torn down: register a new one", f.id()), req)
+		return nil, false
+	}
+	if !f.connected {
 		c.reject(p.Endpoint, messages.Error_UNKNOWN_FRAMEWORK, fmt.Sprintf("framework %s is not connected: subscribe again", f.id()), req)
 		return nil, false
 	}

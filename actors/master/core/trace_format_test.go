@@ -1,0 +1,203 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+// format prints a Ready one effect per line, as a protocol trace:
+//
+//	a1 <- AgentRegistered m-1-A1 interval=5s
+//	allocator <- AddAgent m-1-A1 cpus:4;mem:8192 incarnation=1
+//	timer +30s offer-timeout m-1-F1 [m-1-O1]
+//	event TaskUpdated m-1-F1/t1 TASK_RUNNING
+//
+// (protobuf's own text format is unstable on purpose, so every message
+// has its own line here).
+func (e *traceEnv) format(r Ready) string {
+	var out strings.Builder
+	for _, eff := range r.Effects {
+		switch eff := eff.(type) {
+		case Send:
+			name, ok := e.names[eff.To]
+			if !ok {
+				name = eff.To.String()
+			}
+			fmt.Fprintf(&out, "%s <- %s\n", name, msgLine(eff.Msg))
+		case ToAllocator:
+			fmt.Fprintf(&out, "allocator <- %s\n", msgLine(eff.Msg))
+		case Arm:
+			e.timers = append(e.timers, armed{at: e.now.Add(eff.After), timer: eff.Timer, seq: len(e.timers) + int(e.now.UnixNano())})
+			fmt.Fprintf(&out, "timer +%s %s\n", eff.After, timerName(eff.Timer))
+		case WatchAgent:
+			fmt.Fprintf(&out, "watch agent %s at %s every %s\n", eff.AgentID, e.names[eff.Agent], eff.Interval)
+		case ForgetAgent:
+			fmt.Fprintf(&out, "forget agent %s\n", eff.AgentID)
+		case WatchScheduler:
+			fmt.Fprintf(&out, "watch scheduler %s of %s\n", e.names[eff.Scheduler], eff.FrameworkID)
+		case ForgetScheduler:
+			fmt.Fprintf(&out, "forget scheduler of %s\n", eff.FrameworkID)
+		case PersistRoles:
+			fmt.Fprintf(&out, "persist roles token=%d %s\n", eff.Token, roleConfigLine(eff.Config))
+		case Publish:
+			fmt.Fprintf(&out, "event %s\n", eventLine(eff.Event))
+		default:
+			fmt.Fprintf(&out, "?? %T\n", eff)
+		}
+	}
+	if out.Len() == 0 {
+		return "ok\n"
+	}
+	return out.String()
+}
+
+func timerName(t Timer) string {
+	switch t := t.(type) {
+	case offerTimeout:
+		return fmt.Sprintf("offer-timeout %s %v", t.frameworkID, t.offerIDs)
+	case failoverTimeout:
+		return fmt.Sprintf("failover-timeout %s gen=%d", t.frameworkID, t.gen)
+	case reclaimTick:
+		return "reclaim-check"
+	case recoveryEnded:
+		return "reregistration-window-ended"
+	}
+	return fmt.Sprintf("%T", t)
+}
+
+func eventLine(ev any) string {
+	switch ev := ev.(type) {
+	case TaskUpdated:
+		return fmt.Sprintf("TaskUpdated %s/%s %s", ev.FrameworkID, ev.TaskID, ev.State)
+	case ReclaimChecked:
+		return fmt.Sprintf("ReclaimChecked starved=%v rescinded=%d preempted=%v", ev.Starved, ev.Rescinded, ev.Preempted)
+	}
+	s := fmt.Sprintf("%T %+v", ev, ev)
+	return strings.TrimPrefix(s, "core.")
+}
+
+func resText(rs []*messages.Resource) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	return messages.FormatResources(rs)
+}
+
+func quantities(q *messages.Quantities) string {
+	r, err := policy.FromQuantities(q)
+	if err != nil {
+		return "invalid(" + err.Error() + ")"
+	}
+	if r.IsEmpty() {
+		return "-"
+	}
+	return r.String()
+}
+
+func status(st *messages.TaskStatus) string {
+	s := fmt.Sprintf("%s %s", st.GetTaskId().GetValue(), strings.TrimPrefix(st.State.String(), "TASK_"))
+	if st.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED {
+		s += " " + strings.TrimPrefix(st.Reason.String(), "REASON_")
+	}
+	if len(st.Uuid) > 0 {
+		s += " uuid=" + string(st.Uuid)
+	}
+	if st.Message != "" {
+		s += fmt.Sprintf(" %q", st.Message)
+	}
+	return s
+}
+
+func roleConfigLine(c *messages.RoleConfig) string {
+	var parts []string
+	for _, r := range c.GetRoles() {
+		parts = append(parts, fmt.Sprintf("%s(weight=%v guarantee=%s)", r.Role, r.Weight, resText(r.GetQuota().GetGuarantee())))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func msgLine(m proto.Message) string {
+	switch m := m.(type) {
+	case *messages.AgentRegistered:
+		return fmt.Sprintf("AgentRegistered %s interval=%s reregistered=%v", m.AgentId.GetValue(), time.Duration(m.HeartbeatIntervalNanos), m.Reregistered)
+	case *messages.AgentHeartbeatAck:
+		return fmt.Sprintf("AgentHeartbeatAck %s seq=%d", m.AgentId.GetValue(), m.Seq)
+	case *messages.Error:
+		return fmt.Sprintf("Error %s %q", m.Code, m.Message)
+	case *messages.FrameworkSubscribed:
+		return fmt.Sprintf("FrameworkSubscribed %s", m.FrameworkId.GetValue())
+	case *messages.FrameworkFailedOver:
+		return fmt.Sprintf("FrameworkFailedOver %s", m.FrameworkId.GetValue())
+	case *messages.Offers:
+		var parts []string
+		for _, o := range m.Offers {
+			parts = append(parts, fmt.Sprintf("%s on %s role=%s %s", o.Id.Value, o.AgentId.GetValue(), o.Role, resText(o.Resources)))
+		}
+		return "Offers [" + strings.Join(parts, ", ") + "]"
+	case *messages.RescindOffer:
+		return fmt.Sprintf("RescindOffer %s %q", m.OfferId.GetValue(), m.Reason)
+	case *messages.StatusUpdate:
+		return "StatusUpdate " + status(m.Status)
+	case *messages.StatusUpdateAcknowledgement:
+		return fmt.Sprintf("StatusUpdateAcknowledgement %s/%s uuid=%s", m.FrameworkId.GetValue(), m.TaskId.GetValue(), m.Uuid)
+	case *messages.RunTask:
+		s := fmt.Sprintf("RunTask %s/%s role=%s %s", m.Framework.GetId().GetValue(), m.Task.TaskId.GetValue(), m.Role, resText(m.Task.Resources))
+		if m.Revocable {
+			s += " revocable"
+		}
+		return s
+	case *messages.KillTask:
+		s := fmt.Sprintf("KillTask %s/%s %s", m.FrameworkId.GetValue(), m.TaskId.GetValue(), strings.TrimPrefix(m.Reason.String(), "REASON_"))
+		if g := m.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
+			s += fmt.Sprintf(" grace=%s", time.Duration(g))
+		}
+		return s
+	case *messages.RoleConfig:
+		return "RoleConfig " + roleConfigLine(m)
+	case *messages.AllocatorAddAgent:
+		var used []string
+		for _, u := range m.Allocated {
+			used = append(used, fmt.Sprintf("%s/%s:%s", u.FrameworkId, u.Role, quantities(u.Resources)))
+		}
+		return fmt.Sprintf("AddAgent %s %s incarnation=%d used=%v", m.Info.GetId().GetValue(), resText(m.Info.GetResources()), m.Incarnation, used)
+	case *messages.AllocatorRemoveAgent:
+		return "RemoveAgent " + m.AgentId
+	case *messages.AllocatorAddFramework:
+		return fmt.Sprintf("AddFramework %s roles=%v", m.Info.GetId().GetValue(), m.Info.GetRoles())
+	case *messages.AllocatorRemoveFramework:
+		return "RemoveFramework " + m.FrameworkId
+	case *messages.AllocatorActivateFramework:
+		return "ActivateFramework " + m.FrameworkId
+	case *messages.AllocatorDeactivateFramework:
+		return "DeactivateFramework " + m.FrameworkId
+	case *messages.AllocatorSuppress:
+		return fmt.Sprintf("Suppress %s roles=%v", m.FrameworkId, m.Roles)
+	case *messages.AllocatorRevive:
+		return fmt.Sprintf("Revive %s roles=%v", m.FrameworkId, m.Roles)
+	case *messages.AllocatorSetRole:
+		return "SetRole " + roleConfigLine(&messages.RoleConfig{Roles: []*messages.RoleSettings{m.Settings}})
+	case *messages.AllocatorReturn:
+		s := fmt.Sprintf("Return %s %s/%s on %s %s", m.Kind, m.FrameworkId, m.Role, m.AgentId, quantities(m.Resources))
+		if rv := quantities(m.Revocable); rv != "-" {
+			s += " revocable " + rv
+		}
+		if m.Kind != messages.AllocatorReturn_RECOVER {
+			if m.RefuseNanos < 0 {
+				s += " refuse=default"
+			} else {
+				s += fmt.Sprintf(" refuse=%s", time.Duration(m.RefuseNanos))
+			}
+		}
+		return s
+	case *messages.AllocatorCheckShortfalls:
+		return "CheckShortfalls"
+	}
+	name := string(m.ProtoReflect().Descriptor().Name())
+	return name + " (no trace format)"
+}
+

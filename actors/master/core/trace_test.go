@@ -1,0 +1,448 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/messages"
+	"github.com/cockroachdb/datadriven"
+)
+
+// TestTraces runs the protocol traces in testdata/: each file is a script
+// of inputs to a core and, below each, the exact effects the core produced,
+// one per line, in the style of etcd raft's interaction tests. Regenerate
+// after an intended change with
+//
+//	go test ./actors/master/core -run TestTraces -rewrite
+//
+// and read the diff: it is the change in behaviour.
+func TestTraces(t *testing.T) {
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		env := newTraceEnv()
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return env.handle(t, d)
+		})
+	})
+}
+
+// traceEnv drives one core: named agents and scheduler connections, a
+// clock the script advances, and the timers the core armed.
+type traceEnv struct {
+	c      *Core
+	now    time.Time
+	timers []armed
+	// names maps endpoints to the names the script uses; agentIDs and
+	// frameworkIDs map those names to the IDs the core assigned.
+	names        map[Endpoint]string
+	agentIDs     map[string]string
+	frameworkIDs map[string]string
+	infos        map[string]*messages.FrameworkInfo
+	offerPrefix  string
+}
+
+type armed struct {
+	at    time.Time
+	timer Timer
+	seq   int
+}
+
+var traceT0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func newTraceEnv() *traceEnv {
+	return &traceEnv{now: traceT0, names: map[Endpoint]string{}, agentIDs: map[string]string{}, frameworkIDs: map[string]string{},
+		infos: map[string]*messages.FrameworkInfo{}}
+}
+
+func (e *traceEnv) endpoint(name string) Endpoint {
+	ep := Endpoint{Address: name + ":1", ID: name}
+	e.names[ep] = name
+	return ep
+}
+
+func (e *traceEnv) peer(name string) Peer { return Peer{Endpoint: e.endpoint(name)} }
+
+func arg(t *testing.T, d *datadriven.TestData, key, def string) string {
+	t.Helper()
+	if a, ok := d.Arg(key); ok {
+		if len(a.Vals) == 0 {
+			return "true"
+		}
+		return strings.Join(a.Vals, ",")
+	}
+	return def
+}
+
+func dur(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("duration %q: %v", s, err)
+	}
+	return d
+}
+
+func resources(t *testing.T, text string) []*messages.Resource {
+	t.Helper()
+	rs, err := messages.ParseResources(text)
+	if err != nil {
+		t.Fatalf("resources %q: %v", text, err)
+	}
+	return rs
+}
+
+func (e *traceEnv) agentID(t *testing.T, name string) string {
+	t.Helper()
+	if id, ok := e.agentIDs[name]; ok {
+		return id
+	}
+	t.Fatalf("no agent %q registered in this trace", name)
+	return ""
+}
+
+func (e *traceEnv) frameworkID(name string) string {
+	if id, ok := e.frameworkIDs[name]; ok {
+		return id
+	}
+	return name // an ID the script names itself
+}
+
+func (e *traceEnv) offerIDs(d *datadriven.TestData) []*messages.OfferID {
+	var out []*messages.OfferID
+	if a, ok := d.Arg("offers"); ok {
+		for _, v := range a.Vals {
+			out = append(out, &messages.OfferID{Value: e.offerPrefix + v})
+		}
+	}
+	return out
+}
+
+func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
+	var r Ready
+	switch d.Cmd {
+	case "master":
+		cfg := Config{
+			Info:         &messages.MasterInfo{Id: "m", Epoch: uint64(mustInt(t, arg(t, d, "epoch", "1"))), Address: "m:1"},
+			Liveness:     LivenessPolicy{Interval: 5 * time.Second, MaxMisses: 3},
+			OfferTimeout: dur(t, arg(t, d, "offer-timeout", "30s")), FrameworkHeartbeat: 15 * time.Second,
+			ReclaimInterval: dur(t, arg(t, d, "reclaim", "0s")), PreemptionGrace: dur(t, arg(t, d, "grace", "5s")),
+			AgentReregisterTimeout: dur(t, arg(t, d, "reregister-window", "0s")),
+			PersistRoles:           arg(t, d, "persist-roles", "") == "true",
+		}
+		if g := arg(t, d, "guarantee", ""); g != "" {
+			role, text, _ := strings.Cut(g, "=")
+			cfg.Roles = &messages.RoleConfig{Roles: []*messages.RoleSettings{{Role: role, Quota: &messages.RoleQuota{Guarantee: resources(t, text)}}}}
+		}
+		e.c = New(cfg)
+		e.offerPrefix = fmt.Sprintf("m-%d-", cfg.Info.Epoch)
+		r = e.c.Start(e.now)
+
+	case "register":
+		name := arg(t, d, "agent", "a1")
+		info := &messages.AgentInfo{Hostname: name, Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}
+		r = e.c.RegisterAgent(e.peer(name), &messages.RegisterAgent{Info: info, Session: arg(t, d, "session", "")}, e.now)
+		for _, eff := range r.Effects {
+			if s, ok := eff.(Send); ok {
+				if reg, ok := s.Msg.(*messages.AgentRegistered); ok {
+					e.agentIDs[name] = reg.AgentId.Value
+				}
+			}
+		}
+
+	case "reregister":
+		// The agent reports its tasks (input lines: framework task state
+		// resources [role]) and the FrameworkInfos of their frameworks.
+		name := arg(t, d, "agent", "a1")
+		id := arg(t, d, "id", "")
+		if id == "" {
+			id = e.agentID(t, name)
+		}
+		e.agentIDs[name] = id
+		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: name,
+			Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", "")}
+		seen := map[string]bool{}
+		for _, line := range lines(d.Input) {
+			f := strings.Fields(line)
+			if len(f) < 4 {
+				t.Fatalf("%s: task line %q: want framework task state resources [role]", d.Pos, line)
+			}
+			fw := e.frameworkID(f[0])
+			role := "eng"
+			if len(f) > 4 {
+				role = f[4]
+			}
+			state := messages.TaskState(messages.TaskState_value["TASK_"+f[2]])
+			msg.Tasks = append(msg.Tasks, &messages.Task{TaskId: &messages.TaskID{Value: f[1]}, FrameworkId: &messages.FrameworkID{Value: fw},
+				State: state, Resources: resources(t, f[3]), Role: role, Name: f[1]})
+			if !seen[fw] {
+				seen[fw] = true
+				info := e.infos[f[0]]
+				if info == nil {
+					info = &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: fw}, Name: f[0], Roles: []string{role}}
+				}
+				msg.Frameworks = append(msg.Frameworks, info)
+			}
+		}
+		r = e.c.ReregisterAgent(e.peer(name), msg, e.now)
+
+	case "heartbeat":
+		name := arg(t, d, "agent", "a1")
+		r = e.c.AgentHeartbeat(e.peer(name), &messages.AgentHeartbeat{AgentId: &messages.AgentID{Value: e.agentID(t, name)}, Seq: uint64(mustInt(t, arg(t, d, "seq", "1")))}, e.now)
+
+	case "unreachable":
+		r = e.c.AgentUnreachable(e.agentID(t, arg(t, d, "agent", "a1")), e.now)
+
+	case "unregister":
+		name := arg(t, d, "agent", "a1")
+		r = e.c.UnregisterAgent(e.peer(name), &messages.UnregisterAgent{AgentId: &messages.AgentID{Value: e.agentID(t, name)}}, e.now)
+
+	case "subscribe":
+		name := arg(t, d, "fw", "f1")
+		conn := arg(t, d, "conn", name)
+		info := &messages.FrameworkInfo{Name: name, Roles: strings.Split(arg(t, d, "roles", "eng"), ",")}
+		if id := arg(t, d, "id", ""); id != "" {
+			info.Id = &messages.FrameworkID{Value: e.frameworkID(id)}
+		}
+		if c := arg(t, d, "capabilities", ""); c == "revocable" {
+			info.Capabilities = []messages.Capability{messages.Capability_REVOCABLE_RESOURCES}
+		}
+		r = e.c.Subscribe(e.peer(conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", "")}, e.now)
+		for _, eff := range r.Effects {
+			if s, ok := eff.(Send); ok {
+				if sub, ok := s.Msg.(*messages.FrameworkSubscribed); ok {
+					e.frameworkIDs[name] = sub.FrameworkId.Value
+					info.Id = sub.FrameworkId
+					e.infos[name] = info
+				}
+			}
+		}
+
+	case "disconnect":
+		name := arg(t, d, "fw", "f1")
+		r = e.c.SchedulerLost(e.frameworkID(name), e.endpoint(arg(t, d, "conn", name)), e.now)
+
+	case "grant":
+		// One grant per input line: framework agent role resources
+		// [revocable=...] [as-revocable].
+		var grants []policy.Grant
+		for _, line := range lines(d.Input) {
+			f := strings.Fields(line)
+			if len(f) < 4 {
+				t.Fatalf("%s: grant line %q: want framework agent role resources", d.Pos, line)
+			}
+			res, rev, err := policy.FromMessages(resources(t, f[3]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := policy.Grant{FrameworkID: e.frameworkID(f[0]), AgentID: e.agentIDs[f[1]], Role: f[2], Resources: res, Revocable: rev,
+				Incarnation: e.c.books.agents[e.agentIDs[f[1]]].incarnation}
+			if slices.Contains(f[4:], "as-revocable") {
+				g.AsRevocable = true
+			}
+			if slices.Contains(f[4:], "stale") {
+				g.Incarnation--
+			}
+			grants = append(grants, g)
+		}
+		r = e.c.Allocated(policy.EncodeGrants(grants), e.now)
+
+	case "accept":
+		// Tasks on the input lines: id resources [no-command].
+		name := arg(t, d, "fw", "f1")
+		msg := &messages.Accept{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}, OfferIds: e.offerIDs(d)}
+		if s := arg(t, d, "refuse", ""); s != "" {
+			v, _ := strconv.ParseFloat(s, 64)
+			msg.Filters = &messages.Filters{RefuseSeconds: &v}
+		}
+		var tasks []*messages.TaskInfo
+		for _, line := range lines(d.Input) {
+			f := strings.Fields(line)
+			ti := &messages.TaskInfo{Name: f[0], TaskId: &messages.TaskID{Value: f[0]}}
+			if len(f) > 1 {
+				ti.Resources = resources(t, f[1])
+			}
+			if !slices.Contains(f, "no-command") {
+				ti.Command = &messages.CommandInfo{Value: "sleep 10"}
+			}
+			tasks = append(tasks, ti)
+		}
+		if len(tasks) > 0 {
+			msg.Operations = []*messages.Operation{{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}}}
+		}
+		r = e.c.Accept(e.peer(arg(t, d, "conn", name)), msg, e.now)
+
+	case "decline":
+		name := arg(t, d, "fw", "f1")
+		msg := &messages.Decline{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}, OfferIds: e.offerIDs(d)}
+		if s := arg(t, d, "refuse", ""); s != "" {
+			v, _ := strconv.ParseFloat(s, 64)
+			msg.Filters = &messages.Filters{RefuseSeconds: &v}
+		}
+		r = e.c.Decline(e.peer(arg(t, d, "conn", name)), msg, e.now)
+
+	case "kill":
+		name := arg(t, d, "fw", "f1")
+		r = e.c.Kill(e.peer(arg(t, d, "conn", name)), &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
+			TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}, e.now)
+
+	case "status":
+		// An agent's status update; uuid makes it one the framework must
+		// acknowledge.
+		agentName := arg(t, d, "agent", "a1")
+		st := &messages.TaskStatus{TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}, AgentId: &messages.AgentID{Value: e.agentID(t, agentName)},
+			State: messages.TaskState(messages.TaskState_value["TASK_"+arg(t, d, "state", "RUNNING")])}
+		if u := arg(t, d, "uuid", ""); u != "" {
+			st.Uuid = []byte(u)
+		}
+		r = e.c.StatusUpdate(e.peer(agentName), &messages.StatusUpdate{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}, Status: st}, e.now)
+
+	case "ack":
+		name := arg(t, d, "fw", "f1")
+		r = e.c.Acknowledge(e.peer(arg(t, d, "conn", name)), &messages.Acknowledge{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
+			AgentId: &messages.AgentID{Value: e.agentID(t, arg(t, d, "agent", "a1"))}, TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")},
+			Uuid: []byte(arg(t, d, "uuid", ""))}, e.now)
+
+	case "reconcile":
+		name := arg(t, d, "fw", "f1")
+		msg := &messages.Reconcile{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}}
+		if a, ok := d.Arg("tasks"); ok {
+			for _, v := range a.Vals {
+				msg.Tasks = append(msg.Tasks, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: v}})
+			}
+		}
+		r = e.c.Reconcile(e.peer(arg(t, d, "conn", name)), msg, e.now)
+
+	case "teardown":
+		name := arg(t, d, "fw", "f1")
+		r = e.c.Teardown(e.peer(arg(t, d, "conn", name)), &messages.Teardown{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}}, e.now)
+
+	case "suppress", "revive":
+		name := arg(t, d, "fw", "f1")
+		var roles []string
+		if a, ok := d.Arg("roles"); ok {
+			roles = a.Vals
+		}
+		id := &messages.FrameworkID{Value: e.frameworkID(name)}
+		if d.Cmd == "suppress" {
+			r = e.c.Suppress(e.peer(arg(t, d, "conn", name)), &messages.Suppress{FrameworkId: id, Roles: roles}, e.now)
+		} else {
+			r = e.c.Revive(e.peer(arg(t, d, "conn", name)), &messages.Revive{FrameworkId: id, Roles: roles}, e.now)
+		}
+
+	case "shortfalls":
+		// The allocator's answer to a reclamation check: role need.
+		var short []policy.Shortfall
+		for _, line := range lines(d.Input) {
+			f := strings.Fields(line)
+			need, _, err := policy.FromMessages(resources(t, f[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			short = append(short, policy.Shortfall{Role: f[0], Need: need.Scalars})
+		}
+		r = e.c.Shortfalls(policy.ToShortfalls(short), e.now)
+
+	case "update-role":
+		u := &messages.UpdateRole{Role: arg(t, d, "role", "eng")}
+		if w := arg(t, d, "weight", ""); w != "" {
+			v, _ := strconv.ParseFloat(w, 64)
+			u.Weight = &v
+		}
+		if g := arg(t, d, "guarantee", ""); g != "" {
+			u.Quota = &messages.RoleQuota{Guarantee: resources(t, g)}
+		}
+		r = e.c.UpdateRole(e.peer("op"), u, e.now)
+
+	case "persisted":
+		var err error
+		if s := arg(t, d, "err", ""); s != "" {
+			err = fmt.Errorf("%s", s)
+		}
+		r = e.c.RolesPersisted(uint64(mustInt(t, arg(t, d, "token", "1"))), err, e.now)
+
+	case "tick":
+		// Advance the clock and fire the timers that come due, in order.
+		return e.tick(t, dur(t, d.CmdArgs[0].Key))
+
+	case "state":
+		return e.state()
+
+	default:
+		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
+	}
+	return e.format(r)
+}
+
+func (e *traceEnv) tick(t *testing.T, by time.Duration) string {
+	end := e.now.Add(by)
+	var out strings.Builder
+	for {
+		slices.SortStableFunc(e.timers, func(a, b armed) int {
+			if c := a.at.Compare(b.at); c != 0 {
+				return c
+			}
+			return a.seq - b.seq
+		})
+		if len(e.timers) == 0 || e.timers[0].at.After(end) {
+			break
+		}
+		next := e.timers[0]
+		e.timers = e.timers[1:]
+		e.now = next.at
+		fmt.Fprintf(&out, "@%s fire %s\n", e.now.Sub(traceT0), timerName(next.timer))
+		out.WriteString(e.format(e.c.Fire(next.timer, e.now)))
+	}
+	e.now = end
+	if out.Len() == 0 {
+		return "ok\n"
+	}
+	return out.String()
+}
+
+// state prints what /state would show, in brief.
+func (e *traceEnv) state() string {
+	st := e.c.State(e.now)
+	var out strings.Builder
+	for _, a := range st.Agents {
+		fmt.Fprintf(&out, "agent %s reachable=%v used=%s\n", a.Info.Id.Value, a.Reachable, messages.FormatResources(a.Used))
+	}
+	for _, f := range st.Frameworks {
+		var states []string
+		for s, n := range f.Tasks {
+			states = append(states, fmt.Sprintf("%s=%d", strings.TrimPrefix(s, "TASK_"), n))
+		}
+		slices.Sort(states)
+		fmt.Fprintf(&out, "framework %s connected=%v tearing_down=%v used=%s offers=%d tasks=%s\n", f.Info.Id.Value, f.Connected, f.TearingDown,
+			messages.FormatResources(f.Used), f.OutstandingOffers, strings.Join(states, ","))
+	}
+	for _, u := range st.RoleUsage {
+		fmt.Fprintf(&out, "role %s used=%s offered=%s tasks=%d preempting=%d\n", u.Role, messages.FormatResources(u.Used), messages.FormatResources(u.Offered), u.Tasks, u.Preempting)
+	}
+	if out.Len() == 0 {
+		return "empty\n"
+	}
+	return out.String()
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func mustInt(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("number %q: %v", s, err)
+	}
+	return n
+}
