@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 )
 
@@ -17,30 +16,14 @@ func Resources(text string) []*messages.Resource {
 }
 
 // Sum adds resource lists up.
-func Sum(lists ...[]*messages.Resource) []*messages.Resource {
-	var total, rev policy.Resources
-	for _, l := range lists {
-		r, v, err := policy.FromMessages(l)
-		if err != nil {
-			continue
-		}
-		total, rev = total.Add(r), rev.Add(v)
-	}
-	return append(total.ToMessages(false), rev.ToMessages(true)...)
-}
+func Sum(lists ...[]*messages.Resource) []*messages.Resource { return messages.SumResources(lists...) }
 
 // Fits reports whether want fits in have.
-func Fits(have, want []*messages.Resource) bool {
-	h, hv, err1 := policy.FromMessages(have)
-	w, wv, err2 := policy.FromMessages(want)
-	return err1 == nil && err2 == nil && h.Contains(w) && hv.Contains(wv)
-}
+func Fits(have, want []*messages.Resource) bool { return messages.ContainsResources(have, want) }
 
 // Subtract returns have minus want (want must fit).
 func Subtract(have, want []*messages.Resource) []*messages.Resource {
-	h, hv, _ := policy.FromMessages(have)
-	w, wv, _ := policy.FromMessages(want)
-	return append(h.Sub(w).ToMessages(false), hv.Sub(wv).ToMessages(true)...)
+	return messages.SubtractResources(have, want)
 }
 
 // OfferIDs lists the IDs of offers.
