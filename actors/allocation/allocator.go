@@ -19,6 +19,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 )
 
 // Name is the allocator actor's name on the master node.
@@ -98,39 +99,20 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.AllocatorSync{})
 	case *messages.AllocatorCheckShortfalls:
 		ctx.Respond(policy.ToShortfalls(p.Shortfalls()))
-	case *messages.AllocatorAddAgent:
-		var ag policy.Agent
-		if ag, err = policy.AgentFromMessage(m); err == nil {
-			if err = p.AddAgent(ag); err == nil {
-				a.markAgent(ag.ID)
-			}
-		}
-	case *messages.AllocatorRemoveAgent:
-		err = p.RemoveAgent(m.AgentId)
-		delete(a.dirty, m.AgentId)
-	case *messages.AllocatorAddFramework:
-		if err = p.AddFramework(policy.FrameworkFromInfo(m.Info)); err == nil {
+	case *messages.AllocatorAddAgent, *messages.AllocatorRemoveAgent, *messages.AllocatorAddFramework, *messages.AllocatorRemoveFramework,
+		*messages.AllocatorActivateFramework, *messages.AllocatorDeactivateFramework, *messages.AllocatorSuppress,
+		*messages.AllocatorRevive, *messages.AllocatorSetRole, *messages.AllocatorReturn:
+		var d policy.Dirty
+		d, err = policy.Apply(p, m.(proto.Message), a.cfg.Clock.Now())
+		switch {
+		case d.Removed != "":
+			delete(a.dirty, d.Removed)
+		case err != nil:
+		case d.All:
 			a.markAll()
+		case d.Agent != "":
+			a.markAgent(d.Agent)
 		}
-	case *messages.AllocatorRemoveFramework:
-		err = p.RemoveFramework(m.FrameworkId)
-		a.markAll() // its allocations came back
-	case *messages.AllocatorActivateFramework:
-		if err = p.ActivateFramework(m.FrameworkId); err == nil {
-			a.markAll()
-		}
-	case *messages.AllocatorDeactivateFramework:
-		err = p.DeactivateFramework(m.FrameworkId)
-	case *messages.AllocatorSuppress:
-		err = p.Suppress(m.FrameworkId, m.Roles...)
-	case *messages.AllocatorRevive:
-		if err = p.Revive(m.FrameworkId, m.Roles...); err == nil {
-			a.markAll()
-		}
-	case *messages.AllocatorSetRole:
-		err = a.setRole(m.GetSettings())
-	case *messages.AllocatorReturn:
-		err = a.takeBack(m)
 	case *actor.Stopped:
 		// A stale PID (which caches its process) must not keep the
 		// policy's state reachable after the allocator stops.
@@ -196,49 +178,6 @@ func (a *allocatorActor) send(grants []policy.Grant, kind string) {
 	if len(grants) > 0 {
 		a.sys.Root.Send(a.cfg.Master, policy.EncodeGrants(grants))
 	}
-}
-
-func (a *allocatorActor) setRole(s *messages.RoleSettings) error {
-	w := s.GetWeight()
-	if w == 0 {
-		w = 1
-	}
-	q, err := policy.QuotaFromMessage(s.GetQuota())
-	if err != nil {
-		return err
-	}
-	if err := a.cfg.Policy.SetWeight(s.GetRole(), w); err != nil {
-		return err
-	}
-	if err := a.cfg.Policy.SetQuota(s.GetRole(), q); err != nil {
-		return err
-	}
-	a.markAll()
-	return nil
-}
-
-func (a *allocatorActor) takeBack(m *messages.AllocatorReturn) error {
-	res, err := policy.FromQuantities(m.Resources)
-	if err != nil {
-		return err
-	}
-	rev, err := policy.FromQuantities(m.Revocable)
-	if err != nil {
-		return err
-	}
-	p, now, refuse := a.cfg.Policy, a.cfg.Clock.Now(), time.Duration(m.RefuseNanos)
-	switch m.Kind {
-	case messages.AllocatorReturn_DECLINE:
-		err = p.Decline(m.FrameworkId, m.Role, m.AgentId, res, rev, refuse, now)
-	case messages.AllocatorReturn_UNUSED:
-		err = p.ReturnUnused(m.FrameworkId, m.Role, m.AgentId, res, rev, refuse, now)
-	default:
-		err = p.Recover(m.FrameworkId, m.Role, m.AgentId, res, rev)
-	}
-	if err == nil {
-		a.markAgent(m.AgentId)
-	}
-	return err
 }
 
 func (a *allocatorActor) later(d time.Duration, msg any) {

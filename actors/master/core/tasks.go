@@ -17,6 +17,14 @@ import (
 func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) Ready {
 	st := msg.GetStatus()
 	fwID := msg.GetFrameworkId().GetValue()
+	if a, ok := c.books.agents[st.GetAgentId().GetValue()]; !ok || !a.reachable {
+		// As Mesos does: an agent this master does not count as
+		// registered must re-register first (its heartbeats are refused
+		// and tell it so); it resends the update after, when what its
+		// tasks hold is accounted for again.
+		c.log.Debug("status update from an agent that must re-register; dropped", "agent_id", st.GetAgentId().GetValue(), "task_id", st.GetTaskId().GetValue())
+		return c.ready()
+	}
 	f, err := c.books.framework(fwID)
 	if err != nil {
 		c.log.Info("status update for a framework that is gone; acknowledging for it", "framework_id", fwID, "task_id", st.GetTaskId().GetValue())

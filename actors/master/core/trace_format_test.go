@@ -200,4 +200,3 @@ func msgLine(m proto.Message) string {
 	name := string(m.ProtoReflect().Descriptor().Name())
 	return name + " (no trace format)"
 }
-

@@ -13,7 +13,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// TestTraces runs the protocol traces in testdata/: each file is a script
+// TestTraces runs the protocol traces in testdata/traces/: each file is a script
 // of inputs to a core and, below each, the exact effects the core produced,
 // one per line, in the style of etcd raft's interaction tests. Regenerate
 // after an intended change with
@@ -22,7 +22,7 @@ import (
 //
 // and read the diff: it is the change in behaviour.
 func TestTraces(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/traces", func(t *testing.T, path string) {
 		env := newTraceEnv()
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return env.handle(t, d)
