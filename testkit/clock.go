@@ -45,8 +45,9 @@ func (c *FakeClock) Until(t time.Time) time.Duration { return t.Sub(c.Now()) }
 func (c *FakeClock) Pending() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.timers) }
 
 // WaitPending blocks until at least n timers are armed, or timeout passes
-// (real time), and reports whether they were. Actors arm timers on their own
-// goroutines; a test waits here before it advances the clock past them.
+// (real time), and reports whether they were. Actors on their own
+// goroutines (not on a Serial dispatcher) arm timers when they get to it;
+// a test waits here before it advances the clock past them.
 func (c *FakeClock) WaitPending(n int, timeout time.Duration) bool {
 	deadline := time.After(timeout)
 	for {
@@ -69,6 +70,8 @@ func (c *FakeClock) WaitPending(n int, timeout time.Duration) bool {
 }
 
 // Advance moves the clock forward by d, firing every timer due by then.
+// Nothing runs between two of them: on a Serial cluster, Cluster.Advance
+// lets actors react to each timer (and arm the next) before the next fires.
 func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now.Add(d)

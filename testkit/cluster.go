@@ -70,11 +70,17 @@ type Options struct {
 	// MasterSenderMiddleware wraps what the master and its handlers send
 	// (fault injection).
 	MasterSenderMiddleware []actor.SenderMiddleware
-	// Serial runs every actor on one Serial dispatcher that only
-	// Cluster.Drain runs: with the fake clock advanced between drains, a
-	// run is reproducible. Waiting helpers that expect actors to run on
-	// their own (WaitFor, StateWhere) do not work then: drive it.
-	Serial bool
+	// Concurrent runs every actor on proto.actor's default dispatcher, on
+	// goroutines of its own, as in a real node. By default a cluster on a
+	// FakeClock runs them on one Serial dispatcher instead, and only the
+	// cluster's waiting helpers (Events' waits, Advance, AdvanceUntil,
+	// StateWhere, WaitState, Request) and Drain run them: a test is then
+	// a function of its inputs, whatever the machine's load. Set it where
+	// the point is parallelism (benchmarks of throughput across cores), or
+	// where code outside testkit waits for the actors without driving
+	// them (a program blocking on its own channel). A cluster on a real
+	// clock always runs its actors concurrently.
+	Concurrent bool
 }
 
 // Cluster is a master and agents on one actor system.
@@ -96,8 +102,9 @@ type Cluster struct {
 	epoch      uint64
 	mu         sync.Mutex
 	schedulers map[string][]*actor.PID
+	started    int     // schedulers started, each seeded by its number
 	reaper     *reaper // real processes of agents without a containerizer of their own
-	serial     *Serial // nil unless Options.Serial
+	serial     *Serial // nil when actors run concurrently
 	actorOpts  []actor.PropsOption
 }
 
@@ -155,11 +162,14 @@ func New(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testkit: %w", err)
 	}
-	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{},
-		reaper: newReaper(containerizer.Command{})}
-	if opts.Serial {
-		c.serial = &Serial{}
-		c.actorOpts = []actor.PropsOption{actor.WithDispatcher(c.serial)}
+	var serial *Serial
+	if _, fake := opts.Clock.(*FakeClock); fake && !opts.Concurrent {
+		serial = &Serial{}
+	}
+	c := &Cluster{System: sys, Clock: opts.Clock, Publisher: &master.Publisher{}, Events: newEvents(serial), opts: opts, logger: logger, resources: res, tempRoot: tempRoot, schedulers: map[string][]*actor.PID{},
+		reaper: newReaper(containerizer.Command{}), serial: serial}
+	if serial != nil {
+		c.actorOpts = []actor.PropsOption{actor.WithDispatcher(serial)}
 	}
 	if opts.Record != nil {
 		sys.EventStream.Subscribe(func(ev any) {
@@ -348,7 +358,8 @@ type AgentSpec struct {
 	// ID is the AgentID to register as (an agent restarted with no work
 	// dir); default: the work dir's, or a new one.
 	ID string
-	// Rand draws the agent's heartbeat jitter (agent.Config.Rand).
+	// Rand draws the agent's heartbeat jitter (agent.Config.Rand);
+	// default a source seeded with the agent's number, so runs repeat.
 	Rand *rand.Rand
 }
 
@@ -360,6 +371,9 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 	}
 	if spec.Resources == nil {
 		spec.Resources = c.resources
+	}
+	if spec.Rand == nil {
+		spec.Rand = rand.New(rand.NewPCG(1, uint64(n)))
 	}
 	if spec.Containerizer == nil {
 		spec.Containerizer = c.opts.Containerizer
@@ -414,91 +428,10 @@ func (c *Cluster) StopAgent(pid *actor.PID) {
 	c.Drain()
 }
 
-// Drain runs actors on the Serial dispatcher until none is runnable and
-// returns how many mailbox runs that took; without Options.Serial actors
-// run on their own and it returns 0.
-func (c *Cluster) Drain() int {
-	if c.serial == nil {
-		return 0
-	}
-	return c.serial.Run()
-}
-
-// Fake returns the cluster's clock as a fake clock, or fails the test.
-func (c *Cluster) Fake(t TB) *FakeClock {
-	t.Helper()
-	f, ok := c.Clock.(*FakeClock)
-	if !ok {
-		t.Fatal("testkit: this cluster runs on a real clock")
-	}
-	return f
-}
-
 // Stop stops every actor of the cluster and removes agents' temporary work
 // dirs.
 func (c *Cluster) Stop() {
 	c.System.Shutdown()
 	c.reaper.reap()
 	_ = os.RemoveAll(c.tempRoot)
-}
-
-// WaitState waits until the master publishes a snapshot that satisfies ok
-// and returns it. Snapshots follow changes within the master's publish
-// interval, so on a fake clock advance it past that first.
-func (c *Cluster) WaitState(t TB, ok func(*messages.MasterState) bool) *messages.MasterState {
-	t.Helper()
-	timeout := time.After(WaitTimeout)
-	for {
-		changed := c.Publisher.Changed()
-		if s := c.Publisher.Latest(); s != nil && ok(s.State) {
-			return s.State
-		}
-		select {
-		case <-changed:
-		case <-timeout:
-			t.Fatalf("testkit: no matching state snapshot within %v", WaitTimeout)
-			return nil
-		}
-	}
-}
-
-// StateWhere is WaitState on a fake clock: it steps the clock by 100 ms
-// (snapshots are published on it) until the latest snapshot satisfies ok.
-func (c *Cluster) StateWhere(t TB, ok func(*messages.MasterState) bool) *messages.MasterState {
-	t.Helper()
-	clock := c.Fake(t)
-	for i := 0; i < 300; i++ {
-		changed := c.Publisher.Changed()
-		if s := c.Publisher.Latest(); s != nil && ok(s.State) {
-			return s.State
-		}
-		clock.Advance(100 * time.Millisecond)
-		select {
-		case <-changed:
-		case <-time.After(Settle):
-		}
-	}
-	t.Fatal("testkit: no matching state snapshot within 30 s of fake time")
-	return nil
-}
-
-// Settle is how long AdvanceUntil lets actors react (real time) after each
-// step of the fake clock before it takes the next.
-var Settle = 50 * time.Millisecond
-
-// AdvanceUntil drives the fake clock forward in steps until an event
-// recorded after mark matches, and returns it. Actors arm their timers on
-// their own goroutines, so a single Advance may run one batch where a test
-// needs several; stepping lets each react. It fails after maxSteps.
-func (c *Cluster) AdvanceUntil(t TB, mark int, step time.Duration, maxSteps int, match func(any) bool) any {
-	t.Helper()
-	clock := c.Fake(t)
-	for i := 0; i <= maxSteps; i++ {
-		if evs, ok := c.Events.waitN(mark, 1, match, Settle); ok {
-			return evs[0]
-		}
-		clock.Advance(step)
-	}
-	t.Fatalf("testkit: no matching event within %d steps of %v", maxSteps, step)
-	return nil
 }

@@ -112,6 +112,30 @@ func (r *reaper) Launch(spec containerizer.LaunchSpec) (containerizer.Container,
 	return c, nil
 }
 
+// waitEnded waits, up to timeout, until every container running when it
+// was called has ended, and reports whether they did.
+func (r *reaper) waitEnded(timeout time.Duration) bool {
+	r.mu.Lock()
+	var live []containerizer.Container
+	for c := range r.live {
+		live = append(live, c)
+	}
+	r.mu.Unlock()
+	ended := make(chan struct{})
+	go func() {
+		for _, c := range live {
+			c.Wait()
+		}
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
 // reap kills every container still running and waits for each to end.
 func (r *reaper) reap() {
 	r.mu.Lock()

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"math/rand/v2"
+
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
@@ -11,7 +13,13 @@ import (
 // handler. Its events also land in c.Events (as SchedulerEvent), so tests
 // can wait on what the framework saw.
 func (c *Cluster) StartScheduler(info *messages.FrameworkInfo, handler scheduler.Handler, opts ...func(*scheduler.Config)) *actor.PID {
-	cfg := scheduler.Config{Master: c.Master, Info: info, Clock: c.Clock, Logger: c.logger, ActorOptions: c.actorOpts}
+	c.mu.Lock()
+	c.started++
+	seed := uint64(c.started)
+	c.mu.Unlock()
+	// Seeded by its number, so that its retry jitter repeats run after run.
+	cfg := scheduler.Config{Master: c.Master, Info: info, Clock: c.Clock, Logger: c.logger, ActorOptions: c.actorOpts,
+		Rand: rand.New(rand.NewPCG(2, seed))}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -45,7 +45,7 @@ func TestExecutorProtocolAndFrameworkMessages(t *testing.T) {
 	// The executor: runs every task until the scheduler says ping, then
 	// answers pong and finishes them.
 	var tasks []string
-	c.System.Root.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
+	c.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
 		executor.HandlerFunc(func(d *executor.Driver, ev any) {
 			switch ev := ev.(type) {
 			case *messages.LaunchTask:

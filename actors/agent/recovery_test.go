@@ -36,8 +36,7 @@ func finished(ev any) bool {
 // re-registers with it, and its FINISHED update reaches the framework
 // exactly once.
 func TestTaskSurvivesAgentRestart(t *testing.T) {
-	clock := testkit.NewFakeClock()
-	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:1;mem:256"})
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	workDir := t.TempDir()
 	gate := filepath.Join(t.TempDir(), "gate")
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
@@ -68,9 +67,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 	}
 	c.Events.WaitForSince(t, mark, finished)
 	// Let every retry timer that could resend the update fire.
-	for i := 0; i < 5; i++ {
-		clock.Advance(time.Minute)
-	}
+	c.Advance(t, 5*time.Minute)
 	c.Events.WaitForSince(t, mark, func(ev any) bool {
 		u, ok := ev.(agent.UpdateAcknowledged)
 		return ok && u.State == messages.TaskState_TASK_FINISHED
@@ -87,7 +84,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 	}
 	// The sandbox is garbage-collected after the GC delay.
 	mark = c.Events.Mark()
-	clock.Advance(time.Hour)
+	c.Advance(t, time.Hour)
 	gone := c.Events.WaitForSince(t, mark, func(ev any) bool { _, ok := ev.(agent.SandboxRemoved); return ok }).(agent.SandboxRemoved)
 	if _, err := os.Stat(gone.Dir); !os.IsNotExist(err) || filepath.Base(gone.Dir) != "t1" {
 		t.Fatalf("sandbox %s still there: %v", gone.Dir, err)
@@ -97,8 +94,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 // A task that ends while its agent is down is reported, with its exit
 // code, when the agent comes back.
 func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
-	clock := testkit.NewFakeClock()
-	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:1;mem:256"})
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	workDir := t.TempDir()
 	gate := filepath.Join(t.TempDir(), "gate")
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
@@ -112,17 +108,13 @@ func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The task's exit code is in its sandbox before the agent returns.
+	// The task's exit code is in its sandbox before the agent returns:
+	// the task's shell writes it before it exits.
+	c.WaitProcessesEnded(t)
 	st := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 })
 	exitFile := filepath.Join(workDir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", "t1", ".agora-exit")
-	for i := 0; ; i++ {
-		if _, err := os.Stat(exitFile); err == nil {
-			break
-		}
-		if i > 500 {
-			t.Fatal("the task never recorded its exit")
-		}
-		time.Sleep(10 * time.Millisecond) // another process's file: nothing to wait on
+	if _, err := os.Stat(exitFile); err != nil {
+		t.Fatalf("the task ended without recording its exit: %v", err)
 	}
 	mark := c.Events.Mark()
 	c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})

@@ -37,8 +37,7 @@ func launchLongTask(t *testing.T, c *testkit.Cluster, info *messages.FrameworkIn
 	}))
 	c.Events.WaitFor(t, testkit.IsStatus(info.Name, taskID, messages.TaskState_TASK_RUNNING))
 	// /state shows what the task uses, on its agent and its framework.
-	c.Fake(t).Advance(time.Second)
-	c.WaitState(t, func(st *messages.MasterState) bool {
+	c.StateWhere(t, func(st *messages.MasterState) bool {
 		return len(st.Frameworks) == 1 && messages.FormatResources(st.Frameworks[0].Used) == "cpus:1;mem:128" &&
 			st.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && len(st.Agents) == 1 && messages.FormatResources(st.Agents[0].Used) == "cpus:1;mem:128"
 	})
@@ -88,16 +87,22 @@ func TestFailoverTimeoutKillsTasks(t *testing.T) {
 	mark := c.Events.Mark()
 	stopSchedulers(t, c, "fw")
 	c.Events.WaitForSince(t, mark, func(ev any) bool { _, ok := ev.(master.FrameworkDisconnected); return ok })
-	killed := func(ev any) bool {
-		u, ok := ev.(master.TaskUpdated)
-		return ok && u.TaskID == "long" && u.State == messages.TaskState_TASK_KILLED
+	task := func(state messages.TaskState) func(any) bool {
+		return func(ev any) bool {
+			u, ok := ev.(master.TaskUpdated)
+			return ok && u.TaskID == "long" && u.State == state
+		}
 	}
-	c.AdvanceUntil(t, mark, 10*time.Second, 20, killed)
+	// The clock runs to the timeout, when the agent is told to kill the
+	// task; the task is a real process, which ends on its own time: wait
+	// for that without moving the clock.
+	c.AdvanceUntil(t, mark, 200*time.Second, task(messages.TaskState_TASK_KILLING))
+	c.Events.WaitForSince(t, mark, task(messages.TaskState_TASK_KILLED))
 	c.Events.WaitForSince(t, mark, func(ev any) bool { _, ok := ev.(master.FrameworkRemoved); return ok })
 	// A newcomer is offered the whole agent (in one offer or more).
 	c.StartScheduler(frameworkInfo("next", "r"), nil)
 	offered := map[string][]*messages.Resource{} // by offer ID: matching may see an event twice
-	c.AdvanceUntil(t, mark, time.Second, 20, func(ev any) bool {
+	c.AdvanceUntil(t, mark, 20*time.Second, func(ev any) bool {
 		se, ok := ev.(testkit.SchedulerEvent)
 		o, isOffers := se.Event.(*messages.Offers)
 		if ok && se.Framework == "next" && isOffers {
@@ -122,13 +127,17 @@ func TestOfferTimeoutRescinds(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{Agents: 1, OfferTimeout: 10 * time.Second})
 	c.StartScheduler(frameworkInfo("hoarder", "r"), nil)
 	c.Events.WaitFor(t, offersOf("hoarder"))
+	offered := c.Clock.Now()
 	mark := c.Events.Mark()
-	c.AdvanceUntil(t, mark, 2*time.Second, 20, func(ev any) bool {
+	c.AdvanceUntil(t, mark, 40*time.Second, func(ev any) bool {
 		se, ok := ev.(testkit.SchedulerEvent)
 		_, rescind := se.Event.(*messages.RescindOffer)
 		return ok && rescind
 	})
-	c.AdvanceUntil(t, mark, time.Second, 20, offersOf("hoarder"))
+	if held := c.Clock.Since(offered); held != 10*time.Second {
+		t.Fatalf("offer rescinded after %v, want the 10 s offer timeout", held)
+	}
+	c.AdvanceUntil(t, mark, 20*time.Second, offersOf("hoarder"))
 }
 
 // stopSchedulers stops every testkit scheduler actor of a framework.

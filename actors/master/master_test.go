@@ -16,8 +16,7 @@ func TestAgentsRegisterAndAppearInState(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{Agents: 3})
 	c.Events.WaitForCount(t, 0, 3, admitted)
 	// The snapshot follows within the publish interval on the cluster clock.
-	c.Fake(t).Advance(time.Second)
-	st := c.WaitState(t, func(st *messages.MasterState) bool { return len(st.Agents) == 3 })
+	st := c.StateWhere(t, func(st *messages.MasterState) bool { return len(st.Agents) == 3 })
 	for _, a := range st.Agents {
 		if !a.Reachable || messages.ScalarOf(a.Info.Resources, "cpus") != 4 {
 			t.Fatalf("agent state: %v", a)
@@ -33,32 +32,26 @@ func TestDeadAgentBecomesUnreachableAndComesBack(t *testing.T) {
 	pid := c.AddAgent(testkit.AgentSpec{WorkDir: dir})
 	first := c.Events.WaitFor(t, admitted).(master.AgentAdmitted)
 	c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.Registered); return ok })
-	clock := c.Fake(t)
 
 	// Alive: each interval the agent heartbeats and is acknowledged; it
 	// stays reachable well past the 3-interval timeout.
-	for seq := uint64(1); seq <= 5; seq++ {
-		mark := c.Events.Mark()
-		clock.Advance(time.Second)
-		c.Events.WaitForSince(t, mark, func(ev any) bool {
-			hb, ok := ev.(agent.HeartbeatAcked)
-			return ok && hb.Seq == seq
-		})
+	mark := c.Events.Mark()
+	c.Advance(t, 5*time.Second)
+	if n := c.Events.Count(mark, func(ev any) bool { _, ok := ev.(agent.HeartbeatAcked); return ok }); n < 5 {
+		t.Fatalf("%d heartbeats acknowledged in 5 intervals, want one each", n)
 	}
 
 	unreachable := func(ev any) bool { _, ok := ev.(master.AgentMarkedUnreachable); return ok }
 	if n := c.Events.Count(0, unreachable); n != 0 {
 		t.Fatalf("a heartbeating agent was marked unreachable %d times", n)
 	}
-	mark := c.Events.Mark()
+	mark = c.Events.Mark()
 	c.StopAgent(pid)
-	clock.Advance(3 * time.Second)
-	ev := c.Events.WaitForSince(t, mark, unreachable)
+	ev := c.AdvanceUntil(t, mark, 3*time.Second, unreachable)
 	if ev.(master.AgentMarkedUnreachable).AgentID != first.AgentID {
 		t.Fatalf("wrong agent marked unreachable: %v", ev)
 	}
-	clock.Advance(time.Second)
-	c.WaitState(t, func(st *messages.MasterState) bool { return len(st.Agents) == 1 && !st.Agents[0].Reachable })
+	c.StateWhere(t, func(st *messages.MasterState) bool { return len(st.Agents) == 1 && !st.Agents[0].Reachable })
 
 	mark = c.Events.Mark()
 	c.AddAgent(testkit.AgentSpec{WorkDir: dir})
@@ -66,8 +59,7 @@ func TestDeadAgentBecomesUnreachableAndComesBack(t *testing.T) {
 	if back.AgentID != first.AgentID || !back.Reregistered {
 		t.Fatalf("restarted agent: %+v, want re-registration as %s", back, first.AgentID)
 	}
-	clock.Advance(time.Second)
-	c.WaitState(t, func(st *messages.MasterState) bool { return len(st.Agents) == 1 && st.Agents[0].Reachable })
+	c.StateWhere(t, func(st *messages.MasterState) bool { return len(st.Agents) == 1 && st.Agents[0].Reachable })
 }
 
 // A heartbeat from an agent the master does not know is answered with an
@@ -84,15 +76,11 @@ func TestMasterAnswersBadInputWithErrors(t *testing.T) {
 		{&messages.UnregisterAgent{AgentId: &messages.AgentID{Value: "nobody"}}, messages.Error_UNKNOWN_AGENT},
 		{&messages.AgentInfo{Hostname: "not a request"}, messages.Error_INVALID_ARGUMENT},
 	} {
-		res, err := c.System.Root.RequestFuture(c.Master, tc.msg, 5*time.Second).Result()
-		if err != nil {
-			t.Fatalf("%T: %v", tc.msg, err)
-		}
+		res := c.Request(t, c.Master, tc.msg)
 		e, ok := res.(*messages.Error)
 		if !ok || e.Code != tc.want || e.Message == "" {
 			t.Fatalf("%T: got %v, want code %v", tc.msg, res, tc.want)
 		}
 	}
-	c.Fake(t).Advance(time.Second)
-	c.WaitState(t, func(st *messages.MasterState) bool { return st.SnapshotUnixNano > 0 && len(st.Agents) == 0 })
+	c.StateWhere(t, func(st *messages.MasterState) bool { return st.SnapshotUnixNano > 0 && len(st.Agents) == 0 })
 }

@@ -101,7 +101,7 @@ func TestCommandTaskRunsAndFrees(t *testing.T) {
 	}
 	// The unused half came back at once (filtered for fw for 5 s); after
 	// the task ended the whole agent is offered again.
-	c.AdvanceUntil(t, mark, time.Second, 20, offerOf("fw", "cpus:1;mem:256"))
+	c.AdvanceUntil(t, mark, 20*time.Second, offerOf("fw", "cpus:1;mem:256"))
 }
 
 // An accept asking for more than offered ends as TASK_ERROR with the reason,
@@ -167,7 +167,7 @@ func TestBadOffersAreRejected(t *testing.T) {
 	c.System.Root.Send(pb, act(func(d *scheduler.Driver) { d.Teardown() }))
 	// A duplicate live task ID is refused.
 	mark2 := c.Events.Mark()
-	c.AdvanceUntil(t, mark2, time.Second, 20, offersOf("a"))
+	c.AdvanceUntil(t, mark2, 20*time.Second, offersOf("a"))
 	ha.mu.Lock()
 	next := ha.offers[len(ha.offers)-1]
 	ha.mu.Unlock()
@@ -198,7 +198,7 @@ func TestDroppedStatusUpdateIsRetried(t *testing.T) {
 		d.Launch([]*messages.Offer{offer}, scheduler.Command("t", "true", scheduler.Resources("cpus:1")))
 	}))
 	running := testkit.IsStatus("fw", "t", messages.TaskState_TASK_RUNNING)
-	c.AdvanceUntil(t, 0, time.Second, 30, running)
+	c.AdvanceUntil(t, 0, 30*time.Second, running)
 	if drop.Dropped() != 1 {
 		t.Fatalf("dropped %d updates, want 1", drop.Dropped())
 	}
@@ -207,8 +207,7 @@ func TestDroppedStatusUpdateIsRetried(t *testing.T) {
 		return ok && u.TaskID == "t" && u.State == messages.TaskState_TASK_RUNNING
 	})
 	// Acknowledged: later retry windows bring no duplicate.
-	c.Fake(t).Advance(time.Minute)
-	c.Fake(t).Advance(time.Minute)
+	c.Advance(t, 2*time.Minute)
 	if n := c.Events.Count(0, running); n != 1 {
 		t.Fatalf("the scheduler saw RUNNING %d times, want once (acknowledged)", n)
 	}
@@ -235,9 +234,9 @@ func TestCallsFromFailedOverSchedulerAreRefused(t *testing.T) {
 		t.Fatalf("error: %v", e.Event)
 	}
 	// A call naming a framework nobody subscribed.
-	res, err := c.System.Root.RequestFuture(c.Master, &messages.Revive{FrameworkId: &messages.FrameworkID{Value: "nobody"}}, 5*time.Second).Result()
-	if err != nil || res.(*messages.Error).Code != messages.Error_UNKNOWN_FRAMEWORK {
-		t.Fatalf("unknown framework: %v %v", res, err)
+	res := c.Request(t, c.Master, &messages.Revive{FrameworkId: &messages.FrameworkID{Value: "nobody"}})
+	if e, ok := res.(*messages.Error); !ok || e.Code != messages.Error_UNKNOWN_FRAMEWORK {
+		t.Fatalf("unknown framework: %v", res)
 	}
 	// The new scheduler is the framework now.
 	c.System.Root.Send(second, act(func(d *scheduler.Driver) { d.Teardown() }))

@@ -12,12 +12,9 @@ import (
 
 func setQuota(t *testing.T, c *testkit.Cluster, role, guarantee string) {
 	t.Helper()
-	res, err := c.System.Root.RequestFuture(c.Master, &messages.UpdateRole{
+	res := c.Request(t, c.Master, &messages.UpdateRole{
 		Role: role, Quota: &messages.RoleQuota{Guarantee: mustResources(t, guarantee)},
-	}, 5*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	if e, ok := res.(*messages.Error); ok {
 		t.Fatalf("quota refused: %s", e.Message)
 	}
@@ -65,13 +62,13 @@ func TestReclamationGivesStarvedRoleItsGuarantee(t *testing.T) {
 	batch := &testkit.Elastic{Target: 100, Shape: "cpus:1;mem:1024"}
 	c.StartScheduler(frameworkInfo("batch", "batch"), batch)
 	mark := c.Events.Mark()
-	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return batch.Running() == 16 })
+	c.AdvanceUntil(t, mark, 30*time.Second, func(any) bool { return batch.Running() == 16 })
 
 	prod := &testkit.Elastic{Target: 8, Shape: "cpus:1;mem:1024"}
 	arrived := clock.Now()
 	mark = c.Events.Mark()
 	c.StartScheduler(frameworkInfo("prod", "prod"), prod)
-	c.AdvanceUntil(t, mark, time.Second, int(3*interval/time.Second), func(any) bool { return prod.Running() == 8 })
+	c.AdvanceUntil(t, mark, 3*interval, func(any) bool { return prod.Running() == 8 })
 	if took := clock.Now().Sub(arrived); took > 3*interval {
 		t.Fatalf("prod reached its guarantee after %v, want within 3 intervals (%v)", took, 3*interval)
 	}
@@ -140,12 +137,12 @@ func TestRevocableBeyondGuaranteeIsPreemptedFirst(t *testing.T) {
 	plain := &testkit.Elastic{Target: 8, Shape: "cpus:1;mem:1024"}
 	c.StartScheduler(frameworkInfo("plain", "plain"), plain)
 	mark := c.Events.Mark()
-	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return plain.Running() == 8 })
+	c.AdvanceUntil(t, mark, 30*time.Second, func(any) bool { return plain.Running() == 8 })
 	capable := frameworkInfo("opportunist", "spare")
 	capable.Capabilities = []messages.Capability{messages.Capability_REVOCABLE_RESOURCES}
 	opp := &testkit.Elastic{Target: 8, Shape: "cpus:1;mem:1024", UseRevocable: true}
 	c.StartScheduler(capable, opp)
-	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return opp.Running() == 8 })
+	c.AdvanceUntil(t, mark, 30*time.Second, func(any) bool { return opp.Running() == 8 })
 
 	revocableOffer := func(framework string) func(any) bool {
 		return func(ev any) bool {
@@ -170,9 +167,8 @@ func TestRevocableBeyondGuaranteeIsPreemptedFirst(t *testing.T) {
 	if c.Events.Count(0, revocableOffer("opportunist")) == 0 {
 		t.Fatal("the capable framework's role has no guarantee: everything it gets should be revocable")
 	}
-	// Snapshots are published on the master's (fake) clock.
-	c.AdvanceUntil(t, 0, 100*time.Millisecond, 20, func(any) bool {
-		for _, u := range c.Publisher.Latest().State.RoleUsage {
+	c.StateWhere(t, func(st *messages.MasterState) bool {
+		for _, u := range st.RoleUsage {
 			if u.Role == "spare" && messages.FormatResources(u.RevocableUsed) == "cpus:8;mem:8192" {
 				return true
 			}
@@ -184,7 +180,7 @@ func TestRevocableBeyondGuaranteeIsPreemptedFirst(t *testing.T) {
 	prod := &testkit.Elastic{Target: 8, Shape: "cpus:1;mem:1024"}
 	mark = c.Events.Mark()
 	c.StartScheduler(frameworkInfo("prod", "prod"), prod)
-	c.AdvanceUntil(t, mark, time.Second, int(3*interval/time.Second), func(any) bool { return prod.Running() == 8 })
+	c.AdvanceUntil(t, mark, 3*interval, func(any) bool { return prod.Running() == 8 })
 	if n := plain.Ended(messages.TaskState_TASK_KILLED); n != 0 {
 		t.Fatalf("%d tasks of the plain framework were preempted while revocable tasks ran", n)
 	}
@@ -207,7 +203,7 @@ func TestRoleAtGuaranteeIsNeverPreempted(t *testing.T) {
 	held := &testkit.Elastic{Target: 8, Shape: "cpus:1;mem:1024"}
 	c.StartScheduler(frameworkInfo("a", "a"), held)
 	mark := c.Events.Mark()
-	c.AdvanceUntil(t, mark, time.Second, 30, func(any) bool { return held.Running() == 8 })
+	c.AdvanceUntil(t, mark, 30*time.Second, func(any) bool { return held.Running() == 8 })
 	setQuota(t, c, "b", "cpus:4;mem:4096")
 	other := &testkit.Elastic{Target: 4, Shape: "cpus:1;mem:1024"}
 	mark = c.Events.Mark()
@@ -227,15 +223,12 @@ func TestRoleAtGuaranteeIsNeverPreempted(t *testing.T) {
 }
 
 // checks drives n reclamation checks and returns them once each finished.
-// The clock moves in one-second steps, so that agents keep heartbeating
-// as they would (a jump of a whole interval could starve the liveness
-// check of the heartbeats it expects).
 func checks(t *testing.T, c *testkit.Cluster, n int, interval time.Duration) []master.ReclaimChecked {
 	t.Helper()
 	isCheck := func(ev any) bool { _, ok := ev.(master.ReclaimChecked); return ok }
 	var out []master.ReclaimChecked
 	for i := 0; i < n; i++ {
-		ev := c.AdvanceUntil(t, c.Events.Mark(), time.Second, int(interval/time.Second)+5, isCheck)
+		ev := c.AdvanceUntil(t, c.Events.Mark(), interval+5*time.Second, isCheck)
 		out = append(out, ev.(master.ReclaimChecked))
 	}
 	return out

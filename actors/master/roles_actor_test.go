@@ -16,11 +16,8 @@ func TestRoleUpdateRescindsOffers(t *testing.T) {
 	c.Events.WaitFor(t, offersOf("fw"))
 	mark := c.Events.Mark()
 	two := 2.0
-	res, err := c.System.Root.RequestFuture(c.Master, &messages.UpdateRole{Role: "r", Weight: &two,
-		Quota: &messages.RoleQuota{Guarantee: []*messages.Resource{{Name: "cpus", Scalar: 1}}}}, 5*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := c.Request(t, c.Master, &messages.UpdateRole{Role: "r", Weight: &two,
+		Quota: &messages.RoleQuota{Guarantee: []*messages.Resource{{Name: "cpus", Scalar: 1}}}})
 	cfg, ok := res.(*messages.RoleConfig)
 	if !ok || len(cfg.Roles) != 1 || cfg.Roles[0].Weight != 2 {
 		t.Fatalf("reply: %v", res)
@@ -31,13 +28,12 @@ func TestRoleUpdateRescindsOffers(t *testing.T) {
 		return ok && rescind && r.Reason == "role policy changed"
 	})
 	// Offered again under the new policy.
-	c.AdvanceUntil(t, mark, time.Second, 20, offersOf("fw"))
-	c.Fake(t).Advance(time.Second)
-	c.WaitState(t, func(st *messages.MasterState) bool { return len(st.GetRoles().GetRoles()) == 1 })
+	c.AdvanceUntil(t, mark, 20*time.Second, offersOf("fw"))
+	c.StateWhere(t, func(st *messages.MasterState) bool { return len(st.GetRoles().GetRoles()) == 1 })
 
 	bad := -1.0
-	res, err = c.System.Root.RequestFuture(c.Master, &messages.UpdateRole{Role: "r", Weight: &bad}, 5*time.Second).Result()
-	if e, ok := res.(*messages.Error); err != nil || !ok || e.Code != messages.Error_INVALID_ARGUMENT {
-		t.Fatalf("bad weight: %v %v", res, err)
+	res = c.Request(t, c.Master, &messages.UpdateRole{Role: "r", Weight: &bad})
+	if e, ok := res.(*messages.Error); !ok || e.Code != messages.Error_INVALID_ARGUMENT {
+		t.Fatalf("bad weight: %v", res)
 	}
 }

@@ -11,7 +11,10 @@ import (
 // A framework that runs one shell command on the first offer that fits,
 // declines the rest, and stops when the command ends.
 func Example() {
-	c, err := testkit.New(testkit.Options{Agents: 1}) // in production: the master's PID
+	// A master and an agent in this process (in production: the master's
+	// PID). Concurrent: their actors run on their own, as a real master's
+	// would, while this program waits on its channel.
+	c, err := testkit.New(testkit.Options{Agents: 1, Concurrent: true})
 	if err != nil {
 		panic(err)
 	}

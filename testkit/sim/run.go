@@ -137,8 +137,7 @@ func (r *run) newCluster(opts Options) (*testkit.Cluster, error) {
 		reregister = 2 * time.Minute // agora node's default
 	}
 	return testkit.New(testkit.Options{
-		Clock:                  r.clock,
-		Serial:                 w.Clock == "virtual",
+		Clock:                  r.clock, // a FakeClock runs every actor on testkit's Serial dispatcher
 		Logger:                 opts.Logger,
 		Roles:                  roles,
 		AllocationInterval:     w.Master.AllocationInterval.D(),

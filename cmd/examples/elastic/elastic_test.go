@@ -17,9 +17,9 @@ func TestElasticGrowsWithTheCluster(t *testing.T) {
 	e := NewElastic(30, "true", []*messages.Resource{{Name: "cpus", Scalar: 0.25}, {Name: "mem", Scalar: 32}})
 	c.StartScheduler(&messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}}, e)
 	// One agent fits 4 tasks at a time; a second doubles that.
-	c.AdvanceUntil(t, 0, time.Second, 30, testkit.IsStatus("elastic", "task-0003", messages.TaskState_TASK_RUNNING))
+	c.AdvanceUntil(t, 0, 30*time.Second, testkit.IsStatus("elastic", "task-0003", messages.TaskState_TASK_RUNNING))
 	c.AddAgent(testkit.AgentSpec{Containerizer: sim})
-	c.AdvanceUntil(t, 0, time.Second, 300, func(any) bool {
+	c.AdvanceUntil(t, 0, 300*time.Second, func(any) bool {
 		select {
 		case <-e.Done:
 			return true

@@ -28,7 +28,7 @@ func TestGangStartsAllOrNothing(t *testing.T) {
 	c.StartScheduler(&messages.FrameworkInfo{Name: "gang", Roles: []string{"hpc"}}, g)
 	// With one agent the gang cannot start; past its timeout it gives the
 	// offer back and gathers again.
-	c.AdvanceUntil(t, 0, 5*time.Second, 20, func(ev any) bool {
+	c.AdvanceUntil(t, 0, 100*time.Second, func(ev any) bool {
 		se, ok := ev.(testkit.SchedulerEvent)
 		_, timedOut := se.Event.(gangTimeout)
 		return ok && timedOut
@@ -38,13 +38,13 @@ func TestGangStartsAllOrNothing(t *testing.T) {
 	}
 	c.AddAgent(testkit.AgentSpec{Containerizer: sim})
 	started := map[string]bool{} // matching may see an event twice
-	c.AdvanceUntil(t, 0, time.Second, 60, func(ev any) bool {
+	c.AdvanceUntil(t, 0, 60*time.Second, func(ev any) bool {
 		if running(ev) {
 			started[ev.(testkit.SchedulerEvent).Event.(*messages.StatusUpdate).Status.TaskId.GetValue()] = true
 		}
 		return len(started) == 6
 	})
-	c.AdvanceUntil(t, 0, time.Second, 60, func(any) bool {
+	c.AdvanceUntil(t, 0, 60*time.Second, func(any) bool {
 		select {
 		case <-g.Finished:
 			return true
