@@ -34,7 +34,8 @@ func finished(ev any) bool {
 // An agent that crashes while a task runs and starts again with the same
 // work dir re-attaches to the task: it keeps running, the agent
 // re-registers with it, and its FINISHED update reaches the framework
-// exactly once.
+// exactly once. The task is a real process held at a fifo: the test moves
+// the clock only while it is held, or once its end has been reported.
 func TestTaskSurvivesAgentRestart(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	workDir := t.TempDir()
@@ -92,7 +93,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 }
 
 // A task that ends while its agent is down is reported, with its exit
-// code, when the agent comes back.
+// code, when the agent comes back. The task is a real process.
 func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	workDir := t.TempDir()
@@ -129,7 +130,8 @@ func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 }
 
 // Through the whole loop: a task allocating past its 32 MB ends
-// TASK_FAILED with the memory-limit reason (cgroups, as root).
+// TASK_FAILED with the memory-limit reason (cgroups, as root). A real
+// process: the wait blocks on its end, clock still.
 func TestTaskPastItsMemoryLimitFails(t *testing.T) {
 	cg, err := containerizer.DetectCgroups("/sys/fs/cgroup")
 	if err != nil {
@@ -146,7 +148,8 @@ func TestTaskPastItsMemoryLimitFails(t *testing.T) {
 }
 
 // Through the whole loop: a Docker task in the locally built image runs
-// echo hi: FINISHED, "hi" in its sandbox's stdout.
+// echo hi: FINISHED, "hi" in its sandbox's stdout. (The Docker engine
+// answers from goroutines: the waits block on its events, clock still.)
 func TestDockerTaskEchoesHi(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine; make test runs it")
@@ -192,7 +195,8 @@ func TestDockerTaskWithMissingImageFails(t *testing.T) {
 }
 
 // A Docker task keeps running when its agent restarts: the new agent finds
-// its container by label, and the task finishes once, with its output.
+// its container by label, and the task finishes once, with its output. Its
+// two seconds of sleep are real: the waits block on its end, clock still.
 func TestDockerTaskSurvivesAgentRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine; make test runs it")

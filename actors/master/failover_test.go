@@ -23,7 +23,9 @@ func reconcileAnswer(framework, taskID string, state messages.TaskState) func(an
 }
 
 // launchLongTask subscribes a framework and runs one task that runs until
-// killed, returning the scheduler and the offer's agent.
+// killed, returning the scheduler and the offer's agent. The task is a real
+// process: the clock moves only once it is RUNNING, and no more of its
+// events are due until it is killed.
 func launchLongTask(t *testing.T, c *testkit.Cluster, info *messages.FrameworkInfo, taskID string) (*holder, string) {
 	t.Helper()
 	h := &holder{}

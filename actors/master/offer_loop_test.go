@@ -83,6 +83,9 @@ func actingHandler(h *holder) scheduler.HandlerFunc {
 	return acting(scheduler.HandlerFunc(h.handler))
 }
 
+// A real process (the default containerizer): its start and exit come
+// back from goroutines, and the waits block on them with the clock still;
+// only once it ended does the test move the clock.
 func TestCommandTaskRunsAndFrees(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{Agents: 1, AgentResources: "cpus:1;mem:256"})
 	pid, offer, _ := firstOffer(t, c, "fw", "r")
@@ -130,7 +133,9 @@ func TestOvercommitIsTaskError(t *testing.T) {
 	c.Events.WaitForSince(t, mark, offerOf("fw", "cpus:1;mem:256"))
 }
 
-// Stale, foreign and unknown offers get an error; nothing leaks.
+// Stale, foreign and unknown offers get an error; nothing leaks. Task y
+// is a real process that runs until killed: the test waits on its events
+// (it moves the clock only to have offers again, which y does not touch).
 func TestBadOffersAreRejected(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	ha, hb := &holder{}, &holder{}
@@ -245,7 +250,8 @@ func TestCallsFromFailedOverSchedulerAreRefused(t *testing.T) {
 
 // A scheduler's subscription retry that crossed the master's answer (the
 // master was slow to reach) is answered again, and its offers stand: it
-// may already be launching on them.
+// may already be launching on them. (The task is a real process; the
+// test waits on its events and never moves the clock.)
 func TestRetriedSubscriptionKeepsOffers(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{Agents: 1})
 	pid, offer, _ := firstOffer(t, c, "fw", "r")
