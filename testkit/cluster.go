@@ -239,8 +239,10 @@ func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
 		PreemptionGrace:        opts.PreemptionGrace,
 		AgentReregisterTimeout: reregister,
 		PublishInterval:        opts.PublishInterval,
-		Roles:                  opts.Roles,
-		ActorOptions:           append([]actor.PropsOption{actor.WithSenderMiddleware(opts.MasterSenderMiddleware...)}, c.actorOpts...),
+		// Snapshot timing must not depend on how fast this machine is.
+		FixedPublishInterval: true,
+		Roles:                opts.Roles,
+		ActorOptions:         append([]actor.PropsOption{actor.WithSenderMiddleware(opts.MasterSenderMiddleware...)}, c.actorOpts...),
 	}), master.Name)
 	if err != nil {
 		return fmt.Errorf("testkit: spawn master: %w", err)

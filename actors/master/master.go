@@ -38,6 +38,12 @@ type Config struct {
 	// PublishInterval bounds how often a new state snapshot is built while
 	// the state changes; 0 means 100 ms.
 	PublishInterval time.Duration
+	// FixedPublishInterval publishes every PublishInterval while the state
+	// changes, however long a snapshot takes to build. Otherwise snapshots
+	// are spaced by ten times what the last one cost in real time, which
+	// depends on the machine: a simulation on a fake clock that must repeat
+	// sets this.
+	FixedPublishInterval bool
 	Publisher       *Publisher
 	Metrics         *Metrics
 	// Allocator is the allocator actor the master feeds and takes grants
@@ -243,7 +249,9 @@ func (m *master) Receive(ctx actor.Context) {
 		// not the cluster's clock.)
 		start := time.Now()
 		m.publish(now)
-		m.publishBackoff = 10 * time.Since(start)
+		if !m.cfg.FixedPublishInterval {
+			m.publishBackoff = 10 * time.Since(start)
+		}
 
 	case *actor.Stopping:
 		m.cancel()
