@@ -44,8 +44,8 @@ type Config struct {
 	// depends on the machine: a simulation on a fake clock that must repeat
 	// sets this.
 	FixedPublishInterval bool
-	Publisher       *Publisher
-	Metrics         *Metrics
+	Publisher            *Publisher
+	Metrics              *Metrics
 	// Allocator is the allocator actor the master feeds and takes grants
 	// from (it may run on another node).
 	Allocator *actor.PID
