@@ -63,12 +63,12 @@ func TestStopReapsRealTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctr, err := c.reaper.Launch(containerizer.LaunchSpec{ID: "t", Sandbox: t.TempDir(), Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
+	ctr, err := c.reaper.Launch(t.Context(), containerizer.LaunchSpec{ID: "t", Sandbox: t.TempDir(), Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Stop()
-	if ex := ctr.Wait(); !ex.Killed {
+	if ex, _ := ctr.Wait(t.Context()); !ex.Killed {
 		t.Fatalf("task still ran after Stop: %+v", ex)
 	}
 }

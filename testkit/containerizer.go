@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -23,7 +24,7 @@ type SimContainerizer struct {
 func (SimContainerizer) LaunchesInstantly() {}
 
 // Launch implements containerizer.Containerizer.
-func (s SimContainerizer) Launch(spec containerizer.LaunchSpec) (containerizer.Container, error) {
+func (s SimContainerizer) Launch(_ context.Context, spec containerizer.LaunchSpec) (containerizer.Container, error) {
 	c := &simContainer{done: make(chan struct{}), clock: s.Clock, useGrace: s.UseGrace}
 	if s.Duration != nil {
 		if d := s.Duration(spec); d > 0 {
@@ -71,7 +72,14 @@ func (c *simContainer) NotifyExit(f func(containerizer.Exit)) {
 	c.mu.Unlock()
 }
 
-func (c *simContainer) Wait() containerizer.Exit { <-c.done; return c.exit }
+func (c *simContainer) Wait(ctx context.Context) (containerizer.Exit, error) {
+	select {
+	case <-c.done:
+		return c.exit, nil
+	case <-ctx.Done():
+		return containerizer.Exit{}, ctx.Err()
+	}
+}
 
 func (c *simContainer) Kill(grace time.Duration) {
 	killed := containerizer.Exit{Code: -1, Signal: "terminated", Killed: true}
@@ -95,8 +103,8 @@ func newReaper(inner containerizer.Containerizer) *reaper {
 	return &reaper{inner: inner, live: map[containerizer.Container]bool{}}
 }
 
-func (r *reaper) Launch(spec containerizer.LaunchSpec) (containerizer.Container, error) {
-	c, err := r.inner.Launch(spec)
+func (r *reaper) Launch(ctx context.Context, spec containerizer.LaunchSpec) (containerizer.Container, error) {
+	c, err := r.inner.Launch(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +112,7 @@ func (r *reaper) Launch(spec containerizer.LaunchSpec) (containerizer.Container,
 	r.live[c] = true
 	r.mu.Unlock()
 	go func() {
-		c.Wait()
+		_, _ = c.Wait(context.Background())
 		r.mu.Lock()
 		delete(r.live, c)
 		r.mu.Unlock()
@@ -124,7 +132,7 @@ func (r *reaper) waitEnded(timeout time.Duration) bool {
 	ended := make(chan struct{})
 	go func() {
 		for _, c := range live {
-			c.Wait()
+			_, _ = c.Wait(context.Background())
 		}
 		close(ended)
 	}()
@@ -148,6 +156,6 @@ func (r *reaper) reap() {
 		c.Kill(0)
 	}
 	for _, c := range live {
-		c.Wait()
+		_, _ = c.Wait(context.Background())
 	}
 }

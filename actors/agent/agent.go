@@ -6,6 +6,15 @@
 // exponential backoff until the master answers. Registered: it heartbeats at
 // the interval the master gives; when acknowledgements stop coming, or the
 // master says it does not know the agent, it registers again.
+//
+// Nothing in Receive blocks: checkpoint writes go to one disk goroutine in
+// order (disk.go), launches, waits, sandbox and cgroup removals and Docker
+// calls run on goroutines the agent owns (background.go); all report back
+// as messages. What depends on a write waits for it: the agent acts as
+// registered once its AgentID is on disk, sends a status update once the
+// checkpoint holding it is, and acknowledges an executor's update once its
+// own is. Every change of a task's state goes through setState (state.go),
+// which follows the task state machine.
 package agent
 
 import (
@@ -14,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -73,6 +83,11 @@ type Config struct {
 	// Rand draws the heartbeat and retry jitter; nil uses the global
 	// source. A simulation gives each agent a seeded one to replay.
 	Rand *rand.Rand
+
+	// diskHook, when set, runs off the actor before each checkpoint write
+	// or removal and before a sandbox is removed, with its path (tests:
+	// WithDiskHook).
+	diskHook func(path string)
 }
 
 // MasterDetected tells the agent which master leads now; leader detection
@@ -108,6 +123,19 @@ type agent struct {
 	updates   *updateQueues
 	sys       *actor.ActorSystem
 	self      *actor.PID
+	bg        *background
+	disk      *disk
+	// removing: sandboxes being garbage-collected, with the tasks waiting
+	// to start in them.
+	removing map[string][]func(actor.Context)
+	// recovering counts Docker containers still being looked for after a
+	// restart; the agent registers when it reaches 0.
+	recovering int
+	// savingID is the AgentID the master gave while it is being persisted;
+	// early holds the master's requests that came meanwhile, handled once
+	// it is (the master acts on a registration as soon as it answers).
+	savingID string
+	early    []any
 }
 
 // Props returns the props of the agent actor.
@@ -140,7 +168,8 @@ func Props(cfg Config) *actor.Props {
 			b.RandomizationFactor = 0 // retryDelay jitters from cfg.Rand
 		}
 		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior(),
-			tasks: map[taskKey]*taskRun{}, executors: map[executorKey]*executorRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax)}
+			tasks: map[taskKey]*taskRun{}, executors: map[executorKey]*executorRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax),
+			bg: newBackground(), disk: newDisk(), removing: map[string][]func(actor.Context){}}
 		session := make([]byte, 8)
 		_, _ = crand.Read(session)
 		a.session = hex.EncodeToString(session)
@@ -173,20 +202,25 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 	case *messages.ExecutorStatusUpdate:
 		a.handleExecutorStatus(ctx, m)
 	case *messages.FrameworkToExecutor:
-		if ex, ok := a.executors[executorKey{m.GetFrameworkId().GetValue(), m.GetExecutorId().GetValue()}]; ok && ex.pid != nil && m.MasterEpoch >= a.epoch {
+		if ex, ok := a.executors[executorKey{m.GetFrameworkId().GetValue(), m.GetExecutorId().GetValue()}]; ok && ex.ready && m.MasterEpoch >= a.epoch {
 			ctx.Send(ex.pid, m)
 		} else {
 			a.log.Info("dropping a framework message for an executor not registered here", "executor_id", m.GetExecutorId().GetValue())
 		}
 	case *messages.ExecutorToFramework:
 		if a.cfg.Master != nil {
-			m.AgentId = a.info.Id
-			ctx.Send(a.cfg.Master, m)
+			out := proto.Clone(m).(*messages.ExecutorToFramework) // the executor's message stays its own
+			out.AgentId = a.agentID()
+			ctx.Send(a.cfg.Master, out)
 		}
+	case diskDone:
+		a.handleDiskDone(ctx, m)
 	case gcSandbox:
-		if a.removeSandbox(m.dir) {
-			ctx.ActorSystem().EventStream.Publish(SandboxRemoved{Dir: m.dir})
-		}
+		a.handleGCSandbox(m)
+	case sandboxRemoved:
+		a.handleSandboxRemoved(ctx, m)
+	case dockerReattached:
+		a.handleDockerReattached(ctx, m)
 	case *messages.StatusUpdateAcknowledgement:
 		a.handleAck(ctx, m)
 	case MasterDetected:
@@ -194,6 +228,9 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 			return true
 		}
 		a.cfg.Master = m.Master
+		if a.recovering > 0 {
+			return true // registers once recovery is over
+		}
 		a.becomeRegistering(ctx, "a new leading master was detected")
 	default:
 		return false
@@ -201,9 +238,25 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 	return true
 }
 
-func (a *agent) Receive(ctx actor.Context) { a.behavior.Receive(ctx) }
+func (a *agent) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Stopping, *actor.Restarting:
+		// Nothing the agent started outlives it: its goroutines end (the
+		// disk writer after its current write) before it is stopped.
+		a.bg.stop()
+	}
+	a.behavior.Receive(ctx)
+}
 
 func (a *agent) id() string { return a.info.GetId().GetValue() }
+
+// agentID is a copy of the agent's ID, for a message to carry.
+func (a *agent) agentID() *messages.AgentID {
+	if a.info.Id == nil {
+		return nil
+	}
+	return &messages.AgentID{Value: a.info.Id.Value}
+}
 
 // becomeRegistering starts (re-)registration right away, then with backoff.
 func (a *agent) becomeRegistering(ctx actor.Context, why string) {
@@ -221,7 +274,9 @@ func (a *agent) registering(ctx actor.Context) {
 	case *actor.Started:
 		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
 		a.recover(ctx)
-		a.becomeRegistering(ctx, "started")
+		if a.recovering == 0 {
+			a.becomeRegistering(ctx, "started")
+		}
 	case retryRegistration:
 		if msg.gen != a.gen {
 			return
@@ -233,6 +288,12 @@ func (a *agent) registering(ctx actor.Context) {
 	case *messages.Error:
 		a.log.Error("master refused registration; retrying with backoff", "code", msg.Code.String(), "err", msg.Message)
 	case *messages.RunTask, *messages.KillTask:
+		if a.savingID != "" {
+			// The master admitted us and already acts on it; we act once
+			// our ID is on disk.
+			a.early = append(a.early, msg)
+			return
+		}
 		a.refuseUnregistered(msg)
 	default:
 		if !a.handleCommon(ctx, msg) {
@@ -245,12 +306,13 @@ func (a *agent) sendRegistration(ctx actor.Context) {
 	if a.cfg.Master == nil {
 		return // no leader known yet: MasterDetected starts registration
 	}
+	info := proto.Clone(a.info).(*messages.AgentInfo) // the master's copy
 	if a.id() == "" {
-		ctx.Request(a.cfg.Master, &messages.RegisterAgent{Info: a.info, Pid: ctx.Self(), Session: a.session})
+		ctx.Request(a.cfg.Master, &messages.RegisterAgent{Info: info, Pid: ctx.Self(), Session: a.session})
 		return
 	}
 	tasks, frameworks := a.reportedTasks()
-	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: a.info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session})
+	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session})
 }
 
 func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistered) {
@@ -264,15 +326,58 @@ func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistere
 		a.log.Error("master assigned a different AgentID than the one we re-registered with; ignoring", "ours", a.id(), "theirs", id)
 		return
 	}
-	if a.id() == "" {
-		// The identity must be on disk before we act as this agent, or a
-		// restart would register a second agent for the same node.
-		if err := SaveAgentID(a.cfg.WorkDir, id); err != nil {
-			a.log.Error("cannot persist AgentID; registering again", "err", err)
-			return
+	if a.id() != "" {
+		a.becomeRegistered(ctx, msg)
+		return
+	}
+	if a.savingID != "" {
+		return // the answer to a retry, while the first answer's ID is being persisted
+	}
+	// The identity must be on disk before the agent acts as this agent
+	// (heartbeats, status updates, tasks): a restart before that must not
+	// find an agent that the master believes acknowledged its ID, or the
+	// node would come back as a second agent. Written off the actor; the
+	// agent stays registering (and retrying) until the write is done.
+	a.savingID = id
+	if a.cfg.WorkDir != "" {
+		a.persist(agentIDOwner, filepath.Join(a.cfg.WorkDir, agentIDFile), agentIDContent(id))
+	}
+	gen := a.gen
+	a.whenDurable(ctx, agentIDOwner, func(ctx actor.Context, err error) {
+		early := a.early
+		a.savingID, a.early = "", nil
+		if err != nil {
+			a.log.Error("cannot persist AgentID; registering again", "agent_id", id, "err", err)
+			a.refuseAll(early)
+			return // the next retry is answered with the same ID (same session)
 		}
 		a.info.Id = &messages.AgentID{Value: id}
+		if gen != a.gen {
+			// Registering anew meanwhile (a new master), with this ID now:
+			// that master reconciles what the old one asked.
+			a.refuseAll(early)
+			return
+		}
+		a.becomeRegistered(ctx, msg)
+		for _, m := range early {
+			switch m := m.(type) {
+			case *messages.RunTask:
+				a.handleRunTask(ctx, m)
+			case *messages.KillTask:
+				a.handleKillTask(ctx, m)
+			}
+		}
+	})
+}
+
+func (a *agent) refuseAll(msgs []any) {
+	for _, m := range msgs {
+		a.refuseUnregistered(m)
 	}
+}
+
+// becomeRegistered acts on a registration whose AgentID is durable.
+func (a *agent) becomeRegistered(ctx actor.Context, msg *messages.AgentRegistered) {
 	a.interval = time.Duration(msg.HeartbeatIntervalNanos)
 	if a.interval <= 0 {
 		a.interval = 5 * time.Second
@@ -280,12 +385,12 @@ func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistere
 	a.gen++
 	a.unacked = 0
 	a.behavior.Become(a.registered)
-	a.log.Info("agent registered", "agent_id", id, "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
+	a.log.Info("agent registered", "agent_id", a.id(), "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
 	a.resendPending(ctx) // a (new) master learns at once what it missed
 	a.later(a.jittered(), heartbeatTick{gen: a.gen})
 	// Published after the heartbeat timer is armed, so an observer that
 	// advances a fake clock on this event sees the heartbeat fire.
-	ctx.ActorSystem().EventStream.Publish(Registered{AgentID: id, Reregistered: msg.Reregistered})
+	ctx.ActorSystem().EventStream.Publish(Registered{AgentID: a.id(), Reregistered: msg.Reregistered})
 }
 
 func (a *agent) registered(ctx actor.Context) {
@@ -300,7 +405,7 @@ func (a *agent) registered(ctx actor.Context) {
 		}
 		a.seq++
 		a.unacked++
-		ctx.Request(a.cfg.Master, &messages.AgentHeartbeat{AgentId: a.info.Id, Seq: a.seq, MasterEpoch: a.epoch})
+		ctx.Request(a.cfg.Master, &messages.AgentHeartbeat{AgentId: a.agentID(), Seq: a.seq, MasterEpoch: a.epoch})
 		a.later(a.jittered(), heartbeatTick{gen: a.gen})
 	case *messages.AgentHeartbeatAck:
 		if msg.GetMaster().GetEpoch() < a.epoch {

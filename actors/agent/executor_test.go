@@ -17,7 +17,7 @@ import (
 func TestExecutorProtocolAndFrameworkMessages(t *testing.T) {
 	clock := testkit.NewFakeClock()
 	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
-	agentPID := c.AddAgent(testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
 	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
 	var launched sync.Once
 	running := 0

@@ -1,12 +1,12 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -41,6 +41,9 @@ type executorRun struct {
 	info      *messages.ExecutorInfo
 	framework *messages.FrameworkInfo
 	pid       *actor.PID // set once registered
+	// ready: told it is registered, which follows the checkpoint naming
+	// its pid; until then its tasks queue.
+	ready     bool
 	container containerizer.Container
 	// reconnecting: recovered from an earlier run of the agent, waiting
 	// for its ReregisterExecutor.
@@ -92,21 +95,21 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 			"AGORA_AGENT_ADDRESS": a.self.Address, "AGORA_AGENT_ACTOR": a.self.Id,
 			"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
 		}}
-		containerizer, sys, self := a.cfg.Containerizer, a.sys, a.self
-		go func() {
-			c, err := containerizer.Launch(spec)
+		ctr, sys, self := a.cfg.Containerizer, a.sys, a.self
+		a.bg.run(func(ctx context.Context) {
+			c, err := ctr.Launch(ctx, spec)
 			sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
-		}()
+		})
 		a.later(a.executorTimeout(), executorTimeout{key: key})
 		a.log.Info("launching executor", "framework_id", key.framework, "executor_id", key.executor)
 		ctx.ActorSystem().EventStream.Publish(ExecutorLaunched{FrameworkID: key.framework, ExecutorID: key.executor})
 	}
 	ex.tasks[run.key] = run
-	if ex.pid == nil {
+	if !ex.ready {
 		ex.queued = append(ex.queued, run)
 		return
 	}
-	ctx.Send(ex.pid, &messages.LaunchTask{Task: run.info})
+	ctx.Send(ex.pid, &messages.LaunchTask{Task: proto.Clone(run.info).(*messages.TaskInfo)})
 }
 
 func (a *agent) executorTimeout() time.Duration {
@@ -130,8 +133,21 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 	}
 	ex.container = msg.container
 	a.checkpointExecutor(ex)
-	sys, self, c, key := a.sys, a.self, msg.container, msg.key
-	go func() { sys.Root.Send(self, executorExited{key: key, exit: c.Wait()}) }()
+	a.watchExecutor(msg.key, msg.container, func(context.Context) {})
+}
+
+// watchExecutor reports the end of an executor's process as
+// executorExited, after cleanup, from a goroutine the agent owns.
+func (a *agent) watchExecutor(key executorKey, c containerizer.Container, cleanup func(context.Context)) {
+	sys, self := a.sys, a.self
+	a.bg.run(func(ctx context.Context) {
+		ex, err := c.Wait(ctx)
+		if err != nil {
+			return // the agent stops
+		}
+		cleanup(ctx)
+		sys.Root.Send(self, executorExited{key: key, exit: ex})
+	})
 }
 
 // executorFile checkpoints an executor in its sandbox
@@ -142,6 +158,8 @@ func (a *agent) executorSandbox(key executorKey) (string, error) {
 	return containerizer.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
 }
 
+// checkpointExecutor queues the durable write of the executor's
+// checkpoint; whenDurable(executorOwner) waits for it.
 func (a *agent) checkpointExecutor(ex *executorRun) {
 	id, ok := ex.container.(containerizer.Identified)
 	if a.cfg.WorkDir == "" || !ok {
@@ -150,15 +168,15 @@ func (a *agent) checkpointExecutor(ex *executorRun) {
 	pid, start := id.Identity()
 	cp := &messages.ExecutorCheckpoint{Info: ex.info, Framework: ex.framework, Pid: int64(pid), StartTime: start, Executor: ex.pid}
 	sandbox, err := a.executorSandbox(ex.key)
+	var b []byte
 	if err == nil {
-		var b []byte
-		if b, err = proto.Marshal(cp); err == nil {
-			err = checkpoint.WriteFile(filepath.Join(sandbox, executorFile), b)
-		}
+		b, err = proto.Marshal(cp)
 	}
 	if err != nil {
 		a.log.Error("cannot checkpoint executor; it would not be recovered if the agent restarts", "executor_id", ex.key.executor, "err", err)
+		return
 	}
+	a.persist(executorOwner(ex.key), filepath.Join(sandbox, executorFile), b)
 }
 
 // findExecutors reads the executor checkpoints an earlier run of the agent
@@ -181,7 +199,7 @@ func (a *agent) findExecutors() []recoveredExecutor {
 			stop = append(stop, f)
 			continue
 		}
-		c, alive := containerizer.Attach(int(cp.Pid), cp.StartTime, dir)
+		c, alive := containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, dir)
 		switch {
 		case alive && cp.Executor != nil:
 			key := executorKey{cp.Framework.GetId().GetValue(), cp.Info.GetExecutorId().GetValue()}
@@ -194,26 +212,32 @@ func (a *agent) findExecutors() []recoveredExecutor {
 		}
 	}
 	if len(stop) > 0 {
-		go a.stopExecutors(stop)
+		removers := make([]func(context.Context), len(stop))
+		for i, f := range stop {
+			dir := filepath.Dir(f)
+			removers[i] = a.cgroupRemover(filepath.Base(filepath.Dir(filepath.Dir(dir))) + "." + filepath.Base(dir))
+		}
+		a.bg.run(func(ctx context.Context) { stopExecutors(ctx, stop, removers) })
 	}
 	return found
 }
 
 // stopExecutors kills the executors named by these checkpoints (if they
-// still run), removes their cgroups and the checkpoints.
-func (a *agent) stopExecutors(files []string) {
-	for _, f := range files {
+// still run), removes their cgroups (removers, one per checkpoint) and the
+// checkpoints. It runs off the actor.
+func stopExecutors(ctx context.Context, files []string, removers []func(context.Context)) {
+	for i, f := range files {
 		dir := filepath.Dir(f)
 		cp := &messages.ExecutorCheckpoint{}
 		if b, err := os.ReadFile(f); err == nil && proto.Unmarshal(b, cp) == nil {
-			if c, ok := containerizer.Attach(int(cp.Pid), cp.StartTime, dir); ok {
+			if c, ok := containerizer.Attach(ctx, int(cp.Pid), cp.StartTime, dir); ok {
 				c.Kill(0)
-				c.Wait()
+				if _, err := c.Wait(ctx); err != nil {
+					return // the agent stops; its next run stops it
+				}
 			}
 		}
-		if cmd, ok := a.cfg.Containerizer.(containerizer.Command); ok && cmd.Cgroups != nil {
-			cmd.Cgroups.Remove(filepath.Base(filepath.Dir(filepath.Dir(dir))) + "." + filepath.Base(dir))
-		}
+		removers[i](ctx)
 		_ = os.Remove(f)
 	}
 }
@@ -227,15 +251,10 @@ func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor)
 			continue
 		}
 		a.log.Info("asking an executor that kept running to re-register", "framework_id", r.key.framework, "executor_id", r.key.executor, "tasks", len(ex.tasks))
-		ctx.Send(r.cp.Executor, &messages.ReconnectExecutor{AgentId: a.info.Id, Agent: a.self})
+		ctx.Send(r.cp.Executor, &messages.ReconnectExecutor{AgentId: a.agentID(), Agent: a.self})
 		a.later(a.executorTimeout(), executorTimeout{key: r.key})
-		sys, self, c, key := a.sys, a.self, r.c, r.key
-		removeGroup := a.cgroupRemover(key.framework + ".executor." + key.executor)
-		go func() {
-			ex := c.Wait()
-			removeGroup() // the run that created it is gone
-			sys.Root.Send(self, executorExited{key: key, exit: ex})
-		}()
+		// Its cgroup goes with it: the run that created it is gone.
+		a.watchExecutor(r.key, r.c, a.cgroupRemover(r.key.framework+".executor."+r.key.executor))
 	}
 }
 
@@ -251,7 +270,17 @@ func (a *agent) handleReregisterExecutor(ctx actor.Context, msg *messages.Reregi
 	}
 	ex.pid, ex.reconnecting = msg.Pid, false
 	a.checkpointExecutor(ex)
-	ctx.Send(ex.pid, &messages.ExecutorRegistered{Framework: ex.framework, Executor: ex.info, AgentId: a.info.Id})
+	// Told it is registered once the checkpoint naming it is on disk: a
+	// restarted agent must be able to find every executor it talked to.
+	a.whenDurable(ctx, executorOwner(key), func(ctx actor.Context, _ error) { a.executorReregistered(ctx, ex, msg) })
+}
+
+func (a *agent) executorReregistered(ctx actor.Context, ex *executorRun, msg *messages.ReregisterExecutor) {
+	if a.executors[ex.key] != ex {
+		return // ended meanwhile
+	}
+	ex.ready = true
+	ctx.Send(ex.pid, a.executorRegistered(ex))
 	// What happened while the agent was down, in the order it happened.
 	for _, up := range msg.Unacknowledged {
 		a.handleExecutorStatus(ctx, up)
@@ -268,17 +297,29 @@ func (a *agent) handleReregisterExecutor(ctx actor.Context, msg *messages.Reregi
 		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED,
 			"its executor no longer runs it after the agent restarted", nil)
 	}
-	for _, run := range ex.queued { // launched here while it reconnected
-		if !messages.IsTerminal(run.state) {
-			ctx.Send(ex.pid, &messages.LaunchTask{Task: run.info})
-		}
-	}
-	ex.queued = nil
-	a.log.Info("executor re-registered", "framework_id", key.framework, "executor_id", key.executor, "tasks", len(ex.tasks),
+	a.launchQueued(ctx, ex) // launched here while it reconnected
+	a.log.Info("executor re-registered", "framework_id", ex.key.framework, "executor_id", ex.key.executor, "tasks", len(ex.tasks),
 		"unacknowledged_updates", len(msg.Unacknowledged))
 	if len(ex.tasks) == 0 {
 		ctx.Send(ex.pid, &messages.ShutdownExecutor{})
 	}
+}
+
+// executorRegistered is what tells an executor it is registered: copies,
+// not the agent's own records.
+func (a *agent) executorRegistered(ex *executorRun) *messages.ExecutorRegistered {
+	return &messages.ExecutorRegistered{Framework: proto.Clone(ex.framework).(*messages.FrameworkInfo),
+		Executor: proto.Clone(ex.info).(*messages.ExecutorInfo), AgentId: a.agentID()}
+}
+
+// launchQueued sends a registered executor the tasks that waited for it.
+func (a *agent) launchQueued(ctx actor.Context, ex *executorRun) {
+	for _, run := range ex.queued {
+		if !messages.IsTerminal(run.state) {
+			ctx.Send(ex.pid, &messages.LaunchTask{Task: proto.Clone(run.info).(*messages.TaskInfo)})
+		}
+	}
+	ex.queued = nil
 }
 
 func (a *agent) handleRegisterExecutor(ctx actor.Context, msg *messages.RegisterExecutor) {
@@ -293,14 +334,18 @@ func (a *agent) handleRegisterExecutor(ctx actor.Context, msg *messages.Register
 	}
 	ex.pid = msg.Pid
 	a.checkpointExecutor(ex)
-	ctx.Send(ex.pid, &messages.ExecutorRegistered{Framework: ex.framework, Executor: ex.info, AgentId: a.info.Id})
-	for _, run := range ex.queued {
-		if !messages.IsTerminal(run.state) {
-			ctx.Send(ex.pid, &messages.LaunchTask{Task: run.info})
+	a.whenDurable(ctx, executorOwner(key), func(ctx actor.Context, _ error) {
+		if a.executors[key] != ex {
+			return // ended meanwhile
 		}
-	}
-	ex.queued = nil
-	a.log.Info("executor registered", "framework_id", key.framework, "executor_id", key.executor, "tasks", len(ex.tasks))
+		ex.ready = true
+		ctx.Send(ex.pid, a.executorRegistered(ex))
+		a.launchQueued(ctx, ex)
+		a.log.Info("executor registered", "framework_id", key.framework, "executor_id", key.executor, "tasks", len(ex.tasks))
+		if len(ex.tasks) == 0 { // its tasks were killed before it registered
+			ctx.Send(ex.pid, &messages.ShutdownExecutor{})
+		}
+	})
 }
 
 func (a *agent) handleExecutorStatus(ctx actor.Context, msg *messages.ExecutorStatusUpdate) {
@@ -308,12 +353,13 @@ func (a *agent) handleExecutorStatus(ctx actor.Context, msg *messages.ExecutorSt
 	exKey := executorKey{key.framework, msg.GetExecutorId().GetValue()}
 	ex := a.executors[exKey]
 	if ex != nil && ex.pid != nil && len(msg.Uuid) > 0 {
-		// Acknowledged once handled below: a.update queues (and
-		// checkpoints) the agent's own reliable update first.
-		defer ctx.Send(ex.pid, &messages.ExecutorStatusAcknowledged{TaskId: msg.GetStatus().GetTaskId(), Uuid: msg.Uuid})
+		// Acknowledged once handled below and on disk: a.update queues
+		// the agent's own reliable update and its checkpoint first.
+		pid, ack := ex.pid, &messages.ExecutorStatusAcknowledged{TaskId: proto.Clone(msg.GetStatus().GetTaskId()).(*messages.TaskID), Uuid: msg.Uuid}
+		defer a.whenDurable(ctx, taskOwner(key), func(ctx actor.Context, _ error) { ctx.Send(pid, ack) })
 	}
 	run, ok := a.tasks[key]
-	if !ok || messages.IsTerminal(run.state) || !messages.CanTransition(run.state, msg.GetStatus().GetState()) {
+	if !ok || messages.IsTerminal(run.state) {
 		return
 	}
 	st := msg.Status
@@ -332,7 +378,7 @@ func (a *agent) handleExecutorStatus(ctx actor.Context, msg *messages.ExecutorSt
 	if messages.IsTerminal(st.State) {
 		if ex != nil {
 			delete(ex.tasks, key)
-			if len(ex.tasks) == 0 && ex.pid != nil {
+			if len(ex.tasks) == 0 && ex.ready {
 				ctx.Send(ex.pid, &messages.ShutdownExecutor{})
 			}
 		}
@@ -392,7 +438,7 @@ func (a *agent) killOnExecutor(ctx actor.Context, run *taskRun, msg *messages.Ki
 	switch {
 	case !ok:
 		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, "killed before its executor started", nil)
-	case ex.pid == nil:
+	case !ex.ready:
 		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, "killed before its executor registered", nil)
 		delete(ex.tasks, run.key)
 	default:

@@ -12,6 +12,9 @@ import (
 
 const agentIDFile = "agent_id"
 
+// agentIDContent is what the agent_id file holds.
+func agentIDContent(id string) []byte { return []byte(id + "\n") }
+
 // LoadAgentID returns the AgentID persisted in workDir, or "" for a new
 // agent (no work dir, or nothing persisted yet).
 func LoadAgentID(workDir string) (string, error) {
@@ -28,12 +31,13 @@ func LoadAgentID(workDir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// SaveAgentID persists id in workDir atomically.
+// SaveAgentID persists id in workDir atomically and durably (it blocks on
+// the disk; the agent actor writes its ID off its goroutine instead).
 func SaveAgentID(workDir, id string) error {
 	if workDir == "" {
 		return nil
 	}
-	if err := checkpoint.WriteFile(filepath.Join(workDir, agentIDFile), []byte(id+"\n")); err != nil {
+	if err := checkpoint.WriteFile(filepath.Join(workDir, agentIDFile), agentIDContent(id)); err != nil {
 		return fmt.Errorf("persist AgentID: %w", err)
 	}
 	return nil

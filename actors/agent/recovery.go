@@ -1,12 +1,13 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
-	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -15,7 +16,8 @@ import (
 // Agent recovery. For every task the agent keeps a checkpoint in the
 // task's sandbox: the RunTask it came with, its process (PID and start
 // time), its state and its unacknowledged status updates, rewritten on
-// every change (atomically, fsynced). An agent that restarts with the same
+// every change (atomically, fsynced, off the actor: see disk.go). An
+// agent that restarts with the same
 // work dir reads them before it registers: it re-attaches to tasks that
 // still run, reports how the others ended meanwhile (from the exit code
 // each task records in its sandbox), re-registers with all of them, and
@@ -27,8 +29,9 @@ func (a *agent) checkpointPath(run *taskRun) string {
 	return filepath.Join(run.sandbox, checkpointFile)
 }
 
-// checkpoint records run; a failure is logged: it costs only the recovery
-// of this task should the agent restart.
+// checkpoint queues the durable write of run's checkpoint; a failure is
+// logged: it costs only the recovery of this task should the agent
+// restart.
 func (a *agent) checkpoint(run *taskRun) {
 	if a.cfg.WorkDir == "" || run.sandbox == "" || run.msg == nil {
 		return
@@ -40,27 +43,36 @@ func (a *agent) checkpoint(run *taskRun) {
 		pid, start := id.Identity()
 		cp.Pid, cp.StartTime = int64(pid), start
 	}
-	b, err := proto.Marshal(cp)
-	if err == nil {
-		err = checkpoint.WriteFile(a.checkpointPath(run), b)
-	}
+	b, err := proto.Marshal(cp) // on the actor: the writer gets bytes, not the books
 	if err != nil {
 		a.log.Error("cannot checkpoint task; it will not be recovered if the agent restarts", "task_id", run.key.task, "err", err)
+		return
 	}
+	a.persist(taskOwner(run.key), a.checkpointPath(run), b)
 }
 
 // DefaultSandboxGC keeps a finished task's sandbox for a week (Mesos).
 const DefaultSandboxGC = 7 * 24 * time.Hour
 
-// gcSandbox asks the agent to remove a finished task's sandbox.
-type gcSandbox struct{ dir string }
+type (
+	// gcSandbox asks the agent to remove a finished task's sandbox.
+	gcSandbox struct{ dir string }
+	// sandboxRemoved: the removal of dir is over (err says how).
+	sandboxRemoved struct {
+		dir string
+		err error
+	}
+)
 
-// forget removes a task whose terminal update was acknowledged; its
-// sandbox goes after the GC delay.
+// forget removes a task whose terminal update was acknowledged: its
+// checkpoint goes now (after any write of it still queued), its sandbox
+// after the GC delay.
 func (a *agent) forget(run *taskRun) {
 	delete(a.tasks, run.key)
 	if a.cfg.WorkDir != "" && run.sandbox != "" {
-		_ = os.Remove(a.checkpointPath(run))
+		if run.msg != nil {
+			a.unpersist(taskOwner(run.key), a.checkpointPath(run))
+		}
 		a.later(a.sandboxGC(), gcSandbox{dir: run.sandbox})
 	}
 }
@@ -72,28 +84,75 @@ func (a *agent) sandboxGC() time.Duration {
 	return DefaultSandboxGC
 }
 
-// removeSandbox deletes a finished task's sandbox, unless a task of the same
-// ID runs in it again.
-func (a *agent) removeSandbox(dir string) bool {
+// handleGCSandbox starts removing a finished task's sandbox off the actor,
+// unless a task of the same ID runs in it again. Until the removal is
+// over, a task of that ID waits to start (handleRunTask).
+func (a *agent) handleGCSandbox(msg gcSandbox) {
+	if _, busy := a.removing[msg.dir]; busy {
+		return
+	}
 	for _, run := range a.tasks {
-		if run.sandbox == dir {
-			return false
+		if run.sandbox == msg.dir {
+			return
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		a.log.Warn("cannot remove a finished task's sandbox", "dir", dir, "err", err)
-		return false
+	a.removing[msg.dir] = nil
+	sys, self, dir, hook := a.sys, a.self, msg.dir, a.cfg.diskHook
+	a.bg.run(func(ctx context.Context) {
+		if hook != nil {
+			hook(dir)
+		}
+		sys.Root.Send(self, sandboxRemoved{dir: dir, err: removeTree(ctx, dir)})
+	})
+}
+
+func (a *agent) handleSandboxRemoved(ctx actor.Context, msg sandboxRemoved) {
+	waiting := a.removing[msg.dir]
+	delete(a.removing, msg.dir)
+	if msg.err != nil {
+		a.log.Warn("cannot remove a finished task's sandbox", "dir", msg.dir, "err", msg.err)
+	} else {
+		ctx.ActorSystem().EventStream.Publish(SandboxRemoved{Dir: msg.dir})
 	}
-	return true
+	for _, start := range waiting {
+		start(ctx)
+	}
+}
+
+// removeTree removes dir and what it holds, one entry at a time so that a
+// stopping agent does not wait for a large sandbox to go.
+func removeTree(ctx context.Context, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // gcOldSandboxes schedules the removal of sandboxes an earlier run of the
-// agent left (no checkpoint: the task was finished), by their age.
+// agent left (no task or executor checkpoint: finished), by their age.
 func (a *agent) gcOldSandboxes() {
 	dirs, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*"))
 	now := a.cfg.Clock.Now()
 	for _, dir := range dirs {
 		if _, err := os.Stat(filepath.Join(dir, checkpointFile)); err == nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, executorFile)); err == nil {
 			continue
 		}
 		st, err := os.Stat(dir)
@@ -109,21 +168,37 @@ func (a *agent) gcOldSandboxes() {
 // would have removed it when the task ended; after a restart this one
 // must. It may block (it kills what is left in the group): call it off
 // the actor.
-func (a *agent) groupRemover(key taskKey) func() {
+func (a *agent) groupRemover(key taskKey) func(context.Context) {
 	return a.cgroupRemover(key.framework + "." + key.task)
 }
 
 // cgroupRemover is groupRemover for a container ID (FRAMEWORK.TASK, or
 // FRAMEWORK.executor.ID).
-func (a *agent) cgroupRemover(id string) func() {
+func (a *agent) cgroupRemover(id string) func(context.Context) {
 	cmd, ok := a.cfg.Containerizer.(containerizer.Command)
 	if !ok || cmd.Cgroups == nil {
-		return func() {}
+		return func(context.Context) {}
 	}
-	return func() { cmd.Cgroups.Remove(id) }
+	log := a.log
+	return func(ctx context.Context) {
+		if err := cmd.Cgroups.RemoveContext(ctx, id); err != nil {
+			log.Warn("cannot remove a cgroup", "container_id", id, "err", err)
+		}
+	}
 }
 
-// recover reads the checkpoints of an earlier run of this agent.
+// dockerReattached reports the search for a recovered Docker task's
+// container.
+type dockerReattached struct {
+	key       taskKey
+	container containerizer.Container
+	err       error
+}
+
+// recover reads the checkpoints of an earlier run of this agent. What it
+// must ask the Docker engine about is asked off the actor; a.recovering
+// counts the answers still to come, and the agent registers once all are
+// in.
 func (a *agent) recover(ctx actor.Context) {
 	if a.cfg.WorkDir == "" {
 		return
@@ -168,27 +243,30 @@ func (a *agent) recover(ctx actor.Context) {
 		}
 		if t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
 			if r, ok := a.cfg.Docker.(containerizer.Reattacher); ok {
-				if c, ok := r.Reattach(key.framework+"."+key.task, run.sandbox); ok {
-					run.container = c
-					sys, self := a.sys, a.self
-					go func() { sys.Root.Send(self, taskExited{key: key, exit: c.Wait()}) }()
-					a.log.Info("re-attached to a Docker task's container", "task_id", key.task)
-					continue
-				}
+				a.recovering++
+				sys, self, id, sandbox := a.sys, a.self, key.framework+"."+key.task, run.sandbox
+				a.bg.run(func(ctx context.Context) {
+					c, err := r.Reattach(ctx, id, sandbox)
+					sys.Root.Send(self, dockerReattached{key: key, container: c, err: err})
+				})
+				continue
 			}
 		}
-		if c, ok := containerizer.Attach(int(cp.Pid), cp.StartTime, run.sandbox); ok {
+		if c, ok := containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, run.sandbox); ok {
 			run.container = c
 			sys, self, removeGroup := a.sys, a.self, a.groupRemover(key)
-			go func() {
-				ex := c.Wait()
-				removeGroup() // the run that created it is gone
+			a.bg.run(func(ctx context.Context) {
+				ex, err := c.Wait(ctx)
+				if err != nil {
+					return // the agent stops
+				}
+				removeGroup(ctx) // the run that created it is gone
 				sys.Root.Send(self, taskExited{key: key, exit: ex})
-			}()
+			})
 			a.log.Info("re-attached to a task that kept running while the agent was down", "task_id", key.task, "pid", cp.Pid)
 			continue
 		}
-		go a.groupRemover(key)() // nothing runs in it any more
+		a.bg.run(a.groupRemover(key)) // nothing runs in it any more
 		if ex, ok := containerizer.RecordedExit(run.sandbox); ok && cp.Pid > 0 {
 			a.log.Info("a task ended while the agent was down", "task_id", key.task, "exit_code", ex.Code)
 			a.handleExited(ctx, taskExited{key: key, exit: ex})
@@ -201,18 +279,53 @@ func (a *agent) recover(ctx actor.Context) {
 		case cp.Pid == 0:
 			why = "the agent restarted before the task started"
 		}
-		a.log.Warn("task lost across an agent restart", "task_id", key.task, "why", why)
-		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_AGENT_RESTARTED, why, nil)
+		a.taskLost(ctx, run, why)
+	}
+}
+
+func (a *agent) taskLost(ctx actor.Context, run *taskRun, why string) {
+	a.log.Warn("task lost across an agent restart", "task_id", run.key.task, "why", why)
+	a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_AGENT_RESTARTED, why, nil)
+}
+
+// handleDockerReattached follows a recovered Docker task again, or fails
+// it if its container is gone; the last answer starts registration.
+func (a *agent) handleDockerReattached(ctx actor.Context, msg dockerReattached) {
+	a.recovering--
+	run, ok := a.tasks[msg.key]
+	switch {
+	case !ok || run.container != nil || messages.IsTerminal(run.state):
+		if msg.container != nil {
+			a.log.Warn("found the container of a task no longer here; leaving it", "task_id", msg.key.task)
+		}
+	case msg.err != nil:
+		a.taskLost(ctx, run, "its Docker container could not be found again: "+msg.err.Error())
+	default:
+		run.container = msg.container
+		a.watch(msg.key, msg.container)
+		a.log.Info("re-attached to a Docker task's container", "task_id", msg.key.task)
+		if run.killing {
+			msg.container.Kill(run.grace)
+		}
+	}
+	if a.recovering == 0 {
+		a.becomeRegistering(ctx, "started")
 	}
 }
 
 // resendPending sends the unacknowledged update of every task now (after a
-// registration), instead of waiting for its backoff.
+// registration), instead of waiting for its backoff; one not sent yet goes
+// once its checkpoint is on disk.
 func (a *agent) resendPending(ctx actor.Context) {
 	for _, run := range a.sortedTasks() {
 		key := run.key
-		if up := a.updates.inFlight(key); up != nil {
+		up := a.updates.inFlight(key)
+		switch {
+		case up == nil:
+		case a.updates.sent(key):
 			a.sendUpdate(ctx, key, up)
+		default:
+			a.whenDurable(ctx, taskOwner(key), func(ctx actor.Context, _ error) { a.flush(ctx, key) })
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // launcher launches one task per framework on its first offer.
@@ -24,6 +25,19 @@ func (l *launcher) Receive(d *scheduler.Driver, ev any) {
 		l.task = nil
 	}
 }
+
+// addAgent adds an agent to c that is stopped, and done writing to its
+// work dir, before the test's temporary directories are removed.
+func addAgent(t *testing.T, c *testkit.Cluster, spec testkit.AgentSpec) *actor.PID {
+	t.Helper()
+	pid := c.AddAgent(spec)
+	t.Cleanup(func() { crash(c, pid) })
+	return pid
+}
+
+// crash stops an agent's actor as a crash would (the master is not told),
+// and returns once it is stopped: a crashed agent writes nothing more.
+func crash(c *testkit.Cluster, pid *actor.PID) { _ = c.System.Root.StopFuture(pid).Wait() }
 
 func finished(ev any) bool {
 	se, ok := ev.(testkit.SchedulerEvent)
@@ -43,7 +57,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
 	task := scheduler.Command("t1", "read x < "+gate+"; echo done", scheduler.Resources("cpus:0.5;mem:64"))
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
 	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
@@ -52,9 +66,9 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 		return ok && u.State == messages.TaskState_TASK_RUNNING
 	})
 
-	c.StopAgent(first) // a crash: the master is not told, the task goes on
+	crash(c, first) // a crash: the master is not told, the task goes on
 	mark := c.Events.Mark()
-	c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
 	reg := c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered }).(master.AgentAdmitted)
 	st := c.StateWhere(t, func(s *messages.MasterState) bool {
 		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 1 && len(s.Agents) == 1
@@ -101,11 +115,11 @@ func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
 	task := scheduler.Command("t1", "read x < "+gate+"; exit 3", scheduler.Resources("cpus:0.5;mem:64"))
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
 	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
-	c.StopAgent(first)
+	crash(c, first)
 	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +132,7 @@ func TestTaskEndingWhileAgentIsDownIsReported(t *testing.T) {
 		t.Fatalf("the task ended without recording its exit: %v", err)
 	}
 	mark := c.Events.Mark()
-	c.AddAgent(testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
 	ev := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
 	if st := ev.Event.(*messages.StatusUpdate).Status; st.GetExitCode() != 3 {
 		t.Fatalf("failed with %v, want exit code 3", st)
@@ -138,7 +152,7 @@ func TestTaskPastItsMemoryLimitFails(t *testing.T) {
 		t.Fatalf("this test runs where the agent can use cgroups (root): %v", err)
 	}
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
-	c.AddAgent(testkit.AgentSpec{Containerizer: containerizer.Command{Cgroups: cg}, WorkDir: t.TempDir()})
+	addAgent(t, c, testkit.AgentSpec{Containerizer: containerizer.Command{Cgroups: cg}, WorkDir: t.TempDir()})
 	task := scheduler.Command("hog", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo ${#x}`, scheduler.Resources("cpus:0.5;mem:32"))
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
 	ev := c.Events.WaitFor(t, testkit.IsStatus("fw", "hog", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
@@ -160,7 +174,7 @@ func TestDockerTaskEchoesHi(t *testing.T) {
 	}
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	dir := t.TempDir()
-	c.AddAgent(testkit.AgentSpec{Docker: d, WorkDir: dir})
+	addAgent(t, c, testkit.AgentSpec{Docker: d, WorkDir: dir})
 	task := &messages.TaskInfo{Name: "hi", TaskId: &messages.TaskID{Value: "hi"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
 		Command:   &messages.CommandInfo{Value: "echo hi", Shell: true},
 		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test"}}}
@@ -184,7 +198,7 @@ func TestDockerTaskWithMissingImageFails(t *testing.T) {
 		t.Fatalf("this test needs the Docker engine: %v", err)
 	}
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
-	c.AddAgent(testkit.AgentSpec{Docker: d, WorkDir: t.TempDir()})
+	addAgent(t, c, testkit.AgentSpec{Docker: d, WorkDir: t.TempDir()})
 	task := &messages.TaskInfo{Name: "x", TaskId: &messages.TaskID{Value: "x"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
 		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/nothing:here"}}}
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
@@ -207,7 +221,7 @@ func TestDockerTaskSurvivesAgentRestart(t *testing.T) {
 	}
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	dir := t.TempDir()
-	first := c.AddAgent(testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
 	task := &messages.TaskInfo{Name: "d", TaskId: &messages.TaskID{Value: "d"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
 		Command:   &messages.CommandInfo{Value: "echo before; sleep 2; echo after", Shell: true},
 		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test"}}}
@@ -217,9 +231,9 @@ func TestDockerTaskSurvivesAgentRestart(t *testing.T) {
 		u, ok := ev.(agent.UpdateAcknowledged)
 		return ok && u.State == messages.TaskState_TASK_RUNNING
 	})
-	c.StopAgent(first)
+	crash(c, first)
 	mark := c.Events.Mark()
-	c.AddAgent(testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
 	c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered })
 	// The container sleeps through the restart and ends under the new agent.
 	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "d", messages.TaskState_TASK_FINISHED))

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -101,6 +102,22 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		return
 	}
 	run.sandbox = sandbox
+	if waiting, ok := a.removing[sandbox]; ok {
+		// An earlier task of the same ID is being garbage-collected from
+		// this sandbox: start once it is gone, or the removal would take
+		// the new task's files.
+		a.removing[sandbox] = append(waiting, func(ctx actor.Context) { a.startTask(ctx, run) })
+		return
+	}
+	a.startTask(ctx, run)
+}
+
+// startTask hands an accepted task to its executor or containerizer.
+func (a *agent) startTask(ctx actor.Context, run *taskRun) {
+	key, t := run.key, run.info
+	if a.tasks[key] != run || messages.IsTerminal(run.state) {
+		return // ended while its sandbox was being cleared
+	}
 	ctr := a.cfg.Containerizer
 	switch {
 	case t.Executor != nil:
@@ -113,7 +130,7 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 	case t.GetContainer().GetType() == messages.ContainerInfo_DOCKER:
 		ctr = a.cfg.Docker
 	}
-	spec := containerizer.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Container: t.Container, Sandbox: sandbox, Env: map[string]string{
+	spec := containerizer.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Container: t.Container, Sandbox: run.sandbox, Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
 	for _, r := range t.Resources {
@@ -127,17 +144,22 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		}
 	}
 	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
-	sys, self := a.sys, a.self
-	if _, ok := ctr.(containerizer.Instant); ok {
-		c, err := ctr.Launch(spec)
-		a.handleLaunched(ctx, taskLaunched{key: key, container: c, err: err})
-		return
-	}
-	// Launching touches the disk and forks: off the actor, back as a message.
-	go func() {
-		c, err := ctr.Launch(spec)
-		sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
-	}()
+	// Launched once the STARTING checkpoint is on disk (at once without a
+	// work dir), so that a restarted agent knows of every task it may have
+	// started. Launching touches the disk and forks: off the actor, back as
+	// a message, unless the containerizer launches instantly.
+	a.whenDurable(ctx, taskOwner(key), func(ctx actor.Context, _ error) {
+		if _, ok := ctr.(containerizer.Instant); ok {
+			c, err := ctr.Launch(a.bg.ctx, spec)
+			a.handleLaunched(ctx, taskLaunched{key: key, container: c, err: err})
+			return
+		}
+		sys, self := a.sys, a.self
+		a.bg.run(func(bctx context.Context) {
+			c, err := ctr.Launch(bctx, spec)
+			sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
+		})
+	})
 }
 
 func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
@@ -161,10 +183,7 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 	if n, ok := c.(containerizer.ExitNotifier); ok {
 		n.NotifyExit(func(ex containerizer.Exit) { sys.Root.Send(self, taskExited{key: key, exit: ex}) })
 	} else {
-		go func() {
-			ex := c.Wait()
-			sys.Root.Send(self, taskExited{key: key, exit: ex})
-		}()
+		a.watch(key, c)
 	}
 	if run.killing {
 		c.Kill(run.grace)
@@ -232,9 +251,24 @@ func (a *agent) handleKillTask(ctx actor.Context, msg *messages.KillTask) {
 	run.container.Kill(run.grace)
 }
 
-// update records a new state and queues a reliable status update.
+// watch reports the end of a task's container as taskExited, from a
+// goroutine the agent owns (it stops watching when the agent stops).
+func (a *agent) watch(key taskKey, c containerizer.Container) {
+	sys, self := a.sys, a.self
+	a.bg.run(func(ctx context.Context) {
+		if ex, err := c.Wait(ctx); err == nil {
+			sys.Root.Send(self, taskExited{key: key, exit: ex})
+		}
+	})
+}
+
+// update records a new state and queues a reliable status update, sent
+// once the task's checkpoint holding it is on disk. A change the task
+// state machine refuses changes and reports nothing.
 func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState, reason messages.TaskStatusReason, text string, exitCode *int32) {
-	run.state = state
+	if !a.setState(run, state) {
+		return
+	}
 	uuid := make([]byte, 16)
 	_, _ = rand.Read(uuid)
 	up := &messages.StatusUpdate{
@@ -245,23 +279,35 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 		},
 		MasterEpoch: a.epoch,
 	}
-	inFlight := a.updates.push(run.key, up)
+	a.updates.push(run.key, up)
 	a.checkpoint(run)
-	if inFlight {
-		a.sendUpdate(ctx, run.key, up)
-	}
+	key := run.key
+	a.whenDurable(ctx, taskOwner(key), func(ctx actor.Context, _ error) { a.flush(ctx, key) })
 }
 
+// flush sends the task's in-flight update if it has not gone out yet.
+// Callers have made sure the checkpoint holding it is on disk.
+func (a *agent) flush(ctx actor.Context, key taskKey) {
+	up := a.updates.inFlight(key)
+	if up == nil || a.updates.sent(key) {
+		return
+	}
+	a.updates.markSent(key)
+	a.sendUpdate(ctx, key, up)
+}
+
+// sendUpdate sends (again) the task's in-flight update and arms its retry.
+// The master gets a copy: the queue keeps its own.
 func (a *agent) sendUpdate(ctx actor.Context, key taskKey, up *messages.StatusUpdate) {
 	if a.cfg.Master != nil {
-		ctx.Request(a.cfg.Master, up)
+		ctx.Request(a.cfg.Master, proto.Clone(up))
 	}
 	a.later(a.updates.nextRetry(key), retryUpdate{key: key, uuid: up.Status.Uuid})
 }
 
 func (a *agent) handleRetryUpdate(ctx actor.Context, msg retryUpdate) {
 	up := a.updates.inFlight(msg.key)
-	if up == nil || string(up.Status.Uuid) != string(msg.uuid) {
+	if up == nil || !a.updates.sent(msg.key) || string(up.Status.Uuid) != string(msg.uuid) {
 		return // acknowledged meanwhile
 	}
 	a.log.Debug("resending unacknowledged status update", "task_id", msg.key.task, "state", up.Status.State.String())
@@ -275,24 +321,23 @@ func (a *agent) handleAck(ctx actor.Context, msg *messages.StatusUpdateAcknowled
 	if !matched {
 		return // a duplicate acknowledgement of a resent update
 	}
-	// Published once the acknowledgement is fully handled (checkpoint
-	// rewritten or removed), so an observer sees its effects.
-	defer ctx.ActorSystem().EventStream.Publish(UpdateAcknowledged{FrameworkID: key.framework, TaskID: key.task, State: acked.Status.State})
-	run, known := a.tasks[key]
+	owner := taskOwner(key)
 	if next != nil {
-		if known {
+		// The next update was checkpointed when it was queued: it goes
+		// as soon as that write is done, not after the one below.
+		a.whenDurable(ctx, owner, func(ctx actor.Context, _ error) { a.flush(ctx, key) })
+	}
+	if run, known := a.tasks[key]; known {
+		if next == nil && messages.IsTerminal(run.state) {
+			a.forget(run) // ended and its end is known
+		} else {
 			a.checkpoint(run)
 		}
-		a.sendUpdate(ctx, key, next)
-		return
 	}
-	if known && messages.IsTerminal(run.state) {
-		a.forget(run) // ended and its end is known
-		return
-	}
-	if known {
-		a.checkpoint(run)
-	}
+	// Published once the acknowledgement's effect (checkpoint rewritten or
+	// removed) is on disk, so an observer sees it.
+	ev := UpdateAcknowledged{FrameworkID: key.framework, TaskID: key.task, State: acked.Status.State}
+	a.whenDurable(ctx, owner, func(ctx actor.Context, _ error) { ctx.ActorSystem().EventStream.Publish(ev) })
 }
 
 // reportedTasks lists the tasks the agent still has, for re-registration.
@@ -300,10 +345,11 @@ func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 	var tasks []*messages.Task
 	frameworks := map[string]*messages.FrameworkInfo{}
 	for _, run := range a.sortedTasks() {
-		tasks = append(tasks, &messages.Task{
+		// Copies: the master keeps what it is sent.
+		tasks = append(tasks, proto.Clone(&messages.Task{
 			Name: run.info.Name, TaskId: run.info.TaskId, FrameworkId: run.framework.Id, AgentId: a.info.Id,
 			State: run.state, Resources: run.info.Resources, Role: run.role, Revocable: run.revocable,
-		})
+		}).(*messages.Task))
 		frameworks[run.key.framework] = run.framework
 	}
 	var fws []*messages.FrameworkInfo

@@ -10,34 +10,37 @@ import (
 // updateQueues is the agent's status update manager (plain data): per task,
 // updates wait in order and one is in flight until the scheduler
 // acknowledges it; the in-flight one is resent with exponential backoff.
+// An update goes out only once the checkpoint that holds it is durable, so
+// the head of a queue may not have been sent yet.
 type updateQueues struct {
 	queues         map[taskKey]*updateQueue
 	initial, limit time.Duration
 }
 
 type updateQueue struct {
-	updates []*messages.StatusUpdate
-	backoff time.Duration
+	updates  []*messages.StatusUpdate
+	backoff  time.Duration
+	headSent bool // updates[0] went out (and its retry is armed)
 }
 
 func newUpdateQueues(initial, limit time.Duration) *updateQueues {
 	return &updateQueues{queues: map[taskKey]*updateQueue{}, initial: initial, limit: limit}
 }
 
-// push queues an update; it returns true if it is now in flight (the
-// queue was empty) and must be sent.
-func (u *updateQueues) push(key taskKey, up *messages.StatusUpdate) bool {
+// push queues an update.
+func (u *updateQueues) push(key taskKey, up *messages.StatusUpdate) {
 	q := u.queues[key]
 	if q == nil {
 		q = &updateQueue{backoff: u.initial}
 		u.queues[key] = q
 	}
 	q.updates = append(q.updates, up)
-	return len(q.updates) == 1
 }
 
 // ack pops the in-flight update if uuid names it, and returns the next one
 // to send, if any. matched is false for a stale or unknown acknowledgement.
+// A head this run of the agent has not sent yet may still be acknowledged:
+// a run before a restart sent it.
 func (u *updateQueues) ack(key taskKey, uuid []byte) (next *messages.StatusUpdate, matched bool) {
 	q := u.queues[key]
 	if q == nil || len(q.updates) == 0 || !bytes.Equal(q.updates[0].Status.Uuid, uuid) {
@@ -46,6 +49,7 @@ func (u *updateQueues) ack(key taskKey, uuid []byte) (next *messages.StatusUpdat
 	q.updates[0] = nil
 	q.updates = q.updates[1:]
 	q.backoff = u.initial
+	q.headSent = false
 	if len(q.updates) == 0 {
 		delete(u.queues, key)
 		return nil, true
@@ -53,12 +57,26 @@ func (u *updateQueues) ack(key taskKey, uuid []byte) (next *messages.StatusUpdat
 	return q.updates[0], true
 }
 
-// inFlight returns the update awaiting acknowledgement.
+// inFlight returns the update at the head of the task's queue: awaiting
+// acknowledgement once sent.
 func (u *updateQueues) inFlight(key taskKey) *messages.StatusUpdate {
 	if q := u.queues[key]; q != nil && len(q.updates) > 0 {
 		return q.updates[0]
 	}
 	return nil
+}
+
+// sent reports whether the head of the task's queue went out.
+func (u *updateQueues) sent(key taskKey) bool {
+	q := u.queues[key]
+	return q != nil && q.headSent
+}
+
+// markSent notes that the head of the task's queue went out.
+func (u *updateQueues) markSent(key taskKey) {
+	if q := u.queues[key]; q != nil && len(q.updates) > 0 {
+		q.headSent = true
+	}
 }
 
 // nextRetry returns how long to wait before resending the in-flight update,
@@ -72,9 +90,6 @@ func (u *updateQueues) nextRetry(key taskKey) time.Duration {
 	q.backoff = min(q.backoff*2, u.limit)
 	return d
 }
-
-// pending reports whether the task still has unacknowledged updates.
-func (u *updateQueues) pending(key taskKey) bool { return u.queues[key] != nil }
 
 // all returns a task's unacknowledged updates, in order.
 func (u *updateQueues) all(key taskKey) []*messages.StatusUpdate {

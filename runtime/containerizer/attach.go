@@ -2,6 +2,7 @@ package containerizer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -58,7 +59,9 @@ func RecordedExit(sandbox string) (Exit, bool) {
 // Attach re-attaches to a task process that Command started under an
 // earlier run of the agent. It returns false if that process (pid with
 // that start time) no longer runs: then RecordedExit tells how it ended.
-func Attach(pid int, startTime uint64, sandbox string) (Container, bool) {
+// It follows the process until it ends or ctx is done; after that, Wait
+// only returns ctx's error.
+func Attach(ctx context.Context, pid int, startTime uint64, sandbox string) (Container, bool) {
 	if pid <= 0 {
 		return nil, false
 	}
@@ -69,16 +72,32 @@ func Attach(pid int, startTime uint64, sandbox string) (Container, bool) {
 	if err != nil {
 		return nil, false
 	}
-	a := &attached{group: newGroup(pid), start: startTime}
+	// The follower polls the pidfd and a pipe whose write end closes when
+	// ctx is done, so it does not outlive its owner.
+	var stop [2]int
+	if err := unix.Pipe2(stop[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(fd)
+		return nil, false
+	}
+	unwatch := context.AfterFunc(ctx, func() { unix.Close(stop[1]) })
+	a := &attached{group: newGroup(pid), start: startTime, following: make(chan struct{})}
 	go func() {
+		defer close(a.following)
+		defer unix.Close(fd)
+		defer unix.Close(stop[0])
 		// No longer our child: a pidfd becomes readable when it exits.
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stop[0]), Events: unix.POLLIN}}
 		for {
 			if _, err := unix.Poll(fds, -1); err != syscall.EINTR {
 				break
 			}
 		}
-		unix.Close(fd)
+		if fds[0].Revents == 0 && fds[1].Revents != 0 {
+			return // ctx is done (it closed the write end): stop following
+		}
+		if unwatch() {
+			unix.Close(stop[1])
+		}
 		ex, ok := RecordedExit(sandbox)
 		if !ok {
 			ex = Exit{Code: -1, Signal: "unknown (ended without recording its exit code)"}
@@ -90,7 +109,8 @@ func Attach(pid int, startTime uint64, sandbox string) (Container, bool) {
 
 type attached struct {
 	group
-	start uint64
+	start     uint64
+	following chan struct{} // closed when the follower returns
 }
 
 func (a *attached) Identity() (int, uint64) { return a.pid, a.start }

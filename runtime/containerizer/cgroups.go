@@ -2,6 +2,7 @@ package containerizer
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -96,19 +97,25 @@ func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 	}
 	for _, w := range writes {
 		if err := os.WriteFile(w[0], []byte(w[1]), 0o644); err != nil && !strings.HasSuffix(w[0], "swap.max") {
-			g.destroy()
+			_ = g.destroy(context.Background())
 			return nil, fmt.Errorf("set %s: %w", w[0], err)
 		}
 	}
 	return g, nil
 }
 
-// Remove removes task id's group, killing what is left in it: for groups
-// whose task outlived the agent that created them.
-func (c *Cgroups) Remove(id string) {
+// RemoveContext removes task id's group, killing what is left in it: for
+// groups whose task outlived the agent that created them. It blocks while
+// the kernel reaps what it killed (about a second at most), or until ctx
+// is done, and says which groups it could not remove.
+func (c *Cgroups) RemoveContext(ctx context.Context, id string) error {
 	g := &cgroup{c: c, dirs: c.dirsOf(cgroupName(id))}
-	g.destroy()
+	return g.destroy(ctx)
 }
+
+// Remove is RemoveContext without a context or an error, for cleanup
+// that has nothing to do about a failure (tests).
+func (c *Cgroups) Remove(id string) { _ = c.RemoveContext(context.Background(), id) }
 
 // Exists reports whether task id's group is there (in any hierarchy).
 func (c *Cgroups) Exists(id string) bool {
@@ -214,10 +221,20 @@ func (g *cgroup) oomKilled() bool {
 
 // destroy removes the group once its task ended: what the task left in it
 // (children still exiting, or ones it left behind) is killed first, since
-// a group with processes cannot be removed.
-func (g *cgroup) destroy() {
-	for attempt := 0; attempt < 100; attempt++ {
-		left := 0
+// a group with processes cannot be removed. It gives the kernel a second
+// to reap them, and stops early when ctx is done.
+func (g *cgroup) destroy(ctx context.Context) error {
+	const attempts, pause = 100, 10 * time.Millisecond
+	var left []string
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("remove cgroups %v: %w", left, ctx.Err())
+			case <-time.After(pause): // the kernel is reaping the killed
+			}
+		}
+		left = left[:0]
 		for _, d := range g.dirs {
 			if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil {
 				for _, f := range strings.Fields(string(b)) {
@@ -227,12 +244,12 @@ func (g *cgroup) destroy() {
 				}
 			}
 			if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
-				left++
+				left = append(left, d)
 			}
 		}
-		if left == 0 {
-			return
+		if len(left) == 0 {
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond) // the kernel is reaping the killed
 	}
+	return fmt.Errorf("remove cgroups %v: processes still inside after %v", left, attempts*pause)
 }

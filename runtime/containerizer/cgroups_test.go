@@ -27,12 +27,12 @@ func TestCgroupLimitsAndUsage(t *testing.T) {
 	}
 	run := func(id, script string) Exit {
 		dir := filepath.Join(t.TempDir(), id)
-		c, err := Command{Cgroups: cg}.Launch(LaunchSpec{ID: id, Sandbox: dir, MemMB: 32, CPUs: 0.5,
+		c, err := Command{Cgroups: cg}.Launch(t.Context(), LaunchSpec{ID: id, Sandbox: dir, MemMB: 32, CPUs: 0.5,
 			Command: &messages.CommandInfo{Value: script, Shell: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c.Wait()
+		return wait(t, c)
 	}
 	// A shell variable of 100 MB.
 	if ex := run("hog", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo ${#x}`); !ex.OOM {
@@ -42,7 +42,7 @@ func TestCgroupLimitsAndUsage(t *testing.T) {
 		t.Fatalf("a 1 MB task ended %+v", ex)
 	}
 	// Usage of a running task: cpu time and memory from its group.
-	busy, err := Command{Cgroups: cg}.Launch(LaunchSpec{ID: "busy", Sandbox: filepath.Join(t.TempDir(), "busy"), MemMB: 32, CPUs: 1,
+	busy, err := Command{Cgroups: cg}.Launch(t.Context(), LaunchSpec{ID: "busy", Sandbox: filepath.Join(t.TempDir(), "busy"), MemMB: 32, CPUs: 1,
 		Command: &messages.CommandInfo{Value: `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 600`, Shell: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestCgroupLimitsAndUsage(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	busy.Kill(0)
-	busy.Wait()
+	wait(t, busy)
 	if u.CPUSeconds < 0.05 || u.MemoryBytes <= 0 || u.MemoryPeakBytes < u.MemoryBytes {
 		t.Fatalf("usage of a busy task: %+v", u)
 	}

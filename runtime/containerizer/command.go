@@ -1,6 +1,7 @@
 package containerizer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -20,8 +21,12 @@ type Command struct {
 	Cgroups *Cgroups
 }
 
-// Launch implements Containerizer.
-func (cz Command) Launch(spec LaunchSpec) (Container, error) {
+// Launch implements Containerizer. Starting a process does not wait on
+// anything that could hang, so ctx is only checked before starting.
+func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("launch %s: %w", spec.ID, err)
+	}
 	c := spec.Command
 	if c == nil || c.Value == "" {
 		return nil, errors.New("no command given")
@@ -90,7 +95,7 @@ func (cz Command) Launch(spec LaunchSpec) (Container, error) {
 		stderr.Close()
 		gateW.Close()
 		if cg != nil {
-			cg.destroy()
+			_ = cg.destroy(context.Background())
 		}
 		return nil, fmt.Errorf("start %q: %w", c.Value, err)
 	}
@@ -98,6 +103,8 @@ func (cz Command) Launch(spec LaunchSpec) (Container, error) {
 	gateW.Close()
 	p := &process{group: newGroup(cmd.Process.Pid), cmd: cmd}
 	p.start, _ = ProcessStartTime(cmd.Process.Pid)
+	// The container's own goroutine: it reaps the child (only the parent
+	// can) and ends when the task does.
 	go func() {
 		err := cmd.Wait()
 		stdout.Close()
@@ -105,7 +112,7 @@ func (cz Command) Launch(spec LaunchSpec) (Container, error) {
 		ex := exitOf(cmd, err, p.wasKilled())
 		if cg != nil {
 			ex.OOM = cg.oomKilled()
-			cg.destroy()
+			_ = cg.destroy(context.Background()) // bounded: see destroy
 		}
 		p.end(ex)
 	}()
@@ -174,11 +181,15 @@ func (o *outcome) wasKilled() bool {
 }
 
 // Wait implements Container.
-func (o *outcome) Wait() Exit {
-	<-o.done
+func (o *outcome) Wait(ctx context.Context) (Exit, error) {
+	select {
+	case <-o.done:
+	case <-ctx.Done():
+		return Exit{}, ctx.Err()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.exit
+	return o.exit, nil
 }
 
 // group is a task's process group: waited for and killed the same way
@@ -191,7 +202,7 @@ type group struct {
 func newGroup(pid int) group { return group{outcome: newOutcome(), pid: pid} }
 
 // Kill implements Container: SIGTERM to the whole group, SIGKILL after
-// grace to what is left.
+// grace to what is left. Its goroutine ends with the group or the grace.
 func (g *group) Kill(grace time.Duration) {
 	g.markKilled()
 	_ = syscall.Kill(-g.pid, syscall.SIGTERM)

@@ -1,6 +1,7 @@
 package containerizer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -75,8 +76,13 @@ func (e Exit) Describe() string {
 // Reattacher is implemented by containerizers that can find a task's
 // container again after the agent restarted (Docker, by label).
 type Reattacher interface {
-	Reattach(id, sandbox string) (Container, bool)
+	// Reattach follows task id's container again; ErrNoContainer if it
+	// is gone. ctx bounds the search, not the container's life.
+	Reattach(ctx context.Context, id, sandbox string) (Container, error)
 }
+
+// ErrNoContainer: the container a restarted agent looked for is gone.
+var ErrNoContainer = errors.New("no such container")
 
 // ExitNotifier is implemented by containers that report their exit by
 // callback, so the agent needs no goroutine blocked in Wait for each (a
@@ -89,8 +95,9 @@ type ExitNotifier interface {
 
 // Container is a started task.
 type Container interface {
-	// Wait blocks until the container ends.
-	Wait() Exit
+	// Wait blocks until the container ends, or until ctx is done (then
+	// it returns ctx's error and the container goes on).
+	Wait(ctx context.Context) (Exit, error)
 	// Kill asks the container to stop (SIGTERM), and forces it (SIGKILL)
 	// after grace. It does not block.
 	Kill(grace time.Duration)
@@ -98,8 +105,10 @@ type Container interface {
 
 // Containerizer starts containers.
 type Containerizer interface {
-	// Launch starts a container or says why it cannot.
-	Launch(spec LaunchSpec) (Container, error)
+	// Launch starts a container or says why it cannot. ctx bounds the
+	// launch (an engine that does not answer), not the container's life:
+	// a task outlives the agent that started it.
+	Launch(ctx context.Context, spec LaunchSpec) (Container, error)
 }
 
 // ErrBadID is returned for IDs that would escape the sandbox root.

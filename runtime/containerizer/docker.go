@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agora-sched/agora/messages"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -27,8 +28,25 @@ import (
 // labels carrying Agora's IDs, and its output copied into the sandbox's
 // stdout and stderr. Images are not pulled unless the task asks
 // (force_pull): a missing image fails the launch with a clear message.
+//
+// Every engine call has a deadline (CallTimeout, PullTimeout), so an
+// engine that stops answering fails a launch instead of hanging it. Each
+// container is followed (output, end) by goroutines that end with it, or
+// when Close is called.
 type Docker struct {
 	Client *client.Client
+	// CallTimeout bounds each engine call (inspect, create, start, stop,
+	// remove, list); 0 means 30 s.
+	CallTimeout time.Duration
+	// PullTimeout bounds an image pull (force_pull); 0 means 10 min.
+	PullTimeout time.Duration
+
+	once   sync.Once
+	mu     sync.Mutex
+	closed bool
+	life   context.Context // ends on Close: stop following containers
+	cancel context.CancelFunc
+	follow sync.WaitGroup
 }
 
 // Docker labels on Agora's containers (for operators and recovery).
@@ -52,32 +70,146 @@ func NewDocker() (*Docker, error) {
 	return &Docker{Client: c}, nil
 }
 
+func (d *Docker) init() {
+	d.once.Do(func() { d.life, d.cancel = context.WithCancel(context.Background()) })
+}
+
+// Close stops following containers and waits for the goroutines that did;
+// the containers themselves go on (a restarted agent re-attaches to them).
+// Launch and Reattach fail afterwards.
+func (d *Docker) Close() {
+	d.init()
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.cancel()
+	d.follow.Wait()
+}
+
+func (d *Docker) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// spawn runs f on a goroutine Close waits for; false once closed.
+func (d *Docker) spawn(f func(life context.Context)) bool {
+	d.init()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.follow.Add(1)
+	go func() {
+		defer d.follow.Done()
+		f(d.life)
+	}()
+	return true
+}
+
+// call is ctx bounded by CallTimeout, for one engine call.
+func (d *Docker) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.callTimeout())
+}
+
+func (d *Docker) callTimeout() time.Duration {
+	if d.CallTimeout > 0 {
+		return d.CallTimeout
+	}
+	return 30 * time.Second
+}
+
 // ErrImageNotFound is a launch of an image the engine does not have.
 var ErrImageNotFound = errors.New("image not found")
 
+// ErrClosed: the Docker containerizer was closed.
+var ErrClosed = errors.New("docker containerizer closed")
+
 // Launch implements Containerizer.
-func (d *Docker) Launch(spec LaunchSpec) (Container, error) {
+func (d *Docker) Launch(ctx context.Context, spec LaunchSpec) (Container, error) {
+	if d.isClosed() {
+		return nil, fmt.Errorf("launch %s: %w", spec.ID, ErrClosed)
+	}
 	info := spec.Container.GetDocker()
 	if info.GetImage() == "" {
 		return nil, errors.New("docker task without an image")
 	}
-	ctx := context.Background()
-	if info.ForcePull {
-		rc, err := d.Client.ImagePull(ctx, info.Image, image.PullOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("pull %s: %w", info.Image, err)
-		}
-		_, _ = io.Copy(io.Discard, rc)
-		rc.Close()
-	} else if _, err := d.Client.ImageInspect(ctx, info.Image); err != nil {
-		if errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: %s is not on this agent (pulling is opt-in: set force_pull)", ErrImageNotFound, info.Image)
-		}
-		return nil, fmt.Errorf("inspect %s: %w", info.Image, err)
+	if err := d.pullOrInspect(ctx, info); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(spec.Sandbox, 0o755); err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
+	cfg, host, err := containerConfig(spec)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := d.call(ctx)
+	created, err := d.Client.ContainerCreate(cctx, cfg, host, nil, nil, "")
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("create container from %s: %w", info.Image, err)
+	}
+	c := &dockerContainer{outcome: newOutcome(), d: d, id: created.ID}
+	// Waiting starts before the container does, so that no exit is missed;
+	// it lasts the container's life, not the launch's.
+	d.init()
+	waitC, errC := d.Client.ContainerWait(d.life, c.id, container.WaitConditionNextExit)
+	sctx, cancel := d.call(ctx)
+	err = d.Client.ContainerStart(sctx, c.id, container.StartOptions{})
+	cancel()
+	if err != nil {
+		// Removed even when ctx is done: a created container must not
+		// be left behind.
+		rctx, cancel := d.call(context.WithoutCancel(ctx))
+		_ = d.Client.ContainerRemove(rctx, c.id, container.RemoveOptions{Force: true})
+		cancel()
+		return nil, fmt.Errorf("start container: %w", err)
+	}
+	if !c.follow(spec.Sandbox, waitC, errC) {
+		rctx, cancel := d.call(context.WithoutCancel(ctx))
+		_ = d.Client.ContainerRemove(rctx, c.id, container.RemoveOptions{Force: true})
+		cancel()
+		return nil, fmt.Errorf("start container %s: %w", c.id, ErrClosed)
+	}
+	return c, nil
+}
+
+// pullOrInspect makes sure the task's image is there: pulled if the task
+// asks, else it must already be on the agent.
+func (d *Docker) pullOrInspect(ctx context.Context, info *messages.ContainerInfo_Docker) error {
+	if info.ForcePull {
+		t := d.PullTimeout
+		if t <= 0 {
+			t = 10 * time.Minute
+		}
+		pctx, cancel := context.WithTimeout(ctx, t)
+		defer cancel()
+		rc, err := d.Client.ImagePull(pctx, info.Image, image.PullOptions{})
+		if err != nil {
+			return fmt.Errorf("pull %s: %w", info.Image, err)
+		}
+		defer rc.Close()
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			return fmt.Errorf("pull %s: %w", info.Image, err)
+		}
+		return nil
+	}
+	ictx, cancel := d.call(ctx)
+	defer cancel()
+	if _, err := d.Client.ImageInspect(ictx, info.Image); err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: %s is not on this agent (pulling is opt-in: set force_pull)", ErrImageNotFound, info.Image)
+		}
+		return fmt.Errorf("inspect %s: %w", info.Image, err)
+	}
+	return nil
+}
+
+// containerConfig is the engine's view of a task.
+func containerConfig(spec LaunchSpec) (*container.Config, *container.HostConfig, error) {
+	info := spec.Container.GetDocker()
 	cfg := &container.Config{Image: info.Image, Labels: map[string]string{LabelTask: spec.ID}}
 	if c := spec.Command; c != nil && c.Value != "" {
 		if c.Shell {
@@ -105,10 +237,10 @@ func (d *Docker) Launch(spec LaunchSpec) (Container, error) {
 		}
 		port, err := nat.NewPort(proto, strconv.FormatUint(uint64(pm.ContainerPort), 10))
 		if err != nil {
-			return nil, fmt.Errorf("port mapping %d->%d: %w", pm.HostPort, pm.ContainerPort, err)
+			return nil, nil, fmt.Errorf("port mapping %d->%d: %w", pm.HostPort, pm.ContainerPort, err)
 		}
 		if !spec.HasPort(pm.HostPort) {
-			return nil, fmt.Errorf("port mapping uses host port %d, which is not among the task's ports resources", pm.HostPort)
+			return nil, nil, fmt.Errorf("port mapping uses host port %d, which is not among the task's ports resources", pm.HostPort)
 		}
 		if cfg.ExposedPorts == nil {
 			cfg.ExposedPorts, host.PortBindings = nat.PortSet{}, nat.PortMap{}
@@ -116,44 +248,42 @@ func (d *Docker) Launch(spec LaunchSpec) (Container, error) {
 		cfg.ExposedPorts[port] = struct{}{}
 		host.PortBindings[port] = append(host.PortBindings[port], nat.PortBinding{HostPort: strconv.FormatUint(uint64(pm.HostPort), 10)})
 	}
-	created, err := d.Client.ContainerCreate(ctx, cfg, host, nil, nil, "")
-	if err != nil {
-		return nil, fmt.Errorf("create container from %s: %w", info.Image, err)
-	}
-	c := &dockerContainer{outcome: newOutcome(), d: d, id: created.ID}
-	waitC, errC := d.Client.ContainerWait(ctx, c.id, container.WaitConditionNextExit)
-	if err := d.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		_ = d.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true})
-		return nil, fmt.Errorf("start container: %w", err)
-	}
-	c.follow(spec.Sandbox, waitC, errC)
-	return c, nil
+	return cfg, host, nil
 }
 
-// Reattach finds the container of task id that an earlier run of the agent
-// started (by its label) and follows it again; false if there is none. A
-// container that ended meanwhile is reported as it ended.
-func (d *Docker) Reattach(id, sandbox string) (Container, bool) {
-	ctx := context.Background()
-	list, err := d.Client.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+id))})
-	if err != nil || len(list) == 0 {
-		return nil, false
+// Reattach implements Reattacher: it finds the container of task id that
+// an earlier run of the agent started (by its label) and follows it again.
+// A container that ended meanwhile is reported as it ended.
+func (d *Docker) Reattach(ctx context.Context, id, sandbox string) (Container, error) {
+	lctx, cancel := d.call(ctx)
+	list, err := d.Client.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+id))})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("find the container of task %s: %w", id, err)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("task %s: %w", id, ErrNoContainer)
 	}
 	c := &dockerContainer{outcome: newOutcome(), d: d, id: list[0].ID}
 	// not-running also answers at once for a container that already exited.
-	waitC, errC := d.Client.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
-	c.follow(sandbox, waitC, errC)
-	return c, true
+	d.init()
+	waitC, errC := d.Client.ContainerWait(d.life, c.id, container.WaitConditionNotRunning)
+	if !c.follow(sandbox, waitC, errC) {
+		return nil, fmt.Errorf("follow container %s: %w", c.id, ErrClosed)
+	}
+	return c, nil
 }
 
 // follow copies the container's output (all of it: the files are
-// rewritten) and reports its end, then removes it.
-func (c *dockerContainer) follow(sandbox string, waitC <-chan container.WaitResponse, errC <-chan error) {
-	ctx := context.Background()
+// rewritten) and reports its end, then removes it. When Docker is closed
+// first it stops following and leaves the container be.
+func (c *dockerContainer) follow(sandbox string, waitC <-chan container.WaitResponse, errC <-chan error) bool {
 	d := c.d
 	c.logsDone.Add(1)
-	go c.copyLogs(sandbox)
-	go func() {
+	if !d.spawn(func(life context.Context) { c.copyLogs(life, sandbox) }) {
+		return false
+	}
+	return d.spawn(func(life context.Context) {
 		var ex Exit
 		select {
 		case w := <-waitC:
@@ -162,15 +292,22 @@ func (c *dockerContainer) follow(sandbox string, waitC <-chan container.WaitResp
 				ex.Err = errors.New(w.Error.Message)
 			}
 		case err := <-errC:
+			if life.Err() != nil {
+				return // closed: the container goes on
+			}
 			ex = Exit{Code: -1, Err: err}
 		}
-		if st, err := d.Client.ContainerInspect(ctx, c.id); err == nil && st.State != nil && st.State.OOMKilled {
+		ictx, cancel := d.call(life)
+		if st, err := d.Client.ContainerInspect(ictx, c.id); err == nil && st.State != nil && st.State.OOMKilled {
 			ex.OOM = true
 		}
+		cancel()
 		c.logsDone.Wait()
-		_ = d.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true})
+		rctx, cancel := d.call(life)
+		_ = d.Client.ContainerRemove(rctx, c.id, container.RemoveOptions{Force: true})
+		cancel()
 		c.end(ex)
-	}()
+	})
 }
 
 type dockerContainer struct {
@@ -181,7 +318,7 @@ type dockerContainer struct {
 }
 
 // copyLogs follows the container's output into the sandbox.
-func (c *dockerContainer) copyLogs(sandbox string) {
+func (c *dockerContainer) copyLogs(life context.Context, sandbox string) {
 	defer c.logsDone.Done()
 	stdout, err1 := os.Create(filepath.Join(sandbox, "stdout"))
 	stderr, err2 := os.Create(filepath.Join(sandbox, "stderr"))
@@ -190,7 +327,7 @@ func (c *dockerContainer) copyLogs(sandbox string) {
 	}
 	defer stdout.Close()
 	defer stderr.Close()
-	rc, err := c.d.Client.ContainerLogs(context.Background(), c.id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	rc, err := c.d.Client.ContainerLogs(life, c.id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
 		return
 	}
@@ -198,11 +335,14 @@ func (c *dockerContainer) copyLogs(sandbox string) {
 	_, _ = stdcopy.StdCopy(stdout, stderr, rc)
 }
 
-// Kill stops the container: SIGTERM, SIGKILL after grace (docker stop).
+// Kill stops the container: SIGTERM, SIGKILL after grace (docker stop),
+// on a goroutine bounded by the grace and CallTimeout.
 func (c *dockerContainer) Kill(grace time.Duration) {
 	c.markKilled()
 	secs := int(grace.Seconds())
-	go func() {
-		_ = c.d.Client.ContainerStop(context.Background(), c.id, container.StopOptions{Timeout: &secs})
-	}()
+	c.d.spawn(func(life context.Context) {
+		ctx, cancel := context.WithTimeout(life, grace+c.d.callTimeout())
+		defer cancel()
+		_ = c.d.Client.ContainerStop(ctx, c.id, container.StopOptions{Timeout: &secs})
+	})
 }

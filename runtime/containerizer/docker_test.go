@@ -15,6 +15,7 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
 )
 
 // TestImage is the image `make images` builds from Debian's busybox-static
@@ -30,6 +31,7 @@ func docker(t *testing.T) *Docker {
 	if _, err := d.Client.ImageInspect(context.Background(), TestImage); err != nil {
 		t.Fatalf("test image %s missing: run `make images` (make test does): %v", TestImage, err)
 	}
+	t.Cleanup(d.Close)
 	return d
 }
 
@@ -47,11 +49,11 @@ func TestDockerEchoHi(t *testing.T) {
 	d := docker(t)
 	spec := dockerTask(TestImage, "echo hi; echo oops >&2; exit 0")
 	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
-	c, err := d.Launch(spec)
+	c, err := d.Launch(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex := c.Wait(); !ex.Success() {
+	if ex := wait(t, c); !ex.Success() {
 		t.Fatalf("exit %+v", ex)
 	}
 	out, _ := os.ReadFile(filepath.Join(spec.Sandbox, "stdout"))
@@ -73,7 +75,7 @@ func TestDockerMissingImage(t *testing.T) {
 	d := docker(t)
 	spec := dockerTask("agora/does-not-exist:never", "true")
 	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
-	if _, err := d.Launch(spec); !errors.Is(err, ErrImageNotFound) {
+	if _, err := d.Launch(t.Context(), spec); !errors.Is(err, ErrImageNotFound) {
 		t.Fatalf("err = %v, want ErrImageNotFound", err)
 	}
 }
@@ -86,21 +88,21 @@ func TestDockerExitCodeAndKill(t *testing.T) {
 	d := docker(t)
 	spec := dockerTask(TestImage, "exit 3")
 	spec.Sandbox = filepath.Join(t.TempDir(), "a")
-	c, err := d.Launch(spec)
+	c, err := d.Launch(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex := c.Wait(); ex.Code != 3 {
+	if ex := wait(t, c); ex.Code != 3 {
 		t.Fatalf("exit %+v, want 3", ex)
 	}
 	spec = dockerTask(TestImage, "sleep 600")
 	spec.ID, spec.Sandbox = "f.k", filepath.Join(t.TempDir(), "b")
-	c, err = d.Launch(spec)
+	c, err = d.Launch(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Kill(0)
-	if ex := c.Wait(); !ex.Killed || ex.Success() {
+	if ex := wait(t, c); !ex.Killed || ex.Success() {
 		t.Fatalf("killed container ended %+v", ex)
 	}
 }
@@ -121,15 +123,15 @@ func TestDockerPortMapping(t *testing.T) {
 	spec := dockerTask(TestImage, "echo served | nc -l -p 8080")
 	spec.ID, spec.Sandbox = "f.p", filepath.Join(t.TempDir(), "p")
 	spec.Container.Docker.PortMappings = []*messages.ContainerInfo_PortMapping{{HostPort: hostPort, ContainerPort: 8080}}
-	if _, err := d.Launch(spec); err == nil || !strings.Contains(err.Error(), "not among the task's ports") {
+	if _, err := d.Launch(t.Context(), spec); err == nil || !strings.Contains(err.Error(), "not among the task's ports") {
 		t.Fatalf("a host port outside the task's resources was accepted: %v", err)
 	}
 	spec.Ports = []*messages.Range{{Begin: uint64(hostPort), End: uint64(hostPort)}}
-	c, err := d.Launch(spec)
+	c, err := d.Launch(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { c.Kill(0); c.Wait() }()
+	defer func() { c.Kill(0); wait(t, c) }()
 	var got []byte
 	for i := 0; i < 100 && len(got) == 0; i++ { // bounded: the container starts listening shortly
 		if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort)); err == nil {
@@ -142,5 +144,84 @@ func TestDockerPortMapping(t *testing.T) {
 	}
 	if string(got) != "served\n" {
 		t.Fatalf("read %q through the mapped port", got)
+	}
+}
+
+// An engine that accepts connections and never answers (hung, or its
+// socket wedged) fails a launch and a re-attachment within CallTimeout
+// instead of hanging the agent's launch for ever.
+func TestDockerCallsHaveDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and keep every connection open, silent
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	cli, err := client.NewClientWithOpts(client.WithHost("tcp://"+ln.Addr().String()), client.WithVersion("1.43"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	d := &Docker{Client: cli, CallTimeout: 100 * time.Millisecond}
+	defer d.Close()
+	spec := dockerTask(TestImage, "true")
+	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
+	if _, err := d.Launch(t.Context(), spec); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("launch on a silent engine: %v, want a deadline error", err)
+	}
+	if _, err := d.Reattach(t.Context(), "f.t", spec.Sandbox); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("reattach on a silent engine: %v, want a deadline error", err)
+	}
+}
+
+// Close stops following containers (its goroutines are done when it
+// returns) and leaves them running: a new Docker, as a restarted agent
+// has, re-attaches to one by its label and sees it end.
+func TestDockerCloseLeavesContainersToReattach(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d := docker(t)
+	spec := dockerTask(TestImage, "sleep 600")
+	spec.ID, spec.Sandbox = "f.close", filepath.Join(t.TempDir(), "c")
+	c, err := d.Launch(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := c.Wait(ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a container reported an end after Close: %v", err)
+	}
+	if _, err := d.Launch(t.Context(), spec); !errors.Is(err, ErrClosed) {
+		t.Fatalf("launch after Close: %v", err)
+	}
+	again := docker(t)
+	defer again.Close()
+	r, err := again.Reattach(t.Context(), "f.close", spec.Sandbox)
+	if err != nil {
+		t.Fatalf("the container did not survive Close: %v", err)
+	}
+	r.Kill(0)
+	if ex := wait(t, r); !ex.Killed {
+		t.Fatalf("re-attached container ended %+v", ex)
+	}
+	if _, err := again.Reattach(t.Context(), "f.close", spec.Sandbox); !errors.Is(err, ErrNoContainer) {
+		t.Fatalf("a removed container was found again: %v", err)
 	}
 }

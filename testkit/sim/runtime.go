@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"strings"
@@ -31,8 +32,8 @@ var (
 func (*agentRuntime) LaunchesInstantly() {}
 
 // Launch implements containerizer.Containerizer.
-func (a *agentRuntime) Launch(spec containerizer.LaunchSpec) (containerizer.Container, error) {
-	c, err := a.sim.Launch(spec)
+func (a *agentRuntime) Launch(ctx context.Context, spec containerizer.LaunchSpec) (containerizer.Container, error) {
+	c, err := a.sim.Launch(ctx, spec)
 	if err != nil {
 		return nil, err
 	}

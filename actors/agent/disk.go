@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/agora-sched/agora/runtime/checkpoint"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// The agent's disk. Checkpoint writes and removals (each an fsync or two)
+// run off the actor, on one goroutine, in the order the agent asks for
+// them; each reports back as a diskDone message. What must follow a write
+// waits for it with whenDurable: a status update is sent, an executor's
+// update acknowledged, an executor told it is registered, a task launched,
+// and the agent acts as registered, only once the state they depend on is
+// on disk. An abandoned write (the agent stopped first) is therefore
+// safe: nothing that depends on it went out.
+//
+// Writes are grouped by owner (a task, an executor, the agent's identity):
+// an owner's writes replace one another, so of several queued for the same
+// path only the last is carried out.
+
+// Owners of disk writes.
+const agentIDOwner = "agent_id"
+
+func taskOwner(k taskKey) string         { return "task/" + k.framework + "/" + k.task }
+func executorOwner(k executorKey) string { return "executor/" + k.framework + "/" + k.executor }
+
+// diskOp writes data to path atomically, or removes path.
+type diskOp struct {
+	seq    uint64
+	owner  string
+	path   string
+	data   []byte
+	remove bool
+}
+
+// diskDone reports the op seq of owner carried out (and every earlier op
+// of the owner, which it replaced or followed).
+type diskDone struct {
+	owner string
+	seq   uint64
+	path  string
+	err   error
+}
+
+// disk is the queue the actor fills and the writer empties, and, on the
+// actor's side only, what each owner waits for.
+type disk struct {
+	seq     uint64
+	owners  map[string]*diskOwner // owners with writes in flight or waiters; removed when idle
+	running bool                  // the writer goroutine was started
+
+	mu    sync.Mutex
+	queue []diskOp
+	wake  chan struct{}
+}
+
+type diskOwner struct {
+	queued, done uint64 // seq of the owner's last queued and last carried-out op
+	err          error  // of the last carried-out op
+	waiters      []diskWaiter
+}
+
+type diskWaiter struct {
+	seq  uint64
+	then func(actor.Context, error)
+}
+
+func newDisk() *disk { return &disk{owners: map[string]*diskOwner{}, wake: make(chan struct{}, 1)} }
+
+// persist queues a durable write of data to path for owner.
+func (a *agent) persist(owner, path string, data []byte) {
+	a.queueDisk(diskOp{owner: owner, path: path, data: data})
+}
+
+// unpersist queues the durable removal of path for owner.
+func (a *agent) unpersist(owner, path string) {
+	a.queueDisk(diskOp{owner: owner, path: path, remove: true})
+}
+
+func (a *agent) queueDisk(op diskOp) {
+	d := a.disk
+	d.seq++
+	op.seq = d.seq
+	o := d.owners[op.owner]
+	if o == nil {
+		o = &diskOwner{}
+		d.owners[op.owner] = o
+	}
+	o.queued = op.seq
+	d.mu.Lock()
+	d.queue = append(d.queue, op)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default: // already woken
+	}
+	if !d.running {
+		d.running = true
+		sys, self, hook := a.sys, a.self, a.cfg.diskHook
+		a.bg.run(func(ctx context.Context) { d.write(ctx, hook, func(m diskDone) { sys.Root.Send(self, m) }) })
+	}
+}
+
+// whenDurable runs then once every write queued for owner so far is
+// carried out: at once if none is pending. err is the last write's.
+func (a *agent) whenDurable(ctx actor.Context, owner string, then func(actor.Context, error)) {
+	o := a.disk.owners[owner]
+	if o == nil || o.done >= o.queued {
+		var err error
+		if o != nil {
+			err = o.err
+		}
+		then(ctx, err)
+		return
+	}
+	o.waiters = append(o.waiters, diskWaiter{seq: o.queued, then: then})
+}
+
+func (a *agent) handleDiskDone(ctx actor.Context, m diskDone) {
+	o := a.disk.owners[m.owner]
+	if o == nil || m.seq <= o.done {
+		return
+	}
+	o.done, o.err = m.seq, m.err
+	if m.err != nil {
+		a.log.Error("disk write failed", "owner", m.owner, "path", m.path, "err", m.err)
+	}
+	n := 0
+	for n < len(o.waiters) && o.waiters[n].seq <= o.done {
+		n++
+	}
+	ready := o.waiters[:n:n]
+	o.waiters = o.waiters[n:]
+	if o.done >= o.queued && len(o.waiters) == 0 {
+		delete(a.disk.owners, m.owner)
+	}
+	for _, w := range ready {
+		w.then(ctx, m.err)
+	}
+}
+
+// write is the writer goroutine: it carries out queued ops in order until
+// ctx is done, skipping an op when a later one in the same batch replaces
+// it, and reports each with done.
+func (d *disk) write(ctx context.Context, hook func(path string), done func(diskDone)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		}
+		d.mu.Lock()
+		batch := d.queue
+		d.queue = nil
+		d.mu.Unlock()
+		last := make(map[string]int, len(batch))
+		for i, op := range batch {
+			last[op.path] = i
+		}
+		for i, op := range batch {
+			if last[op.path] != i {
+				continue // a later op on the same path replaces it
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if hook != nil {
+				hook(op.path)
+			}
+			var err error
+			if op.remove {
+				err = checkpoint.Remove(op.path)
+			} else {
+				err = checkpoint.WriteFile(op.path, op.data)
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", op.owner, err)
+			}
+			done(diskDone{owner: op.owner, seq: op.seq, path: op.path, err: err})
+		}
+	}
+}
