@@ -30,6 +30,7 @@ import (
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 )
 
 // Config says which agent to register with, as whom.
@@ -88,7 +89,7 @@ func (d *Driver) SendStatus(taskID string, state messages.TaskState, message str
 	}
 	agent := e.agent
 	e.mu.Unlock()
-	d.sys.Root.Send(agent, up)
+	d.sys.Root.Send(agent, proto.Clone(up)) // pending keeps its own: the agent may be in this process
 }
 
 // SendFrameworkMessage sends data to the framework's scheduler (best
@@ -148,7 +149,7 @@ func (e *executorActor) Receive(ctx actor.Context) {
 		e.mu.Lock()
 		for i, up := range e.pending {
 			if bytes.Equal(up.Uuid, m.Uuid) {
-				e.pending = append(e.pending[:i], e.pending[i+1:]...)
+				e.pending = slices.Delete(e.pending, i, i+1)
 				break
 			}
 		}
@@ -161,7 +162,9 @@ func (e *executorActor) Receive(ctx actor.Context) {
 		}
 		re := &messages.ReregisterExecutor{
 			FrameworkId: &messages.FrameworkID{Value: e.cfg.FrameworkID}, ExecutorId: &messages.ExecutorID{Value: e.cfg.ExecutorID}, Pid: ctx.Self(),
-			Unacknowledged: append([]*messages.ExecutorStatusUpdate(nil), e.pending...),
+		}
+		for _, up := range e.pending {
+			re.Unacknowledged = append(re.Unacknowledged, proto.Clone(up).(*messages.ExecutorStatusUpdate))
 		}
 		for _, id := range slices.Sorted(maps.Keys(e.live)) {
 			re.Tasks = append(re.Tasks, &messages.TaskID{Value: id})
