@@ -3,15 +3,16 @@ package agent
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"sync"
 
 	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// The agent's disk. Checkpoint writes and removals (each an fsync or two)
-// run off the actor, on one goroutine, in the order the agent asks for
-// them; each reports back as a diskDone message. What must follow a write
+// The agent's disk. Checkpoint writes and removals (each two fsyncs or
+// more) run off the actor, on a few writer goroutines; each owner's in the
+// order the agent asks for them. Each reports back as a diskDone message. What must follow a write
 // waits for it with whenDurable: a status update is sent, an executor's
 // update acknowledged, an executor told it is registered, a task launched,
 // and the agent acts as registered, only once the state they depend on is
@@ -46,12 +47,22 @@ type diskDone struct {
 	err   error
 }
 
-// disk is the queue the actor fills and the writer empties, and, on the
-// actor's side only, what each owner waits for.
+// disk is, on the actor's side, what each owner waits for, and the lanes
+// the writers empty. An owner's ops all go to one lane, in order; lanes
+// run side by side, so that the fsyncs of different tasks share the
+// file system's journal commits instead of queueing for one writer.
 type disk struct {
-	seq     uint64
-	owners  map[string]*diskOwner // owners with writes in flight or waiters; removed when idle
-	running bool                  // the writer goroutine was started
+	seq    uint64
+	owners map[string]*diskOwner // owners with writes in flight or waiters; removed when idle
+	lanes  [diskLanes]*diskLane
+}
+
+// diskLanes is how many writers an agent runs.
+const diskLanes = 8
+
+// diskLane is a queue the actor fills and one writer goroutine empties.
+type diskLane struct {
+	running bool // the writer was started (actor side)
 
 	mu    sync.Mutex
 	queue []diskOp
@@ -69,7 +80,20 @@ type diskWaiter struct {
 	then func(actor.Context, error)
 }
 
-func newDisk() *disk { return &disk{owners: map[string]*diskOwner{}, wake: make(chan struct{}, 1)} }
+func newDisk() *disk {
+	d := &disk{owners: map[string]*diskOwner{}}
+	for i := range d.lanes {
+		d.lanes[i] = &diskLane{wake: make(chan struct{}, 1)}
+	}
+	return d
+}
+
+// lane is the lane of owner's ops.
+func (d *disk) lane(owner string) *diskLane {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(owner))
+	return d.lanes[h.Sum32()%diskLanes]
+}
 
 // persist queues a durable write of data to path for owner.
 func (a *agent) persist(owner, path string, data []byte) {
@@ -91,17 +115,18 @@ func (a *agent) queueDisk(op diskOp) {
 		d.owners[op.owner] = o
 	}
 	o.queued = op.seq
-	d.mu.Lock()
-	d.queue = append(d.queue, op)
-	d.mu.Unlock()
+	l := d.lane(op.owner)
+	l.mu.Lock()
+	l.queue = append(l.queue, op)
+	l.mu.Unlock()
 	select {
-	case d.wake <- struct{}{}:
+	case l.wake <- struct{}{}:
 	default: // already woken
 	}
-	if !d.running {
-		d.running = true
+	if !l.running {
+		l.running = true
 		sys, self, hook := a.sys, a.self, a.cfg.diskHook
-		a.bg.run(func(ctx context.Context) { d.write(ctx, hook, func(m diskDone) { sys.Root.Send(self, m) }) })
+		a.bg.run(func(ctx context.Context) { l.write(ctx, hook, func(m diskDone) { sys.Root.Send(self, m) }) })
 	}
 }
 
@@ -143,20 +168,20 @@ func (a *agent) handleDiskDone(ctx actor.Context, m diskDone) {
 	}
 }
 
-// write is the writer goroutine: it carries out queued ops in order until
-// ctx is done, skipping an op when a later one in the same batch replaces
-// it, and reports each with done.
-func (d *disk) write(ctx context.Context, hook func(path string), done func(diskDone)) {
+// write is a lane's writer goroutine: it carries out queued ops in order
+// until ctx is done, skipping an op when a later one in the same batch
+// replaces it, and reports each with done.
+func (l *diskLane) write(ctx context.Context, hook func(path string), done func(diskDone)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.wake:
+		case <-l.wake:
 		}
-		d.mu.Lock()
-		batch := d.queue
-		d.queue = nil
-		d.mu.Unlock()
+		l.mu.Lock()
+		batch := l.queue
+		l.queue = nil
+		l.mu.Unlock()
 		last := make(map[string]int, len(batch))
 		for i, op := range batch {
 			last[op.path] = i

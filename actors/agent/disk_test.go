@@ -16,7 +16,7 @@ import (
 func TestDiskWriterKeepsOrderAndSkipsReplacedWrites(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	d := newDisk()
+	d := newDisk().lanes[0]
 	d.queue = []diskOp{
 		{seq: 1, owner: "A", path: a, data: []byte("1")},
 		{seq: 2, owner: "B", path: b, data: []byte("x")},
@@ -52,7 +52,9 @@ func TestDiskWriterKeepsOrderAndSkipsReplacedWrites(t *testing.T) {
 // owner with nothing pending and no waiter is forgotten.
 func TestWhenDurableWaitsForTheOpsQueuedSoFar(t *testing.T) {
 	a := &agent{log: slog.New(slog.DiscardHandler), disk: newDisk()}
-	a.disk.running = true // no writer: the test reports ops done itself
+	for _, l := range a.disk.lanes {
+		l.running = true // no writer: the test reports ops done itself
+	}
 	var ran []string
 	note := func(s string) func(actor.Context, error) { return func(actor.Context, error) { ran = append(ran, s) } }
 

@@ -8,3 +8,16 @@ func WithDiskHook(cfg Config, hook func(path string)) Config {
 	cfg.diskHook = hook
 	return cfg
 }
+
+// DiskLaneOfTask is the disk writer lane of a task's checkpoint: ops of
+// tasks in one lane are carried out in the order they were asked for.
+func DiskLaneOfTask(framework, task string) int {
+	d := newDisk()
+	l := d.lane(taskOwner(taskKey{framework, task}))
+	for i, x := range d.lanes {
+		if x == l {
+			return i
+		}
+	}
+	return -1
+}

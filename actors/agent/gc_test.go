@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,17 +82,24 @@ func TestTaskOfTheSameIDWaitsForItsSandboxRemoval(t *testing.T) {
 	for len(ops) > 0 {
 		<-ops // the first task's, all done before it was acknowledged
 	}
-	// The new task of the same ID, then another: the other's checkpoint
-	// comes first, while the new one waits for its sandbox.
+	// The new task of the same ID, then another whose checkpoint goes
+	// through the same disk writer: the other's comes first, while the
+	// new one waits for its sandbox.
+	other := ""
+	for i := 0; other == ""; i++ {
+		if u := fmt.Sprintf("u%d", i); agent.DiskLaneOfTask("fw", u) == agent.DiskLaneOfTask("fw", "t") {
+			other = u
+		}
+	}
 	sys.Root.Send(pid, runTask("t", nil))
-	sys.Root.Send(pid, runTask("u", nil))
+	sys.Root.Send(pid, runTask(other, nil))
 	for waiting := true; waiting; {
 		select {
 		case path := <-ops:
 			switch filepath.Base(filepath.Dir(path)) {
 			case "t":
 				t.Fatalf("%s written while its sandbox was being removed", path)
-			case "u":
+			case other:
 				waiting = false
 			}
 		case <-time.After(testkit.WaitTimeout):

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // WriteFile replaces path with data atomically and durably: it writes a
@@ -60,10 +61,20 @@ func Remove(path string) error {
 	return nil
 }
 
+// dirs serializes mkdirAll: a caller that finds a directory another is
+// creating must not go on before that one has synced it into its parent.
+var dirs sync.Mutex
+
 // mkdirAll is os.MkdirAll that fsyncs the parent of every directory it
 // creates: a new sandbox's checkpoint is only as durable as the sandbox's
 // own entry in its parent.
 func mkdirAll(dir string) error {
+	dirs.Lock()
+	defer dirs.Unlock()
+	return mkdirAllLocked(dir)
+}
+
+func mkdirAllLocked(dir string) error {
 	st, err := os.Stat(dir)
 	if err == nil {
 		if !st.IsDir() {
@@ -73,15 +84,12 @@ func mkdirAll(dir string) error {
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := mkdirAll(parent); err != nil {
+		if err := mkdirAllLocked(parent); err != nil {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // created meanwhile by someone else, who syncs it
-		}
-		return err
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err // (ErrExist: another process created it; sync it all the same)
 	}
 	return syncDir(parent)
 }
