@@ -152,7 +152,8 @@ func (a *agent) handleDiskDone(ctx actor.Context, m diskDone) {
 	}
 	o.done, o.err = m.seq, m.err
 	if m.err != nil {
-		a.log.Error("disk write failed", "owner", m.owner, "path", m.path, "err", m.err)
+		a.log.Error("checkpoint write failed: what it records would not survive an agent restart; the agent goes on (check the work dir's disk)",
+			"owner", m.owner, "path", m.path, "err", m.err)
 	}
 	n := 0
 	for n < len(o.waiters) && o.waiters[n].seq <= o.done {

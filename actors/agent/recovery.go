@@ -16,12 +16,12 @@ import (
 // Agent recovery. For every task the agent keeps a checkpoint in the
 // task's sandbox: the RunTask it came with, its process (PID and start
 // time), its state and its unacknowledged status updates, rewritten on
-// every change (atomically, fsynced, off the actor: see disk.go). An
-// agent that restarts with the same
-// work dir reads them before it registers: it re-attaches to tasks that
-// still run, reports how the others ended meanwhile (from the exit code
-// each task records in its sandbox), re-registers with all of them, and
-// resends what was not acknowledged. Tasks survive an agent restart.
+// every change (atomically, fsynced, off the actor: see disk.go). An agent
+// that restarts with the same work dir reads them before it registers: it
+// re-attaches to tasks that still run, reports how the others ended
+// meanwhile (from the exit code each task records in its sandbox),
+// re-registers with all of them, and resends what was not acknowledged.
+// Tasks survive an agent restart.
 
 const checkpointFile = ".agora-task"
 
