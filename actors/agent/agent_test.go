@@ -95,16 +95,21 @@ func TestAgentRetriesRegistrationUntilMasterAnswers(t *testing.T) {
 			t.Fatalf("retry %d came after %v, want within [%v, %v]; all: %v", i+1, d, lo, hi, delays)
 		}
 	}
+	// The agent's next retry, armed before the master (which arms timers
+	// of its own) starts: the clock then moves exactly to it. Waiting for
+	// "a timer" after the master started could take one of the master's,
+	// later than the retry, and leave the retry behind the clock.
+	if !clock.WaitPending(1, testkit.WaitTimeout) {
+		t.Fatal("agent armed no registration retry")
+	}
+	retry, _ := clock.NextTimer()
 	if _, err := sys.Root.SpawnNamed(master.Props(master.Config{
 		Info: &messages.MasterInfo{Id: "m", Epoch: 1}, Clock: clock, Logger: logger,
 		Liveness: master.DefaultLiveness, Publisher: &master.Publisher{}, Metrics: master.NewMetrics(prometheus.NewRegistry()),
 	}), master.Name); err != nil {
 		t.Fatal(err)
 	}
-	if !clock.WaitPending(1, testkit.WaitTimeout) {
-		t.Fatal("agent armed no registration retry")
-	}
-	clock.AdvanceToNext()
+	clock.Advance(clock.Until(retry))
 	select {
 	case ev := <-events:
 		if ev.(agent.Registered).AgentID != "m-1-A1" {
