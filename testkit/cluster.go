@@ -419,6 +419,7 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		SandboxGC:          spec.SandboxGC,
 		Rand:               spec.Rand,
 		ActorOptions:       c.actorOpts,
+		WriteInline:        c.serial != nil, // the disk is fast next to the fake clock
 	}))
 	c.Agents = append(c.Agents, pid)
 	return pid

@@ -84,6 +84,14 @@ type Config struct {
 	// source. A simulation gives each agent a seeded one to replay.
 	Rand *rand.Rand
 
+	// WriteInline makes the agent write its checkpoints on its own
+	// goroutine, before it goes on, instead of off the actor: the disk
+	// counts as fast next to the clock. testkit sets it on a serial
+	// cluster, where every actor must finish reacting before the fake
+	// clock moves. It costs the agent its responsiveness while the disk is
+	// slow (a heartbeat waits behind every fsync): leave it off otherwise.
+	WriteInline bool
+
 	// diskHook, when set, runs off the actor before each checkpoint write
 	// or removal and before a sandbox is removed, with its path (tests:
 	// WithDiskHook).

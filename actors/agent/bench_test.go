@@ -24,7 +24,7 @@ func BenchmarkTaskBurstWithCheckpoints(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("tasks=%d", n), func(b *testing.B) {
 			clock := testkit.NewFakeClock()
-			c := testkit.Start(b, testkit.Options{Clock: clock})
+			c := testkit.Start(b, testkit.Options{Clock: clock, Concurrent: true})
 			running, probed := make(chan struct{}, n), make(chan struct{}, 1)
 			registered := make(chan struct{}, 1)
 			c.System.EventStream.Subscribe(func(ev any) {

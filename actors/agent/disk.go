@@ -115,6 +115,17 @@ func (a *agent) queueDisk(op diskOp) {
 		d.owners[op.owner] = o
 	}
 	o.queued = op.seq
+	if a.cfg.WriteInline {
+		// Done before the agent goes on: nothing can be waiting for it,
+		// as whenDurable runs at once what is asked after it.
+		done := carryOut(op, a.cfg.diskHook)
+		o.done, o.err = done.seq, done.err
+		if done.err != nil {
+			a.logDiskError(done)
+		}
+		delete(d.owners, op.owner)
+		return
+	}
 	l := d.lane(op.owner)
 	l.mu.Lock()
 	l.queue = append(l.queue, op)
@@ -152,8 +163,7 @@ func (a *agent) handleDiskDone(ctx actor.Context, m diskDone) {
 	}
 	o.done, o.err = m.seq, m.err
 	if m.err != nil {
-		a.log.Error("checkpoint write failed: what it records would not survive an agent restart; the agent goes on (check the work dir's disk)",
-			"owner", m.owner, "path", m.path, "err", m.err)
+		a.logDiskError(m)
 	}
 	n := 0
 	for n < len(o.waiters) && o.waiters[n].seq <= o.done {
@@ -167,6 +177,28 @@ func (a *agent) handleDiskDone(ctx actor.Context, m diskDone) {
 	for _, w := range ready {
 		w.then(ctx, m.err)
 	}
+}
+
+func (a *agent) logDiskError(m diskDone) {
+	a.log.Error("checkpoint write failed: what it records would not survive an agent restart; the agent goes on (check the work dir's disk)",
+		"owner", m.owner, "path", m.path, "err", m.err)
+}
+
+// carryOut does op (after hook, if any) and reports it.
+func carryOut(op diskOp, hook func(path string)) diskDone {
+	if hook != nil {
+		hook(op.path)
+	}
+	var err error
+	if op.remove {
+		err = checkpoint.Remove(op.path)
+	} else {
+		err = checkpoint.WriteFile(op.path, op.data)
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w", op.owner, err)
+	}
+	return diskDone{owner: op.owner, seq: op.seq, path: op.path, err: err}
 }
 
 // write is a lane's writer goroutine: it carries out queued ops in order
@@ -194,19 +226,7 @@ func (l *diskLane) write(ctx context.Context, hook func(path string), done func(
 			if ctx.Err() != nil {
 				return
 			}
-			if hook != nil {
-				hook(op.path)
-			}
-			var err error
-			if op.remove {
-				err = checkpoint.Remove(op.path)
-			} else {
-				err = checkpoint.WriteFile(op.path, op.data)
-			}
-			if err != nil {
-				err = fmt.Errorf("%s: %w", op.owner, err)
-			}
-			done(diskDone{owner: op.owner, seq: op.seq, path: op.path, err: err})
+			done(carryOut(op, hook))
 		}
 	}
 }

@@ -37,7 +37,13 @@ func addAgent(t *testing.T, c *testkit.Cluster, spec testkit.AgentSpec) *actor.P
 
 // crash stops an agent's actor as a crash would (the master is not told),
 // and returns once it is stopped: a crashed agent writes nothing more.
-func crash(c *testkit.Cluster, pid *actor.PID) { _ = c.System.Root.StopFuture(pid).Wait() }
+func crash(c *testkit.Cluster, pid *actor.PID) {
+	if c.Serial() {
+		c.StopAgent(pid) // runs the stopping, which waits for the agent's goroutines
+		return
+	}
+	_ = c.System.Root.StopFuture(pid).Wait()
+}
 
 func finished(ev any) bool {
 	se, ok := ev.(testkit.SchedulerEvent)

@@ -55,10 +55,12 @@ func checkpointOf(dir, framework, task string) *messages.TaskCheckpoint {
 }
 
 // startMaster starts a master (with its allocator) on clock, in an actor
-// system of its own, for an agent the test builds itself.
+// system of its own, for an agent the test builds itself. The actors run
+// on their own (not on testkit's serial dispatcher): these tests are about
+// what the agent does while its own goroutines (the disk) are under way.
 func startMaster(t *testing.T, clock *testkit.FakeClock) (*actor.ActorSystem, *actor.PID) {
 	t.Helper()
-	c := testkit.Start(t, testkit.Options{Clock: clock, Logger: testLogger()})
+	c := testkit.Start(t, testkit.Options{Clock: clock, Logger: testLogger(), Concurrent: true})
 	return c.System, c.Master
 }
 
