@@ -282,6 +282,12 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 		t.Fatalf("agents: %v", hosts)
 	}
 
+	// The master counts an agent registered as soon as it assigns the ID;
+	// the agent persists the ID only when the answer reaches it (tens of
+	// milliseconds later, over a connection back to it). Killed in between,
+	// a restarted agent would rightly register as a new one: this test is
+	// about one that had its identity.
+	waitFile(t, filepath.Join(dirs[1], "agent_id"), victim)
 	agents[1].signal(syscall.SIGKILL)
 	<-agents[1].done
 	st = waitState(t, httpAddr, func(st *messages.MasterState) bool { return reachable(st) == 2 })
@@ -803,7 +809,7 @@ func waitFile(t *testing.T, pattern, want string) {
 		files, _ := filepath.Glob(pattern)
 		for _, f := range files {
 			if dir := filepath.Dir(f); !watched[dir] {
-				if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CREATE); err != nil {
+				if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
 					t.Fatal(err)
 				}
 				watched[dir] = true
@@ -815,6 +821,13 @@ func waitFile(t *testing.T, pattern, want string) {
 		left := time.Until(deadline)
 		if left <= 0 {
 			t.Fatalf("no %s says %q", pattern, want)
+		}
+		if dir := filepath.Dir(pattern); !watched[dir] && !strings.ContainsAny(dir, "*?[") {
+			// The file does not exist yet: its directory tells when it does.
+			if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CREATE|unix.IN_MOVED_TO); err == nil {
+				watched[dir] = true
+				continue
+			}
 		}
 		if len(watched) == 0 {
 			left = min(left, 50*time.Millisecond) // nothing to watch yet: look again soon
