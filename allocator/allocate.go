@@ -100,6 +100,7 @@ func (h *Hierarchical) stage(ag *agent, mode int, grants []Grant) []Grant {
 	if c != nil {
 		asRev := mode == stageFair && c.fw.info.Revocable && h.beyondRevocablePoint(c.role)
 		grants = h.grant(c, ag, h.cand, h.candRev, asRev, grants)
+		ag.takeTurn(c)
 	}
 	h.restore(0)
 	return grants
@@ -139,6 +140,9 @@ func (h *Hierarchical) restore(mark int) {
 func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 	if _, filtered := c.filters[ag]; filtered {
 		return false
+	}
+	if mode != stageQuota && ag.inRound > 0 && ag.hadTurn(c) {
+		return false // guarantees come before rotation
 	}
 	fw := c.fw
 	if !satisfies(fw.info.Constraints, ag.attrs) {

@@ -3,6 +3,7 @@ package allocator
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 )
 
@@ -46,16 +47,22 @@ type Hierarchical struct {
 }
 
 type agent struct {
-	id          string
-	idx         int
-	total       Resources
-	free        Resources
-	revTotal    Resources
-	revFree     Resources
-	attrs       map[string]string
-	allocs      []agentAlloc
-	filters     map[*client]*filter
-	round       uint64 // rotation round, see filters.go
+	id       string
+	idx      int
+	total    Resources
+	free     Resources
+	revTotal Resources
+	revFree  Resources
+	attrs    map[string]string
+	allocs   []agentAlloc
+	filters  map[*client]*filter
+	round    uint64 // rotation round, see filters.go
+	// inRound counts the decline filters of the current round: while
+	// there are any, the round is open and turns are kept.
+	inRound int
+	// turns: the clients offered the agent (outside quota) since the
+	// round opened; each is held off it until the round ends.
+	turns       []turn
 	version     uint64 // bumped when its free resources or filters change
 	deadGlobal  uint64 // nobody was eligible at (Hierarchical.version, version)
 	deadLocal   uint64
@@ -83,6 +90,14 @@ type client struct {
 	leaf       *node
 	suppressed bool
 	filters    map[*agent]*filter
+	// gen is bumped by Revive, which ends the client's turns: a turn
+	// records the gen it was taken in.
+	gen uint64
+}
+
+type turn struct {
+	c   *client
+	gen uint64
 }
 
 type stashed struct{ parent, child *node }
@@ -254,6 +269,7 @@ func (h *Hierarchical) RemoveFramework(id string) error {
 				i--
 			}
 		}
+		ag.turns = slices.DeleteFunc(ag.turns, func(t turn) bool { return t.c.fw == fw })
 	}
 	for _, c := range fw.clients {
 		if fw.active && !c.suppressed {
@@ -403,6 +419,7 @@ func (h *Hierarchical) Revive(frameworkID string, roles ...string) error {
 			}
 		}
 		h.clearFilters(c)
+		c.gen++ // its turns end too: it asks for offers again now
 	}
 	h.version++
 	return nil

@@ -46,6 +46,23 @@ func checkInvariants(h *Hierarchical) error {
 		}
 		total = total.Add(ag.total.Scalars)
 		free = free.Add(ag.free.Scalars)
+		inRound := 0
+		for c, f := range ag.filters {
+			if f.dropped || f.c != c || f.ag != ag || c.filters[ag] != f {
+				return fmt.Errorf("agent %s: filter of %s/%s is not in both books", ag.id, c.fw.id, c.role.name)
+			}
+			if f.rotate && f.round == ag.round {
+				inRound++
+			}
+		}
+		if inRound != ag.inRound {
+			return fmt.Errorf("agent %s: %d decline filters in its round, books say %d", ag.id, inRound, ag.inRound)
+		}
+		for _, t := range ag.turns {
+			if fw := h.frameworks[t.c.fw.id]; fw != t.c.fw || fw.clients[t.c.role.name] != t.c {
+				return fmt.Errorf("agent %s: turn of removed framework %s", ag.id, t.c.fw.id)
+			}
+		}
 	}
 	if withFree != h.agentsWithFree {
 		return fmt.Errorf("%d agents have free resources, books say %d", withFree, h.agentsWithFree)
