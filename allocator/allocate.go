@@ -149,14 +149,14 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 		return false
 	}
 	if mode == stageRevocable {
-		if !fw.info.Revocable || !allocatable(fw.minAlloc, ag.revFree.Scalars) {
+		if !fw.info.Revocable || !allocatable(fw.minAlloc, ag.revFree) {
 			return false
 		}
 		h.cand, h.candRev = Resources{}, ag.revFree
 		return true
 	}
 	g := h.capToLimits(c.role, ag.free.Scalars)
-	if !allocatable(fw.minAlloc, g) || !g.Contains(fw.info.MinResources) {
+	if !allocatable(fw.minAlloc, Resources{Scalars: g, Ports: ag.free.Ports}) || !g.Contains(fw.info.MinResources) {
 		return false
 	}
 	if mode == stageFair && !h.required.IsZero() && !h.servesGuarantee(c.role) {
@@ -191,9 +191,19 @@ func satisfies(cs []Constraint, attrs map[string]string) bool {
 	return true
 }
 
-func allocatable(mins []Scalars, s Scalars) bool {
+// allocatable reports whether r is worth offering to a framework whose
+// minimums are mins, as Mesos decides it: never when r is empty; when mins
+// is empty (set, to nothing), whatever r holds; otherwise when r holds one
+// of them.
+func allocatable(mins []Scalars, r Resources) bool {
+	if r.IsEmpty() {
+		return false
+	}
+	if len(mins) == 0 {
+		return true
+	}
 	for _, m := range mins {
-		if s.Contains(m) {
+		if r.Scalars.Contains(m) {
 			return true
 		}
 	}

@@ -72,7 +72,9 @@ type Framework struct {
 	Roles []string
 	// Revocable: the framework accepts revocable resources.
 	Revocable bool
-	// MinAllocatable overrides Options.MinAllocatable for this framework.
+	// MinAllocatable overrides Options.MinAllocatable for this framework
+	// when it is not nil; an empty (non-nil) list means any offer, however
+	// small (Mesos' OfferFilters.MinAllocatableResources with no quantities).
 	MinAllocatable []Scalars
 	// Constraints and MinResources are the framework's offer preferences:
 	// it is never offered an agent that does not meet them.
@@ -127,7 +129,9 @@ const DefaultRefuse = 5 * time.Second
 // Options configure a policy.
 type Options struct {
 	// MinAllocatable: an offer must hold at least one of these (each a
-	// set of minimums). Default: cpus:0.01 or mem:32, as in Mesos.
+	// set of minimums). Nil means the default, cpus:0.01 or mem:32, as in
+	// Mesos; an empty (non-nil) list means any offer, however small. An
+	// empty offer is never made.
 	MinAllocatable []Scalars
 	// ExcludedFromShare kinds do not count in dominant shares (gpus, so
 	// that scarce GPUs do not dominate a framework's share).
