@@ -17,18 +17,27 @@ const (
 func (h *Hierarchical) Allocate(now time.Time) []Grant {
 	h.batch++
 	h.expireFilters(now)
-	if h.sharesDirty || h.order == orderRandom {
+	if h.sharesDirty {
 		h.resort()
 	}
 	h.shuffleAgents()
+	agents := h.shuffled
+	if h.placement != PlaceShuffled {
+		agents = h.orderByFill()
+	}
 	h.buildQuotaHeap()
-	// At most one grant per agent with free resources, bar the rare split
-	// (quota, fair, revocable): sizing once saves regrowth, which was 40 %
-	// of granting.
-	grants := make([]Grant, 0, h.agentsWithFree+1)
-	for _, ag := range h.shuffled {
+	// At most one grant per agent with free resources (a slice per
+	// framework under spread), bar the rare split (quota, fair,
+	// revocable): sizing once saves regrowth, which was 40 % of granting.
+	size := h.agentsWithFree + 1
+	if h.placement == PlaceSpread {
+		size *= spreadSlices
+	}
+	grants := make([]Grant, 0, size)
+	for _, ag := range agents {
 		grants = h.allocateAgent(ag, grants)
 	}
+	h.unpark()
 	return grants
 }
 
@@ -42,7 +51,9 @@ func (h *Hierarchical) AllocateAgent(agentID string, now time.Time) []Grant {
 		h.resort()
 	}
 	h.buildQuotaHeap()
-	return h.allocateAgent(ag, nil)
+	grants := h.allocateAgent(ag, nil)
+	h.unpark()
+	return grants
 }
 
 // shuffleBlock agents are visited in a row. Agents are shuffled every cycle
@@ -74,31 +85,52 @@ func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
 	}
 	n := len(grants)
 	for {
+		// Parked clients are put off from every agent with nothing on it.
+		h.deferredAny = len(h.parked) > 0 && len(ag.allocs) == 0
+		h.pass++
 		grants = h.quotaStage(ag, grants)
-		grants = h.stage(ag, stageFair, grants)
+		grants = h.stages(ag, stageFair, grants)
 		if !ag.revFree.IsEmpty() {
-			grants = h.stage(ag, stageRevocable, grants)
+			h.pass++ // a revocable slice besides the regular one
+			grants = h.stages(ag, stageRevocable, grants)
 		}
 		// Nobody eligible took it: end the agent's rotation round, and if
-		// that released a filter, search once more.
+		// that let anyone back, search once more. Those the placement put
+		// off to a later cycle do not hold the round open: one that is
+		// always put off (it keeps opening another agent first) would
+		// keep a decliner filtered for ever.
 		if len(grants) > n || !h.endRound(ag) {
 			break
 		}
 	}
-	ag.dead = len(grants) == n
+	ag.dead = len(grants) == n && !h.deferredAny
 	ag.deadGlobal, ag.deadLocal = h.version, ag.version
 	return grants
 }
 
+// stages runs a stage on the agent: once, or under spread until nobody
+// eligible is left without a slice.
+func (h *Hierarchical) stages(ag *agent, mode int, grants []Grant) []Grant {
+	for {
+		n := len(grants)
+		grants = h.stage(ag, mode, grants)
+		if len(grants) == n || h.placement != PlaceSpread {
+			return grants
+		}
+	}
+}
+
 // stage offers the agent to the first eligible client of the whole tree.
 func (h *Hierarchical) stage(ag *agent, mode int, grants []Grant) []Grant {
-	if mode == stageFair && ag.free.IsEmpty() {
+	if mode == stageFair && ag.free.IsEmpty() || mode == stageRevocable && ag.revFree.IsEmpty() {
 		return grants
 	}
 	c := h.search(h.root, ag, mode)
 	if c != nil {
 		asRev := mode == stageFair && c.fw.info.Revocable && h.beyondRevocablePoint(c.role)
+		open := len(ag.allocs) == 0
 		grants = h.grant(c, ag, h.cand, h.candRev, asRev, grants)
+		h.placed(c, ag, mode, open)
 		ag.takeTurn(c)
 	}
 	h.restore(0)
@@ -128,8 +160,15 @@ func (h *Hierarchical) search(n *node, ag *agent, mode int) *client {
 func (h *Hierarchical) restore(mark int) {
 	for i := len(h.stash) - 1; i >= mark; i-- {
 		e := h.stash[i]
-		e.parent.push(e.child)
 		h.stash[i] = stashed{}
+		// Deeper nodes come back first, so a role whose every child was
+		// parked comes back empty: park it too.
+		if e.child.parked || e.child.client == nil && len(e.child.heap) == 0 {
+			e.child.parked = true
+			h.parked = append(h.parked, e)
+			continue
+		}
+		e.parent.push(e.child)
 	}
 	h.stash = h.stash[:mark]
 }
@@ -148,14 +187,25 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 		return false
 	}
 	if mode == stageRevocable {
-		if !fw.info.Revocable || !allocatable(fw.minAlloc, ag.revFree) {
+		if !fw.info.Revocable {
 			return false
 		}
-		h.cand, h.candRev = Resources{}, ag.revFree
+		rev := ag.revFree
+		if h.placement == PlaceSpread {
+			rev = h.slice(c, ag.revTotal, rev)
+		}
+		if !allocatable(fw.minAlloc, rev) || h.placement != PlaceShuffled && h.deferred(c, ag, mode) {
+			return false
+		}
+		h.cand, h.candRev = Resources{}, rev
 		return true
 	}
-	g := h.capToLimits(c.role, ag.free.Scalars)
-	if !allocatable(fw.minAlloc, Resources{Scalars: g, Ports: ag.free.Ports}) || !g.Contains(fw.info.MinResources) {
+	cand := Resources{Scalars: h.capToLimits(c.role, ag.free.Scalars), Ports: ag.free.Ports}
+	if h.placement == PlaceSpread {
+		cand = h.slice(c, ag.total, cand)
+	}
+	g := cand.Scalars
+	if !allocatable(fw.minAlloc, cand) || !g.Contains(fw.info.MinResources) {
 		return false
 	}
 	if mode == stageFair && !h.required.IsZero() && !h.servesGuarantee(c.role) {
@@ -166,7 +216,10 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 			}
 		}
 	}
-	h.cand, h.candRev = Resources{Scalars: g, Ports: ag.free.Ports}, Resources{}
+	if h.placement != PlaceShuffled && h.deferred(c, ag, mode) {
+		return false
+	}
+	h.cand, h.candRev = cand, Resources{}
 	return true
 }
 

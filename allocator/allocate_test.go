@@ -356,7 +356,7 @@ func TestRecoverRejectsWhatIsNotAllocated(t *testing.T) {
 }
 
 func TestBadInputIsRejected(t *testing.T) {
-	h := NewHierarchical(Options{}, orderDRF)
+	h := NewHierarchical(Options{}, PlaceShuffled)
 	for name, err := range map[string]error{
 		"agent without id":   h.AddAgent(Agent{}),
 		"negative agent":     h.AddAgent(Agent{ID: "a", Total: Resources{Scalars: Scalars{Mem: -1}}}),

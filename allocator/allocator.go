@@ -136,7 +136,7 @@ type Options struct {
 	// ExcludedFromShare kinds do not count in dominant shares (gpus, so
 	// that scarce GPUs do not dominate a framework's share).
 	ExcludedFromShare []Kind
-	// Seed makes agent order (and the random policy) reproducible.
+	// Seed makes the order of agents (shuffled, or equally full) reproducible.
 	Seed int64
 	// RevocableAbove: what a framework with the revocable capability is
 	// given beyond this point is offered as revocable (default never).
@@ -228,6 +228,7 @@ func Names() []string {
 }
 
 func init() {
-	Register("drf", func(o Options) Allocator { return NewHierarchical(o, orderDRF) })
-	Register("random", func(o Options) Allocator { return NewHierarchical(o, orderRandom) })
+	Register("drf", func(o Options) Allocator { return NewHierarchical(o, PlaceShuffled) })
+	Register("binpack", func(o Options) Allocator { return NewHierarchical(o, PlaceBinpack) })
+	Register("spread", func(o Options) Allocator { return NewHierarchical(o, PlaceSpread) })
 }

@@ -7,14 +7,15 @@ import (
 	"strings"
 )
 
-// Hierarchical is the two-stage hierarchical allocator behind the "drf" and
-// "random" policies. See the package doc for its rules.
+// Hierarchical is the two-stage hierarchical allocator behind every policy
+// ("drf", "binpack", "spread"); they differ in their Placement. See the
+// package doc for its rules.
 type Hierarchical struct {
-	opts     Options
-	order    order
-	minAlloc []Scalars
-	excluded [NumKinds]bool
-	rng      *rand.Rand
+	opts      Options
+	placement Placement
+	minAlloc  []Scalars
+	excluded  [NumKinds]bool
+	rng       *rand.Rand
 
 	agents     map[string]*agent
 	agentList  []*agent
@@ -39,11 +40,20 @@ type Hierarchical struct {
 	noDeadCache bool
 
 	stash      []stashed // nodes popped during a search, pushed back after
+	parked     []stashed // nodes out of their heaps until the run ends
 	cand       Resources // what the client found by a search would get
 	candRev    Resources
 	shuffled   []*agent
 	blockOrder []int
 	quotaHeap  []*node
+	ordered    []*agent // agents by fill (binpack, spread)
+	fillKeys   []uint16
+	// pass counts allocation passes over an agent: a framework gets one
+	// slice of an agent per pass under spread.
+	pass uint64
+	// deferredAny: in this pass the placement put someone eligible off to
+	// a later cycle, so the agent is not one nobody can take.
+	deferredAny bool
 }
 
 type agent struct {
@@ -93,6 +103,14 @@ type client struct {
 	// gen is bumped by Revive, which ends the client's turns: a turn
 	// records the gen it was taken in.
 	gen uint64
+
+	// Binpack: agents with nothing allocated it may be given per batch
+	// (budget), and how many it was given in batch openedIn.
+	budget, opened int
+	openedIn       uint64
+	// Spread: the agent and pass of its last slice.
+	slicedOn *agent
+	slicedIn uint64
 }
 
 type turn struct {
@@ -102,11 +120,11 @@ type turn struct {
 
 type stashed struct{ parent, child *node }
 
-// NewHierarchical returns an empty allocator with the given sibling order.
-func NewHierarchical(opts Options, o order) *Hierarchical {
+// NewHierarchical returns an empty allocator with the given placement.
+func NewHierarchical(opts Options, p Placement) *Hierarchical {
 	h := &Hierarchical{
 		opts:       opts,
-		order:      o,
+		placement:  p,
 		minAlloc:   opts.MinAllocatable,
 		rng:        rand.New(rand.NewSource(opts.Seed)),
 		agents:     map[string]*agent{},
@@ -243,7 +261,7 @@ func (h *Hierarchical) AddFramework(f Framework) error {
 			continue
 		}
 		role := h.roleNode(r)
-		c := &client{fw: fw, role: role}
+		c := &client{fw: fw, role: role, budget: 1}
 		c.leaf = newNode(f.ID, role)
 		c.leaf.client = c
 		h.computeShare(c.leaf)
@@ -473,10 +491,6 @@ func (h *Hierarchical) recomputeRequired() {
 
 // computeShare sets n's sort key from its allocation.
 func (h *Hierarchical) computeShare(n *node) {
-	if h.order == orderRandom {
-		n.share = h.rng.Float64()
-		return
-	}
 	s := 0.0
 	for k, a := range n.alloc {
 		if h.excluded[k] || h.total[k] <= 0 {
@@ -489,8 +503,8 @@ func (h *Hierarchical) computeShare(n *node) {
 	n.share = s / n.weight
 }
 
-// resort recomputes every key (after totals or weights changed, or for a
-// new random order) and rebuilds every heap.
+// resort recomputes every key (after totals or weights changed) and
+// rebuilds every heap.
 func (h *Hierarchical) resort() {
 	var walk func(n *node)
 	walk = func(n *node) {

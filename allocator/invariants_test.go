@@ -143,6 +143,15 @@ func checkInvariants(h *Hierarchical) error {
 	if _, err := countActive(h.root); err != nil {
 		return err
 	}
+	// Binpack never opens more agents to a client in a batch than its
+	// budget allows.
+	for _, fw := range h.frameworks {
+		for _, c := range fw.clients {
+			if c.budget < 1 || c.budget > maxOpenBudget || c.openedIn == h.batch && c.opened > c.budget {
+				return fmt.Errorf("client %s/%s: opened %d agents in batch %d on a budget of %d", fw.id, c.role.name, c.opened, c.openedIn, c.budget)
+			}
+		}
+	}
 	want := h.required
 	h.recomputeRequired()
 	if h.required != want {
@@ -166,7 +175,7 @@ type env struct {
 }
 
 func newEnv(t tb, opts Options) *env {
-	return &env{t: t, h: NewHierarchical(opts, orderDRF), now: time.Unix(1_700_000_000, 0)}
+	return &env{t: t, h: NewHierarchical(opts, PlaceShuffled), now: time.Unix(1_700_000_000, 0)}
 }
 
 func (e *env) agent(id, res string, attrs map[string]string) {

@@ -69,7 +69,9 @@ func (h *Hierarchical) quotaStage(ag *agent, grants []Grant) []Grant {
 		}
 		c := h.search(q, ag, stageQuota)
 		if c != nil {
+			open := len(ag.allocs) == 0
 			grants = h.grant(c, ag, h.cand, h.candRev, false, grants)
+			h.placed(c, ag, stageQuota, open)
 			h.restore(0)
 			if !unmet(q).IsZero() {
 				tried = append(tried, q)
