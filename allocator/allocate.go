@@ -26,14 +26,10 @@ func (h *Hierarchical) Allocate(now time.Time) []Grant {
 		agents = h.orderByFill()
 	}
 	h.buildQuotaHeap()
-	// At most one grant per agent with free resources (a slice per
-	// framework under spread), bar the rare split (quota, fair,
-	// revocable): sizing once saves regrowth, which was 40 % of granting.
-	size := h.agentsWithFree + 1
-	if h.placement == PlaceSpread {
-		size *= spreadSlices
-	}
-	grants := make([]Grant, 0, size)
+	// At most one grant per agent with free resources, bar the rare split
+	// (quota, fair, revocable): sizing once saves regrowth, which was 40 %
+	// of granting.
+	grants := make([]Grant, 0, h.agentsWithFree+1)
 	for _, ag := range agents {
 		grants = h.allocateAgent(ag, grants)
 	}
@@ -87,12 +83,12 @@ func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
 	for {
 		// Parked clients are put off from every agent with nothing on it.
 		h.deferredAny = len(h.parked) > 0 && len(ag.allocs) == 0
-		h.pass++
 		grants = h.quotaStage(ag, grants)
-		grants = h.stages(ag, stageFair, grants)
+		if len(grants) == n || h.placement != PlaceSpread { // spread: one slice a pass
+			grants = h.stage(ag, stageFair, grants)
+		}
 		if !ag.revFree.IsEmpty() {
-			h.pass++ // a revocable slice besides the regular one
-			grants = h.stages(ag, stageRevocable, grants)
+			grants = h.stage(ag, stageRevocable, grants)
 		}
 		// Nobody eligible took it: end the agent's rotation round, and if
 		// that let anyone back, search once more. Those the placement put
@@ -108,18 +104,6 @@ func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
 	return grants
 }
 
-// stages runs a stage on the agent: once, or under spread until nobody
-// eligible is left without a slice.
-func (h *Hierarchical) stages(ag *agent, mode int, grants []Grant) []Grant {
-	for {
-		n := len(grants)
-		grants = h.stage(ag, mode, grants)
-		if len(grants) == n || h.placement != PlaceSpread {
-			return grants
-		}
-	}
-}
-
 // stage offers the agent to the first eligible client of the whole tree.
 func (h *Hierarchical) stage(ag *agent, mode int, grants []Grant) []Grant {
 	if mode == stageFair && ag.free.IsEmpty() || mode == stageRevocable && ag.revFree.IsEmpty() {
@@ -130,7 +114,7 @@ func (h *Hierarchical) stage(ag *agent, mode int, grants []Grant) []Grant {
 		asRev := mode == stageFair && c.fw.info.Revocable && h.beyondRevocablePoint(c.role)
 		open := len(ag.allocs) == 0
 		grants = h.grant(c, ag, h.cand, h.candRev, asRev, grants)
-		h.placed(c, ag, mode, open)
+		h.placed(c, mode, open)
 		ag.takeTurn(c)
 	}
 	h.restore(0)
@@ -194,7 +178,7 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 		if h.placement == PlaceSpread {
 			rev = h.slice(c, ag.revTotal, rev)
 		}
-		if !allocatable(fw.minAlloc, rev) || h.placement != PlaceShuffled && h.deferred(c, ag, mode) {
+		if !allocatable(fw.minAlloc, rev) || h.placement == PlaceBinpack && h.deferred(c, ag, mode) {
 			return false
 		}
 		h.cand, h.candRev = Resources{}, rev
@@ -216,7 +200,7 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 			}
 		}
 	}
-	if h.placement != PlaceShuffled && h.deferred(c, ag, mode) {
+	if h.placement == PlaceBinpack && h.deferred(c, ag, mode) {
 		return false
 	}
 	h.cand, h.candRev = cand, Resources{}

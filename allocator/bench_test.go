@@ -46,16 +46,6 @@ func recoverAll(b *testing.B, h *Hierarchical, gs []Grant) {
 	}
 }
 
-// fullCycle is how many grants a cycle over agents free agents makes when
-// every framework takes what it is offered: one per agent, or one slice per
-// framework under spread (there are always spreadSlices frameworks or more).
-func fullCycle(h *Hierarchical, agents int) int {
-	if h.placement == PlaceSpread {
-		return agents * spreadSlices
-	}
-	return agents
-}
-
 // settle runs cycles, everything given back between them, until one grants
 // as much as a cycle can: binpack opens agents to each framework over a few
 // cycles (its budget doubles while it uses all it is given), and buffers and
@@ -80,7 +70,7 @@ func BenchmarkAllocate(b *testing.B) {
 		for _, p := range benchPolicies {
 			b.Run(fmt.Sprintf("agents=%d/frameworks=%d/policy=%s", g.agents, g.frameworks, p.name), func(b *testing.B) {
 				h := benchCluster(b, p.p, g.agents, g.frameworks)
-				want := fullCycle(h, g.agents)
+				want := g.agents // one grant per agent (a slice of it under spread)
 				now := settle(b, h, time.Unix(0, 0), want)
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -151,7 +141,7 @@ func BenchmarkAllocateQuota(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			want := fullCycle(h, n)
+			want := n
 			now := settle(b, h, time.Unix(0, 0), want)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -175,7 +165,7 @@ func BenchmarkAllocateAgent(b *testing.B) {
 	for _, p := range benchPolicies {
 		b.Run("policy="+p.name, func(b *testing.B) {
 			h := benchCluster(b, p.p, 10_000, 1000)
-			now := settle(b, h, time.Unix(0, 0), fullCycle(h, 10_000))
+			now := settle(b, h, time.Unix(0, 0), 10_000)
 			gs := h.Allocate(now)
 			b.ReportAllocs()
 			b.ResetTimer()

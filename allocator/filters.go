@@ -78,9 +78,7 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID string, r, re
 	if err := h.recover(c, ag, r, rev); err != nil {
 		return err
 	}
-	if rotate && h.placement == PlaceBinpack && len(ag.allocs) == 0 {
-		c.declinedEmpty()
-	}
+	h.returned(c, ag, rotate)
 	if refuse < 0 {
 		refuse = DefaultRefuse
 	}

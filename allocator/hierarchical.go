@@ -48,9 +48,6 @@ type Hierarchical struct {
 	quotaHeap  []*node
 	ordered    []*agent // agents by fill (binpack, spread)
 	fillKeys   []uint16
-	// pass counts allocation passes over an agent: a framework gets one
-	// slice of an agent per pass under spread.
-	pass uint64
 	// deferredAny: in this pass the placement put someone eligible off to
 	// a later cycle, so the agent is not one nobody can take.
 	deferredAny bool
@@ -108,9 +105,8 @@ type client struct {
 	// (budget), and how many it was given in batch openedIn.
 	budget, opened int
 	openedIn       uint64
-	// Spread: the agent and pass of its last slice.
-	slicedOn *agent
-	slicedIn uint64
+	// Spread: the size of its slices (a quarter of an agent << sliceLevel).
+	sliceLevel uint
 }
 
 type turn struct {

@@ -206,12 +206,12 @@ func roleAllocs(h *Hierarchical) map[string]Scalars {
 // checkGrants verifies that one allocation over-allocated nothing: no grant
 // is empty or names an unknown framework, role or agent; no role grew past
 // its quota limit (a role may be above one set after it was granted, but
-// must not grow); and under spread, no framework got two regular (or two
-// revocable) slices of one agent.
+// must not grow); and under spread, no agent gave two regular (or two
+// revocable) slices.
 func checkGrants(h *Hierarchical, before map[string]Scalars, gs []Grant) error {
 	type key struct {
-		fw, role, agent string
-		revocable       bool
+		agent     string
+		revocable bool
 	}
 	slices := map[key]bool{}
 	for _, g := range gs {
@@ -224,9 +224,9 @@ func checkGrants(h *Hierarchical, before map[string]Scalars, gs []Grant) error {
 		if _, ok := h.agents[g.AgentID]; !ok {
 			return fmt.Errorf("grant %+v on an unknown agent", g)
 		}
-		k := key{g.FrameworkID, g.Role, g.AgentID, g.Resources.IsEmpty()}
+		k := key{g.AgentID, g.Resources.IsEmpty()}
 		if h.placement == PlaceSpread && slices[k] {
-			return fmt.Errorf("spread: two slices of %s for %s/%s in one pass", g.AgentID, g.FrameworkID, g.Role)
+			return fmt.Errorf("spread: %s gave two slices in one pass", g.AgentID)
 		}
 		slices[k] = true
 	}

@@ -71,7 +71,7 @@ func (h *Hierarchical) quotaStage(ag *agent, grants []Grant) []Grant {
 		if c != nil {
 			open := len(ag.allocs) == 0
 			grants = h.grant(c, ag, h.cand, h.candRev, false, grants)
-			h.placed(c, ag, stageQuota, open)
+			h.placed(c, stageQuota, open)
 			h.restore(0)
 			if !unmet(q).IsZero() {
 				tried = append(tried, q)
