@@ -3,7 +3,6 @@ package allocator
 import (
 	"container/heap"
 	"fmt"
-	"sort"
 	"time"
 )
 
@@ -18,18 +17,23 @@ const (
 func (h *Hierarchical) Allocate(now time.Time) []Grant {
 	h.batch++
 	h.expireFilters(now)
-	if h.sharesDirty || h.order == orderRandom {
+	if h.sharesDirty {
 		h.resort()
 	}
 	h.shuffleAgents()
+	agents := h.shuffled
+	if h.placement != PlaceShuffled {
+		agents = h.orderByFill()
+	}
 	h.buildQuotaHeap()
 	// At most one grant per agent with free resources, bar the rare split
 	// (quota, fair, revocable): sizing once saves regrowth, which was 40 %
 	// of granting.
 	grants := make([]Grant, 0, h.agentsWithFree+1)
-	for _, ag := range h.shuffled {
+	for _, ag := range agents {
 		grants = h.allocateAgent(ag, grants)
 	}
+	h.unpark()
 	return grants
 }
 
@@ -43,7 +47,9 @@ func (h *Hierarchical) AllocateAgent(agentID string, now time.Time) []Grant {
 		h.resort()
 	}
 	h.buildQuotaHeap()
-	return h.allocateAgent(ag, nil)
+	grants := h.allocateAgent(ag, nil)
+	h.unpark()
+	return grants
 }
 
 // shuffleBlock agents are visited in a row. Agents are shuffled every cycle
@@ -75,31 +81,41 @@ func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
 	}
 	n := len(grants)
 	for {
+		// Parked clients are put off from every agent with nothing on it.
+		h.deferredAny = len(h.parked) > 0 && len(ag.allocs) == 0
 		grants = h.quotaStage(ag, grants)
-		grants = h.stage(ag, stageFair, grants)
+		if len(grants) == n || h.placement != PlaceSpread { // spread: one slice a pass
+			grants = h.stage(ag, stageFair, grants)
+		}
 		if !ag.revFree.IsEmpty() {
 			grants = h.stage(ag, stageRevocable, grants)
 		}
 		// Nobody eligible took it: end the agent's rotation round, and if
-		// that released a filter, search once more.
+		// that let anyone back, search once more. Those the placement put
+		// off to a later cycle do not hold the round open: one that is
+		// always put off (it keeps opening another agent first) would
+		// keep a decliner filtered for ever.
 		if len(grants) > n || !h.endRound(ag) {
 			break
 		}
 	}
-	ag.dead = len(grants) == n
+	ag.dead = len(grants) == n && !h.deferredAny
 	ag.deadGlobal, ag.deadLocal = h.version, ag.version
 	return grants
 }
 
 // stage offers the agent to the first eligible client of the whole tree.
 func (h *Hierarchical) stage(ag *agent, mode int, grants []Grant) []Grant {
-	if mode == stageFair && ag.free.IsEmpty() {
+	if mode == stageFair && ag.free.IsEmpty() || mode == stageRevocable && ag.revFree.IsEmpty() {
 		return grants
 	}
 	c := h.search(h.root, ag, mode)
 	if c != nil {
 		asRev := mode == stageFair && c.fw.info.Revocable && h.beyondRevocablePoint(c.role)
+		open := len(ag.allocs) == 0
 		grants = h.grant(c, ag, h.cand, h.candRev, asRev, grants)
+		h.placed(c, mode, open)
+		ag.takeTurn(c)
 	}
 	h.restore(0)
 	return grants
@@ -128,8 +144,15 @@ func (h *Hierarchical) search(n *node, ag *agent, mode int) *client {
 func (h *Hierarchical) restore(mark int) {
 	for i := len(h.stash) - 1; i >= mark; i-- {
 		e := h.stash[i]
-		e.parent.push(e.child)
 		h.stash[i] = stashed{}
+		// Deeper nodes come back first, so a role whose every child was
+		// parked comes back empty: park it too.
+		if e.child.parked || e.child.client == nil && len(e.child.heap) == 0 {
+			e.child.parked = true
+			h.parked = append(h.parked, e)
+			continue
+		}
+		e.parent.push(e.child)
 	}
 	h.stash = h.stash[:mark]
 }
@@ -140,19 +163,33 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 	if _, filtered := c.filters[ag]; filtered {
 		return false
 	}
+	if mode != stageQuota && ag.inRound > 0 && ag.hadTurn(c) {
+		return false // guarantees come before rotation
+	}
 	fw := c.fw
 	if !satisfies(fw.info.Constraints, ag.attrs) {
 		return false
 	}
 	if mode == stageRevocable {
-		if !fw.info.Revocable || !allocatable(fw.minAlloc, ag.revFree.Scalars) {
+		if !fw.info.Revocable {
 			return false
 		}
-		h.cand, h.candRev = Resources{}, ag.revFree
+		rev := ag.revFree
+		if h.placement == PlaceSpread {
+			rev = h.slice(c, ag.revTotal, rev)
+		}
+		if !allocatable(fw.minAlloc, rev) || h.placement == PlaceBinpack && h.deferred(c, ag, mode) {
+			return false
+		}
+		h.cand, h.candRev = Resources{}, rev
 		return true
 	}
-	g := h.capToLimits(c.role, ag.free.Scalars)
-	if !allocatable(fw.minAlloc, g) || !g.Contains(fw.info.MinResources) {
+	cand := Resources{Scalars: h.capToLimits(c.role, ag.free.Scalars), Ports: ag.free.Ports}
+	if h.placement == PlaceSpread {
+		cand = h.slice(c, ag.total, cand)
+	}
+	g := cand.Scalars
+	if !allocatable(fw.minAlloc, cand) || !g.Contains(fw.info.MinResources) {
 		return false
 	}
 	if mode == stageFair && !h.required.IsZero() && !h.servesGuarantee(c.role) {
@@ -163,7 +200,10 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 			}
 		}
 	}
-	h.cand, h.candRev = Resources{Scalars: g, Ports: ag.free.Ports}, Resources{}
+	if h.placement == PlaceBinpack && h.deferred(c, ag, mode) {
+		return false
+	}
+	h.cand, h.candRev = cand, Resources{}
 	return true
 }
 
@@ -187,9 +227,19 @@ func satisfies(cs []Constraint, attrs map[string]string) bool {
 	return true
 }
 
-func allocatable(mins []Scalars, s Scalars) bool {
+// allocatable reports whether r is worth offering to a framework whose
+// minimums are mins, as Mesos decides it: never when r is empty; when mins
+// is empty (set, to nothing), whatever r holds; otherwise when r holds one
+// of them.
+func allocatable(mins []Scalars, r Resources) bool {
+	if r.IsEmpty() {
+		return false
+	}
+	if len(mins) == 0 {
+		return true
+	}
 	for _, m := range mins {
-		if s.Contains(m) {
+		if r.Scalars.Contains(m) {
 			return true
 		}
 	}
@@ -376,105 +426,3 @@ func (h *Hierarchical) recover(c *client, ag *agent, r, rev Resources) error {
 }
 
 func errUnknownAgent(id string) error { return fmt.Errorf("agent %s: %w", id, ErrUnknownAgent) }
-
-// Quota stage: roles below their guarantee with demand, least satisfied
-// first (largest fraction of the guarantee still missing).
-
-type quotaHeap []*node
-
-func satisfaction(n *node) float64 {
-	s := 1.0
-	for k, g := range n.quota.Guarantee {
-		if g > 0 {
-			s = min(s, float64(n.alloc[k])/float64(g))
-		}
-	}
-	return s
-}
-
-func (q quotaHeap) Len() int { return len(q) }
-func (q quotaHeap) Less(i, j int) bool {
-	si, sj := satisfaction(q[i]), satisfaction(q[j])
-	if si != sj {
-		return si < sj
-	}
-	return q[i].name < q[j].name
-}
-func (q quotaHeap) Swap(i, j int) { q[i], q[j] = q[j], q[i]; q[i].qidx = i; q[j].qidx = j }
-func (q *quotaHeap) Push(x any)   { n := x.(*node); n.qidx = len(*q); *q = append(*q, n) }
-func (q *quotaHeap) Pop() any {
-	old := *q
-	n := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	n.qidx = -1
-	return n
-}
-
-func (h *Hierarchical) buildQuotaHeap() {
-	for _, n := range h.quotaHeap {
-		n.qidx = -1
-	}
-	h.quotaHeap = h.quotaHeap[:0]
-	if h.required.IsZero() {
-		return
-	}
-	for _, n := range h.roles {
-		if n.hasQuota && n.active > 0 && !unmet(n).IsZero() {
-			n.qidx = len(h.quotaHeap)
-			h.quotaHeap = append(h.quotaHeap, n)
-		}
-	}
-	heap.Init((*quotaHeap)(&h.quotaHeap))
-}
-
-func (h *Hierarchical) quotaStage(ag *agent, grants []Grant) []Grant {
-	if len(h.quotaHeap) == 0 || ag.free.IsEmpty() {
-		return grants
-	}
-	qh := (*quotaHeap)(&h.quotaHeap)
-	var tried []*node
-	for qh.Len() > 0 {
-		q := heap.Pop(qh).(*node)
-		if unmet(q).IsZero() || q.active == 0 {
-			continue // satisfied (or lost its demand) since the heap was built
-		}
-		c := h.search(q, ag, stageQuota)
-		if c != nil {
-			grants = h.grant(c, ag, h.cand, h.candRev, false, grants)
-			h.restore(0)
-			if !unmet(q).IsZero() {
-				tried = append(tried, q)
-			}
-			break
-		}
-		h.restore(0)
-		tried = append(tried, q)
-	}
-	for _, q := range tried {
-		heap.Push(qh, q)
-	}
-	return grants
-}
-
-// Shortfalls implements Allocator.
-func (h *Hierarchical) Shortfalls() []Shortfall {
-	var starved []*node
-	for _, n := range h.roles {
-		if n.hasQuota && n.active > 0 && !unmet(n).IsZero() {
-			starved = append(starved, n)
-		}
-	}
-	sort.Slice(starved, func(i, j int) bool { return quotaHeap(starved).Less(i, j) })
-	free := h.free
-	var out []Shortfall
-	for _, n := range starved {
-		need := unmet(n)
-		covered := need.Min(free)
-		free = free.Sub(covered)
-		if need = need.Sub(covered); !need.IsZero() {
-			out = append(out, Shortfall{Role: n.name, Need: need})
-		}
-	}
-	return out
-}

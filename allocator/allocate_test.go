@@ -207,6 +207,49 @@ func TestMinAllocatable(t *testing.T) {
 	}
 }
 
+// Mesos' OfferFilters.MinAllocatableResources: unset means the master's
+// default; set with no quantities means "offer me anything, however small"
+// (not "nothing is ever allocatable"); and an offer of nothing is never
+// made, whatever the minimums.
+func TestEmptyMinAllocatableMeansAnything(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      Options
+		framework []Scalars
+		want      string // agent granted
+	}{
+		{"default", Options{}, nil, ""},
+		{"framework sets none", Options{}, []Scalars{}, "tiny"},
+		{"master sets none", Options{MinAllocatable: []Scalars{}}, nil, "tiny"},
+		{"master none, framework its own", Options{MinAllocatable: []Scalars{}}, []Scalars{{CPUs: ToMilli(1)}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.opts)
+			e.agent("tiny", "cpus:0.005;mem:16", nil)
+			e.framework(Framework{ID: "f", Roles: []string{"r"}, MinAllocatable: tc.framework})
+			gs := e.cycle(time.Second)
+			got := ""
+			if len(gs) == 1 {
+				got = gs[0].AgentID
+			}
+			if len(gs) > 1 || got != tc.want {
+				t.Fatalf("grants %v, want the agent %q granted", gs, tc.want)
+			}
+		})
+	}
+	// At its quota limit a role is granted nothing, not an empty offer,
+	// even with a minimum of zero.
+	e := newEnv(t, Options{MinAllocatable: []Scalars{{}}})
+	e.agent("a1", "cpus:4;mem:4096", nil)
+	if err := e.h.SetQuota("r", Quota{Limit: Scalars{}}); err != nil {
+		t.Fatal(err)
+	}
+	e.framework(Framework{ID: "f", Roles: []string{"r"}})
+	if gs := e.cycle(time.Second); len(gs) != 0 {
+		t.Fatalf("a role with a zero limit was offered %v", gs)
+	}
+}
+
 func TestExcludedResourcesDoNotCountInShares(t *testing.T) {
 	for _, exclude := range []bool{false, true} {
 		opts := Options{}
@@ -313,7 +356,7 @@ func TestRecoverRejectsWhatIsNotAllocated(t *testing.T) {
 }
 
 func TestBadInputIsRejected(t *testing.T) {
-	h := NewHierarchical(Options{}, orderDRF)
+	h := NewHierarchical(Options{}, PlaceShuffled)
 	for name, err := range map[string]error{
 		"agent without id":   h.AddAgent(Agent{}),
 		"negative agent":     h.AddAgent(Agent{ID: "a", Total: Resources{Scalars: Scalars{Mem: -1}}}),

@@ -72,7 +72,9 @@ type Framework struct {
 	Roles []string
 	// Revocable: the framework accepts revocable resources.
 	Revocable bool
-	// MinAllocatable overrides Options.MinAllocatable for this framework.
+	// MinAllocatable overrides Options.MinAllocatable for this framework
+	// when it is not nil; an empty (non-nil) list means any offer, however
+	// small (Mesos' OfferFilters.MinAllocatableResources with no quantities).
 	MinAllocatable []Scalars
 	// Constraints and MinResources are the framework's offer preferences:
 	// it is never offered an agent that does not meet them.
@@ -127,12 +129,14 @@ const DefaultRefuse = 5 * time.Second
 // Options configure a policy.
 type Options struct {
 	// MinAllocatable: an offer must hold at least one of these (each a
-	// set of minimums). Default: cpus:0.01 or mem:32, as in Mesos.
+	// set of minimums). Nil means the default, cpus:0.01 or mem:32, as in
+	// Mesos; an empty (non-nil) list means any offer, however small. An
+	// empty offer is never made.
 	MinAllocatable []Scalars
 	// ExcludedFromShare kinds do not count in dominant shares (gpus, so
 	// that scarce GPUs do not dominate a framework's share).
 	ExcludedFromShare []Kind
-	// Seed makes agent order (and the random policy) reproducible.
+	// Seed makes the order of agents (shuffled, or equally full) reproducible.
 	Seed int64
 	// RevocableAbove: what a framework with the revocable capability is
 	// given beyond this point is offered as revocable (default never).
@@ -224,6 +228,7 @@ func Names() []string {
 }
 
 func init() {
-	Register("drf", func(o Options) Allocator { return NewHierarchical(o, orderDRF) })
-	Register("random", func(o Options) Allocator { return NewHierarchical(o, orderRandom) })
+	Register("drf", func(o Options) Allocator { return NewHierarchical(o, PlaceShuffled) })
+	Register("binpack", func(o Options) Allocator { return NewHierarchical(o, PlaceBinpack) })
+	Register("spread", func(o Options) Allocator { return NewHierarchical(o, PlaceSpread) })
 }

@@ -9,13 +9,20 @@ import (
 
 // The Mesos allocator benchmark grid (hierarchical_allocator_tests.cpp):
 // agents of cpus:24;mem:4096, frameworks spread over roles of 10. Each
-// benchmark op is one full batch allocation cycle over every agent.
+// benchmark op is one full batch allocation cycle over every agent. Every
+// policy runs on the same grid (policy= is the last part of the name, so
+// `benchstat -col /policy` puts them side by side).
 var grid = []struct{ agents, frameworks int }{
 	{1000, 100}, {10_000, 1000}, {20_000, 2000}, {50_000, 6000},
 }
 
-func benchCluster(b *testing.B, agents, frameworks int) *Hierarchical {
-	h := NewHierarchical(Options{Seed: 1}, orderDRF)
+var benchPolicies = []struct {
+	name string
+	p    Placement
+}{{"drf", PlaceShuffled}, {"binpack", PlaceBinpack}, {"spread", PlaceSpread}}
+
+func benchCluster(b *testing.B, p Placement, agents, frameworks int) *Hierarchical {
+	h := NewHierarchical(Options{Seed: 1}, p)
 	total := MustParse("cpus:24;mem:4096;ports:[31000-32000]")
 	for i := 0; i < agents; i++ {
 		if err := h.AddAgent(Agent{ID: fmt.Sprintf("agent-%06d", i), Total: total}); err != nil {
@@ -39,22 +46,111 @@ func recoverAll(b *testing.B, h *Hierarchical, gs []Grant) {
 	}
 }
 
+// settle runs cycles, everything given back between them, until one grants
+// as much as a cycle can: binpack opens agents to each framework over a few
+// cycles (its budget doubles while it uses all it is given), and buffers and
+// shares warm up.
+func settle(b *testing.B, h *Hierarchical, now time.Time, want int) time.Time {
+	for i := 0; i < 32; i++ {
+		now = now.Add(time.Second)
+		gs := h.Allocate(now)
+		recoverAll(b, h, gs)
+		if len(gs) == want {
+			return now
+		}
+	}
+	b.Fatalf("no cycle granted %d", want)
+	return now
+}
+
 // BenchmarkAllocate: a full cycle granting every agent, from a cluster with
 // everything free (allocations recovered between ops, untimed).
 func BenchmarkAllocate(b *testing.B) {
 	for _, g := range grid {
-		b.Run(fmt.Sprintf("agents=%d/frameworks=%d", g.agents, g.frameworks), func(b *testing.B) {
-			h := benchCluster(b, g.agents, g.frameworks)
-			now := time.Unix(0, 0)
-			recoverAll(b, h, h.Allocate(now)) // warm up buffers and shares
+		for _, p := range benchPolicies {
+			b.Run(fmt.Sprintf("agents=%d/frameworks=%d/policy=%s", g.agents, g.frameworks, p.name), func(b *testing.B) {
+				h := benchCluster(b, p.p, g.agents, g.frameworks)
+				want := g.agents // one grant per agent (a slice of it under spread)
+				now := settle(b, h, time.Unix(0, 0), want)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					now = now.Add(time.Second)
+					gs := h.Allocate(now)
+					b.StopTimer()
+					if len(gs) != want {
+						b.Fatalf("granted %d, want %d", len(gs), want)
+					}
+					recoverAll(b, h, gs)
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkAllocateDeclined: every framework declines every offer with a
+// long filter (Mesos' DeclineOffers). Filters accumulate op after op; each
+// op is one cycle, the declines between cycles are untimed. Binpack opens
+// one empty agent per framework per cycle to frameworks that decline empty
+// agents, so its cycles grant far less (grants/op).
+func BenchmarkAllocateDeclined(b *testing.B) {
+	for _, g := range grid {
+		for _, p := range benchPolicies {
+			b.Run(fmt.Sprintf("agents=%d/frameworks=%d/policy=%s", g.agents, g.frameworks, p.name), func(b *testing.B) {
+				h := benchCluster(b, p.p, g.agents, g.frameworks)
+				now := time.Unix(0, 0)
+				granted := 0
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					now = now.Add(time.Second)
+					gs := h.Allocate(now)
+					b.StopTimer()
+					granted += len(gs)
+					for _, gr := range gs {
+						if err := h.Decline(gr.FrameworkID, gr.Role, gr.AgentID, gr.Resources, gr.Revocable, 100*24*time.Hour, now); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(granted)/float64(b.N), "grants/op")
+			})
+		}
+	}
+}
+
+// BenchmarkAllocateQuota: 3,000 agents, 3,000 roles each guaranteed one
+// agent's worth, one framework per role (Mesos' quota benchmark).
+func BenchmarkAllocateQuota(b *testing.B) {
+	const n = 3000
+	for _, p := range benchPolicies {
+		b.Run("policy="+p.name, func(b *testing.B) {
+			h := NewHierarchical(Options{Seed: 1}, p.p)
+			total := MustParse("cpus:24;mem:4096")
+			for i := 0; i < n; i++ {
+				if err := h.AddAgent(Agent{ID: fmt.Sprintf("agent-%05d", i), Total: total}); err != nil {
+					b.Fatal(err)
+				}
+				role := fmt.Sprintf("role-%05d", i)
+				if err := h.SetQuota(role, NoLimit(total.Scalars)); err != nil {
+					b.Fatal(err)
+				}
+				if err := h.AddFramework(Framework{ID: fmt.Sprintf("fw-%05d", i), Roles: []string{role}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := n
+			now := settle(b, h, time.Unix(0, 0), want)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				now = now.Add(time.Second)
 				gs := h.Allocate(now)
 				b.StopTimer()
-				if len(gs) != g.agents {
-					b.Fatalf("granted %d agents, want %d", len(gs), g.agents)
+				if len(gs) != want {
+					b.Fatalf("granted %d, want %d", len(gs), want)
 				}
 				recoverAll(b, h, gs)
 				b.StartTimer()
@@ -63,87 +159,32 @@ func BenchmarkAllocate(b *testing.B) {
 	}
 }
 
-// BenchmarkAllocateDeclined: every framework declines every offer with a
-// long filter (Mesos' DeclineOffers). Filters accumulate op after op; each
-// op is one cycle, the declines between cycles are untimed.
-func BenchmarkAllocateDeclined(b *testing.B) {
-	for _, g := range grid {
-		b.Run(fmt.Sprintf("agents=%d/frameworks=%d", g.agents, g.frameworks), func(b *testing.B) {
-			h := benchCluster(b, g.agents, g.frameworks)
-			now := time.Unix(0, 0)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				now = now.Add(time.Second)
-				gs := h.Allocate(now)
-				b.StopTimer()
-				for _, gr := range gs {
-					if err := h.Decline(gr.FrameworkID, gr.Role, gr.AgentID, gr.Resources, gr.Revocable, 100*24*time.Hour, now); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StartTimer()
-			}
-		})
-	}
-}
-
-// BenchmarkAllocateQuota: 3,000 agents, 3,000 roles each guaranteed one
-// agent's worth, one framework per role (Mesos' quota benchmark).
-func BenchmarkAllocateQuota(b *testing.B) {
-	const n = 3000
-	h := NewHierarchical(Options{Seed: 1}, orderDRF)
-	total := MustParse("cpus:24;mem:4096")
-	for i := 0; i < n; i++ {
-		if err := h.AddAgent(Agent{ID: fmt.Sprintf("agent-%05d", i), Total: total}); err != nil {
-			b.Fatal(err)
-		}
-		role := fmt.Sprintf("role-%05d", i)
-		if err := h.SetQuota(role, NoLimit(total.Scalars)); err != nil {
-			b.Fatal(err)
-		}
-		if err := h.AddFramework(Framework{ID: fmt.Sprintf("fw-%05d", i), Roles: []string{role}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	now := time.Unix(0, 0)
-	recoverAll(b, h, h.Allocate(now))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		now = now.Add(time.Second)
-		gs := h.Allocate(now)
-		b.StopTimer()
-		if len(gs) != n {
-			b.Fatalf("granted %d, want %d", len(gs), n)
-		}
-		recoverAll(b, h, gs)
-		b.StartTimer()
-	}
-}
-
 // BenchmarkAllocateAgent: one event-driven allocation (resources recovered
 // on one agent of a full 10,000-agent, 1,000-framework cluster).
 func BenchmarkAllocateAgent(b *testing.B) {
-	h := benchCluster(b, 10_000, 1000)
-	now := time.Unix(0, 0)
-	gs := h.Allocate(now)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		g := gs[i%len(gs)]
-		if err := h.Recover(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		out := h.AllocateAgent(g.AgentID, now)
-		b.StopTimer()
-		if len(out) != 1 {
-			b.Fatalf("grants = %v", out)
-		}
-		gs[i%len(gs)] = out[0]
-		b.StartTimer()
+	for _, p := range benchPolicies {
+		b.Run("policy="+p.name, func(b *testing.B) {
+			h := benchCluster(b, p.p, 10_000, 1000)
+			now := settle(b, h, time.Unix(0, 0), 10_000)
+			gs := h.Allocate(now)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				g := gs[i%len(gs)]
+				if err := h.Recover(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				out := h.AllocateAgent(g.AgentID, now)
+				b.StopTimer()
+				if len(out) != 1 {
+					b.Fatalf("grants = %v", out)
+				}
+				gs[i%len(gs)] = out[0]
+				b.StartTimer()
+			}
+		})
 	}
 }
 
@@ -159,7 +200,7 @@ func BenchmarkMemory(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		before := heapInUse()
-		h := NewHierarchical(Options{}, orderDRF)
+		h := NewHierarchical(Options{}, PlaceShuffled)
 		total := MustParse("cpus:24;mem:4096;ports:[31000-32000]")
 		for j := 0; j < n; j++ {
 			_ = h.AddAgent(Agent{ID: fmt.Sprintf("agent-%06d", j), Total: total, Attributes: map[string]string{"rack": "r1"}})

@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 )
 
@@ -11,11 +12,20 @@ import (
 //   - a batch cycle has run since it was installed (so a filter shorter than
 //     the batch interval still applies to the next batch, as in Mesos);
 //   - for a decline (not for the unused part of an accepted offer): the
-//     agent's rotation round has moved on since it was installed, that is,
+//     agent's rotation round has ended since it was installed, that is,
 //     every other eligible client was offered the agent (rotation). A client
 //     that accepts part of an offer gains share and DRF moves it back in
 //     line by itself; one that declines everything does not, and without
 //     rotation would be offered the agent first forever.
+//
+// A decline opens a round on the agent. While it is open, a client offered
+// the agent outside quota has had its turn and is held off the agent too,
+// whether it keeps what it was given or hands it back: otherwise a client
+// that takes the agent and returns it every cycle (short tasks, rescinded
+// offers) would be offered it every cycle, the round would never end, and
+// the decliner would stay filtered long after its refuse time. The round
+// ends when nobody eligible is left to offer the agent to; turns end with
+// it, and so do the filters whose time is up.
 //
 // Filters expire through a heap ordered by refuse time, so a cycle never
 // scans filters that are still in force.
@@ -68,6 +78,7 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID string, r, re
 	if err := h.recover(c, ag, r, rev); err != nil {
 		return err
 	}
+	h.returned(c, ag, rotate)
 	if refuse < 0 {
 		refuse = DefaultRefuse
 	}
@@ -79,14 +90,50 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID string, r, re
 		}
 		c.filters[ag] = f
 		ag.filters[c] = f
+	} else if f.inRound() {
+		ag.inRound--
 	}
 	f.expiry, f.batch, f.round, f.timeUp, f.rotate = now.Add(refuse), h.batch, ag.round, false, rotate
+	if rotate {
+		if ag.inRound == 0 {
+			ag.turns = ag.turns[:0] // left by a round whose filters were all revoked
+		}
+		ag.inRound++
+		// Its filter holds it off the agent now; its turn need not.
+		ag.turns = slices.DeleteFunc(ag.turns, func(t turn) bool { return t.c == c })
+	}
 	if f.hidx >= 0 {
 		heap.Fix(&h.filters, f.hidx)
 	} else {
 		heap.Push(&h.filters, f)
 	}
 	return nil
+}
+
+// inRound reports whether f is one of the decline filters that keep its
+// agent's current round open.
+func (f *filter) inRound() bool { return f.rotate && f.round == f.ag.round }
+
+// takeTurn records that c was offered ag in its current round, if one is
+// open.
+func (ag *agent) takeTurn(c *client) {
+	if ag.inRound > 0 {
+		ag.turns = append(ag.turns, turn{c: c, gen: c.gen})
+	}
+}
+
+// hadTurn reports whether c has been offered ag in the open round. Turns are
+// few (a client that declines leaves the list), so a scan is cheapest.
+func (ag *agent) hadTurn(c *client) bool {
+	if ag.inRound == 0 {
+		return false
+	}
+	for _, t := range ag.turns {
+		if t.c == c && t.gen == c.gen {
+			return true
+		}
+	}
+	return false
 }
 
 // expireFilters runs at the start of a batch: it drops filters whose time
@@ -126,28 +173,24 @@ func (h *Hierarchical) timeUp(f *filter) {
 }
 
 // endRound starts a new rotation round on an agent nobody eligible could
-// take, dropping filters that only the round kept. It reports whether any
-// was dropped (so the agent is worth another search).
+// take, dropping the filters that only the round kept and ending turns. It
+// reports whether that let anyone back (so the agent is worth another
+// search).
 func (h *Hierarchical) endRound(ag *agent) bool {
-	inRound := false
-	for _, f := range ag.filters {
-		if f.rotate && f.round == ag.round {
-			inRound = true
-			break
-		}
-	}
-	if !inRound {
+	if ag.inRound == 0 {
 		return false
 	}
 	ag.round++
-	dropped := false
+	ag.inRound = 0
+	released := len(ag.turns) > 0
+	ag.turns = ag.turns[:0]
 	for _, f := range ag.filters {
 		if f.timeUp {
 			h.dropFilter(f)
-			dropped = true
+			released = true
 		}
 	}
-	return dropped
+	return released
 }
 
 func (h *Hierarchical) dropFilter(f *filter) {
@@ -155,6 +198,9 @@ func (h *Hierarchical) dropFilter(f *filter) {
 		return
 	}
 	f.dropped = true
+	if f.inRound() {
+		f.ag.inRound--
+	}
 	delete(f.c.filters, f.ag)
 	delete(f.ag.filters, f.c)
 	f.ag.version++

@@ -3,17 +3,19 @@ package allocator
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 )
 
-// Hierarchical is the two-stage hierarchical allocator behind the "drf" and
-// "random" policies. See the package doc for its rules.
+// Hierarchical is the two-stage hierarchical allocator behind every policy
+// ("drf", "binpack", "spread"); they differ in their Placement. See the
+// package doc for its rules.
 type Hierarchical struct {
-	opts     Options
-	order    order
-	minAlloc []Scalars
-	excluded [NumKinds]bool
-	rng      *rand.Rand
+	opts      Options
+	placement Placement
+	minAlloc  []Scalars
+	excluded  [NumKinds]bool
+	rng       *rand.Rand
 
 	agents     map[string]*agent
 	agentList  []*agent
@@ -38,24 +40,36 @@ type Hierarchical struct {
 	noDeadCache bool
 
 	stash      []stashed // nodes popped during a search, pushed back after
+	parked     []stashed // nodes out of their heaps until the run ends
 	cand       Resources // what the client found by a search would get
 	candRev    Resources
 	shuffled   []*agent
 	blockOrder []int
 	quotaHeap  []*node
+	ordered    []*agent // agents by fill (binpack, spread)
+	fillKeys   []uint16
+	// deferredAny: in this pass the placement put someone eligible off to
+	// a later cycle, so the agent is not one nobody can take.
+	deferredAny bool
 }
 
 type agent struct {
-	id          string
-	idx         int
-	total       Resources
-	free        Resources
-	revTotal    Resources
-	revFree     Resources
-	attrs       map[string]string
-	allocs      []agentAlloc
-	filters     map[*client]*filter
-	round       uint64 // rotation round, see filters.go
+	id       string
+	idx      int
+	total    Resources
+	free     Resources
+	revTotal Resources
+	revFree  Resources
+	attrs    map[string]string
+	allocs   []agentAlloc
+	filters  map[*client]*filter
+	round    uint64 // rotation round, see filters.go
+	// inRound counts the decline filters of the current round: while
+	// there are any, the round is open and turns are kept.
+	inRound int
+	// turns: the clients offered the agent (outside quota) since the
+	// round opened; each is held off it until the round ends.
+	turns       []turn
 	version     uint64 // bumped when its free resources or filters change
 	deadGlobal  uint64 // nobody was eligible at (Hierarchical.version, version)
 	deadLocal   uint64
@@ -83,15 +97,30 @@ type client struct {
 	leaf       *node
 	suppressed bool
 	filters    map[*agent]*filter
+	// gen is bumped by Revive, which ends the client's turns: a turn
+	// records the gen it was taken in.
+	gen uint64
+
+	// Binpack: agents with nothing allocated it may be given per batch
+	// (budget), and how many it was given in batch openedIn.
+	budget, opened int
+	openedIn       uint64
+	// Spread: the size of its slices (a quarter of an agent << sliceLevel).
+	sliceLevel uint
+}
+
+type turn struct {
+	c   *client
+	gen uint64
 }
 
 type stashed struct{ parent, child *node }
 
-// NewHierarchical returns an empty allocator with the given sibling order.
-func NewHierarchical(opts Options, o order) *Hierarchical {
+// NewHierarchical returns an empty allocator with the given placement.
+func NewHierarchical(opts Options, p Placement) *Hierarchical {
 	h := &Hierarchical{
 		opts:       opts,
-		order:      o,
+		placement:  p,
 		minAlloc:   opts.MinAllocatable,
 		rng:        rand.New(rand.NewSource(opts.Seed)),
 		agents:     map[string]*agent{},
@@ -228,7 +257,7 @@ func (h *Hierarchical) AddFramework(f Framework) error {
 			continue
 		}
 		role := h.roleNode(r)
-		c := &client{fw: fw, role: role}
+		c := &client{fw: fw, role: role, budget: 1}
 		c.leaf = newNode(f.ID, role)
 		c.leaf.client = c
 		h.computeShare(c.leaf)
@@ -254,6 +283,7 @@ func (h *Hierarchical) RemoveFramework(id string) error {
 				i--
 			}
 		}
+		ag.turns = slices.DeleteFunc(ag.turns, func(t turn) bool { return t.c.fw == fw })
 	}
 	for _, c := range fw.clients {
 		if fw.active && !c.suppressed {
@@ -403,6 +433,7 @@ func (h *Hierarchical) Revive(frameworkID string, roles ...string) error {
 			}
 		}
 		h.clearFilters(c)
+		c.gen++ // its turns end too: it asks for offers again now
 	}
 	h.version++
 	return nil
@@ -456,10 +487,6 @@ func (h *Hierarchical) recomputeRequired() {
 
 // computeShare sets n's sort key from its allocation.
 func (h *Hierarchical) computeShare(n *node) {
-	if h.order == orderRandom {
-		n.share = h.rng.Float64()
-		return
-	}
 	s := 0.0
 	for k, a := range n.alloc {
 		if h.excluded[k] || h.total[k] <= 0 {
@@ -472,8 +499,8 @@ func (h *Hierarchical) computeShare(n *node) {
 	n.share = s / n.weight
 }
 
-// resort recomputes every key (after totals or weights changed, or for a
-// new random order) and rebuilds every heap.
+// resort recomputes every key (after totals or weights changed) and
+// rebuilds every heap.
 func (h *Hierarchical) resort() {
 	var walk func(n *node)
 	walk = func(n *node) {

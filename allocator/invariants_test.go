@@ -46,6 +46,23 @@ func checkInvariants(h *Hierarchical) error {
 		}
 		total = total.Add(ag.total.Scalars)
 		free = free.Add(ag.free.Scalars)
+		inRound := 0
+		for c, f := range ag.filters {
+			if f.dropped || f.c != c || f.ag != ag || c.filters[ag] != f {
+				return fmt.Errorf("agent %s: filter of %s/%s is not in both books", ag.id, c.fw.id, c.role.name)
+			}
+			if f.rotate && f.round == ag.round {
+				inRound++
+			}
+		}
+		if inRound != ag.inRound {
+			return fmt.Errorf("agent %s: %d decline filters in its round, books say %d", ag.id, inRound, ag.inRound)
+		}
+		for _, t := range ag.turns {
+			if fw := h.frameworks[t.c.fw.id]; fw != t.c.fw || fw.clients[t.c.role.name] != t.c {
+				return fmt.Errorf("agent %s: turn of removed framework %s", ag.id, t.c.fw.id)
+			}
+		}
 	}
 	if withFree != h.agentsWithFree {
 		return fmt.Errorf("%d agents have free resources, books say %d", withFree, h.agentsWithFree)
@@ -126,6 +143,15 @@ func checkInvariants(h *Hierarchical) error {
 	if _, err := countActive(h.root); err != nil {
 		return err
 	}
+	// Binpack never opens more agents to a client in a batch than its
+	// budget allows.
+	for _, fw := range h.frameworks {
+		for _, c := range fw.clients {
+			if c.budget < 1 || c.budget > maxOpenBudget || c.openedIn == h.batch && c.opened > c.budget {
+				return fmt.Errorf("client %s/%s: opened %d agents in batch %d on a budget of %d", fw.id, c.role.name, c.opened, c.openedIn, c.budget)
+			}
+		}
+	}
 	want := h.required
 	h.recomputeRequired()
 	if h.required != want {
@@ -149,7 +175,7 @@ type env struct {
 }
 
 func newEnv(t tb, opts Options) *env {
-	return &env{t: t, h: NewHierarchical(opts, orderDRF), now: time.Unix(1_700_000_000, 0)}
+	return &env{t: t, h: NewHierarchical(opts, PlaceShuffled), now: time.Unix(1_700_000_000, 0)}
 }
 
 func (e *env) agent(id, res string, attrs map[string]string) {

@@ -10,8 +10,9 @@ import (
 )
 
 // twin runs the same operations on the allocator and on a reference copy
-// without the dead-agent cache; grants and errors must be identical, and
-// the invariants must hold after every step.
+// without the dead-agent cache, under any of the placements; grants and
+// errors must be identical, and the invariants must hold after every step:
+// conservation (checkInvariants) and no over-allocation (checkGrants).
 type twin struct {
 	t    *rapid.T
 	a, b *Hierarchical
@@ -54,7 +55,12 @@ func TestPropertyRandomOperations(t *testing.T) {
 func checkRandomOperations(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		seed := rapid.Int64().Draw(t, "seed")
-		w := &twin{t: t, a: NewHierarchical(Options{Seed: seed}, orderDRF), b: NewHierarchical(Options{Seed: seed}, orderDRF), now: time.Unix(0, 0)}
+		p := rapid.SampledFrom([]Placement{PlaceShuffled, PlaceBinpack, PlaceSpread}).Draw(t, "placement")
+		opts := Options{Seed: seed}
+		if rapid.IntRange(0, 3).Draw(t, "any offer") == 0 {
+			opts.MinAllocatable = []Scalars{}
+		}
+		w := &twin{t: t, a: NewHierarchical(opts, p), b: NewHierarchical(opts, p), now: time.Unix(0, 0)}
 		w.b.noDeadCache = true
 		agents := []string{"a0", "a1", "a2", "a3", "a4"}
 		fws := []string{"f0", "f1", "f2", "f3"}
@@ -83,6 +89,12 @@ func checkRandomOperations(t *testing.T) {
 				}
 				if rapid.IntRange(0, 3).Draw(t, "constrained") == 0 {
 					f.Constraints = []Constraint{{Name: "zone", Values: []string{"a"}}}
+				}
+				if rapid.IntRange(0, 3).Draw(t, "big tasks") == 0 {
+					f.MinResources = Scalars{CPUs: int64(rapid.IntRange(1, 4).Draw(t, "min cpus")) * 500}
+				}
+				if rapid.IntRange(0, 5).Draw(t, "any offer for it") == 0 {
+					f.MinAllocatable = []Scalars{}
 				}
 				w.both("addFramework", func(h *Hierarchical) any { return errText(h.AddFramework(f)) })
 			},
@@ -121,12 +133,20 @@ func checkRandomOperations(t *testing.T) {
 			},
 			"allocate": func(t *rapid.T) {
 				w.now = w.now.Add(time.Duration(rapid.IntRange(0, 3000).Draw(t, "ms")) * time.Millisecond)
+				before := roleAllocs(w.a)
 				gs := w.both("allocate", func(h *Hierarchical) any { return h.Allocate(w.now) }).([]Grant)
+				if err := checkGrants(w.a, before, gs); err != nil {
+					t.Fatalf("allocate: %v", err)
+				}
 				w.held = append(w.held, gs...)
 			},
 			"allocateAgent": func(t *rapid.T) {
 				id := pick(agents, "agent")
+				before := roleAllocs(w.a)
 				gs := w.both("allocateAgent", func(h *Hierarchical) any { return h.AllocateAgent(id, w.now) }).([]Grant)
+				if err := checkGrants(w.a, before, gs); err != nil {
+					t.Fatalf("allocateAgent: %v", err)
+				}
 				w.held = append(w.held, gs...)
 			},
 			"returnGrant": func(t *rapid.T) {
@@ -172,6 +192,111 @@ func checkRandomOperations(t *testing.T) {
 		}
 		t.Repeat(ops)
 	})
+}
+
+// roleAllocs is what every role holds, for checkGrants.
+func roleAllocs(h *Hierarchical) map[string]Scalars {
+	out := map[string]Scalars{}
+	for name, n := range h.roles {
+		out[name] = n.alloc
+	}
+	return out
+}
+
+// checkGrants verifies that one allocation over-allocated nothing: no grant
+// is empty or names an unknown framework, role or agent; no role grew past
+// its quota limit (a role may be above one set after it was granted, but
+// must not grow); and under spread, no agent gave two regular (or two
+// revocable) slices.
+func checkGrants(h *Hierarchical, before map[string]Scalars, gs []Grant) error {
+	type key struct {
+		agent     string
+		revocable bool
+	}
+	slices := map[key]bool{}
+	for _, g := range gs {
+		if g.Resources.IsEmpty() && g.Revocable.IsEmpty() {
+			return fmt.Errorf("empty grant %+v", g)
+		}
+		if _, err := h.clientOf(g.FrameworkID, g.Role); err != nil {
+			return fmt.Errorf("grant %+v: %w", g, err)
+		}
+		if _, ok := h.agents[g.AgentID]; !ok {
+			return fmt.Errorf("grant %+v on an unknown agent", g)
+		}
+		k := key{g.AgentID, g.Resources.IsEmpty()}
+		if h.placement == PlaceSpread && slices[k] {
+			return fmt.Errorf("spread: %s gave two slices in one pass", g.AgentID)
+		}
+		slices[k] = true
+	}
+	for name, n := range h.roles {
+		if !n.hasLimit {
+			continue
+		}
+		for k, lim := range n.quota.Limit {
+			if n.alloc[k] > lim && n.alloc[k] > before[name][k] {
+				return fmt.Errorf("role %q grew to %s %d past its limit %d", name, Kind(k), n.alloc[k], lim)
+			}
+		}
+	}
+	return nil
+}
+
+// Rotation bound (package doc): a framework D that declines an agent A
+// after batch b with refuse r is filtered on A at most until batch
+// b + max(r, 2, K), K the number of clients eligible for A: its refuse time
+// and the batch after (Mesos) pass by b + max(r, 2), and the round its
+// decline is in ends by b + K, since each batch of the round offers A to
+// one client that has not had it yet. It holds whatever the others do with
+// A: decline it, or take it and give it back (the case the old rotation got
+// wrong), in batches or event-driven runs, under every placement.
+func TestPropertyDeclineFilterLifetime(t *testing.T) {
+	for round := 0; round < propertyRounds/3; round++ {
+		rapid.Check(t, checkDeclineFilterLifetime)
+	}
+}
+
+func checkDeclineFilterLifetime(t *rapid.T) {
+	p := rapid.SampledFrom([]Placement{PlaceShuffled, PlaceBinpack, PlaceSpread}).Draw(t, "placement")
+	e := newPolicyEnv(t, p, Options{Seed: rapid.Int64().Draw(t, "seed")})
+	k := rapid.IntRange(2, 6).Draw(t, "frameworks")
+	for i := 0; i < k; i++ {
+		e.framework(Framework{ID: fmt.Sprintf("f%d", i), Roles: []string{fmt.Sprintf("r%d", rapid.IntRange(0, 2).Draw(t, "role"))}})
+	}
+	// One framework holds another agent, so DRF orders it last.
+	holder := fmt.Sprintf("f%d", rapid.IntRange(0, k-1).Draw(t, "holder"))
+	held := Grant{FrameworkID: holder, Role: e.h.frameworks[holder].info.Roles[0], Resources: MustParse("cpus:4;mem:4096")}
+	if err := e.h.AddAgent(Agent{ID: "busy", Total: held.Resources, Allocated: []Grant{held}}); err != nil {
+		t.Fatal(err)
+	}
+	e.agent("a", "cpus:4;mem:4096", nil)
+	deadline := map[string]int{} // framework -> batch its filter on a must be gone by
+	batch := 0
+	handle := func(gs []Grant) {
+		for _, g := range gs {
+			delete(deadline, g.FrameworkID) // offered: its filter is gone
+			if rapid.Bool().Draw(t, "decline") {
+				r := rapid.IntRange(0, 3).Draw(t, "refuse")
+				e.decline(g, time.Duration(r)*time.Second)
+				deadline[g.FrameworkID] = batch + max(r, 2, k)
+			} else {
+				e.recover(g) // taken and given back
+			}
+		}
+	}
+	for batch = 1; batch <= 40; batch++ {
+		handle(e.cycle(time.Second))
+		if rapid.IntRange(0, 3).Draw(t, "event-driven run") == 0 {
+			handle(e.h.AllocateAgent("a", e.now))
+		}
+		for id, d := range deadline {
+			c := e.h.frameworks[id].clients[e.h.frameworks[id].info.Roles[0]]
+			if _, filtered := c.filters[e.h.agents["a"]]; filtered && batch >= d {
+				t.Fatalf("batch %d: %s still filtered on a, past batch %d", batch, id, d)
+			}
+		}
+	}
 }
 
 func (w *twin) dropHeld(match func(Grant) bool) {

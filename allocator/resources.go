@@ -120,6 +120,24 @@ func (r Ranges) Contains(o Ranges) bool {
 	return true
 }
 
+// Head returns the first n ports of r (all of them when r has fewer).
+func (r Ranges) Head(n int64) Ranges {
+	var out Ranges
+	for _, x := range r {
+		if n <= 0 {
+			break
+		}
+		size := int64(x.End) - int64(x.Begin) + 1
+		if size > n {
+			x.End = x.Begin + uint32(n-1)
+			size = n
+		}
+		out = append(out, x)
+		n -= size
+	}
+	return out
+}
+
 // Union returns r ∪ o, normalized.
 func (r Ranges) Union(o Ranges) Ranges {
 	if len(o) == 0 {

@@ -65,3 +65,46 @@ func TestConversionAtTheBoundary(t *testing.T) {
 		}
 	}
 }
+
+// The wire form of a minimum offer size keeps Mesos' three cases apart:
+// unset (the default), set with no quantities (anything), and alternatives.
+func TestFromMinAllocatable(t *testing.T) {
+	quantities := func(texts ...string) *messages.MinAllocatable {
+		m := &messages.MinAllocatable{}
+		for _, text := range texts {
+			rs, err := messages.ParseResources(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Quantities = append(m.Quantities, &messages.ResourceQuantities{Resources: rs})
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		in   *messages.MinAllocatable
+		want []Scalars
+	}{
+		{"unset", nil, nil},
+		{"set, no quantities", quantities(), []Scalars{}},
+		{"alternatives", quantities("cpus:1;mem:512", "gpus:1"), []Scalars{MustParse("cpus:1;mem:512").Scalars, MustParse("gpus:1").Scalars}},
+	} {
+		got, err := FromMinAllocatable(tc.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if (got == nil) != (tc.want == nil) || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: got %#v, want %#v", tc.name, got, tc.want)
+		}
+	}
+	for name, bad := range map[string]*messages.Resource{
+		"ports":     {Name: messages.Ports, Ranges: []*messages.Range{{Begin: 1, End: 2}}},
+		"revocable": {Name: messages.CPUs, Scalar: 1, Revocable: true},
+		"unknown":   {Name: "widgets", Scalar: 3},
+	} {
+		m := &messages.MinAllocatable{Quantities: []*messages.ResourceQuantities{{Resources: []*messages.Resource{bad}}}}
+		if _, err := FromMinAllocatable(m); !errors.Is(err, messages.ErrBadResource) {
+			t.Errorf("%s: err = %v, want ErrBadResource", name, err)
+		}
+	}
+}

@@ -6,13 +6,6 @@ package allocator
 // by the policy, so the next candidate is found in O(log n) and an
 // allocation re-sorts only the nodes on its path.
 
-type order int
-
-const (
-	orderDRF order = iota
-	orderRandom
-)
-
 type node struct {
 	name   string
 	parent *node
@@ -25,11 +18,12 @@ type node struct {
 	hasLimit bool
 
 	alloc  Scalars // allocated in the subtree, non-revocable
-	share  float64 // weighted dominant share (DRF) or random key
+	share  float64 // weighted dominant share
 	allocs uint64  // allocations in the subtree (DRF tie-break)
 
 	heap   []*node // active children
 	hidx   int     // index in parent.heap, -1 when absent (inactive or popped)
+	parked bool    // out of parent.heap until the allocation run ends (binpack)
 	qidx   int     // index in the quota heap, -1 when absent
 	active int     // active clients in the subtree
 }

@@ -44,3 +44,50 @@ func TestDeclinersCannotStarveOthers(t *testing.T) {
 		})
 	}
 }
+
+// A decliner is filtered on an agent only until its refuse time has passed
+// (and one more batch has run, as in Mesos) and every other eligible
+// framework has been offered the agent since. A framework that keeps taking
+// the agent and giving it back (short tasks ending, offers rescinded) has
+// been offered it: it must not keep the decliner out for ever.
+func TestTakerCannotShutOutADecliner(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agent("shared", "cpus:4;mem:4096", nil)
+	e.agent("busy", "cpus:4;mem:4096", nil)
+	e.framework(Framework{ID: "taker", Roles: []string{"t"}})
+	// The taker keeps "busy", so the decliner is ahead of it in DRF order.
+	gs := e.cycle(time.Second)
+	for _, g := range gs {
+		if g.AgentID == "shared" {
+			e.recover(g)
+		}
+	}
+	e.framework(Framework{ID: "decliner", Roles: []string{"d"}})
+	gs = e.cycle(time.Second)
+	if len(gs) != 1 || gs[0].FrameworkID != "decliner" {
+		t.Fatalf("setup: the decliner is first in DRF order: %v", gs)
+	}
+	e.decline(gs[0], 0)
+	// Mesos: a filter shorter than the batch interval holds for the next
+	// batch. The taker has the agent then, and gives it back.
+	gs = e.cycle(time.Second)
+	if len(gs) != 1 || gs[0].FrameworkID != "taker" {
+		t.Fatalf("the batch after the decline offers the agent to the taker: %v", gs)
+	}
+	e.recover(gs[0])
+	// Now the refuse time has passed and the only other eligible framework
+	// has been offered the agent: the decliner is back in line, first.
+	for cycle := 1; cycle <= 5; cycle++ {
+		gs = e.cycle(time.Second)
+		for _, g := range gs {
+			if g.FrameworkID == "decliner" {
+				if cycle != 1 {
+					t.Fatalf("decliner offered the agent %d cycles after its turn came", cycle-1)
+				}
+				return
+			}
+			e.recover(g) // a short task: taken and given back
+		}
+	}
+	t.Fatal("decliner shut out of the agent while the taker keeps taking and returning it")
+}

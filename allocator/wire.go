@@ -151,16 +151,35 @@ func FrameworkFromInfo(info *messages.FrameworkInfo) Framework {
 			f.Revocable = true
 		}
 	}
-	if len(info.MinAllocatable) > 0 {
-		min, _, _ := FromMessages(info.MinAllocatable)
-		f.MinAllocatable = []Scalars{min.Scalars}
-	}
+	f.MinAllocatable, _ = FromMinAllocatable(info.MinAllocatable)
 	for _, c := range info.GetPreferences().GetConstraints() {
 		f.Constraints = append(f.Constraints, Constraint{Name: c.Name, Values: c.Values})
 	}
 	mr, _, _ := FromMessages(info.GetPreferences().GetMinResources())
 	f.MinResources = mr.Scalars
 	return f
+}
+
+// FromMinAllocatable converts a framework's wire minimum offer size: nil
+// when unset (the master's default applies), an empty non-nil list when set
+// with no quantities (any offer), else one set of minimums per quantity.
+// Only scalar, non-revocable resources can be minimums.
+func FromMinAllocatable(m *messages.MinAllocatable) ([]Scalars, error) {
+	if m == nil {
+		return nil, nil
+	}
+	out := make([]Scalars, 0, len(m.Quantities))
+	for i, q := range m.Quantities {
+		r, rev, err := FromMessages(q.GetResources())
+		if err != nil {
+			return nil, fmt.Errorf("quantities %d: %w", i, err)
+		}
+		if len(r.Ports) > 0 || !rev.IsEmpty() {
+			return nil, fmt.Errorf("%w: quantities %d: a minimum names scalar resources (cpus, mem, disk, gpus), neither ports nor revocable ones", messages.ErrBadResource, i)
+		}
+		out = append(out, r.Scalars)
+	}
+	return out, nil
 }
 
 // QuotaFromMessage converts a role's quota: a guarantee and per-kind limits

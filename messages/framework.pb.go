@@ -183,6 +183,102 @@ func (x *OfferPreferences) GetMinResources() []*Resource {
 	return nil
 }
 
+// MinAllocatable is the smallest offer a framework wants, as Mesos'
+// OfferFilters.MinAllocatableResources: an offer is made only if it holds
+// at least one of quantities. Set with no quantities, it means any offer,
+// however small (never an empty one). Unset (no MinAllocatable at all), the
+// master's default applies (cpus:0.01 or mem:32).
+type MinAllocatable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Quantities are alternatives, each a set of minimums such as cpus:1 and
+	// mem:512 (scalar resources only).
+	Quantities    []*ResourceQuantities `protobuf:"bytes,1,rep,name=quantities,proto3" json:"quantities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MinAllocatable) Reset() {
+	*x = MinAllocatable{}
+	mi := &file_messages_framework_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MinAllocatable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MinAllocatable) ProtoMessage() {}
+
+func (x *MinAllocatable) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MinAllocatable.ProtoReflect.Descriptor instead.
+func (*MinAllocatable) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MinAllocatable) GetQuantities() []*ResourceQuantities {
+	if x != nil {
+		return x.Quantities
+	}
+	return nil
+}
+
+// ResourceQuantities is a set of minimum quantities of scalar resources.
+type ResourceQuantities struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resources     []*Resource            `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceQuantities) Reset() {
+	*x = ResourceQuantities{}
+	mi := &file_messages_framework_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceQuantities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceQuantities) ProtoMessage() {}
+
+func (x *ResourceQuantities) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceQuantities.ProtoReflect.Descriptor instead.
+func (*ResourceQuantities) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ResourceQuantities) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
 // FrameworkInfo describes a framework.
 type FrameworkInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -199,15 +295,15 @@ type FrameworkInfo struct {
 	Checkpoint  bool              `protobuf:"varint,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	Hostname    string            `protobuf:"bytes,8,opt,name=hostname,proto3" json:"hostname,omitempty"`
 	Preferences *OfferPreferences `protobuf:"bytes,9,opt,name=preferences,proto3" json:"preferences,omitempty"`
-	// min_allocatable overrides the master's minimum offer size.
-	MinAllocatable []*Resource `protobuf:"bytes,10,rep,name=min_allocatable,json=minAllocatable,proto3" json:"min_allocatable,omitempty"`
+	// min_allocatable, when set, overrides the master's minimum offer size.
+	MinAllocatable *MinAllocatable `protobuf:"bytes,11,opt,name=min_allocatable,json=minAllocatable,proto3" json:"min_allocatable,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *FrameworkInfo) Reset() {
 	*x = FrameworkInfo{}
-	mi := &file_messages_framework_proto_msgTypes[2]
+	mi := &file_messages_framework_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +315,7 @@ func (x *FrameworkInfo) String() string {
 func (*FrameworkInfo) ProtoMessage() {}
 
 func (x *FrameworkInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[2]
+	mi := &file_messages_framework_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +328,7 @@ func (x *FrameworkInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkInfo.ProtoReflect.Descriptor instead.
 func (*FrameworkInfo) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{2}
+	return file_messages_framework_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FrameworkInfo) GetId() *FrameworkID {
@@ -298,7 +394,7 @@ func (x *FrameworkInfo) GetPreferences() *OfferPreferences {
 	return nil
 }
 
-func (x *FrameworkInfo) GetMinAllocatable() []*Resource {
+func (x *FrameworkInfo) GetMinAllocatable() *MinAllocatable {
 	if x != nil {
 		return x.MinAllocatable
 	}
@@ -323,7 +419,7 @@ type SubscribeFramework struct {
 
 func (x *SubscribeFramework) Reset() {
 	*x = SubscribeFramework{}
-	mi := &file_messages_framework_proto_msgTypes[3]
+	mi := &file_messages_framework_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +431,7 @@ func (x *SubscribeFramework) String() string {
 func (*SubscribeFramework) ProtoMessage() {}
 
 func (x *SubscribeFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[3]
+	mi := &file_messages_framework_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +444,7 @@ func (x *SubscribeFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeFramework.ProtoReflect.Descriptor instead.
 func (*SubscribeFramework) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{3}
+	return file_messages_framework_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SubscribeFramework) GetInfo() *FrameworkInfo {
@@ -391,7 +487,7 @@ type FrameworkSubscribed struct {
 
 func (x *FrameworkSubscribed) Reset() {
 	*x = FrameworkSubscribed{}
-	mi := &file_messages_framework_proto_msgTypes[4]
+	mi := &file_messages_framework_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +499,7 @@ func (x *FrameworkSubscribed) String() string {
 func (*FrameworkSubscribed) ProtoMessage() {}
 
 func (x *FrameworkSubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[4]
+	mi := &file_messages_framework_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +512,7 @@ func (x *FrameworkSubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkSubscribed.ProtoReflect.Descriptor instead.
 func (*FrameworkSubscribed) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{4}
+	return file_messages_framework_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FrameworkSubscribed) GetFrameworkId() *FrameworkID {
@@ -451,7 +547,7 @@ type FrameworkHeartbeat struct {
 
 func (x *FrameworkHeartbeat) Reset() {
 	*x = FrameworkHeartbeat{}
-	mi := &file_messages_framework_proto_msgTypes[5]
+	mi := &file_messages_framework_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +559,7 @@ func (x *FrameworkHeartbeat) String() string {
 func (*FrameworkHeartbeat) ProtoMessage() {}
 
 func (x *FrameworkHeartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[5]
+	mi := &file_messages_framework_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +572,7 @@ func (x *FrameworkHeartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkHeartbeat.ProtoReflect.Descriptor instead.
 func (*FrameworkHeartbeat) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{5}
+	return file_messages_framework_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FrameworkHeartbeat) GetMasterEpoch() uint64 {
@@ -507,7 +603,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_messages_framework_proto_msgTypes[6]
+	mi := &file_messages_framework_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +615,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[6]
+	mi := &file_messages_framework_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +628,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{6}
+	return file_messages_framework_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Offer) GetId() *OfferID {
@@ -616,7 +712,7 @@ type Offers struct {
 
 func (x *Offers) Reset() {
 	*x = Offers{}
-	mi := &file_messages_framework_proto_msgTypes[7]
+	mi := &file_messages_framework_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +724,7 @@ func (x *Offers) String() string {
 func (*Offers) ProtoMessage() {}
 
 func (x *Offers) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[7]
+	mi := &file_messages_framework_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +737,7 @@ func (x *Offers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offers.ProtoReflect.Descriptor instead.
 func (*Offers) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{7}
+	return file_messages_framework_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Offers) GetOffers() []*Offer {
@@ -670,7 +766,7 @@ type RescindOffer struct {
 
 func (x *RescindOffer) Reset() {
 	*x = RescindOffer{}
-	mi := &file_messages_framework_proto_msgTypes[8]
+	mi := &file_messages_framework_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +778,7 @@ func (x *RescindOffer) String() string {
 func (*RescindOffer) ProtoMessage() {}
 
 func (x *RescindOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[8]
+	mi := &file_messages_framework_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +791,7 @@ func (x *RescindOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescindOffer.ProtoReflect.Descriptor instead.
 func (*RescindOffer) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{8}
+	return file_messages_framework_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RescindOffer) GetOfferId() *OfferID {
@@ -730,7 +826,7 @@ type Filters struct {
 
 func (x *Filters) Reset() {
 	*x = Filters{}
-	mi := &file_messages_framework_proto_msgTypes[9]
+	mi := &file_messages_framework_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +838,7 @@ func (x *Filters) String() string {
 func (*Filters) ProtoMessage() {}
 
 func (x *Filters) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[9]
+	mi := &file_messages_framework_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +851,7 @@ func (x *Filters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filters.ProtoReflect.Descriptor instead.
 func (*Filters) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{9}
+	return file_messages_framework_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Filters) GetRefuseSeconds() float64 {
@@ -778,7 +874,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_messages_framework_proto_msgTypes[10]
+	mi := &file_messages_framework_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +886,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[10]
+	mi := &file_messages_framework_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +899,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{10}
+	return file_messages_framework_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Operation) GetOp() isOperation_Op {
@@ -845,7 +941,7 @@ type Accept struct {
 
 func (x *Accept) Reset() {
 	*x = Accept{}
-	mi := &file_messages_framework_proto_msgTypes[11]
+	mi := &file_messages_framework_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +953,7 @@ func (x *Accept) String() string {
 func (*Accept) ProtoMessage() {}
 
 func (x *Accept) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[11]
+	mi := &file_messages_framework_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +966,7 @@ func (x *Accept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accept.ProtoReflect.Descriptor instead.
 func (*Accept) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{11}
+	return file_messages_framework_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Accept) GetFrameworkId() *FrameworkID {
@@ -913,7 +1009,7 @@ type Decline struct {
 
 func (x *Decline) Reset() {
 	*x = Decline{}
-	mi := &file_messages_framework_proto_msgTypes[12]
+	mi := &file_messages_framework_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1021,7 @@ func (x *Decline) String() string {
 func (*Decline) ProtoMessage() {}
 
 func (x *Decline) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[12]
+	mi := &file_messages_framework_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1034,7 @@ func (x *Decline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decline.ProtoReflect.Descriptor instead.
 func (*Decline) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{12}
+	return file_messages_framework_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Decline) GetFrameworkId() *FrameworkID {
@@ -973,7 +1069,7 @@ type Suppress struct {
 
 func (x *Suppress) Reset() {
 	*x = Suppress{}
-	mi := &file_messages_framework_proto_msgTypes[13]
+	mi := &file_messages_framework_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1081,7 @@ func (x *Suppress) String() string {
 func (*Suppress) ProtoMessage() {}
 
 func (x *Suppress) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[13]
+	mi := &file_messages_framework_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1094,7 @@ func (x *Suppress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Suppress.ProtoReflect.Descriptor instead.
 func (*Suppress) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{13}
+	return file_messages_framework_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Suppress) GetFrameworkId() *FrameworkID {
@@ -1026,7 +1122,7 @@ type Revive struct {
 
 func (x *Revive) Reset() {
 	*x = Revive{}
-	mi := &file_messages_framework_proto_msgTypes[14]
+	mi := &file_messages_framework_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1134,7 @@ func (x *Revive) String() string {
 func (*Revive) ProtoMessage() {}
 
 func (x *Revive) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[14]
+	mi := &file_messages_framework_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1147,7 @@ func (x *Revive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revive.ProtoReflect.Descriptor instead.
 func (*Revive) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{14}
+	return file_messages_framework_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Revive) GetFrameworkId() *FrameworkID {
@@ -1087,7 +1183,7 @@ type KillTask struct {
 
 func (x *KillTask) Reset() {
 	*x = KillTask{}
-	mi := &file_messages_framework_proto_msgTypes[15]
+	mi := &file_messages_framework_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1195,7 @@ func (x *KillTask) String() string {
 func (*KillTask) ProtoMessage() {}
 
 func (x *KillTask) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[15]
+	mi := &file_messages_framework_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1208,7 @@ func (x *KillTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillTask.ProtoReflect.Descriptor instead.
 func (*KillTask) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{15}
+	return file_messages_framework_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KillTask) GetFrameworkId() *FrameworkID {
@@ -1169,7 +1265,7 @@ type Reconcile struct {
 
 func (x *Reconcile) Reset() {
 	*x = Reconcile{}
-	mi := &file_messages_framework_proto_msgTypes[16]
+	mi := &file_messages_framework_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1277,7 @@ func (x *Reconcile) String() string {
 func (*Reconcile) ProtoMessage() {}
 
 func (x *Reconcile) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[16]
+	mi := &file_messages_framework_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1290,7 @@ func (x *Reconcile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconcile.ProtoReflect.Descriptor instead.
 func (*Reconcile) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{16}
+	return file_messages_framework_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Reconcile) GetFrameworkId() *FrameworkID {
@@ -1224,7 +1320,7 @@ type Acknowledge struct {
 
 func (x *Acknowledge) Reset() {
 	*x = Acknowledge{}
-	mi := &file_messages_framework_proto_msgTypes[17]
+	mi := &file_messages_framework_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1332,7 @@ func (x *Acknowledge) String() string {
 func (*Acknowledge) ProtoMessage() {}
 
 func (x *Acknowledge) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[17]
+	mi := &file_messages_framework_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1345,7 @@ func (x *Acknowledge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Acknowledge.ProtoReflect.Descriptor instead.
 func (*Acknowledge) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{17}
+	return file_messages_framework_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Acknowledge) GetFrameworkId() *FrameworkID {
@@ -1290,7 +1386,7 @@ type Teardown struct {
 
 func (x *Teardown) Reset() {
 	*x = Teardown{}
-	mi := &file_messages_framework_proto_msgTypes[18]
+	mi := &file_messages_framework_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1398,7 @@ func (x *Teardown) String() string {
 func (*Teardown) ProtoMessage() {}
 
 func (x *Teardown) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[18]
+	mi := &file_messages_framework_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1411,7 @@ func (x *Teardown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Teardown.ProtoReflect.Descriptor instead.
 func (*Teardown) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{18}
+	return file_messages_framework_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Teardown) GetFrameworkId() *FrameworkID {
@@ -1337,7 +1433,7 @@ type FrameworkFailedOver struct {
 
 func (x *FrameworkFailedOver) Reset() {
 	*x = FrameworkFailedOver{}
-	mi := &file_messages_framework_proto_msgTypes[19]
+	mi := &file_messages_framework_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1445,7 @@ func (x *FrameworkFailedOver) String() string {
 func (*FrameworkFailedOver) ProtoMessage() {}
 
 func (x *FrameworkFailedOver) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[19]
+	mi := &file_messages_framework_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1458,7 @@ func (x *FrameworkFailedOver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkFailedOver.ProtoReflect.Descriptor instead.
 func (*FrameworkFailedOver) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{19}
+	return file_messages_framework_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FrameworkFailedOver) GetFrameworkId() *FrameworkID {
@@ -1397,7 +1493,7 @@ type RunTask struct {
 
 func (x *RunTask) Reset() {
 	*x = RunTask{}
-	mi := &file_messages_framework_proto_msgTypes[20]
+	mi := &file_messages_framework_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1505,7 @@ func (x *RunTask) String() string {
 func (*RunTask) ProtoMessage() {}
 
 func (x *RunTask) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[20]
+	mi := &file_messages_framework_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1518,7 @@ func (x *RunTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTask.ProtoReflect.Descriptor instead.
 func (*RunTask) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{20}
+	return file_messages_framework_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RunTask) GetFramework() *FrameworkInfo {
@@ -1474,7 +1570,7 @@ type StatusUpdate struct {
 
 func (x *StatusUpdate) Reset() {
 	*x = StatusUpdate{}
-	mi := &file_messages_framework_proto_msgTypes[21]
+	mi := &file_messages_framework_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1582,7 @@ func (x *StatusUpdate) String() string {
 func (*StatusUpdate) ProtoMessage() {}
 
 func (x *StatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[21]
+	mi := &file_messages_framework_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1595,7 @@ func (x *StatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusUpdate.ProtoReflect.Descriptor instead.
 func (*StatusUpdate) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{21}
+	return file_messages_framework_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StatusUpdate) GetFrameworkId() *FrameworkID {
@@ -1537,7 +1633,7 @@ type StatusUpdateAcknowledgement struct {
 
 func (x *StatusUpdateAcknowledgement) Reset() {
 	*x = StatusUpdateAcknowledgement{}
-	mi := &file_messages_framework_proto_msgTypes[22]
+	mi := &file_messages_framework_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1645,7 @@ func (x *StatusUpdateAcknowledgement) String() string {
 func (*StatusUpdateAcknowledgement) ProtoMessage() {}
 
 func (x *StatusUpdateAcknowledgement) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[22]
+	mi := &file_messages_framework_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1658,7 @@ func (x *StatusUpdateAcknowledgement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusUpdateAcknowledgement.ProtoReflect.Descriptor instead.
 func (*StatusUpdateAcknowledgement) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{22}
+	return file_messages_framework_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatusUpdateAcknowledgement) GetFrameworkId() *FrameworkID {
@@ -1612,7 +1708,7 @@ type RegisterExecutor struct {
 
 func (x *RegisterExecutor) Reset() {
 	*x = RegisterExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[23]
+	mi := &file_messages_framework_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1720,7 @@ func (x *RegisterExecutor) String() string {
 func (*RegisterExecutor) ProtoMessage() {}
 
 func (x *RegisterExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[23]
+	mi := &file_messages_framework_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1733,7 @@ func (x *RegisterExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterExecutor.ProtoReflect.Descriptor instead.
 func (*RegisterExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{23}
+	return file_messages_framework_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RegisterExecutor) GetFrameworkId() *FrameworkID {
@@ -1673,7 +1769,7 @@ type ExecutorRegistered struct {
 
 func (x *ExecutorRegistered) Reset() {
 	*x = ExecutorRegistered{}
-	mi := &file_messages_framework_proto_msgTypes[24]
+	mi := &file_messages_framework_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1781,7 @@ func (x *ExecutorRegistered) String() string {
 func (*ExecutorRegistered) ProtoMessage() {}
 
 func (x *ExecutorRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[24]
+	mi := &file_messages_framework_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1794,7 @@ func (x *ExecutorRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorRegistered.ProtoReflect.Descriptor instead.
 func (*ExecutorRegistered) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{24}
+	return file_messages_framework_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecutorRegistered) GetFramework() *FrameworkInfo {
@@ -1732,7 +1828,7 @@ type LaunchTask struct {
 
 func (x *LaunchTask) Reset() {
 	*x = LaunchTask{}
-	mi := &file_messages_framework_proto_msgTypes[25]
+	mi := &file_messages_framework_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +1840,7 @@ func (x *LaunchTask) String() string {
 func (*LaunchTask) ProtoMessage() {}
 
 func (x *LaunchTask) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[25]
+	mi := &file_messages_framework_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +1853,7 @@ func (x *LaunchTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTask.ProtoReflect.Descriptor instead.
 func (*LaunchTask) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{25}
+	return file_messages_framework_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LaunchTask) GetTask() *TaskInfo {
@@ -1785,7 +1881,7 @@ type ExecutorStatusUpdate struct {
 
 func (x *ExecutorStatusUpdate) Reset() {
 	*x = ExecutorStatusUpdate{}
-	mi := &file_messages_framework_proto_msgTypes[26]
+	mi := &file_messages_framework_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +1893,7 @@ func (x *ExecutorStatusUpdate) String() string {
 func (*ExecutorStatusUpdate) ProtoMessage() {}
 
 func (x *ExecutorStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[26]
+	mi := &file_messages_framework_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +1906,7 @@ func (x *ExecutorStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStatusUpdate.ProtoReflect.Descriptor instead.
 func (*ExecutorStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{26}
+	return file_messages_framework_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecutorStatusUpdate) GetFrameworkId() *FrameworkID {
@@ -1852,7 +1948,7 @@ type ExecutorStatusAcknowledged struct {
 
 func (x *ExecutorStatusAcknowledged) Reset() {
 	*x = ExecutorStatusAcknowledged{}
-	mi := &file_messages_framework_proto_msgTypes[27]
+	mi := &file_messages_framework_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +1960,7 @@ func (x *ExecutorStatusAcknowledged) String() string {
 func (*ExecutorStatusAcknowledged) ProtoMessage() {}
 
 func (x *ExecutorStatusAcknowledged) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[27]
+	mi := &file_messages_framework_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +1973,7 @@ func (x *ExecutorStatusAcknowledged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStatusAcknowledged.ProtoReflect.Descriptor instead.
 func (*ExecutorStatusAcknowledged) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{27}
+	return file_messages_framework_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExecutorStatusAcknowledged) GetTaskId() *TaskID {
@@ -1906,7 +2002,7 @@ type ReconnectExecutor struct {
 
 func (x *ReconnectExecutor) Reset() {
 	*x = ReconnectExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2014,7 @@ func (x *ReconnectExecutor) String() string {
 func (*ReconnectExecutor) ProtoMessage() {}
 
 func (x *ReconnectExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2027,7 @@ func (x *ReconnectExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectExecutor.ProtoReflect.Descriptor instead.
 func (*ReconnectExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{28}
+	return file_messages_framework_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReconnectExecutor) GetAgentId() *AgentID {
@@ -1963,7 +2059,7 @@ type ReregisterExecutor struct {
 
 func (x *ReregisterExecutor) Reset() {
 	*x = ReregisterExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2071,7 @@ func (x *ReregisterExecutor) String() string {
 func (*ReregisterExecutor) ProtoMessage() {}
 
 func (x *ReregisterExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2084,7 @@ func (x *ReregisterExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReregisterExecutor.ProtoReflect.Descriptor instead.
 func (*ReregisterExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{29}
+	return file_messages_framework_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReregisterExecutor) GetFrameworkId() *FrameworkID {
@@ -2035,7 +2131,7 @@ type ShutdownExecutor struct {
 
 func (x *ShutdownExecutor) Reset() {
 	*x = ShutdownExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[30]
+	mi := &file_messages_framework_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2143,7 @@ func (x *ShutdownExecutor) String() string {
 func (*ShutdownExecutor) ProtoMessage() {}
 
 func (x *ShutdownExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[30]
+	mi := &file_messages_framework_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2156,7 @@ func (x *ShutdownExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownExecutor.ProtoReflect.Descriptor instead.
 func (*ShutdownExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{30}
+	return file_messages_framework_proto_rawDescGZIP(), []int{32}
 }
 
 // FrameworkToExecutor carries a scheduler's message to one of its
@@ -2079,7 +2175,7 @@ type FrameworkToExecutor struct {
 
 func (x *FrameworkToExecutor) Reset() {
 	*x = FrameworkToExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[31]
+	mi := &file_messages_framework_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2187,7 @@ func (x *FrameworkToExecutor) String() string {
 func (*FrameworkToExecutor) ProtoMessage() {}
 
 func (x *FrameworkToExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[31]
+	mi := &file_messages_framework_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2200,7 @@ func (x *FrameworkToExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkToExecutor.ProtoReflect.Descriptor instead.
 func (*FrameworkToExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{31}
+	return file_messages_framework_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *FrameworkToExecutor) GetFrameworkId() *FrameworkID {
@@ -2155,7 +2251,7 @@ type ExecutorToFramework struct {
 
 func (x *ExecutorToFramework) Reset() {
 	*x = ExecutorToFramework{}
-	mi := &file_messages_framework_proto_msgTypes[32]
+	mi := &file_messages_framework_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2167,7 +2263,7 @@ func (x *ExecutorToFramework) String() string {
 func (*ExecutorToFramework) ProtoMessage() {}
 
 func (x *ExecutorToFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[32]
+	mi := &file_messages_framework_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2180,7 +2276,7 @@ func (x *ExecutorToFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorToFramework.ProtoReflect.Descriptor instead.
 func (*ExecutorToFramework) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{32}
+	return file_messages_framework_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExecutorToFramework) GetFrameworkId() *FrameworkID {
@@ -2220,7 +2316,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[33]
+	mi := &file_messages_framework_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2328,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[33]
+	mi := &file_messages_framework_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2341,7 @@ func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation_Launch.ProtoReflect.Descriptor instead.
 func (*Operation_Launch) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{10, 0}
+	return file_messages_framework_proto_rawDescGZIP(), []int{12, 0}
 }
 
 func (x *Operation_Launch) GetTasks() []*TaskInfo {
@@ -2265,7 +2361,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[34]
+	mi := &file_messages_framework_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2373,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[34]
+	mi := &file_messages_framework_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2386,7 @@ func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconcile_Task.ProtoReflect.Descriptor instead.
 func (*Reconcile_Task) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{16, 0}
+	return file_messages_framework_proto_rawDescGZIP(), []int{18, 0}
 }
 
 func (x *Reconcile_Task) GetTaskId() *TaskID {
@@ -2317,7 +2413,13 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x06values\x18\x02 \x03(\tR\x06values\"\x8c\x01\n" +
 	"\x10OfferPreferences\x12?\n" +
 	"\vconstraints\x18\x01 \x03(\v2\x1d.agora.v1.AttributeConstraintR\vconstraints\x127\n" +
-	"\rmin_resources\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\fminResources\"\x9b\x03\n" +
+	"\rmin_resources\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\fminResources\"N\n" +
+	"\x0eMinAllocatable\x12<\n" +
+	"\n" +
+	"quantities\x18\x01 \x03(\v2\x1c.agora.v1.ResourceQuantitiesR\n" +
+	"quantities\"F\n" +
+	"\x12ResourceQuantities\x120\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\tresources\"\xa7\x03\n" +
 	"\rFrameworkInfo\x12%\n" +
 	"\x02id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -2329,9 +2431,9 @@ const file_messages_framework_proto_rawDesc = "" +
 	"checkpoint\x18\a \x01(\bR\n" +
 	"checkpoint\x12\x1a\n" +
 	"\bhostname\x18\b \x01(\tR\bhostname\x12<\n" +
-	"\vpreferences\x18\t \x01(\v2\x1a.agora.v1.OfferPreferencesR\vpreferences\x12;\n" +
-	"\x0fmin_allocatable\x18\n" +
-	" \x03(\v2\x12.agora.v1.ResourceR\x0eminAllocatable\"\x9c\x01\n" +
+	"\vpreferences\x18\t \x01(\v2\x1a.agora.v1.OfferPreferencesR\vpreferences\x12A\n" +
+	"\x0fmin_allocatable\x18\v \x01(\v2\x18.agora.v1.MinAllocatableR\x0eminAllocatableJ\x04\b\n" +
+	"\x10\v\"\x9c\x01\n" +
 	"\x12SubscribeFramework\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
@@ -2497,138 +2599,142 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
 	(*OfferPreferences)(nil),            // 2: agora.v1.OfferPreferences
-	(*FrameworkInfo)(nil),               // 3: agora.v1.FrameworkInfo
-	(*SubscribeFramework)(nil),          // 4: agora.v1.SubscribeFramework
-	(*FrameworkSubscribed)(nil),         // 5: agora.v1.FrameworkSubscribed
-	(*FrameworkHeartbeat)(nil),          // 6: agora.v1.FrameworkHeartbeat
-	(*Offer)(nil),                       // 7: agora.v1.Offer
-	(*Offers)(nil),                      // 8: agora.v1.Offers
-	(*RescindOffer)(nil),                // 9: agora.v1.RescindOffer
-	(*Filters)(nil),                     // 10: agora.v1.Filters
-	(*Operation)(nil),                   // 11: agora.v1.Operation
-	(*Accept)(nil),                      // 12: agora.v1.Accept
-	(*Decline)(nil),                     // 13: agora.v1.Decline
-	(*Suppress)(nil),                    // 14: agora.v1.Suppress
-	(*Revive)(nil),                      // 15: agora.v1.Revive
-	(*KillTask)(nil),                    // 16: agora.v1.KillTask
-	(*Reconcile)(nil),                   // 17: agora.v1.Reconcile
-	(*Acknowledge)(nil),                 // 18: agora.v1.Acknowledge
-	(*Teardown)(nil),                    // 19: agora.v1.Teardown
-	(*FrameworkFailedOver)(nil),         // 20: agora.v1.FrameworkFailedOver
-	(*RunTask)(nil),                     // 21: agora.v1.RunTask
-	(*StatusUpdate)(nil),                // 22: agora.v1.StatusUpdate
-	(*StatusUpdateAcknowledgement)(nil), // 23: agora.v1.StatusUpdateAcknowledgement
-	(*RegisterExecutor)(nil),            // 24: agora.v1.RegisterExecutor
-	(*ExecutorRegistered)(nil),          // 25: agora.v1.ExecutorRegistered
-	(*LaunchTask)(nil),                  // 26: agora.v1.LaunchTask
-	(*ExecutorStatusUpdate)(nil),        // 27: agora.v1.ExecutorStatusUpdate
-	(*ExecutorStatusAcknowledged)(nil),  // 28: agora.v1.ExecutorStatusAcknowledged
-	(*ReconnectExecutor)(nil),           // 29: agora.v1.ReconnectExecutor
-	(*ReregisterExecutor)(nil),          // 30: agora.v1.ReregisterExecutor
-	(*ShutdownExecutor)(nil),            // 31: agora.v1.ShutdownExecutor
-	(*FrameworkToExecutor)(nil),         // 32: agora.v1.FrameworkToExecutor
-	(*ExecutorToFramework)(nil),         // 33: agora.v1.ExecutorToFramework
-	(*Operation_Launch)(nil),            // 34: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 35: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 36: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 37: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 38: actor.PID
-	(*MasterInfo)(nil),                  // 39: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 40: agora.v1.OfferID
-	(*AgentID)(nil),                     // 41: agora.v1.AgentID
-	(*Attribute)(nil),                   // 42: agora.v1.Attribute
-	(*TaskID)(nil),                      // 43: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 44: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 45: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 46: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 47: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 48: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 49: agora.v1.ExecutorInfo
+	(*MinAllocatable)(nil),              // 3: agora.v1.MinAllocatable
+	(*ResourceQuantities)(nil),          // 4: agora.v1.ResourceQuantities
+	(*FrameworkInfo)(nil),               // 5: agora.v1.FrameworkInfo
+	(*SubscribeFramework)(nil),          // 6: agora.v1.SubscribeFramework
+	(*FrameworkSubscribed)(nil),         // 7: agora.v1.FrameworkSubscribed
+	(*FrameworkHeartbeat)(nil),          // 8: agora.v1.FrameworkHeartbeat
+	(*Offer)(nil),                       // 9: agora.v1.Offer
+	(*Offers)(nil),                      // 10: agora.v1.Offers
+	(*RescindOffer)(nil),                // 11: agora.v1.RescindOffer
+	(*Filters)(nil),                     // 12: agora.v1.Filters
+	(*Operation)(nil),                   // 13: agora.v1.Operation
+	(*Accept)(nil),                      // 14: agora.v1.Accept
+	(*Decline)(nil),                     // 15: agora.v1.Decline
+	(*Suppress)(nil),                    // 16: agora.v1.Suppress
+	(*Revive)(nil),                      // 17: agora.v1.Revive
+	(*KillTask)(nil),                    // 18: agora.v1.KillTask
+	(*Reconcile)(nil),                   // 19: agora.v1.Reconcile
+	(*Acknowledge)(nil),                 // 20: agora.v1.Acknowledge
+	(*Teardown)(nil),                    // 21: agora.v1.Teardown
+	(*FrameworkFailedOver)(nil),         // 22: agora.v1.FrameworkFailedOver
+	(*RunTask)(nil),                     // 23: agora.v1.RunTask
+	(*StatusUpdate)(nil),                // 24: agora.v1.StatusUpdate
+	(*StatusUpdateAcknowledgement)(nil), // 25: agora.v1.StatusUpdateAcknowledgement
+	(*RegisterExecutor)(nil),            // 26: agora.v1.RegisterExecutor
+	(*ExecutorRegistered)(nil),          // 27: agora.v1.ExecutorRegistered
+	(*LaunchTask)(nil),                  // 28: agora.v1.LaunchTask
+	(*ExecutorStatusUpdate)(nil),        // 29: agora.v1.ExecutorStatusUpdate
+	(*ExecutorStatusAcknowledged)(nil),  // 30: agora.v1.ExecutorStatusAcknowledged
+	(*ReconnectExecutor)(nil),           // 31: agora.v1.ReconnectExecutor
+	(*ReregisterExecutor)(nil),          // 32: agora.v1.ReregisterExecutor
+	(*ShutdownExecutor)(nil),            // 33: agora.v1.ShutdownExecutor
+	(*FrameworkToExecutor)(nil),         // 34: agora.v1.FrameworkToExecutor
+	(*ExecutorToFramework)(nil),         // 35: agora.v1.ExecutorToFramework
+	(*Operation_Launch)(nil),            // 36: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 37: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 38: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 39: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 40: actor.PID
+	(*MasterInfo)(nil),                  // 41: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 42: agora.v1.OfferID
+	(*AgentID)(nil),                     // 43: agora.v1.AgentID
+	(*Attribute)(nil),                   // 44: agora.v1.Attribute
+	(*TaskID)(nil),                      // 45: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 46: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 47: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 48: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 49: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 50: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 51: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	36, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
-	37, // 2: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
-	0,  // 3: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
-	2,  // 4: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
-	36, // 5: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.Resource
-	3,  // 6: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	38, // 7: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	37, // 8: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	39, // 9: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	40, // 10: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	37, // 11: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	41, // 12: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	36, // 13: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	42, // 14: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
-	7,  // 15: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	40, // 16: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	34, // 17: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	37, // 18: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	40, // 19: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
-	11, // 20: agora.v1.Accept.operations:type_name -> agora.v1.Operation
-	10, // 21: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	37, // 22: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	40, // 23: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
-	10, // 24: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	37, // 25: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	37, // 26: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	37, // 27: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 28: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	41, // 29: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	44, // 30: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	45, // 31: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	37, // 32: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	35, // 33: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	37, // 34: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	41, // 35: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	43, // 36: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	37, // 37: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	37, // 38: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	3,  // 39: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	46, // 40: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	37, // 41: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	47, // 42: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	37, // 43: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	41, // 44: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	43, // 45: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	37, // 46: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 47: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	38, // 48: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	3,  // 49: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	49, // 50: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	41, // 51: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	46, // 52: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	37, // 53: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 54: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 55: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	43, // 56: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	41, // 57: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	38, // 58: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	37, // 59: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 60: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	38, // 61: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	43, // 62: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	27, // 63: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	37, // 64: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 65: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	41, // 66: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	37, // 67: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 68: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	41, // 69: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	46, // 70: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	43, // 71: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	41, // 72: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	73, // [73:73] is the sub-list for method output_type
-	73, // [73:73] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	38, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	4,  // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
+	38, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	39, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	0,  // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
+	2,  // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
+	3,  // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
+	5,  // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
+	40, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	39, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	41, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	42, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	39, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	38, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	44, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	9,  // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
+	42, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	36, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	39, // 20: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	42, // 21: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	13, // 22: agora.v1.Accept.operations:type_name -> agora.v1.Operation
+	12, // 23: agora.v1.Accept.filters:type_name -> agora.v1.Filters
+	39, // 24: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	42, // 25: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	12, // 26: agora.v1.Decline.filters:type_name -> agora.v1.Filters
+	39, // 27: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	39, // 28: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	39, // 29: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	45, // 30: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	43, // 31: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	46, // 32: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	47, // 33: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	39, // 34: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	37, // 35: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	39, // 36: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 37: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	45, // 38: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	39, // 39: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	39, // 40: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,  // 41: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	48, // 42: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	39, // 43: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	49, // 44: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	39, // 45: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 46: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	45, // 47: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	39, // 48: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 49: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	40, // 50: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,  // 51: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	51, // 52: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	43, // 53: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	48, // 54: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	39, // 55: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 56: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	49, // 57: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	45, // 58: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	43, // 59: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	40, // 60: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	39, // 61: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 62: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	40, // 63: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	45, // 64: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	29, // 65: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	39, // 66: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 67: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	43, // 68: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	39, // 69: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 70: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	43, // 71: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	48, // 72: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	45, // 73: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	43, // 74: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	75, // [75:75] is the sub-list for method output_type
+	75, // [75:75] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -2640,8 +2746,8 @@ func file_messages_framework_proto_init() {
 	file_messages_master_proto_init()
 	file_messages_resources_proto_init()
 	file_messages_task_proto_init()
-	file_messages_framework_proto_msgTypes[9].OneofWrappers = []any{}
-	file_messages_framework_proto_msgTypes[10].OneofWrappers = []any{
+	file_messages_framework_proto_msgTypes[11].OneofWrappers = []any{}
+	file_messages_framework_proto_msgTypes[12].OneofWrappers = []any{
 		(*Operation_Launch_)(nil),
 	}
 	type x struct{}
@@ -2650,7 +2756,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -46,7 +46,7 @@ type Workload struct {
 // MasterSpec tunes the master; zero fields take Agora's defaults.
 type MasterSpec struct {
 	// Allocator is the allocation policy (agora node --allocator):
-	// "drf" (default) or "random", to compare them.
+	// "drf" (default), "binpack" or "spread", to compare them.
 	Allocator          string   `json:"allocator"`
 	AllocationInterval Duration `json:"allocation_interval"`
 	OfferTimeout       Duration `json:"offer_timeout"`

@@ -55,7 +55,7 @@ func validateFrameworkInfo(info *messages.FrameworkInfo) error {
 	if info.FailoverTimeoutNanos < 0 {
 		return fmt.Errorf("%w: negative failover timeout", ErrInvalidFramework)
 	}
-	if err := messages.ValidateResources(info.MinAllocatable); err != nil {
+	if _, err := policy.FromMinAllocatable(info.MinAllocatable); err != nil {
 		return fmt.Errorf("%w: min_allocatable: %w", ErrInvalidFramework, err)
 	}
 	if _, _, err := policy.FromMessages(info.GetPreferences().GetMinResources()); err != nil {
