@@ -80,18 +80,48 @@ const bindAttempts = 5
 // its own cluster's leader and has synced its node (sessions work then).
 func Start(t testing.TB) string {
 	t.Helper()
-	return startPicking(t, freePort)
+	return StartAgent(t, Options{}).Addr
 }
 
-// startPicking is Start with the port picker given (a test takes a port
-// first to check the retry).
-func startPicking(t testing.TB, pick func(testing.TB) int) string {
+// Options place a dev agent.
+type Options struct {
+	// Bind is the IP address the agent binds and serves on; default
+	// 127.0.0.1 with free ports. With an address of its own (a network
+	// namespace of a test's, see testkit/netlab) it takes Consul's
+	// default ports (HTTP 8500), which nothing else there can hold.
+	Bind string
+	// Command wraps the agent's command line (to run it in a network
+	// namespace, for example); default exec.Command.
+	Command func(name string, args ...string) *exec.Cmd
+}
+
+// Agent is a running dev agent.
+type Agent struct {
+	// Addr is its HTTP API's host:port.
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// Signal sends sig to the agent's process (SIGSTOP makes every call to it
+// hang, as a partition would; SIGCONT resumes it).
+func (a *Agent) Signal(sig os.Signal) { _ = a.cmd.Process.Signal(sig) }
+
+// StartAgent is Start placed by opts, returning the running agent; it is
+// stopped when the test ends.
+func StartAgent(t testing.TB, opts Options) *Agent {
+	t.Helper()
+	return startPicking(t, opts, freePort)
+}
+
+// startPicking is StartAgent with the port picker given (a test takes a
+// port first to check the retry).
+func startPicking(t testing.TB, opts Options, pick func(testing.TB) int) *Agent {
 	t.Helper()
 	bin := Binary(t)
 	for attempt := 1; ; attempt++ {
-		addr, out, err := start(t, bin, pick)
+		a, out, err := start(t, bin, opts, pick)
 		if err == nil {
-			return addr
+			return a
 		}
 		if !strings.Contains(out, "address already in use") || attempt == bindAttempts {
 			t.Fatalf("%v (attempt %d):\n%s", err, attempt, out)
@@ -100,16 +130,28 @@ func startPicking(t testing.TB, pick func(testing.TB) int) string {
 	}
 }
 
-// start runs one Consul dev agent on freshly picked ports and waits until
-// it is ready (then it is stopped when the test ends) or has exited (then
-// err says so and out is its output).
-func start(t testing.TB, bin string, pick func(testing.TB) int) (addr, out string, err error) {
-	httpPort := pick(t)
-	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(httpPort),
-		"-server-port", strconv.Itoa(pick(t)), "-serf-lan-port", strconv.Itoa(pick(t)),
-		"-serf-wan-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1"}
+// start runs one Consul dev agent (on freshly picked ports unless
+// opts.Bind is given) and waits until it is ready (then it is stopped when
+// the test ends) or has exited (then err says so and out is its output).
+func start(t testing.TB, bin string, opts Options, pick func(testing.TB) int) (a *Agent, out string, err error) {
+	var args []string
+	var addr string
+	if opts.Bind == "" {
+		httpPort := pick(t)
+		args = []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(httpPort),
+			"-server-port", strconv.Itoa(pick(t)), "-serf-lan-port", strconv.Itoa(pick(t))}
+		addr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	} else {
+		args = []string{"agent", "-dev", "-bind", opts.Bind, "-client", opts.Bind}
+		addr = net.JoinHostPort(opts.Bind, "8500")
+	}
+	args = append(args, "-serf-wan-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1")
+	command := opts.Command
+	if command == nil {
+		command = exec.Command
+	}
 	o := &output{}
-	cmd := exec.Command(bin, args...)
+	cmd := command(bin, args...)
 	cmd.Stdout, cmd.Stderr = o, o
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -136,15 +178,15 @@ func start(t testing.TB, bin string, pick func(testing.TB) int) (addr, out strin
 					t.Logf("--- consul output ---\n%s", o.String())
 				}
 			})
-			return fmt.Sprintf("127.0.0.1:%d", httpPort), "", nil
+			return &Agent{Addr: addr, cmd: cmd}, "", nil
 		}
 		select {
 		case <-wake:
 		case <-exited:
-			return "", o.String(), fmt.Errorf("consul exited before it was ready (%v)", cmd.ProcessState)
+			return nil, o.String(), fmt.Errorf("consul exited before it was ready (%v)", cmd.ProcessState)
 		case <-deadline:
 			stop()
-			return "", o.String(), fmt.Errorf("consul not ready within 60 s")
+			return nil, o.String(), fmt.Errorf("consul not ready within 60 s")
 		}
 	}
 }

@@ -19,13 +19,13 @@ func TestStartRetriesWhenAPortIsTaken(t *testing.T) {
 	defer taken.Close()
 	takenPort := taken.Addr().(*net.TCPAddr).Port
 	picks := 0
-	addr := startPicking(t, func(t testing.TB) int {
+	addr := startPicking(t, Options{}, func(t testing.TB) int {
 		picks++
 		if picks == 1 {
 			return takenPort // the HTTP port of the first attempt
 		}
 		return freePort(t)
-	})
+	}).Addr
 	if picks != 6 {
 		t.Fatalf("%d ports picked, want 3 for the failed attempt and 3 for the retry", picks)
 	}
