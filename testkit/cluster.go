@@ -7,14 +7,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/allocation"
 	"github.com/agora-sched/agora/actors/master"
-	"github.com/agora-sched/agora/actors/scheduler"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
@@ -99,7 +97,7 @@ type Cluster struct {
 	resources        []*messages.Resource
 	tempRoot         string // agents' work dirs, removed by Stop
 
-	epoch      uint64
+	*leadership
 	mu         sync.Mutex
 	schedulers map[string][]*actor.PID
 	started    int     // schedulers started, each seeded by its number
@@ -191,151 +189,15 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c.opts = opts
 	c.AllocatorMetrics = allocation.NewMetrics(prometheus.NewRegistry())
-	if err := c.startMaster(1, opts.Policy); err != nil {
+	c.leadership = newLeadership(c)
+	c.nextPolicy = opts.Policy
+	if _, err := c.startLeader(); err != nil {
 		return nil, err
 	}
 	for i := 0; i < opts.Agents; i++ {
 		c.AddAgent(AgentSpec{})
 	}
 	return c, nil
-}
-
-// startMaster spawns an allocator with pol (nil: a new one) and a master
-// leading with epoch.
-func (c *Cluster) startMaster(epoch uint64, pol policy.Allocator) error {
-	opts := c.opts
-	if pol == nil {
-		if opts.NewPolicy != nil {
-			pol = opts.NewPolicy()
-		} else {
-			pol, _ = policy.New("drf", policy.Options{Seed: 1})
-		}
-	}
-	sys := c.System
-	c.epoch = epoch
-	var err error
-	c.Allocator, err = sys.Root.SpawnNamed(allocation.Props(allocation.Config{
-		Policy: pol, Master: actor.NewPID(sys.Address(), master.Name), Clock: opts.Clock, Logger: c.logger,
-		Interval: opts.AllocationInterval, Metrics: c.AllocatorMetrics, ActorOptions: c.actorOpts,
-	}), allocation.Name)
-	if err != nil {
-		return fmt.Errorf("testkit: spawn allocator: %w", err)
-	}
-	reregister := time.Duration(0)
-	if epoch > 1 {
-		reregister = opts.AgentReregisterTimeout
-	}
-	c.Master, err = sys.Root.SpawnNamed(master.Props(master.Config{
-		Info:         &messages.MasterInfo{Id: fmt.Sprintf("testkit-%d", epoch), Address: sys.Address(), Epoch: epoch},
-		Clock:        opts.Clock,
-		Logger:       c.logger,
-		Liveness:     *opts.Liveness,
-		Publisher:    c.Publisher,
-		Metrics:      master.NewMetrics(prometheus.NewRegistry()),
-		Allocator:    c.Allocator,
-		OfferTimeout: opts.OfferTimeout,
-
-		ReclaimInterval:        opts.ReclaimInterval,
-		PreemptionGrace:        opts.PreemptionGrace,
-		AgentReregisterTimeout: reregister,
-		PublishInterval:        opts.PublishInterval,
-		// Snapshot timing must not depend on how fast this machine is.
-		FixedPublishInterval: true,
-		Roles:                opts.Roles,
-		ActorOptions:         append([]actor.PropsOption{actor.WithSenderMiddleware(opts.MasterSenderMiddleware...)}, c.actorOpts...),
-	}), master.Name)
-	if err != nil {
-		return fmt.Errorf("testkit: spawn master: %w", err)
-	}
-	return nil
-}
-
-// FailoverMaster replaces the leading master as a failover does: the master
-// and allocator stop (their books are gone), a new master with the next
-// epoch and a new allocator start empty, and every agent and scheduler is
-// told of the new leader, as leader detection would, so they re-register
-// and subscribe again. It returns the new epoch.
-func (c *Cluster) FailoverMaster(t TB) uint64 {
-	t.Helper()
-	c.StopMaster(t)
-	return c.StartMaster(t)
-}
-
-// StopMaster stops the leading master and its allocator, as a crash would.
-func (c *Cluster) StopMaster(t TB) {
-	t.Helper()
-	if err := c.StopLeader(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// StartMaster starts a new, empty leading master with the next epoch after
-// StopMaster and announces it. It returns the new epoch.
-func (c *Cluster) StartMaster(t TB) uint64 {
-	t.Helper()
-	epoch, err := c.StartLeader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return epoch
-}
-
-// StopLeader is StopMaster for callers without a TB (simulations).
-func (c *Cluster) StopLeader() error {
-	if c.opts.Policy != nil && c.opts.NewPolicy == nil {
-		return fmt.Errorf("testkit: a cluster given Options.Policy needs Options.NewPolicy to fail over")
-	}
-	if c.serial != nil {
-		// Nothing else runs the actors: stop them and run the stopping.
-		c.System.Root.Stop(c.Master)
-		c.System.Root.Stop(c.Allocator)
-		c.Drain()
-		return nil
-	}
-	if err := c.System.Root.StopFuture(c.Master).Wait(); err != nil {
-		return fmt.Errorf("testkit: stop master: %w", err)
-	}
-	if err := c.System.Root.StopFuture(c.Allocator).Wait(); err != nil {
-		return fmt.Errorf("testkit: stop allocator: %w", err)
-	}
-	return nil
-}
-
-// StartLeader is StartMaster for callers without a TB.
-func (c *Cluster) StartLeader() (uint64, error) {
-	if err := c.startMaster(c.epoch+1, nil); err != nil {
-		return 0, err
-	}
-	c.AnnounceLeader()
-	return c.epoch, nil
-}
-
-// AnnounceLeader tells every agent and scheduler the current leader, as
-// leader detection does (again after a partition heals, for example).
-func (c *Cluster) AnnounceLeader() {
-	for _, a := range c.Agents {
-		c.System.Root.Send(a, agent.MasterDetected{Master: c.Master, Epoch: c.epoch})
-	}
-	c.mu.Lock()
-	var scheds []*actor.PID
-	names := make([]string, 0, len(c.schedulers))
-	for name := range c.schedulers {
-		names = append(names, name)
-	}
-	slices.Sort(names) // in a fixed order: simulations replay
-	for _, name := range names {
-		scheds = append(scheds, c.schedulers[name]...)
-	}
-	c.mu.Unlock()
-	for _, s := range scheds {
-		c.System.Root.Send(s, scheduler.MasterDetected{Master: c.Master, Epoch: c.epoch})
-	}
-}
-
-// AnnounceLeaderTo tells one agent the current leader, as its leader
-// detection would (after a partition heals, for example).
-func (c *Cluster) AnnounceLeaderTo(agentPID *actor.PID) {
-	c.System.Root.Send(agentPID, agent.MasterDetected{Master: c.Master, Epoch: c.epoch})
 }
 
 // AgentSpec describes one testkit agent; zero fields take defaults.

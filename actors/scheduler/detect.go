@@ -4,7 +4,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/agora-sched/agora/cluster/detect"
+	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -18,12 +18,18 @@ const MasterName = "master"
 // subscribes there again with its FrameworkID. Start the scheduler with a
 // nil Config.Master and call Follow.
 func Follow(ctx context.Context, sys *actor.ActorSystem, scheduler *actor.PID, master string, logger *slog.Logger) error {
-	spec, err := detect.Parse(master)
+	spec, err := leader.Parse(master)
 	if err != nil {
 		return err
 	}
-	go detect.Watch(ctx, spec, logger, func(info *messages.MasterInfo) {
-		sys.Root.Send(scheduler, MasterDetected{Master: actor.NewPID(info.Address, MasterName), Epoch: info.Epoch})
+	d, err := spec.Detector(logger)
+	if err != nil {
+		return err
+	}
+	go leader.Watch(ctx, d, func(info *messages.MasterInfo) {
+		if info != nil {
+			sys.Root.Send(scheduler, MasterDetected{Master: actor.NewPID(info.Address, MasterName), Epoch: info.Epoch})
+		}
 	})
 	return nil
 }

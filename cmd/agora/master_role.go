@@ -7,30 +7,24 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/agora-sched/agora/actors/allocation"
 	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/mastership"
 	"github.com/agora-sched/agora/allocator"
-	"github.com/agora-sched/agora/cluster/detect"
-	"github.com/agora-sched/agora/cluster/election"
 	"github.com/agora-sched/agora/cluster/kvconfig"
+	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/messages"
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/consul/api"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 )
 
 // masterRole runs the master side of a node: leading at once (a single
 // master), or contending for leadership through Consul and standing by
-// until elected. A leader that loses its session steps down at once: its
-// master and allocator actors stop (their books are soft state, rebuilt by
-// the next leader) and a standby actor answers in their place.
+// until elected (actors/mastership does both).
 type masterRole struct {
 	c        *nodeCmd
 	node     *remoting.Node
@@ -38,34 +32,30 @@ type masterRole struct {
 	clock    clockwork.Clock
 	liveness master.LivenessPolicy
 	pub      *master.Publisher
-	info     *messages.MasterInfo // epoch set per term
+	info     *messages.MasterInfo
 	metrics  *master.Metrics
 	aMetrics *allocation.Metrics
 	consul   *api.Client
 	cluster  string
+	seat     *mastership.Seat
 
 	loadRoles func() (*messages.RoleConfig, error)
 	saveRoles func(context.Context, *messages.RoleConfig) error
-
-	mu      sync.Mutex // serializes lead and stepDown
-	leading atomic.Bool
-	leader  atomic.Pointer[messages.MasterInfo]
-	alloc   *actor.PID
-	self    *actor.PID
-	standby *actor.PID
 }
 
 func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock clockwork.Clock, liveness master.LivenessPolicy,
 	reg *prometheus.Registry, info *messages.MasterInfo) (*masterRole, error) {
 	m := &masterRole{c: c, node: node, logger: logger, clock: clock, liveness: liveness, pub: &master.Publisher{}, info: info,
 		metrics: master.NewMetrics(reg), aMetrics: allocation.NewMetrics(reg)}
+	m.seat = mastership.New(mastership.Config{System: node.System, Info: info, Term: m.term, Standby: c.Election != "",
+		Clock: clock, Logger: logger, Registerer: reg})
 	if c.Election == "" {
 		path := filepath.Join(c.WorkDir, "master", "roles.json")
 		m.loadRoles = func() (*messages.RoleConfig, error) { return master.LoadRolesFile(path) }
 		m.saveRoles = master.SaveRolesFile(path)
 		return m, nil
 	}
-	spec, err := detect.Parse(c.Election)
+	spec, err := leader.Parse(c.Election)
 	if err != nil || spec.Consul == "" {
 		return nil, fmt.Errorf("--election %q: want consul://host:port/<cluster>", c.Election)
 	}
@@ -83,74 +73,24 @@ func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock c
 	return m, nil
 }
 
-// run leads at once without election, or campaigns until ctx ends.
-func (m *masterRole) run(ctx context.Context) error {
-	if m.consul == nil {
-		return m.lead(1)
-	}
-	m.spawnStandby()
-	go func() {
-		for ctx.Err() == nil {
-			if m.campaign(ctx) {
-				// Elected but could not lead: the lock was given up so
-				// another master can; try again after a pause.
-				wait(ctx, 5*time.Second)
-			}
-		}
-	}()
-	return nil
-}
-
-// campaign runs one election campaign until ctx ends or this master, once
-// elected, cannot start leading: then it ends the campaign, which releases
-// the lock, and reports true.
-func (m *masterRole) campaign(ctx context.Context) (resigned bool) {
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	events := make(chan election.Event)
+// run leads at once without election, or campaigns until ctx ends; done
+// is closed when the campaign has ended (the lock given up).
+func (m *masterRole) run(ctx context.Context) (done <-chan struct{}, err error) {
 	ended := make(chan struct{})
+	if m.consul == nil {
+		close(ended)
+		return ended, m.seat.Lead(1)
+	}
+	contender, err := leader.NewConsulContender(leader.ConsulConfig{Client: m.consul, Cluster: m.cluster, Info: m.info,
+		CheckTTL: m.c.ElectionTTL, LockDelay: m.c.LockDelay, Clock: m.clock, Logger: m.logger})
+	if err != nil {
+		return nil, fmt.Errorf("--election: %w", err)
+	}
 	go func() {
 		defer close(ended)
-		err := election.Run(cctx, election.Config{
-			Client: m.consul, Key: election.LeaderKey(m.cluster), Info: m.info,
-			CheckTTL: m.c.ElectionTTL, LockDelay: m.c.LockDelay, Logger: m.logger,
-		}, events)
-		if err != nil && cctx.Err() == nil {
-			m.logger.Error("election stopped; this master cannot lead", "err", err)
-		}
+		m.seat.Run(ctx, contender, leader.NewConsulDetector(m.consul, m.cluster, m.logger))
 	}()
-	for {
-		select {
-		case <-ended:
-			wait(ctx, time.Second) // Consul unreachable at start: retry
-			return false
-		case ev := <-events:
-			if ev.Leader != nil {
-				m.leader.Store(ev.Leader)
-			}
-			switch {
-			case ev.Leading:
-				if err := m.lead(ev.Epoch); err != nil {
-					m.logger.Error("elected but cannot start leading; giving up the lock", "err", err)
-					m.leader.Store(nil)
-					cancel()
-					<-ended
-					return true
-				}
-			case m.leading.Load():
-				m.stepDown()
-			}
-		}
-	}
-}
-
-func wait(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+	return ended, nil
 }
 
 func (m *masterRole) newPolicy() (allocator.Allocator, error) {
@@ -165,110 +105,33 @@ func (m *masterRole) newPolicy() (allocator.Allocator, error) {
 	return pol, nil
 }
 
-// lead starts the allocator and master actors for a term with epoch.
-func (m *masterRole) lead(epoch uint64) (err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	// Read what can fail before the standby gives up the master's name.
+// term configures the master and allocator actors of a term led as info.
+func (m *masterRole) term(info *messages.MasterInfo) (master.Config, allocation.Config, error) {
 	roles, err := m.loadRoles()
 	if err != nil {
-		return err
+		return master.Config{}, allocation.Config{}, err
 	}
-	if m.standby != nil {
-		_ = m.node.System.Root.StopFuture(m.standby).Wait()
-		m.standby = nil
-	}
-	defer func() {
-		if err != nil && m.consul != nil {
-			m.spawnStandbyLocked()
-		}
-	}()
 	pol, err := m.newPolicy()
 	if err != nil {
-		return err
-	}
-	info := cloneInfo(m.info)
-	info.Epoch = epoch
-	sys := m.node.System
-	m.alloc, err = sys.Root.SpawnNamed(allocation.Props(allocation.Config{
-		Policy: pol, Master: info.Pid, Clock: m.clock, Logger: m.logger, Interval: m.c.AllocationInterval, Metrics: m.aMetrics,
-	}), allocation.Name)
-	if err != nil {
-		return fmt.Errorf("spawn allocator: %w", err)
+		return master.Config{}, allocation.Config{}, err
 	}
 	reregister := time.Duration(0)
 	if m.consul != nil {
 		reregister = m.c.AgentReregisterTimeout
 	}
-	m.self, err = sys.Root.SpawnNamed(master.Props(master.Config{
-		Info: info, Clock: m.clock, Logger: m.logger, Liveness: m.liveness, Publisher: m.pub, Metrics: m.metrics,
-		Allocator: m.alloc, OfferTimeout: m.c.OfferTimeout, FrameworkHeartbeat: m.c.FrameworkHeartbeat,
-		Roles: roles, SaveRoles: m.saveRoles,
-		ReclaimInterval: m.c.ReclaimInterval, PreemptionGrace: m.c.PreemptionGrace, AgentReregisterTimeout: reregister,
-	}), master.Name)
-	if err != nil {
-		_ = sys.Root.StopFuture(m.alloc).Wait()
-		return fmt.Errorf("spawn master: %w", err)
-	}
-	m.leader.Store(info)
-	m.leading.Store(true)
-	return nil
-}
-
-// stepDown stops acting as leader at once.
-func (m *masterRole) stepDown() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.leading.Store(false)
-	m.logger.Error("lost leadership: stopping the master and allocator; standing by")
-	sys := m.node.System
-	if m.self != nil {
-		_ = sys.Root.StopFuture(m.self).Wait()
-		m.self = nil
-	}
-	if m.alloc != nil {
-		_ = sys.Root.StopFuture(m.alloc).Wait()
-		m.alloc = nil
-	}
-	m.spawnStandbyLocked()
-}
-
-func (m *masterRole) spawnStandby() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.spawnStandbyLocked()
-}
-
-func (m *masterRole) spawnStandbyLocked() {
-	pid, err := m.node.System.Root.SpawnNamed(master.StandbyProps(&m.leader, m.logger), master.Name)
-	if err != nil {
-		m.logger.Error("cannot start the standby actor", "err", err)
-		return
-	}
-	m.standby = pid
+	return master.Config{
+			Info: info, Clock: m.clock, Logger: m.logger, Liveness: m.liveness, Publisher: m.pub, Metrics: m.metrics,
+			OfferTimeout: m.c.OfferTimeout, FrameworkHeartbeat: m.c.FrameworkHeartbeat, Roles: roles, SaveRoles: m.saveRoles,
+			ReclaimInterval: m.c.ReclaimInterval, PreemptionGrace: m.c.PreemptionGrace, AgentReregisterTimeout: reregister,
+		}, allocation.Config{
+			Policy: pol, Master: info.Pid, Clock: m.clock, Logger: m.logger, Interval: m.c.AllocationInterval, Metrics: m.aMetrics,
+		}, nil
 }
 
 // httpHandler serves the API while leading and redirects (307) to the
 // leader otherwise; /metrics is always this node's own.
 func (m *masterRole) httpHandler(api, metrics http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/metrics" {
-			metrics.ServeHTTP(w, r)
-			return
-		}
-		if m.leading.Load() {
-			api.ServeHTTP(w, r)
-			return
-		}
-		l := m.leader.Load()
-		if l == nil || l.HttpAddress == "" || l.Id == m.info.Id {
-			http.Error(w, "this master is a standby and no leader is elected yet; retry shortly", http.StatusServiceUnavailable)
-			return
-		}
-		u := *r.URL
-		u.Scheme, u.Host = "http", l.HttpAddress
-		http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
-	})
+	return m.seat.Handler(api, metrics)
 }
 
 // update sends a role change to the leading master actor.
@@ -284,10 +147,6 @@ func (m *masterRole) update(ctx context.Context, u *messages.UpdateRole) (*messa
 		return nil, errors.New(res.Message)
 	}
 	return nil, fmt.Errorf("unexpected answer %T", res)
-}
-
-func cloneInfo(i *messages.MasterInfo) *messages.MasterInfo {
-	return proto.Clone(i).(*messages.MasterInfo)
 }
 
 // lookup asks the leading master actor where a task is.

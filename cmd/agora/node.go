@@ -18,7 +18,7 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/allocator"
-	"github.com/agora-sched/agora/cluster/detect"
+	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
@@ -88,6 +88,7 @@ func (c *nodeCmd) Help() string {
 // running is a started node: what Stop must undo.
 type running struct {
 	cancel    context.CancelFunc // ends election and leader detection
+	campaign  <-chan struct{}    // closed when the election campaign has ended
 	node      *remoting.Node
 	http      *http.Server
 	agentHTTP *http.Server
@@ -193,7 +194,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, errors.New("--master: an agent needs the master's remoting address host:port, or consul://host:port/<cluster>")
 		}
 		if c.Master != "" {
-			if _, err := detect.Parse(c.Master); err != nil {
+			if _, err := leader.Parse(c.Master); err != nil {
 				return nil, fmt.Errorf("--master: %w", err)
 			}
 		}
@@ -241,7 +242,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		r.pub = mr.pub
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
-		if err := mr.run(ctx); err != nil {
+		if r.campaign, err = mr.run(ctx); err != nil {
 			cancel()
 			node.Stop()
 			return nil, err
@@ -283,9 +284,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 				logger.Error("agent HTTP server stopped", "err", err)
 			}
 		}()
-		spec := detect.Spec{Static: masterPID.Address}
+		spec := leader.Spec{Static: masterPID.Address}
 		if c.Master != "" {
-			spec, _ = detect.Parse(c.Master)
+			spec, _ = leader.Parse(c.Master)
 		}
 		var initial *actor.PID
 		if spec.Static != "" {
@@ -306,6 +307,11 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, fmt.Errorf("spawn agent: %w", err)
 		}
 		if spec.Consul != "" {
+			detector, err := spec.Detector(logger)
+			if err != nil {
+				r.stop()
+				return nil, fmt.Errorf("--master: %w", err)
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			prev := r.cancel
 			r.cancel = func() {
@@ -315,7 +321,11 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 				}
 			}
 			sys := node.System
-			go detect.Watch(ctx, spec, logger, func(mi *messages.MasterInfo) {
+			go leader.Watch(ctx, detector, func(mi *messages.MasterInfo) {
+				if mi == nil {
+					logger.Warn("no leading master now; waiting for an election")
+					return
+				}
 				logger.Info("leading master detected", "address", mi.Address, "epoch", mi.Epoch)
 				sys.Root.Send(agentPID, agent.MasterDetected{Master: actor.NewPID(mi.Address, master.Name), Epoch: mi.Epoch})
 			})
@@ -335,6 +345,15 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 func (r *running) stop() {
 	if r.cancel != nil {
 		r.cancel()
+	}
+	if r.campaign != nil {
+		// A leader steps down and gives its lock up, so that a standby
+		// leads at once; the calls it makes have deadlines.
+		select {
+		case <-r.campaign:
+		case <-time.After(10 * time.Second):
+			r.logger.Warn("the election campaign did not end within 10 s; stopping anyway")
+		}
 	}
 	for _, srv := range []*http.Server{r.http, r.agentHTTP} {
 		if srv != nil {

@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/agora-sched/agora/cluster/detect"
+	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -153,13 +153,17 @@ func leaderHTTP(hostport string) (string, error) {
 	if !strings.HasPrefix(hostport, "consul://") {
 		return hostport, nil
 	}
-	spec, err := detect.Parse(hostport)
+	spec, err := leader.Parse(hostport)
+	if err != nil {
+		return "", err
+	}
+	d, err := spec.Detector(slog.New(slog.DiscardHandler))
 	if err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := detect.Leader(ctx, spec)
+	info, err := d.Detect(ctx, nil)
 	if err != nil {
 		return "", err
 	}
