@@ -11,6 +11,17 @@
 //	*StatusUpdate          a task changed state
 //	*Error                 the master refused a call, and why
 //	*FrameworkFailedOver   another scheduler took over this FrameworkID: stop
+//	Disconnected           the connection to the master is lost (this package)
+//
+// The scheduler stays subscribed on its own (Mesos' v1 scheduler library
+// does the same): when the connection to its master drops, or no message
+// (heartbeats included) arrives for MaxMissedHeartbeats heartbeat
+// intervals, or a new leader is detected, the handler receives
+// Disconnected and the scheduler subscribes again with its FrameworkID,
+// with backoff, until FrameworkSubscribed says it is back. The master
+// takes that as a failover of the same framework: its tasks stay its own.
+// Calls made while disconnected are sent to the last master known and may
+// be lost; reconcile after FrameworkSubscribed.
 //
 // Status updates are acknowledged automatically after the handler returns,
 // unless Config.ExplicitAcks is set; then call Driver.Acknowledge.
@@ -74,6 +85,10 @@ type Config struct {
 	// SubscribeBackoff and SubscribeBackoffMax bound subscription retries;
 	// 0 means 1 s and 1 min.
 	SubscribeBackoff, SubscribeBackoffMax time.Duration
+	// MaxMissedHeartbeats heartbeat intervals (the master's, from
+	// FrameworkSubscribed) without any message from the master mean the
+	// connection is lost; 0 means 5 (mesos-go's choice).
+	MaxMissedHeartbeats int
 	// ActorOptions are added to the actor's props: testkit's simulations
 	// run every actor on one serial dispatcher, and inject faults as
 	// middleware.
@@ -83,7 +98,20 @@ type Config struct {
 	Rand *rand.Rand
 }
 
-type retrySubscribe struct{ gen uint64 }
+// Disconnected tells the handler that the scheduler lost its master (the
+// connection dropped, heartbeats stopped, or another master leads now).
+// The scheduler is subscribing again with its FrameworkID meanwhile;
+// FrameworkSubscribed says it is back.
+type Disconnected struct {
+	Reason string
+}
+
+// Internal timer messages; gen ties them to the subscription that armed
+// them.
+type (
+	retrySubscribe struct{ gen uint64 }
+	heartbeatCheck struct{ gen uint64 }
+)
 
 type schedulerActor struct {
 	cfg        Config
@@ -98,6 +126,13 @@ type schedulerActor struct {
 	self       *actor.PID
 	seen       uuidSet // status updates already delivered
 	session    string  // this scheduler process, for the master to spot retries
+
+	// watched is the master this scheduler watches (its connection's
+	// loss arrives as Terminated); heard is when the master was last
+	// heard from, and silence how long it may be quiet while subscribed.
+	watched *actor.PID
+	heard   time.Time
+	silence time.Duration
 }
 
 // uuidSet remembers the last status update UUIDs delivered, in two
@@ -133,6 +168,9 @@ func Props(cfg Config, handler Handler) *actor.Props {
 	if cfg.SubscribeBackoffMax <= 0 {
 		cfg.SubscribeBackoffMax = time.Minute
 	}
+	if cfg.MaxMissedHeartbeats <= 0 {
+		cfg.MaxMissedHeartbeats = 5
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		b := backoff.NewExponentialBackOff()
 		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.SubscribeBackoff, cfg.SubscribeBackoffMax, 2, 0.5
@@ -156,15 +194,16 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			s.subscribe(ctx)
 		}
 	case MasterDetected:
-		if m.Master == nil || (s.cfg.Master != nil && s.cfg.Master.Equal(m.Master) && m.Epoch <= s.epoch) {
-			return
+		s.masterDetected(ctx, m)
+	case heartbeatCheck:
+		s.checkHeartbeat(ctx, m)
+	case *actor.Terminated:
+		if s.watched != nil && m.Who.Equal(s.watched) {
+			s.watched = nil
+			if s.subscribed {
+				s.disconnected(ctx, "the connection to the master was lost ("+m.Why.String()+")")
+			}
 		}
-		s.log.Info("a new leading master was detected; subscribing again", "master", m.Master.String())
-		s.cfg.Master = m.Master
-		s.subscribed = false
-		s.gen++
-		s.backoff.Reset()
-		s.subscribe(ctx)
 	case *messages.FrameworkSubscribed:
 		if !s.fresh(m.GetMaster().GetEpoch()) {
 			return
@@ -173,6 +212,7 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.gen++
 		s.info.Id = m.FrameworkId
 		s.log.Info("framework subscribed", "framework_id", m.FrameworkId.GetValue())
+		s.watchMaster(ctx, m.HeartbeatIntervalNanos)
 		s.deliver(ctx, m)
 	case *messages.Offers:
 		if s.fresh(m.MasterEpoch) {
@@ -203,6 +243,7 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
 		}
 	case *messages.FrameworkHeartbeat:
+		s.fresh(m.MasterEpoch)
 	case *messages.FrameworkFailedOver:
 		s.log.Warn("another scheduler took over this framework")
 		s.subscribed = false
@@ -212,20 +253,90 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			s.log.Error("master refused the subscription", "err", m.Message)
 		}
 		s.deliver(ctx, m)
+		if l := m.GetLeader(); m.Code == messages.Error_NOT_LEADER && l.GetAddress() != "" && l.GetEpoch() > s.epoch {
+			// A standby names a leader newer than any we heard from:
+			// go there without waiting for leader detection.
+			s.masterDetected(ctx, MasterDetected{Master: actor.NewPID(l.Address, MasterName), Epoch: l.Epoch})
+		}
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.DeadLetterResponse:
 	default:
 		s.deliver(ctx, m)
 	}
 }
 
-// fresh drops messages from a master older than one already heard from.
+// fresh drops messages from a master older than one already heard from;
+// anything else is news from the master.
 func (s *schedulerActor) fresh(epoch uint64) bool {
 	if epoch < s.epoch {
 		s.log.Warn("ignoring a message from a deposed master", "epoch", epoch, "seen", s.epoch)
 		return false
 	}
 	s.epoch = epoch
+	s.heard = s.cfg.Clock.Now()
 	return true
+}
+
+func (s *schedulerActor) masterDetected(ctx actor.Context, m MasterDetected) {
+	if m.Master == nil || (s.cfg.Master != nil && s.cfg.Master.Equal(m.Master) && m.Epoch <= s.epoch) {
+		return
+	}
+	s.log.Info("a new leading master was detected; subscribing again", "master", m.Master.String(), "epoch", m.Epoch)
+	s.cfg.Master = m.Master
+	if s.subscribed {
+		s.disconnected(ctx, "a new leading master was detected: "+m.Master.Address)
+		return
+	}
+	s.gen++
+	s.backoff.Reset()
+	s.subscribe(ctx)
+}
+
+// watchMaster starts watching the master a subscription was answered by,
+// and the silence allowed from it.
+func (s *schedulerActor) watchMaster(ctx actor.Context, heartbeatNanos int64) {
+	if s.watched != nil && !s.watched.Equal(s.cfg.Master) {
+		ctx.Unwatch(s.watched)
+		s.watched = nil
+	}
+	if s.watched == nil && s.cfg.Master != nil {
+		s.watched = s.cfg.Master
+		ctx.Watch(s.watched)
+	}
+	s.silence = 0
+	if heartbeatNanos > 0 {
+		s.silence = time.Duration(heartbeatNanos) * time.Duration(s.cfg.MaxMissedHeartbeats)
+		s.armHeartbeatCheck(s.silence)
+	}
+}
+
+func (s *schedulerActor) armHeartbeatCheck(after time.Duration) {
+	sys, self, gen := s.sys, s.self, s.gen
+	s.cfg.Clock.AfterFunc(after, func() { sys.Root.Send(self, heartbeatCheck{gen: gen}) })
+}
+
+// checkHeartbeat: a subscribed scheduler that has not heard from its
+// master for the allowed silence takes the connection as lost.
+func (s *schedulerActor) checkHeartbeat(ctx actor.Context, m heartbeatCheck) {
+	if m.gen != s.gen || !s.subscribed || s.silence <= 0 {
+		return
+	}
+	quiet := s.cfg.Clock.Since(s.heard)
+	if quiet < s.silence {
+		s.armHeartbeatCheck(s.silence - quiet)
+		return
+	}
+	s.disconnected(ctx, fmt.Sprintf("no message from the master for %v (%d heartbeats missed)", quiet.Round(time.Millisecond), s.cfg.MaxMissedHeartbeats))
+}
+
+// disconnected tells the handler and subscribes again at once, then
+// with backoff until a subscription is answered.
+func (s *schedulerActor) disconnected(ctx actor.Context, reason string) {
+	s.subscribed = false
+	s.gen++
+	s.log.Warn("disconnected from the master; subscribing again", "reason", reason, "framework_id", s.info.GetId().GetValue())
+	s.deliver(ctx, Disconnected{Reason: reason})
+	s.backoff.Reset()
+	s.subscribe(ctx)
 }
 
 // MasterDetected tells the scheduler which master leads now (leader

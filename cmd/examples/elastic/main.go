@@ -65,6 +65,9 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 			known = append(known, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: id}})
 		}
 		d.Reconcile(known...)
+	case scheduler.Disconnected:
+		// The scheduler subscribes again by itself; its tasks run on.
+		e.Log("disconnected: %s", ev.Reason)
 	case teardown:
 		d.Teardown()
 	case *messages.Error:
