@@ -98,6 +98,11 @@ func (c *Cluster) startLeader() (uint64, error) {
 		term.Resign()
 		return 0, fmt.Errorf("testkit: start the master: %w", err)
 	}
+	if err := term.Announce(context.Background()); err != nil {
+		c.seat.StepDown(err)
+		term.Resign()
+		return 0, fmt.Errorf("testkit: %w", err)
+	}
 	c.term, c.epoch = term, term.Epoch()
 	c.Master, c.Allocator = c.seat.Master(), c.seat.Allocator()
 	return c.epoch, nil

@@ -120,6 +120,12 @@ func (s *Seat) Run(ctx context.Context, contender leader.Contender, detector lea
 			sleep(ctx, clock, 5*time.Second)
 			continue
 		}
+		// Serving now: let agents and schedulers find it.
+		if err := t.Announce(ctx); err != nil {
+			s.StepDown(err)
+			t.Resign()
+			continue
+		}
 		select {
 		case <-t.Lost():
 			s.StepDown(t.Err())

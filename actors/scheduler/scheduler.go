@@ -254,9 +254,12 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		}
 		s.deliver(ctx, m)
 		if l := m.GetLeader(); m.Code == messages.Error_NOT_LEADER && l.GetAddress() != "" && l.GetEpoch() > s.epoch {
-			// A standby names a leader newer than any we heard from:
-			// go there without waiting for leader detection.
-			s.masterDetected(ctx, MasterDetected{Master: actor.NewPID(l.Address, MasterName), Epoch: l.Epoch})
+			// A standby names another master, newer than any we heard
+			// from: go there without waiting for leader detection. (One
+			// naming itself is still starting: the retry will do.)
+			if named := actor.NewPID(l.Address, MasterName); s.cfg.Master == nil || !named.Equal(s.cfg.Master) {
+				s.masterDetected(ctx, MasterDetected{Master: named, Epoch: l.Epoch})
+			}
 		}
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.DeadLetterResponse:
 	default:

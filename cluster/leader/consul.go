@@ -279,20 +279,23 @@ type keeper struct {
 	lease Lease
 }
 
-// begin publishes the epoch in the lock's value, runs a first renewal
-// round (the lease starts with it) and starts the term.
+// begin runs a first renewal round (the lease starts with it) and starts
+// the term; its Announce publishes the epoch in the lock's value.
 func (k *keeper) begin(ctx context.Context, sid string, epoch uint64, stop context.CancelFunc) (*Term, error) {
-	if ok, err := k.c.acquire(ctx, sid, epoch); err != nil || !ok {
-		if err == nil {
-			err = ErrLockLost
-		}
-		return nil, fmt.Errorf("publish epoch %d: %w", epoch, err)
-	}
 	start := k.c.cfg.Clock.Now()
 	if err := k.c.renew(ctx, start, sid, k.c.cfg.Clock.Now().Add(k.c.period)); err != nil {
 		return nil, fmt.Errorf("elected with epoch %d but cannot confirm it: %w", epoch, err)
 	}
-	term := newTerm(k.c.cfg.Info, epoch, func() { stop(); <-k.done })
+	announce := func(ctx context.Context) error {
+		if ok, err := k.c.acquire(ctx, sid, epoch); err != nil || !ok {
+			if err == nil {
+				err = ErrLockLost
+			}
+			return fmt.Errorf("publish epoch %d: %w", epoch, err)
+		}
+		return nil
+	}
+	term := newTerm(k.c.cfg.Info, epoch, announce, func() { stop(); <-k.done })
 	k.mu.Lock()
 	k.term, k.sid = term, sid
 	k.lease.Renew(start)

@@ -46,7 +46,7 @@ func TestConsulElectionFailsOverWithLargerEpoch(t *testing.T) {
 	addr := consultest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := await(t, "a elected", campaign(ctx, consulContender(t, addr, "fo", "a")))
+	a := announce(t, await(t, "a elected", campaign(ctx, consulContender(t, addr, "fo", "a"))))
 	bElected := campaign(ctx, consulContender(t, addr, "fo", "b"))
 	d := consulDetector(t, addr, "fo")
 	if l := await(t, "detect a", detect(ctx, d, nil)); l.GetId() != "a" || l.Epoch != a.Epoch() || l.HttpAddress != "a:5050" {
@@ -54,7 +54,7 @@ func TestConsulElectionFailsOverWithLargerEpoch(t *testing.T) {
 	}
 	start := time.Now()
 	a.Resign()
-	b := await(t, "b elected", bElected)
+	b := announce(t, await(t, "b elected", bElected))
 	t.Logf("b elected %v after a resigned", time.Since(start))
 	if b.Epoch() <= a.Epoch() {
 		t.Fatalf("b's epoch %d is not above a's %d", b.Epoch(), a.Epoch())

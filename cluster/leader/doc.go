@@ -15,6 +15,7 @@
 //	for {
 //		term, err := contender.Campaign(ctx) // blocks until elected
 //		...start leading with term.Epoch()
+//		term.Announce(ctx)                   // now detectors find it
 //		<-term.Lost()                        // stop leading at once
 //		...stand by, campaign again
 //	}

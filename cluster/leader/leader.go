@@ -14,6 +14,10 @@ type Contender interface {
 	// Campaign blocks until this master is elected and returns its term,
 	// or returns the error that stopped the campaign (ctx's when it
 	// ended). ctx bounds the term too: when it ends, the term is resigned.
+	// Detectors see the new leader only once the term is announced
+	// (Term.Announce), which the master does when it is ready to serve:
+	// agents and schedulers that find it then do not knock at a master
+	// still starting.
 	Campaign(ctx context.Context) (*Term, error)
 }
 
@@ -56,12 +60,26 @@ type Term struct {
 	// cannot be; it runs once, on Resign.
 	release     func()
 	releaseOnce sync.Once
+	// announce makes the term visible to detectors.
+	announce func(ctx context.Context) error
 }
 
-func newTerm(info *messages.MasterInfo, epoch uint64, release func()) *Term {
+func newTerm(info *messages.MasterInfo, epoch uint64, announce func(context.Context) error, release func()) *Term {
 	info = proto.Clone(info).(*messages.MasterInfo)
 	info.Epoch = epoch
-	return &Term{Leader: info, lost: make(chan struct{}), release: release}
+	return &Term{Leader: info, lost: make(chan struct{}), announce: announce, release: release}
+}
+
+// Announce publishes the term, so that detectors find this master; call
+// it once the master serves. An error means the term could not be
+// published (it is lost, or Consul did not answer in time): resign.
+func (t *Term) Announce(ctx context.Context) error {
+	select {
+	case <-t.lost:
+		return t.err
+	default:
+	}
+	return t.announce(ctx)
 }
 
 // Epoch is the term's epoch, larger than every earlier term's.

@@ -81,13 +81,20 @@ func (g *Group) electLocked() {
 	g.queue = g.queue[1:]
 	g.epoch++
 	var term *Term
-	term = newTerm(cand.info, g.epoch, func() {
+	term = newTerm(cand.info, g.epoch, func(context.Context) error {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.term != term {
+			return ErrDeposed
+		}
+		g.setLeaderLocked(term.Leader)
+		return nil
+	}, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		g.endLocked(term, ErrResigned)
 	})
 	g.term = term
-	g.setLeaderLocked(term.Leader)
 	cand.elected <- term
 }
 
@@ -98,7 +105,9 @@ func (g *Group) endLocked(term *Term, err error) {
 		return
 	}
 	g.term = nil
-	g.setLeaderLocked(nil)
+	if g.leader != nil {
+		g.setLeaderLocked(nil)
+	}
 	g.electLocked()
 }
 
@@ -115,7 +124,8 @@ func (g *Group) Depose() bool {
 	return true
 }
 
-// Leader is the current leader (nil: none).
+// Leader is the current leader as detectors see it (nil: none, or not
+// announced yet).
 func (g *Group) Leader() *messages.MasterInfo {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -25,6 +25,15 @@ func campaign(ctx context.Context, c leader.Contender) <-chan *leader.Term {
 	return ch
 }
 
+// announce publishes a term, or fails the test.
+func announce(t *testing.T, term *leader.Term) *leader.Term {
+	t.Helper()
+	if err := term.Announce(context.Background()); err != nil {
+		t.Fatalf("announce epoch %d: %v", term.Epoch(), err)
+	}
+	return term
+}
+
 func await[T any](t *testing.T, what string, ch <-chan T) T {
 	t.Helper()
 	select {
@@ -56,6 +65,10 @@ func TestGroupElectsInTurn(t *testing.T) {
 	if a.Epoch() != 1 || a.Leader.Id != "a" {
 		t.Fatalf("first term %v", a.Leader)
 	}
+	if g.Leader() != nil {
+		t.Fatal("detectors see a before it announced its term")
+	}
+	announce(t, a)
 	bElected := campaign(ctx, g.Contender(master("b")))
 	if l := await(t, "detect a", detect(ctx, g.Detector(), nil)); l.GetId() != "a" || l.Epoch != 1 {
 		t.Fatalf("detected %v, want a at epoch 1", l)
@@ -68,9 +81,12 @@ func TestGroupElectsInTurn(t *testing.T) {
 	if !errors.Is(a.Err(), leader.ErrDeposed) {
 		t.Fatalf("a's term ended with %v", a.Err())
 	}
-	b := await(t, "b elected", bElected)
+	b := announce(t, await(t, "b elected", bElected))
 	if b.Epoch() != 2 {
 		t.Fatalf("b's epoch %d, want 2", b.Epoch())
+	}
+	if err := a.Announce(ctx); err == nil {
+		t.Fatal("a deposed leader announced its term")
 	}
 	if l := await(t, "detect a change", next); l != nil && l.GetId() != "b" {
 		t.Fatalf("after a: detected %v", l)
