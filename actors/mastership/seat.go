@@ -104,15 +104,18 @@ func (s *Seat) Run(ctx context.Context, contender leader.Contender, detector lea
 		go leader.Watch(ctx, detector, s.Follow)
 	}
 	clock := s.cfg.Clock
+	retry := time.Second
 	for ctx.Err() == nil {
 		t, err := contender.Campaign(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Error("cannot campaign for leadership; retrying", "err", err, "retry_in", time.Second)
-				sleep(ctx, clock, time.Second)
+				s.log.Error("cannot campaign for leadership; retrying", "err", err, "retry_in", retry)
+				sleep(ctx, clock, retry)
+				retry = min(2*retry, 15*time.Second)
 			}
 			continue
 		}
+		retry = time.Second
 		if err := s.Lead(t.Epoch()); err != nil {
 			// Another master may be able to: give the lock up.
 			s.log.Error("elected but cannot start leading; giving up the lock", "epoch", t.Epoch(), "err", err)

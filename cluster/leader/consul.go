@@ -105,7 +105,9 @@ func NewConsulContender(cfg ConsulConfig) (*ConsulContender, error) {
 
 // Campaign implements Contender. It registers the master's TTL check,
 // keeps passing it, and contends for the lock with a new session until it
-// is elected or ctx ends; Consul errors are retried with backoff.
+// is elected or ctx ends; Consul errors are retried with backoff. One
+// campaign or term at a time: Campaign first waits for the last one's
+// keeper to give up its session and check.
 func (c *ConsulContender) Campaign(ctx context.Context) (*Term, error) {
 	k := &keeper{c: c, done: make(chan struct{}), lease: Lease{TTL: c.cfg.CheckTTL, Margin: c.cfg.Margin}}
 	c.mu.Lock()
@@ -283,7 +285,7 @@ type keeper struct {
 // the term; its Announce publishes the epoch in the lock's value.
 func (k *keeper) begin(ctx context.Context, sid string, epoch uint64, stop context.CancelFunc) (*Term, error) {
 	start := k.c.cfg.Clock.Now()
-	if err := k.c.renew(ctx, start, sid, k.c.cfg.Clock.Now().Add(k.c.period)); err != nil {
+	if err := k.c.renew(ctx, sid, start.Add(k.c.period)); err != nil {
 		return nil, fmt.Errorf("elected with epoch %d but cannot confirm it: %w", epoch, err)
 	}
 	announce := func(ctx context.Context) error {
@@ -307,7 +309,7 @@ func (k *keeper) begin(ctx context.Context, sid string, epoch uint64, stop conte
 
 // renew is one round: pass the check, then confirm the lock, both by
 // deadline.
-func (c *ConsulContender) renew(ctx context.Context, start time.Time, sid string, deadline time.Time) error {
+func (c *ConsulContender) renew(ctx context.Context, sid string, deadline time.Time) error {
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	if err := c.pass(rctx); err != nil {
@@ -339,7 +341,7 @@ func (k *keeper) run(ctx context.Context) {
 				failing = false
 			}
 		} else {
-			err := k.c.renew(ctx, start, sid, lease.RoundDeadline(start, k.c.period))
+			err := k.c.renew(ctx, sid, lease.RoundDeadline(start, k.c.period))
 			if ctx.Err() != nil || !k.settle(term, start, err) {
 				return
 			}
