@@ -76,6 +76,9 @@ func dial(t *testing.T, from *netlab.Host, addr string) string {
 // ways, a one-way block drops them one way (a connection cannot even be
 // set up), and a heal restores the link.
 func TestCutAndHeal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root for network namespaces; make test runs it")
+	}
 	lab := netlab.New(t)
 	a, b, c := lab.AddHost("a"), lab.AddHost("b"), lab.AddHost("c")
 	srv := b.Start(t, netlab.Process{Name: "server", Path: os.Args[0], Env: []string{"NETLAB_HELPER=serve:" + b.Addr(7000)}})
@@ -119,6 +122,9 @@ func TestCutAndHeal(t *testing.T) {
 // A lab leaves nothing behind: its namespaces go when it closes, with its
 // processes.
 func TestCloseRemovesEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root for network namespaces; make test runs it")
+	}
 	before := namespaces(t)
 	var procs []*netlab.Proc
 	t.Run("lab", func(t *testing.T) {
