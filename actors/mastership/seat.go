@@ -211,6 +211,8 @@ type (
 		Reason error
 		Took   time.Duration
 	}
+	// StandingBy: the standby actor holds the master's name.
+	StandingBy struct{}
 )
 
 // StepDown ends the current term at once (reason says why): the HTTP API
@@ -295,6 +297,7 @@ func (s *Seat) spawnStandbyLocked() {
 		return
 	}
 	s.standby = pid
+	s.cfg.System.EventStream.Publish(StandingBy{})
 }
 
 // fence is the sender middleware of a term's actors: it counts what they

@@ -25,23 +25,26 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // node is one master node of a test: its own actor system and seat.
 type node struct {
-	sys     *actor.ActorSystem
-	seat    *Seat
-	led     chan uint64 // a term's epoch, once it runs
-	stopped chan SteppedDown
+	sys      *actor.ActorSystem
+	seat     *Seat
+	led      chan uint64 // a term's epoch, once it runs
+	stopped  chan SteppedDown
+	standing chan struct{} // the standby holds the name
 }
 
 func newNode(t *testing.T, id string) *node {
 	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	t.Cleanup(sys.Shutdown)
-	n := &node{sys: sys, led: make(chan uint64, 8), stopped: make(chan SteppedDown, 8)}
+	n := &node{sys: sys, led: make(chan uint64, 8), stopped: make(chan SteppedDown, 8), standing: make(chan struct{}, 8)}
 	sys.EventStream.Subscribe(func(ev any) {
 		switch ev := ev.(type) {
 		case Leading:
 			n.led <- ev.Epoch
 		case SteppedDown:
 			n.stopped <- ev
+		case StandingBy:
+			n.standing <- struct{}{}
 		}
 	})
 	info := &messages.MasterInfo{Id: id, Address: id + ":5055", HttpAddress: id + ":5050"}
@@ -100,6 +103,7 @@ func TestSeatLeadsStepsDownAndStandsBy(t *testing.T) {
 		t.Fatalf("a leads with epoch %d, want 1", e)
 	}
 	go b.seat.Run(ctx, g.Contender(b.seat.cfg.Info), nil)
+	recv(t, "b stands by", b.standing)
 	b.seat.Follow(g.Leader())
 	if res := ask(t, a); !a.seat.Leading() {
 		t.Fatal("a does not lead")
@@ -120,7 +124,18 @@ func TestSeatLeadsStepsDownAndStandsBy(t *testing.T) {
 	if a.seat.Leading() || a.seat.Master() != nil {
 		t.Fatal("a still leads after its term was lost")
 	}
-	a.seat.Follow(g.Leader())
+	recv(t, "a stands by", a.standing)
+	// b announces its term once it runs: detectors then see it.
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer dcancel()
+	var seen *messages.MasterInfo
+	for seen.GetId() != "b" {
+		var err error
+		if seen, err = g.Detector().Detect(dctx, seen); err != nil {
+			t.Fatalf("b never announced: %v", err)
+		}
+	}
+	a.seat.Follow(seen)
 	if e, ok := ask(t, a).(*messages.Error); !ok || e.Code != messages.Error_NOT_LEADER || e.Leader.GetId() != "b" {
 		t.Fatalf("a, deposed, answered %v; want NOT_LEADER naming b", e)
 	}
@@ -143,6 +158,7 @@ func TestSeatThatCannotLeadResigns(t *testing.T) {
 	}
 	go broken.seat.Run(ctx, g.Contender(broken.seat.cfg.Info), nil)
 	recv(t, "broken tried", tried)
+	recv(t, "broken stands by", broken.standing)
 	ok := newNode(t, "ok")
 	go ok.seat.Run(ctx, g.Contender(ok.seat.cfg.Info), nil)
 	if e := recv(t, "ok leads", ok.led); e != 2 {
