@@ -44,6 +44,21 @@ func Watch(ctx context.Context, d Detector, changed func(*messages.MasterInfo)) 
 	}
 }
 
+// WaitFor returns the first leader d detects that satisfies ok, waiting up
+// to ctx for one.
+func WaitFor(ctx context.Context, d Detector, ok func(*messages.MasterInfo) bool) (*messages.MasterInfo, error) {
+	var info *messages.MasterInfo
+	for {
+		var err error
+		if info, err = d.Detect(ctx, info); err != nil {
+			return nil, err
+		}
+		if info != nil && ok(info) {
+			return info, nil
+		}
+	}
+}
+
 // Same reports whether a and b are the same leader in the same term.
 func Same(a, b *messages.MasterInfo) bool { return proto.Equal(a, b) }
 

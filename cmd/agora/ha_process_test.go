@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -20,7 +21,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/cluster/consultest"
-	"github.com/agora-sched/agora/cluster/detect"
+	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/messages"
 )
 
@@ -73,10 +74,14 @@ func startHA(t testing.TB, tasks int) *haCluster {
 
 func (c *haCluster) leader(t testing.TB, not string) *messages.MasterInfo {
 	t.Helper()
-	spec, _ := detect.Parse(c.election)
+	spec, _ := leader.Parse(c.election)
+	d, err := spec.Detector(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	info, err := detect.WaitLeader(ctx, spec, func(i *messages.MasterInfo) bool { return i.Id != not })
+	info, err := leader.WaitFor(ctx, d, func(i *messages.MasterInfo) bool { return i.Id != not })
 	if err != nil {
 		t.Fatalf("no leader other than %q: %v", not, err)
 	}
