@@ -11,9 +11,17 @@ import (
 // Quantities: the fixed-point Scalars as they are, ports flattened. These
 // conversions are the only place the two forms meet.
 
-// ToQuantities converts r for the wire.
+// Quantities has a field per kind: a kind added here needs one there.
+var _ = [1]struct{}{}[NumKinds-4]
+
+// ToQuantities converts r for the wire; nothing is nil (most grants and
+// returns carry no revocable resources, and every allocation counts on the
+// offer path).
 func ToQuantities(r Resources) *messages.Quantities {
-	q := &messages.Quantities{Milli: r.Scalars[:]}
+	if r.IsEmpty() {
+		return nil
+	}
+	q := &messages.Quantities{CpusMilli: r.Scalars[CPUs], MemMilli: r.Scalars[Mem], DiskMilli: r.Scalars[Disk], GpusMilli: r.Scalars[GPUs]}
 	if len(r.Ports) > 0 {
 		q.Ports = make([]uint32, 0, 2*len(r.Ports))
 		for _, p := range r.Ports {
@@ -30,14 +38,14 @@ func FromQuantities(q *messages.Quantities) (Resources, error) {
 	if q == nil {
 		return r, nil
 	}
-	if len(q.Milli) > int(NumKinds) || len(q.Ports)%2 != 0 {
-		return r, fmt.Errorf("%w: quantities with %d scalars and %d port bounds", ErrInvalid, len(q.Milli), len(q.Ports))
+	if len(q.Ports)%2 != 0 {
+		return r, fmt.Errorf("%w: quantities with %d port bounds", ErrInvalid, len(q.Ports))
 	}
-	for k, v := range q.Milli {
+	r.Scalars = Scalars{CPUs: q.CpusMilli, Mem: q.MemMilli, Disk: q.DiskMilli, GPUs: q.GpusMilli}
+	for k, v := range r.Scalars {
 		if v < 0 {
 			return r, fmt.Errorf("%w: negative %s", ErrInvalid, Kind(k))
 		}
-		r.Scalars[k] = v
 	}
 	ports, err := pairsToRanges(q.Ports)
 	r.Ports = ports

@@ -72,12 +72,17 @@ func (AllocatorReturn_Kind) EnumDescriptor() ([]byte, []int) {
 }
 
 // Quantities are resources as the allocator counts them: fixed-point
-// scalars (thousandths of a unit) in allocator.Kind order (cpus, mem, disk,
-// gpus), and port ranges flattened as begin, end pairs.
+// scalars (thousandths of a unit), one field per kind the allocator knows,
+// and port ranges flattened as begin, end pairs. (Fields, not a list: one
+// of these is built for every offer returned, and a list would be one more
+// allocation each time.)
 type Quantities struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Milli         []int64                `protobuf:"varint,1,rep,packed,name=milli,proto3" json:"milli,omitempty"`
-	Ports         []uint32               `protobuf:"varint,2,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	CpusMilli     int64                  `protobuf:"zigzag64,1,opt,name=cpus_milli,json=cpusMilli,proto3" json:"cpus_milli,omitempty"`
+	MemMilli      int64                  `protobuf:"zigzag64,2,opt,name=mem_milli,json=memMilli,proto3" json:"mem_milli,omitempty"`
+	DiskMilli     int64                  `protobuf:"zigzag64,3,opt,name=disk_milli,json=diskMilli,proto3" json:"disk_milli,omitempty"`
+	GpusMilli     int64                  `protobuf:"zigzag64,4,opt,name=gpus_milli,json=gpusMilli,proto3" json:"gpus_milli,omitempty"`
+	Ports         []uint32               `protobuf:"varint,5,rep,packed,name=ports,proto3" json:"ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -112,11 +117,32 @@ func (*Quantities) Descriptor() ([]byte, []int) {
 	return file_messages_allocation_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *Quantities) GetMilli() []int64 {
+func (x *Quantities) GetCpusMilli() int64 {
 	if x != nil {
-		return x.Milli
+		return x.CpusMilli
 	}
-	return nil
+	return 0
+}
+
+func (x *Quantities) GetMemMilli() int64 {
+	if x != nil {
+		return x.MemMilli
+	}
+	return 0
+}
+
+func (x *Quantities) GetDiskMilli() int64 {
+	if x != nil {
+		return x.DiskMilli
+	}
+	return 0
+}
+
+func (x *Quantities) GetGpusMilli() int64 {
+	if x != nil {
+		return x.GpusMilli
+	}
+	return 0
 }
 
 func (x *Quantities) GetPorts() []uint32 {
@@ -1261,11 +1287,17 @@ var File_messages_allocation_proto protoreflect.FileDescriptor
 
 const file_messages_allocation_proto_rawDesc = "" +
 	"\n" +
-	"\x19messages/allocation.proto\x12\bagora.v1\x1a\vactor.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\"8\n" +
+	"\x19messages/allocation.proto\x12\bagora.v1\x1a\vactor.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\"\x9c\x01\n" +
 	"\n" +
-	"Quantities\x12\x14\n" +
-	"\x05milli\x18\x01 \x03(\x03R\x05milli\x12\x14\n" +
-	"\x05ports\x18\x02 \x03(\rR\x05ports\"\xad\x01\n" +
+	"Quantities\x12\x1d\n" +
+	"\n" +
+	"cpus_milli\x18\x01 \x01(\x12R\tcpusMilli\x12\x1b\n" +
+	"\tmem_milli\x18\x02 \x01(\x12R\bmemMilli\x12\x1d\n" +
+	"\n" +
+	"disk_milli\x18\x03 \x01(\x12R\tdiskMilli\x12\x1d\n" +
+	"\n" +
+	"gpus_milli\x18\x04 \x01(\x12R\tgpusMilli\x12\x14\n" +
+	"\x05ports\x18\x05 \x03(\rR\x05ports\"\xad\x01\n" +
 	"\fAllocatorUse\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x122\n" +

@@ -17,7 +17,11 @@ type resourceKey struct {
 	revocable  bool
 }
 
+// resourceAmount is one name, role and revocability's total. Lists are a
+// handful of entries, so a slice searched in order beats a map (the
+// arithmetic runs for every task a framework fits into an offer).
 type resourceAmount struct {
+	key    resourceKey
 	milli  int64
 	ranges [][2]uint64 // sorted, disjoint
 	ranged bool
@@ -25,16 +29,30 @@ type resourceAmount struct {
 
 func toMilli(v float64) int64 { return int64(math.Round(v * 1000)) }
 
-func tally(lists ...[]*Resource) map[resourceKey]*resourceAmount {
-	out := map[resourceKey]*resourceAmount{}
+func find(t []resourceAmount, k resourceKey) int {
+	for i := range t {
+		if t[i].key == k {
+			return i
+		}
+	}
+	return -1
+}
+
+func tally(lists ...[]*Resource) []resourceAmount {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make([]resourceAmount, 0, n)
 	for _, l := range lists {
 		for _, r := range l {
 			k := resourceKey{r.GetName(), r.GetRole(), r.GetRevocable()}
-			a := out[k]
-			if a == nil {
-				a = &resourceAmount{}
-				out[k] = a
+			i := find(out, k)
+			if i < 0 {
+				out = append(out, resourceAmount{key: k})
+				i = len(out) - 1
 			}
+			a := &out[i]
 			if len(r.GetRanges()) > 0 {
 				a.ranged = true
 				for _, x := range r.GetRanges() {
@@ -99,32 +117,28 @@ func rangesMinus(have, want [][2]uint64) [][2]uint64 {
 	return out
 }
 
-func fromTally(t map[resourceKey]*resourceAmount) []*Resource {
-	keys := make([]resourceKey, 0, len(t))
-	for k, a := range t {
-		if a.milli != 0 || len(a.ranges) > 0 {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b resourceKey) int {
-		if c := strings.Compare(a.name, b.name); c != 0 {
+func fromTally(t []resourceAmount) []*Resource {
+	slices.SortFunc(t, func(a, b resourceAmount) int {
+		if c := strings.Compare(a.key.name, b.key.name); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.role, b.role); c != 0 {
+		if c := strings.Compare(a.key.role, b.key.role); c != 0 {
 			return c
 		}
 		switch {
-		case a.revocable == b.revocable:
+		case a.key.revocable == b.key.revocable:
 			return 0
-		case b.revocable:
+		case b.key.revocable:
 			return -1
 		}
 		return 1
 	})
-	out := make([]*Resource, 0, len(keys))
-	for _, k := range keys {
-		a := t[k]
-		r := &Resource{Name: k.name, Role: k.role, Revocable: k.revocable}
+	out := make([]*Resource, 0, len(t))
+	for _, a := range t {
+		if a.milli == 0 && len(a.ranges) == 0 {
+			continue
+		}
+		r := &Resource{Name: a.key.name, Role: a.key.role, Revocable: a.key.revocable}
 		if a.ranged {
 			for _, x := range a.ranges {
 				r.Ranges = append(r.Ranges, &Range{Begin: x[0], End: x[1]})
@@ -144,16 +158,19 @@ func SumResources(lists ...[]*Resource) []*Resource { return fromTally(tally(lis
 // at most have's of the same name, role and revocability, every range of
 // want inside have's.
 func ContainsResources(have, want []*Resource) bool {
+	if scalarsOnly(have) && scalarsOnly(want) {
+		return containsScalars(have, want)
+	}
 	h, w := tally(have), tally(want)
-	for k, wa := range w {
-		ha := h[k]
-		if ha == nil {
+	for _, wa := range w {
+		i := find(h, wa.key)
+		if i < 0 {
 			if wa.milli > 0 || len(wa.ranges) > 0 {
 				return false
 			}
 			continue
 		}
-		if wa.milli > ha.milli || !rangesContain(ha.ranges, wa.ranges) {
+		if wa.milli > h[i].milli || !rangesContain(h[i].ranges, wa.ranges) {
 			return false
 		}
 	}
@@ -164,13 +181,52 @@ func ContainsResources(have, want []*Resource) bool {
 // ignored (check with ContainsResources first).
 func SubtractResources(have, want []*Resource) []*Resource {
 	h, w := tally(have), tally(want)
-	for k, wa := range w {
-		ha := h[k]
-		if ha == nil {
+	for _, wa := range w {
+		i := find(h, wa.key)
+		if i < 0 {
 			continue
 		}
-		ha.milli = max(ha.milli-wa.milli, 0)
-		ha.ranges = rangesMinus(ha.ranges, wa.ranges)
+		h[i].milli = max(h[i].milli-wa.milli, 0)
+		h[i].ranges = rangesMinus(h[i].ranges, wa.ranges)
 	}
 	return fromTally(h)
+}
+
+func scalarsOnly(l []*Resource) bool {
+	for _, r := range l {
+		if len(r.GetRanges()) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsScalars is ContainsResources without allocating, for lists of
+// scalars: a framework asks it for every task it fits into an offer.
+func containsScalars(have, want []*Resource) bool {
+	for i, w := range want {
+		k := resourceKey{w.GetName(), w.GetRole(), w.GetRevocable()}
+		seen := false
+		for _, x := range want[:i] {
+			seen = seen || resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()} == k
+		}
+		if seen {
+			continue // counted with the first of its key
+		}
+		var need, got int64
+		for _, x := range want[i:] {
+			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
+				need += toMilli(x.GetScalar())
+			}
+		}
+		for _, x := range have {
+			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
+				got += toMilli(x.GetScalar())
+			}
+		}
+		if need > got {
+			return false
+		}
+	}
+	return true
 }

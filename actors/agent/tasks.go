@@ -300,7 +300,7 @@ func (a *agent) flush(ctx actor.Context, key taskKey) {
 // The master gets a copy: the queue keeps its own.
 func (a *agent) sendUpdate(ctx actor.Context, key taskKey, up *messages.StatusUpdate) {
 	if a.cfg.Master != nil {
-		ctx.Request(a.cfg.Master, proto.Clone(up))
+		ctx.Request(a.cfg.Master, messages.CloneStatusUpdate(up))
 	}
 	a.later(a.updates.nextRetry(key), retryUpdate{key: key, uuid: up.Status.Uuid})
 }

@@ -35,6 +35,9 @@ type Config struct {
 	// Interval between batch cycles; 0 means 1 s (Mesos' default).
 	Interval time.Duration
 	Metrics  *Metrics
+	// Fence, when set, is asked before grants go out: the term that runs
+	// the allocator closes it the moment leadership is lost.
+	Fence interface{ Admit() bool }
 	// ActorOptions are added to the actor's props: testkit's simulations
 	// run every actor on one serial dispatcher, and inject faults as
 	// middleware.
@@ -175,7 +178,7 @@ func (a *allocatorActor) runDirty() {
 func (a *allocatorActor) send(grants []policy.Grant, kind string) {
 	a.cfg.Metrics.runs.WithLabelValues(kind).Inc()
 	a.cfg.Metrics.grants.Add(float64(len(grants)))
-	if len(grants) > 0 {
+	if len(grants) > 0 && (a.cfg.Fence == nil || a.cfg.Fence.Admit()) {
 		a.sys.Root.Send(a.cfg.Master, policy.EncodeGrants(grants))
 	}
 }

@@ -55,7 +55,9 @@ func (h *frameworkHandler) Receive(ctx actor.Context) {
 			h.ticking = false // started again by the next connection
 			return
 		}
-		ctx.Send(h.scheduler, &messages.FrameworkHeartbeat{MasterEpoch: h.cfg.Info.Epoch})
+		if admit(h.cfg.Fence) {
+			ctx.Send(h.scheduler, &messages.FrameworkHeartbeat{MasterEpoch: h.cfg.Info.Epoch})
+		}
 		h.later(h.interval, fwHeartbeat{})
 	case *actor.Terminated:
 		if h.scheduler != nil && m.Who.Equal(h.scheduler) {

@@ -72,11 +72,24 @@ type Config struct {
 	// it has not heard of with TASK_LOST; 0 answers at once (a single
 	// master, whose restart loses nothing it could learn).
 	AgentReregisterTimeout time.Duration
+	// Fence, when set, is asked before every message this master or its
+	// handlers send to agents, schedulers or the allocator: the term that
+	// runs them closes it the moment leadership is lost, before they stop.
+	Fence Fence
 	// ActorOptions are added to the props of this actor and its handlers: testkit's
 	// simulations run every actor on one serial dispatcher, and inject
 	// faults as middleware.
 	ActorOptions []actor.PropsOption
 }
+
+// Fence lets a term's actors send only while their master leads.
+type Fence interface {
+	// Admit reports whether a message may go out now (and counts it).
+	Admit() bool
+}
+
+// admit asks the fence, if any.
+func admit(f Fence) bool { return f == nil || f.Admit() }
 
 // Defaults for Config.
 const (
@@ -307,10 +320,12 @@ func (m *master) run(ctx actor.Context, r core.Ready) {
 	for _, e := range r.Effects {
 		switch e := e.(type) {
 		case core.Send:
-			ctx.Send(m.pid(e.To), e.Msg)
+			if admit(m.cfg.Fence) {
+				ctx.Send(m.pid(e.To), e.Msg)
+			}
 		case core.ToAllocator:
-			if m.cfg.Allocator == nil {
-				continue // a master configured without one (tests of agents alone)
+			if m.cfg.Allocator == nil || !admit(m.cfg.Fence) {
+				continue // none configured (tests of agents alone), or fenced
 			}
 			if _, asks := e.Msg.(*messages.AllocatorCheckShortfalls); asks {
 				ctx.Request(m.cfg.Allocator, e.Msg) // answered to the master

@@ -159,7 +159,7 @@ func (s *Seat) Lead(epoch uint64) error {
 		s.standby = nil
 	}
 	t := &term{info: info, fenced: &atomic.Bool{}}
-	fence := actor.WithSenderMiddleware(s.fence(t.fenced))
+	fence := &termFence{fenced: t.fenced, sent: s.metrics.sent, dropped: s.metrics.fenced}
 	sys := s.cfg.System
 	if acfg.Master == nil {
 		acfg.Master = actor.NewPID(sys.Address(), master.Name)
@@ -170,7 +170,7 @@ func (s *Seat) Lead(epoch uint64) error {
 	if mcfg.Clock == nil {
 		mcfg.Clock = s.cfg.Clock
 	}
-	acfg.ActorOptions = append([]actor.PropsOption{fence}, acfg.ActorOptions...)
+	acfg.Fence = fence
 	if t.alloc, err = sys.Root.SpawnNamed(allocation.Props(acfg), allocation.Name); err != nil {
 		s.spawnStandbyLocked()
 		return fmt.Errorf("spawn the allocator: %w", err)
@@ -183,7 +183,7 @@ func (s *Seat) Lead(epoch uint64) error {
 		return fmt.Errorf("the term's master is configured with epoch %d, not the term's %d", mcfg.Info.GetEpoch(), epoch)
 	}
 	mcfg.Allocator = t.alloc
-	mcfg.ActorOptions = append([]actor.PropsOption{fence}, mcfg.ActorOptions...)
+	mcfg.Fence = fence
 	if t.master, err = sys.Root.SpawnNamed(master.Props(mcfg), master.Name); err != nil {
 		s.cfg.Stop(t.alloc)
 		s.spawnStandbyLocked()
@@ -300,19 +300,23 @@ func (s *Seat) spawnStandbyLocked() {
 	s.cfg.System.EventStream.Publish(StandingBy{})
 }
 
-// fence is the sender middleware of a term's actors: it counts what they
-// send, and drops all of it once the term has ended.
-func (s *Seat) fence(fenced *atomic.Bool) actor.SenderMiddleware {
-	return func(next actor.SenderFunc) actor.SenderFunc {
-		return func(c actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
-			if fenced.Load() {
-				s.metrics.fenced.Inc()
-				return
-			}
-			s.metrics.sent.Inc()
-			next(c, target, env)
-		}
+// termFence is a term's actors' fence: it counts what they send, and
+// admits nothing once the term has ended. (Asked by the actors before each
+// send rather than installed as sender middleware, which would wrap every
+// message in an envelope: an allocation per offer.)
+type termFence struct {
+	fenced        *atomic.Bool
+	sent, dropped prometheus.Counter
+}
+
+// Admit implements master.Fence.
+func (f *termFence) Admit() bool {
+	if f.fenced.Load() {
+		f.dropped.Inc()
+		return false
 	}
+	f.sent.Inc()
+	return true
 }
 
 // Handler serves api while leading and redirects (307) to the leader

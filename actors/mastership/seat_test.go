@@ -180,11 +180,12 @@ func TestFenceDropsWhatATermSendsAfterItEnded(t *testing.T) {
 		}
 	}))
 	var fenced atomic.Bool
+	fence := &termFence{fenced: &fenced, sent: n.seat.metrics.sent, dropped: n.seat.metrics.fenced}
 	sender := n.sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
-		if msg, ok := ctx.Message().(*messages.FrameworkHeartbeat); ok {
+		if msg, ok := ctx.Message().(*messages.FrameworkHeartbeat); ok && fence.Admit() {
 			ctx.Send(probe, msg)
 		}
-	}, actor.WithSenderMiddleware(n.seat.fence(&fenced))))
+	}))
 	n.sys.Root.Send(sender, &messages.FrameworkHeartbeat{MasterEpoch: 1})
 	recv(t, "sent while leading", got)
 	fenced.Store(true)

@@ -401,10 +401,10 @@ func (r *recentSet) add(s string, limit int) {
 	r.next = (r.next + 1) % limit
 }
 
-// cloneStatus copies a status the books keep before it is sent, or one
-// received before it is kept: books and messages share nothing mutable.
+// cloneStatus copies a status before it is changed (a reconciliation
+// answer): statuses the books keep are never changed in place.
 func cloneStatus(st *messages.TaskStatus) *messages.TaskStatus {
-	return proto.Clone(st).(*messages.TaskStatus)
+	return messages.CloneTaskStatus(st)
 }
 
 func cloneTask(t *messages.Task) *messages.Task { return proto.Clone(t).(*messages.Task) }

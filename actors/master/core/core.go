@@ -27,7 +27,9 @@
 // Inputs are read-only: between local actors a message is a pointer the
 // sender may still hold. What the core keeps it copies before changing, and
 // what it sends it never touches again: books and messages share no
-// mutable protobuf object.
+// mutable protobuf object. What the books keep of a message (an AgentInfo,
+// a FrameworkInfo, a task's latest status) is immutable once kept: a change
+// replaces it, so it may be sent as it is.
 package core
 
 import (
@@ -120,7 +122,8 @@ func (ForgetScheduler) isEffect() {}
 func (PersistRoles) isEffect()    {}
 func (Publish) isEffect()         {}
 
-// Ready is what an input made necessary.
+// Ready is what an input made necessary. It is valid until the next call
+// into the core, which reuses its storage: carry it out first.
 type Ready struct {
 	// Effects are carried out in order: messages to one destination keep
 	// their order, and a handler is started before it is used and stopped
@@ -270,7 +273,8 @@ func (c *Core) HeartbeatInterval() time.Duration {
 
 func (c *Core) ready() Ready {
 	r := Ready{Effects: c.out, Changed: c.changed}
-	c.out, c.changed = nil, false
+	// The next input reuses the slice: Effects are carried out before it.
+	c.out, c.changed = c.out[:0], false
 	return r
 }
 

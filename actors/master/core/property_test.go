@@ -86,7 +86,9 @@ func newWorld(t *rapid.T) *world {
 // run carries out a Ready: allocator messages go to the policy (which must
 // take them), messages to agents and schedulers to their models.
 func (w *world) run(r Ready) {
-	for _, e := range r.Effects {
+	// A copy: delivering can make an agent answer at once, a call into the
+	// core that reuses the Ready's storage.
+	for _, e := range slices.Clone(r.Effects) {
 		switch e := e.(type) {
 		case ToAllocator:
 			if _, ok := e.Msg.(*messages.AllocatorCheckShortfalls); ok {

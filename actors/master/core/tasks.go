@@ -46,9 +46,9 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 		c.ackForFramework(p.Endpoint, msg)
 		return c.ready()
 	}
-	// The books keep their own copy: the status also goes to the
-	// scheduler.
-	changed, ended := c.books.setState(t, cloneStatus(st))
+	// The books keep the status and the scheduler is sent it: shared, as
+	// neither ever changes a status (the books replace theirs).
+	changed, ended := c.books.setState(t, st)
 	if ended {
 		c.freeTask(t)
 	}
@@ -208,7 +208,7 @@ func (c *Core) markTask(t *taskRecord, state messages.TaskState, reason messages
 	if !ok || !changed {
 		return
 	}
-	c.sendStatus(f, cloneStatus(st))
+	c.sendStatus(f, st) // shared with the books, which never change it
 	c.publish(TaskUpdated{FrameworkID: f.id(), TaskID: t.id(), State: state})
 	c.changed = true
 	if ended {
