@@ -297,8 +297,13 @@ type FrameworkInfo struct {
 	Preferences *OfferPreferences `protobuf:"bytes,9,opt,name=preferences,proto3" json:"preferences,omitempty"`
 	// min_allocatable, when set, overrides the master's minimum offer size.
 	MinAllocatable *MinAllocatable `protobuf:"bytes,11,opt,name=min_allocatable,json=minAllocatable,proto3" json:"min_allocatable,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// principal is the identity that registered the framework, as the
+	// certificate of its scheduler's connection names it. A scheduler may set
+	// it (it must then be its own); the master sets it otherwise, and only
+	// that principal may act for the framework from then on.
+	Principal     string `protobuf:"bytes,12,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FrameworkInfo) Reset() {
@@ -399,6 +404,13 @@ func (x *FrameworkInfo) GetMinAllocatable() *MinAllocatable {
 		return x.MinAllocatable
 	}
 	return nil
+}
+
+func (x *FrameworkInfo) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
 }
 
 // SubscribeFramework registers a framework (no id) or re-registers it
@@ -2419,7 +2431,7 @@ const file_messages_framework_proto_rawDesc = "" +
 	"quantities\x18\x01 \x03(\v2\x1c.agora.v1.ResourceQuantitiesR\n" +
 	"quantities\"F\n" +
 	"\x12ResourceQuantities\x120\n" +
-	"\tresources\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\tresources\"\xa7\x03\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\tresources\"\xc5\x03\n" +
 	"\rFrameworkInfo\x12%\n" +
 	"\x02id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -2432,7 +2444,8 @@ const file_messages_framework_proto_rawDesc = "" +
 	"checkpoint\x12\x1a\n" +
 	"\bhostname\x18\b \x01(\tR\bhostname\x12<\n" +
 	"\vpreferences\x18\t \x01(\v2\x1a.agora.v1.OfferPreferencesR\vpreferences\x12A\n" +
-	"\x0fmin_allocatable\x18\v \x01(\v2\x18.agora.v1.MinAllocatableR\x0eminAllocatableJ\x04\b\n" +
+	"\x0fmin_allocatable\x18\v \x01(\v2\x18.agora.v1.MinAllocatableR\x0eminAllocatable\x12\x1c\n" +
+	"\tprincipal\x18\f \x01(\tR\tprincipalJ\x04\b\n" +
 	"\x10\v\"\x9c\x01\n" +
 	"\x12SubscribeFramework\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +

@@ -20,6 +20,9 @@ func replyTo(p Peer, address, id string) Endpoint {
 // RegisterAgent admits a new agent (one without an AgentID).
 func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time) Ready {
 	to := replyTo(p, msg.GetPid().GetAddress(), msg.GetPid().GetId())
+	if !c.mayRegisterAgent(p, msg.GetInfo(), msg) {
+		return c.ready()
+	}
 	id, retry, err := c.books.register(msg.GetInfo(), to, msg.Session, now)
 	if err != nil {
 		c.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
@@ -34,6 +37,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	}
 	c.cfg.Metrics.Count(Registrations, "", 1)
 	a := c.books.agents[id]
+	a.principal = p.Principal
 	c.log.Info("agent registered", "agent_id", id, "hostname", a.info.Hostname, "resources", messages.FormatResources(a.info.Resources))
 	c.admit(a, false, now)
 	c.readmit(a, nil, now)
@@ -47,6 +51,12 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.Time) Ready {
 	to := replyTo(p, msg.GetPid().GetAddress(), msg.GetPid().GetId())
 	id := msg.GetInfo().GetId().GetValue()
+	if !c.mayRegisterAgent(p, msg.GetInfo(), msg) {
+		return c.ready()
+	}
+	if a, ok := c.books.agents[id]; ok && a.principal != "" && !c.fromAgent(p, a, msg) {
+		return c.ready()
+	}
 	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {
 		// A retry of a re-registration already taken (the answer crossed
 		// it, or the master is busy after a failover): answer it again
@@ -69,6 +79,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		return c.ready()
 	}
 	a := c.books.agents[id]
+	a.principal = p.Principal
 	c.cfg.Metrics.Count(Reregistrations, "", 1)
 	c.log.Info("agent re-registered", "agent_id", id, "hostname", a.info.Hostname, "known", known, "tasks", len(msg.Tasks))
 	c.admit(a, true, now)
@@ -96,6 +107,9 @@ func (c *Core) admit(a *agentRecord, reregistered bool, now time.Time) {
 // count as reachable is told to register again.
 func (c *Core) AgentHeartbeat(p Peer, msg *messages.AgentHeartbeat, now time.Time) Ready {
 	id := msg.GetAgentId().GetValue()
+	if a, ok := c.books.agents[id]; ok && !c.fromAgent(p, a, msg) {
+		return c.ready()
+	}
 	a, err := c.books.heartbeat(id, now)
 	if err != nil {
 		c.log.Debug("heartbeat from an agent that must re-register", "agent_id", id)
@@ -131,6 +145,9 @@ func (c *Core) AgentUnreachable(id string, now time.Time) Ready {
 // tasks are lost.
 func (c *Core) UnregisterAgent(p Peer, msg *messages.UnregisterAgent, now time.Time) Ready {
 	id := msg.GetAgentId().GetValue()
+	if a, ok := c.books.agents[id]; ok && !c.fromAgent(p, a, msg) {
+		return c.ready()
+	}
 	if a, ok := c.books.agents[id]; ok && a.reachable {
 		c.agentGone(a, true, messages.TaskStatusReason_REASON_AGENT_REMOVED, "agent shut down", now)
 	}
@@ -202,6 +219,11 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			timeout := failoverTimeoutOf(f.info)
 			c.arm(timeout, failoverTimeout{frameworkID: fwID, gen: f.gen})
 			c.log.Info("framework recovered from an agent's re-registration; waiting for its scheduler", "framework_id", fwID, "failover_timeout", timeout)
+		}
+		if p := infos[fwID].GetPrincipal(); p != "" && f.info.GetPrincipal() != "" && p != f.info.GetPrincipal() {
+			c.log.Warn("agent reports a task of a framework whose principal differs from the one that holds its ID; ignoring the task",
+				"framework_id", fwID, "task_id", t.GetTaskId().GetValue(), "reported", p, "holder", f.info.GetPrincipal())
+			continue
 		}
 		if !hasRole(f.info, t.Role) {
 			c.log.Warn("agent reports a task under a role its framework is not subscribed to; ignoring the task",

@@ -79,6 +79,9 @@ type agentRecord struct {
 	incarnation uint64
 	// session is the agent process's session from its last registration.
 	session string
+	// principal is the identity the agent registered as ("" unless
+	// authenticated); only it may act for the agent.
+	principal string
 }
 
 func (a *agentRecord) id() string { return a.info.GetId().GetValue() }

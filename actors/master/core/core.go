@@ -55,9 +55,10 @@ func (e Endpoint) String() string { return e.Address + "/" + e.ID }
 // Peer is who sent an input, as the connection it came on vouches for it.
 type Peer struct {
 	Endpoint Endpoint
-	// Principal is the connection's authenticated identity ("" where the
-	// transport does not authenticate).
-	Principal string
+	// Role and Principal are the connection's authenticated identity: the
+	// role (RoleAgent, RoleFramework, ...) and name its certificate
+	// names. Both are empty where the transport authenticates nobody.
+	Role, Principal string
 }
 
 // Effect is one thing a Ready asks the shell to do.

@@ -30,6 +30,9 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 		return c.ready()
 	}
 	resubscribing := msg.GetInfo().GetId().GetValue() != ""
+	if !c.mayHoldFramework(p, msg.GetInfo(), c.books.frameworks[msg.GetInfo().GetId().GetValue()], msg) {
+		return c.ready()
+	}
 	f, known, err := c.books.subscribe(msg.GetInfo(), msg.Session)
 	if err != nil {
 		code := messages.Error_INVALID_ARGUMENT
@@ -41,6 +44,9 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 		return c.ready()
 	}
 	id := f.id()
+	if p.authenticated() && f.info.Principal == "" {
+		f.info.Principal = p.Principal // a copy the books own
+	}
 	subscribed := &messages.FrameworkSubscribed{FrameworkId: f.info.Id, Master: c.cfg.Info, HeartbeatIntervalNanos: int64(c.cfg.FrameworkHeartbeat)}
 	if known && f.connected && f.conn == to {
 		// The same scheduler again: its retry crossed our answer (it
@@ -87,6 +93,10 @@ func (c *Core) caller(p Peer, id *messages.FrameworkID, req proto.Message) (*fra
 	}
 	if !f.connected {
 		c.reject(p.Endpoint, messages.Error_UNKNOWN_FRAMEWORK, fmt.Sprintf("framework %s is not connected: subscribe again", f.id()), req)
+		return nil, false
+	}
+	if p.authenticated() && f.info.GetPrincipal() != p.Principal {
+		c.deny(p, fmt.Sprintf("framework %s belongs to principal %q", f.id(), f.info.GetPrincipal()), req)
 		return nil, false
 	}
 	if p.Endpoint.IsZero() || f.conn != p.Endpoint {

@@ -113,6 +113,9 @@ type roleWrite struct {
 // everything offered from then on. The operator is answered with the new
 // configuration, or an Error.
 func (c *Core) UpdateRole(p Peer, msg *messages.UpdateRole, now time.Time) Ready {
+	if !c.mayOperate(p, msg) {
+		return c.ready()
+	}
 	settings, err := c.roles.Apply(msg)
 	if err != nil {
 		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)

@@ -17,7 +17,9 @@ import (
 func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) Ready {
 	st := msg.GetStatus()
 	fwID := msg.GetFrameworkId().GetValue()
-	if a, ok := c.books.agents[st.GetAgentId().GetValue()]; !ok || !a.reachable {
+	if a, ok := c.books.agents[st.GetAgentId().GetValue()]; ok && !c.fromAgent(p, a, msg) {
+		return c.ready()
+	} else if !ok || !a.reachable {
 		// As Mesos does: an agent this master does not count as
 		// registered must re-register first (its heartbeats are refused
 		// and tell it so); it resends the update after, when what its
@@ -236,6 +238,9 @@ func (c *Core) FrameworkToExecutor(p Peer, msg *messages.FrameworkToExecutor, no
 // ExecutorToFramework passes an executor's message to its scheduler (best
 // effort).
 func (c *Core) ExecutorToFramework(p Peer, msg *messages.ExecutorToFramework, now time.Time) Ready {
+	if a, ok := c.books.agents[msg.GetAgentId().GetValue()]; !ok || !c.fromAgent(p, a, msg) {
+		return c.ready()
+	}
 	if f, ok := c.books.frameworks[msg.GetFrameworkId().GetValue()]; ok && f.connected {
 		c.send(f.conn, msg)
 	}

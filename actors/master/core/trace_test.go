@@ -66,6 +66,16 @@ func (e *traceEnv) endpoint(name string) Endpoint {
 
 func (e *traceEnv) peer(name string) Peer { return Peer{Endpoint: e.endpoint(name)} }
 
+// peerAs is name's peer, authenticated as the command's as=role:principal
+// when it has one.
+func (e *traceEnv) peerAs(t *testing.T, d *datadriven.TestData, name string) Peer {
+	p := e.peer(name)
+	if as := arg(t, d, "as", ""); as != "" {
+		p.Role, p.Principal, _ = strings.Cut(as, ":")
+	}
+	return p
+}
+
 func arg(t *testing.T, d *datadriven.TestData, key, def string) string {
 	t.Helper()
 	if a, ok := d.Arg(key); ok {
@@ -144,7 +154,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	case "register":
 		name := arg(t, d, "agent", "a1")
 		info := &messages.AgentInfo{Hostname: name, Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}
-		r = e.c.RegisterAgent(e.peer(name), &messages.RegisterAgent{Info: info, Session: arg(t, d, "session", "")}, e.now)
+		r = e.c.RegisterAgent(e.peerAs(t, d, name), &messages.RegisterAgent{Info: info, Session: arg(t, d, "session", "")}, e.now)
 		for _, eff := range r.Effects {
 			if s, ok := eff.(Send); ok {
 				if reg, ok := s.Msg.(*messages.AgentRegistered); ok {
@@ -187,18 +197,18 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 				msg.Frameworks = append(msg.Frameworks, info)
 			}
 		}
-		r = e.c.ReregisterAgent(e.peer(name), msg, e.now)
+		r = e.c.ReregisterAgent(e.peerAs(t, d, name), msg, e.now)
 
 	case "heartbeat":
 		name := arg(t, d, "agent", "a1")
-		r = e.c.AgentHeartbeat(e.peer(name), &messages.AgentHeartbeat{AgentId: &messages.AgentID{Value: e.agentID(t, name)}, Seq: uint64(mustInt(t, arg(t, d, "seq", "1")))}, e.now)
+		r = e.c.AgentHeartbeat(e.peerAs(t, d, name), &messages.AgentHeartbeat{AgentId: &messages.AgentID{Value: e.agentID(t, name)}, Seq: uint64(mustInt(t, arg(t, d, "seq", "1")))}, e.now)
 
 	case "unreachable":
 		r = e.c.AgentUnreachable(e.agentID(t, arg(t, d, "agent", "a1")), e.now)
 
 	case "unregister":
 		name := arg(t, d, "agent", "a1")
-		r = e.c.UnregisterAgent(e.peer(name), &messages.UnregisterAgent{AgentId: &messages.AgentID{Value: e.agentID(t, name)}}, e.now)
+		r = e.c.UnregisterAgent(e.peerAs(t, d, name), &messages.UnregisterAgent{AgentId: &messages.AgentID{Value: e.agentID(t, name)}}, e.now)
 
 	case "subscribe":
 		name := arg(t, d, "fw", "f1")
@@ -210,7 +220,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if c := arg(t, d, "capabilities", ""); c == "revocable" {
 			info.Capabilities = []messages.Capability{messages.Capability_REVOCABLE_RESOURCES}
 		}
-		r = e.c.Subscribe(e.peer(conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", "")}, e.now)
+		r = e.c.Subscribe(e.peerAs(t, d, conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", "")}, e.now)
 		for _, eff := range r.Effects {
 			if s, ok := eff.(Send); ok {
 				if sub, ok := s.Msg.(*messages.FrameworkSubscribed); ok {
@@ -273,7 +283,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if len(tasks) > 0 {
 			msg.Operations = []*messages.Operation{{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}}}
 		}
-		r = e.c.Accept(e.peer(arg(t, d, "conn", name)), msg, e.now)
+		r = e.c.Accept(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "decline":
 		name := arg(t, d, "fw", "f1")
@@ -282,11 +292,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			v, _ := strconv.ParseFloat(s, 64)
 			msg.Filters = &messages.Filters{RefuseSeconds: &v}
 		}
-		r = e.c.Decline(e.peer(arg(t, d, "conn", name)), msg, e.now)
+		r = e.c.Decline(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "kill":
 		name := arg(t, d, "fw", "f1")
-		r = e.c.Kill(e.peer(arg(t, d, "conn", name)), &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
+		r = e.c.Kill(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
 			TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}, e.now)
 
 	case "status":
@@ -298,11 +308,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if u := arg(t, d, "uuid", ""); u != "" {
 			st.Uuid = []byte(u)
 		}
-		r = e.c.StatusUpdate(e.peer(agentName), &messages.StatusUpdate{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}, Status: st}, e.now)
+		r = e.c.StatusUpdate(e.peerAs(t, d, agentName), &messages.StatusUpdate{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}, Status: st}, e.now)
 
 	case "ack":
 		name := arg(t, d, "fw", "f1")
-		r = e.c.Acknowledge(e.peer(arg(t, d, "conn", name)), &messages.Acknowledge{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
+		r = e.c.Acknowledge(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.Acknowledge{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
 			AgentId: &messages.AgentID{Value: e.agentID(t, arg(t, d, "agent", "a1"))}, TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")},
 			Uuid: []byte(arg(t, d, "uuid", ""))}, e.now)
 
@@ -314,11 +324,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 				msg.Tasks = append(msg.Tasks, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: v}})
 			}
 		}
-		r = e.c.Reconcile(e.peer(arg(t, d, "conn", name)), msg, e.now)
+		r = e.c.Reconcile(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "teardown":
 		name := arg(t, d, "fw", "f1")
-		r = e.c.Teardown(e.peer(arg(t, d, "conn", name)), &messages.Teardown{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}}, e.now)
+		r = e.c.Teardown(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.Teardown{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}}, e.now)
 
 	case "suppress", "revive":
 		name := arg(t, d, "fw", "f1")
@@ -328,9 +338,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		id := &messages.FrameworkID{Value: e.frameworkID(name)}
 		if d.Cmd == "suppress" {
-			r = e.c.Suppress(e.peer(arg(t, d, "conn", name)), &messages.Suppress{FrameworkId: id, Roles: roles}, e.now)
+			r = e.c.Suppress(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.Suppress{FrameworkId: id, Roles: roles}, e.now)
 		} else {
-			r = e.c.Revive(e.peer(arg(t, d, "conn", name)), &messages.Revive{FrameworkId: id, Roles: roles}, e.now)
+			r = e.c.Revive(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.Revive{FrameworkId: id, Roles: roles}, e.now)
 		}
 
 	case "shortfalls":
@@ -355,7 +365,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if g := arg(t, d, "guarantee", ""); g != "" {
 			u.Quota = &messages.RoleQuota{Guarantee: resources(t, g)}
 		}
-		r = e.c.UpdateRole(e.peer("op"), u, e.now)
+		r = e.c.UpdateRole(e.peerAs(t, d, "op"), u, e.now)
 
 	case "persisted":
 		var err error

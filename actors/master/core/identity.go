@@ -1,0 +1,98 @@
+package core
+
+import (
+	"fmt"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+// Identities. A Peer's Role and Principal are what its connection's
+// certificate names (the transport checks the certificate and that every
+// message on the connection comes from the node it speaks for). Where the
+// transport authenticates nobody (an insecure cluster: Role is empty), the
+// checks here are off. Otherwise:
+//   - an agent registers under the hostname its certificate names, and only
+//     that identity may act for its AgentID afterwards (heartbeats, status
+//     updates, re-registration): a certificate of another agent cannot take
+//     a real agent's ID or its tasks;
+//   - a framework belongs to the principal that registered it
+//     (FrameworkInfo.principal): a scheduler of another principal can
+//     neither take it over by subscribing with its ID nor call for it;
+//   - only operators change role configuration.
+
+// The roles a certificate can name.
+const (
+	RoleMaster    = "master"
+	RoleAgent     = "agent"
+	RoleFramework = "framework"
+	RoleOperator  = "operator"
+)
+
+func (p Peer) authenticated() bool { return p.Role != "" }
+
+func (p Peer) String() string {
+	if !p.authenticated() {
+		return "unauthenticated " + p.Endpoint.String()
+	}
+	return p.Role + " " + p.Principal
+}
+
+// deny answers a request its sender may not make, and says so in the log.
+func (c *Core) deny(p Peer, text string, req proto.Message) {
+	c.log.Warn("request refused: permission denied", "peer", p.String(), "request", string(req.ProtoReflect().Descriptor().FullName()), "why", text)
+	c.reject(p.Endpoint, messages.Error_PERMISSION_DENIED, text, req)
+}
+
+// mayRegisterAgent checks that an agent registers under its own name.
+func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, req proto.Message) bool {
+	if !p.authenticated() {
+		return true
+	}
+	switch {
+	case p.Role != RoleAgent:
+		c.deny(p, fmt.Sprintf("only agents register as agents; this connection's certificate is a %s's", p.Role), req)
+	case p.Principal != info.GetHostname():
+		c.deny(p, fmt.Sprintf("an agent registers under the hostname its certificate names (%s), not %q", p.Principal, info.GetHostname()), req)
+	default:
+		return true
+	}
+	return false
+}
+
+// fromAgent checks that a message about an agent comes from that agent.
+func (c *Core) fromAgent(p Peer, a *agentRecord, req proto.Message) bool {
+	if !p.authenticated() || (p.Role == RoleAgent && p.Principal == a.principal) {
+		return true
+	}
+	c.deny(p, fmt.Sprintf("agent %s is %s's; this connection is %s's", a.id(), a.principal, p), req)
+	return false
+}
+
+// mayHoldFramework checks that a subscription comes from a framework's own
+// principal, and stamps a new framework with it.
+func (c *Core) mayHoldFramework(p Peer, info *messages.FrameworkInfo, known *frameworkRecord, req proto.Message) bool {
+	if !p.authenticated() {
+		return true
+	}
+	switch {
+	case p.Role != RoleFramework:
+		c.deny(p, fmt.Sprintf("only frameworks subscribe; this connection's certificate is a %s's", p.Role), req)
+	case info.GetPrincipal() != "" && info.GetPrincipal() != p.Principal:
+		c.deny(p, fmt.Sprintf("the framework names principal %q but its scheduler's certificate names %q", info.GetPrincipal(), p.Principal), req)
+	case known != nil && known.info.GetPrincipal() != "" && known.info.GetPrincipal() != p.Principal:
+		c.deny(p, fmt.Sprintf("framework %s belongs to principal %q", known.id(), known.info.GetPrincipal()), req)
+	default:
+		return true
+	}
+	return false
+}
+
+// mayOperate checks that a configuration change comes from an operator.
+func (c *Core) mayOperate(p Peer, req proto.Message) bool {
+	if !p.authenticated() || p.Role == RoleOperator {
+		return true
+	}
+	c.deny(p, fmt.Sprintf("only operators change the role configuration; this connection is %s's", p), req)
+	return false
+}
