@@ -133,6 +133,9 @@ const (
 	// re-register with the restarted agent within the executor
 	// registration timeout (it was killed).
 	TaskStatusReason_REASON_EXECUTOR_REREGISTRATION_TIMEOUT TaskStatusReason = 21
+	// The framework's principal may not run the task (as its user): the
+	// master's access control lists.
+	TaskStatusReason_REASON_TASK_UNAUTHORIZED TaskStatusReason = 22
 )
 
 // Enum value maps for TaskStatusReason.
@@ -160,6 +163,7 @@ var (
 		19: "REASON_SANDBOX_INVALID",
 		20: "REASON_AGENT_REREGISTER_TIMEOUT",
 		21: "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
+		22: "REASON_TASK_UNAUTHORIZED",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                     0,
@@ -184,6 +188,7 @@ var (
 		"REASON_SANDBOX_INVALID":                 19,
 		"REASON_AGENT_REREGISTER_TIMEOUT":        20,
 		"REASON_EXECUTOR_REREGISTRATION_TIMEOUT": 21,
+		"REASON_TASK_UNAUTHORIZED":               22,
 	}
 )
 
@@ -1091,7 +1096,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\xb8\x05\n" +
+	"\tTASK_GONE\x10\f*\xd6\x05\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1115,7 +1120,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x18REASON_RESOURCES_UNKNOWN\x10\x12\x12\x1a\n" +
 	"\x16REASON_SANDBOX_INVALID\x10\x13\x12#\n" +
 	"\x1fREASON_AGENT_REREGISTER_TIMEOUT\x10\x14\x12*\n" +
-	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15\x12\x1c\n" +
+	"\x18REASON_TASK_UNAUTHORIZED\x10\x16B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
 )
@@ -159,8 +160,11 @@ type Config struct {
 	// PersistRoles: a role change applies only after PersistRoles'
 	// write succeeded; false applies it at once (in memory only).
 	PersistRoles bool
-	Metrics      Metrics
-	Logger       *slog.Logger
+	// ACLs is the access control list at start (nil: none, everything
+	// allowed); SetACLs replaces it.
+	ACLs    *acl.List
+	Metrics Metrics
+	Logger  *slog.Logger
 }
 
 // Defaults for Config.

@@ -2,6 +2,9 @@ package core
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/agora-sched/agora/cluster/acl"
 
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
@@ -88,11 +91,46 @@ func (c *Core) mayHoldFramework(p Peer, info *messages.FrameworkInfo, known *fra
 	return false
 }
 
-// mayOperate checks that a configuration change comes from an operator.
-func (c *Core) mayOperate(p Peer, req proto.Message) bool {
-	if !p.authenticated() || p.Role == RoleOperator {
+// mayOperate checks that a change of role's configuration comes from an
+// operator the access control list allows it.
+func (c *Core) mayOperate(p Peer, role string, req proto.Message) bool {
+	switch {
+	case p.authenticated() && p.Role != RoleOperator:
+		c.deny(p, fmt.Sprintf("only operators change the role configuration; this connection is %s's", p), req)
+	case !c.cfg.ACLs.Allows(p.Principal, acl.UpdateRole, role):
+		c.deny(p, fmt.Sprintf("principal %q may not configure role %q (access control list: update_roles)", p.Principal, role), req)
+	default:
 		return true
 	}
-	c.deny(p, fmt.Sprintf("only operators change the role configuration; this connection is %s's", p), req)
 	return false
+}
+
+// mayRegisterIn checks that the access control list lets a framework's
+// principal use each of its roles.
+func (c *Core) mayRegisterIn(p Peer, info *messages.FrameworkInfo, req proto.Message) bool {
+	for _, role := range info.GetRoles() {
+		if !c.cfg.ACLs.Allows(p.Principal, acl.RegisterFramework, role) {
+			c.deny(p, fmt.Sprintf("principal %q may not register frameworks in role %q (access control list: register_frameworks)", p.Principal, role), req)
+			return false
+		}
+	}
+	return true
+}
+
+// taskUser is the user a task runs as, as far as the master knows: its
+// command's, else its framework's ("" leaves it to the agent's default).
+func taskUser(f *frameworkRecord, t *messages.TaskInfo) string {
+	if u := t.GetCommand().GetUser(); u != "" {
+		return u
+	}
+	return f.info.GetUser()
+}
+
+// SetACLs replaces the access control list (nil: none, everything
+// allowed). What it allows applies to requests from now on; frameworks
+// already registered stay.
+func (c *Core) SetACLs(l *acl.List, now time.Time) Ready {
+	c.cfg.ACLs = l
+	c.log.Info("access control list replaced", "enabled", l.Enabled())
+	return c.ready()
 }

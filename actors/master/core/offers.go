@@ -6,6 +6,7 @@ import (
 	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
 )
@@ -213,6 +214,17 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 	for _, t := range tasks {
 		res, rev, err := validateTask(f, agentID, t, launching, left)
 		lent := false
+		if user := taskUser(f, t); err == nil && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.RunTask, user) {
+			c.log.Warn("task refused: permission denied", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "principal", f.info.GetPrincipal(), "user", user)
+			c.cfg.Metrics.Count(Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
+			as := fmt.Sprintf("user %q", user)
+			if user == "" {
+				as = "the agent's default user (the task names no user; a run_tasks rule allows that with users [\"*\"])"
+			}
+			c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_UNAUTHORIZED,
+				fmt.Sprintf("principal %q may not run tasks as %s (access control list: run_tasks)", f.info.GetPrincipal(), as), now))
+			continue
+		}
 		switch {
 		case err != nil:
 		case rev.IsEmpty():

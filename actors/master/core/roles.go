@@ -113,7 +113,7 @@ type roleWrite struct {
 // everything offered from then on. The operator is answered with the new
 // configuration, or an Error.
 func (c *Core) UpdateRole(p Peer, msg *messages.UpdateRole, now time.Time) Ready {
-	if !c.mayOperate(p, msg) {
+	if !c.mayOperate(p, msg.GetRole(), msg) {
 		return c.ready()
 	}
 	settings, err := c.roles.Apply(msg)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
 	"github.com/cockroachdb/datadriven"
 )
@@ -277,6 +278,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			}
 			if !slices.Contains(f, "no-command") {
 				ti.Command = &messages.CommandInfo{Value: "sleep 10"}
+				for _, field := range f[1:] {
+					if u, ok := strings.CutPrefix(field, "user="); ok {
+						ti.Command.User = u
+					}
+				}
 			}
 			tasks = append(tasks, ti)
 		}
@@ -373,6 +379,14 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			err = fmt.Errorf("%s", s)
 		}
 		r = e.c.RolesPersisted(uint64(mustInt(t, arg(t, d, "token", "1"))), err, e.now)
+
+	case "acls":
+		// An access control list (JSON) on the input lines.
+		l, err := acl.Parse([]byte(d.Input))
+		if err != nil {
+			return err.Error() + "\n"
+		}
+		r = e.c.SetACLs(l, e.now)
 
 	case "tick":
 		// Advance the clock and fire the timers that come due, in order.
