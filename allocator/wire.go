@@ -98,14 +98,27 @@ func DecodeGrants(a *messages.Allocated) ([]Grant, error) {
 		return nil, fmt.Errorf("%w: allocated columns of unequal length", ErrInvalid)
 	}
 	out := make([]Grant, n)
+	// Every grant's ranges are cut from one array: one allocation per
+	// batch, not one per grant with ports.
+	all := make(Ranges, 0, len(a.Ports)/2)
 	ports := a.Ports
 	take := func(ranges uint32) (Ranges, error) {
+		if ranges == 0 {
+			return nil, nil
+		}
 		if int(ranges)*2 > len(ports) {
 			return nil, fmt.Errorf("%w: allocated ports short", ErrInvalid)
 		}
-		r, err := pairsToRanges(ports[:2*ranges])
+		start := len(all)
+		for i := 0; i < int(ranges); i++ {
+			b, e := ports[2*i], ports[2*i+1]
+			if b > e || (i > 0 && b <= all[len(all)-1].End) {
+				return nil, fmt.Errorf("%w: port ranges out of order", ErrInvalid)
+			}
+			all = append(all, Range{Begin: b, End: e})
+		}
 		ports = ports[2*ranges:]
-		return r, err
+		return all[start:len(all):len(all)], nil
 	}
 	for i := range out {
 		g := &out[i]
