@@ -39,13 +39,13 @@ type Action string
 
 // The actions.
 const (
-	RegisterFramework  Action = "register_frameworks" // object: a role the framework subscribes to
-	RunTask            Action = "run_tasks"           // object: the user the task runs as
-	TeardownFramework  Action = "teardown_frameworks" // object: the framework's principal
-	KillTask           Action = "kill_tasks"          // object: the task's framework's principal
-	UpdateRole         Action = "update_roles"        // object: the role
-	ViewState          Action = "view_state"          // object: none
-	DrainAgent         Action = "drain_agents"        // object: none
+	RegisterFramework Action = "register_frameworks" // object: a role the framework subscribes to
+	RunTask           Action = "run_tasks"           // object: the user the task runs as
+	TeardownFramework Action = "teardown_frameworks" // object: the framework's principal
+	KillTask          Action = "kill_tasks"          // object: the task's framework's principal
+	UpdateRole        Action = "update_roles"        // object: the role
+	ViewState         Action = "view_state"          // object: none
+	DrainAgent        Action = "drain_agents"        // object: none
 )
 
 // Rule allows its principals an action on its objects. Which object field
