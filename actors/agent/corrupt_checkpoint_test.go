@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -108,5 +111,42 @@ func TestUnreadableCheckpointEndsTheTaskBeforeReportingIt(t *testing.T) {
 				t.Fatalf("the checkpoint of the acknowledged failure is still there: %v", err)
 			}
 		})
+	}
+}
+
+// The same for a Docker task: its container, found by its label, is
+// removed before the task is reported failed.
+func TestUnreadableCheckpointOfADockerTaskEndsItsContainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d, err := containerizer.NewDocker()
+	if err != nil {
+		t.Fatalf("this test needs the Docker engine: %v", err)
+	}
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	dir := t.TempDir()
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	task := &messages.TaskInfo{Name: "d", TaskId: &messages.TaskID{Value: "d"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
+		Command:   &messages.CommandInfo{Value: "sleep 600", Shell: true},
+		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test"}}}
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_RUNNING
+	})
+	fw := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 }).Frameworks[0].Info.Id.Value
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), fw+".d", "") })
+	crash(c, first)
+	if err := os.WriteFile(agent.TaskCheckpointPath(dir, fw, "d"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mark := c.Events.Mark()
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "d", messages.TaskState_TASK_FAILED))
+	left, err := d.Client.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", containerizer.LabelTask+"="+fw+".d"))})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("the task was reported failed while its container is left: %v %v", left, err)
 	}
 }

@@ -240,7 +240,7 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 			why = "its executor ended while the agent was down" // its group and checkpoint go
 		}
 		rc.stopped[key] = why
-		destroy := a.destroyer(executorContainerID(key), sandbox)
+		destroy := a.destroyer(executorContainerID(key), sandbox, a.cfg.Containerizer)
 		rc.destroy = append(rc.destroy, func(ctx context.Context) {
 			if c != nil {
 				c.Kill(0)
@@ -268,7 +268,7 @@ func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor)
 		a.later(a.executorTimeout(), executorTimeout{key: r.key})
 		// Its container goes with it: the run that created it is gone.
 		sandbox, _ := a.executorSandbox(r.key)
-		a.watchExecutor(r.key, r.c, a.destroyer(executorContainerID(r.key), sandbox))
+		a.watchExecutor(r.key, r.c, a.destroyer(executorContainerID(r.key), sandbox, a.cfg.Containerizer))
 	}
 }
 

@@ -87,12 +87,13 @@ func (a *agent) checkpoint(run *taskRun) {
 }
 
 // destroyer returns what ends whatever still runs of container id (in
-// sandbox) and removes what isolated it: with every containerizer of the
-// agent that can (containerizer.Destroyer), as the container's kind may be
-// unknown (its checkpoint unreadable). It may block: call it off the actor.
-func (a *agent) destroyer(id, sandbox string) func(context.Context) {
+// sandbox) and removes what isolated it, with those of ctrs that can
+// (containerizer.Destroyer): the command containerizer's for a command task
+// or an executor, every one for a task of unknown kind (its checkpoint
+// unreadable). It may block: call it off the actor.
+func (a *agent) destroyer(id, sandbox string, ctrs ...containerizer.Containerizer) func(context.Context) {
 	var ds []containerizer.Destroyer
-	for _, c := range []containerizer.Containerizer{a.cfg.Containerizer, a.cfg.Docker} {
+	for _, c := range ctrs {
 		if d, ok := c.(containerizer.Destroyer); ok {
 			ds = append(ds, d)
 		}
@@ -228,7 +229,7 @@ func (a *agent) recoverUnreadable(rc *recovery, key taskKey, sandbox, path strin
 	msg := &messages.RunTask{Task: &messages.TaskInfo{TaskId: &messages.TaskID{Value: key.task}}, Framework: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: key.framework}}}
 	run := &taskRun{key: key, msg: msg, info: msg.Task, framework: msg.Framework, state: messages.TaskState_TASK_STAGING, sandbox: sandbox, grace: DefaultKillGrace}
 	a.tasks[key] = run
-	rc.destroy = append(rc.destroy, a.destroyer(containerID(key), sandbox))
+	rc.destroy = append(rc.destroy, a.destroyer(containerID(key), sandbox, a.cfg.Containerizer, a.cfg.Docker))
 	text := fmt.Sprintf("the agent restarted and could not read the task's checkpoint (%v): it ended what ran in the task's container, so its resources are free", why)
 	rc.reports = append(rc.reports, func(ctx actor.Context) {
 		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_AGENT_RESTARTED, text, nil)
@@ -271,7 +272,7 @@ func (a *agent) recoverTask(rc *recovery, cp *messages.TaskCheckpoint, sandbox s
 	}
 	if c, ok := containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, sandbox); ok {
 		run.container = c
-		sys, self, destroy := a.sys, a.self, a.destroyer(containerID(key), sandbox)
+		sys, self, destroy := a.sys, a.self, a.destroyer(containerID(key), sandbox, a.cfg.Containerizer)
 		a.bg.run(func(ctx context.Context) {
 			ex, err := c.Wait(ctx)
 			if err != nil {
@@ -285,7 +286,7 @@ func (a *agent) recoverTask(rc *recovery, cp *messages.TaskCheckpoint, sandbox s
 	}
 	// Not running as recorded: what it left (children, or the task itself
 	// when its PID was never recorded) is ended before it is reported.
-	rc.destroy = append(rc.destroy, a.destroyer(containerID(key), sandbox))
+	rc.destroy = append(rc.destroy, a.destroyer(containerID(key), sandbox, a.cfg.Containerizer))
 	if ex, ok := containerizer.RecordedExit(sandbox); ok && cp.Pid > 0 {
 		rc.reports = append(rc.reports, func(ctx actor.Context) {
 			a.log.Info("a task ended while the agent was down", "task_id", key.task, "exit_code", ex.Code)

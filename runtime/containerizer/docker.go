@@ -293,6 +293,26 @@ func (d *Docker) Reattach(ctx context.Context, id, sandbox string) (Container, e
 	return c, nil
 }
 
+// Destroy implements Destroyer: it removes task id's containers, found by
+// label, forcibly (the engine kills what runs).
+func (d *Docker) Destroy(ctx context.Context, id, _ string) error {
+	lctx, cancel := d.call(ctx)
+	list, err := d.Client.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+id))})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("find the containers of task %s: %w", id, err)
+	}
+	var errs []error
+	for _, c := range list {
+		rctx, cancel := d.call(ctx)
+		if err := d.Client.ContainerRemove(rctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %s of task %s: %w", c.ID, id, err))
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
 // follow copies the container's output (all of it: the files are
 // rewritten) and reports its end, then removes it. When Docker is closed
 // first it stops following and leaves the container be.

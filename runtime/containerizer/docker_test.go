@@ -264,3 +264,28 @@ func TestDockerTaskRunsAsItsUser(t *testing.T) {
 		t.Fatalf("unknown user: %v", err)
 	}
 }
+
+// Destroy finds a task's container by its label and removes it, killing
+// what runs: for a task whose checkpoint a restarted agent cannot read.
+func TestDockerDestroyRemovesTheTasksContainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d := docker(t)
+	spec := dockerTask(TestImage, "sleep 600")
+	spec.ID, spec.Sandbox = "f.destroy", filepath.Join(t.TempDir(), "sandbox")
+	c, err := d.Launch(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Destroy(t.Context(), spec.ID, spec.Sandbox); err != nil {
+		t.Fatal(err)
+	}
+	if ex := wait(t, c); ex.Success() {
+		t.Fatalf("the container ended %+v after Destroy, want it killed", ex)
+	}
+	left, err := d.Client.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+spec.ID))})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("containers left: %v %v", left, err)
+	}
+}
