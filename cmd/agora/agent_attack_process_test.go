@@ -265,3 +265,44 @@ func TestHealthTellsARemotelyStoppedActor(t *testing.T) {
 		}
 	}
 }
+
+// The same with a custom executor running two tasks of the framework: the
+// agent cannot tell whether the task of the garbled checkpoint runs in the
+// executor, so it ends the executor (it does not ask it to re-register),
+// and both tasks fail, each saying why; no executor process is left.
+func TestGarbledCheckpointEndsTheFrameworksExecutor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	dir := workDir(t)
+	masterAddr, httpAddr := startMaster(t, dir)
+	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
+		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
+	agent, _ := startNode(t, "agent", agentArgs...)
+	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
+		"--command", "sleep 600", "--executor", executorBin)
+	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+	agent.signal(syscall.SIGKILL)
+	<-agent.done
+	paths, _ := filepath.Glob(filepath.Join(dir, "a", "meta", "frameworks", "*", "tasks", "task-0000.checkpoint"))
+	if len(paths) != 1 {
+		t.Fatalf("checkpoints: %v", paths)
+	}
+	if err := os.WriteFile(paths[0], []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent, _ = startNode(t, "agent-again", agentArgs...)
+	fw.out.waitFor(t, "task-0000 TASK_FAILED (the agent restarted and could not read the task's checkpoint")
+	fw.out.waitFor(t, "task-0001 TASK_FAILED (the agent restarted and could not read a task checkpoint of this framework")
+	if out, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output(); len(out) > 0 {
+		t.Fatalf("executor processes left: %s", out)
+	}
+	if strings.Contains(fw.out.String(), "TASK_LOST") {
+		t.Fatalf("a task was reported lost:\n%s", fw.out.String())
+	}
+	waitState(t, httpAddr, func(st *messages.MasterState) bool {
+		return reachable(st) == 1 && st.Agents[0].Reregistrations > 0 && len(st.Agents[0].Used) == 0
+	})
+	agent.out.waitFor(t, "stopping an executor")
+}
