@@ -40,3 +40,16 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheck probes two local actors, as the master's /health does.
+func BenchmarkCheck(b *testing.B) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	a := sys.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	c := sys.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	for i := 0; i < b.N; i++ {
+		if err := health.Check(b.Context(), sys.Root, health.Actor{Name: "a", PID: a}, health.Actor{Name: "c", PID: c}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
