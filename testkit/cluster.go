@@ -219,6 +219,10 @@ type AgentSpec struct {
 	Docker containerizer.Containerizer
 	// SandboxGC is agent.Config.SandboxGC.
 	SandboxGC time.Duration
+	// TaskUser is agent.Config.TaskUser: who tasks naming no user run as
+	// (default: the test's own user). A work dir for tasks of another user
+	// must be searchable by it.
+	TaskUser string
 	// ID is the AgentID to register as (an agent restarted with no work
 	// dir); default: the work dir's, or a new one.
 	ID string
@@ -279,6 +283,7 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		ReceiverMiddleware: receivers,
 		Docker:             spec.Docker,
 		SandboxGC:          spec.SandboxGC,
+		TaskUser:           spec.TaskUser,
 		Rand:               spec.Rand,
 		ActorOptions:       c.actorOpts,
 		WriteInline:        c.serial != nil, // the disk is fast next to the fake clock

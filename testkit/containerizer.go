@@ -120,6 +120,15 @@ func (r *reaper) Launch(ctx context.Context, spec containerizer.LaunchSpec) (con
 	return c, nil
 }
 
+// Destroy implements containerizer.Destroyer with the real containerizer's,
+// so that a restarted testkit agent ends what its lost tasks left.
+func (r *reaper) Destroy(ctx context.Context, id, sandbox string) error {
+	if d, ok := r.inner.(containerizer.Destroyer); ok {
+		return d.Destroy(ctx, id, sandbox)
+	}
+	return nil
+}
+
 // waitEnded waits, up to timeout, until every container running when it
 // was called has ended, and reports whether they did.
 func (r *reaper) waitEnded(timeout time.Duration) bool {

@@ -60,6 +60,11 @@ type Config struct {
 	Containerizer containerizer.Containerizer
 	// Docker runs tasks with a Docker container; nil: such tasks fail.
 	Docker containerizer.Containerizer
+	// TaskUser is the user a task (or executor) runs as when neither its
+	// command nor its framework names one; empty runs it as the agent's
+	// own user. An agent running as root sets it so that no task runs as
+	// root unless it asks (agora node: --task-user, nobody by default).
+	TaskUser string
 	// StatusRetry and StatusRetryMax bound how often an unacknowledged
 	// status update is resent: after StatusRetry, doubling up to
 	// StatusRetryMax. 0 means 2 s and 1 min (Mesos: 10 s and 10 min).
@@ -136,9 +141,12 @@ type agent struct {
 	// removing: sandboxes being garbage-collected, with the tasks waiting
 	// to start in them.
 	removing map[string][]func(actor.Context)
-	// recovering counts Docker containers still being looked for after a
-	// restart; the agent registers when it reaches 0.
+	// recovering counts what a restart still waits for: Docker containers
+	// being looked for, and the ending of what lost tasks left running;
+	// the agent registers when it reaches 0.
 	recovering int
+	// afterCleanup reports recovered tasks once what they left is ended.
+	afterCleanup []func(actor.Context)
 	// savingID is the AgentID the master gave while it is being persisted;
 	// early holds the master's requests that came meanwhile, handled once
 	// it is (the master acts on a registration as soon as it answers).
@@ -229,6 +237,11 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleSandboxRemoved(ctx, m)
 	case dockerReattached:
 		a.handleDockerReattached(ctx, m)
+	case recoveryCleaned:
+		a.handleRecoveryCleaned(ctx)
+	case *actor.Touch:
+		// A liveness probe (the agent's /health): the actor system answers
+		// it once the agent has taken it from its mailbox.
 	case *messages.StatusUpdateAcknowledgement:
 		a.handleAck(ctx, m)
 	case MasterDetected:

@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -80,7 +83,7 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 	key := executorKey{run.key.framework, info.GetExecutorId().GetValue()}
 	ex, ok := a.executors[key]
 	if !ok {
-		sandbox, err := containerizer.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
+		sandbox, err := a.executorSandbox(key)
 		if err != nil || info.GetCommand().GetValue() == "" {
 			why := "executor without a command"
 			if err != nil {
@@ -91,7 +94,7 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 		}
 		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}}
 		a.executors[key] = ex
-		spec := containerizer.LaunchSpec{ID: key.framework + ".executor." + key.executor, Command: info.Command, Sandbox: sandbox, Env: map[string]string{
+		spec := containerizer.LaunchSpec{ID: executorContainerID(key), Command: info.Command, Sandbox: sandbox, User: a.userOf(info.Command, run.framework), Env: map[string]string{
 			"AGORA_AGENT_ADDRESS": a.self.Address, "AGORA_AGENT_ACTOR": a.self.Id,
 			"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
 		}}
@@ -150,12 +153,23 @@ func (a *agent) watchExecutor(key executorKey, c containerizer.Container, cleanu
 	})
 }
 
-// executorFile checkpoints an executor in its sandbox
-// (messages.ExecutorCheckpoint).
-const executorFile = ".agora-executor"
+// executorSandboxPrefix starts the name of an executor's sandbox, beside
+// its framework's task sandboxes.
+const executorSandboxPrefix = "executor."
 
 func (a *agent) executorSandbox(key executorKey) (string, error) {
-	return containerizer.SandboxPath(a.cfg.WorkDir, key.framework, "executor."+key.executor)
+	return containerizer.SandboxPath(a.cfg.WorkDir, key.framework, executorSandboxPrefix+key.executor)
+}
+
+// executorContainerID names an executor's container (its cgroup).
+func executorContainerID(key executorKey) string {
+	return key.framework + containerIDSep + executorSandboxPrefix + key.executor
+}
+
+// executorCheckpointPath is where an executor's checkpoint
+// (messages.ExecutorCheckpoint) lives, out of its reach as a task's is.
+func (a *agent) executorCheckpointPath(key executorKey) string {
+	return filepath.Join(a.cfg.WorkDir, metaDir, "frameworks", key.framework, "executors", key.executor+checkpointExt)
 }
 
 // checkpointExecutor queues the durable write of the executor's
@@ -167,7 +181,7 @@ func (a *agent) checkpointExecutor(ex *executorRun) {
 	}
 	pid, start := id.Identity()
 	cp := &messages.ExecutorCheckpoint{Info: ex.info, Framework: ex.framework, Pid: int64(pid), StartTime: start, Executor: ex.pid}
-	sandbox, err := a.executorSandbox(ex.key)
+	_, err := a.executorSandbox(ex.key)
 	var b []byte
 	if err == nil {
 		b, err = proto.Marshal(cp)
@@ -176,70 +190,69 @@ func (a *agent) checkpointExecutor(ex *executorRun) {
 		a.log.Error("cannot checkpoint executor; it would not be recovered if the agent restarts", "executor_id", ex.key.executor, "err", err)
 		return
 	}
-	a.persist(executorOwner(ex.key), filepath.Join(sandbox, executorFile), b)
+	a.persist(executorOwner(ex.key), a.executorCheckpointPath(ex.key), b)
 }
 
 // findExecutors reads the executor checkpoints an earlier run of the agent
 // left. Those still running and registered then are returned, to be asked
-// to re-register; the others are stopped (off the actor: waiting for a
-// process to die must not hold up registration) and forgotten.
-func (a *agent) findExecutors() []recoveredExecutor {
+// to re-register; the others are ended with the recovery (rc.destroy:
+// waiting for a process to die is done off the actor) and forgotten, and
+// rc.stopped says why. So is an executor of a framework in lostIn (a task
+// checkpoint of the framework is unreadable, and the task may run in it).
+func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredExecutor {
 	var found []recoveredExecutor
-	var stop []string
-	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "executor.*", executorFile))
+	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, metaDir, "frameworks", "*", "executors", "*"+checkpointExt))
 	for _, f := range files {
-		dir := filepath.Dir(f)
+		key := executorKey{filepath.Base(filepath.Dir(filepath.Dir(f))), strings.TrimSuffix(filepath.Base(f), checkpointExt)}
+		sandbox, err := a.executorSandbox(key)
+		if err != nil {
+			a.log.Error("a checkpoint the agent cannot have written; ignoring it", "path", f, "err", err)
+			continue
+		}
 		cp := &messages.ExecutorCheckpoint{}
 		b, err := os.ReadFile(f)
 		if err == nil {
 			err = proto.Unmarshal(b, cp)
 		}
-		if err != nil || cp.Info == nil || cp.Framework == nil {
-			a.log.Error("unreadable executor checkpoint; stopping what it names", "path", f, "err", err)
-			stop = append(stop, f)
-			continue
+		if err == nil && (cp.Info.GetExecutorId().GetValue() != key.executor || cp.Framework.GetId().GetValue() != key.framework) {
+			err = fmt.Errorf("it names executor %s of framework %s", cp.Info.GetExecutorId().GetValue(), cp.Framework.GetId().GetValue())
 		}
-		c, alive := containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, dir)
+		var c containerizer.Container
+		alive := false
+		if err == nil {
+			c, alive = containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, sandbox)
+		}
+		why := ""
 		switch {
+		case err != nil:
+			a.log.Error("unreadable executor checkpoint; ending what runs in its container", "path", f, "err", err)
+			why = fmt.Sprintf("the agent restarted and could not read its executor's checkpoint (%v): it ended the executor", err)
+		case alive && lostIn[key.framework]:
+			a.log.Warn("stopping an executor: a task checkpoint of its framework is unreadable, and the task may run in it", "executor_id", key.executor)
+			why = "the agent restarted and could not read a task checkpoint of this framework: it ended the executor, which may have run that task"
 		case alive && cp.Executor != nil:
-			key := executorKey{cp.Framework.GetId().GetValue(), cp.Info.GetExecutorId().GetValue()}
 			found = append(found, recoveredExecutor{key: key, cp: cp, c: c})
+			continue
 		case alive:
-			a.log.Warn("an executor the previous run started had not registered; stopping it", "dir", dir)
-			stop = append(stop, f)
+			a.log.Warn("an executor the previous run started had not registered; stopping it", "executor_id", key.executor)
+			why = "the agent restarted before its executor registered: it ended the executor"
 		default:
-			stop = append(stop, f) // ended meanwhile: its group and checkpoint go
+			why = "its executor ended while the agent was down" // its group and checkpoint go
 		}
-	}
-	if len(stop) > 0 {
-		removers := make([]func(context.Context), len(stop))
-		for i, f := range stop {
-			dir := filepath.Dir(f)
-			removers[i] = a.cgroupRemover(filepath.Base(filepath.Dir(filepath.Dir(dir))) + "." + filepath.Base(dir))
-		}
-		a.bg.run(func(ctx context.Context) { stopExecutors(ctx, stop, removers) })
-	}
-	return found
-}
-
-// stopExecutors kills the executors named by these checkpoints (if they
-// still run), removes their cgroups (removers, one per checkpoint) and the
-// checkpoints. It runs off the actor.
-func stopExecutors(ctx context.Context, files []string, removers []func(context.Context)) {
-	for i, f := range files {
-		dir := filepath.Dir(f)
-		cp := &messages.ExecutorCheckpoint{}
-		if b, err := os.ReadFile(f); err == nil && proto.Unmarshal(b, cp) == nil {
-			if c, ok := containerizer.Attach(ctx, int(cp.Pid), cp.StartTime, dir); ok {
+		rc.stopped[key] = why
+		destroy := a.destroyer(executorContainerID(key), sandbox, a.cfg.Containerizer)
+		rc.destroy = append(rc.destroy, func(ctx context.Context) {
+			if c != nil {
 				c.Kill(0)
 				if _, err := c.Wait(ctx); err != nil {
-					return // the agent stops; its next run stops it
+					return // the agent stops; its next run ends it
 				}
 			}
-		}
-		removers[i](ctx)
-		_ = os.Remove(f)
+			destroy(ctx)
+			_ = checkpoint.Remove(f)
+		})
 	}
+	return found
 }
 
 // reconnectExecutors adopts the executors findExecutors found, with the
@@ -253,8 +266,9 @@ func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor)
 		a.log.Info("asking an executor that kept running to re-register", "framework_id", r.key.framework, "executor_id", r.key.executor, "tasks", len(ex.tasks))
 		ctx.Send(r.cp.Executor, &messages.ReconnectExecutor{AgentId: a.agentID(), Agent: a.self})
 		a.later(a.executorTimeout(), executorTimeout{key: r.key})
-		// Its cgroup goes with it: the run that created it is gone.
-		a.watchExecutor(r.key, r.c, a.cgroupRemover(r.key.framework+".executor."+r.key.executor))
+		// Its container goes with it: the run that created it is gone.
+		sandbox, _ := a.executorSandbox(r.key)
+		a.watchExecutor(r.key, r.c, a.destroyer(executorContainerID(r.key), sandbox, a.cfg.Containerizer))
 	}
 }
 

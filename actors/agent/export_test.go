@@ -21,3 +21,12 @@ func DiskLaneOfTask(framework, task string) int {
 	}
 	return -1
 }
+
+// TaskCheckpointPath is where an agent with work dir workDir keeps the
+// checkpoint of a task.
+func TaskCheckpointPath(workDir, framework, task string) string {
+	return (&agent{cfg: Config{WorkDir: workDir}}).taskCheckpointPath(taskKey{framework, task})
+}
+
+// CheckpointExt ends the name of every checkpoint file.
+const CheckpointExt = checkpointExt

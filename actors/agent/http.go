@@ -1,11 +1,12 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/agora-sched/agora/messages"
@@ -13,17 +14,48 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
+// HTTPConfig is what the agent's HTTP API serves from.
+type HTTPConfig struct {
+	// WorkDir is the agent's work dir, where the sandboxes are.
+	WorkDir string
+	// Cgroups reads a task's usage; nil: /usage is not served.
+	Cgroups *containerizer.Cgroups
+	// Health says whether the agent is alive (it probes the agent actor:
+	// health.Check); nil: /health always answers 200.
+	Health func(context.Context) error
+	Logger *slog.Logger
+}
+
 // HTTPHandler serves task sandboxes from the agent's work dir:
 //
 //	GET /sandboxes/{framework}/{task}/{file}?offset=N
 //	GET /usage/{framework}/{task}    cpu time and memory of a running task
+//	GET /health                      200 while health says the agent is
+//	                                 alive, else 503 and why
 //
 // where file is stdout or stderr; offset skips the first N bytes, so a
 // client follows output by asking again from where it stopped. The
 // response's X-Agora-Offset header is the offset after the returned bytes.
-// Usage needs cgroups (nil: not served).
-func HTTPHandler(workDir string, cgroups *containerizer.Cgroups) http.Handler {
+// A sandbox file is served only if it is a regular file reached without
+// following a link (containerizer.OpenSandboxFile): the sandbox is its
+// task's, and a task may replace its output with a link to a file only the
+// agent could read; a refusal is logged.
+func HTTPHandler(cfg HTTPConfig) http.Handler {
+	workDir, cgroups, log := cfg.WorkDir, cfg.Cgroups, cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Health != nil {
+			if err := cfg.Health(r.Context()); err != nil {
+				log.Error("agent unhealthy", "err", err)
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	mux.HandleFunc("GET /usage/{framework}/{task}", func(w http.ResponseWriter, r *http.Request) {
 		fw, task := r.PathValue("framework"), r.PathValue("task")
 		if _, err := containerizer.SandboxPath(workDir, fw, task); err != nil {
@@ -51,18 +83,21 @@ func HTTPHandler(workDir string, cgroups *containerizer.Cgroups) http.Handler {
 			http.Error(w, "file must be stdout or stderr", http.StatusBadRequest)
 			return
 		}
-		dir, err := containerizer.SandboxPath(workDir, r.PathValue("framework"), r.PathValue("task"))
-		if err != nil {
+		offset, _ := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+		f, err := containerizer.OpenSandboxFile(workDir, r.PathValue("framework"), r.PathValue("task"), file)
+		switch {
+		case errors.Is(err, containerizer.ErrBadID):
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
-		}
-		offset, _ := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
-		f, err := os.Open(filepath.Join(dir, file))
-		if errors.Is(err, os.ErrNotExist) {
+		case errors.Is(err, os.ErrNotExist):
 			http.Error(w, "no such sandbox file (task unknown here, or not started yet)", http.StatusNotFound)
 			return
-		}
-		if err != nil {
+		case errors.Is(err, containerizer.ErrNotRegularFile):
+			log.Warn("refused to serve a sandbox file that is not a regular file (a task replaced its output with a link or a special file)",
+				"framework_id", r.PathValue("framework"), "task_id", r.PathValue("task"), "file", file, "client", r.RemoteAddr)
+			http.Error(w, "refused: the task's "+file+" is not a regular file of its sandbox (the task replaced it with a link or a special file); the agent serves only regular files there", http.StatusForbidden)
+			return
+		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -32,7 +32,9 @@ func (h *holdCheckpoints) let() { h.once.Do(func() { close(h.release) }) }
 
 func newHold() *holdCheckpoints {
 	return &holdCheckpoints{held: make(chan struct{}), release: make(chan struct{}),
-		match: func(path string) bool { return strings.HasSuffix(path, ".agora-task") }}
+		match: func(path string) bool {
+			return strings.HasSuffix(path, agent.CheckpointExt) && strings.Contains(path, "/tasks/")
+		}}
 }
 
 func (h *holdCheckpoints) hook(path string) {

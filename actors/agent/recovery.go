@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -13,20 +15,53 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Agent recovery. For every task the agent keeps a checkpoint in the
-// task's sandbox: the RunTask it came with, its process (PID and start
-// time), its state and its unacknowledged status updates, rewritten on
-// every change (atomically, fsynced, off the actor: see disk.go). An agent
-// that restarts with the same work dir reads them before it registers: it
-// re-attaches to tasks that still run, reports how the others ended
-// meanwhile (from the exit code each task records in its sandbox),
-// re-registers with all of them, and resends what was not acknowledged.
-// Tasks survive an agent restart.
+// Agent recovery. For every task the agent keeps a checkpoint: the
+// RunTask it came with, its process (PID and start time), its state and its
+// unacknowledged status updates, rewritten on every change (atomically,
+// fsynced, off the actor: see disk.go). An agent that restarts with the
+// same work dir reads them before it registers: it re-attaches to tasks
+// that still run, reports how the others ended meanwhile (from the exit
+// code each task records in its sandbox), re-registers with all of them,
+// and resends what was not acknowledged. Tasks survive an agent restart.
+//
+// Checkpoints live in <work-dir>/meta, which only the agent can read or
+// write, never in a sandbox: a sandbox belongs to its task's user, and a
+// task that could write its checkpoint could name any process for the
+// agent to kill, or another framework's task for it to report.
+//
+// A checkpoint that cannot be read (the disk garbled it) loses the task's
+// process, not the task: the agent ends whatever runs in the task's
+// container (its cgroup; see containerizer.Destroyer), and only then, and
+// before it registers, reports the task TASK_FAILED. So the master never
+// frees resources that a process still uses.
 
-const checkpointFile = ".agora-task"
+const (
+	metaDir        = "meta"
+	checkpointExt  = ".checkpoint"
+	containerIDSep = "."
+)
 
-func (a *agent) checkpointPath(run *taskRun) string {
-	return filepath.Join(run.sandbox, checkpointFile)
+// taskCheckpointPath is where task k's checkpoint lives; the IDs are
+// valid sandbox names (the caller checked).
+func (a *agent) taskCheckpointPath(k taskKey) string {
+	return filepath.Join(a.cfg.WorkDir, metaDir, "frameworks", k.framework, "tasks", k.task+checkpointExt)
+}
+
+func (a *agent) checkpointPath(run *taskRun) string { return a.taskCheckpointPath(run.key) }
+
+// containerID names a task's container (its cgroup, its Docker label).
+func containerID(k taskKey) string { return k.framework + containerIDSep + k.task }
+
+// prepareMeta creates the checkpoint directory, the agent's alone.
+func (a *agent) prepareMeta() {
+	dir := filepath.Join(a.cfg.WorkDir, metaDir)
+	err := os.MkdirAll(dir, 0o700)
+	if err == nil {
+		err = os.Chmod(dir, 0o700) // an older one may have been made open
+	}
+	if err != nil {
+		a.log.Error("cannot prepare the checkpoint directory; tasks will not be recovered if the agent restarts", "dir", dir, "err", err)
+	}
 }
 
 // checkpoint queues the durable write of run's checkpoint; a failure is
@@ -51,140 +86,230 @@ func (a *agent) checkpoint(run *taskRun) {
 	a.persist(taskOwner(run.key), a.checkpointPath(run), b)
 }
 
-// DefaultSandboxGC keeps a finished task's sandbox for a week (Mesos).
-const DefaultSandboxGC = 7 * 24 * time.Hour
-
-type (
-	// gcSandbox asks the agent to remove a finished task's sandbox.
-	gcSandbox struct{ dir string }
-	// sandboxRemoved: the removal of dir is over (err says how).
-	sandboxRemoved struct {
-		dir string
-		err error
-	}
-)
-
-// forget removes a task whose terminal update was acknowledged: its
-// checkpoint goes now (after any write of it still queued), its sandbox
-// after the GC delay.
-func (a *agent) forget(run *taskRun) {
-	delete(a.tasks, run.key)
-	if a.cfg.WorkDir != "" && run.sandbox != "" {
-		if run.msg != nil {
-			a.unpersist(taskOwner(run.key), a.checkpointPath(run))
+// destroyer returns what ends whatever still runs of container id (in
+// sandbox) and removes what isolated it, with those of ctrs that can
+// (containerizer.Destroyer): the command containerizer's for a command task
+// or an executor, every one for a task of unknown kind (its checkpoint
+// unreadable). It may block: call it off the actor.
+func (a *agent) destroyer(id, sandbox string, ctrs ...containerizer.Containerizer) func(context.Context) {
+	var ds []containerizer.Destroyer
+	for _, c := range ctrs {
+		if d, ok := c.(containerizer.Destroyer); ok {
+			ds = append(ds, d)
 		}
-		a.later(a.sandboxGC(), gcSandbox{dir: run.sandbox})
-	}
-}
-
-func (a *agent) sandboxGC() time.Duration {
-	if a.cfg.SandboxGC > 0 {
-		return a.cfg.SandboxGC
-	}
-	return DefaultSandboxGC
-}
-
-// handleGCSandbox starts removing a finished task's sandbox off the actor,
-// unless a task of the same ID runs in it again. Until the removal is
-// over, a task of that ID waits to start (handleRunTask).
-func (a *agent) handleGCSandbox(msg gcSandbox) {
-	if _, busy := a.removing[msg.dir]; busy {
-		return
-	}
-	for _, run := range a.tasks {
-		if run.sandbox == msg.dir {
-			return
-		}
-	}
-	a.removing[msg.dir] = nil
-	sys, self, dir, hook := a.sys, a.self, msg.dir, a.cfg.diskHook
-	a.bg.run(func(ctx context.Context) {
-		if hook != nil {
-			hook(dir)
-		}
-		sys.Root.Send(self, sandboxRemoved{dir: dir, err: removeTree(ctx, dir)})
-	})
-}
-
-func (a *agent) handleSandboxRemoved(ctx actor.Context, msg sandboxRemoved) {
-	waiting := a.removing[msg.dir]
-	delete(a.removing, msg.dir)
-	if msg.err != nil {
-		a.log.Warn("cannot remove a finished task's sandbox", "dir", msg.dir, "err", msg.err)
-	} else {
-		ctx.ActorSystem().EventStream.Publish(SandboxRemoved{Dir: msg.dir})
-	}
-	for _, start := range waiting {
-		start(ctx)
-	}
-}
-
-// removeTree removes dir and what it holds, one entry at a time so that a
-// stopping agent does not wait for a large sandbox to go.
-func removeTree(ctx context.Context, dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return err
-		}
-	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// gcOldSandboxes schedules the removal of sandboxes an earlier run of the
-// agent left (no task or executor checkpoint: finished), by their age.
-func (a *agent) gcOldSandboxes() {
-	dirs, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*"))
-	now := a.cfg.Clock.Now()
-	for _, dir := range dirs {
-		if _, err := os.Stat(filepath.Join(dir, checkpointFile)); err == nil {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, executorFile)); err == nil {
-			continue
-		}
-		st, err := os.Stat(dir)
-		if err != nil {
-			continue
-		}
-		a.later(max(0, a.sandboxGC()-now.Sub(st.ModTime())), gcSandbox{dir: dir})
-	}
-}
-
-// groupRemover returns what removes a recovered task's cgroup (a no-op
-// without cgroup isolation). The run of the agent that created the group
-// would have removed it when the task ended; after a restart this one
-// must. It may block (it kills what is left in the group): call it off
-// the actor.
-func (a *agent) groupRemover(key taskKey) func(context.Context) {
-	return a.cgroupRemover(key.framework + "." + key.task)
-}
-
-// cgroupRemover is groupRemover for a container ID (FRAMEWORK.TASK, or
-// FRAMEWORK.executor.ID).
-func (a *agent) cgroupRemover(id string) func(context.Context) {
-	cmd, ok := a.cfg.Containerizer.(containerizer.Command)
-	if !ok || cmd.Cgroups == nil {
-		return func(context.Context) {}
 	}
 	log := a.log
 	return func(ctx context.Context) {
-		if err := cmd.Cgroups.RemoveContext(ctx, id); err != nil {
-			log.Warn("cannot remove a cgroup", "container_id", id, "err", err)
+		for _, d := range ds {
+			if err := d.Destroy(ctx, id, sandbox); err != nil {
+				log.Warn("cannot end what a container left", "container_id", id, "err", err)
+			}
 		}
 	}
+}
+
+// recovery is what a restarting agent does before it reports its tasks and
+// registers: end what tasks it lost track of (or that ended) left running,
+// off the actor; then report them.
+type recovery struct {
+	destroy []func(context.Context)
+	reports []func(actor.Context)
+	// stopped: executors ended rather than reconnected, and why.
+	stopped map[executorKey]string
+}
+
+// recoveryCleaned: the recovery's destroy jobs are done.
+type recoveryCleaned struct{}
+
+// recover reads the checkpoints of an earlier run of this agent. What it
+// must ask the Docker engine about, and what it must end, is done off the
+// actor; a.recovering counts what is still to come, and the agent
+// registers once it is all in.
+func (a *agent) recover(ctx actor.Context) {
+	if a.cfg.WorkDir == "" {
+		return
+	}
+	a.prepareMeta()
+	a.gcOldSandboxes()
+	rc := &recovery{stopped: map[executorKey]string{}}
+	cps, lostIn := a.readTaskCheckpoints(rc)
+	found := a.findExecutors(rc, lostIn)
+	for _, r := range found {
+		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
+			reconnecting: true, tasks: map[taskKey]*taskRun{}}
+	}
+	for _, r := range cps {
+		a.recoverTask(rc, r.cp, r.sandbox)
+	}
+	a.reconnectExecutors(ctx, found)
+	if len(rc.destroy) == 0 {
+		for _, report := range rc.reports {
+			report(ctx)
+		}
+		return
+	}
+	a.recovering++
+	sys, self, jobs := a.sys, a.self, rc.destroy
+	a.afterCleanup = rc.reports
+	a.bg.run(func(ctx context.Context) {
+		for _, destroy := range jobs {
+			destroy(ctx)
+		}
+		if ctx.Err() == nil {
+			sys.Root.Send(self, recoveryCleaned{})
+		}
+	})
+}
+
+func (a *agent) handleRecoveryCleaned(ctx actor.Context) {
+	reports := a.afterCleanup
+	a.afterCleanup = nil
+	for _, report := range reports {
+		report(ctx)
+	}
+	a.recovered(ctx)
+}
+
+// recovered counts one of the answers recovery waits for; the last starts
+// registration.
+func (a *agent) recovered(ctx actor.Context) {
+	a.recovering--
+	if a.recovering == 0 {
+		a.becomeRegistering(ctx, "started")
+	}
+}
+
+type readCheckpoint struct {
+	cp      *messages.TaskCheckpoint
+	sandbox string
+}
+
+// readTaskCheckpoints reads every task checkpoint. One that cannot be
+// read becomes a task to end and report failed (recoverUnreadable); lostIn
+// lists the frameworks of those, whose executors may run them.
+func (a *agent) readTaskCheckpoints(rc *recovery) (cps []readCheckpoint, lostIn map[string]bool) {
+	lostIn = map[string]bool{}
+	paths, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, metaDir, "frameworks", "*", "tasks", "*"+checkpointExt))
+	for _, path := range paths {
+		key := taskKey{filepath.Base(filepath.Dir(filepath.Dir(path))), strings.TrimSuffix(filepath.Base(path), checkpointExt)}
+		sandbox, err := containerizer.SandboxPath(a.cfg.WorkDir, key.framework, key.task)
+		if err != nil {
+			a.log.Error("a checkpoint the agent cannot have written; ignoring it", "path", path, "err", err)
+			continue
+		}
+		b, err := os.ReadFile(path)
+		cp := &messages.TaskCheckpoint{}
+		if err == nil {
+			err = proto.Unmarshal(b, cp)
+		}
+		if err == nil && (cp.Run.GetTask() == nil || cp.Run.GetFramework() == nil) {
+			err = errors.New("it holds no task")
+		}
+		if err == nil && (cp.Run.Task.GetTaskId().GetValue() != key.task || cp.Run.Framework.GetId().GetValue() != key.framework) {
+			err = fmt.Errorf("it names task %s of framework %s", cp.Run.Task.GetTaskId().GetValue(), cp.Run.Framework.GetId().GetValue())
+		}
+		if err != nil {
+			a.recoverUnreadable(rc, key, sandbox, path, err)
+			lostIn[key.framework] = true
+			continue
+		}
+		cps = append(cps, readCheckpoint{cp: cp, sandbox: sandbox})
+	}
+	return cps, lostIn
+}
+
+// recoverUnreadable keeps track of a task whose checkpoint cannot be read:
+// its IDs are in the checkpoint's path, so its container (cgroup, Docker
+// label) is found and ended, and the task is reported TASK_FAILED once it
+// is. The report is checkpointed anew, so the task is reported again should
+// the agent restart before the framework acknowledges it.
+func (a *agent) recoverUnreadable(rc *recovery, key taskKey, sandbox, path string, why error) {
+	a.log.Error("unreadable task checkpoint: ending whatever the task still runs, then reporting it failed",
+		"framework_id", key.framework, "task_id", key.task, "path", path, "err", why)
+	msg := &messages.RunTask{Task: &messages.TaskInfo{TaskId: &messages.TaskID{Value: key.task}}, Framework: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: key.framework}}}
+	run := &taskRun{key: key, msg: msg, info: msg.Task, framework: msg.Framework, state: messages.TaskState_TASK_STAGING, sandbox: sandbox, grace: DefaultKillGrace}
+	a.tasks[key] = run
+	rc.destroy = append(rc.destroy, a.destroyer(containerID(key), sandbox, a.cfg.Containerizer, a.cfg.Docker))
+	text := fmt.Sprintf("the agent restarted and could not read the task's checkpoint (%v): it ended what ran in the task's container, so its resources are free", why)
+	rc.reports = append(rc.reports, func(ctx actor.Context) {
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_AGENT_RESTARTED, text, nil)
+	})
+}
+
+// recoverTask takes back a task from its checkpoint: re-attached if it
+// still runs, else reported as it ended once what it left is ended.
+func (a *agent) recoverTask(rc *recovery, cp *messages.TaskCheckpoint, sandbox string) {
+	t := cp.Run.Task
+	key := taskKey{cp.Run.Framework.GetId().GetValue(), t.GetTaskId().GetValue()}
+	run := &taskRun{key: key, msg: cp.Run, info: t, framework: cp.Run.Framework, role: cp.Run.Role, revocable: cp.Run.Revocable,
+		state: cp.State, sandbox: sandbox, killing: cp.Killing, killReason: cp.KillReason, grace: DefaultKillGrace}
+	if g := t.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
+		run.grace = time.Duration(g)
+	}
+	a.tasks[key] = run
+	for _, up := range cp.Pending {
+		a.updates.push(key, up) // sent once registered
+	}
+	if messages.IsTerminal(run.state) {
+		return // only its updates are left to deliver
+	}
+	if e := t.GetExecutor(); e != nil {
+		if ex, ok := a.executors[executorKey{key.framework, e.GetExecutorId().GetValue()}]; ok {
+			ex.tasks[key] = run // its executor re-registers with it, or fails it
+			return
+		}
+	}
+	if t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
+		if r, ok := a.cfg.Docker.(containerizer.Reattacher); ok {
+			a.recovering++
+			sys, self, id := a.sys, a.self, containerID(key)
+			a.bg.run(func(ctx context.Context) {
+				c, err := r.Reattach(ctx, id, sandbox)
+				sys.Root.Send(self, dockerReattached{key: key, container: c, err: err})
+			})
+			return
+		}
+	}
+	if c, ok := containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, sandbox); ok {
+		run.container = c
+		sys, self, destroy := a.sys, a.self, a.destroyer(containerID(key), sandbox, a.cfg.Containerizer)
+		a.bg.run(func(ctx context.Context) {
+			ex, err := c.Wait(ctx)
+			if err != nil {
+				return // the agent stops
+			}
+			destroy(ctx) // the run that created its container is gone
+			sys.Root.Send(self, taskExited{key: key, exit: ex})
+		})
+		a.log.Info("re-attached to a task that kept running while the agent was down", "task_id", key.task, "pid", cp.Pid)
+		return
+	}
+	// Not running as recorded: what it left (children, or the task itself
+	// when its PID was never recorded) is ended before it is reported.
+	rc.destroy = append(rc.destroy, a.destroyer(containerID(key), sandbox, a.cfg.Containerizer))
+	if ex, ok := containerizer.RecordedExit(sandbox); ok && cp.Pid > 0 {
+		rc.reports = append(rc.reports, func(ctx actor.Context) {
+			a.log.Info("a task ended while the agent was down", "task_id", key.task, "exit_code", ex.Code)
+			a.handleExited(ctx, taskExited{key: key, exit: ex})
+		})
+		return
+	}
+	why := "the task ended while the agent was down and its exit code is unknown"
+	switch {
+	case t.Executor != nil:
+		why = "its executor ended while the agent was down"
+		if s, ok := rc.stopped[executorKey{key.framework, t.Executor.GetExecutorId().GetValue()}]; ok {
+			why = s
+		}
+	case cp.Pid == 0:
+		why = "the agent restarted before the task's process was recorded; the agent ended what it may have started"
+	}
+	rc.reports = append(rc.reports, func(ctx actor.Context) { a.taskLost(ctx, run, why) })
+}
+
+func (a *agent) taskLost(ctx actor.Context, run *taskRun, why string) {
+	a.log.Warn("task lost across an agent restart", "task_id", run.key.task, "why", why)
+	a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_AGENT_RESTARTED, why, nil)
 }
 
 // dockerReattached reports the search for a recovered Docker task's
@@ -195,103 +320,9 @@ type dockerReattached struct {
 	err       error
 }
 
-// recover reads the checkpoints of an earlier run of this agent. What it
-// must ask the Docker engine about is asked off the actor; a.recovering
-// counts the answers still to come, and the agent registers once all are
-// in.
-func (a *agent) recover(ctx actor.Context) {
-	if a.cfg.WorkDir == "" {
-		return
-	}
-	a.gcOldSandboxes()
-	found := a.findExecutors()
-	for _, r := range found {
-		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
-			reconnecting: true, tasks: map[taskKey]*taskRun{}}
-	}
-	defer a.reconnectExecutors(ctx, found)
-	paths, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*", checkpointFile))
-	for _, path := range paths {
-		b, err := os.ReadFile(path)
-		cp := &messages.TaskCheckpoint{}
-		if err == nil {
-			err = proto.Unmarshal(b, cp)
-		}
-		if err != nil || cp.Run.GetTask() == nil || cp.Run.GetFramework() == nil {
-			a.log.Error("unreadable task checkpoint; skipping it", "path", path, "err", err)
-			continue
-		}
-		t := cp.Run.Task
-		key := taskKey{cp.Run.Framework.GetId().GetValue(), t.GetTaskId().GetValue()}
-		run := &taskRun{key: key, msg: cp.Run, info: t, framework: cp.Run.Framework, role: cp.Run.Role, revocable: cp.Run.Revocable,
-			state: cp.State, sandbox: filepath.Dir(path), killing: cp.Killing, killReason: cp.KillReason, grace: DefaultKillGrace}
-		if g := t.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
-			run.grace = time.Duration(g)
-		}
-		a.tasks[key] = run
-		for _, up := range cp.Pending {
-			a.updates.push(key, up) // sent once registered
-		}
-		if messages.IsTerminal(run.state) {
-			continue // only its updates are left to deliver
-		}
-		if e := t.GetExecutor(); e != nil {
-			if ex, ok := a.executors[executorKey{key.framework, e.GetExecutorId().GetValue()}]; ok {
-				ex.tasks[key] = run // its executor re-registers with it, or fails it
-				continue
-			}
-		}
-		if t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
-			if r, ok := a.cfg.Docker.(containerizer.Reattacher); ok {
-				a.recovering++
-				sys, self, id, sandbox := a.sys, a.self, key.framework+"."+key.task, run.sandbox
-				a.bg.run(func(ctx context.Context) {
-					c, err := r.Reattach(ctx, id, sandbox)
-					sys.Root.Send(self, dockerReattached{key: key, container: c, err: err})
-				})
-				continue
-			}
-		}
-		if c, ok := containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, run.sandbox); ok {
-			run.container = c
-			sys, self, removeGroup := a.sys, a.self, a.groupRemover(key)
-			a.bg.run(func(ctx context.Context) {
-				ex, err := c.Wait(ctx)
-				if err != nil {
-					return // the agent stops
-				}
-				removeGroup(ctx) // the run that created it is gone
-				sys.Root.Send(self, taskExited{key: key, exit: ex})
-			})
-			a.log.Info("re-attached to a task that kept running while the agent was down", "task_id", key.task, "pid", cp.Pid)
-			continue
-		}
-		a.bg.run(a.groupRemover(key)) // nothing runs in it any more
-		if ex, ok := containerizer.RecordedExit(run.sandbox); ok && cp.Pid > 0 {
-			a.log.Info("a task ended while the agent was down", "task_id", key.task, "exit_code", ex.Code)
-			a.handleExited(ctx, taskExited{key: key, exit: ex})
-			continue
-		}
-		why := "the task ended while the agent was down and its exit code is unknown"
-		switch {
-		case t.Executor != nil:
-			why = "its executor ended while the agent was down"
-		case cp.Pid == 0:
-			why = "the agent restarted before the task started"
-		}
-		a.taskLost(ctx, run, why)
-	}
-}
-
-func (a *agent) taskLost(ctx actor.Context, run *taskRun, why string) {
-	a.log.Warn("task lost across an agent restart", "task_id", run.key.task, "why", why)
-	a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_AGENT_RESTARTED, why, nil)
-}
-
 // handleDockerReattached follows a recovered Docker task again, or fails
 // it if its container is gone; the last answer starts registration.
 func (a *agent) handleDockerReattached(ctx actor.Context, msg dockerReattached) {
-	a.recovering--
 	run, ok := a.tasks[msg.key]
 	switch {
 	case !ok || run.container != nil || messages.IsTerminal(run.state):
@@ -308,9 +339,7 @@ func (a *agent) handleDockerReattached(ctx actor.Context, msg dockerReattached) 
 			msg.container.Kill(run.grace)
 		}
 	}
-	if a.recovering == 0 {
-		a.becomeRegistering(ctx, "started")
-	}
+	a.recovered(ctx)
 }
 
 // resendPending sends the unacknowledged update of every task now (after a

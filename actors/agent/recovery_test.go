@@ -100,7 +100,7 @@ func TestTaskSurvivesAgentRestart(t *testing.T) {
 	if string(out) != "done\n" {
 		t.Fatalf("task stdout %q", out)
 	}
-	if _, err := os.Stat(filepath.Join(workDir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", "t1", ".agora-task")); !os.IsNotExist(err) {
+	if _, err := os.Stat(agent.TaskCheckpointPath(workDir, st.Frameworks[0].Info.Id.Value, "t1")); !os.IsNotExist(err) {
 		t.Fatalf("the checkpoint of an acknowledged, finished task is still there: %v", err)
 	}
 	// The sandbox is garbage-collected after the GC delay.

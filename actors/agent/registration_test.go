@@ -46,7 +46,7 @@ func recordSent(sent chan<- sentMsg, dir string) actor.SenderMiddleware {
 }
 
 func checkpointOf(dir, framework, task string) *messages.TaskCheckpoint {
-	b, err := os.ReadFile(filepath.Join(dir, "frameworks", framework, "tasks", task, ".agora-task"))
+	b, err := os.ReadFile(agent.TaskCheckpointPath(dir, framework, task))
 	cp := &messages.TaskCheckpoint{}
 	if err != nil || proto.Unmarshal(b, cp) != nil {
 		return nil

@@ -130,7 +130,7 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 	case t.GetContainer().GetType() == messages.ContainerInfo_DOCKER:
 		ctr = a.cfg.Docker
 	}
-	spec := containerizer.LaunchSpec{ID: key.framework + "." + key.task, Command: t.Command, Container: t.Container, Sandbox: run.sandbox, Env: map[string]string{
+	spec := containerizer.LaunchSpec{ID: containerID(key), Command: t.Command, Container: t.Container, Sandbox: run.sandbox, User: a.userOf(t.Command, run.framework), Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
 	for _, r := range t.Resources {
@@ -160,6 +160,18 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 			sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
 		})
 	})
+}
+
+// userOf is who a task or executor with command cmd runs as: the user its
+// command names, else its framework's, else the agent's default
+// (Config.TaskUser; empty: the agent's own user), as in Mesos.
+func (a *agent) userOf(cmd *messages.CommandInfo, fw *messages.FrameworkInfo) string {
+	for _, u := range []string{cmd.GetUser(), fw.GetUser()} {
+		if u != "" {
+			return u
+		}
+	}
+	return a.cfg.TaskUser
 }
 
 func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {

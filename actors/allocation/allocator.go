@@ -121,6 +121,9 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 		// policy's state reachable after the allocator stops.
 		a.cfg.Policy, a.dirty = nil, nil
 	case *actor.Stopping, *actor.Restarting:
+	case *actor.Touch:
+		// A liveness probe (the master's /health): answered by the actor
+		// system once the allocator has taken it from its mailbox.
 	default:
 		a.log.Warn("allocator: unexpected message", "type", fmt.Sprintf("%T", m))
 	}

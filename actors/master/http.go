@@ -26,7 +26,8 @@ const maxStateWait = 60 * time.Second
 //	GET /state?since=N&wait=D
 //	                      long poll: wait up to D for a snapshot newer than
 //	                      snapshot_unix_nano N, then answer as /state
-//	GET /health           200 once the master serves state
+//	GET /health           200 once the master serves state and health
+//	                      says its actors answer, else 503 and why
 //	GET /metrics          Prometheus metrics
 //	GET /roles            the role configuration (weights, quotas)
 //	PUT /weights/{role}   body: the weight, such as 2
@@ -37,8 +38,10 @@ const maxStateWait = 60 * time.Second
 //	                      ran: the task and its agent (for its sandbox)
 //
 // Reads never touch the master actor, so polling cannot slow it down;
-// changes go to it through update (nil: changes are refused).
-func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRoleFunc, lookup TaskLookupFunc) http.Handler {
+// changes go to it through update (nil: changes are refused). health probes
+// the master's actors (the master and the allocator: health.Check); nil
+// answers from the snapshots alone.
+func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRoleFunc, lookup TaskLookupFunc, health HealthFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /tasks/{task}", func(w http.ResponseWriter, r *http.Request) {
 		if lookup == nil {
@@ -122,6 +125,12 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
+		if health != nil {
+			if err := health(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
@@ -131,6 +140,10 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 // UpdateRoleFunc carries a role change to the master and returns the new
 // configuration, or why it was refused.
 type UpdateRoleFunc func(ctx context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error)
+
+// HealthFunc says why the master cannot serve (an actor of it stopped, or
+// is stuck), or nil.
+type HealthFunc func(ctx context.Context) error
 
 // TaskLookupFunc asks the master actor where a task is.
 type TaskLookupFunc func(ctx context.Context, q *messages.GetTask) (*messages.TaskLocation, error)

@@ -277,6 +277,9 @@ func (m *master) Receive(ctx actor.Context) {
 		m.background.Wait()
 		m.core, m.agentHandlers, m.fwHandlers, m.pids = nil, nil, nil, nil
 	case *actor.Restarting, *actor.Terminated:
+	case *actor.Touch:
+		// A liveness probe (/health): the actor system answers it once the
+		// master has taken it from its mailbox.
 	default:
 		m.log.Warn("master: unexpected message", "type", fmt.Sprintf("%T", msg), "sender", ctx.Sender())
 		m.reject(ctx, msg)

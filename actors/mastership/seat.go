@@ -352,8 +352,11 @@ func StandbyProps(leader func() *messages.MasterInfo, logger *slog.Logger) *acto
 		if !ok || ctx.Sender() == nil {
 			return
 		}
-		if _, isErr := msg.(*messages.Error); isErr {
+		switch msg.(type) {
+		case *messages.Error:
 			return
+		case *actor.Touch:
+			return // a liveness probe (/health): the actor system answers it
 		}
 		l := leader()
 		text := "this master is a standby and knows of no leader now; retry shortly"

@@ -22,6 +22,7 @@ type devCmd struct {
 	WorkDir    string        `name:"work-dir" env:"AGORA_WORK_DIR" help:"Agent work dir (default: agora-dev under the temp dir, kept across runs)."`
 	Resources  string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax; unnamed ones are detected."`
 	Attributes string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1'."`
+	TaskUser   string        `name:"task-user" default:"nobody" env:"AGORA_TASK_USER" help:"User that tasks naming none run as, when the agent runs as root (see agora node --help)."`
 	Demo       bool          `help:"Start the cluster, show it once the agent has registered, and exit (make demo). Uses free ports unless --listen, --http or --agent-http are given."`
 	Timeout    time.Duration `default:"60s" help:"With --demo: give up if the agent has not registered by then."`
 }
@@ -49,7 +50,7 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		AllocationInterval: time.Second, OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second,
 		Resources: c.Resources, Attributes: c.Attributes, Hostname: "localhost",
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
-		Allocator: "drf", Isolation: "cgroups", ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
+		Allocator: "drf", Isolation: "cgroups", TaskUser: c.TaskUser, ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
 		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second, ReadyFile: c.ReadyFile,
 	}
 	r, err := n.start(logger)

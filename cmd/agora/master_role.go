@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/allocation"
+	"github.com/agora-sched/agora/actors/health"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/mastership"
 	"github.com/agora-sched/agora/allocator"
@@ -132,6 +133,17 @@ func (m *masterRole) term(info *messages.MasterInfo) (master.Config, allocation.
 // leader otherwise; /metrics is always this node's own.
 func (m *masterRole) httpHandler(api, metrics http.Handler) http.Handler {
 	return m.seat.Handler(api, metrics)
+}
+
+// health probes the actors of this master: the term's master and
+// allocator while leading, the standby otherwise. One that stopped (a
+// PoisonPill, a crash) or is stuck fails the probe, and the error names it.
+func (m *masterRole) health(ctx context.Context) error {
+	root := m.node.System.Root
+	if m.seat.Leading() {
+		return health.Check(ctx, root, health.Actor{Name: "master", PID: m.seat.Master()}, health.Actor{Name: "allocator", PID: m.seat.Allocator()})
+	}
+	return health.Check(ctx, root, health.Actor{Name: "standby master", PID: m.node.System.NewLocalPID(master.Name)})
 }
 
 // update sends a role change to the leading master actor.

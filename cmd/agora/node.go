@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/health"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/leader"
@@ -52,6 +53,7 @@ type nodeCmd struct {
 	ExecutorRegistrationTimeout time.Duration `default:"1m" env:"AGORA_EXECUTOR_REGISTRATION_TIMEOUT" help:"How long a custom executor has to register with its agent before it is killed and its tasks fail."`
 	SandboxGC                   time.Duration `name:"sandbox-gc" default:"168h" env:"AGORA_SANDBOX_GC" help:"How long an agent keeps a finished task's sandbox (stdout, stderr)."`
 	Isolation                   string        `default:"cgroups" enum:"cgroups,none" env:"AGORA_ISOLATION" help:"Agent task isolation: cgroups (memory and cpu limits from each task's resources; v1 or v2) or none."`
+	TaskUser                    string        `name:"task-user" default:"nobody" env:"AGORA_TASK_USER" help:"User that tasks naming none (in CommandInfo.user or FrameworkInfo.user) run as, when the agent runs as root; an agent that is not root runs every task as itself."`
 	Resources                   string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
 	Attributes                  string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
 
@@ -247,7 +249,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, err
 		}
-		r.http = &http.Server{Handler: mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
+		r.http = &http.Server{Handler: mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		go func() {
 			if err := r.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -277,7 +279,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			}
 			command.Cgroups = cg
 		}
-		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(c.WorkDir, command.Cgroups), ReadHeaderTimeout: 10 * time.Second}
+		self := node.System.NewLocalPID(agent.Name)
+		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
+			Health: func(ctx context.Context) error {
+				return health.Check(ctx, node.System.Root, health.Actor{Name: "agent", PID: self})
+			},
+		}), ReadHeaderTimeout: 10 * time.Second}
 		logger.Info("agent HTTP API serving", "address", info.HttpAddress)
 		go func() {
 			if err := r.agentHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -300,6 +307,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
 			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
+			TaskUser:       c.taskUser(),
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
 		}), agent.Name)
 		if err != nil {
@@ -380,6 +388,16 @@ func (c *nodeCmd) Run(logger *slog.Logger) error {
 	logger.Info("signal received, shutting down")
 	r.stop()
 	return nil
+}
+
+// taskUser is the agent's default task user: --task-user when the agent
+// runs as root (it can switch users; Mesos' --switch_user), else none, so
+// that tasks run as the agent's own user.
+func (c *nodeCmd) taskUser() string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	return c.TaskUser
 }
 
 func newMasterID() string {

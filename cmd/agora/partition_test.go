@@ -64,7 +64,7 @@ func startLabCluster(t *testing.T, tasks int) *labCluster {
 		t.Fatal(err)
 	}
 	c.detector = leader.NewConsulDetector(consul, "partition", nil)
-	dir := t.TempDir()
+	dir := workDir(t) // the agents run tasks as nobody: their sandboxes must be reachable
 	env := []string{"AGORA_LOG_FORMAT=json", "AGORA_LOG_LEVEL=info"}
 	for i := range 2 {
 		h := lab.AddHost(fmt.Sprintf("master-%d", i))

@@ -35,8 +35,16 @@ import (
 var agoraBin, elasticBin, executorBin string
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(poisonEnv); addr != "" {
+		os.Exit(poisonActor(addr, os.Getenv(poisonActorEnv)))
+	}
 	dir, err := os.MkdirTemp("", "agora-bin")
 	if err != nil {
+		panic(err)
+	}
+	// Agents run tasks and executors as nobody (their --task-user): the
+	// executor binary must be theirs to run.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		panic(err)
 	}
 	agoraBin, elasticBin, executorBin = filepath.Join(dir, "agora"), filepath.Join(dir, "elastic"), filepath.Join(dir, "executor")
@@ -504,9 +512,7 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 		"--registration-backoff", "100ms"}
 	agent, _ := startNode(t, "agent", agentArgs...)
 	gate := filepath.Join(dir, "gate")
-	if err := syscall.Mkfifo(gate, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, gate)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
 		"--command", "read x < "+gate+"; echo done")
 	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
@@ -558,13 +564,15 @@ func startMaster(t testing.TB, dir string) (remoting, httpAddr string) {
 // (agents leave tasks running when they stop, as Mesos' do): when the test
 // ends, after its processes, whatever still runs from a task checkpointed
 // under it is killed and the task's cgroups are removed, so the suite
-// leaves no processes or cgroups behind.
+// leaves no processes or cgroups behind. Tasks run as nobody (the agents'
+// default --task-user), so it is searchable by every user, as an agent's
+// work dir must be.
 func workDir(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := searchable(t)
 	t.Cleanup(func() {
 		var paths []string
-		for _, pattern := range []string{"frameworks/*/tasks/*/.agora-task", "*/frameworks/*/tasks/*/.agora-task"} {
+		for _, pattern := range []string{"meta/frameworks/*/tasks/*.checkpoint", "*/meta/frameworks/*/tasks/*.checkpoint"} {
 			p, _ := filepath.Glob(filepath.Join(dir, pattern))
 			paths = append(paths, p...)
 		}
@@ -600,6 +608,31 @@ func workDir(t testing.TB) string {
 		}
 	})
 	return dir
+}
+
+// searchable is a temporary directory every user can reach (t.TempDir and
+// its parent are 0700).
+func searchable(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// mkfifo makes a FIFO that tasks of any user can read (a gate they wait
+// on).
+func mkfifo(t testing.TB, path string) {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
 }
 
 func zombie(pid int) bool {
@@ -654,7 +687,7 @@ func TestFailingCustomExecutors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
-	silent := filepath.Join(t.TempDir(), "silent-executor")
+	silent := filepath.Join(searchable(t), "silent-executor")
 	if err := os.WriteFile(silent, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -700,9 +733,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	agent, _ := startNode(t, "agent", agentArgs...)
 	gate := filepath.Join(dir, "gate")
 	for _, g := range []string{gate + "0", gate + "1"} {
-		if err := syscall.Mkfifo(g, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		mkfifo(t, g)
 	}
 	// Task n waits for a line on gate<n>.
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",

@@ -43,9 +43,11 @@ func ProcessStartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(fields[19], 10, 64) // field 22: starttime
 }
 
-// RecordedExit reads the exit code a task recorded in its sandbox.
+// RecordedExit reads the exit code a task recorded in its sandbox. The
+// task's user writes the file: it is read as any sandbox file is (a link
+// or a FIFO put there records nothing).
 func RecordedExit(sandbox string) (Exit, bool) {
-	b, err := os.ReadFile(ExitFile(sandbox))
+	b, err := readSandboxFile(sandbox, filepath.Base(ExitFile(sandbox)), 32)
 	if err != nil {
 		return Exit{}, false
 	}

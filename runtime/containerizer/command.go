@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,7 +18,9 @@ import (
 
 // Command is the built-in command containerizer: it runs `sh -c VALUE` (or
 // VALUE with arguments as argv) as a plain process in its own process
-// group, in the sandbox, with stdout and stderr in files there.
+// group, in the sandbox, with stdout and stderr in files there, as the
+// task's user (LaunchSpec.User), with only the environment the task is
+// given (taskEnv).
 type Command struct {
 	// Cgroups, when set, isolates each task in a cgroup with its limits.
 	Cgroups *Cgroups
@@ -31,39 +36,55 @@ func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error
 	if c == nil || c.Value == "" {
 		return nil, errors.New("no command given")
 	}
+	who, err := switchTo(spec.User)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(spec.Sandbox, 0o755); err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
+	if who != nil {
+		// The sandbox is the task's to write in (its exit code too);
+		// the agent never follows a name the task leaves there.
+		if err := os.Lchown(spec.Sandbox, int(who.UID), int(who.GID)); err != nil {
+			return nil, fmt.Errorf("give the sandbox to user %s: %w", who.Name, err)
+		}
+	}
+	env := taskEnv(spec, who)
 	argv := []string{"/bin/sh", "-c", c.Value}
 	if !c.Shell {
-		path, err := exec.LookPath(c.Value)
+		path, err := lookPath(c.Value, env, spec.Sandbox)
 		if err != nil {
-			return nil, fmt.Errorf("command %q not found: %w", c.Value, err)
+			return nil, err
 		}
 		argv = append([]string{path}, c.Arguments...)
 	}
-	_ = os.Remove(ExitFile(spec.Sandbox))
+	if err := os.Remove(ExitFile(spec.Sandbox)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("clear the exit file: %w", err)
+	}
 	// The task runs under a shell that writes its exit code to the sandbox:
 	// if the agent dies, the task goes on, and the restarted agent, no
 	// longer its parent, learns the code from the file.
 	cmd := exec.Command("/bin/sh", append([]string{"-c", exitRecorder, "agora-task"}, argv...)...)
 	cmd.Dir = spec.Sandbox
-	cmd.Env = append(os.Environ(), "AGORA_SANDBOX="+spec.Sandbox, "AGORA_EXIT_FILE="+ExitFile(spec.Sandbox))
-	for _, kv := range sortedEnv(c.Environment, spec.Env) {
-		cmd.Env = append(cmd.Env, kv)
-	}
-	stdout, err := os.Create(filepath.Join(spec.Sandbox, "stdout"))
+	cmd.Env = env
+	stdout, err := createOutput(spec.Sandbox, "stdout", who)
 	if err != nil {
-		return nil, fmt.Errorf("create stdout: %w", err)
+		return nil, err
 	}
-	stderr, err := os.Create(filepath.Join(spec.Sandbox, "stderr"))
+	stderr, err := createOutput(spec.Sandbox, "stderr", who)
 	if err != nil {
 		stdout.Close()
-		return nil, fmt.Errorf("create stderr: %w", err)
+		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Its own process group, so a kill reaches everything it started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if who != nil {
+		// The recording shell runs as the task's user too: it writes in
+		// the task's sandbox, where root must not write.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: who.UID, Gid: who.GID, Groups: who.Groups}
+	}
 	// The recording shell waits on fd 3 until it is in its cgroup, so the
 	// task never runs outside it.
 	gateR, gateW, err := os.Pipe()
@@ -96,6 +117,10 @@ func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error
 		gateW.Close()
 		if cg != nil {
 			_ = cg.destroy(context.Background())
+		}
+		if blocked := unsearchable(spec.Sandbox, who); errors.Is(err, fs.ErrPermission) && blocked != "" {
+			return nil, fmt.Errorf("start %q: user %s cannot enter its sandbox %s, as %s is not searchable by it: every directory above the sandbox must be (chmod o+x on the agent's work dir and its parents), or run the task as another user: %w",
+				c.Value, who.Name, spec.Sandbox, blocked, err)
 		}
 		return nil, fmt.Errorf("start %q: %w", c.Value, err)
 	}
@@ -132,6 +157,95 @@ func sortedEnv(maps ...map[string]string) []string {
 		}
 	}
 	return out
+}
+
+// unsearchable is the first directory from / down to dir that user who
+// (nil: the agent's own) may not search, by its mode bits; "" if none.
+// It explains a failed start.
+func unsearchable(dir string, who *User) string {
+	if who == nil || who.UID == 0 {
+		return ""
+	}
+	var chain []string
+	for d := dir; ; d = filepath.Dir(d) {
+		chain = append(chain, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		st, err := os.Stat(chain[i])
+		if err != nil {
+			return ""
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok {
+			return ""
+		}
+		perm := uint32(st.Mode().Perm())
+		var bit uint32 = 0o001
+		switch {
+		case sys.Uid == who.UID:
+			bit = 0o100
+		case sys.Gid == who.GID || slices.Contains(who.Groups, sys.Gid):
+			bit = 0o010
+		}
+		if perm&bit == 0 {
+			return chain[i]
+		}
+	}
+	return ""
+}
+
+// defaultPath is a task's PATH unless it sets its own.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// taskEnv is a task's whole environment: nothing of the agent's (which may
+// hold credentials), only PATH and its user's HOME, USER and LOGNAME, then
+// what the task sets, then Agora's own variables (spec.Env, AGORA_SANDBOX,
+// AGORA_EXIT_FILE), which the task cannot override. who is the task's user;
+// nil: the agent's own.
+func taskEnv(spec LaunchSpec, who *User) []string {
+	u := agentUser()
+	if who != nil {
+		u = *who
+	}
+	env := []string{"PATH=" + defaultPath, "HOME=" + u.Home, "USER=" + u.Name, "LOGNAME=" + u.Name}
+	env = append(env, sortedEnv(spec.Command.GetEnvironment(), spec.Env)...)
+	return append(env, "AGORA_SANDBOX="+spec.Sandbox, "AGORA_EXIT_FILE="+ExitFile(spec.Sandbox))
+}
+
+// lookPath finds a command as the task's PATH (the last PATH in env) does;
+// a relative path with a slash is relative to the sandbox dir.
+func lookPath(file string, env []string, dir string) (string, error) {
+	executable := func(p string) bool {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		st, err := os.Stat(p)
+		return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+	}
+	if strings.Contains(file, "/") {
+		if !executable(file) {
+			return "", fmt.Errorf("command %q not found, or not an executable file", file)
+		}
+		return file, nil
+	}
+	path := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // relative to the sandbox: not where an agent looks
+		}
+		if p := filepath.Join(dir, file); executable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in the task's PATH %s", file, path)
 }
 
 // exitRecorder runs "$@" and writes its exit code atomically to

@@ -19,8 +19,16 @@ type LaunchSpec struct {
 	// Sandbox is the task's working directory; stdout and stderr go to
 	// files there.
 	Sandbox string
-	// Env is added to the command's environment.
+	// Env is Agora's own variables for the task (its IDs, the agent's
+	// address for an executor): added after the command's environment,
+	// which cannot override them. Nothing else of the agent's environment
+	// reaches a task.
 	Env map[string]string
+	// User is the name of the user the task runs as (its uid, gid and
+	// supplementary groups); empty runs it as the agent's own user. It
+	// must exist on the agent (ErrUnknownUser); an agent not running as
+	// root can run tasks only as itself (ErrCannotSwitchUser).
+	User string
 	// Container selects and configures a container image (Docker).
 	Container *messages.ContainerInfo
 	// CPUs and MemMB limit the task when the containerizer isolates
@@ -79,6 +87,17 @@ type Reattacher interface {
 	// Reattach follows task id's container again; ErrNoContainer if it
 	// is gone. ctx bounds the search, not the container's life.
 	Reattach(ctx context.Context, id, sandbox string) (Container, error)
+}
+
+// Destroyer is implemented by containerizers that can end what still runs
+// of a container that an earlier run of the agent started, knowing only
+// its ID and sandbox: a task whose checkpoint is unreadable, one whose
+// process was never recorded, or what a task that ended left behind.
+type Destroyer interface {
+	// Destroy kills whatever still runs of container id and removes what
+	// isolated it. It returns once nothing does, or says why not; ctx
+	// bounds the wait.
+	Destroy(ctx context.Context, id, sandbox string) error
 }
 
 // ErrNoContainer: the container a restarted agent looked for is gone.

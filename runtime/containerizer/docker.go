@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -138,10 +137,18 @@ func (d *Docker) Launch(ctx context.Context, spec LaunchSpec) (Container, error)
 	if err := d.pullOrInspect(ctx, info); err != nil {
 		return nil, err
 	}
+	var who *User
+	if spec.User != "" {
+		u, err := LookupUser(spec.User)
+		if err != nil {
+			return nil, err
+		}
+		who = &u
+	}
 	if err := os.MkdirAll(spec.Sandbox, 0o755); err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
-	cfg, host, err := containerConfig(spec)
+	cfg, host, err := containerConfig(spec, who)
 	if err != nil {
 		return nil, err
 	}
@@ -207,10 +214,17 @@ func (d *Docker) pullOrInspect(ctx context.Context, info *messages.ContainerInfo
 	return nil
 }
 
-// containerConfig is the engine's view of a task.
-func containerConfig(spec LaunchSpec) (*container.Config, *container.HostConfig, error) {
+// containerConfig is the engine's view of a task. who (nil: the image's
+// own user) is the task's user as this host knows it: the container runs
+// with its numeric uid, gid and supplementary groups, which need no entry
+// in the image's /etc/passwd (ours has none) and mean the same identity
+// inside and out.
+func containerConfig(spec LaunchSpec, who *User) (*container.Config, *container.HostConfig, error) {
 	info := spec.Container.GetDocker()
 	cfg := &container.Config{Image: info.Image, Labels: map[string]string{LabelTask: spec.ID}}
+	if who != nil {
+		cfg.User = strconv.FormatUint(uint64(who.UID), 10) + ":" + strconv.FormatUint(uint64(who.GID), 10)
+	}
 	if c := spec.Command; c != nil && c.Value != "" {
 		if c.Shell {
 			cfg.Cmd = []string{"/bin/sh", "-c", c.Value}
@@ -224,6 +238,11 @@ func containerConfig(spec LaunchSpec) (*container.Config, *container.HostConfig,
 	}}
 	if spec.MemMB > 0 {
 		host.Resources.MemorySwap = host.Resources.Memory // no swap beyond the limit
+	}
+	if who != nil {
+		for _, g := range who.Groups {
+			host.GroupAdd = append(host.GroupAdd, strconv.FormatUint(uint64(g), 10))
+		}
 	}
 	if info.Network != "" {
 		host.NetworkMode = container.NetworkMode(info.Network)
@@ -274,6 +293,26 @@ func (d *Docker) Reattach(ctx context.Context, id, sandbox string) (Container, e
 	return c, nil
 }
 
+// Destroy implements Destroyer: it removes task id's containers, found by
+// label, forcibly (the engine kills what runs).
+func (d *Docker) Destroy(ctx context.Context, id, _ string) error {
+	lctx, cancel := d.call(ctx)
+	list, err := d.Client.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+id))})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("find the containers of task %s: %w", id, err)
+	}
+	var errs []error
+	for _, c := range list {
+		rctx, cancel := d.call(ctx)
+		if err := d.Client.ContainerRemove(rctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %s of task %s: %w", c.ID, id, err))
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
 // follow copies the container's output (all of it: the files are
 // rewritten) and reports its end, then removes it. When Docker is closed
 // first it stops following and leaves the container be.
@@ -320,9 +359,16 @@ type dockerContainer struct {
 // copyLogs follows the container's output into the sandbox.
 func (c *dockerContainer) copyLogs(life context.Context, sandbox string) {
 	defer c.logsDone.Done()
-	stdout, err1 := os.Create(filepath.Join(sandbox, "stdout"))
-	stderr, err2 := os.Create(filepath.Join(sandbox, "stderr"))
+	// Created anew: an earlier command task of the same ID may have left
+	// links under these names.
+	stdout, err1 := createOutput(sandbox, "stdout", nil)
+	stderr, err2 := createOutput(sandbox, "stderr", nil)
 	if err := errors.Join(err1, err2); err != nil {
+		for _, f := range []*os.File{stdout, stderr} {
+			if f != nil {
+				f.Close()
+			}
+		}
 		return
 	}
 	defer stdout.Close()

@@ -225,3 +225,67 @@ func TestDockerCloseLeavesContainersToReattach(t *testing.T) {
 		t.Fatalf("a removed container was found again: %v", err)
 	}
 }
+
+// A Docker task runs as its user, by the numbers this agent knows it by
+// (the image needs no passwd entry for it), with its supplementary groups;
+// an unknown user fails the launch. Nothing of the agent's environment
+// reaches the container.
+func TestDockerTaskRunsAsItsUser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d := docker(t)
+	u := testUser(t)
+	t.Setenv("AGORA_TEST_AGENT_SECRET", "hunter2")
+	spec := dockerTask(TestImage, "id -u; id -g; id -G; env")
+	spec.Sandbox, spec.User = filepath.Join(t.TempDir(), "sandbox"), u.Name
+	c, err := d.Launch(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex := wait(t, c); !ex.Success() {
+		t.Fatalf("exit %+v", ex)
+	}
+	out, _ := os.ReadFile(filepath.Join(spec.Sandbox, "stdout"))
+	lines := strings.Split(string(out), "\n")
+	if lines[0] != fmt.Sprint(u.UID) || lines[1] != fmt.Sprint(u.GID) {
+		t.Fatalf("container ran as %q %q, want %d %d:\n%s", lines[0], lines[1], u.UID, u.GID, out)
+	}
+	for _, g := range u.Groups {
+		if !contains(strings.Fields(lines[2]), fmt.Sprint(g)) {
+			t.Fatalf("groups %q lack %d", lines[2], g)
+		}
+	}
+	if strings.Contains(string(out), "hunter2") {
+		t.Fatalf("the agent's environment reached the container:\n%s", out)
+	}
+	spec.User = "no-such-user-agora"
+	if _, err := d.Launch(t.Context(), spec); !errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+// Destroy finds a task's container by its label and removes it, killing
+// what runs: for a task whose checkpoint a restarted agent cannot read.
+func TestDockerDestroyRemovesTheTasksContainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d := docker(t)
+	spec := dockerTask(TestImage, "sleep 600")
+	spec.ID, spec.Sandbox = "f.destroy", filepath.Join(t.TempDir(), "sandbox")
+	c, err := d.Launch(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Destroy(t.Context(), spec.ID, spec.Sandbox); err != nil {
+		t.Fatal(err)
+	}
+	if ex := wait(t, c); ex.Success() {
+		t.Fatalf("the container ended %+v after Destroy, want it killed", ex)
+	}
+	left, err := d.Client.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+spec.ID))})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("containers left: %v %v", left, err)
+	}
+}
