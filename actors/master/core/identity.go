@@ -117,10 +117,14 @@ func (c *Core) mayRegisterIn(p Peer, info *messages.FrameworkInfo, req proto.Mes
 	return true
 }
 
-// taskUser is the user a task runs as, as far as the master knows: its
-// command's, else its framework's ("" leaves it to the agent's default).
+// taskUser is the user a task runs as, as the agent will choose it: its
+// command's (or, in an executor, the executor's command's), else its
+// framework's; "" leaves it to the agent's --task-user (nobody by default).
 func taskUser(f *frameworkRecord, t *messages.TaskInfo) string {
 	if u := t.GetCommand().GetUser(); u != "" {
+		return u
+	}
+	if u := t.GetExecutor().GetCommand().GetUser(); u != "" {
 		return u
 	}
 	return f.info.GetUser()
