@@ -1,6 +1,14 @@
 // Package remoting is the one place that configures proto.actor remoting for
-// every Agora node: bind and advertised address, logging, recovering gRPC
+// every Agora node: bind and advertised address, logging, mutual TLS and
+// the gate that checks who sent what (gate.go), recovering gRPC
 // interceptors, keepalive and message size limits.
+//
+// With TLS (the default), every connection into a node shows a certificate
+// of the cluster's CA, every message delivered to an actor carries its
+// sender's identity (security.SenderOf), and a peer can neither claim
+// another node's PIDs nor send proto.actor's system messages (Stop,
+// PoisonPill). Without TLS (Config.Insecure) the gate still refuses those,
+// but cannot tell who anyone is.
 //
 // proto.actor's remote crashes a process on a message type it has not linked
 // and panics in two unimplemented gRPC methods; gRPC does not recover handler
@@ -18,10 +26,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -48,6 +58,14 @@ type Config struct {
 	// Keepalive is how often an idle connection is probed so that a hung or
 	// partitioned peer is noticed; 0 means 10 s.
 	Keepalive time.Duration
+	// TLS is this node's certificate and the CAs it trusts: remoting runs
+	// mutual TLS with them. Required unless Insecure.
+	TLS *security.Source
+	// Insecure runs remoting in plaintext, unauthenticated: every peer's
+	// messages carry security.Insecure. Only with --insecure.
+	Insecure bool
+	// Metrics counts refused connections and messages (nil: not counted).
+	Metrics *security.Metrics
 }
 
 // Node is a started actor system reachable over TCP.
@@ -58,7 +76,12 @@ type Node struct {
 	// or else the address actually bound (the real port when Bind's is 0).
 	// Every PID spawned on System carries it.
 	Address string
-	logger  *slog.Logger
+	// Identities is which identity speaks for which peer address, from the
+	// connections into this node.
+	Identities *Identities
+	// TLS is the node's certificate source (nil when insecure).
+	TLS    *security.Source
+	logger *slog.Logger
 }
 
 // Start creates an actor system and starts remoting on it. Spawn actors only
@@ -78,6 +101,9 @@ func Start(cfg Config) (*Node, error) {
 	port, err := strconv.Atoi(portText)
 	if err != nil || port < 0 || port > 65535 {
 		return nil, fmt.Errorf("remoting: bind address %q has an invalid port", cfg.Bind)
+	}
+	if cfg.TLS == nil && !cfg.Insecure {
+		return nil, errors.New("remoting: no TLS certificate given; TLS is required unless the node runs insecure (--insecure)")
 	}
 	if port == 0 && cfg.Advertised != "" {
 		return nil, fmt.Errorf("remoting: cannot advertise %s for bind address %s: port 0 is picked at bind time, so peers would be told a port nobody listens on; bind a fixed port, or do not advertise", cfg.Advertised, cfg.Bind)
@@ -103,16 +129,25 @@ func Start(cfg Config) (*Node, error) {
 	actorLogger := logger.With("component", "protoactor")
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
 
+	g := &gate{ids: newIdentities(), metrics: cfg.Metrics, log: logger}
+	serverOpts := []grpc.ServerOption{
+		// The recovering interceptors come first: they also catch a panic
+		// in the gate.
+		grpc.ChainUnaryInterceptor(recoverUnary(logger), g.unary),
+		grpc.ChainStreamInterceptor(recoverStream(logger), g.stream),
+		grpc.MaxRecvMsgSize(maxBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka, Timeout: 3 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka / 2, PermitWithoutStream: true}),
+	}
+	dialCreds := insecure.NewCredentials()
+	if cfg.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(loggedCreds{TransportCredentials: credentials.NewTLS(cfg.TLS.ServerConfig(security.ClientRequired)), gate: g}))
+		dialCreds = credentials.NewTLS(cfg.TLS.ClientConfig())
+	}
 	opts := []remote.ConfigOption{
-		remote.WithServerOptions(
-			grpc.ChainUnaryInterceptor(recoverUnary(logger)),
-			grpc.ChainStreamInterceptor(recoverStream(logger)),
-			grpc.MaxRecvMsgSize(maxBytes),
-			grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka, Timeout: 3 * time.Second}),
-			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka / 2, PermitWithoutStream: true}),
-		),
+		remote.WithServerOptions(serverOpts...),
 		remote.WithDialOptions(
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(dialCreds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: ka, Timeout: 3 * time.Second, PermitWithoutStream: true}),
 		),
@@ -124,8 +159,13 @@ func Start(cfg Config) (*Node, error) {
 	if err := startRemote(r); err != nil {
 		return nil, err
 	}
-	n := &Node{System: sys, Remote: r, Address: sys.Address(), logger: logger}
-	logger.Info("remoting started", "address", n.Address)
+	n := &Node{System: sys, Remote: r, Address: sys.Address(), Identities: g.ids, TLS: cfg.TLS, logger: logger}
+	g.self.Store(&n.Address)
+	if cfg.TLS != nil {
+		logger.Info("remoting started", "address", n.Address, "tls", true, "identity", cfg.TLS.Identity().String())
+	} else {
+		logger.Warn("remoting started WITHOUT TLS (--insecure): anyone who reaches this address can send to this node's actors", "address", n.Address)
+	}
 	return n, nil
 }
 
