@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
@@ -266,7 +267,31 @@ func (a *agent) Receive(ctx actor.Context) {
 		// disk writer after its current write) before it is stopped.
 		a.bg.stop()
 	}
+	if !a.fromMaster(ctx) {
+		return
+	}
 	a.behavior.Receive(ctx)
+}
+
+// fromMaster refuses what only a master may tell an agent (run or kill a
+// task, acknowledge an update, answer a registration or a heartbeat, pass
+// a framework's message on) from a sender whose certificate is not a
+// master's; a sender in this process, or any on a node run --insecure,
+// passes. Whether it is the current master is the epoch checks' job.
+func (a *agent) fromMaster(ctx actor.Context) bool {
+	switch ctx.Message().(type) {
+	case *messages.RunTask, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
+		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor:
+	default:
+		return true
+	}
+	from := security.SenderOf(ctx)
+	if from.Acts(security.RoleMaster) {
+		return true
+	}
+	a.log.Warn("agent: refused a master's message from a sender that is not a master", "type", fmt.Sprintf("%T", ctx.Message()),
+		"sender", from.String(), "sender_pid", ctx.Sender().String())
+	return false
 }
 
 func (a *agent) id() string { return a.info.GetId().GetValue() }

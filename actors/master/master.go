@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/master/core"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
@@ -287,7 +288,12 @@ func (m *master) Receive(ctx actor.Context) {
 }
 
 // peer is the sender's identity as the connection gives it.
-func peer(ctx actor.Context) core.Peer { return core.Peer{Endpoint: endpoint(ctx.Sender())} }
+// peer is who sent the message being handled: its reply endpoint, and the
+// identity its connection's certificate vouched for (remoting stamps it on
+// every message; "" for a local or --insecure sender).
+func peer(ctx actor.Context) core.Peer {
+	return core.Peer{Endpoint: endpoint(ctx.Sender()), Principal: security.SenderOf(ctx).Principal()}
+}
 
 func endpoint(pid *actor.PID) core.Endpoint {
 	if pid == nil {

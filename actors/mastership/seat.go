@@ -338,6 +338,9 @@ func (s *Seat) Handler(api, metrics http.Handler) http.Handler {
 		}
 		u := *r.URL
 		u.Scheme, u.Host = "http", l.HttpAddress
+		if r.TLS != nil {
+			u.Scheme = "https" // masters of a cluster serve alike
+		}
 		http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
 	})
 }
