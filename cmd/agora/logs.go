@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -21,6 +22,7 @@ type logsCmd struct {
 	Stderr     bool          `help:"Print stderr instead of stdout."`
 	Follow     bool          `short:"f" help:"Keep printing as the task writes, until it ends."`
 	Poll       time.Duration `default:"1s" hidden:""`
+	TLS        tlsFlags      `embed:""`
 }
 
 // Run finds the task's agent through the master, then reads the sandbox
@@ -31,6 +33,11 @@ func (c *logsCmd) Run(*slog.Logger) error {
 	if c.Stderr {
 		file = "stderr"
 	}
+	src, err := c.TLS.client(security.RoleOperator, quietLogger(slog.Default()))
+	if err != nil {
+		return err
+	}
+	client, scheme := security.HTTPClient(src, 15*time.Second), security.Scheme(src)
 	var offset int64
 	for {
 		loc, err := c.locate()
@@ -40,9 +47,9 @@ func (c *logsCmd) Run(*slog.Logger) error {
 		if loc.GetAgent().GetHttpAddress() == "" {
 			return fmt.Errorf("task %s: its agent %s is not known to the master now (unreachable or gone)", c.Task, loc.GetTask().GetAgentId().GetValue())
 		}
-		u := fmt.Sprintf("http://%s/sandboxes/%s/%s/%s?offset=%d", loc.Agent.HttpAddress, url.PathEscape(loc.Task.GetFrameworkId().GetValue()),
+		u := fmt.Sprintf("%s://%s/sandboxes/%s/%s/%s?offset=%d", scheme, loc.Agent.HttpAddress, url.PathEscape(loc.Task.GetFrameworkId().GetValue()),
 			url.PathEscape(c.Task), file, offset)
-		resp, err := (&http.Client{Timeout: 15 * time.Second}).Get(u)
+		resp, err := client.Get(u)
 		if err != nil {
 			return fmt.Errorf("cannot reach the agent's HTTP API at %s: %w", loc.Agent.HttpAddress, err)
 		}
@@ -73,7 +80,7 @@ func (c *logsCmd) locate() (*messages.TaskLocation, error) {
 	if c.Framework != "" {
 		q += "?framework=" + url.QueryEscape(c.Framework)
 	}
-	body, err := masterCall(c.MasterHTTP, http.MethodGet, q, nil)
+	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodGet, q, nil)
 	if err != nil {
 		return nil, err
 	}

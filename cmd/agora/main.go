@@ -5,6 +5,7 @@
 //	agora node --role=agent --master=HOST:PORT
 //	agora status                      the cluster as a table
 //	agora sim WORKLOAD.yaml           a simulated cluster, reported
+//	agora tls ca / agora tls cert     certificates for a new cluster
 //
 // Every flag can also be set through the environment variable named in
 // `agora COMMAND --help` (AGORA_...).
@@ -36,6 +37,7 @@ type cli struct {
 	Quota   quotaCmd   `cmd:"" help:"Set or clear a role's quota."`
 	Weights weightsCmd `cmd:"" help:"Set a role's weight."`
 	Sim     simCmd     `cmd:"" help:"Run a workload file on a simulated cluster in this process and report utilization, fairness, waits and faults."`
+	TLS     tlsCmd     `cmd:"" name:"tls" help:"Create a CA and certificates for a cluster (TLS is on by default)."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
@@ -30,8 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Default addresses. Remoting has no authentication: bind to loopback
-// unless the network is trusted.
+// Default addresses. Remoting and HTTP run mutual TLS unless --insecure.
 const (
 	defaultMasterListen = "127.0.0.1:5055"
 	defaultAgentListen  = "127.0.0.1:5051"
@@ -74,6 +75,10 @@ type nodeCmd struct {
 	RevocableAbove         string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
 	RegistrationBackoff    time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax        time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
+
+	// TLS: the node's certificate (of role master, or agent for an agent
+	// only node) and the cluster's CA.
+	TLS tlsFlags `embed:""`
 }
 
 // Help is the long help of `agora node --help`.
@@ -96,7 +101,8 @@ type running struct {
 	agentHTTP *http.Server
 	pub       *master.Publisher
 	httpURL   string
-	ready     readyInfo // the addresses bound, as the ready file reports them
+	tls       *security.Source // nil when insecure
+	ready     readyInfo        // the addresses bound, as the ready file reports them
 	readyFile string
 	logger    *slog.Logger
 }
@@ -208,11 +214,36 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			listen = defaultMasterListen
 		}
 	}
-	node, err := remoting.Start(remoting.Config{Bind: listen, Advertised: c.Advertise, Logger: logger})
+	certRole := security.RoleAgent
+	if isMaster {
+		certRole = security.RoleMaster
+	}
+	src, err := c.TLS.load(certRole, logger)
 	if err != nil {
 		return nil, err
 	}
-	r := &running{node: node, logger: logger, ready: readyInfo{PID: os.Getpid(), Remoting: node.Address}}
+	reg := prometheus.NewRegistry()
+	secMetrics := security.NewMetrics(reg)
+	node, err := remoting.Start(remoting.Config{Bind: listen, Advertised: c.Advertise, Logger: logger, TLS: src, Insecure: src == nil, Metrics: secMetrics})
+	if err != nil {
+		return nil, err
+	}
+	r := &running{node: node, logger: logger, ready: readyInfo{PID: os.Getpid(), Remoting: node.Address}, tls: src}
+	// serveHTTP serves h on ln, over TLS unless insecure: a client must show
+	// a certificate of the cluster for anything but the open paths.
+	serveHTTP := func(ln net.Listener, h http.Handler, open ...string) *http.Server {
+		if src != nil {
+			ln = tls.NewListener(ln, src.ServerConfig(security.ClientOptional))
+		}
+		srv := &http.Server{Handler: security.RequireIdentity(h, secMetrics, logger, open...), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: security.HTTPErrorLog(logger, secMetrics)}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("HTTP server stopped", "address", ln.Addr().String(), "err", err)
+			}
+		}()
+		return srv
+	}
 	clock := clockwork.NewRealClock()
 	masterPID := actor.NewPID(c.Master, master.Name)
 
@@ -222,10 +253,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, fmt.Errorf("--http: cannot listen on %s: %w", c.HTTP, err)
 		}
-		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		r.pub = &master.Publisher{}
-		r.httpURL = "http://" + ln.Addr().String()
+		r.httpURL = security.Scheme(src) + "://" + ln.Addr().String()
 		r.ready.HTTP = ln.Addr().String()
 		minfo := &messages.MasterInfo{
 			Id:                newMasterID(),
@@ -249,13 +279,8 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, err
 		}
-		r.http = &http.Server{Handler: mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
+		r.http = serveHTTP(ln, mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
-		go func() {
-			if err := r.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("master HTTP server stopped", "err", err)
-			}
-		}()
 		if c.Master == "" && c.Election != "" {
 			c.Master = c.Election
 		}
@@ -280,17 +305,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			command.Cgroups = cg
 		}
 		self := node.System.NewLocalPID(agent.Name)
-		r.agentHTTP = &http.Server{Handler: agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
+		r.agentHTTP = serveHTTP(ln, agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
 			Health: func(ctx context.Context) error {
 				return health.Check(ctx, node.System.Root, health.Actor{Name: "agent", PID: self})
 			},
-		}), ReadHeaderTimeout: 10 * time.Second}
-		logger.Info("agent HTTP API serving", "address", info.HttpAddress)
-		go func() {
-			if err := r.agentHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("agent HTTP server stopped", "err", err)
-			}
-		}()
+		}), "/health")
+		logger.Info("agent HTTP API serving", "address", info.HttpAddress, "tls", src != nil)
 		spec := leader.Spec{Static: masterPID.Address}
 		if c.Master != "" {
 			spec, _ = leader.Parse(c.Master)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/cluster/leader"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -21,13 +22,14 @@ import (
 // Operator commands for role weights and quotas, over the master's HTTP API.
 
 type rolesCmd struct {
-	MasterHTTP string `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	TLS        tlsFlags `embed:""`
 }
 
 // Run prints every role with a configuration or a live task: its
 // configuration against what it uses, and how often it was preempted.
 func (c *rolesCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.MasterHTTP, http.MethodGet, "/state", nil)
+	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodGet, "/state", nil)
 	if err != nil {
 		return err
 	}
@@ -54,15 +56,16 @@ type quotaCmd struct {
 }
 
 type quotaSetCmd struct {
-	MasterHTTP string `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string `arg:"" help:"Role, such as eng/ml."`
-	Guarantee  string `arg:"" help:"Guaranteed resources, such as 'cpus:4;mem:4096'."`
-	Limit      string `help:"Resources the role may never exceed, such as 'cpus:8'."`
+	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string   `arg:"" help:"Role, such as eng/ml."`
+	Guarantee  string   `arg:"" help:"Guaranteed resources, such as 'cpus:4;mem:4096'."`
+	Limit      string   `help:"Resources the role may never exceed, such as 'cpus:8'."`
+	TLS        tlsFlags `embed:""`
 }
 
 func (c *quotaSetCmd) Run(*slog.Logger) error {
 	payload, _ := json.Marshal(map[string]string{"guarantee": c.Guarantee, "limit": c.Limit})
-	body, err := masterCall(c.MasterHTTP, http.MethodPut, "/quota/"+c.Role, payload)
+	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodPut, "/quota/"+c.Role, payload)
 	if err != nil {
 		return err
 	}
@@ -70,12 +73,13 @@ func (c *quotaSetCmd) Run(*slog.Logger) error {
 }
 
 type quotaClearCmd struct {
-	MasterHTTP string `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string `arg:"" help:"Role."`
+	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string   `arg:"" help:"Role."`
+	TLS        tlsFlags `embed:""`
 }
 
 func (c *quotaClearCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.MasterHTTP, http.MethodDelete, "/quota/"+c.Role, nil)
+	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodDelete, "/quota/"+c.Role, nil)
 	if err != nil {
 		return err
 	}
@@ -87,29 +91,36 @@ type weightsCmd struct {
 }
 
 type weightSetCmd struct {
-	MasterHTTP string  `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string  `arg:"" help:"Role."`
-	Weight     float64 `arg:"" help:"Weight (default of every role: 1)."`
+	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string   `arg:"" help:"Role."`
+	Weight     float64  `arg:"" help:"Weight (default of every role: 1)."`
+	TLS        tlsFlags `embed:""`
 }
 
 func (c *weightSetCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.MasterHTTP, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
+	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
 	if err != nil {
 		return err
 	}
 	return printRoles(body)
 }
 
-func masterCall(hostport, method, path string, payload []byte) ([]byte, error) {
-	hostport, err := leaderHTTP(hostport)
+// masterCall asks the master's HTTP API as an operator (with an operator
+// certificate, unless --insecure).
+func masterCall(f tlsFlags, hostport, method, path string, payload []byte) ([]byte, error) {
+	src, err := f.client(security.RoleOperator, quietLogger(slog.Default()))
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(method, "http://"+hostport+path, bytes.NewReader(payload))
+	hostport, err = leaderHTTP(hostport)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	req, err := http.NewRequest(method, security.Scheme(src)+"://"+hostport+path, bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := security.HTTPClient(src, 15*time.Second).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -28,6 +29,9 @@ type runCmd struct {
 	Role    string        `default:"default" help:"Role to run under."`
 	Timeout time.Duration `default:"0s" help:"Give up if the task has not ended by then (0: wait forever)."`
 	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
+
+	// TLS: a framework certificate (agora dev's, by default).
+	TLS tlsFlags `embed:""`
 }
 
 // runOptions is what runTask needs.
@@ -37,6 +41,9 @@ type runOptions struct {
 	argv       []string
 	stdout     io.Writer
 	stderr     io.Writer
+	// tls is the certificate to read the task's output from its agent
+	// with (nil: plain HTTP).
+	tls *security.Source
 }
 
 // runOutcome is how the task ended, handed from the scheduler actor to
@@ -135,9 +142,9 @@ func printOutput(out runOutcome, o runOptions) {
 	if out.agentHTTP == "" {
 		return
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client, scheme := security.HTTPClient(o.tls, 10*time.Second), security.Scheme(o.tls)
 	for file, w := range map[string]io.Writer{"stdout": o.stdout, "stderr": o.stderr} {
-		url := fmt.Sprintf("http://%s/sandboxes/%s/%s/%s", out.agentHTTP, out.framework, out.status.TaskId.GetValue(), file)
+		url := fmt.Sprintf("%s://%s/sandboxes/%s/%s/%s", scheme, out.agentHTTP, out.framework, out.status.TaskId.GetValue(), file)
 		resp, err := client.Get(url)
 		if err != nil {
 			fmt.Fprintf(o.stderr, "agora run: cannot read the task's %s from its agent: %v\n", file, err)
@@ -161,7 +168,11 @@ func exitCode(st *messages.TaskStatus) int {
 }
 
 func (c *runCmd) Run(logger *slog.Logger) error {
-	node, err := remoting.Start(remoting.Config{Bind: c.Listen, Logger: quietLogger(logger)})
+	src, err := c.TLS.client(security.RoleFramework, quietLogger(logger))
+	if err != nil {
+		return err
+	}
+	node, err := remoting.Start(remoting.Config{Bind: c.Listen, Logger: quietLogger(logger), TLS: src, Insecure: src == nil})
 	if err != nil {
 		return err
 	}
@@ -179,6 +190,7 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 	}
 	code, err := runTask(ctx, node.System, actor.NewPID(c.Master, master.Name), runOptions{
 		name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
+		tls: src,
 	})
 	if err != nil {
 		return err

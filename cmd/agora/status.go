@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -19,10 +20,11 @@ type statusCmd struct {
 	MasterHTTP string        `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
 	JSON       bool          `name:"json" help:"Print the raw state as JSON."`
 	Timeout    time.Duration `default:"10s" help:"Give up after this long."`
+	TLS        tlsFlags      `embed:""`
 }
 
 func (c *statusCmd) Run(*slog.Logger) error {
-	body, err := fetchState(c.MasterHTTP, c.Timeout)
+	body, err := fetchState(c.TLS, c.MasterHTTP, c.Timeout)
 	if err != nil {
 		return err
 	}
@@ -38,13 +40,16 @@ func (c *statusCmd) Run(*slog.Logger) error {
 	return nil
 }
 
-func fetchState(hostport string, timeout time.Duration) ([]byte, error) {
-	client := &http.Client{Timeout: timeout}
-	hostport, err := leaderHTTP(hostport)
+func fetchState(f tlsFlags, hostport string, timeout time.Duration) ([]byte, error) {
+	src, err := f.client(security.RoleOperator, quietLogger(slog.Default()))
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Get("http://" + hostport + "/state")
+	hostport, err = leaderHTTP(hostport)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := security.HTTPClient(src, timeout).Get(security.Scheme(src) + "://" + hostport + "/state")
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
 	}
