@@ -18,6 +18,7 @@ import (
 
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 )
 
@@ -138,13 +139,20 @@ func main() {
 	id := flag.String("framework-id", "", "re-subscribe as this framework (after a crash), instead of registering a new one")
 	failover := flag.Duration("failover-timeout", time.Hour, "how long the master keeps our tasks if we vanish")
 	executorPath := flag.String("executor", "", "run the tasks in one custom executor (this program, such as the executor example) instead of the command executor")
+	tlsOpts := security.FromEnv() // agora dev's certificates unless told otherwise
+	tlsOpts.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	rs, err := messages.ParseResources(*res)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "elastic:", err)
 		os.Exit(2)
 	}
-	node, err := remoting.Start(remoting.Config{Bind: *listen})
+	src, err := tlsOpts.Load(security.RoleFramework, slog.Default())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "elastic:", err)
+		os.Exit(2)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: *listen, TLS: src, Insecure: src == nil})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "elastic:", err)
 		os.Exit(1)
@@ -153,12 +161,13 @@ func main() {
 	e := NewElastic(*n, *command, rs)
 	if *executorPath != "" {
 		// Every task names the same executor: the agent starts it once and
-		// hands it all of them; it runs each task's "command" label.
+		// hands it all of them; it runs each task's "command" label. The
+		// executor talks to its agent with this framework's certificate.
 		for _, t := range e.Queue {
 			t.Labels = map[string]string{"command": t.Command.Value}
 			t.Command = nil
 			t.Executor = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "elastic-executor"},
-				Command: &messages.CommandInfo{Value: *executorPath}}
+				Command: &messages.CommandInfo{Value: *executorPath, Environment: security.Env(src)}}
 		}
 	}
 	e.Log = func(format string, args ...any) { fmt.Printf("elastic: "+format+"\n", args...) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agora-sched/agora/actors/executor"
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 )
 
@@ -28,7 +29,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "executor:", err)
 		os.Exit(2)
 	}
-	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: slog.Default()})
+	// The framework gives its executor a certificate through the
+	// environment (AGORA_TLS_CA, _CERT, _KEY; see security.Env).
+	src, err := security.FromEnv().Load(security.RoleFramework, slog.Default())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "executor:", err)
+		os.Exit(2)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: slog.Default(), TLS: src, Insecure: src == nil})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "executor:", err)
 		os.Exit(1)

@@ -10,6 +10,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -136,13 +138,20 @@ func main() {
 	command := flag.String("command", "echo rank $AGORA_TASK_ID; sleep 2", "shell command of each task")
 	res := flag.String("resources", "cpus:0.1;mem:32", "resources of each task")
 	wait := flag.Duration("timeout", 20*time.Second, "give back held offers if the gang is not complete by then")
+	tlsOpts := security.FromEnv() // agora dev's certificates unless told otherwise
+	tlsOpts.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	rs, err := messages.ParseResources(*res)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gang:", err)
 		os.Exit(2)
 	}
-	node, err := remoting.Start(remoting.Config{Bind: *listen})
+	src, err := tlsOpts.Load(security.RoleFramework, slog.Default())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gang:", err)
+		os.Exit(2)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: *listen, TLS: src, Insecure: src == nil})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gang:", err)
 		os.Exit(1)
