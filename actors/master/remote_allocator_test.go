@@ -17,6 +17,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
@@ -37,7 +38,12 @@ func init() {
 	// to the master on the parent's node. It prints its address, then
 	// runs until its stdin closes (the parent ended).
 	quiet := slog.New(slog.DiscardHandler)
-	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: quiet})
+	src, err := security.FromEnv().Load(security.RoleMaster, quiet) // the allocator runs on a master node
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: quiet, TLS: src})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -64,14 +70,19 @@ func TestAllocatorOnAnotherNode(t *testing.T) {
 		t.Skip("needs a child process over TCP; make test runs it")
 	}
 	logger := slog.New(slog.DiscardHandler)
-	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: logger})
+	tlsDir := testTLS(t)
+	src, err := security.Options{Dir: tlsDir}.Load(security.RoleMaster, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: logger, TLS: src})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(node.Stop)
 
 	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), allocatorChildEnv+"="+node.Address)
+	child.Env = append(os.Environ(), allocatorChildEnv+"="+node.Address, security.EnvDir+"="+tlsDir)
 	stdin, _ := child.StdinPipe()
 	stdout, _ := child.StdoutPipe()
 	child.Stderr = os.Stderr
@@ -133,4 +144,19 @@ func TestAllocatorOnAnotherNode(t *testing.T) {
 			t.Fatal("no task ran on an offer of the remote allocator")
 		}
 	}
+}
+
+// testTLS makes a CA and a certificate of each role in a temporary
+// directory (as agora dev does), for a test whose nodes run mutual TLS.
+func testTLS(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	names := map[security.Role]string{}
+	for _, r := range security.Roles {
+		names[r] = "test"
+	}
+	if _, err := security.Bootstrap(dir, names, []string{"127.0.0.1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

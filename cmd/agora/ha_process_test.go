@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -99,7 +98,7 @@ func (c *haCluster) byHTTP(addr string) *haMaster {
 
 // offersSent reads agora_master_offers_total from a master's /metrics.
 func offersSent(httpAddr string) float64 {
-	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + httpAddr + "/metrics")
+	resp, err := operatorClient(2 * time.Second).Get("https://" + httpAddr + "/metrics")
 	if err != nil {
 		return 0
 	}

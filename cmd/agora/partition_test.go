@@ -54,6 +54,8 @@ func startLabCluster(t *testing.T, tasks int) *labCluster {
 	lab := netlab.New(t)
 	c := &labCluster{lab: lab, observer: lab.AddHost("test"), consul: lab.AddHost("consul"), tasks: tasks}
 	c.client = c.observer.HTTPClient(15 * time.Second)
+	// The masters serve HTTPS (Consul, asked through the same client, HTTP).
+	c.client.Transport.(*http.Transport).TLSClientConfig = operator.ClientConfig()
 	agent := consultest.StartAgent(t, consultest.Options{Bind: c.consul.IP(), Command: c.consul.Command})
 	election := "consul://" + agent.Addr + "/partition"
 	cfg := api.DefaultConfig()
@@ -141,7 +143,7 @@ func (c *labCluster) state(t *testing.T, m *labNode, ok func(*messages.MasterSta
 
 func (c *labCluster) get(t *testing.T, m *labNode, path string) (int, []byte) {
 	t.Helper()
-	resp, err := c.client.Get("http://" + m.http + path)
+	resp, err := c.client.Get("https://" + m.http + path)
 	if err != nil {
 		t.Fatalf("%s's HTTP API: %v", m.host.Name, err)
 	}
@@ -288,12 +290,12 @@ func TestLeaderCutOffFromConsulStepsDown(t *testing.T) {
 	c.lab.Heal(old.host, c.consul)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := c.client.Get("http://" + old.http + "/state")
+		resp, err := c.client.Get("https://" + old.http + "/state")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusTemporaryRedirect && resp.Header.Get("Location") == "http://"+next.http+"/state" {
+		if resp.StatusCode == http.StatusTemporaryRedirect && resp.Header.Get("Location") == "https://"+next.http+"/state" {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"golang.org/x/sys/unix"
@@ -56,9 +57,50 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	if err := makeTestCerts(filepath.Join(dir, "tls")); err != nil {
+		fmt.Fprintln(os.Stderr, "making certificates for process tests:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// operator is the tests' own certificate, for the HTTP APIs.
+var operator *security.Source
+
+// makeTestCerts makes a CA and one certificate per role with agora tls
+// (the commands a user runs), and points every child at them: TLS is on,
+// as it is by default, in every process test. Each child picks the
+// certificate of its role from AGORA_TLS_DIR.
+func makeTestCerts(dir string) error {
+	run := func(args ...string) error {
+		out, err := exec.Command(agoraBin, append([]string{"tls"}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("agora tls %v: %w\n%s", args, err, out)
+		}
+		return nil
+	}
+	if err := run("ca", "--dir", dir); err != nil {
+		return err
+	}
+	for _, role := range security.Roles {
+		if err := run("cert", "--dir", dir, "--role", string(role), "--name", "test-"+string(role), "--out", string(role)); err != nil {
+			return err
+		}
+	}
+	os.Setenv(security.EnvDir, dir)
+	var err error
+	operator, err = security.Options{Dir: dir}.Load(security.RoleOperator, nil)
+	return err
+}
+
+// operatorClient is an HTTP client with the operator's certificate; it
+// does not follow redirects (a test asks one master).
+func operatorClient(timeout time.Duration) *http.Client {
+	c := security.HTTPClient(operator, timeout)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
 }
 
 // anyPort is the listen address children get: the kernel picks a free
@@ -218,9 +260,9 @@ func waitState(t testing.TB, httpAddr string, ok func(*messages.MasterState) boo
 	// The long poll answers within 5 s. Redirects are not followed: this
 	// asks one master, and a standby's 307 may still name a leader that
 	// just stopped (the test pauses one).
-	client := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := operatorClient(15 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := client.Get(fmt.Sprintf("http://%s/state?since=%d&wait=5s", httpAddr, since))
+		resp, err := client.Get(fmt.Sprintf("https://%s/state?since=%d&wait=5s", httpAddr, since))
 		if err != nil {
 			t.Fatalf("master HTTP API: %v", err)
 		}
