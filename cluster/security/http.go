@@ -26,7 +26,7 @@ func IdentityOf(r *http.Request) Identity {
 func RequireIdentity(h http.Handler, metrics *Metrics, logger *slog.Logger, open ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && len(r.TLS.PeerCertificates) == 0 && !slices.Contains(open, r.URL.Path) {
-			metrics.refuse("http", "no_certificate")
+			metrics.Refuse("http", "no_certificate")
 			logger.Warn("HTTP request without a client certificate refused", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
 			http.Error(w, ErrNoCertificate.Error(), http.StatusUnauthorized)
 			return
@@ -68,7 +68,7 @@ type errorLogWriter struct {
 func (w errorLogWriter) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
 	if bytes.Contains(p, []byte("TLS handshake error")) {
-		w.metrics.refuse("http", "handshake")
+		w.metrics.Refuse("http", "handshake")
 		w.logger.Warn("HTTP connection refused", "err", line)
 	} else {
 		w.logger.Warn("HTTP server", "err", line)

@@ -24,9 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // Refuse counts one refusal (m may be nil).
-func (m *Metrics) Refuse(transport, reason string) { m.refuse(transport, reason) }
-
-func (m *Metrics) refuse(transport, reason string) {
+func (m *Metrics) Refuse(transport, reason string) {
 	if m == nil {
 		return
 	}
