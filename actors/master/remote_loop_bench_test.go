@@ -96,13 +96,13 @@ func init() {
 	os.Exit(0)
 }
 
-// BenchmarkOfferLoopOverTCP: tasks launched to RUNNING per second through
+// BenchmarkOffersOverTCP: tasks launched to RUNNING per second through
 // the whole loop with every message between the master and the agents or
 // frameworks crossing loopback TCP, with mutual TLS and without, in one
 // run: 100 agents, 10 frameworks, 20,000 tasks a cluster. Each op runs one
 // cluster of each kind, in alternating order, so that a busy machine
 // slows both alike. Issue 14: TLS should cost no more than 15 % of tasks/s.
-func BenchmarkOfferLoopOverTCP(b *testing.B) {
+func BenchmarkOffersOverTCP(b *testing.B) {
 	if testing.Short() {
 		b.Skip("child processes over TCP")
 	}
