@@ -289,10 +289,14 @@ func (m *master) Receive(ctx actor.Context) {
 
 // peer is the sender's identity as the connection gives it.
 // peer is who sent the message being handled: its reply endpoint, and the
-// identity its connection's certificate vouched for (remoting stamps it on
-// every message; "" for a local or --insecure sender).
+// role and name its connection's certificate vouched for (remoting stamps
+// them on every message; both empty for a local or --insecure sender).
 func peer(ctx actor.Context) core.Peer {
-	return core.Peer{Endpoint: endpoint(ctx.Sender()), Principal: security.SenderOf(ctx).Principal()}
+	p := core.Peer{Endpoint: endpoint(ctx.Sender())}
+	if id := security.SenderOf(ctx); id.Authenticated() {
+		p.Role, p.Principal = string(id.Role), id.Name
+	}
+	return p
 }
 
 func endpoint(pid *actor.PID) core.Endpoint {

@@ -2,6 +2,7 @@ package security
 
 import (
 	"bytes"
+	"context"
 	"log"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,8 @@ func IdentityOf(r *http.Request) Identity {
 // RequireIdentity refuses (401) a TLS request without a client
 // certificate, except on the open paths (such as /health, for probes that
 // hold no certificate). Plain HTTP passes: the server runs --insecure.
+// Handlers find the client's identity in the request's context
+// (IdentityFrom).
 func RequireIdentity(h http.Handler, metrics *Metrics, logger *slog.Logger, open ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && len(r.TLS.PeerCertificates) == 0 && !slices.Contains(open, r.URL.Path) {
@@ -31,8 +34,22 @@ func RequireIdentity(h http.Handler, metrics *Metrics, logger *slog.Logger, open
 			http.Error(w, ErrNoCertificate.Error(), http.StatusUnauthorized)
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), IdentityOf(r))))
 	})
+}
+
+type identityKey struct{}
+
+// WithIdentity is ctx carrying who asked (RequireIdentity puts the HTTP
+// client's identity in its request's context).
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// IdentityFrom is who asked, as WithIdentity put it in ctx.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
 }
 
 // Scheme is the URL scheme of Agora's HTTP APIs with src (nil: plain).

@@ -96,13 +96,14 @@ func (id Identity) Authenticated() bool {
 	return id.Role != roleLocal && id.Role != roleInsecure && id.Role != ""
 }
 
-// Principal is the identity as the master's core keeps it: role/name, or
-// "" where the transport authenticated nobody (a local or insecure sender).
+// Principal is the name the master's core keeps a sender's principal as
+// (its certificate's name), or "" where the transport authenticated nobody
+// (a local or insecure sender).
 func (id Identity) Principal() string {
 	if !id.Authenticated() {
 		return ""
 	}
-	return id.String()
+	return id.Name
 }
 
 // Acts reports whether a message from id may be taken as one from role:

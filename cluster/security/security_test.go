@@ -140,8 +140,8 @@ func TestIdentityTrust(t *testing.T) {
 		acts bool
 		prin string
 	}{
-		{master, true, "master/m1"},
-		{Identity{Role: RoleAgent, Name: "a"}, false, "agent/a"},
+		{master, true, "m1"},
+		{Identity{Role: RoleAgent, Name: "a"}, false, "a"},
 		{Local, true, ""},
 		{Insecure, true, ""},
 	} {
@@ -302,7 +302,8 @@ func TestHTTPRequiresIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: RequireIdentity(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, IdentityOf(r).String())
+		id, _ := IdentityFrom(r.Context())
+		_, _ = io.WriteString(w, id.String())
 	}), metrics, quiet(), "/health"), ErrorLog: HTTPErrorLog(quiet(), metrics)}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()

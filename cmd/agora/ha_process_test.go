@@ -63,7 +63,7 @@ func startHA(t testing.TB, tasks int) *haCluster {
 	}
 	for i := 0; i < 3; i++ {
 		startNode(t, fmt.Sprintf("agent-%d", i), "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort,
-			"--work-dir", filepath.Join(dir, fmt.Sprintf("a%d", i)), "--master", c.election, "--hostname", fmt.Sprintf("agent-%d", i),
+			"--work-dir", filepath.Join(dir, fmt.Sprintf("a%d", i)), "--master", c.election, "--tls-dir", agentDir(t, fmt.Sprintf("agent-%d", i)),
 			"--resources", "cpus:2;mem:2048;disk:1024")
 	}
 	c.framework = startBin(t, elasticBin, "elastic", "--master", c.election, "--tasks", strconv.Itoa(tasks),

@@ -17,10 +17,13 @@ import (
 	"github.com/agora-sched/agora/cluster/kvconfig"
 	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/consul/api"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 )
 
 // masterRole runs the master side of a node: leading at once (a single
@@ -148,7 +151,7 @@ func (m *masterRole) health(ctx context.Context) error {
 
 // update sends a role change to the leading master actor.
 func (m *masterRole) update(ctx context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error) {
-	res, err := m.node.System.Root.RequestFuture(m.info.Pid, u, 10*time.Second).Result()
+	res, err := m.ask(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("master did not answer: %w", err)
 	}
@@ -163,7 +166,7 @@ func (m *masterRole) update(ctx context.Context, u *messages.UpdateRole) (*messa
 
 // lookup asks the leading master actor where a task is.
 func (m *masterRole) lookup(ctx context.Context, q *messages.GetTask) (*messages.TaskLocation, error) {
-	res, err := m.node.System.Root.RequestFuture(m.info.Pid, q, 10*time.Second).Result()
+	res, err := m.ask(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("master did not answer: %w", err)
 	}
@@ -174,4 +177,18 @@ func (m *masterRole) lookup(ctx context.Context, q *messages.GetTask) (*messages
 		return nil, errors.New(res.Message)
 	}
 	return nil, fmt.Errorf("unexpected answer %T", res)
+}
+
+// ask sends msg to the leading master actor on behalf of the HTTP client
+// that asked: its certificate's identity goes along as the message header
+// remoting stamps on a remote sender's messages, so the master's core
+// checks an operator as it checks any peer. It waits for the answer.
+func (m *masterRole) ask(ctx context.Context, msg proto.Message) (any, error) {
+	f := actor.NewFuture(m.node.System, 10*time.Second)
+	env := &actor.MessageEnvelope{Message: msg, Sender: f.PID()}
+	if id, ok := security.IdentityFrom(ctx); ok {
+		env.Header = id.Header()
+	}
+	m.node.System.Root.Send(m.info.Pid, env)
+	return f.Result()
 }

@@ -193,8 +193,26 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, fmt.Errorf("--allocator: %w", err)
 		}
 	}
+	certRole := security.RoleAgent
+	if isMaster {
+		certRole = security.RoleMaster
+	}
+	src, err := c.TLS.load(certRole, logger)
+	if err != nil {
+		return nil, err
+	}
 	var info *messages.AgentInfo
 	if isAgent {
+		if !isMaster && src != nil {
+			// The master takes an agent only under the name its certificate
+			// names (agora tls cert --role agent names it after the host).
+			name := src.Identity().Name
+			if c.Hostname == "" {
+				c.Hostname = name
+			} else if c.Hostname != name {
+				return nil, fmt.Errorf("--hostname %s: this agent's certificate names %s, and the master accepts an agent only under its certificate's name; drop --hostname, or use a certificate for %s (agora tls cert --role agent --name %s)", c.Hostname, name, c.Hostname, c.Hostname)
+			}
+		}
 		if info, err = c.agentInfo(); err != nil {
 			return nil, err
 		}
@@ -213,14 +231,6 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		if isMaster {
 			listen = defaultMasterListen
 		}
-	}
-	certRole := security.RoleAgent
-	if isMaster {
-		certRole = security.RoleMaster
-	}
-	src, err := c.TLS.load(certRole, logger)
-	if err != nil {
-		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	secMetrics := security.NewMetrics(reg)

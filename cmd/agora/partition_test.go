@@ -82,7 +82,7 @@ func startLabCluster(t *testing.T, tasks int) *labCluster {
 		a := &labNode{host: h}
 		a.proc = h.Start(t, netlab.Process{Name: h.Name, Path: agoraBin, Env: env, Args: []string{"node", "--role=agent",
 			"--listen", h.Addr(5051), "--agent-http", h.Addr(5052), "--master", election, "--work-dir", filepath.Join(dir, h.Name),
-			"--hostname", h.Name, "--resources", "cpus:2;mem:1024;disk:1024", "--isolation", "none"}})
+			"--tls-dir", agentDir(t, h.Name), "--resources", "cpus:2;mem:1024;disk:1024", "--isolation", "none"}})
 		c.agents = append(c.agents, a)
 	}
 	h := lab.AddHost("framework")

@@ -95,6 +95,39 @@ func makeTestCerts(dir string) error {
 	return err
 }
 
+// agentDir is a --tls-dir for the agent named name: the cluster's CA and a
+// certificate of that name, made the first time a test asks for it. The
+// master takes an agent only under its certificate's name, and an agent
+// given no --hostname reports that name.
+func agentDir(t testing.TB, name string) string {
+	t.Helper()
+	certsMu.Lock()
+	defer certsMu.Unlock()
+	dir := filepath.Dir(operator.Files().CA)
+	out := filepath.Join(dir, "agents", name)
+	if _, err := os.Stat(out); err == nil {
+		return out
+	}
+	ca, err := security.ReadPEM(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := security.Issue(ca, security.Request{Identity: security.Identity{Role: security.RoleAgent, Name: name}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := security.DirFiles(out, security.RoleAgent)
+	if err := security.WriteFiles(p, f.Cert, f.Key, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.CA, ca.Cert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var certsMu sync.Mutex
+
 // operatorClient is an HTTP client with the operator's certificate; it
 // does not follow redirects (a test asks one master).
 func operatorClient(timeout time.Duration) *http.Client {
@@ -305,7 +338,7 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 
 	agentArgs := func(i int, dir string) []string {
 		return []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-			"--work-dir", dir, "--hostname", fmt.Sprintf("host-%d", i),
+			"--work-dir", dir, "--tls-dir", agentDir(t, fmt.Sprintf("host-%d", i)),
 			"--resources", "cpus:2;mem:1024;disk:2048", "--attributes", fmt.Sprintf("rack:r%d", i),
 			"--registration-backoff", "100ms", "--registration-backoff-max", "1s"}
 	}
@@ -550,7 +583,7 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	dir := workDir(t)
 	masterAddr, httpAddr := startMaster(t, dir)
 	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:1;mem:256;disk:64",
+		"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:1;mem:256;disk:64",
 		"--registration-backoff", "100ms"}
 	agent, _ := startNode(t, "agent", agentArgs...)
 	gate := filepath.Join(dir, "gate")
@@ -696,7 +729,7 @@ func TestThreeTasksInOneCustomExecutor(t *testing.T) {
 	dir := workDir(t)
 	masterAddr, _ := startMaster(t, dir)
 	agent, _ := startNode(t, "agent", "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64")
+		"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:2;mem:512;disk:64")
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "3", "--resources", "cpus:0.5;mem:64",
 		"--command", "echo hi", "--executor", executorBin)
 	select {
@@ -742,7 +775,7 @@ func TestFailingCustomExecutors(t *testing.T) {
 			dir := workDir(t)
 			masterAddr, _ := startMaster(t, dir)
 			agent, _ := startNode(t, "agent", "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-				"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64",
+				"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:2;mem:512;disk:64",
 				"--executor-registration-timeout", "1s")
 			fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
 				"--command", "echo hi", "--executor", tc.executor)
@@ -771,7 +804,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	dir := workDir(t)
 	masterAddr, _ := startMaster(t, dir)
 	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
+		"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
 	agent, _ := startNode(t, "agent", agentArgs...)
 	gate := filepath.Join(dir, "gate")
 	for _, g := range []string{gate + "0", gate + "1"} {
@@ -839,7 +872,7 @@ func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
 	dir := workDir(t)
 	masterAddr, _ := startMaster(t, dir)
 	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms",
+		"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms",
 		"--executor-registration-timeout", "2s"}
 	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",

@@ -40,16 +40,16 @@ func TestNodeWithoutCertificateIsRefused(t *testing.T) {
 	}
 	agentArgs := func(name string) []string {
 		return []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", info.Remoting,
-			"--work-dir", filepath.Join(dir, name), "--hostname", name, "--resources", "cpus:1;mem:256", "--isolation", "none"}
+			"--work-dir", filepath.Join(dir, name), "--resources", "cpus:1;mem:256", "--isolation", "none"}
 	}
-	startNode(t, "plaintext agent", append(agentArgs("plain"), "--insecure")...)
+	startNode(t, "plaintext agent", append(agentArgs("plain"), "--insecure", "--hostname", "plain")...)
 	m.out.waitFor(t, "remoting: refused a connection: TLS handshake failed")
 	startNode(t, "agent of another CA", append(agentArgs("foreign"), "--tls-dir", other)...)
 	// The second refusal: the output holds the line twice.
 	waitCount(t, m, "remoting: refused a connection: TLS handshake failed", 2)
 
 	// A real agent joins: the master serves, and counted only the intruders.
-	startNode(t, "agent", agentArgs("real")...)
+	startNode(t, "agent", append(agentArgs("real"), "--tls-dir", agentDir(t, "real"))...)
 	st := waitState(t, info.HTTP, func(st *messages.MasterState) bool { return len(st.Agents) >= 1 })
 	if len(st.Agents) != 1 || st.Agents[0].Info.Hostname != "real" {
 		t.Fatalf("agents: %v; want only the one with a certificate", st.Agents)
@@ -135,7 +135,7 @@ func TestRemoteStopIsRefused(t *testing.T) {
 	// The master and its allocator still work: an agent registers, a task
 	// is offered, runs and ends.
 	startNode(t, "agent", "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", info.Remoting,
-		"--work-dir", workDir(t), "--hostname", "a1", "--resources", "cpus:1;mem:256", "--isolation", "none")
+		"--work-dir", workDir(t), "--tls-dir", agentDir(t, "a1"), "--resources", "cpus:1;mem:256", "--isolation", "none")
 	out, err := exec.Command(agoraBin, "run", "--master", info.Remoting, "--timeout", "60s", "--", "echo", "still serving").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "still serving") {
 		t.Fatalf("agora run after the remote Stop: %v\n%s", err, out)
