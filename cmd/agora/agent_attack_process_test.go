@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
@@ -92,7 +93,7 @@ func TestTaskLinkingItsStderrToShadowGetsNothing(t *testing.T) {
 		t.Fatalf("sandboxes of %s: %v", task, sandboxes)
 	}
 	fw := filepath.Base(filepath.Dir(filepath.Dir(sandboxes[0])))
-	resp, err := http.Get(fmt.Sprintf("http://%s/sandboxes/%s/%s/stderr", dev.AgentHTTP, fw, task))
+	resp, err := operatorClient(15 * time.Second).Get(fmt.Sprintf("https://%s/sandboxes/%s/%s/stderr", dev.AgentHTTP, fw, task))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestGarbledCheckpointAfterAgentSIGKILL(t *testing.T) {
 	dir := workDir(t)
 	masterAddr, httpAddr := startMaster(t, dir)
 	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:1;mem:256;disk:64",
+		"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:1;mem:256;disk:64",
 		"--registration-backoff", "100ms"}
 	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
@@ -193,7 +194,14 @@ const poisonEnv, poisonActorEnv = "AGORA_TEST_POISON", "AGORA_TEST_POISON_ACTOR"
 // poisonActor is the attacker's side: one remote in its own process. It
 // watches its victim (a remote watch) before it poisons it.
 func poisonActor(addr, name string) int {
-	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0"})
+	// A valid framework certificate: the cluster lets the attacker in, and
+	// refuses its PoisonPill.
+	src, err := security.FromEnv().Load(security.RoleFramework, nil)
+	if err != nil {
+		fmt.Println("attacker:", err)
+		return 1
+	}
+	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", TLS: src})
 	if err != nil {
 		fmt.Println("attacker:", err)
 		return 1
@@ -230,7 +238,7 @@ func TestHealthTellsARemotelyStoppedActor(t *testing.T) {
 	_, dev := startNode(t, "dev", "dev", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
 	waitState(t, dev.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 	health := func(addr string) (int, string) {
-		resp, err := http.Get("http://" + addr + "/health")
+		resp, err := operatorClient(15 * time.Second).Get("https://" + addr + "/health")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,7 +285,7 @@ func TestGarbledCheckpointEndsTheFrameworksExecutor(t *testing.T) {
 	dir := workDir(t)
 	masterAddr, httpAddr := startMaster(t, dir)
 	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
-		"--work-dir", filepath.Join(dir, "a"), "--hostname", "node1", "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
+		"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
 	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
 		"--command", "sleep 600", "--executor", executorBin)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 	"time"
 
@@ -162,12 +163,19 @@ func main() {
 	if *executorPath != "" {
 		// Every task names the same executor: the agent starts it once and
 		// hands it all of them; it runs each task's "command" label. The
-		// executor talks to its agent with this framework's certificate.
+		// executor talks to its agent with this framework's certificate,
+		// named by path (a key in the environment would travel through the
+		// master), so it runs as this framework's user, who can read it.
+		self, err := user.Current()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "elastic: who am I:", err)
+			os.Exit(1)
+		}
 		for _, t := range e.Queue {
 			t.Labels = map[string]string{"command": t.Command.Value}
 			t.Command = nil
 			t.Executor = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "elastic-executor"},
-				Command: &messages.CommandInfo{Value: *executorPath, Environment: security.Env(src)}}
+				Command: &messages.CommandInfo{Value: *executorPath, Environment: security.Env(src), User: self.Username}}
 		}
 	}
 	e.Log = func(format string, args ...any) { fmt.Printf("elastic: "+format+"\n", args...) }
