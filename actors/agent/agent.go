@@ -217,7 +217,9 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 	case *messages.ReregisterExecutor:
 		a.handleReregisterExecutor(ctx, m)
 	case *messages.ExecutorStatusUpdate:
-		a.handleExecutorStatus(ctx, m)
+		if a.fromExecutor(ctx, m) {
+			a.handleExecutorStatus(ctx, m)
+		}
 	case *messages.FrameworkToExecutor:
 		if ex, ok := a.executors[executorKey{m.GetFrameworkId().GetValue(), m.GetExecutorId().GetValue()}]; ok && ex.ready && m.MasterEpoch >= a.epoch {
 			ctx.Send(ex.pid, m)
@@ -291,6 +293,27 @@ func (a *agent) fromMaster(ctx actor.Context) bool {
 	}
 	a.log.Warn("agent: refused a master's message from a sender that is not a master", "type", fmt.Sprintf("%T", ctx.Message()),
 		"sender", from.String(), "sender_pid", ctx.Sender().String())
+	return false
+}
+
+// fromExecutor refuses an executor's update that its executor did not
+// send: the task must be one of that executor's, and over the network the
+// sender must be the executor's registered PID (the transport vouches that
+// a sender PID is its connection's). Otherwise any peer could report a
+// task finished, and the master would free what its process still uses.
+func (a *agent) fromExecutor(ctx actor.Context, m *messages.ExecutorStatusUpdate) bool {
+	key := taskKey{m.GetFrameworkId().GetValue(), m.GetStatus().GetTaskId().GetValue()}
+	ex := a.executors[executorKey{key.framework, m.GetExecutorId().GetValue()}]
+	from := security.SenderOf(ctx)
+	switch {
+	case ex == nil:
+	case from.Authenticated() && (ex.pid == nil || !ex.pid.Equal(ctx.Sender())):
+	case a.tasks[key] != nil && !messages.IsTerminal(a.tasks[key].state) && ex.tasks[key] == nil:
+	default:
+		return true
+	}
+	a.log.Warn("agent: refused an executor's update from a sender that is not the task's executor", "framework_id", key.framework,
+		"task_id", key.task, "executor_id", m.GetExecutorId().GetValue(), "sender", from.String(), "sender_pid", ctx.Sender().String())
 	return false
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
@@ -84,6 +85,17 @@ func Props(cfg Config) *actor.Props {
 func (a *allocatorActor) Receive(ctx actor.Context) {
 	p := a.cfg.Policy
 	var err error
+	if from := security.SenderOf(ctx); !from.Acts(security.RoleMaster) {
+		// Only the master changes the allocator's books: a peer that
+		// returned a running task's resources would have them offered
+		// twice. Probes (Touch) need no identity.
+		if _, probe := ctx.Message().(*actor.Touch); !probe {
+			a.cfg.Metrics.refused.Add(1)
+			a.log.Warn("allocator: refused a message only the master and its allocator exchange", "type", fmt.Sprintf("%T", ctx.Message()),
+				"sender", from.String(), "sender_pid", ctx.Sender().String())
+			return
+		}
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.sys, a.self = ctx.ActorSystem(), ctx.Self()

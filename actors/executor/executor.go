@@ -89,7 +89,10 @@ func (d *Driver) SendStatus(taskID string, state messages.TaskState, message str
 	}
 	agent := e.agent
 	e.mu.Unlock()
-	d.sys.Root.Send(agent, proto.Clone(up)) // pending keeps its own: the agent may be in this process
+	// Sent as from the executor actor: an agent takes an update over the
+	// network only from its executor's PID. pending keeps its own copy:
+	// the agent may be in this process.
+	d.sys.Root.RequestWithCustomSender(agent, proto.Clone(up), d.self)
 }
 
 // SendFrameworkMessage sends data to the framework's scheduler (best

@@ -222,9 +222,13 @@ func (m *master) Receive(ctx actor.Context) {
 	// allocator may be remote); a handler's report counts only from the
 	// handler this master started for it.
 	case *messages.Allocated:
-		m.run(ctx, m.core.Allocated(msg, now))
+		if m.fromAllocator(ctx) {
+			m.run(ctx, m.core.Allocated(msg, now))
+		}
 	case *messages.AllocatorShortfalls:
-		m.run(ctx, m.core.Shortfalls(msg, now))
+		if m.fromAllocator(ctx) {
+			m.run(ctx, m.core.Shortfalls(msg, now))
+		}
 	case *messages.AgentMissedHeartbeats:
 		if m.fromChild(ctx, m.agentHandlers[msg.AgentId]) {
 			m.run(ctx, m.core.AgentUnreachable(msg.AgentId, now))
@@ -304,6 +308,25 @@ func endpoint(pid *actor.PID) core.Endpoint {
 		return core.Endpoint{}
 	}
 	return core.Endpoint{Address: pid.Address, ID: pid.Id}
+}
+
+// fromAllocator refuses grants and shortfalls that do not come from the
+// master's allocator: in this process, or on a node with a master's
+// certificate. A grant is taken as it is (the allocator keeps the books
+// of what is free), so a forged one would offer resources twice.
+func (m *master) fromAllocator(ctx actor.Context) bool {
+	from := security.SenderOf(ctx)
+	if from.Acts(security.RoleMaster) {
+		return true
+	}
+	m.log.Warn("master: refused a message only the master and its allocator exchange", "type", fmt.Sprintf("%T", ctx.Message()),
+		"sender", from.String(), "sender_pid", ctx.Sender().String())
+	m.cfg.Metrics.Count(core.Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
+	if ctx.Sender() != nil {
+		ctx.Send(ctx.Sender(), &messages.Error{Code: messages.Error_PERMISSION_DENIED, Request: string(ctx.Message().(proto.Message).ProtoReflect().Descriptor().FullName()),
+			Message: "only the master's allocator sends grants and shortfalls; this connection is " + from.String() + "'s", Leader: m.cfg.Info})
+	}
+	return false
 }
 
 // fromChild checks that a handler's report comes from the handler itself.

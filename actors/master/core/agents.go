@@ -20,7 +20,7 @@ func replyTo(p Peer, address, id string) Endpoint {
 // RegisterAgent admits a new agent (one without an AgentID).
 func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time) Ready {
 	to := replyTo(p, msg.GetPid().GetAddress(), msg.GetPid().GetId())
-	if !c.mayRegisterAgent(p, msg.GetInfo(), msg) {
+	if !c.mayRegisterAgent(p, msg.GetInfo(), to, msg) {
 		return c.ready()
 	}
 	id, retry, err := c.books.register(msg.GetInfo(), to, msg.Session, now)
@@ -51,7 +51,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.Time) Ready {
 	to := replyTo(p, msg.GetPid().GetAddress(), msg.GetPid().GetId())
 	id := msg.GetInfo().GetId().GetValue()
-	if !c.mayRegisterAgent(p, msg.GetInfo(), msg) {
+	if !c.mayRegisterAgent(p, msg.GetInfo(), to, msg) {
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.principal != "" && !c.fromAgent(p, a, msg) {

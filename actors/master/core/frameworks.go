@@ -30,7 +30,7 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 		return c.ready()
 	}
 	resubscribing := msg.GetInfo().GetId().GetValue() != ""
-	if !c.mayHoldFramework(p, msg.GetInfo(), c.books.frameworks[msg.GetInfo().GetId().GetValue()], msg) || !c.mayRegisterIn(p, msg.GetInfo(), msg) {
+	if !c.mayHoldFramework(p, msg.GetInfo(), c.books.frameworks[msg.GetInfo().GetId().GetValue()], to, msg) || !c.mayRegisterIn(p, msg.GetInfo(), msg) {
 		return c.ready()
 	}
 	f, known, err := c.books.subscribe(msg.GetInfo(), msg.Session)

@@ -47,8 +47,9 @@ func (c *Core) deny(p Peer, text string, req proto.Message) {
 	c.reject(p.Endpoint, messages.Error_PERMISSION_DENIED, text, req)
 }
 
-// mayRegisterAgent checks that an agent registers under its own name.
-func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, req proto.Message) bool {
+// mayRegisterAgent checks that an agent registers under its own name, and
+// names itself (to) as where the master is to send its tasks.
+func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, to Endpoint, req proto.Message) bool {
 	if !p.authenticated() {
 		return true
 	}
@@ -58,9 +59,22 @@ func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, req proto.Mess
 	case p.Principal != info.GetHostname():
 		c.deny(p, fmt.Sprintf("an agent registers under the hostname its certificate names (%s), not %q", p.Principal, info.GetHostname()), req)
 	default:
-		return true
+		return c.answersToSender(p, to, req)
 	}
 	return false
+}
+
+// answersToSender checks that a registration or subscription names a PID
+// on the sender's own node. The transport vouches only for the sender's
+// address: a PID elsewhere would have the master send another node's
+// agent tasks accounted to the sender's resources (an overcommit), or
+// another scheduler offers of the sender's framework.
+func (c *Core) answersToSender(p Peer, to Endpoint, req proto.Message) bool {
+	if p.Endpoint.IsZero() || to.Address != p.Endpoint.Address {
+		c.deny(p, fmt.Sprintf("the request names a PID at %q but comes from %q: register and subscribe with a PID of the sending node", to.Address, p.Endpoint.Address), req)
+		return false
+	}
+	return true
 }
 
 // fromAgent checks that a message about an agent comes from that agent.
@@ -74,7 +88,7 @@ func (c *Core) fromAgent(p Peer, a *agentRecord, req proto.Message) bool {
 
 // mayHoldFramework checks that a subscription comes from a framework's own
 // principal, and stamps a new framework with it.
-func (c *Core) mayHoldFramework(p Peer, info *messages.FrameworkInfo, known *frameworkRecord, req proto.Message) bool {
+func (c *Core) mayHoldFramework(p Peer, info *messages.FrameworkInfo, known *frameworkRecord, to Endpoint, req proto.Message) bool {
 	if !p.authenticated() {
 		return true
 	}
@@ -86,7 +100,7 @@ func (c *Core) mayHoldFramework(p Peer, info *messages.FrameworkInfo, known *fra
 	case known != nil && known.info.GetPrincipal() != "" && known.info.GetPrincipal() != p.Principal:
 		c.deny(p, fmt.Sprintf("framework %s belongs to principal %q", known.id(), known.info.GetPrincipal()), req)
 	default:
-		return true
+		return c.answersToSender(p, to, req)
 	}
 	return false
 }

@@ -48,6 +48,12 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 		c.ackForFramework(p.Endpoint, msg)
 		return c.ready()
 	}
+	if p.authenticated() && t.agentID() != st.GetAgentId().GetValue() {
+		// The sender is an agent, but not the one the task runs on: it
+		// cannot end (and free) another agent's task.
+		c.deny(p, fmt.Sprintf("task %s of framework %s runs on agent %s, not on %s", t.id(), fwID, t.agentID(), st.GetAgentId().GetValue()), msg)
+		return c.ready()
+	}
 	// The books keep the status and the scheduler is sent it: shared, as
 	// neither ever changes a status (the books replace theirs).
 	changed, ended := c.books.setState(t, st)

@@ -11,6 +11,7 @@ import (
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/datadriven"
 )
 
@@ -63,6 +64,17 @@ func (e *traceEnv) endpoint(name string) Endpoint {
 	ep := Endpoint{Address: name + ":1", ID: name}
 	e.names[ep] = name
 	return ep
+}
+
+// pid is the PID a registration or subscription names (pid=name), nil
+// when the command names none (answers go to the sender).
+func (e *traceEnv) pid(t *testing.T, d *datadriven.TestData) *actor.PID {
+	name := arg(t, d, "pid", "")
+	if name == "" {
+		return nil
+	}
+	ep := e.endpoint(name)
+	return actor.NewPID(ep.Address, ep.ID)
 }
 
 func (e *traceEnv) peer(name string) Peer { return Peer{Endpoint: e.endpoint(name)} }
@@ -155,7 +167,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	case "register":
 		name := arg(t, d, "agent", "a1")
 		info := &messages.AgentInfo{Hostname: name, Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}
-		r = e.c.RegisterAgent(e.peerAs(t, d, name), &messages.RegisterAgent{Info: info, Session: arg(t, d, "session", "")}, e.now)
+		r = e.c.RegisterAgent(e.peerAs(t, d, name), &messages.RegisterAgent{Info: info, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}, e.now)
 		for _, eff := range r.Effects {
 			if s, ok := eff.(Send); ok {
 				if reg, ok := s.Msg.(*messages.AgentRegistered); ok {
@@ -174,7 +186,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		e.agentIDs[name] = id
 		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: name,
-			Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", "")}
+			Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}
 		seen := map[string]bool{}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
@@ -221,7 +233,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if c := arg(t, d, "capabilities", ""); c == "revocable" {
 			info.Capabilities = []messages.Capability{messages.Capability_REVOCABLE_RESOURCES}
 		}
-		r = e.c.Subscribe(e.peerAs(t, d, conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", "")}, e.now)
+		r = e.c.Subscribe(e.peerAs(t, d, conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}, e.now)
 		for _, eff := range r.Effects {
 			if s, ok := eff.(Send); ok {
 				if sub, ok := s.Msg.(*messages.FrameworkSubscribed); ok {
