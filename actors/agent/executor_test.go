@@ -7,8 +7,10 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/executor"
 	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // The executor protocol in one process: the agent starts an executor for
@@ -35,6 +37,75 @@ func TestExecutorProtocolAndFrameworkMessages(t *testing.T) {
 		case *messages.StatusUpdate:
 			if ev.Status.State == messages.TaskState_TASK_RUNNING {
 				if running++; running == 2 {
+					d.SendFrameworkMessage(ev.Status.AgentId.Value, "ex", []byte("ping"))
+				}
+			}
+		}
+	}))
+	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+
+	// The executor: runs every task until the scheduler says ping, then
+	// answers pong and finishes them.
+	var tasks []string
+	c.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
+		executor.HandlerFunc(func(d *executor.Driver, ev any) {
+			switch ev := ev.(type) {
+			case *messages.LaunchTask:
+				tasks = append(tasks, ev.Task.TaskId.Value)
+				d.SendStatus(ev.Task.TaskId.Value, messages.TaskState_TASK_RUNNING, "", nil)
+			case *messages.FrameworkToExecutor:
+				if string(ev.Data) == "ping" {
+					d.SendFrameworkMessage([]byte("pong"))
+					for _, id := range tasks {
+						d.SendStatus(id, messages.TaskState_TASK_FINISHED, "", nil)
+					}
+				}
+			}
+		})))
+	c.Events.WaitFor(t, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		m, isMsg := se.Event.(*messages.ExecutorToFramework)
+		return ok && isMsg && string(m.Data) == "pong" && m.GetExecutorId().GetValue() == "ex"
+	})
+	for _, id := range []string{"t1", "t2"} {
+		c.Events.WaitFor(t, testkit.IsStatus("fw", id, messages.TaskState_TASK_FINISHED))
+	}
+}
+
+// An executor's update that its executor did not send is refused (issue
+// 14: any peer could report a task over, and the master freed what its
+// process still used): t1 ends FINISHED, as its executor says, not FAILED
+// as the forgery said.
+func TestExecutorUpdateOnlyFromTheExecutor(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
+	var launched sync.Once
+	running := 0
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		switch ev := ev.(type) {
+		case *messages.Offers:
+			launched.Do(func() {
+				var tasks []*messages.TaskInfo
+				for _, id := range []string{"t1", "t2"} {
+					tasks = append(tasks, &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Executor: execInfo,
+						Resources: scheduler.Resources("cpus:0.5;mem:64")})
+				}
+				d.Launch(ev.Offers[:1], tasks...)
+			})
+		case *messages.StatusUpdate:
+			if ev.Status.State == messages.TaskState_TASK_RUNNING {
+				if running++; running == 2 {
+					// Forged: t1 failed, from a framework's certificate
+					// and no sender (so not the executor's PID), then the
+					// same with no executor named. The agent takes them
+					// before the ping that makes the executor finish t1.
+					for _, ex := range []string{"ex", ""} {
+						c.System.Root.Send(agentPID, &actor.MessageEnvelope{Header: security.Identity{Role: security.RoleFramework, Name: "evil"}.Header(),
+							Message: &messages.ExecutorStatusUpdate{FrameworkId: ev.FrameworkId, ExecutorId: &messages.ExecutorID{Value: ex},
+								Status: &messages.TaskStatus{TaskId: &messages.TaskID{Value: "t1"}, State: messages.TaskState_TASK_FAILED}, Uuid: []byte("forged")}})
+					}
 					d.SendFrameworkMessage(ev.Status.AgentId.Value, "ex", []byte("ping"))
 				}
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agora-sched/agora/actors/allocation"
 	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
@@ -99,4 +100,31 @@ func agentInfo(id, resources string) *messages.AgentInfo {
 		panic(err)
 	}
 	return &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: id, Resources: res}
+}
+
+// Only the master changes the allocator's books (issue 14: any peer could
+// return a running task's resources, to have them offered twice). A change
+// over the network from a certificate that is not a master's is refused;
+// the test stamps the identity remoting would.
+func TestAllocatorTakesChangesOnlyFromTheMaster(t *testing.T) {
+	sys, a, out, _ := start(t)
+	framework := &messages.AllocatorAddFramework{Info: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: "f1"}, Name: "f1", Roles: []string{"r"}}}
+	sys.Root.Send(a, framework)
+	for _, from := range []security.Identity{{Role: security.RoleFramework, Name: "evil"}, {Role: security.RoleAgent, Name: "a1"}} {
+		sys.Root.Send(a, &actor.MessageEnvelope{Header: from.Header(), Message: &messages.AllocatorAddAgent{Info: agentInfo("forged", "cpus:64;mem:1024")}})
+	}
+	sys.Root.Send(a, &actor.MessageEnvelope{Header: security.Identity{Role: security.RoleMaster, Name: "m"}.Header(),
+		Message: &messages.AllocatorAddAgent{Info: agentInfo("a1", "cpus:2;mem:1024"), Incarnation: 1}})
+	gs := next(t, out)
+	if len(gs) != 1 || gs[0].AgentID != "a1" {
+		t.Fatalf("grants: %+v; want only the master's agent a1", gs)
+	}
+	if _, err := sys.Root.RequestFuture(a, &messages.AllocatorSync{}, testkit.WaitTimeout).Result(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-out:
+		t.Fatalf("grants of a forged agent: %v", m)
+	default:
+	}
 }
