@@ -651,7 +651,8 @@ type TaskStatus struct {
 	// uuid identifies an update for acknowledgement; empty for updates that
 	// need none (reconciliation answers).
 	Uuid []byte `protobuf:"bytes,8,opt,name=uuid,proto3" json:"uuid,omitempty"`
-	// exit_code is set when a command exited.
+	// exit_code is set when a command ended: its exit status, or 128+N when
+	// signal N ended it (as a shell and Docker report it).
 	ExitCode      *int32 `protobuf:"varint,9,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
