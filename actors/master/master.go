@@ -244,6 +244,17 @@ func (m *master) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Respond(loc)
+	case *messages.ListTasks:
+		list, refused := m.core.ListTasks(peer(ctx), msg)
+		if refused != nil {
+			ctx.Respond(refused)
+			return
+		}
+		ctx.Respond(list)
+	case *messages.OperatorKillTask:
+		m.run(ctx, m.core.OperatorKillTask(peer(ctx), msg, now))
+	case *messages.OperatorTeardown:
+		m.run(ctx, m.core.OperatorTeardown(peer(ctx), msg, now))
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)

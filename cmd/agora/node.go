@@ -289,7 +289,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, err
 		}
-		r.http = serveHTTP(ln, mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
+		r.http = serveHTTP(ln, mr.httpHandler(master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), mr.ask), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		if c.Master == "" && c.Election != "" {
 			c.Master = c.Election
