@@ -459,5 +459,6 @@ func (m *master) publish(now time.Time) {
 	known, reachable := m.core.AgentCounts()
 	m.cfg.Metrics.setAgents(known, reachable, m.core.HeartbeatInterval())
 	m.cfg.Metrics.setRoles(st.RoleUsage)
+	m.cfg.Metrics.setCluster(st)
 	m.cfg.Publisher.publish(st)
 }
