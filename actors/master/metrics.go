@@ -40,17 +40,6 @@ type Metrics struct {
 // never mixes cores and bytes.
 var resourceLabels = []string{"resource", "unit"}
 
-// inUnits is a resource amount in its base unit, and that unit's name.
-func inUnits(name string, v float64) (float64, string) {
-	switch name {
-	case messages.CPUs:
-		return v, "core"
-	case messages.Mem, messages.Disk:
-		return v * (1 << 20), "byte"
-	}
-	return v, "integer"
-}
-
 // NewMetrics creates the master's series and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
@@ -112,7 +101,7 @@ func (m *Metrics) setRoles(usage []*messages.RoleUsage) {
 	add := func(g *prometheus.GaugeVec, role string, rs []*messages.Resource) {
 		for _, r := range rs {
 			if r.Scalar != 0 {
-				v, unit := inUnits(r.Name, r.Scalar)
+				v, unit := messages.InBaseUnit(r.Name, r.Scalar)
 				g.WithLabelValues(role, r.Name, unit).Add(v)
 			}
 		}
@@ -133,7 +122,7 @@ func (m *Metrics) setCluster(st *messages.MasterState) {
 	add := func(g *prometheus.GaugeVec, rs []*messages.Resource) {
 		for _, r := range rs {
 			if r.Scalar != 0 {
-				v, unit := inUnits(r.Name, r.Scalar)
+				v, unit := messages.InBaseUnit(r.Name, r.Scalar)
 				g.WithLabelValues(r.Name, unit).Add(v)
 			}
 		}
