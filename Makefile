@@ -4,11 +4,15 @@ GO ?= go
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOACTOR_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)
 BIN := bin
+# The version agora prints: the commit it was built from (and "-dirty" when
+# the tree had changes), so that a bug report names its build.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: images consul build test unit bench proto demo lint tools clean
 
 build:
-	$(GO) build -o $(BIN)/agora ./cmd/agora
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/agora ./cmd/agora
 
 # test runs the whole suite: race-checked unit and actor tests, then the
 # multi-process tests (proto.actor's remoting races with itself under -race

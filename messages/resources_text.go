@@ -213,3 +213,16 @@ func FormatAttributes(as []*Attribute) string {
 	}
 	return strings.Join(parts, ";")
 }
+
+// InBaseUnit is an amount of resource name in its base unit, and the
+// unit's name, for metrics: cpus in cores, mem and disk (MB in resources,
+// as in Mesos) in bytes, anything else a count.
+func InBaseUnit(name string, v float64) (float64, string) {
+	switch name {
+	case CPUs:
+		return v, "core"
+	case Mem, Disk:
+		return v * (1 << 20), "byte"
+	}
+	return v, "integer"
+}

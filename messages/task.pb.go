@@ -136,6 +136,9 @@ const (
 	// The framework's principal may not run the task (as its user): the
 	// master's access control lists.
 	TaskStatusReason_REASON_TASK_UNAUTHORIZED TaskStatusReason = 22
+	// An operator killed the task (agora tasks kill), or tore its framework
+	// down.
+	TaskStatusReason_REASON_TASK_KILLED_BY_OPERATOR TaskStatusReason = 23
 )
 
 // Enum value maps for TaskStatusReason.
@@ -164,6 +167,7 @@ var (
 		20: "REASON_AGENT_REREGISTER_TIMEOUT",
 		21: "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
 		22: "REASON_TASK_UNAUTHORIZED",
+		23: "REASON_TASK_KILLED_BY_OPERATOR",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                     0,
@@ -189,6 +193,7 @@ var (
 		"REASON_AGENT_REREGISTER_TIMEOUT":        20,
 		"REASON_EXECUTOR_REREGISTRATION_TIMEOUT": 21,
 		"REASON_TASK_UNAUTHORIZED":               22,
+		"REASON_TASK_KILLED_BY_OPERATOR":         23,
 	}
 )
 
@@ -651,7 +656,8 @@ type TaskStatus struct {
 	// uuid identifies an update for acknowledgement; empty for updates that
 	// need none (reconciliation answers).
 	Uuid []byte `protobuf:"bytes,8,opt,name=uuid,proto3" json:"uuid,omitempty"`
-	// exit_code is set when a command exited.
+	// exit_code is set when a command ended: its exit status, or 128+N when
+	// signal N ended it (as a shell and Docker report it).
 	ExitCode      *int32 `protobuf:"varint,9,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1096,7 +1102,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\xd6\x05\n" +
+	"\tTASK_GONE\x10\f*\xfa\x05\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1121,7 +1127,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x16REASON_SANDBOX_INVALID\x10\x13\x12#\n" +
 	"\x1fREASON_AGENT_REREGISTER_TIMEOUT\x10\x14\x12*\n" +
 	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15\x12\x1c\n" +
-	"\x18REASON_TASK_UNAUTHORIZED\x10\x16B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x18REASON_TASK_UNAUTHORIZED\x10\x16\x12\"\n" +
+	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

@@ -82,7 +82,7 @@ func (c *simContainer) Wait(ctx context.Context) (containerizer.Exit, error) {
 }
 
 func (c *simContainer) Kill(grace time.Duration) {
-	killed := containerizer.Exit{Code: -1, Signal: "terminated", Killed: true}
+	killed := containerizer.Exit{Code: 128 + 15, Signal: "terminated", Killed: true} // as SIGTERM reports
 	if c.useGrace && grace > 0 {
 		c.clock.AfterFunc(grace, func() { c.finish(killed) })
 		return

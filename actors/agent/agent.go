@@ -49,6 +49,8 @@ type Config struct {
 	WorkDir string
 	Clock   clockwork.Clock
 	Logger  *slog.Logger
+	// Metrics, when set, counts tasks and resources for /metrics.
+	Metrics *Metrics
 	// BackoffInitial and BackoffMax bound registration retries: the first
 	// retry comes after about BackoffInitial, each later one doubles, up to
 	// BackoffMax. 0 means 1 s and 1 min (Mesos' defaults).
@@ -191,6 +193,7 @@ func Props(cfg Config) *actor.Props {
 		_, _ = crand.Read(session)
 		a.session = hex.EncodeToString(session)
 		a.log = cfg.Logger.With("hostname", a.info.Hostname)
+		cfg.Metrics.setCapacity(a.info.GetResources())
 		a.behavior.Become(a.registering)
 		return a
 	}, append([]actor.PropsOption{actor.WithSenderMiddleware(cfg.SenderMiddleware...), actor.WithReceiverMiddleware(cfg.ReceiverMiddleware...)}, cfg.ActorOptions...)...)
@@ -334,6 +337,7 @@ func (a *agent) becomeRegistering(ctx actor.Context, why string) {
 	a.gen++
 	a.backoff.Reset()
 	a.behavior.Become(a.registering)
+	a.cfg.Metrics.setRegistered(false)
 	a.sendRegistration(ctx)
 	a.later(a.retryDelay(), retryRegistration{gen: a.gen})
 }
@@ -454,6 +458,7 @@ func (a *agent) becomeRegistered(ctx actor.Context, msg *messages.AgentRegistere
 	a.gen++
 	a.unacked = 0
 	a.behavior.Become(a.registered)
+	a.cfg.Metrics.setRegistered(true)
 	a.log.Info("agent registered", "agent_id", a.id(), "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
 	a.resendPending(ctx) // a (new) master learns at once what it missed
 	a.later(a.jittered(), heartbeatTick{gen: a.gen})

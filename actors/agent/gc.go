@@ -29,6 +29,7 @@ type (
 // after the GC delay.
 func (a *agent) forget(run *taskRun) {
 	delete(a.tasks, run.key)
+	a.cfg.Metrics.task(run, run.state, 0)
 	if a.cfg.WorkDir != "" && run.sandbox != "" {
 		if run.msg != nil {
 			a.unpersist(taskOwner(run.key), a.checkpointPath(run))

@@ -24,6 +24,8 @@ type HTTPConfig struct {
 	// health.Check); nil: /health always answers 200.
 	Health func(context.Context) error
 	Logger *slog.Logger
+	// Metrics serves /metrics (Prometheus); nil: not served.
+	Metrics http.Handler
 }
 
 // HTTPHandler serves task sandboxes from the agent's work dir:
@@ -32,6 +34,8 @@ type HTTPConfig struct {
 //	GET /usage/{framework}/{task}    cpu time and memory of a running task
 //	GET /health                      200 while health says the agent is
 //	                                 alive, else 503 and why
+//	GET /metrics                     Prometheus: tasks by state, capacity,
+//	                                 used, registration, refusals
 //
 // where file is stdout or stderr; offset skips the first N bytes, so a
 // client follows output by asking again from where it stopped. The
@@ -46,6 +50,9 @@ func HTTPHandler(cfg HTTPConfig) http.Handler {
 		log = slog.Default()
 	}
 	mux := http.NewServeMux()
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Health != nil {
 			if err := cfg.Health(r.Context()); err != nil {

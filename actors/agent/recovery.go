@@ -229,6 +229,7 @@ func (a *agent) recoverUnreadable(rc *recovery, key taskKey, sandbox, path strin
 	msg := &messages.RunTask{Task: &messages.TaskInfo{TaskId: &messages.TaskID{Value: key.task}}, Framework: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: key.framework}}}
 	run := &taskRun{key: key, msg: msg, info: msg.Task, framework: msg.Framework, state: messages.TaskState_TASK_STAGING, sandbox: sandbox, grace: DefaultKillGrace}
 	a.tasks[key] = run
+	a.cfg.Metrics.task(run, 0, run.state)
 	rc.destroy = append(rc.destroy, a.destroyer(containerID(key), sandbox, a.cfg.Containerizer, a.cfg.Docker))
 	text := fmt.Sprintf("the agent restarted and could not read the task's checkpoint (%v): it ended what ran in the task's container, so its resources are free", why)
 	rc.reports = append(rc.reports, func(ctx actor.Context) {
@@ -247,6 +248,7 @@ func (a *agent) recoverTask(rc *recovery, cp *messages.TaskCheckpoint, sandbox s
 		run.grace = time.Duration(g)
 	}
 	a.tasks[key] = run
+	a.cfg.Metrics.task(run, 0, run.state)
 	for _, up := range cp.Pending {
 		a.updates.push(key, up) // sent once registered
 	}

@@ -19,6 +19,7 @@ func (a *agent) setState(run *taskRun, to messages.TaskState) bool {
 			"framework_id", run.key.framework, "task_id", run.key.task, "from", run.state.String(), "to", to.String())
 		return false
 	}
+	a.cfg.Metrics.task(run, run.state, to)
 	run.state = to
 	return true
 }

@@ -96,6 +96,7 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		run.grace = time.Duration(g)
 	}
 	a.tasks[key] = run
+	a.cfg.Metrics.task(run, 0, run.state)
 	sandbox, err := containerizer.SandboxPath(a.cfg.WorkDir, key.framework, key.task)
 	if err != nil {
 		a.update(ctx, run, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_SANDBOX_INVALID, err.Error(), nil)
@@ -235,6 +236,7 @@ func (a *agent) handleKillTask(ctx actor.Context, msg *messages.KillTask) {
 		// Unknown here: say so reliably, so the master's books settle.
 		run = &taskRun{key: key, info: &messages.TaskInfo{TaskId: msg.TaskId}, framework: &messages.FrameworkInfo{Id: msg.FrameworkId}, state: messages.TaskState_TASK_STAGING}
 		a.tasks[key] = run
+		a.cfg.Metrics.task(run, 0, run.state)
 		a.update(ctx, run, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_TASK_UNKNOWN, "task unknown to the agent", nil)
 		return
 	}
@@ -292,6 +294,7 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 		MasterEpoch: a.epoch,
 	}
 	a.updates.push(run.key, up)
+	a.cfg.Metrics.update(state)
 	a.checkpoint(run)
 	key := run.key
 	a.whenDurable(ctx, taskOwner(key), func(ctx actor.Context, _ error) { a.flush(ctx, key) })

@@ -248,6 +248,17 @@ func (m *master) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Respond(loc)
+	case *messages.ListTasks:
+		list, refused := m.core.ListTasks(peer(ctx), msg)
+		if refused != nil {
+			ctx.Respond(refused)
+			return
+		}
+		ctx.Respond(list)
+	case *messages.OperatorKillTask:
+		m.run(ctx, m.core.OperatorKillTask(peer(ctx), msg, now))
+	case *messages.OperatorTeardown:
+		m.run(ctx, m.core.OperatorTeardown(peer(ctx), msg, now))
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)
@@ -471,5 +482,6 @@ func (m *master) publish(now time.Time) {
 	known, reachable := m.core.AgentCounts()
 	m.cfg.Metrics.setAgents(known, reachable, m.core.HeartbeatInterval())
 	m.cfg.Metrics.setRoles(st.RoleUsage)
+	m.cfg.Metrics.setCluster(st)
 	m.cfg.Publisher.publish(st)
 }

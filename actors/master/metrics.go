@@ -26,7 +26,19 @@ type Metrics struct {
 	roleUsed          *prometheus.GaugeVec
 	roleGuarantee     *prometheus.GaugeVec
 	roleRevocable     *prometheus.GaugeVec
+
+	// From each snapshot: the cluster's resources, tasks and frameworks
+	// by state, and whether this master leads (and in which epoch).
+	capacity, used, offered, revocable *prometheus.GaugeVec
+	tasks, frameworks                  *prometheus.GaugeVec
+	leading, epoch                     prometheus.Gauge
 }
+
+// resourceLabels are the labels of a resource gauge: amounts are in the
+// resource's base unit (mem and disk, MB in Mesos' resources, in bytes),
+// named by the unit label as kube-state-metrics does, so that one series
+// never mixes cores and bytes.
+var resourceLabels = []string{"resource", "unit"}
 
 // NewMetrics creates the master's series and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -59,10 +71,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.launched = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "tasks_launched_total", Help: "Tasks sent to agents."})
 	m.statusUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "status_updates_total", Help: "Task status updates from agents, by state."}, []string{"state"})
 	m.preemptions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "preemptions_total", Help: "Tasks preempted to reclaim resources for roles below their guarantee, by the preempted task's role."}, []string{"role"})
-	m.roleUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_used", Help: "Resources used by live tasks, by role and resource (mem and disk in MB)."}, []string{"role", "resource"})
-	m.roleGuarantee = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_guarantee", Help: "Configured guarantee, by role and resource."}, []string{"role", "resource"})
-	m.roleRevocable = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_revocable_used", Help: "Resources used by revocable tasks, by role and resource."}, []string{"role", "resource"})
+	roleLabels := append([]string{"role"}, resourceLabels...)
+	m.roleUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_used", Help: "Resources used by live tasks, by role and resource, in the unit the unit label names (mem and disk in bytes)."}, roleLabels)
+	m.roleGuarantee = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_guarantee", Help: "Configured guarantee, by role and resource, in the unit the unit label names."}, roleLabels)
+	m.roleRevocable = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_revocable_used", Help: "Resources used by revocable tasks, by role and resource, in the unit the unit label names."}, roleLabels)
 	reg.MustRegister(m.preemptions, m.roleUsed, m.roleGuarantee, m.roleRevocable)
+	cluster := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "cluster", Name: name, Help: help + ", by resource, in the unit the unit label names (mem and disk in bytes)."}, resourceLabels)
+	}
+	m.capacity = cluster("capacity", "Resources of the reachable agents")
+	m.used = cluster("used", "Resources used by live tasks")
+	m.offered = cluster("offered", "Resources in outstanding offers")
+	m.revocable = cluster("revocable_used", "Revocable resources used by live tasks")
+	m.tasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "tasks", Help: "Live tasks (not yet ended, or ended and not yet acknowledged), by state."}, []string{"state"})
+	m.frameworks = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "frameworks", Help: "Frameworks, by state: connected, disconnected (within their failover timeout), tearing_down."}, []string{"state"})
+	m.leading = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "leading", Help: "1 while this master leads, else 0."})
+	m.epoch = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "epoch", Help: "The epoch of this master's leadership (increases with each election)."})
+	reg.MustRegister(m.capacity, m.used, m.offered, m.revocable, m.tasks, m.frameworks, m.leading, m.epoch)
 	reg.MustRegister(m.offers, m.rescinds, m.declines, m.launched, m.statusUpdates)
 	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
 	return m
@@ -73,17 +98,67 @@ func (m *Metrics) setRoles(usage []*messages.RoleUsage) {
 	m.roleUsed.Reset()
 	m.roleGuarantee.Reset()
 	m.roleRevocable.Reset()
-	for _, u := range usage {
-		for _, r := range u.Used {
-			m.roleUsed.WithLabelValues(u.Role, r.Name).Add(r.Scalar)
-		}
-		for _, r := range u.Guarantee {
-			m.roleGuarantee.WithLabelValues(u.Role, r.Name).Add(r.Scalar)
-		}
-		for _, r := range u.RevocableUsed {
-			m.roleRevocable.WithLabelValues(u.Role, r.Name).Add(r.Scalar)
+	add := func(g *prometheus.GaugeVec, role string, rs []*messages.Resource) {
+		for _, r := range rs {
+			if r.Scalar != 0 {
+				v, unit := messages.InBaseUnit(r.Name, r.Scalar)
+				g.WithLabelValues(role, r.Name, unit).Add(v)
+			}
 		}
 	}
+	for _, u := range usage {
+		add(m.roleUsed, u.Role, u.Used)
+		add(m.roleGuarantee, u.Role, u.Guarantee)
+		add(m.roleRevocable, u.Role, u.RevocableUsed)
+	}
+}
+
+// setCluster sets the gauges a snapshot gives: cluster totals, tasks and
+// frameworks by state, leadership.
+func (m *Metrics) setCluster(st *messages.MasterState) {
+	for _, g := range []*prometheus.GaugeVec{m.capacity, m.used, m.offered, m.revocable, m.tasks, m.frameworks} {
+		g.Reset()
+	}
+	add := func(g *prometheus.GaugeVec, rs []*messages.Resource) {
+		for _, r := range rs {
+			if r.Scalar != 0 {
+				v, unit := messages.InBaseUnit(r.Name, r.Scalar)
+				g.WithLabelValues(r.Name, unit).Add(v)
+			}
+		}
+	}
+	for _, a := range st.Agents {
+		if a.Reachable {
+			add(m.capacity, a.GetInfo().GetResources())
+		}
+		add(m.used, a.Used)
+	}
+	for _, u := range st.RoleUsage {
+		add(m.revocable, u.RevocableUsed)
+	}
+	for _, state := range []string{"connected", "disconnected", "tearing_down"} {
+		m.frameworks.WithLabelValues(state) // present at 0, for alerts
+	}
+	for _, f := range st.Frameworks {
+		add(m.offered, f.Offered)
+		state := "connected"
+		switch {
+		case f.TearingDown:
+			state = "tearing_down"
+		case !f.Connected:
+			state = "disconnected"
+		}
+		m.frameworks.WithLabelValues(state).Inc()
+		for s, n := range f.Tasks {
+			m.tasks.WithLabelValues(s).Add(float64(n))
+		}
+	}
+	leading := 0.0
+	if st.Leading {
+		leading = 1
+	}
+	m.leading.Set(leading)
+	m.epoch.Set(float64(st.GetMaster().GetEpoch()))
 }
 
 // Count implements core.Metrics.

@@ -12,6 +12,7 @@
 //	*Error                 the master refused a call, and why
 //	*FrameworkFailedOver   another scheduler took over this FrameworkID: stop
 //	Disconnected           the connection to the master is lost (this package)
+//	Unanswered             a subscription went unanswered; still trying (this package)
 //
 // The scheduler stays subscribed on its own (Mesos' v1 scheduler library
 // does the same): when the connection to its master drops, or no message
@@ -22,6 +23,14 @@
 // takes that as a failover of the same framework: its tasks stay its own.
 // Calls made while disconnected are sent to the last master known and may
 // be lost; reconcile after FrameworkSubscribed.
+//
+// A master that refuses the subscription itself (an invalid FrameworkInfo,
+// a role or principal the cluster does not allow, a removed framework) is
+// not asked again: the handler gets the *Error with the master's reason
+// and decides (a person has to change something). A master that does not
+// answer at all is asked again with backoff, and the handler hears of each
+// unanswered attempt (Unanswered), so a client can give up in time and say
+// why instead of waiting silently.
 //
 // Status updates are acknowledged automatically after the handler returns,
 // unless Config.ExplicitAcks is set; then call Driver.Acknowledge.
@@ -44,6 +53,7 @@
 package scheduler
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -106,12 +116,25 @@ type Disconnected struct {
 	Reason string
 }
 
+// Unanswered tells the handler that no master has answered the
+// subscription yet: Attempts subscriptions were sent to Master over Waited.
+// The scheduler keeps trying; the handler may give up (Driver.Stop).
+type Unanswered struct {
+	Master   string
+	Attempts int
+	Waited   time.Duration
+}
+
 // Internal timer messages; gen ties them to the subscription that armed
 // them.
 type (
 	retrySubscribe struct{ gen uint64 }
 	heartbeatCheck struct{ gen uint64 }
 )
+
+// teardownAndWait asks the scheduler actor to tear its framework down and
+// report when the master has removed it.
+type teardownAndWait struct{ done chan error }
 
 type schedulerActor struct {
 	cfg        Config
@@ -133,6 +156,16 @@ type schedulerActor struct {
 	watched *actor.PID
 	heard   time.Time
 	silence time.Duration
+
+	// attempts and since count subscriptions unanswered since the last
+	// answer, for Unanswered; refused is set once the master refused the
+	// subscription for good.
+	attempts int
+	since    time.Time
+	refused  bool
+	// removing are callers of TeardownAndWait, answered when the master
+	// says the framework is gone.
+	removing []chan error
 }
 
 // uuidSet remembers the last status update UUIDs delivered, in two
@@ -190,9 +223,14 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.sys, s.self = ctx.ActorSystem(), ctx.Self()
 		s.subscribe(ctx)
 	case retrySubscribe:
-		if m.gen == s.gen && !s.subscribed {
+		if m.gen == s.gen && !s.subscribed && !s.refused {
+			if s.attempts > 0 {
+				s.deliver(ctx, Unanswered{Master: s.cfg.Master.GetAddress(), Attempts: s.attempts, Waited: s.cfg.Clock.Since(s.since)})
+			}
 			s.subscribe(ctx)
 		}
+	case teardownAndWait:
+		s.teardownAndWait(ctx, m)
 	case MasterDetected:
 		s.masterDetected(ctx, m)
 	case heartbeatCheck:
@@ -210,6 +248,7 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		}
 		s.subscribed = true
 		s.gen++
+		s.attempts = 0
 		s.info.Id = m.FrameworkId
 		s.log.Info("framework subscribed", "framework_id", m.FrameworkId.GetValue())
 		s.watchMaster(ctx, m.HeartbeatIntervalNanos)
@@ -249,8 +288,14 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.subscribed = false
 		s.deliver(ctx, m)
 	case *messages.Error:
-		if !s.subscribed && m.Code == messages.Error_UNKNOWN_FRAMEWORK {
-			s.log.Error("master refused the subscription", "err", m.Message)
+		if len(s.removing) > 0 && m.Code == messages.Error_UNKNOWN_FRAMEWORK {
+			s.removed(ctx, nil)
+			return
+		}
+		if !s.subscribed && m.Request == subscribeRequest && refusesForGood(m.Code) {
+			s.refused = true
+			s.gen++ // no more retries
+			s.log.Error("the master refused the subscription; not retrying", "code", m.Code.String(), "err", m.Message)
 		}
 		s.deliver(ctx, m)
 		if l := m.GetLeader(); m.Code == messages.Error_NOT_LEADER && l.GetAddress() != "" && l.GetEpoch() > s.epoch {
@@ -264,6 +309,57 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.DeadLetterResponse:
 	default:
 		s.deliver(ctx, m)
+	}
+}
+
+// subscribeRequest names a subscription in the master's Error.Request.
+var subscribeRequest = string((&messages.SubscribeFramework{}).ProtoReflect().Descriptor().FullName())
+
+// refusesForGood tells a refusal that asking again will not change (the
+// request itself is wrong, or not allowed) from one about this master
+// (not the leader, or an old epoch), after which another try may succeed.
+func refusesForGood(code messages.Error_Code) bool {
+	switch code {
+	case messages.Error_NOT_LEADER, messages.Error_STALE_EPOCH, messages.Error_CODE_UNSPECIFIED:
+		return false
+	}
+	return true
+}
+
+// teardownAndWait tears the framework down; the waiter hears when the
+// master removed it (its tasks have ended), or at once if it never
+// subscribed. The actor stops then: it has nothing left to schedule.
+func (s *schedulerActor) teardownAndWait(ctx actor.Context, m teardownAndWait) {
+	if s.info.GetId().GetValue() == "" {
+		m.done <- nil
+		ctx.Stop(ctx.Self())
+		return
+	}
+	s.removing = append(s.removing, m.done)
+	(&Driver{s: s, ctx: ctx}).Teardown()
+}
+
+func (s *schedulerActor) removed(ctx actor.Context, err error) {
+	for _, done := range s.removing {
+		done <- err
+	}
+	s.removing = nil
+	ctx.Stop(ctx.Self())
+}
+
+// TeardownAndWait tears the framework of the scheduler actor pid down and
+// waits until the master has removed it, which is after each of its tasks
+// has ended (killed, with its status update delivered to the handler
+// first). The scheduler actor stops then. It gives up when ctx ends; the
+// master finishes the teardown anyway.
+func TeardownAndWait(ctx context.Context, root *actor.RootContext, pid *actor.PID) error {
+	done := make(chan error, 1)
+	root.Send(pid, teardownAndWait{done: done})
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("the framework's teardown was asked for but not confirmed by the master: %w", ctx.Err())
 	}
 }
 
@@ -359,6 +455,10 @@ func (s *schedulerActor) subscribe(ctx actor.Context) {
 	// A copy: in one process the master reads the message while this
 	// actor later sets s.info.Id.
 	info := proto.Clone(s.info).(*messages.FrameworkInfo)
+	if s.attempts == 0 {
+		s.since = s.cfg.Clock.Now()
+	}
+	s.attempts++
 	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch, Session: s.session})
 	sys, self, gen := s.sys, s.self, s.gen
 	s.cfg.Clock.AfterFunc(s.retryDelay(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })

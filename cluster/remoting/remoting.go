@@ -126,7 +126,7 @@ func Start(cfg Config) (*Node, error) {
 		ka = 10 * time.Second
 	}
 
-	actorLogger := logger.With("component", "protoactor")
+	actorLogger := protoactorLogger(logger)
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
 
 	g := &gate{ids: newIdentities(), metrics: cfg.Metrics, log: logger}

@@ -289,7 +289,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, err
 		}
-		r.http = serveHTTP(ln, mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
+		r.http = serveHTTP(ln, mr.httpHandler(master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), mr.ask), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		if c.Master == "" && c.Election != "" {
 			c.Master = c.Election
@@ -315,7 +315,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			command.Cgroups = cg
 		}
 		self := node.System.NewLocalPID(agent.Name)
+		agentMetrics := agent.NewMetrics(reg)
 		r.agentHTTP = serveHTTP(ln, agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Health: func(ctx context.Context) error {
 				return health.Check(ctx, node.System.Root, health.Actor{Name: "agent", PID: self})
 			},
@@ -336,7 +338,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			docker = d
 		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
-			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
+			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Metrics: agentMetrics, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
 			TaskUser:       c.taskUser(),
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
 		}), agent.Name)

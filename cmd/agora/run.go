@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,16 +23,18 @@ import (
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 type runCmd struct {
-	Master  string        `default:"${defaultMasterListen}" env:"AGORA_MASTER" help:"The master's remoting address host:port."`
+	Master  string        `default:"${defaultMasterListen}" env:"AGORA_MASTER" help:"The master's remoting address host:port, or consul://host:port/<cluster> with several masters."`
 	Listen  string        `default:"127.0.0.1:0" env:"AGORA_RUN_LISTEN" help:"host:port this client listens on; the master must reach it."`
-	CPUs    float64       `name:"cpus" default:"0.1" help:"CPUs for the task."`
-	Mem     float64       `name:"mem" default:"32" help:"Memory for the task, MiB."`
-	Name    string        `default:"agora-run" help:"Framework and task name."`
-	Role    string        `default:"default" help:"Role to run under."`
-	Timeout time.Duration `default:"0s" help:"Give up if the task has not ended by then (0: wait forever)."`
+	CPUs    float64       `name:"cpus" default:"0.1" env:"AGORA_RUN_CPUS" help:"CPUs for the task."`
+	Mem     float64       `name:"mem" default:"32" env:"AGORA_RUN_MEM" help:"Memory for the task, MiB."`
+	Name    string        `default:"agora-run" env:"AGORA_RUN_NAME" help:"Framework and task name."`
+	Role    string        `default:"default" env:"AGORA_ROLE" help:"Role to run under."`
+	Timeout time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
+	Poll    time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
 	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
 
 	// TLS: a framework certificate (agora dev's, by default).
@@ -41,26 +48,49 @@ type runOptions struct {
 	argv       []string
 	stdout     io.Writer
 	stderr     io.Writer
-	// tls is the certificate to read the task's output from its agent
-	// with (nil: plain HTTP).
+	// tls is the certificate to read the task's output and the cluster's
+	// state with (nil: plain HTTP).
 	tls *security.Source
+	// startTimeout bounds the time to a launched task (0: none); poll is
+	// how often output is read (0: 500 ms).
+	startTimeout, poll time.Duration
+	// interrupt, when it fires, kills the task and tears the framework
+	// down (Ctrl-C); the outcome is then exitInterrupted.
+	interrupt <-chan os.Signal
+	// follow, when set (consul://...), finds the leading master there
+	// instead of the PID given, and each new one after a failover.
+	follow string
+	logger *slog.Logger
 }
 
-// runOutcome is how the task ended, handed from the scheduler actor to
-// the caller's goroutine.
+// Events the run's handler receives from the caller's goroutine.
+type (
+	killRun struct{}
+	// capacity is what the cluster's state said of its agents.
+	capacity struct {
+		agents  int
+		largest []*messages.Resource // of the agent with most of what is asked, "" when none
+		fits    bool
+	}
+)
+
+// runOutcome is how the run ended, handed from the scheduler actor to the
+// caller's goroutine.
 type runOutcome struct {
-	status    *messages.TaskStatus
-	agentHTTP string
-	framework string
-	err       error
+	status *messages.TaskStatus
+	err    error
 }
 
 // runTask registers a framework, waits for a fitting offer, launches one
-// task, reports its states on stderr, prints its output, and returns its
-// exit code.
+// task, streams its output and states, tears the framework down, and
+// returns the task's exit code. It gives up, saying why, when no master
+// answers, the master refuses, or no agent can ever fit the task.
 func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, o runOptions) (int, error) {
 	if len(o.argv) == 0 {
 		return 1, errors.New("no command given: agora run [flags] -- CMD ARGS...")
+	}
+	if o.poll <= 0 {
+		o.poll = 500 * time.Millisecond
 	}
 	want := []*messages.Resource{{Name: messages.CPUs, Scalar: o.cpus}, {Name: messages.Mem, Scalar: o.mem}}
 	if err := messages.ValidateResources(want); err != nil {
@@ -71,17 +101,51 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 		Command: &messages.CommandInfo{Value: o.argv[0], Arguments: o.argv[1:]},
 	}
 	done := make(chan runOutcome, 1)
-	var agentHTTP string
-	launched := false
+	finish := func(out runOutcome) {
+		select {
+		case done <- out:
+		default: // the first outcome counts
+		}
+	}
+	// Shared with the caller's goroutine: where to read output from, and
+	// the master's HTTP API for the capacity check.
+	var (
+		mu         sync.Mutex
+		agentHTTP  string
+		masterHTTP string
+		framework  string
+	)
+	started := make(chan struct{}) // closed at TASK_RUNNING or any end
+	var startedOnce sync.Once
+	launched, ended, lost := false, false, false
+	var last messages.TaskState = -1 // the state last printed
 	handler := scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
 		switch ev := ev.(type) {
 		case *messages.FrameworkSubscribed:
+			mu.Lock()
+			masterHTTP, framework = ev.GetMaster().GetHttpAddress(), ev.FrameworkId.GetValue()
+			mu.Unlock()
+			if launched {
+				if lost { // retries crossing answers subscribe it more than once
+					lost = false
+					fmt.Fprintf(o.stderr, "agora run: subscribed again as %s\n", ev.FrameworkId.GetValue())
+					d.Reconcile(&messages.Reconcile_Task{TaskId: task.TaskId})
+				}
+				return
+			}
 			fmt.Fprintf(o.stderr, "agora run: registered as framework %s; waiting for an offer with %s\n", ev.FrameworkId.GetValue(), messages.FormatResources(want))
+		case scheduler.Unanswered:
+			fmt.Fprintf(o.stderr, "agora run: no answer from the master at %s yet (%d tries in %v)\n", ev.Master, ev.Attempts, ev.Waited.Round(time.Second))
+		case scheduler.Disconnected:
+			lost = true
+			fmt.Fprintf(o.stderr, "agora run: lost the master (%s); subscribing again\n", ev.Reason)
 		case *messages.Offers:
 			for _, offer := range ev.Offers {
 				if !launched && scheduler.Fits(offer.Resources, want) {
 					launched = true
+					mu.Lock()
 					agentHTTP = offer.AgentHttpAddress
+					mu.Unlock()
 					fmt.Fprintf(o.stderr, "agora run: launching task %s on %s\n", task.TaskId.Value, offer.Hostname)
 					d.Launch([]*messages.Offer{offer}, task)
 					continue
@@ -91,20 +155,44 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 				}
 				d.Decline([]*messages.OfferID{offer.Id}, 60)
 			}
+		case capacity:
+			if !launched && !ev.fits {
+				largest := "none registered"
+				if ev.agents > 0 {
+					largest = "the largest has " + messages.FormatResources(ev.largest)
+				}
+				finish(runOutcome{err: fmt.Errorf("no agent of the cluster can run this task: it asks for %s, and of %d agents %s; ask for less (--cpus, --mem) or add a larger agent",
+					messages.FormatResources(want), ev.agents, largest)})
+			}
+		case killRun:
+			if launched && !ended {
+				fmt.Fprintf(o.stderr, "agora run: interrupted: killing task %s\n", task.TaskId.Value)
+				d.Kill(task.TaskId.Value, "")
+			}
 		case *messages.StatusUpdate:
 			st := ev.Status
+			if st.GetTaskId().GetValue() != task.TaskId.Value || ended || st.State == last {
+				return // reconciliation repeats what we know
+			}
+			last = st.State
 			line := fmt.Sprintf("agora run: task %s is %s", st.TaskId.GetValue(), st.State)
 			if st.Message != "" {
 				line += ": " + st.Message
 			}
 			fmt.Fprintln(o.stderr, line)
+			if st.State == messages.TaskState_TASK_RUNNING || messages.IsTerminal(st.State) {
+				startedOnce.Do(func() { close(started) })
+			}
 			if messages.IsTerminal(st.State) {
-				done <- runOutcome{status: st, agentHTTP: agentHTTP, framework: d.FrameworkID()}
-				d.Teardown()
+				ended = true
+				finish(runOutcome{status: st})
 			}
 		case *messages.Error:
-			if ev.Code == messages.Error_UNKNOWN_FRAMEWORK && !launched {
-				done <- runOutcome{err: errors.New(ev.Message)}
+			switch {
+			case !launched && ev.Request == subscribeRequest && ev.Code != messages.Error_NOT_LEADER && ev.Code != messages.Error_STALE_EPOCH:
+				finish(runOutcome{err: fmt.Errorf("the master refused the framework: %s", ev.Message)})
+			case ev.Request == acceptRequest && !ended:
+				finish(runOutcome{err: fmt.Errorf("the master refused the launch: %s", ev.Message)})
 			}
 		}
 	})
@@ -114,47 +202,197 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 			FailoverTimeoutNanos: int64(time.Minute)},
 		Logger: slog.New(slog.DiscardHandler),
 	}, handler))
-	defer sys.Root.Stop(pid)
+	where := masterPID.GetAddress()
+	if o.follow != "" {
+		where = "the leader in " + o.follow
+		logger := o.logger
+		if logger == nil {
+			logger = slog.New(slog.DiscardHandler)
+		}
+		if err := scheduler.Follow(ctx, sys, pid, o.follow, logger); err != nil {
+			sys.Root.Stop(pid)
+			return 1, err
+		}
+	}
+	// teardown removes the framework (and so any task left) before the
+	// client exits, so that nothing of the run outlives it.
+	teardown := func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := scheduler.TeardownAndWait(tctx, sys.Root, pid); err != nil {
+			fmt.Fprintf(o.stderr, "agora run: %v\n", err)
+		}
+	}
 
-	waiting := time.NewTicker(10 * time.Second)
-	defer waiting.Stop()
-	start := time.Now()
+	var startBy <-chan time.Time
+	if o.startTimeout > 0 {
+		t := time.NewTimer(o.startTimeout)
+		defer t.Stop()
+		startBy = t.C
+	}
+	check := time.NewTicker(5 * time.Second)
+	defer check.Stop()
+	output := newTaskOutput(o, task.TaskId.Value)
+	poll := time.NewTicker(o.poll)
+	defer poll.Stop()
+	interrupted := false
 	for {
 		select {
 		case out := <-done:
+			mu.Lock()
+			fw, agent := framework, agentHTTP
+			mu.Unlock()
 			if out.err != nil {
+				teardown()
 				return 1, out.err
 			}
-			printOutput(out, o)
-			return exitCode(out.status), nil
-		case <-waiting.C:
-			if !launched {
-				fmt.Fprintf(o.stderr, "agora run: still waiting for an offer with %s (%v)\n", messages.FormatResources(want), time.Since(start).Round(time.Second))
+			output.read(fw, agent) // what the task wrote last
+			teardown()
+			if interrupted {
+				return exitInterrupted, nil
 			}
+			return exitCode(out.status), nil
+		case <-poll.C:
+			select {
+			case <-started:
+				mu.Lock()
+				fw, agent := framework, agentHTTP
+				mu.Unlock()
+				output.read(fw, agent)
+			default:
+			}
+		case <-check.C:
+			mu.Lock()
+			addr := masterHTTP
+			mu.Unlock()
+			if addr != "" && !launched {
+				if c, ok := clusterCapacity(o.tls, addr, want); ok {
+					sys.Root.Send(pid, c)
+				}
+			}
+		case <-startBy:
+			select {
+			case <-started:
+				continue // running: the task takes as long as it takes
+			default:
+			}
+			mu.Lock()
+			subscribed := framework != ""
+			mu.Unlock()
+			teardown()
+			if !subscribed {
+				return 1, fmt.Errorf("no master answered at %s within %v: is it running, and is that its remoting address (agora node --listen)? Its log says whether it refused this client's certificate", where, o.startTimeout)
+			}
+			return 1, fmt.Errorf("the task did not start within %v: no offer had %s (agora status shows what agents have free; --timeout waits longer)", o.startTimeout, messages.FormatResources(want))
+		case <-o.interrupt:
+			if interrupted {
+				continue
+			}
+			interrupted = true
+			if !launched {
+				teardown()
+				return exitInterrupted, nil
+			}
+			sys.Root.Send(pid, killRun{})
 		case <-ctx.Done():
+			teardown()
 			return 1, fmt.Errorf("gave up: %w", ctx.Err())
 		}
 	}
 }
 
-// printOutput copies the task's sandbox stdout and stderr from its agent.
-func printOutput(out runOutcome, o runOptions) {
-	if out.agentHTTP == "" {
+// exitInterrupted is the exit code after Ctrl-C, as a shell gives it.
+const exitInterrupted = 128 + int(syscall.SIGINT)
+
+var (
+	subscribeRequest = string((&messages.SubscribeFramework{}).ProtoReflect().Descriptor().FullName())
+	acceptRequest    = string((&messages.Accept{}).ProtoReflect().Descriptor().FullName())
+)
+
+// taskOutput copies a task's sandbox stdout and stderr from its agent as
+// they grow: each read starts where the last ended, so each byte is
+// printed once.
+type taskOutput struct {
+	o       runOptions
+	task    string
+	client  *http.Client
+	scheme  string
+	offsets map[string]int64
+	failed  map[string]bool
+}
+
+func newTaskOutput(o runOptions, task string) *taskOutput {
+	return &taskOutput{o: o, task: task, client: security.HTTPClient(o.tls, 10*time.Second), scheme: security.Scheme(o.tls),
+		offsets: map[string]int64{}, failed: map[string]bool{}}
+}
+
+func (t *taskOutput) read(framework, agentHTTP string) {
+	if agentHTTP == "" || framework == "" {
 		return
 	}
-	client, scheme := security.HTTPClient(o.tls, 10*time.Second), security.Scheme(o.tls)
-	for file, w := range map[string]io.Writer{"stdout": o.stdout, "stderr": o.stderr} {
-		url := fmt.Sprintf("%s://%s/sandboxes/%s/%s/%s", scheme, out.agentHTTP, out.framework, out.status.TaskId.GetValue(), file)
-		resp, err := client.Get(url)
+	for _, file := range []string{"stdout", "stderr"} {
+		w := t.o.stdout
+		if file == "stderr" {
+			w = t.o.stderr
+		}
+		u := fmt.Sprintf("%s://%s/sandboxes/%s/%s/%s?offset=%d", t.scheme, agentHTTP, url.PathEscape(framework), url.PathEscape(t.task), file, t.offsets[file])
+		resp, err := t.client.Get(u)
 		if err != nil {
-			fmt.Fprintf(o.stderr, "agora run: cannot read the task's %s from its agent: %v\n", file, err)
+			if !t.failed[file] { // once: the next read may well work
+				fmt.Fprintf(t.o.stderr, "agora run: cannot read the task's %s from its agent: %v\n", file, err)
+				t.failed[file] = true
+			}
 			continue
 		}
 		if resp.StatusCode == http.StatusOK {
-			_, _ = io.Copy(w, resp.Body)
+			n, _ := io.Copy(w, resp.Body)
+			if next, err := strconv.ParseInt(resp.Header.Get("X-Agora-Offset"), 10, 64); err == nil {
+				t.offsets[file] = next
+			} else {
+				t.offsets[file] += n
+			}
 		}
 		resp.Body.Close()
 	}
+}
+
+// clusterCapacity reads the master's state and says whether any agent
+// could ever hold want. ok is false when the state cannot be read (this
+// principal may not view it): then nothing is concluded.
+func clusterCapacity(src *security.Source, masterHTTP string, want []*messages.Resource) (capacity, bool) {
+	resp, err := security.HTTPClient(src, 5*time.Second).Get(security.Scheme(src) + "://" + masterHTTP + "/state")
+	if err != nil {
+		return capacity{}, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return capacity{}, false
+	}
+	st := &messages.MasterState{}
+	if (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, st) != nil {
+		return capacity{}, false
+	}
+	c := capacity{agents: len(st.Agents)}
+	best := -1.0
+	for _, a := range st.Agents {
+		total := a.GetInfo().GetResources()
+		if scheduler.Fits(total, want) {
+			c.fits = true
+			return c, true
+		}
+		// The largest is the one that covers most of what is asked.
+		score := 0.0
+		for _, w := range want {
+			if w.Scalar > 0 {
+				score += min(1, messages.ScalarOf(total, w.Name)/w.Scalar)
+			}
+		}
+		if score > best {
+			best, c.largest = score, total
+		}
+	}
+	return c, true
 }
 
 func exitCode(st *messages.TaskStatus) int {
@@ -172,31 +410,63 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	argv := c.Command
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:] // kong's passthrough keeps the separator
+	}
+	follow := strings.HasPrefix(c.Master, "consul://")
+	if !follow {
+		if err := probeMaster(c.Master, src); err != nil {
+			return err
+		}
+	}
 	node, err := remoting.Start(remoting.Config{Bind: c.Listen, Logger: quietLogger(logger), TLS: src, Insecure: src == nil})
 	if err != nil {
 		return err
 	}
 	defer node.Stop()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if c.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(interrupt)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	o := runOptions{name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
+		tls: src, startTimeout: c.Timeout, poll: c.Poll, interrupt: interrupt, logger: quietLogger(logger)}
+	var masterPID *actor.PID
+	if follow {
+		// The scheduler starts without a master; leader detection names
+		// each one that leads (so the run survives a failover).
+		o.follow = c.Master
+	} else {
+		masterPID = actor.NewPID(c.Master, master.Name)
 	}
-	argv := c.Command
-	if len(argv) > 0 && argv[0] == "--" {
-		argv = argv[1:] // kong's passthrough keeps the separator
-	}
-	code, err := runTask(ctx, node.System, actor.NewPID(c.Master, master.Name), runOptions{
-		name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
-		tls: src,
-	})
+	code, err := runTask(ctx, node.System, masterPID, o)
 	if err != nil {
 		return err
 	}
 	node.Stop()
 	os.Exit(code)
+	return nil
+}
+
+// probeMaster fails fast, saying what to do, when addr is not a master's
+// remoting address: nothing listens there, or it is an HTTP API (the
+// master's, as a Mesos habit would give).
+func probeMaster(addr string, src *security.Source) error {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("no master is listening at %s (%v): start one (agora dev, or agora node --role=master) or point --master (AGORA_MASTER) at its remoting address", addr, err)
+	}
+	conn.Close()
+	resp, err := security.HTTPClient(src, 5*time.Second).Get(security.Scheme(src) + "://" + addr + "/health")
+	if err == nil {
+		resp.Body.Close()
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
+			return nil // remoting (gRPC) answers an HTTP request so
+		}
+		return fmt.Errorf("%s is an HTTP API (the master's?), not a master's remoting address: give --master the address the master listens on for remoting (agora node --listen; agora status shows it as the master's address)", addr)
+	}
 	return nil
 }
 

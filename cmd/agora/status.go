@@ -76,10 +76,20 @@ func printState(w io.Writer, st *messages.MasterState) {
 	fmt.Fprintf(w, "master %s at %s (http %s), epoch %d, version %s\n", m.GetId(), m.GetAddress(), m.GetHttpAddress(), m.GetEpoch(), m.GetVersion())
 	fmt.Fprintf(w, "agents: %d reachable of %d; heartbeat every %v, unreachable after %d missed\n\n",
 		reachable, len(st.Agents), time.Duration(st.HeartbeatIntervalNanos), st.MaxMissedHeartbeats)
+	printAgents(w, st, st.Agents)
+	if len(st.Frameworks) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	printFrameworks(w, st.Frameworks)
+}
+
+// printAgents prints agents as a table.
+func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.AgentState) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
 	now := time.Unix(0, st.SnapshotUnixNano)
-	for _, a := range st.Agents {
+	for _, a := range agents {
 		state := "reachable"
 		if !a.Reachable {
 			state = "UNREACHABLE"
@@ -102,13 +112,13 @@ func printState(w io.Writer, st *messages.MasterState) {
 			ports, attrs, now.Sub(time.Unix(0, a.LastSeenUnixNano)).Round(time.Second))
 	}
 	_ = tw.Flush()
-	if len(st.Frameworks) == 0 {
-		return
-	}
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// printFrameworks prints frameworks as a table.
+func printFrameworks(w io.Writer, frameworks []*messages.FrameworkState) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FRAMEWORK ID\tNAME\tROLES\tSTATE\tTASKS\tUSED\tOFFERED")
-	for _, f := range st.Frameworks {
+	for _, f := range frameworks {
 		state := "connected"
 		switch {
 		case f.TearingDown:

@@ -342,7 +342,9 @@ func exitOf(cmd *exec.Cmd, err error, killed bool) Exit {
 	st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
 	case ok && st.Signaled():
-		return Exit{Code: -1, Signal: st.Signal().String(), Killed: killed}
+		// 128+N, as a shell and Docker report a death by signal N, so
+		// that `agora run` and scripts read the same code either way.
+		return Exit{Code: 128 + int(st.Signal()), Signal: st.Signal().String(), Killed: killed}
 	case ok:
 		return Exit{Code: st.ExitStatus(), Killed: killed}
 	case err != nil:

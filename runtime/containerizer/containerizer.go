@@ -52,7 +52,7 @@ func (s LaunchSpec) HasPort(p uint32) bool {
 type Exit struct {
 	// Code is the exit code, or -1 when killed by a signal.
 	Code int
-	// Signal that ended the process, if any.
+	// Signal that ended the process, if any (Code is then 128+N).
 	Signal string
 	// Killed is true when Kill ended it.
 	Killed bool

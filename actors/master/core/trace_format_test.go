@@ -159,6 +159,8 @@ func msgLine(m proto.Message) string {
 		return s
 	case *messages.RoleConfig:
 		return "RoleConfig " + roleConfigLine(m)
+	case *messages.OperatorAccepted:
+		return fmt.Sprintf("OperatorAccepted %q", m.Message)
 	case *messages.AllocatorAddAgent:
 		var used []string
 		for _, u := range m.Allocated {

@@ -392,6 +392,30 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		r = e.c.RolesPersisted(uint64(mustInt(t, arg(t, d, "token", "1"))), err, e.now)
 
+	case "operator-kill":
+		r = e.c.OperatorKillTask(e.peerAs(t, d, "op"), &messages.OperatorKillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))},
+			TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}, e.now)
+
+	case "operator-teardown":
+		r = e.c.OperatorTeardown(e.peerAs(t, d, "op"), &messages.OperatorTeardown{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}}, e.now)
+
+	case "list-tasks":
+		// An operator's listing: one line per task, then the cursor.
+		q := &messages.ListTasks{State: arg(t, d, "state", ""), Limit: uint32(mustInt(t, arg(t, d, "limit", "0"))), After: arg(t, d, "after", "")}
+		if fw := arg(t, d, "fw", ""); fw != "" {
+			q.FrameworkId = e.frameworkID(fw)
+		}
+		list, refused := e.c.ListTasks(e.peerAs(t, d, "op"), q)
+		if refused != nil {
+			return msgLine(refused) + "\n"
+		}
+		var b strings.Builder
+		for _, task := range list.Tasks {
+			fmt.Fprintf(&b, "%s/%s %s on %s\n", task.FrameworkId.GetValue(), task.TaskId.GetValue(), task.State, task.AgentId.GetValue())
+		}
+		fmt.Fprintf(&b, "total=%d next=%q\n", list.Total, list.Next)
+		return b.String()
+
 	case "acls":
 		// An access control list (JSON) on the input lines.
 		l, err := acl.Parse([]byte(d.Input))

@@ -1,0 +1,115 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+// AskFunc sends an operator's request to the leading master actor with
+// the HTTP client's identity and returns its answer.
+type AskFunc func(ctx context.Context, req proto.Message) (any, error)
+
+// WithOperations adds the operators' task and framework operations to h:
+//
+//	GET  /tasks?framework=&agent=&state=&limit=&after=   a page of tasks (TaskList)
+//	POST /tasks/{task}/kill?framework=ID                  kill a task of any framework
+//	POST /frameworks/{id}/teardown                        remove a framework
+//	POST /teardown  (form frameworkId=ID)                 the same, as Mesos' endpoint
+//
+// Unlike the state, these go through the master actor: the access control
+// lists (view_state, kill_tasks, teardown_frameworks) decide there.
+func WithOperations(h http.Handler, ask AskFunc) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		req := &messages.ListTasks{FrameworkId: q.Get("framework"), AgentId: q.Get("agent"), State: q.Get("state"), After: q.Get("after")}
+		if l := q.Get("limit"); l != "" {
+			n, err := strconv.ParseUint(l, 10, 32)
+			if err != nil {
+				http.Error(w, "limit must be a number of tasks", http.StatusBadRequest)
+				return
+			}
+			req.Limit = uint32(n)
+		}
+		if res, ok := answer[*messages.TaskList](w, r, ask, req); ok {
+			writeJSON(w, res)
+		}
+	})
+	mux.HandleFunc("POST /tasks/{task}/kill", func(w http.ResponseWriter, r *http.Request) {
+		task, fw := r.PathValue("task"), r.URL.Query().Get("framework")
+		if fw == "" {
+			// Task IDs are unique per framework: find the one it is in.
+			loc, ok := answer[*messages.TaskLocation](w, r, ask, &messages.GetTask{TaskId: &messages.TaskID{Value: task}})
+			if !ok {
+				return
+			}
+			fw = loc.GetTask().GetFrameworkId().GetValue()
+		}
+		if res, ok := answer[*messages.OperatorAccepted](w, r, ask, &messages.OperatorKillTask{
+			FrameworkId: &messages.FrameworkID{Value: fw}, TaskId: &messages.TaskID{Value: task}}); ok {
+			writeJSON(w, res)
+		}
+	})
+	teardown := func(w http.ResponseWriter, r *http.Request, id string) {
+		if id == "" {
+			http.Error(w, "name the framework: POST /frameworks/ID/teardown, or frameworkId=ID", http.StatusBadRequest)
+			return
+		}
+		if res, ok := answer[*messages.OperatorAccepted](w, r, ask, &messages.OperatorTeardown{FrameworkId: &messages.FrameworkID{Value: id}}); ok {
+			writeJSON(w, res)
+		}
+	}
+	mux.HandleFunc("POST /frameworks/{id}/teardown", func(w http.ResponseWriter, r *http.Request) { teardown(w, r, r.PathValue("id")) })
+	mux.HandleFunc("POST /teardown", func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		teardown(w, r, r.Form.Get("frameworkId"))
+	})
+	return mux
+}
+
+// answer asks the master and writes a refusal as its HTTP status; ok is
+// false when it did.
+func answer[T any](w http.ResponseWriter, r *http.Request, ask AskFunc, req proto.Message) (T, bool) {
+	var zero T
+	if ask == nil {
+		http.Error(w, "this master takes no operations", http.StatusNotImplemented)
+		return zero, false
+	}
+	res, err := ask(r.Context(), req)
+	if err != nil {
+		http.Error(w, "the master did not answer: "+err.Error(), http.StatusServiceUnavailable)
+		return zero, false
+	}
+	switch res := res.(type) {
+	case T:
+		return res, true
+	case *messages.Error:
+		http.Error(w, res.Message, errorStatus(res.Code))
+	default:
+		http.Error(w, fmt.Sprintf("unexpected answer %T from the master", res), http.StatusInternalServerError)
+	}
+	return zero, false
+}
+
+// errorStatus is the HTTP status of a master's refusal.
+func errorStatus(code messages.Error_Code) int {
+	switch code {
+	case messages.Error_PERMISSION_DENIED:
+		return http.StatusForbidden
+	case messages.Error_UNKNOWN_AGENT, messages.Error_UNKNOWN_FRAMEWORK, messages.Error_UNKNOWN_TASK, messages.Error_UNKNOWN_OFFER:
+		return http.StatusNotFound
+	case messages.Error_NOT_LEADER, messages.Error_STALE_EPOCH:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}

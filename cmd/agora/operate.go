@@ -1,0 +1,259 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Operators' nouns, as kubectl and nomad have them: agora tasks,
+// agora frameworks, agora agents; each lists by default, and describes or
+// acts on one by ID.
+
+// masterFlags are what every operator command needs to reach the master.
+type masterFlags struct {
+	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port (a standby redirects), or consul://host:port/<cluster>."`
+	TLS        tlsFlags `embed:""`
+}
+
+func (f masterFlags) get(path string, into proto.Message) ([]byte, error) {
+	body, err := masterCall(f.TLS, f.MasterHTTP, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if into != nil {
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, into); err != nil {
+			return nil, fmt.Errorf("the master's answer is not readable by this agora (version mismatch?): %w", err)
+		}
+	}
+	return body, nil
+}
+
+func (f masterFlags) state() (*messages.MasterState, error) {
+	st := &messages.MasterState{}
+	_, err := f.get("/state", st)
+	return st, err
+}
+
+type tasksCmd struct {
+	List tasksListCmd `cmd:"" default:"withargs" help:"List tasks (the default): agora tasks [--framework ID] [--agent ID] [--state running|active|...]."`
+	Kill tasksKillCmd `cmd:"" help:"Kill a task of any framework: agora tasks kill TASK_ID [--framework ID]."`
+}
+
+type tasksListCmd struct {
+	masterFlags
+	Framework string `help:"Only this framework's tasks."`
+	Agent     string `help:"Only tasks on this agent."`
+	State     string `help:"Only tasks in this state (TASK_RUNNING or running), or active for every state that has not ended."`
+	Limit     uint32 `default:"100" help:"Tasks per page (at most 1000)."`
+	After     string `help:"Start after this cursor (the last page printed it)."`
+	All       bool   `help:"Print every page, not only the first."`
+	JSON      bool   `name:"json" help:"Print the master's answer as JSON."`
+}
+
+func (c *tasksListCmd) Run(*slog.Logger) error {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	after := c.After
+	for first := true; ; first = false {
+		q := url.Values{}
+		for k, v := range map[string]string{"framework": c.Framework, "agent": c.Agent, "state": c.State, "after": after, "limit": fmt.Sprint(c.Limit)} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		list := &messages.TaskList{}
+		body, err := c.get("/tasks?"+q.Encode(), list)
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			if _, err := os.Stdout.Write(body); err != nil {
+				return err
+			}
+		} else {
+			if first {
+				fmt.Fprintln(tw, "TASK ID\tFRAMEWORK ID\tAGENT ID\tSTATE\tRESOURCES\tUPDATED")
+			}
+			for _, t := range list.Tasks {
+				updated := "-"
+				if ts := t.GetLatestStatus().GetTimestampUnixNano(); ts > 0 {
+					updated = time.Unix(0, ts).Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.GetTaskId().GetValue(), t.GetFrameworkId().GetValue(), t.GetAgentId().GetValue(),
+					t.State, messages.FormatResources(t.Resources), updated)
+			}
+		}
+		if list.Next == "" || !c.All {
+			if !c.JSON {
+				_ = tw.Flush()
+				if list.Next != "" {
+					fmt.Fprintf(os.Stderr, "%d tasks in all; next page: --after %s (or --all)\n", list.Total, list.Next)
+				}
+			}
+			return nil
+		}
+		after = list.Next
+	}
+}
+
+type tasksKillCmd struct {
+	masterFlags
+	Task      string `arg:"" help:"Task ID."`
+	Framework string `help:"Framework ID, when task IDs repeat across frameworks."`
+}
+
+func (c *tasksKillCmd) Run(*slog.Logger) error {
+	path := "/tasks/" + url.PathEscape(c.Task) + "/kill"
+	if c.Framework != "" {
+		path += "?framework=" + url.QueryEscape(c.Framework)
+	}
+	return c.post(path)
+}
+
+func (f masterFlags) post(path string) error {
+	body, err := masterCall(f.TLS, f.MasterHTTP, http.MethodPost, path, nil)
+	if err != nil {
+		return err
+	}
+	ok := &messages.OperatorAccepted{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, ok); err != nil {
+		return fmt.Errorf("the master's answer is not readable by this agora: %w", err)
+	}
+	fmt.Println(ok.Message)
+	return nil
+}
+
+type frameworksCmd struct {
+	List     frameworksListCmd     `cmd:"" default:"withargs" help:"List frameworks (the default)."`
+	Describe frameworksDescribeCmd `cmd:"" help:"Show one framework and its tasks: agora frameworks describe ID."`
+	Teardown frameworksTeardownCmd `cmd:"" help:"Remove a framework: its offers are rescinded and its tasks killed."`
+}
+
+type frameworksListCmd struct {
+	masterFlags
+	JSON bool `name:"json" help:"Print the frameworks as JSON."`
+}
+
+func (c *frameworksListCmd) Run(*slog.Logger) error {
+	st, err := c.state()
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return printJSON(os.Stdout, &messages.MasterState{Frameworks: st.Frameworks})
+	}
+	printFrameworks(os.Stdout, st.Frameworks)
+	return nil
+}
+
+type frameworksDescribeCmd struct {
+	masterFlags
+	ID   string `arg:"" help:"Framework ID."`
+	JSON bool   `name:"json" help:"Print the framework as JSON."`
+}
+
+func (c *frameworksDescribeCmd) Run(*slog.Logger) error {
+	st, err := c.state()
+	if err != nil {
+		return err
+	}
+	for _, f := range st.Frameworks {
+		if f.Info.GetId().GetValue() != c.ID {
+			continue
+		}
+		if c.JSON {
+			return printJSON(os.Stdout, f)
+		}
+		i := f.Info
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		for _, kv := range [][2]string{
+			{"ID", i.GetId().GetValue()}, {"Name", i.GetName()}, {"Principal", dash(i.GetPrincipal())}, {"User", dash(i.GetUser())},
+			{"Roles", strings.Join(i.GetRoles(), ", ")}, {"Connected", fmt.Sprint(f.Connected)}, {"Tearing down", fmt.Sprint(f.TearingDown)},
+			{"Failover timeout", time.Duration(i.GetFailoverTimeoutNanos()).String()},
+			{"Used", dash(messages.FormatResources(f.Used))}, {"Offered", dash(messages.FormatResources(f.Offered))},
+		} {
+			fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+		}
+		_ = tw.Flush()
+		fmt.Println()
+		list := &tasksListCmd{masterFlags: c.masterFlags, Framework: c.ID, Limit: 100}
+		return list.Run(nil)
+	}
+	return fmt.Errorf("no framework %q on the master (agora frameworks lists them)", c.ID)
+}
+
+type frameworksTeardownCmd struct {
+	masterFlags
+	ID string `arg:"" help:"Framework ID."`
+}
+
+func (c *frameworksTeardownCmd) Run(*slog.Logger) error {
+	return c.post("/frameworks/" + url.PathEscape(c.ID) + "/teardown")
+}
+
+type agentsCmd struct {
+	List     agentsListCmd     `cmd:"" default:"withargs" help:"List agents (the default)."`
+	Describe agentsDescribeCmd `cmd:"" help:"Show one agent and its tasks: agora agents describe ID."`
+}
+
+type agentsListCmd struct {
+	masterFlags
+	JSON bool `name:"json" help:"Print the agents as JSON."`
+}
+
+func (c *agentsListCmd) Run(*slog.Logger) error {
+	st, err := c.state()
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return printJSON(os.Stdout, &messages.MasterState{Agents: st.Agents})
+	}
+	printAgents(os.Stdout, st, st.Agents)
+	return nil
+}
+
+type agentsDescribeCmd struct {
+	masterFlags
+	ID   string `arg:"" help:"Agent ID (or its hostname)."`
+	JSON bool   `name:"json" help:"Print the agent as JSON."`
+}
+
+func (c *agentsDescribeCmd) Run(*slog.Logger) error {
+	st, err := c.state()
+	if err != nil {
+		return err
+	}
+	for _, a := range st.Agents {
+		if a.Info.GetId().GetValue() != c.ID && a.Info.GetHostname() != c.ID {
+			continue
+		}
+		if c.JSON {
+			return printJSON(os.Stdout, a)
+		}
+		printAgents(os.Stdout, st, []*messages.AgentState{a})
+		fmt.Println()
+		list := &tasksListCmd{masterFlags: c.masterFlags, Agent: a.Info.GetId().GetValue(), Limit: 100}
+		return list.Run(nil)
+	}
+	return fmt.Errorf("no agent %q on the master (agora agents lists them)", c.ID)
+}
+
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{UseProtoNames: true, Indent: "  "}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
