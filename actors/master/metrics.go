@@ -32,6 +32,8 @@ type Metrics struct {
 	capacity, used, offered, revocable *prometheus.GaugeVec
 	tasks, frameworks                  *prometheus.GaugeVec
 	leading, epoch                     prometheus.Gauge
+
+	offerToLaunch, updateLatency prometheus.Histogram
 }
 
 // resourceLabels are the labels of a resource gauge: amounts are in the
@@ -88,6 +90,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.leading = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "leading", Help: "1 while this master leads, else 0."})
 	m.epoch = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "epoch", Help: "The epoch of this master's leadership (increases with each election)."})
 	reg.MustRegister(m.capacity, m.used, m.offered, m.revocable, m.tasks, m.frameworks, m.leading, m.epoch)
+	m.offerToLaunch = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "agora", Subsystem: "master", Name: "offer_to_launch_seconds",
+		Help: "Time from an offer to the accept that launched tasks on it.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}) // 0.5 ms .. 131 s
+	m.updateLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "agora", Subsystem: "master", Name: "status_update_latency_seconds",
+		Help: "Time from an agent stamping a status update to the master taking it (includes clock skew between the hosts).", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)})
+	reg.MustRegister(m.offerToLaunch, m.updateLatency)
 	reg.MustRegister(m.offers, m.rescinds, m.declines, m.launched, m.statusUpdates)
 	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
 	return m
@@ -159,6 +166,16 @@ func (m *Metrics) setCluster(st *messages.MasterState) {
 	}
 	m.leading.Set(leading)
 	m.epoch.Set(float64(st.GetMaster().GetEpoch()))
+}
+
+// Observe implements core.Metrics.
+func (m *Metrics) Observe(h core.Histogram, d time.Duration) {
+	switch h {
+	case core.OfferToLaunch:
+		m.offerToLaunch.Observe(d.Seconds())
+	case core.StatusUpdateLatency:
+		m.updateLatency.Observe(max(d, 0).Seconds()) // a skewed clock can put the stamp ahead
+	}
 }
 
 // Count implements core.Metrics.

@@ -126,6 +126,7 @@ type offerRecord struct {
 	res, rev                       policy.Resources
 	// asRev: res is offered as revocable (policy.Grant.AsRevocable).
 	asRev   bool
+	made    time.Time
 	expires time.Time
 }
 

@@ -203,11 +203,11 @@ func (b *Books) tally(t *taskRecord, add bool) {
 }
 
 // addOffer records a grant as an offer.
-func (b *Books) addOffer(g policy.Grant, expires time.Time) *offerRecord {
+func (b *Books) addOffer(g policy.Grant, made, expires time.Time) *offerRecord {
 	b.nextOffer++
 	o := &offerRecord{
 		id: b.masterID + "-O" + strconv.FormatUint(b.nextOffer, 10), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
-		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, expires: expires,
+		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, made: made, expires: expires,
 	}
 	b.offers[o.id] = o
 	b.frameworks[g.FrameworkID].offers[o.id] = o

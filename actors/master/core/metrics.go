@@ -1,5 +1,7 @@
 package core
 
+import "time"
+
 // Metrics receives the core's counts as it decides: telemetry only, never
 // read back, so that the core stays free of a metrics library and tests can
 // leave it out.
@@ -7,7 +9,18 @@ type Metrics interface {
 	// Count adds n to counter c; label is the counter's one label value
 	// where it has one (an error code, a task state, a role), else "".
 	Count(c Counter, label string, n int)
+	// Observe records one duration of histogram h.
+	Observe(h Histogram, d time.Duration)
 }
+
+// Histogram names a duration the core measures on its own clock.
+type Histogram int
+
+// The histograms.
+const (
+	OfferToLaunch       Histogram = iota // an offer made to the accept that launched on it
+	StatusUpdateLatency                  // a status update's agent timestamp to its arrival (clock skew between hosts included)
+)
 
 // Counter names what the core counts.
 type Counter int
@@ -29,4 +42,5 @@ const (
 
 type discard struct{}
 
-func (discard) Count(Counter, string, int) {}
+func (discard) Count(Counter, string, int)       {}
+func (discard) Observe(Histogram, time.Duration) {}

@@ -54,7 +54,7 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 				Resources: policy.ToQuantities(g.Resources), Revocable: policy.ToQuantities(g.Revocable)})
 			continue
 		}
-		o := c.books.addOffer(g, expires)
+		o := c.books.addOffer(g, now, expires)
 		offer := &messages.Offer{
 			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
 			Resources: append(g.Resources.ToMessages(g.AsRevocable), g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,
@@ -197,6 +197,7 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 		return c.ready()
 	}
 	agentID, role := taken[0].agentID, taken[0].role
+	c.cfg.Metrics.Observe(OfferToLaunch, now.Sub(taken[0].made))
 	// left is regular, leftRev the agent's revocable pool, and leftLent
 	// regular resources offered as revocable (policy.Grant.AsRevocable).
 	var left, leftRev, leftLent policy.Resources

@@ -27,6 +27,9 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 		c.log.Debug("status update from an agent that must re-register; dropped", "agent_id", st.GetAgentId().GetValue(), "task_id", st.GetTaskId().GetValue())
 		return c.ready()
 	}
+	if ts := st.GetTimestampUnixNano(); ts > 0 {
+		c.cfg.Metrics.Observe(StatusUpdateLatency, now.Sub(time.Unix(0, ts)))
+	}
 	f, err := c.books.framework(fwID)
 	if err != nil {
 		c.log.Info("status update for a framework that is gone; acknowledging for it", "framework_id", fwID, "task_id", st.GetTaskId().GetValue())

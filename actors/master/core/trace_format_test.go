@@ -21,6 +21,10 @@ import (
 // has its own line here).
 func (e *traceEnv) format(r Ready) string {
 	var out strings.Builder
+	for _, o := range e.observed {
+		fmt.Fprintln(&out, o)
+	}
+	e.observed = e.observed[:0]
 	for _, eff := range r.Effects {
 		switch eff := eff.(type) {
 		case Send:

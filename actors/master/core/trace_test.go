@@ -45,6 +45,18 @@ type traceEnv struct {
 	frameworkIDs map[string]string
 	infos        map[string]*messages.FrameworkInfo
 	offerPrefix  string
+	// observed are the durations the core measured since the last
+	// command (a master started with metrics=true prints them).
+	observed []string
+}
+
+// traceMetrics records the core's duration measures for the trace.
+type traceMetrics struct{ e *traceEnv }
+
+func (traceMetrics) Count(Counter, string, int) {}
+func (m traceMetrics) Observe(h Histogram, d time.Duration) {
+	name := map[Histogram]string{OfferToLaunch: "offer-to-launch", StatusUpdateLatency: "status-update-latency"}[h]
+	m.e.observed = append(m.e.observed, fmt.Sprintf("observe %s %s", name, d))
 }
 
 type armed struct {
@@ -155,6 +167,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			ReclaimInterval: dur(t, arg(t, d, "reclaim", "0s")), PreemptionGrace: dur(t, arg(t, d, "grace", "5s")),
 			AgentReregisterTimeout: dur(t, arg(t, d, "reregister-window", "0s")),
 			PersistRoles:           arg(t, d, "persist-roles", "") == "true",
+		}
+		if arg(t, d, "metrics", "") == "true" {
+			cfg.Metrics = traceMetrics{e}
 		}
 		if g := arg(t, d, "guarantee", ""); g != "" {
 			role, text, _ := strings.Cut(g, "=")
@@ -325,6 +340,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			State: messages.TaskState(messages.TaskState_value["TASK_"+arg(t, d, "state", "RUNNING")])}
 		if u := arg(t, d, "uuid", ""); u != "" {
 			st.Uuid = []byte(u)
+		}
+		if age := arg(t, d, "age", ""); age != "" { // stamped by the agent this long ago
+			st.TimestampUnixNano = e.now.Add(-dur(t, age)).UnixNano()
 		}
 		r = e.c.StatusUpdate(e.peerAs(t, d, agentName), &messages.StatusUpdate{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}, Status: st}, e.now)
 
