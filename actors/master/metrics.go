@@ -28,10 +28,9 @@ type Metrics struct {
 	roleRevocable     *prometheus.GaugeVec
 
 	// From each snapshot: the cluster's resources, tasks and frameworks
-	// by state, and whether this master leads (and in which epoch).
+	// by state (leadership and epoch are the seat's: actors/mastership).
 	capacity, used, offered, revocable *prometheus.GaugeVec
 	tasks, frameworks                  *prometheus.GaugeVec
-	leading, epoch                     prometheus.Gauge
 
 	offerToLaunch, updateLatency prometheus.Histogram
 }
@@ -87,9 +86,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.revocable = cluster("revocable_used", "Revocable resources used by live tasks")
 	m.tasks = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "tasks", Help: "Live tasks (not yet ended, or ended and not yet acknowledged), by state."}, []string{"state"})
 	m.frameworks = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "frameworks", Help: "Frameworks, by state: connected, disconnected (within their failover timeout), tearing_down."}, []string{"state"})
-	m.leading = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "leading", Help: "1 while this master leads, else 0."})
-	m.epoch = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "epoch", Help: "The epoch of this master's leadership (increases with each election)."})
-	reg.MustRegister(m.capacity, m.used, m.offered, m.revocable, m.tasks, m.frameworks, m.leading, m.epoch)
+	reg.MustRegister(m.capacity, m.used, m.offered, m.revocable, m.tasks, m.frameworks)
 	m.offerToLaunch = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "agora", Subsystem: "master", Name: "offer_to_launch_seconds",
 		Help: "Time from an offer to the accept that launched tasks on it.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}) // 0.5 ms .. 131 s
 	m.updateLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "agora", Subsystem: "master", Name: "status_update_latency_seconds",
@@ -121,7 +118,7 @@ func (m *Metrics) setRoles(usage []*messages.RoleUsage) {
 }
 
 // setCluster sets the gauges a snapshot gives: cluster totals, tasks and
-// frameworks by state, leadership.
+// frameworks by state.
 func (m *Metrics) setCluster(st *messages.MasterState) {
 	for _, g := range []*prometheus.GaugeVec{m.capacity, m.used, m.offered, m.revocable, m.tasks, m.frameworks} {
 		g.Reset()
@@ -160,12 +157,6 @@ func (m *Metrics) setCluster(st *messages.MasterState) {
 			m.tasks.WithLabelValues(s).Add(float64(n))
 		}
 	}
-	leading := 0.0
-	if st.Leading {
-		leading = 1
-	}
-	m.leading.Set(leading)
-	m.epoch.Set(float64(st.GetMaster().GetEpoch()))
 }
 
 // Observe implements core.Metrics.
