@@ -19,6 +19,7 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/health"
 	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/mesosapi"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
@@ -289,7 +290,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, err
 		}
-		r.http = serveHTTP(ln, mr.httpHandler(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
+		api := http.NewServeMux()
+		api.Handle("/", master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health))
+		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
+		// standby redirects them to the leader like every API request.
+		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Clock: clock, Logger: logger}))
+		r.http = serveHTTP(ln, mr.httpHandler(api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		if c.Master == "" && c.Election != "" {
 			c.Master = c.Election
