@@ -60,9 +60,14 @@ func commandIn(c *mesos.CommandInfo) (*messages.CommandInfo, error) {
 	if len(c.Uris) > 0 {
 		return nil, fmt.Errorf("%w: CommandInfo.uris (the fetcher)", ErrUnsupported)
 	}
-	out := &messages.CommandInfo{Value: c.GetValue(), Shell: c.Shell == nil || c.GetShell(), Arguments: c.Arguments, User: c.GetUser()}
-	if out.Shell && out.Value == "" {
-		return nil, fmt.Errorf("%w: a shell command without a value", ErrInvalid)
+	out := &messages.CommandInfo{Value: c.GetValue(), Shell: c.Shell == nil || c.GetShell(), User: c.GetUser()}
+	switch {
+	case out.Value == "":
+		return nil, fmt.Errorf("%w: a command without a value", ErrInvalid)
+	case !out.Shell && len(c.Arguments) > 1:
+		// Mesos' arguments are the whole argv, argv[0] first; Agora's
+		// are what follows the program (which is argv[0]).
+		out.Arguments = c.Arguments[1:]
 	}
 	if vs := c.GetEnvironment().GetVariables(); len(vs) > 0 {
 		out.Environment = make(map[string]string, len(vs))
