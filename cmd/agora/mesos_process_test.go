@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+// Mesos frameworks nobody here wrote, built from the Go module proxy
+// (mesos-go v0.0.11, in the nested module testkit/mesosgo), run against
+// agora dev through Mesos' v1 scheduler API. mesos-go's frameworks speak
+// plain HTTP only (msh builds http:// URLs; example-scheduler has no flag
+// for a client certificate or a CA), so the cluster runs --insecure.
+
+var mesosGo struct {
+	mu   sync.Mutex
+	bins map[string]string
+}
+
+// mesosGoBin builds mesos-go's command name (api/v1/cmd/<name>) once.
+func mesosGoBin(t *testing.T, name string) string {
+	t.Helper()
+	mesosGo.mu.Lock()
+	defer mesosGo.mu.Unlock()
+	if bin, ok := mesosGo.bins[name]; ok {
+		return bin
+	}
+	bin := filepath.Join(filepath.Dir(agoraBin), "mesos-"+name)
+	build := exec.Command("go", "build", "-o", bin, "github.com/mesos/mesos-go/api/v1/cmd/"+name)
+	build.Dir = filepath.Join("..", "..", "testkit", "mesosgo")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building mesos-go's %s: %v\n%s", name, err, out)
+	}
+	if mesosGo.bins == nil {
+		mesosGo.bins = map[string]string{}
+	}
+	mesosGo.bins[name] = bin
+	return bin
+}
+
+// waitExit waits (bounded) for a process to end and returns its exit code.
+func waitExit(t *testing.T, p *proc, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("%s did not end within %v:\n%s", p.name, within, p.out.String())
+		return -1
+	}
+}
+
+func frameworkNamed(st *messages.MasterState, name string) *messages.FrameworkState {
+	for _, f := range st.Frameworks {
+		if f.Info.GetName() == name {
+			return f
+		}
+	}
+	return nil
+}
+
+func TestMesosFrameworksOnDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	msh, example := mesosGoBin(t, "msh"), mesosGoBin(t, "example-scheduler")
+	_, dev := startNode(t, "dev", "dev", "--insecure", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
+	waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+
+	// Three msh frameworks at once, each running one command task (as
+	// nobody) that leaves a file: they share the agent, their tasks
+	// finish, and msh exits 0 on TASK_FINISHED.
+	out := searchable(t)
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var shells []*proc
+	for i := range 3 {
+		shells = append(shells, startBin(t, msh, fmt.Sprintf("msh-%d", i), "-master", dev.HTTP, "-user", "nobody",
+			"-framework_name", fmt.Sprintf("msh-%d", i), "--", "/bin/sh", "-c", `echo "ran $0" > "$1"`, fmt.Sprint(i), filepath.Join(out, fmt.Sprint(i))))
+	}
+	for i, p := range shells {
+		if code := waitExit(t, p, 60*time.Second); code != 0 || !strings.Contains(p.out.String(), "TASK_FINISHED") {
+			t.Fatalf("msh %d exited %d:\n%s", i, code, p.out.String())
+		}
+		b, err := os.ReadFile(filepath.Join(out, fmt.Sprint(i)))
+		if err != nil || string(b) != fmt.Sprintf("ran %d\n", i) {
+			t.Fatalf("msh %d's task left %q (%v)", i, b, err)
+		}
+	}
+	// msh subscribes with Mesos' default failover_timeout, 0: each is
+	// removed the moment its stream closes.
+	waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool { return len(st.Frameworks) == 0 })
+
+	// mesos-go's example scheduler over JSON: it subscribes, takes an
+	// offer, and is told its custom executor is not supported yet (by
+	// name); its failover_timeout (1000h) keeps it, disconnected, once
+	// it is killed.
+	artifact := filepath.Join(t.TempDir(), "executor")
+	if err := os.WriteFile(artifact, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ex := startBin(t, example, "example-scheduler", "-url", "http://"+dev.HTTP+"/api/v1/scheduler", "-codec", "json",
+		"-executor", artifact, "-tasks", "1", "-server.address", "127.0.0.1", "-metrics.port", "0", "-verbose")
+	ex.out.waitFor(t, "not supported by Agora yet: task 1: custom executors")
+	st := waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool {
+		f := frameworkNamed(st, "example")
+		return f != nil && f.Connected
+	})
+	if f := frameworkNamed(st, "example"); f.Info.GetFailoverTimeoutNanos() != int64(1000*time.Hour) || f.Info.GetRoles()[0] != "*" {
+		t.Fatalf("the example framework as the master holds it: %v", f.Info)
+	}
+	ex.signal(syscall.SIGKILL)
+	waitExit(t, ex, 15*time.Second)
+	waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool {
+		f := frameworkNamed(st, "example")
+		return f != nil && !f.Connected && !f.TearingDown
+	})
+}
