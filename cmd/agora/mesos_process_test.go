@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agora-sched/agora/actors/mesosapi"
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
+	mesos "github.com/agora-sched/agora/messages/mesos/v1"
+	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
+	"google.golang.org/protobuf/proto"
 )
 
 // Mesos frameworks nobody here wrote, built from the Go module proxy
@@ -124,4 +132,128 @@ func TestMesosFrameworksOnDev(t *testing.T) {
 		f := frameworkNamed(st, "example")
 		return f != nil && !f.Connected && !f.TearingDown
 	})
+}
+
+// A Mesos framework over HTTPS with a framework certificate: its
+// certificate's name is the framework's principal, it launches a command
+// task, acknowledges its updates and sees it finish. Other certificates,
+// or none, are refused as Mesos refuses them (403, 401).
+func TestMesosSchedulerAPIOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	_, dev := startNode(t, "dev", "dev", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
+	waitState(t, dev.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	fwSrc, err := security.Options{Dir: filepath.Dir(operator.Files().CA)}.Load(security.RoleFramework, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + dev.HTTP + mesosapi.Path
+	post := func(c *http.Client, streamID string, call *sched.Call) *http.Response {
+		t.Helper()
+		body, err := mesosapi.JSONCodec.Marshal(call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", mesosapi.MediaJSON)
+		req.Header.Set("Accept", mesosapi.MediaJSON)
+		if streamID != "" {
+			req.Header.Set(mesosapi.StreamIDHeader, streamID)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	subscribe := &sched.Call{Type: sched.Call_SUBSCRIBE.Enum(), Subscribe: &sched.Call_Subscribe{FrameworkInfo: &mesos.FrameworkInfo{
+		User: proto.String("nobody"), Name: proto.String("tls-http"), FailoverTimeout: proto.Float64(60)}}}
+
+	refused := func(c *http.Client, status int, text string) {
+		t.Helper()
+		res := post(c, "", subscribe)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != status || !strings.Contains(string(b), text) {
+			t.Fatalf("SUBSCRIBE answered %d %q; want %d with %q", res.StatusCode, b, status, text)
+		}
+	}
+	refused(security.HTTPClient(operator, 10*time.Second), http.StatusForbidden, "only frameworks subscribe")
+	noCert := fwSrc.ClientConfig()
+	noCert.GetClientCertificate = nil
+	refused(&http.Client{Transport: &http.Transport{TLSClientConfig: noCert}, Timeout: 10 * time.Second}, http.StatusUnauthorized, "certificate")
+
+	fw := security.HTTPClient(fwSrc, 0) // a stream: no overall timeout
+	res := post(fw, "", subscribe)
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("SUBSCRIBE: %d %s", res.StatusCode, b)
+	}
+	stream := res.Header.Get(mesosapi.StreamIDHeader)
+	records := mesosapi.NewRecordReader(res.Body, 16<<20)
+	events := make(chan *sched.Event, 64)
+	go func() {
+		defer close(events)
+		for {
+			rec, err := records.Next()
+			if err != nil {
+				return
+			}
+			ev := &sched.Event{}
+			if mesosapi.JSONCodec.Unmarshal(rec, ev) == nil {
+				events <- ev
+			}
+		}
+	}()
+	nextEvent := func(want sched.Event_Type) *sched.Event {
+		t.Helper()
+		timeout := time.After(60 * time.Second)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("the stream ended before a %s event", want)
+				}
+				if ev.GetType() == want {
+					return ev
+				}
+			case <-timeout:
+				t.Fatalf("no %s event within 60 s", want)
+			}
+		}
+	}
+	fid := nextEvent(sched.Event_SUBSCRIBED).GetSubscribed().GetFrameworkId()
+	offer := nextEvent(sched.Event_OFFERS).GetOffers().GetOffers()[0]
+	task := &mesos.TaskInfo{Name: proto.String("hello"), TaskId: &mesos.TaskID{Value: proto.String("hello")}, AgentId: offer.AgentId,
+		Command: &mesos.CommandInfo{Value: proto.String("echo hello")},
+		Resources: []*mesos.Resource{
+			{Name: proto.String("cpus"), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(0.1)}},
+			{Name: proto.String("mem"), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(32)}},
+		}}
+	accept := &sched.Call{FrameworkId: fid, Type: sched.Call_ACCEPT.Enum(), Accept: &sched.Call_Accept{OfferIds: []*mesos.OfferID{offer.Id},
+		Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_LAUNCH.Enum(), Launch: &mesos.Offer_Operation_Launch{TaskInfos: []*mesos.TaskInfo{task}}}}}}
+	if r := post(fw, stream, accept); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("ACCEPT: %d", r.StatusCode)
+	}
+	for {
+		st := nextEvent(sched.Event_UPDATE).GetUpdate().GetStatus()
+		if len(st.Uuid) > 0 {
+			ack := &sched.Call{FrameworkId: fid, Type: sched.Call_ACKNOWLEDGE.Enum(), Acknowledge: &sched.Call_Acknowledge{AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid}}
+			if r := post(fw, stream, ack); r.StatusCode != http.StatusAccepted {
+				t.Fatalf("ACKNOWLEDGE: %d", r.StatusCode)
+			}
+		}
+		if st.GetState() == mesos.TaskState_TASK_FINISHED {
+			break
+		}
+		if st.GetState() != mesos.TaskState_TASK_STARTING && st.GetState() != mesos.TaskState_TASK_RUNNING {
+			t.Fatalf("task update %v", st)
+		}
+	}
+	st := waitState(t, dev.HTTP, func(st *messages.MasterState) bool { return frameworkNamed(st, "tls-http") != nil })
+	if p := frameworkNamed(st, "tls-http").Info.GetPrincipal(); p != "test-framework" {
+		t.Fatalf("the framework's principal is %q; want its certificate's name", p)
+	}
 }
