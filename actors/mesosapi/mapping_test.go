@@ -105,8 +105,8 @@ func TestTaskIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &messages.TaskInfo{Name: "t", TaskId: &messages.TaskID{Value: "t1"}, AgentId: &messages.AgentID{Value: "A1"},
-		Resources: []*messages.Resource{{Name: "cpus", Scalar: 0.5}},
-		Command:   &messages.CommandInfo{Value: "/bin/echo", Arguments: []string{"a b"}, User: "nobody", Environment: map[string]string{"K": "V"}},
+		Resources:  []*messages.Resource{{Name: "cpus", Scalar: 0.5}},
+		Command:    &messages.CommandInfo{Value: "/bin/echo", Arguments: []string{"a b"}, User: "nobody", Environment: map[string]string{"K": "V"}},
 		KillPolicy: &messages.KillPolicy{GracePeriodNanos: int64(3 * time.Second)}, Labels: map[string]string{"k": "v"}}
 	if !proto.Equal(got, want) {
 		t.Fatalf("got %v\nwant %v", got, want)

@@ -132,7 +132,10 @@ func offerOut(o *messages.Offer, multiRole, refinement bool) *mesos.Offer {
 	}
 	if host, port, err := net.SplitHostPort(o.AgentHttpAddress); err == nil {
 		if p, err := strconv.ParseUint(port, 10, 16); err == nil {
-			m.Url = &mesos.URL{Scheme: proto.String("http"), Address: &mesos.Address{Hostname: proto.String(o.Hostname), Ip: proto.String(host), Port: proto.Int32(int32(p))}}
+			m.Url = &mesos.URL{Scheme: proto.String("http"), Address: &mesos.Address{Hostname: proto.String(o.Hostname), Port: proto.Int32(int32(p))}}
+			if net.ParseIP(host) != nil {
+				m.Url.Address.Ip = proto.String(host)
+			}
 		}
 	}
 	return m
