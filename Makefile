@@ -54,7 +54,8 @@ proto:
 		--go_out=messages --go_opt=paths=source_relative \
 		'--go_opt=Mmesos/v1/mesos.proto=github.com/agora-sched/agora/messages/mesos/v1;mesos' \
 		'--go_opt=Mmesos/v1/scheduler/scheduler.proto=github.com/agora-sched/agora/messages/mesos/v1/scheduler;scheduler' \
-		messages/mesos/v1/mesos.proto messages/mesos/v1/scheduler/scheduler.proto
+		'--go_opt=Mmesos/v1/executor/executor.proto=github.com/agora-sched/agora/messages/mesos/v1/executor;executor' \
+		messages/mesos/v1/mesos.proto messages/mesos/v1/scheduler/scheduler.proto messages/mesos/v1/executor/executor.proto
 
 demo: build
 	$(BIN)/agora dev --demo
