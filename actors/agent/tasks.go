@@ -154,9 +154,9 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 			a.handleLaunched(ctx, taskLaunched{key: key, container: c, err: err})
 			return
 		}
-		sys, self := a.sys, a.self
+		sys, self, uris := a.sys, a.self, t.GetCommand().GetUris()
 		a.bg.run(func(bctx context.Context) {
-			c, err := ctr.Launch(bctx, spec)
+			c, err := fetchAndLaunch(bctx, ctr, spec, uris)
 			sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
 		})
 	})

@@ -117,8 +117,8 @@ func TestTaskIn(t *testing.T) {
 		t.Fatalf("shell command: %v, %v", shell, err)
 	}
 	for _, bad := range []*mesos.TaskInfo{
-		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Executor: &mesos.ExecutorInfo{}},
-		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x"), Uris: []*mesos.CommandInfo_URI{{Value: proto.String("http://a/b")}}}},
+		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Executor: &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("e")}, Type: mesos.ExecutorInfo_DEFAULT.Enum()}},
+		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, Check: &mesos.CheckInfo{}},
 		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, HealthCheck: &mesos.HealthCheck{}},
 	} {
 		if _, err := taskIn(bad); !errors.Is(err, ErrUnsupported) {

@@ -321,11 +321,16 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			command.Cgroups = cg
 		}
 		self := node.System.NewLocalPID(agent.Name)
-		r.agentHTTP = serveHTTP(ln, agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
+		agentAPI := http.NewServeMux()
+		agentAPI.Handle("/", agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
 			Health: func(ctx context.Context) error {
 				return health.Check(ctx, node.System.Root, health.Actor{Name: "agent", PID: self})
 			},
-		}), "/health")
+		}))
+		// Executors of Mesos frameworks subscribe here (Mesos' v1 executor API).
+		agentAPI.Handle(mesosapi.ExecutorPath, mesosapi.NewExecutorServer(mesosapi.ExecutorConfig{System: node.System, Agent: self,
+			Hostname: info.Hostname, Clock: clock, Logger: logger}))
+		r.agentHTTP = serveHTTP(ln, agentAPI, "/health")
 		logger.Info("agent HTTP API serving", "address", info.HttpAddress, "tls", src != nil)
 		spec := leader.Spec{Static: masterPID.Address}
 		if c.Master != "" {

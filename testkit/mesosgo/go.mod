@@ -9,8 +9,10 @@ require (
 	github.com/beorn7/perks v1.0.0 // indirect
 	github.com/gogo/protobuf v1.1.1 // indirect
 	github.com/golang/protobuf v1.3.1 // indirect
+	github.com/google/uuid v1.0.0 // indirect
 	github.com/matttproud/golang_protobuf_extensions v1.0.1 // indirect
 	github.com/mesos/mesos-go v0.0.11 // indirect
+	github.com/pborman/uuid v1.2.1 // indirect
 	github.com/pquerna/ffjson v0.0.0-20190930134022-aa0246cd15f7 // indirect
 	// mesos-go's go.mod lists no requirements; these versions build with
 	// this Go (newer ones dropped APIs its examples use).
@@ -20,4 +22,8 @@ require (
 	github.com/prometheus/procfs v0.0.2 // indirect
 )
 
-tool github.com/mesos/mesos-go/api/v1/cmd/example-scheduler
+tool (
+	github.com/mesos/mesos-go/api/v1/cmd/example-executor
+	github.com/mesos/mesos-go/api/v1/cmd/example-scheduler
+	github.com/mesos/mesos-go/api/v1/cmd/msh
+)
