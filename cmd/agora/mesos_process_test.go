@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,9 +23,10 @@ import (
 
 // Mesos frameworks nobody here wrote, built from the Go module proxy
 // (mesos-go v0.0.11, in the nested module testkit/mesosgo), run against
-// agora dev through Mesos' v1 scheduler API. mesos-go's frameworks speak
-// plain HTTP only (msh builds http:// URLs; example-scheduler has no flag
-// for a client certificate or a CA), so the cluster runs --insecure.
+// agora dev through Mesos' v1 scheduler and executor APIs. mesos-go's
+// frameworks speak plain HTTP only (msh builds http:// URLs;
+// example-scheduler and example-executor have no flag for a client
+// certificate or a CA), so the cluster runs --insecure.
 
 var mesosGo struct {
 	mu   sync.Mutex
@@ -108,30 +108,24 @@ func TestMesosFrameworksOnDev(t *testing.T) {
 	// removed the moment its stream closes.
 	waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool { return len(st.Frameworks) == 0 })
 
-	// mesos-go's example scheduler over JSON: it subscribes, takes an
-	// offer, and is told its custom executor is not supported yet (by
-	// name); its failover_timeout (1000h) keeps it, disconnected, once
-	// it is killed.
-	artifact := filepath.Join(t.TempDir(), "executor")
-	if err := os.WriteFile(artifact, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ex := startBin(t, example, "example-scheduler", "-url", "http://"+dev.HTTP+"/api/v1/scheduler", "-codec", "json",
-		"-executor", artifact, "-tasks", "1", "-server.address", "127.0.0.1", "-metrics.port", "0", "-verbose")
-	ex.out.waitFor(t, "not supported by Agora yet: task 1: custom executors")
+	// mesos-go's example scheduler over JSON, with its own executor
+	// (mesos-go's example-executor), which the agent fetches from the
+	// scheduler's artifact server by URI and which speaks Mesos' v1
+	// executor API: its five tasks finish ("mission accomplished"). Its
+	// failover_timeout (1000h) keeps the framework, disconnected, once it
+	// has exited.
+	executor := mesosGoBin(t, "example-executor")
+	ex := startBin(t, example, "example-scheduler", "-url", "http://"+dev.HTTP+"/api/v1/scheduler", "-codec", "json", "-user", "nobody",
+		"-executor", executor, "-tasks", "5", "-cpu", "0.1", "-memory", "16", "-server.address", "127.0.0.1", "-metrics.port", "0")
+	ex.out.waitFor(t, "mission accomplished")
+	waitExit(t, ex, 30*time.Second)
 	st := waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool {
 		f := frameworkNamed(st, "example")
-		return f != nil && f.Connected
+		return f != nil && !f.Connected && !f.TearingDown
 	})
 	if f := frameworkNamed(st, "example"); f.Info.GetFailoverTimeoutNanos() != int64(1000*time.Hour) || f.Info.GetRoles()[0] != "*" {
 		t.Fatalf("the example framework as the master holds it: %v", f.Info)
 	}
-	ex.signal(syscall.SIGKILL)
-	waitExit(t, ex, 15*time.Second)
-	waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool {
-		f := frameworkNamed(st, "example")
-		return f != nil && !f.Connected && !f.TearingDown
-	})
 }
 
 // A Mesos framework over HTTPS with a framework certificate: its
