@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -249,5 +250,57 @@ func TestMesosSchedulerAPIOverTLS(t *testing.T) {
 	st := waitState(t, dev.HTTP, func(st *messages.MasterState) bool { return frameworkNamed(st, "tls-http") != nil })
 	if p := frameworkNamed(st, "tls-http").Info.GetPrincipal(); p != "test-framework" {
 		t.Fatalf("the framework's principal is %q; want its certificate's name", p)
+	}
+}
+
+// BenchmarkMesosSubscribeToOffers measures, against agora dev (one agent,
+// real processes, loopback), the time from a Mesos framework's SUBSCRIBE
+// to its first OFFERS event, in each codec. Each framework leaves at once
+// (failover_timeout 0: torn down when its stream closes), and the next
+// subscribes.
+func BenchmarkMesosSubscribeToOffers(b *testing.B) {
+	_, dev := startNode(b, "dev", "dev", "--insecure", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", b.TempDir())
+	waitStateOf(b, "http", dev.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	subscribe := &sched.Call{Type: sched.Call_SUBSCRIBE.Enum(), Subscribe: &sched.Call_Subscribe{FrameworkInfo: &mesos.FrameworkInfo{
+		User: proto.String("nobody"), Name: proto.String("bench")}}}
+	client := &http.Client{}
+	for _, codec := range []mesosapi.Codec{mesosapi.ProtobufCodec, mesosapi.JSONCodec} {
+		b.Run(codec.MediaType[len("application/"):], func(b *testing.B) {
+			body, err := codec.Marshal(subscribe)
+			if err != nil {
+				b.Fatal(err)
+			}
+			took := make([]time.Duration, 0, b.N)
+			for range b.N {
+				start := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, "http://"+dev.HTTP+mesosapi.Path, bytes.NewReader(body))
+				req.Header.Set("Content-Type", codec.MediaType)
+				req.Header.Set("Accept", codec.MediaType)
+				res, err := client.Do(req)
+				if err != nil || res.StatusCode != http.StatusOK {
+					b.Fatalf("SUBSCRIBE: %v %v", res, err)
+				}
+				records := mesosapi.NewRecordReader(res.Body, 16<<20)
+				for {
+					rec, err := records.Next()
+					if err != nil {
+						b.Fatalf("the stream ended before an offer: %v", err)
+					}
+					ev := &sched.Event{}
+					if err := codec.Unmarshal(rec, ev); err != nil {
+						b.Fatal(err)
+					}
+					if ev.GetType() == sched.Event_OFFERS {
+						break
+					}
+				}
+				took = append(took, time.Since(start))
+				res.Body.Close()
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-p50")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "ms-p99")
+			b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "ms-max")
+		})
 	}
 }
