@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-sched/agora/cluster/security"
@@ -28,6 +29,9 @@ const StreamIDHeader = "Mesos-Stream-Id"
 const (
 	DefaultSubscribeTimeout = 10 * time.Second
 	DefaultStreamBuffer     = 4096
+	// DefaultMaxStreams bounds the subscriptions one master serves at
+	// once (each holds a connection, a goroutine and an actor).
+	DefaultMaxStreams = 10_000
 	// DefaultMaxCallBytes bounds a call's body (a large ACCEPT of many
 	// tasks fits; Mesos itself takes up to its libprocess limit).
 	DefaultMaxCallBytes = 16 << 20
@@ -49,10 +53,12 @@ type Config struct {
 	Logger       *slog.Logger
 	// SubscribeTimeout bounds the wait for the master's answer to a
 	// SUBSCRIBE; StreamBuffer the events queued for a slow client;
-	// MaxCallBytes a call's body.
+	// MaxCallBytes a call's body; MaxStreams the subscriptions open at
+	// once (more are answered 503).
 	SubscribeTimeout time.Duration
 	StreamBuffer     int
 	MaxCallBytes     int64
+	MaxStreams       int
 }
 
 // Server serves Mesos' v1 scheduler API: POST /api/v1/scheduler.
@@ -60,6 +66,7 @@ type Server struct {
 	cfg     Config
 	mu      sync.Mutex
 	streams map[string]*stream
+	open    atomic.Int64 // subscriptions being served, subscribed or not
 }
 
 // New returns the scheduler API's handler.
@@ -78,6 +85,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxCallBytes <= 0 {
 		cfg.MaxCallBytes = DefaultMaxCallBytes
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
 	}
 	if cfg.Authenticate == nil {
 		cfg.Authenticate = certificateIdentity
@@ -112,12 +122,6 @@ func (s *Server) lookup(id string) *stream {
 	return s.streams[id]
 }
 
-// Streams is the number of open subscriptions.
-func (s *Server) Streams() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.streams)
-}
 
 // ServeHTTP answers as Mesos' master does: 200 and a RecordIO stream for
 // SUBSCRIBE, 202 for every other call; 400 for a malformed call, 401
@@ -227,6 +231,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if n := s.open.Add(1); n > int64(s.cfg.MaxStreams) {
+		s.open.Add(-1)
+		http.Error(w, fmt.Sprintf("this master serves %d subscriptions already; retry later", s.cfg.MaxStreams), http.StatusServiceUnavailable)
+		return
+	}
+	defer s.open.Add(-1)
 	master := s.cfg.Master()
 	if master == nil {
 		http.Error(w, "this master is not leading now; retry shortly", http.StatusServiceUnavailable)

@@ -55,10 +55,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness { return newHarnessBuffered(t, 0) }
 
-func newHarnessBuffered(t *testing.T, streamBuffer int) *harness {
+func newHarnessBuffered(t *testing.T, streamBuffer int) *harness { return newHarnessWith(t, streamBuffer, 0) }
+
+func newHarnessWith(t *testing.T, streamBuffer, maxStreams int) *harness {
 	h := &harness{t: t, sys: actor.NewActorSystem(), got: make(chan received, 100)}
 	h.master = h.sys.Root.Spawn(fakeMaster(h.got))
-	srv := New(Config{System: h.sys, Master: func() *actor.PID { return h.master }, StreamBuffer: streamBuffer,
+	srv := New(Config{System: h.sys, Master: func() *actor.PID { return h.master }, StreamBuffer: streamBuffer, MaxStreams: maxStreams,
 		// The hook for HTTP credentials: here a header names the principal.
 		Authenticate: func(r *http.Request) (security.Identity, error) {
 			p := r.Header.Get("X-Principal")
@@ -299,4 +301,32 @@ func watch(sys *actor.ActorSystem, pid *actor.PID) <-chan struct{} {
 		}
 	}))
 	return stopped
+}
+
+// Subscriptions past MaxStreams are answered 503; a closed one frees its
+// place.
+func TestMaxStreams(t *testing.T) {
+	h := newHarnessWith(t, 0, 1)
+	first := h.post(JSONCodec, "alice", "", subscribeCall(60))
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("first SUBSCRIBE: %d", first.StatusCode)
+	}
+	sub, _ := next[*messages.SubscribeFramework](h)
+	stopped := watch(h.sys, sub.Pid)
+	status(t, h.post(JSONCodec, "alice", "", subscribeCall(60)), http.StatusServiceUnavailable, "1 subscriptions already")
+	first.Body.Close()
+	<-stopped
+	// The handler has returned once the bridge stopped and the stream
+	// ended; the place is free for the next subscription.
+	for i := 0; ; i++ {
+		res := h.post(JSONCodec, "alice", "", subscribeCall(60))
+		if res.StatusCode == http.StatusOK {
+			res.Body.Close()
+			return
+		}
+		res.Body.Close()
+		if i == 100 {
+			t.Fatalf("the place of a closed stream is never freed: %d", res.StatusCode)
+		}
+	}
 }
