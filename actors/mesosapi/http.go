@@ -122,7 +122,6 @@ func (s *Server) lookup(id string) *stream {
 	return s.streams[id]
 }
 
-
 // ServeHTTP answers as Mesos' master does: 200 and a RecordIO stream for
 // SUBSCRIBE, 202 for every other call; 400 for a malformed call, 401
 // unauthenticated, 403 for a stream or framework not the caller's, 405

@@ -55,7 +55,9 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness { return newHarnessBuffered(t, 0) }
 
-func newHarnessBuffered(t *testing.T, streamBuffer int) *harness { return newHarnessWith(t, streamBuffer, 0) }
+func newHarnessBuffered(t *testing.T, streamBuffer int) *harness {
+	return newHarnessWith(t, streamBuffer, 0)
+}
 
 func newHarnessWith(t *testing.T, streamBuffer, maxStreams int) *harness {
 	h := &harness{t: t, sys: actor.NewActorSystem(), got: make(chan received, 100)}
