@@ -153,7 +153,7 @@ func (b *bridge) handleSubscribed(ctx actor.Context, m *messages.FrameworkSubscr
 	}
 	b.srv.register(b.st)
 	b.emit(ctx, ev)
-	b.st.result <- nil
+	answer(b.st.result, nil)
 	if len(b.suppressed) > 0 {
 		b.toMaster(ctx, &messages.Suppress{FrameworkId: m.FrameworkId, Roles: b.suppressed})
 	}
@@ -209,11 +209,18 @@ func (b *bridge) refuse(ctx actor.Context, e *subscribeError) {
 	if b.subscribed {
 		return
 	}
+	answer(b.st.result, e)
+	ctx.Stop(ctx.Self())
+}
+
+// answer answers a subscription once: the HTTP handler reads one answer,
+// and a second (a late reply after a timeout) is dropped, never blocking
+// the bridge.
+func answer(result chan *subscribeError, e *subscribeError) {
 	select {
-	case b.st.result <- e:
+	case result <- e:
 	default:
 	}
-	ctx.Stop(ctx.Self())
 }
 
 // emit encodes ev onto the stream; a client too slow to keep up is cut

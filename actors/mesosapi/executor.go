@@ -225,7 +225,7 @@ func (b *executorBridge) Receive(ctx actor.Context) {
 		b.srv.cfg.Clock.AfterFunc(b.srv.cfg.SubscribeTimeout, func() { sys.Root.Send(self, executorSubscribeExpired{}) })
 	case executorSubscribeExpired:
 		if !b.subscribed {
-			b.st.result <- &subscribeError{503, "the agent did not answer the subscription in time; retry"}
+			answer(b.st.result, &subscribeError{503, "the agent did not answer the subscription in time; retry"})
 			ctx.Stop(ctx.Self())
 		}
 	case *messages.ExecutorRegistered:
@@ -241,7 +241,7 @@ func (b *executorBridge) Receive(ctx actor.Context) {
 			FrameworkInfo: frameworkOut(m.Framework, b.key.framework),
 			AgentInfo:     &mesos.AgentInfo{Hostname: proto.String(b.srv.cfg.Hostname), Id: &mesos.AgentID{Value: proto.String(m.GetAgentId().GetValue())}},
 		}})
-		b.st.result <- nil
+		answer(b.st.result, nil)
 		b.log.Info("Mesos executor subscribed over HTTP")
 	case *messages.LaunchTask:
 		b.emit(ctx, &exec.Event{Type: exec.Event_LAUNCH.Enum(), Launch: &exec.Event_Launch{Task: taskOut(m.Task)}})
