@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
+	exec "github.com/agora-sched/agora/messages/mesos/v1/executor"
 	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
 	"google.golang.org/protobuf/proto"
 )
@@ -102,13 +103,15 @@ func TestAcceptNegotiation(t *testing.T) {
 	}
 }
 
-// FuzzCallCodecs: no input makes either codec or the call mapping panic,
+// FuzzCallCodecs: no input makes either codec or the call mappings
+// (scheduler and executor) panic,
 // and a call read from JSON writes back to JSON that reads the same.
 func FuzzCallCodecs(f *testing.F) {
 	f.Add([]byte(`{"type":"DECLINE","framework_id":{"value":"F"},"decline":{"offer_ids":[{"value":"O"}],"filters":{"refuse_seconds":5}}}`))
 	f.Add([]byte(`{"type":"ACCEPT","accept":{"operations":[{"type":"LAUNCH","launch":{"task_infos":[{"name":"t","task_id":{"value":"t"},"agent_id":{"value":"A"},"command":{"value":"true"}}]}}]}}`))
 	b, _ := proto.Marshal(&sched.Call{Type: sched.Call_ACKNOWLEDGE.Enum(), Acknowledge: &sched.Call_Acknowledge{Uuid: []byte{1, 2}}})
 	f.Add(b)
+	f.Add([]byte(`{"type":"UPDATE","update":{"status":{"task_id":{"value":"t"},"state":"TASK_RUNNING","uuid":"AQI=","reason":"REASON_COMMAND_EXECUTOR_FAILED"}}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, c := range []Codec{JSONCodec, ProtobufCodec} {
 			call := &sched.Call{}
@@ -116,6 +119,10 @@ func FuzzCallCodecs(f *testing.F) {
 				continue
 			}
 			_, _ = callIn(call)
+			ecall := &exec.Call{}
+			if c.Unmarshal(in, ecall) == nil {
+				_, _ = executorCallIn(executorKey{"F", "E"}, ecall)
+			}
 			if sub := call.GetSubscribe().GetFrameworkInfo(); sub != nil {
 				_, _ = frameworkIn(sub)
 			}
