@@ -52,6 +52,14 @@ proto:
 		--go_out=. --go_opt=paths=source_relative \
 		--go_opt=Mactor.proto=github.com/asynkron/protoactor-go/actor \
 		messages/*.proto
+	# Mesos' v1 protos (Apache-2.0, vendored as they are: see
+	# messages/mesos/NOTICE); they import each other as mesos/v1/...
+	PATH=$(CURDIR)/$(BIN):$$PATH protoc -I messages \
+		--go_out=messages --go_opt=paths=source_relative \
+		'--go_opt=Mmesos/v1/mesos.proto=github.com/agora-sched/agora/messages/mesos/v1;mesos' \
+		'--go_opt=Mmesos/v1/scheduler/scheduler.proto=github.com/agora-sched/agora/messages/mesos/v1/scheduler;scheduler' \
+		'--go_opt=Mmesos/v1/executor/executor.proto=github.com/agora-sched/agora/messages/mesos/v1/executor;executor' \
+		messages/mesos/v1/mesos.proto messages/mesos/v1/scheduler/scheduler.proto messages/mesos/v1/executor/executor.proto
 
 demo: build
 	$(BIN)/agora dev --demo

@@ -136,8 +136,8 @@ const (
 	// The framework's principal may not run the task (as its user): the
 	// master's access control lists.
 	TaskStatusReason_REASON_TASK_UNAUTHORIZED TaskStatusReason = 22
-	// An operator killed the task (agora tasks kill), or tore its framework
-	// down.
+	// An operator killed the task (agora tasks kill; a teardown by an
+	// operator gives REASON_FRAMEWORK_REMOVED, as Mesos does).
 	TaskStatusReason_REASON_TASK_KILLED_BY_OPERATOR TaskStatusReason = 23
 )
 
@@ -280,6 +280,7 @@ type CommandInfo struct {
 	Arguments     []string               `protobuf:"bytes,3,rep,name=arguments,proto3" json:"arguments,omitempty"`
 	Environment   map[string]string      `protobuf:"bytes,4,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	User          string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	Uris          []*CommandInfo_URI     `protobuf:"bytes,6,rep,name=uris,proto3" json:"uris,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -347,6 +348,13 @@ func (x *CommandInfo) GetUser() string {
 		return x.User
 	}
 	return ""
+}
+
+func (x *CommandInfo) GetUris() []*CommandInfo_URI {
+	if x != nil {
+		return x.Uris
+	}
+	return nil
 }
 
 // ContainerInfo selects the containerizer that runs a task or executor.
@@ -449,13 +457,17 @@ func (x *KillPolicy) GetGracePeriodNanos() int64 {
 
 // ExecutorInfo describes a custom executor that runs one or more tasks.
 type ExecutorInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExecutorId    *ExecutorID            `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
-	FrameworkId   *FrameworkID           `protobuf:"bytes,2,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	Command       *CommandInfo           `protobuf:"bytes,3,opt,name=command,proto3" json:"command,omitempty"`
-	Container     *ContainerInfo         `protobuf:"bytes,4,opt,name=container,proto3" json:"container,omitempty"`
-	Resources     []*Resource            `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
-	Name          string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ExecutorId  *ExecutorID            `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,2,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	Command     *CommandInfo           `protobuf:"bytes,3,opt,name=command,proto3" json:"command,omitempty"`
+	Container   *ContainerInfo         `protobuf:"bytes,4,opt,name=container,proto3" json:"container,omitempty"`
+	Resources   []*Resource            `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
+	Name        string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// mesos: the executor speaks Mesos' v1 executor HTTP API to the agent
+	// (it was given by a Mesos framework): the agent starts it with the
+	// MESOS_* environment Mesos gives executors.
+	Mesos         bool `protobuf:"varint,7,opt,name=mesos,proto3" json:"mesos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -530,6 +542,13 @@ func (x *ExecutorInfo) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *ExecutorInfo) GetMesos() bool {
+	if x != nil {
+		return x.Mesos
+	}
+	return false
 }
 
 // TaskInfo is what a framework asks to launch.
@@ -875,6 +894,81 @@ func (x *Task) GetRevocable() bool {
 	return false
 }
 
+// URI is a file the agent fetches into the sandbox before the command
+// starts (Mesos' fetcher): over HTTP(S), or a path on the agent.
+type CommandInfo_URI struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Value string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	// executable: the file is made executable.
+	Executable bool `protobuf:"varint,2,opt,name=executable,proto3" json:"executable,omitempty"`
+	// extract: an archive (.tar, .tar.gz, .tgz, .zip) is unpacked into
+	// the sandbox instead of kept.
+	Extract bool `protobuf:"varint,3,opt,name=extract,proto3" json:"extract,omitempty"`
+	// output_file names the file in the sandbox (default: the URI's last
+	// path element).
+	OutputFile    string `protobuf:"bytes,4,opt,name=output_file,json=outputFile,proto3" json:"output_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommandInfo_URI) Reset() {
+	*x = CommandInfo_URI{}
+	mi := &file_messages_task_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommandInfo_URI) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommandInfo_URI) ProtoMessage() {}
+
+func (x *CommandInfo_URI) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommandInfo_URI.ProtoReflect.Descriptor instead.
+func (*CommandInfo_URI) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{0, 1}
+}
+
+func (x *CommandInfo_URI) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *CommandInfo_URI) GetExecutable() bool {
+	if x != nil {
+		return x.Executable
+	}
+	return false
+}
+
+func (x *CommandInfo_URI) GetExtract() bool {
+	if x != nil {
+		return x.Extract
+	}
+	return false
+}
+
+func (x *CommandInfo_URI) GetOutputFile() string {
+	if x != nil {
+		return x.OutputFile
+	}
+	return ""
+}
+
 type ContainerInfo_PortMapping struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	HostPort      uint32                 `protobuf:"varint,1,opt,name=host_port,json=hostPort,proto3" json:"host_port,omitempty"`
@@ -886,7 +980,7 @@ type ContainerInfo_PortMapping struct {
 
 func (x *ContainerInfo_PortMapping) Reset() {
 	*x = ContainerInfo_PortMapping{}
-	mi := &file_messages_task_proto_msgTypes[8]
+	mi := &file_messages_task_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +992,7 @@ func (x *ContainerInfo_PortMapping) String() string {
 func (*ContainerInfo_PortMapping) ProtoMessage() {}
 
 func (x *ContainerInfo_PortMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[8]
+	mi := &file_messages_task_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1042,7 @@ type ContainerInfo_Docker struct {
 
 func (x *ContainerInfo_Docker) Reset() {
 	*x = ContainerInfo_Docker{}
-	mi := &file_messages_task_proto_msgTypes[9]
+	mi := &file_messages_task_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1054,7 @@ func (x *ContainerInfo_Docker) String() string {
 func (*ContainerInfo_Docker) ProtoMessage() {}
 
 func (x *ContainerInfo_Docker) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[9]
+	mi := &file_messages_task_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,16 +1102,25 @@ var File_messages_task_proto protoreflect.FileDescriptor
 
 const file_messages_task_proto_rawDesc = "" +
 	"\n" +
-	"\x13messages/task.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\"\xf5\x01\n" +
+	"\x13messages/task.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\"\x9c\x03\n" +
 	"\vCommandInfo\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
 	"\x05shell\x18\x02 \x01(\bR\x05shell\x12\x1c\n" +
 	"\targuments\x18\x03 \x03(\tR\targuments\x12H\n" +
 	"\venvironment\x18\x04 \x03(\v2&.agora.v1.CommandInfo.EnvironmentEntryR\venvironment\x12\x12\n" +
-	"\x04user\x18\x05 \x01(\tR\x04user\x1a>\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\x12-\n" +
+	"\x04uris\x18\x06 \x03(\v2\x19.agora.v1.CommandInfo.URIR\x04uris\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xad\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1av\n" +
+	"\x03URI\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1e\n" +
+	"\n" +
+	"executable\x18\x02 \x01(\bR\n" +
+	"executable\x12\x18\n" +
+	"\aextract\x18\x03 \x01(\bR\aextract\x12\x1f\n" +
+	"\voutput_file\x18\x04 \x01(\tR\n" +
+	"outputFile\"\xad\x03\n" +
 	"\rContainerInfo\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.agora.v1.ContainerInfo.TypeR\x04type\x126\n" +
 	"\x06docker\x18\x02 \x01(\v2\x1e.agora.v1.ContainerInfo.DockerR\x06docker\x1am\n" +
@@ -1037,7 +1140,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x06DOCKER\x10\x01\":\n" +
 	"\n" +
 	"KillPolicy\x12,\n" +
-	"\x12grace_period_nanos\x18\x01 \x01(\x03R\x10gracePeriodNanos\"\xad\x02\n" +
+	"\x12grace_period_nanos\x18\x01 \x01(\x03R\x10gracePeriodNanos\"\xc3\x02\n" +
 	"\fExecutorInfo\x125\n" +
 	"\vexecutor_id\x18\x01 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
 	"executorId\x128\n" +
@@ -1045,7 +1148,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\acommand\x18\x03 \x01(\v2\x15.agora.v1.CommandInfoR\acommand\x125\n" +
 	"\tcontainer\x18\x04 \x01(\v2\x17.agora.v1.ContainerInfoR\tcontainer\x120\n" +
 	"\tresources\x18\x05 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12\x12\n" +
-	"\x04name\x18\x06 \x01(\tR\x04name\"\xef\x03\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12\x14\n" +
+	"\x05mesos\x18\a \x01(\bR\x05mesos\"\xef\x03\n" +
 	"\bTaskInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12,\n" +
@@ -1143,7 +1247,7 @@ func file_messages_task_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_task_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_messages_task_proto_goTypes = []any{
 	(TaskState)(0),                    // 0: agora.v1.TaskState
 	(TaskStatusReason)(0),             // 1: agora.v1.TaskStatusReason
@@ -1156,50 +1260,52 @@ var file_messages_task_proto_goTypes = []any{
 	(*TaskStatus)(nil),                // 8: agora.v1.TaskStatus
 	(*Task)(nil),                      // 9: agora.v1.Task
 	nil,                               // 10: agora.v1.CommandInfo.EnvironmentEntry
-	(*ContainerInfo_PortMapping)(nil), // 11: agora.v1.ContainerInfo.PortMapping
-	(*ContainerInfo_Docker)(nil),      // 12: agora.v1.ContainerInfo.Docker
-	nil,                               // 13: agora.v1.TaskInfo.LabelsEntry
-	(*ExecutorID)(nil),                // 14: agora.v1.ExecutorID
-	(*FrameworkID)(nil),               // 15: agora.v1.FrameworkID
-	(*Resource)(nil),                  // 16: agora.v1.Resource
-	(*TaskID)(nil),                    // 17: agora.v1.TaskID
-	(*AgentID)(nil),                   // 18: agora.v1.AgentID
+	(*CommandInfo_URI)(nil),           // 11: agora.v1.CommandInfo.URI
+	(*ContainerInfo_PortMapping)(nil), // 12: agora.v1.ContainerInfo.PortMapping
+	(*ContainerInfo_Docker)(nil),      // 13: agora.v1.ContainerInfo.Docker
+	nil,                               // 14: agora.v1.TaskInfo.LabelsEntry
+	(*ExecutorID)(nil),                // 15: agora.v1.ExecutorID
+	(*FrameworkID)(nil),               // 16: agora.v1.FrameworkID
+	(*Resource)(nil),                  // 17: agora.v1.Resource
+	(*TaskID)(nil),                    // 18: agora.v1.TaskID
+	(*AgentID)(nil),                   // 19: agora.v1.AgentID
 }
 var file_messages_task_proto_depIdxs = []int32{
 	10, // 0: agora.v1.CommandInfo.environment:type_name -> agora.v1.CommandInfo.EnvironmentEntry
-	2,  // 1: agora.v1.ContainerInfo.type:type_name -> agora.v1.ContainerInfo.Type
-	12, // 2: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
-	14, // 3: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
-	15, // 4: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
-	3,  // 5: agora.v1.ExecutorInfo.command:type_name -> agora.v1.CommandInfo
-	4,  // 6: agora.v1.ExecutorInfo.container:type_name -> agora.v1.ContainerInfo
-	16, // 7: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
-	17, // 8: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
-	18, // 9: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
-	16, // 10: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
-	3,  // 11: agora.v1.TaskInfo.command:type_name -> agora.v1.CommandInfo
-	4,  // 12: agora.v1.TaskInfo.container:type_name -> agora.v1.ContainerInfo
-	6,  // 13: agora.v1.TaskInfo.executor:type_name -> agora.v1.ExecutorInfo
-	13, // 14: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
-	5,  // 15: agora.v1.TaskInfo.kill_policy:type_name -> agora.v1.KillPolicy
-	17, // 16: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
-	0,  // 17: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
-	1,  // 18: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
-	18, // 19: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
-	14, // 20: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
-	17, // 21: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
-	15, // 22: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
-	14, // 23: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
-	18, // 24: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
-	0,  // 25: agora.v1.Task.state:type_name -> agora.v1.TaskState
-	16, // 26: agora.v1.Task.resources:type_name -> agora.v1.Resource
-	8,  // 27: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
-	11, // 28: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	11, // 1: agora.v1.CommandInfo.uris:type_name -> agora.v1.CommandInfo.URI
+	2,  // 2: agora.v1.ContainerInfo.type:type_name -> agora.v1.ContainerInfo.Type
+	13, // 3: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
+	15, // 4: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
+	16, // 5: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
+	3,  // 6: agora.v1.ExecutorInfo.command:type_name -> agora.v1.CommandInfo
+	4,  // 7: agora.v1.ExecutorInfo.container:type_name -> agora.v1.ContainerInfo
+	17, // 8: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
+	18, // 9: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
+	19, // 10: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
+	17, // 11: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
+	3,  // 12: agora.v1.TaskInfo.command:type_name -> agora.v1.CommandInfo
+	4,  // 13: agora.v1.TaskInfo.container:type_name -> agora.v1.ContainerInfo
+	6,  // 14: agora.v1.TaskInfo.executor:type_name -> agora.v1.ExecutorInfo
+	14, // 15: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
+	5,  // 16: agora.v1.TaskInfo.kill_policy:type_name -> agora.v1.KillPolicy
+	18, // 17: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
+	0,  // 18: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
+	1,  // 19: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
+	19, // 20: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
+	15, // 21: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
+	18, // 22: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
+	16, // 23: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
+	15, // 24: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
+	19, // 25: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
+	0,  // 26: agora.v1.Task.state:type_name -> agora.v1.TaskState
+	17, // 27: agora.v1.Task.resources:type_name -> agora.v1.Resource
+	8,  // 28: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
+	12, // 29: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_messages_task_proto_init() }
@@ -1216,7 +1322,7 @@ func file_messages_task_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_task_proto_rawDesc), len(file_messages_task_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/agora-sched/agora/runtime/fetcher"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,9 +99,12 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 			"AGORA_AGENT_ADDRESS": a.self.Address, "AGORA_AGENT_ACTOR": a.self.Id,
 			"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
 		}}
-		ctr, sys, self := a.cfg.Containerizer, a.sys, a.self
+		if info.Mesos {
+			a.mesosExecutorEnv(spec.Env, key, sandbox)
+		}
+		ctr, sys, self, uris := a.cfg.Containerizer, a.sys, a.self, info.GetCommand().GetUris()
 		a.bg.run(func(ctx context.Context) {
-			c, err := ctr.Launch(ctx, spec)
+			c, err := fetchAndLaunch(ctx, ctr, spec, uris)
 			sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
 		})
 		a.later(a.executorTimeout(), executorTimeout{key: key})
@@ -459,4 +463,28 @@ func (a *agent) killOnExecutor(ctx actor.Context, run *taskRun, msg *messages.Ki
 		ctx.Send(ex.pid, msg)
 	}
 	return true
+}
+
+// fetchAndLaunch fetches a command's files into its sandbox, then
+// launches it (off the actor: both touch the disk or the network).
+func fetchAndLaunch(ctx context.Context, ctr containerizer.Containerizer, spec containerizer.LaunchSpec, uris []*messages.CommandInfo_URI) (containerizer.Container, error) {
+	if len(uris) > 0 {
+		if err := fetcher.Fetch(ctx, fetcher.Config{}, uris, spec.Sandbox); err != nil {
+			return nil, err
+		}
+	}
+	return ctr.Launch(ctx, spec)
+}
+
+// mesosExecutorEnv adds the environment Mesos gives an executor, which a
+// Mesos executor reads to find its agent's v1 executor API.
+func (a *agent) mesosExecutorEnv(env map[string]string, key executorKey, sandbox string) {
+	env["MESOS_FRAMEWORK_ID"], env["MESOS_EXECUTOR_ID"] = key.framework, key.executor
+	env["MESOS_AGENT_ID"], env["MESOS_SLAVE_ID"] = a.id(), a.id()
+	env["MESOS_DIRECTORY"], env["MESOS_SANDBOX"] = sandbox, sandbox
+	env["MESOS_AGENT_ENDPOINT"] = a.info.GetHttpAddress()
+	env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = "5secs"
+	// Agora's agent does not let a Mesos executor re-subscribe after an
+	// agent restart yet: it says so rather than promise recovery.
+	env["MESOS_CHECKPOINT"] = "0"
 }

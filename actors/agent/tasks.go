@@ -150,14 +150,14 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 	// started. Launching touches the disk and forks: off the actor, back as
 	// a message, unless the containerizer launches instantly.
 	a.whenDurable(ctx, taskOwner(key), func(ctx actor.Context, _ error) {
-		if _, ok := ctr.(containerizer.Instant); ok {
+		if _, ok := ctr.(containerizer.Instant); ok && len(t.GetCommand().GetUris()) == 0 {
 			c, err := ctr.Launch(a.bg.ctx, spec)
 			a.handleLaunched(ctx, taskLaunched{key: key, container: c, err: err})
 			return
 		}
-		sys, self := a.sys, a.self
+		sys, self, uris := a.sys, a.self, t.GetCommand().GetUris()
 		a.bg.run(func(bctx context.Context) {
-			c, err := ctr.Launch(bctx, spec)
+			c, err := fetchAndLaunch(bctx, ctr, spec, uris)
 			sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
 		})
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/health"
 	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/mesosapi"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
@@ -289,7 +290,12 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			node.Stop()
 			return nil, err
 		}
-		r.http = serveHTTP(ln, mr.httpHandler(master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), mr.ask), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
+		api := http.NewServeMux()
+		api.Handle("/", master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), mr.ask))
+		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
+		// standby redirects them to the leader like every API request.
+		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Clock: clock, Logger: logger}))
+		r.http = serveHTTP(ln, mr.httpHandler(api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		if c.Master == "" && c.Election != "" {
 			c.Master = c.Election
@@ -316,12 +322,17 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		}
 		self := node.System.NewLocalPID(agent.Name)
 		agentMetrics := agent.NewMetrics(reg)
-		r.agentHTTP = serveHTTP(ln, agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
+		agentAPI := http.NewServeMux()
+		agentAPI.Handle("/", agent.HTTPHandler(agent.HTTPConfig{WorkDir: c.WorkDir, Cgroups: command.Cgroups, Logger: logger,
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			Health: func(ctx context.Context) error {
 				return health.Check(ctx, node.System.Root, health.Actor{Name: "agent", PID: self})
 			},
-		}), "/health")
+		}))
+		// Executors of Mesos frameworks subscribe here (Mesos' v1 executor API).
+		agentAPI.Handle(mesosapi.ExecutorPath, mesosapi.NewExecutorServer(mesosapi.ExecutorConfig{System: node.System, Agent: self,
+			Hostname: info.Hostname, Clock: clock, Logger: logger}))
+		r.agentHTTP = serveHTTP(ln, agentAPI, "/health")
 		logger.Info("agent HTTP API serving", "address", info.HttpAddress, "tls", src != nil)
 		spec := leader.Spec{Static: masterPID.Address}
 		if c.Master != "" {

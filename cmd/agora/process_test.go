@@ -287,6 +287,12 @@ func watchDir(t testing.TB, dir string) (changed <-chan struct{}, stop func()) {
 // waitState long-polls the master's /state until ok holds.
 func waitState(t testing.TB, httpAddr string, ok func(*messages.MasterState) bool) *messages.MasterState {
 	t.Helper()
+	return waitStateOf(t, "https", httpAddr, ok)
+}
+
+// waitStateOf is waitState over scheme (http for a master run --insecure).
+func waitStateOf(t testing.TB, scheme, httpAddr string, ok func(*messages.MasterState) bool) *messages.MasterState {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	var since int64
 	var last *messages.MasterState
@@ -295,7 +301,7 @@ func waitState(t testing.TB, httpAddr string, ok func(*messages.MasterState) boo
 	// just stopped (the test pauses one).
 	client := operatorClient(15 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := client.Get(fmt.Sprintf("https://%s/state?since=%d&wait=5s", httpAddr, since))
+		resp, err := client.Get(fmt.Sprintf("%s://%s/state?since=%d&wait=5s", scheme, httpAddr, since))
 		if err != nil {
 			t.Fatalf("master HTTP API: %v", err)
 		}

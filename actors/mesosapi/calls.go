@@ -1,0 +1,115 @@
+package mesosapi
+
+import (
+	"fmt"
+
+	"github.com/agora-sched/agora/messages"
+	mesos "github.com/agora-sched/agora/messages/mesos/v1"
+	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
+	"google.golang.org/protobuf/proto"
+)
+
+// callIn is a scheduler call (other than SUBSCRIBE) as the Agora message
+// the master takes for it; nil for a call Mesos accepts and ignores
+// (REQUEST).
+func callIn(c *sched.Call) (proto.Message, error) {
+	fid := &messages.FrameworkID{Value: c.GetFrameworkId().GetValue()}
+	switch c.GetType() {
+	case sched.Call_TEARDOWN:
+		return &messages.Teardown{FrameworkId: fid}, nil
+	case sched.Call_ACCEPT:
+		a := c.GetAccept()
+		if a == nil {
+			return nil, fmt.Errorf("%w: ACCEPT without accept", ErrInvalid)
+		}
+		out := &messages.Accept{FrameworkId: fid, OfferIds: offerIDsIn(a.OfferIds), Filters: filtersIn(a.Filters)}
+		for _, op := range a.Operations {
+			if op.GetType() != mesos.Offer_Operation_LAUNCH {
+				return nil, fmt.Errorf("%w: ACCEPT with a %s operation (Agora launches tasks: LAUNCH)", ErrUnsupported, op.GetType())
+			}
+			if op.Id != nil {
+				return nil, fmt.Errorf("%w: operation IDs (operation status feedback)", ErrUnsupported)
+			}
+			l := &messages.Operation_Launch{}
+			for _, t := range op.GetLaunch().GetTaskInfos() {
+				ti, err := taskIn(t)
+				if err != nil {
+					return nil, err
+				}
+				l.Tasks = append(l.Tasks, ti)
+			}
+			out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: l}})
+		}
+		return out, nil
+	case sched.Call_DECLINE:
+		d := c.GetDecline()
+		if d == nil {
+			return nil, fmt.Errorf("%w: DECLINE without decline", ErrInvalid)
+		}
+		return &messages.Decline{FrameworkId: fid, OfferIds: offerIDsIn(d.OfferIds), Filters: filtersIn(d.Filters)}, nil
+	case sched.Call_REVIVE:
+		return &messages.Revive{FrameworkId: fid, Roles: c.GetRevive().GetRoles()}, nil
+	case sched.Call_SUPPRESS:
+		return &messages.Suppress{FrameworkId: fid, Roles: c.GetSuppress().GetRoles()}, nil
+	case sched.Call_KILL:
+		k := c.GetKill()
+		if k.GetTaskId().GetValue() == "" {
+			return nil, fmt.Errorf("%w: KILL without a task_id", ErrInvalid)
+		}
+		out := &messages.KillTask{FrameworkId: fid, TaskId: &messages.TaskID{Value: k.GetTaskId().GetValue()}}
+		if a := k.GetAgentId().GetValue(); a != "" {
+			out.AgentId = &messages.AgentID{Value: a}
+		}
+		if g := k.GetKillPolicy().GetGracePeriod(); g != nil {
+			out.KillPolicy = &messages.KillPolicy{GracePeriodNanos: g.GetNanoseconds()}
+		}
+		return out, nil
+	case sched.Call_ACKNOWLEDGE:
+		a := c.GetAcknowledge()
+		if a.GetTaskId().GetValue() == "" || len(a.GetUuid()) == 0 {
+			return nil, fmt.Errorf("%w: ACKNOWLEDGE needs a task_id and a uuid", ErrInvalid)
+		}
+		return &messages.Acknowledge{FrameworkId: fid, AgentId: &messages.AgentID{Value: a.GetAgentId().GetValue()},
+			TaskId: &messages.TaskID{Value: a.GetTaskId().GetValue()}, Uuid: a.Uuid}, nil
+	case sched.Call_RECONCILE:
+		out := &messages.Reconcile{FrameworkId: fid}
+		for _, t := range c.GetReconcile().GetTasks() {
+			rt := &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: t.GetTaskId().GetValue()}}
+			if a := t.GetAgentId().GetValue(); a != "" {
+				rt.AgentId = &messages.AgentID{Value: a}
+			}
+			out.Tasks = append(out.Tasks, rt)
+		}
+		return out, nil
+	case sched.Call_MESSAGE:
+		m := c.GetMessage()
+		if m.GetAgentId().GetValue() == "" || m.GetExecutorId().GetValue() == "" {
+			return nil, fmt.Errorf("%w: MESSAGE needs an agent_id and an executor_id", ErrInvalid)
+		}
+		return &messages.FrameworkToExecutor{FrameworkId: fid, AgentId: &messages.AgentID{Value: m.GetAgentId().GetValue()},
+			ExecutorId: &messages.ExecutorID{Value: m.GetExecutorId().GetValue()}, Data: m.Data}, nil
+	case sched.Call_REQUEST:
+		return nil, nil // Mesos' allocator ignores requests too
+	case sched.Call_SUBSCRIBE:
+		return nil, fmt.Errorf("%w: SUBSCRIBE on an existing stream", ErrInvalid)
+	case sched.Call_SHUTDOWN, sched.Call_ACCEPT_INVERSE_OFFERS, sched.Call_DECLINE_INVERSE_OFFERS,
+		sched.Call_ACKNOWLEDGE_OPERATION_STATUS, sched.Call_RECONCILE_OPERATIONS, sched.Call_UPDATE_FRAMEWORK:
+		return nil, fmt.Errorf("%w: the %s call", ErrUnsupported, c.GetType())
+	}
+	return nil, fmt.Errorf("%w: call type %s", ErrInvalid, c.GetType())
+}
+
+func offerIDsIn(ids []*mesos.OfferID) []*messages.OfferID {
+	out := make([]*messages.OfferID, len(ids))
+	for i, id := range ids {
+		out[i] = &messages.OfferID{Value: id.GetValue()}
+	}
+	return out
+}
+
+func filtersIn(f *mesos.Filters) *messages.Filters {
+	if f == nil || f.RefuseSeconds == nil {
+		return nil
+	}
+	return &messages.Filters{RefuseSeconds: proto.Float64(f.GetRefuseSeconds())}
+}

@@ -1,0 +1,181 @@
+package mesosapi
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+	mesos "github.com/agora-sched/agora/messages/mesos/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestResourcesRoundTrip(t *testing.T) {
+	agora := []*messages.Resource{
+		{Name: "cpus", Scalar: 2.5},
+		{Name: "mem", Scalar: 1024, Role: "eng"},
+		{Name: "ports", Ranges: []*messages.Range{{Begin: 31000, End: 31010}, {Begin: 32000, End: 32000}}},
+		{Name: "cpus", Scalar: 1, Revocable: true},
+	}
+	for _, tc := range []struct {
+		allocated  string
+		refinement bool
+	}{{"", false}, {"eng", true}, {"*", false}} {
+		out := resourcesOut(agora, tc.allocated, tc.refinement)
+		for _, r := range out {
+			if _, err := proto.Marshal(r); err != nil {
+				t.Fatalf("%v: not a complete Mesos resource: %v", r, err)
+			}
+			if got := r.GetAllocationInfo().GetRole(); got != tc.allocated {
+				t.Errorf("allocation_info.role %q; want %q", got, tc.allocated)
+			}
+		}
+		if m := out[1]; tc.refinement != (len(m.Reservations) == 1) || tc.refinement == (m.Role != nil) {
+			t.Errorf("refinement %v: reservation written as %v", tc.refinement, m)
+		}
+		back, err := resourcesIn(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range agora {
+			if !proto.Equal(back[i], agora[i]) {
+				t.Errorf("resource %d: %v came back as %v", i, agora[i], back[i])
+			}
+		}
+	}
+}
+
+func TestResourcesInRefusesWhatAgoraLacks(t *testing.T) {
+	scalar := func(r *mesos.Resource) *mesos.Resource {
+		r.Name, r.Type, r.Scalar = proto.String("disk"), mesos.Value_SCALAR.Enum(), &mesos.Value_Scalar{Value: proto.Float64(1)}
+		return r
+	}
+	for _, tc := range []struct {
+		r    *mesos.Resource
+		want string
+	}{
+		{&mesos.Resource{Name: proto.String("zones"), Type: mesos.Value_SET.Enum(), Set: &mesos.Value_Set{Item: []string{"a"}}}, "type SET"},
+		{scalar(&mesos.Resource{Disk: &mesos.Resource_DiskInfo{}}), "disk info"},
+		{scalar(&mesos.Resource{Shared: &mesos.Resource_SharedInfo{}}), "shared"},
+		{scalar(&mesos.Resource{Reservations: []*mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto.String("r")}}}), "dynamically reserved"},
+	} {
+		_, err := resourcesIn([]*mesos.Resource{tc.r})
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v; want ErrUnsupported naming %q", tc.r, err, tc.want)
+		}
+	}
+}
+
+// Mesos writes allocation_info only for MULTI_ROLE frameworks (master.cpp
+// strips it for the others).
+func TestOfferOutAllocationInfo(t *testing.T) {
+	o := &messages.Offer{Id: &messages.OfferID{Value: "O1"}, FrameworkId: &messages.FrameworkID{Value: "F1"}, AgentId: &messages.AgentID{Value: "A1"},
+		Hostname: "h", Role: "eng", Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}}, AgentHttpAddress: "10.0.0.1:5052",
+		Attributes: []*messages.Attribute{{Name: "rack", Value: &messages.Attribute_Text{Text: "r1"}}}}
+	multi := offerOut(o, true, false)
+	if multi.GetAllocationInfo().GetRole() != "eng" || multi.Resources[0].GetAllocationInfo().GetRole() != "eng" {
+		t.Errorf("MULTI_ROLE offer without its role: %v", multi)
+	}
+	if multi.GetUrl().GetAddress().GetPort() != 5052 || multi.Attributes[0].GetText().GetValue() != "r1" {
+		t.Errorf("offer URL or attributes: %v", multi)
+	}
+	single := offerOut(o, false, false)
+	if single.AllocationInfo != nil || single.Resources[0].AllocationInfo != nil {
+		t.Errorf("allocation_info for a framework that is not MULTI_ROLE: %v", single)
+	}
+	for _, m := range []*mesos.Offer{multi, single} {
+		if _, err := proto.Marshal(m); err != nil {
+			t.Fatalf("incomplete offer: %v", err)
+		}
+	}
+}
+
+func TestTaskIn(t *testing.T) {
+	task := &mesos.TaskInfo{
+		Name: proto.String("t"), TaskId: &mesos.TaskID{Value: proto.String("t1")}, AgentId: &mesos.AgentID{Value: proto.String("A1")},
+		Resources: resourcesOut([]*messages.Resource{{Name: "cpus", Scalar: 0.5}}, "*", false),
+		Command: &mesos.CommandInfo{Value: proto.String("/bin/echo"), Shell: proto.Bool(false), Arguments: []string{"echo", "a b"},
+			User: proto.String("nobody"), Environment: &mesos.Environment{Variables: []*mesos.Environment_Variable{{Name: proto.String("K"), Value: proto.String("V")}}}},
+		KillPolicy: &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: proto.Int64(int64(3 * time.Second))}},
+		Labels:     &mesos.Labels{Labels: []*mesos.Label{{Key: proto.String("k"), Value: proto.String("v")}}},
+	}
+	got, err := taskIn(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &messages.TaskInfo{Name: "t", TaskId: &messages.TaskID{Value: "t1"}, AgentId: &messages.AgentID{Value: "A1"},
+		Resources:  []*messages.Resource{{Name: "cpus", Scalar: 0.5}},
+		Command:    &messages.CommandInfo{Value: "/bin/echo", Arguments: []string{"a b"}, User: "nobody", Environment: map[string]string{"K": "V"}},
+		KillPolicy: &messages.KillPolicy{GracePeriodNanos: int64(3 * time.Second)}, Labels: map[string]string{"k": "v"}}
+	if !proto.Equal(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	// Mesos' shell defaults to true: value runs under sh -c.
+	shell, err := taskIn(&mesos.TaskInfo{Name: proto.String("s"), TaskId: &mesos.TaskID{Value: proto.String("s")}, Command: &mesos.CommandInfo{Value: proto.String("echo $HOME")}})
+	if err != nil || !shell.Command.Shell || shell.Command.Value != "echo $HOME" {
+		t.Fatalf("shell command: %v, %v", shell, err)
+	}
+	for _, bad := range []*mesos.TaskInfo{
+		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Executor: &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("e")}, Type: mesos.ExecutorInfo_DEFAULT.Enum()}},
+		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, Check: &mesos.CheckInfo{}},
+		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, HealthCheck: &mesos.HealthCheck{}},
+	} {
+		if _, err := taskIn(bad); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%v: %v; want ErrUnsupported", bad, err)
+		}
+	}
+}
+
+// Every Agora task state has a Mesos state of the same name.
+func TestStatusOutStates(t *testing.T) {
+	for v, name := range messages.TaskState_name {
+		got := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState(v)})
+		if got.GetState().String() != name {
+			t.Errorf("%s became %s", name, got.GetState())
+		}
+	}
+	got := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState_TASK_FAILED,
+		Reason: messages.TaskStatusReason_REASON_COMMAND_EXITED, Message: "exit 2", Uuid: []byte{1}, TimestampUnixNano: 1_500_000_000,
+		AgentId: &messages.AgentID{Value: "A"}})
+	if got.Reason != nil || got.GetMessage() != "REASON_COMMAND_EXITED: exit 2" || got.GetTimestamp() != 1.5 || string(got.Uuid) != "\x01" {
+		t.Errorf("a reason Mesos lacks: %v", got)
+	}
+	got = statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState_TASK_LOST, Reason: messages.TaskStatusReason_REASON_RECONCILIATION})
+	if got.GetReason() != mesos.TaskStatus_REASON_RECONCILIATION || got.GetSource() != mesos.TaskStatus_SOURCE_MASTER {
+		t.Errorf("reconciliation: %v", got)
+	}
+}
+
+func TestFrameworkIn(t *testing.T) {
+	multi := []*mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}
+	for _, tc := range []struct {
+		name  string
+		in    *mesos.FrameworkInfo
+		roles []string
+		nanos int64
+		err   string
+	}{
+		{"default role", &mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f")}, []string{"*"}, 0, ""},
+		{"one role", &mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), Role: proto.String("eng"), FailoverTimeout: proto.Float64(1.5)}, []string{"eng"}, 1.5e9, ""},
+		{"multi role", &mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), Roles: []string{"a", "b"}, Capabilities: multi}, []string{"a", "b"}, 0, ""},
+		{"roles without MULTI_ROLE", &mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), Roles: []string{"a"}}, nil, 0, "MULTI_ROLE"},
+		{"role with MULTI_ROLE", &mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), Role: proto.String("a"), Capabilities: multi}, nil, 0, "not role"},
+		{"negative failover", &mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), FailoverTimeout: proto.Float64(-1)}, nil, 0, "failover_timeout"},
+		{"weeks of failover", &mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), FailoverTimeout: proto.Float64(1e300)}, []string{"*"}, int64(maxFailoverTimeout), ""},
+	} {
+		f, err := frameworkIn(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %v; want an error with %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(f.info.Roles, ",") != strings.Join(tc.roles, ",") || f.info.FailoverTimeoutNanos != tc.nanos {
+			t.Errorf("%s: %v, %v", tc.name, f.info, err)
+		}
+		if f.removeOnDisconnect != (tc.in.GetFailoverTimeout() == 0) {
+			t.Errorf("%s: removeOnDisconnect %v", tc.name, f.removeOnDisconnect)
+		}
+	}
+}
