@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,17 @@ type traceEnv struct {
 	frameworkIDs map[string]string
 	infos        map[string]*messages.FrameworkInfo
 	offerPrefix  string
+	// denied counts PermissionDenied by label, as /metrics would.
+	denied deniedCounts
+}
+
+// deniedCounts records the core's PermissionDenied counts.
+type deniedCounts map[string]int
+
+func (d deniedCounts) Count(c Counter, label string, n int) {
+	if c == PermissionDenied {
+		d[label] += n
+	}
 }
 
 type armed struct {
@@ -55,7 +67,7 @@ type armed struct {
 var traceT0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func newTraceEnv() *traceEnv {
-	return &traceEnv{now: traceT0, names: map[Endpoint]string{}, agentIDs: map[string]string{}, frameworkIDs: map[string]string{},
+	return &traceEnv{denied: deniedCounts{}, now: traceT0, names: map[Endpoint]string{}, agentIDs: map[string]string{}, frameworkIDs: map[string]string{},
 		infos: map[string]*messages.FrameworkInfo{}}
 }
 
@@ -143,6 +155,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			ReclaimInterval: dur(t, arg(t, d, "reclaim", "0s")), PreemptionGrace: dur(t, arg(t, d, "grace", "5s")),
 			AgentReregisterTimeout: dur(t, arg(t, d, "reregister-window", "0s")),
 			PersistRoles:           arg(t, d, "persist-roles", "") == "true",
+			Metrics:                e.denied,
 		}
 		if g := arg(t, d, "guarantee", ""); g != "" {
 			role, text, _ := strings.Cut(g, "=")
@@ -394,6 +407,14 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "state":
 		return e.state()
+
+	case "denied":
+		// The refusals counted so far, by action (agora_permission_denied_total).
+		var out strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(e.denied)) {
+			fmt.Fprintf(&out, "%s %d\n", k, e.denied[k])
+		}
+		return out.String()
 
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
