@@ -37,6 +37,7 @@ type cli struct {
 	Quota   quotaCmd   `cmd:"" help:"Set or clear a role's quota."`
 	Weights weightsCmd `cmd:"" help:"Set a role's weight."`
 	Sim     simCmd     `cmd:"" help:"Run a workload file on a simulated cluster in this process and report utilization, fairness, waits and faults."`
+	ACLs    aclsCmd    `cmd:"" name:"acls" help:"Show or replace the access control list the masters enforce."`
 	TLS     tlsCmd     `cmd:"" name:"tls" help:"Create a CA and certificates for a cluster (TLS is on by default)."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
