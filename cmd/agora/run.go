@@ -103,7 +103,9 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 				d.Teardown()
 			}
 		case *messages.Error:
-			if ev.Code == messages.Error_UNKNOWN_FRAMEWORK && !launched {
+			// Refused for good: the framework is gone, or the access
+			// control list does not let this principal in (or run as).
+			if (ev.Code == messages.Error_UNKNOWN_FRAMEWORK || ev.Code == messages.Error_PERMISSION_DENIED) && !launched {
 				done <- runOutcome{err: errors.New(ev.Message)}
 			}
 		}
