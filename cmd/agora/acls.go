@@ -49,6 +49,9 @@ func newAccessControl(m *masterRole) (*accessControl, error) {
 	a := &accessControl{m: m}
 	a.acls.Store(&aclVersion{})
 	c := m.c
+	if (c.ACLs != "" || c.Credentials != "") && c.ReloadInterval <= 0 {
+		return nil, fmt.Errorf("--reload-interval %s: want a positive duration such as 2s", c.ReloadInterval)
+	}
 	switch {
 	case c.ACLs == "":
 	case c.ACLs == aclsFromConsul:
