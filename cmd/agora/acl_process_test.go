@@ -81,7 +81,7 @@ func TestACLsAndCredentialsOnATLSCluster(t *testing.T) {
 
 	// The file rewritten: bob is in without a restart.
 	writeFile(aclFile, strings.Replace(aclsWith, "%s", `"alice", "bob"`, 1))
-	m.out.waitFor(t, "access control list replaced")
+	m.out.waitFor(t, "access control list loaded")
 	if out, err := run("bob"); err != nil {
 		t.Fatalf("bob after the list let him in: %v\n%s", err, out)
 	}

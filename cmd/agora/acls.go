@@ -146,7 +146,7 @@ func (a *accessControl) apply(l *acl.List, text []byte, source string) {
 		a.m.node.System.Root.Send(pid, master.ReplaceACLs{List: l})
 	}
 	a.m.metrics.ACLsLoaded(true)
-	a.m.logger.Info("access control list replaced", "source", source)
+	a.m.logger.Info("access control list loaded", "source", source)
 }
 
 func (a *accessControl) refused(err error) {
