@@ -95,6 +95,9 @@ func (a *HTTPAccess) handleACLs(mux *http.ServeMux) {
 		}
 		id, _ := security.IdentityFrom(r.Context())
 		if id.Authenticated() && id.Role != security.RoleOperator {
+			if a.Metrics != nil {
+				a.Metrics.Count(core.PermissionDenied, core.DeniedIdentity, 1)
+			}
 			http.Error(w, fmt.Sprintf("permission denied: only operators replace the access control list; this client is %s", id), http.StatusForbidden)
 			return
 		}
