@@ -79,6 +79,17 @@ func TestACLsAndCredentialsOnATLSCluster(t *testing.T) {
 		t.Fatalf("update_roles refusals counted: %v, want 1", n)
 	}
 
+	// A rewrite that is not a valid list is refused, and counted; the list
+	// in force stays.
+	writeFile(aclFile, `{"register_framework": [{"principals": ["*"], "roles": ["*"]}]}`)
+	m.out.waitFor(t, "access control list refused")
+	if n := metric(t, info.HTTP, `agora_master_acl_loads_total{result="refused"}`); n != 1 {
+		t.Fatalf("refused lists counted: %v, want 1", n)
+	}
+	if out, err := run("bob"); err == nil || !strings.Contains(out, "may not register frameworks") {
+		t.Fatalf("bob after a bad list: %v\n%s", err, out)
+	}
+
 	// The file rewritten: bob is in without a restart.
 	writeFile(aclFile, strings.Replace(aclsWith, "%s", `"alice", "bob"`, 1))
 	m.out.waitFor(t, "access control list loaded")
