@@ -84,6 +84,10 @@ func (a *HTTPAccess) handleACLs(mux *http.ServeMux) {
 			http.Error(w, "this master loads no access control list (start it with --acls FILE, or --acls consul with --election)", http.StatusNotFound)
 			return
 		}
+		if len(text) == 0 {
+			http.Error(w, fmt.Sprintf("no access control list is stored yet (%s): everything is allowed; store one with agora acls set FILE", source), http.StatusNotFound)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Agora-ACL-Source", source)
 		_, _ = w.Write(text)
