@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/agora-sched/agora/cluster/consultest"
 	"github.com/agora-sched/agora/cluster/security"
@@ -74,10 +75,12 @@ func TestACLsFromConsulSurviveFailover(t *testing.T) {
 	if out, err := run(first.Address, "bob"); err == nil || !strings.Contains(out, "may not register frameworks") {
 		t.Fatalf("bob before the list let him in: %v\n%s", err, out)
 	}
+	stored := time.Now()
 	set(`"alice", "bob"`)
 	for _, m := range c.masters {
 		waitCount(t, m.p, "access control list loaded", 2) // the standby follows the key too
 	}
+	t.Logf("both masters loaded the new list %v after agora acls set began", time.Since(stored).Round(time.Millisecond))
 	if out, err := run(first.Address, "bob"); err != nil {
 		t.Fatalf("bob on the first leader: %v\n%s", err, out)
 	}

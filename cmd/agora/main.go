@@ -6,6 +6,7 @@
 //	agora status                      the cluster as a table
 //	agora sim WORKLOAD.yaml           a simulated cluster, reported
 //	agora tls ca / agora tls cert     certificates for a new cluster
+//	agora acls get / agora acls set   the access control list the masters enforce
 //
 // Every flag can also be set through the environment variable named in
 // `agora COMMAND --help` (AGORA_...).
