@@ -136,9 +136,20 @@ func TestACLsAndCredentialsOnATLSCluster(t *testing.T) {
 			t.Errorf("%s: 401 without a WWW-Authenticate challenge", name)
 		}
 	}
+	// Credentials are reloaded too: a rotated secret works, the old one no
+	// longer does.
+	writeFile(credFile, `{"credentials": [{"principal": "ops", "secret": "rotated"}]}`)
+	m.out.waitFor(t, "credentials reloaded")
+	if resp := get(func(r *http.Request) { r.SetBasicAuth("ops", "rotated") }); resp.StatusCode != http.StatusOK {
+		t.Errorf("the rotated secret: %s", resp.Status)
+	}
+	if resp := get(func(r *http.Request) { r.SetBasicAuth("ops", "ops-secret") }); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old secret after rotation: %s", resp.Status)
+	}
+
 	// The CLI, as the credentials' principal.
 	status := exec.Command(agoraBin, "status", "--master-http", info.HTTP, "--tls-ca", operator.Files().CA)
-	status.Env = append(os.Environ(), "AGORA_PRINCIPAL=ops", "AGORA_SECRET=ops-secret")
+	status.Env = append(os.Environ(), "AGORA_PRINCIPAL=ops", "AGORA_SECRET=rotated")
 	if out, err := status.CombinedOutput(); err != nil || !strings.Contains(string(out), "agents: 1 reachable") {
 		t.Fatalf("agora status with credentials: %v\n%s", err, out)
 	}
