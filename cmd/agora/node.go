@@ -197,6 +197,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, fmt.Errorf("--allocator: %w", err)
 		}
 	}
+	if !isMaster && (c.ACLs != "" || c.Credentials != "") {
+		return nil, errors.New("--acls and --credentials are for masters (--role=master): agents take commands only from a master's certificate")
+	}
 	certRole := security.RoleAgent
 	if isMaster {
 		certRole = security.RoleMaster
