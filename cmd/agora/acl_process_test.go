@@ -183,3 +183,33 @@ func certDir(t testing.TB, role security.Role, name string) string {
 	}
 	return out
 }
+
+// A list or credentials that do not load stop a master from starting: it
+// must not serve with less protection than its operator asked for.
+func TestBadACLFlagsStopStartup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"run_task": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	master := []string{"node", "--role=master", "--listen", anyPort, "--http", anyPort}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{append(master, "--acls", filepath.Join(dir, "missing.json")), "no such file"},
+		{append(master, "--acls", bad), `unknown action "run_task"`},
+		{append(master, "--acls", "consul"), "needs --election"},
+		{append(master, "--credentials", bad), "invalid credentials file"},
+		{append(master, "--acls", bad, "--reload-interval", "0s"), "--reload-interval"},
+		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--acls", bad}, "are for masters"},
+	} {
+		out, err := exec.Command(agoraBin, append(tc.args, "--work-dir", t.TempDir())...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: err=%v, output %q should name %s", tc.args, err, out, tc.want)
+		}
+	}
+}
