@@ -31,7 +31,7 @@ func TestHealthSeesAStoppedMasterOrAllocator(t *testing.T) {
 			}
 			srv := httptest.NewServer(master.HTTPHandler(c.Publisher, prometheus.NewRegistry(), nil, nil, func(ctx context.Context) error {
 				return health.Check(ctx, c.System.Root, health.Actor{Name: "master", PID: c.Master}, health.Actor{Name: "allocator", PID: c.Allocator})
-			}))
+			}, nil))
 			defer srv.Close()
 			get := func() (int, string) {
 				resp, err := http.Get(srv.URL + "/health")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -36,14 +37,25 @@ const maxStateWait = 60 * time.Second
 //	GET /tasks/{task}?framework=F
 //	                      where a live or recently finished task runs or
 //	                      ran: the task and its agent (for its sandbox)
+//	GET /acls             the access control list in force (update_acls)
+//	PUT /acls             body: a new list, stored where the masters load
+//	                      it from (Consul KV; update_acls)
 //
 // Reads never touch the master actor, so polling cannot slow it down;
 // changes go to it through update (nil: changes are refused). health probes
 // the master's actors (the master and the allocator: health.Check); nil
-// answers from the snapshots alone.
-func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRoleFunc, lookup TaskLookupFunc, health HealthFunc) http.Handler {
+// answers from the snapshots alone. access decides who may read /state,
+// /roles and /tasks (view_state); /health and /metrics stay open to every
+// client the transport lets in, as monitoring polls them without a
+// principal of the cluster (the metrics hold counts, not the cluster's
+// tasks or roles).
+func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRoleFunc, lookup TaskLookupFunc, health HealthFunc, access *HTTPAccess) http.Handler {
 	mux := http.NewServeMux()
+	access.handleACLs(mux)
 	mux.HandleFunc("GET /tasks/{task}", func(w http.ResponseWriter, r *http.Request) {
+		if !access.allows(w, r, acl.ViewState) {
+			return
+		}
 		if lookup == nil {
 			http.Error(w, "this master does not look tasks up", http.StatusNotImplemented)
 			return
@@ -58,6 +70,9 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		writeJSON(w, loc)
 	})
 	mux.HandleFunc("GET /roles", func(w http.ResponseWriter, r *http.Request) {
+		if !access.allows(w, r, acl.ViewState) {
+			return
+		}
 		snap := pub.Latest()
 		if snap == nil {
 			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
@@ -108,6 +123,9 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), ClearQuota: true})
 	})
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
+		if !access.allows(w, r, acl.ViewState) {
+			return
+		}
 		snap, err := waitSnapshot(r, pub)
 		if err != "" {
 			http.Error(w, err, http.StatusBadRequest)

@@ -18,7 +18,7 @@ func TestHTTPServesSnapshotsWithoutTheActor(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	m.agents.WithLabelValues("reachable").Set(3)
-	srv := httptest.NewServer(HTTPHandler(pub, reg, nil, nil, nil))
+	srv := httptest.NewServer(HTTPHandler(pub, reg, nil, nil, nil, nil))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)

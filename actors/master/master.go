@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/master/core"
+	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,6 +63,9 @@ type Config struct {
 	// the configuration in memory only.
 	SaveRoles        func(context.Context, *messages.RoleConfig) error
 	SaveRolesTimeout time.Duration
+	// ACLs is the access control list at start (nil: none, everything
+	// allowed); a ReplaceACLs message replaces it.
+	ACLs *acl.List
 	// ReclaimInterval is how often the master checks for roles below
 	// their guarantee and preempts for them; 0 turns reclamation off.
 	ReclaimInterval time.Duration
@@ -101,6 +105,12 @@ const (
 	// DefaultSaveRolesTimeout bounds a write of the role configuration.
 	DefaultSaveRolesTimeout = 10 * time.Second
 )
+
+// ReplaceACLs hands the master a new access control list (nil: none); it
+// applies to requests from then on. It is sent within the master's process
+// (by whoever follows the list's file or Consul key): not a protobuf
+// message, so no peer can send it.
+type ReplaceACLs struct{ List *acl.List }
 
 // Messages the master sends itself.
 type (
@@ -165,7 +175,7 @@ func (m *master) newCore() *core.Core {
 	return core.New(core.Config{
 		Info: m.cfg.Info, Liveness: m.cfg.Liveness, OfferTimeout: m.cfg.OfferTimeout, FrameworkHeartbeat: m.cfg.FrameworkHeartbeat,
 		ReclaimInterval: m.cfg.ReclaimInterval, PreemptionGrace: m.cfg.PreemptionGrace, AgentReregisterTimeout: m.cfg.AgentReregisterTimeout,
-		Roles: m.cfg.Roles, PersistRoles: m.cfg.SaveRoles != nil, Metrics: m.cfg.Metrics, Logger: m.cfg.Logger,
+		Roles: m.cfg.Roles, ACLs: m.cfg.ACLs, PersistRoles: m.cfg.SaveRoles != nil, Metrics: m.cfg.Metrics, Logger: m.cfg.Logger,
 	})
 }
 
@@ -241,6 +251,8 @@ func (m *master) Receive(ctx actor.Context) {
 	// Operators.
 	case *messages.UpdateRole:
 		m.run(ctx, m.core.UpdateRole(peer(ctx), msg, now))
+	case ReplaceACLs:
+		m.run(ctx, m.core.SetACLs(msg.List, now))
 	case *messages.GetTask:
 		loc, err := m.core.FindTask(msg)
 		if err != nil {

@@ -26,6 +26,8 @@ type Metrics struct {
 	roleUsed          *prometheus.GaugeVec
 	roleGuarantee     *prometheus.GaugeVec
 	roleRevocable     *prometheus.GaugeVec
+	permissionDenied  *prometheus.CounterVec
+	aclLoads          *prometheus.CounterVec
 
 	// From each snapshot: the cluster's resources, tasks and frameworks
 	// by state (leadership and epoch are the seat's: actors/mastership).
@@ -76,6 +78,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.roleUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_used", Help: "Resources used by live tasks, by role and resource, in the unit the unit label names (mem and disk in bytes)."}, roleLabels)
 	m.roleGuarantee = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_guarantee", Help: "Configured guarantee, by role and resource, in the unit the unit label names."}, roleLabels)
 	m.roleRevocable = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_revocable_used", Help: "Resources used by revocable tasks, by role and resource, in the unit the unit label names."}, roleLabels)
+	m.permissionDenied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Name: "permission_denied_total", Help: "Requests refused for who sent them, by access control list action (register_frameworks, run_tasks, update_roles, view_state, ...) or identity (a certificate of the wrong role, or of another agent or framework)."}, []string{"action"})
+	m.aclLoads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "acl_loads_total", Help: "Access control lists loaded on a change of their file or Consul key, by result: applied, or refused (invalid or unreadable; the list in force stays)."}, []string{"result"})
+	reg.MustRegister(m.permissionDenied, m.aclLoads)
 	reg.MustRegister(m.preemptions, m.roleUsed, m.roleGuarantee, m.roleRevocable)
 	cluster := func(name, help string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "cluster", Name: name, Help: help + ", by resource, in the unit the unit label names (mem and disk in bytes)."}, resourceLabels)
@@ -195,6 +200,8 @@ func (m *Metrics) Count(c core.Counter, label string, n int) {
 		m.statusUpdates.WithLabelValues(label).Add(v)
 	case core.Preemptions:
 		m.preemptions.WithLabelValues(label).Add(v)
+	case core.PermissionDenied:
+		m.permissionDenied.WithLabelValues(label).Add(v)
 	}
 }
 
@@ -203,4 +210,14 @@ func (m *Metrics) setAgents(known, reachable int, interval time.Duration) {
 	m.agents.WithLabelValues("reachable").Set(float64(reachable))
 	m.agents.WithLabelValues("unreachable").Set(float64(known - reachable))
 	m.heartbeatInterval.Set(interval.Seconds())
+}
+
+// ACLsLoaded counts a change of the access control list's source: applied
+// (true), or refused and the list in force kept (false).
+func (m *Metrics) ACLsLoaded(applied bool) {
+	result := "refused"
+	if applied {
+		result = "applied"
+	}
+	m.aclLoads.WithLabelValues(result).Inc()
 }

@@ -15,7 +15,8 @@
 //	  "kill_tasks":          [{"principals": ["ops"], "framework_principals": ["*"]}],
 //	  "update_roles":        [{"principals": ["ops"], "roles": ["*"]}],
 //	  "view_state":          [{"principals": ["*"]}],
-//	  "drain_agents":        [{"principals": ["ops"]}]
+//	  "drain_agents":        [{"principals": ["ops"]}],
+//	  "update_acls":         [{"principals": ["ops"]}]
 //	}
 //
 // A framework always may tear itself down and kill its own tasks; the lists
@@ -46,6 +47,7 @@ const (
 	UpdateRole        Action = "update_roles"        // object: the role
 	ViewState         Action = "view_state"          // object: none
 	DrainAgent        Action = "drain_agents"        // object: none
+	UpdateACLs        Action = "update_acls"         // object: none (replaces the list itself)
 )
 
 // Rule allows its principals an action on its objects. Which object field
@@ -133,7 +135,7 @@ func matchesObject(action Action, names []string, object string) bool {
 	return false
 }
 
-func (a Action) hasObjects() bool { return a != ViewState && a != DrainAgent }
+func (a Action) hasObjects() bool { return a != ViewState && a != DrainAgent && a != UpdateACLs }
 
 func (a Action) objectName() string {
 	switch a {
@@ -161,5 +163,5 @@ func known(a Action) bool { return slices.Contains(actionNames(), string(a)) }
 
 func actionNames() []string {
 	return []string{string(RegisterFramework), string(RunTask), string(TeardownFramework), string(KillTask),
-		string(UpdateRole), string(ViewState), string(DrainAgent)}
+		string(UpdateRole), string(ViewState), string(DrainAgent), string(UpdateACLs)}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"os"
 )
 
 // ClientAuth says what a server asks of its clients.
@@ -76,4 +78,29 @@ func PeerIdentity(cs *tls.ConnectionState) (Identity, bool) {
 		return Identity{}, false // cannot happen: VerifyConnection read it
 	}
 	return id, true
+}
+
+// CAClientConfig is the TLS configuration of a client that shows no
+// certificate (it authenticates with a principal and secret): the server
+// verified against the CAs in caFile, as ClientConfig verifies it.
+func CAClientConfig(caFile string) (*tls.Config, error) {
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	pool, err := parsePool(b)
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", caFile, err)
+	}
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // replaced by VerifyConnection: chain and identity, no hostname
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the server showed no certificate")
+			}
+			_, err := verify(pool, cs.PeerCertificates[0], cs.PeerCertificates[1:], x509.ExtKeyUsageServerAuth)
+			return err
+		},
+	}, nil
 }

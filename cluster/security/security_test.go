@@ -339,3 +339,74 @@ func TestHTTPRequiresIdentity(t *testing.T) {
 		t.Fatal("a client without the CA trusted the server")
 	}
 }
+
+// fakeAuth accepts one principal and secret by HTTP Basic.
+type fakeAuth struct{}
+
+func (fakeAuth) Authenticate(r *http.Request) (string, bool, error) {
+	if r.Header.Get("Authorization") == "" {
+		return "", false, nil
+	}
+	if u, p, ok := r.BasicAuth(); ok && u == "ops" && p == "s3cret" {
+		return u, true, nil
+	}
+	return "", true, errors.New("credentials not accepted")
+}
+
+// A client without a certificate gets in with credentials, as the
+// credential role; wrong ones are refused with a challenge and counted; a
+// certificate, when shown, is who the client is.
+func TestHTTPGateTakesCredentialsWithoutCertificate(t *testing.T) {
+	dir, _ := cluster(t, Identity{Role: RoleMaster, Name: "m1"}, Identity{Role: RoleOperator, Name: "cert-ops"})
+	m, o := mustLoad(t, DirFiles(dir, RoleMaster)), mustLoad(t, DirFiles(dir, RoleOperator))
+	metrics := NewMetrics(nil)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.ServerConfig(ClientOptional))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := HTTPGate{Metrics: metrics, Logger: quiet(), Open: []string{"/health"}, CredentialRole: RoleOperator,
+		Credentials: func() Authenticator { return fakeAuth{} }}
+	srv := &http.Server{Handler: gate.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := IdentityFrom(r.Context())
+		_, _ = io.WriteString(w, id.String())
+	})), ErrorLog: HTTPErrorLog(quiet(), metrics)}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	cfg, err := CAClientConfig(DirFiles(dir, RoleMaster).CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	get := func(c *http.Client, path, user, pass string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "https://"+ln.Addr().String()+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := get(anon, "/state", "ops", "s3cret"); resp.StatusCode != 200 || body != "operator/ops" {
+		t.Fatalf("credentials: %d %s", resp.StatusCode, body)
+	}
+	for _, c := range [][2]string{{"ops", "wrong"}, {"", ""}} {
+		resp, _ := get(anon, "/state", c[0], c[1])
+		if resp.StatusCode != http.StatusUnauthorized || len(resp.Header.Values("WWW-Authenticate")) != 2 {
+			t.Fatalf("%q: %d %v; want 401 with Basic and Bearer challenges", c, resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+		}
+	}
+	if resp, _ := get(anon, "/health", "ops", "wrong"); resp.StatusCode != 200 {
+		t.Fatalf("/health with wrong credentials: %d; it stays open", resp.StatusCode)
+	}
+	if resp, body := get(HTTPClient(o, 5*time.Second), "/state", "ops", "s3cret"); resp.StatusCode != 200 || body != "operator/cert-ops" {
+		t.Fatalf("certificate and credentials: %d %s; the certificate decides", resp.StatusCode, body)
+	}
+	if n, m := metrics.Refused("http", "bad_credentials"), metrics.Refused("http", "no_certificate"); n != 1 || m != 1 {
+		t.Fatalf("refusals counted: bad credentials %v, no certificate %v", n, m)
+	}
+}

@@ -80,7 +80,7 @@ func (c *logsCmd) locate() (*messages.TaskLocation, error) {
 	if c.Framework != "" {
 		q += "?framework=" + url.QueryEscape(c.Framework)
 	}
-	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodGet, q, nil)
+	body, err := masterCall(c.TLS, authFlags{}, c.MasterHTTP, http.MethodGet, q, nil)
 	if err != nil {
 		return nil, err
 	}

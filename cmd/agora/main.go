@@ -6,6 +6,7 @@
 //	agora status                      the cluster as a table
 //	agora sim WORKLOAD.yaml           a simulated cluster, reported
 //	agora tls ca / agora tls cert     certificates for a new cluster
+//	agora acls get / agora acls set   the access control list the masters enforce
 //
 // Every flag can also be set through the environment variable named in
 // `agora COMMAND --help` (AGORA_...).
@@ -39,6 +40,7 @@ type cli struct {
 	Roles      rolesCmd      `cmd:"" help:"Show role weights and quotas."`
 	Quota      quotaCmd      `cmd:"" help:"Set or clear a role's quota."`
 	Weights    weightsCmd    `cmd:"" help:"Set a role's weight."`
+	ACLs       aclsCmd       `cmd:"" name:"acls" help:"Show or replace the access control list the masters enforce."`
 	Sim        simCmd        `cmd:"" help:"Run a workload file on a simulated cluster in this process and report utilization, fairness, waits and faults."`
 	TLS        tlsCmd        `cmd:"" name:"tls" help:"Create a CA and certificates for a cluster (TLS is on by default)."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`

@@ -42,6 +42,7 @@ type masterRole struct {
 	consul   *api.Client
 	cluster  string
 	seat     *mastership.Seat
+	access   *accessControl
 
 	loadRoles func() (*messages.RoleConfig, error)
 	saveRoles func(context.Context, *messages.RoleConfig) error
@@ -57,7 +58,7 @@ func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock c
 		path := filepath.Join(c.WorkDir, "master", "roles.json")
 		m.loadRoles = func() (*messages.RoleConfig, error) { return master.LoadRolesFile(path) }
 		m.saveRoles = master.SaveRolesFile(path)
-		return m, nil
+		return m, m.loadAccess()
 	}
 	spec, err := leader.Parse(c.Election)
 	if err != nil || spec.Consul == "" {
@@ -74,12 +75,20 @@ func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock c
 		return kvconfig.LoadRoles(ctx, m.consul, key)
 	}
 	m.saveRoles = kvconfig.SaveRoles(m.consul, key)
-	return m, nil
+	return m, m.loadAccess()
+}
+
+func (m *masterRole) loadAccess() (err error) {
+	m.access, err = newAccessControl(m)
+	return err
 }
 
 // run leads at once without election, or campaigns until ctx ends; done
 // is closed when the campaign has ended (the lock given up).
 func (m *masterRole) run(ctx context.Context) (done <-chan struct{}, err error) {
+	if err := m.access.run(ctx); err != nil {
+		return nil, err
+	}
 	ended := make(chan struct{})
 	if m.consul == nil {
 		close(ended)
@@ -125,7 +134,7 @@ func (m *masterRole) term(info *messages.MasterInfo) (master.Config, allocation.
 	}
 	return master.Config{
 			Info: info, Clock: m.clock, Logger: m.logger, Liveness: m.liveness, Publisher: m.pub, Metrics: m.metrics,
-			OfferTimeout: m.c.OfferTimeout, FrameworkHeartbeat: m.c.FrameworkHeartbeat, Roles: roles, SaveRoles: m.saveRoles,
+			OfferTimeout: m.c.OfferTimeout, FrameworkHeartbeat: m.c.FrameworkHeartbeat, Roles: roles, SaveRoles: m.saveRoles, ACLs: m.access.list(),
 			ReclaimInterval: m.c.ReclaimInterval, PreemptionGrace: m.c.PreemptionGrace, AgentReregisterTimeout: reregister,
 		}, allocation.Config{
 			Policy: pol, Master: info.Pid, Clock: m.clock, Logger: m.logger, Interval: m.c.AllocationInterval, Metrics: m.aMetrics,

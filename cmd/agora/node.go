@@ -77,6 +77,10 @@ type nodeCmd struct {
 	RegistrationBackoff    time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax        time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 
+	ACLs           string        `name:"acls" env:"AGORA_ACLS" help:"Access control lists (master): a JSON file (see the README's \"A secured cluster\"), reloaded when it changes; or consul, to read them from the election's Consul KV (agora/<cluster>/acls; set with agora acls set), so that every master enforces the same. With a list, what it does not allow is denied. Empty: none, every authenticated client may do what its certificate's role allows."`
+	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal. Reloaded when it changes."`
+	ReloadInterval time.Duration `name:"reload-interval" default:"2s" env:"AGORA_RELOAD_INTERVAL" help:"How often the --acls and --credentials files are checked for changes."`
+
 	// TLS: the node's certificate (of role master, or agent for an agent
 	// only node) and the cluster's CA.
 	TLS tlsFlags `embed:""`
@@ -194,6 +198,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, fmt.Errorf("--allocator: %w", err)
 		}
 	}
+	if !isMaster && (c.ACLs != "" || c.Credentials != "") {
+		return nil, errors.New("--acls and --credentials are for masters (--role=master): agents take commands only from a master's certificate")
+	}
 	certRole := security.RoleAgent
 	if isMaster {
 		certRole = security.RoleMaster
@@ -240,13 +247,14 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		return nil, err
 	}
 	r := &running{node: node, logger: logger, ready: readyInfo{PID: os.Getpid(), Remoting: node.Address}, tls: src}
-	// serveHTTP serves h on ln, over TLS unless insecure: a client must show
-	// a certificate of the cluster for anything but the open paths.
-	serveHTTP := func(ln net.Listener, h http.Handler, open ...string) *http.Server {
+	// serveGated serves h on ln, over TLS unless insecure: a client must
+	// show a certificate of the cluster (or credentials, where the gate
+	// takes them) for anything but the gate's open paths.
+	serveGated := func(ln net.Listener, h http.Handler, gate security.HTTPGate) *http.Server {
 		if src != nil {
 			ln = tls.NewListener(ln, src.ServerConfig(security.ClientOptional))
 		}
-		srv := &http.Server{Handler: security.RequireIdentity(h, secMetrics, logger, open...), ReadHeaderTimeout: 10 * time.Second,
+		srv := &http.Server{Handler: gate.Handler(h), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: security.HTTPErrorLog(logger, secMetrics)}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -254,6 +262,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			}
 		}()
 		return srv
+	}
+	serveHTTP := func(ln net.Listener, h http.Handler, open ...string) *http.Server {
+		return serveGated(ln, h, security.HTTPGate{Metrics: secMetrics, Logger: logger, Open: open})
 	}
 	clock := clockwork.NewRealClock()
 	masterPID := actor.NewPID(c.Master, master.Name)
@@ -291,11 +302,15 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, err
 		}
 		api := http.NewServeMux()
-		api.Handle("/", master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health), mr.ask))
+		api.Handle("/", master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health, mr.access.httpAccess()), mr.ask))
 		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
 		// standby redirects them to the leader like every API request.
 		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Clock: clock, Logger: logger}))
-		r.http = serveHTTP(ln, mr.httpHandler(api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), "/health")
+		// Operators reach the master's API with a certificate, or with
+		// --credentials; /health stays open for probes (and /metrics is
+		// not guarded by view_state: monitoring reads it).
+		r.http = serveGated(ln, mr.httpHandler(api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+			security.HTTPGate{Metrics: secMetrics, Logger: logger, Open: []string{"/health"}, Credentials: mr.access.authenticator, CredentialRole: security.RoleOperator})
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		if c.Master == "" && c.Election != "" {
 			c.Master = c.Election

@@ -22,12 +22,13 @@ import (
 
 // masterFlags are what every operator command needs to reach the master.
 type masterFlags struct {
-	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port (a standby redirects), or consul://host:port/<cluster>."`
-	TLS        tlsFlags `embed:""`
+	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port (a standby redirects), or consul://host:port/<cluster>."`
+	TLS        tlsFlags  `embed:""`
+	Auth       authFlags `embed:""`
 }
 
 func (f masterFlags) get(path string, into proto.Message) ([]byte, error) {
-	body, err := masterCall(f.TLS, f.MasterHTTP, http.MethodGet, path, nil)
+	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func (c *tasksKillCmd) Run(*slog.Logger) error {
 }
 
 func (f masterFlags) post(path string) error {
-	body, err := masterCall(f.TLS, f.MasterHTTP, http.MethodPost, path, nil)
+	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodPost, path, nil)
 	if err != nil {
 		return err
 	}

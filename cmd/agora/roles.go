@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/cluster/leader"
-	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -22,14 +21,15 @@ import (
 // Operator commands for role weights and quotas, over the master's HTTP API.
 
 type rolesCmd struct {
-	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	TLS        tlsFlags `embed:""`
+	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	TLS        tlsFlags  `embed:""`
+	Auth       authFlags `embed:""`
 }
 
 // Run prints every role with a configuration or a live task: its
 // configuration against what it uses, and how often it was preempted.
 func (c *rolesCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodGet, "/state", nil)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodGet, "/state", nil)
 	if err != nil {
 		return err
 	}
@@ -56,16 +56,17 @@ type quotaCmd struct {
 }
 
 type quotaSetCmd struct {
-	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string   `arg:"" help:"Role, such as eng/ml."`
-	Guarantee  string   `arg:"" help:"Guaranteed resources, such as 'cpus:4;mem:4096'."`
-	Limit      string   `help:"Resources the role may never exceed, such as 'cpus:8'."`
-	TLS        tlsFlags `embed:""`
+	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string    `arg:"" help:"Role, such as eng/ml."`
+	Guarantee  string    `arg:"" help:"Guaranteed resources, such as 'cpus:4;mem:4096'."`
+	Limit      string    `help:"Resources the role may never exceed, such as 'cpus:8'."`
+	TLS        tlsFlags  `embed:""`
+	Auth       authFlags `embed:""`
 }
 
 func (c *quotaSetCmd) Run(*slog.Logger) error {
 	payload, _ := json.Marshal(map[string]string{"guarantee": c.Guarantee, "limit": c.Limit})
-	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodPut, "/quota/"+c.Role, payload)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodPut, "/quota/"+c.Role, payload)
 	if err != nil {
 		return err
 	}
@@ -73,13 +74,14 @@ func (c *quotaSetCmd) Run(*slog.Logger) error {
 }
 
 type quotaClearCmd struct {
-	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string   `arg:"" help:"Role."`
-	TLS        tlsFlags `embed:""`
+	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string    `arg:"" help:"Role."`
+	TLS        tlsFlags  `embed:""`
+	Auth       authFlags `embed:""`
 }
 
 func (c *quotaClearCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodDelete, "/quota/"+c.Role, nil)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodDelete, "/quota/"+c.Role, nil)
 	if err != nil {
 		return err
 	}
@@ -91,24 +93,25 @@ type weightsCmd struct {
 }
 
 type weightSetCmd struct {
-	MasterHTTP string   `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string   `arg:"" help:"Role."`
-	Weight     float64  `arg:"" help:"Weight (default of every role: 1)."`
-	TLS        tlsFlags `embed:""`
+	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	Role       string    `arg:"" help:"Role."`
+	Weight     float64   `arg:"" help:"Weight (default of every role: 1)."`
+	TLS        tlsFlags  `embed:""`
+	Auth       authFlags `embed:""`
 }
 
 func (c *weightSetCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.TLS, c.MasterHTTP, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
 	if err != nil {
 		return err
 	}
 	return printRoles(body)
 }
 
-// masterCall asks the master's HTTP API as an operator (with an operator
-// certificate, unless --insecure).
-func masterCall(f tlsFlags, hostport, method, path string, payload []byte) ([]byte, error) {
-	src, err := f.client(security.RoleOperator, quietLogger(slog.Default()))
+// masterCall asks the master's HTTP API as an operator: with an operator
+// certificate, or with --principal and --secret (unless --insecure).
+func masterCall(f tlsFlags, a authFlags, hostport, method, path string, payload []byte) ([]byte, error) {
+	client, scheme, err := a.httpClient(f, 15*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +119,12 @@ func masterCall(f tlsFlags, hostport, method, path string, payload []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(method, security.Scheme(src)+"://"+hostport+path, bytes.NewReader(payload))
+	req, err := http.NewRequest(method, scheme+"://"+hostport+path, bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
 	}
-	resp, err := security.HTTPClient(src, 15*time.Second).Do(req)
+	a.sign(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -21,10 +20,11 @@ type statusCmd struct {
 	JSON       bool          `name:"json" help:"Print the raw state as JSON."`
 	Timeout    time.Duration `default:"10s" help:"Give up after this long."`
 	TLS        tlsFlags      `embed:""`
+	Auth       authFlags     `embed:""`
 }
 
 func (c *statusCmd) Run(*slog.Logger) error {
-	body, err := fetchState(c.TLS, c.MasterHTTP, c.Timeout)
+	body, err := fetchState(c.TLS, c.Auth, c.MasterHTTP, c.Timeout)
 	if err != nil {
 		return err
 	}
@@ -40,8 +40,8 @@ func (c *statusCmd) Run(*slog.Logger) error {
 	return nil
 }
 
-func fetchState(f tlsFlags, hostport string, timeout time.Duration) ([]byte, error) {
-	src, err := f.client(security.RoleOperator, quietLogger(slog.Default()))
+func fetchState(f tlsFlags, a authFlags, hostport string, timeout time.Duration) ([]byte, error) {
+	client, scheme, err := a.httpClient(f, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,12 @@ func fetchState(f tlsFlags, hostport string, timeout time.Duration) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	resp, err := security.HTTPClient(src, timeout).Get(security.Scheme(src) + "://" + hostport + "/state")
+	req, err := http.NewRequest(http.MethodGet, scheme+"://"+hostport+"/state", nil)
+	if err != nil {
+		return nil, err
+	}
+	a.sign(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
 	}

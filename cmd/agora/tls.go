@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -113,4 +115,54 @@ func (c *tlsCertCmd) Run(*slog.Logger) error {
 	}
 	fmt.Printf("certificate for %s: %s (--tls-cert), key %s (--tls-key)\n", id, cert, key)
 	return nil
+}
+
+// authFlags let an operator's command authenticate to the master's HTTP
+// API with a principal and secret (the master's --credentials) rather than
+// a client certificate.
+type authFlags struct {
+	Principal string `env:"AGORA_PRINCIPAL" group:"Credentials" help:"Authenticate to the master's HTTP API as this principal, with --secret (HTTP Basic), instead of a client certificate."`
+	Secret    string `env:"AGORA_SECRET" group:"Credentials" help:"The principal's secret, as the master's --credentials file holds it; without --principal it is sent as a bearer token."`
+}
+
+// httpClient is the client to reach the master's API with and its URL
+// scheme: with credentials, one that verifies the server against the
+// cluster's CA and shows no certificate; else one with the operator's
+// certificate.
+func (a authFlags) httpClient(f tlsFlags, timeout time.Duration) (*http.Client, string, error) {
+	if a.Secret == "" {
+		if a.Principal != "" {
+			return nil, "", errors.New("--principal needs --secret (or AGORA_SECRET)")
+		}
+		src, err := f.client(security.RoleOperator, quietLogger(slog.Default()))
+		if err != nil {
+			return nil, "", err
+		}
+		return security.HTTPClient(src, timeout), security.Scheme(src), nil
+	}
+	if f.Insecure {
+		return &http.Client{Timeout: timeout}, "http", nil
+	}
+	if f.TLSDir == "" && f.TLSCA == "" {
+		f.TLSDir = security.DevDir()
+	}
+	ca := f.options().Resolve(security.RoleOperator).CA
+	cfg, err := security.CAClientConfig(ca)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w (--tls-ca: the cluster's CA, to verify the master)", err)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = cfg
+	return &http.Client{Transport: t, Timeout: timeout}, "https", nil
+}
+
+// sign adds the credentials to req: HTTP Basic with a principal, else the
+// secret as a bearer token.
+func (a authFlags) sign(req *http.Request) {
+	switch {
+	case a.Principal != "":
+		req.SetBasicAuth(a.Principal, a.Secret)
+	case a.Secret != "":
+		req.Header.Set("Authorization", "Bearer "+a.Secret)
+	}
 }

@@ -96,7 +96,7 @@ func (c *Core) caller(p Peer, id *messages.FrameworkID, req proto.Message) (*fra
 		return nil, false
 	}
 	if p.authenticated() && f.info.GetPrincipal() != p.Principal {
-		c.deny(p, fmt.Sprintf("framework %s belongs to principal %q", f.id(), f.info.GetPrincipal()), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("framework %s belongs to principal %q", f.id(), f.info.GetPrincipal()), req)
 		return nil, false
 	}
 	if p.Endpoint.IsZero() || f.conn != p.Endpoint {

@@ -41,9 +41,16 @@ func (p Peer) String() string {
 	return p.Role + " " + p.Principal
 }
 
-// deny answers a request its sender may not make, and says so in the log.
-func (c *Core) deny(p Peer, text string, req proto.Message) {
-	c.log.Warn("request refused: permission denied", "peer", p.String(), "request", string(req.ProtoReflect().Descriptor().FullName()), "why", text)
+// DeniedIdentity labels a refusal for the sender's identity (a certificate
+// of the wrong role, or of another agent or framework principal) rather
+// than an access control list's action.
+const DeniedIdentity = "identity"
+
+// deny answers a request its sender may not make, says so in the log and
+// counts it under action (an acl.Action, or DeniedIdentity).
+func (c *Core) deny(p Peer, action, text string, req proto.Message) {
+	c.log.Warn("request refused: permission denied", "peer", p.String(), "request", string(req.ProtoReflect().Descriptor().FullName()), "action", action, "why", text)
+	c.cfg.Metrics.Count(PermissionDenied, action, 1)
 	c.reject(p.Endpoint, messages.Error_PERMISSION_DENIED, text, req)
 }
 
@@ -55,9 +62,9 @@ func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, to Endpoint, r
 	}
 	switch {
 	case p.Role != RoleAgent:
-		c.deny(p, fmt.Sprintf("only agents register as agents; this connection's certificate is a %s's", p.Role), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("only agents register as agents; this connection's certificate is a %s's", p.Role), req)
 	case p.Principal != info.GetHostname():
-		c.deny(p, fmt.Sprintf("an agent registers under the hostname its certificate names (%s), not %q", p.Principal, info.GetHostname()), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("an agent registers under the hostname its certificate names (%s), not %q", p.Principal, info.GetHostname()), req)
 	default:
 		return c.answersToSender(p, to, req)
 	}
@@ -71,7 +78,7 @@ func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, to Endpoint, r
 // another scheduler offers of the sender's framework.
 func (c *Core) answersToSender(p Peer, to Endpoint, req proto.Message) bool {
 	if p.Endpoint.IsZero() || to.Address != p.Endpoint.Address {
-		c.deny(p, fmt.Sprintf("the request names a PID at %q but comes from %q: register and subscribe with a PID of the sending node", to.Address, p.Endpoint.Address), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("the request names a PID at %q but comes from %q: register and subscribe with a PID of the sending node", to.Address, p.Endpoint.Address), req)
 		return false
 	}
 	return true
@@ -82,7 +89,7 @@ func (c *Core) fromAgent(p Peer, a *agentRecord, req proto.Message) bool {
 	if !p.authenticated() || (p.Role == RoleAgent && p.Principal == a.principal) {
 		return true
 	}
-	c.deny(p, fmt.Sprintf("agent %s is %s's; this connection is %s's", a.id(), a.principal, p), req)
+	c.deny(p, DeniedIdentity, fmt.Sprintf("agent %s is %s's; this connection is %s's", a.id(), a.principal, p), req)
 	return false
 }
 
@@ -94,11 +101,11 @@ func (c *Core) mayHoldFramework(p Peer, info *messages.FrameworkInfo, known *fra
 	}
 	switch {
 	case p.Role != RoleFramework:
-		c.deny(p, fmt.Sprintf("only frameworks subscribe; this connection's certificate is a %s's", p.Role), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("only frameworks subscribe; this connection's certificate is a %s's", p.Role), req)
 	case info.GetPrincipal() != "" && info.GetPrincipal() != p.Principal:
-		c.deny(p, fmt.Sprintf("the framework names principal %q but its scheduler's certificate names %q", info.GetPrincipal(), p.Principal), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("the framework names principal %q but its scheduler's certificate names %q", info.GetPrincipal(), p.Principal), req)
 	case known != nil && known.info.GetPrincipal() != "" && known.info.GetPrincipal() != p.Principal:
-		c.deny(p, fmt.Sprintf("framework %s belongs to principal %q", known.id(), known.info.GetPrincipal()), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("framework %s belongs to principal %q", known.id(), known.info.GetPrincipal()), req)
 	default:
 		return c.answersToSender(p, to, req)
 	}
@@ -110,9 +117,9 @@ func (c *Core) mayHoldFramework(p Peer, info *messages.FrameworkInfo, known *fra
 func (c *Core) mayOperate(p Peer, role string, req proto.Message) bool {
 	switch {
 	case p.authenticated() && p.Role != RoleOperator:
-		c.deny(p, fmt.Sprintf("only operators change the role configuration; this connection is %s's", p), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("only operators change the role configuration; this connection is %s's", p), req)
 	case !c.cfg.ACLs.Allows(p.Principal, acl.UpdateRole, role):
-		c.deny(p, fmt.Sprintf("principal %q may not configure role %q (access control list: update_roles)", p.Principal, role), req)
+		c.deny(p, string(acl.UpdateRole), fmt.Sprintf("principal %q may not configure role %q (access control list: update_roles)", p.Principal, role), req)
 	default:
 		return true
 	}
@@ -124,7 +131,7 @@ func (c *Core) mayOperate(p Peer, role string, req proto.Message) bool {
 func (c *Core) mayRegisterIn(p Peer, info *messages.FrameworkInfo, req proto.Message) bool {
 	for _, role := range info.GetRoles() {
 		if !c.cfg.ACLs.Allows(p.Principal, acl.RegisterFramework, role) {
-			c.deny(p, fmt.Sprintf("principal %q may not register frameworks in role %q (access control list: register_frameworks)", p.Principal, role), req)
+			c.deny(p, string(acl.RegisterFramework), fmt.Sprintf("principal %q may not register frameworks in role %q (access control list: register_frameworks)", p.Principal, role), req)
 			return false
 		}
 	}

@@ -38,6 +38,7 @@ const (
 	TasksLaunched                    // tasks sent to agents
 	StatusUpdates                    // task status updates from agents; label: state
 	Preemptions                      // tasks preempted; label: the task's role
+	PermissionDenied                 // requests refused for who sent them; label: the acl.Action, or DeniedIdentity
 )
 
 type discard struct{}

@@ -218,6 +218,7 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 		if user := taskUser(f, t); err == nil && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.RunTask, user) {
 			c.log.Warn("task refused: permission denied", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "principal", f.info.GetPrincipal(), "user", user)
 			c.cfg.Metrics.Count(Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
+			c.cfg.Metrics.Count(PermissionDenied, string(acl.RunTask), 1)
 			as := fmt.Sprintf("user %q", user)
 			if user == "" {
 				as = "the agent's default user (the task names no user; a run_tasks rule allows that with users [\"*\"])"

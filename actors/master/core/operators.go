@@ -30,7 +30,8 @@ const (
 // step if listings of millions are wanted.
 func (c *Core) ListTasks(p Peer, q *messages.ListTasks) (*messages.TaskList, *messages.Error) {
 	if !c.cfg.ACLs.Allows(p.Principal, acl.ViewState, "") {
-		c.log.Warn("request refused: permission denied", "peer", p.String(), "request", "ListTasks", "why", "view_state")
+		c.log.Warn("request refused: permission denied", "peer", p.String(), "request", "ListTasks", "action", string(acl.ViewState))
+		c.cfg.Metrics.Count(PermissionDenied, string(acl.ViewState), 1)
 		c.cfg.Metrics.Count(Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
 		return nil, &messages.Error{Code: messages.Error_PERMISSION_DENIED, Request: fullName(q), Leader: c.cfg.Info,
 			Message: fmt.Sprintf("principal %q may not view the cluster's state (access control list: view_state)", p.Principal)}
@@ -155,7 +156,7 @@ func (c *Core) OperatorTeardown(p Peer, msg *messages.OperatorTeardown, now time
 // operator may.
 func (c *Core) operand(p Peer, id string, action acl.Action, verb string, req proto.Message) (*frameworkRecord, bool) {
 	if p.authenticated() && p.Role != RoleOperator {
-		c.deny(p, fmt.Sprintf("only operators %s other frameworks; this connection is %s's", verb, p), req)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("only operators %s other frameworks; this connection is %s's", verb, p), req)
 		return nil, false
 	}
 	f, ok := c.books.frameworks[id]
@@ -164,7 +165,7 @@ func (c *Core) operand(p Peer, id string, action acl.Action, verb string, req pr
 		return nil, false
 	}
 	if !c.cfg.ACLs.Allows(p.Principal, action, f.info.GetPrincipal()) {
-		c.deny(p, fmt.Sprintf("principal %q may not %s frameworks of principal %q (access control list: %s)", p.Principal, verb, f.info.GetPrincipal(), action), req)
+		c.deny(p, string(action), fmt.Sprintf("principal %q may not %s frameworks of principal %q (access control list: %s)", p.Principal, verb, f.info.GetPrincipal(), action), req)
 		return nil, false
 	}
 	return f, true

@@ -54,7 +54,7 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 	if p.authenticated() && t.agentID() != st.GetAgentId().GetValue() {
 		// The sender is an agent, but not the one the task runs on: it
 		// cannot end (and free) another agent's task.
-		c.deny(p, fmt.Sprintf("task %s of framework %s runs on agent %s, not on %s", t.id(), fwID, t.agentID(), st.GetAgentId().GetValue()), msg)
+		c.deny(p, DeniedIdentity, fmt.Sprintf("task %s of framework %s runs on agent %s, not on %s", t.id(), fwID, t.agentID(), st.GetAgentId().GetValue()), msg)
 		return c.ready()
 	}
 	// The books keep the status and the scheduler is sent it: shared, as

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,16 +46,28 @@ type traceEnv struct {
 	frameworkIDs map[string]string
 	infos        map[string]*messages.FrameworkInfo
 	offerPrefix  string
+	// denied counts PermissionDenied by label, as /metrics would.
+	denied map[string]int
 	// observed are the durations the core measured since the last
 	// command (a master started with metrics=true prints them).
 	observed []string
+	observe  bool
 }
 
-// traceMetrics records the core's duration measures for the trace.
+// traceMetrics records the core's PermissionDenied counts and, when the
+// trace asks, its duration measures.
 type traceMetrics struct{ e *traceEnv }
 
-func (traceMetrics) Count(Counter, string, int) {}
+func (m traceMetrics) Count(c Counter, label string, n int) {
+	if c == PermissionDenied {
+		m.e.denied[label] += n
+	}
+}
+
 func (m traceMetrics) Observe(h Histogram, d time.Duration) {
+	if !m.e.observe {
+		return
+	}
 	name := map[Histogram]string{OfferToLaunch: "offer-to-launch", StatusUpdateLatency: "status-update-latency"}[h]
 	m.e.observed = append(m.e.observed, fmt.Sprintf("observe %s %s", name, d))
 }
@@ -68,7 +81,7 @@ type armed struct {
 var traceT0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func newTraceEnv() *traceEnv {
-	return &traceEnv{now: traceT0, names: map[Endpoint]string{}, agentIDs: map[string]string{}, frameworkIDs: map[string]string{},
+	return &traceEnv{denied: map[string]int{}, now: traceT0, names: map[Endpoint]string{}, agentIDs: map[string]string{}, frameworkIDs: map[string]string{},
 		infos: map[string]*messages.FrameworkInfo{}}
 }
 
@@ -167,10 +180,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			ReclaimInterval: dur(t, arg(t, d, "reclaim", "0s")), PreemptionGrace: dur(t, arg(t, d, "grace", "5s")),
 			AgentReregisterTimeout: dur(t, arg(t, d, "reregister-window", "0s")),
 			PersistRoles:           arg(t, d, "persist-roles", "") == "true",
+			Metrics:                traceMetrics{e},
 		}
-		if arg(t, d, "metrics", "") == "true" {
-			cfg.Metrics = traceMetrics{e}
-		}
+		e.observe = arg(t, d, "metrics", "") == "true"
 		if g := arg(t, d, "guarantee", ""); g != "" {
 			role, text, _ := strings.Cut(g, "=")
 			cfg.Roles = &messages.RoleConfig{Roles: []*messages.RoleSettings{{Role: role, Quota: &messages.RoleQuota{Guarantee: resources(t, text)}}}}
@@ -448,6 +460,14 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "state":
 		return e.state()
+
+	case "denied":
+		// The refusals counted so far, by action (agora_permission_denied_total).
+		var out strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(e.denied)) {
+			fmt.Fprintf(&out, "%s %d\n", k, e.denied[k])
+		}
+		return out.String()
 
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
