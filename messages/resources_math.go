@@ -27,7 +27,34 @@ type resourceAmount struct {
 	ranged bool
 }
 
-func toMilli(v float64) int64 { return int64(math.Round(v * 1000)) }
+// toMilli saturates: an amount beyond int64 thousandths (the wire's float
+// can say 1e300) counts as the most there can be, not as a wrapped
+// negative. Bounds on what is accepted are the validators'; this keeps the
+// arithmetic from lying about what it was given.
+func toMilli(v float64) int64 {
+	m := math.Round(v * 1000)
+	switch {
+	case m >= math.MaxInt64:
+		return math.MaxInt64
+	case m <= math.MinInt64:
+		return math.MinInt64
+	case m != m: // NaN
+		return 0
+	}
+	return int64(m)
+}
+
+// addMilli is a + b, saturated as toMilli is.
+func addMilli(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
 
 func find(t []resourceAmount, k resourceKey) int {
 	for i := range t {
@@ -60,7 +87,7 @@ func tally(lists ...[]*Resource) []resourceAmount {
 				}
 				continue
 			}
-			a.milli += toMilli(r.GetScalar())
+			a.milli = addMilli(a.milli, toMilli(r.GetScalar()))
 		}
 	}
 	return out
@@ -71,7 +98,8 @@ func unionRange(rs [][2]uint64, x [2]uint64) [][2]uint64 {
 	slices.SortFunc(rs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
 	var out [][2]uint64
 	for _, r := range rs {
-		if n := len(out); n > 0 && r[0] <= out[n-1][1]+1 {
+		// (An end of MaxUint64 has no successor: +1 would wrap to 0.)
+		if n := len(out); n > 0 && (out[n-1][1] == math.MaxUint64 || r[0] <= out[n-1][1]+1) {
 			out[n-1][1] = max(out[n-1][1], r[1])
 			continue
 		}
@@ -216,12 +244,12 @@ func containsScalars(have, want []*Resource) bool {
 		var need, got int64
 		for _, x := range want[i:] {
 			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
-				need += toMilli(x.GetScalar())
+				need = addMilli(need, toMilli(x.GetScalar()))
 			}
 		}
 		for _, x := range have {
 			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
-				got += toMilli(x.GetScalar())
+				got = addMilli(got, toMilli(x.GetScalar()))
 			}
 		}
 		if need > got {
