@@ -13,11 +13,11 @@ import (
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"google.golang.org/protobuf/proto"
 )
 
 // running reports whether process pid, started at start, still runs (a
@@ -71,7 +71,7 @@ func TestUnreadableCheckpointEndsTheTaskBeforeReportingIt(t *testing.T) {
 			path := agent.TaskCheckpointPath(workDir, fw, "t1")
 			b, err := os.ReadFile(path)
 			cp := &messages.TaskCheckpoint{}
-			if err != nil || proto.Unmarshal(b, cp) != nil || cp.Pid == 0 {
+			if err != nil || checkpoint.UnmarshalMessage(b, cp) != nil || cp.Pid == 0 {
 				t.Fatalf("checkpoint of the running task: %v %v", err, cp)
 			}
 			pid, start := int(cp.Pid), cp.StartTime

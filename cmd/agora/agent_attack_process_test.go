@@ -23,9 +23,9 @@ import (
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 )
 
 // agoraRun runs `agora run` against a master as a framework of user
@@ -157,7 +157,7 @@ func TestGarbledCheckpointAfterAgentSIGKILL(t *testing.T) {
 	}
 	b, err := os.ReadFile(paths[0])
 	cp := &messages.TaskCheckpoint{}
-	if err != nil || proto.Unmarshal(b, cp) != nil || cp.Pid == 0 {
+	if err != nil || checkpoint.UnmarshalMessage(b, cp) != nil || cp.Pid == 0 {
 		t.Fatalf("checkpoint: %v %v", err, cp)
 	}
 	group := filepath.Base(filepath.Dir(filepath.Dir(paths[0]))) + ".task-0000"
