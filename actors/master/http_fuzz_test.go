@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/actors/master/core"
+	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"github.com/prometheus/client_golang/prometheus"
 )
