@@ -12,9 +12,13 @@ import (
 // add up; scalars are counted in thousandths, as the allocator counts them,
 // so that sums are exact and 0.1+0.2 fits in 0.3.
 
+// A name given both as a scalar and as ranges (which no well-known
+// resource is, but the wire allows) is two amounts: merged, one would
+// swallow the other.
 type resourceKey struct {
 	name, role string
 	revocable  bool
+	ranged     bool
 }
 
 // resourceAmount is one name, role and revocability's total. Lists are a
@@ -73,7 +77,7 @@ func tally(lists ...[]*Resource) []resourceAmount {
 	out := make([]resourceAmount, 0, n)
 	for _, l := range lists {
 		for _, r := range l {
-			k := resourceKey{r.GetName(), r.GetRole(), r.GetRevocable()}
+			k := resourceKey{r.GetName(), r.GetRole(), r.GetRevocable(), len(r.GetRanges()) > 0}
 			i := find(out, k)
 			if i < 0 {
 				out = append(out, resourceAmount{key: k})
@@ -153,10 +157,16 @@ func fromTally(t []resourceAmount) []*Resource {
 		if c := strings.Compare(a.key.role, b.key.role); c != 0 {
 			return c
 		}
+		if a.key.revocable != b.key.revocable {
+			if b.key.revocable {
+				return -1
+			}
+			return 1
+		}
 		switch {
-		case a.key.revocable == b.key.revocable:
+		case a.key.ranged == b.key.ranged:
 			return 0
-		case b.key.revocable:
+		case b.key.ranged:
 			return -1
 		}
 		return 1
@@ -233,22 +243,22 @@ func scalarsOnly(l []*Resource) bool {
 // scalars: a framework asks it for every task it fits into an offer.
 func containsScalars(have, want []*Resource) bool {
 	for i, w := range want {
-		k := resourceKey{w.GetName(), w.GetRole(), w.GetRevocable()}
+		k := resourceKey{w.GetName(), w.GetRole(), w.GetRevocable(), false}
 		seen := false
 		for _, x := range want[:i] {
-			seen = seen || resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()} == k
+			seen = seen || resourceKey{x.GetName(), x.GetRole(), x.GetRevocable(), false} == k
 		}
 		if seen {
 			continue // counted with the first of its key
 		}
 		var need, got int64
 		for _, x := range want[i:] {
-			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
+			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable(), false}) == k {
 				need = addMilli(need, toMilli(x.GetScalar()))
 			}
 		}
 		for _, x := range have {
-			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
+			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable(), false}) == k {
 				got = addMilli(got, toMilli(x.GetScalar()))
 			}
 		}
