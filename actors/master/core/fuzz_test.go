@@ -31,20 +31,40 @@ func FuzzCore(f *testing.F) {
 	for _, seed := range coreSeeds() {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, input []byte) {
-		w := newFuzzWorld(t)
-		for step := 0; len(input) >= 4 && step < 64; step++ {
-			op, peer, fix, n := input[0], input[1], input[2], int(input[3])
-			input = input[4:]
-			n = min(n, len(input))
-			payload := input[:n]
-			input = input[n:]
-			w.step(op, peer, fix, payload)
-			if err := booksAgree(w.c); err != nil {
-				t.Fatalf("step %d (op %d): %v", step, op%numOps, err)
-			}
+	f.Fuzz(func(t *testing.T, input []byte) { runCoreInput(t, input) })
+}
+
+func runCoreInput(t *testing.T, input []byte) *fuzzWorld {
+	w := newFuzzWorld(t)
+	for step := 0; len(input) >= 4 && step < 64; step++ {
+		op, peer, fix, n := input[0], input[1], input[2], int(input[3])
+		input = input[4:]
+		n = min(n, len(input))
+		payload := input[:n]
+		input = input[n:]
+		w.step(op, peer, fix, payload)
+		if err := booksAgree(w.c); err != nil {
+			t.Fatalf("step %d (op %d): %v", step, op%numOps, err)
 		}
-	})
+	}
+	return w
+}
+
+// The harness reaches the core's depths: in the first seed a task of the
+// first framework runs (the other agent's forged FINISHED for it refused),
+// and the second framework launches one with all an agent has.
+func TestFuzzCoreSeedsLaunchTasks(t *testing.T) {
+	w := runCoreInput(t, coreSeeds()[0])
+	var got []string
+	for _, f := range w.c.books.frameworks {
+		for id, task := range f.tasks {
+			got = append(got, fmt.Sprint(f.info.Name, "/", id, " ", task.task.State))
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"f1/t1 TASK_RUNNING", "f2/t1 TASK_STAGING"}; !slices.Equal(got, want) {
+		t.Fatalf("tasks %v, want %v", got, want)
+	}
 }
 
 // fuzzPeers: the cluster's own agents and frameworks, an operator, an
@@ -142,14 +162,14 @@ func (w *fuzzWorld) frameworkID(p Peer) *messages.FrameworkID {
 	if id, ok := w.fwIDs[p.Endpoint.ID]; ok {
 		return &messages.FrameworkID{Value: id}
 	}
-	return &messages.FrameworkID{Value: "m-F1"}
+	return &messages.FrameworkID{Value: "m-1-F1"} // (another's)
 }
 
 func (w *fuzzWorld) agentID(p Peer) *messages.AgentID {
 	if id, ok := w.agentIDs[p.Principal]; ok {
 		return &messages.AgentID{Value: id}
 	}
-	return &messages.AgentID{Value: "m-S1"}
+	return &messages.AgentID{Value: "m-1-A1"} // (another's)
 }
 
 // aTask is a task some agent runs (of p's framework if it has one), chosen
@@ -175,11 +195,21 @@ func (w *fuzzWorld) aTask(p Peer, sel byte) (string, *messages.RunTask) {
 	return r.agent, r.rt
 }
 
-func (w *fuzzWorld) offerIDs(p Peer) []*messages.OfferID {
-	var ids []*messages.OfferID
-	for _, o := range w.offers[p.Endpoint.ID] {
-		ids = append(ids, o.Id)
+// takeOffers returns the offers p holds on one agent (that of its offer
+// sel picks), and forgets them: an accept must name offers of one agent.
+func (w *fuzzWorld) takeOffers(p Peer, sel byte) []*messages.OfferID {
+	held := w.offers[p.Endpoint.ID]
+	if len(held) == 0 {
+		return nil
 	}
+	agent := held[int(sel)%len(held)].AgentId.GetValue()
+	var ids []*messages.OfferID
+	for _, o := range held {
+		if o.AgentId.GetValue() == agent {
+			ids = append(ids, o.Id)
+		}
+	}
+	w.offers[p.Endpoint.ID] = slices.DeleteFunc(held, func(o *messages.Offer) bool { return o.AgentId.GetValue() == agent })
 	return ids
 }
 
@@ -238,8 +268,7 @@ func (w *fuzzWorld) step(op, peer, fix byte, payload []byte) {
 				m.FrameworkId = w.frameworkID(p)
 			}
 			if fix&fixOffers != 0 {
-				m.OfferIds = w.offerIDs(p)
-				w.offers[p.Endpoint.ID] = nil
+				m.OfferIds = w.takeOffers(p, fix>>4)
 			}
 			w.run(w.c.Accept(p, m, now))
 		}
@@ -250,8 +279,7 @@ func (w *fuzzWorld) step(op, peer, fix byte, payload []byte) {
 				m.FrameworkId = w.frameworkID(p)
 			}
 			if fix&fixOffers != 0 {
-				m.OfferIds = w.offerIDs(p)
-				w.offers[p.Endpoint.ID] = nil
+				m.OfferIds = w.takeOffers(p, fix>>4)
 			}
 			w.run(w.c.Decline(p, m, now))
 		}
@@ -408,19 +436,19 @@ func coreSeeds() [][]byte {
 	seqs := [][][]byte{
 		{coreStep(opAccept, f1, all, launch("t1", "cpus:1;mem:128")), coreStep(opStatus, a1, all, status(messages.TaskState_TASK_RUNNING)),
 			coreStep(opStatus, a2, all, status(messages.TaskState_TASK_FINISHED)), coreStep(opAck, f1, all, &messages.Acknowledge{}),
-			coreStep(opAllocate, 0, 0, nil), coreStep(opAccept, f2, all, launch("t1", "cpus:4;mem:4096;ports:[31000-31010]"))},
+			{opTick, 0, 0, 1, 10}, coreStep(opAllocate, 0, 0, nil), coreStep(opAccept, f2, all, launch("t1", "cpus:4;mem:4096;ports:[31000-31010]"))},
 		{coreStep(opAccept, f1, all, launch("t1", "cpus:1e300")), coreStep(opAccept, f1, all, launch("t2", "mem:9e15;mem:9e15"))},
 		{coreStep(opRegister, a3, 0, &messages.RegisterAgent{Info: &messages.AgentInfo{Hostname: "a3", Resources: res("cpus:1e300;mem:1e6")}}),
 			coreStep(opAllocate, 0, 0, nil)},
 		{coreStep(opRegister, anon, 0, &messages.RegisterAgent{Info: &messages.AgentInfo{Hostname: "x", Resources: res("cpus:9e15;cpus:9e15")}}),
 			coreStep(opAllocate, 0, 0, nil)},
 		{coreStep(opReregister, a3, fixAgent, &messages.ReregisterAgent{}), coreStep(opReregister, a1, fixAgent, &messages.ReregisterAgent{
-			Tasks: []*messages.Task{{TaskId: &messages.TaskID{Value: "t9"}, FrameworkId: &messages.FrameworkID{Value: "m-F1"}, State: messages.TaskState_TASK_RUNNING, Resources: res("cpus:100")}}})},
-		{coreStep(opSubscribe, evil, fixFramework, &messages.SubscribeFramework{Info: &messages.FrameworkInfo{Name: "x", Roles: []string{"r"}, Id: &messages.FrameworkID{Value: "m-F1"}}}),
-			coreStep(opSubscribe, evil, 0, &messages.SubscribeFramework{Info: &messages.FrameworkInfo{Name: "x", Roles: []string{"r"}, Id: &messages.FrameworkID{Value: "m-F9"}}})},
+			Tasks: []*messages.Task{{TaskId: &messages.TaskID{Value: "t9"}, FrameworkId: &messages.FrameworkID{Value: "m-1-F1"}, State: messages.TaskState_TASK_RUNNING, Resources: res("cpus:100")}}})},
+		{coreStep(opSubscribe, evil, fixFramework, &messages.SubscribeFramework{Info: &messages.FrameworkInfo{Name: "x", Roles: []string{"r"}, Id: &messages.FrameworkID{Value: "m-1-F1"}}}),
+			coreStep(opSubscribe, evil, 0, &messages.SubscribeFramework{Info: &messages.FrameworkInfo{Name: "x", Roles: []string{"r"}, Id: &messages.FrameworkID{Value: "m-1-F9"}}})},
 		{coreStep(opAccept, f1, all, launch("t1", "cpus:1;mem:128")), coreStep(opStatus, a2, all, status(messages.TaskState_TASK_FINISHED)),
 			coreStep(opStatus, evil, all, status(messages.TaskState_TASK_FINISHED)), coreStep(opKill, evil, fixTask, &messages.KillTask{}),
-			coreStep(opTeardown, evil, 0, &messages.Teardown{FrameworkId: &messages.FrameworkID{Value: "m-F1"}})},
+			coreStep(opTeardown, evil, 0, &messages.Teardown{FrameworkId: &messages.FrameworkID{Value: "m-1-F1"}})},
 		{coreStep(opUpdateRole, op, 0, &messages.UpdateRole{Role: "r-f1", Weight: proto.Float64(2)}),
 			coreStep(opUpdateRole, f1, 0, &messages.UpdateRole{Role: "r-f1", Weight: proto.Float64(2)}),
 			coreStep(opUpdateRole, op, 0, &messages.UpdateRole{Role: "x/../r", Weight: proto.Float64(-1)}),
