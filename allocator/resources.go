@@ -242,7 +242,7 @@ func ToMilli(v float64) int64 {
 		return math.MaxInt64
 	case m <= math.MinInt64:
 		return math.MinInt64
-	case m != m: // NaN
+	case math.IsNaN(m):
 		return 0
 	}
 	return int64(m)

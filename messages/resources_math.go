@@ -42,7 +42,7 @@ func toMilli(v float64) int64 {
 		return math.MaxInt64
 	case m <= math.MinInt64:
 		return math.MinInt64
-	case m != m: // NaN
+	case math.IsNaN(m):
 		return 0
 	}
 	return int64(m)
