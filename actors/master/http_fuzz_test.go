@@ -47,50 +47,52 @@ func FuzzHTTPHandler(f *testing.F) {
 	} {
 		f.Add(s.method, s.path, []byte(s.body))
 	}
-	pub := &Publisher{}
-	pub.publish(&messages.MasterState{Master: &messages.MasterInfo{Id: "m"}, SnapshotUnixNano: 1})
-	reg := prometheus.NewRegistry()
-	NewMetrics(reg)
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	c := core.New(core.Config{Info: &messages.MasterInfo{Id: "m", Epoch: 1}})
-	c.Start(now)
-	pol, _ := policy.New("drf", policy.Options{Seed: 1})
-	var refused error
-	operator := core.Peer{Endpoint: core.Endpoint{Address: "o:1", ID: "op"}, Role: core.RoleOperator, Principal: "op"}
-	update := func(_ context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		var cfg *messages.RoleConfig
-		var err error
-		for _, e := range c.UpdateRole(operator, u, now).Effects {
-			switch e := e.(type) {
-			case core.ToAllocator:
-				if _, aerr := policy.Apply(pol, e.Msg, now); aerr != nil {
-					refused = errors.Join(refused, aerr)
-				}
-			case core.Send:
-				switch m := e.Msg.(type) {
-				case *messages.RoleConfig:
-					cfg = m
-				case *messages.Error:
-					err = errors.New(m.Message)
+	f.Fuzz(func(t *testing.T, method, target string, body []byte) {
+		// A master of its own for every input, so that a crasher
+		// reproduces alone.
+		pub := &Publisher{}
+		pub.publish(&messages.MasterState{Master: &messages.MasterInfo{Id: "m"}, SnapshotUnixNano: 1})
+		reg := prometheus.NewRegistry()
+		NewMetrics(reg)
+		var mu sync.Mutex
+		now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+		c := core.New(core.Config{Info: &messages.MasterInfo{Id: "m", Epoch: 1}})
+		c.Start(now)
+		pol, _ := policy.New("drf", policy.Options{Seed: 1})
+		var refused error
+		operator := core.Peer{Endpoint: core.Endpoint{Address: "o:1", ID: "op"}, Role: core.RoleOperator, Principal: "op"}
+		update := func(_ context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var cfg *messages.RoleConfig
+			var err error
+			for _, e := range c.UpdateRole(operator, u, now).Effects {
+				switch e := e.(type) {
+				case core.ToAllocator:
+					if _, aerr := policy.Apply(pol, e.Msg, now); aerr != nil {
+						refused = errors.Join(refused, aerr)
+					}
+				case core.Send:
+					switch m := e.Msg.(type) {
+					case *messages.RoleConfig:
+						cfg = m
+					case *messages.Error:
+						err = errors.New(m.Message)
+					}
 				}
 			}
+			if cfg == nil && err == nil {
+				err = errors.New("the core did not answer")
+			}
+			return cfg, err
 		}
-		if cfg == nil && err == nil {
-			err = errors.New("the core did not answer")
+		lookup := func(_ context.Context, q *messages.GetTask) (*messages.TaskLocation, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return c.FindTask(q)
 		}
-		return cfg, err
-	}
-	lookup := func(_ context.Context, q *messages.GetTask) (*messages.TaskLocation, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return c.FindTask(q)
-	}
-	health := func(context.Context) error { return nil }
-	h := HTTPHandler(pub, reg, update, lookup, health)
-	f.Fuzz(func(t *testing.T, method, target string, body []byte) {
+		health := func(context.Context) error { return nil }
+		h := HTTPHandler(pub, reg, update, lookup, health)
 		// A request already cancelled: a long poll answers at once.
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
