@@ -88,9 +88,10 @@ func scalarsIn(rs []*Resource) []*Resource {
 }
 
 // FuzzResourceMath: for any two lists the parser accepts, sums and
-// differences never go negative (no wrapped fixed point), a sum contains
-// its parts, and, while amounts are within what fixed point holds exactly,
-// (a+b)-b == a and Contains agrees with Subtract.
+// differences never go negative (no wrapped fixed point) and ranges stay
+// sorted and disjoint; while amounts are within what fixed point holds
+// exactly, a sum contains its parts, (a+b)-b == a and Contains agrees with
+// Subtract.
 func FuzzResourceMath(f *testing.F) {
 	for i, s := range resourceSeeds {
 		f.Add(s, resourceSeeds[(i+1)%len(resourceSeeds)])
@@ -115,11 +116,14 @@ func FuzzResourceMath(f *testing.F) {
 				}
 			}
 		}
+		// Beyond 2^53 thousandths a float64 no longer holds every
+		// amount (the master refuses such amounts): no more is asked
+		// of the arithmetic there than the above.
+		if !withinExact(append(append([]*Resource{}, a...), b...)) {
+			return
+		}
 		if !ContainsResources(sum, a) || !ContainsResources(sum, b) {
 			t.Fatalf("%q + %q = %q, which does not contain both", ta, tb, FormatResources(sum))
-		}
-		if !withinExact(a) || !withinExact(b) {
-			return
 		}
 		// Scalars come back exactly; ranges that b shares with a do not
 		// (a set union), but what comes back is within a.
