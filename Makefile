@@ -9,7 +9,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: images consul build test unit bench proto demo lint tools clean
+.PHONY: images consul build test unit bench fuzz proto demo lint tools clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/agora ./cmd/agora
@@ -44,6 +44,21 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 bench: consul
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 -timeout 30m ./allocator/... ./actors/... ./cmd/agora/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./testkit/sim/
+
+# fuzz runs every fuzz target (func FuzzXxx in a _test.go file) for
+# FUZZTIME each; go test -fuzz takes one target per run. Their seed corpora
+# (f.Add and testdata/fuzz) already run in make test and make unit; a
+# crasher found here is written to testdata/fuzz/FuzzXxx: commit it, so it
+# stays a test. FUZZFLAGS passes more, such as -parallel=1.
+FUZZTIME ?= 30s
+FUZZFLAGS ?=
+fuzz:
+	@set -e; for file in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== $$name in ./$$(dirname $$file) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$$(dirname $$file); \
+		done; \
+	done
 
 proto:
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }

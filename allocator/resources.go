@@ -234,8 +234,24 @@ func (r Resources) String() string {
 }
 
 // ToMilli converts a quantity to fixed point, rounding to the nearest
-// milli-unit.
-func ToMilli(v float64) int64 { return int64(math.Round(v * Milli)) }
+// milli-unit; beyond int64 it saturates rather than wrap to a negative.
+func ToMilli(v float64) int64 {
+	m := math.Round(v * Milli)
+	switch {
+	case m >= math.MaxInt64:
+		return math.MaxInt64
+	case m <= math.MinInt64:
+		return math.MinInt64
+	case math.IsNaN(m):
+		return 0
+	}
+	return int64(m)
+}
+
+// maxMilli bounds one kind's amount in one set of resources: up to 2^53
+// milli-units a float64 on the wire says every amount exactly, and the sum
+// of a thousand agents' of them still fits in int64.
+const maxMilli = 1 << 53
 
 // FromMessages converts wire resources. Revocable resources are returned
 // separately. Unknown names and reservations are rejected: this allocator
@@ -267,7 +283,11 @@ func FromMessages(rs []*messages.Resource) (regular, revocable Resources, err er
 		if r.Role != "" && r.Role != "*" {
 			return regular, revocable, fmt.Errorf("%w: reserved resource %s(%s): reservations are not supported yet", messages.ErrBadResource, r.Name, r.Role)
 		}
-		dst.Scalars[k] += ToMilli(r.Scalar)
+		m := ToMilli(r.Scalar)
+		if m > maxMilli || dst.Scalars[k] > maxMilli-m {
+			return regular, revocable, fmt.Errorf("%w: %s amounts to more than %g, the most one set of resources may hold", messages.ErrBadResource, r.Name, float64(maxMilli)/Milli)
+		}
+		dst.Scalars[k] += m
 	}
 	return regular, revocable, nil
 }

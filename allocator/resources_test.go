@@ -3,6 +3,8 @@ package allocator
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 
 	"github.com/agora-sched/agora/messages"
@@ -106,5 +108,25 @@ func TestFromMinAllocatable(t *testing.T) {
 		if _, err := FromMinAllocatable(m); !errors.Is(err, messages.ErrBadResource) {
 			t.Errorf("%s: err = %v, want ErrBadResource", name, err)
 		}
+	}
+}
+
+// Amounts beyond what fixed point holds exactly are refused, the limit in
+// the error, rather than wrapped to a negative (1e300 cpus was -9.2e15).
+func TestFromMessagesRefusesAmountsBeyondFixedPoint(t *testing.T) {
+	for _, text := range []string{"cpus:1e300", "mem:9e15;mem:9e15", "cpus:9007199254741"} {
+		rs, err := messages.ParseResources(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := FromMessages(rs); !errors.Is(err, messages.ErrBadResource) || !strings.Contains(err.Error(), "9.007199254740992e+12") {
+			t.Errorf("%s: err = %v, want a refusal naming the limit", text, err)
+		}
+	}
+	if r, _, err := FromMessages([]*messages.Resource{{Name: "cpus", Scalar: 9007199254740.992}}); err != nil || r.Scalars[CPUs] != 1<<53 {
+		t.Errorf("the limit itself: %v %v", r, err)
+	}
+	if ToMilli(1e300) != math.MaxInt64 || ToMilli(math.NaN()) != 0 {
+		t.Error("ToMilli wraps")
 	}
 }

@@ -12,9 +12,13 @@ import (
 // add up; scalars are counted in thousandths, as the allocator counts them,
 // so that sums are exact and 0.1+0.2 fits in 0.3.
 
+// A name given both as a scalar and as ranges (which no well-known
+// resource is, but the wire allows) is two amounts: merged, one would
+// swallow the other.
 type resourceKey struct {
 	name, role string
 	revocable  bool
+	ranged     bool
 }
 
 // resourceAmount is one name, role and revocability's total. Lists are a
@@ -27,7 +31,34 @@ type resourceAmount struct {
 	ranged bool
 }
 
-func toMilli(v float64) int64 { return int64(math.Round(v * 1000)) }
+// toMilli saturates: an amount beyond int64 thousandths (the wire's float
+// can say 1e300) counts as the most there can be, not as a wrapped
+// negative. Bounds on what is accepted are the validators'; this keeps the
+// arithmetic from lying about what it was given.
+func toMilli(v float64) int64 {
+	m := math.Round(v * 1000)
+	switch {
+	case m >= math.MaxInt64:
+		return math.MaxInt64
+	case m <= math.MinInt64:
+		return math.MinInt64
+	case math.IsNaN(m):
+		return 0
+	}
+	return int64(m)
+}
+
+// addMilli is a + b, saturated as toMilli is.
+func addMilli(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
 
 func find(t []resourceAmount, k resourceKey) int {
 	for i := range t {
@@ -46,7 +77,7 @@ func tally(lists ...[]*Resource) []resourceAmount {
 	out := make([]resourceAmount, 0, n)
 	for _, l := range lists {
 		for _, r := range l {
-			k := resourceKey{r.GetName(), r.GetRole(), r.GetRevocable()}
+			k := resourceKey{r.GetName(), r.GetRole(), r.GetRevocable(), len(r.GetRanges()) > 0}
 			i := find(out, k)
 			if i < 0 {
 				out = append(out, resourceAmount{key: k})
@@ -60,7 +91,7 @@ func tally(lists ...[]*Resource) []resourceAmount {
 				}
 				continue
 			}
-			a.milli += toMilli(r.GetScalar())
+			a.milli = addMilli(a.milli, toMilli(r.GetScalar()))
 		}
 	}
 	return out
@@ -71,7 +102,8 @@ func unionRange(rs [][2]uint64, x [2]uint64) [][2]uint64 {
 	slices.SortFunc(rs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
 	var out [][2]uint64
 	for _, r := range rs {
-		if n := len(out); n > 0 && r[0] <= out[n-1][1]+1 {
+		// (An end of MaxUint64 has no successor: +1 would wrap to 0.)
+		if n := len(out); n > 0 && (out[n-1][1] == math.MaxUint64 || r[0] <= out[n-1][1]+1) {
 			out[n-1][1] = max(out[n-1][1], r[1])
 			continue
 		}
@@ -125,10 +157,16 @@ func fromTally(t []resourceAmount) []*Resource {
 		if c := strings.Compare(a.key.role, b.key.role); c != 0 {
 			return c
 		}
+		if a.key.revocable != b.key.revocable {
+			if b.key.revocable {
+				return -1
+			}
+			return 1
+		}
 		switch {
-		case a.key.revocable == b.key.revocable:
+		case a.key.ranged == b.key.ranged:
 			return 0
-		case b.key.revocable:
+		case b.key.ranged:
 			return -1
 		}
 		return 1
@@ -205,23 +243,23 @@ func scalarsOnly(l []*Resource) bool {
 // scalars: a framework asks it for every task it fits into an offer.
 func containsScalars(have, want []*Resource) bool {
 	for i, w := range want {
-		k := resourceKey{w.GetName(), w.GetRole(), w.GetRevocable()}
+		k := resourceKey{w.GetName(), w.GetRole(), w.GetRevocable(), false}
 		seen := false
 		for _, x := range want[:i] {
-			seen = seen || resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()} == k
+			seen = seen || resourceKey{x.GetName(), x.GetRole(), x.GetRevocable(), false} == k
 		}
 		if seen {
 			continue // counted with the first of its key
 		}
 		var need, got int64
 		for _, x := range want[i:] {
-			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
-				need += toMilli(x.GetScalar())
+			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable(), false}) == k {
+				need = addMilli(need, toMilli(x.GetScalar()))
 			}
 		}
 		for _, x := range have {
-			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable()}) == k {
-				got += toMilli(x.GetScalar())
+			if (resourceKey{x.GetName(), x.GetRole(), x.GetRevocable(), false}) == k {
+				got = addMilli(got, toMilli(x.GetScalar()))
 			}
 		}
 		if need > got {

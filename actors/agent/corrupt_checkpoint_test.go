@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/docker/docker/api/types/container"
@@ -33,7 +35,7 @@ func running(pid int, start uint64) bool {
 }
 
 // A restarted agent that cannot read a task's checkpoint (truncated, or
-// garbled by the disk) does not lose the task's process: it ends what runs
+// garbled by the disk, even where what is left would parse) does not lose the task's process: it ends what runs
 // in the task's container, and only then, before it re-registers, reports
 // the task TASK_FAILED with the reason; so the master frees resources that
 // no process uses any more. No cgroup is left. With cgroups the container
@@ -52,6 +54,13 @@ func TestUnreadableCheckpointEndsTheTaskBeforeReportingIt(t *testing.T) {
 		{"truncated, cgroups", containerizer.Command{Cgroups: cg}, func(b []byte) []byte { return b[:len(b)/2] }},
 		{"garbled, no cgroups", containerizer.Command{}, func(b []byte) []byte { return bytes.Repeat([]byte{0xff}, len(b)) }},
 		{"empty, cgroups", containerizer.Command{Cgroups: cg}, func([]byte) []byte { return nil }},
+		// A flip that may leave a protobuf that parses (a changed byte of
+		// an update): the frame's checksum tells it from a valid one.
+		{"one bit flipped, cgroups", containerizer.Command{Cgroups: cg}, func(b []byte) []byte {
+			b = append([]byte{}, b...)
+			b[len(b)-1] ^= 1
+			return b
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
@@ -71,7 +80,7 @@ func TestUnreadableCheckpointEndsTheTaskBeforeReportingIt(t *testing.T) {
 			path := agent.TaskCheckpointPath(workDir, fw, "t1")
 			b, err := os.ReadFile(path)
 			cp := &messages.TaskCheckpoint{}
-			if err != nil || proto.Unmarshal(b, cp) != nil || cp.Pid == 0 {
+			if err != nil || checkpoint.UnmarshalMessage(b, cp) != nil || cp.Pid == 0 {
 				t.Fatalf("checkpoint of the running task: %v %v", err, cp)
 			}
 			pid, start := int(cp.Pid), cp.StartTime
@@ -148,5 +157,50 @@ func TestUnreadableCheckpointOfADockerTaskEndsItsContainer(t *testing.T) {
 		Filters: filters.NewArgs(filters.Arg("label", containerizer.LabelTask+"="+fw+".d"))})
 	if err != nil || len(left) != 0 {
 		t.Fatalf("the task was reported failed while its container is left: %v %v", left, err)
+	}
+}
+
+// An agent upgraded in place reads the unframed checkpoints its older
+// version wrote: the task is re-attached, not failed.
+func TestUnframedCheckpointOfAnOlderAgentIsRecovered(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	workDir := t.TempDir()
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	task := scheduler.Command("t1", "sleep 600", scheduler.Resources("cpus:0.5;mem:64"))
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_RUNNING
+	})
+	fw := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 }).Frameworks[0].Info.Id.Value
+	path := agent.TaskCheckpointPath(workDir, fw, "t1")
+	b, err := os.ReadFile(path)
+	cp := &messages.TaskCheckpoint{}
+	if err != nil || checkpoint.UnmarshalMessage(b, cp) != nil || cp.Pid == 0 {
+		t.Fatalf("checkpoint of the running task: %v %v", err, cp)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-int(cp.Pid), syscall.SIGKILL) })
+	if _, framed, _ := checkpoint.Unframe(b); !framed {
+		t.Fatal("the agent wrote an unframed checkpoint")
+	}
+	crash(c, first)
+	unframed, err := proto.Marshal(cp) // as agents before framing wrote it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, unframed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mark := c.Events.Mark()
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered })
+	c.StateWhere(t, func(s *messages.MasterState) bool {
+		return len(s.Frameworks) == 1 && s.Frameworks[0].Tasks["TASK_RUNNING"] == 1
+	})
+	if !running(int(cp.Pid), cp.StartTime) {
+		t.Fatal("the task's process is gone")
+	}
+	if n := c.Events.Count(0, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_FAILED)); n != 0 {
+		t.Fatal("the task was reported failed")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/agora-sched/agora/runtime/fetcher"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -188,7 +187,7 @@ func (a *agent) checkpointExecutor(ex *executorRun) {
 	_, err := a.executorSandbox(ex.key)
 	var b []byte
 	if err == nil {
-		b, err = proto.Marshal(cp)
+		b, err = checkpoint.MarshalMessage(cp)
 	}
 	if err != nil {
 		a.log.Error("cannot checkpoint executor; it would not be recovered if the agent restarts", "executor_id", ex.key.executor, "err", err)
@@ -214,10 +213,7 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 			continue
 		}
 		cp := &messages.ExecutorCheckpoint{}
-		b, err := os.ReadFile(f)
-		if err == nil {
-			err = proto.Unmarshal(b, cp)
-		}
+		err = checkpoint.ReadMessage(f, cp)
 		if err == nil && (cp.Info.GetExecutorId().GetValue() != key.executor || cp.Framework.GetId().GetValue() != key.framework) {
 			err = fmt.Errorf("it names executor %s of framework %s", cp.Info.GetExecutorId().GetValue(), cp.Framework.GetId().GetValue())
 		}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 )
 
 // Agent recovery. For every task the agent keeps a checkpoint: the
@@ -28,6 +28,11 @@ import (
 // write, never in a sandbox: a sandbox belongs to its task's user, and a
 // task that could write its checkpoint could name any process for the
 // agent to kill, or another framework's task for it to report.
+//
+// Checkpoints are framed (runtime/checkpoint: length and CRC-32C), so one
+// the disk tore or garbled is told from a valid one rather than taken for
+// whatever a damaged protobuf happens to parse as; unframed ones that an
+// older agent wrote are read as they are.
 //
 // A checkpoint that cannot be read (the disk garbled it) loses the task's
 // process, not the task: the agent ends whatever runs in the task's
@@ -78,7 +83,7 @@ func (a *agent) checkpoint(run *taskRun) {
 		pid, start := id.Identity()
 		cp.Pid, cp.StartTime = int64(pid), start
 	}
-	b, err := proto.Marshal(cp) // on the actor: the writer gets bytes, not the books
+	b, err := checkpoint.MarshalMessage(cp) // on the actor: the writer gets bytes, not the books
 	if err != nil {
 		a.log.Error("cannot checkpoint task; it will not be recovered if the agent restarts", "task_id", run.key.task, "err", err)
 		return
@@ -197,11 +202,8 @@ func (a *agent) readTaskCheckpoints(rc *recovery) (cps []readCheckpoint, lostIn 
 			a.log.Error("a checkpoint the agent cannot have written; ignoring it", "path", path, "err", err)
 			continue
 		}
-		b, err := os.ReadFile(path)
 		cp := &messages.TaskCheckpoint{}
-		if err == nil {
-			err = proto.Unmarshal(b, cp)
-		}
+		err = checkpoint.ReadMessage(path, cp) // framed, or plain from an older agent
 		if err == nil && (cp.Run.GetTask() == nil || cp.Run.GetFramework() == nil) {
 			err = errors.New("it holds no task")
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -48,7 +49,7 @@ func recordSent(sent chan<- sentMsg, dir string) actor.SenderMiddleware {
 func checkpointOf(dir, framework, task string) *messages.TaskCheckpoint {
 	b, err := os.ReadFile(agent.TaskCheckpointPath(dir, framework, task))
 	cp := &messages.TaskCheckpoint{}
-	if err != nil || proto.Unmarshal(b, cp) != nil {
+	if err != nil || checkpoint.UnmarshalMessage(b, cp) != nil {
 		return nil
 	}
 	return cp

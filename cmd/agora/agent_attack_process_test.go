@@ -23,9 +23,9 @@ import (
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 )
 
 // agoraRun runs `agora run` against a master as a framework of user
@@ -157,7 +157,7 @@ func TestGarbledCheckpointAfterAgentSIGKILL(t *testing.T) {
 	}
 	b, err := os.ReadFile(paths[0])
 	cp := &messages.TaskCheckpoint{}
-	if err != nil || proto.Unmarshal(b, cp) != nil || cp.Pid == 0 {
+	if err != nil || checkpoint.UnmarshalMessage(b, cp) != nil || cp.Pid == 0 {
 		t.Fatalf("checkpoint: %v %v", err, cp)
 	}
 	group := filepath.Base(filepath.Dir(filepath.Dir(paths[0]))) + ".task-0000"
@@ -313,4 +313,56 @@ func TestGarbledCheckpointEndsTheFrameworksExecutor(t *testing.T) {
 		return reachable(st) == 1 && st.Agents[0].Reregistrations > 0 && len(st.Agents[0].Used) == 0
 	})
 	agent.out.waitFor(t, "stopping an executor")
+}
+
+// The executor's own checkpoint garbled (its tasks' are intact): the agent
+// cannot know the executor's process, so it ends what runs in the
+// executor's container, and the executor's tasks fail saying why; no
+// executor process and no cgroup is left, and the master frees nothing a
+// process still uses.
+func TestGarbledExecutorCheckpointEndsTheExecutor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	dir := workDir(t)
+	masterAddr, httpAddr := startMaster(t, dir)
+	agentArgs := []string{"node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", masterAddr,
+		"--work-dir", filepath.Join(dir, "a"), "--tls-dir", agentDir(t, "node1"), "--resources", "cpus:2;mem:512;disk:64", "--registration-backoff", "100ms"}
+	agent, _ := startNode(t, "agent", agentArgs...)
+	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
+		"--command", "sleep 600", "--executor", executorBin)
+	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+	agent.signal(syscall.SIGKILL)
+	<-agent.done
+	paths, _ := filepath.Glob(filepath.Join(dir, "a", "meta", "frameworks", "*", "executors", "*.checkpoint"))
+	if len(paths) != 1 {
+		t.Fatalf("executor checkpoints: %v", paths)
+	}
+	b, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0x10 // one bit: what is left may well parse; the frame's checksum says it is damaged
+	if err := os.WriteFile(paths[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	group := filepath.Base(filepath.Dir(filepath.Dir(paths[0]))) + ".executor." + strings.TrimSuffix(filepath.Base(paths[0]), ".checkpoint")
+	agent, _ = startNode(t, "agent-again", agentArgs...)
+	agent.out.waitFor(t, "unreadable executor checkpoint")
+	for _, id := range []string{"task-0000", "task-0001"} {
+		fw.out.waitFor(t, id+" TASK_FAILED (the agent restarted and could not read its executor's checkpoint")
+	}
+	if out, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output(); len(out) > 0 {
+		t.Fatalf("executor processes left: %s", out)
+	}
+	if cg, err := containerizer.DetectCgroups("/sys/fs/cgroup"); err == nil && cg.Exists(group) {
+		t.Fatalf("cgroup %s left", group)
+	}
+	if strings.Contains(fw.out.String(), "TASK_LOST") {
+		t.Fatalf("a task was reported lost:\n%s", fw.out.String())
+	}
+	waitState(t, httpAddr, func(st *messages.MasterState) bool {
+		return reachable(st) == 1 && st.Agents[0].Reregistrations > 0 && len(st.Agents[0].Used) == 0
+	})
 }

@@ -27,10 +27,10 @@ import (
 
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/checkpoint"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 var agoraBin, elasticBin, executorBin string
@@ -660,7 +660,7 @@ func workDir(t testing.TB) string {
 		for _, path := range paths {
 			b, err := os.ReadFile(path)
 			cp := &messages.TaskCheckpoint{}
-			if err != nil || proto.Unmarshal(b, cp) != nil {
+			if err != nil || checkpoint.UnmarshalMessage(b, cp) != nil {
 				continue
 			}
 			if cp.Pid > 0 {

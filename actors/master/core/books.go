@@ -184,6 +184,13 @@ func validateAgentInfo(info *messages.AgentInfo) error {
 	if err := messages.ValidateResources(info.Resources); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
 	}
+	// What the allocator would refuse (amounts beyond its fixed point,
+	// names it does not allocate) is refused here, to the agent: admitted
+	// by the master and unknown to the allocator, the agent's books and
+	// the allocator's would disagree.
+	if _, _, err := policy.FromMessages(info.Resources); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
+	}
 	return nil
 }
 

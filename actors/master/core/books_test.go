@@ -174,3 +174,31 @@ func TestOrderedWalksKeysInOrder(t *testing.T) {
 		t.Fatalf("ordered task keys = %v", got)
 	}
 }
+
+// An agent announcing what the allocator would refuse (an amount beyond
+// fixed point, found by FuzzCore) is refused, with the reason, and is not
+// admitted: admitted, it would be in the master's books and not in the
+// allocator's.
+func TestAgentWithResourcesTheAllocatorRefusesIsRefused(t *testing.T) {
+	c := New(Config{Info: &messages.MasterInfo{Id: "m", Epoch: 1}})
+	c.Start(t0)
+	res, _ := messages.ParseResources("cpus:1e300;mem:1024")
+	r := c.RegisterAgent(Peer{Endpoint: Endpoint{"h:1", "a"}}, &messages.RegisterAgent{Info: &messages.AgentInfo{Hostname: "a", Resources: res}}, t0)
+	var refusal *messages.Error
+	for _, e := range r.Effects {
+		if s, ok := e.(Send); ok {
+			if m, ok := s.Msg.(*messages.Error); ok {
+				refusal = m
+			}
+		}
+		if _, ok := e.(ToAllocator); ok {
+			t.Fatalf("the allocator was told %v", e)
+		}
+	}
+	if refusal == nil || refusal.Code != messages.Error_INVALID_ARGUMENT || !strings.Contains(refusal.Message, "the most one set of resources may hold") {
+		t.Fatalf("answer: %v", refusal)
+	}
+	if c.books.AgentCount() != 0 {
+		t.Fatal("the agent was admitted")
+	}
+}

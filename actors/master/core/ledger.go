@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
@@ -31,9 +32,12 @@ func failoverTimeoutOf(info *messages.FrameworkInfo) time.Duration {
 }
 
 // ValidRoleName reports whether a role name is well formed: names
-// separated by /, such as eng/ml.
+// separated by /, such as eng/ml. It must be UTF-8: a protobuf string
+// cannot hold anything else, and a role that is not would be in the books
+// but fail every message and snapshot that names it (an HTTP path can
+// carry one: PUT /weights/%ff).
 func ValidRoleName(role string) bool {
-	return role != "" && !strings.HasPrefix(role, "/") && !strings.HasSuffix(role, "/") &&
+	return role != "" && utf8.ValidString(role) && !strings.HasPrefix(role, "/") && !strings.HasSuffix(role, "/") &&
 		!strings.Contains(role, "//") && !strings.ContainsAny(role, " \t\n") && role != "." && role != ".."
 }
 

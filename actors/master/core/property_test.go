@@ -55,7 +55,8 @@ type world struct {
 	c   *Core
 	pol policy.Allocator
 	now time.Time
-	t   *rapid.T
+	t   interface{ Fatalf(string, ...any) } // rapid's, or a fuzz target's
+
 	// timers the core armed, in order.
 	timers []armed
 	// agents by name: its ID (once registered) and the tasks it runs
@@ -345,7 +346,16 @@ func (w *world) tick(t *rapid.T) {
 
 // check is the invariant run after every step.
 func (w *world) check(t *rapid.T) {
-	b := w.c.books
+	if err := booksAgree(w.c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// booksAgree checks the core's books: on every agent what tasks and offers
+// hold fits in its total, and the per-framework and per-role tallies equal
+// a recount.
+func booksAgree(c *Core) error {
+	b := c.books
 	for id, a := range b.agents {
 		total, _, _ := policy.FromMessages(a.info.Resources)
 		var held policy.Resources
@@ -358,7 +368,7 @@ func (w *world) check(t *rapid.T) {
 			held = held.Add(o.res)
 		}
 		if !total.Contains(held) {
-			t.Fatalf("agent %s: tasks and offers hold %s of %s", id, held, total)
+			return fmt.Errorf("agent %s: tasks and offers hold %s of %s", id, held, total)
 		}
 	}
 	roles := map[string]uint32{}
@@ -371,12 +381,13 @@ func (w *world) check(t *rapid.T) {
 			}
 		}
 		if used.String() != f.used.String() {
-			t.Fatalf("framework %s: used %s, recount %s", f.id(), f.used, used)
+			return fmt.Errorf("framework %s: used %s, recount %s", f.id(), f.used, used)
 		}
 	}
 	for role, r := range b.roles {
 		if roles[role] != r.tasks {
-			t.Fatalf("role %s: %d tasks tallied, %d counted", role, r.tasks, roles[role])
+			return fmt.Errorf("role %s: %d tasks tallied, %d counted", role, r.tasks, roles[role])
 		}
 	}
+	return nil
 }
