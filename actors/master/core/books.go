@@ -177,11 +177,27 @@ func validateAgentInfo(info *messages.AgentInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: no AgentInfo", ErrInvalidAgent)
 	}
-	if info.Hostname == "" {
-		return fmt.Errorf("%w: empty hostname", ErrInvalidAgent)
+	if err := messages.ValidateHostname(info.Hostname); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
+	}
+	if id := info.GetId().GetValue(); id != "" {
+		if err := messages.ValidateID("agent ID", id); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
+		}
 	}
 	if err := messages.ValidateResources(info.Resources); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
+	}
+	if len(info.Attributes) > messages.MaxAttributes {
+		return fmt.Errorf("%w: %d attributes, over the limit of %d", ErrInvalidAgent, len(info.Attributes), messages.MaxAttributes)
+	}
+	for _, at := range info.Attributes {
+		if len(at.GetName()) > messages.MaxLabelKey || len(at.GetText()) > messages.MaxLabelValue {
+			return fmt.Errorf("%w: attribute %.64q: names take at most %d bytes, values %d", ErrInvalidAgent, at.GetName(), messages.MaxLabelKey, messages.MaxLabelValue)
+		}
+	}
+	if len(info.Version) > messages.MaxNameLength || len(info.HttpAddress) > messages.MaxNameLength {
+		return fmt.Errorf("%w: version or HTTP address over %d bytes", ErrInvalidAgent, messages.MaxNameLength)
 	}
 	return nil
 }

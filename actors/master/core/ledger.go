@@ -30,13 +30,6 @@ func failoverTimeoutOf(info *messages.FrameworkInfo) time.Duration {
 	return DefaultFailoverTimeout
 }
 
-// ValidRoleName reports whether a role name is well formed: names
-// separated by /, such as eng/ml.
-func ValidRoleName(role string) bool {
-	return role != "" && !strings.HasPrefix(role, "/") && !strings.HasSuffix(role, "/") &&
-		!strings.Contains(role, "//") && !strings.ContainsAny(role, " \t\n") && role != "." && role != ".."
-}
-
 func validateFrameworkInfo(info *messages.FrameworkInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: no FrameworkInfo", ErrInvalidFramework)
@@ -47,9 +40,30 @@ func validateFrameworkInfo(info *messages.FrameworkInfo) error {
 	if len(info.Roles) == 0 {
 		return fmt.Errorf("%w: no roles; subscribe with at least one, such as \"default\"", ErrInvalidFramework)
 	}
+	if len(info.Roles) > messages.MaxRolesPerFramework {
+		return fmt.Errorf("%w: %d roles, over the limit of %d", ErrInvalidFramework, len(info.Roles), messages.MaxRolesPerFramework)
+	}
 	for _, r := range info.Roles {
-		if !ValidRoleName(r) {
-			return fmt.Errorf("%w: role %q: want names separated by /, such as eng/ml", ErrInvalidFramework, r)
+		if err := messages.ValidateRoleName(r); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
+		}
+	}
+	if len(info.Name) > messages.MaxNameLength || len(info.User) > messages.MaxIDLength {
+		return fmt.Errorf("%w: name or user too long (at most %d and %d bytes)", ErrInvalidFramework, messages.MaxNameLength, messages.MaxIDLength)
+	}
+	if id := info.GetId().GetValue(); id != "" {
+		if err := messages.ValidateID("framework ID", id); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
+		}
+	}
+	if p := info.GetPrincipal(); p != "" {
+		if err := messages.ValidateID("principal", p); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
+		}
+	}
+	if h := info.GetHostname(); h != "" {
+		if err := messages.ValidateHostname(h); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
 		}
 	}
 	if info.FailoverTimeoutNanos < 0 {
@@ -268,19 +282,27 @@ func (b *Books) takeOffers(frameworkID string, ids []*messages.OfferID, oneAgent
 	for _, o := range taken {
 		b.removeOffer(o)
 	}
+	if len(problems) > maxProblems {
+		// The answer stays small however many IDs a caller makes up.
+		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", len(problems)-maxProblems))
+	}
 	if len(problems) > 0 {
 		return taken, fmt.Errorf("%w: %s", ErrInvalidOffers, strings.Join(problems, "; "))
 	}
 	return taken, nil
 }
 
+// maxProblems bounds the problems an error lists.
+const maxProblems = 10
+
 // validateTask checks one task of an accept against what is left of the
 // offered resources and returns its resources.
 func validateTask(f *frameworkRecord, agentID string, t *messages.TaskInfo, launching map[string]bool, left policy.Resources) (policy.Resources, policy.Resources, error) {
+	if err := messages.ValidateTaskInfo(t); err != nil {
+		return left, left, err
+	}
 	id := t.GetTaskId().GetValue()
 	switch {
-	case id == "":
-		return left, left, errors.New("task has no ID")
 	case f.tasks[id] != nil:
 		return left, left, fmt.Errorf("task ID %s is already used by a live task of this framework", id)
 	case launching[id]:

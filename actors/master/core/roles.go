@@ -81,8 +81,8 @@ func PolicyQuota(q *messages.RoleQuota) policy.Quota {
 }
 
 func validateSettings(s *messages.RoleSettings) (policy.Quota, error) {
-	if !ValidRoleName(s.GetRole()) {
-		return policy.Quota{}, fmt.Errorf("%w: role %q: want names separated by /, such as eng/ml", ErrInvalidRoleConfig, s.GetRole())
+	if err := messages.ValidateRoleName(s.GetRole()); err != nil {
+		return policy.Quota{}, fmt.Errorf("%w: %w", ErrInvalidRoleConfig, err)
 	}
 	if s.Weight < 0 || s.Weight > 1e9 || s.Weight != s.Weight {
 		return policy.Quota{}, fmt.Errorf("%w: role %s: weight %v must be positive", ErrInvalidRoleConfig, s.Role, s.Weight)
