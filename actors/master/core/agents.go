@@ -23,6 +23,10 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	if !c.mayRegisterAgent(p, msg.GetInfo(), msg) {
 		return c.ready()
 	}
+	if err := validateAgentInfo(msg.GetInfo()); err == nil && !c.books.retried(msg.Session) &&
+		!c.mayAddAgent(to, msg.GetInfo(), true, true, msg, now) {
+		return c.ready()
+	}
 	id, retry, err := c.books.register(msg.GetInfo(), to, msg.Session, now)
 	if err != nil {
 		c.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
@@ -71,6 +75,9 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		// may be gone, and the allocator must start over with it.
 		c.rescindAgentOffers(a, "agent restarted")
 		c.toAllocator(&messages.AllocatorRemoveAgent{AgentId: id})
+	}
+	if _, known := c.books.agents[id]; validateAgentInfo(msg.GetInfo()) == nil && id != "" && !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now) {
+		return c.ready()
 	}
 	known, err := c.books.reregister(msg.GetInfo(), to, msg.Session, now)
 	if err != nil {
@@ -134,6 +141,7 @@ func (c *Core) AgentUnreachable(id string, now time.Time) Ready {
 		return c.ready()
 	}
 	c.agentGone(c.books.agents[id], false, messages.TaskStatusReason_REASON_AGENT_UNREACHABLE, "agent unreachable: missed heartbeats", now)
+	c.armRemoval(id, now)
 	c.cfg.Metrics.Count(UnreachableEvents, "", 1)
 	c.log.Warn("agent unreachable: missed heartbeats", "agent_id", id, "max_misses", c.cfg.Liveness.MaxMisses)
 	c.changed = true

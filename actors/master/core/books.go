@@ -202,6 +202,13 @@ func validateAgentInfo(info *messages.AgentInfo) error {
 	return nil
 }
 
+// retried reports whether a registration with session is a retry of one
+// taken: the agent it registered is still reachable.
+func (b *Books) retried(session string) bool {
+	id, ok := b.bySession[session]
+	return ok && session != "" && b.agents[id] != nil && b.agents[id].reachable
+}
+
 // register admits a new agent and returns its new AgentID. A retry from
 // the same agent process (same session) gets the ID it was given, and
 // known is true.

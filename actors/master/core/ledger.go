@@ -99,6 +99,13 @@ func (b *Books) removed(id string) bool {
 	return b.removedElsewhere.has(id)
 }
 
+// subscribeRetried reports whether a subscription with session is a retry
+// of one taken.
+func (b *Books) subscribeRetried(session string) bool {
+	_, ok := b.frameworkSessions[session]
+	return ok && session != ""
+}
+
 // subscribe admits a framework: a new one (no ID) gets "<master>-F<n>"; one
 // with an ID is re-admitted (scheduler failover, or a new leader). It
 // returns the framework's record and whether it was known.

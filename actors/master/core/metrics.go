@@ -25,6 +25,8 @@ const (
 	TasksLaunched                    // tasks sent to agents
 	StatusUpdates                    // task status updates from agents; label: state
 	Preemptions                      // tasks preempted; label: the task's role
+	LimitExceeded                    // requests refused by a limit; label: the limit's flag
+	AgentsRemoved                    // unreachable agents removed after --agent-unreachable-timeout
 )
 
 type discard struct{}

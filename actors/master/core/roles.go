@@ -118,7 +118,11 @@ func (c *Core) UpdateRole(p Peer, msg *messages.UpdateRole, now time.Time) Ready
 	}
 	settings, err := c.roles.Apply(msg)
 	if err != nil {
+		c.log.Warn("role update refused", "role", msg.GetRole(), "err", err)
 		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return c.ready()
+	}
+	if !c.mayAddRoles(p.Endpoint, []string{settings.Role}, msg) {
 		return c.ready()
 	}
 	if !c.cfg.PersistRoles {

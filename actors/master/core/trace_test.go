@@ -44,7 +44,18 @@ type traceEnv struct {
 	frameworkIDs map[string]string
 	infos        map[string]*messages.FrameworkInfo
 	offerPrefix  string
+	counts       traceCounts
 }
+
+// traceCounts records what the core counts.
+type traceCounts map[countKey]int
+
+type countKey struct {
+	c     Counter
+	label string
+}
+
+func (m traceCounts) Count(c Counter, label string, n int) { m[countKey{c, label}] += n }
 
 type armed struct {
 	at    time.Time
@@ -106,6 +117,26 @@ func resources(t *testing.T, text string) []*messages.Resource {
 	return rs
 }
 
+// wireResources is resources as a peer may send them, unchecked: what
+// ParseResources refuses (cpus:1e300) reaches the core as it would from
+// the network.
+func wireResources(t *testing.T, text string) []*messages.Resource {
+	t.Helper()
+	if rs, err := messages.ParseResources(text); err == nil {
+		return rs
+	}
+	var out []*messages.Resource
+	for _, tok := range strings.Split(text, ";") {
+		name, v, _ := strings.Cut(tok, ":")
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("resource %q: %v", tok, err)
+		}
+		out = append(out, &messages.Resource{Name: name, Scalar: f})
+	}
+	return out
+}
+
 func (e *traceEnv) agentID(t *testing.T, name string) string {
 	t.Helper()
 	if id, ok := e.agentIDs[name]; ok {
@@ -144,6 +175,20 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			AgentReregisterTimeout: dur(t, arg(t, d, "reregister-window", "0s")),
 			PersistRoles:           arg(t, d, "persist-roles", "") == "true",
 		}
+		cfg.Limits = Limits{
+			MaxAgents: mustInt(t, arg(t, d, "max-agents", "0")), MaxFrameworksPerPrincipal: mustInt(t, arg(t, d, "max-frameworks-per-principal", "0")),
+			MaxRoles: mustInt(t, arg(t, d, "max-roles", "0")), AgentUnreachableTimeout: dur(t, arg(t, d, "agent-unreachable-timeout", "0s")),
+			AgentRegistrationBurst: mustInt(t, arg(t, d, "registration-burst", "0")),
+		}
+		cfg.Limits.AgentRegistrationRate, _ = strconv.ParseFloat(arg(t, d, "registration-rate", "0"), 64)
+		if m := arg(t, d, "max-agent-resources", ""); m != "" {
+			cfg.Limits.MaxAgentResources = resources(t, m)
+		}
+		if err := cfg.Limits.Validate(); err != nil {
+			return err.Error() + "\n"
+		}
+		e.counts = traceCounts{}
+		cfg.Metrics = e.counts
 		if g := arg(t, d, "guarantee", ""); g != "" {
 			role, text, _ := strings.Cut(g, "=")
 			cfg.Roles = &messages.RoleConfig{Roles: []*messages.RoleSettings{{Role: role, Quota: &messages.RoleQuota{Guarantee: resources(t, text)}}}}
@@ -154,7 +199,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "register":
 		name := arg(t, d, "agent", "a1")
-		info := &messages.AgentInfo{Hostname: name, Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}
+		info := &messages.AgentInfo{Hostname: name, Resources: wireResources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}
 		r = e.c.RegisterAgent(e.peerAs(t, d, name), &messages.RegisterAgent{Info: info, Session: arg(t, d, "session", "")}, e.now)
 		for _, eff := range r.Effects {
 			if s, ok := eff.(Send); ok {
@@ -174,7 +219,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		e.agentIDs[name] = id
 		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: name,
-			Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", "")}
+			Resources: wireResources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", "")}
 		seen := map[string]bool{}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
@@ -394,6 +439,20 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "state":
 		return e.state()
+
+	case "limits-exceeded":
+		// What the core counted as refused by a limit, by limit.
+		var out []string
+		for k, n := range e.counts {
+			if k.c == LimitExceeded || k.c == AgentsRemoved {
+				out = append(out, fmt.Sprintf("%s %s=%d", map[Counter]string{LimitExceeded: "limit-exceeded", AgentsRemoved: "agents-removed"}[k.c], k.label, n))
+			}
+		}
+		slices.Sort(out)
+		if len(out) == 0 {
+			return "none\n"
+		}
+		return strings.Join(out, "\n") + "\n"
 
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
