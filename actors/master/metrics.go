@@ -26,6 +26,8 @@ type Metrics struct {
 	roleUsed          *prometheus.GaugeVec
 	roleGuarantee     *prometheus.GaugeVec
 	roleRevocable     *prometheus.GaugeVec
+	limitExceeded     *prometheus.CounterVec
+	agentsRemoved     prometheus.Counter
 }
 
 // NewMetrics creates the master's series and registers them with reg.
@@ -62,6 +64,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.roleUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_used", Help: "Resources used by live tasks, by role and resource (mem and disk in MB)."}, []string{"role", "resource"})
 	m.roleGuarantee = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_guarantee", Help: "Configured guarantee, by role and resource."}, []string{"role", "resource"})
 	m.roleRevocable = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "role_revocable_used", Help: "Resources used by revocable tasks, by role and resource."}, []string{"role", "resource"})
+	m.limitExceeded = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "limit_exceeded_total", Help: "Requests refused by one of the master's limits, by the flag that raises it."}, []string{"limit"})
+	m.agentsRemoved = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "agents_removed_total", Help: "Agents removed after --agent-unreachable-timeout."})
+	reg.MustRegister(m.limitExceeded, m.agentsRemoved)
 	reg.MustRegister(m.preemptions, m.roleUsed, m.roleGuarantee, m.roleRevocable)
 	reg.MustRegister(m.offers, m.rescinds, m.declines, m.launched, m.statusUpdates)
 	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
@@ -112,6 +117,10 @@ func (m *Metrics) Count(c core.Counter, label string, n int) {
 		m.statusUpdates.WithLabelValues(label).Add(v)
 	case core.Preemptions:
 		m.preemptions.WithLabelValues(label).Add(v)
+	case core.LimitExceeded:
+		m.limitExceeded.WithLabelValues(label).Add(v)
+	case core.AgentsRemoved:
+		m.agentsRemoved.Add(v)
 	}
 }
 

@@ -13,6 +13,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/agora-sched/agora/actors/master/core"
 	"log/slog"
 	"os"
 	"strings"
@@ -63,7 +64,7 @@ func main() {
 		kong.UsageOnError(),
 		kong.Vars{
 			"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
-			"allocators": strings.Join(allocator.Names(), ", "),
+			"allocators": strings.Join(allocator.Names(), ", "), "defaultMaxAgentResources": core.DefaultMaxAgentResources,
 		},
 	)
 	logger := c.logger()
