@@ -43,12 +43,12 @@ const (
 
 // HTTP server timeouts: a client that stalls (headers, body or reading the
 // answer) lets its connection go instead of holding it for minutes. Bodies
-// are small (a weight, a quota), so ReadTimeout is short; handlers that
-// answer for longer (a /state long poll, a large sandbox file) extend
-// their own write deadline (http.ResponseController).
+// are small (a weight, a quota), so the read timeout (--http-read-timeout,
+// 30s) is short; handlers that answer for longer (a /state long poll, a
+// large sandbox file) extend their own write deadline
+// (http.ResponseController).
 const (
 	httpReadHeaderTimeout = 10 * time.Second
-	httpReadTimeout       = 30 * time.Second
 	httpWriteTimeout      = time.Minute
 	httpIdleTimeout       = 2 * time.Minute
 	httpMaxHeaderBytes    = 64 << 10
@@ -94,6 +94,7 @@ type nodeCmd struct {
 	MaxFrameworksPerPrincipal int           `default:"1000" env:"AGORA_MAX_FRAMEWORKS_PER_PRINCIPAL" help:"Frameworks one principal may hold (0: no limit)."`
 	MaxRoles                  int           `default:"1000" env:"AGORA_MAX_ROLES" help:"Distinct roles (configured or subscribed to) the master tracks (0: no limit)."`
 	MaxAgentResources         string        `default:"${defaultMaxAgentResources}" env:"AGORA_MAX_AGENT_RESOURCES" help:"Most one agent may announce, per resource (an agent announcing more is refused): Mesos syntax; empty: no limit beyond 1e11 of each."`
+	HTTPReadTimeout           time.Duration `name:"http-read-timeout" default:"30s" env:"AGORA_HTTP_READ_TIMEOUT" help:"Time a client of the HTTP APIs has to send a request whole (headers and body); one cut short applies nothing."`
 	RegistrationBackoff       time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax           time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 
@@ -219,6 +220,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.HTTPReadTimeout <= 0 {
+		return nil, fmt.Errorf("--http-read-timeout must be positive, such as 30s")
+	}
 	if isMaster {
 		if _, err := allocator.ParseRevocableAbove(c.RevocableAbove); err != nil {
 			return nil, fmt.Errorf("--revocable-above: %w", err)
@@ -283,7 +287,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			ln = tls.NewListener(ln, src.ServerConfig(security.ClientOptional))
 		}
 		srv := &http.Server{Handler: security.RequireIdentity(h, secMetrics, logger, open...),
-			ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout, WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout,
+			ReadHeaderTimeout: min(httpReadHeaderTimeout, c.HTTPReadTimeout), ReadTimeout: c.HTTPReadTimeout, WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout,
 			MaxHeaderBytes: httpMaxHeaderBytes, ErrorLog: security.HTTPErrorLog(logger, secMetrics)}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
