@@ -65,6 +65,9 @@ const (
 	MaxOffersPerAccept = 1000
 	// MaxAttributes bounds an agent's attributes.
 	MaxAttributes = 64
+	// MaxStatusMessage bounds the text of a task status the master keeps
+	// and forwards; a longer one is cut.
+	MaxStatusMessage = 4096
 	// MaxNameLength bounds a task's or framework's human-readable name.
 	MaxNameLength = 1024
 )

@@ -136,6 +136,9 @@ func TestValidateResourcesBounds(t *testing.T) {
 	if err := ValidateResources(many); err == nil {
 		t.Errorf("%d entries accepted", len(many))
 	}
+	if _, err := ParseResources("cpus:6e10;cpus:6e10"); err == nil || !strings.Contains(err.Error(), "adds up to") {
+		t.Errorf("ParseResources(cpus:6e10;cpus:6e10) = %v, want the sum refused", err)
+	}
 	if _, err := ParseResources("cpus:1e300"); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("ParseResources(cpus:1e300) = %v, want the limit", err)
 	}

@@ -44,6 +44,11 @@ func ParseResources(text string) ([]*Resource, error) {
 		}
 		out = append(out, r)
 	}
+	// What each token passed, the whole must too: the entry count, and
+	// sums of one name (cpus:6e10;cpus:6e10).
+	if err := ValidateResources(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -238,6 +238,10 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 				"framework_id", fwID, "task_id", t.GetTaskId().GetValue(), "role", t.Role)
 			continue
 		}
+		if err := messages.ValidateID("task ID", t.GetTaskId().GetValue()); err != nil {
+			c.log.Warn("agent reports a task with an invalid ID; ignoring the task", "agent_id", a.id(), "err", err)
+			continue
+		}
 		res, rev, err := policy.FromMessages(t.Resources)
 		if err != nil {
 			c.log.Warn("agent reports a task with invalid resources; ignoring the task", "task_id", t.GetTaskId().GetValue(), "err", err)
