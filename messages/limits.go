@@ -23,9 +23,14 @@ import (
 // any machine: 1e11 cpus, or 1e11 MiB (95 EiB) of memory or disk.
 const MaxScalar = 1e11
 
-// MaxAgentsCeiling bounds the master's --max-agents flag: with every agent at
-// MaxScalar, the cluster's sums stay below the int64 range (see MaxScalar).
-const MaxAgentsCeiling = 90_000
+// MaxAgentsCeiling bounds the agents a master holds whatever --max-agents
+// says: with every agent at MaxScalar, the cluster's sums stay below the
+// int64 range (see MaxScalar). MaxRolesCeiling bounds the roles alike: the
+// allocator sums roles' unmet guarantees, each at most MaxScalar.
+const (
+	MaxAgentsCeiling = 90_000
+	MaxRolesCeiling  = 90_000
+)
 
 // Size limits of message fields. They are generous for any real use and
 // keep one message, and what the master keeps of it, small.

@@ -87,12 +87,12 @@ type nodeCmd struct {
 	LockDelay                 time.Duration `default:"500ms" env:"AGORA_LOCK_DELAY" help:"Consul lock delay after a leader's session ends (Consul's default is 15s)."`
 	AgentReregisterTimeout    time.Duration `default:"2m" env:"AGORA_AGENT_REREGISTER_TIMEOUT" help:"After an election, how long the new leader waits for agents to re-register before it answers reconciliation of tasks it has not heard of with TASK_LOST."`
 	RevocableAbove            string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
-	MaxAgents                 int           `default:"10000" env:"AGORA_MAX_AGENTS" help:"Agents the master holds at most, reachable or not (0: no limit; at most 90000, where resource sums stay exact)."`
+	MaxAgents                 int           `default:"10000" env:"AGORA_MAX_AGENTS" help:"Agents the master holds at most, reachable or not (at most 90000, where resource sums stay exact; 0: 90000)."`
 	AgentRegistrationRate     float64       `default:"100" env:"AGORA_AGENT_REGISTRATION_RATE" help:"New agent registrations per second the master takes (0: no limit); re-registrations are not limited."`
 	AgentRegistrationBurst    int           `default:"1000" env:"AGORA_AGENT_REGISTRATION_BURST" help:"Registrations the master takes at once before --agent-registration-rate applies."`
 	AgentUnreachableTimeout   time.Duration `default:"15m" env:"AGORA_AGENT_UNREACHABLE_TIMEOUT" help:"An agent unreachable this long is removed: its tasks are LOST to their frameworks (0: never)."`
 	MaxFrameworksPerPrincipal int           `default:"1000" env:"AGORA_MAX_FRAMEWORKS_PER_PRINCIPAL" help:"Frameworks one principal may hold (0: no limit)."`
-	MaxRoles                  int           `default:"1000" env:"AGORA_MAX_ROLES" help:"Distinct roles (configured or subscribed to) the master tracks (0: no limit)."`
+	MaxRoles                  int           `default:"1000" env:"AGORA_MAX_ROLES" help:"Distinct roles (configured or subscribed to) the master tracks (at most 90000; 0: 90000)."`
 	MaxAgentResources         string        `default:"${defaultMaxAgentResources}" env:"AGORA_MAX_AGENT_RESOURCES" help:"Most one agent may announce, per resource (an agent announcing more is refused): Mesos syntax; empty: no limit beyond 1e11 of each."`
 	HTTPReadTimeout           time.Duration `name:"http-read-timeout" default:"30s" env:"AGORA_HTTP_READ_TIMEOUT" help:"Time a client of the HTTP APIs has to send a request whole (headers and body); one cut short applies nothing."`
 	RegistrationBackoff       time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`

@@ -14,12 +14,14 @@ import (
 // limit and the flag that raises it, logged, and counted
 // (LimitExceeded, labelled by the limit's flag).
 //
-// A zero field is no limit: tests and embedders opt in; the master node
+// A zero field is no limit (but for the ceilings on agents and roles, where
+// resource sums stay exact): tests and embedders opt in; the master node
 // starts with DefaultLimits.
 type Limits struct {
 	// MaxAgents bounds the agents the books hold, reachable or not. New
 	// agents are refused past it; so are re-registrations with IDs the
-	// books do not know (after a failover every agent has one).
+	// books do not know (after a failover every agent has one). Zero is
+	// messages.MaxAgentsCeiling, which always applies.
 	MaxAgents int
 	// AgentRegistrationRate (per second) and AgentRegistrationBurst are a
 	// token bucket for registrations of new agents, driven by the core's
@@ -36,7 +38,8 @@ type Limits struct {
 	// MaxFrameworksPerPrincipal bounds the frameworks one principal holds.
 	MaxFrameworksPerPrincipal int
 	// MaxRoles bounds the distinct roles known to the master: configured
-	// ones and those frameworks subscribe to.
+	// ones and those frameworks subscribe to. Zero is
+	// messages.MaxRolesCeiling, which always applies.
 	MaxRoles int
 	// MaxAgentResources bounds what one agent may announce, per scalar
 	// resource name (a name not listed is not bounded here; every amount
@@ -82,10 +85,12 @@ func DefaultLimits() Limits {
 func (l Limits) Validate() error {
 	switch {
 	case l.MaxAgents < 0 || l.MaxAgents > messages.MaxAgentsCeiling:
-		return fmt.Errorf("%s %d: want 0 (no limit) to %d, where resource sums stay exact", LimitMaxAgents, l.MaxAgents, messages.MaxAgentsCeiling)
+		return fmt.Errorf("%s %d: want 0 (the ceiling) to %d, where resource sums stay exact", LimitMaxAgents, l.MaxAgents, messages.MaxAgentsCeiling)
 	case l.AgentRegistrationRate < 0 || l.AgentRegistrationBurst < 0 || (l.AgentRegistrationRate > 0 && l.AgentRegistrationBurst < 1):
 		return fmt.Errorf("%s %g burst %d: want a rate >= 0 (0: no limit) and a burst >= 1", LimitAgentRegistrationRate, l.AgentRegistrationRate, l.AgentRegistrationBurst)
-	case l.AgentUnreachableTimeout < 0 || l.MaxFrameworksPerPrincipal < 0 || l.MaxRoles < 0:
+	case l.MaxRoles < 0 || l.MaxRoles > messages.MaxRolesCeiling:
+		return fmt.Errorf("%s %d: want 0 (the ceiling) to %d, where resource sums stay exact", LimitMaxRoles, l.MaxRoles, messages.MaxRolesCeiling)
+	case l.AgentUnreachableTimeout < 0 || l.MaxFrameworksPerPrincipal < 0:
 		return fmt.Errorf("limits must not be negative (0: no limit)")
 	}
 	for _, r := range l.MaxAgentResources {
@@ -145,8 +150,12 @@ func (c *Core) takeRegistration(now time.Time) bool {
 // announces.
 func (c *Core) mayAddAgent(to Endpoint, info *messages.AgentInfo, isNew, newRegistration bool, req proto.Message, now time.Time) bool {
 	l := c.cfg.Limits
-	if isNew && l.MaxAgents > 0 && c.books.AgentCount() >= l.MaxAgents {
-		c.overLimit(to, LimitMaxAgents, fmt.Sprintf("the master holds %d agents, its limit (%s %d); remove agents or raise the limit", c.books.AgentCount(), LimitMaxAgents, l.MaxAgents), req)
+	maxAgents := l.MaxAgents
+	if maxAgents <= 0 {
+		maxAgents = messages.MaxAgentsCeiling
+	}
+	if isNew && c.books.AgentCount() >= maxAgents {
+		c.overLimit(to, LimitMaxAgents, fmt.Sprintf("the master holds %d agents, its limit (%s %d); remove agents or raise the limit", c.books.AgentCount(), LimitMaxAgents, maxAgents), req)
 		return false
 	}
 	for _, max := range l.MaxAgentResources {
@@ -185,7 +194,7 @@ func (c *Core) mayAddFramework(to Endpoint, principal string, info *messages.Fra
 func (c *Core) mayAddRoles(to Endpoint, roles []string, req proto.Message) bool {
 	max := c.cfg.Limits.MaxRoles
 	if max <= 0 {
-		return true
+		max = messages.MaxRolesCeiling
 	}
 	known := c.knownRoles()
 	added := 0
