@@ -13,11 +13,11 @@ package main
 
 import (
 	"fmt"
-	"github.com/agora-sched/agora/actors/master/core"
 	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/alecthomas/kong"
 )
@@ -56,16 +56,21 @@ func (c *cli) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// vars are the values flag help and defaults name.
+func vars() kong.Vars {
+	return kong.Vars{
+		"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
+		"allocators": strings.Join(allocator.Names(), ", "), "defaultMaxAgentResources": core.DefaultMaxAgentResources,
+	}
+}
+
 func main() {
 	var c cli
 	ctx := kong.Parse(&c,
 		kong.Name("agora"),
 		kong.Description("Agora: a cluster resource manager in the line of Apache Mesos."),
 		kong.UsageOnError(),
-		kong.Vars{
-			"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
-			"allocators": strings.Join(allocator.Names(), ", "), "defaultMaxAgentResources": core.DefaultMaxAgentResources,
-		},
+		vars(),
 	)
 	logger := c.logger()
 	slog.SetDefault(logger)
