@@ -161,6 +161,14 @@ func (c *nodeCmd) liveness() (master.LivenessPolicy, error) {
 	return p, nil
 }
 
+// setLimits sets the limit flags to l, as a node built without flag
+// parsing (agora dev) needs.
+func (c *nodeCmd) setLimits(l core.Limits) {
+	c.MaxAgents, c.AgentRegistrationRate, c.AgentRegistrationBurst = l.MaxAgents, l.AgentRegistrationRate, l.AgentRegistrationBurst
+	c.AgentUnreachableTimeout, c.MaxFrameworksPerPrincipal, c.MaxRoles = l.AgentUnreachableTimeout, l.MaxFrameworksPerPrincipal, l.MaxRoles
+	c.MaxAgentResources = messages.FormatResources(l.MaxAgentResources)
+}
+
 // limits reads the master's limit flags.
 func (c *nodeCmd) limits() (core.Limits, error) {
 	l := core.Limits{
