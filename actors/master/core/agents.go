@@ -61,6 +61,16 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	if a, ok := c.books.agents[id]; ok && a.principal != "" && !c.fromAgent(p, a, msg) {
 		return c.ready()
 	}
+	// Checks and limits before anything changes: a refused agent keeps
+	// what it had, in the books and the allocator alike.
+	if err := validateAgentInfo(msg.GetInfo()); err != nil {
+		c.log.Warn("agent re-registration rejected", "agent_id", id, "err", err)
+		c.reject(to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return c.ready()
+	}
+	if _, known := c.books.agents[id]; id != "" && !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now) {
+		return c.ready()
+	}
 	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {
 		// A retry of a re-registration already taken (the answer crossed
 		// it, or the master is busy after a failover): answer it again
@@ -75,9 +85,6 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		// may be gone, and the allocator must start over with it.
 		c.rescindAgentOffers(a, "agent restarted")
 		c.toAllocator(&messages.AllocatorRemoveAgent{AgentId: id})
-	}
-	if _, known := c.books.agents[id]; validateAgentInfo(msg.GetInfo()) == nil && id != "" && !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now) {
-		return c.ready()
 	}
 	known, err := c.books.reregister(msg.GetInfo(), to, msg.Session, now)
 	if err != nil {
