@@ -23,7 +23,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	if !c.mayRegisterAgent(p, msg.GetInfo(), msg) {
 		return c.ready()
 	}
-	if err := validateAgentInfo(msg.GetInfo()); err == nil && !c.books.retried(msg.Session) &&
+	if err := ValidateAgentInfo(msg.GetInfo()); err == nil && !c.books.retried(msg.Session) &&
 		!c.mayAddAgent(to, msg.GetInfo(), true, true, msg, now) {
 		return c.ready()
 	}
@@ -63,7 +63,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	}
 	// Checks and limits before anything changes: a refused agent keeps
 	// what it had, in the books and the allocator alike.
-	if err := validateAgentInfo(msg.GetInfo()); err != nil {
+	if err := ValidateAgentInfo(msg.GetInfo()); err != nil {
 		c.log.Warn("agent re-registration rejected", "agent_id", id, "err", err)
 		c.reject(to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		return c.ready()
@@ -223,7 +223,7 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 				continue // the agent hears of the removal and kills it
 			}
 			info := infos[fwID]
-			if info == nil || validateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
+			if info == nil || ValidateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
 				c.log.Warn("agent reports a task of a framework it has no valid FrameworkInfo for; ignoring the task",
 					"agent_id", a.id(), "framework_id", fwID, "task_id", t.GetTaskId().GetValue())
 				continue

@@ -173,7 +173,10 @@ func (b *Books) AgentCount() int { return len(b.agents) }
 // ReachableCount is the number of reachable agents.
 func (b *Books) ReachableCount() int { return b.reachable }
 
-func validateAgentInfo(info *messages.AgentInfo) error {
+// ValidateAgentInfo checks what an agent announces: its hostname, ID,
+// resources (messages.ValidateResources) and the sizes of the rest. Pure:
+// a fuzz target may drive it.
+func ValidateAgentInfo(info *messages.AgentInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: no AgentInfo", ErrInvalidAgent)
 	}
@@ -213,7 +216,7 @@ func (b *Books) retried(session string) bool {
 // the same agent process (same session) gets the ID it was given, and
 // known is true.
 func (b *Books) register(info *messages.AgentInfo, at Endpoint, session string, now time.Time) (id string, known bool, err error) {
-	if err := validateAgentInfo(info); err != nil {
+	if err := ValidateAgentInfo(info); err != nil {
 		return "", false, err
 	}
 	if id, ok := b.bySession[session]; ok && session != "" {
@@ -238,7 +241,7 @@ func (b *Books) register(info *messages.AgentInfo, at Endpoint, session string, 
 // was unreachable, or registered with an earlier leader. It returns whether
 // the books already knew the agent.
 func (b *Books) reregister(info *messages.AgentInfo, at Endpoint, session string, now time.Time) (known bool, err error) {
-	if err := validateAgentInfo(info); err != nil {
+	if err := ValidateAgentInfo(info); err != nil {
 		return false, err
 	}
 	id := info.GetId().GetValue()

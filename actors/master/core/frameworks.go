@@ -33,7 +33,7 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 	if !c.mayHoldFramework(p, msg.GetInfo(), c.books.frameworks[msg.GetInfo().GetId().GetValue()], msg) || !c.mayRegisterIn(p, msg.GetInfo(), msg) {
 		return c.ready()
 	}
-	if !resubscribing && validateFrameworkInfo(msg.GetInfo()) == nil && !c.books.subscribeRetried(msg.Session) {
+	if !resubscribing && ValidateFrameworkInfo(msg.GetInfo()) == nil && !c.books.subscribeRetried(msg.Session) {
 		principal := msg.GetInfo().GetPrincipal()
 		if p.authenticated() {
 			principal = p.Principal

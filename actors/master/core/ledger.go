@@ -30,7 +30,13 @@ func failoverTimeoutOf(info *messages.FrameworkInfo) time.Duration {
 	return DefaultFailoverTimeout
 }
 
-func validateFrameworkInfo(info *messages.FrameworkInfo) error {
+// ValidRoleName reports whether messages.ValidateRoleName takes role.
+func ValidRoleName(role string) bool { return messages.ValidateRoleName(role) == nil }
+
+// ValidateFrameworkInfo checks a subscription's FrameworkInfo: name, roles
+// (messages.ValidateRoleName), IDs, principal, hostname and sizes. Pure: a
+// fuzz target may drive it.
+func ValidateFrameworkInfo(info *messages.FrameworkInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: no FrameworkInfo", ErrInvalidFramework)
 	}
@@ -110,7 +116,7 @@ func (b *Books) subscribeRetried(session string) bool {
 // with an ID is re-admitted (scheduler failover, or a new leader). It
 // returns the framework's record and whether it was known.
 func (b *Books) subscribe(info *messages.FrameworkInfo, session string) (*frameworkRecord, bool, error) {
-	if err := validateFrameworkInfo(info); err != nil {
+	if err := ValidateFrameworkInfo(info); err != nil {
 		return nil, false, err
 	}
 	info = proto.Clone(info).(*messages.FrameworkInfo)
