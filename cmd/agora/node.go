@@ -91,6 +91,7 @@ type nodeCmd struct {
 	AgentRegistrationRate     float64       `default:"100" env:"AGORA_AGENT_REGISTRATION_RATE" help:"New agent registrations per second the master takes (0: no limit); re-registrations are not limited."`
 	AgentRegistrationBurst    int           `default:"1000" env:"AGORA_AGENT_REGISTRATION_BURST" help:"Registrations the master takes at once before --agent-registration-rate applies."`
 	AgentUnreachableTimeout   time.Duration `default:"15m" env:"AGORA_AGENT_UNREACHABLE_TIMEOUT" help:"An agent unreachable this long is removed: its tasks are LOST to their frameworks (0: never)."`
+	AgentRemovalInterval      time.Duration `default:"0s" env:"AGORA_AGENT_REMOVAL_INTERVAL" help:"At most one unreachable agent is removed per interval, as Mesos' --agent_removal_rate_limit (0: no spacing)."`
 	MaxFrameworksPerPrincipal int           `default:"1000" env:"AGORA_MAX_FRAMEWORKS_PER_PRINCIPAL" help:"Frameworks one principal may hold (0: no limit)."`
 	MaxRoles                  int           `default:"1000" env:"AGORA_MAX_ROLES" help:"Distinct roles (configured or subscribed to) the master tracks (at most 90000; 0: 90000)."`
 	MaxAgentResources         string        `default:"${defaultMaxAgentResources}" env:"AGORA_MAX_AGENT_RESOURCES" help:"Most one agent may announce, per resource (an agent announcing more is refused): Mesos syntax; empty: no limit beyond 1e11 of each."`
@@ -166,6 +167,7 @@ func (c *nodeCmd) liveness() (master.LivenessPolicy, error) {
 func (c *nodeCmd) setLimits(l core.Limits) {
 	c.MaxAgents, c.AgentRegistrationRate, c.AgentRegistrationBurst = l.MaxAgents, l.AgentRegistrationRate, l.AgentRegistrationBurst
 	c.AgentUnreachableTimeout, c.MaxFrameworksPerPrincipal, c.MaxRoles = l.AgentUnreachableTimeout, l.MaxFrameworksPerPrincipal, l.MaxRoles
+	c.AgentRemovalInterval = l.AgentRemovalInterval
 	c.MaxAgentResources = messages.FormatResources(l.MaxAgentResources)
 }
 
@@ -174,6 +176,7 @@ func (c *nodeCmd) limits() (core.Limits, error) {
 	l := core.Limits{
 		MaxAgents: c.MaxAgents, AgentRegistrationRate: c.AgentRegistrationRate, AgentRegistrationBurst: c.AgentRegistrationBurst,
 		AgentUnreachableTimeout: c.AgentUnreachableTimeout, MaxFrameworksPerPrincipal: c.MaxFrameworksPerPrincipal, MaxRoles: c.MaxRoles,
+		AgentRemovalInterval: c.AgentRemovalInterval,
 	}
 	var err error
 	if l.MaxAgentResources, err = messages.ParseResources(c.MaxAgentResources); err != nil {

@@ -35,6 +35,11 @@ type Limits struct {
 	// --registry_max_agent_age). An agent that comes back later
 	// re-registers as after a failover.
 	AgentUnreachableTimeout time.Duration
+	// AgentRemovalInterval spaces those removals, at most one per
+	// interval (Mesos' --agent_removal_rate_limit 1/20mins is 20m): a
+	// partition that cuts off a rack does not lose all its tasks at once,
+	// and an operator has time to act. Zero: no spacing.
+	AgentRemovalInterval time.Duration
 	// MaxFrameworksPerPrincipal bounds the frameworks one principal holds.
 	MaxFrameworksPerPrincipal int
 	// MaxRoles bounds the distinct roles known to the master: configured
@@ -90,7 +95,7 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("%s %g burst %d: want a rate >= 0 (0: no limit) and a burst >= 1", LimitAgentRegistrationRate, l.AgentRegistrationRate, l.AgentRegistrationBurst)
 	case l.MaxRoles < 0 || l.MaxRoles > messages.MaxRolesCeiling:
 		return fmt.Errorf("%s %d: want 0 (the ceiling) to %d, where resource sums stay exact", LimitMaxRoles, l.MaxRoles, messages.MaxRolesCeiling)
-	case l.AgentUnreachableTimeout < 0 || l.MaxFrameworksPerPrincipal < 0:
+	case l.AgentUnreachableTimeout < 0 || l.AgentRemovalInterval < 0 || l.MaxFrameworksPerPrincipal < 0:
 		return fmt.Errorf("limits must not be negative (0: no limit)")
 	}
 	for _, r := range l.MaxAgentResources {
@@ -105,6 +110,8 @@ func (l Limits) Validate() error {
 type limiter struct {
 	tokens float64
 	last   time.Time
+	// lastRemoval is when the last unreachable agent was removed.
+	lastRemoval time.Time
 }
 
 // agentRemoval is an unreachable agent's timeout; since tells it from an
@@ -239,6 +246,12 @@ func (c *Core) removeUnreachable(t agentRemoval, now time.Time) {
 	if !ok || a.reachable || !a.unreachableAt.Equal(t.since) {
 		return // it came back (or left) since
 	}
+	if every := c.cfg.Limits.AgentRemovalInterval; every > 0 && !c.limiter.lastRemoval.IsZero() && now.Before(c.limiter.lastRemoval.Add(every)) {
+		// Not yet: another agent was removed within the interval.
+		c.arm(c.limiter.lastRemoval.Add(every).Sub(now), t)
+		return
+	}
+	c.limiter.lastRemoval = now
 	why := fmt.Sprintf("agent unreachable for %s (--agent-unreachable-timeout): removed", c.cfg.Limits.AgentUnreachableTimeout)
 	for _, tr := range ordered(a.tasks, taskKey.compare) {
 		if !messages.IsTerminal(tr.task.State) {

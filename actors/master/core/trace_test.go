@@ -178,7 +178,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		cfg.Limits = Limits{
 			MaxAgents: mustInt(t, arg(t, d, "max-agents", "0")), MaxFrameworksPerPrincipal: mustInt(t, arg(t, d, "max-frameworks-per-principal", "0")),
 			MaxRoles: mustInt(t, arg(t, d, "max-roles", "0")), AgentUnreachableTimeout: dur(t, arg(t, d, "agent-unreachable-timeout", "0s")),
-			AgentRegistrationBurst: mustInt(t, arg(t, d, "registration-burst", "0")),
+			AgentRegistrationBurst: mustInt(t, arg(t, d, "registration-burst", "0")), AgentRemovalInterval: dur(t, arg(t, d, "agent-removal-interval", "0s")),
 		}
 		cfg.Limits.AgentRegistrationRate, _ = strconv.ParseFloat(arg(t, d, "registration-rate", "0"), 64)
 		if m := arg(t, d, "max-agent-resources", ""); m != "" {
