@@ -24,7 +24,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 		return c.ready()
 	}
 	if err := ValidateAgentInfo(msg.GetInfo()); err == nil && !c.books.retried(msg.Session) &&
-		!c.mayAddAgent(to, msg.GetInfo(), true, true, msg, now) {
+		(!c.oneAgentPerCertificate(p, to, msg) || !c.mayAddAgent(to, msg.GetInfo(), true, true, msg, now)) {
 		return c.ready()
 	}
 	id, retry, err := c.books.register(msg.GetInfo(), to, msg.Session, now)
@@ -68,7 +68,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		c.reject(to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		return c.ready()
 	}
-	if _, known := c.books.agents[id]; id != "" && !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now) {
+	if _, known := c.books.agents[id]; id != "" && ((!known && !c.oneAgentPerCertificate(p, to, msg)) || !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now)) {
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {

@@ -179,6 +179,34 @@ func (c *Core) mayAddAgent(to Endpoint, info *messages.AgentInfo, isNew, newRegi
 	return true
 }
 
+// LimitAgentPerCertificate labels refusals of a second reachable agent
+// under one certificate (no flag raises it).
+const LimitAgentPerCertificate = "one-agent-per-certificate"
+
+// oneAgentPerCertificate checks that an authenticated agent registering
+// anew holds no reachable agent already: an agent's certificate names its
+// hostname, so one certificate is one machine, and a flood of
+// registrations with it (issue 14: 3,000) makes one agent, not thousands.
+// A machine whose agent lost its ID (a wiped work dir) is admitted once
+// its old agent is unreachable.
+func (c *Core) oneAgentPerCertificate(p Peer, to Endpoint, req proto.Message) bool {
+	if !p.authenticated() {
+		return true
+	}
+	held := "" // the least such ID, for an answer that does not depend on map order
+	for id, a := range c.books.agents {
+		if a.reachable && a.principal == p.Principal && (held == "" || id < held) {
+			held = id
+		}
+	}
+	if held == "" {
+		return true
+	}
+	c.overLimit(to, LimitAgentPerCertificate, fmt.Sprintf("agent certificate %q already holds reachable agent %s: one reachable agent per certificate; "+
+		"re-register with that ID, or register once it is unreachable", p.Principal, held), req)
+	return false
+}
+
 // mayAddFramework checks the limits on a new framework of principal.
 func (c *Core) mayAddFramework(to Endpoint, principal string, info *messages.FrameworkInfo, req proto.Message) bool {
 	l := c.cfg.Limits

@@ -218,7 +218,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			id = e.agentID(t, name)
 		}
 		e.agentIDs[name] = id
-		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: name,
+		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: arg(t, d, "host", name),
 			Resources: wireResources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", "")}
 		seen := map[string]bool{}
 		for _, line := range lines(d.Input) {
