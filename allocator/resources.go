@@ -248,11 +248,6 @@ func ToMilli(v float64) int64 {
 	return int64(m)
 }
 
-// maxMilli bounds one kind's amount in one set of resources: up to 2^53
-// milli-units a float64 on the wire says every amount exactly, and the sum
-// of a thousand agents' of them still fits in int64.
-const maxMilli = 1 << 53
-
 // FromMessages converts wire resources. Revocable resources are returned
 // separately. Unknown names and reservations are rejected: this allocator
 // allocates unreserved cpus, mem, disk, gpus and ports.

@@ -114,16 +114,16 @@ func TestFromMinAllocatable(t *testing.T) {
 // Amounts beyond what fixed point holds exactly are refused, the limit in
 // the error, rather than wrapped to a negative (1e300 cpus was -9.2e15).
 func TestFromMessagesRefusesAmountsBeyondFixedPoint(t *testing.T) {
-	for _, text := range []string{"cpus:1e300", "mem:9e15;mem:9e15", "cpus:9007199254741"} {
-		rs, err := messages.ParseResources(text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := FromMessages(rs); !errors.Is(err, messages.ErrBadResource) || !strings.Contains(err.Error(), "9.007199254740992e+12") {
-			t.Errorf("%s: err = %v, want a refusal naming the limit", text, err)
+	for name, rs := range map[string][]*messages.Resource{
+		"cpus:1e300":        {{Name: "cpus", Scalar: 1e300}},
+		"mem:9e15;mem:9e15": {{Name: "mem", Scalar: 9e15}, {Name: "mem", Scalar: 9e15}},
+		"cpus:1e11+1":       {{Name: "cpus", Scalar: messages.MaxScalar + 1}},
+	} {
+		if _, _, err := FromMessages(rs); !errors.Is(err, messages.ErrBadResource) || !strings.Contains(err.Error(), "1e+11") {
+			t.Errorf("%s: err = %v, want a refusal naming the limit", name, err)
 		}
 	}
-	if r, _, err := FromMessages([]*messages.Resource{{Name: "cpus", Scalar: 9007199254740.992}}); err != nil || r.Scalars[CPUs] != 1<<53 {
+	if r, _, err := FromMessages([]*messages.Resource{{Name: "cpus", Scalar: messages.MaxScalar}}); err != nil || r.Scalars[CPUs] != messages.MaxScalar*Milli {
 		t.Errorf("the limit itself: %v %v", r, err)
 	}
 	if ToMilli(1e300) != math.MaxInt64 || ToMilli(math.NaN()) != 0 {

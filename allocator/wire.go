@@ -31,6 +31,10 @@ func ToQuantities(r Resources) *messages.Quantities {
 	return q
 }
 
+// maxMilli is messages.MaxScalar in milli-units: no quantity one agent,
+// task or quota holds is larger, and sums of such stay in the int64 range.
+const maxMilli = messages.MaxScalar * Milli
+
 // FromQuantities converts wire quantities; it refuses what no Resources
 // could have produced (a malformed message from another node).
 func FromQuantities(q *messages.Quantities) (Resources, error) {
@@ -45,6 +49,9 @@ func FromQuantities(q *messages.Quantities) (Resources, error) {
 	for k, v := range r.Scalars {
 		if v < 0 {
 			return r, fmt.Errorf("%w: negative %s", ErrInvalid, Kind(k))
+		}
+		if v > maxMilli {
+			return r, fmt.Errorf("%w: %s of %d milli-units, over the limit of %d (messages.MaxScalar)", ErrInvalid, Kind(k), v, int64(maxMilli))
 		}
 	}
 	ports, err := pairsToRanges(q.Ports)

@@ -41,6 +41,10 @@ const (
 	Error_UNKNOWN_TASK Error_Code = 7
 	// The sender's authenticated identity may not do this.
 	Error_PERMISSION_DENIED Error_Code = 8
+	// The request would exceed one of the master's limits (agents,
+	// registration rate, frameworks per principal, roles, an agent's
+	// resources); the message names the limit and the flag that raises it.
+	Error_LIMIT_EXCEEDED Error_Code = 9
 )
 
 // Enum value maps for Error_Code.
@@ -55,6 +59,7 @@ var (
 		6: "STALE_EPOCH",
 		7: "UNKNOWN_TASK",
 		8: "PERMISSION_DENIED",
+		9: "LIMIT_EXCEEDED",
 	}
 	Error_Code_value = map[string]int32{
 		"CODE_UNSPECIFIED":  0,
@@ -66,6 +71,7 @@ var (
 		"STALE_EPOCH":       6,
 		"UNKNOWN_TASK":      7,
 		"PERMISSION_DENIED": 8,
+		"LIMIT_EXCEEDED":    9,
 	}
 )
 
@@ -278,12 +284,12 @@ const file_messages_master_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12\x1c\n" +
 	"\x03pid\x18\x06 \x01(\v2\n" +
 	".actor.PIDR\x03pid\x12/\n" +
-	"\x14start_time_unix_nano\x18\a \x01(\x03R\x11startTimeUnixNano\"\xcf\x02\n" +
+	"\x14start_time_unix_nano\x18\a \x01(\x03R\x11startTimeUnixNano\"\xe3\x02\n" +
 	"\x05Error\x12(\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x14.agora.v1.Error.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x18\n" +
 	"\arequest\x18\x03 \x01(\tR\arequest\x12,\n" +
-	"\x06leader\x18\x04 \x01(\v2\x14.agora.v1.MasterInfoR\x06leader\"\xb9\x01\n" +
+	"\x06leader\x18\x04 \x01(\v2\x14.agora.v1.MasterInfoR\x06leader\"\xcd\x01\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rUNKNOWN_AGENT\x10\x01\x12\x15\n" +
@@ -294,7 +300,8 @@ const file_messages_master_proto_rawDesc = "" +
 	"\rUNKNOWN_OFFER\x10\x05\x12\x0f\n" +
 	"\vSTALE_EPOCH\x10\x06\x12\x10\n" +
 	"\fUNKNOWN_TASK\x10\a\x12\x15\n" +
-	"\x11PERMISSION_DENIED\x10\bB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x11PERMISSION_DENIED\x10\b\x12\x12\n" +
+	"\x0eLIMIT_EXCEEDED\x10\tB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_master_proto_rawDescOnce sync.Once

@@ -44,6 +44,11 @@ func ParseResources(text string) ([]*Resource, error) {
 		}
 		out = append(out, r)
 	}
+	// What each token passed, the whole must too: the entry count, and
+	// sums of one name (cpus:6e10;cpus:6e10).
+	if err := ValidateResources(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -108,23 +113,48 @@ func parseRanges(value string) ([]*Range, error) {
 // ranges whose begin exceeds their end, and a resource that is both scalar
 // and ranges.
 func ValidateResources(rs []*Resource) error {
-	for _, r := range rs {
+	if len(rs) > MaxResourceEntries {
+		return fmt.Errorf("%w: %d entries, over the limit of %d", ErrBadResource, len(rs), MaxResourceEntries)
+	}
+	for i, r := range rs {
 		if r == nil {
 			return fmt.Errorf("%w: nil resource", ErrBadResource)
 		}
-		if r.Name == "" {
-			return fmt.Errorf("%w: resource with empty name", ErrBadResource)
+		if err := validateResourceName(r.Name); err != nil {
+			return err
 		}
 		if math.IsNaN(r.Scalar) || math.IsInf(r.Scalar, 0) || r.Scalar < 0 {
 			return fmt.Errorf("%w: %s is %v; a quantity must be a finite number >= 0", ErrBadResource, r.Name, r.Scalar)
 		}
+		if r.Scalar > MaxScalar {
+			return fmt.Errorf("%w: %s is %g, over the limit of %g (messages.MaxScalar, where fixed-point sums stay exact)", ErrBadResource, r.Name, r.Scalar, float64(MaxScalar))
+		}
+		if r.Role != "" && r.Role != "*" {
+			if err := ValidateRoleName(r.Role); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrBadResource, r.Name, err)
+			}
+		}
 		if len(r.Ranges) > 0 && r.Scalar != 0 {
 			return fmt.Errorf("%w: %s has both a scalar and ranges", ErrBadResource, r.Name)
+		}
+		if len(r.Ranges) > MaxRanges {
+			return fmt.Errorf("%w: %s has %d ranges, over the limit of %d", ErrBadResource, r.Name, len(r.Ranges), MaxRanges)
 		}
 		for _, rg := range r.Ranges {
 			if rg == nil || rg.Begin > rg.End {
 				return fmt.Errorf("%w: %s has a range whose begin exceeds its end", ErrBadResource, r.Name)
 			}
+		}
+		// The bound holds for what the list adds up to, not only for each
+		// entry: two entries of 9e15 sum past the int64 range.
+		sum := r.Scalar
+		for _, o := range rs[:i] {
+			if o.Name == r.Name {
+				sum += o.Scalar
+			}
+		}
+		if sum > MaxScalar {
+			return fmt.Errorf("%w: %s adds up to %g, over the limit of %g (messages.MaxScalar, where fixed-point sums stay exact)", ErrBadResource, r.Name, sum, float64(MaxScalar))
 		}
 	}
 	return nil

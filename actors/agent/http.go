@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
@@ -115,6 +116,10 @@ func HTTPHandler(cfg HTTPConfig) http.Handler {
 			return
 		}
 		offset = max(0, min(offset, st.Size()))
+		// A large file outlasts the server's write timeout: allow a minute
+		// plus 64 KiB/s, so a slow client is served and a stalled one
+		// still lets go.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute + time.Duration((st.Size()-offset)>>16)*time.Second))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Agora-Offset", strconv.FormatInt(st.Size(), 10))
 		_, _ = f.Seek(offset, io.SeekStart)

@@ -3,6 +3,8 @@ package master
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -87,13 +89,26 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		}
 		cfg, err := update(r.Context(), u)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			status := http.StatusBadRequest
+			var refused *Refused
+			if errors.As(err, &refused) {
+				switch refused.Code {
+				case messages.Error_PERMISSION_DENIED:
+					status = http.StatusForbidden
+				case messages.Error_LIMIT_EXCEEDED:
+					status = http.StatusTooManyRequests
+				}
+			}
+			http.Error(w, err.Error(), status)
 			return
 		}
 		writeJSON(w, cfg)
 	}
 	mux.HandleFunc("PUT /weights/{role...}", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<10))
+		body, ok := readBody(w, r, 1<<10)
+		if !ok || !validRole(w, r.PathValue("role")) {
+			return
+		}
 		weight, err := strconv.ParseFloat(strings.TrimSpace(string(body)), 64)
 		if err != nil {
 			http.Error(w, "body must be the weight, a positive number such as 2", http.StatusBadRequest)
@@ -102,29 +117,41 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), Weight: &weight})
 	})
 	mux.HandleFunc("PUT /quota/{role...}", func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := readBody(w, r, 1<<16)
+		if !ok || !validRole(w, r.PathValue("role")) {
+			return
+		}
 		var body struct{ Guarantee, Limit string }
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil {
+		if err := json.Unmarshal(raw, &body); err != nil {
 			http.Error(w, `body must be JSON: {"guarantee": "cpus:4;mem:4096", "limit": "cpus:8"}`, http.StatusBadRequest)
 			return
 		}
 		g, err := messages.ParseResources(body.Guarantee)
 		if err != nil {
-			http.Error(w, "guarantee: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, messages.Error_INVALID_ARGUMENT.String()+": guarantee: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		l, err := messages.ParseResources(body.Limit)
 		if err != nil {
-			http.Error(w, "limit: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, messages.Error_INVALID_ARGUMENT.String()+": limit: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), Quota: &messages.RoleQuota{Guarantee: g, Limit: l}})
 	})
 	mux.HandleFunc("DELETE /quota/{role...}", func(w http.ResponseWriter, r *http.Request) {
+		if !validRole(w, r.PathValue("role")) {
+			return
+		}
 		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), ClearQuota: true})
 	})
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
 		if !access.allows(w, r, acl.ViewState) {
 			return
+		}
+		if r.URL.Query().Get("wait") != "" {
+			// A long poll outlasts the server's write timeout: give it its
+			// wait and the time an answer takes.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(maxStateWait + time.Minute))
 		}
 		snap, err := waitSnapshot(r, pub)
 		if err != "" {
@@ -153,6 +180,42 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// Refused is the master's Error answer to a request, as an error: its
+// text leads with the code (LIMIT_EXCEEDED: ...), so that a client sees
+// which kind of refusal it got.
+type Refused struct {
+	Code    messages.Error_Code
+	Message string
+}
+
+func (e *Refused) Error() string { return e.Code.String() + ": " + e.Message }
+
+// readBody reads a request's body whole, at most limit bytes: a body cut
+// short (the client stalled past the server's read timeout, or closed
+// early) or too large is refused, and nothing of it is applied.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		http.Error(w, fmt.Sprintf("body over %d bytes: refused", limit), http.StatusRequestEntityTooLarge)
+		return nil, false
+	case err != nil:
+		http.Error(w, "body not read whole ("+err.Error()+"): nothing applied", http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
+}
+
+// validRole refuses a malformed role name before it reaches the master.
+func validRole(w http.ResponseWriter, role string) bool {
+	if err := messages.ValidateRoleName(role); err != nil {
+		http.Error(w, messages.Error_INVALID_ARGUMENT.String()+": "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
 }
 
 // UpdateRoleFunc carries a role change to the master and returns the new

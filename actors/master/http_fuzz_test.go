@@ -92,7 +92,7 @@ func FuzzHTTPHandler(f *testing.F) {
 			return c.FindTask(q)
 		}
 		health := func(context.Context) error { return nil }
-		h := HTTPHandler(pub, reg, update, lookup, health)
+		h := HTTPHandler(pub, reg, update, lookup, health, nil)
 		// A request already cancelled: a long poll answers at once.
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -77,6 +77,9 @@ type Config struct {
 	// it has not heard of with TASK_LOST; 0 answers at once (a single
 	// master, whose restart loses nothing it could learn).
 	AgentReregisterTimeout time.Duration
+	// Limits bound what peers can make the master keep (core.Limits; zero:
+	// none, core.DefaultLimits in production).
+	Limits core.Limits
 	// Fence, when set, is asked before every message this master or its
 	// handlers send to agents, schedulers or the allocator: the term that
 	// runs them closes it the moment leadership is lost, before they stop.
@@ -175,7 +178,7 @@ func (m *master) newCore() *core.Core {
 	return core.New(core.Config{
 		Info: m.cfg.Info, Liveness: m.cfg.Liveness, OfferTimeout: m.cfg.OfferTimeout, FrameworkHeartbeat: m.cfg.FrameworkHeartbeat,
 		ReclaimInterval: m.cfg.ReclaimInterval, PreemptionGrace: m.cfg.PreemptionGrace, AgentReregisterTimeout: m.cfg.AgentReregisterTimeout,
-		Roles: m.cfg.Roles, ACLs: m.cfg.ACLs, PersistRoles: m.cfg.SaveRoles != nil, Metrics: m.cfg.Metrics, Logger: m.cfg.Logger,
+		Roles: m.cfg.Roles, ACLs: m.cfg.ACLs, PersistRoles: m.cfg.SaveRoles != nil, Metrics: m.cfg.Metrics, Logger: m.cfg.Logger, Limits: m.cfg.Limits,
 	})
 }
 

@@ -35,6 +35,8 @@ type Metrics struct {
 	tasks, frameworks                  *prometheus.GaugeVec
 
 	offerToLaunch, updateLatency prometheus.Histogram
+	limitExceeded                *prometheus.CounterVec
+	agentsRemoved                prometheus.Counter
 }
 
 // resourceLabels are the labels of a resource gauge: amounts are in the
@@ -81,6 +83,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.permissionDenied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Name: "permission_denied_total", Help: "Requests refused for who sent them, by access control list action (register_frameworks, run_tasks, update_roles, view_state, ...) or identity (a certificate of the wrong role, or of another agent or framework)."}, []string{"action"})
 	m.aclLoads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "acl_loads_total", Help: "Access control lists loaded on a change of their file or Consul key, by result: applied, or refused (invalid or unreadable; the list in force stays)."}, []string{"result"})
 	reg.MustRegister(m.permissionDenied, m.aclLoads)
+	m.limitExceeded = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "limit_exceeded_total", Help: "Requests refused by one of the master's limits, by the flag that raises it."}, []string{"limit"})
+	m.agentsRemoved = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "agents_removed_total", Help: "Agents removed after --agent-unreachable-timeout."})
+	reg.MustRegister(m.limitExceeded, m.agentsRemoved)
 	reg.MustRegister(m.preemptions, m.roleUsed, m.roleGuarantee, m.roleRevocable)
 	cluster := func(name, help string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "cluster", Name: name, Help: help + ", by resource, in the unit the unit label names (mem and disk in bytes)."}, resourceLabels)
@@ -202,6 +207,10 @@ func (m *Metrics) Count(c core.Counter, label string, n int) {
 		m.preemptions.WithLabelValues(label).Add(v)
 	case core.PermissionDenied:
 		m.permissionDenied.WithLabelValues(label).Add(v)
+	case core.LimitExceeded:
+		m.limitExceeded.WithLabelValues(label).Add(v)
+	case core.AgentsRemoved:
+		m.agentsRemoved.Add(v)
 	}
 }
 

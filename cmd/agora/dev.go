@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -87,7 +88,9 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
 		Allocator: "drf", Isolation: "cgroups", TaskUser: c.TaskUser, ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
 		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second, ReadyFile: c.ReadyFile, TLS: tlsFlags,
+		HTTPReadTimeout: 30 * time.Second,
 	}
+	n.setLimits(core.DefaultLimits())
 	r, err := n.start(logger)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/alecthomas/kong"
 )
@@ -60,16 +61,21 @@ func (c *cli) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// vars are the values flag help and defaults name.
+func vars() kong.Vars {
+	return kong.Vars{
+		"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
+		"allocators": strings.Join(allocator.Names(), ", "), "defaultMaxAgentResources": core.DefaultMaxAgentResources,
+	}
+}
+
 func main() {
 	var c cli
 	ctx := kong.Parse(&c,
 		kong.Name("agora"),
 		kong.Description("Agora: a cluster resource manager in the line of Apache Mesos."),
 		kong.UsageOnError(),
-		kong.Vars{
-			"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
-			"allocators": strings.Join(allocator.Names(), ", "),
-		},
+		vars(),
 	)
 	logger := c.logger()
 	slog.SetDefault(logger)

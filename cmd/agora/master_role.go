@@ -128,6 +128,10 @@ func (m *masterRole) term(info *messages.MasterInfo) (master.Config, allocation.
 	if err != nil {
 		return master.Config{}, allocation.Config{}, err
 	}
+	limits, err := m.c.limits()
+	if err != nil {
+		return master.Config{}, allocation.Config{}, err
+	}
 	reregister := time.Duration(0)
 	if m.consul != nil {
 		reregister = m.c.AgentReregisterTimeout
@@ -136,6 +140,7 @@ func (m *masterRole) term(info *messages.MasterInfo) (master.Config, allocation.
 			Info: info, Clock: m.clock, Logger: m.logger, Liveness: m.liveness, Publisher: m.pub, Metrics: m.metrics,
 			OfferTimeout: m.c.OfferTimeout, FrameworkHeartbeat: m.c.FrameworkHeartbeat, Roles: roles, SaveRoles: m.saveRoles, ACLs: m.access.list(),
 			ReclaimInterval: m.c.ReclaimInterval, PreemptionGrace: m.c.PreemptionGrace, AgentReregisterTimeout: reregister,
+			Limits: limits,
 		}, allocation.Config{
 			Policy: pol, Master: info.Pid, Clock: m.clock, Logger: m.logger, Interval: m.c.AllocationInterval, Metrics: m.aMetrics,
 		}, nil
@@ -168,7 +173,7 @@ func (m *masterRole) update(ctx context.Context, u *messages.UpdateRole) (*messa
 	case *messages.RoleConfig:
 		return res, nil
 	case *messages.Error:
-		return nil, errors.New(res.Message)
+		return nil, &master.Refused{Code: res.Code, Message: res.Message}
 	}
 	return nil, fmt.Errorf("unexpected answer %T", res)
 }

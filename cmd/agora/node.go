@@ -19,6 +19,7 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/health"
 	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/actors/mesosapi"
 	"github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/leader"
@@ -41,6 +42,19 @@ const (
 	defaultAgentHTTP    = "127.0.0.1:5052"
 )
 
+// HTTP server timeouts: a client that stalls (headers, body or reading the
+// answer) lets its connection go instead of holding it for minutes. Bodies
+// are small (a weight, a quota), so the read timeout (--http-read-timeout,
+// 30s) is short; handlers that answer for longer (a /state long poll, a
+// large sandbox file) extend their own write deadline
+// (http.ResponseController).
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpWriteTimeout      = time.Minute
+	httpIdleTimeout       = 2 * time.Minute
+	httpMaxHeaderBytes    = 64 << 10
+)
+
 type nodeCmd struct {
 	Role      string `default:"master" env:"AGORA_ROLE" help:"What this process runs: master, agent, or master,agent."`
 	Listen    string `env:"AGORA_LISTEN" help:"host:port for proto.actor remoting (default ${defaultMasterListen} for a master, ${defaultAgentListen} for an agent); port 0 picks a free port (see --ready-file)."`
@@ -59,23 +73,32 @@ type nodeCmd struct {
 	Resources                   string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
 	Attributes                  string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
 
-	HeartbeatInterval      string        `default:"auto" env:"AGORA_HEARTBEAT_INTERVAL" help:"Agent heartbeat interval (master): a duration, or auto to grow it with the cluster so the master receives at most --max-heartbeat-rate heartbeats/s."`
-	HeartbeatMinInterval   time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
-	MaxHeartbeatRate       float64       `default:"500" env:"AGORA_MAX_HEARTBEAT_RATE" help:"Heartbeats per second the master accepts with auto intervals."`
-	MaxMissedHeartbeats    int           `default:"3" env:"AGORA_MAX_MISSED_HEARTBEATS" help:"Heartbeats an agent may miss in a row before it is unreachable (master)."`
-	Allocator              string        `default:"drf" env:"AGORA_ALLOCATOR" help:"Allocation policy of the master: ${allocators}."`
-	AllocationInterval     time.Duration `default:"1s" env:"AGORA_ALLOCATION_INTERVAL" help:"Time between batch allocation cycles (events allocate at once between them)."`
-	OfferTimeout           time.Duration `default:"30s" env:"AGORA_OFFER_TIMEOUT" help:"Offers not used within this are rescinded (0: never)."`
-	FrameworkHeartbeat     time.Duration `default:"15s" env:"AGORA_FRAMEWORK_HEARTBEAT" help:"How often the master heartbeats schedulers."`
-	ReclaimInterval        time.Duration `default:"15s" env:"AGORA_RECLAIM_INTERVAL" help:"How often the master preempts tasks for roles below their guarantee (0: never)."`
-	PreemptionGrace        time.Duration `default:"5s" env:"AGORA_PREEMPTION_GRACE" help:"Time a preempted task is given between TASK_KILLING (reason PREEMPTED) and SIGKILL."`
-	Election               string        `env:"AGORA_ELECTION" help:"Run several masters: consul://host:port/<cluster> elects the leader with Consul sessions (masters; empty: this master leads alone)."`
-	ElectionTTL            time.Duration `name:"election-ttl" default:"2s" env:"AGORA_ELECTION_TTL" help:"TTL of the check that binds a master's Consul session: how fast a dead leader is detected."`
-	LockDelay              time.Duration `default:"500ms" env:"AGORA_LOCK_DELAY" help:"Consul lock delay after a leader's session ends (Consul's default is 15s)."`
-	AgentReregisterTimeout time.Duration `default:"2m" env:"AGORA_AGENT_REREGISTER_TIMEOUT" help:"After an election, how long the new leader waits for agents to re-register before it answers reconciliation of tasks it has not heard of with TASK_LOST."`
-	RevocableAbove         string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
-	RegistrationBackoff    time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
-	RegistrationMax        time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
+	HeartbeatInterval         string        `default:"auto" env:"AGORA_HEARTBEAT_INTERVAL" help:"Agent heartbeat interval (master): a duration, or auto to grow it with the cluster so the master receives at most --max-heartbeat-rate heartbeats/s."`
+	HeartbeatMinInterval      time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
+	MaxHeartbeatRate          float64       `default:"500" env:"AGORA_MAX_HEARTBEAT_RATE" help:"Heartbeats per second the master accepts with auto intervals."`
+	MaxMissedHeartbeats       int           `default:"3" env:"AGORA_MAX_MISSED_HEARTBEATS" help:"Heartbeats an agent may miss in a row before it is unreachable (master)."`
+	Allocator                 string        `default:"drf" env:"AGORA_ALLOCATOR" help:"Allocation policy of the master: ${allocators}."`
+	AllocationInterval        time.Duration `default:"1s" env:"AGORA_ALLOCATION_INTERVAL" help:"Time between batch allocation cycles (events allocate at once between them)."`
+	OfferTimeout              time.Duration `default:"30s" env:"AGORA_OFFER_TIMEOUT" help:"Offers not used within this are rescinded (0: never)."`
+	FrameworkHeartbeat        time.Duration `default:"15s" env:"AGORA_FRAMEWORK_HEARTBEAT" help:"How often the master heartbeats schedulers."`
+	ReclaimInterval           time.Duration `default:"15s" env:"AGORA_RECLAIM_INTERVAL" help:"How often the master preempts tasks for roles below their guarantee (0: never)."`
+	PreemptionGrace           time.Duration `default:"5s" env:"AGORA_PREEMPTION_GRACE" help:"Time a preempted task is given between TASK_KILLING (reason PREEMPTED) and SIGKILL."`
+	Election                  string        `env:"AGORA_ELECTION" help:"Run several masters: consul://host:port/<cluster> elects the leader with Consul sessions (masters; empty: this master leads alone)."`
+	ElectionTTL               time.Duration `name:"election-ttl" default:"2s" env:"AGORA_ELECTION_TTL" help:"TTL of the check that binds a master's Consul session: how fast a dead leader is detected."`
+	LockDelay                 time.Duration `default:"500ms" env:"AGORA_LOCK_DELAY" help:"Consul lock delay after a leader's session ends (Consul's default is 15s)."`
+	AgentReregisterTimeout    time.Duration `default:"2m" env:"AGORA_AGENT_REREGISTER_TIMEOUT" help:"After an election, how long the new leader waits for agents to re-register before it answers reconciliation of tasks it has not heard of with TASK_LOST."`
+	RevocableAbove            string        `default:"never" enum:"never,guarantee,fair-share" env:"AGORA_REVOCABLE_ABOVE" help:"Offer what a role gets beyond this point as revocable to frameworks with that capability: never, guarantee or fair-share."`
+	MaxAgents                 int           `default:"10000" env:"AGORA_MAX_AGENTS" help:"Agents the master holds at most, reachable or not (at most 90000, where resource sums stay exact; 0: 90000)."`
+	AgentRegistrationRate     float64       `default:"100" env:"AGORA_AGENT_REGISTRATION_RATE" help:"New agent registrations per second the master takes (0: no limit); re-registrations are not limited."`
+	AgentRegistrationBurst    int           `default:"1000" env:"AGORA_AGENT_REGISTRATION_BURST" help:"Registrations the master takes at once before --agent-registration-rate applies."`
+	AgentUnreachableTimeout   time.Duration `default:"15m" env:"AGORA_AGENT_UNREACHABLE_TIMEOUT" help:"An agent unreachable this long is removed: its tasks are LOST to their frameworks (0: never)."`
+	AgentRemovalInterval      time.Duration `default:"0s" env:"AGORA_AGENT_REMOVAL_INTERVAL" help:"At most one unreachable agent is removed per interval, as Mesos' --agent_removal_rate_limit (0: no spacing)."`
+	MaxFrameworksPerPrincipal int           `default:"1000" env:"AGORA_MAX_FRAMEWORKS_PER_PRINCIPAL" help:"Frameworks one principal may hold (0: no limit)."`
+	MaxRoles                  int           `default:"1000" env:"AGORA_MAX_ROLES" help:"Distinct roles (configured or subscribed to) the master tracks (at most 90000; 0: 90000)."`
+	MaxAgentResources         string        `default:"${defaultMaxAgentResources}" env:"AGORA_MAX_AGENT_RESOURCES" help:"Most one agent may announce, per resource (an agent announcing more is refused): Mesos syntax; empty: no limit beyond 1e11 of each."`
+	HTTPReadTimeout           time.Duration `name:"http-read-timeout" default:"30s" env:"AGORA_HTTP_READ_TIMEOUT" help:"Time a client of the HTTP APIs has to send a request whole (headers and body); one cut short applies nothing."`
+	RegistrationBackoff       time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
+	RegistrationMax           time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 
 	ACLs           string        `name:"acls" env:"AGORA_ACLS" help:"Access control lists (master): a JSON file (see the README's \"A secured cluster\"), reloaded when it changes; or consul, to read them from the election's Consul KV (agora/<cluster>/acls; set with agora acls set), so that every master enforces the same. With a list, what it does not allow is denied. Empty: none, every authenticated client may do what its certificate's role allows."`
 	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal. Reloaded when it changes."`
@@ -144,6 +167,29 @@ func (c *nodeCmd) liveness() (master.LivenessPolicy, error) {
 	return p, nil
 }
 
+// setLimits sets the limit flags to l, as a node built without flag
+// parsing (agora dev) needs.
+func (c *nodeCmd) setLimits(l core.Limits) {
+	c.MaxAgents, c.AgentRegistrationRate, c.AgentRegistrationBurst = l.MaxAgents, l.AgentRegistrationRate, l.AgentRegistrationBurst
+	c.AgentUnreachableTimeout, c.MaxFrameworksPerPrincipal, c.MaxRoles = l.AgentUnreachableTimeout, l.MaxFrameworksPerPrincipal, l.MaxRoles
+	c.AgentRemovalInterval = l.AgentRemovalInterval
+	c.MaxAgentResources = messages.FormatResources(l.MaxAgentResources)
+}
+
+// limits reads the master's limit flags.
+func (c *nodeCmd) limits() (core.Limits, error) {
+	l := core.Limits{
+		MaxAgents: c.MaxAgents, AgentRegistrationRate: c.AgentRegistrationRate, AgentRegistrationBurst: c.AgentRegistrationBurst,
+		AgentUnreachableTimeout: c.AgentUnreachableTimeout, MaxFrameworksPerPrincipal: c.MaxFrameworksPerPrincipal, MaxRoles: c.MaxRoles,
+		AgentRemovalInterval: c.AgentRemovalInterval,
+	}
+	var err error
+	if l.MaxAgentResources, err = messages.ParseResources(c.MaxAgentResources); err != nil {
+		return l, fmt.Errorf("--max-agent-resources: %w", err)
+	}
+	return l, l.Validate()
+}
+
 // agentInfo validates the agent flags before anything starts, so a bad
 // --resources or --attributes stops startup with the bad token named.
 func (c *nodeCmd) agentInfo() (*messages.AgentInfo, error) {
@@ -190,12 +236,18 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.HTTPReadTimeout <= 0 {
+		return nil, fmt.Errorf("--http-read-timeout must be positive, such as 30s")
+	}
 	if isMaster {
 		if _, err := allocator.ParseRevocableAbove(c.RevocableAbove); err != nil {
 			return nil, fmt.Errorf("--revocable-above: %w", err)
 		}
 		if _, err := allocator.New(c.Allocator, allocator.Options{}); err != nil {
 			return nil, fmt.Errorf("--allocator: %w", err)
+		}
+		if _, err := c.limits(); err != nil {
+			return nil, err
 		}
 	}
 	if !isMaster && (c.ACLs != "" || c.Credentials != "") {
@@ -254,8 +306,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		if src != nil {
 			ln = tls.NewListener(ln, src.ServerConfig(security.ClientOptional))
 		}
-		srv := &http.Server{Handler: gate.Handler(h), ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: security.HTTPErrorLog(logger, secMetrics)}
+		srv := &http.Server{Handler: gate.Handler(h),
+			ReadHeaderTimeout: min(httpReadHeaderTimeout, c.HTTPReadTimeout), ReadTimeout: c.HTTPReadTimeout, WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout,
+			MaxHeaderBytes: httpMaxHeaderBytes, ErrorLog: security.HTTPErrorLog(logger, secMetrics)}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("HTTP server stopped", "address", ln.Addr().String(), "err", err)

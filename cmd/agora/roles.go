@@ -65,6 +65,15 @@ type quotaSetCmd struct {
 }
 
 func (c *quotaSetCmd) Run(*slog.Logger) error {
+	if err := messages.ValidateRoleName(c.Role); err != nil {
+		return fmt.Errorf("role: %w", err)
+	}
+	if _, err := messages.ParseResources(c.Guarantee); err != nil {
+		return fmt.Errorf("guarantee: %w", err)
+	}
+	if _, err := messages.ParseResources(c.Limit); err != nil {
+		return fmt.Errorf("--limit: %w", err)
+	}
 	payload, _ := json.Marshal(map[string]string{"guarantee": c.Guarantee, "limit": c.Limit})
 	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodPut, "/quota/"+c.Role, payload)
 	if err != nil {
@@ -81,6 +90,9 @@ type quotaClearCmd struct {
 }
 
 func (c *quotaClearCmd) Run(*slog.Logger) error {
+	if err := messages.ValidateRoleName(c.Role); err != nil {
+		return fmt.Errorf("role: %w", err)
+	}
 	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodDelete, "/quota/"+c.Role, nil)
 	if err != nil {
 		return err
@@ -101,6 +113,9 @@ type weightSetCmd struct {
 }
 
 func (c *weightSetCmd) Run(*slog.Logger) error {
+	if err := messages.ValidateRoleName(c.Role); err != nil {
+		return fmt.Errorf("role: %w", err)
+	}
 	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
 	if err != nil {
 		return err

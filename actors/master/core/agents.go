@@ -23,6 +23,10 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	if !c.mayRegisterAgent(p, msg.GetInfo(), to, msg) {
 		return c.ready()
 	}
+	if err := ValidateAgentInfo(msg.GetInfo()); err == nil && !c.books.retried(msg.Session) &&
+		(!c.oneAgentPerCertificate(p, to, msg) || !c.mayAddAgent(to, msg.GetInfo(), true, true, msg, now)) {
+		return c.ready()
+	}
 	id, retry, err := c.books.register(msg.GetInfo(), to, msg.Session, now)
 	if err != nil {
 		c.log.Warn("agent registration rejected", "hostname", msg.GetInfo().GetHostname(), "err", err)
@@ -55,6 +59,16 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.principal != "" && !c.fromAgent(p, a, msg) {
+		return c.ready()
+	}
+	// Checks and limits before anything changes: a refused agent keeps
+	// what it had, in the books and the allocator alike.
+	if err := ValidateAgentInfo(msg.GetInfo()); err != nil {
+		c.log.Warn("agent re-registration rejected", "agent_id", id, "err", err)
+		c.reject(to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return c.ready()
+	}
+	if _, known := c.books.agents[id]; id != "" && ((!known && !c.oneAgentPerCertificate(p, to, msg)) || !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now)) {
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {
@@ -134,6 +148,7 @@ func (c *Core) AgentUnreachable(id string, now time.Time) Ready {
 		return c.ready()
 	}
 	c.agentGone(c.books.agents[id], false, messages.TaskStatusReason_REASON_AGENT_UNREACHABLE, "agent unreachable: missed heartbeats", now)
+	c.armRemoval(id, now)
 	c.cfg.Metrics.Count(UnreachableEvents, "", 1)
 	c.log.Warn("agent unreachable: missed heartbeats", "agent_id", id, "max_misses", c.cfg.Liveness.MaxMisses)
 	c.changed = true
@@ -208,7 +223,7 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 				continue // the agent hears of the removal and kills it
 			}
 			info := infos[fwID]
-			if info == nil || validateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
+			if info == nil || ValidateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
 				c.log.Warn("agent reports a task of a framework it has no valid FrameworkInfo for; ignoring the task",
 					"agent_id", a.id(), "framework_id", fwID, "task_id", t.GetTaskId().GetValue())
 				continue
@@ -228,6 +243,10 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 		if !hasRole(f.info, t.Role) {
 			c.log.Warn("agent reports a task under a role its framework is not subscribed to; ignoring the task",
 				"framework_id", fwID, "task_id", t.GetTaskId().GetValue(), "role", t.Role)
+			continue
+		}
+		if err := messages.ValidateID("task ID", t.GetTaskId().GetValue()); err != nil {
+			c.log.Warn("agent reports a task with an invalid ID; ignoring the task", "agent_id", a.id(), "err", err)
 			continue
 		}
 		res, rev, err := policy.FromMessages(t.Resources)

@@ -174,12 +174,20 @@ func (b *Books) AgentCount() int { return len(b.agents) }
 // ReachableCount is the number of reachable agents.
 func (b *Books) ReachableCount() int { return b.reachable }
 
-func validateAgentInfo(info *messages.AgentInfo) error {
+// ValidateAgentInfo checks what an agent announces: its hostname, ID,
+// resources (messages.ValidateResources) and the sizes of the rest. Pure:
+// a fuzz target may drive it.
+func ValidateAgentInfo(info *messages.AgentInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: no AgentInfo", ErrInvalidAgent)
 	}
-	if info.Hostname == "" {
-		return fmt.Errorf("%w: empty hostname", ErrInvalidAgent)
+	if err := messages.ValidateHostname(info.Hostname); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
+	}
+	if id := info.GetId().GetValue(); id != "" {
+		if err := messages.ValidateID("agent ID", id); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
+		}
 	}
 	if err := messages.ValidateResources(info.Resources); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
@@ -191,14 +199,32 @@ func validateAgentInfo(info *messages.AgentInfo) error {
 	if _, _, err := policy.FromMessages(info.Resources); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
 	}
+	if len(info.Attributes) > messages.MaxAttributes {
+		return fmt.Errorf("%w: %d attributes, over the limit of %d", ErrInvalidAgent, len(info.Attributes), messages.MaxAttributes)
+	}
+	for _, at := range info.Attributes {
+		if len(at.GetName()) > messages.MaxLabelKey || len(at.GetText()) > messages.MaxLabelValue {
+			return fmt.Errorf("%w: attribute %.64q: names take at most %d bytes, values %d", ErrInvalidAgent, at.GetName(), messages.MaxLabelKey, messages.MaxLabelValue)
+		}
+	}
+	if len(info.Version) > messages.MaxNameLength || len(info.HttpAddress) > messages.MaxNameLength {
+		return fmt.Errorf("%w: version or HTTP address over %d bytes", ErrInvalidAgent, messages.MaxNameLength)
+	}
 	return nil
+}
+
+// retried reports whether a registration with session is a retry of one
+// taken: the agent it registered is still reachable.
+func (b *Books) retried(session string) bool {
+	id, ok := b.bySession[session]
+	return ok && session != "" && b.agents[id] != nil && b.agents[id].reachable
 }
 
 // register admits a new agent and returns its new AgentID. A retry from
 // the same agent process (same session) gets the ID it was given, and
 // known is true.
 func (b *Books) register(info *messages.AgentInfo, at Endpoint, session string, now time.Time) (id string, known bool, err error) {
-	if err := validateAgentInfo(info); err != nil {
+	if err := ValidateAgentInfo(info); err != nil {
 		return "", false, err
 	}
 	if id, ok := b.bySession[session]; ok && session != "" {
@@ -223,7 +249,7 @@ func (b *Books) register(info *messages.AgentInfo, at Endpoint, session string, 
 // was unreachable, or registered with an earlier leader. It returns whether
 // the books already knew the agent.
 func (b *Books) reregister(info *messages.AgentInfo, at Endpoint, session string, now time.Time) (known bool, err error) {
-	if err := validateAgentInfo(info); err != nil {
+	if err := ValidateAgentInfo(info); err != nil {
 		return false, err
 	}
 	id := info.GetId().GetValue()

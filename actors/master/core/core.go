@@ -162,7 +162,9 @@ type Config struct {
 	PersistRoles bool
 	// ACLs is the access control list at start (nil: none, everything
 	// allowed); SetACLs replaces it.
-	ACLs    *acl.List
+	ACLs *acl.List
+	// Limits bound what peers can make the master keep (zero: none).
+	Limits  Limits
 	Metrics Metrics
 	Logger  *slog.Logger
 }
@@ -200,6 +202,7 @@ type Core struct {
 	// only the first is being written.
 	roleWrites []roleWrite
 	nextToken  uint64
+	limiter    limiter
 
 	out     []Effect
 	changed bool
@@ -262,6 +265,8 @@ func (c *Core) Fire(t Timer, now time.Time) Ready {
 		c.arm(c.cfg.ReclaimInterval, reclaimTick{})
 	case recoveryEnded:
 		c.recoveryEnded(now)
+	case agentRemoval:
+		c.removeUnreachable(t, now)
 	default:
 		panic(fmt.Sprintf("core: a timer it never armed: %T", t))
 	}

@@ -33,6 +33,15 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 	if !c.mayHoldFramework(p, msg.GetInfo(), c.books.frameworks[msg.GetInfo().GetId().GetValue()], to, msg) || !c.mayRegisterIn(p, msg.GetInfo(), msg) {
 		return c.ready()
 	}
+	if !resubscribing && ValidateFrameworkInfo(msg.GetInfo()) == nil && !c.books.subscribeRetried(msg.Session) {
+		principal := msg.GetInfo().GetPrincipal()
+		if p.authenticated() {
+			principal = p.Principal
+		}
+		if !c.mayAddFramework(to, principal, msg.GetInfo(), msg) {
+			return c.ready()
+		}
+	}
 	f, known, err := c.books.subscribe(msg.GetInfo(), msg.Session)
 	if err != nil {
 		code := messages.Error_INVALID_ARGUMENT

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
@@ -31,17 +30,13 @@ func failoverTimeoutOf(info *messages.FrameworkInfo) time.Duration {
 	return DefaultFailoverTimeout
 }
 
-// ValidRoleName reports whether a role name is well formed: names
-// separated by /, such as eng/ml. It must be UTF-8: a protobuf string
-// cannot hold anything else, and a role that is not would be in the books
-// but fail every message and snapshot that names it (an HTTP path can
-// carry one: PUT /weights/%ff).
-func ValidRoleName(role string) bool {
-	return role != "" && utf8.ValidString(role) && !strings.HasPrefix(role, "/") && !strings.HasSuffix(role, "/") &&
-		!strings.Contains(role, "//") && !strings.ContainsAny(role, " \t\n") && role != "." && role != ".."
-}
+// ValidRoleName reports whether messages.ValidateRoleName takes role.
+func ValidRoleName(role string) bool { return messages.ValidateRoleName(role) == nil }
 
-func validateFrameworkInfo(info *messages.FrameworkInfo) error {
+// ValidateFrameworkInfo checks a subscription's FrameworkInfo: name, roles
+// (messages.ValidateRoleName), IDs, principal, hostname and sizes. Pure: a
+// fuzz target may drive it.
+func ValidateFrameworkInfo(info *messages.FrameworkInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: no FrameworkInfo", ErrInvalidFramework)
 	}
@@ -51,9 +46,30 @@ func validateFrameworkInfo(info *messages.FrameworkInfo) error {
 	if len(info.Roles) == 0 {
 		return fmt.Errorf("%w: no roles; subscribe with at least one, such as \"default\"", ErrInvalidFramework)
 	}
+	if len(info.Roles) > messages.MaxRolesPerFramework {
+		return fmt.Errorf("%w: %d roles, over the limit of %d", ErrInvalidFramework, len(info.Roles), messages.MaxRolesPerFramework)
+	}
 	for _, r := range info.Roles {
-		if !ValidRoleName(r) {
-			return fmt.Errorf("%w: role %q: want names separated by /, such as eng/ml", ErrInvalidFramework, r)
+		if err := messages.ValidateRoleName(r); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
+		}
+	}
+	if len(info.Name) > messages.MaxNameLength || len(info.User) > messages.MaxIDLength {
+		return fmt.Errorf("%w: name or user too long (at most %d and %d bytes)", ErrInvalidFramework, messages.MaxNameLength, messages.MaxIDLength)
+	}
+	if id := info.GetId().GetValue(); id != "" {
+		if err := messages.ValidateID("framework ID", id); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
+		}
+	}
+	if p := info.GetPrincipal(); p != "" {
+		if err := messages.ValidateID("principal", p); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
+		}
+	}
+	if h := info.GetHostname(); h != "" {
+		if err := messages.ValidateHostname(h); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidFramework, err)
 		}
 	}
 	if info.FailoverTimeoutNanos < 0 {
@@ -89,11 +105,18 @@ func (b *Books) removed(id string) bool {
 	return b.removedElsewhere.has(id)
 }
 
+// subscribeRetried reports whether a subscription with session is a retry
+// of one taken.
+func (b *Books) subscribeRetried(session string) bool {
+	_, ok := b.frameworkSessions[session]
+	return ok && session != ""
+}
+
 // subscribe admits a framework: a new one (no ID) gets "<master>-F<n>"; one
 // with an ID is re-admitted (scheduler failover, or a new leader). It
 // returns the framework's record and whether it was known.
 func (b *Books) subscribe(info *messages.FrameworkInfo, session string) (*frameworkRecord, bool, error) {
-	if err := validateFrameworkInfo(info); err != nil {
+	if err := ValidateFrameworkInfo(info); err != nil {
 		return nil, false, err
 	}
 	info = proto.Clone(info).(*messages.FrameworkInfo)
@@ -272,19 +295,27 @@ func (b *Books) takeOffers(frameworkID string, ids []*messages.OfferID, oneAgent
 	for _, o := range taken {
 		b.removeOffer(o)
 	}
+	if len(problems) > maxProblems {
+		// The answer stays small however many IDs a caller makes up.
+		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", len(problems)-maxProblems))
+	}
 	if len(problems) > 0 {
 		return taken, fmt.Errorf("%w: %s", ErrInvalidOffers, strings.Join(problems, "; "))
 	}
 	return taken, nil
 }
 
+// maxProblems bounds the problems an error lists.
+const maxProblems = 10
+
 // validateTask checks one task of an accept against what is left of the
 // offered resources and returns its resources.
 func validateTask(f *frameworkRecord, agentID string, t *messages.TaskInfo, launching map[string]bool, left policy.Resources) (policy.Resources, policy.Resources, error) {
+	if err := messages.ValidateTaskInfo(t); err != nil {
+		return left, left, err
+	}
 	id := t.GetTaskId().GetValue()
 	switch {
-	case id == "":
-		return left, left, errors.New("task has no ID")
 	case f.tasks[id] != nil:
 		return left, left, fmt.Errorf("task ID %s is already used by a live task of this framework", id)
 	case launching[id]:

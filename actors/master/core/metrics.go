@@ -39,6 +39,8 @@ const (
 	StatusUpdates                    // task status updates from agents; label: state
 	Preemptions                      // tasks preempted; label: the task's role
 	PermissionDenied                 // requests refused for who sent them; label: the acl.Action, or DeniedIdentity
+	LimitExceeded                    // requests refused by a limit; label: the limit's flag
+	AgentsRemoved                    // unreachable agents removed after --agent-unreachable-timeout
 )
 
 type discard struct{}

@@ -178,7 +178,24 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 		c.decline(p, f, &messages.Decline{FrameworkId: msg.FrameworkId, OfferIds: msg.OfferIds, Filters: msg.Filters})
 		return c.ready()
 	}
-	var tasks []*messages.TaskInfo
+	ntasks := 0
+	for _, op := range msg.Operations {
+		ntasks += len(op.GetLaunch().GetTasks())
+	}
+	if ntasks > messages.MaxTasksPerAccept || len(msg.OfferIds) > messages.MaxOffersPerAccept {
+		// Refused whole, with one answer (not one TASK_ERROR per task: that
+		// would be the flood); the offers it names go back.
+		text := fmt.Sprintf("accept names %d offers and %d tasks; at most %d and %d: split it", len(msg.OfferIds), ntasks, messages.MaxOffersPerAccept, messages.MaxTasksPerAccept)
+		taken, _ := c.books.takeOffers(f.id(), msg.OfferIds[:min(len(msg.OfferIds), messages.MaxOffersPerAccept)], true)
+		for _, o := range taken {
+			c.giveBack(o, messages.AllocatorReturn_RECOVER, 0)
+		}
+		c.log.Warn("accept refused: too large", "framework_id", f.id(), "offers", len(msg.OfferIds), "tasks", ntasks)
+		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, text, msg)
+		c.changed = true
+		return c.ready()
+	}
+	tasks := make([]*messages.TaskInfo, 0, ntasks)
 	for _, op := range msg.Operations {
 		tasks = append(tasks, op.GetLaunch().GetTasks()...)
 	}

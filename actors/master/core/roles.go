@@ -81,8 +81,8 @@ func PolicyQuota(q *messages.RoleQuota) policy.Quota {
 }
 
 func validateSettings(s *messages.RoleSettings) (policy.Quota, error) {
-	if !ValidRoleName(s.GetRole()) {
-		return policy.Quota{}, fmt.Errorf("%w: role %q: want names separated by /, such as eng/ml", ErrInvalidRoleConfig, s.GetRole())
+	if err := messages.ValidateRoleName(s.GetRole()); err != nil {
+		return policy.Quota{}, fmt.Errorf("%w: %w", ErrInvalidRoleConfig, err)
 	}
 	if s.Weight < 0 || s.Weight > 1e9 || s.Weight != s.Weight {
 		return policy.Quota{}, fmt.Errorf("%w: role %s: weight %v must be positive", ErrInvalidRoleConfig, s.Role, s.Weight)
@@ -118,7 +118,11 @@ func (c *Core) UpdateRole(p Peer, msg *messages.UpdateRole, now time.Time) Ready
 	}
 	settings, err := c.roles.Apply(msg)
 	if err != nil {
+		c.log.Warn("role update refused", "role", msg.GetRole(), "err", err)
 		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
+		return c.ready()
+	}
+	if !c.mayAddRoles(p.Endpoint, []string{settings.Role}, msg) {
 		return c.ready()
 	}
 	if !c.cfg.PersistRoles {

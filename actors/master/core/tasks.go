@@ -8,6 +8,7 @@ import (
 
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
 )
 
 // StatusUpdate is a task's status from its agent. A task that ends gives
@@ -56,6 +57,12 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 		// cannot end (and free) another agent's task.
 		c.deny(p, DeniedIdentity, fmt.Sprintf("task %s of framework %s runs on agent %s, not on %s", t.id(), fwID, t.agentID(), st.GetAgentId().GetValue()), msg)
 		return c.ready()
+	}
+	if len(st.GetMessage()) > messages.MaxStatusMessage {
+		// The state change is kept; the text a task or agent wrote is cut
+		// to what the books and every scheduler should carry.
+		st = proto.Clone(st).(*messages.TaskStatus)
+		st.Message = strings.ToValidUTF8(st.Message[:messages.MaxStatusMessage], "") + " …(truncated)"
 	}
 	// The books keep the status and the scheduler is sent it: shared, as
 	// neither ever changes a status (the books replace theirs).

@@ -70,6 +70,8 @@ func timerName(t Timer) string {
 		return "reclaim-check"
 	case recoveryEnded:
 		return "reregistration-window-ended"
+	case agentRemoval:
+		return fmt.Sprintf("agent-removal %s", t.agentID)
 	}
 	return fmt.Sprintf("%T", t)
 }

@@ -46,23 +46,19 @@ type traceEnv struct {
 	frameworkIDs map[string]string
 	infos        map[string]*messages.FrameworkInfo
 	offerPrefix  string
-	// denied counts PermissionDenied by label, as /metrics would.
-	denied map[string]int
-	// observed are the durations the core measured since the last
+	// counts is what the core counted (a master command starts it
+	// afresh); observed are the durations it measured since the last
 	// command (a master started with metrics=true prints them).
+	counts   traceCounts
 	observed []string
 	observe  bool
 }
 
-// traceMetrics records the core's PermissionDenied counts and, when the
-// trace asks, its duration measures.
+// traceMetrics records the core's counts and, when the trace asks, its
+// duration measures.
 type traceMetrics struct{ e *traceEnv }
 
-func (m traceMetrics) Count(c Counter, label string, n int) {
-	if c == PermissionDenied {
-		m.e.denied[label] += n
-	}
-}
+func (m traceMetrics) Count(c Counter, label string, n int) { m.e.counts[countKey{c, label}] += n }
 
 func (m traceMetrics) Observe(h Histogram, d time.Duration) {
 	if !m.e.observe {
@@ -70,6 +66,14 @@ func (m traceMetrics) Observe(h Histogram, d time.Duration) {
 	}
 	name := map[Histogram]string{OfferToLaunch: "offer-to-launch", StatusUpdateLatency: "status-update-latency"}[h]
 	m.e.observed = append(m.e.observed, fmt.Sprintf("observe %s %s", name, d))
+}
+
+// traceCounts records what the core counts.
+type traceCounts map[countKey]int
+
+type countKey struct {
+	c     Counter
+	label string
 }
 
 type armed struct {
@@ -81,7 +85,7 @@ type armed struct {
 var traceT0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func newTraceEnv() *traceEnv {
-	return &traceEnv{denied: map[string]int{}, now: traceT0, names: map[Endpoint]string{}, agentIDs: map[string]string{}, frameworkIDs: map[string]string{},
+	return &traceEnv{counts: traceCounts{}, now: traceT0, names: map[Endpoint]string{}, agentIDs: map[string]string{}, frameworkIDs: map[string]string{},
 		infos: map[string]*messages.FrameworkInfo{}}
 }
 
@@ -143,6 +147,26 @@ func resources(t *testing.T, text string) []*messages.Resource {
 	return rs
 }
 
+// wireResources is resources as a peer may send them, unchecked: what
+// ParseResources refuses (cpus:1e300) reaches the core as it would from
+// the network.
+func wireResources(t *testing.T, text string) []*messages.Resource {
+	t.Helper()
+	if rs, err := messages.ParseResources(text); err == nil {
+		return rs
+	}
+	var out []*messages.Resource
+	for _, tok := range strings.Split(text, ";") {
+		name, v, _ := strings.Cut(tok, ":")
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("resource %q: %v", tok, err)
+		}
+		out = append(out, &messages.Resource{Name: name, Scalar: f})
+	}
+	return out
+}
+
 func (e *traceEnv) agentID(t *testing.T, name string) string {
 	t.Helper()
 	if id, ok := e.agentIDs[name]; ok {
@@ -182,6 +206,19 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			PersistRoles:           arg(t, d, "persist-roles", "") == "true",
 			Metrics:                traceMetrics{e},
 		}
+		cfg.Limits = Limits{
+			MaxAgents: mustInt(t, arg(t, d, "max-agents", "0")), MaxFrameworksPerPrincipal: mustInt(t, arg(t, d, "max-frameworks-per-principal", "0")),
+			MaxRoles: mustInt(t, arg(t, d, "max-roles", "0")), AgentUnreachableTimeout: dur(t, arg(t, d, "agent-unreachable-timeout", "0s")),
+			AgentRegistrationBurst: mustInt(t, arg(t, d, "registration-burst", "0")), AgentRemovalInterval: dur(t, arg(t, d, "agent-removal-interval", "0s")),
+		}
+		cfg.Limits.AgentRegistrationRate, _ = strconv.ParseFloat(arg(t, d, "registration-rate", "0"), 64)
+		if m := arg(t, d, "max-agent-resources", ""); m != "" {
+			cfg.Limits.MaxAgentResources = resources(t, m)
+		}
+		if err := cfg.Limits.Validate(); err != nil {
+			return err.Error() + "\n"
+		}
+		e.counts = traceCounts{}
 		e.observe = arg(t, d, "metrics", "") == "true"
 		if g := arg(t, d, "guarantee", ""); g != "" {
 			role, text, _ := strings.Cut(g, "=")
@@ -193,7 +230,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "register":
 		name := arg(t, d, "agent", "a1")
-		info := &messages.AgentInfo{Hostname: name, Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}
+		info := &messages.AgentInfo{Hostname: name, Resources: wireResources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}
 		r = e.c.RegisterAgent(e.peerAs(t, d, name), &messages.RegisterAgent{Info: info, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}, e.now)
 		for _, eff := range r.Effects {
 			if s, ok := eff.(Send); ok {
@@ -212,8 +249,8 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			id = e.agentID(t, name)
 		}
 		e.agentIDs[name] = id
-		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: name,
-			Resources: resources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}
+		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: arg(t, d, "host", name),
+			Resources: wireResources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}
 		seen := map[string]bool{}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
@@ -464,10 +501,29 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	case "denied":
 		// The refusals counted so far, by action (agora_permission_denied_total).
 		var out strings.Builder
-		for _, k := range slices.Sorted(maps.Keys(e.denied)) {
-			fmt.Fprintf(&out, "%s %d\n", k, e.denied[k])
+		denied := map[string]int{}
+		for k, n := range e.counts {
+			if k.c == PermissionDenied {
+				denied[k.label] += n
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(denied)) {
+			fmt.Fprintf(&out, "%s %d\n", k, denied[k])
 		}
 		return out.String()
+	case "limits-exceeded":
+		// What the core counted as refused by a limit, by limit.
+		var out []string
+		for k, n := range e.counts {
+			if k.c == LimitExceeded || k.c == AgentsRemoved {
+				out = append(out, fmt.Sprintf("%s %s=%d", map[Counter]string{LimitExceeded: "limit-exceeded", AgentsRemoved: "agents-removed"}[k.c], k.label, n))
+			}
+		}
+		slices.Sort(out)
+		if len(out) == 0 {
+			return "none\n"
+		}
+		return strings.Join(out, "\n") + "\n"
 
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
