@@ -49,8 +49,10 @@ func TestLimitsOnATLSCluster(t *testing.T) {
 	}))
 	register := func(cpus float64) *messages.Error {
 		t.Helper()
-		node.System.Root.Send(actor.NewPID(info.Remoting, master.Name), &messages.RegisterAgent{Pid: me,
-			Info: &messages.AgentInfo{Hostname: "fake", Resources: []*messages.Resource{{Name: messages.CPUs, Scalar: cpus}, {Name: messages.Mem, Scalar: 1024}}}})
+		// Sent as from me: the master takes a registration only with a PID
+		// of the node it comes from.
+		node.System.Root.RequestWithCustomSender(actor.NewPID(info.Remoting, master.Name), &messages.RegisterAgent{Pid: me,
+			Info: &messages.AgentInfo{Hostname: "fake", Resources: []*messages.Resource{{Name: messages.CPUs, Scalar: cpus}, {Name: messages.Mem, Scalar: 1024}}}}, me)
 		select {
 		case e := <-errs:
 			return e

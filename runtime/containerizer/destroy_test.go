@@ -28,9 +28,11 @@ func TestDestroyEndsEverythingATaskStarted(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Children in the background, one of which leaves the task's
-		// process group: all must go.
+		// process group: all must go. That one says it started itself
+		// (setsid may fork again before it runs anything, so the shell's
+		// word for it would come too early).
 		ctr, err := cz.Launch(t.Context(), LaunchSpec{ID: "f.destroy", Sandbox: dir,
-			Command: &messages.CommandInfo{Value: "sleep 600 & setsid sleep 600 & echo started > ready; wait", Shell: true}})
+			Command: &messages.CommandInfo{Value: "sleep 600 & setsid sh -c 'echo started > ready; exec sleep 600' & wait", Shell: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
