@@ -327,6 +327,10 @@ func (s *Seat) Handler(api, metrics http.Handler) http.Handler {
 			metrics.ServeHTTP(w, r)
 			return
 		}
+		if r.URL.Path == "/redirect" || r.URL.Path == "/master/redirect" {
+			s.redirect(w, r)
+			return
+		}
 		if s.leading.Load() {
 			api.ServeHTTP(w, r)
 			return
@@ -343,6 +347,24 @@ func (s *Seat) Handler(api, metrics http.Handler) http.Handler {
 		}
 		http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
 	})
+}
+
+// redirect answers Mesos' /redirect and /master/redirect, which tools use
+// to find the leader: 307 to "//leader:port" from any master, the leader
+// included, and 503 while none is known.
+func (s *Seat) redirect(w http.ResponseWriter, r *http.Request) {
+	addr := ""
+	if s.leading.Load() {
+		addr = s.cfg.Info.GetHttpAddress()
+	} else if l := s.Leader(); l != nil {
+		addr = l.HttpAddress
+	}
+	if addr == "" {
+		http.Error(w, "no leading master is known now; retry shortly", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Location", "//"+addr)
+	w.WriteHeader(http.StatusTemporaryRedirect)
 }
 
 // StandbyProps is the actor that holds the master's name on a master that

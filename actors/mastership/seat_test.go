@@ -219,10 +219,18 @@ func TestHandlerRedirectsToTheLeader(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	if r := get("/state"); r.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("no leader known: %d, want 503", r.StatusCode)
+	for _, path := range []string{"/state", "/master/redirect"} {
+		if r := get(path); r.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("%s with no leader known: %d, want 503", path, r.StatusCode)
+		}
 	}
 	n.seat.Follow(&messages.MasterInfo{Id: "b", HttpAddress: "b:5050", Epoch: 7})
+	// Mesos' bookmark for the leader: //host:port, from any master.
+	for _, path := range []string{"/redirect", "/master/redirect"} {
+		if r := get(path); r.StatusCode != http.StatusTemporaryRedirect || r.Header.Get("Location") != "//b:5050" {
+			t.Fatalf("%s, leader b: %d to %q", path, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
 	if r := get("/state?since=1"); r.StatusCode != http.StatusTemporaryRedirect || r.Header.Get("Location") != "http://b:5050/state?since=1" {
 		t.Fatalf("leader b: %d to %q", r.StatusCode, r.Header.Get("Location"))
 	}
@@ -234,6 +242,9 @@ func TestHandlerRedirectsToTheLeader(t *testing.T) {
 	}
 	if r := get("/state"); r.StatusCode != http.StatusOK {
 		t.Fatalf("leading: %d", r.StatusCode)
+	}
+	if r := get("/master/redirect"); r.StatusCode != http.StatusTemporaryRedirect || r.Header.Get("Location") != "//"+n.seat.cfg.Info.GetHttpAddress() {
+		t.Fatalf("/master/redirect on the leader: %d to %q; want itself", r.StatusCode, r.Header.Get("Location"))
 	}
 	n.seat.StepDown(leader.ErrLeaseExpired)
 	if r := get("/state"); r.StatusCode != http.StatusTemporaryRedirect {

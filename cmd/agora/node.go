@@ -363,7 +363,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		// --credentials; /health stays open for probes (and /metrics is
 		// not guarded by view_state: monitoring reads it).
 		r.http = serveGated(ln, mr.httpHandler(api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
-			security.HTTPGate{Metrics: secMetrics, Logger: logger, Open: []string{"/health"}, Credentials: mr.access.authenticator, CredentialRole: security.RoleOperator})
+			security.HTTPGate{Metrics: secMetrics, Logger: logger, Open: []string{"/health", "/redirect", "/master/redirect"}, Credentials: mr.access.authenticator, CredentialRole: security.RoleOperator})
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		if c.Master == "" && c.Election != "" {
 			c.Master = c.Election
