@@ -22,6 +22,7 @@ import (
 
 type rolesCmd struct {
 	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
+	JSON       bool      `name:"json" help:"Print the roles (configuration and usage) as JSON."`
 	TLS        tlsFlags  `embed:""`
 	Auth       authFlags `embed:""`
 }
@@ -36,6 +37,9 @@ func (c *rolesCmd) Run(*slog.Logger) error {
 	st := &messages.MasterState{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, st); err != nil {
 		return fmt.Errorf("unreadable answer from the master: %w", err)
+	}
+	if c.JSON {
+		return printJSON(os.Stdout, &messages.MasterState{Roles: st.Roles, RoleUsage: st.RoleUsage})
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROLE\tWEIGHT\tGUARANTEE\tLIMIT\tUSED\tREVOCABLE\tTASKS\tPREEMPTED")
