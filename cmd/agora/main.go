@@ -75,6 +75,9 @@ func main() {
 		kong.Name("agora"),
 		kong.Description("Agora: a cluster resource manager in the line of Apache Mesos."),
 		kong.UsageOnError(),
+		// Every flag has an environment variable, AGORA_ and its name
+		// (--master-http: AGORA_MASTER_HTTP), unless it names its own.
+		kong.DefaultEnvars("AGORA"),
 		vars(),
 	)
 	logger := c.logger()

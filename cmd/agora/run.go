@@ -32,7 +32,7 @@ type runCmd struct {
 	CPUs    float64       `name:"cpus" default:"0.1" env:"AGORA_RUN_CPUS" help:"CPUs for the task."`
 	Mem     float64       `name:"mem" default:"32" env:"AGORA_RUN_MEM" help:"Memory for the task, MiB."`
 	Name    string        `default:"agora-run" env:"AGORA_RUN_NAME" help:"Framework and task name."`
-	Role    string        `default:"default" env:"AGORA_ROLE" help:"Role to run under."`
+	Role    string        `default:"default" env:"AGORA_RUN_ROLE" help:"Role to run under."`
 	Timeout time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
 	Poll    time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
 	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
