@@ -134,8 +134,11 @@ type FrameworkState struct {
 	Used              []*Resource       `protobuf:"bytes,5,rep,name=used,proto3" json:"used,omitempty"`
 	Offered           []*Resource       `protobuf:"bytes,6,rep,name=offered,proto3" json:"offered,omitempty"`
 	OutstandingOffers uint32            `protobuf:"varint,7,opt,name=outstanding_offers,json=outstandingOffers,proto3" json:"outstanding_offers,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// pending says why the framework may be waiting: what it was offered
+	// and declined, the filters its declines left, the roles it suppressed.
+	Pending       *FrameworkPending `protobuf:"bytes,8,opt,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FrameworkState) Reset() {
@@ -217,6 +220,156 @@ func (x *FrameworkState) GetOutstandingOffers() uint32 {
 	return 0
 }
 
+func (x *FrameworkState) GetPending() *FrameworkPending {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+// FrameworkPending is what the master knows of a framework's waiting
+// ("why pending"): offers it received and declined since it subscribed to
+// this master, the agents it refused for a while (decline filters, and
+// what an accept left unused), and the roles it suppressed.
+type FrameworkPending struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	OffersReceived    uint64                 `protobuf:"varint,1,opt,name=offers_received,json=offersReceived,proto3" json:"offers_received,omitempty"`
+	OffersDeclined    uint64                 `protobuf:"varint,2,opt,name=offers_declined,json=offersDeclined,proto3" json:"offers_declined,omitempty"`
+	LastOfferUnixNano int64                  `protobuf:"varint,3,opt,name=last_offer_unix_nano,json=lastOfferUnixNano,proto3" json:"last_offer_unix_nano,omitempty"`
+	// filters: agents the framework will not be offered until then.
+	Filters         []*FilterState `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
+	SuppressedRoles []string       `protobuf:"bytes,5,rep,name=suppressed_roles,json=suppressedRoles,proto3" json:"suppressed_roles,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *FrameworkPending) Reset() {
+	*x = FrameworkPending{}
+	mi := &file_messages_state_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameworkPending) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameworkPending) ProtoMessage() {}
+
+func (x *FrameworkPending) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameworkPending.ProtoReflect.Descriptor instead.
+func (*FrameworkPending) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FrameworkPending) GetOffersReceived() uint64 {
+	if x != nil {
+		return x.OffersReceived
+	}
+	return 0
+}
+
+func (x *FrameworkPending) GetOffersDeclined() uint64 {
+	if x != nil {
+		return x.OffersDeclined
+	}
+	return 0
+}
+
+func (x *FrameworkPending) GetLastOfferUnixNano() int64 {
+	if x != nil {
+		return x.LastOfferUnixNano
+	}
+	return 0
+}
+
+func (x *FrameworkPending) GetFilters() []*FilterState {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *FrameworkPending) GetSuppressedRoles() []string {
+	if x != nil {
+		return x.SuppressedRoles
+	}
+	return nil
+}
+
+// FilterState is one agent a framework refused, for one of its roles,
+// until a time.
+type FilterState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	UntilUnixNano int64                  `protobuf:"varint,2,opt,name=until_unix_nano,json=untilUnixNano,proto3" json:"until_unix_nano,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FilterState) Reset() {
+	*x = FilterState{}
+	mi := &file_messages_state_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FilterState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FilterState) ProtoMessage() {}
+
+func (x *FilterState) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FilterState.ProtoReflect.Descriptor instead.
+func (*FilterState) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FilterState) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *FilterState) GetUntilUnixNano() int64 {
+	if x != nil {
+		return x.UntilUnixNano
+	}
+	return 0
+}
+
+func (x *FilterState) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
 // MasterState is the cluster state the master publishes for /state and
 // `agora status`. It is a snapshot: reading it never blocks the master.
 type MasterState struct {
@@ -239,7 +392,7 @@ type MasterState struct {
 
 func (x *MasterState) Reset() {
 	*x = MasterState{}
-	mi := &file_messages_state_proto_msgTypes[2]
+	mi := &file_messages_state_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -251,7 +404,7 @@ func (x *MasterState) String() string {
 func (*MasterState) ProtoMessage() {}
 
 func (x *MasterState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_state_proto_msgTypes[2]
+	mi := &file_messages_state_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -264,7 +417,7 @@ func (x *MasterState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterState.ProtoReflect.Descriptor instead.
 func (*MasterState) Descriptor() ([]byte, []int) {
-	return file_messages_state_proto_rawDescGZIP(), []int{2}
+	return file_messages_state_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MasterState) GetMaster() *MasterInfo {
@@ -346,7 +499,7 @@ type GetState struct {
 
 func (x *GetState) Reset() {
 	*x = GetState{}
-	mi := &file_messages_state_proto_msgTypes[3]
+	mi := &file_messages_state_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +511,7 @@ func (x *GetState) String() string {
 func (*GetState) ProtoMessage() {}
 
 func (x *GetState) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_state_proto_msgTypes[3]
+	mi := &file_messages_state_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +524,7 @@ func (x *GetState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetState.ProtoReflect.Descriptor instead.
 func (*GetState) Descriptor() ([]byte, []int) {
-	return file_messages_state_proto_rawDescGZIP(), []int{3}
+	return file_messages_state_proto_rawDescGZIP(), []int{5}
 }
 
 // GetTask asks where a task runs or ran (live tasks, and the most recent
@@ -386,7 +539,7 @@ type GetTask struct {
 
 func (x *GetTask) Reset() {
 	*x = GetTask{}
-	mi := &file_messages_state_proto_msgTypes[4]
+	mi := &file_messages_state_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +551,7 @@ func (x *GetTask) String() string {
 func (*GetTask) ProtoMessage() {}
 
 func (x *GetTask) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_state_proto_msgTypes[4]
+	mi := &file_messages_state_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +564,7 @@ func (x *GetTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTask.ProtoReflect.Descriptor instead.
 func (*GetTask) Descriptor() ([]byte, []int) {
-	return file_messages_state_proto_rawDescGZIP(), []int{4}
+	return file_messages_state_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTask) GetFrameworkId() *FrameworkID {
@@ -439,7 +592,7 @@ type TaskLocation struct {
 
 func (x *TaskLocation) Reset() {
 	*x = TaskLocation{}
-	mi := &file_messages_state_proto_msgTypes[5]
+	mi := &file_messages_state_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +604,7 @@ func (x *TaskLocation) String() string {
 func (*TaskLocation) ProtoMessage() {}
 
 func (x *TaskLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_state_proto_msgTypes[5]
+	mi := &file_messages_state_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +617,7 @@ func (x *TaskLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskLocation.ProtoReflect.Descriptor instead.
 func (*TaskLocation) Descriptor() ([]byte, []int) {
-	return file_messages_state_proto_rawDescGZIP(), []int{5}
+	return file_messages_state_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TaskLocation) GetTask() *Task {
@@ -495,7 +648,7 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x14registered_unix_nano\x18\x05 \x01(\x03R\x12registeredUnixNano\x12-\n" +
 	"\x13last_seen_unix_nano\x18\x06 \x01(\x03R\x10lastSeenUnixNano\x122\n" +
 	"\x15unreachable_unix_nano\x18\a \x01(\x03R\x13unreachableUnixNano\x12(\n" +
-	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\"\xf8\x02\n" +
+	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\"\xae\x03\n" +
 	"\x0eFrameworkState\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12!\n" +
@@ -503,11 +656,22 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x05tasks\x18\x04 \x03(\v2#.agora.v1.FrameworkState.TasksEntryR\x05tasks\x12&\n" +
 	"\x04used\x18\x05 \x03(\v2\x12.agora.v1.ResourceR\x04used\x12,\n" +
 	"\aoffered\x18\x06 \x03(\v2\x12.agora.v1.ResourceR\aoffered\x12-\n" +
-	"\x12outstanding_offers\x18\a \x01(\rR\x11outstandingOffers\x1a8\n" +
+	"\x12outstanding_offers\x18\a \x01(\rR\x11outstandingOffers\x124\n" +
+	"\apending\x18\b \x01(\v2\x1a.agora.v1.FrameworkPendingR\apending\x1a8\n" +
 	"\n" +
 	"TasksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xef\x03\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xf1\x01\n" +
+	"\x10FrameworkPending\x12'\n" +
+	"\x0foffers_received\x18\x01 \x01(\x04R\x0eoffersReceived\x12'\n" +
+	"\x0foffers_declined\x18\x02 \x01(\x04R\x0eoffersDeclined\x12/\n" +
+	"\x14last_offer_unix_nano\x18\x03 \x01(\x03R\x11lastOfferUnixNano\x12/\n" +
+	"\afilters\x18\x04 \x03(\v2\x15.agora.v1.FilterStateR\afilters\x12)\n" +
+	"\x10suppressed_roles\x18\x05 \x03(\tR\x0fsuppressedRoles\"d\n" +
+	"\vFilterState\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12&\n" +
+	"\x0funtil_unix_nano\x18\x02 \x01(\x03R\runtilUnixNano\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\"\xef\x03\n" +
 	"\vMasterState\x12,\n" +
 	"\x06master\x18\x01 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x12\x18\n" +
 	"\aleading\x18\x02 \x01(\bR\aleading\x12,\n" +
@@ -544,46 +708,50 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 	return file_messages_state_proto_rawDescData
 }
 
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_messages_state_proto_goTypes = []any{
-	(*AgentState)(nil),     // 0: agora.v1.AgentState
-	(*FrameworkState)(nil), // 1: agora.v1.FrameworkState
-	(*MasterState)(nil),    // 2: agora.v1.MasterState
-	(*GetState)(nil),       // 3: agora.v1.GetState
-	(*GetTask)(nil),        // 4: agora.v1.GetTask
-	(*TaskLocation)(nil),   // 5: agora.v1.TaskLocation
-	nil,                    // 6: agora.v1.FrameworkState.TasksEntry
-	(*AgentInfo)(nil),      // 7: agora.v1.AgentInfo
-	(*Resource)(nil),       // 8: agora.v1.Resource
-	(*FrameworkInfo)(nil),  // 9: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),     // 10: agora.v1.MasterInfo
-	(*RoleConfig)(nil),     // 11: agora.v1.RoleConfig
-	(*RoleUsage)(nil),      // 12: agora.v1.RoleUsage
-	(*FrameworkID)(nil),    // 13: agora.v1.FrameworkID
-	(*TaskID)(nil),         // 14: agora.v1.TaskID
-	(*Task)(nil),           // 15: agora.v1.Task
+	(*AgentState)(nil),       // 0: agora.v1.AgentState
+	(*FrameworkState)(nil),   // 1: agora.v1.FrameworkState
+	(*FrameworkPending)(nil), // 2: agora.v1.FrameworkPending
+	(*FilterState)(nil),      // 3: agora.v1.FilterState
+	(*MasterState)(nil),      // 4: agora.v1.MasterState
+	(*GetState)(nil),         // 5: agora.v1.GetState
+	(*GetTask)(nil),          // 6: agora.v1.GetTask
+	(*TaskLocation)(nil),     // 7: agora.v1.TaskLocation
+	nil,                      // 8: agora.v1.FrameworkState.TasksEntry
+	(*AgentInfo)(nil),        // 9: agora.v1.AgentInfo
+	(*Resource)(nil),         // 10: agora.v1.Resource
+	(*FrameworkInfo)(nil),    // 11: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),       // 12: agora.v1.MasterInfo
+	(*RoleConfig)(nil),       // 13: agora.v1.RoleConfig
+	(*RoleUsage)(nil),        // 14: agora.v1.RoleUsage
+	(*FrameworkID)(nil),      // 15: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 16: agora.v1.TaskID
+	(*Task)(nil),             // 17: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
-	7,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	8,  // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	9,  // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	6,  // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	8,  // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	8,  // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	10, // 6: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	0,  // 7: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	1,  // 8: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	11, // 9: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	12, // 10: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	13, // 11: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	14, // 12: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	15, // 13: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	7,  // 14: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	10, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	11, // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	8,  // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	10, // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	10, // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	2,  // 6: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
+	3,  // 7: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
+	12, // 8: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	0,  // 9: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	1,  // 10: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	13, // 11: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	14, // 12: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	15, // 13: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	16, // 14: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	17, // 15: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	9,  // 16: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -604,7 +772,7 @@ func file_messages_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -186,6 +186,7 @@ func (c *frameworksDescribeCmd) Run(*slog.Logger) error {
 			fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 		}
 		_ = tw.Flush()
+		printPending(os.Stdout, f, time.Unix(0, st.SnapshotUnixNano))
 		fmt.Println()
 		list := &tasksListCmd{masterFlags: c.masterFlags, Framework: c.ID, Limit: 100}
 		return list.Run(nil)
@@ -248,6 +249,35 @@ func (c *agentsDescribeCmd) Run(*slog.Logger) error {
 		return list.Run(nil)
 	}
 	return fmt.Errorf("no agent %q on the master (agora agents lists them)", c.ID)
+}
+
+// printPending says why a framework may be waiting: what it was offered
+// and declined, the agents its filters keep from it, the roles it
+// suppressed (Mesos operators ask this of a framework that does not run).
+func printPending(w io.Writer, f *messages.FrameworkState, now time.Time) {
+	p := f.GetPending()
+	fmt.Fprintln(w, "\nWhy pending:")
+	last := "never"
+	if p.GetLastOfferUnixNano() > 0 {
+		last = now.Sub(time.Unix(0, p.GetLastOfferUnixNano())).Round(time.Second).String() + " ago"
+	}
+	fmt.Fprintf(w, "  offers: %d received (last %s), %d declined, %d outstanding\n", p.GetOffersReceived(), last, p.GetOffersDeclined(), f.OutstandingOffers)
+	if roles := p.GetSuppressedRoles(); len(roles) > 0 {
+		fmt.Fprintf(w, "  suppressed: %s (no offers for these roles until it revives)\n", strings.Join(roles, ", "))
+	}
+	if n := len(p.GetFilters()); n > 0 {
+		fmt.Fprintf(w, "  filters: %d agents refused for a while (its declines, and what its launches left):\n", n)
+		for i, fl := range p.GetFilters() {
+			if i == 10 {
+				fmt.Fprintf(w, "    ... and %d more\n", n-i)
+				break
+			}
+			fmt.Fprintf(w, "    %s for role %s, %s more\n", fl.AgentId, fl.Role, time.Unix(0, fl.UntilUnixNano).Sub(now).Round(time.Second))
+		}
+	}
+	if p.GetOffersReceived() == 0 && f.Connected {
+		fmt.Fprintln(w, "  no offer yet: its roles' shares, quotas and other frameworks decide (agora roles shows the roles)")
+	}
 }
 
 func printJSON(w io.Writer, m proto.Message) error {

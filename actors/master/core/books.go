@@ -95,7 +95,9 @@ type frameworkRecord struct {
 	conn Endpoint
 	// gen counts disconnections, so a stale failover timer is ignored.
 	gen    uint64
-	tasks  map[string]*taskRecord // live: not terminal, or terminal and unacknowledged
+	// pending is what /state shows of why the framework waits.
+	pending pendingRecord
+	tasks   map[string]*taskRecord // live: not terminal, or terminal and unacknowledged
 	offers map[string]*offerRecord
 	used   policy.Resources // resources of live tasks
 	// states counts tasks by state, kept as tasks change so that a state
@@ -128,6 +130,59 @@ type offerRecord struct {
 	asRev   bool
 	made    time.Time
 	expires time.Time
+}
+
+// pendingRecord counts a framework's offers and declines, and keeps the
+// filters and suppressions it asked for, as the allocator applies them.
+type pendingRecord struct {
+	received, declined uint64
+	lastOffer          time.Time
+	filters            map[filterKey]time.Time // -> until
+	suppressed         map[string]bool      // role
+}
+
+type filterKey struct{ role, agent string }
+
+// filter notes that agent is refused to the framework's role for refuse
+// (< 0: the allocator's default) from now.
+func (p *pendingRecord) filter(role, agent string, refuse time.Duration, now time.Time) {
+	if refuse < 0 {
+		refuse = policy.DefaultRefuse
+	}
+	if refuse == 0 {
+		return
+	}
+	if p.filters == nil {
+		p.filters = map[filterKey]time.Time{}
+	}
+	k := filterKey{role, agent}
+	if until := now.Add(refuse); until.After(p.filters[k]) {
+		p.filters[k] = until
+	}
+}
+
+// state is the record as /state shows it; expired filters are dropped.
+func (p *pendingRecord) state(now time.Time) *messages.FrameworkPending {
+	out := &messages.FrameworkPending{OffersReceived: p.received, OffersDeclined: p.declined}
+	if !p.lastOffer.IsZero() {
+		out.LastOfferUnixNano = p.lastOffer.UnixNano()
+	}
+	for k, until := range p.filters {
+		if !until.After(now) {
+			delete(p.filters, k)
+			continue
+		}
+		out.Filters = append(out.Filters, &messages.FilterState{AgentId: k.agent, Role: k.role, UntilUnixNano: until.UnixNano()})
+	}
+	sort.Slice(out.Filters, func(i, j int) bool {
+		a, b := out.Filters[i], out.Filters[j]
+		return a.Role < b.Role || (a.Role == b.Role && a.AgentId < b.AgentId)
+	})
+	for role := range p.suppressed {
+		out.SuppressedRoles = append(out.SuppressedRoles, role)
+	}
+	sort.Strings(out.SuppressedRoles)
+	return out
 }
 
 type taskRecord struct {
@@ -392,7 +447,7 @@ func (b *Books) Agents() []*messages.AgentState {
 }
 
 // Frameworks returns the state of every framework, ordered by ID.
-func (b *Books) Frameworks() []*messages.FrameworkState {
+func (b *Books) Frameworks(now time.Time) []*messages.FrameworkState {
 	out := make([]*messages.FrameworkState, 0, len(b.frameworks))
 	for _, f := range b.frameworks {
 		st := &messages.FrameworkState{Info: f.info, Connected: f.connected, TearingDown: f.tearingDown,
@@ -405,6 +460,7 @@ func (b *Books) Frameworks() []*messages.FrameworkState {
 			offered = offered.Add(o.res)
 		}
 		st.Offered = offered.ToMessages(false)
+		st.Pending = f.pending.state(now)
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })

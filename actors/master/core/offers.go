@@ -68,13 +68,13 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 		}
 		byFramework[g.FrameworkID] = append(byFramework[g.FrameworkID], offer)
 		if len(byFramework[g.FrameworkID]) == offersPerMessage {
-			c.sendOffers(f, byFramework[g.FrameworkID])
+			c.sendOffers(f, byFramework[g.FrameworkID], now)
 			byFramework[g.FrameworkID] = nil
 		}
 	}
 	for _, id := range order {
 		if offers := byFramework[id]; len(offers) > 0 {
-			c.sendOffers(c.books.frameworks[id], offers)
+			c.sendOffers(c.books.frameworks[id], offers, now)
 		}
 	}
 	return c.ready()
@@ -83,8 +83,10 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 // sendOffers sends offers to the framework's scheduler and times them out
 // together: one timer per batch, not one per offer (a framework offered
 // 10,000 agents at once needs one).
-func (c *Core) sendOffers(f *frameworkRecord, offers []*messages.Offer) {
+func (c *Core) sendOffers(f *frameworkRecord, offers []*messages.Offer, now time.Time) {
 	c.send(f.conn, &messages.Offers{Offers: offers, MasterEpoch: c.epoch()})
+	f.pending.received += uint64(len(offers))
+	f.pending.lastOffer = now
 	c.cfg.Metrics.Count(OffersSent, "", len(offers))
 	if c.cfg.OfferTimeout > 0 {
 		ids := make([]string, len(offers))
@@ -147,15 +149,17 @@ func (c *Core) Decline(p Peer, msg *messages.Decline, now time.Time) Ready {
 	if !ok {
 		return c.ready()
 	}
-	c.decline(p, f, msg)
+	c.decline(p, f, msg, now)
 	return c.ready()
 }
 
-func (c *Core) decline(p Peer, f *frameworkRecord, msg *messages.Decline) {
+func (c *Core) decline(p Peer, f *frameworkRecord, msg *messages.Decline, now time.Time) {
 	taken, err := c.books.takeOffers(f.id(), msg.OfferIds, false)
 	for _, o := range taken {
 		c.giveBack(o, messages.AllocatorReturn_DECLINE, refuse(msg.Filters))
+		f.pending.filter(o.role, o.agentID, refuse(msg.Filters), now)
 	}
+	f.pending.declined += uint64(len(taken))
 	c.cfg.Metrics.Count(OffersDeclined, "", len(taken))
 	if err != nil {
 		c.reject(p.Endpoint, messages.Error_UNKNOWN_OFFER, err.Error(), msg)
@@ -175,7 +179,7 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 	}
 	if len(msg.Operations) == 0 {
 		// An accept with no operations is a decline (Mesos).
-		c.decline(p, f, &messages.Decline{FrameworkId: msg.FrameworkId, OfferIds: msg.OfferIds, Filters: msg.Filters})
+		c.decline(p, f, &messages.Decline{FrameworkId: msg.FrameworkId, OfferIds: msg.OfferIds, Filters: msg.Filters}, now)
 		return c.ready()
 	}
 	ntasks := 0
@@ -286,6 +290,7 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 			// What a launch left unused is filtered for this framework
 			// as its accept asks (Mesos); others are offered it at once.
 			ret.Kind, ret.RefuseNanos = messages.AllocatorReturn_UNUSED, int64(refuse(msg.Filters))
+			f.pending.filter(role, agentID, refuse(msg.Filters), now)
 		}
 		c.toAllocator(ret)
 	}
@@ -300,6 +305,17 @@ func (c *Core) Suppress(p Peer, msg *messages.Suppress, now time.Time) Ready {
 			c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		} else {
 			c.toAllocator(&messages.AllocatorSuppress{FrameworkId: f.id(), Roles: msg.Roles})
+			roles := msg.Roles
+			if len(roles) == 0 {
+				roles = f.info.GetRoles()
+			}
+			if f.pending.suppressed == nil {
+				f.pending.suppressed = map[string]bool{}
+			}
+			for _, r := range roles {
+				f.pending.suppressed[r] = true
+			}
+			c.changed = true
 		}
 	}
 	return c.ready()
@@ -313,6 +329,21 @@ func (c *Core) Revive(p Peer, msg *messages.Revive, now time.Time) Ready {
 			c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		} else {
 			c.toAllocator(&messages.AllocatorRevive{FrameworkId: f.id(), Roles: msg.Roles})
+			// Revive clears the filters and the suppression of the roles
+			// named (all when none), as the allocator does.
+			revived := msg.Roles
+			if len(revived) == 0 {
+				revived = f.info.GetRoles()
+			}
+			for _, r := range revived {
+				delete(f.pending.suppressed, r)
+				for k := range f.pending.filters {
+					if k.role == r {
+						delete(f.pending.filters, k)
+					}
+				}
+			}
+			c.changed = true
 		}
 	}
 	return c.ready()

@@ -15,7 +15,7 @@ func (c *Core) State(now time.Time) *messages.MasterState {
 		Master:                 c.cfg.Info,
 		Leading:                true,
 		Agents:                 c.books.Agents(),
-		Frameworks:             c.books.Frameworks(),
+		Frameworks:             c.books.Frameworks(now),
 		Roles:                  c.roles.Config(),
 		RoleUsage:              c.roleUsage(),
 		ReclaimIntervalNanos:   int64(c.cfg.ReclaimInterval),

@@ -498,6 +498,18 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	case "state":
 		return e.state()
 
+	case "pending":
+		// What /state says of why each framework waits.
+		var out strings.Builder
+		for _, f := range e.c.State(e.now).Frameworks {
+			p := f.Pending
+			fmt.Fprintf(&out, "framework %s received=%d declined=%d suppressed=%v\n", f.Info.Id.Value, p.OffersReceived, p.OffersDeclined, p.SuppressedRoles)
+			for _, fl := range p.Filters {
+				fmt.Fprintf(&out, "  filter %s on %s for %s\n", fl.Role, fl.AgentId, time.Unix(0, fl.UntilUnixNano).Sub(e.now))
+			}
+		}
+		return out.String()
+
 	case "denied":
 		// The refusals counted so far, by action (agora_permission_denied_total).
 		var out strings.Builder
