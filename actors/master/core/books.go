@@ -94,12 +94,12 @@ type frameworkRecord struct {
 	// (zero while disconnected); calls from any other are refused.
 	conn Endpoint
 	// gen counts disconnections, so a stale failover timer is ignored.
-	gen    uint64
+	gen uint64
 	// pending is what /state shows of why the framework waits.
 	pending pendingRecord
 	tasks   map[string]*taskRecord // live: not terminal, or terminal and unacknowledged
-	offers map[string]*offerRecord
-	used   policy.Resources // resources of live tasks
+	offers  map[string]*offerRecord
+	used    policy.Resources // resources of live tasks
 	// states counts tasks by state, kept as tasks change so that a state
 	// snapshot does not walk every task.
 	states  map[messages.TaskState]uint32
@@ -138,7 +138,7 @@ type pendingRecord struct {
 	received, declined uint64
 	lastOffer          time.Time
 	filters            map[filterKey]time.Time // -> until
-	suppressed         map[string]bool      // role
+	suppressed         map[string]bool         // role
 }
 
 type filterKey struct{ role, agent string }
