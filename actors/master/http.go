@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-sched/agora/cluster/acl"
@@ -165,6 +166,7 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(snap.JSON())
 	})
+	mux.HandleFunc("GET /events/state", serveStateEvents(pub, access, new(atomic.Int64)))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if pub.Latest() == nil {
 			http.Error(w, "starting", http.StatusServiceUnavailable)

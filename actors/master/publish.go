@@ -14,6 +14,9 @@ type Snapshot struct {
 	State    *messages.MasterState
 	jsonOnce sync.Once
 	json     []byte
+	// compact is the JSON on one line, for the state stream.
+	compactOnce sync.Once
+	compact     []byte
 }
 
 // JSON renders the snapshot with proto field names.
