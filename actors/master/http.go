@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agora-sched/agora/actors/master/webui"
 	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -167,6 +168,10 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		_, _ = w.Write(snap.JSON())
 	})
 	mux.HandleFunc("GET /events/state", serveStateEvents(pub, access, new(atomic.Int64)))
+	// The web UI reads only what its stream and /tasks give it, so it
+	// needs no guard of its own.
+	mux.Handle("GET /ui/", webui.Handler("/ui/"))
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if pub.Latest() == nil {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
