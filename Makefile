@@ -9,7 +9,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: images consul build test unit bench fuzz proto demo lint tools clean
+.PHONY: images consul browser build test unit bench fuzz proto demo lint tools clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/agora ./cmd/agora
@@ -17,7 +17,7 @@ build:
 # test runs the whole suite: race-checked unit and actor tests, then the
 # multi-process tests (proto.actor's remoting races with itself under -race
 # when two remotes share a process, so those run in child processes).
-test: lint build consul images
+test: lint build consul images browser
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # unit runs what needs neither Docker nor Consul nor agora processes
@@ -33,6 +33,11 @@ images:
 	@mkdir -p $(BIN)/image && cp /bin/busybox $(BIN)/image/busybox
 	@printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nCMD ["/bin/sh"]\n' > $(BIN)/image/Dockerfile
 	docker build -q -t agora/busybox:test $(BIN)/image
+
+# browser installs Debian's chromium, which the web UI's test drives
+# headless (chromedp).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # consul builds the pinned Consul server (v1.15.4, MPL-2.0) that the HA
 # tests start as dev agents: once, from the Go module proxy (3-4 minutes).
