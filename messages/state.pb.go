@@ -33,8 +33,10 @@ type AgentState struct {
 	// unreachable_unix_nano is when the agent was marked unreachable.
 	UnreachableUnixNano int64  `protobuf:"varint,7,opt,name=unreachable_unix_nano,json=unreachableUnixNano,proto3" json:"unreachable_unix_nano,omitempty"`
 	Reregistrations     uint32 `protobuf:"varint,8,opt,name=reregistrations,proto3" json:"reregistrations,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// drain is set while an operator drains the agent.
+	Drain         *DrainInfo `protobuf:"bytes,9,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentState) Reset() {
@@ -121,6 +123,13 @@ func (x *AgentState) GetReregistrations() uint32 {
 		return x.Reregistrations
 	}
 	return 0
+}
+
+func (x *AgentState) GetDrain() *DrainInfo {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
 }
 
 // FrameworkState is the master's view of one framework.
@@ -485,7 +494,7 @@ var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xd4\x02\n" +
+	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xff\x02\n" +
 	"\n" +
 	"AgentState\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x18\n" +
@@ -495,7 +504,8 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x14registered_unix_nano\x18\x05 \x01(\x03R\x12registeredUnixNano\x12-\n" +
 	"\x13last_seen_unix_nano\x18\x06 \x01(\x03R\x10lastSeenUnixNano\x122\n" +
 	"\x15unreachable_unix_nano\x18\a \x01(\x03R\x13unreachableUnixNano\x12(\n" +
-	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\"\xf8\x02\n" +
+	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\x12)\n" +
+	"\x05drain\x18\t \x01(\v2\x13.agora.v1.DrainInfoR\x05drain\"\xf8\x02\n" +
 	"\x0eFrameworkState\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12!\n" +
@@ -555,35 +565,37 @@ var file_messages_state_proto_goTypes = []any{
 	nil,                    // 6: agora.v1.FrameworkState.TasksEntry
 	(*AgentInfo)(nil),      // 7: agora.v1.AgentInfo
 	(*Resource)(nil),       // 8: agora.v1.Resource
-	(*FrameworkInfo)(nil),  // 9: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),     // 10: agora.v1.MasterInfo
-	(*RoleConfig)(nil),     // 11: agora.v1.RoleConfig
-	(*RoleUsage)(nil),      // 12: agora.v1.RoleUsage
-	(*FrameworkID)(nil),    // 13: agora.v1.FrameworkID
-	(*TaskID)(nil),         // 14: agora.v1.TaskID
-	(*Task)(nil),           // 15: agora.v1.Task
+	(*DrainInfo)(nil),      // 9: agora.v1.DrainInfo
+	(*FrameworkInfo)(nil),  // 10: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),     // 11: agora.v1.MasterInfo
+	(*RoleConfig)(nil),     // 12: agora.v1.RoleConfig
+	(*RoleUsage)(nil),      // 13: agora.v1.RoleUsage
+	(*FrameworkID)(nil),    // 14: agora.v1.FrameworkID
+	(*TaskID)(nil),         // 15: agora.v1.TaskID
+	(*Task)(nil),           // 16: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
 	7,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
 	8,  // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	9,  // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	6,  // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	8,  // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	8,  // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	10, // 6: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	0,  // 7: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	1,  // 8: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	11, // 9: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	12, // 10: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	13, // 11: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	14, // 12: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	15, // 13: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	7,  // 14: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
+	10, // 3: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	6,  // 4: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	8,  // 5: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	8,  // 6: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	11, // 7: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	0,  // 8: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	1,  // 9: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	12, // 10: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	13, // 11: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	14, // 12: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	15, // 13: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	16, // 14: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	7,  // 15: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
