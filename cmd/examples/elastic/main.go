@@ -153,7 +153,7 @@ func (e *Elastic) requeue(d *scheduler.Driver, id string) {
 		e.moved++
 		again := proto.Clone(t).(*messages.TaskInfo)
 		again.TaskId = &messages.TaskID{Value: fmt.Sprintf("%s-moved-%d", id, e.moved)}
-		again.Name = again.TaskId.Value
+		again.Name, again.AgentId = again.TaskId.Value, nil // Launch names the offer's agent
 		e.Queue = append(e.Queue, again)
 		e.Log("%s queued again as %s", id, again.TaskId.Value)
 		d.Revive()
