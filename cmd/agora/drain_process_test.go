@@ -94,3 +94,94 @@ func TestDrainAgentProcesses(t *testing.T) {
 	elastic.signal(syscall.SIGINT)
 	elastic.out.waitFor(t, "tearing down")
 }
+
+// A drain survives a SIGKILL of the leading master: the new leader, whose
+// books start empty, learns it from the agent's re-registration, keeps the
+// agent from offers, kills what is left at the deadline (the elastic
+// example runs it again elsewhere), and shows it DRAINED; reactivation
+// through it ends the drain.
+func TestDrainSurvivesLeaderSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Consul and agora processes; make test runs it")
+	}
+	const tasks = 3
+	c := startHA(t, tasks)
+	first := c.leader(t, "")
+	st := waitState(t, first.HttpAddress, func(st *messages.MasterState) bool {
+		return len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == tasks && reachable(st) == 3
+	})
+	agora := func(httpAddr string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(agoraBin, append(args, "--master-http", httpAddr)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("agora %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// The agent of the first running task.
+	rows := strings.Split(strings.TrimSpace(agora(first.HttpAddress, "tasks", "--state", "running", "--json")), "\n")
+	var target string
+	for _, a := range st.Agents {
+		for _, r := range rows {
+			if strings.Contains(r, a.Info.Id.Value) {
+				target = a.Info.Id.Value
+			}
+		}
+	}
+	if target == "" {
+		t.Fatalf("no agent runs a task:\n%s", strings.Join(rows, "\n"))
+	}
+	if got := agora(first.HttpAddress, "agents", "drain", target, "--deadline", "15s"); !strings.Contains(got, "is draining") {
+		t.Fatalf("agora agents drain: %s", got)
+	}
+	c.framework.out.waitFor(t, "agent "+target+" draining")
+	before := waitState(t, first.HttpAddress, func(st *messages.MasterState) bool {
+		for _, a := range st.Agents {
+			if a.Info.Id.Value == target {
+				return a.Drain.GetState() == messages.DrainInfo_DRAINING
+			}
+		}
+		return false
+	})
+	var deadline int64
+	for _, a := range before.Agents {
+		if a.Info.Id.Value == target {
+			deadline = a.Drain.DeadlineUnixNano
+		}
+	}
+
+	victim := c.byHTTP(first.HttpAddress)
+	victim.p.signal(syscall.SIGKILL)
+	<-victim.p.done
+	next := c.leader(t, first.Id)
+	// Restored from the agent, then DRAINED at the deadline: the new
+	// leader killed what was left and the framework ran it elsewhere.
+	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool {
+		for _, a := range st.Agents {
+			if a.Info.Id.Value == target && a.Drain != nil && a.Drain.DeadlineUnixNano != deadline {
+				t.Fatalf("the new leader restored deadline %d, want %d", a.Drain.DeadlineUnixNano, deadline)
+			}
+		}
+		return reachable(st) == 3 && len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == tasks &&
+			drainState(st, target) == messages.DrainInfo_DRAINED
+	})
+	c.framework.out.waitFor(t, "-moved-1 TASK_RUNNING")
+	if got := agora(next.HttpAddress, "tasks", "--agent", target, "--state", "active"); strings.Contains(got, "TASK_") {
+		t.Fatalf("live tasks on the drained agent after failover:\n%s", got)
+	}
+	if got := agora(next.HttpAddress, "agents", "reactivate", target); !strings.Contains(got, "active again") {
+		t.Fatalf("agora agents reactivate: %s", got)
+	}
+	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool {
+		return drainState(st, target) == messages.DrainInfo_DRAIN_STATE_UNSPECIFIED
+	})
+}
+
+func drainState(st *messages.MasterState, id string) messages.DrainInfo_State {
+	for _, a := range st.Agents {
+		if a.Info.Id.Value == id {
+			return a.Drain.GetState()
+		}
+	}
+	return messages.DrainInfo_DRAIN_STATE_UNSPECIFIED
+}
