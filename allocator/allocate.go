@@ -73,6 +73,9 @@ func (h *Hierarchical) shuffleAgents() {
 }
 
 func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
+	if ag.inactive {
+		return grants
+	}
 	if ag.dead && ag.deadGlobal == h.version && ag.deadLocal == ag.version && !h.noDeadCache {
 		return grants // nothing changed since nobody could take it
 	}

@@ -15,6 +15,11 @@ type Allocator interface {
 	AddAgent(Agent) error
 	// RemoveAgent forgets an agent and everything allocated on it.
 	RemoveAgent(id string) error
+	// DeactivateAgent stops offers of an agent to anybody (drained) and
+	// ActivateAgent resumes them; what is allocated on it stays allocated
+	// and counted in shares.
+	DeactivateAgent(id string) error
+	ActivateAgent(id string) error
 	// AddFramework adds an active framework.
 	AddFramework(Framework) error
 	// RemoveFramework forgets a framework; its allocations return to the pool.

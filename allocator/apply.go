@@ -31,6 +31,10 @@ func Apply(p Allocator, msg proto.Message, now time.Time) (Dirty, error) {
 		return Dirty{Agent: ag.ID}, p.AddAgent(ag)
 	case *messages.AllocatorRemoveAgent:
 		return Dirty{Removed: m.AgentId}, p.RemoveAgent(m.AgentId)
+	case *messages.AllocatorDeactivateAgent:
+		return Dirty{}, p.DeactivateAgent(m.AgentId)
+	case *messages.AllocatorActivateAgent:
+		return Dirty{Agent: m.AgentId}, p.ActivateAgent(m.AgentId)
 	case *messages.AllocatorAddFramework:
 		return Dirty{All: true}, p.AddFramework(FrameworkFromInfo(m.Info))
 	case *messages.AllocatorRemoveFramework:

@@ -75,6 +75,9 @@ type agent struct {
 	deadLocal   uint64
 	dead        bool
 	incarnation uint64
+	// inactive: offered to nobody (drained by an operator); its free
+	// resources still count in the cluster's totals, as in Mesos.
+	inactive bool
 }
 
 type agentAlloc struct {
@@ -231,6 +234,25 @@ func (h *Hierarchical) RemoveAgent(id string) error {
 	delete(h.agents, id)
 	h.sharesDirty = true
 	h.version++
+	return nil
+}
+
+// DeactivateAgent implements Allocator.
+func (h *Hierarchical) DeactivateAgent(id string) error { return h.setAgentActive(id, false) }
+
+// ActivateAgent implements Allocator.
+func (h *Hierarchical) ActivateAgent(id string) error { return h.setAgentActive(id, true) }
+
+func (h *Hierarchical) setAgentActive(id string, active bool) error {
+	ag, ok := h.agents[id]
+	if !ok {
+		return errUnknownAgent(id)
+	}
+	if ag.inactive == !active {
+		return nil
+	}
+	ag.inactive = !active
+	ag.version++ // the dead-agent cache must not skip it once it is back
 	return nil
 }
 

@@ -22,6 +22,57 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type DrainInfo_State int32
+
+const (
+	DrainInfo_DRAIN_STATE_UNSPECIFIED DrainInfo_State = 0
+	// DRAINING: offered to nobody; tasks remain.
+	DrainInfo_DRAINING DrainInfo_State = 1
+	// DRAINED: offered to nobody; no live task remains.
+	DrainInfo_DRAINED DrainInfo_State = 2
+)
+
+// Enum value maps for DrainInfo_State.
+var (
+	DrainInfo_State_name = map[int32]string{
+		0: "DRAIN_STATE_UNSPECIFIED",
+		1: "DRAINING",
+		2: "DRAINED",
+	}
+	DrainInfo_State_value = map[string]int32{
+		"DRAIN_STATE_UNSPECIFIED": 0,
+		"DRAINING":                1,
+		"DRAINED":                 2,
+	}
+)
+
+func (x DrainInfo_State) Enum() *DrainInfo_State {
+	p := new(DrainInfo_State)
+	*p = x
+	return p
+}
+
+func (x DrainInfo_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DrainInfo_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (DrainInfo_State) Type() protoreflect.EnumType {
+	return &file_messages_agent_proto_enumTypes[0]
+}
+
+func (x DrainInfo_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DrainInfo_State.Descriptor instead.
+func (DrainInfo_State) EnumDescriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{5, 0}
+}
+
 // AgentInfo is what an agent tells the master about itself.
 type AgentInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -188,7 +239,10 @@ type ReregisterAgent struct {
 	// session identifies the agent process (random at start): a retry of a
 	// re-registration the master already took carries the same session, and
 	// is answered without redoing the admission.
-	Session       string `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
+	Session string `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
+	// drain is the drain the agent was last told of (checkpointed), so a
+	// new leader restores it; unset when the agent is not draining.
+	Drain         *AgentDrain `protobuf:"bytes,8,opt,name=drain,proto3" json:"drain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,6 +326,13 @@ func (x *ReregisterAgent) GetSession() string {
 	return ""
 }
 
+func (x *ReregisterAgent) GetDrain() *AgentDrain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
+}
+
 // AgentRegistered answers RegisterAgent and ReregisterAgent.
 type AgentRegistered struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -344,6 +405,122 @@ func (x *AgentRegistered) GetReregistered() bool {
 	return false
 }
 
+// AgentDrain tells an agent its drain state (master to agent): draining
+// with a deadline, or not (reactivated). The agent checkpoints it and
+// reports it when it re-registers.
+type AgentDrain struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Draining         bool                   `protobuf:"varint,1,opt,name=draining,proto3" json:"draining,omitempty"`
+	DeadlineUnixNano int64                  `protobuf:"varint,2,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	MasterEpoch      uint64                 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AgentDrain) Reset() {
+	*x = AgentDrain{}
+	mi := &file_messages_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentDrain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentDrain) ProtoMessage() {}
+
+func (x *AgentDrain) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentDrain.ProtoReflect.Descriptor instead.
+func (*AgentDrain) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AgentDrain) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
+func (x *AgentDrain) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
+}
+
+func (x *AgentDrain) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
+// DrainInfo is an agent's drain as the master's state shows it.
+type DrainInfo struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	State            DrainInfo_State        `protobuf:"varint,1,opt,name=state,proto3,enum=agora.v1.DrainInfo_State" json:"state,omitempty"`
+	DeadlineUnixNano int64                  `protobuf:"varint,2,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DrainInfo) Reset() {
+	*x = DrainInfo{}
+	mi := &file_messages_agent_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainInfo) ProtoMessage() {}
+
+func (x *DrainInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainInfo.ProtoReflect.Descriptor instead.
+func (*DrainInfo) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DrainInfo) GetState() DrainInfo_State {
+	if x != nil {
+		return x.State
+	}
+	return DrainInfo_DRAIN_STATE_UNSPECIFIED
+}
+
+func (x *DrainInfo) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
+}
+
 // AgentHeartbeat tells the master the agent is alive.
 type AgentHeartbeat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -356,7 +533,7 @@ type AgentHeartbeat struct {
 
 func (x *AgentHeartbeat) Reset() {
 	*x = AgentHeartbeat{}
-	mi := &file_messages_agent_proto_msgTypes[4]
+	mi := &file_messages_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +545,7 @@ func (x *AgentHeartbeat) String() string {
 func (*AgentHeartbeat) ProtoMessage() {}
 
 func (x *AgentHeartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_agent_proto_msgTypes[4]
+	mi := &file_messages_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +558,7 @@ func (x *AgentHeartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHeartbeat.ProtoReflect.Descriptor instead.
 func (*AgentHeartbeat) Descriptor() ([]byte, []int) {
-	return file_messages_agent_proto_rawDescGZIP(), []int{4}
+	return file_messages_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AgentHeartbeat) GetAgentId() *AgentID {
@@ -419,7 +596,7 @@ type AgentHeartbeatAck struct {
 
 func (x *AgentHeartbeatAck) Reset() {
 	*x = AgentHeartbeatAck{}
-	mi := &file_messages_agent_proto_msgTypes[5]
+	mi := &file_messages_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +608,7 @@ func (x *AgentHeartbeatAck) String() string {
 func (*AgentHeartbeatAck) ProtoMessage() {}
 
 func (x *AgentHeartbeatAck) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_agent_proto_msgTypes[5]
+	mi := &file_messages_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +621,7 @@ func (x *AgentHeartbeatAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHeartbeatAck.ProtoReflect.Descriptor instead.
 func (*AgentHeartbeatAck) Descriptor() ([]byte, []int) {
-	return file_messages_agent_proto_rawDescGZIP(), []int{5}
+	return file_messages_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AgentHeartbeatAck) GetAgentId() *AgentID {
@@ -485,7 +662,7 @@ type UnregisterAgent struct {
 
 func (x *UnregisterAgent) Reset() {
 	*x = UnregisterAgent{}
-	mi := &file_messages_agent_proto_msgTypes[6]
+	mi := &file_messages_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +674,7 @@ func (x *UnregisterAgent) String() string {
 func (*UnregisterAgent) ProtoMessage() {}
 
 func (x *UnregisterAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_agent_proto_msgTypes[6]
+	mi := &file_messages_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +687,7 @@ func (x *UnregisterAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterAgent.ProtoReflect.Descriptor instead.
 func (*UnregisterAgent) Descriptor() ([]byte, []int) {
-	return file_messages_agent_proto_rawDescGZIP(), []int{6}
+	return file_messages_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UnregisterAgent) GetAgentId() *AgentID {
@@ -540,7 +717,7 @@ type TaskCheckpoint struct {
 
 func (x *TaskCheckpoint) Reset() {
 	*x = TaskCheckpoint{}
-	mi := &file_messages_agent_proto_msgTypes[7]
+	mi := &file_messages_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +729,7 @@ func (x *TaskCheckpoint) String() string {
 func (*TaskCheckpoint) ProtoMessage() {}
 
 func (x *TaskCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_agent_proto_msgTypes[7]
+	mi := &file_messages_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +742,7 @@ func (x *TaskCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskCheckpoint.ProtoReflect.Descriptor instead.
 func (*TaskCheckpoint) Descriptor() ([]byte, []int) {
-	return file_messages_agent_proto_rawDescGZIP(), []int{7}
+	return file_messages_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TaskCheckpoint) GetRun() *RunTask {
@@ -635,7 +812,7 @@ type ExecutorCheckpoint struct {
 
 func (x *ExecutorCheckpoint) Reset() {
 	*x = ExecutorCheckpoint{}
-	mi := &file_messages_agent_proto_msgTypes[8]
+	mi := &file_messages_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +824,7 @@ func (x *ExecutorCheckpoint) String() string {
 func (*ExecutorCheckpoint) ProtoMessage() {}
 
 func (x *ExecutorCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_agent_proto_msgTypes[8]
+	mi := &file_messages_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +837,7 @@ func (x *ExecutorCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorCheckpoint.ProtoReflect.Descriptor instead.
 func (*ExecutorCheckpoint) Descriptor() ([]byte, []int) {
-	return file_messages_agent_proto_rawDescGZIP(), []int{8}
+	return file_messages_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecutorCheckpoint) GetInfo() *ExecutorInfo {
@@ -710,7 +887,7 @@ type TaskUsage struct {
 
 func (x *TaskUsage) Reset() {
 	*x = TaskUsage{}
-	mi := &file_messages_agent_proto_msgTypes[9]
+	mi := &file_messages_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +899,7 @@ func (x *TaskUsage) String() string {
 func (*TaskUsage) ProtoMessage() {}
 
 func (x *TaskUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_agent_proto_msgTypes[9]
+	mi := &file_messages_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +912,7 @@ func (x *TaskUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskUsage.ProtoReflect.Descriptor instead.
 func (*TaskUsage) Descriptor() ([]byte, []int) {
-	return file_messages_agent_proto_rawDescGZIP(), []int{9}
+	return file_messages_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskUsage) GetCpuSeconds() float64 {
@@ -777,7 +954,7 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
 	".actor.PIDR\x03pid\x12\x18\n" +
-	"\asession\x18\x03 \x01(\tR\asession\"\xaa\x02\n" +
+	"\asession\x18\x03 \x01(\tR\asession\"\xd6\x02\n" +
 	"\x0fReregisterAgent\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
@@ -788,12 +965,25 @@ const file_messages_agent_proto_rawDesc = "" +
 	"frameworks\x18\x05 \x03(\v2\x17.agora.v1.FrameworkInfoR\n" +
 	"frameworks\x12!\n" +
 	"\fmaster_epoch\x18\x06 \x01(\x04R\vmasterEpoch\x12\x18\n" +
-	"\asession\x18\a \x01(\tR\asession\"\xcb\x01\n" +
+	"\asession\x18\a \x01(\tR\asession\x12*\n" +
+	"\x05drain\x18\b \x01(\v2\x14.agora.v1.AgentDrainR\x05drain\"\xcb\x01\n" +
 	"\x0fAgentRegistered\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +
 	"\x18heartbeat_interval_nanos\x18\x03 \x01(\x03R\x16heartbeatIntervalNanos\x12\"\n" +
-	"\freregistered\x18\x04 \x01(\bR\freregistered\"s\n" +
+	"\freregistered\x18\x04 \x01(\bR\freregistered\"y\n" +
+	"\n" +
+	"AgentDrain\x12\x1a\n" +
+	"\bdraining\x18\x01 \x01(\bR\bdraining\x12,\n" +
+	"\x12deadline_unix_nano\x18\x02 \x01(\x03R\x10deadlineUnixNano\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"\xab\x01\n" +
+	"\tDrainInfo\x12/\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x19.agora.v1.DrainInfo.StateR\x05state\x12,\n" +
+	"\x12deadline_unix_nano\x18\x02 \x01(\x03R\x10deadlineUnixNano\"?\n" +
+	"\x05State\x12\x1b\n" +
+	"\x17DRAIN_STATE_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bDRAINING\x10\x01\x12\v\n" +
+	"\aDRAINED\x10\x02\"s\n" +
 	"\x0eAgentHeartbeat\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12!\n" +
@@ -841,60 +1031,66 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 	return file_messages_agent_proto_rawDescData
 }
 
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_messages_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_messages_agent_proto_goTypes = []any{
-	(*AgentInfo)(nil),          // 0: agora.v1.AgentInfo
-	(*RegisterAgent)(nil),      // 1: agora.v1.RegisterAgent
-	(*ReregisterAgent)(nil),    // 2: agora.v1.ReregisterAgent
-	(*AgentRegistered)(nil),    // 3: agora.v1.AgentRegistered
-	(*AgentHeartbeat)(nil),     // 4: agora.v1.AgentHeartbeat
-	(*AgentHeartbeatAck)(nil),  // 5: agora.v1.AgentHeartbeatAck
-	(*UnregisterAgent)(nil),    // 6: agora.v1.UnregisterAgent
-	(*TaskCheckpoint)(nil),     // 7: agora.v1.TaskCheckpoint
-	(*ExecutorCheckpoint)(nil), // 8: agora.v1.ExecutorCheckpoint
-	(*TaskUsage)(nil),          // 9: agora.v1.TaskUsage
-	(*AgentID)(nil),            // 10: agora.v1.AgentID
-	(*Resource)(nil),           // 11: agora.v1.Resource
-	(*Attribute)(nil),          // 12: agora.v1.Attribute
-	(*actor.PID)(nil),          // 13: actor.PID
-	(*Task)(nil),               // 14: agora.v1.Task
-	(*ExecutorInfo)(nil),       // 15: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),      // 16: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),         // 17: agora.v1.MasterInfo
-	(*RunTask)(nil),            // 18: agora.v1.RunTask
-	(TaskState)(0),             // 19: agora.v1.TaskState
-	(*StatusUpdate)(nil),       // 20: agora.v1.StatusUpdate
-	(TaskStatusReason)(0),      // 21: agora.v1.TaskStatusReason
+	(DrainInfo_State)(0),       // 0: agora.v1.DrainInfo.State
+	(*AgentInfo)(nil),          // 1: agora.v1.AgentInfo
+	(*RegisterAgent)(nil),      // 2: agora.v1.RegisterAgent
+	(*ReregisterAgent)(nil),    // 3: agora.v1.ReregisterAgent
+	(*AgentRegistered)(nil),    // 4: agora.v1.AgentRegistered
+	(*AgentDrain)(nil),         // 5: agora.v1.AgentDrain
+	(*DrainInfo)(nil),          // 6: agora.v1.DrainInfo
+	(*AgentHeartbeat)(nil),     // 7: agora.v1.AgentHeartbeat
+	(*AgentHeartbeatAck)(nil),  // 8: agora.v1.AgentHeartbeatAck
+	(*UnregisterAgent)(nil),    // 9: agora.v1.UnregisterAgent
+	(*TaskCheckpoint)(nil),     // 10: agora.v1.TaskCheckpoint
+	(*ExecutorCheckpoint)(nil), // 11: agora.v1.ExecutorCheckpoint
+	(*TaskUsage)(nil),          // 12: agora.v1.TaskUsage
+	(*AgentID)(nil),            // 13: agora.v1.AgentID
+	(*Resource)(nil),           // 14: agora.v1.Resource
+	(*Attribute)(nil),          // 15: agora.v1.Attribute
+	(*actor.PID)(nil),          // 16: actor.PID
+	(*Task)(nil),               // 17: agora.v1.Task
+	(*ExecutorInfo)(nil),       // 18: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),      // 19: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),         // 20: agora.v1.MasterInfo
+	(*RunTask)(nil),            // 21: agora.v1.RunTask
+	(TaskState)(0),             // 22: agora.v1.TaskState
+	(*StatusUpdate)(nil),       // 23: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),      // 24: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	10, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	11, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	12, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
-	0,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	13, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
-	0,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	13, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	14, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	15, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	16, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
-	10, // 10: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	17, // 11: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
-	10, // 12: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	10, // 13: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	17, // 14: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	10, // 15: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	18, // 16: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	19, // 17: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	20, // 18: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	21, // 19: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
-	15, // 20: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
-	16, // 21: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
-	13, // 22: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	13, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	14, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	15, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	1,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
+	16, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	1,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
+	16, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	17, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	18, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	19, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	5,  // 10: agora.v1.ReregisterAgent.drain:type_name -> agora.v1.AgentDrain
+	13, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	20, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	0,  // 13: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
+	13, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	13, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	20, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	13, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	21, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	22, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	23, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	24, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	18, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
+	19, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
+	16, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }
@@ -912,13 +1108,14 @@ func file_messages_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_messages_agent_proto_goTypes,
 		DependencyIndexes: file_messages_agent_proto_depIdxs,
+		EnumInfos:         file_messages_agent_proto_enumTypes,
 		MessageInfos:      file_messages_agent_proto_msgTypes,
 	}.Build()
 	File_messages_agent_proto = out.File

@@ -68,7 +68,7 @@ func (x AllocatorReturn_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AllocatorReturn_Kind.Descriptor instead.
 func (AllocatorReturn_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{11, 0}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{13, 0}
 }
 
 // Quantities are resources as the allocator counts them: fixed-point
@@ -330,6 +330,98 @@ func (x *AllocatorRemoveAgent) GetAgentId() string {
 	return ""
 }
 
+// AllocatorDeactivateAgent and AllocatorActivateAgent stop and resume
+// offers of an agent (an operator drains it, or reactivates it); what is
+// allocated on it stays allocated and counted in shares, as with Mesos'
+// deactivateSlave/activateSlave.
+type AllocatorDeactivateAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocatorDeactivateAgent) Reset() {
+	*x = AllocatorDeactivateAgent{}
+	mi := &file_messages_allocation_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocatorDeactivateAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocatorDeactivateAgent) ProtoMessage() {}
+
+func (x *AllocatorDeactivateAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_allocation_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocatorDeactivateAgent.ProtoReflect.Descriptor instead.
+func (*AllocatorDeactivateAgent) Descriptor() ([]byte, []int) {
+	return file_messages_allocation_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AllocatorDeactivateAgent) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+type AllocatorActivateAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocatorActivateAgent) Reset() {
+	*x = AllocatorActivateAgent{}
+	mi := &file_messages_allocation_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocatorActivateAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocatorActivateAgent) ProtoMessage() {}
+
+func (x *AllocatorActivateAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_allocation_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocatorActivateAgent.ProtoReflect.Descriptor instead.
+func (*AllocatorActivateAgent) Descriptor() ([]byte, []int) {
+	return file_messages_allocation_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AllocatorActivateAgent) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
 // AllocatorAddFramework: a framework joined, active.
 type AllocatorAddFramework struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -340,7 +432,7 @@ type AllocatorAddFramework struct {
 
 func (x *AllocatorAddFramework) Reset() {
 	*x = AllocatorAddFramework{}
-	mi := &file_messages_allocation_proto_msgTypes[4]
+	mi := &file_messages_allocation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +444,7 @@ func (x *AllocatorAddFramework) String() string {
 func (*AllocatorAddFramework) ProtoMessage() {}
 
 func (x *AllocatorAddFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[4]
+	mi := &file_messages_allocation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +457,7 @@ func (x *AllocatorAddFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorAddFramework.ProtoReflect.Descriptor instead.
 func (*AllocatorAddFramework) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{4}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AllocatorAddFramework) GetInfo() *FrameworkInfo {
@@ -386,7 +478,7 @@ type AllocatorRemoveFramework struct {
 
 func (x *AllocatorRemoveFramework) Reset() {
 	*x = AllocatorRemoveFramework{}
-	mi := &file_messages_allocation_proto_msgTypes[5]
+	mi := &file_messages_allocation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +490,7 @@ func (x *AllocatorRemoveFramework) String() string {
 func (*AllocatorRemoveFramework) ProtoMessage() {}
 
 func (x *AllocatorRemoveFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[5]
+	mi := &file_messages_allocation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +503,7 @@ func (x *AllocatorRemoveFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorRemoveFramework.ProtoReflect.Descriptor instead.
 func (*AllocatorRemoveFramework) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{5}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AllocatorRemoveFramework) GetFrameworkId() string {
@@ -432,7 +524,7 @@ type AllocatorActivateFramework struct {
 
 func (x *AllocatorActivateFramework) Reset() {
 	*x = AllocatorActivateFramework{}
-	mi := &file_messages_allocation_proto_msgTypes[6]
+	mi := &file_messages_allocation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +536,7 @@ func (x *AllocatorActivateFramework) String() string {
 func (*AllocatorActivateFramework) ProtoMessage() {}
 
 func (x *AllocatorActivateFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[6]
+	mi := &file_messages_allocation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +549,7 @@ func (x *AllocatorActivateFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorActivateFramework.ProtoReflect.Descriptor instead.
 func (*AllocatorActivateFramework) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{6}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AllocatorActivateFramework) GetFrameworkId() string {
@@ -476,7 +568,7 @@ type AllocatorDeactivateFramework struct {
 
 func (x *AllocatorDeactivateFramework) Reset() {
 	*x = AllocatorDeactivateFramework{}
-	mi := &file_messages_allocation_proto_msgTypes[7]
+	mi := &file_messages_allocation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +580,7 @@ func (x *AllocatorDeactivateFramework) String() string {
 func (*AllocatorDeactivateFramework) ProtoMessage() {}
 
 func (x *AllocatorDeactivateFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[7]
+	mi := &file_messages_allocation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +593,7 @@ func (x *AllocatorDeactivateFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorDeactivateFramework.ProtoReflect.Descriptor instead.
 func (*AllocatorDeactivateFramework) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{7}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AllocatorDeactivateFramework) GetFrameworkId() string {
@@ -523,7 +615,7 @@ type AllocatorSuppress struct {
 
 func (x *AllocatorSuppress) Reset() {
 	*x = AllocatorSuppress{}
-	mi := &file_messages_allocation_proto_msgTypes[8]
+	mi := &file_messages_allocation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +627,7 @@ func (x *AllocatorSuppress) String() string {
 func (*AllocatorSuppress) ProtoMessage() {}
 
 func (x *AllocatorSuppress) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[8]
+	mi := &file_messages_allocation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +640,7 @@ func (x *AllocatorSuppress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorSuppress.ProtoReflect.Descriptor instead.
 func (*AllocatorSuppress) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{8}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AllocatorSuppress) GetFrameworkId() string {
@@ -575,7 +667,7 @@ type AllocatorRevive struct {
 
 func (x *AllocatorRevive) Reset() {
 	*x = AllocatorRevive{}
-	mi := &file_messages_allocation_proto_msgTypes[9]
+	mi := &file_messages_allocation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +679,7 @@ func (x *AllocatorRevive) String() string {
 func (*AllocatorRevive) ProtoMessage() {}
 
 func (x *AllocatorRevive) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[9]
+	mi := &file_messages_allocation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +692,7 @@ func (x *AllocatorRevive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorRevive.ProtoReflect.Descriptor instead.
 func (*AllocatorRevive) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{9}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AllocatorRevive) GetFrameworkId() string {
@@ -627,7 +719,7 @@ type AllocatorSetRole struct {
 
 func (x *AllocatorSetRole) Reset() {
 	*x = AllocatorSetRole{}
-	mi := &file_messages_allocation_proto_msgTypes[10]
+	mi := &file_messages_allocation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +731,7 @@ func (x *AllocatorSetRole) String() string {
 func (*AllocatorSetRole) ProtoMessage() {}
 
 func (x *AllocatorSetRole) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[10]
+	mi := &file_messages_allocation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +744,7 @@ func (x *AllocatorSetRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorSetRole.ProtoReflect.Descriptor instead.
 func (*AllocatorSetRole) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{10}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AllocatorSetRole) GetSettings() *RoleSettings {
@@ -681,7 +773,7 @@ type AllocatorReturn struct {
 
 func (x *AllocatorReturn) Reset() {
 	*x = AllocatorReturn{}
-	mi := &file_messages_allocation_proto_msgTypes[11]
+	mi := &file_messages_allocation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +785,7 @@ func (x *AllocatorReturn) String() string {
 func (*AllocatorReturn) ProtoMessage() {}
 
 func (x *AllocatorReturn) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[11]
+	mi := &file_messages_allocation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +798,7 @@ func (x *AllocatorReturn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorReturn.ProtoReflect.Descriptor instead.
 func (*AllocatorReturn) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{11}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AllocatorReturn) GetFrameworkId() string {
@@ -769,7 +861,7 @@ type AllocatorCheckShortfalls struct {
 
 func (x *AllocatorCheckShortfalls) Reset() {
 	*x = AllocatorCheckShortfalls{}
-	mi := &file_messages_allocation_proto_msgTypes[12]
+	mi := &file_messages_allocation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +873,7 @@ func (x *AllocatorCheckShortfalls) String() string {
 func (*AllocatorCheckShortfalls) ProtoMessage() {}
 
 func (x *AllocatorCheckShortfalls) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[12]
+	mi := &file_messages_allocation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +886,7 @@ func (x *AllocatorCheckShortfalls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorCheckShortfalls.ProtoReflect.Descriptor instead.
 func (*AllocatorCheckShortfalls) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{12}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{14}
 }
 
 type AllocatorShortfalls struct {
@@ -806,7 +898,7 @@ type AllocatorShortfalls struct {
 
 func (x *AllocatorShortfalls) Reset() {
 	*x = AllocatorShortfalls{}
-	mi := &file_messages_allocation_proto_msgTypes[13]
+	mi := &file_messages_allocation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +910,7 @@ func (x *AllocatorShortfalls) String() string {
 func (*AllocatorShortfalls) ProtoMessage() {}
 
 func (x *AllocatorShortfalls) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[13]
+	mi := &file_messages_allocation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +923,7 @@ func (x *AllocatorShortfalls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorShortfalls.ProtoReflect.Descriptor instead.
 func (*AllocatorShortfalls) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{13}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AllocatorShortfalls) GetRoles() []*AllocatorShortfalls_Shortfall {
@@ -851,7 +943,7 @@ type AllocatorSync struct {
 
 func (x *AllocatorSync) Reset() {
 	*x = AllocatorSync{}
-	mi := &file_messages_allocation_proto_msgTypes[14]
+	mi := &file_messages_allocation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +955,7 @@ func (x *AllocatorSync) String() string {
 func (*AllocatorSync) ProtoMessage() {}
 
 func (x *AllocatorSync) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[14]
+	mi := &file_messages_allocation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +968,7 @@ func (x *AllocatorSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorSync.ProtoReflect.Descriptor instead.
 func (*AllocatorSync) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{14}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{16}
 }
 
 // Allocated carries the grants of one allocation run to the master, in
@@ -904,7 +996,7 @@ type Allocated struct {
 
 func (x *Allocated) Reset() {
 	*x = Allocated{}
-	mi := &file_messages_allocation_proto_msgTypes[15]
+	mi := &file_messages_allocation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1008,7 @@ func (x *Allocated) String() string {
 func (*Allocated) ProtoMessage() {}
 
 func (x *Allocated) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[15]
+	mi := &file_messages_allocation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1021,7 @@ func (x *Allocated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocated.ProtoReflect.Descriptor instead.
 func (*Allocated) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{15}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Allocated) GetFrameworkId() []string {
@@ -1005,7 +1097,7 @@ type AgentObserved struct {
 
 func (x *AgentObserved) Reset() {
 	*x = AgentObserved{}
-	mi := &file_messages_allocation_proto_msgTypes[16]
+	mi := &file_messages_allocation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1109,7 @@ func (x *AgentObserved) String() string {
 func (*AgentObserved) ProtoMessage() {}
 
 func (x *AgentObserved) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[16]
+	mi := &file_messages_allocation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1122,7 @@ func (x *AgentObserved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentObserved.ProtoReflect.Descriptor instead.
 func (*AgentObserved) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{16}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AgentObserved) GetAgentId() string {
@@ -1072,7 +1164,7 @@ type AgentMissedHeartbeats struct {
 
 func (x *AgentMissedHeartbeats) Reset() {
 	*x = AgentMissedHeartbeats{}
-	mi := &file_messages_allocation_proto_msgTypes[17]
+	mi := &file_messages_allocation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1176,7 @@ func (x *AgentMissedHeartbeats) String() string {
 func (*AgentMissedHeartbeats) ProtoMessage() {}
 
 func (x *AgentMissedHeartbeats) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[17]
+	mi := &file_messages_allocation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1189,7 @@ func (x *AgentMissedHeartbeats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMissedHeartbeats.ProtoReflect.Descriptor instead.
 func (*AgentMissedHeartbeats) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{17}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AgentMissedHeartbeats) GetAgentId() string {
@@ -1120,7 +1212,7 @@ type SchedulerConnected struct {
 
 func (x *SchedulerConnected) Reset() {
 	*x = SchedulerConnected{}
-	mi := &file_messages_allocation_proto_msgTypes[18]
+	mi := &file_messages_allocation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1224,7 @@ func (x *SchedulerConnected) String() string {
 func (*SchedulerConnected) ProtoMessage() {}
 
 func (x *SchedulerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[18]
+	mi := &file_messages_allocation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1237,7 @@ func (x *SchedulerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConnected.ProtoReflect.Descriptor instead.
 func (*SchedulerConnected) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{18}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SchedulerConnected) GetFrameworkId() string {
@@ -1182,7 +1274,7 @@ type SchedulerLost struct {
 
 func (x *SchedulerLost) Reset() {
 	*x = SchedulerLost{}
-	mi := &file_messages_allocation_proto_msgTypes[19]
+	mi := &file_messages_allocation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1286,7 @@ func (x *SchedulerLost) String() string {
 func (*SchedulerLost) ProtoMessage() {}
 
 func (x *SchedulerLost) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[19]
+	mi := &file_messages_allocation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1299,7 @@ func (x *SchedulerLost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerLost.ProtoReflect.Descriptor instead.
 func (*SchedulerLost) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{19}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SchedulerLost) GetFrameworkId() string {
@@ -1241,7 +1333,7 @@ type AllocatorShortfalls_Shortfall struct {
 
 func (x *AllocatorShortfalls_Shortfall) Reset() {
 	*x = AllocatorShortfalls_Shortfall{}
-	mi := &file_messages_allocation_proto_msgTypes[20]
+	mi := &file_messages_allocation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1345,7 @@ func (x *AllocatorShortfalls_Shortfall) String() string {
 func (*AllocatorShortfalls_Shortfall) ProtoMessage() {}
 
 func (x *AllocatorShortfalls_Shortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[20]
+	mi := &file_messages_allocation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1358,7 @@ func (x *AllocatorShortfalls_Shortfall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorShortfalls_Shortfall.ProtoReflect.Descriptor instead.
 func (*AllocatorShortfalls_Shortfall) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{13, 0}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{15, 0}
 }
 
 func (x *AllocatorShortfalls_Shortfall) GetRole() string {
@@ -1308,6 +1400,10 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\tallocated\x18\x02 \x03(\v2\x16.agora.v1.AllocatorUseR\tallocated\x12 \n" +
 	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"1\n" +
 	"\x14AllocatorRemoveAgent\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\"5\n" +
+	"\x18AllocatorDeactivateAgent\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\"3\n" +
+	"\x16AllocatorActivateAgent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"D\n" +
 	"\x15AllocatorAddFramework\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\"=\n" +
@@ -1387,49 +1483,51 @@ func file_messages_allocation_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_allocation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_messages_allocation_proto_goTypes = []any{
 	(AllocatorReturn_Kind)(0),             // 0: agora.v1.AllocatorReturn.Kind
 	(*Quantities)(nil),                    // 1: agora.v1.Quantities
 	(*AllocatorUse)(nil),                  // 2: agora.v1.AllocatorUse
 	(*AllocatorAddAgent)(nil),             // 3: agora.v1.AllocatorAddAgent
 	(*AllocatorRemoveAgent)(nil),          // 4: agora.v1.AllocatorRemoveAgent
-	(*AllocatorAddFramework)(nil),         // 5: agora.v1.AllocatorAddFramework
-	(*AllocatorRemoveFramework)(nil),      // 6: agora.v1.AllocatorRemoveFramework
-	(*AllocatorActivateFramework)(nil),    // 7: agora.v1.AllocatorActivateFramework
-	(*AllocatorDeactivateFramework)(nil),  // 8: agora.v1.AllocatorDeactivateFramework
-	(*AllocatorSuppress)(nil),             // 9: agora.v1.AllocatorSuppress
-	(*AllocatorRevive)(nil),               // 10: agora.v1.AllocatorRevive
-	(*AllocatorSetRole)(nil),              // 11: agora.v1.AllocatorSetRole
-	(*AllocatorReturn)(nil),               // 12: agora.v1.AllocatorReturn
-	(*AllocatorCheckShortfalls)(nil),      // 13: agora.v1.AllocatorCheckShortfalls
-	(*AllocatorShortfalls)(nil),           // 14: agora.v1.AllocatorShortfalls
-	(*AllocatorSync)(nil),                 // 15: agora.v1.AllocatorSync
-	(*Allocated)(nil),                     // 16: agora.v1.Allocated
-	(*AgentObserved)(nil),                 // 17: agora.v1.AgentObserved
-	(*AgentMissedHeartbeats)(nil),         // 18: agora.v1.AgentMissedHeartbeats
-	(*SchedulerConnected)(nil),            // 19: agora.v1.SchedulerConnected
-	(*SchedulerLost)(nil),                 // 20: agora.v1.SchedulerLost
-	(*AllocatorShortfalls_Shortfall)(nil), // 21: agora.v1.AllocatorShortfalls.Shortfall
-	(*AgentInfo)(nil),                     // 22: agora.v1.AgentInfo
-	(*FrameworkInfo)(nil),                 // 23: agora.v1.FrameworkInfo
-	(*RoleSettings)(nil),                  // 24: agora.v1.RoleSettings
-	(*actor.PID)(nil),                     // 25: actor.PID
+	(*AllocatorDeactivateAgent)(nil),      // 5: agora.v1.AllocatorDeactivateAgent
+	(*AllocatorActivateAgent)(nil),        // 6: agora.v1.AllocatorActivateAgent
+	(*AllocatorAddFramework)(nil),         // 7: agora.v1.AllocatorAddFramework
+	(*AllocatorRemoveFramework)(nil),      // 8: agora.v1.AllocatorRemoveFramework
+	(*AllocatorActivateFramework)(nil),    // 9: agora.v1.AllocatorActivateFramework
+	(*AllocatorDeactivateFramework)(nil),  // 10: agora.v1.AllocatorDeactivateFramework
+	(*AllocatorSuppress)(nil),             // 11: agora.v1.AllocatorSuppress
+	(*AllocatorRevive)(nil),               // 12: agora.v1.AllocatorRevive
+	(*AllocatorSetRole)(nil),              // 13: agora.v1.AllocatorSetRole
+	(*AllocatorReturn)(nil),               // 14: agora.v1.AllocatorReturn
+	(*AllocatorCheckShortfalls)(nil),      // 15: agora.v1.AllocatorCheckShortfalls
+	(*AllocatorShortfalls)(nil),           // 16: agora.v1.AllocatorShortfalls
+	(*AllocatorSync)(nil),                 // 17: agora.v1.AllocatorSync
+	(*Allocated)(nil),                     // 18: agora.v1.Allocated
+	(*AgentObserved)(nil),                 // 19: agora.v1.AgentObserved
+	(*AgentMissedHeartbeats)(nil),         // 20: agora.v1.AgentMissedHeartbeats
+	(*SchedulerConnected)(nil),            // 21: agora.v1.SchedulerConnected
+	(*SchedulerLost)(nil),                 // 22: agora.v1.SchedulerLost
+	(*AllocatorShortfalls_Shortfall)(nil), // 23: agora.v1.AllocatorShortfalls.Shortfall
+	(*AgentInfo)(nil),                     // 24: agora.v1.AgentInfo
+	(*FrameworkInfo)(nil),                 // 25: agora.v1.FrameworkInfo
+	(*RoleSettings)(nil),                  // 26: agora.v1.RoleSettings
+	(*actor.PID)(nil),                     // 27: actor.PID
 }
 var file_messages_allocation_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.AllocatorUse.resources:type_name -> agora.v1.Quantities
 	1,  // 1: agora.v1.AllocatorUse.revocable:type_name -> agora.v1.Quantities
-	22, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
+	24, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
 	2,  // 3: agora.v1.AllocatorAddAgent.allocated:type_name -> agora.v1.AllocatorUse
-	23, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
-	24, // 5: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
+	25, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
+	26, // 5: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
 	1,  // 6: agora.v1.AllocatorReturn.resources:type_name -> agora.v1.Quantities
 	1,  // 7: agora.v1.AllocatorReturn.revocable:type_name -> agora.v1.Quantities
 	0,  // 8: agora.v1.AllocatorReturn.kind:type_name -> agora.v1.AllocatorReturn.Kind
-	21, // 9: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
-	25, // 10: agora.v1.AgentObserved.agent:type_name -> actor.PID
-	25, // 11: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
-	25, // 12: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
+	23, // 9: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
+	27, // 10: agora.v1.AgentObserved.agent:type_name -> actor.PID
+	27, // 11: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
+	27, // 12: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
 	1,  // 13: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
 	14, // [14:14] is the sub-list for method output_type
 	14, // [14:14] is the sub-list for method input_type
@@ -1452,7 +1550,7 @@ func file_messages_allocation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_allocation_proto_rawDesc), len(file_messages_allocation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

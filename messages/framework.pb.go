@@ -1433,6 +1433,70 @@ func (x *Teardown) GetFrameworkId() *FrameworkID {
 	return nil
 }
 
+// AgentDraining tells a scheduler that an agent where it has live tasks is
+// being drained (Mesos' inverse offer, without the answer): it is offered
+// no more, and tasks still there at the deadline are killed with
+// REASON_AGENT_DRAINING. Move them before.
+type AgentDraining struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AgentId          *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	DeadlineUnixNano int64                  `protobuf:"varint,2,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	MasterEpoch      uint64                 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AgentDraining) Reset() {
+	*x = AgentDraining{}
+	mi := &file_messages_framework_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentDraining) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentDraining) ProtoMessage() {}
+
+func (x *AgentDraining) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentDraining.ProtoReflect.Descriptor instead.
+func (*AgentDraining) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AgentDraining) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *AgentDraining) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
+}
+
+func (x *AgentDraining) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
 // FrameworkFailedOver tells a scheduler process that another one took over
 // its FrameworkID; it must stop.
 type FrameworkFailedOver struct {
@@ -1445,7 +1509,7 @@ type FrameworkFailedOver struct {
 
 func (x *FrameworkFailedOver) Reset() {
 	*x = FrameworkFailedOver{}
-	mi := &file_messages_framework_proto_msgTypes[21]
+	mi := &file_messages_framework_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1521,7 @@ func (x *FrameworkFailedOver) String() string {
 func (*FrameworkFailedOver) ProtoMessage() {}
 
 func (x *FrameworkFailedOver) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[21]
+	mi := &file_messages_framework_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1534,7 @@ func (x *FrameworkFailedOver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkFailedOver.ProtoReflect.Descriptor instead.
 func (*FrameworkFailedOver) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{21}
+	return file_messages_framework_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FrameworkFailedOver) GetFrameworkId() *FrameworkID {
@@ -1505,7 +1569,7 @@ type RunTask struct {
 
 func (x *RunTask) Reset() {
 	*x = RunTask{}
-	mi := &file_messages_framework_proto_msgTypes[22]
+	mi := &file_messages_framework_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1581,7 @@ func (x *RunTask) String() string {
 func (*RunTask) ProtoMessage() {}
 
 func (x *RunTask) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[22]
+	mi := &file_messages_framework_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1594,7 @@ func (x *RunTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTask.ProtoReflect.Descriptor instead.
 func (*RunTask) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{22}
+	return file_messages_framework_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RunTask) GetFramework() *FrameworkInfo {
@@ -1582,7 +1646,7 @@ type StatusUpdate struct {
 
 func (x *StatusUpdate) Reset() {
 	*x = StatusUpdate{}
-	mi := &file_messages_framework_proto_msgTypes[23]
+	mi := &file_messages_framework_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1658,7 @@ func (x *StatusUpdate) String() string {
 func (*StatusUpdate) ProtoMessage() {}
 
 func (x *StatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[23]
+	mi := &file_messages_framework_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1671,7 @@ func (x *StatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusUpdate.ProtoReflect.Descriptor instead.
 func (*StatusUpdate) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{23}
+	return file_messages_framework_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatusUpdate) GetFrameworkId() *FrameworkID {
@@ -1645,7 +1709,7 @@ type StatusUpdateAcknowledgement struct {
 
 func (x *StatusUpdateAcknowledgement) Reset() {
 	*x = StatusUpdateAcknowledgement{}
-	mi := &file_messages_framework_proto_msgTypes[24]
+	mi := &file_messages_framework_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1721,7 @@ func (x *StatusUpdateAcknowledgement) String() string {
 func (*StatusUpdateAcknowledgement) ProtoMessage() {}
 
 func (x *StatusUpdateAcknowledgement) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[24]
+	mi := &file_messages_framework_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1734,7 @@ func (x *StatusUpdateAcknowledgement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusUpdateAcknowledgement.ProtoReflect.Descriptor instead.
 func (*StatusUpdateAcknowledgement) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{24}
+	return file_messages_framework_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatusUpdateAcknowledgement) GetFrameworkId() *FrameworkID {
@@ -1720,7 +1784,7 @@ type RegisterExecutor struct {
 
 func (x *RegisterExecutor) Reset() {
 	*x = RegisterExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[25]
+	mi := &file_messages_framework_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1796,7 @@ func (x *RegisterExecutor) String() string {
 func (*RegisterExecutor) ProtoMessage() {}
 
 func (x *RegisterExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[25]
+	mi := &file_messages_framework_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1809,7 @@ func (x *RegisterExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterExecutor.ProtoReflect.Descriptor instead.
 func (*RegisterExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{25}
+	return file_messages_framework_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegisterExecutor) GetFrameworkId() *FrameworkID {
@@ -1781,7 +1845,7 @@ type ExecutorRegistered struct {
 
 func (x *ExecutorRegistered) Reset() {
 	*x = ExecutorRegistered{}
-	mi := &file_messages_framework_proto_msgTypes[26]
+	mi := &file_messages_framework_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1857,7 @@ func (x *ExecutorRegistered) String() string {
 func (*ExecutorRegistered) ProtoMessage() {}
 
 func (x *ExecutorRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[26]
+	mi := &file_messages_framework_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1870,7 @@ func (x *ExecutorRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorRegistered.ProtoReflect.Descriptor instead.
 func (*ExecutorRegistered) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{26}
+	return file_messages_framework_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecutorRegistered) GetFramework() *FrameworkInfo {
@@ -1840,7 +1904,7 @@ type LaunchTask struct {
 
 func (x *LaunchTask) Reset() {
 	*x = LaunchTask{}
-	mi := &file_messages_framework_proto_msgTypes[27]
+	mi := &file_messages_framework_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +1916,7 @@ func (x *LaunchTask) String() string {
 func (*LaunchTask) ProtoMessage() {}
 
 func (x *LaunchTask) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[27]
+	mi := &file_messages_framework_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +1929,7 @@ func (x *LaunchTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchTask.ProtoReflect.Descriptor instead.
 func (*LaunchTask) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{27}
+	return file_messages_framework_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LaunchTask) GetTask() *TaskInfo {
@@ -1893,7 +1957,7 @@ type ExecutorStatusUpdate struct {
 
 func (x *ExecutorStatusUpdate) Reset() {
 	*x = ExecutorStatusUpdate{}
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +1969,7 @@ func (x *ExecutorStatusUpdate) String() string {
 func (*ExecutorStatusUpdate) ProtoMessage() {}
 
 func (x *ExecutorStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[28]
+	mi := &file_messages_framework_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +1982,7 @@ func (x *ExecutorStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStatusUpdate.ProtoReflect.Descriptor instead.
 func (*ExecutorStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{28}
+	return file_messages_framework_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExecutorStatusUpdate) GetFrameworkId() *FrameworkID {
@@ -1960,7 +2024,7 @@ type ExecutorStatusAcknowledged struct {
 
 func (x *ExecutorStatusAcknowledged) Reset() {
 	*x = ExecutorStatusAcknowledged{}
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2036,7 @@ func (x *ExecutorStatusAcknowledged) String() string {
 func (*ExecutorStatusAcknowledged) ProtoMessage() {}
 
 func (x *ExecutorStatusAcknowledged) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[29]
+	mi := &file_messages_framework_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2049,7 @@ func (x *ExecutorStatusAcknowledged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorStatusAcknowledged.ProtoReflect.Descriptor instead.
 func (*ExecutorStatusAcknowledged) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{29}
+	return file_messages_framework_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExecutorStatusAcknowledged) GetTaskId() *TaskID {
@@ -2014,7 +2078,7 @@ type ReconnectExecutor struct {
 
 func (x *ReconnectExecutor) Reset() {
 	*x = ReconnectExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[30]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2090,7 @@ func (x *ReconnectExecutor) String() string {
 func (*ReconnectExecutor) ProtoMessage() {}
 
 func (x *ReconnectExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[30]
+	mi := &file_messages_framework_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2103,7 @@ func (x *ReconnectExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectExecutor.ProtoReflect.Descriptor instead.
 func (*ReconnectExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{30}
+	return file_messages_framework_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReconnectExecutor) GetAgentId() *AgentID {
@@ -2071,7 +2135,7 @@ type ReregisterExecutor struct {
 
 func (x *ReregisterExecutor) Reset() {
 	*x = ReregisterExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[31]
+	mi := &file_messages_framework_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2147,7 @@ func (x *ReregisterExecutor) String() string {
 func (*ReregisterExecutor) ProtoMessage() {}
 
 func (x *ReregisterExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[31]
+	mi := &file_messages_framework_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2160,7 @@ func (x *ReregisterExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReregisterExecutor.ProtoReflect.Descriptor instead.
 func (*ReregisterExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{31}
+	return file_messages_framework_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReregisterExecutor) GetFrameworkId() *FrameworkID {
@@ -2143,7 +2207,7 @@ type ShutdownExecutor struct {
 
 func (x *ShutdownExecutor) Reset() {
 	*x = ShutdownExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[32]
+	mi := &file_messages_framework_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2219,7 @@ func (x *ShutdownExecutor) String() string {
 func (*ShutdownExecutor) ProtoMessage() {}
 
 func (x *ShutdownExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[32]
+	mi := &file_messages_framework_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2232,7 @@ func (x *ShutdownExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownExecutor.ProtoReflect.Descriptor instead.
 func (*ShutdownExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{32}
+	return file_messages_framework_proto_rawDescGZIP(), []int{33}
 }
 
 // FrameworkToExecutor carries a scheduler's message to one of its
@@ -2187,7 +2251,7 @@ type FrameworkToExecutor struct {
 
 func (x *FrameworkToExecutor) Reset() {
 	*x = FrameworkToExecutor{}
-	mi := &file_messages_framework_proto_msgTypes[33]
+	mi := &file_messages_framework_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2263,7 @@ func (x *FrameworkToExecutor) String() string {
 func (*FrameworkToExecutor) ProtoMessage() {}
 
 func (x *FrameworkToExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[33]
+	mi := &file_messages_framework_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2276,7 @@ func (x *FrameworkToExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameworkToExecutor.ProtoReflect.Descriptor instead.
 func (*FrameworkToExecutor) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{33}
+	return file_messages_framework_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FrameworkToExecutor) GetFrameworkId() *FrameworkID {
@@ -2263,7 +2327,7 @@ type ExecutorToFramework struct {
 
 func (x *ExecutorToFramework) Reset() {
 	*x = ExecutorToFramework{}
-	mi := &file_messages_framework_proto_msgTypes[34]
+	mi := &file_messages_framework_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2339,7 @@ func (x *ExecutorToFramework) String() string {
 func (*ExecutorToFramework) ProtoMessage() {}
 
 func (x *ExecutorToFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[34]
+	mi := &file_messages_framework_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2352,7 @@ func (x *ExecutorToFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorToFramework.ProtoReflect.Descriptor instead.
 func (*ExecutorToFramework) Descriptor() ([]byte, []int) {
-	return file_messages_framework_proto_rawDescGZIP(), []int{34}
+	return file_messages_framework_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExecutorToFramework) GetFrameworkId() *FrameworkID {
@@ -2328,7 +2392,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[35]
+	mi := &file_messages_framework_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2404,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[35]
+	mi := &file_messages_framework_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2437,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[36]
+	mi := &file_messages_framework_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2449,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[36]
+	mi := &file_messages_framework_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2589,11 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\atask_id\x18\x03 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12\x12\n" +
 	"\x04uuid\x18\x04 \x01(\fR\x04uuid\"D\n" +
 	"\bTeardown\x128\n" +
-	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\"r\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\"\x8e\x01\n" +
+	"\rAgentDraining\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12,\n" +
+	"\x12deadline_unix_nano\x18\x02 \x01(\x03R\x10deadlineUnixNano\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"r\n" +
 	"\x13FrameworkFailedOver\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12!\n" +
 	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xc3\x01\n" +
@@ -2612,7 +2680,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -2636,118 +2704,120 @@ var file_messages_framework_proto_goTypes = []any{
 	(*Reconcile)(nil),                   // 19: agora.v1.Reconcile
 	(*Acknowledge)(nil),                 // 20: agora.v1.Acknowledge
 	(*Teardown)(nil),                    // 21: agora.v1.Teardown
-	(*FrameworkFailedOver)(nil),         // 22: agora.v1.FrameworkFailedOver
-	(*RunTask)(nil),                     // 23: agora.v1.RunTask
-	(*StatusUpdate)(nil),                // 24: agora.v1.StatusUpdate
-	(*StatusUpdateAcknowledgement)(nil), // 25: agora.v1.StatusUpdateAcknowledgement
-	(*RegisterExecutor)(nil),            // 26: agora.v1.RegisterExecutor
-	(*ExecutorRegistered)(nil),          // 27: agora.v1.ExecutorRegistered
-	(*LaunchTask)(nil),                  // 28: agora.v1.LaunchTask
-	(*ExecutorStatusUpdate)(nil),        // 29: agora.v1.ExecutorStatusUpdate
-	(*ExecutorStatusAcknowledged)(nil),  // 30: agora.v1.ExecutorStatusAcknowledged
-	(*ReconnectExecutor)(nil),           // 31: agora.v1.ReconnectExecutor
-	(*ReregisterExecutor)(nil),          // 32: agora.v1.ReregisterExecutor
-	(*ShutdownExecutor)(nil),            // 33: agora.v1.ShutdownExecutor
-	(*FrameworkToExecutor)(nil),         // 34: agora.v1.FrameworkToExecutor
-	(*ExecutorToFramework)(nil),         // 35: agora.v1.ExecutorToFramework
-	(*Operation_Launch)(nil),            // 36: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 37: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 38: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 39: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 40: actor.PID
-	(*MasterInfo)(nil),                  // 41: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 42: agora.v1.OfferID
-	(*AgentID)(nil),                     // 43: agora.v1.AgentID
-	(*Attribute)(nil),                   // 44: agora.v1.Attribute
-	(*TaskID)(nil),                      // 45: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 46: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 47: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 48: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 49: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 50: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 51: agora.v1.ExecutorInfo
+	(*AgentDraining)(nil),               // 22: agora.v1.AgentDraining
+	(*FrameworkFailedOver)(nil),         // 23: agora.v1.FrameworkFailedOver
+	(*RunTask)(nil),                     // 24: agora.v1.RunTask
+	(*StatusUpdate)(nil),                // 25: agora.v1.StatusUpdate
+	(*StatusUpdateAcknowledgement)(nil), // 26: agora.v1.StatusUpdateAcknowledgement
+	(*RegisterExecutor)(nil),            // 27: agora.v1.RegisterExecutor
+	(*ExecutorRegistered)(nil),          // 28: agora.v1.ExecutorRegistered
+	(*LaunchTask)(nil),                  // 29: agora.v1.LaunchTask
+	(*ExecutorStatusUpdate)(nil),        // 30: agora.v1.ExecutorStatusUpdate
+	(*ExecutorStatusAcknowledged)(nil),  // 31: agora.v1.ExecutorStatusAcknowledged
+	(*ReconnectExecutor)(nil),           // 32: agora.v1.ReconnectExecutor
+	(*ReregisterExecutor)(nil),          // 33: agora.v1.ReregisterExecutor
+	(*ShutdownExecutor)(nil),            // 34: agora.v1.ShutdownExecutor
+	(*FrameworkToExecutor)(nil),         // 35: agora.v1.FrameworkToExecutor
+	(*ExecutorToFramework)(nil),         // 36: agora.v1.ExecutorToFramework
+	(*Operation_Launch)(nil),            // 37: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 38: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 39: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 40: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 41: actor.PID
+	(*MasterInfo)(nil),                  // 42: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 43: agora.v1.OfferID
+	(*AgentID)(nil),                     // 44: agora.v1.AgentID
+	(*Attribute)(nil),                   // 45: agora.v1.Attribute
+	(*TaskID)(nil),                      // 46: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 47: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 48: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 49: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 50: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 51: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 52: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	38, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	39, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,  // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	38, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	39, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	39, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	40, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,  // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,  // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,  // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,  // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	40, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	39, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	41, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	42, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	39, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	38, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	44, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	41, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	40, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	42, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	43, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	40, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	39, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	45, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,  // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	42, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	36, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	39, // 20: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	42, // 21: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	43, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	37, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	40, // 20: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 21: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	13, // 22: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	12, // 23: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	39, // 24: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	42, // 25: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	40, // 24: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	43, // 25: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	12, // 26: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	39, // 27: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	39, // 28: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	39, // 29: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	45, // 30: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	43, // 31: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	46, // 32: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	47, // 33: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	39, // 34: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	37, // 35: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	39, // 36: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 37: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	45, // 38: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	39, // 39: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	39, // 40: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	5,  // 41: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	48, // 42: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	39, // 43: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 44: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	39, // 45: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 46: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	45, // 47: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	39, // 48: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 49: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	40, // 50: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	5,  // 51: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	51, // 52: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	43, // 53: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	48, // 54: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	39, // 55: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 56: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	49, // 57: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	45, // 58: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	43, // 59: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	40, // 60: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	39, // 61: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 62: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	40, // 63: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	45, // 64: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	29, // 65: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	39, // 66: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 67: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	43, // 68: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	39, // 69: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 70: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	43, // 71: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	48, // 72: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	45, // 73: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	43, // 74: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	75, // [75:75] is the sub-list for method output_type
-	75, // [75:75] is the sub-list for method input_type
-	75, // [75:75] is the sub-list for extension type_name
-	75, // [75:75] is the sub-list for extension extendee
-	0,  // [0:75] is the sub-list for field type_name
+	40, // 27: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	40, // 28: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	40, // 29: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	46, // 30: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	44, // 31: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	47, // 32: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	48, // 33: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	40, // 34: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	38, // 35: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	40, // 36: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 37: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	46, // 38: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	40, // 39: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 40: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	40, // 41: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,  // 42: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	49, // 43: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	40, // 44: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 45: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	40, // 46: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 47: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	46, // 48: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	40, // 49: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 50: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	41, // 51: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,  // 52: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	52, // 53: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	44, // 54: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	49, // 55: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	40, // 56: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 57: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	50, // 58: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	46, // 59: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	44, // 60: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	41, // 61: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	40, // 62: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 63: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	41, // 64: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	46, // 65: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	30, // 66: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	40, // 67: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 68: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	44, // 69: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	40, // 70: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 71: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	44, // 72: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	49, // 73: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	46, // 74: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	44, // 75: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	76, // [76:76] is the sub-list for method output_type
+	76, // [76:76] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -2769,7 +2839,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

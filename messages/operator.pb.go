@@ -269,6 +269,109 @@ func (x *OperatorTeardown) GetFrameworkId() *FrameworkID {
 	return nil
 }
 
+// DrainAgent: an operator drains an agent (the drain_agents ACL, no
+// object): it is offered to nobody, each framework with live tasks there
+// is sent AgentDraining, and what still runs at the deadline is killed
+// with REASON_AGENT_DRAINING. Draining again moves the deadline.
+type DrainAgent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// deadline_nanos: how long tasks are given to move, from now (0: kill
+	// at once).
+	DeadlineNanos int64 `protobuf:"varint,2,opt,name=deadline_nanos,json=deadlineNanos,proto3" json:"deadline_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainAgent) Reset() {
+	*x = DrainAgent{}
+	mi := &file_messages_operator_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainAgent) ProtoMessage() {}
+
+func (x *DrainAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainAgent.ProtoReflect.Descriptor instead.
+func (*DrainAgent) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DrainAgent) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *DrainAgent) GetDeadlineNanos() int64 {
+	if x != nil {
+		return x.DeadlineNanos
+	}
+	return 0
+}
+
+// ReactivateAgent: an operator ends an agent's drain; it is offered again.
+type ReactivateAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateAgent) Reset() {
+	*x = ReactivateAgent{}
+	mi := &file_messages_operator_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateAgent) ProtoMessage() {}
+
+func (x *ReactivateAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateAgent.ProtoReflect.Descriptor instead.
+func (*ReactivateAgent) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReactivateAgent) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
 // OperatorAccepted: the master took an operator's request; what follows
 // (tasks ending) shows in the state.
 type OperatorAccepted struct {
@@ -280,7 +383,7 @@ type OperatorAccepted struct {
 
 func (x *OperatorAccepted) Reset() {
 	*x = OperatorAccepted{}
-	mi := &file_messages_operator_proto_msgTypes[4]
+	mi := &file_messages_operator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +395,7 @@ func (x *OperatorAccepted) String() string {
 func (*OperatorAccepted) ProtoMessage() {}
 
 func (x *OperatorAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_operator_proto_msgTypes[4]
+	mi := &file_messages_operator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +408,7 @@ func (x *OperatorAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorAccepted.ProtoReflect.Descriptor instead.
 func (*OperatorAccepted) Descriptor() ([]byte, []int) {
-	return file_messages_operator_proto_rawDescGZIP(), []int{4}
+	return file_messages_operator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OperatorAccepted) GetMessage() string {
@@ -334,7 +437,13 @@ const file_messages_operator_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\"L\n" +
 	"\x10OperatorTeardown\x128\n" +
-	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\",\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\"a\n" +
+	"\n" +
+	"DrainAgent\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12%\n" +
+	"\x0edeadline_nanos\x18\x02 \x01(\x03R\rdeadlineNanos\"?\n" +
+	"\x0fReactivateAgent\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\",\n" +
 	"\x10OperatorAccepted\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessageB'Z%github.com/agora-sched/agora/messagesb\x06proto3"
 
@@ -350,27 +459,32 @@ func file_messages_operator_proto_rawDescGZIP() []byte {
 	return file_messages_operator_proto_rawDescData
 }
 
-var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_messages_operator_proto_goTypes = []any{
 	(*ListTasks)(nil),        // 0: agora.v1.ListTasks
 	(*TaskList)(nil),         // 1: agora.v1.TaskList
 	(*OperatorKillTask)(nil), // 2: agora.v1.OperatorKillTask
 	(*OperatorTeardown)(nil), // 3: agora.v1.OperatorTeardown
-	(*OperatorAccepted)(nil), // 4: agora.v1.OperatorAccepted
-	(*Task)(nil),             // 5: agora.v1.Task
-	(*FrameworkID)(nil),      // 6: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 7: agora.v1.TaskID
+	(*DrainAgent)(nil),       // 4: agora.v1.DrainAgent
+	(*ReactivateAgent)(nil),  // 5: agora.v1.ReactivateAgent
+	(*OperatorAccepted)(nil), // 6: agora.v1.OperatorAccepted
+	(*Task)(nil),             // 7: agora.v1.Task
+	(*FrameworkID)(nil),      // 8: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 9: agora.v1.TaskID
+	(*AgentID)(nil),          // 10: agora.v1.AgentID
 }
 var file_messages_operator_proto_depIdxs = []int32{
-	5, // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
-	6, // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
-	7, // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
-	6, // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7,  // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
+	8,  // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
+	9,  // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
+	8,  // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
+	10, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
+	10, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
+	6,  // [6:6] is the sub-list for method output_type
+	6,  // [6:6] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_messages_operator_proto_init() }
@@ -386,7 +500,7 @@ func file_messages_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_operator_proto_rawDesc), len(file_messages_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

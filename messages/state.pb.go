@@ -33,8 +33,10 @@ type AgentState struct {
 	// unreachable_unix_nano is when the agent was marked unreachable.
 	UnreachableUnixNano int64  `protobuf:"varint,7,opt,name=unreachable_unix_nano,json=unreachableUnixNano,proto3" json:"unreachable_unix_nano,omitempty"`
 	Reregistrations     uint32 `protobuf:"varint,8,opt,name=reregistrations,proto3" json:"reregistrations,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// drain is set while an operator drains the agent.
+	Drain         *DrainInfo `protobuf:"bytes,9,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentState) Reset() {
@@ -121,6 +123,13 @@ func (x *AgentState) GetReregistrations() uint32 {
 		return x.Reregistrations
 	}
 	return 0
+}
+
+func (x *AgentState) GetDrain() *DrainInfo {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
 }
 
 // FrameworkState is the master's view of one framework.
@@ -638,7 +647,7 @@ var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xd4\x02\n" +
+	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xff\x02\n" +
 	"\n" +
 	"AgentState\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x18\n" +
@@ -648,7 +657,8 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x14registered_unix_nano\x18\x05 \x01(\x03R\x12registeredUnixNano\x12-\n" +
 	"\x13last_seen_unix_nano\x18\x06 \x01(\x03R\x10lastSeenUnixNano\x122\n" +
 	"\x15unreachable_unix_nano\x18\a \x01(\x03R\x13unreachableUnixNano\x12(\n" +
-	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\"\xae\x03\n" +
+	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\x12)\n" +
+	"\x05drain\x18\t \x01(\v2\x13.agora.v1.DrainInfoR\x05drain\"\xae\x03\n" +
 	"\x0eFrameworkState\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12!\n" +
@@ -721,37 +731,39 @@ var file_messages_state_proto_goTypes = []any{
 	nil,                      // 8: agora.v1.FrameworkState.TasksEntry
 	(*AgentInfo)(nil),        // 9: agora.v1.AgentInfo
 	(*Resource)(nil),         // 10: agora.v1.Resource
-	(*FrameworkInfo)(nil),    // 11: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),       // 12: agora.v1.MasterInfo
-	(*RoleConfig)(nil),       // 13: agora.v1.RoleConfig
-	(*RoleUsage)(nil),        // 14: agora.v1.RoleUsage
-	(*FrameworkID)(nil),      // 15: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 16: agora.v1.TaskID
-	(*Task)(nil),             // 17: agora.v1.Task
+	(*DrainInfo)(nil),        // 11: agora.v1.DrainInfo
+	(*FrameworkInfo)(nil),    // 12: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),       // 13: agora.v1.MasterInfo
+	(*RoleConfig)(nil),       // 14: agora.v1.RoleConfig
+	(*RoleUsage)(nil),        // 15: agora.v1.RoleUsage
+	(*FrameworkID)(nil),      // 16: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 17: agora.v1.TaskID
+	(*Task)(nil),             // 18: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
 	9,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
 	10, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	11, // 2: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	8,  // 3: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	10, // 4: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	10, // 5: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	2,  // 6: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
-	3,  // 7: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
-	12, // 8: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	0,  // 9: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	1,  // 10: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	13, // 11: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	14, // 12: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	15, // 13: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	16, // 14: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	17, // 15: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	9,  // 16: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	11, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
+	12, // 3: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	8,  // 4: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	10, // 5: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	10, // 6: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	2,  // 7: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
+	3,  // 8: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
+	13, // 9: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	0,  // 10: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	1,  // 11: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	14, // 12: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	15, // 13: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	16, // 14: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	17, // 15: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	18, // 16: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	9,  // 17: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }

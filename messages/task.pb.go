@@ -139,6 +139,9 @@ const (
 	// An operator killed the task (agora tasks kill; a teardown by an
 	// operator gives REASON_FRAMEWORK_REMOVED, as Mesos does).
 	TaskStatusReason_REASON_TASK_KILLED_BY_OPERATOR TaskStatusReason = 23
+	// The task's agent is drained by an operator and the task still ran at
+	// the drain's deadline.
+	TaskStatusReason_REASON_AGENT_DRAINING TaskStatusReason = 24
 )
 
 // Enum value maps for TaskStatusReason.
@@ -168,6 +171,7 @@ var (
 		21: "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
 		22: "REASON_TASK_UNAUTHORIZED",
 		23: "REASON_TASK_KILLED_BY_OPERATOR",
+		24: "REASON_AGENT_DRAINING",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                     0,
@@ -194,6 +198,7 @@ var (
 		"REASON_EXECUTOR_REREGISTRATION_TIMEOUT": 21,
 		"REASON_TASK_UNAUTHORIZED":               22,
 		"REASON_TASK_KILLED_BY_OPERATOR":         23,
+		"REASON_AGENT_DRAINING":                  24,
 	}
 )
 
@@ -1206,7 +1211,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\xfa\x05\n" +
+	"\tTASK_GONE\x10\f*\x95\x06\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1232,7 +1237,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x1fREASON_AGENT_REREGISTER_TIMEOUT\x10\x14\x12*\n" +
 	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15\x12\x1c\n" +
 	"\x18REASON_TASK_UNAUTHORIZED\x10\x16\x12\"\n" +
-	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17\x12\x19\n" +
+	"\x15REASON_AGENT_DRAINING\x10\x18B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

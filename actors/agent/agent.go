@@ -132,8 +132,9 @@ type agent struct {
 	interval  time.Duration
 	seq       uint64
 	unacked   int
-	epoch     uint64 // highest master epoch seen
-	session   string // this agent process, for the master to spot retries
+	epoch     uint64               // highest master epoch seen
+	drain     *messages.AgentDrain // the drain the master told of (nil: none); reported on re-registration
+	session   string               // this agent process, for the master to spot retries
 	tasks     map[taskKey]*taskRun
 	executors map[executorKey]*executorRun
 	updates   *updateQueues
@@ -237,6 +238,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		}
 	case diskDone:
 		a.handleDiskDone(ctx, m)
+	case *messages.AgentDrain:
+		a.handleDrain(ctx, m)
 	case gcSandbox:
 		a.handleGCSandbox(m)
 	case sandboxRemoved:
@@ -286,7 +289,7 @@ func (a *agent) Receive(ctx actor.Context) {
 func (a *agent) fromMaster(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
 	case *messages.RunTask, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
-		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor:
+		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain:
 	default:
 		return true
 	}
@@ -385,7 +388,7 @@ func (a *agent) sendRegistration(ctx actor.Context) {
 		return
 	}
 	tasks, frameworks := a.reportedTasks()
-	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session})
+	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session, Drain: a.drain})
 }
 
 func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistered) {

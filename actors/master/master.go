@@ -274,6 +274,10 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.OperatorKillTask(peer(ctx), msg, now))
 	case *messages.OperatorTeardown:
 		m.run(ctx, m.core.OperatorTeardown(peer(ctx), msg, now))
+	case *messages.DrainAgent:
+		m.run(ctx, m.core.DrainAgent(peer(ctx), msg, now))
+	case *messages.ReactivateAgent:
+		m.run(ctx, m.core.ReactivateAgent(peer(ctx), msg, now))
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
@@ -20,9 +21,12 @@ type AskFunc func(ctx context.Context, req proto.Message) (any, error)
 //	POST /tasks/{task}/kill?framework=ID                  kill a task of any framework
 //	POST /frameworks/{id}/teardown                        remove a framework
 //	POST /teardown  (form frameworkId=ID)                 the same, as Mesos' endpoint
+//	POST /agents/{id}/drain?deadline=10m                  drain an agent (deadline: Go duration, default 0)
+//	POST /agents/{id}/reactivate                          end an agent's drain
 //
 // Unlike the state, these go through the master actor: the access control
-// lists (view_state, kill_tasks, teardown_frameworks) decide there.
+// lists (view_state, kill_tasks, teardown_frameworks, drain_agents)
+// decide there.
 func WithOperations(h http.Handler, ask AskFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
@@ -73,6 +77,26 @@ func WithOperations(h http.Handler, ask AskFunc) http.Handler {
 			return
 		}
 		teardown(w, r, r.Form.Get("frameworkId"))
+	})
+	mux.HandleFunc("POST /agents/{id}/drain", func(w http.ResponseWriter, r *http.Request) {
+		var deadline time.Duration
+		if s := r.URL.Query().Get("deadline"); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < 0 {
+				http.Error(w, fmt.Sprintf("deadline %q: want a duration such as 10m (0 kills at once)", s), http.StatusBadRequest)
+				return
+			}
+			deadline = d
+		}
+		if res, ok := answer[*messages.OperatorAccepted](w, r, ask, &messages.DrainAgent{
+			AgentId: &messages.AgentID{Value: r.PathValue("id")}, DeadlineNanos: int64(deadline)}); ok {
+			writeJSON(w, res)
+		}
+	})
+	mux.HandleFunc("POST /agents/{id}/reactivate", func(w http.ResponseWriter, r *http.Request) {
+		if res, ok := answer[*messages.OperatorAccepted](w, r, ask, &messages.ReactivateAgent{AgentId: &messages.AgentID{Value: r.PathValue("id")}}); ok {
+			writeJSON(w, res)
+		}
 	})
 	return mux
 }

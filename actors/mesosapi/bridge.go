@@ -100,6 +100,11 @@ func (b *bridge) Receive(ctx actor.Context) {
 			AgentId: &mesos.AgentID{Value: proto.String(m.GetAgentId().GetValue())}, ExecutorId: &mesos.ExecutorID{Value: proto.String(m.GetExecutorId().GetValue())}, Data: m.Data}})
 	case *messages.FrameworkFailedOver:
 		b.fail(ctx, "Framework failed over")
+	case *messages.AgentDraining:
+		// Mesos' counterpart is an inverse offer, which this API does not
+		// map yet: the framework learns of the drain when its tasks are
+		// killed (REASON_AGENT_DRAINING).
+		b.log.Debug("mesosapi bridge: agent draining not passed on (no inverse offers yet)", "agent_id", m.GetAgentId().GetValue())
 	case *messages.Error:
 		b.handleError(ctx, m)
 	case streamClosed:

@@ -11,6 +11,8 @@
 //	*StatusUpdate          a task changed state
 //	*Error                 the master refused a call, and why
 //	*FrameworkFailedOver   another scheduler took over this FrameworkID: stop
+//	*AgentDraining         an operator drains an agent where the framework has
+//	                       tasks: they are killed at the deadline; move them
 //	Disconnected           the connection to the master is lost (this package)
 //	Unanswered             a subscription went unanswered; still trying (this package)
 //

@@ -204,8 +204,60 @@ func (c *frameworksTeardownCmd) Run(*slog.Logger) error {
 }
 
 type agentsCmd struct {
-	List     agentsListCmd     `cmd:"" default:"withargs" help:"List agents (the default)."`
-	Describe agentsDescribeCmd `cmd:"" help:"Show one agent and its tasks: agora agents describe ID."`
+	List       agentsListCmd       `cmd:"" default:"withargs" help:"List agents (the default)."`
+	Describe   agentsDescribeCmd   `cmd:"" help:"Show one agent and its tasks: agora agents describe ID."`
+	Drain      agentsDrainCmd      `cmd:"" help:"Drain an agent: offered to nobody, its frameworks told, what still runs at the deadline killed."`
+	Reactivate agentsReactivateCmd `cmd:"" help:"End an agent's drain: it is offered again."`
+}
+
+type agentsDrainCmd struct {
+	masterFlags
+	ID       string        `arg:"" help:"Agent ID (or its hostname)."`
+	Deadline time.Duration `default:"10m" help:"How long frameworks have to move their tasks before they are killed (0: at once)."`
+}
+
+func (c *agentsDrainCmd) Run(*slog.Logger) error {
+	if c.Deadline < 0 {
+		return fmt.Errorf("--deadline %v: want 0 or more", c.Deadline)
+	}
+	id, err := c.agentID(c.ID)
+	if err != nil {
+		return err
+	}
+	return c.post("/agents/" + url.PathEscape(id) + "/drain?deadline=" + url.QueryEscape(c.Deadline.String()))
+}
+
+type agentsReactivateCmd struct {
+	masterFlags
+	ID string `arg:"" help:"Agent ID (or its hostname)."`
+}
+
+func (c *agentsReactivateCmd) Run(*slog.Logger) error {
+	id, err := c.agentID(c.ID)
+	if err != nil {
+		return err
+	}
+	return c.post("/agents/" + url.PathEscape(id) + "/reactivate")
+}
+
+// agentID resolves an agent named by ID or hostname; a name the state does
+// not show is passed on as an ID, for the master to answer.
+func (f masterFlags) agentID(name string) (string, error) {
+	st, err := f.state()
+	if err != nil {
+		return "", err
+	}
+	for _, a := range st.Agents {
+		if a.Info.GetId().GetValue() == name {
+			return name, nil
+		}
+	}
+	for _, a := range st.Agents {
+		if a.Info.GetHostname() == name {
+			return a.Info.GetId().GetValue(), nil
+		}
+	}
+	return name, nil
 }
 
 type agentsListCmd struct {

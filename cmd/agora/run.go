@@ -187,6 +187,9 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 				ended = true
 				finish(runOutcome{status: st})
 			}
+		case *messages.AgentDraining:
+			fmt.Fprintf(o.stderr, "agora run: agent %s is being drained by an operator: the task is killed at %s unless it ends before\n",
+				ev.AgentId.GetValue(), time.Unix(0, ev.DeadlineUnixNano).Format(time.RFC3339))
 		case *messages.Error:
 			switch {
 			case !launched && ev.Request == subscribeRequest && ev.Code != messages.Error_NOT_LEADER && ev.Code != messages.Error_STALE_EPOCH:

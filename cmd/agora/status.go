@@ -92,7 +92,7 @@ func printState(w io.Writer, st *messages.MasterState) {
 // printAgents prints agents as a table.
 func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.AgentState) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
+	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tDRAIN\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
 	now := time.Unix(0, st.SnapshotUnixNano)
 	for _, a := range agents {
 		state := "reachable"
@@ -112,11 +112,26 @@ func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.Agent
 		pair := func(name string) string {
 			return fmt.Sprintf("%g (%g)", messages.ScalarOf(a.Info.Resources, name), messages.ScalarOf(a.Used, name))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n",
-			a.Info.GetId().GetValue(), a.Info.Hostname, state, pair(messages.CPUs), pair(messages.Mem), pair(messages.Disk),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n",
+			a.Info.GetId().GetValue(), a.Info.Hostname, state, drainText(a.Drain, now), pair(messages.CPUs), pair(messages.Mem), pair(messages.Disk),
 			ports, attrs, now.Sub(time.Unix(0, a.LastSeenUnixNano)).Round(time.Second))
 	}
 	_ = tw.Flush()
+}
+
+// drainText is an agent's drain for the agents table.
+func drainText(d *messages.DrainInfo, now time.Time) string {
+	switch d.GetState() {
+	case messages.DrainInfo_DRAINING:
+		left := time.Unix(0, d.DeadlineUnixNano).Sub(now).Round(time.Second)
+		if left <= 0 {
+			return "DRAINING (deadline passed)"
+		}
+		return fmt.Sprintf("DRAINING (kills in %s)", left)
+	case messages.DrainInfo_DRAINED:
+		return "DRAINED"
+	}
+	return "-"
 }
 
 // printFrameworks prints frameworks as a table.

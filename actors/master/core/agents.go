@@ -99,6 +99,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	c.admit(a, true, now)
 	c.adopt(a, msg.Tasks, msg.Frameworks, now)
 	c.readmit(a, msg.Tasks, now)
+	c.resumeDrain(a, known, msg.Drain, now)
 	c.answerPending()
 	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Reregistered: true})
 	return c.ready()

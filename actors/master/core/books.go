@@ -82,6 +82,10 @@ type agentRecord struct {
 	// principal is the identity the agent registered as ("" unless
 	// authenticated); only it may act for the agent.
 	principal string
+	// drain is set while an operator drains the agent; drainGen counts
+	// drains and reactivations, so a stale deadline timer is ignored.
+	drain    *drainRecord
+	drainGen uint64
 }
 
 func (a *agentRecord) id() string { return a.info.GetId().GetValue() }
@@ -429,6 +433,7 @@ func (b *Books) Agents() []*messages.AgentState {
 			RegisteredUnixNano: rec.registered.UnixNano(),
 			LastSeenUnixNano:   rec.lastSeen.UnixNano(),
 			Reregistrations:    rec.reregistrations,
+			Drain:              rec.drainInfo(),
 		}
 		if !rec.unreachableAt.IsZero() {
 			st.UnreachableUnixNano = rec.unreachableAt.UnixNano()

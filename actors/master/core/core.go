@@ -265,6 +265,8 @@ func (c *Core) Fire(t Timer, now time.Time) Ready {
 		c.arm(c.cfg.ReclaimInterval, reclaimTick{})
 	case recoveryEnded:
 		c.recoveryEnded(now)
+	case drainDeadline:
+		c.drainDue(t, now)
 	case agentRemoval:
 		c.removeUnreachable(t, now)
 	default:

@@ -1,6 +1,10 @@
 package core
 
-import "github.com/agora-sched/agora/messages"
+import (
+	"time"
+
+	"github.com/agora-sched/agora/messages"
+)
 
 // Events the core publishes (Publish effects) after its books change. They
 // are for observers in the master's process (testkit, the dev CLI); they
@@ -15,6 +19,13 @@ type (
 	}
 	// AgentMarkedUnreachable: an agent missed MaxMisses heartbeats.
 	AgentMarkedUnreachable struct{ AgentID string }
+	// AgentDrainChanged: an operator drained an agent (Draining, until
+	// Deadline) or reactivated it, or a new leader restored a drain.
+	AgentDrainChanged struct {
+		AgentID  string
+		Draining bool
+		Deadline time.Time
+	}
 	// AgentRemoved: an agent unregistered.
 	AgentRemoved struct{ AgentID string }
 	// FrameworkSubscribed: a framework registered (Resubscribed false) or

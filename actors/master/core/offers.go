@@ -48,7 +48,7 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 			// and reclaimed it when it did: nothing to give back.
 			continue
 		}
-		if !f.connected || f.tearingDown {
+		if !f.connected || f.tearingDown || a.drain != nil {
 			// Things changed since the allocator decided: give it back.
 			c.toAllocator(&messages.AllocatorReturn{FrameworkId: g.FrameworkID, Role: g.Role, AgentId: g.AgentID,
 				Resources: policy.ToQuantities(g.Resources), Revocable: policy.ToQuantities(g.Revocable)})

@@ -72,12 +72,22 @@ func timerName(t Timer) string {
 		return "reregistration-window-ended"
 	case agentRemoval:
 		return fmt.Sprintf("agent-removal %s", t.agentID)
+	case drainDeadline:
+		return fmt.Sprintf("drain-deadline %s gen=%d", t.agentID, t.gen)
 	}
 	return fmt.Sprintf("%T", t)
 }
 
+// sinceT0 shows a wall-clock time in the trace's own time.
+func sinceT0(unixNano int64) time.Duration { return time.Unix(0, unixNano).Sub(traceT0) }
+
 func eventLine(ev any) string {
 	switch ev := ev.(type) {
+	case AgentDrainChanged:
+		if !ev.Draining {
+			return "AgentDrainChanged " + ev.AgentID + " active"
+		}
+		return fmt.Sprintf("AgentDrainChanged %s draining deadline=@%s", ev.AgentID, ev.Deadline.Sub(traceT0))
 	case TaskUpdated:
 		return fmt.Sprintf("TaskUpdated %s/%s %s", ev.FrameworkID, ev.TaskID, ev.State)
 	case ReclaimChecked:
@@ -204,6 +214,17 @@ func msgLine(m proto.Message) string {
 		return s
 	case *messages.AllocatorCheckShortfalls:
 		return "CheckShortfalls"
+	case *messages.AllocatorDeactivateAgent:
+		return "DeactivateAgent " + m.AgentId
+	case *messages.AllocatorActivateAgent:
+		return "ActivateAgent " + m.AgentId
+	case *messages.AgentDrain:
+		if !m.Draining {
+			return fmt.Sprintf("AgentDrain draining=false epoch=%d", m.MasterEpoch)
+		}
+		return fmt.Sprintf("AgentDrain draining=true deadline=@%s epoch=%d", sinceT0(m.DeadlineUnixNano), m.MasterEpoch)
+	case *messages.AgentDraining:
+		return fmt.Sprintf("AgentDraining %s deadline=@%s", m.AgentId.GetValue(), sinceT0(m.DeadlineUnixNano))
 	}
 	name := string(m.ProtoReflect().Descriptor().Name())
 	return name + " (no trace format)"

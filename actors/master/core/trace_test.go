@@ -176,6 +176,15 @@ func (e *traceEnv) agentID(t *testing.T, name string) string {
 	return ""
 }
 
+// agentIDOr is the ID of a named agent, or the name itself (an agent the
+// master does not know).
+func (e *traceEnv) agentIDOr(name string) string {
+	if id, ok := e.agentIDs[name]; ok {
+		return id
+	}
+	return name
+}
+
 func (e *traceEnv) frameworkID(name string) string {
 	if id, ok := e.frameworkIDs[name]; ok {
 		return id
@@ -273,6 +282,10 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 				}
 				msg.Frameworks = append(msg.Frameworks, info)
 			}
+		}
+		if at := arg(t, d, "drain", ""); at != "" {
+			// The drain the agent checkpointed: its deadline in trace time.
+			msg.Drain = &messages.AgentDrain{Draining: true, DeadlineUnixNano: traceT0.Add(dur(t, at)).UnixNano(), MasterEpoch: 1}
 		}
 		r = e.c.ReregisterAgent(e.peerAs(t, d, name), msg, e.now)
 
@@ -463,6 +476,13 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		r = e.c.OperatorKillTask(e.peerAs(t, d, "op"), &messages.OperatorKillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))},
 			TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}, e.now)
 
+	case "drain":
+		r = e.c.DrainAgent(e.peerAs(t, d, "op"), &messages.DrainAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))},
+			DeadlineNanos: int64(dur(t, arg(t, d, "deadline", "10s")))}, e.now)
+
+	case "reactivate":
+		r = e.c.ReactivateAgent(e.peerAs(t, d, "op"), &messages.ReactivateAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
+
 	case "operator-teardown":
 		r = e.c.OperatorTeardown(e.peerAs(t, d, "op"), &messages.OperatorTeardown{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}}, e.now)
 
@@ -574,7 +594,11 @@ func (e *traceEnv) state() string {
 	st := e.c.State(e.now)
 	var out strings.Builder
 	for _, a := range st.Agents {
-		fmt.Fprintf(&out, "agent %s reachable=%v used=%s\n", a.Info.Id.Value, a.Reachable, messages.FormatResources(a.Used))
+		fmt.Fprintf(&out, "agent %s reachable=%v used=%s", a.Info.Id.Value, a.Reachable, messages.FormatResources(a.Used))
+		if a.Drain != nil {
+			fmt.Fprintf(&out, " drain=%s deadline=@%s", a.Drain.State, sinceT0(a.Drain.DeadlineUnixNano))
+		}
+		out.WriteString("\n")
 	}
 	for _, f := range st.Frameworks {
 		var states []string

@@ -21,6 +21,7 @@ import (
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
 )
 
 // Elastic runs a queue of identical tasks on whatever it is offered.
@@ -38,11 +39,15 @@ type Elastic struct {
 	total    int
 	agents   map[string]bool // agents that ran our tasks
 	live     map[string]bool // tasks seen and not yet ended
+	// running are the tasks launched and not ended, to run one again;
+	// moved counts those run again after a drain.
+	running map[string]*messages.TaskInfo
+	moved   int
 }
 
 // NewElastic queues n tasks running command with resources each.
 func NewElastic(n int, command string, resources []*messages.Resource) *Elastic {
-	e := &Elastic{Done: make(chan struct{}), Removed: make(chan struct{}), total: n, agents: map[string]bool{}, live: map[string]bool{},
+	e := &Elastic{Done: make(chan struct{}), Removed: make(chan struct{}), total: n, agents: map[string]bool{}, live: map[string]bool{}, running: map[string]*messages.TaskInfo{},
 		Log: func(string, ...any) {}}
 	for i := 0; i < n; i++ {
 		e.Queue = append(e.Queue, scheduler.Command(fmt.Sprintf("task-%04d", i), command, resources))
@@ -76,6 +81,12 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		if ev.Code == messages.Error_UNKNOWN_FRAMEWORK {
 			close(e.Removed)
 		}
+	case *messages.AgentDraining:
+		// Tasks still there at the deadline are killed with
+		// REASON_AGENT_DRAINING; those are queued again (below) and run
+		// elsewhere: the agent is offered to nobody while it drains.
+		e.Log("agent %s draining: tasks left there at %s are killed and run again elsewhere",
+			ev.AgentId.GetValue(), time.Unix(0, ev.DeadlineUnixNano).Format(time.RFC3339))
 	case *messages.Offers:
 		zero := 0.0
 		for _, o := range ev.Offers {
@@ -90,6 +101,9 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 				continue
 			}
 			e.launched += len(batch)
+			for _, t := range batch {
+				e.running[t.TaskId.GetValue()] = t
+			}
 			// Unused resources return unfiltered: we may want them soon.
 			d.LaunchWithFilters([]*messages.Offer{o}, &messages.Filters{RefuseSeconds: &zero}, batch...)
 		}
@@ -115,6 +129,12 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		if !messages.IsTerminal(ev.Status.State) {
 			return
 		}
+		if ev.Status.Reason == messages.TaskStatusReason_REASON_AGENT_DRAINING {
+			e.requeue(d, ev.Status.TaskId.GetValue())
+			delete(e.running, ev.Status.TaskId.GetValue())
+			return
+		}
+		delete(e.running, ev.Status.TaskId.GetValue())
 		e.ended++
 		if ev.Status.State != messages.TaskState_TASK_FINISHED {
 			e.failed++
@@ -123,6 +143,20 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 			close(e.Done)
 			d.Teardown()
 		}
+	}
+}
+
+// requeue queues a task again, under a new ID (a task ID is used once), to
+// run it elsewhere.
+func (e *Elastic) requeue(d *scheduler.Driver, id string) {
+	if t, ok := e.running[id]; ok {
+		e.moved++
+		again := proto.Clone(t).(*messages.TaskInfo)
+		again.TaskId = &messages.TaskID{Value: fmt.Sprintf("%s-moved-%d", id, e.moved)}
+		again.Name, again.AgentId = again.TaskId.Value, nil // Launch names the offer's agent
+		e.Queue = append(e.Queue, again)
+		e.Log("%s queued again as %s", id, again.TaskId.Value)
+		d.Revive()
 	}
 }
 
