@@ -155,10 +155,18 @@ func (s *httpScheduler) next(want sched.Event_Type) *sched.Event {
 // call sends a call on the current subscription to the leader that holds it.
 func (s *httpScheduler) call(c *sched.Call) {
 	s.t.Helper()
+	if err := s.send(c); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// send is call for goroutines other than the test's: it returns what
+// went wrong.
+func (s *httpScheduler) send(c *sched.Call) error {
 	c.FrameworkId = s.info.Id
 	body, err := s.codec.Marshal(c)
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	req, _ := http.NewRequest(http.MethodPost, s.url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", s.codec.MediaType)
@@ -166,13 +174,14 @@ func (s *httpScheduler) call(c *sched.Call) {
 	req.Header.Set(mesosapi.StreamIDHeader, s.stream)
 	res, err := s.client.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s: %v", c.GetType(), err)
+		return fmt.Errorf("%s: %w", c.GetType(), err)
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != http.StatusAccepted {
-		s.t.Fatalf("%s answered %d %s", c.GetType(), res.StatusCode, b)
+		return fmt.Errorf("%s answered %d %s", c.GetType(), res.StatusCode, b)
 	}
+	return nil
 }
 
 // The acceptance: a Mesos HTTP framework (over TLS, with a
