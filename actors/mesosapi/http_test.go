@@ -46,7 +46,7 @@ func fakeMaster(got chan<- received) *actor.Props {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	sys    *actor.ActorSystem
 	master *actor.PID
 	got    chan received
@@ -59,7 +59,7 @@ func newHarnessBuffered(t *testing.T, streamBuffer int) *harness {
 	return newHarnessWith(t, streamBuffer, 0)
 }
 
-func newHarnessWith(t *testing.T, streamBuffer, maxStreams int) *harness {
+func newHarnessWith(t testing.TB, streamBuffer, maxStreams int) *harness {
 	h := &harness{t: t, sys: actor.NewActorSystem(), got: make(chan received, 100)}
 	h.master = h.sys.Root.Spawn(fakeMaster(h.got))
 	srv := New(Config{System: h.sys, Master: func() *actor.PID { return h.master }, StreamBuffer: streamBuffer, MaxStreams: maxStreams,

@@ -40,7 +40,7 @@ func (m *haMaster) start(t testing.TB) {
 	m.http = ready.HTTP
 }
 
-// haCluster is 3 masters, 3 agents and one elastic framework.
+// haCluster is 3 masters, 3 agents and (startHA) one elastic framework.
 type haCluster struct {
 	consul, election string
 	masters          []*haMaster
@@ -48,6 +48,15 @@ type haCluster struct {
 }
 
 func startHA(t testing.TB, tasks int) *haCluster {
+	t.Helper()
+	c := startHAMasters(t)
+	c.framework = startBin(t, elasticBin, "elastic", "--master", c.election, "--tasks", strconv.Itoa(tasks),
+		"--command", "sleep 600", "--resources", "cpus:0.5;mem:64", "--failover-timeout", "1h")
+	return c
+}
+
+// startHAMasters is the cluster of startHA without its framework.
+func startHAMasters(t testing.TB) *haCluster {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -66,8 +75,6 @@ func startHA(t testing.TB, tasks int) *haCluster {
 			"--work-dir", filepath.Join(dir, fmt.Sprintf("a%d", i)), "--master", c.election, "--tls-dir", agentDir(t, fmt.Sprintf("agent-%d", i)),
 			"--resources", "cpus:2;mem:2048;disk:1024")
 	}
-	c.framework = startBin(t, elasticBin, "elastic", "--master", c.election, "--tasks", strconv.Itoa(tasks),
-		"--command", "sleep 600", "--resources", "cpus:0.5;mem:64", "--failover-timeout", "1h")
 	return c
 }
 
