@@ -14,8 +14,16 @@ import (
 // changes.
 func TestPollHandsOnChangedContentOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "acls.json")
+	// Written whole and renamed into place, as an operator's editor or
+	// config tool does: Poll's read of the second tick below may run
+	// while the test writes again, and a file truncated in place would be
+	// read empty in between.
 	write := func(s string) {
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
 	}
