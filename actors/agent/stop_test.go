@@ -25,12 +25,17 @@ func (s stuckContainerizer) Launch(ctx context.Context, spec containerizer.Launc
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	return stuckContainer{}, nil
+	return stuckContainer{entered: s.entered}, nil
 }
 
-type stuckContainer struct{}
+// stuckContainer says "wait" on entered when the agent starts waiting for
+// it.
+type stuckContainer struct{ entered chan string }
 
-func (stuckContainer) Wait(ctx context.Context) (containerizer.Exit, error) {
+func (c stuckContainer) Wait(ctx context.Context) (containerizer.Exit, error) {
+	if c.entered != nil {
+		c.entered <- "wait"
+	}
 	<-ctx.Done()
 	return containerizer.Exit{}, ctx.Err()
 }
@@ -66,11 +71,14 @@ func TestStoppedAgentLeavesNoGoroutines(t *testing.T) {
 		u, ok := m.(*messages.StatusUpdate)
 		return ok && u.Status.State == messages.TaskState_TASK_RUNNING
 	})
-	for range 2 {
+	// Both launches entered, and the wait for the running one (it starts
+	// on its own goroutine after the launch returned, maybe after RUNNING
+	// went out).
+	for range 3 {
 		select {
 		case <-ctr.entered:
 		case <-time.After(testkit.WaitTimeout):
-			t.Fatal("the agent did not launch both tasks")
+			t.Fatal("the agent did not launch both tasks and wait for the running one")
 		}
 	}
 	frames := []string{"agent_test.stuckContainer.Wait", "agent_test.stuckContainerizer.Launch"}
