@@ -35,6 +35,8 @@ function render(st) {
   $("agent-count").textContent = `(${agents.filter((a) => a.reachable).length} reachable of ${agents.length})`;
   rows("agents", agents.map((a) => `<tr data-agent="${esc(a.info.id.value)}"><td>${esc(a.info.id.value)}</td><td>${esc(a.info.hostname)}</td>` +
     `<td class="${a.reachable ? "" : "bad"}">${a.reachable ? "reachable" : "UNREACHABLE"}</td>` +
+    `<td>${a.drain && a.drain.state && a.drain.state !== "DRAIN_STATE_UNSPECIFIED" ? esc(a.drain.state) +
+      (a.drain.state === "DRAINING" ? " until " + new Date(num(a.drain.deadline_unix_nano) / 1e6).toLocaleTimeString() : "") : "-"}</td>` +
     `<td>${scalar(a.info.resources, "cpus")} (${+scalar(a.used, "cpus").toFixed(2)})</td><td>${scalar(a.info.resources, "mem")} (${scalar(a.used, "mem")})</td>` +
     `<td>${esc((a.info.attributes || []).map((x) => x.name + ":" + (x.text ?? x.scalar)).join(";") || "-")}</td><td>${ago(a.last_seen_unix_nano, now)}</td></tr>`));
 
