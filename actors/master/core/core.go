@@ -306,8 +306,13 @@ func (c *Core) publish(ev any) { c.out = append(c.out, Publish{Event: ev}) }
 
 // reject answers a request with an Error and counts it.
 func (c *Core) reject(to Endpoint, code messages.Error_Code, text string, req proto.Message) {
+	c.send(to, c.refusal(code, text, req))
+}
+
+// refusal is the Error answering req, counted.
+func (c *Core) refusal(code messages.Error_Code, text string, req proto.Message) *messages.Error {
 	c.cfg.Metrics.Count(Rejected, code.String(), 1)
-	c.send(to, &messages.Error{Code: code, Message: text, Request: string(req.ProtoReflect().Descriptor().FullName()), Leader: c.cfg.Info})
+	return &messages.Error{Code: code, Message: text, Request: fullName(req), Leader: c.cfg.Info}
 }
 
 func (c *Core) epoch() uint64 { return c.cfg.Info.GetEpoch() }

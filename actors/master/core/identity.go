@@ -49,9 +49,15 @@ const DeniedIdentity = "identity"
 // deny answers a request its sender may not make, says so in the log and
 // counts it under action (an acl.Action, or DeniedIdentity).
 func (c *Core) deny(p Peer, action, text string, req proto.Message) {
-	c.log.Warn("request refused: permission denied", "peer", p.String(), "request", string(req.ProtoReflect().Descriptor().FullName()), "action", action, "why", text)
+	c.send(p.Endpoint, c.denial(p, action, text, req))
+}
+
+// denial is deny's answer, logged and counted, for a query that returns
+// it rather than sending it.
+func (c *Core) denial(p Peer, action, text string, req proto.Message) *messages.Error {
+	c.log.Warn("request refused: permission denied", "peer", p.String(), "request", fullName(req), "action", action, "why", text)
 	c.cfg.Metrics.Count(PermissionDenied, action, 1)
-	c.reject(p.Endpoint, messages.Error_PERMISSION_DENIED, text, req)
+	return c.refusal(messages.Error_PERMISSION_DENIED, text, req)
 }
 
 // mayRegisterAgent checks that an agent registers under its own name, and

@@ -30,15 +30,11 @@ const (
 // step if listings of millions are wanted.
 func (c *Core) ListTasks(p Peer, q *messages.ListTasks) (*messages.TaskList, *messages.Error) {
 	if !c.cfg.ACLs.Allows(p.Principal, acl.ViewState, "") {
-		c.log.Warn("request refused: permission denied", "peer", p.String(), "request", "ListTasks", "action", string(acl.ViewState))
-		c.cfg.Metrics.Count(PermissionDenied, string(acl.ViewState), 1)
-		c.cfg.Metrics.Count(Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
-		return nil, &messages.Error{Code: messages.Error_PERMISSION_DENIED, Request: fullName(q), Leader: c.cfg.Info,
-			Message: fmt.Sprintf("principal %q may not view the cluster's state (access control list: view_state)", p.Principal)}
+		return nil, c.denial(p, string(acl.ViewState), fmt.Sprintf("principal %q may not view the cluster's state (access control list: view_state)", p.Principal), q)
 	}
 	matchState, err := stateFilter(q.GetState())
 	if err != nil {
-		return nil, &messages.Error{Code: messages.Error_INVALID_ARGUMENT, Message: err.Error(), Request: fullName(q), Leader: c.cfg.Info}
+		return nil, c.refusal(messages.Error_INVALID_ARGUMENT, err.Error(), q)
 	}
 	match := func(t *messages.Task) bool {
 		return (q.FrameworkId == "" || t.GetFrameworkId().GetValue() == q.FrameworkId) &&
