@@ -6,13 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/agora-sched/agora/messages"
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
 	exec "github.com/agora-sched/agora/messages/mesos/v1/executor"
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,12 +24,7 @@ type ExecutorConfig struct {
 	Agent *actor.PID
 	// Hostname is the agent's, for SUBSCRIBED's agent_info.
 	Hostname string
-	Clock    clockwork.Clock
-	Logger   *slog.Logger
-	// SubscribeTimeout, StreamBuffer and MaxCallBytes as in Config.
-	SubscribeTimeout time.Duration
-	StreamBuffer     int
-	MaxCallBytes     int64
+	Streams
 }
 
 // ExecutorServer serves Mesos' v1 executor API on an agent: POST
@@ -62,21 +55,7 @@ func (s *executorStream) end() { s.doneOnce.Do(func() { close(s.done) }) }
 
 // NewExecutorServer returns the executor API's handler.
 func NewExecutorServer(cfg ExecutorConfig) *ExecutorServer {
-	if cfg.Clock == nil {
-		cfg.Clock = clockwork.NewRealClock()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.SubscribeTimeout <= 0 {
-		cfg.SubscribeTimeout = DefaultSubscribeTimeout
-	}
-	if cfg.StreamBuffer <= 0 {
-		cfg.StreamBuffer = DefaultStreamBuffer
-	}
-	if cfg.MaxCallBytes <= 0 {
-		cfg.MaxCallBytes = DefaultMaxCallBytes
-	}
+	cfg.Streams = cfg.Streams.withDefaults()
 	return &ExecutorServer{cfg: cfg, bridges: map[executorKey]*executorStream{}}
 }
 

@@ -49,16 +49,43 @@ type Config struct {
 	// request's context). This is the hook for HTTP basic or bearer
 	// credentials: return the principal they name, or an error (401).
 	Authenticate func(r *http.Request) (security.Identity, error)
-	Clock        clockwork.Clock
-	Logger       *slog.Logger
-	// SubscribeTimeout bounds the wait for the master's answer to a
+	Streams
+	// MaxStreams bounds the subscriptions open at once (more are
+	// answered 503).
+	MaxStreams int
+}
+
+// Streams is what the scheduler and the executor APIs share: their clock
+// and logger, and the bounds of a subscription's stream.
+type Streams struct {
+	Clock  clockwork.Clock
+	Logger *slog.Logger
+	// SubscribeTimeout bounds the wait for the peer actor's answer to a
 	// SUBSCRIBE; StreamBuffer the events queued for a slow client;
-	// MaxCallBytes a call's body; MaxStreams the subscriptions open at
-	// once (more are answered 503).
+	// MaxCallBytes a call's body.
 	SubscribeTimeout time.Duration
 	StreamBuffer     int
 	MaxCallBytes     int64
-	MaxStreams       int
+}
+
+// withDefaults fills what is not set.
+func (s Streams) withDefaults() Streams {
+	if s.Clock == nil {
+		s.Clock = clockwork.NewRealClock()
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.SubscribeTimeout <= 0 {
+		s.SubscribeTimeout = DefaultSubscribeTimeout
+	}
+	if s.StreamBuffer <= 0 {
+		s.StreamBuffer = DefaultStreamBuffer
+	}
+	if s.MaxCallBytes <= 0 {
+		s.MaxCallBytes = DefaultMaxCallBytes
+	}
+	return s
 }
 
 // Server serves Mesos' v1 scheduler API: POST /api/v1/scheduler.
@@ -71,21 +98,7 @@ type Server struct {
 
 // New returns the scheduler API's handler.
 func New(cfg Config) *Server {
-	if cfg.Clock == nil {
-		cfg.Clock = clockwork.NewRealClock()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.SubscribeTimeout <= 0 {
-		cfg.SubscribeTimeout = DefaultSubscribeTimeout
-	}
-	if cfg.StreamBuffer <= 0 {
-		cfg.StreamBuffer = DefaultStreamBuffer
-	}
-	if cfg.MaxCallBytes <= 0 {
-		cfg.MaxCallBytes = DefaultMaxCallBytes
-	}
+	cfg.Streams = cfg.Streams.withDefaults()
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}

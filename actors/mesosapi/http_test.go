@@ -62,7 +62,7 @@ func newHarnessBuffered(t *testing.T, streamBuffer int) *harness {
 func newHarnessWith(t testing.TB, streamBuffer, maxStreams int) *harness {
 	h := &harness{t: t, sys: actor.NewActorSystem(), got: make(chan received, 100)}
 	h.master = h.sys.Root.Spawn(fakeMaster(h.got))
-	srv := New(Config{System: h.sys, Master: func() *actor.PID { return h.master }, StreamBuffer: streamBuffer, MaxStreams: maxStreams,
+	srv := New(Config{System: h.sys, Master: func() *actor.PID { return h.master }, Streams: Streams{StreamBuffer: streamBuffer}, MaxStreams: maxStreams,
 		// The hook for HTTP credentials: here a header names the principal.
 		Authenticate: func(r *http.Request) (security.Identity, error) {
 			p := r.Header.Get("X-Principal")

@@ -52,7 +52,7 @@ func apiCluster(b *testing.B, agents int, resources string) (c *testkit.Cluster,
 		c.AddAgent(testkit.AgentSpec{Containerizer: sim})
 	}
 	c.Events.WaitForCount(b, 0, agents, func(ev any) bool { _, ok := ev.(agent.Registered); return ok })
-	srv := mesosapi.New(mesosapi.Config{System: c.System, Master: func() *actor.PID { return c.Master }, Logger: slog.New(slog.DiscardHandler),
+	srv := mesosapi.New(mesosapi.Config{System: c.System, Master: func() *actor.PID { return c.Master }, Streams: mesosapi.Streams{Logger: slog.New(slog.DiscardHandler)},
 		Authenticate: func(*http.Request) (security.Identity, error) {
 			return security.Identity{Role: security.RoleFramework, Name: "bench"}, nil
 		}})

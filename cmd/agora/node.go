@@ -358,7 +358,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		api.Handle("/", master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health, mr.access.httpAccess()), mr.ask))
 		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
 		// standby redirects them to the leader like every API request.
-		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Clock: clock, Logger: logger}))
+		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
 		// Operators reach the master's API with a certificate, or with
 		// --credentials; /health stays open for probes (and /metrics is
 		// not guarded by view_state: monitoring reads it).
@@ -399,7 +399,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		}))
 		// Executors of Mesos frameworks subscribe here (Mesos' v1 executor API).
 		agentAPI.Handle(mesosapi.ExecutorPath, mesosapi.NewExecutorServer(mesosapi.ExecutorConfig{System: node.System, Agent: self,
-			Hostname: info.Hostname, Clock: clock, Logger: logger}))
+			Hostname: info.Hostname, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
 		r.agentHTTP = serveHTTP(ln, agentAPI, "/health")
 		logger.Info("agent HTTP API serving", "address", info.HttpAddress, "tls", src != nil)
 		spec := leader.Spec{Static: masterPID.Address}
