@@ -184,9 +184,7 @@ type aclsCmd struct {
 }
 
 type aclsGetCmd struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	masterFlags
 }
 
 func (c *aclsGetCmd) Run(*slog.Logger) error {
@@ -199,10 +197,8 @@ func (c *aclsGetCmd) Run(*slog.Logger) error {
 }
 
 type aclsSetCmd struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	File       string    `arg:"" help:"The list (JSON; see the README's \"A secured cluster\"); - reads standard input."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	masterFlags
+	File string `arg:"" help:"The list (JSON; see the README's \"A secured cluster\"); - reads standard input."`
 }
 
 func (c *aclsSetCmd) Run(*slog.Logger) error {

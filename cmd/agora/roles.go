@@ -21,10 +21,8 @@ import (
 // Operator commands for role weights and quotas, over the master's HTTP API.
 
 type rolesCmd struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	JSON       bool      `name:"json" help:"Print the roles (configuration and usage) as JSON."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	masterFlags
+	JSON bool `name:"json" help:"Print the roles (configuration and usage) as JSON."`
 }
 
 // Run prints every role with a configuration or a live task: its
@@ -60,12 +58,10 @@ type quotaCmd struct {
 }
 
 type quotaSetCmd struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string    `arg:"" help:"Role, such as eng/ml."`
-	Guarantee  string    `arg:"" help:"Guaranteed resources, such as 'cpus:4;mem:4096'."`
-	Limit      string    `help:"Resources the role may never exceed, such as 'cpus:8'."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	masterFlags
+	Role      string `arg:"" help:"Role, such as eng/ml."`
+	Guarantee string `arg:"" help:"Guaranteed resources, such as 'cpus:4;mem:4096'."`
+	Limit     string `help:"Resources the role may never exceed, such as 'cpus:8'."`
 }
 
 func (c *quotaSetCmd) Run(*slog.Logger) error {
@@ -87,10 +83,8 @@ func (c *quotaSetCmd) Run(*slog.Logger) error {
 }
 
 type quotaClearCmd struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string    `arg:"" help:"Role."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	masterFlags
+	Role string `arg:"" help:"Role."`
 }
 
 func (c *quotaClearCmd) Run(*slog.Logger) error {
@@ -109,11 +103,9 @@ type weightsCmd struct {
 }
 
 type weightSetCmd struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	Role       string    `arg:"" help:"Role."`
-	Weight     float64   `arg:"" help:"Weight (default of every role: 1)."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	masterFlags
+	Role   string  `arg:"" help:"Role."`
+	Weight float64 `arg:"" help:"Weight (default of every role: 1)."`
 }
 
 func (c *weightSetCmd) Run(*slog.Logger) error {

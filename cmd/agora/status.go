@@ -16,11 +16,9 @@ import (
 )
 
 type statusCmd struct {
-	MasterHTTP string        `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port."`
-	JSON       bool          `name:"json" help:"Print the raw state as JSON."`
-	Timeout    time.Duration `default:"10s" help:"Give up after this long."`
-	TLS        tlsFlags      `embed:""`
-	Auth       authFlags     `embed:""`
+	masterFlags
+	JSON    bool          `name:"json" help:"Print the raw state as JSON."`
+	Timeout time.Duration `default:"10s" help:"Give up after this long."`
 }
 
 func (c *statusCmd) Run(*slog.Logger) error {
