@@ -79,7 +79,13 @@ proto:
 		'--go_opt=Mmesos/v1/mesos.proto=github.com/agora-sched/agora/messages/mesos/v1;mesos' \
 		'--go_opt=Mmesos/v1/scheduler/scheduler.proto=github.com/agora-sched/agora/messages/mesos/v1/scheduler;scheduler' \
 		'--go_opt=Mmesos/v1/executor/executor.proto=github.com/agora-sched/agora/messages/mesos/v1/executor;executor' \
-		messages/mesos/v1/mesos.proto messages/mesos/v1/scheduler/scheduler.proto messages/mesos/v1/executor/executor.proto
+		'--go_opt=Mmesos/v1/master/master.proto=github.com/agora-sched/agora/messages/mesos/v1/master;master' \
+		'--go_opt=Mmesos/v1/quota/quota.proto=github.com/agora-sched/agora/messages/mesos/v1/quota;quota' \
+		'--go_opt=Mmesos/v1/maintenance/maintenance.proto=github.com/agora-sched/agora/messages/mesos/v1/maintenance;maintenance' \
+		'--go_opt=Mmesos/v1/allocator/allocator.proto=github.com/agora-sched/agora/messages/mesos/v1/allocator;allocator' \
+		messages/mesos/v1/mesos.proto messages/mesos/v1/scheduler/scheduler.proto messages/mesos/v1/executor/executor.proto \
+		messages/mesos/v1/master/master.proto messages/mesos/v1/quota/quota.proto \
+		messages/mesos/v1/maintenance/maintenance.proto messages/mesos/v1/allocator/allocator.proto
 
 demo: build
 	$(BIN)/agora dev --demo
