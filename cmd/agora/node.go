@@ -359,6 +359,10 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
 		// standby redirects them to the leader like every API request.
 		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
+		// Mesos' v1 operator API, beside the scheduler API.
+		api.Handle(mesosapi.OperatorPath, mesosapi.NewOperator(mesosapi.OperatorConfig{State: mr.pub.State, Leading: mr.seat.Leading,
+			Events: node.System.EventStream, Access: mr.access.httpAccess(), Update: mr.update, Ask: mr.ask, Health: mr.health,
+			Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
 		// Operators reach the master's API with a certificate, or with
 		// --credentials; /health stays open for probes (and /metrics is
 		// not guarded by view_state: monitoring reads it).
