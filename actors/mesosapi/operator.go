@@ -34,6 +34,9 @@ const (
 	// DefaultMaxOperatorCallBytes bounds a call's body: the largest is an
 	// UPDATE_QUOTA of many roles.
 	DefaultMaxOperatorCallBytes = 1 << 20
+	// publishWait bounds how long a change's answer waits for the
+	// published state to show it (the master publishes within 100 ms).
+	publishWait = 5 * time.Second
 	// maxTaskPages bounds the pages of tasks one read asks the master for
 	// (core.MaxTaskPage tasks each).
 	maxTaskPages = 1000
@@ -49,6 +52,9 @@ const (
 type OperatorConfig struct {
 	// State is the master's latest published state (nil before the first).
 	State func() *messages.MasterState
+	// Changed returns a channel closed when a newer state is published
+	// (nil: a change is answered without waiting to be readable).
+	Changed func() <-chan struct{}
 	// Leading reports whether this node's master leads: a SUBSCRIBE
 	// stream ends when it stops (the client follows the 307 to the new
 	// leader). nil: always.
@@ -274,7 +280,11 @@ func (s *OperatorServer) changeRoles(w http.ResponseWriter, r *http.Request, cal
 		return
 	}
 	for i, u := range changes {
-		if _, err := s.cfg.Update(r.Context(), u); err != nil {
+		cfg, err := s.cfg.Update(r.Context(), u)
+		if err == nil {
+			s.awaitPublished(r.Context(), func(st *messages.MasterState) bool { return sameRole(st.GetRoles(), cfg, u.Role) })
+		}
+		if err != nil {
 			status := http.StatusServiceUnavailable
 			var refused *master.Refused
 			if errors.As(err, &refused) {
@@ -322,6 +332,15 @@ func (s *OperatorServer) agentCall(w http.ResponseWriter, r *http.Request, call 
 	switch res := res.(type) {
 	case *messages.OperatorAccepted:
 		s.cfg.Logger.Info("Mesos operator call applied", "call", call.GetType().String(), "result", res.GetMessage())
+		id, draining := agentCallTarget(msg)
+		s.awaitPublished(r.Context(), func(st *messages.MasterState) bool {
+			for _, a := range st.GetAgents() {
+				if a.GetInfo().GetId().GetValue() == id {
+					return (a.GetDrain() != nil) == draining
+				}
+			}
+			return true // gone: nothing to wait for
+		})
 		w.WriteHeader(http.StatusOK)
 	case *messages.Error:
 		s.cfg.Logger.Warn("Mesos operator call refused by the master", "call", call.GetType().String(), "err", res.GetMessage())
@@ -329,4 +348,54 @@ func (s *OperatorServer) agentCall(w http.ResponseWriter, r *http.Request, call 
 	default:
 		http.Error(w, fmt.Sprintf("unexpected answer %T from the master", res), http.StatusInternalServerError)
 	}
+}
+
+// awaitPublished waits (bounded by publishWait) until the published state
+// satisfies shown: a client that reads right after its change gets the
+// state with the change, as from Mesos' master. On timeout the change,
+// made, is answered as such.
+func (s *OperatorServer) awaitPublished(ctx context.Context, shown func(*messages.MasterState) bool) {
+	if s.cfg.Changed == nil {
+		return
+	}
+	timeout := s.cfg.Clock.After(publishWait)
+	for {
+		changed := s.cfg.Changed()
+		if st := s.cfg.State(); st != nil && shown(st) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			s.cfg.Logger.Warn("the master's published state did not show a change in time; answering anyway", "waited", publishWait)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sameRole reports whether role's settings in have are those in want.
+func sameRole(have, want *messages.RoleConfig, role string) bool {
+	find := func(c *messages.RoleConfig) *messages.RoleSettings {
+		for _, r := range c.GetRoles() {
+			if r.GetRole() == role {
+				return r
+			}
+		}
+		return nil
+	}
+	return proto.Equal(find(have), find(want))
+}
+
+// agentCallTarget is the agent a drain call acts on, and whether it
+// drains after it.
+func agentCallTarget(msg proto.Message) (id string, draining bool) {
+	switch m := msg.(type) {
+	case *messages.DrainAgent:
+		return m.GetAgentId().GetValue(), true
+	case *messages.ReactivateAgent:
+		return m.GetAgentId().GetValue(), false
+	}
+	return "", false
 }

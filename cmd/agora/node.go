@@ -360,7 +360,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		// standby redirects them to the leader like every API request.
 		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
 		// Mesos' v1 operator API, beside the scheduler API.
-		api.Handle(mesosapi.OperatorPath, mesosapi.NewOperator(mesosapi.OperatorConfig{State: mr.pub.State, Leading: mr.seat.Leading,
+		api.Handle(mesosapi.OperatorPath, mesosapi.NewOperator(mesosapi.OperatorConfig{State: mr.pub.State, Changed: mr.pub.Changed, Leading: mr.seat.Leading,
 			Events: node.System.EventStream, Access: mr.access.httpAccess(), Update: mr.update, Ask: mr.ask, Health: mr.health,
 			Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
 		// Operators reach the master's API with a certificate, or with
