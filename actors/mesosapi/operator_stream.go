@@ -19,10 +19,13 @@ import (
 // changes as they happen (TASK_ADDED, TASK_UPDATED, AGENT_ADDED,
 // AGENT_REMOVED, FRAMEWORK_ADDED, FRAMEWORK_UPDATED, FRAMEWORK_REMOVED)
 // and a HEARTBEAT every Heartbeat. The changes come from the events the
-// master publishes on its actor system's event stream: they are turned
-// into Mesos' events right there, on the master's goroutine (TaskAdded
-// lends the books' record only for that long), and queued; the stream's
-// own goroutine encodes and writes them. A subscriber that falls
+// master publishes on its actor system's event stream. Those that lend
+// the books' records (TaskAdded, AgentAdmitted, FrameworkSubscribed) or
+// need the state as it is when they happen (a framework's end) are turned
+// into Mesos' events right there, on the master's goroutine; the others,
+// plain values, and among them the most frequent (TaskUpdated), are queued
+// as they are and mapped on the stream's goroutine, which also encodes
+// and writes them. A subscriber that falls
 // StreamBuffer events behind is cut off (it re-subscribes and starts from
 // a fresh state) rather than slowing the master or growing without bound.
 
@@ -94,8 +97,9 @@ func frameworkInfoIn(st *messages.MasterState, id string) *messages.FrameworkInf
 // operatorQueue holds a subscriber's events between the master's
 // goroutine, which adds them, and the stream's, which writes them.
 type operatorQueue struct {
-	state    func() *messages.MasterState
-	events   chan *mmaster.Event
+	state func() *messages.MasterState
+	// events holds *mmaster.Event, or a master event still to map.
+	events   chan any
 	overflow chan struct{}
 	once     sync.Once
 }
@@ -103,12 +107,17 @@ type operatorQueue struct {
 // add is the event stream's handler: it runs on the publisher's goroutine
 // and never blocks it.
 func (q *operatorQueue) add(ev any) {
-	e := operatorEventOut(ev, q.state)
-	if e == nil {
-		return
+	var item any
+	switch ev.(type) {
+	case core.TaskUpdated, core.AgentRemoved, core.AgentMarkedUnreachable:
+		item = ev
+	case core.TaskAdded, core.AgentAdmitted, core.FrameworkSubscribed, core.FrameworkDisconnected, core.FrameworkRemoved:
+		item = operatorEventOut(ev, q.state)
+	default:
+		return // no Mesos event
 	}
 	select {
-	case q.events <- e:
+	case q.events <- item:
 	default:
 		q.once.Do(func() { close(q.overflow) })
 	}
@@ -152,7 +161,7 @@ func (s *OperatorServer) subscribe(w http.ResponseWriter, r *http.Request, in Co
 	rc := http.NewResponseController(w)
 	// Subscribed before the state is read: a change made in between comes
 	// as an event after the state that may already hold it, never lost.
-	q := &operatorQueue{state: s.cfg.State, events: make(chan *mmaster.Event, s.cfg.StreamBuffer), overflow: make(chan struct{})}
+	q := &operatorQueue{state: s.cfg.State, events: make(chan any, s.cfg.StreamBuffer), overflow: make(chan struct{})}
 	sub := s.cfg.Events.Subscribe(q.add)
 	defer s.cfg.Events.Unsubscribe(sub)
 	st := s.cfg.State()
@@ -199,7 +208,11 @@ func (s *OperatorServer) subscribe(w http.ResponseWriter, r *http.Request, in Co
 	}
 	for {
 		select {
-		case ev := <-q.events:
+		case item := <-q.events:
+			ev, mapped := item.(*mmaster.Event)
+			if !mapped {
+				ev = operatorEventOut(item, s.cfg.State)
+			}
 			if !write(ev) {
 				return
 			}
