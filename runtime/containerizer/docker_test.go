@@ -67,16 +67,25 @@ func TestDockerEchoHi(t *testing.T) {
 	}
 }
 
-// A missing image fails the launch with ErrImageNotFound (no pull).
-func TestDockerMissingImage(t *testing.T) {
+// A missing image is pulled (pull_test.go); when its registry cannot be
+// reached the launch fails saying so, neither as a missing image nor as a
+// denied pull.
+func TestDockerMissingImageUnreachableRegistry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine; make test runs it")
 	}
 	d := docker(t)
-	spec := dockerTask("agora/does-not-exist:never", "true")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close() // nothing listens there now
+	spec := dockerTask(closed+"/agora/does-not-exist:never", "true")
 	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
-	if _, err := d.Launch(t.Context(), spec); !errors.Is(err, ErrImageNotFound) {
-		t.Fatalf("err = %v, want ErrImageNotFound", err)
+	_, err = d.Launch(t.Context(), spec)
+	if err == nil || errors.Is(err, ErrImageNotFound) || errors.Is(err, ErrPullDenied) || !strings.Contains(err.Error(), "pull "+spec.Container.Docker.Image) {
+		t.Fatalf("err = %v, want a failed pull of %s", err, spec.Container.Docker.Image)
 	}
 }
 
