@@ -175,4 +175,3 @@ func commitImage(t *testing.T, d *Docker, script, ref string) string {
 	t.Cleanup(func() { (&testRegistry{}).untag(t, d, ref) })
 	return ref
 }
-
