@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,7 +237,8 @@ func TestDockerCloseLeavesContainersToReattach(t *testing.T) {
 }
 
 // A Docker task runs as its user, by the numbers this agent knows it by
-// (the image needs no passwd entry for it), with its supplementary groups;
+// (the image needs no passwd entry for it), with its supplementary groups,
+// and can write in its sandbox;
 // an unknown user fails the launch. Nothing of the agent's environment
 // reaches the container.
 func TestDockerTaskRunsAsItsUser(t *testing.T) {
@@ -246,7 +248,7 @@ func TestDockerTaskRunsAsItsUser(t *testing.T) {
 	d := docker(t)
 	u := testUser(t)
 	t.Setenv("AGORA_TEST_AGENT_SECRET", "hunter2")
-	spec := dockerTask(TestImage, "id -u; id -g; id -G; env")
+	spec := dockerTask(TestImage, `touch "$MESOS_SANDBOX/mine"; id -u; id -g; id -G; env`)
 	spec.Sandbox, spec.User = filepath.Join(t.TempDir(), "sandbox"), u.Name
 	c, err := d.Launch(t.Context(), spec)
 	if err != nil {
@@ -264,6 +266,10 @@ func TestDockerTaskRunsAsItsUser(t *testing.T) {
 		if !contains(strings.Fields(lines[2]), fmt.Sprint(g)) {
 			t.Fatalf("groups %q lack %d", lines[2], g)
 		}
+	}
+	// The sandbox, mounted into the container, is the user's to write in.
+	if fi, err := os.Stat(filepath.Join(spec.Sandbox, "mine")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != u.UID {
+		t.Fatalf("the task could not write in its sandbox as its user: %v", err)
 	}
 	if strings.Contains(string(out), "hunter2") {
 		t.Fatalf("the agent's environment reached the container:\n%s", out)
