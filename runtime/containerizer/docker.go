@@ -132,8 +132,8 @@ func (d *Docker) callTimeout() time.Duration {
 	return 30 * time.Second
 }
 
-// ErrImageNotFound is a launch of an image the engine does not have and
-// its registry does not have either.
+// ErrImageNotFound is a launch of an image not to be had: the engine
+// lacks it, and its registry lacks it too or cannot be reached.
 var ErrImageNotFound = errors.New("image not found")
 
 // ErrPullDenied is a pull the registry refused: no credentials for it, or
@@ -226,12 +226,12 @@ func (d *Docker) ensureImage(ctx context.Context, info *messages.ContainerInfo_D
 			return fmt.Errorf("inspect %s: %w", info.Image, err)
 		}
 	}
-	return d.pull(ctx, info.Image, sandbox)
+	return d.pull(ctx, info.Image, sandbox, !info.ForcePull)
 }
 
 // pull fetches image from its registry with the credentials the task or
-// the agent has for it.
-func (d *Docker) pull(ctx context.Context, img, sandbox string) error {
+// the agent has for it; missing: the engine does not have it.
+func (d *Docker) pull(ctx context.Context, img, sandbox string, missing bool) error {
 	cfg, err := sandboxDockerConfig(sandbox)
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", img, err)
@@ -251,21 +251,23 @@ func (d *Docker) pull(ctx context.Context, img, sandbox string) error {
 	defer cancel()
 	rc, err := d.Client.ImagePull(pctx, img, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
-		return pullError(img, auth != "", err)
+		return pullError(img, auth != "", missing, err)
 	}
 	defer rc.Close()
 	// The engine reports a failure met while pulling inside the stream.
 	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
-		return pullError(img, auth != "", err)
+		return pullError(img, auth != "", missing, err)
 	}
 	return nil
 }
 
 // pullError says why a pull failed, in the terms the agent reports: a
-// registry that refused (ErrPullDenied), an image it does not have
-// (ErrImageNotFound), or anything else. The engine passes the registry's
-// answers on as text, so that is what is read.
-func pullError(img string, withCredentials bool, err error) error {
+// registry that refused (ErrPullDenied), an image that is not to be had
+// (ErrImageNotFound: its registry lacks it, or it is missing here and the
+// pull failed otherwise, an unreachable registry say), or a failed
+// force_pull. The engine passes the registry's answers on as text, so
+// that is what is read.
+func pullError(img string, withCredentials, missing bool, err error) error {
 	msg := strings.ToLower(err.Error())
 	switch {
 	case errdefs.IsUnauthorized(err) || errdefs.IsForbidden(err) || strings.Contains(msg, "unauthorized") ||
@@ -278,6 +280,8 @@ func pullError(img string, withCredentials bool, err error) error {
 		return fmt.Errorf("%w: pull %s: %s: %w", ErrPullDenied, img, hint, err)
 	case errdefs.IsNotFound(err) || strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "not found"):
 		return fmt.Errorf("%w: %s is neither on this agent nor in its registry: %w", ErrImageNotFound, img, err)
+	case missing:
+		return fmt.Errorf("%w: %s is not on this agent and could not be pulled: %w", ErrImageNotFound, img, err)
 	}
 	return fmt.Errorf("pull %s: %w", img, err)
 }

@@ -69,8 +69,8 @@ func TestDockerEchoHi(t *testing.T) {
 }
 
 // A missing image is pulled (pull_test.go); when its registry cannot be
-// reached the launch fails saying so, neither as a missing image nor as a
-// denied pull.
+// reached the launch fails as for an image not to be had, saying why; a
+// force_pull that cannot reach it fails as a pull.
 func TestDockerMissingImageUnreachableRegistry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine; make test runs it")
@@ -84,6 +84,11 @@ func TestDockerMissingImageUnreachableRegistry(t *testing.T) {
 	l.Close() // nothing listens there now
 	spec := dockerTask(closed+"/agora/does-not-exist:never", "true")
 	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
+	_, err = d.Launch(t.Context(), spec)
+	if !errors.Is(err, ErrImageNotFound) || !strings.Contains(err.Error(), "could not be pulled") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want ErrImageNotFound saying the pull failed", err)
+	}
+	spec.Container.Docker.ForcePull = true
 	_, err = d.Launch(t.Context(), spec)
 	if err == nil || errors.Is(err, ErrImageNotFound) || errors.Is(err, ErrPullDenied) || !strings.Contains(err.Error(), "pull "+spec.Container.Docker.Image) {
 		t.Fatalf("err = %v, want a failed pull of %s", err, spec.Container.Docker.Image)

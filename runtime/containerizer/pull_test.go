@@ -8,16 +8,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agora-sched/agora/testkit/registry"
 	"github.com/docker/docker/api/types/container"
 )
 
 // pullDocker is a Docker containerizer whose agent config holds user:pass
 // for r (nil: no config).
-func pullDocker(t *testing.T, r *testRegistry, user, pass string) *Docker {
+func pullDocker(t *testing.T, r *registry.Registry, user, pass string) *Docker {
 	t.Helper()
 	d := docker(t)
 	if r != nil {
-		cfg, err := ParseDockerConfig(r.configJSON(user, pass))
+		cfg, err := ParseDockerConfig(r.ConfigJSON(user, pass))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,11 +50,11 @@ func TestDockerPullsMissingImagesFromARegistry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine and docker-registry; make test runs it")
 	}
-	r := startRegistry(t, "alice", "s3cret")
+	r := registry.Start(t, "alice", "s3cret")
 	d := pullDocker(t, r, "alice", "s3cret")
 	// v2: the test image with a /version file, local under its own name.
 	v2 := commitImage(t, d, "echo v2 > /version", "agora/pull-v2:test")
-	ref := r.push(t, d, TestImage, "agora/pull:1")
+	ref := r.Push(t, d.Client, TestImage, "agora/pull:1")
 	if _, err := d.Client.ImageInspect(t.Context(), ref); err == nil {
 		t.Fatalf("%s is still on the engine: the launch would not pull", ref)
 	}
@@ -66,7 +67,7 @@ func TestDockerPullsMissingImagesFromARegistry(t *testing.T) {
 		t.Fatalf("the launch did not leave the pulled image: %v", err)
 	}
 	// The registry gets v2 under the same name; the engine keeps v1.
-	r.pushAs(t, d, v2, ref)
+	r.PushAs(t, d.Client, v2, ref)
 	if err := d.Client.ImageTag(t.Context(), TestImage, ref); err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +90,9 @@ func TestDockerPullCredentials(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine and docker-registry; make test runs it")
 	}
-	r := startRegistry(t, "alice", "s3cret")
+	r := registry.Start(t, "alice", "s3cret")
 	d := docker(t)
-	ref := r.push(t, d, TestImage, "agora/private:1")
+	ref := r.Push(t, d.Client, TestImage, "agora/private:1")
 	launch := func(d *Docker, sandboxConfig []byte) error {
 		spec := dockerTask(ref, "true")
 		spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
@@ -108,7 +109,7 @@ func TestDockerPullCredentials(t *testing.T) {
 			if ex := wait(t, c); !ex.Success() {
 				t.Fatalf("exit %+v", ex)
 			}
-			r.untag(t, d, ref)
+			registry.Untag(t, d.Client, ref)
 		}
 		return err
 	}
@@ -131,7 +132,7 @@ func TestDockerPullCredentials(t *testing.T) {
 			}
 			var task []byte
 			if tc.task != nil {
-				task = r.configJSON(tc.task[0], tc.task[1])
+				task = r.ConfigJSON(tc.task[0], tc.task[1])
 			}
 			err := launch(d, task)
 			if !errors.Is(err, tc.want) || (err != nil && !strings.Contains(err.Error(), tc.wantInMessage)) {
@@ -140,7 +141,7 @@ func TestDockerPullCredentials(t *testing.T) {
 		})
 	}
 	d = pullDocker(t, r, "alice", "s3cret")
-	spec := dockerTask(r.addr+"/agora/never-pushed:1", "true")
+	spec := dockerTask(r.Addr+"/agora/never-pushed:1", "true")
 	spec.Sandbox = filepath.Join(t.TempDir(), "missing")
 	if _, err := d.Launch(t.Context(), spec); !errors.Is(err, ErrImageNotFound) {
 		t.Fatalf("an image the registry lacks: %v, want ErrImageNotFound", err)
@@ -172,6 +173,6 @@ func commitImage(t *testing.T, d *Docker, script, ref string) string {
 	if _, err := d.Client.ContainerCommit(ctx, created.ID, container.CommitOptions{Reference: ref}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { (&testRegistry{}).untag(t, d, ref) })
+	t.Cleanup(func() { registry.Untag(t, d.Client, ref) })
 	return ref
 }
