@@ -75,6 +75,10 @@ func TestDockerContainerIn(t *testing.T) {
 		{"a volume without a host path", func(c *mesos.ContainerInfo) {
 			c.Volumes = []*mesos.Volume{{ContainerPath: proto.String("/v"), Mode: mesos.Volume_RW.Enum()}}
 		}, ErrInvalid, "needs a host_path"},
+		{"privileged", func(c *mesos.ContainerInfo) { c.Docker.Privileged = proto.Bool(true) }, ErrUnsupported, "privileged"},
+		{"docker run parameters", func(c *mesos.ContainerInfo) {
+			c.Docker.Parameters = []*mesos.Parameter{{Key: proto.String("cap-add"), Value: proto.String("ALL")}}
+		}, ErrUnsupported, "parameters"},
 		{"volumes of a MESOS container", func(c *mesos.ContainerInfo) {
 			c.Type, c.Docker = mesos.ContainerInfo_MESOS.Enum(), nil
 			c.Volumes = []*mesos.Volume{{ContainerPath: proto.String("/v"), HostPath: proto.String("/h"), Mode: mesos.Volume_RW.Enum()}}

@@ -105,8 +105,15 @@ func containerIn(c *mesos.ContainerInfo) (*messages.ContainerInfo, error) {
 		return nil, fmt.Errorf("%w: container type %s", ErrUnsupported, c.GetType())
 	}
 	d := c.GetDocker()
-	if d.GetImage() == "" {
+	switch {
+	case d.GetImage() == "":
 		return nil, fmt.Errorf("%w: a DOCKER container without an image", ErrInvalid)
+	case d.GetPrivileged():
+		return nil, fmt.Errorf("%w: privileged Docker containers", ErrUnsupported)
+	case len(d.Parameters) > 0:
+		return nil, fmt.Errorf("%w: Docker parameters (docker run options)", ErrUnsupported)
+	case d.GetVolumeDriver() != "":
+		return nil, fmt.Errorf("%w: Docker volume drivers", ErrUnsupported)
 	}
 	out := &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: d.GetImage(), ForcePull: d.GetForcePullImage()}}
 	switch d.GetNetwork() {
