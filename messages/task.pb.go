@@ -1091,7 +1091,8 @@ func (x *ContainerInfo_PortMapping) GetProtocol() string {
 type ContainerInfo_Docker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Image string                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
-	// force_pull pulls the image even if present; pulling is opt-in.
+	// force_pull pulls the image even if present; a missing image is
+	// pulled either way (Mesos' force_pull_image).
 	ForcePull    bool                         `protobuf:"varint,2,opt,name=force_pull,json=forcePull,proto3" json:"force_pull,omitempty"`
 	PortMappings []*ContainerInfo_PortMapping `protobuf:"bytes,3,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
 	// network: host, bridge (the engine's default when empty), none, or
