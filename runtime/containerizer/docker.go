@@ -167,12 +167,9 @@ func (d *Docker) Launch(ctx context.Context, spec LaunchSpec) (Container, error)
 	if spec.Sandbox, err = filepath.Abs(spec.Sandbox); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	if who != nil {
-		// Mounted into the container, the sandbox is the task's to
-		// write in, as for a command task.
-		if err := os.Lchown(spec.Sandbox, int(who.UID), int(who.GID)); err != nil {
-			return nil, fmt.Errorf("give the sandbox to user %s: %w", who.Name, err)
-		}
+	// Mounted into the container, the sandbox is the task's to write in.
+	if err := giveSandbox(spec.Sandbox, who); err != nil {
+		return nil, err
 	}
 	cfg, host, err := containerConfig(spec, who)
 	if err != nil {
