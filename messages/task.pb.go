@@ -276,6 +276,52 @@ func (ContainerInfo_Type) EnumDescriptor() ([]byte, []int) {
 	return file_messages_task_proto_rawDescGZIP(), []int{1, 0}
 }
 
+type ContainerInfo_Volume_Mode int32
+
+const (
+	ContainerInfo_Volume_RW ContainerInfo_Volume_Mode = 0
+	ContainerInfo_Volume_RO ContainerInfo_Volume_Mode = 1
+)
+
+// Enum value maps for ContainerInfo_Volume_Mode.
+var (
+	ContainerInfo_Volume_Mode_name = map[int32]string{
+		0: "RW",
+		1: "RO",
+	}
+	ContainerInfo_Volume_Mode_value = map[string]int32{
+		"RW": 0,
+		"RO": 1,
+	}
+)
+
+func (x ContainerInfo_Volume_Mode) Enum() *ContainerInfo_Volume_Mode {
+	p := new(ContainerInfo_Volume_Mode)
+	*p = x
+	return p
+}
+
+func (x ContainerInfo_Volume_Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ContainerInfo_Volume_Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_task_proto_enumTypes[3].Descriptor()
+}
+
+func (ContainerInfo_Volume_Mode) Type() protoreflect.EnumType {
+	return &file_messages_task_proto_enumTypes[3]
+}
+
+func (x ContainerInfo_Volume_Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ContainerInfo_Volume_Mode.Descriptor instead.
+func (ContainerInfo_Volume_Mode) EnumDescriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{1, 2, 0}
+}
+
 // CommandInfo is what an executor runs: `sh -c value` when shell is true,
 // otherwise value with arguments as argv.
 type CommandInfo struct {
@@ -364,9 +410,10 @@ func (x *CommandInfo) GetUris() []*CommandInfo_URI {
 
 // ContainerInfo selects the containerizer that runs a task or executor.
 type ContainerInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          ContainerInfo_Type     `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.ContainerInfo_Type" json:"type,omitempty"`
-	Docker        *ContainerInfo_Docker  `protobuf:"bytes,2,opt,name=docker,proto3" json:"docker,omitempty"`
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Type          ContainerInfo_Type      `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.ContainerInfo_Type" json:"type,omitempty"`
+	Docker        *ContainerInfo_Docker   `protobuf:"bytes,2,opt,name=docker,proto3" json:"docker,omitempty"`
+	Volumes       []*ContainerInfo_Volume `protobuf:"bytes,340,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,6 +458,13 @@ func (x *ContainerInfo) GetType() ContainerInfo_Type {
 func (x *ContainerInfo) GetDocker() *ContainerInfo_Docker {
 	if x != nil {
 		return x.Docker
+	}
+	return nil
+}
+
+func (x *ContainerInfo) GetVolumes() []*ContainerInfo_Volume {
+	if x != nil {
+		return x.Volumes
 	}
 	return nil
 }
@@ -1037,10 +1091,13 @@ func (x *ContainerInfo_PortMapping) GetProtocol() string {
 type ContainerInfo_Docker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Image string                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
-	// force_pull pulls the image even if present; pulling is opt-in.
-	ForcePull     bool                         `protobuf:"varint,2,opt,name=force_pull,json=forcePull,proto3" json:"force_pull,omitempty"`
-	PortMappings  []*ContainerInfo_PortMapping `protobuf:"bytes,3,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
-	Network       string                       `protobuf:"bytes,4,opt,name=network,proto3" json:"network,omitempty"`
+	// force_pull pulls the image even if present; a missing image is
+	// pulled either way (Mesos' force_pull_image).
+	ForcePull    bool                         `protobuf:"varint,2,opt,name=force_pull,json=forcePull,proto3" json:"force_pull,omitempty"`
+	PortMappings []*ContainerInfo_PortMapping `protobuf:"bytes,3,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
+	// network: host, bridge (the engine's default when empty), none, or
+	// the name of a user-defined Docker network.
+	Network       string `protobuf:"bytes,4,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1103,6 +1160,70 @@ func (x *ContainerInfo_Docker) GetNetwork() string {
 	return ""
 }
 
+// Volume is a host directory bind-mounted into a Docker container, as
+// Mesos' Volume with a host_path: a relative host_path is in the task's
+// sandbox, a relative container_path under the container's sandbox
+// (/mnt/mesos/sandbox); not both relative.
+type ContainerInfo_Volume struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	ContainerPath string                    `protobuf:"bytes,1,opt,name=container_path,json=containerPath,proto3" json:"container_path,omitempty"`
+	HostPath      string                    `protobuf:"bytes,2,opt,name=host_path,json=hostPath,proto3" json:"host_path,omitempty"`
+	Mode          ContainerInfo_Volume_Mode `protobuf:"varint,3,opt,name=mode,proto3,enum=agora.v1.ContainerInfo_Volume_Mode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerInfo_Volume) Reset() {
+	*x = ContainerInfo_Volume{}
+	mi := &file_messages_task_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerInfo_Volume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerInfo_Volume) ProtoMessage() {}
+
+func (x *ContainerInfo_Volume) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerInfo_Volume.ProtoReflect.Descriptor instead.
+func (*ContainerInfo_Volume) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{1, 2}
+}
+
+func (x *ContainerInfo_Volume) GetContainerPath() string {
+	if x != nil {
+		return x.ContainerPath
+	}
+	return ""
+}
+
+func (x *ContainerInfo_Volume) GetHostPath() string {
+	if x != nil {
+		return x.HostPath
+	}
+	return ""
+}
+
+func (x *ContainerInfo_Volume) GetMode() ContainerInfo_Volume_Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return ContainerInfo_Volume_RW
+}
+
 var File_messages_task_proto protoreflect.FileDescriptor
 
 const file_messages_task_proto_rawDesc = "" +
@@ -1125,10 +1246,11 @@ const file_messages_task_proto_rawDesc = "" +
 	"executable\x12\x18\n" +
 	"\aextract\x18\x03 \x01(\bR\aextract\x12\x1f\n" +
 	"\voutput_file\x18\x04 \x01(\tR\n" +
-	"outputFile\"\xad\x03\n" +
+	"outputFile\"\x88\x05\n" +
 	"\rContainerInfo\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.agora.v1.ContainerInfo.TypeR\x04type\x126\n" +
-	"\x06docker\x18\x02 \x01(\v2\x1e.agora.v1.ContainerInfo.DockerR\x06docker\x1am\n" +
+	"\x06docker\x18\x02 \x01(\v2\x1e.agora.v1.ContainerInfo.DockerR\x06docker\x129\n" +
+	"\avolumes\x18\xd4\x02 \x03(\v2\x1e.agora.v1.ContainerInfo.VolumeR\avolumes\x1am\n" +
 	"\vPortMapping\x12\x1b\n" +
 	"\thost_port\x18\x01 \x01(\rR\bhostPort\x12%\n" +
 	"\x0econtainer_port\x18\x02 \x01(\rR\rcontainerPort\x12\x1a\n" +
@@ -1138,7 +1260,14 @@ const file_messages_task_proto_rawDesc = "" +
 	"\n" +
 	"force_pull\x18\x02 \x01(\bR\tforcePull\x12H\n" +
 	"\rport_mappings\x18\x03 \x03(\v2#.agora.v1.ContainerInfo.PortMappingR\fportMappings\x12\x18\n" +
-	"\anetwork\x18\x04 \x01(\tR\anetwork\"\x1f\n" +
+	"\anetwork\x18\x04 \x01(\tR\anetwork\x1a\x9d\x01\n" +
+	"\x06Volume\x12%\n" +
+	"\x0econtainer_path\x18\x01 \x01(\tR\rcontainerPath\x12\x1b\n" +
+	"\thost_path\x18\x02 \x01(\tR\bhostPath\x127\n" +
+	"\x04mode\x18\x03 \x01(\x0e2#.agora.v1.ContainerInfo.Volume.ModeR\x04mode\"\x16\n" +
+	"\x04Mode\x12\x06\n" +
+	"\x02RW\x10\x00\x12\x06\n" +
+	"\x02RO\x10\x01\"\x1f\n" +
 	"\x04Type\x12\v\n" +
 	"\aPROCESS\x10\x00\x12\n" +
 	"\n" +
@@ -1252,66 +1381,70 @@ func file_messages_task_proto_rawDescGZIP() []byte {
 	return file_messages_task_proto_rawDescData
 }
 
-var file_messages_task_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_messages_task_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_messages_task_proto_goTypes = []any{
 	(TaskState)(0),                    // 0: agora.v1.TaskState
 	(TaskStatusReason)(0),             // 1: agora.v1.TaskStatusReason
 	(ContainerInfo_Type)(0),           // 2: agora.v1.ContainerInfo.Type
-	(*CommandInfo)(nil),               // 3: agora.v1.CommandInfo
-	(*ContainerInfo)(nil),             // 4: agora.v1.ContainerInfo
-	(*KillPolicy)(nil),                // 5: agora.v1.KillPolicy
-	(*ExecutorInfo)(nil),              // 6: agora.v1.ExecutorInfo
-	(*TaskInfo)(nil),                  // 7: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                // 8: agora.v1.TaskStatus
-	(*Task)(nil),                      // 9: agora.v1.Task
-	nil,                               // 10: agora.v1.CommandInfo.EnvironmentEntry
-	(*CommandInfo_URI)(nil),           // 11: agora.v1.CommandInfo.URI
-	(*ContainerInfo_PortMapping)(nil), // 12: agora.v1.ContainerInfo.PortMapping
-	(*ContainerInfo_Docker)(nil),      // 13: agora.v1.ContainerInfo.Docker
-	nil,                               // 14: agora.v1.TaskInfo.LabelsEntry
-	(*ExecutorID)(nil),                // 15: agora.v1.ExecutorID
-	(*FrameworkID)(nil),               // 16: agora.v1.FrameworkID
-	(*Resource)(nil),                  // 17: agora.v1.Resource
-	(*TaskID)(nil),                    // 18: agora.v1.TaskID
-	(*AgentID)(nil),                   // 19: agora.v1.AgentID
+	(ContainerInfo_Volume_Mode)(0),    // 3: agora.v1.ContainerInfo.Volume.Mode
+	(*CommandInfo)(nil),               // 4: agora.v1.CommandInfo
+	(*ContainerInfo)(nil),             // 5: agora.v1.ContainerInfo
+	(*KillPolicy)(nil),                // 6: agora.v1.KillPolicy
+	(*ExecutorInfo)(nil),              // 7: agora.v1.ExecutorInfo
+	(*TaskInfo)(nil),                  // 8: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                // 9: agora.v1.TaskStatus
+	(*Task)(nil),                      // 10: agora.v1.Task
+	nil,                               // 11: agora.v1.CommandInfo.EnvironmentEntry
+	(*CommandInfo_URI)(nil),           // 12: agora.v1.CommandInfo.URI
+	(*ContainerInfo_PortMapping)(nil), // 13: agora.v1.ContainerInfo.PortMapping
+	(*ContainerInfo_Docker)(nil),      // 14: agora.v1.ContainerInfo.Docker
+	(*ContainerInfo_Volume)(nil),      // 15: agora.v1.ContainerInfo.Volume
+	nil,                               // 16: agora.v1.TaskInfo.LabelsEntry
+	(*ExecutorID)(nil),                // 17: agora.v1.ExecutorID
+	(*FrameworkID)(nil),               // 18: agora.v1.FrameworkID
+	(*Resource)(nil),                  // 19: agora.v1.Resource
+	(*TaskID)(nil),                    // 20: agora.v1.TaskID
+	(*AgentID)(nil),                   // 21: agora.v1.AgentID
 }
 var file_messages_task_proto_depIdxs = []int32{
-	10, // 0: agora.v1.CommandInfo.environment:type_name -> agora.v1.CommandInfo.EnvironmentEntry
-	11, // 1: agora.v1.CommandInfo.uris:type_name -> agora.v1.CommandInfo.URI
+	11, // 0: agora.v1.CommandInfo.environment:type_name -> agora.v1.CommandInfo.EnvironmentEntry
+	12, // 1: agora.v1.CommandInfo.uris:type_name -> agora.v1.CommandInfo.URI
 	2,  // 2: agora.v1.ContainerInfo.type:type_name -> agora.v1.ContainerInfo.Type
-	13, // 3: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
-	15, // 4: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
-	16, // 5: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
-	3,  // 6: agora.v1.ExecutorInfo.command:type_name -> agora.v1.CommandInfo
-	4,  // 7: agora.v1.ExecutorInfo.container:type_name -> agora.v1.ContainerInfo
-	17, // 8: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
-	18, // 9: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
-	19, // 10: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
-	17, // 11: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
-	3,  // 12: agora.v1.TaskInfo.command:type_name -> agora.v1.CommandInfo
-	4,  // 13: agora.v1.TaskInfo.container:type_name -> agora.v1.ContainerInfo
-	6,  // 14: agora.v1.TaskInfo.executor:type_name -> agora.v1.ExecutorInfo
-	14, // 15: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
-	5,  // 16: agora.v1.TaskInfo.kill_policy:type_name -> agora.v1.KillPolicy
-	18, // 17: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
-	0,  // 18: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
-	1,  // 19: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
-	19, // 20: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
-	15, // 21: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
-	18, // 22: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
-	16, // 23: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
-	15, // 24: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
-	19, // 25: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
-	0,  // 26: agora.v1.Task.state:type_name -> agora.v1.TaskState
-	17, // 27: agora.v1.Task.resources:type_name -> agora.v1.Resource
-	8,  // 28: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
-	12, // 29: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	14, // 3: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
+	15, // 4: agora.v1.ContainerInfo.volumes:type_name -> agora.v1.ContainerInfo.Volume
+	17, // 5: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
+	18, // 6: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
+	4,  // 7: agora.v1.ExecutorInfo.command:type_name -> agora.v1.CommandInfo
+	5,  // 8: agora.v1.ExecutorInfo.container:type_name -> agora.v1.ContainerInfo
+	19, // 9: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
+	20, // 10: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
+	21, // 11: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
+	19, // 12: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
+	4,  // 13: agora.v1.TaskInfo.command:type_name -> agora.v1.CommandInfo
+	5,  // 14: agora.v1.TaskInfo.container:type_name -> agora.v1.ContainerInfo
+	7,  // 15: agora.v1.TaskInfo.executor:type_name -> agora.v1.ExecutorInfo
+	16, // 16: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
+	6,  // 17: agora.v1.TaskInfo.kill_policy:type_name -> agora.v1.KillPolicy
+	20, // 18: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
+	0,  // 19: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
+	1,  // 20: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
+	21, // 21: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
+	17, // 22: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
+	20, // 23: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
+	18, // 24: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
+	17, // 25: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
+	21, // 26: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
+	0,  // 27: agora.v1.Task.state:type_name -> agora.v1.TaskState
+	19, // 28: agora.v1.Task.resources:type_name -> agora.v1.Resource
+	9,  // 29: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
+	13, // 30: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
+	3,  // 31: agora.v1.ContainerInfo.Volume.mode:type_name -> agora.v1.ContainerInfo.Volume.Mode
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_messages_task_proto_init() }
@@ -1327,8 +1460,8 @@ func file_messages_task_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_task_proto_rawDesc), len(file_messages_task_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   12,
+			NumEnums:      4,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -93,8 +93,8 @@ func commandIn(c *mesos.CommandInfo) (*messages.CommandInfo, error) {
 
 func containerIn(c *mesos.ContainerInfo) (*messages.ContainerInfo, error) {
 	switch {
-	case len(c.Volumes) > 0:
-		return nil, fmt.Errorf("%w: container volumes", ErrUnsupported)
+	case len(c.Volumes) > 0 && c.GetType() != mesos.ContainerInfo_DOCKER:
+		return nil, fmt.Errorf("%w: volumes of a %s container (Docker containers take host_path volumes)", ErrUnsupported, c.GetType())
 	case c.GetType() == mesos.ContainerInfo_MESOS && c.Mesos.GetImage() != nil:
 		return nil, fmt.Errorf("%w: images in the Mesos containerizer; use a DOCKER container", ErrUnsupported)
 	case c.GetType() == mesos.ContainerInfo_MESOS && c.TtyInfo != nil:
@@ -105,8 +105,15 @@ func containerIn(c *mesos.ContainerInfo) (*messages.ContainerInfo, error) {
 		return nil, fmt.Errorf("%w: container type %s", ErrUnsupported, c.GetType())
 	}
 	d := c.GetDocker()
-	if d.GetImage() == "" {
+	switch {
+	case d.GetImage() == "":
 		return nil, fmt.Errorf("%w: a DOCKER container without an image", ErrInvalid)
+	case d.GetPrivileged():
+		return nil, fmt.Errorf("%w: privileged Docker containers", ErrUnsupported)
+	case len(d.Parameters) > 0:
+		return nil, fmt.Errorf("%w: Docker parameters (docker run options)", ErrUnsupported)
+	case d.GetVolumeDriver() != "":
+		return nil, fmt.Errorf("%w: Docker volume drivers", ErrUnsupported)
 	}
 	out := &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: d.GetImage(), ForcePull: d.GetForcePullImage()}}
 	switch d.GetNetwork() {
@@ -117,10 +124,49 @@ func containerIn(c *mesos.ContainerInfo) (*messages.ContainerInfo, error) {
 	case mesos.ContainerInfo_DockerInfo_NONE:
 		out.Docker.Network = "none"
 	case mesos.ContainerInfo_DockerInfo_USER:
-		return nil, fmt.Errorf("%w: USER Docker networks", ErrUnsupported)
+		// As Mesos' Docker containerizer: the one network_infos' name.
+		switch ns := c.GetNetworkInfos(); {
+		case len(ns) != 1:
+			return nil, fmt.Errorf("%w: a USER Docker network needs exactly one network_infos (with its name), not %d", ErrInvalid, len(ns))
+		case ns[0].GetName() == "":
+			return nil, fmt.Errorf("%w: a USER Docker network without a name in network_infos", ErrInvalid)
+		default:
+			out.Docker.Network = ns[0].GetName()
+		}
 	}
 	for _, p := range d.PortMappings {
 		out.Docker.PortMappings = append(out.Docker.PortMappings, &messages.ContainerInfo_PortMapping{HostPort: p.GetHostPort(), ContainerPort: p.GetContainerPort(), Protocol: p.GetProtocol()})
+	}
+	for _, v := range c.Volumes {
+		vol, err := volumeIn(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Volumes = append(out.Volumes, vol)
+	}
+	return out, nil
+}
+
+// volumeIn is a Mesos volume of a Docker container as Agora mounts it: a
+// host path (host_path, or a HOST_PATH source) bind-mounted at
+// container_path. Docker named volumes, images, secrets and CSI volumes
+// are not supported.
+func volumeIn(v *mesos.Volume) (*messages.ContainerInfo_Volume, error) {
+	out := &messages.ContainerInfo_Volume{ContainerPath: v.GetContainerPath(), HostPath: v.GetHostPath()}
+	if v.GetMode() == mesos.Volume_RO {
+		out.Mode = messages.ContainerInfo_Volume_RO
+	}
+	switch src := v.GetSource(); {
+	case v.Image != nil:
+		return nil, fmt.Errorf("%w: image volumes (at %s)", ErrUnsupported, out.ContainerPath)
+	case src == nil:
+	case src.GetType() == mesos.Volume_Source_HOST_PATH && out.HostPath == "":
+		out.HostPath = src.GetHostPath().GetPath()
+	default:
+		return nil, fmt.Errorf("%w: %s volumes (at %s): use host_path", ErrUnsupported, src.GetType(), out.ContainerPath)
+	}
+	if out.HostPath == "" || out.ContainerPath == "" {
+		return nil, fmt.Errorf("%w: a volume needs a host_path and a container_path (got %q, %q)", ErrInvalid, out.HostPath, out.ContainerPath)
 	}
 	return out, nil
 }

@@ -430,6 +430,7 @@ func TestBadFlagsStopStartup(t *testing.T) {
 		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--resources", "cpus:4;mem:NaN"}, `"mem:NaN"`},
 		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--resources", "cpus:4;disk:[1-"}, `"disk:[1-"`},
 		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--attributes", "rack:r1;zone"}, `"zone"`},
+		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--docker-config", "/nonexistent/config.json"}, "--docker-config: unusable docker config"},
 		{[]string{"node", "--role=agent"}, "--master"},
 		{[]string{"node", "--role=scheduler"}, `"scheduler"`},
 		{[]string{"node", "--heartbeat-interval=soon"}, "--heartbeat-interval"},
