@@ -20,6 +20,10 @@ func CloneTaskStatus(st *TaskStatus) *TaskStatus {
 		code := *st.ExitCode
 		out.ExitCode = &code
 	}
+	if st.Healthy != nil {
+		healthy := *st.Healthy
+		out.Healthy = &healthy
+	}
 	return out
 }
 
