@@ -229,7 +229,10 @@ func ValidateTaskInfo(t *TaskInfo) error {
 			return fmt.Errorf("executor: %w", err)
 		}
 	}
-	return nil
+	if t.HealthCheck != nil && t.Executor != nil {
+		return fmt.Errorf("%w: a task of a custom executor is its executor's to check; give the health check to a command or Docker task", ErrBadHealthCheck)
+	}
+	return ValidateHealthCheck(t.HealthCheck)
 }
 
 // ValidateCommand bounds a command's arguments and environment (nil is
