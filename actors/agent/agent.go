@@ -236,6 +236,10 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 			out.AgentId = a.agentID()
 			ctx.Send(a.cfg.Master, out)
 		}
+	case healthProbe:
+		a.handleHealthProbe(m)
+	case healthProbed:
+		a.handleHealthProbed(ctx, m)
 	case diskDone:
 		a.handleDiskDone(ctx, m)
 	case *messages.AgentDrain:
