@@ -134,7 +134,7 @@ func TestDrainSurvivesLeaderSIGKILL(t *testing.T) {
 	if got := agora(first.HttpAddress, "agents", "drain", target, "--deadline", "15s"); !strings.Contains(got, "is draining") {
 		t.Fatalf("agora agents drain: %s", got)
 	}
-	c.framework.out.waitFor(t, "agent "+target+" draining")
+	c.framework.out.waitFor(t, `msg="agent draining: tasks left there at the deadline are killed and run again elsewhere" agent_id=`+target)
 	before := waitState(t, first.HttpAddress, func(st *messages.MasterState) bool {
 		for _, a := range st.Agents {
 			if a.Info.Id.Value == target {
@@ -165,7 +165,7 @@ func TestDrainSurvivesLeaderSIGKILL(t *testing.T) {
 		return reachable(st) == 3 && len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == tasks &&
 			drainState(st, target) == messages.DrainInfo_DRAINED
 	})
-	c.framework.out.waitFor(t, "-moved-1 TASK_RUNNING")
+	c.framework.out.waitFor(t, "-moved-1 state=TASK_RUNNING")
 	if got := agora(next.HttpAddress, "tasks", "--agent", target, "--state", "active"); strings.Contains(got, "TASK_") {
 		t.Fatalf("live tasks on the drained agent after failover:\n%s", got)
 	}

@@ -792,7 +792,7 @@ func TestFailingCustomExecutors(t *testing.T) {
 			case <-time.After(60 * time.Second):
 				t.Fatal("the framework's tasks did not end")
 			}
-			if n := strings.Count(fw.out.String(), "TASK_FAILED ("+tc.says); n != 2 {
+			if n := strings.Count(fw.out.String(), `state=TASK_FAILED message="`+tc.says); n != 2 {
 				t.Fatalf("%d tasks FAILED saying %q, want 2:\n%s", n, tc.says, fw.out.String())
 			}
 			agent.out.waitFor(t, "executor ended; its unfinished tasks fail")
@@ -848,7 +848,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	}
 	out := fw.out.String()
 	for _, id := range []string{"task-0000", "task-0001"} {
-		if n := strings.Count(out, id+" TASK_FINISHED"); n != 1 {
+		if n := strings.Count(out, "task_id="+id+" state=TASK_FINISHED"); n != 1 {
 			t.Fatalf("%s: FINISHED reached the framework %d times, want once:\n%s", id, n, out)
 		}
 	}
