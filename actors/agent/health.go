@@ -118,6 +118,9 @@ func (a *agent) handleHealthProbed(ctx actor.Context, msg healthProbed) {
 		return
 	}
 	v := msg.checker.Observe(a.cfg.Clock.Now(), msg.err)
+	// Published once the agent acted (updates queued, timer armed): an
+	// observer that moves a fake clock on it sees the next probe fire.
+	defer ctx.ActorSystem().EventStream.Publish(HealthChecked{FrameworkID: run.key.framework, TaskID: run.key.task, Passed: msg.err == nil, Failures: v.Failures})
 	log := a.log.With("framework_id", run.key.framework, "task_id", run.key.task)
 	if msg.err != nil {
 		log.Debug("task failed a health check", "failures", v.Failures, "err", msg.err)
