@@ -113,3 +113,35 @@ func validPort(p uint32) error {
 	}
 	return nil
 }
+
+// Times returns c's times (Delay, Interval, Timeout; c validated by
+// ValidateCheck), with Mesos' defaults for what it leaves unset.
+func (c *CheckInfo) Times() HealthCheckTimes {
+	h := &HealthCheck{DelaySeconds: c.DelaySeconds, IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds}
+	t := h.Times()
+	t.GracePeriod, t.ConsecutiveFailures = 0, 0
+	return t
+}
+
+// AsHealthCheck is c's probe as a HealthCheck's (the same kinds, run the
+// same way).
+func (c *CheckInfo) AsHealthCheck() *HealthCheck {
+	return &HealthCheck{Type: c.Type, Command: c.Command, Http: c.Http, Tcp: c.Tcp,
+		DelaySeconds: c.DelaySeconds, IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds}
+}
+
+// ValidateCheck checks a CheckInfo as ValidateHealthCheck does a
+// HealthCheck; nil is valid: no check. An HTTP check's scheme is http
+// (Mesos' CheckInfo has none).
+func ValidateCheck(c *CheckInfo) error {
+	if c == nil {
+		return nil
+	}
+	if c.GetHttp().GetScheme() != "" {
+		return fmt.Errorf("%w: a check's HTTP request is plain http: leave the scheme out", ErrBadHealthCheck)
+	}
+	if err := ValidateHealthCheck(c.AsHealthCheck()); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	return nil
+}

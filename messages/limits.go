@@ -229,10 +229,13 @@ func ValidateTaskInfo(t *TaskInfo) error {
 			return fmt.Errorf("executor: %w", err)
 		}
 	}
-	if t.HealthCheck != nil && t.Executor != nil {
-		return fmt.Errorf("%w: a task of a custom executor is its executor's to check; give the health check to a command or Docker task", ErrBadHealthCheck)
+	if (t.HealthCheck != nil || t.Check != nil) && t.Executor != nil {
+		return fmt.Errorf("%w: a task of a custom executor is its executor's to check; give the check to a command or Docker task", ErrBadHealthCheck)
 	}
-	return ValidateHealthCheck(t.HealthCheck)
+	if err := ValidateHealthCheck(t.HealthCheck); err != nil {
+		return err
+	}
+	return ValidateCheck(t.Check)
 }
 
 // ValidateCommand bounds a command's arguments and environment (nil is

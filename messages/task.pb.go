@@ -145,6 +145,8 @@ const (
 	// The task's health changed (TaskStatus.healthy), or it was killed for
 	// failing its health check too many times in a row (Mesos' name).
 	TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED TaskStatusReason = 300
+	// The result of the task's check (TaskStatus.check_status) changed.
+	TaskStatusReason_REASON_TASK_CHECK_STATUS_UPDATED TaskStatusReason = 301
 )
 
 // Enum value maps for TaskStatusReason.
@@ -176,6 +178,7 @@ var (
 		23:  "REASON_TASK_KILLED_BY_OPERATOR",
 		24:  "REASON_AGENT_DRAINING",
 		300: "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
+		301: "REASON_TASK_CHECK_STATUS_UPDATED",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                      0,
@@ -204,6 +207,7 @@ var (
 		"REASON_TASK_KILLED_BY_OPERATOR":          23,
 		"REASON_AGENT_DRAINING":                   24,
 		"REASON_TASK_HEALTH_CHECK_STATUS_UPDATED": 300,
+		"REASON_TASK_CHECK_STATUS_UPDATED":        301,
 	}
 )
 
@@ -636,7 +640,12 @@ type TaskInfo struct {
 	// (Mesos' HealthCheck): its result goes out in status updates
 	// (TaskStatus.healthy), and a task that fails it too often is killed.
 	// Tasks of custom executors are their executor's to check.
-	HealthCheck   *HealthCheck `protobuf:"bytes,300,opt,name=health_check,json=healthCheck,proto3" json:"health_check,omitempty"`
+	HealthCheck *HealthCheck `protobuf:"bytes,300,opt,name=health_check,json=healthCheck,proto3" json:"health_check,omitempty"`
+	// check, when set, is run by the agent while the task runs (Mesos'
+	// CheckInfo): its result goes out in status updates (check_status)
+	// whenever it changes, and gates nothing (a readiness signal for the
+	// framework).
+	Check         *CheckInfo `protobuf:"bytes,301,opt,name=check,proto3" json:"check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -741,6 +750,13 @@ func (x *TaskInfo) GetHealthCheck() *HealthCheck {
 	return nil
 }
 
+func (x *TaskInfo) GetCheck() *CheckInfo {
+	if x != nil {
+		return x.Check
+	}
+	return nil
+}
+
 // TaskStatus is one observation of a task's state.
 type TaskStatus struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -759,7 +775,10 @@ type TaskStatus struct {
 	ExitCode *int32 `protobuf:"varint,9,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
 	// healthy is the task's last health check result; unset while it has
 	// none (no health check, or none finished yet).
-	Healthy       *bool `protobuf:"varint,300,opt,name=healthy,proto3,oneof" json:"healthy,omitempty"`
+	Healthy *bool `protobuf:"varint,300,opt,name=healthy,proto3,oneof" json:"healthy,omitempty"`
+	// check_status is the task's last check result (TaskInfo.check); unset
+	// while it has none.
+	CheckStatus   *CheckStatusInfo `protobuf:"bytes,301,opt,name=check_status,json=checkStatus,proto3" json:"check_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -862,6 +881,13 @@ func (x *TaskStatus) GetHealthy() bool {
 		return *x.Healthy
 	}
 	return false
+}
+
+func (x *TaskStatus) GetCheckStatus() *CheckStatusInfo {
+	if x != nil {
+		return x.CheckStatus
+	}
+	return nil
 }
 
 // Task is the master's and agent's record of a launched task.
@@ -1099,6 +1125,175 @@ func (x *HealthCheck) GetGracePeriodSeconds() float64 {
 	return 0
 }
 
+// CheckInfo is Mesos' CheckInfo: a COMMAND, HTTP or TCP probe of a task
+// (run as a HealthCheck's, see there), from delay_seconds after it started,
+// every interval_seconds after the previous one ended, each bounded by
+// timeout_seconds. Its result is reported, never acted on. Unset numbers
+// take Mesos' defaults: delay 15, interval 10, timeout 20 (0: none).
+type CheckInfo struct {
+	state           protoimpl.MessageState     `protogen:"open.v1"`
+	Type            HealthCheck_Type           `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.HealthCheck_Type" json:"type,omitempty"`
+	Command         *CommandInfo               `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	Http            *HealthCheck_HTTPCheckInfo `protobuf:"bytes,3,opt,name=http,proto3" json:"http,omitempty"`
+	Tcp             *HealthCheck_TCPCheckInfo  `protobuf:"bytes,4,opt,name=tcp,proto3" json:"tcp,omitempty"`
+	DelaySeconds    *float64                   `protobuf:"fixed64,5,opt,name=delay_seconds,json=delaySeconds,proto3,oneof" json:"delay_seconds,omitempty"`
+	IntervalSeconds *float64                   `protobuf:"fixed64,6,opt,name=interval_seconds,json=intervalSeconds,proto3,oneof" json:"interval_seconds,omitempty"`
+	TimeoutSeconds  *float64                   `protobuf:"fixed64,7,opt,name=timeout_seconds,json=timeoutSeconds,proto3,oneof" json:"timeout_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CheckInfo) Reset() {
+	*x = CheckInfo{}
+	mi := &file_messages_task_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckInfo) ProtoMessage() {}
+
+func (x *CheckInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
+func (*CheckInfo) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CheckInfo) GetType() HealthCheck_Type {
+	if x != nil {
+		return x.Type
+	}
+	return HealthCheck_UNKNOWN
+}
+
+func (x *CheckInfo) GetCommand() *CommandInfo {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *CheckInfo) GetHttp() *HealthCheck_HTTPCheckInfo {
+	if x != nil {
+		return x.Http
+	}
+	return nil
+}
+
+func (x *CheckInfo) GetTcp() *HealthCheck_TCPCheckInfo {
+	if x != nil {
+		return x.Tcp
+	}
+	return nil
+}
+
+func (x *CheckInfo) GetDelaySeconds() float64 {
+	if x != nil && x.DelaySeconds != nil {
+		return *x.DelaySeconds
+	}
+	return 0
+}
+
+func (x *CheckInfo) GetIntervalSeconds() float64 {
+	if x != nil && x.IntervalSeconds != nil {
+		return *x.IntervalSeconds
+	}
+	return 0
+}
+
+func (x *CheckInfo) GetTimeoutSeconds() float64 {
+	if x != nil && x.TimeoutSeconds != nil {
+		return *x.TimeoutSeconds
+	}
+	return 0
+}
+
+// CheckStatusInfo is a check's result (Mesos' CheckStatusInfo): the
+// command's exit code, the HTTP status, or whether TCP connected. A check
+// that could not complete (it timed out, or could not be run) has its
+// type and no result.
+type CheckStatusInfo struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Type            HealthCheck_Type       `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.HealthCheck_Type" json:"type,omitempty"`
+	CommandExitCode *int32                 `protobuf:"varint,2,opt,name=command_exit_code,json=commandExitCode,proto3,oneof" json:"command_exit_code,omitempty"`
+	HttpStatusCode  *uint32                `protobuf:"varint,3,opt,name=http_status_code,json=httpStatusCode,proto3,oneof" json:"http_status_code,omitempty"`
+	TcpSucceeded    *bool                  `protobuf:"varint,4,opt,name=tcp_succeeded,json=tcpSucceeded,proto3,oneof" json:"tcp_succeeded,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CheckStatusInfo) Reset() {
+	*x = CheckStatusInfo{}
+	mi := &file_messages_task_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStatusInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStatusInfo) ProtoMessage() {}
+
+func (x *CheckStatusInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStatusInfo.ProtoReflect.Descriptor instead.
+func (*CheckStatusInfo) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CheckStatusInfo) GetType() HealthCheck_Type {
+	if x != nil {
+		return x.Type
+	}
+	return HealthCheck_UNKNOWN
+}
+
+func (x *CheckStatusInfo) GetCommandExitCode() int32 {
+	if x != nil && x.CommandExitCode != nil {
+		return *x.CommandExitCode
+	}
+	return 0
+}
+
+func (x *CheckStatusInfo) GetHttpStatusCode() uint32 {
+	if x != nil && x.HttpStatusCode != nil {
+		return *x.HttpStatusCode
+	}
+	return 0
+}
+
+func (x *CheckStatusInfo) GetTcpSucceeded() bool {
+	if x != nil && x.TcpSucceeded != nil {
+		return *x.TcpSucceeded
+	}
+	return false
+}
+
 // URI is a file the agent fetches into the sandbox before the command
 // starts (Mesos' fetcher): over HTTP(S), or a path on the agent.
 type CommandInfo_URI struct {
@@ -1118,7 +1313,7 @@ type CommandInfo_URI struct {
 
 func (x *CommandInfo_URI) Reset() {
 	*x = CommandInfo_URI{}
-	mi := &file_messages_task_proto_msgTypes[9]
+	mi := &file_messages_task_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1325,7 @@ func (x *CommandInfo_URI) String() string {
 func (*CommandInfo_URI) ProtoMessage() {}
 
 func (x *CommandInfo_URI) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[9]
+	mi := &file_messages_task_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1380,7 @@ type ContainerInfo_PortMapping struct {
 
 func (x *ContainerInfo_PortMapping) Reset() {
 	*x = ContainerInfo_PortMapping{}
-	mi := &file_messages_task_proto_msgTypes[10]
+	mi := &file_messages_task_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1392,7 @@ func (x *ContainerInfo_PortMapping) String() string {
 func (*ContainerInfo_PortMapping) ProtoMessage() {}
 
 func (x *ContainerInfo_PortMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[10]
+	mi := &file_messages_task_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1442,7 @@ type ContainerInfo_Docker struct {
 
 func (x *ContainerInfo_Docker) Reset() {
 	*x = ContainerInfo_Docker{}
-	mi := &file_messages_task_proto_msgTypes[11]
+	mi := &file_messages_task_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1454,7 @@ func (x *ContainerInfo_Docker) String() string {
 func (*ContainerInfo_Docker) ProtoMessage() {}
 
 func (x *ContainerInfo_Docker) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[11]
+	mi := &file_messages_task_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1512,7 @@ type HealthCheck_HTTPCheckInfo struct {
 
 func (x *HealthCheck_HTTPCheckInfo) Reset() {
 	*x = HealthCheck_HTTPCheckInfo{}
-	mi := &file_messages_task_proto_msgTypes[13]
+	mi := &file_messages_task_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1524,7 @@ func (x *HealthCheck_HTTPCheckInfo) String() string {
 func (*HealthCheck_HTTPCheckInfo) ProtoMessage() {}
 
 func (x *HealthCheck_HTTPCheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[13]
+	mi := &file_messages_task_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1570,7 @@ type HealthCheck_TCPCheckInfo struct {
 
 func (x *HealthCheck_TCPCheckInfo) Reset() {
 	*x = HealthCheck_TCPCheckInfo{}
-	mi := &file_messages_task_proto_msgTypes[14]
+	mi := &file_messages_task_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1582,7 @@ func (x *HealthCheck_TCPCheckInfo) String() string {
 func (*HealthCheck_TCPCheckInfo) ProtoMessage() {}
 
 func (x *HealthCheck_TCPCheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[14]
+	mi := &file_messages_task_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1656,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\tcontainer\x18\x04 \x01(\v2\x17.agora.v1.ContainerInfoR\tcontainer\x120\n" +
 	"\tresources\x18\x05 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12\x12\n" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12\x14\n" +
-	"\x05mesos\x18\a \x01(\bR\x05mesos\"\xaa\x04\n" +
+	"\x05mesos\x18\a \x01(\bR\x05mesos\"\xd6\x04\n" +
 	"\bTaskInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12,\n" +
@@ -1473,10 +1668,11 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x06labels\x18\b \x03(\v2\x1e.agora.v1.TaskInfo.LabelsEntryR\x06labels\x125\n" +
 	"\vkill_policy\x18\t \x01(\v2\x14.agora.v1.KillPolicyR\n" +
 	"killPolicy\x129\n" +
-	"\fhealth_check\x18\xac\x02 \x01(\v2\x15.agora.v1.HealthCheckR\vhealthCheck\x1a9\n" +
+	"\fhealth_check\x18\xac\x02 \x01(\v2\x15.agora.v1.HealthCheckR\vhealthCheck\x12*\n" +
+	"\x05check\x18\xad\x02 \x01(\v2\x13.agora.v1.CheckInfoR\x05check\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb5\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf4\x03\n" +
 	"\n" +
 	"TaskStatus\x12)\n" +
 	"\atask_id\x18\x01 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12)\n" +
@@ -1489,7 +1685,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x13timestamp_unix_nano\x18\a \x01(\x03R\x11timestampUnixNano\x12\x12\n" +
 	"\x04uuid\x18\b \x01(\fR\x04uuid\x12 \n" +
 	"\texit_code\x18\t \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x1e\n" +
-	"\ahealthy\x18\xac\x02 \x01(\bH\x01R\ahealthy\x88\x01\x01B\f\n" +
+	"\ahealthy\x18\xac\x02 \x01(\bH\x01R\ahealthy\x88\x01\x01\x12=\n" +
+	"\fcheck_status\x18\xad\x02 \x01(\v2\x19.agora.v1.CheckStatusInfoR\vcheckStatusB\f\n" +
 	"\n" +
 	"_exit_codeB\n" +
 	"\n" +
@@ -1532,7 +1729,26 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x11_interval_secondsB\x12\n" +
 	"\x10_timeout_secondsB\x17\n" +
 	"\x15_consecutive_failuresB\x17\n" +
-	"\x15_grace_period_seconds*\xf1\x01\n" +
+	"\x15_grace_period_seconds\"\x9e\x03\n" +
+	"\tCheckInfo\x12.\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1a.agora.v1.HealthCheck.TypeR\x04type\x12/\n" +
+	"\acommand\x18\x02 \x01(\v2\x15.agora.v1.CommandInfoR\acommand\x127\n" +
+	"\x04http\x18\x03 \x01(\v2#.agora.v1.HealthCheck.HTTPCheckInfoR\x04http\x124\n" +
+	"\x03tcp\x18\x04 \x01(\v2\".agora.v1.HealthCheck.TCPCheckInfoR\x03tcp\x12(\n" +
+	"\rdelay_seconds\x18\x05 \x01(\x01H\x00R\fdelaySeconds\x88\x01\x01\x12.\n" +
+	"\x10interval_seconds\x18\x06 \x01(\x01H\x01R\x0fintervalSeconds\x88\x01\x01\x12,\n" +
+	"\x0ftimeout_seconds\x18\a \x01(\x01H\x02R\x0etimeoutSeconds\x88\x01\x01B\x10\n" +
+	"\x0e_delay_secondsB\x13\n" +
+	"\x11_interval_secondsB\x12\n" +
+	"\x10_timeout_seconds\"\x88\x02\n" +
+	"\x0fCheckStatusInfo\x12.\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1a.agora.v1.HealthCheck.TypeR\x04type\x12/\n" +
+	"\x11command_exit_code\x18\x02 \x01(\x05H\x00R\x0fcommandExitCode\x88\x01\x01\x12-\n" +
+	"\x10http_status_code\x18\x03 \x01(\rH\x01R\x0ehttpStatusCode\x88\x01\x01\x12(\n" +
+	"\rtcp_succeeded\x18\x04 \x01(\bH\x02R\ftcpSucceeded\x88\x01\x01B\x14\n" +
+	"\x12_command_exit_codeB\x13\n" +
+	"\x11_http_status_codeB\x10\n" +
+	"\x0e_tcp_succeeded*\xf1\x01\n" +
 	"\tTaskState\x12\x10\n" +
 	"\fTASK_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTASK_STAGING\x10\x01\x12\x11\n" +
@@ -1548,7 +1764,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\xc3\x06\n" +
+	"\tTASK_GONE\x10\f*\xea\x06\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1576,7 +1792,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x18REASON_TASK_UNAUTHORIZED\x10\x16\x12\"\n" +
 	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17\x12\x19\n" +
 	"\x15REASON_AGENT_DRAINING\x10\x18\x12,\n" +
-	"'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED\x10\xac\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED\x10\xac\x02\x12%\n" +
+	" REASON_TASK_CHECK_STATUS_UPDATED\x10\xad\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once
@@ -1591,7 +1808,7 @@ func file_messages_task_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_task_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_messages_task_proto_goTypes = []any{
 	(TaskState)(0),                    // 0: agora.v1.TaskState
 	(TaskStatusReason)(0),             // 1: agora.v1.TaskStatusReason
@@ -1605,60 +1822,69 @@ var file_messages_task_proto_goTypes = []any{
 	(*TaskStatus)(nil),                // 9: agora.v1.TaskStatus
 	(*Task)(nil),                      // 10: agora.v1.Task
 	(*HealthCheck)(nil),               // 11: agora.v1.HealthCheck
-	nil,                               // 12: agora.v1.CommandInfo.EnvironmentEntry
-	(*CommandInfo_URI)(nil),           // 13: agora.v1.CommandInfo.URI
-	(*ContainerInfo_PortMapping)(nil), // 14: agora.v1.ContainerInfo.PortMapping
-	(*ContainerInfo_Docker)(nil),      // 15: agora.v1.ContainerInfo.Docker
-	nil,                               // 16: agora.v1.TaskInfo.LabelsEntry
-	(*HealthCheck_HTTPCheckInfo)(nil), // 17: agora.v1.HealthCheck.HTTPCheckInfo
-	(*HealthCheck_TCPCheckInfo)(nil),  // 18: agora.v1.HealthCheck.TCPCheckInfo
-	(*ExecutorID)(nil),                // 19: agora.v1.ExecutorID
-	(*FrameworkID)(nil),               // 20: agora.v1.FrameworkID
-	(*Resource)(nil),                  // 21: agora.v1.Resource
-	(*TaskID)(nil),                    // 22: agora.v1.TaskID
-	(*AgentID)(nil),                   // 23: agora.v1.AgentID
+	(*CheckInfo)(nil),                 // 12: agora.v1.CheckInfo
+	(*CheckStatusInfo)(nil),           // 13: agora.v1.CheckStatusInfo
+	nil,                               // 14: agora.v1.CommandInfo.EnvironmentEntry
+	(*CommandInfo_URI)(nil),           // 15: agora.v1.CommandInfo.URI
+	(*ContainerInfo_PortMapping)(nil), // 16: agora.v1.ContainerInfo.PortMapping
+	(*ContainerInfo_Docker)(nil),      // 17: agora.v1.ContainerInfo.Docker
+	nil,                               // 18: agora.v1.TaskInfo.LabelsEntry
+	(*HealthCheck_HTTPCheckInfo)(nil), // 19: agora.v1.HealthCheck.HTTPCheckInfo
+	(*HealthCheck_TCPCheckInfo)(nil),  // 20: agora.v1.HealthCheck.TCPCheckInfo
+	(*ExecutorID)(nil),                // 21: agora.v1.ExecutorID
+	(*FrameworkID)(nil),               // 22: agora.v1.FrameworkID
+	(*Resource)(nil),                  // 23: agora.v1.Resource
+	(*TaskID)(nil),                    // 24: agora.v1.TaskID
+	(*AgentID)(nil),                   // 25: agora.v1.AgentID
 }
 var file_messages_task_proto_depIdxs = []int32{
-	12, // 0: agora.v1.CommandInfo.environment:type_name -> agora.v1.CommandInfo.EnvironmentEntry
-	13, // 1: agora.v1.CommandInfo.uris:type_name -> agora.v1.CommandInfo.URI
+	14, // 0: agora.v1.CommandInfo.environment:type_name -> agora.v1.CommandInfo.EnvironmentEntry
+	15, // 1: agora.v1.CommandInfo.uris:type_name -> agora.v1.CommandInfo.URI
 	2,  // 2: agora.v1.ContainerInfo.type:type_name -> agora.v1.ContainerInfo.Type
-	15, // 3: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
-	19, // 4: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
-	20, // 5: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
+	17, // 3: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
+	21, // 4: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
+	22, // 5: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
 	4,  // 6: agora.v1.ExecutorInfo.command:type_name -> agora.v1.CommandInfo
 	5,  // 7: agora.v1.ExecutorInfo.container:type_name -> agora.v1.ContainerInfo
-	21, // 8: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
-	22, // 9: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
-	23, // 10: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
-	21, // 11: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
+	23, // 8: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
+	24, // 9: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
+	25, // 10: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
+	23, // 11: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
 	4,  // 12: agora.v1.TaskInfo.command:type_name -> agora.v1.CommandInfo
 	5,  // 13: agora.v1.TaskInfo.container:type_name -> agora.v1.ContainerInfo
 	7,  // 14: agora.v1.TaskInfo.executor:type_name -> agora.v1.ExecutorInfo
-	16, // 15: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
+	18, // 15: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
 	6,  // 16: agora.v1.TaskInfo.kill_policy:type_name -> agora.v1.KillPolicy
 	11, // 17: agora.v1.TaskInfo.health_check:type_name -> agora.v1.HealthCheck
-	22, // 18: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
-	0,  // 19: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
-	1,  // 20: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
-	23, // 21: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
-	19, // 22: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
-	22, // 23: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
-	20, // 24: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
-	19, // 25: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
-	23, // 26: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
-	0,  // 27: agora.v1.Task.state:type_name -> agora.v1.TaskState
-	21, // 28: agora.v1.Task.resources:type_name -> agora.v1.Resource
-	9,  // 29: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
-	3,  // 30: agora.v1.HealthCheck.type:type_name -> agora.v1.HealthCheck.Type
-	4,  // 31: agora.v1.HealthCheck.command:type_name -> agora.v1.CommandInfo
-	17, // 32: agora.v1.HealthCheck.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
-	18, // 33: agora.v1.HealthCheck.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
-	14, // 34: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	12, // 18: agora.v1.TaskInfo.check:type_name -> agora.v1.CheckInfo
+	24, // 19: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
+	0,  // 20: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
+	1,  // 21: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
+	25, // 22: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
+	21, // 23: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
+	13, // 24: agora.v1.TaskStatus.check_status:type_name -> agora.v1.CheckStatusInfo
+	24, // 25: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
+	22, // 26: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
+	21, // 27: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
+	25, // 28: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
+	0,  // 29: agora.v1.Task.state:type_name -> agora.v1.TaskState
+	23, // 30: agora.v1.Task.resources:type_name -> agora.v1.Resource
+	9,  // 31: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
+	3,  // 32: agora.v1.HealthCheck.type:type_name -> agora.v1.HealthCheck.Type
+	4,  // 33: agora.v1.HealthCheck.command:type_name -> agora.v1.CommandInfo
+	19, // 34: agora.v1.HealthCheck.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
+	20, // 35: agora.v1.HealthCheck.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
+	3,  // 36: agora.v1.CheckInfo.type:type_name -> agora.v1.HealthCheck.Type
+	4,  // 37: agora.v1.CheckInfo.command:type_name -> agora.v1.CommandInfo
+	19, // 38: agora.v1.CheckInfo.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
+	20, // 39: agora.v1.CheckInfo.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
+	3,  // 40: agora.v1.CheckStatusInfo.type:type_name -> agora.v1.HealthCheck.Type
+	16, // 41: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_messages_task_proto_init() }
@@ -1670,13 +1896,15 @@ func file_messages_task_proto_init() {
 	file_messages_resources_proto_init()
 	file_messages_task_proto_msgTypes[5].OneofWrappers = []any{}
 	file_messages_task_proto_msgTypes[7].OneofWrappers = []any{}
+	file_messages_task_proto_msgTypes[8].OneofWrappers = []any{}
+	file_messages_task_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_task_proto_rawDesc), len(file_messages_task_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

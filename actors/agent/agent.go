@@ -240,6 +240,10 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleHealthProbe(m)
 	case healthProbed:
 		a.handleHealthProbed(ctx, m)
+	case checkProbe:
+		a.handleCheckProbe(m)
+	case checkProbed:
+		a.handleCheckProbed(ctx, m)
 	case diskDone:
 		a.handleDiskDone(ctx, m)
 	case *messages.AgentDrain:

@@ -36,3 +36,10 @@ type HealthChecked struct {
 	Passed              bool
 	Failures            uint32
 }
+
+// Checked: a check (CheckInfo) probe of a task ended with Status, and the
+// agent acted on it.
+type Checked struct {
+	FrameworkID, TaskID string
+	Status              *messages.CheckStatusInfo
+}

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -93,5 +94,79 @@ func TestAgentHealthCheckKillsUnhealthyTask(t *testing.T) {
 	}
 	if u := updates[2]; u.Reason != messages.TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED {
 		t.Fatalf("the health update's reason is %s", u.Reason)
+	}
+}
+
+// A task's check (CheckInfo) is probed on the agent's clock and its result
+// reported when it changes, in the task's state with check_status and
+// REASON_TASK_CHECK_STATUS_UPDATED; it kills nothing.
+func TestAgentCheckReportsChanges(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	port := uint32(srv.Listener.Addr().(*net.TCPAddr).Port)
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	delay, interval := 1.0, 2.0
+	var mu sync.Mutex
+	var updates []*messages.TaskStatus
+	var launched sync.Once
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		switch ev := ev.(type) {
+		case *messages.Offers:
+			launched.Do(func() {
+				task := scheduler.Command("web", "serve", scheduler.Resources("cpus:0.5;mem:64"))
+				task.Check = &messages.CheckInfo{Type: messages.HealthCheck_HTTP, Http: &messages.HealthCheck_HTTPCheckInfo{Port: port},
+					DelaySeconds: &delay, IntervalSeconds: &interval}
+				d.Launch(ev.Offers[:1], task)
+			})
+		case *messages.StatusUpdate:
+			mu.Lock()
+			updates = append(updates, ev.Status)
+			mu.Unlock()
+		}
+	}))
+	c.AdvanceUntil(t, 0, time.Minute, testkit.IsStatus("fw", "web", messages.TaskState_TASK_RUNNING))
+	probed := func(code uint32) {
+		t.Helper()
+		mark := c.Events.Mark()
+		c.Advance(t, 2*time.Second)
+		c.Events.WaitForSince(t, mark, func(ev any) bool {
+			ch, ok := ev.(agent.Checked)
+			return ok && ch.TaskID == "web" && ch.Status.GetHttpStatusCode() == code
+		})
+	}
+	probed(503)
+	probed(503)
+	ready.Store(true)
+	probed(200)
+	probed(200)
+	// The last change reaches the scheduler (a repeat would have been
+	// queued by now: the agent acted on the last probe).
+	c.Events.WaitFor(t, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		u, isUpdate := se.Event.(*messages.StatusUpdate)
+		return ok && isUpdate && u.Status.GetCheckStatus().GetHttpStatusCode() == 200
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var got []string
+	for _, st := range updates {
+		s := st.State.String()
+		if st.CheckStatus != nil {
+			s += fmt.Sprintf("/%d", st.CheckStatus.GetHttpStatusCode())
+			if st.Reason != messages.TaskStatusReason_REASON_TASK_CHECK_STATUS_UPDATED {
+				t.Errorf("a check update's reason is %s", st.Reason)
+			}
+		}
+		got = append(got, s)
+	}
+	if want := "TASK_STARTING TASK_RUNNING TASK_RUNNING/503 TASK_RUNNING/200"; strings.Join(got, " ") != want {
+		t.Fatalf("updates %q, want %q", strings.Join(got, " "), want)
 	}
 }

@@ -67,6 +67,9 @@ type taskRun struct {
 	// set, says why the agent itself killed the task.
 	health  *healthcheck.Checker
 	killWhy string
+	// check is the task's check (CheckInfo) policy while it is checked;
+	// its last result goes out with every update (check_status).
+	check *healthcheck.Watch
 }
 
 // Messages from launch and wait goroutines back to the agent actor.
@@ -218,6 +221,7 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 	}
 	a.update(ctx, run, messages.TaskState_TASK_RUNNING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
 	a.startHealthCheck(run)
+	a.startCheck(run)
 }
 
 func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
@@ -313,6 +317,7 @@ func (a *agent) emit(ctx actor.Context, run *taskRun, state messages.TaskState, 
 		Status: &messages.TaskStatus{
 			TaskId: run.info.TaskId, State: state, Message: text, Reason: reason, AgentId: a.info.Id,
 			TimestampUnixNano: a.cfg.Clock.Now().UnixNano(), Uuid: uuid, ExitCode: exitCode, Healthy: run.healthy(),
+			CheckStatus: run.checkStatus(),
 		},
 		MasterEpoch: a.epoch,
 	}

@@ -118,7 +118,6 @@ func TestTaskIn(t *testing.T) {
 	}
 	for _, bad := range []*mesos.TaskInfo{
 		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Executor: &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("e")}, Type: mesos.ExecutorInfo_DEFAULT.Enum()}},
-		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, Check: &mesos.CheckInfo{}},
 		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")},
 			HealthCheck: &mesos.HealthCheck{Type: mesos.HealthCheck_TCP.Enum(), Tcp: &mesos.HealthCheck_TCPCheckInfo{Port: proto.Uint32(80), Protocol: mesos.NetworkInfo_IPv6.Enum()}}},
 	} {
@@ -224,5 +223,28 @@ func TestHealthCheckMapping(t *testing.T) {
 	back, err := statusIn(&mesos.TaskStatus{TaskId: &mesos.TaskID{Value: proto.String("h")}, State: mesos.TaskState_TASK_RUNNING.Enum(), Healthy: proto.Bool(false)})
 	if err != nil || back.Healthy == nil || *back.Healthy {
 		t.Fatalf("status in: %v, %v", back, err)
+	}
+}
+
+// A Mesos CheckInfo maps to Agora's (same types and times), and a check's
+// result goes out as Mesos' CheckStatusInfo of its type.
+func TestCheckMapping(t *testing.T) {
+	got, err := taskIn(&mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("c")}, Command: &mesos.CommandInfo{Value: proto.String("x")},
+		Check: &mesos.CheckInfo{Type: mesos.CheckInfo_COMMAND.Enum(), Command: &mesos.CheckInfo_Command{Command: &mesos.CommandInfo{Value: proto.String("test -f ready")}},
+			IntervalSeconds: proto.Float64(1)}})
+	if err != nil || got.Check.GetType() != messages.HealthCheck_COMMAND || got.Check.GetCommand().GetValue() != "test -f ready" || got.Check.GetIntervalSeconds() != 1 || got.Check.DelaySeconds != nil {
+		t.Fatalf("command check: %v, %v", got.GetCheck(), err)
+	}
+	for _, bad := range []*mesos.CheckInfo{{}, {Type: mesos.CheckInfo_HTTP.Enum()}, {Type: mesos.CheckInfo_TCP.Enum(), Tcp: &mesos.CheckInfo_Tcp{Port: proto.Uint32(0)}}} {
+		task := &mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, Check: bad}
+		if _, err := taskIn(task); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%v: %v; want ErrInvalid", bad, err)
+		}
+	}
+	code := uint32(503)
+	out := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "c"}, State: messages.TaskState_TASK_RUNNING, Reason: messages.TaskStatusReason_REASON_TASK_CHECK_STATUS_UPDATED,
+		CheckStatus: &messages.CheckStatusInfo{Type: messages.HealthCheck_HTTP, HttpStatusCode: &code}})
+	if out.GetCheckStatus().GetType() != mesos.CheckInfo_HTTP || out.GetCheckStatus().GetHttp().GetStatusCode() != 503 || out.GetReason() != mesos.TaskStatus_REASON_TASK_CHECK_STATUS_UPDATED {
+		t.Fatalf("status out: %v", out)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
 )
 
 // Checker is one task's health check policy, as Mesos' health checker
@@ -99,5 +100,36 @@ func (c *Checker) report(healthy bool) bool {
 		return false
 	}
 	c.reported = &healthy
+	return true
+}
+
+// Watch is one task's check (CheckInfo) policy, as Mesos' checker applies
+// it: the first probe Delay after the start, each next one Interval after
+// the previous one ended; a result is reported when it differs from the
+// last one reported (the first always is). It gates nothing.
+type Watch struct {
+	times messages.HealthCheckTimes
+	last  *messages.CheckStatusInfo
+}
+
+// NewWatch returns the policy of a check with times.
+func NewWatch(times messages.HealthCheckTimes) *Watch { return &Watch{times: times} }
+
+// First is how long after the start the first probe comes; Interval the
+// time between a probe's end and the next; Timeout bounds one (0: none).
+func (w *Watch) First() time.Duration    { return w.times.Delay }
+func (w *Watch) Interval() time.Duration { return w.times.Interval }
+func (w *Watch) Timeout() time.Duration  { return w.times.Timeout }
+
+// Last is the last result reported, nil before any; callers must not
+// change it.
+func (w *Watch) Last() *messages.CheckStatusInfo { return w.last }
+
+// Observe takes a probe's result and says whether to report it.
+func (w *Watch) Observe(st *messages.CheckStatusInfo) bool {
+	if w.last != nil && proto.Equal(w.last, st) {
+		return false
+	}
+	w.last = st
 	return true
 }

@@ -135,3 +135,24 @@ func TestTimesAndValidation(t *testing.T) {
 		t.Errorf("a custom executor's task with a health check: got %v, want ErrBadHealthCheck", err)
 	}
 }
+
+// A check's result is reported the first time and whenever it changes
+// (Mesos' checker); the same result again is not.
+func TestWatchReportsChanges(t *testing.T) {
+	w := healthcheck.NewWatch(messages.HealthCheckTimes{Delay: time.Second, Interval: 2 * time.Second})
+	code := func(c int32) *messages.CheckStatusInfo {
+		return &messages.CheckStatusInfo{Type: messages.HealthCheck_COMMAND, CommandExitCode: &c}
+	}
+	incomplete := &messages.CheckStatusInfo{Type: messages.HealthCheck_COMMAND}
+	for i, s := range []struct {
+		st     *messages.CheckStatusInfo
+		report bool
+	}{{code(1), true}, {code(1), false}, {code(0), true}, {incomplete, true}, {incomplete, false}, {code(0), true}} {
+		if got := w.Observe(s.st); got != s.report {
+			t.Fatalf("step %d (%v): report %v, want %v", i, s.st, got, s.report)
+		}
+	}
+	if w.First() != time.Second || w.Interval() != 2*time.Second || w.Last().GetCommandExitCode() != 0 || w.Last().CommandExitCode == nil {
+		t.Fatalf("times or last result wrong: %v %v %v", w.First(), w.Interval(), w.Last())
+	}
+}
