@@ -5,6 +5,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -56,4 +57,25 @@ func TestUnhealthyTaskKilledAndRelaunched(t *testing.T) {
 	fw.out.waitFor(t, `task_id=task-0000-restarted-1 state=TASK_RUNNING healthy=true`)
 	fw.signal(syscall.SIGINT)
 	fw.out.waitFor(t, "tearing down")
+}
+
+// agora run --health: the task's agent runs the check; a task that fails
+// it is killed, and agora run says why and exits non-zero.
+func TestAgoraRunHealthCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	_, dev := startNode(t, "dev", "dev", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
+	cmd := exec.Command(agoraBin, "run", "--master", dev.Remoting, "--timeout", "60s", "--health", "cmd:test -f ready",
+		"--health-interval", "300ms", "--health-grace", "1ns", "--health-failures", "2", "--", "sh", "-c", "touch ready; sleep 1; rm ready; exec sleep 600")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("agora run of a task killed as unhealthy exited 0:\n%s", out)
+	}
+	for _, want := range []string{"is healthy: health check passed", "is unhealthy: health check failed: unhealthy: command exited with code 1",
+		"is TASK_KILLED: killed: health check failed 2 consecutive times (the limit)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("agora run's output lacks %q:\n%s", want, out)
+		}
+	}
 }

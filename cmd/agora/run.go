@@ -40,6 +40,7 @@ type runCmd struct {
 	Health         string        `env:"AGORA_RUN_HEALTH" help:"Health check of the task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; the agent kills the task after --health-failures failures in a row."`
 	HealthInterval time.Duration `env:"AGORA_RUN_HEALTH_INTERVAL" help:"Time between health checks, and before the first (0: 10s between, 15s before the first)."`
 	HealthFailures uint32        `env:"AGORA_RUN_HEALTH_FAILURES" help:"Failed health checks in a row that kill the task (0: 3)."`
+	HealthGrace    time.Duration `env:"AGORA_RUN_HEALTH_GRACE" help:"Failed health checks this long after the start are ignored until one passes (0: 10s)."`
 
 	// TLS: a framework certificate (agora dev's, by default).
 	TLS tlsFlags `embed:""`
@@ -177,7 +178,14 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 			}
 		case *messages.StatusUpdate:
 			st := ev.Status
-			if st.GetTaskId().GetValue() != task.TaskId.Value || ended || st.State == last {
+			if st.GetTaskId().GetValue() != task.TaskId.Value || ended {
+				return
+			}
+			if st.State == last {
+				if st.Reason == messages.TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED && st.Healthy != nil {
+					health := map[bool]string{true: "healthy", false: "unhealthy"}[*st.Healthy]
+					fmt.Fprintf(o.stderr, "agora run: task %s is %s: %s\n", st.TaskId.GetValue(), health, st.Message)
+				}
 				return // reconciliation repeats what we know
 			}
 			last = st.State
@@ -425,7 +433,7 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 	}
 	var health *messages.HealthCheck
 	if c.Health != "" {
-		if health, err = scheduler.HealthCheck(c.Health, c.HealthInterval, c.HealthInterval, 0, 0, c.HealthFailures); err != nil {
+		if health, err = scheduler.HealthCheck(c.Health, c.HealthInterval, c.HealthInterval, 0, c.HealthGrace, c.HealthFailures); err != nil {
 			return err
 		}
 	}
