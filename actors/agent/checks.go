@@ -37,7 +37,7 @@ func (run *taskRun) checkStatus() *messages.CheckStatusInfo {
 // startCheck starts checking a task that now runs, if it asks.
 func (a *agent) startCheck(run *taskRun) {
 	check := run.info.GetCheck()
-	if check == nil || run.check != nil || run.container == nil || run.info.Executor != nil || run.killing || run.state != messages.TaskState_TASK_RUNNING {
+	if check == nil || run.check != nil || !checkable(run) {
 		return
 	}
 	if err := messages.ValidateCheck(check); err != nil {
@@ -51,7 +51,7 @@ func (a *agent) startCheck(run *taskRun) {
 // checked reports whether w still checks the task of key.
 func (a *agent) checked(key taskKey, w *healthcheck.Watch) (*taskRun, bool) {
 	run, ok := a.tasks[key]
-	if !ok || run.check != w || run.killing || messages.IsTerminal(run.state) || run.container == nil {
+	if !ok || run.check != w || !checkable(run) {
 		return nil, false
 	}
 	return run, true

@@ -47,7 +47,7 @@ func (run *taskRun) healthy() *bool {
 // startHealthCheck starts checking a task that now runs, if it asks.
 func (a *agent) startHealthCheck(run *taskRun) {
 	check := run.info.GetHealthCheck()
-	if check == nil || run.health != nil || run.container == nil || run.info.Executor != nil || run.killing || run.state != messages.TaskState_TASK_RUNNING {
+	if check == nil || run.health != nil || !checkable(run) {
 		return
 	}
 	if err := messages.ValidateHealthCheck(check); err != nil {
@@ -60,10 +60,16 @@ func (a *agent) startHealthCheck(run *taskRun) {
 	a.later(run.health.First(), healthProbe{key: run.key, checker: run.health})
 }
 
+// checkable reports whether run's checks may start: it runs (launched by
+// this agent's containerizer, not an executor), and is not being killed.
+func checkable(run *taskRun) bool {
+	return run.container != nil && run.info.Executor == nil && !run.killing && run.state == messages.TaskState_TASK_RUNNING
+}
+
 // checking reports whether c still checks the task of key.
 func (a *agent) checking(key taskKey, c *healthcheck.Checker) (*taskRun, bool) {
 	run, ok := a.tasks[key]
-	if !ok || run.health != c || run.killing || messages.IsTerminal(run.state) || run.container == nil {
+	if !ok || run.health != c || !checkable(run) {
 		return nil, false
 	}
 	return run, true
