@@ -53,8 +53,8 @@ func TestDockerTaskChecksRunInItsContainer(t *testing.T) {
 	})
 
 	// The first probes: the health check passes once httpd listens (a
-	// failure before is ignored: no grace period, but fewer than the
-	// limit in a row, as httpd listens within a probe or two).
+	// failure before counts, with no grace period, but one is below the
+	// limit of two).
 	checkCode := func(code int32) func(any) bool {
 		return func(ev any) bool {
 			ch, ok := ev.(agent.Checked)
