@@ -22,10 +22,6 @@ func taskIn(t *mesos.TaskInfo) (*messages.TaskInfo, error) {
 		return nil, fmt.Errorf("%w: task %s has both a command and an executor", ErrInvalid, id)
 	case t.Executor == nil && t.Command == nil:
 		return nil, fmt.Errorf("%w: task %s has neither a command nor an executor", ErrInvalid, id)
-	case t.HealthCheck != nil:
-		return nil, fmt.Errorf("%w: task %s: health checks", ErrUnsupported, id)
-	case t.Check != nil:
-		return nil, fmt.Errorf("%w: task %s: checks", ErrUnsupported, id)
 	}
 	rs, err := resourcesIn(t.Resources)
 	if err != nil {
@@ -47,6 +43,16 @@ func taskIn(t *mesos.TaskInfo) (*messages.TaskInfo, error) {
 			return nil, fmt.Errorf("task %s: %w", id, err)
 		}
 	}
+	if h := t.HealthCheck; h != nil {
+		if out.HealthCheck, err = healthCheckIn(h); err != nil {
+			return nil, fmt.Errorf("task %s: %w", id, err)
+		}
+	}
+	if c := t.Check; c != nil {
+		if out.Check, err = checkIn(c); err != nil {
+			return nil, fmt.Errorf("task %s: %w", id, err)
+		}
+	}
 	if g := t.GetKillPolicy().GetGracePeriod(); g != nil {
 		out.KillPolicy = &messages.KillPolicy{GracePeriodNanos: g.GetNanoseconds()}
 	}
@@ -57,6 +63,95 @@ func taskIn(t *mesos.TaskInfo) (*messages.TaskInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// healthCheckIn is a Mesos HealthCheck as Agora's agent runs it: the same
+// fields and defaults (unset times stay unset and take Mesos' defaults).
+// IPv6 probes and HTTP statuses (which Mesos' own executors ignore too)
+// are not taken.
+func healthCheckIn(h *mesos.HealthCheck) (*messages.HealthCheck, error) {
+	out := &messages.HealthCheck{DelaySeconds: h.DelaySeconds, IntervalSeconds: h.IntervalSeconds, TimeoutSeconds: h.TimeoutSeconds,
+		ConsecutiveFailures: h.ConsecutiveFailures, GracePeriodSeconds: h.GracePeriodSeconds}
+	ipv6 := mesos.NetworkInfo_IPv6
+	switch h.GetType() {
+	case mesos.HealthCheck_COMMAND:
+		if h.Command == nil {
+			return nil, fmt.Errorf("%w: a COMMAND health check without a command", ErrInvalid)
+		}
+		cmd, err := commandIn(h.Command)
+		if err != nil {
+			return nil, fmt.Errorf("health check: %w", err)
+		}
+		out.Type, out.Command = messages.HealthCheck_COMMAND, cmd
+	case mesos.HealthCheck_HTTP:
+		if h.Http == nil {
+			return nil, fmt.Errorf("%w: an HTTP health check without http", ErrInvalid)
+		}
+		if h.Http.GetProtocol() == ipv6 {
+			return nil, fmt.Errorf("%w: IPv6 health checks", ErrUnsupported)
+		}
+		out.Type, out.Http = messages.HealthCheck_HTTP, &messages.HealthCheck_HTTPCheckInfo{Port: h.Http.GetPort(), Path: h.Http.GetPath(), Scheme: h.Http.GetScheme()}
+	case mesos.HealthCheck_TCP:
+		if h.Tcp == nil {
+			return nil, fmt.Errorf("%w: a TCP health check without tcp", ErrInvalid)
+		}
+		if h.Tcp.GetProtocol() == ipv6 {
+			return nil, fmt.Errorf("%w: IPv6 health checks", ErrUnsupported)
+		}
+		out.Type, out.Tcp = messages.HealthCheck_TCP, &messages.HealthCheck_TCPCheckInfo{Port: h.Tcp.GetPort()}
+	default:
+		return nil, fmt.Errorf("%w: health check type %s: give COMMAND, HTTP or TCP", ErrInvalid, h.GetType())
+	}
+	if err := messages.ValidateHealthCheck(out); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return out, nil
+}
+
+// checkIn is a Mesos CheckInfo as Agora's agent runs it.
+func checkIn(c *mesos.CheckInfo) (*messages.CheckInfo, error) {
+	out := &messages.CheckInfo{DelaySeconds: c.DelaySeconds, IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds}
+	switch c.GetType() {
+	case mesos.CheckInfo_COMMAND:
+		if c.GetCommand().GetCommand() == nil {
+			return nil, fmt.Errorf("%w: a COMMAND check without a command", ErrInvalid)
+		}
+		cmd, err := commandIn(c.Command.Command)
+		if err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		out.Type, out.Command = messages.HealthCheck_COMMAND, cmd
+	case mesos.CheckInfo_HTTP:
+		if c.Http == nil {
+			return nil, fmt.Errorf("%w: an HTTP check without http", ErrInvalid)
+		}
+		out.Type, out.Http = messages.HealthCheck_HTTP, &messages.HealthCheck_HTTPCheckInfo{Port: c.Http.GetPort(), Path: c.Http.GetPath()}
+	case mesos.CheckInfo_TCP:
+		if c.Tcp == nil {
+			return nil, fmt.Errorf("%w: a TCP check without tcp", ErrInvalid)
+		}
+		out.Type, out.Tcp = messages.HealthCheck_TCP, &messages.HealthCheck_TCPCheckInfo{Port: c.Tcp.GetPort()}
+	default:
+		return nil, fmt.Errorf("%w: check type %s: give COMMAND, HTTP or TCP", ErrInvalid, c.GetType())
+	}
+	if err := messages.ValidateCheck(out); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return out, nil
+}
+
+// checkStatusOut is a check's result as Mesos reports it.
+func checkStatusOut(st *messages.CheckStatusInfo) *mesos.CheckStatusInfo {
+	out := &mesos.CheckStatusInfo{Type: mesos.CheckInfo_Type(st.Type).Enum()}
+	switch st.Type {
+	case messages.HealthCheck_COMMAND:
+		out.Command = &mesos.CheckStatusInfo_Command{ExitCode: st.CommandExitCode}
+	case messages.HealthCheck_HTTP:
+		out.Http = &mesos.CheckStatusInfo_Http{StatusCode: st.HttpStatusCode}
+	case messages.HealthCheck_TCP:
+		out.Tcp = &mesos.CheckStatusInfo_Tcp{Succeeded: st.TcpSucceeded}
+	}
+	return out
 }
 
 // commandIn: Mesos runs value with `sh -c` unless shell is false (its
@@ -211,6 +306,12 @@ func statusOut(s *messages.TaskStatus) *mesos.TaskStatus {
 	if len(s.Uuid) > 0 {
 		out.Uuid = s.Uuid
 	}
+	if s.Healthy != nil {
+		out.Healthy = proto.Bool(*s.Healthy)
+	}
+	if s.CheckStatus != nil {
+		out.CheckStatus = checkStatusOut(s.CheckStatus)
+	}
 	return out
 }
 
@@ -334,6 +435,9 @@ func statusIn(s *mesos.TaskStatus) (*messages.TaskStatus, error) {
 	}
 	if s.Timestamp != nil {
 		out.TimestampUnixNano = int64(s.GetTimestamp() * float64(time.Second))
+	}
+	if s.Healthy != nil {
+		out.Healthy = proto.Bool(*s.Healthy) // a Mesos executor checks its own tasks
 	}
 	return out, nil
 }
