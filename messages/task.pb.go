@@ -39,6 +39,11 @@ const (
 	TaskState_TASK_DROPPED     TaskState = 10
 	TaskState_TASK_UNREACHABLE TaskState = 11
 	TaskState_TASK_GONE        TaskState = 12
+	// TASK_GONE_BY_OPERATOR: the task's agent was removed by an operator
+	// (agora agents remove); told only to PARTITION_AWARE frameworks, as
+	// TASK_UNREACHABLE, TASK_GONE, TASK_DROPPED and TASK_UNKNOWN are: the
+	// others are told TASK_LOST.
+	TaskState_TASK_GONE_BY_OPERATOR TaskState = 13
 )
 
 // Enum value maps for TaskState.
@@ -57,21 +62,23 @@ var (
 		10: "TASK_DROPPED",
 		11: "TASK_UNREACHABLE",
 		12: "TASK_GONE",
+		13: "TASK_GONE_BY_OPERATOR",
 	}
 	TaskState_value = map[string]int32{
-		"TASK_UNKNOWN":     0,
-		"TASK_STAGING":     1,
-		"TASK_STARTING":    2,
-		"TASK_RUNNING":     3,
-		"TASK_KILLING":     4,
-		"TASK_FINISHED":    5,
-		"TASK_FAILED":      6,
-		"TASK_KILLED":      7,
-		"TASK_ERROR":       8,
-		"TASK_LOST":        9,
-		"TASK_DROPPED":     10,
-		"TASK_UNREACHABLE": 11,
-		"TASK_GONE":        12,
+		"TASK_UNKNOWN":          0,
+		"TASK_STAGING":          1,
+		"TASK_STARTING":         2,
+		"TASK_RUNNING":          3,
+		"TASK_KILLING":          4,
+		"TASK_FINISHED":         5,
+		"TASK_FAILED":           6,
+		"TASK_KILLED":           7,
+		"TASK_ERROR":            8,
+		"TASK_LOST":             9,
+		"TASK_DROPPED":          10,
+		"TASK_UNREACHABLE":      11,
+		"TASK_GONE":             12,
+		"TASK_GONE_BY_OPERATOR": 13,
 	}
 )
 
@@ -142,36 +149,40 @@ const (
 	// The task's agent is drained by an operator and the task still ran at
 	// the drain's deadline.
 	TaskStatusReason_REASON_AGENT_DRAINING TaskStatusReason = 24
+	// The task's agent was removed by an operator (numbered in the
+	// maintenance range, 280-299, to stay clear of reasons added elsewhere).
+	TaskStatusReason_REASON_AGENT_REMOVED_BY_OPERATOR TaskStatusReason = 280
 )
 
 // Enum value maps for TaskStatusReason.
 var (
 	TaskStatusReason_name = map[int32]string{
-		0:  "REASON_UNSPECIFIED",
-		1:  "REASON_COMMAND_EXITED",
-		2:  "REASON_CONTAINER_LIMITATION_MEMORY",
-		3:  "REASON_CONTAINER_LAUNCH_FAILED",
-		4:  "REASON_EXECUTOR_TERMINATED",
-		5:  "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
-		6:  "REASON_FRAMEWORK_REMOVED",
-		7:  "REASON_AGENT_REMOVED",
-		8:  "REASON_AGENT_UNREACHABLE",
-		9:  "REASON_AGENT_RESTARTED",
-		10: "REASON_INVALID_OFFERS",
-		11: "REASON_TASK_INVALID",
-		12: "REASON_RECONCILIATION",
-		13: "REASON_TASK_KILLED_DURING_LAUNCH",
-		14: "REASON_PREEMPTED",
-		15: "REASON_TASK_UNKNOWN",
-		16: "REASON_KILLED_BY_FRAMEWORK",
-		17: "REASON_IMAGE_NOT_FOUND",
-		18: "REASON_RESOURCES_UNKNOWN",
-		19: "REASON_SANDBOX_INVALID",
-		20: "REASON_AGENT_REREGISTER_TIMEOUT",
-		21: "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
-		22: "REASON_TASK_UNAUTHORIZED",
-		23: "REASON_TASK_KILLED_BY_OPERATOR",
-		24: "REASON_AGENT_DRAINING",
+		0:   "REASON_UNSPECIFIED",
+		1:   "REASON_COMMAND_EXITED",
+		2:   "REASON_CONTAINER_LIMITATION_MEMORY",
+		3:   "REASON_CONTAINER_LAUNCH_FAILED",
+		4:   "REASON_EXECUTOR_TERMINATED",
+		5:   "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+		6:   "REASON_FRAMEWORK_REMOVED",
+		7:   "REASON_AGENT_REMOVED",
+		8:   "REASON_AGENT_UNREACHABLE",
+		9:   "REASON_AGENT_RESTARTED",
+		10:  "REASON_INVALID_OFFERS",
+		11:  "REASON_TASK_INVALID",
+		12:  "REASON_RECONCILIATION",
+		13:  "REASON_TASK_KILLED_DURING_LAUNCH",
+		14:  "REASON_PREEMPTED",
+		15:  "REASON_TASK_UNKNOWN",
+		16:  "REASON_KILLED_BY_FRAMEWORK",
+		17:  "REASON_IMAGE_NOT_FOUND",
+		18:  "REASON_RESOURCES_UNKNOWN",
+		19:  "REASON_SANDBOX_INVALID",
+		20:  "REASON_AGENT_REREGISTER_TIMEOUT",
+		21:  "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
+		22:  "REASON_TASK_UNAUTHORIZED",
+		23:  "REASON_TASK_KILLED_BY_OPERATOR",
+		24:  "REASON_AGENT_DRAINING",
+		280: "REASON_AGENT_REMOVED_BY_OPERATOR",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                     0,
@@ -199,6 +210,7 @@ var (
 		"REASON_TASK_UNAUTHORIZED":               22,
 		"REASON_TASK_KILLED_BY_OPERATOR":         23,
 		"REASON_AGENT_DRAINING":                  24,
+		"REASON_AGENT_REMOVED_BY_OPERATOR":       280,
 	}
 )
 
@@ -1195,7 +1207,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\rlatest_status\x18\b \x01(\v2\x14.agora.v1.TaskStatusR\flatestStatus\x12\x12\n" +
 	"\x04role\x18\t \x01(\tR\x04role\x12\x1c\n" +
 	"\trevocable\x18\n" +
-	" \x01(\bR\trevocable*\xf1\x01\n" +
+	" \x01(\bR\trevocable*\x8c\x02\n" +
 	"\tTaskState\x12\x10\n" +
 	"\fTASK_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTASK_STAGING\x10\x01\x12\x11\n" +
@@ -1211,7 +1223,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\x95\x06\n" +
+	"\tTASK_GONE\x10\f\x12\x19\n" +
+	"\x15TASK_GONE_BY_OPERATOR\x10\r*\xbc\x06\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1238,7 +1251,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15\x12\x1c\n" +
 	"\x18REASON_TASK_UNAUTHORIZED\x10\x16\x12\"\n" +
 	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17\x12\x19\n" +
-	"\x15REASON_AGENT_DRAINING\x10\x18B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x15REASON_AGENT_DRAINING\x10\x18\x12%\n" +
+	" REASON_AGENT_REMOVED_BY_OPERATOR\x10\x98\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

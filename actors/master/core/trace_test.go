@@ -307,8 +307,13 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if id := arg(t, d, "id", ""); id != "" {
 			info.Id = &messages.FrameworkID{Value: e.frameworkID(id)}
 		}
-		if c := arg(t, d, "capabilities", ""); c == "revocable" {
-			info.Capabilities = []messages.Capability{messages.Capability_REVOCABLE_RESOURCES}
+		for _, c := range strings.Split(arg(t, d, "capabilities", ""), ",") {
+			switch c {
+			case "revocable":
+				info.Capabilities = append(info.Capabilities, messages.Capability_REVOCABLE_RESOURCES)
+			case "partition-aware":
+				info.Capabilities = append(info.Capabilities, messages.Capability_PARTITION_AWARE)
+			}
 		}
 		r = e.c.Subscribe(e.peerAs(t, d, conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}, e.now)
 		for _, eff := range r.Effects {
@@ -391,8 +396,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "kill":
 		name := arg(t, d, "fw", "f1")
-		r = e.c.Kill(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
-			TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}, e.now)
+		msg := &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}, TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}
+		if on := arg(t, d, "on", ""); on != "" {
+			msg.AgentId = &messages.AgentID{Value: e.agentIDOr(on)}
+		}
+		r = e.c.Kill(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "status":
 		// An agent's status update; uuid makes it one the framework must
@@ -419,7 +427,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		msg := &messages.Reconcile{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}}
 		if a, ok := d.Arg("tasks"); ok {
 			for _, v := range a.Vals {
-				msg.Tasks = append(msg.Tasks, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: v}})
+				q := &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: v}}
+				if on := arg(t, d, "on", ""); on != "" { // the agent the framework names
+					q.AgentId = &messages.AgentID{Value: e.agentIDOr(on)}
+				}
+				msg.Tasks = append(msg.Tasks, q)
 			}
 		}
 		r = e.c.Reconcile(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
@@ -482,6 +494,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "reactivate":
 		r = e.c.ReactivateAgent(e.peerAs(t, d, "op"), &messages.ReactivateAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
+
+	case "remove":
+		r = e.c.RemoveAgent(e.peerAs(t, d, "op"), &messages.RemoveAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
 
 	case "operator-teardown":
 		r = e.c.OperatorTeardown(e.peerAs(t, d, "op"), &messages.OperatorTeardown{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}}, e.now)
