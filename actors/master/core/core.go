@@ -262,7 +262,7 @@ func (c *Core) Start(now time.Time) Ready {
 		c.arm(c.cfg.AgentReregisterTimeout, recoveryEnded{})
 	}
 	if len(c.cfg.Maintenance.GetWindows()) > 0 {
-		c.maint.schedule = c.cfg.Maintenance
+		c.maint.setSchedule(c.cfg.Maintenance)
 		c.startMaintenance(now)
 	}
 	c.log.Info("master started", "address", c.cfg.Info.GetAddress(), "http", c.cfg.Info.GetHttpAddress())

@@ -92,9 +92,23 @@ func windowEnd(w *messages.MaintenanceWindow) time.Time {
 type maintenanceState struct {
 	// schedule is never changed in place: a change replaces it.
 	schedule *messages.MaintenanceSchedule
+	// byMachine indexes the schedule's windows by machine: agents
+	// (re-)registering by the thousand after a failover look theirs up.
+	byMachine map[string]int
 	// gen counts schedules, so timers of an earlier one find nothing.
 	gen     uint64
 	writing *maintenanceWrite
+}
+
+// setSchedule puts s in force in the books of maintenance.
+func (m *maintenanceState) setSchedule(s *messages.MaintenanceSchedule) {
+	m.schedule = s
+	m.byMachine = make(map[string]int, len(s.GetWindows()))
+	for i, w := range s.GetWindows() {
+		for _, name := range w.Machines {
+			m.byMachine[name] = i
+		}
+	}
 }
 
 type maintenanceWrite struct {
@@ -195,11 +209,11 @@ func (c *Core) MaintenanceSchedule(p Peer, q *messages.GetMaintenanceSchedule) (
 // one drains and the new one does not are reactivated, and the new one's
 // windows are started.
 func (c *Core) applyMaintenance(s *messages.MaintenanceSchedule, now time.Time) {
-	c.maint.schedule = s
+	c.maint.setSchedule(s)
 	c.log.Info("maintenance schedule in force", "windows", len(s.Windows))
 	for _, a := range ordered(c.books.agents, strings.Compare) {
 		if a.drain != nil && a.drain.maintenance {
-			if w := c.windowOf(a); w == nil || !inWindow(w, now) {
+			if i, ok := c.windowOf(a); !ok || !inWindow(s.Windows[i], now) {
 				c.log.Info("maintenance over for an agent (rescheduled)", "agent_id", a.id())
 				c.reactivate(a)
 			}
@@ -213,13 +227,14 @@ func (c *Core) applyMaintenance(s *messages.MaintenanceSchedule, now time.Time) 
 // windows ahead; agents in a window now are drained.
 func (c *Core) startMaintenance(now time.Time) {
 	c.maint.gen++
+	agents := c.agentsByWindow()
 	for i, w := range c.maint.schedule.GetWindows() {
 		start, end := windowStart(w), windowEnd(w)
 		if !end.After(now) {
 			continue
 		}
 		if start.After(now) {
-			for _, a := range c.windowAgents(w) {
+			for _, a := range agents[i] {
 				c.tellFrameworksMaintenance(a, start)
 			}
 			c.arm(start.Sub(now), maintenanceStart{gen: c.maint.gen, window: i})
@@ -236,7 +251,7 @@ func (c *Core) maintenanceStarted(t maintenanceStart, now time.Time) {
 	if w == nil {
 		return
 	}
-	for _, a := range c.windowAgents(w) {
+	for _, a := range c.agentsByWindow()[t.window] {
 		c.maintain(a, w, now)
 	}
 }
@@ -263,11 +278,10 @@ func (c *Core) maintain(a *agentRecord, w *messages.MaintenanceWindow, now time.
 
 // maintenanceOver reactivates the window's agents it drained.
 func (c *Core) maintenanceOver(t maintenanceEnd, now time.Time) {
-	w := c.window(t.gen, t.window)
-	if w == nil {
+	if c.window(t.gen, t.window) == nil {
 		return
 	}
-	for _, a := range c.windowAgents(w) {
+	for _, a := range c.agentsByWindow()[t.window] {
 		if a.drain != nil && a.drain.maintenance {
 			c.log.Info("maintenance window over: the agent is active again", "agent_id", a.id())
 			c.reactivate(a)
@@ -280,9 +294,12 @@ func (c *Core) maintenanceOver(t maintenanceEnd, now time.Time) {
 // the window's drain); one that reports the drain of a window that is
 // over is reactivated.
 func (c *Core) maybeMaintain(a *agentRecord, now time.Time) {
-	w := c.windowOf(a)
+	i, ok := c.windowOf(a)
+	if !ok {
+		return
+	}
+	w := c.maint.schedule.Windows[i]
 	switch {
-	case w == nil:
 	case inWindow(w, now):
 		c.maintain(a, w, now)
 	case a.drain != nil && !windowEnd(w).After(now) && a.drain.deadline.Equal(windowStart(w)):
@@ -303,26 +320,26 @@ func inWindow(w *messages.MaintenanceWindow, now time.Time) bool {
 	return !now.Before(windowStart(w)) && now.Before(windowEnd(w))
 }
 
-// windowOf is the window naming the agent (by hostname or ID), if any.
-func (c *Core) windowOf(a *agentRecord) *messages.MaintenanceWindow {
-	for _, w := range c.maint.schedule.GetWindows() {
-		if slices.Contains(w.Machines, a.info.GetHostname()) || slices.Contains(w.Machines, a.id()) {
-			return w
-		}
+// windowOf is the index of the window naming the agent (by hostname or
+// ID), if any.
+func (c *Core) windowOf(a *agentRecord) (int, bool) {
+	if i, ok := c.maint.byMachine[a.info.GetHostname()]; ok {
+		return i, true
 	}
-	return nil
+	i, ok := c.maint.byMachine[a.id()]
+	return i, ok
 }
 
-// windowAgents are the agents a window names, by ID.
-func (c *Core) windowAgents(w *messages.MaintenanceWindow) []*agentRecord {
-	names := make(map[string]bool, len(w.Machines))
-	for _, m := range w.Machines {
-		names[m] = true
+// agentsByWindow are the agents each window names, by window index, each
+// list by agent ID.
+func (c *Core) agentsByWindow() map[int][]*agentRecord {
+	out := map[int][]*agentRecord{}
+	if len(c.maint.byMachine) == 0 {
+		return out
 	}
-	var out []*agentRecord
 	for _, a := range ordered(c.books.agents, strings.Compare) {
-		if names[a.info.GetHostname()] || names[a.id()] {
-			out = append(out, a)
+		if i, ok := c.windowOf(a); ok {
+			out[i] = append(out[i], a)
 		}
 	}
 	return out
@@ -350,9 +367,9 @@ func (c *Core) tellMaintenance(f *frameworkRecord, now time.Time) {
 		if !ok || a.drain != nil || messages.IsTerminal(t.task.State) || slices.Contains(told, a.id()) {
 			continue
 		}
-		if w := c.windowOf(a); w != nil && windowStart(w).After(now) {
+		if i, ok := c.windowOf(a); ok && windowStart(c.maint.schedule.Windows[i]).After(now) {
 			told = append(told, a.id())
-			c.send(f.conn, &messages.AgentDraining{AgentId: a.info.Id, DeadlineUnixNano: w.StartUnixNano, MasterEpoch: c.epoch()})
+			c.send(f.conn, &messages.AgentDraining{AgentId: a.info.Id, DeadlineUnixNano: c.maint.schedule.Windows[i].StartUnixNano, MasterEpoch: c.epoch()})
 		}
 	}
 }
