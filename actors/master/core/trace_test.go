@@ -241,6 +241,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			cfg.Maintenance = e.schedule
 		}
 		e.c = New(cfg)
+		e.timers = nil // an earlier term's timers died with it
 		e.offerPrefix = fmt.Sprintf("m-%d-", cfg.Info.Epoch)
 		r = e.c.Start(e.now)
 
