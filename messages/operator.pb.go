@@ -418,6 +418,251 @@ func (x *OperatorAccepted) GetMessage() string {
 	return ""
 }
 
+// RemoveAgent: an operator removes an agent for good (the drain_agents
+// ACL, as Mesos' MARK_AGENT_GONE): its offers are rescinded, the allocator
+// forgets it, its tasks end (TASK_GONE_BY_OPERATOR for PARTITION_AWARE
+// frameworks, TASK_LOST for the others, REASON_AGENT_REMOVED_BY_OPERATOR)
+// and the agent is told to kill them. Its ID may not register again: the
+// node must start afresh (a new work directory, hence a new ID).
+type RemoveAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAgent) Reset() {
+	*x = RemoveAgent{}
+	mi := &file_messages_operator_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAgent) ProtoMessage() {}
+
+func (x *RemoveAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAgent.ProtoReflect.Descriptor instead.
+func (*RemoveAgent) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RemoveAgent) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+// MaintenanceWindow is a time when machines are unavailable, as Mesos'
+// maintenance Window: machines are agents' hostnames (or agent IDs).
+type MaintenanceWindow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Machines      []string               `protobuf:"bytes,1,rep,name=machines,proto3" json:"machines,omitempty"`
+	StartUnixNano int64                  `protobuf:"varint,2,opt,name=start_unix_nano,json=startUnixNano,proto3" json:"start_unix_nano,omitempty"`
+	DurationNanos int64                  `protobuf:"varint,3,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MaintenanceWindow) Reset() {
+	*x = MaintenanceWindow{}
+	mi := &file_messages_operator_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MaintenanceWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MaintenanceWindow) ProtoMessage() {}
+
+func (x *MaintenanceWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MaintenanceWindow.ProtoReflect.Descriptor instead.
+func (*MaintenanceWindow) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MaintenanceWindow) GetMachines() []string {
+	if x != nil {
+		return x.Machines
+	}
+	return nil
+}
+
+func (x *MaintenanceWindow) GetStartUnixNano() int64 {
+	if x != nil {
+		return x.StartUnixNano
+	}
+	return 0
+}
+
+func (x *MaintenanceWindow) GetDurationNanos() int64 {
+	if x != nil {
+		return x.DurationNanos
+	}
+	return 0
+}
+
+// MaintenanceSchedule is the cluster's maintenance windows; a machine is
+// in at most one window.
+type MaintenanceSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Windows       []*MaintenanceWindow   `protobuf:"bytes,1,rep,name=windows,proto3" json:"windows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MaintenanceSchedule) Reset() {
+	*x = MaintenanceSchedule{}
+	mi := &file_messages_operator_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MaintenanceSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MaintenanceSchedule) ProtoMessage() {}
+
+func (x *MaintenanceSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MaintenanceSchedule.ProtoReflect.Descriptor instead.
+func (*MaintenanceSchedule) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *MaintenanceSchedule) GetWindows() []*MaintenanceWindow {
+	if x != nil {
+		return x.Windows
+	}
+	return nil
+}
+
+// UpdateMaintenanceSchedule: an operator replaces the schedule (the
+// drain_agents ACL); an empty one clears it. Before a window starts the
+// frameworks with tasks on its machines are told (AgentDraining, deadline
+// the window's start); at the start its agents drain (what still runs is
+// killed, REASON_AGENT_DRAINING); at its end they are reactivated.
+type UpdateMaintenanceSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *MaintenanceSchedule   `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMaintenanceSchedule) Reset() {
+	*x = UpdateMaintenanceSchedule{}
+	mi := &file_messages_operator_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMaintenanceSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMaintenanceSchedule) ProtoMessage() {}
+
+func (x *UpdateMaintenanceSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMaintenanceSchedule.ProtoReflect.Descriptor instead.
+func (*UpdateMaintenanceSchedule) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpdateMaintenanceSchedule) GetSchedule() *MaintenanceSchedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// GetMaintenanceSchedule asks for the schedule (the view_state ACL); the
+// answer is a MaintenanceSchedule.
+type GetMaintenanceSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMaintenanceSchedule) Reset() {
+	*x = GetMaintenanceSchedule{}
+	mi := &file_messages_operator_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMaintenanceSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMaintenanceSchedule) ProtoMessage() {}
+
+func (x *GetMaintenanceSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMaintenanceSchedule.ProtoReflect.Descriptor instead.
+func (*GetMaintenanceSchedule) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{11}
+}
+
 var File_messages_operator_proto protoreflect.FileDescriptor
 
 const file_messages_operator_proto_rawDesc = "" +
@@ -445,7 +690,18 @@ const file_messages_operator_proto_rawDesc = "" +
 	"\x0fReactivateAgent\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\",\n" +
 	"\x10OperatorAccepted\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessageB'Z%github.com/agora-sched/agora/messagesb\x06proto3"
+	"\amessage\x18\x01 \x01(\tR\amessage\";\n" +
+	"\vRemoveAgent\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\"~\n" +
+	"\x11MaintenanceWindow\x12\x1a\n" +
+	"\bmachines\x18\x01 \x03(\tR\bmachines\x12&\n" +
+	"\x0fstart_unix_nano\x18\x02 \x01(\x03R\rstartUnixNano\x12%\n" +
+	"\x0eduration_nanos\x18\x03 \x01(\x03R\rdurationNanos\"L\n" +
+	"\x13MaintenanceSchedule\x125\n" +
+	"\awindows\x18\x01 \x03(\v2\x1b.agora.v1.MaintenanceWindowR\awindows\"V\n" +
+	"\x19UpdateMaintenanceSchedule\x129\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1d.agora.v1.MaintenanceScheduleR\bschedule\"\x18\n" +
+	"\x16GetMaintenanceScheduleB'Z%github.com/agora-sched/agora/messagesb\x06proto3"
 
 var (
 	file_messages_operator_proto_rawDescOnce sync.Once
@@ -459,32 +715,40 @@ func file_messages_operator_proto_rawDescGZIP() []byte {
 	return file_messages_operator_proto_rawDescData
 }
 
-var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_messages_operator_proto_goTypes = []any{
-	(*ListTasks)(nil),        // 0: agora.v1.ListTasks
-	(*TaskList)(nil),         // 1: agora.v1.TaskList
-	(*OperatorKillTask)(nil), // 2: agora.v1.OperatorKillTask
-	(*OperatorTeardown)(nil), // 3: agora.v1.OperatorTeardown
-	(*DrainAgent)(nil),       // 4: agora.v1.DrainAgent
-	(*ReactivateAgent)(nil),  // 5: agora.v1.ReactivateAgent
-	(*OperatorAccepted)(nil), // 6: agora.v1.OperatorAccepted
-	(*Task)(nil),             // 7: agora.v1.Task
-	(*FrameworkID)(nil),      // 8: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 9: agora.v1.TaskID
-	(*AgentID)(nil),          // 10: agora.v1.AgentID
+	(*ListTasks)(nil),                 // 0: agora.v1.ListTasks
+	(*TaskList)(nil),                  // 1: agora.v1.TaskList
+	(*OperatorKillTask)(nil),          // 2: agora.v1.OperatorKillTask
+	(*OperatorTeardown)(nil),          // 3: agora.v1.OperatorTeardown
+	(*DrainAgent)(nil),                // 4: agora.v1.DrainAgent
+	(*ReactivateAgent)(nil),           // 5: agora.v1.ReactivateAgent
+	(*OperatorAccepted)(nil),          // 6: agora.v1.OperatorAccepted
+	(*RemoveAgent)(nil),               // 7: agora.v1.RemoveAgent
+	(*MaintenanceWindow)(nil),         // 8: agora.v1.MaintenanceWindow
+	(*MaintenanceSchedule)(nil),       // 9: agora.v1.MaintenanceSchedule
+	(*UpdateMaintenanceSchedule)(nil), // 10: agora.v1.UpdateMaintenanceSchedule
+	(*GetMaintenanceSchedule)(nil),    // 11: agora.v1.GetMaintenanceSchedule
+	(*Task)(nil),                      // 12: agora.v1.Task
+	(*FrameworkID)(nil),               // 13: agora.v1.FrameworkID
+	(*TaskID)(nil),                    // 14: agora.v1.TaskID
+	(*AgentID)(nil),                   // 15: agora.v1.AgentID
 }
 var file_messages_operator_proto_depIdxs = []int32{
-	7,  // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
-	8,  // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
-	9,  // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
-	8,  // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
-	10, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
-	10, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	12, // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
+	13, // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
+	14, // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
+	13, // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
+	15, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
+	15, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
+	15, // 6: agora.v1.RemoveAgent.agent_id:type_name -> agora.v1.AgentID
+	8,  // 7: agora.v1.MaintenanceSchedule.windows:type_name -> agora.v1.MaintenanceWindow
+	9,  // 8: agora.v1.UpdateMaintenanceSchedule.schedule:type_name -> agora.v1.MaintenanceSchedule
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_messages_operator_proto_init() }
@@ -500,7 +764,7 @@ func file_messages_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_operator_proto_rawDesc), len(file_messages_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

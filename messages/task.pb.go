@@ -39,6 +39,11 @@ const (
 	TaskState_TASK_DROPPED     TaskState = 10
 	TaskState_TASK_UNREACHABLE TaskState = 11
 	TaskState_TASK_GONE        TaskState = 12
+	// TASK_GONE_BY_OPERATOR: the task's agent was removed by an operator
+	// (agora agents remove); told only to PARTITION_AWARE frameworks, as
+	// TASK_UNREACHABLE, TASK_GONE, TASK_DROPPED and TASK_UNKNOWN are: the
+	// others are told TASK_LOST.
+	TaskState_TASK_GONE_BY_OPERATOR TaskState = 13
 )
 
 // Enum value maps for TaskState.
@@ -57,21 +62,23 @@ var (
 		10: "TASK_DROPPED",
 		11: "TASK_UNREACHABLE",
 		12: "TASK_GONE",
+		13: "TASK_GONE_BY_OPERATOR",
 	}
 	TaskState_value = map[string]int32{
-		"TASK_UNKNOWN":     0,
-		"TASK_STAGING":     1,
-		"TASK_STARTING":    2,
-		"TASK_RUNNING":     3,
-		"TASK_KILLING":     4,
-		"TASK_FINISHED":    5,
-		"TASK_FAILED":      6,
-		"TASK_KILLED":      7,
-		"TASK_ERROR":       8,
-		"TASK_LOST":        9,
-		"TASK_DROPPED":     10,
-		"TASK_UNREACHABLE": 11,
-		"TASK_GONE":        12,
+		"TASK_UNKNOWN":          0,
+		"TASK_STAGING":          1,
+		"TASK_STARTING":         2,
+		"TASK_RUNNING":          3,
+		"TASK_KILLING":          4,
+		"TASK_FINISHED":         5,
+		"TASK_FAILED":           6,
+		"TASK_KILLED":           7,
+		"TASK_ERROR":            8,
+		"TASK_LOST":             9,
+		"TASK_DROPPED":          10,
+		"TASK_UNREACHABLE":      11,
+		"TASK_GONE":             12,
+		"TASK_GONE_BY_OPERATOR": 13,
 	}
 )
 
@@ -147,6 +154,9 @@ const (
 	TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED TaskStatusReason = 300
 	// The result of the task's check (TaskStatus.check_status) changed.
 	TaskStatusReason_REASON_TASK_CHECK_STATUS_UPDATED TaskStatusReason = 301
+	// The task's agent was removed by an operator (numbered in the
+	// maintenance range, 280-299, to stay clear of reasons added elsewhere).
+	TaskStatusReason_REASON_AGENT_REMOVED_BY_OPERATOR TaskStatusReason = 280
 )
 
 // Enum value maps for TaskStatusReason.
@@ -179,6 +189,7 @@ var (
 		24:  "REASON_AGENT_DRAINING",
 		300: "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
 		301: "REASON_TASK_CHECK_STATUS_UPDATED",
+		280: "REASON_AGENT_REMOVED_BY_OPERATOR",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                      0,
@@ -208,6 +219,7 @@ var (
 		"REASON_AGENT_DRAINING":                   24,
 		"REASON_TASK_HEALTH_CHECK_STATUS_UPDATED": 300,
 		"REASON_TASK_CHECK_STATUS_UPDATED":        301,
+		"REASON_AGENT_REMOVED_BY_OPERATOR":        280,
 	}
 )
 
@@ -1877,7 +1889,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\rtcp_succeeded\x18\x04 \x01(\bH\x02R\ftcpSucceeded\x88\x01\x01B\x14\n" +
 	"\x12_command_exit_codeB\x13\n" +
 	"\x11_http_status_codeB\x10\n" +
-	"\x0e_tcp_succeeded*\xf1\x01\n" +
+	"\x0e_tcp_succeeded*\x8c\x02\n" +
 	"\tTaskState\x12\x10\n" +
 	"\fTASK_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTASK_STAGING\x10\x01\x12\x11\n" +
@@ -1893,7 +1905,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\xea\x06\n" +
+	"\tTASK_GONE\x10\f\x12\x19\n" +
+	"\x15TASK_GONE_BY_OPERATOR\x10\r*\x91\a\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1922,7 +1935,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17\x12\x19\n" +
 	"\x15REASON_AGENT_DRAINING\x10\x18\x12,\n" +
 	"'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED\x10\xac\x02\x12%\n" +
-	" REASON_TASK_CHECK_STATUS_UPDATED\x10\xad\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	" REASON_TASK_CHECK_STATUS_UPDATED\x10\xad\x02\x12%\n" +
+	" REASON_AGENT_REMOVED_BY_OPERATOR\x10\x98\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

@@ -4,7 +4,7 @@ package messages
 func IsTerminal(s TaskState) bool {
 	switch s {
 	case TaskState_TASK_FINISHED, TaskState_TASK_FAILED, TaskState_TASK_KILLED, TaskState_TASK_ERROR,
-		TaskState_TASK_LOST, TaskState_TASK_DROPPED, TaskState_TASK_GONE:
+		TaskState_TASK_LOST, TaskState_TASK_DROPPED, TaskState_TASK_GONE, TaskState_TASK_GONE_BY_OPERATOR:
 		return true
 	}
 	return false

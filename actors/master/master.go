@@ -63,6 +63,12 @@ type Config struct {
 	// the configuration in memory only.
 	SaveRoles        func(context.Context, *messages.RoleConfig) error
 	SaveRolesTimeout time.Duration
+	// Maintenance is the maintenance schedule at start (loaded from where
+	// SaveMaintenance keeps it); nil is none.
+	Maintenance *messages.MaintenanceSchedule
+	// SaveMaintenance stores a new schedule before it applies; it runs
+	// off the actor, within SaveRolesTimeout. nil keeps it in memory only.
+	SaveMaintenance func(context.Context, *messages.MaintenanceSchedule) error
 	// ACLs is the access control list at start (nil: none, everything
 	// allowed); a ReplaceACLs message replaces it.
 	ACLs *acl.List
@@ -125,6 +131,11 @@ type (
 		token uint64
 		err   error
 	}
+	// maintenanceSaved: a maintenance schedule write ended.
+	maintenanceSaved struct {
+		token uint64
+		err   error
+	}
 )
 
 type master struct {
@@ -179,6 +190,7 @@ func (m *master) newCore() *core.Core {
 		Info: m.cfg.Info, Liveness: m.cfg.Liveness, OfferTimeout: m.cfg.OfferTimeout, FrameworkHeartbeat: m.cfg.FrameworkHeartbeat,
 		ReclaimInterval: m.cfg.ReclaimInterval, PreemptionGrace: m.cfg.PreemptionGrace, AgentReregisterTimeout: m.cfg.AgentReregisterTimeout,
 		Roles: m.cfg.Roles, ACLs: m.cfg.ACLs, PersistRoles: m.cfg.SaveRoles != nil, Metrics: m.cfg.Metrics, Logger: m.cfg.Logger, Limits: m.cfg.Limits,
+		Maintenance: m.cfg.Maintenance, PersistMaintenance: m.cfg.SaveMaintenance != nil,
 	})
 }
 
@@ -278,6 +290,17 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.DrainAgent(peer(ctx), msg, now))
 	case *messages.ReactivateAgent:
 		m.run(ctx, m.core.ReactivateAgent(peer(ctx), msg, now))
+	case *messages.RemoveAgent:
+		m.run(ctx, m.core.RemoveAgent(peer(ctx), msg, now))
+	case *messages.UpdateMaintenanceSchedule:
+		m.run(ctx, m.core.UpdateMaintenance(peer(ctx), msg, now))
+	case *messages.GetMaintenanceSchedule:
+		s, refused := m.core.MaintenanceSchedule(peer(ctx), msg)
+		if refused != nil {
+			ctx.Respond(refused)
+			return
+		}
+		ctx.Respond(s) // never changed in place: a change replaces it
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)
@@ -288,6 +311,8 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.Fire(msg.timer, now))
 	case rolesSaved:
 		m.run(ctx, m.core.RolesPersisted(msg.token, msg.err, now))
+	case maintenanceSaved:
+		m.run(ctx, m.core.MaintenancePersisted(msg.token, msg.err, now))
 	case publishTick:
 		m.publishPending = false
 		// A snapshot costs time in proportion to the cluster; keep the
@@ -426,6 +451,8 @@ func (m *master) run(ctx actor.Context, r core.Ready) {
 			}
 		case core.PersistRoles:
 			m.saveRoles(e)
+		case core.PersistMaintenance:
+			m.saveMaintenance(e)
 		case core.Publish:
 			m.sys.EventStream.Publish(e.Event)
 		default:
@@ -477,6 +504,23 @@ func (m *master) saveRoles(e core.PersistRoles) {
 			err = ctx.Err()
 		}
 		sys.Root.Send(self, rolesSaved{token: e.Token, err: err})
+	}()
+}
+
+// saveMaintenance writes the maintenance schedule off the actor, within
+// SaveRolesTimeout; the result comes back as maintenanceSaved.
+func (m *master) saveMaintenance(e core.PersistMaintenance) {
+	sys, self, save, timeout, parent := m.sys, m.self, m.cfg.SaveMaintenance, m.cfg.SaveRolesTimeout, m.bgCtx
+	m.background.Add(1)
+	go func() {
+		defer m.background.Done()
+		ctx, cancel := context.WithTimeout(parent, timeout)
+		defer cancel()
+		err := save(ctx, e.Schedule)
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		sys.Root.Send(self, maintenanceSaved{token: e.Token, err: err})
 	}()
 }
 

@@ -3,11 +3,13 @@ package master
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -23,6 +25,9 @@ type AskFunc func(ctx context.Context, req proto.Message) (any, error)
 //	POST /teardown  (form frameworkId=ID)                 the same, as Mesos' endpoint
 //	POST /agents/{id}/drain?deadline=10m                  drain an agent (deadline: Go duration, default 0)
 //	POST /agents/{id}/reactivate                          end an agent's drain
+//	POST /agents/{id}/remove                              remove an agent for good
+//	GET  /maintenance/schedule                            the maintenance schedule (MaintenanceSchedule)
+//	POST /maintenance/schedule  (body: MaintenanceSchedule JSON)  replace it ({} clears it)
 //
 // Unlike the state, these go through the master actor: the access control
 // lists (view_state, kill_tasks, teardown_frameworks, drain_agents)
@@ -98,8 +103,37 @@ func WithOperations(h http.Handler, ask AskFunc) http.Handler {
 			writeJSON(w, res)
 		}
 	})
+	mux.HandleFunc("POST /agents/{id}/remove", func(w http.ResponseWriter, r *http.Request) {
+		if res, ok := answer[*messages.OperatorAccepted](w, r, ask, &messages.RemoveAgent{AgentId: &messages.AgentID{Value: r.PathValue("id")}}); ok {
+			writeJSON(w, res)
+		}
+	})
+	mux.HandleFunc("GET /maintenance/schedule", func(w http.ResponseWriter, r *http.Request) {
+		if res, ok := answer[*messages.MaintenanceSchedule](w, r, ask, &messages.GetMaintenanceSchedule{}); ok {
+			writeJSON(w, res)
+		}
+	})
+	mux.HandleFunc("POST /maintenance/schedule", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxScheduleBytes))
+		if err != nil {
+			http.Error(w, fmt.Sprintf("schedule: %v (at most %d bytes)", err, MaxScheduleBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		s := &messages.MaintenanceSchedule{}
+		if err := protojson.Unmarshal(body, s); err != nil {
+			http.Error(w, `schedule: not a MaintenanceSchedule as JSON ({"windows": [{"machines": ["host"], "start_unix_nano": N, "duration_nanos": N}]}): `+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if res, ok := answer[*messages.OperatorAccepted](w, r, ask, &messages.UpdateMaintenanceSchedule{Schedule: s}); ok {
+			writeJSON(w, res)
+		}
+	})
 	return mux
 }
+
+// MaxScheduleBytes bounds a maintenance schedule sent over HTTP: room for
+// core.MaxMaintenanceMachines machines of ordinary hostnames.
+const MaxScheduleBytes = 2 << 20
 
 // answer asks the master and writes a refusal as its HTTP status; ok is
 // false when it did.

@@ -44,3 +44,32 @@ func SaveRolesFile(path string) func(context.Context, *messages.RoleConfig) erro
 		return checkpoint.WriteFile(path, b)
 	}
 }
+
+// LoadMaintenanceFile reads a maintenance schedule saved by
+// SaveMaintenanceFile; a missing file is an empty schedule.
+func LoadMaintenanceFile(path string) (*messages.MaintenanceSchedule, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &messages.MaintenanceSchedule{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read maintenance schedule: %w", err)
+	}
+	s := &messages.MaintenanceSchedule{}
+	if err := protojson.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("maintenance schedule %s is not valid JSON of agora.v1.MaintenanceSchedule (fix or remove it): %w", path, err)
+	}
+	return s, nil
+}
+
+// SaveMaintenanceFile returns a SaveMaintenance that writes path
+// atomically.
+func SaveMaintenanceFile(path string) func(context.Context, *messages.MaintenanceSchedule) error {
+	return func(_ context.Context, s *messages.MaintenanceSchedule) error {
+		b, err := protojson.MarshalOptions{UseProtoNames: true, Indent: "  "}.Marshal(s)
+		if err != nil {
+			return err
+		}
+		return checkpoint.WriteFile(path, b)
+	}
+}

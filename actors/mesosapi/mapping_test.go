@@ -145,6 +145,12 @@ func TestStatusOutStates(t *testing.T) {
 	if got.GetReason() != mesos.TaskStatus_REASON_RECONCILIATION || got.GetSource() != mesos.TaskStatus_SOURCE_MASTER {
 		t.Errorf("reconciliation: %v", got)
 	}
+	// An agent removed by an operator: Mesos' own state and reason.
+	got = statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState_TASK_GONE_BY_OPERATOR,
+		Reason: messages.TaskStatusReason_REASON_AGENT_REMOVED_BY_OPERATOR})
+	if got.GetState() != mesos.TaskState_TASK_GONE_BY_OPERATOR || got.GetReason() != mesos.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR {
+		t.Errorf("gone by operator: %v", got)
+	}
 }
 
 func TestFrameworkIn(t *testing.T) {

@@ -5,11 +5,9 @@ package kvconfig
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/hashicorp/consul/api"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // RolesKey is where a cluster's role configuration lives.
@@ -17,16 +15,9 @@ func RolesKey(cluster string) string { return "agora/" + cluster + "/roles" }
 
 // LoadRoles reads the role configuration; none stored is an empty one.
 func LoadRoles(ctx context.Context, client *api.Client, key string) (*messages.RoleConfig, error) {
-	pair, _, err := client.KV().Get(key, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("read role configuration from Consul key %s: %w", key, err)
-	}
 	cfg := &messages.RoleConfig{}
-	if pair == nil {
-		return cfg, nil
-	}
-	if err := protojson.Unmarshal(pair.Value, cfg); err != nil {
-		return nil, fmt.Errorf("role configuration in Consul key %s is not valid (fix or delete it): %w", key, err)
+	if err := load(ctx, client, key, "role configuration", cfg); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -35,13 +26,6 @@ func LoadRoles(ctx context.Context, client *api.Client, key string) (*messages.R
 // write gives up when ctx ends (a stalled Consul must not hold it).
 func SaveRoles(client *api.Client, key string) func(context.Context, *messages.RoleConfig) error {
 	return func(ctx context.Context, cfg *messages.RoleConfig) error {
-		value, err := protojson.MarshalOptions{Indent: "  "}.Marshal(cfg)
-		if err != nil {
-			return err
-		}
-		if _, err := client.KV().Put(&api.KVPair{Key: key, Value: value}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-			return fmt.Errorf("write role configuration to Consul key %s: %w", key, err)
-		}
-		return nil
+		return save(ctx, client, key, "role configuration", cfg)
 	}
 }

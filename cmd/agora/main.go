@@ -31,21 +31,22 @@ type cli struct {
 	LogLevel  string `name:"log-level" enum:"debug,info,warn,error" default:"info" env:"AGORA_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" enum:"text,json" default:"text" env:"AGORA_LOG_FORMAT" help:"Log format: text or json."`
 
-	Node       nodeCmd       `cmd:"" help:"Run a master, an agent, or both in this process."`
-	Dev        devCmd        `cmd:"" help:"Run an all-in-one cluster (master and agent) on this machine, with no Consul needed."`
-	Status     statusCmd     `cmd:"" help:"Show the cluster's state."`
-	Run        runCmd        `cmd:"" help:"Run one command as a task and print its output (like mesos-execute): agora run -- CMD ARGS..."`
-	Logs       logsCmd       `cmd:"" help:"Print a task's stdout (or --stderr) from its agent's sandbox; --follow to keep printing."`
-	Tasks      tasksCmd      `cmd:"" help:"List tasks, or kill one: agora tasks [kill ID]."`
-	Frameworks frameworksCmd `cmd:"" help:"List frameworks, describe one, or tear one down."`
-	Agents     agentsCmd     `cmd:"" help:"List agents, or describe one."`
-	Roles      rolesCmd      `cmd:"" help:"Show role weights and quotas."`
-	Quota      quotaCmd      `cmd:"" help:"Set or clear a role's quota."`
-	Weights    weightsCmd    `cmd:"" help:"Set a role's weight."`
-	ACLs       aclsCmd       `cmd:"" name:"acls" help:"Show or replace the access control list the masters enforce."`
-	Sim        simCmd        `cmd:"" help:"Run a workload file on a simulated cluster in this process and report utilization, fairness, waits and faults."`
-	TLS        tlsCmd        `cmd:"" name:"tls" help:"Create a CA and certificates for a cluster (TLS is on by default)."`
-	Version    versionCmd    `cmd:"" help:"Print the version."`
+	Node        nodeCmd        `cmd:"" help:"Run a master, an agent, or both in this process."`
+	Dev         devCmd         `cmd:"" help:"Run an all-in-one cluster (master and agent) on this machine, with no Consul needed."`
+	Status      statusCmd      `cmd:"" help:"Show the cluster's state."`
+	Run         runCmd         `cmd:"" help:"Run one command as a task and print its output (like mesos-execute): agora run -- CMD ARGS..."`
+	Logs        logsCmd        `cmd:"" help:"Print a task's stdout (or --stderr) from its agent's sandbox; --follow to keep printing."`
+	Tasks       tasksCmd       `cmd:"" help:"List tasks, or kill one: agora tasks [kill ID]."`
+	Frameworks  frameworksCmd  `cmd:"" help:"List frameworks, describe one, or tear one down."`
+	Agents      agentsCmd      `cmd:"" help:"List agents, or describe one."`
+	Maintenance maintenanceCmd `cmd:"" help:"Schedule maintenance windows (agents drain at the start, come back at the end), show or clear them."`
+	Roles       rolesCmd       `cmd:"" help:"Show role weights and quotas."`
+	Quota       quotaCmd       `cmd:"" help:"Set or clear a role's quota."`
+	Weights     weightsCmd     `cmd:"" help:"Set a role's weight."`
+	ACLs        aclsCmd        `cmd:"" name:"acls" help:"Show or replace the access control list the masters enforce."`
+	Sim         simCmd         `cmd:"" help:"Run a workload file on a simulated cluster in this process and report utilization, fairness, waits and faults."`
+	TLS         tlsCmd         `cmd:"" name:"tls" help:"Create a CA and certificates for a cluster (TLS is on by default)."`
+	Version     versionCmd     `cmd:"" help:"Print the version."`
 }
 
 type versionCmd struct{}

@@ -46,6 +46,9 @@ type masterRole struct {
 
 	loadRoles func() (*messages.RoleConfig, error)
 	saveRoles func(context.Context, *messages.RoleConfig) error
+	// The maintenance schedule is kept where the roles are.
+	loadMaintenance func() (*messages.MaintenanceSchedule, error)
+	saveMaintenance func(context.Context, *messages.MaintenanceSchedule) error
 }
 
 func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock clockwork.Clock, liveness master.LivenessPolicy,
@@ -58,6 +61,9 @@ func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock c
 		path := filepath.Join(c.WorkDir, "master", "roles.json")
 		m.loadRoles = func() (*messages.RoleConfig, error) { return master.LoadRolesFile(path) }
 		m.saveRoles = master.SaveRolesFile(path)
+		mpath := filepath.Join(c.WorkDir, "master", "maintenance.json")
+		m.loadMaintenance = func() (*messages.MaintenanceSchedule, error) { return master.LoadMaintenanceFile(mpath) }
+		m.saveMaintenance = master.SaveMaintenanceFile(mpath)
 		return m, m.loadAccess()
 	}
 	spec, err := leader.Parse(c.Election)
@@ -75,6 +81,13 @@ func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock c
 		return kvconfig.LoadRoles(ctx, m.consul, key)
 	}
 	m.saveRoles = kvconfig.SaveRoles(m.consul, key)
+	mkey := kvconfig.MaintenanceKey(spec.Cluster)
+	m.loadMaintenance = func() (*messages.MaintenanceSchedule, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return kvconfig.LoadMaintenance(ctx, m.consul, mkey)
+	}
+	m.saveMaintenance = kvconfig.SaveMaintenance(m.consul, mkey)
 	return m, m.loadAccess()
 }
 
@@ -124,6 +137,10 @@ func (m *masterRole) term(info *messages.MasterInfo) (master.Config, allocation.
 	if err != nil {
 		return master.Config{}, allocation.Config{}, err
 	}
+	maintenance, err := m.loadMaintenance()
+	if err != nil {
+		return master.Config{}, allocation.Config{}, err
+	}
 	pol, err := m.newPolicy()
 	if err != nil {
 		return master.Config{}, allocation.Config{}, err
@@ -140,7 +157,7 @@ func (m *masterRole) term(info *messages.MasterInfo) (master.Config, allocation.
 			Info: info, Clock: m.clock, Logger: m.logger, Liveness: m.liveness, Publisher: m.pub, Metrics: m.metrics,
 			OfferTimeout: m.c.OfferTimeout, FrameworkHeartbeat: m.c.FrameworkHeartbeat, Roles: roles, SaveRoles: m.saveRoles, ACLs: m.access.list(),
 			ReclaimInterval: m.c.ReclaimInterval, PreemptionGrace: m.c.PreemptionGrace, AgentReregisterTimeout: reregister,
-			Limits: limits,
+			Limits: limits, Maintenance: maintenance, SaveMaintenance: m.saveMaintenance,
 		}, allocation.Config{
 			Policy: pol, Master: info.Pid, Clock: m.clock, Logger: m.logger, Interval: m.c.AllocationInterval, Metrics: m.aMetrics,
 		}, nil

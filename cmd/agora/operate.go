@@ -121,8 +121,11 @@ func (c *tasksKillCmd) Run(*slog.Logger) error {
 	return c.post(path)
 }
 
-func (f masterFlags) post(path string) error {
-	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodPost, path, nil)
+func (f masterFlags) post(path string) error { return f.postBody(path, nil) }
+
+// postBody posts payload and prints the master's OperatorAccepted.
+func (f masterFlags) postBody(path string, payload []byte) error {
+	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodPost, path, payload)
 	if err != nil {
 		return err
 	}
@@ -208,6 +211,20 @@ type agentsCmd struct {
 	Describe   agentsDescribeCmd   `cmd:"" help:"Show one agent and its tasks: agora agents describe ID."`
 	Drain      agentsDrainCmd      `cmd:"" help:"Drain an agent: offered to nobody, its frameworks told, what still runs at the deadline killed."`
 	Reactivate agentsReactivateCmd `cmd:"" help:"End an agent's drain: it is offered again."`
+	Remove     agentsRemoveCmd     `cmd:"" help:"Remove an agent for good: its tasks end (TASK_GONE_BY_OPERATOR, or TASK_LOST), its ID may not register again."`
+}
+
+type agentsRemoveCmd struct {
+	masterFlags
+	ID string `arg:"" help:"Agent ID (or its hostname)."`
+}
+
+func (c *agentsRemoveCmd) Run(*slog.Logger) error {
+	id, err := c.agentID(c.ID)
+	if err != nil {
+		return err
+	}
+	return c.post("/agents/" + url.PathEscape(id) + "/remove")
 }
 
 type agentsDrainCmd struct {

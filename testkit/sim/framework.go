@@ -195,7 +195,7 @@ func (f *framework) Receive(d *scheduler.Driver, ev any) {
 }
 
 // reconcile asks for the state of every task launched and not yet heard
-// from an agent; the master answers TASK_LOST for launches it never got.
+// from an agent; the master answers TASK_UNKNOWN for launches it never got.
 func (f *framework) reconcile(d *scheduler.Driver) {
 	var tasks []*messages.Reconcile_Task
 	for _, id := range slices.Sorted(maps.Keys(f.live)) {
@@ -366,7 +366,9 @@ func (f *framework) status(d *scheduler.Driver, st *messages.TaskStatus, now tim
 	case st.State == messages.TaskState_TASK_UNREACHABLE:
 		r.stats.Unreachable++
 		return
-	case !messages.IsTerminal(st.State):
+	case !messages.IsTerminal(st.State) && st.State != messages.TaskState_TASK_UNKNOWN:
+		// TASK_UNKNOWN (a partition-aware framework's answer to
+		// reconciling a launch the master never got) ends it as LOST does.
 		return
 	}
 	delete(f.live, t.id)

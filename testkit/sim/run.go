@@ -282,7 +282,11 @@ func (r *run) fail(err error) {
 func (r *run) startScheduler(f *framework, id string) {
 	info := &messages.FrameworkInfo{Name: f.name, Roles: []string{f.role},
 		// A crashed scheduler comes back: its tasks must wait for it.
-		FailoverTimeoutNanos: int64(7 * 24 * time.Hour)}
+		FailoverTimeoutNanos: int64(7 * 24 * time.Hour),
+		// It waits out TASK_UNREACHABLE (framework.status); without the
+		// capability the master would say TASK_LOST and it would run the
+		// task a second time.
+		Capabilities: []messages.Capability{messages.Capability_PARTITION_AWARE}}
 	if id != "" {
 		info.Id = &messages.FrameworkID{Value: id}
 	}

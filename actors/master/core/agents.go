@@ -45,6 +45,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	c.log.Info("agent registered", "agent_id", id, "hostname", a.info.Hostname, "resources", messages.FormatResources(a.info.Resources))
 	c.admit(a, false, now)
 	c.readmit(a, nil, now)
+	c.maybeMaintain(a, now)
 	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Info: a.info})
 	return c.ready()
 }
@@ -55,7 +56,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.Time) Ready {
 	to := replyTo(p, msg.GetPid().GetAddress(), msg.GetPid().GetId())
 	id := msg.GetInfo().GetId().GetValue()
-	if !c.mayRegisterAgent(p, msg.GetInfo(), to, msg) {
+	if !c.mayRegisterAgent(p, msg.GetInfo(), to, msg) || c.refuseGone(id, to, msg) {
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.principal != "" && !c.fromAgent(p, a, msg) {
@@ -100,6 +101,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	c.adopt(a, msg.Tasks, msg.Frameworks, now)
 	c.readmit(a, msg.Tasks, now)
 	c.resumeDrain(a, known, msg.Drain, now)
+	c.maybeMaintain(a, now)
 	c.answerPending()
 	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Reregistered: true, Info: a.info})
 	return c.ready()
@@ -189,18 +191,20 @@ func (c *Core) rescindAgentOffers(a *agentRecord, why string) {
 
 // agentGone handles an agent that stopped being usable: its offers are
 // rescinded and the allocator forgets it. Its live tasks become
-// UNREACHABLE (lost is true: LOST, for an agent that left for good).
+// UNREACHABLE (lost is true: an agent that left for good, GONE for a
+// partition-aware framework, LOST for the others).
 func (c *Core) agentGone(a *agentRecord, lost bool, reason messages.TaskStatusReason, why string, now time.Time) {
 	c.rescindAgentOffers(a, why)
 	c.toAllocator(&messages.AllocatorRemoveAgent{AgentId: a.id()})
-	state := messages.TaskState_TASK_UNREACHABLE
-	if lost {
-		state = messages.TaskState_TASK_LOST
-	}
 	for _, t := range ordered(a.tasks, taskKey.compare) {
-		if !messages.IsTerminal(t.task.State) {
-			c.markTask(t, state, reason, why, now)
+		if messages.IsTerminal(t.task.State) {
+			continue
 		}
+		state := messages.TaskState_TASK_UNREACHABLE
+		if lost {
+			state = c.goneState(t)
+		}
+		c.markTask(t, state, reason, why, now)
 	}
 }
 
@@ -284,7 +288,7 @@ func (c *Core) readmit(a *agentRecord, reported []*messages.Task, now time.Time)
 		rep, ok := seen[taskKey{t.frameworkID(), t.id()}]
 		switch {
 		case !ok:
-			c.markTask(t, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task", now)
+			c.markTask(t, c.goneState(t), messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task", now)
 			continue
 		case messages.IsTerminal(rep.State):
 			// Ended while the agent was away: its own status update, which

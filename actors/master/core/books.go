@@ -31,7 +31,10 @@ type Books struct {
 	// master had registered (this master's own are told apart by their
 	// number): bounded, oldest forgotten first.
 	removedElsewhere recentSet
-	offers           map[string]*offerRecord
+	// gone remembers agents an operator removed: their IDs may not
+	// register again (bounded, oldest forgotten first).
+	gone   recentSet
+	offers map[string]*offerRecord
 	// bySession maps an agent process's session to the ID it registered
 	// with, so that a retried registration is not a second agent.
 	bySession map[string]string
@@ -49,6 +52,10 @@ type Books struct {
 // CompletedTasks is how many finished tasks the master remembers.
 const CompletedTasks = 1000
 
+// GoneAgents is how many agents removed by an operator are remembered
+// (Mesos keeps its gone agents in the registry, up to 102,400).
+const GoneAgents = 10_000
+
 // RemovedFrameworks is how many removed frameworks of earlier masters are
 // remembered (and refused should their schedulers come back).
 const RemovedFrameworks = 10_000
@@ -58,7 +65,7 @@ const RemovedFrameworks = 10_000
 func NewBooks(masterID string) *Books {
 	return &Books{
 		masterID: masterID, agents: map[string]*agentRecord{},
-		frameworks: map[string]*frameworkRecord{}, removedElsewhere: newRecentSet(RemovedFrameworks), offers: map[string]*offerRecord{},
+		frameworks: map[string]*frameworkRecord{}, removedElsewhere: newRecentSet(RemovedFrameworks), gone: newRecentSet(GoneAgents), offers: map[string]*offerRecord{},
 		bySession: map[string]string{}, frameworkSessions: map[string]string{}, roles: map[string]*roleTally{},
 	}
 }

@@ -112,17 +112,24 @@ type (
 	}
 	// Publish hands an event to in-process observers (testkit, metrics).
 	Publish struct{ Event any }
+	// PersistMaintenance asks for the maintenance schedule to be stored;
+	// the result comes back through Core.MaintenancePersisted with Token.
+	PersistMaintenance struct {
+		Schedule *messages.MaintenanceSchedule
+		Token    uint64
+	}
 )
 
-func (Send) isEffect()            {}
-func (ToAllocator) isEffect()     {}
-func (Arm) isEffect()             {}
-func (WatchAgent) isEffect()      {}
-func (ForgetAgent) isEffect()     {}
-func (WatchScheduler) isEffect()  {}
-func (ForgetScheduler) isEffect() {}
-func (PersistRoles) isEffect()    {}
-func (Publish) isEffect()         {}
+func (Send) isEffect()               {}
+func (ToAllocator) isEffect()        {}
+func (Arm) isEffect()                {}
+func (WatchAgent) isEffect()         {}
+func (ForgetAgent) isEffect()        {}
+func (WatchScheduler) isEffect()     {}
+func (ForgetScheduler) isEffect()    {}
+func (PersistRoles) isEffect()       {}
+func (Publish) isEffect()            {}
+func (PersistMaintenance) isEffect() {}
 
 // Ready is what an input made necessary. It is valid until the next call
 // into the core, which reuses its storage: carry it out first.
@@ -163,6 +170,11 @@ type Config struct {
 	// ACLs is the access control list at start (nil: none, everything
 	// allowed); SetACLs replaces it.
 	ACLs *acl.List
+	// Maintenance is the maintenance schedule at start (nil: none).
+	Maintenance *messages.MaintenanceSchedule
+	// PersistMaintenance: a schedule change applies only after
+	// PersistMaintenance's write succeeded; false applies it at once.
+	PersistMaintenance bool
 	// Limits bound what peers can make the master keep (zero: none).
 	Limits  Limits
 	Metrics Metrics
@@ -203,6 +215,7 @@ type Core struct {
 	roleWrites []roleWrite
 	nextToken  uint64
 	limiter    limiter
+	maint      maintenanceState
 
 	out     []Effect
 	changed bool
@@ -248,6 +261,10 @@ func (c *Core) Start(now time.Time) Ready {
 		c.recoveringUntil = now.Add(c.cfg.AgentReregisterTimeout)
 		c.arm(c.cfg.AgentReregisterTimeout, recoveryEnded{})
 	}
+	if len(c.cfg.Maintenance.GetWindows()) > 0 {
+		c.maint.setSchedule(c.cfg.Maintenance)
+		c.startMaintenance(now)
+	}
 	c.log.Info("master started", "address", c.cfg.Info.GetAddress(), "http", c.cfg.Info.GetHttpAddress())
 	c.changed = true
 	return c.ready()
@@ -269,6 +286,10 @@ func (c *Core) Fire(t Timer, now time.Time) Ready {
 		c.drainDue(t, now)
 	case agentRemoval:
 		c.removeUnreachable(t, now)
+	case maintenanceStart:
+		c.maintenanceStarted(t, now)
+	case maintenanceEnd:
+		c.maintenanceOver(t, now)
 	default:
 		panic(fmt.Sprintf("core: a timer it never armed: %T", t))
 	}

@@ -28,6 +28,9 @@ const MaxDrainDeadline = 30 * 24 * time.Hour
 type drainRecord struct {
 	deadline time.Time
 	gen      uint64
+	// maintenance: a maintenance window drains the agent, and its end
+	// reactivates it.
+	maintenance bool
 }
 
 // drainDeadline is a drain's deadline coming due.
@@ -52,8 +55,17 @@ func (c *Core) DrainAgent(p Peer, msg *messages.DrainAgent, now time.Time) Ready
 	}
 	deadline := now.Add(d)
 	c.log.Info("operator drains an agent", "peer", p.String(), "agent_id", a.id(), "deadline", deadline, "reachable", a.reachable)
+	c.drain(a, deadline, false, now)
+	c.send(p.Endpoint, &messages.OperatorAccepted{Message: fmt.Sprintf("agent %s is draining: offered to nobody; tasks still there at %s are killed",
+		a.id(), deadline.UTC().Format(time.RFC3339))})
+	return c.ready()
+}
+
+// drain drains an agent (again: its deadline moves) for an operator or a
+// maintenance window.
+func (c *Core) drain(a *agentRecord, deadline time.Time, maintenance bool, now time.Time) {
 	a.drainGen++
-	a.drain = &drainRecord{deadline: deadline, gen: a.drainGen}
+	a.drain = &drainRecord{deadline: deadline, gen: a.drainGen, maintenance: maintenance}
 	if a.reachable {
 		// Deactivated first: what the rescinded offers give back must not
 		// be offered again.
@@ -67,9 +79,6 @@ func (c *Core) DrainAgent(p Peer, msg *messages.DrainAgent, now time.Time) Ready
 	c.arm(max(0, deadline.Sub(now)), drainDeadline{agentID: a.id(), gen: a.drain.gen})
 	c.changed = true
 	c.publish(AgentDrainChanged{AgentID: a.id(), Draining: true, Deadline: deadline})
-	c.send(p.Endpoint, &messages.OperatorAccepted{Message: fmt.Sprintf("agent %s is draining: offered to nobody; tasks still there at %s are killed",
-		a.id(), deadline.UTC().Format(time.RFC3339))})
-	return c.ready()
 }
 
 // ReactivateAgent ends an agent's drain: it is offered again.
@@ -83,6 +92,13 @@ func (c *Core) ReactivateAgent(p Peer, msg *messages.ReactivateAgent, now time.T
 		return c.ready()
 	}
 	c.log.Info("operator reactivates an agent", "peer", p.String(), "agent_id", a.id())
+	c.reactivate(a)
+	c.send(p.Endpoint, &messages.OperatorAccepted{Message: fmt.Sprintf("agent %s is active again", a.id())})
+	return c.ready()
+}
+
+// reactivate ends an agent's drain.
+func (c *Core) reactivate(a *agentRecord) {
 	a.drain = nil
 	a.drainGen++ // its deadline timer finds nothing to do
 	if a.reachable {
@@ -91,19 +107,12 @@ func (c *Core) ReactivateAgent(p Peer, msg *messages.ReactivateAgent, now time.T
 	}
 	c.changed = true
 	c.publish(AgentDrainChanged{AgentID: a.id()})
-	c.send(p.Endpoint, &messages.OperatorAccepted{Message: fmt.Sprintf("agent %s is active again", a.id())})
-	return c.ready()
 }
 
 // agentOperand finds the agent an operator acts on, and checks that the
 // operator may.
 func (c *Core) agentOperand(p Peer, id, verb string, req proto.Message) (*agentRecord, bool) {
-	if p.authenticated() && p.Role != RoleOperator {
-		c.deny(p, DeniedIdentity, fmt.Sprintf("only operators %s agents; this connection is %s's", verb, p), req)
-		return nil, false
-	}
-	if !c.cfg.ACLs.Allows(p.Principal, acl.DrainAgent, "") {
-		c.deny(p, string(acl.DrainAgent), fmt.Sprintf("principal %q may not %s agents (access control list: %s)", p.Principal, verb, acl.DrainAgent), req)
+	if !c.mayDrain(p, verb+" agents", req) {
 		return nil, false
 	}
 	a, ok := c.books.agents[id]
@@ -112,6 +121,21 @@ func (c *Core) agentOperand(p Peer, id, verb string, req proto.Message) (*agentR
 		return nil, false
 	}
 	return a, true
+}
+
+// mayDrain checks that p is an operator the drain_agents list allows
+// (what covers draining, removal and maintenance); what says what for the
+// refusal.
+func (c *Core) mayDrain(p Peer, what string, req proto.Message) bool {
+	if p.authenticated() && p.Role != RoleOperator {
+		c.deny(p, DeniedIdentity, fmt.Sprintf("only operators %s; this connection is %s's", what, p), req)
+		return false
+	}
+	if !c.cfg.ACLs.Allows(p.Principal, acl.DrainAgent, "") {
+		c.deny(p, string(acl.DrainAgent), fmt.Sprintf("principal %q may not %s (access control list: %s)", p.Principal, what, acl.DrainAgent), req)
+		return false
+	}
+	return true
 }
 
 // drainDue kills what still runs on a drained agent at the deadline. An

@@ -29,7 +29,8 @@ type (
 		Draining bool
 		Deadline time.Time
 	}
-	// AgentRemoved: an agent unregistered.
+	// AgentRemoved: an agent unregistered, or was removed (by an
+	// operator, or unreachable for too long).
 	AgentRemoved struct{ AgentID string }
 	// FrameworkSubscribed: a framework registered (Resubscribed false) or
 	// a scheduler re-subscribed with its FrameworkID.

@@ -82,6 +82,7 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 	c.emit(WatchScheduler{FrameworkID: id, Scheduler: to, Heartbeat: c.cfg.FrameworkHeartbeat})
 	c.send(to, subscribed)
 	c.tellDrains(f)
+	c.tellMaintenance(f, now)
 	c.changed = true
 	// A scheduler with its FrameworkID re-subscribes, even to a new leader
 	// that had not heard of the framework yet.

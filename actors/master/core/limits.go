@@ -283,7 +283,9 @@ func (c *Core) removeUnreachable(t agentRemoval, now time.Time) {
 	why := fmt.Sprintf("agent unreachable for %s (--agent-unreachable-timeout): removed", c.cfg.Limits.AgentUnreachableTimeout)
 	for _, tr := range ordered(a.tasks, taskKey.compare) {
 		if !messages.IsTerminal(tr.task.State) {
-			c.markTask(tr, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_REMOVED, why, now)
+			// Mesos keeps unreachable agents until its registry's GC and
+			// answers TASK_UNKNOWN after; Agora tells the end at once.
+			c.markTask(tr, c.goneState(tr), messages.TaskStatusReason_REASON_AGENT_REMOVED, why, now)
 		}
 	}
 	c.books.removeAgent(t.agentID)

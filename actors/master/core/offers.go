@@ -210,8 +210,16 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 		for _, o := range taken {
 			c.giveBack(o, messages.AllocatorReturn_RECOVER, 0)
 		}
+		// Mesos answers TASK_DROPPED to a partition-aware framework
+		// (the task never reached an agent); the others keep Agora's
+		// TASK_ERROR, not Mesos' TASK_LOST: the launch was the
+		// framework's mistake, and retrying it as is fails again.
+		state := messages.TaskState_TASK_ERROR
+		if partitionAware(f) {
+			state = messages.TaskState_TASK_DROPPED
+		}
 		for _, t := range tasks {
-			c.sendStatus(f, c.masterStatus(t.TaskId, nil, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_INVALID_OFFERS, err.Error(), now))
+			c.sendStatus(f, c.masterStatus(t.TaskId, nil, state, messages.TaskStatusReason_REASON_INVALID_OFFERS, err.Error(), now))
 		}
 		c.reject(p.Endpoint, messages.Error_UNKNOWN_OFFER, err.Error(), msg)
 		c.changed = true

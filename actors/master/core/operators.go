@@ -24,13 +24,22 @@ const (
 	MaxTaskPage     = 1000
 )
 
+// mayView refuses (with the Error to answer) an operator the view_state
+// list does not allow.
+func (c *Core) mayView(p Peer, q proto.Message) *messages.Error {
+	if !c.cfg.ACLs.Allows(p.Principal, acl.ViewState, "") {
+		return c.denial(p, string(acl.ViewState), fmt.Sprintf("principal %q may not view the cluster's state (access control list: view_state)", p.Principal), q)
+	}
+	return nil
+}
+
 // ListTasks answers a listing of live and recently finished tasks, or the
 // Error that refuses it. It sorts every matching task for each page: fine
 // for the thousands of tasks a master holds today; an index is the next
 // step if listings of millions are wanted.
 func (c *Core) ListTasks(p Peer, q *messages.ListTasks) (*messages.TaskList, *messages.Error) {
-	if !c.cfg.ACLs.Allows(p.Principal, acl.ViewState, "") {
-		return nil, c.denial(p, string(acl.ViewState), fmt.Sprintf("principal %q may not view the cluster's state (access control list: view_state)", p.Principal), q)
+	if refused := c.mayView(p, q); refused != nil {
+		return nil, refused
 	}
 	matchState, err := stateFilter(q.GetState())
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 // their FrameworkIDs. For AgentReregisterTimeout it does not answer
 // reconciliation of a task it has not heard of: the agent running it may
 // still come back. After the window such tasks are TASK_LOST with
-// REASON_AGENT_REREGISTER_TIMEOUT; an agent that returns later is still
+// REASON_AGENT_REREGISTER_TIMEOUT (TASK_UNKNOWN for a partition-aware
+// framework); an agent that returns later is still
 // admitted, and its tasks are RUNNING again.
 
 type recoveryEnded struct{}
@@ -39,7 +40,7 @@ func (c *Core) recoveryEnded(now time.Time) {
 			continue
 		}
 		lost++
-		c.sendStatus(f, reconciled(c.masterStatus(p.task.TaskId, p.task.AgentId, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_REREGISTER_TIMEOUT,
+		c.sendStatus(f, reconciled(c.masterStatus(p.task.TaskId, p.task.AgentId, messages.TaskState_TASK_UNKNOWN, messages.TaskStatusReason_REASON_AGENT_REREGISTER_TIMEOUT,
 			fmt.Sprintf("its agent did not re-register within %s of this master's election", c.cfg.AgentReregisterTimeout), now)))
 	}
 	c.log.Info("agent re-registration window after election ended", "agents", c.books.AgentCount(), "tasks_answered_lost", lost)

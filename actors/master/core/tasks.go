@@ -44,7 +44,7 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 			// failover): its framework must still hear of it. Forwarded
 			// while connected; the agent retries until then.
 			if f.connected {
-				c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: st, MasterEpoch: c.epoch()})
+				c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: statusFor(f, st), MasterEpoch: c.epoch()})
 			}
 			return c.ready()
 		}
@@ -83,7 +83,7 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 		return c.ready()
 	}
 	if f.connected {
-		c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: st, MasterEpoch: c.epoch()})
+		c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: statusFor(f, st), MasterEpoch: c.epoch()})
 	}
 	return c.ready()
 }
@@ -135,9 +135,14 @@ func (c *Core) Kill(p Peer, msg *messages.KillTask, now time.Time) Ready {
 		return c.ready()
 	}
 	t, live := f.tasks[msg.GetTaskId().GetValue()]
-	if !live || messages.IsTerminal(t.task.State) {
-		// Mesos: killing an unknown task answers TASK_LOST.
-		c.sendStatus(f, c.masterStatus(msg.TaskId, msg.AgentId, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_RECONCILIATION, "task unknown to the master", now))
+	if !live {
+		// Mesos: killing an unknown task reconciles it (TASK_LOST, or
+		// for a partition-aware framework what its agent's fate says).
+		c.sendStatus(f, reconciled(c.unknownTaskStatus(&messages.Reconcile_Task{TaskId: msg.TaskId, AgentId: msg.AgentId}, now)))
+		return c.ready()
+	}
+	if messages.IsTerminal(t.task.State) {
+		c.sendStatus(f, reconciled(t.task.LatestStatus))
 		return c.ready()
 	}
 	c.killTask(t, msg.KillPolicy, messages.TaskStatusReason_REASON_KILLED_BY_FRAMEWORK)
@@ -185,7 +190,7 @@ func (c *Core) Reconcile(p Peer, msg *messages.Reconcile, now time.Time) Ready {
 			c.pendingReconcile = append(c.pendingReconcile, pendingReconcile{frameworkID: f.id(), task: q})
 			continue
 		}
-		c.sendStatus(f, reconciled(c.masterStatus(q.TaskId, q.AgentId, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_RECONCILIATION, "task unknown to the master", now)))
+		c.sendStatus(f, reconciled(c.unknownTaskStatus(q, now)))
 	}
 	if deferred > 0 {
 		c.publish(ReconcileDeferred{FrameworkID: f.id(), Tasks: deferred})
@@ -209,10 +214,11 @@ func (c *Core) masterStatus(taskID *messages.TaskID, agentID *messages.AgentID, 
 	return &messages.TaskStatus{TaskId: taskID, AgentId: agentID, State: state, Reason: reason, Message: text, TimestampUnixNano: now.UnixNano()}
 }
 
-// sendStatus tells a connected framework's scheduler a status.
+// sendStatus tells a connected framework's scheduler a status, as its
+// capabilities let it understand it (statusFor).
 func (c *Core) sendStatus(f *frameworkRecord, st *messages.TaskStatus) {
 	if f.connected {
-		c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: st, MasterEpoch: c.epoch()})
+		c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: statusFor(f, st), MasterEpoch: c.epoch()})
 	}
 }
 

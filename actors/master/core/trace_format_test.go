@@ -54,6 +54,8 @@ func (e *traceEnv) format(r Ready) string {
 				continue
 			}
 			fmt.Fprintf(&out, "event %s\n", eventLine(eff.Event))
+		case PersistMaintenance:
+			fmt.Fprintf(&out, "persist maintenance token=%d %s\n", eff.Token, scheduleLine(eff.Schedule))
 		default:
 			fmt.Fprintf(&out, "?? %T\n", eff)
 		}
@@ -78,8 +80,21 @@ func timerName(t Timer) string {
 		return fmt.Sprintf("agent-removal %s", t.agentID)
 	case drainDeadline:
 		return fmt.Sprintf("drain-deadline %s gen=%d", t.agentID, t.gen)
+	case maintenanceStart:
+		return fmt.Sprintf("maintenance-start window=%d gen=%d", t.window+1, t.gen)
+	case maintenanceEnd:
+		return fmt.Sprintf("maintenance-end window=%d gen=%d", t.window+1, t.gen)
 	}
 	return fmt.Sprintf("%T", t)
+}
+
+// scheduleLine is a maintenance schedule in trace time.
+func scheduleLine(s *messages.MaintenanceSchedule) string {
+	var ws []string
+	for _, w := range s.GetWindows() {
+		ws = append(ws, fmt.Sprintf("%v@%s+%s", w.Machines, sinceT0(w.StartUnixNano), time.Duration(w.DurationNanos)))
+	}
+	return "[" + strings.Join(ws, " ") + "]"
 }
 
 // sinceT0 shows a wall-clock time in the trace's own time.

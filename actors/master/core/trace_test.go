@@ -52,6 +52,9 @@ type traceEnv struct {
 	counts   traceCounts
 	observed []string
 	observe  bool
+	// schedule is the maintenance schedule stored last (what a new leader
+	// loads).
+	schedule, storing *messages.MaintenanceSchedule
 }
 
 // traceMetrics records the core's counts and, when the trace asks, its
@@ -213,6 +216,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			ReclaimInterval: dur(t, arg(t, d, "reclaim", "0s")), PreemptionGrace: dur(t, arg(t, d, "grace", "5s")),
 			AgentReregisterTimeout: dur(t, arg(t, d, "reregister-window", "0s")),
 			PersistRoles:           arg(t, d, "persist-roles", "") == "true",
+			PersistMaintenance:     arg(t, d, "persist-maintenance", "") == "true",
 			Metrics:                traceMetrics{e},
 		}
 		cfg.Limits = Limits{
@@ -233,7 +237,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			role, text, _ := strings.Cut(g, "=")
 			cfg.Roles = &messages.RoleConfig{Roles: []*messages.RoleSettings{{Role: role, Quota: &messages.RoleQuota{Guarantee: resources(t, text)}}}}
 		}
+		if e.schedule != nil { // a new leader loads the stored schedule
+			cfg.Maintenance = e.schedule
+		}
 		e.c = New(cfg)
+		e.timers = nil // an earlier term's timers died with it
 		e.offerPrefix = fmt.Sprintf("m-%d-", cfg.Info.Epoch)
 		r = e.c.Start(e.now)
 
@@ -307,8 +315,13 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if id := arg(t, d, "id", ""); id != "" {
 			info.Id = &messages.FrameworkID{Value: e.frameworkID(id)}
 		}
-		if c := arg(t, d, "capabilities", ""); c == "revocable" {
-			info.Capabilities = []messages.Capability{messages.Capability_REVOCABLE_RESOURCES}
+		for _, c := range strings.Split(arg(t, d, "capabilities", ""), ",") {
+			switch c {
+			case "revocable":
+				info.Capabilities = append(info.Capabilities, messages.Capability_REVOCABLE_RESOURCES)
+			case "partition-aware":
+				info.Capabilities = append(info.Capabilities, messages.Capability_PARTITION_AWARE)
+			}
 		}
 		r = e.c.Subscribe(e.peerAs(t, d, conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}, e.now)
 		for _, eff := range r.Effects {
@@ -391,8 +404,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "kill":
 		name := arg(t, d, "fw", "f1")
-		r = e.c.Kill(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)},
-			TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}, e.now)
+		msg := &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}, TaskId: &messages.TaskID{Value: arg(t, d, "task", "t1")}}
+		if on := arg(t, d, "on", ""); on != "" {
+			msg.AgentId = &messages.AgentID{Value: e.agentIDOr(on)}
+		}
+		r = e.c.Kill(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "status":
 		// An agent's status update; uuid makes it one the framework must
@@ -419,7 +435,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		msg := &messages.Reconcile{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}}
 		if a, ok := d.Arg("tasks"); ok {
 			for _, v := range a.Vals {
-				msg.Tasks = append(msg.Tasks, &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: v}})
+				q := &messages.Reconcile_Task{TaskId: &messages.TaskID{Value: v}}
+				if on := arg(t, d, "on", ""); on != "" { // the agent the framework names
+					q.AgentId = &messages.AgentID{Value: e.agentIDOr(on)}
+				}
+				msg.Tasks = append(msg.Tasks, q)
 			}
 		}
 		r = e.c.Reconcile(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
@@ -482,6 +502,49 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 
 	case "reactivate":
 		r = e.c.ReactivateAgent(e.peerAs(t, d, "op"), &messages.ReactivateAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
+
+	case "remove":
+		r = e.c.RemoveAgent(e.peerAs(t, d, "op"), &messages.RemoveAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
+
+	case "maintenance":
+		// The schedule's windows on the input lines: start duration
+		// machine... (start in trace time; machines by agent name or
+		// hostname as given).
+		s := &messages.MaintenanceSchedule{}
+		for _, line := range lines(d.Input) {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				t.Fatalf("%s: window line %q: want start duration machine...", d.Pos, line)
+			}
+			s.Windows = append(s.Windows, &messages.MaintenanceWindow{StartUnixNano: traceT0.Add(dur(t, f[0])).UnixNano(),
+				DurationNanos: int64(dur(t, f[1])), Machines: f[2:]})
+		}
+		r = e.c.UpdateMaintenance(e.peerAs(t, d, "op"), &messages.UpdateMaintenanceSchedule{Schedule: s}, e.now)
+		for _, eff := range r.Effects {
+			if p, ok := eff.(PersistMaintenance); ok {
+				e.storing = p.Schedule
+			}
+		}
+		if !e.c.cfg.PersistMaintenance {
+			e.schedule = e.c.maint.schedule
+		}
+
+	case "maintenance-persisted":
+		var err error
+		if s := arg(t, d, "err", ""); s != "" {
+			err = fmt.Errorf("%s", s)
+		}
+		r = e.c.MaintenancePersisted(uint64(mustInt(t, arg(t, d, "token", "1"))), err, e.now)
+		if err == nil {
+			e.schedule = e.storing
+		}
+
+	case "show-maintenance":
+		s, refused := e.c.MaintenanceSchedule(e.peerAs(t, d, "op"), &messages.GetMaintenanceSchedule{})
+		if refused != nil {
+			return msgLine(refused) + "\n"
+		}
+		return scheduleLine(s) + "\n"
 
 	case "operator-teardown":
 		r = e.c.OperatorTeardown(e.peerAs(t, d, "op"), &messages.OperatorTeardown{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))}}, e.now)
