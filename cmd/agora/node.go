@@ -101,7 +101,7 @@ type nodeCmd struct {
 	RegistrationMax           time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 
 	ACLs           string        `name:"acls" env:"AGORA_ACLS" help:"Access control lists (master): a JSON file (see the README's \"A secured cluster\"), reloaded when it changes; or consul, to read them from the election's Consul KV (agora/<cluster>/acls; set with agora acls set), so that every master enforces the same. With a list, what it does not allow is denied. Empty: none, every authenticated client may do what its certificate's role allows."`
-	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal. Reloaded when it changes."`
+	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal; on the Mesos scheduler API (/api/v1/scheduler) as frameworks of that principal, and there, without a certificate, they are required. Reloaded when it changes."`
 	ReloadInterval time.Duration `name:"reload-interval" default:"2s" env:"AGORA_RELOAD_INTERVAL" help:"How often the --acls and --credentials files are checked for changes."`
 
 	// TLS: the node's certificate (of role master, or agent for an agent
@@ -358,7 +358,8 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		api.Handle("/", master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health, mr.access.httpAccess()), mr.ask))
 		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
 		// standby redirects them to the leader like every API request.
-		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
+		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger},
+			Authenticate: mesosapi.FrameworkCredentials(mr.access.authenticator)}))
 		// Operators reach the master's API with a certificate, or with
 		// --credentials; /health stays open for probes (and /metrics is
 		// not guarded by view_state: monitoring reads it).
