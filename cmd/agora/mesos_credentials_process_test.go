@@ -17,7 +17,7 @@ import (
 
 // mesos-go's example scheduler authenticates with HTTP Basic (its
 // -authmode basic, as against a Mesos master run with
-// --authenticate_http_frameworks) against agora dev run --insecure with
+// --authenticate_http_frameworks) against a cluster run --insecure with
 // --credentials and an access control list: its principal is the
 // framework's, the list lets that principal register, and its tasks run in
 // its own executor to the end. Another principal is refused by the list
@@ -32,15 +32,18 @@ func TestMesosFrameworkWithCredentials(t *testing.T) {
 	creds, acls, password := filepath.Join(dir, "credentials.json"), filepath.Join(dir, "acls.json"), filepath.Join(dir, "password")
 	for path, text := range map[string]string{
 		creds:    `{"credentials": [{"principal": "spark", "secret": "spark-secret"}, {"principal": "intern", "secret": "intern-secret"}]}`,
-		acls:     `{"register_frameworks": [{"principals": ["spark"], "roles": ["*"]}], "run_tasks": [{"principals": ["*"], "users": ["*"]}]}`,
+		acls:     `{"register_frameworks": [{"principals": ["spark"], "roles": ["*"]}], "run_tasks": [{"principals": ["*"], "users": ["*"]}], "view_state": [{"principals": ["*"]}]}`,
 		password: "spark-secret",
 	} {
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, dev := startNode(t, "dev", "dev", "--insecure", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t),
-		"--credentials", creds, "--acls", acls)
+	// agora dev takes no --credentials: a master and an agent.
+	_, dev := startNode(t, "master", "node", "--role=master", "--insecure", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, "m"),
+		"--allocation-interval", "100ms", "--credentials", creds, "--acls", acls)
+	startNode(t, "agent", "node", "--role=agent", "--insecure", "--listen", anyPort, "--agent-http", anyPort, "--master", dev.Remoting,
+		"--work-dir", workDir(t), "--resources", "cpus:2;mem:512", "--isolation", "none")
 	waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 
 	subscribe := func(user, secret string) (*http.Response, string) {
