@@ -142,36 +142,40 @@ const (
 	// The task's agent is drained by an operator and the task still ran at
 	// the drain's deadline.
 	TaskStatusReason_REASON_AGENT_DRAINING TaskStatusReason = 24
+	// The task's or executor's files (CommandInfo.uris) could not be
+	// fetched; the message names the URI and why.
+	TaskStatusReason_REASON_FETCHER_FAILED TaskStatusReason = 220
 )
 
 // Enum value maps for TaskStatusReason.
 var (
 	TaskStatusReason_name = map[int32]string{
-		0:  "REASON_UNSPECIFIED",
-		1:  "REASON_COMMAND_EXITED",
-		2:  "REASON_CONTAINER_LIMITATION_MEMORY",
-		3:  "REASON_CONTAINER_LAUNCH_FAILED",
-		4:  "REASON_EXECUTOR_TERMINATED",
-		5:  "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
-		6:  "REASON_FRAMEWORK_REMOVED",
-		7:  "REASON_AGENT_REMOVED",
-		8:  "REASON_AGENT_UNREACHABLE",
-		9:  "REASON_AGENT_RESTARTED",
-		10: "REASON_INVALID_OFFERS",
-		11: "REASON_TASK_INVALID",
-		12: "REASON_RECONCILIATION",
-		13: "REASON_TASK_KILLED_DURING_LAUNCH",
-		14: "REASON_PREEMPTED",
-		15: "REASON_TASK_UNKNOWN",
-		16: "REASON_KILLED_BY_FRAMEWORK",
-		17: "REASON_IMAGE_NOT_FOUND",
-		18: "REASON_RESOURCES_UNKNOWN",
-		19: "REASON_SANDBOX_INVALID",
-		20: "REASON_AGENT_REREGISTER_TIMEOUT",
-		21: "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
-		22: "REASON_TASK_UNAUTHORIZED",
-		23: "REASON_TASK_KILLED_BY_OPERATOR",
-		24: "REASON_AGENT_DRAINING",
+		0:   "REASON_UNSPECIFIED",
+		1:   "REASON_COMMAND_EXITED",
+		2:   "REASON_CONTAINER_LIMITATION_MEMORY",
+		3:   "REASON_CONTAINER_LAUNCH_FAILED",
+		4:   "REASON_EXECUTOR_TERMINATED",
+		5:   "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+		6:   "REASON_FRAMEWORK_REMOVED",
+		7:   "REASON_AGENT_REMOVED",
+		8:   "REASON_AGENT_UNREACHABLE",
+		9:   "REASON_AGENT_RESTARTED",
+		10:  "REASON_INVALID_OFFERS",
+		11:  "REASON_TASK_INVALID",
+		12:  "REASON_RECONCILIATION",
+		13:  "REASON_TASK_KILLED_DURING_LAUNCH",
+		14:  "REASON_PREEMPTED",
+		15:  "REASON_TASK_UNKNOWN",
+		16:  "REASON_KILLED_BY_FRAMEWORK",
+		17:  "REASON_IMAGE_NOT_FOUND",
+		18:  "REASON_RESOURCES_UNKNOWN",
+		19:  "REASON_SANDBOX_INVALID",
+		20:  "REASON_AGENT_REREGISTER_TIMEOUT",
+		21:  "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
+		22:  "REASON_TASK_UNAUTHORIZED",
+		23:  "REASON_TASK_KILLED_BY_OPERATOR",
+		24:  "REASON_AGENT_DRAINING",
+		220: "REASON_FETCHER_FAILED",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                     0,
@@ -199,6 +203,7 @@ var (
 		"REASON_TASK_UNAUTHORIZED":               22,
 		"REASON_TASK_KILLED_BY_OPERATOR":         23,
 		"REASON_AGENT_DRAINING":                  24,
+		"REASON_FETCHER_FAILED":                  220,
 	}
 )
 
@@ -911,7 +916,10 @@ type CommandInfo_URI struct {
 	Extract bool `protobuf:"varint,3,opt,name=extract,proto3" json:"extract,omitempty"`
 	// output_file names the file in the sandbox (default: the URI's last
 	// path element).
-	OutputFile    string `protobuf:"bytes,4,opt,name=output_file,json=outputFile,proto3" json:"output_file,omitempty"`
+	OutputFile string `protobuf:"bytes,4,opt,name=output_file,json=outputFile,proto3" json:"output_file,omitempty"`
+	// cache: the agent keeps the download (per URI and task user) in its
+	// fetcher cache and serves later fetches from it.
+	Cache         bool `protobuf:"varint,220,opt,name=cache,proto3" json:"cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -972,6 +980,13 @@ func (x *CommandInfo_URI) GetOutputFile() string {
 		return x.OutputFile
 	}
 	return ""
+}
+
+func (x *CommandInfo_URI) GetCache() bool {
+	if x != nil {
+		return x.Cache
+	}
+	return false
 }
 
 type ContainerInfo_PortMapping struct {
@@ -1107,7 +1122,7 @@ var File_messages_task_proto protoreflect.FileDescriptor
 
 const file_messages_task_proto_rawDesc = "" +
 	"\n" +
-	"\x13messages/task.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\"\x9c\x03\n" +
+	"\x13messages/task.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\"\xb4\x03\n" +
 	"\vCommandInfo\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
 	"\x05shell\x18\x02 \x01(\bR\x05shell\x12\x1c\n" +
@@ -1117,7 +1132,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x04uris\x18\x06 \x03(\v2\x19.agora.v1.CommandInfo.URIR\x04uris\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1av\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a\x8d\x01\n" +
 	"\x03URI\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1e\n" +
 	"\n" +
@@ -1125,7 +1140,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"executable\x12\x18\n" +
 	"\aextract\x18\x03 \x01(\bR\aextract\x12\x1f\n" +
 	"\voutput_file\x18\x04 \x01(\tR\n" +
-	"outputFile\"\xad\x03\n" +
+	"outputFile\x12\x15\n" +
+	"\x05cache\x18\xdc\x01 \x01(\bR\x05cache\"\xad\x03\n" +
 	"\rContainerInfo\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.agora.v1.ContainerInfo.TypeR\x04type\x126\n" +
 	"\x06docker\x18\x02 \x01(\v2\x1e.agora.v1.ContainerInfo.DockerR\x06docker\x1am\n" +
@@ -1211,7 +1227,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\x95\x06\n" +
+	"\tTASK_GONE\x10\f*\xb1\x06\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1238,7 +1254,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15\x12\x1c\n" +
 	"\x18REASON_TASK_UNAUTHORIZED\x10\x16\x12\"\n" +
 	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17\x12\x19\n" +
-	"\x15REASON_AGENT_DRAINING\x10\x18B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x15REASON_AGENT_DRAINING\x10\x18\x12\x1a\n" +
+	"\x15REASON_FETCHER_FAILED\x10\xdc\x01B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

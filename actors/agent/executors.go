@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/agora-sched/agora/runtime/fetcher"
 	"path/filepath"
@@ -101,9 +102,9 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 		if info.Mesos {
 			a.mesosExecutorEnv(spec.Env, key, sandbox)
 		}
-		ctr, sys, self, uris := a.cfg.Containerizer, a.sys, a.self, info.GetCommand().GetUris()
+		ctr, sys, self, uris, fetch := a.cfg.Containerizer, a.sys, a.self, info.GetCommand().GetUris(), a.cfg.Fetcher
 		a.bg.run(func(ctx context.Context) {
-			c, err := fetchAndLaunch(ctx, ctr, spec, uris)
+			c, err := fetchAndLaunch(ctx, ctr, fetch, spec, uris)
 			sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
 		})
 		a.later(a.executorTimeout(), executorTimeout{key: key})
@@ -134,7 +135,7 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 		return
 	}
 	if msg.err != nil {
-		a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, "executor launch failed: "+msg.err.Error())
+		a.endExecutor(ctx, ex, launchFailure(msg.err), "executor launch failed: "+msg.err.Error())
 		return
 	}
 	ex.container = msg.container
@@ -462,14 +463,27 @@ func (a *agent) killOnExecutor(ctx actor.Context, run *taskRun, msg *messages.Ki
 }
 
 // fetchAndLaunch fetches a command's files into its sandbox, then
-// launches it (off the actor: both touch the disk or the network).
-func fetchAndLaunch(ctx context.Context, ctr containerizer.Containerizer, spec containerizer.LaunchSpec, uris []*messages.CommandInfo_URI) (containerizer.Container, error) {
+// launches it (off the actor: both touch the disk or the network). Files
+// are cached per the user the command runs as.
+func fetchAndLaunch(ctx context.Context, ctr containerizer.Containerizer, fetch fetcher.Config, spec containerizer.LaunchSpec, uris []*messages.CommandInfo_URI) (containerizer.Container, error) {
 	if len(uris) > 0 {
-		if err := fetcher.Fetch(ctx, fetcher.Config{}, uris, spec.Sandbox); err != nil {
+		fetch.User = spec.User
+		if err := fetcher.Fetch(ctx, fetch, uris, spec.Sandbox); err != nil {
 			return nil, err
 		}
 	}
 	return ctr.Launch(ctx, spec)
+}
+
+// launchFailure is the reason a failed launch ends its tasks with.
+func launchFailure(err error) messages.TaskStatusReason {
+	switch {
+	case errors.Is(err, fetcher.ErrFailed):
+		return messages.TaskStatusReason_REASON_FETCHER_FAILED
+	case errors.Is(err, containerizer.ErrImageNotFound):
+		return messages.TaskStatusReason_REASON_IMAGE_NOT_FOUND
+	}
+	return messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED
 }
 
 // mesosExecutorEnv adds the environment Mesos gives an executor, which a

@@ -63,13 +63,11 @@ func taskIn(t *mesos.TaskInfo) (*messages.TaskInfo, error) {
 // default is true), then value is the program and arguments its argv.
 func commandIn(c *mesos.CommandInfo) (*messages.CommandInfo, error) {
 	out := &messages.CommandInfo{Value: c.GetValue(), Shell: c.Shell == nil || c.GetShell(), User: c.GetUser()}
-	// cache is not read: Agora fetches every time, which cache=false asks
-	// and cache=true allows.
 	for _, u := range c.Uris {
 		// Mesos unpacks archives unless told not to (extract defaults to
 		// true).
 		out.Uris = append(out.Uris, &messages.CommandInfo_URI{Value: u.GetValue(), Executable: u.GetExecutable(),
-			Extract: u.Extract == nil || u.GetExtract(), OutputFile: u.GetOutputFile()})
+			Extract: u.Extract == nil || u.GetExtract(), OutputFile: u.GetOutputFile(), Cache: u.GetCache()})
 	}
 	switch {
 	case out.Value == "":
@@ -211,7 +209,7 @@ func commandOut(c *messages.CommandInfo) *mesos.CommandInfo {
 		out.Arguments = append([]string{c.Value}, c.Arguments...)
 	}
 	for _, u := range c.Uris {
-		out.Uris = append(out.Uris, &mesos.CommandInfo_URI{Value: proto.String(u.Value), Executable: proto.Bool(u.Executable), Extract: proto.Bool(u.Extract)})
+		out.Uris = append(out.Uris, &mesos.CommandInfo_URI{Value: proto.String(u.Value), Executable: proto.Bool(u.Executable), Extract: proto.Bool(u.Extract), Cache: proto.Bool(u.Cache)})
 	}
 	if len(c.Environment) > 0 {
 		out.Environment = &mesos.Environment{}
