@@ -210,6 +210,8 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id security.Identi
 	}
 	if msg != nil {
 		s.cfg.System.Root.Send(st.master, &actor.MessageEnvelope{Message: msg, Sender: st.bridge, Header: st.header})
+	} else {
+		s.cfg.Logger.Info("Mesos scheduler call taken; nothing to do for it", "framework_id", fid, "call", call.GetType().String())
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
