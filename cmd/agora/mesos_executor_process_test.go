@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -171,74 +172,9 @@ func TestMesosExecutorResubscribesAfterAgentRestart(t *testing.T) {
 	agent, _ := startNode(t, "agent", agentArgs...)
 	waitStateOf(t, "http", m.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 
-	url := "http://" + m.HTTP + mesosapi.Path
-	post := func(streamID string, call *sched.Call) *http.Response {
-		t.Helper()
-		body, _ := mesosapi.JSONCodec.Marshal(call)
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", mesosapi.MediaJSON)
-		req.Header.Set("Accept", mesosapi.MediaJSON)
-		if streamID != "" {
-			req.Header.Set(mesosapi.StreamIDHeader, streamID)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	res := post("", &sched.Call{Type: sched.Call_SUBSCRIBE.Enum(), Subscribe: &sched.Call_Subscribe{FrameworkInfo: &mesos.FrameworkInfo{
-		User: proto.String("root"), Name: proto.String("checkpointing"), FailoverTimeout: proto.Float64(3600), Checkpoint: proto.Bool(true)}}})
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
-	}
-	stream := res.Header.Get(mesosapi.StreamIDHeader)
-	events := make(chan *sched.Event, 64)
-	go func() {
-		defer close(events)
-		records := mesosapi.NewRecordReader(res.Body, 16<<20)
-		for {
-			rec, err := records.Next()
-			if err != nil {
-				return
-			}
-			ev := &sched.Event{}
-			if mesosapi.JSONCodec.Unmarshal(rec, ev) == nil {
-				events <- ev
-			}
-		}
-	}()
-	var seen []string
-	var fid *mesos.FrameworkID
-	nextEvent := func(want sched.Event_Type, state mesos.TaskState) *sched.Event {
-		t.Helper()
-		timeout := time.After(90 * time.Second)
-		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					t.Fatalf("the stream ended before a %s event", want)
-				}
-				if st := ev.GetUpdate().GetStatus(); st != nil {
-					seen = append(seen, st.GetState().String()+" "+st.GetMessage())
-					if len(st.Uuid) > 0 {
-						ack := &sched.Call{FrameworkId: fid, Type: sched.Call_ACKNOWLEDGE.Enum(), Acknowledge: &sched.Call_Acknowledge{AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid}}
-						if r := post(stream, ack); r.StatusCode != http.StatusAccepted {
-							t.Fatalf("ACKNOWLEDGE: %d", r.StatusCode)
-						}
-					}
-				}
-				if ev.GetType() == want && (want != sched.Event_UPDATE || ev.GetUpdate().GetStatus().GetState() == state) {
-					return ev
-				}
-			case <-timeout:
-				t.Fatalf("no %s %s event within 90 s; updates seen: %q", want, state, seen)
-			}
-		}
-	}
-	fid = nextEvent(sched.Event_SUBSCRIBED, 0).GetSubscribed().GetFrameworkId()
-	offer := nextEvent(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
+	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("checkpointing"),
+		FailoverTimeout: proto.Float64(3600), Checkpoint: proto.Bool(true)})
+	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
 	gate := filepath.Join(dir, "gate")
 	scalar := func(name string, v float64) *mesos.Resource {
 		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
@@ -249,12 +185,8 @@ func TestMesosExecutorResubscribesAfterAgentRestart(t *testing.T) {
 		Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
 	task := &mesos.TaskInfo{Name: proto.String("survivor"), TaskId: &mesos.TaskID{Value: proto.String("survivor")}, AgentId: offer.AgentId,
 		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
-	accept := &sched.Call{FrameworkId: fid, Type: sched.Call_ACCEPT.Enum(), Accept: &sched.Call_Accept{OfferIds: []*mesos.OfferID{offer.Id},
-		Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_LAUNCH.Enum(), Launch: &mesos.Offer_Operation_Launch{TaskInfos: []*mesos.TaskInfo{task}}}}}}
-	if r := post(stream, accept); r.StatusCode != http.StatusAccepted {
-		t.Fatalf("ACCEPT: %d", r.StatusCode)
-	}
-	nextEvent(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
+	fw.launch(offer, task)
+	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 	stdout := filepath.Join(dir, "a", "frameworks", "*", "tasks", "executor.resubscriber", "stderr")
 	waitFile(t, stdout, "SUBSCRIBED pid")
 
@@ -268,10 +200,10 @@ func TestMesosExecutorResubscribesAfterAgentRestart(t *testing.T) {
 
 	agent, _ = startNode(t, "agent-again", agentArgs...)
 	agent.out.waitFor(t, "executor re-registered")
-	nextEvent(sched.Event_UPDATE, mesos.TaskState_TASK_FINISHED)
-	for _, s := range seen {
+	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_FINISHED)
+	for _, s := range fw.seen {
 		if strings.Contains(s, "TASK_LOST") || strings.Contains(s, "TASK_FAILED") {
-			t.Fatalf("the task did not survive its agent's restart: updates %q", seen)
+			t.Fatalf("the task did not survive its agent's restart: updates %q", fw.seen)
 		}
 	}
 	files, _ := filepath.Glob(stdout)
@@ -281,5 +213,146 @@ func TestMesosExecutorResubscribesAfterAgentRestart(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "subscribing with 0 unacknowledged tasks and 1 updates") {
 		t.Fatalf("the executor did not resend its unacknowledged update:\n%s", b)
+	}
+}
+
+// mesosHTTP is a Mesos framework written against the v1 scheduler API by
+// hand (JSON over plain HTTP): it acknowledges every update it reads.
+type mesosHTTP struct {
+	t      *testing.T
+	url    string
+	stream string
+	fid    *mesos.FrameworkID
+	events chan *sched.Event
+	seen   []string // the updates read, as "STATE message"
+}
+
+func subscribeMesosHTTP(t *testing.T, masterHTTP string, info *mesos.FrameworkInfo) *mesosHTTP {
+	t.Helper()
+	f := &mesosHTTP{t: t, url: "http://" + masterHTTP + mesosapi.Path, events: make(chan *sched.Event, 64)}
+	res := f.post(&sched.Call{Type: sched.Call_SUBSCRIBE.Enum(), Subscribe: &sched.Call_Subscribe{FrameworkInfo: info}})
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	f.stream = res.Header.Get(mesosapi.StreamIDHeader)
+	go func() {
+		defer close(f.events)
+		records := mesosapi.NewRecordReader(res.Body, 16<<20)
+		for {
+			rec, err := records.Next()
+			if err != nil {
+				return
+			}
+			ev := &sched.Event{}
+			if mesosapi.JSONCodec.Unmarshal(rec, ev) == nil {
+				f.events <- ev
+			}
+		}
+	}()
+	f.fid = f.next(sched.Event_SUBSCRIBED, 0).GetSubscribed().GetFrameworkId()
+	return f
+}
+
+func (f *mesosHTTP) post(call *sched.Call) *http.Response {
+	f.t.Helper()
+	if call.GetType() != sched.Call_SUBSCRIBE {
+		call.FrameworkId = f.fid
+	}
+	body, _ := mesosapi.JSONCodec.Marshal(call)
+	req, _ := http.NewRequest(http.MethodPost, f.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", mesosapi.MediaJSON)
+	req.Header.Set("Accept", mesosapi.MediaJSON)
+	if f.stream != "" {
+		req.Header.Set(mesosapi.StreamIDHeader, f.stream)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+// call posts a call and wants it taken (202).
+func (f *mesosHTTP) call(call *sched.Call) {
+	f.t.Helper()
+	res := f.post(call)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		f.t.Fatalf("%s: %d %s", call.GetType(), res.StatusCode, b)
+	}
+}
+
+func (f *mesosHTTP) launch(offer *mesos.Offer, task *mesos.TaskInfo) {
+	f.t.Helper()
+	f.call(&sched.Call{Type: sched.Call_ACCEPT.Enum(), Accept: &sched.Call_Accept{OfferIds: []*mesos.OfferID{offer.Id},
+		Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_LAUNCH.Enum(), Launch: &mesos.Offer_Operation_Launch{TaskInfos: []*mesos.TaskInfo{task}}}}}})
+}
+
+// next is the next event of type want (for UPDATE, of task state state),
+// acknowledging the updates read meanwhile.
+func (f *mesosHTTP) next(want sched.Event_Type, state mesos.TaskState) *sched.Event {
+	f.t.Helper()
+	timeout := time.After(90 * time.Second)
+	for {
+		select {
+		case ev, ok := <-f.events:
+			if !ok {
+				f.t.Fatalf("the stream ended before a %s event", want)
+			}
+			if st := ev.GetUpdate().GetStatus(); st != nil {
+				f.seen = append(f.seen, st.GetState().String()+" "+st.GetReason().String()+" "+st.GetMessage())
+				if len(st.Uuid) > 0 {
+					f.call(&sched.Call{Type: sched.Call_ACKNOWLEDGE.Enum(), Acknowledge: &sched.Call_Acknowledge{AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid}})
+				}
+			}
+			if ev.GetType() == want && (want != sched.Event_UPDATE || ev.GetUpdate().GetStatus().GetState() == state) {
+				return ev
+			}
+		case <-timeout:
+			f.t.Fatalf("no %s %s event within 90 s; updates seen: %q", want, state, f.seen)
+		}
+	}
+}
+
+// An operator drains an agent where a Mesos framework runs a task: the
+// framework gets an inverse offer for that agent, unavailable from the
+// drain's deadline, answers it (202), and its task is killed at the
+// deadline with REASON_AGENT_DRAINING.
+func TestMesosFrameworkGetsInverseOfferOnDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	dir := workDir(t)
+	_, m := startNode(t, "master", "node", "--role=master", "--insecure", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, "m"),
+		"--allocation-interval", "100ms")
+	startNode(t, "agent", "node", "--role=agent", "--insecure", "--listen", anyPort, "--agent-http", anyPort, "--master", m.Remoting, "--hostname", "drained",
+		"--work-dir", filepath.Join(dir, "a"), "--resources", "cpus:2;mem:512", "--isolation", "none")
+	waitStateOf(t, "http", m.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("nobody"), Name: proto.String("drained")})
+	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
+	fw.launch(offer, &mesos.TaskInfo{Name: proto.String("sleeper"), TaskId: &mesos.TaskID{Value: proto.String("sleeper")}, AgentId: offer.AgentId,
+		Command: &mesos.CommandInfo{Value: proto.String("sleep 600")},
+		Resources: []*mesos.Resource{
+			{Name: proto.String("cpus"), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(0.1)}},
+			{Name: proto.String("mem"), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(16)}},
+		}})
+	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
+
+	before := time.Now()
+	out, err := osexec.Command(agoraBin, "agents", "drain", "drained", "--deadline", "5s", "--master-http", m.HTTP, "--insecure").CombinedOutput()
+	if err != nil {
+		t.Fatalf("agora agents drain: %v\n%s", err, out)
+	}
+	io := fw.next(sched.Event_INVERSE_OFFERS, 0).GetInverseOffers().GetInverseOffers()[0]
+	start := time.Unix(0, io.GetUnavailability().GetStart().GetNanoseconds())
+	if io.GetAgentId().GetValue() != offer.AgentId.GetValue() || start.Before(before.Add(4*time.Second)) || start.After(time.Now().Add(6*time.Second)) {
+		t.Fatalf("inverse offer %v; want agent %s unavailable from the drain's deadline, about 5 s from now", io, offer.AgentId.GetValue())
+	}
+	fw.call(&sched.Call{Type: sched.Call_ACCEPT_INVERSE_OFFERS.Enum(), AcceptInverseOffers: &sched.Call_AcceptInverseOffers{InverseOfferIds: []*mesos.OfferID{io.Id}}})
+	killed := fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_KILLED).GetUpdate().GetStatus()
+	if killed.GetReason() != mesos.TaskStatus_REASON_AGENT_DRAINING {
+		t.Fatalf("the task ended %v; want killed with REASON_AGENT_DRAINING", killed)
 	}
 }
