@@ -136,7 +136,12 @@ func statusOut(s *messages.TaskStatus) *mesos.TaskStatus {
 		State:  mesos.TaskState(state).Enum(),
 	}
 	msg := s.Message
-	if s.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED {
+	if s.Reason == messages.TaskStatusReason_REASON_FETCHER_FAILED {
+		// Mesos has no reason of its own for a failed fetch: its agent
+		// fails the launch, and frameworks (Marathon) look for its words.
+		out.Reason = mesos.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED.Enum()
+		msg = "Failed to launch container: Failed to fetch all URIs for container: " + msg
+	} else if s.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED {
 		if r, ok := mesos.TaskStatus_Reason_value[s.Reason.String()]; ok {
 			out.Reason = mesos.TaskStatus_Reason(r).Enum()
 		} else if msg == "" {
