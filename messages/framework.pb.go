@@ -2129,8 +2129,15 @@ type ReregisterExecutor struct {
 	Pid            *actor.PID              `protobuf:"bytes,3,opt,name=pid,proto3" json:"pid,omitempty"`
 	Tasks          []*TaskID               `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	Unacknowledged []*ExecutorStatusUpdate `protobuf:"bytes,5,rep,name=unacknowledged,proto3" json:"unacknowledged,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// mesos: a Mesos executor's SUBSCRIBE (Mesos' v1 executor API), which
+	// is the same call the first time and after an agent restart: the agent
+	// takes it as a registration when it is not waiting for a
+	// re-registration. tasks then lists only the tasks the executor holds
+	// unacknowledged (Mesos' unacknowledged_tasks): the agent keeps its
+	// other recovered tasks rather than failing them.
+	Mesos         bool `protobuf:"varint,220,opt,name=mesos,proto3" json:"mesos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReregisterExecutor) Reset() {
@@ -2196,6 +2203,13 @@ func (x *ReregisterExecutor) GetUnacknowledged() []*ExecutorStatusUpdate {
 		return x.Unacknowledged
 	}
 	return nil
+}
+
+func (x *ReregisterExecutor) GetMesos() bool {
+	if x != nil {
+		return x.Mesos
+	}
+	return false
 }
 
 // ShutdownExecutor asks an executor to end its tasks and exit.
@@ -2638,7 +2652,7 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x11ReconnectExecutor\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12 \n" +
 	"\x05agent\x18\x02 \x01(\v2\n" +
-	".actor.PIDR\x05agent\"\x93\x02\n" +
+	".actor.PIDR\x05agent\"\xaa\x02\n" +
 	"\x12ReregisterExecutor\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
 	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
@@ -2646,7 +2660,8 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x03pid\x18\x03 \x01(\v2\n" +
 	".actor.PIDR\x03pid\x12&\n" +
 	"\x05tasks\x18\x04 \x03(\v2\x10.agora.v1.TaskIDR\x05tasks\x12F\n" +
-	"\x0eunacknowledged\x18\x05 \x03(\v2\x1e.agora.v1.ExecutorStatusUpdateR\x0eunacknowledged\"\x12\n" +
+	"\x0eunacknowledged\x18\x05 \x03(\v2\x1e.agora.v1.ExecutorStatusUpdateR\x0eunacknowledged\x12\x15\n" +
+	"\x05mesos\x18\xdc\x01 \x01(\bR\x05mesos\"\x12\n" +
 	"\x10ShutdownExecutor\"\xeb\x01\n" +
 	"\x13FrameworkToExecutor\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +

@@ -157,6 +157,9 @@ const (
 	// The task's agent was removed by an operator (numbered in the
 	// maintenance range, 280-299, to stay clear of reasons added elsewhere).
 	TaskStatusReason_REASON_AGENT_REMOVED_BY_OPERATOR TaskStatusReason = 280
+	// The task's or executor's files (CommandInfo.uris) could not be
+	// fetched; the message names the URI and why.
+	TaskStatusReason_REASON_FETCHER_FAILED TaskStatusReason = 220
 )
 
 // Enum value maps for TaskStatusReason.
@@ -190,6 +193,7 @@ var (
 		300: "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
 		301: "REASON_TASK_CHECK_STATUS_UPDATED",
 		280: "REASON_AGENT_REMOVED_BY_OPERATOR",
+		220: "REASON_FETCHER_FAILED",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                      0,
@@ -220,6 +224,7 @@ var (
 		"REASON_TASK_HEALTH_CHECK_STATUS_UPDATED": 300,
 		"REASON_TASK_CHECK_STATUS_UPDATED":        301,
 		"REASON_AGENT_REMOVED_BY_OPERATOR":        280,
+		"REASON_FETCHER_FAILED":                   220,
 	}
 )
 
@@ -1372,7 +1377,10 @@ type CommandInfo_URI struct {
 	Extract bool `protobuf:"varint,3,opt,name=extract,proto3" json:"extract,omitempty"`
 	// output_file names the file in the sandbox (default: the URI's last
 	// path element).
-	OutputFile    string `protobuf:"bytes,4,opt,name=output_file,json=outputFile,proto3" json:"output_file,omitempty"`
+	OutputFile string `protobuf:"bytes,4,opt,name=output_file,json=outputFile,proto3" json:"output_file,omitempty"`
+	// cache: the agent keeps the download (per URI and task user) in its
+	// fetcher cache and serves later fetches from it.
+	Cache         bool `protobuf:"varint,220,opt,name=cache,proto3" json:"cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1433,6 +1441,13 @@ func (x *CommandInfo_URI) GetOutputFile() string {
 		return x.OutputFile
 	}
 	return ""
+}
+
+func (x *CommandInfo_URI) GetCache() bool {
+	if x != nil {
+		return x.Cache
+	}
+	return false
 }
 
 type ContainerInfo_PortMapping struct {
@@ -1742,7 +1757,7 @@ var File_messages_task_proto protoreflect.FileDescriptor
 
 const file_messages_task_proto_rawDesc = "" +
 	"\n" +
-	"\x13messages/task.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\"\x9c\x03\n" +
+	"\x13messages/task.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\"\xb4\x03\n" +
 	"\vCommandInfo\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
 	"\x05shell\x18\x02 \x01(\bR\x05shell\x12\x1c\n" +
@@ -1752,7 +1767,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x04uris\x18\x06 \x03(\v2\x19.agora.v1.CommandInfo.URIR\x04uris\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1av\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a\x8d\x01\n" +
 	"\x03URI\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1e\n" +
 	"\n" +
@@ -1760,7 +1775,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"executable\x12\x18\n" +
 	"\aextract\x18\x03 \x01(\bR\aextract\x12\x1f\n" +
 	"\voutput_file\x18\x04 \x01(\tR\n" +
-	"outputFile\"\x88\x05\n" +
+	"outputFile\x12\x15\n" +
+	"\x05cache\x18\xdc\x01 \x01(\bR\x05cache\"\x88\x05\n" +
 	"\rContainerInfo\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.agora.v1.ContainerInfo.TypeR\x04type\x126\n" +
 	"\x06docker\x18\x02 \x01(\v2\x1e.agora.v1.ContainerInfo.DockerR\x06docker\x129\n" +
@@ -1906,7 +1922,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
 	"\tTASK_GONE\x10\f\x12\x19\n" +
-	"\x15TASK_GONE_BY_OPERATOR\x10\r*\x91\a\n" +
+	"\x15TASK_GONE_BY_OPERATOR\x10\r*\xad\a\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1936,7 +1952,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x15REASON_AGENT_DRAINING\x10\x18\x12,\n" +
 	"'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED\x10\xac\x02\x12%\n" +
 	" REASON_TASK_CHECK_STATUS_UPDATED\x10\xad\x02\x12%\n" +
-	" REASON_AGENT_REMOVED_BY_OPERATOR\x10\x98\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	" REASON_AGENT_REMOVED_BY_OPERATOR\x10\x98\x02\x12\x1a\n" +
+	"\x15REASON_FETCHER_FAILED\x10\xdc\x01B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

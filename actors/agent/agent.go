@@ -29,6 +29,7 @@ import (
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
+	"github.com/agora-sched/agora/runtime/fetcher"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jonboulle/clockwork"
@@ -78,6 +79,10 @@ type Config struct {
 	// SandboxGC is how long a finished task's sandbox (its stdout and
 	// stderr) is kept after its end is acknowledged; 0 means a week.
 	SandboxGC time.Duration
+	// Fetcher is how task and executor files (CommandInfo.uris) are
+	// fetched: its cache (nil: none) and per-fetch size limit; the user is
+	// set for each launch.
+	Fetcher fetcher.Config
 	// SenderMiddleware wraps every message the agent sends (testkit's
 	// fault injection).
 	SenderMiddleware []actor.SenderMiddleware

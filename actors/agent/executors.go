@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/agora-sched/agora/runtime/fetcher"
 	"path/filepath"
@@ -99,11 +100,11 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 			"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
 		}}
 		if info.Mesos {
-			a.mesosExecutorEnv(spec.Env, key, sandbox)
+			a.mesosExecutorEnv(spec.Env, key, sandbox, run.framework)
 		}
-		ctr, sys, self, uris := a.cfg.Containerizer, a.sys, a.self, info.GetCommand().GetUris()
+		ctr, sys, self, uris, fetch := a.cfg.Containerizer, a.sys, a.self, info.GetCommand().GetUris(), a.cfg.Fetcher
 		a.bg.run(func(ctx context.Context) {
-			c, err := fetchAndLaunch(ctx, ctr, spec, uris)
+			c, err := fetchAndLaunch(ctx, ctr, fetch, spec, uris)
 			sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
 		})
 		a.later(a.executorTimeout(), executorTimeout{key: key})
@@ -134,7 +135,7 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 		return
 	}
 	if msg.err != nil {
-		a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, "executor launch failed: "+msg.err.Error())
+		a.endExecutor(ctx, ex, launchFailure(msg.err), "executor launch failed: "+msg.err.Error())
 		return
 	}
 	ex.container = msg.container
@@ -275,6 +276,10 @@ func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor)
 func (a *agent) handleReregisterExecutor(ctx actor.Context, msg *messages.ReregisterExecutor) {
 	key := executorKey{msg.GetFrameworkId().GetValue(), msg.GetExecutorId().GetValue()}
 	ex, ok := a.executors[key]
+	if ok && !ex.reconnecting && msg.Mesos {
+		a.handleRegisterExecutor(ctx, &messages.RegisterExecutor{FrameworkId: msg.FrameworkId, ExecutorId: msg.ExecutorId, Pid: msg.Pid})
+		return
+	}
 	if !ok || !ex.reconnecting || msg.Pid == nil {
 		a.log.Warn("re-registration from an executor this agent is not waiting for; telling it to shut down", "executor_id", key.executor)
 		if msg.Pid != nil {
@@ -304,7 +309,7 @@ func (a *agent) executorReregistered(ctx actor.Context, ex *executorRun, msg *me
 		runs[id.GetValue()] = true
 	}
 	for _, run := range a.sortedTasks() {
-		if _, mine := ex.tasks[run.key]; !mine || runs[run.key.task] || messages.IsTerminal(run.state) {
+		if _, mine := ex.tasks[run.key]; !mine || runs[run.key.task] || messages.IsTerminal(run.state) || msg.Mesos {
 			continue
 		}
 		delete(ex.tasks, run.key)
@@ -462,25 +467,45 @@ func (a *agent) killOnExecutor(ctx actor.Context, run *taskRun, msg *messages.Ki
 }
 
 // fetchAndLaunch fetches a command's files into its sandbox, then
-// launches it (off the actor: both touch the disk or the network).
-func fetchAndLaunch(ctx context.Context, ctr containerizer.Containerizer, spec containerizer.LaunchSpec, uris []*messages.CommandInfo_URI) (containerizer.Container, error) {
+// launches it (off the actor: both touch the disk or the network). Files
+// are cached per the user the command runs as.
+func fetchAndLaunch(ctx context.Context, ctr containerizer.Containerizer, fetch fetcher.Config, spec containerizer.LaunchSpec, uris []*messages.CommandInfo_URI) (containerizer.Container, error) {
 	if len(uris) > 0 {
-		if err := fetcher.Fetch(ctx, fetcher.Config{}, uris, spec.Sandbox); err != nil {
+		fetch.User = spec.User
+		if err := fetcher.Fetch(ctx, fetch, uris, spec.Sandbox); err != nil {
 			return nil, err
 		}
 	}
 	return ctr.Launch(ctx, spec)
 }
 
+// launchFailure is the reason a failed launch ends its tasks with.
+func launchFailure(err error) messages.TaskStatusReason {
+	switch {
+	case errors.Is(err, fetcher.ErrFailed):
+		return messages.TaskStatusReason_REASON_FETCHER_FAILED
+	case errors.Is(err, containerizer.ErrImageNotFound):
+		return messages.TaskStatusReason_REASON_IMAGE_NOT_FOUND
+	}
+	return messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED
+}
+
 // mesosExecutorEnv adds the environment Mesos gives an executor, which a
 // Mesos executor reads to find its agent's v1 executor API.
-func (a *agent) mesosExecutorEnv(env map[string]string, key executorKey, sandbox string) {
+func (a *agent) mesosExecutorEnv(env map[string]string, key executorKey, sandbox string, framework *messages.FrameworkInfo) {
 	env["MESOS_FRAMEWORK_ID"], env["MESOS_EXECUTOR_ID"] = key.framework, key.executor
 	env["MESOS_AGENT_ID"], env["MESOS_SLAVE_ID"] = a.id(), a.id()
 	env["MESOS_DIRECTORY"], env["MESOS_SANDBOX"] = sandbox, sandbox
 	env["MESOS_AGENT_ENDPOINT"] = a.info.GetHttpAddress()
 	env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = "5secs"
-	// Agora's agent does not let a Mesos executor re-subscribe after an
-	// agent restart yet: it says so rather than promise recovery.
+	// With checkpointing (the framework asks, and the agent has a work dir
+	// to recover from), the executor outlives an agent restart and
+	// subscribes again, retrying for as long as the restarted agent waits
+	// for it (the executor registration timeout).
 	env["MESOS_CHECKPOINT"] = "0"
+	if framework.GetCheckpoint() && a.cfg.WorkDir != "" {
+		env["MESOS_CHECKPOINT"] = "1"
+		env["MESOS_RECOVERY_TIMEOUT"] = fmt.Sprintf("%dsecs", int64(a.executorTimeout().Seconds()))
+		env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs" // Mesos' default
+	}
 }

@@ -37,7 +37,8 @@ func (r recordingContainerizer) Launch(ctx context.Context, spec containerizer.L
 
 // Mesos executors and fetched files: the agent fetches an executor's URIs
 // into its sandbox before it starts it, with the environment Mesos gives
-// executors; a command whose URI cannot be fetched fails, naming it.
+// executors; a command whose URI cannot be fetched fails with
+// REASON_FETCHER_FAILED (as in Mesos), naming it.
 func TestFetchAndMesosExecutorEnvironment(t *testing.T) {
 	clock := testkit.NewFakeClock()
 	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
@@ -69,7 +70,7 @@ func TestFetchAndMesosExecutorEnvironment(t *testing.T) {
 		t.Fatalf("the executor's file in its sandbox at launch: %v", seen.files)
 	}
 	st := c.Events.WaitFor(t, testkit.IsStatus("fw", "t2", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent).Event.(*messages.StatusUpdate).Status
-	if st.Reason != messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED || !strings.Contains(st.Message, "/no/such/file") {
+	if st.Reason != messages.TaskStatusReason_REASON_FETCHER_FAILED || !strings.Contains(st.Message, "/no/such/file") {
 		t.Fatalf("a failed fetch: %v", st)
 	}
 }

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -152,9 +151,9 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 			a.handleLaunched(ctx, taskLaunched{key: key, container: c, err: err})
 			return
 		}
-		sys, self, uris := a.sys, a.self, t.GetCommand().GetUris()
+		sys, self, uris, fetch := a.sys, a.self, t.GetCommand().GetUris(), a.cfg.Fetcher
 		a.bg.run(func(bctx context.Context) {
-			c, err := fetchAndLaunch(bctx, ctr, spec, uris)
+			c, err := fetchAndLaunch(bctx, ctr, fetch, spec, uris)
 			sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
 		})
 	})
@@ -201,11 +200,7 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 		return
 	}
 	if msg.err != nil {
-		reason := messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED
-		if errors.Is(msg.err, containerizer.ErrImageNotFound) {
-			reason = messages.TaskStatusReason_REASON_IMAGE_NOT_FOUND
-		}
-		a.update(ctx, run, messages.TaskState_TASK_FAILED, reason, "launch failed: "+msg.err.Error(), nil)
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, launchFailure(msg.err), "launch failed: "+msg.err.Error(), nil)
 		return
 	}
 	run.container = msg.container

@@ -101,10 +101,7 @@ func (b *bridge) Receive(ctx actor.Context) {
 	case *messages.FrameworkFailedOver:
 		b.fail(ctx, "Framework failed over")
 	case *messages.AgentDraining:
-		// Mesos' counterpart is an inverse offer, which this API does not
-		// map yet: the framework learns of the drain when its tasks are
-		// killed (REASON_AGENT_DRAINING).
-		b.log.Debug("mesosapi bridge: agent draining not passed on (no inverse offers yet)", "agent_id", m.GetAgentId().GetValue())
+		b.emit(ctx, inverseOfferOut(m, b.fw.info.GetId().GetValue(), b.srv.cfg.Clock.Now()))
 	case *messages.Error:
 		b.handleError(ctx, m)
 	case streamClosed:

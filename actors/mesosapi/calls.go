@@ -2,6 +2,7 @@ package mesosapi
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
@@ -90,10 +91,14 @@ func callIn(c *sched.Call) (proto.Message, error) {
 			ExecutorId: &messages.ExecutorID{Value: m.GetExecutorId().GetValue()}, Data: m.Data}, nil
 	case sched.Call_REQUEST:
 		return nil, nil // Mesos' allocator ignores requests too
+	case sched.Call_ACCEPT_INVERSE_OFFERS, sched.Call_DECLINE_INVERSE_OFFERS:
+		// An inverse offer tells of a drain the operator decided: the
+		// agent drains at its deadline whatever the framework answers
+		// (Mesos' allocator, too, only records the answer).
+		return nil, nil
 	case sched.Call_SUBSCRIBE:
 		return nil, fmt.Errorf("%w: SUBSCRIBE on an existing stream", ErrInvalid)
-	case sched.Call_SHUTDOWN, sched.Call_ACCEPT_INVERSE_OFFERS, sched.Call_DECLINE_INVERSE_OFFERS,
-		sched.Call_ACKNOWLEDGE_OPERATION_STATUS, sched.Call_RECONCILE_OPERATIONS, sched.Call_UPDATE_FRAMEWORK:
+	case sched.Call_SHUTDOWN, sched.Call_ACKNOWLEDGE_OPERATION_STATUS, sched.Call_RECONCILE_OPERATIONS, sched.Call_UPDATE_FRAMEWORK:
 		return nil, fmt.Errorf("%w: the %s call", ErrUnsupported, c.GetType())
 	}
 	return nil, fmt.Errorf("%w: call type %s", ErrInvalid, c.GetType())
@@ -112,4 +117,22 @@ func filtersIn(f *mesos.Filters) *messages.Filters {
 		return nil
 	}
 	return &messages.Filters{RefuseSeconds: proto.Float64(f.GetRefuseSeconds())}
+}
+
+// inverseOfferOut is Mesos' INVERSE_OFFERS event for an agent being
+// drained: the framework's tasks there end at the drain's deadline (the
+// unavailability's start; now for a drain without one). Its ID names the
+// agent and the deadline, so a framework sees one inverse offer per drain.
+func inverseOfferOut(m *messages.AgentDraining, frameworkID string, now time.Time) *sched.Event {
+	start := m.GetDeadlineUnixNano()
+	if start == 0 {
+		start = now.UnixNano()
+	}
+	agent := m.GetAgentId().GetValue()
+	return &sched.Event{Type: sched.Event_INVERSE_OFFERS.Enum(), InverseOffers: &sched.Event_InverseOffers{InverseOffers: []*mesos.InverseOffer{{
+		Id:             &mesos.OfferID{Value: proto.String(fmt.Sprintf("%s-drain-%d", agent, m.GetDeadlineUnixNano()))},
+		FrameworkId:    &mesos.FrameworkID{Value: proto.String(frameworkID)},
+		AgentId:        &mesos.AgentID{Value: proto.String(agent)},
+		Unavailability: &mesos.Unavailability{Start: &mesos.TimeInfo{Nanoseconds: proto.Int64(start)}},
+	}}}}
 }

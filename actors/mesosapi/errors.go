@@ -9,3 +9,6 @@ var (
 	// naming it).
 	ErrUnsupported = errors.New("not supported by Agora yet")
 )
+
+// ErrUnauthenticated is a request whose sender is not known (401).
+var ErrUnauthenticated = errors.New("unauthenticated")

@@ -89,7 +89,7 @@ func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch call.GetType() {
 	case exec.Call_SUBSCRIBE:
-		s.subscribe(w, r, in, key)
+		s.subscribe(w, r, in, key, call.GetSubscribe())
 		return
 	case exec.Call_UPDATE, exec.Call_MESSAGE:
 	default:
@@ -130,7 +130,7 @@ func executorCallIn(key executorKey, c *exec.Call) (proto.Message, error) {
 	return &messages.ExecutorStatusUpdate{FrameworkId: fid, ExecutorId: eid, Status: status, Uuid: st.Uuid}, nil
 }
 
-func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, in Codec, key executorKey) {
+func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, in Codec, key executorKey, sub *exec.Call_Subscribe) {
 	out, ok := accepts(r.Header.Get("Accept"), in)
 	if !ok {
 		http.Error(w, fmt.Sprintf("Expecting 'Accept' to allow %s or %s", MediaProtobuf, MediaJSON), http.StatusNotAcceptable)
@@ -141,9 +141,14 @@ func (s *ExecutorServer) subscribe(w http.ResponseWriter, r *http.Request, in Co
 		http.Error(w, "this server cannot stream", http.StatusInternalServerError)
 		return
 	}
+	reregister, err := resubscribeIn(key, sub)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	st := &executorStream{codec: out, events: make(chan []byte, s.cfg.StreamBuffer), result: make(chan *subscribeError, 1), done: make(chan struct{})}
 	log := s.cfg.Logger.With("framework_id", key.framework, "executor_id", key.executor)
-	b := &executorBridge{srv: s, st: st, key: key, log: log}
+	b := &executorBridge{srv: s, st: st, key: key, log: log, subscribe: reregister}
 	st.bridge = s.cfg.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }))
 	var refused *subscribeError
 	select {
@@ -191,6 +196,8 @@ type executorBridge struct {
 	key        executorKey
 	log        *slog.Logger
 	subscribed bool
+	// subscribe is the executor's SUBSCRIBE as the agent takes it.
+	subscribe *messages.ReregisterExecutor
 }
 
 type executorSubscribeExpired struct{}
@@ -198,8 +205,10 @@ type executorSubscribeExpired struct{}
 func (b *executorBridge) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		ctx.Send(b.srv.cfg.Agent, &actor.MessageEnvelope{Sender: ctx.Self(), Message: &messages.RegisterExecutor{
-			FrameworkId: &messages.FrameworkID{Value: b.key.framework}, ExecutorId: &messages.ExecutorID{Value: b.key.executor}, Pid: ctx.Self()}})
+		// A Mesos executor subscribes the same way the first time and
+		// after its agent restarted: the agent tells which it is.
+		b.subscribe.Pid = ctx.Self()
+		ctx.Send(b.srv.cfg.Agent, &actor.MessageEnvelope{Sender: ctx.Self(), Message: b.subscribe})
 		self, sys := ctx.Self(), ctx.ActorSystem()
 		b.srv.cfg.Clock.AfterFunc(b.srv.cfg.SubscribeTimeout, func() { sys.Root.Send(self, executorSubscribeExpired{}) })
 	case executorSubscribeExpired:
@@ -262,4 +271,26 @@ func (b *executorBridge) emit(ctx actor.Context, ev *exec.Event) {
 		b.log.Warn("Mesos executor's stream is too far behind; closing it")
 		ctx.Stop(ctx.Self())
 	}
+}
+
+// resubscribeIn is an executor's SUBSCRIBE as the agent takes it: the
+// tasks it holds unacknowledged and the updates the agent has not
+// acknowledged (after an agent restart, what happened meanwhile).
+func resubscribeIn(key executorKey, sub *exec.Call_Subscribe) (*messages.ReregisterExecutor, error) {
+	const maxUnacknowledged = 10_000 // bounded as the call's body is
+	if len(sub.GetUnacknowledgedTasks()) > maxUnacknowledged || len(sub.GetUnacknowledgedUpdates()) > maxUnacknowledged {
+		return nil, fmt.Errorf("%w: SUBSCRIBE with more than %d unacknowledged tasks or updates", ErrInvalid, maxUnacknowledged)
+	}
+	out := &messages.ReregisterExecutor{FrameworkId: &messages.FrameworkID{Value: key.framework}, ExecutorId: &messages.ExecutorID{Value: key.executor}, Mesos: true}
+	for _, t := range sub.GetUnacknowledgedTasks() {
+		out.Tasks = append(out.Tasks, &messages.TaskID{Value: t.GetTaskId().GetValue()})
+	}
+	for _, u := range sub.GetUnacknowledgedUpdates() {
+		msg, err := executorCallIn(key, &exec.Call{Type: exec.Call_UPDATE.Enum(), Update: u})
+		if err != nil {
+			return nil, fmt.Errorf("an unacknowledged update: %w", err)
+		}
+		out.Unacknowledged = append(out.Unacknowledged, msg.(*messages.ExecutorStatusUpdate))
+	}
+	return out, nil
 }

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// fakeAgent answers RegisterExecutor as the agent does and reports what
-// it gets.
+// fakeAgent answers an executor's subscription (ReregisterExecutor, with
+// mesos set) as the agent does and reports what it gets.
 func fakeAgent(got chan<- received) *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
 		msg, ok := ctx.Message().(proto.Message)
@@ -23,7 +23,7 @@ func fakeAgent(got chan<- received) *actor.Props {
 			return
 		}
 		got <- received{msg: msg, sender: ctx.Sender()}
-		if reg, ok := msg.(*messages.RegisterExecutor); ok {
+		if reg, ok := msg.(*messages.ReregisterExecutor); ok {
 			ctx.Send(reg.Pid, &messages.ExecutorRegistered{AgentId: &messages.AgentID{Value: "A1"},
 				Framework: &messages.FrameworkInfo{Name: "f", User: "nobody", Roles: []string{"*"}},
 				Executor:  &messages.ExecutorInfo{ExecutorId: reg.ExecutorId, Command: &messages.CommandInfo{Value: "./exec", Shell: true}, Mesos: true}})
@@ -72,8 +72,9 @@ func TestExecutorAPI(t *testing.T) {
 		}
 		return ev
 	}
-	reg, from := next[*messages.RegisterExecutor](h)
-	if reg.GetFrameworkId().GetValue() != "F1" || reg.GetExecutorId().GetValue() != "E1" || !from.sender.Equal(reg.Pid) {
+	reg, from := next[*messages.ReregisterExecutor](h)
+	if reg.GetFrameworkId().GetValue() != "F1" || reg.GetExecutorId().GetValue() != "E1" || !from.sender.Equal(reg.Pid) || !reg.Mesos ||
+		len(reg.Tasks)+len(reg.Unacknowledged) != 0 {
 		t.Fatalf("registration %v from %v", reg, from.sender)
 	}
 	ev := nextEvent()
@@ -116,4 +117,20 @@ func TestExecutorAPI(t *testing.T) {
 	}
 	noUUID := ids(&exec.Call{Type: exec.Call_UPDATE.Enum(), Update: &exec.Call_Update{Status: &mesos.TaskStatus{TaskId: &mesos.TaskID{Value: proto.String("t1")}, State: mesos.TaskState_TASK_RUNNING.Enum()}}})
 	status(t, post(noUUID), http.StatusBadRequest, "uuid")
+
+	// After an agent restart, a checkpointing executor subscribes again
+	// with the tasks and updates not yet acknowledged (Mesos' executor
+	// re-subscription): the agent gets them to recover its tasks.
+	again := post(ids(&exec.Call{Type: exec.Call_SUBSCRIBE.Enum(), Subscribe: &exec.Call_Subscribe{
+		UnacknowledgedTasks:   []*mesos.TaskInfo{{Name: proto.String("t2"), TaskId: &mesos.TaskID{Value: proto.String("t2")}, AgentId: &mesos.AgentID{Value: proto.String("A1")}}},
+		UnacknowledgedUpdates: []*exec.Call_Update{update.Update},
+	}}))
+	defer again.Body.Close()
+	re, _ := next[*messages.ReregisterExecutor](h)
+	if !re.Mesos || len(re.Tasks) != 1 || re.Tasks[0].GetValue() != "t2" || len(re.Unacknowledged) != 1 ||
+		string(re.Unacknowledged[0].Uuid) != "u1" || re.Unacknowledged[0].GetStatus().GetState() != messages.TaskState_TASK_RUNNING {
+		t.Fatalf("re-subscription as the agent got it: %v", re)
+	}
+	bad := post(ids(&exec.Call{Type: exec.Call_SUBSCRIBE.Enum(), Subscribe: &exec.Call_Subscribe{UnacknowledgedUpdates: []*exec.Call_Update{noUUID.Update}}}))
+	status(t, bad, http.StatusBadRequest, "uuid")
 }

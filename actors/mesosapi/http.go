@@ -46,8 +46,8 @@ type Config struct {
 	Master func() *actor.PID
 	// Authenticate says who sent a request. nil takes the identity of
 	// the client's certificate (security.RequireIdentity put it in the
-	// request's context). This is the hook for HTTP basic or bearer
-	// credentials: return the principal they name, or an error (401).
+	// request's context). FrameworkCredentials takes HTTP Basic or bearer
+	// credentials; any hook returns who sent r, or an error (401).
 	Authenticate func(r *http.Request) (security.Identity, error)
 	Streams
 	// MaxStreams bounds the subscriptions open at once (more are
@@ -153,7 +153,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.cfg.Authenticate(r)
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Basic realm="agora"`)
+		s.cfg.Logger.Warn("Mesos scheduler call refused: not authenticated", "remote", r.RemoteAddr, "err", err)
+		w.Header().Add("WWW-Authenticate", `Basic realm="agora"`)
+		w.Header().Add("WWW-Authenticate", `Bearer realm="agora"`)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
@@ -208,6 +210,8 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id security.Identi
 	}
 	if msg != nil {
 		s.cfg.System.Root.Send(st.master, &actor.MessageEnvelope{Message: msg, Sender: st.bridge, Header: st.header})
+	} else {
+		s.cfg.Logger.Info("Mesos scheduler call taken; nothing to do for it", "framework_id", fid, "call", call.GetType().String())
 	}
 	w.WriteHeader(http.StatusAccepted)
 }

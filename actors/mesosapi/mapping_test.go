@@ -141,6 +141,14 @@ func TestStatusOutStates(t *testing.T) {
 	if got.Reason != nil || got.GetMessage() != "REASON_COMMAND_EXITED: exit 2" || got.GetTimestamp() != 1.5 || string(got.Uuid) != "\x01" {
 		t.Errorf("a reason Mesos lacks: %v", got)
 	}
+	// A failed fetch is a failed launch to a Mesos framework, in the words
+	// Mesos' agent uses (Marathon shows them as the task's failure).
+	got = statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState_TASK_FAILED, Reason: messages.TaskStatusReason_REASON_FETCHER_FAILED,
+		Message: "launch failed: fetch failed: http://x/y: the server answered 404 Not Found"})
+	if got.GetReason() != mesos.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED || !strings.Contains(got.GetMessage(), "Failed to fetch all URIs for container") ||
+		!strings.Contains(got.GetMessage(), "http://x/y: the server answered 404") {
+		t.Fatalf("a failed fetch as Mesos reports it: %v", got)
+	}
 	got = statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState_TASK_LOST, Reason: messages.TaskStatusReason_REASON_RECONCILIATION})
 	if got.GetReason() != mesos.TaskStatus_REASON_RECONCILIATION || got.GetSource() != mesos.TaskStatus_SOURCE_MASTER {
 		t.Errorf("reconciliation: %v", got)

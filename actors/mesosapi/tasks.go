@@ -158,13 +158,11 @@ func checkStatusOut(st *messages.CheckStatusInfo) *mesos.CheckStatusInfo {
 // default is true), then value is the program and arguments its argv.
 func commandIn(c *mesos.CommandInfo) (*messages.CommandInfo, error) {
 	out := &messages.CommandInfo{Value: c.GetValue(), Shell: c.Shell == nil || c.GetShell(), User: c.GetUser()}
-	// cache is not read: Agora fetches every time, which cache=false asks
-	// and cache=true allows.
 	for _, u := range c.Uris {
 		// Mesos unpacks archives unless told not to (extract defaults to
 		// true).
 		out.Uris = append(out.Uris, &messages.CommandInfo_URI{Value: u.GetValue(), Executable: u.GetExecutable(),
-			Extract: u.Extract == nil || u.GetExtract(), OutputFile: u.GetOutputFile()})
+			Extract: u.Extract == nil || u.GetExtract(), OutputFile: u.GetOutputFile(), Cache: u.GetCache()})
 	}
 	switch {
 	case out.Value == "":
@@ -279,7 +277,12 @@ func statusOut(s *messages.TaskStatus) *mesos.TaskStatus {
 		State:  mesos.TaskState(state).Enum(),
 	}
 	msg := s.Message
-	if s.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED {
+	if s.Reason == messages.TaskStatusReason_REASON_FETCHER_FAILED {
+		// Mesos has no reason of its own for a failed fetch: its agent
+		// fails the launch, and frameworks (Marathon) look for its words.
+		out.Reason = mesos.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED.Enum()
+		msg = "Failed to launch container: Failed to fetch all URIs for container: " + msg
+	} else if s.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED {
 		if r, ok := mesos.TaskStatus_Reason_value[s.Reason.String()]; ok {
 			out.Reason = mesos.TaskStatus_Reason(r).Enum()
 		} else if msg == "" {
@@ -358,7 +361,7 @@ func commandOut(c *messages.CommandInfo) *mesos.CommandInfo {
 		out.Arguments = append([]string{c.Value}, c.Arguments...)
 	}
 	for _, u := range c.Uris {
-		out.Uris = append(out.Uris, &mesos.CommandInfo_URI{Value: proto.String(u.Value), Executable: proto.Bool(u.Executable), Extract: proto.Bool(u.Extract)})
+		out.Uris = append(out.Uris, &mesos.CommandInfo_URI{Value: proto.String(u.Value), Executable: proto.Bool(u.Executable), Extract: proto.Bool(u.Extract), Cache: proto.Bool(u.Cache)})
 	}
 	if len(c.Environment) > 0 {
 		out.Environment = &mesos.Environment{}

@@ -7,11 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/agora-sched/agora/runtime/fetcher"
+	"github.com/docker/go-units"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -67,6 +70,8 @@ type nodeCmd struct {
 	Hostname  string `env:"AGORA_HOSTNAME" help:"Hostname the agent reports (default: os.Hostname)."`
 
 	ExecutorRegistrationTimeout time.Duration `default:"1m" env:"AGORA_EXECUTOR_REGISTRATION_TIMEOUT" help:"How long a custom executor has to register with its agent before it is killed and its tasks fail."`
+	FetcherCacheSize            string        `name:"fetcher-cache-size" default:"2GB" env:"AGORA_FETCHER_CACHE_SIZE" help:"Bytes of fetched files (CommandInfo.uris marked cache) the agent keeps under <work-dir>/fetcher-cache, per URI and task user, the least recently used evicted first; emptied when the agent starts (as Mesos' --fetcher_cache_size; 0: no cache)."`
+	FetcherMaxSize              string        `name:"fetcher-max-size" default:"4GB" env:"AGORA_FETCHER_MAX_SIZE" help:"Most bytes one task's or executor's fetch may write to its sandbox (archives counted unpacked); past it the task fails with REASON_FETCHER_FAILED."`
 	SandboxGC                   time.Duration `name:"sandbox-gc" default:"168h" env:"AGORA_SANDBOX_GC" help:"How long an agent keeps a finished task's sandbox (stdout, stderr)."`
 	Isolation                   string        `default:"cgroups" enum:"cgroups,none" env:"AGORA_ISOLATION" help:"Agent task isolation: cgroups (memory and cpu limits from each task's resources; v1 or v2) or none."`
 	TaskUser                    string        `name:"task-user" default:"nobody" env:"AGORA_TASK_USER" help:"User that tasks naming none (in CommandInfo.user or FrameworkInfo.user) run as, when the agent runs as root; an agent that is not root runs every task as itself."`
@@ -102,7 +107,7 @@ type nodeCmd struct {
 	RegistrationMax           time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
 
 	ACLs           string        `name:"acls" env:"AGORA_ACLS" help:"Access control lists (master): a JSON file (see the README's \"A secured cluster\"), reloaded when it changes; or consul, to read them from the election's Consul KV (agora/<cluster>/acls; set with agora acls set), so that every master enforces the same. With a list, what it does not allow is denied. Empty: none, every authenticated client may do what its certificate's role allows."`
-	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal. Reloaded when it changes."`
+	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal; on the Mesos scheduler API (/api/v1/scheduler) as frameworks of that principal, and there, without a certificate, they are required. Reloaded when it changes."`
 	ReloadInterval time.Duration `name:"reload-interval" default:"2s" env:"AGORA_RELOAD_INTERVAL" help:"How often the --acls and --credentials files are checked for changes."`
 
 	// TLS: the node's certificate (of role master, or agent for an agent
@@ -365,7 +370,8 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		api.Handle("/", master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health, mr.access.httpAccess()), mr.ask))
 		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
 		// standby redirects them to the leader like every API request.
-		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
+		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger},
+			Authenticate: mesosapi.FrameworkCredentials(mr.access.authenticator)}))
 		// Mesos' v1 operator API, beside the scheduler API.
 		api.Handle(mesosapi.OperatorPath, mesosapi.NewOperator(mesosapi.OperatorConfig{State: mr.pub.State, Changed: mr.pub.Changed, Leading: mr.seat.Leading,
 			Events: node.System.EventStream, Access: mr.access.httpAccess(), Update: mr.update, Ask: mr.ask, Health: mr.health,
@@ -421,6 +427,11 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		if spec.Static != "" {
 			initial = actor.NewPID(spec.Static, master.Name)
 		}
+		fetch, err := c.fetcher()
+		if err != nil {
+			r.stop()
+			return nil, err
+		}
 		var docker containerizer.Containerizer
 		if d, err := containerizer.NewDocker(); err != nil {
 			logger.Warn("Docker tasks will fail on this agent", "err", err)
@@ -429,7 +440,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			docker = d
 		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
-			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Metrics: agentMetrics, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
+			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Metrics: agentMetrics, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, Fetcher: fetch, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
 			TaskUser:       c.taskUser(),
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
 		}), agent.Name)
@@ -527,4 +538,32 @@ func newMasterID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// fetcher is the agent's fetcher configuration: its size limit and its
+// cache under the work dir.
+// Empty sizes (agora dev fills in no flag defaults) are the defaults.
+func (c *nodeCmd) fetcher() (fetcher.Config, error) {
+	if c.FetcherMaxSize == "" {
+		c.FetcherMaxSize = "4GB"
+	}
+	if c.FetcherCacheSize == "" {
+		c.FetcherCacheSize = "2GB"
+	}
+	maxSize, err := units.RAMInBytes(c.FetcherMaxSize)
+	if err != nil || maxSize <= 0 {
+		return fetcher.Config{}, fmt.Errorf("--fetcher-max-size %q: want a size such as 4GB", c.FetcherMaxSize)
+	}
+	cfg := fetcher.Config{MaxBytes: maxSize}
+	cacheSize, err := units.RAMInBytes(c.FetcherCacheSize)
+	if err != nil || cacheSize < 0 {
+		return fetcher.Config{}, fmt.Errorf("--fetcher-cache-size %q: want a size such as 2GB, or 0 for no cache", c.FetcherCacheSize)
+	}
+	if cacheSize == 0 || c.WorkDir == "" {
+		return cfg, nil
+	}
+	if cfg.Cache, err = fetcher.NewCache(filepath.Join(c.WorkDir, "fetcher-cache"), cacheSize); err != nil {
+		return fetcher.Config{}, fmt.Errorf("--fetcher-cache-size: %w", err)
+	}
+	return cfg, nil
 }

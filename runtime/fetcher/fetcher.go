@@ -3,9 +3,13 @@
 // or from a path on the agent, made executable or unpacked on request,
 // every download bounded in size.
 //
-//	err := fetcher.Fetch(ctx, fetcher.Config{MaxBytes: 1 << 30}, info.Command.Uris, sandbox)
+//	cache, err := fetcher.NewCache(filepath.Join(workDir, "fetcher-cache"), 2<<30)
+//	err = fetcher.Fetch(ctx, fetcher.Config{MaxBytes: 1 << 30, Cache: cache, User: user}, info.Command.Uris, sandbox)
 //
-// There is no cache yet: each sandbox gets its own copy.
+// URIs marked cache are downloaded once per user into the agent's Cache
+// and copied (or unpacked) from there into each sandbox; the others are
+// downloaded for each sandbox. A failure is ErrFailed, naming the URI and
+// why (the agent ends the task with REASON_FETCHER_FAILED).
 package fetcher
 
 import (
@@ -29,8 +33,13 @@ import (
 // DefaultMaxBytes bounds one sandbox's fetched files.
 const DefaultMaxBytes = 4 << 30
 
-// ErrTooLarge is a fetch past Config.MaxBytes.
-var ErrTooLarge = errors.New("fetched files exceed the agent's limit")
+// Errors.
+var (
+	// ErrFailed wraps every reason a Fetch fails.
+	ErrFailed = errors.New("fetch failed")
+	// ErrTooLarge is a fetch past Config.MaxBytes.
+	ErrTooLarge = errors.New("fetched files exceed the agent's limit")
+)
 
 // Config is how files are fetched.
 type Config struct {
@@ -39,6 +48,10 @@ type Config struct {
 	// MaxBytes bounds what one Fetch writes (archives counted unpacked);
 	// 0 is DefaultMaxBytes.
 	MaxBytes int64
+	// Cache keeps the URIs marked cache (nil: every URI is downloaded).
+	Cache *Cache
+	// User is who the task runs as: cached files are kept per user.
+	User string
 }
 
 // Fetch fetches uris into sandbox, in order; the first failure ends it
@@ -52,21 +65,38 @@ func Fetch(ctx context.Context, cfg Config, uris []*messages.CommandInfo_URI, sa
 		budget = DefaultMaxBytes
 	}
 	for _, u := range uris {
-		n, err := fetchOne(ctx, cfg.Client, u, sandbox, budget)
+		n, err := fetchOne(ctx, cfg, u, sandbox, budget)
 		if err != nil {
-			return fmt.Errorf("fetching %s: %w", u.GetValue(), err)
+			return fmt.Errorf("%w: %s: %w", ErrFailed, u.GetValue(), err)
 		}
 		budget -= n
 	}
 	return nil
 }
 
-func fetchOne(ctx context.Context, client *http.Client, u *messages.CommandInfo_URI, sandbox string, budget int64) (int64, error) {
-	src, name, err := open(ctx, client, u.GetValue())
+func fetchOne(ctx context.Context, cfg Config, u *messages.CommandInfo_URI, sandbox string, budget int64) (int64, error) {
+	var src io.Reader
+	name, err := nameOf(u.GetValue())
 	if err != nil {
 		return 0, err
 	}
-	defer src.Close()
+	if u.GetCache() && cfg.Cache != nil {
+		f, release, err := cfg.Cache.open(cfg.User, u.GetValue(), budget, func() (io.ReadCloser, error) {
+			return open(ctx, cfg.Client, u.GetValue())
+		})
+		if err != nil {
+			return 0, err
+		}
+		defer release()
+		src = f
+	} else {
+		rc, err := open(ctx, cfg.Client, u.GetValue())
+		if err != nil {
+			return 0, err
+		}
+		defer rc.Close()
+		src = rc
+	}
 	if u.GetOutputFile() != "" {
 		name = u.GetOutputFile()
 	}
@@ -84,39 +114,47 @@ func fetchOne(ctx context.Context, client *http.Client, u *messages.CommandInfo_
 	return write(dst, io.LimitReader(src, budget+1), mode, budget)
 }
 
-// open opens a URI: http(s), file://, or an absolute path.
-func open(ctx context.Context, client *http.Client, raw string) (io.ReadCloser, string, error) {
+// nameOf is the file name a URI is fetched as: its last path element.
+// It refuses a URI open cannot fetch.
+func nameOf(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("not a URI: %w", err)
+		return "", fmt.Errorf("not a URI: %w", err)
 	}
 	switch u.Scheme {
 	case "http", "https":
+		return path.Base(u.Path), nil
+	case "file", "":
+		if !filepath.IsAbs(u.Path) {
+			return "", errors.New("a local path must be absolute")
+		}
+		return filepath.Base(u.Path), nil
+	}
+	return "", fmt.Errorf("scheme %q is not supported (http, https, file, or an absolute path)", u.Scheme)
+}
+
+// open opens a URI nameOf took: http(s), file://, or an absolute path.
+func open(ctx context.Context, client *http.Client, raw string) (io.ReadCloser, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("not a URI: %w", err)
+	}
+	if u.Scheme == "http" || u.Scheme == "https" {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		res, err := client.Do(req)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if res.StatusCode != http.StatusOK {
 			res.Body.Close()
-			return nil, "", fmt.Errorf("the server answered %s", res.Status)
+			return nil, fmt.Errorf("the server answered %s", res.Status)
 		}
-		return res.Body, path.Base(u.Path), nil
-	case "file", "":
-		p := u.Path
-		if !filepath.IsAbs(p) {
-			return nil, "", errors.New("a local path must be absolute")
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, "", err
-		}
-		return f, filepath.Base(p), nil
+		return res.Body, nil
 	}
-	return nil, "", fmt.Errorf("scheme %q is not supported (http, https, file, or an absolute path)", u.Scheme)
+	return os.Open(u.Path)
 }
 
 // inside is name within dir, refusing one that leaves it.
