@@ -794,7 +794,11 @@ type Task struct {
 	Role         string                 `protobuf:"bytes,9,opt,name=role,proto3" json:"role,omitempty"`
 	// revocable: the task runs on resources offered as revocable, and is
 	// preempted first.
-	Revocable     bool `protobuf:"varint,10,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	Revocable bool `protobuf:"varint,10,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	// statuses: the task's state changes as the master learned them, oldest
+	// first (as Mesos' Task.statuses); at most MaxTaskStatuses, the first
+	// and the newest kept. Only the master fills it in.
+	Statuses      []*TaskStatus `protobuf:"bytes,260,rep,name=statuses,proto3" json:"statuses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +901,13 @@ func (x *Task) GetRevocable() bool {
 		return x.Revocable
 	}
 	return false
+}
+
+func (x *Task) GetStatuses() []*TaskStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
 }
 
 // URI is a file the agent fetches into the sandbox before the command
@@ -1182,7 +1193,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x04uuid\x18\b \x01(\fR\x04uuid\x12 \n" +
 	"\texit_code\x18\t \x01(\x05H\x00R\bexitCode\x88\x01\x01B\f\n" +
 	"\n" +
-	"_exit_code\"\xae\x03\n" +
+	"_exit_code\"\xe1\x03\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x128\n" +
@@ -1195,7 +1206,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\rlatest_status\x18\b \x01(\v2\x14.agora.v1.TaskStatusR\flatestStatus\x12\x12\n" +
 	"\x04role\x18\t \x01(\tR\x04role\x12\x1c\n" +
 	"\trevocable\x18\n" +
-	" \x01(\bR\trevocable*\xf1\x01\n" +
+	" \x01(\bR\trevocable\x121\n" +
+	"\bstatuses\x18\x84\x02 \x03(\v2\x14.agora.v1.TaskStatusR\bstatuses*\xf1\x01\n" +
 	"\tTaskState\x12\x10\n" +
 	"\fTASK_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTASK_STAGING\x10\x01\x12\x11\n" +
@@ -1306,12 +1318,13 @@ var file_messages_task_proto_depIdxs = []int32{
 	0,  // 26: agora.v1.Task.state:type_name -> agora.v1.TaskState
 	17, // 27: agora.v1.Task.resources:type_name -> agora.v1.Resource
 	8,  // 28: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
-	12, // 29: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	8,  // 29: agora.v1.Task.statuses:type_name -> agora.v1.TaskStatus
+	12, // 30: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_messages_task_proto_init() }
