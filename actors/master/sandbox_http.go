@@ -157,6 +157,7 @@ func (p SandboxProxy) tail(w http.ResponseWriter, r *http.Request, loc *messages
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush() // the client sees the stream open before any output
 	send := func(event string, v any) bool {
 		b, _ := json.Marshal(v)
 		_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -165,7 +166,8 @@ func (p SandboxProxy) tail(w http.ResponseWriter, r *http.Request, loc *messages
 		}
 		return rc.Flush() == nil
 	}
-	// read returns up to LogTailBytes from offset and the file's size.
+	// read returns up to LogTailBytes from offset and the file's size (0
+	// while the task has not created it).
 	read := func(offset int64) ([]byte, int64, error) {
 		resp, err := p.get(r.Context(), loc, file, offset)
 		if err != nil {
@@ -173,7 +175,7 @@ func (p SandboxProxy) tail(w http.ResponseWriter, r *http.Request, loc *messages
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, offset, nil // not written yet
+			return nil, 0, nil // not written yet
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, LogTailBytes))
 		if resp.StatusCode != http.StatusOK {

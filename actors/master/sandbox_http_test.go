@@ -112,11 +112,12 @@ func (l *logTail) output(t *testing.T) (offset int64, data string) {
 }
 
 // A browser tails a task's output through the master: what the task
-// wrote, then what it writes, then the end once the task ended.
+// wrote (once it has created the file), then what it writes, then the end
+// once the task ended.
 func TestLogTailThroughTheMaster(t *testing.T) {
 	c := newSandboxCluster(t)
+	l := c.tail(t, "stdout") // before the task wrote (or created) its stdout
 	c.write(t, "stdout", "hello\n")
-	l := c.tail(t, "stdout")
 	if off, data := l.output(t); off != 0 || data != "hello\n" {
 		t.Fatalf("first: %d %q", off, data)
 	}
