@@ -139,7 +139,7 @@ function showStatuses() {
   const agent = (snapshot?.agents || []).find((a) => a.info.id.value === t.agent_id?.value);
   $("task-agent").textContent = agent ? `${agent.info.hostname} (${agent.info.id.value})` : t.agent_id?.value || "-";
   rows("task-statuses", (t.statuses || [t.latest_status]).filter(Boolean).map((s) => `<tr><td>${clock(s.timestamp_unix_nano)}</td><td>${esc(s.state)}</td>` +
-    `<td>${s.reason && s.reason !== "REASON_UNSPECIFIED" ? esc(s.reason) : ""}</td><td>${esc(s.message)}${s.exit_code !== undefined ? ` (exit ${s.exit_code})` : ""}</td></tr>`));
+    `<td>${s.reason && s.reason !== "REASON_UNSPECIFIED" ? esc(s.reason) : ""}</td><td>${esc(s.message) || (s.exit_code !== undefined ? "exit " + s.exit_code : "")}</td></tr>`));
 }
 
 async function loadFiles() {
@@ -198,12 +198,15 @@ function addHistory(h) {
 function drawCharts() {
   if (!points.length) return;
   const end = Math.max(num(snapshot?.snapshot_unix_nano), num(points[points.length - 1].unix_nano));
-  const start = end - HOUR;
+  // The hour, or what this master has seen of it (at least a minute), so
+  // that a young cluster's lines span the chart.
+  const start = Math.max(end - HOUR, Math.min(num(points[0].unix_nano), end - 60e9));
+  const span = end - start;
   const W = 330, H = 110, pad = 4;
   const names = RESOURCES.filter((n) => points.some((p) => scalar(p.capacity, n)));
   $("charts").innerHTML = names.map((n) => {
     const max = Math.max(...points.map((p) => Math.max(scalar(p.capacity, n), scalar(p.used, n) + scalar(p.offered, n)))) || 1;
-    const x = (t) => pad + (W - 2 * pad) * Math.max(0, num(t) - start) / HOUR;
+    const x = (t) => pad + (W - 2 * pad) * Math.max(0, num(t) - start) / span;
     const y = (v) => H - pad - (H - 2 * pad) * v / max;
     const line = (series) => {
       let d = "";
@@ -215,7 +218,7 @@ function drawCharts() {
     };
     const last = points[points.length - 1];
     const used = line("used");
-    return `<div class="chart" data-resource="${n}"><div class="title"><span>${n}</span><span class="muted">` +
+    return `<div class="chart" data-resource="${n}"><div class="title"><span>${n}, last ${span >= HOUR ? "hour" : Math.round(span / 60e9) + " min"}</span><span class="muted">` +
       `${round(scalar(last.used, n))} used of ${round(scalar(last.capacity, n))}</span></div>` +
       `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">` +
       `<path class="used-area" d="${used}V${y(0)}H${x(points[0].unix_nano)}Z" fill="#3b6fd8" fill-opacity=".15" stroke="none"/>` +
