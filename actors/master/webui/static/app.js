@@ -67,7 +67,10 @@ function render(st) {
   rows("frameworks", frameworks.map((f) => {
     const tasks = Object.entries(f.tasks || {}).sort().map(([s, n]) => s.replace("TASK_", "") + ":" + n).join(" ") || "-";
     const p = f.pending || {};
-    const filters = (p.filters || []).map((x) => `${esc(x.agent_id)}${x.role ? " (" + esc(x.role) + ")" : ""} until ${clock(x.until_unix_nano)}`).join("<br>") || "-";
+    // A framework that declined for an hour filters every agent: name a few.
+    const fl = p.filters || [];
+    const filters = fl.slice(0, 5).map((x) => `${esc(x.agent_id)}${x.role ? " (" + esc(x.role) + ")" : ""} until ${clock(x.until_unix_nano)}`).join("<br>") +
+      (fl.length > 5 ? `<br><span class="muted">… ${fl.length} agents in all</span>` : "") || "-";
     const state = f.tearing_down ? "tearing down" : f.connected ? "connected" : "DISCONNECTED";
     return `<tr data-framework="${esc(f.info.id.value)}"><td>${esc(f.info.id.value)}</td><td>${esc(f.info.name)}</td><td>${esc((f.info.roles || []).join(","))}</td>` +
       `<td class="${f.connected ? "" : "bad"}">${state}</td><td>${esc(tasks)}</td><td>${fmt(f.used)}</td><td>${dominant(f.used)}</td>` +
