@@ -9,7 +9,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: images consul browser build test unit bench fuzz proto demo lint tools clean
+.PHONY: images consul browser registry build test unit bench fuzz proto demo lint tools clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/agora ./cmd/agora
@@ -17,7 +17,7 @@ build:
 # test runs the whole suite: race-checked unit and actor tests, then the
 # multi-process tests (proto.actor's remoting races with itself under -race
 # when two remotes share a process, so those run in child processes).
-test: lint build consul images browser
+test: lint build consul images browser registry
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # unit runs what needs neither Docker nor Consul nor agora processes
@@ -33,6 +33,11 @@ images:
 	@mkdir -p $(BIN)/image && cp /bin/busybox $(BIN)/image/busybox
 	@printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nCMD ["/bin/sh"]\n' > $(BIN)/image/Dockerfile
 	docker build -q -t agora/busybox:test $(BIN)/image
+
+# registry installs Debian's docker-registry, a real image registry the
+# Docker tests start on loopback to pull from.
+registry:
+	@[ -x /usr/bin/docker-registry ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
 
 # browser installs Debian's chromium, which the web UI's test drives
 # headless (chromedp).
@@ -79,7 +84,13 @@ proto:
 		'--go_opt=Mmesos/v1/mesos.proto=github.com/agora-sched/agora/messages/mesos/v1;mesos' \
 		'--go_opt=Mmesos/v1/scheduler/scheduler.proto=github.com/agora-sched/agora/messages/mesos/v1/scheduler;scheduler' \
 		'--go_opt=Mmesos/v1/executor/executor.proto=github.com/agora-sched/agora/messages/mesos/v1/executor;executor' \
-		messages/mesos/v1/mesos.proto messages/mesos/v1/scheduler/scheduler.proto messages/mesos/v1/executor/executor.proto
+		'--go_opt=Mmesos/v1/master/master.proto=github.com/agora-sched/agora/messages/mesos/v1/master;master' \
+		'--go_opt=Mmesos/v1/quota/quota.proto=github.com/agora-sched/agora/messages/mesos/v1/quota;quota' \
+		'--go_opt=Mmesos/v1/maintenance/maintenance.proto=github.com/agora-sched/agora/messages/mesos/v1/maintenance;maintenance' \
+		'--go_opt=Mmesos/v1/allocator/allocator.proto=github.com/agora-sched/agora/messages/mesos/v1/allocator;allocator' \
+		messages/mesos/v1/mesos.proto messages/mesos/v1/scheduler/scheduler.proto messages/mesos/v1/executor/executor.proto \
+		messages/mesos/v1/master/master.proto messages/mesos/v1/quota/quota.proto \
+		messages/mesos/v1/maintenance/maintenance.proto messages/mesos/v1/allocator/allocator.proto
 
 demo: build
 	$(BIN)/agora dev --demo

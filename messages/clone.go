@@ -1,6 +1,10 @@
 package messages
 
-import "slices"
+import (
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+)
 
 // Copies of the messages that every task's life copies: proto.Clone works
 // by reflection and was an eighth of the allocations of the offer loop.
@@ -19,6 +23,14 @@ func CloneTaskStatus(st *TaskStatus) *TaskStatus {
 	if st.ExitCode != nil {
 		code := *st.ExitCode
 		out.ExitCode = &code
+	}
+	if st.Healthy != nil {
+		healthy := *st.Healthy
+		out.Healthy = &healthy
+	}
+	if st.CheckStatus != nil {
+		// Rare (tasks with a check), so reflection is cheap enough here.
+		out.CheckStatus = proto.Clone(st.CheckStatus).(*CheckStatusInfo)
 	}
 	return out
 }

@@ -31,6 +31,8 @@ func fill(m protoreflect.Message) {
 			m.Set(fd, protoreflect.ValueOfInt32(7))
 		case fd.Kind() == protoreflect.Int64Kind, fd.Kind() == protoreflect.Sint64Kind:
 			m.Set(fd, protoreflect.ValueOfInt64(7))
+		case fd.Kind() == protoreflect.Uint32Kind:
+			m.Set(fd, protoreflect.ValueOfUint32(7))
 		case fd.Kind() == protoreflect.Uint64Kind:
 			m.Set(fd, protoreflect.ValueOfUint64(7))
 		case fd.Kind() == protoreflect.DoubleKind:

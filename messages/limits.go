@@ -229,7 +229,13 @@ func ValidateTaskInfo(t *TaskInfo) error {
 			return fmt.Errorf("executor: %w", err)
 		}
 	}
-	return nil
+	if (t.HealthCheck != nil || t.Check != nil) && t.Executor != nil {
+		return fmt.Errorf("%w: a task of a custom executor is its executor's to check; give the check to a command or Docker task", ErrBadHealthCheck)
+	}
+	if err := ValidateHealthCheck(t.HealthCheck); err != nil {
+		return err
+	}
+	return ValidateCheck(t.Check)
 }
 
 // ValidateCommand bounds a command's arguments and environment (nil is

@@ -142,63 +142,72 @@ const (
 	// The task's agent is drained by an operator and the task still ran at
 	// the drain's deadline.
 	TaskStatusReason_REASON_AGENT_DRAINING TaskStatusReason = 24
+	// The task's health changed (TaskStatus.healthy), or it was killed for
+	// failing its health check too many times in a row (Mesos' name).
+	TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED TaskStatusReason = 300
+	// The result of the task's check (TaskStatus.check_status) changed.
+	TaskStatusReason_REASON_TASK_CHECK_STATUS_UPDATED TaskStatusReason = 301
 )
 
 // Enum value maps for TaskStatusReason.
 var (
 	TaskStatusReason_name = map[int32]string{
-		0:  "REASON_UNSPECIFIED",
-		1:  "REASON_COMMAND_EXITED",
-		2:  "REASON_CONTAINER_LIMITATION_MEMORY",
-		3:  "REASON_CONTAINER_LAUNCH_FAILED",
-		4:  "REASON_EXECUTOR_TERMINATED",
-		5:  "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
-		6:  "REASON_FRAMEWORK_REMOVED",
-		7:  "REASON_AGENT_REMOVED",
-		8:  "REASON_AGENT_UNREACHABLE",
-		9:  "REASON_AGENT_RESTARTED",
-		10: "REASON_INVALID_OFFERS",
-		11: "REASON_TASK_INVALID",
-		12: "REASON_RECONCILIATION",
-		13: "REASON_TASK_KILLED_DURING_LAUNCH",
-		14: "REASON_PREEMPTED",
-		15: "REASON_TASK_UNKNOWN",
-		16: "REASON_KILLED_BY_FRAMEWORK",
-		17: "REASON_IMAGE_NOT_FOUND",
-		18: "REASON_RESOURCES_UNKNOWN",
-		19: "REASON_SANDBOX_INVALID",
-		20: "REASON_AGENT_REREGISTER_TIMEOUT",
-		21: "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
-		22: "REASON_TASK_UNAUTHORIZED",
-		23: "REASON_TASK_KILLED_BY_OPERATOR",
-		24: "REASON_AGENT_DRAINING",
+		0:   "REASON_UNSPECIFIED",
+		1:   "REASON_COMMAND_EXITED",
+		2:   "REASON_CONTAINER_LIMITATION_MEMORY",
+		3:   "REASON_CONTAINER_LAUNCH_FAILED",
+		4:   "REASON_EXECUTOR_TERMINATED",
+		5:   "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+		6:   "REASON_FRAMEWORK_REMOVED",
+		7:   "REASON_AGENT_REMOVED",
+		8:   "REASON_AGENT_UNREACHABLE",
+		9:   "REASON_AGENT_RESTARTED",
+		10:  "REASON_INVALID_OFFERS",
+		11:  "REASON_TASK_INVALID",
+		12:  "REASON_RECONCILIATION",
+		13:  "REASON_TASK_KILLED_DURING_LAUNCH",
+		14:  "REASON_PREEMPTED",
+		15:  "REASON_TASK_UNKNOWN",
+		16:  "REASON_KILLED_BY_FRAMEWORK",
+		17:  "REASON_IMAGE_NOT_FOUND",
+		18:  "REASON_RESOURCES_UNKNOWN",
+		19:  "REASON_SANDBOX_INVALID",
+		20:  "REASON_AGENT_REREGISTER_TIMEOUT",
+		21:  "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
+		22:  "REASON_TASK_UNAUTHORIZED",
+		23:  "REASON_TASK_KILLED_BY_OPERATOR",
+		24:  "REASON_AGENT_DRAINING",
+		300: "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
+		301: "REASON_TASK_CHECK_STATUS_UPDATED",
 	}
 	TaskStatusReason_value = map[string]int32{
-		"REASON_UNSPECIFIED":                     0,
-		"REASON_COMMAND_EXITED":                  1,
-		"REASON_CONTAINER_LIMITATION_MEMORY":     2,
-		"REASON_CONTAINER_LAUNCH_FAILED":         3,
-		"REASON_EXECUTOR_TERMINATED":             4,
-		"REASON_EXECUTOR_REGISTRATION_TIMEOUT":   5,
-		"REASON_FRAMEWORK_REMOVED":               6,
-		"REASON_AGENT_REMOVED":                   7,
-		"REASON_AGENT_UNREACHABLE":               8,
-		"REASON_AGENT_RESTARTED":                 9,
-		"REASON_INVALID_OFFERS":                  10,
-		"REASON_TASK_INVALID":                    11,
-		"REASON_RECONCILIATION":                  12,
-		"REASON_TASK_KILLED_DURING_LAUNCH":       13,
-		"REASON_PREEMPTED":                       14,
-		"REASON_TASK_UNKNOWN":                    15,
-		"REASON_KILLED_BY_FRAMEWORK":             16,
-		"REASON_IMAGE_NOT_FOUND":                 17,
-		"REASON_RESOURCES_UNKNOWN":               18,
-		"REASON_SANDBOX_INVALID":                 19,
-		"REASON_AGENT_REREGISTER_TIMEOUT":        20,
-		"REASON_EXECUTOR_REREGISTRATION_TIMEOUT": 21,
-		"REASON_TASK_UNAUTHORIZED":               22,
-		"REASON_TASK_KILLED_BY_OPERATOR":         23,
-		"REASON_AGENT_DRAINING":                  24,
+		"REASON_UNSPECIFIED":                      0,
+		"REASON_COMMAND_EXITED":                   1,
+		"REASON_CONTAINER_LIMITATION_MEMORY":      2,
+		"REASON_CONTAINER_LAUNCH_FAILED":          3,
+		"REASON_EXECUTOR_TERMINATED":              4,
+		"REASON_EXECUTOR_REGISTRATION_TIMEOUT":    5,
+		"REASON_FRAMEWORK_REMOVED":                6,
+		"REASON_AGENT_REMOVED":                    7,
+		"REASON_AGENT_UNREACHABLE":                8,
+		"REASON_AGENT_RESTARTED":                  9,
+		"REASON_INVALID_OFFERS":                   10,
+		"REASON_TASK_INVALID":                     11,
+		"REASON_RECONCILIATION":                   12,
+		"REASON_TASK_KILLED_DURING_LAUNCH":        13,
+		"REASON_PREEMPTED":                        14,
+		"REASON_TASK_UNKNOWN":                     15,
+		"REASON_KILLED_BY_FRAMEWORK":              16,
+		"REASON_IMAGE_NOT_FOUND":                  17,
+		"REASON_RESOURCES_UNKNOWN":                18,
+		"REASON_SANDBOX_INVALID":                  19,
+		"REASON_AGENT_REREGISTER_TIMEOUT":         20,
+		"REASON_EXECUTOR_REREGISTRATION_TIMEOUT":  21,
+		"REASON_TASK_UNAUTHORIZED":                22,
+		"REASON_TASK_KILLED_BY_OPERATOR":          23,
+		"REASON_AGENT_DRAINING":                   24,
+		"REASON_TASK_HEALTH_CHECK_STATUS_UPDATED": 300,
+		"REASON_TASK_CHECK_STATUS_UPDATED":        301,
 	}
 )
 
@@ -274,6 +283,109 @@ func (x ContainerInfo_Type) Number() protoreflect.EnumNumber {
 // Deprecated: Use ContainerInfo_Type.Descriptor instead.
 func (ContainerInfo_Type) EnumDescriptor() ([]byte, []int) {
 	return file_messages_task_proto_rawDescGZIP(), []int{1, 0}
+}
+
+type ContainerInfo_Volume_Mode int32
+
+const (
+	ContainerInfo_Volume_RW ContainerInfo_Volume_Mode = 0
+	ContainerInfo_Volume_RO ContainerInfo_Volume_Mode = 1
+)
+
+// Enum value maps for ContainerInfo_Volume_Mode.
+var (
+	ContainerInfo_Volume_Mode_name = map[int32]string{
+		0: "RW",
+		1: "RO",
+	}
+	ContainerInfo_Volume_Mode_value = map[string]int32{
+		"RW": 0,
+		"RO": 1,
+	}
+)
+
+func (x ContainerInfo_Volume_Mode) Enum() *ContainerInfo_Volume_Mode {
+	p := new(ContainerInfo_Volume_Mode)
+	*p = x
+	return p
+}
+
+func (x ContainerInfo_Volume_Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ContainerInfo_Volume_Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_task_proto_enumTypes[3].Descriptor()
+}
+
+func (ContainerInfo_Volume_Mode) Type() protoreflect.EnumType {
+	return &file_messages_task_proto_enumTypes[3]
+}
+
+func (x ContainerInfo_Volume_Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ContainerInfo_Volume_Mode.Descriptor instead.
+func (ContainerInfo_Volume_Mode) EnumDescriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{1, 2, 0}
+}
+
+type HealthCheck_Type int32
+
+const (
+	HealthCheck_UNKNOWN HealthCheck_Type = 0
+	// COMMAND runs command beside the task: in its sandbox as its user,
+	// or inside its Docker container (docker exec). Exit 0 is healthy.
+	HealthCheck_COMMAND HealthCheck_Type = 1
+	// HTTP GETs scheme://host:port/path; 200-399 is healthy. host is
+	// 127.0.0.1, or a Docker container's own address on its network.
+	HealthCheck_HTTP HealthCheck_Type = 2
+	// TCP connects to host:port.
+	HealthCheck_TCP HealthCheck_Type = 3
+)
+
+// Enum value maps for HealthCheck_Type.
+var (
+	HealthCheck_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "COMMAND",
+		2: "HTTP",
+		3: "TCP",
+	}
+	HealthCheck_Type_value = map[string]int32{
+		"UNKNOWN": 0,
+		"COMMAND": 1,
+		"HTTP":    2,
+		"TCP":     3,
+	}
+)
+
+func (x HealthCheck_Type) Enum() *HealthCheck_Type {
+	p := new(HealthCheck_Type)
+	*p = x
+	return p
+}
+
+func (x HealthCheck_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HealthCheck_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_task_proto_enumTypes[4].Descriptor()
+}
+
+func (HealthCheck_Type) Type() protoreflect.EnumType {
+	return &file_messages_task_proto_enumTypes[4]
+}
+
+func (x HealthCheck_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HealthCheck_Type.Descriptor instead.
+func (HealthCheck_Type) EnumDescriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{7, 0}
 }
 
 // CommandInfo is what an executor runs: `sh -c value` when shell is true,
@@ -364,9 +476,10 @@ func (x *CommandInfo) GetUris() []*CommandInfo_URI {
 
 // ContainerInfo selects the containerizer that runs a task or executor.
 type ContainerInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          ContainerInfo_Type     `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.ContainerInfo_Type" json:"type,omitempty"`
-	Docker        *ContainerInfo_Docker  `protobuf:"bytes,2,opt,name=docker,proto3" json:"docker,omitempty"`
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Type          ContainerInfo_Type      `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.ContainerInfo_Type" json:"type,omitempty"`
+	Docker        *ContainerInfo_Docker   `protobuf:"bytes,2,opt,name=docker,proto3" json:"docker,omitempty"`
+	Volumes       []*ContainerInfo_Volume `protobuf:"bytes,340,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,6 +524,13 @@ func (x *ContainerInfo) GetType() ContainerInfo_Type {
 func (x *ContainerInfo) GetDocker() *ContainerInfo_Docker {
 	if x != nil {
 		return x.Docker
+	}
+	return nil
+}
+
+func (x *ContainerInfo) GetVolumes() []*ContainerInfo_Volume {
+	if x != nil {
+		return x.Volumes
 	}
 	return nil
 }
@@ -565,11 +685,21 @@ type TaskInfo struct {
 	Resources []*Resource            `protobuf:"bytes,4,rep,name=resources,proto3" json:"resources,omitempty"`
 	// Exactly one of command (built-in command executor), container with
 	// command (docker), or executor (custom executor) says what runs.
-	Command       *CommandInfo      `protobuf:"bytes,5,opt,name=command,proto3" json:"command,omitempty"`
-	Container     *ContainerInfo    `protobuf:"bytes,6,opt,name=container,proto3" json:"container,omitempty"`
-	Executor      *ExecutorInfo     `protobuf:"bytes,7,opt,name=executor,proto3" json:"executor,omitempty"`
-	Labels        map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	KillPolicy    *KillPolicy       `protobuf:"bytes,9,opt,name=kill_policy,json=killPolicy,proto3" json:"kill_policy,omitempty"`
+	Command    *CommandInfo      `protobuf:"bytes,5,opt,name=command,proto3" json:"command,omitempty"`
+	Container  *ContainerInfo    `protobuf:"bytes,6,opt,name=container,proto3" json:"container,omitempty"`
+	Executor   *ExecutorInfo     `protobuf:"bytes,7,opt,name=executor,proto3" json:"executor,omitempty"`
+	Labels     map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	KillPolicy *KillPolicy       `protobuf:"bytes,9,opt,name=kill_policy,json=killPolicy,proto3" json:"kill_policy,omitempty"`
+	// health_check, when set, is run by the agent while the task runs
+	// (Mesos' HealthCheck): its result goes out in status updates
+	// (TaskStatus.healthy), and a task that fails it too often is killed.
+	// Tasks of custom executors are their executor's to check.
+	HealthCheck *HealthCheck `protobuf:"bytes,300,opt,name=health_check,json=healthCheck,proto3" json:"health_check,omitempty"`
+	// check, when set, is run by the agent while the task runs (Mesos'
+	// CheckInfo): its result goes out in status updates (check_status)
+	// whenever it changes, and gates nothing (a readiness signal for the
+	// framework).
+	Check         *CheckInfo `protobuf:"bytes,301,opt,name=check,proto3" json:"check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -667,6 +797,20 @@ func (x *TaskInfo) GetKillPolicy() *KillPolicy {
 	return nil
 }
 
+func (x *TaskInfo) GetHealthCheck() *HealthCheck {
+	if x != nil {
+		return x.HealthCheck
+	}
+	return nil
+}
+
+func (x *TaskInfo) GetCheck() *CheckInfo {
+	if x != nil {
+		return x.Check
+	}
+	return nil
+}
+
 // TaskStatus is one observation of a task's state.
 type TaskStatus struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -682,7 +826,13 @@ type TaskStatus struct {
 	Uuid []byte `protobuf:"bytes,8,opt,name=uuid,proto3" json:"uuid,omitempty"`
 	// exit_code is set when a command ended: its exit status, or 128+N when
 	// signal N ended it (as a shell and Docker report it).
-	ExitCode      *int32 `protobuf:"varint,9,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
+	ExitCode *int32 `protobuf:"varint,9,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
+	// healthy is the task's last health check result; unset while it has
+	// none (no health check, or none finished yet).
+	Healthy *bool `protobuf:"varint,300,opt,name=healthy,proto3,oneof" json:"healthy,omitempty"`
+	// check_status is the task's last check result (TaskInfo.check); unset
+	// while it has none.
+	CheckStatus   *CheckStatusInfo `protobuf:"bytes,301,opt,name=check_status,json=checkStatus,proto3" json:"check_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -778,6 +928,20 @@ func (x *TaskStatus) GetExitCode() int32 {
 		return *x.ExitCode
 	}
 	return 0
+}
+
+func (x *TaskStatus) GetHealthy() bool {
+	if x != nil && x.Healthy != nil {
+		return *x.Healthy
+	}
+	return false
+}
+
+func (x *TaskStatus) GetCheckStatus() *CheckStatusInfo {
+	if x != nil {
+		return x.CheckStatus
+	}
+	return nil
 }
 
 // Task is the master's and agent's record of a launched task.
@@ -910,6 +1074,291 @@ func (x *Task) GetStatuses() []*TaskStatus {
 	return nil
 }
 
+// HealthCheck is Mesos' HealthCheck: a probe the agent runs against a task
+// from delay_seconds after it started, every interval_seconds after the
+// previous probe ended; a probe that takes longer than timeout_seconds
+// fails. Failures within grace_period_seconds of the start are ignored
+// until a probe first succeeds; consecutive_failures failures in a row
+// (after that) kill the task. Unset numbers take Mesos' defaults: delay
+// 15, interval 10, timeout 20 (0: none), consecutive failures 3, grace
+// period 10.
+type HealthCheck struct {
+	state               protoimpl.MessageState     `protogen:"open.v1"`
+	Type                HealthCheck_Type           `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.HealthCheck_Type" json:"type,omitempty"`
+	Command             *CommandInfo               `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	Http                *HealthCheck_HTTPCheckInfo `protobuf:"bytes,3,opt,name=http,proto3" json:"http,omitempty"`
+	Tcp                 *HealthCheck_TCPCheckInfo  `protobuf:"bytes,4,opt,name=tcp,proto3" json:"tcp,omitempty"`
+	DelaySeconds        *float64                   `protobuf:"fixed64,5,opt,name=delay_seconds,json=delaySeconds,proto3,oneof" json:"delay_seconds,omitempty"`
+	IntervalSeconds     *float64                   `protobuf:"fixed64,6,opt,name=interval_seconds,json=intervalSeconds,proto3,oneof" json:"interval_seconds,omitempty"`
+	TimeoutSeconds      *float64                   `protobuf:"fixed64,7,opt,name=timeout_seconds,json=timeoutSeconds,proto3,oneof" json:"timeout_seconds,omitempty"`
+	ConsecutiveFailures *uint32                    `protobuf:"varint,8,opt,name=consecutive_failures,json=consecutiveFailures,proto3,oneof" json:"consecutive_failures,omitempty"`
+	GracePeriodSeconds  *float64                   `protobuf:"fixed64,9,opt,name=grace_period_seconds,json=gracePeriodSeconds,proto3,oneof" json:"grace_period_seconds,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *HealthCheck) Reset() {
+	*x = HealthCheck{}
+	mi := &file_messages_task_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthCheck) ProtoMessage() {}
+
+func (x *HealthCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
+func (*HealthCheck) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HealthCheck) GetType() HealthCheck_Type {
+	if x != nil {
+		return x.Type
+	}
+	return HealthCheck_UNKNOWN
+}
+
+func (x *HealthCheck) GetCommand() *CommandInfo {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *HealthCheck) GetHttp() *HealthCheck_HTTPCheckInfo {
+	if x != nil {
+		return x.Http
+	}
+	return nil
+}
+
+func (x *HealthCheck) GetTcp() *HealthCheck_TCPCheckInfo {
+	if x != nil {
+		return x.Tcp
+	}
+	return nil
+}
+
+func (x *HealthCheck) GetDelaySeconds() float64 {
+	if x != nil && x.DelaySeconds != nil {
+		return *x.DelaySeconds
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetIntervalSeconds() float64 {
+	if x != nil && x.IntervalSeconds != nil {
+		return *x.IntervalSeconds
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetTimeoutSeconds() float64 {
+	if x != nil && x.TimeoutSeconds != nil {
+		return *x.TimeoutSeconds
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetConsecutiveFailures() uint32 {
+	if x != nil && x.ConsecutiveFailures != nil {
+		return *x.ConsecutiveFailures
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetGracePeriodSeconds() float64 {
+	if x != nil && x.GracePeriodSeconds != nil {
+		return *x.GracePeriodSeconds
+	}
+	return 0
+}
+
+// CheckInfo is Mesos' CheckInfo: a COMMAND, HTTP or TCP probe of a task
+// (run as a HealthCheck's, see there), from delay_seconds after it started,
+// every interval_seconds after the previous one ended, each bounded by
+// timeout_seconds. Its result is reported, never acted on. Unset numbers
+// take Mesos' defaults: delay 15, interval 10, timeout 20 (0: none).
+type CheckInfo struct {
+	state           protoimpl.MessageState     `protogen:"open.v1"`
+	Type            HealthCheck_Type           `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.HealthCheck_Type" json:"type,omitempty"`
+	Command         *CommandInfo               `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	Http            *HealthCheck_HTTPCheckInfo `protobuf:"bytes,3,opt,name=http,proto3" json:"http,omitempty"`
+	Tcp             *HealthCheck_TCPCheckInfo  `protobuf:"bytes,4,opt,name=tcp,proto3" json:"tcp,omitempty"`
+	DelaySeconds    *float64                   `protobuf:"fixed64,5,opt,name=delay_seconds,json=delaySeconds,proto3,oneof" json:"delay_seconds,omitempty"`
+	IntervalSeconds *float64                   `protobuf:"fixed64,6,opt,name=interval_seconds,json=intervalSeconds,proto3,oneof" json:"interval_seconds,omitempty"`
+	TimeoutSeconds  *float64                   `protobuf:"fixed64,7,opt,name=timeout_seconds,json=timeoutSeconds,proto3,oneof" json:"timeout_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CheckInfo) Reset() {
+	*x = CheckInfo{}
+	mi := &file_messages_task_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckInfo) ProtoMessage() {}
+
+func (x *CheckInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
+func (*CheckInfo) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CheckInfo) GetType() HealthCheck_Type {
+	if x != nil {
+		return x.Type
+	}
+	return HealthCheck_UNKNOWN
+}
+
+func (x *CheckInfo) GetCommand() *CommandInfo {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *CheckInfo) GetHttp() *HealthCheck_HTTPCheckInfo {
+	if x != nil {
+		return x.Http
+	}
+	return nil
+}
+
+func (x *CheckInfo) GetTcp() *HealthCheck_TCPCheckInfo {
+	if x != nil {
+		return x.Tcp
+	}
+	return nil
+}
+
+func (x *CheckInfo) GetDelaySeconds() float64 {
+	if x != nil && x.DelaySeconds != nil {
+		return *x.DelaySeconds
+	}
+	return 0
+}
+
+func (x *CheckInfo) GetIntervalSeconds() float64 {
+	if x != nil && x.IntervalSeconds != nil {
+		return *x.IntervalSeconds
+	}
+	return 0
+}
+
+func (x *CheckInfo) GetTimeoutSeconds() float64 {
+	if x != nil && x.TimeoutSeconds != nil {
+		return *x.TimeoutSeconds
+	}
+	return 0
+}
+
+// CheckStatusInfo is a check's result (Mesos' CheckStatusInfo): the
+// command's exit code, the HTTP status, or whether TCP connected. A check
+// that could not complete (it timed out, or could not be run) has its
+// type and no result.
+type CheckStatusInfo struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Type            HealthCheck_Type       `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.HealthCheck_Type" json:"type,omitempty"`
+	CommandExitCode *int32                 `protobuf:"varint,2,opt,name=command_exit_code,json=commandExitCode,proto3,oneof" json:"command_exit_code,omitempty"`
+	HttpStatusCode  *uint32                `protobuf:"varint,3,opt,name=http_status_code,json=httpStatusCode,proto3,oneof" json:"http_status_code,omitempty"`
+	TcpSucceeded    *bool                  `protobuf:"varint,4,opt,name=tcp_succeeded,json=tcpSucceeded,proto3,oneof" json:"tcp_succeeded,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CheckStatusInfo) Reset() {
+	*x = CheckStatusInfo{}
+	mi := &file_messages_task_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStatusInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStatusInfo) ProtoMessage() {}
+
+func (x *CheckStatusInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStatusInfo.ProtoReflect.Descriptor instead.
+func (*CheckStatusInfo) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CheckStatusInfo) GetType() HealthCheck_Type {
+	if x != nil {
+		return x.Type
+	}
+	return HealthCheck_UNKNOWN
+}
+
+func (x *CheckStatusInfo) GetCommandExitCode() int32 {
+	if x != nil && x.CommandExitCode != nil {
+		return *x.CommandExitCode
+	}
+	return 0
+}
+
+func (x *CheckStatusInfo) GetHttpStatusCode() uint32 {
+	if x != nil && x.HttpStatusCode != nil {
+		return *x.HttpStatusCode
+	}
+	return 0
+}
+
+func (x *CheckStatusInfo) GetTcpSucceeded() bool {
+	if x != nil && x.TcpSucceeded != nil {
+		return *x.TcpSucceeded
+	}
+	return false
+}
+
 // URI is a file the agent fetches into the sandbox before the command
 // starts (Mesos' fetcher): over HTTP(S), or a path on the agent.
 type CommandInfo_URI struct {
@@ -929,7 +1378,7 @@ type CommandInfo_URI struct {
 
 func (x *CommandInfo_URI) Reset() {
 	*x = CommandInfo_URI{}
-	mi := &file_messages_task_proto_msgTypes[8]
+	mi := &file_messages_task_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1390,7 @@ func (x *CommandInfo_URI) String() string {
 func (*CommandInfo_URI) ProtoMessage() {}
 
 func (x *CommandInfo_URI) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[8]
+	mi := &file_messages_task_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1445,7 @@ type ContainerInfo_PortMapping struct {
 
 func (x *ContainerInfo_PortMapping) Reset() {
 	*x = ContainerInfo_PortMapping{}
-	mi := &file_messages_task_proto_msgTypes[9]
+	mi := &file_messages_task_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1457,7 @@ func (x *ContainerInfo_PortMapping) String() string {
 func (*ContainerInfo_PortMapping) ProtoMessage() {}
 
 func (x *ContainerInfo_PortMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[9]
+	mi := &file_messages_task_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,17 +1497,20 @@ func (x *ContainerInfo_PortMapping) GetProtocol() string {
 type ContainerInfo_Docker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Image string                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
-	// force_pull pulls the image even if present; pulling is opt-in.
-	ForcePull     bool                         `protobuf:"varint,2,opt,name=force_pull,json=forcePull,proto3" json:"force_pull,omitempty"`
-	PortMappings  []*ContainerInfo_PortMapping `protobuf:"bytes,3,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
-	Network       string                       `protobuf:"bytes,4,opt,name=network,proto3" json:"network,omitempty"`
+	// force_pull pulls the image even if present; a missing image is
+	// pulled either way (Mesos' force_pull_image).
+	ForcePull    bool                         `protobuf:"varint,2,opt,name=force_pull,json=forcePull,proto3" json:"force_pull,omitempty"`
+	PortMappings []*ContainerInfo_PortMapping `protobuf:"bytes,3,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
+	// network: host, bridge (the engine's default when empty), none, or
+	// the name of a user-defined Docker network.
+	Network       string `protobuf:"bytes,4,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContainerInfo_Docker) Reset() {
 	*x = ContainerInfo_Docker{}
-	mi := &file_messages_task_proto_msgTypes[10]
+	mi := &file_messages_task_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1522,7 @@ func (x *ContainerInfo_Docker) String() string {
 func (*ContainerInfo_Docker) ProtoMessage() {}
 
 func (x *ContainerInfo_Docker) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_task_proto_msgTypes[10]
+	mi := &file_messages_task_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,6 +1566,177 @@ func (x *ContainerInfo_Docker) GetNetwork() string {
 	return ""
 }
 
+// Volume is a host directory bind-mounted into a Docker container, as
+// Mesos' Volume with a host_path: a relative host_path is in the task's
+// sandbox, a relative container_path under the container's sandbox
+// (/mnt/mesos/sandbox); not both relative.
+type ContainerInfo_Volume struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	ContainerPath string                    `protobuf:"bytes,1,opt,name=container_path,json=containerPath,proto3" json:"container_path,omitempty"`
+	HostPath      string                    `protobuf:"bytes,2,opt,name=host_path,json=hostPath,proto3" json:"host_path,omitempty"`
+	Mode          ContainerInfo_Volume_Mode `protobuf:"varint,3,opt,name=mode,proto3,enum=agora.v1.ContainerInfo_Volume_Mode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerInfo_Volume) Reset() {
+	*x = ContainerInfo_Volume{}
+	mi := &file_messages_task_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerInfo_Volume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerInfo_Volume) ProtoMessage() {}
+
+func (x *ContainerInfo_Volume) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerInfo_Volume.ProtoReflect.Descriptor instead.
+func (*ContainerInfo_Volume) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{1, 2}
+}
+
+func (x *ContainerInfo_Volume) GetContainerPath() string {
+	if x != nil {
+		return x.ContainerPath
+	}
+	return ""
+}
+
+func (x *ContainerInfo_Volume) GetHostPath() string {
+	if x != nil {
+		return x.HostPath
+	}
+	return ""
+}
+
+func (x *ContainerInfo_Volume) GetMode() ContainerInfo_Volume_Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return ContainerInfo_Volume_RW
+}
+
+type HealthCheck_HTTPCheckInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Port  uint32                 `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	// path starts with "/"; empty asks for "/".
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// scheme is "http" (default) or "https" (the certificate is not
+	// verified, as Mesos' curl -k).
+	Scheme        string `protobuf:"bytes,3,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthCheck_HTTPCheckInfo) Reset() {
+	*x = HealthCheck_HTTPCheckInfo{}
+	mi := &file_messages_task_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthCheck_HTTPCheckInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthCheck_HTTPCheckInfo) ProtoMessage() {}
+
+func (x *HealthCheck_HTTPCheckInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthCheck_HTTPCheckInfo.ProtoReflect.Descriptor instead.
+func (*HealthCheck_HTTPCheckInfo) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{7, 0}
+}
+
+func (x *HealthCheck_HTTPCheckInfo) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *HealthCheck_HTTPCheckInfo) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HealthCheck_HTTPCheckInfo) GetScheme() string {
+	if x != nil {
+		return x.Scheme
+	}
+	return ""
+}
+
+type HealthCheck_TCPCheckInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Port          uint32                 `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthCheck_TCPCheckInfo) Reset() {
+	*x = HealthCheck_TCPCheckInfo{}
+	mi := &file_messages_task_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthCheck_TCPCheckInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthCheck_TCPCheckInfo) ProtoMessage() {}
+
+func (x *HealthCheck_TCPCheckInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_task_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthCheck_TCPCheckInfo.ProtoReflect.Descriptor instead.
+func (*HealthCheck_TCPCheckInfo) Descriptor() ([]byte, []int) {
+	return file_messages_task_proto_rawDescGZIP(), []int{7, 1}
+}
+
+func (x *HealthCheck_TCPCheckInfo) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
 var File_messages_task_proto protoreflect.FileDescriptor
 
 const file_messages_task_proto_rawDesc = "" +
@@ -1136,10 +1759,11 @@ const file_messages_task_proto_rawDesc = "" +
 	"executable\x12\x18\n" +
 	"\aextract\x18\x03 \x01(\bR\aextract\x12\x1f\n" +
 	"\voutput_file\x18\x04 \x01(\tR\n" +
-	"outputFile\"\xad\x03\n" +
+	"outputFile\"\x88\x05\n" +
 	"\rContainerInfo\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.agora.v1.ContainerInfo.TypeR\x04type\x126\n" +
-	"\x06docker\x18\x02 \x01(\v2\x1e.agora.v1.ContainerInfo.DockerR\x06docker\x1am\n" +
+	"\x06docker\x18\x02 \x01(\v2\x1e.agora.v1.ContainerInfo.DockerR\x06docker\x129\n" +
+	"\avolumes\x18\xd4\x02 \x03(\v2\x1e.agora.v1.ContainerInfo.VolumeR\avolumes\x1am\n" +
 	"\vPortMapping\x12\x1b\n" +
 	"\thost_port\x18\x01 \x01(\rR\bhostPort\x12%\n" +
 	"\x0econtainer_port\x18\x02 \x01(\rR\rcontainerPort\x12\x1a\n" +
@@ -1149,7 +1773,14 @@ const file_messages_task_proto_rawDesc = "" +
 	"\n" +
 	"force_pull\x18\x02 \x01(\bR\tforcePull\x12H\n" +
 	"\rport_mappings\x18\x03 \x03(\v2#.agora.v1.ContainerInfo.PortMappingR\fportMappings\x12\x18\n" +
-	"\anetwork\x18\x04 \x01(\tR\anetwork\"\x1f\n" +
+	"\anetwork\x18\x04 \x01(\tR\anetwork\x1a\x9d\x01\n" +
+	"\x06Volume\x12%\n" +
+	"\x0econtainer_path\x18\x01 \x01(\tR\rcontainerPath\x12\x1b\n" +
+	"\thost_path\x18\x02 \x01(\tR\bhostPath\x127\n" +
+	"\x04mode\x18\x03 \x01(\x0e2#.agora.v1.ContainerInfo.Volume.ModeR\x04mode\"\x16\n" +
+	"\x04Mode\x12\x06\n" +
+	"\x02RW\x10\x00\x12\x06\n" +
+	"\x02RO\x10\x01\"\x1f\n" +
 	"\x04Type\x12\v\n" +
 	"\aPROCESS\x10\x00\x12\n" +
 	"\n" +
@@ -1165,7 +1796,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\tcontainer\x18\x04 \x01(\v2\x17.agora.v1.ContainerInfoR\tcontainer\x120\n" +
 	"\tresources\x18\x05 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12\x12\n" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12\x14\n" +
-	"\x05mesos\x18\a \x01(\bR\x05mesos\"\xef\x03\n" +
+	"\x05mesos\x18\a \x01(\bR\x05mesos\"\xd6\x04\n" +
 	"\bTaskInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12,\n" +
@@ -1176,10 +1807,12 @@ const file_messages_task_proto_rawDesc = "" +
 	"\bexecutor\x18\a \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
 	"\x06labels\x18\b \x03(\v2\x1e.agora.v1.TaskInfo.LabelsEntryR\x06labels\x125\n" +
 	"\vkill_policy\x18\t \x01(\v2\x14.agora.v1.KillPolicyR\n" +
-	"killPolicy\x1a9\n" +
+	"killPolicy\x129\n" +
+	"\fhealth_check\x18\xac\x02 \x01(\v2\x15.agora.v1.HealthCheckR\vhealthCheck\x12*\n" +
+	"\x05check\x18\xad\x02 \x01(\v2\x13.agora.v1.CheckInfoR\x05check\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x89\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf4\x03\n" +
 	"\n" +
 	"TaskStatus\x12)\n" +
 	"\atask_id\x18\x01 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12)\n" +
@@ -1191,9 +1824,13 @@ const file_messages_task_proto_rawDesc = "" +
 	"executorId\x12.\n" +
 	"\x13timestamp_unix_nano\x18\a \x01(\x03R\x11timestampUnixNano\x12\x12\n" +
 	"\x04uuid\x18\b \x01(\fR\x04uuid\x12 \n" +
-	"\texit_code\x18\t \x01(\x05H\x00R\bexitCode\x88\x01\x01B\f\n" +
+	"\texit_code\x18\t \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x1e\n" +
+	"\ahealthy\x18\xac\x02 \x01(\bH\x01R\ahealthy\x88\x01\x01\x12=\n" +
+	"\fcheck_status\x18\xad\x02 \x01(\v2\x19.agora.v1.CheckStatusInfoR\vcheckStatusB\f\n" +
 	"\n" +
-	"_exit_code\"\xe1\x03\n" +
+	"_exit_codeB\n" +
+	"\n" +
+	"\b_healthy\"\xe1\x03\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x128\n" +
@@ -1207,7 +1844,52 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x04role\x18\t \x01(\tR\x04role\x12\x1c\n" +
 	"\trevocable\x18\n" +
 	" \x01(\bR\trevocable\x121\n" +
-	"\bstatuses\x18\x84\x02 \x03(\v2\x14.agora.v1.TaskStatusR\bstatuses*\xf1\x01\n" +
+	"\bstatuses\x18\x84\x02 \x03(\v2\x14.agora.v1.TaskStatusR\bstatuses\"\xeb\x05\n" +
+	"\vHealthCheck\x12.\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1a.agora.v1.HealthCheck.TypeR\x04type\x12/\n" +
+	"\acommand\x18\x02 \x01(\v2\x15.agora.v1.CommandInfoR\acommand\x127\n" +
+	"\x04http\x18\x03 \x01(\v2#.agora.v1.HealthCheck.HTTPCheckInfoR\x04http\x124\n" +
+	"\x03tcp\x18\x04 \x01(\v2\".agora.v1.HealthCheck.TCPCheckInfoR\x03tcp\x12(\n" +
+	"\rdelay_seconds\x18\x05 \x01(\x01H\x00R\fdelaySeconds\x88\x01\x01\x12.\n" +
+	"\x10interval_seconds\x18\x06 \x01(\x01H\x01R\x0fintervalSeconds\x88\x01\x01\x12,\n" +
+	"\x0ftimeout_seconds\x18\a \x01(\x01H\x02R\x0etimeoutSeconds\x88\x01\x01\x126\n" +
+	"\x14consecutive_failures\x18\b \x01(\rH\x03R\x13consecutiveFailures\x88\x01\x01\x125\n" +
+	"\x14grace_period_seconds\x18\t \x01(\x01H\x04R\x12gracePeriodSeconds\x88\x01\x01\x1aO\n" +
+	"\rHTTPCheckInfo\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\rR\x04port\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
+	"\x06scheme\x18\x03 \x01(\tR\x06scheme\x1a\"\n" +
+	"\fTCPCheckInfo\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\rR\x04port\"3\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\v\n" +
+	"\aCOMMAND\x10\x01\x12\b\n" +
+	"\x04HTTP\x10\x02\x12\a\n" +
+	"\x03TCP\x10\x03B\x10\n" +
+	"\x0e_delay_secondsB\x13\n" +
+	"\x11_interval_secondsB\x12\n" +
+	"\x10_timeout_secondsB\x17\n" +
+	"\x15_consecutive_failuresB\x17\n" +
+	"\x15_grace_period_seconds\"\x9e\x03\n" +
+	"\tCheckInfo\x12.\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1a.agora.v1.HealthCheck.TypeR\x04type\x12/\n" +
+	"\acommand\x18\x02 \x01(\v2\x15.agora.v1.CommandInfoR\acommand\x127\n" +
+	"\x04http\x18\x03 \x01(\v2#.agora.v1.HealthCheck.HTTPCheckInfoR\x04http\x124\n" +
+	"\x03tcp\x18\x04 \x01(\v2\".agora.v1.HealthCheck.TCPCheckInfoR\x03tcp\x12(\n" +
+	"\rdelay_seconds\x18\x05 \x01(\x01H\x00R\fdelaySeconds\x88\x01\x01\x12.\n" +
+	"\x10interval_seconds\x18\x06 \x01(\x01H\x01R\x0fintervalSeconds\x88\x01\x01\x12,\n" +
+	"\x0ftimeout_seconds\x18\a \x01(\x01H\x02R\x0etimeoutSeconds\x88\x01\x01B\x10\n" +
+	"\x0e_delay_secondsB\x13\n" +
+	"\x11_interval_secondsB\x12\n" +
+	"\x10_timeout_seconds\"\x88\x02\n" +
+	"\x0fCheckStatusInfo\x12.\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1a.agora.v1.HealthCheck.TypeR\x04type\x12/\n" +
+	"\x11command_exit_code\x18\x02 \x01(\x05H\x00R\x0fcommandExitCode\x88\x01\x01\x12-\n" +
+	"\x10http_status_code\x18\x03 \x01(\rH\x01R\x0ehttpStatusCode\x88\x01\x01\x12(\n" +
+	"\rtcp_succeeded\x18\x04 \x01(\bH\x02R\ftcpSucceeded\x88\x01\x01B\x14\n" +
+	"\x12_command_exit_codeB\x13\n" +
+	"\x11_http_status_codeB\x10\n" +
+	"\x0e_tcp_succeeded*\xf1\x01\n" +
 	"\tTaskState\x12\x10\n" +
 	"\fTASK_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTASK_STAGING\x10\x01\x12\x11\n" +
@@ -1223,7 +1905,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\fTASK_DROPPED\x10\n" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
-	"\tTASK_GONE\x10\f*\x95\x06\n" +
+	"\tTASK_GONE\x10\f*\xea\x06\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1250,7 +1932,9 @@ const file_messages_task_proto_rawDesc = "" +
 	"&REASON_EXECUTOR_REREGISTRATION_TIMEOUT\x10\x15\x12\x1c\n" +
 	"\x18REASON_TASK_UNAUTHORIZED\x10\x16\x12\"\n" +
 	"\x1eREASON_TASK_KILLED_BY_OPERATOR\x10\x17\x12\x19\n" +
-	"\x15REASON_AGENT_DRAINING\x10\x18B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x15REASON_AGENT_DRAINING\x10\x18\x12,\n" +
+	"'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED\x10\xac\x02\x12%\n" +
+	" REASON_TASK_CHECK_STATUS_UPDATED\x10\xad\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once
@@ -1264,67 +1948,89 @@ func file_messages_task_proto_rawDescGZIP() []byte {
 	return file_messages_task_proto_rawDescData
 }
 
-var file_messages_task_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_messages_task_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_messages_task_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_messages_task_proto_goTypes = []any{
 	(TaskState)(0),                    // 0: agora.v1.TaskState
 	(TaskStatusReason)(0),             // 1: agora.v1.TaskStatusReason
 	(ContainerInfo_Type)(0),           // 2: agora.v1.ContainerInfo.Type
-	(*CommandInfo)(nil),               // 3: agora.v1.CommandInfo
-	(*ContainerInfo)(nil),             // 4: agora.v1.ContainerInfo
-	(*KillPolicy)(nil),                // 5: agora.v1.KillPolicy
-	(*ExecutorInfo)(nil),              // 6: agora.v1.ExecutorInfo
-	(*TaskInfo)(nil),                  // 7: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                // 8: agora.v1.TaskStatus
-	(*Task)(nil),                      // 9: agora.v1.Task
-	nil,                               // 10: agora.v1.CommandInfo.EnvironmentEntry
-	(*CommandInfo_URI)(nil),           // 11: agora.v1.CommandInfo.URI
-	(*ContainerInfo_PortMapping)(nil), // 12: agora.v1.ContainerInfo.PortMapping
-	(*ContainerInfo_Docker)(nil),      // 13: agora.v1.ContainerInfo.Docker
-	nil,                               // 14: agora.v1.TaskInfo.LabelsEntry
-	(*ExecutorID)(nil),                // 15: agora.v1.ExecutorID
-	(*FrameworkID)(nil),               // 16: agora.v1.FrameworkID
-	(*Resource)(nil),                  // 17: agora.v1.Resource
-	(*TaskID)(nil),                    // 18: agora.v1.TaskID
-	(*AgentID)(nil),                   // 19: agora.v1.AgentID
+	(ContainerInfo_Volume_Mode)(0),    // 3: agora.v1.ContainerInfo.Volume.Mode
+	(HealthCheck_Type)(0),             // 4: agora.v1.HealthCheck.Type
+	(*CommandInfo)(nil),               // 5: agora.v1.CommandInfo
+	(*ContainerInfo)(nil),             // 6: agora.v1.ContainerInfo
+	(*KillPolicy)(nil),                // 7: agora.v1.KillPolicy
+	(*ExecutorInfo)(nil),              // 8: agora.v1.ExecutorInfo
+	(*TaskInfo)(nil),                  // 9: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                // 10: agora.v1.TaskStatus
+	(*Task)(nil),                      // 11: agora.v1.Task
+	(*HealthCheck)(nil),               // 12: agora.v1.HealthCheck
+	(*CheckInfo)(nil),                 // 13: agora.v1.CheckInfo
+	(*CheckStatusInfo)(nil),           // 14: agora.v1.CheckStatusInfo
+	nil,                               // 15: agora.v1.CommandInfo.EnvironmentEntry
+	(*CommandInfo_URI)(nil),           // 16: agora.v1.CommandInfo.URI
+	(*ContainerInfo_PortMapping)(nil), // 17: agora.v1.ContainerInfo.PortMapping
+	(*ContainerInfo_Docker)(nil),      // 18: agora.v1.ContainerInfo.Docker
+	(*ContainerInfo_Volume)(nil),      // 19: agora.v1.ContainerInfo.Volume
+	nil,                               // 20: agora.v1.TaskInfo.LabelsEntry
+	(*HealthCheck_HTTPCheckInfo)(nil), // 21: agora.v1.HealthCheck.HTTPCheckInfo
+	(*HealthCheck_TCPCheckInfo)(nil),  // 22: agora.v1.HealthCheck.TCPCheckInfo
+	(*ExecutorID)(nil),                // 23: agora.v1.ExecutorID
+	(*FrameworkID)(nil),               // 24: agora.v1.FrameworkID
+	(*Resource)(nil),                  // 25: agora.v1.Resource
+	(*TaskID)(nil),                    // 26: agora.v1.TaskID
+	(*AgentID)(nil),                   // 27: agora.v1.AgentID
 }
 var file_messages_task_proto_depIdxs = []int32{
-	10, // 0: agora.v1.CommandInfo.environment:type_name -> agora.v1.CommandInfo.EnvironmentEntry
-	11, // 1: agora.v1.CommandInfo.uris:type_name -> agora.v1.CommandInfo.URI
+	15, // 0: agora.v1.CommandInfo.environment:type_name -> agora.v1.CommandInfo.EnvironmentEntry
+	16, // 1: agora.v1.CommandInfo.uris:type_name -> agora.v1.CommandInfo.URI
 	2,  // 2: agora.v1.ContainerInfo.type:type_name -> agora.v1.ContainerInfo.Type
-	13, // 3: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
-	15, // 4: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
-	16, // 5: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
-	3,  // 6: agora.v1.ExecutorInfo.command:type_name -> agora.v1.CommandInfo
-	4,  // 7: agora.v1.ExecutorInfo.container:type_name -> agora.v1.ContainerInfo
-	17, // 8: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
-	18, // 9: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
-	19, // 10: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
-	17, // 11: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
-	3,  // 12: agora.v1.TaskInfo.command:type_name -> agora.v1.CommandInfo
-	4,  // 13: agora.v1.TaskInfo.container:type_name -> agora.v1.ContainerInfo
-	6,  // 14: agora.v1.TaskInfo.executor:type_name -> agora.v1.ExecutorInfo
-	14, // 15: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
-	5,  // 16: agora.v1.TaskInfo.kill_policy:type_name -> agora.v1.KillPolicy
-	18, // 17: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
-	0,  // 18: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
-	1,  // 19: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
-	19, // 20: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
-	15, // 21: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
-	18, // 22: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
-	16, // 23: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
-	15, // 24: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
-	19, // 25: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
-	0,  // 26: agora.v1.Task.state:type_name -> agora.v1.TaskState
-	17, // 27: agora.v1.Task.resources:type_name -> agora.v1.Resource
-	8,  // 28: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
-	8,  // 29: agora.v1.Task.statuses:type_name -> agora.v1.TaskStatus
-	12, // 30: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	18, // 3: agora.v1.ContainerInfo.docker:type_name -> agora.v1.ContainerInfo.Docker
+	19, // 4: agora.v1.ContainerInfo.volumes:type_name -> agora.v1.ContainerInfo.Volume
+	23, // 5: agora.v1.ExecutorInfo.executor_id:type_name -> agora.v1.ExecutorID
+	24, // 6: agora.v1.ExecutorInfo.framework_id:type_name -> agora.v1.FrameworkID
+	5,  // 7: agora.v1.ExecutorInfo.command:type_name -> agora.v1.CommandInfo
+	6,  // 8: agora.v1.ExecutorInfo.container:type_name -> agora.v1.ContainerInfo
+	25, // 9: agora.v1.ExecutorInfo.resources:type_name -> agora.v1.Resource
+	26, // 10: agora.v1.TaskInfo.task_id:type_name -> agora.v1.TaskID
+	27, // 11: agora.v1.TaskInfo.agent_id:type_name -> agora.v1.AgentID
+	25, // 12: agora.v1.TaskInfo.resources:type_name -> agora.v1.Resource
+	5,  // 13: agora.v1.TaskInfo.command:type_name -> agora.v1.CommandInfo
+	6,  // 14: agora.v1.TaskInfo.container:type_name -> agora.v1.ContainerInfo
+	8,  // 15: agora.v1.TaskInfo.executor:type_name -> agora.v1.ExecutorInfo
+	20, // 16: agora.v1.TaskInfo.labels:type_name -> agora.v1.TaskInfo.LabelsEntry
+	7,  // 17: agora.v1.TaskInfo.kill_policy:type_name -> agora.v1.KillPolicy
+	12, // 18: agora.v1.TaskInfo.health_check:type_name -> agora.v1.HealthCheck
+	13, // 19: agora.v1.TaskInfo.check:type_name -> agora.v1.CheckInfo
+	26, // 20: agora.v1.TaskStatus.task_id:type_name -> agora.v1.TaskID
+	0,  // 21: agora.v1.TaskStatus.state:type_name -> agora.v1.TaskState
+	1,  // 22: agora.v1.TaskStatus.reason:type_name -> agora.v1.TaskStatusReason
+	27, // 23: agora.v1.TaskStatus.agent_id:type_name -> agora.v1.AgentID
+	23, // 24: agora.v1.TaskStatus.executor_id:type_name -> agora.v1.ExecutorID
+	14, // 25: agora.v1.TaskStatus.check_status:type_name -> agora.v1.CheckStatusInfo
+	26, // 26: agora.v1.Task.task_id:type_name -> agora.v1.TaskID
+	24, // 27: agora.v1.Task.framework_id:type_name -> agora.v1.FrameworkID
+	23, // 28: agora.v1.Task.executor_id:type_name -> agora.v1.ExecutorID
+	27, // 29: agora.v1.Task.agent_id:type_name -> agora.v1.AgentID
+	0,  // 30: agora.v1.Task.state:type_name -> agora.v1.TaskState
+	25, // 31: agora.v1.Task.resources:type_name -> agora.v1.Resource
+	10, // 32: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
+	10, // 33: agora.v1.Task.statuses:type_name -> agora.v1.TaskStatus
+	4,  // 34: agora.v1.HealthCheck.type:type_name -> agora.v1.HealthCheck.Type
+	5,  // 35: agora.v1.HealthCheck.command:type_name -> agora.v1.CommandInfo
+	21, // 36: agora.v1.HealthCheck.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
+	22, // 37: agora.v1.HealthCheck.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
+	4,  // 38: agora.v1.CheckInfo.type:type_name -> agora.v1.HealthCheck.Type
+	5,  // 39: agora.v1.CheckInfo.command:type_name -> agora.v1.CommandInfo
+	21, // 40: agora.v1.CheckInfo.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
+	22, // 41: agora.v1.CheckInfo.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
+	4,  // 42: agora.v1.CheckStatusInfo.type:type_name -> agora.v1.HealthCheck.Type
+	17, // 43: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
+	3,  // 44: agora.v1.ContainerInfo.Volume.mode:type_name -> agora.v1.ContainerInfo.Volume.Mode
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_messages_task_proto_init() }
@@ -1335,13 +2041,16 @@ func file_messages_task_proto_init() {
 	file_messages_ids_proto_init()
 	file_messages_resources_proto_init()
 	file_messages_task_proto_msgTypes[5].OneofWrappers = []any{}
+	file_messages_task_proto_msgTypes[7].OneofWrappers = []any{}
+	file_messages_task_proto_msgTypes[8].OneofWrappers = []any{}
+	file_messages_task_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_task_proto_rawDesc), len(file_messages_task_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   12,
+			NumEnums:      5,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

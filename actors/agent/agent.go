@@ -236,6 +236,14 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 			out.AgentId = a.agentID()
 			ctx.Send(a.cfg.Master, out)
 		}
+	case healthProbe:
+		a.handleHealthProbe(m)
+	case healthProbed:
+		a.handleHealthProbed(ctx, m)
+	case checkProbe:
+		a.handleCheckProbe(m)
+	case checkProbed:
+		a.handleCheckProbed(ctx, m)
 	case diskDone:
 		a.handleDiskDone(ctx, m)
 	case *messages.AgentDrain:

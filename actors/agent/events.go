@@ -28,3 +28,18 @@ type SandboxRemoved struct{ Dir string }
 
 // ExecutorLaunched: the agent started a custom executor for a framework.
 type ExecutorLaunched struct{ FrameworkID, ExecutorID string }
+
+// HealthChecked: a health check probe of a task ended (Passed, or its
+// Failures-th failure in a row counted), and the agent acted on it.
+type HealthChecked struct {
+	FrameworkID, TaskID string
+	Passed              bool
+	Failures            uint32
+}
+
+// Checked: a check (CheckInfo) probe of a task ended with Status, and the
+// agent acted on it.
+type Checked struct {
+	FrameworkID, TaskID string
+	Status              *messages.CheckStatusInfo
+}

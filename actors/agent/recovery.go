@@ -287,6 +287,8 @@ func (a *agent) recoverTask(rc *recovery, cp *messages.TaskCheckpoint, sandbox s
 			sys.Root.Send(self, taskExited{key: key, exit: ex})
 		})
 		a.log.Info("re-attached to a task that kept running while the agent was down", "task_id", key.task, "pid", cp.Pid)
+		a.startHealthCheck(run) // anew: its grace period starts again
+		a.startCheck(run)
 		return
 	}
 	// Not running as recorded: what it left (children, or the task itself
@@ -343,6 +345,8 @@ func (a *agent) handleDockerReattached(ctx actor.Context, msg dockerReattached) 
 		if run.killing {
 			msg.container.Kill(run.grace)
 		}
+		a.startHealthCheck(run)
+		a.startCheck(run)
 	}
 	a.recovered(ctx)
 }

@@ -193,8 +193,8 @@ func TestDockerTaskEchoesHi(t *testing.T) {
 	}
 }
 
-// A Docker task naming an image the agent does not have fails with the
-// reason, and nothing is pulled.
+// A Docker task naming an image the agent does not have, and cannot pull
+// (nothing listens where its registry would be), fails with the reason.
 func TestDockerTaskWithMissingImageFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine; make test runs it")
@@ -206,7 +206,7 @@ func TestDockerTaskWithMissingImageFails(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	addAgent(t, c, testkit.AgentSpec{Docker: d, WorkDir: t.TempDir()})
 	task := &messages.TaskInfo{Name: "x", TaskId: &messages.TaskID{Value: "x"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
-		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/nothing:here"}}}
+		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "127.0.0.1:1/agora/nothing:here"}}}
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &launcher{task: task})
 	ev := c.Events.WaitFor(t, testkit.IsStatus("fw", "x", messages.TaskState_TASK_FAILED)).(testkit.SchedulerEvent)
 	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_IMAGE_NOT_FOUND {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
+	"github.com/agora-sched/agora/runtime/healthcheck"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 )
@@ -61,6 +62,14 @@ type taskRun struct {
 	// killReason is reported in TASK_KILLING and TASK_KILLED: killed by
 	// the framework, or preempted by the master.
 	killReason messages.TaskStatusReason
+	// health is the task's health check policy while it is checked; its
+	// last verdict goes out with every update (healthy). killWhy, when
+	// set, says why the agent itself killed the task.
+	health  *healthcheck.Checker
+	killWhy string
+	// check is the task's check (CheckInfo) policy while it is checked;
+	// its last result goes out with every update (check_status).
+	check *healthcheck.Watch
 }
 
 // Messages from launch and wait goroutines back to the agent actor.
@@ -131,19 +140,7 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 	case t.GetContainer().GetType() == messages.ContainerInfo_DOCKER:
 		ctr = a.cfg.Docker
 	}
-	spec := containerizer.LaunchSpec{ID: containerID(key), Command: t.Command, Container: t.Container, Sandbox: run.sandbox, User: a.userOf(t.Command, run.framework), Env: map[string]string{
-		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
-	}}
-	for _, r := range t.Resources {
-		switch r.Name {
-		case "cpus":
-			spec.CPUs += r.Scalar
-		case "mem":
-			spec.MemMB += r.Scalar
-		case "ports":
-			spec.Ports = append(spec.Ports, r.Ranges...)
-		}
-	}
+	spec := a.launchSpec(run)
 	a.update(ctx, run, messages.TaskState_TASK_STARTING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
 	// Launched once the STARTING checkpoint is on disk (at once without a
 	// work dir), so that a restarted agent knows of every task it may have
@@ -161,6 +158,26 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 			sys.Root.Send(self, taskLaunched{key: key, container: c, err: err})
 		})
 	})
+}
+
+// launchSpec is what the containerizer is given to start run's task (and
+// to run its health checks beside it).
+func (a *agent) launchSpec(run *taskRun) containerizer.LaunchSpec {
+	key, t := run.key, run.info
+	spec := containerizer.LaunchSpec{ID: containerID(key), Command: t.Command, Container: t.Container, Sandbox: run.sandbox, User: a.userOf(t.Command, run.framework), Env: map[string]string{
+		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
+	}}
+	for _, r := range t.Resources {
+		switch r.Name {
+		case "cpus":
+			spec.CPUs += r.Scalar
+		case "mem":
+			spec.MemMB += r.Scalar
+		case "ports":
+			spec.Ports = append(spec.Ports, r.Ranges...)
+		}
+	}
+	return spec
 }
 
 // userOf is who a task or executor with command cmd runs as: the user its
@@ -203,6 +220,8 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 		return
 	}
 	a.update(ctx, run, messages.TaskState_TASK_RUNNING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
+	a.startHealthCheck(run)
+	a.startCheck(run)
 }
 
 func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
@@ -213,6 +232,8 @@ func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
 	ex := msg.exit
 	code := int32(ex.Code)
 	switch {
+	case run.killing && run.killWhy != "":
+		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, run.killWhy+"; "+ex.Describe(), &code)
 	case run.killing:
 		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, "killed: "+ex.Describe(), &code)
 	case ex.OOM:
@@ -283,13 +304,20 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 	if !a.setState(run, state) {
 		return
 	}
+	a.emit(ctx, run, state, reason, text, exitCode)
+}
+
+// emit queues a reliable status update of run in state (its current one),
+// sent once the task's checkpoint holding it is on disk.
+func (a *agent) emit(ctx actor.Context, run *taskRun, state messages.TaskState, reason messages.TaskStatusReason, text string, exitCode *int32) {
 	uuid := make([]byte, 16)
 	_, _ = rand.Read(uuid)
 	up := &messages.StatusUpdate{
 		FrameworkId: run.framework.Id,
 		Status: &messages.TaskStatus{
 			TaskId: run.info.TaskId, State: state, Message: text, Reason: reason, AgentId: a.info.Id,
-			TimestampUnixNano: a.cfg.Clock.Now().UnixNano(), Uuid: uuid, ExitCode: exitCode,
+			TimestampUnixNano: a.cfg.Clock.Now().UnixNano(), Uuid: uuid, ExitCode: exitCode, Healthy: run.healthy(),
+			CheckStatus: run.checkStatus(),
 		},
 		MasterEpoch: a.epoch,
 	}

@@ -13,6 +13,7 @@ type (
 	FrameworkDisconnected  = core.FrameworkDisconnected
 	FrameworkRemoved       = core.FrameworkRemoved
 	TaskUpdated            = core.TaskUpdated
+	TaskAdded              = core.TaskAdded
 	ReclaimChecked         = core.ReclaimChecked
 	ReconcileDeferred      = core.ReconcileDeferred
 )

@@ -64,6 +64,12 @@ func (a *HTTPAccess) allows(w http.ResponseWriter, r *http.Request, action acl.A
 	return false
 }
 
+// Allows is allows for the master's APIs served outside this package
+// (Mesos' operator API): the same check, answer, log and count.
+func (a *HTTPAccess) Allows(w http.ResponseWriter, r *http.Request, action acl.Action) bool {
+	return a.allows(w, r, action)
+}
+
 var actionText = map[acl.Action]string{
 	acl.ViewState:  "read the cluster's state",
 	acl.UpdateACLs: "read or replace the access control list",

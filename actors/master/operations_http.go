@@ -118,15 +118,15 @@ func answer[T any](w http.ResponseWriter, r *http.Request, ask AskFunc, req prot
 	case T:
 		return res, true
 	case *messages.Error:
-		http.Error(w, res.Message, errorStatus(res.Code))
+		http.Error(w, res.Message, ErrorStatus(res.Code))
 	default:
 		http.Error(w, fmt.Sprintf("unexpected answer %T from the master", res), http.StatusInternalServerError)
 	}
 	return zero, false
 }
 
-// errorStatus is the HTTP status of a master's refusal.
-func errorStatus(code messages.Error_Code) int {
+// ErrorStatus is the HTTP status of a master's refusal.
+func ErrorStatus(code messages.Error_Code) int {
 	switch code {
 	case messages.Error_PERMISSION_DENIED:
 		return http.StatusForbidden

@@ -40,6 +40,14 @@ type Publisher struct {
 // Latest returns the newest snapshot, or nil before the first.
 func (p *Publisher) Latest() *Snapshot { return p.cur.Load() }
 
+// State is the newest snapshot's state, or nil before the first.
+func (p *Publisher) State() *messages.MasterState {
+	if s := p.Latest(); s != nil {
+		return s.State
+	}
+	return nil
+}
+
 // Changed returns a channel closed when a snapshot newer than Latest() at
 // the time of the call is published.
 func (p *Publisher) Changed() <-chan struct{} { return p.changed.wait() }

@@ -1,7 +1,8 @@
 // Package mesosapi serves Mesos' v1 HTTP APIs, so that frameworks and
 // executors written for Mesos run on Agora unmodified: the scheduler API
 // on the leading master (POST /api/v1/scheduler, Server) and the executor
-// API on each agent (POST /api/v1/executor, ExecutorServer).
+// API on each agent (POST /api/v1/executor, ExecutorServer), and the
+// operator API on the master (POST /api/v1, OperatorServer).
 //
 // Mesos' vocabulary stays at this edge: the master's core and the agent
 // only ever see Agora's messages. Each SUBSCRIBE spawns a local bridge
@@ -25,4 +26,10 @@
 // Agora cannot do yet by name (ErrUnsupported, answered 400), and the
 // codecs (codec.go) write Mesos' JSON: proto field names, enums by name,
 // 64-bit integers as numbers.
+//
+// The operator API (POST /api/v1, OperatorServer) needs no bridge: reads
+// map the master's published state (operator_map.go), changes go to the
+// master as its own HTTP API sends them, and SUBSCRIBE follows the events
+// the master publishes on its actor system's event stream
+// (operator_stream.go).
 package mesosapi

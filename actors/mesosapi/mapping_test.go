@@ -118,8 +118,8 @@ func TestTaskIn(t *testing.T) {
 	}
 	for _, bad := range []*mesos.TaskInfo{
 		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Executor: &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("e")}, Type: mesos.ExecutorInfo_DEFAULT.Enum()}},
-		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, Check: &mesos.CheckInfo{}},
-		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, HealthCheck: &mesos.HealthCheck{}},
+		{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")},
+			HealthCheck: &mesos.HealthCheck{Type: mesos.HealthCheck_TCP.Enum(), Tcp: &mesos.HealthCheck_TCPCheckInfo{Port: proto.Uint32(80), Protocol: mesos.NetworkInfo_IPv6.Enum()}}},
 	} {
 		if _, err := taskIn(bad); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%v: %v; want ErrUnsupported", bad, err)
@@ -177,5 +177,74 @@ func TestFrameworkIn(t *testing.T) {
 		if f.removeOnDisconnect != (tc.in.GetFailoverTimeout() == 0) {
 			t.Errorf("%s: removeOnDisconnect %v", tc.name, f.removeOnDisconnect)
 		}
+	}
+}
+
+// A Mesos HealthCheck keeps its fields (unset times stay unset: the same
+// defaults apply), an invalid one is refused, and TaskStatus.healthy goes
+// both ways.
+func TestHealthCheckMapping(t *testing.T) {
+	in := &mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("h")}, Command: &mesos.CommandInfo{Value: proto.String("httpd")},
+		HealthCheck: &mesos.HealthCheck{Type: mesos.HealthCheck_HTTP.Enum(), Http: &mesos.HealthCheck_HTTPCheckInfo{Port: proto.Uint32(8080), Path: proto.String("/health")},
+			IntervalSeconds: proto.Float64(1), ConsecutiveFailures: proto.Uint32(2)}}
+	got, err := taskIn(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &messages.HealthCheck{Type: messages.HealthCheck_HTTP, Http: &messages.HealthCheck_HTTPCheckInfo{Port: 8080, Path: "/health"},
+		IntervalSeconds: proto.Float64(1), ConsecutiveFailures: proto.Uint32(2)}
+	if !proto.Equal(got.HealthCheck, want) {
+		t.Fatalf("got %v\nwant %v", got.HealthCheck, want)
+	}
+	cmd, err := taskIn(&mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("c")}, Command: &mesos.CommandInfo{Value: proto.String("x")},
+		HealthCheck: &mesos.HealthCheck{Type: mesos.HealthCheck_COMMAND.Enum(), Command: &mesos.CommandInfo{Value: proto.String("test -f ok")}}})
+	if err != nil || cmd.HealthCheck.GetCommand().GetValue() != "test -f ok" || !cmd.HealthCheck.GetCommand().GetShell() {
+		t.Fatalf("command check: %v, %v", cmd.GetHealthCheck(), err)
+	}
+	for _, bad := range []*mesos.HealthCheck{
+		{},
+		{Type: mesos.HealthCheck_HTTP.Enum()},
+		{Type: mesos.HealthCheck_HTTP.Enum(), Http: &mesos.HealthCheck_HTTPCheckInfo{Port: proto.Uint32(0)}},
+		{Type: mesos.HealthCheck_TCP.Enum(), Tcp: &mesos.HealthCheck_TCPCheckInfo{Port: proto.Uint32(80)}, DelaySeconds: proto.Float64(-1)},
+	} {
+		task := &mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, HealthCheck: bad}
+		if _, err := taskIn(task); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%v: %v; want ErrInvalid", bad, err)
+		}
+	}
+	up := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "h"}, State: messages.TaskState_TASK_RUNNING, Healthy: proto.Bool(true),
+		Reason: messages.TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED})
+	if !up.GetHealthy() || up.Healthy == nil || up.GetReason() != mesos.TaskStatus_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED {
+		t.Fatalf("status out: %v", up)
+	}
+	if none := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "h"}, State: messages.TaskState_TASK_RUNNING}); none.Healthy != nil {
+		t.Fatalf("a status without health says healthy=%v", none.GetHealthy())
+	}
+	back, err := statusIn(&mesos.TaskStatus{TaskId: &mesos.TaskID{Value: proto.String("h")}, State: mesos.TaskState_TASK_RUNNING.Enum(), Healthy: proto.Bool(false)})
+	if err != nil || back.Healthy == nil || *back.Healthy {
+		t.Fatalf("status in: %v, %v", back, err)
+	}
+}
+
+// A Mesos CheckInfo maps to Agora's (same types and times), and a check's
+// result goes out as Mesos' CheckStatusInfo of its type.
+func TestCheckMapping(t *testing.T) {
+	got, err := taskIn(&mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("c")}, Command: &mesos.CommandInfo{Value: proto.String("x")},
+		Check: &mesos.CheckInfo{Type: mesos.CheckInfo_COMMAND.Enum(), Command: &mesos.CheckInfo_Command{Command: &mesos.CommandInfo{Value: proto.String("test -f ready")}},
+			IntervalSeconds: proto.Float64(1)}})
+	if err != nil || got.Check.GetType() != messages.HealthCheck_COMMAND || got.Check.GetCommand().GetValue() != "test -f ready" || got.Check.GetIntervalSeconds() != 1 || got.Check.DelaySeconds != nil {
+		t.Fatalf("command check: %v, %v", got.GetCheck(), err)
+	}
+	for _, bad := range []*mesos.CheckInfo{{}, {Type: mesos.CheckInfo_HTTP.Enum()}, {Type: mesos.CheckInfo_TCP.Enum(), Tcp: &mesos.CheckInfo_Tcp{Port: proto.Uint32(0)}}} {
+		task := &mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("x")}, Command: &mesos.CommandInfo{Value: proto.String("x")}, Check: bad}
+		if _, err := taskIn(task); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%v: %v; want ErrInvalid", bad, err)
+		}
+	}
+	code := uint32(503)
+	out := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "c"}, State: messages.TaskState_TASK_RUNNING, Reason: messages.TaskStatusReason_REASON_TASK_CHECK_STATUS_UPDATED,
+		CheckStatus: &messages.CheckStatusInfo{Type: messages.HealthCheck_HTTP, HttpStatusCode: &code}})
+	if out.GetCheckStatus().GetType() != mesos.CheckInfo_HTTP || out.GetCheckStatus().GetHttp().GetStatusCode() != 503 || out.GetReason() != mesos.TaskStatus_REASON_TASK_CHECK_STATUS_UPDATED {
+		t.Fatalf("status out: %v", out)
 	}
 }

@@ -22,10 +22,6 @@ func taskIn(t *mesos.TaskInfo) (*messages.TaskInfo, error) {
 		return nil, fmt.Errorf("%w: task %s has both a command and an executor", ErrInvalid, id)
 	case t.Executor == nil && t.Command == nil:
 		return nil, fmt.Errorf("%w: task %s has neither a command nor an executor", ErrInvalid, id)
-	case t.HealthCheck != nil:
-		return nil, fmt.Errorf("%w: task %s: health checks", ErrUnsupported, id)
-	case t.Check != nil:
-		return nil, fmt.Errorf("%w: task %s: checks", ErrUnsupported, id)
 	}
 	rs, err := resourcesIn(t.Resources)
 	if err != nil {
@@ -47,6 +43,16 @@ func taskIn(t *mesos.TaskInfo) (*messages.TaskInfo, error) {
 			return nil, fmt.Errorf("task %s: %w", id, err)
 		}
 	}
+	if h := t.HealthCheck; h != nil {
+		if out.HealthCheck, err = healthCheckIn(h); err != nil {
+			return nil, fmt.Errorf("task %s: %w", id, err)
+		}
+	}
+	if c := t.Check; c != nil {
+		if out.Check, err = checkIn(c); err != nil {
+			return nil, fmt.Errorf("task %s: %w", id, err)
+		}
+	}
 	if g := t.GetKillPolicy().GetGracePeriod(); g != nil {
 		out.KillPolicy = &messages.KillPolicy{GracePeriodNanos: g.GetNanoseconds()}
 	}
@@ -57,6 +63,95 @@ func taskIn(t *mesos.TaskInfo) (*messages.TaskInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// healthCheckIn is a Mesos HealthCheck as Agora's agent runs it: the same
+// fields and defaults (unset times stay unset and take Mesos' defaults).
+// IPv6 probes and HTTP statuses (which Mesos' own executors ignore too)
+// are not taken.
+func healthCheckIn(h *mesos.HealthCheck) (*messages.HealthCheck, error) {
+	out := &messages.HealthCheck{DelaySeconds: h.DelaySeconds, IntervalSeconds: h.IntervalSeconds, TimeoutSeconds: h.TimeoutSeconds,
+		ConsecutiveFailures: h.ConsecutiveFailures, GracePeriodSeconds: h.GracePeriodSeconds}
+	ipv6 := mesos.NetworkInfo_IPv6
+	switch h.GetType() {
+	case mesos.HealthCheck_COMMAND:
+		if h.Command == nil {
+			return nil, fmt.Errorf("%w: a COMMAND health check without a command", ErrInvalid)
+		}
+		cmd, err := commandIn(h.Command)
+		if err != nil {
+			return nil, fmt.Errorf("health check: %w", err)
+		}
+		out.Type, out.Command = messages.HealthCheck_COMMAND, cmd
+	case mesos.HealthCheck_HTTP:
+		if h.Http == nil {
+			return nil, fmt.Errorf("%w: an HTTP health check without http", ErrInvalid)
+		}
+		if h.Http.GetProtocol() == ipv6 {
+			return nil, fmt.Errorf("%w: IPv6 health checks", ErrUnsupported)
+		}
+		out.Type, out.Http = messages.HealthCheck_HTTP, &messages.HealthCheck_HTTPCheckInfo{Port: h.Http.GetPort(), Path: h.Http.GetPath(), Scheme: h.Http.GetScheme()}
+	case mesos.HealthCheck_TCP:
+		if h.Tcp == nil {
+			return nil, fmt.Errorf("%w: a TCP health check without tcp", ErrInvalid)
+		}
+		if h.Tcp.GetProtocol() == ipv6 {
+			return nil, fmt.Errorf("%w: IPv6 health checks", ErrUnsupported)
+		}
+		out.Type, out.Tcp = messages.HealthCheck_TCP, &messages.HealthCheck_TCPCheckInfo{Port: h.Tcp.GetPort()}
+	default:
+		return nil, fmt.Errorf("%w: health check type %s: give COMMAND, HTTP or TCP", ErrInvalid, h.GetType())
+	}
+	if err := messages.ValidateHealthCheck(out); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return out, nil
+}
+
+// checkIn is a Mesos CheckInfo as Agora's agent runs it.
+func checkIn(c *mesos.CheckInfo) (*messages.CheckInfo, error) {
+	out := &messages.CheckInfo{DelaySeconds: c.DelaySeconds, IntervalSeconds: c.IntervalSeconds, TimeoutSeconds: c.TimeoutSeconds}
+	switch c.GetType() {
+	case mesos.CheckInfo_COMMAND:
+		if c.GetCommand().GetCommand() == nil {
+			return nil, fmt.Errorf("%w: a COMMAND check without a command", ErrInvalid)
+		}
+		cmd, err := commandIn(c.Command.Command)
+		if err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		out.Type, out.Command = messages.HealthCheck_COMMAND, cmd
+	case mesos.CheckInfo_HTTP:
+		if c.Http == nil {
+			return nil, fmt.Errorf("%w: an HTTP check without http", ErrInvalid)
+		}
+		out.Type, out.Http = messages.HealthCheck_HTTP, &messages.HealthCheck_HTTPCheckInfo{Port: c.Http.GetPort(), Path: c.Http.GetPath()}
+	case mesos.CheckInfo_TCP:
+		if c.Tcp == nil {
+			return nil, fmt.Errorf("%w: a TCP check without tcp", ErrInvalid)
+		}
+		out.Type, out.Tcp = messages.HealthCheck_TCP, &messages.HealthCheck_TCPCheckInfo{Port: c.Tcp.GetPort()}
+	default:
+		return nil, fmt.Errorf("%w: check type %s: give COMMAND, HTTP or TCP", ErrInvalid, c.GetType())
+	}
+	if err := messages.ValidateCheck(out); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return out, nil
+}
+
+// checkStatusOut is a check's result as Mesos reports it.
+func checkStatusOut(st *messages.CheckStatusInfo) *mesos.CheckStatusInfo {
+	out := &mesos.CheckStatusInfo{Type: mesos.CheckInfo_Type(st.Type).Enum()}
+	switch st.Type {
+	case messages.HealthCheck_COMMAND:
+		out.Command = &mesos.CheckStatusInfo_Command{ExitCode: st.CommandExitCode}
+	case messages.HealthCheck_HTTP:
+		out.Http = &mesos.CheckStatusInfo_Http{StatusCode: st.HttpStatusCode}
+	case messages.HealthCheck_TCP:
+		out.Tcp = &mesos.CheckStatusInfo_Tcp{Succeeded: st.TcpSucceeded}
+	}
+	return out
 }
 
 // commandIn: Mesos runs value with `sh -c` unless shell is false (its
@@ -93,8 +188,8 @@ func commandIn(c *mesos.CommandInfo) (*messages.CommandInfo, error) {
 
 func containerIn(c *mesos.ContainerInfo) (*messages.ContainerInfo, error) {
 	switch {
-	case len(c.Volumes) > 0:
-		return nil, fmt.Errorf("%w: container volumes", ErrUnsupported)
+	case len(c.Volumes) > 0 && c.GetType() != mesos.ContainerInfo_DOCKER:
+		return nil, fmt.Errorf("%w: volumes of a %s container (Docker containers take host_path volumes)", ErrUnsupported, c.GetType())
 	case c.GetType() == mesos.ContainerInfo_MESOS && c.Mesos.GetImage() != nil:
 		return nil, fmt.Errorf("%w: images in the Mesos containerizer; use a DOCKER container", ErrUnsupported)
 	case c.GetType() == mesos.ContainerInfo_MESOS && c.TtyInfo != nil:
@@ -105,8 +200,15 @@ func containerIn(c *mesos.ContainerInfo) (*messages.ContainerInfo, error) {
 		return nil, fmt.Errorf("%w: container type %s", ErrUnsupported, c.GetType())
 	}
 	d := c.GetDocker()
-	if d.GetImage() == "" {
+	switch {
+	case d.GetImage() == "":
 		return nil, fmt.Errorf("%w: a DOCKER container without an image", ErrInvalid)
+	case d.GetPrivileged():
+		return nil, fmt.Errorf("%w: privileged Docker containers", ErrUnsupported)
+	case len(d.Parameters) > 0:
+		return nil, fmt.Errorf("%w: Docker parameters (docker run options)", ErrUnsupported)
+	case d.GetVolumeDriver() != "":
+		return nil, fmt.Errorf("%w: Docker volume drivers", ErrUnsupported)
 	}
 	out := &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: d.GetImage(), ForcePull: d.GetForcePullImage()}}
 	switch d.GetNetwork() {
@@ -117,10 +219,49 @@ func containerIn(c *mesos.ContainerInfo) (*messages.ContainerInfo, error) {
 	case mesos.ContainerInfo_DockerInfo_NONE:
 		out.Docker.Network = "none"
 	case mesos.ContainerInfo_DockerInfo_USER:
-		return nil, fmt.Errorf("%w: USER Docker networks", ErrUnsupported)
+		// As Mesos' Docker containerizer: the one network_infos' name.
+		switch ns := c.GetNetworkInfos(); {
+		case len(ns) != 1:
+			return nil, fmt.Errorf("%w: a USER Docker network needs exactly one network_infos (with its name), not %d", ErrInvalid, len(ns))
+		case ns[0].GetName() == "":
+			return nil, fmt.Errorf("%w: a USER Docker network without a name in network_infos", ErrInvalid)
+		default:
+			out.Docker.Network = ns[0].GetName()
+		}
 	}
 	for _, p := range d.PortMappings {
 		out.Docker.PortMappings = append(out.Docker.PortMappings, &messages.ContainerInfo_PortMapping{HostPort: p.GetHostPort(), ContainerPort: p.GetContainerPort(), Protocol: p.GetProtocol()})
+	}
+	for _, v := range c.Volumes {
+		vol, err := volumeIn(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Volumes = append(out.Volumes, vol)
+	}
+	return out, nil
+}
+
+// volumeIn is a Mesos volume of a Docker container as Agora mounts it: a
+// host path (host_path, or a HOST_PATH source) bind-mounted at
+// container_path. Docker named volumes, images, secrets and CSI volumes
+// are not supported.
+func volumeIn(v *mesos.Volume) (*messages.ContainerInfo_Volume, error) {
+	out := &messages.ContainerInfo_Volume{ContainerPath: v.GetContainerPath(), HostPath: v.GetHostPath()}
+	if v.GetMode() == mesos.Volume_RO {
+		out.Mode = messages.ContainerInfo_Volume_RO
+	}
+	switch src := v.GetSource(); {
+	case v.Image != nil:
+		return nil, fmt.Errorf("%w: image volumes (at %s)", ErrUnsupported, out.ContainerPath)
+	case src == nil:
+	case src.GetType() == mesos.Volume_Source_HOST_PATH && out.HostPath == "":
+		out.HostPath = src.GetHostPath().GetPath()
+	default:
+		return nil, fmt.Errorf("%w: %s volumes (at %s): use host_path", ErrUnsupported, src.GetType(), out.ContainerPath)
+	}
+	if out.HostPath == "" || out.ContainerPath == "" {
+		return nil, fmt.Errorf("%w: a volume needs a host_path and a container_path (got %q, %q)", ErrInvalid, out.HostPath, out.ContainerPath)
 	}
 	return out, nil
 }
@@ -164,6 +305,12 @@ func statusOut(s *messages.TaskStatus) *mesos.TaskStatus {
 	}
 	if len(s.Uuid) > 0 {
 		out.Uuid = s.Uuid
+	}
+	if s.Healthy != nil {
+		out.Healthy = proto.Bool(*s.Healthy)
+	}
+	if s.CheckStatus != nil {
+		out.CheckStatus = checkStatusOut(s.CheckStatus)
 	}
 	return out
 }
@@ -288,6 +435,9 @@ func statusIn(s *mesos.TaskStatus) (*messages.TaskStatus, error) {
 	}
 	if s.Timestamp != nil {
 		out.TimestampUnixNano = int64(s.GetTimestamp() * float64(time.Second))
+	}
+	if s.Healthy != nil {
+		out.Healthy = proto.Bool(*s.Healthy) // a Mesos executor checks its own tasks
 	}
 	return out, nil
 }

@@ -337,7 +337,7 @@ func startAdversaryCluster(t *testing.T) *adversaryCluster {
 	c.a1, c.a1Info = startNode(t, "agent adv-a1", agentArgs("adv-a1", "cpus:4;mem:1024;disk:256")...)
 	waitState(t, c.info.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 	c.victim = startBin(t, elasticBin, "victim", "--master", c.info.Remoting, "--tasks", "1", "--resources", "cpus:0.5;mem:64", "--command", "sleep 600")
-	c.victim.out.waitFor(t, "task-0000 TASK_RUNNING")
+	c.victim.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
 	c.victimTask = "task-0000"
 	c.a2, c.a2Info = startNode(t, "agent adv-a2", agentArgs("adv-a2", "cpus:1;mem:256;disk:256")...)
 	st := waitState(t, c.info.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 2 && len(st.Frameworks) == 1 })

@@ -149,7 +149,7 @@ func TestGarbledCheckpointAfterAgentSIGKILL(t *testing.T) {
 	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
 		"--command", "sleep 600 & sleep 600")
-	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
 	// RUNNING is sent once the checkpoint recording the process is on disk.
 	paths, _ := filepath.Glob(filepath.Join(dir, "a", "meta", "frameworks", "*", "tasks", "task-0000.checkpoint"))
 	if len(paths) != 1 {
@@ -168,7 +168,7 @@ func TestGarbledCheckpointAfterAgentSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent, _ = startNode(t, "agent-again", agentArgs...)
-	fw.out.waitFor(t, "task-0000 TASK_FAILED")
+	fw.out.waitFor(t, "task_id=task-0000 state=TASK_FAILED")
 	if st, err := containerizer.ProcessStartTime(int(cp.Pid)); err == nil && st == cp.StartTime && !zombie(int(cp.Pid)) {
 		t.Fatal("the task was reported failed while its process still runs")
 	}
@@ -289,8 +289,8 @@ func TestGarbledCheckpointEndsTheFrameworksExecutor(t *testing.T) {
 	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
 		"--command", "sleep 600", "--executor", executorBin)
-	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
-	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0001 state=TASK_RUNNING")
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
 	paths, _ := filepath.Glob(filepath.Join(dir, "a", "meta", "frameworks", "*", "tasks", "task-0000.checkpoint"))
@@ -301,8 +301,8 @@ func TestGarbledCheckpointEndsTheFrameworksExecutor(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent, _ = startNode(t, "agent-again", agentArgs...)
-	fw.out.waitFor(t, "task-0000 TASK_FAILED (the agent restarted and could not read the task's checkpoint")
-	fw.out.waitFor(t, "task-0001 TASK_FAILED (the agent restarted and could not read a task checkpoint of this framework")
+	fw.out.waitFor(t, `task_id=task-0000 state=TASK_FAILED message="the agent restarted and could not read the task's checkpoint`)
+	fw.out.waitFor(t, `task_id=task-0001 state=TASK_FAILED message="the agent restarted and could not read a task checkpoint of this framework`)
 	if out, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output(); len(out) > 0 {
 		t.Fatalf("executor processes left: %s", out)
 	}
@@ -331,8 +331,8 @@ func TestGarbledExecutorCheckpointEndsTheExecutor(t *testing.T) {
 	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
 		"--command", "sleep 600", "--executor", executorBin)
-	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
-	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0001 state=TASK_RUNNING")
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
 	paths, _ := filepath.Glob(filepath.Join(dir, "a", "meta", "frameworks", "*", "executors", "*.checkpoint"))
@@ -351,7 +351,7 @@ func TestGarbledExecutorCheckpointEndsTheExecutor(t *testing.T) {
 	agent, _ = startNode(t, "agent-again", agentArgs...)
 	agent.out.waitFor(t, "unreadable executor checkpoint")
 	for _, id := range []string{"task-0000", "task-0001"} {
-		fw.out.waitFor(t, id+" TASK_FAILED (the agent restarted and could not read its executor's checkpoint")
+		fw.out.waitFor(t, "task_id="+id+` state=TASK_FAILED message="the agent restarted and could not read its executor's checkpoint`)
 	}
 	if out, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output(); len(out) > 0 {
 		t.Fatalf("executor processes left: %s", out)

@@ -46,8 +46,8 @@ func TestDrainAgentProcesses(t *testing.T) {
 
 	elastic := startBin(t, elasticBin, "elastic", "--master", m.Remoting, "--command", "sleep 600", "--resources", "cpus:0.1;mem:16", "--tasks", "2")
 	run := startProc(t, "run", "run", "--master", m.Remoting, "--timeout", "60s", "--mem", "16", "--", "sleep", "600")
-	elastic.out.waitFor(t, "task-0000 TASK_RUNNING")
-	elastic.out.waitFor(t, "task-0001 TASK_RUNNING")
+	elastic.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
+	elastic.out.waitFor(t, "task_id=task-0001 state=TASK_RUNNING")
 	run.out.waitFor(t, "TASK_RUNNING")
 	agent("host-b")
 	st := waitState(t, m.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 2 })
@@ -59,14 +59,14 @@ func TestDrainAgentProcesses(t *testing.T) {
 	if got := agora("agents", "drain", "host-a", "--deadline", "5s"); !strings.Contains(got, "is draining") {
 		t.Fatalf("agora agents drain: %s", got)
 	}
-	elastic.out.waitFor(t, "agent "+a+" draining")
+	elastic.out.waitFor(t, `msg="agent draining: tasks left there at the deadline are killed and run again elsewhere" agent_id=`+a)
 	run.out.waitFor(t, "agent "+a+" is being drained")
 	// At the deadline both frameworks' tasks are killed; the elastic one
 	// runs its tasks again, on host-b.
 	run.out.waitFor(t, "TASK_KILLED")
 	<-run.done
-	elastic.out.waitFor(t, "-moved-1 TASK_RUNNING")
-	elastic.out.waitFor(t, "-moved-2 TASK_RUNNING")
+	elastic.out.waitFor(t, "-moved-1 state=TASK_RUNNING")
+	elastic.out.waitFor(t, "-moved-2 state=TASK_RUNNING")
 	st = waitState(t, m.HTTP, func(st *messages.MasterState) bool {
 		d := agentNamed(st, "host-a").Drain
 		return d.GetState() == messages.DrainInfo_DRAINED && len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == 2
@@ -134,7 +134,7 @@ func TestDrainSurvivesLeaderSIGKILL(t *testing.T) {
 	if got := agora(first.HttpAddress, "agents", "drain", target, "--deadline", "15s"); !strings.Contains(got, "is draining") {
 		t.Fatalf("agora agents drain: %s", got)
 	}
-	c.framework.out.waitFor(t, "agent "+target+" draining")
+	c.framework.out.waitFor(t, `msg="agent draining: tasks left there at the deadline are killed and run again elsewhere" agent_id=`+target)
 	before := waitState(t, first.HttpAddress, func(st *messages.MasterState) bool {
 		for _, a := range st.Agents {
 			if a.Info.Id.Value == target {
@@ -165,7 +165,7 @@ func TestDrainSurvivesLeaderSIGKILL(t *testing.T) {
 		return reachable(st) == 3 && len(st.Frameworks) == 1 && st.Frameworks[0].Tasks["TASK_RUNNING"] == tasks &&
 			drainState(st, target) == messages.DrainInfo_DRAINED
 	})
-	c.framework.out.waitFor(t, "-moved-1 TASK_RUNNING")
+	c.framework.out.waitFor(t, "-moved-1 state=TASK_RUNNING")
 	if got := agora(next.HttpAddress, "tasks", "--agent", target, "--state", "active"); strings.Contains(got, "TASK_") {
 		t.Fatalf("live tasks on the drained agent after failover:\n%s", got)
 	}

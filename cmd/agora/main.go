@@ -20,6 +20,7 @@ import (
 
 	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cmd/internal/logging"
 	"github.com/alecthomas/kong"
 )
 
@@ -51,14 +52,15 @@ type versionCmd struct{}
 
 func (versionCmd) Run() error { fmt.Println("agora", version); return nil }
 
+// logger is the one setup the examples share (package logging); kong has
+// checked both values.
 func (c *cli) logger() *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	logger, err := logging.Options{Level: c.LogLevel, Format: c.LogFormat}.New(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agora:", err)
+		os.Exit(2)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return logger
 }
 
 // vars are the values flag help and defaults name.

@@ -72,6 +72,7 @@ type nodeCmd struct {
 	TaskUser                    string        `name:"task-user" default:"nobody" env:"AGORA_TASK_USER" help:"User that tasks naming none (in CommandInfo.user or FrameworkInfo.user) run as, when the agent runs as root; an agent that is not root runs every task as itself."`
 	Resources                   string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
 	Attributes                  string        `env:"AGORA_ATTRIBUTES" help:"Agent attributes, e.g. 'rack:r1;zone:a'."`
+	DockerConfig                string        `name:"docker-config" env:"AGORA_DOCKER_CONFIG" help:"Docker config file (like ~/.docker/config.json, or an old .dockercfg) whose registry credentials the agent pulls Docker tasks' images with; a task's own .docker/config.json fetched into its sandbox replaces it."`
 
 	HeartbeatInterval         string        `default:"auto" env:"AGORA_HEARTBEAT_INTERVAL" help:"Agent heartbeat interval (master): a duration, or auto to grow it with the cluster so the master receives at most --max-heartbeat-rate heartbeats/s."`
 	HeartbeatMinInterval      time.Duration `default:"5s" env:"AGORA_HEARTBEAT_MIN_INTERVAL" help:"Smallest interval auto picks (master)."`
@@ -262,6 +263,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		return nil, err
 	}
 	var info *messages.AgentInfo
+	var dockerConfig *containerizer.DockerConfig
 	if isAgent {
 		if !isMaster && src != nil {
 			// The master takes an agent only under the name its certificate
@@ -275,6 +277,11 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		}
 		if info, err = c.agentInfo(); err != nil {
 			return nil, err
+		}
+		if c.DockerConfig != "" {
+			if dockerConfig, err = containerizer.LoadDockerConfig(c.DockerConfig); err != nil {
+				return nil, fmt.Errorf("--docker-config: %w", err)
+			}
 		}
 		if !isMaster && c.Master == "" {
 			return nil, errors.New("--master: an agent needs the master's remoting address host:port, or consul://host:port/<cluster>")
@@ -360,6 +367,10 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
 		// standby redirects them to the leader like every API request.
 		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
+		// Mesos' v1 operator API, beside the scheduler API.
+		api.Handle(mesosapi.OperatorPath, mesosapi.NewOperator(mesosapi.OperatorConfig{State: mr.pub.State, Changed: mr.pub.Changed, Leading: mr.seat.Leading,
+			Events: node.System.EventStream, Access: mr.access.httpAccess(), Update: mr.update, Ask: mr.ask, Health: mr.health,
+			Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
 		// Operators reach the master's API with a certificate, or with
 		// --credentials; /health stays open for probes (and /metrics is
 		// not guarded by view_state: monitoring reads it).
@@ -415,6 +426,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		if d, err := containerizer.NewDocker(); err != nil {
 			logger.Warn("Docker tasks will fail on this agent", "err", err)
 		} else {
+			d.Config = dockerConfig
 			docker = d
 		}
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{

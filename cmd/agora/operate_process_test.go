@@ -46,7 +46,7 @@ func TestOperationsThroughAStandby(t *testing.T) {
 	if got := agora("tasks", "kill", task); !strings.Contains(got, "is being killed") {
 		t.Fatalf("agora tasks kill: %s", got)
 	}
-	c.framework.out.waitFor(t, task+" TASK_KILLED")
+	c.framework.out.waitFor(t, "task_id="+task+" state=TASK_KILLED")
 	if got := agora("tasks", "--state", "killed"); !strings.Contains(got, task) {
 		t.Fatalf("the killed task is not listed as killed:\n%s", got)
 	}

@@ -322,7 +322,7 @@ func TestSchedulerCutOffSubscribesAgain(t *testing.T) {
 	}
 	// Both ends notice: the scheduler misses heartbeats (or its
 	// connection dies), the master's connection to it dies.
-	c.framework.proc.WaitLine(t, mark, 60*time.Second, func(l string) bool { return strings.HasPrefix(l, "elastic: disconnected") })
+	c.framework.proc.WaitLine(t, mark, 60*time.Second, func(l string) bool { return strings.Contains(l, `msg="disconnected from the master`) })
 	t.Logf("the scheduler noticed %v after the cut", time.Since(cut))
 	c.state(t, m, func(st *messages.MasterState) bool { return len(st.Frameworks) == 1 && !st.Frameworks[0].Connected })
 	t.Logf("the master noticed %v after the cut", time.Since(cut))
@@ -331,10 +331,10 @@ func TestSchedulerCutOffSubscribesAgain(t *testing.T) {
 	for _, m := range c.masters {
 		c.lab.Heal(c.framework.host, m.host)
 	}
-	line, _ := c.framework.proc.WaitLine(t, mark, 60*time.Second, func(l string) bool { return strings.HasPrefix(l, "elastic: framework ") })
+	line, _ := c.framework.proc.WaitLine(t, mark, 60*time.Second, func(l string) bool { return strings.Contains(l, `msg="framework subscribed"`) })
 	took := time.Since(healed)
 	t.Logf("subscribed again %v after the heal", took)
-	if line != "elastic: framework "+id {
+	if !strings.HasSuffix(line, "framework_id="+id) {
 		t.Fatalf("subscribed again as %q, want FrameworkID %s", line, id)
 	}
 	if took > 15*time.Second {

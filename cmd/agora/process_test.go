@@ -430,6 +430,7 @@ func TestBadFlagsStopStartup(t *testing.T) {
 		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--resources", "cpus:4;mem:NaN"}, `"mem:NaN"`},
 		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--resources", "cpus:4;disk:[1-"}, `"disk:[1-"`},
 		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--attributes", "rack:r1;zone"}, `"zone"`},
+		{[]string{"node", "--role=agent", "--master=127.0.0.1:1", "--docker-config", "/nonexistent/config.json"}, "--docker-config: unusable docker config"},
 		{[]string{"node", "--role=agent"}, "--master"},
 		{[]string{"node", "--role=scheduler"}, `"scheduler"`},
 		{[]string{"node", "--heartbeat-interval=soon"}, "--heartbeat-interval"},
@@ -500,11 +501,11 @@ func TestSchedulerProcessFailover(t *testing.T) {
 	args := []string{"--master", masterAddr, "--command", "sleep 600", "--resources", "cpus:0.1;mem:16", "--failover-timeout", "1h"}
 
 	first := startBin(t, elasticBin, "elastic", append(args, "--tasks", "2")...)
-	first.out.waitFor(t, "task-0001 TASK_RUNNING")
-	first.out.waitFor(t, "task-0000 TASK_RUNNING")
+	first.out.waitFor(t, "task_id=task-0001 state=TASK_RUNNING")
+	first.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
 	id := ""
 	for _, line := range strings.Split(first.out.String(), "\n") {
-		if rest, ok := strings.CutPrefix(line, "elastic: framework "); ok {
+		if _, rest, ok := strings.Cut(line, `msg="framework subscribed" framework_id=`); ok {
 			id = rest
 		}
 	}
@@ -521,9 +522,9 @@ func TestSchedulerProcessFailover(t *testing.T) {
 	}
 
 	second := startBin(t, elasticBin, "elastic-again", append(args, "--tasks", "0", "--framework-id", id)...)
-	second.out.waitFor(t, "elastic: framework "+id)
-	second.out.waitFor(t, "reconciled task-0000 TASK_RUNNING")
-	second.out.waitFor(t, "reconciled task-0001 TASK_RUNNING")
+	second.out.waitFor(t, `msg="framework subscribed" framework_id=`+id)
+	second.out.waitFor(t, `msg="task reconciled" task_id=task-0000 state=TASK_RUNNING`)
+	second.out.waitFor(t, `msg="task reconciled" task_id=task-0001 state=TASK_RUNNING`)
 	st = waitState(t, httpAddr, func(st *messages.MasterState) bool {
 		return len(st.Frameworks) == 1 && st.Frameworks[0].Connected
 	})
@@ -596,7 +597,7 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 	mkfifo(t, gate)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
 		"--command", "read x < "+gate+"; echo done")
-	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
 
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
@@ -615,7 +616,7 @@ func TestTaskSurvivesAgentSIGKILL(t *testing.T) {
 		t.Fatal("the framework did not see its task finish")
 	}
 	out := fw.out.String()
-	if n := strings.Count(out, "task-0000 TASK_FINISHED"); n != 1 {
+	if n := strings.Count(out, "task_id=task-0000 state=TASK_FINISHED"); n != 1 {
 		t.Fatalf("FINISHED reached the framework %d times, want once:\n%s", n, out)
 	}
 	if strings.Contains(out, "TASK_LOST") || strings.Contains(out, "TASK_FAILED") {
@@ -755,9 +756,11 @@ func TestThreeTasksInOneCustomExecutor(t *testing.T) {
 	if len(stdout) != 1 {
 		t.Fatalf("executor sandboxes: %v", stdout)
 	}
+	// The tasks' output goes to stdout, the executor's log to stderr.
 	b, _ := os.ReadFile(stdout[0])
-	if strings.Count(string(b), "executor running task") != 3 || strings.Count(string(b), "hi\n") != 3 {
-		t.Fatalf("executor output:\n%s", b)
+	logged, _ := os.ReadFile(filepath.Join(filepath.Dir(stdout[0]), "stderr"))
+	if strings.Count(string(logged), `msg="task running"`) != 3 || strings.Count(string(b), "hi\n") != 3 {
+		t.Fatalf("executor output:\n%s\nexecutor log:\n%s", b, logged)
 	}
 }
 
@@ -790,7 +793,7 @@ func TestFailingCustomExecutors(t *testing.T) {
 			case <-time.After(60 * time.Second):
 				t.Fatal("the framework's tasks did not end")
 			}
-			if n := strings.Count(fw.out.String(), "TASK_FAILED ("+tc.says); n != 2 {
+			if n := strings.Count(fw.out.String(), `state=TASK_FAILED message="`+tc.says); n != 2 {
 				t.Fatalf("%d tasks FAILED saying %q, want 2:\n%s", n, tc.says, fw.out.String())
 			}
 			agent.out.waitFor(t, "executor ended; its unfinished tasks fail")
@@ -819,8 +822,8 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	// Task n waits for a line on gate<n>.
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "2", "--resources", "cpus:0.5;mem:64",
 		"--command", "read x < "+gate+"$(echo $AGORA_TASK_ID | tail -c 2)", "--executor", executorBin)
-	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
-	fw.out.waitFor(t, "task-0001 TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0001 state=TASK_RUNNING")
 	before, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output()
 	if len(strings.Fields(string(before))) != 1 {
 		t.Fatalf("want one executor process, have %q", before)
@@ -832,7 +835,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The executor saw task-0001 end while no agent listened.
-	waitFile(t, filepath.Join(dir, "a", "frameworks", "*", "tasks", "executor.*", "stdout"), "executor task task-0001 ended")
+	waitFile(t, filepath.Join(dir, "a", "frameworks", "*", "tasks", "executor.*", "stderr"), `msg="task ended" task_id=task-0001`)
 
 	agent, _ = startNode(t, "agent-again", agentArgs...)
 	agent.out.waitFor(t, "executor re-registered")
@@ -846,7 +849,7 @@ func TestExecutorSurvivesAgentRestart(t *testing.T) {
 	}
 	out := fw.out.String()
 	for _, id := range []string{"task-0000", "task-0001"} {
-		if n := strings.Count(out, id+" TASK_FINISHED"); n != 1 {
+		if n := strings.Count(out, "task_id="+id+" state=TASK_FINISHED"); n != 1 {
 			t.Fatalf("%s: FINISHED reached the framework %d times, want once:\n%s", id, n, out)
 		}
 	}
@@ -883,7 +886,7 @@ func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
 	agent, _ := startNode(t, "agent", agentArgs...)
 	fw := startBin(t, elasticBin, "elastic", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:0.5;mem:64",
 		"--command", "sleep 600", "--executor", executorBin)
-	fw.out.waitFor(t, "task-0000 TASK_RUNNING")
+	fw.out.waitFor(t, "task_id=task-0000 state=TASK_RUNNING")
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
 	pids, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output()
@@ -897,7 +900,7 @@ func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the framework's task did not end")
 	}
-	if !strings.Contains(fw.out.String(), "task-0000 TASK_FAILED (the executor did not re-register") {
+	if !strings.Contains(fw.out.String(), `task_id=task-0000 state=TASK_FAILED message="the executor did not re-register`) {
 		t.Fatalf("want the task failed with the reason:\n%s", fw.out.String())
 	}
 	if out, _ := exec.Command("pgrep", "-f", "^"+executorBin).Output(); len(out) > 0 {

@@ -36,6 +36,11 @@ type runCmd struct {
 	Timeout time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
 	Poll    time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
 	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
+	// Health checks the task as its agent runs them (Mesos' HealthCheck).
+	Health         string        `env:"AGORA_RUN_HEALTH" help:"Health check of the task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; the agent kills the task after --health-failures failures in a row."`
+	HealthInterval time.Duration `env:"AGORA_RUN_HEALTH_INTERVAL" help:"Time between health checks, and before the first (0: 10s between, 15s before the first)."`
+	HealthFailures uint32        `env:"AGORA_RUN_HEALTH_FAILURES" help:"Failed health checks in a row that kill the task (0: 3)."`
+	HealthGrace    time.Duration `env:"AGORA_RUN_HEALTH_GRACE" help:"Failed health checks this long after the start are ignored until one passes (0: 10s)."`
 
 	// TLS: a framework certificate (agora dev's, by default).
 	TLS tlsFlags `embed:""`
@@ -57,6 +62,8 @@ type runOptions struct {
 	// interrupt, when it fires, kills the task and tears the framework
 	// down (Ctrl-C); the outcome is then exitInterrupted.
 	interrupt <-chan os.Signal
+	// health, when set, is the task's health check.
+	health *messages.HealthCheck
 	// follow, when set (consul://...), finds the leading master there
 	// instead of the PID given, and each new one after a failover.
 	follow string
@@ -98,7 +105,7 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 	}
 	task := &messages.TaskInfo{
 		Name: o.name, TaskId: &messages.TaskID{Value: fmt.Sprintf("%s-%d", o.name, time.Now().UnixNano())}, Resources: want,
-		Command: &messages.CommandInfo{Value: o.argv[0], Arguments: o.argv[1:]},
+		Command: &messages.CommandInfo{Value: o.argv[0], Arguments: o.argv[1:]}, HealthCheck: o.health,
 	}
 	done := make(chan runOutcome, 1)
 	finish := func(out runOutcome) {
@@ -171,7 +178,14 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 			}
 		case *messages.StatusUpdate:
 			st := ev.Status
-			if st.GetTaskId().GetValue() != task.TaskId.Value || ended || st.State == last {
+			if st.GetTaskId().GetValue() != task.TaskId.Value || ended {
+				return
+			}
+			if st.State == last {
+				if st.Reason == messages.TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED && st.Healthy != nil {
+					health := map[bool]string{true: "healthy", false: "unhealthy"}[*st.Healthy]
+					fmt.Fprintf(o.stderr, "agora run: task %s is %s: %s\n", st.TaskId.GetValue(), health, st.Message)
+				}
 				return // reconciliation repeats what we know
 			}
 			last = st.State
@@ -417,6 +431,12 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:] // kong's passthrough keeps the separator
 	}
+	var health *messages.HealthCheck
+	if c.Health != "" {
+		if health, err = scheduler.HealthCheck(c.Health, c.HealthInterval, c.HealthInterval, 0, c.HealthGrace, c.HealthFailures); err != nil {
+			return err
+		}
+	}
 	follow := strings.HasPrefix(c.Master, "consul://")
 	if !follow {
 		if err := probeMaster(c.Master, src); err != nil {
@@ -436,6 +456,7 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 
 	o := runOptions{name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
 		tls: src, startTimeout: c.Timeout, poll: c.Poll, interrupt: interrupt, logger: quietLogger(logger)}
+	o.health = health
 	var masterPID *actor.PID
 	if follow {
 		// The scheduler starts without a master; leader detection names

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +31,18 @@ var ErrNoCgroups = errors.New("cgroups unavailable")
 // DetectCgroups finds a usable hierarchy under mount (normally
 // /sys/fs/cgroup) and creates Agora's group in it.
 func DetectCgroups(mount string) (*Cgroups, error) {
-	if _, err := os.Stat(filepath.Join(mount, "cgroup.controllers")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(mount, "cgroup.controllers")); err == nil {
+		// A controller is in one hierarchy only: one that a v1 hierarchy
+		// holds (/proc/cgroups) is missing from v2's.
+		var missing []string
+		for _, want := range []string{"memory", "cpu"} {
+			if !slices.Contains(strings.Fields(string(b)), want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%w: the cgroup v2 hierarchy at %s lacks the %s controller(s), bound to cgroup v1 hierarchies or disabled (see /proc/cgroups); use the v1 mount, or --isolation=none", ErrNoCgroups, mount, strings.Join(missing, " and "))
+		}
 		c := &Cgroups{v2: true, root: filepath.Join(mount, "agora")}
 		if err := os.MkdirAll(c.root, 0o755); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrNoCgroups, err)

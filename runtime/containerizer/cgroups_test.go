@@ -25,6 +25,13 @@ func TestCgroupLimitsAndUsage(t *testing.T) {
 		}
 		return
 	}
+	checkCgroupLimits(t, cg)
+}
+
+// checkCgroupLimits is TestCgroupLimitsAndUsage's checks on cg, a v1 or
+// a v2 hierarchy.
+func checkCgroupLimits(t *testing.T, cg *Cgroups) {
+	t.Helper()
 	run := func(id, script string) Exit {
 		dir := filepath.Join(t.TempDir(), id)
 		c, err := Command{Cgroups: cg}.Launch(t.Context(), LaunchSpec{ID: id, Sandbox: dir, MemMB: 32, CPUs: 0.5,

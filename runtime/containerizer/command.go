@@ -43,12 +43,9 @@ func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error
 	if err := os.MkdirAll(spec.Sandbox, 0o755); err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
-	if who != nil {
-		// The sandbox is the task's to write in (its exit code too);
-		// the agent never follows a name the task leaves there.
-		if err := os.Lchown(spec.Sandbox, int(who.UID), int(who.GID)); err != nil {
-			return nil, fmt.Errorf("give the sandbox to user %s: %w", who.Name, err)
-		}
+	// The sandbox is the task's to write in (its exit code too).
+	if err := giveSandbox(spec.Sandbox, who); err != nil {
+		return nil, err
 	}
 	env := taskEnv(spec, who)
 	argv := []string{"/bin/sh", "-c", c.Value}

@@ -36,6 +36,9 @@ type LaunchSpec struct {
 	CPUs, MemMB float64
 	// Ports are the host ports the task was given (its ports resources).
 	Ports []*messages.Range
+	// Volumes are bind mounts the agent adds to a Docker container's own
+	// (Container.Volumes), such as persistent volumes: see BindMounts.
+	Volumes []*messages.ContainerInfo_Volume
 }
 
 // HasPort reports whether host port p is among the task's ports.

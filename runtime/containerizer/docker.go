@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 )
@@ -25,8 +29,14 @@ import (
 // VALUE with arguments as the container's command; none: the image's
 // entrypoint), its environment, cpu and memory limits from its resources,
 // labels carrying Agora's IDs, and its output copied into the sandbox's
-// stdout and stderr. Images are not pulled unless the task asks
-// (force_pull): a missing image fails the launch with a clear message.
+// stdout and stderr, its sandbox mounted at /mnt/mesos/sandbox
+// (MESOS_SANDBOX), its volumes bind-mounted, on its network.
+//
+// Images are pulled as Mesos' Docker containerizer pulls them: an image
+// the engine has is used as it is, a missing one is pulled, and
+// force_pull pulls it every time. A pull uses the registry's credentials
+// from the task's own Docker config when its URIs fetched one into its
+// sandbox (.docker/config.json or .dockercfg), else from Config.
 //
 // Every engine call has a deadline (CallTimeout, PullTimeout), so an
 // engine that stops answering fails a launch instead of hanging it. Each
@@ -37,8 +47,11 @@ type Docker struct {
 	// CallTimeout bounds each engine call (inspect, create, start, stop,
 	// remove, list); 0 means 30 s.
 	CallTimeout time.Duration
-	// PullTimeout bounds an image pull (force_pull); 0 means 10 min.
+	// PullTimeout bounds an image pull; 0 means 10 min.
 	PullTimeout time.Duration
+	// Config holds the registries' credentials (the agent's
+	// --docker-config); nil pulls anonymously.
+	Config *DockerConfig
 
 	once   sync.Once
 	mu     sync.Mutex
@@ -119,8 +132,13 @@ func (d *Docker) callTimeout() time.Duration {
 	return 30 * time.Second
 }
 
-// ErrImageNotFound is a launch of an image the engine does not have.
+// ErrImageNotFound is a launch of an image not to be had: the engine
+// lacks it, and its registry lacks it too or cannot be reached.
 var ErrImageNotFound = errors.New("image not found")
+
+// ErrPullDenied is a pull the registry refused: no credentials for it, or
+// wrong ones.
+var ErrPullDenied = errors.New("image pull denied")
 
 // ErrClosed: the Docker containerizer was closed.
 var ErrClosed = errors.New("docker containerizer closed")
@@ -134,9 +152,7 @@ func (d *Docker) Launch(ctx context.Context, spec LaunchSpec) (Container, error)
 	if info.GetImage() == "" {
 		return nil, errors.New("docker task without an image")
 	}
-	if err := d.pullOrInspect(ctx, info); err != nil {
-		return nil, err
-	}
+	var err error
 	var who *User
 	if spec.User != "" {
 		u, err := LookupUser(spec.User)
@@ -148,8 +164,18 @@ func (d *Docker) Launch(ctx context.Context, spec LaunchSpec) (Container, error)
 	if err := os.MkdirAll(spec.Sandbox, 0o755); err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
+	if spec.Sandbox, err = filepath.Abs(spec.Sandbox); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	// Mounted into the container, the sandbox is the task's to write in.
+	if err := giveSandbox(spec.Sandbox, who); err != nil {
+		return nil, err
+	}
 	cfg, host, err := containerConfig(spec, who)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.ensureImage(ctx, info, spec.Sandbox); err != nil {
 		return nil, err
 	}
 	cctx, cancel := d.call(ctx)
@@ -183,35 +209,78 @@ func (d *Docker) Launch(ctx context.Context, spec LaunchSpec) (Container, error)
 	return c, nil
 }
 
-// pullOrInspect makes sure the task's image is there: pulled if the task
-// asks, else it must already be on the agent.
-func (d *Docker) pullOrInspect(ctx context.Context, info *messages.ContainerInfo_Docker) error {
-	if info.ForcePull {
-		t := d.PullTimeout
-		if t <= 0 {
-			t = 10 * time.Minute
+// ensureImage makes sure the task's image is on the engine: pulled when
+// missing, or always when the task asks (force_pull).
+func (d *Docker) ensureImage(ctx context.Context, info *messages.ContainerInfo_Docker, sandbox string) error {
+	if !info.ForcePull {
+		ictx, cancel := d.call(ctx)
+		_, err := d.Client.ImageInspect(ictx, info.Image)
+		cancel()
+		if err == nil {
+			return nil
 		}
-		pctx, cancel := context.WithTimeout(ctx, t)
-		defer cancel()
-		rc, err := d.Client.ImagePull(pctx, info.Image, image.PullOptions{})
-		if err != nil {
-			return fmt.Errorf("pull %s: %w", info.Image, err)
+		if !errdefs.IsNotFound(err) {
+			return fmt.Errorf("inspect %s: %w", info.Image, err)
 		}
-		defer rc.Close()
-		if _, err := io.Copy(io.Discard, rc); err != nil {
-			return fmt.Errorf("pull %s: %w", info.Image, err)
-		}
-		return nil
 	}
-	ictx, cancel := d.call(ctx)
+	return d.pull(ctx, info.Image, sandbox, !info.ForcePull)
+}
+
+// pull fetches image from its registry with the credentials the task or
+// the agent has for it; missing: the engine does not have it.
+func (d *Docker) pull(ctx context.Context, img, sandbox string, missing bool) error {
+	cfg, err := sandboxDockerConfig(sandbox)
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", img, err)
+	}
+	if cfg == nil {
+		cfg = d.Config
+	}
+	auth, err := cfg.encodedAuth(img)
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", img, err)
+	}
+	t := d.PullTimeout
+	if t <= 0 {
+		t = 10 * time.Minute
+	}
+	pctx, cancel := context.WithTimeout(ctx, t)
 	defer cancel()
-	if _, err := d.Client.ImageInspect(ictx, info.Image); err != nil {
-		if errdefs.IsNotFound(err) {
-			return fmt.Errorf("%w: %s is not on this agent (pulling is opt-in: set force_pull)", ErrImageNotFound, info.Image)
-		}
-		return fmt.Errorf("inspect %s: %w", info.Image, err)
+	rc, err := d.Client.ImagePull(pctx, img, image.PullOptions{RegistryAuth: auth})
+	if err != nil {
+		return pullError(img, auth != "", missing, err)
+	}
+	defer rc.Close()
+	// The engine reports a failure met while pulling inside the stream.
+	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
+		return pullError(img, auth != "", missing, err)
 	}
 	return nil
+}
+
+// pullError says why a pull failed, in the terms the agent reports: a
+// registry that refused (ErrPullDenied), an image that is not to be had
+// (ErrImageNotFound: its registry lacks it, or it is missing here and the
+// pull failed otherwise, an unreachable registry say), or a failed
+// force_pull. The engine passes the registry's answers on as text, so
+// that is what is read.
+func pullError(img string, withCredentials, missing bool, err error) error {
+	msg := strings.ToLower(err.Error())
+	switch {
+	case errdefs.IsUnauthorized(err) || errdefs.IsForbidden(err) || strings.Contains(msg, "unauthorized") ||
+		strings.Contains(msg, "denied") || strings.Contains(msg, "no basic auth credentials") ||
+		strings.Contains(msg, "authentication required"):
+		hint := "the agent has no credentials for its registry: give them in --docker-config, or fetch a .docker/config.json into the task's sandbox"
+		if withCredentials {
+			hint = "the registry refused the credentials given for it (--docker-config, or the task's .docker/config.json): check them"
+		}
+		return fmt.Errorf("%w: pull %s: %s: %w", ErrPullDenied, img, hint, err)
+	case errdefs.IsNotFound(err) || strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "not found"):
+		return fmt.Errorf("%w: %s is neither on this agent nor in its registry: %w", ErrImageNotFound, img, err)
+	case missing:
+		return fmt.Errorf("%w: %s is not on this agent and could not be pulled: %w", ErrImageNotFound, img, err)
+	}
+	return fmt.Errorf("pull %s: %w", img, err)
 }
 
 // containerConfig is the engine's view of a task. who (nil: the image's
@@ -232,10 +301,14 @@ func containerConfig(spec LaunchSpec, who *User) (*container.Config, *container.
 			cfg.Cmd = append([]string{c.Value}, c.Arguments...)
 		}
 	}
-	cfg.Env = sortedEnv(spec.Command.GetEnvironment(), spec.Env)
+	cfg.Env = sortedEnv(spec.Command.GetEnvironment(), spec.Env, map[string]string{"MESOS_SANDBOX": ContainerSandbox})
+	mounts, err := BindMounts(append(slices.Clip(spec.Container.GetVolumes()), spec.Volumes...), spec.Sandbox)
+	if err != nil {
+		return nil, nil, err
+	}
 	host := &container.HostConfig{Resources: container.Resources{
 		NanoCPUs: int64(spec.CPUs * 1e9), Memory: int64(spec.MemMB * 1024 * 1024),
-	}}
+	}, Mounts: mounts}
 	if spec.MemMB > 0 {
 		host.Resources.MemorySwap = host.Resources.Memory // no swap beyond the limit
 	}
@@ -246,6 +319,10 @@ func containerConfig(spec LaunchSpec, who *User) (*container.Config, *container.
 	}
 	if info.Network != "" {
 		host.NetworkMode = container.NetworkMode(info.Network)
+	}
+	if (host.NetworkMode.IsHost() || host.NetworkMode.IsNone()) && len(info.PortMappings) > 0 {
+		// The engine would drop them silently (Mesos refuses too).
+		return nil, nil, fmt.Errorf("port mappings need a bridge or user-defined network, not %q", info.Network)
 	}
 	// Host ports come from the task's offered ports (the master checked the
 	// task asked for them); each maps to a port inside the container.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,16 +68,30 @@ func TestDockerEchoHi(t *testing.T) {
 	}
 }
 
-// A missing image fails the launch with ErrImageNotFound (no pull).
-func TestDockerMissingImage(t *testing.T) {
+// A missing image is pulled (pull_test.go); when its registry cannot be
+// reached the launch fails as for an image not to be had, saying why; a
+// force_pull that cannot reach it fails as a pull.
+func TestDockerMissingImageUnreachableRegistry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Docker engine; make test runs it")
 	}
 	d := docker(t)
-	spec := dockerTask("agora/does-not-exist:never", "true")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close() // nothing listens there now
+	spec := dockerTask(closed+"/agora/does-not-exist:never", "true")
 	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
-	if _, err := d.Launch(t.Context(), spec); !errors.Is(err, ErrImageNotFound) {
-		t.Fatalf("err = %v, want ErrImageNotFound", err)
+	_, err = d.Launch(t.Context(), spec)
+	if !errors.Is(err, ErrImageNotFound) || !strings.Contains(err.Error(), "could not be pulled") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want ErrImageNotFound saying the pull failed", err)
+	}
+	spec.Container.Docker.ForcePull = true
+	_, err = d.Launch(t.Context(), spec)
+	if err == nil || errors.Is(err, ErrImageNotFound) || errors.Is(err, ErrPullDenied) || !strings.Contains(err.Error(), "pull "+spec.Container.Docker.Image) {
+		t.Fatalf("err = %v, want a failed pull of %s", err, spec.Container.Docker.Image)
 	}
 }
 
@@ -227,7 +242,8 @@ func TestDockerCloseLeavesContainersToReattach(t *testing.T) {
 }
 
 // A Docker task runs as its user, by the numbers this agent knows it by
-// (the image needs no passwd entry for it), with its supplementary groups;
+// (the image needs no passwd entry for it), with its supplementary groups,
+// and can write in its sandbox;
 // an unknown user fails the launch. Nothing of the agent's environment
 // reaches the container.
 func TestDockerTaskRunsAsItsUser(t *testing.T) {
@@ -237,7 +253,7 @@ func TestDockerTaskRunsAsItsUser(t *testing.T) {
 	d := docker(t)
 	u := testUser(t)
 	t.Setenv("AGORA_TEST_AGENT_SECRET", "hunter2")
-	spec := dockerTask(TestImage, "id -u; id -g; id -G; env")
+	spec := dockerTask(TestImage, `touch "$MESOS_SANDBOX/mine"; id -u; id -g; id -G; env`)
 	spec.Sandbox, spec.User = filepath.Join(t.TempDir(), "sandbox"), u.Name
 	c, err := d.Launch(t.Context(), spec)
 	if err != nil {
@@ -255,6 +271,10 @@ func TestDockerTaskRunsAsItsUser(t *testing.T) {
 		if !contains(strings.Fields(lines[2]), fmt.Sprint(g)) {
 			t.Fatalf("groups %q lack %d", lines[2], g)
 		}
+	}
+	// The sandbox, mounted into the container, is the user's to write in.
+	if fi, err := os.Stat(filepath.Join(spec.Sandbox, "mine")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != u.UID {
+		t.Fatalf("the task could not write in its sandbox as its user: %v", err)
 	}
 	if strings.Contains(string(out), "hunter2") {
 		t.Fatalf("the agent's environment reached the container:\n%s", out)

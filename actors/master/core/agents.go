@@ -45,7 +45,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	c.log.Info("agent registered", "agent_id", id, "hostname", a.info.Hostname, "resources", messages.FormatResources(a.info.Resources))
 	c.admit(a, false, now)
 	c.readmit(a, nil, now)
-	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname})
+	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Info: a.info})
 	return c.ready()
 }
 
@@ -101,7 +101,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	c.readmit(a, msg.Tasks, now)
 	c.resumeDrain(a, known, msg.Drain, now)
 	c.answerPending()
-	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Reregistered: true})
+	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Reregistered: true, Info: a.info})
 	return c.ready()
 }
 

@@ -16,6 +16,9 @@ type (
 		AgentID      string
 		Hostname     string
 		Reregistered bool
+		// Info is the agent's, as registered: the books' own (read it while
+		// handling the event).
+		Info *messages.AgentInfo
 	}
 	// AgentMarkedUnreachable: an agent missed MaxMisses heartbeats.
 	AgentMarkedUnreachable struct{ AgentID string }
@@ -33,12 +36,20 @@ type (
 	FrameworkSubscribed struct {
 		FrameworkID  string
 		Resubscribed bool
+		// Info is the framework's, as subscribed: the books' own (read it
+		// while handling the event).
+		Info *messages.FrameworkInfo
 	}
 	// FrameworkDisconnected: its scheduler went away; the failover timeout
 	// runs.
 	FrameworkDisconnected struct{ FrameworkID string }
 	// FrameworkRemoved: torn down and forgotten.
 	FrameworkRemoved struct{ FrameworkID string }
+	// TaskAdded: a task was launched (STAGING). Task is the books' own
+	// record, which the master goes on changing: read it only while
+	// handling the event (on the master's goroutine, as EventStream
+	// subscribers are called), and copy what is kept.
+	TaskAdded struct{ Task *messages.Task }
 	// TaskUpdated: the master learned a task's new state.
 	TaskUpdated struct {
 		FrameworkID, TaskID string

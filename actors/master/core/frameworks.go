@@ -85,7 +85,7 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 	c.changed = true
 	// A scheduler with its FrameworkID re-subscribes, even to a new leader
 	// that had not heard of the framework yet.
-	c.publish(FrameworkSubscribed{FrameworkID: id, Resubscribed: known || resubscribing})
+	c.publish(FrameworkSubscribed{FrameworkID: id, Resubscribed: known || resubscribing, Info: f.info})
 	return c.ready()
 }
 

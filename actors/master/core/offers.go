@@ -278,7 +278,7 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 		}
 		launching[t.TaskId.Value] = true
 		launched++
-		c.books.addTask(f, agentID, role, t, res, rev, lent, now)
+		c.publish(TaskAdded{Task: c.books.addTask(f, agentID, role, t, res, rev, lent, now).task})
 		c.send(a.endpoint, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: lent})
 	}
 	left = left.Add(leftLent)

@@ -49,6 +49,10 @@ func (e *traceEnv) format(r Ready) string {
 		case PersistRoles:
 			fmt.Fprintf(&out, "persist roles token=%d %s\n", eff.Token, roleConfigLine(eff.Config))
 		case Publish:
+			if _, ok := eff.Event.(TaskAdded); ok {
+				// Every launch has one; the sends show the launch.
+				continue
+			}
 			fmt.Fprintf(&out, "event %s\n", eventLine(eff.Event))
 		default:
 			fmt.Fprintf(&out, "?? %T\n", eff)
@@ -90,6 +94,10 @@ func eventLine(ev any) string {
 		return fmt.Sprintf("AgentDrainChanged %s draining deadline=@%s", ev.AgentID, ev.Deadline.Sub(traceT0))
 	case TaskUpdated:
 		return fmt.Sprintf("TaskUpdated %s/%s %s", ev.FrameworkID, ev.TaskID, ev.State)
+	case AgentAdmitted:
+		return fmt.Sprintf("AgentAdmitted {AgentID:%s Hostname:%s Reregistered:%t}", ev.AgentID, ev.Hostname, ev.Reregistered)
+	case FrameworkSubscribed:
+		return fmt.Sprintf("FrameworkSubscribed {FrameworkID:%s Resubscribed:%t}", ev.FrameworkID, ev.Resubscribed)
 	case ReclaimChecked:
 		return fmt.Sprintf("ReclaimChecked starved=%v rescinded=%d preempted=%v", ev.Starved, ev.Rescinded, ev.Preempted)
 	}

@@ -1,9 +1,12 @@
 // Command elastic is an example framework: a queue of N short tasks. It
 // takes everything it is offered, launching as many queued tasks as fit,
-// so it grows with the cluster, and exits when every task has ended.
+// so it grows with the cluster, and exits when every task has ended. Tasks
+// killed for failing their health check (--health) or for an agent's drain
+// are run again under a new ID.
 //
 //	agora dev &
 //	go run ./cmd/examples/elastic --tasks 50 --command 'sleep 1'
+//	go run ./cmd/examples/elastic --tasks 2 --command 'my-server --port 8080' --health http://:8080/health
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
+	"github.com/agora-sched/agora/cmd/internal/logging"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
 )
@@ -31,8 +35,8 @@ type Elastic struct {
 	// Removed is closed when the master confirms the framework is gone
 	// (after Teardown).
 	Removed chan struct{}
-	// Log receives progress lines (nil: none).
-	Log      func(format string, args ...any)
+	// Log receives progress records.
+	Log      *slog.Logger
 	launched int
 	ended    int
 	failed   int
@@ -40,7 +44,8 @@ type Elastic struct {
 	agents   map[string]bool // agents that ran our tasks
 	live     map[string]bool // tasks seen and not yet ended
 	// running are the tasks launched and not ended, to run one again;
-	// moved counts those run again after a drain.
+	// moved counts those run again (after a drain or a failed health
+	// check).
 	running map[string]*messages.TaskInfo
 	moved   int
 }
@@ -48,7 +53,7 @@ type Elastic struct {
 // NewElastic queues n tasks running command with resources each.
 func NewElastic(n int, command string, resources []*messages.Resource) *Elastic {
 	e := &Elastic{Done: make(chan struct{}), Removed: make(chan struct{}), total: n, agents: map[string]bool{}, live: map[string]bool{}, running: map[string]*messages.TaskInfo{},
-		Log: func(string, ...any) {}}
+		Log: slog.New(slog.DiscardHandler)}
 	for i := 0; i < n; i++ {
 		e.Queue = append(e.Queue, scheduler.Command(fmt.Sprintf("task-%04d", i), command, resources))
 	}
@@ -62,7 +67,7 @@ type teardown struct{}
 func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 	switch ev := ev.(type) {
 	case *messages.FrameworkSubscribed:
-		e.Log("framework %s", ev.FrameworkId.GetValue())
+		e.Log.Info("framework subscribed", "framework_id", ev.FrameworkId.GetValue())
 		// After every (re-)subscription, learn what still runs (Mesos'
 		// advice): explicitly for the tasks we know of (a new leading
 		// master answers those once their agents re-register), and
@@ -74,7 +79,7 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		d.Reconcile(known...)
 	case scheduler.Disconnected:
 		// The scheduler subscribes again by itself; its tasks run on.
-		e.Log("disconnected: %s", ev.Reason)
+		e.Log.Warn("disconnected from the master; subscribing again", "reason", ev.Reason)
 	case teardown:
 		d.Teardown()
 	case *messages.Error:
@@ -85,8 +90,8 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		// Tasks still there at the deadline are killed with
 		// REASON_AGENT_DRAINING; those are queued again (below) and run
 		// elsewhere: the agent is offered to nobody while it drains.
-		e.Log("agent %s draining: tasks left there at %s are killed and run again elsewhere",
-			ev.AgentId.GetValue(), time.Unix(0, ev.DeadlineUnixNano).Format(time.RFC3339))
+		e.Log.Info("agent draining: tasks left there at the deadline are killed and run again elsewhere",
+			"agent_id", ev.AgentId.GetValue(), "deadline", time.Unix(0, ev.DeadlineUnixNano).Format(time.RFC3339))
 	case *messages.Offers:
 		zero := 0.0
 		for _, o := range ev.Offers {
@@ -118,19 +123,29 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 			e.live[ev.Status.TaskId.GetValue()] = true
 		}
 		if ev.Status.Reason == messages.TaskStatusReason_REASON_RECONCILIATION {
-			e.Log("reconciled %s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
+			e.Log.Info("task reconciled", "task_id", ev.Status.TaskId.GetValue(), "state", ev.Status.State.String())
 			return
 		}
-		if ev.Status.Message != "" && messages.IsTerminal(ev.Status.State) {
-			e.Log("%s %s (%s)", ev.Status.TaskId.GetValue(), ev.Status.State, ev.Status.Message)
-		} else {
-			e.Log("%s %s", ev.Status.TaskId.GetValue(), ev.Status.State)
+		attrs := []any{"task_id", ev.Status.TaskId.GetValue(), "state", ev.Status.State.String()}
+		if ev.Status.Healthy != nil {
+			attrs = append(attrs, "healthy", *ev.Status.Healthy)
 		}
+		if ev.Status.Message != "" && (messages.IsTerminal(ev.Status.State) || ev.Status.Healthy != nil) {
+			attrs = append(attrs, "message", ev.Status.Message)
+		}
+		e.Log.Info("task status", attrs...)
 		if !messages.IsTerminal(ev.Status.State) {
 			return
 		}
-		if ev.Status.Reason == messages.TaskStatusReason_REASON_AGENT_DRAINING {
-			e.requeue(d, ev.Status.TaskId.GetValue())
+		switch ev.Status.Reason {
+		case messages.TaskStatusReason_REASON_AGENT_DRAINING:
+			e.requeue(d, ev.Status.TaskId.GetValue(), "moved", "its agent is drained")
+			delete(e.running, ev.Status.TaskId.GetValue())
+			return
+		case messages.TaskStatusReason_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED:
+			// Killed by its agent for failing its health check: a service
+			// that hangs is replaced, as Marathon does.
+			e.requeue(d, ev.Status.TaskId.GetValue(), "restarted", "it failed its health check")
 			delete(e.running, ev.Status.TaskId.GetValue())
 			return
 		}
@@ -146,16 +161,16 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 	}
 }
 
-// requeue queues a task again, under a new ID (a task ID is used once), to
-// run it elsewhere.
-func (e *Elastic) requeue(d *scheduler.Driver, id string) {
+// requeue queues a task again, under a new ID (a task ID is used once:
+// ID-how-N), to run it where it is offered next.
+func (e *Elastic) requeue(d *scheduler.Driver, id, how, why string) {
 	if t, ok := e.running[id]; ok {
 		e.moved++
 		again := proto.Clone(t).(*messages.TaskInfo)
-		again.TaskId = &messages.TaskID{Value: fmt.Sprintf("%s-moved-%d", id, e.moved)}
+		again.TaskId = &messages.TaskID{Value: fmt.Sprintf("%s-%s-%d", id, how, e.moved)}
 		again.Name, again.AgentId = again.TaskId.Value, nil // Launch names the offer's agent
 		e.Queue = append(e.Queue, again)
-		e.Log("%s queued again as %s", id, again.TaskId.Value)
+		e.Log.Info("task queued again", "task_id", id, "as", again.TaskId.Value, "why", why)
 		d.Revive()
 	}
 }
@@ -174,27 +189,54 @@ func main() {
 	id := flag.String("framework-id", "", "re-subscribe as this framework (after a crash), instead of registering a new one")
 	failover := flag.Duration("failover-timeout", time.Hour, "how long the master keeps our tasks if we vanish")
 	executorPath := flag.String("executor", "", "run the tasks in one custom executor (this program, such as the executor example) instead of the command executor")
+	health := flag.String("health", "", "health check of each task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; a task that fails it is killed by its agent and run again")
+	healthDelay := flag.Duration("health-delay", 0, "first health check this long after a task starts (0: 15s)")
+	healthInterval := flag.Duration("health-interval", 0, "time between health checks (0: 10s)")
+	healthTimeout := flag.Duration("health-timeout", 0, "a health check that takes longer fails (0: 20s)")
+	healthGrace := flag.Duration("health-grace", 0, "failures this long after a task starts are ignored until a check passes (0: 10s)")
+	healthFailures := flag.Uint("health-failures", 0, "failed health checks in a row that kill a task (0: 3)")
 	tlsOpts := security.FromEnv() // agora dev's certificates unless told otherwise
 	tlsOpts.RegisterFlags(flag.CommandLine)
+	logOpts := logging.FromEnv()
+	logOpts.RegisterFlags(flag.CommandLine)
 	flag.Parse()
+	log, err := logOpts.Setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "elastic:", err)
+		os.Exit(2)
+	}
+	fail := func(code int, msg string, err error) {
+		log.Error(msg, "err", err)
+		os.Exit(code)
+	}
 	rs, err := messages.ParseResources(*res)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "elastic:", err)
-		os.Exit(2)
+		fail(2, "bad --resources", err)
 	}
-	src, err := tlsOpts.Load(security.RoleFramework, slog.Default())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "elastic:", err)
-		os.Exit(2)
+	var check *messages.HealthCheck
+	if *health != "" {
+		if check, err = scheduler.HealthCheck(*health, *healthDelay, *healthInterval, *healthTimeout, *healthGrace, uint32(*healthFailures)); err != nil {
+			fail(2, "bad --health", err)
+		}
 	}
-	node, err := remoting.Start(remoting.Config{Bind: *listen, TLS: src, Insecure: src == nil})
+	src, err := tlsOpts.Load(security.RoleFramework, log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "elastic:", err)
-		os.Exit(1)
+		fail(2, "cannot load the framework's certificate", err)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: *listen, Logger: log, TLS: src, Insecure: src == nil})
+	if err != nil {
+		fail(1, "cannot listen", err)
 	}
 	defer node.Stop()
 	e := NewElastic(*n, *command, rs)
+	e.Log = log
+	for _, t := range e.Queue {
+		t.HealthCheck = check
+	}
 	if *executorPath != "" {
+		if check != nil {
+			fail(2, "--health checks command tasks; a custom executor (--executor) checks its own", nil)
+		}
 		// Every task names the same executor: the agent starts it once and
 		// hands it all of them; it runs each task's "command" label. The
 		// executor talks to its agent with this framework's certificate,
@@ -202,8 +244,7 @@ func main() {
 		// master), so it runs as this framework's user, who can read it.
 		self, err := user.Current()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "elastic: who am I:", err)
-			os.Exit(1)
+			fail(1, "who am I", err)
 		}
 		for _, t := range e.Queue {
 			t.Labels = map[string]string{"command": t.Command.Value}
@@ -212,32 +253,33 @@ func main() {
 				Command: &messages.CommandInfo{Value: *executorPath, Environment: security.Env(src), User: self.Username}}
 		}
 	}
-	e.Log = func(format string, args ...any) { fmt.Printf("elastic: "+format+"\n", args...) }
 	info := &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}, FailoverTimeoutNanos: int64(*failover)}
 	if *id != "" {
 		info.Id = &messages.FrameworkID{Value: *id}
 	}
-	pid := node.System.Root.Spawn(scheduler.Props(scheduler.Config{Info: info}, e))
+	pid := node.System.Root.Spawn(scheduler.Props(scheduler.Config{Info: info, Logger: log}, e))
 	ctx, stopFollowing := context.WithCancel(context.Background())
 	defer stopFollowing()
-	if err := scheduler.Follow(ctx, node.System, pid, *masterAddr, slog.Default()); err != nil {
-		fmt.Println("elastic: --master:", err)
+	if err := scheduler.Follow(ctx, node.System, pid, *masterAddr, log); err != nil {
+		log.Error("bad --master", "err", err)
+		stopFollowing()
+		node.Stop()
 		os.Exit(2)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case <-e.Done:
-		fmt.Println("elastic:", e.Summary())
+		log.Info("all tasks ended", "ended", e.ended, "failed", e.failed, "summary", e.Summary())
 	case <-sig:
 		// Interrupted: end the framework (its tasks are killed). A crash
 		// (SIGKILL) leaves them running for the failover timeout instead.
-		fmt.Println("elastic: interrupted; tearing down")
+		log.Info("interrupted; tearing down")
 		node.System.Root.Send(pid, teardown{})
 		select {
 		case <-e.Removed:
 		case <-time.After(10 * time.Second):
-			fmt.Println("elastic: the master did not confirm the teardown")
+			log.Warn("the master did not confirm the teardown")
 		}
 	}
 }

@@ -6,13 +6,13 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 
 	"github.com/agora-sched/agora/actors/executor"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
+	"github.com/agora-sched/agora/cmd/internal/logging"
 	"github.com/agora-sched/agora/messages"
 )
 
@@ -23,27 +23,34 @@ type taskEnded struct {
 	err  error
 }
 
+// Its log (AGORA_LOG_LEVEL, AGORA_LOG_FORMAT, as the agora binary's) goes
+// to stderr, its sandbox's stderr file; its tasks' output to stdout.
 func main() {
-	cfg, err := executor.FromEnv()
+	log, err := logging.FromEnv().Setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "executor:", err)
+		os.Exit(2)
+	}
+	cfg, err := executor.FromEnv()
+	if err != nil {
+		log.Error("not started by an agent", "err", err)
 		os.Exit(2)
 	}
 	// The framework gives its executor a certificate through the
 	// environment (AGORA_TLS_CA, _CERT, _KEY; see security.Env).
-	src, err := security.FromEnv().Load(security.RoleFramework, slog.Default())
+	src, err := security.FromEnv().Load(security.RoleFramework, log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "executor:", err)
+		log.Error("cannot load the framework's certificate", "err", err)
 		os.Exit(2)
 	}
-	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: slog.Default(), TLS: src, Insecure: src == nil})
+	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: log, TLS: src, Insecure: src == nil})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "executor:", err)
+		log.Error("cannot listen", "err", err)
 		os.Exit(1)
 	}
 	defer node.Stop()
 	procs := map[string]*exec.Cmd{}
-	fmt.Println("executor started:", cfg.ExecutorID)
+	log.Info("executor started", "executor_id", cfg.ExecutorID)
 	node.System.Root.Spawn(executor.Props(cfg, executor.HandlerFunc(func(d *executor.Driver, ev any) {
 		switch ev := ev.(type) {
 		case *messages.LaunchTask:
@@ -57,14 +64,14 @@ func main() {
 			}
 			procs[id] = cmd
 			d.SendStatus(id, messages.TaskState_TASK_RUNNING, "", nil)
-			fmt.Println("executor running task", id)
+			log.Info("task running", "task_id", id)
 			go func() {
 				err := cmd.Wait()
 				d.Send(taskEnded{id: id, code: cmd.ProcessState.ExitCode(), err: err})
 			}()
 		case taskEnded:
 			delete(procs, ev.id)
-			fmt.Println("executor task", ev.id, "ended")
+			log.Info("task ended", "task_id", ev.id, "exit_code", ev.code)
 			code := int32(ev.code)
 			if ev.err == nil {
 				d.SendStatus(ev.id, messages.TaskState_TASK_FINISHED, "", &code)
@@ -79,5 +86,5 @@ func main() {
 		}
 	})))
 	<-cfg.Done
-	fmt.Println("executor shutting down")
+	log.Info("executor shutting down")
 }

@@ -10,7 +10,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
+	"github.com/agora-sched/agora/cmd/internal/logging"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -140,20 +140,27 @@ func main() {
 	wait := flag.Duration("timeout", 20*time.Second, "give back held offers if the gang is not complete by then")
 	tlsOpts := security.FromEnv() // agora dev's certificates unless told otherwise
 	tlsOpts.RegisterFlags(flag.CommandLine)
+	logOpts := logging.FromEnv()
+	logOpts.RegisterFlags(flag.CommandLine)
 	flag.Parse()
+	log, err := logOpts.Setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gang:", err)
+		os.Exit(2)
+	}
 	rs, err := messages.ParseResources(*res)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gang:", err)
+		log.Error("bad --resources", "err", err)
 		os.Exit(2)
 	}
-	src, err := tlsOpts.Load(security.RoleFramework, slog.Default())
+	src, err := tlsOpts.Load(security.RoleFramework, log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gang:", err)
+		log.Error("cannot load the framework's certificate", "err", err)
 		os.Exit(2)
 	}
-	node, err := remoting.Start(remoting.Config{Bind: *listen, TLS: src, Insecure: src == nil})
+	node, err := remoting.Start(remoting.Config{Bind: *listen, Logger: log, TLS: src, Insecure: src == nil})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gang:", err)
+		log.Error("cannot listen", "err", err)
 		os.Exit(1)
 	}
 	defer node.Stop()
@@ -161,13 +168,14 @@ func main() {
 	node.System.Root.Spawn(scheduler.Props(scheduler.Config{
 		Master: actor.NewPID(*masterAddr, master.Name),
 		Info:   &messages.FrameworkInfo{Name: "gang", Roles: []string{"hpc"}},
+		Logger: log,
 	}, g))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case <-g.Finished:
-		fmt.Printf("gang: all %d tasks ran together and ended\n", *size)
+		log.Info("all tasks ran together and ended", "size", *size)
 	case <-sig:
-		fmt.Println("gang: interrupted")
+		log.Info("interrupted")
 	}
 }

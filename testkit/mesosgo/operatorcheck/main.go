@@ -1,0 +1,242 @@
+// Command operatorcheck drives a master's Mesos v1 operator API with
+// mesos-go's operator client (api/v1/lib/master/calls and httpmaster), as
+// an operator's tool written for Mesos would: it subscribes to the event
+// stream, waits for a task to be added and to finish (the caller runs
+// one once it prints "SUBSCRIBED"), then reads the state and the tasks,
+// sets and reads a quota and a weight, drains and reactivates the task's
+// agent, and checks that an unsupported call is refused by name. Each step
+// prints a line; it exits 0 when all passed, 1 with the step that failed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/quota"
+)
+
+func main() {
+	url := flag.String("url", "http://127.0.0.1:5050/api/v1", "the master's operator API")
+	codec := flag.String("codec", "protobuf", "protobuf or json")
+	timeout := flag.Duration("timeout", time.Minute, "how long the whole check may take")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	if err := run(ctx, *url, *codec); err != nil {
+		fmt.Println("FAILED:", err)
+		os.Exit(1)
+	}
+	fmt.Println("operator checks passed")
+}
+
+type checker struct {
+	send calls.Sender
+}
+
+// call sends a call and decodes its response (none for a change).
+func (c *checker) call(ctx context.Context, call *master.Call) (*master.Response, error) {
+	resp, err := c.send.Send(ctx, calls.NonStreaming(call))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", call.GetType(), err)
+	}
+	if resp == nil {
+		return nil, nil
+	}
+	defer resp.Close()
+	var r master.Response
+	if err := resp.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: decoding the response: %w", call.GetType(), err)
+	}
+	return &r, nil
+}
+
+// until calls until ok says the response is what is awaited (the
+// master's published state follows a change within moments).
+func (c *checker) until(ctx context.Context, call *master.Call, ok func(*master.Response) bool) (*master.Response, error) {
+	for {
+		r, err := c.call(ctx, call)
+		if err != nil {
+			return nil, err
+		}
+		if ok(r) {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return r, fmt.Errorf("%s: not as awaited in time: %s", call.GetType(), r.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func run(ctx context.Context, url, codecName string) error {
+	mt := codecs.MediaTypeProtobuf
+	if codecName == "json" {
+		mt = codecs.MediaTypeJSON
+	}
+	c := &checker{send: httpmaster.NewSender(httpcli.New(httpcli.Endpoint(url), httpcli.Codec(codecs.ByMediaType[mt])).Send)}
+
+	stream, err := c.send.Send(ctx, calls.NonStreaming(calls.Subscribe()))
+	if err != nil {
+		return fmt.Errorf("SUBSCRIBE: %w", err)
+	}
+	defer stream.Close()
+	var first master.Event
+	if err := stream.Decode(&first); err != nil {
+		return fmt.Errorf("SUBSCRIBE: the first event: %w", err)
+	}
+	if first.GetType() != master.Event_SUBSCRIBED || first.GetSubscribed().GetGetState() == nil {
+		return fmt.Errorf("SUBSCRIBE: the first event is %s, not SUBSCRIBED with the state", first.GetType())
+	}
+	fmt.Printf("SUBSCRIBED agents=%d heartbeat=%vs\n", len(first.GetSubscribed().GetGetState().GetGetAgents().GetAgents()),
+		first.GetSubscribed().GetHeartbeatIntervalSeconds())
+	events := make(chan master.Event, 1024)
+	go func() {
+		defer close(events)
+		for {
+			var e master.Event
+			if err := stream.Decode(&e); err != nil {
+				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					fmt.Println("stream ended:", err)
+				}
+				return
+			}
+			events <- e
+		}
+	}()
+
+	// A task is added, then updated until it finishes.
+	var task mesos.TaskID
+	var agent mesos.AgentID
+	var states []string
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("events: no task added and finished in time (saw %v)", states)
+		case e, ok := <-events:
+			if !ok {
+				return errors.New("events: the stream ended before a task finished")
+			}
+			switch e.GetType() {
+			case master.Event_TASK_ADDED:
+				if task.Value == "" {
+					t := e.GetTaskAdded().GetTask()
+					task, agent = t.GetTaskID(), t.GetAgentID()
+					fmt.Printf("TASK_ADDED %s on %s %s\n", task.Value, agent.Value, t.GetState())
+				}
+			case master.Event_TASK_UPDATED:
+				u := e.GetTaskUpdated()
+				if u.GetStatus().TaskID.Value == task.Value {
+					states = append(states, u.GetState().String())
+					fmt.Printf("TASK_UPDATED %s %s\n", task.Value, u.GetState())
+					done = u.GetState() == mesos.TASK_FINISHED
+				}
+			case master.Event_FRAMEWORK_ADDED:
+				fmt.Printf("FRAMEWORK_ADDED %s\n", e.GetFrameworkAdded().GetFramework().FrameworkInfo.Name)
+			}
+		}
+	}
+
+	// The task is among the finished ones, the agent and framework in
+	// the state.
+	r, err := c.call(ctx, calls.GetTasks())
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, t := range r.GetGetTasks().GetCompletedTasks() {
+		found = found || t.GetTaskID().Value == task.Value && t.GetState() == mesos.TASK_FINISHED
+	}
+	if !found {
+		return fmt.Errorf("GET_TASKS: %s is not among the completed tasks: %s", task.Value, r.GetGetTasks().String())
+	}
+	fmt.Printf("GET_TASKS %s completed\n", task.Value)
+	r, err = c.call(ctx, calls.GetState())
+	if err != nil {
+		return err
+	}
+	st := r.GetGetState()
+	if len(st.GetGetAgents().GetAgents()) == 0 || st.GetGetAgents().GetAgents()[0].AgentInfo.ID.Value != agent.Value {
+		return fmt.Errorf("GET_STATE: agent %s missing: %s", agent.Value, st.GetGetAgents().String())
+	}
+	fmt.Printf("GET_STATE agents=%d frameworks=%d completed_tasks=%d\n", len(st.GetGetAgents().GetAgents()),
+		len(st.GetGetFrameworks().GetFrameworks()), len(st.GetGetTasks().GetCompletedTasks()))
+
+	// A quota (Mesos 1.9's UPDATE_QUOTA) and a weight, read back.
+	update := &master.Call{Type: master.Call_UPDATE_QUOTA, UpdateQuota: &master.Call_UpdateQuota{QuotaConfigs: []quota.QuotaConfig{{
+		Role: "ops", Guarantees: map[string]mesos.Value_Scalar{"cpus": {Value: 0.5}}, Limits: map[string]mesos.Value_Scalar{"cpus": {Value: 1}}}}}}
+	if _, err := c.call(ctx, update); err != nil {
+		return err
+	}
+	r, err = c.call(ctx, calls.GetQuota())
+	if err != nil {
+		return err
+	}
+	configs := r.GetGetQuota().Status.Configs
+	if len(configs) != 1 || configs[0].Role != "ops" || configs[0].Guarantees["cpus"].Value != 0.5 || configs[0].Limits["cpus"].Value != 1 {
+		return fmt.Errorf("GET_QUOTA: not the quota set: %s", r.GetGetQuota().String())
+	}
+	fmt.Println("UPDATE_QUOTA, GET_QUOTA ops cpus guarantee 0.5 limit 1")
+	role := "ops"
+	if _, err := c.call(ctx, calls.UpdateWeights(mesos.WeightInfo{Role: &role, Weight: 2})); err != nil {
+		return err
+	}
+	r, err = c.call(ctx, calls.GetWeights())
+	if err != nil {
+		return err
+	}
+	if w := r.GetGetWeights().GetWeightInfos(); len(w) != 1 || w[0].GetRole() != "ops" || w[0].Weight != 2 {
+		return fmt.Errorf("GET_WEIGHTS: not the weight set: %s", r.GetGetWeights().String())
+	}
+	fmt.Println("UPDATE_WEIGHTS, GET_WEIGHTS ops 2")
+
+	// The agent drains (nothing runs there: it is drained at once) and
+	// comes back.
+	if _, err := c.call(ctx, calls.DrainAgent(agent)); err != nil {
+		return err
+	}
+	if _, err := c.until(ctx, calls.GetAgents(), func(r *master.Response) bool {
+		a := r.GetGetAgents().GetAgents()
+		return len(a) == 1 && a[0].GetDeactivated() && a[0].GetDrainInfo().GetState() == mesos.DrainState_DRAINED
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("DRAIN_AGENT %s drained\n", agent.Value)
+	if _, err := c.call(ctx, calls.ReactivateAgent(agent)); err != nil {
+		return err
+	}
+	if _, err := c.until(ctx, calls.GetAgents(), func(r *master.Response) bool {
+		a := r.GetGetAgents().GetAgents()
+		return len(a) == 1 && a[0].GetActive() && !a[0].GetDeactivated()
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("REACTIVATE_AGENT %s active\n", agent.Value)
+
+	// What Agora does not serve is refused by name.
+	if _, err := c.call(ctx, calls.GetFlags()); err == nil || !strings.Contains(err.Error(), "GET_FLAGS") {
+		return fmt.Errorf("GET_FLAGS: want a refusal naming it, got %v", err)
+	}
+	fmt.Println("GET_FLAGS refused")
+	r, err = c.call(ctx, calls.GetHealth())
+	if err != nil || !r.GetGetHealth().GetHealthy() {
+		return fmt.Errorf("GET_HEALTH: %v %v", r, err)
+	}
+	if r, err = c.call(ctx, calls.GetMaster()); err != nil || r.GetGetMaster().GetMasterInfo().GetID() == "" {
+		return fmt.Errorf("GET_MASTER: %v %v", r, err)
+	}
+	fmt.Println("GET_HEALTH healthy, GET_MASTER", r.GetGetMaster().GetMasterInfo().GetID())
+	return nil
+}
