@@ -936,6 +936,132 @@ func (x *TaskUsage) GetMemoryPeakBytes() int64 {
 	return 0
 }
 
+// SandboxFile is one entry of a task's sandbox directory, as the agent's
+// HTTP API lists it (GET /sandboxes/{framework}/{task}); links are listed,
+// never followed.
+type SandboxFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// mode is the file's type and permissions as ls shows them (-rw-r--r--).
+	Mode             string `protobuf:"bytes,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	ModifiedUnixNano int64  `protobuf:"varint,4,opt,name=modified_unix_nano,json=modifiedUnixNano,proto3" json:"modified_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SandboxFile) Reset() {
+	*x = SandboxFile{}
+	mi := &file_messages_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SandboxFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SandboxFile) ProtoMessage() {}
+
+func (x *SandboxFile) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SandboxFile.ProtoReflect.Descriptor instead.
+func (*SandboxFile) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SandboxFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SandboxFile) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SandboxFile) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *SandboxFile) GetModifiedUnixNano() int64 {
+	if x != nil {
+		return x.ModifiedUnixNano
+	}
+	return 0
+}
+
+// SandboxListing is a task's sandbox directory (its first entries, at
+// most the agent's bound; truncated says more were left out).
+type SandboxListing struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Files         []*SandboxFile         `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty"`
+	Truncated     bool                   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SandboxListing) Reset() {
+	*x = SandboxListing{}
+	mi := &file_messages_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SandboxListing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SandboxListing) ProtoMessage() {}
+
+func (x *SandboxListing) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SandboxListing.ProtoReflect.Descriptor instead.
+func (*SandboxListing) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SandboxListing) GetFiles() []*SandboxFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *SandboxListing) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 var File_messages_agent_proto protoreflect.FileDescriptor
 
 const file_messages_agent_proto_rawDesc = "" +
@@ -1017,7 +1143,15 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
 	"cpuSeconds\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\x12*\n" +
-	"\x11memory_peak_bytes\x18\x03 \x01(\x03R\x0fmemoryPeakBytesB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x11memory_peak_bytes\x18\x03 \x01(\x03R\x0fmemoryPeakBytes\"w\n" +
+	"\vSandboxFile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\tR\x04mode\x12,\n" +
+	"\x12modified_unix_nano\x18\x04 \x01(\x03R\x10modifiedUnixNano\"[\n" +
+	"\x0eSandboxListing\x12+\n" +
+	"\x05files\x18\x01 \x03(\v2\x15.agora.v1.SandboxFileR\x05files\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncatedB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_agent_proto_rawDescOnce sync.Once
@@ -1032,7 +1166,7 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_messages_agent_proto_goTypes = []any{
 	(DrainInfo_State)(0),       // 0: agora.v1.DrainInfo.State
 	(*AgentInfo)(nil),          // 1: agora.v1.AgentInfo
@@ -1047,50 +1181,53 @@ var file_messages_agent_proto_goTypes = []any{
 	(*TaskCheckpoint)(nil),     // 10: agora.v1.TaskCheckpoint
 	(*ExecutorCheckpoint)(nil), // 11: agora.v1.ExecutorCheckpoint
 	(*TaskUsage)(nil),          // 12: agora.v1.TaskUsage
-	(*AgentID)(nil),            // 13: agora.v1.AgentID
-	(*Resource)(nil),           // 14: agora.v1.Resource
-	(*Attribute)(nil),          // 15: agora.v1.Attribute
-	(*actor.PID)(nil),          // 16: actor.PID
-	(*Task)(nil),               // 17: agora.v1.Task
-	(*ExecutorInfo)(nil),       // 18: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),      // 19: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),         // 20: agora.v1.MasterInfo
-	(*RunTask)(nil),            // 21: agora.v1.RunTask
-	(TaskState)(0),             // 22: agora.v1.TaskState
-	(*StatusUpdate)(nil),       // 23: agora.v1.StatusUpdate
-	(TaskStatusReason)(0),      // 24: agora.v1.TaskStatusReason
+	(*SandboxFile)(nil),        // 13: agora.v1.SandboxFile
+	(*SandboxListing)(nil),     // 14: agora.v1.SandboxListing
+	(*AgentID)(nil),            // 15: agora.v1.AgentID
+	(*Resource)(nil),           // 16: agora.v1.Resource
+	(*Attribute)(nil),          // 17: agora.v1.Attribute
+	(*actor.PID)(nil),          // 18: actor.PID
+	(*Task)(nil),               // 19: agora.v1.Task
+	(*ExecutorInfo)(nil),       // 20: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),      // 21: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),         // 22: agora.v1.MasterInfo
+	(*RunTask)(nil),            // 23: agora.v1.RunTask
+	(TaskState)(0),             // 24: agora.v1.TaskState
+	(*StatusUpdate)(nil),       // 25: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),      // 26: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	13, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	14, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	15, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	15, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	16, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	17, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
 	1,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	16, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	18, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
 	1,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	16, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	17, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	18, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	19, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	18, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	19, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	20, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	21, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
 	5,  // 10: agora.v1.ReregisterAgent.drain:type_name -> agora.v1.AgentDrain
-	13, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	20, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	15, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	22, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
 	0,  // 13: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
-	13, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	13, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	20, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	13, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	21, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	22, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	23, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	24, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
-	18, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
-	19, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
-	16, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	15, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	15, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	22, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	15, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	23, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	24, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	25, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	26, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	20, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
+	21, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
+	18, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
+	13, // 25: agora.v1.SandboxListing.files:type_name -> agora.v1.SandboxFile
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }
@@ -1109,7 +1246,7 @@ func file_messages_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

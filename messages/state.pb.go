@@ -21,6 +21,91 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ClusterEvent_Kind int32
+
+const (
+	ClusterEvent_KIND_UNSPECIFIED ClusterEvent_Kind = 0
+	// LEADER: this master started to lead (an election or a failover).
+	ClusterEvent_LEADER            ClusterEvent_Kind = 1
+	ClusterEvent_AGENT_ADDED       ClusterEvent_Kind = 2
+	ClusterEvent_AGENT_UNREACHABLE ClusterEvent_Kind = 3
+	// AGENT_REACHABLE: an unreachable agent came back.
+	ClusterEvent_AGENT_REACHABLE        ClusterEvent_Kind = 4
+	ClusterEvent_AGENT_REMOVED          ClusterEvent_Kind = 5
+	ClusterEvent_AGENT_DRAINING         ClusterEvent_Kind = 6
+	ClusterEvent_AGENT_DRAINED          ClusterEvent_Kind = 7
+	ClusterEvent_AGENT_REACTIVATED      ClusterEvent_Kind = 8
+	ClusterEvent_FRAMEWORK_ADDED        ClusterEvent_Kind = 9
+	ClusterEvent_FRAMEWORK_DISCONNECTED ClusterEvent_Kind = 10
+	ClusterEvent_FRAMEWORK_TEARING_DOWN ClusterEvent_Kind = 11
+	ClusterEvent_FRAMEWORK_REMOVED      ClusterEvent_Kind = 12
+	// PREEMPTION: tasks of a role were preempted (count in the text).
+	ClusterEvent_PREEMPTION ClusterEvent_Kind = 13
+)
+
+// Enum value maps for ClusterEvent_Kind.
+var (
+	ClusterEvent_Kind_name = map[int32]string{
+		0:  "KIND_UNSPECIFIED",
+		1:  "LEADER",
+		2:  "AGENT_ADDED",
+		3:  "AGENT_UNREACHABLE",
+		4:  "AGENT_REACHABLE",
+		5:  "AGENT_REMOVED",
+		6:  "AGENT_DRAINING",
+		7:  "AGENT_DRAINED",
+		8:  "AGENT_REACTIVATED",
+		9:  "FRAMEWORK_ADDED",
+		10: "FRAMEWORK_DISCONNECTED",
+		11: "FRAMEWORK_TEARING_DOWN",
+		12: "FRAMEWORK_REMOVED",
+		13: "PREEMPTION",
+	}
+	ClusterEvent_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":       0,
+		"LEADER":                 1,
+		"AGENT_ADDED":            2,
+		"AGENT_UNREACHABLE":      3,
+		"AGENT_REACHABLE":        4,
+		"AGENT_REMOVED":          5,
+		"AGENT_DRAINING":         6,
+		"AGENT_DRAINED":          7,
+		"AGENT_REACTIVATED":      8,
+		"FRAMEWORK_ADDED":        9,
+		"FRAMEWORK_DISCONNECTED": 10,
+		"FRAMEWORK_TEARING_DOWN": 11,
+		"FRAMEWORK_REMOVED":      12,
+		"PREEMPTION":             13,
+	}
+)
+
+func (x ClusterEvent_Kind) Enum() *ClusterEvent_Kind {
+	p := new(ClusterEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x ClusterEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ClusterEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_state_proto_enumTypes[0].Descriptor()
+}
+
+func (ClusterEvent_Kind) Type() protoreflect.EnumType {
+	return &file_messages_state_proto_enumTypes[0]
+}
+
+func (x ClusterEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ClusterEvent_Kind.Descriptor instead.
+func (ClusterEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{9, 0}
+}
+
 // AgentState is the master's view of one agent in a state snapshot.
 type AgentState struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -643,6 +728,229 @@ func (x *TaskLocation) GetAgent() *AgentInfo {
 	return nil
 }
 
+// ClusterPoint is the cluster's totals at one time, for the web UI's
+// charts: what reachable agents have (capacity), what live tasks use,
+// what outstanding offers hold, and the revocable part of used and offered.
+// Scalars only, one Resource per name.
+type ClusterPoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnixNano      int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
+	Capacity      []*Resource            `protobuf:"bytes,2,rep,name=capacity,proto3" json:"capacity,omitempty"`
+	Used          []*Resource            `protobuf:"bytes,3,rep,name=used,proto3" json:"used,omitempty"`
+	Offered       []*Resource            `protobuf:"bytes,4,rep,name=offered,proto3" json:"offered,omitempty"`
+	Revocable     []*Resource            `protobuf:"bytes,5,rep,name=revocable,proto3" json:"revocable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterPoint) Reset() {
+	*x = ClusterPoint{}
+	mi := &file_messages_state_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterPoint) ProtoMessage() {}
+
+func (x *ClusterPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterPoint.ProtoReflect.Descriptor instead.
+func (*ClusterPoint) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ClusterPoint) GetUnixNano() int64 {
+	if x != nil {
+		return x.UnixNano
+	}
+	return 0
+}
+
+func (x *ClusterPoint) GetCapacity() []*Resource {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
+func (x *ClusterPoint) GetUsed() []*Resource {
+	if x != nil {
+		return x.Used
+	}
+	return nil
+}
+
+func (x *ClusterPoint) GetOffered() []*Resource {
+	if x != nil {
+		return x.Offered
+	}
+	return nil
+}
+
+func (x *ClusterPoint) GetRevocable() []*Resource {
+	if x != nil {
+		return x.Revocable
+	}
+	return nil
+}
+
+// ClusterEvent is one entry of the cluster's timeline, as the master's
+// snapshots showed it change.
+type ClusterEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq numbers a master's events from 1, in order.
+	Seq      uint64            `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	UnixNano int64             `protobuf:"varint,2,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
+	Kind     ClusterEvent_Kind `protobuf:"varint,3,opt,name=kind,proto3,enum=agora.v1.ClusterEvent_Kind" json:"kind,omitempty"`
+	// subject is the agent's hostname, the framework's name or the role.
+	Subject string `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	// id is the agent's or the framework's ID, when there is one.
+	Id            string `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	Text          string `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterEvent) Reset() {
+	*x = ClusterEvent{}
+	mi := &file_messages_state_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterEvent) ProtoMessage() {}
+
+func (x *ClusterEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterEvent.ProtoReflect.Descriptor instead.
+func (*ClusterEvent) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClusterEvent) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ClusterEvent) GetUnixNano() int64 {
+	if x != nil {
+		return x.UnixNano
+	}
+	return 0
+}
+
+func (x *ClusterEvent) GetKind() ClusterEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ClusterEvent_KIND_UNSPECIFIED
+}
+
+func (x *ClusterEvent) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// StateHistory is what the state stream sends a subscriber when it
+// connects: the last hour of the cluster's totals and its recent events.
+type StateHistory struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Points        []*ClusterPoint        `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	Events        []*ClusterEvent        `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateHistory) Reset() {
+	*x = StateHistory{}
+	mi := &file_messages_state_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateHistory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateHistory) ProtoMessage() {}
+
+func (x *StateHistory) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateHistory.ProtoReflect.Descriptor instead.
+func (*StateHistory) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StateHistory) GetPoints() []*ClusterPoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *StateHistory) GetEvents() []*ClusterEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
@@ -704,7 +1012,41 @@ const file_messages_state_proto_rawDesc = "" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\"]\n" +
 	"\fTaskLocation\x12\"\n" +
 	"\x04task\x18\x01 \x01(\v2\x0e.agora.v1.TaskR\x04task\x12)\n" +
-	"\x05agent\x18\x02 \x01(\v2\x13.agora.v1.AgentInfoR\x05agentB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x05agent\x18\x02 \x01(\v2\x13.agora.v1.AgentInfoR\x05agent\"\xe3\x01\n" +
+	"\fClusterPoint\x12\x1b\n" +
+	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12.\n" +
+	"\bcapacity\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\bcapacity\x12&\n" +
+	"\x04used\x18\x03 \x03(\v2\x12.agora.v1.ResourceR\x04used\x12,\n" +
+	"\aoffered\x18\x04 \x03(\v2\x12.agora.v1.ResourceR\aoffered\x120\n" +
+	"\trevocable\x18\x05 \x03(\v2\x12.agora.v1.ResourceR\trevocable\"\xd9\x03\n" +
+	"\fClusterEvent\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1b\n" +
+	"\tunix_nano\x18\x02 \x01(\x03R\bunixNano\x12/\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1b.agora.v1.ClusterEvent.KindR\x04kind\x12\x18\n" +
+	"\asubject\x18\x04 \x01(\tR\asubject\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x12\x12\n" +
+	"\x04text\x18\x06 \x01(\tR\x04text\"\xaa\x02\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06LEADER\x10\x01\x12\x0f\n" +
+	"\vAGENT_ADDED\x10\x02\x12\x15\n" +
+	"\x11AGENT_UNREACHABLE\x10\x03\x12\x13\n" +
+	"\x0fAGENT_REACHABLE\x10\x04\x12\x11\n" +
+	"\rAGENT_REMOVED\x10\x05\x12\x12\n" +
+	"\x0eAGENT_DRAINING\x10\x06\x12\x11\n" +
+	"\rAGENT_DRAINED\x10\a\x12\x15\n" +
+	"\x11AGENT_REACTIVATED\x10\b\x12\x13\n" +
+	"\x0fFRAMEWORK_ADDED\x10\t\x12\x1a\n" +
+	"\x16FRAMEWORK_DISCONNECTED\x10\n" +
+	"\x12\x1a\n" +
+	"\x16FRAMEWORK_TEARING_DOWN\x10\v\x12\x15\n" +
+	"\x11FRAMEWORK_REMOVED\x10\f\x12\x0e\n" +
+	"\n" +
+	"PREEMPTION\x10\r\"n\n" +
+	"\fStateHistory\x12.\n" +
+	"\x06points\x18\x01 \x03(\v2\x16.agora.v1.ClusterPointR\x06points\x12.\n" +
+	"\x06events\x18\x02 \x03(\v2\x16.agora.v1.ClusterEventR\x06eventsB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_state_proto_rawDescOnce sync.Once
@@ -718,52 +1060,64 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 	return file_messages_state_proto_rawDescData
 }
 
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_messages_state_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_messages_state_proto_goTypes = []any{
-	(*AgentState)(nil),       // 0: agora.v1.AgentState
-	(*FrameworkState)(nil),   // 1: agora.v1.FrameworkState
-	(*FrameworkPending)(nil), // 2: agora.v1.FrameworkPending
-	(*FilterState)(nil),      // 3: agora.v1.FilterState
-	(*MasterState)(nil),      // 4: agora.v1.MasterState
-	(*GetState)(nil),         // 5: agora.v1.GetState
-	(*GetTask)(nil),          // 6: agora.v1.GetTask
-	(*TaskLocation)(nil),     // 7: agora.v1.TaskLocation
-	nil,                      // 8: agora.v1.FrameworkState.TasksEntry
-	(*AgentInfo)(nil),        // 9: agora.v1.AgentInfo
-	(*Resource)(nil),         // 10: agora.v1.Resource
-	(*DrainInfo)(nil),        // 11: agora.v1.DrainInfo
-	(*FrameworkInfo)(nil),    // 12: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),       // 13: agora.v1.MasterInfo
-	(*RoleConfig)(nil),       // 14: agora.v1.RoleConfig
-	(*RoleUsage)(nil),        // 15: agora.v1.RoleUsage
-	(*FrameworkID)(nil),      // 16: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 17: agora.v1.TaskID
-	(*Task)(nil),             // 18: agora.v1.Task
+	(ClusterEvent_Kind)(0),   // 0: agora.v1.ClusterEvent.Kind
+	(*AgentState)(nil),       // 1: agora.v1.AgentState
+	(*FrameworkState)(nil),   // 2: agora.v1.FrameworkState
+	(*FrameworkPending)(nil), // 3: agora.v1.FrameworkPending
+	(*FilterState)(nil),      // 4: agora.v1.FilterState
+	(*MasterState)(nil),      // 5: agora.v1.MasterState
+	(*GetState)(nil),         // 6: agora.v1.GetState
+	(*GetTask)(nil),          // 7: agora.v1.GetTask
+	(*TaskLocation)(nil),     // 8: agora.v1.TaskLocation
+	(*ClusterPoint)(nil),     // 9: agora.v1.ClusterPoint
+	(*ClusterEvent)(nil),     // 10: agora.v1.ClusterEvent
+	(*StateHistory)(nil),     // 11: agora.v1.StateHistory
+	nil,                      // 12: agora.v1.FrameworkState.TasksEntry
+	(*AgentInfo)(nil),        // 13: agora.v1.AgentInfo
+	(*Resource)(nil),         // 14: agora.v1.Resource
+	(*DrainInfo)(nil),        // 15: agora.v1.DrainInfo
+	(*FrameworkInfo)(nil),    // 16: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),       // 17: agora.v1.MasterInfo
+	(*RoleConfig)(nil),       // 18: agora.v1.RoleConfig
+	(*RoleUsage)(nil),        // 19: agora.v1.RoleUsage
+	(*FrameworkID)(nil),      // 20: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 21: agora.v1.TaskID
+	(*Task)(nil),             // 22: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
-	9,  // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	10, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	11, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
-	12, // 3: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	8,  // 4: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	10, // 5: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	10, // 6: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	2,  // 7: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
-	3,  // 8: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
-	13, // 9: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	0,  // 10: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	1,  // 11: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	14, // 12: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	15, // 13: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	16, // 14: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	17, // 15: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	18, // 16: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	9,  // 17: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	13, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	14, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	15, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
+	16, // 3: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	12, // 4: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	14, // 5: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	14, // 6: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	3,  // 7: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
+	4,  // 8: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
+	17, // 9: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	1,  // 10: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	2,  // 11: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	18, // 12: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	19, // 13: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	20, // 14: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	21, // 15: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	22, // 16: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	13, // 17: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	14, // 18: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
+	14, // 19: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
+	14, // 20: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
+	14, // 21: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
+	0,  // 22: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
+	9,  // 23: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
+	10, // 24: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -783,13 +1137,14 @@ func file_messages_state_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      1,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_messages_state_proto_goTypes,
 		DependencyIndexes: file_messages_state_proto_depIdxs,
+		EnumInfos:         file_messages_state_proto_enumTypes,
 		MessageInfos:      file_messages_state_proto_msgTypes,
 	}.Build()
 	File_messages_state_proto = out.File

@@ -975,7 +975,11 @@ type Task struct {
 	Role         string                 `protobuf:"bytes,9,opt,name=role,proto3" json:"role,omitempty"`
 	// revocable: the task runs on resources offered as revocable, and is
 	// preempted first.
-	Revocable     bool `protobuf:"varint,10,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	Revocable bool `protobuf:"varint,10,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	// statuses: the task's state changes as the master learned them, oldest
+	// first (as Mesos' Task.statuses); at most MaxTaskStatuses, the first
+	// and the newest kept. Only the master fills it in.
+	Statuses      []*TaskStatus `protobuf:"bytes,260,rep,name=statuses,proto3" json:"statuses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1078,6 +1082,13 @@ func (x *Task) GetRevocable() bool {
 		return x.Revocable
 	}
 	return false
+}
+
+func (x *Task) GetStatuses() []*TaskStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
 }
 
 // HealthCheck is Mesos' HealthCheck: a probe the agent runs against a task
@@ -1847,7 +1858,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\n" +
 	"_exit_codeB\n" +
 	"\n" +
-	"\b_healthy\"\xae\x03\n" +
+	"\b_healthy\"\xe1\x03\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x128\n" +
@@ -1860,7 +1871,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\rlatest_status\x18\b \x01(\v2\x14.agora.v1.TaskStatusR\flatestStatus\x12\x12\n" +
 	"\x04role\x18\t \x01(\tR\x04role\x12\x1c\n" +
 	"\trevocable\x18\n" +
-	" \x01(\bR\trevocable\"\xeb\x05\n" +
+	" \x01(\bR\trevocable\x121\n" +
+	"\bstatuses\x18\x84\x02 \x03(\v2\x14.agora.v1.TaskStatusR\bstatuses\"\xeb\x05\n" +
 	"\vHealthCheck\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.agora.v1.HealthCheck.TypeR\x04type\x12/\n" +
 	"\acommand\x18\x02 \x01(\v2\x15.agora.v1.CommandInfoR\acommand\x127\n" +
@@ -2033,22 +2045,23 @@ var file_messages_task_proto_depIdxs = []int32{
 	0,  // 30: agora.v1.Task.state:type_name -> agora.v1.TaskState
 	25, // 31: agora.v1.Task.resources:type_name -> agora.v1.Resource
 	10, // 32: agora.v1.Task.latest_status:type_name -> agora.v1.TaskStatus
-	4,  // 33: agora.v1.HealthCheck.type:type_name -> agora.v1.HealthCheck.Type
-	5,  // 34: agora.v1.HealthCheck.command:type_name -> agora.v1.CommandInfo
-	21, // 35: agora.v1.HealthCheck.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
-	22, // 36: agora.v1.HealthCheck.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
-	4,  // 37: agora.v1.CheckInfo.type:type_name -> agora.v1.HealthCheck.Type
-	5,  // 38: agora.v1.CheckInfo.command:type_name -> agora.v1.CommandInfo
-	21, // 39: agora.v1.CheckInfo.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
-	22, // 40: agora.v1.CheckInfo.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
-	4,  // 41: agora.v1.CheckStatusInfo.type:type_name -> agora.v1.HealthCheck.Type
-	17, // 42: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
-	3,  // 43: agora.v1.ContainerInfo.Volume.mode:type_name -> agora.v1.ContainerInfo.Volume.Mode
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	10, // 33: agora.v1.Task.statuses:type_name -> agora.v1.TaskStatus
+	4,  // 34: agora.v1.HealthCheck.type:type_name -> agora.v1.HealthCheck.Type
+	5,  // 35: agora.v1.HealthCheck.command:type_name -> agora.v1.CommandInfo
+	21, // 36: agora.v1.HealthCheck.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
+	22, // 37: agora.v1.HealthCheck.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
+	4,  // 38: agora.v1.CheckInfo.type:type_name -> agora.v1.HealthCheck.Type
+	5,  // 39: agora.v1.CheckInfo.command:type_name -> agora.v1.CommandInfo
+	21, // 40: agora.v1.CheckInfo.http:type_name -> agora.v1.HealthCheck.HTTPCheckInfo
+	22, // 41: agora.v1.CheckInfo.tcp:type_name -> agora.v1.HealthCheck.TCPCheckInfo
+	4,  // 42: agora.v1.CheckStatusInfo.type:type_name -> agora.v1.HealthCheck.Type
+	17, // 43: agora.v1.ContainerInfo.Docker.port_mappings:type_name -> agora.v1.ContainerInfo.PortMapping
+	3,  // 44: agora.v1.ContainerInfo.Volume.mode:type_name -> agora.v1.ContainerInfo.Volume.Mode
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_messages_task_proto_init() }

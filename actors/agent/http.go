@@ -29,9 +29,15 @@ type HTTPConfig struct {
 	Metrics http.Handler
 }
 
+// MaxSandboxListing bounds the entries of a sandbox's listing.
+const MaxSandboxListing = 1000
+
 // HTTPHandler serves task sandboxes from the agent's work dir:
 //
 //	GET /sandboxes/{framework}/{task}/{file}?offset=N
+//	GET /sandboxes/{framework}/{task}  the sandbox's files (SandboxListing,
+//	                                 at most MaxSandboxListing; links are
+//	                                 listed, not followed)
 //	GET /usage/{framework}/{task}    cpu time and memory of a running task
 //	GET /health                      200 while health says the agent is
 //	                                 alive, else 503 and why
@@ -82,6 +88,32 @@ func HTTPHandler(cfg HTTPConfig) http.Handler {
 		b, _ := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(&messages.TaskUsage{
 			CpuSeconds: u.CPUSeconds, MemoryBytes: u.MemoryBytes, MemoryPeakBytes: u.MemoryPeakBytes,
 		})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("GET /sandboxes/{framework}/{task}", func(w http.ResponseWriter, r *http.Request) {
+		entries, more, err := containerizer.ListSandbox(workDir, r.PathValue("framework"), r.PathValue("task"), MaxSandboxListing)
+		switch {
+		case errors.Is(err, containerizer.ErrBadID):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case errors.Is(err, os.ErrNotExist):
+			http.Error(w, "no such sandbox (task unknown here, or its sandbox was collected)", http.StatusNotFound)
+			return
+		case errors.Is(err, containerizer.ErrNotRegularFile):
+			log.Warn("refused to list a sandbox that is not a directory of the work dir (a link)",
+				"framework_id", r.PathValue("framework"), "task_id", r.PathValue("task"), "client", r.RemoteAddr)
+			http.Error(w, "refused: the sandbox is not a directory reached without links", http.StatusForbidden)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		list := &messages.SandboxListing{Truncated: more}
+		for _, e := range entries {
+			list.Files = append(list.Files, &messages.SandboxFile{Name: e.Name, Size: e.Size, Mode: e.Mode.String(), ModifiedUnixNano: e.Modified})
+		}
+		b, _ := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(list)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(b)
 	})

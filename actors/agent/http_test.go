@@ -15,6 +15,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 func TestSandboxHTTP(t *testing.T) {
@@ -43,10 +44,18 @@ func TestSandboxHTTP(t *testing.T) {
 	if code, body, _ := get("/sandboxes/f1/t1/stdout?offset=6"); code != 200 || body != "world\n" {
 		t.Fatalf("offset: %d %q", code, body)
 	}
-	for _, bad := range []string{"/sandboxes/f1/t1/passwd", "/sandboxes/../t1/stdout", "/sandboxes/f1/nope/stdout", "/sandboxes/f1/..%2F..%2Fetc/stdout"} {
+	for _, bad := range []string{"/sandboxes/f1/t1/passwd", "/sandboxes/../t1/stdout", "/sandboxes/f1/nope/stdout", "/sandboxes/f1/..%2F..%2Fetc/stdout",
+		"/sandboxes/f1/nope", "/sandboxes/f1/..%2F..%2Fetc"} {
 		if code, _, _ := get(bad); code == 200 {
 			t.Errorf("%s: served", bad)
 		}
+	}
+	// The sandbox's listing, for the master's web UI.
+	code, body, _ := get("/sandboxes/f1/t1")
+	list := &messages.SandboxListing{}
+	if err := protojson.Unmarshal([]byte(body), list); code != 200 || err != nil || len(list.Files) != 1 ||
+		list.Files[0].Name != "stdout" || list.Files[0].Size != 12 || !strings.HasPrefix(list.Files[0].Mode, "-rw") {
+		t.Fatalf("listing: %d %s (%v)", code, body, err)
 	}
 }
 

@@ -2,11 +2,13 @@ package master
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/agora-sched/agora/cluster/acl"
+	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -27,7 +29,7 @@ const streamKeepalive = 15 * time.Second
 // compactJSON is the snapshot as one line of JSON, for an SSE data field.
 func (s *Snapshot) compactJSON() []byte {
 	s.compactOnce.Do(func() {
-		s.compact, _ = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(s.State)
+		s.compact, _ = streamJSON.Marshal(s.State)
 	})
 	return s.compact
 }
@@ -50,8 +52,14 @@ func serveStateEvents(pub *Publisher, access *HTTPAccess, streams *atomic.Int64)
 		keepalive := time.NewTicker(streamKeepalive)
 		defer keepalive.Stop()
 		var sent *Snapshot
+		var history historySent
 		for {
 			changed := pub.Changed()
+			rec := pub.rec.Load()
+			var recorded <-chan struct{} // nil: no recorder runs, no history
+			if rec != nil {
+				recorded = rec.changed.wait()
+			}
 			// The stream outlives the server's write timeout: each write
 			// gets its own deadline.
 			_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -60,12 +68,18 @@ func serveStateEvents(pub *Publisher, access *HTTPAccess, streams *atomic.Int64)
 				if _, err := fmt.Fprintf(w, "event: state\nid: %d\ndata: %s\n\n", snap.State.SnapshotUnixNano, snap.compactJSON()); err != nil {
 					return
 				}
-				if rc.Flush() != nil {
+			}
+			if rec != nil {
+				if err := history.send(w, rec.cur.Load()); err != nil {
 					return
 				}
 			}
+			if rc.Flush() != nil {
+				return
+			}
 			select {
 			case <-changed:
+			case <-recorded:
 			case <-keepalive.C:
 				if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil || rc.Flush() != nil {
 					return
@@ -76,3 +90,51 @@ func serveStateEvents(pub *Publisher, access *HTTPAccess, streams *atomic.Int64)
 		}
 	}
 }
+
+// historySent is what a stream has sent of the recorder's history: the
+// whole of it once (event "history": a StateHistory), then its changes
+// (event "history" again, with the newest point, which replaces one of
+// the same time, and the events after the last sent). A change is a few
+// hundred bytes, rendered for each stream.
+type historySent struct {
+	view    *historyView
+	lastSeq uint64
+}
+
+func (h *historySent) send(w io.Writer, v *historyView) error {
+	if v == nil || v == h.view {
+		return nil
+	}
+	first := h.view == nil
+	var b []byte
+	var err error
+	if first {
+		b, err = streamJSON.Marshal(&messages.StateHistory{Points: v.points, Events: v.events})
+	} else {
+		delta := &messages.StateHistory{}
+		for i := len(v.events); i > 0 && v.events[i-1].Seq > h.lastSeq; i-- {
+			delta.Events = v.events[i-1:]
+		}
+		if n, m := len(v.points), len(h.view.points); n > 0 && (m == 0 || v.points[n-1] != h.view.points[m-1]) {
+			delta.Points = v.points[n-1:]
+		}
+		if len(delta.Events) == 0 && len(delta.Points) == 0 {
+			h.view = v
+			return nil
+		}
+		b, err = streamJSON.Marshal(delta)
+	}
+	if err != nil {
+		return err
+	}
+	h.view = v
+	if n := len(v.events); n > 0 {
+		h.lastSeq = v.events[n-1].Seq
+	}
+	_, err = fmt.Fprintf(w, "event: history\ndata: %s\n\n", b)
+	return err
+}
+
+// streamJSON renders the stream's events on one line, as protojson names
+// the fields of /state.
+var streamJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}

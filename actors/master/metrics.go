@@ -141,20 +141,15 @@ func (m *Metrics) setCluster(st *messages.MasterState) {
 			}
 		}
 	}
-	for _, a := range st.Agents {
-		if a.Reachable {
-			add(m.capacity, a.GetInfo().GetResources())
-		}
-		add(m.used, a.Used)
-	}
-	for _, u := range st.RoleUsage {
-		add(m.revocable, u.RevocableUsed)
-	}
+	totals := clusterTotals(st)
+	add(m.capacity, totals.Capacity)
+	add(m.used, totals.Used)
+	add(m.offered, totals.Offered)
+	add(m.revocable, totals.Revocable)
 	for _, state := range []string{"connected", "disconnected", "tearing_down"} {
 		m.frameworks.WithLabelValues(state) // present at 0, for alerts
 	}
 	for _, f := range st.Frameworks {
-		add(m.offered, f.Offered)
 		state := "connected"
 		switch {
 		case f.TearingDown:

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
@@ -31,8 +32,9 @@ func (s *Snapshot) JSON() []byte {
 // goroutines (HTTP, CLI) so that reading state never blocks the master.
 type Publisher struct {
 	cur     atomic.Pointer[Snapshot]
-	mu      sync.Mutex
-	changed chan struct{}
+	changed signal
+	// rec is set while Record runs.
+	rec atomic.Pointer[recorder]
 }
 
 // Latest returns the newest snapshot, or nil before the first.
@@ -48,21 +50,84 @@ func (p *Publisher) State() *messages.MasterState {
 
 // Changed returns a channel closed when a snapshot newer than Latest() at
 // the time of the call is published.
-func (p *Publisher) Changed() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.changed == nil {
-		p.changed = make(chan struct{})
-	}
-	return p.changed
-}
+func (p *Publisher) Changed() <-chan struct{} { return p.changed.wait() }
 
 func (p *Publisher) publish(st *messages.MasterState) {
-	p.mu.Lock()
-	p.cur.Store(&Snapshot{State: st})
-	if p.changed != nil {
-		close(p.changed)
-		p.changed = nil
+	p.changed.fire(func() { p.cur.Store(&Snapshot{State: st}) })
+}
+
+// Record keeps the cluster's recent past (History: the last hour of its
+// totals and a timeline of its events) from the snapshots published, until
+// ctx ends, so that the state stream can send it to a browser when it
+// connects. It runs on the caller's goroutine, never the master's: a
+// snapshot costs it a pass over its agents and frameworks. It may lag
+// behind the snapshots (a slow pass skips to the newest). One Record runs
+// per Publisher; another returns at once.
+func (p *Publisher) Record(ctx context.Context) {
+	rec := &recorder{}
+	if !p.rec.CompareAndSwap(nil, rec) {
+		return
 	}
-	p.mu.Unlock()
+	defer p.rec.CompareAndSwap(rec, nil)
+	var seen *Snapshot
+	for {
+		changed := p.Changed()
+		if s := p.Latest(); s != nil && s != seen {
+			seen = s
+			rec.observe(s.State)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// recorder is Record's History, readable by streams on other goroutines
+// as immutable views.
+type recorder struct {
+	h       History
+	cur     atomic.Pointer[historyView]
+	changed signal
+}
+
+// historyView is the history after one snapshot. Nothing in it changes.
+type historyView struct {
+	points []*messages.ClusterPoint
+	events []*messages.ClusterEvent
+}
+
+func (r *recorder) observe(st *messages.MasterState) {
+	r.h.Observe(st)
+	v := &historyView{points: r.h.Points(), events: r.h.Events()}
+	r.changed.fire(func() { r.cur.Store(v) })
+}
+
+// signal wakes every waiter once per change.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed at the next fire.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+// fire makes change (under the lock, so that a waiter that saw the old
+// state is woken) and wakes the waiters.
+func (s *signal) fire(change func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }

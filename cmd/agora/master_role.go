@@ -102,6 +102,9 @@ func (m *masterRole) run(ctx context.Context) (done <-chan struct{}, err error) 
 	if err := m.access.run(ctx); err != nil {
 		return nil, err
 	}
+	// The web UI's charts and timeline: kept from the snapshots, off the
+	// master actor, for as long as this node runs.
+	go m.pub.Record(ctx)
 	ended := make(chan struct{})
 	if m.consul == nil {
 		close(ended)

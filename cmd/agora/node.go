@@ -367,7 +367,8 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			return nil, err
 		}
 		api := http.NewServeMux()
-		api.Handle("/", master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health, mr.access.httpAccess()), mr.ask))
+		api.Handle("/", master.WithSandboxes(master.WithOperations(master.HTTPHandler(mr.pub, reg, mr.update, mr.lookup, mr.health, mr.access.httpAccess()), mr.ask),
+			master.SandboxProxy{Lookup: mr.lookup, Client: security.HTTPClient(src, 15*time.Second), Scheme: security.Scheme(src), Access: mr.access.httpAccess()}))
 		// Mesos frameworks subscribe here (Mesos' v1 scheduler API); a
 		// standby redirects them to the leader like every API request.
 		api.Handle(mesosapi.Path, mesosapi.New(mesosapi.Config{System: node.System, Master: mr.seat.Master, Streams: mesosapi.Streams{Clock: clock, Logger: logger},

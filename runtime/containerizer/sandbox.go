@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -160,6 +161,90 @@ func createOutput(sandbox, name string, owner *User) (*os.File, error) {
 		}
 	}
 	return f, nil
+}
+
+// SandboxEntry is one name in a task's sandbox directory, as lstat sees it
+// (a link is listed as a link, never followed).
+type SandboxEntry struct {
+	Name     string
+	Size     int64
+	Mode     fs.FileMode
+	Modified int64 // unix nanoseconds
+}
+
+// ListSandbox lists at most limit entries of a task's sandbox directory
+// under workDir, sorted by name, with OpenSandboxFile's rules: no link
+// below workDir is followed (the sandbox itself must be a directory
+// reached without one), and each entry is stat'ed relative to the opened
+// directory without following it. more says entries were left out (a
+// directory of more than 16*limit names is listed from the first it
+// gives).
+func ListSandbox(workDir, frameworkID, taskID string, limit int) (entries []SandboxEntry, more bool, err error) {
+	limit = max(limit, 1) // Readdirnames(0) would read every name
+	sandbox, err := SandboxPath("", frameworkID, taskID)
+	if err != nil {
+		return nil, false, err
+	}
+	dfd, err := unix.Open(workDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false, &fs.PathError{Op: "open", Path: workDir, Err: err}
+	}
+	defer unix.Close(dfd)
+	path := filepath.Join(workDir, sandbox)
+	fd, err := openat2Beneath(dfd, sandbox, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) {
+			err = ErrNotRegularFile
+		}
+		return nil, false, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	dir := os.NewFile(uintptr(fd), path)
+	defer dir.Close()
+	// Names only (getdents): each is stat'ed below through the directory's
+	// descriptor, not its path. A task may make millions: at most
+	// 16*limit are read, and sorted.
+	names, err := dir.Readdirnames(16 * limit)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, &fs.PathError{Op: "readdir", Path: path, Err: err}
+	}
+	if len(names) == 16*limit {
+		if next, _ := dir.Readdirnames(1); len(next) > 0 {
+			more = true
+		}
+	}
+	slices.Sort(names)
+	if len(names) > limit {
+		names, more = names[:limit], true
+	}
+
+	for _, name := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue // removed meanwhile
+		}
+		entries = append(entries, SandboxEntry{Name: name, Size: st.Size, Mode: fileMode(st.Mode), Modified: st.Mtim.Nano()})
+	}
+	return entries, more, nil
+}
+
+// fileMode turns a stat mode into Go's.
+func fileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	}
+	return mode
 }
 
 // giveSandbox makes sandbox the task's user's (who; nil: the agent's own,

@@ -362,6 +362,7 @@ func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages
 		},
 		res: res, rev: rev, launched: now,
 	}
+	t.task.Statuses = []*messages.TaskStatus{t.task.LatestStatus}
 	f.tasks[t.id()] = t
 	f.used = f.used.Add(res)
 	f.count(messages.TaskState_TASK_STAGING, 1)
@@ -384,6 +385,9 @@ func (b *Books) setState(t *taskRecord, st *messages.TaskStatus) (changed, ended
 	if f != nil {
 		f.count(t.task.State, -1)
 		f.count(st.State, 1)
+	}
+	if st.State != t.task.State {
+		t.task.Statuses = appendStatus(t.task.Statuses, st)
 	}
 	t.task.State = st.State
 	t.task.LatestStatus = st
@@ -423,6 +427,9 @@ func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, 
 	t.AgentId = a.info.Id
 	t.FrameworkId = f.info.Id
 	t.LatestStatus = &messages.TaskStatus{TaskId: t.TaskId, State: t.State, AgentId: a.info.Id, TimestampUnixNano: now.UnixNano()}
+	// What the agent says of the task's past is not kept: the history
+	// starts here, bounded by the master.
+	t.Statuses = []*messages.TaskStatus{t.LatestStatus}
 	rec := &taskRecord{task: t, res: res, rev: rev, launched: now}
 	f.tasks[rec.id()] = rec
 	f.used = f.used.Add(res)
@@ -430,6 +437,20 @@ func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, 
 	b.tally(rec, true)
 	a.tasks[taskKey{f.id(), rec.id()}] = rec
 	return rec
+}
+
+// MaxTaskStatuses bounds a task's history of state changes (Task.statuses)
+// in the books: a task that flaps between RUNNING and UNREACHABLE keeps
+// its first status and the newest ones.
+const MaxTaskStatuses = 16
+
+// appendStatus adds st to a task's history, dropping the second oldest
+// when the history is full (the first says when the task was launched).
+func appendStatus(h []*messages.TaskStatus, st *messages.TaskStatus) []*messages.TaskStatus {
+	if len(h) >= MaxTaskStatuses {
+		h = append(h[:1], h[2:]...)
+	}
+	return append(h, st)
 }
 
 func cloneExecutorID(id *messages.ExecutorID) *messages.ExecutorID {

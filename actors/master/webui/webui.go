@@ -1,7 +1,11 @@
 // Package webui is the master's web UI: one page, embedded in the binary
-// (no Node toolchain), fed by the master's state stream (GET
-// /events/state, Server-Sent Events) and, for tasks, by GET /tasks when a
-// snapshot shows their counts changed. It reads; it changes nothing.
+// (no Node toolchain; plain JS, charts as inline SVG), fed by the master's
+// state stream (GET /events/state, Server-Sent Events: snapshots, and the
+// history of cluster totals and events that Publisher.Record keeps), for
+// tasks by GET /tasks when a snapshot shows their counts changed, and for
+// a selected task by its sandbox's listing and output tail through the
+// master (GET /tasks/ID/files, GET /tasks/ID/log/FILE). It reads; it
+// changes nothing.
 package webui
 
 import (
