@@ -21,9 +21,9 @@ type stream struct {
 	header map[string]string // the subscriber's identity, for the master
 	master *actor.PID
 	bridge *actor.PID
-	// events are encoded records for the HTTP response, bounded: a client
+	// out holds encoded records for the HTTP response, bounded: a client
 	// that falls that far behind is cut off (it subscribes again).
-	events chan []byte
+	out *outbox
 	// result answers the subscription once: nil (subscribed) or why not.
 	result chan *subscribeError
 	// done is closed when the bridge ends the stream.
@@ -68,6 +68,8 @@ type bridge struct {
 	suppressed []string
 	log        *slog.Logger
 	subscribed bool
+	// scratch is where events are encoded, reused from one to the next.
+	scratch []byte
 }
 
 func (b *bridge) Receive(ctx actor.Context) {
@@ -231,15 +233,16 @@ func answer(result chan *subscribeError, e *subscribeError) {
 // emit encodes ev onto the stream; a client too slow to keep up is cut
 // off.
 func (b *bridge) emit(ctx actor.Context, ev *sched.Event) {
-	rec, err := b.st.codec.Marshal(ev)
+	rec, err := b.st.codec.Append(b.scratch[:0], ev)
 	if err != nil {
 		b.log.Error("mesosapi: cannot encode an event; dropped", "type", ev.GetType().String(), "err", err)
 		return
 	}
-	select {
-	case b.st.events <- AppendRecord(nil, rec):
-	default:
-		b.log.Warn("Mesos framework's stream is too far behind; closing it (the framework subscribes again)", "buffered", cap(b.st.events))
+	if cap(rec) <= keepBytes {
+		b.scratch = rec
+	}
+	if !b.st.out.put(rec) {
+		b.log.Warn("Mesos framework's stream is too far behind; closing it (the framework subscribes again)", "buffered", b.st.out.max)
 		b.subscribed = false
 		ctx.Stop(ctx.Self())
 	}

@@ -260,7 +260,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 		return
 	}
 	st := &stream{id: newStreamID(), codec: out, header: id.Header(), master: master,
-		events: make(chan []byte, s.cfg.StreamBuffer), result: make(chan *subscribeError, 1), done: make(chan struct{})}
+		out: newOutbox(s.cfg.StreamBuffer), result: make(chan *subscribeError, 1), done: make(chan struct{})}
 	log := s.cfg.Logger.With("stream", st.id, "framework", fw.info.GetName(), "principal", id.String())
 	b := &bridge{srv: s, st: st, fw: fw, suppressed: sub.GetSuppressedRoles(), log: log}
 	st.bridge = s.cfg.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }))
@@ -288,44 +288,28 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
+	// Each wake-up writes every record queued since the last, then
+	// flushes once.
+	var spare []byte
 	for {
 		select {
-		case rec := <-st.events:
-			if !s.write(w, rec, st) {
+		case <-st.out.ready:
+			if spare, err = st.out.writeTo(w, spare); err != nil {
 				s.cfg.System.Root.Send(st.bridge, streamClosed{})
 				return
 			}
-			flusher.Flush()
-		case <-st.done:
-			for {
-				select {
-				case rec := <-st.events:
-					if !s.write(w, rec, st) {
-						return
-					}
-				default:
-					flusher.Flush()
-					return
-				}
+			if len(spare) > 0 {
+				flusher.Flush()
 			}
+		case <-st.done:
+			// The bridge's last records (an ERROR) go out before the end.
+			if spare, _ = st.out.writeTo(w, spare); len(spare) > 0 {
+				flusher.Flush()
+			}
+			return
 		case <-r.Context().Done():
 			s.cfg.System.Root.Send(st.bridge, streamClosed{})
 			return
-		}
-	}
-}
-
-// write writes one record and what else is queued, without a flush
-// between them.
-func (s *Server) write(w io.Writer, rec []byte, st *stream) bool {
-	for {
-		if _, err := w.Write(rec); err != nil {
-			return false
-		}
-		select {
-		case rec = <-st.events:
-		default:
-			return true
 		}
 	}
 }
