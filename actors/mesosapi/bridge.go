@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
 	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
@@ -18,7 +19,8 @@ import (
 type stream struct {
 	id     string
 	codec  Codec
-	header map[string]string // the subscriber's identity, for the master
+	who    security.Identity // the subscriber; later calls must be theirs
+	header map[string]string // who, for the master
 	master *actor.PID
 	bridge *actor.PID
 	// out holds encoded records for the HTTP response, bounded: a client

@@ -47,6 +47,14 @@ var JSONCodec = Codec{MediaType: MediaJSON, Marshal: marshalJSON, Unmarshal: unm
 // codecFor is the codec of a media type (parameters such as charset
 // ignored), or false.
 func codecFor(mediaType string) (Codec, bool) {
+	// The exact types first: every call is parsed here, and parsing
+	// allocates.
+	switch mediaType {
+	case MediaProtobuf:
+		return ProtobufCodec, true
+	case MediaJSON:
+		return JSONCodec, true
+	}
 	mt, _, err := mime.ParseMediaType(mediaType)
 	if err != nil {
 		return Codec{}, false

@@ -157,7 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxCallBytes+1))
+	body, err := readCall(r, s.cfg.MaxCallBytes)
 	if err != nil {
 		http.Error(w, "reading the call: "+err.Error(), http.StatusBadRequest)
 		return
@@ -196,8 +196,8 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id security.Identi
 		http.Error(w, fmt.Sprintf("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", streamID, fid), http.StatusForbidden)
 		return
 	}
-	if h := id.Header(); h[security.HeaderRole] != st.header[security.HeaderRole] || h[security.HeaderName] != st.header[security.HeaderName] {
-		http.Error(w, fmt.Sprintf("framework %s was subscribed by %s, not %s", fid, st.header[security.HeaderName], id), http.StatusForbidden)
+	if id != st.who {
+		http.Error(w, fmt.Sprintf("framework %s was subscribed by %s, not %s", fid, st.who.Name, id), http.StatusForbidden)
 		return
 	}
 	msg, err := callIn(call)
@@ -259,7 +259,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 		http.Error(w, "this server cannot stream", http.StatusInternalServerError)
 		return
 	}
-	st := &stream{id: newStreamID(), codec: out, header: id.Header(), master: master,
+	st := &stream{id: newStreamID(), codec: out, who: id, header: id.Header(), master: master,
 		out: newOutbox(s.cfg.StreamBuffer), result: make(chan *subscribeError, 1), done: make(chan struct{})}
 	log := s.cfg.Logger.With("stream", st.id, "framework", fw.info.GetName(), "principal", id.String())
 	b := &bridge{srv: s, st: st, fw: fw, suppressed: sub.GetSuppressedRoles(), log: log}
@@ -312,6 +312,18 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 			return
 		}
 	}
+}
+
+// readCall reads a call's body, at most max bytes (one more says it was
+// longer). A body that gives its length is read into a buffer of that
+// size at once, without growing one.
+func readCall(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= max {
+		body := make([]byte, n)
+		_, err := io.ReadFull(r.Body, body)
+		return body, err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, max+1))
 }
 
 func newStreamID() string {
