@@ -88,11 +88,7 @@ func (b *bridge) Receive(ctx actor.Context) {
 	case *messages.FrameworkSubscribed:
 		b.handleSubscribed(ctx, m)
 	case *messages.Offers:
-		ev := &sched.Event_Offers{}
-		for _, o := range m.Offers {
-			ev.Offers = append(ev.Offers, offerOut(o, b.fw.multiRole, b.fw.refinement))
-		}
-		b.emit(ctx, &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: ev})
+		b.emit(ctx, &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: &sched.Event_Offers{Offers: offersOut(m.Offers, b.fw.multiRole, b.fw.refinement)}})
 	case *messages.RescindOffer:
 		b.emit(ctx, &sched.Event{Type: sched.Event_RESCIND.Enum(), Rescind: &sched.Event_Rescind{OfferId: &mesos.OfferID{Value: proto.String(m.GetOfferId().GetValue())}}})
 	case *messages.StatusUpdate:
