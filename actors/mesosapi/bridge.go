@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
 	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
@@ -18,12 +19,13 @@ import (
 type stream struct {
 	id     string
 	codec  Codec
-	header map[string]string // the subscriber's identity, for the master
+	who    security.Identity // the subscriber; later calls must be theirs
+	header map[string]string // who, for the master
 	master *actor.PID
 	bridge *actor.PID
-	// events are encoded records for the HTTP response, bounded: a client
+	// out holds encoded records for the HTTP response, bounded: a client
 	// that falls that far behind is cut off (it subscribes again).
-	events chan []byte
+	out *outbox
 	// result answers the subscription once: nil (subscribed) or why not.
 	result chan *subscribeError
 	// done is closed when the bridge ends the stream.
@@ -68,6 +70,8 @@ type bridge struct {
 	suppressed []string
 	log        *slog.Logger
 	subscribed bool
+	// scratch is where events are encoded, reused from one to the next.
+	scratch []byte
 }
 
 func (b *bridge) Receive(ctx actor.Context) {
@@ -84,11 +88,7 @@ func (b *bridge) Receive(ctx actor.Context) {
 	case *messages.FrameworkSubscribed:
 		b.handleSubscribed(ctx, m)
 	case *messages.Offers:
-		ev := &sched.Event_Offers{}
-		for _, o := range m.Offers {
-			ev.Offers = append(ev.Offers, offerOut(o, b.fw.multiRole, b.fw.refinement))
-		}
-		b.emit(ctx, &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: ev})
+		b.emit(ctx, &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: &sched.Event_Offers{Offers: offersOut(m.Offers, b.fw.multiRole, b.fw.refinement)}})
 	case *messages.RescindOffer:
 		b.emit(ctx, &sched.Event{Type: sched.Event_RESCIND.Enum(), Rescind: &sched.Event_Rescind{OfferId: &mesos.OfferID{Value: proto.String(m.GetOfferId().GetValue())}}})
 	case *messages.StatusUpdate:
@@ -228,15 +228,16 @@ func answer(result chan *subscribeError, e *subscribeError) {
 // emit encodes ev onto the stream; a client too slow to keep up is cut
 // off.
 func (b *bridge) emit(ctx actor.Context, ev *sched.Event) {
-	rec, err := b.st.codec.Marshal(ev)
+	rec, err := b.st.codec.Append(b.scratch[:0], ev)
 	if err != nil {
 		b.log.Error("mesosapi: cannot encode an event; dropped", "type", ev.GetType().String(), "err", err)
 		return
 	}
-	select {
-	case b.st.events <- AppendRecord(nil, rec):
-	default:
-		b.log.Warn("Mesos framework's stream is too far behind; closing it (the framework subscribes again)", "buffered", cap(b.st.events))
+	if cap(rec) <= keepBytes {
+		b.scratch = rec
+	}
+	if !b.st.out.put(rec) {
+		b.log.Warn("Mesos framework's stream is too far behind; closing it (the framework subscribes again)", "buffered", b.st.out.max)
 		b.subscribed = false
 		ctx.Stop(ctx.Self())
 	}

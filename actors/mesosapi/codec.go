@@ -30,20 +30,31 @@ type Codec struct {
 	MediaType string
 	Marshal   func(proto.Message) ([]byte, error)
 	Unmarshal func([]byte, proto.Message) error
+	// Append is Marshal into the end of a buffer the caller reuses (a
+	// stream encodes every event into the same one).
+	Append func([]byte, proto.Message) ([]byte, error)
 }
 
 // ProtobufCodec is Mesos' binary codec.
-var ProtobufCodec = Codec{MediaType: MediaProtobuf, Marshal: proto.Marshal, Unmarshal: proto.Unmarshal}
+var ProtobufCodec = Codec{MediaType: MediaProtobuf, Marshal: proto.Marshal, Unmarshal: proto.Unmarshal, Append: proto.MarshalOptions{}.MarshalAppend}
 
 // JSONCodec is Mesos' JSON: protobuf field names, enums by name, 64-bit
 // integers as JSON numbers (protojson writes them as strings, which
 // Mesos clients reject), bytes in base64. Fields this Mesos version does
 // not know are skipped on reading, so newer clients still get through.
-var JSONCodec = Codec{MediaType: MediaJSON, Marshal: marshalJSON, Unmarshal: unmarshalJSON}
+var JSONCodec = Codec{MediaType: MediaJSON, Marshal: marshalJSON, Unmarshal: unmarshalJSON, Append: appendJSON}
 
 // codecFor is the codec of a media type (parameters such as charset
 // ignored), or false.
 func codecFor(mediaType string) (Codec, bool) {
+	// The exact types first: every call is parsed here, and parsing
+	// allocates.
+	switch mediaType {
+	case MediaProtobuf:
+		return ProtobufCodec, true
+	case MediaJSON:
+		return JSONCodec, true
+	}
 	mt, _, err := mime.ParseMediaType(mediaType)
 	if err != nil {
 		return Codec{}, false
@@ -88,6 +99,10 @@ func unmarshalJSON(b []byte, m proto.Message) error {
 // second pass to unquote its 64-bit integers took three times as long).
 func marshalJSON(m proto.Message) ([]byte, error) {
 	return appendMessage(make([]byte, 0, 512), m.ProtoReflect())
+}
+
+func appendJSON(b []byte, m proto.Message) ([]byte, error) {
+	return appendMessage(b, m.ProtoReflect())
 }
 
 func appendMessage(b []byte, m protoreflect.Message) ([]byte, error) {

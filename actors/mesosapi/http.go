@@ -159,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxCallBytes+1))
+	body, err := readCall(r, s.cfg.MaxCallBytes)
 	if err != nil {
 		http.Error(w, "reading the call: "+err.Error(), http.StatusBadRequest)
 		return
@@ -198,8 +198,8 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id security.Identi
 		http.Error(w, fmt.Sprintf("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", streamID, fid), http.StatusForbidden)
 		return
 	}
-	if h := id.Header(); h[security.HeaderRole] != st.header[security.HeaderRole] || h[security.HeaderName] != st.header[security.HeaderName] {
-		http.Error(w, fmt.Sprintf("framework %s was subscribed by %s, not %s", fid, st.header[security.HeaderName], id), http.StatusForbidden)
+	if id != st.who {
+		http.Error(w, fmt.Sprintf("framework %s was subscribed by %s, not %s", fid, st.who.Name, id), http.StatusForbidden)
 		return
 	}
 	msg, err := callIn(call)
@@ -263,8 +263,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 		http.Error(w, "this server cannot stream", http.StatusInternalServerError)
 		return
 	}
-	st := &stream{id: newStreamID(), codec: out, header: id.Header(), master: master,
-		events: make(chan []byte, s.cfg.StreamBuffer), result: make(chan *subscribeError, 1), done: make(chan struct{})}
+	st := &stream{id: newStreamID(), codec: out, who: id, header: id.Header(), master: master,
+		out: newOutbox(s.cfg.StreamBuffer), result: make(chan *subscribeError, 1), done: make(chan struct{})}
 	log := s.cfg.Logger.With("stream", st.id, "framework", fw.info.GetName(), "principal", id.String())
 	b := &bridge{srv: s, st: st, fw: fw, suppressed: sub.GetSuppressedRoles(), log: log}
 	st.bridge = s.cfg.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }))
@@ -292,26 +292,25 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
+	// Each wake-up writes every record queued since the last, then
+	// flushes once.
+	var spare []byte
 	for {
 		select {
-		case rec := <-st.events:
-			if !s.write(w, rec, st) {
+		case <-st.out.ready:
+			if spare, err = st.out.writeTo(w, spare); err != nil {
 				s.cfg.System.Root.Send(st.bridge, streamClosed{})
 				return
 			}
-			flusher.Flush()
-		case <-st.done:
-			for {
-				select {
-				case rec := <-st.events:
-					if !s.write(w, rec, st) {
-						return
-					}
-				default:
-					flusher.Flush()
-					return
-				}
+			if len(spare) > 0 {
+				flusher.Flush()
 			}
+		case <-st.done:
+			// The bridge's last records (an ERROR) go out before the end.
+			if spare, _ = st.out.writeTo(w, spare); len(spare) > 0 {
+				flusher.Flush()
+			}
+			return
 		case <-r.Context().Done():
 			s.cfg.System.Root.Send(st.bridge, streamClosed{})
 			return
@@ -319,19 +318,16 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 	}
 }
 
-// write writes one record and what else is queued, without a flush
-// between them.
-func (s *Server) write(w io.Writer, rec []byte, st *stream) bool {
-	for {
-		if _, err := w.Write(rec); err != nil {
-			return false
-		}
-		select {
-		case rec = <-st.events:
-		default:
-			return true
-		}
+// readCall reads a call's body, at most max bytes (one more says it was
+// longer). A body that gives its length is read into a buffer of that
+// size at once, without growing one.
+func readCall(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= max {
+		body := make([]byte, n)
+		_, err := io.ReadFull(r.Body, body)
+		return body, err
 	}
+	return io.ReadAll(io.LimitReader(r.Body, max+1))
 }
 
 func newStreamID() string {

@@ -12,8 +12,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,20 +80,24 @@ type subscription struct {
 	client *http.Client
 }
 
-func subscribe(b *testing.B, client *http.Client, url string, codec mesosapi.Codec, info *mesos.FrameworkInfo) *subscription {
+func subscribe(client *http.Client, url string, codec mesosapi.Codec, info *mesos.FrameworkInfo) (*subscription, error) {
 	body, err := codec.Marshal(&sched.Call{Type: sched.Call_SUBSCRIBE.Enum(), Subscribe: &sched.Call_Subscribe{FrameworkInfo: info}})
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", codec.MediaType)
 	req.Header.Set("Accept", codec.MediaType)
 	res, err := client.Do(req)
-	if err != nil || res.StatusCode != http.StatusOK {
-		b.Fatalf("SUBSCRIBE: %v %v", res, err)
+	if err != nil {
+		return nil, fmt.Errorf("SUBSCRIBE: %w", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		return nil, fmt.Errorf("SUBSCRIBE answered %s", res.Status)
 	}
 	return &subscription{res: res, stream: res.Header.Get(mesosapi.StreamIDHeader), rr: mesosapi.NewRecordReader(res.Body, 64<<20),
-		codec: codec, url: url, client: client}
+		codec: codec, url: url, client: client}, nil
 }
 
 func (s *subscription) next() (*sched.Event, error) {
@@ -138,11 +147,16 @@ func BenchmarkSubscribeToOffers(b *testing.B) {
 	for _, codec := range codecs {
 		b.Run(codecName(codec), func(b *testing.B) {
 			var took []time.Duration
+			var cpu time.Duration
 			for i := range b.N {
 				mark := c.Events.Mark()
+				cpuBefore := cpuTime()
 				start := time.Now()
-				s := subscribe(b, client, url, codec, &mesos.FrameworkInfo{User: proto.String("nobody"), Name: proto.String(fmt.Sprintf("f%d", i)), Roles: []string{"r"},
+				s, err := subscribe(client, url, codec, &mesos.FrameworkInfo{User: proto.String("nobody"), Name: proto.String(fmt.Sprintf("f%d", i)), Roles: []string{"r"},
 					Capabilities: []*mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}})
+				if err != nil {
+					b.Fatal(err)
+				}
 				for {
 					ev, err := s.next()
 					if err != nil {
@@ -153,6 +167,7 @@ func BenchmarkSubscribeToOffers(b *testing.B) {
 					}
 				}
 				took = append(took, time.Since(start))
+				cpu += cpuTime() - cpuBefore
 				b.StopTimer()
 				s.res.Body.Close()
 				c.Events.WaitForSince(b, mark, func(ev any) bool { _, ok := ev.(master.FrameworkRemoved); return ok })
@@ -168,6 +183,7 @@ func BenchmarkSubscribeToOffers(b *testing.B) {
 			}
 			b.ReportMetric(pct(took, 0.5), "p50-ms")
 			b.ReportMetric(pct(took, 0.99), "p99-ms")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
@@ -176,49 +192,99 @@ func BenchmarkSubscribeToOffers(b *testing.B) {
 // seen RUNNING (the UPDATE on the stream), per second. frameworks HTTP
 // frameworks on 1,000 agents accept every offer with as many tasks as
 // fit and acknowledge every update (a POST each, as Mesos requires) from
-// a pool of goroutines; one op is 20,000 tasks.
+// a pool of goroutines; one op is 20,000 tasks. The frameworks run in a
+// child process (this test binary, told by floodChildEnv), so that the
+// CPU of this process is the server's alone: server-cpu-us/task is the
+// master, agents, allocator and API (getrusage of this process),
+// client-cpu-us/task the frameworks' (the child's).
 func BenchmarkLaunchToRunning(b *testing.B) {
-	const agents, frameworks, tasks, ackers = 1000, 10, 20_000, 16
 	for _, codec := range codecs {
 		b.Run(codecName(codec), func(b *testing.B) {
+			var server, client time.Duration
 			for range b.N {
 				b.StopTimer()
-				_, url, stop := apiCluster(b, agents, "cpus:32;mem:65536")
-				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+				_, url, stop := apiCluster(b, floodAgents, "cpus:32;mem:65536")
+				cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+				cmd.Env = append(os.Environ(), floodChildEnv+"="+url+","+codec.MediaType)
+				cmd.Stderr = os.Stderr
+				before := cpuTime()
 				b.StartTimer()
-				start := time.Now()
-				var wg sync.WaitGroup
-				errs := make(chan error, frameworks)
-				for f := range frameworks {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						errs <- runFlood(b, client, url, codec, f, tasks/frameworks, ackers)
-					}()
-				}
-				wg.Wait()
-				elapsed := time.Since(start)
+				out, err := cmd.Output()
 				b.StopTimer()
-				close(errs)
-				for err := range errs {
-					if err != nil {
-						b.Fatal(err)
-					}
+				server += cpuTime() - before
+				if err != nil {
+					b.Fatalf("the frameworks' process: %v: %s", err, out)
 				}
-				b.ReportMetric(float64(tasks)/elapsed.Seconds(), "tasks/s")
+				client += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+				ns, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "done ")
+				elapsed, perr := strconv.ParseInt(ns, 10, 64)
+				if !ok || perr != nil {
+					b.Fatalf("the frameworks' process said %q", out)
+				}
+				b.ReportMetric(float64(floodTasks)/time.Duration(elapsed).Seconds(), "tasks/s")
 				stop()
 				b.StartTimer()
 			}
+			b.ReportMetric(float64(server.Microseconds())/float64(b.N*floodTasks), "server-cpu-us/task")
+			b.ReportMetric(float64(client.Microseconds())/float64(b.N*floodTasks), "client-cpu-us/task")
 		})
 	}
 }
 
+// The flood's frameworks, in a child process: floodChildEnv is
+// "<url>,<media type>"; the child prints "done <ns>", the time from the
+// first SUBSCRIBE to the last RUNNING, or the error.
+const (
+	floodChildEnv                                         = "AGORA_BENCH_MESOS_FLOOD"
+	floodAgents, floodFrameworks, floodTasks, floodAckers = 1000, 10, 20_000, 16
+)
+
+func init() {
+	spec := os.Getenv(floodChildEnv)
+	if spec == "" {
+		return
+	}
+	url, mediaType, _ := strings.Cut(spec, ",")
+	codec := mesosapi.ProtobufCodec
+	if mediaType == mesosapi.MediaJSON {
+		codec = mesosapi.JSONCodec
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, floodFrameworks)
+	for f := range floodFrameworks {
+		wg.Go(func() { errs <- runFlood(client, url, codec, f, floodTasks/floodFrameworks, floodAckers) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Println("done", elapsed.Nanoseconds())
+	os.Exit(0)
+}
+
+// cpuTime is this process's user and system CPU so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // runFlood is one framework launching queue tasks of cpus:0.1;mem:128
 // and returning once all are RUNNING.
-func runFlood(b *testing.B, client *http.Client, url string, codec mesosapi.Codec, n, queue, ackers int) error {
+func runFlood(client *http.Client, url string, codec mesosapi.Codec, n, queue, ackers int) error {
 	role := fmt.Sprintf("role%d", n)
-	s := subscribe(b, client, url, codec, &mesos.FrameworkInfo{User: proto.String("nobody"), Name: proto.String(role), Roles: []string{role},
+	s, err := subscribe(client, url, codec, &mesos.FrameworkInfo{User: proto.String("nobody"), Name: proto.String(role), Roles: []string{role},
 		Capabilities: []*mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}})
+	if err != nil {
+		return err
+	}
 	defer s.res.Body.Close()
 	acks := make(chan *sched.Call, 4096)
 	ackErr := make(chan error, ackers)

@@ -2,6 +2,7 @@ package mesosapi
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,27 @@ func TestCheckMapping(t *testing.T) {
 		CheckStatus: &messages.CheckStatusInfo{Type: messages.HealthCheck_HTTP, HttpStatusCode: &code}})
 	if out.GetCheckStatus().GetType() != mesos.CheckInfo_HTTP || out.GetCheckStatus().GetHttp().GetStatusCode() != 503 || out.GetReason() != mesos.TaskStatus_REASON_TASK_CHECK_STATUS_UPDATED {
 		t.Fatalf("status out: %v", out)
+	}
+}
+
+// offersOut builds many offers' parts from shared chunks: each offer must
+// still be its own, equal to the same offer mapped alone, across chunk
+// boundaries.
+func TestOffersOutSharesNoParts(t *testing.T) {
+	var in []*messages.Offer
+	for i := range 3 * maxSlabChunk / 2 {
+		in = append(in, &messages.Offer{Id: &messages.OfferID{Value: fmt.Sprintf("O%d", i)}, FrameworkId: &messages.FrameworkID{Value: "F1"},
+			AgentId: &messages.AgentID{Value: fmt.Sprintf("A%d", i)}, Hostname: fmt.Sprintf("h%d", i), Role: fmt.Sprintf("r%d", i%3), AgentHttpAddress: fmt.Sprintf("10.0.0.%d:%d", i%250, 5000+i),
+			Resources: []*messages.Resource{{Name: "cpus", Scalar: float64(i)}, {Name: "mem", Scalar: 1024, Role: "r1"},
+				{Name: "ports", Ranges: []*messages.Range{{Begin: uint64(i), End: uint64(2 * i)}, {Begin: 31000, End: 32000}}}},
+			Attributes: []*messages.Attribute{{Name: "rack", Value: &messages.Attribute_Scalar{Scalar: float64(i)}}}})
+	}
+	for _, refinement := range []bool{false, true} {
+		out := offersOut(in, true, refinement)
+		for i, o := range in {
+			if want := offerOut(o, true, refinement); !proto.Equal(out[i], want) {
+				t.Fatalf("offer %d built with the others:\n%v\nalone:\n%v", i, out[i], want)
+			}
+		}
 	}
 }

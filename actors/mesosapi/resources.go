@@ -23,28 +23,40 @@ import (
 // reservation as reservations (RESERVATION_REFINEMENT frameworks) or as
 // the pre-refinement role field.
 func resourcesOut(rs []*messages.Resource, allocated string, refinement bool) []*mesos.Resource {
+	return new(parts).resources(rs, allocated, refinement)
+}
+
+func (p *parts) resources(rs []*messages.Resource, allocated string, refinement bool) []*mesos.Resource {
 	out := make([]*mesos.Resource, 0, len(rs))
 	for _, r := range rs {
-		m := &mesos.Resource{Name: proto.String(r.Name)}
+		m := p.resource.next()
+		m.Name = p.str(r.Name)
 		if len(r.Ranges) > 0 || r.Name == "ports" {
-			m.Type = mesos.Value_RANGES.Enum()
-			m.Ranges = &mesos.Value_Ranges{}
-			for _, rg := range r.Ranges {
-				m.Ranges.Range = append(m.Ranges.Range, &mesos.Value_Range{Begin: proto.Uint64(rg.Begin), End: proto.Uint64(rg.End)})
+			m.Type = p.valueType(mesos.Value_RANGES)
+			m.Ranges = p.ranges.next()
+			m.Ranges.Range = make([]*mesos.Value_Range, len(r.Ranges))
+			for i, rg := range r.Ranges {
+				mr := p.rng.next()
+				mr.Begin, mr.End = p.u64(rg.Begin), p.u64(rg.End)
+				m.Ranges.Range[i] = mr
 			}
 		} else {
-			m.Type = mesos.Value_SCALAR.Enum()
-			m.Scalar = &mesos.Value_Scalar{Value: proto.Float64(r.Scalar)}
+			m.Type = p.valueType(mesos.Value_SCALAR)
+			m.Scalar = p.scalar(r.Scalar)
 		}
 		if r.Role != "" {
 			if refinement {
-				m.Reservations = []*mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_STATIC.Enum(), Role: proto.String(r.Role)}}
+				res := p.reservation.next()
+				res.Type, res.Role = p.reservationType.next(), p.str(r.Role)
+				*res.Type = mesos.Resource_ReservationInfo_STATIC
+				m.Reservations = []*mesos.Resource_ReservationInfo{res}
 			} else {
-				m.Role = proto.String(r.Role)
+				m.Role = p.str(r.Role)
 			}
 		}
 		if allocated != "" {
-			m.AllocationInfo = &mesos.Resource_AllocationInfo{Role: proto.String(allocated)}
+			m.AllocationInfo = p.allocation.next()
+			m.AllocationInfo.Role = p.str(allocated)
 		}
 		if r.Revocable {
 			m.Revocable = &mesos.Resource_RevocableInfo{}
@@ -102,41 +114,129 @@ func resourcesIn(rs []*mesos.Resource) ([]*messages.Resource, error) {
 	return out, nil
 }
 
+// offersOut is Agora's offers as Mesos sends them to a framework.
+func offersOut(os []*messages.Offer, multiRole, refinement bool) []*mesos.Offer {
+	p := new(parts)
+	out := make([]*mesos.Offer, len(os))
+	for i, o := range os {
+		out[i] = p.offer(o, multiRole, refinement)
+	}
+	return out
+}
+
 // offerOut is an Agora offer as Mesos sends it to a framework.
 func offerOut(o *messages.Offer, multiRole, refinement bool) *mesos.Offer {
-	m := &mesos.Offer{
-		Id:          &mesos.OfferID{Value: proto.String(o.GetId().GetValue())},
-		FrameworkId: &mesos.FrameworkID{Value: proto.String(o.GetFrameworkId().GetValue())},
-		AgentId:     &mesos.AgentID{Value: proto.String(o.GetAgentId().GetValue())},
-		Hostname:    proto.String(o.Hostname),
-	}
+	return new(parts).offer(o, multiRole, refinement)
+}
+
+func (p *parts) offer(o *messages.Offer, multiRole, refinement bool) *mesos.Offer {
+	m := p.offerMsg.next()
+	m.Id = p.offerID.next()
+	m.Id.Value = p.str(o.GetId().GetValue())
+	m.FrameworkId = p.frameworkID.next()
+	m.FrameworkId.Value = p.str(o.GetFrameworkId().GetValue())
+	m.AgentId = p.agentID.next()
+	m.AgentId.Value = p.str(o.GetAgentId().GetValue())
+	m.Hostname = p.str(o.Hostname)
 	allocated := ""
 	if multiRole {
 		// Mesos tells only MULTI_ROLE frameworks which role an offer is
 		// for; to the others every offer is for their one role.
 		allocated = o.Role
-		m.AllocationInfo = &mesos.Resource_AllocationInfo{Role: proto.String(o.Role)}
+		m.AllocationInfo = p.allocation.next()
+		m.AllocationInfo.Role = p.str(o.Role)
 	}
-	m.Resources = resourcesOut(o.Resources, allocated, refinement)
+	m.Resources = p.resources(o.Resources, allocated, refinement)
 	for _, a := range o.Attributes {
 		ma := &mesos.Attribute{Name: proto.String(a.Name)}
 		switch v := a.Value.(type) {
 		case *messages.Attribute_Text:
 			ma.Type, ma.Text = mesos.Value_TEXT.Enum(), &mesos.Value_Text{Value: proto.String(v.Text)}
 		case *messages.Attribute_Scalar:
-			ma.Type, ma.Scalar = mesos.Value_SCALAR.Enum(), &mesos.Value_Scalar{Value: proto.Float64(v.Scalar)}
+			ma.Type, ma.Scalar = mesos.Value_SCALAR.Enum(), p.scalar(v.Scalar)
 		default:
 			continue
 		}
 		m.Attributes = append(m.Attributes, ma)
 	}
 	if host, port, err := net.SplitHostPort(o.AgentHttpAddress); err == nil {
-		if p, err := strconv.ParseUint(port, 10, 16); err == nil {
-			m.Url = &mesos.URL{Scheme: proto.String("http"), Address: &mesos.Address{Hostname: proto.String(o.Hostname), Port: proto.Int32(int32(p))}}
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+			m.Url = p.url.next()
+			m.Url.Scheme = p.str("http")
+			m.Url.Address = p.address.next()
+			m.Url.Address.Hostname = p.str(o.Hostname)
+			m.Url.Address.Port = p.i32.next()
+			*m.Url.Address.Port = int32(n)
 			if net.ParseIP(host) != nil {
-				m.Url.Address.Ip = proto.String(host)
+				m.Url.Address.Ip = p.str(host)
 			}
 		}
 	}
 	return m
+}
+
+// parts hands out the pieces of the Mesos messages being built from a
+// few large allocations: a first OFFERS event of 1,000 agents has some
+// 50,000 of them (each optional field is a pointer), and allocating them
+// one by one cost more than the mapping itself, twice over with the
+// garbage collector's share.
+type parts struct {
+	offerMsg        slab[mesos.Offer]
+	offerID         slab[mesos.OfferID]
+	frameworkID     slab[mesos.FrameworkID]
+	agentID         slab[mesos.AgentID]
+	url             slab[mesos.URL]
+	address         slab[mesos.Address]
+	resource        slab[mesos.Resource]
+	scalars         slab[mesos.Value_Scalar]
+	ranges          slab[mesos.Value_Ranges]
+	rng             slab[mesos.Value_Range]
+	allocation      slab[mesos.Resource_AllocationInfo]
+	reservation     slab[mesos.Resource_ReservationInfo]
+	reservationType slab[mesos.Resource_ReservationInfo_Type]
+	types           slab[mesos.Value_Type]
+	strs            slab[string]
+	f64             slab[float64]
+	u64s            slab[uint64]
+	i32             slab[int32]
+}
+
+func (p *parts) str(s string) *string {
+	v := p.strs.next()
+	*v = s
+	return v
+}
+
+func (p *parts) u64(n uint64) *uint64 {
+	v := p.u64s.next()
+	*v = n
+	return v
+}
+
+func (p *parts) valueType(t mesos.Value_Type) *mesos.Value_Type {
+	v := p.types.next()
+	*v = t
+	return v
+}
+
+func (p *parts) scalar(f float64) *mesos.Value_Scalar {
+	s := p.scalars.next()
+	s.Value = p.f64.next()
+	*s.Value = f
+	return s
+}
+
+// slab allocates Ts in chunks that grow from a few to maxSlabChunk, so
+// one small message costs little and a large one few allocations.
+type slab[T any] struct{ chunk []T }
+
+const maxSlabChunk = 512
+
+// next is a new zero T.
+func (s *slab[T]) next() *T {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]T, 0, min(maxSlabChunk, max(4, 2*cap(s.chunk))))
+	}
+	s.chunk = s.chunk[:len(s.chunk)+1]
+	return &s.chunk[len(s.chunk)-1]
 }

@@ -1,0 +1,36 @@
+package mesosapi
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/agora-sched/agora/messages"
+	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
+)
+
+// BenchmarkOffersEvent is the bridge's work for a first OFFERS event on
+// a 1,000-agent cluster: 1,000 Agora offers mapped to Mesos' and encoded,
+// as emit does it.
+func BenchmarkOffersEvent(b *testing.B) {
+	offers := make([]*messages.Offer, 1000)
+	for i := range offers {
+		offers[i] = &messages.Offer{Id: &messages.OfferID{Value: fmt.Sprintf("O%d", i)}, FrameworkId: &messages.FrameworkID{Value: "F1"},
+			AgentId: &messages.AgentID{Value: fmt.Sprintf("A%d", i)}, Hostname: fmt.Sprintf("agent-%d", i), Role: "r", AgentHttpAddress: "10.0.0.1:5051",
+			Resources: []*messages.Resource{{Name: "cpus", Scalar: 32}, {Name: "mem", Scalar: 65536}, {Name: "disk", Scalar: 1 << 20},
+				{Name: "ports", Ranges: []*messages.Range{{Begin: 31000, End: 32000}}}}}
+	}
+	for _, codec := range []Codec{ProtobufCodec, JSONCodec} {
+		b.Run(codec.MediaType[len("application/"):], func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for range b.N {
+				ev := &sched.Event_Offers{Offers: offersOut(offers, true, false)}
+				var err error
+				if buf, err = codec.Append(buf[:0], &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: ev}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
