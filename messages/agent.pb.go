@@ -936,6 +936,72 @@ func (x *TaskUsage) GetMemoryPeakBytes() int64 {
 	return 0
 }
 
+// CheckpointResources tells an agent (master to agent) the resources it
+// must keep across restarts: every dynamic reservation and persistent
+// volume on it, the whole set each time (as Mesos'
+// CheckpointResourcesMessage). The agent applies them to its --resources,
+// checkpoints them and reports the result in AgentInfo.resources when it
+// re-registers, so a new leader learns them.
+type CheckpointResources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Resources     []*Resource            `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
+	MasterEpoch   uint64                 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointResources) Reset() {
+	*x = CheckpointResources{}
+	mi := &file_messages_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointResources) ProtoMessage() {}
+
+func (x *CheckpointResources) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointResources.ProtoReflect.Descriptor instead.
+func (*CheckpointResources) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CheckpointResources) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *CheckpointResources) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *CheckpointResources) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
 var File_messages_agent_proto protoreflect.FileDescriptor
 
 const file_messages_agent_proto_rawDesc = "" +
@@ -1017,7 +1083,11 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
 	"cpuSeconds\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\x12*\n" +
-	"\x11memory_peak_bytes\x18\x03 \x01(\x03R\x0fmemoryPeakBytesB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x11memory_peak_bytes\x18\x03 \x01(\x03R\x0fmemoryPeakBytes\"\x98\x01\n" +
+	"\x13CheckpointResources\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x120\n" +
+	"\tresources\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpochB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_agent_proto_rawDescOnce sync.Once
@@ -1032,65 +1102,68 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_messages_agent_proto_goTypes = []any{
-	(DrainInfo_State)(0),       // 0: agora.v1.DrainInfo.State
-	(*AgentInfo)(nil),          // 1: agora.v1.AgentInfo
-	(*RegisterAgent)(nil),      // 2: agora.v1.RegisterAgent
-	(*ReregisterAgent)(nil),    // 3: agora.v1.ReregisterAgent
-	(*AgentRegistered)(nil),    // 4: agora.v1.AgentRegistered
-	(*AgentDrain)(nil),         // 5: agora.v1.AgentDrain
-	(*DrainInfo)(nil),          // 6: agora.v1.DrainInfo
-	(*AgentHeartbeat)(nil),     // 7: agora.v1.AgentHeartbeat
-	(*AgentHeartbeatAck)(nil),  // 8: agora.v1.AgentHeartbeatAck
-	(*UnregisterAgent)(nil),    // 9: agora.v1.UnregisterAgent
-	(*TaskCheckpoint)(nil),     // 10: agora.v1.TaskCheckpoint
-	(*ExecutorCheckpoint)(nil), // 11: agora.v1.ExecutorCheckpoint
-	(*TaskUsage)(nil),          // 12: agora.v1.TaskUsage
-	(*AgentID)(nil),            // 13: agora.v1.AgentID
-	(*Resource)(nil),           // 14: agora.v1.Resource
-	(*Attribute)(nil),          // 15: agora.v1.Attribute
-	(*actor.PID)(nil),          // 16: actor.PID
-	(*Task)(nil),               // 17: agora.v1.Task
-	(*ExecutorInfo)(nil),       // 18: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),      // 19: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),         // 20: agora.v1.MasterInfo
-	(*RunTask)(nil),            // 21: agora.v1.RunTask
-	(TaskState)(0),             // 22: agora.v1.TaskState
-	(*StatusUpdate)(nil),       // 23: agora.v1.StatusUpdate
-	(TaskStatusReason)(0),      // 24: agora.v1.TaskStatusReason
+	(DrainInfo_State)(0),        // 0: agora.v1.DrainInfo.State
+	(*AgentInfo)(nil),           // 1: agora.v1.AgentInfo
+	(*RegisterAgent)(nil),       // 2: agora.v1.RegisterAgent
+	(*ReregisterAgent)(nil),     // 3: agora.v1.ReregisterAgent
+	(*AgentRegistered)(nil),     // 4: agora.v1.AgentRegistered
+	(*AgentDrain)(nil),          // 5: agora.v1.AgentDrain
+	(*DrainInfo)(nil),           // 6: agora.v1.DrainInfo
+	(*AgentHeartbeat)(nil),      // 7: agora.v1.AgentHeartbeat
+	(*AgentHeartbeatAck)(nil),   // 8: agora.v1.AgentHeartbeatAck
+	(*UnregisterAgent)(nil),     // 9: agora.v1.UnregisterAgent
+	(*TaskCheckpoint)(nil),      // 10: agora.v1.TaskCheckpoint
+	(*ExecutorCheckpoint)(nil),  // 11: agora.v1.ExecutorCheckpoint
+	(*TaskUsage)(nil),           // 12: agora.v1.TaskUsage
+	(*CheckpointResources)(nil), // 13: agora.v1.CheckpointResources
+	(*AgentID)(nil),             // 14: agora.v1.AgentID
+	(*Resource)(nil),            // 15: agora.v1.Resource
+	(*Attribute)(nil),           // 16: agora.v1.Attribute
+	(*actor.PID)(nil),           // 17: actor.PID
+	(*Task)(nil),                // 18: agora.v1.Task
+	(*ExecutorInfo)(nil),        // 19: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),       // 20: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),          // 21: agora.v1.MasterInfo
+	(*RunTask)(nil),             // 22: agora.v1.RunTask
+	(TaskState)(0),              // 23: agora.v1.TaskState
+	(*StatusUpdate)(nil),        // 24: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),       // 25: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	13, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	14, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	15, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	14, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	15, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	16, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
 	1,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	16, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	17, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
 	1,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	16, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	17, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	18, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	19, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	17, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	18, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	19, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	20, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
 	5,  // 10: agora.v1.ReregisterAgent.drain:type_name -> agora.v1.AgentDrain
-	13, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	20, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	14, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	21, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
 	0,  // 13: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
-	13, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	13, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	20, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	13, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	21, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	22, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	23, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	24, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
-	18, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
-	19, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
-	16, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	14, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	14, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	21, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	14, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	22, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	23, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	24, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	25, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	19, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
+	20, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
+	17, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
+	14, // 25: agora.v1.CheckpointResources.agent_id:type_name -> agora.v1.AgentID
+	15, // 26: agora.v1.CheckpointResources.resources:type_name -> agora.v1.Resource
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }
@@ -1109,7 +1182,7 @@ func file_messages_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
