@@ -20,7 +20,19 @@ func checkInvariants(h *Hierarchical) error {
 		}
 		sum := ag.free
 		rev := ag.revFree
+		resv := map[*resvPool]Resources{}
 		for _, al := range ag.allocs {
+			if al.pool != nil {
+				if !allocatableTo(al.pool.role, al.c.role.name) {
+					return fmt.Errorf("agent %s: resources reserved for %s allocated to role %s", ag.id, al.pool.role, al.c.role.name)
+				}
+				if !ag.resv[slicesIndex(ag.resv, al.pool)].total.Contains(al.r) {
+					return fmt.Errorf("agent %s: allocated %v of reservation %s beyond its total", ag.id, al.r, al.pool.role)
+				}
+				resv[al.pool] = resv[al.pool].Add(al.r)
+				leafAlloc[al.c.leaf] = leafAlloc[al.c.leaf].Add(al.r.Scalars)
+				continue
+			}
 			if !sum.Scalars.Add(al.r.Scalars).Contains(Scalars{}) {
 				return fmt.Errorf("agent %s: negative allocation %v", ag.id, al.r)
 			}
@@ -43,6 +55,15 @@ func checkInvariants(h *Hierarchical) error {
 			if v < 0 || ag.revFree.Scalars[k] < 0 {
 				return fmt.Errorf("agent %s: negative free %s", ag.id, Kind(k))
 			}
+		}
+		for _, p := range ag.resv {
+			if got := p.free.Add(resv[p]); got.Scalars != p.total.Scalars || fmt.Sprint(got.Ports) != fmt.Sprint(p.total.Ports) {
+				return fmt.Errorf("agent %s: reservation %s: free %v + allocated %v, want total %v", ag.id, p.role, p.free, resv[p], p.total)
+			}
+			if p.total.IsEmpty() {
+				return fmt.Errorf("agent %s: empty reservation for %s kept", ag.id, p.role)
+			}
+			total = total.Add(p.total.Scalars)
 		}
 		total = total.Add(ag.total.Scalars)
 		free = free.Add(ag.free.Scalars)
@@ -158,6 +179,15 @@ func checkInvariants(h *Hierarchical) error {
 		return fmt.Errorf("headroom %v, want %v", want, h.required)
 	}
 	return nil
+}
+
+func slicesIndex(ps []*resvPool, p *resvPool) int {
+	for i, x := range ps {
+		if x == p {
+			return i
+		}
+	}
+	panic("allocation of a reservation the agent does not have")
 }
 
 // tb is what env needs of *testing.T, *testing.B and *rapid.T.
