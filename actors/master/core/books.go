@@ -131,7 +131,9 @@ type offerRecord struct {
 	id, frameworkID, agentID, role string
 	res, rev                       policy.Resources
 	// asRev: res is offered as revocable (policy.Grant.AsRevocable).
-	asRev   bool
+	asRev bool
+	// resv: res is reserved for this role (policy.Grant.Reservation).
+	resv    string
 	made    time.Time
 	expires time.Time
 }
@@ -194,6 +196,9 @@ type taskRecord struct {
 	// res is taken from the agent's regular pool (also when it was offered
 	// as revocable: task.Revocable), rev from its revocable pool.
 	res, rev policy.Resources
+	// resv is taken from the agent's reservation for resvRole.
+	resv     policy.Resources
+	resvRole string
 	launched time.Time
 }
 
@@ -255,7 +260,7 @@ func ValidateAgentInfo(info *messages.AgentInfo) error {
 	// names it does not allocate) is refused here, to the agent: admitted
 	// by the master and unknown to the allocator, the agent's books and
 	// the allocator's would disagree.
-	if _, _, err := policy.FromMessages(info.Resources); err != nil {
+	if _, _, _, err := policy.FromMessagesReserved(info.Resources); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
 	}
 	if len(info.Attributes) > messages.MaxAttributes {
@@ -441,7 +446,7 @@ func (b *Books) Agents() []*messages.AgentState {
 		var used policy.Resources
 		for _, t := range rec.tasks {
 			if !messages.IsTerminal(t.task.State) {
-				used = used.Add(t.res)
+				used = used.Add(t.res).Add(t.resv)
 			}
 		}
 		st.Used = used.ToMessages(false)
