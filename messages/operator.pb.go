@@ -418,11 +418,82 @@ func (x *OperatorAccepted) GetMessage() string {
 	return ""
 }
 
+// OperatorReserve reserves free resources of an agent (each names the role,
+// cpus(prod):2) or unreserves them (operator to master, answered with
+// OperatorAccepted or an Error). Mesos' /reserve and /unreserve.
+type OperatorReserve struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Resources     []*Resource            `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
+	Unreserve     bool                   `protobuf:"varint,3,opt,name=unreserve,proto3" json:"unreserve,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorReserve) Reset() {
+	*x = OperatorReserve{}
+	mi := &file_messages_operator_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorReserve) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorReserve) ProtoMessage() {}
+
+func (x *OperatorReserve) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorReserve.ProtoReflect.Descriptor instead.
+func (*OperatorReserve) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OperatorReserve) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *OperatorReserve) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *OperatorReserve) GetUnreserve() bool {
+	if x != nil {
+		return x.Unreserve
+	}
+	return false
+}
+
+func (x *OperatorReserve) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 var File_messages_operator_proto protoreflect.FileDescriptor
 
 const file_messages_operator_proto_rawDesc = "" +
 	"\n" +
-	"\x17messages/operator.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x13messages/task.proto\"\x8b\x01\n" +
+	"\x17messages/operator.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\x1a\x13messages/task.proto\"\x8b\x01\n" +
 	"\tListTasks\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x14\n" +
@@ -445,7 +516,15 @@ const file_messages_operator_proto_rawDesc = "" +
 	"\x0fReactivateAgent\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\",\n" +
 	"\x10OperatorAccepted\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessageB'Z%github.com/agora-sched/agora/messagesb\x06proto3"
+	"\amessage\x18\x01 \x01(\tR\amessage\"\x89\x02\n" +
+	"\x0fOperatorReserve\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x120\n" +
+	"\tresources\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12\x1c\n" +
+	"\tunreserve\x18\x03 \x01(\bR\tunreserve\x12=\n" +
+	"\x06labels\x18\x04 \x03(\v2%.agora.v1.OperatorReserve.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B'Z%github.com/agora-sched/agora/messagesb\x06proto3"
 
 var (
 	file_messages_operator_proto_rawDescOnce sync.Once
@@ -459,7 +538,7 @@ func file_messages_operator_proto_rawDescGZIP() []byte {
 	return file_messages_operator_proto_rawDescData
 }
 
-var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_messages_operator_proto_goTypes = []any{
 	(*ListTasks)(nil),        // 0: agora.v1.ListTasks
 	(*TaskList)(nil),         // 1: agora.v1.TaskList
@@ -468,23 +547,29 @@ var file_messages_operator_proto_goTypes = []any{
 	(*DrainAgent)(nil),       // 4: agora.v1.DrainAgent
 	(*ReactivateAgent)(nil),  // 5: agora.v1.ReactivateAgent
 	(*OperatorAccepted)(nil), // 6: agora.v1.OperatorAccepted
-	(*Task)(nil),             // 7: agora.v1.Task
-	(*FrameworkID)(nil),      // 8: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 9: agora.v1.TaskID
-	(*AgentID)(nil),          // 10: agora.v1.AgentID
+	(*OperatorReserve)(nil),  // 7: agora.v1.OperatorReserve
+	nil,                      // 8: agora.v1.OperatorReserve.LabelsEntry
+	(*Task)(nil),             // 9: agora.v1.Task
+	(*FrameworkID)(nil),      // 10: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 11: agora.v1.TaskID
+	(*AgentID)(nil),          // 12: agora.v1.AgentID
+	(*Resource)(nil),         // 13: agora.v1.Resource
 }
 var file_messages_operator_proto_depIdxs = []int32{
-	7,  // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
-	8,  // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
-	9,  // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
-	8,  // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
-	10, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
-	10, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	9,  // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
+	10, // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
+	11, // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
+	10, // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
+	12, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
+	12, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
+	12, // 6: agora.v1.OperatorReserve.agent_id:type_name -> agora.v1.AgentID
+	13, // 7: agora.v1.OperatorReserve.resources:type_name -> agora.v1.Resource
+	8,  // 8: agora.v1.OperatorReserve.labels:type_name -> agora.v1.OperatorReserve.LabelsEntry
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_messages_operator_proto_init() }
@@ -493,6 +578,7 @@ func file_messages_operator_proto_init() {
 		return
 	}
 	file_messages_ids_proto_init()
+	file_messages_resources_proto_init()
 	file_messages_task_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -500,7 +586,7 @@ func file_messages_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_operator_proto_rawDesc), len(file_messages_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

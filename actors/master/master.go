@@ -278,6 +278,8 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.DrainAgent(peer(ctx), msg, now))
 	case *messages.ReactivateAgent:
 		m.run(ctx, m.core.ReactivateAgent(peer(ctx), msg, now))
+	case *messages.OperatorReserve:
+		m.run(ctx, m.core.ReserveResources(peer(ctx), msg, now))
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)

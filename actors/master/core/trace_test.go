@@ -511,6 +511,10 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		r = e.c.DrainAgent(e.peerAs(t, d, "op"), &messages.DrainAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))},
 			DeadlineNanos: int64(dur(t, arg(t, d, "deadline", "10s")))}, e.now)
 
+	case "operator-reserve", "operator-unreserve":
+		r = e.c.ReserveResources(e.peerAs(t, d, "op"), &messages.OperatorReserve{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))},
+			Resources: resources(t, arg(t, d, "resources", "")), Unreserve: d.Cmd == "operator-unreserve"}, e.now)
+
 	case "reactivate":
 		r = e.c.ReactivateAgent(e.peerAs(t, d, "op"), &messages.ReactivateAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
 
