@@ -29,7 +29,7 @@ func (h *Hierarchical) Allocate(now time.Time) []Grant {
 	// At most one grant per agent with free resources, bar the rare split
 	// (quota, fair, revocable): sizing once saves regrowth, which was 40 %
 	// of granting.
-	grants := make([]Grant, 0, h.agentsWithFree+1)
+	grants := make([]Grant, 0, h.agentsWithFree+h.reservations+1)
 	for _, ag := range agents {
 		grants = h.allocateAgent(ag, grants)
 	}

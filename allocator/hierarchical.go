@@ -28,7 +28,10 @@ type Hierarchical struct {
 	required Scalars // headroom for unmet guarantees of roles with demand
 	// agentsWithFree counts agents with free (or free revocable) resources.
 	agentsWithFree int
-	sharesDirty    bool
+	// reservations counts the pools of every agent (each may make a grant
+	// of its own in a cycle).
+	reservations int
+	sharesDirty  bool
 
 	batch   uint64 // batch cycles run
 	version uint64 // bumped when anything may make a framework newly eligible
@@ -221,6 +224,7 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 	for _, role := range sortedRoles(a.Reserved) {
 		if r := a.Reserved[role]; !r.IsEmpty() {
 			ag.resv = append(ag.resv, &resvPool{role: role, node: h.roleNode(role), total: r, free: r})
+			h.reservations++
 			h.total = h.total.Add(r.Scalars)
 		}
 	}
@@ -260,6 +264,7 @@ func (h *Hierarchical) RemoveAgent(id string) error {
 	for _, p := range ag.resv {
 		h.total = h.total.Sub(p.total.Scalars)
 	}
+	h.reservations -= len(ag.resv)
 	h.free = h.free.Sub(ag.free.Scalars)
 	if !(ag.free.IsEmpty() && ag.revFree.IsEmpty()) {
 		h.agentsWithFree--

@@ -85,6 +85,13 @@ func checkInvariants(h *Hierarchical) error {
 			}
 		}
 	}
+	pools := 0
+	for _, ag := range h.agentList {
+		pools += len(ag.resv)
+	}
+	if pools != h.reservations {
+		return fmt.Errorf("%d reservations on agents, books say %d", pools, h.reservations)
+	}
 	if withFree != h.agentsWithFree {
 		return fmt.Errorf("%d agents have free resources, books say %d", withFree, h.agentsWithFree)
 	}

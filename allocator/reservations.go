@@ -208,6 +208,7 @@ func (h *Hierarchical) moveAllocated(c *client, ag *agent, role string, r Resour
 		if p == nil {
 			p = &resvPool{role: role, node: h.roleNode(role)}
 			ag.resv = append(ag.resv, p)
+			h.reservations++
 		}
 		p.total = p.total.Add(r)
 		ag.total = ag.total.Sub(r)
@@ -236,6 +237,7 @@ func (h *Hierarchical) moveFree(ag *agent, role string, r Resources, unreserve b
 		if p == nil {
 			p = &resvPool{role: role, node: h.roleNode(role)}
 			ag.resv = append(ag.resv, p)
+			h.reservations++
 		}
 		ag.free, ag.total = ag.free.Sub(r), ag.total.Sub(r)
 		p.free, p.total = p.free.Add(r), p.total.Add(r)
@@ -286,5 +288,6 @@ func (h *Hierarchical) dropEmpty(ag *agent) {
 			keep = append(keep, p)
 		}
 	}
+	h.reservations -= len(ag.resv) - len(keep)
 	ag.resv = keep
 }
