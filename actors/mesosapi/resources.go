@@ -2,7 +2,9 @@ package mesosapi
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/agora-sched/agora/messages"
@@ -37,10 +39,19 @@ func resourcesOut(rs []*messages.Resource, allocated string, refinement bool) []
 			m.Scalar = &mesos.Value_Scalar{Value: proto.Float64(r.Scalar)}
 		}
 		if r.Role != "" {
+			dynamic := messages.IsDynamic(r)
 			if refinement {
-				m.Reservations = []*mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_STATIC.Enum(), Role: proto.String(r.Role)}}
+				ri := &mesos.Resource_ReservationInfo{Type: mesos.Resource_ReservationInfo_STATIC.Enum(), Role: proto.String(r.Role)}
+				if dynamic {
+					ri.Type = mesos.Resource_ReservationInfo_DYNAMIC.Enum()
+					ri.Principal, ri.Labels = proto.String(r.Reservation.Principal), labelsOut(r.Reservation.Labels)
+				}
+				m.Reservations = []*mesos.Resource_ReservationInfo{ri}
 			} else {
 				m.Role = proto.String(r.Role)
+				if dynamic {
+					m.Reservation = &mesos.Resource_ReservationInfo{Principal: proto.String(r.Reservation.Principal), Labels: labelsOut(r.Reservation.Labels)}
+				}
 			}
 		}
 		if allocated != "" {
@@ -85,15 +96,17 @@ func resourcesIn(rs []*mesos.Resource) ([]*messages.Resource, error) {
 		case m.ProviderId != nil:
 			return nil, fmt.Errorf("%w: resource %s of a resource provider", ErrUnsupported, name)
 		case m.Reservation != nil:
-			return nil, fmt.Errorf("%w: resource %s dynamically reserved", ErrUnsupported, name)
+			// Before refinement: the role field, and this says dynamic.
+			r.Role = m.GetRole()
+			r.Reservation = &messages.ReservationInfo{Type: messages.ReservationInfo_DYNAMIC, Role: r.Role, Principal: m.Reservation.GetPrincipal(), Labels: labelsIn(m.Reservation.GetLabels())}
 		case len(m.Reservations) > 1:
 			return nil, fmt.Errorf("%w: resource %s with refined reservations", ErrUnsupported, name)
 		case len(m.Reservations) == 1:
 			res := m.Reservations[0]
-			if res.GetType() != mesos.Resource_ReservationInfo_STATIC {
-				return nil, fmt.Errorf("%w: resource %s dynamically reserved", ErrUnsupported, name)
-			}
 			r.Role = res.GetRole()
+			if res.GetType() == mesos.Resource_ReservationInfo_DYNAMIC {
+				r.Reservation = &messages.ReservationInfo{Type: messages.ReservationInfo_DYNAMIC, Role: r.Role, Principal: res.GetPrincipal(), Labels: labelsIn(res.GetLabels())}
+			}
 		case m.Role != nil && m.GetRole() != "*":
 			r.Role = m.GetRole()
 		}
@@ -139,4 +152,26 @@ func offerOut(o *messages.Offer, multiRole, refinement bool) *mesos.Offer {
 		}
 	}
 	return m
+}
+
+func labelsOut(l map[string]string) *mesos.Labels {
+	if len(l) == 0 {
+		return nil
+	}
+	out := &mesos.Labels{}
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		out.Labels = append(out.Labels, &mesos.Label{Key: proto.String(k), Value: proto.String(l[k])})
+	}
+	return out
+}
+
+func labelsIn(l *mesos.Labels) map[string]string {
+	if len(l.GetLabels()) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(l.GetLabels()))
+	for _, x := range l.GetLabels() {
+		out[x.GetKey()] = x.GetValue()
+	}
+	return out
 }

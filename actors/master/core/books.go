@@ -420,7 +420,7 @@ func (b *Books) regularTotal() policy.Scalars {
 	var total policy.Scalars
 	for _, a := range b.agents {
 		if a.reachable {
-			r, _, _ := policy.FromMessages(a.info.Resources)
+			r, _, _, _ := policy.FromMessagesReserved(a.info.Resources)
 			total = total.Add(r.Scalars)
 		}
 	}
