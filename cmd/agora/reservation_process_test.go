@@ -90,3 +90,36 @@ func TestReservationProcesses(t *testing.T) {
 		t.Fatalf("a task of dev once the reservation is gone: %v\n%s", err, out)
 	}
 }
+
+// A new leader learns the reservations from the agents' re-registrations:
+// after the leader is SIGKILLed, the reservation is in the new leader's
+// state and a task of prod runs on it again.
+func TestReservationSurvivesMasterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes and Consul; make test runs it")
+	}
+	c := startHAMasters(t)
+	first := c.leader(t, "")
+	waitState(t, first.HttpAddress, func(st *messages.MasterState) bool { return reachable(st) == 3 })
+	runProd := func() {
+		t.Helper()
+		out, err := exec.Command(agoraBin, "run", "--master", c.election, "--timeout", "30s", "--role", "prod", "--reserved",
+			"--cpus", "1", "--mem", "128", "--", "echo", "ran-as-prod").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "ran-as-prod") {
+			t.Fatalf("a task of prod on its reservation: %v\n%s", err, out)
+		}
+	}
+	out, err := exec.Command(agoraBin, "reserve", "agent-0", "cpus(prod):1;mem(prod):256", "--master-http", first.HttpAddress).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "reserved for prod") {
+		t.Fatalf("agora reserve: %v\n%s", err, out)
+	}
+	// Once a task ran on it, the agent has applied the reservation.
+	runProd()
+
+	c.byHTTP(first.HttpAddress).p.signal(syscall.SIGKILL)
+	next := c.leader(t, first.Id)
+	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool {
+		return reachable(st) == 3 && agentReserves(st, "agent-0", "cpus(prod):1")
+	})
+	runProd()
+}
