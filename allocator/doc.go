@@ -89,8 +89,9 @@
 // first eligible client in DRF order of the role's subtree (the role and
 // its descendants, Mesos' isAllocatableTo); quota limits and rotation turns
 // do not apply to them, filters do. They count in the cluster's total and,
-// allocated, in the holder's shares and guarantee; unallocated they count
-// for nobody (Mesos 1.9 counts them as consumed quota: not yet here).
+// allocated, in the holder's shares; allocated or not, towards the
+// guarantee of their role and its ancestors (Mesos' quota consumption), so
+// no unreserved headroom is held back for what a reservation covers.
 //
 // # Minimum offer size
 //

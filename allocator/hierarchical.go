@@ -225,6 +225,7 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 		if r := a.Reserved[role]; !r.IsEmpty() {
 			ag.resv = append(ag.resv, &resvPool{role: role, node: h.roleNode(role), total: r, free: r})
 			h.reservations++
+			h.adjustResvFree(ag.resv[len(ag.resv)-1].node, r.Scalars, true)
 			h.total = h.total.Add(r.Scalars)
 		}
 	}
@@ -263,6 +264,7 @@ func (h *Hierarchical) RemoveAgent(id string) error {
 	h.total = h.total.Sub(ag.total.Scalars)
 	for _, p := range ag.resv {
 		h.total = h.total.Sub(p.total.Scalars)
+		h.adjustResvFree(p.node, p.free.Scalars, false)
 	}
 	h.reservations -= len(ag.resv)
 	h.free = h.free.Sub(ag.free.Scalars)
@@ -342,6 +344,7 @@ func (h *Hierarchical) RemoveFramework(id string) error {
 			if al := ag.allocs[i]; al.c.fw == fw {
 				if al.pool != nil {
 					al.pool.free = al.pool.free.Add(al.r)
+					h.adjustResvFree(al.pool.node, al.r.Scalars, true)
 					ag.version++
 				} else {
 					h.returnToAgent(ag, al.r, al.rev)
@@ -426,11 +429,13 @@ func (h *Hierarchical) forQuotaPath(n *node, f func(*node)) {
 	}
 }
 
-// unmet is what a role still lacks to reach its guarantee.
+// unmet is what a role still lacks to reach its guarantee. Its
+// unallocated reservations count as held (Mesos' quota consumption), so no
+// headroom is kept back for what is already set aside for it.
 func unmet(n *node) Scalars {
 	var u Scalars
 	for k := range u {
-		u[k] = max(0, n.quota.Guarantee[k]-n.alloc[k])
+		u[k] = max(0, n.quota.Guarantee[k]-n.alloc[k]-n.resvFree[k])
 	}
 	return u
 }

@@ -86,8 +86,19 @@ func checkInvariants(h *Hierarchical) error {
 		}
 	}
 	pools := 0
+	resvFree := map[*node]Scalars{}
 	for _, ag := range h.agentList {
 		pools += len(ag.resv)
+		for _, p := range ag.resv {
+			for n := p.node; n != nil; n = n.parent {
+				resvFree[n] = resvFree[n].Add(p.free.Scalars)
+			}
+		}
+	}
+	for _, n := range h.roles {
+		if n.resvFree != resvFree[n] {
+			return fmt.Errorf("role %q: unallocated reservations %v, agents say %v", n.name, n.resvFree, resvFree[n])
+		}
 	}
 	if pools != h.reservations {
 		return fmt.Errorf("%d reservations on agents, books say %d", pools, h.reservations)

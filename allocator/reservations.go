@@ -91,6 +91,7 @@ func (h *Hierarchical) eligibleReserved(c *client, ag *agent) bool {
 
 func (h *Hierarchical) grantReserved(c *client, ag *agent, p *resvPool, r Resources, grants []Grant) []Grant {
 	p.free = p.free.Sub(r)
+	h.adjustResvFree(p.node, r.Scalars, false)
 	found := false
 	for i := range ag.allocs {
 		if ag.allocs[i].c == c && ag.allocs[i].pool == p {
@@ -125,6 +126,7 @@ func (h *Hierarchical) recoverReserved(c *client, ag *agent, p *resvPool, r Reso
 			ag.allocs = append(ag.allocs[:i], ag.allocs[i+1:]...)
 		}
 		p.free = p.free.Add(r)
+		h.adjustResvFree(p.node, r.Scalars, true)
 		ag.version++
 		h.unallocate(c, r.Scalars)
 		return nil
@@ -228,6 +230,7 @@ func (h *Hierarchical) moveFree(ag *agent, role string, r Resources, unreserve b
 			return fmt.Errorf("agent %s: unreserve %s from %s: not free in the reservation: %w", ag.id, r, role, ErrNotAllocated)
 		}
 		p.free, p.total = p.free.Sub(r), p.total.Sub(r)
+		h.adjustResvFree(p.node, r.Scalars, false)
 		ag.free, ag.total = ag.free.Add(r), ag.total.Add(r)
 		h.free = h.free.Add(r.Scalars)
 	} else {
@@ -241,6 +244,7 @@ func (h *Hierarchical) moveFree(ag *agent, role string, r Resources, unreserve b
 		}
 		ag.free, ag.total = ag.free.Sub(r), ag.total.Sub(r)
 		p.free, p.total = p.free.Add(r), p.total.Add(r)
+		h.adjustResvFree(p.node, r.Scalars, true)
 		h.free = h.free.Sub(r.Scalars)
 	}
 	if isFree := !(ag.free.IsEmpty() && ag.revFree.IsEmpty()); isFree != wasFree {
@@ -290,4 +294,27 @@ func (h *Hierarchical) dropEmpty(ag *agent) {
 	}
 	h.reservations -= len(ag.resv) - len(keep)
 	ag.resv = keep
+}
+
+// adjustResvFree adds (or removes) s to the unallocated reservations of
+// role n and its ancestors, keeping the headroom in step.
+func (h *Hierarchical) adjustResvFree(n *node, s Scalars, add bool) {
+	for ; n != nil; n = n.parent {
+		tracked := n.hasQuota && n.active > 0
+		var before Scalars
+		if tracked {
+			before = unmet(n)
+		}
+		if add {
+			n.resvFree = n.resvFree.Add(s)
+		} else {
+			n.resvFree = n.resvFree.Sub(s)
+		}
+		if tracked {
+			if after := unmet(n); after != before {
+				h.required = h.required.Sub(before).Add(after)
+				h.version++
+			}
+		}
+	}
 }

@@ -211,3 +211,36 @@ func TestReservedGrantsRoundTripTheWire(t *testing.T) {
 		t.Fatalf("unreserved grants carry a reservation column: %v", m.Reservation)
 	}
 }
+
+// Mesos (quota.md): reservations count as consumed quota, allocated or not,
+// so no unreserved headroom is held back for a guarantee they cover.
+func TestUnallocatedReservationsCountTowardsTheGuarantee(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.reservedAgent("a1", "", map[string]string{"prod": "cpus:4;mem:4096"})
+	e.agent("a2", "cpus:4;mem:4096", nil)
+	e.framework(Framework{ID: "p", Roles: []string{"prod"}})
+	if err := e.h.SetQuota("prod", NoLimit(MustParse("cpus:4;mem:4096").Scalars)); err != nil {
+		t.Fatal(err)
+	}
+	e.check()
+	if !e.h.required.IsZero() {
+		t.Fatalf("headroom %v kept for prod, whose guarantee its reservation covers", e.h.required)
+	}
+	if err := e.h.Suppress("p"); err != nil {
+		t.Fatal(err)
+	}
+	e.framework(Framework{ID: "d", Roles: []string{"dev"}})
+	if gs := e.cycle(time.Second); len(gs) != 1 || gs[0].FrameworkID != "d" || gs[0].AgentID != "a2" {
+		t.Fatalf("grants %+v: want all of a2 to dev", gs)
+	}
+	if err := e.h.Revive("p"); err != nil {
+		t.Fatal(err)
+	}
+	e.check()
+	if gs := e.cycle(time.Second); len(gs) != 1 || gs[0].Reservation != "prod" {
+		t.Fatalf("grants %+v: want prod's reservation to p", gs)
+	}
+	if err := e.h.UpdateReservation("a2", "prod", MustParse("cpus:1"), false, "", ""); !errors.Is(err, ErrNotAllocated) {
+		t.Fatalf("reserving what dev holds: err %v", err)
+	}
+}
