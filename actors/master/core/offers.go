@@ -59,7 +59,7 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 		o := c.books.addOffer(g, now, expires)
 		res := g.Resources.ToMessages(g.AsRevocable)
 		if g.Reservation != "" {
-			res = reservedMessages(g.Resources, g.Reservation)
+			res = reservedAs(g.Resources, offeredReservation(a.info.Resources, g.Reservation))
 		}
 		offer := &messages.Offer{
 			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,

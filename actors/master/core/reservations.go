@@ -8,6 +8,7 @@ import (
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
 )
 
 // Reservations in the master's books. An agent's resources
@@ -21,12 +22,37 @@ import (
 
 // reservedMessages is r reserved for role, as the wire says it.
 func reservedMessages(r policy.Resources, role string) []*messages.Resource {
+	return reservedAs(r, &messages.ReservationInfo{Role: role})
+}
+
+func reservedAs(r policy.Resources, info *messages.ReservationInfo) []*messages.Resource {
 	out := r.ToMessages(false)
 	for _, m := range out {
-		m.Role = role
-		m.Reservation = &messages.ReservationInfo{Role: role}
+		m.Role = info.Role
+		m.Reservation = proto.Clone(info).(*messages.ReservationInfo)
 	}
 	return out
+}
+
+// offeredReservation is how an offer of role's reservation on agent
+// describes it: the dynamic reservation (principal, labels) when that is
+// all the agent has reserved for role, else just the role (static, or
+// several reservations the quantities cannot tell apart).
+func offeredReservation(resources []*messages.Resource, role string) *messages.ReservationInfo {
+	var found *messages.ReservationInfo
+	for _, r := range resources {
+		if r.Role != role {
+			continue
+		}
+		if !messages.IsDynamic(r) || found != nil && !proto.Equal(found, r.Reservation) {
+			return &messages.ReservationInfo{Role: role}
+		}
+		found = r.Reservation
+	}
+	if found == nil {
+		return &messages.ReservationInfo{Role: role}
+	}
+	return found
 }
 
 // taskResources splits a task's resources into the agent's unreserved
