@@ -29,7 +29,7 @@ func (h *Hierarchical) Allocate(now time.Time) []Grant {
 	// At most one grant per agent with free resources, bar the rare split
 	// (quota, fair, revocable): sizing once saves regrowth, which was 40 %
 	// of granting.
-	grants := make([]Grant, 0, h.agentsWithFree+1)
+	grants := make([]Grant, 0, h.agentsWithFree+h.reservations+1)
 	for _, ag := range agents {
 		grants = h.allocateAgent(ag, grants)
 	}
@@ -75,6 +75,9 @@ func (h *Hierarchical) shuffleAgents() {
 func (h *Hierarchical) allocateAgent(ag *agent, grants []Grant) []Grant {
 	if ag.inactive {
 		return grants
+	}
+	if len(ag.resv) > 0 {
+		grants = h.allocateReserved(ag, grants)
 	}
 	if ag.dead && ag.deadGlobal == h.version && ag.deadLocal == ag.version && !h.noDeadCache {
 		return grants // nothing changed since nobody could take it
@@ -163,6 +166,9 @@ func (h *Hierarchical) restore(mark int) {
 // eligible decides whether c may be offered ag in this stage, and if so
 // leaves what it would get in h.cand and h.candRev.
 func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
+	if mode == stageReserved {
+		return h.eligibleReserved(c, ag)
+	}
 	if _, filtered := c.filters[ag]; filtered {
 		return false
 	}
@@ -324,7 +330,7 @@ func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, asRev bool,
 	}
 	found := false
 	for i := range ag.allocs {
-		if ag.allocs[i].c == c {
+		if ag.allocs[i].c == c && ag.allocs[i].pool == nil {
 			ag.allocs[i].r = ag.allocs[i].r.Add(r)
 			ag.allocs[i].rev = ag.allocs[i].rev.Add(rev)
 			found = true
@@ -400,7 +406,23 @@ func (h *Hierarchical) Recover(frameworkID, role, agentID string, r, rev Resourc
 	if !ok {
 		return errUnknownAgent(agentID)
 	}
-	return h.recover(c, ag, r, rev)
+	return h.recoverFrom(c, ag, "", r, rev)
+}
+
+// recoverFrom recovers from the unreserved pool, or from the reservation
+// for role reservation when it is not empty.
+func (h *Hierarchical) recoverFrom(c *client, ag *agent, reservation string, r, rev Resources) error {
+	if reservation == "" {
+		return h.recover(c, ag, r, rev)
+	}
+	if !rev.IsEmpty() {
+		return fmt.Errorf("%w: revocable resources cannot be reserved", ErrInvalid)
+	}
+	p := ag.pool(reservation)
+	if p == nil {
+		return fmt.Errorf("framework %s on agent %s: recover %s reserved for %s: %w", c.fw.id, ag.id, r, reservation, ErrNotAllocated)
+	}
+	return h.recoverReserved(c, ag, p, r)
 }
 
 func (h *Hierarchical) recover(c *client, ag *agent, r, rev Resources) error {
@@ -411,7 +433,7 @@ func (h *Hierarchical) recover(c *client, ag *agent, r, rev Resources) error {
 	}
 	for i := range ag.allocs {
 		al := &ag.allocs[i]
-		if al.c != c {
+		if al.c != c || al.pool != nil {
 			continue
 		}
 		if !al.r.Contains(r) || !al.rev.Contains(rev) {

@@ -51,6 +51,15 @@ type Allocator interface {
 	// AllocateAgent allocates one agent's free resources (event-driven:
 	// agent added, resources recovered). It does not count as a batch.
 	AllocateAgent(agentID string, now time.Time) []Grant
+	// ReturnReserved gives back resources reserved for role reservation
+	// (Grant.Reservation) as Recover, Decline or ReturnUnused do with
+	// unreserved ones.
+	ReturnReserved(frameworkID, role, agentID, reservation string, r Resources, kind ReturnKind, refuse time.Duration, now time.Time) error
+	// UpdateReservation reserves resources of an agent for role (RESERVE)
+	// or unreserves them (UNRESERVE). With a framework they are allocated
+	// to it under frameworkRole (offered) and stay allocated, moved between
+	// the pools; without one (an operator) they must be free.
+	UpdateReservation(agentID, role string, r Resources, unreserve bool, frameworkID, frameworkRole string) error
 	// Shortfalls lists the roles with demand below their guarantee whose
 	// unmet part exceeds what is free, least satisfied first.
 	Shortfalls() []Shortfall
@@ -62,6 +71,10 @@ type Agent struct {
 	Total      Resources
 	Revocable  Resources
 	Attributes map[string]string
+	// Reserved is what is reserved for each role (static and dynamic
+	// reservations alike); Total is the rest. Reserved resources are
+	// offered only to their role and its descendants.
+	Reserved map[string]Resources
 	// Allocated is what is already in use on the agent (tasks found when it
 	// re-registers); each must name a known framework and role.
 	Allocated []Grant
@@ -126,6 +139,9 @@ type Grant struct {
 	// or fair share (Options.RevocableAbove). Tasks on them are preempted
 	// first.
 	AsRevocable bool
+	// Reservation is the role Resources are reserved for (Role or an
+	// ancestor of it); empty for unreserved resources.
+	Reservation string
 }
 
 // DefaultRefuse is the filter a decline installs when none is given.

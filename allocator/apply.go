@@ -51,6 +51,12 @@ func Apply(p Allocator, msg proto.Message, now time.Time) (Dirty, error) {
 		return Dirty{All: true}, setRole(p, m.GetSettings())
 	case *messages.AllocatorReturn:
 		return Dirty{Agent: m.AgentId}, takeBack(p, m, now)
+	case *messages.AllocatorUpdateReservation:
+		r, err := FromQuantities(m.Resources)
+		if err != nil {
+			return Dirty{}, err
+		}
+		return Dirty{Agent: m.AgentId}, p.UpdateReservation(m.AgentId, m.Role, r, m.Unreserve, m.FrameworkId, m.FrameworkRole)
 	}
 	return Dirty{}, fmt.Errorf("%w: the allocator does not handle %T", ErrInvalid, msg)
 }
@@ -80,6 +86,12 @@ func takeBack(p Allocator, m *messages.AllocatorReturn, now time.Time) error {
 		return err
 	}
 	refuse := time.Duration(m.RefuseNanos)
+	if m.Reservation != "" {
+		if !rev.IsEmpty() {
+			return fmt.Errorf("%w: revocable resources cannot be reserved", ErrInvalid)
+		}
+		return p.ReturnReserved(m.FrameworkId, m.Role, m.AgentId, m.Reservation, res, ReturnKind(m.Kind), refuse, now)
+	}
 	switch m.Kind {
 	case messages.AllocatorReturn_DECLINE:
 		return p.Decline(m.FrameworkId, m.Role, m.AgentId, res, rev, refuse, now)

@@ -80,6 +80,19 @@
 // churning load ran on 17 agents under binpack, 20 under drf and 39 of 40
 // under spread (TestPlacementsPackOrSpreadTasks).
 //
+// # Reservations
+//
+// Resources reserved for a role (Agent.Reserved: static ones from the
+// agent's resources, dynamic ones moved in and out by UpdateReservation)
+// sit in a pool per role on the agent. Before its unreserved resources, an
+// agent's pools are each offered whole, with Grant.Reservation set, to the
+// first eligible client in DRF order of the role's subtree (the role and
+// its descendants, Mesos' isAllocatableTo); quota limits and rotation turns
+// do not apply to them, filters do. They count in the cluster's total and,
+// allocated, in the holder's shares; allocated or not, towards the
+// guarantee of their role and its ancestors (Mesos' quota consumption), so
+// no unreserved headroom is held back for what a reservation covers.
+//
 // # Minimum offer size
 //
 // An offer must hold at least one of the framework's minimum-allocatable

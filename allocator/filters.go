@@ -58,15 +58,15 @@ func (f *filterHeap) Pop() any {
 
 // Decline implements Allocator.
 func (h *Hierarchical) Decline(frameworkID, role, agentID string, r, rev Resources, refuse time.Duration, now time.Time) error {
-	return h.returnWithFilter(frameworkID, role, agentID, r, rev, refuse, now, true)
+	return h.returnWithFilter(frameworkID, role, agentID, "", r, rev, refuse, now, true)
 }
 
 // ReturnUnused implements Allocator.
 func (h *Hierarchical) ReturnUnused(frameworkID, role, agentID string, r, rev Resources, refuse time.Duration, now time.Time) error {
-	return h.returnWithFilter(frameworkID, role, agentID, r, rev, refuse, now, false)
+	return h.returnWithFilter(frameworkID, role, agentID, "", r, rev, refuse, now, false)
 }
 
-func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID string, r, rev Resources, refuse time.Duration, now time.Time, rotate bool) error {
+func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation string, r, rev Resources, refuse time.Duration, now time.Time, rotate bool) error {
 	c, err := h.clientOf(frameworkID, role)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID string, r, re
 	if !ok {
 		return errUnknownAgent(agentID)
 	}
-	if err := h.recover(c, ag, r, rev); err != nil {
+	if err := h.recoverFrom(c, ag, reservation, r, rev); err != nil {
 		return err
 	}
 	h.returned(c, ag, rotate)

@@ -28,7 +28,10 @@ type Hierarchical struct {
 	required Scalars // headroom for unmet guarantees of roles with demand
 	// agentsWithFree counts agents with free (or free revocable) resources.
 	agentsWithFree int
-	sharesDirty    bool
+	// reservations counts the pools of every agent (each may make a grant
+	// of its own in a cycle).
+	reservations int
+	sharesDirty  bool
 
 	batch   uint64 // batch cycles run
 	version uint64 // bumped when anything may make a framework newly eligible
@@ -78,12 +81,17 @@ type agent struct {
 	// inactive: offered to nobody (drained by an operator); its free
 	// resources still count in the cluster's totals, as in Mesos.
 	inactive bool
+	// resv holds the agent's reservations, one pool per role; total and
+	// free above are its unreserved resources only.
+	resv []*resvPool
 }
 
 type agentAlloc struct {
 	c   *client
 	r   Resources
 	rev Resources
+	// pool is the reservation r was taken from (nil: unreserved).
+	pool *resvPool
 }
 
 type framework struct {
@@ -177,23 +185,49 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 			return fmt.Errorf("%w: agent %s has negative %s", ErrInvalid, a.ID, Kind(k))
 		}
 	}
+	for role := range a.Reserved {
+		if err := validRole(role); err != nil {
+			return fmt.Errorf("agent %s: reservation: %w", a.ID, err)
+		}
+	}
 	clients := make([]*client, len(a.Allocated))
 	used := Resources{}
+	usedResv := map[string]Resources{}
 	for i, g := range a.Allocated {
 		c, err := h.clientOf(g.FrameworkID, g.Role)
 		if err != nil {
 			return fmt.Errorf("agent %s: allocation: %w", a.ID, err)
 		}
 		clients[i] = c
-		used = used.Add(g.Resources)
+		if g.Reservation == "" {
+			used = used.Add(g.Resources)
+			continue
+		}
+		if !allocatableTo(g.Reservation, g.Role) {
+			return fmt.Errorf("%w: agent %s: role %s uses resources reserved for %s, neither it nor an ancestor", ErrInvalid, a.ID, g.Role, g.Reservation)
+		}
+		usedResv[g.Reservation] = usedResv[g.Reservation].Add(g.Resources)
 	}
 	if !a.Total.Contains(used) {
 		return fmt.Errorf("%w: agent %s: allocated %s exceeds total %s", ErrInvalid, a.ID, used, a.Total)
+	}
+	for role, u := range usedResv {
+		if !a.Reserved[role].Contains(u) {
+			return fmt.Errorf("%w: agent %s: allocated %s exceeds what is reserved for %s (%s)", ErrInvalid, a.ID, u, role, a.Reserved[role])
+		}
 	}
 	ag := &agent{
 		id: a.ID, idx: len(h.agentList),
 		total: a.Total, free: a.Total, revTotal: a.Revocable, revFree: a.Revocable,
 		attrs: a.Attributes, filters: map[*client]*filter{}, incarnation: a.Incarnation,
+	}
+	for _, role := range sortedRoles(a.Reserved) {
+		if r := a.Reserved[role]; !r.IsEmpty() {
+			ag.resv = append(ag.resv, &resvPool{role: role, node: h.roleNode(role), total: r, free: r})
+			h.reservations++
+			h.adjustResvFree(ag.resv[len(ag.resv)-1].node, r.Scalars, true)
+			h.total = h.total.Add(r.Scalars)
+		}
 	}
 	h.agents[a.ID] = ag
 	h.agentList = append(h.agentList, ag)
@@ -204,6 +238,10 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 		h.agentsWithFree++
 	}
 	for i, g := range a.Allocated {
+		if g.Reservation != "" {
+			h.grantReserved(clients[i], ag, ag.pool(g.Reservation), g.Resources, nil)
+			continue
+		}
 		h.grant(clients[i], ag, g.Resources, g.Revocable, g.AsRevocable, nil)
 	}
 	h.sharesDirty = true
@@ -224,6 +262,11 @@ func (h *Hierarchical) RemoveAgent(id string) error {
 		f.dropped = true
 	}
 	h.total = h.total.Sub(ag.total.Scalars)
+	for _, p := range ag.resv {
+		h.total = h.total.Sub(p.total.Scalars)
+		h.adjustResvFree(p.node, p.free.Scalars, false)
+	}
+	h.reservations -= len(ag.resv)
 	h.free = h.free.Sub(ag.free.Scalars)
 	if !(ag.free.IsEmpty() && ag.revFree.IsEmpty()) {
 		h.agentsWithFree--
@@ -299,7 +342,13 @@ func (h *Hierarchical) RemoveFramework(id string) error {
 	for _, ag := range h.agentList {
 		for i := 0; i < len(ag.allocs); i++ {
 			if al := ag.allocs[i]; al.c.fw == fw {
-				h.returnToAgent(ag, al.r, al.rev)
+				if al.pool != nil {
+					al.pool.free = al.pool.free.Add(al.r)
+					h.adjustResvFree(al.pool.node, al.r.Scalars, true)
+					ag.version++
+				} else {
+					h.returnToAgent(ag, al.r, al.rev)
+				}
 				h.unallocate(al.c, al.r.Scalars)
 				ag.allocs = append(ag.allocs[:i], ag.allocs[i+1:]...)
 				i--
@@ -380,11 +429,13 @@ func (h *Hierarchical) forQuotaPath(n *node, f func(*node)) {
 	}
 }
 
-// unmet is what a role still lacks to reach its guarantee.
+// unmet is what a role still lacks to reach its guarantee. Its
+// unallocated reservations count as held (Mesos' quota consumption), so no
+// headroom is kept back for what is already set aside for it.
 func unmet(n *node) Scalars {
 	var u Scalars
 	for k := range u {
-		u[k] = max(0, n.quota.Guarantee[k]-n.alloc[k])
+		u[k] = max(0, n.quota.Guarantee[k]-n.alloc[k]-n.resvFree[k])
 	}
 	return u
 }

@@ -20,7 +20,19 @@ func checkInvariants(h *Hierarchical) error {
 		}
 		sum := ag.free
 		rev := ag.revFree
+		resv := map[*resvPool]Resources{}
 		for _, al := range ag.allocs {
+			if al.pool != nil {
+				if !allocatableTo(al.pool.role, al.c.role.name) {
+					return fmt.Errorf("agent %s: resources reserved for %s allocated to role %s", ag.id, al.pool.role, al.c.role.name)
+				}
+				if !ag.resv[slicesIndex(ag.resv, al.pool)].total.Contains(al.r) {
+					return fmt.Errorf("agent %s: allocated %v of reservation %s beyond its total", ag.id, al.r, al.pool.role)
+				}
+				resv[al.pool] = resv[al.pool].Add(al.r)
+				leafAlloc[al.c.leaf] = leafAlloc[al.c.leaf].Add(al.r.Scalars)
+				continue
+			}
 			if !sum.Scalars.Add(al.r.Scalars).Contains(Scalars{}) {
 				return fmt.Errorf("agent %s: negative allocation %v", ag.id, al.r)
 			}
@@ -44,6 +56,15 @@ func checkInvariants(h *Hierarchical) error {
 				return fmt.Errorf("agent %s: negative free %s", ag.id, Kind(k))
 			}
 		}
+		for _, p := range ag.resv {
+			if got := p.free.Add(resv[p]); got.Scalars != p.total.Scalars || fmt.Sprint(got.Ports) != fmt.Sprint(p.total.Ports) {
+				return fmt.Errorf("agent %s: reservation %s: free %v + allocated %v, want total %v", ag.id, p.role, p.free, resv[p], p.total)
+			}
+			if p.total.IsEmpty() {
+				return fmt.Errorf("agent %s: empty reservation for %s kept", ag.id, p.role)
+			}
+			total = total.Add(p.total.Scalars)
+		}
 		total = total.Add(ag.total.Scalars)
 		free = free.Add(ag.free.Scalars)
 		inRound := 0
@@ -63,6 +84,24 @@ func checkInvariants(h *Hierarchical) error {
 				return fmt.Errorf("agent %s: turn of removed framework %s", ag.id, t.c.fw.id)
 			}
 		}
+	}
+	pools := 0
+	resvFree := map[*node]Scalars{}
+	for _, ag := range h.agentList {
+		pools += len(ag.resv)
+		for _, p := range ag.resv {
+			for n := p.node; n != nil; n = n.parent {
+				resvFree[n] = resvFree[n].Add(p.free.Scalars)
+			}
+		}
+	}
+	for _, n := range h.roles {
+		if n.resvFree != resvFree[n] {
+			return fmt.Errorf("role %q: unallocated reservations %v, agents say %v", n.name, n.resvFree, resvFree[n])
+		}
+	}
+	if pools != h.reservations {
+		return fmt.Errorf("%d reservations on agents, books say %d", pools, h.reservations)
 	}
 	if withFree != h.agentsWithFree {
 		return fmt.Errorf("%d agents have free resources, books say %d", withFree, h.agentsWithFree)
@@ -158,6 +197,15 @@ func checkInvariants(h *Hierarchical) error {
 		return fmt.Errorf("headroom %v, want %v", want, h.required)
 	}
 	return nil
+}
+
+func slicesIndex(ps []*resvPool, p *resvPool) int {
+	for i, x := range ps {
+		if x == p {
+			return i
+		}
+	}
+	panic("allocation of a reservation the agent does not have")
 }
 
 // tb is what env needs of *testing.T, *testing.B and *rapid.T.

@@ -249,42 +249,80 @@ func ToMilli(v float64) int64 {
 }
 
 // FromMessages converts wire resources. Revocable resources are returned
-// separately. Unknown names and reservations are rejected: this allocator
-// allocates unreserved cpus, mem, disk, gpus and ports.
+// separately. Unknown names and reservations are rejected: use
+// FromMessagesReserved where reserved resources belong.
 func FromMessages(rs []*messages.Resource) (regular, revocable Resources, err error) {
+	regular, revocable, reserved, err := FromMessagesReserved(rs)
+	if err == nil && len(reserved) > 0 {
+		role := sortedRoles(reserved)[0]
+		return regular, revocable, fmt.Errorf("%w: resources reserved for %s are not allowed here", messages.ErrBadResource, role)
+	}
+	return regular, revocable, err
+}
+
+// FromMessagesReserved converts wire resources: unreserved regular ones,
+// revocable ones (never reserved), and reserved ones by role (Resource.role,
+// static or dynamic alike).
+func FromMessagesReserved(rs []*messages.Resource) (regular, revocable Resources, reserved map[string]Resources, err error) {
 	if err := messages.ValidateResources(rs); err != nil {
-		return regular, revocable, err
+		return regular, revocable, nil, err
 	}
 	for _, r := range rs {
 		dst := &regular
-		if r.Revocable {
+		var resv Resources
+		role := ReservationRole(r)
+		if role != "" {
+			if r.Revocable {
+				return regular, revocable, nil, fmt.Errorf("%w: revocable %s reserved for %s: revocable resources cannot be reserved", messages.ErrBadResource, r.Name, role)
+			}
+			if reserved == nil {
+				reserved = map[string]Resources{}
+			}
+			resv = reserved[role]
+			dst = &resv
+		} else if r.Revocable {
 			dst = &revocable
 		}
-		if r.Name == messages.Ports {
-			var ports Ranges
-			for _, x := range r.Ranges {
-				if x.End > math.MaxUint32 {
-					return regular, revocable, fmt.Errorf("%w: port %d out of range", messages.ErrBadResource, x.End)
-				}
-				ports = append(ports, Range{uint32(x.Begin), uint32(x.End)})
-			}
-			dst.Ports = dst.Ports.Union(normalize(ports))
-			continue
+		if err := addMessage(dst, r); err != nil {
+			return regular, revocable, nil, err
 		}
-		k, ok := KindByName(r.Name)
-		if !ok {
-			return regular, revocable, fmt.Errorf("%w: resource %q is not one the allocator knows (cpus, mem, disk, gpus, ports)", messages.ErrBadResource, r.Name)
+		if role != "" {
+			reserved[role] = resv
 		}
-		if r.Role != "" && r.Role != "*" {
-			return regular, revocable, fmt.Errorf("%w: reserved resource %s(%s): reservations are not supported yet", messages.ErrBadResource, r.Name, r.Role)
-		}
-		m := ToMilli(r.Scalar)
-		if m > maxMilli || dst.Scalars[k] > maxMilli-m {
-			return regular, revocable, fmt.Errorf("%w: %s amounts to more than %g, the most one set of resources may hold", messages.ErrBadResource, r.Name, float64(maxMilli)/Milli)
-		}
-		dst.Scalars[k] += m
 	}
-	return regular, revocable, nil
+	return regular, revocable, reserved, nil
+}
+
+// ReservationRole is the role r is reserved for ("" when unreserved).
+func ReservationRole(r *messages.Resource) string {
+	if r.Role == "*" {
+		return ""
+	}
+	return r.Role
+}
+
+func addMessage(dst *Resources, r *messages.Resource) error {
+	if r.Name == messages.Ports {
+		var ports Ranges
+		for _, x := range r.Ranges {
+			if x.End > math.MaxUint32 {
+				return fmt.Errorf("%w: port %d out of range", messages.ErrBadResource, x.End)
+			}
+			ports = append(ports, Range{uint32(x.Begin), uint32(x.End)})
+		}
+		dst.Ports = dst.Ports.Union(normalize(ports))
+		return nil
+	}
+	k, ok := KindByName(r.Name)
+	if !ok {
+		return fmt.Errorf("%w: resource %q is not one the allocator knows (cpus, mem, disk, gpus, ports)", messages.ErrBadResource, r.Name)
+	}
+	m := ToMilli(r.Scalar)
+	if m > maxMilli || dst.Scalars[k] > maxMilli-m {
+		return fmt.Errorf("%w: %s amounts to more than %g, the most one set of resources may hold", messages.ErrBadResource, r.Name, float64(maxMilli)/Milli)
+	}
+	dst.Scalars[k] += m
+	return nil
 }
 
 // ToMessages converts back to wire resources.

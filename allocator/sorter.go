@@ -17,9 +17,12 @@ type node struct {
 	hasQuota bool // a guarantee or a limit is set
 	hasLimit bool
 
-	alloc  Scalars // allocated in the subtree, non-revocable
-	share  float64 // weighted dominant share
-	allocs uint64  // allocations in the subtree (DRF tie-break)
+	alloc Scalars // allocated in the subtree, non-revocable
+	// resvFree is what is reserved for the subtree's roles and not
+	// allocated: it counts towards the guarantee (unmet).
+	resvFree Scalars
+	share    float64 // weighted dominant share
+	allocs   uint64  // allocations in the subtree (DRF tie-break)
 
 	heap   []*node // active children
 	hidx   int     // index in parent.heap, -1 when absent (inactive or popped)

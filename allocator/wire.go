@@ -82,6 +82,12 @@ func EncodeGrants(grants []Grant) *messages.Allocated {
 		Milli: make([]int64, 0, 2*int(NumKinds)*n), PortRanges: make([]uint32, 0, 2*n),
 	}
 	for i, g := range grants {
+		if g.Reservation != "" && a.Reservation == nil {
+			a.Reservation = make([]string, n)
+		}
+		if a.Reservation != nil {
+			a.Reservation[i] = g.Reservation
+		}
 		a.FrameworkId[i], a.Role[i], a.AgentId[i], a.Incarnation[i], a.AsRevocable[i] = g.FrameworkID, g.Role, g.AgentID, g.Incarnation, g.AsRevocable
 		a.Milli = append(a.Milli, g.Resources.Scalars[:]...)
 		a.Milli = append(a.Milli, g.Revocable.Scalars[:]...)
@@ -103,6 +109,9 @@ func DecodeGrants(a *messages.Allocated) ([]Grant, error) {
 	if len(a.Role) != n || len(a.AgentId) != n || len(a.Incarnation) != n || len(a.AsRevocable) != n ||
 		len(a.Milli) != 2*k*n || len(a.PortRanges) != 2*n {
 		return nil, fmt.Errorf("%w: allocated columns of unequal length", ErrInvalid)
+	}
+	if r := len(a.Reservation); r != 0 && r != n {
+		return nil, fmt.Errorf("%w: allocated reservation column of %d for %d grants", ErrInvalid, r, n)
 	}
 	out := make([]Grant, n)
 	// Every grant's ranges are cut from one array: one allocation per
@@ -130,6 +139,9 @@ func DecodeGrants(a *messages.Allocated) ([]Grant, error) {
 	for i := range out {
 		g := &out[i]
 		g.FrameworkID, g.Role, g.AgentID, g.Incarnation, g.AsRevocable = a.FrameworkId[i], a.Role[i], a.AgentId[i], a.Incarnation[i], a.AsRevocable[i]
+		if i < len(a.Reservation) {
+			g.Reservation = a.Reservation[i]
+		}
 		copy(g.Resources.Scalars[:], a.Milli[2*k*i:])
 		copy(g.Revocable.Scalars[:], a.Milli[2*k*i+k:])
 		var err error
@@ -146,11 +158,11 @@ func DecodeGrants(a *messages.Allocated) ([]Grant, error) {
 // AgentFromMessage converts an AllocatorAddAgent for the policy.
 func AgentFromMessage(m *messages.AllocatorAddAgent) (Agent, error) {
 	info := m.GetInfo()
-	total, rev, err := FromMessages(info.GetResources())
+	total, rev, reserved, err := FromMessagesReserved(info.GetResources())
 	if err != nil {
 		return Agent{}, err
 	}
-	a := Agent{ID: info.GetId().GetValue(), Total: total, Revocable: rev, Incarnation: m.Incarnation,
+	a := Agent{ID: info.GetId().GetValue(), Total: total, Revocable: rev, Reserved: reserved, Incarnation: m.Incarnation,
 		Attributes: make(map[string]string, len(info.GetAttributes()))}
 	for _, at := range info.GetAttributes() {
 		a.Attributes[at.Name] = messages.AttributeText(at)
@@ -165,7 +177,7 @@ func AgentFromMessage(m *messages.AllocatorAddAgent) (Agent, error) {
 		if err != nil {
 			return Agent{}, err
 		}
-		a.Allocated = append(a.Allocated, Grant{FrameworkID: u.FrameworkId, Role: u.Role, AgentID: a.ID, Resources: res, Revocable: rv})
+		a.Allocated = append(a.Allocated, Grant{FrameworkID: u.FrameworkId, Role: u.Role, AgentID: a.ID, Resources: res, Revocable: rv, Reservation: u.Reservation})
 	}
 	return a, nil
 }

@@ -1062,6 +1062,72 @@ func (x *SandboxListing) GetTruncated() bool {
 	return false
 }
 
+// CheckpointResources tells an agent (master to agent) the resources it
+// must keep across restarts: every dynamic reservation and persistent
+// volume on it, the whole set each time (as Mesos'
+// CheckpointResourcesMessage). The agent applies them to its --resources,
+// checkpoints them and reports the result in AgentInfo.resources when it
+// re-registers, so a new leader learns them.
+type CheckpointResources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Resources     []*Resource            `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
+	MasterEpoch   uint64                 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointResources) Reset() {
+	*x = CheckpointResources{}
+	mi := &file_messages_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointResources) ProtoMessage() {}
+
+func (x *CheckpointResources) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointResources.ProtoReflect.Descriptor instead.
+func (*CheckpointResources) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CheckpointResources) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *CheckpointResources) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *CheckpointResources) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
 var File_messages_agent_proto protoreflect.FileDescriptor
 
 const file_messages_agent_proto_rawDesc = "" +
@@ -1151,7 +1217,11 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\x12modified_unix_nano\x18\x04 \x01(\x03R\x10modifiedUnixNano\"[\n" +
 	"\x0eSandboxListing\x12+\n" +
 	"\x05files\x18\x01 \x03(\v2\x15.agora.v1.SandboxFileR\x05files\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\bR\ttruncatedB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x98\x01\n" +
+	"\x13CheckpointResources\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x120\n" +
+	"\tresources\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpochB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_agent_proto_rawDescOnce sync.Once
@@ -1166,68 +1236,71 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_messages_agent_proto_goTypes = []any{
-	(DrainInfo_State)(0),       // 0: agora.v1.DrainInfo.State
-	(*AgentInfo)(nil),          // 1: agora.v1.AgentInfo
-	(*RegisterAgent)(nil),      // 2: agora.v1.RegisterAgent
-	(*ReregisterAgent)(nil),    // 3: agora.v1.ReregisterAgent
-	(*AgentRegistered)(nil),    // 4: agora.v1.AgentRegistered
-	(*AgentDrain)(nil),         // 5: agora.v1.AgentDrain
-	(*DrainInfo)(nil),          // 6: agora.v1.DrainInfo
-	(*AgentHeartbeat)(nil),     // 7: agora.v1.AgentHeartbeat
-	(*AgentHeartbeatAck)(nil),  // 8: agora.v1.AgentHeartbeatAck
-	(*UnregisterAgent)(nil),    // 9: agora.v1.UnregisterAgent
-	(*TaskCheckpoint)(nil),     // 10: agora.v1.TaskCheckpoint
-	(*ExecutorCheckpoint)(nil), // 11: agora.v1.ExecutorCheckpoint
-	(*TaskUsage)(nil),          // 12: agora.v1.TaskUsage
-	(*SandboxFile)(nil),        // 13: agora.v1.SandboxFile
-	(*SandboxListing)(nil),     // 14: agora.v1.SandboxListing
-	(*AgentID)(nil),            // 15: agora.v1.AgentID
-	(*Resource)(nil),           // 16: agora.v1.Resource
-	(*Attribute)(nil),          // 17: agora.v1.Attribute
-	(*actor.PID)(nil),          // 18: actor.PID
-	(*Task)(nil),               // 19: agora.v1.Task
-	(*ExecutorInfo)(nil),       // 20: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),      // 21: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),         // 22: agora.v1.MasterInfo
-	(*RunTask)(nil),            // 23: agora.v1.RunTask
-	(TaskState)(0),             // 24: agora.v1.TaskState
-	(*StatusUpdate)(nil),       // 25: agora.v1.StatusUpdate
-	(TaskStatusReason)(0),      // 26: agora.v1.TaskStatusReason
+	(DrainInfo_State)(0),        // 0: agora.v1.DrainInfo.State
+	(*AgentInfo)(nil),           // 1: agora.v1.AgentInfo
+	(*RegisterAgent)(nil),       // 2: agora.v1.RegisterAgent
+	(*ReregisterAgent)(nil),     // 3: agora.v1.ReregisterAgent
+	(*AgentRegistered)(nil),     // 4: agora.v1.AgentRegistered
+	(*AgentDrain)(nil),          // 5: agora.v1.AgentDrain
+	(*DrainInfo)(nil),           // 6: agora.v1.DrainInfo
+	(*AgentHeartbeat)(nil),      // 7: agora.v1.AgentHeartbeat
+	(*AgentHeartbeatAck)(nil),   // 8: agora.v1.AgentHeartbeatAck
+	(*UnregisterAgent)(nil),     // 9: agora.v1.UnregisterAgent
+	(*TaskCheckpoint)(nil),      // 10: agora.v1.TaskCheckpoint
+	(*ExecutorCheckpoint)(nil),  // 11: agora.v1.ExecutorCheckpoint
+	(*TaskUsage)(nil),           // 12: agora.v1.TaskUsage
+	(*SandboxFile)(nil),         // 13: agora.v1.SandboxFile
+	(*SandboxListing)(nil),      // 14: agora.v1.SandboxListing
+	(*CheckpointResources)(nil), // 15: agora.v1.CheckpointResources
+	(*AgentID)(nil),             // 16: agora.v1.AgentID
+	(*Resource)(nil),            // 17: agora.v1.Resource
+	(*Attribute)(nil),           // 18: agora.v1.Attribute
+	(*actor.PID)(nil),           // 19: actor.PID
+	(*Task)(nil),                // 20: agora.v1.Task
+	(*ExecutorInfo)(nil),        // 21: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),       // 22: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),          // 23: agora.v1.MasterInfo
+	(*RunTask)(nil),             // 24: agora.v1.RunTask
+	(TaskState)(0),              // 25: agora.v1.TaskState
+	(*StatusUpdate)(nil),        // 26: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),       // 27: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	15, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	16, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	17, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	16, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	17, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	18, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
 	1,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	18, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	19, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
 	1,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	18, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	19, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	20, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	21, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	19, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	20, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	21, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	22, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
 	5,  // 10: agora.v1.ReregisterAgent.drain:type_name -> agora.v1.AgentDrain
-	15, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	22, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	16, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	23, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
 	0,  // 13: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
-	15, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	15, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	22, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	15, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	23, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	24, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	25, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	26, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
-	20, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
-	21, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
-	18, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
+	16, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	16, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	23, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	16, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	24, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	25, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	26, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	27, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	21, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
+	22, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
+	19, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
 	13, // 25: agora.v1.SandboxListing.files:type_name -> agora.v1.SandboxFile
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	16, // 26: agora.v1.CheckpointResources.agent_id:type_name -> agora.v1.AgentID
+	17, // 27: agora.v1.CheckpointResources.resources:type_name -> agora.v1.Resource
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }
@@ -1246,7 +1319,7 @@ func file_messages_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

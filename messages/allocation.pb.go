@@ -154,11 +154,13 @@ func (x *Quantities) GetPorts() []uint32 {
 
 // AllocatorUse is what a framework's tasks hold on an agent under a role.
 type AllocatorUse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FrameworkId   string                 `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	Resources     *Quantities            `protobuf:"bytes,3,opt,name=resources,proto3" json:"resources,omitempty"`
-	Revocable     *Quantities            `protobuf:"bytes,4,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId string                 `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	Role        string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Resources   *Quantities            `protobuf:"bytes,3,opt,name=resources,proto3" json:"resources,omitempty"`
+	Revocable   *Quantities            `protobuf:"bytes,4,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	// reservation: resources are reserved for this role (empty: unreserved).
+	Reservation   string `protobuf:"bytes,320,opt,name=reservation,proto3" json:"reservation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -219,6 +221,13 @@ func (x *AllocatorUse) GetRevocable() *Quantities {
 		return x.Revocable
 	}
 	return nil
+}
+
+func (x *AllocatorUse) GetReservation() string {
+	if x != nil {
+		return x.Reservation
+	}
+	return ""
 }
 
 // AllocatorAddAgent: an agent (re-)joined; allocated is what its tasks
@@ -766,7 +775,10 @@ type AllocatorReturn struct {
 	Revocable   *Quantities            `protobuf:"bytes,5,opt,name=revocable,proto3" json:"revocable,omitempty"`
 	Kind        AllocatorReturn_Kind   `protobuf:"varint,6,opt,name=kind,proto3,enum=agora.v1.AllocatorReturn_Kind" json:"kind,omitempty"`
 	// refuse_nanos is the filter's duration; negative means the default.
-	RefuseNanos   int64 `protobuf:"zigzag64,7,opt,name=refuse_nanos,json=refuseNanos,proto3" json:"refuse_nanos,omitempty"`
+	RefuseNanos int64 `protobuf:"zigzag64,7,opt,name=refuse_nanos,json=refuseNanos,proto3" json:"refuse_nanos,omitempty"`
+	// reservation: the resources are reserved for this role (empty:
+	// unreserved).
+	Reservation   string `protobuf:"bytes,320,opt,name=reservation,proto3" json:"reservation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -848,6 +860,13 @@ func (x *AllocatorReturn) GetRefuseNanos() int64 {
 		return x.RefuseNanos
 	}
 	return 0
+}
+
+func (x *AllocatorReturn) GetReservation() string {
+	if x != nil {
+		return x.Reservation
+	}
+	return ""
 }
 
 // AllocatorCheckShortfalls asks which roles with demand lack part of their
@@ -988,8 +1007,11 @@ type Allocated struct {
 	// port_ranges holds 2 counts per grant: how many ranges of regular and
 	// of revocable ports it has; their begin, end pairs follow one another
 	// in ports.
-	PortRanges    []uint32 `protobuf:"varint,7,rep,packed,name=port_ranges,json=portRanges,proto3" json:"port_ranges,omitempty"`
-	Ports         []uint32 `protobuf:"varint,8,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	PortRanges []uint32 `protobuf:"varint,7,rep,packed,name=port_ranges,json=portRanges,proto3" json:"port_ranges,omitempty"`
+	Ports      []uint32 `protobuf:"varint,8,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	// reservation holds, per grant, the role its regular resources are
+	// reserved for ("" unreserved); empty when no grant is reserved.
+	Reservation   []string `protobuf:"bytes,320,rep,name=reservation,proto3" json:"reservation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1076,6 +1098,13 @@ func (x *Allocated) GetPortRanges() []uint32 {
 func (x *Allocated) GetPorts() []uint32 {
 	if x != nil {
 		return x.Ports
+	}
+	return nil
+}
+
+func (x *Allocated) GetReservation() []string {
+	if x != nil {
+		return x.Reservation
 	}
 	return nil
 }
@@ -1323,6 +1352,94 @@ func (x *SchedulerLost) GetReason() string {
 	return ""
 }
 
+// AllocatorUpdateReservation reserves resources of an agent for a role, or
+// unreserves them (RESERVE, UNRESERVE). With a framework, the resources are
+// allocated to it (offered) under framework_role and stay allocated; without
+// one, they are free on the agent (an operator's reservation).
+type AllocatorUpdateReservation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Resources     *Quantities            `protobuf:"bytes,3,opt,name=resources,proto3" json:"resources,omitempty"`
+	Unreserve     bool                   `protobuf:"varint,4,opt,name=unreserve,proto3" json:"unreserve,omitempty"`
+	FrameworkId   string                 `protobuf:"bytes,5,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	FrameworkRole string                 `protobuf:"bytes,6,opt,name=framework_role,json=frameworkRole,proto3" json:"framework_role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocatorUpdateReservation) Reset() {
+	*x = AllocatorUpdateReservation{}
+	mi := &file_messages_allocation_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocatorUpdateReservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocatorUpdateReservation) ProtoMessage() {}
+
+func (x *AllocatorUpdateReservation) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_allocation_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocatorUpdateReservation.ProtoReflect.Descriptor instead.
+func (*AllocatorUpdateReservation) Descriptor() ([]byte, []int) {
+	return file_messages_allocation_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AllocatorUpdateReservation) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AllocatorUpdateReservation) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AllocatorUpdateReservation) GetResources() *Quantities {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *AllocatorUpdateReservation) GetUnreserve() bool {
+	if x != nil {
+		return x.Unreserve
+	}
+	return false
+}
+
+func (x *AllocatorUpdateReservation) GetFrameworkId() string {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return ""
+}
+
+func (x *AllocatorUpdateReservation) GetFrameworkRole() string {
+	if x != nil {
+		return x.FrameworkRole
+	}
+	return ""
+}
+
 type AllocatorShortfalls_Shortfall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
@@ -1333,7 +1450,7 @@ type AllocatorShortfalls_Shortfall struct {
 
 func (x *AllocatorShortfalls_Shortfall) Reset() {
 	*x = AllocatorShortfalls_Shortfall{}
-	mi := &file_messages_allocation_proto_msgTypes[22]
+	mi := &file_messages_allocation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1462,7 @@ func (x *AllocatorShortfalls_Shortfall) String() string {
 func (*AllocatorShortfalls_Shortfall) ProtoMessage() {}
 
 func (x *AllocatorShortfalls_Shortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[22]
+	mi := &file_messages_allocation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,12 +1506,13 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"disk_milli\x18\x03 \x01(\x12R\tdiskMilli\x12\x1d\n" +
 	"\n" +
 	"gpus_milli\x18\x04 \x01(\x12R\tgpusMilli\x12\x14\n" +
-	"\x05ports\x18\x05 \x03(\rR\x05ports\"\xad\x01\n" +
+	"\x05ports\x18\x05 \x03(\rR\x05ports\"\xd0\x01\n" +
 	"\fAllocatorUse\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x122\n" +
 	"\tresources\x18\x03 \x01(\v2\x14.agora.v1.QuantitiesR\tresources\x122\n" +
-	"\trevocable\x18\x04 \x01(\v2\x14.agora.v1.QuantitiesR\trevocable\"\x94\x01\n" +
+	"\trevocable\x18\x04 \x01(\v2\x14.agora.v1.QuantitiesR\trevocable\x12!\n" +
+	"\vreservation\x18\xc0\x02 \x01(\tR\vreservation\"\x94\x01\n" +
 	"\x11AllocatorAddAgent\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x124\n" +
 	"\tallocated\x18\x02 \x03(\v2\x16.agora.v1.AllocatorUseR\tallocated\x12 \n" +
@@ -1420,7 +1538,7 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"F\n" +
 	"\x10AllocatorSetRole\x122\n" +
-	"\bsettings\x18\x01 \x01(\v2\x16.agora.v1.RoleSettingsR\bsettings\"\xd0\x02\n" +
+	"\bsettings\x18\x01 \x01(\v2\x16.agora.v1.RoleSettingsR\bsettings\"\xf3\x02\n" +
 	"\x0fAllocatorReturn\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x19\n" +
@@ -1428,7 +1546,8 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\tresources\x18\x04 \x01(\v2\x14.agora.v1.QuantitiesR\tresources\x122\n" +
 	"\trevocable\x18\x05 \x01(\v2\x14.agora.v1.QuantitiesR\trevocable\x122\n" +
 	"\x04kind\x18\x06 \x01(\x0e2\x1e.agora.v1.AllocatorReturn.KindR\x04kind\x12!\n" +
-	"\frefuse_nanos\x18\a \x01(\x12R\vrefuseNanos\",\n" +
+	"\frefuse_nanos\x18\a \x01(\x12R\vrefuseNanos\x12!\n" +
+	"\vreservation\x18\xc0\x02 \x01(\tR\vreservation\",\n" +
 	"\x04Kind\x12\v\n" +
 	"\aRECOVER\x10\x00\x12\v\n" +
 	"\aDECLINE\x10\x01\x12\n" +
@@ -1440,7 +1559,7 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\tShortfall\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12(\n" +
 	"\x04need\x18\x02 \x01(\v2\x14.agora.v1.QuantitiesR\x04need\"\x0f\n" +
-	"\rAllocatorSync\"\xef\x01\n" +
+	"\rAllocatorSync\"\x92\x02\n" +
 	"\tAllocated\x12!\n" +
 	"\fframework_id\x18\x01 \x03(\tR\vframeworkId\x12\x12\n" +
 	"\x04role\x18\x02 \x03(\tR\x04role\x12\x19\n" +
@@ -1450,7 +1569,8 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\x05milli\x18\x06 \x03(\x03R\x05milli\x12\x1f\n" +
 	"\vport_ranges\x18\a \x03(\rR\n" +
 	"portRanges\x12\x14\n" +
-	"\x05ports\x18\b \x03(\rR\x05ports\"\x99\x01\n" +
+	"\x05ports\x18\b \x03(\rR\x05ports\x12!\n" +
+	"\vreservation\x18\xc0\x02 \x03(\tR\vreservation\"\x99\x01\n" +
 	"\rAgentObserved\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
 	"\x05agent\x18\x02 \x01(\v2\n" +
@@ -1468,7 +1588,14 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12(\n" +
 	"\tscheduler\x18\x02 \x01(\v2\n" +
 	".actor.PIDR\tscheduler\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reasonB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xe7\x01\n" +
+	"\x1aAllocatorUpdateReservation\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x122\n" +
+	"\tresources\x18\x03 \x01(\v2\x14.agora.v1.QuantitiesR\tresources\x12\x1c\n" +
+	"\tunreserve\x18\x04 \x01(\bR\tunreserve\x12!\n" +
+	"\fframework_id\x18\x05 \x01(\tR\vframeworkId\x12%\n" +
+	"\x0eframework_role\x18\x06 \x01(\tR\rframeworkRoleB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_allocation_proto_rawDescOnce sync.Once
@@ -1483,7 +1610,7 @@ func file_messages_allocation_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_allocation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_messages_allocation_proto_goTypes = []any{
 	(AllocatorReturn_Kind)(0),             // 0: agora.v1.AllocatorReturn.Kind
 	(*Quantities)(nil),                    // 1: agora.v1.Quantities
@@ -1508,32 +1635,34 @@ var file_messages_allocation_proto_goTypes = []any{
 	(*AgentMissedHeartbeats)(nil),         // 20: agora.v1.AgentMissedHeartbeats
 	(*SchedulerConnected)(nil),            // 21: agora.v1.SchedulerConnected
 	(*SchedulerLost)(nil),                 // 22: agora.v1.SchedulerLost
-	(*AllocatorShortfalls_Shortfall)(nil), // 23: agora.v1.AllocatorShortfalls.Shortfall
-	(*AgentInfo)(nil),                     // 24: agora.v1.AgentInfo
-	(*FrameworkInfo)(nil),                 // 25: agora.v1.FrameworkInfo
-	(*RoleSettings)(nil),                  // 26: agora.v1.RoleSettings
-	(*actor.PID)(nil),                     // 27: actor.PID
+	(*AllocatorUpdateReservation)(nil),    // 23: agora.v1.AllocatorUpdateReservation
+	(*AllocatorShortfalls_Shortfall)(nil), // 24: agora.v1.AllocatorShortfalls.Shortfall
+	(*AgentInfo)(nil),                     // 25: agora.v1.AgentInfo
+	(*FrameworkInfo)(nil),                 // 26: agora.v1.FrameworkInfo
+	(*RoleSettings)(nil),                  // 27: agora.v1.RoleSettings
+	(*actor.PID)(nil),                     // 28: actor.PID
 }
 var file_messages_allocation_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.AllocatorUse.resources:type_name -> agora.v1.Quantities
 	1,  // 1: agora.v1.AllocatorUse.revocable:type_name -> agora.v1.Quantities
-	24, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
+	25, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
 	2,  // 3: agora.v1.AllocatorAddAgent.allocated:type_name -> agora.v1.AllocatorUse
-	25, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
-	26, // 5: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
+	26, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
+	27, // 5: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
 	1,  // 6: agora.v1.AllocatorReturn.resources:type_name -> agora.v1.Quantities
 	1,  // 7: agora.v1.AllocatorReturn.revocable:type_name -> agora.v1.Quantities
 	0,  // 8: agora.v1.AllocatorReturn.kind:type_name -> agora.v1.AllocatorReturn.Kind
-	23, // 9: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
-	27, // 10: agora.v1.AgentObserved.agent:type_name -> actor.PID
-	27, // 11: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
-	27, // 12: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
-	1,  // 13: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	24, // 9: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
+	28, // 10: agora.v1.AgentObserved.agent:type_name -> actor.PID
+	28, // 11: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
+	28, // 12: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
+	1,  // 13: agora.v1.AllocatorUpdateReservation.resources:type_name -> agora.v1.Quantities
+	1,  // 14: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_messages_allocation_proto_init() }
@@ -1550,7 +1679,7 @@ func file_messages_allocation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_allocation_proto_rawDesc), len(file_messages_allocation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -879,6 +879,10 @@ type Operation struct {
 	// Types that are valid to be assigned to Op:
 	//
 	//	*Operation_Launch_
+	//	*Operation_Reserve
+	//	*Operation_Unreserve
+	//	*Operation_Create
+	//	*Operation_Destroy
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -930,6 +934,42 @@ func (x *Operation) GetLaunch() *Operation_Launch {
 	return nil
 }
 
+func (x *Operation) GetReserve() *ReserveResources {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Reserve); ok {
+			return x.Reserve
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetUnreserve() *UnreserveResources {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Unreserve); ok {
+			return x.Unreserve
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetCreate() *CreateVolumes {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Create); ok {
+			return x.Create
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetDestroy() *DestroyVolumes {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Destroy); ok {
+			return x.Destroy
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -938,7 +978,33 @@ type Operation_Launch_ struct {
 	Launch *Operation_Launch `protobuf:"bytes,1,opt,name=launch,proto3,oneof"`
 }
 
+type Operation_Reserve struct {
+	// reserve, unreserve, create and destroy change the offered
+	// resources for the operations after them in the same accept.
+	Reserve *ReserveResources `protobuf:"bytes,320,opt,name=reserve,proto3,oneof"`
+}
+
+type Operation_Unreserve struct {
+	Unreserve *UnreserveResources `protobuf:"bytes,321,opt,name=unreserve,proto3,oneof"`
+}
+
+type Operation_Create struct {
+	Create *CreateVolumes `protobuf:"bytes,322,opt,name=create,proto3,oneof"`
+}
+
+type Operation_Destroy struct {
+	Destroy *DestroyVolumes `protobuf:"bytes,323,opt,name=destroy,proto3,oneof"`
+}
+
 func (*Operation_Launch_) isOperation_Op() {}
+
+func (*Operation_Reserve) isOperation_Op() {}
+
+func (*Operation_Unreserve) isOperation_Op() {}
+
+func (*Operation_Create) isOperation_Op() {}
+
+func (*Operation_Destroy) isOperation_Op() {}
 
 // Accept uses offers (all on one agent). Unused resources return to the pool.
 type Accept struct {
@@ -2397,6 +2463,191 @@ func (x *ExecutorToFramework) GetData() []byte {
 	return nil
 }
 
+// ReserveResources reserves offered unreserved resources for a role of the
+// framework (each Resource names the role and carries a ReservationInfo of
+// type DYNAMIC; the master records the framework's principal).
+type ReserveResources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resources     []*Resource            `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveResources) Reset() {
+	*x = ReserveResources{}
+	mi := &file_messages_framework_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveResources) ProtoMessage() {}
+
+func (x *ReserveResources) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveResources.ProtoReflect.Descriptor instead.
+func (*ReserveResources) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReserveResources) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+// UnreserveResources makes offered dynamically reserved resources
+// unreserved again.
+type UnreserveResources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resources     []*Resource            `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnreserveResources) Reset() {
+	*x = UnreserveResources{}
+	mi := &file_messages_framework_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnreserveResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnreserveResources) ProtoMessage() {}
+
+func (x *UnreserveResources) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnreserveResources.ProtoReflect.Descriptor instead.
+func (*UnreserveResources) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UnreserveResources) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+// CreateVolumes turns offered reserved disk into persistent volumes (each
+// disk Resource carries a DiskInfo).
+type CreateVolumes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Volumes       []*Resource            `protobuf:"bytes,1,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateVolumes) Reset() {
+	*x = CreateVolumes{}
+	mi := &file_messages_framework_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateVolumes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateVolumes) ProtoMessage() {}
+
+func (x *CreateVolumes) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateVolumes.ProtoReflect.Descriptor instead.
+func (*CreateVolumes) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CreateVolumes) GetVolumes() []*Resource {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+// DestroyVolumes deletes offered persistent volumes; their disk stays
+// reserved. Refused while a task uses the volume.
+type DestroyVolumes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Volumes       []*Resource            `protobuf:"bytes,1,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DestroyVolumes) Reset() {
+	*x = DestroyVolumes{}
+	mi := &file_messages_framework_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DestroyVolumes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DestroyVolumes) ProtoMessage() {}
+
+func (x *DestroyVolumes) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DestroyVolumes.ProtoReflect.Descriptor instead.
+func (*DestroyVolumes) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DestroyVolumes) GetVolumes() []*Resource {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -2406,7 +2657,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[36]
+	mi := &file_messages_framework_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2669,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[36]
+	mi := &file_messages_framework_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2702,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[37]
+	mi := &file_messages_framework_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2714,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[37]
+	mi := &file_messages_framework_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2560,9 +2811,13 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"H\n" +
 	"\aFilters\x12*\n" +
 	"\x0erefuse_seconds\x18\x01 \x01(\x01H\x00R\rrefuseSeconds\x88\x01\x01B\x11\n" +
-	"\x0f_refuse_seconds\"{\n" +
+	"\x0f_refuse_seconds\"\xde\x02\n" +
 	"\tOperation\x124\n" +
-	"\x06launch\x18\x01 \x01(\v2\x1a.agora.v1.Operation.LaunchH\x00R\x06launch\x1a2\n" +
+	"\x06launch\x18\x01 \x01(\v2\x1a.agora.v1.Operation.LaunchH\x00R\x06launch\x127\n" +
+	"\areserve\x18\xc0\x02 \x01(\v2\x1a.agora.v1.ReserveResourcesH\x00R\areserve\x12=\n" +
+	"\tunreserve\x18\xc1\x02 \x01(\v2\x1c.agora.v1.UnreserveResourcesH\x00R\tunreserve\x122\n" +
+	"\x06create\x18\xc2\x02 \x01(\v2\x17.agora.v1.CreateVolumesH\x00R\x06create\x125\n" +
+	"\adestroy\x18\xc3\x02 \x01(\v2\x18.agora.v1.DestroyVolumesH\x00R\adestroy\x1a2\n" +
 	"\x06Launch\x12(\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x12.agora.v1.TaskInfoR\x05tasksB\x04\n" +
 	"\x02op\"\xd4\x01\n" +
@@ -2675,7 +2930,15 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
 	"executorId\x12,\n" +
 	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data*V\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"D\n" +
+	"\x10ReserveResources\x120\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\tresources\"F\n" +
+	"\x12UnreserveResources\x120\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\tresources\"=\n" +
+	"\rCreateVolumes\x12,\n" +
+	"\avolumes\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\avolumes\">\n" +
+	"\x0eDestroyVolumes\x12,\n" +
+	"\avolumes\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\avolumes*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -2695,7 +2958,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -2734,105 +2997,117 @@ var file_messages_framework_proto_goTypes = []any{
 	(*ShutdownExecutor)(nil),            // 34: agora.v1.ShutdownExecutor
 	(*FrameworkToExecutor)(nil),         // 35: agora.v1.FrameworkToExecutor
 	(*ExecutorToFramework)(nil),         // 36: agora.v1.ExecutorToFramework
-	(*Operation_Launch)(nil),            // 37: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 38: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 39: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 40: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 41: actor.PID
-	(*MasterInfo)(nil),                  // 42: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 43: agora.v1.OfferID
-	(*AgentID)(nil),                     // 44: agora.v1.AgentID
-	(*Attribute)(nil),                   // 45: agora.v1.Attribute
-	(*TaskID)(nil),                      // 46: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 47: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 48: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 49: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 50: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 51: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 52: agora.v1.ExecutorInfo
+	(*ReserveResources)(nil),            // 37: agora.v1.ReserveResources
+	(*UnreserveResources)(nil),          // 38: agora.v1.UnreserveResources
+	(*CreateVolumes)(nil),               // 39: agora.v1.CreateVolumes
+	(*DestroyVolumes)(nil),              // 40: agora.v1.DestroyVolumes
+	(*Operation_Launch)(nil),            // 41: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 42: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 43: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 44: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 45: actor.PID
+	(*MasterInfo)(nil),                  // 46: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 47: agora.v1.OfferID
+	(*AgentID)(nil),                     // 48: agora.v1.AgentID
+	(*Attribute)(nil),                   // 49: agora.v1.Attribute
+	(*TaskID)(nil),                      // 50: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 51: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 52: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 53: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 54: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 55: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 56: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	39, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	43, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,  // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	39, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	40, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	43, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	44, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,  // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,  // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,  // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,  // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	41, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	40, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	42, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	43, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	40, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	39, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	45, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	45, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	44, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	46, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	47, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	44, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	43, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	49, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,  // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	43, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	37, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	40, // 20: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 21: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
-	13, // 22: agora.v1.Accept.operations:type_name -> agora.v1.Operation
-	12, // 23: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	40, // 24: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	43, // 25: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
-	12, // 26: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	40, // 27: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	40, // 28: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	40, // 29: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	46, // 30: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	44, // 31: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	47, // 32: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	48, // 33: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	40, // 34: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	38, // 35: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	40, // 36: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 37: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	46, // 38: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	40, // 39: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 40: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	40, // 41: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	5,  // 42: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	49, // 43: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	40, // 44: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 45: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	40, // 46: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 47: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	46, // 48: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	40, // 49: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	51, // 50: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	41, // 51: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	5,  // 52: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	52, // 53: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	44, // 54: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	49, // 55: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	40, // 56: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	51, // 57: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 58: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	46, // 59: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	44, // 60: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	41, // 61: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	40, // 62: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	51, // 63: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	41, // 64: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	46, // 65: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	30, // 66: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	40, // 67: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	51, // 68: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	44, // 69: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	40, // 70: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	51, // 71: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	44, // 72: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	49, // 73: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	46, // 74: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	44, // 75: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	47, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	41, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	37, // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
+	38, // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
+	39, // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
+	40, // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
+	44, // 24: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	47, // 25: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	13, // 26: agora.v1.Accept.operations:type_name -> agora.v1.Operation
+	12, // 27: agora.v1.Accept.filters:type_name -> agora.v1.Filters
+	44, // 28: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	47, // 29: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	12, // 30: agora.v1.Decline.filters:type_name -> agora.v1.Filters
+	44, // 31: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 32: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 33: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 34: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	48, // 35: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	51, // 36: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	52, // 37: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	44, // 38: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	42, // 39: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	44, // 40: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 41: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	50, // 42: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	44, // 43: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 44: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	44, // 45: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,  // 46: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	53, // 47: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	44, // 48: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	54, // 49: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	44, // 50: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	48, // 51: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	50, // 52: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	44, // 53: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 54: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	45, // 55: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,  // 56: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	56, // 57: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	48, // 58: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	53, // 59: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	44, // 60: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 61: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	54, // 62: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	50, // 63: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	48, // 64: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	45, // 65: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	44, // 66: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 67: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	45, // 68: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	50, // 69: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	30, // 70: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	44, // 71: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 72: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	48, // 73: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	44, // 74: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 75: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	48, // 76: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	43, // 77: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	43, // 78: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	43, // 79: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	43, // 80: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	53, // 81: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	50, // 82: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	48, // 83: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	84, // [84:84] is the sub-list for method output_type
+	84, // [84:84] is the sub-list for method input_type
+	84, // [84:84] is the sub-list for extension type_name
+	84, // [84:84] is the sub-list for extension extendee
+	0,  // [0:84] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -2847,6 +3122,10 @@ func file_messages_framework_proto_init() {
 	file_messages_framework_proto_msgTypes[11].OneofWrappers = []any{}
 	file_messages_framework_proto_msgTypes[12].OneofWrappers = []any{
 		(*Operation_Launch_)(nil),
+		(*Operation_Reserve)(nil),
+		(*Operation_Unreserve)(nil),
+		(*Operation_Create)(nil),
+		(*Operation_Destroy)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2854,7 +3133,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -663,11 +663,82 @@ func (*GetMaintenanceSchedule) Descriptor() ([]byte, []int) {
 	return file_messages_operator_proto_rawDescGZIP(), []int{11}
 }
 
+// OperatorReserve reserves free resources of an agent (each names the role,
+// cpus(prod):2) or unreserves them (operator to master, answered with
+// OperatorAccepted or an Error). Mesos' /reserve and /unreserve.
+type OperatorReserve struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Resources     []*Resource            `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
+	Unreserve     bool                   `protobuf:"varint,3,opt,name=unreserve,proto3" json:"unreserve,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorReserve) Reset() {
+	*x = OperatorReserve{}
+	mi := &file_messages_operator_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorReserve) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorReserve) ProtoMessage() {}
+
+func (x *OperatorReserve) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorReserve.ProtoReflect.Descriptor instead.
+func (*OperatorReserve) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *OperatorReserve) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *OperatorReserve) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *OperatorReserve) GetUnreserve() bool {
+	if x != nil {
+		return x.Unreserve
+	}
+	return false
+}
+
+func (x *OperatorReserve) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 var File_messages_operator_proto protoreflect.FileDescriptor
 
 const file_messages_operator_proto_rawDesc = "" +
 	"\n" +
-	"\x17messages/operator.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x13messages/task.proto\"\x8b\x01\n" +
+	"\x17messages/operator.proto\x12\bagora.v1\x1a\x12messages/ids.proto\x1a\x18messages/resources.proto\x1a\x13messages/task.proto\"\x8b\x01\n" +
 	"\tListTasks\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x14\n" +
@@ -701,7 +772,15 @@ const file_messages_operator_proto_rawDesc = "" +
 	"\awindows\x18\x01 \x03(\v2\x1b.agora.v1.MaintenanceWindowR\awindows\"V\n" +
 	"\x19UpdateMaintenanceSchedule\x129\n" +
 	"\bschedule\x18\x01 \x01(\v2\x1d.agora.v1.MaintenanceScheduleR\bschedule\"\x18\n" +
-	"\x16GetMaintenanceScheduleB'Z%github.com/agora-sched/agora/messagesb\x06proto3"
+	"\x16GetMaintenanceSchedule\"\x89\x02\n" +
+	"\x0fOperatorReserve\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x120\n" +
+	"\tresources\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12\x1c\n" +
+	"\tunreserve\x18\x03 \x01(\bR\tunreserve\x12=\n" +
+	"\x06labels\x18\x04 \x03(\v2%.agora.v1.OperatorReserve.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B'Z%github.com/agora-sched/agora/messagesb\x06proto3"
 
 var (
 	file_messages_operator_proto_rawDescOnce sync.Once
@@ -715,7 +794,7 @@ func file_messages_operator_proto_rawDescGZIP() []byte {
 	return file_messages_operator_proto_rawDescData
 }
 
-var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_messages_operator_proto_goTypes = []any{
 	(*ListTasks)(nil),                 // 0: agora.v1.ListTasks
 	(*TaskList)(nil),                  // 1: agora.v1.TaskList
@@ -729,26 +808,32 @@ var file_messages_operator_proto_goTypes = []any{
 	(*MaintenanceSchedule)(nil),       // 9: agora.v1.MaintenanceSchedule
 	(*UpdateMaintenanceSchedule)(nil), // 10: agora.v1.UpdateMaintenanceSchedule
 	(*GetMaintenanceSchedule)(nil),    // 11: agora.v1.GetMaintenanceSchedule
-	(*Task)(nil),                      // 12: agora.v1.Task
-	(*FrameworkID)(nil),               // 13: agora.v1.FrameworkID
-	(*TaskID)(nil),                    // 14: agora.v1.TaskID
-	(*AgentID)(nil),                   // 15: agora.v1.AgentID
+	(*OperatorReserve)(nil),           // 12: agora.v1.OperatorReserve
+	nil,                               // 13: agora.v1.OperatorReserve.LabelsEntry
+	(*Task)(nil),                      // 14: agora.v1.Task
+	(*FrameworkID)(nil),               // 15: agora.v1.FrameworkID
+	(*TaskID)(nil),                    // 16: agora.v1.TaskID
+	(*AgentID)(nil),                   // 17: agora.v1.AgentID
+	(*Resource)(nil),                  // 18: agora.v1.Resource
 }
 var file_messages_operator_proto_depIdxs = []int32{
-	12, // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
-	13, // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
-	14, // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
-	13, // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
-	15, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
-	15, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
-	15, // 6: agora.v1.RemoveAgent.agent_id:type_name -> agora.v1.AgentID
+	14, // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
+	15, // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
+	16, // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
+	15, // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
+	17, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
+	17, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
+	17, // 6: agora.v1.RemoveAgent.agent_id:type_name -> agora.v1.AgentID
 	8,  // 7: agora.v1.MaintenanceSchedule.windows:type_name -> agora.v1.MaintenanceWindow
 	9,  // 8: agora.v1.UpdateMaintenanceSchedule.schedule:type_name -> agora.v1.MaintenanceSchedule
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	17, // 9: agora.v1.OperatorReserve.agent_id:type_name -> agora.v1.AgentID
+	18, // 10: agora.v1.OperatorReserve.resources:type_name -> agora.v1.Resource
+	13, // 11: agora.v1.OperatorReserve.labels:type_name -> agora.v1.OperatorReserve.LabelsEntry
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_messages_operator_proto_init() }
@@ -757,6 +842,7 @@ func file_messages_operator_proto_init() {
 		return
 	}
 	file_messages_ids_proto_init()
+	file_messages_resources_proto_init()
 	file_messages_task_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -764,7 +850,7 @@ func file_messages_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_operator_proto_rawDesc), len(file_messages_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

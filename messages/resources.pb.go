@@ -21,6 +21,57 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ReservationInfo_Type int32
+
+const (
+	ReservationInfo_TYPE_UNSPECIFIED ReservationInfo_Type = 0
+	// STATIC: set by the agent's --resources; only a restart changes it.
+	ReservationInfo_STATIC ReservationInfo_Type = 1
+	// DYNAMIC: made by RESERVE (a framework or an operator) at run time.
+	ReservationInfo_DYNAMIC ReservationInfo_Type = 2
+)
+
+// Enum value maps for ReservationInfo_Type.
+var (
+	ReservationInfo_Type_name = map[int32]string{
+		0: "TYPE_UNSPECIFIED",
+		1: "STATIC",
+		2: "DYNAMIC",
+	}
+	ReservationInfo_Type_value = map[string]int32{
+		"TYPE_UNSPECIFIED": 0,
+		"STATIC":           1,
+		"DYNAMIC":          2,
+	}
+)
+
+func (x ReservationInfo_Type) Enum() *ReservationInfo_Type {
+	p := new(ReservationInfo_Type)
+	*p = x
+	return p
+}
+
+func (x ReservationInfo_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReservationInfo_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_resources_proto_enumTypes[0].Descriptor()
+}
+
+func (ReservationInfo_Type) Type() protoreflect.EnumType {
+	return &file_messages_resources_proto_enumTypes[0]
+}
+
+func (x ReservationInfo_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReservationInfo_Type.Descriptor instead.
+func (ReservationInfo_Type) EnumDescriptor() ([]byte, []int) {
+	return file_messages_resources_proto_rawDescGZIP(), []int{3, 0}
+}
+
 // Range is an inclusive range of integers, used for ports.
 type Range struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -86,7 +137,13 @@ type Resource struct {
 	Role string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
 	// revocable resources may be taken back at any time; only frameworks with
 	// the REVOCABLE_RESOURCES capability receive them.
-	Revocable     bool `protobuf:"varint,5,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	Revocable bool `protobuf:"varint,5,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	// reservation says who reserved the resource for role and how: set on
+	// dynamic reservations (RESERVE) and on static ones the master reports;
+	// its role is role.
+	Reservation *ReservationInfo `protobuf:"bytes,320,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	// disk makes a reserved disk resource a persistent volume (CREATE).
+	Disk          *DiskInfo `protobuf:"bytes,321,opt,name=disk,proto3" json:"disk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -154,6 +211,20 @@ func (x *Resource) GetRevocable() bool {
 		return x.Revocable
 	}
 	return false
+}
+
+func (x *Resource) GetReservation() *ReservationInfo {
+	if x != nil {
+		return x.Reservation
+	}
+	return nil
+}
+
+func (x *Resource) GetDisk() *DiskInfo {
+	if x != nil {
+		return x.Disk
+	}
+	return nil
 }
 
 // Attribute describes an agent to schedulers (rack, zone, ...). Attributes
@@ -248,6 +319,141 @@ func (*Attribute_Text) isAttribute_Value() {}
 
 func (*Attribute_Scalar) isAttribute_Value() {}
 
+// ReservationInfo records a reservation, as Mesos' Resource.ReservationInfo:
+// the role it is for, and for dynamic ones the principal that made it and
+// its labels (free-form, for the reserver's own bookkeeping).
+type ReservationInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          ReservationInfo_Type   `protobuf:"varint,1,opt,name=type,proto3,enum=agora.v1.ReservationInfo_Type" json:"type,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Principal     string                 `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReservationInfo) Reset() {
+	*x = ReservationInfo{}
+	mi := &file_messages_resources_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReservationInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReservationInfo) ProtoMessage() {}
+
+func (x *ReservationInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_resources_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReservationInfo.ProtoReflect.Descriptor instead.
+func (*ReservationInfo) Descriptor() ([]byte, []int) {
+	return file_messages_resources_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReservationInfo) GetType() ReservationInfo_Type {
+	if x != nil {
+		return x.Type
+	}
+	return ReservationInfo_TYPE_UNSPECIFIED
+}
+
+func (x *ReservationInfo) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ReservationInfo) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *ReservationInfo) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// DiskInfo makes reserved disk a persistent volume: a directory on the
+// agent that outlives tasks, known by its persistence id, seen by a task at
+// container_path (relative to its sandbox).
+type DiskInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PersistenceId string                 `protobuf:"bytes,1,opt,name=persistence_id,json=persistenceId,proto3" json:"persistence_id,omitempty"`
+	ContainerPath string                 `protobuf:"bytes,2,opt,name=container_path,json=containerPath,proto3" json:"container_path,omitempty"`
+	// principal created the volume (CREATE).
+	Principal     string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskInfo) Reset() {
+	*x = DiskInfo{}
+	mi := &file_messages_resources_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskInfo) ProtoMessage() {}
+
+func (x *DiskInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_resources_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskInfo.ProtoReflect.Descriptor instead.
+func (*DiskInfo) Descriptor() ([]byte, []int) {
+	return file_messages_resources_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DiskInfo) GetPersistenceId() string {
+	if x != nil {
+		return x.PersistenceId
+	}
+	return ""
+}
+
+func (x *DiskInfo) GetContainerPath() string {
+	if x != nil {
+		return x.ContainerPath
+	}
+	return ""
+}
+
+func (x *DiskInfo) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
 var File_messages_resources_proto protoreflect.FileDescriptor
 
 const file_messages_resources_proto_rawDesc = "" +
@@ -255,18 +461,37 @@ const file_messages_resources_proto_rawDesc = "" +
 	"\x18messages/resources.proto\x12\bagora.v1\"/\n" +
 	"\x05Range\x12\x14\n" +
 	"\x05begin\x18\x01 \x01(\x04R\x05begin\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\x04R\x03end\"\x91\x01\n" +
+	"\x03end\x18\x02 \x01(\x04R\x03end\"\xf8\x01\n" +
 	"\bResource\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06scalar\x18\x02 \x01(\x01R\x06scalar\x12'\n" +
 	"\x06ranges\x18\x03 \x03(\v2\x0f.agora.v1.RangeR\x06ranges\x12\x12\n" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12\x1c\n" +
-	"\trevocable\x18\x05 \x01(\bR\trevocable\"X\n" +
+	"\trevocable\x18\x05 \x01(\bR\trevocable\x12<\n" +
+	"\vreservation\x18\xc0\x02 \x01(\v2\x19.agora.v1.ReservationInfoR\vreservation\x12'\n" +
+	"\x04disk\x18\xc1\x02 \x01(\v2\x12.agora.v1.DiskInfoR\x04disk\"X\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06scalar\x18\x03 \x01(\x01H\x00R\x06scalarB\a\n" +
-	"\x05valueB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x05value\"\xa8\x02\n" +
+	"\x0fReservationInfo\x122\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1e.agora.v1.ReservationInfo.TypeR\x04type\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12=\n" +
+	"\x06labels\x18\x04 \x03(\v2%.agora.v1.ReservationInfo.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"5\n" +
+	"\x04Type\x12\x14\n" +
+	"\x10TYPE_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06STATIC\x10\x01\x12\v\n" +
+	"\aDYNAMIC\x10\x02\"v\n" +
+	"\bDiskInfo\x12%\n" +
+	"\x0epersistence_id\x18\x01 \x01(\tR\rpersistenceId\x12%\n" +
+	"\x0econtainer_path\x18\x02 \x01(\tR\rcontainerPath\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipalB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_resources_proto_rawDescOnce sync.Once
@@ -280,19 +505,28 @@ func file_messages_resources_proto_rawDescGZIP() []byte {
 	return file_messages_resources_proto_rawDescData
 }
 
-var file_messages_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_messages_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_messages_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_messages_resources_proto_goTypes = []any{
-	(*Range)(nil),     // 0: agora.v1.Range
-	(*Resource)(nil),  // 1: agora.v1.Resource
-	(*Attribute)(nil), // 2: agora.v1.Attribute
+	(ReservationInfo_Type)(0), // 0: agora.v1.ReservationInfo.Type
+	(*Range)(nil),             // 1: agora.v1.Range
+	(*Resource)(nil),          // 2: agora.v1.Resource
+	(*Attribute)(nil),         // 3: agora.v1.Attribute
+	(*ReservationInfo)(nil),   // 4: agora.v1.ReservationInfo
+	(*DiskInfo)(nil),          // 5: agora.v1.DiskInfo
+	nil,                       // 6: agora.v1.ReservationInfo.LabelsEntry
 }
 var file_messages_resources_proto_depIdxs = []int32{
-	0, // 0: agora.v1.Resource.ranges:type_name -> agora.v1.Range
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1, // 0: agora.v1.Resource.ranges:type_name -> agora.v1.Range
+	4, // 1: agora.v1.Resource.reservation:type_name -> agora.v1.ReservationInfo
+	5, // 2: agora.v1.Resource.disk:type_name -> agora.v1.DiskInfo
+	0, // 3: agora.v1.ReservationInfo.type:type_name -> agora.v1.ReservationInfo.Type
+	6, // 4: agora.v1.ReservationInfo.labels:type_name -> agora.v1.ReservationInfo.LabelsEntry
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_messages_resources_proto_init() }
@@ -309,13 +543,14 @@ func file_messages_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_resources_proto_rawDesc), len(file_messages_resources_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   3,
+			NumEnums:      1,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_messages_resources_proto_goTypes,
 		DependencyIndexes: file_messages_resources_proto_depIdxs,
+		EnumInfos:         file_messages_resources_proto_enumTypes,
 		MessageInfos:      file_messages_resources_proto_msgTypes,
 	}.Build()
 	File_messages_resources_proto = out.File

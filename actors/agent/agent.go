@@ -253,6 +253,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleDiskDone(ctx, m)
 	case *messages.AgentDrain:
 		a.handleDrain(ctx, m)
+	case *messages.CheckpointResources:
+		a.handleCheckpointResources(ctx, m)
 	case gcSandbox:
 		a.handleGCSandbox(m)
 	case sandboxRemoved:
@@ -302,7 +304,7 @@ func (a *agent) Receive(ctx actor.Context) {
 func (a *agent) fromMaster(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
 	case *messages.RunTask, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
-		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain:
+		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain, *messages.CheckpointResources:
 	default:
 		return true
 	}

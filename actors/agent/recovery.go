@@ -137,6 +137,7 @@ func (a *agent) recover(ctx actor.Context) {
 	a.prepareMeta()
 	a.gcOldSandboxes()
 	a.loadDrain()
+	a.loadReservations()
 	rc := &recovery{stopped: map[executorKey]string{}}
 	cps, lostIn := a.readTaskCheckpoints(rc)
 	found := a.findExecutors(rc, lostIn)

@@ -116,7 +116,7 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 		ctx.Respond(policy.ToShortfalls(p.Shortfalls()))
 	case *messages.AllocatorAddAgent, *messages.AllocatorRemoveAgent, *messages.AllocatorAddFramework, *messages.AllocatorRemoveFramework,
 		*messages.AllocatorActivateFramework, *messages.AllocatorDeactivateFramework, *messages.AllocatorSuppress,
-		*messages.AllocatorRevive, *messages.AllocatorSetRole, *messages.AllocatorReturn,
+		*messages.AllocatorRevive, *messages.AllocatorSetRole, *messages.AllocatorReturn, *messages.AllocatorUpdateReservation,
 		*messages.AllocatorDeactivateAgent, *messages.AllocatorActivateAgent:
 		var d policy.Dirty
 		d, err = policy.Apply(p, m.(proto.Message), a.cfg.Clock.Now())

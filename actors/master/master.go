@@ -301,6 +301,8 @@ func (m *master) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Respond(s) // never changed in place: a change replaces it
+	case *messages.OperatorReserve:
+		m.run(ctx, m.core.ReserveResources(peer(ctx), msg, now))
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -28,6 +29,8 @@ type AskFunc func(ctx context.Context, req proto.Message) (any, error)
 //	POST /agents/{id}/remove                              remove an agent for good
 //	GET  /maintenance/schedule                            the maintenance schedule (MaintenanceSchedule)
 //	POST /maintenance/schedule  (body: MaintenanceSchedule JSON)  replace it ({} clears it)
+//	POST /reserve   (form agentId=ID resources=cpus(prod):2;mem(prod):1024 [label=k:v ...])
+//	POST /unreserve (the same)                            Mesos' operator reservations
 //
 // Unlike the state, these go through the master actor: the access control
 // lists (view_state, kill_tasks, teardown_frameworks, drain_agents)
@@ -128,6 +131,37 @@ func WithOperations(h http.Handler, ask AskFunc) http.Handler {
 			writeJSON(w, res)
 		}
 	})
+	reserve := func(unreserve bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil {
+				http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			rs, err := messages.ParseResources(r.Form.Get("resources"))
+			if err != nil || len(rs) == 0 {
+				http.Error(w, fmt.Sprintf("resources %q: want resources reserved for a role, such as cpus(prod):2;mem(prod):1024 (%v)", r.Form.Get("resources"), err), http.StatusBadRequest)
+				return
+			}
+			req := &messages.OperatorReserve{AgentId: &messages.AgentID{Value: r.Form.Get("agentId")}, Resources: rs, Unreserve: unreserve}
+			for _, l := range r.Form["label"] {
+				k, v, ok := strings.Cut(l, ":")
+				if !ok || k == "" {
+					http.Error(w, fmt.Sprintf("label %q: want key:value", l), http.StatusBadRequest)
+					return
+				}
+				if req.Labels == nil {
+					req.Labels = map[string]string{}
+				}
+				req.Labels[k] = v
+			}
+			if res, ok := answer[*messages.OperatorAccepted](w, r, ask, req); ok {
+				writeJSON(w, res)
+			}
+		}
+	}
+	mux.HandleFunc("POST /reserve", reserve(false))
+	mux.HandleFunc("POST /unreserve", reserve(true))
 	return mux
 }
 

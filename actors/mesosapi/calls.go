@@ -25,11 +25,28 @@ func callIn(c *sched.Call) (proto.Message, error) {
 		}
 		out := &messages.Accept{FrameworkId: fid, OfferIds: offerIDsIn(a.OfferIds), Filters: filtersIn(a.Filters)}
 		for _, op := range a.Operations {
-			if op.GetType() != mesos.Offer_Operation_LAUNCH {
-				return nil, fmt.Errorf("%w: ACCEPT with a %s operation (Agora launches tasks: LAUNCH)", ErrUnsupported, op.GetType())
-			}
 			if op.Id != nil {
 				return nil, fmt.Errorf("%w: operation IDs (operation status feedback)", ErrUnsupported)
+			}
+			switch op.GetType() {
+			case mesos.Offer_Operation_LAUNCH:
+			case mesos.Offer_Operation_RESERVE, mesos.Offer_Operation_UNRESERVE:
+				rs := op.GetReserve().GetResources()
+				if op.GetType() == mesos.Offer_Operation_UNRESERVE {
+					rs = op.GetUnreserve().GetResources()
+				}
+				in, err := resourcesIn(rs)
+				if err != nil {
+					return nil, err
+				}
+				if op.GetType() == mesos.Offer_Operation_RESERVE {
+					out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_Reserve{Reserve: &messages.ReserveResources{Resources: in}}})
+				} else {
+					out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_Unreserve{Unreserve: &messages.UnreserveResources{Resources: in}}})
+				}
+				continue
+			default:
+				return nil, fmt.Errorf("%w: ACCEPT with a %s operation (Agora has LAUNCH, RESERVE and UNRESERVE)", ErrUnsupported, op.GetType())
 			}
 			l := &messages.Operation_Launch{}
 			for _, t := range op.GetLaunch().GetTaskInfos() {

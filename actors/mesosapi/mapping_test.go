@@ -9,6 +9,7 @@ import (
 
 	"github.com/agora-sched/agora/messages"
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
+	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -59,12 +60,49 @@ func TestResourcesInRefusesWhatAgoraLacks(t *testing.T) {
 		{&mesos.Resource{Name: proto.String("zones"), Type: mesos.Value_SET.Enum(), Set: &mesos.Value_Set{Item: []string{"a"}}}, "type SET"},
 		{scalar(&mesos.Resource{Disk: &mesos.Resource_DiskInfo{}}), "disk info"},
 		{scalar(&mesos.Resource{Shared: &mesos.Resource_SharedInfo{}}), "shared"},
-		{scalar(&mesos.Resource{Reservations: []*mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto.String("r")}}}), "dynamically reserved"},
+		{scalar(&mesos.Resource{Reservations: []*mesos.Resource_ReservationInfo{{Role: proto.String("a")}, {Role: proto.String("a/b")}}}), "refined reservations"},
 	} {
 		_, err := resourcesIn([]*mesos.Resource{tc.r})
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v; want ErrUnsupported naming %q", tc.r, err, tc.want)
 		}
+	}
+}
+
+// Dynamic reservations (RESERVATION_REFINEMENT's reservations, or the role
+// and reservation fields before it) come in and go out with their principal
+// and labels: a Mesos framework's RESERVE, and the offers after it.
+func TestDynamicReservationsRoundTrip(t *testing.T) {
+	labels := &mesos.Labels{Labels: []*mesos.Label{{Key: proto.String("owner"), Value: proto.String("db")}}}
+	for _, refinement := range []bool{true, false} {
+		m := &mesos.Resource{Name: proto.String("cpus"), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(2)}}
+		if refinement {
+			m.Reservations = []*mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto.String("prod"), Principal: proto.String("alice"), Labels: labels}}
+		} else {
+			m.Role, m.Reservation = proto.String("prod"), &mesos.Resource_ReservationInfo{Principal: proto.String("alice"), Labels: labels}
+		}
+		in, err := resourcesIn([]*mesos.Resource{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := in[0]; r.Role != "prod" || !messages.IsDynamic(r) || r.Reservation.Principal != "alice" || r.Reservation.Labels["owner"] != "db" {
+			t.Fatalf("refinement=%v: in %v", refinement, r)
+		}
+		if out := resourcesOut(in, "", refinement); !proto.Equal(out[0], m) {
+			t.Fatalf("refinement=%v: %v went out as %v", refinement, m, out[0])
+		}
+	}
+	op := &sched.Call{Type: sched.Call_ACCEPT.Enum(), FrameworkId: &mesos.FrameworkID{Value: proto.String("F1")}, Accept: &sched.Call_Accept{
+		OfferIds: []*mesos.OfferID{{Value: proto.String("O1")}},
+		Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_RESERVE.Enum(), Reserve: &mesos.Offer_Operation_Reserve{Resources: []*mesos.Resource{
+			{Name: proto.String("cpus"), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(1)}, Role: proto.String("prod"), Reservation: &mesos.Resource_ReservationInfo{}}}}}},
+	}}
+	msg, err := callIn(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := msg.(*messages.Accept).Operations[0].GetReserve().GetResources(); len(rs) != 1 || rs[0].Role != "prod" {
+		t.Fatalf("RESERVE came in as %v", msg)
 	}
 }
 

@@ -2,7 +2,9 @@ package mesosapi
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/agora-sched/agora/messages"
@@ -45,13 +47,21 @@ func (p *parts) resources(rs []*messages.Resource, allocated string, refinement 
 			m.Scalar = p.scalar(r.Scalar)
 		}
 		if r.Role != "" {
+			dynamic := messages.IsDynamic(r)
 			if refinement {
 				res := p.reservation.next()
 				res.Type, res.Role = p.reservationType.next(), p.str(r.Role)
 				*res.Type = mesos.Resource_ReservationInfo_STATIC
+				if dynamic {
+					*res.Type = mesos.Resource_ReservationInfo_DYNAMIC
+					res.Principal, res.Labels = p.str(r.Reservation.Principal), labelsOut(r.Reservation.Labels)
+				}
 				m.Reservations = []*mesos.Resource_ReservationInfo{res}
 			} else {
 				m.Role = p.str(r.Role)
+				if dynamic {
+					m.Reservation = &mesos.Resource_ReservationInfo{Principal: p.str(r.Reservation.Principal), Labels: labelsOut(r.Reservation.Labels)}
+				}
 			}
 		}
 		if allocated != "" {
@@ -97,15 +107,17 @@ func resourcesIn(rs []*mesos.Resource) ([]*messages.Resource, error) {
 		case m.ProviderId != nil:
 			return nil, fmt.Errorf("%w: resource %s of a resource provider", ErrUnsupported, name)
 		case m.Reservation != nil:
-			return nil, fmt.Errorf("%w: resource %s dynamically reserved", ErrUnsupported, name)
+			// Before refinement: the role field, and this says dynamic.
+			r.Role = m.GetRole()
+			r.Reservation = &messages.ReservationInfo{Type: messages.ReservationInfo_DYNAMIC, Role: r.Role, Principal: m.Reservation.GetPrincipal(), Labels: labelsIn(m.Reservation.GetLabels())}
 		case len(m.Reservations) > 1:
 			return nil, fmt.Errorf("%w: resource %s with refined reservations", ErrUnsupported, name)
 		case len(m.Reservations) == 1:
 			res := m.Reservations[0]
-			if res.GetType() != mesos.Resource_ReservationInfo_STATIC {
-				return nil, fmt.Errorf("%w: resource %s dynamically reserved", ErrUnsupported, name)
-			}
 			r.Role = res.GetRole()
+			if res.GetType() == mesos.Resource_ReservationInfo_DYNAMIC {
+				r.Reservation = &messages.ReservationInfo{Type: messages.ReservationInfo_DYNAMIC, Role: r.Role, Principal: res.GetPrincipal(), Labels: labelsIn(res.GetLabels())}
+			}
 		case m.Role != nil && m.GetRole() != "*":
 			r.Role = m.GetRole()
 		}
@@ -239,4 +251,26 @@ func (s *slab[T]) next() *T {
 	}
 	s.chunk = s.chunk[:len(s.chunk)+1]
 	return &s.chunk[len(s.chunk)-1]
+}
+
+func labelsOut(l map[string]string) *mesos.Labels {
+	if len(l) == 0 {
+		return nil
+	}
+	out := &mesos.Labels{}
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		out.Labels = append(out.Labels, &mesos.Label{Key: proto.String(k), Value: proto.String(l[k])})
+	}
+	return out
+}
+
+func labelsIn(l *mesos.Labels) map[string]string {
+	if len(l.GetLabels()) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(l.GetLabels()))
+	for _, x := range l.GetLabels() {
+		out[x.GetKey()] = x.GetValue()
+	}
+	return out
 }

@@ -407,12 +407,7 @@ func taskOut(t *messages.TaskInfo) *mesos.TaskInfo {
 	out := &mesos.TaskInfo{Name: proto.String(t.GetName()), TaskId: &mesos.TaskID{Value: proto.String(t.GetTaskId().GetValue())},
 		AgentId: &mesos.AgentID{Value: proto.String(t.GetAgentId().GetValue())}, Resources: resourcesOut(t.GetResources(), "", false),
 		Command: commandOut(t.GetCommand())}
-	if len(t.Labels) > 0 {
-		out.Labels = &mesos.Labels{}
-		for _, k := range slices.Sorted(maps.Keys(t.Labels)) {
-			out.Labels.Labels = append(out.Labels.Labels, &mesos.Label{Key: proto.String(k), Value: proto.String(t.Labels[k])})
-		}
-	}
+	out.Labels = labelsOut(t.Labels)
 	if g := t.GetKillPolicy(); g != nil {
 		out.KillPolicy = &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: proto.Int64(g.GracePeriodNanos)}}
 	}

@@ -48,6 +48,11 @@ const (
 	ViewState         Action = "view_state"          // object: none
 	DrainAgent        Action = "drain_agents"        // object: none
 	UpdateACLs        Action = "update_acls"         // object: none (replaces the list itself)
+	// ReserveResources and UnreserveResources: object the role reserved
+	// for (as Mesos' RESERVE_RESOURCES and UNRESERVE_RESOURCES, which take
+	// the role since Mesos 1.2).
+	ReserveResources   Action = "reserve_resources"
+	UnreserveResources Action = "unreserve_resources"
 )
 
 // Rule allows its principals an action on its objects. Which object field
@@ -124,7 +129,7 @@ func matchesObject(action Action, names []string, object string) bool {
 	if matches(names, object) {
 		return true
 	}
-	if action != RegisterFramework && action != UpdateRole {
+	if !action.takesRoles() {
 		return false
 	}
 	for _, n := range names {
@@ -135,25 +140,29 @@ func matchesObject(action Action, names []string, object string) bool {
 	return false
 }
 
+func (a Action) takesRoles() bool {
+	return a == RegisterFramework || a == UpdateRole || a == ReserveResources || a == UnreserveResources
+}
+
 func (a Action) hasObjects() bool { return a != ViewState && a != DrainAgent && a != UpdateACLs }
 
 func (a Action) objectName() string {
-	switch a {
-	case RegisterFramework, UpdateRole:
+	switch {
+	case a.takesRoles():
 		return "roles"
-	case RunTask:
+	case a == RunTask:
 		return "users"
 	}
 	return "framework_principals"
 }
 
 func objects(a Action, r Rule) []string {
-	switch a {
-	case RegisterFramework, UpdateRole:
+	switch {
+	case a.takesRoles():
 		return r.Roles
-	case RunTask:
+	case a == RunTask:
 		return r.Users
-	case TeardownFramework, KillTask:
+	case a == TeardownFramework, a == KillTask:
 		return r.FrameworkPrincipals
 	}
 	return nil
@@ -163,5 +172,5 @@ func known(a Action) bool { return slices.Contains(actionNames(), string(a)) }
 
 func actionNames() []string {
 	return []string{string(RegisterFramework), string(RunTask), string(TeardownFramework), string(KillTask),
-		string(UpdateRole), string(ViewState), string(DrainAgent), string(UpdateACLs)}
+		string(UpdateRole), string(ViewState), string(DrainAgent), string(UpdateACLs), string(ReserveResources), string(UnreserveResources)}
 }

@@ -27,15 +27,17 @@ import (
 )
 
 type runCmd struct {
-	Master  string        `default:"${defaultMasterListen}" env:"AGORA_MASTER" help:"The master's remoting address host:port, or consul://host:port/<cluster> with several masters."`
-	Listen  string        `default:"127.0.0.1:0" env:"AGORA_RUN_LISTEN" help:"host:port this client listens on; the master must reach it."`
-	CPUs    float64       `name:"cpus" default:"0.1" env:"AGORA_RUN_CPUS" help:"CPUs for the task."`
-	Mem     float64       `name:"mem" default:"32" env:"AGORA_RUN_MEM" help:"Memory for the task, MiB."`
-	Name    string        `default:"agora-run" env:"AGORA_RUN_NAME" help:"Framework and task name."`
-	Role    string        `default:"default" env:"AGORA_RUN_ROLE" help:"Role to run under."`
-	Timeout time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
-	Poll    time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
-	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
+	Master string  `default:"${defaultMasterListen}" env:"AGORA_MASTER" help:"The master's remoting address host:port, or consul://host:port/<cluster> with several masters."`
+	Listen string  `default:"127.0.0.1:0" env:"AGORA_RUN_LISTEN" help:"host:port this client listens on; the master must reach it."`
+	CPUs   float64 `name:"cpus" default:"0.1" env:"AGORA_RUN_CPUS" help:"CPUs for the task."`
+	Mem    float64 `name:"mem" default:"32" env:"AGORA_RUN_MEM" help:"Memory for the task, MiB."`
+	Name   string  `default:"agora-run" env:"AGORA_RUN_NAME" help:"Framework and task name."`
+	Role   string  `default:"default" env:"AGORA_RUN_ROLE" help:"Role to run under."`
+	// Reserved takes cpus and mem from what is reserved for the role.
+	Reserved bool          `name:"reserved" help:"Run on resources reserved for --role (agora reserve), not on unreserved ones."`
+	Timeout  time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
+	Poll     time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
+	Command  []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
 	// Health checks the task as its agent runs them (Mesos' HealthCheck).
 	Health         string        `env:"AGORA_RUN_HEALTH" help:"Health check of the task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; the agent kills the task after --health-failures failures in a row."`
 	HealthInterval time.Duration `env:"AGORA_RUN_HEALTH_INTERVAL" help:"Time between health checks, and before the first (0: 10s between, 15s before the first)."`
@@ -50,9 +52,11 @@ type runCmd struct {
 type runOptions struct {
 	name, role string
 	cpus, mem  float64
-	argv       []string
-	stdout     io.Writer
-	stderr     io.Writer
+	// reserved: the task's resources are taken from role's reservation.
+	reserved bool
+	argv     []string
+	stdout   io.Writer
+	stderr   io.Writer
 	// tls is the certificate to read the task's output and the cluster's
 	// state with (nil: plain HTTP).
 	tls *security.Source
@@ -100,6 +104,11 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 		o.poll = 500 * time.Millisecond
 	}
 	want := []*messages.Resource{{Name: messages.CPUs, Scalar: o.cpus}, {Name: messages.Mem, Scalar: o.mem}}
+	if o.reserved {
+		for _, r := range want {
+			r.Role = o.role
+		}
+	}
 	if err := messages.ValidateResources(want); err != nil {
 		return 1, err
 	}
@@ -454,7 +463,7 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	o := runOptions{name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
+	o := runOptions{name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, reserved: c.Reserved, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
 		tls: src, startTimeout: c.Timeout, poll: c.Poll, interrupt: interrupt, logger: quietLogger(logger)}
 	o.health = health
 	var masterPID *actor.PID

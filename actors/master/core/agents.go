@@ -254,12 +254,13 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			c.log.Warn("agent reports a task with an invalid ID; ignoring the task", "agent_id", a.id(), "err", err)
 			continue
 		}
-		res, rev, err := policy.FromMessages(t.Resources)
+		res, rev, resv, resvRole, err := taskResources(t.Resources)
 		if err != nil {
 			c.log.Warn("agent reports a task with invalid resources; ignoring the task", "task_id", t.GetTaskId().GetValue(), "err", err)
 			continue
 		}
-		c.books.adoptTask(f, a, t, res, rev, now)
+		rec := c.books.adoptTask(f, a, t, res, rev, now)
+		rec.resv, rec.resvRole = resv, resvRole
 	}
 }
 
@@ -299,8 +300,14 @@ func (c *Core) readmit(a *agentRecord, reported []*messages.Task, now time.Time)
 		case t.task.State != rep.State:
 			c.markTask(t, rep.State, messages.TaskStatusReason_REASON_RECONCILIATION, "the agent re-registered with this task", now)
 		}
-		used = append(used, &messages.AllocatorUse{FrameworkId: t.frameworkID(), Role: t.task.Role,
-			Resources: policy.ToQuantities(t.res), Revocable: policy.ToQuantities(t.rev)})
+		if t.resvRole == "" || !t.res.IsEmpty() || !t.rev.IsEmpty() {
+			used = append(used, &messages.AllocatorUse{FrameworkId: t.frameworkID(), Role: t.task.Role,
+				Resources: policy.ToQuantities(t.res), Revocable: policy.ToQuantities(t.rev)})
+		}
+		if t.resvRole != "" {
+			used = append(used, &messages.AllocatorUse{FrameworkId: t.frameworkID(), Role: t.task.Role,
+				Resources: policy.ToQuantities(t.resv), Reservation: t.resvRole})
+		}
 	}
 	a.incarnation++
 	c.toAllocator(&messages.AllocatorAddAgent{Info: a.info, Allocated: used, Incarnation: a.incarnation})

@@ -138,7 +138,9 @@ type offerRecord struct {
 	id, frameworkID, agentID, role string
 	res, rev                       policy.Resources
 	// asRev: res is offered as revocable (policy.Grant.AsRevocable).
-	asRev   bool
+	asRev bool
+	// resv: res is reserved for this role (policy.Grant.Reservation).
+	resv    string
 	made    time.Time
 	expires time.Time
 }
@@ -201,6 +203,9 @@ type taskRecord struct {
 	// res is taken from the agent's regular pool (also when it was offered
 	// as revocable: task.Revocable), rev from its revocable pool.
 	res, rev policy.Resources
+	// resv is taken from the agent's reservation for resvRole.
+	resv     policy.Resources
+	resvRole string
 	launched time.Time
 }
 
@@ -262,7 +267,7 @@ func ValidateAgentInfo(info *messages.AgentInfo) error {
 	// names it does not allocate) is refused here, to the agent: admitted
 	// by the master and unknown to the allocator, the agent's books and
 	// the allocator's would disagree.
-	if _, _, err := policy.FromMessages(info.Resources); err != nil {
+	if _, _, _, err := policy.FromMessagesReserved(info.Resources); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidAgent, err)
 	}
 	if len(info.Attributes) > messages.MaxAttributes {
@@ -422,7 +427,7 @@ func (b *Books) regularTotal() policy.Scalars {
 	var total policy.Scalars
 	for _, a := range b.agents {
 		if a.reachable {
-			r, _, _ := policy.FromMessages(a.info.Resources)
+			r, _, _, _ := policy.FromMessagesReserved(a.info.Resources)
 			total = total.Add(r.Scalars)
 		}
 	}
@@ -448,7 +453,7 @@ func (b *Books) Agents() []*messages.AgentState {
 		var used policy.Resources
 		for _, t := range rec.tasks {
 			if !messages.IsTerminal(t.task.State) {
-				used = used.Add(t.res)
+				used = used.Add(t.res).Add(t.resv)
 			}
 		}
 		st.Used = used.ToMessages(false)

@@ -234,7 +234,7 @@ func (b *Books) addOffer(g policy.Grant, made, expires time.Time) *offerRecord {
 	b.nextOffer++
 	o := &offerRecord{
 		id: b.masterID + "-O" + strconv.FormatUint(b.nextOffer, 10), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
-		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, made: made, expires: expires,
+		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, made: made, expires: expires, resv: g.Reservation,
 	}
 	b.offers[o.id] = o
 	b.frameworks[g.FrameworkID].offers[o.id] = o
@@ -310,18 +310,18 @@ const maxProblems = 10
 
 // validateTask checks one task of an accept against what is left of the
 // offered resources and returns its resources.
-func validateTask(f *frameworkRecord, agentID string, t *messages.TaskInfo, launching map[string]bool, left policy.Resources) (policy.Resources, policy.Resources, error) {
+func validateTask(f *frameworkRecord, agentID string, t *messages.TaskInfo, launching map[string]bool, left policy.Resources) (res, rev, resv policy.Resources, resvRole string, err error) {
 	if err := messages.ValidateTaskInfo(t); err != nil {
-		return left, left, err
+		return left, left, resv, "", err
 	}
 	id := t.GetTaskId().GetValue()
 	switch {
 	case f.tasks[id] != nil:
-		return left, left, fmt.Errorf("task ID %s is already used by a live task of this framework", id)
+		return left, left, resv, "", fmt.Errorf("task ID %s is already used by a live task of this framework", id)
 	case launching[id]:
-		return left, left, fmt.Errorf("task ID %s appears twice in this accept", id)
+		return left, left, resv, "", fmt.Errorf("task ID %s appears twice in this accept", id)
 	case t.AgentId != nil && t.AgentId.Value != "" && t.AgentId.Value != agentID:
-		return left, left, fmt.Errorf("task names agent %s but the offers are on %s", t.AgentId.Value, agentID)
+		return left, left, resv, "", fmt.Errorf("task names agent %s but the offers are on %s", t.AgentId.Value, agentID)
 	}
 	given := 0
 	if t.Command != nil && t.Command.Value != "" {
@@ -332,22 +332,22 @@ func validateTask(f *frameworkRecord, agentID string, t *messages.TaskInfo, laun
 	}
 	docker := t.Container != nil && t.Container.Type == messages.ContainerInfo_DOCKER
 	if given == 0 && !docker {
-		return left, left, errors.New("task has no command, container or executor: give one")
+		return left, left, resv, "", errors.New("task has no command, container or executor: give one")
 	}
 	if t.Command != nil && t.Executor != nil {
-		return left, left, errors.New("task has both a command and an executor: give one")
+		return left, left, resv, "", errors.New("task has both a command and an executor: give one")
 	}
-	res, rev, err := policy.FromMessages(t.Resources)
+	res, rev, resv, resvRole, err = taskResources(t.Resources)
 	if err != nil {
-		return left, left, err
+		return left, left, resv, "", err
 	}
-	if res.IsEmpty() && rev.IsEmpty() {
-		return left, left, errors.New("task asks for no resources: give at least cpus or mem")
+	if res.IsEmpty() && rev.IsEmpty() && resv.IsEmpty() {
+		return left, left, resv, "", errors.New("task asks for no resources: give at least cpus or mem")
 	}
 	if !left.Contains(res) {
-		return left, left, fmt.Errorf("task asks for %s but only %s is left of the offers", res, left)
+		return left, left, resv, "", fmt.Errorf("task asks for %s but only %s is left of the offers", res, left)
 	}
-	return res, rev, nil
+	return res, rev, resv, resvRole, nil
 }
 
 // addTask records a launched task as STAGING.

@@ -2,6 +2,8 @@ package core
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,13 +53,17 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 		if !f.connected || f.tearingDown || a.drain != nil {
 			// Things changed since the allocator decided: give it back.
 			c.toAllocator(&messages.AllocatorReturn{FrameworkId: g.FrameworkID, Role: g.Role, AgentId: g.AgentID,
-				Resources: policy.ToQuantities(g.Resources), Revocable: policy.ToQuantities(g.Revocable)})
+				Resources: policy.ToQuantities(g.Resources), Revocable: policy.ToQuantities(g.Revocable), Reservation: g.Reservation})
 			continue
 		}
 		o := c.books.addOffer(g, now, expires)
+		res := g.Resources.ToMessages(g.AsRevocable)
+		if g.Reservation != "" {
+			res = reservedAs(g.Resources, offeredReservation(a.info.Resources, g.Reservation))
+		}
 		offer := &messages.Offer{
 			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
-			Resources: append(g.Resources.ToMessages(g.AsRevocable), g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,
+			Resources: append(res, g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,
 			Role: g.Role, MasterEpoch: c.epoch(), AgentHttpAddress: a.info.HttpAddress,
 		}
 		if !expires.IsZero() {
@@ -109,7 +115,7 @@ func (c *Core) offersTimedOut(t offerTimeout, now time.Time) {
 // giveBack returns an offer's resources to the allocator.
 func (c *Core) giveBack(o *offerRecord, kind messages.AllocatorReturn_Kind, refuse time.Duration) {
 	c.toAllocator(&messages.AllocatorReturn{FrameworkId: o.frameworkID, Role: o.role, AgentId: o.agentID,
-		Resources: policy.ToQuantities(o.res), Revocable: policy.ToQuantities(o.rev), Kind: kind, RefuseNanos: int64(refuse)})
+		Resources: policy.ToQuantities(o.res), Revocable: policy.ToQuantities(o.rev), Kind: kind, RefuseNanos: int64(refuse), Reservation: o.resv})
 }
 
 // rescindAll withdraws every outstanding offer of a framework.
@@ -227,83 +233,137 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 	}
 	agentID, role := taken[0].agentID, taken[0].role
 	c.cfg.Metrics.Observe(OfferToLaunch, now.Sub(taken[0].made))
-	// left is regular, leftRev the agent's revocable pool, and leftLent
-	// regular resources offered as revocable (policy.Grant.AsRevocable).
-	var left, leftRev, leftLent policy.Resources
+	// left is regular, leftRev the agent's revocable pool, leftLent
+	// regular resources offered as revocable (policy.Grant.AsRevocable),
+	// and resv what is reserved, by role.
+	var pools offerPools
 	for _, o := range taken {
-		if o.asRev {
-			leftLent = leftLent.Add(o.res)
-		} else {
-			left = left.Add(o.res)
+		switch {
+		case o.resv != "":
+			if pools.resv == nil {
+				pools.resv = map[string]policy.Resources{}
+			}
+			pools.resv[o.resv] = pools.resv[o.resv].Add(o.res)
+		case o.asRev:
+			pools.leftLent = pools.leftLent.Add(o.res)
+		default:
+			pools.left = pools.left.Add(o.res)
 		}
-		leftRev = leftRev.Add(o.rev)
+		pools.leftRev = pools.leftRev.Add(o.rev)
 	}
 	launching := make(map[string]bool, len(tasks))
 	launched := 0
 	a := c.books.agents[agentID]
-	for _, t := range tasks {
-		res, rev, err := validateTask(f, agentID, t, launching, left)
-		lent := false
-		if user := taskUser(f, t); err == nil && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.RunTask, user) {
-			c.log.Warn("task refused: permission denied", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "principal", f.info.GetPrincipal(), "user", user)
-			c.cfg.Metrics.Count(Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
-			c.cfg.Metrics.Count(PermissionDenied, string(acl.RunTask), 1)
-			as := fmt.Sprintf("user %q", user)
-			if user == "" {
-				as = "the agent's default user (the task names no user; a run_tasks rule allows that with users [\"*\"])"
-			}
-			c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_UNAUTHORIZED,
-				fmt.Sprintf("principal %q may not run tasks as %s (access control list: run_tasks)", f.info.GetPrincipal(), as), now))
-			continue
-		}
+	for _, op := range msg.Operations {
+		var code messages.Error_Code
+		var err error
 		switch {
-		case err != nil:
-		case rev.IsEmpty():
-		case leftLent.Contains(rev):
-			lent = true
-		case !leftRev.Contains(rev):
-			err = fmt.Errorf("task asks for revocable %s but only %s is left (one task takes its revocable resources from one offer kind)", rev, leftRev.Add(leftLent))
+		case op.GetReserve() != nil:
+			code, err = c.reservation(f, a, role, op.GetReserve().GetResources(), &pools, false)
+		case op.GetUnreserve() != nil:
+			code, err = c.reservation(f, a, role, op.GetUnreserve().GetResources(), &pools, true)
+		case op.GetCreate() != nil || op.GetDestroy() != nil:
+			code, err = messages.Error_INVALID_ARGUMENT, fmt.Errorf("persistent volumes (CREATE, DESTROY) are not supported yet")
 		}
 		if err != nil {
-			c.log.Info("task invalid", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "err", err)
-			c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_INVALID, err.Error(), now))
+			c.log.Warn("accept operation refused", "framework_id", f.id(), "agent_id", agentID, "err", err)
+			c.reject(p.Endpoint, code, err.Error(), msg)
 			continue
 		}
-		left = left.Sub(res)
-		if lent || t.AgentId == nil {
-			// The scheduler may still hold what it sent: change a copy.
-			t = proto.Clone(t).(*messages.TaskInfo)
-			t.AgentId = a.info.Id
+		for _, t := range op.GetLaunch().GetTasks() {
+			if c.launch(f, a, role, t, launching, &pools, now) {
+				launched++
+			}
 		}
-		if lent {
-			// Regular resources on loan: the agent sees them as regular,
-			// the books charge them to the regular pool.
-			leftLent = leftLent.Sub(rev)
-			res, rev = res.Add(rev), policy.Resources{}
-			t.Resources = append(res.ToMessages(false), rev.ToMessages(true)...)
-		} else {
-			leftRev = leftRev.Sub(rev)
-		}
-		launching[t.TaskId.Value] = true
-		launched++
-		c.publish(TaskAdded{Task: c.books.addTask(f, agentID, role, t, res, rev, lent, now).task})
-		c.send(a.endpoint, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: lent})
 	}
-	left = left.Add(leftLent)
+	left := pools.left.Add(pools.leftLent)
 	c.cfg.Metrics.Count(TasksLaunched, "", launched)
-	if !left.IsEmpty() || !leftRev.IsEmpty() {
-		ret := &messages.AllocatorReturn{FrameworkId: f.id(), Role: role, AgentId: agentID,
-			Resources: policy.ToQuantities(left), Revocable: policy.ToQuantities(leftRev)}
-		if launched > 0 {
-			// What a launch left unused is filtered for this framework
-			// as its accept asks (Mesos); others are offered it at once.
-			ret.Kind, ret.RefuseNanos = messages.AllocatorReturn_UNUSED, int64(refuse(msg.Filters))
-			f.pending.filter(role, agentID, refuse(msg.Filters), now)
+	kind, refuseNanos := messages.AllocatorReturn_RECOVER, int64(0)
+	if launched > 0 {
+		// What a launch left unused is filtered for this framework as its
+		// accept asks (Mesos); others are offered it at once.
+		kind, refuseNanos = messages.AllocatorReturn_UNUSED, int64(refuse(msg.Filters))
+	}
+	returned := false
+	if !left.IsEmpty() || !pools.leftRev.IsEmpty() {
+		returned = true
+		c.toAllocator(&messages.AllocatorReturn{FrameworkId: f.id(), Role: role, AgentId: agentID,
+			Resources: policy.ToQuantities(left), Revocable: policy.ToQuantities(pools.leftRev), Kind: kind, RefuseNanos: refuseNanos})
+	}
+	for _, resv := range slices.Sorted(maps.Keys(pools.resv)) {
+		if r := pools.resv[resv]; !r.IsEmpty() {
+			returned = true
+			c.toAllocator(&messages.AllocatorReturn{FrameworkId: f.id(), Role: role, AgentId: agentID,
+				Resources: policy.ToQuantities(r), Kind: kind, RefuseNanos: refuseNanos, Reservation: resv})
 		}
-		c.toAllocator(ret)
+	}
+	if launched > 0 && returned {
+		f.pending.filter(role, agentID, refuse(msg.Filters), now)
 	}
 	c.changed = true
 	return c.ready()
+}
+
+// launch launches one task of an accept on what is left of its offers, or
+// ends it as TASK_ERROR; it reports whether the task was launched.
+func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messages.TaskInfo, launching map[string]bool, pools *offerPools, now time.Time) bool {
+	agentID := a.id()
+	res, rev, resv, resvRole, err := validateTask(f, agentID, t, launching, pools.left)
+	lent := false
+	if user := taskUser(f, t); err == nil && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.RunTask, user) {
+		c.log.Warn("task refused: permission denied", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "principal", f.info.GetPrincipal(), "user", user)
+		c.cfg.Metrics.Count(Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
+		c.cfg.Metrics.Count(PermissionDenied, string(acl.RunTask), 1)
+		as := fmt.Sprintf("user %q", user)
+		if user == "" {
+			as = "the agent's default user (the task names no user; a run_tasks rule allows that with users [\"*\"])"
+		}
+		c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_UNAUTHORIZED,
+			fmt.Sprintf("principal %q may not run tasks as %s (access control list: run_tasks)", f.info.GetPrincipal(), as), now))
+		return false
+	}
+	switch {
+	case err != nil:
+	case resvRole != "" && !pools.resv[resvRole].Contains(resv):
+		err = fmt.Errorf("task asks for %s reserved for %s but only %s of it is offered", resv, resvRole, pools.resv[resvRole])
+	case rev.IsEmpty():
+	case pools.leftLent.Contains(rev):
+		lent = true
+	case !pools.leftRev.Contains(rev):
+		err = fmt.Errorf("task asks for revocable %s but only %s is left (one task takes its revocable resources from one offer kind)", rev, pools.leftRev.Add(pools.leftLent))
+	}
+	if err != nil {
+		c.log.Info("task invalid", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "err", err)
+		c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_INVALID, err.Error(), now))
+		return false
+	}
+	pools.left = pools.left.Sub(res)
+	if resvRole != "" {
+		pools.resv[resvRole] = pools.resv[resvRole].Sub(resv)
+	}
+	if lent || t.AgentId == nil {
+		// The scheduler may still hold what it sent: change a copy.
+		t = proto.Clone(t).(*messages.TaskInfo)
+		t.AgentId = a.info.Id
+	}
+	if lent {
+		// Regular resources on loan: the agent sees them as regular, the
+		// books charge them to the regular pool.
+		pools.leftLent = pools.leftLent.Sub(rev)
+		res, rev = res.Add(rev), policy.Resources{}
+		t.Resources = append(append(res.ToMessages(false), rev.ToMessages(true)...), reservedMessages(resv, resvRole)...)
+	} else {
+		pools.leftRev = pools.leftRev.Sub(rev)
+	}
+	launching[t.TaskId.Value] = true
+	rec := c.books.addTask(f, agentID, role, t, res, rev, lent, now)
+	if resvRole != "" {
+		rec.resv, rec.resvRole = resv, resvRole
+		rec.task.Resources = append(rec.task.Resources, reservedMessages(resv, resvRole)...)
+	}
+	c.publish(TaskAdded{Task: rec.task})
+	c.send(a.endpoint, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: lent})
+	return true
 }
 
 // Suppress stops offers to the framework for roles (all when none).

@@ -90,8 +90,14 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 
 // freeTask gives an ended task's resources back to the allocator.
 func (c *Core) freeTask(t *taskRecord) {
-	c.toAllocator(&messages.AllocatorReturn{FrameworkId: t.frameworkID(), Role: t.task.Role, AgentId: t.agentID(),
-		Resources: policy.ToQuantities(t.res), Revocable: policy.ToQuantities(t.rev)})
+	if t.resvRole == "" || !t.res.IsEmpty() || !t.rev.IsEmpty() {
+		c.toAllocator(&messages.AllocatorReturn{FrameworkId: t.frameworkID(), Role: t.task.Role, AgentId: t.agentID(),
+			Resources: policy.ToQuantities(t.res), Revocable: policy.ToQuantities(t.rev)})
+	}
+	if t.resvRole != "" {
+		c.toAllocator(&messages.AllocatorReturn{FrameworkId: t.frameworkID(), Role: t.task.Role, AgentId: t.agentID(),
+			Resources: policy.ToQuantities(t.resv), Reservation: t.resvRole})
+	}
 	delete(c.preempting, taskKey{t.frameworkID(), t.id()})
 }
 

@@ -203,7 +203,11 @@ func msgLine(m proto.Message) string {
 	case *messages.AllocatorAddAgent:
 		var used []string
 		for _, u := range m.Allocated {
-			used = append(used, fmt.Sprintf("%s/%s:%s", u.FrameworkId, u.Role, quantities(u.Resources)))
+			reserved := ""
+			if u.Reservation != "" {
+				reserved = "(reserved " + u.Reservation + ")"
+			}
+			used = append(used, fmt.Sprintf("%s/%s:%s%s", u.FrameworkId, u.Role, quantities(u.Resources), reserved))
 		}
 		return fmt.Sprintf("AddAgent %s %s incarnation=%d used=%v", m.Info.GetId().GetValue(), resText(m.Info.GetResources()), m.Incarnation, used)
 	case *messages.AllocatorRemoveAgent:
@@ -227,6 +231,9 @@ func msgLine(m proto.Message) string {
 		if rv := quantities(m.Revocable); rv != "-" {
 			s += " revocable " + rv
 		}
+		if m.Reservation != "" {
+			s += " reserved=" + m.Reservation
+		}
 		if m.Kind != messages.AllocatorReturn_RECOVER {
 			if m.RefuseNanos < 0 {
 				s += " refuse=default"
@@ -246,6 +253,22 @@ func msgLine(m proto.Message) string {
 			return fmt.Sprintf("AgentDrain draining=false epoch=%d", m.MasterEpoch)
 		}
 		return fmt.Sprintf("AgentDrain draining=true deadline=@%s epoch=%d", sinceT0(m.DeadlineUnixNano), m.MasterEpoch)
+	case *messages.AllocatorUpdateReservation:
+		verb := "Reserve"
+		if m.Unreserve {
+			verb = "Unreserve"
+		}
+		by := "free"
+		if m.FrameworkId != "" {
+			by = m.FrameworkId + "/" + m.FrameworkRole
+		}
+		return fmt.Sprintf("%s %s for %s on %s by %s", verb, quantities(m.Resources), m.Role, m.AgentId, by)
+	case *messages.CheckpointResources:
+		var parts []string
+		for _, r := range m.Resources {
+			parts = append(parts, fmt.Sprintf("%s(%s,%s,%s):%g", r.Name, r.Role, r.GetReservation().GetType(), r.GetReservation().GetPrincipal(), r.Scalar))
+		}
+		return fmt.Sprintf("CheckpointResources %s [%s] epoch=%d", m.AgentId.GetValue(), strings.Join(parts, " "), m.MasterEpoch)
 	case *messages.AgentDraining:
 		return fmt.Sprintf("AgentDraining %s deadline=@%s", m.AgentId.GetValue(), sinceT0(m.DeadlineUnixNano))
 	}

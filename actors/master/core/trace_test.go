@@ -268,6 +268,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		e.agentIDs[name] = id
 		msg := &messages.ReregisterAgent{Info: &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: arg(t, d, "host", name),
 			Resources: wireResources(t, arg(t, d, "resources", "cpus:4;mem:8192"))}, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}
+		if dyn := arg(t, d, "dynamic", ""); dyn != "" { // dynamic reservations the agent checkpointed
+			for _, r := range resources(t, dyn) {
+				r.Reservation = &messages.ReservationInfo{Type: messages.ReservationInfo_DYNAMIC, Role: r.Role, Principal: "alice"}
+				msg.Info.Resources = append(msg.Info.Resources, r)
+			}
+		}
 		seen := map[string]bool{}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
@@ -347,12 +353,15 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			if len(f) < 4 {
 				t.Fatalf("%s: grant line %q: want framework agent role resources", d.Pos, line)
 			}
-			res, rev, err := policy.FromMessages(resources(t, f[3]))
+			res, rev, reserved, err := policy.FromMessagesReserved(resources(t, f[3]))
 			if err != nil {
 				t.Fatal(err)
 			}
 			g := policy.Grant{FrameworkID: e.frameworkID(f[0]), AgentID: e.agentIDs[f[1]], Role: f[2], Resources: res, Revocable: rev,
 				Incarnation: e.c.books.agents[e.agentIDs[f[1]]].incarnation}
+			for role, r := range reserved { // one grant is one pool
+				g.Resources, g.Reservation = r, role
+			}
 			if slices.Contains(f[4:], "as-revocable") {
 				g.AsRevocable = true
 			}
@@ -364,7 +373,8 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		r = e.c.Allocated(policy.EncodeGrants(grants), e.now)
 
 	case "accept":
-		// Tasks on the input lines: id resources [no-command].
+		// Tasks on the input lines: id resources [no-command]; or
+		// operations: reserve|unreserve resources [label=k:v].
 		name := arg(t, d, "fw", "f1")
 		msg := &messages.Accept{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}, OfferIds: e.offerIDs(d)}
 		if s := arg(t, d, "refuse", ""); s != "" {
@@ -374,6 +384,27 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		var tasks []*messages.TaskInfo
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
+			if f[0] == "reserve" || f[0] == "unreserve" {
+				if len(tasks) > 0 {
+					msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
+					tasks = nil
+				}
+				rs := resources(t, f[1])
+				for _, field := range f[2:] {
+					if kv, ok := strings.CutPrefix(field, "label="); ok {
+						k, v, _ := strings.Cut(kv, ":")
+						for _, r := range rs {
+							r.Reservation = &messages.ReservationInfo{Labels: map[string]string{k: v}}
+						}
+					}
+				}
+				op := &messages.Operation{Op: &messages.Operation_Reserve{Reserve: &messages.ReserveResources{Resources: rs}}}
+				if f[0] == "unreserve" {
+					op = &messages.Operation{Op: &messages.Operation_Unreserve{Unreserve: &messages.UnreserveResources{Resources: rs}}}
+				}
+				msg.Operations = append(msg.Operations, op)
+				continue
+			}
 			ti := &messages.TaskInfo{Name: f[0], TaskId: &messages.TaskID{Value: f[0]}}
 			if len(f) > 1 {
 				ti.Resources = resources(t, f[1])
@@ -389,7 +420,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			tasks = append(tasks, ti)
 		}
 		if len(tasks) > 0 {
-			msg.Operations = []*messages.Operation{{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}}}
+			msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
 		}
 		r = e.c.Accept(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
@@ -499,6 +530,10 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	case "drain":
 		r = e.c.DrainAgent(e.peerAs(t, d, "op"), &messages.DrainAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))},
 			DeadlineNanos: int64(dur(t, arg(t, d, "deadline", "10s")))}, e.now)
+
+	case "operator-reserve", "operator-unreserve":
+		r = e.c.ReserveResources(e.peerAs(t, d, "op"), &messages.OperatorReserve{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))},
+			Resources: resources(t, arg(t, d, "resources", "")), Unreserve: d.Cmd == "operator-unreserve"}, e.now)
 
 	case "reactivate":
 		r = e.c.ReactivateAgent(e.peerAs(t, d, "op"), &messages.ReactivateAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
