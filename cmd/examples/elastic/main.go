@@ -253,7 +253,11 @@ func main() {
 				Command: &messages.CommandInfo{Value: *executorPath, Environment: security.Env(src), User: self.Username}}
 		}
 	}
-	info := &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}, FailoverTimeoutNanos: int64(*failover)}
+	// PARTITION_AWARE: a task on an agent cut off from the masters is
+	// TASK_UNREACHABLE (it may come back RUNNING) rather than TASK_LOST,
+	// so elastic waits for it instead of counting it as ended.
+	info := &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}, FailoverTimeoutNanos: int64(*failover),
+		Capabilities: []messages.Capability{messages.Capability_PARTITION_AWARE}}
 	if *id != "" {
 		info.Id = &messages.FrameworkID{Value: *id}
 	}
