@@ -2,7 +2,6 @@ package mesosapi
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -62,19 +61,12 @@ func NewExecutorServer(cfg ExecutorConfig) *ExecutorServer {
 // ServeHTTP answers as Mesos' agent does: 200 and a stream for SUBSCRIBE,
 // 202 for UPDATE and MESSAGE.
 func (s *ExecutorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
-		return
-	}
-	in, ok := codecFor(r.Header.Get("Content-Type"))
+	in, ok := postedCodec(w, r)
 	if !ok {
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, received %q", MediaJSON, MediaProtobuf, r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxCallBytes+1))
-	if err != nil || int64(len(body)) > s.cfg.MaxCallBytes {
-		http.Error(w, fmt.Sprintf("the call is unreadable or larger than %d bytes", s.cfg.MaxCallBytes), http.StatusBadRequest)
+	body, ok := postedCall(w, r, s.cfg.MaxCallBytes)
+	if !ok {
 		return
 	}
 	call := &exec.Call{}

@@ -141,14 +141,8 @@ func (s *Server) lookup(id string) *stream {
 // for another method, 406 for an Accept it cannot answer, 415 for a body
 // in a codec it does not speak, 503 while no master leads here.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
-		return
-	}
-	in, ok := codecFor(r.Header.Get("Content-Type"))
+	in, ok := postedCodec(w, r)
 	if !ok {
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, received %q", MediaJSON, MediaProtobuf, r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
 		return
 	}
 	id, err := s.cfg.Authenticate(r)
@@ -159,13 +153,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	body, err := readCall(r, s.cfg.MaxCallBytes)
-	if err != nil {
-		http.Error(w, "reading the call: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if int64(len(body)) > s.cfg.MaxCallBytes {
-		http.Error(w, fmt.Sprintf("the call is larger than %d bytes", s.cfg.MaxCallBytes), http.StatusRequestEntityTooLarge)
+	body, ok := postedCall(w, r, s.cfg.MaxCallBytes)
+	if !ok {
 		return
 	}
 	call := &sched.Call{}
@@ -321,6 +310,37 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 // readCall reads a call's body, at most max bytes (one more says it was
 // longer). A body that gives its length is read into a buffer of that
 // size at once, without growing one.
+// postedCodec is the codec of a POSTed call, as Mesos' endpoints check
+// it: 405 for another method, 415 for a Content-Type neither codec's
+// (answered here; false then).
+func postedCodec(w http.ResponseWriter, r *http.Request) (Codec, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		return Codec{}, false
+	}
+	in, ok := codecFor(r.Header.Get("Content-Type"))
+	if !ok {
+		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, received %q", MediaJSON, MediaProtobuf, r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
+	}
+	return in, ok
+}
+
+// postedCall is a call's body, at most max bytes: 400 when it cannot be
+// read, 413 when it is larger (answered here; false then).
+func postedCall(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
+	body, err := readCall(r, max)
+	if err != nil {
+		http.Error(w, "reading the call: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	if int64(len(body)) > max {
+		http.Error(w, fmt.Sprintf("the call is larger than %d bytes", max), http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	return body, true
+}
+
 func readCall(r *http.Request, max int64) ([]byte, error) {
 	if n := r.ContentLength; n >= 0 && n <= max {
 		body := make([]byte, n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -120,23 +119,12 @@ func decodeOperatorCall(in Codec, body []byte) (*mmaster.Call, error) {
 // another method, 406 an Accept it cannot answer, 415 a body in a codec it
 // does not speak, 503 while no master leads here or it does not answer.
 func (s *OperatorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
-		return
-	}
-	in, ok := codecFor(r.Header.Get("Content-Type"))
+	in, ok := postedCodec(w, r)
 	if !ok {
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, received %q", MediaJSON, MediaProtobuf, r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxCallBytes+1))
-	if err != nil {
-		http.Error(w, "reading the call: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if int64(len(body)) > s.cfg.MaxCallBytes {
-		http.Error(w, fmt.Sprintf("the call is larger than %d bytes", s.cfg.MaxCallBytes), http.StatusRequestEntityTooLarge)
+	body, ok := postedCall(w, r, s.cfg.MaxCallBytes)
+	if !ok {
 		return
 	}
 	call, err := decodeOperatorCall(in, body)
