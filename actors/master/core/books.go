@@ -81,7 +81,11 @@ type agentRecord struct {
 	unreachableAt   time.Time
 	reregistrations uint32
 	tasks           map[taskKey]*taskRecord
-	offers          map[string]*offerRecord
+	// used is what its live (not terminal) tasks hold, kept as tasks
+	// change so that a snapshot does not walk every task of every agent
+	// (issue 15: 8 % of the master's CPU).
+	used   policy.Resources
+	offers map[string]*offerRecord
 	// incarnation counts the agent's admissions to the allocator; grants
 	// from an earlier one are stale.
 	incarnation uint64
@@ -499,13 +503,7 @@ func (b *Books) Agents() []*messages.AgentState {
 		if !rec.unreachableAt.IsZero() {
 			st.UnreachableUnixNano = rec.unreachableAt.UnixNano()
 		}
-		var used policy.Resources
-		for _, t := range rec.tasks {
-			if !messages.IsTerminal(t.task.State) {
-				used = used.Add(t.res)
-			}
-		}
-		st.Used = used.ToMessages(false)
+		st.Used = rec.used.ToMessages(false)
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })

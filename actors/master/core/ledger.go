@@ -367,7 +367,9 @@ func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages
 	f.used = f.used.Add(res)
 	f.count(messages.TaskState_TASK_STAGING, 1)
 	b.tally(t, true)
-	b.agents[agentID].tasks[taskKey{f.id(), t.id()}] = t
+	a := b.agents[agentID]
+	a.tasks[taskKey{f.id(), t.id()}] = t
+	a.used = a.used.Add(res)
 	return t
 }
 
@@ -396,6 +398,9 @@ func (b *Books) setState(t *taskRecord, st *messages.TaskStatus) (changed, ended
 			f.used = f.used.Sub(t.res)
 		}
 		b.tally(t, false)
+		if a, ok := b.agents[t.agentID()]; ok {
+			a.used = a.used.Sub(t.res)
+		}
 		return true, true
 	}
 	return true, false
@@ -417,7 +422,11 @@ func (b *Books) forgetTask(t *taskRecord) {
 		}
 	}
 	if a, ok := b.agents[t.agentID()]; ok {
-		delete(a.tasks, taskKey{t.frameworkID(), t.id()})
+		k := taskKey{t.frameworkID(), t.id()}
+		if _, held := a.tasks[k]; held && !messages.IsTerminal(t.task.State) {
+			a.used = a.used.Sub(t.res)
+		}
+		delete(a.tasks, k)
 	}
 }
 
@@ -436,6 +445,9 @@ func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, 
 	f.count(t.State, 1)
 	b.tally(rec, true)
 	a.tasks[taskKey{f.id(), rec.id()}] = rec
+	if !messages.IsTerminal(t.State) {
+		a.used = a.used.Add(res)
+	}
 	return rec
 }
 
