@@ -184,8 +184,8 @@ func (p *pendingRecord) filter(role, agent string, refuse time.Duration, now tim
 const filterExamples = 10
 
 // state is the record as /state shows it; expired filters are dropped.
-// It names the filterExamples filters that expire soonest and summarizes
-// the others per role, in one pass without sorting them all.
+// It names the filterExamples filters that expire soonest and counts all
+// of them per role, in one pass without sorting them.
 func (p *pendingRecord) state(now time.Time) *messages.FrameworkPending {
 	out := &messages.FrameworkPending{OffersReceived: p.received, OffersDeclined: p.declined}
 	if !p.lastOffer.IsZero() {
