@@ -330,9 +330,15 @@ type FrameworkPending struct {
 	OffersReceived    uint64                 `protobuf:"varint,1,opt,name=offers_received,json=offersReceived,proto3" json:"offers_received,omitempty"`
 	OffersDeclined    uint64                 `protobuf:"varint,2,opt,name=offers_declined,json=offersDeclined,proto3" json:"offers_declined,omitempty"`
 	LastOfferUnixNano int64                  `protobuf:"varint,3,opt,name=last_offer_unix_nano,json=lastOfferUnixNano,proto3" json:"last_offer_unix_nano,omitempty"`
-	// filters: agents the framework will not be offered until then.
+	// filters: examples of agents the framework will not be offered until
+	// then, at most 10 (those whose filters expire soonest); filter_summaries
+	// counts them all. A framework that declined for an hour filters every
+	// agent, so the full list would grow the snapshot with the cluster.
 	Filters         []*FilterState `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
 	SuppressedRoles []string       `protobuf:"bytes,5,rep,name=suppressed_roles,json=suppressedRoles,proto3" json:"suppressed_roles,omitempty"`
+	// filter_summaries: per role, how many agents are filtered and when
+	// their filters expire, ordered by role.
+	FilterSummaries []*FilterSummary `protobuf:"bytes,360,rep,name=filter_summaries,json=filterSummaries,proto3" json:"filter_summaries,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -398,6 +404,13 @@ func (x *FrameworkPending) GetFilters() []*FilterState {
 func (x *FrameworkPending) GetSuppressedRoles() []string {
 	if x != nil {
 		return x.SuppressedRoles
+	}
+	return nil
+}
+
+func (x *FrameworkPending) GetFilterSummaries() []*FilterSummary {
+	if x != nil {
+		return x.FilterSummaries
 	}
 	return nil
 }
@@ -951,6 +964,76 @@ func (x *StateHistory) GetEvents() []*ClusterEvent {
 	return nil
 }
 
+// FilterSummary is how many agents a framework refused for one of its
+// roles, and the soonest and latest time one of them is offered again.
+type FilterSummary struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Role                 string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Agents               uint32                 `protobuf:"varint,2,opt,name=agents,proto3" json:"agents,omitempty"`
+	SoonestUntilUnixNano int64                  `protobuf:"varint,3,opt,name=soonest_until_unix_nano,json=soonestUntilUnixNano,proto3" json:"soonest_until_unix_nano,omitempty"`
+	LatestUntilUnixNano  int64                  `protobuf:"varint,4,opt,name=latest_until_unix_nano,json=latestUntilUnixNano,proto3" json:"latest_until_unix_nano,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *FilterSummary) Reset() {
+	*x = FilterSummary{}
+	mi := &file_messages_state_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FilterSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FilterSummary) ProtoMessage() {}
+
+func (x *FilterSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FilterSummary.ProtoReflect.Descriptor instead.
+func (*FilterSummary) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *FilterSummary) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *FilterSummary) GetAgents() uint32 {
+	if x != nil {
+		return x.Agents
+	}
+	return 0
+}
+
+func (x *FilterSummary) GetSoonestUntilUnixNano() int64 {
+	if x != nil {
+		return x.SoonestUntilUnixNano
+	}
+	return 0
+}
+
+func (x *FilterSummary) GetLatestUntilUnixNano() int64 {
+	if x != nil {
+		return x.LatestUntilUnixNano
+	}
+	return 0
+}
+
 var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
@@ -979,13 +1062,14 @@ const file_messages_state_proto_rawDesc = "" +
 	"\n" +
 	"TasksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xf1\x01\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xb6\x02\n" +
 	"\x10FrameworkPending\x12'\n" +
 	"\x0foffers_received\x18\x01 \x01(\x04R\x0eoffersReceived\x12'\n" +
 	"\x0foffers_declined\x18\x02 \x01(\x04R\x0eoffersDeclined\x12/\n" +
 	"\x14last_offer_unix_nano\x18\x03 \x01(\x03R\x11lastOfferUnixNano\x12/\n" +
 	"\afilters\x18\x04 \x03(\v2\x15.agora.v1.FilterStateR\afilters\x12)\n" +
-	"\x10suppressed_roles\x18\x05 \x03(\tR\x0fsuppressedRoles\"d\n" +
+	"\x10suppressed_roles\x18\x05 \x03(\tR\x0fsuppressedRoles\x12C\n" +
+	"\x10filter_summaries\x18\xe8\x02 \x03(\v2\x17.agora.v1.FilterSummaryR\x0ffilterSummaries\"d\n" +
 	"\vFilterState\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12&\n" +
 	"\x0funtil_unix_nano\x18\x02 \x01(\x03R\runtilUnixNano\x12\x12\n" +
@@ -1046,7 +1130,12 @@ const file_messages_state_proto_rawDesc = "" +
 	"PREEMPTION\x10\r\"n\n" +
 	"\fStateHistory\x12.\n" +
 	"\x06points\x18\x01 \x03(\v2\x16.agora.v1.ClusterPointR\x06points\x12.\n" +
-	"\x06events\x18\x02 \x03(\v2\x16.agora.v1.ClusterEventR\x06eventsB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x06events\x18\x02 \x03(\v2\x16.agora.v1.ClusterEventR\x06events\"\xa7\x01\n" +
+	"\rFilterSummary\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x16\n" +
+	"\x06agents\x18\x02 \x01(\rR\x06agents\x125\n" +
+	"\x17soonest_until_unix_nano\x18\x03 \x01(\x03R\x14soonestUntilUnixNano\x123\n" +
+	"\x16latest_until_unix_nano\x18\x04 \x01(\x03R\x13latestUntilUnixNanoB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_state_proto_rawDescOnce sync.Once
@@ -1061,7 +1150,7 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_state_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_messages_state_proto_goTypes = []any{
 	(ClusterEvent_Kind)(0),   // 0: agora.v1.ClusterEvent.Kind
 	(*AgentState)(nil),       // 1: agora.v1.AgentState
@@ -1075,49 +1164,51 @@ var file_messages_state_proto_goTypes = []any{
 	(*ClusterPoint)(nil),     // 9: agora.v1.ClusterPoint
 	(*ClusterEvent)(nil),     // 10: agora.v1.ClusterEvent
 	(*StateHistory)(nil),     // 11: agora.v1.StateHistory
-	nil,                      // 12: agora.v1.FrameworkState.TasksEntry
-	(*AgentInfo)(nil),        // 13: agora.v1.AgentInfo
-	(*Resource)(nil),         // 14: agora.v1.Resource
-	(*DrainInfo)(nil),        // 15: agora.v1.DrainInfo
-	(*FrameworkInfo)(nil),    // 16: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),       // 17: agora.v1.MasterInfo
-	(*RoleConfig)(nil),       // 18: agora.v1.RoleConfig
-	(*RoleUsage)(nil),        // 19: agora.v1.RoleUsage
-	(*FrameworkID)(nil),      // 20: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 21: agora.v1.TaskID
-	(*Task)(nil),             // 22: agora.v1.Task
+	(*FilterSummary)(nil),    // 12: agora.v1.FilterSummary
+	nil,                      // 13: agora.v1.FrameworkState.TasksEntry
+	(*AgentInfo)(nil),        // 14: agora.v1.AgentInfo
+	(*Resource)(nil),         // 15: agora.v1.Resource
+	(*DrainInfo)(nil),        // 16: agora.v1.DrainInfo
+	(*FrameworkInfo)(nil),    // 17: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),       // 18: agora.v1.MasterInfo
+	(*RoleConfig)(nil),       // 19: agora.v1.RoleConfig
+	(*RoleUsage)(nil),        // 20: agora.v1.RoleUsage
+	(*FrameworkID)(nil),      // 21: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 22: agora.v1.TaskID
+	(*Task)(nil),             // 23: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
-	13, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	14, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	15, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
-	16, // 3: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	12, // 4: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	14, // 5: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	14, // 6: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	14, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	15, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	16, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
+	17, // 3: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	13, // 4: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	15, // 5: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	15, // 6: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
 	3,  // 7: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
 	4,  // 8: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
-	17, // 9: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	1,  // 10: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	2,  // 11: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	18, // 12: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	19, // 13: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	20, // 14: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	21, // 15: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	22, // 16: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	13, // 17: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	14, // 18: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
-	14, // 19: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
-	14, // 20: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
-	14, // 21: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
-	0,  // 22: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
-	9,  // 23: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
-	10, // 24: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	12, // 9: agora.v1.FrameworkPending.filter_summaries:type_name -> agora.v1.FilterSummary
+	18, // 10: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	1,  // 11: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	2,  // 12: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	19, // 13: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	20, // 14: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	21, // 15: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	22, // 16: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	23, // 17: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	14, // 18: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	15, // 19: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
+	15, // 20: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
+	15, // 21: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
+	15, // 22: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
+	0,  // 23: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
+	9,  // 24: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
+	10, // 25: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -1138,7 +1229,7 @@ func file_messages_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -334,14 +334,22 @@ func printPending(w io.Writer, f *messages.FrameworkState, now time.Time) {
 	if roles := p.GetSuppressedRoles(); len(roles) > 0 {
 		fmt.Fprintf(w, "  suppressed: %s (no offers for these roles until it revives)\n", strings.Join(roles, ", "))
 	}
-	if n := len(p.GetFilters()); n > 0 {
+	// The snapshot counts every filter per role and names only a few.
+	var n uint32
+	for _, fs := range p.GetFilterSummaries() {
+		n += fs.Agents
+	}
+	if n > 0 {
 		fmt.Fprintf(w, "  filters: %d agents refused for a while (its declines, and what its launches left):\n", n)
-		for i, fl := range p.GetFilters() {
-			if i == 10 {
-				fmt.Fprintf(w, "    ... and %d more\n", n-i)
-				break
-			}
+		for _, fs := range p.GetFilterSummaries() {
+			fmt.Fprintf(w, "    role %s: %d agents, offered again in %s to %s\n", fs.Role, fs.Agents,
+				time.Unix(0, fs.SoonestUntilUnixNano).Sub(now).Round(time.Second), time.Unix(0, fs.LatestUntilUnixNano).Sub(now).Round(time.Second))
+		}
+		for _, fl := range p.GetFilters() {
 			fmt.Fprintf(w, "    %s for role %s, %s more\n", fl.AgentId, fl.Role, time.Unix(0, fl.UntilUnixNano).Sub(now).Round(time.Second))
+		}
+		if k := len(p.GetFilters()); uint32(k) < n {
+			fmt.Fprintf(w, "    ... and %d more\n", n-uint32(k))
 		}
 	}
 	if p.GetOffersReceived() == 0 && f.Connected {

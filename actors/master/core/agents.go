@@ -259,8 +259,7 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			c.log.Warn("agent reports a task with invalid resources; ignoring the task", "task_id", t.GetTaskId().GetValue(), "err", err)
 			continue
 		}
-		rec := c.books.adoptTask(f, a, t, res, rev, now)
-		rec.resv, rec.resvRole = resv, resvRole
+		c.books.reserveTask(c.books.adoptTask(f, a, t, res, rev, now), resv, resvRole)
 	}
 }
 

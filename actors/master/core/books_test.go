@@ -203,3 +203,46 @@ func TestAgentWithResourcesTheAllocatorRefusesIsRefused(t *testing.T) {
 		t.Fatal("the agent was admitted")
 	}
 }
+
+// A framework that filters every agent of a large cluster shows a bounded
+// number of them in /state, the soonest to expire, and counts all (issue 16).
+func TestPendingBoundsFilterExamples(t *testing.T) {
+	var p pendingRecord
+	const agents = 1000
+	for i := range agents {
+		// Agent i is refused for 1000+i seconds to eng; the even ones also to ops.
+		p.filter("eng", fmt.Sprintf("a%04d", i), time.Duration(agents+i)*time.Second, t0)
+		if i%2 == 0 {
+			p.filter("ops", fmt.Sprintf("a%04d", i), time.Duration(agents-i/2)*time.Second, t0)
+		}
+	}
+	p.filter("eng", "gone", time.Second, t0)
+
+	st := p.state(t0.Add(time.Second)) // "gone" has just expired
+	if len(st.Filters) != filterExamples {
+		t.Fatalf("%d filter examples, want %d", len(st.Filters), filterExamples)
+	}
+	// ops holds the soonest: a0998 (501s), a0996 (502s), ...
+	for i, fl := range st.Filters {
+		wantAgent := fmt.Sprintf("a%04d", agents-2-2*i)
+		wantUntil := t0.Add(time.Duration(agents/2+1+i) * time.Second).UnixNano()
+		if fl.Role != "ops" || fl.AgentId != wantAgent || fl.UntilUnixNano != wantUntil {
+			t.Fatalf("example %d = %v, want ops on %s until %d", i, fl, wantAgent, wantUntil)
+		}
+	}
+	want := []*messages.FilterSummary{
+		{Role: "eng", Agents: agents, SoonestUntilUnixNano: t0.Add(1000 * time.Second).UnixNano(), LatestUntilUnixNano: t0.Add(1999 * time.Second).UnixNano()},
+		{Role: "ops", Agents: agents / 2, SoonestUntilUnixNano: t0.Add(501 * time.Second).UnixNano(), LatestUntilUnixNano: t0.Add(1000 * time.Second).UnixNano()},
+	}
+	if len(st.FilterSummaries) != len(want) {
+		t.Fatalf("summaries = %v, want %v", st.FilterSummaries, want)
+	}
+	for i := range want {
+		if !proto.Equal(st.FilterSummaries[i], want[i]) {
+			t.Fatalf("summary %d = %v, want %v", i, st.FilterSummaries[i], want[i])
+		}
+	}
+	if _, ok := p.filters[filterKey{"eng", "gone"}]; ok {
+		t.Fatal("an expired filter was kept")
+	}
+}

@@ -367,7 +367,9 @@ func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages
 	f.used = f.used.Add(res)
 	f.count(messages.TaskState_TASK_STAGING, 1)
 	b.tally(t, true)
-	b.agents[agentID].tasks[taskKey{f.id(), t.id()}] = t
+	a := b.agents[agentID]
+	a.tasks[taskKey{f.id(), t.id()}] = t
+	a.used = a.used.Add(res)
 	return t
 }
 
@@ -396,6 +398,9 @@ func (b *Books) setState(t *taskRecord, st *messages.TaskStatus) (changed, ended
 			f.used = f.used.Sub(t.res)
 		}
 		b.tally(t, false)
+		if a, ok := b.agents[t.agentID()]; ok {
+			a.used = a.used.Sub(t.held())
+		}
 		return true, true
 	}
 	return true, false
@@ -417,7 +422,11 @@ func (b *Books) forgetTask(t *taskRecord) {
 		}
 	}
 	if a, ok := b.agents[t.agentID()]; ok {
-		delete(a.tasks, taskKey{t.frameworkID(), t.id()})
+		k := taskKey{t.frameworkID(), t.id()}
+		if _, held := a.tasks[k]; held && !messages.IsTerminal(t.task.State) {
+			a.used = a.used.Sub(t.held())
+		}
+		delete(a.tasks, k)
 	}
 }
 
@@ -436,8 +445,25 @@ func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, 
 	f.count(t.State, 1)
 	b.tally(rec, true)
 	a.tasks[taskKey{f.id(), rec.id()}] = rec
+	if !messages.IsTerminal(t.State) {
+		a.used = a.used.Add(res)
+	}
 	return rec
 }
+
+// reserveTask records that t draws resv from its agent's reservation for
+// role: the agent's used then counts it too, as it counts t's regular
+// resources.
+func (b *Books) reserveTask(t *taskRecord, resv policy.Resources, role string) {
+	t.resv, t.resvRole = resv, role
+	if a, ok := b.agents[t.agentID()]; ok && !messages.IsTerminal(t.task.State) {
+		a.used = a.used.Add(resv)
+	}
+}
+
+// held is all a live task holds on its agent: its regular and revocable
+// pools' share (res) and its reservation's (resv).
+func (t *taskRecord) held() policy.Resources { return t.res.Add(t.resv) }
 
 // MaxTaskStatuses bounds a task's history of state changes (Task.statuses)
 // in the books: a task that flaps between RUNNING and UNREACHABLE keeps

@@ -358,7 +358,7 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 	launching[t.TaskId.Value] = true
 	rec := c.books.addTask(f, agentID, role, t, res, rev, lent, now)
 	if resvRole != "" {
-		rec.resv, rec.resvRole = resv, resvRole
+		c.books.reserveTask(rec, resv, resvRole)
 		rec.task.Resources = append(rec.task.Resources, reservedMessages(resv, resvRole)...)
 	}
 	c.publish(TaskAdded{Task: rec.task})

@@ -370,6 +370,15 @@ func booksAgree(c *Core) error {
 		if !total.Contains(held) {
 			return fmt.Errorf("agent %s: tasks and offers hold %s of %s", id, held, total)
 		}
+		var used policy.Resources
+		for _, task := range a.tasks {
+			if !messages.IsTerminal(task.task.State) {
+				used = used.Add(task.held())
+			}
+		}
+		if used.String() != a.used.String() {
+			return fmt.Errorf("agent %s: used %s, recount %s", id, a.used, used)
+		}
 	}
 	roles := map[string]uint32{}
 	for _, f := range b.frameworks {

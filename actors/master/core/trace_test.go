@@ -622,6 +622,10 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		for _, f := range e.c.State(e.now).Frameworks {
 			p := f.Pending
 			fmt.Fprintf(&out, "framework %s received=%d declined=%d suppressed=%v\n", f.Info.Id.Value, p.OffersReceived, p.OffersDeclined, p.SuppressedRoles)
+			for _, fs := range p.FilterSummaries {
+				fmt.Fprintf(&out, "  filters %s: %d agents for %s to %s\n", fs.Role, fs.Agents,
+					time.Unix(0, fs.SoonestUntilUnixNano).Sub(e.now), time.Unix(0, fs.LatestUntilUnixNano).Sub(e.now))
+			}
 			for _, fl := range p.Filters {
 				fmt.Fprintf(&out, "  filter %s on %s for %s\n", fl.Role, fl.AgentId, time.Unix(0, fl.UntilUnixNano).Sub(e.now))
 			}

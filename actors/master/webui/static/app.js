@@ -67,10 +67,14 @@ function render(st) {
   rows("frameworks", frameworks.map((f) => {
     const tasks = Object.entries(f.tasks || {}).sort().map(([s, n]) => s.replace("TASK_", "") + ":" + n).join(" ") || "-";
     const p = f.pending || {};
-    // A framework that declined for an hour filters every agent: name a few.
+    // A framework that declined for an hour filters every agent: the
+    // snapshot counts them per role and names only the soonest few.
     const fl = p.filters || [];
+    const fs = p.filter_summaries || [];
+    const total = fs.reduce((n, x) => n + num(x.agents), 0);
     const filters = fl.slice(0, 5).map((x) => `${esc(x.agent_id)}${x.role ? " (" + esc(x.role) + ")" : ""} until ${clock(x.until_unix_nano)}`).join("<br>") +
-      (fl.length > 5 ? `<br><span class="muted">… ${fl.length} agents in all</span>` : "") || "-";
+      (total > 5 ? `<br><span class="muted">… ${total} agents in all (${fs.map((x) => esc(x.role || "*") + ":" + num(x.agents) +
+        " until " + clock(x.latest_until_unix_nano)).join(", ")})</span>` : "") || "-";
     const state = f.tearing_down ? "tearing down" : f.connected ? "connected" : "DISCONNECTED";
     return `<tr data-framework="${esc(f.info.id.value)}"><td>${esc(f.info.id.value)}</td><td>${esc(f.info.name)}</td><td>${esc((f.info.roles || []).join(","))}</td>` +
       `<td class="${f.connected ? "" : "bad"}">${state}</td><td>${esc(tasks)}</td><td>${fmt(f.used)}</td><td>${dominant(f.used)}</td>` +
