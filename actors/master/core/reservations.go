@@ -172,7 +172,8 @@ func (c *Core) changeReservation(principal string, a *agentRecord, role string, 
 	if unreserve {
 		var mine, others []*messages.Resource
 		for _, d := range current {
-			if d.Role == role {
+			// A volume is unreserved only once destroyed.
+			if d.Role == role && !messages.IsVolume(d) {
 				mine = append(mine, d)
 			} else {
 				others = append(others, d)
