@@ -34,12 +34,12 @@ type runCmd struct {
 	Name   string  `default:"agora-run" env:"AGORA_RUN_NAME" help:"Framework and task name."`
 	Role   string  `default:"default" env:"AGORA_RUN_ROLE" help:"Role to run under."`
 	// Reserved takes cpus and mem from what is reserved for the role.
-	Reserved bool          `name:"reserved" help:"Run on resources reserved for --role (agora reserve), not on unreserved ones."`
+	Reserved bool `name:"reserved" help:"Run on resources reserved for --role (agora reserve), not on unreserved ones."`
 	// Volume mounts a persistent volume of the role into the task.
-	Volume   string        `name:"volume" help:"With --reserved: a persistent volume ID:PATH:MIB of --role seen by the task at PATH in its sandbox; created on the role's dynamically reserved disk when the agent has none of that ID, kept after the task."`
-	Timeout  time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
-	Poll     time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
-	Command  []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
+	Volume  string        `name:"volume" help:"With --reserved: a persistent volume ID:PATH:MIB of --role seen by the task at PATH in its sandbox; created on the role's dynamically reserved disk when the agent has none of that ID, kept after the task."`
+	Timeout time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
+	Poll    time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
+	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
 	// Health checks the task as its agent runs them (Mesos' HealthCheck).
 	Health         string        `env:"AGORA_RUN_HEALTH" help:"Health check of the task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; the agent kills the task after --health-failures failures in a row."`
 	HealthInterval time.Duration `env:"AGORA_RUN_HEALTH_INTERVAL" help:"Time between health checks, and before the first (0: 10s between, 15s before the first)."`
@@ -58,9 +58,9 @@ type runOptions struct {
 	reserved bool
 	// volume, when set, is a persistent volume of role the task uses.
 	volume *messages.Resource
-	argv     []string
-	stdout   io.Writer
-	stderr   io.Writer
+	argv   []string
+	stdout io.Writer
+	stderr io.Writer
 	// tls is the certificate to read the task's output and the cluster's
 	// state with (nil: plain HTTP).
 	tls *security.Source
