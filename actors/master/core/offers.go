@@ -364,7 +364,7 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 	rec := c.books.addTask(f, agentID, role, t, res, rev, lent, now)
 	if resvRole != "" {
 		rec.resv, rec.resvRole = resv, resvRole
-		rec.task.Resources = append(rec.task.Resources, reservedMessages(resv, resvRole)...)
+		rec.task.Resources = append(rec.task.Resources, withTaskVolumes(reservedMessages(resv, resvRole), t)...)
 	}
 	c.publish(TaskAdded{Task: rec.task})
 	c.send(a.endpoint, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: lent})

@@ -209,3 +209,28 @@ func withVolumes(res []*messages.Resource, a *agentRecord, role string) []*messa
 	}
 	return out
 }
+
+// withTaskVolumes is a task's reserved resources msgs with the disk of the
+// volumes task t names shown as those volumes (same sums): the books then
+// know which task holds which volume (volumeUser).
+func withTaskVolumes(msgs []*messages.Resource, t *messages.TaskInfo) []*messages.Resource {
+	for _, v := range t.GetResources() {
+		if !messages.IsVolume(v) {
+			continue
+		}
+		for _, m := range msgs {
+			if m.Name == messages.Disk && !messages.IsVolume(m) && m.Role == v.Role && m.Scalar+diskEpsilon >= v.Scalar {
+				m.Scalar -= v.Scalar
+				msgs = append(msgs, proto.Clone(v).(*messages.Resource))
+				break
+			}
+		}
+	}
+	out := msgs[:0]
+	for _, m := range msgs {
+		if m.Name != messages.Disk || m.Scalar > diskEpsilon {
+			out = append(out, m)
+		}
+	}
+	return out
+}
