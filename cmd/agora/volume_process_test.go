@@ -64,3 +64,41 @@ func TestVolumeProcesses(t *testing.T) {
 		t.Fatalf("a task after the agent's restart: %v\n%s", err, out)
 	}
 }
+
+// A new leader learns a volume from the agent's re-registration (its
+// checkpointed reservations carry it): after the leader is SIGKILLed, a
+// task of prod on the new leader is offered the volume and reads back what
+// the first task wrote.
+func TestVolumeSurvivesMasterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes and Consul; make test runs it")
+	}
+	c := startHAMasters(t)
+	first := c.leader(t, "")
+	waitState(t, first.HttpAddress, func(st *messages.MasterState) bool { return reachable(st) == 3 })
+	run := func(shell string) string {
+		t.Helper()
+		out, err := exec.Command(agoraBin, "run", "--master", c.election, "--timeout", "30s", "--role", "prod", "--reserved",
+			"--cpus", "0.5", "--mem", "64", "--volume", "db:state:256", "--", "sh", "-c", shell).CombinedOutput()
+		if err != nil {
+			t.Fatalf("a task of prod with its volume: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out, err := exec.Command(agoraBin, "reserve", "agent-0", "cpus(prod):1;mem(prod):256;disk(prod):512", "--master-http", first.HttpAddress).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "reserved for prod") {
+		t.Fatalf("agora reserve: %v\n%s", err, out)
+	}
+	if got := run("echo before-failover > state/f && echo wrote"); !strings.Contains(got, "creating volume db") || !strings.Contains(got, "wrote") {
+		t.Fatalf("the first task did not create the volume and write:\n%s", got)
+	}
+
+	c.byHTTP(first.HttpAddress).p.signal(syscall.SIGKILL)
+	next := c.leader(t, first.Id)
+	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool {
+		return reachable(st) == 3 && agentReserves(st, "agent-0", "disk(prod):512")
+	})
+	if got := run("cat state/f"); !strings.Contains(got, "before-failover") || strings.Contains(got, "creating volume") {
+		t.Fatalf("after the failover the task did not get the volume back:\n%s", got)
+	}
+}
