@@ -48,3 +48,26 @@ func TestCommandVolumeOutsideSandboxRefused(t *testing.T) {
 		t.Fatalf("a volume at ../escape launched (err %v); want ErrBadVolume", err)
 	}
 }
+
+// A Docker task gets the agent's volumes (LaunchSpec.Volumes, such as a
+// persistent volume) as bind mounts at their container path under the
+// sandbox: what it writes there is in the agent's directory after it ends.
+func TestDockerTaskWritesAgentVolume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d := docker(t)
+	vol := t.TempDir()
+	if err := os.Chmod(vol, 0o777); err != nil { // the image's user may not be the agent's
+		t.Fatal(err)
+	}
+	spec := dockerTask(TestImage, `echo kept > "$MESOS_SANDBOX/state/f" && echo ok`)
+	spec.Sandbox = filepath.Join(t.TempDir(), "sandbox")
+	spec.Volumes = []*messages.ContainerInfo_Volume{{HostPath: vol, ContainerPath: "state", Mode: messages.ContainerInfo_Volume_RW}}
+	if out := runOut(t, d, spec); out != "ok\n" {
+		t.Fatalf("stdout %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "kept\n" {
+		t.Fatalf("the volume on the host holds %q (%v)", b, err)
+	}
+}
