@@ -59,6 +59,9 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 			if i < 0 {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: no volume %q for role %s on agent %s", id, role, a.id())
 			}
+			if v := next[i]; v.Disk.ContainerPath != r.Disk.ContainerPath || v.Scalar-r.Scalar > diskEpsilon || r.Scalar-v.Scalar > diskEpsilon {
+				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
+			}
 			// Mesos: a volume in use by a task cannot be destroyed.
 			if t := volumeUser(a, role, id); t != "" {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is in use by task %s: kill the task first", id, t)
