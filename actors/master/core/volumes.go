@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
 )
@@ -46,6 +47,10 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 	if len(reserved) != 1 || !pools.resv[role].Contains(reserved[role]) {
 		return messages.Error_INVALID_ARGUMENT, fmt.Errorf("%s volumes of %s: only %s reserved for the offers' role %s is offered", verb, reserved[role], pools.resv[role], role)
 	}
+	if !destroy && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.CreateVolumes, role) {
+		c.cfg.Metrics.Count(PermissionDenied, string(acl.CreateVolumes), 1)
+		return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not create volumes for role %s (access control list: create_volumes)", f.info.GetPrincipal(), role)
+	}
 	static, next := messages.SplitDynamic(a.info.Resources)
 	seen := map[string]bool{}
 	for _, r := range rs {
@@ -58,6 +63,10 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 		if destroy {
 			if i < 0 {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: no volume %q for role %s on agent %s", id, role, a.id())
+			}
+			if creator := next[i].Disk.Principal; !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.DestroyVolumes, creator) {
+				c.cfg.Metrics.Count(PermissionDenied, string(acl.DestroyVolumes), 1)
+				return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not destroy volume %q created by %q (access control list: destroy_volumes)", f.info.GetPrincipal(), id, creator)
 			}
 			if v := next[i]; v.Disk.ContainerPath != r.Disk.ContainerPath || v.Scalar-r.Scalar > diskEpsilon || r.Scalar-v.Scalar > diskEpsilon {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
