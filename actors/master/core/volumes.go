@@ -68,7 +68,7 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 				c.cfg.Metrics.Count(PermissionDenied, string(acl.DestroyVolumes), 1)
 				return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not destroy volume %q created by %q (access control list: destroy_volumes)", f.info.GetPrincipal(), id, creator)
 			}
-			if v := next[i]; v.Disk.ContainerPath != r.Disk.ContainerPath || v.Scalar-r.Scalar > diskEpsilon || r.Scalar-v.Scalar > diskEpsilon {
+			if v := next[i]; !sameVolume(v, r) {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
 			}
 			// Mesos: a volume in use by a task cannot be destroyed.
@@ -88,12 +88,7 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 		next = append(next, &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role, Reservation: resv,
 			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: f.info.GetPrincipal()}})
 	}
-	kept := next[:0]
-	for _, r := range next {
-		if r.Name != messages.Disk || r.Scalar > diskEpsilon || len(r.Ranges) > 0 {
-			kept = append(kept, r)
-		}
-	}
+	kept := dropEmptyDisk(next)
 	applied, err := messages.ApplyReservations(static, kept)
 	if err != nil {
 		return messages.Error_INVALID_ARGUMENT, err
@@ -178,7 +173,7 @@ func checkTaskVolumes(a *agentRecord, t *messages.TaskInfo) error {
 			return fmt.Errorf("no volume %q for role %s on agent %s (CREATE it first)", id, r.Role, a.id())
 		}
 		v := a.info.Resources[i]
-		if v.Disk.ContainerPath != r.Disk.ContainerPath || v.Scalar-r.Scalar > diskEpsilon || r.Scalar-v.Scalar > diskEpsilon {
+		if !sameVolume(v, r) {
 			return fmt.Errorf("volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
 		}
 		if user := volumeUser(a, r.Role, id); user != "" {
@@ -213,13 +208,7 @@ func withVolumes(res []*messages.Resource, a *agentRecord, role string) []*messa
 		}
 		break
 	}
-	out := res[:0]
-	for _, r := range res {
-		if r.Name != messages.Disk || r.Scalar > diskEpsilon {
-			out = append(out, r)
-		}
-	}
-	return out
+	return dropEmptyDisk(res)
 }
 
 // withTaskVolumes is a task's reserved resources msgs with the disk of the
@@ -238,11 +227,23 @@ func withTaskVolumes(msgs []*messages.Resource, t *messages.TaskInfo) []*message
 			}
 		}
 	}
-	out := msgs[:0]
-	for _, m := range msgs {
-		if m.Name != messages.Disk || m.Scalar > diskEpsilon {
-			out = append(out, m)
+	return dropEmptyDisk(msgs)
+}
+
+// dropEmptyDisk drops, in place, the disk entries that splitting off
+// volumes left empty.
+func dropEmptyDisk(rs []*messages.Resource) []*messages.Resource {
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Name != messages.Disk || r.Scalar > diskEpsilon {
+			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// sameVolume reports whether r names volume v as it is (size and
+// container path), as Mesos matches a volume resource whole.
+func sameVolume(v, r *messages.Resource) bool {
+	return v.Disk.ContainerPath == r.Disk.ContainerPath && v.Scalar-r.Scalar <= diskEpsilon && r.Scalar-v.Scalar <= diskEpsilon
 }
