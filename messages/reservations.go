@@ -64,6 +64,12 @@ func ApplyReservations(static, dynamic []*Resource) ([]*Resource, error) {
 		if r.Reservation.Role != "" && r.Reservation.Role != r.Role {
 			return nil, fmt.Errorf("%w: %s reserved for %q says role %q in its ReservationInfo", ErrBadResource, r.Name, r.Role, r.Reservation.Role)
 		}
+		// A volume's id and path name directories on the agent.
+		if r.Disk != nil {
+			if err := ValidateVolume(r); err != nil {
+				return nil, err
+			}
+		}
 	}
 	carve := Unreserved(dynamic)
 	if !ContainsResources(static, carve) {

@@ -30,3 +30,21 @@ func TestApplyAndSplitReservations(t *testing.T) {
 		t.Fatalf("a static reservation in the dynamic list: err %v", err)
 	}
 }
+
+// A volume's persistence id names a directory on the agent: a checkpoint
+// naming one outside the volumes' directory is refused whole.
+func TestApplyReservationsChecksVolumes(t *testing.T) {
+	static := []*Resource{{Name: Disk, Scalar: 100}}
+	resv := &ReservationInfo{Type: ReservationInfo_DYNAMIC, Role: "eng"}
+	for _, id := range []string{"../../etc", "a/b", ""} {
+		vol := []*Resource{{Name: Disk, Scalar: 10, Role: "eng", Reservation: resv, Disk: &DiskInfo{PersistenceId: id, ContainerPath: "data"}}}
+		if _, err := ApplyReservations(static, vol); !errors.Is(err, ErrBadResource) {
+			t.Errorf("volume id %q applied (err %v); want ErrBadResource", id, err)
+		}
+	}
+	ok := []*Resource{{Name: Disk, Scalar: 10, Role: "eng", Reservation: resv, Disk: &DiskInfo{PersistenceId: "v1", ContainerPath: "data"}}}
+	got, err := ApplyReservations(static, ok)
+	if err != nil || len(got) != 2 || !IsVolume(got[1]) {
+		t.Fatalf("a valid volume: %v, %v", got, err)
+	}
+}

@@ -44,6 +44,7 @@ func (a *agent) loadReservations() {
 		return
 	}
 	a.info.Resources = applied
+	a.syncVolumes(cp.Resources)
 	a.log.Info("agent: dynamic reservations recovered", "resources", messages.FormatResources(cp.Resources))
 }
 
@@ -62,6 +63,7 @@ func (a *agent) handleCheckpointResources(ctx actor.Context, msg *messages.Check
 		return
 	}
 	a.info.Resources = applied
+	a.syncVolumes(msg.Resources)
 	a.log.Info("agent: reservations changed", "resources", messages.FormatResources(msg.Resources), "epoch", msg.MasterEpoch)
 	if a.cfg.WorkDir == "" {
 		return

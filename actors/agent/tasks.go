@@ -128,6 +128,10 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 		return // ended while its sandbox was being cleared
 	}
 	ctr := a.cfg.Containerizer
+	if err := a.checkVolumes(t); err != nil {
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, err.Error(), nil)
+		return
+	}
 	switch {
 	case t.Executor != nil:
 		a.runOnExecutor(ctx, run)
@@ -166,6 +170,7 @@ func (a *agent) launchSpec(run *taskRun) containerizer.LaunchSpec {
 	spec := containerizer.LaunchSpec{ID: containerID(key), Command: t.Command, Container: t.Container, Sandbox: run.sandbox, User: a.userOf(t.Command, run.framework), Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
+	spec.Volumes = a.taskVolumes(t)
 	for _, r := range t.Resources {
 		switch r.Name {
 		case "cpus":

@@ -45,8 +45,23 @@ func callIn(c *sched.Call) (proto.Message, error) {
 					out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_Unreserve{Unreserve: &messages.UnreserveResources{Resources: in}}})
 				}
 				continue
+			case mesos.Offer_Operation_CREATE, mesos.Offer_Operation_DESTROY:
+				rs := op.GetCreate().GetVolumes()
+				if op.GetType() == mesos.Offer_Operation_DESTROY {
+					rs = op.GetDestroy().GetVolumes()
+				}
+				in, err := resourcesIn(rs)
+				if err != nil {
+					return nil, err
+				}
+				if op.GetType() == mesos.Offer_Operation_CREATE {
+					out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_Create{Create: &messages.CreateVolumes{Volumes: in}}})
+				} else {
+					out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_Destroy{Destroy: &messages.DestroyVolumes{Volumes: in}}})
+				}
+				continue
 			default:
-				return nil, fmt.Errorf("%w: ACCEPT with a %s operation (Agora has LAUNCH, RESERVE and UNRESERVE)", ErrUnsupported, op.GetType())
+				return nil, fmt.Errorf("%w: ACCEPT with a %s operation (Agora has LAUNCH, RESERVE, UNRESERVE, CREATE and DESTROY)", ErrUnsupported, op.GetType())
 			}
 			l := &messages.Operation_Launch{}
 			for _, t := range op.GetLaunch().GetTaskInfos() {

@@ -15,7 +15,7 @@ import (
 // Resources between Mesos and Agora. Agora's Resource is Mesos' without
 // the parts Agora does not have yet: a scalar or ranges (no SET), a
 // static reservation to one role (no refinement, no dynamic
-// reservations, no disk info, no shared or provider resources), and
+// reservations, disk info for persistent volumes only, no shared or provider resources), and
 // revocability. The role a resource is allocated to (Mesos'
 // allocation_info) is the offer's role in Agora: it is added on the way
 // out and dropped on the way in.
@@ -71,6 +71,10 @@ func (p *parts) resources(rs []*messages.Resource, allocated string, refinement 
 		if r.Revocable {
 			m.Revocable = &mesos.Resource_RevocableInfo{}
 		}
+		if d := r.Disk; d != nil {
+			m.Disk = &mesos.Resource_DiskInfo{Persistence: &mesos.Resource_DiskInfo_Persistence{Id: p.str(d.PersistenceId), Principal: p.str(d.Principal)},
+				Volume: &mesos.Volume{Mode: mesos.Volume_RW.Enum(), ContainerPath: p.str(d.ContainerPath)}}
+		}
 		out = append(out, m)
 	}
 	return out
@@ -99,9 +103,16 @@ func resourcesIn(rs []*mesos.Resource) ([]*messages.Resource, error) {
 		default:
 			return nil, fmt.Errorf("%w: resource %s of type %s (Agora has SCALAR and RANGES resources)", ErrUnsupported, name, m.GetType())
 		}
+		if d := m.Disk; d != nil {
+			// Persistent volumes only: no disk sources, no ephemeral
+			// volumes, mounted read-write.
+			v := d.GetVolume()
+			if d.Source != nil || d.Persistence == nil || v == nil || v.GetMode() != mesos.Volume_RW || v.HostPath != nil || v.Source != nil || v.Image != nil {
+				return nil, fmt.Errorf("%w: resource %s with disk info other than a read-write persistent volume (disk sources, ephemeral or read-only volumes)", ErrUnsupported, name)
+			}
+			r.Disk = &messages.DiskInfo{PersistenceId: d.Persistence.GetId(), ContainerPath: v.GetContainerPath(), Principal: d.Persistence.GetPrincipal()}
+		}
 		switch {
-		case m.Disk != nil:
-			return nil, fmt.Errorf("%w: resource %s with disk info (persistent volumes, disk sources)", ErrUnsupported, name)
 		case m.Shared != nil:
 			return nil, fmt.Errorf("%w: shared resource %s", ErrUnsupported, name)
 		case m.ProviderId != nil:

@@ -521,6 +521,20 @@ func (d *Driver) LaunchWithFilters(offers []*messages.Offer, filters *messages.F
 		Operations: []*messages.Operation{{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}}}})
 }
 
+// Accept accepts offers (all on one agent) with operations carried out
+// in order (RESERVE, CREATE, LAUNCH, ...); tasks without an agent ID get
+// the offers' agent.
+func (d *Driver) Accept(offers []*messages.Offer, filters *messages.Filters, ops ...*messages.Operation) {
+	for _, op := range ops {
+		for _, t := range op.GetLaunch().GetTasks() {
+			if t.AgentId == nil && len(offers) > 0 {
+				t.AgentId = offers[0].AgentId
+			}
+		}
+	}
+	d.call(&messages.Accept{FrameworkId: d.id(), OfferIds: OfferIDs(offers), Filters: filters, Operations: ops})
+}
+
 // Decline returns offers whole and refuses their agents for refuseSeconds
 // (negative: the master's default, 5 s).
 func (d *Driver) Decline(offerIDs []*messages.OfferID, refuseSeconds float64) {

@@ -53,6 +53,11 @@ const (
 	// the role since Mesos 1.2).
 	ReserveResources   Action = "reserve_resources"
 	UnreserveResources Action = "unreserve_resources"
+	// CreateVolumes: object the role of the volume's reservation;
+	// DestroyVolumes: object the principal that created the volume
+	// (Mesos' CREATE_VOLUME and DESTROY_VOLUME).
+	CreateVolumes  Action = "create_volumes"
+	DestroyVolumes Action = "destroy_volumes"
 )
 
 // Rule allows its principals an action on its objects. Which object field
@@ -62,6 +67,7 @@ type Rule struct {
 	Roles               []string `json:"roles,omitempty"`
 	Users               []string `json:"users,omitempty"`
 	FrameworkPrincipals []string `json:"framework_principals,omitempty"`
+	CreatorPrincipals   []string `json:"creator_principals,omitempty"`
 }
 
 // List is a set of rules per action. The zero List (no list configured)
@@ -141,7 +147,7 @@ func matchesObject(action Action, names []string, object string) bool {
 }
 
 func (a Action) takesRoles() bool {
-	return a == RegisterFramework || a == UpdateRole || a == ReserveResources || a == UnreserveResources
+	return a == RegisterFramework || a == UpdateRole || a == ReserveResources || a == UnreserveResources || a == CreateVolumes
 }
 
 func (a Action) hasObjects() bool { return a != ViewState && a != DrainAgent && a != UpdateACLs }
@@ -152,6 +158,8 @@ func (a Action) objectName() string {
 		return "roles"
 	case a == RunTask:
 		return "users"
+	case a == DestroyVolumes:
+		return "creator_principals"
 	}
 	return "framework_principals"
 }
@@ -164,6 +172,8 @@ func objects(a Action, r Rule) []string {
 		return r.Users
 	case a == TeardownFramework, a == KillTask:
 		return r.FrameworkPrincipals
+	case a == DestroyVolumes:
+		return r.CreatorPrincipals
 	}
 	return nil
 }
@@ -172,5 +182,6 @@ func known(a Action) bool { return slices.Contains(actionNames(), string(a)) }
 
 func actionNames() []string {
 	return []string{string(RegisterFramework), string(RunTask), string(TeardownFramework), string(KillTask),
-		string(UpdateRole), string(ViewState), string(DrainAgent), string(UpdateACLs), string(ReserveResources), string(UnreserveResources)}
+		string(UpdateRole), string(ViewState), string(DrainAgent), string(UpdateACLs), string(ReserveResources), string(UnreserveResources),
+		string(CreateVolumes), string(DestroyVolumes)}
 }

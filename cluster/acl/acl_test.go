@@ -10,7 +10,9 @@ func TestListsAllowWhatTheyNameAndDenyTheRest(t *testing.T) {
 	  "register_frameworks": [{"principals": ["alice"], "roles": ["eng", "eng/*"]}, {"principals": ["*"], "roles": ["sandbox"]}],
 	  "run_tasks": [{"principals": ["alice"], "users": ["alice"]}],
 	  "update_roles": [{"principals": ["ops"], "roles": ["*"]}],
-	  "view_state": [{"principals": ["*"]}]
+	  "view_state": [{"principals": ["*"]}],
+	  "create_volumes": [{"principals": ["alice"], "roles": ["eng/*"]}],
+	  "destroy_volumes": [{"principals": ["ops"], "creator_principals": ["*"]}, {"principals": ["alice"], "creator_principals": ["alice"]}]
 	}`))
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +36,11 @@ func TestListsAllowWhatTheyNameAndDenyTheRest(t *testing.T) {
 		{"anyone", ViewState, "", true},
 		{"ops", DrainAgent, "", false}, // no rule: denied
 		{"ops", TeardownFramework, "alice", false},
+		{"alice", CreateVolumes, "eng/db", true},
+		{"alice", CreateVolumes, "prod", false},
+		{"alice", DestroyVolumes, "alice", true},
+		{"alice", DestroyVolumes, "bob", false}, // another's volume
+		{"ops", DestroyVolumes, "bob", true},
 	} {
 		if got := l.Allows(c.principal, c.action, c.object); got != c.want {
 			t.Errorf("%s %s %q: %v, want %v", c.principal, c.action, c.object, got, c.want)

@@ -34,10 +34,12 @@ type runCmd struct {
 	Name   string  `default:"agora-run" env:"AGORA_RUN_NAME" help:"Framework and task name."`
 	Role   string  `default:"default" env:"AGORA_RUN_ROLE" help:"Role to run under."`
 	// Reserved takes cpus and mem from what is reserved for the role.
-	Reserved bool          `name:"reserved" help:"Run on resources reserved for --role (agora reserve), not on unreserved ones."`
-	Timeout  time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
-	Poll     time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
-	Command  []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
+	Reserved bool `name:"reserved" help:"Run on resources reserved for --role (agora reserve), not on unreserved ones."`
+	// Volume mounts a persistent volume of the role into the task.
+	Volume  string        `name:"volume" help:"With --reserved: a persistent volume ID:PATH:MIB of --role seen by the task at PATH in its sandbox; created on the role's dynamically reserved disk when the agent has none of that ID, kept after the task."`
+	Timeout time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
+	Poll    time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
+	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
 	// Health checks the task as its agent runs them (Mesos' HealthCheck).
 	Health         string        `env:"AGORA_RUN_HEALTH" help:"Health check of the task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; the agent kills the task after --health-failures failures in a row."`
 	HealthInterval time.Duration `env:"AGORA_RUN_HEALTH_INTERVAL" help:"Time between health checks, and before the first (0: 10s between, 15s before the first)."`
@@ -54,9 +56,11 @@ type runOptions struct {
 	cpus, mem  float64
 	// reserved: the task's resources are taken from role's reservation.
 	reserved bool
-	argv     []string
-	stdout   io.Writer
-	stderr   io.Writer
+	// volume, when set, is a persistent volume of role the task uses.
+	volume *messages.Resource
+	argv   []string
+	stdout io.Writer
+	stderr io.Writer
 	// tls is the certificate to read the task's output and the cluster's
 	// state with (nil: plain HTTP).
 	tls *security.Source
@@ -108,6 +112,9 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 		for _, r := range want {
 			r.Role = o.role
 		}
+	}
+	if o.volume != nil {
+		want = append(want, o.volume)
 	}
 	if err := messages.ValidateResources(want); err != nil {
 		return 1, err
@@ -163,7 +170,14 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 					agentHTTP = offer.AgentHttpAddress
 					mu.Unlock()
 					fmt.Fprintf(o.stderr, "agora run: launching task %s on %s\n", task.TaskId.Value, offer.Hostname)
-					d.Launch([]*messages.Offer{offer}, task)
+					launch := &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: []*messages.TaskInfo{task}}}}
+					if o.volume != nil && !offersVolume(offer, o.volume) {
+						fmt.Fprintf(o.stderr, "agora run: creating volume %s on %s\n", o.volume.Disk.PersistenceId, offer.Hostname)
+						create := &messages.Operation{Op: &messages.Operation_Create{Create: &messages.CreateVolumes{Volumes: []*messages.Resource{o.volume}}}}
+						d.Accept([]*messages.Offer{offer}, nil, create, launch)
+						continue
+					}
+					d.Accept([]*messages.Offer{offer}, nil, launch)
 					continue
 				}
 				if !launched {
@@ -466,6 +480,14 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 	o := runOptions{name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, reserved: c.Reserved, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
 		tls: src, startTimeout: c.Timeout, poll: c.Poll, interrupt: interrupt, logger: quietLogger(logger)}
 	o.health = health
+	if c.Volume != "" {
+		if !c.Reserved {
+			return errors.New("--volume needs --reserved: volumes are made of disk reserved for --role (agora reserve HOST 'disk(ROLE):MIB')")
+		}
+		if o.volume, err = parseVolume(c.Volume, c.Role); err != nil {
+			return err
+		}
+	}
 	var masterPID *actor.PID
 	if follow {
 		// The scheduler starts without a master; leader detection names
@@ -509,4 +531,32 @@ func quietLogger(l *slog.Logger) *slog.Logger {
 		return l
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// offersVolume reports whether offer names the volume vol (its role and
+// persistence id) already.
+func offersVolume(offer *messages.Offer, vol *messages.Resource) bool {
+	for _, r := range offer.Resources {
+		if messages.IsVolume(r) && r.Role == vol.Role && r.Disk.PersistenceId == vol.Disk.PersistenceId {
+			return true
+		}
+	}
+	return false
+}
+
+// parseVolume reads --volume ID:PATH:MIB as a volume of role.
+func parseVolume(s, role string) (*messages.Resource, error) {
+	p := strings.Split(s, ":")
+	if len(p) != 3 {
+		return nil, fmt.Errorf("--volume %q: want ID:PATH:MIB, such as db:data:512", s)
+	}
+	mib, err := strconv.ParseFloat(p[2], 64)
+	if err != nil {
+		return nil, fmt.Errorf("--volume %q: size %q is not a number of MiB", s, p[2])
+	}
+	v := &messages.Resource{Name: messages.Disk, Scalar: mib, Role: role, Disk: &messages.DiskInfo{PersistenceId: p[0], ContainerPath: p[1]}}
+	if err := messages.ValidateVolume(v); err != nil {
+		return nil, fmt.Errorf("--volume: %w", err)
+	}
+	return v, nil
 }

@@ -47,6 +47,9 @@ func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error
 	if err := giveSandbox(spec.Sandbox, who); err != nil {
 		return nil, err
 	}
+	if err := linkVolumes(spec, who); err != nil {
+		return nil, err
+	}
 	env := taskEnv(spec, who)
 	argv := []string{"/bin/sh", "-c", c.Value}
 	if !c.Shell {

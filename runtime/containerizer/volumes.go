@@ -3,6 +3,7 @@ package containerizer
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -111,6 +112,37 @@ func mkdirLike(dir, sandbox string) error {
 		// Only dir itself: parents it created stay the agent's.
 		if err := os.Lchown(dir, int(st.Uid), int(st.Gid)); err != nil {
 			return fmt.Errorf("give volume %s to the sandbox's owner: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// linkVolumes makes spec's volumes (absolute host paths, such as
+// persistent volumes) seen by a command task at their container paths in
+// its sandbox, as symbolic links: the agent runs unprivileged, so it
+// cannot bind mount. The volume's directory is given to the task's user,
+// as Mesos does on a volume's first use.
+func linkVolumes(spec LaunchSpec, who *User) error {
+	if len(spec.Volumes) > maxVolumes {
+		return fmt.Errorf("%w: %d volumes, at most %d", ErrBadVolume, len(spec.Volumes), maxVolumes)
+	}
+	for _, v := range spec.Volumes {
+		hp, cp := v.GetHostPath(), v.GetContainerPath()
+		if !filepath.IsAbs(hp) || !filepath.IsLocal(cp) {
+			return fmt.Errorf("%w: a command task sees volumes at relative paths in its sandbox, from absolute host paths (got %q at %q)", ErrBadVolume, hp, cp)
+		}
+		link := filepath.Join(spec.Sandbox, cp)
+		if err := mkdirLike(filepath.Dir(link), spec.Sandbox); err != nil {
+			return err
+		}
+		if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("volume at %s: %w (the sandbox has something there)", cp, err)
+		}
+		if err := os.Symlink(hp, link); err != nil {
+			return fmt.Errorf("link volume %s at %s: %w", hp, cp, err)
+		}
+		if err := giveSandbox(hp, who); err != nil {
+			return fmt.Errorf("volume %s: %w", hp, err)
 		}
 	}
 	return nil

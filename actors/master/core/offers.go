@@ -59,7 +59,7 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 		o := c.books.addOffer(g, now, expires)
 		res := g.Resources.ToMessages(g.AsRevocable)
 		if g.Reservation != "" {
-			res = reservedAs(g.Resources, offeredReservation(a.info.Resources, g.Reservation))
+			res = withVolumes(reservedAs(g.Resources, offeredReservation(a.info.Resources, g.Reservation)), a, g.Reservation)
 		}
 		offer := &messages.Offer{
 			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
@@ -262,8 +262,10 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 			code, err = c.reservation(f, a, role, op.GetReserve().GetResources(), &pools, false)
 		case op.GetUnreserve() != nil:
 			code, err = c.reservation(f, a, role, op.GetUnreserve().GetResources(), &pools, true)
-		case op.GetCreate() != nil || op.GetDestroy() != nil:
-			code, err = messages.Error_INVALID_ARGUMENT, fmt.Errorf("persistent volumes (CREATE, DESTROY) are not supported yet")
+		case op.GetCreate() != nil:
+			code, err = c.volume(f, a, role, op.GetCreate().GetVolumes(), &pools, false)
+		case op.GetDestroy() != nil:
+			code, err = c.volume(f, a, role, op.GetDestroy().GetVolumes(), &pools, true)
 		}
 		if err != nil {
 			c.log.Warn("accept operation refused", "framework_id", f.id(), "agent_id", agentID, "err", err)
@@ -322,6 +324,9 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 			fmt.Sprintf("principal %q may not run tasks as %s (access control list: run_tasks)", f.info.GetPrincipal(), as), now))
 		return false
 	}
+	if err == nil {
+		err = checkTaskVolumes(a, t)
+	}
 	switch {
 	case err != nil:
 	case resvRole != "" && !pools.resv[resvRole].Contains(resv):
@@ -359,7 +364,7 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 	rec := c.books.addTask(f, agentID, role, t, res, rev, lent, now)
 	if resvRole != "" {
 		c.books.reserveTask(rec, resv, resvRole)
-		rec.task.Resources = append(rec.task.Resources, reservedMessages(resv, resvRole)...)
+		rec.task.Resources = append(rec.task.Resources, withTaskVolumes(reservedMessages(resv, resvRole), t)...)
 	}
 	c.publish(TaskAdded{Task: rec.task})
 	c.send(a.endpoint, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: lent})

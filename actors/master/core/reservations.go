@@ -172,14 +172,15 @@ func (c *Core) changeReservation(principal string, a *agentRecord, role string, 
 	if unreserve {
 		var mine, others []*messages.Resource
 		for _, d := range current {
-			if d.Role == role {
+			// A volume is unreserved only once destroyed.
+			if d.Role == role && !messages.IsVolume(d) {
 				mine = append(mine, d)
 			} else {
 				others = append(others, d)
 			}
 		}
 		if !messages.ContainsResources(mine, dynamic) {
-			return r, messages.Error_INVALID_ARGUMENT, fmt.Errorf("unreserve %s: only %s is dynamically reserved for %s (static reservations change only with the agent's --resources)", r, messages.FormatResources(messages.SumResources(mine)), role)
+			return r, messages.Error_INVALID_ARGUMENT, fmt.Errorf("unreserve %s: only %s is dynamically reserved for %s outside volumes (static reservations change only with the agent's --resources; volumes are unreserved once destroyed)", r, messages.FormatResources(messages.SumResources(mine)), role)
 		}
 		rest := messages.SubtractResources(mine, dynamic)
 		for _, m := range rest {

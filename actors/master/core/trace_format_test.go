@@ -124,7 +124,13 @@ func resText(rs []*messages.Resource) string {
 	if len(rs) == 0 {
 		return "-"
 	}
-	return messages.FormatResources(rs)
+	s := messages.FormatResources(rs)
+	for _, r := range rs {
+		if messages.IsVolume(r) {
+			s += fmt.Sprintf(" volume=%s:%s:%s:%g", r.Role, r.Disk.PersistenceId, r.Disk.ContainerPath, r.Scalar)
+		}
+	}
+	return s
 }
 
 func quantities(q *messages.Quantities) string {
@@ -266,7 +272,11 @@ func msgLine(m proto.Message) string {
 	case *messages.CheckpointResources:
 		var parts []string
 		for _, r := range m.Resources {
-			parts = append(parts, fmt.Sprintf("%s(%s,%s,%s):%g", r.Name, r.Role, r.GetReservation().GetType(), r.GetReservation().GetPrincipal(), r.Scalar))
+			vol := ""
+			if messages.IsVolume(r) {
+				vol = ",volume=" + r.Disk.PersistenceId + "@" + r.Disk.ContainerPath
+			}
+			parts = append(parts, fmt.Sprintf("%s(%s,%s,%s%s):%g", r.Name, r.Role, r.GetReservation().GetType(), r.GetReservation().GetPrincipal(), vol, r.Scalar))
 		}
 		return fmt.Sprintf("CheckpointResources %s [%s] epoch=%d", m.AgentId.GetValue(), strings.Join(parts, " "), m.MasterEpoch)
 	case *messages.AgentDraining:

@@ -384,6 +384,23 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		var tasks []*messages.TaskInfo
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
+			if f[0] == "create" || f[0] == "destroy" {
+				// create|destroy role:id:path:mib ...
+				if len(tasks) > 0 {
+					msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
+					tasks = nil
+				}
+				var vols []*messages.Resource
+				for _, field := range f[1:] {
+					vols = append(vols, volumeResource(t, field))
+				}
+				op := &messages.Operation{Op: &messages.Operation_Create{Create: &messages.CreateVolumes{Volumes: vols}}}
+				if f[0] == "destroy" {
+					op = &messages.Operation{Op: &messages.Operation_Destroy{Destroy: &messages.DestroyVolumes{Volumes: vols}}}
+				}
+				msg.Operations = append(msg.Operations, op)
+				continue
+			}
 			if f[0] == "reserve" || f[0] == "unreserve" {
 				if len(tasks) > 0 {
 					msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
@@ -414,6 +431,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 				for _, field := range f[1:] {
 					if u, ok := strings.CutPrefix(field, "user="); ok {
 						ti.Command.User = u
+					}
+					if v, ok := strings.CutPrefix(field, "volume="); ok {
+						ti.Resources = append(ti.Resources, volumeResource(t, v))
 					}
 				}
 			}
@@ -737,4 +757,18 @@ func mustInt(t *testing.T, s string) int {
 		t.Fatalf("number %q: %v", s, err)
 	}
 	return n
+}
+
+// volumeResource reads role:id:path:mib as a persistent volume.
+func volumeResource(t *testing.T, s string) *messages.Resource {
+	t.Helper()
+	p := strings.Split(s, ":")
+	if len(p) != 4 {
+		t.Fatalf("volume %q: want role:id:path:mib", s)
+	}
+	mib, err := strconv.ParseFloat(p[3], 64)
+	if err != nil {
+		t.Fatalf("volume %q: %v", s, err)
+	}
+	return &messages.Resource{Name: messages.Disk, Scalar: mib, Role: p[0], Disk: &messages.DiskInfo{PersistenceId: p[1], ContainerPath: p[2]}}
 }

@@ -1,0 +1,249 @@
+package core
+
+import (
+	"fmt"
+
+	policy "github.com/agora-sched/agora/allocator"
+	"github.com/agora-sched/agora/cluster/acl"
+	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+// Persistent volumes in the master's books. A volume is an entry of the
+// agent's dynamic reservations (AgentInfo.resources) that carries a
+// DiskInfo: CREATE carves it out of the role's dynamically reserved disk,
+// DESTROY turns it back into plain reserved disk, and both send the agent
+// the whole set (CheckpointResources), as RESERVE does. The allocator sees
+// quantities only, so a volume is still the role's reserved disk to it and
+// its pools do not change; offers of the reservation name the volumes no
+// live task uses (withVolumes). Volumes on static reservations are not
+// supported.
+
+// diskEpsilon absorbs float error when disk is split and joined.
+const diskEpsilon = 1e-6
+
+// volume carries out one CREATE or DESTROY of an accept on agent a, whose
+// offers are for role, or says why not (nothing changed then).
+func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*messages.Resource, pools *offerPools, destroy bool) (messages.Error_Code, error) {
+	verb := "create"
+	if destroy {
+		verb = "destroy"
+	}
+	if len(rs) == 0 {
+		return messages.Error_INVALID_ARGUMENT, fmt.Errorf("%s names no volumes", verb)
+	}
+	if err := messages.ValidateResources(rs); err != nil {
+		return messages.Error_INVALID_ARGUMENT, err
+	}
+	for _, r := range rs {
+		if err := messages.ValidateVolume(r); err != nil {
+			return messages.Error_INVALID_ARGUMENT, err
+		}
+	}
+	_, _, reserved, err := policy.FromMessagesReserved(rs)
+	if err != nil {
+		return messages.Error_INVALID_ARGUMENT, err
+	}
+	if len(reserved) != 1 || !pools.resv[role].Contains(reserved[role]) {
+		return messages.Error_INVALID_ARGUMENT, fmt.Errorf("%s volumes of %s: only %s reserved for the offers' role %s is offered", verb, reserved[role], pools.resv[role], role)
+	}
+	if !destroy && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.CreateVolumes, role) {
+		c.cfg.Metrics.Count(PermissionDenied, string(acl.CreateVolumes), 1)
+		return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not create volumes for role %s (access control list: create_volumes)", f.info.GetPrincipal(), role)
+	}
+	static, next := messages.SplitDynamic(a.info.Resources)
+	seen := map[string]bool{}
+	for _, r := range rs {
+		id := r.Disk.PersistenceId
+		if seen[id] {
+			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("%s names volume %q twice", verb, id)
+		}
+		seen[id] = true
+		i := findVolume(next, role, id)
+		if destroy {
+			if i < 0 {
+				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: no volume %q for role %s on agent %s", id, role, a.id())
+			}
+			if creator := next[i].Disk.Principal; !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.DestroyVolumes, creator) {
+				c.cfg.Metrics.Count(PermissionDenied, string(acl.DestroyVolumes), 1)
+				return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not destroy volume %q created by %q (access control list: destroy_volumes)", f.info.GetPrincipal(), id, creator)
+			}
+			if v := next[i]; !sameVolume(v, r) {
+				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
+			}
+			// Mesos: a volume in use by a task cannot be destroyed.
+			if t := volumeUser(a, role, id); t != "" {
+				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is in use by task %s: kill the task first", id, t)
+			}
+			next[i].Disk = nil
+			continue
+		}
+		if i >= 0 {
+			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q already exists for role %s on agent %s", id, role, a.id())
+		}
+		resv, ok := takeDisk(next, role, r.Scalar)
+		if !ok {
+			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q of %g MiB does not fit the disk dynamically reserved for %s on agent %s that is not a volume yet (volumes on static reservations are not supported)", id, r.Scalar, role, a.id())
+		}
+		next = append(next, &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role, Reservation: resv,
+			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: f.info.GetPrincipal()}})
+	}
+	kept := dropEmptyDisk(next)
+	applied, err := messages.ApplyReservations(static, kept)
+	if err != nil {
+		return messages.Error_INVALID_ARGUMENT, err
+	}
+	a.info.Resources = applied
+	c.send(a.endpoint, &messages.CheckpointResources{AgentId: a.info.Id, Resources: kept, MasterEpoch: c.epoch()})
+	c.log.Info("volumes changed", "agent_id", a.id(), "framework_id", f.id(), "role", role, "op", verb, "volumes", len(rs))
+	c.changed = true
+	return 0, nil
+}
+
+// findVolume is the index of role's volume id in rs, or -1.
+func findVolume(rs []*messages.Resource, role, id string) int {
+	for i, r := range rs {
+		if messages.IsVolume(r) && r.Role == role && r.Disk.PersistenceId == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// takeDisk takes mib of role's plain (not volume) dynamically reserved disk
+// from rs, in their order, and returns the reservation of the first entry
+// it took from; it changes nothing when there is not enough.
+func takeDisk(rs []*messages.Resource, role string, mib float64) (*messages.ReservationInfo, bool) {
+	var have float64
+	for _, r := range rs {
+		if r.Name == messages.Disk && r.Role == role && !messages.IsVolume(r) {
+			have += r.Scalar
+		}
+	}
+	if have+diskEpsilon < mib {
+		return nil, false
+	}
+	var resv *messages.ReservationInfo
+	for _, r := range rs {
+		if mib <= diskEpsilon {
+			break
+		}
+		if r.Name != messages.Disk || r.Role != role || messages.IsVolume(r) || r.Scalar <= diskEpsilon {
+			continue
+		}
+		take := min(r.Scalar, mib)
+		r.Scalar -= take
+		mib -= take
+		if resv == nil {
+			resv = proto.Clone(r.Reservation).(*messages.ReservationInfo)
+		}
+	}
+	return resv, true
+}
+
+// volumeUser is a live task on a that uses role's volume id ("" when none).
+func volumeUser(a *agentRecord, role, id string) string {
+	for _, t := range a.tasks {
+		if messages.IsTerminal(t.task.State) {
+			continue
+		}
+		for _, r := range t.task.Resources {
+			if messages.IsVolume(r) && r.Role == role && r.Disk.PersistenceId == id {
+				return t.id()
+			}
+		}
+	}
+	return ""
+}
+
+// checkTaskVolumes refuses a task naming a volume that agent a does not
+// have as the task says it (role, size, container path), or that another
+// live task uses (volumes are not shared, as in Mesos without SHARED_RESOURCES).
+func checkTaskVolumes(a *agentRecord, t *messages.TaskInfo) error {
+	for _, r := range t.Resources {
+		if r.GetDisk() == nil {
+			continue
+		}
+		if err := messages.ValidateVolume(r); err != nil {
+			return err
+		}
+		id := r.Disk.PersistenceId
+		i := findVolume(a.info.Resources, r.Role, id)
+		if i < 0 {
+			return fmt.Errorf("no volume %q for role %s on agent %s (CREATE it first)", id, r.Role, a.id())
+		}
+		v := a.info.Resources[i]
+		if !sameVolume(v, r) {
+			return fmt.Errorf("volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
+		}
+		if user := volumeUser(a, r.Role, id); user != "" {
+			return fmt.Errorf("volume %q is in use by task %s", id, user)
+		}
+	}
+	return nil
+}
+
+// withVolumes is an offer's resources res of role's reservation on a with
+// the disk of the volumes no live task uses named as those volumes, as far
+// as the offered disk goes: the framework sees its volumes back.
+func withVolumes(res []*messages.Resource, a *agentRecord, role string) []*messages.Resource {
+	var vols []*messages.Resource
+	for _, r := range a.info.Resources {
+		if messages.IsVolume(r) && r.Role == role && volumeUser(a, role, r.Disk.PersistenceId) == "" {
+			vols = append(vols, r)
+		}
+	}
+	if len(vols) == 0 {
+		return res
+	}
+	for _, r := range res {
+		if r.Name != messages.Disk || messages.IsVolume(r) {
+			continue
+		}
+		for _, v := range vols {
+			if v.Scalar <= r.Scalar+diskEpsilon {
+				r.Scalar -= v.Scalar
+				res = append(res, proto.Clone(v).(*messages.Resource))
+			}
+		}
+		break
+	}
+	return dropEmptyDisk(res)
+}
+
+// withTaskVolumes is a task's reserved resources msgs with the disk of the
+// volumes task t names shown as those volumes (same sums): the books then
+// know which task holds which volume (volumeUser).
+func withTaskVolumes(msgs []*messages.Resource, t *messages.TaskInfo) []*messages.Resource {
+	for _, v := range t.GetResources() {
+		if !messages.IsVolume(v) {
+			continue
+		}
+		for _, m := range msgs {
+			if m.Name == messages.Disk && !messages.IsVolume(m) && m.Role == v.Role && m.Scalar+diskEpsilon >= v.Scalar {
+				m.Scalar -= v.Scalar
+				msgs = append(msgs, proto.Clone(v).(*messages.Resource))
+				break
+			}
+		}
+	}
+	return dropEmptyDisk(msgs)
+}
+
+// dropEmptyDisk drops, in place, the disk entries that splitting off
+// volumes left empty.
+func dropEmptyDisk(rs []*messages.Resource) []*messages.Resource {
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Name != messages.Disk || r.Scalar > diskEpsilon {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sameVolume reports whether r names volume v as it is (size and
+// container path), as Mesos matches a volume resource whole.
+func sameVolume(v, r *messages.Resource) bool {
+	return v.Disk.ContainerPath == r.Disk.ContainerPath && v.Scalar-r.Scalar <= diskEpsilon && r.Scalar-v.Scalar <= diskEpsilon
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+// Persistent volumes on real processes (issue 17, item 2): an operator
+// reserves disk for prod; a task of prod creates a volume on it (agora run
+// --volume) and writes a file there; a second task of prod reads it back;
+// after the agent is SIGKILLed and restarted the volume is still there and
+// a third task reads the file again.
+func TestVolumeProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	_, m := startNode(t, "master", "node", "--role=master", "--listen", anyPort, "--http", anyPort)
+	wd := workDir(t)
+	startAgent := func() *proc {
+		p, _ := startNode(t, "host-a", "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", m.Remoting,
+			"--work-dir", wd, "--tls-dir", agentDir(t, "host-a"), "--resources", "cpus:2;mem:1024;disk:2048")
+		return p
+	}
+	run := func(shell string) (string, error) {
+		t.Helper()
+		out, err := exec.Command(agoraBin, "run", "--master", m.Remoting, "--timeout", "20s", "--role", "prod", "--reserved",
+			"--cpus", "0.5", "--mem", "64", "--volume", "db:state:256", "--", "sh", "-c", shell).CombinedOutput()
+		return string(out), err
+	}
+	agent := startAgent()
+	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	waitFile(t, filepath.Join(wd, "agent_id"), "")
+	out, err := exec.Command(agoraBin, "reserve", "host-a", "cpus(prod):1;mem(prod):256;disk(prod):512", "--master-http", m.HTTP).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "reserved for prod") {
+		t.Fatalf("agora reserve: %v\n%s", err, out)
+	}
+	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return agentReserves(st, "host-a", "disk(prod):512") })
+
+	if out, err := run("echo kept-across-tasks > state/f && echo wrote"); err != nil || !strings.Contains(out, "creating volume db") || !strings.Contains(out, "wrote") {
+		t.Fatalf("the first task, creating the volume: %v\n%s", err, out)
+	}
+	vol := filepath.Join(wd, "volumes", "roles", "prod", "db")
+	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "kept-across-tasks\n" {
+		t.Fatalf("the volume on the agent holds %q (%v)", b, err)
+	}
+	if out, err := run("cat state/f"); err != nil || !strings.Contains(out, "kept-across-tasks") || strings.Contains(out, "creating volume") {
+		t.Fatalf("the second task, on the offered volume: %v\n%s", err, out)
+	}
+
+	agent.signal(syscall.SIGKILL)
+	<-agent.done
+	startAgent()
+	waitState(t, m.HTTP, func(st *messages.MasterState) bool {
+		a := agentNamed(st, "host-a")
+		return a != nil && a.Reachable && a.Reregistrations > 0
+	})
+	if out, err := run("cat state/f"); err != nil || !strings.Contains(out, "kept-across-tasks") || strings.Contains(out, "creating volume") {
+		t.Fatalf("a task after the agent's restart: %v\n%s", err, out)
+	}
+}
+
+// A new leader learns a volume from the agent's re-registration (its
+// checkpointed reservations carry it): after the leader is SIGKILLed, a
+// task of prod on the new leader is offered the volume and reads back what
+// the first task wrote.
+func TestVolumeSurvivesMasterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes and Consul; make test runs it")
+	}
+	c := startHAMasters(t)
+	first := c.leader(t, "")
+	waitState(t, first.HttpAddress, func(st *messages.MasterState) bool { return reachable(st) == 3 })
+	run := func(shell string) string {
+		t.Helper()
+		out, err := exec.Command(agoraBin, "run", "--master", c.election, "--timeout", "30s", "--role", "prod", "--reserved",
+			"--cpus", "0.5", "--mem", "64", "--volume", "db:state:256", "--", "sh", "-c", shell).CombinedOutput()
+		if err != nil {
+			t.Fatalf("a task of prod with its volume: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out, err := exec.Command(agoraBin, "reserve", "agent-0", "cpus(prod):1;mem(prod):256;disk(prod):512", "--master-http", first.HttpAddress).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "reserved for prod") {
+		t.Fatalf("agora reserve: %v\n%s", err, out)
+	}
+	if got := run("echo before-failover > state/f && echo wrote"); !strings.Contains(got, "creating volume db") || !strings.Contains(got, "wrote") {
+		t.Fatalf("the first task did not create the volume and write:\n%s", got)
+	}
+
+	c.byHTTP(first.HttpAddress).p.signal(syscall.SIGKILL)
+	next := c.leader(t, first.Id)
+	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool {
+		return reachable(st) == 3 && agentReserves(st, "agent-0", "disk(prod):512")
+	})
+	if got := run("cat state/f"); !strings.Contains(got, "before-failover") || strings.Contains(got, "creating volume") {
+		t.Fatalf("after the failover the task did not get the volume back:\n%s", got)
+	}
+}

@@ -1,0 +1,59 @@
+package messages
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+)
+
+// Persistent volumes (CREATE, DESTROY): disk dynamically reserved for a
+// role that carries a DiskInfo with a persistence id. The agent keeps it
+// as the directory VolumePath, which outlives the tasks that use it; a
+// task uses it by naming the volume resource among its own, and sees it at
+// container_path in its sandbox.
+
+const (
+	// MaxPersistenceID bounds a volume's id, a path element on the agent.
+	MaxPersistenceID = 128
+	// MaxContainerPath bounds where a task sees a volume.
+	MaxContainerPath = 1024
+)
+
+// IsVolume reports whether r is a persistent volume.
+func IsVolume(r *Resource) bool { return r.GetDisk().GetPersistenceId() != "" }
+
+// ValidateVolume checks what a CREATE or a task says of a volume: reserved
+// disk, an id that is a safe path element, and a container_path inside
+// the sandbox (Mesos' rules for DiskInfo.Persistence, with the id's
+// characters narrowed to what is safe in a directory name).
+func ValidateVolume(r *Resource) error {
+	d := r.GetDisk()
+	id, cp := d.GetPersistenceId(), d.GetContainerPath()
+	switch {
+	case r.Name != Disk:
+		return fmt.Errorf("%w: volume %q on %s: volumes are made of disk", ErrBadResource, id, r.Name)
+	case r.Role == "" || r.Role == "*":
+		return fmt.Errorf("%w: volume %q on unreserved disk: reserve the disk for a role first", ErrBadResource, id)
+	case r.Revocable:
+		return fmt.Errorf("%w: volume %q on revocable disk", ErrBadResource, id)
+	case r.Scalar <= 0:
+		return fmt.Errorf("%w: volume %q of %g MiB: give it a positive size", ErrBadResource, id, r.Scalar)
+	case id == "" || len(id) > MaxPersistenceID || id == "." || id == "..":
+		return fmt.Errorf("%w: persistence id %.64q: want 1 to %d characters of [A-Za-z0-9._-], not . or ..", ErrBadResource, id, MaxPersistenceID)
+	case cp == "" || len(cp) > MaxContainerPath || !filepath.IsLocal(cp):
+		return fmt.Errorf("%w: volume %q: container_path %.64q must be a relative path inside the sandbox", ErrBadResource, id, cp)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: persistence id %.64q: want 1 to %d characters of [A-Za-z0-9._-]", ErrBadResource, id, MaxPersistenceID)
+		}
+	}
+	return nil
+}
+
+// VolumePath is where an agent with work directory workDir keeps role's
+// volume id (Mesos' <work_dir>/volumes/roles/<role>/<id>). A hierarchical
+// role's slashes are escaped so that its volumes stay one level down.
+func VolumePath(workDir, role, id string) string {
+	return filepath.Join(workDir, "volumes", "roles", url.PathEscape(role), id)
+}
