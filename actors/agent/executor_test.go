@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/executor"
@@ -201,5 +202,52 @@ func TestFrameworkShutsItsExecutorDown(t *testing.T) {
 		if r := ev.Event.(*messages.StatusUpdate).Status.Reason; r != messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED {
 			t.Fatalf("%s killed with reason %s, want REASON_EXECUTOR_TERMINATED", id, r)
 		}
+	}
+}
+
+// An executor told to shut down that does not end its tasks is killed
+// after the grace period, and the agent reports its tasks TASK_KILLED
+// (REASON_EXECUTOR_TERMINATED) itself.
+func TestExecutorThatIgnoresShutdownIsKilledAfterTheGracePeriod(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
+	var launched sync.Once
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		switch ev := ev.(type) {
+		case *messages.Offers:
+			launched.Do(func() {
+				d.Launch(ev.Offers[:1], &messages.TaskInfo{Name: "t1", TaskId: &messages.TaskID{Value: "t1"}, Executor: execInfo,
+					Resources: scheduler.Resources("cpus:0.5;mem:64")})
+			})
+		case *messages.StatusUpdate:
+			if ev.Status.State == messages.TaskState_TASK_RUNNING {
+				d.ShutdownExecutor(ev.Status.AgentId.Value, "ex")
+			}
+		}
+	}))
+	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+
+	told := make(chan struct{})
+	c.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
+		executor.HandlerFunc(func(d *executor.Driver, ev any) {
+			switch ev := ev.(type) {
+			case *messages.LaunchTask:
+				d.SendStatus(ev.Task.TaskId.Value, messages.TaskState_TASK_RUNNING, "", nil)
+			case *messages.ShutdownExecutor:
+				close(told) // and ignores it
+			}
+		})))
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
+	select {
+	case <-told:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the executor was never told to shut down")
+	}
+	clock.Advance(agent.ExecutorShutdownGracePeriod)
+	ev := c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_KILLED)).(testkit.SchedulerEvent)
+	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED || !strings.Contains(st.Message, "did not exit") {
+		t.Fatalf("t1 killed with %s %q; want REASON_EXECUTOR_TERMINATED saying the executor did not exit", st.Reason, st.Message)
 	}
 }

@@ -484,8 +484,10 @@ func (a *agent) handleKillExecutor(ctx actor.Context, msg *messages.KillExecutor
 		return
 	}
 	a.log.Info("framework shuts an executor down", "framework_id", key.framework, "executor_id", key.executor, "tasks", len(ex.tasks))
-	ctx.Send(ex.pid, &messages.ShutdownExecutor{})
+	// Armed before the executor hears of it, so whoever sees the
+	// executor told knows the grace period runs.
 	a.later(ExecutorShutdownGracePeriod, executorShutdownDue{key: key, run: ex})
+	ctx.Send(ex.pid, &messages.ShutdownExecutor{})
 }
 
 func (a *agent) handleExecutorShutdownDue(ctx actor.Context, msg executorShutdownDue) {
