@@ -235,6 +235,12 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		} else {
 			a.log.Info("dropping a framework message for an executor not registered here", "executor_id", m.GetExecutorId().GetValue())
 		}
+	case *messages.KillExecutor:
+		if m.MasterEpoch >= a.epoch {
+			a.handleKillExecutor(ctx, m)
+		}
+	case executorShutdownDue:
+		a.handleExecutorShutdownDue(ctx, m)
 	case *messages.ExecutorToFramework:
 		if a.cfg.Master != nil {
 			out := proto.Clone(m).(*messages.ExecutorToFramework) // the executor's message stays its own
@@ -304,7 +310,8 @@ func (a *agent) Receive(ctx actor.Context) {
 func (a *agent) fromMaster(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
 	case *messages.RunTask, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
-		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain, *messages.CheckpointResources:
+		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain, *messages.CheckpointResources,
+		*messages.KillExecutor:
 	default:
 		return true
 	}

@@ -1,8 +1,10 @@
 package agent_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/executor"
@@ -138,5 +140,114 @@ func TestExecutorUpdateOnlyFromTheExecutor(t *testing.T) {
 	})
 	for _, id := range []string{"t1", "t2"} {
 		c.Events.WaitFor(t, testkit.IsStatus("fw", id, messages.TaskState_TASK_FINISHED))
+	}
+}
+
+// A framework shuts its executor down (Mesos' SHUTDOWN call): the master
+// passes it to the agent, which tells the executor; the executor ends its
+// tasks, and they are reported TASK_KILLED with REASON_EXECUTOR_TERMINATED,
+// whatever reason the executor gave.
+func TestFrameworkShutsItsExecutorDown(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
+	var launched sync.Once
+	running := 0
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		switch ev := ev.(type) {
+		case *messages.Offers:
+			launched.Do(func() {
+				var tasks []*messages.TaskInfo
+				for _, id := range []string{"t1", "t2"} {
+					tasks = append(tasks, &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Executor: execInfo,
+						Resources: scheduler.Resources("cpus:0.5;mem:64")})
+				}
+				d.Launch(ev.Offers[:1], tasks...)
+			})
+		case *messages.StatusUpdate:
+			if ev.Status.State == messages.TaskState_TASK_RUNNING {
+				if running++; running == 2 {
+					d.ShutdownExecutor(ev.Status.AgentId.Value, "nope")
+					d.ShutdownExecutor(ev.Status.AgentId.Value, "ex")
+				}
+			}
+		}
+	}))
+	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+
+	var tasks []string
+	c.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
+		executor.HandlerFunc(func(d *executor.Driver, ev any) {
+			switch ev := ev.(type) {
+			case *messages.LaunchTask:
+				tasks = append(tasks, ev.Task.TaskId.Value)
+				d.SendStatus(ev.Task.TaskId.Value, messages.TaskState_TASK_RUNNING, "", nil)
+			case *messages.ShutdownExecutor:
+				for _, id := range tasks {
+					d.SendStatus(id, messages.TaskState_TASK_KILLED, "shutting down", nil)
+				}
+			}
+		})))
+	refused := c.Events.WaitFor(t, func(ev any) bool {
+		se, ok := ev.(testkit.SchedulerEvent)
+		_, isErr := se.Event.(*messages.Error)
+		return ok && isErr
+	}).(testkit.SchedulerEvent).Event.(*messages.Error)
+	if refused.Code != messages.Error_INVALID_ARGUMENT || !strings.Contains(refused.Message, "no executor nope") {
+		t.Fatalf("shutting down an unknown executor: got %s %q, want INVALID_ARGUMENT naming it", refused.Code, refused.Message)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		ev := c.Events.WaitFor(t, testkit.IsStatus("fw", id, messages.TaskState_TASK_KILLED)).(testkit.SchedulerEvent)
+		if r := ev.Event.(*messages.StatusUpdate).Status.Reason; r != messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED {
+			t.Fatalf("%s killed with reason %s, want REASON_EXECUTOR_TERMINATED", id, r)
+		}
+	}
+}
+
+// An executor told to shut down that does not end its tasks is killed
+// after the grace period, and the agent reports its tasks TASK_KILLED
+// (REASON_EXECUTOR_TERMINATED) itself.
+func TestExecutorThatIgnoresShutdownIsKilledAfterTheGracePeriod(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
+	var launched sync.Once
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		switch ev := ev.(type) {
+		case *messages.Offers:
+			launched.Do(func() {
+				d.Launch(ev.Offers[:1], &messages.TaskInfo{Name: "t1", TaskId: &messages.TaskID{Value: "t1"}, Executor: execInfo,
+					Resources: scheduler.Resources("cpus:0.5;mem:64")})
+			})
+		case *messages.StatusUpdate:
+			if ev.Status.State == messages.TaskState_TASK_RUNNING {
+				d.ShutdownExecutor(ev.Status.AgentId.Value, "ex")
+			}
+		}
+	}))
+	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+
+	told := make(chan struct{})
+	c.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
+		executor.HandlerFunc(func(d *executor.Driver, ev any) {
+			switch ev := ev.(type) {
+			case *messages.LaunchTask:
+				d.SendStatus(ev.Task.TaskId.Value, messages.TaskState_TASK_RUNNING, "", nil)
+			case *messages.ShutdownExecutor:
+				close(told) // and ignores it
+			}
+		})))
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
+	select {
+	case <-told:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the executor was never told to shut down")
+	}
+	clock.Advance(agent.ExecutorShutdownGracePeriod)
+	ev := c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_KILLED)).(testkit.SchedulerEvent)
+	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED || !strings.Contains(st.Message, "did not exit") {
+		t.Fatalf("t1 killed with %s %q; want REASON_EXECUTOR_TERMINATED saying the executor did not exit", st.Reason, st.Message)
 	}
 }

@@ -38,6 +38,12 @@ import (
 // DefaultExecutorRegistrationTimeout is Mesos' default.
 const DefaultExecutorRegistrationTimeout = time.Minute
 
+// ExecutorShutdownGracePeriod is how long an executor told to shut down
+// (its framework's SHUTDOWN call) has to end its tasks and exit before the
+// agent kills it; Mesos' default, and what MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD
+// tells Mesos executors.
+const ExecutorShutdownGracePeriod = 5 * time.Second
+
 type executorKey struct{ framework, executor string }
 
 type executorRun struct {
@@ -67,6 +73,13 @@ type (
 		exit containerizer.Exit
 	}
 	executorTimeout struct{ key executorKey }
+	// executorShutdownDue: the grace period of an executor told to shut
+	// down is over. run tells that executor from a later one of the same
+	// ID.
+	executorShutdownDue struct {
+		key executorKey
+		run *executorRun
+	}
 )
 
 // recoveredExecutor is an executor an earlier run of the agent started that still
@@ -440,11 +453,47 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 		if _, mine := ex.tasks[run.key]; !mine || messages.IsTerminal(run.state) {
 			continue
 		}
-		state := messages.TaskState_TASK_FAILED
-		if run.killing {
-			state, reason = messages.TaskState_TASK_KILLED, run.killReason
+		state, r := messages.TaskState_TASK_FAILED, reason
+		if run.killing { // a killed task's own reason, not the next task's
+			state, r = messages.TaskState_TASK_KILLED, run.killReason
 		}
-		a.update(ctx, run, state, reason, why, nil)
+		a.update(ctx, run, state, r, why, nil)
+	}
+}
+
+// handleKillExecutor shuts one of a framework's executors down at its
+// request (Mesos' SHUTDOWN call): its unfinished tasks are being killed
+// (TASK_KILLED, REASON_EXECUTOR_TERMINATED, whether the executor reports
+// them or the agent does when it ends). A registered executor is told to
+// shut down and killed if it still runs after the grace period; one that
+// has not registered yet is killed at once.
+func (a *agent) handleKillExecutor(ctx actor.Context, msg *messages.KillExecutor) {
+	key := executorKey{msg.GetFrameworkId().GetValue(), msg.GetExecutorId().GetValue()}
+	ex, ok := a.executors[key]
+	if !ok {
+		a.log.Info("asked to shut down an executor not running here; nothing to do", "framework_id", key.framework, "executor_id", key.executor)
+		return
+	}
+	for _, run := range ex.tasks {
+		if !run.killing {
+			run.killing, run.killReason = true, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED
+		}
+	}
+	if !ex.ready {
+		a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED, "its framework shut the executor down before it registered")
+		return
+	}
+	a.log.Info("framework shuts an executor down", "framework_id", key.framework, "executor_id", key.executor, "tasks", len(ex.tasks))
+	// Armed before the executor hears of it, so whoever sees the
+	// executor told knows the grace period runs.
+	a.later(ExecutorShutdownGracePeriod, executorShutdownDue{key: key, run: ex})
+	ctx.Send(ex.pid, &messages.ShutdownExecutor{})
+}
+
+func (a *agent) handleExecutorShutdownDue(ctx actor.Context, msg executorShutdownDue) {
+	if ex, ok := a.executors[msg.key]; ok && ex == msg.run {
+		a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED,
+			"the executor did not exit within "+ExecutorShutdownGracePeriod.String()+" of being told to shut down")
 	}
 }
 
@@ -497,7 +546,7 @@ func (a *agent) mesosExecutorEnv(env map[string]string, key executorKey, sandbox
 	env["MESOS_AGENT_ID"], env["MESOS_SLAVE_ID"] = a.id(), a.id()
 	env["MESOS_DIRECTORY"], env["MESOS_SANDBOX"] = sandbox, sandbox
 	env["MESOS_AGENT_ENDPOINT"] = a.info.GetHttpAddress()
-	env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = "5secs"
+	env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = fmt.Sprintf("%dsecs", int(ExecutorShutdownGracePeriod/time.Second))
 	// With checkpointing (the framework asks, and the agent has a work dir
 	// to recover from), the executor outlives an agent restart and
 	// subscribes again, retrying for as long as the restarted agent waits

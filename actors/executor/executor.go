@@ -7,7 +7,9 @@
 //   - *messages.LaunchTask: run this task (report its states with
 //     Driver.SendStatus: RUNNING, then a terminal state)
 //   - *messages.KillTask: kill this task (report TASK_KILLED)
-//   - *messages.ShutdownExecutor: no task left here: end (Done closes)
+//   - *messages.ShutdownExecutor: no task left here, or the framework shut the
+//     executor down: end what still runs (TASK_KILLED), then exit (Done closes);
+//     the agent kills an executor still running 5 s later
 //   - *messages.FrameworkToExecutor: a message from the scheduler
 //
 // Several tasks may run in one executor. The agent forwards each status

@@ -242,6 +242,8 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.Teardown(peer(ctx), msg, now))
 	case *messages.FrameworkToExecutor:
 		m.run(ctx, m.core.FrameworkToExecutor(peer(ctx), msg, now))
+	case *messages.KillExecutor:
+		m.run(ctx, m.core.KillExecutor(peer(ctx), msg, now))
 
 	// The allocator and the handlers. Their messages are protobuf (the
 	// allocator may be remote); a handler's report counts only from the

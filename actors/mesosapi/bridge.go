@@ -72,6 +72,10 @@ type bridge struct {
 	subscribed bool
 	// scratch is where events are encoded, reused from one to the next.
 	scratch []byte
+	// inverse is the inverse offer outstanding on this stream for each
+	// draining agent, by agent ID: what RESCIND_INVERSE_OFFER names when
+	// the drain ends or is replaced.
+	inverse map[string]string
 }
 
 func (b *bridge) Receive(ctx actor.Context) {
@@ -101,7 +105,9 @@ func (b *bridge) Receive(ctx actor.Context) {
 	case *messages.FrameworkFailedOver:
 		b.fail(ctx, "Framework failed over")
 	case *messages.AgentDraining:
-		b.emit(ctx, inverseOfferOut(m, b.fw.info.GetId().GetValue(), b.srv.cfg.Clock.Now()))
+		b.handleDraining(ctx, m)
+	case *messages.AgentDrainEnded:
+		b.rescindInverse(ctx, m.GetAgentId().GetValue())
 	case *messages.Error:
 		b.handleError(ctx, m)
 	case streamClosed:
@@ -130,6 +136,36 @@ func (b *bridge) Receive(ctx actor.Context) {
 	default:
 		b.log.Warn("mesosapi bridge: unexpected message", "type", fmt.Sprintf("%T", m))
 	}
+}
+
+// handleDraining sends the inverse offer for a drain, once: a framework
+// told again (it re-subscribed, or the drain's deadline changed) holds one
+// inverse offer per agent, as in Mesos, so one it holds for an earlier
+// deadline is rescinded first.
+func (b *bridge) handleDraining(ctx actor.Context, m *messages.AgentDraining) {
+	ev := inverseOfferOut(m, b.fw.info.GetId().GetValue(), b.srv.cfg.Clock.Now())
+	agent, id := m.GetAgentId().GetValue(), ev.GetInverseOffers().GetInverseOffers()[0].GetId().GetValue()
+	if b.inverse[agent] == id {
+		return
+	}
+	b.rescindInverse(ctx, agent)
+	if b.inverse == nil {
+		b.inverse = map[string]string{}
+	}
+	b.inverse[agent] = id
+	b.emit(ctx, ev)
+}
+
+// rescindInverse withdraws the inverse offer outstanding for an agent, if
+// this stream sent one (Mesos' RESCIND_INVERSE_OFFER).
+func (b *bridge) rescindInverse(ctx actor.Context, agent string) {
+	id, ok := b.inverse[agent]
+	if !ok {
+		return
+	}
+	delete(b.inverse, agent)
+	b.emit(ctx, &sched.Event{Type: sched.Event_RESCIND_INVERSE_OFFER.Enum(),
+		RescindInverseOffer: &sched.Event_RescindInverseOffer{InverseOfferId: &mesos.OfferID{Value: proto.String(id)}}})
 }
 
 // toMaster sends msg to the master as from this bridge, with the

@@ -130,7 +130,14 @@ func callIn(c *sched.Call) (proto.Message, error) {
 		return nil, nil
 	case sched.Call_SUBSCRIBE:
 		return nil, fmt.Errorf("%w: SUBSCRIBE on an existing stream", ErrInvalid)
-	case sched.Call_SHUTDOWN, sched.Call_ACKNOWLEDGE_OPERATION_STATUS, sched.Call_RECONCILE_OPERATIONS, sched.Call_UPDATE_FRAMEWORK:
+	case sched.Call_SHUTDOWN:
+		m := c.GetShutdown()
+		if m.GetAgentId().GetValue() == "" || m.GetExecutorId().GetValue() == "" {
+			return nil, fmt.Errorf("%w: SHUTDOWN needs an agent_id and an executor_id", ErrInvalid)
+		}
+		return &messages.KillExecutor{FrameworkId: fid, AgentId: &messages.AgentID{Value: m.GetAgentId().GetValue()},
+			ExecutorId: &messages.ExecutorID{Value: m.GetExecutorId().GetValue()}}, nil
+	case sched.Call_ACKNOWLEDGE_OPERATION_STATUS, sched.Call_RECONCILE_OPERATIONS, sched.Call_UPDATE_FRAMEWORK:
 		return nil, fmt.Errorf("%w: the %s call", ErrUnsupported, c.GetType())
 	}
 	return nil, fmt.Errorf("%w: call type %s", ErrInvalid, c.GetType())

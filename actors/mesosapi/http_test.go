@@ -204,6 +204,14 @@ func TestSubscribeStreamAndCalls(t *testing.T) {
 		t.Fatalf("decline reached the master as %v from %v (%v)", d, r.sender, r.who)
 	}
 
+	// SHUTDOWN (of a custom executor) reaches the master as KillExecutor.
+	shutdown := &sched.Call{FrameworkId: &mesos.FrameworkID{Value: proto.String("F1")}, Type: sched.Call_SHUTDOWN.Enum(),
+		Shutdown: &sched.Call_Shutdown{AgentId: &mesos.AgentID{Value: proto.String("A1")}, ExecutorId: &mesos.ExecutorID{Value: proto.String("E1")}}}
+	status(t, h.post(JSONCodec, "alice", stream, shutdown), http.StatusAccepted, "")
+	if k, r := next[*messages.KillExecutor](h); !r.sender.Equal(bridge) || k.GetFrameworkId().GetValue() != "F1" || k.GetAgentId().GetValue() != "A1" || k.GetExecutorId().GetValue() != "E1" {
+		t.Fatalf("shutdown reached the master as %v from %v", k, r.sender)
+	}
+
 	// Refusals, as Mesos answers them.
 	status(t, h.post(JSONCodec, "alice", "", decline), http.StatusBadRequest, "Mesos-Stream-Id")
 	status(t, h.post(JSONCodec, "alice", "not-the-stream", decline), http.StatusForbidden, "didn't match")
@@ -212,8 +220,8 @@ func TestSubscribeStreamAndCalls(t *testing.T) {
 	group := &sched.Call{FrameworkId: &mesos.FrameworkID{Value: proto.String("F1")}, Type: sched.Call_ACCEPT.Enum(),
 		Accept: &sched.Call_Accept{Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_LAUNCH_GROUP.Enum()}}}}
 	status(t, h.post(JSONCodec, "alice", stream, group), http.StatusBadRequest, "not supported by Agora yet: ACCEPT with a LAUNCH_GROUP operation")
-	shutdown := &sched.Call{FrameworkId: &mesos.FrameworkID{Value: proto.String("F1")}, Type: sched.Call_SHUTDOWN.Enum()}
-	status(t, h.post(JSONCodec, "alice", stream, shutdown), http.StatusBadRequest, "the SHUTDOWN call")
+	shutdown.Shutdown = nil
+	status(t, h.post(JSONCodec, "alice", stream, shutdown), http.StatusBadRequest, "SHUTDOWN needs an agent_id and an executor_id")
 	req, _ := http.NewRequest(http.MethodPost, h.url, strings.NewReader("{}"))
 	req.Header.Set("Content-Type", "text/plain")
 	res2, _ := http.DefaultClient.Do(req)

@@ -58,3 +58,56 @@ func TestDrainIsAnInverseOffer(t *testing.T) {
 		t.Fatal("the master never got the REVIVE")
 	}
 }
+
+// When the drain ends (the operator reactivates the agent, or its
+// maintenance window is over), the framework's inverse offer is rescinded
+// (Mesos' RESCIND_INVERSE_OFFER), naming the inverse offer it was sent; a
+// drain given a new deadline replaces the inverse offer, rescinding the old
+// one first; an end the stream sent no inverse offer for sends nothing.
+func TestDrainEndRescindsTheInverseOffer(t *testing.T) {
+	h := newHarness(t)
+	res := h.post(ProtobufCodec, "alice", "", subscribeCall(0), "Accept", MediaProtobuf)
+	defer res.Body.Close()
+	ev := &events{t: t, r: NewRecordReader(res.Body, 1<<20), c: ProtobufCodec}
+	sub, _ := next[*messages.SubscribeFramework](h)
+	if e := ev.next(); e.GetType() != sched.Event_SUBSCRIBED {
+		t.Fatalf("first event: %v", e)
+	}
+	deadline := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	inverseOffer := func(deadline time.Time) string {
+		t.Helper()
+		h.sys.Root.Send(sub.Pid, &messages.AgentDraining{AgentId: &messages.AgentID{Value: "A1"}, DeadlineUnixNano: deadline.UnixNano()})
+		e := ev.next()
+		if e.GetType() != sched.Event_INVERSE_OFFERS {
+			t.Fatalf("a drain: %v; want an inverse offer", e)
+		}
+		return e.GetInverseOffers().GetInverseOffers()[0].GetId().GetValue()
+	}
+	rescinded := func(id string) {
+		t.Helper()
+		if e := ev.next(); e.GetType() != sched.Event_RESCIND_INVERSE_OFFER || e.GetRescindInverseOffer().GetInverseOfferId().GetValue() != id {
+			t.Fatalf("got %v; want RESCIND_INVERSE_OFFER of %s", e, id)
+		}
+	}
+	first := inverseOffer(deadline)
+	// The same drain told again (a maintenance window and its drain) is
+	// not a second inverse offer: the next event is the rescind below.
+	h.sys.Root.Send(sub.Pid, &messages.AgentDraining{AgentId: &messages.AgentID{Value: "A1"}, DeadlineUnixNano: deadline.UnixNano()})
+	h.sys.Root.Send(sub.Pid, &messages.AgentDrainEnded{AgentId: &messages.AgentID{Value: "A9"}})
+	h.sys.Root.Send(sub.Pid, &messages.AgentDraining{AgentId: &messages.AgentID{Value: "A1"}, DeadlineUnixNano: deadline.Add(time.Hour).UnixNano()})
+	rescinded(first)
+	e := ev.next()
+	if e.GetType() != sched.Event_INVERSE_OFFERS {
+		t.Fatalf("a drain with a new deadline: %v; want a new inverse offer", e)
+	}
+	second := e.GetInverseOffers().GetInverseOffers()[0].GetId().GetValue()
+	if second == first {
+		t.Fatalf("the inverse offer for a new deadline kept the old ID %s", first)
+	}
+	h.sys.Root.Send(sub.Pid, &messages.AgentDrainEnded{AgentId: &messages.AgentID{Value: "A1"}})
+	rescinded(second)
+	// Drained again after the end: a fresh inverse offer.
+	if third := inverseOffer(deadline); third != first {
+		t.Fatalf("the inverse offer for a new drain: %s; want %s (named by agent and deadline)", third, first)
+	}
+}

@@ -13,6 +13,8 @@
 //	*FrameworkFailedOver   another scheduler took over this FrameworkID: stop
 //	*AgentDraining         an operator drains an agent where the framework has
 //	                       tasks: they are killed at the deadline; move them
+//	*AgentDrainEnded       the drain of an agent was withdrawn (reactivated,
+//	                       or its maintenance window is over)
 //	Disconnected           the connection to the master is lost (this package)
 //	Unanswered             a subscription went unanswered; still trying (this package)
 //
@@ -553,6 +555,14 @@ func (d *Driver) Decline(offerIDs []*messages.OfferID, refuseSeconds float64) {
 func (d *Driver) SendFrameworkMessage(agentID, executorID string, data []byte) {
 	d.call(&messages.FrameworkToExecutor{FrameworkId: d.id(), ExecutorId: &messages.ExecutorID{Value: executorID},
 		AgentId: &messages.AgentID{Value: agentID}, Data: data})
+}
+
+// ShutdownExecutor asks for one of the framework's executors on an agent
+// to be shut down (Mesos' SHUTDOWN call): its unfinished tasks end
+// TASK_KILLED with REASON_EXECUTOR_TERMINATED. An executor the master does
+// not know the framework to run there is answered with an *Error.
+func (d *Driver) ShutdownExecutor(agentID, executorID string) {
+	d.call(&messages.KillExecutor{FrameworkId: d.id(), ExecutorId: &messages.ExecutorID{Value: executorID}, AgentId: &messages.AgentID{Value: agentID}})
 }
 
 // Kill asks for a task to be killed.

@@ -356,3 +356,66 @@ func TestMesosFrameworkGetsInverseOfferOnDrain(t *testing.T) {
 		t.Fatalf("the task ended %v; want killed with REASON_AGENT_DRAINING", killed)
 	}
 }
+
+// A Mesos framework's drained agent is reactivated: its inverse offer is
+// rescinded (RESCIND_INVERSE_OFFER, naming it). Then the framework shuts
+// its custom executor down (SHUTDOWN): the executor process gets SHUTDOWN
+// and exits, and the task it ran ends TASK_KILLED with
+// REASON_EXECUTOR_TERMINATED. A SHUTDOWN naming an executor the framework
+// does not run there is refused and logged, naming it: Mesos has no event
+// for it (ERROR would end the framework's stream), its agent only logs.
+func TestMesosFrameworkShutsItsExecutorDownAndDrainIsRescinded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes; make test runs it")
+	}
+	dir := workDir(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, m := startNode(t, "master", "node", "--role=master", "--insecure", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, "m"),
+		"--allocation-interval", "100ms")
+	startNode(t, "agent", "node", "--role=agent", "--insecure", "--listen", anyPort, "--agent-http", anyPort, "--master", m.Remoting, "--hostname", "host-x",
+		"--work-dir", filepath.Join(dir, "a"), "--resources", "cpus:2;mem:512", "--isolation", "none")
+	waitStateOf(t, "http", m.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+
+	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("shutter")})
+	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
+	scalar := func(name string, v float64) *mesos.Resource {
+		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
+	}
+	executor := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("shut")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
+		Command: &mesos.CommandInfo{Value: proto.String(self), Shell: proto.Bool(false), Arguments: []string{self},
+			Environment: &mesos.Environment{Variables: []*mesos.Environment_Variable{{Name: proto.String(mesosExecutorEnv), Value: proto.String(filepath.Join(dir, "never"))}}}},
+		Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+	fw.launch(offer, &mesos.TaskInfo{Name: proto.String("victim"), TaskId: &mesos.TaskID{Value: proto.String("victim")}, AgentId: offer.AgentId,
+		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}})
+	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
+
+	agora := func(args ...string) string {
+		out, err := osexec.Command(agoraBin, append(args, "--master-http", m.HTTP, "--insecure")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("agora %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	agora("agents", "drain", "host-x", "--deadline", "1h")
+	io := fw.next(sched.Event_INVERSE_OFFERS, 0).GetInverseOffers().GetInverseOffers()[0]
+	agora("agents", "reactivate", "host-x")
+	if got := fw.next(sched.Event_RESCIND_INVERSE_OFFER, 0).GetRescindInverseOffer().GetInverseOfferId().GetValue(); got != io.GetId().GetValue() {
+		t.Fatalf("rescinded inverse offer %q; want %q", got, io.GetId().GetValue())
+	}
+
+	shutdown := func(executorID string) {
+		fw.call(&sched.Call{Type: sched.Call_SHUTDOWN.Enum(), Shutdown: &sched.Call_Shutdown{AgentId: offer.AgentId,
+			ExecutorId: &mesos.ExecutorID{Value: proto.String(executorID)}}})
+	}
+	shutdown("not-mine")
+	master.out.waitFor(t, "no executor not-mine")
+	shutdown("shut")
+	killed := fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_KILLED).GetUpdate().GetStatus()
+	if killed.GetReason() != mesos.TaskStatus_REASON_EXECUTOR_TERMINATED {
+		t.Fatalf("the task ended %v; want TASK_KILLED with REASON_EXECUTOR_TERMINATED", killed)
+	}
+	waitFile(t, filepath.Join(dir, "a", "frameworks", "*", "tasks", "executor.shut", "stderr"), "SHUTDOWN")
+}

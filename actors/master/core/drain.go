@@ -105,8 +105,22 @@ func (c *Core) reactivate(a *agentRecord) {
 		c.toAllocator(&messages.AllocatorActivateAgent{AgentId: a.id()})
 		c.tellAgentDrain(a)
 	}
+	c.tellFrameworksDrainEnded(a)
 	c.changed = true
 	c.publish(AgentDrainChanged{AgentID: a.id()})
+}
+
+// tellFrameworksDrainEnded tells every connected framework that the
+// agent's drain is over. All of them, not only those with live tasks
+// there now: one told of the drain may have moved its tasks away since,
+// and it still holds the inverse offer. Reactivation is an operator's or
+// a maintenance window's act, rare enough for that.
+func (c *Core) tellFrameworksDrainEnded(a *agentRecord) {
+	for _, f := range ordered(c.books.frameworks, strings.Compare) {
+		if f.connected {
+			c.send(f.conn, &messages.AgentDrainEnded{AgentId: a.info.Id, MasterEpoch: c.epoch()})
+		}
+	}
 }
 
 // agentOperand finds the agent an operator acts on, and checks that the

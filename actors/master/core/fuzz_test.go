@@ -103,6 +103,7 @@ const (
 	opAllocate
 	opUnreachable
 	opSchedulerLost
+	opKillExecutor
 	numOps
 )
 
@@ -364,6 +365,14 @@ func (w *fuzzWorld) step(op, peer, fix byte, payload []byte) {
 			}
 			w.run(w.c.FrameworkToExecutor(p, m, now))
 		}
+	case opKillExecutor:
+		m := &messages.KillExecutor{}
+		if decode(m) {
+			if fix&fixFramework != 0 {
+				m.FrameworkId = w.frameworkID(p)
+			}
+			w.run(w.c.KillExecutor(p, m, now))
+		}
 	case opToFramework:
 		m := &messages.ExecutorToFramework{}
 		if decode(m) {
@@ -458,7 +467,8 @@ func coreSeeds() [][]byte {
 			coreStep(opTick, 0, 0, nil), coreStep(opReconcile, f1, fixFramework, &messages.Reconcile{})},
 		{coreStep(opDecline, f1, all, &messages.Decline{}), coreStep(opSuppress, f2, all, &messages.Suppress{}), coreStep(opRevive, f2, all, &messages.Revive{}),
 			coreStep(opHeartbeat, a1, fixAgent, &messages.AgentHeartbeat{}), coreStep(opUnregister, a2, fixAgent, &messages.UnregisterAgent{}),
-			coreStep(opToExecutor, f1, fixFramework, &messages.FrameworkToExecutor{}), coreStep(opToFramework, a1, fixAgent, &messages.ExecutorToFramework{})},
+			coreStep(opToExecutor, f1, fixFramework, &messages.FrameworkToExecutor{}), coreStep(opToFramework, a1, fixAgent, &messages.ExecutorToFramework{}),
+			coreStep(opKillExecutor, f1, fixFramework, &messages.KillExecutor{ExecutorId: &messages.ExecutorID{Value: "e1"}, AgentId: &messages.AgentID{Value: "m-1-A1"}})},
 	}
 	var out [][]byte
 	for _, s := range seqs {

@@ -209,8 +209,19 @@ func (c *Core) MaintenanceSchedule(p Peer, q *messages.GetMaintenanceSchedule) (
 // one drains and the new one does not are reactivated, and the new one's
 // windows are started.
 func (c *Core) applyMaintenance(s *messages.MaintenanceSchedule, now time.Time) {
+	var ahead []*agentRecord // told of a window that has not started
+	for _, a := range ordered(c.books.agents, strings.Compare) {
+		if i, ok := c.windowOf(a); ok && a.drain == nil && windowStart(c.maint.schedule.Windows[i]).After(now) {
+			ahead = append(ahead, a)
+		}
+	}
 	c.maint.setSchedule(s)
 	c.log.Info("maintenance schedule in force", "windows", len(s.Windows))
+	for _, a := range ahead {
+		if _, ok := c.windowOf(a); !ok {
+			c.tellFrameworksDrainEnded(a) // its window was taken off the schedule
+		}
+	}
 	for _, a := range ordered(c.books.agents, strings.Compare) {
 		if a.drain != nil && a.drain.maintenance {
 			if i, ok := c.windowOf(a); !ok || !inWindow(s.Windows[i], now) {

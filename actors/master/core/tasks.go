@@ -263,6 +263,46 @@ func (c *Core) FrameworkToExecutor(p Peer, msg *messages.FrameworkToExecutor, no
 	return c.ready()
 }
 
+// KillExecutor is a scheduler asking for one of its custom executors to be
+// shut down (Mesos' SHUTDOWN call). The master knows executors only through
+// the tasks that name them, so it passes the request on only for an
+// executor of the framework's with a live task on that agent; anything else
+// is answered with an error that says what is unknown.
+func (c *Core) KillExecutor(p Peer, msg *messages.KillExecutor, now time.Time) Ready {
+	f, ok := c.caller(p, msg.FrameworkId, msg)
+	if !ok {
+		return c.ready()
+	}
+	agentID, executorID := msg.GetAgentId().GetValue(), msg.GetExecutorId().GetValue()
+	if agentID == "" || executorID == "" {
+		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, "shutting an executor down needs its agent_id and executor_id", msg)
+		return c.ready()
+	}
+	a, ok := c.books.agents[agentID]
+	if !ok || !a.reachable {
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_AGENT, fmt.Sprintf("cannot shut executor %s down: agent %s is not registered or not reachable", executorID, agentID), msg)
+		return c.ready()
+	}
+	if !c.runsExecutor(f, agentID, executorID) {
+		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, fmt.Sprintf("framework %s has no executor %s with a live task on agent %s: check the executor and agent IDs", f.id(), executorID, agentID), msg)
+		return c.ready()
+	}
+	c.log.Info("framework shuts an executor down", "framework_id", f.id(), "executor_id", executorID, "agent_id", agentID)
+	c.send(a.endpoint, &messages.KillExecutor{FrameworkId: f.info.Id, ExecutorId: msg.ExecutorId, AgentId: msg.AgentId, MasterEpoch: c.epoch()})
+	return c.ready()
+}
+
+// runsExecutor says whether one of the framework's live tasks on the agent
+// runs in the executor.
+func (c *Core) runsExecutor(f *frameworkRecord, agentID, executorID string) bool {
+	for _, t := range f.tasks {
+		if t.agentID() == agentID && t.task.GetExecutorId().GetValue() == executorID && !messages.IsTerminal(t.task.State) {
+			return true
+		}
+	}
+	return false
+}
+
 // ExecutorToFramework passes an executor's message to its scheduler (best
 // effort).
 func (c *Core) ExecutorToFramework(p Peer, msg *messages.ExecutorToFramework, now time.Time) Ready {

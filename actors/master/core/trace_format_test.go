@@ -281,6 +281,10 @@ func msgLine(m proto.Message) string {
 		return fmt.Sprintf("CheckpointResources %s [%s] epoch=%d", m.AgentId.GetValue(), strings.Join(parts, " "), m.MasterEpoch)
 	case *messages.AgentDraining:
 		return fmt.Sprintf("AgentDraining %s deadline=@%s", m.AgentId.GetValue(), sinceT0(m.DeadlineUnixNano))
+	case *messages.AgentDrainEnded:
+		return "AgentDrainEnded " + m.AgentId.GetValue()
+	case *messages.KillExecutor:
+		return fmt.Sprintf("KillExecutor %s/%s on %s", m.FrameworkId.GetValue(), m.ExecutorId.GetValue(), m.AgentId.GetValue())
 	}
 	name := string(m.ProtoReflect().Descriptor().Name())
 	return name + " (no trace format)"

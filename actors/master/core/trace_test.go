@@ -426,7 +426,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			if len(f) > 1 {
 				ti.Resources = resources(t, f[1])
 			}
-			if !slices.Contains(f, "no-command") {
+			for _, field := range f[1:] {
+				if ex, ok := strings.CutPrefix(field, "executor="); ok {
+					ti.Executor = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: ex}, Command: &messages.CommandInfo{Value: "./executor"}}
+				}
+			}
+			if !slices.Contains(f, "no-command") && ti.Executor == nil {
 				ti.Command = &messages.CommandInfo{Value: "sleep 10"}
 				for _, field := range f[1:] {
 					if u, ok := strings.CutPrefix(field, "user="); ok {
@@ -460,6 +465,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			msg.AgentId = &messages.AgentID{Value: e.agentIDOr(on)}
 		}
 		r = e.c.Kill(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
+
+	case "shutdown-executor":
+		name := arg(t, d, "fw", "f1")
+		msg := &messages.KillExecutor{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}, ExecutorId: &messages.ExecutorID{Value: arg(t, d, "executor", "e1")},
+			AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "on", "a1"))}}
+		r = e.c.KillExecutor(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "status":
 		// An agent's status update; uuid makes it one the framework must
