@@ -396,15 +396,25 @@ func (h *Hierarchical) returnToAgent(ag *agent, r, rev Resources) {
 	}
 }
 
-// Recover implements Allocator.
-func (h *Hierarchical) Recover(frameworkID, role, agentID string, r, rev Resources) error {
+// grantee is the framework's role and the agent a return names; an error
+// names whichever is unknown.
+func (h *Hierarchical) grantee(frameworkID, role, agentID string) (*client, *agent, error) {
 	c, err := h.clientOf(frameworkID, role)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	ag, ok := h.agents[agentID]
 	if !ok {
-		return errUnknownAgent(agentID)
+		return nil, nil, errUnknownAgent(agentID)
+	}
+	return c, ag, nil
+}
+
+// Recover implements Allocator.
+func (h *Hierarchical) Recover(frameworkID, role, agentID string, r, rev Resources) error {
+	c, ag, err := h.grantee(frameworkID, role, agentID)
+	if err != nil {
+		return err
 	}
 	return h.recoverFrom(c, ag, "", r, rev)
 }

@@ -67,13 +67,9 @@ func (h *Hierarchical) ReturnUnused(frameworkID, role, agentID string, r, rev Re
 }
 
 func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation string, r, rev Resources, refuse time.Duration, now time.Time, rotate bool) error {
-	c, err := h.clientOf(frameworkID, role)
+	c, ag, err := h.grantee(frameworkID, role, agentID)
 	if err != nil {
 		return err
-	}
-	ag, ok := h.agents[agentID]
-	if !ok {
-		return errUnknownAgent(agentID)
 	}
 	if err := h.recoverFrom(c, ag, reservation, r, rev); err != nil {
 		return err

@@ -143,13 +143,9 @@ func (h *Hierarchical) ReturnReserved(frameworkID, role, agentID, reservation st
 	case ReturnDecline, ReturnUnused:
 		return h.returnWithFilter(frameworkID, role, agentID, reservation, r, Resources{}, refuse, now, kind == ReturnDecline)
 	}
-	c, err := h.clientOf(frameworkID, role)
+	c, ag, err := h.grantee(frameworkID, role, agentID)
 	if err != nil {
 		return err
-	}
-	ag, ok := h.agents[agentID]
-	if !ok {
-		return errUnknownAgent(agentID)
 	}
 	return h.recoverFrom(c, ag, reservation, r, Resources{})
 }
