@@ -55,6 +55,27 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// distinctPorts picks n ports no two of which are the same: the kernel
+// may hand a just-closed ephemeral port out again at once, and Consul
+// refuses to start when two of its listeners share one (CI saw "Serf
+// Advertise LAN address ... already configured for HTTP").
+func distinctPorts(t testing.TB, pick func(testing.TB) int, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 100*n {
+			t.Fatalf("picked %d ports and got only %d distinct ones", tries, len(ports))
+		}
+		p := pick(t)
+		if !seen[p] {
+			seen[p] = true
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
 type output struct {
 	mu   sync.Mutex
 	b    bytes.Buffer
@@ -123,7 +144,7 @@ func startPicking(t testing.TB, opts Options, pick func(testing.TB) int) *Agent 
 		if err == nil {
 			return a
 		}
-		if !strings.Contains(out, "address already in use") || attempt == bindAttempts {
+		if !(strings.Contains(out, "address already in use") || strings.Contains(out, "already configured")) || attempt == bindAttempts {
 			t.Fatalf("%v (attempt %d):\n%s", err, attempt, out)
 		}
 		t.Logf("consul lost a port it was given to another process; retrying with fresh ports: %v", err)
@@ -137,10 +158,10 @@ func start(t testing.TB, bin string, opts Options, pick func(testing.TB) int) (a
 	var args []string
 	var addr string
 	if opts.Bind == "" {
-		httpPort := pick(t)
-		args = []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(httpPort),
-			"-server-port", strconv.Itoa(pick(t)), "-serf-lan-port", strconv.Itoa(pick(t))}
-		addr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+		ports := distinctPorts(t, pick, 3)
+		args = []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-http-port", strconv.Itoa(ports[0]),
+			"-server-port", strconv.Itoa(ports[1]), "-serf-lan-port", strconv.Itoa(ports[2])}
+		addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	} else {
 		args = []string{"agent", "-dev", "-bind", opts.Bind, "-client", opts.Bind}
 		addr = net.JoinHostPort(opts.Bind, "8500")

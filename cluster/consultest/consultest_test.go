@@ -36,3 +36,14 @@ func TestStartRetriesWhenAPortIsTaken(t *testing.T) {
 		t.Fatalf("consul at %s does not answer: %v", addr, err)
 	}
 }
+
+// Two of Consul's listeners on one port stop it before it serves; the
+// picker never hands the same port out twice for one agent.
+func TestDistinctPortsSkipsRepeats(t *testing.T) {
+	seq := []int{7000, 7000, 7001, 7000, 7002}
+	i := 0
+	got := distinctPorts(t, func(testing.TB) int { p := seq[i]; i++; return p }, 3)
+	if len(got) != 3 || got[0] != 7000 || got[1] != 7001 || got[2] != 7002 {
+		t.Fatalf("distinctPorts = %v, want [7000 7001 7002]", got)
+	}
+}
