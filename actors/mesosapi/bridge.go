@@ -76,6 +76,9 @@ type bridge struct {
 	// draining agent, by agent ID: what RESCIND_INVERSE_OFFER names when
 	// the drain ends or is replaced.
 	inverse map[string]string
+	// updating answers the UPDATE_FRAMEWORK in progress (nil: none) when
+	// the master answers the re-subscription it sent.
+	updating chan error
 }
 
 func (b *bridge) Receive(ctx actor.Context) {
@@ -110,6 +113,8 @@ func (b *bridge) Receive(ctx actor.Context) {
 		b.rescindInverse(ctx, m.GetAgentId().GetValue())
 	case *messages.Error:
 		b.handleError(ctx, m)
+	case *frameworkUpdate:
+		b.handleFrameworkUpdate(ctx, m)
 	case streamClosed:
 		if b.subscribed && b.fw.removeOnDisconnect {
 			// Mesos' failover_timeout 0: a framework whose scheduler
@@ -187,7 +192,10 @@ func (b *bridge) handleSubscribed(ctx actor.Context, m *messages.FrameworkSubscr
 		HeartbeatIntervalSeconds: proto.Float64(time.Duration(m.HeartbeatIntervalNanos).Seconds()),
 	}}
 	if !first {
-		return // the master answered a retry again
+		// The master answered a retry again, or UPDATE_FRAMEWORK's
+		// re-subscription: the master holds the new FrameworkInfo.
+		b.updateAnswered(nil)
+		return
 	}
 	b.srv.register(b.st)
 	b.emit(ctx, ev)
@@ -212,6 +220,10 @@ func (b *bridge) handleUpdate(ctx actor.Context, m *messages.StatusUpdate) {
 	b.emit(ctx, &sched.Event{Type: sched.Event_UPDATE.Enum(), Update: &sched.Event_Update{Status: statusOut(st)}})
 }
 
+// subscribeFrameworkName is how the master's Error names the request it
+// refuses when it refuses a subscription.
+var subscribeFrameworkName = string((&messages.SubscribeFramework{}).ProtoReflect().Descriptor().FullName())
+
 func (b *bridge) handleError(ctx actor.Context, m *messages.Error) {
 	if !b.subscribed {
 		status := 400
@@ -224,6 +236,9 @@ func (b *bridge) handleError(ctx actor.Context, m *messages.Error) {
 		b.refuse(ctx, &subscribeError{status, m.Message})
 		ctx.Stop(ctx.Self())
 		return
+	}
+	if m.GetRequest() == subscribeFrameworkName {
+		b.updateAnswered(fmt.Errorf("%w: the master refused the update: %s", ErrInvalid, m.Message))
 	}
 	if m.Code == messages.Error_UNKNOWN_FRAMEWORK {
 		b.fail(ctx, m.Message) // removed, or held by another scheduler

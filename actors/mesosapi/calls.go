@@ -137,7 +137,9 @@ func callIn(c *sched.Call) (proto.Message, error) {
 		}
 		return &messages.KillExecutor{FrameworkId: fid, AgentId: &messages.AgentID{Value: m.GetAgentId().GetValue()},
 			ExecutorId: &messages.ExecutorID{Value: m.GetExecutorId().GetValue()}}, nil
-	case sched.Call_ACKNOWLEDGE_OPERATION_STATUS, sched.Call_RECONCILE_OPERATIONS, sched.Call_UPDATE_FRAMEWORK:
+	case sched.Call_UPDATE_FRAMEWORK:
+		return nil, fmt.Errorf("%w: UPDATE_FRAMEWORK goes through the framework's bridge", ErrInvalid)
+	case sched.Call_ACKNOWLEDGE_OPERATION_STATUS, sched.Call_RECONCILE_OPERATIONS:
 		return nil, fmt.Errorf("%w: the %s call", ErrUnsupported, c.GetType())
 	}
 	return nil, fmt.Errorf("%w: call type %s", ErrInvalid, c.GetType())

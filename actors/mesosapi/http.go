@@ -162,35 +162,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if call.GetType() == sched.Call_SUBSCRIBE {
+	switch call.GetType() {
+	case sched.Call_SUBSCRIBE:
 		s.subscribe(w, r, in, id, call)
-		return
+	case sched.Call_UPDATE_FRAMEWORK:
+		if st, ok := s.caller(w, r, id, call); ok {
+			s.updateFramework(w, r, st, call)
+		}
+	default:
+		if st, ok := s.caller(w, r, id, call); ok {
+			s.call(w, st, call)
+		}
 	}
-	s.call(w, r, id, call)
 }
 
-// call forwards a call of a subscribed framework to the master, as from
-// its bridge.
-func (s *Server) call(w http.ResponseWriter, r *http.Request, id security.Identity, call *sched.Call) {
+// caller is the stream a call (other than SUBSCRIBE) belongs to, checked
+// as Mesos checks it: the stream ID names the framework's current
+// subscription, and the caller is its subscriber (answered here if not;
+// false then).
+func (s *Server) caller(w http.ResponseWriter, r *http.Request, id security.Identity, call *sched.Call) (*stream, bool) {
 	streamID := r.Header.Get(StreamIDHeader)
 	if streamID == "" {
 		http.Error(w, "All non-subscribe calls should include the '"+StreamIDHeader+"' header", http.StatusBadRequest)
-		return
+		return nil, false
 	}
 	fid := call.GetFrameworkId().GetValue()
 	if fid == "" {
 		http.Error(w, "Expecting 'framework_id' to be present", http.StatusBadRequest)
-		return
+		return nil, false
 	}
 	st := s.lookup(streamID)
 	if st == nil || st.framework() != fid {
 		http.Error(w, fmt.Sprintf("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", streamID, fid), http.StatusForbidden)
-		return
+		return nil, false
 	}
 	if id != st.who {
 		http.Error(w, fmt.Sprintf("framework %s was subscribed by %s, not %s", fid, st.who.Name, id), http.StatusForbidden)
-		return
+		return nil, false
 	}
+	return st, true
+}
+
+// call forwards a call of a subscribed framework to the master, as from
+// its bridge.
+func (s *Server) call(w http.ResponseWriter, st *stream, call *sched.Call) {
+	fid := call.GetFrameworkId().GetValue()
 	msg, err := callIn(call)
 	if err != nil {
 		s.cfg.Logger.Warn("Mesos scheduler call refused", "framework_id", fid, "call", call.GetType().String(), "err", err)

@@ -192,51 +192,60 @@ func BenchmarkSubscribeToOffers(b *testing.B) {
 // seen RUNNING (the UPDATE on the stream), per second. frameworks HTTP
 // frameworks on 1,000 agents accept every offer with as many tasks as
 // fit and acknowledge every update (a POST each, as Mesos requires) from
-// a pool of goroutines; one op is 20,000 tasks. The frameworks run in a
+// a pool of goroutines; one op is 20,000 tasks. Two clients: ackers=http
+// acknowledges with net/http's client from 16 goroutines per framework,
+// one request at a time on each connection; ackers=pipelined writes the
+// acknowledgements back to back on 2 kept-alive connections per framework
+// and reads the answers in order (HTTP/1.1 pipelining, as libprocess'
+// client does). The frameworks run in a
 // child process (this test binary, told by floodChildEnv), so that the
 // CPU of this process is the server's alone: server-cpu-us/task is the
 // master, agents, allocator and API (getrusage of this process),
 // client-cpu-us/task the frameworks' (the child's).
 func BenchmarkLaunchToRunning(b *testing.B) {
 	for _, codec := range codecs {
-		b.Run(codecName(codec), func(b *testing.B) {
-			var server, client time.Duration
-			for range b.N {
-				b.StopTimer()
-				_, url, stop := apiCluster(b, floodAgents, "cpus:32;mem:65536")
-				cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-				cmd.Env = append(os.Environ(), floodChildEnv+"="+url+","+codec.MediaType)
-				cmd.Stderr = os.Stderr
-				before := cpuTime()
-				b.StartTimer()
-				out, err := cmd.Output()
-				b.StopTimer()
-				server += cpuTime() - before
-				if err != nil {
-					b.Fatalf("the frameworks' process: %v: %s", err, out)
+		for _, ackers := range []string{"http", "pipelined"} {
+			b.Run(codecName(codec)+"/ackers="+ackers, func(b *testing.B) {
+				var server, client time.Duration
+				for range b.N {
+					b.StopTimer()
+					_, url, stop := apiCluster(b, floodAgents, "cpus:32;mem:65536")
+					cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+					cmd.Env = append(os.Environ(), floodChildEnv+"="+url+","+codec.MediaType+","+ackers)
+					cmd.Stderr = os.Stderr
+					before := cpuTime()
+					b.StartTimer()
+					out, err := cmd.Output()
+					b.StopTimer()
+					server += cpuTime() - before
+					if err != nil {
+						b.Fatalf("the frameworks' process: %v: %s", err, out)
+					}
+					client += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+					ns, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "done ")
+					elapsed, perr := strconv.ParseInt(ns, 10, 64)
+					if !ok || perr != nil {
+						b.Fatalf("the frameworks' process said %q", out)
+					}
+					b.ReportMetric(float64(floodTasks)/time.Duration(elapsed).Seconds(), "tasks/s")
+					stop()
+					b.StartTimer()
 				}
-				client += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-				ns, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "done ")
-				elapsed, perr := strconv.ParseInt(ns, 10, 64)
-				if !ok || perr != nil {
-					b.Fatalf("the frameworks' process said %q", out)
-				}
-				b.ReportMetric(float64(floodTasks)/time.Duration(elapsed).Seconds(), "tasks/s")
-				stop()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(server.Microseconds())/float64(b.N*floodTasks), "server-cpu-us/task")
-			b.ReportMetric(float64(client.Microseconds())/float64(b.N*floodTasks), "client-cpu-us/task")
-		})
+				b.ReportMetric(float64(server.Microseconds())/float64(b.N*floodTasks), "server-cpu-us/task")
+				b.ReportMetric(float64(client.Microseconds())/float64(b.N*floodTasks), "client-cpu-us/task")
+			})
+		}
 	}
 }
 
 // The flood's frameworks, in a child process: floodChildEnv is
-// "<url>,<media type>"; the child prints "done <ns>", the time from the
-// first SUBSCRIBE to the last RUNNING, or the error.
+// "<url>,<media type>,<ackers>"; the child prints "done <ns>", the time
+// from the first SUBSCRIBE to the last RUNNING, or the error.
 const (
 	floodChildEnv                                         = "AGORA_BENCH_MESOS_FLOOD"
 	floodAgents, floodFrameworks, floodTasks, floodAckers = 1000, 10, 20_000, 16
+	// floodPipes is the pipelined connections per framework.
+	floodPipes = 2
 )
 
 func init() {
@@ -245,6 +254,7 @@ func init() {
 		return
 	}
 	url, mediaType, _ := strings.Cut(spec, ",")
+	mediaType, ackers, _ := strings.Cut(mediaType, ",")
 	codec := mesosapi.ProtobufCodec
 	if mediaType == mesosapi.MediaJSON {
 		codec = mesosapi.JSONCodec
@@ -254,7 +264,7 @@ func init() {
 	var wg sync.WaitGroup
 	errs := make(chan error, floodFrameworks)
 	for f := range floodFrameworks {
-		wg.Go(func() { errs <- runFlood(client, url, codec, f, floodTasks/floodFrameworks, floodAckers) })
+		wg.Go(func() { errs <- runFlood(client, url, codec, f, floodTasks/floodFrameworks, ackers == "pipelined") })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -278,7 +288,7 @@ func cpuTime() time.Duration {
 
 // runFlood is one framework launching queue tasks of cpus:0.1;mem:128
 // and returning once all are RUNNING.
-func runFlood(client *http.Client, url string, codec mesosapi.Codec, n, queue, ackers int) error {
+func runFlood(client *http.Client, url string, codec mesosapi.Codec, n, queue int, pipelined bool) error {
 	role := fmt.Sprintf("role%d", n)
 	s, err := subscribe(client, url, codec, &mesos.FrameworkInfo{User: proto.String("nobody"), Name: proto.String(role), Roles: []string{role},
 		Capabilities: []*mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}})
@@ -287,19 +297,31 @@ func runFlood(client *http.Client, url string, codec mesosapi.Codec, n, queue, a
 	}
 	defer s.res.Body.Close()
 	acks := make(chan *sched.Call, 4096)
-	ackErr := make(chan error, ackers)
+	ackErr := make(chan error, floodAckers)
 	var ackWG sync.WaitGroup
-	for range ackers {
-		ackWG.Add(1)
-		go func() {
-			defer ackWG.Done()
-			for a := range acks {
-				if err := s.call(a); err != nil {
-					ackErr <- err
-					return
-				}
+	if pipelined {
+		for range floodPipes {
+			p, err := newPipeline(s)
+			if err != nil {
+				return err
 			}
-		}()
+			ackWG.Go(func() {
+				if err := p.run(acks); err != nil {
+					ackErr <- err
+				}
+			})
+		}
+	} else {
+		for range floodAckers {
+			ackWG.Go(func() {
+				for a := range acks {
+					if err := s.call(a); err != nil {
+						ackErr <- err
+						return
+					}
+				}
+			})
+		}
 	}
 	defer func() { close(acks); ackWG.Wait() }()
 	scalar := func(name string, v float64) *mesos.Resource {
