@@ -15,6 +15,7 @@ import (
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
 	mmaster "github.com/agora-sched/agora/messages/mesos/v1/master"
 	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -68,6 +69,12 @@ type OperatorConfig struct {
 	// Health probes the master's actors for GET_HEALTH (nil: healthy
 	// while there is state).
 	Health master.HealthFunc
+	// Flags is the master's command-line flags by name, for GET_FLAGS
+	// (nil: refused as unsupported).
+	Flags func() map[string]string
+	// Metrics is what /metrics serves, for GET_METRICS (nil: refused as
+	// unsupported).
+	Metrics prometheus.Gatherer
 	Streams
 	// Heartbeat is how often a SUBSCRIBE stream gets a HEARTBEAT.
 	Heartbeat time.Duration
@@ -140,6 +147,11 @@ func (s *OperatorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.changeRoles(w, r, call)
 	case mmaster.Call_DRAIN_AGENT, mmaster.Call_DEACTIVATE_AGENT, mmaster.Call_REACTIVATE_AGENT:
 		s.agentCall(w, r, call)
+	case mmaster.Call_GET_MAINTENANCE_SCHEDULE, mmaster.Call_GET_MAINTENANCE_STATUS, mmaster.Call_UPDATE_MAINTENANCE_SCHEDULE,
+		mmaster.Call_START_MAINTENANCE, mmaster.Call_STOP_MAINTENANCE:
+		s.maintenanceCall(w, r, in, call)
+	case mmaster.Call_GET_FLAGS, mmaster.Call_GET_METRICS:
+		s.flagsAndMetrics(w, r, in, call)
 	case mmaster.Call_GET_HEALTH, mmaster.Call_GET_VERSION, mmaster.Call_GET_MASTER, mmaster.Call_GET_STATE, mmaster.Call_GET_AGENTS,
 		mmaster.Call_GET_FRAMEWORKS, mmaster.Call_GET_EXECUTORS, mmaster.Call_GET_TASKS, mmaster.Call_GET_ROLES, mmaster.Call_GET_WEIGHTS, mmaster.Call_GET_QUOTA:
 		out, ok := accepts(r.Header.Get("Accept"), in)

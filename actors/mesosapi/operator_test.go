@@ -37,6 +37,8 @@ type operatorHarness struct {
 	state   *messages.MasterState
 	changed chan struct{}
 	asked   []proto.Message
+	// maint is the master's maintenance schedule.
+	maint *messages.MaintenanceSchedule
 }
 
 func newOperatorHarness(t *testing.T, access *master.HTTPAccess, buffer int) *operatorHarness {
@@ -73,9 +75,23 @@ func newOperatorHarness(t *testing.T, access *master.HTTPAccess, buffer int) *op
 					st.Agents[1].Drain = &messages.DrainInfo{State: messages.DrainInfo_DRAINING}
 				})
 				return &messages.OperatorAccepted{Message: "draining"}, nil
+			case *messages.GetMaintenanceSchedule:
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if h.maint == nil {
+					return &messages.MaintenanceSchedule{}, nil
+				}
+				return proto.Clone(h.maint), nil
+			case *messages.UpdateMaintenanceSchedule:
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				h.maint = req.GetSchedule()
+				return &messages.OperatorAccepted{Message: "scheduled"}, nil
 			}
 			return nil, nil
 		},
+		Flags:   func() map[string]string { return map[string]string{"max-agents": "10000", "allocator": "drf"} },
+		Metrics: operatorMetrics(),
 		Update: func(_ context.Context, u *messages.UpdateRole) (*messages.RoleConfig, error) {
 			if u.Role == "forbidden" {
 				return nil, &master.Refused{Code: messages.Error_PERMISSION_DENIED, Message: "principal may not update quotas"}
@@ -205,9 +221,9 @@ func TestOperatorRefusals(t *testing.T) {
 		status int
 		text   string
 	}{
-		{callOf(mmaster.Call_GET_FLAGS), http.StatusBadRequest, "GET_FLAGS"},
+		{callOf(mmaster.Call_GET_LOGGING_LEVEL), http.StatusBadRequest, "GET_LOGGING_LEVEL"},
 		{callOf(mmaster.Call_RESERVE_RESOURCES), http.StatusBadRequest, "RESERVE_RESOURCES"},
-		{callOf(mmaster.Call_START_MAINTENANCE), http.StatusBadRequest, "START_MAINTENANCE"},
+		{callOf(mmaster.Call_START_MAINTENANCE), http.StatusBadRequest, "no machines named"},
 		{&mmaster.Call{}, http.StatusBadRequest, "Expecting 'type'"},
 		{callOf(mmaster.Call_UPDATE_QUOTA), http.StatusBadRequest, "quota_configs"},
 		{&mmaster.Call{Type: mmaster.Call_DRAIN_AGENT.Enum(), DrainAgent: &mmaster.Call_DrainAgent{AgentId: &mesos.AgentID{Value: proto.String("A9")}}}, http.StatusNotFound, "no agent A9"},

@@ -376,7 +376,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		// Mesos' v1 operator API, beside the scheduler API.
 		api.Handle(mesosapi.OperatorPath, mesosapi.NewOperator(mesosapi.OperatorConfig{State: mr.pub.State, Changed: mr.pub.Changed, Leading: mr.seat.Leading,
 			Events: node.System.EventStream, Access: mr.access.httpAccess(), Update: mr.update, Ask: mr.ask, Health: mr.health,
-			Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
+			Flags: c.flags, Metrics: reg, Streams: mesosapi.Streams{Clock: clock, Logger: logger}}))
 		// Operators reach the master's API with a certificate, or with
 		// --credentials; /health stays open for probes (and /metrics is
 		// not guarded by view_state: monitoring reads it).

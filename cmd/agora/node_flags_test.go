@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/alecthomas/kong"
+)
+
+// GET_FLAGS names every flag of `agora node` as its command line does:
+// the names are checked against kong's own.
+func TestNodeFlagsAreKongsNames(t *testing.T) {
+	var c cli
+	parser, err := kong.New(&c, kong.Name("agora"), kong.DefaultEnvars("AGORA"), vars(), kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse([]string{"node", "--insecure", "--max-agents", "7"}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, n := range parser.Model.Children {
+		if n.Name != "node" {
+			continue
+		}
+		for _, f := range n.Flags {
+			want[f.Name] = true
+		}
+	}
+	got := c.Node.flags()
+	for name := range got {
+		if !want[name] {
+			t.Errorf("GET_FLAGS names %q, which is no flag of agora node", name)
+		}
+	}
+	for name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("flag --%s is missing from GET_FLAGS", name)
+		}
+	}
+	if got["max-agents"] != "7" || got["insecure"] != "true" || got["executor-registration-timeout"] != "1m0s" {
+		t.Errorf("values: max-agents %q, insecure %q, executor-registration-timeout %q; want 7, true, 1m0s", got["max-agents"], got["insecure"], got["executor-registration-timeout"])
+	}
+}
