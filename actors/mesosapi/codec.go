@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -91,6 +92,9 @@ func accepts(header string, def Codec) (Codec, bool) {
 }
 
 func unmarshalJSON(b []byte, m proto.Message) error {
+	if c, ok := m.(*sched.Call); ok && decodeAcknowledgeJSON(b, c) {
+		return nil
+	}
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m)
 }
 
