@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
@@ -109,12 +110,42 @@ func appendJSON(b []byte, m proto.Message) ([]byte, error) {
 	return appendMessage(b, m.ProtoReflect())
 }
 
+// jsonField is what the encoder needs of one field, worked out once per
+// message type: the encoder writes thousands of offers and updates a
+// second, and asking the descriptor each time was a good part of it.
+type jsonField struct {
+	fd protoreflect.FieldDescriptor
+	// key is the field's name quoted, with the colon: "name":
+	key         []byte
+	list, isMap bool
+}
+
+// jsonPlans holds each message type's []jsonField, in declaration order
+// (the order the encoder writes fields in), by descriptor.
+var jsonPlans sync.Map
+
+func jsonPlan(md protoreflect.MessageDescriptor) []jsonField {
+	if p, ok := jsonPlans.Load(md); ok {
+		return p.([]jsonField)
+	}
+	fields := md.Fields()
+	plan := make([]jsonField, fields.Len())
+	for i := range plan {
+		fd := fields.Get(i)
+		key := append(append([]byte{'"'}, fd.Name()...), '"', ':')
+		plan[i] = jsonField{fd: fd, key: key, list: fd.IsList(), isMap: fd.IsMap()}
+	}
+	p, _ := jsonPlans.LoadOrStore(md, plan)
+	return p.([]jsonField)
+}
+
 func appendMessage(b []byte, m protoreflect.Message) ([]byte, error) {
 	b = append(b, '{')
-	fields := m.Descriptor().Fields()
+	plan := jsonPlan(m.Descriptor())
 	n := 0
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
+	for i := range plan {
+		f := &plan[i]
+		fd := f.fd
 		if !m.Has(fd) {
 			continue
 		}
@@ -122,13 +153,11 @@ func appendMessage(b []byte, m protoreflect.Message) ([]byte, error) {
 			b = append(b, ',')
 		}
 		n++
-		b = append(b, '"')
-		b = append(b, fd.Name()...)
-		b = append(b, '"', ':')
+		b = append(b, f.key...)
 		var err error
 		v := m.Get(fd)
 		switch {
-		case fd.IsList():
+		case f.list:
 			l := v.List()
 			b = append(b, '[')
 			for j := 0; j < l.Len(); j++ {
@@ -140,7 +169,7 @@ func appendMessage(b []byte, m protoreflect.Message) ([]byte, error) {
 				}
 			}
 			b = append(b, ']')
-		case fd.IsMap():
+		case f.isMap:
 			type entry struct {
 				k string
 				v protoreflect.Value

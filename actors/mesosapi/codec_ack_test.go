@@ -60,3 +60,25 @@ func FuzzAcknowledgeJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAcknowledgeJSON: reading one ACKNOWLEDGE as mesos-go sends it,
+// through the fast path and through protojson.
+func BenchmarkAcknowledgeJSON(b *testing.B) {
+	body := []byte(ackSeeds[0])
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if err := unmarshalJSON(body, &sched.Call{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("protojson", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &sched.Call{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
