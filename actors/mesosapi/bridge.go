@@ -217,6 +217,12 @@ func (b *bridge) handleUpdate(ctx actor.Context, m *messages.StatusUpdate) {
 		}
 		return
 	}
+	if b.st.codec.MediaType == MediaJSON {
+		if rec, ok := appendUpdateJSON(b.scratch[:0], st); ok {
+			b.put(ctx, rec, "UPDATE")
+			return
+		}
+	}
 	b.emit(ctx, &sched.Event{Type: sched.Event_UPDATE.Enum(), Update: &sched.Event_Update{Status: statusOut(st)}})
 }
 
@@ -284,11 +290,17 @@ func (b *bridge) emit(ctx actor.Context, ev *sched.Event) {
 		b.log.Error("mesosapi: cannot encode an event; dropped", "type", ev.GetType().String(), "err", err)
 		return
 	}
+	b.put(ctx, rec, ev.GetType().String())
+}
+
+// put queues an encoded event on the stream, keeping its buffer for the
+// next one unless it grew large.
+func (b *bridge) put(ctx actor.Context, rec []byte, event string) {
 	if cap(rec) <= keepBytes {
 		b.scratch = rec
 	}
 	if !b.st.out.put(rec) {
-		b.log.Warn("Mesos framework's stream is too far behind; closing it (the framework subscribes again)", "buffered", b.st.out.max)
+		b.log.Warn("Mesos framework's stream is too far behind; closing it (the framework subscribes again)", "buffered", b.st.out.max, "event", event)
 		b.subscribed = false
 		ctx.Stop(ctx.Self())
 	}

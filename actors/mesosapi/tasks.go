@@ -268,34 +268,15 @@ func volumeIn(v *mesos.Volume) (*messages.ContainerInfo_Volume, error) {
 // reasons have the same names in both; a reason Mesos has no name for is
 // left out and written into the message.
 func statusOut(s *messages.TaskStatus) *mesos.TaskStatus {
-	state, ok := mesos.TaskState_value[s.State.String()]
-	if !ok {
-		state = int32(mesos.TaskState_TASK_UNKNOWN)
-	}
+	m := statusMapped(s)
 	out := &mesos.TaskStatus{
 		TaskId: &mesos.TaskID{Value: proto.String(s.GetTaskId().GetValue())},
-		State:  mesos.TaskState(state).Enum(),
+		State:  m.state.Enum(),
+		Reason: m.reason,
+		Source: m.source,
 	}
-	msg := s.Message
-	if s.Reason == messages.TaskStatusReason_REASON_FETCHER_FAILED {
-		// Mesos has no reason of its own for a failed fetch: its agent
-		// fails the launch, and frameworks (Marathon) look for its words.
-		out.Reason = mesos.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED.Enum()
-		msg = "Failed to launch container: Failed to fetch all URIs for container: " + msg
-	} else if s.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED {
-		if r, ok := mesos.TaskStatus_Reason_value[s.Reason.String()]; ok {
-			out.Reason = mesos.TaskStatus_Reason(r).Enum()
-		} else if msg == "" {
-			msg = s.Reason.String()
-		} else {
-			msg = s.Reason.String() + ": " + msg
-		}
-	}
-	if s.Reason == messages.TaskStatusReason_REASON_RECONCILIATION {
-		out.Source = mesos.TaskStatus_SOURCE_MASTER.Enum()
-	}
-	if msg != "" {
-		out.Message = proto.String(msg)
+	if m.message != "" {
+		out.Message = proto.String(m.message)
 	}
 	if a := s.GetAgentId().GetValue(); a != "" {
 		out.AgentId = &mesos.AgentID{Value: proto.String(a)}
@@ -304,7 +285,7 @@ func statusOut(s *messages.TaskStatus) *mesos.TaskStatus {
 		out.ExecutorId = &mesos.ExecutorID{Value: proto.String(e)}
 	}
 	if s.TimestampUnixNano != 0 {
-		out.Timestamp = proto.Float64(float64(s.TimestampUnixNano) / float64(time.Second))
+		out.Timestamp = proto.Float64(statusTimestamp(s))
 	}
 	if len(s.Uuid) > 0 {
 		out.Uuid = s.Uuid
@@ -316,6 +297,44 @@ func statusOut(s *messages.TaskStatus) *mesos.TaskStatus {
 		out.CheckStatus = checkStatusOut(s.CheckStatus)
 	}
 	return out
+}
+
+// mappedStatus is what of a Mesos TaskStatus is not copied field by field
+// from Agora's.
+type mappedStatus struct {
+	state   mesos.TaskState
+	reason  *mesos.TaskStatus_Reason
+	source  *mesos.TaskStatus_Source
+	message string
+}
+
+func statusMapped(s *messages.TaskStatus) mappedStatus {
+	out := mappedStatus{state: mesos.TaskState_TASK_UNKNOWN, message: s.Message}
+	if state, ok := mesos.TaskState_value[s.State.String()]; ok {
+		out.state = mesos.TaskState(state)
+	}
+	if s.Reason == messages.TaskStatusReason_REASON_FETCHER_FAILED {
+		// Mesos has no reason of its own for a failed fetch: its agent
+		// fails the launch, and frameworks (Marathon) look for its words.
+		out.reason = mesos.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED.Enum()
+		out.message = "Failed to launch container: Failed to fetch all URIs for container: " + out.message
+	} else if s.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED {
+		if r, ok := mesos.TaskStatus_Reason_value[s.Reason.String()]; ok {
+			out.reason = mesos.TaskStatus_Reason(r).Enum()
+		} else if out.message == "" {
+			out.message = s.Reason.String()
+		} else {
+			out.message = s.Reason.String() + ": " + out.message
+		}
+	}
+	if s.Reason == messages.TaskStatusReason_REASON_RECONCILIATION {
+		out.source = mesos.TaskStatus_SOURCE_MASTER.Enum()
+	}
+	return out
+}
+
+func statusTimestamp(s *messages.TaskStatus) float64 {
+	return float64(s.TimestampUnixNano) / float64(time.Second)
 }
 
 // executorIn is a Mesos custom executor as Agora's agent starts it: a
