@@ -4,7 +4,8 @@
 // stream, waits for a task to be added and to finish (the caller runs
 // one once it prints "SUBSCRIBED"), then reads the state and the tasks,
 // sets and reads a quota and a weight, drains and reactivates the task's
-// agent, and checks that an unsupported call is refused by name. Each step
+// agent, reads the flags and metrics, schedules maintenance and stops it,
+// and checks that an unsupported call is refused by name. Each step
 // prints a line; it exits 0 when all passed, 1 with the step that failed.
 package main
 
@@ -22,6 +23,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
+	"github.com/mesos/mesos-go/api/v1/lib/maintenance"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/quota"
@@ -225,11 +227,52 @@ func run(ctx context.Context, url, codecName string) error {
 	}
 	fmt.Printf("REACTIVATE_AGENT %s active\n", agent.Value)
 
-	// What Agora does not serve is refused by name.
-	if _, err := c.call(ctx, calls.GetFlags()); err == nil || !strings.Contains(err.Error(), "GET_FLAGS") {
-		return fmt.Errorf("GET_FLAGS: want a refusal naming it, got %v", err)
+	// The master's flags and metrics.
+	if r, err = c.call(ctx, calls.GetFlags()); err != nil {
+		return fmt.Errorf("GET_FLAGS: %w", err)
 	}
-	fmt.Println("GET_FLAGS refused")
+	flags := map[string]string{}
+	for _, f := range r.GetGetFlags().GetFlags() {
+		flags[f.GetName()] = f.GetValue()
+	}
+	if flags["allocator"] == "" || flags["http"] == "" {
+		return fmt.Errorf("GET_FLAGS: no allocator or http flag in %v", flags)
+	}
+	fmt.Println("GET_FLAGS allocator", flags["allocator"])
+	var d time.Duration
+	if r, err = c.call(ctx, calls.GetMetrics(&d)); err != nil || len(r.GetGetMetrics().GetMetrics()) == 0 {
+		return fmt.Errorf("GET_METRICS: %v %v", r, err)
+	}
+	fmt.Println("GET_METRICS", len(r.GetGetMetrics().GetMetrics()), "metrics")
+
+	// A maintenance window an hour away: the agent's machine is draining
+	// until STOP_MAINTENANCE takes it out of the schedule.
+	if r, err = c.call(ctx, calls.GetAgents()); err != nil || len(r.GetGetAgents().GetAgents()) != 1 {
+		return fmt.Errorf("GET_AGENTS: %v %v", r, err)
+	}
+	host := r.GetGetAgents().GetAgents()[0].AgentInfo.Hostname
+	machine := mesos.MachineID{Hostname: &host}
+	window := maintenance.Window{MachineIDs: []mesos.MachineID{machine}, Unavailability: mesos.Unavailability{
+		Start: mesos.TimeInfo{Nanoseconds: time.Now().Add(time.Hour).UnixNano()}, Duration: &mesos.DurationInfo{Nanoseconds: int64(time.Hour)}}}
+	if _, err := c.call(ctx, calls.UpdateMaintenanceSchedule(maintenance.Schedule{Windows: []maintenance.Window{window}})); err != nil {
+		return fmt.Errorf("UPDATE_MAINTENANCE_SCHEDULE: %w", err)
+	}
+	if r, err = c.call(ctx, calls.GetMaintenanceStatus()); err != nil || len(r.GetGetMaintenanceStatus().Status.DrainingMachines) != 1 {
+		return fmt.Errorf("GET_MAINTENANCE_STATUS: want %s draining, got %v %v", host, r, err)
+	}
+	if _, err := c.call(ctx, calls.StopMaintenance(machine)); err != nil {
+		return fmt.Errorf("STOP_MAINTENANCE: %w", err)
+	}
+	if r, err = c.call(ctx, calls.GetMaintenanceSchedule()); err != nil || len(r.GetGetMaintenanceSchedule().Schedule.Windows) != 0 {
+		return fmt.Errorf("GET_MAINTENANCE_SCHEDULE after STOP_MAINTENANCE: want none, got %v %v", r, err)
+	}
+	fmt.Println("UPDATE_MAINTENANCE_SCHEDULE, GET_MAINTENANCE_STATUS", host, "draining, STOP_MAINTENANCE")
+
+	// What Agora does not serve is refused by name.
+	if _, err := c.call(ctx, calls.GetLoggingLevel()); err == nil || !strings.Contains(err.Error(), "GET_LOGGING_LEVEL") {
+		return fmt.Errorf("GET_LOGGING_LEVEL: want a refusal naming it, got %v", err)
+	}
+	fmt.Println("GET_LOGGING_LEVEL refused")
 	r, err = c.call(ctx, calls.GetHealth())
 	if err != nil || !r.GetGetHealth().GetHealthy() {
 		return fmt.Errorf("GET_HEALTH: %v %v", r, err)
