@@ -57,12 +57,19 @@ func apiCluster(b *testing.B, agents int, resources string) (c *testkit.Cluster,
 		c.AddAgent(testkit.AgentSpec{Containerizer: sim})
 	}
 	c.Events.WaitForCount(b, 0, agents, func(ev any) bool { _, ok := ev.(agent.Registered); return ok })
+	url, stopAPI := serveAPI(c)
+	return c, url, func() { stopAPI(); c.Stop() }
+}
+
+// serveAPI serves the scheduler API of c's master on loopback, every
+// caller a framework of principal "bench".
+func serveAPI(c *testkit.Cluster) (url string, stop func()) {
 	srv := mesosapi.New(mesosapi.Config{System: c.System, Master: func() *actor.PID { return c.Master }, Streams: mesosapi.Streams{Logger: slog.New(slog.DiscardHandler)},
 		Authenticate: func(*http.Request) (security.Identity, error) {
 			return security.Identity{Role: security.RoleFramework, Name: "bench"}, nil
 		}})
 	hs := httptest.NewServer(srv)
-	return c, hs.URL + mesosapi.Path, func() { hs.CloseClientConnections(); hs.Close(); c.Stop() }
+	return hs.URL + mesosapi.Path, func() { hs.CloseClientConnections(); hs.Close() }
 }
 
 var codecs = []mesosapi.Codec{mesosapi.ProtobufCodec, mesosapi.JSONCodec}
@@ -81,7 +88,7 @@ type subscription struct {
 }
 
 func subscribe(client *http.Client, url string, codec mesosapi.Codec, info *mesos.FrameworkInfo) (*subscription, error) {
-	body, err := codec.Marshal(&sched.Call{Type: sched.Call_SUBSCRIBE.Enum(), Subscribe: &sched.Call_Subscribe{FrameworkInfo: info}})
+	body, err := codec.Marshal(&sched.Call{Type: sched.Call_SUBSCRIBE.Enum(), FrameworkId: info.Id, Subscribe: &sched.Call_Subscribe{FrameworkInfo: info}})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +116,10 @@ func (s *subscription) next() (*sched.Event, error) {
 	return ev, s.codec.Unmarshal(rec, ev)
 }
 
-func (s *subscription) call(c *sched.Call) error {
+func (s *subscription) call(c *sched.Call) error { return s.callWant(c, http.StatusAccepted) }
+
+// callWant sends a call and checks its answer's status.
+func (s *subscription) callWant(c *sched.Call, want int) error {
 	c.FrameworkId = s.fid
 	body, err := s.codec.Marshal(c)
 	if err != nil {
@@ -125,8 +135,8 @@ func (s *subscription) call(c *sched.Call) error {
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("%s answered %d", c.GetType(), res.StatusCode)
+	if res.StatusCode != want {
+		return fmt.Errorf("%s answered %d; want %d", c.GetType(), res.StatusCode, want)
 	}
 	return nil
 }
