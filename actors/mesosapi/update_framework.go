@@ -106,7 +106,7 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
-// handleUpdate (in the bridge) applies UPDATE_FRAMEWORK: the bridge takes
+// handleFrameworkUpdate (in the bridge) applies UPDATE_FRAMEWORK: the bridge takes
 // the new capabilities and failover_timeout, re-subscribes with the new
 // FrameworkInfo (its answer completes the call), and sets the suppressed
 // roles as Mesos does: the roles listed are suppressed, the framework's
