@@ -45,4 +45,38 @@ func TestDiskLimitProcesses(t *testing.T) {
 	if !strings.Contains(out, `TASK_FAILED (REASON_CONTAINER_LIMITATION_DISK): disk limit reached: persistent volume "db" holds at least 3.0 MiB, more than its size 1 MiB`) {
 		t.Fatalf("agora run of a task over its volume:\n%s", out)
 	}
+
+	// The operator's volumes (agora volumes, POST /create-volumes and
+	// /destroy-volumes): the volume the killed task left is listed and
+	// destroyed; a new one is created and a task of prod uses it.
+	volumes := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(agoraBin, append([]string{"volumes"}, append(args, "--master-http", m.HTTP)...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("agora volumes %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	hasVolume := func(st *messages.MasterState, id string) bool {
+		for _, r := range agentNamed(st, "host-a").GetInfo().GetResources() {
+			if messages.IsVolume(r) && r.Disk.PersistenceId == id {
+				return true
+			}
+		}
+		return false
+	}
+	if out := volumes("list"); !strings.Contains(out, "db") || !strings.Contains(out, "state") {
+		t.Fatalf("agora volumes list does not show volume db:\n%s", out)
+	}
+	volumes("destroy", "host-a", "--role", "prod", "db:state:1")
+	volumes("create", "host-a", "--role", "prod", "logs:logs:8")
+	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return !hasVolume(st, "db") && hasVolume(st, "logs") })
+	if out := volumes("list"); strings.Contains(out, "db") || !strings.Contains(out, "logs") {
+		t.Fatalf("agora volumes list after destroying db and creating logs:\n%s", out)
+	}
+	out2, err := exec.Command(agoraBin, "run", "--master", m.Remoting, "--timeout", "20s", "--cpus", "0.5", "--mem", "64", "--role", "prod", "--reserved",
+		"--volume", "logs:logs:8", "--", "sh", "-c", "echo in-the-volume > logs/f && cat logs/f").CombinedOutput()
+	if err != nil || !strings.Contains(string(out2), "in-the-volume") || strings.Contains(string(out2), "creating volume") {
+		t.Fatalf("a task on the operator's volume: %v\n%s", err, out2)
+	}
 }

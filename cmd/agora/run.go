@@ -554,16 +554,8 @@ func offersVolume(offer *messages.Offer, vol *messages.Resource) bool {
 
 // parseVolume reads --volume ID:PATH:MIB as a volume of role.
 func parseVolume(s, role string) (*messages.Resource, error) {
-	p := strings.Split(s, ":")
-	if len(p) != 3 {
-		return nil, fmt.Errorf("--volume %q: want ID:PATH:MIB, such as db:data:512", s)
-	}
-	mib, err := strconv.ParseFloat(p[2], 64)
+	v, err := messages.ParseVolume(s, role)
 	if err != nil {
-		return nil, fmt.Errorf("--volume %q: size %q is not a number of MiB", s, p[2])
-	}
-	v := &messages.Resource{Name: messages.Disk, Scalar: mib, Role: role, Disk: &messages.DiskInfo{PersistenceId: p[0], ContainerPath: p[1]}}
-	if err := messages.ValidateVolume(v); err != nil {
 		return nil, fmt.Errorf("--volume: %w", err)
 	}
 	return v, nil
