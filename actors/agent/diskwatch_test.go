@@ -107,3 +107,60 @@ func TestTaskOverItsDiskIsKilled(t *testing.T) {
 		done[s.TaskId.Value] = true
 	}
 }
+
+// With enforcement off (Mesos' --enforce_container_disk_quota=false) a
+// task over its disk is measured and logged, and runs on.
+func TestTaskOverItsDiskRunsOnWithoutEnforcement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes: make test runs it")
+	}
+	clock := testkit.NewFakeClock()
+	const interval = 15 * time.Second
+	sys, pid, sent := registeredAgentWith(t, clock, agent.Config{
+		Info:          &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}, {Name: "mem", Scalar: 256}, {Name: "disk", Scalar: 100}}},
+		Containerizer: containerizer.Command{}, DiskWatchInterval: interval, DiskQuotaWarnOnly: true,
+	}, nil)
+	checked := make(chan agent.DiskChecked, 16)
+	sub := sys.EventStream.Subscribe(func(ev any) {
+		if c, ok := ev.(agent.DiskChecked); ok {
+			checked <- c
+		}
+	})
+	t.Cleanup(func() { sys.EventStream.Unsubscribe(sub) })
+	pipe := filepath.Join(t.TempDir(), "written")
+	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rt := runTask("hog", nil)
+	rt.Task.Command.Shell = true
+	rt.Task.Command.Value = "head -c 3145728 /dev/zero > blob && echo written > " + pipe + " && exec sleep 600"
+	rt.Task.Resources = append(rt.Task.Resources, &messages.Resource{Name: "disk", Scalar: 1})
+	sys.Root.Send(pid, rt)
+	if s := next(t, sent, "TASK_RUNNING", isUpdate).msg.(*messages.StatusUpdate).Status; s.State != messages.TaskState_TASK_STARTING {
+		t.Fatalf("first update %v %s, want TASK_STARTING", s.State, s.Message)
+	}
+	if s := next(t, sent, "TASK_RUNNING", isUpdate).msg.(*messages.StatusUpdate).Status; s.State != messages.TaskState_TASK_RUNNING {
+		t.Fatalf("second update %v %s, want TASK_RUNNING", s.State, s.Message)
+	}
+	written := make(chan error, 1)
+	go func() { _, err := os.ReadFile(pipe); written <- err }()
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testkit.WaitTimeout):
+		t.Fatal("the task never wrote its file")
+	}
+	for range 2 { // two rounds: the next one is armed after the first
+		clock.Advance(interval)
+		select {
+		case c := <-checked:
+			if c.Targets != 1 || len(c.Killed) != 0 {
+				t.Fatalf("the round measured %d directories and killed %v; want 1 and none", c.Targets, c.Killed)
+			}
+		case <-time.After(testkit.WaitTimeout):
+			t.Fatal("no disk check round ended after the interval")
+		}
+	}
+}
