@@ -80,3 +80,13 @@ func TestResourceCallsMapOntoTheMastersRequests(t *testing.T) {
 		}
 	}
 }
+
+// A task killed for its disk reaches a Mesos framework with Mesos' reason
+// (REASON_CONTAINER_LIMITATION_DISK, 20 there) and the agent's words.
+func TestDiskLimitationReachesMesosFrameworks(t *testing.T) {
+	out := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState_TASK_FAILED,
+		Reason: messages.TaskStatusReason_REASON_CONTAINER_LIMITATION_DISK, Message: "disk limit reached"})
+	if out.GetReason() != mesos.TaskStatus_REASON_CONTAINER_LIMITATION_DISK || out.GetMessage() != "disk limit reached" || out.GetState() != mesos.TaskState_TASK_FAILED {
+		t.Fatalf("status %v", out)
+	}
+}
