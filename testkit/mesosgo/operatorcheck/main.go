@@ -264,7 +264,14 @@ func (c *checker) volumes(ctx context.Context, agent mesos.AgentID) error {
 	has := func(r *master.Response) (reserved, vol bool) {
 		for _, a := range r.GetGetAgents().GetAgents() {
 			for _, res := range a.GetAgentInfo().Resources {
-				if res.GetName() == "disk" && len(res.Reservations) > 0 && res.Reservations[len(res.Reservations)-1].GetRole() == "ops" {
+				// Either format: Mesos 1.4's reservations, or the
+				// role and reservation of before (Agora's, to clients
+				// without RESERVATION_REFINEMENT).
+				role := res.GetRole()
+				if n := len(res.Reservations); n > 0 {
+					role = res.Reservations[n-1].GetRole()
+				}
+				if res.GetName() == "disk" && role == "ops" {
 					reserved = true
 					vol = vol || res.GetDisk().GetPersistence().GetID() == "opvol"
 				}
