@@ -734,6 +734,71 @@ func (x *OperatorReserve) GetLabels() map[string]string {
 	return nil
 }
 
+// OperatorVolumes: an operator creates (or, with destroy, destroys)
+// persistent volumes on an agent's reserved disk (Mesos' CREATE_VOLUMES
+// and DESTROY_VOLUMES; agora volumes create|destroy). Each volume is disk
+// of one role with a DiskInfo (persistence id, container path), as a
+// framework's CREATE names it. Answered OperatorAccepted or Error.
+type OperatorVolumes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Volumes       []*Resource            `protobuf:"bytes,2,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	Destroy       bool                   `protobuf:"varint,3,opt,name=destroy,proto3" json:"destroy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorVolumes) Reset() {
+	*x = OperatorVolumes{}
+	mi := &file_messages_operator_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorVolumes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorVolumes) ProtoMessage() {}
+
+func (x *OperatorVolumes) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_operator_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorVolumes.ProtoReflect.Descriptor instead.
+func (*OperatorVolumes) Descriptor() ([]byte, []int) {
+	return file_messages_operator_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *OperatorVolumes) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *OperatorVolumes) GetVolumes() []*Resource {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+func (x *OperatorVolumes) GetDestroy() bool {
+	if x != nil {
+		return x.Destroy
+	}
+	return false
+}
+
 var File_messages_operator_proto protoreflect.FileDescriptor
 
 const file_messages_operator_proto_rawDesc = "" +
@@ -780,7 +845,11 @@ const file_messages_operator_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2%.agora.v1.OperatorReserve.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B'Z%github.com/agora-sched/agora/messagesb\x06proto3"
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
+	"\x0fOperatorVolumes\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12,\n" +
+	"\avolumes\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\avolumes\x12\x18\n" +
+	"\adestroy\x18\x03 \x01(\bR\adestroyB'Z%github.com/agora-sched/agora/messagesb\x06proto3"
 
 var (
 	file_messages_operator_proto_rawDescOnce sync.Once
@@ -794,7 +863,7 @@ func file_messages_operator_proto_rawDescGZIP() []byte {
 	return file_messages_operator_proto_rawDescData
 }
 
-var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_messages_operator_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_messages_operator_proto_goTypes = []any{
 	(*ListTasks)(nil),                 // 0: agora.v1.ListTasks
 	(*TaskList)(nil),                  // 1: agora.v1.TaskList
@@ -809,31 +878,34 @@ var file_messages_operator_proto_goTypes = []any{
 	(*UpdateMaintenanceSchedule)(nil), // 10: agora.v1.UpdateMaintenanceSchedule
 	(*GetMaintenanceSchedule)(nil),    // 11: agora.v1.GetMaintenanceSchedule
 	(*OperatorReserve)(nil),           // 12: agora.v1.OperatorReserve
-	nil,                               // 13: agora.v1.OperatorReserve.LabelsEntry
-	(*Task)(nil),                      // 14: agora.v1.Task
-	(*FrameworkID)(nil),               // 15: agora.v1.FrameworkID
-	(*TaskID)(nil),                    // 16: agora.v1.TaskID
-	(*AgentID)(nil),                   // 17: agora.v1.AgentID
-	(*Resource)(nil),                  // 18: agora.v1.Resource
+	(*OperatorVolumes)(nil),           // 13: agora.v1.OperatorVolumes
+	nil,                               // 14: agora.v1.OperatorReserve.LabelsEntry
+	(*Task)(nil),                      // 15: agora.v1.Task
+	(*FrameworkID)(nil),               // 16: agora.v1.FrameworkID
+	(*TaskID)(nil),                    // 17: agora.v1.TaskID
+	(*AgentID)(nil),                   // 18: agora.v1.AgentID
+	(*Resource)(nil),                  // 19: agora.v1.Resource
 }
 var file_messages_operator_proto_depIdxs = []int32{
-	14, // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
-	15, // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
-	16, // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
-	15, // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
-	17, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
-	17, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
-	17, // 6: agora.v1.RemoveAgent.agent_id:type_name -> agora.v1.AgentID
+	15, // 0: agora.v1.TaskList.tasks:type_name -> agora.v1.Task
+	16, // 1: agora.v1.OperatorKillTask.framework_id:type_name -> agora.v1.FrameworkID
+	17, // 2: agora.v1.OperatorKillTask.task_id:type_name -> agora.v1.TaskID
+	16, // 3: agora.v1.OperatorTeardown.framework_id:type_name -> agora.v1.FrameworkID
+	18, // 4: agora.v1.DrainAgent.agent_id:type_name -> agora.v1.AgentID
+	18, // 5: agora.v1.ReactivateAgent.agent_id:type_name -> agora.v1.AgentID
+	18, // 6: agora.v1.RemoveAgent.agent_id:type_name -> agora.v1.AgentID
 	8,  // 7: agora.v1.MaintenanceSchedule.windows:type_name -> agora.v1.MaintenanceWindow
 	9,  // 8: agora.v1.UpdateMaintenanceSchedule.schedule:type_name -> agora.v1.MaintenanceSchedule
-	17, // 9: agora.v1.OperatorReserve.agent_id:type_name -> agora.v1.AgentID
-	18, // 10: agora.v1.OperatorReserve.resources:type_name -> agora.v1.Resource
-	13, // 11: agora.v1.OperatorReserve.labels:type_name -> agora.v1.OperatorReserve.LabelsEntry
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 9: agora.v1.OperatorReserve.agent_id:type_name -> agora.v1.AgentID
+	19, // 10: agora.v1.OperatorReserve.resources:type_name -> agora.v1.Resource
+	14, // 11: agora.v1.OperatorReserve.labels:type_name -> agora.v1.OperatorReserve.LabelsEntry
+	18, // 12: agora.v1.OperatorVolumes.agent_id:type_name -> agora.v1.AgentID
+	19, // 13: agora.v1.OperatorVolumes.volumes:type_name -> agora.v1.Resource
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_messages_operator_proto_init() }
@@ -850,7 +922,7 @@ func file_messages_operator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_operator_proto_rawDesc), len(file_messages_operator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

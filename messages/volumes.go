@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // Persistent volumes (CREATE, DESTROY): disk dynamically reserved for a
@@ -56,4 +58,22 @@ func ValidateVolume(r *Resource) error {
 // role's slashes are escaped so that its volumes stay one level down.
 func VolumePath(workDir, role, id string) string {
 	return filepath.Join(workDir, "volumes", "roles", url.PathEscape(role), id)
+}
+
+// ParseVolume reads ID:PATH:MIB (db:data:512) as a persistent volume of
+// role: MIB of its reserved disk, seen by a task at PATH in its sandbox.
+func ParseVolume(s, role string) (*Resource, error) {
+	p := strings.Split(s, ":")
+	if len(p) != 3 {
+		return nil, fmt.Errorf("%w: volume %q: want ID:PATH:MIB, such as db:data:512", ErrBadResource, s)
+	}
+	mib, err := strconv.ParseFloat(p[2], 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: volume %q: size %q is not a number of MiB", ErrBadResource, s, p[2])
+	}
+	v := &Resource{Name: Disk, Scalar: mib, Role: role, Disk: &DiskInfo{PersistenceId: p[0], ContainerPath: p[1]}}
+	if err := ValidateVolume(v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }

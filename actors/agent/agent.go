@@ -105,6 +105,14 @@ type Config struct {
 	// slow (a heartbeat waits behind every fsync): leave it off otherwise.
 	WriteInline bool
 
+	// DiskWatchInterval is how often the agent measures the sandboxes of
+	// its running tasks and the persistent volumes they use, and kills a
+	// task over its disk (Mesos' --disk_watch_interval); 0 measures
+	// nothing. DiskQuotaWarnOnly logs a task over its disk instead of
+	// killing it (Mesos' --enforce_container_disk_quota=false).
+	DiskWatchInterval time.Duration
+	DiskQuotaWarnOnly bool
+
 	// diskHook, when set, runs off the actor before each checkpoint write
 	// or removal and before a sandbox is removed, with its path (tests:
 	// WithDiskHook).
@@ -257,6 +265,10 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleCheckProbed(ctx, m)
 	case diskDone:
 		a.handleDiskDone(ctx, m)
+	case diskWatchTick:
+		a.handleDiskWatchTick()
+	case diskMeasured:
+		a.handleDiskMeasured(ctx, m)
 	case *messages.AgentDrain:
 		a.handleDrain(ctx, m)
 	case *messages.CheckpointResources:
@@ -372,6 +384,7 @@ func (a *agent) registering(ctx actor.Context) {
 	case *actor.Started:
 		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
 		a.recover(ctx)
+		a.startDiskWatch()
 		if a.recovering == 0 {
 			a.becomeRegistering(ctx, "started")
 		}

@@ -43,3 +43,11 @@ type Checked struct {
 	FrameworkID, TaskID string
 	Status              *messages.CheckStatusInfo
 }
+
+// DiskChecked: a round of disk enforcement ended: Targets directories
+// (sandboxes and volumes) were measured, and the tasks Killed (their IDs)
+// are being killed for their disk.
+type DiskChecked struct {
+	Targets int
+	Killed  []string
+}

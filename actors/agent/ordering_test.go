@@ -63,8 +63,8 @@ func registeredAgent(t *testing.T, hook func(string)) (sys *actor.ActorSystem, p
 	return registeredAgentWith(t, clock, agent.Config{Containerizer: testkit.SimContainerizer{Clock: clock}}, hook)
 }
 
-// registeredAgentWith is registeredAgent with the containerizer and sandbox
-// GC delay of cfg.
+// registeredAgentWith is registeredAgent with the resources (Info, if
+// set), containerizer, sandbox GC delay and disk watch of cfg.
 func registeredAgentWith(t *testing.T, clock *testkit.FakeClock, cfg agent.Config, hook func(string)) (sys *actor.ActorSystem, pid *actor.PID, sent chan sentMsg) {
 	t.Helper()
 	// The master has a clock of its own that stays put: a test moves the
@@ -79,10 +79,15 @@ func registeredAgentWith(t *testing.T, clock *testkit.FakeClock, cfg agent.Confi
 	})
 	defer sys.EventStream.Unsubscribe(sub)
 	sent = make(chan sentMsg, 256)
+	info := cfg.Info
+	if info == nil {
+		info = &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}, {Name: "mem", Scalar: 256}}}
+	}
 	pid = sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
-		Info:   &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}, {Name: "mem", Scalar: 256}}},
+		Info:   info,
 		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), Metrics: cfg.Metrics,
 		Containerizer: cfg.Containerizer, SandboxGC: cfg.SandboxGC, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
+		DiskWatchInterval: cfg.DiskWatchInterval, DiskQuotaWarnOnly: cfg.DiskQuotaWarnOnly,
 	}, hook)))
 	// Stopped (and so done writing) before its work dir is removed.
 	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })

@@ -69,6 +69,9 @@ type taskRun struct {
 	// check is the task's check (CheckInfo) policy while it is checked;
 	// its last result goes out with every update (check_status).
 	check *healthcheck.Watch
+	// limitation, when set, says why the agent killed the task for its
+	// disk: it ends TASK_FAILED with REASON_CONTAINER_LIMITATION_DISK.
+	limitation string
 }
 
 // Messages from launch and wait goroutines back to the agent actor.
@@ -232,6 +235,8 @@ func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
 	ex := msg.exit
 	code := int32(ex.Code)
 	switch {
+	case run.limitation != "":
+		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LIMITATION_DISK, run.limitation+"; "+ex.Describe(), &code)
 	case run.killing && run.killWhy != "":
 		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, run.killWhy+"; "+ex.Describe(), &code)
 	case run.killing:

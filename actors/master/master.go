@@ -305,6 +305,8 @@ func (m *master) Receive(ctx actor.Context) {
 		ctx.Respond(s) // never changed in place: a change replaces it
 	case *messages.OperatorReserve:
 		m.run(ctx, m.core.ReserveResources(peer(ctx), msg, now))
+	case *messages.OperatorVolumes:
+		m.run(ctx, m.core.ManageVolumes(peer(ctx), msg, now))
 	case *messages.GetState:
 		if s := m.cfg.Publisher.Latest(); s != nil {
 			ctx.Respond(s.State)

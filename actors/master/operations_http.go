@@ -31,10 +31,13 @@ type AskFunc func(ctx context.Context, req proto.Message) (any, error)
 //	POST /maintenance/schedule  (body: MaintenanceSchedule JSON)  replace it ({} clears it)
 //	POST /reserve   (form agentId=ID resources=cpus(prod):2;mem(prod):1024 [label=k:v ...])
 //	POST /unreserve (the same)                            Mesos' operator reservations
+//	POST /create-volumes  (form agentId=ID role=R volume=ID:PATH:MIB ...)  persistent volumes
+//	POST /destroy-volumes (the same, each volume as it was created)          on reserved disk
 //
 // Unlike the state, these go through the master actor: the access control
-// lists (view_state, kill_tasks, teardown_frameworks, drain_agents)
-// decide there.
+// lists (view_state, kill_tasks, teardown_frameworks, drain_agents,
+// reserve_resources, unreserve_resources, create_volumes,
+// destroy_volumes) decide there.
 func WithOperations(h http.Handler, ask AskFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
@@ -162,6 +165,34 @@ func WithOperations(h http.Handler, ask AskFunc) http.Handler {
 	}
 	mux.HandleFunc("POST /reserve", reserve(false))
 	mux.HandleFunc("POST /unreserve", reserve(true))
+	volumes := func(destroy bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil {
+				http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			role := r.Form.Get("role")
+			if role == "" || len(r.Form["volume"]) == 0 {
+				http.Error(w, "name the role and at least one volume: role=prod volume=ID:PATH:MIB (db:data:512)", http.StatusBadRequest)
+				return
+			}
+			req := &messages.OperatorVolumes{AgentId: &messages.AgentID{Value: r.Form.Get("agentId")}, Destroy: destroy}
+			for _, s := range r.Form["volume"] {
+				v, err := messages.ParseVolume(s, role)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				req.Volumes = append(req.Volumes, v)
+			}
+			if res, ok := answer[*messages.OperatorAccepted](w, r, ask, req); ok {
+				writeJSON(w, res)
+			}
+		}
+	}
+	mux.HandleFunc("POST /create-volumes", volumes(false))
+	mux.HandleFunc("POST /destroy-volumes", volumes(true))
 	return mux
 }
 

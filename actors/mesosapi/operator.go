@@ -152,6 +152,8 @@ func (s *OperatorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.maintenanceCall(w, r, in, call)
 	case mmaster.Call_GET_FLAGS, mmaster.Call_GET_METRICS:
 		s.flagsAndMetrics(w, r, in, call)
+	case mmaster.Call_RESERVE_RESOURCES, mmaster.Call_UNRESERVE_RESOURCES, mmaster.Call_CREATE_VOLUMES, mmaster.Call_DESTROY_VOLUMES:
+		s.resourceCall(w, r, call)
 	case mmaster.Call_GET_HEALTH, mmaster.Call_GET_VERSION, mmaster.Call_GET_MASTER, mmaster.Call_GET_STATE, mmaster.Call_GET_AGENTS,
 		mmaster.Call_GET_FRAMEWORKS, mmaster.Call_GET_EXECUTORS, mmaster.Call_GET_TASKS, mmaster.Call_GET_ROLES, mmaster.Call_GET_WEIGHTS, mmaster.Call_GET_QUOTA:
 		out, ok := accepts(r.Header.Get("Accept"), in)

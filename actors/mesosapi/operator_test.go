@@ -222,7 +222,7 @@ func TestOperatorRefusals(t *testing.T) {
 		text   string
 	}{
 		{callOf(mmaster.Call_GET_LOGGING_LEVEL), http.StatusBadRequest, "GET_LOGGING_LEVEL"},
-		{callOf(mmaster.Call_RESERVE_RESOURCES), http.StatusBadRequest, "RESERVE_RESOURCES"},
+		{callOf(mmaster.Call_RESERVE_RESOURCES), http.StatusBadRequest, "Expecting 'reserve_resources.agent_id'"},
 		{callOf(mmaster.Call_START_MAINTENANCE), http.StatusBadRequest, "no machines named"},
 		{&mmaster.Call{}, http.StatusBadRequest, "Expecting 'type'"},
 		{callOf(mmaster.Call_UPDATE_QUOTA), http.StatusBadRequest, "quota_configs"},

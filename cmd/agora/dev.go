@@ -88,7 +88,7 @@ func (c *devCmd) Run(logger *slog.Logger) error {
 		HeartbeatInterval: "auto", HeartbeatMinInterval: 5 * time.Second, MaxHeartbeatRate: 500, MaxMissedHeartbeats: 3,
 		Allocator: "drf", Isolation: "cgroups", TaskUser: c.TaskUser, ReclaimInterval: 15 * time.Second, PreemptionGrace: 5 * time.Second, RevocableAbove: "never",
 		RegistrationBackoff: 500 * time.Millisecond, RegistrationMax: 10 * time.Second, ReadyFile: c.ReadyFile, TLS: tlsFlags,
-		HTTPReadTimeout: 30 * time.Second,
+		HTTPReadTimeout: 30 * time.Second, DiskWatchInterval: 15 * time.Second, EnforceContainerDiskQuota: true,
 	}
 	n.setLimits(core.DefaultLimits())
 	r, err := n.start(logger)

@@ -41,6 +41,7 @@ type cli struct {
 	Agents      agentsCmd      `cmd:"" help:"List agents, or describe one."`
 	Reserve     reserveCmd     `cmd:"" help:"Reserve free resources of an agent for a role: agora reserve AGENT 'cpus(prod):2;mem(prod):1024'."`
 	Unreserve   unreserveCmd   `cmd:"" help:"Give dynamically reserved resources of an agent back: agora unreserve AGENT 'cpus(prod):2'."`
+	Volumes     volumesCmd     `cmd:"" help:"List, create or destroy persistent volumes on reserved disk: agora volumes create AGENT --role prod db:data:512."`
 	Maintenance maintenanceCmd `cmd:"" help:"Schedule maintenance windows (agents drain at the start, come back at the end), show or clear them."`
 	Roles       rolesCmd       `cmd:"" help:"Show role weights and quotas."`
 	Quota       quotaCmd       `cmd:"" help:"Set or clear a role's quota."`

@@ -73,6 +73,8 @@ type nodeCmd struct {
 	FetcherCacheSize            string        `name:"fetcher-cache-size" default:"2GB" env:"AGORA_FETCHER_CACHE_SIZE" help:"Bytes of fetched files (CommandInfo.uris marked cache) the agent keeps under <work-dir>/fetcher-cache, per URI and task user, the least recently used evicted first; emptied when the agent starts (as Mesos' --fetcher_cache_size; 0: no cache)."`
 	FetcherMaxSize              string        `name:"fetcher-max-size" default:"4GB" env:"AGORA_FETCHER_MAX_SIZE" help:"Most bytes one task's or executor's fetch may write to its sandbox (archives counted unpacked); past it the task fails with REASON_FETCHER_FAILED."`
 	SandboxGC                   time.Duration `name:"sandbox-gc" default:"168h" env:"AGORA_SANDBOX_GC" help:"How long an agent keeps a finished task's sandbox (stdout, stderr)."`
+	DiskWatchInterval           time.Duration `name:"disk-watch-interval" default:"15s" env:"AGORA_DISK_WATCH_INTERVAL" help:"How often the agent measures (du) the sandbox of each running task given disk, and each persistent volume a task uses; a task over its disk is killed with TASK_FAILED and REASON_CONTAINER_LIMITATION_DISK (Mesos' --disk_watch_interval; 0: never measured)."`
+	EnforceContainerDiskQuota   bool          `name:"enforce-container-disk-quota" default:"true" negatable:"" env:"AGORA_ENFORCE_CONTAINER_DISK_QUOTA" help:"Kill a task over its disk (--no-enforce-container-disk-quota: only log it, as Mesos' default)."`
 	Isolation                   string        `default:"cgroups" enum:"cgroups,none" env:"AGORA_ISOLATION" help:"Agent task isolation: cgroups (memory and cpu limits from each task's resources; v1 or v2) or none."`
 	TaskUser                    string        `name:"task-user" default:"nobody" env:"AGORA_TASK_USER" help:"User that tasks naming none (in CommandInfo.user or FrameworkInfo.user) run as, when the agent runs as root; an agent that is not root runs every task as itself."`
 	Resources                   string        `env:"AGORA_RESOURCES" help:"Agent resources in Mesos syntax, e.g. 'cpus:4;mem:8192;ports:[31000-32000]'; unnamed ones are detected."`
@@ -444,6 +446,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Metrics: agentMetrics, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, Fetcher: fetch, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
 			TaskUser:       c.taskUser(),
 			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
+			DiskWatchInterval: c.DiskWatchInterval, DiskQuotaWarnOnly: !c.EnforceContainerDiskQuota,
 		}), agent.Name)
 		if err != nil {
 			r.stop()

@@ -31,6 +31,7 @@ type runCmd struct {
 	Listen string  `default:"127.0.0.1:0" env:"AGORA_RUN_LISTEN" help:"host:port this client listens on; the master must reach it."`
 	CPUs   float64 `name:"cpus" default:"0.1" env:"AGORA_RUN_CPUS" help:"CPUs for the task."`
 	Mem    float64 `name:"mem" default:"32" env:"AGORA_RUN_MEM" help:"Memory for the task, MiB."`
+	Disk   float64 `name:"disk" env:"AGORA_RUN_DISK" help:"Disk for the task's sandbox, MiB; the agent kills the task when its sandbox holds more (0: none asked, unbounded)."`
 	Name   string  `default:"agora-run" env:"AGORA_RUN_NAME" help:"Framework and task name."`
 	Role   string  `default:"default" env:"AGORA_RUN_ROLE" help:"Role to run under."`
 	// Reserved takes cpus and mem from what is reserved for the role.
@@ -54,6 +55,7 @@ type runCmd struct {
 type runOptions struct {
 	name, role string
 	cpus, mem  float64
+	disk       float64
 	// reserved: the task's resources are taken from role's reservation.
 	reserved bool
 	// volume, when set, is a persistent volume of role the task uses.
@@ -108,6 +110,9 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 		o.poll = 500 * time.Millisecond
 	}
 	want := []*messages.Resource{{Name: messages.CPUs, Scalar: o.cpus}, {Name: messages.Mem, Scalar: o.mem}}
+	if o.disk > 0 {
+		want = append(want, &messages.Resource{Name: messages.Disk, Scalar: o.disk})
+	}
 	if o.reserved {
 		for _, r := range want {
 			r.Role = o.role
@@ -213,6 +218,9 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 			}
 			last = st.State
 			line := fmt.Sprintf("agora run: task %s is %s", st.TaskId.GetValue(), st.State)
+			if st.State == messages.TaskState_TASK_FAILED && st.Reason != messages.TaskStatusReason_REASON_UNSPECIFIED && st.Reason != messages.TaskStatusReason_REASON_COMMAND_EXITED {
+				line += " (" + st.Reason.String() + ")" // the agent's reason, such as a limit reached
+			}
 			if st.Message != "" {
 				line += ": " + st.Message
 			}
@@ -477,7 +485,7 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	o := runOptions{name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, reserved: c.Reserved, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
+	o := runOptions{name: c.Name, role: c.Role, cpus: c.CPUs, mem: c.Mem, disk: c.Disk, reserved: c.Reserved, argv: argv, stdout: os.Stdout, stderr: os.Stderr,
 		tls: src, startTimeout: c.Timeout, poll: c.Poll, interrupt: interrupt, logger: quietLogger(logger)}
 	o.health = health
 	if c.Volume != "" {
@@ -546,16 +554,8 @@ func offersVolume(offer *messages.Offer, vol *messages.Resource) bool {
 
 // parseVolume reads --volume ID:PATH:MIB as a volume of role.
 func parseVolume(s, role string) (*messages.Resource, error) {
-	p := strings.Split(s, ":")
-	if len(p) != 3 {
-		return nil, fmt.Errorf("--volume %q: want ID:PATH:MIB, such as db:data:512", s)
-	}
-	mib, err := strconv.ParseFloat(p[2], 64)
+	v, err := messages.ParseVolume(s, role)
 	if err != nil {
-		return nil, fmt.Errorf("--volume %q: size %q is not a number of MiB", s, p[2])
-	}
-	v := &messages.Resource{Name: messages.Disk, Scalar: mib, Role: role, Disk: &messages.DiskInfo{PersistenceId: p[0], ContainerPath: p[1]}}
-	if err := messages.ValidateVolume(v); err != nil {
 		return nil, fmt.Errorf("--volume: %w", err)
 	}
 	return v, nil

@@ -566,6 +566,15 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		r = e.c.ReserveResources(e.peerAs(t, d, "op"), &messages.OperatorReserve{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))},
 			Resources: resources(t, arg(t, d, "resources", "")), Unreserve: d.Cmd == "operator-unreserve"}, e.now)
 
+	case "operator-create", "operator-destroy":
+		// volumes=role:id:path:mib,...
+		var vols []*messages.Resource
+		for _, v := range strings.Split(arg(t, d, "volumes", ""), ",") {
+			vols = append(vols, volumeResource(t, v))
+		}
+		r = e.c.ManageVolumes(e.peerAs(t, d, "op"), &messages.OperatorVolumes{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))},
+			Volumes: vols, Destroy: d.Cmd == "operator-destroy"}, e.now)
+
 	case "reactivate":
 		r = e.c.ReactivateAgent(e.peerAs(t, d, "op"), &messages.ReactivateAgent{AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "agent", "a1"))}}, e.now)
 

@@ -2,6 +2,8 @@ package core
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/acl"
@@ -25,6 +27,14 @@ const diskEpsilon = 1e-6
 // volume carries out one CREATE or DESTROY of an accept on agent a, whose
 // offers are for role, or says why not (nothing changed then).
 func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*messages.Resource, pools *offerPools, destroy bool) (messages.Error_Code, error) {
+	return c.changeVolumes(f.info.GetPrincipal(), "framework "+f.id(), a, role, rs, pools.resv[role], fmt.Sprintf("the offers' role %s is offered", role), destroy)
+}
+
+// changeVolumes creates or destroys the volumes rs of role on agent a for
+// principal (by, for the log: a framework or an operator), taking their
+// disk from avail (what of role's reservation is offered, or free: where
+// says which, for the error), or says why not (nothing changed then).
+func (c *Core) changeVolumes(principal, by string, a *agentRecord, role string, rs []*messages.Resource, avail policy.Resources, where string, destroy bool) (messages.Error_Code, error) {
 	verb := "create"
 	if destroy {
 		verb = "destroy"
@@ -44,12 +54,12 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 	if err != nil {
 		return messages.Error_INVALID_ARGUMENT, err
 	}
-	if len(reserved) != 1 || !pools.resv[role].Contains(reserved[role]) {
-		return messages.Error_INVALID_ARGUMENT, fmt.Errorf("%s volumes of %s: only %s reserved for the offers' role %s is offered", verb, reserved[role], pools.resv[role], role)
+	if len(reserved) != 1 || !avail.Contains(reserved[role]) {
+		return messages.Error_INVALID_ARGUMENT, fmt.Errorf("%s volumes of %s: only %s reserved for %s", verb, reserved[role], avail, where)
 	}
-	if !destroy && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.CreateVolumes, role) {
+	if !destroy && !c.cfg.ACLs.Allows(principal, acl.CreateVolumes, role) {
 		c.cfg.Metrics.Count(PermissionDenied, string(acl.CreateVolumes), 1)
-		return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not create volumes for role %s (access control list: create_volumes)", f.info.GetPrincipal(), role)
+		return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not create volumes for role %s (access control list: create_volumes)", principal, role)
 	}
 	static, next := messages.SplitDynamic(a.info.Resources)
 	seen := map[string]bool{}
@@ -64,9 +74,9 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 			if i < 0 {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: no volume %q for role %s on agent %s", id, role, a.id())
 			}
-			if creator := next[i].Disk.Principal; !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.DestroyVolumes, creator) {
+			if creator := next[i].Disk.Principal; !c.cfg.ACLs.Allows(principal, acl.DestroyVolumes, creator) {
 				c.cfg.Metrics.Count(PermissionDenied, string(acl.DestroyVolumes), 1)
-				return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not destroy volume %q created by %q (access control list: destroy_volumes)", f.info.GetPrincipal(), id, creator)
+				return messages.Error_PERMISSION_DENIED, fmt.Errorf("principal %q may not destroy volume %q created by %q (access control list: destroy_volumes)", principal, id, creator)
 			}
 			if v := next[i]; !sameVolume(v, r) {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
@@ -86,7 +96,7 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q of %g MiB does not fit the disk dynamically reserved for %s on agent %s that is not a volume yet (volumes on static reservations are not supported)", id, r.Scalar, role, a.id())
 		}
 		next = append(next, &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role, Reservation: resv,
-			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: f.info.GetPrincipal()}})
+			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: principal}})
 	}
 	kept := dropEmptyDisk(next)
 	applied, err := messages.ApplyReservations(static, kept)
@@ -95,7 +105,7 @@ func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*mes
 	}
 	a.info.Resources = applied
 	c.send(a.endpoint, &messages.CheckpointResources{AgentId: a.info.Id, Resources: kept, MasterEpoch: c.epoch()})
-	c.log.Info("volumes changed", "agent_id", a.id(), "framework_id", f.id(), "role", role, "op", verb, "volumes", len(rs))
+	c.log.Info("volumes changed", "agent_id", a.id(), "by", by, "role", role, "op", verb, "volumes", len(rs))
 	c.changed = true
 	return 0, nil
 }
@@ -246,4 +256,48 @@ func dropEmptyDisk(rs []*messages.Resource) []*messages.Resource {
 // container path), as Mesos matches a volume resource whole.
 func sameVolume(v, r *messages.Resource) bool {
 	return v.Disk.ContainerPath == r.Disk.ContainerPath && v.Scalar-r.Scalar <= diskEpsilon && r.Scalar-v.Scalar <= diskEpsilon
+}
+
+// ManageVolumes creates or destroys persistent volumes on an agent's
+// reserved disk for an operator (Mesos' CREATE_VOLUMES and DESTROY_VOLUMES,
+// agora volumes create|destroy), under the create_volumes and
+// destroy_volumes lists as a framework's CREATE and DESTROY. The agent's
+// outstanding offers are rescinded first, so that the disk a volume takes
+// is what no task holds, as the books say.
+func (c *Core) ManageVolumes(p Peer, msg *messages.OperatorVolumes, now time.Time) Ready {
+	if p.authenticated() && p.Role != RoleOperator {
+		c.deny(p, DeniedIdentity, fmt.Sprintf("only operators change volumes on agents; this connection is %s's", p), msg)
+		return c.ready()
+	}
+	a, ok := c.books.agents[msg.GetAgentId().GetValue()]
+	if !ok || !a.reachable {
+		c.reject(p.Endpoint, messages.Error_UNKNOWN_AGENT, fmt.Sprintf("no reachable agent %q (agora agents lists them)", msg.GetAgentId().GetValue()), msg)
+		return c.ready()
+	}
+	role := reservedRole(msg.Volumes)
+	if role == "" {
+		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, "name volumes of one role, such as disk(prod):512 with a persistence id and container path", msg)
+		return c.ready()
+	}
+	for _, o := range ordered(a.offers, strings.Compare) {
+		c.rescind(o, "an operator changes the agent's volumes")
+	}
+	// A volume to destroy that no task uses is free, as is the disk a
+	// new one takes: both are of role's reservation that no task holds.
+	avail := c.freeOn(a, role, true)
+	where := fmt.Sprintf("role %s and held by no task on agent %s", role, a.id())
+	if code, err := c.changeVolumes(p.Principal, "operator "+p.String(), a, role, msg.Volumes, avail, where, msg.Destroy); err != nil {
+		c.reject(p.Endpoint, code, err.Error(), msg)
+		return c.ready()
+	}
+	verb := "created"
+	if msg.Destroy {
+		verb = "destroyed"
+	}
+	ids := make([]string, len(msg.Volumes))
+	for i, v := range msg.Volumes {
+		ids[i] = v.Disk.PersistenceId
+	}
+	c.send(p.Endpoint, &messages.OperatorAccepted{Message: fmt.Sprintf("volumes %s of role %s %s on agent %s", strings.Join(ids, ","), role, verb, a.id())})
+	return c.ready()
 }

@@ -5,7 +5,9 @@
 // one once it prints "SUBSCRIBED"), then reads the state and the tasks,
 // sets and reads a quota and a weight, drains and reactivates the task's
 // agent, reads the flags and metrics, schedules maintenance and stops it,
-// and checks that an unsupported call is refused by name. Each step
+// reserves disk on it, creates and destroys a persistent volume and
+// unreserves the disk, and checks that an unsupported call is refused by
+// name. Each step
 // prints a line; it exits 0 when all passed, 1 with the step that failed.
 package main
 
@@ -227,6 +229,12 @@ func run(ctx context.Context, url, codecName string) error {
 	}
 	fmt.Printf("REACTIVATE_AGENT %s active\n", agent.Value)
 
+	// Disk reserved for ops, a persistent volume created on it and
+	// destroyed, the disk unreserved: each read back from GET_AGENTS.
+	if err := c.volumes(ctx, agent); err != nil {
+		return err
+	}
+
 	// The master's flags and metrics.
 	if r, err = c.call(ctx, calls.GetFlags()); err != nil {
 		return fmt.Errorf("GET_FLAGS: %w", err)
@@ -282,4 +290,63 @@ func run(ctx context.Context, url, codecName string) error {
 	}
 	fmt.Println("GET_HEALTH healthy, GET_MASTER", r.GetGetMaster().GetMasterInfo().GetID())
 	return nil
+}
+
+// volumes reserves 64 MiB of disk for ops on agent, creates a volume on
+// it, destroys it and unreserves the disk, as an operator does before a
+// stateful framework runs (Mesos' operator API; mesos-go's calls).
+func (c *checker) volumes(ctx context.Context, agent mesos.AgentID) error {
+	ops := "ops"
+	resv := []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: &ops}}
+	disk := mesos.Resource{Name: "disk", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 64}, Reservations: resv}
+	volume := disk
+	volume.Disk = &mesos.Resource_DiskInfo{Persistence: &mesos.Resource_DiskInfo_Persistence{ID: "opvol"},
+		Volume: &mesos.Volume{Mode: mesos.RW.Enum(), ContainerPath: "data"}}
+	// has reports whether the agent's resources hold ops' disk, and the
+	// volume among it.
+	has := func(r *master.Response) (reserved, vol bool) {
+		for _, a := range r.GetGetAgents().GetAgents() {
+			for _, res := range a.GetAgentInfo().Resources {
+				// Either format: Mesos 1.4's reservations, or the
+				// role and reservation of before (Agora's, to clients
+				// without RESERVATION_REFINEMENT).
+				role := res.GetRole()
+				if n := len(res.Reservations); n > 0 {
+					role = res.Reservations[n-1].GetRole()
+				}
+				if res.GetName() == "disk" && role == "ops" {
+					reserved = true
+					vol = vol || res.GetDisk().GetPersistence().GetID() == "opvol"
+				}
+			}
+		}
+		return reserved, vol
+	}
+	step := func(name string, call *master.Call, wantReserved, wantVol bool) error {
+		if _, err := c.call(ctx, call); err != nil {
+			return err
+		}
+		if _, err := c.until(ctx, calls.GetAgents(), func(r *master.Response) bool {
+			reserved, vol := has(r)
+			return reserved == wantReserved && vol == wantVol
+		}); err != nil {
+			return err
+		}
+		fmt.Printf("%s %s: reserved=%v volume=%v\n", name, agent.Value, wantReserved, wantVol)
+		return nil
+	}
+	if err := step("RESERVE_RESOURCES", calls.ReserveResources(agent, disk), true, false); err != nil {
+		return err
+	}
+	if err := step("CREATE_VOLUMES", calls.CreateVolumes(agent, volume), true, true); err != nil {
+		return err
+	}
+	// A second volume of the same id is refused, naming why.
+	if _, err := c.call(ctx, calls.CreateVolumes(agent, volume)); err == nil || !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("CREATE_VOLUMES of an existing volume: want a refusal saying it exists, got %v", err)
+	}
+	if err := step("DESTROY_VOLUMES", calls.DestroyVolumes(agent, volume), true, false); err != nil {
+		return err
+	}
+	return step("UNRESERVE_RESOURCES", calls.UnreserveResources(agent, disk), false, false)
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"text/tabwriter"
+
+	"github.com/agora-sched/agora/messages"
+)
+
+// volumesCmd is Mesos' operator /create-volumes and /destroy-volumes, and
+// a listing of the volumes agents hold: an operator makes a volume on disk
+// reserved for a role (agora reserve) before a stateful framework of that
+// role runs, and destroys it once no task uses it.
+type volumesCmd struct {
+	List    volumesListCmd    `cmd:"" default:"withargs" help:"List the persistent volumes of every agent (the default)."`
+	Create  volumesCreateCmd  `cmd:"" help:"Create persistent volumes on disk reserved for a role: agora volumes create AGENT --role prod db:data:512."`
+	Destroy volumesDestroyCmd `cmd:"" help:"Destroy persistent volumes no task uses (their files are removed): agora volumes destroy AGENT --role prod db:data:512."`
+}
+
+type volumesChange struct {
+	masterFlags
+	Agent   string   `arg:"" help:"Agent ID (or its hostname)."`
+	Volumes []string `arg:"" help:"Volumes ID:PATH:MIB: the volume's id, where a task sees it in its sandbox, and its size taken from the role's reserved disk."`
+	Role    string   `required:"" env:"AGORA_VOLUMES_ROLE" help:"The role whose reserved disk holds the volumes."`
+}
+
+type volumesCreateCmd struct{ volumesChange }
+
+func (c *volumesCreateCmd) Run(*slog.Logger) error { return c.post("/create-volumes") }
+
+type volumesDestroyCmd struct{ volumesChange }
+
+func (c *volumesDestroyCmd) Run(*slog.Logger) error { return c.post("/destroy-volumes") }
+
+func (c *volumesChange) post(path string) error {
+	for _, v := range c.Volumes {
+		if _, err := messages.ParseVolume(v, c.Role); err != nil {
+			return err
+		}
+	}
+	id, err := c.agentID(c.Agent)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"agentId": {id}, "role": {c.Role}, "volume": c.Volumes}
+	return c.masterFlags.post(path + "?" + q.Encode())
+}
+
+type volumesListCmd struct {
+	masterFlags
+}
+
+func (c *volumesListCmd) Run(*slog.Logger) error {
+	st, err := c.state()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "AGENT\tHOSTNAME\tROLE\tVOLUME\tPATH\tMIB\tCREATED BY")
+	for _, a := range st.Agents {
+		for _, r := range a.GetInfo().GetResources() {
+			if messages.IsVolume(r) {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%g\t%s\n", a.Info.GetId().GetValue(), a.Info.GetHostname(), r.Role,
+					r.Disk.PersistenceId, r.Disk.ContainerPath, r.Scalar, r.Disk.Principal)
+			}
+		}
+	}
+	return w.Flush()
+}
