@@ -57,6 +57,14 @@ type Config struct {
 	// BackoffMax. 0 means 1 s and 1 min (Mesos' defaults).
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
+	// ReregisterSpread bounds the random wait before an agent that has an
+	// ID first re-registers with a newly detected master, as Mesos' agent
+	// waits a random part of --registration_backoff_factor: every agent of
+	// the cluster learns of a new leader at the same moment, and without
+	// it they all arrive at once and the new leader's first second goes to
+	// queueing. 0 re-registers at once. The wait is on Clock and drawn
+	// from Rand, so a simulation replays it.
+	ReregisterSpread time.Duration
 	// MaxMissedAcks heartbeats without an acknowledgement make the agent
 	// register again; 0 means 3.
 	MaxMissedAcks int
@@ -124,7 +132,10 @@ type MasterDetected struct {
 // Internal timer messages; gen ties them to the behaviour that armed them.
 type (
 	retryRegistration struct{ gen uint64 }
-	heartbeatTick     struct{ gen uint64 }
+	// spreadOver: the agent's random wait before re-registering with a
+	// new master (Config.ReregisterSpread) is over.
+	spreadOver    struct{ gen uint64 }
+	heartbeatTick struct{ gen uint64 }
 )
 
 type agent struct {
@@ -282,6 +293,10 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		if a.recovering > 0 {
 			return true // registers once recovery is over
 		}
+		if d := a.spread(); d > 0 {
+			a.becomeWaiting(d)
+			return true
+		}
 		a.becomeRegistering(ctx, "a new leading master was detected")
 	default:
 		return false
@@ -367,8 +382,37 @@ func (a *agent) becomeRegistering(ctx actor.Context, why string) {
 	a.later(a.retryDelay(), retryRegistration{gen: a.gen})
 }
 
+// becomeWaiting leaves the old master behind (no heartbeats to it, no
+// registration retries) and re-registers with the new one after d.
+func (a *agent) becomeWaiting(d time.Duration) {
+	a.log.Debug("agent waits before re-registering with a new master", "agent_id", a.id(), "master", a.cfg.Master.GetAddress(), "wait", d)
+	a.unacked = 0
+	a.gen++
+	a.behavior.Become(a.registering)
+	a.cfg.Metrics.setRegistered(false)
+	a.later(d, spreadOver{gen: a.gen})
+}
+
+// spread is the wait before re-registering with a newly detected master:
+// uniform in [0, ReregisterSpread) for an agent with an ID (a new agent
+// has nothing for the master to rebuild and registers at once).
+func (a *agent) spread() time.Duration {
+	if a.cfg.ReregisterSpread <= 0 || a.id() == "" {
+		return 0
+	}
+	n := int64(a.cfg.ReregisterSpread)
+	if a.cfg.Rand != nil {
+		return time.Duration(a.cfg.Rand.Int64N(n))
+	}
+	return time.Duration(rand.Int64N(n))
+}
+
 func (a *agent) registering(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
+	case spreadOver:
+		if msg.gen == a.gen {
+			a.becomeRegistering(ctx, "a new leading master was detected")
+		}
 	case *actor.Started:
 		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
 		a.recover(ctx)
@@ -536,7 +580,7 @@ func (a *agent) registered(ctx actor.Context) {
 
 func (a *agent) ignore(msg any) {
 	switch msg.(type) {
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, retryRegistration, heartbeatTick, *actor.DeadLetterResponse:
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, retryRegistration, spreadOver, heartbeatTick, *actor.DeadLetterResponse:
 		return
 	}
 	a.log.Warn("agent: unexpected message", "type", fmt.Sprintf("%T", msg))

@@ -156,12 +156,13 @@ func (c *Core) Teardown(p Peer, msg *messages.Teardown, now time.Time) Ready {
 	return c.ready()
 }
 
-// teardown removes a framework: offers rescinded, tasks killed. The
+// teardown removes a framework: offers withdrawn, tasks killed. The
 // allocator keeps the tasks' resources until each ends, so nothing is
 // offered twice; the framework is forgotten when its last task ends.
 func (c *Core) teardown(f *frameworkRecord, why string, now time.Time) {
 	f.tearingDown = true
-	c.rescindAll(f, why)
+	c.log.Info("framework being torn down", "framework_id", f.id(), "why", why, "offers_withdrawn", len(f.offers))
+	c.withdrawAll(f)
 	c.toAllocator(&messages.AllocatorDeactivateFramework{FrameworkId: f.id()})
 	for _, t := range ordered(f.tasks, strings.Compare) {
 		if !messages.IsTerminal(t.task.State) {
