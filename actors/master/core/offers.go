@@ -137,11 +137,15 @@ func (c *Core) rescindAll(f *frameworkRecord, reason string) {
 // with an offer is refused as it is torn down. Mesos does the same
 // (master.cpp, removeFramework: removeOffer without rescind). A thousand
 // RescindOffer messages per teardown were a fifth of the garbage a
-// framework's life on a 1,000-agent cluster left behind.
-func (c *Core) withdrawAll(f *frameworkRecord) {
+// framework's life on a 1,000-agent cluster left behind. giveBack false
+// leaves the resources to the allocator's RemoveFramework, which the
+// caller sends next.
+func (c *Core) withdrawAll(f *frameworkRecord, giveBack bool) {
 	for _, o := range ordered(f.offers, strings.Compare) {
 		c.books.removeOffer(o)
-		c.giveBack(o, messages.AllocatorReturn_RECOVER, 0)
+		if giveBack {
+			c.giveBack(o, messages.AllocatorReturn_RECOVER, 0)
+		}
 		c.changed = true
 	}
 }
