@@ -144,7 +144,8 @@ type agent struct {
 	info      *messages.AgentInfo
 	behavior  actor.Behavior
 	backoff   *backoff.ExponentialBackOff
-	gen       uint64 // bumped on every behaviour change; stale timers are dropped
+	gen       uint64          // bumped on every behaviour change; stale timers are dropped
+	genTimer  clockwork.Timer // the current behaviour's timer (armGen)
 	interval  time.Duration
 	seq       uint64
 	unacked   int
@@ -379,7 +380,7 @@ func (a *agent) becomeRegistering(ctx actor.Context, why string) {
 	a.behavior.Become(a.registering)
 	a.cfg.Metrics.setRegistered(false)
 	a.sendRegistration(ctx)
-	a.later(a.retryDelay(), retryRegistration{gen: a.gen})
+	a.armGen(a.retryDelay(), retryRegistration{gen: a.gen})
 }
 
 // becomeWaiting leaves the old master behind (no heartbeats to it, no
@@ -390,7 +391,7 @@ func (a *agent) becomeWaiting(d time.Duration) {
 	a.gen++
 	a.behavior.Become(a.registering)
 	a.cfg.Metrics.setRegistered(false)
-	a.later(d, spreadOver{gen: a.gen})
+	a.armGen(d, spreadOver{gen: a.gen})
 }
 
 // spread is the wait before re-registering with a newly detected master:
@@ -424,7 +425,7 @@ func (a *agent) registering(ctx actor.Context) {
 			return
 		}
 		a.sendRegistration(ctx)
-		a.later(a.retryDelay(), retryRegistration{gen: a.gen})
+		a.armGen(a.retryDelay(), retryRegistration{gen: a.gen})
 	case *messages.AgentRegistered:
 		a.handleRegistered(ctx, msg)
 	case *messages.Error:
@@ -530,7 +531,7 @@ func (a *agent) becomeRegistered(ctx actor.Context, msg *messages.AgentRegistere
 	a.cfg.Metrics.setRegistered(true)
 	a.log.Info("agent registered", "agent_id", a.id(), "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
 	a.resendPending(ctx) // a (new) master learns at once what it missed
-	a.later(a.jittered(), heartbeatTick{gen: a.gen})
+	a.armGen(a.jittered(), heartbeatTick{gen: a.gen})
 	// Published after the heartbeat timer is armed, so an observer that
 	// advances a fake clock on this event sees the heartbeat fire.
 	ctx.ActorSystem().EventStream.Publish(Registered{AgentID: a.id(), Reregistered: msg.Reregistered})
@@ -549,7 +550,7 @@ func (a *agent) registered(ctx actor.Context) {
 		a.seq++
 		a.unacked++
 		ctx.Request(a.cfg.Master, &messages.AgentHeartbeat{AgentId: a.agentID(), Seq: a.seq, MasterEpoch: a.epoch})
-		a.later(a.jittered(), heartbeatTick{gen: a.gen})
+		a.armGen(a.jittered(), heartbeatTick{gen: a.gen})
 	case *messages.AgentHeartbeatAck:
 		if msg.GetMaster().GetEpoch() < a.epoch {
 			return
@@ -606,6 +607,20 @@ func (a *agent) jittered() time.Duration {
 		return a.interval - time.Duration(a.cfg.Rand.Int64N(n))
 	}
 	return a.interval - time.Duration(rand.Int64N(n))
+}
+
+// armGen arms the current behaviour's one timer (a registration retry, the
+// end of the re-registration spread, the next heartbeat) and stops the one
+// it replaces. A stale timer would be dropped by its gen anyway, but each
+// firing costs a goroutine (time.AfterFunc): 10,000 agents re-registering
+// with a new leader left 10,000 retries behind, and creating their
+// goroutines was a third of the CPU a rebuild took.
+func (a *agent) armGen(d time.Duration, msg any) {
+	if a.genTimer != nil {
+		a.genTimer.Stop()
+	}
+	sys, self := a.sys, a.self
+	a.genTimer = a.cfg.Clock.AfterFunc(d, func() { sys.Root.Send(self, msg) })
 }
 
 // later sends msg to the agent after d on the agent's clock.

@@ -45,8 +45,13 @@ func TestAgentSpreadsReregistrationAfterNewLeader(t *testing.T) {
 		t.Fatal("agent armed no registration retry")
 	}
 	sys.Root.Send(pid, agent.MasterDetected{Master: leader, Epoch: 1})
-	if !clock.WaitPending(2, testkit.WaitTimeout) {
-		t.Fatal("agent armed nothing after a new leader was detected")
+	// A barrier through the agent's mailbox: it has handled the detection.
+	if _, err := sys.Root.RequestFuture(pid, &actor.Touch{}, testkit.WaitTimeout).Result(); err != nil {
+		t.Fatal(err)
+	}
+	// The startup retry is stopped, not left to fire: one timer, the wait.
+	if n := clock.Pending(); n != 1 {
+		t.Fatalf("%d timers pending after a new leader was detected, want the wait alone", n)
 	}
 	twin := rand.New(rand.NewPCG(seed, 0))
 	twin.Float64() // the startup retry's jitter
