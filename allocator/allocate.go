@@ -28,10 +28,17 @@ func (h *Hierarchical) Allocate(now time.Time) []Grant {
 	h.buildQuotaHeap()
 	// At most one grant per agent with free resources, bar the rare split
 	// (quota, fair, revocable): sizing once saves regrowth, which was 40 %
-	// of granting.
-	grants := make([]Grant, 0, h.agentsWithFree+h.reservations+1)
+	// of granting. Sized at the first grant: a run that grants nothing
+	// (no framework wants anything, as after every teardown) allocates
+	// nothing.
+	var grants []Grant
 	for _, ag := range agents {
 		grants = h.allocateAgent(ag, grants)
+		if len(grants) > 0 && cap(grants) < h.agentsWithFree+h.reservations+1 {
+			sized := make([]Grant, len(grants), h.agentsWithFree+h.reservations+1)
+			copy(sized, grants)
+			grants = sized
+		}
 	}
 	h.unpark()
 	return grants

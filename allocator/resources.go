@@ -326,15 +326,34 @@ func addMessage(dst *Resources, r *messages.Resource) error {
 }
 
 // ToMessages converts back to wire resources.
+// The slice and its resources are two allocations whatever their number:
+// every offer is built with it, and the garbage of a thousand offers sets
+// how often the collector runs while a framework waits for them.
 func (r Resources) ToMessages(revocable bool) []*messages.Resource {
-	var out []*messages.Resource
-	for k, v := range r.Scalars {
+	n := 0
+	for _, v := range r.Scalars {
 		if v != 0 {
-			out = append(out, &messages.Resource{Name: Kind(k).String(), Scalar: float64(v) / Milli, Revocable: revocable})
+			n++
 		}
 	}
 	if len(r.Ports) > 0 {
-		res := &messages.Resource{Name: messages.Ports, Revocable: revocable}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	slab := make([]messages.Resource, n)
+	out := make([]*messages.Resource, 0, n)
+	for k, v := range r.Scalars {
+		if v != 0 {
+			res := &slab[len(out)]
+			res.Name, res.Scalar, res.Revocable = Kind(k).String(), float64(v)/Milli, revocable
+			out = append(out, res)
+		}
+	}
+	if len(r.Ports) > 0 {
+		res := &slab[len(out)]
+		res.Name, res.Revocable = messages.Ports, revocable
 		for _, x := range r.Ports {
 			res.Ranges = append(res.Ranges, &messages.Range{Begin: uint64(x.Begin), End: uint64(x.End)})
 		}

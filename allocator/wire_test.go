@@ -41,3 +41,31 @@ func TestGrantsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// DecodeGrantsInto reuses its scratch slice, yet a grant's resources copied
+// out before the next decode keep their ports, and nothing of a longer
+// earlier batch (a reservation) leaks into a shorter later one.
+func TestDecodeGrantsIntoReusesScratch(t *testing.T) {
+	first := grantsForBench(10)
+	first[3].Reservation = "r"
+	scratch, err := DecodeGrantsInto(EncodeGrants(first), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := scratch[3].Resources // as the master copies it into an offer
+	second := grantsForBench(5)
+	second[3].Resources = MustParse("cpus:1;ports:[7-8]")
+	again, err := DecodeGrantsInto(EncodeGrants(second), scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &again[0] != &scratch[0] {
+		t.Fatal("a batch no longer than the scratch got a new array")
+	}
+	if len(again) != 5 || again[3].Reservation != "" || again[3].Resources.String() != "cpus:1;ports:[7-8]" {
+		t.Fatalf("second batch decoded as %v", again)
+	}
+	if kept.String() != first[3].Resources.String() {
+		t.Fatalf("resources kept from the first batch now read %s, want %s", kept, first[3].Resources)
+	}
+}

@@ -54,6 +54,10 @@ type Options struct {
 	// AgentReregisterTimeout is the re-registration window of masters
 	// started by FailoverMaster (master.Config.AgentReregisterTimeout).
 	AgentReregisterTimeout time.Duration
+	// ReregisterSpread is every agent's agent.Config.ReregisterSpread: the
+	// bound of its random wait before re-registering with a new leader
+	// (0: at once, the default, so that tests of failover stay short).
+	ReregisterSpread time.Duration
 	// ReclaimInterval turns on reclamation (preemption for roles below
 	// their guarantee); 0 leaves it off. PreemptionGrace defaults to
 	// master.DefaultPreemptionGrace.
@@ -285,6 +289,7 @@ func (c *Cluster) AddAgent(spec AgentSpec) *actor.PID {
 		SandboxGC:          spec.SandboxGC,
 		TaskUser:           spec.TaskUser,
 		Rand:               spec.Rand,
+		ReregisterSpread:   c.opts.ReregisterSpread,
 		ActorOptions:       c.actorOpts,
 		WriteInline:        c.serial != nil, // the disk is fast next to the fake clock
 	}))

@@ -57,6 +57,14 @@ type Config struct {
 	// BackoffMax. 0 means 1 s and 1 min (Mesos' defaults).
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
+	// ReregisterSpread bounds the random wait before an agent that has an
+	// ID first re-registers with a newly detected master, as Mesos' agent
+	// waits a random part of --registration_backoff_factor: every agent of
+	// the cluster learns of a new leader at the same moment, and without
+	// it they all arrive at once and the new leader's first second goes to
+	// queueing. 0 re-registers at once. The wait is on Clock and drawn
+	// from Rand, so a simulation replays it.
+	ReregisterSpread time.Duration
 	// MaxMissedAcks heartbeats without an acknowledgement make the agent
 	// register again; 0 means 3.
 	MaxMissedAcks int
@@ -132,7 +140,10 @@ type MasterDetected struct {
 // Internal timer messages; gen ties them to the behaviour that armed them.
 type (
 	retryRegistration struct{ gen uint64 }
-	heartbeatTick     struct{ gen uint64 }
+	// spreadOver: the agent's random wait before re-registering with a
+	// new master (Config.ReregisterSpread) is over.
+	spreadOver    struct{ gen uint64 }
+	heartbeatTick struct{ gen uint64 }
 )
 
 type agent struct {
@@ -141,7 +152,8 @@ type agent struct {
 	info      *messages.AgentInfo
 	behavior  actor.Behavior
 	backoff   *backoff.ExponentialBackOff
-	gen       uint64 // bumped on every behaviour change; stale timers are dropped
+	gen       uint64          // bumped on every behaviour change; stale timers are dropped
+	genTimer  clockwork.Timer // the current behaviour's timer (armGen)
 	interval  time.Duration
 	seq       uint64
 	unacked   int
@@ -294,6 +306,10 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		if a.recovering > 0 {
 			return true // registers once recovery is over
 		}
+		if d := a.spread(); d > 0 {
+			a.becomeWaiting(d)
+			return true
+		}
 		a.becomeRegistering(ctx, "a new leading master was detected")
 	default:
 		return false
@@ -376,11 +392,40 @@ func (a *agent) becomeRegistering(ctx actor.Context, why string) {
 	a.behavior.Become(a.registering)
 	a.cfg.Metrics.setRegistered(false)
 	a.sendRegistration(ctx)
-	a.later(a.retryDelay(), retryRegistration{gen: a.gen})
+	a.armGen(a.retryDelay(), retryRegistration{gen: a.gen})
+}
+
+// becomeWaiting leaves the old master behind (no heartbeats to it, no
+// registration retries) and re-registers with the new one after d.
+func (a *agent) becomeWaiting(d time.Duration) {
+	a.log.Debug("agent waits before re-registering with a new master", "agent_id", a.id(), "master", a.cfg.Master.GetAddress(), "wait", d)
+	a.unacked = 0
+	a.gen++
+	a.behavior.Become(a.registering)
+	a.cfg.Metrics.setRegistered(false)
+	a.armGen(d, spreadOver{gen: a.gen})
+}
+
+// spread is the wait before re-registering with a newly detected master:
+// uniform in [0, ReregisterSpread) for an agent with an ID (a new agent
+// has nothing for the master to rebuild and registers at once).
+func (a *agent) spread() time.Duration {
+	if a.cfg.ReregisterSpread <= 0 || a.id() == "" {
+		return 0
+	}
+	n := int64(a.cfg.ReregisterSpread)
+	if a.cfg.Rand != nil {
+		return time.Duration(a.cfg.Rand.Int64N(n))
+	}
+	return time.Duration(rand.Int64N(n))
 }
 
 func (a *agent) registering(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
+	case spreadOver:
+		if msg.gen == a.gen {
+			a.becomeRegistering(ctx, "a new leading master was detected")
+		}
 	case *actor.Started:
 		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
 		a.recover(ctx)
@@ -393,7 +438,7 @@ func (a *agent) registering(ctx actor.Context) {
 			return
 		}
 		a.sendRegistration(ctx)
-		a.later(a.retryDelay(), retryRegistration{gen: a.gen})
+		a.armGen(a.retryDelay(), retryRegistration{gen: a.gen})
 	case *messages.AgentRegistered:
 		a.handleRegistered(ctx, msg)
 	case *messages.Error:
@@ -499,7 +544,7 @@ func (a *agent) becomeRegistered(ctx actor.Context, msg *messages.AgentRegistere
 	a.cfg.Metrics.setRegistered(true)
 	a.log.Info("agent registered", "agent_id", a.id(), "reregistered", msg.Reregistered, "heartbeat_interval", a.interval)
 	a.resendPending(ctx) // a (new) master learns at once what it missed
-	a.later(a.jittered(), heartbeatTick{gen: a.gen})
+	a.armGen(a.jittered(), heartbeatTick{gen: a.gen})
 	// Published after the heartbeat timer is armed, so an observer that
 	// advances a fake clock on this event sees the heartbeat fire.
 	ctx.ActorSystem().EventStream.Publish(Registered{AgentID: a.id(), Reregistered: msg.Reregistered})
@@ -518,7 +563,7 @@ func (a *agent) registered(ctx actor.Context) {
 		a.seq++
 		a.unacked++
 		ctx.Request(a.cfg.Master, &messages.AgentHeartbeat{AgentId: a.agentID(), Seq: a.seq, MasterEpoch: a.epoch})
-		a.later(a.jittered(), heartbeatTick{gen: a.gen})
+		a.armGen(a.jittered(), heartbeatTick{gen: a.gen})
 	case *messages.AgentHeartbeatAck:
 		if msg.GetMaster().GetEpoch() < a.epoch {
 			return
@@ -549,7 +594,7 @@ func (a *agent) registered(ctx actor.Context) {
 
 func (a *agent) ignore(msg any) {
 	switch msg.(type) {
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, retryRegistration, heartbeatTick, *actor.DeadLetterResponse:
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, retryRegistration, spreadOver, heartbeatTick, *actor.DeadLetterResponse:
 		return
 	}
 	a.log.Warn("agent: unexpected message", "type", fmt.Sprintf("%T", msg))
@@ -575,6 +620,20 @@ func (a *agent) jittered() time.Duration {
 		return a.interval - time.Duration(a.cfg.Rand.Int64N(n))
 	}
 	return a.interval - time.Duration(rand.Int64N(n))
+}
+
+// armGen arms the current behaviour's one timer (a registration retry, the
+// end of the re-registration spread, the next heartbeat) and stops the one
+// it replaces. A stale timer would be dropped by its gen anyway, but each
+// firing costs a goroutine (time.AfterFunc): 10,000 agents re-registering
+// with a new leader left 10,000 retries behind, and creating their
+// goroutines was a third of the CPU a rebuild took.
+func (a *agent) armGen(d time.Duration, msg any) {
+	if a.genTimer != nil {
+		a.genTimer.Stop()
+	}
+	sys, self := a.sys, a.self
+	a.genTimer = a.cfg.Clock.AfterFunc(d, func() { sys.Root.Send(self, msg) })
 }
 
 // later sends msg to the agent after d on the agent's clock.

@@ -23,12 +23,21 @@ import (
 // executor only reports (tasks run until killed), and waits for them.
 func benchCluster(b *testing.B, agents int, resources string, record ...func(any) bool) *testkit.Cluster {
 	b.Helper()
-	// Liveness as `agora node` sets it (auto): at most 500 heartbeats/s.
-	opts := testkit.Options{Clock: clockwork.NewRealClock(), AgentResources: resources, OfferTimeout: -1,
-		Liveness: &master.LivenessPolicy{MinInterval: 5 * time.Second, MaxRate: 500, MaxMisses: 3}}
+	opts := testkit.Options{}
 	if len(record) > 0 {
 		opts.Record = record[0]
 	}
+	return benchClusterWith(b, agents, resources, opts)
+}
+
+// benchClusterWith is benchCluster with options of the caller's (Record,
+// ReregisterSpread); the clock, resources, offer timeout and liveness are
+// the benchmark's.
+func benchClusterWith(b *testing.B, agents int, resources string, opts testkit.Options) *testkit.Cluster {
+	b.Helper()
+	// Liveness as `agora node` sets it (auto): at most 500 heartbeats/s.
+	opts.Clock, opts.AgentResources, opts.OfferTimeout = clockwork.NewRealClock(), resources, -1
+	opts.Liveness = &master.LivenessPolicy{MinInterval: 5 * time.Second, MaxRate: 500, MaxMisses: 3}
 	c, err := testkit.New(opts)
 	if err != nil {
 		b.Fatal(err)

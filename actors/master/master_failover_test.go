@@ -219,3 +219,50 @@ func acting(h scheduler.Handler) scheduler.HandlerFunc {
 		h.Receive(d, ev)
 	}
 }
+
+// With ReregisterSpread, agents re-register with a new leader at random
+// moments within the spread (Mesos: a random part of
+// --registration_backoff_factor), not all at the moment it is announced;
+// the new leader rebuilds the same books.
+func TestFailoverReregistrationSpread(t *testing.T) {
+	const spread = 2 * time.Second
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{
+		Clock: clock, Agents: 8, AgentResources: "cpus:4;mem:8192",
+		Containerizer: testkit.SimContainerizer{Clock: clock}, ReregisterSpread: spread,
+	})
+	fw := &testkit.Elastic{Target: 8, Shape: "cpus:1;mem:1024"}
+	c.StartScheduler(frameworkInfo("fw", "r"), acting(fw))
+	mark := c.Events.Mark()
+	c.AdvanceUntil(t, mark, 30*time.Second, func(any) bool { return fw.Running() == 8 })
+
+	mark = c.Events.Mark()
+	epoch := c.FailoverMaster(t)
+	c.Drain()
+	if n := c.Events.Count(mark, isReregistered); n != 0 {
+		t.Fatalf("%d agents re-registered the moment the new leader was announced, want none before their wait", n)
+	}
+	// Within the spread every agent is back, and not all at once: the
+	// seeded waits put them at more than one moment.
+	var moments []time.Time
+	for step := 0; step < 20; step++ {
+		c.Advance(t, spread/20)
+		for n := c.Events.Count(mark, isReregistered); len(moments) < n; {
+			moments = append(moments, clock.Now())
+		}
+	}
+	if len(moments) != 8 {
+		t.Fatalf("%d of 8 agents re-registered within the spread of %v", len(moments), spread)
+	}
+	if moments[0].Equal(moments[7]) {
+		t.Fatalf("every agent re-registered at %v: not spread", moments[0])
+	}
+	st := c.StateWhere(t, func(s *messages.MasterState) bool { return s.Master.Epoch == epoch && len(s.Agents) == 8 })
+	var running uint32
+	for _, f := range st.Frameworks {
+		running += f.Tasks["TASK_RUNNING"]
+	}
+	if running != 8 {
+		t.Fatalf("the new leader's books hold %d running tasks, want 8", running)
+	}
+}

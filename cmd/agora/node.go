@@ -107,6 +107,7 @@ type nodeCmd struct {
 	HTTPReadTimeout           time.Duration `name:"http-read-timeout" default:"30s" env:"AGORA_HTTP_READ_TIMEOUT" help:"Time a client of the HTTP APIs has to send a request whole (headers and body); one cut short applies nothing."`
 	RegistrationBackoff       time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
 	RegistrationMax           time.Duration `name:"registration-backoff-max" default:"1m" env:"AGORA_REGISTRATION_BACKOFF_MAX" help:"Longest agent registration retry delay."`
+	ReregistrationSpread      time.Duration `name:"reregistration-spread" default:"500ms" env:"AGORA_REREGISTRATION_SPREAD" help:"An agent re-registers with a newly elected master after a random wait below this (Mesos: a random part of --registration_backoff_factor), so that a new leader does not meet every agent at once (0: at once)."`
 
 	ACLs           string        `name:"acls" env:"AGORA_ACLS" help:"Access control lists (master): a JSON file (see the README's \"A secured cluster\"), reloaded when it changes; or consul, to read them from the election's Consul KV (agora/<cluster>/acls; set with agora acls set), so that every master enforces the same. With a list, what it does not allow is denied. Empty: none, every authenticated client may do what its certificate's role allows."`
 	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal; on the Mesos scheduler API (/api/v1/scheduler) as frameworks of that principal, and there, without a certificate, they are required. Reloaded when it changes."`
@@ -445,7 +446,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		agentPID, err := node.System.Root.SpawnNamed(agent.Props(agent.Config{
 			Info: info, Master: initial, WorkDir: c.WorkDir, Clock: clock, Logger: logger, Metrics: agentMetrics, Containerizer: command, Docker: docker, SandboxGC: c.SandboxGC, Fetcher: fetch, ExecutorRegistrationTimeout: c.ExecutorRegistrationTimeout,
 			TaskUser:       c.taskUser(),
-			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax,
+			BackoffInitial: c.RegistrationBackoff, BackoffMax: c.RegistrationMax, ReregisterSpread: c.ReregistrationSpread,
 			DiskWatchInterval: c.DiskWatchInterval, DiskQuotaWarnOnly: !c.EnforceContainerDiskQuota,
 		}), agent.Name)
 		if err != nil {

@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"time"
 
+	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
@@ -219,6 +220,9 @@ type Core struct {
 
 	out     []Effect
 	changed bool
+	// grants is scratch for decoding the allocator's grants; Allocated
+	// reads it only while it runs.
+	grants []policy.Grant
 }
 
 // New returns the core of a master that starts leading; call Start next.

@@ -156,12 +156,17 @@ func (c *Core) Teardown(p Peer, msg *messages.Teardown, now time.Time) Ready {
 	return c.ready()
 }
 
-// teardown removes a framework: offers rescinded, tasks killed. The
+// teardown removes a framework: offers withdrawn, tasks killed. The
 // allocator keeps the tasks' resources until each ends, so nothing is
 // offered twice; the framework is forgotten when its last task ends.
 func (c *Core) teardown(f *frameworkRecord, why string, now time.Time) {
 	f.tearingDown = true
-	c.rescindAll(f, why)
+	c.log.Info("framework being torn down", "framework_id", f.id(), "why", why, "offers_withdrawn", len(f.offers))
+	// A framework with no live task is removed below, in this same
+	// step, and the allocator's RemoveFramework frees all it granted
+	// the framework: returning each offer first would only be a
+	// thousand messages to undo one by one what that undoes at once.
+	c.withdrawAll(f, f.hasLiveTasks())
 	c.toAllocator(&messages.AllocatorDeactivateFramework{FrameworkId: f.id()})
 	for _, t := range ordered(f.tasks, strings.Compare) {
 		if !messages.IsTerminal(t.task.State) {
@@ -172,15 +177,20 @@ func (c *Core) teardown(f *frameworkRecord, why string, now time.Time) {
 	c.changed = true
 }
 
-// maybeRemove forgets a torn-down framework once no task is live.
-func (c *Core) maybeRemove(f *frameworkRecord) {
-	if !f.tearingDown {
-		return
-	}
+// hasLiveTasks reports whether a task of the framework has not ended.
+func (f *frameworkRecord) hasLiveTasks() bool {
 	for _, t := range f.tasks {
 		if !messages.IsTerminal(t.task.State) {
-			return
+			return true
 		}
+	}
+	return false
+}
+
+// maybeRemove forgets a torn-down framework once no task is live.
+func (c *Core) maybeRemove(f *frameworkRecord) {
+	if !f.tearingDown || f.hasLiveTasks() {
+		return
 	}
 	for _, t := range ordered(f.tasks, strings.Compare) {
 		c.books.forgetTask(t)
