@@ -116,7 +116,7 @@ type run struct {
 	masterIO *tail
 	// masterExited is closed once the master has exited.
 	masterExited chan struct{}
-	operator *security.Source
+	operator     *security.Source
 }
 
 // Run starts the master, the agent hosts and the frameworks, measures,
