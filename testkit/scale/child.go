@@ -276,7 +276,7 @@ func runFrameworks(args childArgs, commands <-chan string) {
 	w := &wire{self: node.Address}
 	run := &floodRun{target: int64(args.Tasks * len(args.Frameworks)), done: make(chan struct{})}
 	for _, name := range args.Frameworks {
-		f := &flood{run: run, name: name, queue: args.Tasks, task: task}
+		f := &flood{run: run, name: name, queue: args.Tasks, task: task, running: map[string]bool{}}
 		node.System.Root.Spawn(scheduler.Props(scheduler.Config{
 			Master: masterPID, Info: &messages.FrameworkInfo{Name: name, Roles: []string{name}}, Clock: clock, Logger: quiet,
 			ActorOptions: []actor.PropsOption{actor.WithSenderMiddleware(w.sender), actor.WithReceiverMiddleware(w.receiver)},
@@ -316,6 +316,7 @@ type flood struct {
 	next       int
 	subscribed time.Time
 	offered    bool
+	running    map[string]bool // tasks seen RUNNING (an update may come twice)
 }
 
 func (f *flood) Receive(d *scheduler.Driver, ev any) {
@@ -353,7 +354,8 @@ func (f *flood) Receive(d *scheduler.Driver, ev any) {
 			d.LaunchWithFilters([]*messages.Offer{o}, &messages.Filters{RefuseSeconds: &zero}, tasks...)
 		}
 	case *messages.StatusUpdate:
-		if ev.Status.State == messages.TaskState_TASK_RUNNING {
+		if ev.Status.State == messages.TaskState_TASK_RUNNING && !f.running[ev.Status.TaskId.GetValue()] {
+			f.running[ev.Status.TaskId.GetValue()] = true
 			now := time.Now()
 			f.run.mu.Lock()
 			f.run.lastRunning = now

@@ -1,6 +1,7 @@
 package scale_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ var agoraBin string
 
 func TestMain(m *testing.M) {
 	scale.RunChildIfAsked()
+	flag.Parse()
 	code := func() int {
 		if testing.Short() || !wantsProcesses() {
 			return m.Run()
