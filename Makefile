@@ -56,11 +56,11 @@ bench: consul
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./testkit/sim/
 
 # scale runs the multi-process harness over real TCP (testkit/scale): the
-# master as `agora node --role=master` (mutual TLS), SCALE_AGENTS simulated
+# master as `agora node --role=master` (--insecure: see testkit/scale Config.TLS), SCALE_AGENTS simulated
 # agents in SCALE_AGENT_HOSTS processes, SCALE_FRAMEWORKS SDK frameworks of
 # SCALE_TASKS tasks each in two more processes, 20 /state pollers, and a
 # bare proto.actor echo beside it; it prints the report. SCALE_FLAGS adds
-# environment such as AGORA_SCALE_INSECURE=1 or
+# environment such as
 # AGORA_SCALE_PROFILE=/tmp/master.prof (the master's CPU profile).
 SCALE_AGENTS ?= 1000
 SCALE_AGENT_HOSTS ?= 2

@@ -1,7 +1,8 @@
 // Package scale is the multi-process scale harness over real TCP (issue
 // 18): every message between the master and its agents and frameworks
-// crosses loopback TCP through proto.actor remoting, with mutual TLS unless
-// told otherwise.
+// crosses loopback TCP through proto.actor remoting. It runs --insecure:
+// the master admits one reachable agent per certificate, and the agents of
+// a host process share its one connection (Config.TLS).
 //
 //	harness (this process)          agora node --role=master
 //	  |  starts, reads /proc  ----> (its real flags, ports 0, --ready-file)

@@ -31,9 +31,13 @@ type Config struct {
 	// WorkDir holds the certificates, the ready file and the profile
 	// [a temporary directory, removed after].
 	WorkDir string
-	// Insecure runs everything without TLS; by default remoting and HTTP
-	// run mutual TLS, as `agora node` does.
-	Insecure bool
+	// TLS runs remoting and HTTP with mutual TLS, as `agora node` does by
+	// default. Off by default here: the master admits one reachable agent
+	// per agent certificate (one certificate is one machine), and a host
+	// process's agents share its one connection, so with TLS only the
+	// first agent of each host process registers. The harness runs
+	// --insecure unless the agent hosts hold one agent each.
+	TLS bool
 
 	Agents         int    // simulated agents [1,000]
 	AgentHosts     int    // processes hosting them [2]
@@ -134,7 +138,7 @@ func Run(cfg Config) (rep Report, err error) {
 	}
 	defer r.stop()
 	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
-		Tasks: cfg.Frameworks * cfg.Tasks, TLS: !cfg.Insecure, Pollers: cfg.Pollers}
+		Tasks: cfg.Frameworks * cfg.Tasks, TLS: cfg.TLS, Pollers: cfg.Pollers}
 	if err := r.certificates(); err != nil {
 		return rep, err
 	}
@@ -158,7 +162,7 @@ func Run(cfg Config) (rep Report, err error) {
 			n++
 		}
 		args := childArgs{Master: m.Remoting, Agents: n, Resources: cfg.AgentResources, Hostname: "scale-agents"}
-		if cfg.Insecure {
+		if !cfg.TLS {
 			args.Hostname, args.Numbered = fmt.Sprintf("agent-h%d", i), true
 		}
 		c, err := r.startChild(fmt.Sprintf("agents-%d", i), "agents", args)
@@ -301,7 +305,7 @@ func Run(cfg Config) (rep Report, err error) {
 // would; every agent host shows the agents' one (so its agents register
 // under that name).
 func (r *run) certificates() error {
-	if r.cfg.Insecure {
+	if !r.cfg.TLS {
 		r.env = append(os.Environ(), security.EnvInsecure+"=true")
 		return nil
 	}
@@ -338,7 +342,7 @@ func (r *run) startMaster() (readyInfo, error) {
 		// after a burst of 1,000) protects a master from a storm of new
 		// agents, and would make the registration figure its own.
 		"--agent-registration-rate=0"}
-	if r.cfg.Insecure {
+	if !r.cfg.TLS {
 		args = append(args, "--insecure")
 	}
 	if r.cfg.CPUProfile != "" {

@@ -68,7 +68,7 @@ func hasBench() bool {
 }
 
 // TestTCPScaleSmall: the harness end to end on a small cluster: the master
-// in its own process with mutual TLS, 50 simulated agents in two processes,
+// in its own process (insecure: see scale.Config.TLS), 50 simulated agents in two processes,
 // 4 frameworks in two more, over loopback TCP. Every agent registers,
 // every task reaches RUNNING, and every figure of the report was measured.
 func TestTCPScaleSmall(t *testing.T) {
@@ -112,7 +112,8 @@ func TestTCPScaleSmall(t *testing.T) {
 //
 //	AGORA_SCALE_AGENTS, AGORA_SCALE_AGENT_HOSTS, AGORA_SCALE_FRAMEWORKS,
 //	AGORA_SCALE_FRAMEWORK_HOSTS, AGORA_SCALE_TASKS (per framework),
-//	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_INSECURE=1,
+//	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_TLS=1 (only
+//	for one agent per host process: see scale.Config.TLS),
 //	AGORA_SCALE_PROFILE (the master's CPU profile), AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
@@ -125,7 +126,7 @@ func BenchmarkTCPScale(b *testing.B) {
 	cfg := scale.Config{
 		Agora: agoraBin, Agents: num("AGORA_SCALE_AGENTS"), AgentHosts: num("AGORA_SCALE_AGENT_HOSTS"),
 		Frameworks: num("AGORA_SCALE_FRAMEWORKS"), FrameworkHosts: num("AGORA_SCALE_FRAMEWORK_HOSTS"), Tasks: num("AGORA_SCALE_TASKS"),
-		PollFor: poll, Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
+		PollFor: poll, TLS: os.Getenv("AGORA_SCALE_TLS") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
 		Logf: b.Logf, Timeout: 10 * time.Minute,
 	}
 	var rep scale.Report
