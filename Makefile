@@ -9,7 +9,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: images consul browser registry build test unit bench fuzz proto demo lint tools clean
+.PHONY: images consul browser registry build test unit bench scale fuzz proto demo lint tools clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/agora ./cmd/agora
@@ -54,6 +54,24 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 bench: consul
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 -timeout 30m ./allocator/... ./actors/... ./cmd/agora/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./testkit/sim/
+
+# scale runs the multi-process harness over real TCP (testkit/scale): the
+# master as `agora node --role=master` (--insecure: see testkit/scale Config.TLS), SCALE_AGENTS simulated
+# agents in SCALE_AGENT_HOSTS processes, SCALE_FRAMEWORKS SDK frameworks of
+# SCALE_TASKS tasks each in two more processes, 20 /state pollers, and a
+# bare proto.actor echo beside it; it prints the report. SCALE_FLAGS adds
+# environment such as
+# AGORA_SCALE_PROFILE=/tmp/master.prof (the master's CPU profile).
+SCALE_AGENTS ?= 1000
+SCALE_AGENT_HOSTS ?= 2
+SCALE_FRAMEWORKS ?= 50
+SCALE_TASKS ?= 1000
+SCALE_POLL ?= 10s
+SCALE_FLAGS ?=
+scale: build
+	AGORA_SCALE_BIN=$(CURDIR)/$(BIN)/agora AGORA_SCALE_AGENTS=$(SCALE_AGENTS) AGORA_SCALE_AGENT_HOSTS=$(SCALE_AGENT_HOSTS) \
+		AGORA_SCALE_FRAMEWORKS=$(SCALE_FRAMEWORKS) AGORA_SCALE_TASKS=$(SCALE_TASKS) AGORA_SCALE_POLL=$(SCALE_POLL) $(SCALE_FLAGS) \
+		$(GO) test -run '^$$' -bench TCPScale -benchtime 1x -count 1 -timeout 60m -v ./testkit/scale/
 
 # fuzz runs every fuzz target (func FuzzXxx in a _test.go file) for
 # FUZZTIME each; go test -fuzz takes one target per run. Their seed corpora

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -112,6 +113,8 @@ type nodeCmd struct {
 	ACLs           string        `name:"acls" env:"AGORA_ACLS" help:"Access control lists (master): a JSON file (see the README's \"A secured cluster\"), reloaded when it changes; or consul, to read them from the election's Consul KV (agora/<cluster>/acls; set with agora acls set), so that every master enforces the same. With a list, what it does not allow is denied. Empty: none, every authenticated client may do what its certificate's role allows."`
 	Credentials    string        `env:"AGORA_CREDENTIALS" help:"Principals and secrets (master) in Mesos' --credentials format, {\"credentials\": [{\"principal\": \"ops\", \"secret\": \"...\"}]}: HTTP clients without a client certificate authenticate with them (HTTP Basic, or Authorization: Bearer <secret>) and act as operators of that principal; on the Mesos scheduler API (/api/v1/scheduler) as frameworks of that principal, and there, without a certificate, they are required. Reloaded when it changes."`
 	ReloadInterval time.Duration `name:"reload-interval" default:"2s" env:"AGORA_RELOAD_INTERVAL" help:"How often the --acls and --credentials files are checked for changes."`
+
+	CPUProfile string `name:"cpu-profile" type:"path" env:"AGORA_CPU_PROFILE" help:"Write a Go CPU profile of the node, from start to a clean stop (SIGTERM or SIGINT), to this file (go tool pprof): what bounds a master under load."`
 
 	// TLS: the node's certificate (of role master, or agent for an agent
 	// only node) and the cluster's CA.
@@ -517,6 +520,13 @@ func (r *running) stop() {
 }
 
 func (c *nodeCmd) Run(logger *slog.Logger) error {
+	if c.CPUProfile != "" {
+		stop, err := startCPUProfile(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	r, err := c.start(logger)
 	if err != nil {
 		return err
@@ -571,4 +581,18 @@ func (c *nodeCmd) fetcher() (fetcher.Config, error) {
 		return fetcher.Config{}, fmt.Errorf("--fetcher-cache-size: %w", err)
 	}
 	return cfg, nil
+}
+
+// startCPUProfile starts a CPU profile written to path; stop ends it and
+// closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpu-profile %s: %w", path, err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }

@@ -1,0 +1,452 @@
+package scale
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/cluster/remoting"
+	"github.com/agora-sched/agora/cluster/security"
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/testkit"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/protobuf/proto"
+)
+
+// Children are the harness's own executable (a test binary) started with
+// childEnv naming what to be and childArgsEnv its arguments as JSON. They
+// talk to the harness in JSON lines: reports on stdout, commands on stdin.
+// A child ends when its stdin closes (the harness ended or died).
+const (
+	childEnv     = "AGORA_SCALE_CHILD"
+	childArgsEnv = "AGORA_SCALE_ARGS"
+)
+
+// childArgs is what every kind of child is told.
+type childArgs struct {
+	Master string `json:"master,omitempty"` // the master's remoting address
+	// Agents hosts: how many agents, their resources and the hostname
+	// prefix (with TLS, the hostname is the certificate's name: the master
+	// takes an agent only under it).
+	Agents    int    `json:"agents,omitempty"`
+	Resources string `json:"resources,omitempty"`
+	Hostname  string `json:"hostname,omitempty"`
+	Numbered  bool   `json:"numbered,omitempty"` // append -<n> to Hostname
+	// Framework hosts: the frameworks' names (each in a role of its own
+	// name) and the tasks each launches.
+	Frameworks []string `json:"frameworks,omitempty"`
+	Tasks      int      `json:"tasks,omitempty"`
+	Task       string   `json:"task,omitempty"`
+	// Echo client: the echo server's address, messages and window.
+	Echo     string `json:"echo,omitempty"`
+	Messages int    `json:"messages,omitempty"`
+	Window   int    `json:"window,omitempty"`
+}
+
+// report is one line a child writes; Kind says which fields are set.
+type report struct {
+	Kind    string `json:"kind"`
+	Error   string `json:"error,omitempty"`
+	Address string `json:"address,omitempty"`
+	// agents: registered
+	First int64 `json:"first,omitempty"` // unix ns
+	Last  int64 `json:"last,omitempty"`  // unix ns
+	Count int   `json:"count,omitempty"`
+	// agents: stats; frameworks: done
+	Sent       int64   `json:"sent,omitempty"`
+	Received   int64   `json:"received,omitempty"`
+	Heartbeats []int64 `json:"heartbeats,omitempty"` // answer latencies, ns
+	FirstOffer []int64 `json:"first_offer,omitempty"`
+	// echo: elapsed ns for Count messages (both directions)
+	Elapsed int64 `json:"elapsed,omitempty"`
+}
+
+var out = struct {
+	sync.Mutex
+	enc *json.Encoder
+}{enc: json.NewEncoder(os.Stdout)}
+
+func say(r report) {
+	out.Lock()
+	defer out.Unlock()
+	_ = out.enc.Encode(r)
+}
+
+func fail(err error) {
+	say(report{Kind: "error", Error: err.Error()})
+	os.Exit(1)
+}
+
+// RunChildIfAsked turns this process into a harness child when the
+// harness started it as one, and exits when the child is done; otherwise
+// it returns at once. Call it first in TestMain.
+func RunChildIfAsked() {
+	kind := os.Getenv(childEnv)
+	if kind == "" {
+		return
+	}
+	var args childArgs
+	if err := json.Unmarshal([]byte(os.Getenv(childArgsEnv)), &args); err != nil {
+		fail(fmt.Errorf("%s: %w", childArgsEnv, err))
+	}
+	commands := make(chan string)
+	go func() {
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			commands <- strings.TrimSpace(in.Text())
+		}
+		close(commands)
+	}()
+	switch kind {
+	case "agents":
+		runAgents(args, commands)
+	case "frameworks":
+		runFrameworks(args, commands)
+	case "echo-server":
+		runEchoServer(commands)
+	case "echo-client":
+		runEchoClient(args, commands)
+	default:
+		fail(fmt.Errorf("unknown child kind %q", kind))
+	}
+	os.Exit(0)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// startNode starts remoting as a node of role, with the certificate the
+// environment names (security.EnvDir) or insecure.
+func startNode(role security.Role) *remoting.Node {
+	src, err := security.FromEnv().Load(role, quiet)
+	if err != nil {
+		fail(err)
+	}
+	node, err := remoting.Start(remoting.Config{Bind: "127.0.0.1:0", Logger: quiet, TLS: src, Insecure: src == nil})
+	if err != nil {
+		fail(err)
+	}
+	return node
+}
+
+// wire counts the messages an actor exchanges with other nodes: sends to a
+// PID of another address, and receipts of protobuf messages not sent from
+// this node (the actors' own timers are Go structs). Both sides of every
+// message the master handles are counted at its peers, so the master
+// itself runs unchanged.
+type wire struct {
+	self     string
+	sent     atomic.Int64
+	received atomic.Int64
+	onSend   func(msg any, now time.Time)
+}
+
+func (w *wire) sender(next actor.SenderFunc) actor.SenderFunc {
+	return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
+		if target.Address != w.self {
+			w.sent.Add(1)
+			if w.onSend != nil {
+				w.onSend(env.Message, time.Now())
+			}
+		}
+		next(ctx, target, env)
+	}
+}
+
+func (w *wire) receiver(next actor.ReceiverFunc) actor.ReceiverFunc {
+	return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+		if _, ok := env.Message.(proto.Message); ok && (env.Sender == nil || env.Sender.Address != w.self) {
+			w.received.Add(1)
+		}
+		next(ctx, env)
+	}
+}
+
+// runAgents hosts args.Agents simulated agents: each a real agent actor
+// (registration, heartbeats, status updates) whose containerizer runs no
+// process (testkit.SimContainerizer: a task runs until killed).
+//
+// Commands: "reset" zeroes the message counts and heartbeat latencies
+// (answers "ok"); "stats" reports them.
+func runAgents(args childArgs, commands <-chan string) {
+	node := startNode(security.RoleAgent)
+	res, err := messages.ParseResources(args.Resources)
+	if err != nil {
+		fail(err)
+	}
+	clock := clockwork.NewRealClock()
+	masterPID := actor.NewPID(args.Master, master.Name)
+
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{} // agent/seq of heartbeats in flight
+	var latencies []int64
+	registered := map[string]bool{}
+	var first, last time.Time
+	allRegistered := make(chan struct{})
+	w := &wire{self: node.Address, onSend: func(msg any, now time.Time) {
+		if hb, ok := msg.(*messages.AgentHeartbeat); ok {
+			mu.Lock()
+			sentAt[fmt.Sprintf("%s/%d", hb.GetAgentId().GetValue(), hb.Seq)] = now
+			mu.Unlock()
+		}
+	}}
+	node.System.EventStream.Subscribe(func(ev any) {
+		switch ev := ev.(type) {
+		case agent.Registered:
+			mu.Lock()
+			defer mu.Unlock()
+			if !registered[ev.AgentID] {
+				registered[ev.AgentID] = true
+				last = time.Now()
+				if len(registered) == args.Agents {
+					close(allRegistered)
+				}
+			}
+		case agent.HeartbeatAcked:
+			now := time.Now()
+			key := fmt.Sprintf("%s/%d", ev.AgentID, ev.Seq)
+			mu.Lock()
+			if at, ok := sentAt[key]; ok {
+				latencies = append(latencies, now.Sub(at).Nanoseconds())
+				delete(sentAt, key)
+			}
+			mu.Unlock()
+		}
+	})
+	first = time.Now()
+	for i := range args.Agents {
+		host := args.Hostname
+		if args.Numbered {
+			host = fmt.Sprintf("%s-%d", host, i)
+		}
+		node.System.Root.Spawn(agent.Props(agent.Config{
+			Info: &messages.AgentInfo{Hostname: host, Resources: res}, Master: masterPID, Clock: clock, Logger: quiet,
+			Containerizer:      testkit.SimContainerizer{Clock: clock},
+			SenderMiddleware:   []actor.SenderMiddleware{w.sender},
+			ReceiverMiddleware: []actor.ReceiverMiddleware{w.receiver},
+		}))
+	}
+	say(report{Kind: "started", First: first.UnixNano(), Address: node.Address})
+	go func() {
+		<-allRegistered
+		mu.Lock()
+		say(report{Kind: "registered", First: first.UnixNano(), Last: last.UnixNano(), Count: len(registered)})
+		mu.Unlock()
+	}()
+	for cmd := range commands {
+		switch cmd {
+		case "reset":
+			mu.Lock()
+			latencies = nil
+			mu.Unlock()
+			w.sent.Store(0)
+			w.received.Store(0)
+			say(report{Kind: "ok"})
+		case "stats":
+			mu.Lock()
+			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies})
+			latencies = nil
+			mu.Unlock()
+		}
+	}
+}
+
+// runFrameworks runs one SDK scheduler per name in args.Frameworks, each
+// launching args.Tasks tasks as fast as offers allow, and reports once
+// all are RUNNING: when the first was launched and the last ran, and each
+// framework's first offer after its subscription.
+func runFrameworks(args childArgs, commands <-chan string) {
+	node := startNode(security.RoleFramework)
+	clock := clockwork.NewRealClock()
+	masterPID := actor.NewPID(args.Master, master.Name)
+	task, err := messages.ParseResources(args.Task)
+	if err != nil {
+		fail(err)
+	}
+	w := &wire{self: node.Address}
+	run := &floodRun{target: int64(args.Tasks * len(args.Frameworks)), done: make(chan struct{})}
+	for _, name := range args.Frameworks {
+		f := &flood{run: run, name: name, queue: args.Tasks, task: task, running: map[string]bool{}}
+		node.System.Root.Spawn(scheduler.Props(scheduler.Config{
+			Master: masterPID, Info: &messages.FrameworkInfo{Name: name, Roles: []string{name}}, Clock: clock, Logger: quiet,
+			ActorOptions: []actor.PropsOption{actor.WithSenderMiddleware(w.sender), actor.WithReceiverMiddleware(w.receiver)},
+		}, f))
+	}
+	select {
+	case <-run.done:
+	case <-commands: // stdin closed: the harness gave up
+		return
+	}
+	run.mu.Lock()
+	say(report{Kind: "done", Count: int(run.running.Load()), First: run.firstLaunch.UnixNano(), Last: run.lastRunning.UnixNano(),
+		Sent: w.sent.Load(), Received: w.received.Load(), FirstOffer: run.firstOffers})
+	run.mu.Unlock()
+	for range commands {
+	}
+}
+
+// floodRun is what the frameworks of one child share.
+type floodRun struct {
+	mu          sync.Mutex
+	firstLaunch time.Time
+	lastRunning time.Time
+	firstOffers []int64
+	running     atomic.Int64
+	target      int64
+	done        chan struct{}
+}
+
+// flood launches its queue as fast as offers allow; tasks run until
+// killed (the agents' containerizer runs nothing).
+type flood struct {
+	run        *floodRun
+	name       string
+	queue      int
+	task       []*messages.Resource
+	next       int
+	subscribed time.Time
+	offered    bool
+	running    map[string]bool // tasks seen RUNNING (an update may come twice)
+}
+
+func (f *flood) Receive(d *scheduler.Driver, ev any) {
+	switch ev := ev.(type) {
+	case *messages.FrameworkSubscribed:
+		f.subscribed = time.Now()
+	case *messages.Offers:
+		now := time.Now()
+		if !f.offered && !f.subscribed.IsZero() {
+			f.offered = true
+			f.run.mu.Lock()
+			f.run.firstOffers = append(f.run.firstOffers, now.Sub(f.subscribed).Nanoseconds())
+			f.run.mu.Unlock()
+		}
+		zero := 0.0
+		for _, o := range ev.Offers {
+			left := o.Resources
+			var tasks []*messages.TaskInfo
+			for f.next < f.queue && scheduler.Fits(left, f.task) {
+				left = scheduler.Subtract(left, f.task)
+				id := fmt.Sprintf("%s-%d", f.name, f.next)
+				f.next++
+				tasks = append(tasks, &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Resources: f.task,
+					Command: &messages.CommandInfo{Value: "true", Shell: true}})
+			}
+			if len(tasks) == 0 {
+				d.Decline([]*messages.OfferID{o.Id}, 3600)
+				continue
+			}
+			f.run.mu.Lock()
+			if f.run.firstLaunch.IsZero() {
+				f.run.firstLaunch = now
+			}
+			f.run.mu.Unlock()
+			d.LaunchWithFilters([]*messages.Offer{o}, &messages.Filters{RefuseSeconds: &zero}, tasks...)
+		}
+	case *messages.StatusUpdate:
+		if ev.Status.State == messages.TaskState_TASK_RUNNING && !f.running[ev.Status.TaskId.GetValue()] {
+			f.running[ev.Status.TaskId.GetValue()] = true
+			now := time.Now()
+			f.run.mu.Lock()
+			f.run.lastRunning = now
+			f.run.mu.Unlock()
+			if f.run.running.Add(1) == f.run.target {
+				close(f.run.done)
+			}
+		}
+	}
+}
+
+// echoSize is the echo's payload: a status update as an agent sends it,
+// the message class the offer loop carries most of.
+func echoMessage(i int) *messages.StatusUpdate {
+	return &messages.StatusUpdate{
+		FrameworkId: &messages.FrameworkID{Value: "5f0c1a2b3c4d-0001"},
+		Status: &messages.TaskStatus{
+			TaskId:  &messages.TaskID{Value: fmt.Sprintf("fw12-%d", i)},
+			AgentId: &messages.AgentID{Value: "5f0c1a2b3c4d-S1234"},
+			State:   messages.TaskState_TASK_RUNNING,
+			Uuid:    []byte("0123456789abcdef"),
+		},
+	}
+}
+
+// bareNode is proto.actor remoting as its own documentation sets it up: no
+// TLS, no gate, no interceptors: the physical limit Agora's remoting sits
+// on.
+func bareNode() (*actor.ActorSystem, *remote.Remote) {
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	r := remote.NewRemote(sys, remote.Configure("127.0.0.1", 0))
+	r.Start()
+	return sys, r
+}
+
+// runEchoServer answers every message with itself.
+func runEchoServer(commands <-chan string) {
+	sys, r := bareNode()
+	if _, err := sys.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*messages.StatusUpdate); ok && ctx.Sender() != nil {
+			ctx.Send(ctx.Sender(), m)
+		}
+	}), "echo"); err != nil {
+		fail(err)
+	}
+	say(report{Kind: "address", Address: sys.Address()})
+	for range commands {
+	}
+	r.Shutdown(false)
+}
+
+// runEchoClient keeps args.Window messages in flight to the echo server
+// until args.Messages have come back, and reports the time for twice that
+// many messages (each crossed the loopback twice).
+func runEchoClient(args childArgs, commands <-chan string) {
+	sys, r := bareNode()
+	defer r.Shutdown(false)
+	echo := actor.NewPID(args.Echo, "echo")
+	done := make(chan time.Duration, 1)
+	var start time.Time
+	sent, back := 0, 0
+	warm := min(args.Window, args.Messages)
+	sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch ctx.Message().(type) {
+		case *actor.Started:
+			// One message first: the connection is made before timing.
+			ctx.Request(echo, echoMessage(0))
+		case *messages.StatusUpdate:
+			if start.IsZero() {
+				start = time.Now()
+				for ; sent < warm; sent++ {
+					ctx.Request(echo, echoMessage(sent))
+				}
+				return
+			}
+			back++
+			if back == args.Messages {
+				done <- time.Since(start)
+				return
+			}
+			if sent < args.Messages {
+				ctx.Request(echo, echoMessage(sent))
+				sent++
+			}
+		}
+	}))
+	select {
+	case d := <-done:
+		say(report{Kind: "echo", Count: 2 * args.Messages, Elapsed: d.Nanoseconds()})
+	case <-time.After(5 * time.Minute):
+		fail(fmt.Errorf("echo: %d of %d messages came back in 5 minutes", back, args.Messages))
+	case <-commands:
+	}
+}

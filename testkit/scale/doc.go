@@ -1,0 +1,31 @@
+// Package scale is the multi-process scale harness over real TCP (issue
+// 18): every message between the master and its agents and frameworks
+// crosses loopback TCP through proto.actor remoting. It runs --insecure:
+// the master admits one reachable agent per certificate, and the agents of
+// a host process share its one connection (Config.TLS).
+//
+//	harness (this process)          agora node --role=master
+//	  |  starts, reads /proc  ----> (its real flags, ports 0, --ready-file)
+//	  |  20 /state pollers ------->   ^            ^
+//	  |                               | TCP        | TCP
+//	  +-> agents-0 .. agents-H     (simulated agents: each a real agent
+//	  |                             actor, registering, heartbeating and
+//	  |                             sending status updates; tasks run nothing)
+//	  +-> frameworks-0 .. -F       (SDK schedulers launching as fast as
+//	  |                             offers allow)
+//	  +-> echo-server <-> echo-client   (bare proto.actor, same loopback)
+//
+// Run starts the master as `agora node --role=master`, agent-host and
+// framework-host children (the caller's own executable, which calls
+// RunChildIfAsked first: a test binary), and measures in phases: every
+// agent registers; the frameworks launch their tasks to RUNNING; pollers
+// read /state while the agents time their heartbeats; then the bare echo
+// runs on the idle machine. Children bind port 0 and report their
+// addresses; they talk to the harness in JSON lines and end when their
+// stdin closes.
+//
+// `make scale` runs BenchmarkTCPScale (1,000 agents by default; SCALE_AGENTS=10000
+// for the documented size); TestTCPScaleSmall is the short version in make test.
+// On a larger machine raise SCALE_AGENT_HOSTS with the agents (a host
+// process of 5,000 agents needs about a core while they register).
+package scale

@@ -1,0 +1,588 @@
+package scale
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/agora-sched/agora/cluster/security"
+)
+
+// Config shapes one run. Zero fields take the defaults in brackets.
+type Config struct {
+	// Agora is the agora binary the master runs as (`agora node
+	// --role=master`). Required.
+	Agora string
+	// Self is the executable children run as (RunChildIfAsked must be
+	// called first in its main or TestMain) [os.Executable()].
+	Self string
+	// WorkDir holds the certificates, the ready file and the profile
+	// [a temporary directory, removed after].
+	WorkDir string
+	// TLS runs remoting and HTTP with mutual TLS, as `agora node` does by
+	// default. Off by default here: the master admits one reachable agent
+	// per agent certificate (one certificate is one machine), and a host
+	// process's agents share its one connection, so with TLS only the
+	// first agent of each host process registers. The harness runs
+	// --insecure unless the agent hosts hold one agent each.
+	TLS bool
+
+	Agents         int    // simulated agents [1,000]
+	AgentHosts     int    // processes hosting them [2]
+	AgentResources string // each agent's [cpus:32;mem:65536]
+	Frameworks     int    // frameworks [50]
+	FrameworkHosts int    // processes running them [2]
+	Tasks          int    // tasks each framework launches [1,000]
+	TaskResources  string // each task's [cpus:0.1;mem:128]
+
+	Pollers int           // concurrent /state pollers [20]
+	PollFor time.Duration // how long they poll [10 s]
+
+	EchoMessages int // round trips of the bare proto.actor echo [200,000]; negative: no echo
+	EchoWindow   int // echo messages in flight [1,000]
+
+	// CPUProfile, if set, is where the master writes its CPU profile of
+	// the whole run (agora node --cpu-profile).
+	CPUProfile string
+	// MasterArgs are more flags for the master.
+	MasterArgs []string
+	// Logf reports progress [discarded].
+	Logf func(format string, args ...any)
+	// Timeout bounds each phase [5 min].
+	Timeout time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.Agora == "" {
+		return errors.New("scale: Config.Agora must name the agora binary (make build writes bin/agora)")
+	}
+	if c.Self == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("scale: %w", err)
+		}
+		c.Self = self
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Agents, 1000)
+	def(&c.AgentHosts, 2)
+	def(&c.Frameworks, 50)
+	def(&c.FrameworkHosts, 2)
+	def(&c.Tasks, 1000)
+	def(&c.Pollers, 20)
+	def(&c.EchoWindow, 1000)
+	if c.EchoMessages == 0 {
+		c.EchoMessages = 200_000
+	}
+	c.AgentHosts = min(c.AgentHosts, c.Agents)
+	c.FrameworkHosts = min(c.FrameworkHosts, c.Frameworks)
+	if c.AgentResources == "" {
+		c.AgentResources = "cpus:32;mem:65536"
+	}
+	if c.TaskResources == "" {
+		c.TaskResources = "cpus:0.1;mem:128"
+	}
+	if c.PollFor <= 0 {
+		c.PollFor = 10 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return nil
+}
+
+// run is one harness run's processes.
+type run struct {
+	cfg      Config
+	dir      string
+	env      []string
+	children []*child
+	master   *exec.Cmd
+	masterIO *tail
+	// masterExited is closed once the master has exited.
+	masterExited chan struct{}
+	operator     *security.Source
+}
+
+// Run starts the master, the agent hosts and the frameworks, measures,
+// stops them all and returns what it measured.
+func Run(cfg Config) (rep Report, err error) {
+	if err := cfg.defaults(); err != nil {
+		return rep, err
+	}
+	r := &run{cfg: cfg, dir: cfg.WorkDir}
+	if r.dir == "" {
+		if r.dir, err = os.MkdirTemp("", "agora-scale-"); err != nil {
+			return rep, fmt.Errorf("scale: %w", err)
+		}
+		defer os.RemoveAll(r.dir)
+	}
+	defer r.stop()
+	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
+		Tasks: cfg.Frameworks * cfg.Tasks, TLS: cfg.TLS, Pollers: cfg.Pollers}
+	if err := r.certificates(); err != nil {
+		return rep, err
+	}
+	m, err := r.startMaster()
+	if err != nil {
+		return rep, err
+	}
+	pid := r.master.Process.Pid
+	base, err := sample(pid)
+	if err != nil {
+		return rep, err
+	}
+	rep.MasterRSSBase = base.rss
+
+	// Phase 1: every agent registers.
+	cfg.Logf("scale: %d agents in %d processes registering with the master at %s", cfg.Agents, cfg.AgentHosts, m.Remoting)
+	var agentHosts []*child
+	for i := range cfg.AgentHosts {
+		n := cfg.Agents / cfg.AgentHosts
+		if i < cfg.Agents%cfg.AgentHosts {
+			n++
+		}
+		args := childArgs{Master: m.Remoting, Agents: n, Resources: cfg.AgentResources, Hostname: "scale-agents"}
+		if !cfg.TLS {
+			args.Hostname, args.Numbered = fmt.Sprintf("agent-h%d", i), true
+		}
+		c, err := r.startChild(fmt.Sprintf("agents-%d", i), "agents", args)
+		if err != nil {
+			return rep, err
+		}
+		agentHosts = append(agentHosts, c)
+	}
+	var first, last int64
+	for _, c := range agentHosts {
+		reg, err := c.expect("registered", cfg.Timeout)
+		if err != nil {
+			return rep, err
+		}
+		if first == 0 || reg.First < first {
+			first = reg.First
+		}
+		last = max(last, reg.Last)
+	}
+	rep.Registration = time.Duration(last - first)
+	registered, err := sample(pid)
+	if err != nil {
+		return rep, err
+	}
+	rep.MasterRSS = registered.rss
+	rep.MasterCPURegistration = registered.cpu - base.cpu
+	cfg.Logf("scale: registered in %v", rep.Registration)
+
+	// Phase 2: the frameworks launch their tasks.
+	for _, c := range agentHosts {
+		if err := c.command("reset", "ok", cfg.Timeout); err != nil {
+			return rep, err
+		}
+	}
+	before, err := sample(pid)
+	if err != nil {
+		return rep, err
+	}
+	var fwHosts []*child
+	for i := range cfg.FrameworkHosts {
+		var names []string
+		for j := i; j < cfg.Frameworks; j += cfg.FrameworkHosts {
+			names = append(names, fmt.Sprintf("fw%d", j))
+		}
+		c, err := r.startChild(fmt.Sprintf("frameworks-%d", i), "frameworks", childArgs{Master: m.Remoting, Frameworks: names, Tasks: cfg.Tasks, Task: cfg.TaskResources})
+		if err != nil {
+			return rep, err
+		}
+		fwHosts = append(fwHosts, c)
+	}
+	first, last = 0, 0
+	var firstOffers []time.Duration
+	var msgs int64
+	for _, c := range fwHosts {
+		done, err := c.expect("done", cfg.Timeout)
+		if err != nil {
+			return rep, err
+		}
+		if first == 0 || done.First < first {
+			first = done.First
+		}
+		last = max(last, done.Last)
+		msgs += done.Sent + done.Received
+		for _, ns := range done.FirstOffer {
+			firstOffers = append(firstOffers, time.Duration(ns))
+		}
+	}
+	after, err := sample(pid)
+	if err != nil {
+		return rep, err
+	}
+	for _, c := range agentHosts {
+		c.send("stats")
+		st, err := c.expect("stats", cfg.Timeout)
+		if err != nil {
+			return rep, err
+		}
+		msgs += st.Sent + st.Received
+	}
+	rep.TaskPhase = time.Duration(last - first)
+	rep.TasksPerSecond = float64(rep.Tasks) / rep.TaskPhase.Seconds()
+	rep.FirstOffers = len(firstOffers)
+	rep.FirstOfferP50, rep.FirstOfferP99, _ = percentiles(firstOffers)
+	rep.MasterCPUTasks = after.cpu - before.cpu
+	rep.MasterIOBytes = (after.rchar + after.wchar) - (before.rchar + before.wchar)
+	rep.AgoraMessages = msgs
+	rep.AgoraMessageRate = float64(msgs) / rep.TaskPhase.Seconds()
+	cfg.Logf("scale: %d tasks RUNNING in %v (%.0f/s)", rep.Tasks, rep.TaskPhase, rep.TasksPerSecond)
+
+	// Phase 3: /state pollers, and heartbeats answered meanwhile.
+	for _, c := range agentHosts {
+		if err := c.command("reset", "ok", cfg.Timeout); err != nil {
+			return rep, err
+		}
+	}
+	before, err = sample(pid)
+	if err != nil {
+		return rep, err
+	}
+	polls, bytes, err := r.poll(m.HTTP)
+	if err != nil {
+		return rep, err
+	}
+	after, err = sample(pid)
+	if err != nil {
+		return rep, err
+	}
+	rep.MasterCPUPoll = after.cpu - before.cpu
+	rep.PollFor = cfg.PollFor
+	rep.StatePolls = len(polls)
+	rep.StateBytes = bytes
+	rep.StateP50, rep.StateP99, rep.StateMax = percentiles(polls)
+	var hbs []time.Duration
+	for _, c := range agentHosts {
+		c.send("stats")
+		st, err := c.expect("stats", cfg.Timeout)
+		if err != nil {
+			return rep, err
+		}
+		for _, ns := range st.Heartbeats {
+			hbs = append(hbs, time.Duration(ns))
+		}
+	}
+	rep.Heartbeats = len(hbs)
+	rep.HeartbeatP50, rep.HeartbeatP99, rep.HeartbeatMax = percentiles(hbs)
+	cfg.Logf("scale: /state p99 %v over %d polls; heartbeat answers p99 %v over %d", rep.StateP99, rep.StatePolls, rep.HeartbeatP99, rep.Heartbeats)
+
+	// Phase 4: the physical limit, once Agora is idle: a bare proto.actor
+	// echo between two processes on the same loopback.
+	if cfg.EchoMessages > 0 {
+		if rep.EchoMessageRate, err = r.echo(); err != nil {
+			return rep, err
+		}
+		rep.Ratio = rep.AgoraMessageRate / rep.EchoMessageRate
+	}
+	return rep, nil
+}
+
+// certificates makes a CA and one certificate per role, as `agora tls`
+// would; every agent host shows the agents' one (so its agents register
+// under that name).
+func (r *run) certificates() error {
+	if !r.cfg.TLS {
+		r.env = append(os.Environ(), security.EnvInsecure+"=true")
+		return nil
+	}
+	dir := filepath.Join(r.dir, "tls")
+	names := map[security.Role]string{security.RoleMaster: "scale-master", security.RoleAgent: "scale-agents",
+		security.RoleFramework: "scale-frameworks", security.RoleOperator: "scale-operator"}
+	if _, err := security.Bootstrap(dir, names, []string{"localhost", "127.0.0.1"}, time.Now()); err != nil {
+		return fmt.Errorf("scale: certificates: %w", err)
+	}
+	op, err := security.Options{Dir: dir}.Load(security.RoleOperator, quiet)
+	if err != nil {
+		return fmt.Errorf("scale: %w", err)
+	}
+	r.operator = op
+	r.env = append(os.Environ(), security.EnvDir+"="+dir)
+	return nil
+}
+
+// readyInfo is the part of agora node's --ready-file the harness reads.
+type readyInfo struct {
+	PID      int    `json:"pid"`
+	Remoting string `json:"remoting"`
+	HTTP     string `json:"http"`
+}
+
+// startMaster starts `agora node --role=master` on free ports and waits
+// for its ready file.
+func (r *run) startMaster() (readyInfo, error) {
+	var info readyInfo
+	ready := filepath.Join(r.dir, "master-ready.json")
+	args := []string{"node", "--role=master", "--listen=127.0.0.1:0", "--http=127.0.0.1:0", "--ready-file=" + ready,
+		"--log-level=warn", fmt.Sprintf("--max-agents=%d", max(r.cfg.Agents, 10_000)),
+		// Registration as fast as the agents come: the default (100/s
+		// after a burst of 1,000) protects a master from a storm of new
+		// agents, and would make the registration figure its own.
+		"--agent-registration-rate=0"}
+	if !r.cfg.TLS {
+		args = append(args, "--insecure")
+	}
+	if r.cfg.CPUProfile != "" {
+		args = append(args, "--cpu-profile="+r.cfg.CPUProfile)
+	}
+	args = append(args, r.cfg.MasterArgs...)
+	cmd := exec.Command(r.cfg.Agora, args...)
+	cmd.Env = r.env
+	r.masterIO = &tail{}
+	cmd.Stdout, cmd.Stderr = r.masterIO, r.masterIO
+	if err := cmd.Start(); err != nil {
+		return info, fmt.Errorf("scale: starting the master: %w", err)
+	}
+	r.master = cmd
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	// The ready file appears whole (written atomically) once the master
+	// serves; it is checked every 10 ms until then.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(time.Minute)
+	for {
+		if b, err := os.ReadFile(ready); err == nil {
+			if err := json.Unmarshal(b, &info); err != nil || info.PID != cmd.Process.Pid {
+				return info, fmt.Errorf("scale: bad ready file %s (%v): %s", ready, err, b)
+			}
+			r.masterExited = exited
+			return info, nil
+		}
+		select {
+		case <-tick.C:
+		case <-exited:
+			return info, fmt.Errorf("scale: the master exited before it was ready:\n%s", r.masterIO)
+		case <-deadline:
+			return info, fmt.Errorf("scale: the master wrote no ready file within a minute:\n%s", r.masterIO)
+		}
+	}
+}
+
+// stop ends every child (their stdin closes) and the master (SIGTERM,
+// so that it writes its CPU profile).
+func (r *run) stop() {
+	for _, c := range r.children {
+		c.stop()
+	}
+	if r.master != nil {
+		_ = r.master.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.masterExited:
+		case <-time.After(30 * time.Second):
+			_ = r.master.Process.Kill()
+			<-r.masterExited
+		}
+	}
+}
+
+// poll runs the pollers against /state for PollFor and returns every
+// answer's latency and the size of the last answer.
+func (r *run) poll(addr string) ([]time.Duration, int, error) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	if r.operator != nil {
+		client = security.HTTPClient(r.operator, 30*time.Second)
+	}
+	url := security.Scheme(r.operator) + "://" + addr + "/state"
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.PollFor)
+	defer cancel()
+	var mu sync.Mutex
+	var all []time.Duration
+	var size int
+	var firstErr error
+	var wg sync.WaitGroup
+	for range r.cfg.Pollers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				start := time.Now()
+				resp, err := client.Get(url)
+				if err != nil {
+					mu.Lock()
+					firstErr = cmpOr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					mu.Lock()
+					firstErr = cmpOr(firstErr, fmt.Errorf("GET %s: %s", url, resp.Status))
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(start))
+				mu.Lock()
+				size = int(n)
+				mu.Unlock()
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, 0, fmt.Errorf("scale: polling /state: %w", firstErr)
+	}
+	return all, size, nil
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// echo measures the bare proto.actor echo: messages per second, both
+// directions counted.
+func (r *run) echo() (float64, error) {
+	r.cfg.Logf("scale: bare proto.actor echo, %d round trips", r.cfg.EchoMessages)
+	srv, err := r.startChild("echo-server", "echo-server", childArgs{})
+	if err != nil {
+		return 0, err
+	}
+	addr, err := srv.expect("address", r.cfg.Timeout)
+	if err != nil {
+		return 0, err
+	}
+	cli, err := r.startChild("echo-client", "echo-client", childArgs{Echo: addr.Address, Messages: r.cfg.EchoMessages, Window: r.cfg.EchoWindow})
+	if err != nil {
+		return 0, err
+	}
+	res, err := cli.expect("echo", r.cfg.Timeout)
+	if err != nil {
+		return 0, err
+	}
+	return float64(res.Count) / time.Duration(res.Elapsed).Seconds(), nil
+}
+
+// child is a started child process.
+type child struct {
+	name    string
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	reports chan report
+	stderr  *tail
+}
+
+func (r *run) startChild(name, kind string, args childArgs) (*child, error) {
+	b, _ := json.Marshal(args)
+	cmd := exec.Command(r.cfg.Self, "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(slices.Clone(r.env), childEnv+"="+kind, childArgsEnv+"="+string(b))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	c := &child{name: name, cmd: cmd, stdin: stdin, reports: make(chan report, 16), stderr: &tail{}}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("scale: starting %s: %w", name, err)
+	}
+	r.children = append(r.children, c)
+	go func() {
+		in := bufio.NewScanner(stdout)
+		in.Buffer(make([]byte, 1<<20), 256<<20) // latency lists of 10,000s of agents
+		for in.Scan() {
+			var rep report
+			if json.Unmarshal(in.Bytes(), &rep) == nil && rep.Kind != "" {
+				c.reports <- rep
+			}
+		}
+		close(c.reports)
+	}()
+	return c, nil
+}
+
+func (c *child) send(cmd string) { _, _ = fmt.Fprintln(c.stdin, cmd) }
+
+func (c *child) command(cmd, answer string, timeout time.Duration) error {
+	c.send(cmd)
+	_, err := c.expect(answer, timeout)
+	return err
+}
+
+// expect waits for the child's next report of kind.
+func (c *child) expect(kind string, timeout time.Duration) (report, error) {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case rep, ok := <-c.reports:
+			switch {
+			case !ok:
+				return rep, fmt.Errorf("scale: %s ended before it reported %s:\n%s", c.name, kind, c.stderr)
+			case rep.Kind == "error":
+				return rep, fmt.Errorf("scale: %s: %s", c.name, rep.Error)
+			case rep.Kind == kind:
+				return rep, nil
+			}
+		case <-deadline:
+			return report{}, fmt.Errorf("scale: %s did not report %s within %v:\n%s", c.name, kind, timeout, c.stderr)
+		}
+	}
+}
+
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	exited := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// tail keeps the last 16 KiB written to it: a process's output for an
+// error message.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - 16<<10; over > 0 {
+		t.buf = t.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

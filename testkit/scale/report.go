@@ -1,0 +1,92 @@
+package scale
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// Report is what one run measured.
+type Report struct {
+	Agents, AgentHosts         int
+	Frameworks, FrameworkHosts int
+	Tasks                      int
+	TLS                        bool
+
+	// Registration: from the first agent spawned to the last one
+	// registered (clocks of processes on one machine agree).
+	Registration time.Duration
+	// TaskPhase: from the first task launched to the last RUNNING.
+	TaskPhase      time.Duration
+	TasksPerSecond float64
+	// FirstOffer: from a framework's FrameworkSubscribed to its first
+	// offer, one sample per framework.
+	FirstOffers                  int
+	FirstOfferP50, FirstOfferP99 time.Duration
+
+	// The master process, from /proc: CPU time spent in each phase, RSS
+	// before any agent and once all registered, and bytes through its
+	// read and write syscalls (its sockets: it logs at warn and writes no
+	// files) during the task phase.
+	MasterCPURegistration, MasterCPUTasks, MasterCPUPoll time.Duration
+	MasterRSSBase, MasterRSS                             uint64
+	MasterIOBytes                                        uint64
+
+	// /state under Pollers concurrent pollers for PollFor, and heartbeat
+	// answers (sent to acknowledged, at the agents) meanwhile.
+	Pollers                                  int
+	PollFor                                  time.Duration
+	StatePolls, StateBytes                   int
+	StateP50, StateP99, StateMax             time.Duration
+	Heartbeats                               int
+	HeartbeatP50, HeartbeatP99, HeartbeatMax time.Duration
+
+	// AgoraMessages the master exchanged with its peers during the task
+	// phase (counted at the peers, both directions), per second; the bare
+	// proto.actor echo's messages per second on the same loopback; Ratio
+	// the first over the second.
+	AgoraMessages    int64
+	AgoraMessageRate float64
+	EchoMessageRate  float64
+	Ratio            float64
+}
+
+// RSSPerAgent is the master's resident memory per registered agent.
+func (r Report) RSSPerAgent() float64 {
+	return float64(r.MasterRSS-min(r.MasterRSSBase, r.MasterRSS)) / float64(r.Agents)
+}
+
+// Print writes the report as a table.
+func (r Report) Print(w io.Writer) {
+	tls := "mutual TLS"
+	if !r.TLS {
+		tls = "insecure (plaintext)"
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+	fmt.Fprintf(w, "TCP scale: %d agents in %d processes, %d frameworks in %d processes, %d tasks, %s\n", r.Agents, r.AgentHosts, r.Frameworks, r.FrameworkHosts, r.Tasks, tls)
+	fmt.Fprintf(w, "  registration of all agents      %v (master CPU %v)\n", r.Registration.Round(time.Millisecond), r.MasterCPURegistration)
+	fmt.Fprintf(w, "  tasks launched to RUNNING       %.0f tasks/s (%d in %v; master CPU %v, %.0f%% of one core)\n",
+		r.TasksPerSecond, r.Tasks, r.TaskPhase.Round(time.Millisecond), r.MasterCPUTasks, 100*r.MasterCPUTasks.Seconds()/r.TaskPhase.Seconds())
+	fmt.Fprintf(w, "  first offer after subscription  p50 %s, p99 %s (%d frameworks)\n", ms(r.FirstOfferP50), ms(r.FirstOfferP99), r.FirstOffers)
+	fmt.Fprintf(w, "  master RSS                      %.1f MiB idle, %.1f MiB with the agents: %.1f KiB per agent\n",
+		float64(r.MasterRSSBase)/(1<<20), float64(r.MasterRSS)/(1<<20), r.RSSPerAgent()/1024)
+	fmt.Fprintf(w, "  master socket bytes per task    %.0f B (%d B read+written during the task phase)\n", float64(r.MasterIOBytes)/float64(r.Tasks), r.MasterIOBytes)
+	fmt.Fprintf(w, "  /state, %d pollers for %v     p50 %s, p99 %s, max %s (%d polls of %d B; master CPU %v)\n",
+		r.Pollers, r.PollFor, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
+	fmt.Fprintf(w, "  heartbeat answers meanwhile     p50 %s, p99 %s, max %s (%d heartbeats)\n", ms(r.HeartbeatP50), ms(r.HeartbeatP99), ms(r.HeartbeatMax), r.Heartbeats)
+	fmt.Fprintf(w, "  Agora messages (master's peers) %.0f msgs/s (%d in the task phase, %.1f per task)\n", r.AgoraMessageRate, r.AgoraMessages, float64(r.AgoraMessages)/float64(r.Tasks))
+	if r.EchoMessageRate > 0 {
+		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s: Agora runs at %.2fx of it\n", r.EchoMessageRate, r.Ratio)
+	}
+}
+
+// percentiles returns p50, p99 and the maximum of ds (sorted in place).
+func percentiles(ds []time.Duration) (p50, p99, maxd time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	at := func(p float64) time.Duration { return ds[min(len(ds)-1, int(float64(len(ds))*p))] }
+	return at(0.50), at(0.99), ds[len(ds)-1]
+}

@@ -1,0 +1,148 @@
+package scale_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/testkit/scale"
+)
+
+// agoraBin is the agora binary the master runs as: AGORA_SCALE_BIN, or one
+// built for these tests.
+var agoraBin string
+
+func TestMain(m *testing.M) {
+	scale.RunChildIfAsked()
+	flag.Parse()
+	code := func() int {
+		if testing.Short() || !wantsProcesses() {
+			return m.Run()
+		}
+		agoraBin = os.Getenv("AGORA_SCALE_BIN")
+		if agoraBin == "" {
+			dir, err := os.MkdirTemp("", "agora-scale-bin")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			agoraBin = filepath.Join(dir, "agora")
+			build := exec.Command("go", "build", "-o", agoraBin, "../../cmd/agora")
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "building agora for the scale harness:", err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// wantsProcesses: a run that will start agora processes (not -short, and
+// not a run that matches only other tests, such as -run '^$' without
+// -bench).
+func wantsProcesses() bool {
+	for _, a := range os.Args[1:] {
+		if v, ok := strings.CutPrefix(a, "-test.run="); ok && v == "^$" {
+			return hasBench()
+		}
+	}
+	return true
+}
+
+func hasBench() bool {
+	for _, a := range os.Args[1:] {
+		if v, ok := strings.CutPrefix(a, "-test.bench="); ok && v != "" && v != "^$" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTCPScaleSmall: the harness end to end on a small cluster: the master
+// in its own process (insecure: see scale.Config.TLS), 50 simulated agents in two processes,
+// 4 frameworks in two more, over loopback TCP. Every agent registers,
+// every task reaches RUNNING, and every figure of the report was measured.
+func TestTCPScaleSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts agora and child processes over TCP; make test runs it")
+	}
+	rep, err := scale.Run(scale.Config{
+		Agora: agoraBin, WorkDir: t.TempDir(),
+		Agents: 50, AgentHosts: 2, Frameworks: 4, FrameworkHosts: 2, Tasks: 200,
+		Pollers: 4, PollFor: time.Second, EchoMessages: 10_000,
+		Logf: t.Logf, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	rep.Print(&b)
+	t.Log("\n" + b.String())
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"registration measured", rep.Registration > 0},
+		{"tasks/s measured", rep.TasksPerSecond > 0 && rep.TaskPhase > 0},
+		{"a first offer for every framework", rep.FirstOffers == 4},
+		{"master CPU and RSS read", rep.MasterCPUTasks >= 0 && rep.MasterRSS > rep.MasterRSSBase/2 && rep.MasterRSS > 0},
+		{"master socket bytes counted", rep.MasterIOBytes > 0},
+		{"/state polled", rep.StatePolls > 0 && rep.StateBytes > 0},
+		{"messages counted at the peers (at least offer, accept, run, update, forward, ack per task)", rep.AgoraMessages >= 4*int64(rep.Tasks)},
+		{"echo measured", rep.EchoMessageRate > 0 && rep.Ratio > 0},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("%s: no; report %+v", c.what, rep)
+		}
+	}
+}
+
+// BenchmarkTCPScale is the harness at the size the environment asks for
+// (make scale; defaults 1,000 agents, 50 frameworks of 1,000 tasks):
+//
+//	AGORA_SCALE_AGENTS, AGORA_SCALE_AGENT_HOSTS, AGORA_SCALE_FRAMEWORKS,
+//	AGORA_SCALE_FRAMEWORK_HOSTS, AGORA_SCALE_TASKS (per framework),
+//	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_TLS=1 (only
+//	for one agent per host process: see scale.Config.TLS),
+//	AGORA_SCALE_PROFILE (the master's CPU profile), AGORA_SCALE_BIN.
+//
+// Each op is one whole run; figures are of the last.
+func BenchmarkTCPScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts agora and child processes over TCP")
+	}
+	num := func(name string) int { n, _ := strconv.Atoi(os.Getenv(name)); return n }
+	poll, _ := time.ParseDuration(os.Getenv("AGORA_SCALE_POLL"))
+	cfg := scale.Config{
+		Agora: agoraBin, Agents: num("AGORA_SCALE_AGENTS"), AgentHosts: num("AGORA_SCALE_AGENT_HOSTS"),
+		Frameworks: num("AGORA_SCALE_FRAMEWORKS"), FrameworkHosts: num("AGORA_SCALE_FRAMEWORK_HOSTS"), Tasks: num("AGORA_SCALE_TASKS"),
+		PollFor: poll, TLS: os.Getenv("AGORA_SCALE_TLS") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
+		Logf: b.Logf, Timeout: 10 * time.Minute,
+	}
+	var rep scale.Report
+	for i := 0; i < b.N; i++ {
+		var err error
+		if rep, err = scale.Run(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rep.Print(os.Stdout)
+	b.ReportMetric(rep.Registration.Seconds(), "s-registration")
+	b.ReportMetric(rep.TasksPerSecond, "tasks/s")
+	b.ReportMetric(float64(rep.FirstOfferP99.Microseconds())/1000, "ms-first-offer-p99")
+	b.ReportMetric(rep.RSSPerAgent()/1024, "KiB-rss/agent")
+	b.ReportMetric(float64(rep.MasterIOBytes)/float64(rep.Tasks), "B/task")
+	b.ReportMetric(float64(rep.StateP99.Microseconds())/1000, "ms-state-p99")
+	b.ReportMetric(float64(rep.HeartbeatP99.Microseconds())/1000, "ms-heartbeat-p99")
+	b.ReportMetric(rep.Ratio, "x-echo")
+}
