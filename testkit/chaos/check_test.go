@@ -28,7 +28,9 @@ func snap(s float64, running ...Placement) Snapshot {
 		Frameworks: map[string]string{"F1": "elastic"}, Running: running}
 }
 
-func on(task, agent string) Placement { return Placement{FrameworkID: "F1", TaskID: task, AgentID: agent} }
+func on(task, agent string) Placement {
+	return Placement{FrameworkID: "F1", TaskID: task, AgentID: agent}
+}
 
 // clean is a run that keeps every rule: t1 runs through an agent's
 // partition (UNREACHABLE, RUNNING again, reconciled), t2 is killed, t3 is
