@@ -41,6 +41,8 @@ const chaosGrace = time.Second
 
 type chaosCluster struct {
 	*labCluster
+	consuls []*netlab.Host // Consul's hosts: labCluster.consul is the first
+	servers []*labNode     // with several servers, their processes
 	elastic []*netlab.Proc // the framework's processes, in order
 	args    map[*labNode]netlab.Process
 	rng     *rand.Rand
@@ -50,17 +52,28 @@ type chaosCluster struct {
 
 // startChaosCluster is startLabCluster with three masters and three
 // agents, the framework logging JSON for the recorder.
-func startChaosCluster(t *testing.T, seed uint64) *chaosCluster {
+func startChaosCluster(t *testing.T, seed uint64, servers int) *chaosCluster {
 	t.Helper()
 	lab := netlab.New(t)
-	lc := &labCluster{lab: lab, observer: lab.AddHost("test"), consul: lab.AddHost("consul"), tasks: chaosTasks}
+	lc := &labCluster{lab: lab, observer: lab.AddHost("test"), tasks: chaosTasks}
 	c := &chaosCluster{labCluster: lc, args: map[*labNode]netlab.Process{}, rng: rand.New(rand.NewPCG(seed, seed)), start: time.Now()}
 	c.client = c.observer.HTTPClient(15 * time.Second)
 	c.client.Transport.(*http.Transport).TLSClientConfig = operator.ClientConfig()
-	agent := consultest.StartAgent(t, consultest.Options{Bind: c.consul.IP(), Command: c.consul.Command})
-	election := "consul://" + agent.Addr + "/chaos"
+	// election(i) is the Consul that node i asks: one dev server, or
+	// with servers > 1 a server each (node i asks server i mod n).
+	var election func(i int) string
+	if servers == 1 {
+		c.consul = lab.AddHost("consul")
+		c.consuls = []*netlab.Host{c.consul}
+		agent := consultest.StartAgent(t, consultest.Options{Bind: c.consul.IP(), Command: c.consul.Command})
+		election = func(int) string { return "consul://" + agent.Addr + "/chaos" }
+	} else {
+		c.startConsulServers(t, servers)
+		c.consul = c.consuls[0]
+		election = func(i int) string { return "consul://" + c.consuls[i%servers].Addr(8500) + "/chaos" }
+	}
 	cfg := api.DefaultConfig()
-	cfg.Address = agent.Addr
+	cfg.Address = c.consul.Addr(8500)
 	cfg.HttpClient = c.client
 	consul, err := api.NewClient(cfg)
 	if err != nil {
@@ -73,7 +86,7 @@ func startChaosCluster(t *testing.T, seed uint64) *chaosCluster {
 		h := lab.AddHost(fmt.Sprintf("master-%d", i))
 		m := &labNode{host: h, http: h.Addr(5050)}
 		c.args[m] = netlab.Process{Name: h.Name, Path: agoraBin, Env: env, Args: []string{"node", "--role=master",
-			"--listen", h.Addr(5055), "--http", m.http, "--work-dir", filepath.Join(dir, h.Name), "--election", election,
+			"--listen", h.Addr(5055), "--http", m.http, "--work-dir", filepath.Join(dir, h.Name), "--election", election(i),
 			"--election-ttl", electionTTL.String(), "--allocation-interval", "200ms", "--framework-heartbeat", "1s",
 			"--heartbeat-interval", "500ms", "--max-missed-heartbeats", "3"}}
 		m.proc = h.Start(t, c.args[m])
@@ -83,18 +96,54 @@ func startChaosCluster(t *testing.T, seed uint64) *chaosCluster {
 		h := lab.AddHost(fmt.Sprintf("agent-%d", i))
 		a := &labNode{host: h}
 		c.args[a] = netlab.Process{Name: h.Name, Path: agoraBin, Env: env, Args: []string{"node", "--role=agent",
-			"--listen", h.Addr(5051), "--agent-http", h.Addr(5052), "--master", election, "--work-dir", filepath.Join(dir, h.Name),
+			"--listen", h.Addr(5051), "--agent-http", h.Addr(5052), "--master", election(i), "--work-dir", filepath.Join(dir, h.Name),
 			"--tls-dir", agentDir(t, h.Name), "--resources", "cpus:2;mem:1024;disk:1024", "--isolation", "none"}}
 		a.proc = h.Start(t, c.args[a])
 		c.agents = append(c.agents, a)
 	}
 	h := lab.AddHost("framework")
 	c.framework = &labNode{host: h}
-	c.framework.proc = h.Start(t, netlab.Process{Name: "elastic", Path: elasticBin, Env: env, Args: []string{"--master", election,
+	c.framework.proc = h.Start(t, netlab.Process{Name: "elastic", Path: elasticBin, Env: env, Args: []string{"--master", election(0),
 		"--listen", h.Addr(5060), "--tasks", strconv.Itoa(chaosTasks), "--command", "sleep 600", "--resources", "cpus:0.5;mem:64",
 		"--failover-timeout", "1h"}})
 	c.elastic = append(c.elastic, c.framework.proc)
 	return c
+}
+
+// startConsulServers runs a Consul cluster of n servers, a host each,
+// and waits until each has synced with an elected leader.
+func (c *chaosCluster) startConsulServers(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		c.consuls = append(c.consuls, c.lab.AddHost(fmt.Sprintf("consul-%d", i)))
+	}
+	bin := consultest.Binary(t)
+	for i, h := range c.consuls {
+		args := []string{"agent", "-server", "-bootstrap-expect", strconv.Itoa(n), "-node", h.Name, "-data-dir", t.TempDir(),
+			"-bind", h.IP(), "-client", h.IP(), "-serf-wan-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1",
+			"-hcl", "performance { raft_multiplier = 1 }"}
+		for j, other := range c.consuls {
+			if j != i {
+				args = append(args, "-retry-join", other.IP())
+			}
+		}
+		node := &labNode{host: h}
+		c.args[node] = netlab.Process{Name: h.Name, Path: bin, Args: args}
+		node.proc = h.Start(t, c.args[node])
+		c.servers = append(c.servers, node)
+	}
+	for _, s := range c.servers {
+		s.proc.WaitFor(t, "Synced node info", 90*time.Second)
+	}
+}
+
+func (c *chaosCluster) indexOf(m *labNode) int {
+	for i, n := range c.masters {
+		if n == m {
+			return i
+		}
+	}
+	return -1
 }
 
 // step logs a fault (or heal) with its time since the start, for the
@@ -227,6 +276,31 @@ var chaosFaults = []chaosFault{
 		c.step(t, "converged under delay; stop the delay")
 		undo()
 	}},
+	{"a Consul server of three lost (SIGKILL), then restarted", false, func(t *testing.T, c *chaosCluster, id string) {
+		if len(c.servers) < 3 {
+			t.Log("one Consul server: skipped")
+			return
+		}
+		// The leader's own server, unless that is the one the test asks.
+		m, info := c.leader(t, nil)
+		victim := c.servers[1]
+		for i, n := range c.masters {
+			if n == m && i != 0 {
+				victim = c.servers[i]
+			}
+		}
+		c.step(t, "SIGKILL Consul server %s (the leader is %s)", victim.host.Name, m.host.Name)
+		victim.proc.Signal(syscall.SIGKILL)
+		if victim == c.servers[c.indexOf(m)] {
+			_, next := c.leader(t, info)
+			c.step(t, "the leader lost its Consul; epoch %d leads", next.Epoch)
+		} else {
+			c.converged(t, id)
+			c.step(t, "converged on two Consul servers")
+		}
+		c.step(t, "restart %s", victim.host.Name)
+		c.restart(t, victim)
+	}},
 	{"SIGKILL of the leader, restarted as a standby", true, func(t *testing.T, c *chaosCluster, id string) {
 		old, oldInfo := c.leader(t, nil)
 		c.step(t, "SIGKILL the leader %s", old.host.Name)
@@ -291,7 +365,9 @@ func deposedLeader(t *testing.T, c *chaosCluster, id string) {
 	old, oldInfo := c.leader(t, nil)
 	mark := old.proc.Lines()
 	c.step(t, "cut the leader %s (epoch %d) from Consul", old.host.Name, oldInfo.Epoch)
-	c.lab.Cut(old.host, c.consul)
+	for _, h := range c.consuls {
+		c.lab.Cut(old.host, h)
+	}
 	var stepped logLine
 	old.proc.WaitLine(t, mark, 30*time.Second, logged("stepped down", &stepped))
 	_, nextInfo := c.leader(t, oldInfo)
@@ -328,7 +404,9 @@ func deposedLeader(t *testing.T, c *chaosCluster, id string) {
 	}
 	stale.Signal(syscall.SIGKILL)
 	c.step(t, "%d stale commands refused by epoch, each logged by its agent; heal %s", refusals, old.host.Name)
-	c.lab.Heal(old.host, c.consul)
+	for _, h := range c.consuls {
+		c.lab.Heal(old.host, h)
+	}
 }
 
 func (c *chaosCluster) agentByAddr(addr string) *labNode {
@@ -368,7 +446,11 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	t.Logf("chaos seed %d (AGORA_CHAOS_SEED=%d replays the victims' choice), full schedule %v", seed, seed, full)
-	c := startChaosCluster(t, seed)
+	servers := 1
+	if full {
+		servers = 3
+	}
+	c := startChaosCluster(t, seed, servers)
 	rec := startRecorder(t, c)
 	_, _, st := c.converged(t, "")
 	id := st.Frameworks[0].Info.Id.Value
@@ -407,11 +489,13 @@ func TestChaos(t *testing.T) {
 	// a task that already runs, on another agent.
 	list := runningTasks(t, c, next)
 	task := list.Tasks[0]
+	// On the other agent with the most cpus free, so that it has room.
 	var target *labNode
-	for _, a := range c.agents {
-		if c.agentID(t, st, a) != task.AgentId.GetValue() {
-			target = a
-			break
+	most := -1.0
+	for _, a := range st.Agents {
+		free := scalars(a.Info.GetResources())["cpus"] - scalars(a.Used)["cpus"] - scalars(a.Offered)["cpus"]
+		if a.Info.GetId().GetValue() != task.AgentId.GetValue() && free > most {
+			target, most = c.agentAt(t, st, a.Info.GetId().GetValue()), free
 		}
 	}
 	c.step(t, "injected bug: a master with the current epoch %d runs %s, already on %s, on %s too", info.Epoch,
