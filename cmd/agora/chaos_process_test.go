@@ -155,6 +155,31 @@ func (c *chaosCluster) step(t *testing.T, format string, args ...any) {
 	t.Log(s)
 }
 
+// chaosHold is how long a fault whose effect is not certain is held (a
+// one-way block: does the master still hear the agent? a stopped
+// framework: does its connection die?) before it is undone; longer than
+// the masters' unreachable timeout (3 x 500 ms) and framework heartbeat.
+const chaosHold = 5 * time.Second
+
+// hold keeps the fault on for chaosHold (the fault's length, not a wait
+// for an event), then logs what the leader m saw, and returns.
+func (c *chaosCluster) hold(t *testing.T, m *labNode) {
+	t.Helper()
+	time.Sleep(chaosHold)
+	code, body := c.get(t, m, "/state")
+	st := &messages.MasterState{}
+	if code != http.StatusOK || (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, st) != nil {
+		c.step(t, "after %v %s answers %d; undo", chaosHold, m.host.Name, code)
+		return
+	}
+	connected := false
+	for _, f := range st.Frameworks {
+		connected = connected || f.Connected
+	}
+	c.step(t, "after %v the leader sees %d of %d agents reachable, the framework connected: %v; undo", chaosHold,
+		reachableAgents(st), len(c.agents), connected)
+}
+
 // converged waits for a leader whose state has every task RUNNING on
 // reachable agents, the framework connected as id, and returns it.
 func (c *chaosCluster) converged(t *testing.T, id string) (*labNode, *messages.MasterInfo, *messages.MasterState) {
@@ -234,21 +259,19 @@ var chaosFaults = []chaosFault{
 	{"asymmetric: the leader's packets to an agent dropped, the agent's to it pass", false, func(t *testing.T, c *chaosCluster, id string) {
 		m, _ := c.leader(t, nil)
 		victim := c.pick(c.agents)
-		c.step(t, "block %s -> %s (one way)", m.host.Name, victim.host.Name)
+		c.step(t, "block %s -> %s (one way) for %v", m.host.Name, victim.host.Name, chaosHold)
 		c.lab.Block(m.host, victim.host)
-		c.state(t, m, func(st *messages.MasterState) bool { return reachableAgents(st) == len(c.agents)-1 })
-		c.step(t, "%s marked unreachable; unblock", victim.host.Name)
+		c.hold(t, m)
 		c.lab.Unblock(m.host, victim.host)
 	}},
 	{"asymmetric: an agent's packets to every master dropped, theirs to it pass", false, func(t *testing.T, c *chaosCluster, id string) {
 		m, _ := c.leader(t, nil)
 		victim := c.pick(c.agents)
-		c.step(t, "block %s -> every master (one way)", victim.host.Name)
+		c.step(t, "block %s -> every master (one way) for %v", victim.host.Name, chaosHold)
 		for _, m := range c.masters {
 			c.lab.Block(victim.host, m.host)
 		}
-		c.state(t, m, func(st *messages.MasterState) bool { return reachableAgents(st) == len(c.agents)-1 })
-		c.step(t, "%s marked unreachable; unblock", victim.host.Name)
+		c.hold(t, m)
 		for _, m := range c.masters {
 			c.lab.Unblock(victim.host, m.host)
 		}
@@ -337,20 +360,18 @@ var chaosFaults = []chaosFault{
 	}},
 	{"SIGSTOP of the framework past its heartbeat, then SIGCONT", false, func(t *testing.T, c *chaosCluster, id string) {
 		m, _ := c.leader(t, nil)
-		c.step(t, "SIGSTOP the framework")
+		c.step(t, "SIGSTOP the framework for %v", chaosHold)
 		c.framework.proc.Signal(syscall.SIGSTOP)
-		c.state(t, m, func(st *messages.MasterState) bool { return len(st.Frameworks) == 1 && !st.Frameworks[0].Connected })
-		c.step(t, "the master says it is disconnected; SIGCONT")
+		c.hold(t, m)
 		c.framework.proc.Signal(syscall.SIGCONT)
 	}},
 	{"the framework cut from every master, then healed", false, func(t *testing.T, c *chaosCluster, id string) {
 		m, _ := c.leader(t, nil)
-		c.step(t, "cut the framework from every master")
+		c.step(t, "cut the framework from every master for %v", chaosHold)
 		for _, m := range c.masters {
 			c.lab.Cut(c.framework.host, m.host)
 		}
-		c.state(t, m, func(st *messages.MasterState) bool { return len(st.Frameworks) == 1 && !st.Frameworks[0].Connected })
-		c.step(t, "the master says it is disconnected; heal")
+		c.hold(t, m)
 		for _, m := range c.masters {
 			c.lab.Heal(c.framework.host, m.host)
 		}

@@ -45,7 +45,9 @@ type recorder struct {
 // startRecorder polls from the observer host until stopped (and at the
 // test's end at the latest).
 func startRecorder(t *testing.T, c *chaosCluster) *recorder {
-	client := c.observer.HTTPClient(time.Second) // a stopped master must not stall the poll
+	// A stopped master must not stall the poll long; a delayed network
+	// (2 x 200 ms a round trip, TCP and TLS set up anew) must still pass.
+	client := c.observer.HTTPClient(3 * time.Second)
 	client.Transport.(*http.Transport).TLSClientConfig = operator.ClientConfig()
 	r := &recorder{masters: c.masters, client: client, stop: make(chan struct{})}
 	r.wg.Add(2)
