@@ -37,7 +37,9 @@ const delayQueue = 7
 // in the router's namespace) and answers ACCEPT d later. A packet crosses
 // the router once each way, so a round trip between two hosts takes 2d
 // more. With --queue-bypass, packets pass undelayed if the reader is gone.
-func (l *Lab) Delay(d time.Duration) (undo func()) {
+// Given hosts, only packets from or to one of them are held (once, even
+// between two of them).
+func (l *Lab) Delay(d time.Duration, hosts ...*Host) (undo func()) {
 	l.t.Helper()
 	q, err := openQueue(filepath.Join(netnsDir, l.router), delayQueue)
 	if err != nil {
@@ -45,14 +47,26 @@ func (l *Lab) Delay(d time.Duration) (undo func()) {
 	}
 	q.wg.Add(1)
 	go q.serve(d)
-	rule := []string{"FORWARD", "-j", "NFQUEUE", "--queue-num", strconv.Itoa(delayQueue), "--queue-bypass"}
-	l.must(l.inRouter("iptables", append([]string{"-w", "-A"}, rule...)...))
+	target := []string{"-j", "NFQUEUE", "--queue-num", strconv.Itoa(delayQueue), "--queue-bypass"}
+	rules := [][]string{append([]string{"FORWARD"}, target...)}
+	if len(hosts) > 0 {
+		rules = nil
+		for _, h := range hosts {
+			rules = append(rules, append([]string{"FORWARD", "-s", h.ip}, target...), append([]string{"FORWARD", "-d", h.ip}, target...))
+		}
+	}
+	for _, rule := range rules {
+		l.must(l.inRouter("iptables", append([]string{"-w", "-A"}, rule...)...))
+	}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			err := l.inRouter("iptables", append([]string{"-w", "-D"}, rule...)...)
+			var errs []error
+			for _, rule := range rules {
+				errs = append(errs, l.inRouter("iptables", append([]string{"-w", "-D"}, rule...)...))
+			}
 			q.close()
-			if err != nil && !l.isClosed() {
+			if err := errors.Join(errs...); err != nil && !l.isClosed() {
 				l.t.Errorf("netlab: %v", err)
 			}
 		})

@@ -56,6 +56,17 @@ func TestDelay(t *testing.T) {
 		t.Fatalf("a to b after the delay was undone: %v, %v", took, err)
 	}
 	t.Logf("under %v of delay an echo took %v", d, took)
+
+	// Delay named hosts only: c's packets pass at once.
+	c := lab.AddHost("c")
+	undo = lab.Delay(d, a)
+	defer undo()
+	if took, err := echoTime(t, a, b.Addr(7000)); err != nil || took < 4*d {
+		t.Fatalf("a to b with a delayed: %v, %v; want at least %v", took, err, 4*d)
+	}
+	if took, err := echoTime(t, c, b.Addr(7000)); err != nil || took >= 4*d {
+		t.Fatalf("c to b with only a delayed: %v, %v", took, err)
+	}
 }
 
 // Loss drops packets at random: at probability 1 nothing gets through,
