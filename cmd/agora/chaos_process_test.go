@@ -12,6 +12,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -137,15 +138,6 @@ func (c *chaosCluster) startConsulServers(t *testing.T, n int) {
 	}
 }
 
-func (c *chaosCluster) indexOf(m *labNode) int {
-	for i, n := range c.masters {
-		if n == m {
-			return i
-		}
-	}
-	return -1
-}
-
 // step logs a fault (or heal) with its time since the start, for the
 // report.
 func (c *chaosCluster) step(t *testing.T, format string, args ...any) {
@@ -182,10 +174,31 @@ func (c *chaosCluster) hold(t *testing.T, m *labNode) {
 
 // converged waits for a leader whose state has every task RUNNING on
 // reachable agents, the framework connected as id, and returns it.
+// The leader may change while it waits (a master that lost its Consul
+// steps down): each round asks Consul again.
 func (c *chaosCluster) converged(t *testing.T, id string) (*labNode, *messages.MasterInfo, *messages.MasterState) {
 	t.Helper()
-	m, info := c.leader(t, nil)
-	return m, info, c.state(t, m, c.running(id))
+	ok := c.running(id)
+	var last *messages.MasterState
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); {
+		m, info := c.leader(t, nil)
+		resp, err := c.client.Get("https://" + m.http + "/state?wait=2s&since=" + strconv.FormatInt(last.GetSnapshotUnixNano(), 10))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			st := &messages.MasterState{}
+			if resp.StatusCode == http.StatusOK && protojson.Unmarshal(body, st) == nil {
+				if ok(st) {
+					return m, info, st
+				}
+				last = st
+				continue
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // not leading (yet), or unreachable: another process's state, no event to wait on
+	}
+	t.Fatalf("the cluster did not converge within 90 s; the last leading state: %v", last)
+	return nil, nil, nil
 }
 
 // restart starts a killed node again on its host, with its arguments.
@@ -310,23 +323,20 @@ var chaosFaults = []chaosFault{
 			return
 		}
 		// The leader's own server, unless that is the one the test asks.
-		m, info := c.leader(t, nil)
+		// The nodes asking it are blind while it is down (each asks one
+		// server), so the cluster converges only once it is back.
+		m, _ := c.leader(t, nil)
 		victim := c.servers[1]
 		for i, n := range c.masters {
 			if n == m && i != 0 {
 				victim = c.servers[i]
 			}
 		}
-		c.step(t, "SIGKILL Consul server %s (the leader is %s)", victim.host.Name, m.host.Name)
+		c.step(t, "SIGKILL Consul server %s for %v (the leader is %s)", victim.host.Name, chaosHold, m.host.Name)
 		victim.proc.Signal(syscall.SIGKILL)
-		if victim == c.servers[c.indexOf(m)] {
-			_, next := c.leader(t, info)
-			c.step(t, "the leader lost its Consul; epoch %d leads", next.Epoch)
-		} else {
-			c.converged(t, id)
-			c.step(t, "converged on two Consul servers")
-		}
-		c.step(t, "restart %s", victim.host.Name)
+		time.Sleep(chaosHold) // the fault's length
+		_, info := c.leader(t, nil)
+		c.step(t, "after %v %s leads with epoch %d; restart %s", chaosHold, info.HttpAddress, info.Epoch, victim.host.Name)
 		c.restart(t, victim)
 	}},
 	{"SIGKILL of the leader, restarted as a standby", true, func(t *testing.T, c *chaosCluster, id string) {
