@@ -119,7 +119,11 @@ type AgentState struct {
 	UnreachableUnixNano int64  `protobuf:"varint,7,opt,name=unreachable_unix_nano,json=unreachableUnixNano,proto3" json:"unreachable_unix_nano,omitempty"`
 	Reregistrations     uint32 `protobuf:"varint,8,opt,name=reregistrations,proto3" json:"reregistrations,omitempty"`
 	// drain is set while an operator drains the agent.
-	Drain         *DrainInfo `protobuf:"bytes,9,opt,name=drain,proto3" json:"drain,omitempty"`
+	Drain *DrainInfo `protobuf:"bytes,9,opt,name=drain,proto3" json:"drain,omitempty"`
+	// offered is what the agent's outstanding offers hold (regular
+	// resources, including those offered as revocable): used + offered
+	// never exceeds the agent's resources, which chaos runs check.
+	Offered       []*Resource `protobuf:"bytes,540,rep,name=offered,proto3" json:"offered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -213,6 +217,13 @@ func (x *AgentState) GetReregistrations() uint32 {
 func (x *AgentState) GetDrain() *DrainInfo {
 	if x != nil {
 		return x.Drain
+	}
+	return nil
+}
+
+func (x *AgentState) GetOffered() []*Resource {
+	if x != nil {
+		return x.Offered
 	}
 	return nil
 }
@@ -1038,7 +1049,7 @@ var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xff\x02\n" +
+	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xae\x03\n" +
 	"\n" +
 	"AgentState\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x18\n" +
@@ -1049,7 +1060,8 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x13last_seen_unix_nano\x18\x06 \x01(\x03R\x10lastSeenUnixNano\x122\n" +
 	"\x15unreachable_unix_nano\x18\a \x01(\x03R\x13unreachableUnixNano\x12(\n" +
 	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\x12)\n" +
-	"\x05drain\x18\t \x01(\v2\x13.agora.v1.DrainInfoR\x05drain\"\xae\x03\n" +
+	"\x05drain\x18\t \x01(\v2\x13.agora.v1.DrainInfoR\x05drain\x12-\n" +
+	"\aoffered\x18\x9c\x04 \x03(\v2\x12.agora.v1.ResourceR\aoffered\"\xae\x03\n" +
 	"\x0eFrameworkState\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12!\n" +
@@ -1181,34 +1193,35 @@ var file_messages_state_proto_depIdxs = []int32{
 	14, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
 	15, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
 	16, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
-	17, // 3: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	13, // 4: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	15, // 5: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	15, // 6: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	3,  // 7: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
-	4,  // 8: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
-	12, // 9: agora.v1.FrameworkPending.filter_summaries:type_name -> agora.v1.FilterSummary
-	18, // 10: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	1,  // 11: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	2,  // 12: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	19, // 13: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	20, // 14: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	21, // 15: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	22, // 16: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	23, // 17: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	14, // 18: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	15, // 19: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
-	15, // 20: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
-	15, // 21: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
-	15, // 22: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
-	0,  // 23: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
-	9,  // 24: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
-	10, // 25: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	15, // 3: agora.v1.AgentState.offered:type_name -> agora.v1.Resource
+	17, // 4: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	13, // 5: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	15, // 6: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	15, // 7: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	3,  // 8: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
+	4,  // 9: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
+	12, // 10: agora.v1.FrameworkPending.filter_summaries:type_name -> agora.v1.FilterSummary
+	18, // 11: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	1,  // 12: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	2,  // 13: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	19, // 14: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	20, // 15: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	21, // 16: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	22, // 17: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	23, // 18: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	14, // 19: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	15, // 20: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
+	15, // 21: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
+	15, // 22: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
+	15, // 23: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
+	0,  // 24: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
+	9,  // 25: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
+	10, // 26: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(poisonEnv); addr != "" {
 		os.Exit(poisonActor(addr, os.Getenv(poisonActorEnv)))
 	}
+	if orders := os.Getenv(staleMasterEnv); orders != "" {
+		os.Exit(staleMaster(orders))
+	}
 	if gate := os.Getenv(mesosExecutorEnv); gate != "" {
 		os.Exit(mesosTestExecutor(gate))
 	}

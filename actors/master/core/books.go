@@ -509,6 +509,11 @@ func (b *Books) Agents() []*messages.AgentState {
 			st.UnreachableUnixNano = rec.unreachableAt.UnixNano()
 		}
 		st.Used = rec.used.ToMessages(false)
+		var offered policy.Resources
+		for _, o := range rec.offers {
+			offered = offered.Add(o.res)
+		}
+		st.Offered = offered.ToMessages(false)
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Info.Id.Value < out[j].Info.Id.Value })

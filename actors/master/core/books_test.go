@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
 )
@@ -244,5 +245,31 @@ func TestPendingBoundsFilterExamples(t *testing.T) {
 	}
 	if _, ok := p.filters[filterKey{"eng", "gone"}]; ok {
 		t.Fatal("an expired filter was kept")
+	}
+}
+
+// An agent's state says what its outstanding offers hold, so that a
+// snapshot shows used + offered against the agent's total (chaos runs
+// check it never exceeds it).
+func TestAgentStateCountsOutstandingOffers(t *testing.T) {
+	b := NewBooks("m1")
+	id, _, _ := b.register(info("h"), Endpoint{"a", "agent"}, "", t0)
+	f, _, _ := b.subscribe(&messages.FrameworkInfo{Name: "f", Roles: []string{"r"}}, "s1")
+	res, _, err := policy.FromMessages([]*messages.Resource{{Name: "cpus", Scalar: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		b.addOffer(policy.Grant{FrameworkID: f.id(), AgentID: id, Role: "r", Resources: res}, t0, t0.Add(time.Minute))
+	}
+	st := b.Agents()[0]
+	if len(st.Offered) != 1 || st.Offered[0].Name != "cpus" || st.Offered[0].Scalar != 1 {
+		t.Fatalf("two offers of 0.5 cpus: the agent's state says offered %v", st.Offered)
+	}
+	for _, o := range b.offers {
+		b.removeOffer(o)
+	}
+	if st := b.Agents()[0]; len(st.Offered) != 0 {
+		t.Fatalf("no offer left: the agent's state says offered %v", st.Offered)
 	}
 }

@@ -123,7 +123,8 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 			e.live[ev.Status.TaskId.GetValue()] = true
 		}
 		if ev.Status.Reason == messages.TaskStatusReason_REASON_RECONCILIATION {
-			e.Log.Info("task reconciled", "task_id", ev.Status.TaskId.GetValue(), "state", ev.Status.State.String())
+			e.Log.Info("task reconciled", "task_id", ev.Status.TaskId.GetValue(), "state", ev.Status.State.String(),
+				"agent_id", ev.Status.AgentId.GetValue())
 			return
 		}
 		attrs := []any{"task_id", ev.Status.TaskId.GetValue(), "state", ev.Status.State.String()}
@@ -133,6 +134,10 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		if ev.Status.Message != "" && (messages.IsTerminal(ev.Status.State) || ev.Status.Healthy != nil) {
 			attrs = append(attrs, "message", ev.Status.Message)
 		}
+		// The agent too (last, so the lines start as before): a chaos run's
+		// checker reads these lines, and a task RUNNING on two agents is a
+		// bug it looks for.
+		attrs = append(attrs, "agent_id", ev.Status.AgentId.GetValue())
 		e.Log.Info("task status", attrs...)
 		if !messages.IsTerminal(ev.Status.State) {
 			return
