@@ -71,6 +71,8 @@ type framework struct {
 	held        []*messages.Offer
 	used        map[string]float64 // held by its tasks on agents (agentRuntime)
 	seq         int
+	// What it saw and did, for the report's per-role lines.
+	offers, declines, launched int
 }
 
 // newFramework draws the framework's whole arrival schedule and task run
@@ -157,6 +159,7 @@ func (f *framework) Receive(d *scheduler.Driver, ev any) {
 	case *messages.Offers:
 		r.offersSeen(ev.MasterEpoch, now)
 		r.stats.Offers += len(ev.Offers)
+		f.offers += len(ev.Offers)
 		if f.spec.Kind == "gang" {
 			f.held = append(f.held, ev.Offers...)
 			f.placeGangs(d)
@@ -245,6 +248,7 @@ func (f *framework) placeElastic(d *scheduler.Driver, o *messages.Offer) {
 	}
 	if len(tasks) == 0 {
 		f.r.stats.Declines++
+		f.declines++
 		d.Decline([]*messages.OfferID{o.Id}, f.spec.Refuse.D().Seconds())
 		return
 	}
@@ -325,6 +329,7 @@ func (f *framework) declineHeld(d *scheduler.Driver, refuse time.Duration) {
 		return
 	}
 	f.r.stats.Declines += len(f.held)
+	f.declines += len(f.held)
 	d.Decline(scheduler.OfferIDs(f.held), refuse.Seconds())
 	f.held = nil
 }
@@ -341,6 +346,7 @@ func (f *framework) suppressIfIdle(d *scheduler.Driver) {
 func (f *framework) launch(t *simTask) *messages.TaskInfo {
 	f.live[t.id] = t
 	f.r.stats.TasksLaunched++
+	f.launched++
 	return scheduler.Command(t.id, fmt.Sprintf("sleep %.3f", t.run.Seconds()), f.shape)
 }
 
