@@ -144,8 +144,7 @@ func (f *framework) Receive(d *scheduler.Driver, ev any) {
 		// about every task (as a framework does after a failover).
 		f.reconcile(d)
 		if len(f.pending) > 0 {
-			f.suppressed = false
-			d.Revive()
+			f.revive(d)
 		}
 	case arrive:
 		if ev.gen != f.gen || f.next >= len(f.jobs) {
@@ -224,10 +223,27 @@ func (f *framework) submitWave(d *scheduler.Driver, j *job, now time.Time) {
 	for _, run := range runs {
 		f.enqueue(j, run, now)
 	}
-	if f.suppressed {
-		f.suppressed = false
+	// Revive even if not suppressed: the demand it stated grew.
+	f.revive(d)
+}
+
+// revive resumes offers and states what the framework now waits for: its
+// pending tasks (messages.Revive.demand), so that it is offered about
+// that much per allocation interval instead of every free agent.
+func (f *framework) revive(d *scheduler.Driver) {
+	f.suppressed = false
+	if f.spec.NoHints {
 		d.Revive()
+		return
 	}
+	n := float64(len(f.pending))
+	var demand []*messages.Resource
+	for _, res := range f.shape {
+		if res.Scalar > 0 {
+			demand = append(demand, &messages.Resource{Name: res.Name, Scalar: min(res.Scalar*n, messages.MaxScalar)})
+		}
+	}
+	d.ReviveFor(demand)
 }
 
 func (f *framework) enqueue(j *job, run time.Duration, submitted time.Time) {
@@ -405,8 +421,7 @@ func (f *framework) status(d *scheduler.Driver, st *messages.TaskStatus, now tim
 	r.stats.TasksSubmitted--
 	f.enqueue(t.job, t.run, now)
 	if f.suppressed {
-		f.suppressed = false
-		d.Revive()
+		f.revive(d)
 	}
 }
 

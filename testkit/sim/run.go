@@ -291,6 +291,11 @@ func (r *run) startScheduler(f *framework, id string) {
 		// capability the master would say TASK_LOST and it would run the
 		// task a second time.
 		Capabilities: []messages.Capability{messages.Capability_PARTITION_AWARE}}
+	if !f.spec.NoHints {
+		// An offer that cannot hold one of its tasks is of no use to it
+		// (Mesos' offer_filters.min_allocatable_resources).
+		info.MinAllocatable = &messages.MinAllocatable{Quantities: []*messages.ResourceQuantities{{Resources: f.shape}}}
+	}
 	if id != "" {
 		info.Id = &messages.FrameworkID{Value: id}
 	}
