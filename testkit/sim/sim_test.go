@@ -119,10 +119,18 @@ func TestStarvationScenario(t *testing.T) {
 	if rep.Tasks.Preempted == 0 {
 		t.Error("nothing was preempted for the critical role")
 	}
-	for _, role := range []string{"team-a", "team-b", "team-c", "team-d", "team-e"} {
+	for _, role := range []string{"team-a", "team-c", "team-d", "team-e"} {
 		if s := rep.Roles[role].DominantShareFinal; s <= 0 {
 			t.Errorf("%s has no share at the end", role)
 		}
+	}
+	// team-b (2-cpu tasks) and team-f (4-cpu) starve among 1-cpu tasks
+	// without a guarantee (a whole 2-cpu hole is rare: team-b held 0.3 %
+	// of a 10 % fair share on average before offers were sized by
+	// demand, 1.7 % at the end by chance). The fairness figure must say
+	// so, where Jain's index cannot tell starving from not asking.
+	if w := rep.Fairness.ShareMetWorstMean; w > 0.5 {
+		t.Errorf("the worst-served role held %.2f of its fair share on average; team-f starves, want the figure to show it", w)
 	}
 	// Weight 2 roles hold about twice what weight 1 roles do.
 	if c, a := rep.Roles["team-c"].DominantShareFinal, rep.Roles["team-a"].DominantShareFinal; c < 1.5*a {
