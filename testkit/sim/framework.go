@@ -143,8 +143,14 @@ func (f *framework) Receive(d *scheduler.Driver, ev any) {
 		// Launches sent to a master that crashed never happened; ask
 		// about every task (as a framework does after a failover).
 		f.reconcile(d)
+		// A new master knows nothing of its suppression (as Mesos'
+		// SUBSCRIBE without suppressed_roles): say it again, or it is
+		// offered every free agent it is first in line for.
 		if len(f.pending) > 0 {
 			f.revive(d)
+		} else {
+			f.suppressed = false
+			f.suppressIfIdle(d)
 		}
 	case arrive:
 		if ev.gen != f.gen || f.next >= len(f.jobs) {
