@@ -1,6 +1,9 @@
 package allocator
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Demand hints (Allocator.SetDemand). Without them an offer model gives a
 // framework every free agent it is first in line for: a framework that
@@ -39,7 +42,35 @@ func (h *Hierarchical) count(c *client, s Scalars) {
 	if c.grantedIn != h.batch {
 		c.granted, c.grantedIn = Scalars{}, h.batch
 	}
-	c.granted = c.granted.Add(s)
+	c.granted = c.granted.Add(usable(s, c.fw.minAlloc))
+}
+
+// usable is how much of a grant s counts towards a demand: with one
+// minimum offer size (a framework's one task shape, typically), whole
+// minimums only, as a framework placing tasks first fit uses it: 18 free
+// cpus hold four 4-cpu tasks, 16 cpus. Counting the rest would leave
+// tasks waiting a whole interval for what the sum promised and the agents
+// could not hold. Kinds the minimum does not name count as they are.
+func usable(s Scalars, mins []Scalars) Scalars {
+	if len(mins) != 1 {
+		return s
+	}
+	m := mins[0]
+	n, named := int64(math.MaxInt64), false
+	for k, v := range m {
+		if v > 0 {
+			n, named = min(n, s[k]/v), true
+		}
+	}
+	if !named {
+		return s
+	}
+	for k, v := range m {
+		if v > 0 {
+			s[k] = n * v
+		}
+	}
+	return s
 }
 
 // sated reports whether c was granted what it waits for in this batch

@@ -115,3 +115,22 @@ func TestApplyReviveSetsDemand(t *testing.T) {
 		t.Fatalf("revived without a demand: want the three other agents, got %d", n)
 	}
 }
+
+// With one minimum offer size (its task), grants count towards the demand
+// in whole minimums, as a first-fit framework can use them: three 4-cpu
+// tasks need three agents with 6 cpus free, not the two whose sum (12)
+// would seem to hold them.
+func TestDemandCountsWholeMinimums(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, id := range []string{"a0", "a1", "a2", "a3", "a4"} {
+		e.agent(id, "cpus:6;mem:6144", nil)
+	}
+	task := MustParse("cpus:4;mem:1024").Scalars
+	e.framework(Framework{ID: "f1", Roles: []string{"a"}, MinAllocatable: []Scalars{task}})
+	if err := e.h.SetDemand("f1", MustParse("cpus:12;mem:3072").Scalars); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.cycle(time.Second)); n != 3 {
+		t.Fatalf("three 4-cpu tasks on 6-cpu agents: want three agents, got %d", n)
+	}
+}

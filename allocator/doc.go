@@ -112,7 +112,10 @@
 // offered go to the frameworks behind it. Without it, the framework first
 // in DRF order after a revive is offered every free agent, and declines
 // all but the few its tasks fit on (99 % of 34 million offers in the
-// 10,000-agent simulation). Each revive restates the demand; none means no
+// 10,000-agent simulation). With one minimum offer size (Framework.
+// MinAllocatable: its task, typically), a grant counts in whole minimums,
+// as a framework placing tasks first fit can use it. Each revive restates
+// the demand; none means no
 // bound. It is a hint, not a reservation: a framework that wants more than
 // it said is offered the rest in later intervals, so it costs a task at
 // most one allocation interval of waiting.
