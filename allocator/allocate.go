@@ -16,6 +16,12 @@ const (
 // Allocate implements Allocator.
 func (h *Hierarchical) Allocate(now time.Time) []Grant {
 	h.batch++
+	if h.satedAny {
+		// A new interval: clients granted their demand in the last one
+		// may be offered agents that nobody could take then.
+		h.satedAny = false
+		h.version++
+	}
 	h.expireFilters(now)
 	if h.sharesDirty {
 		h.resort()
@@ -181,6 +187,9 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 	}
 	if mode != stageQuota && ag.inRound > 0 && ag.hadTurn(c) {
 		return false // guarantees come before rotation
+	}
+	if h.sated(c) {
+		return false
 	}
 	fw := c.fw
 	if !satisfies(fw.info.Constraints, ag.attrs) {
@@ -349,6 +358,7 @@ func (h *Hierarchical) grant(c *client, ag *agent, r, rev Resources, asRev bool,
 	}
 	h.free = h.free.Sub(r.Scalars)
 	h.adjust(c, r.Scalars, true)
+	h.count(c, r.Scalars.Add(rev.Scalars))
 	return append(grants, Grant{FrameworkID: c.fw.id, Role: c.role.name, AgentID: ag.id, Resources: r, Revocable: rev, Incarnation: ag.incarnation, AsRevocable: asRev})
 }
 

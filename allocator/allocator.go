@@ -36,6 +36,15 @@ type Allocator interface {
 	// Revive resumes them and clears the framework's filters for them.
 	Suppress(frameworkID string, roles ...string) error
 	Revive(frameworkID string, roles ...string) error
+	// SetDemand records what the framework is waiting for in roles (all
+	// when none): in each batch interval (from one Allocate to the next)
+	// it is offered agents until what it was granted in the interval
+	// holds want, then no more until the next batch. A zero want removes
+	// the bound. It is a hint that cuts offers nobody would use (a
+	// framework waiting for five small tasks is not offered every free
+	// agent), not a reservation: a framework that wants more than it said
+	// gets the rest in later intervals.
+	SetDemand(frameworkID string, want Scalars, roles ...string) error
 	// Decline returns resources offered to a framework for role on an agent
 	// and filters that agent for refuse (negative means the default).
 	Decline(frameworkID, role, agentID string, r, revocable Resources, refuse time.Duration, now time.Time) error

@@ -46,7 +46,15 @@ func Apply(p Allocator, msg proto.Message, now time.Time) (Dirty, error) {
 	case *messages.AllocatorSuppress:
 		return Dirty{}, p.Suppress(m.FrameworkId, m.Roles...)
 	case *messages.AllocatorRevive:
-		return Dirty{All: true}, p.Revive(m.FrameworkId, m.Roles...)
+		if err := p.Revive(m.FrameworkId, m.Roles...); err != nil {
+			return Dirty{}, err
+		}
+		// Every revive restates the demand: none means no bound.
+		want, err := FromQuantities(m.Demand)
+		if err != nil {
+			return Dirty{}, err
+		}
+		return Dirty{All: true}, p.SetDemand(m.FrameworkId, want.Scalars, m.Roles...)
 	case *messages.AllocatorSetRole:
 		return Dirty{All: true}, setRole(p, m.GetSettings())
 	case *messages.AllocatorReturn:

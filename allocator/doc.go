@@ -101,6 +101,25 @@
 // OfferFilters.MinAllocatableResources, a nil list means the default and an
 // empty one means any offer, however small; an empty offer is never made.
 //
+// # Demand hints
+//
+// A framework may say what it is waiting for (SetDemand, from
+// Revive.demand: its pending tasks' resources added up). In each batch
+// interval, from one Allocate to the next, event-driven runs included, it
+// is then offered agents until what it was granted in the interval holds
+// its demand, and no more: it is parked out of the search for the rest of
+// each run, keeping its place in DRF order, and the agents it is not
+// offered go to the frameworks behind it. Without it, the framework first
+// in DRF order after a revive is offered every free agent, and declines
+// all but the few its tasks fit on (99 % of 34 million offers in the
+// 10,000-agent simulation). With one minimum offer size (Framework.
+// MinAllocatable: its task, typically), a grant counts in whole minimums,
+// as a framework placing tasks first fit can use it. Each revive restates
+// the demand; none means no
+// bound. It is a hint, not a reservation: a framework that wants more than
+// it said is offered the rest in later intervals, so it costs a task at
+// most one allocation interval of waiting.
+//
 // # Filters and rotation
 //
 // A decline installs a filter on (framework, role, agent) for refuse
@@ -121,10 +140,11 @@
 // # Bounds
 //
 // A framework F is eligible for an agent A when it is active, not
-// suppressed, not filtered on A, its offer preferences are met by A, what it
-// would get is allocatable for it and within its role's quota limit, and
-// not needed as headroom for another role's guarantee. Let K be the number
-// of eligible frameworks.
+// suppressed, not filtered on A, not yet granted its stated demand in this
+// batch interval, its offer preferences are met by A, what it would get is
+// allocatable for it and within its role's quota limit, and not needed as
+// headroom for another role's guarantee. Let K be the number of eligible
+// frameworks.
 //
 //   - A framework that declines A is filtered on A no longer than its
 //     refuse time, the batch after, and K-1 batches in which A has free

@@ -54,6 +54,9 @@ type Hierarchical struct {
 	// deferredAny: in this pass the placement put someone eligible off to
 	// a later cycle, so the agent is not one nobody can take.
 	deferredAny bool
+	// satedAny: a client was put off for having been granted its demand
+	// in this batch interval (demand.go); the next batch lets it back.
+	satedAny bool
 }
 
 type agent struct {
@@ -118,6 +121,13 @@ type client struct {
 	openedIn       uint64
 	// Spread: the size of its slices (a quarter of an agent << sliceLevel).
 	sliceLevel uint
+
+	// Demand (SetDemand): what it waits for, and what it was granted in
+	// the batch interval that started with batch grantedIn.
+	want      Scalars
+	hasWant   bool
+	granted   Scalars
+	grantedIn uint64
 }
 
 type turn struct {

@@ -115,6 +115,10 @@ func checkRandomOperations(t *testing.T) {
 				id, role := pick(fws, "fw"), pick(roles, "role")
 				w.both("suppress", func(h *Hierarchical) any { return errText(h.Suppress(id, role)) })
 			},
+			"setDemand": func(t *rapid.T) {
+				id, want := pick(fws, "fw"), scal("want")
+				w.both("setDemand", func(h *Hierarchical) any { return errText(h.SetDemand(id, want)) })
+			},
 			"revive": func(t *rapid.T) {
 				id := pick(fws, "fw")
 				w.both("revive", func(h *Hierarchical) any { return errText(h.Revive(id)) })

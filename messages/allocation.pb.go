@@ -667,9 +667,11 @@ func (x *AllocatorSuppress) GetRoles() []string {
 }
 
 type AllocatorRevive struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FrameworkId   string                 `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	Roles         []string               `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId string                 `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	Roles       []string               `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	// demand: Revive.demand (allocator.SetDemand); unset means no bound.
+	Demand        *Quantities `protobuf:"bytes,500,opt,name=demand,proto3" json:"demand,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -714,6 +716,13 @@ func (x *AllocatorRevive) GetFrameworkId() string {
 func (x *AllocatorRevive) GetRoles() []string {
 	if x != nil {
 		return x.Roles
+	}
+	return nil
+}
+
+func (x *AllocatorRevive) GetDemand() *Quantities {
+	if x != nil {
+		return x.Demand
 	}
 	return nil
 }
@@ -1533,10 +1542,11 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\"L\n" +
 	"\x11AllocatorSuppress\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"J\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"y\n" +
 	"\x0fAllocatorRevive\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"F\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\x12-\n" +
+	"\x06demand\x18\xf4\x03 \x01(\v2\x14.agora.v1.QuantitiesR\x06demand\"F\n" +
 	"\x10AllocatorSetRole\x122\n" +
 	"\bsettings\x18\x01 \x01(\v2\x16.agora.v1.RoleSettingsR\bsettings\"\xf3\x02\n" +
 	"\x0fAllocatorReturn\x12!\n" +
@@ -1648,21 +1658,22 @@ var file_messages_allocation_proto_depIdxs = []int32{
 	25, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
 	2,  // 3: agora.v1.AllocatorAddAgent.allocated:type_name -> agora.v1.AllocatorUse
 	26, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
-	27, // 5: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
-	1,  // 6: agora.v1.AllocatorReturn.resources:type_name -> agora.v1.Quantities
-	1,  // 7: agora.v1.AllocatorReturn.revocable:type_name -> agora.v1.Quantities
-	0,  // 8: agora.v1.AllocatorReturn.kind:type_name -> agora.v1.AllocatorReturn.Kind
-	24, // 9: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
-	28, // 10: agora.v1.AgentObserved.agent:type_name -> actor.PID
-	28, // 11: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
-	28, // 12: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
-	1,  // 13: agora.v1.AllocatorUpdateReservation.resources:type_name -> agora.v1.Quantities
-	1,  // 14: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	1,  // 5: agora.v1.AllocatorRevive.demand:type_name -> agora.v1.Quantities
+	27, // 6: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
+	1,  // 7: agora.v1.AllocatorReturn.resources:type_name -> agora.v1.Quantities
+	1,  // 8: agora.v1.AllocatorReturn.revocable:type_name -> agora.v1.Quantities
+	0,  // 9: agora.v1.AllocatorReturn.kind:type_name -> agora.v1.AllocatorReturn.Kind
+	24, // 10: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
+	28, // 11: agora.v1.AgentObserved.agent:type_name -> actor.PID
+	28, // 12: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
+	28, // 13: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
+	1,  // 14: agora.v1.AllocatorUpdateReservation.resources:type_name -> agora.v1.Quantities
+	1,  // 15: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_messages_allocation_proto_init() }

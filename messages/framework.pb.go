@@ -1191,9 +1191,17 @@ func (x *Suppress) GetRoles() []string {
 
 // Revive resumes offers for roles (all when empty) and clears filters.
 type Revive struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	Roles         []string               `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	Roles       []string               `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	// demand is what the framework is waiting for in those roles (for
+	// example the sum of its pending tasks' resources; scalars only). The
+	// allocator then offers it about this much per allocation interval, not
+	// every free agent it is first in line for; the rest go to the
+	// frameworks behind it. A hint, restated by each Revive: empty means no
+	// bound (as before). Agora's own: Mesos' REQUEST call carried the same
+	// idea and its allocator ignored it.
+	Demand        []*Resource `protobuf:"bytes,500,rep,name=demand,proto3" json:"demand,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1238,6 +1246,13 @@ func (x *Revive) GetFrameworkId() *FrameworkID {
 func (x *Revive) GetRoles() []string {
 	if x != nil {
 		return x.Roles
+	}
+	return nil
+}
+
+func (x *Revive) GetDemand() []*Resource {
+	if x != nil {
+		return x.Demand
 	}
 	return nil
 }
@@ -2963,10 +2978,11 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\afilters\x18\x03 \x01(\v2\x11.agora.v1.FiltersR\afilters\"Z\n" +
 	"\bSuppress\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"X\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x85\x01\n" +
 	"\x06Revive\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"\xab\x02\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\x12+\n" +
+	"\x06demand\x18\xf4\x03 \x03(\v2\x12.agora.v1.ResourceR\x06demand\"\xab\x02\n" +
 	"\bKillTask\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12,\n" +
@@ -3192,66 +3208,67 @@ var file_messages_framework_proto_depIdxs = []int32{
 	12, // 30: agora.v1.Decline.filters:type_name -> agora.v1.Filters
 	46, // 31: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
 	46, // 32: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	46, // 33: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	52, // 34: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	50, // 35: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	53, // 36: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	54, // 37: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	46, // 38: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 39: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	46, // 40: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 41: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	52, // 42: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	46, // 43: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 44: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	46, // 45: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	5,  // 46: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	55, // 47: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	46, // 48: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	56, // 49: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	46, // 50: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 51: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	52, // 52: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	46, // 53: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 54: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 55: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	5,  // 56: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	58, // 57: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	50, // 58: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	55, // 59: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	46, // 60: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 61: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	56, // 62: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	52, // 63: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	50, // 64: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	47, // 65: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	46, // 66: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 67: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 68: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	52, // 69: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	30, // 70: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	46, // 71: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 72: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 73: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	46, // 74: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 75: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 76: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	45, // 77: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	45, // 78: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	45, // 79: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	45, // 80: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	46, // 81: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 82: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 83: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	50, // 84: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	55, // 85: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	52, // 86: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	50, // 87: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	88, // [88:88] is the sub-list for method output_type
-	88, // [88:88] is the sub-list for method input_type
-	88, // [88:88] is the sub-list for extension type_name
-	88, // [88:88] is the sub-list for extension extendee
-	0,  // [0:88] is the sub-list for field type_name
+	45, // 33: agora.v1.Revive.demand:type_name -> agora.v1.Resource
+	46, // 34: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	52, // 35: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	50, // 36: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	53, // 37: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	54, // 38: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	46, // 39: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	44, // 40: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	46, // 41: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 42: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	52, // 43: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	46, // 44: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 45: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	46, // 46: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,  // 47: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	55, // 48: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	46, // 49: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	56, // 50: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	46, // 51: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 52: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	52, // 53: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	46, // 54: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 55: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	47, // 56: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,  // 57: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	58, // 58: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	50, // 59: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	55, // 60: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	46, // 61: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 62: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	56, // 63: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	52, // 64: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	50, // 65: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	47, // 66: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	46, // 67: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 68: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	47, // 69: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	52, // 70: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	30, // 71: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	46, // 72: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 73: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	50, // 74: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	46, // 75: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 76: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	50, // 77: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	45, // 78: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	45, // 79: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	45, // 80: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	45, // 81: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	46, // 82: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 83: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	50, // 84: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	50, // 85: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	55, // 86: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	52, // 87: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	50, // 88: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	89, // [89:89] is the sub-list for method output_type
+	89, // [89:89] is the sub-list for method input_type
+	89, // [89:89] is the sub-list for extension type_name
+	89, // [89:89] is the sub-list for extension extendee
+	0,  // [0:89] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }

@@ -86,7 +86,7 @@ func (c *FakeClock) NextTimer() (time.Time, bool) {
 	if len(c.timers) == 0 {
 		return time.Time{}, false
 	}
-	return c.timers[0].at, true
+	return c.timers[0].t.at, true
 }
 
 // AdvanceToNext moves the clock to the earliest armed timer and fires the
@@ -97,7 +97,7 @@ func (c *FakeClock) AdvanceToNext() bool {
 		c.mu.Unlock()
 		return false
 	}
-	at := c.timers[0].at
+	at := c.timers[0].t.at
 	c.mu.Unlock()
 	c.advanceTo(at)
 	return true
@@ -106,7 +106,7 @@ func (c *FakeClock) AdvanceToNext() bool {
 func (c *FakeClock) advanceTo(end time.Time) {
 	for {
 		c.mu.Lock()
-		if len(c.timers) == 0 || c.timers[0].at.After(end) {
+		if len(c.timers) == 0 || c.timers[0].t.at.After(end) {
 			if end.After(c.now) {
 				c.now = end
 			}
@@ -218,21 +218,34 @@ func (k fakeTicker) Chan() <-chan time.Time { return k.t.ch }
 func (k fakeTicker) Reset(d time.Duration)  { k.t.period = d; k.t.Reset(d) }
 func (k fakeTicker) Stop()                  { k.t.Stop() }
 
-type timerHeap []*fakeTimer
+// timerHeap holds each timer's key beside it, so that comparisons do not
+// follow a pointer per timer: a 10,000-agent simulation keeps a few
+// hundred thousand timers armed, and Less was a tenth of its CPU time.
+type timerHeap []timerEntry
+
+type timerEntry struct {
+	at  int64 // t.at in Unix nanoseconds
+	seq uint64
+	t   *fakeTimer
+}
 
 func (h timerHeap) Len() int { return len(h) }
 func (h timerHeap) Less(i, j int) bool {
-	if !h[i].at.Equal(h[j].at) {
-		return h[i].at.Before(h[j].at)
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
 	}
 	return h[i].seq < h[j].seq
 }
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
-func (h *timerHeap) Push(x any)   { t := x.(*fakeTimer); t.index = len(*h); *h = append(*h, t) }
+func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].t.index = i; h[j].t.index = j }
+func (h *timerHeap) Push(x any) {
+	t := x.(*fakeTimer)
+	t.index = len(*h)
+	*h = append(*h, timerEntry{at: t.at.UnixNano(), seq: t.seq, t: t})
+}
 func (h *timerHeap) Pop() any {
 	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
+	t := old[len(old)-1].t
+	old[len(old)-1] = timerEntry{}
 	t.index = -1
 	*h = old[:len(old)-1]
 	return t

@@ -2,7 +2,9 @@ package mesosapi
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -30,8 +32,8 @@ type framework struct {
 const maxFailoverTimeout = 100 * 365 * 24 * time.Hour
 
 // frameworkIn reads a Mesos FrameworkInfo. Fields Agora does not use yet
-// (labels, webui_url, offer_filters, domain) are ignored, as Mesos ignores
-// capabilities it does not know.
+// (labels, webui_url, domain) are ignored, as Mesos ignores capabilities it
+// does not know.
 func frameworkIn(m *mesos.FrameworkInfo) (framework, error) {
 	f := framework{info: &messages.FrameworkInfo{Name: m.GetName(), User: m.GetUser(), Checkpoint: m.GetCheckpoint(),
 		Hostname: m.GetHostname(), Principal: m.GetPrincipal()}}
@@ -67,6 +69,7 @@ func frameworkIn(m *mesos.FrameworkInfo) (framework, error) {
 	default:
 		f.info.Roles = []string{m.GetRole()} // "*" by default
 	}
+	f.info.MinAllocatable = minAllocatableIn(m.GetOfferFilters(), f.info.Roles)
 	switch t := m.GetFailoverTimeout(); {
 	case math.IsNaN(t) || t < 0:
 		return framework{}, fmt.Errorf("%w: failover_timeout %v: want seconds, zero or more", ErrInvalid, t)
@@ -76,4 +79,35 @@ func frameworkIn(m *mesos.FrameworkInfo) (framework, error) {
 		f.info.FailoverTimeoutNanos = int64(min(t, maxFailoverTimeout.Seconds()) * float64(time.Second))
 	}
 	return f, nil
+}
+
+// minAllocatableIn maps Mesos' per-role offer_filters.min_allocatable_resources
+// to Agora's one minimum per framework: the alternatives of every role
+// together (an offer is worth making if it holds one of them, for
+// whichever role). Only when every role of the framework sets it: a role
+// without one takes the master's default in Mesos, which Agora cannot
+// combine with another role's, so the default then applies to all. A role
+// that sets it with no quantities (any offer) makes any offer allocatable.
+func minAllocatableIn(filters map[string]*mesos.OfferFilters, roles []string) *messages.MinAllocatable {
+	if len(filters) == 0 {
+		return nil
+	}
+	out := &messages.MinAllocatable{}
+	for _, role := range roles {
+		mar := filters[role].GetMinAllocatableResources()
+		if mar == nil {
+			return nil
+		}
+		if len(mar.Quantities) == 0 {
+			return &messages.MinAllocatable{}
+		}
+		for _, q := range mar.Quantities {
+			rq := &messages.ResourceQuantities{}
+			for _, name := range slices.Sorted(maps.Keys(q.GetQuantities())) {
+				rq.Resources = append(rq.Resources, &messages.Resource{Name: name, Scalar: q.GetQuantities()[name].GetValue()})
+			}
+			out.Quantities = append(out.Quantities, rq)
+		}
+	}
+	return out
 }

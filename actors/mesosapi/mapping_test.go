@@ -323,3 +323,42 @@ func TestOffersOutSharesNoParts(t *testing.T) {
 		}
 	}
 }
+
+// Mesos' per-role offer_filters.min_allocatable_resources become Agora's
+// per-framework minimum: every role's alternatives together, only when
+// every role sets one; none at all means any offer.
+func TestOfferFiltersMinAllocatable(t *testing.T) {
+	multi := []*mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}
+	min := func(qs ...map[string]float64) *mesos.OfferFilters {
+		m := &mesos.OfferFilters_MinAllocatableResources{}
+		for _, q := range qs {
+			rq := &mesos.OfferFilters_ResourceQuantities{Quantities: map[string]*mesos.Value_Scalar{}}
+			for k, v := range q {
+				rq.Quantities[k] = &mesos.Value_Scalar{Value: proto.Float64(v)}
+			}
+			m.Quantities = append(m.Quantities, rq)
+		}
+		return &mesos.OfferFilters{MinAllocatableResources: m}
+	}
+	for _, tc := range []struct {
+		name    string
+		filters map[string]*mesos.OfferFilters
+		want    *messages.MinAllocatable
+	}{
+		{"none", nil, nil},
+		{"both roles", map[string]*mesos.OfferFilters{"a": min(map[string]float64{"cpus": 1, "mem": 2048}), "b": min(map[string]float64{"gpus": 1})},
+			&messages.MinAllocatable{Quantities: []*messages.ResourceQuantities{
+				{Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}, {Name: "mem", Scalar: 2048}}},
+				{Resources: []*messages.Resource{{Name: "gpus", Scalar: 1}}}}}},
+		{"one role only: the default", map[string]*mesos.OfferFilters{"a": min(map[string]float64{"cpus": 1})}, nil},
+		{"any offer", map[string]*mesos.OfferFilters{"a": min(), "b": min(map[string]float64{"cpus": 1})}, &messages.MinAllocatable{}},
+	} {
+		f, err := frameworkIn(&mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), Roles: []string{"a", "b"}, Capabilities: multi, OfferFilters: tc.filters})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !proto.Equal(f.info.MinAllocatable, tc.want) || (f.info.MinAllocatable == nil) != (tc.want == nil) {
+			t.Errorf("%s: min_allocatable %v, want %v", tc.name, f.info.MinAllocatable, tc.want)
+		}
+	}
+}

@@ -585,6 +585,15 @@ func (d *Driver) Suppress(roles ...string) {
 // Revive resumes offers for roles (all when none) and clears filters.
 func (d *Driver) Revive(roles ...string) { d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles}) }
 
+// ReviveFor revives roles (all when none) and says what the framework is
+// waiting for in them, for example its pending tasks' resources added up:
+// it is then offered about that much per allocation interval rather than
+// every free agent it is first in line for (messages.Revive.demand). Call
+// it again when the demand grows; suppress when nothing is pending.
+func (d *Driver) ReviveFor(demand []*messages.Resource, roles ...string) {
+	d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles, Demand: demand})
+}
+
 // Acknowledge confirms a status update (only needed with ExplicitAcks).
 func (d *Driver) Acknowledge(st *messages.TaskStatus) {
 	if len(st.GetUuid()) == 0 {

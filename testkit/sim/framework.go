@@ -71,6 +71,8 @@ type framework struct {
 	held        []*messages.Offer
 	used        map[string]float64 // held by its tasks on agents (agentRuntime)
 	seq         int
+	// What it saw and did, for the report's per-role lines.
+	offers, declines, launched int
 }
 
 // newFramework draws the framework's whole arrival schedule and task run
@@ -141,9 +143,14 @@ func (f *framework) Receive(d *scheduler.Driver, ev any) {
 		// Launches sent to a master that crashed never happened; ask
 		// about every task (as a framework does after a failover).
 		f.reconcile(d)
+		// A new master knows nothing of its suppression (as Mesos'
+		// SUBSCRIBE without suppressed_roles): say it again, or it is
+		// offered every free agent it is first in line for.
 		if len(f.pending) > 0 {
+			f.revive(d)
+		} else {
 			f.suppressed = false
-			d.Revive()
+			f.suppressIfIdle(d)
 		}
 	case arrive:
 		if ev.gen != f.gen || f.next >= len(f.jobs) {
@@ -157,6 +164,7 @@ func (f *framework) Receive(d *scheduler.Driver, ev any) {
 	case *messages.Offers:
 		r.offersSeen(ev.MasterEpoch, now)
 		r.stats.Offers += len(ev.Offers)
+		f.offers += len(ev.Offers)
 		if f.spec.Kind == "gang" {
 			f.held = append(f.held, ev.Offers...)
 			f.placeGangs(d)
@@ -221,10 +229,27 @@ func (f *framework) submitWave(d *scheduler.Driver, j *job, now time.Time) {
 	for _, run := range runs {
 		f.enqueue(j, run, now)
 	}
-	if f.suppressed {
-		f.suppressed = false
+	// Revive even if not suppressed: the demand it stated grew.
+	f.revive(d)
+}
+
+// revive resumes offers and states what the framework now waits for: its
+// pending tasks (messages.Revive.demand), so that it is offered about
+// that much per allocation interval instead of every free agent.
+func (f *framework) revive(d *scheduler.Driver) {
+	f.suppressed = false
+	if f.spec.NoHints {
 		d.Revive()
+		return
 	}
+	n := float64(len(f.pending))
+	var demand []*messages.Resource
+	for _, res := range f.shape {
+		if res.Scalar > 0 {
+			demand = append(demand, &messages.Resource{Name: res.Name, Scalar: min(res.Scalar*n, messages.MaxScalar)})
+		}
+	}
+	d.ReviveFor(demand)
 }
 
 func (f *framework) enqueue(j *job, run time.Duration, submitted time.Time) {
@@ -245,6 +270,7 @@ func (f *framework) placeElastic(d *scheduler.Driver, o *messages.Offer) {
 	}
 	if len(tasks) == 0 {
 		f.r.stats.Declines++
+		f.declines++
 		d.Decline([]*messages.OfferID{o.Id}, f.spec.Refuse.D().Seconds())
 		return
 	}
@@ -325,6 +351,7 @@ func (f *framework) declineHeld(d *scheduler.Driver, refuse time.Duration) {
 		return
 	}
 	f.r.stats.Declines += len(f.held)
+	f.declines += len(f.held)
 	d.Decline(scheduler.OfferIDs(f.held), refuse.Seconds())
 	f.held = nil
 }
@@ -341,6 +368,7 @@ func (f *framework) suppressIfIdle(d *scheduler.Driver) {
 func (f *framework) launch(t *simTask) *messages.TaskInfo {
 	f.live[t.id] = t
 	f.r.stats.TasksLaunched++
+	f.launched++
 	return scheduler.Command(t.id, fmt.Sprintf("sleep %.3f", t.run.Seconds()), f.shape)
 }
 
@@ -399,8 +427,7 @@ func (f *framework) status(d *scheduler.Driver, st *messages.TaskStatus, now tim
 	r.stats.TasksSubmitted--
 	f.enqueue(t.job, t.run, now)
 	if f.suppressed {
-		f.suppressed = false
-		d.Revive()
+		f.revive(d)
 	}
 }
 

@@ -30,8 +30,9 @@ type Report struct {
 	// Roles: each role's dominant share (mean over the samples, and at
 	// the end).
 	Roles map[string]RoleReport `json:"roles"`
-	// Fairness is Jain's index over the weighted dominant shares of the
-	// roles with demand: 1 is perfectly fair, 1/n is one role holding all.
+	// Fairness is how much of its demand-capped weighted fair share each
+	// role with demand held (1: every role all it was entitled to), and
+	// Jain's index over their weighted dominant shares.
 	Fairness Fairness    `json:"fairness"`
 	Tasks    TaskReport  `json:"tasks"`
 	Jobs     JobReport   `json:"jobs"`
@@ -47,18 +48,35 @@ type ResourceReport struct {
 	UtilizationPeak float64 `json:"utilization_peak"`
 }
 
-// RoleReport is one role's share of the cluster.
+// RoleReport is one role's share of the cluster, what it was entitled to,
+// and the offers its frameworks saw.
 type RoleReport struct {
 	Weight             float64 `json:"weight"`
 	Frameworks         int     `json:"frameworks"`
 	DominantShareMean  float64 `json:"dominant_share_mean"`
 	DominantShareFinal float64 `json:"dominant_share_final"`
+	// FairShareMean is the mean over the samples of the role's
+	// demand-capped weighted fair share (0 while it has no demand).
+	FairShareMean float64 `json:"fair_share_mean"`
+	Offers        int     `json:"offers"`
+	Declined      int     `json:"offers_declined"`
+	Launched      int     `json:"tasks_launched"`
 }
 
-// Fairness is Jain's index, mean over the samples with demand, and last.
+// Fairness over the samples with demand. ShareMet is the mean over the
+// roles with demand of the fraction of its demand-capped weighted fair
+// share (max-min water-filling, fairness.go) a role held, at most 1;
+// ShareMetWorst the least of them. Both are means over the samples, and
+// Final the last sample's. Jain is Jain's index over the roles' weighted
+// dominant shares: 1 only when all hold the same share per weight, so
+// lower whenever some role wants less than its weighted share.
 type Fairness struct {
-	JainMean  float64 `json:"jain_mean"`
-	JainFinal float64 `json:"jain_final"`
+	ShareMetMean       float64 `json:"share_met_mean"`
+	ShareMetWorstMean  float64 `json:"share_met_worst_mean"`
+	ShareMetFinal      float64 `json:"share_met_final"`
+	ShareMetWorstFinal float64 `json:"share_met_worst_final"`
+	JainMean           float64 `json:"jain_mean"`
+	JainFinal          float64 `json:"jain_final"`
 }
 
 // TaskReport counts tasks; a task that is run again (lost, preempted)
@@ -88,12 +106,16 @@ type JobReport struct {
 	GangsStarted int `json:"gang_waves_started"`
 }
 
-// OfferReport counts offers as the frameworks saw them.
+// OfferReport counts offers as the frameworks saw them; PerLaunchedTask
+// is offers received per task launched: the amplification of two-level
+// scheduling (1 or less when every offer is used; a framework launches
+// several tasks on one offer).
 type OfferReport struct {
-	Received  int     `json:"received"`
-	PerSecond float64 `json:"per_second"`
-	Declined  int     `json:"declined"`
-	Rescinded int     `json:"rescinded"`
+	Received        int     `json:"received"`
+	PerSecond       float64 `json:"per_second"`
+	PerLaunchedTask float64 `json:"per_launched_task"`
+	Declined        int     `json:"declined"`
+	Rescinded       int     `json:"rescinded"`
 }
 
 // FaultReport is what the fault timeline did, and how the cluster took it.
@@ -126,6 +148,8 @@ type Series struct {
 	Utilization   map[string][]float64 `json:"utilization"`
 	DominantShare map[string][]float64 `json:"dominant_share"`
 	Jain          []float64            `json:"jain"`
+	ShareMet      []float64            `json:"share_met"`
+	ShareMetWorst []float64            `json:"share_met_worst"`
 }
 
 // Counters are the events the frameworks and faults count as it runs.
@@ -161,6 +185,10 @@ func (r *run) report() *Report {
 		rr.Weight = r.weight(f.role)
 		rr.Frameworks++
 		rr.DominantShareMean = round(r.shareSums[f.role] / float64(max(r.samples, 1)))
+		rr.FairShareMean = round(r.fairSums[f.role] / float64(max(r.samples, 1)))
+		rr.Offers += f.offers
+		rr.Declined += f.declines
+		rr.Launched += f.launched
 		if s := r.series.DominantShare[f.role]; len(s) > 0 {
 			rr.DominantShareFinal = s[len(s)-1]
 		}
@@ -168,9 +196,13 @@ func (r *run) report() *Report {
 	}
 	if r.jainN > 0 {
 		rep.Fairness.JainMean = round(r.jainSum / float64(r.jainN))
+		rep.Fairness.ShareMetMean = round(r.metSum / float64(r.jainN))
+		rep.Fairness.ShareMetWorstMean = round(r.worstSum / float64(r.jainN))
 	}
 	if n := len(r.series.Jain); n > 0 {
 		rep.Fairness.JainFinal = r.series.Jain[n-1]
+		rep.Fairness.ShareMetFinal = r.series.ShareMet[n-1]
+		rep.Fairness.ShareMetWorstFinal = r.series.ShareMetWorst[n-1]
 	}
 	st := r.stats
 	waits := slices.Clone(r.waits)
@@ -185,6 +217,9 @@ func (r *run) report() *Report {
 		WaitP50: SecondsOf(quantile(waits, 0.5)), WaitP99: SecondsOf(quantile(waits, 0.99)), WaitMax: SecondsOf(quantile(waits, 1)), Ended: r.ended}
 	rep.Jobs = JobReport{Submitted: st.JobsSubmitted, Finished: st.JobsFinished, GangsStarted: st.GangsStarted}
 	rep.Offers = OfferReport{Received: st.Offers, PerSecond: round(float64(st.Offers) / secs), Declined: st.Declines, Rescinded: st.Rescinds}
+	if st.TasksLaunched > 0 {
+		rep.Offers.PerLaunchedTask = round(float64(st.Offers) / float64(st.TasksLaunched))
+	}
 	fo := slices.Clone(r.failovers)
 	if r.open != nil {
 		fo = append(fo, *r.open)
@@ -227,14 +262,18 @@ func (rep *Report) Print(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "ROLE\tWEIGHT\tFRAMEWORKS\tDOMINANT SHARE MEAN\tAT END")
+	fmt.Fprintln(tw, "ROLE\tWEIGHT\tFRAMEWORKS\tDOMINANT SHARE MEAN\tAT END\tFAIR SHARE MEAN\tOFFERS\tDECLINED\tOFFERS/TASK")
 	for _, role := range slices.Sorted(maps.Keys(rep.Roles)) {
 		rr := rep.Roles[role]
-		fmt.Fprintf(tw, "%s\t%g\t%d\t%.1f%%\t%.1f%%\n", role, rr.Weight, rr.Frameworks, 100*rr.DominantShareMean, 100*rr.DominantShareFinal)
+		fmt.Fprintf(tw, "%s\t%g\t%d\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%d\t%.2f\n", role, rr.Weight, rr.Frameworks, 100*rr.DominantShareMean, 100*rr.DominantShareFinal,
+			100*rr.FairShareMean, rr.Offers, rr.Declined, float64(rr.Offers)/float64(max(rr.Launched, 1)))
 	}
 	tw.Flush()
 	t := rep.Tasks
-	fmt.Fprintf(w, "\nfairness (Jain's index over weighted dominant shares): mean %.3f, at end %.3f\n", rep.Fairness.JainMean, rep.Fairness.JainFinal)
+	fa := rep.Fairness
+	fmt.Fprintf(w, "\nfairness (share of its demand-capped weighted fair share each role with demand held): mean %.3f, worst role %.3f; at end %.3f, worst %.3f\n",
+		fa.ShareMetMean, fa.ShareMetWorstMean, fa.ShareMetFinal, fa.ShareMetWorstFinal)
+	fmt.Fprintf(w, "Jain's index over weighted dominant shares: mean %.3f, at end %.3f\n", fa.JainMean, fa.JainFinal)
 	fmt.Fprintf(w, "tasks: %d submitted, %d launched (%.1f/s), %d finished, %d lost, %d preempted; %d running and %d pending at the end\n",
 		t.Submitted, t.Launched, t.LaunchedPerSecond, t.Finished, t.Lost, t.Preempted, t.Running, t.Pending)
 	if t.LaunchesLost > 0 {
@@ -242,7 +281,8 @@ func (rep *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "task wait (submitted to RUNNING): p50 %.3fs, p99 %.3fs, max %.3fs\n", t.WaitP50, t.WaitP99, t.WaitMax)
 	fmt.Fprintf(w, "jobs: %d submitted, %d finished; gang waves started: %d\n", rep.Jobs.Submitted, rep.Jobs.Finished, rep.Jobs.GangsStarted)
-	fmt.Fprintf(w, "offers: %d (%.1f/s), %d declined, %d rescinded\n", rep.Offers.Received, rep.Offers.PerSecond, rep.Offers.Declined, rep.Offers.Rescinded)
+	fmt.Fprintf(w, "offers: %d (%.1f/s), %d declined, %d rescinded; %.2f offers per launched task\n", rep.Offers.Received, rep.Offers.PerSecond,
+		rep.Offers.Declined, rep.Offers.Rescinded, rep.Offers.PerLaunchedTask)
 	f := rep.Faults
 	if n := len(f.Failovers); n > 0 {
 		after := make([]float64, n)

@@ -66,11 +66,15 @@ type run struct {
 	faultRand  *rand.Rand
 	jainSum    float64
 	jainN      int
-	admitted   int
-	unreached  int
-	shareSums  map[string]float64
-	utilSums   map[string]float64
-	samples    int
+	// Sums over the samples with demand (jainN of them) of the mean and
+	// the least share met, and per role of its fair share (fairness.go).
+	metSum, worstSum float64
+	fairSums         map[string]float64
+	admitted         int
+	unreached        int
+	shareSums        map[string]float64
+	utilSums         map[string]float64
+	samples          int
 	// Counted in sender middleware, which may run while a framework
 	// holds mu.
 	dropped, delayed atomic.Int64
@@ -97,7 +101,7 @@ func Run(w *Workload, opts Options) (*Report, error) {
 		clock = testkit.NewFakeClock()
 	}
 	r := &run{w: w, clock: clock, ended: map[string]int{}, byID: map[string]*framework{}, total: map[string]float64{}, byHost: map[string]*simAgent{},
-		faultRand: rand.New(rand.NewPCG(w.Seed, 0xfa017)), shareSums: map[string]float64{}, utilSums: map[string]float64{}}
+		faultRand: rand.New(rand.NewPCG(w.Seed, 0xfa017)), shareSums: map[string]float64{}, fairSums: map[string]float64{}, utilSums: map[string]float64{}}
 	for _, f := range w.Faults {
 		if f.Kind == "drop-messages" || f.Kind == "delay-messages" {
 			r.msgFaults = append(r.msgFaults, &messageFault{spec: f, r: r, rng: rand.New(rand.NewPCG(w.Seed, uint64(len(r.msgFaults))+0xd20))})
@@ -287,6 +291,11 @@ func (r *run) startScheduler(f *framework, id string) {
 		// capability the master would say TASK_LOST and it would run the
 		// task a second time.
 		Capabilities: []messages.Capability{messages.Capability_PARTITION_AWARE}}
+	if !f.spec.NoHints {
+		// An offer that cannot hold one of its tasks is of no use to it
+		// (Mesos' offer_filters.min_allocatable_resources).
+		info.MinAllocatable = &messages.MinAllocatable{Quantities: []*messages.ResourceQuantities{{Resources: f.shape}}}
+	}
 	if id != "" {
 		info.Id = &messages.FrameworkID{Value: id}
 	}
@@ -332,14 +341,19 @@ func (r *run) offersSeen(epoch uint64, now time.Time) {
 func (r *run) sample() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	used := map[string]map[string]float64{} // role -> resource -> used
+	used := map[string]map[string]float64{}   // role -> resource -> used
+	wanted := map[string]map[string]float64{} // role -> resource -> used and pending
 	demand := map[string]bool{}
 	for _, f := range r.frameworks {
 		if used[f.role] == nil {
-			used[f.role] = map[string]float64{}
+			used[f.role], wanted[f.role] = map[string]float64{}, map[string]float64{}
 		}
 		for k, v := range f.used {
 			used[f.role][k] += v
+			wanted[f.role][k] += v
+		}
+		for k, v := range f.scalars {
+			wanted[f.role][k] += v * float64(len(f.pending))
 		}
 		if len(f.pending) > 0 || len(f.live) > 0 {
 			demand[f.role] = true
@@ -360,6 +374,10 @@ func (r *run) sample() {
 		r.utilSums[res] += u
 	}
 	var xs []float64
+	var demanding []string
+	var held, weights []float64
+	var wants [][]float64
+	resources := slices.Sorted(maps.Keys(r.total))
 	for _, role := range slices.Sorted(maps.Keys(used)) {
 		share := 0.0
 		for res, v := range used[role] {
@@ -371,6 +389,16 @@ func (r *run) sample() {
 		r.shareSums[role] += share
 		if demand[role] {
 			xs = append(xs, share/r.weight(role))
+			want := make([]float64, len(resources))
+			for k, res := range resources {
+				if t := r.total[res]; t > 0 {
+					want[k] = wanted[role][res] / t
+				}
+			}
+			demanding = append(demanding, role)
+			held = append(held, share)
+			weights = append(weights, r.weight(role))
+			wants = append(wants, want)
 		}
 	}
 	j := jain(xs)
@@ -379,6 +407,23 @@ func (r *run) sample() {
 		r.jainSum += j
 		r.jainN++
 	}
+	// Each role with demand against its demand-capped weighted fair share.
+	met, worst := 1.0, 1.0
+	if len(demanding) > 0 {
+		fair := fairShares(wants, weights)
+		sum := 0.0
+		for i, role := range demanding {
+			m := shareMet(held[i], fair[i])
+			sum += m
+			worst = min(worst, m)
+			r.fairSums[role] += fair[i]
+		}
+		met = sum / float64(len(demanding))
+		r.metSum += met
+		r.worstSum += worst
+	}
+	s.ShareMet = append(s.ShareMet, round(met))
+	s.ShareMetWorst = append(s.ShareMetWorst, round(worst))
 	r.samples++
 }
 

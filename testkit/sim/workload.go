@@ -109,6 +109,12 @@ type FrameworkSpec struct {
 	// of them (as MPI frameworks on Mesos do), give or take half; default
 	// 20 s, under the master's offer timeout.
 	Hold Duration `json:"hold"`
+	// NoHints: the framework says neither the smallest offer it can use
+	// (FrameworkInfo.min_allocatable: one task) nor, when it revives, what
+	// it is waiting for (Revive.demand: its pending tasks), as a
+	// framework written for plain Mesos offers. Each revive then brings
+	// it every free agent it is first in line for.
+	NoHints bool `json:"no_hints"`
 }
 
 // ArrivalSpec is a framework's job arrival process.

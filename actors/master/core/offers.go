@@ -434,10 +434,14 @@ func (c *Core) Suppress(p Peer, msg *messages.Suppress, now time.Time) Ready {
 // clears its filters.
 func (c *Core) Revive(p Peer, msg *messages.Revive, now time.Time) Ready {
 	if f, ok := c.caller(p, msg.FrameworkId, msg); ok {
-		if err := checkRoles(f, msg.Roles); err != nil {
+		demand, err := reviveDemand(msg)
+		if err == nil {
+			err = checkRoles(f, msg.Roles)
+		}
+		if err != nil {
 			c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		} else {
-			c.toAllocator(&messages.AllocatorRevive{FrameworkId: f.id(), Roles: msg.Roles})
+			c.toAllocator(&messages.AllocatorRevive{FrameworkId: f.id(), Roles: msg.Roles, Demand: demand})
 			// Revive clears the filters and the suppression of the roles
 			// named (all when none), as the allocator does.
 			revived := msg.Roles
@@ -465,4 +469,20 @@ func checkRoles(f *frameworkRecord, roles []string) error {
 		}
 	}
 	return nil
+}
+
+// reviveDemand converts a Revive's demand hint for the allocator: nil when
+// there is none; an error when it names anything but unreserved scalars.
+func reviveDemand(msg *messages.Revive) (*messages.Quantities, error) {
+	if len(msg.Demand) == 0 {
+		return nil, nil
+	}
+	r, rev, err := policy.FromMessages(msg.Demand)
+	if err != nil {
+		return nil, fmt.Errorf("revive demand: %w", err)
+	}
+	if len(r.Ports) > 0 || !rev.IsEmpty() {
+		return nil, fmt.Errorf("revive demand: name scalar resources (cpus, mem, disk, gpus), neither ports nor revocable ones")
+	}
+	return policy.ToQuantities(r), nil
 }

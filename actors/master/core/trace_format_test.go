@@ -229,7 +229,11 @@ func msgLine(m proto.Message) string {
 	case *messages.AllocatorSuppress:
 		return fmt.Sprintf("Suppress %s roles=%v", m.FrameworkId, m.Roles)
 	case *messages.AllocatorRevive:
-		return fmt.Sprintf("Revive %s roles=%v", m.FrameworkId, m.Roles)
+		s := fmt.Sprintf("Revive %s roles=%v", m.FrameworkId, m.Roles)
+		if m.Demand != nil {
+			s += " demand=" + quantities(m.Demand)
+		}
+		return s
 	case *messages.AllocatorSetRole:
 		return "SetRole " + roleConfigLine(&messages.RoleConfig{Roles: []*messages.RoleSettings{m.Settings}})
 	case *messages.AllocatorReturn:

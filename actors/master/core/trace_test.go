@@ -520,7 +520,17 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		if d.Cmd == "suppress" {
 			r = e.c.Suppress(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.Suppress{FrameworkId: id, Roles: roles}, e.now)
 		} else {
-			r = e.c.Revive(e.peerAs(t, d, arg(t, d, "conn", name)), &messages.Revive{FrameworkId: id, Roles: roles}, e.now)
+			msg := &messages.Revive{FrameworkId: id, Roles: roles}
+			if s := arg(t, d, "demand", ""); s != "" {
+				// Parsed leniently, so that a trace can send what a
+				// careless scheduler would (ports, revocable).
+				res, err := messages.ParseResources(s)
+				if err != nil {
+					t.Fatalf("%s: demand %q: %v", d.Pos, s, err)
+				}
+				msg.Demand = res
+			}
+			r = e.c.Revive(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 		}
 
 	case "shortfalls":
