@@ -326,30 +326,41 @@ func (s *OperatorServer) agentCall(w http.ResponseWriter, r *http.Request, call 
 		http.Error(w, "this master takes no operations", http.StatusNotImplemented)
 		return
 	}
+	if !s.apply(w, r, call.GetType().String(), msg) {
+		return
+	}
+	id, draining := agentCallTarget(msg)
+	s.awaitPublished(r.Context(), func(st *messages.MasterState) bool {
+		for _, a := range st.GetAgents() {
+			if a.GetInfo().GetId().GetValue() == id {
+				return (a.GetDrain() != nil) == draining
+			}
+		}
+		return true // gone: nothing to wait for
+	})
+	w.WriteHeader(http.StatusOK)
+}
+
+// apply asks the master to carry out an operation for the call named
+// call and answers any refusal itself; true when the master applied it
+// (the caller answers then, once the change is published).
+func (s *OperatorServer) apply(w http.ResponseWriter, r *http.Request, call string, msg proto.Message) bool {
 	res, err := s.cfg.Ask(r.Context(), msg)
 	if err != nil {
 		http.Error(w, "the master did not answer: "+err.Error(), http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	switch res := res.(type) {
 	case *messages.OperatorAccepted:
-		s.cfg.Logger.Info("Mesos operator call applied", "call", call.GetType().String(), "result", res.GetMessage())
-		id, draining := agentCallTarget(msg)
-		s.awaitPublished(r.Context(), func(st *messages.MasterState) bool {
-			for _, a := range st.GetAgents() {
-				if a.GetInfo().GetId().GetValue() == id {
-					return (a.GetDrain() != nil) == draining
-				}
-			}
-			return true // gone: nothing to wait for
-		})
-		w.WriteHeader(http.StatusOK)
+		s.cfg.Logger.Info("Mesos operator call applied", "call", call, "result", res.GetMessage())
+		return true
 	case *messages.Error:
-		s.cfg.Logger.Warn("Mesos operator call refused by the master", "call", call.GetType().String(), "err", res.GetMessage())
+		s.cfg.Logger.Warn("Mesos operator call refused by the master", "call", call, "err", res.GetMessage())
 		http.Error(w, res.GetCode().String()+": "+res.GetMessage(), master.ErrorStatus(res.GetCode()))
 	default:
 		http.Error(w, fmt.Sprintf("unexpected answer %T from the master", res), http.StatusInternalServerError)
 	}
+	return false
 }
 
 // awaitPublished waits (bounded by publishWait) until the published state

@@ -75,20 +75,8 @@ func (s *OperatorServer) maintenanceCall(w http.ResponseWriter, r *http.Request,
 			update = &messages.UpdateMaintenanceSchedule{Schedule: next}
 		}
 	}
-	res, err := s.cfg.Ask(r.Context(), update)
-	if err != nil {
-		http.Error(w, "the master did not answer: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	switch res := res.(type) {
-	case *messages.OperatorAccepted:
-		s.cfg.Logger.Info("Mesos operator call applied", "call", t.String(), "result", res.GetMessage())
+	if s.apply(w, r, t.String(), update) {
 		w.WriteHeader(http.StatusOK)
-	case *messages.Error:
-		s.cfg.Logger.Warn("Mesos operator call refused by the master", "call", t.String(), "err", res.GetMessage())
-		http.Error(w, res.GetCode().String()+": "+res.GetMessage(), master.ErrorStatus(res.GetCode()))
-	default:
-		http.Error(w, fmt.Sprintf("unexpected answer %T from the master", res), http.StatusInternalServerError)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/messages"
 	mmaster "github.com/agora-sched/agora/messages/mesos/v1/master"
 	"google.golang.org/protobuf/proto"
@@ -96,29 +95,18 @@ func (s *OperatorServer) resourceCall(w http.ResponseWriter, r *http.Request, ca
 	}
 	id := agentOf(msg)
 	before := s.agentResources(id)
-	res, err := s.cfg.Ask(r.Context(), msg)
-	if err != nil {
-		http.Error(w, "the master did not answer: "+err.Error(), http.StatusServiceUnavailable)
+	if !s.apply(w, r, call.GetType().String(), msg) {
 		return
 	}
-	switch res := res.(type) {
-	case *messages.OperatorAccepted:
-		s.cfg.Logger.Info("Mesos operator call applied", "call", call.GetType().String(), "result", res.GetMessage())
-		s.awaitPublished(r.Context(), func(st *messages.MasterState) bool {
-			for _, a := range st.GetAgents() {
-				if a.GetInfo().GetId().GetValue() == id {
-					return !equalResources(a.GetInfo().GetResources(), before)
-				}
+	s.awaitPublished(r.Context(), func(st *messages.MasterState) bool {
+		for _, a := range st.GetAgents() {
+			if a.GetInfo().GetId().GetValue() == id {
+				return !equalResources(a.GetInfo().GetResources(), before)
 			}
-			return true // gone: nothing to wait for
-		})
-		w.WriteHeader(http.StatusAccepted)
-	case *messages.Error:
-		s.cfg.Logger.Warn("Mesos operator call refused by the master", "call", call.GetType().String(), "err", res.GetMessage())
-		http.Error(w, res.GetCode().String()+": "+res.GetMessage(), master.ErrorStatus(res.GetCode()))
-	default:
-		http.Error(w, fmt.Sprintf("unexpected answer %T from the master", res), http.StatusInternalServerError)
-	}
+		}
+		return true // gone: nothing to wait for
+	})
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // agentOf is the agent a reservation or volume request acts on.
