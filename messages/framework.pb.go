@@ -883,6 +883,7 @@ type Operation struct {
 	//	*Operation_Unreserve
 	//	*Operation_Create
 	//	*Operation_Destroy
+	//	*Operation_LaunchGroup
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -970,6 +971,15 @@ func (x *Operation) GetDestroy() *DestroyVolumes {
 	return nil
 }
 
+func (x *Operation) GetLaunchGroup() *LaunchGroup {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_LaunchGroup); ok {
+			return x.LaunchGroup
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -996,6 +1006,12 @@ type Operation_Destroy struct {
 	Destroy *DestroyVolumes `protobuf:"bytes,323,opt,name=destroy,proto3,oneof"`
 }
 
+type Operation_LaunchGroup struct {
+	// launch_group launches its tasks together, all or none (Mesos'
+	// LAUNCH_GROUP): see LaunchGroup.
+	LaunchGroup *LaunchGroup `protobuf:"bytes,400,opt,name=launch_group,json=launchGroup,proto3,oneof"`
+}
+
 func (*Operation_Launch_) isOperation_Op() {}
 
 func (*Operation_Reserve) isOperation_Op() {}
@@ -1005,6 +1021,8 @@ func (*Operation_Unreserve) isOperation_Op() {}
 func (*Operation_Create) isOperation_Op() {}
 
 func (*Operation_Destroy) isOperation_Op() {}
+
+func (*Operation_LaunchGroup) isOperation_Op() {}
 
 // Accept uses offers (all on one agent). Unused resources return to the pool.
 type Accept struct {
@@ -1628,7 +1646,11 @@ type RunTask struct {
 	// revocable: the task runs on regular resources offered as revocable
 	// (task.resources are relabelled regular); the agent reports it back on
 	// re-registration so a new master still preempts it first.
-	Revocable     bool `protobuf:"varint,6,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	Revocable bool `protobuf:"varint,6,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	// group, when set, says the task was launched in a task group: the
+	// agent ends the group's other tasks when this one fails or is killed,
+	// and checkpoints it so a restarted agent still knows the group.
+	Group         *TaskGroupMembership `protobuf:"bytes,400,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1696,6 +1718,13 @@ func (x *RunTask) GetRevocable() bool {
 		return x.Revocable
 	}
 	return false
+}
+
+func (x *RunTask) GetGroup() *TaskGroupMembership {
+	if x != nil {
+		return x.Group
+	}
+	return nil
 }
 
 // StatusUpdate carries a task status: from the agent to the master, and from
@@ -2777,6 +2806,285 @@ func (x *AgentDrainEnded) GetMasterEpoch() uint64 {
 	return 0
 }
 
+// TaskGroupInfo is tasks launched together (Mesos' TaskGroupInfo, a pod):
+// on one agent, in one executor, all or none.
+type TaskGroupInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskGroupInfo) Reset() {
+	*x = TaskGroupInfo{}
+	mi := &file_messages_framework_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskGroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskGroupInfo) ProtoMessage() {}
+
+func (x *TaskGroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskGroupInfo.ProtoReflect.Descriptor instead.
+func (*TaskGroupInfo) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *TaskGroupInfo) GetTasks() []*TaskInfo {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+// LaunchGroup launches a task group in an executor (Mesos'
+// Offer.Operation.LaunchGroup). The master admits every task or none: one
+// invalid task, or a group whose resources do not fit the offers, ends
+// every task TASK_ERROR (REASON_TASK_GROUP_INVALID). The tasks name no
+// executor of their own. An executor without a command is the agent's
+// default executor: the agent runs each task itself (a command, or a
+// Docker container), the tasks under one cgroup parent and the Docker ones
+// in the first one's network namespace; when a task fails or is killed,
+// the agent kills the others. An executor with a command is a custom
+// executor, given the tasks together (LaunchTaskGroup).
+type LaunchGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executor      *ExecutorInfo          `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"`
+	TaskGroup     *TaskGroupInfo         `protobuf:"bytes,2,opt,name=task_group,json=taskGroup,proto3" json:"task_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchGroup) Reset() {
+	*x = LaunchGroup{}
+	mi := &file_messages_framework_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchGroup) ProtoMessage() {}
+
+func (x *LaunchGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchGroup.ProtoReflect.Descriptor instead.
+func (*LaunchGroup) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *LaunchGroup) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *LaunchGroup) GetTaskGroup() *TaskGroupInfo {
+	if x != nil {
+		return x.TaskGroup
+	}
+	return nil
+}
+
+// TaskGroupMembership names a task's group: its executor and every task
+// of it, the task itself included, in launch order.
+type TaskGroupMembership struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExecutorId    *ExecutorID            `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	TaskIds       []*TaskID              `protobuf:"bytes,2,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskGroupMembership) Reset() {
+	*x = TaskGroupMembership{}
+	mi := &file_messages_framework_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskGroupMembership) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskGroupMembership) ProtoMessage() {}
+
+func (x *TaskGroupMembership) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskGroupMembership.ProtoReflect.Descriptor instead.
+func (*TaskGroupMembership) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TaskGroupMembership) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *TaskGroupMembership) GetTaskIds() []*TaskID {
+	if x != nil {
+		return x.TaskIds
+	}
+	return nil
+}
+
+// RunTaskGroup asks an agent to run a task group, from the master: one
+// RunTask per task (each with its group set), all admitted together. The
+// agent starts them all, or ends them all.
+type RunTaskGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executor      *ExecutorInfo          `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"`
+	Tasks         []*RunTask             `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	MasterEpoch   uint64                 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunTaskGroup) Reset() {
+	*x = RunTaskGroup{}
+	mi := &file_messages_framework_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunTaskGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunTaskGroup) ProtoMessage() {}
+
+func (x *RunTaskGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunTaskGroup.ProtoReflect.Descriptor instead.
+func (*RunTaskGroup) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *RunTaskGroup) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *RunTaskGroup) GetTasks() []*RunTask {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *RunTaskGroup) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
+// LaunchTaskGroup asks a custom executor to run a task group (Mesos'
+// executor LAUNCH_GROUP event).
+type LaunchTaskGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executor      *ExecutorInfo          `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"`
+	TaskGroup     *TaskGroupInfo         `protobuf:"bytes,2,opt,name=task_group,json=taskGroup,proto3" json:"task_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchTaskGroup) Reset() {
+	*x = LaunchTaskGroup{}
+	mi := &file_messages_framework_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchTaskGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchTaskGroup) ProtoMessage() {}
+
+func (x *LaunchTaskGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchTaskGroup.ProtoReflect.Descriptor instead.
+func (*LaunchTaskGroup) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *LaunchTaskGroup) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *LaunchTaskGroup) GetTaskGroup() *TaskGroupInfo {
+	if x != nil {
+		return x.TaskGroup
+	}
+	return nil
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -2786,7 +3094,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[42]
+	mi := &file_messages_framework_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +3106,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[42]
+	mi := &file_messages_framework_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +3139,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[43]
+	mi := &file_messages_framework_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +3151,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[43]
+	mi := &file_messages_framework_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2940,13 +3248,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"H\n" +
 	"\aFilters\x12*\n" +
 	"\x0erefuse_seconds\x18\x01 \x01(\x01H\x00R\rrefuseSeconds\x88\x01\x01B\x11\n" +
-	"\x0f_refuse_seconds\"\xde\x02\n" +
+	"\x0f_refuse_seconds\"\x9b\x03\n" +
 	"\tOperation\x124\n" +
 	"\x06launch\x18\x01 \x01(\v2\x1a.agora.v1.Operation.LaunchH\x00R\x06launch\x127\n" +
 	"\areserve\x18\xc0\x02 \x01(\v2\x1a.agora.v1.ReserveResourcesH\x00R\areserve\x12=\n" +
 	"\tunreserve\x18\xc1\x02 \x01(\v2\x1c.agora.v1.UnreserveResourcesH\x00R\tunreserve\x122\n" +
 	"\x06create\x18\xc2\x02 \x01(\v2\x17.agora.v1.CreateVolumesH\x00R\x06create\x125\n" +
-	"\adestroy\x18\xc3\x02 \x01(\v2\x18.agora.v1.DestroyVolumesH\x00R\adestroy\x1a2\n" +
+	"\adestroy\x18\xc3\x02 \x01(\v2\x18.agora.v1.DestroyVolumesH\x00R\adestroy\x12;\n" +
+	"\flaunch_group\x18\x90\x03 \x01(\v2\x15.agora.v1.LaunchGroupH\x00R\vlaunchGroup\x1a2\n" +
 	"\x06Launch\x12(\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x12.agora.v1.TaskInfoR\x05tasksB\x04\n" +
 	"\x02op\"\xd4\x01\n" +
@@ -2994,13 +3303,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"r\n" +
 	"\x13FrameworkFailedOver\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xc3\x01\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xf9\x01\n" +
 	"\aRunTask\x125\n" +
 	"\tframework\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x12&\n" +
 	"\x04task\x18\x02 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\x12!\n" +
 	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\x12\x12\n" +
 	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1c\n" +
-	"\trevocable\x18\x06 \x01(\bR\trevocableJ\x04\b\x03\x10\x04\"\x99\x01\n" +
+	"\trevocable\x18\x06 \x01(\bR\trevocable\x124\n" +
+	"\x05group\x18\x90\x03 \x01(\v2\x1d.agora.v1.TaskGroupMembershipR\x05groupJ\x04\b\x03\x10\x04\"\x99\x01\n" +
 	"\fStatusUpdate\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\x12!\n" +
@@ -3076,7 +3386,25 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\"b\n" +
 	"\x0fAgentDrainEnded\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch*V\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"9\n" +
+	"\rTaskGroupInfo\x12(\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x12.agora.v1.TaskInfoR\x05tasks\"y\n" +
+	"\vLaunchGroup\x122\n" +
+	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
+	"\n" +
+	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"y\n" +
+	"\x13TaskGroupMembership\x125\n" +
+	"\vexecutor_id\x18\x01 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12+\n" +
+	"\btask_ids\x18\x02 \x03(\v2\x10.agora.v1.TaskIDR\ataskIds\"\x8e\x01\n" +
+	"\fRunTaskGroup\x122\n" +
+	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x12'\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x11.agora.v1.RunTaskR\x05tasks\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"}\n" +
+	"\x0fLaunchTaskGroup\x122\n" +
+	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
+	"\n" +
+	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3096,7 +3424,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -3141,117 +3469,133 @@ var file_messages_framework_proto_goTypes = []any{
 	(*DestroyVolumes)(nil),              // 40: agora.v1.DestroyVolumes
 	(*KillExecutor)(nil),                // 41: agora.v1.KillExecutor
 	(*AgentDrainEnded)(nil),             // 42: agora.v1.AgentDrainEnded
-	(*Operation_Launch)(nil),            // 43: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 44: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 45: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 46: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 47: actor.PID
-	(*MasterInfo)(nil),                  // 48: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 49: agora.v1.OfferID
-	(*AgentID)(nil),                     // 50: agora.v1.AgentID
-	(*Attribute)(nil),                   // 51: agora.v1.Attribute
-	(*TaskID)(nil),                      // 52: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 53: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 54: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 55: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 56: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 57: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 58: agora.v1.ExecutorInfo
+	(*TaskGroupInfo)(nil),               // 43: agora.v1.TaskGroupInfo
+	(*LaunchGroup)(nil),                 // 44: agora.v1.LaunchGroup
+	(*TaskGroupMembership)(nil),         // 45: agora.v1.TaskGroupMembership
+	(*RunTaskGroup)(nil),                // 46: agora.v1.RunTaskGroup
+	(*LaunchTaskGroup)(nil),             // 47: agora.v1.LaunchTaskGroup
+	(*Operation_Launch)(nil),            // 48: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 49: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 50: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 51: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 52: actor.PID
+	(*MasterInfo)(nil),                  // 53: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 54: agora.v1.OfferID
+	(*AgentID)(nil),                     // 55: agora.v1.AgentID
+	(*Attribute)(nil),                   // 56: agora.v1.Attribute
+	(*TaskID)(nil),                      // 57: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 58: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 59: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 60: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 61: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 62: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 63: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	45, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	50, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,  // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	45, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	46, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	50, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	51, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,  // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,  // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,  // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,  // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	47, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	46, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	49, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	46, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	45, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	51, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	52, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	51, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	53, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	54, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	51, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	50, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	56, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,  // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	49, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	43, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	54, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	48, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
 	37, // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
 	38, // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
 	39, // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
 	40, // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
-	46, // 24: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 25: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
-	13, // 26: agora.v1.Accept.operations:type_name -> agora.v1.Operation
-	12, // 27: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	46, // 28: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 29: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
-	12, // 30: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	46, // 31: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	46, // 32: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	46, // 33: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	52, // 34: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	50, // 35: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	53, // 36: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	54, // 37: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	46, // 38: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 39: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	46, // 40: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 41: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	52, // 42: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	46, // 43: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 44: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	46, // 45: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	5,  // 46: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	55, // 47: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	46, // 48: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	56, // 49: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	46, // 50: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 51: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	52, // 52: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	46, // 53: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 54: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 55: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	5,  // 56: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	58, // 57: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	50, // 58: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	55, // 59: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	46, // 60: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 61: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	56, // 62: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	52, // 63: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	50, // 64: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	47, // 65: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	46, // 66: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 67: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 68: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	52, // 69: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	30, // 70: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	46, // 71: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 72: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 73: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	46, // 74: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 75: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 76: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	45, // 77: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	45, // 78: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	45, // 79: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	45, // 80: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	46, // 81: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 82: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 83: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	50, // 84: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	55, // 85: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	52, // 86: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	50, // 87: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	88, // [88:88] is the sub-list for method output_type
-	88, // [88:88] is the sub-list for method input_type
-	88, // [88:88] is the sub-list for extension type_name
-	88, // [88:88] is the sub-list for extension extendee
-	0,  // [0:88] is the sub-list for field type_name
+	44, // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
+	51, // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	54, // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	13, // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
+	12, // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
+	51, // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	54, // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	12, // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
+	51, // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 34: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 35: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	55, // 36: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	58, // 37: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	59, // 38: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	51, // 39: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	49, // 40: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	51, // 41: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 42: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	57, // 43: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	51, // 44: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 45: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	51, // 46: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,  // 47: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	60, // 48: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	45, // 49: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
+	51, // 50: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	61, // 51: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	51, // 52: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	55, // 53: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	57, // 54: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	51, // 55: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	62, // 56: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	52, // 57: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,  // 58: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	63, // 59: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	55, // 60: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	60, // 61: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	51, // 62: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	62, // 63: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	61, // 64: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	57, // 65: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	55, // 66: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	52, // 67: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	51, // 68: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	62, // 69: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	52, // 70: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	57, // 71: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	30, // 72: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	51, // 73: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	62, // 74: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	55, // 75: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	51, // 76: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	62, // 77: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	55, // 78: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	50, // 79: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	50, // 80: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	50, // 81: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	50, // 82: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	51, // 83: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	62, // 84: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	55, // 85: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	55, // 86: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	60, // 87: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
+	63, // 88: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43, // 89: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	62, // 90: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
+	57, // 91: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
+	63, // 92: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	24, // 93: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
+	63, // 94: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43, // 95: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	60, // 96: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	57, // 97: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	55, // 98: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	99, // [99:99] is the sub-list for method output_type
+	99, // [99:99] is the sub-list for method input_type
+	99, // [99:99] is the sub-list for extension type_name
+	99, // [99:99] is the sub-list for extension extendee
+	0,  // [0:99] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -3270,6 +3614,7 @@ func file_messages_framework_proto_init() {
 		(*Operation_Unreserve)(nil),
 		(*Operation_Create)(nil),
 		(*Operation_Destroy)(nil),
+		(*Operation_LaunchGroup)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3277,7 +3622,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
