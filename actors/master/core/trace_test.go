@@ -382,8 +382,37 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			msg.Filters = &messages.Filters{RefuseSeconds: &v}
 		}
 		var tasks []*messages.TaskInfo
+		// group EXECUTOR [custom] ... end: the task lines between are one
+		// LAUNCH_GROUP in that executor (custom: one with a command; "-":
+		// no executor ID).
+		var group *messages.LaunchGroup
+		flushGroup := func() {
+			if group != nil {
+				group.TaskGroup = &messages.TaskGroupInfo{Tasks: tasks}
+				msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_LaunchGroup{LaunchGroup: group}})
+				group, tasks = nil, nil
+			}
+		}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
+			if f[0] == "group" {
+				if len(tasks) > 0 {
+					msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
+					tasks = nil
+				}
+				group = &messages.LaunchGroup{Executor: &messages.ExecutorInfo{}}
+				if len(f) > 1 && f[1] != "-" {
+					group.Executor.ExecutorId = &messages.ExecutorID{Value: f[1]}
+				}
+				if slices.Contains(f, "custom") {
+					group.Executor.Command = &messages.CommandInfo{Value: "./executor"}
+				}
+				continue
+			}
+			if f[0] == "end" {
+				flushGroup()
+				continue
+			}
 			if f[0] == "create" || f[0] == "destroy" {
 				// create|destroy role:id:path:mib ...
 				if len(tasks) > 0 {
@@ -431,7 +460,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 					ti.Executor = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: ex}, Command: &messages.CommandInfo{Value: "./executor"}}
 				}
 			}
-			if !slices.Contains(f, "no-command") && ti.Executor == nil {
+			if !slices.Contains(f, "no-command") && ti.Executor == nil && (group == nil || group.Executor.Command == nil) {
 				ti.Command = &messages.CommandInfo{Value: "sleep 10"}
 				for _, field := range f[1:] {
 					if u, ok := strings.CutPrefix(field, "user="); ok {
@@ -444,6 +473,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			}
 			tasks = append(tasks, ti)
 		}
+		flushGroup()
 		if len(tasks) > 0 {
 			msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
 		}
