@@ -309,7 +309,7 @@ func (a *agent) Receive(ctx actor.Context) {
 // passes. Whether it is the current master is the epoch checks' job.
 func (a *agent) fromMaster(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
-	case *messages.RunTask, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
+	case *messages.RunTask, *messages.RunTaskGroup, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
 		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain, *messages.CheckpointResources,
 		*messages.KillExecutor:
 	default:
@@ -385,7 +385,7 @@ func (a *agent) registering(ctx actor.Context) {
 		a.handleRegistered(ctx, msg)
 	case *messages.Error:
 		a.log.Error("master refused registration; retrying with backoff", "code", msg.Code.String(), "err", msg.Message)
-	case *messages.RunTask, *messages.KillTask:
+	case *messages.RunTask, *messages.RunTaskGroup, *messages.KillTask:
 		if a.savingID != "" {
 			// The master admitted us and already acts on it; we act once
 			// our ID is on disk.
@@ -461,6 +461,8 @@ func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistere
 			switch m := m.(type) {
 			case *messages.RunTask:
 				a.handleRunTask(ctx, m)
+			case *messages.RunTaskGroup:
+				a.handleRunTaskGroup(ctx, m)
 			case *messages.KillTask:
 				a.handleKillTask(ctx, m)
 			}
@@ -525,6 +527,8 @@ func (a *agent) registered(ctx actor.Context) {
 		a.log.Warn("master error", "code", msg.Code.String(), "err", msg.Message, "request", msg.Request)
 	case *messages.RunTask:
 		a.handleRunTask(ctx, msg)
+	case *messages.RunTaskGroup:
+		a.handleRunTaskGroup(ctx, msg)
 	case *messages.KillTask:
 		a.handleKillTask(ctx, msg)
 	default:

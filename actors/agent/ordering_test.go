@@ -82,7 +82,7 @@ func registeredAgentWith(t *testing.T, clock *testkit.FakeClock, cfg agent.Confi
 	pid = sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
 		Info:   &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}, {Name: "mem", Scalar: 256}}},
 		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), Metrics: cfg.Metrics,
-		Containerizer: cfg.Containerizer, SandboxGC: cfg.SandboxGC, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
+		Containerizer: cfg.Containerizer, Docker: cfg.Docker, SandboxGC: cfg.SandboxGC, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
 	}, hook)))
 	// Stopped (and so done writing) before its work dir is removed.
 	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })

@@ -75,9 +75,16 @@ type cgroup struct {
 	dirs []string // v2: one; v1: memory, cpu
 }
 
-// create makes the group of task id with its limits (0: none).
-func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
-	name := strings.NewReplacer("/", "_", "..", "_").Replace(id)
+// create makes the group of task id with its limits (0: none), under the
+// group parent when one is named (a task group's tasks share one).
+func (c *Cgroups) create(parent, id string, cpus, memMB float64) (*cgroup, error) {
+	name := cgroupName(id)
+	if parent != "" {
+		if err := c.createParent(parent); err != nil {
+			return nil, err
+		}
+		name = cgroupName(parent) + "/" + name
+	}
 	g := &cgroup{c: c}
 	g.dirs = c.dirsOf(name)
 	for _, d := range g.dirs {
@@ -116,12 +123,74 @@ func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 	return g, nil
 }
 
+// createParent makes the parent group of a task group's tasks. It sets no
+// limits: the tasks have their own. (Where an executor's resources will
+// limit the whole group, once executors are accounted.)
+func (c *Cgroups) createParent(parent string) error {
+	for _, d := range c.dirsOf(cgroupName(parent)) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create task group cgroup %s: %w", d, err)
+		}
+		if c.v2 {
+			// Its children get the memory and cpu controllers too.
+			if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+				return fmt.Errorf("enable memory and cpu controllers in %s: %w", d, err)
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveParent removes a task group's parent group once its tasks' groups
+// are gone (each is removed when its task ends); one still holding a task
+// stays, and the error says so.
+func (c *Cgroups) RemoveParent(parent string) error {
+	var errs []error
+	for _, d := range c.dirsOf(cgroupName(parent)) {
+		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParentOf is the directories of task id's group's parent, relative to
+// each hierarchy's Agora group: "" for a task alone, the parent's name for
+// a task of a task group. It tells tests and operators where a task is.
+func (c *Cgroups) ParentOf(id string) string {
+	dirs := c.locate(cgroupName(id))
+	if len(dirs) == 0 {
+		return ""
+	}
+	rel, err := filepath.Rel(c.dirsOf("")[0], filepath.Dir(dirs[0]))
+	if err != nil || rel == "." {
+		return ""
+	}
+	return rel
+}
+
+// locate finds task id's group's directories (see nameOf).
+func (c *Cgroups) locate(name string) []string { return c.dirsOf(c.nameOf(name)) }
+
+// nameOf is where the group named name is, relative to Agora's group:
+// directly under it, or under a task group's parent (one level down).
+func (c *Cgroups) nameOf(name string) string {
+	if _, err := os.Stat(c.dirsOf(name)[0]); err == nil {
+		return name
+	}
+	nested, _ := filepath.Glob(filepath.Join(c.dirsOf("")[0], "*", name))
+	if len(nested) == 0 {
+		return name
+	}
+	return filepath.Base(filepath.Dir(nested[0])) + "/" + name
+}
+
 // RemoveContext removes task id's group, killing what is left in it: for
 // groups whose task outlived the agent that created them. It blocks while
 // the kernel reaps what it killed (about a second at most), or until ctx
 // is done, and says which groups it could not remove.
 func (c *Cgroups) RemoveContext(ctx context.Context, id string) error {
-	g := &cgroup{c: c, dirs: c.dirsOf(cgroupName(id))}
+	g := &cgroup{c: c, dirs: c.locate(cgroupName(id))}
 	return g.destroy(ctx)
 }
 
@@ -131,7 +200,7 @@ func (c *Cgroups) Remove(id string) { _ = c.RemoveContext(context.Background(), 
 
 // Exists reports whether task id's group is there (in any hierarchy).
 func (c *Cgroups) Exists(id string) bool {
-	for _, d := range c.dirsOf(cgroupName(id)) {
+	for _, d := range c.locate(cgroupName(id)) {
 		if _, err := os.Stat(d); err == nil {
 			return true
 		}
@@ -162,7 +231,7 @@ type Usage struct {
 
 // Usage reads task id's cpu time and memory from its group.
 func (c *Cgroups) Usage(id string) (Usage, error) {
-	name := cgroupName(id)
+	name := c.nameOf(cgroupName(id))
 	read := func(path string) (int64, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {

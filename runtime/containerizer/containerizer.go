@@ -39,6 +39,10 @@ type LaunchSpec struct {
 	// Volumes are bind mounts the agent adds to a Docker container's own
 	// (Container.Volumes), such as persistent volumes: see BindMounts.
 	Volumes []*messages.ContainerInfo_Volume
+	// CgroupParent, when set, puts the task's cgroup under a parent group
+	// of that name, shared by the tasks of its task group (the command
+	// containerizer with cgroups; Docker ignores it).
+	CgroupParent string
 }
 
 // HasPort reports whether host port p is among the task's ports.
@@ -153,4 +157,21 @@ func SandboxPath(root, frameworkID, taskID string) (string, error) {
 // running every actor on one thread stays reproducible.
 type Instant interface {
 	LaunchesInstantly()
+}
+
+// NetworkSharer is implemented by containers whose network namespace other
+// containers of the same containerizer can join (Docker): a task group's
+// Docker tasks join the first one's.
+type NetworkSharer interface {
+	// SharedNetwork is the network mode that joins this container's
+	// network namespace ("container:<id>" for Docker).
+	SharedNetwork() string
+}
+
+// GroupCleaner is implemented by containerizers that keep something for a
+// task group as a whole (the command containerizer's parent cgroup).
+type GroupCleaner interface {
+	// RemoveGroup removes what the group's tasks shared, once every task
+	// of it has ended.
+	RemoveGroup(parent string) error
 }

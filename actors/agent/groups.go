@@ -1,0 +1,179 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/containerizer"
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+)
+
+// taskGroup is a task group the agent runs in its default executor (the
+// group's executor has no command): each task in its own container, the
+// command tasks' cgroups under one parent, the Docker tasks in the first
+// Docker task's network namespace. When a task of it fails or is killed,
+// the others are killed (Mesos' default executor); a task that finishes
+// leaves the others running.
+type taskGroup struct {
+	executorID string
+	members    []*taskRun // in launch order
+	// cgroupParent names the parent cgroup of the members' cgroups.
+	cgroupParent string
+	// netOwner is the first Docker task: the others join its network
+	// namespace once it runs (network is then its mode, "container:<id>").
+	netOwner *taskRun
+	network  string
+	// waiting are Docker tasks held until netOwner runs.
+	waiting []*taskRun
+	// ending: a task failed or was killed and the others are being killed.
+	ending  bool
+	cleaned bool
+}
+
+// handleRunTaskGroup starts a task group the master admitted whole. A
+// custom executor's group goes to the executor task by task (the agent
+// launches the executor once); the default executor's is run by the agent.
+func (a *agent) handleRunTaskGroup(ctx actor.Context, msg *messages.RunTaskGroup) {
+	if e := msg.MasterEpoch; e < a.epoch {
+		a.log.Warn("ignoring RunTaskGroup from a deposed master", "epoch", e, "seen", a.epoch)
+		return
+	}
+	if len(msg.Tasks) == 0 {
+		return
+	}
+	for _, rt := range msg.Tasks {
+		key := taskKey{rt.GetFramework().GetId().GetValue(), rt.GetTask().GetTaskId().GetValue()}
+		if _, dup := a.tasks[key]; dup {
+			// The master sends a group once; a resent one is all here.
+			a.log.Warn("ignoring a task group with a task already here", "framework_id", key.framework, "task_id", key.task)
+			return
+		}
+	}
+	a.log.Info("launching task group", "framework_id", msg.Tasks[0].GetFramework().GetId().GetValue(),
+		"executor_id", msg.GetExecutor().GetExecutorId().GetValue(), "tasks", len(msg.Tasks))
+	if msg.GetExecutor().GetCommand().GetValue() != "" {
+		for _, rt := range msg.Tasks {
+			a.handleRunTask(ctx, rt)
+		}
+		return
+	}
+	first := taskKey{msg.Tasks[0].GetFramework().GetId().GetValue(), msg.Tasks[0].GetTask().GetTaskId().GetValue()}
+	g := &taskGroup{executorID: msg.GetExecutor().GetExecutorId().GetValue(), cgroupParent: "group" + containerIDSep + containerID(first)}
+	runs := make([]*taskRun, 0, len(msg.Tasks))
+	for _, rt := range msg.Tasks {
+		run := a.admitTask(ctx, rt)
+		if run == nil {
+			continue
+		}
+		run.group = g
+		g.members = append(g.members, run)
+		if g.netOwner == nil && rt.GetTask().GetContainer().GetType() == messages.ContainerInfo_DOCKER {
+			g.netOwner = run
+		}
+		runs = append(runs, run)
+	}
+	for _, run := range runs {
+		a.startOrWait(ctx, run)
+	}
+}
+
+// holdForNetwork reports whether run, a Docker task of a group, must wait
+// for the group's first Docker task to run before it starts (it joins that
+// one's network namespace); it is queued then.
+func (g *taskGroup) holdForNetwork(run *taskRun) bool {
+	if run.info.GetContainer().GetType() != messages.ContainerInfo_DOCKER || run == g.netOwner || g.network != "" {
+		return false
+	}
+	g.waiting = append(g.waiting, run)
+	return true
+}
+
+// groupSpec adds what run shares with its group to its launch spec: the
+// parent cgroup, and the first Docker task's network namespace.
+func (g *taskGroup) groupSpec(run *taskRun, spec *containerizer.LaunchSpec) {
+	spec.CgroupParent = g.cgroupParent
+	if run.info.GetContainer().GetType() != messages.ContainerInfo_DOCKER || run == g.netOwner || g.network == "" {
+		return
+	}
+	c := proto.Clone(run.info.Container).(*messages.ContainerInfo)
+	if c.Docker == nil {
+		c.Docker = &messages.ContainerInfo_Docker{}
+	}
+	c.Docker.Network = g.network
+	spec.Container = c
+}
+
+// groupTaskRunning is called when a task of a group runs: the group's
+// first Docker task releases the ones waiting to join its network.
+func (a *agent) groupTaskRunning(ctx actor.Context, run *taskRun) {
+	g := run.group
+	if g == nil || run != g.netOwner || g.network != "" {
+		return
+	}
+	if s, ok := run.container.(containerizer.NetworkSharer); ok {
+		g.network = s.SharedNetwork()
+	} else {
+		// A containerizer whose containers share no network (a
+		// simulated one) runs the others on their own.
+		g.network = "none-shared"
+	}
+	waiting := g.waiting
+	g.waiting = nil
+	for _, w := range waiting {
+		a.startTask(ctx, w)
+	}
+}
+
+// groupTaskEnded is called when a task of a group reached a terminal
+// state: a failed, killed, lost or refused task takes the others down
+// (Mesos' default executor kills the whole group then), a finished one
+// does not. Once every task has ended, what they shared is removed.
+func (a *agent) groupTaskEnded(ctx actor.Context, run *taskRun, state messages.TaskState) {
+	g := run.group
+	if state != messages.TaskState_TASK_FINISHED && !g.ending {
+		g.ending = true
+		why := fmt.Sprintf("killed with its task group: task %s of the group ended %s", run.key.task, state)
+		a.log.Info("task group ending", "framework_id", run.key.framework, "executor_id", g.executorID, "task_id", run.key.task, "state", state.String())
+		for _, m := range g.members {
+			if m != run {
+				a.killGroupMember(ctx, m, why)
+			}
+		}
+	}
+	if g.cleaned || slices.ContainsFunc(g.members, func(m *taskRun) bool { return !messages.IsTerminal(m.state) }) {
+		return
+	}
+	g.cleaned = true
+	if gc, ok := a.cfg.Containerizer.(containerizer.GroupCleaner); ok {
+		parent, log := g.cgroupParent, a.log
+		a.bg.run(func(context.Context) {
+			if err := gc.RemoveGroup(parent); err != nil {
+				log.Warn("task group's parent cgroup not removed", "group", parent, "err", err)
+			}
+		})
+	}
+}
+
+// killGroupMember kills a task because its group ends: at once if it has
+// not started (waiting for its group's network, or still launching: then
+// as soon as it starts), else with its kill policy's grace period.
+func (a *agent) killGroupMember(ctx actor.Context, m *taskRun, why string) {
+	if messages.IsTerminal(m.state) || m.killing {
+		return
+	}
+	m.killing, m.killWhy = true, why
+	m.killReason = messages.TaskStatusReason_REASON_UNSPECIFIED
+	if i := slices.Index(m.group.waiting, m); i >= 0 {
+		m.group.waiting = slices.Delete(m.group.waiting, i, i+1)
+		a.update(ctx, m, messages.TaskState_TASK_KILLED, m.killReason, why, nil)
+		return
+	}
+	if m.container == nil {
+		return // still launching: killed as soon as it starts
+	}
+	a.update(ctx, m, messages.TaskState_TASK_KILLING, m.killReason, why, nil)
+	m.container.Kill(m.grace)
+}
