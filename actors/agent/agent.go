@@ -221,6 +221,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleExecutorExited(ctx, m)
 	case executorTimeout:
 		a.handleExecutorTimeout(ctx, m)
+	case flushExecutor:
+		a.handleFlushExecutor(ctx, m)
 	case *messages.RegisterExecutor:
 		a.handleRegisterExecutor(ctx, m)
 	case *messages.ReregisterExecutor:

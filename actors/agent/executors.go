@@ -125,11 +125,27 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 		ctx.ActorSystem().EventStream.Publish(ExecutorLaunched{FrameworkID: key.framework, ExecutorID: key.executor})
 	}
 	ex.tasks[run.key] = run
-	if !ex.ready {
+	if grouped := run.msg.GetGroup() != nil && info.GetMesos(); !ex.ready || grouped {
+		// A Mesos executor gets a task group in one LAUNCH_GROUP: its
+		// tasks queue, and go together once the agent has handled the
+		// group (flushExecutor comes after it in the mailbox).
 		ex.queued = append(ex.queued, run)
+		if ex.ready {
+			ctx.Send(ctx.Self(), flushExecutor{key: key})
+		}
 		return
 	}
 	ctx.Send(ex.pid, &messages.LaunchTask{Task: proto.Clone(run.info).(*messages.TaskInfo)})
+}
+
+// flushExecutor asks the agent to send a registered executor its queued
+// tasks (a task group's, queued to go in one LaunchTaskGroup).
+type flushExecutor struct{ key executorKey }
+
+func (a *agent) handleFlushExecutor(ctx actor.Context, msg flushExecutor) {
+	if ex, ok := a.executors[msg.key]; ok && ex.ready {
+		a.launchQueued(ctx, ex)
+	}
 }
 
 func (a *agent) executorTimeout() time.Duration {
@@ -345,12 +361,37 @@ func (a *agent) executorRegistered(ex *executorRun) *messages.ExecutorRegistered
 }
 
 // launchQueued sends a registered executor the tasks that waited for it.
+// A Mesos executor gets each task group's tasks in one LaunchTaskGroup
+// (its LAUNCH_GROUP event); an Agora executor (the SDK in actors/executor)
+// gets them task by task.
 func (a *agent) launchQueued(ctx actor.Context, ex *executorRun) {
-	for _, run := range ex.queued {
-		if !messages.IsTerminal(run.state) {
-			ctx.Send(ex.pid, &messages.LaunchTask{Task: proto.Clone(run.info).(*messages.TaskInfo)})
+	var group *messages.LaunchTaskGroup
+	var groupOf string // the group's first task
+	flush := func() {
+		if group != nil {
+			ctx.Send(ex.pid, group)
+			group = nil
 		}
 	}
+	for _, run := range ex.queued {
+		if messages.IsTerminal(run.state) {
+			continue
+		}
+		task := proto.Clone(run.info).(*messages.TaskInfo)
+		if g := run.msg.GetGroup(); g != nil && ex.info.GetMesos() {
+			if first := g.GetTaskIds()[0].GetValue(); group == nil || first != groupOf {
+				flush()
+				group = &messages.LaunchTaskGroup{Executor: proto.Clone(ex.info).(*messages.ExecutorInfo), TaskGroup: &messages.TaskGroupInfo{}}
+				groupOf = first
+			}
+			task.Executor = nil // in the group's executor, as Mesos gives it
+			group.TaskGroup.Tasks = append(group.TaskGroup.Tasks, task)
+			continue
+		}
+		flush()
+		ctx.Send(ex.pid, &messages.LaunchTask{Task: task})
+	}
+	flush()
 	ex.queued = nil
 }
 

@@ -177,3 +177,12 @@ func (a *agent) killGroupMember(ctx actor.Context, m *taskRun, why string) {
 	a.update(ctx, m, messages.TaskState_TASK_KILLING, m.killReason, why, nil)
 	m.container.Kill(m.grace)
 }
+
+// groupExecutorID is the executor of run's task group (in its status
+// updates, as Mesos gives a task group's), or nil for a task alone.
+func (run *taskRun) groupExecutorID() *messages.ExecutorID {
+	if run.group == nil {
+		return nil
+	}
+	return &messages.ExecutorID{Value: run.group.executorID}
+}
