@@ -84,7 +84,7 @@ func (a *agent) handleRunTaskGroup(ctx actor.Context, msg *messages.RunTaskGroup
 // for the group's first Docker task to run before it starts (it joins that
 // one's network namespace); it is queued then.
 func (g *taskGroup) holdForNetwork(run *taskRun) bool {
-	if run.info.GetContainer().GetType() != messages.ContainerInfo_DOCKER || run == g.netOwner || g.network != "" {
+	if run.info.GetContainer().GetType() != messages.ContainerInfo_DOCKER || g.netOwner == nil || run == g.netOwner || g.network != "" {
 		return false
 	}
 	g.waiting = append(g.waiting, run)
@@ -185,4 +185,26 @@ func (run *taskRun) groupExecutorID() *messages.ExecutorID {
 		return nil
 	}
 	return &messages.ExecutorID{Value: run.group.executorID}
+}
+
+// rejoinGroup puts a task a restarted agent recovered back in its task
+// group (of the default executor), so that its failure still takes the
+// group down and the group's parent cgroup is removed with its last task.
+// The group's network needs no owner any more: its tasks were started.
+func (a *agent) rejoinGroup(rc *recovery, run *taskRun) {
+	m := run.msg.GetGroup()
+	if m == nil || len(m.GetTaskIds()) == 0 || run.info.GetExecutor() != nil {
+		return
+	}
+	first := taskKey{run.key.framework, m.GetTaskIds()[0].GetValue()}
+	g, ok := rc.groups[first]
+	if !ok {
+		g = &taskGroup{executorID: m.GetExecutorId().GetValue(), cgroupParent: "group" + containerIDSep + containerID(first)}
+		if rc.groups == nil {
+			rc.groups = map[taskKey]*taskGroup{}
+		}
+		rc.groups[first] = g
+	}
+	run.group = g
+	g.members = append(g.members, run)
 }

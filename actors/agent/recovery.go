@@ -121,6 +121,8 @@ type recovery struct {
 	reports []func(actor.Context)
 	// stopped: executors ended rather than reconnected, and why.
 	stopped map[executorKey]string
+	// groups: the task groups of the recovered tasks, by their first task.
+	groups map[taskKey]*taskGroup
 }
 
 // recoveryCleaned: the recovery's destroy jobs are done.
@@ -253,6 +255,7 @@ func (a *agent) recoverTask(rc *recovery, cp *messages.TaskCheckpoint, sandbox s
 	}
 	a.tasks[key] = run
 	a.cfg.Metrics.task(run, 0, run.state)
+	a.rejoinGroup(rc, run)
 	for _, up := range cp.Pending {
 		a.updates.push(key, up) // sent once registered
 	}
