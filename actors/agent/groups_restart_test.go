@@ -1,0 +1,76 @@
+package agent_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/actors/agent"
+	"github.com/agora-sched/agora/actors/master"
+	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/testkit"
+)
+
+// groupLauncher launches one task group on its first offer (the SDK's
+// LaunchGroup).
+type groupLauncher struct {
+	executor *messages.ExecutorInfo
+	tasks    []*messages.TaskInfo
+}
+
+func (l *groupLauncher) Receive(d *scheduler.Driver, ev any) {
+	if o, ok := ev.(*messages.Offers); ok && l.tasks != nil {
+		d.LaunchGroup(o.Offers[:1], nil, l.executor, l.tasks...)
+		l.tasks = nil
+	}
+}
+
+// A task group launched through the SDK runs as real processes; its agent
+// crashes and starts again with the same work dir, re-attaches to both
+// tasks and keeps them a group: when one then fails, the restarted agent
+// kills the other, and the framework learns both ends.
+func TestTaskGroupSurvivesAgentRestartAndEndsTogether(t *testing.T) {
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	workDir := t.TempDir()
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &groupLauncher{
+		executor: &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "pod"}},
+		tasks: []*messages.TaskInfo{
+			scheduler.Command("fails", "read x < "+gate+"; exit 3", scheduler.Resources("cpus:0.25;mem:32")),
+			scheduler.Command("serves", "exec sleep 600", scheduler.Resources("cpus:0.25;mem:32")),
+		}})
+	for _, id := range []string{"fails", "serves"} {
+		c.Events.WaitFor(t, testkit.IsStatus("fw", id, messages.TaskState_TASK_RUNNING))
+	}
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_RUNNING && u.TaskID == "fails"
+	})
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_RUNNING && u.TaskID == "serves"
+	})
+
+	crash(c, first)
+	mark := c.Events.Mark()
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
+	c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered })
+
+	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "fails", messages.TaskState_TASK_FAILED))
+	killed := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "serves", messages.TaskState_TASK_KILLED)).(testkit.SchedulerEvent)
+	st := killed.Event.(*messages.StatusUpdate).Status
+	if !strings.Contains(st.Message, "task fails of the group ended TASK_FAILED") || st.GetExecutorId().GetValue() != "pod" {
+		t.Fatalf("the group's other task ended %q in executor %q; want killed with its group, in pod", st.Message, st.GetExecutorId().GetValue())
+	}
+}
