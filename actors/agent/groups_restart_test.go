@@ -12,6 +12,7 @@ import (
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 )
 
@@ -72,5 +73,52 @@ func TestTaskGroupSurvivesAgentRestartAndEndsTogether(t *testing.T) {
 	st := killed.Event.(*messages.StatusUpdate).Status
 	if !strings.Contains(st.Message, "task fails of the group ended TASK_FAILED") || st.GetExecutorId().GetValue() != "pod" {
 		t.Fatalf("the group's other task ended %q in executor %q; want killed with its group, in pod", st.Message, st.GetExecutorId().GetValue())
+	}
+}
+
+// Three Docker tasks launched as one group (SDK, master, agent, the local
+// Docker engine) share the first one's network namespace: server hears
+// client on 127.0.0.1, then failer connects and exits 3, and the agent
+// kills server, which would otherwise run on. Each task reads its network
+// namespace's inode into its stdout: all three print the same one.
+func TestDockerTaskGroupSharesNetworkNamespace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d, err := containerizer.NewDocker()
+	if err != nil {
+		t.Fatalf("this test needs the Docker engine: %v", err)
+	}
+	t.Cleanup(d.Close)
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	dir := t.TempDir()
+	addAgent(t, c, testkit.AgentSpec{Docker: d, WorkDir: dir})
+	task := func(id, command string) *messages.TaskInfo {
+		return &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Resources: scheduler.Resources("cpus:0.1;mem:32"),
+			Command:   &messages.CommandInfo{Value: "readlink /proc/self/ns/net; " + command, Shell: true},
+			Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test", Network: "bridge"}}}
+	}
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &groupLauncher{
+		executor: &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "pod"}},
+		tasks: []*messages.TaskInfo{
+			task("server", `nc -l -p 7777 | grep -q hello || exit 9; nc -l -p 7778 >/dev/null; exec sleep 600`),
+			task("client", `for i in $(seq 100); do echo hello | nc 127.0.0.1 7777 && exit 0; sleep 0.2; done; exit 1`),
+			task("failer", `for i in $(seq 100); do echo x | nc 127.0.0.1 7778 && exit 3; sleep 0.2; done; exit 1`),
+		}})
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "client", messages.TaskState_TASK_FINISHED))
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "failer", messages.TaskState_TASK_FAILED))
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "server", messages.TaskState_TASK_KILLED))
+	st := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 })
+	var ns []string
+	for _, id := range []string{"server", "client", "failer"} {
+		out, _ := os.ReadFile(filepath.Join(dir, "frameworks", st.Frameworks[0].Info.Id.Value, "tasks", id, "stdout"))
+		first, _, _ := strings.Cut(string(out), "\n")
+		if !strings.HasPrefix(first, "net:[") {
+			t.Fatalf("task %s's stdout %q does not start with its network namespace", id, out)
+		}
+		ns = append(ns, first)
+	}
+	if ns[0] != ns[1] || ns[0] != ns[2] {
+		t.Fatalf("the group's tasks ran in network namespaces %v, want one", ns)
 	}
 }
