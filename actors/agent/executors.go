@@ -511,6 +511,9 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 func (a *agent) handleKillExecutor(ctx actor.Context, msg *messages.KillExecutor) {
 	key := executorKey{msg.GetFrameworkId().GetValue(), msg.GetExecutorId().GetValue()}
 	ex, ok := a.executors[key]
+	if !ok && a.shutdownGroups(ctx, key) {
+		return
+	}
 	if !ok {
 		a.log.Info("asked to shut down an executor not running here; nothing to do", "framework_id", key.framework, "executor_id", key.executor)
 		return

@@ -139,7 +139,7 @@ func (a *agent) groupTaskEnded(ctx actor.Context, run *taskRun, state messages.T
 		a.log.Info("task group ending", "framework_id", run.key.framework, "executor_id", g.executorID, "task_id", run.key.task, "state", state.String())
 		for _, m := range g.members {
 			if m != run {
-				a.killGroupMember(ctx, m, why)
+				a.killGroupMember(ctx, m, messages.TaskStatusReason_REASON_UNSPECIFIED, why)
 			}
 		}
 	}
@@ -160,12 +160,11 @@ func (a *agent) groupTaskEnded(ctx actor.Context, run *taskRun, state messages.T
 // killGroupMember kills a task because its group ends: at once if it has
 // not started (waiting for its group's network, or still launching: then
 // as soon as it starts), else with its kill policy's grace period.
-func (a *agent) killGroupMember(ctx actor.Context, m *taskRun, why string) {
+func (a *agent) killGroupMember(ctx actor.Context, m *taskRun, reason messages.TaskStatusReason, why string) {
 	if messages.IsTerminal(m.state) || m.killing {
 		return
 	}
-	m.killing, m.killWhy = true, why
-	m.killReason = messages.TaskStatusReason_REASON_UNSPECIFIED
+	m.killing, m.killWhy, m.killReason = true, why, reason
 	if i := slices.Index(m.group.waiting, m); i >= 0 {
 		m.group.waiting = slices.Delete(m.group.waiting, i, i+1)
 		a.update(ctx, m, messages.TaskState_TASK_KILLED, m.killReason, why, nil)
@@ -207,4 +206,26 @@ func (a *agent) rejoinGroup(rc *recovery, run *taskRun) {
 	}
 	run.group = g
 	g.members = append(g.members, run)
+}
+
+// shutdownGroups kills the task groups the agent runs in its default
+// executor under key (a framework's SHUTDOWN of that executor): every
+// task ends TASK_KILLED with REASON_EXECUTOR_TERMINATED. It reports
+// whether there was such a group.
+func (a *agent) shutdownGroups(ctx actor.Context, key executorKey) bool {
+	found := false
+	for _, run := range a.sortedTasks() {
+		g := run.group
+		if g == nil || run.key.framework != key.framework || g.executorID != key.executor || messages.IsTerminal(run.state) {
+			continue
+		}
+		found = true
+		g.ending = true // the whole group goes: no task of it brings the rest down again
+		why := "killed: its framework shut the task group's executor down"
+		a.killGroupMember(ctx, run, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED, why)
+	}
+	if found {
+		a.log.Info("framework shuts a task group's executor down", "framework_id", key.framework, "executor_id", key.executor)
+	}
+	return found
 }

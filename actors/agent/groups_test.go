@@ -195,3 +195,19 @@ func TestGroupWhoseNetworkOwnerFailsEndsWaitingTasks(t *testing.T) {
 		t.Errorf("waiting task ended with %q, want it to name the task that failed", got["d2"].Message)
 	}
 }
+
+// A framework's SHUTDOWN of a task group's default executor kills every
+// task of the group with REASON_EXECUTOR_TERMINATED.
+func TestShutdownOfAGroupsExecutorKillsTheGroup(t *testing.T) {
+	ctr := newGroupContainerizer()
+	sys, pid, sent := registeredAgentWith(t, testkit.NewFakeClock(), agent.Config{Containerizer: ctr}, nil)
+	sys.Root.Send(pid, runTaskGroup("pod", groupTask("a", false), groupTask("b", false)))
+	waitStates(t, sent, map[string]messages.TaskState{"a": messages.TaskState_TASK_RUNNING, "b": messages.TaskState_TASK_RUNNING})
+	sys.Root.Send(pid, &messages.KillExecutor{FrameworkId: &messages.FrameworkID{Value: "fw"}, ExecutorId: &messages.ExecutorID{Value: "pod"}, MasterEpoch: 1})
+	got := waitStates(t, sent, map[string]messages.TaskState{"a": messages.TaskState_TASK_KILLED, "b": messages.TaskState_TASK_KILLED})
+	for id, st := range got {
+		if st.Reason != messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED || st.GetExecutorId().GetValue() != "pod" {
+			t.Errorf("task %s ended with reason %s in executor %q; want REASON_EXECUTOR_TERMINATED in pod", id, st.Reason, st.GetExecutorId().GetValue())
+		}
+	}
+}
