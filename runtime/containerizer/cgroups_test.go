@@ -78,3 +78,48 @@ func checkCgroupLimits(t *testing.T, cg *Cgroups) {
 		}
 	}
 }
+
+// The tasks of a task group (LaunchSpec.CgroupParent) get their cgroups
+// under one parent group: found there by ID (usage, existence), each
+// removed when its task ends, and the parent by RemoveGroup once they are.
+func TestCgroupParentOfATaskGroup(t *testing.T) {
+	cg, err := DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no usable cgroups here (TestCgroupLimitsAndUsage says why): %v", err)
+	}
+	cz := Command{Cgroups: cg}
+	const parent = "group.fw.pod-test"
+	var running []Container
+	for _, id := range []string{"fw.g1", "fw.g2"} {
+		c, err := cz.Launch(t.Context(), LaunchSpec{ID: id, Sandbox: filepath.Join(t.TempDir(), id), MemMB: 32, CgroupParent: parent,
+			Command: &messages.CommandInfo{Value: "exec sleep 600", Shell: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running = append(running, c)
+		if got := cg.ParentOf(id); got != parent {
+			t.Fatalf("task %s's cgroup is under %q, want the group's %q", id, got, parent)
+		}
+		if !cg.Exists(id) {
+			t.Fatalf("task %s's cgroup not found by its ID", id)
+		}
+		if _, err := cg.Usage(id); err != nil {
+			t.Fatalf("usage of task %s in a group: %v", id, err)
+		}
+	}
+	if err := cz.RemoveGroup(parent); err == nil {
+		t.Fatal("the group's parent cgroup was removed while its tasks ran")
+	}
+	for _, c := range running {
+		c.Kill(0)
+		wait(t, c)
+	}
+	if err := cz.RemoveGroup(parent); err != nil {
+		t.Fatalf("removing the group's parent once its tasks ended: %v", err)
+	}
+	for _, d := range cg.dirsOf(parent) {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Fatalf("the group's parent cgroup %s left behind: %v", d, err)
+		}
+	}
+}
