@@ -14,6 +14,7 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // groupLauncher launches one task group on its first offer (the SDK's
@@ -120,5 +121,38 @@ func TestDockerTaskGroupSharesNetworkNamespace(t *testing.T) {
 	}
 	if ns[0] != ns[1] || ns[0] != ns[2] {
 		t.Fatalf("the group's tasks ran in network namespaces %v, want one", ns)
+	}
+}
+
+// A task group in a Mesos custom executor reaches the executor in one
+// LaunchTaskGroup (its LAUNCH_GROUP event), the tasks in order and naming
+// no executor of their own.
+func TestMesosExecutorGetsTheGroupInOneLaunch(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &groupLauncher{
+		executor: &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}, Mesos: true},
+		tasks: []*messages.TaskInfo{
+			{Name: "g1", TaskId: &messages.TaskID{Value: "g1"}, Resources: scheduler.Resources("cpus:0.5;mem:64")},
+			{Name: "g2", TaskId: &messages.TaskID{Value: "g2"}, Resources: scheduler.Resources("cpus:0.5;mem:64")},
+		}})
+	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+	// The executor publishes what it is sent, for the test to wait on.
+	type sentToExecutor struct{ msg any }
+	c.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actor.Started:
+			ctx.Send(agentPID, &messages.RegisterExecutor{FrameworkId: &messages.FrameworkID{Value: started.FrameworkID},
+				ExecutorId: &messages.ExecutorID{Value: "ex"}, Pid: ctx.Self()})
+		case *messages.LaunchTask, *messages.LaunchTaskGroup:
+			ctx.ActorSystem().EventStream.Publish(sentToExecutor{m})
+		}
+	}))
+	m := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(sentToExecutor); return ok }).(sentToExecutor).msg
+	g, ok := m.(*messages.LaunchTaskGroup)
+	if !ok || len(g.GetTaskGroup().GetTasks()) != 2 || g.GetTaskGroup().GetTasks()[0].GetTaskId().GetValue() != "g1" ||
+		g.GetTaskGroup().GetTasks()[1].Executor != nil || g.GetExecutor().GetExecutorId().GetValue() != "ex" {
+		t.Fatalf("the executor was sent %v; want one LaunchTaskGroup of g1 and g2", m)
 	}
 }
