@@ -114,8 +114,12 @@ func (c *check) handle(ctx context.Context, e scheduler.Event) (bool, error) {
 		return false, c.offers(ctx, e.GetOffers().GetOffers())
 	case scheduler.Event_UPDATE:
 		st := e.GetUpdate().GetStatus()
+		reason := "none" // GetReason would say REASON_COMMAND_EXECUTOR_FAILED, the enum's zero
+		if st.Reason != nil {
+			reason = st.Reason.String()
+		}
 		fmt.Printf("task=%s state=%s reason=%s agent=%s executor=%s message=%q\n", st.TaskID.Value, st.GetState(),
-			st.GetReason(), st.GetAgentID().GetValue(), st.GetExecutorID().GetValue(), st.GetMessage())
+			reason, st.GetAgentID().GetValue(), st.GetExecutorID().GetValue(), st.GetMessage())
 		if len(st.GetUUID()) > 0 {
 			if err := c.call(ctx, calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, st.GetUUID())); err != nil {
 				return false, fmt.Errorf("ACKNOWLEDGE: %w", err)
