@@ -2777,6 +2777,90 @@ func (x *AgentDrainEnded) GetMasterEpoch() uint64 {
 	return 0
 }
 
+// ExecutorExited tells the master (agent to master) that one of a
+// framework's custom executors ended on the agent (Mesos'
+// ExitedExecutorMessage): the resources its ExecutorInfo took when its
+// first task launched go back to the pool now, not when its last task
+// ended.
+type ExecutorExited struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId  *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	AgentId     *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// status is the executor's exit code (128+N for signal N), -1 when
+	// unknown.
+	Status int32 `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`
+	// message says how it ended.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorExited) Reset() {
+	*x = ExecutorExited{}
+	mi := &file_messages_framework_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorExited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorExited) ProtoMessage() {}
+
+func (x *ExecutorExited) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorExited.ProtoReflect.Descriptor instead.
+func (*ExecutorExited) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ExecutorExited) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ExecutorExited) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -2786,7 +2870,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[42]
+	mi := &file_messages_framework_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +2882,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[42]
+	mi := &file_messages_framework_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +2915,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[43]
+	mi := &file_messages_framework_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +2927,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[43]
+	mi := &file_messages_framework_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3160,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\"b\n" +
 	"\x0fAgentDrainEnded\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch*V\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xe1\x01\n" +
+	"\x0eExecutorExited\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12,\n" +
+	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3096,7 +3187,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -3141,117 +3232,121 @@ var file_messages_framework_proto_goTypes = []any{
 	(*DestroyVolumes)(nil),              // 40: agora.v1.DestroyVolumes
 	(*KillExecutor)(nil),                // 41: agora.v1.KillExecutor
 	(*AgentDrainEnded)(nil),             // 42: agora.v1.AgentDrainEnded
-	(*Operation_Launch)(nil),            // 43: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 44: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 45: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 46: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 47: actor.PID
-	(*MasterInfo)(nil),                  // 48: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 49: agora.v1.OfferID
-	(*AgentID)(nil),                     // 50: agora.v1.AgentID
-	(*Attribute)(nil),                   // 51: agora.v1.Attribute
-	(*TaskID)(nil),                      // 52: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 53: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 54: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 55: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 56: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 57: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 58: agora.v1.ExecutorInfo
+	(*ExecutorExited)(nil),              // 43: agora.v1.ExecutorExited
+	(*Operation_Launch)(nil),            // 44: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 45: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 46: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 47: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 48: actor.PID
+	(*MasterInfo)(nil),                  // 49: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 50: agora.v1.OfferID
+	(*AgentID)(nil),                     // 51: agora.v1.AgentID
+	(*Attribute)(nil),                   // 52: agora.v1.Attribute
+	(*TaskID)(nil),                      // 53: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 54: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 55: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 56: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 57: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 58: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 59: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	45, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	46, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,  // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	45, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	46, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	46, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	47, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,  // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,  // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,  // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,  // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	47, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	46, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	49, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	46, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	45, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	51, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	48, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	47, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	49, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	50, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	47, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	46, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	52, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,  // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	49, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	43, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	50, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	44, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
 	37, // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
 	38, // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
 	39, // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
 	40, // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
-	46, // 24: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 25: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	47, // 24: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 25: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	13, // 26: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	12, // 27: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	46, // 28: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 29: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	47, // 28: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	50, // 29: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	12, // 30: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	46, // 31: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	46, // 32: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	46, // 33: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	52, // 34: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	50, // 35: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	53, // 36: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	54, // 37: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	46, // 38: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 39: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	46, // 40: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 41: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	52, // 42: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	46, // 43: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 44: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	46, // 45: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	47, // 31: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	47, // 32: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	47, // 33: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	53, // 34: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	51, // 35: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	54, // 36: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	55, // 37: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	47, // 38: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	45, // 39: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	47, // 40: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 41: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	53, // 42: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	47, // 43: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 44: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	47, // 45: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	5,  // 46: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	55, // 47: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	46, // 48: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	56, // 49: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	46, // 50: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 51: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	52, // 52: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	46, // 53: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 54: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 55: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	56, // 47: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	47, // 48: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	57, // 49: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	47, // 50: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	51, // 51: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	53, // 52: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	47, // 53: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	58, // 54: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	48, // 55: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
 	5,  // 56: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	58, // 57: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	50, // 58: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	55, // 59: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	46, // 60: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 61: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	56, // 62: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	52, // 63: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	50, // 64: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	47, // 65: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	46, // 66: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 67: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 68: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	52, // 69: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	59, // 57: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	51, // 58: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	56, // 59: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	47, // 60: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	58, // 61: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	57, // 62: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	53, // 63: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	51, // 64: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	48, // 65: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	47, // 66: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	58, // 67: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	48, // 68: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	53, // 69: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
 	30, // 70: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	46, // 71: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 72: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 73: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	46, // 74: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 75: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 76: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	45, // 77: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	45, // 78: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	45, // 79: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	45, // 80: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	46, // 81: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 82: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 83: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	50, // 84: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	55, // 85: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	52, // 86: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	50, // 87: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	88, // [88:88] is the sub-list for method output_type
-	88, // [88:88] is the sub-list for method input_type
-	88, // [88:88] is the sub-list for extension type_name
-	88, // [88:88] is the sub-list for extension extendee
-	0,  // [0:88] is the sub-list for field type_name
+	47, // 71: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	58, // 72: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	51, // 73: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	47, // 74: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	58, // 75: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	51, // 76: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	46, // 77: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	46, // 78: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	46, // 79: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	46, // 80: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	47, // 81: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	58, // 82: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	51, // 83: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	51, // 84: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	47, // 85: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	58, // 86: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	51, // 87: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	56, // 88: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	53, // 89: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	51, // 90: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	91, // [91:91] is the sub-list for method output_type
+	91, // [91:91] is the sub-list for method input_type
+	91, // [91:91] is the sub-list for extension type_name
+	91, // [91:91] is the sub-list for extension extendee
+	0,  // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -3277,7 +3372,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

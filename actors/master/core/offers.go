@@ -327,6 +327,11 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 	if err == nil {
 		err = checkTaskVolumes(a, t)
 	}
+	var execRes policy.Resources
+	newExecutor := false
+	if err == nil {
+		execRes, newExecutor, err = c.books.launchExecutor(f, agentID, t, res, pools.left)
+	}
 	switch {
 	case err != nil:
 	case resvRole != "" && !pools.resv[resvRole].Contains(resv):
@@ -342,7 +347,7 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 		c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_INVALID, err.Error(), now))
 		return false
 	}
-	pools.left = pools.left.Sub(res)
+	pools.left = pools.left.Sub(res).Sub(execRes)
 	if resvRole != "" {
 		pools.resv[resvRole] = pools.resv[resvRole].Sub(resv)
 	}
@@ -361,6 +366,9 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 		pools.leftRev = pools.leftRev.Sub(rev)
 	}
 	launching[t.TaskId.Value] = true
+	if newExecutor {
+		c.books.addExecutor(f, agentID, role, t.Executor, execRes)
+	}
 	rec := c.books.addTask(f, agentID, role, t, res, rev, lent, now)
 	if resvRole != "" {
 		c.books.reserveTask(rec, resv, resvRole)
