@@ -392,6 +392,7 @@ func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 		tasks = append(tasks, proto.Clone(&messages.Task{
 			Name: run.info.Name, TaskId: run.info.TaskId, FrameworkId: run.framework.Id, AgentId: a.info.Id,
 			State: run.state, Resources: run.info.Resources, Role: run.role, Revocable: run.revocable,
+			ExecutorId: run.info.GetExecutor().GetExecutorId(),
 		}).(*messages.Task))
 		frameworks[run.key.framework] = run.framework
 	}

@@ -138,7 +138,7 @@ func TestExecutorResourcesHeldUntilExecutorExits(t *testing.T) {
 	zero := 0.0
 	w.run(w.c.Accept(execScheduler, &messages.Accept{FrameworkId: &messages.FrameworkID{Value: w.fwID}, OfferIds: []*messages.OfferID{w.offers[0].Id},
 		Operations: []*messages.Operation{{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: []*messages.TaskInfo{execTask(t, "t1", ex)}}}}},
-		Filters: &messages.Filters{RefuseSeconds: &zero}}, w.now))
+		Filters:    &messages.Filters{RefuseSeconds: &zero}}, w.now))
 	w.offers = nil
 	for _, step := range []struct {
 		name          string
