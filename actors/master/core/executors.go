@@ -126,16 +126,6 @@ func (b *Books) dropExecutors(agentID, frameworkID string) {
 	}
 }
 
-// Executors lists the executors the books charge, ordered by agent,
-// framework and executor ID: copies, for a snapshot.
-func (b *Books) Executors() []*messages.RunningExecutor {
-	out := make([]*messages.RunningExecutor, 0, len(b.executors))
-	for _, ex := range ordered(b.executors, executorKey.compare) {
-		out = append(out, &messages.RunningExecutor{Info: proto.Clone(ex.info).(*messages.ExecutorInfo), Role: ex.role})
-	}
-	return out
-}
-
 // ExecutorExited is an agent saying one of its executors ended: its
 // resources go back to the allocator.
 func (c *Core) ExecutorExited(p Peer, msg *messages.ExecutorExited, now time.Time) Ready {
@@ -200,9 +190,6 @@ func (c *Core) readmitExecutors(a *agentRecord, reported []*messages.RunningExec
 	}
 	return used
 }
-
-// errExecutorFramework: an executor's framework is not in the books.
-var errExecutorFramework = errors.New("its framework is not known (no live task of it was reported)")
 
 // adoptExecutor charges an executor a re-registering agent reports.
 func (c *Core) adoptExecutor(k executorKey, r *messages.RunningExecutor) (*executorRecord, error) {
