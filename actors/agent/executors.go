@@ -540,7 +540,6 @@ func (a *agent) handleExecutorExited(ctx actor.Context, msg executorExited) {
 // tasks it had not finished.
 func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.TaskStatusReason, why string) {
 	a.log.Warn("executor ended; its unfinished tasks fail", "executor_id", ex.key.executor, "why", why)
-	delete(a.executors, ex.key)
 	if ex.container != nil {
 		ex.container.Kill(0)
 	}
@@ -554,6 +553,9 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 		}
 		a.update(ctx, run, state, r, why, nil)
 	}
+	// Forgotten after its tasks' updates, so that those do not tell the
+	// master of its end too (executorNeverRan).
+	delete(a.executors, ex.key)
 	// The master frees the executor's resources (Mesos'
 	// ExitedExecutorMessage). Best effort: a master that misses it learns
 	// which executors still run from the agent's next re-registration.
@@ -562,6 +564,23 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 			ExecutorId: &messages.ExecutorID{Value: ex.key.executor}, AgentId: a.agentID(), Status: ex.exitStatus, Message: why})
 	}
 	ctx.ActorSystem().EventStream.Publish(ExecutorEnded{FrameworkID: ex.key.framework, ExecutorID: ex.key.executor})
+}
+
+// executorNeverRan tells the master that the executor of a task that
+// ended before it was started (its launch failed, or it was killed first)
+// does not run here: the master charged its resources with the task's
+// launch, and only an executor's end frees them.
+func (a *agent) executorNeverRan(ctx actor.Context, run *taskRun) {
+	info := run.info.GetExecutor()
+	if info == nil || a.cfg.Master == nil || a.id() == "" {
+		return
+	}
+	if _, runs := a.executors[executorKey{run.key.framework, info.GetExecutorId().GetValue()}]; runs {
+		return
+	}
+	ctx.Send(a.cfg.Master, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: run.key.framework},
+		ExecutorId: proto.Clone(info.GetExecutorId()).(*messages.ExecutorID), AgentId: a.agentID(), Status: -1,
+		Message: "its task ended before the executor was started"})
 }
 
 // runningExecutors is what a re-registration reports of the executors

@@ -305,6 +305,9 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 		return
 	}
 	a.emit(ctx, run, state, reason, text, exitCode)
+	if messages.IsTerminal(state) {
+		a.executorNeverRan(ctx, run)
+	}
 }
 
 // emit queues a reliable status update of run in state (its current one),
