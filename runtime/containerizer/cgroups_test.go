@@ -89,6 +89,13 @@ func TestCgroupResize(t *testing.T) {
 	if err != nil {
 		t.Skipf("no usable cgroups here: %v", err)
 	}
+	checkCgroupResize(t, cg)
+}
+
+// checkCgroupResize is TestCgroupResize's checks on cg, a v1 or a v2
+// hierarchy (TestCgroupV2 runs them where v2 has the controllers).
+func checkCgroupResize(t *testing.T, cg *Cgroups) {
+	t.Helper()
 	cz := Command{Cgroups: cg}
 	c, err := cz.Launch(t.Context(), LaunchSpec{ID: "resized", Sandbox: filepath.Join(t.TempDir(), "resized"), MemMB: 32, CPUs: 0.5,
 		Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
