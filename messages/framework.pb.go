@@ -3085,6 +3085,90 @@ func (x *LaunchTaskGroup) GetTaskGroup() *TaskGroupInfo {
 	return nil
 }
 
+// ExecutorExited tells the master (agent to master) that one of a
+// framework's custom executors ended on the agent (Mesos'
+// ExitedExecutorMessage): the resources its ExecutorInfo took when its
+// first task launched go back to the pool now, not when its last task
+// ended.
+type ExecutorExited struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId  *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	AgentId     *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// status is the executor's exit code (128+N for signal N), -1 when
+	// unknown.
+	Status int32 `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`
+	// message says how it ended.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorExited) Reset() {
+	*x = ExecutorExited{}
+	mi := &file_messages_framework_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorExited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorExited) ProtoMessage() {}
+
+func (x *ExecutorExited) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorExited.ProtoReflect.Descriptor instead.
+func (*ExecutorExited) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ExecutorExited) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ExecutorExited) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -3094,7 +3178,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[47]
+	mi := &file_messages_framework_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3190,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[47]
+	mi := &file_messages_framework_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3139,7 +3223,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[48]
+	mi := &file_messages_framework_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3151,7 +3235,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[48]
+	mi := &file_messages_framework_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +3488,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x0fLaunchTaskGroup\x122\n" +
 	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
 	"\n" +
-	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup*V\n" +
+	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"\xe1\x01\n" +
+	"\x0eExecutorExited\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12,\n" +
+	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3424,7 +3515,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -3474,128 +3565,132 @@ var file_messages_framework_proto_goTypes = []any{
 	(*TaskGroupMembership)(nil),         // 45: agora.v1.TaskGroupMembership
 	(*RunTaskGroup)(nil),                // 46: agora.v1.RunTaskGroup
 	(*LaunchTaskGroup)(nil),             // 47: agora.v1.LaunchTaskGroup
-	(*Operation_Launch)(nil),            // 48: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 49: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 50: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 51: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 52: actor.PID
-	(*MasterInfo)(nil),                  // 53: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 54: agora.v1.OfferID
-	(*AgentID)(nil),                     // 55: agora.v1.AgentID
-	(*Attribute)(nil),                   // 56: agora.v1.Attribute
-	(*TaskID)(nil),                      // 57: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 58: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 59: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 60: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 61: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 62: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 63: agora.v1.ExecutorInfo
+	(*ExecutorExited)(nil),              // 48: agora.v1.ExecutorExited
+	(*Operation_Launch)(nil),            // 49: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 50: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 51: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 52: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 53: actor.PID
+	(*MasterInfo)(nil),                  // 54: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 55: agora.v1.OfferID
+	(*AgentID)(nil),                     // 56: agora.v1.AgentID
+	(*Attribute)(nil),                   // 57: agora.v1.Attribute
+	(*TaskID)(nil),                      // 58: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 59: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 60: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 61: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 62: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 63: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 64: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
-	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	50, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
-	4,  // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	50, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	51, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
-	0,  // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
-	2,  // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
-	3,  // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
-	5,  // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	52, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	51, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	53, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	54, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	51, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	55, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	50, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	56, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
-	9,  // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	54, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	48, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	37, // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
-	38, // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
-	39, // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
-	40, // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
-	44, // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
-	51, // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	54, // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
-	13, // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
-	12, // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	51, // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	54, // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
-	12, // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	51, // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	51, // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	51, // 34: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 35: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	55, // 36: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	58, // 37: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	59, // 38: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	51, // 39: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 40: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	51, // 41: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	55, // 42: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	57, // 43: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	51, // 44: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	55, // 45: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	51, // 46: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	5,  // 47: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	60, // 48: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	45, // 49: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
-	51, // 50: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	61, // 51: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	51, // 52: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	55, // 53: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	57, // 54: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	51, // 55: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	62, // 56: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	52, // 57: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	5,  // 58: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	63, // 59: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	55, // 60: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	60, // 61: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	51, // 62: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	62, // 63: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	61, // 64: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	57, // 65: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	55, // 66: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	52, // 67: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	51, // 68: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	62, // 69: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	52, // 70: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	57, // 71: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	30, // 72: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	51, // 73: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	62, // 74: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	55, // 75: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	51, // 76: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	62, // 77: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	55, // 78: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	50, // 79: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	50, // 80: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	50, // 81: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	50, // 82: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	51, // 83: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	62, // 84: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	55, // 85: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	55, // 86: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	60, // 87: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
-	63, // 88: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
-	43, // 89: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	62, // 90: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
-	57, // 91: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
-	63, // 92: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
-	24, // 93: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
-	63, // 94: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
-	43, // 95: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	60, // 96: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	57, // 97: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	55, // 98: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	99, // [99:99] is the sub-list for method output_type
-	99, // [99:99] is the sub-list for method input_type
-	99, // [99:99] is the sub-list for extension type_name
-	99, // [99:99] is the sub-list for extension extendee
-	0,  // [0:99] is the sub-list for field type_name
+	1,   // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
+	51,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	4,   // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
+	51,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	52,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	0,   // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
+	2,   // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
+	3,   // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
+	5,   // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
+	53,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	52,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	54,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	55,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	52,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	51,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	57,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	9,   // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
+	55,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	49,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	37,  // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
+	38,  // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
+	39,  // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
+	40,  // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
+	44,  // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
+	52,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	55,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	13,  // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
+	12,  // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
+	52,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	55,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	12,  // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
+	52,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	52,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	52,  // 34: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 35: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	56,  // 36: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	59,  // 37: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	60,  // 38: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	52,  // 39: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	50,  // 40: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	52,  // 41: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 42: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	58,  // 43: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	52,  // 44: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 45: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	52,  // 46: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,   // 47: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	61,  // 48: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	45,  // 49: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
+	52,  // 50: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 51: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	52,  // 52: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 53: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	58,  // 54: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	52,  // 55: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 56: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	53,  // 57: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,   // 58: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	64,  // 59: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	56,  // 60: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	61,  // 61: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	52,  // 62: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 63: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 64: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	58,  // 65: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	56,  // 66: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	53,  // 67: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	52,  // 68: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 69: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	53,  // 70: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	58,  // 71: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	30,  // 72: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	52,  // 73: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 74: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 75: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	52,  // 76: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 77: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 78: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	51,  // 79: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	51,  // 80: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	51,  // 81: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	51,  // 82: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	52,  // 83: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 84: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 85: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	56,  // 86: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	61,  // 87: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
+	64,  // 88: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43,  // 89: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	63,  // 90: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
+	58,  // 91: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
+	64,  // 92: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	24,  // 93: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
+	64,  // 94: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43,  // 95: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	52,  // 96: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 97: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 98: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	61,  // 99: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	58,  // 100: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	56,  // 101: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	102, // [102:102] is the sub-list for method output_type
+	102, // [102:102] is the sub-list for method input_type
+	102, // [102:102] is the sub-list for extension type_name
+	102, // [102:102] is the sub-list for extension extendee
+	0,   // [0:102] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -3622,7 +3717,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

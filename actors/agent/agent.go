@@ -243,6 +243,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		}
 	case executorShutdownDue:
 		a.handleExecutorShutdownDue(ctx, m)
+	case executorResized:
+		a.handleExecutorResized(m)
 	case *messages.ExecutorToFramework:
 		if a.cfg.Master != nil {
 			out := proto.Clone(m).(*messages.ExecutorToFramework) // the executor's message stays its own
@@ -412,7 +414,8 @@ func (a *agent) sendRegistration(ctx actor.Context) {
 		return
 	}
 	tasks, frameworks := a.reportedTasks()
-	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session, Drain: a.drain})
+	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session, Drain: a.drain,
+		RunningExecutors: a.runningExecutors()})
 }
 
 func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistered) {

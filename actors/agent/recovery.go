@@ -145,7 +145,7 @@ func (a *agent) recover(ctx actor.Context) {
 	found := a.findExecutors(rc, lostIn)
 	for _, r := range found {
 		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
-			reconnecting: true, tasks: map[taskKey]*taskRun{}}
+			reconnecting: true, tasks: map[taskKey]*taskRun{}, role: r.cp.Role, exitStatus: -1}
 	}
 	for _, r := range cps {
 		a.recoverTask(rc, r.cp, r.sandbox)

@@ -336,8 +336,11 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 		return
 	}
 	a.emit(ctx, run, state, reason, text, exitCode)
-	if run.group != nil && messages.IsTerminal(state) {
-		a.groupTaskEnded(ctx, run, state)
+	if messages.IsTerminal(state) {
+		a.executorNeverRan(ctx, run)
+		if run.group != nil {
+			a.groupTaskEnded(ctx, run, state)
+		}
 	}
 }
 
@@ -426,6 +429,7 @@ func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 		tasks = append(tasks, proto.Clone(&messages.Task{
 			Name: run.info.Name, TaskId: run.info.TaskId, FrameworkId: run.framework.Id, AgentId: a.info.Id,
 			State: run.state, Resources: run.info.Resources, Role: run.role, Revocable: run.revocable,
+			ExecutorId: run.info.GetExecutor().GetExecutorId(),
 		}).(*messages.Task))
 		frameworks[run.key.framework] = run.framework
 	}

@@ -92,11 +92,20 @@ func (c *Cgroups) create(parent, id string, cpus, memMB float64) (*cgroup, error
 			return nil, fmt.Errorf("create cgroup %s: %w", d, err)
 		}
 	}
+	if err := g.limit(cpus, memMB); err != nil {
+		_ = g.destroy(context.Background())
+		return nil, err
+	}
+	return g, nil
+}
+
+// limit writes the group's limits (0: leave that one as it is).
+func (g *cgroup) limit(cpus, memMB float64) error {
 	const period = 100000
 	var writes [][2]string
 	mem := strconv.FormatInt(int64(memMB*1024*1024), 10)
 	quota := strconv.FormatInt(int64(cpus*period), 10)
-	if c.v2 {
+	if g.c.v2 {
 		if memMB > 0 {
 			writes = append(writes, [2]string{filepath.Join(g.dirs[0], "memory.max"), mem}, [2]string{filepath.Join(g.dirs[0], "memory.swap.max"), "0"})
 		}
@@ -116,11 +125,38 @@ func (c *Cgroups) create(parent, id string, cpus, memMB float64) (*cgroup, error
 	}
 	for _, w := range writes {
 		if err := os.WriteFile(w[0], []byte(w[1]), 0o644); err != nil && !strings.HasSuffix(w[0], "swap.max") {
-			_ = g.destroy(context.Background())
-			return nil, fmt.Errorf("set %s: %w", w[0], err)
+			return fmt.Errorf("set %s: %w", w[0], err)
 		}
 	}
-	return g, nil
+	return nil
+}
+
+// Update changes the limits of container id's group while it runs: an
+// executor's, as its tasks come and go (0: leave that one as it is). A
+// memory limit below what the group uses now is refused by the kernel
+// (v1: EBUSY); the error says so and the old limit stays.
+func (c *Cgroups) Update(id string, cpus, memMB float64) error {
+	g := &cgroup{c: c, dirs: c.locate(cgroupName(id))}
+	for _, d := range g.dirs {
+		if _, err := os.Stat(d); err != nil {
+			return fmt.Errorf("update the limits of container %s: %w", id, err)
+		}
+	}
+	if err := g.limit(cpus, memMB); err != nil {
+		return fmt.Errorf("update the limits of container %s (a memory limit below its usage is refused): %w", id, err)
+	}
+	return nil
+}
+
+// LimitFile is the file holding container id's memory limit in bytes
+// (memory.max on v2, memory.limit_in_bytes on v1), for operators and
+// tests to read.
+func (c *Cgroups) LimitFile(id string) string {
+	dirs := c.locate(cgroupName(id))
+	if c.v2 {
+		return filepath.Join(dirs[0], "memory.max")
+	}
+	return filepath.Join(dirs[0], "memory.limit_in_bytes")
 }
 
 // createParent makes the parent group of a task group's tasks. It sets no

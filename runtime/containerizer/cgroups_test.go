@@ -1,8 +1,10 @@
 package containerizer
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,53 @@ func TestCgroupParentOfATaskGroup(t *testing.T) {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Fatalf("the group's parent cgroup %s left behind: %v", d, err)
 		}
+	}
+}
+
+// An executor's container grows and shrinks with its tasks: Resize writes
+// the new limits into the running container's group, where the kernel
+// enforces them; a container without a group is refused by name.
+func TestCgroupResize(t *testing.T) {
+	cg, err := DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no usable cgroups here: %v", err)
+	}
+	checkCgroupResize(t, cg)
+}
+
+// checkCgroupResize is TestCgroupResize's checks on cg, a v1 or a v2
+// hierarchy (TestCgroupV2 runs them where v2 has the controllers).
+func checkCgroupResize(t *testing.T, cg *Cgroups) {
+	t.Helper()
+	cz := Command{Cgroups: cg}
+	c, err := cz.Launch(t.Context(), LaunchSpec{ID: "resized", Sandbox: filepath.Join(t.TempDir(), "resized"), MemMB: 32, CPUs: 0.5,
+		Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Kill(0); wait(t, c) }()
+	limit := func() string {
+		b, err := os.ReadFile(cg.LimitFile("resized"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := limit(); got != "33554432" {
+		t.Fatalf("memory limit at launch %s, want 32 MiB", got)
+	}
+	for _, mb := range []float64{96, 48} {
+		if err := cz.Resize(t.Context(), "resized", 1, mb); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := limit(), strconv.Itoa(int(mb)<<20); got != want {
+			t.Fatalf("memory limit after resizing to %v MiB: %s, want %s", mb, got, want)
+		}
+	}
+	if err := cz.Resize(t.Context(), "no-such-container", 1, 64); err == nil || !strings.Contains(err.Error(), "no-such-container") {
+		t.Fatalf("resizing a container that does not exist: %v", err)
+	}
+	if err := (Command{}).Resize(t.Context(), "resized", 1, 64); !errors.Is(err, ErrNotIsolated) {
+		t.Fatalf("resizing without cgroups: %v, want ErrNotIsolated", err)
 	}
 }

@@ -107,6 +107,19 @@ type Destroyer interface {
 	Destroy(ctx context.Context, id, sandbox string) error
 }
 
+// Resizer is implemented by containerizers that can change the limits of
+// a container that runs: a custom executor's grow and shrink with its
+// tasks (Mesos updates an executor's container as tasks come and go).
+type Resizer interface {
+	// Resize sets container id's limits to cpus and memMB (0: leave that
+	// one as it is). ErrNotIsolated when the containerizer does not
+	// isolate.
+	Resize(ctx context.Context, id string, cpus, memMB float64) error
+}
+
+// ErrNotIsolated: the containerizer runs containers without limits.
+var ErrNotIsolated = errors.New("containers are not isolated (no cgroups)")
+
 // ErrNoContainer: the container a restarted agent looked for is gone.
 var ErrNoContainer = errors.New("no such container")
 

@@ -19,6 +19,10 @@ type taskFit struct {
 	res, rev, resv policy.Resources
 	resvRole       string
 	lent           bool
+	// exec is what the task's executor takes with it, when the task is
+	// its first on the agent (newExec): charged once, with this task.
+	exec    policy.Resources
+	newExec bool
 }
 
 // operationTasks are the tasks an operation launches (none for the
@@ -34,6 +38,12 @@ func operationTasks(op *messages.Operation) []*messages.TaskInfo {
 // ends it as TASK_ERROR; it reports whether the task was launched.
 func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messages.TaskInfo, launching map[string]bool, pools *offerPools, now time.Time) bool {
 	fit, reason, err := c.fit(f, a, t, launching, pools)
+	if err == nil {
+		if fit.exec, fit.newExec, err = c.books.launchExecutor(f, a.id(), t.GetExecutor(), fit.res, pools.left); err != nil {
+			c.log.Info("task invalid", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "err", err)
+			reason = messages.TaskStatusReason_REASON_TASK_INVALID
+		}
+	}
 	if err != nil {
 		c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, reason, err.Error(), now))
 		return false
@@ -84,7 +94,7 @@ func (c *Core) fit(f *frameworkRecord, a *agentRecord, t *messages.TaskInfo, lau
 // take charges an admitted task to the pools and marks its ID as used by
 // this accept.
 func (p *offerPools) take(t *messages.TaskInfo, fit taskFit, launching map[string]bool) {
-	p.left = p.left.Sub(fit.res)
+	p.left = p.left.Sub(fit.res).Sub(fit.exec)
 	if fit.resvRole != "" {
 		p.resv[fit.resvRole] = p.resv[fit.resvRole].Sub(fit.resv)
 	}
@@ -119,6 +129,9 @@ func (c *Core) place(f *frameworkRecord, a *agentRecord, role string, t *message
 		// books charge them to the regular pool.
 		res, rev = res.Add(rev), policy.Resources{}
 		t.Resources = append(append(res.ToMessages(false), rev.ToMessages(true)...), reservedMessages(fit.resv, fit.resvRole)...)
+	}
+	if fit.newExec {
+		c.books.addExecutor(f, a.id(), role, t.Executor, fit.exec)
 	}
 	rec := c.books.addTask(f, a.id(), role, t, res, rev, fit.lent, now)
 	if fit.resvRole != "" {
