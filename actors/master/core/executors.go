@@ -70,6 +70,10 @@ func (b *Books) launchExecutor(f *frameworkRecord, agentID string, info *message
 		}
 		return policy.Resources{}, false, nil
 	}
+	if !left.Contains(task.Add(res)) && task.IsEmpty() {
+		return res, false, fmt.Errorf("its new executor %s asks for %s, but only %s is left of the offers after its tasks: an executor's resources must be in the accepted offers with its tasks'",
+			info.GetExecutorId().GetValue(), res, left)
+	}
 	if !left.Contains(task.Add(res)) {
 		return res, false, fmt.Errorf("task asks for %s and its new executor %s for %s, but only %s is left of the offers: an executor's resources must be in the accepted offers with its first task's",
 			task, info.GetExecutorId().GetValue(), res, left)

@@ -153,6 +153,8 @@ func (c *Core) launchGroup(f *frameworkRecord, a *agentRecord, role string, g *m
 	staged := make([]*messages.TaskInfo, len(tasks))
 	reason := messages.TaskStatusReason_REASON_TASK_GROUP_INVALID
 	err := checkGroup(f, ex, tasks)
+	var execRes policy.Resources
+	newExec := false
 	if err == nil {
 		trial, tried := pools.clone(), maps.Clone(launching)
 		for i, t := range tasks {
@@ -167,9 +169,13 @@ func (c *Core) launchGroup(f *frameworkRecord, a *agentRecord, role string, g *m
 			}
 			trial.take(staged[i], fit, tried)
 		}
-		// Where the executor's own resources (ex.Resources) are to be
-		// charged once executors are accounted: they fit after the tasks,
-		// from trial, or the group is refused whole like any task of it.
+		// The executor's own resources, when it does not run there yet
+		// (the agent's default executor too: it is charged until the
+		// agent reports it ended), fit after the tasks or the group is
+		// refused whole like any task of it.
+		if err == nil {
+			execRes, newExec, err = c.books.launchExecutor(f, a.id(), ex, policy.Resources{}, trial.left)
+		}
 	}
 	if err != nil {
 		c.log.Info("task group invalid", "framework_id", f.id(), "executor_id", ex.GetExecutorId().GetValue(), "tasks", len(tasks), "err", err)
@@ -184,6 +190,10 @@ func (c *Core) launchGroup(f *frameworkRecord, a *agentRecord, role string, g *m
 		member.TaskIds = append(member.TaskIds, t.TaskId)
 	}
 	run := &messages.RunTaskGroup{Executor: ex, MasterEpoch: c.epoch()}
+	if newExec {
+		pools.left = pools.left.Sub(execRes)
+		c.books.addExecutor(f, a.id(), role, ex, execRes)
+	}
 	for _, t := range staged {
 		// Admitted on the copy above, so admitted here: the pools
 		// and the books changed alike.

@@ -393,9 +393,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			msg.Filters = &messages.Filters{RefuseSeconds: &v}
 		}
 		var tasks []*messages.TaskInfo
-		// group EXECUTOR [custom] ... end: the task lines between are one
-		// LAUNCH_GROUP in that executor (custom: one with a command; "-":
-		// no executor ID).
+		// group EXECUTOR [custom] [executor-resources=R] ... end: the task
+		// lines between are one LAUNCH_GROUP in that executor (custom: one
+		// with a command; "-": no executor ID; R: its own resources).
 		var group *messages.LaunchGroup
 		flushGroup := func() {
 			if group != nil {
@@ -417,6 +417,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 				}
 				if slices.Contains(f, "custom") {
 					group.Executor.Command = &messages.CommandInfo{Value: "./executor"}
+				}
+				for _, field := range f[1:] {
+					if rs, ok := strings.CutPrefix(field, "executor-resources="); ok {
+						group.Executor.Resources = resources(t, rs)
+					}
 				}
 				continue
 			}
