@@ -2917,9 +2917,13 @@ func (x *LaunchGroup) GetTaskGroup() *TaskGroupInfo {
 // TaskGroupMembership names a task's group: its executor and every task
 // of it, the task itself included, in launch order.
 type TaskGroupMembership struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExecutorId    *ExecutorID            `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
-	TaskIds       []*TaskID              `protobuf:"bytes,2,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ExecutorId *ExecutorID            `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	TaskIds    []*TaskID              `protobuf:"bytes,2,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	// executor is the group's ExecutorInfo, checkpointed with each task so
+	// that a restarted agent still knows the default executor's resources
+	// (its cgroup limit, and what it reports on re-registration).
+	Executor      *ExecutorInfo `protobuf:"bytes,560,opt,name=executor,proto3" json:"executor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2964,6 +2968,13 @@ func (x *TaskGroupMembership) GetExecutorId() *ExecutorID {
 func (x *TaskGroupMembership) GetTaskIds() []*TaskID {
 	if x != nil {
 		return x.TaskIds
+	}
+	return nil
+}
+
+func (x *TaskGroupMembership) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
 	}
 	return nil
 }
@@ -3476,11 +3487,12 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\vLaunchGroup\x122\n" +
 	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
 	"\n" +
-	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"y\n" +
+	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"\xae\x01\n" +
 	"\x13TaskGroupMembership\x125\n" +
 	"\vexecutor_id\x18\x01 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
 	"executorId\x12+\n" +
-	"\btask_ids\x18\x02 \x03(\v2\x10.agora.v1.TaskIDR\ataskIds\"\x8e\x01\n" +
+	"\btask_ids\x18\x02 \x03(\v2\x10.agora.v1.TaskIDR\ataskIds\x123\n" +
+	"\bexecutor\x18\xb0\x04 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\"\x8e\x01\n" +
 	"\fRunTaskGroup\x122\n" +
 	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x12'\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x11.agora.v1.RunTaskR\x05tasks\x12!\n" +
@@ -3676,21 +3688,22 @@ var file_messages_framework_proto_depIdxs = []int32{
 	43,  // 89: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
 	63,  // 90: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
 	58,  // 91: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
-	64,  // 92: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
-	24,  // 93: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
-	64,  // 94: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
-	43,  // 95: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	52,  // 96: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 97: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
-	56,  // 98: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
-	61,  // 99: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	58,  // 100: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	56,  // 101: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	102, // [102:102] is the sub-list for method output_type
-	102, // [102:102] is the sub-list for method input_type
-	102, // [102:102] is the sub-list for extension type_name
-	102, // [102:102] is the sub-list for extension extendee
-	0,   // [0:102] is the sub-list for field type_name
+	64,  // 92: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
+	64,  // 93: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	24,  // 94: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
+	64,  // 95: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43,  // 96: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	52,  // 97: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 98: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 99: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	61,  // 100: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	58,  // 101: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	56,  // 102: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	103, // [103:103] is the sub-list for method output_type
+	103, // [103:103] is the sub-list for method input_type
+	103, // [103:103] is the sub-list for extension type_name
+	103, // [103:103] is the sub-list for extension extendee
+	0,   // [0:103] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }

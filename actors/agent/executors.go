@@ -636,7 +636,7 @@ func (a *agent) runningExecutors() []*messages.RunningExecutor {
 		info.FrameworkId = &messages.FrameworkID{Value: k.framework}
 		out = append(out, &messages.RunningExecutor{Info: info, Role: ex.role})
 	}
-	return out
+	return append(out, a.runningGroupExecutors()...)
 }
 
 // handleKillExecutor shuts one of a framework's executors down at its

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -95,6 +96,7 @@ func (g *taskGroup) holdForNetwork(run *taskRun) bool {
 // parent cgroup, and the first Docker task's network namespace.
 func (g *taskGroup) groupSpec(run *taskRun, spec *containerizer.LaunchSpec) {
 	spec.CgroupParent = g.cgroupParent
+	spec.ParentCPUs, spec.ParentMemMB = g.limits()
 	if run.info.GetContainer().GetType() != messages.ContainerInfo_DOCKER || run == g.netOwner || g.network == "" {
 		return
 	}
@@ -143,7 +145,11 @@ func (a *agent) groupTaskEnded(ctx actor.Context, run *taskRun, state messages.T
 			}
 		}
 	}
-	if g.cleaned || slices.ContainsFunc(g.members, func(m *taskRun) bool { return !messages.IsTerminal(m.state) }) {
+	if g.cleaned {
+		return
+	}
+	if slices.ContainsFunc(g.members, func(m *taskRun) bool { return !messages.IsTerminal(m.state) }) {
+		a.shrinkGroup(g)
 		return
 	}
 	g.cleaned = true
@@ -155,6 +161,110 @@ func (a *agent) groupTaskEnded(ctx actor.Context, run *taskRun, state messages.T
 			}
 		})
 	}
+	a.groupExecutorEnded(ctx, run)
+}
+
+// executor is the group's ExecutorInfo as the master sent it with each
+// task (nil from a master that did not).
+func (g *taskGroup) executor() *messages.ExecutorInfo {
+	for _, m := range g.members {
+		if ex := m.msg.GetGroup().GetExecutor(); ex != nil {
+			return ex
+		}
+	}
+	return nil
+}
+
+// limits are what the group's parent cgroup is limited to: the executor's
+// resources plus those of its live tasks that run under the parent (not
+// the Docker ones: Docker puts them in its own cgroups). 0, 0 (no limit)
+// when the executor has no resources, as for an executor alone.
+func (g *taskGroup) limits() (cpus, memMB float64) {
+	ex := g.executor()
+	if len(ex.GetResources()) == 0 {
+		return 0, 0
+	}
+	add := func(rs []*messages.Resource) {
+		for _, r := range rs {
+			switch r.Name {
+			case messages.CPUs:
+				cpus += r.Scalar
+			case messages.Mem:
+				memMB += r.Scalar
+			}
+		}
+	}
+	add(ex.GetResources())
+	for _, m := range g.members {
+		if !messages.IsTerminal(m.state) && m.info.GetContainer().GetType() != messages.ContainerInfo_DOCKER {
+			add(m.info.GetResources())
+		}
+	}
+	return cpus, memMB
+}
+
+// shrinkGroup lowers the group's parent cgroup limits to what its live
+// tasks and executor still need, after a task of it ended. A memory limit
+// below what the group uses is refused by the kernel: logged, the old
+// limit stays.
+func (a *agent) shrinkGroup(g *taskGroup) {
+	r, ok := a.cfg.Containerizer.(containerizer.Resizer)
+	cpus, mem := g.limits()
+	if !ok || (cpus == 0 && mem == 0) {
+		return
+	}
+	parent, log := g.cgroupParent, a.log
+	a.bg.run(func(ctx context.Context) {
+		if err := r.Resize(ctx, parent, cpus, mem); err != nil && !errors.Is(err, containerizer.ErrNotIsolated) {
+			log.Info("task group's parent cgroup keeps its old limits", "group", parent, "cpus", cpus, "mem_mb", mem, "err", err)
+		}
+	})
+}
+
+// groupExecutorEnded tells the master that the default executor of run's
+// group ended, once no task of any of its groups runs on this agent: the
+// executor's resources are freed then (Mesos' default executor exits with
+// its last task).
+func (a *agent) groupExecutorEnded(ctx actor.Context, run *taskRun) {
+	g := run.group
+	if a.cfg.Master == nil || a.id() == "" {
+		return
+	}
+	for _, t := range a.tasks {
+		if t.group != nil && t.key.framework == run.key.framework && t.group.executorID == g.executorID && !messages.IsTerminal(t.state) {
+			return
+		}
+	}
+	a.log.Info("task group's default executor ended with its last task", "framework_id", run.key.framework, "executor_id", g.executorID)
+	ctx.Send(a.cfg.Master, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: run.key.framework},
+		ExecutorId: &messages.ExecutorID{Value: g.executorID}, AgentId: a.agentID(), Status: 0,
+		Message: "the task group's last task ended (the agent's default executor)"})
+}
+
+// runningGroupExecutors is what a re-registration reports of the default
+// executors of the task groups that still have a live task: copies of
+// their ExecutorInfo, with their framework and role.
+func (a *agent) runningGroupExecutors() []*messages.RunningExecutor {
+	var out []*messages.RunningExecutor
+	seen := map[executorKey]bool{}
+	for _, run := range a.sortedTasks() {
+		g := run.group
+		if g == nil || messages.IsTerminal(run.state) {
+			continue
+		}
+		k := executorKey{run.key.framework, g.executorID}
+		if _, custom := a.executors[k]; custom || seen[k] {
+			continue
+		}
+		seen[k] = true
+		info := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: g.executorID}}
+		if ex := g.executor(); ex != nil {
+			info = proto.Clone(ex).(*messages.ExecutorInfo)
+		}
+		info.FrameworkId = &messages.FrameworkID{Value: k.framework}
+		out = append(out, &messages.RunningExecutor{Info: info, Role: run.role})
+	}
+	return out
 }
 
 // killGroupMember kills a task because its group ends: at once if it has

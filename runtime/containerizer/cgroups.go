@@ -76,11 +76,12 @@ type cgroup struct {
 }
 
 // create makes the group of task id with its limits (0: none), under the
-// group parent when one is named (a task group's tasks share one).
-func (c *Cgroups) create(parent, id string, cpus, memMB float64) (*cgroup, error) {
+// group parent when one is named (a task group's tasks share one), the
+// parent limited to parentCPUs and parentMemMB (0: none).
+func (c *Cgroups) create(parent string, parentCPUs, parentMemMB float64, id string, cpus, memMB float64) (*cgroup, error) {
 	name := cgroupName(id)
 	if parent != "" {
-		if err := c.createParent(parent); err != nil {
+		if err := c.createParent(parent, parentCPUs, parentMemMB); err != nil {
 			return nil, err
 		}
 		name = cgroupName(parent) + "/" + name
@@ -159,11 +160,16 @@ func (c *Cgroups) LimitFile(id string) string {
 	return filepath.Join(dirs[0], "memory.limit_in_bytes")
 }
 
-// createParent makes the parent group of a task group's tasks. It sets no
-// limits: the tasks have their own. (Where an executor's resources will
-// limit the whole group, once executors are accounted.)
-func (c *Cgroups) createParent(parent string) error {
-	for _, d := range c.dirsOf(cgroupName(parent)) {
+// createParent makes the parent group of a task group's tasks, limited to
+// cpus and memMB (0: none), the group's executor resources plus its
+// tasks': each task has its own limit too. It is made (and its limits
+// written) by the group's first task; the later ones find it.
+func (c *Cgroups) createParent(parent string, cpus, memMB float64) error {
+	dirs := c.dirsOf(cgroupName(parent))
+	if _, err := os.Stat(dirs[0]); err == nil {
+		return nil
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create task group cgroup %s: %w", d, err)
 		}
@@ -172,6 +178,12 @@ func (c *Cgroups) createParent(parent string) error {
 			if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
 				return fmt.Errorf("enable memory and cpu controllers in %s: %w", d, err)
 			}
+		}
+	}
+	if cpus > 0 || memMB > 0 {
+		g := &cgroup{c: c, dirs: dirs}
+		if err := g.limit(cpus, memMB); err != nil {
+			return fmt.Errorf("limit task group cgroup %s: %w", parent, err)
 		}
 	}
 	return nil

@@ -173,3 +173,44 @@ func checkCgroupResize(t *testing.T, cg *Cgroups) {
 		t.Fatalf("resizing without cgroups: %v, want ErrNotIsolated", err)
 	}
 }
+
+// A task group's parent cgroup is limited to what LaunchSpec.ParentCPUs
+// and ParentMemMB say (its executor's resources plus its tasks'), written
+// when its first task makes it, and resized by the parent's name as the
+// group's tasks end.
+func TestCgroupParentLimits(t *testing.T) {
+	cg, err := DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no usable cgroups here (TestCgroupLimitsAndUsage says why): %v", err)
+	}
+	cz := Command{Cgroups: cg}
+	const parent = "group.fw.limited"
+	c, err := cz.Launch(t.Context(), LaunchSpec{ID: "fw.l1", Sandbox: filepath.Join(t.TempDir(), "l1"), MemMB: 32, CPUs: 0.25,
+		CgroupParent: parent, ParentCPUs: 1, ParentMemMB: 96, Command: &messages.CommandInfo{Value: "exec sleep 600", Shell: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		c.Kill(0)
+		wait(t, c)
+		if err := cz.RemoveGroup(parent); err != nil {
+			t.Errorf("removing the group's parent: %v", err)
+		}
+	}()
+	limit := func() string {
+		b, err := os.ReadFile(cg.LimitFile(parent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := limit(); got != strconv.Itoa(96<<20) {
+		t.Fatalf("the group's parent memory limit %s, want 96 MiB", got)
+	}
+	if err := cz.Resize(t.Context(), parent, 0.5, 64); err != nil {
+		t.Fatal(err)
+	}
+	if got := limit(); got != strconv.Itoa(64<<20) {
+		t.Fatalf("the group's parent memory limit after the resize %s, want 64 MiB", got)
+	}
+}

@@ -102,7 +102,7 @@ func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error
 	cmd.ExtraFiles = []*os.File{gateR}
 	var cg *cgroup
 	if cz.Cgroups != nil {
-		if cg, err = cz.Cgroups.create(spec.CgroupParent, spec.ID, spec.CPUs, spec.MemMB); err != nil {
+		if cg, err = cz.Cgroups.create(spec.CgroupParent, spec.ParentCPUs, spec.ParentMemMB, spec.ID, spec.CPUs, spec.MemMB); err != nil {
 			stdout.Close()
 			stderr.Close()
 			gateR.Close()

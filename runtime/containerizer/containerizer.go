@@ -43,6 +43,11 @@ type LaunchSpec struct {
 	// of that name, shared by the tasks of its task group (the command
 	// containerizer with cgroups; Docker ignores it).
 	CgroupParent string
+	// ParentCPUs and ParentMemMB limit the CgroupParent group as a whole
+	// (0: no limit): a task group's executor resources plus its tasks'.
+	// Written when the parent is made; Resizer.Resize with the parent's
+	// name changes them.
+	ParentCPUs, ParentMemMB float64
 }
 
 // HasPort reports whether host port p is among the task's ports.

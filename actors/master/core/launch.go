@@ -185,7 +185,7 @@ func (c *Core) launchGroup(f *frameworkRecord, a *agentRecord, role string, g *m
 		}
 		return 0
 	}
-	member := &messages.TaskGroupMembership{ExecutorId: ex.ExecutorId}
+	member := &messages.TaskGroupMembership{ExecutorId: ex.ExecutorId, Executor: ex}
 	for _, t := range staged {
 		member.TaskIds = append(member.TaskIds, t.TaskId)
 	}
