@@ -261,15 +261,15 @@ func TestExecutorThatIgnoresShutdownIsKilledAfterTheGracePeriod(t *testing.T) {
 func TestExecutorResourcesChargedUntilItExits(t *testing.T) {
 	clock := testkit.NewFakeClock()
 	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
-	var mu sync.Mutex
-	var execSpec containerizer.LaunchSpec
+	// The executor's container is launched in the background: the test
+	// waits for it here before reading its limits and moving the clock
+	// (its process's end is timed from its launch).
+	execLaunched := make(chan containerizer.LaunchSpec, 1)
 	sim := testkit.SimContainerizer{Clock: clock, Duration: func(spec containerizer.LaunchSpec) time.Duration {
 		if !strings.Contains(spec.ID, ".executor.") {
 			return 0
 		}
-		mu.Lock()
-		execSpec = spec
-		mu.Unlock()
+		execLaunched <- spec
 		return 10 * time.Second // the executor's process exits then
 	}}
 	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: sim, WorkDir: t.TempDir()})
@@ -297,11 +297,15 @@ func TestExecutorResourcesChargedUntilItExits(t *testing.T) {
 			}
 		})))
 	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
-	mu.Lock()
+	var execSpec containerizer.LaunchSpec
+	select {
+	case execSpec = <-execLaunched:
+	case <-time.After(testkit.WaitTimeout):
+		t.Fatal("the executor's container was never launched")
+	}
 	if execSpec.CPUs != 1 || execSpec.MemMB != 192 {
 		t.Errorf("executor container limits cpus %v mem %v, want its own and its task's: 1 and 192", execSpec.CPUs, execSpec.MemMB)
 	}
-	mu.Unlock()
 	used := func(want string) {
 		t.Helper()
 		c.StateWhere(t, func(s *messages.MasterState) bool {
