@@ -35,8 +35,9 @@ func (l *groupLauncher) Receive(d *scheduler.Driver, ev any) {
 // crashes and starts again with the same work dir, re-attaches to both
 // tasks and keeps them a group: when one then fails, the restarted agent
 // kills the other, and the framework learns both ends. The group's
-// executor resources stay charged across the restart and are freed when
-// the restarted agent sees the group's last task end (ExecutorExited).
+// executor resources stay charged across the restart (the agent reports
+// the default executor on re-registration) and are freed when the
+// restarted agent sees the group's last task end (ExecutorExited).
 func TestTaskGroupSurvivesAgentRestartAndEndsTogether(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	workDir := t.TempDir()
@@ -75,10 +76,13 @@ func TestTaskGroupSurvivesAgentRestartAndEndsTogether(t *testing.T) {
 	mark := c.Events.Mark()
 	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, SandboxGC: time.Hour})
 	c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered })
-	// Still charged after the restart. (This does not prove the agent's
-	// report of the default executor is what keeps it: the same leader
-	// kept it in a run where the agent did not report it.)
-	used("cpus:0.75;mem:96")
+	// The restarted agent reports the group's default executor as running
+	// (from the checkpointed membership): the master, which forgets the
+	// executors a re-registering agent does not report, keeps charging
+	// it. (A snapshot from after the re-registration.)
+	c.StateWhere(t, func(s *messages.MasterState) bool {
+		return len(s.Agents) == 1 && s.Agents[0].Reregistrations > 0 && messages.FormatResources(s.Agents[0].Used) == "cpus:0.75;mem:96"
+	})
 
 	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
 		t.Fatal(err)
