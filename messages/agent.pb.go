@@ -242,9 +242,14 @@ type ReregisterAgent struct {
 	Session string `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
 	// drain is the drain the agent was last told of (checkpointed), so a
 	// new leader restores it; unset when the agent is not draining.
-	Drain         *AgentDrain `protobuf:"bytes,8,opt,name=drain,proto3" json:"drain,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Drain *AgentDrain `protobuf:"bytes,8,opt,name=drain,proto3" json:"drain,omitempty"`
+	// running_executors are the custom executors the agent runs, with the
+	// role their resources were taken for, so that a new leader charges
+	// their ExecutorInfo.resources again (Mesos' ReregisterSlaveMessage
+	// executor_infos). The old executors field (4) is not filled.
+	RunningExecutors []*RunningExecutor `protobuf:"bytes,420,rep,name=running_executors,json=runningExecutors,proto3" json:"running_executors,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ReregisterAgent) Reset() {
@@ -329,6 +334,13 @@ func (x *ReregisterAgent) GetSession() string {
 func (x *ReregisterAgent) GetDrain() *AgentDrain {
 	if x != nil {
 		return x.Drain
+	}
+	return nil
+}
+
+func (x *ReregisterAgent) GetRunningExecutors() []*RunningExecutor {
+	if x != nil {
+		return x.RunningExecutors
 	}
 	return nil
 }
@@ -805,7 +817,10 @@ type ExecutorCheckpoint struct {
 	Pid       int64  `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
 	StartTime uint64 `protobuf:"varint,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// executor is the executor's actor, once it registered.
-	Executor      *actor.PID `protobuf:"bytes,5,opt,name=executor,proto3" json:"executor,omitempty"`
+	Executor *actor.PID `protobuf:"bytes,5,opt,name=executor,proto3" json:"executor,omitempty"`
+	// role is the role the executor's resources were allocated to (its
+	// first task's), reported to the master on re-registration.
+	Role          string `protobuf:"bytes,420,opt,name=role,proto3" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -873,6 +888,13 @@ func (x *ExecutorCheckpoint) GetExecutor() *actor.PID {
 		return x.Executor
 	}
 	return nil
+}
+
+func (x *ExecutorCheckpoint) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 // TaskUsage is what a task's cgroup reports, served by the agent's HTTP API.
@@ -1128,6 +1150,61 @@ func (x *CheckpointResources) GetMasterEpoch() uint64 {
 	return 0
 }
 
+// RunningExecutor is a custom executor an agent runs, as it reports it on
+// re-registration: its ExecutorInfo (resources included) and the role its
+// resources are allocated to.
+type RunningExecutor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *ExecutorInfo          `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunningExecutor) Reset() {
+	*x = RunningExecutor{}
+	mi := &file_messages_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunningExecutor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunningExecutor) ProtoMessage() {}
+
+func (x *RunningExecutor) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunningExecutor.ProtoReflect.Descriptor instead.
+func (*RunningExecutor) Descriptor() ([]byte, []int) {
+	return file_messages_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RunningExecutor) GetInfo() *ExecutorInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *RunningExecutor) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
 var File_messages_agent_proto protoreflect.FileDescriptor
 
 const file_messages_agent_proto_rawDesc = "" +
@@ -1146,7 +1223,7 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
 	".actor.PIDR\x03pid\x12\x18\n" +
-	"\asession\x18\x03 \x01(\tR\asession\"\xd6\x02\n" +
+	"\asession\x18\x03 \x01(\tR\asession\"\x9f\x03\n" +
 	"\x0fReregisterAgent\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
@@ -1158,7 +1235,8 @@ const file_messages_agent_proto_rawDesc = "" +
 	"frameworks\x12!\n" +
 	"\fmaster_epoch\x18\x06 \x01(\x04R\vmasterEpoch\x12\x18\n" +
 	"\asession\x18\a \x01(\tR\asession\x12*\n" +
-	"\x05drain\x18\b \x01(\v2\x14.agora.v1.AgentDrainR\x05drain\"\xcb\x01\n" +
+	"\x05drain\x18\b \x01(\v2\x14.agora.v1.AgentDrainR\x05drain\x12G\n" +
+	"\x11running_executors\x18\xa4\x03 \x03(\v2\x19.agora.v1.RunningExecutorR\x10runningExecutors\"\xcb\x01\n" +
 	"\x0fAgentRegistered\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +
@@ -1196,7 +1274,7 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\apending\x18\x05 \x03(\v2\x16.agora.v1.StatusUpdateR\apending\x12\x18\n" +
 	"\akilling\x18\x06 \x01(\bR\akilling\x12;\n" +
 	"\vkill_reason\x18\a \x01(\x0e2\x1a.agora.v1.TaskStatusReasonR\n" +
-	"killReason\"\xd0\x01\n" +
+	"killReason\"\xe5\x01\n" +
 	"\x12ExecutorCheckpoint\x12*\n" +
 	"\x04info\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\x04info\x125\n" +
 	"\tframework\x18\x02 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x12\x10\n" +
@@ -1204,7 +1282,8 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x04 \x01(\x04R\tstartTime\x12&\n" +
 	"\bexecutor\x18\x05 \x01(\v2\n" +
-	".actor.PIDR\bexecutor\"{\n" +
+	".actor.PIDR\bexecutor\x12\x13\n" +
+	"\x04role\x18\xa4\x03 \x01(\tR\x04role\"{\n" +
 	"\tTaskUsage\x12\x1f\n" +
 	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
 	"cpuSeconds\x12!\n" +
@@ -1221,7 +1300,10 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\x13CheckpointResources\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x120\n" +
 	"\tresources\x18\x02 \x03(\v2\x12.agora.v1.ResourceR\tresources\x12!\n" +
-	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpochB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"Q\n" +
+	"\x0fRunningExecutor\x12*\n" +
+	"\x04info\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\x04info\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04roleB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_agent_proto_rawDescOnce sync.Once
@@ -1236,7 +1318,7 @@ func file_messages_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_messages_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_messages_agent_proto_goTypes = []any{
 	(DrainInfo_State)(0),        // 0: agora.v1.DrainInfo.State
 	(*AgentInfo)(nil),           // 1: agora.v1.AgentInfo
@@ -1254,53 +1336,56 @@ var file_messages_agent_proto_goTypes = []any{
 	(*SandboxFile)(nil),         // 13: agora.v1.SandboxFile
 	(*SandboxListing)(nil),      // 14: agora.v1.SandboxListing
 	(*CheckpointResources)(nil), // 15: agora.v1.CheckpointResources
-	(*AgentID)(nil),             // 16: agora.v1.AgentID
-	(*Resource)(nil),            // 17: agora.v1.Resource
-	(*Attribute)(nil),           // 18: agora.v1.Attribute
-	(*actor.PID)(nil),           // 19: actor.PID
-	(*Task)(nil),                // 20: agora.v1.Task
-	(*ExecutorInfo)(nil),        // 21: agora.v1.ExecutorInfo
-	(*FrameworkInfo)(nil),       // 22: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),          // 23: agora.v1.MasterInfo
-	(*RunTask)(nil),             // 24: agora.v1.RunTask
-	(TaskState)(0),              // 25: agora.v1.TaskState
-	(*StatusUpdate)(nil),        // 26: agora.v1.StatusUpdate
-	(TaskStatusReason)(0),       // 27: agora.v1.TaskStatusReason
+	(*RunningExecutor)(nil),     // 16: agora.v1.RunningExecutor
+	(*AgentID)(nil),             // 17: agora.v1.AgentID
+	(*Resource)(nil),            // 18: agora.v1.Resource
+	(*Attribute)(nil),           // 19: agora.v1.Attribute
+	(*actor.PID)(nil),           // 20: actor.PID
+	(*Task)(nil),                // 21: agora.v1.Task
+	(*ExecutorInfo)(nil),        // 22: agora.v1.ExecutorInfo
+	(*FrameworkInfo)(nil),       // 23: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),          // 24: agora.v1.MasterInfo
+	(*RunTask)(nil),             // 25: agora.v1.RunTask
+	(TaskState)(0),              // 26: agora.v1.TaskState
+	(*StatusUpdate)(nil),        // 27: agora.v1.StatusUpdate
+	(TaskStatusReason)(0),       // 28: agora.v1.TaskStatusReason
 }
 var file_messages_agent_proto_depIdxs = []int32{
-	16, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
-	17, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
-	18, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
+	17, // 0: agora.v1.AgentInfo.id:type_name -> agora.v1.AgentID
+	18, // 1: agora.v1.AgentInfo.resources:type_name -> agora.v1.Resource
+	19, // 2: agora.v1.AgentInfo.attributes:type_name -> agora.v1.Attribute
 	1,  // 3: agora.v1.RegisterAgent.info:type_name -> agora.v1.AgentInfo
-	19, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
+	20, // 4: agora.v1.RegisterAgent.pid:type_name -> actor.PID
 	1,  // 5: agora.v1.ReregisterAgent.info:type_name -> agora.v1.AgentInfo
-	19, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
-	20, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
-	21, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
-	22, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
+	20, // 6: agora.v1.ReregisterAgent.pid:type_name -> actor.PID
+	21, // 7: agora.v1.ReregisterAgent.tasks:type_name -> agora.v1.Task
+	22, // 8: agora.v1.ReregisterAgent.executors:type_name -> agora.v1.ExecutorInfo
+	23, // 9: agora.v1.ReregisterAgent.frameworks:type_name -> agora.v1.FrameworkInfo
 	5,  // 10: agora.v1.ReregisterAgent.drain:type_name -> agora.v1.AgentDrain
-	16, // 11: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
-	23, // 12: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
-	0,  // 13: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
-	16, // 14: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	16, // 15: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	23, // 16: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	16, // 17: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	24, // 18: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	25, // 19: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	26, // 20: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	27, // 21: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
-	21, // 22: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
-	22, // 23: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
-	19, // 24: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
-	13, // 25: agora.v1.SandboxListing.files:type_name -> agora.v1.SandboxFile
-	16, // 26: agora.v1.CheckpointResources.agent_id:type_name -> agora.v1.AgentID
-	17, // 27: agora.v1.CheckpointResources.resources:type_name -> agora.v1.Resource
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	16, // 11: agora.v1.ReregisterAgent.running_executors:type_name -> agora.v1.RunningExecutor
+	17, // 12: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
+	24, // 13: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
+	0,  // 14: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
+	17, // 15: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	17, // 16: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	24, // 17: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	17, // 18: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	25, // 19: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	26, // 20: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	27, // 21: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	28, // 22: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	22, // 23: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
+	23, // 24: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
+	20, // 25: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
+	13, // 26: agora.v1.SandboxListing.files:type_name -> agora.v1.SandboxFile
+	17, // 27: agora.v1.CheckpointResources.agent_id:type_name -> agora.v1.AgentID
+	18, // 28: agora.v1.CheckpointResources.resources:type_name -> agora.v1.Resource
+	22, // 29: agora.v1.RunningExecutor.info:type_name -> agora.v1.ExecutorInfo
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }
@@ -1319,7 +1404,7 @@ func file_messages_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_agent_proto_rawDesc), len(file_messages_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -883,6 +883,7 @@ type Operation struct {
 	//	*Operation_Unreserve
 	//	*Operation_Create
 	//	*Operation_Destroy
+	//	*Operation_LaunchGroup
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -970,6 +971,15 @@ func (x *Operation) GetDestroy() *DestroyVolumes {
 	return nil
 }
 
+func (x *Operation) GetLaunchGroup() *LaunchGroup {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_LaunchGroup); ok {
+			return x.LaunchGroup
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -996,6 +1006,12 @@ type Operation_Destroy struct {
 	Destroy *DestroyVolumes `protobuf:"bytes,323,opt,name=destroy,proto3,oneof"`
 }
 
+type Operation_LaunchGroup struct {
+	// launch_group launches its tasks together, all or none (Mesos'
+	// LAUNCH_GROUP): see LaunchGroup.
+	LaunchGroup *LaunchGroup `protobuf:"bytes,400,opt,name=launch_group,json=launchGroup,proto3,oneof"`
+}
+
 func (*Operation_Launch_) isOperation_Op() {}
 
 func (*Operation_Reserve) isOperation_Op() {}
@@ -1005,6 +1021,8 @@ func (*Operation_Unreserve) isOperation_Op() {}
 func (*Operation_Create) isOperation_Op() {}
 
 func (*Operation_Destroy) isOperation_Op() {}
+
+func (*Operation_LaunchGroup) isOperation_Op() {}
 
 // Accept uses offers (all on one agent). Unused resources return to the pool.
 type Accept struct {
@@ -1643,7 +1661,11 @@ type RunTask struct {
 	// revocable: the task runs on regular resources offered as revocable
 	// (task.resources are relabelled regular); the agent reports it back on
 	// re-registration so a new master still preempts it first.
-	Revocable     bool `protobuf:"varint,6,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	Revocable bool `protobuf:"varint,6,opt,name=revocable,proto3" json:"revocable,omitempty"`
+	// group, when set, says the task was launched in a task group: the
+	// agent ends the group's other tasks when this one fails or is killed,
+	// and checkpoints it so a restarted agent still knows the group.
+	Group         *TaskGroupMembership `protobuf:"bytes,400,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1711,6 +1733,13 @@ func (x *RunTask) GetRevocable() bool {
 		return x.Revocable
 	}
 	return false
+}
+
+func (x *RunTask) GetGroup() *TaskGroupMembership {
+	if x != nil {
+		return x.Group
+	}
+	return nil
 }
 
 // StatusUpdate carries a task status: from the agent to the master, and from
@@ -2792,6 +2821,380 @@ func (x *AgentDrainEnded) GetMasterEpoch() uint64 {
 	return 0
 }
 
+// TaskGroupInfo is tasks launched together (Mesos' TaskGroupInfo, a pod):
+// on one agent, in one executor, all or none.
+type TaskGroupInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskGroupInfo) Reset() {
+	*x = TaskGroupInfo{}
+	mi := &file_messages_framework_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskGroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskGroupInfo) ProtoMessage() {}
+
+func (x *TaskGroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskGroupInfo.ProtoReflect.Descriptor instead.
+func (*TaskGroupInfo) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *TaskGroupInfo) GetTasks() []*TaskInfo {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+// LaunchGroup launches a task group in an executor (Mesos'
+// Offer.Operation.LaunchGroup). The master admits every task or none: one
+// invalid task, or a group whose resources do not fit the offers, ends
+// every task TASK_ERROR (REASON_TASK_GROUP_INVALID). The tasks name no
+// executor of their own. An executor without a command is the agent's
+// default executor: the agent runs each task itself (a command, or a
+// Docker container), the tasks under one cgroup parent and the Docker ones
+// in the first one's network namespace; when a task fails or is killed,
+// the agent kills the others. An executor with a command is a custom
+// executor, given the tasks together (LaunchTaskGroup).
+type LaunchGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executor      *ExecutorInfo          `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"`
+	TaskGroup     *TaskGroupInfo         `protobuf:"bytes,2,opt,name=task_group,json=taskGroup,proto3" json:"task_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchGroup) Reset() {
+	*x = LaunchGroup{}
+	mi := &file_messages_framework_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchGroup) ProtoMessage() {}
+
+func (x *LaunchGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchGroup.ProtoReflect.Descriptor instead.
+func (*LaunchGroup) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *LaunchGroup) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *LaunchGroup) GetTaskGroup() *TaskGroupInfo {
+	if x != nil {
+		return x.TaskGroup
+	}
+	return nil
+}
+
+// TaskGroupMembership names a task's group: its executor and every task
+// of it, the task itself included, in launch order.
+type TaskGroupMembership struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ExecutorId *ExecutorID            `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	TaskIds    []*TaskID              `protobuf:"bytes,2,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	// executor is the group's ExecutorInfo, checkpointed with each task so
+	// that a restarted agent still knows the default executor's resources
+	// (its cgroup limit, and what it reports on re-registration).
+	Executor      *ExecutorInfo `protobuf:"bytes,560,opt,name=executor,proto3" json:"executor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskGroupMembership) Reset() {
+	*x = TaskGroupMembership{}
+	mi := &file_messages_framework_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskGroupMembership) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskGroupMembership) ProtoMessage() {}
+
+func (x *TaskGroupMembership) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskGroupMembership.ProtoReflect.Descriptor instead.
+func (*TaskGroupMembership) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TaskGroupMembership) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *TaskGroupMembership) GetTaskIds() []*TaskID {
+	if x != nil {
+		return x.TaskIds
+	}
+	return nil
+}
+
+func (x *TaskGroupMembership) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+// RunTaskGroup asks an agent to run a task group, from the master: one
+// RunTask per task (each with its group set), all admitted together. The
+// agent starts them all, or ends them all.
+type RunTaskGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executor      *ExecutorInfo          `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"`
+	Tasks         []*RunTask             `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	MasterEpoch   uint64                 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunTaskGroup) Reset() {
+	*x = RunTaskGroup{}
+	mi := &file_messages_framework_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunTaskGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunTaskGroup) ProtoMessage() {}
+
+func (x *RunTaskGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunTaskGroup.ProtoReflect.Descriptor instead.
+func (*RunTaskGroup) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *RunTaskGroup) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *RunTaskGroup) GetTasks() []*RunTask {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *RunTaskGroup) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
+// LaunchTaskGroup asks a custom executor to run a task group (Mesos'
+// executor LAUNCH_GROUP event).
+type LaunchTaskGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executor      *ExecutorInfo          `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"`
+	TaskGroup     *TaskGroupInfo         `protobuf:"bytes,2,opt,name=task_group,json=taskGroup,proto3" json:"task_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchTaskGroup) Reset() {
+	*x = LaunchTaskGroup{}
+	mi := &file_messages_framework_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchTaskGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchTaskGroup) ProtoMessage() {}
+
+func (x *LaunchTaskGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchTaskGroup.ProtoReflect.Descriptor instead.
+func (*LaunchTaskGroup) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *LaunchTaskGroup) GetExecutor() *ExecutorInfo {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *LaunchTaskGroup) GetTaskGroup() *TaskGroupInfo {
+	if x != nil {
+		return x.TaskGroup
+	}
+	return nil
+}
+
+// ExecutorExited tells the master (agent to master) that one of a
+// framework's custom executors ended on the agent (Mesos'
+// ExitedExecutorMessage): the resources its ExecutorInfo took when its
+// first task launched go back to the pool now, not when its last task
+// ended.
+type ExecutorExited struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	ExecutorId  *ExecutorID            `protobuf:"bytes,2,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
+	AgentId     *AgentID               `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// status is the executor's exit code (128+N for signal N), -1 when
+	// unknown.
+	Status int32 `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`
+	// message says how it ended.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutorExited) Reset() {
+	*x = ExecutorExited{}
+	mi := &file_messages_framework_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutorExited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutorExited) ProtoMessage() {}
+
+func (x *ExecutorExited) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutorExited.ProtoReflect.Descriptor instead.
+func (*ExecutorExited) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ExecutorExited) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetExecutorId() *ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *ExecutorExited) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ExecutorExited) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -2801,7 +3204,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[42]
+	mi := &file_messages_framework_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +3216,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[42]
+	mi := &file_messages_framework_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +3249,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[43]
+	mi := &file_messages_framework_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +3261,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[43]
+	mi := &file_messages_framework_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,13 +3358,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"H\n" +
 	"\aFilters\x12*\n" +
 	"\x0erefuse_seconds\x18\x01 \x01(\x01H\x00R\rrefuseSeconds\x88\x01\x01B\x11\n" +
-	"\x0f_refuse_seconds\"\xde\x02\n" +
+	"\x0f_refuse_seconds\"\x9b\x03\n" +
 	"\tOperation\x124\n" +
 	"\x06launch\x18\x01 \x01(\v2\x1a.agora.v1.Operation.LaunchH\x00R\x06launch\x127\n" +
 	"\areserve\x18\xc0\x02 \x01(\v2\x1a.agora.v1.ReserveResourcesH\x00R\areserve\x12=\n" +
 	"\tunreserve\x18\xc1\x02 \x01(\v2\x1c.agora.v1.UnreserveResourcesH\x00R\tunreserve\x122\n" +
 	"\x06create\x18\xc2\x02 \x01(\v2\x17.agora.v1.CreateVolumesH\x00R\x06create\x125\n" +
-	"\adestroy\x18\xc3\x02 \x01(\v2\x18.agora.v1.DestroyVolumesH\x00R\adestroy\x1a2\n" +
+	"\adestroy\x18\xc3\x02 \x01(\v2\x18.agora.v1.DestroyVolumesH\x00R\adestroy\x12;\n" +
+	"\flaunch_group\x18\x90\x03 \x01(\v2\x15.agora.v1.LaunchGroupH\x00R\vlaunchGroup\x1a2\n" +
 	"\x06Launch\x12(\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x12.agora.v1.TaskInfoR\x05tasksB\x04\n" +
 	"\x02op\"\xd4\x01\n" +
@@ -3010,13 +3414,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"r\n" +
 	"\x13FrameworkFailedOver\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xc3\x01\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"\xf9\x01\n" +
 	"\aRunTask\x125\n" +
 	"\tframework\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\tframework\x12&\n" +
 	"\x04task\x18\x02 \x01(\v2\x12.agora.v1.TaskInfoR\x04task\x12!\n" +
 	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\x12\x12\n" +
 	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1c\n" +
-	"\trevocable\x18\x06 \x01(\bR\trevocableJ\x04\b\x03\x10\x04\"\x99\x01\n" +
+	"\trevocable\x18\x06 \x01(\bR\trevocable\x124\n" +
+	"\x05group\x18\x90\x03 \x01(\v2\x1d.agora.v1.TaskGroupMembershipR\x05groupJ\x04\b\x03\x10\x04\"\x99\x01\n" +
 	"\fStatusUpdate\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.agora.v1.TaskStatusR\x06status\x12!\n" +
@@ -3092,7 +3497,33 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x04 \x01(\x04R\vmasterEpoch\"b\n" +
 	"\x0fAgentDrainEnded\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch*V\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"9\n" +
+	"\rTaskGroupInfo\x12(\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x12.agora.v1.TaskInfoR\x05tasks\"y\n" +
+	"\vLaunchGroup\x122\n" +
+	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
+	"\n" +
+	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"\xae\x01\n" +
+	"\x13TaskGroupMembership\x125\n" +
+	"\vexecutor_id\x18\x01 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12+\n" +
+	"\btask_ids\x18\x02 \x03(\v2\x10.agora.v1.TaskIDR\ataskIds\x123\n" +
+	"\bexecutor\x18\xb0\x04 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\"\x8e\x01\n" +
+	"\fRunTaskGroup\x122\n" +
+	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x12'\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x11.agora.v1.RunTaskR\x05tasks\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\"}\n" +
+	"\x0fLaunchTaskGroup\x122\n" +
+	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
+	"\n" +
+	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"\xe1\x01\n" +
+	"\x0eExecutorExited\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
+	"executorId\x12,\n" +
+	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3112,7 +3543,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -3157,118 +3588,139 @@ var file_messages_framework_proto_goTypes = []any{
 	(*DestroyVolumes)(nil),              // 40: agora.v1.DestroyVolumes
 	(*KillExecutor)(nil),                // 41: agora.v1.KillExecutor
 	(*AgentDrainEnded)(nil),             // 42: agora.v1.AgentDrainEnded
-	(*Operation_Launch)(nil),            // 43: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 44: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 45: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 46: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 47: actor.PID
-	(*MasterInfo)(nil),                  // 48: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 49: agora.v1.OfferID
-	(*AgentID)(nil),                     // 50: agora.v1.AgentID
-	(*Attribute)(nil),                   // 51: agora.v1.Attribute
-	(*TaskID)(nil),                      // 52: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 53: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 54: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 55: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 56: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 57: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 58: agora.v1.ExecutorInfo
+	(*TaskGroupInfo)(nil),               // 43: agora.v1.TaskGroupInfo
+	(*LaunchGroup)(nil),                 // 44: agora.v1.LaunchGroup
+	(*TaskGroupMembership)(nil),         // 45: agora.v1.TaskGroupMembership
+	(*RunTaskGroup)(nil),                // 46: agora.v1.RunTaskGroup
+	(*LaunchTaskGroup)(nil),             // 47: agora.v1.LaunchTaskGroup
+	(*ExecutorExited)(nil),              // 48: agora.v1.ExecutorExited
+	(*Operation_Launch)(nil),            // 49: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 50: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 51: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 52: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 53: actor.PID
+	(*MasterInfo)(nil),                  // 54: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 55: agora.v1.OfferID
+	(*AgentID)(nil),                     // 56: agora.v1.AgentID
+	(*Attribute)(nil),                   // 57: agora.v1.Attribute
+	(*TaskID)(nil),                      // 58: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 59: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 60: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 61: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 62: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 63: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 64: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
-	1,  // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	45, // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
-	4,  // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	45, // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	46, // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
-	0,  // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
-	2,  // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
-	3,  // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
-	5,  // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	47, // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	46, // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	48, // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	49, // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	46, // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	45, // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	51, // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
-	9,  // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	49, // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	43, // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
-	37, // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
-	38, // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
-	39, // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
-	40, // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
-	46, // 24: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 25: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
-	13, // 26: agora.v1.Accept.operations:type_name -> agora.v1.Operation
-	12, // 27: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	46, // 28: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	49, // 29: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
-	12, // 30: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	46, // 31: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	46, // 32: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	45, // 33: agora.v1.Revive.demand:type_name -> agora.v1.Resource
-	46, // 34: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	52, // 35: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	50, // 36: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	53, // 37: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	54, // 38: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	46, // 39: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	44, // 40: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	46, // 41: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 42: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	52, // 43: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	46, // 44: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 45: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	46, // 46: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	5,  // 47: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	55, // 48: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	46, // 49: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	56, // 50: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	46, // 51: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	50, // 52: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	52, // 53: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	46, // 54: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 55: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 56: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	5,  // 57: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	58, // 58: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	50, // 59: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	55, // 60: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	46, // 61: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 62: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	56, // 63: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	52, // 64: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	50, // 65: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	47, // 66: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	46, // 67: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 68: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	47, // 69: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	52, // 70: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	30, // 71: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	46, // 72: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 73: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 74: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	46, // 75: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 76: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 77: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	45, // 78: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	45, // 79: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	45, // 80: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	45, // 81: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	46, // 82: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	57, // 83: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	50, // 84: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	50, // 85: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	55, // 86: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	52, // 87: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	50, // 88: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	89, // [89:89] is the sub-list for method output_type
-	89, // [89:89] is the sub-list for method input_type
-	89, // [89:89] is the sub-list for extension type_name
-	89, // [89:89] is the sub-list for extension extendee
-	0,  // [0:89] is the sub-list for field type_name
+	1,   // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
+	51,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	4,   // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
+	51,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	52,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	0,   // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
+	2,   // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
+	3,   // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
+	5,   // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
+	53,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	52,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	54,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	55,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	52,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	51,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	57,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	9,   // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
+	55,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	49,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	37,  // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
+	38,  // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
+	39,  // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
+	40,  // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
+	44,  // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
+	52,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	55,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	13,  // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
+	12,  // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
+	52,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	55,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	12,  // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
+	52,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	52,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	51,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
+	52,  // 35: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 36: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	56,  // 37: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	59,  // 38: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	60,  // 39: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	52,  // 40: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	50,  // 41: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	52,  // 42: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 43: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	58,  // 44: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	52,  // 45: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 46: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	52,  // 47: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,   // 48: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	61,  // 49: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	45,  // 50: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
+	52,  // 51: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 52: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	52,  // 53: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 54: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	58,  // 55: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	52,  // 56: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 57: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	53,  // 58: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,   // 59: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	64,  // 60: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	56,  // 61: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	61,  // 62: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	52,  // 63: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 64: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 65: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	58,  // 66: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	56,  // 67: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	53,  // 68: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	52,  // 69: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 70: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	53,  // 71: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	58,  // 72: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	30,  // 73: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	52,  // 74: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 75: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 76: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	52,  // 77: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 78: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 79: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	51,  // 80: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	51,  // 81: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	51,  // 82: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	51,  // 83: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	52,  // 84: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 85: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 86: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	56,  // 87: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	61,  // 88: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
+	64,  // 89: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43,  // 90: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	63,  // 91: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
+	58,  // 92: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
+	64,  // 93: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
+	64,  // 94: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	24,  // 95: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
+	64,  // 96: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43,  // 97: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	52,  // 98: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 99: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	56,  // 100: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	61,  // 101: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	58,  // 102: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	56,  // 103: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	104, // [104:104] is the sub-list for method output_type
+	104, // [104:104] is the sub-list for method input_type
+	104, // [104:104] is the sub-list for extension type_name
+	104, // [104:104] is the sub-list for extension extendee
+	0,   // [0:104] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -3287,6 +3739,7 @@ func file_messages_framework_proto_init() {
 		(*Operation_Unreserve)(nil),
 		(*Operation_Create)(nil),
 		(*Operation_Destroy)(nil),
+		(*Operation_LaunchGroup)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3294,7 +3747,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -160,6 +160,12 @@ const (
 	// The task's or executor's files (CommandInfo.uris) could not be
 	// fetched; the message names the URI and why.
 	TaskStatusReason_REASON_FETCHER_FAILED TaskStatusReason = 220
+	// A task of the task group (LaunchGroup) was invalid, or the group did
+	// not fit the offers: every task of the group ends with it, and the
+	// message names the task and why.
+	TaskStatusReason_REASON_TASK_GROUP_INVALID TaskStatusReason = 400
+	// The framework's principal may not run a task of the group.
+	TaskStatusReason_REASON_TASK_GROUP_UNAUTHORIZED TaskStatusReason = 401
 	// The task's sandbox held more than its disk resource, or a persistent
 	// volume it uses more than its size; the agent killed it (Mesos' name,
 	// numbered in the disk range 440-459).
@@ -198,6 +204,8 @@ var (
 		301: "REASON_TASK_CHECK_STATUS_UPDATED",
 		280: "REASON_AGENT_REMOVED_BY_OPERATOR",
 		220: "REASON_FETCHER_FAILED",
+		400: "REASON_TASK_GROUP_INVALID",
+		401: "REASON_TASK_GROUP_UNAUTHORIZED",
 		440: "REASON_CONTAINER_LIMITATION_DISK",
 	}
 	TaskStatusReason_value = map[string]int32{
@@ -230,6 +238,8 @@ var (
 		"REASON_TASK_CHECK_STATUS_UPDATED":        301,
 		"REASON_AGENT_REMOVED_BY_OPERATOR":        280,
 		"REASON_FETCHER_FAILED":                   220,
+		"REASON_TASK_GROUP_INVALID":               400,
+		"REASON_TASK_GROUP_UNAUTHORIZED":          401,
 		"REASON_CONTAINER_LIMITATION_DISK":        440,
 	}
 )
@@ -1940,7 +1950,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
 	"\tTASK_GONE\x10\f\x12\x19\n" +
-	"\x15TASK_GONE_BY_OPERATOR\x10\r*\xd4\a\n" +
+	"\x15TASK_GONE_BY_OPERATOR\x10\r*\x99\b\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1971,7 +1981,9 @@ const file_messages_task_proto_rawDesc = "" +
 	"'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED\x10\xac\x02\x12%\n" +
 	" REASON_TASK_CHECK_STATUS_UPDATED\x10\xad\x02\x12%\n" +
 	" REASON_AGENT_REMOVED_BY_OPERATOR\x10\x98\x02\x12\x1a\n" +
-	"\x15REASON_FETCHER_FAILED\x10\xdc\x01\x12%\n" +
+	"\x15REASON_FETCHER_FAILED\x10\xdc\x01\x12\x1e\n" +
+	"\x19REASON_TASK_GROUP_INVALID\x10\x90\x03\x12#\n" +
+	"\x1eREASON_TASK_GROUP_UNAUTHORIZED\x10\x91\x03\x12%\n" +
 	" REASON_CONTAINER_LIMITATION_DISK\x10\xb8\x03B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (

@@ -241,6 +241,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleExecutorExited(ctx, m)
 	case executorTimeout:
 		a.handleExecutorTimeout(ctx, m)
+	case flushExecutor:
+		a.handleFlushExecutor(ctx, m)
 	case *messages.RegisterExecutor:
 		a.handleRegisterExecutor(ctx, m)
 	case *messages.ReregisterExecutor:
@@ -261,6 +263,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		}
 	case executorShutdownDue:
 		a.handleExecutorShutdownDue(ctx, m)
+	case executorResized:
+		a.handleExecutorResized(m)
 	case *messages.ExecutorToFramework:
 		if a.cfg.Master != nil {
 			out := proto.Clone(m).(*messages.ExecutorToFramework) // the executor's message stays its own
@@ -337,7 +341,7 @@ func (a *agent) Receive(ctx actor.Context) {
 // passes. Whether it is the current master is the epoch checks' job.
 func (a *agent) fromMaster(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
-	case *messages.RunTask, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
+	case *messages.RunTask, *messages.RunTaskGroup, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
 		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain, *messages.CheckpointResources,
 		*messages.KillExecutor:
 	default:
@@ -443,7 +447,7 @@ func (a *agent) registering(ctx actor.Context) {
 		a.handleRegistered(ctx, msg)
 	case *messages.Error:
 		a.log.Error("master refused registration; retrying with backoff", "code", msg.Code.String(), "err", msg.Message)
-	case *messages.RunTask, *messages.KillTask:
+	case *messages.RunTask, *messages.RunTaskGroup, *messages.KillTask:
 		if a.savingID != "" {
 			// The master admitted us and already acts on it; we act once
 			// our ID is on disk.
@@ -468,7 +472,8 @@ func (a *agent) sendRegistration(ctx actor.Context) {
 		return
 	}
 	tasks, frameworks := a.reportedTasks()
-	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session, Drain: a.drain})
+	ctx.Request(a.cfg.Master, &messages.ReregisterAgent{Info: info, Pid: ctx.Self(), MasterEpoch: a.epoch, Tasks: tasks, Frameworks: frameworks, Session: a.session, Drain: a.drain,
+		RunningExecutors: a.runningExecutors()})
 }
 
 func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistered) {
@@ -519,6 +524,8 @@ func (a *agent) handleRegistered(ctx actor.Context, msg *messages.AgentRegistere
 			switch m := m.(type) {
 			case *messages.RunTask:
 				a.handleRunTask(ctx, m)
+			case *messages.RunTaskGroup:
+				a.handleRunTaskGroup(ctx, m)
 			case *messages.KillTask:
 				a.handleKillTask(ctx, m)
 			}
@@ -583,6 +590,8 @@ func (a *agent) registered(ctx actor.Context) {
 		a.log.Warn("master error", "code", msg.Code.String(), "err", msg.Message, "request", msg.Request)
 	case *messages.RunTask:
 		a.handleRunTask(ctx, msg)
+	case *messages.RunTaskGroup:
+		a.handleRunTaskGroup(ctx, msg)
 	case *messages.KillTask:
 		a.handleKillTask(ctx, msg)
 	default:

@@ -29,6 +29,10 @@ type SandboxRemoved struct{ Dir string }
 // ExecutorLaunched: the agent started a custom executor for a framework.
 type ExecutorLaunched struct{ FrameworkID, ExecutorID string }
 
+// ExecutorEnded: the agent forgot a custom executor (it exited, or was
+// killed) and told the master, which frees its resources.
+type ExecutorEnded struct{ FrameworkID, ExecutorID string }
+
 // HealthChecked: a health check probe of a task ended (Passed, or its
 // Failures-th failure in a row counted), and the agent acted on it.
 type HealthChecked struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -250,4 +251,72 @@ func TestExecutorThatIgnoresShutdownIsKilledAfterTheGracePeriod(t *testing.T) {
 	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED || !strings.Contains(st.Message, "did not exit") {
 		t.Fatalf("t1 killed with %s %q; want REASON_EXECUTOR_TERMINATED saying the executor did not exit", st.Reason, st.Message)
 	}
+}
+
+// Mesos' accounting of an executor, agent and master together: the
+// executor's container is launched with its resources and its first task's
+// as limits; the master charges the executor's resources with the task's,
+// keeps charging them once the task ended while the executor runs, and
+// frees them when the agent reports the executor's exit (ExecutorExited).
+func TestExecutorResourcesChargedUntilItExits(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	// The executor's container is launched in the background: the test
+	// waits for it here before reading its limits and moving the clock
+	// (its process's end is timed from its launch).
+	execLaunched := make(chan containerizer.LaunchSpec, 1)
+	sim := testkit.SimContainerizer{Clock: clock, Duration: func(spec containerizer.LaunchSpec) time.Duration {
+		if !strings.Contains(spec.ID, ".executor.") {
+			return 0
+		}
+		execLaunched <- spec
+		return 10 * time.Second // the executor's process exits then
+	}}
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: sim, WorkDir: t.TempDir()})
+	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"},
+		Resources: scheduler.Resources("cpus:0.5;mem:128")}
+	var launched sync.Once
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		if ev, ok := ev.(*messages.Offers); ok {
+			launched.Do(func() {
+				d.Launch(ev.Offers[:1], &messages.TaskInfo{Name: "t1", TaskId: &messages.TaskID{Value: "t1"}, Executor: execInfo,
+					Resources: scheduler.Resources("cpus:0.5;mem:64")})
+			})
+		}
+	}))
+	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+	finish := make(chan struct{})
+	c.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
+		executor.HandlerFunc(func(d *executor.Driver, ev any) {
+			if ev, ok := ev.(*messages.LaunchTask); ok {
+				d.SendStatus(ev.Task.TaskId.Value, messages.TaskState_TASK_RUNNING, "", nil)
+				go func() {
+					<-finish
+					d.SendStatus(ev.Task.TaskId.Value, messages.TaskState_TASK_FINISHED, "", nil)
+				}()
+			}
+		})))
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_RUNNING))
+	var execSpec containerizer.LaunchSpec
+	select {
+	case execSpec = <-execLaunched:
+	case <-time.After(testkit.WaitTimeout):
+		t.Fatal("the executor's container was never launched")
+	}
+	if execSpec.CPUs != 1 || execSpec.MemMB != 192 {
+		t.Errorf("executor container limits cpus %v mem %v, want its own and its task's: 1 and 192", execSpec.CPUs, execSpec.MemMB)
+	}
+	used := func(want string) {
+		t.Helper()
+		c.StateWhere(t, func(s *messages.MasterState) bool {
+			return len(s.Agents) == 1 && messages.FormatResources(s.Agents[0].Used) == want
+		})
+	}
+	used("cpus:1;mem:192")
+	close(finish)
+	c.Events.WaitFor(t, testkit.IsStatus("fw", "t1", messages.TaskState_TASK_FINISHED))
+	used("cpus:0.5;mem:128") // the executor runs on without a task
+	clock.Advance(10 * time.Second)
+	c.Events.WaitFor(t, func(ev any) bool { e, ok := ev.(agent.ExecutorEnded); return ok && e.ExecutorID == "ex" })
+	used("")
 }

@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/agora-sched/agora/runtime/fetcher"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +63,15 @@ type executorRun struct {
 	reconnecting bool
 	queued       []*taskRun // waiting for registration
 	tasks        map[taskKey]*taskRun
+	// role is the role its resources were allocated to (its first
+	// task's), reported to the master on re-registration.
+	role string
+	// exitStatus is how its process ended (exit code, 128+N for signal
+	// N), -1 while unknown: told to the master in ExecutorExited.
+	exitStatus int32
+	// resizing: its container's limits are being written; resizeAgain:
+	// its tasks changed meanwhile, so they are written once more after.
+	resizing, resizeAgain bool
 }
 
 type (
@@ -106,12 +118,14 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 			a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, why, nil)
 			return
 		}
-		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}}
+		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}, role: run.role, exitStatus: -1}
 		a.executors[key] = ex
 		spec := containerizer.LaunchSpec{ID: executorContainerID(key), Command: info.Command, Sandbox: sandbox, User: a.userOf(info.Command, run.framework), Env: map[string]string{
 			"AGORA_AGENT_ADDRESS": a.self.Address, "AGORA_AGENT_ACTOR": a.self.Id,
 			"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
 		}}
+		ex.tasks[run.key] = run
+		spec.CPUs, spec.MemMB = ex.limits()
 		if info.Mesos {
 			a.mesosExecutorEnv(spec.Env, key, sandbox, run.framework)
 		}
@@ -124,12 +138,31 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 		a.log.Info("launching executor", "framework_id", key.framework, "executor_id", key.executor)
 		ctx.ActorSystem().EventStream.Publish(ExecutorLaunched{FrameworkID: key.framework, ExecutorID: key.executor})
 	}
-	ex.tasks[run.key] = run
-	if !ex.ready {
+	if _, ok := ex.tasks[run.key]; !ok {
+		ex.tasks[run.key] = run
+		a.resizeExecutor(ex)
+	}
+	if grouped := run.msg.GetGroup() != nil && info.GetMesos(); !ex.ready || grouped {
+		// A Mesos executor gets a task group in one LAUNCH_GROUP: its
+		// tasks queue, and go together once the agent has handled the
+		// group (flushExecutor comes after it in the mailbox).
 		ex.queued = append(ex.queued, run)
+		if ex.ready {
+			ctx.Send(ctx.Self(), flushExecutor{key: key})
+		}
 		return
 	}
 	ctx.Send(ex.pid, &messages.LaunchTask{Task: proto.Clone(run.info).(*messages.TaskInfo)})
+}
+
+// flushExecutor asks the agent to send a registered executor its queued
+// tasks (a task group's, queued to go in one LaunchTaskGroup).
+type flushExecutor struct{ key executorKey }
+
+func (a *agent) handleFlushExecutor(ctx actor.Context, msg flushExecutor) {
+	if ex, ok := a.executors[msg.key]; ok && ex.ready {
+		a.launchQueued(ctx, ex)
+	}
 }
 
 func (a *agent) executorTimeout() time.Duration {
@@ -154,6 +187,82 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 	ex.container = msg.container
 	a.checkpointExecutor(ex)
 	a.watchExecutor(msg.key, msg.container, func(context.Context) {})
+	a.resizeExecutor(ex) // tasks that came while it launched
+}
+
+// limits is what an executor's container may use: the executor's own
+// resources and its live tasks', as Mesos limits an executor's container.
+// An executor whose ExecutorInfo names no resources is not limited (0),
+// as before executors were accounted: its tasks' resources alone may not
+// be enough for the executor's own process.
+func (ex *executorRun) limits() (cpus, memMB float64) {
+	if len(ex.info.GetResources()) == 0 {
+		return 0, 0
+	}
+	add := func(rs []*messages.Resource) {
+		for _, r := range rs {
+			switch r.Name {
+			case messages.CPUs:
+				cpus += r.Scalar
+			case messages.Mem:
+				memMB += r.Scalar
+			}
+		}
+	}
+	add(ex.info.GetResources())
+	for _, run := range ex.tasks {
+		if !messages.IsTerminal(run.state) {
+			add(run.info.GetResources())
+		}
+	}
+	return cpus, memMB
+}
+
+// executorResized: an executor's container limits were written (or
+// could not be).
+type executorResized struct {
+	ex          *executorRun
+	cpus, memMB float64
+	err         error
+}
+
+// resizeExecutor writes an executor's limits (ex.limits) into its
+// container, off the actor, one write at a time so that the last one
+// written is the last one asked for.
+func (a *agent) resizeExecutor(ex *executorRun) {
+	r, ok := a.cfg.Containerizer.(containerizer.Resizer)
+	if !ok || ex.container == nil || len(ex.info.GetResources()) == 0 {
+		return
+	}
+	if ex.resizing {
+		ex.resizeAgain = true
+		return
+	}
+	ex.resizing = true
+	cpus, mem := ex.limits()
+	sys, self, id := a.sys, a.self, executorContainerID(ex.key)
+	a.bg.run(func(ctx context.Context) {
+		err := r.Resize(ctx, id, cpus, mem)
+		sys.Root.Send(self, executorResized{ex: ex, cpus: cpus, memMB: mem, err: err})
+	})
+}
+
+func (a *agent) handleExecutorResized(msg executorResized) {
+	ex := msg.ex
+	ex.resizing = false
+	if a.executors[ex.key] != ex {
+		return // ended meanwhile
+	}
+	switch {
+	case msg.err == nil:
+		a.log.Info("executor's container limits updated", "framework_id", ex.key.framework, "executor_id", ex.key.executor, "cpus", msg.cpus, "mem_mb", msg.memMB)
+	case !errors.Is(msg.err, containerizer.ErrNotIsolated):
+		a.log.Warn("cannot update an executor's container limits; it keeps its old ones", "framework_id", ex.key.framework, "executor_id", ex.key.executor, "err", msg.err)
+	}
+	if ex.resizeAgain {
+		ex.resizeAgain = false
+		a.resizeExecutor(ex)
+	}
 }
 
 // watchExecutor reports the end of an executor's process as
@@ -197,7 +306,7 @@ func (a *agent) checkpointExecutor(ex *executorRun) {
 		return
 	}
 	pid, start := id.Identity()
-	cp := &messages.ExecutorCheckpoint{Info: ex.info, Framework: ex.framework, Pid: int64(pid), StartTime: start, Executor: ex.pid}
+	cp := &messages.ExecutorCheckpoint{Info: ex.info, Framework: ex.framework, Pid: int64(pid), StartTime: start, Executor: ex.pid, Role: ex.role}
 	_, err := a.executorSandbox(ex.key)
 	var b []byte
 	if err == nil {
@@ -345,12 +454,37 @@ func (a *agent) executorRegistered(ex *executorRun) *messages.ExecutorRegistered
 }
 
 // launchQueued sends a registered executor the tasks that waited for it.
+// A Mesos executor gets each task group's tasks in one LaunchTaskGroup
+// (its LAUNCH_GROUP event); an Agora executor (the SDK in actors/executor)
+// gets them task by task.
 func (a *agent) launchQueued(ctx actor.Context, ex *executorRun) {
-	for _, run := range ex.queued {
-		if !messages.IsTerminal(run.state) {
-			ctx.Send(ex.pid, &messages.LaunchTask{Task: proto.Clone(run.info).(*messages.TaskInfo)})
+	var group *messages.LaunchTaskGroup
+	var groupOf string // the group's first task
+	flush := func() {
+		if group != nil {
+			ctx.Send(ex.pid, group)
+			group = nil
 		}
 	}
+	for _, run := range ex.queued {
+		if messages.IsTerminal(run.state) {
+			continue
+		}
+		task := proto.Clone(run.info).(*messages.TaskInfo)
+		if g := run.msg.GetGroup(); g != nil && ex.info.GetMesos() {
+			if first := g.GetTaskIds()[0].GetValue(); group == nil || first != groupOf {
+				flush()
+				group = &messages.LaunchTaskGroup{Executor: proto.Clone(ex.info).(*messages.ExecutorInfo), TaskGroup: &messages.TaskGroupInfo{}}
+				groupOf = first
+			}
+			task.Executor = nil // in the group's executor, as Mesos gives it
+			group.TaskGroup.Tasks = append(group.TaskGroup.Tasks, task)
+			continue
+		}
+		flush()
+		ctx.Send(ex.pid, &messages.LaunchTask{Task: task})
+	}
+	flush()
 	ex.queued = nil
 }
 
@@ -410,6 +544,7 @@ func (a *agent) handleExecutorStatus(ctx actor.Context, msg *messages.ExecutorSt
 	if messages.IsTerminal(st.State) {
 		if ex != nil {
 			delete(ex.tasks, key)
+			a.resizeExecutor(ex)
 			if len(ex.tasks) == 0 && ex.ready {
 				ctx.Send(ex.pid, &messages.ShutdownExecutor{})
 			}
@@ -438,6 +573,7 @@ func (a *agent) handleExecutorExited(ctx actor.Context, msg executorExited) {
 	if !ok {
 		return
 	}
+	ex.exitStatus = int32(msg.exit.Code)
 	a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED, "the executor "+msg.exit.Describe())
 }
 
@@ -445,7 +581,6 @@ func (a *agent) handleExecutorExited(ctx actor.Context, msg executorExited) {
 // tasks it had not finished.
 func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.TaskStatusReason, why string) {
 	a.log.Warn("executor ended; its unfinished tasks fail", "executor_id", ex.key.executor, "why", why)
-	delete(a.executors, ex.key)
 	if ex.container != nil {
 		ex.container.Kill(0)
 	}
@@ -459,6 +594,49 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 		}
 		a.update(ctx, run, state, r, why, nil)
 	}
+	// Forgotten after its tasks' updates, so that those do not tell the
+	// master of its end too (executorNeverRan).
+	delete(a.executors, ex.key)
+	// The master frees the executor's resources (Mesos'
+	// ExitedExecutorMessage). Best effort: a master that misses it learns
+	// which executors still run from the agent's next re-registration.
+	if a.cfg.Master != nil && a.id() != "" {
+		ctx.Send(a.cfg.Master, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: ex.key.framework},
+			ExecutorId: &messages.ExecutorID{Value: ex.key.executor}, AgentId: a.agentID(), Status: ex.exitStatus, Message: why})
+	}
+	ctx.ActorSystem().EventStream.Publish(ExecutorEnded{FrameworkID: ex.key.framework, ExecutorID: ex.key.executor})
+}
+
+// executorNeverRan tells the master that the executor of a task that
+// ended before it was started (its launch failed, or it was killed first)
+// does not run here: the master charged its resources with the task's
+// launch, and only an executor's end frees them.
+func (a *agent) executorNeverRan(ctx actor.Context, run *taskRun) {
+	info := run.info.GetExecutor()
+	if info == nil || a.cfg.Master == nil || a.id() == "" {
+		return
+	}
+	if _, runs := a.executors[executorKey{run.key.framework, info.GetExecutorId().GetValue()}]; runs {
+		return
+	}
+	ctx.Send(a.cfg.Master, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: run.key.framework},
+		ExecutorId: proto.Clone(info.GetExecutorId()).(*messages.ExecutorID), AgentId: a.agentID(), Status: -1,
+		Message: "its task ended before the executor was started"})
+}
+
+// runningExecutors is what a re-registration reports of the executors
+// this agent runs: copies, with their framework and role.
+func (a *agent) runningExecutors() []*messages.RunningExecutor {
+	var out []*messages.RunningExecutor
+	for _, k := range slices.SortedFunc(maps.Keys(a.executors), func(x, y executorKey) int {
+		return cmp.Or(cmp.Compare(x.framework, y.framework), cmp.Compare(x.executor, y.executor))
+	}) {
+		ex := a.executors[k]
+		info := proto.Clone(ex.info).(*messages.ExecutorInfo)
+		info.FrameworkId = &messages.FrameworkID{Value: k.framework}
+		out = append(out, &messages.RunningExecutor{Info: info, Role: ex.role})
+	}
+	return append(out, a.runningGroupExecutors()...)
 }
 
 // handleKillExecutor shuts one of a framework's executors down at its
@@ -470,6 +648,9 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 func (a *agent) handleKillExecutor(ctx actor.Context, msg *messages.KillExecutor) {
 	key := executorKey{msg.GetFrameworkId().GetValue(), msg.GetExecutorId().GetValue()}
 	ex, ok := a.executors[key]
+	if !ok && a.shutdownGroups(ctx, key) {
+		return
+	}
 	if !ok {
 		a.log.Info("asked to shut down an executor not running here; nothing to do", "framework_id", key.framework, "executor_id", key.executor)
 		return
@@ -509,6 +690,7 @@ func (a *agent) killOnExecutor(ctx actor.Context, run *taskRun, msg *messages.Ki
 	case !ex.ready:
 		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, "killed before its executor registered", nil)
 		delete(ex.tasks, run.key)
+		a.resizeExecutor(ex)
 	default:
 		ctx.Send(ex.pid, msg)
 	}

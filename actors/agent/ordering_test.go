@@ -86,7 +86,7 @@ func registeredAgentWith(t *testing.T, clock *testkit.FakeClock, cfg agent.Confi
 	pid = sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
 		Info:   info,
 		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), Metrics: cfg.Metrics,
-		Containerizer: cfg.Containerizer, SandboxGC: cfg.SandboxGC, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
+		Containerizer: cfg.Containerizer, Docker: cfg.Docker, SandboxGC: cfg.SandboxGC, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
 		DiskWatchInterval: cfg.DiskWatchInterval, DiskQuotaWarnOnly: cfg.DiskQuotaWarnOnly,
 	}, hook)))
 	// Stopped (and so done writing) before its work dir is removed.

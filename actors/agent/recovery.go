@@ -121,6 +121,8 @@ type recovery struct {
 	reports []func(actor.Context)
 	// stopped: executors ended rather than reconnected, and why.
 	stopped map[executorKey]string
+	// groups: the task groups of the recovered tasks, by their first task.
+	groups map[taskKey]*taskGroup
 }
 
 // recoveryCleaned: the recovery's destroy jobs are done.
@@ -143,7 +145,7 @@ func (a *agent) recover(ctx actor.Context) {
 	found := a.findExecutors(rc, lostIn)
 	for _, r := range found {
 		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
-			reconnecting: true, tasks: map[taskKey]*taskRun{}}
+			reconnecting: true, tasks: map[taskKey]*taskRun{}, role: r.cp.Role, exitStatus: -1}
 	}
 	for _, r := range cps {
 		a.recoverTask(rc, r.cp, r.sandbox)
@@ -253,6 +255,7 @@ func (a *agent) recoverTask(rc *recovery, cp *messages.TaskCheckpoint, sandbox s
 	}
 	a.tasks[key] = run
 	a.cfg.Metrics.task(run, 0, run.state)
+	a.rejoinGroup(rc, run)
 	for _, up := range cp.Pending {
 		a.updates.push(key, up) // sent once registered
 	}

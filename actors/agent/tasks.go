@@ -72,6 +72,8 @@ type taskRun struct {
 	// limitation, when set, says why the agent killed the task for its
 	// disk: it ends TASK_FAILED with REASON_CONTAINER_LIMITATION_DISK.
 	limitation string
+	// group is the task group the task runs in (default executor), or nil.
+	group *taskGroup
 }
 
 // Messages from launch and wait goroutines back to the agent actor.
@@ -96,11 +98,20 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 		a.log.Warn("ignoring RunTask from a deposed master", "epoch", e, "seen", a.epoch)
 		return
 	}
+	if run := a.admitTask(ctx, msg); run != nil {
+		a.startOrWait(ctx, run)
+	}
+}
+
+// admitTask records a task the master sent, or returns nil when it cannot
+// start (a second RunTask for it; a sandbox path its IDs make invalid,
+// then it has ended TASK_ERROR).
+func (a *agent) admitTask(ctx actor.Context, msg *messages.RunTask) *taskRun {
 	t := msg.GetTask()
 	key := taskKey{msg.GetFramework().GetId().GetValue(), t.GetTaskId().GetValue()}
 	if _, dup := a.tasks[key]; dup {
 		a.log.Warn("ignoring a second RunTask for a task already here", "framework_id", key.framework, "task_id", key.task)
-		return
+		return nil
 	}
 	run := &taskRun{key: key, msg: msg, info: t, framework: msg.Framework, role: msg.Role, revocable: msg.Revocable, state: messages.TaskState_TASK_STAGING, grace: DefaultKillGrace}
 	if g := t.GetKillPolicy().GetGracePeriodNanos(); g > 0 {
@@ -111,14 +122,20 @@ func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
 	sandbox, err := containerizer.SandboxPath(a.cfg.WorkDir, key.framework, key.task)
 	if err != nil {
 		a.update(ctx, run, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_SANDBOX_INVALID, err.Error(), nil)
-		return
+		return nil
 	}
 	run.sandbox = sandbox
-	if waiting, ok := a.removing[sandbox]; ok {
+	return run
+}
+
+// startOrWait starts an admitted task, or has it wait while an earlier
+// task of the same ID is garbage-collected from its sandbox.
+func (a *agent) startOrWait(ctx actor.Context, run *taskRun) {
+	if waiting, ok := a.removing[run.sandbox]; ok {
 		// An earlier task of the same ID is being garbage-collected from
 		// this sandbox: start once it is gone, or the removal would take
 		// the new task's files.
-		a.removing[sandbox] = append(waiting, func(ctx actor.Context) { a.startTask(ctx, run) })
+		a.removing[run.sandbox] = append(waiting, func(ctx actor.Context) { a.startTask(ctx, run) })
 		return
 	}
 	a.startTask(ctx, run)
@@ -134,6 +151,14 @@ func (a *agent) startTask(ctx actor.Context, run *taskRun) {
 	if err := a.checkVolumes(t); err != nil {
 		a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, err.Error(), nil)
 		return
+	}
+	if run.group != nil && run.group.ending {
+		// Its group ended before it started: it never runs.
+		a.update(ctx, run, messages.TaskState_TASK_KILLED, run.killReason, run.killWhy, nil)
+		return
+	}
+	if run.group != nil && run.group.holdForNetwork(run) {
+		return // started once its group's first Docker task runs
 	}
 	switch {
 	case t.Executor != nil:
@@ -174,6 +199,9 @@ func (a *agent) launchSpec(run *taskRun) containerizer.LaunchSpec {
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
 	spec.Volumes = a.taskVolumes(t)
+	if run.group != nil {
+		run.group.groupSpec(run, &spec)
+	}
 	for _, r := range t.Resources {
 		switch r.Name {
 		case "cpus":
@@ -225,6 +253,9 @@ func (a *agent) handleLaunched(ctx actor.Context, msg taskLaunched) {
 	a.update(ctx, run, messages.TaskState_TASK_RUNNING, messages.TaskStatusReason_REASON_UNSPECIFIED, "", nil)
 	a.startHealthCheck(run)
 	a.startCheck(run)
+	if run.group != nil {
+		a.groupTaskRunning(ctx, run)
+	}
 }
 
 func (a *agent) handleExited(ctx actor.Context, msg taskExited) {
@@ -310,6 +341,12 @@ func (a *agent) update(ctx actor.Context, run *taskRun, state messages.TaskState
 		return
 	}
 	a.emit(ctx, run, state, reason, text, exitCode)
+	if messages.IsTerminal(state) {
+		a.executorNeverRan(ctx, run)
+		if run.group != nil {
+			a.groupTaskEnded(ctx, run, state)
+		}
+	}
 }
 
 // emit queues a reliable status update of run in state (its current one),
@@ -322,7 +359,7 @@ func (a *agent) emit(ctx actor.Context, run *taskRun, state messages.TaskState, 
 		Status: &messages.TaskStatus{
 			TaskId: run.info.TaskId, State: state, Message: text, Reason: reason, AgentId: a.info.Id,
 			TimestampUnixNano: a.cfg.Clock.Now().UnixNano(), Uuid: uuid, ExitCode: exitCode, Healthy: run.healthy(),
-			CheckStatus: run.checkStatus(),
+			CheckStatus: run.checkStatus(), ExecutorId: run.groupExecutorID(),
 		},
 		MasterEpoch: a.epoch,
 	}
@@ -397,6 +434,7 @@ func (a *agent) reportedTasks() ([]*messages.Task, []*messages.FrameworkInfo) {
 		tasks = append(tasks, proto.Clone(&messages.Task{
 			Name: run.info.Name, TaskId: run.info.TaskId, FrameworkId: run.framework.Id, AgentId: a.info.Id,
 			State: run.state, Resources: run.info.Resources, Role: run.role, Revocable: run.revocable,
+			ExecutorId: run.info.GetExecutor().GetExecutorId(),
 		}).(*messages.Task))
 		frameworks[run.key.framework] = run.framework
 	}

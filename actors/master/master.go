@@ -220,6 +220,8 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.StatusUpdate(peer(ctx), msg, now))
 	case *messages.ExecutorToFramework:
 		m.run(ctx, m.core.ExecutorToFramework(peer(ctx), msg, now))
+	case *messages.ExecutorExited:
+		m.run(ctx, m.core.ExecutorExited(peer(ctx), msg, now))
 
 	// Schedulers.
 	case *messages.SubscribeFramework:

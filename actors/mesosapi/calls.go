@@ -60,8 +60,15 @@ func callIn(c *sched.Call) (proto.Message, error) {
 					out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_Destroy{Destroy: &messages.DestroyVolumes{Volumes: in}}})
 				}
 				continue
+			case mesos.Offer_Operation_LAUNCH_GROUP:
+				g, err := groupIn(op.GetLaunchGroup())
+				if err != nil {
+					return nil, err
+				}
+				out.Operations = append(out.Operations, &messages.Operation{Op: &messages.Operation_LaunchGroup{LaunchGroup: g}})
+				continue
 			default:
-				return nil, fmt.Errorf("%w: ACCEPT with a %s operation (Agora has LAUNCH, RESERVE, UNRESERVE, CREATE and DESTROY)", ErrUnsupported, op.GetType())
+				return nil, fmt.Errorf("%w: ACCEPT with a %s operation (Agora has LAUNCH, LAUNCH_GROUP, RESERVE, UNRESERVE, CREATE and DESTROY)", ErrUnsupported, op.GetType())
 			}
 			l := &messages.Operation_Launch{}
 			for _, t := range op.GetLaunch().GetTaskInfos() {

@@ -225,6 +225,12 @@ func (b *executorBridge) Receive(ctx actor.Context) {
 		b.log.Info("Mesos executor subscribed over HTTP")
 	case *messages.LaunchTask:
 		b.emit(ctx, &exec.Event{Type: exec.Event_LAUNCH.Enum(), Launch: &exec.Event_Launch{Task: taskOut(m.Task)}})
+	case *messages.LaunchTaskGroup:
+		g := &mesos.TaskGroupInfo{}
+		for _, t := range m.GetTaskGroup().GetTasks() {
+			g.Tasks = append(g.Tasks, taskOut(t))
+		}
+		b.emit(ctx, &exec.Event{Type: exec.Event_LAUNCH_GROUP.Enum(), LaunchGroup: &exec.Event_LaunchGroup{TaskGroup: g}})
 	case *messages.KillTask:
 		ev := &exec.Event_Kill{TaskId: &mesos.TaskID{Value: proto.String(m.GetTaskId().GetValue())}}
 		if g := m.GetKillPolicy(); g != nil {

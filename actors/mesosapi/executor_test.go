@@ -91,6 +91,14 @@ func TestExecutorAPI(t *testing.T) {
 		len(ev.GetLaunch().GetTask().GetCommand().GetArguments()) != 2 {
 		t.Fatalf("launch: %v", ev)
 	}
+	// A task group comes as one LAUNCH_GROUP event, its tasks in order.
+	sys.Root.Send(bridge, &messages.LaunchTaskGroup{Executor: &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "e1"}}, TaskGroup: &messages.TaskGroupInfo{Tasks: []*messages.TaskInfo{
+		{Name: "g1", TaskId: &messages.TaskID{Value: "g1"}, AgentId: &messages.AgentID{Value: "A1"}},
+		{Name: "g2", TaskId: &messages.TaskID{Value: "g2"}, AgentId: &messages.AgentID{Value: "A1"}}}}})
+	if ev := nextEvent(); ev.GetType() != exec.Event_LAUNCH_GROUP || len(ev.GetLaunchGroup().GetTaskGroup().GetTasks()) != 2 ||
+		ev.GetLaunchGroup().GetTaskGroup().GetTasks()[1].GetTaskId().GetValue() != "g2" {
+		t.Fatalf("launch group: %v", ev)
+	}
 	sys.Root.Send(bridge, &messages.ExecutorStatusAcknowledged{TaskId: &messages.TaskID{Value: "t1"}, Uuid: []byte("u1")})
 	if ev := nextEvent(); ev.GetType() != exec.Event_ACKNOWLEDGED || string(ev.GetAcknowledged().GetUuid()) != "u1" {
 		t.Fatalf("acknowledged: %v", ev)

@@ -218,8 +218,8 @@ func TestSubscribeStreamAndCalls(t *testing.T) {
 	status(t, h.post(JSONCodec, "bob", stream, decline), http.StatusForbidden, "subscribed by alice")
 	status(t, h.post(JSONCodec, "", stream, decline), http.StatusUnauthorized, "no credentials")
 	group := &sched.Call{FrameworkId: &mesos.FrameworkID{Value: proto.String("F1")}, Type: sched.Call_ACCEPT.Enum(),
-		Accept: &sched.Call_Accept{Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_LAUNCH_GROUP.Enum()}}}}
-	status(t, h.post(JSONCodec, "alice", stream, group), http.StatusBadRequest, "not supported by Agora yet: ACCEPT with a LAUNCH_GROUP operation")
+		Accept: &sched.Call_Accept{Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_GROW_VOLUME.Enum()}}}}
+	status(t, h.post(JSONCodec, "alice", stream, group), http.StatusBadRequest, "not supported by Agora yet: ACCEPT with a GROW_VOLUME operation")
 	shutdown.Shutdown = nil
 	status(t, h.post(JSONCodec, "alice", stream, shutdown), http.StatusBadRequest, "SHUTDOWN needs an agent_id and an executor_id")
 	req, _ := http.NewRequest(http.MethodPost, h.url, strings.NewReader("{}"))

@@ -362,3 +362,60 @@ func TestOfferFiltersMinAllocatable(t *testing.T) {
 		}
 	}
 }
+
+// LAUNCH_GROUP maps onto Agora's LaunchGroup: Mesos' DEFAULT executor is
+// the agent's default executor (no command, its resources kept), a
+// CUSTOM one a Mesos custom executor whose tasks need no command; a task
+// naming its own executor, or a DEFAULT executor in a Docker container,
+// is refused by name.
+func TestLaunchGroupIn(t *testing.T) {
+	cpus := resourcesOut([]*messages.Resource{{Name: "cpus", Scalar: 0.1}}, "*", false)
+	task := func(id string, cmd bool) *mesos.TaskInfo {
+		ti := &mesos.TaskInfo{Name: proto.String(id), TaskId: &mesos.TaskID{Value: proto.String(id)}, Resources: cpus}
+		if cmd {
+			ti.Command = &mesos.CommandInfo{Value: proto.String("sleep 1")}
+		}
+		return ti
+	}
+	accept := func(g *mesos.Offer_Operation_LaunchGroup) *sched.Call {
+		return &sched.Call{Type: sched.Call_ACCEPT.Enum(), FrameworkId: &mesos.FrameworkID{Value: proto.String("F1")}, Accept: &sched.Call_Accept{
+			OfferIds:   []*mesos.OfferID{{Value: proto.String("O1")}},
+			Operations: []*mesos.Offer_Operation{{Type: mesos.Offer_Operation_LAUNCH_GROUP.Enum(), LaunchGroup: g}}}}
+	}
+	def := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("pod")}, Type: mesos.ExecutorInfo_DEFAULT.Enum(), Resources: cpus}
+	msg, err := callIn(accept(&mesos.Offer_Operation_LaunchGroup{Executor: def, TaskGroup: &mesos.TaskGroupInfo{Tasks: []*mesos.TaskInfo{task("a", true), task("b", true)}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := msg.(*messages.Accept).Operations[0].GetLaunchGroup()
+	if ex := g.GetExecutor(); ex.GetExecutorId().GetValue() != "pod" || ex.Command != nil || len(ex.Resources) != 1 || ex.Mesos {
+		t.Errorf("DEFAULT executor came in as %v; want pod, no command, its resources", ex)
+	}
+	if ts := g.GetTaskGroup().GetTasks(); len(ts) != 2 || ts[0].GetCommand().GetValue() != "sleep 1" || ts[1].Executor != nil {
+		t.Errorf("the group's tasks came in as %v", ts)
+	}
+	custom := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("e")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(), Command: &mesos.CommandInfo{Value: proto.String("./exec")}}
+	msg, err = callIn(accept(&mesos.Offer_Operation_LaunchGroup{Executor: custom, TaskGroup: &mesos.TaskGroupInfo{Tasks: []*mesos.TaskInfo{task("c", false)}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g = msg.(*messages.Accept).Operations[0].GetLaunchGroup()
+	if ex := g.GetExecutor(); ex.GetCommand().GetValue() != "./exec" || !ex.Mesos || g.GetTaskGroup().GetTasks()[0].Executor != nil {
+		t.Errorf("CUSTOM executor's group came in as %v", g)
+	}
+	own := task("d", true)
+	own.Executor = custom
+	docker := &mesos.ExecutorInfo{ExecutorId: def.ExecutorId, Type: mesos.ExecutorInfo_DEFAULT.Enum(), Container: &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum()}}
+	for _, bad := range []struct {
+		g    *mesos.Offer_Operation_LaunchGroup
+		want error
+	}{
+		{&mesos.Offer_Operation_LaunchGroup{TaskGroup: &mesos.TaskGroupInfo{Tasks: []*mesos.TaskInfo{task("a", true)}}}, ErrInvalid},
+		{&mesos.Offer_Operation_LaunchGroup{Executor: def, TaskGroup: &mesos.TaskGroupInfo{Tasks: []*mesos.TaskInfo{own}}}, ErrInvalid},
+		{&mesos.Offer_Operation_LaunchGroup{Executor: docker, TaskGroup: &mesos.TaskGroupInfo{Tasks: []*mesos.TaskInfo{task("a", true)}}}, ErrUnsupported},
+	} {
+		if _, err := callIn(accept(bad.g)); !errors.Is(err, bad.want) {
+			t.Errorf("%v: %v; want %v", bad.g, err, bad.want)
+		}
+	}
+}

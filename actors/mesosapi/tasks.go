@@ -337,6 +337,59 @@ func statusTimestamp(s *messages.TaskStatus) float64 {
 	return float64(s.TimestampUnixNano) / float64(time.Second)
 }
 
+// groupIn is a Mesos LAUNCH_GROUP as Agora's master takes it. The DEFAULT
+// executor (Mesos' own, for pods) is the agent's default executor: no
+// command, its resources kept (an executor's resources are the group's to
+// account); its container, when given, must be a MESOS one (a process on
+// the agent). A CUSTOM executor is a Mesos custom executor (LAUNCH_GROUP
+// event), whose tasks need no command of their own.
+func groupIn(g *mesos.Offer_Operation_LaunchGroup) (*messages.LaunchGroup, error) {
+	e := g.GetExecutor()
+	id := e.GetExecutorId().GetValue()
+	if id == "" {
+		return nil, fmt.Errorf("%w: LAUNCH_GROUP without an executor (with its executor_id)", ErrInvalid)
+	}
+	var ex *messages.ExecutorInfo
+	if e.GetType() == mesos.ExecutorInfo_DEFAULT || (e.Type == nil && e.Command == nil) {
+		if c := e.GetContainer(); c != nil && c.GetType() != mesos.ContainerInfo_MESOS {
+			return nil, fmt.Errorf("%w: the DEFAULT executor %s in a %s container (give the tasks their containers)", ErrUnsupported, id, c.GetType())
+		}
+		rs, err := resourcesIn(e.Resources)
+		if err != nil {
+			return nil, fmt.Errorf("executor %s: %w", id, err)
+		}
+		ex = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: id}, Resources: rs, Name: e.GetName()}
+		if f := e.GetFrameworkId().GetValue(); f != "" {
+			ex.FrameworkId = &messages.FrameworkID{Value: f}
+		}
+	} else {
+		var err error
+		if ex, err = executorIn(e); err != nil {
+			return nil, err
+		}
+	}
+	out := &messages.LaunchGroup{Executor: ex, TaskGroup: &messages.TaskGroupInfo{}}
+	for _, t := range g.GetTaskGroup().GetTasks() {
+		if t.Executor != nil {
+			return nil, fmt.Errorf("%w: task %s of a task group names an executor: leave TaskInfo.executor unset, the group's executor runs it", ErrInvalid, t.GetTaskId().GetValue())
+		}
+		in := t
+		if ex.Command != nil && t.Command == nil {
+			// Mapped as a task of that executor, then given back to
+			// the group (the master puts it in the executor).
+			in = proto.Clone(t).(*mesos.TaskInfo)
+			in.Executor = e
+		}
+		ti, err := taskIn(in)
+		if err != nil {
+			return nil, err
+		}
+		ti.Executor = nil
+		out.TaskGroup.Tasks = append(out.TaskGroup.Tasks, ti)
+	}
+	return out, nil
+}
+
 // executorIn is a Mesos custom executor as Agora's agent starts it: a
 // command (with its files), and the flag that makes the agent give it
 // Mesos' environment and serve it the v1 executor API.

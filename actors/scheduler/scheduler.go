@@ -63,6 +63,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -523,12 +524,31 @@ func (d *Driver) LaunchWithFilters(offers []*messages.Offer, filters *messages.F
 		Operations: []*messages.Operation{{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}}}})
 }
 
+// LaunchGroup accepts offers (all on one agent) and launches tasks as one
+// task group in executor: all start or none (a task the master refuses
+// ends every task of the group TASK_ERROR, REASON_TASK_GROUP_INVALID). An
+// executor without a command is the agent's default executor: it runs
+// each task (a command, or a Docker container) under one cgroup parent,
+// the Docker ones sharing the first one's network namespace, and kills
+// the others when one fails or is killed. An executor with a command is
+// the framework's own, given the tasks. Tasks name no executor of their
+// own; tasks without an agent ID get the offers' agent.
+func (d *Driver) LaunchGroup(offers []*messages.Offer, filters *messages.Filters, executor *messages.ExecutorInfo, tasks ...*messages.TaskInfo) {
+	d.Accept(offers, filters, GroupOperation(executor, tasks...))
+}
+
+// GroupOperation is a LAUNCH_GROUP operation, for Accept with others.
+func GroupOperation(executor *messages.ExecutorInfo, tasks ...*messages.TaskInfo) *messages.Operation {
+	return &messages.Operation{Op: &messages.Operation_LaunchGroup{LaunchGroup: &messages.LaunchGroup{
+		Executor: executor, TaskGroup: &messages.TaskGroupInfo{Tasks: tasks}}}}
+}
+
 // Accept accepts offers (all on one agent) with operations carried out
 // in order (RESERVE, CREATE, LAUNCH, ...); tasks without an agent ID get
 // the offers' agent.
 func (d *Driver) Accept(offers []*messages.Offer, filters *messages.Filters, ops ...*messages.Operation) {
 	for _, op := range ops {
-		for _, t := range op.GetLaunch().GetTasks() {
+		for _, t := range slices.Concat(op.GetLaunch().GetTasks(), op.GetLaunchGroup().GetTaskGroup().GetTasks()) {
 			if t.AgentId == nil && len(offers) > 0 {
 				t.AgentId = offers[0].AgentId
 			}

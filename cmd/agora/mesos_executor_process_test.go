@@ -32,6 +32,10 @@ import (
 // again after losing its agent, with what the agent has not acknowledged.
 const mesosExecutorEnv = "AGORA_TEST_MESOS_EXECUTOR_GATE"
 
+// mesosExecutorLingerEnv names a file the test executor waits for, when
+// told to shut down, before it exits.
+const mesosExecutorLingerEnv = "AGORA_TEST_MESOS_EXECUTOR_LINGER"
+
 func mesosTestExecutor(gate string) int {
 	endpoint, fid, eid := os.Getenv("MESOS_AGENT_ENDPOINT"), os.Getenv("MESOS_FRAMEWORK_ID"), os.Getenv("MESOS_EXECUTOR_ID")
 	checkpoint := os.Getenv("MESOS_CHECKPOINT") == "1"
@@ -123,6 +127,12 @@ func mesosTestExecutor(gate string) int {
 					delete(unackedUpdates, string(ev.GetAcknowledged().GetUuid()))
 				case exec.Event_SHUTDOWN:
 					log.Print("SHUTDOWN")
+					if linger := os.Getenv(mesosExecutorLingerEnv); linger != "" {
+						// Runs on with no task until the test lets it go.
+						for _, err := os.Stat(linger); err != nil; _, err = os.Stat(linger) {
+							time.Sleep(50 * time.Millisecond)
+						}
+					}
 					os.Exit(0)
 				}
 				mu.Unlock()

@@ -75,9 +75,17 @@ type cgroup struct {
 	dirs []string // v2: one; v1: memory, cpu
 }
 
-// create makes the group of task id with its limits (0: none).
-func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
-	name := strings.NewReplacer("/", "_", "..", "_").Replace(id)
+// create makes the group of task id with its limits (0: none), under the
+// group parent when one is named (a task group's tasks share one), the
+// parent limited to parentCPUs and parentMemMB (0: none).
+func (c *Cgroups) create(parent string, parentCPUs, parentMemMB float64, id string, cpus, memMB float64) (*cgroup, error) {
+	name := cgroupName(id)
+	if parent != "" {
+		if err := c.createParent(parent, parentCPUs, parentMemMB); err != nil {
+			return nil, err
+		}
+		name = cgroupName(parent) + "/" + name
+	}
 	g := &cgroup{c: c}
 	g.dirs = c.dirsOf(name)
 	for _, d := range g.dirs {
@@ -85,11 +93,20 @@ func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 			return nil, fmt.Errorf("create cgroup %s: %w", d, err)
 		}
 	}
+	if err := g.limit(cpus, memMB); err != nil {
+		_ = g.destroy(context.Background())
+		return nil, err
+	}
+	return g, nil
+}
+
+// limit writes the group's limits (0: leave that one as it is).
+func (g *cgroup) limit(cpus, memMB float64) error {
 	const period = 100000
 	var writes [][2]string
 	mem := strconv.FormatInt(int64(memMB*1024*1024), 10)
 	quota := strconv.FormatInt(int64(cpus*period), 10)
-	if c.v2 {
+	if g.c.v2 {
 		if memMB > 0 {
 			writes = append(writes, [2]string{filepath.Join(g.dirs[0], "memory.max"), mem}, [2]string{filepath.Join(g.dirs[0], "memory.swap.max"), "0"})
 		}
@@ -109,11 +126,111 @@ func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 	}
 	for _, w := range writes {
 		if err := os.WriteFile(w[0], []byte(w[1]), 0o644); err != nil && !strings.HasSuffix(w[0], "swap.max") {
-			_ = g.destroy(context.Background())
-			return nil, fmt.Errorf("set %s: %w", w[0], err)
+			return fmt.Errorf("set %s: %w", w[0], err)
 		}
 	}
-	return g, nil
+	return nil
+}
+
+// Update changes the limits of container id's group while it runs: an
+// executor's, as its tasks come and go (0: leave that one as it is). A
+// memory limit below what the group uses now is refused by the kernel
+// (v1: EBUSY); the error says so and the old limit stays.
+func (c *Cgroups) Update(id string, cpus, memMB float64) error {
+	g := &cgroup{c: c, dirs: c.locate(cgroupName(id))}
+	for _, d := range g.dirs {
+		if _, err := os.Stat(d); err != nil {
+			return fmt.Errorf("update the limits of container %s: %w", id, err)
+		}
+	}
+	if err := g.limit(cpus, memMB); err != nil {
+		return fmt.Errorf("update the limits of container %s (a memory limit below its usage is refused): %w", id, err)
+	}
+	return nil
+}
+
+// LimitFile is the file holding container id's memory limit in bytes
+// (memory.max on v2, memory.limit_in_bytes on v1), for operators and
+// tests to read.
+func (c *Cgroups) LimitFile(id string) string {
+	dirs := c.locate(cgroupName(id))
+	if c.v2 {
+		return filepath.Join(dirs[0], "memory.max")
+	}
+	return filepath.Join(dirs[0], "memory.limit_in_bytes")
+}
+
+// createParent makes the parent group of a task group's tasks, limited to
+// cpus and memMB (0: none), the group's executor resources plus its
+// tasks': each task has its own limit too. It is made (and its limits
+// written) by the group's first task; the later ones find it.
+func (c *Cgroups) createParent(parent string, cpus, memMB float64) error {
+	dirs := c.dirsOf(cgroupName(parent))
+	if _, err := os.Stat(dirs[0]); err == nil {
+		return nil
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create task group cgroup %s: %w", d, err)
+		}
+		if c.v2 {
+			// Its children get the memory and cpu controllers too.
+			if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
+				return fmt.Errorf("enable memory and cpu controllers in %s: %w", d, err)
+			}
+		}
+	}
+	if cpus > 0 || memMB > 0 {
+		g := &cgroup{c: c, dirs: dirs}
+		if err := g.limit(cpus, memMB); err != nil {
+			return fmt.Errorf("limit task group cgroup %s: %w", parent, err)
+		}
+	}
+	return nil
+}
+
+// RemoveParent removes a task group's parent group once its tasks' groups
+// are gone (each is removed when its task ends); one still holding a task
+// stays, and the error says so.
+func (c *Cgroups) RemoveParent(parent string) error {
+	var errs []error
+	for _, d := range c.dirsOf(cgroupName(parent)) {
+		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParentOf is the directories of task id's group's parent, relative to
+// each hierarchy's Agora group: "" for a task alone, the parent's name for
+// a task of a task group. It tells tests and operators where a task is.
+func (c *Cgroups) ParentOf(id string) string {
+	dirs := c.locate(cgroupName(id))
+	if len(dirs) == 0 {
+		return ""
+	}
+	rel, err := filepath.Rel(c.dirsOf("")[0], filepath.Dir(dirs[0]))
+	if err != nil || rel == "." {
+		return ""
+	}
+	return rel
+}
+
+// locate finds task id's group's directories (see nameOf).
+func (c *Cgroups) locate(name string) []string { return c.dirsOf(c.nameOf(name)) }
+
+// nameOf is where the group named name is, relative to Agora's group:
+// directly under it, or under a task group's parent (one level down).
+func (c *Cgroups) nameOf(name string) string {
+	if _, err := os.Stat(c.dirsOf(name)[0]); err == nil {
+		return name
+	}
+	nested, _ := filepath.Glob(filepath.Join(c.dirsOf("")[0], "*", name))
+	if len(nested) == 0 {
+		return name
+	}
+	return filepath.Base(filepath.Dir(nested[0])) + "/" + name
 }
 
 // RemoveContext removes task id's group, killing what is left in it: for
@@ -121,7 +238,7 @@ func (c *Cgroups) create(id string, cpus, memMB float64) (*cgroup, error) {
 // the kernel reaps what it killed (about a second at most), or until ctx
 // is done, and says which groups it could not remove.
 func (c *Cgroups) RemoveContext(ctx context.Context, id string) error {
-	g := &cgroup{c: c, dirs: c.dirsOf(cgroupName(id))}
+	g := &cgroup{c: c, dirs: c.locate(cgroupName(id))}
 	return g.destroy(ctx)
 }
 
@@ -131,7 +248,7 @@ func (c *Cgroups) Remove(id string) { _ = c.RemoveContext(context.Background(), 
 
 // Exists reports whether task id's group is there (in any hierarchy).
 func (c *Cgroups) Exists(id string) bool {
-	for _, d := range c.dirsOf(cgroupName(id)) {
+	for _, d := range c.locate(cgroupName(id)) {
 		if _, err := os.Stat(d); err == nil {
 			return true
 		}
@@ -162,7 +279,7 @@ type Usage struct {
 
 // Usage reads task id's cpu time and memory from its group.
 func (c *Cgroups) Usage(id string) (Usage, error) {
-	name := cgroupName(id)
+	name := c.nameOf(cgroupName(id))
 	read := func(path string) (int64, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {

@@ -1,8 +1,10 @@
 package containerizer
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +78,139 @@ func checkCgroupLimits(t *testing.T, cg *Cgroups) {
 				t.Fatalf("cgroup %s/%s left behind: %v", d, id, err)
 			}
 		}
+	}
+}
+
+// The tasks of a task group (LaunchSpec.CgroupParent) get their cgroups
+// under one parent group: found there by ID (usage, existence), each
+// removed when its task ends, and the parent by RemoveGroup once they are.
+func TestCgroupParentOfATaskGroup(t *testing.T) {
+	cg, err := DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no usable cgroups here (TestCgroupLimitsAndUsage says why): %v", err)
+	}
+	cz := Command{Cgroups: cg}
+	const parent = "group.fw.pod-test"
+	var running []Container
+	for _, id := range []string{"fw.g1", "fw.g2"} {
+		c, err := cz.Launch(t.Context(), LaunchSpec{ID: id, Sandbox: filepath.Join(t.TempDir(), id), MemMB: 32, CgroupParent: parent,
+			Command: &messages.CommandInfo{Value: "exec sleep 600", Shell: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running = append(running, c)
+		if got := cg.ParentOf(id); got != parent {
+			t.Fatalf("task %s's cgroup is under %q, want the group's %q", id, got, parent)
+		}
+		if !cg.Exists(id) {
+			t.Fatalf("task %s's cgroup not found by its ID", id)
+		}
+		if _, err := cg.Usage(id); err != nil {
+			t.Fatalf("usage of task %s in a group: %v", id, err)
+		}
+	}
+	if err := cz.RemoveGroup(parent); err == nil {
+		t.Fatal("the group's parent cgroup was removed while its tasks ran")
+	}
+	for _, c := range running {
+		c.Kill(0)
+		wait(t, c)
+	}
+	if err := cz.RemoveGroup(parent); err != nil {
+		t.Fatalf("removing the group's parent once its tasks ended: %v", err)
+	}
+	for _, d := range cg.dirsOf(parent) {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Fatalf("the group's parent cgroup %s left behind: %v", d, err)
+		}
+	}
+}
+
+// An executor's container grows and shrinks with its tasks: Resize writes
+// the new limits into the running container's group, where the kernel
+// enforces them; a container without a group is refused by name.
+func TestCgroupResize(t *testing.T) {
+	cg, err := DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no usable cgroups here: %v", err)
+	}
+	checkCgroupResize(t, cg)
+}
+
+// checkCgroupResize is TestCgroupResize's checks on cg, a v1 or a v2
+// hierarchy (TestCgroupV2 runs them where v2 has the controllers).
+func checkCgroupResize(t *testing.T, cg *Cgroups) {
+	t.Helper()
+	cz := Command{Cgroups: cg}
+	c, err := cz.Launch(t.Context(), LaunchSpec{ID: "resized", Sandbox: filepath.Join(t.TempDir(), "resized"), MemMB: 32, CPUs: 0.5,
+		Command: &messages.CommandInfo{Value: "sleep 600", Shell: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Kill(0); wait(t, c) }()
+	limit := func() string {
+		b, err := os.ReadFile(cg.LimitFile("resized"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := limit(); got != "33554432" {
+		t.Fatalf("memory limit at launch %s, want 32 MiB", got)
+	}
+	for _, mb := range []float64{96, 48} {
+		if err := cz.Resize(t.Context(), "resized", 1, mb); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := limit(), strconv.Itoa(int(mb)<<20); got != want {
+			t.Fatalf("memory limit after resizing to %v MiB: %s, want %s", mb, got, want)
+		}
+	}
+	if err := cz.Resize(t.Context(), "no-such-container", 1, 64); err == nil || !strings.Contains(err.Error(), "no-such-container") {
+		t.Fatalf("resizing a container that does not exist: %v", err)
+	}
+	if err := (Command{}).Resize(t.Context(), "resized", 1, 64); !errors.Is(err, ErrNotIsolated) {
+		t.Fatalf("resizing without cgroups: %v, want ErrNotIsolated", err)
+	}
+}
+
+// A task group's parent cgroup is limited to what LaunchSpec.ParentCPUs
+// and ParentMemMB say (its executor's resources plus its tasks'), written
+// when its first task makes it, and resized by the parent's name as the
+// group's tasks end.
+func TestCgroupParentLimits(t *testing.T) {
+	cg, err := DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no usable cgroups here (TestCgroupLimitsAndUsage says why): %v", err)
+	}
+	cz := Command{Cgroups: cg}
+	const parent = "group.fw.limited"
+	c, err := cz.Launch(t.Context(), LaunchSpec{ID: "fw.l1", Sandbox: filepath.Join(t.TempDir(), "l1"), MemMB: 32, CPUs: 0.25,
+		CgroupParent: parent, ParentCPUs: 1, ParentMemMB: 96, Command: &messages.CommandInfo{Value: "exec sleep 600", Shell: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		c.Kill(0)
+		wait(t, c)
+		if err := cz.RemoveGroup(parent); err != nil {
+			t.Errorf("removing the group's parent: %v", err)
+		}
+	}()
+	limit := func() string {
+		b, err := os.ReadFile(cg.LimitFile(parent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := limit(); got != strconv.Itoa(96<<20) {
+		t.Fatalf("the group's parent memory limit %s, want 96 MiB", got)
+	}
+	if err := cz.Resize(t.Context(), parent, 0.5, 64); err != nil {
+		t.Fatal(err)
+	}
+	if got := limit(); got != strconv.Itoa(64<<20) {
+		t.Fatalf("the group's parent memory limit after the resize %s, want 64 MiB", got)
 	}
 }

@@ -55,6 +55,7 @@ func TestCgroupV2(t *testing.T) {
 			t.Fatal("a cgroup2 hierarchy was taken for v1")
 		}
 		checkCgroupLimits(t, cg)
+		checkCgroupResize(t, cg)
 		return
 	}
 	if !errors.Is(err, ErrNoCgroups) || !strings.Contains(err.Error(), "lacks the") || !strings.Contains(err.Error(), "/proc/cgroups") {

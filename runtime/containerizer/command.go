@@ -26,6 +26,14 @@ type Command struct {
 	Cgroups *Cgroups
 }
 
+// Resize implements Resizer: the container's cgroup gets the new limits.
+func (cz Command) Resize(_ context.Context, id string, cpus, memMB float64) error {
+	if cz.Cgroups == nil {
+		return ErrNotIsolated
+	}
+	return cz.Cgroups.Update(id, cpus, memMB)
+}
+
 // Launch implements Containerizer. Starting a process does not wait on
 // anything that could hang, so ctx is only checked before starting.
 func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error) {
@@ -94,7 +102,7 @@ func (cz Command) Launch(ctx context.Context, spec LaunchSpec) (Container, error
 	cmd.ExtraFiles = []*os.File{gateR}
 	var cg *cgroup
 	if cz.Cgroups != nil {
-		if cg, err = cz.Cgroups.create(spec.ID, spec.CPUs, spec.MemMB); err != nil {
+		if cg, err = cz.Cgroups.create(spec.CgroupParent, spec.ParentCPUs, spec.ParentMemMB, spec.ID, spec.CPUs, spec.MemMB); err != nil {
 			stdout.Close()
 			stderr.Close()
 			gateR.Close()

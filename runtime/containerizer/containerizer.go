@@ -39,6 +39,15 @@ type LaunchSpec struct {
 	// Volumes are bind mounts the agent adds to a Docker container's own
 	// (Container.Volumes), such as persistent volumes: see BindMounts.
 	Volumes []*messages.ContainerInfo_Volume
+	// CgroupParent, when set, puts the task's cgroup under a parent group
+	// of that name, shared by the tasks of its task group (the command
+	// containerizer with cgroups; Docker ignores it).
+	CgroupParent string
+	// ParentCPUs and ParentMemMB limit the CgroupParent group as a whole
+	// (0: no limit): a task group's executor resources plus its tasks'.
+	// Written when the parent is made; Resizer.Resize with the parent's
+	// name changes them.
+	ParentCPUs, ParentMemMB float64
 }
 
 // HasPort reports whether host port p is among the task's ports.
@@ -103,6 +112,19 @@ type Destroyer interface {
 	Destroy(ctx context.Context, id, sandbox string) error
 }
 
+// Resizer is implemented by containerizers that can change the limits of
+// a container that runs: a custom executor's grow and shrink with its
+// tasks (Mesos updates an executor's container as tasks come and go).
+type Resizer interface {
+	// Resize sets container id's limits to cpus and memMB (0: leave that
+	// one as it is). ErrNotIsolated when the containerizer does not
+	// isolate.
+	Resize(ctx context.Context, id string, cpus, memMB float64) error
+}
+
+// ErrNotIsolated: the containerizer runs containers without limits.
+var ErrNotIsolated = errors.New("containers are not isolated (no cgroups)")
+
 // ErrNoContainer: the container a restarted agent looked for is gone.
 var ErrNoContainer = errors.New("no such container")
 
@@ -153,4 +175,21 @@ func SandboxPath(root, frameworkID, taskID string) (string, error) {
 // running every actor on one thread stays reproducible.
 type Instant interface {
 	LaunchesInstantly()
+}
+
+// NetworkSharer is implemented by containers whose network namespace other
+// containers of the same containerizer can join (Docker): a task group's
+// Docker tasks join the first one's.
+type NetworkSharer interface {
+	// SharedNetwork is the network mode that joins this container's
+	// network namespace ("container:<id>" for Docker).
+	SharedNetwork() string
+}
+
+// GroupCleaner is implemented by containerizers that keep something for a
+// task group as a whole (the command containerizer's parent cgroup).
+type GroupCleaner interface {
+	// RemoveGroup removes what the group's tasks shared, once every task
+	// of it has ended.
+	RemoveGroup(parent string) error
 }

@@ -74,3 +74,11 @@ func processesWithEnv(mark []byte) ([]int, error) {
 	}
 	return found, nil
 }
+
+// RemoveGroup implements GroupCleaner: the task group's parent cgroup.
+func (cz Command) RemoveGroup(parent string) error {
+	if cz.Cgroups == nil {
+		return nil
+	}
+	return cz.Cgroups.RemoveParent(parent)
+}

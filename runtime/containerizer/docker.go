@@ -433,6 +433,10 @@ type dockerContainer struct {
 	logsDone sync.WaitGroup
 }
 
+// SharedNetwork implements NetworkSharer: containers started with this
+// network mode share this one's network namespace (its loopback too).
+func (c *dockerContainer) SharedNetwork() string { return "container:" + c.id }
+
 // copyLogs follows the container's output into the sandbox.
 func (c *dockerContainer) copyLogs(life context.Context, sandbox string) {
 	defer c.logsDone.Done()

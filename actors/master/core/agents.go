@@ -44,7 +44,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	a.principal = p.Principal
 	c.log.Info("agent registered", "agent_id", id, "hostname", a.info.Hostname, "resources", messages.FormatResources(a.info.Resources))
 	c.admit(a, false, now)
-	c.readmit(a, nil, now)
+	c.readmit(a, nil, nil, now)
 	c.maybeMaintain(a, now)
 	c.publish(AgentAdmitted{AgentID: id, Hostname: a.info.Hostname, Info: a.info})
 	return c.ready()
@@ -99,7 +99,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	c.log.Info("agent re-registered", "agent_id", id, "hostname", a.info.Hostname, "known", known, "tasks", len(msg.Tasks))
 	c.admit(a, true, now)
 	c.adopt(a, msg.Tasks, msg.Frameworks, now)
-	c.readmit(a, msg.Tasks, now)
+	c.readmit(a, msg.Tasks, msg.RunningExecutors, now)
 	c.resumeDrain(a, known, msg.Drain, now)
 	c.maybeMaintain(a, now)
 	c.answerPending()
@@ -274,8 +274,9 @@ func hasRole(info *messages.FrameworkInfo, role string) bool {
 
 // readmit settles an agent's tasks after it (re-)registered: tasks it
 // reports come back to their reported state, tasks it does not report are
-// lost; the allocator gets the agent back with what is in use.
-func (c *Core) readmit(a *agentRecord, reported []*messages.Task, now time.Time) {
+// lost; the allocator gets the agent back with what is in use, its
+// executors' resources included (readmitExecutors).
+func (c *Core) readmit(a *agentRecord, reported []*messages.Task, executors []*messages.RunningExecutor, now time.Time) {
 	seen := make(map[taskKey]*messages.Task, len(reported))
 	for _, t := range reported {
 		seen[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
@@ -308,6 +309,7 @@ func (c *Core) readmit(a *agentRecord, reported []*messages.Task, now time.Time)
 				Resources: policy.ToQuantities(t.resv), Reservation: t.resvRole})
 		}
 	}
+	used = append(used, c.readmitExecutors(a, executors)...)
 	a.incarnation++
 	c.toAllocator(&messages.AllocatorAddAgent{Info: a.info, Allocated: used, Incarnation: a.incarnation})
 }

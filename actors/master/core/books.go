@@ -42,8 +42,11 @@ type Books struct {
 	// frameworkSessions does the same for scheduler processes subscribing
 	// new frameworks; an entry goes with its framework.
 	frameworkSessions map[string]string
-	// roles tallies live tasks by role.
+	// roles tallies live tasks and executors by role.
 	roles map[string]*roleTally
+	// executors are the custom executors whose resources are charged
+	// (executors.go), from their first task's launch to their exit.
+	executors map[executorKey]*executorRecord
 	// completed keeps the last CompletedTasks tasks whose end was
 	// acknowledged, for operators (agora logs) to find them.
 	completed     []*messages.Task
@@ -68,6 +71,7 @@ func NewBooks(masterID string) *Books {
 		masterID: masterID, agents: map[string]*agentRecord{},
 		frameworks: map[string]*frameworkRecord{}, removedElsewhere: newRecentSet(RemovedFrameworks), gone: newRecentSet(GoneAgents), offers: map[string]*offerRecord{},
 		bySession: map[string]string{}, frameworkSessions: map[string]string{}, roles: map[string]*roleTally{},
+		executors: map[executorKey]*executorRecord{},
 	}
 }
 
@@ -81,9 +85,9 @@ type agentRecord struct {
 	unreachableAt   time.Time
 	reregistrations uint32
 	tasks           map[taskKey]*taskRecord
-	// used is what its live (not terminal) tasks hold, kept as tasks
-	// change so that a snapshot does not walk every task of every agent
-	// (issue 15: 8 % of the master's CPU).
+	// used is what its live (not terminal) tasks and its executors hold
+	// (executors.go), kept as they change so that a snapshot does not
+	// walk every task of every agent (issue 15: 8 % of the master's CPU).
 	used   policy.Resources
 	offers map[string]*offerRecord
 	// incarnation counts the agent's admissions to the allocator; grants
@@ -115,7 +119,7 @@ type frameworkRecord struct {
 	pending pendingRecord
 	tasks   map[string]*taskRecord // live: not terminal, or terminal and unacknowledged
 	offers  map[string]*offerRecord
-	used    policy.Resources // resources of live tasks
+	used    policy.Resources // resources of live tasks and of executors
 	// states counts tasks by state, kept as tasks change so that a state
 	// snapshot does not walk every task.
 	states  map[messages.TaskState]uint32
@@ -137,6 +141,9 @@ func (f *frameworkRecord) count(s messages.TaskState, delta int) {
 type roleTally struct {
 	used, revocable policy.Resources
 	tasks           uint32
+	// executors counts the role's executors, whose resources used holds
+	// beside its tasks'.
+	executors uint32
 }
 
 type offerRecord struct {
@@ -438,6 +445,7 @@ func (b *Books) removeAgent(id string) bool {
 	if b.bySession[rec.session] == id {
 		delete(b.bySession, rec.session)
 	}
+	b.dropExecutors(id, "")
 	delete(b.agents, id)
 	return true
 }

@@ -17,4 +17,7 @@ var (
 	ErrUnknownTask      = errors.New("unknown task")
 	// ErrInvalidRoleConfig wraps every refused role update.
 	ErrInvalidRoleConfig = errors.New("invalid role configuration")
+	// errExecutorFramework: a re-registering agent reports an executor
+	// whose framework is not in the books.
+	errExecutorFramework = errors.New("its framework is not known (no live task of it was reported)")
 )

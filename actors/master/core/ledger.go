@@ -193,6 +193,7 @@ func (b *Books) removeFramework(id string) {
 	if b.frameworkSessions[f.session] == id {
 		delete(b.frameworkSessions, f.session)
 	}
+	b.dropExecutors("", id)
 	delete(b.frameworks, id)
 	if _, ours := b.frameworkNumber(id); !ours {
 		b.removedElsewhere.add(id, RemovedFrameworks)
@@ -224,7 +225,7 @@ func (b *Books) tally(t *taskRecord, add bool) {
 		return
 	}
 	r.used, r.revocable, r.tasks = r.used.Sub(t.res), r.revocable.Sub(rev), r.tasks-1
-	if r.tasks == 0 {
+	if r.tasks == 0 && r.executors == 0 {
 		delete(b.roles, t.task.Role)
 	}
 }

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
-	"github.com/agora-sched/agora/cluster/acl"
 	"github.com/agora-sched/agora/messages"
-	"google.golang.org/protobuf/proto"
 )
 
 // offerTimeout rescinds the offers of one batch that are still out.
@@ -226,7 +224,7 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 	}
 	ntasks := 0
 	for _, op := range msg.Operations {
-		ntasks += len(op.GetLaunch().GetTasks())
+		ntasks += len(operationTasks(op))
 	}
 	if ntasks > messages.MaxTasksPerAccept || len(msg.OfferIds) > messages.MaxOffersPerAccept {
 		// Refused whole, with one answer (not one TASK_ERROR per task: that
@@ -243,7 +241,7 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 	}
 	tasks := make([]*messages.TaskInfo, 0, ntasks)
 	for _, op := range msg.Operations {
-		tasks = append(tasks, op.GetLaunch().GetTasks()...)
+		tasks = append(tasks, operationTasks(op)...)
 	}
 	taken, err := c.books.takeOffers(f.id(), msg.OfferIds, true)
 	if err != nil {
@@ -313,6 +311,9 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 				launched++
 			}
 		}
+		if g := op.GetLaunchGroup(); g != nil {
+			launched += c.launchGroup(f, a, role, g, launching, &pools, now)
+		}
 	}
 	left := pools.left.Add(pools.leftLent)
 	c.cfg.Metrics.Count(TasksLaunched, "", launched)
@@ -340,71 +341,6 @@ func (c *Core) Accept(p Peer, msg *messages.Accept, now time.Time) Ready {
 	}
 	c.changed = true
 	return c.ready()
-}
-
-// launch launches one task of an accept on what is left of its offers, or
-// ends it as TASK_ERROR; it reports whether the task was launched.
-func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messages.TaskInfo, launching map[string]bool, pools *offerPools, now time.Time) bool {
-	agentID := a.id()
-	res, rev, resv, resvRole, err := validateTask(f, agentID, t, launching, pools.left)
-	lent := false
-	if user := taskUser(f, t); err == nil && !c.cfg.ACLs.Allows(f.info.GetPrincipal(), acl.RunTask, user) {
-		c.log.Warn("task refused: permission denied", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "principal", f.info.GetPrincipal(), "user", user)
-		c.cfg.Metrics.Count(Rejected, messages.Error_PERMISSION_DENIED.String(), 1)
-		c.cfg.Metrics.Count(PermissionDenied, string(acl.RunTask), 1)
-		as := fmt.Sprintf("user %q", user)
-		if user == "" {
-			as = "the agent's default user (the task names no user; a run_tasks rule allows that with users [\"*\"])"
-		}
-		c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_UNAUTHORIZED,
-			fmt.Sprintf("principal %q may not run tasks as %s (access control list: run_tasks)", f.info.GetPrincipal(), as), now))
-		return false
-	}
-	if err == nil {
-		err = checkTaskVolumes(a, t)
-	}
-	switch {
-	case err != nil:
-	case resvRole != "" && !pools.resv[resvRole].Contains(resv):
-		err = fmt.Errorf("task asks for %s reserved for %s but only %s of it is offered", resv, resvRole, pools.resv[resvRole])
-	case rev.IsEmpty():
-	case pools.leftLent.Contains(rev):
-		lent = true
-	case !pools.leftRev.Contains(rev):
-		err = fmt.Errorf("task asks for revocable %s but only %s is left (one task takes its revocable resources from one offer kind)", rev, pools.leftRev.Add(pools.leftLent))
-	}
-	if err != nil {
-		c.log.Info("task invalid", "framework_id", f.id(), "task_id", t.GetTaskId().GetValue(), "err", err)
-		c.sendStatus(f, c.masterStatus(t.TaskId, a.info.Id, messages.TaskState_TASK_ERROR, messages.TaskStatusReason_REASON_TASK_INVALID, err.Error(), now))
-		return false
-	}
-	pools.left = pools.left.Sub(res)
-	if resvRole != "" {
-		pools.resv[resvRole] = pools.resv[resvRole].Sub(resv)
-	}
-	if lent || t.AgentId == nil {
-		// The scheduler may still hold what it sent: change a copy.
-		t = proto.Clone(t).(*messages.TaskInfo)
-		t.AgentId = a.info.Id
-	}
-	if lent {
-		// Regular resources on loan: the agent sees them as regular, the
-		// books charge them to the regular pool.
-		pools.leftLent = pools.leftLent.Sub(rev)
-		res, rev = res.Add(rev), policy.Resources{}
-		t.Resources = append(append(res.ToMessages(false), rev.ToMessages(true)...), reservedMessages(resv, resvRole)...)
-	} else {
-		pools.leftRev = pools.leftRev.Sub(rev)
-	}
-	launching[t.TaskId.Value] = true
-	rec := c.books.addTask(f, agentID, role, t, res, rev, lent, now)
-	if resvRole != "" {
-		c.books.reserveTask(rec, resv, resvRole)
-		rec.task.Resources = append(rec.task.Resources, withTaskVolumes(reservedMessages(resv, resvRole), t)...)
-	}
-	c.publish(TaskAdded{Task: rec.task})
-	c.send(a.endpoint, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: lent})
-	return true
 }
 
 // Suppress stops offers to the framework for roles (all when none).

@@ -367,10 +367,17 @@ func booksAgree(c *Core) error {
 		for _, o := range a.offers {
 			held = held.Add(o.res)
 		}
-		if !total.Contains(held) {
-			return fmt.Errorf("agent %s: tasks and offers hold %s of %s", id, held, total)
+		var executors policy.Resources
+		for k, ex := range b.executors {
+			if k.agent == id {
+				executors = executors.Add(ex.res)
+			}
 		}
-		var used policy.Resources
+		held = held.Add(executors)
+		if !total.Contains(held) {
+			return fmt.Errorf("agent %s: tasks, executors and offers hold %s of %s", id, held, total)
+		}
+		used := executors
 		for _, task := range a.tasks {
 			if !messages.IsTerminal(task.task.State) {
 				used = used.Add(task.held())
@@ -389,13 +396,25 @@ func booksAgree(c *Core) error {
 				roles[task.task.Role]++
 			}
 		}
+		for k, ex := range b.executors {
+			if k.framework == f.id() {
+				used = used.Add(ex.res)
+			}
+		}
 		if used.String() != f.used.String() {
 			return fmt.Errorf("framework %s: used %s, recount %s", f.id(), f.used, used)
 		}
 	}
+	executors := map[string]uint32{}
+	for k, ex := range b.executors {
+		if b.agents[k.agent] == nil || b.frameworks[k.framework] == nil {
+			return fmt.Errorf("executor %v is charged but its agent or framework is gone", k)
+		}
+		executors[ex.role]++
+	}
 	for role, r := range b.roles {
-		if roles[role] != r.tasks {
-			return fmt.Errorf("role %s: %d tasks tallied, %d counted", role, r.tasks, roles[role])
+		if roles[role] != r.tasks || executors[role] != r.executors {
+			return fmt.Errorf("role %s: %d tasks and %d executors tallied, %d and %d counted", role, r.tasks, r.executors, roles[role], executors[role])
 		}
 	}
 	return nil

@@ -196,6 +196,16 @@ func msgLine(m proto.Message) string {
 			s += " revocable"
 		}
 		return s
+	case *messages.RunTaskGroup:
+		var parts []string
+		for _, rt := range m.Tasks {
+			parts = append(parts, fmt.Sprintf("%s/%s role=%s %s group=%d", rt.Framework.GetId().GetValue(), rt.Task.TaskId.GetValue(), rt.Role, resText(rt.Task.Resources), len(rt.Group.GetTaskIds())))
+		}
+		kind := "default"
+		if m.Executor.GetCommand().GetValue() != "" {
+			kind = "custom"
+		}
+		return fmt.Sprintf("RunTaskGroup executor=%s (%s) [%s]", m.Executor.GetExecutorId().GetValue(), kind, strings.Join(parts, ", "))
 	case *messages.KillTask:
 		s := fmt.Sprintf("KillTask %s/%s %s", m.FrameworkId.GetValue(), m.TaskId.GetValue(), strings.TrimPrefix(m.Reason.String(), "REASON_"))
 		if g := m.GetKillPolicy().GetGracePeriodNanos(); g > 0 {

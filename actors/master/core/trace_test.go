@@ -277,6 +277,17 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		seen := map[string]bool{}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
+			if f[0] == "executor" && len(f) >= 4 {
+				// executor framework executor-id resources [role]: a
+				// custom executor the agent runs.
+				role := "eng"
+				if len(f) > 4 {
+					role = f[4]
+				}
+				msg.RunningExecutors = append(msg.RunningExecutors, &messages.RunningExecutor{Role: role, Info: &messages.ExecutorInfo{
+					ExecutorId: &messages.ExecutorID{Value: f[2]}, FrameworkId: &messages.FrameworkID{Value: e.frameworkID(f[1])}, Resources: resources(t, f[3])}})
+				continue
+			}
 			if len(f) < 4 {
 				t.Fatalf("%s: task line %q: want framework task state resources [role]", d.Pos, line)
 			}
@@ -382,8 +393,42 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			msg.Filters = &messages.Filters{RefuseSeconds: &v}
 		}
 		var tasks []*messages.TaskInfo
+		// group EXECUTOR [custom] [executor-resources=R] ... end: the task
+		// lines between are one LAUNCH_GROUP in that executor (custom: one
+		// with a command; "-": no executor ID; R: its own resources).
+		var group *messages.LaunchGroup
+		flushGroup := func() {
+			if group != nil {
+				group.TaskGroup = &messages.TaskGroupInfo{Tasks: tasks}
+				msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_LaunchGroup{LaunchGroup: group}})
+				group, tasks = nil, nil
+			}
+		}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)
+			if f[0] == "group" {
+				if len(tasks) > 0 {
+					msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
+					tasks = nil
+				}
+				group = &messages.LaunchGroup{Executor: &messages.ExecutorInfo{}}
+				if len(f) > 1 && f[1] != "-" {
+					group.Executor.ExecutorId = &messages.ExecutorID{Value: f[1]}
+				}
+				if slices.Contains(f, "custom") {
+					group.Executor.Command = &messages.CommandInfo{Value: "./executor"}
+				}
+				for _, field := range f[1:] {
+					if rs, ok := strings.CutPrefix(field, "executor-resources="); ok {
+						group.Executor.Resources = resources(t, rs)
+					}
+				}
+				continue
+			}
+			if f[0] == "end" {
+				flushGroup()
+				continue
+			}
 			if f[0] == "create" || f[0] == "destroy" {
 				// create|destroy role:id:path:mib ...
 				if len(tasks) > 0 {
@@ -431,7 +476,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 					ti.Executor = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: ex}, Command: &messages.CommandInfo{Value: "./executor"}}
 				}
 			}
-			if !slices.Contains(f, "no-command") && ti.Executor == nil {
+			for _, field := range f[1:] {
+				if rs, ok := strings.CutPrefix(field, "executor-resources="); ok && ti.Executor != nil {
+					ti.Executor.Resources = resources(t, rs)
+				}
+			}
+			if !slices.Contains(f, "no-command") && ti.Executor == nil && (group == nil || group.Executor.Command == nil) {
 				ti.Command = &messages.CommandInfo{Value: "sleep 10"}
 				for _, field := range f[1:] {
 					if u, ok := strings.CutPrefix(field, "user="); ok {
@@ -444,6 +494,7 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			}
 			tasks = append(tasks, ti)
 		}
+		flushGroup()
 		if len(tasks) > 0 {
 			msg.Operations = append(msg.Operations, &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: tasks}}})
 		}
@@ -471,6 +522,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		msg := &messages.KillExecutor{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(name)}, ExecutorId: &messages.ExecutorID{Value: arg(t, d, "executor", "e1")},
 			AgentId: &messages.AgentID{Value: e.agentIDOr(arg(t, d, "on", "a1"))}}
 		r = e.c.KillExecutor(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
+
+	case "executor-exited":
+		// An agent says one of its executors ended.
+		agentName := arg(t, d, "agent", "a1")
+		r = e.c.ExecutorExited(e.peerAs(t, d, agentName), &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))},
+			ExecutorId: &messages.ExecutorID{Value: arg(t, d, "executor", "e1")}, AgentId: &messages.AgentID{Value: e.agentIDOr(agentName)}}, e.now)
 
 	case "status":
 		// An agent's status update; uuid makes it one the framework must
