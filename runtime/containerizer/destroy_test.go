@@ -24,25 +24,31 @@ func TestDestroyEndsEverythingATaskStarted(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := syscall.Mkfifo(filepath.Join(dir, "ready"), 0o600); err != nil {
-			t.Fatal(err)
+		for _, fifo := range []string{"ready1", "ready2", "hold"} {
+			if err := syscall.Mkfifo(filepath.Join(dir, fifo), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		// Children in the background, one of which leaves the task's
-		// process group: all must go. That one says it started itself
-		// (setsid may fork again before it runs anything, so the shell's
-		// word for it would come too early).
+		// process group: all must go. Each says it started itself and
+		// then blocks opening a FIFO nobody writes, without exec'ing
+		// again: a process in the middle of an exec can hide its
+		// environment from /proc for an instant (a sleep exec'd in the
+		// background made this test fail 1 run in 5 under load).
 		ctr, err := cz.Launch(t.Context(), LaunchSpec{ID: "f.destroy", Sandbox: dir,
-			Command: &messages.CommandInfo{Value: "sleep 600 & setsid sh -c 'echo started > ready; exec sleep 600' & wait", Shell: true}})
+			Command: &messages.CommandInfo{Value: "(echo started > ready1; read x < hold) & setsid sh -c 'echo started > ready2; read x < hold' & wait", Shell: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = Command{Cgroups: cg}.Destroy(context.Background(), "f.destroy", dir) })
-		// Reading the FIFO blocks until both children are started.
-		if b, err := os.ReadFile(filepath.Join(dir, "ready")); err != nil || string(b) != "started\n" {
-			t.Fatalf("ready: %q %v", b, err)
+		// Reading a FIFO blocks until its child has started.
+		for _, fifo := range []string{"ready1", "ready2"} {
+			if b, err := os.ReadFile(filepath.Join(dir, fifo)); err != nil || string(b) != "started\n" {
+				t.Fatalf("%s: %q %v", fifo, b, err)
+			}
 		}
 		mark := []byte("\x00AGORA_SANDBOX=" + dir + "\x00")
-		if found, _ := processesWithEnv(mark); len(found) != 4 { // the recorder, the shell, two sleeps
+		if found, _ := processesWithEnv(mark); len(found) != 4 { // the recorder, the shell, its subshell, the setsid'd shell
 			t.Fatalf("found %v by their sandbox, want the task's 4 processes", found)
 		}
 		if err := cz.Destroy(t.Context(), "f.destroy", dir); err != nil {
