@@ -121,7 +121,7 @@ func TestDockerTaskGroupSharesNetworkNamespace(t *testing.T) {
 	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, &groupLauncher{
 		executor: &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "pod"}},
 		tasks: []*messages.TaskInfo{
-			task("server", `nc -l -p 7777 | grep -q hello || exit 9; nc -l -p 7778 >/dev/null; exec sleep 600`),
+			task("server", `mkfifo "${MESOS_SANDBOX:-.}/hold" && exec 3<>"${MESOS_SANDBOX:-.}/hold"; nc -l -p 7777 <&3 | grep -q hello || exit 9; nc -l -p 7778 <&3 >/dev/null; exec sleep 600`),
 			task("client", `for i in $(seq 100); do echo hello | nc 127.0.0.1 7777 && exit 0; sleep 0.2; done; exit 1`),
 			task("failer", `for i in $(seq 100); do echo x | nc 127.0.0.1 7778 && exit 3; sleep 0.2; done; exit 1`),
 		}})

@@ -7,7 +7,9 @@
 // group of three Docker tasks in Mesos' DEFAULT executor:
 //
 //   - server listens on port 7777 of its loopback for "hello", then on 7778,
-//     then sleeps: it only ends when killed;
+//     then sleeps: it only ends when killed (its nc reads its stdin from a
+//     FIFO it holds open: busybox's nc may close the connection at once
+//     when its stdin ends, before it passed the client's word on);
 //   - client sends "hello" to 127.0.0.1:7777 (retrying while the server
 //     starts) and exits 0: it can only reach the server's loopback if they
 //     share a network namespace;
@@ -150,7 +152,7 @@ func (c *check) offers(ctx context.Context, offers []mesos.Offer) error {
 		group = []mesos.TaskInfo{c.task(o, "fits", 0.1, "true"), c.task(o, "too-big", 10000, "true")}
 	case 2:
 		group = []mesos.TaskInfo{
-			c.task(o, "server", 0.1, `nc -l -p 7777 | grep -q hello || exit 9; nc -l -p 7778 >/dev/null; exec sleep 600`),
+			c.task(o, "server", 0.1, `mkfifo "${MESOS_SANDBOX:-.}/hold" && exec 3<>"${MESOS_SANDBOX:-.}/hold"; nc -l -p 7777 <&3 | grep -q hello || exit 9; nc -l -p 7778 <&3 >/dev/null; exec sleep 600`),
 			c.task(o, "client", 0.1, `for i in $(seq 100); do echo hello | nc 127.0.0.1 7777 && exit 0; sleep 0.2; done; exit 1`),
 			c.task(o, "failer", 0.1, `for i in $(seq 100); do echo x | nc 127.0.0.1 7778 && exit 3; sleep 0.2; done; exit 1`),
 		}
