@@ -104,7 +104,13 @@ func TestSeatLeadsStepsDownAndStandsBy(t *testing.T) {
 	}
 	go b.seat.Run(ctx, g.Contender(b.seat.cfg.Info), nil)
 	recv(t, "b stands by", b.standing)
-	b.seat.Follow(g.Leader())
+	// a announces itself only after it starts serving (Leading comes
+	// first): wait for the announcement, as a detector would.
+	announced, err := g.Detector().Detect(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.seat.Follow(announced)
 	if res := ask(t, a); !a.seat.Leading() {
 		t.Fatal("a does not lead")
 	} else if _, ok := res.(*messages.FrameworkSubscribed); !ok {
