@@ -20,32 +20,9 @@ import (
 // two tasks (simulated: no process), the executor actor registers, is sent
 // both tasks, runs them, and framework messages go both ways.
 func TestExecutorProtocolAndFrameworkMessages(t *testing.T) {
-	clock := testkit.NewFakeClock()
-	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
-	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
-	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
-	var launched sync.Once
-	running := 0
-	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
-		switch ev := ev.(type) {
-		case *messages.Offers:
-			launched.Do(func() {
-				var tasks []*messages.TaskInfo
-				for _, id := range []string{"t1", "t2"} {
-					tasks = append(tasks, &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Executor: execInfo,
-						Resources: scheduler.Resources("cpus:0.5;mem:64")})
-				}
-				d.Launch(ev.Offers[:1], tasks...)
-			})
-		case *messages.StatusUpdate:
-			if ev.Status.State == messages.TaskState_TASK_RUNNING {
-				if running++; running == 2 {
-					d.SendFrameworkMessage(ev.Status.AgentId.Value, "ex", []byte("ping"))
-				}
-			}
-		}
-	}))
-	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+	c, agentPID, started := twoTasksOnExecutor(t, func(c *testkit.Cluster, agentPID *actor.PID, d *scheduler.Driver, ev *messages.StatusUpdate) {
+		d.SendFrameworkMessage(ev.Status.AgentId.Value, "ex", []byte("ping"))
+	})
 
 	// The executor: runs every task until the scheduler says ping, then
 	// answers pong and finishes them.
@@ -80,41 +57,18 @@ func TestExecutorProtocolAndFrameworkMessages(t *testing.T) {
 // process still used): t1 ends FINISHED, as its executor says, not FAILED
 // as the forgery said.
 func TestExecutorUpdateOnlyFromTheExecutor(t *testing.T) {
-	clock := testkit.NewFakeClock()
-	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
-	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
-	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
-	var launched sync.Once
-	running := 0
-	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
-		switch ev := ev.(type) {
-		case *messages.Offers:
-			launched.Do(func() {
-				var tasks []*messages.TaskInfo
-				for _, id := range []string{"t1", "t2"} {
-					tasks = append(tasks, &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Executor: execInfo,
-						Resources: scheduler.Resources("cpus:0.5;mem:64")})
-				}
-				d.Launch(ev.Offers[:1], tasks...)
-			})
-		case *messages.StatusUpdate:
-			if ev.Status.State == messages.TaskState_TASK_RUNNING {
-				if running++; running == 2 {
-					// Forged: t1 failed, from a framework's certificate
-					// and no sender (so not the executor's PID), then the
-					// same with no executor named. The agent takes them
-					// before the ping that makes the executor finish t1.
-					for _, ex := range []string{"ex", ""} {
-						c.System.Root.Send(agentPID, &actor.MessageEnvelope{Header: security.Identity{Role: security.RoleFramework, Name: "evil"}.Header(),
-							Message: &messages.ExecutorStatusUpdate{FrameworkId: ev.FrameworkId, ExecutorId: &messages.ExecutorID{Value: ex},
-								Status: &messages.TaskStatus{TaskId: &messages.TaskID{Value: "t1"}, State: messages.TaskState_TASK_FAILED}, Uuid: []byte("forged")}})
-					}
-					d.SendFrameworkMessage(ev.Status.AgentId.Value, "ex", []byte("ping"))
-				}
-			}
+	c, agentPID, started := twoTasksOnExecutor(t, func(c *testkit.Cluster, agentPID *actor.PID, d *scheduler.Driver, ev *messages.StatusUpdate) {
+		// Forged: t1 failed, from a framework's certificate
+		// and no sender (so not the executor's PID), then the
+		// same with no executor named. The agent takes them
+		// before the ping that makes the executor finish t1.
+		for _, ex := range []string{"ex", ""} {
+			c.System.Root.Send(agentPID, &actor.MessageEnvelope{Header: security.Identity{Role: security.RoleFramework, Name: "evil"}.Header(),
+				Message: &messages.ExecutorStatusUpdate{FrameworkId: ev.FrameworkId, ExecutorId: &messages.ExecutorID{Value: ex},
+					Status: &messages.TaskStatus{TaskId: &messages.TaskID{Value: "t1"}, State: messages.TaskState_TASK_FAILED}, Uuid: []byte("forged")}})
 		}
-	}))
-	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+		d.SendFrameworkMessage(ev.Status.AgentId.Value, "ex", []byte("ping"))
+	})
 
 	// The executor: runs every task until the scheduler says ping, then
 	// answers pong and finishes them.
@@ -149,33 +103,10 @@ func TestExecutorUpdateOnlyFromTheExecutor(t *testing.T) {
 // tasks, and they are reported TASK_KILLED with REASON_EXECUTOR_TERMINATED,
 // whatever reason the executor gave.
 func TestFrameworkShutsItsExecutorDown(t *testing.T) {
-	clock := testkit.NewFakeClock()
-	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
-	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
-	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
-	var launched sync.Once
-	running := 0
-	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
-		switch ev := ev.(type) {
-		case *messages.Offers:
-			launched.Do(func() {
-				var tasks []*messages.TaskInfo
-				for _, id := range []string{"t1", "t2"} {
-					tasks = append(tasks, &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Executor: execInfo,
-						Resources: scheduler.Resources("cpus:0.5;mem:64")})
-				}
-				d.Launch(ev.Offers[:1], tasks...)
-			})
-		case *messages.StatusUpdate:
-			if ev.Status.State == messages.TaskState_TASK_RUNNING {
-				if running++; running == 2 {
-					d.ShutdownExecutor(ev.Status.AgentId.Value, "nope")
-					d.ShutdownExecutor(ev.Status.AgentId.Value, "ex")
-				}
-			}
-		}
-	}))
-	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
+	c, agentPID, started := twoTasksOnExecutor(t, func(c *testkit.Cluster, agentPID *actor.PID, d *scheduler.Driver, ev *messages.StatusUpdate) {
+		d.ShutdownExecutor(ev.Status.AgentId.Value, "nope")
+		d.ShutdownExecutor(ev.Status.AgentId.Value, "ex")
+	})
 
 	var tasks []string
 	c.Spawn(executor.Props(executor.Config{Agent: agentPID, FrameworkID: started.FrameworkID, ExecutorID: "ex"},
@@ -319,4 +250,38 @@ func TestExecutorResourcesChargedUntilItExits(t *testing.T) {
 	clock.Advance(10 * time.Second)
 	c.Events.WaitFor(t, func(ev any) bool { e, ok := ev.(agent.ExecutorEnded); return ok && e.ExecutorID == "ex" })
 	used("")
+}
+
+// twoTasksOnExecutor starts a cluster of one agent (simulated containers)
+// and a framework launching t1 and t2 on its executor "ex", calling
+// bothRunning with the second TASK_RUNNING; it returns once the agent has
+// launched the executor (the test spawns the executor actor then).
+func twoTasksOnExecutor(t *testing.T, bothRunning func(c *testkit.Cluster, agentPID *actor.PID, d *scheduler.Driver, ev *messages.StatusUpdate)) (*testkit.Cluster, *actor.PID, agent.ExecutorLaunched) {
+	t.Helper()
+	clock := testkit.NewFakeClock()
+	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
+	agentPID := addAgent(t, c, testkit.AgentSpec{Containerizer: testkit.SimContainerizer{Clock: clock}, WorkDir: t.TempDir()})
+	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Command: &messages.CommandInfo{Value: "/unused"}}
+	var launched sync.Once
+	running := 0
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+		switch ev := ev.(type) {
+		case *messages.Offers:
+			launched.Do(func() {
+				var tasks []*messages.TaskInfo
+				for _, id := range []string{"t1", "t2"} {
+					tasks = append(tasks, &messages.TaskInfo{Name: id, TaskId: &messages.TaskID{Value: id}, Executor: execInfo,
+						Resources: scheduler.Resources("cpus:0.5;mem:64")})
+				}
+				d.Launch(ev.Offers[:1], tasks...)
+			})
+		case *messages.StatusUpdate:
+			if ev.Status.State == messages.TaskState_TASK_RUNNING {
+				if running++; running == 2 {
+					bothRunning(c, agentPID, d, ev)
+				}
+			}
+		}
+	}))
+	return c, agentPID, c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
 }
