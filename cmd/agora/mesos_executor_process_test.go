@@ -216,6 +216,10 @@ func TestMesosExecutorResubscribesAfterAgentRestart(t *testing.T) {
 			t.Fatalf("the task did not survive its agent's restart: updates %q", fw.seen)
 		}
 	}
+	// The agent forwards the resent update as soon as it takes the
+	// subscription, so the framework can see it before the executor has
+	// read its SUBSCRIBED answer and logged it.
+	waitFileCount(t, stdout, "SUBSCRIBED pid", 2)
 	files, _ := filepath.Glob(stdout)
 	b, _ := os.ReadFile(files[0])
 	if n := strings.Count(string(b), "SUBSCRIBED pid"); n != 2 {

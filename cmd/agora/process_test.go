@@ -918,6 +918,13 @@ func TestSilentExecutorKilledAfterAgentRestart(t *testing.T) {
 // inotify when the files' directories change.
 func waitFile(t *testing.T, pattern, want string) {
 	t.Helper()
+	waitFileCount(t, pattern, want, 1)
+}
+
+// waitFileCount waits until a file matching pattern contains want at
+// least n times.
+func waitFileCount(t *testing.T, pattern, want string, n int) {
+	t.Helper()
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		t.Fatal(err)
@@ -935,13 +942,13 @@ func waitFile(t *testing.T, pattern, want string) {
 				}
 				watched[dir] = true
 			}
-			if b, _ := os.ReadFile(f); strings.Contains(string(b), want) {
+			if b, _ := os.ReadFile(f); strings.Count(string(b), want) >= n {
 				return
 			}
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			t.Fatalf("no %s says %q", pattern, want)
+			t.Fatalf("no %s says %q %d times", pattern, want, n)
 		}
 		if dir := filepath.Dir(pattern); !watched[dir] && !strings.ContainsAny(dir, "*?[") {
 			// The file does not exist yet: its directory tells when it does.
