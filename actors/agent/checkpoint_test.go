@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,10 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/checkpoint"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -60,11 +64,25 @@ func runningCheckpoint(t *testing.T, workDir, fw, task string) *messages.TaskChe
 // (Mesos' master.cpp, removeFramework(Slave*, Framework*)); and its
 // checkpoint goes. The task of a framework that leaves checkpoint unset
 // (Agora's default) on the same agent is recovered and keeps running.
-// Real processes; the clock stands still.
+// With cgroups, the task's cgroup goes too. Real processes; the clock
+// stands still.
 func TestNonCheckpointingFrameworkLosesItsTaskOnAgentRestart(t *testing.T) {
+	cg, err := containerizer.DetectCgroups("/sys/fs/cgroup")
+	if err != nil {
+		t.Fatalf("this test runs where the agent can use cgroups (root): %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		ctr  containerizer.Command
+	}{{"no cgroups", containerizer.Command{}}, {"cgroups", containerizer.Command{Cgroups: cg}}} {
+		t.Run(tc.name, func(t *testing.T) { nonCheckpointingTaskEndsWithAgentRestart(t, tc.ctr) })
+	}
+}
+
+func nonCheckpointingTaskEndsWithAgentRestart(t *testing.T, ctr containerizer.Command) {
 	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
 	workDir := t.TempDir()
-	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, Containerizer: ctr})
 	acked := func(task string) func(any) bool {
 		return func(ev any) bool {
 			u, ok := ev.(agent.UpdateAcknowledged)
@@ -82,10 +100,13 @@ func TestNonCheckpointingFrameworkLosesItsTaskOnAgentRestart(t *testing.T) {
 		ids[f.Info.Name] = f.Info.Id.Value
 	}
 	kept, lost := runningCheckpoint(t, workDir, ids["kept"], "k1"), runningCheckpoint(t, workDir, ids["lost"], "n1")
-	t.Cleanup(func() { // their process groups, whatever the test left
+	t.Cleanup(func() { // their process groups and containers, whatever the test left
 		_ = syscall.Kill(-int(kept.Pid), syscall.SIGKILL)
 		if running(int(lost.Pid), lost.StartTime) {
 			_ = syscall.Kill(-int(lost.Pid), syscall.SIGKILL)
+		}
+		for name, task := range map[string]string{"kept": "k1", "lost": "n1"} {
+			_ = ctr.Destroy(context.Background(), ids[name]+"."+task, filepath.Join(workDir, "frameworks", ids[name], "tasks", task))
 		}
 	})
 	lostSandbox := filepath.Join(workDir, "frameworks", ids["lost"], "tasks", "n1")
@@ -95,12 +116,18 @@ func TestNonCheckpointingFrameworkLosesItsTaskOnAgentRestart(t *testing.T) {
 
 	crash(c, first) // both tasks go on
 	mark := c.Events.Mark()
-	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir})
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", WorkDir: workDir, Containerizer: ctr})
 	c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered })
 	// Ended before the agent re-registered: the master frees nothing a
 	// process still uses.
 	if left := sandboxProcesses(t, lostSandbox); len(left) != 0 || running(int(lost.Pid), lost.StartTime) {
 		t.Fatalf("the non-checkpointing task's processes %v still run after its agent re-registered", left)
+	}
+	if id := ids["lost"] + ".n1"; ctr.Cgroups != nil && ctr.Cgroups.Exists(id) {
+		t.Fatalf("cgroup %s left", id)
+	}
+	if id := ids["kept"] + ".k1"; ctr.Cgroups != nil && !ctr.Cgroups.Exists(id) {
+		t.Fatalf("the recovered task's cgroup %s is gone", id)
 	}
 	ev := c.Events.WaitForSince(t, mark, testkit.IsStatus("lost", "n1", messages.TaskState_TASK_LOST)).(testkit.SchedulerEvent)
 	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_AGENT_DISCONNECTED {
@@ -136,5 +163,54 @@ func TestNonCheckpointingFrameworkLosesItsTaskOnAgentRestart(t *testing.T) {
 	}
 	if n := c.Events.Count(0, testkit.IsStatus("kept", "k1", messages.TaskState_TASK_LOST)); n != 0 {
 		t.Fatalf("the checkpointing framework was told TASK_LOST %d times", n)
+	}
+}
+
+// The same for a Docker task of a framework that does not checkpoint:
+// the restarted agent removes its container (found by its label) before
+// it re-registers without the task, and the framework is told TASK_LOST.
+func TestNonCheckpointingFrameworksDockerContainerEndsWithAgentRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Docker engine; make test runs it")
+	}
+	d, err := containerizer.NewDocker()
+	if err != nil {
+		t.Fatalf("this test needs the Docker engine: %v", err)
+	}
+	c := testkit.Start(t, testkit.Options{AgentResources: "cpus:1;mem:256"})
+	dir := t.TempDir()
+	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	task := &messages.TaskInfo{Name: "d", TaskId: &messages.TaskID{Value: "d"}, Resources: scheduler.Resources("cpus:0.5;mem:64"),
+		Command:   &messages.CommandInfo{Value: "sleep 600", Shell: true},
+		Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test"}}}
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}, Checkpoint: proto.Bool(false)}, &launcher{task: task})
+	c.Events.WaitFor(t, func(ev any) bool {
+		u, ok := ev.(agent.UpdateAcknowledged)
+		return ok && u.State == messages.TaskState_TASK_RUNNING
+	})
+	fw := c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 1 }).Frameworks[0].Info.Id.Value
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), fw+".d", "") })
+	containers := func() []container.Summary {
+		t.Helper()
+		found, err := d.Client.ContainerList(context.Background(), container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", containerizer.LabelTask+"="+fw+".d"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if len(containers()) != 1 {
+		t.Fatal("the task's container is not there")
+	}
+	crash(c, first)
+	mark := c.Events.Mark()
+	addAgent(t, c, testkit.AgentSpec{Hostname: "node1", Docker: d, WorkDir: dir})
+	c.Events.WaitForSince(t, mark, func(ev any) bool { r, ok := ev.(master.AgentAdmitted); return ok && r.Reregistered })
+	if left := containers(); len(left) != 0 {
+		t.Fatalf("the container of a non-checkpointing framework's task is left after its agent re-registered: %v", left)
+	}
+	ev := c.Events.WaitForSince(t, mark, testkit.IsStatus("fw", "d", messages.TaskState_TASK_LOST)).(testkit.SchedulerEvent)
+	if st := ev.Event.(*messages.StatusUpdate).Status; st.Reason != messages.TaskStatusReason_REASON_AGENT_DISCONNECTED {
+		t.Fatalf("lost with %v %q, want REASON_AGENT_DISCONNECTED", st.Reason, st.Message)
 	}
 }
