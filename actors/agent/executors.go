@@ -734,10 +734,11 @@ func (a *agent) mesosExecutorEnv(env map[string]string, key executorKey, sandbox
 	env["MESOS_DIRECTORY"], env["MESOS_SANDBOX"] = sandbox, sandbox
 	env["MESOS_AGENT_ENDPOINT"] = a.info.GetHttpAddress()
 	env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = fmt.Sprintf("%dsecs", int(ExecutorShutdownGracePeriod/time.Second))
-	// With checkpointing (the framework asks, and the agent has a work dir
-	// to recover from), the executor outlives an agent restart and
-	// subscribes again, retrying for as long as the restarted agent waits
-	// for it (the executor registration timeout).
+	// With checkpointing (the framework's, messages.Checkpointing: unset
+	// means yes; and a work dir to recover from), the executor outlives an
+	// agent restart and subscribes again, retrying for as long as the
+	// restarted agent waits for it (the executor registration timeout).
+	// Without, it exits with its agent, which would end it anyway.
 	env["MESOS_CHECKPOINT"] = "0"
 	if messages.Checkpointing(framework) && a.cfg.WorkDir != "" {
 		env["MESOS_CHECKPOINT"] = "1"
