@@ -51,7 +51,7 @@ func TestNonCheckpointingExecutorEndsWithAgentRestart(t *testing.T) {
 		t.Fatal("the framework's task did not end")
 	}
 	out := fw.out.String()
-	if n := strings.Count(out, `task_id=task-0000 state=TASK_LOST message="agent node1 restarted and the framework does not checkpoint`); n != 1 {
+	if n := strings.Count(out, `task_id=task-0000 state=TASK_LOST message="agent node1 re-registered without the task: the framework does not checkpoint`); n != 1 {
 		t.Fatalf("the framework was told TASK_LOST %d times for its task, want once:\n%s", n, out)
 	}
 	if strings.Contains(agent.out.String(), "executor re-registered") {

@@ -284,7 +284,7 @@ func hasRole(info *messages.FrameworkInfo, role string) bool {
 func (c *Core) markUnreported(a *agentRecord, t *taskRecord, now time.Time) {
 	if f, ok := c.books.frameworks[t.frameworkID()]; ok && !messages.Checkpointing(f.info) {
 		c.markTask(t, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_DISCONNECTED,
-			"agent "+a.info.GetHostname()+" restarted and the framework does not checkpoint: the agent ended the task", now)
+			"agent "+a.info.GetHostname()+" re-registered without the task: the framework does not checkpoint, so its tasks end when their agent restarts", now)
 		return
 	}
 	c.markTask(t, c.goneState(t), messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task", now)
