@@ -92,9 +92,18 @@ func nonCheckpointingTaskEndsWithAgentRestart(t *testing.T, ctr containerizer.Co
 	c.StartScheduler(&messages.FrameworkInfo{Name: "kept", Roles: []string{"r"}},
 		&launcher{task: scheduler.Command("k1", "sleep 600 & sleep 600", scheduler.Resources("cpus:0.5;mem:64"))})
 	c.Events.WaitFor(t, acked("k1"))
+	// The non-checkpointing task says on a fifo when its background child
+	// is started.
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c.StartScheduler(&messages.FrameworkInfo{Name: "lost", Roles: []string{"r"}, Checkpoint: proto.Bool(false)},
-		&launcher{task: scheduler.Command("n1", "sleep 600 & sleep 600", scheduler.Resources("cpus:0.5;mem:64"))})
+		&launcher{task: scheduler.Command("n1", "sleep 600 & echo up > "+gate+"; sleep 600", scheduler.Resources("cpus:0.5;mem:64"))})
 	c.Events.WaitFor(t, acked("n1"))
+	if b, err := os.ReadFile(gate); err != nil || string(b) != "up\n" { // the task runs: it writes
+		t.Fatalf("the task's word on its fifo: %q %v", b, err)
+	}
 	ids := map[string]string{}
 	for _, f := range c.StateWhere(t, func(s *messages.MasterState) bool { return len(s.Frameworks) == 2 }).Frameworks {
 		ids[f.Info.Name] = f.Info.Id.Value
@@ -111,7 +120,7 @@ func nonCheckpointingTaskEndsWithAgentRestart(t *testing.T, ctr containerizer.Co
 	})
 	lostSandbox := filepath.Join(workDir, "frameworks", ids["lost"], "tasks", "n1")
 	if procs := sandboxProcesses(t, lostSandbox); len(procs) < 3 || !slices.Contains(procs, int(lost.Pid)) {
-		t.Fatalf("the non-checkpointing task runs processes %v, want its own (%d) and its shell's two sleeps", procs, lost.Pid)
+		t.Fatalf("the non-checkpointing task runs processes %v, want its own (%d), its shell and the shell's background child", procs, lost.Pid)
 	}
 
 	crash(c, first) // both tasks go on
