@@ -43,7 +43,7 @@ import (
 // cgroups, Docker containers, executors, without waiting for executors to
 // re-register), removes the checkpoints, drops the unacknowledged updates,
 // and re-registers without those tasks; the master then tells the
-// framework TASK_LOST, REASON_AGENT_DISCONNECTED (discardTask).
+// framework TASK_LOST, REASON_AGENT_DISCONNECTED (discardTasks).
 //
 // A checkpoint that cannot be read (the disk garbled it) loses the task's
 // process, not the task: the agent ends whatever runs in the task's
