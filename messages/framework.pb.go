@@ -291,8 +291,15 @@ type FrameworkInfo struct {
 	// framework's tasks. Zero means the master's default (never "kill now").
 	FailoverTimeoutNanos int64        `protobuf:"varint,5,opt,name=failover_timeout_nanos,json=failoverTimeoutNanos,proto3" json:"failover_timeout_nanos,omitempty"`
 	Capabilities         []Capability `protobuf:"varint,6,rep,packed,name=capabilities,proto3,enum=agora.v1.Capability" json:"capabilities,omitempty"`
-	// checkpoint lets tasks survive agent restarts.
-	Checkpoint  bool              `protobuf:"varint,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// checkpoint: the framework's tasks and executors survive an agent
+	// restart (the agent recovers them). Unset means yes (Agora's default,
+	// so native frameworks keep their tasks); false is Mesos' semantics: a
+	// restarted agent ends what the framework left running on it and does
+	// not report it, and the master tells the framework TASK_LOST
+	// (REASON_AGENT_DISCONNECTED). The Mesos API sets it always, false
+	// when a Mesos framework leaves it unset (Mesos' default). Read it with
+	// messages.Checkpointing.
+	Checkpoint  *bool             `protobuf:"varint,7,opt,name=checkpoint,proto3,oneof" json:"checkpoint,omitempty"`
 	Hostname    string            `protobuf:"bytes,8,opt,name=hostname,proto3" json:"hostname,omitempty"`
 	Preferences *OfferPreferences `protobuf:"bytes,9,opt,name=preferences,proto3" json:"preferences,omitempty"`
 	// min_allocatable, when set, overrides the master's minimum offer size.
@@ -379,8 +386,8 @@ func (x *FrameworkInfo) GetCapabilities() []Capability {
 }
 
 func (x *FrameworkInfo) GetCheckpoint() bool {
-	if x != nil {
-		return x.Checkpoint
+	if x != nil && x.Checkpoint != nil {
+		return *x.Checkpoint
 	}
 	return false
 }
@@ -3307,21 +3314,22 @@ const file_messages_framework_proto_rawDesc = "" +
 	"quantities\x18\x01 \x03(\v2\x1c.agora.v1.ResourceQuantitiesR\n" +
 	"quantities\"F\n" +
 	"\x12ResourceQuantities\x120\n" +
-	"\tresources\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\tresources\"\xc5\x03\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.agora.v1.ResourceR\tresources\"\xd9\x03\n" +
 	"\rFrameworkInfo\x12%\n" +
 	"\x02id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12\x14\n" +
 	"\x05roles\x18\x04 \x03(\tR\x05roles\x124\n" +
 	"\x16failover_timeout_nanos\x18\x05 \x01(\x03R\x14failoverTimeoutNanos\x128\n" +
-	"\fcapabilities\x18\x06 \x03(\x0e2\x14.agora.v1.CapabilityR\fcapabilities\x12\x1e\n" +
+	"\fcapabilities\x18\x06 \x03(\x0e2\x14.agora.v1.CapabilityR\fcapabilities\x12#\n" +
 	"\n" +
-	"checkpoint\x18\a \x01(\bR\n" +
-	"checkpoint\x12\x1a\n" +
+	"checkpoint\x18\a \x01(\bH\x00R\n" +
+	"checkpoint\x88\x01\x01\x12\x1a\n" +
 	"\bhostname\x18\b \x01(\tR\bhostname\x12<\n" +
 	"\vpreferences\x18\t \x01(\v2\x1a.agora.v1.OfferPreferencesR\vpreferences\x12A\n" +
 	"\x0fmin_allocatable\x18\v \x01(\v2\x18.agora.v1.MinAllocatableR\x0eminAllocatable\x12\x1c\n" +
-	"\tprincipal\x18\f \x01(\tR\tprincipalJ\x04\b\n" +
+	"\tprincipal\x18\f \x01(\tR\tprincipalB\r\n" +
+	"\v_checkpointJ\x04\b\n" +
 	"\x10\v\"\x9c\x01\n" +
 	"\x12SubscribeFramework\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
@@ -3732,6 +3740,7 @@ func file_messages_framework_proto_init() {
 	file_messages_master_proto_init()
 	file_messages_resources_proto_init()
 	file_messages_task_proto_init()
+	file_messages_framework_proto_msgTypes[4].OneofWrappers = []any{}
 	file_messages_framework_proto_msgTypes[11].OneofWrappers = []any{}
 	file_messages_framework_proto_msgTypes[12].OneofWrappers = []any{
 		(*Operation_Launch_)(nil),

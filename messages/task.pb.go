@@ -170,6 +170,11 @@ const (
 	// volume it uses more than its size; the agent killed it (Mesos' name,
 	// numbered in the disk range 440-459).
 	TaskStatusReason_REASON_CONTAINER_LIMITATION_DISK TaskStatusReason = 440
+	// The task's framework does not checkpoint (FrameworkInfo.checkpoint
+	// false) and its agent restarted: the agent ended the task rather than
+	// recover it (Mesos' name, for a non-checkpointing framework's tasks on
+	// an agent that disconnected; numbered in the checkpoint range 580-589).
+	TaskStatusReason_REASON_AGENT_DISCONNECTED TaskStatusReason = 580
 )
 
 // Enum value maps for TaskStatusReason.
@@ -207,6 +212,7 @@ var (
 		400: "REASON_TASK_GROUP_INVALID",
 		401: "REASON_TASK_GROUP_UNAUTHORIZED",
 		440: "REASON_CONTAINER_LIMITATION_DISK",
+		580: "REASON_AGENT_DISCONNECTED",
 	}
 	TaskStatusReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                      0,
@@ -241,6 +247,7 @@ var (
 		"REASON_TASK_GROUP_INVALID":               400,
 		"REASON_TASK_GROUP_UNAUTHORIZED":          401,
 		"REASON_CONTAINER_LIMITATION_DISK":        440,
+		"REASON_AGENT_DISCONNECTED":               580,
 	}
 )
 
@@ -1950,7 +1957,7 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x12\x14\n" +
 	"\x10TASK_UNREACHABLE\x10\v\x12\r\n" +
 	"\tTASK_GONE\x10\f\x12\x19\n" +
-	"\x15TASK_GONE_BY_OPERATOR\x10\r*\x99\b\n" +
+	"\x15TASK_GONE_BY_OPERATOR\x10\r*\xb9\b\n" +
 	"\x10TaskStatusReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REASON_COMMAND_EXITED\x10\x01\x12&\n" +
@@ -1984,7 +1991,8 @@ const file_messages_task_proto_rawDesc = "" +
 	"\x15REASON_FETCHER_FAILED\x10\xdc\x01\x12\x1e\n" +
 	"\x19REASON_TASK_GROUP_INVALID\x10\x90\x03\x12#\n" +
 	"\x1eREASON_TASK_GROUP_UNAUTHORIZED\x10\x91\x03\x12%\n" +
-	" REASON_CONTAINER_LIMITATION_DISK\x10\xb8\x03B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	" REASON_CONTAINER_LIMITATION_DISK\x10\xb8\x03\x12\x1e\n" +
+	"\x19REASON_AGENT_DISCONNECTED\x10\xc4\x04B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_task_proto_rawDescOnce sync.Once

@@ -353,6 +353,11 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 		case alive && lostIn[key.framework]:
 			a.log.Warn("stopping an executor: a task checkpoint of its framework is unreadable, and the task may run in it", "executor_id", key.executor)
 			why = "the agent restarted and could not read a task checkpoint of this framework: it ended the executor, which may have run that task"
+		case alive && !messages.Checkpointing(cp.Framework):
+			// Mesos' agent neither recovers nor waits for such an executor
+			// (told MESOS_CHECKPOINT=0, a Mesos executor exits by itself).
+			a.log.Info("stopping an executor: its framework does not checkpoint", "executor_id", key.executor)
+			why = "the agent restarted and the framework does not checkpoint: it ended the executor"
 		case alive && cp.Executor != nil:
 			found = append(found, recoveredExecutor{key: key, cp: cp, c: c})
 			continue
@@ -729,12 +734,13 @@ func (a *agent) mesosExecutorEnv(env map[string]string, key executorKey, sandbox
 	env["MESOS_DIRECTORY"], env["MESOS_SANDBOX"] = sandbox, sandbox
 	env["MESOS_AGENT_ENDPOINT"] = a.info.GetHttpAddress()
 	env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = fmt.Sprintf("%dsecs", int(ExecutorShutdownGracePeriod/time.Second))
-	// With checkpointing (the framework asks, and the agent has a work dir
-	// to recover from), the executor outlives an agent restart and
-	// subscribes again, retrying for as long as the restarted agent waits
-	// for it (the executor registration timeout).
+	// With checkpointing (the framework's, messages.Checkpointing: unset
+	// means yes; and a work dir to recover from), the executor outlives an
+	// agent restart and subscribes again, retrying for as long as the
+	// restarted agent waits for it (the executor registration timeout).
+	// Without, it exits with its agent, which would end it anyway.
 	env["MESOS_CHECKPOINT"] = "0"
-	if framework.GetCheckpoint() && a.cfg.WorkDir != "" {
+	if messages.Checkpointing(framework) && a.cfg.WorkDir != "" {
 		env["MESOS_CHECKPOINT"] = "1"
 		env["MESOS_RECOVERY_TIMEOUT"] = fmt.Sprintf("%dsecs", int64(a.executorTimeout().Seconds()))
 		env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs" // Mesos' default

@@ -12,6 +12,7 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
+	"google.golang.org/protobuf/proto"
 )
 
 // recordingContainerizer publishes each launch's spec on the cluster's
@@ -50,7 +51,9 @@ func TestFetchAndMesosExecutorEnvironment(t *testing.T) {
 	execInfo := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "ex"}, Mesos: true,
 		Command: &messages.CommandInfo{Value: "./my-executor", Shell: true, Uris: []*messages.CommandInfo_URI{{Value: artifact, Executable: true}}}}
 	var once sync.Once
-	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+	// A framework that does not checkpoint: its Mesos executor is told
+	// MESOS_CHECKPOINT=0 (exit with the agent; not waited for).
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}, Checkpoint: proto.Bool(false)}, scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
 		if o, ok := ev.(*messages.Offers); ok {
 			once.Do(func() {
 				d.Launch(o.Offers[:1],
@@ -63,7 +66,7 @@ func TestFetchAndMesosExecutorEnvironment(t *testing.T) {
 	seen := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(launchSeen); return ok }).(launchSeen)
 	env := seen.spec.Env
 	if env["MESOS_EXECUTOR_ID"] != "ex" || env["MESOS_FRAMEWORK_ID"] == "" || env["MESOS_SANDBOX"] != seen.spec.Sandbox ||
-		env["MESOS_DIRECTORY"] != seen.spec.Sandbox || env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] == "" || env["MESOS_CHECKPOINT"] != "0" {
+		env["MESOS_DIRECTORY"] != seen.spec.Sandbox || env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] == "" || env["MESOS_CHECKPOINT"] != "0" || env["MESOS_RECOVERY_TIMEOUT"] != "" {
 		t.Fatalf("a Mesos executor's environment: %v", env)
 	}
 	if mode, ok := seen.files["my-executor"]; !ok || mode != 0o755 {

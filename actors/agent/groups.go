@@ -62,7 +62,7 @@ func (a *agent) handleRunTaskGroup(ctx actor.Context, msg *messages.RunTaskGroup
 		return
 	}
 	first := taskKey{msg.Tasks[0].GetFramework().GetId().GetValue(), msg.Tasks[0].GetTask().GetTaskId().GetValue()}
-	g := &taskGroup{executorID: msg.GetExecutor().GetExecutorId().GetValue(), cgroupParent: "group" + containerIDSep + containerID(first)}
+	g := &taskGroup{executorID: msg.GetExecutor().GetExecutorId().GetValue(), cgroupParent: groupCgroupParent(first)}
 	runs := make([]*taskRun, 0, len(msg.Tasks))
 	for _, rt := range msg.Tasks {
 		run := a.admitTask(ctx, rt)
@@ -296,6 +296,10 @@ func (run *taskRun) groupExecutorID() *messages.ExecutorID {
 	return &messages.ExecutorID{Value: run.group.executorID}
 }
 
+// groupCgroupParent names the parent cgroup of a task group whose first
+// task is first.
+func groupCgroupParent(first taskKey) string { return "group" + containerIDSep + containerID(first) }
+
 // rejoinGroup puts a task a restarted agent recovered back in its task
 // group (of the default executor), so that its failure still takes the
 // group down and the group's parent cgroup is removed with its last task.
@@ -308,7 +312,7 @@ func (a *agent) rejoinGroup(rc *recovery, run *taskRun) {
 	first := taskKey{run.key.framework, m.GetTaskIds()[0].GetValue()}
 	g, ok := rc.groups[first]
 	if !ok {
-		g = &taskGroup{executorID: m.GetExecutorId().GetValue(), cgroupParent: "group" + containerIDSep + containerID(first)}
+		g = &taskGroup{executorID: m.GetExecutorId().GetValue(), cgroupParent: groupCgroupParent(first)}
 		if rc.groups == nil {
 			rc.groups = map[taskKey]*taskGroup{}
 		}

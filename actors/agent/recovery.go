@@ -34,6 +34,17 @@ import (
 // whatever a damaged protobuf happens to parse as; unframed ones that an
 // older agent wrote are read as they are.
 //
+// A framework that does not checkpoint (FrameworkInfo.checkpoint false;
+// unset means it does: messages.Checkpointing) gets Mesos' semantics: its
+// tasks and executors do not survive an agent restart. The agent still
+// writes their checkpoints, because a checkpoint is how a restarted agent
+// finds what to end (a process where no cgroup holds it), but it does not
+// recover from them: it ends what the framework left running (processes,
+// cgroups, Docker containers, executors, without waiting for executors to
+// re-register), removes the checkpoints, drops the unacknowledged updates,
+// and re-registers without those tasks; the master then tells the
+// framework TASK_LOST, REASON_AGENT_DISCONNECTED (discardTasks).
+//
 // A checkpoint that cannot be read (the disk garbled it) loses the task's
 // process, not the task: the agent ends whatever runs in the task's
 // container (its cgroup; see containerizer.Destroyer), and only then, and
@@ -142,6 +153,7 @@ func (a *agent) recover(ctx actor.Context) {
 	a.loadReservations()
 	rc := &recovery{stopped: map[executorKey]string{}}
 	cps, lostIn := a.readTaskCheckpoints(rc)
+	cps, discard := keptOnRestart(cps)
 	found := a.findExecutors(rc, lostIn)
 	for _, r := range found {
 		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
@@ -150,6 +162,7 @@ func (a *agent) recover(ctx actor.Context) {
 	for _, r := range cps {
 		a.recoverTask(rc, r.cp, r.sandbox)
 	}
+	a.discardTasks(rc, discard)
 	a.reconnectExecutors(ctx, found)
 	if len(rc.destroy) == 0 {
 		for _, report := range rc.reports {
@@ -189,8 +202,77 @@ func (a *agent) recovered(ctx actor.Context) {
 }
 
 type readCheckpoint struct {
-	cp      *messages.TaskCheckpoint
-	sandbox string
+	cp            *messages.TaskCheckpoint
+	path, sandbox string
+}
+
+// keptOnRestart splits the task checkpoints a restarted agent read into
+// the tasks it recovers and those of frameworks that do not checkpoint,
+// which it discards (discardTasks), each in the order read.
+func keptOnRestart(cps []readCheckpoint) (recover, discard []readCheckpoint) {
+	for _, r := range cps {
+		if messages.Checkpointing(r.cp.Run.GetFramework()) {
+			recover = append(recover, r)
+		} else {
+			discard = append(discard, r)
+		}
+	}
+	return recover, discard
+}
+
+// discardTasks ends what tasks of frameworks that do not checkpoint left
+// running and forgets them: off the actor and before the agent registers,
+// it kills the task's process (recorded in the checkpoint), ends what
+// runs in its container (its cgroup, its processes by sandbox, its Docker
+// container by label) and the parent cgroup of its task group, then
+// removes the checkpoint; the sandbox is collected as a finished task's
+// is. The task is not in a.tasks, so the re-registration does not report
+// it, and its unacknowledged updates are dropped: the master tells the
+// framework once, TASK_LOST. Mesos' agent, which writes no checkpoint for
+// such a framework, destroys its containers as orphans on recovery.
+func (a *agent) discardTasks(rc *recovery, cps []readCheckpoint) {
+	parents := map[string]bool{}
+	var order []string
+	for _, r := range cps {
+		t := r.cp.Run.Task
+		key := taskKey{r.cp.Run.Framework.GetId().GetValue(), t.GetTaskId().GetValue()}
+		a.log.Info("the task's framework does not checkpoint: ending what the task left, not recovering it",
+			"framework_id", key.framework, "task_id", key.task, "state", r.cp.State.String())
+		ctrs := []containerizer.Containerizer{a.cfg.Containerizer}
+		if t.GetContainer().GetType() == messages.ContainerInfo_DOCKER {
+			ctrs = append(ctrs, a.cfg.Docker)
+		}
+		if m := r.cp.Run.GetGroup(); len(m.GetTaskIds()) > 0 && t.GetExecutor() == nil {
+			p := groupCgroupParent(taskKey{key.framework, m.GetTaskIds()[0].GetValue()})
+			if !parents[p] {
+				parents[p] = true
+				order = append(order, p)
+			}
+		}
+		pid, start, sandbox, path := int(r.cp.Pid), r.cp.StartTime, r.sandbox, r.path
+		destroy := a.destroyer(containerID(key), sandbox, ctrs...)
+		rc.destroy = append(rc.destroy, func(ctx context.Context) {
+			if c, alive := containerizer.Attach(ctx, pid, start, sandbox); alive {
+				c.Kill(0)
+				if _, err := c.Wait(ctx); err != nil {
+					return // the agent stops; its next run ends it
+				}
+			}
+			destroy(ctx)
+			_ = checkpoint.Remove(path)
+		})
+		rc.reports = append(rc.reports, func(actor.Context) { a.later(a.sandboxGC(), gcSandbox{dir: sandbox}) })
+	}
+	if gc, ok := a.cfg.Containerizer.(containerizer.GroupCleaner); ok && len(order) > 0 {
+		log := a.log
+		rc.destroy = append(rc.destroy, func(ctx context.Context) {
+			for _, p := range order {
+				if err := gc.RemoveGroup(p); err != nil {
+					log.Warn("task group's parent cgroup not removed", "group", p, "err", err)
+				}
+			}
+		})
+	}
 }
 
 // readTaskCheckpoints reads every task checkpoint. One that cannot be
@@ -219,7 +301,7 @@ func (a *agent) readTaskCheckpoints(rc *recovery) (cps []readCheckpoint, lostIn 
 			lostIn[key.framework] = true
 			continue
 		}
-		cps = append(cps, readCheckpoint{cp: cp, sandbox: sandbox})
+		cps = append(cps, readCheckpoint{cp: cp, path: path, sandbox: sandbox})
 	}
 	return cps, lostIn
 }

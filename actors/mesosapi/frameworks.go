@@ -9,6 +9,7 @@ import (
 
 	"github.com/agora-sched/agora/messages"
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // framework is what the bridge keeps of a Mesos FrameworkInfo beyond
@@ -35,7 +36,10 @@ const maxFailoverTimeout = 100 * 365 * 24 * time.Hour
 // (labels, webui_url, domain) are ignored, as Mesos ignores capabilities it
 // does not know.
 func frameworkIn(m *mesos.FrameworkInfo) (framework, error) {
-	f := framework{info: &messages.FrameworkInfo{Name: m.GetName(), User: m.GetUser(), Checkpoint: m.GetCheckpoint(),
+	// checkpoint: Mesos' default (unset) is false, Agora's is true, so it
+	// is always set here: a Mesos framework that says nothing does not
+	// checkpoint, as on Mesos (messages.Checkpointing).
+	f := framework{info: &messages.FrameworkInfo{Name: m.GetName(), User: m.GetUser(), Checkpoint: proto.Bool(m.GetCheckpoint()),
 		Hostname: m.GetHostname(), Principal: m.GetPrincipal()}}
 	if id := m.GetId().GetValue(); id != "" {
 		f.info.Id = &messages.FrameworkID{Value: id}

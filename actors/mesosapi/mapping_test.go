@@ -233,6 +233,43 @@ func TestFrameworkIn(t *testing.T) {
 	}
 }
 
+// FrameworkInfo.checkpoint: Mesos' default (unset) is false and Agora's
+// is true, so a Mesos framework that says nothing becomes an explicit
+// false in Agora's FrameworkInfo (its tasks do not outlive an agent
+// restart, as on Mesos); what it says is kept; and a native framework
+// that says nothing is shown to Mesos clients as checkpointing. The
+// master's word for such a task's end maps to Mesos' own reason.
+func TestFrameworkCheckpointMapping(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   *bool
+		want bool
+	}{
+		{"unset", nil, false},
+		{"false", proto.Bool(false), false},
+		{"true", proto.Bool(true), true},
+	} {
+		f, err := frameworkIn(&mesos.FrameworkInfo{User: proto.String("u"), Name: proto.String("f"), Checkpoint: tc.in})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if f.info.Checkpoint == nil || *f.info.Checkpoint != tc.want || messages.Checkpointing(f.info) != tc.want {
+			t.Errorf("%s: Agora's checkpoint %v, want explicitly %v", tc.name, f.info.Checkpoint, tc.want)
+		}
+		if out := frameworkOut(f.info, "fw"); out.Checkpoint == nil || out.GetCheckpoint() != tc.want {
+			t.Errorf("%s: back to Mesos as %v, want %v", tc.name, out.Checkpoint, tc.want)
+		}
+	}
+	if out := frameworkOut(&messages.FrameworkInfo{Name: "native", Roles: []string{"r"}}, "fw"); !out.GetCheckpoint() {
+		t.Errorf("a native framework that leaves checkpoint unset is shown as %v, want true (Agora's default)", out.Checkpoint)
+	}
+	got := statusOut(&messages.TaskStatus{TaskId: &messages.TaskID{Value: "t"}, State: messages.TaskState_TASK_LOST,
+		Reason: messages.TaskStatusReason_REASON_AGENT_DISCONNECTED, Message: "agent a restarted"})
+	if got.GetReason() != mesos.TaskStatus_REASON_AGENT_DISCONNECTED || got.GetSource() != mesos.TaskStatus_SOURCE_MASTER || got.GetMessage() != "agent a restarted" {
+		t.Errorf("a non-checkpointing framework's task lost with its agent's restart: %v", got)
+	}
+}
+
 // A Mesos HealthCheck keeps its fields (unset times stay unset: the same
 // defaults apply), an invalid one is refused, and TaskStatus.healthy goes
 // both ways.

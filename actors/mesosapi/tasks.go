@@ -327,8 +327,9 @@ func statusMapped(s *messages.TaskStatus) mappedStatus {
 			out.message = s.Reason.String() + ": " + out.message
 		}
 	}
-	if s.Reason == messages.TaskStatusReason_REASON_RECONCILIATION {
-		out.source = mesos.TaskStatus_SOURCE_MASTER.Enum()
+	switch s.Reason {
+	case messages.TaskStatusReason_REASON_RECONCILIATION, messages.TaskStatusReason_REASON_AGENT_DISCONNECTED:
+		out.source = mesos.TaskStatus_SOURCE_MASTER.Enum() // the master's own word, as in Mesos
 	}
 	return out
 }
@@ -458,7 +459,7 @@ func executorOut(e *messages.ExecutorInfo, key executorKey) *mesos.ExecutorInfo 
 // frameworkOut is an Agora FrameworkInfo as Mesos writes it.
 func frameworkOut(f *messages.FrameworkInfo, id string) *mesos.FrameworkInfo {
 	out := &mesos.FrameworkInfo{User: proto.String(f.GetUser()), Name: proto.String(f.GetName()), Id: &mesos.FrameworkID{Value: proto.String(id)},
-		Checkpoint: proto.Bool(f.GetCheckpoint()), Roles: f.GetRoles()}
+		Checkpoint: proto.Bool(messages.Checkpointing(f)), Roles: f.GetRoles()}
 	if f.GetHostname() != "" {
 		out.Hostname = proto.String(f.Hostname)
 	}

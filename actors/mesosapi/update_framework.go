@@ -81,7 +81,7 @@ func checkFrameworkUpdate(old, upd framework) error {
 		return fmt.Errorf("%w: UPDATE_FRAMEWORK cannot change the principal (from %q to %q)", ErrInvalid, old.info.GetPrincipal(), upd.info.GetPrincipal())
 	case old.info.GetUser() != upd.info.GetUser():
 		return fmt.Errorf("%w: UPDATE_FRAMEWORK changing the user (from %q to %q)", ErrUnsupported, old.info.GetUser(), upd.info.GetUser())
-	case old.info.GetCheckpoint() != upd.info.GetCheckpoint():
+	case messages.Checkpointing(old.info) != messages.Checkpointing(upd.info):
 		return fmt.Errorf("%w: UPDATE_FRAMEWORK changing checkpoint", ErrUnsupported)
 	case !sameSet(capabilityNames(old.info), capabilityNames(upd.info)):
 		return fmt.Errorf("%w: UPDATE_FRAMEWORK changing the REVOCABLE_RESOURCES or PARTITION_AWARE capability", ErrUnsupported)

@@ -272,6 +272,24 @@ func hasRole(info *messages.FrameworkInfo, role string) bool {
 	return false
 }
 
+// markUnreported ends a live task its agent re-registered without. A
+// framework that does not checkpoint (messages.Checkpointing) lost it to
+// the agent's restart, which ended it rather than recover it: TASK_LOST
+// with REASON_AGENT_DISCONNECTED, partition-aware or not, as Mesos' master
+// tells such a framework when its agent's connection breaks
+// (master.cpp, Master::exited and removeFramework(Slave*, Framework*)),
+// which Agora's master learns of when the agent comes back. Any other
+// task is gone for a reason the agent did not say (a launch it never
+// got): TASK_GONE or TASK_LOST, REASON_AGENT_RESTARTED.
+func (c *Core) markUnreported(a *agentRecord, t *taskRecord, now time.Time) {
+	if f, ok := c.books.frameworks[t.frameworkID()]; ok && !messages.Checkpointing(f.info) {
+		c.markTask(t, messages.TaskState_TASK_LOST, messages.TaskStatusReason_REASON_AGENT_DISCONNECTED,
+			"agent "+a.info.GetHostname()+" re-registered without the task: the framework does not checkpoint, so its tasks end when their agent restarts", now)
+		return
+	}
+	c.markTask(t, c.goneState(t), messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task", now)
+}
+
 // readmit settles an agent's tasks after it (re-)registered: tasks it
 // reports come back to their reported state, tasks it does not report are
 // lost; the allocator gets the agent back with what is in use, its
@@ -289,7 +307,7 @@ func (c *Core) readmit(a *agentRecord, reported []*messages.Task, executors []*m
 		rep, ok := seen[taskKey{t.frameworkID(), t.id()}]
 		switch {
 		case !ok:
-			c.markTask(t, c.goneState(t), messages.TaskStatusReason_REASON_AGENT_RESTARTED, "the agent re-registered without this task", now)
+			c.markUnreported(a, t, now)
 			continue
 		case messages.IsTerminal(rep.State):
 			// Ended while the agent was away: its own status update, which

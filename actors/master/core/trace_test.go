@@ -14,6 +14,7 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/datadriven"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestTraces runs the protocol traces in testdata/traces/: each file is a script
@@ -339,6 +340,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			case "partition-aware":
 				info.Capabilities = append(info.Capabilities, messages.Capability_PARTITION_AWARE)
 			}
+		}
+		switch arg(t, d, "checkpoint", "") { // unset by default: checkpointing
+		case "true":
+			info.Checkpoint = proto.Bool(true)
+		case "false":
+			info.Checkpoint = proto.Bool(false)
 		}
 		r = e.c.Subscribe(e.peerAs(t, d, conn), &messages.SubscribeFramework{Info: info, Session: arg(t, d, "session", ""), Pid: e.pid(t, d)}, e.now)
 		for _, eff := range r.Effects {

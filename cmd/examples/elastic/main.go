@@ -200,6 +200,7 @@ func main() {
 	healthTimeout := flag.Duration("health-timeout", 0, "a health check that takes longer fails (0: 20s)")
 	healthGrace := flag.Duration("health-grace", 0, "failures this long after a task starts are ignored until a check passes (0: 10s)")
 	healthFailures := flag.Uint("health-failures", 0, "failed health checks in a row that kill a task (0: 3)")
+	checkpoint := flag.Bool("checkpoint", true, "tasks outlive a restart of their agent; false: they end with it (TASK_LOST, REASON_AGENT_DISCONNECTED), Mesos' default")
 	tlsOpts := security.FromEnv() // agora dev's certificates unless told otherwise
 	tlsOpts.RegisterFlags(flag.CommandLine)
 	logOpts := logging.FromEnv()
@@ -265,6 +266,9 @@ func main() {
 		Capabilities: []messages.Capability{messages.Capability_PARTITION_AWARE}}
 	if *id != "" {
 		info.Id = &messages.FrameworkID{Value: *id}
+	}
+	if !*checkpoint {
+		info.Checkpoint = proto.Bool(false) // unset is Agora's default: checkpointing
 	}
 	pid := node.System.Root.Spawn(scheduler.Props(scheduler.Config{Info: info, Logger: log}, e))
 	ctx, stopFollowing := context.WithCancel(context.Background())
