@@ -144,8 +144,12 @@ func (a *agent) recover(ctx actor.Context) {
 	cps, lostIn := a.readTaskCheckpoints(rc)
 	found := a.findExecutors(rc, lostIn)
 	for _, r := range found {
-		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
-			reconnecting: true, tasks: map[taskKey]*taskRun{}, role: r.cp.Role, exitStatus: -1}
+		ctr := a.cfg.Containerizer
+		if inDocker(r.cp.Info) {
+			ctr = a.cfg.Docker
+		}
+		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c, ctr: ctr,
+			reconnecting: true, reconnectTo: r.cp.Executor, tasks: map[taskKey]*taskRun{}, role: r.cp.Role, exitStatus: -1}
 	}
 	for _, r := range cps {
 		a.recoverTask(rc, r.cp, r.sandbox)
