@@ -102,7 +102,10 @@ func noContainerLeft(t *testing.T, d *containerizer.Docker, id string) {
 }
 
 func resizedTo(memMB float64) func(any) bool {
-	return func(ev any) bool { r, ok := ev.(agent.ExecutorResized); return ok && r.ExecutorID == "boxed" && r.MemMB == memMB }
+	return func(ev any) bool {
+		r, ok := ev.(agent.ExecutorResized)
+		return ok && r.ExecutorID == "boxed" && r.MemMB == memMB
+	}
 }
 
 // launchTwo launches tasks t1 and t2 (cpus:0.5;mem:64 each) on executor
