@@ -150,7 +150,12 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 			sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
 		})
 		a.later(a.executorTimeout(), executorTimeout{key: key})
-		a.log.Info("launching executor", "framework_id", key.framework, "executor_id", key.executor, "image", container.GetDocker().GetImage())
+		if container != nil {
+			a.log.Info("launching executor in a Docker container", "framework_id", key.framework, "executor_id", key.executor,
+				"image", container.Docker.Image, "network", container.Docker.Network)
+		} else {
+			a.log.Info("launching executor", "framework_id", key.framework, "executor_id", key.executor)
+		}
 		ctx.ActorSystem().EventStream.Publish(ExecutorLaunched{FrameworkID: key.framework, ExecutorID: key.executor})
 	}
 	if _, ok := ex.tasks[run.key]; !ok {
