@@ -60,9 +60,17 @@ func (a *agent) executorRuntime(info *messages.ExecutorInfo) (containerizer.Cont
 	return a.cfg.Docker, c, nil
 }
 
-// inDocker reports whether an executor runs in a Docker container.
+// inDocker reports whether an executor is to run in a Docker container.
 func inDocker(info *messages.ExecutorInfo) bool {
 	return info.GetContainer().GetType() == messages.ContainerInfo_DOCKER
+}
+
+// dockerCheckpoint reports whether an executor checkpoint is of one in a
+// Docker container, which names no process: an agent from before
+// executors ran in Docker ran every executor as a process (and recorded
+// it), whatever its ContainerInfo said.
+func dockerCheckpoint(cp *messages.ExecutorCheckpoint) bool {
+	return inDocker(cp.GetInfo()) && cp.GetPid() == 0
 }
 
 // executorContainer is the Docker container an executor runs in: its

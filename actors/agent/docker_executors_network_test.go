@@ -45,3 +45,25 @@ func TestExecutorContainerNetwork(t *testing.T) {
 		t.Errorf("a DOCKER container without an image: %v", err)
 	}
 }
+
+// A checkpoint names the executor's process unless the executor ran in a
+// Docker container (found again by its label). An agent from before
+// executors ran in Docker ran one whose ContainerInfo said DOCKER as a
+// process, and recorded it: a restarted agent follows that process, not a
+// container that was never made.
+func TestDockerCheckpoint(t *testing.T) {
+	docker := &messages.ExecutorInfo{Container: &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER}}
+	for _, tc := range []struct {
+		name string
+		cp   *messages.ExecutorCheckpoint
+		want bool
+	}{
+		{"in Docker", &messages.ExecutorCheckpoint{Info: docker}, true},
+		{"DOCKER run as a process by an older agent", &messages.ExecutorCheckpoint{Info: docker, Pid: 4242, StartTime: 7}, false},
+		{"a process", &messages.ExecutorCheckpoint{Info: &messages.ExecutorInfo{}, Pid: 4242, StartTime: 7}, false},
+	} {
+		if got := dockerCheckpoint(tc.cp); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

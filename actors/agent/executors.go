@@ -59,8 +59,9 @@ type executorRun struct {
 	ready     bool
 	container containerizer.Container
 	// ctr runs its container: the agent's containerizer, or Docker for an
-	// executor in a Docker container (docker_executors.go).
-	ctr containerizer.Containerizer
+	// executor in a Docker container (docker_executors.go: docker).
+	ctr    containerizer.Containerizer
+	docker bool
 	// reconnecting: recovered from an earlier run of the agent, waiting
 	// for its ReregisterExecutor; reconnectTo is the actor it had
 	// registered, which is asked to.
@@ -127,7 +128,7 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 			a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, err.Error(), nil)
 			return
 		}
-		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}, role: run.role, exitStatus: -1, ctr: ctr}
+		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}, role: run.role, exitStatus: -1, ctr: ctr, docker: container != nil}
 		a.executors[key] = ex
 		spec := containerizer.LaunchSpec{ID: executorContainerID(key), Command: info.Command, Container: container, Sandbox: sandbox,
 			User: a.userOf(info.Command, run.framework), Ports: executorPorts(info), Env: map[string]string{
@@ -325,7 +326,7 @@ func (a *agent) checkpointExecutor(ex *executorRun) {
 	// A process is identified by its PID and start time; a Docker
 	// container by its label, which the executor's IDs make.
 	id, ok := ex.container.(containerizer.Identified)
-	if a.cfg.WorkDir == "" || !ok && !inDocker(ex.info) {
+	if a.cfg.WorkDir == "" || !ok && !ex.docker {
 		return
 	}
 	var pid int
@@ -373,7 +374,7 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 		// kind of container it had.
 		ctrs := []containerizer.Containerizer{a.cfg.Containerizer, a.cfg.Docker}
 		switch {
-		case err == nil && inDocker(cp.Info):
+		case err == nil && dockerCheckpoint(cp):
 			// Asked of the engine once adopted (reattachExecutor).
 			alive, ctrs = a.cfg.Docker != nil, ctrs[1:]
 		case err == nil:
@@ -394,7 +395,7 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 		case alive:
 			a.log.Warn("an executor the previous run started had not registered; stopping it", "executor_id", key.executor)
 			why = "the agent restarted before its executor registered: it ended the executor"
-		case inDocker(cp.Info):
+		case dockerCheckpoint(cp):
 			why = "the agent restarted without a Docker engine, and its executor ran in a Docker container"
 		default:
 			why = "its executor ended while the agent was down" // its group and checkpoint go
@@ -422,7 +423,7 @@ func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor)
 		ex, ok := a.executors[r.key]
 		switch {
 		case !ok:
-		case inDocker(ex.info):
+		case ex.docker:
 			a.reattachExecutor(ex) // then reconnected
 		default:
 			// Its container goes with it: the run that created it is gone.

@@ -144,11 +144,11 @@ func (a *agent) recover(ctx actor.Context) {
 	cps, lostIn := a.readTaskCheckpoints(rc)
 	found := a.findExecutors(rc, lostIn)
 	for _, r := range found {
-		ctr := a.cfg.Containerizer
-		if inDocker(r.cp.Info) {
+		ctr, docker := a.cfg.Containerizer, dockerCheckpoint(r.cp)
+		if docker {
 			ctr = a.cfg.Docker
 		}
-		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c, ctr: ctr,
+		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c, ctr: ctr, docker: docker,
 			reconnecting: true, reconnectTo: r.cp.Executor, tasks: map[taskKey]*taskRun{}, role: r.cp.Role, exitStatus: -1}
 	}
 	for _, r := range cps {
