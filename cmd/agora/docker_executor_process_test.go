@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"net"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 	mesos "github.com/agora-sched/agora/messages/mesos/v1"
@@ -111,5 +116,115 @@ func TestMesosExecutorInDockerContainer(t *testing.T) {
 		if !strings.Contains(string(log), want) {
 			t.Fatalf("the executor's log lacks %q:\n%s", want, log)
 		}
+	}
+}
+
+// waitContainerLog follows a container's output (the engine's log, which
+// goes on while no agent copies it into the sandbox) until a line says
+// want.
+func waitContainerLog(t *testing.T, d *containerizer.Docker, id, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	rc, err := d.Client.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	lines := bufio.NewScanner(rc) // the engine's frame headers stay in the lines: the words are whole
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), want) {
+			return
+		}
+	}
+	t.Fatalf("container %s never said %q: %v", id, want, lines.Err())
+}
+
+// A checkpointing framework's Mesos executor in a Docker container
+// outlives its agent, as a process executor does: SIGKILL the agent while
+// the task runs, let the task finish while the agent is down (the
+// executor cannot send its update), start the agent again. The restarted
+// agent finds the same container by its label, the executor (started with
+// MESOS_CHECKPOINT=1) subscribes again with the update the dead agent
+// never acknowledged, and the framework sees the task FINISHED, never
+// LOST or FAILED; then the executor is shut down and its container goes.
+func TestMesosExecutorInDockerSurvivesAgentRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs agora processes and the Docker engine; make test runs it")
+	}
+	d, err := containerizer.NewDocker()
+	if err != nil {
+		t.Fatalf("this test needs the Docker engine: %v", err)
+	}
+	t.Cleanup(d.Close)
+	if _, err := d.Client.ImageInspect(t.Context(), "agora/busybox:test"); err != nil {
+		t.Fatalf("test image agora/busybox:test missing: run `make images` (make test does): %v", err)
+	}
+	bin := staticMesosExecutor(t)
+	dir := workDir(t)
+	// The agent's executor API must stay where the executor was told it is.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentHTTP := ln.Addr().String()
+	ln.Close()
+	_, m := startNode(t, "master", "node", "--role=master", "--insecure", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, "m"),
+		"--allocation-interval", "100ms")
+	agentArgs := []string{"node", "--role=agent", "--insecure", "--listen", anyPort, "--agent-http", agentHTTP, "--master", m.Remoting,
+		"--work-dir", filepath.Join(dir, "a"), "--resources", "cpus:2;mem:512", "--isolation", "none", "--registration-backoff", "100ms",
+		"--executor-registration-timeout", "60s"}
+	agent, _ := startNode(t, "agent", agentArgs...)
+	waitStateOf(t, "http", m.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+
+	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("boxed-checkpointing"),
+		FailoverTimeout: proto.Float64(3600), Checkpoint: proto.Bool(true)})
+	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
+	scalar := func(name string, v float64) *mesos.Resource {
+		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
+	}
+	inSandbox := containerizer.ContainerSandbox + "/mesos-executor"
+	executor := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("boxed")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
+		Command: &mesos.CommandInfo{Value: proto.String(inSandbox), Shell: proto.Bool(false), Arguments: []string{inSandbox},
+			Uris: []*mesos.CommandInfo_URI{{Value: proto.String(bin), Executable: proto.Bool(true), Extract: proto.Bool(false)}}},
+		Container: &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(), Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String("agora/busybox:test")}},
+		Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+	task := &mesos.TaskInfo{Name: proto.String("survivor"), TaskId: &mesos.TaskID{Value: proto.String("survivor")}, AgentId: offer.AgentId,
+		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+	fw.launch(offer, task)
+	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
+	label := filters.NewArgs(filters.Arg("label", containerizer.LabelTask+"="+fw.fid.GetValue()+".executor.boxed"))
+	list, err := d.Client.ContainerList(t.Context(), container.ListOptions{Filters: label})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("the executor's container: %v %v", list, err)
+	}
+	id := list[0].ID
+	waitContainerLog(t, d, id, "SUBSCRIBED to agent")
+
+	agent.signal(syscall.SIGKILL)
+	<-agent.done
+	sandbox := filepath.Join(dir, "a", "frameworks", fw.fid.GetValue(), "tasks", "executor.boxed")
+	if err := os.WriteFile(filepath.Join(sandbox, "finish-survivor"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The executor finished its task while no agent listened.
+	waitContainerLog(t, d, id, "update survivor TASK_FINISHED not sent")
+
+	agent, _ = startNode(t, "agent-again", agentArgs...)
+	agent.out.waitFor(t, "re-attached to an executor's Docker container")
+	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_FINISHED)
+	for _, s := range fw.seen {
+		if strings.Contains(s, "TASK_LOST") || strings.Contains(s, "TASK_FAILED") {
+			t.Fatalf("the task did not survive its agent's restart: updates %q", fw.seen)
+		}
+	}
+	agent.out.waitFor(t, "executor ended") // told to shut down: it had no task left
+	if left, err := d.Client.ContainerList(t.Context(), container.ListOptions{All: true, Filters: label}); err != nil || len(left) != 0 {
+		t.Fatalf("the executor's container outlived it: %v %v", left, err)
+	}
+	// The restarted agent copied the whole of the container's output.
+	log, _ := os.ReadFile(filepath.Join(sandbox, "stderr"))
+	if n := strings.Count(string(log), "SUBSCRIBED to agent"); n != 2 || !strings.Contains(string(log), "subscribing with 0 unacknowledged tasks and 1 updates") {
+		t.Fatalf("the executor subscribed %d times (want twice, in one container), or not with its unacknowledged update:\n%s", n, log)
 	}
 }

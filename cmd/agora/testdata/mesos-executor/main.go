@@ -4,7 +4,10 @@
 // executor library does: it subscribes at MESOS_AGENT_ENDPOINT, answers
 // each LAUNCH with TASK_RUNNING, finishes a task once the file
 // $MESOS_SANDBOX/finish-<task ID> exists, and exits 0 when told to shut
-// down (1 when it loses its agent). It logs to stderr what it saw.
+// down. With MESOS_CHECKPOINT=1 it outlives its agent: it subscribes again
+// (every 200 ms, for MESOS_RECOVERY_TIMEOUT) with the tasks and updates
+// the agent had not acknowledged; otherwise it exits 1 when it loses its
+// agent. It logs to stderr what it saw.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,13 +61,22 @@ func main() {
 		}
 		return res, err
 	}
+	checkpoint := os.Getenv("MESOS_CHECKPOINT") == "1"
+	recovery, err := time.ParseDuration(strings.TrimSuffix(os.Getenv("MESOS_RECOVERY_TIMEOUT"), "ecs"))
+	if checkpoint && err != nil {
+		log.Fatalf("MESOS_RECOVERY_TIMEOUT %q: %v", os.Getenv("MESOS_RECOVERY_TIMEOUT"), err)
+	}
 	var mu sync.Mutex
+	unackedTasks := map[string]*mesos.TaskInfo{}
+	unackedUpdates := map[string]*exec.Call_Update{}
 	update := func(task string, state mesos.TaskState) {
 		uuid := make([]byte, 16)
 		_, _ = rand.Read(uuid)
-		res, err := post(&exec.Call{Type: exec.Call_UPDATE.Enum(), Update: &exec.Call_Update{Status: &mesos.TaskStatus{
+		u := &exec.Call_Update{Status: &mesos.TaskStatus{
 			TaskId: &mesos.TaskID{Value: proto.String(task)}, State: state.Enum(), Uuid: uuid,
-			Source: mesos.TaskStatus_SOURCE_EXECUTOR.Enum(), ExecutorId: &mesos.ExecutorID{Value: proto.String(eid)}}}})
+			Source: mesos.TaskStatus_SOURCE_EXECUTOR.Enum(), ExecutorId: &mesos.ExecutorID{Value: proto.String(eid)}}}
+		unackedUpdates[string(uuid)] = u // resent with the next subscription until acknowledged
+		res, err := post(&exec.Call{Type: exec.Call_UPDATE.Enum(), Update: u})
 		if err != nil {
 			log.Printf("update %s %s not sent: %v", task, state, err)
 			return
@@ -84,30 +97,61 @@ func main() {
 			mu.Unlock()
 		}
 	}()
-	res, err := post(&exec.Call{Type: exec.Call_SUBSCRIBE.Enum(), Subscribe: &exec.Call_Subscribe{}})
-	if err != nil {
-		log.Fatalf("subscription failed: %v", err)
-	}
-	events := bufio.NewReader(res.Body)
+	lost := time.Now()
 	for {
-		ev, err := next(events)
-		if err != nil {
-			log.Printf("disconnected from the agent: %v", err)
-			os.Exit(1)
-		}
 		mu.Lock()
-		switch ev.GetType() {
-		case exec.Event_SUBSCRIBED:
-			log.Printf("SUBSCRIBED to agent %s", ev.GetSubscribed().GetAgentInfo().GetId().GetValue())
-		case exec.Event_LAUNCH:
-			task := ev.GetLaunch().GetTask().GetTaskId().GetValue()
-			running[task] = true
-			update(task, mesos.TaskState_TASK_RUNNING)
-		case exec.Event_SHUTDOWN:
-			log.Print("SHUTDOWN")
-			os.Exit(0)
+		sub := &exec.Call_Subscribe{}
+		for _, t := range unackedTasks {
+			sub.UnacknowledgedTasks = append(sub.UnacknowledgedTasks, t)
+		}
+		for _, u := range unackedUpdates {
+			sub.UnacknowledgedUpdates = append(sub.UnacknowledgedUpdates, u)
 		}
 		mu.Unlock()
+		if res, err := post(&exec.Call{Type: exec.Call_SUBSCRIBE.Enum(), Subscribe: sub}); err != nil {
+			log.Printf("subscription failed: %v", err)
+		} else {
+			log.Printf("subscribing with %d unacknowledged tasks and %d updates", len(sub.UnacknowledgedTasks), len(sub.UnacknowledgedUpdates))
+			err := follow(bufio.NewReader(res.Body), func(ev *exec.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch ev.GetType() {
+				case exec.Event_SUBSCRIBED:
+					log.Printf("SUBSCRIBED to agent %s", ev.GetSubscribed().GetAgentInfo().GetId().GetValue())
+				case exec.Event_LAUNCH:
+					t := ev.GetLaunch().GetTask()
+					unackedTasks[t.GetTaskId().GetValue()] = t
+					running[t.GetTaskId().GetValue()] = true
+					update(t.GetTaskId().GetValue(), mesos.TaskState_TASK_RUNNING)
+				case exec.Event_ACKNOWLEDGED:
+					delete(unackedTasks, ev.GetAcknowledged().GetTaskId().GetValue())
+					delete(unackedUpdates, string(ev.GetAcknowledged().GetUuid()))
+				case exec.Event_SHUTDOWN:
+					log.Print("SHUTDOWN")
+					os.Exit(0)
+				}
+			})
+			res.Body.Close()
+			lost = time.Now()
+			log.Printf("disconnected from the agent: %v", err)
+		}
+		if !checkpoint || time.Since(lost) > recovery {
+			log.Print("giving up")
+			os.Exit(1)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// follow hands each event of a subscription's stream to handle, until the
+// stream ends.
+func follow(r *bufio.Reader, handle func(*exec.Event)) error {
+	for {
+		ev, err := next(r)
+		if err != nil {
+			return err
+		}
+		handle(ev)
 	}
 }
 
