@@ -165,6 +165,7 @@ func (a *agent) handleExecutorReattached(ctx actor.Context, msg executorReattach
 	}
 	ex.container = msg.container
 	a.log.Info("re-attached to an executor's Docker container", "framework_id", ex.key.framework, "executor_id", ex.key.executor)
-	a.reconnectExecutor(ctx, ex, func(context.Context) {}) // the engine removes it when it ends
-	a.resizeExecutor(ex)                                   // to the tasks the restarted agent knows
+	// The engine removes the container when it ends: nothing to clean.
+	a.reconnectExecutor(ctx, ex, func(context.Context) {})
+	a.resizeExecutor(ex) // to the tasks the restarted agent knows
 }
