@@ -28,14 +28,13 @@ import (
 // On a bridge or user-defined network it reaches the agent only at a
 // routable address: the agent's --agent-http (a Mesos executor's
 // MESOS_AGENT_ENDPOINT) or --listen (an Agora executor's
-// AGORA_AGENT_ADDRESS) must not be a loopback address, which the launch
-// refuses, saying so; an Agora executor must also listen on, and
+// AGORA_AGENT_ADDRESS) must not be a loopback or unspecified (0.0.0.0)
+// one, which the launch refuses, saying so; an Agora executor must also listen on, and
 // advertise, an address of its container that the agent can reach, and
 // find its framework's certificate inside the container (fetch it into the
 // sandbox). "none" is refused: nothing could reach the agent.
 //
-// A restarted agent finds a checkpointing framework's executor container
-// again by its label (the engine is asked off the actor, and the agent
+// A restarted agent finds an executor's container again by its label (the engine is asked off the actor, and the agent
 // registers once it answered), follows it, and asks the executor to
 // re-register, as it does for a process executor.
 
@@ -87,16 +86,17 @@ func executorContainer(c *messages.ContainerInfo, agentAddr string) (*messages.C
 	case n == "host":
 	case n == "none":
 		return nil, errors.New("an executor on Docker network none could not reach its agent: leave the network unset (the host's) or name a bridge")
-	case isLoopback(agentAddr):
-		return nil, fmt.Errorf("an executor on Docker network %q cannot reach its agent at %s, a loopback address: "+
+	case localOnly(agentAddr):
+		return nil, fmt.Errorf("an executor on Docker network %q cannot reach its agent at %s, which only the host can dial: "+
 			"give the agent a routable address (--agent-http for a Mesos executor, --listen for an Agora one), or leave the network unset (the host's)", n, agentAddr)
 	}
 	return out, nil
 }
 
-// isLoopback reports whether addr (host:port) is on the loopback
-// interface, which a container with a network of its own cannot reach.
-func isLoopback(addr string) bool {
+// localOnly reports whether addr (host:port) is one only the host itself
+// can dial: a loopback address, or an unspecified one (0.0.0.0, ::),
+// which in a container with a network of its own is the container.
+func localOnly(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
@@ -105,7 +105,7 @@ func isLoopback(addr string) bool {
 		return true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // executorPorts are the host ports among an executor's own resources, for

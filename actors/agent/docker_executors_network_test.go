@@ -25,8 +25,10 @@ func TestExecutorContainerNetwork(t *testing.T) {
 		{name: "bridge, routable agent", network: "bridge", agent: "10.0.0.2:5052", want: "bridge"},
 		{name: "user network, routable agent", network: "backend", agent: "[2001:db8::2]:5052", want: "backend"},
 		{name: "bridge, loopback agent", network: "bridge", agent: "127.0.0.1:5052", says: "--agent-http"},
-		{name: "user network, localhost agent", network: "backend", agent: "localhost:5052", says: "loopback"},
-		{name: "bridge, IPv6 loopback agent", network: "bridge", agent: "[::1]:5052", says: "loopback"},
+		{name: "user network, localhost agent", network: "backend", agent: "localhost:5052", says: "only the host"},
+		{name: "bridge, IPv6 loopback agent", network: "bridge", agent: "[::1]:5052", says: "only the host"},
+		{name: "bridge, agent on every address", network: "bridge", agent: "0.0.0.0:5052", says: "only the host"},
+		{name: "bridge, agent on every IPv6 address", network: "bridge", agent: "[::]:5052", says: "only the host"},
 		{name: "none", network: "none", agent: "10.0.0.2:5052", says: "network none"},
 	} {
 		got, err := executorContainer(docker(tc.network), tc.agent)
