@@ -626,9 +626,12 @@ type ExecutorInfo struct {
 	ExecutorId  *ExecutorID            `protobuf:"bytes,1,opt,name=executor_id,json=executorId,proto3" json:"executor_id,omitempty"`
 	FrameworkId *FrameworkID           `protobuf:"bytes,2,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
 	Command     *CommandInfo           `protobuf:"bytes,3,opt,name=command,proto3" json:"command,omitempty"`
-	Container   *ContainerInfo         `protobuf:"bytes,4,opt,name=container,proto3" json:"container,omitempty"`
-	Resources   []*Resource            `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
-	Name        string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// container, when DOCKER, runs the executor's command in a container of
+	// its image (the sandbox at /mnt/mesos/sandbox, Docker's limits); unset
+	// or PROCESS runs it as a process on the agent.
+	Container *ContainerInfo `protobuf:"bytes,4,opt,name=container,proto3" json:"container,omitempty"`
+	Resources []*Resource    `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
+	Name      string         `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
 	// mesos: the executor speaks Mesos' v1 executor HTTP API to the agent
 	// (it was given by a Mesos framework): the agent starts it with the
 	// MESOS_* environment Mesos gives executors.
@@ -1552,7 +1555,8 @@ type ContainerInfo_Docker struct {
 	ForcePull    bool                         `protobuf:"varint,2,opt,name=force_pull,json=forcePull,proto3" json:"force_pull,omitempty"`
 	PortMappings []*ContainerInfo_PortMapping `protobuf:"bytes,3,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
 	// network: host, bridge (the engine's default when empty), none, or
-	// the name of a user-defined Docker network.
+	// the name of a user-defined Docker network. An executor's container
+	// runs on the host's when empty: the executor must reach its agent.
 	Network       string `protobuf:"bytes,4,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

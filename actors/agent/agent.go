@@ -295,6 +295,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleSandboxRemoved(ctx, m)
 	case dockerReattached:
 		a.handleDockerReattached(ctx, m)
+	case executorReattached:
+		a.handleExecutorReattached(ctx, m)
 	case recoveryCleaned:
 		a.handleRecoveryCleaned(ctx)
 	case *actor.Touch:

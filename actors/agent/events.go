@@ -29,6 +29,14 @@ type SandboxRemoved struct{ Dir string }
 // ExecutorLaunched: the agent started a custom executor for a framework.
 type ExecutorLaunched struct{ FrameworkID, ExecutorID string }
 
+// ExecutorResized: the agent wrote a custom executor's container limits
+// (its resources and its live tasks'), after a task came or went or its
+// container started.
+type ExecutorResized struct {
+	FrameworkID, ExecutorID string
+	CPUs, MemMB             float64
+}
+
 // ExecutorEnded: the agent forgot a custom executor (it exited, or was
 // killed) and told the master, which frees its resources.
 type ExecutorEnded struct{ FrameworkID, ExecutorID string }

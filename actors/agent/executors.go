@@ -58,9 +58,15 @@ type executorRun struct {
 	// its pid; until then its tasks queue.
 	ready     bool
 	container containerizer.Container
+	// ctr runs its container: the agent's containerizer, or Docker for an
+	// executor in a Docker container (docker_executors.go: docker).
+	ctr    containerizer.Containerizer
+	docker bool
 	// reconnecting: recovered from an earlier run of the agent, waiting
-	// for its ReregisterExecutor.
+	// for its ReregisterExecutor; reconnectTo is the actor it had
+	// registered, which is asked to.
 	reconnecting bool
+	reconnectTo  *actor.PID
 	queued       []*taskRun // waiting for registration
 	tasks        map[taskKey]*taskRun
 	// role is the role its resources were allocated to (its first
@@ -110,32 +116,47 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 	ex, ok := a.executors[key]
 	if !ok {
 		sandbox, err := a.executorSandbox(key)
-		if err != nil || info.GetCommand().GetValue() == "" {
-			why := "executor without a command"
-			if err != nil {
-				why = err.Error()
-			}
-			a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, why, nil)
+		if err == nil && info.GetCommand().GetValue() == "" {
+			err = errors.New("executor without a command")
+		}
+		var ctr containerizer.Containerizer
+		var container *messages.ContainerInfo
+		if err == nil {
+			ctr, container, err = a.executorRuntime(info)
+		}
+		if err != nil {
+			a.update(ctx, run, messages.TaskState_TASK_FAILED, messages.TaskStatusReason_REASON_CONTAINER_LAUNCH_FAILED, err.Error(), nil)
 			return
 		}
-		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}, role: run.role, exitStatus: -1}
+		ex = &executorRun{key: key, info: info, framework: run.framework, tasks: map[taskKey]*taskRun{}, role: run.role, exitStatus: -1, ctr: ctr, docker: container != nil}
 		a.executors[key] = ex
-		spec := containerizer.LaunchSpec{ID: executorContainerID(key), Command: info.Command, Sandbox: sandbox, User: a.userOf(info.Command, run.framework), Env: map[string]string{
-			"AGORA_AGENT_ADDRESS": a.self.Address, "AGORA_AGENT_ACTOR": a.self.Id,
-			"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
-		}}
+		spec := containerizer.LaunchSpec{ID: executorContainerID(key), Command: info.Command, Container: container, Sandbox: sandbox,
+			User: a.userOf(info.Command, run.framework), Ports: executorPorts(info), Env: map[string]string{
+				"AGORA_AGENT_ADDRESS": a.self.Address, "AGORA_AGENT_ACTOR": a.self.Id,
+				"AGORA_FRAMEWORK_ID": key.framework, "AGORA_EXECUTOR_ID": key.executor, "AGORA_AGENT_ID": a.id(),
+			}}
 		ex.tasks[run.key] = run
 		spec.CPUs, spec.MemMB = ex.limits()
 		if info.Mesos {
 			a.mesosExecutorEnv(spec.Env, key, sandbox, run.framework)
+			if container != nil {
+				// Where the container sees its sandbox; MESOS_DIRECTORY
+				// stays the host's path (Mesos' executor environment).
+				spec.Env["MESOS_SANDBOX"] = containerizer.ContainerSandbox
+			}
 		}
-		ctr, sys, self, uris, fetch := a.cfg.Containerizer, a.sys, a.self, info.GetCommand().GetUris(), a.cfg.Fetcher
+		sys, self, uris, fetch := a.sys, a.self, info.GetCommand().GetUris(), a.cfg.Fetcher
 		a.bg.run(func(ctx context.Context) {
 			c, err := fetchAndLaunch(ctx, ctr, fetch, spec, uris)
 			sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
 		})
 		a.later(a.executorTimeout(), executorTimeout{key: key})
-		a.log.Info("launching executor", "framework_id", key.framework, "executor_id", key.executor)
+		if container != nil {
+			a.log.Info("launching executor in a Docker container", "framework_id", key.framework, "executor_id", key.executor,
+				"image", container.Docker.Image, "network", container.Docker.Network)
+		} else {
+			a.log.Info("launching executor", "framework_id", key.framework, "executor_id", key.executor)
+		}
 		ctx.ActorSystem().EventStream.Publish(ExecutorLaunched{FrameworkID: key.framework, ExecutorID: key.executor})
 	}
 	if _, ok := ex.tasks[run.key]; !ok {
@@ -230,7 +251,7 @@ type executorResized struct {
 // container, off the actor, one write at a time so that the last one
 // written is the last one asked for.
 func (a *agent) resizeExecutor(ex *executorRun) {
-	r, ok := a.cfg.Containerizer.(containerizer.Resizer)
+	r, ok := ex.ctr.(containerizer.Resizer)
 	if !ok || ex.container == nil || len(ex.info.GetResources()) == 0 {
 		return
 	}
@@ -256,6 +277,7 @@ func (a *agent) handleExecutorResized(msg executorResized) {
 	switch {
 	case msg.err == nil:
 		a.log.Info("executor's container limits updated", "framework_id", ex.key.framework, "executor_id", ex.key.executor, "cpus", msg.cpus, "mem_mb", msg.memMB)
+		a.sys.EventStream.Publish(ExecutorResized{FrameworkID: ex.key.framework, ExecutorID: ex.key.executor, CPUs: msg.cpus, MemMB: msg.memMB})
 	case !errors.Is(msg.err, containerizer.ErrNotIsolated):
 		a.log.Warn("cannot update an executor's container limits; it keeps its old ones", "framework_id", ex.key.framework, "executor_id", ex.key.executor, "err", msg.err)
 	}
@@ -301,11 +323,17 @@ func (a *agent) executorCheckpointPath(key executorKey) string {
 // checkpointExecutor queues the durable write of the executor's
 // checkpoint; whenDurable(executorOwner) waits for it.
 func (a *agent) checkpointExecutor(ex *executorRun) {
+	// A process is identified by its PID and start time; a Docker
+	// container by its label, which the executor's IDs make.
 	id, ok := ex.container.(containerizer.Identified)
-	if a.cfg.WorkDir == "" || !ok {
+	if a.cfg.WorkDir == "" || !ok && !ex.docker {
 		return
 	}
-	pid, start := id.Identity()
+	var pid int
+	var start uint64
+	if ok {
+		pid, start = id.Identity()
+	}
 	cp := &messages.ExecutorCheckpoint{Info: ex.info, Framework: ex.framework, Pid: int64(pid), StartTime: start, Executor: ex.pid, Role: ex.role}
 	_, err := a.executorSandbox(ex.key)
 	var b []byte
@@ -342,8 +370,16 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 		}
 		var c containerizer.Container
 		alive := false
-		if err == nil {
+		// What ends what it left: for an unreadable checkpoint, whichever
+		// kind of container it had.
+		ctrs := []containerizer.Containerizer{a.cfg.Containerizer, a.cfg.Docker}
+		switch {
+		case err == nil && dockerCheckpoint(cp):
+			// Asked of the engine once adopted (reattachExecutor).
+			alive, ctrs = a.cfg.Docker != nil, ctrs[1:]
+		case err == nil:
 			c, alive = containerizer.Attach(a.bg.ctx, int(cp.Pid), cp.StartTime, sandbox)
+			ctrs = ctrs[:1]
 		}
 		why := ""
 		switch {
@@ -364,11 +400,13 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 		case alive:
 			a.log.Warn("an executor the previous run started had not registered; stopping it", "executor_id", key.executor)
 			why = "the agent restarted before its executor registered: it ended the executor"
+		case dockerCheckpoint(cp):
+			why = "the agent restarted without a Docker engine, and its executor ran in a Docker container"
 		default:
 			why = "its executor ended while the agent was down" // its group and checkpoint go
 		}
 		rc.stopped[key] = why
-		destroy := a.destroyer(executorContainerID(key), sandbox, a.cfg.Containerizer)
+		destroy := a.destroyer(executorContainerID(key), sandbox, ctrs...)
 		rc.destroy = append(rc.destroy, func(ctx context.Context) {
 			if c != nil {
 				c.Kill(0)
@@ -388,16 +426,25 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 func (a *agent) reconnectExecutors(ctx actor.Context, found []recoveredExecutor) {
 	for _, r := range found {
 		ex, ok := a.executors[r.key]
-		if !ok {
-			continue
+		switch {
+		case !ok:
+		case ex.docker:
+			a.reattachExecutor(ex) // then reconnected
+		default:
+			// Its container goes with it: the run that created it is gone.
+			sandbox, _ := a.executorSandbox(r.key)
+			a.reconnectExecutor(ctx, ex, a.destroyer(executorContainerID(r.key), sandbox, a.cfg.Containerizer))
 		}
-		a.log.Info("asking an executor that kept running to re-register", "framework_id", r.key.framework, "executor_id", r.key.executor, "tasks", len(ex.tasks))
-		ctx.Send(r.cp.Executor, &messages.ReconnectExecutor{AgentId: a.agentID(), Agent: a.self})
-		a.later(a.executorTimeout(), executorTimeout{key: r.key})
-		// Its container goes with it: the run that created it is gone.
-		sandbox, _ := a.executorSandbox(r.key)
-		a.watchExecutor(r.key, r.c, a.destroyer(executorContainerID(r.key), sandbox, a.cfg.Containerizer))
 	}
+}
+
+// reconnectExecutor follows a recovered executor's container (cleanup
+// runs once it ended) and asks the executor to re-register.
+func (a *agent) reconnectExecutor(ctx actor.Context, ex *executorRun, cleanup func(context.Context)) {
+	a.log.Info("asking an executor that kept running to re-register", "framework_id", ex.key.framework, "executor_id", ex.key.executor, "tasks", len(ex.tasks))
+	ctx.Send(ex.reconnectTo, &messages.ReconnectExecutor{AgentId: a.agentID(), Agent: a.self})
+	a.later(a.executorTimeout(), executorTimeout{key: ex.key})
+	a.watchExecutor(ex.key, ex.container, cleanup)
 }
 
 func (a *agent) handleReregisterExecutor(ctx actor.Context, msg *messages.ReregisterExecutor) {

@@ -156,8 +156,12 @@ func (a *agent) recover(ctx actor.Context) {
 	cps, discard := keptOnRestart(cps)
 	found := a.findExecutors(rc, lostIn)
 	for _, r := range found {
-		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c,
-			reconnecting: true, tasks: map[taskKey]*taskRun{}, role: r.cp.Role, exitStatus: -1}
+		ctr, docker := a.cfg.Containerizer, dockerCheckpoint(r.cp)
+		if docker {
+			ctr = a.cfg.Docker
+		}
+		a.executors[r.key] = &executorRun{key: r.key, info: r.cp.Info, framework: r.cp.Framework, container: r.c, ctr: ctr, docker: docker,
+			reconnecting: true, reconnectTo: r.cp.Executor, tasks: map[taskKey]*taskRun{}, role: r.cp.Role, exitStatus: -1}
 	}
 	for _, r := range cps {
 		a.recoverTask(rc, r.cp, r.sandbox)

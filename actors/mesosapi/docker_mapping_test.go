@@ -93,3 +93,52 @@ func TestDockerContainerIn(t *testing.T) {
 		})
 	}
 }
+
+// A Mesos custom executor's ContainerInfo (issue 17 item 5): DOCKER runs it
+// in a container of its image, on the host's network unless it names
+// another (Mesos' default); MESOS without an image is a process, as with
+// no container; what a task's container refuses, an executor's does too.
+// The executor is told its container back as Mesos writes it.
+func TestExecutorContainerIn(t *testing.T) {
+	executor := func(c *mesos.ContainerInfo) *mesos.ExecutorInfo {
+		return &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("ex")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
+			Command: &mesos.CommandInfo{Value: proto.String("/mnt/mesos/sandbox/executor")}, Container: c}
+	}
+	docker := &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(), Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String("agora/busybox:test")}}
+	got, err := executorIn(executor(docker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &messages.ContainerInfo{Type: messages.ContainerInfo_DOCKER, Docker: &messages.ContainerInfo_Docker{Image: "agora/busybox:test", Network: "host"}}
+	if !proto.Equal(got.Container, want) || !got.Mesos {
+		t.Fatalf("a DOCKER executor: container %v (mesos %v), want %v", got.Container, got.Mesos, want)
+	}
+	out := executorOut(got, executorKey{framework: "fw", executor: "ex"}).GetContainer()
+	if out.GetType() != mesos.ContainerInfo_DOCKER || out.GetDocker().GetImage() != "agora/busybox:test" || out.GetDocker().GetNetwork() != mesos.ContainerInfo_DockerInfo_HOST {
+		t.Fatalf("the executor is told its container as %v", out)
+	}
+	bridge := proto.Clone(docker).(*mesos.ContainerInfo)
+	bridge.Docker.Network = mesos.ContainerInfo_DockerInfo_BRIDGE.Enum()
+	if got, err := executorIn(executor(bridge)); err != nil || got.Container.Docker.Network != "bridge" {
+		t.Fatalf("a BRIDGE executor: %v %v", got, err)
+	}
+	if got, err := executorIn(executor(&mesos.ContainerInfo{Type: mesos.ContainerInfo_MESOS.Enum()})); err != nil || got.Container != nil {
+		t.Fatalf("a MESOS executor without an image is a process: %v %v", got, err)
+	}
+	if got := executorOut(&messages.ExecutorInfo{}, executorKey{framework: "fw", executor: "ex"}); got.Container != nil {
+		t.Fatalf("a process executor is told of a container: %v", got.Container)
+	}
+	for _, tc := range []struct {
+		name string
+		c    *mesos.ContainerInfo
+		want error
+	}{
+		{"no image", &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(), Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String("")}}, ErrInvalid},
+		{"privileged", &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(), Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String("i"), Privileged: proto.Bool(true)}}, ErrUnsupported},
+		{"mesos image", &mesos.ContainerInfo{Type: mesos.ContainerInfo_MESOS.Enum(), Mesos: &mesos.ContainerInfo_MesosInfo{Image: &mesos.Image{}}}, ErrUnsupported},
+	} {
+		if _, err := executorIn(executor(tc.c)); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "executor ex") {
+			t.Errorf("%s: %v, want %v naming the executor", tc.name, err, tc.want)
+		}
+	}
+}

@@ -392,8 +392,9 @@ func groupIn(g *mesos.Offer_Operation_LaunchGroup) (*messages.LaunchGroup, error
 }
 
 // executorIn is a Mesos custom executor as Agora's agent starts it: a
-// command (with its files), and the flag that makes the agent give it
-// Mesos' environment and serve it the v1 executor API.
+// command (with its files), as a process or in a DOCKER container, and the
+// flag that makes the agent give it Mesos' environment and serve it the v1
+// executor API.
 func executorIn(e *mesos.ExecutorInfo) (*messages.ExecutorInfo, error) {
 	id := e.GetExecutorId().GetValue()
 	switch {
@@ -403,8 +404,6 @@ func executorIn(e *mesos.ExecutorInfo) (*messages.ExecutorInfo, error) {
 		return nil, fmt.Errorf("%w: executor %s: the DEFAULT executor (task groups)", ErrUnsupported, id)
 	case e.Command == nil:
 		return nil, fmt.Errorf("%w: executor %s has no command", ErrInvalid, id)
-	case e.Container != nil:
-		return nil, fmt.Errorf("%w: executor %s in a container", ErrUnsupported, id)
 	}
 	cmd, err := commandIn(e.Command)
 	if err != nil {
@@ -415,6 +414,14 @@ func executorIn(e *mesos.ExecutorInfo) (*messages.ExecutorInfo, error) {
 		return nil, fmt.Errorf("executor %s: %w", id, err)
 	}
 	out := &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: id}, Command: cmd, Resources: rs, Name: e.GetName(), Mesos: true}
+	if c := e.Container; c != nil {
+		// DOCKER runs it in a container of its image (on the host's
+		// network unless it names another, as Mesos' DockerInfo
+		// defaults); MESOS without an image is a process on the agent.
+		if out.Container, err = containerIn(c); err != nil {
+			return nil, fmt.Errorf("executor %s: %w", id, err)
+		}
+	}
 	if f := e.GetFrameworkId().GetValue(); f != "" {
 		out.FrameworkId = &messages.FrameworkID{Value: f}
 	}
@@ -452,6 +459,43 @@ func executorOut(e *messages.ExecutorInfo, key executorKey) *mesos.ExecutorInfo 
 		Resources: resourcesOut(e.GetResources(), "", false)}
 	if e.GetName() != "" {
 		out.Name = proto.String(e.Name)
+	}
+	out.Container = executorContainerOut(e.GetContainer())
+	return out
+}
+
+// executorContainerOut is an executor's Docker container as Mesos describes it (nil
+// for none, or a process).
+func executorContainerOut(c *messages.ContainerInfo) *mesos.ContainerInfo {
+	if c.GetType() != messages.ContainerInfo_DOCKER {
+		return nil
+	}
+	d := c.GetDocker()
+	out := &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(),
+		Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String(d.GetImage()), ForcePullImage: proto.Bool(d.GetForcePull())}}
+	switch n := d.GetNetwork(); n {
+	case "", "host":
+		// An executor's container with no network named runs on the
+		// host's, Mesos' default; so does what Mesos leaves unset.
+		out.Docker.Network = mesos.ContainerInfo_DockerInfo_HOST.Enum()
+	case "bridge":
+		out.Docker.Network = mesos.ContainerInfo_DockerInfo_BRIDGE.Enum()
+	case "none":
+		out.Docker.Network = mesos.ContainerInfo_DockerInfo_NONE.Enum()
+	default:
+		out.Docker.Network = mesos.ContainerInfo_DockerInfo_USER.Enum()
+		out.NetworkInfos = []*mesos.NetworkInfo{{Name: proto.String(n)}}
+	}
+	for _, p := range d.GetPortMappings() {
+		out.Docker.PortMappings = append(out.Docker.PortMappings, &mesos.ContainerInfo_DockerInfo_PortMapping{
+			HostPort: proto.Uint32(p.HostPort), ContainerPort: proto.Uint32(p.ContainerPort), Protocol: proto.String(p.Protocol)})
+	}
+	for _, v := range c.GetVolumes() {
+		mode := mesos.Volume_RW
+		if v.Mode == messages.ContainerInfo_Volume_RO {
+			mode = mesos.Volume_RO
+		}
+		out.Volumes = append(out.Volumes, &mesos.Volume{ContainerPath: proto.String(v.ContainerPath), HostPath: proto.String(v.HostPath), Mode: mode.Enum()})
 	}
 	return out
 }

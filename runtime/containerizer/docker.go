@@ -15,7 +15,6 @@ import (
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
@@ -351,9 +350,7 @@ func containerConfig(spec LaunchSpec, who *User) (*container.Config, *container.
 // an earlier run of the agent started (by its label) and follows it again.
 // A container that ended meanwhile is reported as it ended.
 func (d *Docker) Reattach(ctx context.Context, id, sandbox string) (Container, error) {
-	lctx, cancel := d.call(ctx)
-	list, err := d.Client.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+id))})
-	cancel()
+	list, err := d.containersOf(ctx, id, true)
 	if err != nil {
 		return nil, fmt.Errorf("find the container of task %s: %w", id, err)
 	}
@@ -373,9 +370,7 @@ func (d *Docker) Reattach(ctx context.Context, id, sandbox string) (Container, e
 // Destroy implements Destroyer: it removes task id's containers, found by
 // label, forcibly (the engine kills what runs).
 func (d *Docker) Destroy(ctx context.Context, id, _ string) error {
-	lctx, cancel := d.call(ctx)
-	list, err := d.Client.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+id))})
-	cancel()
+	list, err := d.containersOf(ctx, id, true)
 	if err != nil {
 		return fmt.Errorf("find the containers of task %s: %w", id, err)
 	}
