@@ -48,3 +48,53 @@ func TestApplyReservationsChecksVolumes(t *testing.T) {
 		t.Fatalf("a valid volume: %v, %v", got, err)
 	}
 }
+
+// A volume on a static reservation (Mesos allows volumes on any reserved
+// disk) is checkpointed with the dynamic reservations: it is carved out of
+// its role's statically reserved disk, not the unreserved disk, and
+// SplitDynamic gives it back there.
+func TestVolumeOnStaticReservation(t *testing.T) {
+	static, err := ParseResources("disk:100;disk(prod):1024")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := &Resource{Name: Disk, Scalar: 1000, Role: "prod", Disk: &DiskInfo{PersistenceId: "db", ContainerPath: "data"}}
+	dyn := &Resource{Name: Disk, Scalar: 100, Role: "prod", Reservation: &ReservationInfo{Type: ReservationInfo_DYNAMIC, Role: "prod"}}
+	got, err := ApplyReservations(static, []*Resource{vol, dyn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := FormatResources(SumResources(got)); s != "disk(prod):1124" {
+		t.Fatalf("applied: %s", s)
+	}
+	var plain, vols float64
+	for _, r := range got {
+		switch {
+		case IsVolume(r) && r.Role == "prod" && r.Reservation == nil:
+			vols += r.Scalar
+		case r.Role == "prod" && !IsDynamic(r):
+			plain += r.Scalar
+		}
+	}
+	if plain != 24 || vols != 1000 {
+		t.Fatalf("static disk left %g MiB beside a volume of %g MiB, want 24 and 1000: %v", plain, vols, got)
+	}
+	back, cp := SplitDynamic(got)
+	if FormatResources(back) != FormatResources(SumResources(static)) || len(cp) != 2 {
+		t.Fatalf("split: static %s, checkpointed %v", FormatResources(back), cp)
+	}
+	again, err := ApplyReservations(back, cp)
+	if err != nil || FormatResources(again) != FormatResources(got) {
+		t.Fatalf("split and applied again: %v, %v; want %v", again, err, got)
+	}
+	// The static disk bounds its volumes: restarted with less, the
+	// checkpoint no longer fits; the unreserved disk does not make up for it.
+	vol.Scalar = 1025
+	if _, err := ApplyReservations(static, []*Resource{vol}); !errors.Is(err, ErrBadResource) {
+		t.Fatalf("a volume larger than the static reservation: err %v", err)
+	}
+	// Only volumes and dynamic reservations are checkpointed.
+	if _, err := ApplyReservations(static, []*Resource{{Name: Disk, Scalar: 1, Role: "prod"}}); !errors.Is(err, ErrBadResource) {
+		t.Fatalf("plain static disk in the checkpoint: err %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,6 +69,96 @@ func TestVolumeDirectoryFollowsCheckpoint(t *testing.T) {
 	sys.Root.Send(pid, &messages.CheckpointResources{Resources: destroyed, MasterEpoch: 1})
 	wait()
 	if _, err := os.Stat(vol); !os.IsNotExist(err) {
+		t.Fatalf("a destroyed volume's directory is still there (stat: %v)", err)
+	}
+}
+
+// A volume on a static reservation (--resources 'disk(eng):1000'; Mesos
+// allows volumes on any reserved disk) is checkpointed like one on a
+// dynamic reservation: carved out of the role's static disk, kept with its
+// files across the agent's restart and reported when the agent registers
+// again (how a new leader learns it), and given back to the static disk
+// with its directory removed once the master no longer names it.
+func TestVolumeOnStaticReservationSurvivesRestart(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	sys, masterPID := startMaster(t, clock)
+	dir := t.TempDir()
+	static := []*messages.Resource{{Name: "cpus", Scalar: 4}, {Name: "disk", Scalar: 1000, Role: "eng"}}
+	written := make(chan struct{}, 4)
+	hook := func(path string) {
+		if filepath.Base(path) == "resources" {
+			written <- struct{}{}
+		}
+	}
+	start := func() (*actor.PID, chan sentMsg) {
+		sent := make(chan sentMsg, 256)
+		pid := sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
+			Info:   &messages.AgentInfo{Hostname: "h", Resources: static},
+			Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), WriteInline: true,
+			Containerizer: testkit.SimContainerizer{Clock: clock}, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
+		}, hook)))
+		return pid, sent
+	}
+	wait := func() {
+		t.Helper()
+		select {
+		case <-written:
+		case <-time.After(testkit.WaitTimeout):
+			t.Fatal("the agent never wrote what it checkpoints")
+		}
+	}
+	registration := func(sent chan sentMsg) *messages.AgentInfo {
+		t.Helper()
+		for {
+			select {
+			case m := <-sent:
+				switch r := m.msg.(type) {
+				case *messages.RegisterAgent:
+					return r.Info
+				case *messages.ReregisterAgent:
+					return r.Info
+				}
+			case <-time.After(testkit.WaitTimeout):
+				t.Fatal("the agent did not register")
+			}
+		}
+	}
+	vol := &messages.Resource{Name: "disk", Scalar: 300, Role: "eng", Disk: &messages.DiskInfo{PersistenceId: "v1", ContainerPath: "data", Principal: "alice"}}
+	pid, sent := start()
+	registration(sent)
+	sys.Root.Send(pid, &messages.CheckpointResources{Resources: []*messages.Resource{vol}, MasterEpoch: 1})
+	wait()
+	path := filepath.Join(dir, "volumes", "roles", "eng", "v1")
+	if err := os.WriteFile(filepath.Join(path, "kept"), []byte("x"), 0o644); err != nil {
+		t.Fatalf("the volume's directory was not made: %v", err)
+	}
+	if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pid, sent = start()
+	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+	info := registration(sent)
+	var plain, vols []string
+	for _, r := range info.Resources {
+		if r.Role != "eng" {
+			continue
+		}
+		if messages.IsVolume(r) {
+			vols = append(vols, fmt.Sprintf("%s:%g:%v", r.Disk.PersistenceId, r.Scalar, r.Reservation))
+		} else {
+			plain = append(plain, fmt.Sprintf("%s:%g", r.Name, r.Scalar))
+		}
+	}
+	if fmt.Sprint(plain) != "[disk:700]" || fmt.Sprint(vols) != "[v1:300:<nil>]" {
+		t.Fatalf("after a restart the agent reports eng's static disk %v and volumes %v; want [disk:700] and [v1:300:<nil>] (%s)", plain, vols, messages.FormatResources(info.Resources))
+	}
+	if _, err := os.Stat(filepath.Join(path, "kept")); err != nil {
+		t.Fatalf("the volume lost its file across the agent's restart: %v", err)
+	}
+	// DESTROY: the master checkpoints nothing.
+	sys.Root.Send(pid, &messages.CheckpointResources{MasterEpoch: 1})
+	wait()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("a destroyed volume's directory is still there (stat: %v)", err)
 	}
 }

@@ -15,16 +15,27 @@ import (
 // reserves disk for prod; a task of prod creates a volume on it (agora run
 // --volume) and writes a file there; a second task of prod reads it back;
 // after the agent is SIGKILLed and restarted the volume is still there and
-// a third task reads the file again.
+// a third task reads the file again. The same holds on a static
+// reservation (the agent's --resources reserve the disk for prod), as
+// Mesos allows volumes on any reserved disk.
 func TestVolumeProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes; make test runs it")
 	}
+	t.Run("reservation=dynamic", func(t *testing.T) { volumeProcesses(t, false) })
+	t.Run("reservation=static", func(t *testing.T) { volumeProcesses(t, true) })
+}
+
+func volumeProcesses(t *testing.T, static bool) {
 	_, m := startNode(t, "master", "node", "--role=master", "--listen", anyPort, "--http", anyPort)
 	wd := workDir(t)
+	resources := "cpus:2;mem:1024;disk:2048"
+	if static {
+		resources = "cpus:1;mem:768;disk:1536;cpus(prod):1;mem(prod):256;disk(prod):512"
+	}
 	startAgent := func() *proc {
 		p, _ := startNode(t, "host-a", "node", "--role=agent", "--listen", anyPort, "--agent-http", anyPort, "--master", m.Remoting,
-			"--work-dir", wd, "--tls-dir", agentDir(t, "host-a"), "--resources", "cpus:2;mem:1024;disk:2048")
+			"--work-dir", wd, "--tls-dir", agentDir(t, "host-a"), "--resources", resources)
 		return p
 	}
 	run := func(shell string) (string, error) {
@@ -36,9 +47,11 @@ func TestVolumeProcesses(t *testing.T) {
 	agent := startAgent()
 	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 	waitFile(t, filepath.Join(wd, "agent_id"), "")
-	out, err := exec.Command(agoraBin, "reserve", "host-a", "cpus(prod):1;mem(prod):256;disk(prod):512", "--master-http", m.HTTP).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "reserved for prod") {
-		t.Fatalf("agora reserve: %v\n%s", err, out)
+	if !static {
+		out, err := exec.Command(agoraBin, "reserve", "host-a", "cpus(prod):1;mem(prod):256;disk(prod):512", "--master-http", m.HTTP).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "reserved for prod") {
+			t.Fatalf("agora reserve: %v\n%s", err, out)
+		}
 	}
 	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return agentReserves(st, "host-a", "disk(prod):512") })
 

@@ -290,6 +290,10 @@ func msgLine(m proto.Message) string {
 			if messages.IsVolume(r) {
 				vol = ",volume=" + r.Disk.PersistenceId + "@" + r.Disk.ContainerPath
 			}
+			if r.Reservation == nil { // a volume on a static reservation
+				parts = append(parts, fmt.Sprintf("%s(%s,static%s):%g", r.Name, r.Role, vol, r.Scalar))
+				continue
+			}
 			parts = append(parts, fmt.Sprintf("%s(%s,%s,%s%s):%g", r.Name, r.Role, r.GetReservation().GetType(), r.GetReservation().GetPrincipal(), vol, r.Scalar))
 		}
 		return fmt.Sprintf("CheckpointResources %s [%s] epoch=%d", m.AgentId.GetValue(), strings.Join(parts, " "), m.MasterEpoch)

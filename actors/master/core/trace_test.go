@@ -275,6 +275,13 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 				msg.Info.Resources = append(msg.Info.Resources, r)
 			}
 		}
+		if vols := arg(t, d, "volumes", ""); vols != "" { // role:id:path:mib,...: volumes on static reservations the agent checkpointed
+			for _, v := range strings.Split(vols, ",") {
+				r := volumeResource(t, v)
+				r.Disk.Principal = "alice"
+				msg.Info.Resources = append(msg.Info.Resources, r)
+			}
+		}
 		seen := map[string]bool{}
 		for _, line := range lines(d.Input) {
 			f := strings.Fields(line)

@@ -12,14 +12,19 @@ import (
 )
 
 // Persistent volumes in the master's books. A volume is an entry of the
-// agent's dynamic reservations (AgentInfo.resources) that carries a
-// DiskInfo: CREATE carves it out of the role's dynamically reserved disk,
-// DESTROY turns it back into plain reserved disk, and both send the agent
-// the whole set (CheckpointResources), as RESERVE does. The allocator sees
+// agent's resources (AgentInfo.resources) that carries a DiskInfo. CREATE
+// carves it out of the role's reserved disk: out of its dynamically
+// reserved disk when it fits there (the volume is then a dynamic
+// reservation, with that reservation's ReservationInfo), else out of its
+// statically reserved disk (the volume has no ReservationInfo, as static
+// reservations do), as Mesos allows a volume on either. DESTROY turns it
+// back into plain reserved disk of the same kind. Both send the agent the
+// whole set it checkpoints (CheckpointResources: dynamic reservations and
+// volumes), as RESERVE does, and the agent reports its volumes when it
+// re-registers, so a new leader learns them. The allocator sees
 // quantities only, so a volume is still the role's reserved disk to it and
 // its pools do not change; offers of the reservation name the volumes no
-// live task uses (withVolumes). Volumes on static reservations are not
-// supported.
+// live task uses (withVolumes).
 
 // diskEpsilon absorbs float error when disk is split and joined.
 const diskEpsilon = 1e-6
@@ -85,18 +90,26 @@ func (c *Core) changeVolumes(principal, by string, a *agentRecord, role string, 
 			if t := volumeUser(a, role, id); t != "" {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: volume %q is in use by task %s: kill the task first", id, t)
 			}
-			next[i].Disk = nil
+			if messages.IsDynamic(next[i]) {
+				next[i].Disk = nil // plain dynamically reserved disk again
+			} else {
+				next[i].Scalar = 0 // back to the static disk: dropEmptyDisk drops it
+			}
 			continue
 		}
 		if i >= 0 {
 			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q already exists for role %s on agent %s", id, role, a.id())
 		}
-		resv, ok := takeDisk(next, role, r.Scalar)
-		if !ok {
-			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q of %g MiB does not fit the disk dynamically reserved for %s on agent %s that is not a volume yet (volumes on static reservations are not supported)", id, r.Scalar, role, a.id())
+		vol := &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role,
+			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: principal}}
+		if resv, ok := takeDisk(next, role, r.Scalar); ok {
+			vol.Reservation = resv
+		} else if free := staticDiskFree(static, next, role); free+diskEpsilon < r.Scalar {
+			// One volume is one resource of one reservation, as in
+			// Mesos: it is not pieced together from both kinds.
+			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q of %g MiB fits neither the disk dynamically reserved for %s on agent %s that is not a volume yet (%g MiB) nor its statically reserved disk that is not a volume yet (%g MiB)", id, r.Scalar, role, a.id(), plainDynamicDisk(next, role), free)
 		}
-		next = append(next, &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role, Reservation: resv,
-			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: principal}})
+		next = append(next, vol)
 	}
 	kept := dropEmptyDisk(next)
 	applied, err := messages.ApplyReservations(static, kept)
@@ -120,17 +133,40 @@ func findVolume(rs []*messages.Resource, role, id string) int {
 	return -1
 }
 
-// takeDisk takes mib of role's plain (not volume) dynamically reserved disk
-// from rs, in their order, and returns the reservation of the first entry
-// it took from; it changes nothing when there is not enough.
-func takeDisk(rs []*messages.Resource, role string, mib float64) (*messages.ReservationInfo, bool) {
+// plainDynamicDisk is role's dynamically reserved disk in rs (an agent's
+// checkpointed resources) that is not a volume.
+func plainDynamicDisk(rs []*messages.Resource, role string) float64 {
 	var have float64
 	for _, r := range rs {
 		if r.Name == messages.Disk && r.Role == role && !messages.IsVolume(r) {
 			have += r.Scalar
 		}
 	}
-	if have+diskEpsilon < mib {
+	return have
+}
+
+// staticDiskFree is role's statically reserved disk (static, as
+// messages.SplitDynamic gives it) that no volume in checkpointed takes.
+func staticDiskFree(static, checkpointed []*messages.Resource, role string) float64 {
+	var have float64
+	for _, r := range static {
+		if r.Name == messages.Disk && r.Role == role {
+			have += r.Scalar
+		}
+	}
+	for _, r := range checkpointed {
+		if messages.IsVolume(r) && !messages.IsDynamic(r) && r.Role == role {
+			have -= r.Scalar
+		}
+	}
+	return have
+}
+
+// takeDisk takes mib of role's plain (not volume) dynamically reserved disk
+// from rs, in their order, and returns the reservation of the first entry
+// it took from; it changes nothing when there is not enough.
+func takeDisk(rs []*messages.Resource, role string, mib float64) (*messages.ReservationInfo, bool) {
+	if plainDynamicDisk(rs, role)+diskEpsilon < mib {
 		return nil, false
 	}
 	var resv *messages.ReservationInfo
