@@ -95,9 +95,10 @@ type agentRecord struct {
 	incarnation uint64
 	// session is the agent process's session from its last registration.
 	session string
-	// principal is the identity the agent registered as ("" unless
-	// authenticated); only it may act for the agent.
-	principal string
+	// principal and role are the identity the agent registered as (""
+	// unless authenticated: RoleAgent, or RoleAgentHost for a test
+	// harness's simulated agent); only it may act for the agent.
+	principal, role string
 	// drain is set while an operator drains the agent; drainGen counts
 	// drains and reactivations, so a stale deadline timer is ignored.
 	drain    *drainRecord
