@@ -69,8 +69,8 @@ type report struct {
 	Sent       int64   `json:"sent,omitempty"`
 	Received   int64   `json:"received,omitempty"`
 	Heartbeats []int64 `json:"heartbeats,omitempty"` // answer latencies, ns
-	// agents: stats; each re-registration since the last reset, from the
-	// host seeing the new leader to the leader's confirmation, ns
+	// agents: reregistered; each re-registration since the last reset,
+	// from the host seeing the new leader to the leader's confirmation, ns
 	Reregistrations []int64 `json:"reregistrations,omitempty"`
 	FirstOffer      []int64 `json:"first_offer,omitempty"`
 	// echo: elapsed ns for Count messages (both directions)
@@ -206,8 +206,10 @@ func (w *wire) receiver(next actor.ReceiverFunc) actor.ReceiverFunc {
 // (registration, heartbeats, status updates) whose containerizer runs no
 // process (testkit.SimContainerizer: a task runs until killed).
 //
-// Commands: "reset" zeroes the message counts and heartbeat latencies
-// (answers "ok"); "stats" reports them.
+// Commands: "reset" zeroes the message counts, heartbeat latencies and
+// re-registrations (answers "ok"); "stats" reports the counts and
+// latencies; "reregistered" reports the re-registrations once every agent
+// has made one since the reset.
 func runAgents(args childArgs, commands <-chan string) {
 	// One agent-host certificate speaks for all of them (insecure: none).
 	node := startNode(security.RoleAgentHost)
@@ -222,7 +224,11 @@ func runAgents(args childArgs, commands <-chan string) {
 	sentAt := map[string]time.Time{} // agent/seq of heartbeats in flight
 	var latencies []int64
 	var detected time.Time // when this host last saw a new leader
+	// Re-registrations since the last reset: each one's latency, the
+	// agents that made one, and a channel closed once all have.
 	var rereg []int64
+	reregAgents := map[string]bool{}
+	allRereg := make(chan struct{})
 	registered := map[string]bool{}
 	var first, last time.Time
 	allRegistered := make(chan struct{})
@@ -240,6 +246,12 @@ func runAgents(args childArgs, commands <-chan string) {
 			defer mu.Unlock()
 			if ev.Reregistered && !detected.IsZero() {
 				rereg = append(rereg, time.Since(detected).Nanoseconds())
+				if !reregAgents[ev.AgentID] {
+					reregAgents[ev.AgentID] = true
+					if len(reregAgents) == args.Agents {
+						close(allRereg)
+					}
+				}
 			}
 			if !registered[ev.AgentID] {
 				registered[ev.AgentID] = true
@@ -292,15 +304,29 @@ func runAgents(args childArgs, commands <-chan string) {
 		case "reset":
 			mu.Lock()
 			latencies, rereg = nil, nil
+			clear(reregAgents)
+			allRereg = make(chan struct{})
 			mu.Unlock()
 			w.sent.Store(0)
 			w.received.Store(0)
 			say(report{Kind: "ok"})
 		case "stats":
 			mu.Lock()
-			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies, Reregistrations: rereg})
-			latencies, rereg = nil, nil
+			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies})
+			latencies = nil
 			mu.Unlock()
+		case "reregistered":
+			// The master counts an agent back when it sends its
+			// confirmation: wait here until every agent has it.
+			mu.Lock()
+			all := allRereg
+			mu.Unlock()
+			go func() {
+				<-all
+				mu.Lock()
+				defer mu.Unlock()
+				say(report{Kind: "reregistered", Count: len(reregAgents), Reregistrations: rereg})
+			}()
 		}
 	}
 }

@@ -138,6 +138,30 @@ func (r *run) awaitLeader(m *masterProc, timeout time.Duration) (uint64, error) 
 	return info.Epoch, nil
 }
 
+// leading checks that Consul names m the leader now: a leader that lost
+// its lease under load (a failover the harness did not cause) would make
+// the next SIGKILL time nothing.
+func (r *run) leading(m *masterProc) error {
+	spec, err := leader.Parse(r.election)
+	if err != nil {
+		return err
+	}
+	d, err := spec.Detector(quiet)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := d.Detect(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("scale: reading the leader from Consul: %w", err)
+	}
+	if info.GetAddress() != m.info.Remoting {
+		return fmt.Errorf("scale: Consul names %q the leader, not %s: the leader lost its lease before the harness killed it (a failover it did not cause: is the machine overloaded?)", info.GetAddress(), m.info.Remoting)
+	}
+	return nil
+}
+
 // stop ends every child (their stdin closes) and the masters (SIGTERM,
 // so that they write their CPU profiles).
 func (r *run) stop() {

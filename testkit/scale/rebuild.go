@@ -53,6 +53,9 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 		if err != nil {
 			return out, err
 		}
+		if err := r.leading(lead); err != nil {
+			return out, err
+		}
 		r.cfg.Logf("scale: failover %d: SIGKILL of the leader %s", op+1, lead.info.Remoting)
 		killed := time.Now()
 		if err := lead.cmd.Process.Kill(); err != nil {
@@ -103,8 +106,8 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 		rb.MasterCPU = after.cpu - before.cpu
 		var per []time.Duration
 		for _, c := range hosts {
-			c.send("stats")
-			st, err := c.expect("stats", r.cfg.Timeout)
+			c.send("reregistered")
+			st, err := c.expect("reregistered", r.cfg.Timeout)
 			if err != nil {
 				return out, err
 			}
