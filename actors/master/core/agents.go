@@ -41,7 +41,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	}
 	c.cfg.Metrics.Count(Registrations, "", 1)
 	a := c.books.agents[id]
-	a.principal, a.role = p.Principal, p.Role
+	c.books.setIdentity(a, p.Role, p.Principal)
 	c.log.Info("agent registered", "agent_id", id, "hostname", a.info.Hostname, "resources", messages.FormatResources(a.info.Resources))
 	c.admit(a, false, now)
 	c.readmit(a, nil, nil, now)
@@ -94,7 +94,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		return c.ready()
 	}
 	a := c.books.agents[id]
-	a.principal, a.role = p.Principal, p.Role
+	c.books.setIdentity(a, p.Role, p.Principal)
 	c.cfg.Metrics.Count(Reregistrations, "", 1)
 	c.log.Info("agent re-registered", "agent_id", id, "hostname", a.info.Hostname, "known", known, "tasks", len(msg.Tasks))
 	c.admit(a, true, now)

@@ -202,13 +202,7 @@ func (c *Core) oneAgentPerCertificate(p Peer, info *messages.AgentInfo, to Endpo
 	if !p.authenticated() {
 		return true
 	}
-	held := "" // the least such ID, for an answer that does not depend on map order
-	for id, a := range c.books.agents {
-		if a.reachable && a.principal == p.Principal && a.role == p.Role && (p.Role != RoleAgentHost || a.info.GetHostname() == info.GetHostname()) &&
-			(held == "" || id < held) {
-			held = id
-		}
-	}
+	held := c.books.reachableAs(identityKey(p.Role, p.Principal, info.GetHostname()))
 	if held == "" {
 		return true
 	}
