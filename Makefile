@@ -55,20 +55,23 @@ bench: consul
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 -timeout 30m ./allocator/... ./actors/... ./cmd/agora/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./testkit/sim/
 
-# scale runs the multi-process harness over real TCP (testkit/scale): the
-# master as `agora node --role=master` (--insecure: see testkit/scale Config.TLS), SCALE_AGENTS simulated
-# agents in SCALE_AGENT_HOSTS processes, SCALE_FRAMEWORKS SDK frameworks of
-# SCALE_TASKS tasks each in two more processes, 20 /state pollers, and a
-# bare proto.actor echo beside it; it prints the report. SCALE_FLAGS adds
-# environment such as
-# AGORA_SCALE_PROFILE=/tmp/master.prof (the master's CPU profile).
+# scale runs the multi-process harness over real TCP (testkit/scale), mutual
+# TLS as in production: two masters as `agora node --role=master` elected
+# through a Consul dev agent, SCALE_AGENTS simulated agents in
+# SCALE_AGENT_HOSTS processes, SCALE_FRAMEWORKS SDK frameworks of
+# SCALE_TASKS tasks each in two more processes, 20 /state pollers, a SIGKILL
+# of the leader and the standby's rebuild, and a bare proto.actor echo
+# beside it; it prints the report. SCALE_FLAGS adds environment such as
+# AGORA_SCALE_PROFILE=/tmp/master.prof (the master's CPU profile),
+# AGORA_SCALE_INSECURE=1 (plaintext), AGORA_SCALE_FAILOVERS=3 (0: one
+# master, no Consul).
 SCALE_AGENTS ?= 1000
 SCALE_AGENT_HOSTS ?= 2
 SCALE_FRAMEWORKS ?= 50
 SCALE_TASKS ?= 1000
 SCALE_POLL ?= 10s
 SCALE_FLAGS ?=
-scale: build
+scale: build consul
 	AGORA_SCALE_BIN=$(CURDIR)/$(BIN)/agora AGORA_SCALE_AGENTS=$(SCALE_AGENTS) AGORA_SCALE_AGENT_HOSTS=$(SCALE_AGENT_HOSTS) \
 		AGORA_SCALE_FRAMEWORKS=$(SCALE_FRAMEWORKS) AGORA_SCALE_TASKS=$(SCALE_TASKS) AGORA_SCALE_POLL=$(SCALE_POLL) $(SCALE_FLAGS) \
 		$(GO) test -run '^$$' -bench TCPScale -benchtime 1x -count 1 -timeout 60m -v ./testkit/scale/

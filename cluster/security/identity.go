@@ -20,8 +20,18 @@ const (
 	RoleOperator  Role = "operator"
 )
 
-// Roles lists the roles a certificate can name.
+// Roles lists the roles of a cluster's nodes and clients: what agora dev
+// and agora tls cert issue.
 var Roles = []Role{RoleMaster, RoleAgent, RoleFramework, RoleOperator}
+
+// RoleAgentHost is a test harness's process that hosts many simulated
+// agents on one connection (testkit/scale). A certificate of this role
+// is not an agent's: a master refuses it unless started with
+// --max-agents-per-agent-host N, and then takes from it only agents whose
+// hostnames are <name>-0 .. <name>-(N-1), each checked as an agent's own
+// certificate is (actors/master/core/identity.go). It is not in Roles, so
+// neither agora dev nor agora tls cert issues one.
+const RoleAgentHost Role = "agent-host"
 
 // Two pseudo-roles name senders with no certificate.
 const (
@@ -60,6 +70,9 @@ func ParseRole(s string) (Role, error) {
 		if string(r) == s {
 			return r, nil
 		}
+	}
+	if s == string(RoleAgentHost) {
+		return RoleAgentHost, nil
 	}
 	return "", fmt.Errorf("unknown role %q: want master, agent, framework or operator", s)
 }

@@ -5,7 +5,9 @@ package main
 // a peer that speaks proto.actor's wire by hand. The attacker is each of:
 // a peer with no certificate, one with a certificate of another CA, one
 // with a certificate of the wrong role (an operator's), the other agent's
-// certificate, and a framework certificate of another principal. Every
+// certificate, a framework certificate of another principal, and a test
+// harness's agent-host certificate (which a master without
+// --max-agents-per-agent-host takes for nothing). Every
 // attack must be refused with a clear error (answered where the protocol
 // answers, else in the node's log and /metrics), and nothing may be lost:
 // the victim's task keeps running, nothing is freed, used + offered never
@@ -311,12 +313,33 @@ func attackerKinds(t *testing.T) []attackerKind {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An agent-host certificate (testkit/scale's, for many simulated
+	// agents on one connection) of the cluster's CA: this master runs
+	// without --max-agents-per-agent-host, as a real cluster does, so it
+	// may do no more than any certificate that is not an agent's.
+	ca, err := security.ReadPEM(filepath.Join(operatorDir(), "ca.pem"), filepath.Join(operatorDir(), "ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPEM, err := security.Issue(ca, security.Request{Identity: security.Identity{Role: security.RoleAgentHost, Name: "adv-a1"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostFiles := security.Files{CA: filepath.Join(operatorDir(), "ca.pem"), Cert: filepath.Join(dir, "agent-host.pem"), Key: filepath.Join(dir, "agent-host-key.pem")}
+	if err := security.WriteFiles(hostPEM, hostFiles.Cert, hostFiles.Key, true); err != nil {
+		t.Fatal(err)
+	}
+	agentHost, err := security.Options{Files: hostFiles}.Load(security.RoleAgentHost, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return []attackerKind{
 		{name: "no certificate"},
 		{name: "another CA", src: foreign},
 		{name: "wrong role (operator)", src: operator, trusted: true},
 		{name: "the other agent (adv-a2)", src: otherAgent, trusted: true},
 		{name: "another framework (evil-fw)", src: evilFw, trusted: true},
+		{name: "an agent-host certificate named like adv-a1", src: agentHost, trusted: true},
 	}
 }
 

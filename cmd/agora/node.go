@@ -104,6 +104,7 @@ type nodeCmd struct {
 	AgentRemovalInterval      time.Duration `default:"0s" env:"AGORA_AGENT_REMOVAL_INTERVAL" help:"At most one unreachable agent is removed per interval, as Mesos' --agent_removal_rate_limit (0: no spacing)."`
 	MaxFrameworksPerPrincipal int           `default:"1000" env:"AGORA_MAX_FRAMEWORKS_PER_PRINCIPAL" help:"Frameworks one principal may hold (0: no limit)."`
 	MaxRoles                  int           `default:"1000" env:"AGORA_MAX_ROLES" help:"Distinct roles (configured or subscribed to) the master tracks (at most 90000; 0: 90000)."`
+	MaxAgentsPerAgentHost     int           `name:"max-agents-per-agent-host" default:"0" env:"AGORA_MAX_AGENTS_PER_AGENT_HOST" help:"For test harnesses only (testkit/scale): let each agent-host certificate speak for this many simulated agents on its one connection, hostnames <name>-0 .. <name>-(N-1). 0: agent-host certificates are refused; agents register with agent certificates."`
 	MaxAgentResources         string        `default:"${defaultMaxAgentResources}" env:"AGORA_MAX_AGENT_RESOURCES" help:"Most one agent may announce, per resource (an agent announcing more is refused): Mesos syntax; empty: no limit beyond 1e11 of each."`
 	HTTPReadTimeout           time.Duration `name:"http-read-timeout" default:"30s" env:"AGORA_HTTP_READ_TIMEOUT" help:"Time a client of the HTTP APIs has to send a request whole (headers and body); one cut short applies nothing."`
 	RegistrationBackoff       time.Duration `default:"1s" env:"AGORA_REGISTRATION_BACKOFF" help:"First agent registration retry delay; doubles each retry."`
@@ -184,7 +185,7 @@ func (c *nodeCmd) liveness() (master.LivenessPolicy, error) {
 func (c *nodeCmd) setLimits(l core.Limits) {
 	c.MaxAgents, c.AgentRegistrationRate, c.AgentRegistrationBurst = l.MaxAgents, l.AgentRegistrationRate, l.AgentRegistrationBurst
 	c.AgentUnreachableTimeout, c.MaxFrameworksPerPrincipal, c.MaxRoles = l.AgentUnreachableTimeout, l.MaxFrameworksPerPrincipal, l.MaxRoles
-	c.AgentRemovalInterval = l.AgentRemovalInterval
+	c.AgentRemovalInterval, c.MaxAgentsPerAgentHost = l.AgentRemovalInterval, l.MaxAgentsPerAgentHost
 	c.MaxAgentResources = messages.FormatResources(l.MaxAgentResources)
 }
 
@@ -193,7 +194,7 @@ func (c *nodeCmd) limits() (core.Limits, error) {
 	l := core.Limits{
 		MaxAgents: c.MaxAgents, AgentRegistrationRate: c.AgentRegistrationRate, AgentRegistrationBurst: c.AgentRegistrationBurst,
 		AgentUnreachableTimeout: c.AgentUnreachableTimeout, MaxFrameworksPerPrincipal: c.MaxFrameworksPerPrincipal, MaxRoles: c.MaxRoles,
-		AgentRemovalInterval: c.AgentRemovalInterval,
+		AgentRemovalInterval: c.AgentRemovalInterval, MaxAgentsPerAgentHost: c.MaxAgentsPerAgentHost,
 	}
 	var err error
 	if l.MaxAgentResources, err = messages.ParseResources(c.MaxAgentResources); err != nil {

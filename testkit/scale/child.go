@@ -2,6 +2,7 @@ package scale
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
@@ -36,13 +38,13 @@ const (
 // childArgs is what every kind of child is told.
 type childArgs struct {
 	Master string `json:"master,omitempty"` // the master's remoting address
-	// Agents hosts: how many agents, their resources and the hostname
-	// prefix (with TLS, the hostname is the certificate's name: the master
-	// takes an agent only under it).
-	Agents    int    `json:"agents,omitempty"`
-	Resources string `json:"resources,omitempty"`
-	Hostname  string `json:"hostname,omitempty"`
-	Numbered  bool   `json:"numbered,omitempty"` // append -<n> to Hostname
+	// Agents hosts: how many agents, their resources, and the prefix of
+	// their hostnames, <Hostname>-<n> (with TLS, the host's agent-host
+	// certificate's name: the master takes its agents only under those).
+	Agents    int           `json:"agents,omitempty"`
+	Resources string        `json:"resources,omitempty"`
+	Hostname  string        `json:"hostname,omitempty"`
+	Spread    time.Duration `json:"spread,omitempty"` // agent.Config.ReregisterSpread
 	// Framework hosts: the frameworks' names (each in a role of its own
 	// name) and the tasks each launches.
 	Frameworks []string `json:"frameworks,omitempty"`
@@ -67,7 +69,10 @@ type report struct {
 	Sent       int64   `json:"sent,omitempty"`
 	Received   int64   `json:"received,omitempty"`
 	Heartbeats []int64 `json:"heartbeats,omitempty"` // answer latencies, ns
-	FirstOffer []int64 `json:"first_offer,omitempty"`
+	// agents: reregistered; each re-registration since the last reset,
+	// from the host seeing the new leader to the leader's confirmation, ns
+	Reregistrations []int64 `json:"reregistrations,omitempty"`
+	FirstOffer      []int64 `json:"first_offer,omitempty"`
 	// echo: elapsed ns for Count messages (both directions)
 	Elapsed int64 `json:"elapsed,omitempty"`
 }
@@ -139,6 +144,31 @@ func startNode(role security.Role) *remoting.Node {
 	return node
 }
 
+// masterOf is where a child's actors find the master: a PID for a master
+// at a fixed address (follow then does nothing), or nil and a follow that
+// calls its function with every leader Consul names (consul://...),
+// from a goroutine of its own, for the child's life.
+func masterOf(addr string) (*actor.PID, func(func(*messages.MasterInfo))) {
+	spec, err := leader.Parse(addr)
+	if err != nil {
+		fail(err)
+	}
+	if spec.Consul == "" {
+		return actor.NewPID(addr, master.Name), func(func(*messages.MasterInfo)) {}
+	}
+	d, err := spec.Detector(quiet)
+	if err != nil {
+		fail(err)
+	}
+	return nil, func(changed func(*messages.MasterInfo)) {
+		go leader.Watch(context.Background(), d, func(mi *messages.MasterInfo) {
+			if mi != nil {
+				changed(mi)
+			}
+		})
+	}
+}
+
 // wire counts the messages an actor exchanges with other nodes: sends to a
 // PID of another address, and receipts of protobuf messages not sent from
 // this node (the actors' own timers are Go structs). Both sides of every
@@ -176,20 +206,29 @@ func (w *wire) receiver(next actor.ReceiverFunc) actor.ReceiverFunc {
 // (registration, heartbeats, status updates) whose containerizer runs no
 // process (testkit.SimContainerizer: a task runs until killed).
 //
-// Commands: "reset" zeroes the message counts and heartbeat latencies
-// (answers "ok"); "stats" reports them.
+// Commands: "reset" zeroes the message counts, heartbeat latencies and
+// re-registrations (answers "ok"); "stats" reports the counts and
+// latencies; "reregistered" reports the re-registrations once every agent
+// has made one since the reset.
 func runAgents(args childArgs, commands <-chan string) {
-	node := startNode(security.RoleAgent)
+	// One agent-host certificate speaks for all of them (insecure: none).
+	node := startNode(security.RoleAgentHost)
 	res, err := messages.ParseResources(args.Resources)
 	if err != nil {
 		fail(err)
 	}
 	clock := clockwork.NewRealClock()
-	masterPID := actor.NewPID(args.Master, master.Name)
+	masterPID, follow := masterOf(args.Master)
 
 	var mu sync.Mutex
 	sentAt := map[string]time.Time{} // agent/seq of heartbeats in flight
 	var latencies []int64
+	var detected time.Time // when this host last saw a new leader
+	// Re-registrations since the last reset: each one's latency, the
+	// agents that made one, and a channel closed once all have.
+	var rereg []int64
+	reregAgents := map[string]bool{}
+	allRereg := make(chan struct{})
 	registered := map[string]bool{}
 	var first, last time.Time
 	allRegistered := make(chan struct{})
@@ -205,6 +244,15 @@ func runAgents(args childArgs, commands <-chan string) {
 		case agent.Registered:
 			mu.Lock()
 			defer mu.Unlock()
+			if ev.Reregistered && !detected.IsZero() {
+				rereg = append(rereg, time.Since(detected).Nanoseconds())
+				if !reregAgents[ev.AgentID] {
+					reregAgents[ev.AgentID] = true
+					if len(reregAgents) == args.Agents {
+						close(allRereg)
+					}
+				}
+			}
 			if !registered[ev.AgentID] {
 				registered[ev.AgentID] = true
 				last = time.Now()
@@ -224,18 +272,26 @@ func runAgents(args childArgs, commands <-chan string) {
 		}
 	})
 	first = time.Now()
+	pids := make([]*actor.PID, args.Agents)
 	for i := range args.Agents {
-		host := args.Hostname
-		if args.Numbered {
-			host = fmt.Sprintf("%s-%d", host, i)
-		}
-		node.System.Root.Spawn(agent.Props(agent.Config{
-			Info: &messages.AgentInfo{Hostname: host, Resources: res}, Master: masterPID, Clock: clock, Logger: quiet,
+		pids[i] = node.System.Root.Spawn(agent.Props(agent.Config{
+			Info: &messages.AgentInfo{Hostname: fmt.Sprintf("%s-%d", args.Hostname, i), Resources: res}, Master: masterPID, Clock: clock, Logger: quiet,
+			ReregisterSpread:   args.Spread,
 			Containerizer:      testkit.SimContainerizer{Clock: clock},
 			SenderMiddleware:   []actor.SenderMiddleware{w.sender},
 			ReceiverMiddleware: []actor.ReceiverMiddleware{w.receiver},
 		}))
 	}
+	// With an election, one watch of the leader's key for the whole host
+	// tells every agent, as each agora node's own watch would.
+	follow(func(mi *messages.MasterInfo) {
+		mu.Lock()
+		detected = time.Now()
+		mu.Unlock()
+		for _, pid := range pids {
+			node.System.Root.Send(pid, agent.MasterDetected{Master: actor.NewPID(mi.Address, master.Name), Epoch: mi.Epoch})
+		}
+	})
 	say(report{Kind: "started", First: first.UnixNano(), Address: node.Address})
 	go func() {
 		<-allRegistered
@@ -247,7 +303,9 @@ func runAgents(args childArgs, commands <-chan string) {
 		switch cmd {
 		case "reset":
 			mu.Lock()
-			latencies = nil
+			latencies, rereg = nil, nil
+			clear(reregAgents)
+			allRereg = make(chan struct{})
 			mu.Unlock()
 			w.sent.Store(0)
 			w.received.Store(0)
@@ -257,6 +315,18 @@ func runAgents(args childArgs, commands <-chan string) {
 			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies})
 			latencies = nil
 			mu.Unlock()
+		case "reregistered":
+			// The master counts an agent back when it sends its
+			// confirmation: wait here until every agent has it.
+			mu.Lock()
+			all := allRereg
+			mu.Unlock()
+			go func() {
+				<-all
+				mu.Lock()
+				defer mu.Unlock()
+				say(report{Kind: "reregistered", Count: len(reregAgents), Reregistrations: rereg})
+			}()
 		}
 	}
 }
@@ -268,20 +338,26 @@ func runAgents(args childArgs, commands <-chan string) {
 func runFrameworks(args childArgs, commands <-chan string) {
 	node := startNode(security.RoleFramework)
 	clock := clockwork.NewRealClock()
-	masterPID := actor.NewPID(args.Master, master.Name)
+	masterPID, follow := masterOf(args.Master)
 	task, err := messages.ParseResources(args.Task)
 	if err != nil {
 		fail(err)
 	}
 	w := &wire{self: node.Address}
 	run := &floodRun{target: int64(args.Tasks * len(args.Frameworks)), done: make(chan struct{})}
+	var pids []*actor.PID
 	for _, name := range args.Frameworks {
 		f := &flood{run: run, name: name, queue: args.Tasks, task: task, running: map[string]bool{}}
-		node.System.Root.Spawn(scheduler.Props(scheduler.Config{
+		pids = append(pids, node.System.Root.Spawn(scheduler.Props(scheduler.Config{
 			Master: masterPID, Info: &messages.FrameworkInfo{Name: name, Roles: []string{name}}, Clock: clock, Logger: quiet,
 			ActorOptions: []actor.PropsOption{actor.WithSenderMiddleware(w.sender), actor.WithReceiverMiddleware(w.receiver)},
-		}, f))
+		}, f)))
 	}
+	follow(func(mi *messages.MasterInfo) {
+		for _, pid := range pids {
+			node.System.Root.Send(pid, scheduler.MasterDetected{Master: actor.NewPID(mi.Address, scheduler.MasterName), Epoch: mi.Epoch})
+		}
+	})
 	select {
 	case <-run.done:
 	case <-commands: // stdin closed: the harness gave up

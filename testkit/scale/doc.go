@@ -1,12 +1,17 @@
 // Package scale is the multi-process scale harness over real TCP (issue
 // 18): every message between the master and its agents and frameworks
-// crosses loopback TCP through proto.actor remoting. It runs --insecure:
-// the master admits one reachable agent per certificate, and the agents of
-// a host process share its one connection (Config.TLS).
+// crosses loopback TCP through proto.actor remoting, with mutual TLS as
+// in production (Config.Insecure turns it off). A real agent's certificate
+// speaks for one agent; the agents of a host process share its one
+// connection, so each host process holds one agent-host certificate
+// (security.RoleAgentHost) that the masters, started with
+// --max-agents-per-agent-host, let speak for the agents <name>-0 ..
+// <name>-(N-1), each checked as an agent's own certificate is.
 //
-//	harness (this process)          agora node --role=master
-//	  |  starts, reads /proc  ----> (its real flags, ports 0, --ready-file)
-//	  |  20 /state pollers ------->   ^            ^
+//	harness (this process)          agora node --role=master  x2 (with
+//	  |  starts, reads /proc  ----> (its real flags, ports 0,  Consul:
+//	  |  SIGKILLs the leader        --ready-file, --election)  leader and
+//	  |  20 /state pollers ------->   ^            ^           standby)
 //	  |                               | TCP        | TCP
 //	  +-> agents-0 .. agents-H     (simulated agents: each a real agent
 //	  |                             actor, registering, heartbeating and
@@ -19,8 +24,10 @@
 // framework-host children (the caller's own executable, which calls
 // RunChildIfAsked first: a test binary), and measures in phases: every
 // agent registers; the frameworks launch their tasks to RUNNING; pollers
-// read /state while the agents time their heartbeats; then the bare echo
-// runs on the idle machine. Children bind port 0 and report their
+// read /state while the agents time their heartbeats; with Config.Consul,
+// the leader is SIGKILLed and the harness times the standby's election
+// and its rebuild (every agent, task and framework back in its /metrics);
+// then the bare echo runs on the idle machine. Children bind port 0 and report their
 // addresses; they talk to the harness in JSON lines and end when their
 // stdin closes.
 //

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/agora-sched/agora/cluster/security"
@@ -31,13 +30,28 @@ type Config struct {
 	// WorkDir holds the certificates, the ready file and the profile
 	// [a temporary directory, removed after].
 	WorkDir string
-	// TLS runs remoting and HTTP with mutual TLS, as `agora node` does by
-	// default. Off by default here: the master admits one reachable agent
-	// per agent certificate (one certificate is one machine), and a host
-	// process's agents share its one connection, so with TLS only the
-	// first agent of each host process registers. The harness runs
-	// --insecure unless the agent hosts hold one agent each.
-	TLS bool
+	// Insecure runs remoting and HTTP in plaintext (agora node
+	// --insecure). By default every connection is mutual TLS, as in
+	// production: the master, frameworks and operator hold certificates of
+	// their roles, and each agent-host process one agent-host certificate
+	// (security.RoleAgentHost) that the master, started with
+	// --max-agents-per-agent-host, lets speak for the agents it hosts, each
+	// under a hostname of its own (<certificate name>-<n>).
+	Insecure bool
+
+	// Consul is a Consul agent's HTTP address (host:port). Given, the
+	// harness runs two masters elected through it (--election), agents and
+	// frameworks find the leader there, and after the /state phase the
+	// rebuild phase SIGKILLs the leader Failovers times and times how the
+	// standby takes over (Report.Rebuilds). Empty: one master, no rebuild.
+	Consul string
+	// Failovers is how many leaders the rebuild phase kills, each
+	// restarted as the standby before the next [1].
+	Failovers int
+	// ReregisterSpread is the agents' random wait before re-registering
+	// with a new leader [500 ms, agora node's --reregistration-spread];
+	// negative: none.
+	ReregisterSpread time.Duration
 
 	Agents         int    // simulated agents [1,000]
 	AgentHosts     int    // processes hosting them [2]
@@ -98,6 +112,11 @@ func (c *Config) defaults() error {
 	if c.TaskResources == "" {
 		c.TaskResources = "cpus:0.1;mem:128"
 	}
+	def(&c.Failovers, 1)
+	if c.ReregisterSpread == 0 {
+		c.ReregisterSpread = 500 * time.Millisecond
+	}
+	c.ReregisterSpread = max(c.ReregisterSpread, 0)
 	if c.PollFor <= 0 {
 		c.PollFor = 10 * time.Second
 	}
@@ -116,11 +135,13 @@ type run struct {
 	dir      string
 	env      []string
 	children []*child
-	master   *exec.Cmd
-	masterIO *tail
-	// masterExited is closed once the master has exited.
-	masterExited chan struct{}
-	operator     *security.Source
+	// masters[0] leads; masters[1] is the standby (with Consul).
+	masters  []*masterProc
+	started  int    // masters started, for their file names
+	election string // consul://<addr>/<cluster>, with Consul
+	// hostEnv is each agent host's own certificate files, by index.
+	hostEnv  [][]string
+	operator *security.Source
 }
 
 // Run starts the master, the agent hosts and the frameworks, measures,
@@ -138,15 +159,22 @@ func Run(cfg Config) (rep Report, err error) {
 	}
 	defer r.stop()
 	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
-		Tasks: cfg.Frameworks * cfg.Tasks, TLS: cfg.TLS, Pollers: cfg.Pollers}
+		Tasks: cfg.Frameworks * cfg.Tasks, TLS: !cfg.Insecure, Pollers: cfg.Pollers}
 	if err := r.certificates(); err != nil {
 		return rep, err
 	}
-	m, err := r.startMaster()
+	leader, err := r.startMasters()
 	if err != nil {
 		return rep, err
 	}
-	pid := r.master.Process.Pid
+	m := leader.info
+	pid := leader.cmd.Process.Pid
+	// Agents and frameworks find the master where agora node's would:
+	// its address, or the election's Consul key.
+	masterAddr := m.Remoting
+	if r.election != "" {
+		masterAddr = r.election
+	}
 	base, err := sample(pid)
 	if err != nil {
 		return rep, err
@@ -161,11 +189,9 @@ func Run(cfg Config) (rep Report, err error) {
 		if i < cfg.Agents%cfg.AgentHosts {
 			n++
 		}
-		args := childArgs{Master: m.Remoting, Agents: n, Resources: cfg.AgentResources, Hostname: "scale-agents"}
-		if !cfg.TLS {
-			args.Hostname, args.Numbered = fmt.Sprintf("agent-h%d", i), true
-		}
-		c, err := r.startChild(fmt.Sprintf("agents-%d", i), "agents", args)
+		args := childArgs{Master: masterAddr, Agents: n, Resources: cfg.AgentResources, Hostname: agentHostName(i),
+			Spread: cfg.ReregisterSpread}
+		c, err := r.startChild(fmt.Sprintf("agents-%d", i), "agents", args, r.hostEnv[i]...)
 		if err != nil {
 			return rep, err
 		}
@@ -207,7 +233,7 @@ func Run(cfg Config) (rep Report, err error) {
 		for j := i; j < cfg.Frameworks; j += cfg.FrameworkHosts {
 			names = append(names, fmt.Sprintf("fw%d", j))
 		}
-		c, err := r.startChild(fmt.Sprintf("frameworks-%d", i), "frameworks", childArgs{Master: m.Remoting, Frameworks: names, Tasks: cfg.Tasks, Task: cfg.TaskResources})
+		c, err := r.startChild(fmt.Sprintf("frameworks-%d", i), "frameworks", childArgs{Master: masterAddr, Frameworks: names, Tasks: cfg.Tasks, Task: cfg.TaskResources})
 		if err != nil {
 			return rep, err
 		}
@@ -290,7 +316,15 @@ func Run(cfg Config) (rep Report, err error) {
 	rep.HeartbeatP50, rep.HeartbeatP99, rep.HeartbeatMax = percentiles(hbs)
 	cfg.Logf("scale: /state p99 %v over %d polls; heartbeat answers p99 %v over %d", rep.StateP99, rep.StatePolls, rep.HeartbeatP99, rep.Heartbeats)
 
-	// Phase 4: the physical limit, once Agora is idle: a bare proto.actor
+	// Phase 4: the leader SIGKILLed, the standby rebuilds its books from
+	// the agents and frameworks.
+	if r.election != "" {
+		if rep.Rebuilds, err = r.rebuild(agentHosts, rep.Tasks); err != nil {
+			return rep, err
+		}
+	}
+
+	// Phase 5: the physical limit, once Agora is idle: a bare proto.actor
 	// echo between two processes on the same loopback.
 	if cfg.EchoMessages > 0 {
 		if rep.EchoMessageRate, err = r.echo(); err != nil {
@@ -301,19 +335,36 @@ func Run(cfg Config) (rep Report, err error) {
 	return rep, nil
 }
 
-// certificates makes a CA and one certificate per role, as `agora tls`
-// would; every agent host shows the agents' one (so its agents register
-// under that name).
+// certificates makes a CA and a certificate for the masters, the
+// frameworks and the operator (the harness's /state pollers), as `agora
+// tls` would, and one agent-host certificate per agent host process.
 func (r *run) certificates() error {
-	if !r.cfg.TLS {
+	r.hostEnv = make([][]string, r.cfg.AgentHosts)
+	if r.cfg.Insecure {
 		r.env = append(os.Environ(), security.EnvInsecure+"=true")
 		return nil
 	}
 	dir := filepath.Join(r.dir, "tls")
-	names := map[security.Role]string{security.RoleMaster: "scale-master", security.RoleAgent: "scale-agents",
+	hosts := []string{"localhost", "127.0.0.1"}
+	names := map[security.Role]string{security.RoleMaster: "scale-master",
 		security.RoleFramework: "scale-frameworks", security.RoleOperator: "scale-operator"}
-	if _, err := security.Bootstrap(dir, names, []string{"localhost", "127.0.0.1"}, time.Now()); err != nil {
+	if _, err := security.Bootstrap(dir, names, hosts, time.Now()); err != nil {
 		return fmt.Errorf("scale: certificates: %w", err)
+	}
+	ca, err := security.ReadPEM(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem"))
+	if err != nil {
+		return fmt.Errorf("scale: certificates: %w", err)
+	}
+	for i := range r.cfg.AgentHosts {
+		p, err := security.Issue(ca, security.Request{Identity: security.Identity{Role: security.RoleAgentHost, Name: agentHostName(i)}, Hosts: hosts}, time.Now())
+		if err != nil {
+			return fmt.Errorf("scale: agent host certificate: %w", err)
+		}
+		cert, key := filepath.Join(dir, agentHostName(i)+".pem"), filepath.Join(dir, agentHostName(i)+"-key.pem")
+		if err := security.WriteFiles(p, cert, key, true); err != nil {
+			return fmt.Errorf("scale: agent host certificate: %w", err)
+		}
+		r.hostEnv[i] = []string{security.EnvCert + "=" + cert, security.EnvKey + "=" + key}
 	}
 	op, err := security.Options{Dir: dir}.Load(security.RoleOperator, quiet)
 	if err != nil {
@@ -324,80 +375,9 @@ func (r *run) certificates() error {
 	return nil
 }
 
-// readyInfo is the part of agora node's --ready-file the harness reads.
-type readyInfo struct {
-	PID      int    `json:"pid"`
-	Remoting string `json:"remoting"`
-	HTTP     string `json:"http"`
-}
-
-// startMaster starts `agora node --role=master` on free ports and waits
-// for its ready file.
-func (r *run) startMaster() (readyInfo, error) {
-	var info readyInfo
-	ready := filepath.Join(r.dir, "master-ready.json")
-	args := []string{"node", "--role=master", "--listen=127.0.0.1:0", "--http=127.0.0.1:0", "--ready-file=" + ready,
-		"--log-level=warn", fmt.Sprintf("--max-agents=%d", max(r.cfg.Agents, 10_000)),
-		// Registration as fast as the agents come: the default (100/s
-		// after a burst of 1,000) protects a master from a storm of new
-		// agents, and would make the registration figure its own.
-		"--agent-registration-rate=0"}
-	if !r.cfg.TLS {
-		args = append(args, "--insecure")
-	}
-	if r.cfg.CPUProfile != "" {
-		args = append(args, "--cpu-profile="+r.cfg.CPUProfile)
-	}
-	args = append(args, r.cfg.MasterArgs...)
-	cmd := exec.Command(r.cfg.Agora, args...)
-	cmd.Env = r.env
-	r.masterIO = &tail{}
-	cmd.Stdout, cmd.Stderr = r.masterIO, r.masterIO
-	if err := cmd.Start(); err != nil {
-		return info, fmt.Errorf("scale: starting the master: %w", err)
-	}
-	r.master = cmd
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	// The ready file appears whole (written atomically) once the master
-	// serves; it is checked every 10 ms until then.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(time.Minute)
-	for {
-		if b, err := os.ReadFile(ready); err == nil {
-			if err := json.Unmarshal(b, &info); err != nil || info.PID != cmd.Process.Pid {
-				return info, fmt.Errorf("scale: bad ready file %s (%v): %s", ready, err, b)
-			}
-			r.masterExited = exited
-			return info, nil
-		}
-		select {
-		case <-tick.C:
-		case <-exited:
-			return info, fmt.Errorf("scale: the master exited before it was ready:\n%s", r.masterIO)
-		case <-deadline:
-			return info, fmt.Errorf("scale: the master wrote no ready file within a minute:\n%s", r.masterIO)
-		}
-	}
-}
-
-// stop ends every child (their stdin closes) and the master (SIGTERM,
-// so that it writes its CPU profile).
-func (r *run) stop() {
-	for _, c := range r.children {
-		c.stop()
-	}
-	if r.master != nil {
-		_ = r.master.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.masterExited:
-		case <-time.After(30 * time.Second):
-			_ = r.master.Process.Kill()
-			<-r.masterExited
-		}
-	}
-}
+// agentHostName is agent host i's certificate name, and the prefix of its
+// agents' hostnames.
+func agentHostName(i int) string { return fmt.Sprintf("scale-host-%d", i) }
 
 // poll runs the pollers against /state for PollFor and returns every
 // answer's latency and the size of the last answer.
@@ -492,10 +472,11 @@ type child struct {
 	stderr  *tail
 }
 
-func (r *run) startChild(name, kind string, args childArgs) (*child, error) {
+// startChild starts a child of kind; env adds to the run's environment.
+func (r *run) startChild(name, kind string, args childArgs, env ...string) (*child, error) {
 	b, _ := json.Marshal(args)
 	cmd := exec.Command(r.cfg.Self, "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(slices.Clone(r.env), childEnv+"="+kind, childArgsEnv+"="+string(b))
+	cmd.Env = append(append(slices.Clone(r.env), env...), childEnv+"="+kind, childArgsEnv+"="+string(b))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

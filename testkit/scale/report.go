@@ -50,6 +50,19 @@ type Report struct {
 	AgoraMessageRate float64
 	EchoMessageRate  float64
 	Ratio            float64
+
+	// Rebuilds are the failovers of the rebuild phase (with Consul).
+	Rebuilds []Rebuild
+}
+
+// RebuildMax is the longest rebuild (SIGKILL to every agent, task and
+// framework back at the new leader) and the longest single agent's
+// re-registration, over the failovers.
+func (r Report) RebuildMax() (done, agent time.Duration) {
+	for _, rb := range r.Rebuilds {
+		done, agent = max(done, rb.Done), max(agent, rb.AgentMax)
+	}
+	return done, agent
 }
 
 // RSSPerAgent is the master's resident memory per registered agent.
@@ -76,6 +89,11 @@ func (r Report) Print(w io.Writer) {
 		r.Pollers, r.PollFor, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
 	fmt.Fprintf(w, "  heartbeat answers meanwhile     p50 %s, p99 %s, max %s (%d heartbeats)\n", ms(r.HeartbeatP50), ms(r.HeartbeatP99), ms(r.HeartbeatMax), r.Heartbeats)
 	fmt.Fprintf(w, "  Agora messages (master's peers) %.0f msgs/s (%d in the task phase, %.1f per task)\n", r.AgoraMessageRate, r.AgoraMessages, float64(r.AgoraMessages)/float64(r.Tasks))
+	for i, rb := range r.Rebuilds {
+		fmt.Fprintf(w, "  failover %d (epoch %d)            SIGKILL to elected %v; to every agent %v, every task %v, every framework %v (master CPU %v)\n",
+			i+1, rb.Epoch, rb.Elected.Round(time.Millisecond), rb.Agents.Round(time.Millisecond), rb.Tasks.Round(time.Millisecond), rb.Frameworks.Round(time.Millisecond), rb.MasterCPU)
+		fmt.Fprintf(w, "    per agent (leader seen to re-registered) p50 %s, p99 %s, max %s (%d re-registrations)\n", ms(rb.AgentP50), ms(rb.AgentP99), ms(rb.AgentMax), rb.Reregistrations)
+	}
 	if r.EchoMessageRate > 0 {
 		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s: Agora runs at %.2fx of it\n", r.EchoMessageRate, r.Ratio)
 	}

@@ -1,6 +1,7 @@
 package scale_test
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/consultest"
 	"github.com/agora-sched/agora/testkit/scale"
 )
 
@@ -67,16 +69,19 @@ func hasBench() bool {
 	return false
 }
 
-// TestTCPScaleSmall: the harness end to end on a small cluster: the master
-// in its own process (insecure: see scale.Config.TLS), 50 simulated agents in two processes,
-// 4 frameworks in two more, over loopback TCP. Every agent registers,
-// every task reaches RUNNING, and every figure of the report was measured.
+// TestTCPScaleSmall: the harness end to end on a small cluster, as in
+// production: mutual TLS, two masters elected through a real Consul: 50
+// simulated agents in two processes (each process one agent-host
+// certificate), 4 frameworks in two more, over loopback TCP. Every agent
+// registers, every task reaches RUNNING, every figure of the report was
+// measured, and after the leader's SIGKILL the standby has every agent,
+// task and framework back.
 func TestTCPScaleSmall(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts agora and child processes over TCP; make test runs it")
+		t.Skip("starts agora, Consul and child processes over TCP; make test runs it")
 	}
 	rep, err := scale.Run(scale.Config{
-		Agora: agoraBin, WorkDir: t.TempDir(),
+		Agora: agoraBin, WorkDir: t.TempDir(), Consul: consultest.Start(t),
 		Agents: 50, AgentHosts: 2, Frameworks: 4, FrameworkHosts: 2, Tasks: 200,
 		Pollers: 4, PollFor: time.Second, EchoMessages: 10_000,
 		Logf: t.Logf, Timeout: time.Minute,
@@ -91,6 +96,7 @@ func TestTCPScaleSmall(t *testing.T) {
 		what string
 		ok   bool
 	}{
+		{"mutual TLS", rep.TLS},
 		{"registration measured", rep.Registration > 0},
 		{"tasks/s measured", rep.TasksPerSecond > 0 && rep.TaskPhase > 0},
 		{"a first offer for every framework", rep.FirstOffers == 4},
@@ -99,6 +105,17 @@ func TestTCPScaleSmall(t *testing.T) {
 		{"/state polled", rep.StatePolls > 0 && rep.StateBytes > 0},
 		{"messages counted at the peers (at least offer, accept, run, update, forward, ack per task)", rep.AgoraMessages >= 4*int64(rep.Tasks)},
 		{"echo measured", rep.EchoMessageRate > 0 && rep.Ratio > 0},
+		{"one failover", len(rep.Rebuilds) == 1},
+	}
+	for _, rb := range rep.Rebuilds {
+		checks = append(checks, []struct {
+			what string
+			ok   bool
+		}{
+			{"a new epoch elected", rb.Epoch > 0 && rb.Elected > 0},
+			{"every agent, task and framework back, after the election", rb.Agents >= rb.Elected && rb.Tasks > 0 && rb.Frameworks > 0 && rb.Done >= rb.Agents},
+			{"every agent re-registered once at least", rb.Reregistrations >= 50 && rb.AgentMax > 0},
+		}...)
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -112,9 +129,12 @@ func TestTCPScaleSmall(t *testing.T) {
 //
 //	AGORA_SCALE_AGENTS, AGORA_SCALE_AGENT_HOSTS, AGORA_SCALE_FRAMEWORKS,
 //	AGORA_SCALE_FRAMEWORK_HOSTS, AGORA_SCALE_TASKS (per framework),
-//	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_TLS=1 (only
-//	for one agent per host process: see scale.Config.TLS),
-//	AGORA_SCALE_PROFILE (the master's CPU profile), AGORA_SCALE_BIN.
+//	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_INSECURE=1
+//	(plaintext; mutual TLS by default), AGORA_SCALE_FAILOVERS (leader
+//	SIGKILLs of the rebuild phase, 1 by default; 0: one master, no Consul,
+//	no rebuild), AGORA_SCALE_SPREAD (agents' re-registration spread,
+//	500ms by default; 0 for none), AGORA_SCALE_PROFILE (the master's CPU
+//	profile), AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
@@ -126,8 +146,18 @@ func BenchmarkTCPScale(b *testing.B) {
 	cfg := scale.Config{
 		Agora: agoraBin, Agents: num("AGORA_SCALE_AGENTS"), AgentHosts: num("AGORA_SCALE_AGENT_HOSTS"),
 		Frameworks: num("AGORA_SCALE_FRAMEWORKS"), FrameworkHosts: num("AGORA_SCALE_FRAMEWORK_HOSTS"), Tasks: num("AGORA_SCALE_TASKS"),
-		PollFor: poll, TLS: os.Getenv("AGORA_SCALE_TLS") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
+		PollFor: poll, Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
 		Logf: b.Logf, Timeout: 10 * time.Minute,
+	}
+	if f, ok := os.LookupEnv("AGORA_SCALE_FAILOVERS"); !ok || f != "0" {
+		cfg.Consul, cfg.Failovers = consultest.Start(b), num("AGORA_SCALE_FAILOVERS")
+	}
+	if s, ok := os.LookupEnv("AGORA_SCALE_SPREAD"); ok {
+		spread, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatalf("AGORA_SCALE_SPREAD: %v", err)
+		}
+		cfg.ReregisterSpread = cmp.Or(spread, -1) // 0: none
 	}
 	var rep scale.Report
 	for i := 0; i < b.N; i++ {
@@ -145,4 +175,9 @@ func BenchmarkTCPScale(b *testing.B) {
 	b.ReportMetric(float64(rep.StateP99.Microseconds())/1000, "ms-state-p99")
 	b.ReportMetric(float64(rep.HeartbeatP99.Microseconds())/1000, "ms-heartbeat-p99")
 	b.ReportMetric(rep.Ratio, "x-echo")
+	if len(rep.Rebuilds) > 0 {
+		done, agent := rep.RebuildMax()
+		b.ReportMetric(done.Seconds(), "s-rebuild-max")
+		b.ReportMetric(agent.Seconds(), "s-rereg-agent-max")
+	}
 }

@@ -24,7 +24,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 		return c.ready()
 	}
 	if err := ValidateAgentInfo(msg.GetInfo()); err == nil && !c.books.retried(msg.Session) &&
-		(!c.oneAgentPerCertificate(p, to, msg) || !c.mayAddAgent(to, msg.GetInfo(), true, true, msg, now)) {
+		(!c.oneAgentPerCertificate(p, msg.GetInfo(), to, msg) || !c.mayAddAgent(to, msg.GetInfo(), true, true, msg, now)) {
 		return c.ready()
 	}
 	id, retry, err := c.books.register(msg.GetInfo(), to, msg.Session, now)
@@ -41,7 +41,7 @@ func (c *Core) RegisterAgent(p Peer, msg *messages.RegisterAgent, now time.Time)
 	}
 	c.cfg.Metrics.Count(Registrations, "", 1)
 	a := c.books.agents[id]
-	a.principal = p.Principal
+	c.books.setIdentity(a, p.Role, p.Principal)
 	c.log.Info("agent registered", "agent_id", id, "hostname", a.info.Hostname, "resources", messages.FormatResources(a.info.Resources))
 	c.admit(a, false, now)
 	c.readmit(a, nil, nil, now)
@@ -69,7 +69,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		c.reject(to, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		return c.ready()
 	}
-	if _, known := c.books.agents[id]; id != "" && ((!known && !c.oneAgentPerCertificate(p, to, msg)) || !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now)) {
+	if _, known := c.books.agents[id]; id != "" && ((!known && !c.oneAgentPerCertificate(p, msg.GetInfo(), to, msg)) || !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now)) {
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {
@@ -94,7 +94,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		return c.ready()
 	}
 	a := c.books.agents[id]
-	a.principal = p.Principal
+	c.books.setIdentity(a, p.Role, p.Principal)
 	c.cfg.Metrics.Count(Reregistrations, "", 1)
 	c.log.Info("agent re-registered", "agent_id", id, "hostname", a.info.Hostname, "known", known, "tasks", len(msg.Tasks))
 	c.admit(a, true, now)

@@ -68,8 +68,9 @@ func TestFuzzCoreSeedsLaunchTasks(t *testing.T) {
 }
 
 // fuzzPeers: the cluster's own agents and frameworks, an operator, an
-// agent and a framework certificate that are not the cluster's, and an
-// unauthenticated peer (a cluster without TLS: checks off).
+// agent and a framework certificate that are not the cluster's, an
+// unauthenticated peer (a cluster without TLS: checks off), and an
+// agent-host certificate.
 var fuzzPeers = []Peer{
 	{Endpoint: Endpoint{"h:1", "a1"}, Role: RoleAgent, Principal: "a1"},
 	{Endpoint: Endpoint{"h:2", "a2"}, Role: RoleAgent, Principal: "a2"},
@@ -79,6 +80,18 @@ var fuzzPeers = []Peer{
 	{Endpoint: Endpoint{"x:1", "a3"}, Role: RoleAgent, Principal: "a3"},
 	{Endpoint: Endpoint{"x:2", "evil"}, Role: RoleFramework, Principal: "evil"},
 	{Endpoint: Endpoint{"x:3", "anon"}},
+	// A test harness's agent-host certificate (the world takes 4 agents
+	// from it: ah-0 .. ah-3).
+	{Endpoint: Endpoint{"x:4", "ah"}, Role: RoleAgentHost, Principal: "ah"},
+}
+
+// fuzzHostname is a hostname p may register an agent under: its name, or
+// an agent host's first slot.
+func fuzzHostname(p Peer) string {
+	if p.Role == RoleAgentHost {
+		return p.Principal + "-0"
+	}
+	return p.Principal
 }
 
 const (
@@ -123,7 +136,8 @@ func newFuzzWorld(t *testing.T) *fuzzWorld {
 	w := &world{t: t, pol: pol, now: traceT0, agentIDs: map[string]string{}, agentRuns: map[string]map[string]*messages.RunTask{},
 		fwIDs: map[string]string{}, conns: map[string]Endpoint{}, offers: map[string][]*messages.Offer{}, updates: map[string][]*messages.TaskStatus{}}
 	w.c = New(Config{Info: &messages.MasterInfo{Id: "m", Epoch: 1}, Liveness: LivenessPolicy{Interval: 5 * time.Second, MaxMisses: 3},
-		OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second, ReclaimInterval: 10 * time.Second})
+		OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second, ReclaimInterval: 10 * time.Second,
+		Limits: Limits{MaxAgentsPerAgentHost: 4}})
 	w.run(w.c.Start(w.now))
 	fw := &fuzzWorld{w}
 	res, _ := messages.ParseResources("cpus:4;mem:4096;ports:[31000-31010]")
@@ -225,6 +239,9 @@ func (w *fuzzWorld) step(op, peer, fix byte, payload []byte) {
 	case opRegister:
 		m := &messages.RegisterAgent{}
 		if decode(m) {
+			if fix&fixAgent != 0 && m.Info != nil {
+				m.Info.Hostname = fuzzHostname(p)
+			}
 			w.learn(p, w.c.RegisterAgent(p, m, now))
 		}
 	case opReregister:
@@ -234,7 +251,7 @@ func (w *fuzzWorld) step(op, peer, fix byte, payload []byte) {
 				if m.Info == nil {
 					m.Info = &messages.AgentInfo{}
 				}
-				m.Info.Id, m.Info.Hostname = w.agentID(p), p.Principal
+				m.Info.Id, m.Info.Hostname = w.agentID(p), fuzzHostname(p)
 			}
 			w.learn(p, w.c.ReregisterAgent(p, m, now))
 		}

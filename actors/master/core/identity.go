@@ -2,6 +2,8 @@ package core
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agora-sched/agora/cluster/acl"
@@ -22,7 +24,14 @@ import (
 //   - a framework belongs to the principal that registered it
 //     (FrameworkInfo.principal): a scheduler of another principal can
 //     neither take it over by subscribing with its ID nor call for it;
-//   - only operators change role configuration.
+//   - only operators change role configuration;
+//   - an agent-host certificate (RoleAgentHost: a test harness's process of
+//     simulated agents, testkit/scale) is refused unless
+//     Limits.MaxAgentsPerAgentHost is set; then it registers agents only
+//     under the hostnames <name>-0 .. <name>-(N-1), one reachable agent
+//     per hostname, and only it may act for them afterwards. An agent's
+//     certificate and an agent-host's never act for each other's agents,
+//     even with the same name.
 
 // The roles a certificate can name.
 const (
@@ -30,6 +39,7 @@ const (
 	RoleAgent     = "agent"
 	RoleFramework = "framework"
 	RoleOperator  = "operator"
+	RoleAgentHost = "agent-host"
 )
 
 func (p Peer) authenticated() bool { return p.Role != "" }
@@ -67,6 +77,12 @@ func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, to Endpoint, r
 		return true
 	}
 	switch {
+	case p.Role == RoleAgentHost:
+		if why := c.agentHostRefuses(p, info.GetHostname()); why != "" {
+			c.deny(p, DeniedIdentity, why, req)
+			return false
+		}
+		return c.answersToSender(p, to, req)
 	case p.Role != RoleAgent:
 		c.deny(p, DeniedIdentity, fmt.Sprintf("only agents register as agents; this connection's certificate is a %s's", p.Role), req)
 	case p.Principal != info.GetHostname():
@@ -75,6 +91,24 @@ func (c *Core) mayRegisterAgent(p Peer, info *messages.AgentInfo, to Endpoint, r
 		return c.answersToSender(p, to, req)
 	}
 	return false
+}
+
+// agentHostRefuses says why an agent-host certificate may not register an
+// agent named hostname ("" when it may): the master takes none unless
+// told to (a production cluster never is), and then only the hostnames
+// <name>-<n>, n below the bound, written without leading zeros so that
+// each slot has one name.
+func (c *Core) agentHostRefuses(p Peer, hostname string) string {
+	n := c.cfg.Limits.MaxAgentsPerAgentHost
+	if n <= 0 {
+		return fmt.Sprintf("agent-host certificates are for test harnesses and this master takes none (%s); agents register with agent certificates", LimitMaxAgentsPerAgentHost)
+	}
+	slot, ok := strings.CutPrefix(hostname, p.Principal+"-")
+	i, err := strconv.Atoi(slot)
+	if !ok || err != nil || i < 0 || i >= n || strconv.Itoa(i) != slot {
+		return fmt.Sprintf("agent-host certificate %q registers agents as %s-0 .. %s-%d (%s %d), not %q", p.Principal, p.Principal, p.Principal, n-1, LimitMaxAgentsPerAgentHost, n, hostname)
+	}
+	return ""
 }
 
 // answersToSender checks that a registration or subscription names a PID
@@ -92,7 +126,7 @@ func (c *Core) answersToSender(p Peer, to Endpoint, req proto.Message) bool {
 
 // fromAgent checks that a message about an agent comes from that agent.
 func (c *Core) fromAgent(p Peer, a *agentRecord, req proto.Message) bool {
-	if !p.authenticated() || (p.Role == RoleAgent && p.Principal == a.principal) {
+	if !p.authenticated() || ((p.Role == RoleAgent || p.Role == RoleAgentHost) && p.Role == a.role && p.Principal == a.principal) {
 		return true
 	}
 	c.deny(p, DeniedIdentity, fmt.Sprintf("agent %s is %s's; this connection is %s's", a.id(), a.principal, p), req)

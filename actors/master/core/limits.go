@@ -50,12 +50,18 @@ type Limits struct {
 	// resource name (a name not listed is not bounded here; every amount
 	// is bounded by messages.MaxScalar).
 	MaxAgentResources []*messages.Resource
+	// MaxAgentsPerAgentHost lets a test harness's agent-host certificate
+	// (RoleAgentHost, testkit/scale) speak for up to this many simulated
+	// agents over its one connection. Zero, the default, refuses such
+	// certificates: a real cluster has one agent per certificate.
+	MaxAgentsPerAgentHost int
 }
 
 // Flags that raise each limit, named in errors and used as the metric's
 // label.
 const (
 	LimitMaxAgents                 = "--max-agents"
+	LimitMaxAgentsPerAgentHost     = "--max-agents-per-agent-host"
 	LimitAgentRegistrationRate     = "--agent-registration-rate"
 	LimitMaxFrameworksPerPrincipal = "--max-frameworks-per-principal"
 	LimitMaxRoles                  = "--max-roles"
@@ -95,6 +101,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("%s %g burst %d: want a rate >= 0 (0: no limit) and a burst >= 1", LimitAgentRegistrationRate, l.AgentRegistrationRate, l.AgentRegistrationBurst)
 	case l.MaxRoles < 0 || l.MaxRoles > messages.MaxRolesCeiling:
 		return fmt.Errorf("%s %d: want 0 (the ceiling) to %d, where resource sums stay exact", LimitMaxRoles, l.MaxRoles, messages.MaxRolesCeiling)
+	case l.MaxAgentsPerAgentHost < 0 || l.MaxAgentsPerAgentHost > messages.MaxAgentsCeiling:
+		return fmt.Errorf("%s %d: want 0 (agent-host certificates refused) to %d", LimitMaxAgentsPerAgentHost, l.MaxAgentsPerAgentHost, messages.MaxAgentsCeiling)
 	case l.AgentUnreachableTimeout < 0 || l.AgentRemovalInterval < 0 || l.MaxFrameworksPerPrincipal < 0:
 		return fmt.Errorf("limits must not be negative (0: no limit)")
 	}
@@ -188,22 +196,22 @@ const LimitAgentPerCertificate = "one-agent-per-certificate"
 // hostname, so one certificate is one machine, and a flood of
 // registrations with it (issue 14: 3,000) makes one agent, not thousands.
 // A machine whose agent lost its ID (a wiped work dir) is admitted once
-// its old agent is unreachable.
-func (c *Core) oneAgentPerCertificate(p Peer, to Endpoint, req proto.Message) bool {
+// its old agent is unreachable. An agent-host certificate's slot is its
+// hostname: one reachable agent per hostname it may register.
+func (c *Core) oneAgentPerCertificate(p Peer, info *messages.AgentInfo, to Endpoint, req proto.Message) bool {
 	if !p.authenticated() {
 		return true
 	}
-	held := "" // the least such ID, for an answer that does not depend on map order
-	for id, a := range c.books.agents {
-		if a.reachable && a.principal == p.Principal && (held == "" || id < held) {
-			held = id
-		}
-	}
+	held := c.books.reachableAs(identityKey(p.Role, p.Principal, info.GetHostname()))
 	if held == "" {
 		return true
 	}
-	c.overLimit(to, LimitAgentPerCertificate, fmt.Sprintf("agent certificate %q already holds reachable agent %s: one reachable agent per certificate; "+
-		"re-register with that ID, or register once it is unreachable", p.Principal, held), req)
+	what := fmt.Sprintf("agent certificate %q", p.Principal)
+	if p.Role == RoleAgentHost {
+		what = fmt.Sprintf("agent-host certificate %q for hostname %q", p.Principal, info.GetHostname())
+	}
+	c.overLimit(to, LimitAgentPerCertificate, fmt.Sprintf("%s already holds reachable agent %s: one reachable agent per certificate; "+
+		"re-register with that ID, or register once it is unreachable", what, held), req)
 	return false
 }
 

@@ -387,6 +387,21 @@ func booksAgree(c *Core) error {
 			return fmt.Errorf("agent %s: used %s, recount %s", id, a.used, used)
 		}
 	}
+	for id, a := range b.agents {
+		if key := identityKey(a.role, a.principal, a.info.GetHostname()); a.identity != key {
+			return fmt.Errorf("agent %s: identity slot %q, want %q", id, a.identity, key)
+		}
+		if _, ok := b.byIdentity[a.identity][id]; a.identity != "" && !ok {
+			return fmt.Errorf("agent %s: not indexed under its identity %q", id, a.identity)
+		}
+	}
+	for key, ids := range b.byIdentity {
+		for id := range ids {
+			if a := b.agents[id]; a == nil || a.identity != key {
+				return fmt.Errorf("identity %q indexes agent %s, which is gone or elsewhere", key, id)
+			}
+		}
+	}
 	roles := map[string]uint32{}
 	for _, f := range b.frameworks {
 		var used policy.Resources
