@@ -19,6 +19,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"google.golang.org/protobuf/proto"
 )
 
 // Issue 17 item 5 with the real engine. The executor's process is the
@@ -210,7 +211,7 @@ func TestDockerExecutorReattachedAfterAgentRestart(t *testing.T) {
 	c := testkit.Start(t, testkit.Options{Clock: clock, AgentResources: "cpus:2;mem:512"})
 	workDir := t.TempDir()
 	first := addAgent(t, c, testkit.AgentSpec{Hostname: "node1", Docker: before, WorkDir: workDir})
-	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}, Checkpoint: true}, launchTwo(dockerExecutorInfo()))
+	c.StartScheduler(&messages.FrameworkInfo{Name: "fw", Roles: []string{"r"}, Checkpoint: proto.Bool(true)}, launchTwo(dockerExecutorInfo()))
 	started := c.Events.WaitFor(t, func(ev any) bool { _, ok := ev.(agent.ExecutorLaunched); return ok }).(agent.ExecutorLaunched)
 	id := started.FrameworkID + ".executor.boxed"
 	t.Cleanup(func() { _ = after.Destroy(context.Background(), id, "") })
