@@ -61,14 +61,18 @@ func apiCluster(b *testing.B, agents int, resources string) (c *testkit.Cluster,
 	return c, url, func() { stopAPI(); c.Stop() }
 }
 
-// serveAPI serves the scheduler API of c's master on loopback, every
-// caller a framework of principal "bench".
+// serveAPI serves the scheduler API of c's master on loopback as `agora
+// node` does (answers of pipelined calls held together), every caller a
+// framework of principal "bench".
 func serveAPI(c *testkit.Cluster) (url string, stop func()) {
 	srv := mesosapi.New(mesosapi.Config{System: c.System, Master: func() *actor.PID { return c.Master }, Streams: mesosapi.Streams{Logger: slog.New(slog.DiscardHandler)},
 		Authenticate: func(*http.Request) (security.Identity, error) {
 			return security.Identity{Role: security.RoleFramework, Name: "bench"}, nil
 		}})
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewUnstartedServer(srv)
+	l := mesosapi.HoldAnswers{Listener: hs.Listener}
+	hs.Listener, hs.Config.ConnContext = l, l.ConnContext
+	hs.Start()
 	return hs.URL + mesosapi.Path, func() { hs.CloseClientConnections(); hs.Close() }
 }
 

@@ -1,0 +1,176 @@
+package mesosapi
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A framework that pipelines its calls (libprocess' client, the C++ and
+// Java bindings, Marathon) writes many of them back to back on one
+// kept-alive connection; net/http reads them from its buffer one after
+// the other, but writes and flushes each 202 by itself: a write system
+// call per call was the largest single cost of an acknowledgement flood.
+// An answer that may wait is held by the connection until the server
+// reads from it again, which net/http does only once it has handled
+// every request it had buffered (or to check, one byte at a time, that
+// the client is still there: such a read does not release them). So a
+// batch of pipelined calls gets its answers in one write, in order, as
+// soon as the batch is handled; a client that waits for each answer
+// gets it as before, when the server turns to read its next call.
+// Nothing but the write's timing changes: the answers are net/http's own
+// bytes, and anything else written on the connection (error answers,
+// event streams, other endpoints) sends what is held first. A held
+// answer waits at most HoldAnswers.Max (the server might be busy with a
+// slow call that followed it). Plain HTTP only (see ConnContext for TLS).
+
+// DefaultAnswerHold is how long an answer waits at most for the ones
+// after it.
+const DefaultAnswerHold = time.Millisecond
+
+// maxHeldBytes bounds what a connection holds: past it, the answers go
+// out.
+const maxHeldBytes = 64 << 10
+
+// HoldAnswers wraps a listener of the server that serves the scheduler
+// API so that the answers of pipelined calls are written together (plain
+// HTTP only; beneath TLS it changes nothing); the server must set
+// http.Server.ConnContext to HoldAnswers.ConnContext for the API to find
+// its connections.
+type HoldAnswers struct {
+	net.Listener
+	// Max is how long an answer waits at most (DefaultAnswerHold if 0).
+	Max time.Duration
+}
+
+// Accept wraps each connection.
+func (l HoldAnswers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	max := l.Max
+	if max <= 0 {
+		max = DefaultAnswerHold
+	}
+	return &answerConn{Conn: c, max: max}, nil
+}
+
+type answerConnKey struct{}
+
+// ConnContext puts the connection where the scheduler API finds it. Over
+// TLS answers are not held: tls.Conn reads the connection for net/http's
+// one-byte watch as for anything else once it has handed its buffered
+// records over, so the connection cannot tell the watch from the
+// server's wait for the next call, and would send each answer by itself
+// anyway, one call later.
+func (HoldAnswers) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if ac, ok := c.(*answerConn); ok {
+		return context.WithValue(ctx, answerConnKey{}, ac)
+	}
+	return ctx
+}
+
+// holdAnswer lets r's answer wait for the answers of the calls pipelined
+// behind it: its next write (net/http writes a 202 without a body in one)
+// is held. HTTP/1 only: HTTP/2 multiplexes its streams on the connection
+// by itself.
+func holdAnswer(r *http.Request) {
+	if r.ProtoMajor != 1 {
+		return
+	}
+	if c, ok := r.Context().Value(answerConnKey{}).(*answerConn); ok {
+		c.hold.Store(true)
+	}
+}
+
+// answerConn holds the writes it is told may wait until the server reads
+// again, writes anything else, or max passes.
+type answerConn struct {
+	net.Conn
+	max  time.Duration
+	hold atomic.Bool // the next Write may wait
+
+	mu    sync.Mutex
+	held  []byte
+	err   error // of a write made for a held answer; the next write returns it
+	timer *time.Timer
+}
+
+func (c *answerConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.hold.Swap(false) && len(c.held)+len(p) <= maxHeldBytes {
+		if len(c.held) == 0 {
+			if c.timer == nil {
+				c.timer = time.AfterFunc(c.max, c.flush)
+			} else {
+				c.timer.Reset(c.max)
+			}
+		}
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	if len(c.held) == 0 {
+		return c.Conn.Write(p)
+	}
+	c.held = append(c.held, p...)
+	if err := c.writeHeldLocked(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Read sends what is held first, unless it is net/http's one-byte read
+// that watches for a closed connection while a handler runs: that one
+// starts before each pipelined call is handled, and the server is not
+// waiting for the client then.
+func (c *answerConn) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		c.flush()
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *answerConn) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.held) > 0 && c.err == nil {
+		if c.writeHeldLocked() != nil {
+			c.Conn.Close() // the server's next read fails: it closes the connection
+		}
+	}
+}
+
+func (c *answerConn) writeHeldLocked() error {
+	c.timer.Stop()
+	_, err := c.Conn.Write(c.held)
+	c.held = c.held[:0]
+	if cap(c.held) > maxHeldBytes {
+		c.held = nil
+	}
+	c.err = err
+	return err
+}
+
+// Close sends what is held, then closes.
+func (c *answerConn) Close() error {
+	c.flush()
+	return c.Conn.Close()
+}
+
+// CloseWrite sends what is held, then shuts the writing side (net/http
+// does that before closing a connection after an error).
+func (c *answerConn) CloseWrite() error {
+	c.flush()
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
