@@ -2,10 +2,13 @@ package mesosapi
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -56,7 +59,13 @@ func (l HoldAnswers) Accept() (net.Conn, error) {
 	if max <= 0 {
 		max = DefaultAnswerHold
 	}
-	return &answerConn{Conn: c, max: max}, nil
+	ac := &answerConn{Conn: c, max: max}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			ac.raw = raw
+		}
+	}
+	return ac, nil
 }
 
 type answerConnKey struct{}
@@ -92,7 +101,8 @@ func holdAnswer(r *http.Request) {
 type answerConn struct {
 	net.Conn
 	max  time.Duration
-	hold atomic.Bool // the next Write may wait
+	raw  syscall.RawConn // nil: not a socket
+	hold atomic.Bool     // the next Write may wait
 
 	mu    sync.Mutex
 	held  []byte
@@ -127,15 +137,52 @@ func (c *answerConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Read sends what is held first, unless it is net/http's one-byte read
-// that watches for a closed connection while a handler runs: that one
-// starts before each pipelined call is handled, and the server is not
-// waiting for the client then.
+// Read sends what is held when the server would wait for the client:
+// not for net/http's one-byte read that watches for a closed connection
+// while a handler runs (it starts before each pipelined call is handled),
+// and not while the client's next calls are already there to read (a
+// client that keeps pipelining would otherwise get an answer per read).
+// Without a raw socket (a connection of some other kind), every other
+// read sends them.
 func (c *answerConn) Read(p []byte) (int, error) {
-	if len(p) > 1 {
-		c.flush()
+	if len(p) <= 1 || !c.holding() {
+		return c.Conn.Read(p)
 	}
-	return c.Conn.Read(p)
+	if c.raw == nil {
+		c.flush()
+		return c.Conn.Read(p)
+	}
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), p)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			c.flush() // nothing to read: the server waits for the client
+			return false
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case n <= 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// holding says whether answers are held.
+func (c *answerConn) holding() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held) > 0
 }
 
 func (c *answerConn) flush() {
