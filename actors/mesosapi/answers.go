@@ -108,6 +108,7 @@ type answerConn struct {
 	held  []byte
 	err   error // of a write made for a held answer; the next write returns it
 	timer *time.Timer
+	armed bool // the timer will fire
 }
 
 func (c *answerConn) Write(p []byte) (int, error) {
@@ -117,9 +118,13 @@ func (c *answerConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	if c.hold.Swap(false) && len(c.held)+len(p) <= maxHeldBytes {
-		if len(c.held) == 0 {
+		// The timer is not stopped when the answers go out: it fires at
+		// most once per max while answers are held, instead of being set
+		// and stopped for every answer of a client that waits for each.
+		if !c.armed {
+			c.armed = true
 			if c.timer == nil {
-				c.timer = time.AfterFunc(c.max, c.flush)
+				c.timer = time.AfterFunc(c.max, c.expire)
 			} else {
 				c.timer.Reset(c.max)
 			}
@@ -185,6 +190,14 @@ func (c *answerConn) holding() bool {
 	return len(c.held) > 0
 }
 
+// expire sends what is held when the timer fires.
+func (c *answerConn) expire() {
+	c.mu.Lock()
+	c.armed = false
+	c.mu.Unlock()
+	c.flush()
+}
+
 func (c *answerConn) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -196,7 +209,6 @@ func (c *answerConn) flush() {
 }
 
 func (c *answerConn) writeHeldLocked() error {
-	c.timer.Stop()
 	_, err := c.Conn.Write(c.held)
 	c.held = c.held[:0]
 	if cap(c.held) > maxHeldBytes {
