@@ -178,56 +178,70 @@ func TestHeldAnswerBeforeASlowCall(t *testing.T) {
 	}
 }
 
-// BenchmarkPipelinedAnswers: calls pipelined on one connection in batches
-// of 32 (as the flood's pipelined frameworks send acknowledgements),
-// answered 202 by a server whose answers are held (HoldAnswers) or not
-// (net/http alone); ns/op is per call, client included; writes/call are
-// the server's.
-func BenchmarkPipelinedAnswers(b *testing.B) {
-	for _, held := range []bool{true, false} {
-		b.Run(fmt.Sprintf("held=%v", held), func(b *testing.B) {
-			hs := httptest.NewUnstartedServer(http.HandlerFunc(accepted))
-			writes := &atomic.Int64{}
-			hs.Listener = countingListener{hs.Listener, writes}
-			if held {
-				l := HoldAnswers{Listener: hs.Listener}
-				hs.Listener, hs.Config.ConnContext = l, l.ConnContext
-			}
-			hs.Start()
-			defer hs.Close()
-			conn, err := net.Dial("tcp", hs.Listener.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			const batch = 32
-			var reqs []byte
-			for i := range batch {
-				reqs = append(reqs, request(i)...)
-			}
-			read := make(chan error, 1)
-			go func() {
-				br := bufio.NewReader(conn)
-				for range (b.N + batch - 1) / batch * batch {
-					res, err := http.ReadResponse(br, nil)
-					if err != nil {
-						read <- err
-						return
-					}
-					res.Body.Close()
+// BenchmarkAnswers: calls on one connection answered 202 by a server
+// whose answers are held (HoldAnswers) or not (net/http alone); ns/op is
+// per call, client included; writes/call are the server's. pipelined:
+// the client writes calls in batches of 32 and reads the answers as they
+// come (as the flood's pipelined frameworks send acknowledgements);
+// waiting: it sends a call once it has the previous answer.
+func BenchmarkAnswers(b *testing.B) {
+	for _, client := range []string{"pipelined", "waiting"} {
+		for _, held := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/held=%v", client, held), func(b *testing.B) {
+				hs := httptest.NewUnstartedServer(http.HandlerFunc(accepted))
+				writes := &atomic.Int64{}
+				hs.Listener = countingListener{hs.Listener, writes}
+				if held {
+					l := HoldAnswers{Listener: hs.Listener}
+					hs.Listener, hs.Config.ConnContext = l, l.ConnContext
 				}
-				read <- nil
-			}()
-			b.ResetTimer()
-			for sent := 0; sent < b.N; sent += batch {
-				if _, err := conn.Write(reqs); err != nil {
+				hs.Start()
+				defer hs.Close()
+				conn, err := net.Dial("tcp", hs.Listener.Addr().String())
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			if err := <-read; err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/call")
-		})
+				defer conn.Close()
+				batch := 32
+				if client == "waiting" {
+					batch = 1
+				}
+				var reqs []byte
+				for i := range batch {
+					reqs = append(reqs, request(i)...)
+				}
+				calls := (b.N + batch - 1) / batch * batch
+				answered := make(chan error, 1)
+				next := make(chan struct{}, 1)
+				go func() {
+					br := bufio.NewReader(conn)
+					for range calls {
+						res, err := http.ReadResponse(br, nil)
+						if err != nil {
+							answered <- err
+							return
+						}
+						res.Body.Close()
+						if batch == 1 {
+							next <- struct{}{}
+						}
+					}
+					answered <- nil
+				}()
+				b.ResetTimer()
+				for sent := 0; sent < calls; sent += batch {
+					if _, err := conn.Write(reqs); err != nil {
+						b.Fatal(err)
+					}
+					if batch == 1 {
+						<-next
+					}
+				}
+				if err := <-answered; err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(writes.Load())/float64(calls), "writes/call")
+			})
+		}
 	}
 }
