@@ -17,13 +17,15 @@ import (
 // kept-alive connection; net/http reads them from its buffer one after
 // the other, but writes and flushes each 202 by itself: a write system
 // call per call was the largest single cost of an acknowledgement flood.
-// An answer that may wait is held by the connection until the server
-// reads from it again, which net/http does only once it has handled
-// every request it had buffered (or to check, one byte at a time, that
-// the client is still there: such a read does not release them). So a
-// batch of pipelined calls gets its answers in one write, in order, as
-// soon as the batch is handled; a client that waits for each answer
-// gets it as before, when the server turns to read its next call.
+// An answer that may wait is held by the connection until the server's
+// read would wait for the client: net/http reads the connection once it
+// has handled every request it had buffered (and, one byte at a time,
+// to check that the client is still there: such a read does not release
+// them), and the read finds nothing once every call the client had sent
+// is handled. So a batch of pipelined calls gets its answers in one
+// write, in order, as soon as the batch is handled; a client that waits
+// for each answer gets it as before, when the server turns to read its
+// next call.
 // Nothing but the write's timing changes: the answers are net/http's own
 // bytes, and anything else written on the connection (error answers,
 // event streams, other endpoints) sends what is held first. A held
