@@ -220,9 +220,17 @@ func (c *answerConn) writeHeldLocked() error {
 	return err
 }
 
+// closeFlushTimeout bounds the write of what is held when the connection
+// closes (a client that reads nothing must not hold up the server's
+// shutdown, which closes idle connections).
+const closeFlushTimeout = time.Second
+
 // Close sends what is held, then closes.
 func (c *answerConn) Close() error {
-	c.flush()
+	if c.holding() {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		c.flush()
+	}
 	return c.Conn.Close()
 }
 
