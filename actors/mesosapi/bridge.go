@@ -95,7 +95,7 @@ func (b *bridge) Receive(ctx actor.Context) {
 	case *messages.FrameworkSubscribed:
 		b.handleSubscribed(ctx, m)
 	case *messages.Offers:
-		b.emit(ctx, &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: &sched.Event_Offers{Offers: offersOut(m.Offers, b.fw.multiRole, b.fw.refinement)}})
+		b.handleOffers(ctx, m)
 	case *messages.RescindOffer:
 		b.emit(ctx, &sched.Event{Type: sched.Event_RESCIND.Enum(), Rescind: &sched.Event_Rescind{OfferId: &mesos.OfferID{Value: proto.String(m.GetOfferId().GetValue())}}})
 	case *messages.StatusUpdate:
@@ -224,6 +224,21 @@ func (b *bridge) handleUpdate(ctx actor.Context, m *messages.StatusUpdate) {
 		}
 	}
 	b.emit(ctx, &sched.Event{Type: sched.Event_UPDATE.Enum(), Update: &sched.Event_Update{Status: statusOut(st)}})
+}
+
+// handleOffers writes an OFFERS event straight from Agora's offers
+// (codec_offers.go), or through the Mesos messages for what the direct
+// encoders leave to the generic ones.
+func (b *bridge) handleOffers(ctx actor.Context, m *messages.Offers) {
+	direct := appendOffersProto
+	if b.st.codec.MediaType == MediaJSON {
+		direct = appendOffersJSON
+	}
+	if rec, ok := direct(b.scratch[:0], m.Offers, b.fw.multiRole, b.fw.refinement); ok {
+		b.put(ctx, rec, "OFFERS")
+		return
+	}
+	b.emit(ctx, &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: &sched.Event_Offers{Offers: offersOut(m.Offers, b.fw.multiRole, b.fw.refinement)}})
 }
 
 // subscribeFrameworkName is how the master's Error names the request it

@@ -93,7 +93,10 @@ func accepts(header string, def Codec) (Codec, bool) {
 }
 
 func unmarshalJSON(b []byte, m proto.Message) error {
-	if c, ok := m.(*sched.Call); ok && decodeAcknowledgeJSON(b, c) {
+	// The calls an HTTP framework sends most, read without reflection
+	// when they have the shape Mesos' clients send (codec_ack.go,
+	// codec_accept.go); anything else is protojson's.
+	if c, ok := m.(*sched.Call); ok && (decodeAcknowledgeJSON(b, c) || decodeAcceptJSON(b, c)) {
 		return nil
 	}
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m)

@@ -22,7 +22,7 @@ import (
 // decodeAcknowledgeJSON fills c (reset first) from b, or returns false
 // having decided nothing (c is then reset by protojson).
 func decodeAcknowledgeJSON(b []byte, c *sched.Call) bool {
-	d := ackDecoder{b: b}
+	d := callDecoder{b: b}
 	var fid, agent, task, typ string
 	var uuid []byte
 	var seenFID, seenType, seenAck, seenAgent, seenTask, seenUUID bool
@@ -87,14 +87,15 @@ func once(seen *bool) bool {
 	return true
 }
 
-// ackDecoder is the little JSON reader decodeAcknowledgeJSON needs:
-// objects, and strings without \u escapes.
-type ackDecoder struct {
+// callDecoder is the little JSON reader the fast paths of calls need
+// (decodeAcknowledgeJSON, decodeAcceptJSON): objects, and strings without
+// \u escapes (codec_accept.go adds arrays, numbers and booleans).
+type callDecoder struct {
 	b []byte
 	i int
 }
 
-func (d *ackDecoder) skipSpace() int {
+func (d *callDecoder) skipSpace() int {
 	for d.i < len(d.b) {
 		switch d.b[d.i] {
 		case ' ', '\t', '\n', '\r':
@@ -106,7 +107,7 @@ func (d *ackDecoder) skipSpace() int {
 	return d.i
 }
 
-func (d *ackDecoder) byte(c byte) bool {
+func (d *callDecoder) byte(c byte) bool {
 	if d.skipSpace() < len(d.b) && d.b[d.i] == c {
 		d.i++
 		return true
@@ -114,8 +115,11 @@ func (d *ackDecoder) byte(c byte) bool {
 	return false
 }
 
-// object reads {"key": value, ...}, field reading each value.
-func (d *ackDecoder) object(field func(key string) bool) bool {
+// object reads {"key": value, ...}, field reading each value. Keys are
+// only the ones the fast paths know (callKeys), without escapes: any
+// other key ends the fast path anyway, and looking the bytes up costs no
+// allocation.
+func (d *callDecoder) object(field func(key string) bool) bool {
 	if !d.byte('{') {
 		return false
 	}
@@ -123,8 +127,8 @@ func (d *ackDecoder) object(field func(key string) bool) bool {
 		return true
 	}
 	for {
-		var key string
-		if !d.str(&key) || !d.byte(':') || !field(key) {
+		key, ok := d.key()
+		if !ok || !d.byte(':') || !field(key) {
 			return false
 		}
 		if d.byte('}') {
@@ -136,8 +140,37 @@ func (d *ackDecoder) object(field func(key string) bool) bool {
 	}
 }
 
+// callKeys are the keys the fast paths read, each its own key.
+var callKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"framework_id", "type", "acknowledge", "agent_id", "task_id", "uuid", "value",
+		"accept", "decline", "offer_ids", "operations", "filters", "refuse_seconds", "launch", "task_infos", "name",
+		"resources", "command", "labels", "scalar", "ranges", "range", "begin", "end", "role", "allocation_info",
+		"shell", "arguments", "user", "environment", "variables", "uris", "executable", "extract", "cache", "output_file", "key"} {
+		m[k] = k
+	}
+	return m
+}()
+
+// key reads an object's key, one of callKeys written without escapes.
+func (d *callDecoder) key() (string, bool) {
+	if !d.byte('"') {
+		return "", false
+	}
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] != '"' && d.b[d.i] != '\\' {
+		d.i++
+	}
+	if d.i == len(d.b) || d.b[d.i] != '"' {
+		return "", false
+	}
+	k, ok := callKeys[string(d.b[start:d.i])]
+	d.i++
+	return k, ok
+}
+
 // valueObject reads {"value": "..."}, the shape of every Mesos ID.
-func (d *ackDecoder) valueObject(v *string) bool {
+func (d *callDecoder) valueObject(v *string) bool {
 	seen := false
 	return d.object(func(key string) bool {
 		return key == "value" && once(&seen) && d.str(v)
@@ -146,7 +179,7 @@ func (d *ackDecoder) valueObject(v *string) bool {
 
 // str reads a JSON string of valid UTF-8 with only the two-character
 // escapes.
-func (d *ackDecoder) str(s *string) bool {
+func (d *callDecoder) str(s *string) bool {
 	if !d.byte('"') {
 		return false
 	}

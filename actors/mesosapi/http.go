@@ -171,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		if st, ok := s.caller(w, r, id, call); ok {
-			s.call(w, st, call)
+			s.call(w, r, st, call)
 		}
 	}
 }
@@ -205,7 +205,7 @@ func (s *Server) caller(w http.ResponseWriter, r *http.Request, id security.Iden
 
 // call forwards a call of a subscribed framework to the master, as from
 // its bridge.
-func (s *Server) call(w http.ResponseWriter, st *stream, call *sched.Call) {
+func (s *Server) call(w http.ResponseWriter, r *http.Request, st *stream, call *sched.Call) {
 	fid := call.GetFrameworkId().GetValue()
 	msg, err := callIn(call)
 	if err != nil {
@@ -218,6 +218,7 @@ func (s *Server) call(w http.ResponseWriter, st *stream, call *sched.Call) {
 	} else {
 		s.cfg.Logger.Info("Mesos scheduler call taken; nothing to do for it", "framework_id", fid, "call", call.GetType().String())
 	}
+	holdAnswer(r) // with the answers of the calls pipelined behind it (answers.go)
 	w.WriteHeader(http.StatusAccepted)
 }
 

@@ -9,8 +9,8 @@ import (
 )
 
 // BenchmarkOffersEvent is the bridge's work for a first OFFERS event on
-// a 1,000-agent cluster: 1,000 Agora offers mapped to Mesos' and encoded,
-// as emit does it.
+// a 1,000-agent cluster: 1,000 Agora offers encoded straight (direct), and
+// mapped to Mesos' and encoded as emit does it (generic).
 func BenchmarkOffersEvent(b *testing.B) {
 	offers := make([]*messages.Offer, 1000)
 	for i := range offers {
@@ -19,8 +19,17 @@ func BenchmarkOffersEvent(b *testing.B) {
 			Resources: []*messages.Resource{{Name: "cpus", Scalar: 32}, {Name: "mem", Scalar: 65536}, {Name: "disk", Scalar: 1 << 20},
 				{Name: "ports", Ranges: []*messages.Range{{Begin: 31000, End: 32000}}}}}
 	}
-	for _, codec := range []Codec{ProtobufCodec, JSONCodec} {
-		b.Run(codec.MediaType[len("application/"):], func(b *testing.B) {
+	for _, e := range offersEncoders {
+		codec := e.codec
+		b.Run(codec.MediaType[len("application/"):]+"/direct", func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for range b.N {
+				buf, _ = e.direct(buf[:0], offers, true, false)
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+		b.Run(codec.MediaType[len("application/"):]+"/generic", func(b *testing.B) {
 			b.ReportAllocs()
 			var buf []byte
 			for range b.N {

@@ -322,10 +322,14 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 	// show a certificate of the cluster (or credentials, where the gate
 	// takes them) for anything but the gate's open paths.
 	serveGated := func(ln net.Listener, h http.Handler, gate security.HTTPGate) *http.Server {
+		var connContext func(context.Context, net.Conn) context.Context
+		if held, ok := ln.(mesosapi.HoldAnswers); ok {
+			connContext = held.ConnContext
+		}
 		if src != nil {
 			ln = tls.NewListener(ln, src.ServerConfig(security.ClientOptional))
 		}
-		srv := &http.Server{Handler: gate.Handler(h),
+		srv := &http.Server{Handler: gate.Handler(h), ConnContext: connContext,
 			ReadHeaderTimeout: min(httpReadHeaderTimeout, c.HTTPReadTimeout), ReadTimeout: c.HTTPReadTimeout, WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout,
 			MaxHeaderBytes: httpMaxHeaderBytes, ErrorLog: security.HTTPErrorLog(logger, secMetrics)}
 		go func() {
@@ -387,7 +391,9 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 		// Operators reach the master's API with a certificate, or with
 		// --credentials; /health stays open for probes (and /metrics is
 		// not guarded by view_state: monitoring reads it).
-		r.http = serveGated(ln, mr.httpHandler(api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+		// The answers of pipelined Mesos scheduler calls go out together
+		// (mesosapi.HoldAnswers; over plain HTTP, --insecure).
+		r.http = serveGated(mesosapi.HoldAnswers{Listener: ln}, mr.httpHandler(api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 			security.HTTPGate{Metrics: secMetrics, Logger: logger, Open: []string{"/health", "/redirect", "/master/redirect"}, Credentials: mr.access.authenticator, CredentialRole: security.RoleOperator})
 		logger.Info("master HTTP API serving", "url", r.httpURL, "election", c.Election)
 		if c.Master == "" && c.Election != "" {
