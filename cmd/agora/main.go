@@ -65,6 +65,7 @@ func vars() kong.Vars {
 	return kong.Vars{
 		"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
 		"allocators": strings.Join(allocator.Names(), ", "), "defaultMaxAgentResources": core.DefaultMaxAgentResources,
+		"defaultClientTimeout": defaultClientTimeout.String(),
 	}
 }
 

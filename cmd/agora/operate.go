@@ -22,13 +22,14 @@ import (
 
 // masterFlags are what every operator command needs to reach the master.
 type masterFlags struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port (a standby redirects), or consul://host:port/<cluster>."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	MasterHTTP string        `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port (a standby redirects), or consul://host:port/<cluster>."`
+	Timeout    time.Duration `default:"${defaultClientTimeout}" env:"AGORA_TIMEOUT" help:"Give up when the master has not answered by then (finding the leader in Consul included; 0: wait for ever)."`
+	TLS        tlsFlags      `embed:""`
+	Auth       authFlags     `embed:""`
 }
 
 func (f masterFlags) get(path string, into proto.Message) ([]byte, error) {
-	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodGet, path, nil)
+	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, f.Timeout, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func (f masterFlags) post(path string) error { return f.postBody(path, nil) }
 
 // postBody posts payload and prints the master's OperatorAccepted.
 func (f masterFlags) postBody(path string, payload []byte) error {
-	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodPost, path, payload)
+	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, f.Timeout, http.MethodPost, path, payload)
 	if err != nil {
 		return err
 	}

@@ -17,12 +17,11 @@ import (
 
 type statusCmd struct {
 	masterFlags
-	JSON    bool          `name:"json" help:"Print the raw state as JSON."`
-	Timeout time.Duration `default:"10s" help:"Give up after this long."`
+	JSON bool `name:"json" help:"Print the raw state as JSON."`
 }
 
 func (c *statusCmd) Run(*slog.Logger) error {
-	body, err := fetchState(c.TLS, c.Auth, c.MasterHTTP, c.Timeout)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodGet, "/state", nil)
 	if err != nil {
 		return err
 	}
@@ -36,35 +35,6 @@ func (c *statusCmd) Run(*slog.Logger) error {
 	}
 	printState(os.Stdout, st)
 	return nil
-}
-
-func fetchState(f tlsFlags, a authFlags, hostport string, timeout time.Duration) ([]byte, error) {
-	client, scheme, err := a.httpClient(f, timeout)
-	if err != nil {
-		return nil, err
-	}
-	hostport, err = leaderHTTP(hostport)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(http.MethodGet, scheme+"://"+hostport+"/state", nil)
-	if err != nil {
-		return nil, err
-	}
-	a.sign(req)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read state from %s: %w", hostport, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("master at %s answered %s: %s", hostport, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
 }
 
 // printState writes the cluster as a table, one agent a row.
