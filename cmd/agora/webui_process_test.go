@@ -21,10 +21,10 @@ import (
 // and the master's election in the timeline; a task appears as it runs and
 // ends, without a reload, from the master's push stream; its page shows
 // its state history, its sandbox and its output as it writes it, read
-// through the master. The cluster runs
-// --insecure: a browser would need the operator's certificate installed
-// (or --credentials) to read a TLS master. AGORA_UI_SCREENSHOT=FILE
-// writes a screenshot of the page (docs/ui.png comes from it).
+// through the master; a drain of the agent shows as it happens. The
+// cluster runs --insecure (TestWebUIThroughAStandbyWithTLS reads a TLS
+// cluster with --credentials). AGORA_UI_SCREENSHOT=FILE writes a
+// screenshot of the page (docs/ui.png comes from it).
 func TestWebUIFollowsATask(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs agora processes and chromium; make test runs it")
@@ -32,6 +32,16 @@ func TestWebUIFollowsATask(t *testing.T) {
 	_, dev := startNode(t, "dev", "dev", "--insecure", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
 	ctx := browse(t)
 	followATask(t, ctx, "http://"+dev.HTTP+"/", "--insecure", "--master", dev.Remoting)
+	// A drain shows in the agents' table and the timeline as it happens.
+	st := waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
+	id := st.Agents[0].Info.Id.Value
+	if out, err := exec.Command(agoraBin, "agents", "drain", id, "--deadline", "0s", "--insecure", "--master-http", dev.HTTP).CombinedOutput(); err != nil {
+		t.Fatalf("agora agents drain: %v\n%s", err, out)
+	}
+	if err := chromedp.Do(ctx, waitUntil(`document.querySelector("#agents tbody").innerText.includes("DRAINED")`),
+		waitUntil(`document.querySelector("#timeline").innerText.includes("drained")`)); err != nil {
+		t.Fatalf("the drained agent never showed as DRAINED, or not in the timeline: %v", err)
+	}
 	if path := os.Getenv("AGORA_UI_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 		if err != nil {
@@ -112,15 +122,17 @@ func browse(t *testing.T, opts ...chromedp.ExecAllocatorOption) context.Context 
 	return ctx
 }
 
+// waitUntil waits until a JavaScript expression is true: the page
+// changes only when the stream brings something.
+func waitUntil(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))
+}
+
 // followATask opens the UI at url and follows a task that agora run (with
 // runArgs) starts, from its start to its end, without a reload.
 func followATask(t *testing.T, ctx context.Context, url string, runArgs ...string) {
 	t.Helper()
-	// waitFor waits until a JavaScript expression is true: the page
-	// changes only when the stream brings something.
-	waitFor := func(expr string) chromedp.Action[chromedp.Void] {
-		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))
-	}
+	waitFor := waitUntil
 	// waitText waits until the element's text contains text.
 	waitText := func(sel, text string) chromedp.Action[chromedp.Void] {
 		return waitFor(`document.querySelector(` + "`" + sel + "`" + `).innerText.includes(` + "`" + text + "`" + `)`)
