@@ -32,6 +32,15 @@ func TestWebUIFollowsATask(t *testing.T) {
 	_, dev := startNode(t, "dev", "dev", "--insecure", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
 	ctx := browse(t)
 	followATask(t, ctx, "http://"+dev.HTTP+"/", "--insecure", "--master", dev.Remoting)
+	if path := os.Getenv("AGORA_UI_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A drain shows in the agents' table and the timeline as it happens.
 	st := waitStateOf(t, "http", dev.HTTP, func(st *messages.MasterState) bool { return reachable(st) == 1 })
 	id := st.Agents[0].Info.Id.Value
@@ -41,15 +50,6 @@ func TestWebUIFollowsATask(t *testing.T) {
 	if err := chromedp.Do(ctx, waitUntil(`document.querySelector("#agents tbody").innerText.includes("DRAINED")`),
 		waitUntil(`document.querySelector("#timeline").innerText.includes("drained")`)); err != nil {
 		t.Fatalf("the drained agent never showed as DRAINED, or not in the timeline: %v", err)
-	}
-	if path := os.Getenv("AGORA_UI_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
