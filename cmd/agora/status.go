@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -60,7 +62,7 @@ func printState(w io.Writer, st *messages.MasterState) {
 // printAgents prints agents as a table.
 func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.AgentState) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tDRAIN\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
+	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tDRAIN\tTASKS\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
 	now := time.Unix(0, st.SnapshotUnixNano)
 	for _, a := range agents {
 		state := "reachable"
@@ -80,11 +82,24 @@ func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.Agent
 		pair := func(name string) string {
 			return fmt.Sprintf("%g (%g)", messages.ScalarOf(a.Info.Resources, name), messages.ScalarOf(a.Used, name))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n",
-			a.Info.GetId().GetValue(), a.Info.Hostname, state, drainText(a.Drain, now), pair(messages.CPUs), pair(messages.Mem), pair(messages.Disk),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n",
+			a.Info.GetId().GetValue(), a.Info.Hostname, state, drainText(a.Drain, now), taskCounts(a.Tasks), pair(messages.CPUs), pair(messages.Mem), pair(messages.Disk),
 			ports, attrs, now.Sub(time.Unix(0, a.LastSeenUnixNano)).Round(time.Second))
 	}
 	_ = tw.Flush()
+}
+
+// taskCounts writes tasks by state as RUNNING:2 STAGING:1 (as the web UI
+// does), "-" for none.
+func taskCounts(counts map[string]uint32) string {
+	var parts []string
+	for _, state := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s:%d", strings.TrimPrefix(state, "TASK_"), counts[state]))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
 }
 
 // drainText is an agent's drain for the agents table.

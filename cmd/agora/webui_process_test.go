@@ -150,9 +150,9 @@ func followATask(t *testing.T, ctx context.Context, url string, runArgs ...strin
 	gate := workDir(t) + "/gate"
 	mkfifo(t, gate)
 	run := startProc(t, "agora run", append(append([]string{"run"}, runArgs...), "--", "sh", "-c", "echo started; read x < "+gate+"; echo done")...)
-	if err := chromedp.Do(ctx, waitText("#tasks tbody", "TASK_RUNNING"), waitText("#frameworks tbody", "agora-run"),
+	if err := chromedp.Do(ctx, waitText("#tasks tbody", "TASK_RUNNING"), waitText("#frameworks tbody", "agora-run"), waitText("#agents tbody", "RUNNING:1"),
 		waitText("#timeline", "agora-run subscribed")); err != nil {
-		t.Fatalf("the running task (or its framework in the timeline) never appeared: %v", err)
+		t.Fatalf("the running task (in the tasks' table, its framework's, its agent's, or the timeline) never appeared: %v", err)
 	}
 	// The task's page: its history, its sandbox, and its output as it
 	// writes it, through the master.
