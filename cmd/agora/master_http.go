@@ -30,6 +30,17 @@ func masterCall(f tlsFlags, a authFlags, hostport string, timeout time.Duration,
 	if err != nil {
 		return nil, err
 	}
+	// A standby redirects (307) to the leader, often on another host, and
+	// Go's client drops the Authorization header on a redirect to another
+	// host: sign each request again (the leader is verified against the
+	// cluster's CA as the standby was).
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		a.sign(req)
+		return nil
+	}
 	ctx := context.Background()
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -56,7 +67,7 @@ func masterCall(f tlsFlags, a authFlags, hostport string, timeout time.Duration,
 		return nil, unreachable(hostport, timeout, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, notAnswered(hostport, path, resp, body)
+		return nil, notAnswered(resp.Request.URL.Host, path, resp, body) // the leader's, after a redirect
 	}
 	return body, nil
 }

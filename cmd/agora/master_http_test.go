@@ -93,3 +93,46 @@ func TestMasterCallSaysWhatTheAddressIs(t *testing.T) {
 		})
 	}
 }
+
+// With --principal and --secret (no certificate), a command given a
+// standby's address still authenticates to the leader it is redirected
+// to on another host: Go's client drops the Authorization header on a
+// redirect to another host, so masterCall signs every redirected request
+// (the leader is verified against the cluster's CA as the standby was).
+// Two TLS servers on two loopback addresses: the standby's answer is the
+// 307 mastership.Seat gives, the leader wants the credentials.
+func TestMasterCallKeepsCredentialsThroughAStandby(t *testing.T) {
+	if operator == nil {
+		t.Fatal("TestMain made no certificates")
+	}
+	dir := filepath.Dir(operator.Files().CA)
+	cert, err := security.Options{Dir: dir}.Load(security.RoleMaster, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(host string, h http.Handler) string {
+		ln, err := net.Listen("tcp", host+":0")
+		if err != nil {
+			t.Skipf("no loopback address %s here: %v", host, err)
+		}
+		srv := &http.Server{Handler: h}
+		go srv.Serve(tls.NewListener(ln, cert.ServerConfig(security.ClientOptional)))
+		t.Cleanup(func() { srv.Close() })
+		return ln.Addr().String()
+	}
+	leaderAddr := serve("127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, secret, ok := r.BasicAuth(); !ok || user != "ops" || secret != "ops-secret" {
+			http.Error(w, "401: no credentials", http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	standby := serve("127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://"+leaderAddr+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	body, err := masterCall(tlsFlags{TLSCA: operator.Files().CA}, authFlags{Principal: "ops", Secret: "ops-secret"}, standby, 5*time.Second,
+		http.MethodGet, "/state", nil)
+	if err != nil || string(body) != "{}" {
+		t.Fatalf("through the standby: %q, %v; want the leader's answer", body, err)
+	}
+}
