@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,7 +62,8 @@ func TestWebUIFollowsATask(t *testing.T) {
 // the 307 to the leader, and the page, its push stream and a task's
 // sandbox and output all work there. The browser takes the cluster's
 // self-made CA on trust (--ignore-certificate-errors): installing it is
-// the operator's step.
+// the operator's step. After a failover, the page moves to the new leader
+// by itself once the old one answers as a standby.
 func TestWebUIThroughAStandbyWithTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Consul, agora processes and chromium; make test runs it")
@@ -104,6 +106,29 @@ func TestWebUIThroughAStandbyWithTLS(t *testing.T) {
 	if host != lead.HttpAddress {
 		t.Fatalf("the page is at %s; want the leader's %s (the standby %s redirects)", host, lead.HttpAddress, standby)
 	}
+
+	// A failover: the leader is SIGKILLed and comes back on the same
+	// address, a standby now. The page's stream finds it redirecting and
+	// the page reloads itself onto the new leader.
+	old := c.byHTTP(lead.HttpAddress)
+	old.p.signal(syscall.SIGKILL)
+	<-old.p.done
+	next := c.leader(t, lead.Id)
+	for i, a := range old.args {
+		if a == "--http" {
+			old.args[i+1] = lead.HttpAddress
+		}
+	}
+	old.start(t)
+	// The reload interrupts a poll of the page (the target navigated):
+	// poll again, on the page that came.
+	moved := `location.host === "` + next.HttpAddress + `" && document.querySelector("#agents tbody")?.innerText.includes("reachable")`
+	for try := 0; try < 5; try++ {
+		if err = chromedp.Do(ctx, waitUntil(moved)); err == nil {
+			return
+		}
+	}
+	t.Fatalf("the page did not follow the failover to %s: %v", next.HttpAddress, err)
 }
 
 // browse starts headless chromium with opts; its context ends with the

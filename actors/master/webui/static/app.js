@@ -243,4 +243,14 @@ const stream = new EventSource("/events/state");
 stream.addEventListener("state", (ev) => { $("error").textContent = ""; render(JSON.parse(ev.data)); });
 stream.addEventListener("history", (ev) => addHistory(JSON.parse(ev.data)));
 stream.onopen = () => { points = []; events = []; }; // a reconnect sends the whole history again
-stream.onerror = () => { $("error").textContent = "stream interrupted; reconnecting…"; };
+stream.onerror = () => {
+  $("error").textContent = "stream interrupted; reconnecting…";
+  // A master that no longer leads (it stepped down, or came back after a
+  // failover) answers the stream with a 307 to the leader, which a stream
+  // does not follow to another origin: it closes. The page itself is
+  // redirected: reload it, on whichever master leads now.
+  if (stream.readyState === EventSource.CLOSED) {
+    $("error").textContent = "this master no longer leads; reloading…";
+    setTimeout(() => location.reload(), 2000);
+  }
+};
