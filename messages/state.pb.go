@@ -123,7 +123,10 @@ type AgentState struct {
 	// offered is what the agent's outstanding offers hold (regular
 	// resources, including those offered as revocable): used + offered
 	// never exceeds the agent's resources, which chaos runs check.
-	Offered       []*Resource `protobuf:"bytes,540,rep,name=offered,proto3" json:"offered,omitempty"`
+	Offered []*Resource `protobuf:"bytes,540,rep,name=offered,proto3" json:"offered,omitempty"`
+	// tasks counts the tasks on the agent by state name, as a framework's
+	// tasks does (live, or ended and not yet acknowledged).
+	Tasks         map[string]uint32 `protobuf:"bytes,620,rep,name=tasks,proto3" json:"tasks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -224,6 +227,13 @@ func (x *AgentState) GetDrain() *DrainInfo {
 func (x *AgentState) GetOffered() []*Resource {
 	if x != nil {
 		return x.Offered
+	}
+	return nil
+}
+
+func (x *AgentState) GetTasks() map[string]uint32 {
+	if x != nil {
+		return x.Tasks
 	}
 	return nil
 }
@@ -1049,7 +1059,7 @@ var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xae\x03\n" +
+	"\x14messages/state.proto\x12\bagora.v1\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x14messages/agent.proto\x1a\x18messages/framework.proto\x1a\x14messages/roles.proto\x1a\x13messages/task.proto\x1a\x12messages/ids.proto\"\xa0\x04\n" +
 	"\n" +
 	"AgentState\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x18\n" +
@@ -1061,7 +1071,12 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x15unreachable_unix_nano\x18\a \x01(\x03R\x13unreachableUnixNano\x12(\n" +
 	"\x0freregistrations\x18\b \x01(\rR\x0freregistrations\x12)\n" +
 	"\x05drain\x18\t \x01(\v2\x13.agora.v1.DrainInfoR\x05drain\x12-\n" +
-	"\aoffered\x18\x9c\x04 \x03(\v2\x12.agora.v1.ResourceR\aoffered\"\xae\x03\n" +
+	"\aoffered\x18\x9c\x04 \x03(\v2\x12.agora.v1.ResourceR\aoffered\x126\n" +
+	"\x05tasks\x18\xec\x04 \x03(\v2\x1f.agora.v1.AgentState.TasksEntryR\x05tasks\x1a8\n" +
+	"\n" +
+	"TasksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xae\x03\n" +
 	"\x0eFrameworkState\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12!\n" +
@@ -1162,7 +1177,7 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_state_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_messages_state_proto_goTypes = []any{
 	(ClusterEvent_Kind)(0),   // 0: agora.v1.ClusterEvent.Kind
 	(*AgentState)(nil),       // 1: agora.v1.AgentState
@@ -1177,51 +1192,53 @@ var file_messages_state_proto_goTypes = []any{
 	(*ClusterEvent)(nil),     // 10: agora.v1.ClusterEvent
 	(*StateHistory)(nil),     // 11: agora.v1.StateHistory
 	(*FilterSummary)(nil),    // 12: agora.v1.FilterSummary
-	nil,                      // 13: agora.v1.FrameworkState.TasksEntry
-	(*AgentInfo)(nil),        // 14: agora.v1.AgentInfo
-	(*Resource)(nil),         // 15: agora.v1.Resource
-	(*DrainInfo)(nil),        // 16: agora.v1.DrainInfo
-	(*FrameworkInfo)(nil),    // 17: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),       // 18: agora.v1.MasterInfo
-	(*RoleConfig)(nil),       // 19: agora.v1.RoleConfig
-	(*RoleUsage)(nil),        // 20: agora.v1.RoleUsage
-	(*FrameworkID)(nil),      // 21: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 22: agora.v1.TaskID
-	(*Task)(nil),             // 23: agora.v1.Task
+	nil,                      // 13: agora.v1.AgentState.TasksEntry
+	nil,                      // 14: agora.v1.FrameworkState.TasksEntry
+	(*AgentInfo)(nil),        // 15: agora.v1.AgentInfo
+	(*Resource)(nil),         // 16: agora.v1.Resource
+	(*DrainInfo)(nil),        // 17: agora.v1.DrainInfo
+	(*FrameworkInfo)(nil),    // 18: agora.v1.FrameworkInfo
+	(*MasterInfo)(nil),       // 19: agora.v1.MasterInfo
+	(*RoleConfig)(nil),       // 20: agora.v1.RoleConfig
+	(*RoleUsage)(nil),        // 21: agora.v1.RoleUsage
+	(*FrameworkID)(nil),      // 22: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 23: agora.v1.TaskID
+	(*Task)(nil),             // 24: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
-	14, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	15, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	16, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
-	15, // 3: agora.v1.AgentState.offered:type_name -> agora.v1.Resource
-	17, // 4: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	13, // 5: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	15, // 6: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	15, // 7: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
-	3,  // 8: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
-	4,  // 9: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
-	12, // 10: agora.v1.FrameworkPending.filter_summaries:type_name -> agora.v1.FilterSummary
-	18, // 11: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	1,  // 12: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	2,  // 13: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	19, // 14: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	20, // 15: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	21, // 16: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	22, // 17: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	23, // 18: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	14, // 19: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	15, // 20: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
-	15, // 21: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
-	15, // 22: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
-	15, // 23: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
-	0,  // 24: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
-	9,  // 25: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
-	10, // 26: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	15, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	16, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	17, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
+	16, // 3: agora.v1.AgentState.offered:type_name -> agora.v1.Resource
+	13, // 4: agora.v1.AgentState.tasks:type_name -> agora.v1.AgentState.TasksEntry
+	18, // 5: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	14, // 6: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	16, // 7: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	16, // 8: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	3,  // 9: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
+	4,  // 10: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
+	12, // 11: agora.v1.FrameworkPending.filter_summaries:type_name -> agora.v1.FilterSummary
+	19, // 12: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	1,  // 13: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	2,  // 14: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	20, // 15: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	21, // 16: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	22, // 17: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	23, // 18: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	24, // 19: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	15, // 20: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	16, // 21: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
+	16, // 22: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
+	16, // 23: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
+	16, // 24: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
+	0,  // 25: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
+	9,  // 26: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
+	10, // 27: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -1242,7 +1259,7 @@ func file_messages_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -12,6 +12,7 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // probe plays the master: it forwards every Allocated to a channel.
@@ -24,6 +25,11 @@ func (p probe) Receive(ctx actor.Context) {
 }
 
 func start(t *testing.T) (*actor.ActorSystem, *actor.PID, probe, *testkit.FakeClock) {
+	return startWith(t, nil)
+}
+
+// startWith starts the allocator with metrics (nil: its own, unread).
+func startWith(t *testing.T, metrics *allocation.Metrics) (*actor.ActorSystem, *actor.PID, probe, *testkit.FakeClock) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }))
 	t.Cleanup(sys.Shutdown)
 	out := make(probe, 16)
@@ -31,7 +37,7 @@ func start(t *testing.T) (*actor.ActorSystem, *actor.PID, probe, *testkit.FakeCl
 	pol, _ := policy.New("drf", policy.Options{Seed: 1})
 	clock := testkit.NewFakeClock()
 	a := sys.Root.Spawn(allocation.Props(allocation.Config{Policy: pol, Master: master, Clock: clock, Interval: time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics}))
 	return sys, a, out, clock
 }
 
@@ -91,6 +97,50 @@ func TestBatchCycleRunsOnTheInterval(t *testing.T) {
 	}
 	if gs := next(t, out); len(gs) != 1 {
 		t.Fatalf("batch after the filter: %+v", gs)
+	}
+}
+
+// Issue 16's allocation cycle time: every run, event-driven or batch, is
+// counted and timed in agora_allocator_run_seconds (seconds, by kind).
+func TestAllocationRunsAreTimed(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sys, a, out, clock := startWith(t, allocation.NewMetrics(reg))
+	sys.Root.Send(a, &messages.AllocatorAddAgent{Info: agentInfo("a1", "cpus:2;mem:1024")})
+	sys.Root.Send(a, &messages.AllocatorAddFramework{Info: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: "f1"}, Name: "f1", Roles: []string{"r"}}})
+	gs := next(t, out) // adding an agent and a framework: a batch run
+	// Returned resources are allocated again at once: an event-driven run.
+	sys.Root.Send(a, &messages.AllocatorReturn{FrameworkId: "f1", Role: "r", AgentId: "a1", Resources: policy.ToQuantities(gs[0].Resources)})
+	next(t, out)
+	clock.WaitPending(1, testkit.WaitTimeout)
+	clock.Advance(time.Second) // the batch cycle
+	if _, err := sys.Root.RequestFuture(a, &messages.AllocatorSync{}, 5*time.Second).Result(); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed, counted := map[string]uint64{}, map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			kind := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" {
+					kind = l.GetValue()
+				}
+			}
+			switch f.GetName() {
+			case "agora_allocator_run_seconds":
+				timed[kind] = m.GetHistogram().GetSampleCount()
+			case "agora_allocator_runs_total":
+				counted[kind] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for _, kind := range []string{"event", "batch"} {
+		if timed[kind] == 0 || float64(timed[kind]) != counted[kind] {
+			t.Errorf("%s runs: %d timed, %v counted; want every run timed, at least one", kind, timed[kind], counted[kind])
+		}
 	}
 }
 

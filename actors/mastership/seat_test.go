@@ -102,8 +102,10 @@ func TestSeatLeadsStepsDownAndStandsBy(t *testing.T) {
 	if e := recv(t, "a leads", a.led); e != 1 {
 		t.Fatalf("a leads with epoch %d, want 1", e)
 	}
+	gauges(t, "a, leading", a, 1, 1)
 	go b.seat.Run(ctx, g.Contender(b.seat.cfg.Info), nil)
 	recv(t, "b stands by", b.standing)
+	gauges(t, "b, standing by", b, 0, 0)
 	// a announces itself only after it starts serving (Leading comes
 	// first): wait for the announcement, as a detector would.
 	announced, err := g.Detector().Detect(ctx, nil)
@@ -147,6 +149,18 @@ func TestSeatLeadsStepsDownAndStandsBy(t *testing.T) {
 	}
 	if got := value(a.seat.metrics.stepDowns); got != 1 {
 		t.Fatalf("a counted %v step-downs, want 1", got)
+	}
+	gauges(t, "a, deposed", a, 0, 0)
+	gauges(t, "b, leading", b, 1, 2)
+}
+
+// gauges checks a node's agora_master_leading and agora_master_epoch
+// (issue 16: alerting on "no leader" and on failovers needs both). They
+// are set before Leading and SteppedDown are published.
+func gauges(t *testing.T, who string, n *node, leading, epoch float64) {
+	t.Helper()
+	if l, e := value(n.seat.metrics.leading), value(n.seat.metrics.epoch); l != leading || e != epoch {
+		t.Fatalf("%s: agora_master_leading %v, agora_master_epoch %v; want %v and %v", who, l, e, leading, epoch)
 	}
 }
 

@@ -188,7 +188,7 @@ type aclsGetCmd struct {
 }
 
 func (c *aclsGetCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodGet, "/acls", nil)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodGet, "/acls", nil)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (c *aclsSetCmd) Run(*slog.Logger) error {
 	if _, err := acl.Parse(text); err != nil {
 		return fmt.Errorf("%s: %w", c.File, err)
 	}
-	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodPut, "/acls", text)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodPut, "/acls", text)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,9 @@ func TestDrainAgentProcesses(t *testing.T) {
 	if got := agora("tasks", "--agent", a, "--state", "running"); strings.Count(got, "TASK_RUNNING") != 3 {
 		t.Fatalf("want the 3 tasks of both frameworks on host-a:\n%s", got)
 	}
+	if got := agora("agents", "describe", "host-a"); !strings.Contains(got, "RUNNING:3") {
+		t.Fatalf("agora agents describe does not count host-a's 3 running tasks:\n%s", got)
+	}
 
 	if got := agora("agents", "drain", "host-a", "--deadline", "5s"); !strings.Contains(got, "is draining") {
 		t.Fatalf("agora agents drain: %s", got)

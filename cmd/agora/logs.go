@@ -21,6 +21,7 @@ type logsCmd struct {
 	Framework  string        `help:"Framework ID, when task IDs repeat across frameworks."`
 	Stderr     bool          `help:"Print stderr instead of stdout."`
 	Follow     bool          `short:"f" help:"Keep printing as the task writes, until it ends."`
+	Timeout    time.Duration `default:"${defaultClientTimeout}" env:"AGORA_TIMEOUT" help:"Give up when the master or the agent has not answered a request by then (0: wait for ever); --follow keeps asking while they answer."`
 	Poll       time.Duration `default:"1s" hidden:""`
 	TLS        tlsFlags      `embed:""`
 }
@@ -37,7 +38,7 @@ func (c *logsCmd) Run(*slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	client, scheme := security.HTTPClient(src, 15*time.Second), security.Scheme(src)
+	client, scheme := security.HTTPClient(src, c.Timeout), security.Scheme(src)
 	var offset int64
 	for {
 		loc, err := c.locate()
@@ -80,7 +81,7 @@ func (c *logsCmd) locate() (*messages.TaskLocation, error) {
 	if c.Framework != "" {
 		q += "?framework=" + url.QueryEscape(c.Framework)
 	}
-	body, err := masterCall(c.TLS, authFlags{}, c.MasterHTTP, http.MethodGet, q, nil)
+	body, err := masterCall(c.TLS, authFlags{}, c.MasterHTTP, c.Timeout, http.MethodGet, q, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -24,9 +24,6 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 type cli struct {
 	LogLevel  string `name:"log-level" enum:"debug,info,warn,error" default:"info" env:"AGORA_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" enum:"text,json" default:"text" env:"AGORA_LOG_FORMAT" help:"Log format: text or json."`
@@ -52,10 +49,6 @@ type cli struct {
 	Version     versionCmd     `cmd:"" help:"Print the version."`
 }
 
-type versionCmd struct{}
-
-func (versionCmd) Run() error { fmt.Println("agora", version); return nil }
-
 // logger is the one setup the examples share (package logging); kong has
 // checked both values.
 func (c *cli) logger() *slog.Logger {
@@ -72,6 +65,7 @@ func vars() kong.Vars {
 	return kong.Vars{
 		"defaultMasterListen": defaultMasterListen, "defaultAgentListen": defaultAgentListen, "defaultHTTP": defaultHTTP, "defaultAgentHTTP": defaultAgentHTTP,
 		"allocators": strings.Join(allocator.Names(), ", "), "defaultMaxAgentResources": core.DefaultMaxAgentResources,
+		"defaultClientTimeout": defaultClientTimeout.String(),
 	}
 }
 

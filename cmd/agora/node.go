@@ -228,7 +228,7 @@ func (c *nodeCmd) agentInfo() (*messages.AgentInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &messages.AgentInfo{Hostname: host, Resources: res, Attributes: attrs, Version: version}
+	info := &messages.AgentInfo{Hostname: host, Resources: res, Attributes: attrs, Version: agoraVersion()}
 	if id != "" {
 		info.Id = &messages.AgentID{Value: id}
 	}
@@ -360,7 +360,7 @@ func (c *nodeCmd) start(logger *slog.Logger) (*running, error) {
 			Address:           node.Address,
 			HttpAddress:       ln.Addr().String(),
 			Epoch:             1,
-			Version:           version,
+			Version:           agoraVersion(),
 			Pid:               actor.NewPID(node.Address, master.Name),
 			StartTimeUnixNano: clock.Now().UnixNano(),
 		}

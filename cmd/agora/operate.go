@@ -22,13 +22,14 @@ import (
 
 // masterFlags are what every operator command needs to reach the master.
 type masterFlags struct {
-	MasterHTTP string    `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port (a standby redirects), or consul://host:port/<cluster>."`
-	TLS        tlsFlags  `embed:""`
-	Auth       authFlags `embed:""`
+	MasterHTTP string        `name:"master-http" default:"${defaultHTTP}" env:"AGORA_MASTER_HTTP" help:"The master's HTTP address host:port (a standby redirects), or consul://host:port/<cluster>."`
+	Timeout    time.Duration `default:"${defaultClientTimeout}" env:"AGORA_TIMEOUT" help:"Give up when the master has not answered by then (finding the leader in Consul included; 0: wait for ever)."`
+	TLS        tlsFlags      `embed:""`
+	Auth       authFlags     `embed:""`
 }
 
 func (f masterFlags) get(path string, into proto.Message) ([]byte, error) {
-	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodGet, path, nil)
+	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, f.Timeout, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func (f masterFlags) post(path string) error { return f.postBody(path, nil) }
 
 // postBody posts payload and prints the master's OperatorAccepted.
 func (f masterFlags) postBody(path string, payload []byte) error {
-	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, http.MethodPost, path, payload)
+	body, err := masterCall(f.TLS, f.Auth, f.MasterHTTP, f.Timeout, http.MethodPost, path, payload)
 	if err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func (c *frameworksDescribeCmd) Run(*slog.Logger) error {
 			fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 		}
 		_ = tw.Flush()
-		printPending(os.Stdout, f, time.Unix(0, st.SnapshotUnixNano))
+		printPending(os.Stdout, st, f)
 		fmt.Println()
 		list := &tasksListCmd{masterFlags: c.masterFlags, Framework: c.ID, Limit: 100}
 		return list.Run(nil)
@@ -322,10 +323,17 @@ func (c *agentsDescribeCmd) Run(*slog.Logger) error {
 
 // printPending says why a framework may be waiting: what it was offered
 // and declined, the agents its filters keep from it, the roles it
-// suppressed (Mesos operators ask this of a framework that does not run).
-func printPending(w io.Writer, f *messages.FrameworkState, now time.Time) {
+// suppressed (Mesos operators ask this of a framework that does not run),
+// and its share of the cluster against its roles'.
+func printPending(w io.Writer, st *messages.MasterState, f *messages.FrameworkState) {
+	now := time.Unix(0, st.SnapshotUnixNano)
 	p := f.GetPending()
 	fmt.Fprintln(w, "\nWhy pending:")
+	capacity := reachableCapacity(st)
+	fmt.Fprintf(w, "  share: %s of the cluster\n", dominantShare(f.Used, capacity))
+	for _, role := range f.GetInfo().GetRoles() {
+		fmt.Fprintf(w, "    role %s: %s\n", role, roleShare(st, role, capacity))
+	}
 	last := "never"
 	if p.GetLastOfferUnixNano() > 0 {
 		last = now.Sub(time.Unix(0, p.GetLastOfferUnixNano())).Round(time.Second).String() + " ago"
@@ -355,6 +363,58 @@ func printPending(w io.Writer, f *messages.FrameworkState, now time.Time) {
 	if p.GetOffersReceived() == 0 && f.Connected {
 		fmt.Fprintln(w, "  no offer yet: its roles' shares, quotas and other frameworks decide (agora roles shows the roles)")
 	}
+}
+
+// reachableCapacity is what the reachable agents have, by resource: what
+// DRF takes shares of.
+func reachableCapacity(st *messages.MasterState) map[string]float64 {
+	c := map[string]float64{}
+	for _, a := range st.Agents {
+		if a.Reachable {
+			for _, r := range a.GetInfo().GetResources() {
+				c[r.Name] += r.Scalar
+			}
+		}
+	}
+	return c
+}
+
+// dominantShare is DRF's dominant share of rs, as the web UI shows it:
+// the largest fraction of the cluster's capacity of any one resource,
+// with the resource ("12.5% cpus"; "0%" for nothing).
+func dominantShare(rs []*messages.Resource, capacity map[string]float64) string {
+	used := map[string]float64{}
+	for _, r := range rs {
+		used[r.Name] += r.Scalar
+	}
+	best, which := 0.0, ""
+	for name, v := range used {
+		if c := capacity[name]; c > 0 && (v/c > best || v/c == best && name < which) {
+			best, which = v/c, name
+		}
+	}
+	if which == "" {
+		return "0%"
+	}
+	return fmt.Sprintf("%.1f%% %s", 100*best, which)
+}
+
+// roleShare is a role's share of the cluster, weight, guarantee and limit:
+// DRF offers first to the role furthest below its weighted share, and
+// never past its limit.
+func roleShare(st *messages.MasterState, role string, capacity map[string]float64) string {
+	for _, u := range st.RoleUsage {
+		if u.Role != role {
+			continue
+		}
+		w := u.Weight
+		if w == 0 {
+			w = 1
+		}
+		return fmt.Sprintf("%s of the cluster, weight %g, guarantee %s, limit %s, %d tasks", dominantShare(u.Used, capacity), w,
+			dash(messages.FormatResources(u.Guarantee)), dash(messages.FormatResources(u.Limit)), u.Tasks)
+	}
+	return "no usage or configuration (weight 1, no guarantee, no limit)"
 }
 
 func printJSON(w io.Writer, m proto.Message) error {

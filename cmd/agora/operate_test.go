@@ -13,7 +13,7 @@ import (
 func TestPrintPendingCountsFiltersFromSummaries(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	at := func(d time.Duration) int64 { return now.Add(d).UnixNano() }
-	f := &messages.FrameworkState{Connected: true, Pending: &messages.FrameworkPending{
+	f := &messages.FrameworkState{Connected: true, Info: &messages.FrameworkInfo{Roles: []string{"eng"}}, Pending: &messages.FrameworkPending{
 		OffersReceived: 3, OffersDeclined: 2,
 		Filters: []*messages.FilterState{{AgentId: "A1", Role: "eng", UntilUnixNano: at(5 * time.Second)}},
 		FilterSummaries: []*messages.FilterSummary{
@@ -22,7 +22,7 @@ func TestPrintPendingCountsFiltersFromSummaries(t *testing.T) {
 		},
 	}}
 	var out strings.Builder
-	printPending(&out, f, now)
+	printPending(&out, &messages.MasterState{SnapshotUnixNano: now.UnixNano(), Frameworks: []*messages.FrameworkState{f}}, f)
 	for _, want := range []string{
 		"filters: 10000 agents refused",
 		"role eng: 9000 agents, offered again in 5s to 1h0m0s",
@@ -32,6 +32,44 @@ func TestPrintPendingCountsFiltersFromSummaries(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("describe lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// describe sets a framework's dominant share against its roles' (the
+// web UI's "dominant share"): DRF offers first to the role furthest below
+// its weighted share, so a framework of a role already over it waits.
+func TestPrintPendingSharesAgainstTheRole(t *testing.T) {
+	agent := func(reachable bool, res string) *messages.AgentState {
+		rs, err := messages.ParseResources(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &messages.AgentState{Reachable: reachable, Info: &messages.AgentInfo{Resources: rs}}
+	}
+	res := func(s string) []*messages.Resource {
+		rs, err := messages.ParseResources(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	f := &messages.FrameworkState{Connected: true, Info: &messages.FrameworkInfo{Roles: []string{"eng", "batch"}}, Used: res("cpus:2;mem:1024")}
+	st := &messages.MasterState{
+		// The unreachable agent's resources are not offered: no share of them.
+		Agents:     []*messages.AgentState{agent(true, "cpus:4;mem:8192"), agent(true, "cpus:4;mem:8192"), agent(false, "cpus:8;mem:8192")},
+		Frameworks: []*messages.FrameworkState{f},
+		RoleUsage:  []*messages.RoleUsage{{Role: "eng", Weight: 2, Used: res("cpus:6;mem:2048"), Guarantee: res("cpus:2"), Tasks: 7}},
+	}
+	var out strings.Builder
+	printPending(&out, st, f)
+	for _, want := range []string{
+		"share: 25.0% cpus of the cluster",
+		"role eng: 75.0% cpus of the cluster, weight 2, guarantee cpus:2, limit -, 7 tasks",
+		"role batch: no usage or configuration (weight 1, no guarantee, no limit)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("describe lacks %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -492,6 +492,23 @@ func TestAgoraRunOnDev(t *testing.T) {
 	if _, errOut, code := run("/no/such/command"); code == 0 || !strings.Contains(errOut, "not found") {
 		t.Fatalf("missing command: code %d\nstderr:\n%s", code, errOut)
 	}
+	// The agent's own /metrics, on its HTTP API (issue 16): registered,
+	// its capacity, the updates of what it ran.
+	var cpus float64
+	for _, r := range st.Agents[0].Info.Resources {
+		if r.Name == "cpus" {
+			cpus = r.Scalar
+		}
+	}
+	for sample, want := range map[string]float64{
+		"agora_agent_registered":                                  1,
+		`agora_agent_status_updates_total{state="TASK_FINISHED"}`: 1,
+		`agora_agent_capacity{resource="cpus",unit="core"}`:       cpus,
+	} {
+		if got := metric(t, dev.AgentHTTP, sample); got != want {
+			t.Errorf("the agent's /metrics: %s %v, want %v", sample, got, want)
+		}
+	}
 }
 
 // Kill the scheduler process, start it again with the same FrameworkID

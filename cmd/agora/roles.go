@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -28,7 +22,7 @@ type rolesCmd struct {
 // Run prints every role with a configuration or a live task: its
 // configuration against what it uses, and how often it was preempted.
 func (c *rolesCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodGet, "/state", nil)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodGet, "/state", nil)
 	if err != nil {
 		return err
 	}
@@ -75,7 +69,7 @@ func (c *quotaSetCmd) Run(*slog.Logger) error {
 		return fmt.Errorf("--limit: %w", err)
 	}
 	payload, _ := json.Marshal(map[string]string{"guarantee": c.Guarantee, "limit": c.Limit})
-	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodPut, "/quota/"+c.Role, payload)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodPut, "/quota/"+c.Role, payload)
 	if err != nil {
 		return err
 	}
@@ -91,7 +85,7 @@ func (c *quotaClearCmd) Run(*slog.Logger) error {
 	if err := messages.ValidateRoleName(c.Role); err != nil {
 		return fmt.Errorf("role: %w", err)
 	}
-	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodDelete, "/quota/"+c.Role, nil)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodDelete, "/quota/"+c.Role, nil)
 	if err != nil {
 		return err
 	}
@@ -112,39 +106,11 @@ func (c *weightSetCmd) Run(*slog.Logger) error {
 	if err := messages.ValidateRoleName(c.Role); err != nil {
 		return fmt.Errorf("role: %w", err)
 	}
-	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodPut, "/weights/"+c.Role, []byte(fmt.Sprint(c.Weight)))
 	if err != nil {
 		return err
 	}
 	return printRoles(body)
-}
-
-// masterCall asks the master's HTTP API as an operator: with an operator
-// certificate, or with --principal and --secret (unless --insecure).
-func masterCall(f tlsFlags, a authFlags, hostport, method, path string, payload []byte) ([]byte, error) {
-	client, scheme, err := a.httpClient(f, 15*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	hostport, err = leaderHTTP(hostport)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(method, scheme+"://"+hostport+path, bytes.NewReader(payload))
-	if err != nil {
-		return nil, err
-	}
-	a.sign(req)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("master refused: %s", strings.TrimSpace(string(body)))
-	}
-	return body, nil
 }
 
 func printRoles(body []byte) error {
@@ -170,28 +136,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// leaderHTTP resolves --master-http: host:port as given (a standby
-// redirects to the leader), or consul://host:port/<cluster> to the
-// leader's HTTP address.
-func leaderHTTP(hostport string) (string, error) {
-	if !strings.HasPrefix(hostport, "consul://") {
-		return hostport, nil
-	}
-	spec, err := leader.Parse(hostport)
-	if err != nil {
-		return "", err
-	}
-	d, err := spec.Detector(slog.New(slog.DiscardHandler))
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	info, err := d.Detect(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	return info.HttpAddress, nil
 }

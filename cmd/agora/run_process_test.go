@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -86,4 +87,45 @@ func TestAgoraRunStreamsAndStops(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 128+9 {
 		t.Fatalf("a task killed by SIGKILL: exit %d; want 137:\n%s", code, out)
 	}
+}
+
+// agora run survives a failover (issue 16: "after a master restart its
+// clients never re-subscribe and hang"): its leader is SIGKILLed while the
+// task runs; agora run subscribes again with the new leader, which learns
+// the task from its agent, and it still streams the task's output and
+// exits with its code when the task ends.
+func TestAgoraRunSurvivesLeaderSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Consul and agora processes; make test runs it")
+	}
+	c := startHAMasters(t)
+	first := c.leader(t, "")
+	waitState(t, first.HttpAddress, func(st *messages.MasterState) bool { return reachable(st) == 3 })
+	gate := workDir(t) + "/gate"
+	mkfifo(t, gate)
+	run := startProc(t, "agora run", "run", "--master", c.election, "--timeout", "60s", "--poll", "100ms", "--",
+		"sh", "-c", "echo before; read x < "+gate+"; echo after; exit 7")
+	run.out.waitFor(t, "before")
+
+	victim := c.byHTTP(first.HttpAddress)
+	victim.p.signal(syscall.SIGKILL)
+	<-victim.p.done
+	next := c.leader(t, first.Id)
+	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool {
+		return len(st.Frameworks) == 1 && st.Frameworks[0].Connected && st.Frameworks[0].Info.GetName() == "agora-run" &&
+			st.Frameworks[0].Tasks["TASK_RUNNING"] == 1
+	})
+	if err := os.WriteFile(gate, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-run.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("agora run did not end after its task did, across the failover")
+	}
+	if code := run.cmd.ProcessState.ExitCode(); code != 7 || !strings.Contains(run.out.String(), "after") {
+		t.Fatalf("agora run across a failover: exit %d; want 7 and the task's output after it:\n%s", code, run.out.String())
+	}
+	// It tore its framework down on the way out, on the new leader.
+	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool { return len(st.Frameworks) == 0 })
 }

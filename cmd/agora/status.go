@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -17,12 +19,11 @@ import (
 
 type statusCmd struct {
 	masterFlags
-	JSON    bool          `name:"json" help:"Print the raw state as JSON."`
-	Timeout time.Duration `default:"10s" help:"Give up after this long."`
+	JSON bool `name:"json" help:"Print the raw state as JSON."`
 }
 
 func (c *statusCmd) Run(*slog.Logger) error {
-	body, err := fetchState(c.TLS, c.Auth, c.MasterHTTP, c.Timeout)
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodGet, "/state", nil)
 	if err != nil {
 		return err
 	}
@@ -36,35 +37,6 @@ func (c *statusCmd) Run(*slog.Logger) error {
 	}
 	printState(os.Stdout, st)
 	return nil
-}
-
-func fetchState(f tlsFlags, a authFlags, hostport string, timeout time.Duration) ([]byte, error) {
-	client, scheme, err := a.httpClient(f, timeout)
-	if err != nil {
-		return nil, err
-	}
-	hostport, err = leaderHTTP(hostport)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(http.MethodGet, scheme+"://"+hostport+"/state", nil)
-	if err != nil {
-		return nil, err
-	}
-	a.sign(req)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the master's HTTP API at %s (is it running? set --master-http): %w", hostport, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read state from %s: %w", hostport, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("master at %s answered %s: %s", hostport, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
 }
 
 // printState writes the cluster as a table, one agent a row.
@@ -90,7 +62,7 @@ func printState(w io.Writer, st *messages.MasterState) {
 // printAgents prints agents as a table.
 func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.AgentState) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tDRAIN\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
+	fmt.Fprintln(tw, "AGENT ID\tHOSTNAME\tSTATE\tDRAIN\tTASKS\tCPUS (USED)\tMEM MiB (USED)\tDISK MiB (USED)\tPORTS\tATTRIBUTES\tLAST SEEN")
 	now := time.Unix(0, st.SnapshotUnixNano)
 	for _, a := range agents {
 		state := "reachable"
@@ -110,11 +82,24 @@ func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.Agent
 		pair := func(name string) string {
 			return fmt.Sprintf("%g (%g)", messages.ScalarOf(a.Info.Resources, name), messages.ScalarOf(a.Used, name))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n",
-			a.Info.GetId().GetValue(), a.Info.Hostname, state, drainText(a.Drain, now), pair(messages.CPUs), pair(messages.Mem), pair(messages.Disk),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n",
+			a.Info.GetId().GetValue(), a.Info.Hostname, state, drainText(a.Drain, now), taskCounts(a.Tasks), pair(messages.CPUs), pair(messages.Mem), pair(messages.Disk),
 			ports, attrs, now.Sub(time.Unix(0, a.LastSeenUnixNano)).Round(time.Second))
 	}
 	_ = tw.Flush()
+}
+
+// taskCounts writes tasks by state as RUNNING:2 STAGING:1 (as the web UI
+// does), "-" for none.
+func taskCounts(counts map[string]uint32) string {
+	var parts []string
+	for _, state := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s:%d", strings.TrimPrefix(state, "TASK_"), counts[state]))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
 }
 
 // drainText is an agent's drain for the agents table.

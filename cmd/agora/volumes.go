@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
 	"text/tabwriter"
 
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // volumesCmd is Mesos' operator /create-volumes and /destroy-volumes, and
@@ -51,12 +54,16 @@ func (c *volumesChange) post(path string) error {
 
 type volumesListCmd struct {
 	masterFlags
+	JSON bool `name:"json" help:"Print the volumes as JSON: a list of {agentId, hostname, volume}, the volume as the master's state has it."`
 }
 
 func (c *volumesListCmd) Run(*slog.Logger) error {
 	st, err := c.state()
 	if err != nil {
 		return err
+	}
+	if c.JSON {
+		return printVolumesJSON(os.Stdout, st)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "AGENT\tHOSTNAME\tROLE\tVOLUME\tPATH\tMIB\tCREATED BY")
@@ -69,4 +76,31 @@ func (c *volumesListCmd) Run(*slog.Logger) error {
 		}
 	}
 	return w.Flush()
+}
+
+// volumeJSON is one volume of agora volumes --json, named as protojson
+// names the state's fields.
+type volumeJSON struct {
+	AgentID  string          `json:"agentId"`
+	Hostname string          `json:"hostname"`
+	Volume   json.RawMessage `json:"volume"`
+}
+
+func printVolumesJSON(w io.Writer, st *messages.MasterState) error {
+	list := []volumeJSON{}
+	for _, a := range st.Agents {
+		for _, r := range a.GetInfo().GetResources() {
+			if !messages.IsVolume(r) {
+				continue
+			}
+			v, err := protojson.Marshal(r)
+			if err != nil {
+				return err
+			}
+			list = append(list, volumeJSON{AgentID: a.Info.GetId().GetValue(), Hostname: a.Info.GetHostname(), Volume: v})
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
 }

@@ -369,7 +369,7 @@ func (b *Books) addTask(f *frameworkRecord, agentID, role string, info *messages
 	f.count(messages.TaskState_TASK_STAGING, 1)
 	b.tally(t, true)
 	a := b.agents[agentID]
-	a.tasks[taskKey{f.id(), t.id()}] = t
+	a.hold(taskKey{f.id(), t.id()}, t)
 	a.used = a.used.Add(res)
 	return t
 }
@@ -388,6 +388,10 @@ func (b *Books) setState(t *taskRecord, st *messages.TaskStatus) (changed, ended
 	if f != nil {
 		f.count(t.task.State, -1)
 		f.count(st.State, 1)
+	}
+	if a, ok := b.agents[t.agentID()]; ok && a.tasks[taskKey{t.frameworkID(), t.id()}] == t {
+		a.count(t.task.State, -1)
+		a.count(st.State, 1)
 	}
 	if st.State != t.task.State {
 		t.task.Statuses = appendStatus(t.task.Statuses, st)
@@ -424,8 +428,11 @@ func (b *Books) forgetTask(t *taskRecord) {
 	}
 	if a, ok := b.agents[t.agentID()]; ok {
 		k := taskKey{t.frameworkID(), t.id()}
-		if _, held := a.tasks[k]; held && !messages.IsTerminal(t.task.State) {
-			a.used = a.used.Sub(t.held())
+		if held, ok := a.tasks[k]; ok {
+			if !messages.IsTerminal(t.task.State) {
+				a.used = a.used.Sub(t.held())
+			}
+			a.count(held.task.State, -1)
 		}
 		delete(a.tasks, k)
 	}
@@ -445,7 +452,7 @@ func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, 
 	f.used = f.used.Add(res)
 	f.count(t.State, 1)
 	b.tally(rec, true)
-	a.tasks[taskKey{f.id(), rec.id()}] = rec
+	a.hold(taskKey{f.id(), rec.id()}, rec)
 	if !messages.IsTerminal(t.State) {
 		a.used = a.used.Add(res)
 	}

@@ -9,7 +9,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// The books keep per-framework state counts and per-role tallies as tasks
+// The books keep per-framework and per-agent state counts and per-role tallies as tasks
 // change, so that snapshots do not walk every task. After any sequence of
 // launches, adoptions, updates and forgets they must equal a recount.
 func TestTalliesMatchRecount(t *testing.T) {
@@ -71,6 +71,13 @@ func TestTalliesMatchRecount(t *testing.T) {
 			if used.String() != f.used.String() {
 				rt.Fatalf("framework %s: used %s, recount %s", f.id(), f.used, used)
 			}
+		}
+		agentCounts := map[messages.TaskState]uint32{}
+		for _, t := range a.tasks {
+			agentCounts[t.task.State]++
+		}
+		if fmt.Sprint(agentCounts) != fmt.Sprint(a.states) {
+			rt.Fatalf("agent: states %v, recount %v", a.states, agentCounts)
 		}
 		if len(want) != len(b.roles) {
 			rt.Fatalf("roles tallied %d, recount %d", len(b.roles), len(want))

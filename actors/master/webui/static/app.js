@@ -55,17 +55,20 @@ function render(st) {
       `<td><span class="bar"><span class="used" style="width:${pu}%"></span><span class="offered" style="left:${pu}%;width:${po}%"></span></span></td></tr>`;
   }));
 
+  // byState writes a count of tasks by state as RUNNING:2 STAGING:1.
+  const byState = (counts) => Object.entries(counts || {}).sort().map(([s, n]) => s.replace("TASK_", "") + ":" + n).join(" ") || "-";
   $("agent-count").textContent = `(${agents.filter((a) => a.reachable).length} reachable of ${agents.length})`;
   rows("agents", agents.map((a) => `<tr data-agent="${esc(a.info.id.value)}"><td>${esc(a.info.id.value)}</td><td>${esc(a.info.hostname)}</td>` +
     `<td class="${a.reachable ? "" : "bad"}">${a.reachable ? "reachable" : "UNREACHABLE"}</td>` +
     `<td>${a.drain && a.drain.state && a.drain.state !== "DRAIN_STATE_UNSPECIFIED" ? esc(a.drain.state) +
       (a.drain.state === "DRAINING" ? " until " + clock(a.drain.deadline_unix_nano) : "") : "-"}</td>` +
+    `<td>${esc(byState(a.tasks))}</td>` +
     `<td>${scalar(a.info.resources, "cpus")} (${round(scalar(a.used, "cpus"))})</td><td>${scalar(a.info.resources, "mem")} (${scalar(a.used, "mem")})</td>` +
     `<td>${esc((a.info.attributes || []).map((x) => x.name + ":" + (x.text ?? x.scalar)).join(";") || "-")}</td><td>${ago(a.last_seen_unix_nano, now)}</td></tr>`));
 
   $("framework-count").textContent = `(${frameworks.length})`;
   rows("frameworks", frameworks.map((f) => {
-    const tasks = Object.entries(f.tasks || {}).sort().map(([s, n]) => s.replace("TASK_", "") + ":" + n).join(" ") || "-";
+    const tasks = byState(f.tasks);
     const p = f.pending || {};
     // A framework that declined for an hour filters every agent: the
     // snapshot counts them per role and names only the soonest few.
@@ -240,4 +243,14 @@ const stream = new EventSource("/events/state");
 stream.addEventListener("state", (ev) => { $("error").textContent = ""; render(JSON.parse(ev.data)); });
 stream.addEventListener("history", (ev) => addHistory(JSON.parse(ev.data)));
 stream.onopen = () => { points = []; events = []; }; // a reconnect sends the whole history again
-stream.onerror = () => { $("error").textContent = "stream interrupted; reconnecting…"; };
+stream.onerror = () => {
+  $("error").textContent = "stream interrupted; reconnecting…";
+  // A master that no longer leads (it stepped down, or came back after a
+  // failover) answers the stream with a 307 to the leader, which a stream
+  // does not follow to another origin: it closes. The page itself is
+  // redirected: reload it, on whichever master leads now.
+  if (stream.readyState === EventSource.CLOSED) {
+    $("error").textContent = "this master no longer leads; reloading…";
+    setTimeout(() => location.reload(), 2000);
+  }
+};
