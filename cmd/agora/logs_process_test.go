@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,4 +108,19 @@ func TestLogsWithCredentialsOnATLSCluster(t *testing.T) {
 		t.Fatalf("agora logs -f did not end with the task; printed %q", followed.String())
 	}
 	<-run.done
+
+	// Output larger than one read through the master (MaxFileRead, 4 MiB)
+	// comes whole, in several reads.
+	const size = 5 << 20
+	big := startProc(t, "run-big", "run", "--master", info.Remoting, "--name", "logs-big", "--timeout", "60s", "--",
+		"sh", "-c", fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", size))
+	<-big.done
+	m = regexp.MustCompile(`launching task (\S+) on`).FindStringSubmatch(big.out.String())
+	if m == nil || big.cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("agora run of the large output: %v", big.cmd.ProcessState)
+	}
+	out, err := logs([]string{"AGORA_PRINCIPAL=ops", "AGORA_SECRET=ops-secret"}, m[1]).Output()
+	if err != nil || len(out) != size || strings.Trim(string(out), "x") != "" {
+		t.Fatalf("agora logs of %d bytes: %v, %d bytes", size, err, len(out))
+	}
 }
