@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,10 @@ const (
 	logBacklog = 1 << 20
 	// maxListingBytes bounds an agent's answer to a sandbox listing.
 	maxListingBytes = 1 << 20
+	// MaxFileRead bounds one read of a sandbox file through the master, so
+	// that a large file does not outlast the master's write timeout: the
+	// client asks again from X-Agora-Offset while it is below X-Agora-Size.
+	MaxFileRead = 4 << 20
 )
 
 // SandboxProxy is how the master reaches its agents' sandboxes.
@@ -53,8 +58,16 @@ type SandboxProxy struct {
 //	                                           "output" {"offset", "data"}, "skipped"
 //	                                           {"bytes"}, then "end" once the task
 //	                                           ended and all was sent, or "failure"
+//	GET /tasks/{task}/files/{stdout|stderr}?framework=F&offset=N
+//	                                           the file's bytes from offset N (at
+//	                                           most MaxFileRead), as the agent's
+//	                                           API serves them: X-Agora-Offset is
+//	                                           the offset after them, X-Agora-Size
+//	                                           the file's size (agora logs reads
+//	                                           this way with --principal/--secret,
+//	                                           which only the master checks)
 //
-// Both need view_state, as /tasks/{task} does.
+// All need view_state, as /tasks/{task} does.
 func WithSandboxes(h http.Handler, p SandboxProxy) http.Handler {
 	if p.Poll <= 0 {
 		p.Poll = time.Second
@@ -84,6 +97,26 @@ func WithSandboxes(h http.Handler, p SandboxProxy) http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("GET /tasks/{task}/files/{file}", func(w http.ResponseWriter, r *http.Request) {
+		file := r.PathValue("file")
+		if file != "stdout" && file != "stderr" {
+			http.Error(w, "file must be stdout or stderr", http.StatusBadRequest)
+			return
+		}
+		offset, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+		if r.URL.Query().Get("offset") == "" {
+			offset, err = 0, nil
+		}
+		if err != nil || offset < 0 {
+			http.Error(w, "offset must be a byte count, 0 or more", http.StatusBadRequest)
+			return
+		}
+		loc, ok := p.locate(w, r)
+		if !ok {
+			return
+		}
+		p.read(w, r, loc, file, offset)
 	})
 	mux.HandleFunc("GET /tasks/{task}/log/{file}", func(w http.ResponseWriter, r *http.Request) {
 		file := r.PathValue("file")
@@ -146,6 +179,35 @@ func (p SandboxProxy) get(ctx context.Context, loc *messages.TaskLocation, file 
 		return nil, fmt.Errorf("cannot reach agent %s's HTTP API at %s: %w", loc.GetAgent().GetHostname(), loc.GetAgent().GetHttpAddress(), err)
 	}
 	return resp, nil
+}
+
+// read answers one read of a sandbox file from offset: what the agent
+// serves from there, up to MaxFileRead.
+func (p SandboxProxy) read(w http.ResponseWriter, r *http.Request, loc *messages.TaskLocation, file string, offset int64) {
+	resp, err := p.get(r.Context(), loc, file, offset)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxListingBytes))
+		http.Error(w, "agent "+loc.GetAgent().GetHostname()+": "+strings.TrimSpace(string(body)), resp.StatusCode)
+		return
+	}
+	size, err := strconv.ParseInt(resp.Header.Get("X-Agora-Offset"), 10, 64)
+	if err != nil {
+		http.Error(w, "agent "+loc.GetAgent().GetHostname()+" answered without X-Agora-Offset", http.StatusBadGateway)
+		return
+	}
+	// The agent serves from min(offset, size) to size.
+	from := min(offset, size)
+	n := min(size-from, MaxFileRead)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	w.Header().Set("X-Agora-Offset", strconv.FormatInt(from+n, 10))
+	w.Header().Set("X-Agora-Size", strconv.FormatInt(size, 10))
+	_, _ = io.CopyN(w, resp.Body, n)
 }
 
 // tail streams a sandbox file as it grows: its last LogTailBytes first,

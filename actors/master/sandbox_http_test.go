@@ -182,3 +182,55 @@ func TestSandboxFilesThroughTheMaster(t *testing.T) {
 		}
 	}
 }
+
+// One read of a file through the master (agora logs with credentials):
+// the bytes from the offset asked, X-Agora-Offset after them and the
+// file's size, at most MaxFileRead at once so that a large file is read in
+// several requests; bad requests get a clear refusal.
+func TestSandboxFileReadThroughTheMaster(t *testing.T) {
+	c := newSandboxCluster(t)
+	read := func(path string) (int, string, http.Header) {
+		t.Helper()
+		resp, err := http.Get(c.master.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return resp.StatusCode, string(b), resp.Header
+	}
+	if code, body, _ := read("/tasks/t1/files/stdout"); code != http.StatusNotFound || !strings.Contains(body, "not started yet") {
+		t.Fatalf("before the task wrote: %d %s", code, body)
+	}
+	c.write(t, "stdout", "hello\n")
+	c.write(t, "stderr", "oops\n")
+	for path, want := range map[string][3]string{
+		"/tasks/t1/files/stdout":            {"hello\n", "6", "6"},
+		"/tasks/t1/files/stdout?offset=2":   {"llo\n", "6", "6"},
+		"/tasks/t1/files/stdout?offset=100": {"", "6", "6"},
+		"/tasks/t1/files/stderr?framework=": {"oops\n", "5", "5"},
+	} {
+		code, body, h := read(path)
+		if code != http.StatusOK || body != want[0] || h.Get("X-Agora-Offset") != want[1] || h.Get("X-Agora-Size") != want[2] {
+			t.Errorf("%s: %d %q offset %s size %s, want %q offset %s size %s", path, code, body, h.Get("X-Agora-Offset"), h.Get("X-Agora-Size"), want[0], want[1], want[2])
+		}
+	}
+	big := strings.Repeat("x", MaxFileRead+10)
+	c.write(t, "stdout", big)
+	code, body, h := read("/tasks/t1/files/stdout?offset=6")
+	if code != http.StatusOK || len(body) != MaxFileRead || h.Get("X-Agora-Offset") != fmt.Sprint(6+MaxFileRead) || h.Get("X-Agora-Size") != fmt.Sprint(6+len(big)) {
+		t.Fatalf("a large file: %d, %d bytes, offset %s size %s", code, len(body), h.Get("X-Agora-Offset"), h.Get("X-Agora-Size"))
+	}
+	if _, body, _ := read("/tasks/t1/files/stdout?offset=" + h.Get("X-Agora-Offset")); body != "xxxxxxxxxx" {
+		t.Fatalf("the rest of a large file: %q", body)
+	}
+	for path, want := range map[string]int{"/tasks/t1/files/passwd": 400, "/tasks/t1/files/stdout?offset=-1": 400,
+		"/tasks/t1/files/stdout?offset=x": 400, "/tasks/nope/files/stdout": 404} {
+		if code, body, _ := read(path); code != want {
+			t.Errorf("%s: %d %s, want %d", path, code, body, want)
+		}
+	}
+}

@@ -26,9 +26,15 @@ const defaultClientTimeout = 10 * time.Second
 // address included, and says what to do when the address is not a
 // master's HTTP API or nothing answers there.
 func masterCall(f tlsFlags, a authFlags, hostport string, timeout time.Duration, method, path string, payload []byte) ([]byte, error) {
+	body, _, err := masterCallHeader(f, a, hostport, timeout, method, path, payload)
+	return body, err
+}
+
+// masterCallHeader is masterCall that also returns the answer's header.
+func masterCallHeader(f tlsFlags, a authFlags, hostport string, timeout time.Duration, method, path string, payload []byte) ([]byte, http.Header, error) {
 	client, scheme, err := a.httpClient(f, timeout)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A standby redirects (307) to the leader, often on another host, and
 	// Go's client drops the Authorization header on a redirect to another
@@ -50,26 +56,26 @@ func masterCall(f tlsFlags, a authFlags, hostport string, timeout time.Duration,
 	given := hostport
 	hostport, err = leaderHTTP(ctx, hostport)
 	if err != nil {
-		return nil, fmt.Errorf("no leading master found at %s within %v (--timeout): %w", given, timeout, err)
+		return nil, nil, fmt.Errorf("no leading master found at %s within %v (--timeout): %w", given, timeout, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, scheme+"://"+hostport+path, bytes.NewReader(payload))
 	if err != nil {
-		return nil, fmt.Errorf("--master-http %q: %w", hostport, err)
+		return nil, nil, fmt.Errorf("--master-http %q: %w", hostport, err)
 	}
 	a.sign(req)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, unreachable(hostport, timeout, err)
+		return nil, nil, unreachable(hostport, timeout, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, unreachable(hostport, timeout, err)
+		return nil, nil, unreachable(hostport, timeout, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, notAnswered(resp.Request.URL.Host, path, resp, body) // the leader's, after a redirect
+		return nil, nil, notAnswered(resp.Request.URL.Host, path, resp, body) // the leader's, after a redirect
 	}
-	return body, nil
+	return body, resp.Header, nil
 }
 
 // unreachable says why a request got no answer, and what to check.

@@ -23,6 +23,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
+	"github.com/agora-sched/agora/cmd/internal/envflags"
 	"github.com/agora-sched/agora/cmd/internal/logging"
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/proto"
@@ -185,28 +186,69 @@ func (e *Elastic) Summary() string {
 	return fmt.Sprintf("%d tasks ended, %d did not finish cleanly", e.ended, e.failed)
 }
 
+// envPrefix names elastic's variables: ELASTIC_MASTER for --master.
+const envPrefix = "ELASTIC"
+
+// options are elastic's flags.
+type options struct {
+	masterAddr     *string
+	listen         *string
+	n              *int
+	command        *string
+	res            *string
+	id             *string
+	failover       *time.Duration
+	executorPath   *string
+	health         *string
+	healthDelay    *time.Duration
+	healthInterval *time.Duration
+	healthTimeout  *time.Duration
+	healthGrace    *time.Duration
+	healthFailures *uint
+	checkpoint     *bool
+	tls            security.Options
+	log            logging.Options
+}
+
+// newFlags defines elastic's flags on fs, each with its environment
+// variable (envflags), set from the environment.
+func newFlags(fs *flag.FlagSet) (*options, error) {
+	o := &options{}
+	o.masterAddr = fs.String("master", "127.0.0.1:5055", "the master's remoting address host:port, or consul://host:port/<cluster> with several masters")
+	o.listen = fs.String("listen", "127.0.0.1:0", "address this framework listens on (the master must reach it)")
+	o.n = fs.Int("tasks", 20, "tasks to run")
+	o.command = fs.String("command", "sleep 1", "shell command of each task")
+	o.res = fs.String("resources", "cpus:0.1;mem:32", "resources of each task")
+	o.id = fs.String("framework-id", "", "re-subscribe as this framework (after a crash), instead of registering a new one")
+	o.failover = fs.Duration("failover-timeout", time.Hour, "how long the master keeps our tasks if we vanish")
+	o.executorPath = fs.String("executor", "", "run the tasks in one custom executor (this program, such as the executor example) instead of the command executor")
+	o.health = fs.String("health", "", "health check of each task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; a task that fails it is killed by its agent and run again")
+	o.healthDelay = fs.Duration("health-delay", 0, "first health check this long after a task starts (0: 15s)")
+	o.healthInterval = fs.Duration("health-interval", 0, "time between health checks (0: 10s)")
+	o.healthTimeout = fs.Duration("health-timeout", 0, "a health check that takes longer fails (0: 20s)")
+	o.healthGrace = fs.Duration("health-grace", 0, "failures this long after a task starts are ignored until a check passes (0: 10s)")
+	o.healthFailures = fs.Uint("health-failures", 0, "failed health checks in a row that kill a task (0: 3)")
+	o.checkpoint = fs.Bool("checkpoint", true, "tasks outlive a restart of their agent; false: they end with it (TASK_LOST, REASON_AGENT_DISCONNECTED), Mesos' default")
+	// The program's own flags get ELASTIC_* variables; TLS and logging
+	// read their AGORA_* ones, shared with the agora binary.
+	if err := envflags.Bind(fs, envPrefix); err != nil {
+		return nil, err
+	}
+	o.tls = security.FromEnv() // agora dev's certificates unless told otherwise
+	o.tls.RegisterFlags(fs)
+	o.log = logging.FromEnv()
+	o.log.RegisterFlags(fs)
+	return o, nil
+}
+
 func main() {
-	masterAddr := flag.String("master", "127.0.0.1:5055", "the master's remoting address host:port, or consul://host:port/<cluster> with several masters")
-	listen := flag.String("listen", "127.0.0.1:0", "address this framework listens on (the master must reach it)")
-	n := flag.Int("tasks", 20, "tasks to run")
-	command := flag.String("command", "sleep 1", "shell command of each task")
-	res := flag.String("resources", "cpus:0.1;mem:32", "resources of each task")
-	id := flag.String("framework-id", "", "re-subscribe as this framework (after a crash), instead of registering a new one")
-	failover := flag.Duration("failover-timeout", time.Hour, "how long the master keeps our tasks if we vanish")
-	executorPath := flag.String("executor", "", "run the tasks in one custom executor (this program, such as the executor example) instead of the command executor")
-	health := flag.String("health", "", "health check of each task: http://:PORT/PATH, tcp://:PORT or cmd:COMMAND; a task that fails it is killed by its agent and run again")
-	healthDelay := flag.Duration("health-delay", 0, "first health check this long after a task starts (0: 15s)")
-	healthInterval := flag.Duration("health-interval", 0, "time between health checks (0: 10s)")
-	healthTimeout := flag.Duration("health-timeout", 0, "a health check that takes longer fails (0: 20s)")
-	healthGrace := flag.Duration("health-grace", 0, "failures this long after a task starts are ignored until a check passes (0: 10s)")
-	healthFailures := flag.Uint("health-failures", 0, "failed health checks in a row that kill a task (0: 3)")
-	checkpoint := flag.Bool("checkpoint", true, "tasks outlive a restart of their agent; false: they end with it (TASK_LOST, REASON_AGENT_DISCONNECTED), Mesos' default")
-	tlsOpts := security.FromEnv() // agora dev's certificates unless told otherwise
-	tlsOpts.RegisterFlags(flag.CommandLine)
-	logOpts := logging.FromEnv()
-	logOpts.RegisterFlags(flag.CommandLine)
+	o, err := newFlags(flag.CommandLine)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "elastic:", err)
+		os.Exit(2)
+	}
 	flag.Parse()
-	log, err := logOpts.Setup()
+	log, err := o.log.Setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "elastic:", err)
 		os.Exit(2)
@@ -215,31 +257,31 @@ func main() {
 		log.Error(msg, "err", err)
 		os.Exit(code)
 	}
-	rs, err := messages.ParseResources(*res)
+	rs, err := messages.ParseResources(*o.res)
 	if err != nil {
 		fail(2, "bad --resources", err)
 	}
 	var check *messages.HealthCheck
-	if *health != "" {
-		if check, err = scheduler.HealthCheck(*health, *healthDelay, *healthInterval, *healthTimeout, *healthGrace, uint32(*healthFailures)); err != nil {
+	if *o.health != "" {
+		if check, err = scheduler.HealthCheck(*o.health, *o.healthDelay, *o.healthInterval, *o.healthTimeout, *o.healthGrace, uint32(*o.healthFailures)); err != nil {
 			fail(2, "bad --health", err)
 		}
 	}
-	src, err := tlsOpts.Load(security.RoleFramework, log)
+	src, err := o.tls.Load(security.RoleFramework, log)
 	if err != nil {
 		fail(2, "cannot load the framework's certificate", err)
 	}
-	node, err := remoting.Start(remoting.Config{Bind: *listen, Logger: log, TLS: src, Insecure: src == nil})
+	node, err := remoting.Start(remoting.Config{Bind: *o.listen, Logger: log, TLS: src, Insecure: src == nil})
 	if err != nil {
 		fail(1, "cannot listen", err)
 	}
 	defer node.Stop()
-	e := NewElastic(*n, *command, rs)
+	e := NewElastic(*o.n, *o.command, rs)
 	e.Log = log
 	for _, t := range e.Queue {
 		t.HealthCheck = check
 	}
-	if *executorPath != "" {
+	if *o.executorPath != "" {
 		if check != nil {
 			fail(2, "--health checks command tasks; a custom executor (--executor) checks its own", nil)
 		}
@@ -256,24 +298,24 @@ func main() {
 			t.Labels = map[string]string{"command": t.Command.Value}
 			t.Command = nil
 			t.Executor = &messages.ExecutorInfo{ExecutorId: &messages.ExecutorID{Value: "elastic-executor"},
-				Command: &messages.CommandInfo{Value: *executorPath, Environment: security.Env(src), User: self.Username}}
+				Command: &messages.CommandInfo{Value: *o.executorPath, Environment: security.Env(src), User: self.Username}}
 		}
 	}
 	// PARTITION_AWARE: a task on an agent cut off from the masters is
 	// TASK_UNREACHABLE (it may come back RUNNING) rather than TASK_LOST,
 	// so elastic waits for it instead of counting it as ended.
-	info := &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}, FailoverTimeoutNanos: int64(*failover),
+	info := &messages.FrameworkInfo{Name: "elastic", Roles: []string{"batch"}, FailoverTimeoutNanos: int64(*o.failover),
 		Capabilities: []messages.Capability{messages.Capability_PARTITION_AWARE}}
-	if *id != "" {
-		info.Id = &messages.FrameworkID{Value: *id}
+	if *o.id != "" {
+		info.Id = &messages.FrameworkID{Value: *o.id}
 	}
-	if !*checkpoint {
+	if !*o.checkpoint {
 		info.Checkpoint = proto.Bool(false) // unset is Agora's default: checkpointing
 	}
 	pid := node.System.Root.Spawn(scheduler.Props(scheduler.Config{Info: info, Logger: log}, e))
 	ctx, stopFollowing := context.WithCancel(context.Background())
 	defer stopFollowing()
-	if err := scheduler.Follow(ctx, node.System, pid, *masterAddr, log); err != nil {
+	if err := scheduler.Follow(ctx, node.System, pid, *o.masterAddr, log); err != nil {
 		log.Error("bad --master", "err", err)
 		stopFollowing()
 		node.Stop()

@@ -19,6 +19,7 @@ import (
 	"github.com/agora-sched/agora/actors/scheduler"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
+	"github.com/agora-sched/agora/cmd/internal/envflags"
 	"github.com/agora-sched/agora/cmd/internal/logging"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -131,42 +132,74 @@ func (g *Gang) maybeLaunch(d *scheduler.Driver) {
 	d.Suppress()
 }
 
+// envPrefix names gang's variables: GANG_MASTER for --master.
+const envPrefix = "GANG"
+
+// options are gang's flags.
+type options struct {
+	masterAddr *string
+	listen     *string
+	size       *int
+	command    *string
+	res        *string
+	wait       *time.Duration
+	tls        security.Options
+	log        logging.Options
+}
+
+// newFlags defines gang's flags on fs, each with its environment variable
+// (envflags), set from the environment.
+func newFlags(fs *flag.FlagSet) (*options, error) {
+	o := &options{}
+	o.masterAddr = fs.String("master", "127.0.0.1:5055", "the master's remoting address")
+	o.listen = fs.String("listen", "127.0.0.1:0", "address this framework listens on (the master must reach it)")
+	o.size = fs.Int("size", 4, "tasks that must start together")
+	o.command = fs.String("command", "echo rank $AGORA_TASK_ID; sleep 2", "shell command of each task")
+	o.res = fs.String("resources", "cpus:0.1;mem:32", "resources of each task")
+	o.wait = fs.Duration("timeout", 20*time.Second, "give back held offers if the gang is not complete by then")
+	// The program's own flags get GANG_* variables; TLS and logging read
+	// their AGORA_* ones, shared with the agora binary.
+	if err := envflags.Bind(fs, envPrefix); err != nil {
+		return nil, err
+	}
+	o.tls = security.FromEnv() // agora dev's certificates unless told otherwise
+	o.tls.RegisterFlags(fs)
+	o.log = logging.FromEnv()
+	o.log.RegisterFlags(fs)
+	return o, nil
+}
+
 func main() {
-	masterAddr := flag.String("master", "127.0.0.1:5055", "the master's remoting address")
-	listen := flag.String("listen", "127.0.0.1:0", "address this framework listens on (the master must reach it)")
-	size := flag.Int("size", 4, "tasks that must start together")
-	command := flag.String("command", "echo rank $AGORA_TASK_ID; sleep 2", "shell command of each task")
-	res := flag.String("resources", "cpus:0.1;mem:32", "resources of each task")
-	wait := flag.Duration("timeout", 20*time.Second, "give back held offers if the gang is not complete by then")
-	tlsOpts := security.FromEnv() // agora dev's certificates unless told otherwise
-	tlsOpts.RegisterFlags(flag.CommandLine)
-	logOpts := logging.FromEnv()
-	logOpts.RegisterFlags(flag.CommandLine)
-	flag.Parse()
-	log, err := logOpts.Setup()
+	o, err := newFlags(flag.CommandLine)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gang:", err)
 		os.Exit(2)
 	}
-	rs, err := messages.ParseResources(*res)
+	flag.Parse()
+	log, err := o.log.Setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gang:", err)
+		os.Exit(2)
+	}
+	rs, err := messages.ParseResources(*o.res)
 	if err != nil {
 		log.Error("bad --resources", "err", err)
 		os.Exit(2)
 	}
-	src, err := tlsOpts.Load(security.RoleFramework, log)
+	src, err := o.tls.Load(security.RoleFramework, log)
 	if err != nil {
 		log.Error("cannot load the framework's certificate", "err", err)
 		os.Exit(2)
 	}
-	node, err := remoting.Start(remoting.Config{Bind: *listen, Logger: log, TLS: src, Insecure: src == nil})
+	node, err := remoting.Start(remoting.Config{Bind: *o.listen, Logger: log, TLS: src, Insecure: src == nil})
 	if err != nil {
 		log.Error("cannot listen", "err", err)
 		os.Exit(1)
 	}
 	defer node.Stop()
-	g := NewGang(*size, rs, *command, *wait)
+	g := NewGang(*o.size, rs, *o.command, *o.wait)
 	node.System.Root.Spawn(scheduler.Props(scheduler.Config{
-		Master: actor.NewPID(*masterAddr, master.Name),
+		Master: actor.NewPID(*o.masterAddr, master.Name),
 		Info:   &messages.FrameworkInfo{Name: "gang", Roles: []string{"hpc"}},
 		Logger: log,
 	}, g))
@@ -174,7 +207,7 @@ func main() {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case <-g.Finished:
-		log.Info("all tasks ran together and ended", "size", *size)
+		log.Info("all tasks ran together and ended", "size", *o.size)
 	case <-sig:
 		log.Info("interrupted")
 	}

@@ -33,8 +33,8 @@ func FromEnv() Options {
 
 // RegisterFlags adds --log-level and --log-format to fs, defaulting to o.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Level, "log-level", o.Level, "log level: debug, info, warn, error (AGORA_LOG_LEVEL)")
-	fs.StringVar(&o.Format, "log-format", o.Format, "log format: text or json (AGORA_LOG_FORMAT)")
+	fs.StringVar(&o.Level, "log-level", o.Level, "log level: debug, info, warn, error ($AGORA_LOG_LEVEL)")
+	fs.StringVar(&o.Format, "log-format", o.Format, "log format: text or json ($AGORA_LOG_FORMAT)")
 }
 
 // New returns the logger o describes, writing to w, or says which option
