@@ -83,7 +83,13 @@ func (c *Core) stateDemand(f *frameworkRecord, units []demandUnit) {
 		f.pending.demand = nil
 		return
 	}
-	f.pending.demand = &demandRecord{units: units}
+	d := &demandRecord{units: units}
+	if old := f.pending.demand; old != nil && slices.EqualFunc(old.units, units, func(a, b demandUnit) bool { return a.need == b.need }) {
+		// The same demand restated (a framework revives as tasks come
+		// and go): what it was told still holds.
+		d.toldUnfit, d.toldLargest = old.toldUnfit, old.toldLargest
+	}
+	f.pending.demand = d
 	c.fitDemand(f, nil)
 }
 
