@@ -6,6 +6,7 @@ import (
 
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
+	"google.golang.org/protobuf/proto"
 )
 
 // "Fits no agent" (issue 16, why pending). A framework that states the
@@ -36,10 +37,13 @@ type demandRecord struct {
 	unfit   []int
 	largest policy.Scalars
 	agents  int
-	// told is the unfit set and largest last told to the framework (nil
-	// toldUnfit: nothing told since the units last fit).
+	// told is the unfit set and largest last told to the framework, on
+	// the scheduler connection toldConn (nil toldUnfit: nothing told
+	// since the units last fit). A scheduler that took over on another
+	// connection has heard nothing.
 	toldUnfit   []int
 	toldLargest policy.Scalars
+	toldConn    Endpoint
 }
 
 // demandUnits converts a Revive's units: nil when there are none; an error
@@ -57,7 +61,9 @@ func demandUnits(qs []*messages.ResourceQuantities) ([]demandUnit, error) {
 		if len(r.Ports) > 0 || !rev.IsEmpty() {
 			return nil, fmt.Errorf("revive demand_units[%d]: name scalar resources (cpus, mem, disk, gpus), neither ports nor revocable ones", i)
 		}
-		units = append(units, demandUnit{need: r.Scalars, msg: q})
+		// Kept and sent on: a copy, so that nothing the sender still
+		// holds is shared with the books.
+		units = append(units, demandUnit{need: r.Scalars, msg: proto.CloneOf(q)})
 	}
 	return units, nil
 }
@@ -87,7 +93,7 @@ func (c *Core) stateDemand(f *frameworkRecord, units []demandUnit) {
 	if old := f.pending.demand; old != nil && slices.EqualFunc(old.units, units, func(a, b demandUnit) bool { return a.need == b.need }) {
 		// The same demand restated (a framework revives as tasks come
 		// and go): what it was told still holds.
-		d.toldUnfit, d.toldLargest = old.toldUnfit, old.toldLargest
+		d.toldUnfit, d.toldLargest, d.toldConn = old.toldUnfit, old.toldLargest, old.toldConn
 	}
 	f.pending.demand = d
 	c.fitDemand(f, nil)
@@ -132,13 +138,13 @@ func (c *Core) maybeTellUnfit(f *frameworkRecord) {
 		d.toldUnfit, d.toldLargest = nil, policy.Scalars{}
 		return
 	}
-	if slices.Equal(d.unfit, d.toldUnfit) && d.largest == d.toldLargest || !f.connected {
+	if slices.Equal(d.unfit, d.toldUnfit) && d.largest == d.toldLargest && d.toldConn == f.conn || !f.connected {
 		return
 	}
 	msg := d.state()
 	msg.FrameworkId, msg.MasterEpoch = f.info.GetId(), c.epoch()
 	c.send(f.conn, msg)
-	d.toldUnfit, d.toldLargest = slices.Clone(d.unfit), d.largest
+	d.toldUnfit, d.toldLargest, d.toldConn = slices.Clone(d.unfit), d.largest, f.conn
 	c.log.Info("demand fits no agent; framework told", "framework_id", f.id(), "unfit_units", len(d.unfit),
 		"first_unfit", policy.Resources{Scalars: d.units[d.unfit[0]].need}.String(),
 		"largest_agent", policy.Resources{Scalars: d.largest}.String(), "agents", d.agents)
