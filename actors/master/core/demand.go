@@ -89,13 +89,15 @@ func (c *Core) stateDemand(f *frameworkRecord, units []demandUnit) {
 		f.pending.demand = nil
 		return
 	}
-	d := &demandRecord{units: units}
 	if old := f.pending.demand; old != nil && slices.EqualFunc(old.units, units, func(a, b demandUnit) bool { return a.need == b.need }) {
 		// The same demand restated (a framework revives as tasks come
-		// and go): what it was told still holds.
-		d.toldUnfit, d.toldLargest, d.toldConn = old.toldUnfit, old.toldLargest, old.toldConn
+		// and go): the record is current (agents that came and went
+		// updated it) and what the framework was told still holds,
+		// unless another scheduler took it over. No walk of the agents.
+		c.maybeTellUnfit(f)
+		return
 	}
-	f.pending.demand = d
+	f.pending.demand = &demandRecord{units: units}
 	c.fitDemand(f, nil)
 }
 
