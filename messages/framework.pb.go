@@ -1102,10 +1102,17 @@ func (x *Accept) GetFilters() *Filters {
 
 // Decline returns offers whole.
 type Decline struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FrameworkId   *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	OfferIds      []*OfferID             `protobuf:"bytes,2,rep,name=offer_ids,json=offerIds,proto3" json:"offer_ids,omitempty"`
-	Filters       *Filters               `protobuf:"bytes,3,opt,name=filters,proto3" json:"filters,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	OfferIds    []*OfferID             `protobuf:"bytes,2,rep,name=offer_ids,json=offerIds,proto3" json:"offer_ids,omitempty"`
+	Filters     *Filters               `protobuf:"bytes,3,opt,name=filters,proto3" json:"filters,omitempty"`
+	// reason is why the framework declines, in a few words ("no gpu",
+	// "waiting for locality"): the master counts declines per framework by
+	// reason for `agora frameworks describe` ("why pending"). Optional (empty
+	// counts as "unspecified"), at most messages.MaxDeclineReason bytes; a
+	// framework's distinct reasons past messages.MaxDeclineReasons count as
+	// "other", so that no framework grows the master's books.
+	Reason        string `protobuf:"bytes,640,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1159,6 +1166,13 @@ func (x *Decline) GetFilters() *Filters {
 		return x.Filters
 	}
 	return nil
+}
+
+func (x *Decline) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 // Suppress stops offers for the given roles (all roles when empty).
@@ -1226,7 +1240,13 @@ type Revive struct {
 	// frameworks behind it. A hint, restated by each Revive: empty means no
 	// bound (as before). Agora's own: Mesos' REQUEST call carried the same
 	// idea and its allocator ignored it.
-	Demand        []*Resource `protobuf:"bytes,500,rep,name=demand,proto3" json:"demand,omitempty"`
+	Demand []*Resource `protobuf:"bytes,500,rep,name=demand,proto3" json:"demand,omitempty"`
+	// demand_units are the shapes the demand is made of (one task's
+	// resources, for example; scalars only, at most
+	// messages.MaxDemandUnits). A unit larger than every registered agent
+	// can never be placed: the master says so once with DemandUnfit, and
+	// again when the units change or the cluster shrinks. Empty: not checked.
+	DemandUnits   []*ResourceQuantities `protobuf:"bytes,640,rep,name=demand_units,json=demandUnits,proto3" json:"demand_units,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1278,6 +1298,13 @@ func (x *Revive) GetRoles() []string {
 func (x *Revive) GetDemand() []*Resource {
 	if x != nil {
 		return x.Demand
+	}
+	return nil
+}
+
+func (x *Revive) GetDemandUnits() []*ResourceQuantities {
+	if x != nil {
+		return x.DemandUnits
 	}
 	return nil
 }
@@ -3202,6 +3229,91 @@ func (x *ExecutorExited) GetMessage() string {
 	return ""
 }
 
+// DemandUnfit tells a framework that some units of the demand it stated
+// (Revive.demand_units) fit no registered agent, even an idle one with no
+// reservation: they will not be offered until a larger agent registers.
+// Sent once per demand, and again when the demand changes or the cluster
+// shrinks.
+type DemandUnfit struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
+	// unfit are the units no agent's total resources hold.
+	Unfit []*ResourceQuantities `protobuf:"bytes,2,rep,name=unfit,proto3" json:"unfit,omitempty"`
+	// largest is, per resource, the most any one agent has (the agents may
+	// differ per resource); empty when no agent is registered.
+	Largest []*Resource `protobuf:"bytes,3,rep,name=largest,proto3" json:"largest,omitempty"`
+	// agents is how many agents were considered.
+	Agents        uint32 `protobuf:"varint,4,opt,name=agents,proto3" json:"agents,omitempty"`
+	MasterEpoch   uint64 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DemandUnfit) Reset() {
+	*x = DemandUnfit{}
+	mi := &file_messages_framework_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemandUnfit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemandUnfit) ProtoMessage() {}
+
+func (x *DemandUnfit) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemandUnfit.ProtoReflect.Descriptor instead.
+func (*DemandUnfit) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DemandUnfit) GetFrameworkId() *FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *DemandUnfit) GetUnfit() []*ResourceQuantities {
+	if x != nil {
+		return x.Unfit
+	}
+	return nil
+}
+
+func (x *DemandUnfit) GetLargest() []*Resource {
+	if x != nil {
+		return x.Largest
+	}
+	return nil
+}
+
+func (x *DemandUnfit) GetAgents() uint32 {
+	if x != nil {
+		return x.Agents
+	}
+	return 0
+}
+
+func (x *DemandUnfit) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -3211,7 +3323,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[48]
+	mi := &file_messages_framework_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3223,7 +3335,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[48]
+	mi := &file_messages_framework_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3256,7 +3368,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[49]
+	mi := &file_messages_framework_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3268,7 +3380,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[49]
+	mi := &file_messages_framework_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,18 +3495,20 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\n" +
 	"operations\x18\x03 \x03(\v2\x13.agora.v1.OperationR\n" +
 	"operations\x12+\n" +
-	"\afilters\x18\x04 \x01(\v2\x11.agora.v1.FiltersR\afilters\"\xa0\x01\n" +
+	"\afilters\x18\x04 \x01(\v2\x11.agora.v1.FiltersR\afilters\"\xb9\x01\n" +
 	"\aDecline\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12.\n" +
 	"\toffer_ids\x18\x02 \x03(\v2\x11.agora.v1.OfferIDR\bofferIds\x12+\n" +
-	"\afilters\x18\x03 \x01(\v2\x11.agora.v1.FiltersR\afilters\"Z\n" +
+	"\afilters\x18\x03 \x01(\v2\x11.agora.v1.FiltersR\afilters\x12\x17\n" +
+	"\x06reason\x18\x80\x05 \x01(\tR\x06reason\"Z\n" +
 	"\bSuppress\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x85\x01\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"\xc7\x01\n" +
 	"\x06Revive\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\x12+\n" +
-	"\x06demand\x18\xf4\x03 \x03(\v2\x12.agora.v1.ResourceR\x06demand\"\xab\x02\n" +
+	"\x06demand\x18\xf4\x03 \x03(\v2\x12.agora.v1.ResourceR\x06demand\x12@\n" +
+	"\fdemand_units\x18\x80\x05 \x03(\v2\x1c.agora.v1.ResourceQuantitiesR\vdemandUnits\"\xab\x02\n" +
 	"\bKillTask\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12)\n" +
 	"\atask_id\x18\x02 \x01(\v2\x10.agora.v1.TaskIDR\x06taskId\x12,\n" +
@@ -3531,7 +3645,13 @@ const file_messages_framework_proto_rawDesc = "" +
 	"executorId\x12,\n" +
 	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x16\n" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage*V\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xe4\x01\n" +
+	"\vDemandUnfit\x128\n" +
+	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x122\n" +
+	"\x05unfit\x18\x02 \x03(\v2\x1c.agora.v1.ResourceQuantitiesR\x05unfit\x12,\n" +
+	"\alargest\x18\x03 \x03(\v2\x12.agora.v1.ResourceR\alargest\x12\x16\n" +
+	"\x06agents\x18\x04 \x01(\rR\x06agents\x12!\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3551,7 +3671,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -3602,133 +3722,138 @@ var file_messages_framework_proto_goTypes = []any{
 	(*RunTaskGroup)(nil),                // 46: agora.v1.RunTaskGroup
 	(*LaunchTaskGroup)(nil),             // 47: agora.v1.LaunchTaskGroup
 	(*ExecutorExited)(nil),              // 48: agora.v1.ExecutorExited
-	(*Operation_Launch)(nil),            // 49: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 50: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 51: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 52: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 53: actor.PID
-	(*MasterInfo)(nil),                  // 54: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 55: agora.v1.OfferID
-	(*AgentID)(nil),                     // 56: agora.v1.AgentID
-	(*Attribute)(nil),                   // 57: agora.v1.Attribute
-	(*TaskID)(nil),                      // 58: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 59: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 60: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 61: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 62: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 63: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 64: agora.v1.ExecutorInfo
+	(*DemandUnfit)(nil),                 // 49: agora.v1.DemandUnfit
+	(*Operation_Launch)(nil),            // 50: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 51: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 52: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 53: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 54: actor.PID
+	(*MasterInfo)(nil),                  // 55: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 56: agora.v1.OfferID
+	(*AgentID)(nil),                     // 57: agora.v1.AgentID
+	(*Attribute)(nil),                   // 58: agora.v1.Attribute
+	(*TaskID)(nil),                      // 59: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 60: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 61: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 62: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 63: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 64: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 65: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,   // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	51,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	52,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,   // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	51,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	52,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	52,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	53,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,   // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,   // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,   // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,   // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	53,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	52,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	54,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	55,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	52,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	51,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	57,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	54,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	53,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	55,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	56,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	53,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	52,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	58,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,   // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	55,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	49,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	56,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	50,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
 	37,  // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
 	38,  // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
 	39,  // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
 	40,  // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
 	44,  // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
-	52,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	55,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	53,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	13,  // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	12,  // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	52,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	55,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	53,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	12,  // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	52,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	52,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	51,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
-	52,  // 35: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	58,  // 36: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	56,  // 37: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	59,  // 38: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	60,  // 39: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	52,  // 40: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	50,  // 41: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	52,  // 42: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 43: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	58,  // 44: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	52,  // 45: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 46: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	52,  // 47: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
-	5,   // 48: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	61,  // 49: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
-	45,  // 50: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
-	52,  // 51: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	62,  // 52: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	52,  // 53: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 54: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	58,  // 55: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	52,  // 56: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 57: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	53,  // 58: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
-	5,   // 59: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	64,  // 60: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	56,  // 61: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	61,  // 62: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	52,  // 63: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 64: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	62,  // 65: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	58,  // 66: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	56,  // 67: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	53,  // 68: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	52,  // 69: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 70: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	53,  // 71: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	58,  // 72: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
-	30,  // 73: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	52,  // 74: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 75: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	56,  // 76: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	52,  // 77: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 78: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	56,  // 79: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	51,  // 80: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	51,  // 81: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	51,  // 82: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	51,  // 83: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	52,  // 84: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 85: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	56,  // 86: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	56,  // 87: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	61,  // 88: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
-	64,  // 89: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
-	43,  // 90: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	63,  // 91: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
-	58,  // 92: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
-	64,  // 93: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
-	64,  // 94: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
-	24,  // 95: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
-	64,  // 96: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
-	43,  // 97: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	52,  // 98: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 99: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
-	56,  // 100: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
-	61,  // 101: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	58,  // 102: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	56,  // 103: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	104, // [104:104] is the sub-list for method output_type
-	104, // [104:104] is the sub-list for method input_type
-	104, // [104:104] is the sub-list for extension type_name
-	104, // [104:104] is the sub-list for extension extendee
-	0,   // [0:104] is the sub-list for field type_name
+	53,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	53,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	52,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
+	4,   // 35: agora.v1.Revive.demand_units:type_name -> agora.v1.ResourceQuantities
+	53,  // 36: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	59,  // 37: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	57,  // 38: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	60,  // 39: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	61,  // 40: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	53,  // 41: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	51,  // 42: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	53,  // 43: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 44: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	59,  // 45: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	53,  // 46: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 47: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	53,  // 48: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	5,   // 49: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
+	62,  // 50: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	45,  // 51: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
+	53,  // 52: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	63,  // 53: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	53,  // 54: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 55: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	59,  // 56: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	53,  // 57: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 58: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	54,  // 59: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	5,   // 60: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
+	65,  // 61: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	57,  // 62: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	62,  // 63: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	53,  // 64: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 65: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	63,  // 66: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	59,  // 67: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	57,  // 68: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	54,  // 69: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	53,  // 70: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 71: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	54,  // 72: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	59,  // 73: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	30,  // 74: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
+	53,  // 75: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 76: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	57,  // 77: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	53,  // 78: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 79: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	57,  // 80: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	52,  // 81: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	52,  // 82: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	52,  // 83: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	52,  // 84: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	53,  // 85: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 86: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	57,  // 87: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	57,  // 88: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	62,  // 89: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
+	65,  // 90: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43,  // 91: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	64,  // 92: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
+	59,  // 93: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
+	65,  // 94: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
+	65,  // 95: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	24,  // 96: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
+	65,  // 97: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	43,  // 98: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
+	53,  // 99: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 100: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	57,  // 101: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	53,  // 102: agora.v1.DemandUnfit.framework_id:type_name -> agora.v1.FrameworkID
+	4,   // 103: agora.v1.DemandUnfit.unfit:type_name -> agora.v1.ResourceQuantities
+	52,  // 104: agora.v1.DemandUnfit.largest:type_name -> agora.v1.Resource
+	62,  // 105: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	59,  // 106: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	57,  // 107: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	108, // [108:108] is the sub-list for method output_type
+	108, // [108:108] is the sub-list for method input_type
+	108, // [108:108] is the sub-list for extension type_name
+	108, // [108:108] is the sub-list for extension extendee
+	0,   // [0:108] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -3756,7 +3881,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   50,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -75,6 +75,17 @@ const (
 	MaxStatusMessage = 4096
 	// MaxNameLength bounds a task's or framework's human-readable name.
 	MaxNameLength = 1024
+	// MaxDeclineReason bounds a Decline's reason, in bytes: a few words
+	// to count by, not a log line. A longer one is refused (the decline
+	// itself still applies).
+	MaxDeclineReason = 64
+	// MaxDeclineReasons bounds the distinct decline reasons the master
+	// counts per framework; the declines of any further reason count as
+	// "other".
+	MaxDeclineReasons = 8
+	// MaxDemandUnits bounds the units of a Revive's demand (task shapes:
+	// a few per framework).
+	MaxDemandUnits = 32
 )
 
 // ErrBadRole is wrapped by every role name validation error.

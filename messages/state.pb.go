@@ -360,8 +360,16 @@ type FrameworkPending struct {
 	// filter_summaries: per role, how many agents are filtered and when
 	// their filters expire, ordered by role.
 	FilterSummaries []*FilterSummary `protobuf:"bytes,360,rep,name=filter_summaries,json=filterSummaries,proto3" json:"filter_summaries,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// declines counts the offers declined by the reason the framework gave
+	// (Decline.reason): "unspecified" when none (every Mesos framework's),
+	// "other" past the framework's first messages.MaxDeclineReasons
+	// distinct reasons. Ordered by count, highest first, then reason.
+	Declines []*DeclineCount `protobuf:"bytes,640,rep,name=declines,proto3" json:"declines,omitempty"`
+	// demand_unfit: units of the framework's last stated demand that fit no
+	// registered agent (what DemandUnfit told it), if any.
+	DemandUnfit   *DemandUnfit `protobuf:"bytes,641,opt,name=demand_unfit,json=demandUnfit,proto3" json:"demand_unfit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FrameworkPending) Reset() {
@@ -432,6 +440,20 @@ func (x *FrameworkPending) GetSuppressedRoles() []string {
 func (x *FrameworkPending) GetFilterSummaries() []*FilterSummary {
 	if x != nil {
 		return x.FilterSummaries
+	}
+	return nil
+}
+
+func (x *FrameworkPending) GetDeclines() []*DeclineCount {
+	if x != nil {
+		return x.Declines
+	}
+	return nil
+}
+
+func (x *FrameworkPending) GetDemandUnfit() *DemandUnfit {
+	if x != nil {
+		return x.DemandUnfit
 	}
 	return nil
 }
@@ -1055,6 +1077,59 @@ func (x *FilterSummary) GetLatestUntilUnixNano() int64 {
 	return 0
 }
 
+// DeclineCount is how many offers a framework declined for one reason.
+type DeclineCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Offers        uint64                 `protobuf:"varint,2,opt,name=offers,proto3" json:"offers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCount) Reset() {
+	*x = DeclineCount{}
+	mi := &file_messages_state_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCount) ProtoMessage() {}
+
+func (x *DeclineCount) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCount.ProtoReflect.Descriptor instead.
+func (*DeclineCount) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeclineCount) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DeclineCount) GetOffers() uint64 {
+	if x != nil {
+		return x.Offers
+	}
+	return 0
+}
+
 var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
@@ -1089,14 +1164,16 @@ const file_messages_state_proto_rawDesc = "" +
 	"\n" +
 	"TasksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xb6\x02\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xa6\x03\n" +
 	"\x10FrameworkPending\x12'\n" +
 	"\x0foffers_received\x18\x01 \x01(\x04R\x0eoffersReceived\x12'\n" +
 	"\x0foffers_declined\x18\x02 \x01(\x04R\x0eoffersDeclined\x12/\n" +
 	"\x14last_offer_unix_nano\x18\x03 \x01(\x03R\x11lastOfferUnixNano\x12/\n" +
 	"\afilters\x18\x04 \x03(\v2\x15.agora.v1.FilterStateR\afilters\x12)\n" +
 	"\x10suppressed_roles\x18\x05 \x03(\tR\x0fsuppressedRoles\x12C\n" +
-	"\x10filter_summaries\x18\xe8\x02 \x03(\v2\x17.agora.v1.FilterSummaryR\x0ffilterSummaries\"d\n" +
+	"\x10filter_summaries\x18\xe8\x02 \x03(\v2\x17.agora.v1.FilterSummaryR\x0ffilterSummaries\x123\n" +
+	"\bdeclines\x18\x80\x05 \x03(\v2\x16.agora.v1.DeclineCountR\bdeclines\x129\n" +
+	"\fdemand_unfit\x18\x81\x05 \x01(\v2\x15.agora.v1.DemandUnfitR\vdemandUnfit\"d\n" +
 	"\vFilterState\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12&\n" +
 	"\x0funtil_unix_nano\x18\x02 \x01(\x03R\runtilUnixNano\x12\x12\n" +
@@ -1162,7 +1239,10 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x16\n" +
 	"\x06agents\x18\x02 \x01(\rR\x06agents\x125\n" +
 	"\x17soonest_until_unix_nano\x18\x03 \x01(\x03R\x14soonestUntilUnixNano\x123\n" +
-	"\x16latest_until_unix_nano\x18\x04 \x01(\x03R\x13latestUntilUnixNanoB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x16latest_until_unix_nano\x18\x04 \x01(\x03R\x13latestUntilUnixNano\">\n" +
+	"\fDeclineCount\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06offers\x18\x02 \x01(\x04R\x06offersB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_state_proto_rawDescOnce sync.Once
@@ -1177,7 +1257,7 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_state_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_messages_state_proto_goTypes = []any{
 	(ClusterEvent_Kind)(0),   // 0: agora.v1.ClusterEvent.Kind
 	(*AgentState)(nil),       // 1: agora.v1.AgentState
@@ -1192,53 +1272,57 @@ var file_messages_state_proto_goTypes = []any{
 	(*ClusterEvent)(nil),     // 10: agora.v1.ClusterEvent
 	(*StateHistory)(nil),     // 11: agora.v1.StateHistory
 	(*FilterSummary)(nil),    // 12: agora.v1.FilterSummary
-	nil,                      // 13: agora.v1.AgentState.TasksEntry
-	nil,                      // 14: agora.v1.FrameworkState.TasksEntry
-	(*AgentInfo)(nil),        // 15: agora.v1.AgentInfo
-	(*Resource)(nil),         // 16: agora.v1.Resource
-	(*DrainInfo)(nil),        // 17: agora.v1.DrainInfo
-	(*FrameworkInfo)(nil),    // 18: agora.v1.FrameworkInfo
-	(*MasterInfo)(nil),       // 19: agora.v1.MasterInfo
-	(*RoleConfig)(nil),       // 20: agora.v1.RoleConfig
-	(*RoleUsage)(nil),        // 21: agora.v1.RoleUsage
-	(*FrameworkID)(nil),      // 22: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 23: agora.v1.TaskID
-	(*Task)(nil),             // 24: agora.v1.Task
+	(*DeclineCount)(nil),     // 13: agora.v1.DeclineCount
+	nil,                      // 14: agora.v1.AgentState.TasksEntry
+	nil,                      // 15: agora.v1.FrameworkState.TasksEntry
+	(*AgentInfo)(nil),        // 16: agora.v1.AgentInfo
+	(*Resource)(nil),         // 17: agora.v1.Resource
+	(*DrainInfo)(nil),        // 18: agora.v1.DrainInfo
+	(*FrameworkInfo)(nil),    // 19: agora.v1.FrameworkInfo
+	(*DemandUnfit)(nil),      // 20: agora.v1.DemandUnfit
+	(*MasterInfo)(nil),       // 21: agora.v1.MasterInfo
+	(*RoleConfig)(nil),       // 22: agora.v1.RoleConfig
+	(*RoleUsage)(nil),        // 23: agora.v1.RoleUsage
+	(*FrameworkID)(nil),      // 24: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 25: agora.v1.TaskID
+	(*Task)(nil),             // 26: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
-	15, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	16, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	17, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
-	16, // 3: agora.v1.AgentState.offered:type_name -> agora.v1.Resource
-	13, // 4: agora.v1.AgentState.tasks:type_name -> agora.v1.AgentState.TasksEntry
-	18, // 5: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	14, // 6: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	16, // 7: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	16, // 8: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	16, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	17, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	18, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
+	17, // 3: agora.v1.AgentState.offered:type_name -> agora.v1.Resource
+	14, // 4: agora.v1.AgentState.tasks:type_name -> agora.v1.AgentState.TasksEntry
+	19, // 5: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	15, // 6: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	17, // 7: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	17, // 8: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
 	3,  // 9: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
 	4,  // 10: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
 	12, // 11: agora.v1.FrameworkPending.filter_summaries:type_name -> agora.v1.FilterSummary
-	19, // 12: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
-	1,  // 13: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
-	2,  // 14: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	20, // 15: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	21, // 16: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	22, // 17: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	23, // 18: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	24, // 19: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	15, // 20: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	16, // 21: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
-	16, // 22: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
-	16, // 23: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
-	16, // 24: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
-	0,  // 25: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
-	9,  // 26: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
-	10, // 27: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	13, // 12: agora.v1.FrameworkPending.declines:type_name -> agora.v1.DeclineCount
+	20, // 13: agora.v1.FrameworkPending.demand_unfit:type_name -> agora.v1.DemandUnfit
+	21, // 14: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	1,  // 15: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
+	2,  // 16: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
+	22, // 17: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	23, // 18: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	24, // 19: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	25, // 20: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	26, // 21: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	16, // 22: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	17, // 23: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
+	17, // 24: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
+	17, // 25: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
+	17, // 26: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
+	0,  // 27: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
+	9,  // 28: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
+	10, // 29: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -1259,7 +1343,7 @@ func file_messages_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

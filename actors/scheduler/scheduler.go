@@ -15,6 +15,8 @@
 //	                       tasks: they are killed at the deadline; move them
 //	*AgentDrainEnded       the drain of an agent was withdrawn (reactivated,
 //	                       or its maintenance window is over)
+//	*DemandUnfit           units stated with ReviveForUnits fit no agent of the
+//	                       cluster: they will not be offered until one registers
 //	Disconnected           the connection to the master is lost (this package)
 //	Unanswered             a subscription went unanswered; still trying (this package)
 //
@@ -65,6 +67,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -264,6 +267,11 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		}
 	case *messages.RescindOffer:
 		if s.fresh(m.MasterEpoch) {
+			s.deliver(ctx, m)
+		}
+	case *messages.DemandUnfit:
+		if s.fresh(m.MasterEpoch) {
+			s.log.Info("demand fits no agent", "units", len(m.Unfit), "agents", m.Agents)
 			s.deliver(ctx, m)
 		}
 	case *messages.StatusUpdate:
@@ -560,10 +568,19 @@ func (d *Driver) Accept(offers []*messages.Offer, filters *messages.Filters, ops
 // Decline returns offers whole and refuses their agents for refuseSeconds
 // (negative: the master's default, 5 s).
 func (d *Driver) Decline(offerIDs []*messages.OfferID, refuseSeconds float64) {
+	d.DeclineWithReason(offerIDs, refuseSeconds, "")
+}
+
+// DeclineWithReason is Decline saying why, in a few words ("no gpu",
+// "waiting for locality"): the master counts declines by reason (`agora
+// frameworks describe`). At most messages.MaxDeclineReason bytes (a longer
+// reason is cut here, at a character boundary); a framework's reasons past
+// its first messages.MaxDeclineReasons count as "other".
+func (d *Driver) DeclineWithReason(offerIDs []*messages.OfferID, refuseSeconds float64, reason string) {
 	if len(offerIDs) == 0 {
 		return
 	}
-	msg := &messages.Decline{FrameworkId: d.id(), OfferIds: offerIDs}
+	msg := &messages.Decline{FrameworkId: d.id(), OfferIds: offerIDs, Reason: cutReason(reason)}
 	if refuseSeconds >= 0 {
 		msg.Filters = &messages.Filters{RefuseSeconds: &refuseSeconds}
 	}
@@ -612,6 +629,51 @@ func (d *Driver) Revive(roles ...string) { d.call(&messages.Revive{FrameworkId: 
 // it again when the demand grows; suppress when nothing is pending.
 func (d *Driver) ReviveFor(demand []*messages.Resource, roles ...string) {
 	d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles, Demand: demand})
+}
+
+// ReviveForUnits is ReviveFor with the demand given as its units (one
+// task's resources each, for example; repeat a unit for each task of that
+// shape): the demand is their sum, and the master checks each distinct
+// unit against the cluster's agents. A unit larger than every agent's
+// total comes back as a *messages.DemandUnfit event, once per demand (and
+// again when the cluster shrinks): such a task would wait forever.
+func (d *Driver) ReviveForUnits(units [][]*messages.Resource, roles ...string) {
+	sum := map[string]float64{}
+	var names []string
+	var shapes []*messages.ResourceQuantities
+	seen := map[string]bool{}
+	for _, u := range units {
+		key := ""
+		for _, r := range u {
+			if _, ok := sum[r.Name]; !ok {
+				names = append(names, r.Name)
+			}
+			sum[r.Name] += r.Scalar
+			key += fmt.Sprintf("%s:%g;", r.Name, r.Scalar)
+		}
+		if !seen[key] {
+			seen[key] = true
+			shapes = append(shapes, &messages.ResourceQuantities{Resources: u})
+		}
+	}
+	demand := make([]*messages.Resource, 0, len(names))
+	for _, n := range names {
+		demand = append(demand, &messages.Resource{Name: n, Scalar: min(sum[n], messages.MaxScalar)})
+	}
+	d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles, Demand: demand, DemandUnits: shapes})
+}
+
+// cutReason bounds a decline reason to messages.MaxDeclineReason bytes,
+// at a character boundary.
+func cutReason(reason string) string {
+	if len(reason) <= messages.MaxDeclineReason {
+		return reason
+	}
+	cut := messages.MaxDeclineReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
 }
 
 // Acknowledge confirms a status update (only needed with ExplicitAcks).

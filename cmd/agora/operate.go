@@ -339,6 +339,23 @@ func printPending(w io.Writer, st *messages.MasterState, f *messages.FrameworkSt
 		last = now.Sub(time.Unix(0, p.GetLastOfferUnixNano())).Round(time.Second).String() + " ago"
 	}
 	fmt.Fprintf(w, "  offers: %d received (last %s), %d declined, %d outstanding\n", p.GetOffersReceived(), last, p.GetOffersDeclined(), f.OutstandingOffers)
+	if declines := p.GetDeclines(); len(declines) > 0 {
+		// By the reason the framework gave (Decline.reason); a Mesos
+		// framework gives none: "unspecified".
+		parts := make([]string, len(declines))
+		for i, d := range declines {
+			parts[i] = fmt.Sprintf("%d %s", d.Offers, d.Reason)
+		}
+		fmt.Fprintf(w, "  declined by reason: %s\n", strings.Join(parts, ", "))
+	}
+	if u := p.GetDemandUnfit(); u != nil {
+		units := make([]string, len(u.Unfit))
+		for i, q := range u.Unfit {
+			units[i] = messages.FormatResources(q.Resources)
+		}
+		fmt.Fprintf(w, "  fits no agent: %s (the most any of the cluster's %d agents has: %s); it waits until a larger agent registers\n",
+			strings.Join(units, " and "), u.Agents, messages.FormatResources(u.Largest))
+	}
 	if roles := p.GetSuppressedRoles(); len(roles) > 0 {
 		fmt.Fprintf(w, "  suppressed: %s (no offers for these roles until it revives)\n", strings.Join(roles, ", "))
 	}

@@ -36,6 +36,30 @@ func TestPrintPendingCountsFiltersFromSummaries(t *testing.T) {
 	}
 }
 
+// describe counts declines by the reason the framework gave, and says
+// which of the units of its demand fit no agent (issue 16, why pending).
+func TestPrintPendingDeclinesByReasonAndUnfitDemand(t *testing.T) {
+	f := &messages.FrameworkState{Connected: true, Info: &messages.FrameworkInfo{Roles: []string{"eng"}}, Pending: &messages.FrameworkPending{
+		OffersReceived: 10, OffersDeclined: 9,
+		Declines: []*messages.DeclineCount{{Reason: "no gpu", Offers: 6}, {Reason: "unspecified", Offers: 2}, {Reason: "other", Offers: 1}},
+		DemandUnfit: &messages.DemandUnfit{
+			Unfit:   []*messages.ResourceQuantities{{Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}, {Name: "mem", Scalar: 16384}}}},
+			Largest: []*messages.Resource{{Name: "cpus", Scalar: 16}, {Name: "mem", Scalar: 8192}},
+			Agents:  3,
+		},
+	}}
+	var out strings.Builder
+	printPending(&out, &messages.MasterState{Frameworks: []*messages.FrameworkState{f}}, f)
+	for _, want := range []string{
+		"declined by reason: 6 no gpu, 2 unspecified, 1 other\n",
+		"fits no agent: cpus:2;mem:16384 (the most any of the cluster's 3 agents has: cpus:16;mem:8192)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("describe lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 // describe sets a framework's dominant share against its roles' (the
 // web UI's "dominant share"): DRF offers first to the role furthest below
 // its weighted share, so a framework of a role already over it waits.

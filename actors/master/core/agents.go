@@ -111,6 +111,7 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 func (c *Core) admit(a *agentRecord, reregistered bool, now time.Time) {
 	interval := c.HeartbeatInterval()
 	c.emit(WatchAgent{AgentID: a.id(), Agent: a.endpoint, Interval: interval, Seen: now})
+	c.demandAgentAdmitted(a)
 	c.send(a.endpoint, &messages.AgentRegistered{
 		AgentId:                &messages.AgentID{Value: a.id()},
 		Master:                 c.cfg.Info,
@@ -196,6 +197,7 @@ func (c *Core) rescindAgentOffers(a *agentRecord, why string) {
 func (c *Core) agentGone(a *agentRecord, lost bool, reason messages.TaskStatusReason, why string, now time.Time) {
 	c.rescindAgentOffers(a, why)
 	c.toAllocator(&messages.AllocatorRemoveAgent{AgentId: a.id()})
+	c.demandAgentGone(a)
 	for _, t := range ordered(a.tasks, taskKey.compare) {
 		if messages.IsTerminal(t.task.State) {
 			continue

@@ -120,6 +120,10 @@ type agentRecord struct {
 	// drains and reactivations, so a stale deadline timer is ignored.
 	drain    *drainRecord
 	drainGen uint64
+	// total is the agent's resources in all (reserved or not), as of
+	// totalOf: agentTotal caches it until info is replaced.
+	total   policy.Scalars
+	totalOf *messages.AgentInfo
 }
 
 func (a *agentRecord) id() string { return a.info.GetId().GetValue() }
@@ -216,6 +220,71 @@ type pendingRecord struct {
 	lastOffer          time.Time
 	filters            map[filterKey]time.Time // -> until
 	suppressed         map[string]bool         // role
+	// declines counts declined offers by the framework's reason: its
+	// first messages.MaxDeclineReasons distinct reasons, then "other".
+	declines map[string]uint64
+	// demand is the framework's last stated demand units and which of
+	// them fit no agent (demand.go); nil when it stated none.
+	demand *demandRecord
+}
+
+// Decline reasons the master names itself.
+const (
+	// DeclineUnspecified counts declines that gave no reason (every Mesos
+	// framework's, and an accept with no operations).
+	DeclineUnspecified = "unspecified"
+	// DeclineOther counts declines whose reason came after the
+	// framework's first messages.MaxDeclineReasons distinct ones.
+	DeclineOther = "other"
+)
+
+// countDeclines counts n offers declined for reason. A framework names at
+// most messages.MaxDeclineReasons distinct reasons (the first it gives);
+// the rest count as DeclineOther, so that no framework can grow the map.
+// First come rather than the most frequent: keeping the top ones exactly
+// would need counts of every reason ever given, which is the growth this
+// bound is there to stop.
+func (p *pendingRecord) countDeclines(reason string, n int) {
+	if n == 0 {
+		return
+	}
+	if reason == "" {
+		reason = DeclineUnspecified
+	}
+	if p.declines == nil {
+		p.declines = map[string]uint64{}
+	}
+	if _, known := p.declines[reason]; !known && reason != DeclineUnspecified && reason != DeclineOther {
+		named := len(p.declines)
+		for _, special := range []string{DeclineUnspecified, DeclineOther} {
+			if _, ok := p.declines[special]; ok {
+				named--
+			}
+		}
+		if named >= messages.MaxDeclineReasons {
+			reason = DeclineOther
+		}
+	}
+	p.declines[reason] += uint64(n)
+}
+
+// declineCounts is declines as /state shows them: by count, highest
+// first, then by reason.
+func (p *pendingRecord) declineCounts() []*messages.DeclineCount {
+	if len(p.declines) == 0 {
+		return nil
+	}
+	out := make([]*messages.DeclineCount, 0, len(p.declines))
+	for reason, n := range p.declines {
+		out = append(out, &messages.DeclineCount{Reason: reason, Offers: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Offers != out[j].Offers {
+			return out[i].Offers > out[j].Offers
+		}
+		return out[i].Reason < out[j].Reason
+	})
+	return out
 }
 
 type filterKey struct{ role, agent string }
@@ -280,6 +349,8 @@ func (p *pendingRecord) state(now time.Time) *messages.FrameworkPending {
 		out.SuppressedRoles = append(out.SuppressedRoles, role)
 	}
 	sort.Strings(out.SuppressedRoles)
+	out.Declines = p.declineCounts()
+	out.DemandUnfit = p.demand.state()
 	return out
 }
 

@@ -273,3 +273,39 @@ func TestAgentStateCountsOutstandingOffers(t *testing.T) {
 		t.Fatalf("no offer left: the agent's state says offered %v", st.Offered)
 	}
 }
+
+// However many distinct reasons a framework gives, the master keeps at
+// most messages.MaxDeclineReasons of them plus "unspecified" and "other",
+// and loses no decline: the counts add up to every offer declined.
+func TestDeclineReasonsAreBounded(t *testing.T) {
+	var p pendingRecord
+	total := 0
+	for i := range 10_000 {
+		reason := fmt.Sprintf("reason %d", i%500)
+		switch i % 7 {
+		case 0:
+			reason = ""
+		case 1:
+			reason = DeclineOther // a framework may say "other" itself
+		}
+		p.countDeclines(reason, 1+i%3)
+		total += 1 + i%3
+	}
+	counts := p.declineCounts()
+	if len(counts) > messages.MaxDeclineReasons+2 {
+		t.Fatalf("%d reasons kept, want at most %d", len(counts), messages.MaxDeclineReasons+2)
+	}
+	sum := uint64(0)
+	for i, c := range counts {
+		sum += c.Offers
+		if i > 0 && counts[i-1].Offers < c.Offers {
+			t.Fatalf("not ordered by count: %v", counts)
+		}
+	}
+	if sum != uint64(total) {
+		t.Fatalf("counts add up to %d, want the %d offers declined", sum, total)
+	}
+	if p.declines[DeclineUnspecified] == 0 || p.declines[DeclineOther] == 0 || p.declines["reason 2"] == 0 {
+		t.Fatalf("counts: %v", counts)
+	}
+}

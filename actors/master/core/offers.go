@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
@@ -200,6 +201,16 @@ func (c *Core) decline(p Peer, f *frameworkRecord, msg *messages.Decline, now ti
 		f.pending.filter(o.role, o.agentID, refuse(msg.Filters), now)
 	}
 	f.pending.declined += uint64(len(taken))
+	reason := msg.Reason
+	if len(reason) > messages.MaxDeclineReason || !utf8.ValidString(reason) {
+		// The decline applies (the offers are back either way); the reason
+		// is refused, so the sender learns its counts say "other".
+		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, fmt.Sprintf(
+			"decline reason of %d bytes: at most %d bytes of UTF-8; the offers were declined, counted as %q",
+			len(reason), messages.MaxDeclineReason, DeclineOther), msg)
+		reason = DeclineOther
+	}
+	f.pending.countDeclines(reason, len(taken))
 	c.cfg.Metrics.Count(OffersDeclined, "", len(taken))
 	if err != nil {
 		c.reject(p.Endpoint, messages.Error_UNKNOWN_OFFER, err.Error(), msg)
@@ -371,6 +382,10 @@ func (c *Core) Suppress(p Peer, msg *messages.Suppress, now time.Time) Ready {
 func (c *Core) Revive(p Peer, msg *messages.Revive, now time.Time) Ready {
 	if f, ok := c.caller(p, msg.FrameworkId, msg); ok {
 		demand, err := reviveDemand(msg)
+		var units []demandUnit
+		if err == nil {
+			units, err = demandUnits(msg.DemandUnits)
+		}
 		if err == nil {
 			err = checkRoles(f, msg.Roles)
 		}
@@ -378,6 +393,7 @@ func (c *Core) Revive(p Peer, msg *messages.Revive, now time.Time) Ready {
 			c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		} else {
 			c.toAllocator(&messages.AllocatorRevive{FrameworkId: f.id(), Roles: msg.Roles, Demand: demand})
+			c.stateDemand(f, units)
 			// Revive clears the filters and the suppression of the roles
 			// named (all when none), as the allocator does.
 			revived := msg.Roles

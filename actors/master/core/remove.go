@@ -28,6 +28,7 @@ func (c *Core) RemoveAgent(p Peer, msg *messages.RemoveAgent, now time.Time) Rea
 	if a.reachable {
 		c.rescindAgentOffers(a, why)
 		c.toAllocator(&messages.AllocatorRemoveAgent{AgentId: id})
+		c.demandAgentGone(a)
 	}
 	ended := 0
 	for _, t := range ordered(a.tasks, taskKey.compare) {

@@ -301,9 +301,23 @@ func msgLine(m proto.Message) string {
 		return fmt.Sprintf("AgentDraining %s deadline=@%s", m.AgentId.GetValue(), sinceT0(m.DeadlineUnixNano))
 	case *messages.AgentDrainEnded:
 		return "AgentDrainEnded " + m.AgentId.GetValue()
+	case *messages.DemandUnfit:
+		return demandUnfit(m)
 	case *messages.KillExecutor:
 		return fmt.Sprintf("KillExecutor %s/%s on %s", m.FrameworkId.GetValue(), m.ExecutorId.GetValue(), m.AgentId.GetValue())
 	}
 	name := string(m.ProtoReflect().Descriptor().Name())
 	return name + " (no trace format)"
+}
+
+// demandUnfit prints a DemandUnfit: the units that fit no agent, the most
+// of each resource an agent has, and how many agents there are.
+func demandUnfit(m *messages.DemandUnfit) string {
+	var units []string
+	for _, u := range m.Unfit {
+		r, _, _ := policy.FromMessages(u.Resources)
+		units = append(units, r.String())
+	}
+	largest, _, _ := policy.FromMessages(m.Largest)
+	return fmt.Sprintf("DemandUnfit [%s] largest=%s agents=%d", strings.Join(units, " "), largest, m.Agents)
 }

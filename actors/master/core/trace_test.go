@@ -521,6 +521,10 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			v, _ := strconv.ParseFloat(s, 64)
 			msg.Filters = &messages.Filters{RefuseSeconds: &v}
 		}
+		msg.Reason = strings.ReplaceAll(arg(t, d, "reason", ""), "_", " ")
+		if n := arg(t, d, "reason-bytes", ""); n != "" {
+			msg.Reason = strings.Repeat("x", mustInt(t, n))
+		}
 		r = e.c.Decline(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "kill":
@@ -600,6 +604,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 					t.Fatalf("%s: demand %q: %v", d.Pos, s, err)
 				}
 				msg.Demand = res
+			}
+			if a, ok := d.Arg("units"); ok {
+				// units=(cpus:8;mem:1024,cpus:1): one task shape each.
+				for _, u := range a.Vals {
+					msg.DemandUnits = append(msg.DemandUnits, &messages.ResourceQuantities{Resources: wireResources(t, u)})
+				}
 			}
 			r = e.c.Revive(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 		}
@@ -749,6 +759,12 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			}
 			for _, fl := range p.Filters {
 				fmt.Fprintf(&out, "  filter %s on %s for %s\n", fl.Role, fl.AgentId, time.Unix(0, fl.UntilUnixNano).Sub(e.now))
+			}
+			for _, dc := range p.Declines {
+				fmt.Fprintf(&out, "  declined %d for %q\n", dc.Offers, dc.Reason)
+			}
+			if u := p.DemandUnfit; u != nil {
+				fmt.Fprintf(&out, "  %s\n", demandUnfit(u))
 			}
 		}
 		return out.String()

@@ -103,7 +103,13 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 				batch, e.Queue = append(batch, e.Queue[0]), e.Queue[1:]
 			}
 			if len(batch) == 0 {
-				d.Decline([]*messages.OfferID{o.Id}, 5)
+				// The reason is counted per framework: agora frameworks
+				// describe shows what its declines were for.
+				reason := "too small for a task"
+				if len(e.Queue) == 0 {
+					reason = "nothing queued"
+				}
+				d.DeclineWithReason([]*messages.OfferID{o.Id}, 5, reason)
 				continue
 			}
 			e.launched += len(batch)
