@@ -372,6 +372,11 @@ var chaosFaults = []chaosFault{
 		c.step(t, "SIGKILL %s and restart it", victim.host.Name)
 		victim.proc.Signal(syscall.SIGKILL)
 		c.restart(t, victim)
+		// The master may not have noticed the restart (it came back within
+		// its heartbeat timeout) and call the cluster converged before the
+		// agent registers again; what is sent to the agent until then is
+		// dropped (make test saw the injected bug's RunTask dropped so).
+		victim.proc.WaitFor(t, `"msg":"agent registered"`, 30*time.Second)
 	}},
 	{"SIGSTOP of the framework past its heartbeat, then SIGCONT", false, func(t *testing.T, c *chaosCluster, id string) {
 		m, _ := c.leader(t, nil)
