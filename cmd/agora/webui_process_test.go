@@ -212,14 +212,17 @@ func showWhyPending(t *testing.T, ctx context.Context, masterAddr string) {
 		`/^([2-9]|\d\d+) too small for a task$/.test(td.innerText))`)); err != nil {
 		t.Fatalf("the elastic framework's declines never showed by reason (\"N too small for a task\", N >= 2): %v", err)
 	}
-	// One evaluation: the next snapshot redraws the table.
+	// One evaluation (the next snapshot would redraw the table), which
+	// draws the live snapshot again after it.
 	notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
-		const st = structuredClone(snapshot);
+		const live = snapshot, st = structuredClone(snapshot);
 		const f = st.frameworks.find((f) => f.info.name === "elastic");
 		f.pending.demand_unfit = {unfit: [{resources: [{name: "cpus", scalar: 1000}, {name: "mem", scalar: 32}]}],
 			largest: [{name: "cpus", scalar: 4}], agents: 1};
 		render(st);
-		return document.querySelector('#frameworks tr.unfit[data-unfit="' + f.info.id.value + '"]')?.innerText ?? "";
+		const text = document.querySelector('#frameworks tr.unfit[data-unfit="' + f.info.id.value + '"]')?.innerText ?? "";
+		render(live);
+		return text;
 	})()`))
 	if err != nil {
 		t.Fatal(err)
