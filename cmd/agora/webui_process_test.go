@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ import (
 // and the master's election in the timeline; a task appears as it runs and
 // ends, without a reload, from the master's push stream; its page shows
 // its state history, its sandbox and its output as it writes it, read
-// through the master; a drain of the agent shows as it happens. The
+// through the master; a framework's declines show by the reason it gave
+// as it declines; a drain of the agent shows as it happens. The
 // cluster runs --insecure (TestWebUIThroughAStandbyWithTLS reads a TLS
 // cluster with --credentials). AGORA_UI_SCREENSHOT=FILE writes a
 // screenshot of the page (docs/ui.png comes from it).
@@ -33,6 +35,7 @@ func TestWebUIFollowsATask(t *testing.T) {
 	_, dev := startNode(t, "dev", "dev", "--insecure", "--listen", anyPort, "--http", anyPort, "--agent-http", anyPort, "--work-dir", workDir(t))
 	ctx := browse(t)
 	followATask(t, ctx, "http://"+dev.HTTP+"/", "--insecure", "--master", dev.Remoting)
+	showWhyPending(t, ctx, dev.Remoting)
 	if path := os.Getenv("AGORA_UI_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 		if err != nil {
@@ -192,5 +195,39 @@ func followATask(t *testing.T, ctx context.Context, url string, runArgs ...strin
 	if err := chromedp.Do(ctx, waitText("#tasks tbody", "TASK_FINISHED"), waitText("#log", "done"), waitText("#task-statuses tbody", "TASK_FINISHED"),
 		waitText("#log-state", "task ended")); err != nil {
 		t.Fatalf("the task's end never appeared, or not its last output: %v", err)
+	}
+}
+
+// showWhyPending starts the elastic example with tasks larger than the
+// agent: it declines every offer "too small for a task", and the page
+// shows that reason and its count in the framework's row as the declines
+// come, without a reload. The "fits no agent" notice is drawn from a
+// snapshot the page already has, with a demand_unfit added (the elastic
+// example states no demand: nothing in the tree sends ReviveForUnits).
+func showWhyPending(t *testing.T, ctx context.Context, masterAddr string) {
+	t.Helper()
+	startBin(t, elasticBin, "elastic", "--insecure", "--master", masterAddr, "--tasks", "1", "--resources", "cpus:1000;mem:32")
+	// Two declines at least: the count grows as the stream brings them.
+	if err := chromedp.Do(ctx, waitUntil(`[...document.querySelectorAll("#frameworks tbody tr[data-framework] td.declines")].some((td) => `+
+		`/^([2-9]|\d\d+) too small for a task$/.test(td.innerText))`)); err != nil {
+		t.Fatalf("the elastic framework's declines never showed by reason (\"N too small for a task\", N >= 2): %v", err)
+	}
+	// One evaluation (the next snapshot would redraw the table), which
+	// draws the live snapshot again after it.
+	notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const live = snapshot, st = structuredClone(snapshot);
+		const f = st.frameworks.find((f) => f.info.name === "elastic");
+		f.pending.demand_unfit = {unfit: [{resources: [{name: "cpus", scalar: 1000}, {name: "mem", scalar: 32}]}],
+			largest: [{name: "cpus", scalar: 4}], agents: 1};
+		render(st);
+		const text = document.querySelector('#frameworks tr.unfit[data-unfit="' + f.info.id.value + '"]')?.innerText ?? "";
+		render(live);
+		return text;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "fits no agent: cpus:1000;mem:32 (the most any of the cluster's 1 agents has: cpus:4)"; !strings.Contains(notice, want) {
+		t.Fatalf("the framework's unfit demand shows as %q; want it to contain %q", notice, want)
 	}
 }

@@ -79,11 +79,20 @@ function render(st) {
       (total > 5 ? `<br><span class="muted">… ${total} agents in all (${fs.map((x) => esc(x.role || "*") + ":" + num(x.agents) +
         " until " + clock(x.latest_until_unix_nano)).join(", ")})</span>` : "") || "-";
     const state = f.tearing_down ? "tearing down" : f.connected ? "connected" : "DISCONNECTED";
+    // Declines by the reason the framework gave (a Mesos framework gives
+    // none: "unspecified"), highest count first as the master orders them.
+    const declines = (p.declines || []).map((d) => `${num(d.offers)} ${esc(d.reason)}`).join("<br>") || "-";
+    // A stated demand larger than every agent waits for a larger agent:
+    // say so under the framework's row, where it cannot be missed.
+    const u = p.demand_unfit;
+    const unfit = u && (u.unfit || []).length ? `<tr class="unfit" data-unfit="${esc(f.info.id.value)}"><td></td><td colspan="11">` +
+      `fits no agent: ${esc(u.unfit.map((q) => fmt(q.resources)).join(" and "))} (the most any of the cluster's ${num(u.agents)} agents has: ` +
+      `${esc(fmt(u.largest))}); it waits until a larger agent registers</td></tr>` : "";
     return `<tr data-framework="${esc(f.info.id.value)}"><td>${esc(f.info.id.value)}</td><td>${esc(f.info.name)}</td><td>${esc((f.info.roles || []).join(","))}</td>` +
       `<td class="${f.connected ? "" : "bad"}">${state}</td><td>${esc(tasks)}</td><td>${fmt(f.used)}</td><td>${dominant(f.used)}</td>` +
       `<td>${fmt(f.offered)} (${num(f.outstanding_offers)})</td><td>${num(p.offers_received)} / ${num(p.offers_declined)}` +
       `${num(p.last_offer_unix_nano) ? `<br><span class="muted">last ${ago(p.last_offer_unix_nano, now)}</span>` : ""}</td>` +
-      `<td>${filters}</td><td>${esc((p.suppressed_roles || []).join(",")) || "-"}</td></tr>`;
+      `<td class="declines">${declines}</td><td>${filters}</td><td>${esc((p.suppressed_roles || []).join(",")) || "-"}</td></tr>` + unfit;
   }));
 
   rows("roles", (st.role_usage || []).map((u) => `<tr><td>${esc(u.role)}</td><td>${num(u.weight) || 1}</td><td>${fmt(u.guarantee)}</td><td>${fmt(u.limit)}</td>` +
