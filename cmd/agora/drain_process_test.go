@@ -272,7 +272,8 @@ func TestDrainTwoFrameworksSurvivesLeaderSIGKILL(t *testing.T) {
 	}
 	next := c.leader(t, first.Id)
 	// The new leader learns the drain from host-a's re-registration, with
-	// its deadline; it may already be DRAINED when first seen.
+	// its deadline: DRAINING while the deadline is ahead (a state read
+	// before the deadline must not say DRAINED), DRAINED after it.
 	waitState(t, next.HttpAddress, func(st *messages.MasterState) bool {
 		ag := agentNamed(st, "host-a")
 		if ag == nil || ag.Drain == nil {
@@ -281,11 +282,16 @@ func TestDrainTwoFrameworksSurvivesLeaderSIGKILL(t *testing.T) {
 		if ag.Drain.DeadlineUnixNano != deadline {
 			t.Fatalf("the new leader restored deadline %d, want %d", ag.Drain.DeadlineUnixNano, deadline)
 		}
+		left := time.Duration(deadline - time.Now().UnixNano())
+		if ag.Drain.State != messages.DrainInfo_DRAINING && left > 0 {
+			t.Fatalf("the new leader has host-a %v %v before the deadline, want DRAINING", ag.Drain.State, left)
+		}
+		t.Logf("the new leader has host-a %v, %v before the deadline", ag.Drain.State, left)
 		return true
 	})
 	// At the deadline both frameworks' tasks on host-a are killed with
 	// REASON_AGENT_DRAINING (the only reason elastic runs a task again as
-	// -moved-N), not before.
+	// -moved-N). Seen before the deadline, a kill came too early.
 	for _, f := range frameworks {
 		f.out.waitFor(t, "task_id=task-0000 state=TASK_KILLED")
 		f.out.waitFor(t, "task_id=task-0001 state=TASK_KILLED")
