@@ -68,6 +68,9 @@ func TestDiskLimitProcesses(t *testing.T) {
 		}
 		return false
 	}
+	// /state is a snapshot the master publishes after a change: the
+	// volume is listed once a snapshot holds it.
+	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return hasVolume(st, "db") })
 	if out := volumes("list"); !strings.Contains(out, "db") || !strings.Contains(out, "state") {
 		t.Fatalf("agora volumes list does not show volume db:\n%s", out)
 	}
