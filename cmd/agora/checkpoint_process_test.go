@@ -82,12 +82,9 @@ func TestMesosFrameworkWithoutCheckpointLosesItsTaskOnAgentRestart(t *testing.T)
 	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("no-checkpoint"),
 		FailoverTimeout: proto.Float64(3600)})
 	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
-	scalar := func(name string, v float64) *mesos.Resource {
-		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
-	}
 	const command = "sleep 60417" // found by its arguments
 	fw.launch(offer, &mesos.TaskInfo{Name: proto.String("t"), TaskId: &mesos.TaskID{Value: proto.String("t")}, AgentId: offer.AgentId,
-		Command: &mesos.CommandInfo{Value: proto.String(command)}, Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}})
+		Command: &mesos.CommandInfo{Value: proto.String(command)}, Resources: []*mesos.Resource{mesosScalar("cpus", 0.1), mesosScalar("mem", 32)}})
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 	out, _ := exec.Command("pgrep", "-f", command).Output()
 	if len(out) == 0 {

@@ -66,17 +66,9 @@ func TestMesosExecutorInDockerContainer(t *testing.T) {
 
 	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("boxed")})
 	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
-	scalar := func(name string, v float64) *mesos.Resource {
-		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
-	}
-	inSandbox := containerizer.ContainerSandbox + "/mesos-executor"
-	executor := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("boxed")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
-		Command: &mesos.CommandInfo{Value: proto.String(inSandbox), Shell: proto.Bool(false), Arguments: []string{inSandbox},
-			Uris: []*mesos.CommandInfo_URI{{Value: proto.String(bin), Executable: proto.Bool(true), Extract: proto.Bool(false)}}},
-		Container: &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(), Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String("agora/busybox:test")}},
-		Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+	executor := boxedExecutor(bin)
 	task := &mesos.TaskInfo{Name: proto.String("work"), TaskId: &mesos.TaskID{Value: proto.String("work")}, AgentId: offer.AgentId,
-		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.5), scalar("mem", 64)}}
+		Executor: executor, Resources: []*mesos.Resource{mesosScalar("cpus", 0.5), mesosScalar("mem", 64)}}
 	fw.launch(offer, task)
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 
@@ -180,17 +172,9 @@ func TestMesosExecutorInDockerSurvivesAgentRestart(t *testing.T) {
 	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("boxed-checkpointing"),
 		FailoverTimeout: proto.Float64(3600), Checkpoint: proto.Bool(true)})
 	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
-	scalar := func(name string, v float64) *mesos.Resource {
-		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
-	}
-	inSandbox := containerizer.ContainerSandbox + "/mesos-executor"
-	executor := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("boxed")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
-		Command: &mesos.CommandInfo{Value: proto.String(inSandbox), Shell: proto.Bool(false), Arguments: []string{inSandbox},
-			Uris: []*mesos.CommandInfo_URI{{Value: proto.String(bin), Executable: proto.Bool(true), Extract: proto.Bool(false)}}},
-		Container: &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(), Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String("agora/busybox:test")}},
-		Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+	executor := boxedExecutor(bin)
 	task := &mesos.TaskInfo{Name: proto.String("survivor"), TaskId: &mesos.TaskID{Value: proto.String("survivor")}, AgentId: offer.AgentId,
-		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+		Executor: executor, Resources: []*mesos.Resource{mesosScalar("cpus", 0.1), mesosScalar("mem", 32)}}
 	fw.launch(offer, task)
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 	label := filters.NewArgs(filters.Arg("label", containerizer.LabelTask+"="+fw.fid.GetValue()+".executor.boxed"))
@@ -227,4 +211,15 @@ func TestMesosExecutorInDockerSurvivesAgentRestart(t *testing.T) {
 	if n := strings.Count(string(log), "SUBSCRIBED to agent"); n != 2 || !strings.Contains(string(log), "subscribing with 0 unacknowledged tasks and 1 updates") {
 		t.Fatalf("the executor subscribed %d times (want twice, in one container), or not with its unacknowledged update:\n%s", n, log)
 	}
+}
+
+// boxedExecutor is the static test executor bin, fetched into its sandbox
+// and run in a container of agora/busybox:test (cpus:0.1;mem:32 of its own).
+func boxedExecutor(bin string) *mesos.ExecutorInfo {
+	inSandbox := containerizer.ContainerSandbox + "/mesos-executor"
+	return &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("boxed")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
+		Command: &mesos.CommandInfo{Value: proto.String(inSandbox), Shell: proto.Bool(false), Arguments: []string{inSandbox},
+			Uris: []*mesos.CommandInfo_URI{{Value: proto.String(bin), Executable: proto.Bool(true), Extract: proto.Bool(false)}}},
+		Container: &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum(), Docker: &mesos.ContainerInfo_DockerInfo{Image: proto.String("agora/busybox:test")}},
+		Resources: []*mesos.Resource{mesosScalar("cpus", 0.1), mesosScalar("mem", 32)}}
 }

@@ -43,16 +43,13 @@ func TestExecutorResourcesUsedLimitedAndFreed(t *testing.T) {
 	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("accounted")})
 	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
 	gate, linger := filepath.Join(dir, "gate"), filepath.Join(dir, "linger")
-	scalar := func(name string, v float64) *mesos.Resource {
-		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
-	}
 	executor := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("accounted")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
 		Command: &mesos.CommandInfo{Value: proto.String(self), Shell: proto.Bool(false), Arguments: []string{self},
 			Environment: &mesos.Environment{Variables: []*mesos.Environment_Variable{
 				{Name: proto.String(mesosExecutorEnv), Value: proto.String(gate)}, {Name: proto.String(mesosExecutorLingerEnv), Value: proto.String(linger)}}}},
-		Resources: []*mesos.Resource{scalar("cpus", 0.5), scalar("mem", 64)}}
+		Resources: []*mesos.Resource{mesosScalar("cpus", 0.5), mesosScalar("mem", 64)}}
 	task := &mesos.TaskInfo{Name: proto.String("work"), TaskId: &mesos.TaskID{Value: proto.String("work")}, AgentId: offer.AgentId,
-		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.5), scalar("mem", 32)}}
+		Executor: executor, Resources: []*mesos.Resource{mesosScalar("cpus", 0.5), mesosScalar("mem", 32)}}
 	fw.launch(offer, task)
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 

@@ -186,15 +186,12 @@ func TestMesosExecutorResubscribesAfterAgentRestart(t *testing.T) {
 		FailoverTimeout: proto.Float64(3600), Checkpoint: proto.Bool(true)})
 	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
 	gate := filepath.Join(dir, "gate")
-	scalar := func(name string, v float64) *mesos.Resource {
-		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
-	}
 	executor := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("resubscriber")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
 		Command: &mesos.CommandInfo{Value: proto.String(self), Shell: proto.Bool(false), Arguments: []string{self},
 			Environment: &mesos.Environment{Variables: []*mesos.Environment_Variable{{Name: proto.String(mesosExecutorEnv), Value: proto.String(gate)}}}},
-		Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+		Resources: []*mesos.Resource{mesosScalar("cpus", 0.1), mesosScalar("mem", 32)}}
 	task := &mesos.TaskInfo{Name: proto.String("survivor"), TaskId: &mesos.TaskID{Value: proto.String("survivor")}, AgentId: offer.AgentId,
-		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+		Executor: executor, Resources: []*mesos.Resource{mesosScalar("cpus", 0.1), mesosScalar("mem", 32)}}
 	fw.launch(offer, task)
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 	stdout := filepath.Join(dir, "a", "frameworks", "*", "tasks", "executor.resubscriber", "stderr")
@@ -228,6 +225,11 @@ func TestMesosExecutorResubscribesAfterAgentRestart(t *testing.T) {
 	if !strings.Contains(string(b), "subscribing with 0 unacknowledged tasks and 1 updates") {
 		t.Fatalf("the executor did not resend its unacknowledged update:\n%s", b)
 	}
+}
+
+// mesosScalar is a Mesos scalar resource of the default role.
+func mesosScalar(name string, v float64) *mesos.Resource {
+	return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
 }
 
 // mesosHTTP is a Mesos framework written against the v1 scheduler API by
@@ -395,15 +397,12 @@ func TestMesosFrameworkShutsItsExecutorDownAndDrainIsRescinded(t *testing.T) {
 
 	fw := subscribeMesosHTTP(t, m.HTTP, &mesos.FrameworkInfo{User: proto.String("root"), Name: proto.String("shutter")})
 	offer := fw.next(sched.Event_OFFERS, 0).GetOffers().GetOffers()[0]
-	scalar := func(name string, v float64) *mesos.Resource {
-		return &mesos.Resource{Name: proto.String(name), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(v)}}
-	}
 	executor := &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("shut")}, Type: mesos.ExecutorInfo_CUSTOM.Enum(),
 		Command: &mesos.CommandInfo{Value: proto.String(self), Shell: proto.Bool(false), Arguments: []string{self},
 			Environment: &mesos.Environment{Variables: []*mesos.Environment_Variable{{Name: proto.String(mesosExecutorEnv), Value: proto.String(filepath.Join(dir, "never"))}}}},
-		Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}}
+		Resources: []*mesos.Resource{mesosScalar("cpus", 0.1), mesosScalar("mem", 32)}}
 	fw.launch(offer, &mesos.TaskInfo{Name: proto.String("victim"), TaskId: &mesos.TaskID{Value: proto.String("victim")}, AgentId: offer.AgentId,
-		Executor: executor, Resources: []*mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}})
+		Executor: executor, Resources: []*mesos.Resource{mesosScalar("cpus", 0.1), mesosScalar("mem", 32)}})
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 
 	agora := func(args ...string) string {
