@@ -27,7 +27,9 @@ const maxStateWait = 60 * time.Second
 
 // HTTPHandler serves the master's operator API from published snapshots:
 //
-//	GET /state            the cluster state as JSON (proto field names)
+//	GET /state            the cluster state as JSON (proto field names);
+//	                      gzip-compressed for a client that accepts it,
+//	                      with an ETag per snapshot (If-None-Match: 304)
 //	GET /state?since=N&wait=D
 //	                      long poll: wait up to D for a snapshot newer than
 //	                      snapshot_unix_nano N, then answer as /state
@@ -164,8 +166,7 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(snap.JSON())
+		serveSnapshot(w, r, snap)
 	})
 	mux.HandleFunc("GET /events/state", serveStateEvents(pub, access, new(atomic.Int64)))
 	// The web UI reads only what its stream and /tasks give it, so it
@@ -244,6 +245,86 @@ func writeJSON(w http.ResponseWriter, m proto.Message) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+}
+
+// serveSnapshot answers with snap's JSON, rendered once per snapshot and,
+// for a client that accepts gzip, compressed once per snapshot: at 10,000
+// agents the JSON is 10 MB, and twenty pollers would otherwise each make
+// the master encrypt (TLS) and write all of it. A client that already has
+// the snapshot (If-None-Match naming its ETag, of either encoding) gets 304
+// and no body. The JSON is the same bytes whichever way it travels.
+func serveSnapshot(w http.ResponseWriter, r *http.Request, snap *Snapshot) {
+	h := w.Header()
+	// The body depends on Accept-Encoding: a cache must not give a client
+	// that cannot decompress the gzip body stored for another.
+	h.Add("Vary", "Accept-Encoding")
+	// A snapshot is superseded within a second on a busy cluster: a cache
+	// may keep one but must ask (If-None-Match) before using it.
+	h.Set("Cache-Control", "no-cache")
+	if tag, ok := noneMatch(r.Header.Get("If-None-Match"), snap.ETag(), snap.gzipETag()); ok {
+		h.Set("ETag", tag)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body, tag := snap.JSON(), snap.ETag()
+	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+		body, tag = snap.Gzip(), snap.gzipETag()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", tag)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+}
+
+// noneMatch reports which of tags an If-None-Match header names (weak
+// comparison, as RFC 9110 13.1.2 has it for GET), or the first for "*".
+func noneMatch(header string, tags ...string) (string, bool) {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" {
+			return tags[0], true
+		}
+		for _, tag := range tags {
+			if t == tag {
+				return tag, true
+			}
+		}
+	}
+	return "", false
+}
+
+// acceptsGzip reports whether Accept-Encoding header values accept gzip
+// (RFC 9110 12.5.3): named, or covered by "*", with a q-value above 0.
+// x-gzip is gzip's old alias.
+func acceptsGzip(values []string) bool {
+	gzip, star := -1.0, -1.0
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(item, ";")
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+						q = f
+					} else {
+						q = 0 // a q-value we cannot read: do not guess
+					}
+				}
+			}
+			switch name = strings.TrimSpace(name); {
+			case strings.EqualFold(name, "gzip"), strings.EqualFold(name, "x-gzip"):
+				gzip = max(gzip, q)
+			case name == "*":
+				star = max(star, q)
+			}
+		}
+	}
+	if gzip >= 0 {
+		return gzip > 0
+	}
+	return star > 0
 }
 
 func waitSnapshot(r *http.Request, pub *Publisher) (*Snapshot, string) {
