@@ -2,11 +2,13 @@ package scale
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/agora-sched/agora/cluster/security"
@@ -63,6 +67,14 @@ type Config struct {
 
 	Pollers int           // concurrent /state pollers [20]
 	PollFor time.Duration // how long they poll [10 s]
+	// PollIdentity makes the pollers refuse compression (no
+	// Accept-Encoding: gzip), as a client that cannot decompress; by
+	// default they ask for gzip and decompress as Go's client does.
+	PollIdentity bool
+	// PollETag makes each poller send If-None-Match with the ETag of its
+	// last answer, as browsers and caching pollers do (an unchanged
+	// snapshot then costs a 304); by default they do not.
+	PollETag bool
 
 	EchoMessages int // round trips of the bare proto.actor echo [200,000]; negative: no echo
 	EchoWindow   int // echo messages in flight [1,000]
@@ -288,10 +300,11 @@ func Run(cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	polls, bytes, err := r.poll(m.HTTP)
+	ps, err := r.poll(m.HTTP)
 	if err != nil {
 		return rep, err
 	}
+	polls := ps.latencies
 	after, err = sample(pid)
 	if err != nil {
 		return rep, err
@@ -299,7 +312,9 @@ func Run(cfg Config) (rep Report, err error) {
 	rep.MasterCPUPoll = after.cpu - before.cpu
 	rep.PollFor = cfg.PollFor
 	rep.StatePolls = len(polls)
-	rep.StateBytes = bytes
+	rep.StateBytes, rep.StateGzip, rep.StateNotModified = ps.size, ps.gzip, ps.notModified
+	rep.StateWireBytes = ps.wire
+	rep.PollerCPU = ps.cpu
 	rep.StateP50, rep.StateP99, rep.StateMax = percentiles(polls)
 	var hbs []time.Duration
 	for _, c := range agentHosts {
@@ -379,58 +394,151 @@ func (r *run) certificates() error {
 // agents' hostnames.
 func agentHostName(i int) string { return fmt.Sprintf("scale-host-%d", i) }
 
-// poll runs the pollers against /state for PollFor and returns every
-// answer's latency and the size of the last answer.
-func (r *run) poll(addr string) ([]time.Duration, int, error) {
+// polled is what the pollers saw: every answer's latency, the size of the
+// last (decoded), how many came gzip-compressed or 304 Not Modified, the
+// bytes they read from their sockets (TLS records and HTTP framing
+// included) and the CPU this process (the pollers, nearly alone while
+// they poll) spent.
+type polled struct {
+	latencies         []time.Duration
+	size              int
+	gzip, notModified int
+	wire              int64
+	cpu               time.Duration
+}
+
+// poll runs the pollers against /state for PollFor. Each poller is a
+// client as an operator's tool or a dashboard is: Go's HTTP client over
+// one kept-alive connection, which asks for gzip and decompresses the
+// answer as it is read; each poll reads the whole JSON (decompressed) and
+// its latency runs from the request to the last byte. They do not parse
+// the JSON (a client's parsing is the client's cost, not the master's);
+// the first answer is checked to be valid JSON, outside the timing.
+func (r *run) poll(addr string) (polled, error) {
 	client := &http.Client{Timeout: 30 * time.Second}
 	if r.operator != nil {
 		client = security.HTTPClient(r.operator, 30*time.Second)
 	}
+	var wire atomic.Int64
+	t, _ := client.Transport.(*http.Transport)
+	if t == nil {
+		t = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	t.DisableCompression = r.cfg.PollIdentity
+	t.MaxIdleConnsPerHost = r.cfg.Pollers
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	t.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{Conn: c, n: &wire}, nil
+	}
+	client.Transport = t
+	defer t.CloseIdleConnections()
 	url := security.Scheme(r.operator) + "://" + addr + "/state"
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.PollFor)
 	defer cancel()
 	var mu sync.Mutex
-	var all []time.Duration
-	var size int
+	var out polled
 	var firstErr error
+	fail := func(err error) {
+		mu.Lock()
+		firstErr = cmpOr(firstErr, err)
+		mu.Unlock()
+	}
+	var checked atomic.Bool
+	cpu0, _ := processCPU()
 	var wg sync.WaitGroup
 	for range r.cfg.Pollers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
+			var gz, nm int
+			var etag string
+			var buf bytes.Buffer
 			for ctx.Err() == nil {
-				start := time.Now()
-				resp, err := client.Get(url)
+				req, err := http.NewRequest("GET", url, nil)
 				if err != nil {
-					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
-					mu.Unlock()
+					fail(err)
 					return
 				}
-				n, _ := io.Copy(io.Discard, resp.Body)
+				if r.cfg.PollETag && etag != "" {
+					req.Header.Set("If-None-Match", etag)
+				}
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					fail(err)
+					return
+				}
+				buf.Reset()
+				_, err = buf.ReadFrom(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					mu.Lock()
-					firstErr = cmpOr(firstErr, fmt.Errorf("GET %s: %s", url, resp.Status))
-					mu.Unlock()
+				if err != nil {
+					fail(fmt.Errorf("GET %s: reading the answer: %w", url, err))
+					return
+				}
+				switch resp.StatusCode {
+				case http.StatusOK:
+				case http.StatusNotModified:
+					nm++
+				default:
+					fail(fmt.Errorf("GET %s: %s", url, resp.Status))
 					return
 				}
 				mine = append(mine, time.Since(start))
-				mu.Lock()
-				size = int(n)
-				mu.Unlock()
+				if resp.Uncompressed {
+					gz++
+				}
+				etag = resp.Header.Get("ETag")
+				if resp.StatusCode == http.StatusOK {
+					if !checked.Swap(true) && !json.Valid(buf.Bytes()) {
+						fail(fmt.Errorf("GET %s: the answer is not JSON (%d B)", url, buf.Len()))
+						return
+					}
+					mu.Lock()
+					out.size = buf.Len()
+					mu.Unlock()
+				}
 			}
 			mu.Lock()
-			all = append(all, mine...)
+			out.latencies = append(out.latencies, mine...)
+			out.gzip += gz
+			out.notModified += nm
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	cpu1, _ := processCPU()
+	out.cpu = cpu1 - cpu0
+	out.wire = wire.Load()
 	if firstErr != nil {
-		return nil, 0, fmt.Errorf("scale: polling /state: %w", firstErr)
+		return polled{}, fmt.Errorf("scale: polling /state: %w", firstErr)
 	}
-	return all, size, nil
+	return out, nil
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// processCPU is this process's user+system CPU time (getrusage).
+func processCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 func cmpOr(a, b error) error {

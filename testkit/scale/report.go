@@ -38,6 +38,13 @@ type Report struct {
 	Pollers                                  int
 	PollFor                                  time.Duration
 	StatePolls, StateBytes                   int
+	// StateGzip answers came gzip-compressed, StateNotModified were 304
+	// (pollers sending If-None-Match); StateWireBytes the pollers read
+	// from their sockets in all; PollerCPU the harness process's CPU
+	// meanwhile (the pollers' reading, decryption and decompression).
+	StateGzip, StateNotModified int
+	StateWireBytes              int64
+	PollerCPU                   time.Duration
 	StateP50, StateP99, StateMax             time.Duration
 	Heartbeats                               int
 	HeartbeatP50, HeartbeatP99, HeartbeatMax time.Duration
@@ -87,6 +94,11 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  master socket bytes per task    %.0f B (%d B read+written during the task phase)\n", float64(r.MasterIOBytes)/float64(r.Tasks), r.MasterIOBytes)
 	fmt.Fprintf(w, "  /state, %d pollers for %v     p50 %s, p99 %s, max %s (%d polls of %d B; master CPU %v)\n",
 		r.Pollers, r.PollFor, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
+	if r.StatePolls > 0 {
+		fmt.Fprintf(w, "    %d gzip, %d not modified; %.0f B read from the socket per poll; pollers' CPU %v (%.1f ms per poll)\n",
+			r.StateGzip, r.StateNotModified, float64(r.StateWireBytes)/float64(r.StatePolls), r.PollerCPU,
+			float64(r.PollerCPU.Microseconds())/1000/float64(r.StatePolls))
+	}
 	fmt.Fprintf(w, "  heartbeat answers meanwhile     p50 %s, p99 %s, max %s (%d heartbeats)\n", ms(r.HeartbeatP50), ms(r.HeartbeatP99), ms(r.HeartbeatMax), r.Heartbeats)
 	fmt.Fprintf(w, "  Agora messages (master's peers) %.0f msgs/s (%d in the task phase, %.1f per task)\n", r.AgoraMessageRate, r.AgoraMessages, float64(r.AgoraMessages)/float64(r.Tasks))
 	for i, rb := range r.Rebuilds {

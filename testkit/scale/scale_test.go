@@ -103,6 +103,7 @@ func TestTCPScaleSmall(t *testing.T) {
 		{"master CPU and RSS read", rep.MasterCPUTasks >= 0 && rep.MasterRSS > rep.MasterRSSBase/2 && rep.MasterRSS > 0},
 		{"master socket bytes counted", rep.MasterIOBytes > 0},
 		{"/state polled", rep.StatePolls > 0 && rep.StateBytes > 0},
+		{"/state gzip-compressed for Go's client", rep.StateGzip == rep.StatePolls && rep.StateWireBytes < int64(rep.StatePolls*rep.StateBytes)},
 		{"messages counted at the peers (at least offer, accept, run, update, forward, ack per task)", rep.AgoraMessages >= 4*int64(rep.Tasks)},
 		{"echo measured", rep.EchoMessageRate > 0 && rep.Ratio > 0},
 		{"one failover", len(rep.Rebuilds) == 1},
@@ -130,7 +131,8 @@ func TestTCPScaleSmall(t *testing.T) {
 //	AGORA_SCALE_AGENTS, AGORA_SCALE_AGENT_HOSTS, AGORA_SCALE_FRAMEWORKS,
 //	AGORA_SCALE_FRAMEWORK_HOSTS, AGORA_SCALE_TASKS (per framework),
 //	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_INSECURE=1
-//	(plaintext; mutual TLS by default), AGORA_SCALE_FAILOVERS (leader
+//	(plaintext; mutual TLS by default), AGORA_SCALE_POLL_IDENTITY=1 (the
+//	pollers refuse gzip), AGORA_SCALE_POLL_ETAG=1 (they send If-None-Match), AGORA_SCALE_FAILOVERS (leader
 //	SIGKILLs of the rebuild phase, 1 by default; 0: one master, no Consul,
 //	no rebuild), AGORA_SCALE_SPREAD (agents' re-registration spread,
 //	500ms by default; 0 for none), AGORA_SCALE_PROFILE (the master's CPU
@@ -146,7 +148,8 @@ func BenchmarkTCPScale(b *testing.B) {
 	cfg := scale.Config{
 		Agora: agoraBin, Agents: num("AGORA_SCALE_AGENTS"), AgentHosts: num("AGORA_SCALE_AGENT_HOSTS"),
 		Frameworks: num("AGORA_SCALE_FRAMEWORKS"), FrameworkHosts: num("AGORA_SCALE_FRAMEWORK_HOSTS"), Tasks: num("AGORA_SCALE_TASKS"),
-		PollFor: poll, Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
+		PollFor: poll, PollIdentity: os.Getenv("AGORA_SCALE_POLL_IDENTITY") != "", PollETag: os.Getenv("AGORA_SCALE_POLL_ETAG") != "",
+		Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
 		Logf: b.Logf, Timeout: 10 * time.Minute,
 	}
 	if f, ok := os.LookupEnv("AGORA_SCALE_FAILOVERS"); !ok || f != "0" {
