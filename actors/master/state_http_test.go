@@ -65,8 +65,8 @@ func stateOf(n int, at int64) *messages.MasterState {
 				Resources: []*messages.Resource{{Name: "cpus", Scalar: 32}, {Name: "mem", Scalar: 65536}}, Version: "f01a2b7",
 				HttpAddress: fmt.Sprintf("10.0.%d.%d:5051", i/256%256, i%256)},
 			Address: fmt.Sprintf("10.0.%d.%d:5055", i/256%256, i%256), Reachable: true,
-			Used:              []*messages.Resource{{Name: "cpus", Scalar: 0.5}, {Name: "mem", Scalar: 640}},
-			Offered:           []*messages.Resource{{Name: "cpus", Scalar: 31.5}, {Name: "mem", Scalar: 64896}},
+			Used:               []*messages.Resource{{Name: "cpus", Scalar: 0.5}, {Name: "mem", Scalar: 640}},
+			Offered:            []*messages.Resource{{Name: "cpus", Scalar: 31.5}, {Name: "mem", Scalar: 64896}},
 			RegisteredUnixNano: at - int64(i)*1e6, LastSeenUnixNano: at - int64(i%5000)*1e6,
 			Tasks: map[string]uint32{"TASK_RUNNING": 5},
 		})

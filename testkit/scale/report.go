@@ -35,16 +35,16 @@ type Report struct {
 
 	// /state under Pollers concurrent pollers for PollFor, and heartbeat
 	// answers (sent to acknowledged, at the agents) meanwhile.
-	Pollers                                  int
-	PollFor                                  time.Duration
-	StatePolls, StateBytes                   int
+	Pollers                int
+	PollFor                time.Duration
+	StatePolls, StateBytes int
 	// StateGzip answers came gzip-compressed, StateNotModified were 304
 	// (pollers sending If-None-Match); StateWireBytes the pollers read
 	// from their sockets in all; PollerCPU the harness process's CPU
 	// meanwhile (the pollers' reading, decryption and decompression).
-	StateGzip, StateNotModified int
-	StateWireBytes              int64
-	PollerCPU                   time.Duration
+	StateGzip, StateNotModified              int
+	StateWireBytes                           int64
+	PollerCPU                                time.Duration
 	StateP50, StateP99, StateMax             time.Duration
 	Heartbeats                               int
 	HeartbeatP50, HeartbeatP99, HeartbeatMax time.Duration
