@@ -254,6 +254,7 @@ func writeJSON(w http.ResponseWriter, m proto.Message) {
 // the snapshot (If-None-Match naming its ETag, of either encoding) gets 304
 // and no body. The JSON is the same bytes whichever way it travels.
 func serveSnapshot(w http.ResponseWriter, r *http.Request, snap *Snapshot) {
+	gz := acceptsGzip(r.Header.Values("Accept-Encoding"))
 	h := w.Header()
 	// The body depends on Accept-Encoding: a cache must not give a client
 	// that cannot decompress the gzip body stored for another.
@@ -266,9 +267,9 @@ func serveSnapshot(w http.ResponseWriter, r *http.Request, snap *Snapshot) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	body, tag := snap.JSON(), snap.ETag()
-	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
-		body, tag = snap.Gzip(), snap.gzipETag()
+	body, tag := snap.encoded(gz), snap.ETag()
+	if gz {
+		tag = snap.gzipETag()
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("ETag", tag)
@@ -330,7 +331,7 @@ func acceptsGzip(values []string) bool {
 func waitSnapshot(r *http.Request, pub *Publisher) (*Snapshot, string) {
 	q := r.URL.Query()
 	if q.Get("since") == "" {
-		return pub.Latest(), ""
+		return pub.Serving(acceptsGzip(r.Header.Values("Accept-Encoding"))), ""
 	}
 	since, err := strconv.ParseInt(q.Get("since"), 10, 64)
 	if err != nil {

@@ -2,6 +2,7 @@ package master
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -19,8 +21,6 @@ import (
 // gzip encoding likewise, by the first reader that accepts gzip, so that
 // snapshots nobody asks for compressed are never compressed, and readers
 // that arrive while it is being compressed wait for that one compression.
-// A snapshot's encodings live as long as it does: the Publisher holds only
-// the newest (and each request the one it answers with).
 type Snapshot struct {
 	State *messages.MasterState
 	// seq tells this snapshot from every other of this process (the
@@ -33,19 +33,43 @@ type Snapshot struct {
 	// compact is the JSON on one line, for the state stream.
 	compactOnce sync.Once
 	compact     []byte
+	// jsonDone and gzipDone are set once json and gzip are (read
+	// without waiting for the Once).
+	jsonDone, gzipDone atomic.Bool
+}
+
+// encoded is the snapshot's body for a reader (gzip or not), rendered
+// now if not yet.
+func (s *Snapshot) encoded(gz bool) []byte {
+	if gz {
+		return s.Gzip()
+	}
+	return s.JSON()
+}
+
+// isEncoded reports whether encoded(gz) would answer at once.
+func (s *Snapshot) isEncoded(gz bool) bool {
+	if gz {
+		return s.gzipDone.Load()
+	}
+	return s.jsonDone.Load()
 }
 
 // JSON renders the snapshot with proto field names.
 func (s *Snapshot) JSON() []byte {
 	s.jsonOnce.Do(func() {
 		s.json, _ = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: "  "}.Marshal(s.State)
+		s.jsonDone.Store(true)
 	})
 	return s.json
 }
 
 // Gzip is JSON() gzip-compressed (compressed once, at the first call).
 func (s *Snapshot) Gzip() []byte {
-	s.gzipOnce.Do(func() { s.gzip = gzipBytes(s.JSON()) })
+	s.gzipOnce.Do(func() {
+		s.gzip = gzipBytes(s.JSON())
+		s.gzipDone.Store(true)
+	})
 	return s.gzip
 }
 
@@ -91,6 +115,90 @@ type Publisher struct {
 	changed signal
 	// rec is set while Record runs.
 	rec atomic.Pointer[recorder]
+	// encoded holds, per encoding (0 JSON, 1 gzip), the newest snapshot
+	// encoded so far and how long its encoding took (ns); encoding is set
+	// while a snapshot is being encoded for Serving, and encodedSig fires
+	// when it is done.
+	encoded    [2]atomic.Pointer[Snapshot]
+	encodeCost [2]atomic.Int64
+	encoding   atomic.Bool
+	encodedSig signal
+	// waitFor is how long a reader waits for a slow encoding
+	// [encodingWait]; tests shorten it.
+	waitFor time.Duration
+}
+
+// Slow encodings and how long a reader waits for one: see Serving.
+const (
+	slowEncoding = 100 * time.Millisecond
+	encodingWait = 20 * time.Millisecond
+)
+
+// Serving returns the snapshot a plain read (no long poll) is answered
+// with, encoded as asked (gzip or the JSON): the newest, encoded now if it
+// is not yet. Only where encodings are slow (the last took over
+// slowEncoding: a cluster of thousands of agents, whose JSON takes half a
+// second of CPU to render) does a reader wait at most encodingWait for it,
+// and then get the newest snapshot already encoded instead: readers that
+// each waited for the render would all be that late every time the state
+// changed, for a snapshot a few hundred milliseconds newer. Encodings run
+// one at a time, on a goroutine of their own, and only for snapshots that
+// are read: a burst of snapshots costs at most one core, and never more
+// encodings than reads. Small clusters (and tests) always get the newest.
+// Nil before the first snapshot.
+//
+// At most two snapshots' encodings are held: the newest encoded one and
+// the one being encoded.
+func (p *Publisher) Serving(gz bool) *Snapshot {
+	latest := p.Latest()
+	if latest == nil || latest.isEncoded(gz) {
+		return latest
+	}
+	k := 0
+	if gz {
+		k = 1
+	}
+	slot := &p.encoded[k]
+	var timeout <-chan time.Time
+	if prev := slot.Load(); prev != nil && time.Duration(p.encodeCost[k].Load()) > slowEncoding {
+		t := time.NewTimer(cmp.Or(p.waitFor, encodingWait))
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		done := p.encodedSig.wait()
+		if latest.isEncoded(gz) {
+			return latest
+		}
+		if p.encoding.CompareAndSwap(false, true) {
+			go func() {
+				start := time.Now()
+				latest.encoded(gz)
+				p.encodeCost[k].Store(int64(time.Since(start)))
+				p.encodedNow(slot, latest)
+				p.encoding.Store(false)
+				p.encodedSig.fire(func() {})
+			}()
+		}
+		select {
+		case <-done:
+		case <-timeout:
+			return slot.Load()
+		}
+	}
+}
+
+// encodedNow records s as encoded in slot, unless a newer one is.
+func (p *Publisher) encodedNow(slot *atomic.Pointer[Snapshot], s *Snapshot) {
+	for {
+		old := slot.Load()
+		if old != nil && old.seq >= s.seq {
+			return
+		}
+		if slot.CompareAndSwap(old, s) {
+			return
+		}
+	}
 }
 
 // Latest returns the newest snapshot, or nil before the first.

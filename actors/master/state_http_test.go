@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/prometheus/client_golang/prometheus"
@@ -215,6 +216,53 @@ func TestSnapshotGzipOnce(t *testing.T) {
 			t.Fatal("two compressions of one snapshot")
 		}
 	}
+}
+
+// Where encodings are slow, a reader does not wait for the newest
+// snapshot's: it gets the newest encoded one while the newest is encoded
+// once in the background, and the newest once that is done. Where they
+// are fast, a reader always gets the newest.
+func TestServingWhileTheNewestEncodes(t *testing.T) {
+	pub := &Publisher{waitFor: time.Nanosecond}
+	pub.publish(stateOf(3, 1))
+	first := pub.Serving(false)
+	if first != pub.Latest() || !first.isEncoded(false) {
+		t.Fatal("the first snapshot is not served encoded")
+	}
+	pub.publish(stateOf(3, 2))
+	if got := pub.Serving(false); got != pub.Latest() {
+		t.Fatal("a fast encoding: the reader did not get the newest snapshot")
+	}
+	pub.encodeCost[0].Store(int64(time.Second)) // as 10,000 agents take
+	pub.publish(stateOf(5000, 3))
+	newest := pub.Latest()
+	var got []*Snapshot
+	for {
+		done := pub.encodedSig.wait()
+		s := pub.Serving(false)
+		got = append(got, s)
+		if s == newest {
+			break
+		}
+		<-done
+	}
+	if len(got) < 2 || got[0].State.SnapshotUnixNano != 2 || !got[0].isEncoded(false) {
+		t.Fatalf("while 5,000 agents' JSON rendered, readers got snapshots %v; want the previous one first", times(got))
+	}
+	if !newest.isEncoded(false) || newest.isEncoded(true) {
+		t.Fatal("the newest snapshot: the JSON must be rendered, and nothing compressed that nobody asked for")
+	}
+	if pub.encoded[0].Load() != newest || pub.encoded[1].Load() != nil {
+		t.Fatal("the newest encoded snapshot is not recorded")
+	}
+}
+
+func times(ss []*Snapshot) []int64 {
+	var out []int64
+	for _, s := range ss {
+		out = append(out, s.State.SnapshotUnixNano)
+	}
+	return out
 }
 
 // BenchmarkStateEncodings: what one /state answer at 10,000 agents costs
