@@ -150,25 +150,25 @@ const (
 // At most two snapshots' encodings are held: the newest encoded one and
 // the one being encoded.
 func (p *Publisher) Serving(gz bool) *Snapshot {
-	latest := p.Latest()
-	if latest == nil || latest.isEncoded(gz) {
-		return latest
-	}
 	k := 0
 	if gz {
 		k = 1
 	}
 	slot := &p.encoded[k]
 	var timeout <-chan time.Time
-	if prev := slot.Load(); prev != nil && time.Duration(p.encodeCost[k].Load()) > slowEncoding {
-		t := time.NewTimer(cmp.Or(p.waitFor, encodingWait))
-		defer t.Stop()
-		timeout = t.C
-	}
 	for {
 		done := p.encodedSig.wait()
-		if latest.isEncoded(gz) {
+		latest := p.Latest()
+		if latest == nil || latest.isEncoded(gz) {
 			return latest
+		}
+		// Checked at every turn: a reader that came before any snapshot
+		// was encoded waits for the first encoding, and not for the ones
+		// of the snapshots published meanwhile.
+		if timeout == nil && slot.Load() != nil && time.Duration(p.encodeCost[k].Load()) > slowEncoding {
+			t := time.NewTimer(cmp.Or(p.waitFor, encodingWait))
+			defer t.Stop()
+			timeout = t.C
 		}
 		if p.encoding.CompareAndSwap(false, true) {
 			go func() {

@@ -7,13 +7,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 )
 
@@ -295,4 +299,88 @@ func BenchmarkStateEncodings(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStatePollers: 20 clients poll /state of 10,000 agents over
+// TLS (httptest's server, HTTP/1.1, one kept-alive connection each), in
+// this process: the server's rendering, compression, encryption and
+// writes and the clients' decryption, decompression and reads share the
+// process's cores, as on one machine. A new snapshot is published every
+// 500 ms (a busy cluster's state changes that often). Each poll reads the
+// whole answer, decompressed where it came gzip; its latency is from the
+// request to the last byte. Reports p50/p99 and the bytes per poll.
+func BenchmarkStatePollers(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		gzip bool
+	}{{"identity", false}, {"gzip", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			pub := &Publisher{}
+			st := stateOf(10_000, 1)
+			pub.publish(st)
+			srv := httptest.NewUnstartedServer(HTTPHandler(pub, prometheus.NewRegistry(), nil, nil, nil, nil))
+			srv.StartTLS()
+			defer srv.Close()
+			client := srv.Client()
+			t := client.Transport.(*http.Transport)
+			t.DisableCompression, t.MaxIdleConnsPerHost = !c.gzip, 20
+			stop := make(chan struct{})
+			published := make(chan struct{})
+			go func() {
+				defer close(published)
+				tick := time.NewTicker(500 * time.Millisecond)
+				defer tick.Stop()
+				for at := int64(2); ; at++ {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						next := proto.Clone(st).(*messages.MasterState)
+						next.SnapshotUnixNano = at
+						pub.publish(next)
+					}
+				}
+			}()
+			var mu sync.Mutex
+			var lat []time.Duration
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var buf bytes.Buffer
+					for next.Add(1) <= int64(b.N) {
+						start := time.Now()
+						resp, err := client.Get(srv.URL + "/state")
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						buf.Reset()
+						_, err = buf.ReadFrom(resp.Body)
+						resp.Body.Close()
+						if err != nil || resp.StatusCode != 200 || resp.Uncompressed != c.gzip {
+							b.Errorf("poll: %v %s uncompressed %v", err, resp.Status, resp.Uncompressed)
+							return
+						}
+						d := time.Since(start)
+						mu.Lock()
+						lat = append(lat, d)
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(stop)
+			<-published
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "ms-p99")
+			}
+		})
+	}
 }

@@ -2,7 +2,6 @@ package scale
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -412,8 +411,9 @@ type polled struct {
 // one kept-alive connection, which asks for gzip and decompresses the
 // answer as it is read; each poll reads the whole JSON (decompressed) and
 // its latency runs from the request to the last byte. They do not parse
-// the JSON (a client's parsing is the client's cost, not the master's);
-// the first answer is checked to be valid JSON, outside the timing.
+// the JSON (a client's parsing is the client's cost, not the master's):
+// they read it into io.Discard, as a streaming decoder would take it; one
+// answer is read whole and checked to be JSON before they start.
 func (r *run) poll(addr string) (polled, error) {
 	client := &http.Client{Timeout: 30 * time.Second}
 	if r.operator != nil {
@@ -447,7 +447,10 @@ func (r *run) poll(addr string) (polled, error) {
 		firstErr = cmpOr(firstErr, err)
 		mu.Unlock()
 	}
-	var checked atomic.Bool
+	// One answer read whole and checked to be JSON, untimed.
+	if err := checkJSON(client, url); err != nil {
+		return polled{}, err
+	}
 	cpu0, _ := processCPU()
 	var wg sync.WaitGroup
 	for range r.cfg.Pollers {
@@ -457,7 +460,6 @@ func (r *run) poll(addr string) (polled, error) {
 			var mine []time.Duration
 			var gz, nm int
 			var etag string
-			var buf bytes.Buffer
 			for ctx.Err() == nil {
 				req, err := http.NewRequest("GET", url, nil)
 				if err != nil {
@@ -473,8 +475,7 @@ func (r *run) poll(addr string) (polled, error) {
 					fail(err)
 					return
 				}
-				buf.Reset()
-				_, err = buf.ReadFrom(resp.Body)
+				n, err := io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if err != nil {
 					fail(fmt.Errorf("GET %s: reading the answer: %w", url, err))
@@ -494,12 +495,8 @@ func (r *run) poll(addr string) (polled, error) {
 				}
 				etag = resp.Header.Get("ETag")
 				if resp.StatusCode == http.StatusOK {
-					if !checked.Swap(true) && !json.Valid(buf.Bytes()) {
-						fail(fmt.Errorf("GET %s: the answer is not JSON (%d B)", url, buf.Len()))
-						return
-					}
 					mu.Lock()
-					out.size = buf.Len()
+					out.size = int(n)
 					mu.Unlock()
 				}
 			}
@@ -518,6 +515,20 @@ func (r *run) poll(addr string) (polled, error) {
 		return polled{}, fmt.Errorf("scale: polling /state: %w", firstErr)
 	}
 	return out, nil
+}
+
+// checkJSON reads /state once and checks that it is JSON.
+func checkJSON(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return fmt.Errorf("scale: GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !json.Valid(b) {
+		return fmt.Errorf("scale: GET %s: %s, %d B of JSON %v (%v)", url, resp.Status, len(b), json.Valid(b), err)
+	}
+	return nil
 }
 
 // countingConn counts the bytes read from a connection.
