@@ -64,7 +64,8 @@ bench: consul
 # beside it; it prints the report. SCALE_FLAGS adds environment such as
 # AGORA_SCALE_PROFILE=/tmp/master.prof (the master's CPU profile),
 # AGORA_SCALE_INSECURE=1 (plaintext), AGORA_SCALE_FAILOVERS=3 (0: one
-# master, no Consul).
+# master, no Consul), AGORA_SCALE_POLL_IDENTITY=1 (pollers refuse gzip),
+# AGORA_SCALE_POLL_ETAG=1 (pollers send If-None-Match).
 SCALE_AGENTS ?= 1000
 SCALE_AGENT_HOSTS ?= 2
 SCALE_FRAMEWORKS ?= 50

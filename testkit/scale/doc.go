@@ -24,7 +24,9 @@
 // framework-host children (the caller's own executable, which calls
 // RunChildIfAsked first: a test binary), and measures in phases: every
 // agent registers; the frameworks launch their tasks to RUNNING; pollers
-// read /state while the agents time their heartbeats; with Config.Consul,
+// read /state while the agents time their heartbeats (each poller is Go's
+// HTTP client: it asks for gzip and decompresses every answer whole, and
+// sends If-None-Match only with Config.PollETag); with Config.Consul,
 // the leader is SIGKILLed and the harness times the standby's election
 // and its rebuild (every agent, task and framework back in its /metrics);
 // then the bare echo runs on the idle machine. Children bind port 0 and report their
