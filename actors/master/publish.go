@@ -147,8 +147,9 @@ const (
 // encodings than reads. Small clusters (and tests) always get the newest.
 // Nil before the first snapshot.
 //
-// At most two snapshots' encodings are held: the newest encoded one and
-// the one being encoded.
+// Encodings are held for at most three snapshots: the newest with its
+// JSON rendered, the newest compressed (the same one unless readers of
+// the JSON alone came since) and the one being encoded.
 func (p *Publisher) Serving(gz bool) *Snapshot {
 	k := 0
 	if gz {
@@ -175,6 +176,9 @@ func (p *Publisher) Serving(gz bool) *Snapshot {
 				start := time.Now()
 				latest.encoded(gz)
 				p.encodeCost[k].Store(int64(time.Since(start)))
+				// The gzip encoding renders the JSON first: that is
+				// the newest JSON too.
+				p.encodedNow(&p.encoded[0], latest)
 				p.encodedNow(slot, latest)
 				p.encoding.Store(false)
 				p.encodedSig.fire(func() {})

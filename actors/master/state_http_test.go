@@ -259,6 +259,12 @@ func TestServingWhileTheNewestEncodes(t *testing.T) {
 	if pub.encoded[0].Load() != newest || pub.encoded[1].Load() != nil {
 		t.Fatal("the newest encoded snapshot is not recorded")
 	}
+	// The first gzip reader waits for its compression (none was timed
+	// yet), and that is the newest JSON too.
+	pub.publish(stateOf(3, 4))
+	if got := pub.Serving(true); got != pub.Latest() || pub.encoded[0].Load() != got || pub.encoded[1].Load() != got {
+		t.Fatal("a gzip read of the newest snapshot: not served, or not recorded as the newest JSON and gzip")
+	}
 }
 
 func times(ss []*Snapshot) []int64 {
