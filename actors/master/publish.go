@@ -116,11 +116,9 @@ type Publisher struct {
 	// rec is set while Record runs.
 	rec atomic.Pointer[recorder]
 	// encoded holds, per encoding (0 JSON, 1 gzip), the newest snapshot
-	// encoded so far and how long its encoding took (ns); encoding is set
-	// while a snapshot is being encoded for Serving, and encodedSig fires
-	// when it is done.
+	// encoded so far; encoding is set while a snapshot is being encoded
+	// for Serving, and encodedSig fires when it is done.
 	encoded    [2]atomic.Pointer[Snapshot]
-	encodeCost [2]atomic.Int64
 	encoding   atomic.Bool
 	encodedSig signal
 	// waitFor is how long a reader waits for a slow encoding
@@ -128,24 +126,27 @@ type Publisher struct {
 	waitFor time.Duration
 }
 
-// Slow encodings and how long a reader waits for one: see Serving.
+// Large snapshots and how long a reader waits for one's encoding: see
+// Serving.
 const (
-	slowEncoding = 100 * time.Millisecond
+	bigJSON      = 1 << 20
 	encodingWait = 20 * time.Millisecond
 )
 
 // Serving returns the snapshot a plain read (no long poll) is answered
 // with, encoded as asked (gzip or the JSON): the newest, encoded now if it
-// is not yet. Only where encodings are slow (the last took over
-// slowEncoding: a cluster of thousands of agents, whose JSON takes half a
-// second of CPU to render) does a reader wait at most encodingWait for it,
-// and then get the newest snapshot already encoded instead: readers that
-// each waited for the render would all be that late every time the state
-// changed, for a snapshot a few hundred milliseconds newer. Encodings run
+// is not yet. Only where snapshots are large (the newest rendered JSON
+// is over bigJSON, 1 MiB: about 800 agents; at 10,000 agents it is 12 MB
+// and takes half a second of CPU to render) does a reader wait at most
+// encodingWait for it, and then get the newest snapshot already encoded
+// instead: readers that each waited for the render would all be that late
+// every time the state changed, for a snapshot a few hundred milliseconds
+// newer. The rule is by size, not by time, so that it does not depend on
+// how loaded the machine is: small clusters (and tests) always get the
+// newest snapshot. Encodings run
 // one at a time, on a goroutine of their own, and only for snapshots that
 // are read: a burst of snapshots costs at most one core, and never more
-// encodings than reads. Small clusters (and tests) always get the newest.
-// Nil before the first snapshot.
+// encodings than reads. Nil before the first snapshot.
 //
 // Encodings are held for at most three snapshots: the newest with its
 // JSON rendered, the newest compressed (the same one unless readers of
@@ -166,16 +167,14 @@ func (p *Publisher) Serving(gz bool) *Snapshot {
 		// Checked at every turn: a reader that came before any snapshot
 		// was encoded waits for the first encoding, and not for the ones
 		// of the snapshots published meanwhile.
-		if timeout == nil && slot.Load() != nil && time.Duration(p.encodeCost[k].Load()) > slowEncoding {
+		if prev := p.encoded[0].Load(); timeout == nil && slot.Load() != nil && len(prev.JSON()) >= bigJSON {
 			t := time.NewTimer(cmp.Or(p.waitFor, encodingWait))
 			defer t.Stop()
 			timeout = t.C
 		}
 		if p.encoding.CompareAndSwap(false, true) {
 			go func() {
-				start := time.Now()
 				latest.encoded(gz)
-				p.encodeCost[k].Store(int64(time.Since(start)))
 				// The gzip encoding renders the JSON first: that is
 				// the newest JSON too.
 				p.encodedNow(&p.encoded[0], latest)
