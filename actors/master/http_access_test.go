@@ -93,3 +93,34 @@ func TestHTTPReadsNeedViewState(t *testing.T) {
 		t.Errorf("bob GET /roles with no list: %d", code)
 	}
 }
+
+// The ACL comes before the cache: a principal refused view_state gets 403
+// even naming the current snapshot's ETag (a 304 would confirm what the
+// state is) or asking for the gzip encoding already made.
+func TestStateCacheAfterViewState(t *testing.T) {
+	pub := &Publisher{}
+	pub.publish(&messages.MasterState{Master: &messages.MasterInfo{Id: "m1"}, SnapshotUnixNano: 1})
+	reg := prometheus.NewRegistry()
+	list, err := acl.Parse([]byte(`{"view_state": [{"principals": ["alice"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := HTTPHandler(pub, reg, nil, nil, nil, &HTTPAccess{ACLs: func() *acl.List { return list }, Metrics: NewMetrics(reg)})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(security.WithIdentity(r.Context(), security.Identity{Role: security.RoleOperator, Name: r.Header.Get("X-Test-Name")})))
+	}))
+	defer srv.Close()
+	tag := pub.Latest().ETag()
+	_ = pub.Latest().Gzip() // the cache holds both encodings
+	for _, who := range []string{"alice", "bob"} {
+		for _, header := range [][2]string{{"If-None-Match", tag}, {"If-None-Match", pub.Latest().gzipETag()}, {"Accept-Encoding", "gzip"}} {
+			resp, body := rawGet(t, srv.URL+"/state", "X-Test-Name", who, header[0], header[1])
+			switch {
+			case who == "bob" && (resp.StatusCode != http.StatusForbidden || resp.Header.Get("ETag") != "" || resp.Header.Get("Content-Encoding") != "" || !strings.Contains(string(body), "view_state")):
+				t.Errorf("bob with %s: %s %v %q; want 403 and nothing of the state", header, resp.Status, resp.Header, body)
+			case who == "alice" && resp.StatusCode != http.StatusNotModified && resp.StatusCode != http.StatusOK:
+				t.Errorf("alice with %s: %s", header, resp.Status)
+			}
+		}
+	}
+}
