@@ -166,6 +166,9 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
 			return
 		}
+		// A long poll's snapshot is encoded here if not yet: recorded,
+		// so that no later plain read is answered with an older one.
+		pub.encodedNow(snap, acceptsGzip(r.Header.Values("Accept-Encoding")))
 		serveSnapshot(w, r, snap)
 	})
 	mux.HandleFunc("GET /events/state", serveStateEvents(pub, access, new(atomic.Int64)))

@@ -174,11 +174,7 @@ func (p *Publisher) Serving(gz bool) *Snapshot {
 		}
 		if p.encoding.CompareAndSwap(false, true) {
 			go func() {
-				latest.encoded(gz)
-				// The gzip encoding renders the JSON first: that is
-				// the newest JSON too.
-				p.encodedNow(&p.encoded[0], latest)
-				p.encodedNow(slot, latest)
+				p.encodedNow(latest, gz)
 				p.encoding.Store(false)
 				p.encodedSig.fire(func() {})
 			}()
@@ -191,15 +187,21 @@ func (p *Publisher) Serving(gz bool) *Snapshot {
 	}
 }
 
-// encodedNow records s as encoded in slot, unless a newer one is.
-func (p *Publisher) encodedNow(slot *atomic.Pointer[Snapshot], s *Snapshot) {
-	for {
-		old := slot.Load()
-		if old != nil && old.seq >= s.seq {
-			return
-		}
-		if slot.CompareAndSwap(old, s) {
-			return
+// encodedNow encodes s (gzip or the JSON) if not yet, and records it as
+// the newest encoded, unless a newer one is. A gzip encoding renders the
+// JSON first: s is the newest JSON too.
+func (p *Publisher) encodedNow(s *Snapshot, gz bool) {
+	s.encoded(gz)
+	slots := []*atomic.Pointer[Snapshot]{&p.encoded[0]}
+	if gz {
+		slots = append(slots, &p.encoded[1])
+	}
+	for _, slot := range slots {
+		for {
+			old := slot.Load()
+			if (old != nil && old.seq >= s.seq) || slot.CompareAndSwap(old, s) {
+				break
+			}
 		}
 	}
 }

@@ -167,6 +167,9 @@ func TestStateGzipAndETag(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("ETag") != pub.Latest().gzipETag() || !bytes.Equal(gunzip(t, b), pub.Latest().JSON()) {
 		t.Fatalf("long poll after a new snapshot: %s, ETag %q", resp.Status, resp.Header.Get("ETag"))
 	}
+	if pub.encoded[0].Load() != pub.Latest() || pub.encoded[1].Load() != pub.Latest() {
+		t.Error("the long poll's snapshot is not recorded as the newest encoded: a plain read could get an older one")
+	}
 	if resp, _ := rawGet(t, srv.URL+"/state", "If-None-Match", tag); resp.StatusCode != 200 || resp.Header.Get("ETag") == tag {
 		t.Errorf("the old snapshot's ETag after a new one: %s, ETag %q", resp.Status, resp.Header.Get("ETag"))
 	}
