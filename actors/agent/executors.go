@@ -73,8 +73,9 @@ type executorRun struct {
 	// task's), reported to the master on re-registration.
 	role string
 	// exitStatus is how its process ended (exit code, 128+N for signal
-	// N), -1 while unknown: told to the master in ExecutorExited.
-	exitStatus int32
+	// N), -1 while unknown, and exitSignal that N (0: none): told to the
+	// master in ExecutorExited.
+	exitStatus, exitSignal int32
 	// resizing: its container's limits are being written; resizeAgain:
 	// its tasks changed meanwhile, so they are written once more after.
 	resizing, resizeAgain bool
@@ -626,6 +627,9 @@ func (a *agent) handleExecutorExited(ctx actor.Context, msg executorExited) {
 		return
 	}
 	ex.exitStatus = int32(msg.exit.Code)
+	if msg.exit.Signal != "" && msg.exit.Code > 128 {
+		ex.exitSignal = int32(msg.exit.Code - 128)
+	}
 	a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED, "the executor "+msg.exit.Describe())
 }
 
@@ -654,7 +658,7 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 	// which executors still run from the agent's next re-registration.
 	if a.cfg.Master != nil && a.id() != "" {
 		ctx.Send(a.cfg.Master, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: ex.key.framework},
-			ExecutorId: &messages.ExecutorID{Value: ex.key.executor}, AgentId: a.agentID(), Status: ex.exitStatus, Message: why})
+			ExecutorId: &messages.ExecutorID{Value: ex.key.executor}, AgentId: a.agentID(), Status: ex.exitStatus, Signal: ex.exitSignal, Message: why})
 	}
 	ctx.ActorSystem().EventStream.Publish(ExecutorEnded{FrameworkID: ex.key.framework, ExecutorID: ex.key.executor})
 }
