@@ -3145,11 +3145,17 @@ func (x *LaunchTaskGroup) GetTaskGroup() *TaskGroupInfo {
 	return nil
 }
 
-// ExecutorExited tells the master (agent to master) that one of a
-// framework's custom executors ended on the agent (Mesos'
-// ExitedExecutorMessage): the resources its ExecutorInfo took when its
-// first task launched go back to the pool now, not when its last task
-// ended.
+// ExecutorExited says that one of a framework's executors ended on an
+// agent (Mesos' ExitedExecutorMessage): from the agent to the master,
+// which frees the resources its ExecutorInfo took when its first task
+// launched (now, not when its last task ended), and from the master to
+// the framework's scheduler if it is connected (Mesos' executorLost; the
+// v1 API's FAILURE event), best effort as in Mesos: a scheduler that
+// misses it still learns how its tasks ended from their status updates
+// (TASK_FAILED, REASON_EXECUTOR_TERMINATED, for those the executor had not
+// finished). The agent's default executor of a task group "exits" with
+// the group's last task (status 0); an executor whose task ended before
+// it was started never ran (status -1).
 type ExecutorExited struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	FrameworkId *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
@@ -3159,7 +3165,14 @@ type ExecutorExited struct {
 	// unknown.
 	Status int32 `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`
 	// message says how it ended.
-	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// signal is the number of the signal that ended it (status is then
+	// 128+signal), 0 when it exited by itself or nobody knows: what tells
+	// an exit code of 137 from a SIGKILL (the Mesos API reports a wait
+	// status, which keeps them apart).
+	Signal int32 `protobuf:"varint,670,opt,name=signal,proto3" json:"signal,omitempty"`
+	// master_epoch is set by the master on the copy it sends a scheduler.
+	MasterEpoch   uint64 `protobuf:"varint,671,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3227,6 +3240,20 @@ func (x *ExecutorExited) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *ExecutorExited) GetSignal() int32 {
+	if x != nil {
+		return x.Signal
+	}
+	return 0
+}
+
+func (x *ExecutorExited) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
 }
 
 // DemandUnfit tells a framework that some units of the demand it stated
@@ -3314,6 +3341,65 @@ func (x *DemandUnfit) GetMasterEpoch() uint64 {
 	return 0
 }
 
+// AgentLost tells every connected scheduler that an agent stopped being
+// part of the cluster (Mesos' LostSlaveMessage, slaveLost; the v1 API's
+// FAILURE event with only agent_id): it became unreachable, shut down, or
+// was removed by an operator. Sent once per loss, best effort, after the
+// status updates of the framework's tasks there; those updates, not this,
+// say what became of each task. An unreachable agent may come back (it
+// re-registers, and its tasks with it).
+type AgentLost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *AgentID               `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	MasterEpoch   uint64                 `protobuf:"varint,2,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentLost) Reset() {
+	*x = AgentLost{}
+	mi := &file_messages_framework_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentLost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentLost) ProtoMessage() {}
+
+func (x *AgentLost) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentLost.ProtoReflect.Descriptor instead.
+func (*AgentLost) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *AgentLost) GetAgentId() *AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+func (x *AgentLost) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -3323,7 +3409,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[49]
+	mi := &file_messages_framework_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3421,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[49]
+	mi := &file_messages_framework_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3368,7 +3454,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[50]
+	mi := &file_messages_framework_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3380,7 +3466,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[50]
+	mi := &file_messages_framework_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,20 +3724,25 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x0fLaunchTaskGroup\x122\n" +
 	"\bexecutor\x18\x01 \x01(\v2\x16.agora.v1.ExecutorInfoR\bexecutor\x126\n" +
 	"\n" +
-	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"\xe1\x01\n" +
+	"task_group\x18\x02 \x01(\v2\x17.agora.v1.TaskGroupInfoR\ttaskGroup\"\x9e\x02\n" +
 	"\x0eExecutorExited\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x125\n" +
 	"\vexecutor_id\x18\x02 \x01(\v2\x14.agora.v1.ExecutorIDR\n" +
 	"executorId\x12,\n" +
 	"\bagent_id\x18\x03 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12\x16\n" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xe4\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x17\n" +
+	"\x06signal\x18\x9e\x05 \x01(\x05R\x06signal\x12\"\n" +
+	"\fmaster_epoch\x18\x9f\x05 \x01(\x04R\vmasterEpoch\"\xe4\x01\n" +
 	"\vDemandUnfit\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x122\n" +
 	"\x05unfit\x18\x02 \x03(\v2\x1c.agora.v1.ResourceQuantitiesR\x05unfit\x12,\n" +
 	"\alargest\x18\x03 \x03(\v2\x12.agora.v1.ResourceR\alargest\x12\x16\n" +
 	"\x06agents\x18\x04 \x01(\rR\x06agents\x12!\n" +
-	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch*V\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch\"\\\n" +
+	"\tAgentLost\x12,\n" +
+	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12!\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch*V\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3671,7 +3762,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                     // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
@@ -3723,137 +3814,139 @@ var file_messages_framework_proto_goTypes = []any{
 	(*LaunchTaskGroup)(nil),             // 47: agora.v1.LaunchTaskGroup
 	(*ExecutorExited)(nil),              // 48: agora.v1.ExecutorExited
 	(*DemandUnfit)(nil),                 // 49: agora.v1.DemandUnfit
-	(*Operation_Launch)(nil),            // 50: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 51: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 52: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 53: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 54: actor.PID
-	(*MasterInfo)(nil),                  // 55: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 56: agora.v1.OfferID
-	(*AgentID)(nil),                     // 57: agora.v1.AgentID
-	(*Attribute)(nil),                   // 58: agora.v1.Attribute
-	(*TaskID)(nil),                      // 59: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 60: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 61: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 62: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 63: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 64: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 65: agora.v1.ExecutorInfo
+	(*AgentLost)(nil),                   // 50: agora.v1.AgentLost
+	(*Operation_Launch)(nil),            // 51: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),              // 52: agora.v1.Reconcile.Task
+	(*Resource)(nil),                    // 53: agora.v1.Resource
+	(*FrameworkID)(nil),                 // 54: agora.v1.FrameworkID
+	(*actor.PID)(nil),                   // 55: actor.PID
+	(*MasterInfo)(nil),                  // 56: agora.v1.MasterInfo
+	(*OfferID)(nil),                     // 57: agora.v1.OfferID
+	(*AgentID)(nil),                     // 58: agora.v1.AgentID
+	(*Attribute)(nil),                   // 59: agora.v1.Attribute
+	(*TaskID)(nil),                      // 60: agora.v1.TaskID
+	(*KillPolicy)(nil),                  // 61: agora.v1.KillPolicy
+	(TaskStatusReason)(0),               // 62: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                    // 63: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                  // 64: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                  // 65: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                // 66: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,   // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	52,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	53,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,   // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	52,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	53,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	53,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	54,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,   // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,   // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,   // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,   // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	54,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	53,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	55,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	56,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	53,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	57,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	52,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	58,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	55,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	54,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	57,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	54,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	53,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	59,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,   // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	56,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	50,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	57,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	51,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
 	37,  // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
 	38,  // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
 	39,  // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
 	40,  // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
 	44,  // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
-	53,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	54,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	13,  // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	12,  // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	53,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	54,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	12,  // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	53,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	53,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	52,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
+	54,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	54,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	53,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
 	4,   // 35: agora.v1.Revive.demand_units:type_name -> agora.v1.ResourceQuantities
-	53,  // 36: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	59,  // 37: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	57,  // 38: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	60,  // 39: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	61,  // 40: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	53,  // 41: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	51,  // 42: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	53,  // 43: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	57,  // 44: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	59,  // 45: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	53,  // 46: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	57,  // 47: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	53,  // 48: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	54,  // 36: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	60,  // 37: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	58,  // 38: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	61,  // 39: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	62,  // 40: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	54,  // 41: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	52,  // 42: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	54,  // 43: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 44: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	60,  // 45: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	54,  // 46: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 47: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	54,  // 48: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	5,   // 49: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	62,  // 50: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	63,  // 50: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
 	45,  // 51: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
-	53,  // 52: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 53: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	53,  // 54: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	57,  // 55: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	59,  // 56: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	53,  // 57: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 58: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	54,  // 59: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	54,  // 52: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 53: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	54,  // 54: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 55: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	60,  // 56: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	54,  // 57: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	65,  // 58: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	55,  // 59: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
 	5,   // 60: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	65,  // 61: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	57,  // 62: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	62,  // 63: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	53,  // 64: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 65: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	63,  // 66: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	59,  // 67: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	57,  // 68: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	54,  // 69: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	53,  // 70: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 71: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	54,  // 72: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	59,  // 73: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	66,  // 61: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	58,  // 62: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	63,  // 63: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	54,  // 64: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	65,  // 65: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	64,  // 66: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	60,  // 67: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	58,  // 68: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	55,  // 69: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	54,  // 70: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	65,  // 71: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	55,  // 72: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	60,  // 73: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
 	30,  // 74: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	53,  // 75: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 76: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	57,  // 77: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	53,  // 78: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 79: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	57,  // 80: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	52,  // 81: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	52,  // 82: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	52,  // 83: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	52,  // 84: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	53,  // 85: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 86: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	57,  // 87: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	57,  // 88: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	62,  // 89: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
-	65,  // 90: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
+	54,  // 75: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	65,  // 76: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	58,  // 77: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	54,  // 78: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	65,  // 79: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	58,  // 80: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	53,  // 81: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	53,  // 82: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	53,  // 83: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	53,  // 84: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	54,  // 85: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	65,  // 86: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	58,  // 87: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	58,  // 88: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	63,  // 89: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
+	66,  // 90: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
 	43,  // 91: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	64,  // 92: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
-	59,  // 93: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
-	65,  // 94: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
-	65,  // 95: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	65,  // 92: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
+	60,  // 93: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
+	66,  // 94: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
+	66,  // 95: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
 	24,  // 96: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
-	65,  // 97: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	66,  // 97: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
 	43,  // 98: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	53,  // 99: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 100: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
-	57,  // 101: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
-	53,  // 102: agora.v1.DemandUnfit.framework_id:type_name -> agora.v1.FrameworkID
+	54,  // 99: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	65,  // 100: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	58,  // 101: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	54,  // 102: agora.v1.DemandUnfit.framework_id:type_name -> agora.v1.FrameworkID
 	4,   // 103: agora.v1.DemandUnfit.unfit:type_name -> agora.v1.ResourceQuantities
-	52,  // 104: agora.v1.DemandUnfit.largest:type_name -> agora.v1.Resource
-	62,  // 105: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	59,  // 106: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	57,  // 107: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	108, // [108:108] is the sub-list for method output_type
-	108, // [108:108] is the sub-list for method input_type
-	108, // [108:108] is the sub-list for extension type_name
-	108, // [108:108] is the sub-list for extension extendee
-	0,   // [0:108] is the sub-list for field type_name
+	53,  // 104: agora.v1.DemandUnfit.largest:type_name -> agora.v1.Resource
+	58,  // 105: agora.v1.AgentLost.agent_id:type_name -> agora.v1.AgentID
+	63,  // 106: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	60,  // 107: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	58,  // 108: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	109, // [109:109] is the sub-list for method output_type
+	109, // [109:109] is the sub-list for method input_type
+	109, // [109:109] is the sub-list for extension type_name
+	109, // [109:109] is the sub-list for extension extendee
+	0,   // [0:109] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -3881,7 +3974,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   51,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -73,8 +73,9 @@ type executorRun struct {
 	// task's), reported to the master on re-registration.
 	role string
 	// exitStatus is how its process ended (exit code, 128+N for signal
-	// N), -1 while unknown: told to the master in ExecutorExited.
-	exitStatus int32
+	// N), -1 while unknown, and exitSignal that N (0: none): told to the
+	// master in ExecutorExited.
+	exitStatus, exitSignal int32
 	// resizing: its container's limits are being written; resizeAgain:
 	// its tasks changed meanwhile, so they are written once more after.
 	resizing, resizeAgain bool
@@ -145,10 +146,24 @@ func (a *agent) runOnExecutor(ctx actor.Context, run *taskRun) {
 				spec.Env["MESOS_SANDBOX"] = containerizer.ContainerSandbox
 			}
 		}
+		// Launched once its checkpoint is on disk, as a task once its
+		// STARTING checkpoint is (Mesos checkpoints an executor before it
+		// launches it): an agent that dies at any point after the launch
+		// then finds the checkpoint when it restarts and ends what the
+		// launch may have left running (a Docker container by its label, a
+		// process by its sandbox or cgroup; findExecutors), instead of
+		// leaving it orphaned. The checkpoint names no process yet; it is
+		// rewritten with the process once launched.
+		a.checkpointExecutor(ex)
 		sys, self, uris, fetch := a.sys, a.self, info.GetCommand().GetUris(), a.cfg.Fetcher
-		a.bg.run(func(ctx context.Context) {
-			c, err := fetchAndLaunch(ctx, ctr, fetch, spec, uris)
-			sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
+		a.whenDurable(ctx, executorOwner(key), func(actor.Context, error) {
+			if a.executors[key] != ex {
+				return // ended (killed) before it was launched
+			}
+			a.bg.run(func(ctx context.Context) {
+				c, err := fetchAndLaunch(ctx, ctr, fetch, spec, uris)
+				sys.Root.Send(self, executorLaunched{key: key, container: c, err: err})
+			})
 		})
 		a.later(a.executorTimeout(), executorTimeout{key: key})
 		if container != nil {
@@ -206,7 +221,9 @@ func (a *agent) handleExecutorLaunched(ctx actor.Context, msg executorLaunched) 
 		return
 	}
 	ex.container = msg.container
-	a.checkpointExecutor(ex)
+	if !ex.docker { // a Docker executor's checkpoint, by label, is already written
+		a.checkpointExecutor(ex) // with its process
+	}
 	a.watchExecutor(msg.key, msg.container, func(context.Context) {})
 	a.resizeExecutor(ex) // tasks that came while it launched
 }
@@ -323,10 +340,13 @@ func (a *agent) executorCheckpointPath(key executorKey) string {
 // checkpointExecutor queues the durable write of the executor's
 // checkpoint; whenDurable(executorOwner) waits for it.
 func (a *agent) checkpointExecutor(ex *executorRun) {
-	// A process is identified by its PID and start time; a Docker
-	// container by its label, which the executor's IDs make.
+	// A process is identified by its PID and start time (none before it
+	// is launched); a Docker container by its label, which the
+	// executor's IDs make. A container that can be found again neither
+	// way (a simulated one) keeps the checkpoint written before its
+	// launch, which names no process.
 	id, ok := ex.container.(containerizer.Identified)
-	if a.cfg.WorkDir == "" || !ok && !ex.docker {
+	if a.cfg.WorkDir == "" || ex.container != nil && !ok && !ex.docker {
 		return
 	}
 	var pid int
@@ -402,6 +422,8 @@ func (a *agent) findExecutors(rc *recovery, lostIn map[string]bool) []recoveredE
 			why = "the agent restarted before its executor registered: it ended the executor"
 		case dockerCheckpoint(cp):
 			why = "the agent restarted without a Docker engine, and its executor ran in a Docker container"
+		case err == nil && cp.Pid == 0:
+			why = "the agent restarted before its executor's process was recorded: it ended what the launch may have started"
 		default:
 			why = "its executor ended while the agent was down" // its group and checkpoint go
 		}
@@ -626,6 +648,9 @@ func (a *agent) handleExecutorExited(ctx actor.Context, msg executorExited) {
 		return
 	}
 	ex.exitStatus = int32(msg.exit.Code)
+	if msg.exit.Signal != "" && msg.exit.Code > 128 {
+		ex.exitSignal = int32(msg.exit.Code - 128)
+	}
 	a.endExecutor(ctx, ex, messages.TaskStatusReason_REASON_EXECUTOR_TERMINATED, "the executor "+msg.exit.Describe())
 }
 
@@ -654,7 +679,7 @@ func (a *agent) endExecutor(ctx actor.Context, ex *executorRun, reason messages.
 	// which executors still run from the agent's next re-registration.
 	if a.cfg.Master != nil && a.id() != "" {
 		ctx.Send(a.cfg.Master, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: ex.key.framework},
-			ExecutorId: &messages.ExecutorID{Value: ex.key.executor}, AgentId: a.agentID(), Status: ex.exitStatus, Message: why})
+			ExecutorId: &messages.ExecutorID{Value: ex.key.executor}, AgentId: a.agentID(), Status: ex.exitStatus, Signal: ex.exitSignal, Message: why})
 	}
 	ctx.ActorSystem().EventStream.Publish(ExecutorEnded{FrameworkID: ex.key.framework, ExecutorID: ex.key.executor})
 }

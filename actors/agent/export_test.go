@@ -30,3 +30,9 @@ func TaskCheckpointPath(workDir, framework, task string) string {
 
 // CheckpointExt ends the name of every checkpoint file.
 const CheckpointExt = checkpointExt
+
+// ExecutorCheckpointPath is where an agent with work dir workDir keeps the
+// checkpoint of an executor.
+func ExecutorCheckpointPath(workDir, framework, executor string) string {
+	return (&agent{cfg: Config{WorkDir: workDir}}).executorCheckpointPath(executorKey{framework, executor})
+}

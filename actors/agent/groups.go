@@ -287,13 +287,18 @@ func (a *agent) killGroupMember(ctx actor.Context, m *taskRun, reason messages.T
 	m.container.Kill(m.grace)
 }
 
-// groupExecutorID is the executor of run's task group (in its status
-// updates, as Mesos gives a task group's), or nil for a task alone.
-func (run *taskRun) groupExecutorID() *messages.ExecutorID {
-	if run.group == nil {
-		return nil
+// executorID is the executor run's status updates name, as Mesos' agent
+// names it in every update of a task with an executor (its own and the
+// agent's, such as TASK_FAILED when the executor exited): the task
+// group's, the task's custom executor, or nil for a command task.
+func (run *taskRun) executorID() *messages.ExecutorID {
+	switch {
+	case run.group != nil:
+		return &messages.ExecutorID{Value: run.group.executorID}
+	case run.info.GetExecutor() != nil:
+		return &messages.ExecutorID{Value: run.info.GetExecutor().GetExecutorId().GetValue()}
 	}
-	return &messages.ExecutorID{Value: run.group.executorID}
+	return nil
 }
 
 // groupCgroupParent names the parent cgroup of a task group whose first

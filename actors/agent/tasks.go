@@ -359,7 +359,7 @@ func (a *agent) emit(ctx actor.Context, run *taskRun, state messages.TaskState, 
 		Status: &messages.TaskStatus{
 			TaskId: run.info.TaskId, State: state, Message: text, Reason: reason, AgentId: a.info.Id,
 			TimestampUnixNano: a.cfg.Clock.Now().UnixNano(), Uuid: uuid, ExitCode: exitCode, Healthy: run.healthy(),
-			CheckStatus: run.checkStatus(), ExecutorId: run.groupExecutorID(),
+			CheckStatus: run.checkStatus(), ExecutorId: run.executorID(),
 		},
 		MasterEpoch: a.epoch,
 	}

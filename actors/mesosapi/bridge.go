@@ -107,6 +107,10 @@ func (b *bridge) Receive(ctx actor.Context) {
 			AgentId: &mesos.AgentID{Value: proto.String(m.GetAgentId().GetValue())}, ExecutorId: &mesos.ExecutorID{Value: proto.String(m.GetExecutorId().GetValue())}, Data: m.Data}})
 	case *messages.FrameworkFailedOver:
 		b.fail(ctx, "Framework failed over")
+	case *messages.ExecutorExited:
+		b.emit(ctx, executorFailureOut(m))
+	case *messages.AgentLost:
+		b.emit(ctx, agentFailureOut(m))
 	case *messages.AgentDraining:
 		b.handleDraining(ctx, m)
 	case *messages.AgentDrainEnded:

@@ -184,3 +184,35 @@ func inverseOfferOut(m *messages.AgentDraining, frameworkID string, now time.Tim
 		Unavailability: &mesos.Unavailability{Start: &mesos.TimeInfo{Nanoseconds: proto.Int64(start)}},
 	}}}}
 }
+
+// executorFailureOut is Mesos' FAILURE event for an executor's exit
+// (evolve(ExitedExecutorMessage)): its agent, its ID and how it ended.
+func executorFailureOut(m *messages.ExecutorExited) *sched.Event {
+	return &sched.Event{Type: sched.Event_FAILURE.Enum(), Failure: &sched.Event_Failure{
+		AgentId:    &mesos.AgentID{Value: proto.String(m.GetAgentId().GetValue())},
+		ExecutorId: &mesos.ExecutorID{Value: proto.String(m.GetExecutorId().GetValue())},
+		Status:     proto.Int32(waitStatus(m.GetStatus(), m.GetSignal())),
+	}}
+}
+
+// agentFailureOut is Mesos' FAILURE event for a lost agent
+// (evolve(LostSlaveMessage)): the agent alone.
+func agentFailureOut(m *messages.AgentLost) *sched.Event {
+	return &sched.Event{Type: sched.Event_FAILURE.Enum(), Failure: &sched.Event_Failure{
+		AgentId: &mesos.AgentID{Value: proto.String(m.GetAgentId().GetValue())},
+	}}
+}
+
+// waitStatus is an executor's end as Mesos reports it in FAILURE.status:
+// the stat_loc of waitpid, which schedulers read with WEXITSTATUS and
+// WTERMSIG (code c is c<<8, signal N is N), not Agora's exit code (c, or
+// 128+N with the signal apart); -1, unknown, stays -1, as Mesos sends it.
+func waitStatus(code, signal int32) int32 {
+	switch {
+	case signal > 0:
+		return signal & 0x7f
+	case code >= 0:
+		return (code & 0xff) << 8
+	}
+	return -1
+}

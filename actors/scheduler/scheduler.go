@@ -17,6 +17,13 @@
 //	                       or its maintenance window is over)
 //	*DemandUnfit           units stated with ReviveForUnits fit no agent of the
 //	                       cluster: they will not be offered until one registers
+//	*ExecutorExited        one of the framework's executors ended on an agent
+//	                       (Mesos' executorLost): its status is the exit code
+//	                       (128+N for signal N, then Signal is N; -1 unknown).
+//	                       Its unfinished tasks end by their own status updates
+//	*AgentLost             an agent left the cluster: unreachable, shut down or
+//	                       removed (Mesos' slaveLost). Its tasks' fates come as
+//	                       their status updates; an unreachable one may return
 //	Disconnected           the connection to the master is lost (this package)
 //	Unanswered             a subscription went unanswered; still trying (this package)
 //
@@ -266,6 +273,15 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			s.deliver(ctx, m)
 		}
 	case *messages.RescindOffer:
+		if s.fresh(m.MasterEpoch) {
+			s.deliver(ctx, m)
+		}
+	case *messages.ExecutorExited:
+		if s.fresh(m.MasterEpoch) {
+			s.log.Info("executor exited", "agent_id", m.GetAgentId().GetValue(), "executor_id", m.GetExecutorId().GetValue(), "status", m.Status)
+			s.deliver(ctx, m)
+		}
+	case *messages.AgentLost:
 		if s.fresh(m.MasterEpoch) {
 			s.deliver(ctx, m)
 		}

@@ -152,6 +152,7 @@ func (c *Core) AgentUnreachable(id string, now time.Time) Ready {
 		return c.ready()
 	}
 	c.agentGone(c.books.agents[id], false, messages.TaskStatusReason_REASON_AGENT_UNREACHABLE, "agent unreachable: missed heartbeats", now)
+	c.tellAgentLost(id)
 	c.armRemoval(id, now)
 	c.cfg.Metrics.Count(UnreachableEvents, "", 1)
 	c.log.Warn("agent unreachable: missed heartbeats", "agent_id", id, "max_misses", c.cfg.Liveness.MaxMisses)
@@ -169,6 +170,7 @@ func (c *Core) UnregisterAgent(p Peer, msg *messages.UnregisterAgent, now time.T
 	}
 	if a, ok := c.books.agents[id]; ok && a.reachable {
 		c.agentGone(a, true, messages.TaskStatusReason_REASON_AGENT_REMOVED, "agent shut down", now)
+		c.tellAgentLost(id)
 	}
 	if !c.books.removeAgent(id) {
 		c.reject(p.Endpoint, messages.Error_UNKNOWN_AGENT, "agent "+id+" is not registered", msg)
@@ -207,6 +209,21 @@ func (c *Core) agentGone(a *agentRecord, lost bool, reason messages.TaskStatusRe
 			state = c.goneState(t)
 		}
 		c.markTask(t, state, reason, why, now)
+	}
+}
+
+// tellAgentLost tells every connected scheduler that an agent is lost
+// (AgentLost), after its tasks' updates, as Mesos' sendSlaveLost tells
+// every framework whenever it removes an agent (unreachable, shut down or
+// marked gone), whether or not the framework ran anything there. An agent
+// that was already unreachable is not lost again.
+func (c *Core) tellAgentLost(id string) {
+	// One message for all: nobody changes what the core sends.
+	lost := &messages.AgentLost{AgentId: &messages.AgentID{Value: id}, MasterEpoch: c.epoch()}
+	for _, f := range ordered(c.books.frameworks, strings.Compare) {
+		if f.connected && !f.tearingDown {
+			c.send(f.conn, lost)
+		}
 	}
 }
 

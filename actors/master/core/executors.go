@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	policy "github.com/agora-sched/agora/allocator"
@@ -131,7 +132,14 @@ func (b *Books) dropExecutors(agentID, frameworkID string) {
 }
 
 // ExecutorExited is an agent saying one of its executors ended: its
-// resources go back to the allocator.
+// resources go back to the allocator, and its framework's scheduler is
+// told, if connected (Mesos' Master::exitedExecutor: executorLost, the v1
+// API's FAILURE). Like Mesos, the master leaves the executor's tasks to
+// the agent, which ends those the executor had not finished with status
+// updates of their own (TASK_FAILED, REASON_EXECUTOR_TERMINATED): each
+// task ends once, by its reliable update, whether or not this reaches the
+// scheduler. An exit the books do not know (a retry, an executor of a
+// removed framework, an unreachable agent's) is not told.
 func (c *Core) ExecutorExited(p Peer, msg *messages.ExecutorExited, now time.Time) Ready {
 	agentID := msg.GetAgentId().GetValue()
 	a, ok := c.books.agents[agentID]
@@ -150,6 +158,11 @@ func (c *Core) ExecutorExited(p Peer, msg *messages.ExecutorExited, now time.Tim
 	c.log.Info("executor exited; its resources are freed", "agent_id", agentID, "framework_id", ex.key.framework, "executor_id", ex.key.executor,
 		"status", msg.GetStatus(), "resources", ex.res.String())
 	c.freeExecutor(ex)
+	if f, ok := c.books.frameworks[ex.key.framework]; ok && f.connected && !f.tearingDown {
+		c.send(f.conn, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: ex.key.framework},
+			ExecutorId: &messages.ExecutorID{Value: ex.key.executor}, AgentId: &messages.AgentID{Value: agentID},
+			Status: msg.GetStatus(), Signal: msg.GetSignal(), Message: exitText(msg.GetMessage()), MasterEpoch: c.epoch()})
+	}
 	return c.ready()
 }
 
@@ -211,4 +224,13 @@ func (c *Core) adoptExecutor(k executorKey, r *messages.RunningExecutor) (*execu
 		return nil, err
 	}
 	return c.books.addExecutor(f, k.agent, r.GetRole(), r.GetInfo(), res), nil
+}
+
+// exitText is an agent's words on how an executor ended as the master
+// forwards them: cut to messages.MaxStatusMessage, as a task status's.
+func exitText(s string) string {
+	if len(s) <= messages.MaxStatusMessage {
+		return s
+	}
+	return strings.ToValidUTF8(s[:messages.MaxStatusMessage], "") + " …(truncated)"
 }

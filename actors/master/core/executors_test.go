@@ -1,8 +1,10 @@
 package core
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	policy "github.com/agora-sched/agora/allocator"
 	"github.com/agora-sched/agora/messages"
@@ -233,5 +235,18 @@ func TestExecutorsForgottenWithAgentOrFramework(t *testing.T) {
 	}
 	if err := booksAgree(w.c); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An agent's words on how an executor ended are forwarded to its
+// scheduler bounded, as a task status's are, and still valid UTF-8.
+func TestExecutorExitTextIsBounded(t *testing.T) {
+	long := strings.Repeat("é", messages.MaxStatusMessage) // two bytes each
+	got := exitText(long)
+	if len(got) > messages.MaxStatusMessage+len(" …(truncated)") || !utf8.ValidString(got) || !strings.HasSuffix(got, "(truncated)") {
+		t.Fatalf("forwarded %d bytes (valid UTF-8: %v); want at most %d and a truncation mark", len(got), utf8.ValidString(got), messages.MaxStatusMessage)
+	}
+	if short := "the executor exited with code 3"; exitText(short) != short {
+		t.Fatalf("a short text was changed: %q", exitText(short))
 	}
 }

@@ -39,6 +39,9 @@ func (c *Core) RemoveAgent(p Peer, msg *messages.RemoveAgent, now time.Time) Rea
 		c.markTask(t, messages.TaskState_TASK_GONE_BY_OPERATOR, messages.TaskStatusReason_REASON_AGENT_REMOVED_BY_OPERATOR, why, now)
 		ended++
 	}
+	if a.reachable {
+		c.tellAgentLost(id)
+	}
 	c.books.removeAgent(id)
 	c.books.gone.add(id, GoneAgents)
 	c.emit(ForgetAgent{AgentID: id})

@@ -303,6 +303,17 @@ func msgLine(m proto.Message) string {
 		return "AgentDrainEnded " + m.AgentId.GetValue()
 	case *messages.DemandUnfit:
 		return demandUnfit(m)
+	case *messages.ExecutorExited:
+		text := fmt.Sprintf("ExecutorExited %s/%s on %s status=%d", m.FrameworkId.GetValue(), m.ExecutorId.GetValue(), m.AgentId.GetValue(), m.Status)
+		if m.Signal != 0 {
+			text += fmt.Sprintf(" signal=%d", m.Signal)
+		}
+		if m.Message != "" {
+			text += fmt.Sprintf(" %q", m.Message)
+		}
+		return text
+	case *messages.AgentLost:
+		return "AgentLost " + m.AgentId.GetValue()
 	case *messages.KillExecutor:
 		return fmt.Sprintf("KillExecutor %s/%s on %s", m.FrameworkId.GetValue(), m.ExecutorId.GetValue(), m.AgentId.GetValue())
 	}

@@ -542,10 +542,20 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 		r = e.c.KillExecutor(e.peerAs(t, d, arg(t, d, "conn", name)), msg, e.now)
 
 	case "executor-exited":
-		// An agent says one of its executors ended.
+		// An agent says one of its executors ended (status: its exit
+		// code, signal: the signal that ended it, message: how).
 		agentName := arg(t, d, "agent", "a1")
+		status, err := strconv.Atoi(arg(t, d, "status", "0"))
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		signal, err := strconv.Atoi(arg(t, d, "signal", "0"))
+		if err != nil {
+			t.Fatalf("signal: %v", err)
+		}
 		r = e.c.ExecutorExited(e.peerAs(t, d, agentName), &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: e.frameworkID(arg(t, d, "fw", "f1"))},
-			ExecutorId: &messages.ExecutorID{Value: arg(t, d, "executor", "e1")}, AgentId: &messages.AgentID{Value: e.agentIDOr(agentName)}}, e.now)
+			ExecutorId: &messages.ExecutorID{Value: arg(t, d, "executor", "e1")}, AgentId: &messages.AgentID{Value: e.agentIDOr(agentName)},
+			Status: int32(status), Signal: int32(signal), Message: arg(t, d, "message", "")}, e.now)
 
 	case "status":
 		// An agent's status update; uuid makes it one the framework must
@@ -555,6 +565,9 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			State: messages.TaskState(messages.TaskState_value["TASK_"+arg(t, d, "state", "RUNNING")])}
 		if u := arg(t, d, "uuid", ""); u != "" {
 			st.Uuid = []byte(u)
+		}
+		if reason := arg(t, d, "reason", ""); reason != "" {
+			st.Reason = messages.TaskStatusReason(messages.TaskStatusReason_value["REASON_"+reason])
 		}
 		if age := arg(t, d, "age", ""); age != "" { // stamped by the agent this long ago
 			st.TimestampUnixNano = e.now.Add(-dur(t, age)).UnixNano()

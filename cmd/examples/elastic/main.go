@@ -93,6 +93,13 @@ func (e *Elastic) Receive(d *scheduler.Driver, ev any) {
 		// elsewhere: the agent is offered to nobody while it drains.
 		e.Log.Info("agent draining: tasks left there at the deadline are killed and run again elsewhere",
 			"agent_id", ev.AgentId.GetValue(), "deadline", time.Unix(0, ev.DeadlineUnixNano).Format(time.RFC3339))
+	case *messages.ExecutorExited:
+		// Its unfinished tasks end by their own updates (TASK_FAILED,
+		// REASON_EXECUTOR_TERMINATED), counted below.
+		e.Log.Warn("executor exited", "agent_id", ev.GetAgentId().GetValue(), "executor_id", ev.GetExecutorId().GetValue(),
+			"status", ev.Status, "how", ev.Message)
+	case *messages.AgentLost:
+		e.Log.Warn("agent lost; its tasks' updates say what became of them", "agent_id", ev.GetAgentId().GetValue())
 	case *messages.Offers:
 		zero := 0.0
 		for _, o := range ev.Offers {
