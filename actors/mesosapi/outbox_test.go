@@ -85,3 +85,53 @@ type countingWriter struct {
 }
 
 func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; return w.buf.Write(p) }
+
+// An event encoded behind recordRoom and framed in place is the record
+// AppendRecord makes of it, whatever the length's digits.
+func TestFrameInPlaceIsAppendRecord(t *testing.T) {
+	for _, n := range []int{0, 1, 9, 10, 99, 100, 12345, 1 << 20} {
+		msg := bytes.Repeat([]byte{'m'}, n)
+		got := frame(append(recordBuffer(nil), msg...))
+		if want := AppendRecord(nil, msg); !bytes.Equal(got, want) {
+			t.Fatalf("a %d-byte event framed in place: %.20q...; want %.20q...", n, got, want)
+		}
+	}
+}
+
+// A large record put on an empty outbox is queued as it is (no copy: its
+// buffer becomes the pending one, the emptied one handed back); records
+// behind it are appended to it, a large one behind others is copied, and
+// the bound holds for both kinds.
+func TestOutboxAdoptsALargeRecord(t *testing.T) {
+	o := newOutbox(3)
+	small := []byte("first")
+	o.pending = append(make([]byte, 0, 64), "x"...)[:0] // an emptied spare, as take leaves it
+	spare := o.pending
+	large := frame(append(recordBuffer(nil), bytes.Repeat([]byte{'L'}, 2*keepBytes)...))
+	old, adopted, ok := o.putRecord(large)
+	if !ok || !adopted || &o.pending[0] != &large[0] {
+		t.Fatalf("a large record on an empty outbox: adopted %v, ok %v, or copied", adopted, ok)
+	}
+	if cap(old) != cap(spare) {
+		t.Fatalf("handed back a %d-byte buffer; want the emptied pending one (%d)", cap(old), cap(spare))
+	}
+	if _, adopted, ok := o.putRecord(frame(append(recordBuffer(nil), small...))); !ok || adopted {
+		t.Fatalf("a small record behind it: adopted %v, ok %v", adopted, ok)
+	}
+	large2 := frame(append(recordBuffer(nil), bytes.Repeat([]byte{'M'}, 2*keepBytes)...))
+	if _, adopted, ok := o.putRecord(large2); !ok || adopted {
+		t.Fatalf("a large record behind others: adopted %v, ok %v; want copied", adopted, ok)
+	}
+	if _, _, ok := o.putRecord(large2); ok {
+		t.Fatal("a fourth record was queued past a bound of 3")
+	}
+	<-o.ready
+	var w countingWriter
+	if _, err := o.writeTo(&w, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := AppendRecord(AppendRecord(AppendRecord(nil, bytes.Repeat([]byte{'L'}, 2*keepBytes)), small), bytes.Repeat([]byte{'M'}, 2*keepBytes))
+	if !bytes.Equal(w.buf.Bytes(), want) || w.writes != 1 {
+		t.Fatalf("wrote %d bytes in %d writes; want the three records, %d bytes in 1", w.buf.Len(), w.writes, len(want))
+	}
+}
