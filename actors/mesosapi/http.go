@@ -311,21 +311,22 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 	// takes at once (the bridge's Schedule never waits, so run is never
 	// ready while ready is).
 	var spare []byte
+	var wrote bool
 	for {
 		select {
 		case fn := <-st.run:
 			fn() // the bridge's messages: what they queued is written next
 		case <-st.out.ready:
-			if spare, err = st.out.writeTo(w, spare); err != nil {
+			if spare, wrote, err = st.out.writeTo(w, spare); err != nil {
 				s.cfg.System.Root.Send(st.bridge, streamClosed{})
 				return
 			}
-			if len(spare) > 0 {
+			if wrote {
 				flusher.Flush()
 			}
 		case <-st.done:
 			// The bridge's last records (an ERROR) go out before the end.
-			if spare, _ = st.out.writeTo(w, spare); len(spare) > 0 {
+			if _, wrote, _ = st.out.writeTo(w, spare); wrote {
 				flusher.Flush()
 			}
 			return

@@ -112,20 +112,22 @@ func (o *outbox) put(msg []byte) bool {
 	return true
 }
 
-// putRecord queues a whole record (framed in place: frame). A large one
-// (over keepBytes: a new framework's first offers) becomes the pending
-// buffer itself when nothing is pending, so that it goes out without a
-// copy; the emptied buffer it replaces is handed back (old) for the
-// caller to reuse (adopted true). Otherwise the record is copied behind
-// the others, as put does. ok false: the writer is max records behind,
-// and the record was not queued.
+// putRecord queues a whole record (framed in place: frame). One in a
+// large buffer (over keepBytes, from largeBuffers: a new framework's first
+// offers) becomes the pending buffer itself when nothing is pending, so
+// that it goes out without a copy and the records behind it (its other
+// offers) are appended to a buffer that has room for them; the emptied
+// buffer it replaces is handed back (old) for the caller to reuse
+// (adopted true). Otherwise the record is copied behind the others, as
+// put does. ok false: the writer is max records behind, and the record
+// was not queued.
 func (o *outbox) putRecord(rec []byte) (old []byte, adopted, ok bool) {
 	o.mu.Lock()
 	if o.records >= o.max {
 		o.mu.Unlock()
 		return nil, false, false
 	}
-	if adopted = len(o.pending) == 0 && len(rec) > keepBytes; adopted {
+	if adopted = len(o.pending) == 0 && cap(rec) > keepBytes; adopted {
 		old, o.pending = o.pending, rec
 	} else {
 		o.pending = append(o.pending, rec...)
@@ -153,13 +155,15 @@ func (o *outbox) take(spare []byte) []byte {
 	return out
 }
 
-// writeTo writes what is pending to w, then hands back the buffer to
-// reuse as take's spare. Nothing pending writes nothing.
-func (o *outbox) writeTo(w io.Writer, spare []byte) ([]byte, error) {
+// writeTo writes what is pending to w (wrote: there was some), then
+// hands back the buffer to reuse as take's spare; a large one goes back to
+// largeBuffers at once, for the next large event (a new framework's
+// offers come four events at a time). Nothing pending writes nothing.
+func (o *outbox) writeTo(w io.Writer, spare []byte) (next []byte, wrote bool, err error) {
 	batch := o.take(spare)
 	if len(batch) == 0 {
-		return batch, nil
+		return batch, false, nil
 	}
-	_, err := w.Write(batch)
-	return batch, err
+	_, err = w.Write(batch)
+	return release(batch), true, err
 }

@@ -25,7 +25,7 @@ func TestOutboxCoalescesABurstIntoOneWrite(t *testing.T) {
 	default:
 	}
 	var w countingWriter
-	first, err := o.writeTo(&w, nil)
+	first, _, err := o.writeTo(&w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,15 +34,15 @@ func TestOutboxCoalescesABurstIntoOneWrite(t *testing.T) {
 	}
 	// Nothing pending: the next wake-up (a token left by a put that raced
 	// with take) writes nothing.
-	spare, err := o.writeTo(&w, first)
-	if err != nil || len(spare) != 0 || w.writes != 1 {
-		t.Fatalf("empty outbox wrote: %q %v, %d writes", spare, err, w.writes)
+	spare, wrote, err := o.writeTo(&w, first)
+	if err != nil || wrote || w.writes != 1 {
+		t.Fatalf("empty outbox wrote: %v %v, %d writes", wrote, err, w.writes)
 	}
 	// The buffers are swapped, not reallocated, while they stay small:
 	// the first batch's buffer holds the next.
 	o.put([]byte("g"))
 	<-o.ready
-	if got, _ := o.writeTo(&w, spare); &got[0] != &first[:1][0] {
+	if got, _, _ := o.writeTo(&w, spare); &got[:1][0] != &first[:1][0] {
 		t.Fatal("the written buffer was not reused")
 	}
 }
@@ -57,7 +57,7 @@ func TestOutboxBoundsTheBacklog(t *testing.T) {
 	if o.put([]byte("3")) {
 		t.Fatal("a third record was queued past a bound of 2")
 	}
-	if _, err := o.writeTo(io.Discard, nil); err != nil {
+	if _, _, err := o.writeTo(io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !o.put([]byte("4")) {
@@ -65,13 +65,16 @@ func TestOutboxBoundsTheBacklog(t *testing.T) {
 	}
 }
 
-// A large record's buffer is not kept once written.
+// A large record's buffer is not kept by the stream once written (it
+// goes back to largeBuffers), nor taken as the pending buffer.
 func TestOutboxDropsLargeBuffers(t *testing.T) {
 	o := newOutbox(2)
 	o.put([]byte(strings.Repeat("x", 2*keepBytes)))
-	big, _ := o.writeTo(io.Discard, nil)
+	if spare, _, _ := o.writeTo(io.Discard, nil); cap(spare) > keepBytes {
+		t.Fatalf("the writer kept a %d-byte buffer", cap(spare))
+	}
 	o.put([]byte("y"))
-	if got := o.take(big); cap(got) > keepBytes {
+	if got := o.take(make([]byte, 0, 2*keepBytes)); cap(got) > keepBytes {
 		t.Fatalf("pending kept a %d-byte buffer", cap(got))
 	}
 	if o.pending != nil {
@@ -127,7 +130,7 @@ func TestOutboxAdoptsALargeRecord(t *testing.T) {
 	}
 	<-o.ready
 	var w countingWriter
-	if _, err := o.writeTo(&w, nil); err != nil {
+	if _, _, err := o.writeTo(&w, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := AppendRecord(AppendRecord(AppendRecord(nil, bytes.Repeat([]byte{'L'}, 2*keepBytes)), small), bytes.Repeat([]byte{'M'}, 2*keepBytes))
