@@ -26,9 +26,6 @@ type stream struct {
 	// out holds encoded records for the HTTP response, bounded: a client
 	// that falls that far behind is cut off (it subscribes again).
 	out *outbox
-	// run takes the bridge's mailbox runs from its dispatcher while the
-	// HTTP handler waits (streamDispatcher).
-	run chan func()
 	// result answers the subscription once: nil (subscribed) or why not.
 	result chan *subscribeError
 	// done is closed when the bridge ends the stream.
@@ -38,31 +35,6 @@ type stream struct {
 	mu          sync.Mutex
 	frameworkID string // set once subscribed
 }
-
-// streamDispatcher runs a bridge's mailbox on its stream's HTTP handler
-// goroutine when that goroutine is idle (waiting for the subscription's
-// answer or for records to write), and on a goroutine of its own, as
-// protoactor's default dispatcher does, when it is not. An event then
-// goes from the master to the client with one goroutine hand-off fewer:
-// the goroutine that encodes it writes it. On a busy machine each
-// hand-off is a wait for a core (the p99 of SUBSCRIBE to first OFFERS,
-// docs/benchmarks.md). The handler is never made to wait for the bridge,
-// nor the bridge for the handler: the send only happens if the handler
-// is parked on run; and while the handler writes, the bridge runs apart
-// and the outbox's bound on a slow client holds as before.
-type streamDispatcher chan func()
-
-// Schedule implements actor.Dispatcher.
-func (d streamDispatcher) Schedule(fn func()) {
-	select {
-	case d <- fn:
-	default:
-		go fn()
-	}
-}
-
-// Throughput implements actor.Dispatcher: protoactor's default.
-func (streamDispatcher) Throughput() int { return 300 }
 
 func (s *stream) end() { s.doneOnce.Do(func() { close(s.done) }) }
 

@@ -270,24 +270,17 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 		return
 	}
 	st := &stream{id: newStreamID(), codec: out, who: id, header: id.Header(), master: master,
-		out: newOutbox(s.cfg.StreamBuffer), run: make(chan func()), result: make(chan *subscribeError, 1), done: make(chan struct{})}
+		out: newOutbox(s.cfg.StreamBuffer), result: make(chan *subscribeError, 1), done: make(chan struct{})}
 	log := s.cfg.Logger.With("stream", st.id, "framework", fw.info.GetName(), "principal", id.String())
 	b := &bridge{srv: s, st: st, fw: fw, suppressed: sub.GetSuppressedRoles(), log: log}
-	// While this handler waits, the bridge's messages run here
-	// (streamDispatcher): no hand-off between it and the writer below.
-	st.bridge = s.cfg.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithDispatcher(streamDispatcher(st.run))))
+	st.bridge = s.cfg.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }))
 
 	var refused *subscribeError
-	for answered := false; !answered; {
-		select {
-		case fn := <-st.run:
-			fn()
-		case refused = <-st.result:
-			answered = true
-		case <-r.Context().Done():
-			s.cfg.System.Root.Send(st.bridge, streamClosed{})
-			return
-		}
+	select {
+	case refused = <-st.result:
+	case <-r.Context().Done():
+		s.cfg.System.Root.Send(st.bridge, streamClosed{})
+		return
 	}
 	if refused != nil {
 		log.Warn("Mesos framework subscription refused", "status", refused.status, "err", refused.text)
@@ -306,16 +299,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 	// Each wake-up writes every record queued since the last, then
-	// flushes once. The bridge's messages run here while nothing is to be
-	// written; a record they queue leaves the ready token the next select
-	// takes at once (the bridge's Schedule never waits, so run is never
-	// ready while ready is).
+	// flushes once.
 	var spare []byte
 	var wrote bool
 	for {
 		select {
-		case fn := <-st.run:
-			fn() // the bridge's messages: what they queued is written next
 		case <-st.out.ready:
 			if spare, wrote, err = st.out.writeTo(w, spare); err != nil {
 				s.cfg.System.Root.Send(st.bridge, streamClosed{})

@@ -138,32 +138,3 @@ func TestOutboxAdoptsALargeRecord(t *testing.T) {
 		t.Fatalf("wrote %d bytes in %d writes; want the three records, %d bytes in 1", w.buf.Len(), w.writes, len(want))
 	}
 }
-
-// streamDispatcher hands a mailbox run to a goroutine parked on it, and
-// never waits for one: with nobody receiving, the run goes to a new
-// goroutine, as protoactor's default dispatcher does.
-func TestStreamDispatcherNeverWaits(t *testing.T) {
-	d := streamDispatcher(make(chan func()))
-	ran := make(chan string, 2)
-	d.Schedule(func() { ran <- "alone" }) // nobody receives: a goroutine of its own
-	if got := <-ran; got != "alone" {
-		t.Fatalf("ran %q", got)
-	}
-	took := make(chan struct{})
-	go func() {
-		fn := <-d
-		fn()
-		close(took)
-	}()
-	// The receiver may not be parked yet: until it is, each run goes to a
-	// goroutine of its own; once it takes one, that one ran on it.
-	for taken := false; !taken; {
-		d.Schedule(func() { ran <- "run" })
-		<-ran
-		select {
-		case <-took:
-			taken = true
-		default:
-		}
-	}
-}
