@@ -70,7 +70,8 @@ type bridge struct {
 	suppressed []string
 	log        *slog.Logger
 	subscribed bool
-	// scratch is where events are encoded, reused from one to the next.
+	// scratch is where events are encoded, reused from one to the next
+	// (or swapped with the outbox's emptied buffer: outbox.putRecord).
 	scratch []byte
 	// inverse is the inverse offer outstanding on this stream for each
 	// draining agent, by agent ID: what RESCIND_INVERSE_OFFER names when
@@ -222,8 +223,8 @@ func (b *bridge) handleUpdate(ctx actor.Context, m *messages.StatusUpdate) {
 		return
 	}
 	if b.st.codec.MediaType == MediaJSON {
-		if rec, ok := appendUpdateJSON(b.scratch[:0], st); ok {
-			b.put(ctx, rec, "UPDATE")
+		if buf, ok := appendUpdateJSON(recordBuffer(b.scratch), st); ok {
+			b.put(ctx, buf, "UPDATE")
 			return
 		}
 	}
@@ -238,12 +239,21 @@ func (b *bridge) handleOffers(ctx actor.Context, m *messages.Offers) {
 	if b.st.codec.MediaType == MediaJSON {
 		direct = appendOffersJSON
 	}
-	if rec, ok := direct(b.scratch[:0], m.Offers, b.fw.multiRole, b.fw.refinement); ok {
-		b.put(ctx, rec, "OFFERS")
+	buf := b.scratch
+	if len(m.Offers) > largeOffers {
+		buf = largeBuffer(buf, len(m.Offers)*offerBytes)
+	}
+	if buf, ok := direct(recordBuffer(buf), m.Offers, b.fw.multiRole, b.fw.refinement); ok {
+		b.put(ctx, buf, "OFFERS")
 		return
 	}
 	b.emit(ctx, &sched.Event{Type: sched.Event_OFFERS.Enum(), Offers: &sched.Event_Offers{Offers: offersOut(m.Offers, b.fw.multiRole, b.fw.refinement)}})
 }
+
+// largeOffers is how many offers make an OFFERS event worth a buffer of
+// largeBuffers, and offerBytes about what one offer takes encoded (a
+// few scalar resources and attributes; JSON's is larger).
+const largeOffers, offerBytes = 64, 1024
 
 // subscribeFrameworkName is how the master's Error names the request it
 // refuses when it refuses a subscription.
@@ -304,21 +314,24 @@ func answer(result chan *subscribeError, e *subscribeError) {
 // emit encodes ev onto the stream; a client too slow to keep up is cut
 // off.
 func (b *bridge) emit(ctx actor.Context, ev *sched.Event) {
-	rec, err := b.st.codec.Append(b.scratch[:0], ev)
+	buf, err := b.st.codec.Append(recordBuffer(b.scratch), ev)
 	if err != nil {
 		b.log.Error("mesosapi: cannot encode an event; dropped", "type", ev.GetType().String(), "err", err)
 		return
 	}
-	b.put(ctx, rec, ev.GetType().String())
+	b.put(ctx, buf, ev.GetType().String())
 }
 
-// put queues an encoded event on the stream, keeping its buffer for the
-// next one unless it grew large.
-func (b *bridge) put(ctx actor.Context, rec []byte, event string) {
-	if cap(rec) <= keepBytes {
-		b.scratch = rec
+// put queues an event encoded behind recordRoom (recordBuffer) on the
+// stream, and keeps its buffer for the next one, or the one the outbox
+// handed back for it (a large one goes back to largeBuffers).
+func (b *bridge) put(ctx actor.Context, buf []byte, event string) {
+	old, adopted, ok := b.st.out.putRecord(frame(buf))
+	if adopted {
+		buf = old // buf is the outbox's now
 	}
-	if !b.st.out.put(rec) {
+	b.scratch = release(buf)
+	if !ok {
 		b.log.Warn("Mesos framework's stream is too far behind; closing it (the framework subscribes again)", "buffered", b.st.out.max, "event", event)
 		b.subscribed = false
 		ctx.Stop(ctx.Self())

@@ -301,19 +301,20 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, in Codec, id 
 	// Each wake-up writes every record queued since the last, then
 	// flushes once.
 	var spare []byte
+	var wrote bool
 	for {
 		select {
 		case <-st.out.ready:
-			if spare, err = st.out.writeTo(w, spare); err != nil {
+			if spare, wrote, err = st.out.writeTo(w, spare); err != nil {
 				s.cfg.System.Root.Send(st.bridge, streamClosed{})
 				return
 			}
-			if len(spare) > 0 {
+			if wrote {
 				flusher.Flush()
 			}
 		case <-st.done:
 			// The bridge's last records (an ERROR) go out before the end.
-			if spare, _ = st.out.writeTo(w, spare); len(spare) > 0 {
+			if _, wrote, _ = st.out.writeTo(w, spare); wrote {
 				flusher.Flush()
 			}
 			return
