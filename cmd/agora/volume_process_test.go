@@ -13,7 +13,8 @@ import (
 
 // Persistent volumes on real processes (issue 17, item 2): an operator
 // reserves disk for prod; a task of prod creates a volume on it (agora run
-// --volume) and writes a file there; a second task of prod reads it back;
+// --volume) and writes a file there; a second task of prod reads it back,
+// a third mounting it read-only (--read-only) reads it and cannot write;
 // after the agent is SIGKILLed and restarted the volume is still there and
 // a third task reads the file again. The same holds on a static
 // reservation (the agent's --resources reserve the disk for prod), as
@@ -38,10 +39,11 @@ func volumeProcesses(t *testing.T, static bool) {
 			"--work-dir", wd, "--tls-dir", agentDir(t, "host-a"), "--resources", resources)
 		return p
 	}
-	run := func(shell string) (string, error) {
+	run := func(shell string, flags ...string) (string, error) {
 		t.Helper()
-		out, err := exec.Command(agoraBin, "run", "--master", m.Remoting, "--timeout", "20s", "--role", "prod", "--reserved",
-			"--cpus", "0.5", "--mem", "64", "--volume", "db:state:256", "--", "sh", "-c", shell).CombinedOutput()
+		args := append([]string{"run", "--master", m.Remoting, "--timeout", "20s", "--role", "prod", "--reserved",
+			"--cpus", "0.5", "--mem", "64", "--volume", "db:state:256"}, flags...)
+		out, err := exec.Command(agoraBin, append(args, "--", "sh", "-c", shell)...).CombinedOutput()
 		return string(out), err
 	}
 	agent := startAgent()
@@ -64,6 +66,14 @@ func volumeProcesses(t *testing.T, static bool) {
 	}
 	if out, err := run("cat state/f"); err != nil || !strings.Contains(out, "kept-across-tasks") || strings.Contains(out, "creating volume") {
 		t.Fatalf("the second task, on the offered volume: %v\n%s", err, out)
+	}
+	// Mounted read-only (Mesos' mode RO), the volume is read, and the
+	// kernel refuses the task's write.
+	if out, err := run("cat state/f && echo changed > state/f", "--read-only"); err == nil || !strings.Contains(out, "kept-across-tasks") || !strings.Contains(out, "Read-only file system") {
+		t.Fatalf("a task mounting the volume read-only: %v; want its read, then its write refused with Read-only file system\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "kept-across-tasks\n" {
+		t.Fatalf("after the read-only task the volume holds %q (%v); want it unchanged", b, err)
 	}
 
 	agent.signal(syscall.SIGKILL)

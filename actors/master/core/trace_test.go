@@ -880,12 +880,23 @@ func mustInt(t *testing.T, s string) int {
 func volumeResource(t *testing.T, s string) *messages.Resource {
 	t.Helper()
 	p := strings.Split(s, ":")
-	if len(p) != 4 {
-		t.Fatalf("volume %q: want role:id:path:mib", s)
+	if len(p) < 4 {
+		t.Fatalf("volume %q: want role:id:path:mib[:ro][:shared]", s)
 	}
 	mib, err := strconv.ParseFloat(p[3], 64)
 	if err != nil {
 		t.Fatalf("volume %q: %v", s, err)
 	}
-	return &messages.Resource{Name: messages.Disk, Scalar: mib, Role: p[0], Disk: &messages.DiskInfo{PersistenceId: p[1], ContainerPath: p[2]}}
+	r := &messages.Resource{Name: messages.Disk, Scalar: mib, Role: p[0], Disk: &messages.DiskInfo{PersistenceId: p[1], ContainerPath: p[2]}}
+	for _, flag := range p[4:] {
+		switch flag {
+		case "ro":
+			r.Disk.ReadOnly = true
+		case "shared":
+			r.Shared = true
+		default:
+			t.Fatalf("volume %q: flag %q: want ro or shared", s, flag)
+		}
+	}
+	return r
 }

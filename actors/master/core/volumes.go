@@ -100,6 +100,11 @@ func (c *Core) changeVolumes(principal, by string, a *agentRecord, role string, 
 		if i >= 0 {
 			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q already exists for role %s on agent %s", id, role, a.id())
 		}
+		if r.Disk.ReadOnly {
+			// Mesos: "Read-only persistent volume not supported". The
+			// mode is how one task mounts the volume, not the volume's.
+			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q is marked read-only: a volume is created read-write, and a task that should not write names it with read_only (mode RO) among its resources", id)
+		}
 		vol := &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role,
 			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: principal}}
 		if resv, ok := takeDisk(next, role, r.Scalar); ok {
