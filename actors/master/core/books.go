@@ -34,11 +34,11 @@ type Books struct {
 	removedElsewhere recentSet
 	// gone remembers agents an operator removed: their IDs may not
 	// register again (bounded, oldest forgotten first).
-	gone   recentSet
+	gone recentSet
 	// sharedCharges counts the agents' shared volume charges, so that a
 	// framework's removal walks the agents only when there are some.
 	sharedCharges int
-	offers map[string]*offerRecord
+	offers        map[string]*offerRecord
 	// bySession maps an agent process's session to the ID it registered
 	// with, so that a retried registration is not a second agent.
 	bySession map[string]string
