@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,6 +77,7 @@ func volumeProcesses(t *testing.T, static bool) {
 	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "kept-across-tasks\n" {
 		t.Fatalf("after the read-only task the volume holds %q (%v); want it unchanged", b, err)
 	}
+	sharedVolume(t, m.Remoting, m.HTTP)
 
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
@@ -123,5 +126,47 @@ func TestVolumeSurvivesMasterFailover(t *testing.T) {
 	})
 	if got := run("cat state/f"); !strings.Contains(got, "before-failover") || strings.Contains(got, "creating volume") {
 		t.Fatalf("after the failover the task did not get the volume back:\n%s", got)
+	}
+}
+
+// sharedVolume: an operator creates a shared volume on prod's reserved
+// disk of host-a (agora volumes create --shared; listed as shared), and
+// two tasks of two frameworks of prod (agora run --shared) use it at
+// once: each writes its file there and waits for the other's.
+func sharedVolume(t *testing.T, remoting, http string) {
+	t.Helper()
+	out, err := exec.Command(agoraBin, "volumes", "create", "host-a", "--role", "prod", "--shared", "pool:pool:64", "--master-http", http).CombinedOutput()
+	if err != nil {
+		t.Fatalf("agora volumes create --shared: %v\n%s", err, out)
+	}
+	waitState(t, http, func(st *messages.MasterState) bool {
+		for _, r := range agentNamed(st, "host-a").GetInfo().GetResources() {
+			if messages.IsVolume(r) && r.Disk.PersistenceId == "pool" {
+				return r.Shared
+			}
+		}
+		return false
+	})
+	out, err = exec.Command(agoraBin, "volumes", "list", "--master-http", http).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`pool\s+pool\s+64\s+yes`).Match(out) {
+		t.Fatalf("agora volumes list does not show pool as shared: %v\n%s", err, out)
+	}
+	meet := func(mine, other string) *exec.Cmd {
+		shell := fmt.Sprintf("echo %s > pool/%s && i=0; while [ ! -e pool/%s ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; cat pool/%s", mine, mine, other, other)
+		return exec.Command(agoraBin, "run", "--master", remoting, "--timeout", "20s", "--role", "prod", "--reserved",
+			"--cpus", "0.5", "--mem", "64", "--volume", "pool:pool:64", "--shared", "--", "sh", "-c", shell)
+	}
+	a, b := meet("from-a", "from-b"), meet("from-b", "from-a")
+	var aOut, bOut strings.Builder
+	a.Stdout, a.Stderr, b.Stdout, b.Stderr = &aOut, &aOut, &bOut, &bOut
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	aErr, bErr := a.Wait(), b.Wait()
+	if aErr != nil || bErr != nil || !strings.Contains(aOut.String(), "from-b") || !strings.Contains(bOut.String(), "from-a") {
+		t.Fatalf("two tasks on one shared volume at once: each should read the other's file\nfirst (%v):\n%s\nsecond (%v):\n%s", aErr, aOut.String(), bErr, bOut.String())
 	}
 }

@@ -84,7 +84,8 @@ func (c *Core) changeVolumes(principal, by string, a *agentRecord, role string, 
 		// them: say why it cannot go before saying its disk is not
 		// offered.
 		for _, r := range rs {
-			if t := volumeUser(a, role, r.Disk.PersistenceId); t != "" && r.Shared {
+			i := findVolume(a.info.Resources, role, r.Disk.PersistenceId)
+			if t := volumeUser(a, role, r.Disk.PersistenceId); t != "" && i >= 0 && a.info.Resources[i].Shared {
 				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: shared volume %q is in use by task %s: kill every task using it first", r.Disk.PersistenceId, t)
 			}
 		}
