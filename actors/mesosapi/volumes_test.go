@@ -64,3 +64,16 @@ func TestVolumeResourcesRoundTrip(t *testing.T) {
 		t.Fatalf("a disk source was taken (err %v); want ErrUnsupported", err)
 	}
 }
+
+// SHARED_RESOURCES comes in as Agora's capability: the master then offers
+// the framework shared volumes, also while in use.
+func TestSharedResourcesCapabilityIn(t *testing.T) {
+	f, err := frameworkIn(&mesos.FrameworkInfo{Name: proto.String("db"), User: proto.String("u"),
+		Capabilities: []*mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_SHARED_RESOURCES.Enum()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps := f.info.GetCapabilities(); len(caps) != 1 || caps[0] != messages.Capability_SHARED_RESOURCES {
+		t.Fatalf("capabilities %v; want SHARED_RESOURCES", caps)
+	}
+}
