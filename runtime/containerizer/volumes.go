@@ -182,8 +182,18 @@ func readOnlyView(dir, view string) error {
 	if err := os.MkdirAll(view, 0o755); err != nil {
 		return fmt.Errorf("read-only view of volume %s: %w", dir, err)
 	}
-	if readOnlyMount(view) {
-		return nil
+	for range maxVolumes {
+		if !readOnlyMount(view) {
+			break
+		}
+		if same(dir, view) {
+			return nil
+		}
+		// A view of an earlier directory of that name (the volume was
+		// destroyed and made again while its view stayed): replaced.
+		if err := unix.Unmount(view, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount the stale read-only view %s: %w", view, err)
+		}
 	}
 	if err := unix.Mount(dir, view, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("mount a read-only view of volume %s at %s: %w (mounting a volume read-only for a command task needs an agent with CAP_SYS_ADMIN, such as root; or run the task in Docker, or mount the volume read-write)", dir, view, err)
@@ -195,6 +205,17 @@ func readOnlyView(dir, view string) error {
 		return fmt.Errorf("make the view of volume %s at %s read-only: %w", dir, view, err)
 	}
 	return nil
+}
+
+// same reports whether a and b are one directory (a bind mount's root is
+// its source's inode).
+func same(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // readOnlyMount reports whether a read-only file system is mounted at dir,

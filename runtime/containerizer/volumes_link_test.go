@@ -162,3 +162,40 @@ func TestDockerTaskReadOnlyVolume(t *testing.T) {
 		t.Fatalf("the volume holds %q; want it unchanged", b)
 	}
 }
+
+// A view left from an earlier directory of the volume (destroyed and made
+// again while the view stayed) is replaced, not reused: the task reads the
+// volume it names.
+func TestReadOnlyViewOfAnotherDirectoryReplaced(t *testing.T) {
+	work := t.TempDir()
+	old, vol, view := filepath.Join(work, "old"), filepath.Join(work, "vol"), filepath.Join(work, "ro", "v1")
+	for dir, content := range map[string]string{old: "old\n", vol: "new\n"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "f"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = UnmountReadOnlyView(view) })
+	if err := readOnlyView(old, view); errors.Is(err, unix.EPERM) {
+		t.Skipf("this process may not mount (%v): read-only volumes need CAP_SYS_ADMIN", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if err := readOnlyView(vol, view); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(view, "f")); err != nil || string(b) != "new\n" {
+		t.Fatalf("the view holds %q (%v); want the volume's new\\n", b, err)
+	}
+	if err := readOnlyView(vol, view); err != nil { // kept: no second mount stacked
+		t.Fatal(err)
+	}
+	if err := UnmountReadOnlyView(view); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(view); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the view is still there (%v)", err)
+	}
+}
