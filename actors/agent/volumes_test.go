@@ -226,3 +226,67 @@ func TestSharedVolumeUsedByTasksAtOnce(t *testing.T) {
 		t.Fatalf("the read-only task ended %v (%s); want it to read both files and its write refused as Read-only file system", s.State, s.Message)
 	}
 }
+
+// A command task mounting a volume read-only leaves its read-only view (a
+// mount under the work dir) for later readers; destroying the volume
+// unmounts the view before its directory is removed.
+func TestReadOnlyViewGoesWithTheVolume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes: make test runs it")
+	}
+	clock := testkit.NewFakeClock()
+	sys, masterPID := startMaster(t, clock)
+	dir := t.TempDir()
+	view := filepath.Join(dir, "volumes", "ro", "r", "v1")
+	t.Cleanup(func() { _ = containerizer.UnmountReadOnlyView(view) })
+	written := make(chan struct{}, 4)
+	hook := func(path string) {
+		if filepath.Base(path) == "resources" {
+			written <- struct{}{}
+		}
+	}
+	sent := make(chan sentMsg, 256)
+	pid := sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
+		Info:   &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}, {Name: "mem", Scalar: 256}, {Name: "disk", Scalar: 100, Role: "r"}}},
+		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), WriteInline: true,
+		Containerizer: containerizer.Command{}, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
+	}, hook)))
+	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+	wait := func() {
+		t.Helper()
+		select {
+		case <-written:
+		case <-time.After(testkit.WaitTimeout):
+			t.Fatal("the agent never wrote what it checkpoints")
+		}
+	}
+	vol := &messages.Resource{Name: "disk", Scalar: 10, Role: "r", Disk: &messages.DiskInfo{PersistenceId: "v1", ContainerPath: "data"}}
+	sys.Root.Send(pid, &messages.CheckpointResources{Resources: []*messages.Resource{vol}, MasterEpoch: 1})
+	wait()
+	rt := runTask("reader", nil)
+	rt.Task.Command = &messages.CommandInfo{Value: `( echo x > data/f ) 2>&1 | grep -q "Read-only file system"`, Shell: true}
+	ro := proto.Clone(vol).(*messages.Resource)
+	ro.Disk.ReadOnly = true
+	rt.Task.Resources = append(rt.Task.Resources, ro)
+	sys.Root.Send(pid, rt)
+	for {
+		s := next(t, sent, "the read-only task's end", isUpdate).msg.(*messages.StatusUpdate).Status
+		if !messages.IsTerminal(s.State) {
+			continue
+		}
+		if s.State != messages.TaskState_TASK_FINISHED {
+			t.Fatalf("the read-only task ended %v (%s); want its write refused as Read-only file system", s.State, s.Message)
+		}
+		break
+	}
+	if _, err := os.Stat(view); err != nil {
+		t.Fatalf("no read-only view after the task: %v", err)
+	}
+	sys.Root.Send(pid, &messages.CheckpointResources{MasterEpoch: 1}) // DESTROY
+	wait()
+	for _, gone := range []string{view, filepath.Join(dir, "volumes", "roles", "r", "v1")} {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			t.Fatalf("%s is still there after the volume was destroyed (stat: %v)", gone, err)
+		}
+	}
+}
