@@ -29,19 +29,24 @@ const (
 	Capability_CAPABILITY_UNSPECIFIED Capability = 0
 	Capability_REVOCABLE_RESOURCES    Capability = 1
 	Capability_PARTITION_AWARE        Capability = 2
+	// SHARED_RESOURCES: the framework is offered shared persistent volumes,
+	// also while other tasks use them, and may launch tasks on them.
+	Capability_SHARED_RESOURCES Capability = 660
 )
 
 // Enum value maps for Capability.
 var (
 	Capability_name = map[int32]string{
-		0: "CAPABILITY_UNSPECIFIED",
-		1: "REVOCABLE_RESOURCES",
-		2: "PARTITION_AWARE",
+		0:   "CAPABILITY_UNSPECIFIED",
+		1:   "REVOCABLE_RESOURCES",
+		2:   "PARTITION_AWARE",
+		660: "SHARED_RESOURCES",
 	}
 	Capability_value = map[string]int32{
 		"CAPABILITY_UNSPECIFIED": 0,
 		"REVOCABLE_RESOURCES":    1,
 		"PARTITION_AWARE":        2,
+		"SHARED_RESOURCES":       660,
 	}
 )
 
@@ -3742,12 +3747,13 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch\"\\\n" +
 	"\tAgentLost\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch*V\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch*m\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REVOCABLE_RESOURCES\x10\x01\x12\x13\n" +
-	"\x0fPARTITION_AWARE\x10\x02B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x0fPARTITION_AWARE\x10\x02\x12\x15\n" +
+	"\x10SHARED_RESOURCES\x10\x94\x05B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_framework_proto_rawDescOnce sync.Once

@@ -39,7 +39,7 @@ func checkpointedBase(rs []*Resource) []*Resource {
 		if IsDynamic(r) {
 			c.Role = ""
 		}
-		c.Reservation, c.Disk = nil, nil
+		c.Reservation, c.Disk, c.Shared = nil, nil, false
 		out[i] = c
 	}
 	return out

@@ -143,7 +143,12 @@ type Resource struct {
 	// its role is role.
 	Reservation *ReservationInfo `protobuf:"bytes,320,opt,name=reservation,proto3" json:"reservation,omitempty"`
 	// disk makes a reserved disk resource a persistent volume (CREATE).
-	Disk          *DiskInfo `protobuf:"bytes,321,opt,name=disk,proto3" json:"disk,omitempty"`
+	Disk *DiskInfo `protobuf:"bytes,321,opt,name=disk,proto3" json:"disk,omitempty"`
+	// shared marks a persistent volume that several tasks of its role may use
+	// at once on its agent (Mesos' Resource.shared): it is offered again while
+	// in use, only to frameworks with the SHARED_RESOURCES capability, and
+	// counted once however many tasks use it. Set by CREATE; only volumes.
+	Shared        bool `protobuf:"varint,661,opt,name=shared,proto3" json:"shared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -225,6 +230,13 @@ func (x *Resource) GetDisk() *DiskInfo {
 		return x.Disk
 	}
 	return nil
+}
+
+func (x *Resource) GetShared() bool {
+	if x != nil {
+		return x.Shared
+	}
+	return false
 }
 
 // Attribute describes an agent to schedulers (rack, zone, ...). Attributes
@@ -398,7 +410,11 @@ type DiskInfo struct {
 	PersistenceId string                 `protobuf:"bytes,1,opt,name=persistence_id,json=persistenceId,proto3" json:"persistence_id,omitempty"`
 	ContainerPath string                 `protobuf:"bytes,2,opt,name=container_path,json=containerPath,proto3" json:"container_path,omitempty"`
 	// principal created the volume (CREATE).
-	Principal     string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	// read_only, in a task's resources, mounts the volume read-only for that
+	// task (Mesos' DiskInfo.volume.mode RO): the volume itself is read-write,
+	// and each task that names it says how it mounts it (CREATE refuses it).
+	ReadOnly      bool `protobuf:"varint,660,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,6 +470,13 @@ func (x *DiskInfo) GetPrincipal() string {
 	return ""
 }
 
+func (x *DiskInfo) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
 var File_messages_resources_proto protoreflect.FileDescriptor
 
 const file_messages_resources_proto_rawDesc = "" +
@@ -461,7 +484,7 @@ const file_messages_resources_proto_rawDesc = "" +
 	"\x18messages/resources.proto\x12\bagora.v1\"/\n" +
 	"\x05Range\x12\x14\n" +
 	"\x05begin\x18\x01 \x01(\x04R\x05begin\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\x04R\x03end\"\xf8\x01\n" +
+	"\x03end\x18\x02 \x01(\x04R\x03end\"\x91\x02\n" +
 	"\bResource\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06scalar\x18\x02 \x01(\x01R\x06scalar\x12'\n" +
@@ -469,7 +492,8 @@ const file_messages_resources_proto_rawDesc = "" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12\x1c\n" +
 	"\trevocable\x18\x05 \x01(\bR\trevocable\x12<\n" +
 	"\vreservation\x18\xc0\x02 \x01(\v2\x19.agora.v1.ReservationInfoR\vreservation\x12'\n" +
-	"\x04disk\x18\xc1\x02 \x01(\v2\x12.agora.v1.DiskInfoR\x04disk\"X\n" +
+	"\x04disk\x18\xc1\x02 \x01(\v2\x12.agora.v1.DiskInfoR\x04disk\x12\x17\n" +
+	"\x06shared\x18\x95\x05 \x01(\bR\x06shared\"X\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
@@ -487,11 +511,12 @@ const file_messages_resources_proto_rawDesc = "" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
 	"\x06STATIC\x10\x01\x12\v\n" +
-	"\aDYNAMIC\x10\x02\"v\n" +
+	"\aDYNAMIC\x10\x02\"\x94\x01\n" +
 	"\bDiskInfo\x12%\n" +
 	"\x0epersistence_id\x18\x01 \x01(\tR\rpersistenceId\x12%\n" +
 	"\x0econtainer_path\x18\x02 \x01(\tR\rcontainerPath\x12\x1c\n" +
-	"\tprincipal\x18\x03 \x01(\tR\tprincipalB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x1c\n" +
+	"\tread_only\x18\x94\x05 \x01(\bR\breadOnlyB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_resources_proto_rawDescOnce sync.Once

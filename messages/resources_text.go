@@ -134,6 +134,14 @@ func ValidateResources(rs []*Resource) error {
 				return fmt.Errorf("%w: %s: %w", ErrBadResource, r.Name, err)
 			}
 		}
+		// Mesos: "Only persistent volumes can be shared"; a mode is how a
+		// task mounts a volume, so read-only names one too.
+		if r.Shared && !IsVolume(r) {
+			return fmt.Errorf("%w: %s is marked shared, but only persistent volumes (disk with a persistence id) can be shared", ErrBadResource, r.Name)
+		}
+		if r.GetDisk().GetReadOnly() && !IsVolume(r) {
+			return fmt.Errorf("%w: %s is marked read-only, but only a persistent volume (disk with a persistence id) is mounted read-only", ErrBadResource, r.Name)
+		}
 		if len(r.Ranges) > 0 && r.Scalar != 0 {
 			return fmt.Errorf("%w: %s has both a scalar and ranges", ErrBadResource, r.Name)
 		}

@@ -60,6 +60,13 @@ func VolumePath(workDir, role, id string) string {
 	return filepath.Join(workDir, "volumes", "roles", url.PathEscape(role), id)
 }
 
+// VolumeReadOnlyPath is where an agent with work directory workDir mounts
+// the read-only view of role's volume id that command tasks mounting it
+// read-only see (a read-only bind mount of VolumePath).
+func VolumeReadOnlyPath(workDir, role, id string) string {
+	return filepath.Join(workDir, "volumes", "ro", url.PathEscape(role), id)
+}
+
 // ParseVolume reads ID:PATH:MIB (db:data:512) as a persistent volume of
 // role: MIB of its reserved disk, seen by a task at PATH in its sandbox.
 func ParseVolume(s, role string) (*Resource, error) {

@@ -198,7 +198,7 @@ func (a *agent) launchSpec(run *taskRun) containerizer.LaunchSpec {
 	spec := containerizer.LaunchSpec{ID: containerID(key), Command: t.Command, Container: t.Container, Sandbox: run.sandbox, User: a.userOf(t.Command, run.framework), Env: map[string]string{
 		"AGORA_FRAMEWORK_ID": key.framework, "AGORA_TASK_ID": key.task, "AGORA_AGENT_ID": a.id(),
 	}}
-	spec.Volumes = a.taskVolumes(t)
+	spec.Volumes, spec.ReadOnlyViews = a.taskVolumes(t), a.readOnlyViews(t)
 	if run.group != nil {
 		run.group.groupSpec(run, &spec)
 	}

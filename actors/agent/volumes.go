@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/containerizer"
 )
 
 // Persistent volumes are entries of the dynamic reservations the master
@@ -20,7 +21,10 @@ import (
 // master no longer names it (DESTROY) and no task of the agent uses it. A
 // task that names a volume among its resources sees it at container_path:
 // a bind mount in a Docker container, a symbolic link in a command task's
-// sandbox (the agent runs without the privilege a bind mount needs).
+// sandbox. A task that names it read-only gets a read-only bind in Docker,
+// and a link to the volume's read-only view (messages.VolumeReadOnlyPath,
+// a read-only bind mount the containerizer makes and the agent unmounts
+// with the volume) in its sandbox.
 
 // syncVolumes makes the directories of the volumes in rs and removes those
 // of volumes no longer there. Making them is done on the actor, before the
@@ -49,17 +53,31 @@ func (a *agent) syncVolumes(rs []*messages.Resource) {
 			keep[v.HostPath] = true // destroyed under a live task: kept until the next change
 		}
 	}
-	root, log := filepath.Join(a.cfg.WorkDir, "volumes", "roles"), a.log
+	root, views, log := filepath.Join(a.cfg.WorkDir, "volumes", "roles"), filepath.Join(a.cfg.WorkDir, "volumes", "ro"), a.log
 	if a.cfg.WriteInline {
 		// As the agent's checkpoints: done before it goes on.
-		removeVolumes(root, keep, log)
+		removeVolumes(root, views, keep, log)
 		return
 	}
-	a.bg.run(func(context.Context) { removeVolumes(root, keep, log) })
+	a.bg.run(func(context.Context) { removeVolumes(root, views, keep, log) })
 }
 
-// removeVolumes removes the volume directories under root not in keep.
-func removeVolumes(root string, keep map[string]bool, log *slog.Logger) {
+// removeVolumes removes the volume directories under root not in keep,
+// after the read-only views of them under views (the same role/id
+// layout), which are unmounted.
+func removeVolumes(root, views string, keep map[string]bool, log *slog.Logger) {
+	viewRoles, _ := os.ReadDir(views)
+	for _, role := range viewRoles {
+		ids, _ := os.ReadDir(filepath.Join(views, role.Name()))
+		for _, id := range ids {
+			if keep[filepath.Join(root, role.Name(), id.Name())] {
+				continue
+			}
+			if err := containerizer.UnmountReadOnlyView(filepath.Join(views, role.Name(), id.Name())); err != nil {
+				log.Error("agent: cannot unmount a destroyed persistent volume's read-only view", "err", err)
+			}
+		}
+	}
 	roles, err := os.ReadDir(root)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		log.Error("agent: cannot list persistent volumes", "dir", root, "err", err)
@@ -81,13 +99,32 @@ func removeVolumes(root string, keep map[string]bool, log *slog.Logger) {
 }
 
 // taskVolumes is how a task's volumes are mounted: each on the agent's
-// directory for it.
+// directory for it, read-only when the task names it so.
 func (a *agent) taskVolumes(t *messages.TaskInfo) []*messages.ContainerInfo_Volume {
 	var out []*messages.ContainerInfo_Volume
 	for _, r := range t.GetResources() {
 		if messages.IsVolume(r) {
+			mode := messages.ContainerInfo_Volume_RW
+			if r.Disk.ReadOnly {
+				mode = messages.ContainerInfo_Volume_RO
+			}
 			out = append(out, &messages.ContainerInfo_Volume{ContainerPath: r.Disk.ContainerPath,
-				HostPath: messages.VolumePath(a.cfg.WorkDir, r.Role, r.Disk.PersistenceId), Mode: messages.ContainerInfo_Volume_RW})
+				HostPath: messages.VolumePath(a.cfg.WorkDir, r.Role, r.Disk.PersistenceId), Mode: mode})
+		}
+	}
+	return out
+}
+
+// readOnlyViews is where the command containerizer mounts the read-only
+// view of each volume task t mounts read-only, by the volume's directory.
+func (a *agent) readOnlyViews(t *messages.TaskInfo) map[string]string {
+	var out map[string]string
+	for _, r := range t.GetResources() {
+		if messages.IsVolume(r) && r.Disk.ReadOnly {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[messages.VolumePath(a.cfg.WorkDir, r.Role, r.Disk.PersistenceId)] = messages.VolumeReadOnlyPath(a.cfg.WorkDir, r.Role, r.Disk.PersistenceId)
 		}
 	}
 	return out

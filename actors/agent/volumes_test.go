@@ -9,8 +9,10 @@ import (
 
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/messages"
+	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/testkit"
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 )
 
 // A persistent volume the master checkpoints on the agent is a directory
@@ -160,5 +162,131 @@ func TestVolumeOnStaticReservationSurvivesRestart(t *testing.T) {
 	wait()
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("a destroyed volume's directory is still there (stat: %v)", err)
+	}
+}
+
+// A shared persistent volume is used by two command tasks at once (real
+// processes, each waiting for what the other writes in it), and a third
+// task mounting it read-only reads their files while the kernel refuses
+// its write (Read-only file system).
+func TestSharedVolumeUsedByTasksAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes: make test runs it")
+	}
+	clock := testkit.NewFakeClock()
+	sys, pid, sent := registeredAgentWith(t, clock, agent.Config{
+		Info:          &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}, {Name: "mem", Scalar: 256}, {Name: "disk", Scalar: 100, Role: "r"}}},
+		Containerizer: containerizer.Command{},
+	}, nil)
+	// The read-only view is a mount under the agent's work dir: unmounted
+	// before the directory is removed.
+	t.Cleanup(func() {
+		views, _ := filepath.Glob(filepath.Join(os.TempDir(), t.Name()+"*", "*", "volumes", "ro", "*", "*"))
+		for _, v := range views {
+			if err := containerizer.UnmountReadOnlyView(v); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	shared := &messages.Resource{Name: "disk", Scalar: 10, Role: "r", Shared: true, Disk: &messages.DiskInfo{PersistenceId: "s1", ContainerPath: "data"}}
+	sys.Root.Send(pid, &messages.CheckpointResources{Resources: []*messages.Resource{shared}, MasterEpoch: 1})
+	task := func(id, shell string, readOnly bool) *messages.RunTask {
+		rt := runTask(id, nil)
+		rt.Task.Command = &messages.CommandInfo{Value: shell, Shell: true}
+		v := proto.Clone(shared).(*messages.Resource)
+		v.Disk.ReadOnly = readOnly
+		rt.Task.Resources = append(rt.Task.Resources, v)
+		return rt
+	}
+	// Each writes its file, then waits (bounded) for the other's: both
+	// finish only if they ran on the one volume at the same time.
+	meet := func(mine, other string) string {
+		return fmt.Sprintf("echo %s > data/%s && i=0; while [ ! -e data/%s ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; test -e data/%s", mine, mine, other, other)
+	}
+	sys.Root.Send(pid, task("a", meet("a", "b"), false))
+	sys.Root.Send(pid, task("b", meet("b", "a"), false))
+	ended := func(want ...string) map[string]*messages.TaskStatus {
+		t.Helper()
+		out := map[string]*messages.TaskStatus{}
+		for len(out) < len(want) {
+			s := next(t, sent, fmt.Sprintf("the end of tasks %v", want), isUpdate).msg.(*messages.StatusUpdate).Status
+			if messages.IsTerminal(s.State) {
+				out[s.TaskId.Value] = s
+			}
+		}
+		return out
+	}
+	for id, s := range ended("a", "b") {
+		if s.State != messages.TaskState_TASK_FINISHED {
+			t.Fatalf("task %s on the shared volume ended %v (%s); want both to see each other's file and finish", id, s.State, s.Message)
+		}
+	}
+	sys.Root.Send(pid, task("reader", `cat data/a data/b && ( echo c > data/a ) 2>&1 | grep -q "Read-only file system"`, true))
+	if s := ended("reader")["reader"]; s.State != messages.TaskState_TASK_FINISHED {
+		t.Fatalf("the read-only task ended %v (%s); want it to read both files and its write refused as Read-only file system", s.State, s.Message)
+	}
+}
+
+// A command task mounting a volume read-only leaves its read-only view (a
+// mount under the work dir) for later readers; destroying the volume
+// unmounts the view before its directory is removed.
+func TestReadOnlyViewGoesWithTheVolume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes: make test runs it")
+	}
+	clock := testkit.NewFakeClock()
+	sys, masterPID := startMaster(t, clock)
+	dir := t.TempDir()
+	view := filepath.Join(dir, "volumes", "ro", "r", "v1")
+	t.Cleanup(func() { _ = containerizer.UnmountReadOnlyView(view) })
+	written := make(chan struct{}, 4)
+	hook := func(path string) {
+		if filepath.Base(path) == "resources" {
+			written <- struct{}{}
+		}
+	}
+	sent := make(chan sentMsg, 256)
+	pid := sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
+		Info:   &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}, {Name: "mem", Scalar: 256}, {Name: "disk", Scalar: 100, Role: "r"}}},
+		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), WriteInline: true,
+		Containerizer: containerizer.Command{}, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
+	}, hook)))
+	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+	wait := func() {
+		t.Helper()
+		select {
+		case <-written:
+		case <-time.After(testkit.WaitTimeout):
+			t.Fatal("the agent never wrote what it checkpoints")
+		}
+	}
+	vol := &messages.Resource{Name: "disk", Scalar: 10, Role: "r", Disk: &messages.DiskInfo{PersistenceId: "v1", ContainerPath: "data"}}
+	sys.Root.Send(pid, &messages.CheckpointResources{Resources: []*messages.Resource{vol}, MasterEpoch: 1})
+	wait()
+	rt := runTask("reader", nil)
+	rt.Task.Command = &messages.CommandInfo{Value: `( echo x > data/f ) 2>&1 | grep -q "Read-only file system"`, Shell: true}
+	ro := proto.Clone(vol).(*messages.Resource)
+	ro.Disk.ReadOnly = true
+	rt.Task.Resources = append(rt.Task.Resources, ro)
+	sys.Root.Send(pid, rt)
+	for {
+		s := next(t, sent, "the read-only task's end", isUpdate).msg.(*messages.StatusUpdate).Status
+		if !messages.IsTerminal(s.State) {
+			continue
+		}
+		if s.State != messages.TaskState_TASK_FINISHED {
+			t.Fatalf("the read-only task ended %v (%s); want its write refused as Read-only file system", s.State, s.Message)
+		}
+		break
+	}
+	if _, err := os.Stat(view); err != nil {
+		t.Fatalf("no read-only view after the task: %v", err)
+	}
+	sys.Root.Send(pid, &messages.CheckpointResources{MasterEpoch: 1}) // DESTROY
+	wait()
+	for _, gone := range []string{view, filepath.Join(dir, "volumes", "roles", "r", "v1")} {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			t.Fatalf("%s is still there after the volume was destroyed (stat: %v)", gone, err)
+		}
 	}
 }

@@ -31,7 +31,7 @@ type AskFunc func(ctx context.Context, req proto.Message) (any, error)
 //	POST /maintenance/schedule  (body: MaintenanceSchedule JSON)  replace it ({} clears it)
 //	POST /reserve   (form agentId=ID resources=cpus(prod):2;mem(prod):1024 [label=k:v ...])
 //	POST /unreserve (the same)                            Mesos' operator reservations
-//	POST /create-volumes  (form agentId=ID role=R volume=ID:PATH:MIB ...)  persistent volumes
+//	POST /create-volumes  (form agentId=ID role=R volume=ID:PATH:MIB ... [shared=true])  persistent volumes
 //	POST /destroy-volumes (the same, each volume as it was created)          on reserved disk
 //
 // Unlike the state, these go through the master actor: the access control
@@ -178,12 +178,23 @@ func WithOperations(h http.Handler, ask AskFunc) http.Handler {
 				return
 			}
 			req := &messages.OperatorVolumes{AgentId: &messages.AgentID{Value: r.Form.Get("agentId")}, Destroy: destroy}
+			shared := false
+			if s := r.Form.Get("shared"); s != "" {
+				var err error
+				if shared, err = strconv.ParseBool(s); err != nil {
+					http.Error(w, fmt.Sprintf("shared %q: want true or false", s), http.StatusBadRequest)
+					return
+				}
+			}
 			for _, s := range r.Form["volume"] {
 				v, err := messages.ParseVolume(s, role)
 				if err != nil {
 					http.Error(w, err.Error(), http.StatusBadRequest)
 					return
 				}
+				// Shared volumes (Mesos' Resource.shared): tasks of the
+				// role use them at once.
+				v.Shared = shared
 				req.Volumes = append(req.Volumes, v)
 			}
 			if res, ok := answer[*messages.OperatorAccepted](w, r, ask, req); ok {

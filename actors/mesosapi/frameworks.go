@@ -56,6 +56,8 @@ func frameworkIn(m *mesos.FrameworkInfo) (framework, error) {
 			f.info.Capabilities = append(f.info.Capabilities, messages.Capability_REVOCABLE_RESOURCES)
 		case mesos.FrameworkInfo_Capability_PARTITION_AWARE:
 			f.info.Capabilities = append(f.info.Capabilities, messages.Capability_PARTITION_AWARE)
+		case mesos.FrameworkInfo_Capability_SHARED_RESOURCES:
+			f.info.Capabilities = append(f.info.Capabilities, messages.Capability_SHARED_RESOURCES)
 		}
 	}
 	// Mesos: a MULTI_ROLE framework names its roles in roles (role must be

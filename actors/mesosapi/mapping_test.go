@@ -59,7 +59,6 @@ func TestResourcesInRefusesWhatAgoraLacks(t *testing.T) {
 	}{
 		{&mesos.Resource{Name: proto.String("zones"), Type: mesos.Value_SET.Enum(), Set: &mesos.Value_Set{Item: []string{"a"}}}, "type SET"},
 		{scalar(&mesos.Resource{Disk: &mesos.Resource_DiskInfo{}}), "disk info"},
-		{scalar(&mesos.Resource{Shared: &mesos.Resource_SharedInfo{}}), "shared"},
 		{scalar(&mesos.Resource{Reservations: []*mesos.Resource_ReservationInfo{{Role: proto.String("a")}, {Role: proto.String("a/b")}}}), "refined reservations"},
 	} {
 		_, err := resourcesIn([]*mesos.Resource{tc.r})

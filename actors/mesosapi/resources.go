@@ -15,7 +15,8 @@ import (
 // Resources between Mesos and Agora. Agora's Resource is Mesos' without
 // the parts Agora does not have yet: a scalar or ranges (no SET), a
 // static reservation to one role (no refinement, no dynamic
-// reservations, disk info for persistent volumes only, no shared or provider resources), and
+// reservations, disk info for persistent volumes only, shared ones
+// included, no provider resources), and
 // revocability. The role a resource is allocated to (Mesos'
 // allocation_info) is the offer's role in Agora: it is added on the way
 // out and dropped on the way in.
@@ -72,8 +73,15 @@ func (p *parts) resources(rs []*messages.Resource, allocated string, refinement 
 			m.Revocable = &mesos.Resource_RevocableInfo{}
 		}
 		if d := r.Disk; d != nil {
+			mode := mesos.Volume_RW.Enum()
+			if d.ReadOnly {
+				mode = mesos.Volume_RO.Enum()
+			}
 			m.Disk = &mesos.Resource_DiskInfo{Persistence: &mesos.Resource_DiskInfo_Persistence{Id: p.str(d.PersistenceId), Principal: p.str(d.Principal)},
-				Volume: &mesos.Volume{Mode: mesos.Volume_RW.Enum(), ContainerPath: p.str(d.ContainerPath)}}
+				Volume: &mesos.Volume{Mode: mode, ContainerPath: p.str(d.ContainerPath)}}
+		}
+		if r.Shared {
+			m.Shared = &mesos.Resource_SharedInfo{}
 		}
 		out = append(out, m)
 	}
@@ -105,16 +113,25 @@ func resourcesIn(rs []*mesos.Resource) ([]*messages.Resource, error) {
 		}
 		if d := m.Disk; d != nil {
 			// Persistent volumes only: no disk sources, no ephemeral
-			// volumes, mounted read-write.
+			// volumes. The mode is how a task mounts the volume (RO:
+			// read-only; CREATE refuses it, as Mesos does).
 			v := d.GetVolume()
-			if d.Source != nil || d.Persistence == nil || v == nil || v.GetMode() != mesos.Volume_RW || v.HostPath != nil || v.Source != nil || v.Image != nil {
-				return nil, fmt.Errorf("%w: resource %s with disk info other than a read-write persistent volume (disk sources, ephemeral or read-only volumes)", ErrUnsupported, name)
+			if d.Source != nil || v.GetHostPath() != "" || v.GetSource() != nil || v.GetImage() != nil {
+				return nil, fmt.Errorf("%w: resource %s with disk info other than a persistent volume (disk sources, host paths, ephemeral or image volumes)", ErrUnsupported, name)
 			}
-			r.Disk = &messages.DiskInfo{PersistenceId: d.Persistence.GetId(), ContainerPath: v.GetContainerPath(), Principal: d.Persistence.GetPrincipal()}
+			if d.Persistence == nil || v == nil {
+				return nil, fmt.Errorf("%w: resource %s with disk info that is not a persistent volume (it needs persistence and volume; a mode such as RO applies to persistent volumes only)", ErrUnsupported, name)
+			}
+			r.Disk = &messages.DiskInfo{PersistenceId: d.Persistence.GetId(), ContainerPath: v.GetContainerPath(), Principal: d.Persistence.GetPrincipal(),
+				ReadOnly: v.GetMode() == mesos.Volume_RO}
+		}
+		// Mesos' SharedInfo has no fields; ValidateResources refuses it on
+		// anything but a persistent volume.
+		r.Shared = m.Shared != nil
+		if r.Shared && r.Disk == nil {
+			return nil, fmt.Errorf("%w: resource %s is shared, but only persistent volumes can be shared", ErrInvalid, name)
 		}
 		switch {
-		case m.Shared != nil:
-			return nil, fmt.Errorf("%w: shared resource %s", ErrUnsupported, name)
 		case m.ProviderId != nil:
 			return nil, fmt.Errorf("%w: resource %s of a resource provider", ErrUnsupported, name)
 		case m.Reservation != nil:

@@ -84,7 +84,7 @@ func checkFrameworkUpdate(old, upd framework) error {
 	case messages.Checkpointing(old.info) != messages.Checkpointing(upd.info):
 		return fmt.Errorf("%w: UPDATE_FRAMEWORK changing checkpoint", ErrUnsupported)
 	case !sameSet(capabilityNames(old.info), capabilityNames(upd.info)):
-		return fmt.Errorf("%w: UPDATE_FRAMEWORK changing the REVOCABLE_RESOURCES or PARTITION_AWARE capability", ErrUnsupported)
+		return fmt.Errorf("%w: UPDATE_FRAMEWORK changing the REVOCABLE_RESOURCES, PARTITION_AWARE or SHARED_RESOURCES capability", ErrUnsupported)
 	}
 	return nil
 }

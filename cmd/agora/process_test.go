@@ -711,6 +711,14 @@ func workDir(t testing.TB) string {
 				}
 			}
 		}
+		// Read-only views of volumes are mounts the agent keeps until the
+		// volume is destroyed: unmounted before the directory goes.
+		views, _ := filepath.Glob(filepath.Join(dir, "volumes", "ro", "*", "*"))
+		for _, v := range views {
+			if err := containerizer.UnmountReadOnlyView(v); err != nil {
+				t.Error(err)
+			}
+		}
 	})
 	return dir
 }

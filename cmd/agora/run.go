@@ -24,6 +24,7 @@ import (
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 type runCmd struct {
@@ -37,7 +38,11 @@ type runCmd struct {
 	// Reserved takes cpus and mem from what is reserved for the role.
 	Reserved bool `name:"reserved" help:"Run on resources reserved for --role (agora reserve), not on unreserved ones."`
 	// Volume mounts a persistent volume of the role into the task.
-	Volume  string        `name:"volume" help:"With --reserved: a persistent volume ID:PATH:MIB of --role seen by the task at PATH in its sandbox; created on the role's dynamically reserved disk when the agent has none of that ID, kept after the task."`
+	Volume string `name:"volume" help:"With --reserved: a persistent volume ID:PATH:MIB of --role seen by the task at PATH in its sandbox; created on the role's dynamically reserved disk when the agent has none of that ID, kept after the task."`
+	// ReadOnly mounts Volume read-only (Mesos' volume mode RO).
+	ReadOnly bool `name:"read-only" help:"With --volume: mount the volume read-only; the task reads it, and the kernel refuses its writes."`
+	// Shared uses (or creates) Volume as a shared volume.
+	Shared  bool          `name:"shared" help:"With --volume: a shared volume, which tasks of --role use at once (created shared when missing; the framework declares SHARED_RESOURCES)."`
 	Timeout time.Duration `default:"30s" env:"AGORA_TIMEOUT" help:"Give up when the cluster has not started the task by then: no master answered, or no agent offered enough (0: wait for ever). The task itself runs as long as it runs."`
 	Poll    time.Duration `default:"500ms" hidden:"" help:"How often the task's output is read from its agent."`
 	Command []string      `arg:"" passthrough:"" help:"The command and its arguments (after --)."`
@@ -178,7 +183,11 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 					launch := &messages.Operation{Op: &messages.Operation_Launch_{Launch: &messages.Operation_Launch{Tasks: []*messages.TaskInfo{task}}}}
 					if o.volume != nil && !offersVolume(offer, o.volume) {
 						fmt.Fprintf(o.stderr, "agora run: creating volume %s on %s\n", o.volume.Disk.PersistenceId, offer.Hostname)
-						create := &messages.Operation{Op: &messages.Operation_Create{Create: &messages.CreateVolumes{Volumes: []*messages.Resource{o.volume}}}}
+						// A volume is created read-write; read-only is how
+						// this task mounts it.
+						vol := proto.Clone(o.volume).(*messages.Resource)
+						vol.Disk.ReadOnly = false
+						create := &messages.Operation{Op: &messages.Operation_Create{Create: &messages.CreateVolumes{Volumes: []*messages.Resource{vol}}}}
 						d.Accept([]*messages.Offer{offer}, nil, create, launch)
 						continue
 					}
@@ -244,10 +253,14 @@ func runTask(ctx context.Context, sys *actor.ActorSystem, masterPID *actor.PID, 
 			}
 		}
 	})
+	info := &messages.FrameworkInfo{Name: o.name, User: os.Getenv("USER"), Roles: []string{o.role}, FailoverTimeoutNanos: int64(time.Minute)}
+	if o.volume.GetShared() {
+		// Offered shared volumes, also while other tasks use them.
+		info.Capabilities = []messages.Capability{messages.Capability_SHARED_RESOURCES}
+	}
 	pid := sys.Root.Spawn(scheduler.Props(scheduler.Config{
 		Master: masterPID,
-		Info: &messages.FrameworkInfo{Name: o.name, User: os.Getenv("USER"), Roles: []string{o.role},
-			FailoverTimeoutNanos: int64(time.Minute)},
+		Info:   info,
 		Logger: slog.New(slog.DiscardHandler),
 	}, handler))
 	where := masterPID.GetAddress()
@@ -495,6 +508,9 @@ func (c *runCmd) Run(logger *slog.Logger) error {
 		if o.volume, err = parseVolume(c.Volume, c.Role); err != nil {
 			return err
 		}
+		o.volume.Disk.ReadOnly, o.volume.Shared = c.ReadOnly, c.Shared
+	} else if c.ReadOnly || c.Shared {
+		return errors.New("--read-only and --shared say how the task uses its --volume: give --volume too")
 	}
 	var masterPID *actor.PID
 	if follow {

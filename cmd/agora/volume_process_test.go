@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,7 +15,8 @@ import (
 
 // Persistent volumes on real processes (issue 17, item 2): an operator
 // reserves disk for prod; a task of prod creates a volume on it (agora run
-// --volume) and writes a file there; a second task of prod reads it back;
+// --volume) and writes a file there; a second task of prod reads it back,
+// a third mounting it read-only (--read-only) reads it and cannot write;
 // after the agent is SIGKILLed and restarted the volume is still there and
 // a third task reads the file again. The same holds on a static
 // reservation (the agent's --resources reserve the disk for prod), as
@@ -38,10 +41,11 @@ func volumeProcesses(t *testing.T, static bool) {
 			"--work-dir", wd, "--tls-dir", agentDir(t, "host-a"), "--resources", resources)
 		return p
 	}
-	run := func(shell string) (string, error) {
+	run := func(shell string, flags ...string) (string, error) {
 		t.Helper()
-		out, err := exec.Command(agoraBin, "run", "--master", m.Remoting, "--timeout", "20s", "--role", "prod", "--reserved",
-			"--cpus", "0.5", "--mem", "64", "--volume", "db:state:256", "--", "sh", "-c", shell).CombinedOutput()
+		args := append([]string{"run", "--master", m.Remoting, "--timeout", "20s", "--role", "prod", "--reserved",
+			"--cpus", "0.5", "--mem", "64", "--volume", "db:state:256"}, flags...)
+		out, err := exec.Command(agoraBin, append(args, "--", "sh", "-c", shell)...).CombinedOutput()
 		return string(out), err
 	}
 	agent := startAgent()
@@ -65,6 +69,15 @@ func volumeProcesses(t *testing.T, static bool) {
 	if out, err := run("cat state/f"); err != nil || !strings.Contains(out, "kept-across-tasks") || strings.Contains(out, "creating volume") {
 		t.Fatalf("the second task, on the offered volume: %v\n%s", err, out)
 	}
+	// Mounted read-only (Mesos' mode RO), the volume is read, and the
+	// kernel refuses the task's write.
+	if out, err := run("cat state/f && echo changed > state/f", "--read-only"); err == nil || !strings.Contains(out, "kept-across-tasks") || !strings.Contains(out, "Read-only file system") {
+		t.Fatalf("a task mounting the volume read-only: %v; want its read, then its write refused with Read-only file system\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "kept-across-tasks\n" {
+		t.Fatalf("after the read-only task the volume holds %q (%v); want it unchanged", b, err)
+	}
+	sharedVolume(t, m.Remoting, m.HTTP)
 
 	agent.signal(syscall.SIGKILL)
 	<-agent.done
@@ -113,5 +126,47 @@ func TestVolumeSurvivesMasterFailover(t *testing.T) {
 	})
 	if got := run("cat state/f"); !strings.Contains(got, "before-failover") || strings.Contains(got, "creating volume") {
 		t.Fatalf("after the failover the task did not get the volume back:\n%s", got)
+	}
+}
+
+// sharedVolume: an operator creates a shared volume on prod's reserved
+// disk of host-a (agora volumes create --shared; listed as shared), and
+// two tasks of two frameworks of prod (agora run --shared) use it at
+// once: each writes its file there and waits for the other's.
+func sharedVolume(t *testing.T, remoting, http string) {
+	t.Helper()
+	out, err := exec.Command(agoraBin, "volumes", "create", "host-a", "--role", "prod", "--shared", "pool:pool:64", "--master-http", http).CombinedOutput()
+	if err != nil {
+		t.Fatalf("agora volumes create --shared: %v\n%s", err, out)
+	}
+	waitState(t, http, func(st *messages.MasterState) bool {
+		for _, r := range agentNamed(st, "host-a").GetInfo().GetResources() {
+			if messages.IsVolume(r) && r.Disk.PersistenceId == "pool" {
+				return r.Shared
+			}
+		}
+		return false
+	})
+	out, err = exec.Command(agoraBin, "volumes", "list", "--master-http", http).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`pool\s+pool\s+64\s+yes`).Match(out) {
+		t.Fatalf("agora volumes list does not show pool as shared: %v\n%s", err, out)
+	}
+	meet := func(mine, other string) *exec.Cmd {
+		shell := fmt.Sprintf("echo %s > pool/%s && i=0; while [ ! -e pool/%s ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; cat pool/%s", mine, mine, other, other)
+		return exec.Command(agoraBin, "run", "--master", remoting, "--timeout", "20s", "--role", "prod", "--reserved",
+			"--cpus", "0.5", "--mem", "64", "--volume", "pool:pool:64", "--shared", "--", "sh", "-c", shell)
+	}
+	a, b := meet("from-a", "from-b"), meet("from-b", "from-a")
+	var aOut, bOut strings.Builder
+	a.Stdout, a.Stderr, b.Stdout, b.Stderr = &aOut, &aOut, &bOut, &bOut
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	aErr, bErr := a.Wait(), b.Wait()
+	if aErr != nil || bErr != nil || !strings.Contains(aOut.String(), "from-b") || !strings.Contains(bOut.String(), "from-a") {
+		t.Fatalf("two tasks on one shared volume at once: each should read the other's file\nfirst (%v):\n%s\nsecond (%v):\n%s", aErr, aOut.String(), bErr, bOut.String())
 	}
 }

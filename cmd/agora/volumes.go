@@ -19,7 +19,7 @@ import (
 // role runs, and destroys it once no task uses it.
 type volumesCmd struct {
 	List    volumesListCmd    `cmd:"" default:"withargs" help:"List the persistent volumes of every agent (the default)."`
-	Create  volumesCreateCmd  `cmd:"" help:"Create persistent volumes on disk reserved for a role: agora volumes create AGENT --role prod db:data:512."`
+	Create  volumesCreateCmd  `cmd:"" help:"Create persistent volumes on disk reserved for a role: agora volumes create AGENT --role prod db:data:512 (--shared: several tasks use each at once)."`
 	Destroy volumesDestroyCmd `cmd:"" help:"Destroy persistent volumes no task uses (their files are removed): agora volumes destroy AGENT --role prod db:data:512."`
 }
 
@@ -30,15 +30,25 @@ type volumesChange struct {
 	Role    string   `required:"" env:"AGORA_VOLUMES_ROLE" help:"The role whose reserved disk holds the volumes."`
 }
 
-type volumesCreateCmd struct{ volumesChange }
+type volumesCreateCmd struct {
+	volumesChange
+	Shared bool `help:"Create shared volumes (Mesos' shared persistent volumes): several tasks of the role use one at once, from frameworks with the SHARED_RESOURCES capability."`
+}
 
-func (c *volumesCreateCmd) Run(*slog.Logger) error { return c.post("/create-volumes") }
+func (c *volumesCreateCmd) Run(*slog.Logger) error {
+	if c.Shared {
+		return c.post("/create-volumes", "shared", "true")
+	}
+	return c.post("/create-volumes")
+}
 
 type volumesDestroyCmd struct{ volumesChange }
 
 func (c *volumesDestroyCmd) Run(*slog.Logger) error { return c.post("/destroy-volumes") }
 
-func (c *volumesChange) post(path string) error {
+// post sends the change to the master's path, with extra form fields as
+// name, value pairs.
+func (c *volumesChange) post(path string, extra ...string) error {
 	for _, v := range c.Volumes {
 		if _, err := messages.ParseVolume(v, c.Role); err != nil {
 			return err
@@ -49,6 +59,9 @@ func (c *volumesChange) post(path string) error {
 		return err
 	}
 	q := url.Values{"agentId": {id}, "role": {c.Role}, "volume": c.Volumes}
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
 	return c.masterFlags.post(path + "?" + q.Encode())
 }
 
@@ -66,12 +79,18 @@ func (c *volumesListCmd) Run(*slog.Logger) error {
 		return printVolumesJSON(os.Stdout, st)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "AGENT\tHOSTNAME\tROLE\tVOLUME\tPATH\tMIB\tCREATED BY")
+	fmt.Fprintln(w, "AGENT\tHOSTNAME\tROLE\tVOLUME\tPATH\tMIB\tSHARED\tCREATED BY")
 	for _, a := range st.Agents {
 		for _, r := range a.GetInfo().GetResources() {
 			if messages.IsVolume(r) {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%g\t%s\n", a.Info.GetId().GetValue(), a.Info.GetHostname(), r.Role,
-					r.Disk.PersistenceId, r.Disk.ContainerPath, r.Scalar, r.Disk.Principal)
+				// Read-only is how a task mounts a volume, not what
+				// the volume is: agora tasks shows the tasks.
+				shared := "no"
+				if r.Shared {
+					shared = "yes"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%g\t%s\t%s\n", a.Info.GetId().GetValue(), a.Info.GetHostname(), r.Role,
+					r.Disk.PersistenceId, r.Disk.ContainerPath, r.Scalar, shared, r.Disk.Principal)
 			}
 		}
 	}

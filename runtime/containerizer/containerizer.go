@@ -39,6 +39,13 @@ type LaunchSpec struct {
 	// Volumes are bind mounts the agent adds to a Docker container's own
 	// (Container.Volumes), such as persistent volumes: see BindMounts.
 	Volumes []*messages.ContainerInfo_Volume
+	// ReadOnlyViews is where the command containerizer mounts a read-only
+	// view of each volume of Volumes with mode RO, by its host path: a
+	// command task's volumes are links in its sandbox, and a link cannot
+	// be read-only, so the link of a read-only one leads to this view (a
+	// read-only bind mount of the volume, kept for every task that mounts
+	// it so; the agent unmounts it with UnmountReadOnlyView).
+	ReadOnlyViews map[string]string
 	// CgroupParent, when set, puts the task's cgroup under a parent group
 	// of that name, shared by the tasks of its task group (the command
 	// containerizer with cgroups; Docker ignores it).

@@ -7,10 +7,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/agora-sched/agora/messages"
 	"github.com/docker/docker/api/types/mount"
+	"golang.org/x/sys/unix"
 )
 
 // ContainerSandbox is where a Docker task finds its sandbox (Mesos'
@@ -119,9 +121,13 @@ func mkdirLike(dir, sandbox string) error {
 
 // linkVolumes makes spec's volumes (absolute host paths, such as
 // persistent volumes) seen by a command task at their container paths in
-// its sandbox, as symbolic links: the agent runs unprivileged, so it
-// cannot bind mount. The volume's directory is given to the task's user,
-// as Mesos does on a volume's first use.
+// its sandbox, as symbolic links: the task shares the agent's mount
+// namespace, so a mount in its sandbox would be the host's to clean up
+// (and a sandbox's removal would walk into the volume). The volume's
+// directory is given to the task's user, as Mesos does on a volume's
+// first use. A read-only volume's link leads to its read-only view
+// (spec.ReadOnlyViews), which the kernel keeps the task from writing in;
+// its directory is not given to the task's user, who only reads it.
 func linkVolumes(spec LaunchSpec, who *User) error {
 	if len(spec.Volumes) > maxVolumes {
 		return fmt.Errorf("%w: %d volumes, at most %d", ErrBadVolume, len(spec.Volumes), maxVolumes)
@@ -138,12 +144,107 @@ func linkVolumes(spec LaunchSpec, who *User) error {
 		if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("volume at %s: %w (the sandbox has something there)", cp, err)
 		}
-		if err := os.Symlink(hp, link); err != nil {
-			return fmt.Errorf("link volume %s at %s: %w", hp, cp, err)
+		target := hp
+		if v.GetMode() == messages.ContainerInfo_Volume_RO {
+			view := spec.ReadOnlyViews[hp]
+			if !filepath.IsAbs(view) {
+				return fmt.Errorf("%w: volume %s is read-only for the task, and the agent gave no place for its read-only view", ErrBadVolume, hp)
+			}
+			if err := readOnlyView(hp, view); err != nil {
+				return err
+			}
+			target = view
+		}
+		if err := os.Symlink(target, link); err != nil {
+			return fmt.Errorf("link volume %s at %s: %w", target, cp, err)
+		}
+		if target != hp {
+			continue
 		}
 		if err := giveSandbox(hp, who); err != nil {
 			return fmt.Errorf("volume %s: %w", hp, err)
 		}
+	}
+	return nil
+}
+
+// viewMu makes the check and the mount of a read-only view one step: two
+// tasks launched at once that read one volume must not stack two mounts.
+var viewMu sync.Mutex
+
+// readOnlyView mounts dir read-only at view (a bind mount remounted
+// read-only, as Mesos' filesystem/linux isolator mounts a volume of mode
+// RO), unless it is mounted there already: views are kept across tasks
+// and agent restarts, until UnmountReadOnlyView.
+func readOnlyView(dir, view string) error {
+	viewMu.Lock()
+	defer viewMu.Unlock()
+	if err := os.MkdirAll(view, 0o755); err != nil {
+		return fmt.Errorf("read-only view of volume %s: %w", dir, err)
+	}
+	for range maxVolumes {
+		if !readOnlyMount(view) {
+			break
+		}
+		if same(dir, view) {
+			return nil
+		}
+		// A view of an earlier directory of that name (the volume was
+		// destroyed and made again while its view stayed): replaced.
+		if err := unix.Unmount(view, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount the stale read-only view %s: %w", view, err)
+		}
+	}
+	if err := unix.Mount(dir, view, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("mount a read-only view of volume %s at %s: %w (mounting a volume read-only for a command task needs an agent with CAP_SYS_ADMIN, such as root; or run the task in Docker, or mount the volume read-write)", dir, view, err)
+	}
+	// A bind mount takes its flags from a remount (MS_RDONLY is ignored
+	// by the first call).
+	if err := unix.Mount("", view, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		_ = unix.Unmount(view, unix.MNT_DETACH)
+		return fmt.Errorf("make the view of volume %s at %s read-only: %w", dir, view, err)
+	}
+	return nil
+}
+
+// same reports whether a and b are one directory (a bind mount's root is
+// its source's inode).
+func same(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// readOnlyMount reports whether a read-only file system is mounted at dir,
+// whose parent is on a writable one (a view, not a read-only work dir).
+func readOnlyMount(dir string) bool {
+	var st, parent unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil || unix.Statfs(filepath.Dir(dir), &parent) != nil {
+		return false
+	}
+	return st.Flags&unix.ST_RDONLY != 0 && parent.Flags&unix.ST_RDONLY == 0
+}
+
+// UnmountReadOnlyView unmounts a volume's read-only view (every mount
+// stacked there) and removes its directory; a view that is not there is
+// no error. Tasks still reading through it keep what they opened.
+func UnmountReadOnlyView(view string) error {
+	viewMu.Lock()
+	defer viewMu.Unlock()
+	for range maxVolumes {
+		err := unix.Unmount(view, unix.MNT_DETACH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			break // not a mount point (any more)
+		}
+		if err != nil {
+			return fmt.Errorf("unmount the read-only view %s: %w", view, err)
+		}
+	}
+	if err := os.Remove(view); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the read-only view %s: %w", view, err)
 	}
 	return nil
 }

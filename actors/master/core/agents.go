@@ -278,6 +278,14 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			c.log.Warn("agent reports a task with invalid resources; ignoring the task", "task_id", t.GetTaskId().GetValue(), "err", err)
 			continue
 		}
+		// A shared volume is charged once, to the first task reported
+		// with it, as it was to the first launched on it.
+		resv = resv.Sub(sharedDisk(t.Resources))
+		for _, v := range t.Resources {
+			if v.Shared && a.shared[sharedKey(v.Role, v.GetDisk().GetPersistenceId())] == nil {
+				c.books.chargeShared(a, v, f.id(), t.Role)
+			}
+		}
 		c.books.reserveTask(c.books.adoptTask(f, a, t, res, rev, now), resv, resvRole)
 	}
 }
@@ -345,6 +353,9 @@ func (c *Core) readmit(a *agentRecord, reported []*messages.Task, executors []*m
 			used = append(used, &messages.AllocatorUse{FrameworkId: t.frameworkID(), Role: t.task.Role,
 				Resources: policy.ToQuantities(t.resv), Reservation: t.resvRole})
 		}
+	}
+	for _, ch := range ordered(a.shared, strings.Compare) {
+		used = append(used, &messages.AllocatorUse{FrameworkId: ch.framework, Role: ch.role, Resources: policy.ToQuantities(ch.disk), Reservation: ch.resvRole})
 	}
 	used = append(used, c.readmitExecutors(a, executors)...)
 	a.incarnation++

@@ -34,8 +34,11 @@ type Books struct {
 	removedElsewhere recentSet
 	// gone remembers agents an operator removed: their IDs may not
 	// register again (bounded, oldest forgotten first).
-	gone   recentSet
-	offers map[string]*offerRecord
+	gone recentSet
+	// sharedCharges counts the agents' shared volume charges, so that a
+	// framework's removal walks the agents only when there are some.
+	sharedCharges int
+	offers        map[string]*offerRecord
 	// bySession maps an agent process's session to the ID it registered
 	// with, so that a retried registration is not a second agent.
 	bySession map[string]string
@@ -91,6 +94,9 @@ type agentRecord struct {
 	unreachableAt   time.Time
 	reregistrations uint32
 	tasks           map[taskKey]*taskRecord
+	// shared is the one charge of each shared volume in use, by
+	// sharedKey (volumes.go); its disk is in used.
+	shared map[string]*sharedCharge
 	// used is what its live (not terminal) tasks and its executors hold
 	// (executors.go), kept as they change so that a snapshot does not
 	// walk every task of every agent (issue 15: 8 % of the master's CPU).
@@ -395,6 +401,9 @@ type taskRecord struct {
 	resv     policy.Resources
 	resvRole string
 	launched time.Time
+	// freed are the shared volumes' charges its end released (it was
+	// their last user): freeTask gives them back to the allocator.
+	freed []*sharedCharge
 }
 
 func (t *taskRecord) frameworkID() string { return t.task.FrameworkId.GetValue() }

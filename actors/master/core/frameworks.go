@@ -196,6 +196,7 @@ func (c *Core) maybeRemove(f *frameworkRecord) {
 		c.books.forgetTask(t)
 	}
 	c.books.removeFramework(f.id())
+	c.books.dropSharedCharges(f.id()) // the allocator frees them with the framework
 	c.toAllocator(&messages.AllocatorRemoveFramework{FrameworkId: f.id()})
 	if f.connected {
 		c.send(f.conn, &messages.Error{Code: messages.Error_UNKNOWN_FRAMEWORK, Message: "framework removed", Leader: c.cfg.Info})

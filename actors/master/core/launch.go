@@ -23,6 +23,11 @@ type taskFit struct {
 	// its first on the agent (newExec): charged once, with this task.
 	exec    policy.Resources
 	newExec bool
+	// shared are the shared volumes the task is the first to use: their
+	// disk (sharedQty, out of the offers' reservation) becomes the
+	// agent's charge. A task is never charged for a shared volume itself.
+	shared    []*messages.Resource
+	sharedQty policy.Resources
 }
 
 // operationTasks are the tasks an operation launches (none for the
@@ -71,12 +76,21 @@ func (c *Core) fit(f *frameworkRecord, a *agentRecord, t *messages.TaskInfo, lau
 			fmt.Errorf("principal %q may not run tasks as %s (access control list: run_tasks)", f.info.GetPrincipal(), as)
 	}
 	if err == nil {
-		err = checkTaskVolumes(a, t)
+		err = checkTaskVolumes(f, a, t)
 	}
 	fit := taskFit{res: res, rev: rev, resv: resv, resvRole: resvRole}
+	if err == nil && resvRole != "" {
+		fit.resv = resv.Sub(sharedDisk(t.Resources))
+		for _, v := range t.Resources {
+			if k := sharedKey(v.Role, v.GetDisk().GetPersistenceId()); v.Shared && a.shared[k] == nil && !pools.sharedTaken[k] {
+				fit.shared = append(fit.shared, v)
+			}
+		}
+		fit.sharedQty = sharedDisk(fit.shared)
+	}
 	switch {
 	case err != nil:
-	case resvRole != "" && !pools.resv[resvRole].Contains(resv):
+	case resvRole != "" && !pools.resv[resvRole].Contains(fit.resv.Add(fit.sharedQty)):
 		err = fmt.Errorf("task asks for %s reserved for %s but only %s of it is offered", resv, resvRole, pools.resv[resvRole])
 	case rev.IsEmpty():
 	case pools.leftLent.Contains(rev):
@@ -96,7 +110,13 @@ func (c *Core) fit(f *frameworkRecord, a *agentRecord, t *messages.TaskInfo, lau
 func (p *offerPools) take(t *messages.TaskInfo, fit taskFit, launching map[string]bool) {
 	p.left = p.left.Sub(fit.res).Sub(fit.exec)
 	if fit.resvRole != "" {
-		p.resv[fit.resvRole] = p.resv[fit.resvRole].Sub(fit.resv)
+		p.resv[fit.resvRole] = p.resv[fit.resvRole].Sub(fit.resv).Sub(fit.sharedQty)
+	}
+	for _, v := range fit.shared {
+		if p.sharedTaken == nil {
+			p.sharedTaken = map[string]bool{}
+		}
+		p.sharedTaken[sharedKey(v.Role, v.Disk.PersistenceId)] = true
 	}
 	if fit.lent {
 		p.leftLent = p.leftLent.Sub(fit.rev)
@@ -112,6 +132,7 @@ func (p *offerPools) clone() *offerPools {
 	if p.resv != nil {
 		q.resv = maps.Clone(p.resv)
 	}
+	q.sharedTaken = maps.Clone(p.sharedTaken)
 	return &q
 }
 
@@ -137,6 +158,9 @@ func (c *Core) place(f *frameworkRecord, a *agentRecord, role string, t *message
 	if fit.resvRole != "" {
 		c.books.reserveTask(rec, fit.resv, fit.resvRole)
 		rec.task.Resources = append(rec.task.Resources, withTaskVolumes(reservedMessages(fit.resv, fit.resvRole), t)...)
+		for _, v := range fit.shared {
+			c.books.chargeShared(a, v, f.id(), role)
+		}
 	}
 	c.publish(TaskAdded{Task: rec.task})
 	return rec, &messages.RunTask{Framework: f.info, Task: t, MasterEpoch: c.epoch(), Role: role, Revocable: fit.lent}

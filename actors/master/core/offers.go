@@ -62,11 +62,19 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 				Resources: policy.ToQuantities(g.Resources), Revocable: policy.ToQuantities(g.Revocable), Reservation: g.Reservation})
 			continue
 		}
-		o := c.books.addOffer(g, now, expires)
 		res := g.Resources.ToMessages(g.AsRevocable)
 		if g.Reservation != "" {
-			res = withVolumes(reservedAs(g.Resources, offeredReservation(a.info.Resources, g.Reservation)), a, g.Reservation)
+			res = withVolumes(reservedAs(g.Resources, offeredReservation(a.info.Resources, g.Reservation)), a, g.Reservation, sharesResources(f))
+			if len(res) == 0 && g.Revocable.IsEmpty() {
+				// All of it is shared volumes a framework without
+				// SHARED_RESOURCES is not shown: declined for it, as
+				// it would decline an offer of nothing.
+				c.toAllocator(&messages.AllocatorReturn{FrameworkId: g.FrameworkID, Role: g.Role, AgentId: g.AgentID,
+					Resources: policy.ToQuantities(g.Resources), Kind: messages.AllocatorReturn_DECLINE, RefuseNanos: -1, Reservation: g.Reservation})
+				continue
+			}
 		}
+		o := c.books.addOffer(g, now, expires)
 		offer := &messages.Offer{
 			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
 			Resources: append(res, g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,

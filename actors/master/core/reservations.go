@@ -76,6 +76,9 @@ func taskResources(rs []*messages.Resource) (res, rev, resv policy.Resources, re
 type offerPools struct {
 	left, leftRev, leftLent policy.Resources
 	resv                    map[string]policy.Resources
+	// sharedTaken are the shared volumes (sharedKey) an earlier task of
+	// the accept took the disk of: later tasks use them at no charge.
+	sharedTaken map[string]bool
 }
 
 // reservation carries out one RESERVE or UNRESERVE of an accept on the
@@ -277,6 +280,13 @@ func (c *Core) freeOn(a *agentRecord, role string, reserved bool) policy.Resourc
 			used = used.Add(t.res)
 		case t.resvRole == role:
 			used = used.Add(t.resv)
+		}
+	}
+	if reserved {
+		for _, ch := range a.shared {
+			if ch.resvRole == role {
+				used = used.Add(ch.disk)
+			}
 		}
 	}
 	if !free.Contains(used) {

@@ -98,6 +98,11 @@ func (c *Core) freeTask(t *taskRecord) {
 		c.toAllocator(&messages.AllocatorReturn{FrameworkId: t.frameworkID(), Role: t.task.Role, AgentId: t.agentID(),
 			Resources: policy.ToQuantities(t.resv), Reservation: t.resvRole})
 	}
+	for _, ch := range t.freed {
+		c.toAllocator(&messages.AllocatorReturn{FrameworkId: ch.framework, Role: ch.role, AgentId: t.agentID(),
+			Resources: policy.ToQuantities(ch.disk), Reservation: ch.resvRole})
+	}
+	t.freed = nil
 	delete(c.preempting, taskKey{t.frameworkID(), t.id()})
 }
 

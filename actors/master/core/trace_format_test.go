@@ -120,6 +120,19 @@ func eventLine(ev any) string {
 	return strings.TrimPrefix(s, "core.")
 }
 
+// volumeFlags is how a volume is marked: :ro (a task mounts it
+// read-only), :shared.
+func volumeFlags(r *messages.Resource) string {
+	s := ""
+	if r.GetDisk().GetReadOnly() {
+		s += ":ro"
+	}
+	if r.Shared {
+		s += ":shared"
+	}
+	return s
+}
+
 func resText(rs []*messages.Resource) string {
 	if len(rs) == 0 {
 		return "-"
@@ -127,7 +140,7 @@ func resText(rs []*messages.Resource) string {
 	s := messages.FormatResources(rs)
 	for _, r := range rs {
 		if messages.IsVolume(r) {
-			s += fmt.Sprintf(" volume=%s:%s:%s:%g", r.Role, r.Disk.PersistenceId, r.Disk.ContainerPath, r.Scalar)
+			s += fmt.Sprintf(" volume=%s:%s:%s:%g%s", r.Role, r.Disk.PersistenceId, r.Disk.ContainerPath, r.Scalar, volumeFlags(r))
 		}
 	}
 	return s
@@ -288,7 +301,7 @@ func msgLine(m proto.Message) string {
 		for _, r := range m.Resources {
 			vol := ""
 			if messages.IsVolume(r) {
-				vol = ",volume=" + r.Disk.PersistenceId + "@" + r.Disk.ContainerPath
+				vol = ",volume=" + r.Disk.PersistenceId + "@" + r.Disk.ContainerPath + volumeFlags(r)
 			}
 			if r.Reservation == nil { // a volume on a static reservation
 				parts = append(parts, fmt.Sprintf("%s(%s,static%s):%g", r.Name, r.Role, vol, r.Scalar))

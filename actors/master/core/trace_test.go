@@ -301,12 +301,17 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 			}
 			fw := e.frameworkID(f[0])
 			role := "eng"
-			if len(f) > 4 {
-				role = f[4]
+			rs := resources(t, f[3])
+			for _, field := range f[4:] {
+				if v, ok := strings.CutPrefix(field, "volume="); ok { // a volume the task uses
+					rs = append(rs, volumeResource(t, v))
+				} else {
+					role = field
+				}
 			}
 			state := messages.TaskState(messages.TaskState_value["TASK_"+f[2]])
 			msg.Tasks = append(msg.Tasks, &messages.Task{TaskId: &messages.TaskID{Value: f[1]}, FrameworkId: &messages.FrameworkID{Value: fw},
-				State: state, Resources: resources(t, f[3]), Role: role, Name: f[1]})
+				State: state, Resources: rs, Role: role, Name: f[1]})
 			if !seen[fw] {
 				seen[fw] = true
 				info := e.infos[f[0]]
@@ -346,6 +351,8 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 				info.Capabilities = append(info.Capabilities, messages.Capability_REVOCABLE_RESOURCES)
 			case "partition-aware":
 				info.Capabilities = append(info.Capabilities, messages.Capability_PARTITION_AWARE)
+			case "shared-resources":
+				info.Capabilities = append(info.Capabilities, messages.Capability_SHARED_RESOURCES)
 			}
 		}
 		switch arg(t, d, "checkpoint", "") { // unset by default: checkpointing
@@ -893,12 +900,23 @@ func mustInt(t *testing.T, s string) int {
 func volumeResource(t *testing.T, s string) *messages.Resource {
 	t.Helper()
 	p := strings.Split(s, ":")
-	if len(p) != 4 {
-		t.Fatalf("volume %q: want role:id:path:mib", s)
+	if len(p) < 4 {
+		t.Fatalf("volume %q: want role:id:path:mib[:ro][:shared]", s)
 	}
 	mib, err := strconv.ParseFloat(p[3], 64)
 	if err != nil {
 		t.Fatalf("volume %q: %v", s, err)
 	}
-	return &messages.Resource{Name: messages.Disk, Scalar: mib, Role: p[0], Disk: &messages.DiskInfo{PersistenceId: p[1], ContainerPath: p[2]}}
+	r := &messages.Resource{Name: messages.Disk, Scalar: mib, Role: p[0], Disk: &messages.DiskInfo{PersistenceId: p[1], ContainerPath: p[2]}}
+	for _, flag := range p[4:] {
+		switch flag {
+		case "ro":
+			r.Disk.ReadOnly = true
+		case "shared":
+			r.Shared = true
+		default:
+			t.Fatalf("volume %q: flag %q: want ro or shared", s, flag)
+		}
+	}
+	return r
 }

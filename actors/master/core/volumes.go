@@ -25,6 +25,20 @@ import (
 // quantities only, so a volume is still the role's reserved disk to it and
 // its pools do not change; offers of the reservation name the volumes no
 // live task uses (withVolumes).
+//
+// A shared volume (Mesos' Resource.shared, made by a CREATE with shared
+// set) may be used by several tasks of its role on its agent at once. Its
+// disk is charged once, whatever the number of tasks using it, as Mesos'
+// allocator counts a shared resource once: the first task to use it takes
+// it from its offer, as for any volume, but the charge is the agent's
+// (sharedCharge, to that task's framework and role), not the task's, and
+// goes back to the allocator when the last task using the volume ends.
+// In use, it is offered again beside the reservation's offers (not out of
+// their pools: its disk is charged already), and tasks launched on it then
+// are charged nothing for it. Only frameworks with the SHARED_RESOURCES
+// capability are offered shared volumes, create them or launch on them;
+// other frameworks' offers leave them out. A volume in use is not
+// destroyed, shared or not.
 
 // diskEpsilon absorbs float error when disk is split and joined.
 const diskEpsilon = 1e-6
@@ -32,6 +46,12 @@ const diskEpsilon = 1e-6
 // volume carries out one CREATE or DESTROY of an accept on agent a, whose
 // offers are for role, or says why not (nothing changed then).
 func (c *Core) volume(f *frameworkRecord, a *agentRecord, role string, rs []*messages.Resource, pools *offerPools, destroy bool) (messages.Error_Code, error) {
+	for _, r := range rs {
+		if r.Shared && !destroy && !sharesResources(f) {
+			// Mesos' validation of CREATE says the same.
+			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q is shared, and framework %s has no SHARED_RESOURCES capability: declare it in the FrameworkInfo to make and use shared volumes", r.GetDisk().GetPersistenceId(), f.id())
+		}
+	}
 	return c.changeVolumes(f.info.GetPrincipal(), "framework "+f.id(), a, role, rs, pools.resv[role], fmt.Sprintf("the offers' role %s is offered", role), destroy)
 }
 
@@ -58,6 +78,17 @@ func (c *Core) changeVolumes(principal, by string, a *agentRecord, role string, 
 	_, _, reserved, err := policy.FromMessagesReserved(rs)
 	if err != nil {
 		return messages.Error_INVALID_ARGUMENT, err
+	}
+	if destroy {
+		// A shared volume in use is offered beside the pools, not in
+		// them: say why it cannot go before saying its disk is not
+		// offered.
+		for _, r := range rs {
+			i := findVolume(a.info.Resources, role, r.Disk.PersistenceId)
+			if t := volumeUser(a, role, r.Disk.PersistenceId); t != "" && i >= 0 && a.info.Resources[i].Shared {
+				return messages.Error_INVALID_ARGUMENT, fmt.Errorf("destroy: shared volume %q is in use by task %s: kill every task using it first", r.Disk.PersistenceId, t)
+			}
+		}
 	}
 	if len(reserved) != 1 || !avail.Contains(reserved[role]) {
 		return messages.Error_INVALID_ARGUMENT, fmt.Errorf("%s volumes of %s: only %s reserved for %s", verb, reserved[role], avail, where)
@@ -100,7 +131,12 @@ func (c *Core) changeVolumes(principal, by string, a *agentRecord, role string, 
 		if i >= 0 {
 			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q already exists for role %s on agent %s", id, role, a.id())
 		}
-		vol := &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role,
+		if r.Disk.ReadOnly {
+			// Mesos: "Read-only persistent volume not supported". The
+			// mode is how one task mounts the volume, not the volume's.
+			return messages.Error_INVALID_ARGUMENT, fmt.Errorf("create: volume %q is marked read-only: a volume is created read-write, and a task that should not write names it with read_only (mode RO) among its resources", id)
+		}
+		vol := &messages.Resource{Name: messages.Disk, Scalar: r.Scalar, Role: role, Shared: r.Shared,
 			Disk: &messages.DiskInfo{PersistenceId: id, ContainerPath: r.Disk.ContainerPath, Principal: principal}}
 		if resv, ok := takeDisk(next, role, r.Scalar); ok {
 			vol.Reservation = resv
@@ -202,10 +238,11 @@ func volumeUser(a *agentRecord, role, id string) string {
 	return ""
 }
 
-// checkTaskVolumes refuses a task naming a volume that agent a does not
-// have as the task says it (role, size, container path), or that another
-// live task uses (volumes are not shared, as in Mesos without SHARED_RESOURCES).
-func checkTaskVolumes(a *agentRecord, t *messages.TaskInfo) error {
+// checkTaskVolumes refuses a task of f naming a volume that agent a does
+// not have as the task says it (role, size, container path, shared or
+// not), a volume that is not shared and another live task uses, or a
+// shared one when f lacks the SHARED_RESOURCES capability.
+func checkTaskVolumes(f *frameworkRecord, a *agentRecord, t *messages.TaskInfo) error {
 	for _, r := range t.Resources {
 		if r.GetDisk() == nil {
 			continue
@@ -222,39 +259,158 @@ func checkTaskVolumes(a *agentRecord, t *messages.TaskInfo) error {
 		if !sameVolume(v, r) {
 			return fmt.Errorf("volume %q is %g MiB at %s: name it as offered", id, v.Scalar, v.Disk.ContainerPath)
 		}
-		if user := volumeUser(a, r.Role, id); user != "" {
-			return fmt.Errorf("volume %q is in use by task %s", id, user)
+		switch {
+		case v.Shared && !r.Shared:
+			return fmt.Errorf("volume %q is shared: name it as offered, with shared set", id)
+		case !v.Shared && r.Shared:
+			return fmt.Errorf("volume %q is not shared: name it as offered, without shared", id)
+		case v.Shared && !sharesResources(f):
+			return fmt.Errorf("volume %q is shared, and framework %s has no SHARED_RESOURCES capability: declare it in the FrameworkInfo to use shared volumes", id, f.id())
+		case v.Shared:
+			// Several tasks use it at once.
+		default:
+			if user := volumeUser(a, r.Role, id); user != "" {
+				return fmt.Errorf("volume %q is in use by task %s (only a shared volume is used by several tasks at once)", id, user)
+			}
 		}
 	}
 	return nil
 }
 
+// sharesResources reports whether framework f declared SHARED_RESOURCES.
+func sharesResources(f *frameworkRecord) bool {
+	for _, c := range f.info.GetCapabilities() {
+		if c == messages.Capability_SHARED_RESOURCES {
+			return true
+		}
+	}
+	return false
+}
+
+// sharedCharge is the one charge of a shared volume in use on an agent:
+// its disk, of resvRole's reservation, allocated to framework under role
+// (the allocation the first task using it took it from).
+type sharedCharge struct {
+	framework, role, resvRole string
+	disk                      policy.Resources
+}
+
+// sharedKey names role's shared volume id on an agent.
+func sharedKey(role, id string) string { return role + "/" + id }
+
+// sharedDisk is the disk of the shared volumes among rs.
+func sharedDisk(rs []*messages.Resource) policy.Resources {
+	var out policy.Resources
+	for _, r := range rs {
+		if r.Shared && messages.IsVolume(r) {
+			_, _, resv, err := policy.FromMessagesReserved([]*messages.Resource{r})
+			if err == nil {
+				out = out.Add(resv[r.Role])
+			}
+		}
+	}
+	return out
+}
+
+// chargeShared records that role's shared volume v on a is charged to
+// framework's allocation role, its disk held on the agent.
+func (b *Books) chargeShared(a *agentRecord, v *messages.Resource, framework, role string) {
+	if a.shared == nil {
+		a.shared = map[string]*sharedCharge{}
+	}
+	disk := sharedDisk([]*messages.Resource{v})
+	a.shared[sharedKey(v.Role, v.Disk.PersistenceId)] = &sharedCharge{framework: framework, role: role, resvRole: v.Role, disk: disk}
+	a.used = a.used.Add(disk)
+	b.sharedCharges++
+}
+
+// releaseShared drops the charges of the shared volumes ended task t was
+// the last live user of, and returns them.
+func (b *Books) releaseShared(a *agentRecord, t *taskRecord) []*sharedCharge {
+	var out []*sharedCharge
+	for _, v := range t.task.GetResources() {
+		if !v.Shared || !messages.IsVolume(v) {
+			continue
+		}
+		k := sharedKey(v.Role, v.Disk.PersistenceId)
+		ch := a.shared[k]
+		if ch == nil || volumeUser(a, v.Role, v.Disk.PersistenceId) != "" {
+			continue
+		}
+		delete(a.shared, k)
+		a.used = a.used.Sub(ch.disk)
+		b.sharedCharges--
+		out = append(out, ch)
+	}
+	return out
+}
+
+// dropSharedCharges forgets the charges of a framework being removed (the
+// allocator frees them with it): tasks of others still on those volumes
+// use them uncharged, and the next task launched on one charges it again.
+func (b *Books) dropSharedCharges(framework string) {
+	if b.sharedCharges == 0 {
+		return
+	}
+	for _, a := range b.agents {
+		for k, ch := range a.shared {
+			if ch.framework == framework {
+				delete(a.shared, k)
+				a.used = a.used.Sub(ch.disk)
+				b.sharedCharges--
+			}
+		}
+	}
+}
+
 // withVolumes is an offer's resources res of role's reservation on a with
 // the disk of the volumes no live task uses named as those volumes, as far
-// as the offered disk goes: the framework sees its volumes back.
-func withVolumes(res []*messages.Resource, a *agentRecord, role string) []*messages.Resource {
-	var vols []*messages.Resource
+// as the offered disk goes: the framework sees its volumes back. When it
+// shares resources (SHARED_RESOURCES), the shared volumes in use are added
+// (their disk is charged already, not in the offer's pools); when it does
+// not, shared volumes are left out, their disk too.
+func withVolumes(res []*messages.Resource, a *agentRecord, role string, shares bool) []*messages.Resource {
+	var vols, hidden, again []*messages.Resource
 	for _, r := range a.info.Resources {
-		if messages.IsVolume(r) && r.Role == role && volumeUser(a, role, r.Disk.PersistenceId) == "" {
+		if !messages.IsVolume(r) || r.Role != role {
+			continue
+		}
+		inUse := volumeUser(a, role, r.Disk.PersistenceId) != ""
+		switch {
+		case r.Shared && !shares:
+			if !inUse {
+				hidden = append(hidden, r)
+			}
+		case r.Shared && inUse:
+			again = append(again, r)
+		case !inUse:
 			vols = append(vols, r)
 		}
 	}
-	if len(vols) == 0 {
-		return res
-	}
-	for _, r := range res {
-		if r.Name != messages.Disk || messages.IsVolume(r) {
-			continue
-		}
-		for _, v := range vols {
-			if v.Scalar <= r.Scalar+diskEpsilon {
-				r.Scalar -= v.Scalar
-				res = append(res, proto.Clone(v).(*messages.Resource))
+	if len(vols)+len(hidden) > 0 {
+		for _, r := range res {
+			if r.Name != messages.Disk || messages.IsVolume(r) {
+				continue
 			}
+			for _, v := range vols {
+				if v.Scalar <= r.Scalar+diskEpsilon {
+					r.Scalar -= v.Scalar
+					res = append(res, proto.Clone(v).(*messages.Resource))
+				}
+			}
+			for _, v := range hidden {
+				if v.Scalar <= r.Scalar+diskEpsilon {
+					r.Scalar -= v.Scalar
+				}
+			}
+			break
 		}
-		break
+		res = dropEmptyDisk(res)
 	}
-	return dropEmptyDisk(res)
+	for _, v := range again {
+		res = append(res, proto.Clone(v).(*messages.Resource))
+	}
+	return res
 }
 
 // withTaskVolumes is a task's reserved resources msgs with the disk of the
@@ -263,6 +419,11 @@ func withVolumes(res []*messages.Resource, a *agentRecord, role string) []*messa
 func withTaskVolumes(msgs []*messages.Resource, t *messages.TaskInfo) []*messages.Resource {
 	for _, v := range t.GetResources() {
 		if !messages.IsVolume(v) {
+			continue
+		}
+		if v.Shared {
+			// Charged to the agent, not carved out of the task's own.
+			msgs = append(msgs, proto.Clone(v).(*messages.Resource))
 			continue
 		}
 		for _, m := range msgs {
