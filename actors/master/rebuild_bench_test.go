@@ -25,6 +25,8 @@ import (
 // the new master (stopping the old one in-process is not part of it). Targets (issue 6): 10k agents <= 1 s, 40k agents <= 4 s
 // (Mesos 1.5: about 4.5 s and 19 s). Agents spread their re-registration
 // over ReregisterSpread (500 ms, agora node's default; AGORA_REBUILD_SPREAD).
+// AGORA_REBUILD_PROFILE names a file for the first op's CPU profile,
+// AGORA_REBUILD_HEAP one for the live heap after it.
 //
 // 40,000 agents run 2 tasks each, as the name says: with 10 each, the
 // setup (400,000 launches, 800,000 status updates acknowledged one by one,
@@ -143,6 +145,17 @@ func BenchmarkFailoverRebuild(b *testing.B) {
 					pprof.StopCPUProfile()
 				}
 				b.StopTimer()
+				if path := os.Getenv("AGORA_REBUILD_HEAP"); path != "" && i == 0 {
+					// What the garbage collector walks during a rebuild:
+					// the live heap after the first one.
+					goruntime.GC()
+					f, err := os.Create(path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_ = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
 				st := c.WaitState(b, func(s *messages.MasterState) bool { return s.Master.Epoch == epoch && len(s.Agents) == agents })
 				var live uint32
 				for _, f := range st.Frameworks {
