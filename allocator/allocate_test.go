@@ -399,3 +399,37 @@ func TestAddAgentWithAllocations(t *testing.T) {
 	}
 	e.check()
 }
+
+// TestRecycledGrantsAllocateTheSame: an allocator given back its grants
+// (Recycle) fills the same slice next time, and grants exactly what one
+// that makes a new slice every run grants.
+func TestRecycledGrantsAllocateTheSame(t *testing.T) {
+	recycling, fresh := newEnv(t, Options{Seed: 7}), newEnv(t, Options{Seed: 7})
+	for _, e := range []*env{recycling, fresh} {
+		for i := range 20 {
+			e.agent(fmt.Sprintf("a%02d", i), "cpus:4;mem:4096;ports:[31000-31010]", nil)
+		}
+		for i := range 3 {
+			e.framework(Framework{ID: fmt.Sprintf("f%d", i), Roles: []string{fmt.Sprintf("r%d", i%2)}})
+		}
+	}
+	var reused *Grant
+	for round := range 5 {
+		got, want := recycling.cycle(time.Second), fresh.cycle(time.Second)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("round %d: the recycling allocator granted\n%v\nthe other\n%v", round, got, want)
+		}
+		if len(got) == 0 {
+			t.Fatalf("round %d: nothing granted", round)
+		}
+		if reused != nil && &got[0] != reused {
+			t.Fatalf("round %d: the recycled grants were not filled again", round)
+		}
+		for i := range got {
+			recycling.recover(got[i])
+			fresh.recover(want[i])
+		}
+		reused = &got[0]
+		recycling.h.Recycle(got)
+	}
+}

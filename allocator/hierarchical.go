@@ -57,6 +57,9 @@ type Hierarchical struct {
 	// satedAny: a client was put off for having been granted its demand
 	// in this batch interval (demand.go); the next batch lets it back.
 	satedAny bool
+	// spare is a grants slice its caller is done with (Recycle), which
+	// the next Allocate fills instead of making one.
+	spare []Grant
 }
 
 type agent struct {

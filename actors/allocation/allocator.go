@@ -177,6 +177,10 @@ func (a *allocatorActor) batch() {
 	grants := a.cfg.Policy.Allocate(a.cfg.Clock.Now())
 	a.cfg.Metrics.took.WithLabelValues("batch").Observe(time.Since(start).Seconds())
 	a.send(grants, "batch")
+	// Encoded for the master (a copy): the policy may fill them again.
+	if r, ok := a.cfg.Policy.(interface{ Recycle([]policy.Grant) }); ok {
+		r.Recycle(grants)
+	}
 }
 
 func (a *allocatorActor) runDirty() {

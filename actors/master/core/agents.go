@@ -236,6 +236,11 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 	for _, fi := range frameworks {
 		infos[fi.GetId().GetValue()] = fi
 	}
+	if len(a.tasks) == 0 && len(tasks) > 0 {
+		// A new leader's agent: its task map sized from the report, not
+		// grown task by task (bounded: the report is the network's).
+		a.tasks = make(map[taskKey]*taskRecord, min(len(tasks), maxTaskMapHint))
+	}
 	for _, t := range tasks {
 		fwID := t.GetFrameworkId().GetValue()
 		if messages.IsTerminal(t.State) || a.tasks[taskKey{fwID, t.GetTaskId().GetValue()}] != nil {
@@ -289,6 +294,10 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 		c.books.reserveTask(c.books.adoptTask(f, a, t, res, rev, now), resv, resvRole)
 	}
 }
+
+// maxTaskMapHint bounds the size a map is made with from a count in a
+// message: past it, the map grows as it fills.
+const maxTaskMapHint = 1024
 
 func hasRole(info *messages.FrameworkInfo, role string) bool {
 	for _, r := range info.Roles {

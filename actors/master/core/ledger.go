@@ -440,8 +440,8 @@ func (b *Books) forgetTask(t *taskRecord) {
 }
 
 // adoptTask records a task an agent reports that the books do not know.
-func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, t *messages.Task, res, rev policy.Resources, now time.Time) *taskRecord {
-	t = cloneTask(t)
+func (b *Books) adoptTask(f *frameworkRecord, a *agentRecord, reported *messages.Task, res, rev policy.Resources, now time.Time) *taskRecord {
+	t := adoptedTask(reported)
 	t.AgentId = a.info.Id
 	t.FrameworkId = f.info.Id
 	t.LatestStatus = &messages.TaskStatus{TaskId: t.TaskId, State: t.State, AgentId: a.info.Id, TimestampUnixNano: now.UnixNano()}
@@ -486,6 +486,21 @@ func appendStatus(h []*messages.TaskStatus, st *messages.TaskStatus) []*messages
 		h = append(h[:1], h[2:]...)
 	}
 	return append(h, st)
+}
+
+// adoptedTask is the books' own Task for one an agent reported: a new Task
+// whose parts (IDs, resources) are the report's. A deep copy (proto.Clone)
+// was a third of a new leader's CPU per re-registering agent
+// (BenchmarkReregisterAgents), and it is not needed: the books never change
+// a task's parts, only its own fields (state, statuses), and a message's
+// parts are not changed once sent, by its sender or its receiver, as the
+// parts of what the master sends are its books' (testkit's agents share
+// memory with the master). The report itself is left as it came.
+// TestAdoptedTaskKeepsEveryField fails when Task gains a field this does
+// not copy.
+func adoptedTask(t *messages.Task) *messages.Task {
+	return &messages.Task{Name: t.Name, TaskId: t.TaskId, FrameworkId: t.FrameworkId, ExecutorId: t.ExecutorId, AgentId: t.AgentId,
+		State: t.State, Resources: t.Resources, LatestStatus: t.LatestStatus, Role: t.Role, Revocable: t.Revocable, Statuses: t.Statuses}
 }
 
 func cloneExecutorID(id *messages.ExecutorID) *messages.ExecutorID {
