@@ -83,6 +83,7 @@ func BenchmarkAllocate(b *testing.B) {
 					}
 					recoverAll(b, h, gs)
 					b.StartTimer()
+					h.Recycle(gs) // as the allocator actor does once it has sent them
 				}
 			})
 		}
@@ -154,6 +155,7 @@ func BenchmarkAllocateQuota(b *testing.B) {
 				}
 				recoverAll(b, h, gs)
 				b.StartTimer()
+				h.Recycle(gs)
 			}
 		})
 	}
@@ -285,5 +287,6 @@ func benchReserved(b *testing.B, agents, frameworks int, whole bool) {
 		}
 		giveBack(gs)
 		b.StartTimer()
+		h.Recycle(gs)
 	}
 }
