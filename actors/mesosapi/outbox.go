@@ -103,12 +103,7 @@ func (o *outbox) put(msg []byte) bool {
 	o.records++
 	first := o.records == 1
 	o.mu.Unlock()
-	if first {
-		select {
-		case o.ready <- struct{}{}:
-		default:
-		}
-	}
+	o.wake(first)
 	return true
 }
 
@@ -135,13 +130,19 @@ func (o *outbox) putRecord(rec []byte) (old []byte, adopted, ok bool) {
 	o.records++
 	first := o.records == 1
 	o.mu.Unlock()
+	o.wake(first)
+	return old, adopted, true
+}
+
+// wake tells the writer that records wait, when the one just queued is the
+// first since it last took them (it is not waiting otherwise).
+func (o *outbox) wake(first bool) {
 	if first {
 		select {
 		case o.ready <- struct{}{}:
 		default:
 		}
 	}
-	return old, adopted, true
 }
 
 // take swaps the pending records for spare (emptied) and returns them;
