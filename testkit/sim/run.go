@@ -80,6 +80,9 @@ type run struct {
 	dropped, delayed atomic.Int64
 	// err ends the run early: a fault could not be carried out.
 	err error
+	// line delays messages by the network's latency on the virtual
+	// clock (nil on the real clock, or without latency).
+	line *testkit.DelayLine
 	// kinds maps the actor IDs of agents and schedulers to "agents" and
 	// "schedulers", for message faults aimed at them.
 	kinds sync.Map
@@ -97,10 +100,15 @@ type simAgent struct {
 // Run runs w and returns its report.
 func Run(w *Workload, opts Options) (*Report, error) {
 	var clock clockwork.Clock = clockwork.NewRealClock()
+	var line *testkit.DelayLine
 	if w.Clock == "virtual" {
-		clock = testkit.NewFakeClock()
+		fake := testkit.NewFakeClock()
+		if d := w.Network.Latency.D(); d > 0 {
+			line = fake.DelayLine(d)
+		}
+		clock = fake
 	}
-	r := &run{w: w, clock: clock, ended: map[string]int{}, byID: map[string]*framework{}, total: map[string]float64{}, byHost: map[string]*simAgent{},
+	r := &run{line: line, w: w, clock: clock, ended: map[string]int{}, byID: map[string]*framework{}, total: map[string]float64{}, byHost: map[string]*simAgent{},
 		faultRand: rand.New(rand.NewPCG(w.Seed, 0xfa017)), shareSums: map[string]float64{}, fairSums: map[string]float64{}, utilSums: map[string]float64{}}
 	for _, f := range w.Faults {
 		if f.Kind == "drop-messages" || f.Kind == "delay-messages" {
