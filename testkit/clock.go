@@ -335,8 +335,13 @@ func (t *fakeTimer) Stop() bool { return t.clock.disarm(t) }
 type fakeTicker struct{ t *fakeTimer }
 
 func (k fakeTicker) Chan() <-chan time.Time { return k.t.ch }
-func (k fakeTicker) Reset(d time.Duration)  { k.t.clock.mu.Lock(); k.t.period = d; k.t.clock.mu.Unlock(); k.t.Reset(d) }
-func (k fakeTicker) Stop()                  { k.t.Stop() }
+func (k fakeTicker) Reset(d time.Duration) {
+	k.t.clock.mu.Lock()
+	k.t.period = d
+	k.t.clock.mu.Unlock()
+	k.t.Reset(d)
+}
+func (k fakeTicker) Stop() { k.t.Stop() }
 
 // timerEntry is a timer's key (its time in Unix nanoseconds, and its seq
 // for ties) beside it, so that comparisons do not follow a pointer per
