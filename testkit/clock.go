@@ -49,7 +49,7 @@ func (c *FakeClock) Pending() int { c.mu.Lock(); defer c.mu.Unlock(); return c.p
 func (c *FakeClock) pending() int {
 	n := c.live
 	for _, l := range c.lines {
-		n += len(l.queue)
+		n += l.n
 	}
 	return n
 }
@@ -134,10 +134,10 @@ func (c *FakeClock) earliest() (at int64, line *DelayLine, ok bool) {
 		at, seq, ok = c.timers[0].at, c.timers[0].seq, true
 	}
 	for _, l := range c.lines {
-		if len(l.queue) == 0 {
+		if l.n == 0 {
 			continue
 		}
-		if e := &l.queue[0]; !ok || e.at < at || e.at == at && e.seq < seq {
+		if e := &l.ring[l.head]; !ok || e.at < at || e.at == at && e.seq < seq {
 			at, seq, line, ok = e.at, e.seq, l, true
 		}
 	}
@@ -160,9 +160,7 @@ func (c *FakeClock) advanceTo(end time.Time) {
 			if d := time.Duration(at - c.now.UnixNano()); d > 0 {
 				c.now = c.now.Add(d)
 			}
-			f := line.queue[0].f
-			line.queue[0] = lineEntry{}
-			line.queue = line.queue[1:]
+			f := line.pop()
 			c.mu.Unlock()
 			f()
 			continue
@@ -273,9 +271,22 @@ func (c *FakeClock) DelayLine(d time.Duration) *DelayLine {
 // timers, where a timer each would cost a heap push and pop (a 10,000-agent
 // simulation delays every message it sends: most of its timers).
 type DelayLine struct {
-	c     *FakeClock
-	d     time.Duration
-	queue []lineEntry
+	c *FakeClock
+	d time.Duration
+	// A ring of n entries from head: a queue that slid along a slice
+	// (append at the end, reslice at the front) was reallocated every
+	// few thousand calls.
+	ring    []lineEntry
+	head, n int
+}
+
+// pop removes the first entry and returns its function; c.mu is held.
+func (l *DelayLine) pop() func() {
+	f := l.ring[l.head].f
+	l.ring[l.head] = lineEntry{}
+	l.head = (l.head + 1) % len(l.ring)
+	l.n--
+	return f
 }
 
 type lineEntry struct {
@@ -291,7 +302,14 @@ func (l *DelayLine) AfterFunc(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	l.queue = append(l.queue, lineEntry{at: c.now.UnixNano() + int64(l.d), seq: c.seq, f: f})
+	if l.n == len(l.ring) {
+		ring := make([]lineEntry, max(64, 2*l.n))
+		k := copy(ring, l.ring[l.head:])
+		copy(ring[k:], l.ring[:l.head])
+		l.ring, l.head = ring, 0
+	}
+	l.ring[(l.head+l.n)%len(l.ring)] = lineEntry{at: c.now.UnixNano() + int64(l.d), seq: c.seq, f: f}
+	l.n++
 	if c.armed != nil {
 		close(c.armed)
 		c.armed = nil

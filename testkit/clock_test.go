@@ -151,3 +151,28 @@ func TestFakeClockStopAndResetMany(t *testing.T) {
 		t.Fatal("Stop of a stopped or fired timer reports true")
 	}
 }
+
+// A delay line's queue wraps around and grows without losing its order.
+func TestFakeClockDelayLineWrapsAround(t *testing.T) {
+	c := NewFakeClock()
+	line := c.DelayLine(time.Second)
+	var fired []int
+	n := 0
+	for round := range 4 {
+		for range 50 + 30*round { // more each round: the ring fills up while wrapped
+			k := n
+			line.AfterFunc(func() { fired = append(fired, k) })
+			n++
+			c.Advance(10 * time.Millisecond)
+		}
+	}
+	c.Advance(time.Second)
+	if len(fired) != n {
+		t.Fatalf("fired %d of %d", len(fired), n)
+	}
+	for i, k := range fired {
+		if k != i {
+			t.Fatalf("call %d fired in place %d", k, i)
+		}
+	}
+}

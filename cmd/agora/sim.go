@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ type simCmd struct {
 	Progress   bool          `default:"true" negatable:"" help:"Show progress on stderr."`
 	Logs       bool          `help:"Print Agora's own logs (at --log-level) on stderr."`
 	CPUProfile string        `name:"cpu-profile" type:"path" help:"Write a Go CPU profile of the run to this file (go tool pprof)."`
+	GOGC       int           `name:"gogc" default:"400" help:"The garbage collector's target (GOGC, percent of the live heap allocated between collections) for the run; a GOGC environment variable wins. 100 is Go's default: lower trades time for memory."`
 }
 
 func (c *simCmd) Run(logger *slog.Logger) error {
@@ -60,6 +62,13 @@ func (c *simCmd) Run(logger *slog.Logger) error {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// A simulation is a batch job whose live heap (100,000 tasks'
+		// books) is large and long-lived: at Go's default the collector
+		// marked it again every few hundred megabytes allocated, a quarter
+		// of the CPU of the 10,000-agent scenario (docs/benchmarks.md).
+		debug.SetGCPercent(c.GOGC)
 	}
 	start := time.Now()
 	if c.Progress {
