@@ -159,11 +159,14 @@ func TestFakeClockDelayLineWrapsAround(t *testing.T) {
 	var fired []int
 	n := 0
 	for round := range 4 {
-		for range 50 + 30*round { // more each round: the ring fills up while wrapped
+		// 100 queued in the first rounds (the ring wraps), up to 1,000 in
+		// the last ones (it grows while wrapped).
+		step := []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, time.Millisecond, time.Millisecond}[round]
+		for range 300 {
 			k := n
 			line.AfterFunc(func() { fired = append(fired, k) })
 			n++
-			c.Advance(10 * time.Millisecond)
+			c.Advance(step)
 		}
 	}
 	c.Advance(time.Second)
