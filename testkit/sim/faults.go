@@ -117,8 +117,14 @@ func (r *run) kindOf(target *actor.PID) string {
 	if target.Id == master.Name || strings.HasPrefix(target.Id, master.Name+"/") {
 		return "master"
 	}
-	if k, ok := r.kinds.Load(target.Id); ok {
-		return k.(string)
-	}
-	return ""
+	r.kindsMu.RLock()
+	defer r.kindsMu.RUnlock()
+	return r.kinds[target.Id]
+}
+
+// setKind notes what pid is ("agents" or "schedulers"), for kindOf.
+func (r *run) setKind(pid *actor.PID, kind string) {
+	r.kindsMu.Lock()
+	defer r.kindsMu.Unlock()
+	r.kinds[pid.Id] = kind
 }
