@@ -53,3 +53,11 @@ func TestSimCommandRefusesBadWorkload(t *testing.T) {
 		t.Fatalf("want a refusal naming frameworks[0].tasks, got %v:\n%s", err, out)
 	}
 }
+
+// A GC target below 1 % is refused, saying how to turn the collector off.
+func TestSimCommandRefusesBadGOGC(t *testing.T) {
+	out, err := exec.Command(agoraBin, "sim", "../../testkit/scenarios/failover-storm.yaml", "--gogc", "0", "--out", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--gogc 0: the target must be at least 1") {
+		t.Fatalf("want a refusal of --gogc 0, got %v:\n%s", err, out)
+	}
+}
