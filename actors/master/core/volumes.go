@@ -225,17 +225,23 @@ func takeDisk(rs []*messages.Resource, role string, mib float64) (*messages.Rese
 
 // volumeUser is a live task on a that uses role's volume id ("" when none).
 func volumeUser(a *agentRecord, role, id string) string {
+	// The least task ID of the users: a shared volume has several, and the
+	// error naming one must not depend on the map's order.
+	user := ""
 	for _, t := range a.tasks {
 		if messages.IsTerminal(t.task.State) {
 			continue
 		}
 		for _, r := range t.task.Resources {
 			if messages.IsVolume(r) && r.Role == role && r.Disk.PersistenceId == id {
-				return t.id()
+				if tid := t.id(); user == "" || tid < user {
+					user = tid
+				}
+				break
 			}
 		}
 	}
-	return ""
+	return user
 }
 
 // checkTaskVolumes refuses a task of f naming a volume that agent a does
