@@ -152,26 +152,26 @@ type (
 )
 
 type agent struct {
-	cfg       Config
-	log       *slog.Logger
-	info      *messages.AgentInfo
-	behavior  actor.Behavior
-	retryBound time.Duration // the next registration retry waits up to this
-	gen       uint64          // bumped on every behaviour change; stale timers are dropped
-	genTimer  clockwork.Timer // the current behaviour's timer (armGen)
-	interval  time.Duration
-	seq       uint64
-	unacked   int
-	epoch     uint64               // highest master epoch seen
-	drain     *messages.AgentDrain // the drain the master told of (nil: none); reported on re-registration
-	session   string               // this agent process, for the master to spot retries
-	tasks     map[taskKey]*taskRun
-	executors map[executorKey]*executorRun
-	updates   *updateQueues
-	sys       *actor.ActorSystem
-	self      *actor.PID
-	bg        *background
-	disk      *disk
+	cfg        Config
+	log        *slog.Logger
+	info       *messages.AgentInfo
+	behavior   actor.Behavior
+	retryBound time.Duration   // the next registration retry waits up to this
+	gen        uint64          // bumped on every behaviour change; stale timers are dropped
+	genTimer   clockwork.Timer // the current behaviour's timer (armGen)
+	interval   time.Duration
+	seq        uint64
+	unacked    int
+	epoch      uint64               // highest master epoch seen
+	drain      *messages.AgentDrain // the drain the master told of (nil: none); reported on re-registration
+	session    string               // this agent process, for the master to spot retries
+	tasks      map[taskKey]*taskRun
+	executors  map[executorKey]*executorRun
+	updates    *updateQueues
+	sys        *actor.ActorSystem
+	self       *actor.PID
+	bg         *background
+	disk       *disk
 	// removing: sandboxes being garbage-collected, with the tasks waiting
 	// to start in them.
 	removing map[string][]func(actor.Context)
