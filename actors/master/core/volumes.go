@@ -224,18 +224,23 @@ func takeDisk(rs []*messages.Resource, role string, mib float64) (*messages.Rese
 }
 
 // volumeUser is a live task on a that uses role's volume id ("" when none).
+//
+// Of several users it names the least task ID: the tasks are a map, and
+// the error that names one must be the same on every run (the traces).
 func volumeUser(a *agentRecord, role, id string) string {
+	user := ""
 	for _, t := range a.tasks {
-		if messages.IsTerminal(t.task.State) {
+		if messages.IsTerminal(t.task.State) || (user != "" && t.id() >= user) {
 			continue
 		}
 		for _, r := range t.task.Resources {
 			if messages.IsVolume(r) && r.Role == role && r.Disk.PersistenceId == id {
-				return t.id()
+				user = t.id()
+				break
 			}
 		}
 	}
-	return ""
+	return user
 }
 
 // checkTaskVolumes refuses a task of f naming a volume that agent a does
