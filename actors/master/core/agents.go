@@ -76,11 +76,11 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		// A retry of a re-registration already taken (the answer crossed
 		// it, or the master is busy after a failover): answer it again
 		// without redoing the admission, which would churn the allocator
-		// for every retry of every agent. Mesos' master answers such a
-		// retry too (master.cpp, reregisterSlave for a registered agent);
-		// it ignores only one whose registry write is under way, which
-		// has no counterpart here: the admission is done by the time the
-		// next message is handled. Only the answer and the liveness
+		// for every retry of every agent. Mesos' master ignores a retry
+		// only while the agent's registry write is under way
+		// (reregisterSlave: "re-registration is already in progress"),
+		// which has no counterpart here: the admission is done by the
+		// time the next message is handled. Only the answer and the liveness
 		// refresh: the agent counted in the frameworks' demand already,
 		// and nothing a snapshot shows changed (as for a heartbeat), so
 		// the retries of 40,000 agents after a failover cost no state
