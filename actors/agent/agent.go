@@ -31,7 +31,6 @@ import (
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/agora-sched/agora/runtime/fetcher"
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/cenkalti/backoff/v5"
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/proto"
 )
@@ -52,9 +51,15 @@ type Config struct {
 	Logger  *slog.Logger
 	// Metrics, when set, counts tasks and resources for /metrics.
 	Metrics *Metrics
-	// BackoffInitial and BackoffMax bound registration retries: the first
-	// retry comes after about BackoffInitial, each later one doubles, up to
-	// BackoffMax. 0 means 1 s and 1 min (Mesos' defaults).
+	// BackoffInitial and BackoffMax bound registration retries as Mesos'
+	// --registration_backoff_factor and REGISTER_RETRY_INTERVAL_MAX do
+	// (slave.cpp, doReliableRegistration): each retry waits a uniform
+	// random part of a bound that starts at twice BackoffInitial (so the
+	// first retry comes after BackoffInitial on average) and doubles with
+	// each retry up to BackoffMax. Full jitter, not a fixed delay give or
+	// take a little: the agents that lose the same master keep spreading
+	// out with each retry instead of retrying in waves. 0 means 1 s and
+	// 1 min (Mesos' defaults).
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
 	// ReregisterSpread bounds the random wait before an agent that has an
@@ -147,26 +152,26 @@ type (
 )
 
 type agent struct {
-	cfg       Config
-	log       *slog.Logger
-	info      *messages.AgentInfo
-	behavior  actor.Behavior
-	backoff   *backoff.ExponentialBackOff
-	gen       uint64          // bumped on every behaviour change; stale timers are dropped
-	genTimer  clockwork.Timer // the current behaviour's timer (armGen)
-	interval  time.Duration
-	seq       uint64
-	unacked   int
-	epoch     uint64               // highest master epoch seen
-	drain     *messages.AgentDrain // the drain the master told of (nil: none); reported on re-registration
-	session   string               // this agent process, for the master to spot retries
-	tasks     map[taskKey]*taskRun
-	executors map[executorKey]*executorRun
-	updates   *updateQueues
-	sys       *actor.ActorSystem
-	self      *actor.PID
-	bg        *background
-	disk      *disk
+	cfg        Config
+	log        *slog.Logger
+	info       *messages.AgentInfo
+	behavior   actor.Behavior
+	retryBound time.Duration   // the next registration retry waits up to this
+	gen        uint64          // bumped on every behaviour change; stale timers are dropped
+	genTimer   clockwork.Timer // the current behaviour's timer (armGen)
+	interval   time.Duration
+	seq        uint64
+	unacked    int
+	epoch      uint64               // highest master epoch seen
+	drain      *messages.AgentDrain // the drain the master told of (nil: none); reported on re-registration
+	session    string               // this agent process, for the master to spot retries
+	tasks      map[taskKey]*taskRun
+	executors  map[executorKey]*executorRun
+	updates    *updateQueues
+	sys        *actor.ActorSystem
+	self       *actor.PID
+	bg         *background
+	disk       *disk
 	// removing: sandboxes being garbage-collected, with the tasks waiting
 	// to start in them.
 	removing map[string][]func(actor.Context)
@@ -207,12 +212,7 @@ func Props(cfg Config) *actor.Props {
 		cfg.StatusRetryMax = time.Minute
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		b := backoff.NewExponentialBackOff()
-		b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = cfg.BackoffInitial, cfg.BackoffMax, 2, 0.5
-		if cfg.Rand != nil {
-			b.RandomizationFactor = 0 // retryDelay jitters from cfg.Rand
-		}
-		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), backoff: b, behavior: actor.NewBehavior(),
+		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), behavior: actor.NewBehavior(), retryBound: 2 * cfg.BackoffInitial,
 			tasks: map[taskKey]*taskRun{}, executors: map[executorKey]*executorRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax),
 			bg: newBackground(), disk: newDisk(), removing: map[string][]func(actor.Context){}}
 		session := make([]byte, 8)
@@ -394,7 +394,7 @@ func (a *agent) becomeRegistering(ctx actor.Context, why string) {
 	a.log.Info("agent registering with master", "agent_id", a.id(), "master", a.cfg.Master.GetAddress(), "why", why)
 	a.unacked = 0
 	a.gen++
-	a.backoff.Reset()
+	a.retryBound = 2 * a.cfg.BackoffInitial
 	a.behavior.Become(a.registering)
 	a.cfg.Metrics.setRegistered(false)
 	a.sendRegistration(ctx)
@@ -611,15 +611,29 @@ func (a *agent) ignore(msg any) {
 	a.log.Warn("agent: unexpected message", "type", fmt.Sprintf("%T", msg))
 }
 
-// retryDelay is the next registration backoff, jittered by half either
-// way so that agents that lost the same master spread out; drawn from
-// cfg.Rand when given (else the backoff jitters itself).
+// retryDelay is the wait before the next registration retry, uniform in
+// [0, bound) (Config.BackoffInitial), drawn from cfg.Rand when given; the
+// bound doubles for the retry after, up to BackoffMax.
 func (a *agent) retryDelay() time.Duration {
-	d := a.backoff.NextBackOff()
-	if a.cfg.Rand == nil {
-		return d
+	d, next := registrationBackoff(a.retryBound, a.cfg.BackoffMax, a.draw())
+	a.retryBound = next
+	return d
+}
+
+// registrationBackoff is one step of Mesos' doReliableRegistration: given
+// the current bound, the cap and a uniform draw u in [0, 1), the wait
+// (u of the capped bound) and the next retry's bound (doubled, capped).
+func registrationBackoff(bound, limit time.Duration, u float64) (wait, next time.Duration) {
+	bound = max(min(bound, limit), 0)
+	return time.Duration(u * float64(bound)), min(2*bound, limit)
+}
+
+// draw is a uniform number in [0, 1) from cfg.Rand, else the global source.
+func (a *agent) draw() float64 {
+	if a.cfg.Rand != nil {
+		return a.cfg.Rand.Float64()
 	}
-	return time.Duration(float64(d) * (0.5 + a.cfg.Rand.Float64()))
+	return rand.Float64()
 }
 
 // jittered is the heartbeat interval less up to 20 %: agents that started

@@ -80,3 +80,37 @@ func TestAgentSpreadsReregistrationAfterNewLeader(t *testing.T) {
 		t.Fatal("agent never re-registered after its wait")
 	}
 }
+
+// Registration retries back off as Mesos' agent does (slave.cpp,
+// doReliableRegistration): each waits a uniform random part of a bound that
+// starts at twice BackoffInitial and doubles up to BackoffMax, every draw
+// from the agent's injected source: the same seed gives the same waits.
+func TestAgentRegistrationBackoffIsFullJitterDoublingToCap(t *testing.T) {
+	const seed, initial, limit = 11, time.Second, 8 * time.Second
+	clock := testkit.NewFakeClock()
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	defer sys.Shutdown()
+	// No master known: the agent sends nothing and only arms its retries.
+	sys.Root.Spawn(agent.Props(agent.Config{
+		Info:  &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}}},
+		Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BackoffInitial: initial, BackoffMax: limit, Rand: rand.New(rand.NewPCG(seed, 0)),
+	}))
+	twin := rand.New(rand.NewPCG(seed, 0))
+	bound := 2 * initial
+	for i := range 8 {
+		if !clock.WaitPending(1, testkit.WaitTimeout) {
+			t.Fatalf("agent armed no registration retry %d", i+1)
+		}
+		next, _ := clock.NextTimer()
+		wait := clock.Until(next)
+		want := time.Duration(twin.Float64() * float64(bound))
+		if wait != want || wait < 0 || wait >= bound {
+			t.Fatalf("retry %d waits %v, want %v (in [0, %v) from the seeded source)", i+1, wait, want, bound)
+		}
+		bound = min(2*bound, limit)
+		clock.AdvanceToNext()
+	}
+}

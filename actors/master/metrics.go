@@ -13,6 +13,7 @@ type Metrics struct {
 	agents            *prometheus.GaugeVec
 	registrations     prometheus.Counter
 	reregistrations   prometheus.Counter
+	reregRetries      prometheus.Counter
 	heartbeats        prometheus.Counter
 	unreachableEvents prometheus.Counter
 	rejected          *prometheus.CounterVec
@@ -56,6 +57,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		reregistrations: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "agora", Subsystem: "master", Name: "agent_reregistrations_total", Help: "Agents re-admitted with their existing ID.",
+		}),
+		reregRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "agora", Subsystem: "master", Name: "agent_reregistration_retries_total", Help: "Re-registration retries answered again without a second admission (the agent retried before the first answer reached it).",
 		}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "agora", Subsystem: "master", Name: "agent_heartbeats_total", Help: "Agent heartbeats received.",
@@ -103,7 +107,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Time from an agent stamping a status update to the master taking it (includes clock skew between the hosts).", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)})
 	reg.MustRegister(m.offerToLaunch, m.updateLatency)
 	reg.MustRegister(m.offers, m.rescinds, m.declines, m.launched, m.statusUpdates)
-	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
+	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.reregRetries, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
 	return m
 }
 
@@ -182,6 +186,8 @@ func (m *Metrics) Count(c core.Counter, label string, n int) {
 		m.registrations.Add(v)
 	case core.Reregistrations:
 		m.reregistrations.Add(v)
+	case core.ReregistrationRetries:
+		m.reregRetries.Add(v)
 	case core.Heartbeats:
 		m.heartbeats.Add(v)
 	case core.UnreachableEvents:

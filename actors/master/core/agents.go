@@ -76,9 +76,18 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		// A retry of a re-registration already taken (the answer crossed
 		// it, or the master is busy after a failover): answer it again
 		// without redoing the admission, which would churn the allocator
-		// for every retry of every agent.
+		// for every retry of every agent. Mesos' master ignores a retry
+		// only while the agent's registry write is under way
+		// (reregisterSlave: "re-registration is already in progress"),
+		// which has no counterpart here: the admission is done by the
+		// time the next message is handled. Only the answer and the liveness
+		// refresh: the agent counted in the frameworks' demand already,
+		// and nothing a snapshot shows changed (as for a heartbeat), so
+		// the retries of 40,000 agents after a failover cost no state
+		// publications and no pass over the frameworks each.
 		a.lastSeen = now
-		c.admit(a, true, now)
+		c.answerRegistration(a, true, now)
+		c.cfg.Metrics.Count(ReregistrationRetries, "", 1)
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.reachable {
@@ -109,16 +118,22 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 
 // admit (re)starts the agent's handler and confirms the registration.
 func (c *Core) admit(a *agentRecord, reregistered bool, now time.Time) {
+	c.demandAgentAdmitted(a)
+	c.answerRegistration(a, reregistered, now)
+	c.changed = true
+}
+
+// answerRegistration tells the agent's handler it was seen and the agent
+// that it is registered.
+func (c *Core) answerRegistration(a *agentRecord, reregistered bool, now time.Time) {
 	interval := c.HeartbeatInterval()
 	c.emit(WatchAgent{AgentID: a.id(), Agent: a.endpoint, Interval: interval, Seen: now})
-	c.demandAgentAdmitted(a)
 	c.send(a.endpoint, &messages.AgentRegistered{
 		AgentId:                &messages.AgentID{Value: a.id()},
 		Master:                 c.cfg.Info,
 		HeartbeatIntervalNanos: int64(interval),
 		Reregistered:           reregistered,
 	})
-	c.changed = true
 }
 
 // AgentHeartbeat is an agent saying it is alive. An agent the books do not

@@ -27,20 +27,21 @@ type Counter int
 
 // The counters.
 const (
-	Registrations     Counter = iota // new agents admitted
-	Reregistrations                  // agents re-admitted with their ID
-	Heartbeats                       // agent heartbeats accepted
-	UnreachableEvents                // agents marked unreachable
-	Rejected                         // requests answered with an Error; label: code
-	OffersSent                       // offers sent to frameworks
-	OffersRescinded                  // offers taken back
-	OffersDeclined                   // offers declined
-	TasksLaunched                    // tasks sent to agents
-	StatusUpdates                    // task status updates from agents; label: state
-	Preemptions                      // tasks preempted; label: the task's role
-	PermissionDenied                 // requests refused for who sent them; label: the acl.Action, or DeniedIdentity
-	LimitExceeded                    // requests refused by a limit; label: the limit's flag
-	AgentsRemoved                    // unreachable agents removed after --agent-unreachable-timeout
+	Registrations         Counter = iota // new agents admitted
+	Reregistrations                      // agents re-admitted with their ID
+	Heartbeats                           // agent heartbeats accepted
+	UnreachableEvents                    // agents marked unreachable
+	Rejected                             // requests answered with an Error; label: code
+	OffersSent                           // offers sent to frameworks
+	OffersRescinded                      // offers taken back
+	OffersDeclined                       // offers declined
+	TasksLaunched                        // tasks sent to agents
+	StatusUpdates                        // task status updates from agents; label: state
+	Preemptions                          // tasks preempted; label: the task's role
+	PermissionDenied                     // requests refused for who sent them; label: the acl.Action, or DeniedIdentity
+	LimitExceeded                        // requests refused by a limit; label: the limit's flag
+	AgentsRemoved                        // unreachable agents removed after --agent-unreachable-timeout
+	ReregistrationRetries                // re-registration retries answered again without a second admission
 )
 
 type discard struct{}
