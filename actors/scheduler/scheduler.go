@@ -268,21 +268,14 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.log.Info("framework subscribed", "framework_id", m.FrameworkId.GetValue())
 		s.watchMaster(ctx, m.HeartbeatIntervalNanos)
 		s.deliver(ctx, m)
-	case *messages.Offers:
-		if s.fresh(m.MasterEpoch) {
-			s.deliver(ctx, m)
-		}
-	case *messages.RescindOffer:
-		if s.fresh(m.MasterEpoch) {
+	case *messages.Offers, *messages.RescindOffer, *messages.AgentLost:
+		// Passed on as they come, unless a deposed master sent them.
+		if s.fresh(m.(interface{ GetMasterEpoch() uint64 }).GetMasterEpoch()) {
 			s.deliver(ctx, m)
 		}
 	case *messages.ExecutorExited:
 		if s.fresh(m.MasterEpoch) {
 			s.log.Info("executor exited", "agent_id", m.GetAgentId().GetValue(), "executor_id", m.GetExecutorId().GetValue(), "status", m.Status)
-			s.deliver(ctx, m)
-		}
-	case *messages.AgentLost:
-		if s.fresh(m.MasterEpoch) {
 			s.deliver(ctx, m)
 		}
 	case *messages.DemandUnfit:
