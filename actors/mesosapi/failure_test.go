@@ -32,14 +32,7 @@ func TestFailureEvents(t *testing.T) {
 			}{{3, 0, 3 << 8}, {0, 0, 0}, {137, 9, 9}, {137, 0, 137 << 8}, {-1, 0, -1}} {
 				h.sys.Root.Send(sub.Pid, &messages.ExecutorExited{FrameworkId: &messages.FrameworkID{Value: "F1"}, ExecutorId: &messages.ExecutorID{Value: "E1"},
 					AgentId: &messages.AgentID{Value: "A1"}, Status: tc.status, Signal: tc.signal, Message: "the executor exited"})
-				rec, err := rr.Next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				e := &sched.Event{}
-				if err := codec.Unmarshal(rec, e); err != nil {
-					t.Fatal(err)
-				}
+				rec, e := ev.nextRecord()
 				if want := fmt.Sprintf(`"status":%d`, tc.want); codec.MediaType == MediaJSON && !bytes.Contains(rec, []byte(want)) {
 					t.Fatalf("exit in JSON: %s; want %s, a number", rec, want)
 				}
@@ -50,14 +43,7 @@ func TestFailureEvents(t *testing.T) {
 				}
 			}
 			h.sys.Root.Send(sub.Pid, &messages.AgentLost{AgentId: &messages.AgentID{Value: "A2"}})
-			rec, err := rr.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &sched.Event{}
-			if err := codec.Unmarshal(rec, e); err != nil {
-				t.Fatal(err)
-			}
+			rec, e := ev.nextRecord()
 			if f := e.GetFailure(); e.GetType() != sched.Event_FAILURE || f.GetAgentId().GetValue() != "A2" || f.ExecutorId != nil || f.Status != nil {
 				t.Fatalf("agent lost: %v; want FAILURE with agent A2 alone", e)
 			}

@@ -144,6 +144,13 @@ type events struct {
 
 func (e *events) next() *sched.Event {
 	e.t.Helper()
+	_, ev := e.nextRecord()
+	return ev
+}
+
+// nextRecord is next with the record as it came, for tests of its bytes.
+func (e *events) nextRecord() ([]byte, *sched.Event) {
+	e.t.Helper()
 	rec, err := e.r.Next()
 	if err != nil {
 		e.t.Fatalf("reading the stream: %v", err)
@@ -152,7 +159,7 @@ func (e *events) next() *sched.Event {
 	if err := e.c.Unmarshal(rec, ev); err != nil {
 		e.t.Fatalf("decoding %q: %v", rec, err)
 	}
-	return ev
+	return rec, ev
 }
 
 func TestSubscribeStreamAndCalls(t *testing.T) {
