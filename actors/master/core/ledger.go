@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -497,10 +498,14 @@ func appendStatus(h []*messages.TaskStatus, st *messages.TaskStatus) []*messages
 // parts of what the master sends are its books' (testkit's agents share
 // memory with the master). The report itself is left as it came.
 // TestAdoptedTaskKeepsEveryField fails when Task gains a field this does
-// not copy.
+// not copy. The status history is the one slice the books change in place
+// (appendStatus shifts a full one), so it is the books' own copy; the
+// resources are clipped, so that an append can never write into the
+// report's array.
 func adoptedTask(t *messages.Task) *messages.Task {
 	return &messages.Task{Name: t.Name, TaskId: t.TaskId, FrameworkId: t.FrameworkId, ExecutorId: t.ExecutorId, AgentId: t.AgentId,
-		State: t.State, Resources: t.Resources, LatestStatus: t.LatestStatus, Role: t.Role, Revocable: t.Revocable, Statuses: t.Statuses}
+		State: t.State, Resources: slices.Clip(t.Resources), LatestStatus: t.LatestStatus, Role: t.Role, Revocable: t.Revocable,
+		Statuses: slices.Clone(t.Statuses)}
 }
 
 func cloneExecutorID(id *messages.ExecutorID) *messages.ExecutorID {
