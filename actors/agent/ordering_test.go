@@ -70,7 +70,10 @@ func registeredAgentWith(t *testing.T, clock *testkit.FakeClock, cfg agent.Confi
 	// The master has a clock of its own that stays put: a test moves the
 	// agent's time without the master losing sight of it.
 	sys, masterPID := startMaster(t, testkit.NewFakeClock())
-	dir := t.TempDir()
+	dir := cfg.WorkDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	registered := make(chan struct{})
 	sub := sys.EventStream.Subscribe(func(ev any) {
 		if _, ok := ev.(agent.Registered); ok {
@@ -85,7 +88,7 @@ func registeredAgentWith(t *testing.T, clock *testkit.FakeClock, cfg agent.Confi
 	}
 	pid = sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
 		Info:   info,
-		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), Metrics: cfg.Metrics,
+		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), Metrics: cfg.Metrics, WriteInline: cfg.WriteInline,
 		Containerizer: cfg.Containerizer, Docker: cfg.Docker, SandboxGC: cfg.SandboxGC, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
 		DiskWatchInterval: cfg.DiskWatchInterval, DiskQuotaWarnOnly: cfg.DiskQuotaWarnOnly,
 	}, hook)))

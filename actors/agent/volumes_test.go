@@ -234,8 +234,6 @@ func TestReadOnlyViewGoesWithTheVolume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real processes: make test runs it")
 	}
-	clock := testkit.NewFakeClock()
-	sys, masterPID := startMaster(t, clock)
 	dir := t.TempDir()
 	view := filepath.Join(dir, "volumes", "ro", "r", "v1")
 	t.Cleanup(func() { _ = containerizer.UnmountReadOnlyView(view) })
@@ -245,13 +243,12 @@ func TestReadOnlyViewGoesWithTheVolume(t *testing.T) {
 			written <- struct{}{}
 		}
 	}
-	sent := make(chan sentMsg, 256)
-	pid := sys.Root.Spawn(agent.Props(agent.WithDiskHook(agent.Config{
-		Info:   &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}, {Name: "mem", Scalar: 256}, {Name: "disk", Scalar: 100, Role: "r"}}},
-		Master: masterPID, WorkDir: dir, Clock: clock, Logger: testLogger(), WriteInline: true,
-		Containerizer: containerizer.Command{}, SenderMiddleware: []actor.SenderMiddleware{recordSent(sent, dir)},
-	}, hook)))
-	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+	// Registered before the task is sent: an agent still registering
+	// drops what it is sent (make test saw it, under load).
+	sys, pid, sent := registeredAgentWith(t, testkit.NewFakeClock(), agent.Config{
+		Info:    &messages.AgentInfo{Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 2}, {Name: "mem", Scalar: 256}, {Name: "disk", Scalar: 100, Role: "r"}}},
+		WorkDir: dir, WriteInline: true, Containerizer: containerizer.Command{},
+	}, hook)
 	wait := func() {
 		t.Helper()
 		select {
