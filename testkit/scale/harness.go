@@ -315,6 +315,7 @@ func Run(cfg Config) (rep Report, err error) {
 	rep.StateWireBytes = ps.wire
 	rep.PollerCPU = ps.cpu
 	rep.StateP50, rep.StateP99, rep.StateMax = percentiles(polls)
+	rep.StateHeadersP50, rep.StateHeadersP99, _ = percentiles(ps.headers)
 	var hbs []time.Duration
 	for _, c := range agentHosts {
 		c.send("stats")
@@ -399,18 +400,21 @@ func agentHostName(i int) string { return fmt.Sprintf("scale-host-%d", i) }
 // included) and the CPU this process (the pollers, nearly alone while
 // they poll) spent.
 type polled struct {
-	latencies         []time.Duration
-	size              int
-	gzip, notModified int
-	wire              int64
-	cpu               time.Duration
+	latencies, headers []time.Duration
+	size               int
+	gzip, notModified  int
+	wire               int64
+	cpu                time.Duration
 }
 
 // poll runs the pollers against /state for PollFor. Each poller is a
 // client as an operator's tool or a dashboard is: Go's HTTP client over
 // one kept-alive connection, which asks for gzip and decompresses the
 // answer as it is read; each poll reads the whole JSON (decompressed) and
-// its latency runs from the request to the last byte. They do not parse
+// its latency runs from the request to the last byte (its headers'
+// latency, to the status line and headers, is what the master alone
+// decides: the rest is the transfer and the poller's decryption and
+// inflating, which the pollers' share of the CPU bounds). They do not parse
 // the JSON (a client's parsing is the client's cost, not the master's):
 // they read it into io.Discard, as a streaming decoder would take it; one
 // answer is read whole and checked to be JSON before they start.
@@ -457,7 +461,7 @@ func (r *run) poll(addr string) (polled, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []time.Duration
+			var mine, heads []time.Duration
 			var gz, nm int
 			var etag string
 			for ctx.Err() == nil {
@@ -475,6 +479,7 @@ func (r *run) poll(addr string) (polled, error) {
 					fail(err)
 					return
 				}
+				heads = append(heads, time.Since(start))
 				n, err := io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if err != nil {
@@ -502,6 +507,7 @@ func (r *run) poll(addr string) (polled, error) {
 			}
 			mu.Lock()
 			out.latencies = append(out.latencies, mine...)
+			out.headers = append(out.headers, heads...)
 			out.gzip += gz
 			out.notModified += nm
 			mu.Unlock()

@@ -49,6 +49,11 @@ type Report struct {
 	Heartbeats                               int
 	HeartbeatP50, HeartbeatP99, HeartbeatMax time.Duration
 
+	// StateHeadersP50 and StateHeadersP99 end at a poll's answer headers:
+	// the master's part of it, without the body's transfer and the
+	// poller's decoding.
+	StateHeadersP50, StateHeadersP99 time.Duration
+
 	// AgoraMessages the master exchanged with its peers during the task
 	// phase (counted at the peers, both directions), per second; the bare
 	// proto.actor echo's messages per second on the same loopback; Ratio
@@ -95,6 +100,8 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  /state, %d pollers for %v     p50 %s, p99 %s, max %s (%d polls of %d B; master CPU %v)\n",
 		r.Pollers, r.PollFor, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
 	if r.StatePolls > 0 {
+		fmt.Fprintf(w, "    to the answer's headers p50 %s, p99 %s (the master's part, without the body's transfer and decoding)\n",
+			ms(r.StateHeadersP50), ms(r.StateHeadersP99))
 		fmt.Fprintf(w, "    %d gzip, %d not modified; %.0f B read from the socket per poll; pollers' CPU %v (%.1f ms per poll)\n",
 			r.StateGzip, r.StateNotModified, float64(r.StateWireBytes)/float64(r.StatePolls), r.PollerCPU,
 			float64(r.PollerCPU.Microseconds())/1000/float64(r.StatePolls))

@@ -176,6 +176,7 @@ func BenchmarkTCPScale(b *testing.B) {
 	b.ReportMetric(rep.RSSPerAgent()/1024, "KiB-rss/agent")
 	b.ReportMetric(float64(rep.MasterIOBytes)/float64(rep.Tasks), "B/task")
 	b.ReportMetric(float64(rep.StateP99.Microseconds())/1000, "ms-state-p99")
+	b.ReportMetric(float64(rep.StateHeadersP99.Microseconds())/1000, "ms-state-headers-p99")
 	b.ReportMetric(float64(rep.HeartbeatP99.Microseconds())/1000, "ms-heartbeat-p99")
 	b.ReportMetric(rep.Ratio, "x-echo")
 	if len(rep.Rebuilds) > 0 {
