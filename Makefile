@@ -26,10 +26,15 @@ test: lint build consul images browser registry
 unit:
 	$(GO) test -short -count=1 -timeout 5m ./...
 
+# APT waits for another apt or dpkg (a boot-time upgrade, or a second
+# make installing beside this one) to let go of the package lock, instead
+# of failing at once.
+APT = apt-get -o DPkg::Lock::Timeout=600
+
 # images builds the Docker image the tests run tasks in: there is no
 # registry to pull from, so it is made from Debian's busybox-static.
 images:
-	@[ -x /bin/busybox ] || { apt-get update -qq && apt-get install -y -qq busybox-static; }
+	@[ -x /bin/busybox ] || { $(APT) update -qq && $(APT) install -y -qq busybox-static; }
 	@mkdir -p $(BIN)/image && cp /bin/busybox $(BIN)/image/busybox
 	@printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nCMD ["/bin/sh"]\n' > $(BIN)/image/Dockerfile
 	docker build -q -t agora/busybox:test $(BIN)/image
@@ -37,12 +42,12 @@ images:
 # registry installs Debian's docker-registry, a real image registry the
 # Docker tests start on loopback to pull from.
 registry:
-	@[ -x /usr/bin/docker-registry ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
+	@[ -x /usr/bin/docker-registry ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq docker-registry >/dev/null; }
 
 # browser installs Debian's chromium, which the web UI's test drives
 # headless (chromedp).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium >/dev/null; }
 
 # consul builds the pinned Consul server (v1.15.4, MPL-2.0) that the HA
 # tests start as dev agents: once, from the Go module proxy (3-4 minutes).
