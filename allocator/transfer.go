@@ -70,3 +70,15 @@ func (h *Hierarchical) Transfer(agentID, reservation string, r Resources, from, 
 	h.version++
 	return nil
 }
+
+// Charged is what holder is allocated in all, offered or in use, on every
+// agent, reserved or not (regular resources only): what its dominant share
+// is computed from. Tests of the master's core compare it with the
+// master's own books.
+func (h *Hierarchical) Charged(holder Holder) (Scalars, error) {
+	c, err := h.clientOf(holder.FrameworkID, holder.Role)
+	if err != nil {
+		return Scalars{}, err
+	}
+	return c.leaf.alloc, nil
+}

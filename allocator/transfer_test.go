@@ -13,11 +13,11 @@ import (
 // side (its leaf's allocation, which its dominant share is computed from).
 func (e *env) alloc(fw, role string) Scalars {
 	e.t.Helper()
-	c, err := e.h.clientOf(fw, role)
+	s, err := e.h.Charged(Holder{fw, role})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return c.leaf.alloc
+	return s
 }
 
 // A shared volume's disk, charged to the framework that first used it,
