@@ -72,6 +72,8 @@ type world struct {
 	nextGen int
 	nextTID int
 	uuid    int
+	// transfers counts the charges the core moved (AllocatorTransfer).
+	transfers int
 }
 
 func newWorld(t *rapid.T) *world {
@@ -94,6 +96,9 @@ func (w *world) run(r Ready) {
 		case ToAllocator:
 			if _, ok := e.Msg.(*messages.AllocatorCheckShortfalls); ok {
 				continue
+			}
+			if _, ok := e.Msg.(*messages.AllocatorTransfer); ok {
+				w.transfers++
 			}
 			if _, err := policy.Apply(w.pol, e.Msg, w.now); err != nil {
 				w.t.Fatalf("the allocator refused %T from the core: %v", e.Msg, err)
@@ -349,6 +354,9 @@ func (w *world) check(t *rapid.T) {
 	if err := booksAgree(w.c); err != nil {
 		t.Fatal(err)
 	}
+	if err := chargesAgree(w.c, w.pol); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // booksAgree checks the core's books: on every agent what tasks and offers
@@ -365,7 +373,9 @@ func booksAgree(c *Core) error {
 			}
 		}
 		for _, o := range a.offers {
-			held = held.Add(o.res)
+			if o.resv == "" { // reserved ones: reservationHolds
+				held = held.Add(o.res)
+			}
 		}
 		var executors policy.Resources
 		for k, ex := range b.executors {
@@ -382,6 +392,9 @@ func booksAgree(c *Core) error {
 			if !messages.IsTerminal(task.task.State) {
 				used = used.Add(task.held())
 			}
+		}
+		for _, ch := range a.shared {
+			used = used.Add(ch.disk)
 		}
 		if used.String() != a.used.String() {
 			return fmt.Errorf("agent %s: used %s, recount %s", id, a.used, used)
@@ -401,6 +414,9 @@ func booksAgree(c *Core) error {
 				return fmt.Errorf("identity %q indexes agent %s, which is gone or elsewhere", key, id)
 			}
 		}
+	}
+	if err := sharedChargesAgree(c); err != nil {
+		return err
 	}
 	roles := map[string]uint32{}
 	for _, f := range b.frameworks {
