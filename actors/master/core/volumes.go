@@ -32,7 +32,11 @@ import (
 // allocator counts a shared resource once: the first task to use it takes
 // it from its offer, as for any volume, but the charge is the agent's
 // (sharedCharge, to that task's framework and role), not the task's, and
-// goes back to the allocator when the last task using the volume ends.
+// goes back to the allocator when the last task using the volume ends. It
+// follows the volume's users: when its holder's last task on the volume
+// ends while others' tasks still use it, it moves to one of them
+// (releaseShared, AllocatorTransfer), so the holder's removal does not take
+// it along.
 // In use, it is offered again beside the reservation's offers (not out of
 // their pools: its disk is charged already), and tasks launched on it then
 // are charged nothing for it. Only frameworks with the SHARED_RESOURCES
