@@ -49,7 +49,7 @@ func (h *Hierarchical) Transfer(agentID, reservation string, r Resources, from, 
 		if p = ag.pool(reservation); p == nil {
 			return fmt.Errorf("agent %s: transfer %s reserved for %s: nothing is reserved for it: %w", ag.id, r, reservation, ErrNotAllocated)
 		}
-		if !allocatableTo(reservation, to.Role) {
+		if !AllocatableTo(reservation, to.Role) {
 			// Mesos' isAllocatableTo: the reservation's role or a
 			// descendant, as for any grant of it.
 			return fmt.Errorf("%w: agent %s: resources reserved for %s cannot be charged to role %s, neither it nor a descendant", ErrInvalid, ag.id, reservation, to.Role)

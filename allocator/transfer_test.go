@@ -255,7 +255,7 @@ func TestPropertyTransfer(t *testing.T) {
 				}}
 				kf, kt := key{from, resv}, key{to, resv}
 				ok := !r.IsEmpty() && from != to && !removed[from.FrameworkID] && !removed[to.FrameworkID] &&
-					(resv == "" || allocatableTo(resv, to.Role)) && model[kf].Contains(r)
+					(resv == "" || AllocatableTo(resv, to.Role)) && model[kf].Contains(r)
 				err := e.h.Transfer("a1", resv, r, from, to)
 				if (err == nil) != ok {
 					t.Fatalf("transfer %v of %q from %v to %v: err %v, model says allowed=%v (source holds %v)", r, resv, from, to, err, ok, model[kf])

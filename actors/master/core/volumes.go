@@ -347,7 +347,7 @@ func (b *Books) releaseShared(a *agentRecord, t *taskRecord) (freed []*sharedCha
 		if ch == nil || volumeUsedBy(a, v.Role, v.Disk.PersistenceId, ch.framework, ch.role) {
 			continue
 		}
-		if next := nextVolumeHolder(a, v.Role, v.Disk.PersistenceId); next != nil {
+		if next := nextVolumeHolder(a, v.Role, v.Disk.PersistenceId, ch.resvRole); next != nil {
 			m := chargeMove{volume: k, resvRole: ch.resvRole, disk: ch.disk,
 				from: policy.Holder{FrameworkID: ch.framework, Role: ch.role},
 				to:   policy.Holder{FrameworkID: next.frameworkID(), Role: next.task.Role}}
@@ -396,12 +396,15 @@ func volumeUsedBy(a *agentRecord, volRole, id, framework, role string) bool {
 }
 
 // nextVolumeHolder is the live user of role's volume id on a that its
-// charge moves to: the least by framework, then task ID, so that the
-// choice does not depend on the map's order. Nil when there is none.
-func nextVolumeHolder(a *agentRecord, role, id string) *taskRecord {
+// charge (of resvRole's reservation) moves to: the least by framework,
+// then task ID, so that the choice does not depend on the map's order.
+// Only a task whose role may hold the reservation (policy.AllocatableTo)
+// may be charged: the allocator would refuse the others. Nil when there is
+// none.
+func nextVolumeHolder(a *agentRecord, role, id, resvRole string) *taskRecord {
 	var next *taskRecord
 	for k, t := range a.tasks {
-		if usesVolume(t, role, id) && (next == nil || k.compare(taskKey{next.frameworkID(), next.id()}) < 0) {
+		if usesVolume(t, role, id) && policy.AllocatableTo(resvRole, t.task.Role) && (next == nil || k.compare(taskKey{next.frameworkID(), next.id()}) < 0) {
 			next = t
 		}
 	}
