@@ -156,7 +156,9 @@ func chargesAgree(c *Core, pol policy.Allocator) error {
 // shared volume: frameworks of the role and of a sub-role, with the
 // SHARED_RESOURCES capability, create it and launch tasks on it, their
 // tasks end, they tear down, disconnect and pass their failover timeout,
-// the agent goes unreachable and re-registers. After every step, besides
+// the agent goes unreachable and re-registers, a new leader with a new
+// allocator takes over from the agent's re-registration. After every
+// step, besides
 // booksAgree (which checks each charge is held by a framework's role with
 // a live task on the volume, and that the agent's used counts it once):
 //   - the policy refused nothing the core sent, a Transfer included;
@@ -196,6 +198,7 @@ func TestSharedVolumeChargeFollowsItsUsers(t *testing.T) {
 			"tick":        w.tick,
 			"unreachable": w.unreachable,
 			"reregister":  s.reregister,
+			"new leader":  s.newLeader,
 			"": func(rt *rapid.T) {
 				w.check(rt)
 				if err := reservationHolds(w.c); err != nil {
@@ -213,7 +216,13 @@ func TestSharedVolumeChargeFollowsItsUsers(t *testing.T) {
 
 // sharedWorld is a world of one agent whose resources are all reserved
 // for role eng, and frameworks that share volumes.
-type sharedWorld struct{ *world }
+type sharedWorld struct {
+	*world
+	epoch uint64
+	// resources are what the agent checkpointed, as the last leader knew
+	// them: what it reports to the next one.
+	resources []*messages.Resource
+}
 
 const (
 	sharedAgentResources = "cpus(eng):8;mem(eng):8192;disk(eng):1000"
@@ -337,12 +346,14 @@ func (s *sharedWorld) volumeExists() bool {
 // volumes it checkpointed (the books' copy of its resources).
 func (s *sharedWorld) reregister(t *rapid.T) {
 	id, ok := s.agentIDs["a1"]
-	a := s.c.books.agents[id]
-	if !ok || a == nil {
+	if !ok {
 		return
 	}
+	if a := s.c.books.agents[id]; a != nil {
+		s.resources = a.info.Resources
+	}
 	info := &messages.AgentInfo{Id: &messages.AgentID{Value: id}, Hostname: "a1"}
-	for _, r := range a.info.Resources {
+	for _, r := range s.resources {
 		info.Resources = append(info.Resources, proto.Clone(r).(*messages.Resource))
 	}
 	msg := &messages.ReregisterAgent{Info: info}
@@ -357,6 +368,34 @@ func (s *sharedWorld) reregister(t *rapid.T) {
 		}
 	}
 	s.run(s.c.ReregisterAgent(Peer{Endpoint: Endpoint{"h:1", "a1"}}, msg, s.now))
+}
+
+// newLeader replaces the master by a new leader with a new allocator, as
+// a failover does: it learns the agent and its tasks from the agent's
+// re-registration (the shared volume charged once, to the first task
+// reported with it), and the frameworks it learns so subscribe again with
+// their IDs; the others start afresh.
+func (s *sharedWorld) newLeader(t *rapid.T) {
+	if a := s.c.books.agents[s.agentIDs["a1"]]; a != nil {
+		s.resources = a.info.Resources
+	}
+	s.epoch++
+	s.pol, _ = policy.New("drf", policy.Options{Seed: 1})
+	s.c = New(Config{Info: &messages.MasterInfo{Id: "m", Epoch: 1 + s.epoch}, Liveness: LivenessPolicy{Interval: 5 * time.Second, MaxMisses: 3},
+		OfferTimeout: 30 * time.Second, FrameworkHeartbeat: 15 * time.Second})
+	s.timers = nil
+	clear(s.offers)
+	clear(s.updates)
+	s.run(s.c.Start(s.now))
+	if _, ok := s.agentIDs["a1"]; ok {
+		s.reregister(t)
+	}
+	for name, id := range s.fwIDs {
+		if _, known := s.c.books.frameworks[id]; !known {
+			delete(s.fwIDs, name)
+			delete(s.conns, name)
+		}
+	}
 }
 
 // reservationHolds checks, on every reachable agent and for each role's
