@@ -212,12 +212,18 @@ func (w *world) reregister(t *rapid.T) {
 
 func (w *world) subscribe(t *rapid.T) {
 	name := rapid.SampledFrom([]string{"f1", "f2"}).Draw(t, "framework")
-	w.nextGen++
-	conn := Endpoint{"s:1", fmt.Sprintf("%s.%d", name, w.nextGen)}
 	info := &messages.FrameworkInfo{Name: name, Roles: []string{"r-" + name}}
 	if id, ok := w.fwIDs[name]; ok {
 		info.Id = &messages.FrameworkID{Value: id}
 	}
+	w.subscribeAs(name, info)
+}
+
+// subscribeAs is scheduler name subscribing info on a new connection; the
+// world learns its framework ID and connection when the core accepts it.
+func (w *world) subscribeAs(name string, info *messages.FrameworkInfo) {
+	w.nextGen++
+	conn := Endpoint{"s:1", fmt.Sprintf("%s.%d", name, w.nextGen)}
 	r := w.c.Subscribe(Peer{Endpoint: conn}, &messages.SubscribeFramework{Info: info}, w.now)
 	for _, e := range r.Effects {
 		if s, ok := e.(Send); ok {

@@ -266,18 +266,7 @@ func (s *sharedWorld) subscribe(t *rapid.T) {
 			delete(s.conns, name)
 		}
 	}
-	s.nextGen++
-	conn := Endpoint{"s:1", fmt.Sprintf("%s.%d", name, s.nextGen)}
-	r := s.c.Subscribe(Peer{Endpoint: conn}, &messages.SubscribeFramework{Info: info}, s.now)
-	for _, e := range r.Effects {
-		if snd, ok := e.(Send); ok {
-			if sub, ok := snd.Msg.(*messages.FrameworkSubscribed); ok {
-				s.fwIDs[name] = sub.FrameworkId.Value
-				s.conns[name] = conn
-			}
-		}
-	}
-	s.run(r)
+	s.subscribeAs(name, info)
 }
 
 // accept answers one of the schedulers' offers: it creates the shared
