@@ -69,6 +69,13 @@ type Allocator interface {
 	// to it under frameworkRole (offered) and stay allocated, moved between
 	// the pools; without one (an operator) they must be free.
 	UpdateReservation(agentID, role string, r Resources, unreserve bool, frameworkID, frameworkRole string) error
+	// Transfer moves r, allocated on an agent to from (out of the
+	// reservation for role reservation, or unreserved when it is empty),
+	// to to: from is no longer charged for it, to is. Nothing is freed or
+	// granted. to's role must be the reservation's or a descendant of it.
+	// The master moves a shared volume's one charge so (the holder's last
+	// task on it ended while others still use it).
+	Transfer(agentID, reservation string, r Resources, from, to Holder) error
 	// Shortfalls lists the roles with demand below their guarantee whose
 	// unmet part exceeds what is free, least satisfied first.
 	Shortfalls() []Shortfall

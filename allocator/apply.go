@@ -65,6 +65,15 @@ func Apply(p Allocator, msg proto.Message, now time.Time) (Dirty, error) {
 			return Dirty{}, err
 		}
 		return Dirty{Agent: m.AgentId}, p.UpdateReservation(m.AgentId, m.Role, r, m.Unreserve, m.FrameworkId, m.FrameworkRole)
+	case *messages.AllocatorTransfer:
+		r, err := FromQuantities(m.Resources)
+		if err != nil {
+			return Dirty{}, err
+		}
+		// Shares and quota consumption changed, free resources did not:
+		// the source's role may have room under its limit on any agent.
+		return Dirty{All: true}, p.Transfer(m.AgentId, m.Reservation, r,
+			Holder{FrameworkID: m.FromFrameworkId, Role: m.FromRole}, Holder{FrameworkID: m.ToFrameworkId, Role: m.ToRole})
 	}
 	return Dirty{}, fmt.Errorf("%w: the allocator does not handle %T", ErrInvalid, msg)
 }

@@ -216,7 +216,7 @@ func (h *Hierarchical) AddAgent(a Agent) error {
 			used = used.Add(g.Resources)
 			continue
 		}
-		if !allocatableTo(g.Reservation, g.Role) {
+		if !AllocatableTo(g.Reservation, g.Role) {
 			return fmt.Errorf("%w: agent %s: role %s uses resources reserved for %s, neither it nor an ancestor", ErrInvalid, a.ID, g.Role, g.Reservation)
 		}
 		usedResv[g.Reservation] = usedResv[g.Reservation].Add(g.Resources)

@@ -23,7 +23,7 @@ func checkInvariants(h *Hierarchical) error {
 		resv := map[*resvPool]Resources{}
 		for _, al := range ag.allocs {
 			if al.pool != nil {
-				if !allocatableTo(al.pool.role, al.c.role.name) {
+				if !AllocatableTo(al.pool.role, al.c.role.name) {
 					return fmt.Errorf("agent %s: resources reserved for %s allocated to role %s", ag.id, al.pool.role, al.c.role.name)
 				}
 				if !ag.resv[slicesIndex(ag.resv, al.pool)].total.Contains(al.r) {

@@ -181,6 +181,32 @@ func checkRandomOperations(t *testing.T) {
 					w.held = append(w.held, g)
 				}
 			},
+			"transfer": func(t *rapid.T) {
+				// Part or all of a held grant's regular resources charged
+				// to another holder (the master moving a shared volume's
+				// charge); its revocable part stays.
+				if len(w.held) == 0 {
+					return
+				}
+				i := rapid.IntRange(0, len(w.held)-1).Draw(t, "grant")
+				g := w.held[i]
+				moved := g.Resources
+				if rapid.Bool().Draw(t, "part") {
+					moved = Resources{Scalars: Scalars{CPUs: g.Resources.Scalars[CPUs] / 2}}
+				}
+				to := Holder{FrameworkID: pick(fws, "to fw"), Role: pick(roles, "to role")}
+				res := w.both("transfer", func(h *Hierarchical) any {
+					return errText(h.Transfer(g.AgentID, "", moved, Holder{FrameworkID: g.FrameworkID, Role: g.Role}, to))
+				})
+				if res != "" {
+					return
+				}
+				w.held = append(w.held[:i], w.held[i+1:]...)
+				if rest := g.Resources.Sub(moved); !rest.IsEmpty() || !g.Revocable.IsEmpty() {
+					w.held = append(w.held, Grant{FrameworkID: g.FrameworkID, Role: g.Role, AgentID: g.AgentID, Resources: rest, Revocable: g.Revocable})
+				}
+				w.held = append(w.held, Grant{FrameworkID: to.FrameworkID, Role: to.Role, AgentID: g.AgentID, Resources: moved})
+			},
 			"badRecover": func(t *rapid.T) {
 				fw, role, ag := pick(fws, "fw"), pick(roles, "role"), pick(agents, "agent")
 				r := Resources{Scalars: scal("r")}

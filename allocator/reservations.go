@@ -38,9 +38,10 @@ const (
 // stageReserved offers a reservation to its role's subtree.
 const stageReserved = stageRevocable + 1
 
-// allocatableTo reports whether resources reserved for reservation may be
-// allocated to role: role is it or one of its descendants.
-func allocatableTo(reservation, role string) bool {
+// AllocatableTo reports whether resources reserved for reservation may be
+// allocated to role: role is it or one of its descendants (Mesos'
+// Resources::isAllocatableTo).
+func AllocatableTo(reservation, role string) bool {
 	return role == reservation || strings.HasPrefix(role, reservation) && role[len(reservation)] == '/'
 }
 

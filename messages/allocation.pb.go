@@ -1449,6 +1449,104 @@ func (x *AllocatorUpdateReservation) GetFrameworkRole() string {
 	return ""
 }
 
+// AllocatorTransfer moves resources allocated on an agent from one
+// framework's role to another's (allocator.Transfer): nothing is freed or
+// granted, only who is charged changes. The master sends it when the
+// framework charged for a shared volume's disk stops using the volume while
+// another framework's task still does. reservation is the role the
+// resources are reserved for (empty: unreserved). Fields in 760-769.
+type AllocatorTransfer struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	AgentId         string                 `protobuf:"bytes,760,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Reservation     string                 `protobuf:"bytes,761,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	Resources       *Quantities            `protobuf:"bytes,762,opt,name=resources,proto3" json:"resources,omitempty"`
+	FromFrameworkId string                 `protobuf:"bytes,763,opt,name=from_framework_id,json=fromFrameworkId,proto3" json:"from_framework_id,omitempty"`
+	FromRole        string                 `protobuf:"bytes,764,opt,name=from_role,json=fromRole,proto3" json:"from_role,omitempty"`
+	ToFrameworkId   string                 `protobuf:"bytes,765,opt,name=to_framework_id,json=toFrameworkId,proto3" json:"to_framework_id,omitempty"`
+	ToRole          string                 `protobuf:"bytes,766,opt,name=to_role,json=toRole,proto3" json:"to_role,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AllocatorTransfer) Reset() {
+	*x = AllocatorTransfer{}
+	mi := &file_messages_allocation_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocatorTransfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocatorTransfer) ProtoMessage() {}
+
+func (x *AllocatorTransfer) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_allocation_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocatorTransfer.ProtoReflect.Descriptor instead.
+func (*AllocatorTransfer) Descriptor() ([]byte, []int) {
+	return file_messages_allocation_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AllocatorTransfer) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AllocatorTransfer) GetReservation() string {
+	if x != nil {
+		return x.Reservation
+	}
+	return ""
+}
+
+func (x *AllocatorTransfer) GetResources() *Quantities {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *AllocatorTransfer) GetFromFrameworkId() string {
+	if x != nil {
+		return x.FromFrameworkId
+	}
+	return ""
+}
+
+func (x *AllocatorTransfer) GetFromRole() string {
+	if x != nil {
+		return x.FromRole
+	}
+	return ""
+}
+
+func (x *AllocatorTransfer) GetToFrameworkId() string {
+	if x != nil {
+		return x.ToFrameworkId
+	}
+	return ""
+}
+
+func (x *AllocatorTransfer) GetToRole() string {
+	if x != nil {
+		return x.ToRole
+	}
+	return ""
+}
+
 type AllocatorShortfalls_Shortfall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
@@ -1459,7 +1557,7 @@ type AllocatorShortfalls_Shortfall struct {
 
 func (x *AllocatorShortfalls_Shortfall) Reset() {
 	*x = AllocatorShortfalls_Shortfall{}
-	mi := &file_messages_allocation_proto_msgTypes[23]
+	mi := &file_messages_allocation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1569,7 @@ func (x *AllocatorShortfalls_Shortfall) String() string {
 func (*AllocatorShortfalls_Shortfall) ProtoMessage() {}
 
 func (x *AllocatorShortfalls_Shortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[23]
+	mi := &file_messages_allocation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1703,15 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\tresources\x18\x03 \x01(\v2\x14.agora.v1.QuantitiesR\tresources\x12\x1c\n" +
 	"\tunreserve\x18\x04 \x01(\bR\tunreserve\x12!\n" +
 	"\fframework_id\x18\x05 \x01(\tR\vframeworkId\x12%\n" +
-	"\x0eframework_role\x18\x06 \x01(\tR\rframeworkRoleB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x0eframework_role\x18\x06 \x01(\tR\rframeworkRole\"\x95\x02\n" +
+	"\x11AllocatorTransfer\x12\x1a\n" +
+	"\bagent_id\x18\xf8\x05 \x01(\tR\aagentId\x12!\n" +
+	"\vreservation\x18\xf9\x05 \x01(\tR\vreservation\x123\n" +
+	"\tresources\x18\xfa\x05 \x01(\v2\x14.agora.v1.QuantitiesR\tresources\x12+\n" +
+	"\x11from_framework_id\x18\xfb\x05 \x01(\tR\x0ffromFrameworkId\x12\x1c\n" +
+	"\tfrom_role\x18\xfc\x05 \x01(\tR\bfromRole\x12'\n" +
+	"\x0fto_framework_id\x18\xfd\x05 \x01(\tR\rtoFrameworkId\x12\x18\n" +
+	"\ato_role\x18\xfe\x05 \x01(\tR\x06toRoleB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_allocation_proto_rawDescOnce sync.Once
@@ -1620,7 +1726,7 @@ func file_messages_allocation_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_allocation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_messages_allocation_proto_goTypes = []any{
 	(AllocatorReturn_Kind)(0),             // 0: agora.v1.AllocatorReturn.Kind
 	(*Quantities)(nil),                    // 1: agora.v1.Quantities
@@ -1646,34 +1752,36 @@ var file_messages_allocation_proto_goTypes = []any{
 	(*SchedulerConnected)(nil),            // 21: agora.v1.SchedulerConnected
 	(*SchedulerLost)(nil),                 // 22: agora.v1.SchedulerLost
 	(*AllocatorUpdateReservation)(nil),    // 23: agora.v1.AllocatorUpdateReservation
-	(*AllocatorShortfalls_Shortfall)(nil), // 24: agora.v1.AllocatorShortfalls.Shortfall
-	(*AgentInfo)(nil),                     // 25: agora.v1.AgentInfo
-	(*FrameworkInfo)(nil),                 // 26: agora.v1.FrameworkInfo
-	(*RoleSettings)(nil),                  // 27: agora.v1.RoleSettings
-	(*actor.PID)(nil),                     // 28: actor.PID
+	(*AllocatorTransfer)(nil),             // 24: agora.v1.AllocatorTransfer
+	(*AllocatorShortfalls_Shortfall)(nil), // 25: agora.v1.AllocatorShortfalls.Shortfall
+	(*AgentInfo)(nil),                     // 26: agora.v1.AgentInfo
+	(*FrameworkInfo)(nil),                 // 27: agora.v1.FrameworkInfo
+	(*RoleSettings)(nil),                  // 28: agora.v1.RoleSettings
+	(*actor.PID)(nil),                     // 29: actor.PID
 }
 var file_messages_allocation_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.AllocatorUse.resources:type_name -> agora.v1.Quantities
 	1,  // 1: agora.v1.AllocatorUse.revocable:type_name -> agora.v1.Quantities
-	25, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
+	26, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
 	2,  // 3: agora.v1.AllocatorAddAgent.allocated:type_name -> agora.v1.AllocatorUse
-	26, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
+	27, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
 	1,  // 5: agora.v1.AllocatorRevive.demand:type_name -> agora.v1.Quantities
-	27, // 6: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
+	28, // 6: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
 	1,  // 7: agora.v1.AllocatorReturn.resources:type_name -> agora.v1.Quantities
 	1,  // 8: agora.v1.AllocatorReturn.revocable:type_name -> agora.v1.Quantities
 	0,  // 9: agora.v1.AllocatorReturn.kind:type_name -> agora.v1.AllocatorReturn.Kind
-	24, // 10: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
-	28, // 11: agora.v1.AgentObserved.agent:type_name -> actor.PID
-	28, // 12: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
-	28, // 13: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
+	25, // 10: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
+	29, // 11: agora.v1.AgentObserved.agent:type_name -> actor.PID
+	29, // 12: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
+	29, // 13: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
 	1,  // 14: agora.v1.AllocatorUpdateReservation.resources:type_name -> agora.v1.Quantities
-	1,  // 15: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	1,  // 15: agora.v1.AllocatorTransfer.resources:type_name -> agora.v1.Quantities
+	1,  // 16: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_messages_allocation_proto_init() }
@@ -1690,7 +1798,7 @@ func file_messages_allocation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_allocation_proto_rawDesc), len(file_messages_allocation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

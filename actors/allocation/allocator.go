@@ -117,7 +117,7 @@ func (a *allocatorActor) Receive(ctx actor.Context) {
 	case *messages.AllocatorAddAgent, *messages.AllocatorRemoveAgent, *messages.AllocatorAddFramework, *messages.AllocatorRemoveFramework,
 		*messages.AllocatorActivateFramework, *messages.AllocatorDeactivateFramework, *messages.AllocatorSuppress,
 		*messages.AllocatorRevive, *messages.AllocatorSetRole, *messages.AllocatorReturn, *messages.AllocatorUpdateReservation,
-		*messages.AllocatorDeactivateAgent, *messages.AllocatorActivateAgent:
+		*messages.AllocatorDeactivateAgent, *messages.AllocatorActivateAgent, *messages.AllocatorTransfer:
 		var d policy.Dirty
 		d, err = policy.Apply(p, m.(proto.Message), a.cfg.Clock.Now())
 		switch {

@@ -178,3 +178,42 @@ func TestAllocatorTakesChangesOnlyFromTheMaster(t *testing.T) {
 	default:
 	}
 }
+
+// The master moves a shared volume's charge with AllocatorTransfer: the
+// allocator takes it (the new holder gives the resources back, the old one
+// no longer can) and counts no refusal for it.
+func TestAllocatorTakesTransfers(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sys, a, out, _ := startWith(t, allocation.NewMetrics(reg))
+	sys.Root.Send(a, &messages.AllocatorAddFramework{Info: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: "f1"}, Name: "f1", Roles: []string{"r"}}})
+	sys.Root.Send(a, &messages.AllocatorAddAgent{Info: agentInfo("a1", "cpus(r):2;mem(r):1024"), Incarnation: 1})
+	gs := next(t, out)
+	if len(gs) != 1 || gs[0].FrameworkID != "f1" || gs[0].Reservation != "r" {
+		t.Fatalf("grants: %+v; want a1's reservation for r to f1", gs)
+	}
+	sys.Root.Send(a, &messages.AllocatorAddFramework{Info: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: "f2"}, Name: "f2", Roles: []string{"r"}}})
+	moved := policy.ToQuantities(policy.MustParse("mem:512"))
+	sys.Root.Send(a, &messages.AllocatorTransfer{AgentId: "a1", Reservation: "r", Resources: moved,
+		FromFrameworkId: "f1", FromRole: "r", ToFrameworkId: "f2", ToRole: "r"})
+	// f1 gives back all it was granted: refused, it holds 512 MiB less.
+	sys.Root.Send(a, &messages.AllocatorReturn{FrameworkId: "f1", Role: "r", AgentId: "a1", Reservation: "r", Resources: policy.ToQuantities(gs[0].Resources)})
+	// What each holds now is taken back.
+	sys.Root.Send(a, &messages.AllocatorReturn{FrameworkId: "f1", Role: "r", AgentId: "a1", Reservation: "r", Resources: policy.ToQuantities(policy.MustParse("cpus:2;mem:512"))})
+	sys.Root.Send(a, &messages.AllocatorReturn{FrameworkId: "f2", Role: "r", AgentId: "a1", Reservation: "r", Resources: moved})
+	if _, err := sys.Root.RequestFuture(a, &messages.AllocatorSync{}, testkit.WaitTimeout).Result(); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := -1.0
+	for _, f := range families {
+		if f.GetName() == "agora_allocator_refused_changes_total" {
+			refused = f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%v changes refused; want 1 (f1 giving back what it no longer holds), the transfer and the returns after it taken", refused)
+	}
+}

@@ -404,6 +404,10 @@ type taskRecord struct {
 	// freed are the shared volumes' charges its end released (it was
 	// their last user): freeTask gives them back to the allocator.
 	freed []*sharedCharge
+	// moved are the shared volumes' charges its end moved to another
+	// user (it was its holder's last task on them): freeTask tells the
+	// allocator.
+	moved []chargeMove
 }
 
 func (t *taskRecord) frameworkID() string { return t.task.FrameworkId.GetValue() }

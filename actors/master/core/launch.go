@@ -88,8 +88,15 @@ func (c *Core) fit(f *frameworkRecord, a *agentRecord, t *messages.TaskInfo, lau
 		}
 		fit.sharedQty = sharedDisk(fit.shared)
 	}
+	_, offered := pools.resv[resvRole]
 	switch {
 	case err != nil:
+	case resvRole != "" && !offered:
+		// Mesos: a task uses what its offers hold. A shared volume
+		// already charged takes nothing from them, yet it is offered
+		// only with its reservation (withVolumes): without one of those
+		// offers the task's role may not use it, nor be charged for it.
+		err = fmt.Errorf("task asks for resources reserved for %s, and none of the offers it is launched on holds that reservation: launch it on an offer of %s's reservation", resvRole, resvRole)
 	case resvRole != "" && !pools.resv[resvRole].Contains(fit.resv.Add(fit.sharedQty)):
 		err = fmt.Errorf("task asks for %s reserved for %s but only %s of it is offered", resv, resvRole, pools.resv[resvRole])
 	case rev.IsEmpty():

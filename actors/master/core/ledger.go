@@ -406,7 +406,7 @@ func (b *Books) setState(t *taskRecord, st *messages.TaskStatus) (changed, ended
 		b.tally(t, false)
 		if a, ok := b.agents[t.agentID()]; ok {
 			a.used = a.used.Sub(t.held())
-			t.freed = b.releaseShared(a, t)
+			t.freed, t.moved = b.releaseShared(a, t)
 		}
 		return true, true
 	}

@@ -72,6 +72,8 @@ type world struct {
 	nextGen int
 	nextTID int
 	uuid    int
+	// transfers counts the charges the core moved (AllocatorTransfer).
+	transfers int
 }
 
 func newWorld(t *rapid.T) *world {
@@ -94,6 +96,9 @@ func (w *world) run(r Ready) {
 		case ToAllocator:
 			if _, ok := e.Msg.(*messages.AllocatorCheckShortfalls); ok {
 				continue
+			}
+			if _, ok := e.Msg.(*messages.AllocatorTransfer); ok {
+				w.transfers++
 			}
 			if _, err := policy.Apply(w.pol, e.Msg, w.now); err != nil {
 				w.t.Fatalf("the allocator refused %T from the core: %v", e.Msg, err)
@@ -207,12 +212,18 @@ func (w *world) reregister(t *rapid.T) {
 
 func (w *world) subscribe(t *rapid.T) {
 	name := rapid.SampledFrom([]string{"f1", "f2"}).Draw(t, "framework")
-	w.nextGen++
-	conn := Endpoint{"s:1", fmt.Sprintf("%s.%d", name, w.nextGen)}
 	info := &messages.FrameworkInfo{Name: name, Roles: []string{"r-" + name}}
 	if id, ok := w.fwIDs[name]; ok {
 		info.Id = &messages.FrameworkID{Value: id}
 	}
+	w.subscribeAs(name, info)
+}
+
+// subscribeAs is scheduler name subscribing info on a new connection; the
+// world learns its framework ID and connection when the core accepts it.
+func (w *world) subscribeAs(name string, info *messages.FrameworkInfo) {
+	w.nextGen++
+	conn := Endpoint{"s:1", fmt.Sprintf("%s.%d", name, w.nextGen)}
 	r := w.c.Subscribe(Peer{Endpoint: conn}, &messages.SubscribeFramework{Info: info}, w.now)
 	for _, e := range r.Effects {
 		if s, ok := e.(Send); ok {
@@ -349,6 +360,9 @@ func (w *world) check(t *rapid.T) {
 	if err := booksAgree(w.c); err != nil {
 		t.Fatal(err)
 	}
+	if err := chargesAgree(w.c, w.pol); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // booksAgree checks the core's books: on every agent what tasks and offers
@@ -365,7 +379,9 @@ func booksAgree(c *Core) error {
 			}
 		}
 		for _, o := range a.offers {
-			held = held.Add(o.res)
+			if o.resv == "" { // reserved ones: reservationHolds
+				held = held.Add(o.res)
+			}
 		}
 		var executors policy.Resources
 		for k, ex := range b.executors {
@@ -382,6 +398,9 @@ func booksAgree(c *Core) error {
 			if !messages.IsTerminal(task.task.State) {
 				used = used.Add(task.held())
 			}
+		}
+		for _, ch := range a.shared {
+			used = used.Add(ch.disk)
 		}
 		if used.String() != a.used.String() {
 			return fmt.Errorf("agent %s: used %s, recount %s", id, a.used, used)
@@ -401,6 +420,9 @@ func booksAgree(c *Core) error {
 				return fmt.Errorf("identity %q indexes agent %s, which is gone or elsewhere", key, id)
 			}
 		}
+	}
+	if err := sharedChargesAgree(c); err != nil {
+		return err
 	}
 	roles := map[string]uint32{}
 	for _, f := range b.frameworks {

@@ -98,6 +98,15 @@ func (c *Core) freeTask(t *taskRecord) {
 		c.toAllocator(&messages.AllocatorReturn{FrameworkId: t.frameworkID(), Role: t.task.Role, AgentId: t.agentID(),
 			Resources: policy.ToQuantities(t.resv), Reservation: t.resvRole})
 	}
+	for _, m := range t.moved {
+		// Before the freed ones and before the old holder's removal
+		// (maybeRemove follows): its RemoveFramework must not free it.
+		c.toAllocator(&messages.AllocatorTransfer{AgentId: t.agentID(), Reservation: m.resvRole, Resources: policy.ToQuantities(m.disk),
+			FromFrameworkId: m.from.FrameworkID, FromRole: m.from.Role, ToFrameworkId: m.to.FrameworkID, ToRole: m.to.Role})
+		c.log.Info("shared volume's charge moved: its holder's last task on it ended, another framework's task still uses it",
+			"agent_id", t.agentID(), "volume", m.volume, "from", m.from.String(), "to", m.to.String())
+	}
+	t.moved = nil
 	for _, ch := range t.freed {
 		c.toAllocator(&messages.AllocatorReturn{FrameworkId: ch.framework, Role: ch.role, AgentId: t.agentID(),
 			Resources: policy.ToQuantities(ch.disk), Reservation: ch.resvRole})

@@ -296,6 +296,12 @@ func msgLine(m proto.Message) string {
 			by = m.FrameworkId + "/" + m.FrameworkRole
 		}
 		return fmt.Sprintf("%s %s for %s on %s by %s", verb, quantities(m.Resources), m.Role, m.AgentId, by)
+	case *messages.AllocatorTransfer:
+		s := fmt.Sprintf("Transfer %s on %s from %s/%s to %s/%s", quantities(m.Resources), m.AgentId, m.FromFrameworkId, m.FromRole, m.ToFrameworkId, m.ToRole)
+		if m.Reservation != "" {
+			s += " reserved=" + m.Reservation
+		}
+		return s
 	case *messages.CheckpointResources:
 		var parts []string
 		for _, r := range m.Resources {

@@ -767,6 +767,11 @@ func (e *traceEnv) handle(t *testing.T, d *datadriven.TestData) string {
 	case "state":
 		return e.state()
 
+	case "charges":
+		// Shared volumes' charges and what each framework's role is
+		// allocated in all, by the master's books.
+		return e.charges()
+
 	case "pending":
 		// What /state says of why each framework waits.
 		var out strings.Builder

@@ -32,7 +32,11 @@ import (
 // allocator counts a shared resource once: the first task to use it takes
 // it from its offer, as for any volume, but the charge is the agent's
 // (sharedCharge, to that task's framework and role), not the task's, and
-// goes back to the allocator when the last task using the volume ends.
+// goes back to the allocator when the last task using the volume ends. It
+// follows the volume's users: when its holder's last task on the volume
+// ends while others' tasks still use it, it moves to one of them
+// (releaseShared, AllocatorTransfer), so the holder's removal does not take
+// it along.
 // In use, it is offered again beside the reservation's offers (not out of
 // their pools: its disk is charged already), and tasks launched on it then
 // are charged nothing for it. Only frameworks with the SHARED_RESOURCES
@@ -229,16 +233,8 @@ func volumeUser(a *agentRecord, role, id string) string {
 	// error naming one must not depend on the map's order.
 	user := ""
 	for _, t := range a.tasks {
-		if messages.IsTerminal(t.task.State) {
-			continue
-		}
-		for _, r := range t.task.Resources {
-			if messages.IsVolume(r) && r.Role == role && r.Disk.PersistenceId == id {
-				if tid := t.id(); user == "" || tid < user {
-					user = tid
-				}
-				break
-			}
+		if tid := t.id(); usesVolume(t, role, id) && (user == "" || tid < user) {
+			user = tid
 		}
 	}
 	return user
@@ -330,30 +326,96 @@ func (b *Books) chargeShared(a *agentRecord, v *messages.Resource, framework, ro
 	b.sharedCharges++
 }
 
-// releaseShared drops the charges of the shared volumes ended task t was
-// the last live user of, and returns them.
-func (b *Books) releaseShared(a *agentRecord, t *taskRecord) []*sharedCharge {
-	var out []*sharedCharge
+// releaseShared settles the charges of the shared volumes ended task t
+// used. A charge stays with its holder while a live task of the holder's
+// framework and role uses the volume; when none does, it moves to another
+// live user (moved, for the allocator: chargeMove), or, when the volume has
+// no live user left, it is dropped and returned (the result). So a shared
+// volume in use is always charged once, to a framework that uses it: as in
+// Mesos, whose sorter charges each framework holding a copy of a shared
+// resource until it recovers its last copy (sorter/drf/sorter.hpp), here
+// with one charge in all. The charged framework's removal (teardown,
+// failover timeout) ends its tasks first, so its charges have moved on by
+// the time it goes.
+func (b *Books) releaseShared(a *agentRecord, t *taskRecord) (freed []*sharedCharge, moved []chargeMove) {
 	for _, v := range t.task.GetResources() {
 		if !v.Shared || !messages.IsVolume(v) {
 			continue
 		}
 		k := sharedKey(v.Role, v.Disk.PersistenceId)
 		ch := a.shared[k]
-		if ch == nil || volumeUser(a, v.Role, v.Disk.PersistenceId) != "" {
+		if ch == nil || volumeUsedBy(a, v.Role, v.Disk.PersistenceId, ch.framework, ch.role) {
+			continue
+		}
+		if next := nextVolumeHolder(a, v.Role, v.Disk.PersistenceId, ch.resvRole); next != nil {
+			m := chargeMove{volume: k, resvRole: ch.resvRole, disk: ch.disk,
+				from: policy.Holder{FrameworkID: ch.framework, Role: ch.role},
+				to:   policy.Holder{FrameworkID: next.frameworkID(), Role: next.task.Role}}
+			ch.framework, ch.role = m.to.FrameworkID, m.to.Role
+			moved = append(moved, m)
 			continue
 		}
 		delete(a.shared, k)
 		a.used = a.used.Sub(ch.disk)
 		b.sharedCharges--
-		out = append(out, ch)
+		freed = append(freed, ch)
 	}
-	return out
+	return freed, moved
+}
+
+// chargeMove is a shared volume's charge (of resvRole's reservation)
+// moved from one user to another.
+type chargeMove struct {
+	volume, resvRole string
+	disk             policy.Resources
+	from, to         policy.Holder
+}
+
+// usesVolume reports whether live task t uses role's volume id.
+func usesVolume(t *taskRecord, role, id string) bool {
+	if messages.IsTerminal(t.task.State) {
+		return false
+	}
+	for _, r := range t.task.Resources {
+		if messages.IsVolume(r) && r.Role == role && r.Disk.PersistenceId == id {
+			return true
+		}
+	}
+	return false
+}
+
+// volumeUsedBy reports whether a live task of framework under role uses
+// role's volume id on a.
+func volumeUsedBy(a *agentRecord, volRole, id, framework, role string) bool {
+	for k, t := range a.tasks {
+		if k.framework == framework && t.task.Role == role && usesVolume(t, volRole, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextVolumeHolder is the live user of role's volume id on a that its
+// charge (of resvRole's reservation) moves to: the least by framework,
+// then task ID, so that the choice does not depend on the map's order.
+// Only a task whose role may hold the reservation (policy.AllocatableTo)
+// may be charged: the allocator would refuse the others. Nil when there is
+// none.
+func nextVolumeHolder(a *agentRecord, role, id, resvRole string) *taskRecord {
+	var next *taskRecord
+	for k, t := range a.tasks {
+		if usesVolume(t, role, id) && policy.AllocatableTo(resvRole, t.task.Role) && (next == nil || k.compare(taskKey{next.frameworkID(), next.id()}) < 0) {
+			next = t
+		}
+	}
+	return next
 }
 
 // dropSharedCharges forgets the charges of a framework being removed (the
-// allocator frees them with it): tasks of others still on those volumes
-// use them uncharged, and the next task launched on one charges it again.
+// allocator frees them with it). A framework is removed once its last
+// task ended, and its charges moved on or were released then
+// (releaseShared): this finds none unless the books broke that rule, and
+// then keeps them in step with the allocator's.
 func (b *Books) dropSharedCharges(framework string) {
 	if b.sharedCharges == 0 {
 		return
