@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -252,7 +253,24 @@ func (m *master) Receive(ctx actor.Context) {
 	// handler this master started for it.
 	case *messages.Allocated:
 		if m.fromAllocator(ctx) {
-			m.run(ctx, m.core.Allocated(msg, now))
+			// A message of offers at a time: each goes out while the
+			// next is built.
+			r, more := m.core.OfferGrants(msg, now)
+			m.run(ctx, r)
+			for more {
+				// The offers just sent made their framework's actor
+				// runnable on this core's queue. While the garbage
+				// collector's mark worker holds the other core it takes
+				// no work from this queue, so without a yield the
+				// framework would wait until the master had built every
+				// offer and emptied its mailbox (1.3 ms sent, 7.5 ms
+				// received in a traced sample). The yield lets it run
+				// now and puts the master on the global queue, which the
+				// mark worker does give way to.
+				runtime.Gosched()
+				r, more = m.core.OfferMore()
+				m.run(ctx, r)
+			}
 		}
 	case *messages.AllocatorShortfalls:
 		if m.fromAllocator(ctx) {

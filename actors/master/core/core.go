@@ -221,8 +221,13 @@ type Core struct {
 	out     []Effect
 	changed bool
 	// grants is scratch for decoding the allocator's grants; Allocated
-	// reads it only while it runs.
+	// (or OfferGrants and OfferMore) reads it only until it is done.
 	grants []policy.Grant
+	// offering is the grants being turned into offers between OfferGrants
+	// and OfferMore's last step (nil otherwise); offeringBuf its storage,
+	// reused.
+	offering    *offering
+	offeringBuf offering
 }
 
 // New returns the core of a master that starts leading; call Start next.

@@ -27,21 +27,87 @@ const offersPerMessage = 256
 
 // Allocated turns the allocator's grants into offers. A grant the books
 // can no longer honour is dropped (the allocator already took it back) or
-// returned.
+// returned. It is OfferGrants and OfferMore in one Ready, for callers that
+// have nothing to gain from sending the first offers early.
 func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
+	if c.startOffering(msg, now) {
+		for !c.offerSome() {
+		}
+	}
+	return c.ready()
+}
+
+// OfferGrants is Allocated a step at a time: it stops as soon as an Offers
+// message is full (offersPerMessage) and returns what is ready, with more
+// set while grants are left. The shell carries the Ready out and calls
+// OfferMore until more is false, before any other input: a framework
+// offered every agent of a large cluster gets its first 256 offers while
+// the master builds the rest (at 1,000 agents building them all took most
+// of the time from a subscription to its first offer).
+func (c *Core) OfferGrants(msg *messages.Allocated, now time.Time) (r Ready, more bool) {
+	if !c.startOffering(msg, now) {
+		return c.ready(), false
+	}
+	return c.OfferMore()
+}
+
+// OfferMore continues what OfferGrants started: the next full Offers
+// message, or the rest.
+func (c *Core) OfferMore() (r Ready, more bool) {
+	if c.offering == nil {
+		return c.ready(), false
+	}
+	done := c.offerSome()
+	return c.ready(), !done
+}
+
+// offering is the allocator's message being turned into offers: where
+// OfferGrants stopped, and each framework's offers not yet sent.
+type offering struct {
+	grants      []policy.Grant
+	next        int
+	now         time.Time
+	expires     time.Time
+	byFramework map[string][]*messages.Offer
+	order       []string // frameworks in the allocator's order
+}
+
+// startOffering decodes the allocator's grants; false if there is nothing
+// to offer. An offering left unfinished (a shell that broke off) is
+// finished first, so that no grant is lost.
+func (c *Core) startOffering(msg *messages.Allocated, now time.Time) bool {
+	if c.offering != nil {
+		for !c.offerSome() {
+		}
+	}
 	grants, err := policy.DecodeGrantsInto(msg, c.grants)
 	c.grants = grants
 	if err != nil {
 		c.log.Error("allocator sent grants that do not decode; dropped", "err", err)
-		return c.ready()
+		return false
 	}
-	var expires time.Time
+	o := &c.offeringBuf
+	*o = offering{grants: grants, now: now, byFramework: o.byFramework, order: o.order[:0]}
+	if o.byFramework == nil {
+		o.byFramework = make(map[string][]*messages.Offer, 4)
+	}
 	if c.cfg.OfferTimeout > 0 {
-		expires = now.Add(c.cfg.OfferTimeout)
+		o.expires = now.Add(c.cfg.OfferTimeout)
 	}
-	byFramework := make(map[string][]*messages.Offer, 4)
-	var order []string // frameworks in the allocator's order
-	for i, g := range grants {
+	c.offering = o
+	return true
+}
+
+// offerSome turns grants into offers until an Offers message is full and
+// queued; at the end of the grants it queues what is left of every
+// framework's and reports done.
+func (c *Core) offerSome() (done bool) {
+	o := c.offering
+	grants, now, expires := o.grants, o.now, o.expires
+	for o.next < len(grants) {
+		i := o.next
+		g := grants[i]
+		o.next++
 		f, fwOK := c.books.frameworks[g.FrameworkID]
 		if fwOK && len(f.offers) == 0 && len(grants)-i > 8 {
 			// A framework's first offers (a new framework gets one from
@@ -74,30 +140,38 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 				continue
 			}
 		}
-		o := c.books.addOffer(g, now, expires)
+		rec := c.books.addOffer(g, now, expires)
 		offer := &messages.Offer{
-			Id: &messages.OfferID{Value: o.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
+			Id: &messages.OfferID{Value: rec.id}, FrameworkId: f.info.Id, AgentId: a.info.Id, Hostname: a.info.Hostname,
 			Resources: append(res, g.Revocable.ToMessages(true)...), Attributes: a.info.Attributes,
 			Role: g.Role, MasterEpoch: c.epoch(), AgentHttpAddress: a.info.HttpAddress,
 		}
 		if !expires.IsZero() {
 			offer.ExpiresUnixNano = expires.UnixNano()
 		}
-		if _, ok := byFramework[g.FrameworkID]; !ok {
-			order = append(order, g.FrameworkID)
+		pending, seen := o.byFramework[g.FrameworkID]
+		if !seen {
+			o.order = append(o.order, g.FrameworkID)
 		}
-		byFramework[g.FrameworkID] = append(byFramework[g.FrameworkID], offer)
-		if len(byFramework[g.FrameworkID]) == offersPerMessage {
-			c.sendOffers(f, byFramework[g.FrameworkID], now)
-			byFramework[g.FrameworkID] = nil
+		pending = append(pending, offer)
+		if len(pending) == offersPerMessage {
+			c.sendOffers(f, pending, now)
+			o.byFramework[g.FrameworkID] = nil
+			return false
 		}
+		o.byFramework[g.FrameworkID] = pending
 	}
-	for _, id := range order {
-		if offers := byFramework[id]; len(offers) > 0 {
+	for _, id := range o.order {
+		if offers := o.byFramework[id]; len(offers) > 0 {
 			c.sendOffers(c.books.frameworks[id], offers, now)
 		}
 	}
-	return c.ready()
+	// The next offering reuses the map and the order, not the offers
+	// (they went out in messages).
+	clear(o.byFramework)
+	o.grants = nil
+	c.offering = nil
+	return true
 }
 
 // sendOffers sends offers to the framework's scheduler and times them out
