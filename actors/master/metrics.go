@@ -59,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "agora", Subsystem: "master", Name: "agent_reregistrations_total", Help: "Agents re-admitted with their existing ID.",
 		}),
 		reregRetries: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "agora", Subsystem: "master", Name: "agent_reregistration_retries_total", Help: "Re-registration retries answered again without a second admission (the agent retried before the first answer reached it).",
+			Namespace: "agora", Subsystem: "master", Name: "agent_reregistration_retries_total", Help: "Re-registration retries of an admission already taken (the agent retried before the first answer reached it): answered again without a second admission, or ignored within 2 s of the last answer.",
 		}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "agora", Subsystem: "master", Name: "agent_heartbeats_total", Help: "Agent heartbeats received.",
