@@ -395,7 +395,8 @@ type flood struct {
 	offered    bool
 	running    map[string]bool // tasks seen RUNNING (an update may come twice)
 	// suppressIdle: suppress once the queue is launched (Config.SuppressIdle);
-	// suppressed: said so to the current master.
+	// suppressed: said so (the SDK tells every later master in its
+	// subscription).
 	suppressIdle, suppressed bool
 }
 
@@ -412,9 +413,6 @@ func (f *flood) Receive(d *scheduler.Driver, ev any) {
 	switch ev := ev.(type) {
 	case *messages.FrameworkSubscribed:
 		f.subscribed = time.Now()
-		// A new leader does not know of our suppression: say it again.
-		f.suppressed = false
-		f.maybeSuppress(d)
 	case *messages.Offers:
 		now := time.Now()
 		if !f.offered && !f.subscribed.IsZero() {

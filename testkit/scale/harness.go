@@ -56,13 +56,12 @@ type Config struct {
 	// negative: none.
 	ReregisterSpread time.Duration
 	// SuppressIdle makes each framework suppress its offers once it has
-	// launched its whole queue, and say so again when it re-subscribes
-	// (a new leader knows nothing of it: the SDK's subscription carries
-	// no suppressed roles, unlike Mesos' v1 SUBSCRIBE), as Mesos asks of a
-	// framework with nothing to launch. Off, an idle framework declines
-	// every offer (for an hour), and after a failover the new leader's
-	// allocator, which knows no filter, offers it every re-registering
-	// agent's free resources once.
+	// launched its whole queue, as Mesos asks of a framework with nothing
+	// to launch; the SDK's subscription to a new leader carries the
+	// suppression (SubscribeFramework.suppressed_roles). Off, an idle
+	// framework declines every offer (for an hour), and after a failover
+	// the new leader's allocator, which knows no filter, offers it every
+	// re-registering agent's free resources once.
 	SuppressIdle bool
 
 	Agents         int    // simulated agents [1,000]

@@ -137,7 +137,7 @@ func TestTCPScaleSmall(t *testing.T) {
 //	no rebuild), AGORA_SCALE_SPREAD (agents' re-registration spread,
 //	500ms by default; 0 for none), AGORA_SCALE_PROFILE (the master's CPU
 //	profile), AGORA_SCALE_SUPPRESS=1 (frameworks suppress offers once their
-//	queue is launched, and again after re-subscribing), AGORA_SCALE_BIN.
+//	queue is launched), AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
