@@ -108,6 +108,13 @@ type Config struct {
 	Logger *slog.Logger
 	// ExplicitAcks: the handler acknowledges status updates itself.
 	ExplicitAcks bool
+	// KeepSuppressed makes every subscription name the roles suppressed
+	// (Suppress) and not revived since (SubscribeFramework.suppressed_roles,
+	// as a Mesos v1 framework may put them in SUBSCRIBE): a new leader
+	// then offers them nothing, even while every agent re-registers after
+	// a failover. Off, a new leader knows nothing of the suppression and
+	// offers the framework again until it suppresses again.
+	KeepSuppressed bool
 	// SubscribeBackoff and SubscribeBackoffMax bound subscription retries;
 	// 0 means 1 s and 1 min.
 	SubscribeBackoff, SubscribeBackoffMax time.Duration
@@ -166,8 +173,7 @@ type schedulerActor struct {
 	seen       uuidSet // status updates already delivered
 	session    string  // this scheduler process, for the master to spot retries
 	// suppressed are the roles suppressed (Driver.Suppress) and not revived
-	// since; every subscription carries them (SubscribeFramework.suppressed_roles),
-	// so a new leader does not offer them while every agent re-registers.
+	// since; with Config.KeepSuppressed every subscription names them.
 	suppressed map[string]bool
 
 	// watched is the master this scheduler watches (its connection's
@@ -486,8 +492,11 @@ func (s *schedulerActor) subscribe(ctx actor.Context) {
 		s.since = s.cfg.Clock.Now()
 	}
 	s.attempts++
-	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch, Session: s.session,
-		SuppressedRoles: slices.Sorted(maps.Keys(s.suppressed))})
+	sub := &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch, Session: s.session}
+	if s.cfg.KeepSuppressed {
+		sub.SuppressedRoles = slices.Sorted(maps.Keys(s.suppressed))
+	}
+	ctx.Request(s.cfg.Master, sub)
 	sys, self, gen := s.sys, s.self, s.gen
 	s.cfg.Clock.AfterFunc(s.retryDelay(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })
 }
@@ -630,8 +639,8 @@ func (d *Driver) Reconcile(tasks ...*messages.Reconcile_Task) {
 }
 
 // Suppress stops offers for roles (all when none); Revive resumes them.
-// The suppression outlives a failover: the next subscription, to this
-// master or a new one, says which roles are suppressed.
+// With Config.KeepSuppressed the suppression outlives a failover: the next
+// subscription, to this master or a new one, names the roles.
 func (d *Driver) Suppress(roles ...string) {
 	if len(roles) == 0 {
 		roles = d.s.info.GetRoles()

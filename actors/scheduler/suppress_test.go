@@ -11,8 +11,8 @@ import (
 	"github.com/jonboulle/clockwork"
 )
 
-// A framework's suppression outlives a failover, as Mesos' v1 SUBSCRIBE
-// carries suppressed_roles: the subscription to a new leader names the
+// With KeepSuppressed, a framework's suppression outlives a failover, as
+// Mesos' v1 SUBSCRIBE carries suppressed_roles: the subscription to a new leader names the
 // roles suppressed and not revived since, so that leader offers them
 // nothing while every agent re-registers; a revival ends it.
 func TestSubscriptionCarriesSuppressedRoles(t *testing.T) {
@@ -35,7 +35,7 @@ func TestSubscriptionCarriesSuppressedRoles(t *testing.T) {
 		evs <- ev
 	})
 	pid := sys.Root.Spawn(scheduler.Props(scheduler.Config{Master: masters[0], Info: &messages.FrameworkInfo{Name: "f", Roles: []string{"a", "b"}},
-		Clock: clockwork.NewFakeClock(), Rand: rand.New(rand.NewPCG(1, 2))}, handler))
+		Clock: clockwork.NewFakeClock(), Rand: rand.New(rand.NewPCG(1, 2)), KeepSuppressed: true}, handler))
 	if s := nextSub(t, subs); len(s.SuppressedRoles) != 0 {
 		t.Fatalf("the first subscription names suppressed roles %v", s.SuppressedRoles)
 	}

@@ -350,7 +350,7 @@ func runFrameworks(args childArgs, commands <-chan string) {
 	for _, name := range args.Frameworks {
 		f := &flood{run: run, name: name, queue: args.Tasks, task: task, running: map[string]bool{}, suppressIdle: args.SuppressIdle}
 		pids = append(pids, node.System.Root.Spawn(scheduler.Props(scheduler.Config{
-			Master: masterPID, Info: &messages.FrameworkInfo{Name: name, Roles: []string{name}}, Clock: clock, Logger: quiet,
+			Master: masterPID, Info: &messages.FrameworkInfo{Name: name, Roles: []string{name}}, Clock: clock, Logger: quiet, KeepSuppressed: args.SuppressIdle,
 			ActorOptions: []actor.PropsOption{actor.WithSenderMiddleware(w.sender), actor.WithReceiverMiddleware(w.receiver)},
 		}, f)))
 	}

@@ -57,8 +57,8 @@ type Config struct {
 	ReregisterSpread time.Duration
 	// SuppressIdle makes each framework suppress its offers once it has
 	// launched its whole queue, as Mesos asks of a framework with nothing
-	// to launch; the SDK's subscription to a new leader carries the
-	// suppression (SubscribeFramework.suppressed_roles). Off, an idle
+	// to launch, and their subscription to a new leader carries the
+	// suppression (scheduler.Config.KeepSuppressed). Off, an idle
 	// framework declines every offer (for an hour), and after a failover
 	// the new leader's allocator, which knows no filter, offers it every
 	// re-registering agent's free resources once.
