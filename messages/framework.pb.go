@@ -436,9 +436,15 @@ type SubscribeFramework struct {
 	// session identifies the scheduler process (random at start): a retried
 	// subscription of a new framework gets the FrameworkID the first one was
 	// given, not a second framework.
-	Session       string `protobuf:"bytes,4,opt,name=session,proto3" json:"session,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Session string `protobuf:"bytes,4,opt,name=session,proto3" json:"session,omitempty"`
+	// suppressed_roles are roles the framework wants no offers for (it
+	// suppressed them and has not revived them), as Mesos' v1 SUBSCRIBE
+	// carries them: a new leader after a failover then never offers them, where
+	// a Suppress sent after the subscription would come after the offers of
+	// every agent re-registering meanwhile. Each must be one of info.roles.
+	SuppressedRoles []string `protobuf:"bytes,750,rep,name=suppressed_roles,json=suppressedRoles,proto3" json:"suppressed_roles,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SubscribeFramework) Reset() {
@@ -497,6 +503,13 @@ func (x *SubscribeFramework) GetSession() string {
 		return x.Session
 	}
 	return ""
+}
+
+func (x *SubscribeFramework) GetSuppressedRoles() []string {
+	if x != nil {
+		return x.SuppressedRoles
+	}
+	return nil
 }
 
 // FrameworkSubscribed answers SubscribeFramework.
@@ -3533,13 +3546,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x0fmin_allocatable\x18\v \x01(\v2\x18.agora.v1.MinAllocatableR\x0eminAllocatable\x12\x1c\n" +
 	"\tprincipal\x18\f \x01(\tR\tprincipalB\r\n" +
 	"\v_checkpointJ\x04\b\n" +
-	"\x10\v\"\x9c\x01\n" +
+	"\x10\v\"\xc8\x01\n" +
 	"\x12SubscribeFramework\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.agora.v1.FrameworkInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
 	".actor.PIDR\x03pid\x12!\n" +
 	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\x12\x18\n" +
-	"\asession\x18\x04 \x01(\tR\asession\"\xb7\x01\n" +
+	"\asession\x18\x04 \x01(\tR\asession\x12*\n" +
+	"\x10suppressed_roles\x18\xee\x05 \x03(\tR\x0fsuppressedRoles\"\xb7\x01\n" +
 	"\x13FrameworkSubscribed\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +

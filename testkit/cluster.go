@@ -91,6 +91,9 @@ type Cluster struct {
 	Clock     clockwork.Clock
 	Master    *actor.PID
 	Allocator *actor.PID
+	// MasterMetrics are the current term's master's (a new term's master
+	// has new ones), e.g. its re-registration retries after a failover.
+	MasterMetrics *master.Metrics
 	// AllocatorMetrics counts, among others, changes the allocator refused.
 	AllocatorMetrics *allocation.Metrics
 	Publisher        *master.Publisher

@@ -59,8 +59,9 @@ func (c *Cluster) termConfig(info *messages.MasterInfo) (master.Config, allocati
 	// Each term's master has an ID of its own, as each master process
 	// has: AgentIDs it hands out start with it.
 	minfo := &messages.MasterInfo{Id: fmt.Sprintf("testkit-%d", info.Epoch), Address: info.Address, Epoch: info.Epoch}
+	c.MasterMetrics = master.NewMetrics(prometheus.NewRegistry())
 	return master.Config{
-			Info: minfo, Liveness: *opts.Liveness, Publisher: c.Publisher, Metrics: master.NewMetrics(prometheus.NewRegistry()),
+			Info: minfo, Liveness: *opts.Liveness, Publisher: c.Publisher, Metrics: c.MasterMetrics,
 			Logger: c.logger, OfferTimeout: opts.OfferTimeout,
 			ReclaimInterval: opts.ReclaimInterval, PreemptionGrace: opts.PreemptionGrace, AgentReregisterTimeout: reregister,
 			PublishInterval: opts.PublishInterval, Roles: opts.Roles,

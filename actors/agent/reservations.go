@@ -43,7 +43,7 @@ func (a *agent) loadReservations() {
 		a.log.Error("agent: checkpointed reservations do not fit the agent's resources (restarted with fewer?); starting without them", "err", err)
 		return
 	}
-	a.info.Resources = applied
+	a.setInfo(func(info *messages.AgentInfo) { info.Resources = applied })
 	a.syncVolumes(cp.Resources)
 	a.log.Info("agent: dynamic reservations recovered", "resources", messages.FormatResources(cp.Resources))
 }
@@ -62,7 +62,7 @@ func (a *agent) handleCheckpointResources(ctx actor.Context, msg *messages.Check
 		a.log.Error("agent: refusing reservations that do not fit its resources", "err", err)
 		return
 	}
-	a.info.Resources = applied
+	a.setInfo(func(info *messages.AgentInfo) { info.Resources = applied })
 	a.syncVolumes(msg.Resources)
 	a.log.Info("agent: reservations changed", "resources", messages.FormatResources(msg.Resources), "epoch", msg.MasterEpoch)
 	if a.cfg.WorkDir == "" {

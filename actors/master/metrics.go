@@ -1,6 +1,7 @@
 package master
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-sched/agora/actors/master/core"
@@ -14,6 +15,7 @@ type Metrics struct {
 	registrations     prometheus.Counter
 	reregistrations   prometheus.Counter
 	reregRetries      prometheus.Counter
+	retries           atomic.Int64 // reregRetries, readable without a registry (ReregistrationRetries)
 	heartbeats        prometheus.Counter
 	unreachableEvents prometheus.Counter
 	rejected          *prometheus.CounterVec
@@ -59,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "agora", Subsystem: "master", Name: "agent_reregistrations_total", Help: "Agents re-admitted with their existing ID.",
 		}),
 		reregRetries: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "agora", Subsystem: "master", Name: "agent_reregistration_retries_total", Help: "Re-registration retries answered again without a second admission (the agent retried before the first answer reached it).",
+			Namespace: "agora", Subsystem: "master", Name: "agent_reregistration_retries_total", Help: "Re-registration retries of an admission already taken (the agent retried before the first answer reached it): answered again without a second admission, or ignored within 2 s of the last answer.",
 		}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "agora", Subsystem: "master", Name: "agent_heartbeats_total", Help: "Agent heartbeats received.",
@@ -178,6 +180,11 @@ func (m *Metrics) Observe(h core.Histogram, d time.Duration) {
 	}
 }
 
+// ReregistrationRetries is how many re-registration retries of an
+// admission already taken this master has had (answered or ignored):
+// what a rebuild after a failover spent on agents retrying.
+func (m *Metrics) ReregistrationRetries() int64 { return m.retries.Load() }
+
 // Count implements core.Metrics.
 func (m *Metrics) Count(c core.Counter, label string, n int) {
 	v := float64(n)
@@ -188,6 +195,7 @@ func (m *Metrics) Count(c core.Counter, label string, n int) {
 		m.reregistrations.Add(v)
 	case core.ReregistrationRetries:
 		m.reregRetries.Add(v)
+		m.retries.Add(int64(n))
 	case core.Heartbeats:
 		m.heartbeats.Add(v)
 	case core.UnreachableEvents:

@@ -144,8 +144,10 @@ func BenchmarkFailoverRebuild(b *testing.B) {
 					regs := c.Events.Count(mark, func(ev any) bool { _, ok := ev.(agent.Registered); return ok })
 					var ms goruntime.MemStats
 					goruntime.ReadMemStats(&ms)
-					fmt.Fprintf(os.Stderr, "op %d: %v, %d agent registrations answered for %d agents; heap %d MB, %d goroutines, %d GCs\n",
-						i, took[len(took)-1], regs, agents, ms.HeapAlloc>>20, goruntime.NumGoroutine(), ms.NumGC)
+					// retries: re-registrations the new master had again from
+					// agents it had already taken (answered or ignored).
+					fmt.Fprintf(os.Stderr, "op %d: %v, %d agent registrations answered for %d agents, %d retries; heap %d MB, %d goroutines, %d GCs\n",
+						i, took[len(took)-1], regs, agents, c.MasterMetrics.ReregistrationRetries(), ms.HeapAlloc>>20, goruntime.NumGoroutine(), ms.NumGC)
 				}
 				if os.Getenv("AGORA_REBUILD_PROFILE") != "" && i == 0 {
 					pprof.StopCPUProfile()

@@ -71,6 +71,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -107,6 +108,13 @@ type Config struct {
 	Logger *slog.Logger
 	// ExplicitAcks: the handler acknowledges status updates itself.
 	ExplicitAcks bool
+	// KeepSuppressed makes every subscription name the roles suppressed
+	// (Suppress) and not revived since (SubscribeFramework.suppressed_roles,
+	// as a Mesos v1 framework may put them in SUBSCRIBE): a new leader
+	// then offers them nothing, even while every agent re-registers after
+	// a failover. Off, a new leader knows nothing of the suppression and
+	// offers the framework again until it suppresses again.
+	KeepSuppressed bool
 	// SubscribeBackoff and SubscribeBackoffMax bound subscription retries;
 	// 0 means 1 s and 1 min.
 	SubscribeBackoff, SubscribeBackoffMax time.Duration
@@ -164,6 +172,9 @@ type schedulerActor struct {
 	self       *actor.PID
 	seen       uuidSet // status updates already delivered
 	session    string  // this scheduler process, for the master to spot retries
+	// suppressed are the roles suppressed (Driver.Suppress) and not revived
+	// since; with Config.KeepSuppressed every subscription names them.
+	suppressed map[string]bool
 
 	// watched is the master this scheduler watches (its connection's
 	// loss arrives as Terminated); heard is when the master was last
@@ -481,7 +492,11 @@ func (s *schedulerActor) subscribe(ctx actor.Context) {
 		s.since = s.cfg.Clock.Now()
 	}
 	s.attempts++
-	ctx.Request(s.cfg.Master, &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch, Session: s.session})
+	sub := &messages.SubscribeFramework{Info: info, Pid: ctx.Self(), MasterEpoch: s.epoch, Session: s.session}
+	if s.cfg.KeepSuppressed {
+		sub.SuppressedRoles = slices.Sorted(maps.Keys(s.suppressed))
+	}
+	ctx.Request(s.cfg.Master, sub)
 	sys, self, gen := s.sys, s.self, s.gen
 	s.cfg.Clock.AfterFunc(s.retryDelay(), func() { sys.Root.Send(self, retrySubscribe{gen: gen}) })
 }
@@ -624,12 +639,36 @@ func (d *Driver) Reconcile(tasks ...*messages.Reconcile_Task) {
 }
 
 // Suppress stops offers for roles (all when none); Revive resumes them.
+// With Config.KeepSuppressed the suppression outlives a failover: the next
+// subscription, to this master or a new one, names the roles.
 func (d *Driver) Suppress(roles ...string) {
+	if len(roles) == 0 {
+		roles = d.s.info.GetRoles()
+	}
+	if d.s.suppressed == nil {
+		d.s.suppressed = map[string]bool{}
+	}
+	for _, r := range roles {
+		d.s.suppressed[r] = true
+	}
 	d.call(&messages.Suppress{FrameworkId: d.id(), Roles: roles})
 }
 
 // Revive resumes offers for roles (all when none) and clears filters.
-func (d *Driver) Revive(roles ...string) { d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles}) }
+func (d *Driver) Revive(roles ...string) {
+	d.revived(roles)
+	d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles})
+}
+
+// revived forgets the suppression of roles (all when none).
+func (d *Driver) revived(roles []string) {
+	if len(roles) == 0 {
+		clear(d.s.suppressed)
+	}
+	for _, r := range roles {
+		delete(d.s.suppressed, r)
+	}
+}
 
 // ReviveFor revives roles (all when none) and says what the framework is
 // waiting for in them, for example its pending tasks' resources added up:
@@ -637,6 +676,7 @@ func (d *Driver) Revive(roles ...string) { d.call(&messages.Revive{FrameworkId: 
 // every free agent it is first in line for (messages.Revive.demand). Call
 // it again when the demand grows; suppress when nothing is pending.
 func (d *Driver) ReviveFor(demand []*messages.Resource, roles ...string) {
+	d.revived(roles)
 	d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles, Demand: demand})
 }
 
@@ -669,6 +709,7 @@ func (d *Driver) ReviveForUnits(units [][]*messages.Resource, roles ...string) {
 	for _, n := range names {
 		demand = append(demand, &messages.Resource{Name: n, Scalar: min(sum[n], messages.MaxScalar)})
 	}
+	d.revived(roles)
 	d.call(&messages.Revive{FrameworkId: d.id(), Roles: roles, Demand: demand, DemandUnits: shapes})
 }
 

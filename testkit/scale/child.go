@@ -47,9 +47,10 @@ type childArgs struct {
 	Spread    time.Duration `json:"spread,omitempty"` // agent.Config.ReregisterSpread
 	// Framework hosts: the frameworks' names (each in a role of its own
 	// name) and the tasks each launches.
-	Frameworks []string `json:"frameworks,omitempty"`
-	Tasks      int      `json:"tasks,omitempty"`
-	Task       string   `json:"task,omitempty"`
+	Frameworks   []string `json:"frameworks,omitempty"`
+	Tasks        int      `json:"tasks,omitempty"`
+	Task         string   `json:"task,omitempty"`
+	SuppressIdle bool     `json:"suppress_idle,omitempty"` // Config.SuppressIdle
 	// Echo client: the echo server's address, messages and window.
 	Echo     string `json:"echo,omitempty"`
 	Messages int    `json:"messages,omitempty"`
@@ -347,9 +348,9 @@ func runFrameworks(args childArgs, commands <-chan string) {
 	run := &floodRun{target: int64(args.Tasks * len(args.Frameworks)), done: make(chan struct{})}
 	var pids []*actor.PID
 	for _, name := range args.Frameworks {
-		f := &flood{run: run, name: name, queue: args.Tasks, task: task, running: map[string]bool{}}
+		f := &flood{run: run, name: name, queue: args.Tasks, task: task, running: map[string]bool{}, suppressIdle: args.SuppressIdle}
 		pids = append(pids, node.System.Root.Spawn(scheduler.Props(scheduler.Config{
-			Master: masterPID, Info: &messages.FrameworkInfo{Name: name, Roles: []string{name}}, Clock: clock, Logger: quiet,
+			Master: masterPID, Info: &messages.FrameworkInfo{Name: name, Roles: []string{name}}, Clock: clock, Logger: quiet, KeepSuppressed: args.SuppressIdle,
 			ActorOptions: []actor.PropsOption{actor.WithSenderMiddleware(w.sender), actor.WithReceiverMiddleware(w.receiver)},
 		}, f)))
 	}
@@ -393,6 +394,19 @@ type flood struct {
 	subscribed time.Time
 	offered    bool
 	running    map[string]bool // tasks seen RUNNING (an update may come twice)
+	// suppressIdle: suppress once the queue is launched (Config.SuppressIdle);
+	// suppressed: said so (the SDK tells every later master in its
+	// subscription).
+	suppressIdle, suppressed bool
+}
+
+// maybeSuppress suppresses the framework's offers once its queue is
+// launched, if it is to and has not told this master yet.
+func (f *flood) maybeSuppress(d *scheduler.Driver) {
+	if f.suppressIdle && !f.suppressed && f.next >= f.queue {
+		d.Suppress()
+		f.suppressed = true
+	}
 }
 
 func (f *flood) Receive(d *scheduler.Driver, ev any) {
@@ -429,6 +443,7 @@ func (f *flood) Receive(d *scheduler.Driver, ev any) {
 			f.run.mu.Unlock()
 			d.LaunchWithFilters([]*messages.Offer{o}, &messages.Filters{RefuseSeconds: &zero}, tasks...)
 		}
+		f.maybeSuppress(d)
 	case *messages.StatusUpdate:
 		if ev.Status.State == messages.TaskState_TASK_RUNNING && !f.running[ev.Status.TaskId.GetValue()] {
 			f.running[ev.Status.TaskId.GetValue()] = true

@@ -55,6 +55,14 @@ type Config struct {
 	// with a new leader [500 ms, agora node's --reregistration-spread];
 	// negative: none.
 	ReregisterSpread time.Duration
+	// SuppressIdle makes each framework suppress its offers once it has
+	// launched its whole queue, as Mesos asks of a framework with nothing
+	// to launch, and their subscription to a new leader carries the
+	// suppression (scheduler.Config.KeepSuppressed). Off, an idle
+	// framework declines every offer (for an hour), and after a failover
+	// the new leader's allocator, which knows no filter, offers it every
+	// re-registering agent's free resources once.
+	SuppressIdle bool
 
 	Agents         int    // simulated agents [1,000]
 	AgentHosts     int    // processes hosting them [2]
@@ -244,7 +252,7 @@ func Run(cfg Config) (rep Report, err error) {
 		for j := i; j < cfg.Frameworks; j += cfg.FrameworkHosts {
 			names = append(names, fmt.Sprintf("fw%d", j))
 		}
-		c, err := r.startChild(fmt.Sprintf("frameworks-%d", i), "frameworks", childArgs{Master: masterAddr, Frameworks: names, Tasks: cfg.Tasks, Task: cfg.TaskResources})
+		c, err := r.startChild(fmt.Sprintf("frameworks-%d", i), "frameworks", childArgs{Master: masterAddr, Frameworks: names, Tasks: cfg.Tasks, Task: cfg.TaskResources, SuppressIdle: cfg.SuppressIdle})
 		if err != nil {
 			return rep, err
 		}

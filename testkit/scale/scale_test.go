@@ -136,7 +136,8 @@ func TestTCPScaleSmall(t *testing.T) {
 //	SIGKILLs of the rebuild phase, 1 by default; 0: one master, no Consul,
 //	no rebuild), AGORA_SCALE_SPREAD (agents' re-registration spread,
 //	500ms by default; 0 for none), AGORA_SCALE_PROFILE (the master's CPU
-//	profile), AGORA_SCALE_BIN.
+//	profile), AGORA_SCALE_SUPPRESS=1 (frameworks suppress offers once their
+//	queue is launched), AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
@@ -150,7 +151,8 @@ func BenchmarkTCPScale(b *testing.B) {
 		Frameworks: num("AGORA_SCALE_FRAMEWORKS"), FrameworkHosts: num("AGORA_SCALE_FRAMEWORK_HOSTS"), Tasks: num("AGORA_SCALE_TASKS"),
 		PollFor: poll, PollIdentity: os.Getenv("AGORA_SCALE_POLL_IDENTITY") != "", PollETag: os.Getenv("AGORA_SCALE_POLL_ETAG") != "",
 		Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
-		Logf: b.Logf, Timeout: 10 * time.Minute,
+		SuppressIdle: os.Getenv("AGORA_SCALE_SUPPRESS") != "",
+		Logf:         b.Logf, Timeout: 10 * time.Minute,
 	}
 	if f, ok := os.LookupEnv("AGORA_SCALE_FAILOVERS"); !ok || f != "0" {
 		cfg.Consul, cfg.Failovers = consultest.Start(b), num("AGORA_SCALE_FAILOVERS")

@@ -62,6 +62,10 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	if a, ok := c.books.agents[id]; ok && a.principal != "" && !c.fromAgent(p, a, msg) {
 		return c.ready()
 	}
+	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {
+		c.reregistrationRetry(a, now)
+		return c.ready()
+	}
 	// Checks and limits before anything changes: a refused agent keeps
 	// what it had, in the books and the allocator alike.
 	if err := ValidateAgentInfo(msg.GetInfo()); err != nil {
@@ -70,24 +74,6 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 		return c.ready()
 	}
 	if _, known := c.books.agents[id]; id != "" && ((!known && !c.oneAgentPerCertificate(p, msg.GetInfo(), to, msg)) || !c.mayAddAgent(to, msg.GetInfo(), !known, false, msg, now)) {
-		return c.ready()
-	}
-	if a, ok := c.books.agents[id]; ok && a.reachable && msg.Session != "" && a.session == msg.Session && a.endpoint.Address == to.Address {
-		// A retry of a re-registration already taken (the answer crossed
-		// it, or the master is busy after a failover): answer it again
-		// without redoing the admission, which would churn the allocator
-		// for every retry of every agent. Mesos' master ignores a retry
-		// only while the agent's registry write is under way
-		// (reregisterSlave: "re-registration is already in progress"),
-		// which has no counterpart here: the admission is done by the
-		// time the next message is handled. Only the answer and the liveness
-		// refresh: the agent counted in the frameworks' demand already,
-		// and nothing a snapshot shows changed (as for a heartbeat), so
-		// the retries of 40,000 agents after a failover cost no state
-		// publications and no pass over the frameworks each.
-		a.lastSeen = now
-		c.answerRegistration(a, true, now)
-		c.cfg.Metrics.Count(ReregistrationRetries, "", 1)
 		return c.ready()
 	}
 	if a, ok := c.books.agents[id]; ok && a.reachable {
@@ -116,6 +102,39 @@ func (c *Core) ReregisterAgent(p Peer, msg *messages.ReregisterAgent, now time.T
 	return c.ready()
 }
 
+// AnswerInFlight is how long after answering an agent's re-registration
+// the master ignores that registration's retries: the answer is on its way,
+// and the agent stops retrying once it has it. It is twice Mesos'
+// --registration_backoff_factor (1 s): an agent's first retry comes within
+// 2 s of its first send, so a retry that arrives within 2 s of the answer
+// crossed it. Past it, a retry is answered again: the first answer may
+// have been lost with its connection.
+const AnswerInFlight = 2 * time.Second
+
+// reregistrationRetry handles a retry of a re-registration already taken
+// (same agent, session and address: the agent sent it before our answer
+// reached it, or the master is busy after a failover), without redoing
+// the admission, which would churn the allocator for every retry of every
+// agent, and without checking the report again (nothing of it is used).
+// Mesos' master ignores a re-registration "as re-registration is already in
+// progress" while that agent's registry write is under way
+// (Master::reregisterSlave); here the admission is over by the time the
+// next message is handled, and its answer is what is in progress: a retry
+// within AnswerInFlight of it is ignored. After a failover at 40,000
+// agents every agent retries 2-4 times while the new leader works through
+// the others, and each answer was two messages and a handler's turn for
+// nothing. A later retry is answered again, with the liveness refresh; no
+// state publication and no pass over the frameworks' demand (nothing a
+// snapshot shows changed, as for a heartbeat).
+func (c *Core) reregistrationRetry(a *agentRecord, now time.Time) {
+	c.cfg.Metrics.Count(ReregistrationRetries, "", 1)
+	a.lastSeen = now
+	if now.Sub(a.answered) < AnswerInFlight {
+		return
+	}
+	c.answerRegistration(a, true, now)
+}
+
 // admit (re)starts the agent's handler and confirms the registration.
 func (c *Core) admit(a *agentRecord, reregistered bool, now time.Time) {
 	c.demandAgentAdmitted(a)
@@ -126,6 +145,7 @@ func (c *Core) admit(a *agentRecord, reregistered bool, now time.Time) {
 // answerRegistration tells the agent's handler it was seen and the agent
 // that it is registered.
 func (c *Core) answerRegistration(a *agentRecord, reregistered bool, now time.Time) {
+	a.answered = now
 	interval := c.HeartbeatInterval()
 	c.emit(WatchAgent{AgentID: a.id(), Agent: a.endpoint, Interval: interval, Seen: now})
 	c.send(a.endpoint, &messages.AgentRegistered{

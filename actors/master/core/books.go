@@ -86,10 +86,13 @@ func NewBooks(masterID string) *Books {
 
 // agentRecord is what the books know of one agent.
 type agentRecord struct {
-	info            *messages.AgentInfo
-	endpoint        Endpoint
-	registered      time.Time
-	lastSeen        time.Time
+	info       *messages.AgentInfo
+	endpoint   Endpoint
+	registered time.Time
+	lastSeen   time.Time
+	// answered is when the master last sent it AgentRegistered: retries
+	// of its registration within AnswerInFlight of it are not answered.
+	answered        time.Time
 	reachable       bool
 	unreachableAt   time.Time
 	reregistrations uint32

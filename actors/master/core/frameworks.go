@@ -42,6 +42,12 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 			return c.ready()
 		}
 	}
+	for _, r := range msg.SuppressedRoles {
+		if !hasRole(msg.GetInfo(), r) {
+			c.reject(to, messages.Error_INVALID_ARGUMENT, fmt.Sprintf("suppressed role %q is not one of the framework's roles %v; suppress only roles it subscribes in", r, msg.GetInfo().GetRoles()), msg)
+			return c.ready()
+		}
+	}
 	f, known, err := c.books.subscribe(msg.GetInfo(), msg.Session)
 	if err != nil {
 		code := messages.Error_INVALID_ARGUMENT
@@ -77,6 +83,12 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 	} else {
 		c.toAllocator(&messages.AllocatorAddFramework{Info: f.info})
 		c.log.Info("framework subscribed", "framework_id", id, "name", f.info.Name, "roles", f.info.Roles, "scheduler", to.String())
+	}
+	if len(msg.SuppressedRoles) > 0 {
+		// Before any allocation: the allocator takes these in order, so a
+		// new leader offers a suppressed role nothing, even while every
+		// agent re-registers.
+		c.suppress(f, msg.SuppressedRoles)
 	}
 	f.connected, f.conn = true, to
 	c.emit(WatchScheduler{FrameworkID: id, Scheduler: to, Heartbeat: c.cfg.FrameworkHeartbeat})

@@ -41,7 +41,7 @@ const (
 	PermissionDenied                     // requests refused for who sent them; label: the acl.Action, or DeniedIdentity
 	LimitExceeded                        // requests refused by a limit; label: the limit's flag
 	AgentsRemoved                        // unreachable agents removed after --agent-unreachable-timeout
-	ReregistrationRetries                // re-registration retries answered again without a second admission
+	ReregistrationRetries                // re-registration retries of an admission already taken (answered again, or ignored while the answer is on its way)
 )
 
 type discard struct{}

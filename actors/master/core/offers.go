@@ -442,21 +442,25 @@ func (c *Core) Suppress(p Peer, msg *messages.Suppress, now time.Time) Ready {
 		if err := checkRoles(f, msg.Roles); err != nil {
 			c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, err.Error(), msg)
 		} else {
-			c.toAllocator(&messages.AllocatorSuppress{FrameworkId: f.id(), Roles: msg.Roles})
-			roles := msg.Roles
-			if len(roles) == 0 {
-				roles = f.info.GetRoles()
-			}
-			if f.pending.suppressed == nil {
-				f.pending.suppressed = map[string]bool{}
-			}
-			for _, r := range roles {
-				f.pending.suppressed[r] = true
-			}
-			c.changed = true
+			c.suppress(f, msg.Roles)
 		}
 	}
 	return c.ready()
+}
+
+// suppress stops offers to f for roles (all of its roles when none).
+func (c *Core) suppress(f *frameworkRecord, roles []string) {
+	c.toAllocator(&messages.AllocatorSuppress{FrameworkId: f.id(), Roles: roles})
+	if len(roles) == 0 {
+		roles = f.info.GetRoles()
+	}
+	if f.pending.suppressed == nil {
+		f.pending.suppressed = map[string]bool{}
+	}
+	for _, r := range roles {
+		f.pending.suppressed[r] = true
+	}
+	c.changed = true
 }
 
 // Revive resumes offers to the framework for roles (all when none) and
