@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -33,6 +37,9 @@ import (
 const (
 	childEnv     = "AGORA_SCALE_CHILD"
 	childArgsEnv = "AGORA_SCALE_ARGS"
+	// childProfileEnv, when set, is the prefix of each child's CPU profile
+	// file: <prefix>.<kind>.<pid>, written when the child ends.
+	childProfileEnv = "AGORA_SCALE_CHILD_PROFILE"
 )
 
 // childArgs is what every kind of child is told.
@@ -54,6 +61,9 @@ type childArgs struct {
 	Echo     string `json:"echo,omitempty"`
 	Messages int    `json:"messages,omitempty"`
 	Window   int    `json:"window,omitempty"`
+	// EchoTLS runs the echo over mutual TLS with the run's certificates
+	// (still bare proto.actor: no gate, no interceptors).
+	EchoTLS bool `json:"echo_tls,omitempty"`
 }
 
 // report is one line a child writes; Kind says which fields are set.
@@ -75,6 +85,10 @@ type report struct {
 	FirstOffer      []int64 `json:"first_offer,omitempty"`
 	// echo: elapsed ns for Count messages (both directions)
 	Elapsed int64 `json:"elapsed,omitempty"`
+	// agents: stats; frameworks: done: the messages counted in Sent and
+	// Received by type (protobuf full name), to tell per-task traffic
+	// from retries and heartbeats.
+	Kinds map[string]int64 `json:"kinds,omitempty"`
 }
 
 var out = struct {
@@ -101,6 +115,21 @@ func RunChildIfAsked() {
 	if kind == "" {
 		return
 	}
+	runChild(kind)
+	os.Exit(0)
+}
+
+// runChild is the child's life; it returns when the child is done.
+func runChild(kind string) {
+	// The children's own profiles, to tell whether the agent hosts or the
+	// frameworks bound a run rather than the master.
+	if prefix := os.Getenv(childProfileEnv); prefix != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.%s.%d", prefix, kind, os.Getpid())); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+		}
+	}
 	var args childArgs
 	if err := json.Unmarshal([]byte(os.Getenv(childArgsEnv)), &args); err != nil {
 		fail(fmt.Errorf("%s: %w", childArgsEnv, err))
@@ -119,13 +148,12 @@ func RunChildIfAsked() {
 	case "frameworks":
 		runFrameworks(args, commands)
 	case "echo-server":
-		runEchoServer(commands)
+		runEchoServer(args, commands)
 	case "echo-client":
 		runEchoClient(args, commands)
 	default:
 		fail(fmt.Errorf("unknown child kind %q", kind))
 	}
-	os.Exit(0)
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -179,12 +207,45 @@ type wire struct {
 	sent     atomic.Int64
 	received atomic.Int64
 	onSend   func(msg any, now time.Time)
+	mu       sync.Mutex
+	kinds    map[string]int64 // by protobuf full name, both directions
+}
+
+func (w *wire) count(msg any) {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return
+	}
+	name := string(m.ProtoReflect().Descriptor().FullName())
+	w.mu.Lock()
+	if w.kinds == nil {
+		w.kinds = map[string]int64{}
+	}
+	w.kinds[name]++
+	w.mu.Unlock()
+}
+
+// reset zeroes the counts.
+func (w *wire) reset() {
+	w.sent.Store(0)
+	w.received.Store(0)
+	w.mu.Lock()
+	w.kinds = nil
+	w.mu.Unlock()
+}
+
+// byKind returns a copy of the counts by type.
+func (w *wire) byKind() map[string]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.kinds)
 }
 
 func (w *wire) sender(next actor.SenderFunc) actor.SenderFunc {
 	return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
 		if target.Address != w.self {
 			w.sent.Add(1)
+			w.count(env.Message)
 			if w.onSend != nil {
 				w.onSend(env.Message, time.Now())
 			}
@@ -197,6 +258,7 @@ func (w *wire) receiver(next actor.ReceiverFunc) actor.ReceiverFunc {
 	return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
 		if _, ok := env.Message.(proto.Message); ok && (env.Sender == nil || env.Sender.Address != w.self) {
 			w.received.Add(1)
+			w.count(env.Message)
 		}
 		next(ctx, env)
 	}
@@ -307,12 +369,11 @@ func runAgents(args childArgs, commands <-chan string) {
 			clear(reregAgents)
 			allRereg = make(chan struct{})
 			mu.Unlock()
-			w.sent.Store(0)
-			w.received.Store(0)
+			w.reset()
 			say(report{Kind: "ok"})
 		case "stats":
 			mu.Lock()
-			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies})
+			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies, Kinds: w.byKind()})
 			latencies = nil
 			mu.Unlock()
 		case "reregistered":
@@ -365,7 +426,7 @@ func runFrameworks(args childArgs, commands <-chan string) {
 	}
 	run.mu.Lock()
 	say(report{Kind: "done", Count: int(run.running.Load()), First: run.firstLaunch.UnixNano(), Last: run.lastRunning.UnixNano(),
-		Sent: w.sent.Load(), Received: w.received.Load(), FirstOffer: run.firstOffers})
+		Sent: w.sent.Load(), Received: w.received.Load(), FirstOffer: run.firstOffers, Kinds: w.byKind()})
 	run.mu.Unlock()
 	for range commands {
 	}
@@ -458,18 +519,31 @@ func echoMessage(i int) *messages.StatusUpdate {
 }
 
 // bareNode is proto.actor remoting as its own documentation sets it up: no
-// TLS, no gate, no interceptors: the physical limit Agora's remoting sits
-// on.
-func bareNode() (*actor.ActorSystem, *remote.Remote) {
+// gate, no interceptors, the default remote.Config (endpoint writer batches
+// of 1,000, queues of 1,000,000: the same as Agora's nodes): the physical
+// limit Agora's remoting sits on. Without tls it is plaintext; with it,
+// mutual TLS with the framework certificate of the run (the transport
+// Agora's own messages cross), so that the ratio compares like with like.
+func bareNode(tls bool) (*actor.ActorSystem, *remote.Remote) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	r := remote.NewRemote(sys, remote.Configure("127.0.0.1", 0))
+	var opts []remote.ConfigOption
+	if tls {
+		src, err := security.FromEnv().Load(security.RoleFramework, quiet)
+		if err != nil || src == nil {
+			fail(fmt.Errorf("echo over TLS: no certificate (%v)", err))
+		}
+		opts = append(opts,
+			remote.WithServerOptions(grpc.Creds(credentials.NewTLS(src.ServerConfig(security.ClientRequired)))),
+			remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig()))))
+	}
+	r := remote.NewRemote(sys, remote.Configure("127.0.0.1", 0, opts...))
 	r.Start()
 	return sys, r
 }
 
 // runEchoServer answers every message with itself.
-func runEchoServer(commands <-chan string) {
-	sys, r := bareNode()
+func runEchoServer(args childArgs, commands <-chan string) {
+	sys, r := bareNode(args.EchoTLS)
 	if _, err := sys.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
 		if m, ok := ctx.Message().(*messages.StatusUpdate); ok && ctx.Sender() != nil {
 			ctx.Send(ctx.Sender(), m)
@@ -487,7 +561,7 @@ func runEchoServer(commands <-chan string) {
 // until args.Messages have come back, and reports the time for twice that
 // many messages (each crossed the loopback twice).
 func runEchoClient(args childArgs, commands <-chan string) {
-	sys, r := bareNode()
+	sys, r := bareNode(args.EchoTLS)
 	defer r.Shutdown(false)
 	echo := actor.NewPID(args.Echo, "echo")
 	done := make(chan time.Duration, 1)

@@ -136,7 +136,8 @@ func TestTCPScaleSmall(t *testing.T) {
 //	SIGKILLs of the rebuild phase, 1 by default; 0: one master, no Consul,
 //	no rebuild), AGORA_SCALE_SPREAD (agents' re-registration spread,
 //	500ms by default; 0 for none), AGORA_SCALE_PROFILE (the master's CPU
-//	profile), AGORA_SCALE_BIN.
+//	profile), AGORA_SCALE_CHILD_PROFILE (a prefix: each child process
+//	writes its CPU profile to <prefix>.<kind>.<pid>), AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
@@ -178,6 +179,9 @@ func BenchmarkTCPScale(b *testing.B) {
 	b.ReportMetric(float64(rep.StateP99.Microseconds())/1000, "ms-state-p99")
 	b.ReportMetric(float64(rep.HeartbeatP99.Microseconds())/1000, "ms-heartbeat-p99")
 	b.ReportMetric(rep.Ratio, "x-echo")
+	if rep.RatioTLS > 0 {
+		b.ReportMetric(rep.RatioTLS, "x-echo-tls")
+	}
 	if len(rep.Rebuilds) > 0 {
 		done, agent := rep.RebuildMax()
 		b.ReportMetric(done.Seconds(), "s-rebuild-max")
