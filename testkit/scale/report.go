@@ -67,10 +67,10 @@ type Report struct {
 	// The other processes' CPU in the task phase: the agent hosts', and
 	// the framework hosts' from their start (subscriptions included).
 	AgentHostsCPUTasks, FrameworksCPUTasks time.Duration
-	EchoMessageRate    float64
-	Ratio              float64
-	EchoTLSMessageRate float64
-	RatioTLS           float64
+	EchoMessageRate                        float64
+	Ratio                                  float64
+	EchoTLSMessageRate                     float64
+	RatioTLS                               float64
 
 	// Rebuilds are the failovers of the rebuild phase (with Consul).
 	Rebuilds []Rebuild
