@@ -1,0 +1,134 @@
+package master
+
+import (
+	"github.com/agora-sched/agora/actors/master/core"
+	"github.com/agora-sched/agora/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+)
+
+// outbox holds what the master sends an agent while it works through its
+// mailbox, so that the RunTask and StatusUpdateAcknowledgement messages of
+// a burst (the tasks of an accept, the acknowledgements a flood of status
+// updates brings) go out as one RunTasks or StatusUpdateAcknowledgements
+// each: over TCP, a message's own cost (envelope, encoding, a mailbox turn
+// at each end) was most of what a small task cost the master and its
+// agents. One flushOutbox to itself, queued behind what the mailbox holds
+// when the first message is held, sends them all: a held message waits no
+// longer than the messages already queued take.
+//
+// Order per destination is kept: once an agent has a held message, every
+// later message to it is held too, and the flush sends them in order,
+// batching only runs of one kind. A run of one goes as the plain message.
+type outbox struct {
+	held  map[core.Endpoint][]proto.Message
+	order []core.Endpoint // destinations in the order they were first held
+	armed bool            // a flushOutbox is queued
+}
+
+// flushOutbox: the master's turn to send what it holds.
+type flushOutbox struct{}
+
+// batched reports the messages the outbox holds back to batch them.
+func batched(msg proto.Message) bool {
+	switch msg.(type) {
+	case *messages.RunTask, *messages.StatusUpdateAcknowledgement:
+		return true
+	}
+	return false
+}
+
+// send sends msg to `to`, or holds it (see outbox).
+func (m *master) send(ctx actor.Context, to core.Endpoint, msg proto.Message) {
+	if q, held := m.out.held[to]; held {
+		m.out.held[to] = append(q, msg)
+		return
+	}
+	if !batched(msg) {
+		if admit(m.cfg.Fence) {
+			ctx.Send(m.pid(to), msg)
+		}
+		return
+	}
+	if m.out.held == nil {
+		m.out.held = map[core.Endpoint][]proto.Message{}
+	}
+	m.out.held[to] = []proto.Message{msg}
+	m.out.order = append(m.out.order, to)
+	if !m.out.armed {
+		m.out.armed = true
+		ctx.Send(ctx.Self(), flushOutbox{})
+	}
+}
+
+// flush sends everything held, a batch per run of one kind. The fence is
+// asked when a message leaves, as for one sent at once: a master deposed
+// meanwhile sends nothing.
+func (m *master) flush(ctx actor.Context) {
+	for _, to := range m.out.order {
+		msgs := m.out.held[to]
+		pid := m.pid(to)
+		for i := 0; i < len(msgs); {
+			j := i + 1
+			for j < len(msgs) && sameBatch(msgs[i], msgs[j]) {
+				j++
+			}
+			m.sendRun(ctx, pid, msgs[i:j])
+			i = j
+		}
+	}
+	clear(m.out.held)
+	clear(m.out.order)
+	m.out.order = m.out.order[:0]
+	m.out.armed = false
+}
+
+// sameBatch: b may go in a's batch.
+func sameBatch(a, b proto.Message) bool {
+	switch a.(type) {
+	case *messages.RunTask:
+		_, ok := b.(*messages.RunTask)
+		return ok
+	case *messages.StatusUpdateAcknowledgement:
+		_, ok := b.(*messages.StatusUpdateAcknowledgement)
+		return ok
+	}
+	return false
+}
+
+// sendRun sends a run of messages of one kind: alone, or as their batch.
+func (m *master) sendRun(ctx actor.Context, pid *actor.PID, run []proto.Message) {
+	n := 0
+	for _, msg := range run {
+		if admit(m.cfg.Fence) {
+			run[n] = msg
+			n++
+		}
+	}
+	run = run[:n]
+	if len(run) == 0 {
+		return
+	}
+	if len(run) == 1 {
+		ctx.Send(pid, run[0])
+		return
+	}
+	switch run[0].(type) {
+	case *messages.RunTask:
+		b := &messages.RunTasks{Tasks: make([]*messages.RunTask, len(run))}
+		for i, msg := range run {
+			b.Tasks[i] = msg.(*messages.RunTask)
+		}
+		ctx.Send(pid, b)
+	case *messages.StatusUpdateAcknowledgement:
+		b := &messages.StatusUpdateAcknowledgements{Acks: make([]*messages.StatusUpdateAcknowledgement, len(run))}
+		for i, msg := range run {
+			b.Acks[i] = msg.(*messages.StatusUpdateAcknowledgement)
+		}
+		ctx.Send(pid, b)
+	default:
+		for _, msg := range run {
+			ctx.Send(pid, msg)
+		}
+	}
+}
