@@ -3547,6 +3547,52 @@ func (x *StatusUpdateAcknowledgements) GetAcks() []*StatusUpdateAcknowledgement 
 	return nil
 }
 
+// Acknowledgements is several Acknowledge a scheduler sends back to back
+// (the updates of one mailbox turn): each is handled as if it came alone.
+type Acknowledgements struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acks          []*Acknowledge         `protobuf:"bytes,743,rep,name=acks,proto3" json:"acks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Acknowledgements) Reset() {
+	*x = Acknowledgements{}
+	mi := &file_messages_framework_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Acknowledgements) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Acknowledgements) ProtoMessage() {}
+
+func (x *Acknowledgements) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Acknowledgements.ProtoReflect.Descriptor instead.
+func (*Acknowledgements) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *Acknowledgements) GetAcks() []*Acknowledge {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -3556,7 +3602,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[53]
+	mi := &file_messages_framework_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3614,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[53]
+	mi := &file_messages_framework_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3601,7 +3647,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[54]
+	mi := &file_messages_framework_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3613,7 +3659,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[54]
+	mi := &file_messages_framework_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3895,7 +3941,9 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\rStatusUpdates\x121\n" +
 	"\aupdates\x18\xe5\x05 \x03(\v2\x16.agora.v1.StatusUpdateR\aupdates\"Z\n" +
 	"\x1cStatusUpdateAcknowledgements\x12:\n" +
-	"\x04acks\x18\xe6\x05 \x03(\v2%.agora.v1.StatusUpdateAcknowledgementR\x04acks*m\n" +
+	"\x04acks\x18\xe6\x05 \x03(\v2%.agora.v1.StatusUpdateAcknowledgementR\x04acks\">\n" +
+	"\x10Acknowledgements\x12*\n" +
+	"\x04acks\x18\xe7\x05 \x03(\v2\x15.agora.v1.AcknowledgeR\x04acks*m\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -3916,7 +3964,7 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_messages_framework_proto_goTypes = []any{
 	(Capability)(0),                      // 0: agora.v1.Capability
 	(*AttributeConstraint)(nil),          // 1: agora.v1.AttributeConstraint
@@ -3972,141 +4020,143 @@ var file_messages_framework_proto_goTypes = []any{
 	(*RunTasks)(nil),                     // 51: agora.v1.RunTasks
 	(*StatusUpdates)(nil),                // 52: agora.v1.StatusUpdates
 	(*StatusUpdateAcknowledgements)(nil), // 53: agora.v1.StatusUpdateAcknowledgements
-	(*Operation_Launch)(nil),             // 54: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),               // 55: agora.v1.Reconcile.Task
-	(*Resource)(nil),                     // 56: agora.v1.Resource
-	(*FrameworkID)(nil),                  // 57: agora.v1.FrameworkID
-	(*actor.PID)(nil),                    // 58: actor.PID
-	(*MasterInfo)(nil),                   // 59: agora.v1.MasterInfo
-	(*OfferID)(nil),                      // 60: agora.v1.OfferID
-	(*AgentID)(nil),                      // 61: agora.v1.AgentID
-	(*Attribute)(nil),                    // 62: agora.v1.Attribute
-	(*TaskID)(nil),                       // 63: agora.v1.TaskID
-	(*KillPolicy)(nil),                   // 64: agora.v1.KillPolicy
-	(TaskStatusReason)(0),                // 65: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                     // 66: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                   // 67: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                   // 68: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                 // 69: agora.v1.ExecutorInfo
+	(*Acknowledgements)(nil),             // 54: agora.v1.Acknowledgements
+	(*Operation_Launch)(nil),             // 55: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),               // 56: agora.v1.Reconcile.Task
+	(*Resource)(nil),                     // 57: agora.v1.Resource
+	(*FrameworkID)(nil),                  // 58: agora.v1.FrameworkID
+	(*actor.PID)(nil),                    // 59: actor.PID
+	(*MasterInfo)(nil),                   // 60: agora.v1.MasterInfo
+	(*OfferID)(nil),                      // 61: agora.v1.OfferID
+	(*AgentID)(nil),                      // 62: agora.v1.AgentID
+	(*Attribute)(nil),                    // 63: agora.v1.Attribute
+	(*TaskID)(nil),                       // 64: agora.v1.TaskID
+	(*KillPolicy)(nil),                   // 65: agora.v1.KillPolicy
+	(TaskStatusReason)(0),                // 66: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                     // 67: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                   // 68: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                   // 69: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                 // 70: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,   // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	56,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	57,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,   // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	56,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	57,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	57,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	58,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,   // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,   // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,   // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,   // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	58,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	57,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	59,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	60,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	57,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	61,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	56,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	62,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	59,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	58,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	60,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	61,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	58,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	57,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	63,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,   // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	60,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	54,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	61,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	55,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
 	37,  // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
 	38,  // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
 	39,  // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
 	40,  // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
 	44,  // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
-	57,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	60,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	58,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	61,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	13,  // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	12,  // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	57,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	60,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	58,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	61,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	12,  // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	57,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	57,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
+	58,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
 	4,   // 35: agora.v1.Revive.demand_units:type_name -> agora.v1.ResourceQuantities
-	57,  // 36: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	63,  // 37: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	61,  // 38: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	64,  // 39: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	65,  // 40: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	57,  // 41: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	55,  // 42: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	57,  // 43: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	61,  // 44: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	63,  // 45: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	57,  // 46: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	61,  // 47: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	57,  // 48: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 36: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 37: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	62,  // 38: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	65,  // 39: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	66,  // 40: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	58,  // 41: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 42: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	58,  // 43: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 44: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	64,  // 45: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	58,  // 46: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 47: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	58,  // 48: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	5,   // 49: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	66,  // 50: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	67,  // 50: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
 	45,  // 51: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
-	57,  // 52: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	67,  // 53: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	57,  // 54: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	61,  // 55: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	63,  // 56: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	57,  // 57: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	68,  // 58: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	58,  // 59: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	58,  // 52: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	68,  // 53: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	58,  // 54: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 55: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	64,  // 56: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	58,  // 57: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 58: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	59,  // 59: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
 	5,   // 60: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	69,  // 61: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	61,  // 62: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	66,  // 63: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	57,  // 64: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	68,  // 65: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	67,  // 66: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	63,  // 67: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	61,  // 68: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	58,  // 69: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	57,  // 70: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	68,  // 71: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	58,  // 72: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	63,  // 73: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	70,  // 61: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	62,  // 62: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	67,  // 63: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	58,  // 64: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 65: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	68,  // 66: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	64,  // 67: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	62,  // 68: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	59,  // 69: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	58,  // 70: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 71: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	59,  // 72: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	64,  // 73: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
 	30,  // 74: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	57,  // 75: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	68,  // 76: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	61,  // 77: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	57,  // 78: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	68,  // 79: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	61,  // 80: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	56,  // 81: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	56,  // 82: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	56,  // 83: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	56,  // 84: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	57,  // 85: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	68,  // 86: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	61,  // 87: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	61,  // 88: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	66,  // 89: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
-	69,  // 90: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
+	58,  // 75: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 76: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 77: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	58,  // 78: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 79: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 80: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	57,  // 81: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	57,  // 82: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	57,  // 83: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	57,  // 84: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	58,  // 85: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 86: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 87: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	62,  // 88: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	67,  // 89: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
+	70,  // 90: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
 	43,  // 91: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	68,  // 92: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
-	63,  // 93: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
-	69,  // 94: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
-	69,  // 95: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	69,  // 92: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
+	64,  // 93: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
+	70,  // 94: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
+	70,  // 95: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
 	24,  // 96: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
-	69,  // 97: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	70,  // 97: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
 	43,  // 98: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	57,  // 99: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
-	68,  // 100: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
-	61,  // 101: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
-	57,  // 102: agora.v1.DemandUnfit.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 99: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 100: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 101: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	58,  // 102: agora.v1.DemandUnfit.framework_id:type_name -> agora.v1.FrameworkID
 	4,   // 103: agora.v1.DemandUnfit.unfit:type_name -> agora.v1.ResourceQuantities
-	56,  // 104: agora.v1.DemandUnfit.largest:type_name -> agora.v1.Resource
-	61,  // 105: agora.v1.AgentLost.agent_id:type_name -> agora.v1.AgentID
+	57,  // 104: agora.v1.DemandUnfit.largest:type_name -> agora.v1.Resource
+	62,  // 105: agora.v1.AgentLost.agent_id:type_name -> agora.v1.AgentID
 	24,  // 106: agora.v1.RunTasks.tasks:type_name -> agora.v1.RunTask
 	25,  // 107: agora.v1.StatusUpdates.updates:type_name -> agora.v1.StatusUpdate
 	26,  // 108: agora.v1.StatusUpdateAcknowledgements.acks:type_name -> agora.v1.StatusUpdateAcknowledgement
-	66,  // 109: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	63,  // 110: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	61,  // 111: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	112, // [112:112] is the sub-list for method output_type
-	112, // [112:112] is the sub-list for method input_type
-	112, // [112:112] is the sub-list for extension type_name
-	112, // [112:112] is the sub-list for extension extendee
-	0,   // [0:112] is the sub-list for field type_name
+	20,  // 109: agora.v1.Acknowledgements.acks:type_name -> agora.v1.Acknowledge
+	67,  // 110: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	64,  // 111: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	62,  // 112: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	113, // [113:113] is the sub-list for method output_type
+	113, // [113:113] is the sub-list for method input_type
+	113, // [113:113] is the sub-list for extension type_name
+	113, // [113:113] is the sub-list for extension extendee
+	0,   // [0:113] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -4134,7 +4184,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

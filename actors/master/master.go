@@ -247,6 +247,11 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.Reconcile(peer(ctx), msg, now))
 	case *messages.Acknowledge:
 		m.run(ctx, m.core.Acknowledge(peer(ctx), msg, now))
+	case *messages.Acknowledgements:
+		p := peer(ctx)
+		for _, a := range msg.Acks {
+			m.run(ctx, m.core.Acknowledge(p, a, now))
+		}
 	case *messages.Teardown:
 		m.run(ctx, m.core.Teardown(peer(ctx), msg, now))
 	case *messages.FrameworkToExecutor:

@@ -23,6 +23,10 @@ func TestRepeatedStatusUpdateDeliveredOnce(t *testing.T) {
 			ctx.Send(m.Pid, &messages.FrameworkSubscribed{FrameworkId: &messages.FrameworkID{Value: "f1"}, Master: &messages.MasterInfo{Epoch: 1}})
 		case *messages.Acknowledge:
 			acks <- m
+		case *messages.Acknowledgements: // those of one mailbox turn
+			for _, a := range m.Acks {
+				acks <- a
+			}
 		}
 	}))
 	var seen atomic.Int32

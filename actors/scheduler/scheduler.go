@@ -152,8 +152,13 @@ type (
 type teardownAndWait struct{ done chan error }
 
 type schedulerActor struct {
-	cfg        Config
-	handler    Handler
+	cfg     Config
+	handler Handler
+	// acks are held until a queued flushAcks sends them (acking) as one
+	// Acknowledgements: the updates of a flood are acknowledged in a
+	// message per mailbox turn, not one each.
+	acks       []*messages.Acknowledge
+	acking     bool
 	log        *slog.Logger
 	info       *messages.FrameworkInfo
 	subscribed bool
@@ -244,6 +249,8 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			}
 			s.subscribe(ctx)
 		}
+	case flushAcks:
+		s.flushAcks(ctx)
 	case teardownAndWait:
 		s.teardownAndWait(ctx, m)
 	case MasterDetected:
@@ -686,11 +693,37 @@ func cutReason(reason string) string {
 }
 
 // Acknowledge confirms a status update (only needed with ExplicitAcks).
+// It goes out once the scheduler's current mailbox turn is over, with the
+// other acknowledgements made meanwhile.
 func (d *Driver) Acknowledge(st *messages.TaskStatus) {
 	if len(st.GetUuid()) == 0 {
 		return // master-generated updates need none
 	}
-	d.call(&messages.Acknowledge{FrameworkId: d.id(), AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid})
+	s := d.s
+	s.acks = append(s.acks, &messages.Acknowledge{FrameworkId: d.id(), AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid})
+	if !s.acking {
+		s.acking = true
+		d.ctx.Send(d.ctx.Self(), flushAcks{})
+	}
+}
+
+// flushAcks: the scheduler's turn to send the acknowledgements it holds.
+type flushAcks struct{}
+
+// flushAcks sends the acknowledgements held: one alone, more as their
+// batch, to the master known now (an update a master that is gone never
+// hears acknowledged is resent by its agent).
+func (s *schedulerActor) flushAcks(ctx actor.Context) {
+	acks := s.acks
+	s.acks, s.acking = nil, false
+	d := &Driver{s: s, ctx: ctx}
+	switch len(acks) {
+	case 0:
+	case 1:
+		d.call(acks[0])
+	default:
+		d.call(&messages.Acknowledgements{Acks: acks})
+	}
 }
 
 // Teardown removes the framework: its tasks are killed.
