@@ -78,6 +78,7 @@ type report struct {
 	// agents: stats; frameworks: done
 	Sent       int64   `json:"sent,omitempty"`
 	Received   int64   `json:"received,omitempty"`
+	Facts      int64   `json:"facts,omitempty"`      // what Sent and Received carried (wire.facts)
 	Heartbeats []int64 `json:"heartbeats,omitempty"` // answer latencies, ns
 	// agents: reregistered; each re-registration since the last reset,
 	// from the host seeing the new leader to the leader's confirmation, ns
@@ -202,10 +203,17 @@ func masterOf(addr string) (*actor.PID, func(func(*messages.MasterInfo))) {
 // this node (the actors' own timers are Go structs). Both sides of every
 // message the master handles are counted at its peers, so the master
 // itself runs unchanged.
+//
+// facts counts what the messages carry: a batch (RunTasks, StatusUpdates,
+// StatusUpdateAcknowledgements, Acknowledgements) counts its items, any
+// other message one. The echo carries one StatusUpdate per message, so
+// facts per second is the figure that compares like with like with it once
+// Agora batches.
 type wire struct {
 	self     string
 	sent     atomic.Int64
 	received atomic.Int64
+	facts    atomic.Int64
 	onSend   func(msg any, now time.Time)
 	mu       sync.Mutex
 	kinds    map[string]int64 // by protobuf full name, both directions
@@ -216,6 +224,7 @@ func (w *wire) count(msg any) {
 	if !ok {
 		return
 	}
+	w.facts.Add(int64(factsIn(m)))
 	name := string(m.ProtoReflect().Descriptor().FullName())
 	w.mu.Lock()
 	if w.kinds == nil {
@@ -225,10 +234,26 @@ func (w *wire) count(msg any) {
 	w.mu.Unlock()
 }
 
+// factsIn is how many facts m carries: a batch's items, else one.
+func factsIn(m proto.Message) int {
+	switch m := m.(type) {
+	case *messages.RunTasks:
+		return len(m.Tasks)
+	case *messages.StatusUpdates:
+		return len(m.Updates)
+	case *messages.StatusUpdateAcknowledgements:
+		return len(m.Acks)
+	case *messages.Acknowledgements:
+		return len(m.Acks)
+	}
+	return 1
+}
+
 // reset zeroes the counts.
 func (w *wire) reset() {
 	w.sent.Store(0)
 	w.received.Store(0)
+	w.facts.Store(0)
 	w.mu.Lock()
 	w.kinds = nil
 	w.mu.Unlock()
@@ -373,7 +398,7 @@ func runAgents(args childArgs, commands <-chan string) {
 			say(report{Kind: "ok"})
 		case "stats":
 			mu.Lock()
-			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies, Kinds: w.byKind()})
+			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Facts: w.facts.Load(), Heartbeats: latencies, Kinds: w.byKind()})
 			latencies = nil
 			mu.Unlock()
 		case "reregistered":
@@ -426,7 +451,7 @@ func runFrameworks(args childArgs, commands <-chan string) {
 	}
 	run.mu.Lock()
 	say(report{Kind: "done", Count: int(run.running.Load()), First: run.firstLaunch.UnixNano(), Last: run.lastRunning.UnixNano(),
-		Sent: w.sent.Load(), Received: w.received.Load(), FirstOffer: run.firstOffers, Kinds: w.byKind()})
+		Sent: w.sent.Load(), Received: w.received.Load(), Facts: w.facts.Load(), FirstOffer: run.firstOffers, Kinds: w.byKind()})
 	run.mu.Unlock()
 	for range commands {
 	}

@@ -256,7 +256,7 @@ func Run(cfg Config) (rep Report, err error) {
 	}
 	first, last = 0, 0
 	var firstOffers []time.Duration
-	var msgs int64
+	var msgs, facts int64
 	kinds := map[string]int64{}
 	addKinds := func(k map[string]int64) {
 		for name, n := range k {
@@ -273,6 +273,7 @@ func Run(cfg Config) (rep Report, err error) {
 		}
 		last = max(last, done.Last)
 		msgs += done.Sent + done.Received
+		facts += done.Facts
 		addKinds(done.Kinds)
 		for _, ns := range done.FirstOffer {
 			firstOffers = append(firstOffers, time.Duration(ns))
@@ -299,6 +300,7 @@ func Run(cfg Config) (rep Report, err error) {
 			return rep, err
 		}
 		msgs += st.Sent + st.Received
+		facts += st.Facts
 		addKinds(st.Kinds)
 	}
 	rep.MessageKinds = kinds
@@ -310,6 +312,8 @@ func Run(cfg Config) (rep Report, err error) {
 	rep.MasterIOBytes = (after.rchar + after.wchar) - (before.rchar + before.wchar)
 	rep.AgoraMessages = msgs
 	rep.AgoraMessageRate = float64(msgs) / rep.TaskPhase.Seconds()
+	rep.AgoraFacts = facts
+	rep.AgoraFactRate = float64(facts) / rep.TaskPhase.Seconds()
 	cfg.Logf("scale: %d tasks RUNNING in %v (%.0f/s)", rep.Tasks, rep.TaskPhase, rep.TasksPerSecond)
 
 	// Phase 3: /state pollers, and heartbeats answered meanwhile.
@@ -368,11 +372,13 @@ func Run(cfg Config) (rep Report, err error) {
 			return rep, err
 		}
 		rep.Ratio = rep.AgoraMessageRate / rep.EchoMessageRate
+		rep.FactRatio = rep.AgoraFactRate / rep.EchoMessageRate
 		if !cfg.Insecure {
 			if rep.EchoTLSMessageRate, err = r.echo(true); err != nil {
 				return rep, err
 			}
 			rep.RatioTLS = rep.AgoraMessageRate / rep.EchoTLSMessageRate
+			rep.FactRatioTLS = rep.AgoraFactRate / rep.EchoTLSMessageRate
 		}
 	}
 	return rep, nil

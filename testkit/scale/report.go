@@ -62,6 +62,12 @@ type Report struct {
 	// only), RatioTLS Agora's rate over it: the same transport as Agora's.
 	AgoraMessages    int64
 	AgoraMessageRate float64
+	// AgoraFacts is what those messages carried: a batch counts its items
+	// (see wire.facts); FactRatio and FactRatioTLS are its rate over the
+	// echoes' (whose every message is one StatusUpdate).
+	AgoraFacts              int64
+	AgoraFactRate           float64
+	FactRatio, FactRatioTLS float64
 	// MessageKinds splits AgoraMessages by type (protobuf full name).
 	MessageKinds map[string]int64
 	// The other processes' CPU in the task phase: the agent hosts', and
@@ -115,6 +121,7 @@ func (r Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  heartbeat answers meanwhile     p50 %s, p99 %s, max %s (%d heartbeats)\n", ms(r.HeartbeatP50), ms(r.HeartbeatP99), ms(r.HeartbeatMax), r.Heartbeats)
 	fmt.Fprintf(w, "  Agora messages (master's peers) %.0f msgs/s (%d in the task phase, %.1f per task)\n", r.AgoraMessageRate, r.AgoraMessages, float64(r.AgoraMessages)/float64(r.Tasks))
+	fmt.Fprintf(w, "  facts they carried              %.0f/s (%d, %.1f per task; a batch counts its items)\n", r.AgoraFactRate, r.AgoraFacts, float64(r.AgoraFacts)/float64(r.Tasks))
 	if len(r.MessageKinds) > 0 {
 		names := slices.Collect(maps.Keys(r.MessageKinds))
 		slices.SortFunc(names, func(a, b string) int { return cmp.Compare(r.MessageKinds[b], r.MessageKinds[a]) })
@@ -135,10 +142,10 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "    per agent (leader seen to re-registered) p50 %s, p99 %s, max %s (%d re-registrations)\n", ms(rb.AgentP50), ms(rb.AgentP99), ms(rb.AgentMax), rb.Reregistrations)
 	}
 	if r.EchoMessageRate > 0 {
-		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s: Agora runs at %.2fx of it\n", r.EchoMessageRate, r.Ratio)
+		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s: Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoMessageRate, r.Ratio, r.FactRatio)
 	}
 	if r.EchoTLSMessageRate > 0 {
-		fmt.Fprintf(w, "  the same echo over mutual TLS   %.0f msgs/s: Agora runs at %.2fx of it\n", r.EchoTLSMessageRate, r.RatioTLS)
+		fmt.Fprintf(w, "  the same echo over mutual TLS   %.0f msgs/s: Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoTLSMessageRate, r.RatioTLS, r.FactRatioTLS)
 	}
 }
 

@@ -181,7 +181,9 @@ func BenchmarkTCPScale(b *testing.B) {
 	b.ReportMetric(rep.Ratio, "x-echo")
 	if rep.RatioTLS > 0 {
 		b.ReportMetric(rep.RatioTLS, "x-echo-tls")
+		b.ReportMetric(rep.FactRatioTLS, "x-echo-tls-facts")
 	}
+	b.ReportMetric(rep.FactRatio, "x-echo-facts")
 	if len(rep.Rebuilds) > 0 {
 		done, agent := rep.RebuildMax()
 		b.ReportMetric(done.Seconds(), "s-rebuild-max")
