@@ -494,6 +494,16 @@ func (f *flood) Receive(d *scheduler.Driver, ev any) {
 			f.run.mu.Unlock()
 		}
 		zero := 0.0
+		// What fits nothing more is declined in one call for the event
+		// (Decline takes many offers, as Mesos' v1 DECLINE does): at
+		// 10,000 agents a framework whose queue is done declines
+		// thousands of offers, one message each before.
+		var unused []*messages.OfferID
+		defer func() {
+			if len(unused) > 0 {
+				d.Decline(unused, 3600)
+			}
+		}()
 		for _, o := range ev.Offers {
 			left := o.Resources
 			var tasks []*messages.TaskInfo
@@ -505,7 +515,7 @@ func (f *flood) Receive(d *scheduler.Driver, ev any) {
 					Command: &messages.CommandInfo{Value: "true", Shell: true}})
 			}
 			if len(tasks) == 0 {
-				d.Decline([]*messages.OfferID{o.Id}, 3600)
+				unused = append(unused, o.Id)
 				continue
 			}
 			f.run.mu.Lock()
