@@ -1,6 +1,8 @@
 package master
 
 import (
+	"fmt"
+
 	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -61,26 +63,43 @@ func (m *master) send(ctx actor.Context, to core.Endpoint, msg proto.Message) {
 	}
 }
 
-// flush sends everything held, a batch per run of one kind. The fence is
-// asked when a message leaves, as for one sent at once: a master deposed
-// meanwhile sends nothing.
+// flush sends everything held, in order, each run of one kind as its
+// batch (coalesce). The fence is asked as each message leaves, as for one
+// sent at once: a master deposed meanwhile sends nothing.
 func (m *master) flush(ctx actor.Context) {
 	for _, to := range m.out.order {
 		msgs := m.out.held[to]
-		pid := m.pid(to)
-		for i := 0; i < len(msgs); {
-			j := i + 1
-			for j < len(msgs) && sameBatch(msgs[i], msgs[j]) {
-				j++
+		n := 0
+		for _, msg := range msgs {
+			if admit(m.cfg.Fence) {
+				msgs[n] = msg
+				n++
 			}
-			m.sendRun(ctx, pid, msgs[i:j])
-			i = j
+		}
+		pid := m.pid(to)
+		for _, msg := range coalesce(msgs[:n]) {
+			ctx.Send(pid, msg)
 		}
 	}
 	clear(m.out.held)
 	clear(m.out.order)
 	m.out.order = m.out.order[:0]
 	m.out.armed = false
+}
+
+// coalesce returns msgs in order with each run of two or more RunTask, or
+// of two or more StatusUpdateAcknowledgement, replaced by its batch.
+func coalesce(msgs []proto.Message) []proto.Message {
+	var out []proto.Message
+	for i := 0; i < len(msgs); {
+		j := i + 1
+		for j < len(msgs) && sameBatch(msgs[i], msgs[j]) {
+			j++
+		}
+		out = append(out, batchOf(msgs[i:j]))
+		i = j
+	}
+	return out
 }
 
 // sameBatch: b may go in a's batch.
@@ -96,22 +115,10 @@ func sameBatch(a, b proto.Message) bool {
 	return false
 }
 
-// sendRun sends a run of messages of one kind: alone, or as their batch.
-func (m *master) sendRun(ctx actor.Context, pid *actor.PID, run []proto.Message) {
-	n := 0
-	for _, msg := range run {
-		if admit(m.cfg.Fence) {
-			run[n] = msg
-			n++
-		}
-	}
-	run = run[:n]
-	if len(run) == 0 {
-		return
-	}
+// batchOf is a run of one kind as one message: itself when alone.
+func batchOf(run []proto.Message) proto.Message {
 	if len(run) == 1 {
-		ctx.Send(pid, run[0])
-		return
+		return run[0]
 	}
 	switch run[0].(type) {
 	case *messages.RunTask:
@@ -119,16 +126,13 @@ func (m *master) sendRun(ctx actor.Context, pid *actor.PID, run []proto.Message)
 		for i, msg := range run {
 			b.Tasks[i] = msg.(*messages.RunTask)
 		}
-		ctx.Send(pid, b)
+		return b
 	case *messages.StatusUpdateAcknowledgement:
 		b := &messages.StatusUpdateAcknowledgements{Acks: make([]*messages.StatusUpdateAcknowledgement, len(run))}
 		for i, msg := range run {
 			b.Acks[i] = msg.(*messages.StatusUpdateAcknowledgement)
 		}
-		ctx.Send(pid, b)
-	default:
-		for _, msg := range run {
-			ctx.Send(pid, msg)
-		}
+		return b
 	}
+	panic(fmt.Sprintf("master outbox: a run of %d %T, which has no batch (sameBatch groups only batched kinds)", len(run), run[0]))
 }
