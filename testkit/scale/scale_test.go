@@ -108,6 +108,9 @@ func TestTCPScaleSmall(t *testing.T) {
 		// every task needs, whatever the batching.
 		{"facts counted at the peers (at least run, update, forward, ack per task)", rep.AgoraFacts >= 4*int64(rep.Tasks) && rep.AgoraMessages > 0},
 		{"messages counted by type", rep.MessageKinds["agora.v1.Accept"] > 0},
+		// An accept of several tasks on one agent reaches it as one
+		// message (the master's outbox).
+		{"launches batched per agent", rep.MessageKinds["agora.v1.RunTasks"] > 0},
 		{"echo measured, plaintext and TLS", rep.EchoMessageRate > 0 && rep.Ratio > 0 && rep.EchoTLSMessageRate > 0 && rep.FactRatioTLS > 0},
 		{"the other processes' CPU read", rep.AgentHostsCPUTasks >= 0 && rep.FrameworksCPUTasks > 0},
 		{"one failover", len(rep.Rebuilds) == 1},
