@@ -32,6 +32,11 @@ const (
 	// SHARED_RESOURCES: the framework is offered shared persistent volumes,
 	// also while other tasks use them, and may launch tasks on them.
 	Capability_SHARED_RESOURCES Capability = 660
+	// STATUS_UPDATE_BATCHES: the framework takes StatusUpdates (several
+	// status updates in one message, each handled as if alone); the master
+	// then forwards the updates of one of its mailbox turns together. The
+	// scheduler SDK declares it.
+	Capability_STATUS_UPDATE_BATCHES Capability = 744
 )
 
 // Enum value maps for Capability.
@@ -41,12 +46,14 @@ var (
 		1:   "REVOCABLE_RESOURCES",
 		2:   "PARTITION_AWARE",
 		660: "SHARED_RESOURCES",
+		744: "STATUS_UPDATE_BATCHES",
 	}
 	Capability_value = map[string]int32{
 		"CAPABILITY_UNSPECIFIED": 0,
 		"REVOCABLE_RESOURCES":    1,
 		"PARTITION_AWARE":        2,
 		"SHARED_RESOURCES":       660,
+		"STATUS_UPDATE_BATCHES":  744,
 	}
 )
 
@@ -3455,8 +3462,9 @@ func (x *RunTasks) GetTasks() []*RunTask {
 }
 
 // StatusUpdates is several status updates an agent sends the master back
-// to back: each is handled as if it came alone, in order, and acknowledged
-// (and resent until then) one by one.
+// to back, or the master a framework that declared STATUS_UPDATE_BATCHES:
+// each is handled as if it came alone, in order, and acknowledged (and
+// resent until then) one by one.
 type StatusUpdates struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Updates       []*StatusUpdate        `protobuf:"bytes,741,rep,name=updates,proto3" json:"updates,omitempty"`
@@ -3943,13 +3951,14 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\x1cStatusUpdateAcknowledgements\x12:\n" +
 	"\x04acks\x18\xe6\x05 \x03(\v2%.agora.v1.StatusUpdateAcknowledgementR\x04acks\">\n" +
 	"\x10Acknowledgements\x12*\n" +
-	"\x04acks\x18\xe7\x05 \x03(\v2\x15.agora.v1.AcknowledgeR\x04acks*m\n" +
+	"\x04acks\x18\xe7\x05 \x03(\v2\x15.agora.v1.AcknowledgeR\x04acks*\x89\x01\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REVOCABLE_RESOURCES\x10\x01\x12\x13\n" +
 	"\x0fPARTITION_AWARE\x10\x02\x12\x15\n" +
-	"\x10SHARED_RESOURCES\x10\x94\x05B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x10SHARED_RESOURCES\x10\x94\x05\x12\x1a\n" +
+	"\x15STATUS_UPDATE_BATCHES\x10\xe8\x05B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_framework_proto_rawDescOnce sync.Once

@@ -433,7 +433,7 @@ func (m *master) run(ctx actor.Context, r core.Ready) {
 	for _, e := range r.Effects {
 		switch e := e.(type) {
 		case core.Send:
-			m.send(ctx, e.To, e.Msg)
+			m.send(ctx, e.To, e.Msg, e.Batch)
 		case core.ToAllocator:
 			if m.cfg.Allocator == nil || !admit(m.cfg.Fence) {
 				continue // none configured (tests of agents alone), or fenced

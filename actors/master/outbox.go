@@ -9,9 +9,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// outbox holds what the master sends an agent while it works through its
-// mailbox, so that the RunTask and StatusUpdateAcknowledgement messages of
-// a burst (the tasks of an accept, the acknowledgements a flood of status
+// outbox holds what the master sends an agent (and the status updates it
+// forwards a framework that takes StatusUpdates) while it works through its
+// mailbox, so that the RunTask, StatusUpdateAcknowledgement and StatusUpdate
+// messages of a burst (the tasks of an accept, the acknowledgements a flood of status
 // updates brings) go out as one RunTasks or StatusUpdateAcknowledgements
 // each: over TCP, a message's own cost (envelope, encoding, a mailbox turn
 // at each end) was most of what a small task cost the master and its
@@ -40,13 +41,14 @@ func batched(msg proto.Message) bool {
 	return false
 }
 
-// send sends msg to `to`, or holds it (see outbox).
-func (m *master) send(ctx actor.Context, to core.Endpoint, msg proto.Message) {
+// send sends msg to `to`, or holds it (see outbox); batch says the core
+// marked it for batching (a status update to a framework that takes them).
+func (m *master) send(ctx actor.Context, to core.Endpoint, msg proto.Message, batch bool) {
 	if q, held := m.out.held[to]; held {
 		m.out.held[to] = append(q, msg)
 		return
 	}
-	if !batched(msg) {
+	if !batch && !batched(msg) {
 		if admit(m.cfg.Fence) {
 			ctx.Send(m.pid(to), msg)
 		}
@@ -87,8 +89,8 @@ func (m *master) flush(ctx actor.Context) {
 	m.out.armed = false
 }
 
-// coalesce returns msgs in order with each run of two or more RunTask, or
-// of two or more StatusUpdateAcknowledgement, replaced by its batch.
+// coalesce returns msgs in order with each run of two or more RunTask, of
+// StatusUpdateAcknowledgement or of StatusUpdate replaced by its batch.
 func coalesce(msgs []proto.Message) []proto.Message {
 	var out []proto.Message
 	for i := 0; i < len(msgs); {
@@ -111,6 +113,10 @@ func sameBatch(a, b proto.Message) bool {
 	case *messages.StatusUpdateAcknowledgement:
 		_, ok := b.(*messages.StatusUpdateAcknowledgement)
 		return ok
+	case *messages.StatusUpdate:
+		// Held only for a framework that takes StatusUpdates.
+		_, ok := b.(*messages.StatusUpdate)
+		return ok
 	}
 	return false
 }
@@ -131,6 +137,12 @@ func batchOf(run []proto.Message) proto.Message {
 		b := &messages.StatusUpdateAcknowledgements{Acks: make([]*messages.StatusUpdateAcknowledgement, len(run))}
 		for i, msg := range run {
 			b.Acks[i] = msg.(*messages.StatusUpdateAcknowledgement)
+		}
+		return b
+	case *messages.StatusUpdate:
+		b := &messages.StatusUpdates{Updates: make([]*messages.StatusUpdate, len(run))}
+		for i, msg := range run {
+			b.Updates[i] = msg.(*messages.StatusUpdate)
 		}
 		return b
 	}

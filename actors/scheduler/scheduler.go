@@ -291,24 +291,10 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			s.deliver(ctx, m)
 		}
 	case *messages.StatusUpdate:
-		if !s.fresh(m.MasterEpoch) {
-			return
-		}
-		if u := string(m.Status.GetUuid()); u != "" {
-			// Updates are delivered at least once (an agent resends until
-			// acknowledged, and an acknowledgement can cross a resend):
-			// the handler sees each once; a repeat is only acknowledged.
-			if s.seen.has(u) {
-				if !s.cfg.ExplicitAcks { // else the handler's own ack covers it
-					(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
-				}
-				return
-			}
-			s.seen.add(u)
-		}
-		s.deliver(ctx, m)
-		if !s.cfg.ExplicitAcks {
-			(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
+		s.statusUpdate(ctx, m)
+	case *messages.StatusUpdates:
+		for _, u := range m.Updates {
+			s.statusUpdate(ctx, u)
 		}
 	case *messages.FrameworkHeartbeat:
 		s.fresh(m.MasterEpoch)
@@ -484,6 +470,11 @@ func (s *schedulerActor) subscribe(ctx actor.Context) {
 	// A copy: in one process the master reads the message while this
 	// actor later sets s.info.Id.
 	info := proto.Clone(s.info).(*messages.FrameworkInfo)
+	// The SDK takes status updates in batches (StatusUpdates): the master
+	// forwards those of one of its turns in one message.
+	if !slices.Contains(info.Capabilities, messages.Capability_STATUS_UPDATE_BATCHES) {
+		info.Capabilities = append(info.Capabilities, messages.Capability_STATUS_UPDATE_BATCHES)
+	}
 	if s.attempts == 0 {
 		s.since = s.cfg.Clock.Now()
 	}
@@ -704,6 +695,30 @@ func (d *Driver) Acknowledge(st *messages.TaskStatus) {
 	if !s.acking {
 		s.acking = true
 		d.ctx.Send(d.ctx.Self(), flushAcks{})
+	}
+}
+
+// statusUpdate delivers one status update (alone or from a StatusUpdates)
+// and acknowledges it.
+func (s *schedulerActor) statusUpdate(ctx actor.Context, m *messages.StatusUpdate) {
+	if !s.fresh(m.MasterEpoch) {
+		return
+	}
+	if u := string(m.Status.GetUuid()); u != "" {
+		// Updates are delivered at least once (an agent resends until
+		// acknowledged, and an acknowledgement can cross a resend):
+		// the handler sees each once; a repeat is only acknowledged.
+		if s.seen.has(u) {
+			if !s.cfg.ExplicitAcks { // else the handler's own ack covers it
+				(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
+			}
+			return
+		}
+		s.seen.add(u)
+	}
+	s.deliver(ctx, m)
+	if !s.cfg.ExplicitAcks {
+		(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
 	}
 }
 
