@@ -17,6 +17,9 @@ func TestCoalesceKeepsOrderAndBatchesRuns(t *testing.T) {
 	ack := func(id string) *messages.StatusUpdateAcknowledgement {
 		return &messages.StatusUpdateAcknowledgement{TaskId: &messages.TaskID{Value: id}}
 	}
+	update := func(id string) *messages.StatusUpdate {
+		return &messages.StatusUpdate{Status: &messages.TaskStatus{TaskId: &messages.TaskID{Value: id}}}
+	}
 	kill := &messages.KillTask{TaskId: &messages.TaskID{Value: "t1"}}
 	for _, tc := range []struct {
 		name string
@@ -31,6 +34,9 @@ func TestCoalesceKeepsOrderAndBatchesRuns(t *testing.T) {
 		{"a kill between launches splits them, in order",
 			[]proto.Message{run("t1"), run("t2"), kill, run("t3")},
 			[]proto.Message{&messages.RunTasks{Tasks: []*messages.RunTask{run("t1"), run("t2")}}, kill, run("t3")}},
+		{"status updates held for a framework that takes batches go as one StatusUpdates",
+			[]proto.Message{update("t1"), update("t2")},
+			[]proto.Message{&messages.StatusUpdates{Updates: []*messages.StatusUpdate{update("t1"), update("t2")}}}},
 		{"acknowledgements and launches batch apart",
 			[]proto.Message{ack("a"), ack("b"), run("t1"), run("t2"), ack("c")},
 			[]proto.Message{&messages.StatusUpdateAcknowledgements{Acks: []*messages.StatusUpdateAcknowledgement{ack("a"), ack("b")}},
