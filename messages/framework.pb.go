@@ -32,6 +32,11 @@ const (
 	// SHARED_RESOURCES: the framework is offered shared persistent volumes,
 	// also while other tasks use them, and may launch tasks on them.
 	Capability_SHARED_RESOURCES Capability = 660
+	// STATUS_UPDATE_BATCHES: the framework takes StatusUpdates (several
+	// status updates in one message, each handled as if alone); the master
+	// then forwards the updates of one of its mailbox turns together. The
+	// scheduler SDK declares it.
+	Capability_STATUS_UPDATE_BATCHES Capability = 744
 )
 
 // Enum value maps for Capability.
@@ -41,12 +46,14 @@ var (
 		1:   "REVOCABLE_RESOURCES",
 		2:   "PARTITION_AWARE",
 		660: "SHARED_RESOURCES",
+		744: "STATUS_UPDATE_BATCHES",
 	}
 	Capability_value = map[string]int32{
 		"CAPABILITY_UNSPECIFIED": 0,
 		"REVOCABLE_RESOURCES":    1,
 		"PARTITION_AWARE":        2,
 		"SHARED_RESOURCES":       660,
+		"STATUS_UPDATE_BATCHES":  744,
 	}
 )
 
@@ -3418,6 +3425,195 @@ func (x *AgentLost) GetMasterEpoch() uint64 {
 	return 0
 }
 
+// RunTasks is several RunTask the master sends one agent back to back (the
+// tasks of one accept, or of several): each is handled as if it came
+// alone, in order. One message per batch instead of one per task: over TCP
+// a message's own cost (envelope, mailbox turn, allocations) is most of
+// what a small task's launch costs. Agents of this version only.
+type RunTasks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         []*RunTask             `protobuf:"bytes,740,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunTasks) Reset() {
+	*x = RunTasks{}
+	mi := &file_messages_framework_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunTasks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunTasks) ProtoMessage() {}
+
+func (x *RunTasks) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunTasks.ProtoReflect.Descriptor instead.
+func (*RunTasks) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RunTasks) GetTasks() []*RunTask {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+// StatusUpdates is several status updates an agent sends the master back
+// to back, or the master a framework that declared STATUS_UPDATE_BATCHES:
+// each is handled as if it came alone, in order, and acknowledged (and
+// resent until then) one by one.
+type StatusUpdates struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updates       []*StatusUpdate        `protobuf:"bytes,741,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusUpdates) Reset() {
+	*x = StatusUpdates{}
+	mi := &file_messages_framework_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusUpdates) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusUpdates) ProtoMessage() {}
+
+func (x *StatusUpdates) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusUpdates.ProtoReflect.Descriptor instead.
+func (*StatusUpdates) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *StatusUpdates) GetUpdates() []*StatusUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+// StatusUpdateAcknowledgements is several acknowledgements the master
+// passes one agent back to back: each is handled as if it came alone.
+type StatusUpdateAcknowledgements struct {
+	state         protoimpl.MessageState         `protogen:"open.v1"`
+	Acks          []*StatusUpdateAcknowledgement `protobuf:"bytes,742,rep,name=acks,proto3" json:"acks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusUpdateAcknowledgements) Reset() {
+	*x = StatusUpdateAcknowledgements{}
+	mi := &file_messages_framework_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusUpdateAcknowledgements) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusUpdateAcknowledgements) ProtoMessage() {}
+
+func (x *StatusUpdateAcknowledgements) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusUpdateAcknowledgements.ProtoReflect.Descriptor instead.
+func (*StatusUpdateAcknowledgements) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *StatusUpdateAcknowledgements) GetAcks() []*StatusUpdateAcknowledgement {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
+// Acknowledgements is several Acknowledge a scheduler sends back to back
+// (the updates of one mailbox turn): each is handled as if it came alone.
+type Acknowledgements struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acks          []*Acknowledge         `protobuf:"bytes,743,rep,name=acks,proto3" json:"acks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Acknowledgements) Reset() {
+	*x = Acknowledgements{}
+	mi := &file_messages_framework_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Acknowledgements) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Acknowledgements) ProtoMessage() {}
+
+func (x *Acknowledgements) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_framework_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Acknowledgements.ProtoReflect.Descriptor instead.
+func (*Acknowledgements) Descriptor() ([]byte, []int) {
+	return file_messages_framework_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *Acknowledgements) GetAcks() []*Acknowledge {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*TaskInfo            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -3427,7 +3623,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_messages_framework_proto_msgTypes[50]
+	mi := &file_messages_framework_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3439,7 +3635,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[50]
+	mi := &file_messages_framework_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3472,7 +3668,7 @@ type Reconcile_Task struct {
 
 func (x *Reconcile_Task) Reset() {
 	*x = Reconcile_Task{}
-	mi := &file_messages_framework_proto_msgTypes[51]
+	mi := &file_messages_framework_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3484,7 +3680,7 @@ func (x *Reconcile_Task) String() string {
 func (*Reconcile_Task) ProtoMessage() {}
 
 func (x *Reconcile_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_framework_proto_msgTypes[51]
+	mi := &file_messages_framework_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3761,13 +3957,22 @@ const file_messages_framework_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x05 \x01(\x04R\vmasterEpoch\"\\\n" +
 	"\tAgentLost\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12!\n" +
-	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch*m\n" +
+	"\fmaster_epoch\x18\x02 \x01(\x04R\vmasterEpoch\"4\n" +
+	"\bRunTasks\x12(\n" +
+	"\x05tasks\x18\xe4\x05 \x03(\v2\x11.agora.v1.RunTaskR\x05tasks\"B\n" +
+	"\rStatusUpdates\x121\n" +
+	"\aupdates\x18\xe5\x05 \x03(\v2\x16.agora.v1.StatusUpdateR\aupdates\"Z\n" +
+	"\x1cStatusUpdateAcknowledgements\x12:\n" +
+	"\x04acks\x18\xe6\x05 \x03(\v2%.agora.v1.StatusUpdateAcknowledgementR\x04acks\">\n" +
+	"\x10Acknowledgements\x12*\n" +
+	"\x04acks\x18\xe7\x05 \x03(\v2\x15.agora.v1.AcknowledgeR\x04acks*\x89\x01\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REVOCABLE_RESOURCES\x10\x01\x12\x13\n" +
 	"\x0fPARTITION_AWARE\x10\x02\x12\x15\n" +
-	"\x10SHARED_RESOURCES\x10\x94\x05B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x10SHARED_RESOURCES\x10\x94\x05\x12\x1a\n" +
+	"\x15STATUS_UPDATE_BATCHES\x10\xe8\x05B0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_framework_proto_rawDescOnce sync.Once
@@ -3782,191 +3987,199 @@ func file_messages_framework_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_framework_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_messages_framework_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_messages_framework_proto_goTypes = []any{
-	(Capability)(0),                     // 0: agora.v1.Capability
-	(*AttributeConstraint)(nil),         // 1: agora.v1.AttributeConstraint
-	(*OfferPreferences)(nil),            // 2: agora.v1.OfferPreferences
-	(*MinAllocatable)(nil),              // 3: agora.v1.MinAllocatable
-	(*ResourceQuantities)(nil),          // 4: agora.v1.ResourceQuantities
-	(*FrameworkInfo)(nil),               // 5: agora.v1.FrameworkInfo
-	(*SubscribeFramework)(nil),          // 6: agora.v1.SubscribeFramework
-	(*FrameworkSubscribed)(nil),         // 7: agora.v1.FrameworkSubscribed
-	(*FrameworkHeartbeat)(nil),          // 8: agora.v1.FrameworkHeartbeat
-	(*Offer)(nil),                       // 9: agora.v1.Offer
-	(*Offers)(nil),                      // 10: agora.v1.Offers
-	(*RescindOffer)(nil),                // 11: agora.v1.RescindOffer
-	(*Filters)(nil),                     // 12: agora.v1.Filters
-	(*Operation)(nil),                   // 13: agora.v1.Operation
-	(*Accept)(nil),                      // 14: agora.v1.Accept
-	(*Decline)(nil),                     // 15: agora.v1.Decline
-	(*Suppress)(nil),                    // 16: agora.v1.Suppress
-	(*Revive)(nil),                      // 17: agora.v1.Revive
-	(*KillTask)(nil),                    // 18: agora.v1.KillTask
-	(*Reconcile)(nil),                   // 19: agora.v1.Reconcile
-	(*Acknowledge)(nil),                 // 20: agora.v1.Acknowledge
-	(*Teardown)(nil),                    // 21: agora.v1.Teardown
-	(*AgentDraining)(nil),               // 22: agora.v1.AgentDraining
-	(*FrameworkFailedOver)(nil),         // 23: agora.v1.FrameworkFailedOver
-	(*RunTask)(nil),                     // 24: agora.v1.RunTask
-	(*StatusUpdate)(nil),                // 25: agora.v1.StatusUpdate
-	(*StatusUpdateAcknowledgement)(nil), // 26: agora.v1.StatusUpdateAcknowledgement
-	(*RegisterExecutor)(nil),            // 27: agora.v1.RegisterExecutor
-	(*ExecutorRegistered)(nil),          // 28: agora.v1.ExecutorRegistered
-	(*LaunchTask)(nil),                  // 29: agora.v1.LaunchTask
-	(*ExecutorStatusUpdate)(nil),        // 30: agora.v1.ExecutorStatusUpdate
-	(*ExecutorStatusAcknowledged)(nil),  // 31: agora.v1.ExecutorStatusAcknowledged
-	(*ReconnectExecutor)(nil),           // 32: agora.v1.ReconnectExecutor
-	(*ReregisterExecutor)(nil),          // 33: agora.v1.ReregisterExecutor
-	(*ShutdownExecutor)(nil),            // 34: agora.v1.ShutdownExecutor
-	(*FrameworkToExecutor)(nil),         // 35: agora.v1.FrameworkToExecutor
-	(*ExecutorToFramework)(nil),         // 36: agora.v1.ExecutorToFramework
-	(*ReserveResources)(nil),            // 37: agora.v1.ReserveResources
-	(*UnreserveResources)(nil),          // 38: agora.v1.UnreserveResources
-	(*CreateVolumes)(nil),               // 39: agora.v1.CreateVolumes
-	(*DestroyVolumes)(nil),              // 40: agora.v1.DestroyVolumes
-	(*KillExecutor)(nil),                // 41: agora.v1.KillExecutor
-	(*AgentDrainEnded)(nil),             // 42: agora.v1.AgentDrainEnded
-	(*TaskGroupInfo)(nil),               // 43: agora.v1.TaskGroupInfo
-	(*LaunchGroup)(nil),                 // 44: agora.v1.LaunchGroup
-	(*TaskGroupMembership)(nil),         // 45: agora.v1.TaskGroupMembership
-	(*RunTaskGroup)(nil),                // 46: agora.v1.RunTaskGroup
-	(*LaunchTaskGroup)(nil),             // 47: agora.v1.LaunchTaskGroup
-	(*ExecutorExited)(nil),              // 48: agora.v1.ExecutorExited
-	(*DemandUnfit)(nil),                 // 49: agora.v1.DemandUnfit
-	(*AgentLost)(nil),                   // 50: agora.v1.AgentLost
-	(*Operation_Launch)(nil),            // 51: agora.v1.Operation.Launch
-	(*Reconcile_Task)(nil),              // 52: agora.v1.Reconcile.Task
-	(*Resource)(nil),                    // 53: agora.v1.Resource
-	(*FrameworkID)(nil),                 // 54: agora.v1.FrameworkID
-	(*actor.PID)(nil),                   // 55: actor.PID
-	(*MasterInfo)(nil),                  // 56: agora.v1.MasterInfo
-	(*OfferID)(nil),                     // 57: agora.v1.OfferID
-	(*AgentID)(nil),                     // 58: agora.v1.AgentID
-	(*Attribute)(nil),                   // 59: agora.v1.Attribute
-	(*TaskID)(nil),                      // 60: agora.v1.TaskID
-	(*KillPolicy)(nil),                  // 61: agora.v1.KillPolicy
-	(TaskStatusReason)(0),               // 62: agora.v1.TaskStatusReason
-	(*TaskInfo)(nil),                    // 63: agora.v1.TaskInfo
-	(*TaskStatus)(nil),                  // 64: agora.v1.TaskStatus
-	(*ExecutorID)(nil),                  // 65: agora.v1.ExecutorID
-	(*ExecutorInfo)(nil),                // 66: agora.v1.ExecutorInfo
+	(Capability)(0),                      // 0: agora.v1.Capability
+	(*AttributeConstraint)(nil),          // 1: agora.v1.AttributeConstraint
+	(*OfferPreferences)(nil),             // 2: agora.v1.OfferPreferences
+	(*MinAllocatable)(nil),               // 3: agora.v1.MinAllocatable
+	(*ResourceQuantities)(nil),           // 4: agora.v1.ResourceQuantities
+	(*FrameworkInfo)(nil),                // 5: agora.v1.FrameworkInfo
+	(*SubscribeFramework)(nil),           // 6: agora.v1.SubscribeFramework
+	(*FrameworkSubscribed)(nil),          // 7: agora.v1.FrameworkSubscribed
+	(*FrameworkHeartbeat)(nil),           // 8: agora.v1.FrameworkHeartbeat
+	(*Offer)(nil),                        // 9: agora.v1.Offer
+	(*Offers)(nil),                       // 10: agora.v1.Offers
+	(*RescindOffer)(nil),                 // 11: agora.v1.RescindOffer
+	(*Filters)(nil),                      // 12: agora.v1.Filters
+	(*Operation)(nil),                    // 13: agora.v1.Operation
+	(*Accept)(nil),                       // 14: agora.v1.Accept
+	(*Decline)(nil),                      // 15: agora.v1.Decline
+	(*Suppress)(nil),                     // 16: agora.v1.Suppress
+	(*Revive)(nil),                       // 17: agora.v1.Revive
+	(*KillTask)(nil),                     // 18: agora.v1.KillTask
+	(*Reconcile)(nil),                    // 19: agora.v1.Reconcile
+	(*Acknowledge)(nil),                  // 20: agora.v1.Acknowledge
+	(*Teardown)(nil),                     // 21: agora.v1.Teardown
+	(*AgentDraining)(nil),                // 22: agora.v1.AgentDraining
+	(*FrameworkFailedOver)(nil),          // 23: agora.v1.FrameworkFailedOver
+	(*RunTask)(nil),                      // 24: agora.v1.RunTask
+	(*StatusUpdate)(nil),                 // 25: agora.v1.StatusUpdate
+	(*StatusUpdateAcknowledgement)(nil),  // 26: agora.v1.StatusUpdateAcknowledgement
+	(*RegisterExecutor)(nil),             // 27: agora.v1.RegisterExecutor
+	(*ExecutorRegistered)(nil),           // 28: agora.v1.ExecutorRegistered
+	(*LaunchTask)(nil),                   // 29: agora.v1.LaunchTask
+	(*ExecutorStatusUpdate)(nil),         // 30: agora.v1.ExecutorStatusUpdate
+	(*ExecutorStatusAcknowledged)(nil),   // 31: agora.v1.ExecutorStatusAcknowledged
+	(*ReconnectExecutor)(nil),            // 32: agora.v1.ReconnectExecutor
+	(*ReregisterExecutor)(nil),           // 33: agora.v1.ReregisterExecutor
+	(*ShutdownExecutor)(nil),             // 34: agora.v1.ShutdownExecutor
+	(*FrameworkToExecutor)(nil),          // 35: agora.v1.FrameworkToExecutor
+	(*ExecutorToFramework)(nil),          // 36: agora.v1.ExecutorToFramework
+	(*ReserveResources)(nil),             // 37: agora.v1.ReserveResources
+	(*UnreserveResources)(nil),           // 38: agora.v1.UnreserveResources
+	(*CreateVolumes)(nil),                // 39: agora.v1.CreateVolumes
+	(*DestroyVolumes)(nil),               // 40: agora.v1.DestroyVolumes
+	(*KillExecutor)(nil),                 // 41: agora.v1.KillExecutor
+	(*AgentDrainEnded)(nil),              // 42: agora.v1.AgentDrainEnded
+	(*TaskGroupInfo)(nil),                // 43: agora.v1.TaskGroupInfo
+	(*LaunchGroup)(nil),                  // 44: agora.v1.LaunchGroup
+	(*TaskGroupMembership)(nil),          // 45: agora.v1.TaskGroupMembership
+	(*RunTaskGroup)(nil),                 // 46: agora.v1.RunTaskGroup
+	(*LaunchTaskGroup)(nil),              // 47: agora.v1.LaunchTaskGroup
+	(*ExecutorExited)(nil),               // 48: agora.v1.ExecutorExited
+	(*DemandUnfit)(nil),                  // 49: agora.v1.DemandUnfit
+	(*AgentLost)(nil),                    // 50: agora.v1.AgentLost
+	(*RunTasks)(nil),                     // 51: agora.v1.RunTasks
+	(*StatusUpdates)(nil),                // 52: agora.v1.StatusUpdates
+	(*StatusUpdateAcknowledgements)(nil), // 53: agora.v1.StatusUpdateAcknowledgements
+	(*Acknowledgements)(nil),             // 54: agora.v1.Acknowledgements
+	(*Operation_Launch)(nil),             // 55: agora.v1.Operation.Launch
+	(*Reconcile_Task)(nil),               // 56: agora.v1.Reconcile.Task
+	(*Resource)(nil),                     // 57: agora.v1.Resource
+	(*FrameworkID)(nil),                  // 58: agora.v1.FrameworkID
+	(*actor.PID)(nil),                    // 59: actor.PID
+	(*MasterInfo)(nil),                   // 60: agora.v1.MasterInfo
+	(*OfferID)(nil),                      // 61: agora.v1.OfferID
+	(*AgentID)(nil),                      // 62: agora.v1.AgentID
+	(*Attribute)(nil),                    // 63: agora.v1.Attribute
+	(*TaskID)(nil),                       // 64: agora.v1.TaskID
+	(*KillPolicy)(nil),                   // 65: agora.v1.KillPolicy
+	(TaskStatusReason)(0),                // 66: agora.v1.TaskStatusReason
+	(*TaskInfo)(nil),                     // 67: agora.v1.TaskInfo
+	(*TaskStatus)(nil),                   // 68: agora.v1.TaskStatus
+	(*ExecutorID)(nil),                   // 69: agora.v1.ExecutorID
+	(*ExecutorInfo)(nil),                 // 70: agora.v1.ExecutorInfo
 }
 var file_messages_framework_proto_depIdxs = []int32{
 	1,   // 0: agora.v1.OfferPreferences.constraints:type_name -> agora.v1.AttributeConstraint
-	53,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
+	57,  // 1: agora.v1.OfferPreferences.min_resources:type_name -> agora.v1.Resource
 	4,   // 2: agora.v1.MinAllocatable.quantities:type_name -> agora.v1.ResourceQuantities
-	53,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
-	54,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
+	57,  // 3: agora.v1.ResourceQuantities.resources:type_name -> agora.v1.Resource
+	58,  // 4: agora.v1.FrameworkInfo.id:type_name -> agora.v1.FrameworkID
 	0,   // 5: agora.v1.FrameworkInfo.capabilities:type_name -> agora.v1.Capability
 	2,   // 6: agora.v1.FrameworkInfo.preferences:type_name -> agora.v1.OfferPreferences
 	3,   // 7: agora.v1.FrameworkInfo.min_allocatable:type_name -> agora.v1.MinAllocatable
 	5,   // 8: agora.v1.SubscribeFramework.info:type_name -> agora.v1.FrameworkInfo
-	55,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
-	54,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
-	56,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
-	57,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
-	54,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
-	58,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
-	53,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
-	59,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
+	59,  // 9: agora.v1.SubscribeFramework.pid:type_name -> actor.PID
+	58,  // 10: agora.v1.FrameworkSubscribed.framework_id:type_name -> agora.v1.FrameworkID
+	60,  // 11: agora.v1.FrameworkSubscribed.master:type_name -> agora.v1.MasterInfo
+	61,  // 12: agora.v1.Offer.id:type_name -> agora.v1.OfferID
+	58,  // 13: agora.v1.Offer.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 14: agora.v1.Offer.agent_id:type_name -> agora.v1.AgentID
+	57,  // 15: agora.v1.Offer.resources:type_name -> agora.v1.Resource
+	63,  // 16: agora.v1.Offer.attributes:type_name -> agora.v1.Attribute
 	9,   // 17: agora.v1.Offers.offers:type_name -> agora.v1.Offer
-	57,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
-	51,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
+	61,  // 18: agora.v1.RescindOffer.offer_id:type_name -> agora.v1.OfferID
+	55,  // 19: agora.v1.Operation.launch:type_name -> agora.v1.Operation.Launch
 	37,  // 20: agora.v1.Operation.reserve:type_name -> agora.v1.ReserveResources
 	38,  // 21: agora.v1.Operation.unreserve:type_name -> agora.v1.UnreserveResources
 	39,  // 22: agora.v1.Operation.create:type_name -> agora.v1.CreateVolumes
 	40,  // 23: agora.v1.Operation.destroy:type_name -> agora.v1.DestroyVolumes
 	44,  // 24: agora.v1.Operation.launch_group:type_name -> agora.v1.LaunchGroup
-	54,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
-	57,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
+	58,  // 25: agora.v1.Accept.framework_id:type_name -> agora.v1.FrameworkID
+	61,  // 26: agora.v1.Accept.offer_ids:type_name -> agora.v1.OfferID
 	13,  // 27: agora.v1.Accept.operations:type_name -> agora.v1.Operation
 	12,  // 28: agora.v1.Accept.filters:type_name -> agora.v1.Filters
-	54,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
-	57,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
+	58,  // 29: agora.v1.Decline.framework_id:type_name -> agora.v1.FrameworkID
+	61,  // 30: agora.v1.Decline.offer_ids:type_name -> agora.v1.OfferID
 	12,  // 31: agora.v1.Decline.filters:type_name -> agora.v1.Filters
-	54,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
-	54,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
-	53,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
+	58,  // 32: agora.v1.Suppress.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 33: agora.v1.Revive.framework_id:type_name -> agora.v1.FrameworkID
+	57,  // 34: agora.v1.Revive.demand:type_name -> agora.v1.Resource
 	4,   // 35: agora.v1.Revive.demand_units:type_name -> agora.v1.ResourceQuantities
-	54,  // 36: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
-	60,  // 37: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
-	58,  // 38: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
-	61,  // 39: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
-	62,  // 40: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
-	54,  // 41: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
-	52,  // 42: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
-	54,  // 43: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
-	58,  // 44: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
-	60,  // 45: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
-	54,  // 46: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
-	58,  // 47: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
-	54,  // 48: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 36: agora.v1.KillTask.framework_id:type_name -> agora.v1.FrameworkID
+	64,  // 37: agora.v1.KillTask.task_id:type_name -> agora.v1.TaskID
+	62,  // 38: agora.v1.KillTask.agent_id:type_name -> agora.v1.AgentID
+	65,  // 39: agora.v1.KillTask.kill_policy:type_name -> agora.v1.KillPolicy
+	66,  // 40: agora.v1.KillTask.reason:type_name -> agora.v1.TaskStatusReason
+	58,  // 41: agora.v1.Reconcile.framework_id:type_name -> agora.v1.FrameworkID
+	56,  // 42: agora.v1.Reconcile.tasks:type_name -> agora.v1.Reconcile.Task
+	58,  // 43: agora.v1.Acknowledge.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 44: agora.v1.Acknowledge.agent_id:type_name -> agora.v1.AgentID
+	64,  // 45: agora.v1.Acknowledge.task_id:type_name -> agora.v1.TaskID
+	58,  // 46: agora.v1.Teardown.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 47: agora.v1.AgentDraining.agent_id:type_name -> agora.v1.AgentID
+	58,  // 48: agora.v1.FrameworkFailedOver.framework_id:type_name -> agora.v1.FrameworkID
 	5,   // 49: agora.v1.RunTask.framework:type_name -> agora.v1.FrameworkInfo
-	63,  // 50: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
+	67,  // 50: agora.v1.RunTask.task:type_name -> agora.v1.TaskInfo
 	45,  // 51: agora.v1.RunTask.group:type_name -> agora.v1.TaskGroupMembership
-	54,  // 52: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	64,  // 53: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
-	54,  // 54: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
-	58,  // 55: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
-	60,  // 56: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
-	54,  // 57: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	65,  // 58: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	55,  // 59: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
+	58,  // 52: agora.v1.StatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	68,  // 53: agora.v1.StatusUpdate.status:type_name -> agora.v1.TaskStatus
+	58,  // 54: agora.v1.StatusUpdateAcknowledgement.framework_id:type_name -> agora.v1.FrameworkID
+	62,  // 55: agora.v1.StatusUpdateAcknowledgement.agent_id:type_name -> agora.v1.AgentID
+	64,  // 56: agora.v1.StatusUpdateAcknowledgement.task_id:type_name -> agora.v1.TaskID
+	58,  // 57: agora.v1.RegisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 58: agora.v1.RegisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	59,  // 59: agora.v1.RegisterExecutor.pid:type_name -> actor.PID
 	5,   // 60: agora.v1.ExecutorRegistered.framework:type_name -> agora.v1.FrameworkInfo
-	66,  // 61: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
-	58,  // 62: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
-	63,  // 63: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
-	54,  // 64: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
-	65,  // 65: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
-	64,  // 66: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
-	60,  // 67: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
-	58,  // 68: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
-	55,  // 69: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
-	54,  // 70: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	65,  // 71: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	55,  // 72: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
-	60,  // 73: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
+	70,  // 61: agora.v1.ExecutorRegistered.executor:type_name -> agora.v1.ExecutorInfo
+	62,  // 62: agora.v1.ExecutorRegistered.agent_id:type_name -> agora.v1.AgentID
+	67,  // 63: agora.v1.LaunchTask.task:type_name -> agora.v1.TaskInfo
+	58,  // 64: agora.v1.ExecutorStatusUpdate.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 65: agora.v1.ExecutorStatusUpdate.executor_id:type_name -> agora.v1.ExecutorID
+	68,  // 66: agora.v1.ExecutorStatusUpdate.status:type_name -> agora.v1.TaskStatus
+	64,  // 67: agora.v1.ExecutorStatusAcknowledged.task_id:type_name -> agora.v1.TaskID
+	62,  // 68: agora.v1.ReconnectExecutor.agent_id:type_name -> agora.v1.AgentID
+	59,  // 69: agora.v1.ReconnectExecutor.agent:type_name -> actor.PID
+	58,  // 70: agora.v1.ReregisterExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 71: agora.v1.ReregisterExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	59,  // 72: agora.v1.ReregisterExecutor.pid:type_name -> actor.PID
+	64,  // 73: agora.v1.ReregisterExecutor.tasks:type_name -> agora.v1.TaskID
 	30,  // 74: agora.v1.ReregisterExecutor.unacknowledged:type_name -> agora.v1.ExecutorStatusUpdate
-	54,  // 75: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	65,  // 76: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	58,  // 77: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
-	54,  // 78: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
-	65,  // 79: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
-	58,  // 80: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
-	53,  // 81: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
-	53,  // 82: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
-	53,  // 83: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
-	53,  // 84: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
-	54,  // 85: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
-	65,  // 86: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
-	58,  // 87: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
-	58,  // 88: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
-	63,  // 89: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
-	66,  // 90: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
+	58,  // 75: agora.v1.FrameworkToExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 76: agora.v1.FrameworkToExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 77: agora.v1.FrameworkToExecutor.agent_id:type_name -> agora.v1.AgentID
+	58,  // 78: agora.v1.ExecutorToFramework.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 79: agora.v1.ExecutorToFramework.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 80: agora.v1.ExecutorToFramework.agent_id:type_name -> agora.v1.AgentID
+	57,  // 81: agora.v1.ReserveResources.resources:type_name -> agora.v1.Resource
+	57,  // 82: agora.v1.UnreserveResources.resources:type_name -> agora.v1.Resource
+	57,  // 83: agora.v1.CreateVolumes.volumes:type_name -> agora.v1.Resource
+	57,  // 84: agora.v1.DestroyVolumes.volumes:type_name -> agora.v1.Resource
+	58,  // 85: agora.v1.KillExecutor.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 86: agora.v1.KillExecutor.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 87: agora.v1.KillExecutor.agent_id:type_name -> agora.v1.AgentID
+	62,  // 88: agora.v1.AgentDrainEnded.agent_id:type_name -> agora.v1.AgentID
+	67,  // 89: agora.v1.TaskGroupInfo.tasks:type_name -> agora.v1.TaskInfo
+	70,  // 90: agora.v1.LaunchGroup.executor:type_name -> agora.v1.ExecutorInfo
 	43,  // 91: agora.v1.LaunchGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	65,  // 92: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
-	60,  // 93: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
-	66,  // 94: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
-	66,  // 95: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	69,  // 92: agora.v1.TaskGroupMembership.executor_id:type_name -> agora.v1.ExecutorID
+	64,  // 93: agora.v1.TaskGroupMembership.task_ids:type_name -> agora.v1.TaskID
+	70,  // 94: agora.v1.TaskGroupMembership.executor:type_name -> agora.v1.ExecutorInfo
+	70,  // 95: agora.v1.RunTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
 	24,  // 96: agora.v1.RunTaskGroup.tasks:type_name -> agora.v1.RunTask
-	66,  // 97: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
+	70,  // 97: agora.v1.LaunchTaskGroup.executor:type_name -> agora.v1.ExecutorInfo
 	43,  // 98: agora.v1.LaunchTaskGroup.task_group:type_name -> agora.v1.TaskGroupInfo
-	54,  // 99: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
-	65,  // 100: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
-	58,  // 101: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
-	54,  // 102: agora.v1.DemandUnfit.framework_id:type_name -> agora.v1.FrameworkID
+	58,  // 99: agora.v1.ExecutorExited.framework_id:type_name -> agora.v1.FrameworkID
+	69,  // 100: agora.v1.ExecutorExited.executor_id:type_name -> agora.v1.ExecutorID
+	62,  // 101: agora.v1.ExecutorExited.agent_id:type_name -> agora.v1.AgentID
+	58,  // 102: agora.v1.DemandUnfit.framework_id:type_name -> agora.v1.FrameworkID
 	4,   // 103: agora.v1.DemandUnfit.unfit:type_name -> agora.v1.ResourceQuantities
-	53,  // 104: agora.v1.DemandUnfit.largest:type_name -> agora.v1.Resource
-	58,  // 105: agora.v1.AgentLost.agent_id:type_name -> agora.v1.AgentID
-	63,  // 106: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
-	60,  // 107: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
-	58,  // 108: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
-	109, // [109:109] is the sub-list for method output_type
-	109, // [109:109] is the sub-list for method input_type
-	109, // [109:109] is the sub-list for extension type_name
-	109, // [109:109] is the sub-list for extension extendee
-	0,   // [0:109] is the sub-list for field type_name
+	57,  // 104: agora.v1.DemandUnfit.largest:type_name -> agora.v1.Resource
+	62,  // 105: agora.v1.AgentLost.agent_id:type_name -> agora.v1.AgentID
+	24,  // 106: agora.v1.RunTasks.tasks:type_name -> agora.v1.RunTask
+	25,  // 107: agora.v1.StatusUpdates.updates:type_name -> agora.v1.StatusUpdate
+	26,  // 108: agora.v1.StatusUpdateAcknowledgements.acks:type_name -> agora.v1.StatusUpdateAcknowledgement
+	20,  // 109: agora.v1.Acknowledgements.acks:type_name -> agora.v1.Acknowledge
+	67,  // 110: agora.v1.Operation.Launch.tasks:type_name -> agora.v1.TaskInfo
+	64,  // 111: agora.v1.Reconcile.Task.task_id:type_name -> agora.v1.TaskID
+	62,  // 112: agora.v1.Reconcile.Task.agent_id:type_name -> agora.v1.AgentID
+	113, // [113:113] is the sub-list for method output_type
+	113, // [113:113] is the sub-list for method input_type
+	113, // [113:113] is the sub-list for extension type_name
+	113, // [113:113] is the sub-list for extension extendee
+	0,   // [0:113] is the sub-list for field type_name
 }
 
 func init() { file_messages_framework_proto_init() }
@@ -3994,7 +4207,7 @@ func file_messages_framework_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_framework_proto_rawDesc), len(file_messages_framework_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   52,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

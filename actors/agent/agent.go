@@ -168,10 +168,14 @@ type agent struct {
 	tasks      map[taskKey]*taskRun
 	executors  map[executorKey]*executorRun
 	updates    *updateQueues
-	sys        *actor.ActorSystem
-	self       *actor.PID
-	bg         *background
-	disk       *disk
+	// sending holds update copies for the master until a queued
+	// flushUpdates sends them (sendArmed) as one message.
+	sending   []*messages.StatusUpdate
+	sendArmed bool
+	sys       *actor.ActorSystem
+	self      *actor.PID
+	bg        *background
+	disk      *disk
 	// removing: sandboxes being garbage-collected, with the tasks waiting
 	// to start in them.
 	removing map[string][]func(actor.Context)
@@ -235,6 +239,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleExited(ctx, m)
 	case retryUpdate:
 		a.handleRetryUpdate(ctx, m)
+	case flushUpdates:
+		a.handleFlushUpdates(ctx)
 	case executorLaunched:
 		a.handleExecutorLaunched(ctx, m)
 	case executorExited:
@@ -304,6 +310,10 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		// it once the agent has taken it from its mailbox.
 	case *messages.StatusUpdateAcknowledgement:
 		a.handleAck(ctx, m)
+	case *messages.StatusUpdateAcknowledgements:
+		for _, ack := range m.Acks {
+			a.handleAck(ctx, ack)
+		}
 	case MasterDetected:
 		if m.Master == nil || (a.cfg.Master != nil && a.cfg.Master.Equal(m.Master) && m.Epoch <= a.epoch) {
 			return true
@@ -343,7 +353,8 @@ func (a *agent) Receive(ctx actor.Context) {
 // passes. Whether it is the current master is the epoch checks' job.
 func (a *agent) fromMaster(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
-	case *messages.RunTask, *messages.RunTaskGroup, *messages.KillTask, *messages.StatusUpdateAcknowledgement, *messages.AgentRegistered,
+	case *messages.RunTask, *messages.RunTasks, *messages.RunTaskGroup, *messages.KillTask, *messages.StatusUpdateAcknowledgement,
+		*messages.StatusUpdateAcknowledgements, *messages.AgentRegistered,
 		*messages.AgentHeartbeatAck, *messages.Error, *messages.FrameworkToExecutor, *messages.AgentDrain, *messages.CheckpointResources,
 		*messages.KillExecutor:
 	default:
@@ -592,6 +603,10 @@ func (a *agent) registered(ctx actor.Context) {
 		a.log.Warn("master error", "code", msg.Code.String(), "err", msg.Message, "request", msg.Request)
 	case *messages.RunTask:
 		a.handleRunTask(ctx, msg)
+	case *messages.RunTasks:
+		for _, t := range msg.Tasks {
+			a.handleRunTask(ctx, t)
+		}
 	case *messages.RunTaskGroup:
 		a.handleRunTaskGroup(ctx, msg)
 	case *messages.KillTask:

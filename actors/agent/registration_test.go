@@ -27,11 +27,16 @@ type sentMsg struct {
 // recordSent is sender middleware that copies every message the agent
 // sends into a channel, on the agent's goroutine, as it sends it, with
 // the checkpoint of the task it is about (under work dir dir; tasks of
-// framework "fw" for acknowledgements).
+// framework "fw" for acknowledgements). A StatusUpdates batch is recorded
+// as its updates, one by one: each is a fact of its own.
 func recordSent(sent chan<- sentMsg, dir string) actor.SenderMiddleware {
 	return func(next actor.SenderFunc) actor.SenderFunc {
 		return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
-			if m, ok := env.Message.(proto.Message); ok {
+			if b, ok := env.Message.(*messages.StatusUpdates); ok {
+				for _, m := range b.Updates {
+					sent <- sentMsg{msg: proto.Clone(m), cp: checkpointOf(dir, m.GetFrameworkId().GetValue(), m.GetStatus().GetTaskId().GetValue())}
+				}
+			} else if m, ok := env.Message.(proto.Message); ok {
 				s := sentMsg{msg: proto.Clone(m)}
 				switch m := m.(type) {
 				case *messages.StatusUpdate:

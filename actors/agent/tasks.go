@@ -90,6 +90,8 @@ type (
 		key  taskKey
 		uuid []byte
 	}
+	// flushUpdates: the agent's turn to send the updates it holds.
+	flushUpdates struct{}
 )
 
 func (a *agent) handleRunTask(ctx actor.Context, msg *messages.RunTask) {
@@ -382,11 +384,36 @@ func (a *agent) flush(ctx actor.Context, key taskKey) {
 
 // sendUpdate sends (again) the task's in-flight update and arms its retry.
 // The master gets a copy: the queue keeps its own.
+//
+// The copy is held until the agent's turn comes (a flushUpdates to itself,
+// queued behind what its mailbox holds), so that the updates of a burst
+// (the tasks of a RunTasks starting, a flood of acknowledgements releasing
+// the next updates) go as one StatusUpdates: over TCP a message's own cost
+// is most of what an update costs. Each is still acknowledged and resent
+// on its own.
 func (a *agent) sendUpdate(ctx actor.Context, key taskKey, up *messages.StatusUpdate) {
 	if a.cfg.Master != nil {
-		ctx.Request(a.cfg.Master, messages.CloneStatusUpdate(up))
+		a.sending = append(a.sending, messages.CloneStatusUpdate(up))
+		if !a.sendArmed {
+			a.sendArmed = true
+			ctx.Send(ctx.Self(), flushUpdates{})
+		}
 	}
 	a.later(a.updates.nextRetry(key), retryUpdate{key: key, uuid: up.Status.Uuid})
+}
+
+// handleFlushUpdates sends the updates held: one alone, more as their
+// batch, to the master the agent follows now.
+func (a *agent) handleFlushUpdates(ctx actor.Context) {
+	ups := a.sending
+	a.sending, a.sendArmed = nil, false
+	switch {
+	case a.cfg.Master == nil || len(ups) == 0:
+	case len(ups) == 1:
+		ctx.Request(a.cfg.Master, ups[0])
+	default:
+		ctx.Request(a.cfg.Master, &messages.StatusUpdates{Updates: ups})
+	}
 }
 
 func (a *agent) handleRetryUpdate(ctx actor.Context, msg retryUpdate) {

@@ -159,6 +159,8 @@ type master struct {
 	background sync.WaitGroup
 	cancel     context.CancelFunc
 	bgCtx      context.Context
+	// out holds messages to agents until the master's turn to batch them.
+	out outbox
 	// sys and self let timer callbacks send to the actor without its ctx.
 	sys  *actor.ActorSystem
 	self *actor.PID
@@ -219,6 +221,11 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.UnregisterAgent(peer(ctx), msg, now))
 	case *messages.StatusUpdate:
 		m.run(ctx, m.core.StatusUpdate(peer(ctx), msg, now))
+	case *messages.StatusUpdates:
+		p := peer(ctx)
+		for _, u := range msg.Updates {
+			m.run(ctx, m.core.StatusUpdate(p, u, now))
+		}
 	case *messages.ExecutorToFramework:
 		m.run(ctx, m.core.ExecutorToFramework(peer(ctx), msg, now))
 	case *messages.ExecutorExited:
@@ -241,6 +248,11 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.Reconcile(peer(ctx), msg, now))
 	case *messages.Acknowledge:
 		m.run(ctx, m.core.Acknowledge(peer(ctx), msg, now))
+	case *messages.Acknowledgements:
+		p := peer(ctx)
+		for _, a := range msg.Acks {
+			m.run(ctx, m.core.Acknowledge(p, a, now))
+		}
 	case *messages.Teardown:
 		m.run(ctx, m.core.Teardown(peer(ctx), msg, now))
 	case *messages.FrameworkToExecutor:
@@ -333,6 +345,8 @@ func (m *master) Receive(ctx actor.Context) {
 		}
 
 	// The master's own.
+	case flushOutbox:
+		m.flush(ctx)
 	case timerFired:
 		m.run(ctx, m.core.Fire(msg.timer, now))
 	case rolesSaved:
@@ -437,9 +451,7 @@ func (m *master) run(ctx actor.Context, r core.Ready) {
 	for _, e := range r.Effects {
 		switch e := e.(type) {
 		case core.Send:
-			if admit(m.cfg.Fence) {
-				ctx.Send(m.pid(e.To), e.Msg)
-			}
+			m.send(ctx, e.To, e.Msg, e.Batch)
 		case core.ToAllocator:
 			if m.cfg.Allocator == nil || !admit(m.cfg.Fence) {
 				continue // none configured (tests of agents alone), or fenced

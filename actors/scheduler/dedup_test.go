@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +24,10 @@ func TestRepeatedStatusUpdateDeliveredOnce(t *testing.T) {
 			ctx.Send(m.Pid, &messages.FrameworkSubscribed{FrameworkId: &messages.FrameworkID{Value: "f1"}, Master: &messages.MasterInfo{Epoch: 1}})
 		case *messages.Acknowledge:
 			acks <- m
+		case *messages.Acknowledgements: // those of one mailbox turn
+			for _, a := range m.Acks {
+				acks <- a
+			}
 		}
 	}))
 	var seen atomic.Int32
@@ -53,5 +58,69 @@ func TestRepeatedStatusUpdateDeliveredOnce(t *testing.T) {
 	}
 	if n := seen.Load(); n != 1 {
 		t.Fatalf("handler saw the update %d times, want once", n)
+	}
+}
+
+// A StatusUpdates batch (the master forwards those of one turn together to a
+// framework declaring STATUS_UPDATE_BATCHES, as the SDK does) is delivered
+// update by update, a repeat inside it only acknowledged, and every update
+// acknowledged.
+func TestStatusUpdatesBatchDeliveredOneByOne(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	acks := make(chan *messages.Acknowledge, 8)
+	subscribed := make(chan struct{})
+	declared := make(chan bool, 1)
+	master := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *messages.SubscribeFramework:
+			declared <- slices.Contains(m.Info.Capabilities, messages.Capability_STATUS_UPDATE_BATCHES)
+			ctx.Send(m.Pid, &messages.FrameworkSubscribed{FrameworkId: &messages.FrameworkID{Value: "f1"}, Master: &messages.MasterInfo{Epoch: 1}})
+		case *messages.Acknowledge:
+			acks <- m
+		case *messages.Acknowledgements:
+			for _, a := range m.Acks {
+				acks <- a
+			}
+		}
+	}))
+	seen := make(chan string, 8)
+	pid := sys.Root.Spawn(scheduler.Props(scheduler.Config{Master: master, Info: &messages.FrameworkInfo{Name: "f", Roles: []string{"r"}}},
+		scheduler.HandlerFunc(func(d *scheduler.Driver, ev any) {
+			switch ev := ev.(type) {
+			case *messages.FrameworkSubscribed:
+				close(subscribed)
+			case *messages.StatusUpdate:
+				seen <- ev.Status.TaskId.GetValue()
+			}
+		})))
+	<-subscribed
+	if !<-declared {
+		t.Fatal("the SDK did not declare STATUS_UPDATE_BATCHES")
+	}
+	up := func(task, uuid string) *messages.StatusUpdate {
+		return &messages.StatusUpdate{FrameworkId: &messages.FrameworkID{Value: "f1"}, MasterEpoch: 1, Status: &messages.TaskStatus{
+			TaskId: &messages.TaskID{Value: task}, AgentId: &messages.AgentID{Value: "a1"}, State: messages.TaskState_TASK_RUNNING, Uuid: []byte(uuid),
+		}}
+	}
+	sys.Root.Send(pid, &messages.StatusUpdates{Updates: []*messages.StatusUpdate{up("t1", "u1"), up("t2", "u2"), up("t1", "u1")}})
+	var got []string
+	for range 3 {
+		select {
+		case a := <-acks:
+			got = append(got, string(a.Uuid))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("acknowledgements %v, want u1, u2, u1", got)
+		}
+	}
+	if !slices.Equal(got, []string{"u1", "u2", "u1"}) {
+		t.Errorf("acknowledgements %v, want u1, u2, u1 (each update, in order)", got)
+	}
+	var delivered []string
+	for len(seen) > 0 {
+		delivered = append(delivered, <-seen)
+	}
+	if !slices.Equal(delivered, []string{"t1", "t2"}) {
+		t.Errorf("handler saw %v, want t1 then t2 once each", delivered)
 	}
 }

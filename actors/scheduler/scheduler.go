@@ -160,8 +160,13 @@ type (
 type teardownAndWait struct{ done chan error }
 
 type schedulerActor struct {
-	cfg        Config
-	handler    Handler
+	cfg     Config
+	handler Handler
+	// acks are held until a queued flushAcks sends them (acking) as one
+	// Acknowledgements: the updates of a flood are acknowledged in a
+	// message per mailbox turn, not one each.
+	acks       []*messages.Acknowledge
+	acking     bool
 	log        *slog.Logger
 	info       *messages.FrameworkInfo
 	subscribed bool
@@ -255,6 +260,8 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			}
 			s.subscribe(ctx)
 		}
+	case flushAcks:
+		s.flushAcks(ctx)
 	case teardownAndWait:
 		s.teardownAndWait(ctx, m)
 	case MasterDetected:
@@ -295,24 +302,10 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 			s.deliver(ctx, m)
 		}
 	case *messages.StatusUpdate:
-		if !s.fresh(m.MasterEpoch) {
-			return
-		}
-		if u := string(m.Status.GetUuid()); u != "" {
-			// Updates are delivered at least once (an agent resends until
-			// acknowledged, and an acknowledgement can cross a resend):
-			// the handler sees each once; a repeat is only acknowledged.
-			if s.seen.has(u) {
-				if !s.cfg.ExplicitAcks { // else the handler's own ack covers it
-					(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
-				}
-				return
-			}
-			s.seen.add(u)
-		}
-		s.deliver(ctx, m)
-		if !s.cfg.ExplicitAcks {
-			(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
+		s.statusUpdate(ctx, m)
+	case *messages.StatusUpdates:
+		for _, u := range m.Updates {
+			s.statusUpdate(ctx, u)
 		}
 	case *messages.FrameworkHeartbeat:
 		s.fresh(m.MasterEpoch)
@@ -488,6 +481,11 @@ func (s *schedulerActor) subscribe(ctx actor.Context) {
 	// A copy: in one process the master reads the message while this
 	// actor later sets s.info.Id.
 	info := proto.Clone(s.info).(*messages.FrameworkInfo)
+	// The SDK takes status updates in batches (StatusUpdates): the master
+	// forwards those of one of its turns in one message.
+	if !slices.Contains(info.Capabilities, messages.Capability_STATUS_UPDATE_BATCHES) {
+		info.Capabilities = append(info.Capabilities, messages.Capability_STATUS_UPDATE_BATCHES)
+	}
 	if s.attempts == 0 {
 		s.since = s.cfg.Clock.Now()
 	}
@@ -727,11 +725,61 @@ func cutReason(reason string) string {
 }
 
 // Acknowledge confirms a status update (only needed with ExplicitAcks).
+// It goes out once the scheduler's current mailbox turn is over, with the
+// other acknowledgements made meanwhile.
 func (d *Driver) Acknowledge(st *messages.TaskStatus) {
 	if len(st.GetUuid()) == 0 {
 		return // master-generated updates need none
 	}
-	d.call(&messages.Acknowledge{FrameworkId: d.id(), AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid})
+	s := d.s
+	s.acks = append(s.acks, &messages.Acknowledge{FrameworkId: d.id(), AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid})
+	if !s.acking {
+		s.acking = true
+		d.ctx.Send(d.ctx.Self(), flushAcks{})
+	}
+}
+
+// statusUpdate delivers one status update (alone or from a StatusUpdates)
+// and acknowledges it.
+func (s *schedulerActor) statusUpdate(ctx actor.Context, m *messages.StatusUpdate) {
+	if !s.fresh(m.MasterEpoch) {
+		return
+	}
+	if u := string(m.Status.GetUuid()); u != "" {
+		// Updates are delivered at least once (an agent resends until
+		// acknowledged, and an acknowledgement can cross a resend):
+		// the handler sees each once; a repeat is only acknowledged.
+		if s.seen.has(u) {
+			if !s.cfg.ExplicitAcks { // else the handler's own ack covers it
+				(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
+			}
+			return
+		}
+		s.seen.add(u)
+	}
+	s.deliver(ctx, m)
+	if !s.cfg.ExplicitAcks {
+		(&Driver{s: s, ctx: ctx}).Acknowledge(m.Status)
+	}
+}
+
+// flushAcks: the scheduler's turn to send the acknowledgements it holds.
+type flushAcks struct{}
+
+// flushAcks sends the acknowledgements held: one alone, more as their
+// batch, to the master known now (an update a master that is gone never
+// hears acknowledged is resent by its agent).
+func (s *schedulerActor) flushAcks(ctx actor.Context) {
+	acks := s.acks
+	s.acks, s.acking = nil, false
+	d := &Driver{s: s, ctx: ctx}
+	switch len(acks) {
+	case 0:
+	case 1:
+		d.call(acks[0])
+	default:
+		d.call(&messages.Acknowledgements{Acks: acks})
+	}
 }
 
 // Teardown removes the framework: its tasks are killed.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -33,6 +37,9 @@ import (
 const (
 	childEnv     = "AGORA_SCALE_CHILD"
 	childArgsEnv = "AGORA_SCALE_ARGS"
+	// childProfileEnv, when set, is the prefix of each child's CPU profile
+	// file: <prefix>.<kind>.<pid>, written when the child ends.
+	childProfileEnv = "AGORA_SCALE_CHILD_PROFILE"
 )
 
 // childArgs is what every kind of child is told.
@@ -55,6 +62,9 @@ type childArgs struct {
 	Echo     string `json:"echo,omitempty"`
 	Messages int    `json:"messages,omitempty"`
 	Window   int    `json:"window,omitempty"`
+	// EchoTLS runs the echo over mutual TLS with the run's certificates
+	// (still bare proto.actor: no gate, no interceptors).
+	EchoTLS bool `json:"echo_tls,omitempty"`
 }
 
 // report is one line a child writes; Kind says which fields are set.
@@ -69,6 +79,7 @@ type report struct {
 	// agents: stats; frameworks: done
 	Sent       int64   `json:"sent,omitempty"`
 	Received   int64   `json:"received,omitempty"`
+	Facts      int64   `json:"facts,omitempty"`      // what Sent and Received carried (wire.facts)
 	Heartbeats []int64 `json:"heartbeats,omitempty"` // answer latencies, ns
 	// agents: reregistered; each re-registration since the last reset,
 	// from the host seeing the new leader to the leader's confirmation, ns
@@ -76,6 +87,10 @@ type report struct {
 	FirstOffer      []int64 `json:"first_offer,omitempty"`
 	// echo: elapsed ns for Count messages (both directions)
 	Elapsed int64 `json:"elapsed,omitempty"`
+	// agents: stats; frameworks: done: the messages counted in Sent and
+	// Received by type (protobuf full name), to tell per-task traffic
+	// from retries and heartbeats.
+	Kinds map[string]int64 `json:"kinds,omitempty"`
 }
 
 var out = struct {
@@ -102,6 +117,21 @@ func RunChildIfAsked() {
 	if kind == "" {
 		return
 	}
+	runChild(kind)
+	os.Exit(0)
+}
+
+// runChild is the child's life; it returns when the child is done.
+func runChild(kind string) {
+	// The children's own profiles, to tell whether the agent hosts or the
+	// frameworks bound a run rather than the master.
+	if prefix := os.Getenv(childProfileEnv); prefix != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.%s.%d", prefix, kind, os.Getpid())); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+		}
+	}
 	var args childArgs
 	if err := json.Unmarshal([]byte(os.Getenv(childArgsEnv)), &args); err != nil {
 		fail(fmt.Errorf("%s: %w", childArgsEnv, err))
@@ -120,13 +150,12 @@ func RunChildIfAsked() {
 	case "frameworks":
 		runFrameworks(args, commands)
 	case "echo-server":
-		runEchoServer(commands)
+		runEchoServer(args, commands)
 	case "echo-client":
 		runEchoClient(args, commands)
 	default:
 		fail(fmt.Errorf("unknown child kind %q", kind))
 	}
-	os.Exit(0)
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -175,17 +204,74 @@ func masterOf(addr string) (*actor.PID, func(func(*messages.MasterInfo))) {
 // this node (the actors' own timers are Go structs). Both sides of every
 // message the master handles are counted at its peers, so the master
 // itself runs unchanged.
+//
+// facts counts what the messages carry: a batch (RunTasks, StatusUpdates,
+// StatusUpdateAcknowledgements, Acknowledgements) counts its items, any
+// other message one. The echo carries one StatusUpdate per message, so
+// facts per second is the figure that compares like with like with it once
+// Agora batches.
 type wire struct {
 	self     string
 	sent     atomic.Int64
 	received atomic.Int64
+	facts    atomic.Int64
 	onSend   func(msg any, now time.Time)
+	mu       sync.Mutex
+	kinds    map[string]int64 // by protobuf full name, both directions
+}
+
+func (w *wire) count(msg any) {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return
+	}
+	w.facts.Add(int64(factsIn(m)))
+	name := string(m.ProtoReflect().Descriptor().FullName())
+	w.mu.Lock()
+	if w.kinds == nil {
+		w.kinds = map[string]int64{}
+	}
+	w.kinds[name]++
+	w.mu.Unlock()
+}
+
+// factsIn is how many facts m carries: a batch's items, else one.
+func factsIn(m proto.Message) int {
+	switch m := m.(type) {
+	case *messages.RunTasks:
+		return len(m.Tasks)
+	case *messages.StatusUpdates:
+		return len(m.Updates)
+	case *messages.StatusUpdateAcknowledgements:
+		return len(m.Acks)
+	case *messages.Acknowledgements:
+		return len(m.Acks)
+	}
+	return 1
+}
+
+// reset zeroes the counts.
+func (w *wire) reset() {
+	w.sent.Store(0)
+	w.received.Store(0)
+	w.facts.Store(0)
+	w.mu.Lock()
+	w.kinds = nil
+	w.mu.Unlock()
+}
+
+// byKind returns a copy of the counts by type.
+func (w *wire) byKind() map[string]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.kinds)
 }
 
 func (w *wire) sender(next actor.SenderFunc) actor.SenderFunc {
 	return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
 		if target.Address != w.self {
 			w.sent.Add(1)
+			w.count(env.Message)
 			if w.onSend != nil {
 				w.onSend(env.Message, time.Now())
 			}
@@ -198,6 +284,7 @@ func (w *wire) receiver(next actor.ReceiverFunc) actor.ReceiverFunc {
 	return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
 		if _, ok := env.Message.(proto.Message); ok && (env.Sender == nil || env.Sender.Address != w.self) {
 			w.received.Add(1)
+			w.count(env.Message)
 		}
 		next(ctx, env)
 	}
@@ -308,12 +395,11 @@ func runAgents(args childArgs, commands <-chan string) {
 			clear(reregAgents)
 			allRereg = make(chan struct{})
 			mu.Unlock()
-			w.sent.Store(0)
-			w.received.Store(0)
+			w.reset()
 			say(report{Kind: "ok"})
 		case "stats":
 			mu.Lock()
-			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Heartbeats: latencies})
+			say(report{Kind: "stats", Sent: w.sent.Load(), Received: w.received.Load(), Facts: w.facts.Load(), Heartbeats: latencies, Kinds: w.byKind()})
 			latencies = nil
 			mu.Unlock()
 		case "reregistered":
@@ -366,7 +452,7 @@ func runFrameworks(args childArgs, commands <-chan string) {
 	}
 	run.mu.Lock()
 	say(report{Kind: "done", Count: int(run.running.Load()), First: run.firstLaunch.UnixNano(), Last: run.lastRunning.UnixNano(),
-		Sent: w.sent.Load(), Received: w.received.Load(), FirstOffer: run.firstOffers})
+		Sent: w.sent.Load(), Received: w.received.Load(), Facts: w.facts.Load(), FirstOffer: run.firstOffers, Kinds: w.byKind()})
 	run.mu.Unlock()
 	for range commands {
 	}
@@ -422,6 +508,16 @@ func (f *flood) Receive(d *scheduler.Driver, ev any) {
 			f.run.mu.Unlock()
 		}
 		zero := 0.0
+		// What fits nothing more is declined in one call for the event
+		// (Decline takes many offers, as Mesos' v1 DECLINE does): at
+		// 10,000 agents a framework whose queue is done declines
+		// thousands of offers, one message each before.
+		var unused []*messages.OfferID
+		defer func() {
+			if len(unused) > 0 {
+				d.Decline(unused, 3600)
+			}
+		}()
 		for _, o := range ev.Offers {
 			left := o.Resources
 			var tasks []*messages.TaskInfo
@@ -433,7 +529,7 @@ func (f *flood) Receive(d *scheduler.Driver, ev any) {
 					Command: &messages.CommandInfo{Value: "true", Shell: true}})
 			}
 			if len(tasks) == 0 {
-				d.Decline([]*messages.OfferID{o.Id}, 3600)
+				unused = append(unused, o.Id)
 				continue
 			}
 			f.run.mu.Lock()
@@ -473,18 +569,31 @@ func echoMessage(i int) *messages.StatusUpdate {
 }
 
 // bareNode is proto.actor remoting as its own documentation sets it up: no
-// TLS, no gate, no interceptors: the physical limit Agora's remoting sits
-// on.
-func bareNode() (*actor.ActorSystem, *remote.Remote) {
+// gate, no interceptors, the default remote.Config (endpoint writer batches
+// of 1,000, queues of 1,000,000: the same as Agora's nodes): the physical
+// limit Agora's remoting sits on. Without tls it is plaintext; with it,
+// mutual TLS with the framework certificate of the run (the transport
+// Agora's own messages cross), so that the ratio compares like with like.
+func bareNode(tls bool) (*actor.ActorSystem, *remote.Remote) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	r := remote.NewRemote(sys, remote.Configure("127.0.0.1", 0))
+	var opts []remote.ConfigOption
+	if tls {
+		src, err := security.FromEnv().Load(security.RoleFramework, quiet)
+		if err != nil || src == nil {
+			fail(fmt.Errorf("echo over TLS: no certificate (%v)", err))
+		}
+		opts = append(opts,
+			remote.WithServerOptions(grpc.Creds(credentials.NewTLS(src.ServerConfig(security.ClientRequired)))),
+			remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig()))))
+	}
+	r := remote.NewRemote(sys, remote.Configure("127.0.0.1", 0, opts...))
 	r.Start()
 	return sys, r
 }
 
 // runEchoServer answers every message with itself.
-func runEchoServer(commands <-chan string) {
-	sys, r := bareNode()
+func runEchoServer(args childArgs, commands <-chan string) {
+	sys, r := bareNode(args.EchoTLS)
 	if _, err := sys.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
 		if m, ok := ctx.Message().(*messages.StatusUpdate); ok && ctx.Sender() != nil {
 			ctx.Send(ctx.Sender(), m)
@@ -502,7 +611,7 @@ func runEchoServer(commands <-chan string) {
 // until args.Messages have come back, and reports the time for twice that
 // many messages (each crossed the loopback twice).
 func runEchoClient(args childArgs, commands <-chan string) {
-	sys, r := bareNode()
+	sys, r := bareNode(args.EchoTLS)
 	defer r.Shutdown(false)
 	echo := actor.NewPID(args.Echo, "echo")
 	done := make(chan time.Duration, 1)

@@ -246,6 +246,10 @@ func Run(cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
+	hostsBefore, err := cpuOf(agentHosts)
+	if err != nil {
+		return rep, err
+	}
 	var fwHosts []*child
 	for i := range cfg.FrameworkHosts {
 		var names []string
@@ -260,7 +264,13 @@ func Run(cfg Config) (rep Report, err error) {
 	}
 	first, last = 0, 0
 	var firstOffers []time.Duration
-	var msgs int64
+	var msgs, facts int64
+	kinds := map[string]int64{}
+	addKinds := func(k map[string]int64) {
+		for name, n := range k {
+			kinds[name] += n
+		}
+	}
 	for _, c := range fwHosts {
 		done, err := c.expect("done", cfg.Timeout)
 		if err != nil {
@@ -271,6 +281,8 @@ func Run(cfg Config) (rep Report, err error) {
 		}
 		last = max(last, done.Last)
 		msgs += done.Sent + done.Received
+		facts += done.Facts
+		addKinds(done.Kinds)
 		for _, ns := range done.FirstOffer {
 			firstOffers = append(firstOffers, time.Duration(ns))
 		}
@@ -279,6 +291,16 @@ func Run(cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
+	// The framework hosts started with the phase; their CPU is all of
+	// their life until now (subscription included).
+	hostsAfter, err := cpuOf(agentHosts)
+	if err != nil {
+		return rep, err
+	}
+	if rep.FrameworksCPUTasks, err = cpuOf(fwHosts); err != nil {
+		return rep, err
+	}
+	rep.AgentHostsCPUTasks = hostsAfter - hostsBefore
 	for _, c := range agentHosts {
 		c.send("stats")
 		st, err := c.expect("stats", cfg.Timeout)
@@ -286,7 +308,10 @@ func Run(cfg Config) (rep Report, err error) {
 			return rep, err
 		}
 		msgs += st.Sent + st.Received
+		facts += st.Facts
+		addKinds(st.Kinds)
 	}
+	rep.MessageKinds = kinds
 	rep.TaskPhase = time.Duration(last - first)
 	rep.TasksPerSecond = float64(rep.Tasks) / rep.TaskPhase.Seconds()
 	rep.FirstOffers = len(firstOffers)
@@ -295,6 +320,8 @@ func Run(cfg Config) (rep Report, err error) {
 	rep.MasterIOBytes = (after.rchar + after.wchar) - (before.rchar + before.wchar)
 	rep.AgoraMessages = msgs
 	rep.AgoraMessageRate = float64(msgs) / rep.TaskPhase.Seconds()
+	rep.AgoraFacts = facts
+	rep.AgoraFactRate = float64(facts) / rep.TaskPhase.Seconds()
 	cfg.Logf("scale: %d tasks RUNNING in %v (%.0f/s)", rep.Tasks, rep.TaskPhase, rep.TasksPerSecond)
 
 	// Phase 3: /state pollers, and heartbeats answered meanwhile.
@@ -350,10 +377,18 @@ func Run(cfg Config) (rep Report, err error) {
 	// Phase 5: the physical limit, once Agora is idle: a bare proto.actor
 	// echo between two processes on the same loopback.
 	if cfg.EchoMessages > 0 {
-		if rep.EchoMessageRate, err = r.echo(); err != nil {
+		if rep.EchoMessageRate, err = r.echo(false); err != nil {
 			return rep, err
 		}
 		rep.Ratio = rep.AgoraMessageRate / rep.EchoMessageRate
+		rep.FactRatio = rep.AgoraFactRate / rep.EchoMessageRate
+		if !cfg.Insecure {
+			if rep.EchoTLSMessageRate, err = r.echo(true); err != nil {
+				return rep, err
+			}
+			rep.RatioTLS = rep.AgoraMessageRate / rep.EchoTLSMessageRate
+			rep.FactRatioTLS = rep.AgoraFactRate / rep.EchoTLSMessageRate
+		}
 	}
 	return rep, nil
 }
@@ -575,9 +610,9 @@ func cmpOr(a, b error) error {
 
 // echo measures the bare proto.actor echo: messages per second, both
 // directions counted.
-func (r *run) echo() (float64, error) {
-	r.cfg.Logf("scale: bare proto.actor echo, %d round trips", r.cfg.EchoMessages)
-	srv, err := r.startChild("echo-server", "echo-server", childArgs{})
+func (r *run) echo(tls bool) (float64, error) {
+	r.cfg.Logf("scale: bare proto.actor echo, %d round trips (TLS: %v)", r.cfg.EchoMessages, tls)
+	srv, err := r.startChild("echo-server", "echo-server", childArgs{EchoTLS: tls})
 	if err != nil {
 		return 0, err
 	}
@@ -585,7 +620,7 @@ func (r *run) echo() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cli, err := r.startChild("echo-client", "echo-client", childArgs{Echo: addr.Address, Messages: r.cfg.EchoMessages, Window: r.cfg.EchoWindow})
+	cli, err := r.startChild("echo-client", "echo-client", childArgs{Echo: addr.Address, Messages: r.cfg.EchoMessages, Window: r.cfg.EchoWindow, EchoTLS: tls})
 	if err != nil {
 		return 0, err
 	}
@@ -593,6 +628,9 @@ func (r *run) echo() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The next echo gets the machine to itself.
+	cli.stop()
+	srv.stop()
 	return float64(res.Count) / time.Duration(res.Elapsed).Seconds(), nil
 }
 
@@ -636,6 +674,19 @@ func (r *run) startChild(name, kind string, args childArgs, env ...string) (*chi
 		close(c.reports)
 	}()
 	return c, nil
+}
+
+// cpuOf sums the CPU time the children have used so far.
+func cpuOf(children []*child) (time.Duration, error) {
+	var sum time.Duration
+	for _, c := range children {
+		u, err := sample(c.cmd.Process.Pid)
+		if err != nil {
+			return 0, fmt.Errorf("scale: %s: %w", c.name, err)
+		}
+		sum += u.cpu
+	}
+	return sum, nil
 }
 
 func (c *child) send(cmd string) { _, _ = fmt.Fprintln(c.stdin, cmd) }

@@ -1,9 +1,12 @@
 package scale
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -58,10 +61,27 @@ type Report struct {
 	// phase (counted at the peers, both directions), per second; the bare
 	// proto.actor echo's messages per second on the same loopback; Ratio
 	// the first over the second.
+	// Each message is counted once in both rates (the echo's round trip
+	// is two), and both are per-message, whatever a message carries.
+	// EchoTLSMessageRate is the same echo over mutual TLS (runs with TLS
+	// only), RatioTLS Agora's rate over it: the same transport as Agora's.
 	AgoraMessages    int64
 	AgoraMessageRate float64
-	EchoMessageRate  float64
-	Ratio            float64
+	// AgoraFacts is what those messages carried: a batch counts its items
+	// (see wire.facts); FactRatio and FactRatioTLS are its rate over the
+	// echoes' (whose every message is one StatusUpdate).
+	AgoraFacts              int64
+	AgoraFactRate           float64
+	FactRatio, FactRatioTLS float64
+	// MessageKinds splits AgoraMessages by type (protobuf full name).
+	MessageKinds map[string]int64
+	// The other processes' CPU in the task phase: the agent hosts', and
+	// the framework hosts' from their start (subscriptions included).
+	AgentHostsCPUTasks, FrameworksCPUTasks time.Duration
+	EchoMessageRate                        float64
+	Ratio                                  float64
+	EchoTLSMessageRate                     float64
+	RatioTLS                               float64
 
 	// Rebuilds are the failovers of the rebuild phase (with Consul).
 	Rebuilds []Rebuild
@@ -108,13 +128,31 @@ func (r Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  heartbeat answers meanwhile     p50 %s, p99 %s, max %s (%d heartbeats)\n", ms(r.HeartbeatP50), ms(r.HeartbeatP99), ms(r.HeartbeatMax), r.Heartbeats)
 	fmt.Fprintf(w, "  Agora messages (master's peers) %.0f msgs/s (%d in the task phase, %.1f per task)\n", r.AgoraMessageRate, r.AgoraMessages, float64(r.AgoraMessages)/float64(r.Tasks))
+	fmt.Fprintf(w, "  facts they carried              %.0f/s (%d, %.1f per task; a batch counts its items)\n", r.AgoraFactRate, r.AgoraFacts, float64(r.AgoraFacts)/float64(r.Tasks))
+	if len(r.MessageKinds) > 0 {
+		names := slices.Collect(maps.Keys(r.MessageKinds))
+		slices.SortFunc(names, func(a, b string) int { return cmp.Compare(r.MessageKinds[b], r.MessageKinds[a]) })
+		fmt.Fprintf(w, "    per task:")
+		for _, name := range names[:min(len(names), 8)] {
+			fmt.Fprintf(w, " %s %.2f", strings.TrimPrefix(name, "agora.v1."), float64(r.MessageKinds[name])/float64(r.Tasks))
+		}
+		fmt.Fprintln(w)
+	}
+	if r.AgentHostsCPUTasks > 0 || r.FrameworksCPUTasks > 0 {
+		us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.Tasks) }
+		fmt.Fprintf(w, "  CPU per task, task phase        master %.1f us, agent hosts %.1f us, frameworks %.1f us (%v, %v, %v)\n",
+			us(r.MasterCPUTasks), us(r.AgentHostsCPUTasks), us(r.FrameworksCPUTasks), r.MasterCPUTasks, r.AgentHostsCPUTasks, r.FrameworksCPUTasks)
+	}
 	for i, rb := range r.Rebuilds {
 		fmt.Fprintf(w, "  failover %d (epoch %d)            SIGKILL to elected %v; to every agent %v, every task %v, every framework %v (master CPU %v)\n",
 			i+1, rb.Epoch, rb.Elected.Round(time.Millisecond), rb.Agents.Round(time.Millisecond), rb.Tasks.Round(time.Millisecond), rb.Frameworks.Round(time.Millisecond), rb.MasterCPU)
 		fmt.Fprintf(w, "    per agent (leader seen to re-registered) p50 %s, p99 %s, max %s (%d re-registrations)\n", ms(rb.AgentP50), ms(rb.AgentP99), ms(rb.AgentMax), rb.Reregistrations)
 	}
 	if r.EchoMessageRate > 0 {
-		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s: Agora runs at %.2fx of it\n", r.EchoMessageRate, r.Ratio)
+		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s: Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoMessageRate, r.Ratio, r.FactRatio)
+	}
+	if r.EchoTLSMessageRate > 0 {
+		fmt.Fprintf(w, "  the same echo over mutual TLS   %.0f msgs/s: Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoTLSMessageRate, r.RatioTLS, r.FactRatioTLS)
 	}
 }
 

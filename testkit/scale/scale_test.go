@@ -104,8 +104,15 @@ func TestTCPScaleSmall(t *testing.T) {
 		{"master socket bytes counted", rep.MasterIOBytes > 0},
 		{"/state polled", rep.StatePolls > 0 && rep.StateBytes > 0},
 		{"/state gzip-compressed for Go's client", rep.StateGzip == rep.StatePolls && rep.StateWireBytes < int64(rep.StatePolls*rep.StateBytes)},
-		{"messages counted at the peers (at least offer, accept, run, update, forward, ack per task)", rep.AgoraMessages >= 4*int64(rep.Tasks)},
-		{"echo measured", rep.EchoMessageRate > 0 && rep.Ratio > 0},
+		// Batches carry several facts per message: the facts are what
+		// every task needs, whatever the batching.
+		{"facts counted at the peers (at least run, update, forward, ack per task)", rep.AgoraFacts >= 4*int64(rep.Tasks) && rep.AgoraMessages > 0},
+		{"messages counted by type", rep.MessageKinds["agora.v1.Accept"] > 0},
+		// An accept of several tasks on one agent reaches it as one
+		// message (the master's outbox).
+		{"launches batched per agent", rep.MessageKinds["agora.v1.RunTasks"] > 0},
+		{"echo measured, plaintext and TLS", rep.EchoMessageRate > 0 && rep.Ratio > 0 && rep.EchoTLSMessageRate > 0 && rep.FactRatioTLS > 0},
+		{"the other processes' CPU read", rep.AgentHostsCPUTasks >= 0 && rep.FrameworksCPUTasks > 0},
 		{"one failover", len(rep.Rebuilds) == 1},
 	}
 	for _, rb := range rep.Rebuilds {
@@ -136,8 +143,10 @@ func TestTCPScaleSmall(t *testing.T) {
 //	SIGKILLs of the rebuild phase, 1 by default; 0: one master, no Consul,
 //	no rebuild), AGORA_SCALE_SPREAD (agents' re-registration spread,
 //	500ms by default; 0 for none), AGORA_SCALE_PROFILE (the master's CPU
-//	profile), AGORA_SCALE_SUPPRESS=1 (frameworks suppress offers once their
-//	queue is launched), AGORA_SCALE_BIN.
+//	profile), AGORA_SCALE_CHILD_PROFILE (a prefix: each child process
+//	writes its CPU profile to <prefix>.<kind>.<pid>), AGORA_SCALE_SUPPRESS=1
+//	(frameworks suppress offers once their queue is launched),
+//	AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
@@ -181,6 +190,11 @@ func BenchmarkTCPScale(b *testing.B) {
 	b.ReportMetric(float64(rep.StateHeadersP99.Microseconds())/1000, "ms-state-headers-p99")
 	b.ReportMetric(float64(rep.HeartbeatP99.Microseconds())/1000, "ms-heartbeat-p99")
 	b.ReportMetric(rep.Ratio, "x-echo")
+	if rep.RatioTLS > 0 {
+		b.ReportMetric(rep.RatioTLS, "x-echo-tls")
+		b.ReportMetric(rep.FactRatioTLS, "x-echo-tls-facts")
+	}
+	b.ReportMetric(rep.FactRatio, "x-echo-facts")
 	if len(rep.Rebuilds) > 0 {
 		done, agent := rep.RebuildMax()
 		b.ReportMetric(done.Seconds(), "s-rebuild-max")

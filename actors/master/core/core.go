@@ -73,6 +73,10 @@ type (
 	Send struct {
 		To  Endpoint
 		Msg proto.Message
+		// Batch: To takes several messages of Msg's kind in one (a
+		// framework that declared STATUS_UPDATE_BATCHES), so the shell
+		// may hold Msg to send it with the others of its turn.
+		Batch bool
 	}
 	// ToAllocator delivers Msg to the allocator. The allocator answers
 	// some (AllocatorCheckShortfalls) with a message to the master.
@@ -326,6 +330,24 @@ func (c *Core) send(to Endpoint, msg proto.Message) {
 	if !to.IsZero() {
 		c.out = append(c.out, Send{To: to, Msg: msg})
 	}
+}
+
+// sendUpdate sends a framework a status update, marked for batching when
+// the framework takes batches.
+func (c *Core) sendUpdate(f *frameworkRecord, msg *messages.StatusUpdate) {
+	if !f.conn.IsZero() {
+		c.out = append(c.out, Send{To: f.conn, Msg: msg, Batch: takesBatches(f)})
+	}
+}
+
+// takesBatches reports whether a framework declared STATUS_UPDATE_BATCHES.
+func takesBatches(f *frameworkRecord) bool {
+	for _, c := range f.info.GetCapabilities() {
+		if c == messages.Capability_STATUS_UPDATE_BATCHES {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Core) toAllocator(msg proto.Message) { c.out = append(c.out, ToAllocator{Msg: msg}) }

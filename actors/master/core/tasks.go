@@ -83,7 +83,7 @@ func (c *Core) StatusUpdate(p Peer, msg *messages.StatusUpdate, now time.Time) R
 		return c.ready()
 	}
 	if f.connected {
-		c.send(f.conn, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: statusFor(f, st), MasterEpoch: c.epoch()})
+		c.sendUpdate(f, &messages.StatusUpdate{FrameworkId: f.info.Id, Status: statusFor(f, st), MasterEpoch: c.epoch()})
 	}
 	return c.ready()
 }
