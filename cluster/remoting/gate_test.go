@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +82,10 @@ var (
 // startRecorder starts a node with a recorder actor named "rec".
 func startRecorder(t *testing.T, cfg Config) (*Node, *actor.PID, <-chan received, *security.Metrics) {
 	t.Helper()
-	cfg.Bind, cfg.Logger = "127.0.0.1:0", testLogger(t)
+	cfg.Bind = "127.0.0.1:0"
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	cfg.Metrics = security.NewMetrics(nil)
 	n, err := Start(cfg)
 	if err != nil {
@@ -227,7 +231,9 @@ func TestGateStampsIdentityAndRefusesSpoofing(t *testing.T) {
 func TestGateRefusesPeersWithoutCertificate(t *testing.T) {
 	dir := testCluster(t, masterID, agentID)
 	other := testCluster(t, agentID)
-	n, _, _, metrics := startRecorder(t, Config{TLS: source(t, dir, masterID)})
+	refusals := make(chan struct{}, 16)
+	n, _, _, metrics := startRecorder(t, Config{TLS: source(t, dir, masterID),
+		Logger: slog.New(refusalLog{testLogger(t).Handler(), refusals})})
 
 	noCert := source(t, dir, agentID).ClientConfig()
 	noCert.GetClientCertificate = nil
@@ -241,9 +247,37 @@ func TestGateRefusesPeersWithoutCertificate(t *testing.T) {
 			t.Errorf("%s: connected", name)
 		}
 	}
+	// A client can see its handshake fail before the node has finished
+	// refusing it: wait for the node's word on three of them (it counts
+	// each before it logs it).
+	deadline := time.After(20 * time.Second)
+	for range 3 {
+		select {
+		case <-refusals:
+		case <-deadline:
+			t.Fatalf("refused handshakes logged: fewer than 3 in 20 s (counted %v)", metrics.Refused("remoting", reasonHandshake))
+		}
+	}
 	if got := metrics.Refused("remoting", reasonHandshake); got < 3 {
 		t.Errorf("refused handshakes counted: %v; want at least 3", got)
 	}
+}
+
+// refusalLog passes records to next and signals each refused handshake's
+// warning on refused.
+type refusalLog struct {
+	slog.Handler
+	refused chan<- struct{}
+}
+
+func (h refusalLog) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "remoting: refused a connection: TLS handshake failed") {
+		select {
+		case h.refused <- struct{}{}:
+		default:
+		}
+	}
+	return h.Handler.Handle(ctx, r)
 }
 
 func TestGateRefusesAddressClaims(t *testing.T) {
