@@ -208,7 +208,10 @@ func TestSharedVolumeChargeFollowsItsUsers(t *testing.T) {
 		})
 		transfers += w.transfers
 	})
-	if transfers == 0 {
+	// Of rapid's 100 cases 10-16 move a charge; -short runs a fifth of the
+	// cases at half the steps, where none may, so only the full run (make
+	// test) insists that the property met a transfer.
+	if transfers == 0 && !testing.Short() {
 		t.Fatal("no case moved a charge: the property was never put to the test")
 	}
 	t.Logf("%d charges moved", transfers)
