@@ -65,6 +65,9 @@ type childArgs struct {
 	// EchoTLS runs the echo over mutual TLS with the run's certificates
 	// (still bare proto.actor: no gate, no interceptors).
 	EchoTLS bool `json:"echo_tls,omitempty"`
+	// First-offer probe: frameworks subscribed one after another, after
+	// a first one that makes the connection.
+	Probes int `json:"probes,omitempty"`
 }
 
 // report is one line a child writes; Kind says which fields are set.
@@ -85,6 +88,9 @@ type report struct {
 	// from the host seeing the new leader to the leader's confirmation, ns
 	Reregistrations []int64 `json:"reregistrations,omitempty"`
 	FirstOffer      []int64 `json:"first_offer,omitempty"`
+	// probed: per sample, FrameworkSubscribed to the first offer, ns
+	// (FirstOffer is then from the scheduler's spawn).
+	Subscribed []int64 `json:"subscribed,omitempty"`
 	// echo: elapsed ns for Count messages (both directions)
 	Elapsed int64 `json:"elapsed,omitempty"`
 	// agents: stats; frameworks: done: the messages counted in Sent and
@@ -149,6 +155,8 @@ func runChild(kind string) {
 		runAgents(args, commands)
 	case "frameworks":
 		runFrameworks(args, commands)
+	case "first-offer":
+		runFirstOfferProbe(args, commands)
 	case "echo-server":
 		runEchoServer(args, commands)
 	case "echo-client":

@@ -23,10 +23,22 @@ type Report struct {
 	// TaskPhase: from the first task launched to the last RUNNING.
 	TaskPhase      time.Duration
 	TasksPerSecond float64
-	// FirstOffer: from a framework's FrameworkSubscribed to its first
-	// offer, one sample per framework.
+	// FirstOffer ("busy"): from a framework's FrameworkSubscribed to its
+	// first offer in the task phase, one sample per framework: all of them
+	// subscribing at once into a cluster the first ones already hold and
+	// launch on, so most wait for others' declines. Not issue 18's figure.
 	FirstOffers                  int
 	FirstOfferP50, FirstOfferP99 time.Duration
+	// IdleFirstOffer: issue 18's figure, as BenchmarkFirstOffer: one
+	// framework at a time subscribing to the idle cluster (every agent
+	// free), from its scheduler actor's spawn (the subscription sent) to
+	// its first offer; IdleSubscribed from its FrameworkSubscribed. Over
+	// IdleFirstOffers samples on a connection already made;
+	// IdleFirstOfferCold is the sample before them, which made it.
+	IdleFirstOffers                                         int
+	IdleFirstOfferP50, IdleFirstOfferP99, IdleFirstOfferMax time.Duration
+	IdleSubscribedP50, IdleSubscribedP99                    time.Duration
+	IdleFirstOfferCold                                      time.Duration
 
 	// The master process, from /proc: CPU time spent in each phase, RSS
 	// before any agent and once all registered, and bytes through its
@@ -78,10 +90,13 @@ type Report struct {
 	// The other processes' CPU in the task phase: the agent hosts', and
 	// the framework hosts' from their start (subscriptions included).
 	AgentHostsCPUTasks, FrameworksCPUTasks time.Duration
-	EchoMessageRate                        float64
-	Ratio                                  float64
-	EchoTLSMessageRate                     float64
-	RatioTLS                               float64
+	// EchoRounds are each echo round's rate; EchoMessageRate is their
+	// median (the same for TLS).
+	EchoRounds, EchoTLSRounds []float64
+	EchoMessageRate           float64
+	Ratio                     float64
+	EchoTLSMessageRate        float64
+	RatioTLS                  float64
 
 	// Rebuilds are the failovers of the rebuild phase (with Consul).
 	Rebuilds []Rebuild
@@ -113,7 +128,11 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  registration of all agents      %v (master CPU %v)\n", r.Registration.Round(time.Millisecond), r.MasterCPURegistration)
 	fmt.Fprintf(w, "  tasks launched to RUNNING       %.0f tasks/s (%d in %v; master CPU %v, %.0f%% of one core)\n",
 		r.TasksPerSecond, r.Tasks, r.TaskPhase.Round(time.Millisecond), r.MasterCPUTasks, 100*r.MasterCPUTasks.Seconds()/r.TaskPhase.Seconds())
-	fmt.Fprintf(w, "  first offer after subscription  p50 %s, p99 %s (%d frameworks)\n", ms(r.FirstOfferP50), ms(r.FirstOfferP99), r.FirstOffers)
+	if r.IdleFirstOffers > 0 {
+		fmt.Fprintf(w, "  first offer, idle cluster       p50 %s, p99 %s, max %s (%d frameworks one at a time; from FrameworkSubscribed p50 %s, p99 %s; the first, connecting, %s)\n",
+			ms(r.IdleFirstOfferP50), ms(r.IdleFirstOfferP99), ms(r.IdleFirstOfferMax), r.IdleFirstOffers, ms(r.IdleSubscribedP50), ms(r.IdleSubscribedP99), ms(r.IdleFirstOfferCold))
+	}
+	fmt.Fprintf(w, "  first offer, busy (all at once) p50 %s, p99 %s (%d frameworks subscribing together into the task phase)\n", ms(r.FirstOfferP50), ms(r.FirstOfferP99), r.FirstOffers)
 	fmt.Fprintf(w, "  master RSS                      %.1f MiB idle, %.1f MiB with the agents: %.1f KiB per agent\n",
 		float64(r.MasterRSSBase)/(1<<20), float64(r.MasterRSS)/(1<<20), r.RSSPerAgent()/1024)
 	fmt.Fprintf(w, "  master socket bytes per task    %.0f B (%d B read+written during the task phase)\n", float64(r.MasterIOBytes)/float64(r.Tasks), r.MasterIOBytes)
@@ -149,10 +168,10 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "    per agent (leader seen to re-registered) p50 %s, p99 %s, max %s (%d re-registrations)\n", ms(rb.AgentP50), ms(rb.AgentP99), ms(rb.AgentMax), rb.Reregistrations)
 	}
 	if r.EchoMessageRate > 0 {
-		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s: Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoMessageRate, r.Ratio, r.FactRatio)
+		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s (median of %s): Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoMessageRate, rounds(r.EchoRounds), r.Ratio, r.FactRatio)
 	}
 	if r.EchoTLSMessageRate > 0 {
-		fmt.Fprintf(w, "  the same echo over mutual TLS   %.0f msgs/s: Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoTLSMessageRate, r.RatioTLS, r.FactRatioTLS)
+		fmt.Fprintf(w, "  the same echo over mutual TLS   %.0f msgs/s (median of %s): Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoTLSMessageRate, rounds(r.EchoTLSRounds), r.RatioTLS, r.FactRatioTLS)
 	}
 }
 
@@ -164,4 +183,30 @@ func percentiles(ds []time.Duration) (p50, p99, maxd time.Duration) {
 	slices.Sort(ds)
 	at := func(p float64) time.Duration { return ds[min(len(ds)-1, int(float64(len(ds))*p))] }
 	return at(0.50), at(0.99), ds[len(ds)-1]
+}
+
+// median is the middle of rates (the mean of the middle two for an even
+// count); 0 for none. rates is not changed.
+func median(rates []float64) float64 {
+	if len(rates) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(rates))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// rounds says the echo rounds' rates and their spread.
+func rounds(rates []float64) string {
+	if len(rates) == 0 {
+		return "no rounds"
+	}
+	parts := make([]string, len(rates))
+	for i, r := range rates {
+		parts[i] = fmt.Sprintf("%.0f", r)
+	}
+	lo, hi := slices.Min(rates), slices.Max(rates)
+	return fmt.Sprintf("%d rounds: %s; spread %.0f-%.0f, %.2fx", len(rates), strings.Join(parts, ", "), lo, hi, hi/lo)
 }
