@@ -337,7 +337,10 @@ func Run(cfg Config) (rep Report, err error) {
 	rep.TaskPhase = time.Duration(last - first)
 	rep.TasksPerSecond = float64(rep.Tasks) / rep.TaskPhase.Seconds()
 	rep.FirstOffers = len(firstOffers)
-	rep.FirstOfferP50, rep.FirstOfferP99, _ = percentiles(firstOffers)
+	rep.FirstOfferP50, rep.FirstOfferP99, rep.FirstOfferMax = percentiles(firstOffers)
+	if len(firstOffers) > 0 {
+		rep.FirstOfferMin = firstOffers[0] // sorted by percentiles
+	}
 	rep.MasterCPUTasks = after.cpu - before.cpu
 	rep.MasterIOBytes = (after.rchar + after.wchar) - (before.rchar + before.wchar)
 	rep.AgoraMessages = msgs

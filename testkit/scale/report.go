@@ -27,8 +27,8 @@ type Report struct {
 	// first offer in the task phase, one sample per framework: all of them
 	// subscribing at once into a cluster the first ones already hold and
 	// launch on, so most wait for others' declines. Not issue 18's figure.
-	FirstOffers                  int
-	FirstOfferP50, FirstOfferP99 time.Duration
+	FirstOffers                                                int
+	FirstOfferMin, FirstOfferP50, FirstOfferP99, FirstOfferMax time.Duration
 	// IdleFirstOffer: issue 18's figure, as BenchmarkFirstOffer: one
 	// framework at a time subscribing to the idle cluster (every agent
 	// free), from its scheduler actor's spawn (the subscription sent) to
@@ -132,7 +132,8 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  first offer, idle cluster       p50 %s, p99 %s, max %s (%d frameworks one at a time; from FrameworkSubscribed p50 %s, p99 %s; the first, connecting, %s)\n",
 			ms(r.IdleFirstOfferP50), ms(r.IdleFirstOfferP99), ms(r.IdleFirstOfferMax), r.IdleFirstOffers, ms(r.IdleSubscribedP50), ms(r.IdleSubscribedP99), ms(r.IdleFirstOfferCold))
 	}
-	fmt.Fprintf(w, "  first offer, busy (all at once) p50 %s, p99 %s (%d frameworks subscribing together into the task phase)\n", ms(r.FirstOfferP50), ms(r.FirstOfferP99), r.FirstOffers)
+	fmt.Fprintf(w, "  first offer, busy (all at once) p50 %s, p99 %s, min %s, max %s (%d frameworks subscribing together into the task phase)\n",
+		ms(r.FirstOfferP50), ms(r.FirstOfferP99), ms(r.FirstOfferMin), ms(r.FirstOfferMax), r.FirstOffers)
 	fmt.Fprintf(w, "  master RSS                      %.1f MiB idle, %.1f MiB with the agents: %.1f KiB per agent\n",
 		float64(r.MasterRSSBase)/(1<<20), float64(r.MasterRSS)/(1<<20), r.RSSPerAgent()/1024)
 	fmt.Fprintf(w, "  master socket bytes per task    %.0f B (%d B read+written during the task phase)\n", float64(r.MasterIOBytes)/float64(r.Tasks), r.MasterIOBytes)
