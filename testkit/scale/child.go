@@ -62,6 +62,7 @@ type childArgs struct {
 	Echo     string `json:"echo,omitempty"`
 	Messages int    `json:"messages,omitempty"`
 	Window   int    `json:"window,omitempty"`
+	Warmup   int    `json:"warmup,omitempty"` // round trips before timing
 	// EchoTLS runs the echo over mutual TLS with the run's certificates
 	// (still bare proto.actor: no gate, no interceptors).
 	EchoTLS bool `json:"echo_tls,omitempty"`
@@ -615,36 +616,44 @@ func runEchoServer(args childArgs, commands <-chan string) {
 	r.Shutdown(false)
 }
 
-// runEchoClient keeps args.Window messages in flight to the echo server
-// until args.Messages have come back, and reports the time for twice that
-// many messages (each crossed the loopback twice).
+// runEchoClient keeps args.Window messages in flight to the echo server:
+// args.Warmup round trips untimed (gRPC's flow-control windows and the Go
+// runtime settle), then args.Messages timed; it reports the time for
+// twice that many messages (each crossed the loopback twice).
 func runEchoClient(args childArgs, commands <-chan string) {
 	sys, r := bareNode(args.EchoTLS)
 	defer r.Shutdown(false)
 	echo := actor.NewPID(args.Echo, "echo")
 	done := make(chan time.Duration, 1)
 	var start time.Time
+	connected := false
+	total := args.Warmup + args.Messages
 	sent, back := 0, 0
-	warm := min(args.Window, args.Messages)
 	sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch ctx.Message().(type) {
 		case *actor.Started:
 			// One message first: the connection is made before timing.
 			ctx.Request(echo, echoMessage(0))
 		case *messages.StatusUpdate:
-			if start.IsZero() {
-				start = time.Now()
-				for ; sent < warm; sent++ {
+			if !connected {
+				connected = true
+				if args.Warmup == 0 {
+					start = time.Now()
+				}
+				for ; sent < min(args.Window, total); sent++ {
 					ctx.Request(echo, echoMessage(sent))
 				}
 				return
 			}
 			back++
-			if back == args.Messages {
+			if back == args.Warmup {
+				start = time.Now() // the window is full: steady state
+			}
+			if back == total {
 				done <- time.Since(start)
 				return
 			}
-			if sent < args.Messages {
+			if sent < total {
 				ctx.Request(echo, echoMessage(sent))
 				sent++
 			}
@@ -654,7 +663,7 @@ func runEchoClient(args childArgs, commands <-chan string) {
 	case d := <-done:
 		say(report{Kind: "echo", Count: 2 * args.Messages, Elapsed: d.Nanoseconds()})
 	case <-time.After(5 * time.Minute):
-		fail(fmt.Errorf("echo: %d of %d messages came back in 5 minutes", back, args.Messages))
+		fail(fmt.Errorf("echo: %d of %d messages came back in 5 minutes", back, total))
 	case <-commands:
 	}
 }

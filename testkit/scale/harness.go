@@ -86,7 +86,8 @@ type Config struct {
 	EchoMessages int // round trips of the bare proto.actor echo, all rounds together [200,000]; negative: no echo
 	EchoWindow   int // echo messages in flight [1,000]
 	// EchoRounds splits the echo into rounds, each a fresh pair of
-	// processes and connection, and the report takes their median: one
+	// processes and connection that first runs as many round trips
+	// untimed as it then times, and the report takes their median: one
 	// echo's rate swings by 2x or more between runs, more than any change
 	// measured against it [5].
 	EchoRounds int
@@ -651,7 +652,7 @@ func (r *run) echo(tls bool) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		cli, err := r.startChild("echo-client", "echo-client", childArgs{Echo: addr.Address, Messages: per, Window: r.cfg.EchoWindow, EchoTLS: tls})
+		cli, err := r.startChild("echo-client", "echo-client", childArgs{Echo: addr.Address, Messages: per, Warmup: per, Window: r.cfg.EchoWindow, EchoTLS: tls})
 		if err != nil {
 			return nil, err
 		}
