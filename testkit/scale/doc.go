@@ -16,6 +16,9 @@
 //	  +-> agents-0 .. agents-H     (simulated agents: each a real agent
 //	  |                             actor, registering, heartbeating and
 //	  |                             sending status updates; tasks run nothing)
+//	  +-> first-offer              (SDK schedulers subscribing one at a
+//	  |                             time to the idle cluster, each torn down
+//	  |                             before the next)
 //	  +-> frameworks-0 .. -F       (SDK schedulers launching as fast as
 //	  |                             offers allow)
 //	  +-> echo-server <-> echo-client   (bare proto.actor, same loopback)
@@ -23,13 +26,18 @@
 // Run starts the master as `agora node --role=master`, agent-host and
 // framework-host children (the caller's own executable, which calls
 // RunChildIfAsked first: a test binary), and measures in phases: every
-// agent registers; the frameworks launch their tasks to RUNNING; pollers
+// agent registers; frameworks subscribe one at a time to the idle cluster
+// and each one's first offer is timed (issue 18's first offer, as
+// BenchmarkFirstOffer in actors/master); the frameworks launch their tasks
+// to RUNNING (their first offers there, all subscribing at once into a
+// cluster the first of them hold, are reported apart as busy); pollers
 // read /state while the agents time their heartbeats (each poller is Go's
 // HTTP client: it asks for gzip and decompresses every answer whole, and
 // sends If-None-Match only with Config.PollETag); with Config.Consul,
 // the leader is SIGKILLed and the harness times the standby's election
 // and its rebuild (every agent, task and framework back in its /metrics);
-// then the bare echo runs on the idle machine. Children bind port 0 and report their
+// then the bare echo runs on the idle machine, in rounds of a fresh pair of
+// processes each, and the ratio is taken to their median. Children bind port 0 and report their
 // addresses; they talk to the harness in JSON lines and end when their
 // stdin closes.
 //
