@@ -20,7 +20,7 @@ import (
 // whose resources the first of them already hold, each waiting for the
 // others' declines. The harness reports both, each under its own name.
 
-// firstOfferProbe is a child that subscribes args.Probes+1 frameworks to
+// runFirstOfferProbe is the child that subscribes args.Probes+1 frameworks to
 // the master one after another, each torn down (and its removal
 // confirmed by the master) before the next subscribes, so each finds
 // every agent free again. The first sample also makes the process's
