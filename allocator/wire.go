@@ -21,7 +21,17 @@ func ToQuantities(r Resources) *messages.Quantities {
 	if r.IsEmpty() {
 		return nil
 	}
-	q := &messages.Quantities{CpusMilli: r.Scalars[CPUs], MemMilli: r.Scalars[Mem], DiskMilli: r.Scalars[Disk], GpusMilli: r.Scalars[GPUs]}
+	return FillQuantities(&messages.Quantities{}, r)
+}
+
+// FillQuantities is ToQuantities into q, a new Quantities, for a caller
+// that makes many in one allocation (a re-registering agent's uses); nil
+// when r is empty.
+func FillQuantities(q *messages.Quantities, r Resources) *messages.Quantities {
+	if r.IsEmpty() {
+		return nil
+	}
+	q.CpusMilli, q.MemMilli, q.DiskMilli, q.GpusMilli = r.Scalars[CPUs], r.Scalars[Mem], r.Scalars[Disk], r.Scalars[GPUs]
 	if len(r.Ports) > 0 {
 		q.Ports = make([]uint32, 0, 2*len(r.Ports))
 		for _, p := range r.Ports {

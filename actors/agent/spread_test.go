@@ -114,3 +114,59 @@ func TestAgentRegistrationBackoffIsFullJitterDoublingToCap(t *testing.T) {
 		clock.AdvanceToNext()
 	}
 }
+
+// A registration retry resends the report of the send it repeats when the
+// agent has handled nothing else since (the same message: after a failover
+// every agent retries while the new leader works through the others, and
+// rebuilding the report was most of a retry's cost), and reports anew once
+// something changed: here the drain the master told of meanwhile.
+func TestRegistrationRetryResendsTheReportUntilSomethingChanged(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	defer sys.Shutdown()
+	got := make(chan *messages.ReregisterAgent, 4)
+	leader := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*messages.ReregisterAgent); ok {
+			got <- m // the message itself: a local send passes the pointer
+		}
+	}))
+	pid := sys.Root.Spawn(agent.Props(agent.Config{
+		Info:   &messages.AgentInfo{Id: &messages.AgentID{Value: "m-1-A1"}, Hostname: "h", Resources: []*messages.Resource{{Name: "cpus", Scalar: 1}}},
+		Master: leader, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Rand: rand.New(rand.NewPCG(3, 0)),
+	}))
+	next := func(what string) *messages.ReregisterAgent {
+		t.Helper()
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(testkit.WaitTimeout):
+			t.Fatalf("agent sent no %s", what)
+			return nil
+		}
+	}
+	retry := func() {
+		t.Helper()
+		if !clock.WaitPending(1, testkit.WaitTimeout) {
+			t.Fatal("agent armed no registration retry")
+		}
+		clock.AdvanceToNext()
+	}
+	first := next("re-registration at start")
+	retry()
+	if again := next("retry"); again != first {
+		t.Fatalf("a retry with nothing changed built a new report: %p, want the first send's %p", again, first)
+	}
+	// Mailbox order: the drain is handled before the retry the clock fires next.
+	sys.Root.Send(pid, &messages.AgentDrain{Draining: true, DeadlineUnixNano: 1, MasterEpoch: 1})
+	retry()
+	changed := next("retry after the drain")
+	if changed == first || !changed.GetDrain().GetDraining() {
+		t.Fatalf("the retry after a drain resent the old report (same: %v, drain: %v); want a new one naming the drain", changed == first, changed.GetDrain())
+	}
+	if first.GetDrain() != nil {
+		t.Fatalf("the first report changed after it was sent: drain %v", first.GetDrain())
+	}
+}

@@ -267,15 +267,13 @@ func (c *Core) tellAgentLost(id string) {
 // An unknown framework is recorded disconnected, from the FrameworkInfo the
 // agent keeps: its scheduler has its failover timeout to subscribe again.
 func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messages.FrameworkInfo, now time.Time) {
-	infos := make(map[string]*messages.FrameworkInfo, len(frameworks))
-	for _, fi := range frameworks {
-		infos[fi.GetId().GetValue()] = fi
-	}
+	infos := newReportedFrameworks(frameworks)
 	if len(a.tasks) == 0 && len(tasks) > 0 {
 		// A new leader's agent: its task map sized from the report, not
 		// grown task by task (bounded: the report is the network's).
 		a.tasks = make(map[taskKey]*taskRecord, min(len(tasks), maxTaskMapHint))
 	}
+	slab := newTaskSlab(min(len(tasks), maxTaskMapHint))
 	for _, t := range tasks {
 		fwID := t.GetFrameworkId().GetValue()
 		if messages.IsTerminal(t.State) || a.tasks[taskKey{fwID, t.GetTaskId().GetValue()}] != nil {
@@ -286,7 +284,7 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			if c.books.removed(fwID) {
 				continue // the agent hears of the removal and kills it
 			}
-			info := infos[fwID]
+			info := infos.get(fwID)
 			if info == nil || ValidateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
 				c.log.Warn("agent reports a task of a framework it has no valid FrameworkInfo for; ignoring the task",
 					"agent_id", a.id(), "framework_id", fwID, "task_id", t.GetTaskId().GetValue())
@@ -299,7 +297,7 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			c.arm(timeout, failoverTimeout{frameworkID: fwID, gen: f.gen})
 			c.log.Info("framework recovered from an agent's re-registration; waiting for its scheduler", "framework_id", fwID, "failover_timeout", timeout)
 		}
-		if p := infos[fwID].GetPrincipal(); p != "" && f.info.GetPrincipal() != "" && p != f.info.GetPrincipal() {
+		if p := infos.get(fwID).GetPrincipal(); p != "" && f.info.GetPrincipal() != "" && p != f.info.GetPrincipal() {
 			c.log.Warn("agent reports a task of a framework whose principal differs from the one that holds its ID; ignoring the task",
 				"framework_id", fwID, "task_id", t.GetTaskId().GetValue(), "reported", p, "holder", f.info.GetPrincipal())
 			continue
@@ -326,8 +324,114 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 				c.books.chargeShared(a, v, f.id(), t.Role)
 			}
 		}
-		c.books.reserveTask(c.books.adoptTask(f, a, t, res, rev, now), resv, resvRole)
+		c.books.reserveTask(c.books.adoptTask(f, a, t, res, rev, now, slab), resv, resvRole)
 	}
+}
+
+// shortReport is the most a report's list is searched by a scan instead
+// of a map: an agent's report names a few frameworks and tens of tasks,
+// and the maps a new leader made of every agent's report (7 and 3 of the
+// core's allocations per agent with 10 tasks, BenchmarkReregisterAgents)
+// cost more than scanning so few.
+const shortReport = 16
+
+// reportedFrameworks finds a framework's info in a report.
+type reportedFrameworks struct {
+	list []*messages.FrameworkInfo
+	byID map[string]*messages.FrameworkInfo // past shortReport only
+}
+
+func newReportedFrameworks(list []*messages.FrameworkInfo) reportedFrameworks {
+	r := reportedFrameworks{list: list}
+	if len(list) > shortReport {
+		r.byID = make(map[string]*messages.FrameworkInfo, min(len(list), maxTaskMapHint))
+		for _, fi := range list {
+			r.byID[fi.GetId().GetValue()] = fi
+		}
+	}
+	return r
+}
+
+// get is the info of framework id, the last the report lists (nil: none).
+func (r reportedFrameworks) get(id string) *messages.FrameworkInfo {
+	if r.byID != nil {
+		return r.byID[id]
+	}
+	for i := len(r.list) - 1; i >= 0; i-- {
+		if r.list[i].GetId().GetValue() == id {
+			return r.list[i]
+		}
+	}
+	return nil
+}
+
+// reportedTasks finds a task in a report.
+type reportedTasks struct {
+	list  []*messages.Task
+	byKey map[taskKey]*messages.Task // past shortReport only
+}
+
+func newReportedTasks(list []*messages.Task) reportedTasks {
+	r := reportedTasks{list: list}
+	if len(list) > shortReport {
+		r.byKey = make(map[taskKey]*messages.Task, min(len(list), maxTaskMapHint))
+		for _, t := range list {
+			r.byKey[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
+		}
+	}
+	return r
+}
+
+// get is the task k, the last the report lists.
+func (r reportedTasks) get(k taskKey) (*messages.Task, bool) {
+	if r.byKey != nil {
+		t, ok := r.byKey[k]
+		return t, ok
+	}
+	for i := len(r.list) - 1; i >= 0; i-- {
+		if t := r.list[i]; t.TaskId.GetValue() == k.task && t.FrameworkId.GetValue() == k.framework {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// useSlab holds what a (re-)registering agent's tasks use, for the
+// allocator: one allocation for their AllocatorUses and one for their
+// quantities instead of two or three a task (a new leader readmits every
+// task of every agent at once; BenchmarkReregisterAgents). The allocator
+// decodes them into its own records.
+type useSlab struct {
+	uses  []messages.AllocatorUse
+	quant []messages.Quantities
+}
+
+func newUseSlab(n int) *useSlab {
+	n = min(n, maxTaskMapHint)
+	return &useSlab{uses: make([]messages.AllocatorUse, n), quant: make([]messages.Quantities, n)}
+}
+
+// take returns the next unused AllocatorUse, or a new one once all are.
+func (s *useSlab) take() *messages.AllocatorUse {
+	if len(s.uses) == 0 {
+		return &messages.AllocatorUse{}
+	}
+	u := &s.uses[0]
+	s.uses = s.uses[1:]
+	return u
+}
+
+// quantities is policy.ToQuantities of r in the next unused Quantities.
+func (s *useSlab) quantities(r policy.Resources) *messages.Quantities {
+	if r.IsEmpty() {
+		return nil
+	}
+	if len(s.quant) == 0 {
+		return policy.ToQuantities(r)
+	}
+	q := policy.FillQuantities(&s.quant[0], r)
+	s.quant = s.quant[1:]
+	return q
 }
 
 // maxTaskMapHint bounds the size a map is made with from a count in a
@@ -366,16 +470,14 @@ func (c *Core) markUnreported(a *agentRecord, t *taskRecord, now time.Time) {
 // lost; the allocator gets the agent back with what is in use, its
 // executors' resources included (readmitExecutors).
 func (c *Core) readmit(a *agentRecord, reported []*messages.Task, executors []*messages.RunningExecutor, now time.Time) {
-	seen := make(map[taskKey]*messages.Task, len(reported))
-	for _, t := range reported {
-		seen[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
-	}
+	seen := newReportedTasks(reported)
 	used := make([]*messages.AllocatorUse, 0, len(a.tasks))
+	slab := newUseSlab(len(a.tasks))
 	for _, t := range ordered(a.tasks, taskKey.compare) {
 		if messages.IsTerminal(t.task.State) {
 			continue
 		}
-		rep, ok := seen[taskKey{t.frameworkID(), t.id()}]
+		rep, ok := seen.get(taskKey{t.frameworkID(), t.id()})
 		switch {
 		case !ok:
 			c.markUnreported(a, t, now)
@@ -390,8 +492,10 @@ func (c *Core) readmit(a *agentRecord, reported []*messages.Task, executors []*m
 			c.markTask(t, rep.State, messages.TaskStatusReason_REASON_RECONCILIATION, "the agent re-registered with this task", now)
 		}
 		if t.resvRole == "" || !t.res.IsEmpty() || !t.rev.IsEmpty() {
-			used = append(used, &messages.AllocatorUse{FrameworkId: t.frameworkID(), Role: t.task.Role,
-				Resources: policy.ToQuantities(t.res), Revocable: policy.ToQuantities(t.rev)})
+			u := slab.take()
+			u.FrameworkId, u.Role = t.frameworkID(), t.task.Role
+			u.Resources, u.Revocable = slab.quantities(t.res), slab.quantities(t.rev)
+			used = append(used, u)
 		}
 		if t.resvRole != "" {
 			used = append(used, &messages.AllocatorUse{FrameworkId: t.frameworkID(), Role: t.task.Role,

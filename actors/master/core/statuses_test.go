@@ -61,8 +61,42 @@ func TestAdoptedTaskHistoryStartsAtItsReport(t *testing.T) {
 		claimed[i] = &messages.TaskStatus{State: messages.TaskState_TASK_RUNNING}
 	}
 	tr := b.adoptTask(f, b.agents[agentID], &messages.Task{TaskId: &messages.TaskID{Value: "t1"}, State: messages.TaskState_TASK_RUNNING, Statuses: claimed},
-		policy.MustParse("cpus:1"), policy.Resources{}, t0)
+		policy.MustParse("cpus:1"), policy.Resources{}, t0, nil)
 	if len(tr.task.Statuses) != 1 || tr.task.Statuses[0] != tr.task.LatestStatus {
 		t.Fatalf("adopted task's statuses: %d, want its one status from the report", len(tr.task.Statuses))
+	}
+}
+
+// Tasks adopted from one report share slabs (a record, a Task, a status and
+// a history each, taskSlab), and are still each their own: a status added
+// to one task's history never shows in its neighbour's, nor changes its
+// neighbour's latest status.
+func TestTasksAdoptedInOneSlabHaveTheirOwnHistories(t *testing.T) {
+	b := NewBooks("m1")
+	agentID, _, _ := b.register(info("h1"), Endpoint{"10.0.0.1:1", "agent"}, "s1", t0)
+	f, _, _ := b.subscribe(&messages.FrameworkInfo{Name: "f", Roles: []string{"r"}}, "")
+	slab := newTaskSlab(3)
+	var adopted []*taskRecord
+	for _, id := range []string{"t1", "t2", "t3"} {
+		adopted = append(adopted, b.adoptTask(f, b.agents[agentID], &messages.Task{TaskId: &messages.TaskID{Value: id}, State: messages.TaskState_TASK_RUNNING},
+			policy.MustParse("cpus:1"), policy.Resources{}, t0, slab))
+	}
+	first, second := adopted[0], adopted[1]
+	for i := range MaxTaskStatuses {
+		for _, s := range []messages.TaskState{messages.TaskState_TASK_UNREACHABLE, messages.TaskState_TASK_RUNNING} {
+			b.setState(first, &messages.TaskStatus{TaskId: first.task.TaskId, State: s, TimestampUnixNano: int64(i + 1)})
+		}
+	}
+	if len(second.task.Statuses) != 1 || second.task.Statuses[0] != second.task.LatestStatus || second.task.LatestStatus.GetTaskId().GetValue() != "t2" ||
+		second.task.LatestStatus.TimestampUnixNano != t0.UnixNano() {
+		t.Fatalf("t1's statuses changed t2's: history %v, latest %v", second.task.Statuses, second.task.LatestStatus)
+	}
+	if got := first.task.Statuses; len(got) != MaxTaskStatuses || got[0].GetTaskId().GetValue() != "t1" {
+		t.Fatalf("t1's history: %d statuses, first of %v; want %d, t1's adoption first", len(got), got[0].GetTaskId(), MaxTaskStatuses)
+	}
+	for i, tr := range adopted {
+		if got := tr.task.GetTaskId().GetValue(); got != []string{"t1", "t2", "t3"}[i] || b.frameworks[f.id()].tasks[got] != tr {
+			t.Fatalf("adopted task %d is %q, in the books as %v", i, got, b.frameworks[f.id()].tasks[got])
+		}
 	}
 }

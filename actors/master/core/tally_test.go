@@ -34,7 +34,7 @@ func TestTalliesMatchRecount(t *testing.T) {
 				all = append(all, b.addTask(f, agentID, f.info.Roles[0], info, res, policy.Resources{}, rapid.Bool().Draw(rt, "lent"), t0))
 			case op == 1:
 				task := &messages.Task{TaskId: &messages.TaskID{Value: fmt.Sprint("a", i)}, State: messages.TaskState_TASK_RUNNING, Role: f.info.Roles[0]}
-				all = append(all, b.adoptTask(f, a, task, res, policy.Resources{}, t0))
+				all = append(all, b.adoptTask(f, a, task, res, policy.Resources{}, t0, nil))
 			case op == 2 && len(all) > 0:
 				tr := all[rapid.IntRange(0, len(all)-1).Draw(rt, "task")]
 				st := &messages.TaskStatus{TaskId: tr.task.TaskId, State: states[rapid.IntRange(0, len(states)-1).Draw(rt, "state")]}
