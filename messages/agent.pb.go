@@ -83,7 +83,12 @@ type AgentInfo struct {
 	Attributes []*Attribute `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty"`
 	Version    string       `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	// http_address serves the agent's sandboxes and state.
-	HttpAddress   string `protobuf:"bytes,6,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	HttpAddress string `protobuf:"bytes,6,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	// takes_batches: the agent takes RunTasks and
+	// StatusUpdateAcknowledgements (several of a kind in one message). The
+	// master batches only for agents that say so, so a cluster can be
+	// upgraded one node at a time: an older agent gets them one by one.
+	TakesBatches  bool `protobuf:"varint,800,opt,name=takes_batches,json=takesBatches,proto3" json:"takes_batches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +163,13 @@ func (x *AgentInfo) GetHttpAddress() string {
 		return x.HttpAddress
 	}
 	return ""
+}
+
+func (x *AgentInfo) GetTakesBatches() bool {
+	if x != nil {
+		return x.TakesBatches
+	}
+	return false
 }
 
 // RegisterAgent is sent by an agent with no AgentID (a new node).
@@ -354,7 +366,11 @@ type AgentRegistered struct {
 	// grows with the cluster so the master's liveness load stays bounded.
 	HeartbeatIntervalNanos int64 `protobuf:"varint,3,opt,name=heartbeat_interval_nanos,json=heartbeatIntervalNanos,proto3" json:"heartbeat_interval_nanos,omitempty"`
 	// reregistered is true when the master kept an existing AgentID.
-	Reregistered  bool `protobuf:"varint,4,opt,name=reregistered,proto3" json:"reregistered,omitempty"`
+	Reregistered bool `protobuf:"varint,4,opt,name=reregistered,proto3" json:"reregistered,omitempty"`
+	// takes_batches: the master takes StatusUpdates (several in one
+	// message); the agent batches its updates only for a master that says
+	// so.
+	TakesBatches  bool `protobuf:"varint,800,opt,name=takes_batches,json=takesBatches,proto3" json:"takes_batches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +429,13 @@ func (x *AgentRegistered) GetHeartbeatIntervalNanos() int64 {
 func (x *AgentRegistered) GetReregistered() bool {
 	if x != nil {
 		return x.Reregistered
+	}
+	return false
+}
+
+func (x *AgentRegistered) GetTakesBatches() bool {
+	if x != nil {
+		return x.TakesBatches
 	}
 	return false
 }
@@ -1209,7 +1232,7 @@ var File_messages_agent_proto protoreflect.FileDescriptor
 
 const file_messages_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x14messages/agent.proto\x12\bagora.v1\x1a\vactor.proto\x1a\x12messages/ids.proto\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x13messages/task.proto\x1a\x18messages/framework.proto\"\xee\x01\n" +
+	"\x14messages/agent.proto\x12\bagora.v1\x1a\vactor.proto\x1a\x12messages/ids.proto\x1a\x15messages/master.proto\x1a\x18messages/resources.proto\x1a\x13messages/task.proto\x1a\x18messages/framework.proto\"\x94\x02\n" +
 	"\tAgentInfo\x12!\n" +
 	"\x02id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\x02id\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x120\n" +
@@ -1218,7 +1241,8 @@ const file_messages_agent_proto_rawDesc = "" +
 	"attributes\x18\x04 \x03(\v2\x13.agora.v1.AttributeR\n" +
 	"attributes\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12!\n" +
-	"\fhttp_address\x18\x06 \x01(\tR\vhttpAddress\"p\n" +
+	"\fhttp_address\x18\x06 \x01(\tR\vhttpAddress\x12$\n" +
+	"\rtakes_batches\x18\xa0\x06 \x01(\bR\ftakesBatches\"p\n" +
 	"\rRegisterAgent\x12'\n" +
 	"\x04info\x18\x01 \x01(\v2\x13.agora.v1.AgentInfoR\x04info\x12\x1c\n" +
 	"\x03pid\x18\x02 \x01(\v2\n" +
@@ -1236,12 +1260,13 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x06 \x01(\x04R\vmasterEpoch\x12\x18\n" +
 	"\asession\x18\a \x01(\tR\asession\x12*\n" +
 	"\x05drain\x18\b \x01(\v2\x14.agora.v1.AgentDrainR\x05drain\x12G\n" +
-	"\x11running_executors\x18\xa4\x03 \x03(\v2\x19.agora.v1.RunningExecutorR\x10runningExecutors\"\xcb\x01\n" +
+	"\x11running_executors\x18\xa4\x03 \x03(\v2\x19.agora.v1.RunningExecutorR\x10runningExecutors\"\xf1\x01\n" +
 	"\x0fAgentRegistered\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +
 	"\x18heartbeat_interval_nanos\x18\x03 \x01(\x03R\x16heartbeatIntervalNanos\x12\"\n" +
-	"\freregistered\x18\x04 \x01(\bR\freregistered\"y\n" +
+	"\freregistered\x18\x04 \x01(\bR\freregistered\x12$\n" +
+	"\rtakes_batches\x18\xa0\x06 \x01(\bR\ftakesBatches\"y\n" +
 	"\n" +
 	"AgentDrain\x12\x1a\n" +
 	"\bdraining\x18\x01 \x01(\bR\bdraining\x12,\n" +

@@ -172,10 +172,15 @@ type agent struct {
 	// flushUpdates sends them (sendArmed) as one message.
 	sending   []*messages.StatusUpdate
 	sendArmed bool
-	sys       *actor.ActorSystem
-	self      *actor.PID
-	bg        *background
-	disk      *disk
+	// masterBatches: the master this agent registered with takes
+	// StatusUpdates (AgentRegistered.takes_batches); until one says so, and
+	// after a new master is detected, updates go one by one, which a master
+	// of any version takes.
+	masterBatches bool
+	sys           *actor.ActorSystem
+	self          *actor.PID
+	bg            *background
+	disk          *disk
 	// removing: sandboxes being garbage-collected, with the tasks waiting
 	// to start in them.
 	removing map[string][]func(actor.Context)
@@ -224,6 +229,9 @@ func Props(cfg Config) *actor.Props {
 		a := &agent{cfg: cfg, info: proto.Clone(cfg.Info).(*messages.AgentInfo), behavior: actor.NewBehavior(), retryBound: 2 * cfg.BackoffInitial,
 			tasks: map[taskKey]*taskRun{}, executors: map[executorKey]*executorRun{}, updates: newUpdateQueues(cfg.StatusRetry, cfg.StatusRetryMax),
 			bg: newBackground(), disk: newDisk(), removing: map[string][]func(actor.Context){}}
+		// This agent takes RunTasks and StatusUpdateAcknowledgements; a
+		// master batches only for agents that say so.
+		a.info.TakesBatches = true
 		session := make([]byte, 8)
 		_, _ = crand.Read(session)
 		a.session = hex.EncodeToString(session)
@@ -324,6 +332,7 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 			return true
 		}
 		a.cfg.Master = m.Master
+		a.masterBatches = false
 		if a.recovering > 0 {
 			return true // registers once recovery is over
 		}
@@ -576,6 +585,7 @@ func (a *agent) becomeRegistered(ctx actor.Context, msg *messages.AgentRegistere
 	if a.interval <= 0 {
 		a.interval = 5 * time.Second
 	}
+	a.masterBatches = msg.TakesBatches
 	a.gen++
 	a.unacked = 0
 	a.behavior.Become(a.registered)

@@ -409,8 +409,12 @@ func (a *agent) handleFlushUpdates(ctx actor.Context) {
 	a.sending, a.sendArmed = nil, false
 	switch {
 	case a.cfg.Master == nil || len(ups) == 0:
-	case len(ups) == 1:
-		ctx.Request(a.cfg.Master, ups[0])
+	case len(ups) == 1 || !a.masterBatches:
+		// One by one to a master that has not said it takes StatusUpdates
+		// (an older version, mid-upgrade).
+		for _, up := range ups {
+			ctx.Request(a.cfg.Master, up)
+		}
 	default:
 		ctx.Request(a.cfg.Master, &messages.StatusUpdates{Updates: ups})
 	}

@@ -32,23 +32,15 @@ type outbox struct {
 // flushOutbox: the master's turn to send what it holds.
 type flushOutbox struct{}
 
-// batched reports the messages the outbox holds back to batch them.
-func batched(msg proto.Message) bool {
-	switch msg.(type) {
-	case *messages.RunTask, *messages.StatusUpdateAcknowledgement:
-		return true
-	}
-	return false
-}
-
 // send sends msg to `to`, or holds it (see outbox); batch says the core
-// marked it for batching (a status update to a framework that takes them).
+// marked it for batching (a RunTask or an acknowledgement to an agent that
+// takes batches, a status update to a framework that takes them).
 func (m *master) send(ctx actor.Context, to core.Endpoint, msg proto.Message, batch bool) {
 	if q, held := m.out.held[to]; held {
 		m.out.held[to] = append(q, msg)
 		return
 	}
-	if !batch && !batched(msg) {
+	if !batch {
 		if admit(m.cfg.Fence) {
 			ctx.Send(m.pid(to), msg)
 		}

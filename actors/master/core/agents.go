@@ -153,6 +153,7 @@ func (c *Core) answerRegistration(a *agentRecord, reregistered bool, now time.Ti
 		Master:                 c.cfg.Info,
 		HeartbeatIntervalNanos: int64(interval),
 		Reregistered:           reregistered,
+		TakesBatches:           true,
 	})
 }
 

@@ -332,6 +332,15 @@ func (c *Core) send(to Endpoint, msg proto.Message) {
 	}
 }
 
+// sendAgent sends an agent a RunTask or a StatusUpdateAcknowledgement,
+// marked for batching when the agent said it takes batches (an agent of an
+// older version, mid-upgrade, gets them one by one).
+func (c *Core) sendAgent(a *agentRecord, msg proto.Message) {
+	if !a.endpoint.IsZero() {
+		c.out = append(c.out, Send{To: a.endpoint, Msg: msg, Batch: a.info.GetTakesBatches()})
+	}
+}
+
 // sendUpdate sends a framework a status update, marked for batching when
 // the framework takes batches.
 func (c *Core) sendUpdate(f *frameworkRecord, msg *messages.StatusUpdate) {

@@ -55,7 +55,7 @@ func (c *Core) launch(f *frameworkRecord, a *agentRecord, role string, t *messag
 	}
 	pools.take(t, fit, launching)
 	_, run := c.place(f, a, role, t, fit, now)
-	c.send(a.endpoint, run)
+	c.sendAgent(a, run)
 	return true
 }
 

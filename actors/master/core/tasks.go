@@ -121,9 +121,14 @@ func (c *Core) ackForFramework(agent Endpoint, msg *messages.StatusUpdate) {
 	if len(msg.GetStatus().GetUuid()) == 0 {
 		return
 	}
-	c.send(agent, &messages.StatusUpdateAcknowledgement{
+	ack := &messages.StatusUpdateAcknowledgement{
 		FrameworkId: msg.FrameworkId, AgentId: msg.Status.AgentId, TaskId: msg.Status.TaskId, Uuid: msg.Status.Uuid, MasterEpoch: c.epoch(),
-	})
+	}
+	if a, ok := c.books.agents[msg.GetStatus().GetAgentId().GetValue()]; ok && a.endpoint == agent {
+		c.sendAgent(a, ack)
+		return
+	}
+	c.send(agent, ack)
 }
 
 // Acknowledge is a scheduler confirming a status update; it goes on to the
@@ -142,7 +147,7 @@ func (c *Core) Acknowledge(p Peer, msg *messages.Acknowledge, now time.Time) Rea
 		c.reject(p.Endpoint, messages.Error_INVALID_ARGUMENT, "acknowledgement names unknown agent "+msg.GetAgentId().GetValue(), msg)
 		return c.ready()
 	}
-	c.send(a.endpoint, &messages.StatusUpdateAcknowledgement{
+	c.sendAgent(a, &messages.StatusUpdateAcknowledgement{
 		FrameworkId: msg.FrameworkId, AgentId: msg.AgentId, TaskId: msg.TaskId, Uuid: msg.Uuid, MasterEpoch: c.epoch(),
 	})
 	return c.ready()
