@@ -525,8 +525,12 @@ type FrameworkSubscribed struct {
 	FrameworkId            *FrameworkID           `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
 	Master                 *MasterInfo            `protobuf:"bytes,2,opt,name=master,proto3" json:"master,omitempty"`
 	HeartbeatIntervalNanos int64                  `protobuf:"varint,3,opt,name=heartbeat_interval_nanos,json=heartbeatIntervalNanos,proto3" json:"heartbeat_interval_nanos,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// takes_batches: the master takes Acknowledgements (several in one
+	// message); the SDK batches its acknowledgements only for a master that
+	// says so, so a framework upgraded before the masters keeps working.
+	TakesBatches  bool `protobuf:"varint,801,opt,name=takes_batches,json=takesBatches,proto3" json:"takes_batches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FrameworkSubscribed) Reset() {
@@ -578,6 +582,13 @@ func (x *FrameworkSubscribed) GetHeartbeatIntervalNanos() int64 {
 		return x.HeartbeatIntervalNanos
 	}
 	return 0
+}
+
+func (x *FrameworkSubscribed) GetTakesBatches() bool {
+	if x != nil {
+		return x.TakesBatches
+	}
+	return false
 }
 
 // FrameworkHeartbeat is sent by the master to a subscribed scheduler so it
@@ -3749,11 +3760,12 @@ const file_messages_framework_proto_rawDesc = "" +
 	".actor.PIDR\x03pid\x12!\n" +
 	"\fmaster_epoch\x18\x03 \x01(\x04R\vmasterEpoch\x12\x18\n" +
 	"\asession\x18\x04 \x01(\tR\asession\x12*\n" +
-	"\x10suppressed_roles\x18\xee\x05 \x03(\tR\x0fsuppressedRoles\"\xb7\x01\n" +
+	"\x10suppressed_roles\x18\xee\x05 \x03(\tR\x0fsuppressedRoles\"\xdd\x01\n" +
 	"\x13FrameworkSubscribed\x128\n" +
 	"\fframework_id\x18\x01 \x01(\v2\x15.agora.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +
-	"\x18heartbeat_interval_nanos\x18\x03 \x01(\x03R\x16heartbeatIntervalNanos\"7\n" +
+	"\x18heartbeat_interval_nanos\x18\x03 \x01(\x03R\x16heartbeatIntervalNanos\x12$\n" +
+	"\rtakes_batches\x18\xa1\x06 \x01(\bR\ftakesBatches\"7\n" +
 	"\x12FrameworkHeartbeat\x12!\n" +
 	"\fmaster_epoch\x18\x01 \x01(\x04R\vmasterEpoch\"\xa6\x03\n" +
 	"\x05Offer\x12!\n" +

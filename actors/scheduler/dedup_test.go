@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -64,21 +65,32 @@ func TestRepeatedStatusUpdateDeliveredOnce(t *testing.T) {
 // A StatusUpdates batch (the master forwards those of one turn together to a
 // framework declaring STATUS_UPDATE_BATCHES, as the SDK does) is delivered
 // update by update, a repeat inside it only acknowledged, and every update
-// acknowledged.
+// acknowledged: in one Acknowledgements to a master that said it takes
+// them, one by one to a master that did not (an older version).
 func TestStatusUpdatesBatchDeliveredOneByOne(t *testing.T) {
+	for _, masterBatches := range []bool{true, false} {
+		t.Run(fmt.Sprintf("master takes batches %v", masterBatches), func(t *testing.T) {
+			statusUpdatesBatch(t, masterBatches)
+		})
+	}
+}
+
+func statusUpdatesBatch(t *testing.T, masterBatches bool) {
 	sys := actor.NewActorSystem()
 	defer sys.Shutdown()
 	acks := make(chan *messages.Acknowledge, 8)
 	subscribed := make(chan struct{})
 	declared := make(chan bool, 1)
+	batches := make(chan int, 8) // the size of each Acknowledgements
 	master := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *messages.SubscribeFramework:
 			declared <- slices.Contains(m.Info.Capabilities, messages.Capability_STATUS_UPDATE_BATCHES)
-			ctx.Send(m.Pid, &messages.FrameworkSubscribed{FrameworkId: &messages.FrameworkID{Value: "f1"}, Master: &messages.MasterInfo{Epoch: 1}})
+			ctx.Send(m.Pid, &messages.FrameworkSubscribed{FrameworkId: &messages.FrameworkID{Value: "f1"}, Master: &messages.MasterInfo{Epoch: 1}, TakesBatches: masterBatches})
 		case *messages.Acknowledge:
 			acks <- m
 		case *messages.Acknowledgements:
+			batches <- len(m.Acks)
 			for _, a := range m.Acks {
 				acks <- a
 			}
@@ -115,6 +127,13 @@ func TestStatusUpdatesBatchDeliveredOneByOne(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"u1", "u2", "u1"}) {
 		t.Errorf("acknowledgements %v, want u1, u2, u1 (each update, in order)", got)
+	}
+	var sizes []int
+	for len(batches) > 0 {
+		sizes = append(sizes, <-batches)
+	}
+	if want := map[bool][]int{true: {3}, false: nil}[masterBatches]; !slices.Equal(sizes, want) {
+		t.Errorf("Acknowledgements of sizes %v, want %v (the master takes batches: %v)", sizes, want, masterBatches)
 	}
 	var delivered []string
 	for len(seen) > 0 {

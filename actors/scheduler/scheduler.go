@@ -165,18 +165,23 @@ type schedulerActor struct {
 	// acks are held until a queued flushAcks sends them (acking) as one
 	// Acknowledgements: the updates of a flood are acknowledged in a
 	// message per mailbox turn, not one each.
-	acks       []*messages.Acknowledge
-	acking     bool
-	log        *slog.Logger
-	info       *messages.FrameworkInfo
-	subscribed bool
-	gen        uint64
-	epoch      uint64
-	backoff    *backoff.ExponentialBackOff
-	sys        *actor.ActorSystem
-	self       *actor.PID
-	seen       uuidSet // status updates already delivered
-	session    string  // this scheduler process, for the master to spot retries
+	acks   []*messages.Acknowledge
+	acking bool
+	// masterBatches: the master this scheduler subscribed with takes
+	// Acknowledgements (FrameworkSubscribed.takes_batches); until one says
+	// so, acknowledgements go one by one, which a master of any version
+	// takes.
+	masterBatches bool
+	log           *slog.Logger
+	info          *messages.FrameworkInfo
+	subscribed    bool
+	gen           uint64
+	epoch         uint64
+	backoff       *backoff.ExponentialBackOff
+	sys           *actor.ActorSystem
+	self          *actor.PID
+	seen          uuidSet // status updates already delivered
+	session       string  // this scheduler process, for the master to spot retries
 	// suppressed are the roles suppressed (Driver.Suppress) and not revived
 	// since; with Config.KeepSuppressed every subscription names them.
 	suppressed map[string]bool
@@ -284,6 +289,7 @@ func (s *schedulerActor) Receive(ctx actor.Context) {
 		s.attempts = 0
 		s.info.Id = m.FrameworkId
 		s.log.Info("framework subscribed", "framework_id", m.FrameworkId.GetValue())
+		s.masterBatches = m.TakesBatches
 		s.watchMaster(ctx, m.HeartbeatIntervalNanos)
 		s.deliver(ctx, m)
 	case *messages.Offers, *messages.RescindOffer, *messages.AgentLost:
@@ -407,6 +413,7 @@ func (s *schedulerActor) masterDetected(ctx actor.Context, m MasterDetected) {
 	}
 	s.log.Info("a new leading master was detected; subscribing again", "master", m.Master.String(), "epoch", m.Epoch)
 	s.cfg.Master = m.Master
+	s.masterBatches = false // until the new master says it takes them
 	if s.subscribed {
 		s.disconnected(ctx, "a new leading master was detected: "+m.Master.Address)
 		return
@@ -773,10 +780,13 @@ func (s *schedulerActor) flushAcks(ctx actor.Context) {
 	acks := s.acks
 	s.acks, s.acking = nil, false
 	d := &Driver{s: s, ctx: ctx}
-	switch len(acks) {
-	case 0:
-	case 1:
-		d.call(acks[0])
+	switch {
+	case len(acks) == 1 || !s.masterBatches:
+		// One by one to a master that has not said it takes them (an
+		// older version, mid-upgrade).
+		for _, a := range acks {
+			d.call(a)
+		}
 	default:
 		d.call(&messages.Acknowledgements{Acks: acks})
 	}

@@ -62,7 +62,7 @@ func (c *Core) Subscribe(p Peer, msg *messages.SubscribeFramework, now time.Time
 	if p.authenticated() && f.info.Principal == "" {
 		f.info.Principal = p.Principal // a copy the books own
 	}
-	subscribed := &messages.FrameworkSubscribed{FrameworkId: f.info.Id, Master: c.cfg.Info, HeartbeatIntervalNanos: int64(c.cfg.FrameworkHeartbeat)}
+	subscribed := &messages.FrameworkSubscribed{FrameworkId: f.info.Id, Master: c.cfg.Info, HeartbeatIntervalNanos: int64(c.cfg.FrameworkHeartbeat), TakesBatches: true}
 	if known && f.connected && f.conn == to {
 		// The same scheduler again: its retry crossed our answer (it
 		// retries until it hears one). Answer again; its offers stand,
