@@ -483,18 +483,28 @@ func (a *agent) registering(ctx actor.Context) {
 	case *messages.Error:
 		a.log.Error("master refused registration; retrying with backoff", "code", msg.Code.String(), "err", msg.Message)
 	case *messages.RunTask, *messages.RunTaskGroup, *messages.KillTask:
-		if a.savingID != "" {
-			// The master admitted us and already acts on it; we act once
-			// our ID is on disk.
-			a.early = append(a.early, msg)
-			return
+		a.keepEarly(msg)
+	case *messages.RunTasks:
+		// A batch is its tasks: each kept for when the ID is on disk.
+		for _, t := range msg.Tasks {
+			a.keepEarly(t)
 		}
-		a.refuseUnregistered(msg)
 	default:
 		if !a.handleCommon(ctx, msg) {
 			a.ignore(msg)
 		}
 	}
+}
+
+// keepEarly keeps a request of the master that admitted the agent while its
+// ID is being persisted (the master already acts on its answer; the agent
+// acts once the ID is on disk), and drops one that came before any answer.
+func (a *agent) keepEarly(msg any) {
+	if a.savingID != "" {
+		a.early = append(a.early, msg)
+		return
+	}
+	a.refuseUnregistered(msg)
 }
 
 func (a *agent) sendRegistration(ctx actor.Context) {

@@ -119,6 +119,13 @@ func TestAgentActsAsRegisteredOnlyOnceItsIDIsOnDisk(t *testing.T) {
 		Task: &messages.TaskInfo{Name: "t", TaskId: &messages.TaskID{Value: "t"}, Command: &messages.CommandInfo{Value: "true"},
 			Resources: []*messages.Resource{{Name: "cpus", Scalar: 0.5}}},
 	})
+	// And a batch (what a master sends an agent that takes batches): kept
+	// task by task too.
+	sys.Root.Send(pid, &messages.RunTasks{Tasks: []*messages.RunTask{{
+		Framework: &messages.FrameworkInfo{Id: &messages.FrameworkID{Value: "fw"}, Name: "fw"}, Role: "r", MasterEpoch: 1,
+		Task: &messages.TaskInfo{Name: "t2", TaskId: &messages.TaskID{Value: "t2"}, Command: &messages.CommandInfo{Value: "true"},
+			Resources: []*messages.Resource{{Name: "cpus", Scalar: 0.25}}},
+	}}})
 	// The registration retry fires after the task is in the agent's
 	// mailbox; once the agent sends it, it has handled the task.
 	clock.Advance(2 * time.Second)
@@ -147,14 +154,15 @@ func TestAgentActsAsRegisteredOnlyOnceItsIDIsOnDisk(t *testing.T) {
 	case <-time.After(testkit.WaitTimeout):
 		t.Fatal("the agent never registered once its ID was on disk")
 	}
-	for {
+	running := map[string]bool{}
+	for len(running) < 2 {
 		select {
 		case m := <-sent:
 			if u, ok := m.msg.(*messages.StatusUpdate); ok && u.Status.State == messages.TaskState_TASK_RUNNING {
-				return // the early task ran
+				running[u.Status.TaskId.GetValue()] = true // an early task ran
 			}
 		case <-time.After(testkit.WaitTimeout):
-			t.Fatal("the task the master sent while the ID was being written never ran")
+			t.Fatalf("of the tasks the master sent while the ID was being written (t alone, t2 in a RunTasks), only %v ran", running)
 		}
 	}
 }
