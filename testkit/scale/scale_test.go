@@ -156,7 +156,8 @@ func TestTCPScaleSmall(t *testing.T) {
 //	(frameworks suppress offers once their queue is launched),
 //	AGORA_SCALE_FIRST_OFFERS (frameworks subscribing one at a time to the
 //	idle cluster, 200 by default; -1 for none), AGORA_SCALE_ECHO_ROUNDS
-//	(5 by default), AGORA_SCALE_BIN.
+//	(5 by default), AGORA_SCALE_ECHO_MESSAGES (round trips of all rounds
+//	together; -1 for no echo), AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
@@ -172,7 +173,8 @@ func BenchmarkTCPScale(b *testing.B) {
 		Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
 		SuppressIdle:      os.Getenv("AGORA_SCALE_SUPPRESS") != "",
 		FirstOfferSamples: num("AGORA_SCALE_FIRST_OFFERS"), EchoRounds: num("AGORA_SCALE_ECHO_ROUNDS"),
-		Logf: b.Logf, Timeout: 10 * time.Minute,
+		EchoMessages: num("AGORA_SCALE_ECHO_MESSAGES"),
+		Logf:         b.Logf, Timeout: 10 * time.Minute,
 	}
 	if f, ok := os.LookupEnv("AGORA_SCALE_FAILOVERS"); !ok || f != "0" {
 		cfg.Consul, cfg.Failovers = consultest.Start(b), num("AGORA_SCALE_FAILOVERS")
