@@ -96,8 +96,8 @@ func TestStateGzipAndETag(t *testing.T) {
 		t.Fatalf("GET /state without Accept-Encoding: %s, Content-Encoding %q, body %d B (want the JSON, %d B)",
 			plain.Status, plain.Header.Get("Content-Encoding"), len(body), len(snap.JSON()))
 	}
-	// The JSON /state always gave: protojson, proto names, indented.
-	if want, _ := (protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Indent: "  "}).Marshal(snap.State); !bytes.Equal(body, want) {
+	// protojson, proto names, every field, on one line.
+	if want, _ := (protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}).Marshal(snap.State); !bytes.Equal(body, want) {
 		t.Fatal("/state's JSON is not protojson's rendering of the snapshot")
 	}
 	zipped, zbody := rawGet(t, srv.URL+"/state", "Accept-Encoding", "gzip, deflate, br")
@@ -236,9 +236,9 @@ func TestServingWhileTheNewestEncodes(t *testing.T) {
 	if first != pub.Latest() || !first.isEncoded(false) {
 		t.Fatal("the first snapshot is not served encoded")
 	}
-	pub.publish(stateOf(700, 2)) // about 1.3 MB of JSON
+	pub.publish(stateOf(1500, 2)) // about 1.7 MB of JSON
 	if got := pub.Serving(false); got != pub.Latest() {
-		t.Fatal("after a small snapshot, the reader did not get the newest")
+		t.Fatal("after a snapshot of 1,500 agents, the reader did not get the newest")
 	}
 	pub.publish(stateOf(5000, 3))
 	newest := pub.Latest()
