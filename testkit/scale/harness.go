@@ -74,6 +74,15 @@ type Config struct {
 
 	Pollers int           // concurrent /state pollers [20]
 	PollFor time.Duration // how long they poll [10 s]
+	// PollEvery, if set, makes each poller poll once per PollEvery (a
+	// dashboard's refresh), the pollers' schedules spread evenly over
+	// it, instead of back to back. Back to back, 20 pollers' latency is
+	// 20 / the answers per second the machine can make and read (a
+	// closed loop measures throughput); at an interval it is one
+	// answer's time under that load. Each poll's latency then runs from
+	// its scheduled time, so a poll that starts late because the
+	// previous one was slow counts its wait (no coordinated omission).
+	PollEvery time.Duration
 	// PollIdentity makes the pollers refuse compression (no
 	// Accept-Encoding: gzip), as a client that cannot decompress; by
 	// default they ask for gzip and decompress as Go's client does.
@@ -370,7 +379,7 @@ func Run(cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 	rep.MasterCPUPoll = after.cpu - before.cpu
-	rep.PollFor = cfg.PollFor
+	rep.PollFor, rep.PollEvery = cfg.PollFor, cfg.PollEvery
 	rep.StatePolls = len(polls)
 	rep.StateBytes, rep.StateGzip, rep.StateNotModified = ps.size, ps.gzip, ps.notModified
 	rep.StateWireBytes = ps.wire
@@ -528,13 +537,15 @@ func (r *run) poll(addr string) (polled, error) {
 	}
 	cpu0, _ := processCPU()
 	var wg sync.WaitGroup
-	for range r.cfg.Pollers {
+	begin := time.Now()
+	for i := range r.cfg.Pollers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine, heads []time.Duration
 			var gz, nm int
 			var etag string
+			next := begin.Add(r.cfg.PollEvery * time.Duration(i) / time.Duration(r.cfg.Pollers))
 			for ctx.Err() == nil {
 				req, err := http.NewRequest("GET", url, nil)
 				if err != nil {
@@ -545,6 +556,17 @@ func (r *run) poll(addr string) (polled, error) {
 					req.Header.Set("If-None-Match", etag)
 				}
 				start := time.Now()
+				if r.cfg.PollEvery > 0 {
+					if wait := time.Until(next); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+							continue
+						}
+					}
+					start = next
+					next = next.Add(r.cfg.PollEvery)
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					fail(err)

@@ -54,6 +54,7 @@ type Report struct {
 	// answers (sent to acknowledged, at the agents) meanwhile.
 	Pollers                int
 	PollFor                time.Duration
+	PollEvery              time.Duration // 0: back to back
 	StatePolls, StateBytes int
 	// StateGzip answers came gzip-compressed, StateNotModified were 304
 	// (pollers sending If-None-Match); StateWireBytes the pollers read
@@ -139,8 +140,12 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  master RSS                      %.1f MiB idle, %.1f MiB with the agents: %.1f KiB per agent\n",
 		float64(r.MasterRSSBase)/(1<<20), float64(r.MasterRSS)/(1<<20), r.RSSPerAgent()/1024)
 	fmt.Fprintf(w, "  master socket bytes per task    %.0f B (%d B read+written during the task phase)\n", float64(r.MasterIOBytes)/float64(r.Tasks), r.MasterIOBytes)
-	fmt.Fprintf(w, "  /state, %d pollers for %v     p50 %s, p99 %s, max %s (%d polls of %d B; master CPU %v)\n",
-		r.Pollers, r.PollFor, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
+	pace := "back to back"
+	if r.PollEvery > 0 {
+		pace = "each every " + r.PollEvery.String()
+	}
+	fmt.Fprintf(w, "  /state, %d pollers for %v (%s)     p50 %s, p99 %s, max %s (%d polls of %d B; master CPU %v)\n",
+		r.Pollers, r.PollFor, pace, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
 	if r.StatePolls > 0 {
 		fmt.Fprintf(w, "    to the answer's headers p50 %s, p99 %s (the master's part, without the body's transfer and decoding)\n",
 			ms(r.StateHeadersP50), ms(r.StateHeadersP99))

@@ -145,7 +145,9 @@ func TestTCPScaleSmall(t *testing.T) {
 //
 //	AGORA_SCALE_AGENTS, AGORA_SCALE_AGENT_HOSTS, AGORA_SCALE_FRAMEWORKS,
 //	AGORA_SCALE_FRAMEWORK_HOSTS, AGORA_SCALE_TASKS (per framework),
-//	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_INSECURE=1
+//	AGORA_SCALE_POLL (how long /state is polled), AGORA_SCALE_POLL_EVERY
+//	(each poller once per this, e.g. 1s, as a dashboard; back to back by
+//	default), AGORA_SCALE_INSECURE=1
 //	(plaintext; mutual TLS by default), AGORA_SCALE_POLL_IDENTITY=1 (the
 //	pollers refuse gzip), AGORA_SCALE_POLL_ETAG=1 (they send If-None-Match), AGORA_SCALE_FAILOVERS (leader
 //	SIGKILLs of the rebuild phase, 1 by default; 0: one master, no Consul,
@@ -166,10 +168,11 @@ func BenchmarkTCPScale(b *testing.B) {
 	}
 	num := func(name string) int { n, _ := strconv.Atoi(os.Getenv(name)); return n }
 	poll, _ := time.ParseDuration(os.Getenv("AGORA_SCALE_POLL"))
+	pollEvery, _ := time.ParseDuration(os.Getenv("AGORA_SCALE_POLL_EVERY"))
 	cfg := scale.Config{
 		Agora: agoraBin, Agents: num("AGORA_SCALE_AGENTS"), AgentHosts: num("AGORA_SCALE_AGENT_HOSTS"),
 		Frameworks: num("AGORA_SCALE_FRAMEWORKS"), FrameworkHosts: num("AGORA_SCALE_FRAMEWORK_HOSTS"), Tasks: num("AGORA_SCALE_TASKS"),
-		PollFor: poll, PollIdentity: os.Getenv("AGORA_SCALE_POLL_IDENTITY") != "", PollETag: os.Getenv("AGORA_SCALE_POLL_ETAG") != "",
+		PollFor: poll, PollEvery: pollEvery, PollIdentity: os.Getenv("AGORA_SCALE_POLL_IDENTITY") != "", PollETag: os.Getenv("AGORA_SCALE_POLL_ETAG") != "",
 		Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
 		SuppressIdle:      os.Getenv("AGORA_SCALE_SUPPRESS") != "",
 		FirstOfferSamples: num("AGORA_SCALE_FIRST_OFFERS"), EchoRounds: num("AGORA_SCALE_ECHO_ROUNDS"),
