@@ -26,14 +26,6 @@ const MaxStateStreams = 1024
 // and the server's write deadline see it alive.
 const streamKeepalive = 15 * time.Second
 
-// compactJSON is the snapshot as one line of JSON, for an SSE data field.
-func (s *Snapshot) compactJSON() []byte {
-	s.compactOnce.Do(func() {
-		s.compact, _ = streamJSON.Marshal(s.State)
-	})
-	return s.compact
-}
-
 func serveStateEvents(pub *Publisher, access *HTTPAccess, streams *atomic.Int64) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !access.allows(w, r, acl.ViewState) {
@@ -65,7 +57,7 @@ func serveStateEvents(pub *Publisher, access *HTTPAccess, streams *atomic.Int64)
 			_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
 			if snap := pub.Latest(); snap != nil && snap != sent {
 				sent = snap
-				if _, err := fmt.Fprintf(w, "event: state\nid: %d\ndata: %s\n\n", snap.State.SnapshotUnixNano, snap.compactJSON()); err != nil {
+				if _, err := fmt.Fprintf(w, "event: state\nid: %d\ndata: %s\n\n", snap.State.SnapshotUnixNano, snap.JSON()); err != nil {
 					return
 				}
 			}
@@ -135,6 +127,6 @@ func (h *historySent) send(w io.Writer, v *historyView) error {
 	return err
 }
 
-// streamJSON renders the stream's events on one line, as protojson names
-// the fields of /state.
+// streamJSON renders /state and the stream's events on one line, with
+// protojson's proto field names and every field.
 var streamJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}

@@ -163,5 +163,5 @@ func BenchmarkStateStream20Subscribers(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(len(pub.Latest().compactJSON())), "snapshot-bytes")
+	b.ReportMetric(float64(len(pub.Latest().JSON())), "snapshot-bytes")
 }
