@@ -2,7 +2,6 @@ package master
 
 import (
 	"bytes"
-	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -24,11 +23,15 @@ type Snapshot struct {
 	State *messages.MasterState
 	// seq tells this snapshot from every other of this process (the
 	// ETag's number); 0 for a snapshot not published by a Publisher.
-	seq      uint64
-	jsonOnce sync.Once
-	json     []byte
-	gzipOnce sync.Once
-	gzip     []byte
+	seq uint64
+	// superseded is when a newer snapshot was published (unix
+	// nanoseconds; 0 while it is the newest): how stale Serving's
+	// answer may be counts from it.
+	superseded atomic.Int64
+	jsonOnce   sync.Once
+	json       []byte
+	gzipOnce   sync.Once
+	gzip       []byte
 	// jsonDone and gzipDone are set once json and gzip are (read
 	// without waiting for the Once).
 	jsonDone, gzipDone atomic.Bool
@@ -122,43 +125,52 @@ type Publisher struct {
 	encoded    [2]atomic.Pointer[Snapshot]
 	encoding   atomic.Bool
 	encodedSig signal
-	// waitFor is how long a reader waits for a slow encoding
-	// [encodingWait]; tests shorten it.
-	waitFor time.Duration
+	// restUntil is when the next encoding of a large snapshot may start
+	// (unix nanoseconds): see Serving.
+	restUntil atomic.Int64
 }
 
-// Large snapshots and how long a reader waits for one's encoding: see
-// Serving.
+// Large snapshots: see Serving. A large snapshot's encoding rests for
+// encodingRest times its duration before the next starts, and a large
+// snapshot is served for at most staleFor after a newer one was
+// published.
 const (
 	bigJSON      = 1 << 20
-	encodingWait = 20 * time.Millisecond
+	encodingRest = 4
+	staleFor     = 5 * time.Second
 )
 
 // Serving returns the snapshot a plain read (no long poll) is answered
 // with, encoded as asked (gzip or the JSON): the newest, encoded now if it
-// is not yet. Only where snapshots are large (the newest rendered JSON
-// is over bigJSON, 1 MiB: about 900 agents; at 10,000 agents it is 6-11 MB
-// and takes 0.1-0.2 s of CPU to render) does a reader wait at most
-// encodingWait for it, and then get the newest snapshot already encoded
-// instead: readers that each waited for the render would all be that late
-// every time the state changed, for a snapshot a few hundred milliseconds
-// newer. The rule is by size, not by time, so that it does not depend on
-// how loaded the machine is: small clusters (and tests) always get the
-// newest snapshot. Encodings run
-// one at a time, on a goroutine of their own, and only for snapshots that
-// are read: a burst of snapshots costs at most one core, and never more
-// encodings than reads. Nil before the first snapshot.
+// is not yet. Small clusters (and tests) always get the newest.
 //
-// Encodings are held for at most three snapshots: the newest with its
-// JSON rendered, the newest compressed (the same one unless readers of
-// the JSON alone came since) and the one being encoded.
+// Where snapshots are large (the newest rendered JSON is over bigJSON,
+// 1 MiB: about 900 agents; at 10,000 agents it is 6-11 MB and takes
+// 0.1-0.2 s of CPU to render and compress), a reader does not wait for
+// the newest snapshot's encoding: it gets the newest one already encoded,
+// unless a newer one was published staleFor ago, and the newest is encoded
+// in the background. Readers that each waited for the render would all be
+// that late every time the state changed, for a snapshot a few hundred
+// milliseconds newer. After each such encoding the next one rests for
+// encodingRest times as long, so that polled state costs the master's
+// machine at most a fifth of a core however many read it (back-to-back
+// renders of a busy 10,000-agent cluster took a whole core): the answer is
+// about a second behind there, and never more than staleFor. A reader
+// whose newest encoded snapshot was superseded longer ago (nobody read
+// for a while) waits for the newest. The rule is by size, not by time, so that it does not
+// depend on how loaded the machine is.
+//
+// Encodings run one at a time, on a goroutine of their own, and only for
+// snapshots that are read: never more encodings than reads. Nil before
+// the first snapshot. Encodings are held for at most three snapshots: the
+// newest with its JSON rendered, the newest compressed (the same one
+// unless readers of the JSON alone came since) and the one being encoded.
 func (p *Publisher) Serving(gz bool) *Snapshot {
 	k := 0
 	if gz {
 		k = 1
 	}
 	slot := &p.encoded[k]
-	var timeout <-chan time.Time
 	for {
 		done := p.encodedSig.wait()
 		latest := p.Latest()
@@ -168,23 +180,36 @@ func (p *Publisher) Serving(gz bool) *Snapshot {
 		// Checked at every turn: a reader that came before any snapshot
 		// was encoded waits for the first encoding, and not for the ones
 		// of the snapshots published meanwhile.
-		if prev := p.encoded[0].Load(); timeout == nil && slot.Load() != nil && len(prev.JSON()) >= bigJSON {
-			t := time.NewTimer(cmp.Or(p.waitFor, encodingWait))
-			defer t.Stop()
-			timeout = t.C
-		}
+		served := slot.Load()
+		stale := served != nil && len(p.encoded[0].Load().JSON()) >= bigJSON &&
+			time.Since(time.Unix(0, served.superseded.Load())) < staleFor
 		if p.encoding.CompareAndSwap(false, true) {
-			go func() {
-				p.encodedNow(latest, gz)
+			var rest time.Duration
+			if stale {
+				rest = time.Until(time.Unix(0, p.restUntil.Load()))
+			}
+			encode := func() {
+				s := p.Latest() // the newest when the rest is over
+				start := time.Now()
+				p.encodedNow(s, gz)
+				if took := time.Since(start); len(s.JSON()) >= bigJSON {
+					// At most half of staleFor: a reader that must
+					// not be served stale waits for the rest too.
+					p.restUntil.Store(time.Now().Add(min(encodingRest*took, staleFor/2)).UnixNano())
+				}
 				p.encoding.Store(false)
 				p.encodedSig.fire(func() {})
-			}()
+			}
+			if rest > 0 {
+				time.AfterFunc(rest, encode)
+			} else {
+				go encode()
+			}
 		}
-		select {
-		case <-done:
-		case <-timeout:
-			return slot.Load()
+		if stale {
+			return served
 		}
+		<-done
 	}
 }
 
@@ -224,6 +249,9 @@ func (p *Publisher) Changed() <-chan struct{} { return p.changed.wait() }
 
 func (p *Publisher) publish(st *messages.MasterState) {
 	snap := &Snapshot{State: st, seq: snapSeq.Add(1)}
+	if old := p.cur.Load(); old != nil {
+		old.superseded.Store(time.Now().UnixNano())
+	}
 	p.changed.fire(func() { p.cur.Store(snap) })
 }
 

@@ -227,10 +227,11 @@ func TestSnapshotGzipOnce(t *testing.T) {
 
 // Where encodings are slow, a reader does not wait for the newest
 // snapshot's: it gets the newest encoded one while the newest is encoded
-// once in the background, and the newest once that is done. Where they
-// are fast, a reader always gets the newest.
+// once in the background (after a rest), and the newest once that is
+// done, unless what it would get is older than staleFor. Where they are
+// fast, a reader always gets the newest.
 func TestServingWhileTheNewestEncodes(t *testing.T) {
-	pub := &Publisher{waitFor: time.Nanosecond}
+	pub := &Publisher{}
 	pub.publish(stateOf(3, 1))
 	first := pub.Serving(false)
 	if first != pub.Latest() || !first.isEncoded(false) {
@@ -261,9 +262,19 @@ func TestServingWhileTheNewestEncodes(t *testing.T) {
 	if pub.encoded[0].Load() != newest || pub.encoded[1].Load() != nil {
 		t.Fatal("the newest encoded snapshot is not recorded")
 	}
+	if rest := time.Until(time.Unix(0, pub.restUntil.Load())); pub.restUntil.Load() == 0 || rest > staleFor/2 {
+		t.Fatalf("rest after a large snapshot's encoding: none, or %v, more than half of staleFor", rest)
+	}
+	// An answer superseded more than staleFor ago is not served: the
+	// reader waits for the newest.
+	pub.publish(stateOf(5000, 4))
+	newest.superseded.Store(time.Now().Add(-staleFor).UnixNano())
+	if got := pub.Serving(false); got != pub.Latest() {
+		t.Fatalf("the newest encoded snapshot was superseded %v ago; got snapshot %d, want the newest", staleFor, got.State.SnapshotUnixNano)
+	}
 	// The first gzip reader waits for its compression (none was made
 	// yet), and that is the newest JSON too.
-	pub.publish(stateOf(3, 4))
+	pub.publish(stateOf(3, 5))
 	if got := pub.Serving(true); got != pub.Latest() || pub.encoded[0].Load() != got || pub.encoded[1].Load() != got {
 		t.Fatal("a gzip read of the newest snapshot: not served, or not recorded as the newest JSON and gzip")
 	}
