@@ -135,7 +135,7 @@ type Publisher struct {
 // snapshot is served for at most staleFor after a newer one was
 // published.
 const (
-	bigJSON      = 1 << 20
+	bigJSON      = 256 << 10
 	encodingRest = 4
 	staleFor     = 5 * time.Second
 )
@@ -145,7 +145,7 @@ const (
 // is not yet. Small clusters (and tests) always get the newest.
 //
 // Where snapshots are large (the newest rendered JSON is over bigJSON,
-// 1 MiB: about 900 agents; at 10,000 agents it is 6-11 MB and takes
+// 256 KiB: about 300 agents; at 10,000 agents it is 6-11 MB and takes
 // 0.1-0.2 s of CPU to render and compress), a reader does not wait for
 // the newest snapshot's encoding: it gets the newest one already encoded,
 // unless a newer one was published staleFor ago, and the newest is encoded
