@@ -56,17 +56,18 @@ func offersIn(r Ready) (out []string) {
 	return out
 }
 
-// OfferGrants stops at the first full Offers message, so that the shell
-// sends it while the rest are built; step by step, the effects are
-// Allocated's, in the same order.
+// OfferGrants stops at the first full Offers message (a framework's first
+// of an offering holds 32 offers, the next 256), so that the shell sends
+// it while the rest are built; step by step, the effects are Allocated's,
+// in the same order.
 func TestOfferGrantsStepsAreAllocated(t *testing.T) {
 	whole, msg := offeringCore(t)
 	want := append([]Effect(nil), whole.Allocated(msg, traceT0).Effects...)
 
 	stepped, msg := offeringCore(t)
 	r, more := stepped.OfferGrants(msg, traceT0)
-	if got := offersIn(r); !reflect.DeepEqual(got, []string{"f1:256"}) || !more {
-		t.Fatalf("first step: offers %v, more %v; want [f1:256] and more", got, more)
+	if got := offersIn(r); !reflect.DeepEqual(got, []string{"f1:32"}) || !more {
+		t.Fatalf("first step: offers %v, more %v; want [f1:32] and more", got, more)
 	}
 	got := append([]Effect(nil), r.Effects...)
 	steps := 1
@@ -75,8 +76,8 @@ func TestOfferGrantsStepsAreAllocated(t *testing.T) {
 		got = append(got, r.Effects...)
 		steps++
 	}
-	if steps != 2 {
-		t.Errorf("%d steps; want 2 (one full message, then the rest)", steps)
+	if steps != 4 {
+		t.Errorf("%d steps; want 4 (f1's first 32, f2's first 32, f1's next 256, then the rest)", steps)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("stepped: %d effects; Allocated: %d", len(got), len(want))
@@ -111,8 +112,8 @@ func TestOfferGrantsFinishesAnOfferingLeftUnfinished(t *testing.T) {
 		next, more = c.OfferMore()
 		r.Effects = append(r.Effects, next.Effects...)
 	}
-	if got := offersIn(r); !reflect.DeepEqual(got, []string{"f1:144", "f2:200"}) {
-		t.Errorf("offers after the broken-off step: %v; want [f1:144 f2:200]", got)
+	if got := offersIn(r); !reflect.DeepEqual(got, []string{"f2:32", "f1:256", "f1:112", "f2:168"}) {
+		t.Errorf("offers after the broken-off step: %v; want [f2:32 f1:256 f1:112 f2:168]", got)
 	}
 	if n := len(c.books.offers); n != 600 {
 		t.Errorf("%d offers in the books; want 600", n)

@@ -25,6 +25,11 @@ func (offerTimeout) isTimer() {}
 // below gRPC's limits (one offer is ~200 bytes).
 const offersPerMessage = 256
 
+// firstOffersPerMessage bounds a framework's first Offers message of an
+// offering: the first offers reach it after 32 offers' building,
+// encoding and decoding rather than 256's.
+const firstOffersPerMessage = 32
+
 // Allocated turns the allocator's grants into offers. A grant the books
 // can no longer honour is dropped (the allocator already took it back) or
 // returned. It is OfferGrants and OfferMore in one Ready, for callers that
@@ -41,7 +46,7 @@ func (c *Core) Allocated(msg *messages.Allocated, now time.Time) Ready {
 // message is full (offersPerMessage) and returns what is ready, with more
 // set while grants are left. The shell carries the Ready out and calls
 // OfferMore until more is false, before any other input: a framework
-// offered every agent of a large cluster gets its first 256 offers while
+// offered every agent of a large cluster gets its first 32 offers while
 // the master builds the rest (at 1,000 agents building them all took most
 // of the time from a subscription to its first offer).
 func (c *Core) OfferGrants(msg *messages.Allocated, now time.Time) (r Ready, more bool) {
@@ -70,6 +75,9 @@ type offering struct {
 	expires     time.Time
 	byFramework map[string][]*messages.Offer
 	order       []string // frameworks in the allocator's order
+	// sent holds the frameworks that had an Offers message of this
+	// offering already (their next ones hold offersPerMessage).
+	sent map[string]bool
 }
 
 // startOffering decodes the allocator's grants; false if there is nothing
@@ -87,9 +95,10 @@ func (c *Core) startOffering(msg *messages.Allocated, now time.Time) bool {
 		return false
 	}
 	o := &c.offeringBuf
-	*o = offering{grants: grants, now: now, byFramework: o.byFramework, order: o.order[:0]}
+	*o = offering{grants: grants, now: now, byFramework: o.byFramework, order: o.order[:0], sent: o.sent}
 	if o.byFramework == nil {
 		o.byFramework = make(map[string][]*messages.Offer, 4)
+		o.sent = make(map[string]bool, 4)
 	}
 	if c.cfg.OfferTimeout > 0 {
 		o.expires = now.Add(c.cfg.OfferTimeout)
@@ -154,9 +163,10 @@ func (c *Core) offerSome() (done bool) {
 			o.order = append(o.order, g.FrameworkID)
 		}
 		pending = append(pending, offer)
-		if len(pending) == offersPerMessage {
+		if len(pending) == offersPerMessage || (len(pending) == firstOffersPerMessage && !o.sent[g.FrameworkID]) {
 			c.sendOffers(f, pending, now)
 			o.byFramework[g.FrameworkID] = nil
+			o.sent[g.FrameworkID] = true
 			return false
 		}
 		o.byFramework[g.FrameworkID] = pending
@@ -169,6 +179,7 @@ func (c *Core) offerSome() (done bool) {
 	// The next offering reuses the map and the order, not the offers
 	// (they went out in messages).
 	clear(o.byFramework)
+	clear(o.sent)
 	o.grants = nil
 	c.offering = nil
 	return true
