@@ -268,7 +268,7 @@ func (c *Core) tellAgentLost(id string) {
 // An unknown framework is recorded disconnected, from the FrameworkInfo the
 // agent keeps: its scheduler has its failover timeout to subscribe again.
 func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messages.FrameworkInfo, now time.Time) {
-	infos := newReportedFrameworks(frameworks)
+	infos := newReportIndex(frameworks, frameworkInfoKey)
 	if len(a.tasks) == 0 && len(tasks) > 0 {
 		// A new leader's agent: its task map sized from the report, not
 		// grown task by task (bounded: the report is the network's).
@@ -285,7 +285,7 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			if c.books.removed(fwID) {
 				continue // the agent hears of the removal and kills it
 			}
-			info := infos.get(fwID)
+			info, _ := infos.get(fwID)
 			if info == nil || ValidateFrameworkInfo(info) != nil || info.GetId().GetValue() != fwID {
 				c.log.Warn("agent reports a task of a framework it has no valid FrameworkInfo for; ignoring the task",
 					"agent_id", a.id(), "framework_id", fwID, "task_id", t.GetTaskId().GetValue())
@@ -298,7 +298,8 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 			c.arm(timeout, failoverTimeout{frameworkID: fwID, gen: f.gen})
 			c.log.Info("framework recovered from an agent's re-registration; waiting for its scheduler", "framework_id", fwID, "failover_timeout", timeout)
 		}
-		if p := infos.get(fwID).GetPrincipal(); p != "" && f.info.GetPrincipal() != "" && p != f.info.GetPrincipal() {
+		reported, _ := infos.get(fwID)
+		if p := reported.GetPrincipal(); p != "" && f.info.GetPrincipal() != "" && p != f.info.GetPrincipal() {
 			c.log.Warn("agent reports a task of a framework whose principal differs from the one that holds its ID; ignoring the task",
 				"framework_id", fwID, "task_id", t.GetTaskId().GetValue(), "reported", p, "holder", f.info.GetPrincipal())
 			continue
@@ -336,65 +337,45 @@ func (c *Core) adopt(a *agentRecord, tasks []*messages.Task, frameworks []*messa
 // cost more than scanning so few.
 const shortReport = 16
 
-// reportedFrameworks finds a framework's info in a report.
-type reportedFrameworks struct {
-	list []*messages.FrameworkInfo
-	byID map[string]*messages.FrameworkInfo // past shortReport only
+// reportIndex finds an entry of a report's list by its key: the last
+// the list gives for the key, as a later entry is newer. A short list is
+// scanned; past shortReport a map is built once.
+type reportIndex[K comparable, V any] struct {
+	list  []V
+	key   func(V) K
+	byKey map[K]V // past shortReport only
 }
 
-func newReportedFrameworks(list []*messages.FrameworkInfo) reportedFrameworks {
-	r := reportedFrameworks{list: list}
+func newReportIndex[K comparable, V any](list []V, key func(V) K) reportIndex[K, V] {
+	r := reportIndex[K, V]{list: list, key: key}
 	if len(list) > shortReport {
-		r.byID = make(map[string]*messages.FrameworkInfo, min(len(list), maxTaskMapHint))
-		for _, fi := range list {
-			r.byID[fi.GetId().GetValue()] = fi
+		r.byKey = make(map[K]V, min(len(list), maxTaskMapHint))
+		for _, v := range list {
+			r.byKey[key(v)] = v
 		}
 	}
 	return r
 }
 
-// get is the info of framework id, the last the report lists (nil: none).
-func (r reportedFrameworks) get(id string) *messages.FrameworkInfo {
-	if r.byID != nil {
-		return r.byID[id]
-	}
-	for i := len(r.list) - 1; i >= 0; i-- {
-		if r.list[i].GetId().GetValue() == id {
-			return r.list[i]
-		}
-	}
-	return nil
-}
-
-// reportedTasks finds a task in a report.
-type reportedTasks struct {
-	list  []*messages.Task
-	byKey map[taskKey]*messages.Task // past shortReport only
-}
-
-func newReportedTasks(list []*messages.Task) reportedTasks {
-	r := reportedTasks{list: list}
-	if len(list) > shortReport {
-		r.byKey = make(map[taskKey]*messages.Task, min(len(list), maxTaskMapHint))
-		for _, t := range list {
-			r.byKey[taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}] = t
-		}
-	}
-	return r
-}
-
-// get is the task k, the last the report lists.
-func (r reportedTasks) get(k taskKey) (*messages.Task, bool) {
+// get is the entry for k, the last the report lists; false if none.
+func (r reportIndex[K, V]) get(k K) (V, bool) {
 	if r.byKey != nil {
-		t, ok := r.byKey[k]
-		return t, ok
+		v, ok := r.byKey[k]
+		return v, ok
 	}
 	for i := len(r.list) - 1; i >= 0; i-- {
-		if t := r.list[i]; t.TaskId.GetValue() == k.task && t.FrameworkId.GetValue() == k.framework {
-			return t, true
+		if r.key(r.list[i]) == k {
+			return r.list[i], true
 		}
 	}
-	return nil, false
+	var none V
+	return none, false
+}
+
+func frameworkInfoKey(fi *messages.FrameworkInfo) string { return fi.GetId().GetValue() }
+
+func reportedTaskKey(t *messages.Task) taskKey {
+	return taskKey{t.FrameworkId.GetValue(), t.TaskId.GetValue()}
 }
 
 // useSlab holds what a (re-)registering agent's tasks use, for the
@@ -471,7 +452,7 @@ func (c *Core) markUnreported(a *agentRecord, t *taskRecord, now time.Time) {
 // lost; the allocator gets the agent back with what is in use, its
 // executors' resources included (readmitExecutors).
 func (c *Core) readmit(a *agentRecord, reported []*messages.Task, executors []*messages.RunningExecutor, now time.Time) {
-	seen := newReportedTasks(reported)
+	seen := newReportIndex(reported, reportedTaskKey)
 	used := make([]*messages.AllocatorUse, 0, len(a.tasks))
 	slab := newUseSlab(len(a.tasks))
 	for _, t := range ordered(a.tasks, taskKey.compare) {
