@@ -46,8 +46,11 @@ func runQueue(t *testing.T, s *httpScheduler, command string) {
 			if st := ev.GetUpdate().GetStatus(); st != nil && len(st.Uuid) > 0 {
 				fail(s.send(&sched.Call{Type: sched.Call_ACKNOWLEDGE.Enum(), Acknowledge: &sched.Call_Acknowledge{AgentId: st.AgentId, TaskId: st.TaskId, Uuid: st.Uuid}}))
 			}
-			for i, o := range ev.GetOffers().GetOffers() {
-				if i > 0 || !fits(o, 0.5, 512) {
+			// Every offer that fits is used, as a greedy framework does:
+			// one declined with a filter would keep the role off that
+			// agent for the filter's second, and its share low.
+			for _, o := range ev.GetOffers().GetOffers() {
+				if !fits(o, 0.5, 512) {
 					fail(s.send(&sched.Call{Type: sched.Call_DECLINE.Enum(), Decline: &sched.Call_Decline{OfferIds: []*mesos.OfferID{o.Id},
 						Filters: &mesos.Filters{RefuseSeconds: proto.Float64(1)}}}))
 					continue
