@@ -1130,6 +1130,195 @@ func (x *DeclineCount) GetOffers() uint64 {
 	return 0
 }
 
+// ClusterSummary is the cluster in numbers (GET /state/summary): what a
+// dashboard or a monitor polls. It has no entry per agent or per task, so
+// its size grows with the frameworks and roles alone: at 10,000 agents
+// /state is 11 MB of JSON, which twenty pollers cannot all be sent every
+// few milliseconds, while the summary is a few kilobytes.
+type ClusterSummary struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Master           *MasterInfo            `protobuf:"bytes,1,opt,name=master,proto3" json:"master,omitempty"`
+	Leading          bool                   `protobuf:"varint,2,opt,name=leading,proto3" json:"leading,omitempty"`
+	SnapshotUnixNano int64                  `protobuf:"varint,3,opt,name=snapshot_unix_nano,json=snapshotUnixNano,proto3" json:"snapshot_unix_nano,omitempty"`
+	Agents           *AgentCounts           `protobuf:"bytes,4,opt,name=agents,proto3" json:"agents,omitempty"`
+	// totals: the capacity of reachable agents, what live tasks use, what
+	// outstanding offers hold, and the revocable part of used (the points
+	// of the web UI's charts).
+	Totals *ClusterPoint `protobuf:"bytes,5,opt,name=totals,proto3" json:"totals,omitempty"`
+	// tasks counts the tasks of every framework by state name.
+	Tasks         map[string]uint64 `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Frameworks    []*FrameworkState `protobuf:"bytes,7,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
+	RoleUsage     []*RoleUsage      `protobuf:"bytes,8,rep,name=role_usage,json=roleUsage,proto3" json:"role_usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterSummary) Reset() {
+	*x = ClusterSummary{}
+	mi := &file_messages_state_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterSummary) ProtoMessage() {}
+
+func (x *ClusterSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterSummary.ProtoReflect.Descriptor instead.
+func (*ClusterSummary) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ClusterSummary) GetMaster() *MasterInfo {
+	if x != nil {
+		return x.Master
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetLeading() bool {
+	if x != nil {
+		return x.Leading
+	}
+	return false
+}
+
+func (x *ClusterSummary) GetSnapshotUnixNano() int64 {
+	if x != nil {
+		return x.SnapshotUnixNano
+	}
+	return 0
+}
+
+func (x *ClusterSummary) GetAgents() *AgentCounts {
+	if x != nil {
+		return x.Agents
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetTotals() *ClusterPoint {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetTasks() map[string]uint64 {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetFrameworks() []*FrameworkState {
+	if x != nil {
+		return x.Frameworks
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetRoleUsage() []*RoleUsage {
+	if x != nil {
+		return x.RoleUsage
+	}
+	return nil
+}
+
+// AgentCounts counts the agents a master knows by what it can do with
+// them: registered counts them all, the others are parts of it.
+type AgentCounts struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Registered  uint32                 `protobuf:"varint,1,opt,name=registered,proto3" json:"registered,omitempty"`
+	Reachable   uint32                 `protobuf:"varint,2,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	Unreachable uint32                 `protobuf:"varint,3,opt,name=unreachable,proto3" json:"unreachable,omitempty"`
+	// draining and drained are the agents an operator drains (offered to
+	// nobody), reachable or not.
+	Draining      uint32 `protobuf:"varint,4,opt,name=draining,proto3" json:"draining,omitempty"`
+	Drained       uint32 `protobuf:"varint,5,opt,name=drained,proto3" json:"drained,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentCounts) Reset() {
+	*x = AgentCounts{}
+	mi := &file_messages_state_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentCounts) ProtoMessage() {}
+
+func (x *AgentCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_state_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentCounts.ProtoReflect.Descriptor instead.
+func (*AgentCounts) Descriptor() ([]byte, []int) {
+	return file_messages_state_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AgentCounts) GetRegistered() uint32 {
+	if x != nil {
+		return x.Registered
+	}
+	return 0
+}
+
+func (x *AgentCounts) GetReachable() uint32 {
+	if x != nil {
+		return x.Reachable
+	}
+	return 0
+}
+
+func (x *AgentCounts) GetUnreachable() uint32 {
+	if x != nil {
+		return x.Unreachable
+	}
+	return 0
+}
+
+func (x *AgentCounts) GetDraining() uint32 {
+	if x != nil {
+		return x.Draining
+	}
+	return 0
+}
+
+func (x *AgentCounts) GetDrained() uint32 {
+	if x != nil {
+		return x.Drained
+	}
+	return 0
+}
+
 var File_messages_state_proto protoreflect.FileDescriptor
 
 const file_messages_state_proto_rawDesc = "" +
@@ -1242,7 +1431,31 @@ const file_messages_state_proto_rawDesc = "" +
 	"\x16latest_until_unix_nano\x18\x04 \x01(\x03R\x13latestUntilUnixNano\">\n" +
 	"\fDeclineCount\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
-	"\x06offers\x18\x02 \x01(\x04R\x06offersB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
+	"\x06offers\x18\x02 \x01(\x04R\x06offers\"\xc8\x03\n" +
+	"\x0eClusterSummary\x12,\n" +
+	"\x06master\x18\x01 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x12\x18\n" +
+	"\aleading\x18\x02 \x01(\bR\aleading\x12,\n" +
+	"\x12snapshot_unix_nano\x18\x03 \x01(\x03R\x10snapshotUnixNano\x12-\n" +
+	"\x06agents\x18\x04 \x01(\v2\x15.agora.v1.AgentCountsR\x06agents\x12.\n" +
+	"\x06totals\x18\x05 \x01(\v2\x16.agora.v1.ClusterPointR\x06totals\x129\n" +
+	"\x05tasks\x18\x06 \x03(\v2#.agora.v1.ClusterSummary.TasksEntryR\x05tasks\x128\n" +
+	"\n" +
+	"frameworks\x18\a \x03(\v2\x18.agora.v1.FrameworkStateR\n" +
+	"frameworks\x122\n" +
+	"\n" +
+	"role_usage\x18\b \x03(\v2\x13.agora.v1.RoleUsageR\troleUsage\x1a8\n" +
+	"\n" +
+	"TasksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa3\x01\n" +
+	"\vAgentCounts\x12\x1e\n" +
+	"\n" +
+	"registered\x18\x01 \x01(\rR\n" +
+	"registered\x12\x1c\n" +
+	"\treachable\x18\x02 \x01(\rR\treachable\x12 \n" +
+	"\vunreachable\x18\x03 \x01(\rR\vunreachable\x12\x1a\n" +
+	"\bdraining\x18\x04 \x01(\rR\bdraining\x12\x18\n" +
+	"\adrained\x18\x05 \x01(\rR\adrainedB0Z.github.com/agora-sched/agora/messages;messagesb\x06proto3"
 
 var (
 	file_messages_state_proto_rawDescOnce sync.Once
@@ -1257,7 +1470,7 @@ func file_messages_state_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_state_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_messages_state_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_messages_state_proto_goTypes = []any{
 	(ClusterEvent_Kind)(0),   // 0: agora.v1.ClusterEvent.Kind
 	(*AgentState)(nil),       // 1: agora.v1.AgentState
@@ -1273,56 +1486,65 @@ var file_messages_state_proto_goTypes = []any{
 	(*StateHistory)(nil),     // 11: agora.v1.StateHistory
 	(*FilterSummary)(nil),    // 12: agora.v1.FilterSummary
 	(*DeclineCount)(nil),     // 13: agora.v1.DeclineCount
-	nil,                      // 14: agora.v1.AgentState.TasksEntry
-	nil,                      // 15: agora.v1.FrameworkState.TasksEntry
-	(*AgentInfo)(nil),        // 16: agora.v1.AgentInfo
-	(*Resource)(nil),         // 17: agora.v1.Resource
-	(*DrainInfo)(nil),        // 18: agora.v1.DrainInfo
-	(*FrameworkInfo)(nil),    // 19: agora.v1.FrameworkInfo
-	(*DemandUnfit)(nil),      // 20: agora.v1.DemandUnfit
-	(*MasterInfo)(nil),       // 21: agora.v1.MasterInfo
-	(*RoleConfig)(nil),       // 22: agora.v1.RoleConfig
-	(*RoleUsage)(nil),        // 23: agora.v1.RoleUsage
-	(*FrameworkID)(nil),      // 24: agora.v1.FrameworkID
-	(*TaskID)(nil),           // 25: agora.v1.TaskID
-	(*Task)(nil),             // 26: agora.v1.Task
+	(*ClusterSummary)(nil),   // 14: agora.v1.ClusterSummary
+	(*AgentCounts)(nil),      // 15: agora.v1.AgentCounts
+	nil,                      // 16: agora.v1.AgentState.TasksEntry
+	nil,                      // 17: agora.v1.FrameworkState.TasksEntry
+	nil,                      // 18: agora.v1.ClusterSummary.TasksEntry
+	(*AgentInfo)(nil),        // 19: agora.v1.AgentInfo
+	(*Resource)(nil),         // 20: agora.v1.Resource
+	(*DrainInfo)(nil),        // 21: agora.v1.DrainInfo
+	(*FrameworkInfo)(nil),    // 22: agora.v1.FrameworkInfo
+	(*DemandUnfit)(nil),      // 23: agora.v1.DemandUnfit
+	(*MasterInfo)(nil),       // 24: agora.v1.MasterInfo
+	(*RoleConfig)(nil),       // 25: agora.v1.RoleConfig
+	(*RoleUsage)(nil),        // 26: agora.v1.RoleUsage
+	(*FrameworkID)(nil),      // 27: agora.v1.FrameworkID
+	(*TaskID)(nil),           // 28: agora.v1.TaskID
+	(*Task)(nil),             // 29: agora.v1.Task
 }
 var file_messages_state_proto_depIdxs = []int32{
-	16, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
-	17, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
-	18, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
-	17, // 3: agora.v1.AgentState.offered:type_name -> agora.v1.Resource
-	14, // 4: agora.v1.AgentState.tasks:type_name -> agora.v1.AgentState.TasksEntry
-	19, // 5: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
-	15, // 6: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
-	17, // 7: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
-	17, // 8: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
+	19, // 0: agora.v1.AgentState.info:type_name -> agora.v1.AgentInfo
+	20, // 1: agora.v1.AgentState.used:type_name -> agora.v1.Resource
+	21, // 2: agora.v1.AgentState.drain:type_name -> agora.v1.DrainInfo
+	20, // 3: agora.v1.AgentState.offered:type_name -> agora.v1.Resource
+	16, // 4: agora.v1.AgentState.tasks:type_name -> agora.v1.AgentState.TasksEntry
+	22, // 5: agora.v1.FrameworkState.info:type_name -> agora.v1.FrameworkInfo
+	17, // 6: agora.v1.FrameworkState.tasks:type_name -> agora.v1.FrameworkState.TasksEntry
+	20, // 7: agora.v1.FrameworkState.used:type_name -> agora.v1.Resource
+	20, // 8: agora.v1.FrameworkState.offered:type_name -> agora.v1.Resource
 	3,  // 9: agora.v1.FrameworkState.pending:type_name -> agora.v1.FrameworkPending
 	4,  // 10: agora.v1.FrameworkPending.filters:type_name -> agora.v1.FilterState
 	12, // 11: agora.v1.FrameworkPending.filter_summaries:type_name -> agora.v1.FilterSummary
 	13, // 12: agora.v1.FrameworkPending.declines:type_name -> agora.v1.DeclineCount
-	20, // 13: agora.v1.FrameworkPending.demand_unfit:type_name -> agora.v1.DemandUnfit
-	21, // 14: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
+	23, // 13: agora.v1.FrameworkPending.demand_unfit:type_name -> agora.v1.DemandUnfit
+	24, // 14: agora.v1.MasterState.master:type_name -> agora.v1.MasterInfo
 	1,  // 15: agora.v1.MasterState.agents:type_name -> agora.v1.AgentState
 	2,  // 16: agora.v1.MasterState.frameworks:type_name -> agora.v1.FrameworkState
-	22, // 17: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
-	23, // 18: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
-	24, // 19: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
-	25, // 20: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
-	26, // 21: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
-	16, // 22: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
-	17, // 23: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
-	17, // 24: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
-	17, // 25: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
-	17, // 26: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
+	25, // 17: agora.v1.MasterState.roles:type_name -> agora.v1.RoleConfig
+	26, // 18: agora.v1.MasterState.role_usage:type_name -> agora.v1.RoleUsage
+	27, // 19: agora.v1.GetTask.framework_id:type_name -> agora.v1.FrameworkID
+	28, // 20: agora.v1.GetTask.task_id:type_name -> agora.v1.TaskID
+	29, // 21: agora.v1.TaskLocation.task:type_name -> agora.v1.Task
+	19, // 22: agora.v1.TaskLocation.agent:type_name -> agora.v1.AgentInfo
+	20, // 23: agora.v1.ClusterPoint.capacity:type_name -> agora.v1.Resource
+	20, // 24: agora.v1.ClusterPoint.used:type_name -> agora.v1.Resource
+	20, // 25: agora.v1.ClusterPoint.offered:type_name -> agora.v1.Resource
+	20, // 26: agora.v1.ClusterPoint.revocable:type_name -> agora.v1.Resource
 	0,  // 27: agora.v1.ClusterEvent.kind:type_name -> agora.v1.ClusterEvent.Kind
 	9,  // 28: agora.v1.StateHistory.points:type_name -> agora.v1.ClusterPoint
 	10, // 29: agora.v1.StateHistory.events:type_name -> agora.v1.ClusterEvent
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	24, // 30: agora.v1.ClusterSummary.master:type_name -> agora.v1.MasterInfo
+	15, // 31: agora.v1.ClusterSummary.agents:type_name -> agora.v1.AgentCounts
+	9,  // 32: agora.v1.ClusterSummary.totals:type_name -> agora.v1.ClusterPoint
+	18, // 33: agora.v1.ClusterSummary.tasks:type_name -> agora.v1.ClusterSummary.TasksEntry
+	2,  // 34: agora.v1.ClusterSummary.frameworks:type_name -> agora.v1.FrameworkState
+	26, // 35: agora.v1.ClusterSummary.role_usage:type_name -> agora.v1.RoleUsage
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_messages_state_proto_init() }
@@ -1343,7 +1565,7 @@ func file_messages_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_state_proto_rawDesc), len(file_messages_state_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -33,6 +33,10 @@ const maxStateWait = 60 * time.Second
 //	GET /state?since=N&wait=D
 //	                      long poll: wait up to D for a snapshot newer than
 //	                      snapshot_unix_nano N, then answer as /state
+//	GET /state/summary    the cluster in numbers, for dashboards: agents
+//	                      counted, resources totalled, frameworks and
+//	                      roles (no entry per agent or task); since and
+//	                      wait as /state
 //	GET /health           200 once the master serves state and health
 //	                      says its actors answer, else 503 and why
 //	GET /metrics          Prometheus metrics
@@ -157,7 +161,7 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 			// wait and the time an answer takes.
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(maxStateWait + time.Minute))
 		}
-		snap, err := waitSnapshot(r, pub)
+		snap, err := waitSnapshot(r, pub.Serving, pub)
 		if err != "" {
 			http.Error(w, err, http.StatusBadRequest)
 			return
@@ -169,7 +173,28 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		// A long poll's snapshot is encoded here if not yet: recorded,
 		// so that no later plain read is answered with an older one.
 		pub.encodedNow(snap, acceptsGzip(r.Header.Values("Accept-Encoding")))
-		serveSnapshot(w, r, snap)
+		serveSnapshot(w, r, snap, false)
+	})
+	mux.HandleFunc("GET /state/summary", func(w http.ResponseWriter, r *http.Request) {
+		if !access.allows(w, r, acl.ViewState) {
+			return
+		}
+		if r.URL.Query().Get("wait") != "" {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(maxStateWait + time.Minute))
+		}
+		// Always the newest snapshot: its summary is a pass over the
+		// agents and a few kilobytes of JSON, which the first reader
+		// renders for all (never the master actor).
+		snap, err := waitSnapshot(r, nil, pub)
+		if err != "" {
+			http.Error(w, err, http.StatusBadRequest)
+			return
+		}
+		if snap == nil {
+			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
+			return
+		}
+		serveSnapshot(w, r, snap, true)
 	})
 	mux.HandleFunc("GET /events/state", serveStateEvents(pub, access, new(atomic.Int64)))
 	// The web UI reads only what its stream and /tasks give it, so it
@@ -256,8 +281,8 @@ func writeJSON(w http.ResponseWriter, m proto.Message) {
 // the master encrypt (TLS) and write all of it. A client that already has
 // the snapshot (If-None-Match naming its ETag, of either encoding) gets 304
 // and no body. The JSON is the same bytes whichever way it travels.
-func serveSnapshot(w http.ResponseWriter, r *http.Request, snap *Snapshot) {
-	gz := acceptsGzip(r.Header.Values("Accept-Encoding"))
+func serveSnapshot(w http.ResponseWriter, r *http.Request, snap *Snapshot, summary bool) {
+	v := view{summary: summary, gzip: acceptsGzip(r.Header.Values("Accept-Encoding"))}
 	h := w.Header()
 	// The body depends on Accept-Encoding: a cache must not give a client
 	// that cannot decompress the gzip body stored for another.
@@ -265,17 +290,16 @@ func serveSnapshot(w http.ResponseWriter, r *http.Request, snap *Snapshot) {
 	// A snapshot is superseded within a second on a busy cluster: a cache
 	// may keep one but must ask (If-None-Match) before using it.
 	h.Set("Cache-Control", "no-cache")
-	if tag, ok := noneMatch(r.Header.Get("If-None-Match"), snap.ETag(), snap.gzipETag()); ok {
+	if tag, ok := noneMatch(r.Header.Get("If-None-Match"), snap.etag(v), snap.etag(view{summary: summary, gzip: !v.gzip})); ok {
 		h.Set("ETag", tag)
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	body, tag := snap.encoded(gz), snap.ETag()
-	if gz {
-		tag = snap.gzipETag()
+	body := snap.body(v)
+	if v.gzip {
 		h.Set("Content-Encoding", "gzip")
 	}
-	h.Set("ETag", tag)
+	h.Set("ETag", snap.etag(v))
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
@@ -331,10 +355,16 @@ func acceptsGzip(values []string) bool {
 	return star > 0
 }
 
-func waitSnapshot(r *http.Request, pub *Publisher) (*Snapshot, string) {
+// waitSnapshot is the snapshot a read of r is answered with: for a long
+// poll (since=N&wait=D) the first newer than N, or the newest when D is
+// over; otherwise serving's (nil: the newest).
+func waitSnapshot(r *http.Request, serving func(gz bool) *Snapshot, pub *Publisher) (*Snapshot, string) {
 	q := r.URL.Query()
 	if q.Get("since") == "" {
-		return pub.Serving(acceptsGzip(r.Header.Values("Accept-Encoding"))), ""
+		if serving == nil {
+			return pub.Latest(), ""
+		}
+		return serving(acceptsGzip(r.Header.Values("Accept-Encoding"))), ""
 	}
 	since, err := strconv.ParseInt(q.Get("since"), 10, 64)
 	if err != nil {

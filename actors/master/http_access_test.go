@@ -48,7 +48,7 @@ func TestHTTPReadsNeedViewState(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	for _, path := range []string{"/state", "/roles", "/tasks/t1?framework=f"} {
+	for _, path := range []string{"/state", "/state/summary", "/roles", "/tasks/t1?framework=f"} {
 		if code, body := do("GET", path, "operator/bob", ""); code != http.StatusForbidden || !strings.Contains(body, `principal "bob" may not read the cluster's state (access control list: view_state)`) {
 			t.Errorf("bob GET %s: %d %q; want 403 naming view_state", path, code, body)
 		}
@@ -61,8 +61,8 @@ func TestHTTPReadsNeedViewState(t *testing.T) {
 			t.Errorf("bob GET %s: %d; monitoring paths stay open", path, code)
 		}
 	}
-	if _, body := do("GET", "/metrics", "operator/bob", ""); !strings.Contains(body, `agora_permission_denied_total{action="view_state"} 3`) {
-		t.Errorf("view_state refusals not counted 3 times:\n%s", body)
+	if _, body := do("GET", "/metrics", "operator/bob", ""); !strings.Contains(body, `agora_permission_denied_total{action="view_state"} 4`) {
+		t.Errorf("view_state refusals not counted 4 times:\n%s", body)
 	}
 
 	// The list itself: update_acls to read or replace it, an operator's
@@ -113,7 +113,7 @@ func TestStateCacheAfterViewState(t *testing.T) {
 	tag := pub.Latest().ETag()
 	_ = pub.Latest().Gzip() // the cache holds both encodings
 	for _, who := range []string{"alice", "bob"} {
-		for _, header := range [][2]string{{"If-None-Match", tag}, {"If-None-Match", pub.Latest().gzipETag()}, {"Accept-Encoding", "gzip"}} {
+		for _, header := range [][2]string{{"If-None-Match", tag}, {"If-None-Match", pub.Latest().etag(view{gzip: true})}, {"Accept-Encoding", "gzip"}} {
 			resp, body := rawGet(t, srv.URL+"/state", "X-Test-Name", who, header[0], header[1])
 			switch {
 			case who == "bob" && (resp.StatusCode != http.StatusForbidden || resp.Header.Get("ETag") != "" || resp.Header.Get("Content-Encoding") != "" || !strings.Contains(string(body), "view_state")):

@@ -29,6 +29,7 @@ func FuzzHTTPHandler(f *testing.F) {
 		{"GET", "/state", ""},
 		{"GET", "/state?since=1&wait=1ms", ""},
 		{"GET", "/state?since=x&wait=-1s", ""},
+		{"GET", "/state/summary?since=1&wait=1ms", ""},
 		{"GET", "/roles", ""},
 		{"GET", "/health", ""},
 		{"GET", "/tasks/t1?framework=m-F1", ""},

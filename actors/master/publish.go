@@ -35,6 +35,51 @@ type Snapshot struct {
 	// jsonDone and gzipDone are set once json and gzip are (read
 	// without waiting for the Once).
 	jsonDone, gzipDone atomic.Bool
+	// summary is the snapshot's /state/summary, rendered (and compressed)
+	// by its first reader: a few kilobytes, so readers never wait for an
+	// older one as they may for the whole state (Serving).
+	summaryOnce, summaryGzipOnce sync.Once
+	summary, summaryGzip         []byte
+}
+
+// Summary renders the snapshot's summary (summarize) as JSON, on one
+// line, as JSON renders the state.
+func (s *Snapshot) Summary() []byte {
+	s.summaryOnce.Do(func() {
+		s.summary, _ = streamJSON.Marshal(summarize(s.State))
+	})
+	return s.summary
+}
+
+// view is one of the snapshot's HTTP representations: the whole state or
+// its summary, each as JSON or gzip-compressed, each with its own ETag.
+type view struct {
+	summary, gzip bool
+}
+
+// body is the snapshot's view, rendered now if not yet.
+func (s *Snapshot) body(v view) []byte {
+	if !v.summary {
+		return s.encoded(v.gzip)
+	}
+	if !v.gzip {
+		return s.Summary()
+	}
+	s.summaryGzipOnce.Do(func() { s.summaryGzip = gzipBytes(s.Summary()) })
+	return s.summaryGzip
+}
+
+// etag is the view's entity tag (quoted): every view is a representation
+// of its own, so each has its own tag.
+func (s *Snapshot) etag(v view) string {
+	tag := etagPrefix + strconv.FormatUint(s.seq, 10)
+	if v.summary {
+		tag += "-summary"
+	}
+	if v.gzip {
+		tag += "-gzip"
+	}
+	return `"` + tag + `"`
 }
 
 // encoded is the snapshot's body for a reader (gzip or not), rendered
@@ -82,12 +127,7 @@ func (s *Snapshot) Gzip() []byte {
 // is a representation of its own. It names the process (a random number
 // drawn at start) and the snapshot's place in it, so that no two snapshots
 // of any master share one, even across a failover or a restart.
-func (s *Snapshot) ETag() string { return `"` + etagPrefix + strconv.FormatUint(s.seq, 10) + `"` }
-
-// gzipETag is the ETag of the gzip encoding.
-func (s *Snapshot) gzipETag() string {
-	return `"` + etagPrefix + strconv.FormatUint(s.seq, 10) + `-gzip"`
-}
+func (s *Snapshot) ETag() string { return s.etag(view{}) }
 
 // etagPrefix is drawn once per process; snapSeq numbers the snapshots of
 // every Publisher of the process.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -422,6 +423,12 @@ func TestProcessesRegisterFailAndReturn(t *testing.T) {
 	out, err := exec.Command(agoraBin, "status", "--master-http", httpAddr).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("3 reachable of 3")) || !bytes.Contains(out, []byte(victim)) {
 		t.Fatalf("agora status: %v\n%s", err, out)
+	}
+	// and its summary counts them, without a row per agent.
+	out, err = exec.Command(agoraBin, "status", "--summary", "--master-http", httpAddr).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("agents: 3 reachable of 3 (0 unreachable)")) || bytes.Contains(out, []byte(victim)) ||
+		!regexp.MustCompile(`(?m)^cpus\s+\d`).Match(out) {
+		t.Fatalf("agora status --summary: %v\n%s", err, out)
 	}
 }
 

@@ -19,17 +19,30 @@ import (
 
 type statusCmd struct {
 	masterFlags
-	JSON bool `name:"json" help:"Print the raw state as JSON."`
+	JSON    bool `name:"json" help:"Print the raw state as JSON."`
+	Summary bool `name:"summary" help:"Print the cluster in numbers (GET /state/summary: agents counted, resources totalled, frameworks), without a row per agent: for large clusters."`
 }
 
 func (c *statusCmd) Run(*slog.Logger) error {
-	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodGet, "/state", nil)
+	path := "/state"
+	if c.Summary {
+		path = "/state/summary"
+	}
+	body, err := masterCall(c.TLS, c.Auth, c.MasterHTTP, c.Timeout, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
 	if c.JSON {
 		_, err := os.Stdout.Write(body)
 		return err
+	}
+	if c.Summary {
+		sum := &messages.ClusterSummary{}
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, sum); err != nil {
+			return fmt.Errorf("master at %s sent a summary this agora cannot read (version mismatch?): %w", c.MasterHTTP, err)
+		}
+		printSummary(os.Stdout, sum)
+		return nil
 	}
 	st := &messages.MasterState{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, st); err != nil {
@@ -57,6 +70,41 @@ func printState(w io.Writer, st *messages.MasterState) {
 	}
 	fmt.Fprintln(w)
 	printFrameworks(w, st.Frameworks)
+}
+
+// printSummary writes the cluster in numbers: counts, then a row per
+// resource, then the frameworks.
+func printSummary(w io.Writer, sum *messages.ClusterSummary) {
+	m, a := sum.Master, sum.Agents
+	fmt.Fprintf(w, "master %s at %s (http %s), epoch %d, version %s\n", m.GetId(), m.GetAddress(), m.GetHttpAddress(), m.GetEpoch(), m.GetVersion())
+	fmt.Fprintf(w, "agents: %d reachable of %d (%d unreachable), %d draining, %d drained\n",
+		a.GetReachable(), a.GetRegistered(), a.GetUnreachable(), a.GetDraining(), a.GetDrained())
+	var tasks []string
+	for _, state := range slices.Sorted(maps.Keys(sum.Tasks)) {
+		tasks = append(tasks, fmt.Sprintf("%s:%d", strings.TrimPrefix(state, "TASK_"), sum.Tasks[state]))
+	}
+	if len(tasks) == 0 {
+		tasks = []string{"none"}
+	}
+	fmt.Fprintf(w, "tasks: %s\n\n", strings.Join(tasks, " "))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tCAPACITY\tUSED\tOFFERED\tREVOCABLE USED")
+	t := sum.Totals
+	names := map[string]bool{}
+	for _, rs := range [][]*messages.Resource{t.GetCapacity(), t.GetUsed(), t.GetOffered(), t.GetRevocable()} {
+		for _, r := range rs {
+			names[r.Name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		fmt.Fprintf(tw, "%s\t%g\t%g\t%g\t%g\n", name, messages.ScalarOf(t.GetCapacity(), name), messages.ScalarOf(t.GetUsed(), name),
+			messages.ScalarOf(t.GetOffered(), name), messages.ScalarOf(t.GetRevocable(), name))
+	}
+	_ = tw.Flush()
+	if len(sum.Frameworks) > 0 {
+		fmt.Fprintln(w)
+		printFrameworks(w, sum.Frameworks)
+	}
 }
 
 // printAgents prints agents as a table.

@@ -91,6 +91,9 @@ type Config struct {
 	// last answer, as browsers and caching pollers do (an unchanged
 	// snapshot then costs a 304); by default they do not.
 	PollETag bool
+	// PollSummary makes the pollers read /state/summary (the cluster in
+	// numbers, as a dashboard reads it) instead of the whole /state.
+	PollSummary bool
 
 	EchoMessages int // round trips of the bare proto.actor echo, all rounds together [200,000]; negative: no echo
 	EchoWindow   int // echo messages in flight [1,000]
@@ -379,7 +382,7 @@ func Run(cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 	rep.MasterCPUPoll = after.cpu - before.cpu
-	rep.PollFor, rep.PollEvery = cfg.PollFor, cfg.PollEvery
+	rep.PollFor, rep.PollEvery, rep.PollSummary = cfg.PollFor, cfg.PollEvery, cfg.PollSummary
 	rep.StatePolls = len(polls)
 	rep.StateBytes, rep.StateGzip, rep.StateNotModified = ps.size, ps.gzip, ps.notModified
 	rep.StateWireBytes = ps.wire
@@ -521,6 +524,9 @@ func (r *run) poll(addr string) (polled, error) {
 	client.Transport = t
 	defer t.CloseIdleConnections()
 	url := security.Scheme(r.operator) + "://" + addr + "/state"
+	if r.cfg.PollSummary {
+		url += "/summary"
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.PollFor)
 	defer cancel()
 	var mu sync.Mutex

@@ -55,6 +55,7 @@ type Report struct {
 	Pollers                int
 	PollFor                time.Duration
 	PollEvery              time.Duration // 0: back to back
+	PollSummary            bool          // the pollers read /state/summary
 	StatePolls, StateBytes int
 	// StateGzip answers came gzip-compressed, StateNotModified were 304
 	// (pollers sending If-None-Match); StateWireBytes the pollers read
@@ -144,8 +145,12 @@ func (r Report) Print(w io.Writer) {
 	if r.PollEvery > 0 {
 		pace = "each every " + r.PollEvery.String()
 	}
-	fmt.Fprintf(w, "  /state, %d pollers for %v (%s)     p50 %s, p99 %s, max %s (%d polls of %d B; master CPU %v)\n",
-		r.Pollers, r.PollFor, pace, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
+	path := "/state"
+	if r.PollSummary {
+		path = "/state/summary"
+	}
+	fmt.Fprintf(w, "  %s, %d pollers for %v (%s)     p50 %s, p99 %s, max %s (%d polls of %d B; master CPU %v)\n",
+		path, r.Pollers, r.PollFor, pace, ms(r.StateP50), ms(r.StateP99), ms(r.StateMax), r.StatePolls, r.StateBytes, r.MasterCPUPoll)
 	if r.StatePolls > 0 {
 		fmt.Fprintf(w, "    to the answer's headers p50 %s, p99 %s (the master's part, without the body's transfer and decoding)\n",
 			ms(r.StateHeadersP50), ms(r.StateHeadersP99))

@@ -149,7 +149,8 @@ func TestTCPScaleSmall(t *testing.T) {
 //	(each poller once per this, e.g. 1s, as a dashboard; back to back by
 //	default), AGORA_SCALE_INSECURE=1
 //	(plaintext; mutual TLS by default), AGORA_SCALE_POLL_IDENTITY=1 (the
-//	pollers refuse gzip), AGORA_SCALE_POLL_ETAG=1 (they send If-None-Match), AGORA_SCALE_FAILOVERS (leader
+//	pollers refuse gzip), AGORA_SCALE_POLL_ETAG=1 (they send If-None-Match),
+//	AGORA_SCALE_POLL_SUMMARY=1 (they read /state/summary), AGORA_SCALE_FAILOVERS (leader
 //	SIGKILLs of the rebuild phase, 1 by default; 0: one master, no Consul,
 //	no rebuild), AGORA_SCALE_SPREAD (agents' re-registration spread,
 //	500ms by default; 0 for none), AGORA_SCALE_PROFILE (the master's CPU
@@ -173,7 +174,8 @@ func BenchmarkTCPScale(b *testing.B) {
 		Agora: agoraBin, Agents: num("AGORA_SCALE_AGENTS"), AgentHosts: num("AGORA_SCALE_AGENT_HOSTS"),
 		Frameworks: num("AGORA_SCALE_FRAMEWORKS"), FrameworkHosts: num("AGORA_SCALE_FRAMEWORK_HOSTS"), Tasks: num("AGORA_SCALE_TASKS"),
 		PollFor: poll, PollEvery: pollEvery, PollIdentity: os.Getenv("AGORA_SCALE_POLL_IDENTITY") != "", PollETag: os.Getenv("AGORA_SCALE_POLL_ETAG") != "",
-		Insecure: os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
+		PollSummary: os.Getenv("AGORA_SCALE_POLL_SUMMARY") != "",
+		Insecure:    os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
 		SuppressIdle:      os.Getenv("AGORA_SCALE_SUPPRESS") != "",
 		FirstOfferSamples: num("AGORA_SCALE_FIRST_OFFERS"), EchoRounds: num("AGORA_SCALE_ECHO_ROUNDS"),
 		EchoMessages: num("AGORA_SCALE_ECHO_MESSAGES"),
