@@ -1134,7 +1134,8 @@ func (x *DeclineCount) GetOffers() uint64 {
 // dashboard or a monitor polls. It has no entry per agent or per task, so
 // its size grows with the frameworks and roles alone: at 10,000 agents
 // /state is 11 MB of JSON, which twenty pollers cannot all be sent every
-// few milliseconds, while the summary is a few kilobytes.
+// few milliseconds, while the summary is about 2 KB of JSON per framework
+// (112 KB, 8.5 KB gzipped, for 50 frameworks).
 type ClusterSummary struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Master           *MasterInfo            `protobuf:"bytes,1,opt,name=master,proto3" json:"master,omitempty"`

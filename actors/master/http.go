@@ -183,7 +183,7 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(maxStateWait + time.Minute))
 		}
 		// Always the newest snapshot: its summary is a pass over the
-		// agents and a few kilobytes of JSON, which the first reader
+		// agents and about 2 KB of JSON per framework, which the first reader
 		// renders for all (never the master actor).
 		snap, err := waitSnapshot(r, nil, pub)
 		if err != "" {

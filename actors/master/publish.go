@@ -36,7 +36,7 @@ type Snapshot struct {
 	// without waiting for the Once).
 	jsonDone, gzipDone atomic.Bool
 	// summary is the snapshot's /state/summary, rendered (and compressed)
-	// by its first reader: a few kilobytes, so readers never wait for an
+	// by its first reader: small (no entry per agent), so readers never wait for an
 	// older one as they may for the whole state (Serving).
 	summaryOnce, summaryGzipOnce sync.Once
 	summary, summaryGzip         []byte
