@@ -290,3 +290,62 @@ func benchReserved(b *testing.B, agents, frameworks int, whole bool) {
 		h.Recycle(gs)
 	}
 }
+
+// BenchmarkDeclineChurn: the churn after a burst of launches at 10,000
+// agents, when 50 frameworks with nothing left to run decline every offer
+// for an hour (the TCP harness's steady state: each agent is offered to
+// each framework once). Each op is one framework's decline of one agent
+// and the event-driven allocation of that agent to the next framework that
+// has not declined it; the filters pile up to 50 per agent, 10,000 per
+// framework.
+func BenchmarkDeclineChurn(b *testing.B) {
+	const agents, frameworks = 10_000, 50
+	h := NewHierarchical(Options{Seed: 1}, PlaceShuffled)
+	total := MustParse("cpus:24;mem:4096")
+	for i := 0; i < agents; i++ {
+		if err := h.AddAgent(Agent{ID: fmt.Sprintf("agent-%06d", i), Total: total}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < frameworks; i++ {
+		if err := h.AddFramework(Framework{ID: fmt.Sprintf("fw-%03d", i), Roles: []string{fmt.Sprintf("role-%03d", i)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Unix(0, 0)
+	held := map[string]Grant{}
+	for _, g := range h.Allocate(now) {
+		held[g.AgentID] = g
+	}
+	if len(held) != agents {
+		b.Fatalf("first cycle granted %d agents, want %d", len(held), agents)
+	}
+	ids := make([]string, 0, agents)
+	for i := 0; i < agents; i++ {
+		ids = append(ids, fmt.Sprintf("agent-%06d", i))
+	}
+	declines, regranted := 0, 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := ids[i%agents]
+		g, ok := held[id]
+		if !ok {
+			continue // every framework has declined it
+		}
+		delete(held, id)
+		if err := h.Decline(g.FrameworkID, g.Role, g.AgentID, g.Resources, g.Revocable, time.Hour, now); err != nil {
+			b.Fatal(err)
+		}
+		declines++
+		for _, next := range h.AllocateAgent(id, now) {
+			held[id] = next
+			regranted++
+		}
+	}
+	b.StopTimer()
+	if b.N >= agents && regranted == 0 {
+		b.Fatal("no agent was offered to another framework after a decline")
+	}
+	b.ReportMetric(float64(declines)/float64(b.N), "declines/op")
+}

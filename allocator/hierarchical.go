@@ -113,7 +113,9 @@ type client struct {
 	role       *node
 	leaf       *node
 	suppressed bool
-	filters    map[*agent]*filter
+	// filters are the client's filters in force, each also in its agent's
+	// filters (by client), which is what an allocation reads.
+	filters []*filter
 	// gen is bumped by Revive, which ends the client's turns: a turn
 	// records the gen it was taken in.
 	gen uint64
@@ -271,7 +273,7 @@ func (h *Hierarchical) RemoveAgent(id string) error {
 		h.unallocate(al.c, al.r.Scalars)
 	}
 	for c, f := range ag.filters {
-		delete(c.filters, ag)
+		c.forget(f)
 		f.dropped = true
 	}
 	h.total = h.total.Sub(ag.total.Scalars)

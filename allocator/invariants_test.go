@@ -69,7 +69,7 @@ func checkInvariants(h *Hierarchical) error {
 		free = free.Add(ag.free.Scalars)
 		inRound := 0
 		for c, f := range ag.filters {
-			if f.dropped || f.c != c || f.ag != ag || c.filters[ag] != f {
+			if f.dropped || f.c != c || f.ag != ag || f.cidx < 0 || f.cidx >= len(c.filters) || c.filters[f.cidx] != f {
 				return fmt.Errorf("agent %s: filter of %s/%s is not in both books", ag.id, c.fw.id, c.role.name)
 			}
 			if f.rotate && f.round == ag.round {
@@ -188,6 +188,13 @@ func checkInvariants(h *Hierarchical) error {
 		for _, c := range fw.clients {
 			if c.budget < 1 || c.budget > maxOpenBudget || c.openedIn == h.batch && c.opened > c.budget {
 				return fmt.Errorf("client %s/%s: opened %d agents in batch %d on a budget of %d", fw.id, c.role.name, c.opened, c.openedIn, c.budget)
+			}
+			// Every filter the client lists is in force on its agent (the
+			// agents' side is checked above).
+			for i, f := range c.filters {
+				if f.cidx != i || f.c != c || f.dropped || f.ag.filters[c] != f || h.agents[f.ag.id] != f.ag {
+					return fmt.Errorf("client %s/%s: filter %d (agent %s) not in force on its agent", fw.id, c.role.name, i, f.ag.id)
+				}
 			}
 		}
 	}

@@ -322,7 +322,7 @@ func checkDeclineFilterLifetime(t *rapid.T) {
 		}
 		for id, d := range deadline {
 			c := e.h.frameworks[id].clients[e.h.frameworks[id].info.Roles[0]]
-			if _, filtered := c.filters[e.h.agents["a"]]; filtered && batch >= d {
+			if _, filtered := e.h.agents["a"].filters[c]; filtered && batch >= d {
 				t.Fatalf("batch %d: %s still filtered on a, past batch %d", batch, id, d)
 			}
 		}
