@@ -184,7 +184,10 @@ type frameworkRecord struct {
 	pending pendingRecord
 	tasks   map[string]*taskRecord // live: not terminal, or terminal and unacknowledged
 	offers  map[string]*offerRecord
-	used    policy.Resources // resources of live tasks and of executors
+	// offersSized is the size offers was last made for: a map emptied
+	// by declines keeps its table, so it is made anew only for more.
+	offersSized int
+	used        policy.Resources // resources of live tasks and of executors
 	// states counts tasks by state, kept as tasks change so that a state
 	// snapshot does not walk every task.
 	states  map[messages.TaskState]uint32

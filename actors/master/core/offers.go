@@ -121,8 +121,14 @@ func (c *Core) offerSome() (done bool) {
 		if fwOK && len(f.offers) == 0 && len(grants)-i > 8 {
 			// A framework's first offers (a new framework gets one from
 			// every agent): its map sized once rather than grown ten
-			// times, each growth garbage.
-			f.offers = make(map[string]*offerRecord, countFramework(grants[i:], g.FrameworkID))
+			// times, each growth garbage. A map its declines emptied
+			// keeps its table: made anew only for more than it was made
+			// for, not at each offering of a framework that declines
+			// everything (a map of its size garbage every time).
+			if n := countFramework(grants[i:], g.FrameworkID); n > f.offersSized {
+				f.offers = make(map[string]*offerRecord, n)
+				f.offersSized = n
+			}
 		}
 		a, agentOK := c.books.agents[g.AgentID]
 		if !fwOK || !agentOK || !a.reachable || a.incarnation != g.Incarnation {
