@@ -152,50 +152,13 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 		}
 		change(w, r, &messages.UpdateRole{Role: r.PathValue("role"), ClearQuota: true})
 	})
-	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
-		if !access.allows(w, r, acl.ViewState) {
-			return
-		}
-		if r.URL.Query().Get("wait") != "" {
-			// A long poll outlasts the server's write timeout: give it its
-			// wait and the time an answer takes.
-			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(maxStateWait + time.Minute))
-		}
-		snap, err := waitSnapshot(r, pub.Serving, pub)
-		if err != "" {
-			http.Error(w, err, http.StatusBadRequest)
-			return
-		}
-		if snap == nil {
-			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
-			return
-		}
-		// A long poll's snapshot is encoded here if not yet: recorded,
-		// so that no later plain read is answered with an older one.
-		pub.encodedNow(snap, acceptsGzip(r.Header.Values("Accept-Encoding")))
-		serveSnapshot(w, r, snap, false)
-	})
-	mux.HandleFunc("GET /state/summary", func(w http.ResponseWriter, r *http.Request) {
-		if !access.allows(w, r, acl.ViewState) {
-			return
-		}
-		if r.URL.Query().Get("wait") != "" {
-			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(maxStateWait + time.Minute))
-		}
-		// Always the newest snapshot: its summary is a pass over the
-		// agents and about 2 KB of JSON per framework, which the first reader
-		// renders for all (never the master actor).
-		snap, err := waitSnapshot(r, nil, pub)
-		if err != "" {
-			http.Error(w, err, http.StatusBadRequest)
-			return
-		}
-		if snap == nil {
-			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
-			return
-		}
-		serveSnapshot(w, r, snap, true)
-	})
+	// /state answers from Serving (past 256 KiB a reader need not wait
+	// for the newest render); /state/summary always from the newest
+	// snapshot: its summary is a pass over the agents and about 2 KB of
+	// JSON per framework, which the first reader renders for all (never
+	// the master actor).
+	mux.HandleFunc("GET /state", readState(pub, access, pub.Serving, false))
+	mux.HandleFunc("GET /state/summary", readState(pub, access, nil, true))
 	mux.HandleFunc("GET /events/state", serveStateEvents(pub, access, new(atomic.Int64)))
 	// The web UI reads only what its stream and /tasks give it, so it
 	// needs no guard of its own.
@@ -353,6 +316,36 @@ func acceptsGzip(values []string) bool {
 		return gzip > 0
 	}
 	return star > 0
+}
+
+// readState serves a view of the published snapshots: serving picks
+// the snapshot of a plain read (nil: the newest).
+func readState(pub *Publisher, access *HTTPAccess, serving func(gz bool) *Snapshot, summary bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !access.allows(w, r, acl.ViewState) {
+			return
+		}
+		if r.URL.Query().Get("wait") != "" {
+			// A long poll outlasts the server's write timeout: give it its
+			// wait and the time an answer takes.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(maxStateWait + time.Minute))
+		}
+		snap, err := waitSnapshot(r, serving, pub)
+		if err != "" {
+			http.Error(w, err, http.StatusBadRequest)
+			return
+		}
+		if snap == nil {
+			http.Error(w, "master starting: no state yet, retry shortly", http.StatusServiceUnavailable)
+			return
+		}
+		if !summary {
+			// A long poll's snapshot is encoded here if not yet: recorded,
+			// so that no later plain read is answered with an older one.
+			pub.encodedNow(snap, acceptsGzip(r.Header.Values("Accept-Encoding")))
+		}
+		serveSnapshot(w, r, snap, summary)
+	}
 }
 
 // waitSnapshot is the snapshot a read of r is answered with: for a long
