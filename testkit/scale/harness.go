@@ -228,6 +228,8 @@ func Run(cfg Config) (rep Report, err error) {
 	}
 	rep.MasterRSSBase = base.rss
 
+	rep.Calibration = calibrate()
+
 	// Phase 1: every agent registers.
 	cfg.Logf("scale: %d agents in %d processes registering with the master at %s", cfg.Agents, cfg.AgentHosts, m.Remoting)
 	var agentHosts []*child
@@ -281,6 +283,7 @@ func Run(cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
+	ticks, _ := readHostTicks()
 	hostsBefore, err := cpuOf(agentHosts)
 	if err != nil {
 		return rep, err
@@ -326,6 +329,8 @@ func Run(cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
+	ticksAfter, _ := readHostTicks()
+	rep.StealTasks = stealShare(ticks, ticksAfter)
 	// The framework hosts started with the phase; their CPU is all of
 	// their life until now (subscription included).
 	hostsAfter, err := cpuOf(agentHosts)
@@ -372,6 +377,7 @@ func Run(cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
+	ticks, _ = readHostTicks()
 	ps, err := r.poll(m.HTTP)
 	if err != nil {
 		return rep, err
@@ -381,6 +387,8 @@ func Run(cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
+	ticksAfter, _ = readHostTicks()
+	rep.StealPoll = stealShare(ticks, ticksAfter)
 	rep.MasterCPUPoll = after.cpu - before.cpu
 	rep.PollFor, rep.PollEvery, rep.PollSummary = cfg.PollFor, cfg.PollEvery, cfg.PollSummary
 	rep.StatePolls = len(polls)
@@ -415,6 +423,11 @@ func Run(cfg Config) (rep Report, err error) {
 	// Phase 5: the physical limit, once Agora is idle: a bare proto.actor
 	// echo between two processes on the same loopback.
 	if cfg.EchoMessages > 0 {
+		ticks, _ = readHostTicks()
+		defer func() {
+			ticksAfter, _ := readHostTicks()
+			rep.StealEcho = stealShare(ticks, ticksAfter)
+		}()
 		if rep.EchoRounds, err = r.echo(false); err != nil {
 			return rep, err
 		}

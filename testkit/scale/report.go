@@ -104,6 +104,16 @@ type Report struct {
 
 	// Rebuilds are the failovers of the rebuild phase (with Consul).
 	Rebuilds []Rebuild
+
+	// StealTasks, StealPoll and StealEcho are the shares of the
+	// machine's CPU time the hypervisor stole during the task phase, the
+	// polls and the echo (/proc/stat): on a busy host the same binary
+	// reads half as fast, and the echo, run last, may lose more than the
+	// task phase did, which moves the ratio with no change in Agora.
+	StealTasks, StealPoll, StealEcho float64
+	// Calibration is the machine's speed at the start of the run:
+	// calibrationRounds protobuf round trips on one goroutine.
+	Calibration time.Duration
 }
 
 // RebuildMax is the longest rebuild (SIGKILL to every agent, task and
@@ -185,6 +195,14 @@ func (r Report) Print(w io.Writer) {
 	}
 	if r.EchoTLSMessageRate > 0 {
 		fmt.Fprintf(w, "  the same echo over mutual TLS   %.0f msgs/s (median of %s): Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoTLSMessageRate, rounds(r.EchoTLSRounds), r.RatioTLS, r.FactRatioTLS)
+	}
+	if r.Calibration > 0 {
+		fmt.Fprintf(w, "  machine speed at the start      %s for %d protobuf round trips of a status update (one goroutine): compare runs of like speed\n",
+			ms(r.Calibration), calibrationRounds)
+	}
+	if r.StealTasks > 0 || r.StealPoll > 0 || r.StealEcho > 0 {
+		fmt.Fprintf(w, "  CPU stolen by the VM's host      %.1f%% in the task phase, %.1f%% while polling, %.1f%% during the echo: compare runs of like steal only\n",
+			100*r.StealTasks, 100*r.StealPoll, 100*r.StealEcho)
 	}
 }
 

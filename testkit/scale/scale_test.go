@@ -201,6 +201,8 @@ func BenchmarkTCPScale(b *testing.B) {
 	rep.Print(os.Stdout)
 	b.ReportMetric(rep.Registration.Seconds(), "s-registration")
 	b.ReportMetric(rep.TasksPerSecond, "tasks/s")
+	b.ReportMetric(100*rep.StealTasks, "%-steal-tasks")
+	b.ReportMetric(float64(rep.Calibration.Microseconds())/1000, "ms-calibration")
 	// Issue 18's first offer (one framework, idle cluster); the task
 	// phase's, 50 frameworks subscribing at once, apart.
 	b.ReportMetric(float64(rep.IdleFirstOfferP99.Microseconds())/1000, "ms-first-offer-idle-p99")
