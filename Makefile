@@ -71,8 +71,12 @@ bench: consul
 # AGORA_SCALE_INSECURE=1 (plaintext), AGORA_SCALE_FAILOVERS=3 (0: one
 # master, no Consul), AGORA_SCALE_POLL_IDENTITY=1 (pollers refuse gzip),
 # AGORA_SCALE_POLL_ETAG=1 (pollers send If-None-Match),
+# AGORA_SCALE_POLL_SUMMARY=1 (pollers read /state/summary),
+# AGORA_SCALE_POLL_EVERY=1s (each poller once a second, as a dashboard),
 # AGORA_SCALE_FIRST_OFFERS=N (frameworks timed one at a time on the idle
 # cluster, 200; -1: none), AGORA_SCALE_ECHO_ROUNDS=N (echo rounds, 5).
+# The report's first lines say how fast the machine was (a calibration)
+# and its last how much CPU a VM's host stole: compare runs of like both.
 SCALE_AGENTS ?= 1000
 SCALE_AGENT_HOSTS ?= 2
 SCALE_FRAMEWORKS ?= 50
