@@ -234,8 +234,12 @@ func (b *Books) tally(t *taskRecord, add bool) {
 // addOffer records a grant as an offer.
 func (b *Books) addOffer(g policy.Grant, made, expires time.Time) *offerRecord {
 	b.nextOffer++
+	// masterID-O<n> built in one allocation (a concatenation with
+	// FormatUint's string was two per offer).
+	var buf [64]byte
+	id := strconv.AppendUint(append(append(buf[:0], b.masterID...), "-O"...), b.nextOffer, 10)
 	o := &offerRecord{
-		id: b.masterID + "-O" + strconv.FormatUint(b.nextOffer, 10), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
+		id: string(id), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
 		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, made: made, expires: expires, resv: g.Reservation,
 	}
 	b.offers[o.id] = o
