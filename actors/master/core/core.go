@@ -232,6 +232,8 @@ type Core struct {
 	// reused.
 	offering    *offering
 	offeringBuf offering
+	// returns is where giveBack cuts its messages from (returnSlot).
+	returns []returnSlot
 }
 
 // New returns the core of a master that starts leading; call Start next.

@@ -243,8 +243,29 @@ func (c *Core) offersTimedOut(t offerTimeout, now time.Time) {
 
 // giveBack returns an offer's resources to the allocator.
 func (c *Core) giveBack(o *offerRecord, kind messages.AllocatorReturn_Kind, refuse time.Duration) {
-	c.toAllocator(&messages.AllocatorReturn{FrameworkId: o.frameworkID, Role: o.role, AgentId: o.agentID,
-		Resources: policy.ToQuantities(o.res), Revocable: policy.ToQuantities(o.rev), Kind: kind, RefuseNanos: int64(refuse), Reservation: o.resv})
+	s := c.returnSlot()
+	r := &s.ret
+	r.FrameworkId, r.Role, r.AgentId, r.Kind, r.RefuseNanos, r.Reservation = o.frameworkID, o.role, o.agentID, kind, int64(refuse), o.resv
+	r.Resources, r.Revocable = policy.FillQuantities(&s.res, o.res), policy.ToQuantities(o.rev) // revocable: rare, nil when none
+	c.toAllocator(r)
+}
+
+// returnSlot is an AllocatorReturn with room for its quantities, cut from
+// a slab of offerSlab: every declined or rescinded offer sends one, and
+// three allocations each were a fifth of the master's per offer. The
+// allocator only reads them.
+type returnSlot struct {
+	ret messages.AllocatorReturn
+	res messages.Quantities
+}
+
+func (c *Core) returnSlot() *returnSlot {
+	if len(c.returns) == 0 {
+		c.returns = make([]returnSlot, offerSlab)
+	}
+	s := &c.returns[0]
+	c.returns = c.returns[1:]
+	return s
 }
 
 // rescindAll withdraws every outstanding offer of a framework.
