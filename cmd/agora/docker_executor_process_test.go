@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	osexec "os/exec"
@@ -17,6 +18,7 @@ import (
 	sched "github.com/agora-sched/agora/messages/mesos/v1/scheduler"
 	"github.com/agora-sched/agora/runtime/containerizer"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"google.golang.org/protobuf/proto"
 )
@@ -57,6 +59,7 @@ func TestMesosExecutorInDockerContainer(t *testing.T) {
 		t.Fatalf("test image agora/busybox:test missing: run `make images` (make test does): %v", err)
 	}
 	bin := staticMesosExecutor(t)
+	begin := time.Now() // the executor's container starts after this
 	dir := workDir(t)
 	_, m := startNode(t, "master", "node", "--role=master", "--insecure", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, "m"),
 		"--allocation-interval", "100ms")
@@ -73,11 +76,8 @@ func TestMesosExecutorInDockerContainer(t *testing.T) {
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 
 	label := filters.NewArgs(filters.Arg("label", containerizer.LabelTask+"="+fw.fid.GetValue()+".executor.boxed"))
-	list, err := d.Client.ContainerList(t.Context(), container.ListOptions{Filters: label})
-	if err != nil || len(list) != 1 {
-		t.Fatalf("the executor's container: %v %v", list, err)
-	}
-	st, err := d.Client.ContainerInspect(t.Context(), list[0].ID)
+	id := startedContainer(t, d, label, begin)
+	st, err := d.Client.ContainerInspect(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestMesosExecutorInDockerContainer(t *testing.T) {
 		t.Fatalf("the executor's container: memory %d image %s network %s; want 96 MiB (executor 32 + task 64) of agora/busybox:test on the host's network",
 			st.HostConfig.Memory, st.Config.Image, st.HostConfig.NetworkMode)
 	}
-	t.Logf("docker inspect %s: image %s, network %s, memory %d bytes, nano-cpus %d", list[0].ID[:12], st.Config.Image, st.HostConfig.NetworkMode,
+	t.Logf("docker inspect %s: image %s, network %s, memory %d bytes, nano-cpus %d", id[:12], st.Config.Image, st.HostConfig.NetworkMode,
 		st.HostConfig.Memory, st.HostConfig.NanoCPUs)
 
 	sandbox := filepath.Join(dir, "a", "frameworks", fw.fid.GetValue(), "tasks", "executor.boxed")
@@ -114,6 +114,28 @@ func TestMesosExecutorInDockerContainer(t *testing.T) {
 // waitContainerLog follows a container's output (the engine's log, which
 // goes on while no agent copies it into the sandbox) until a line says
 // want.
+// startedContainer is the ID of the one container with label the engine
+// started since since, from its event stream (past events included): a
+// container list right after the task went RUNNING once came back empty
+// in a loaded make test while the executor in it was subscribed, and the
+// events are the engine's record of the start itself.
+func startedContainer(t *testing.T, d *containerizer.Docker, label filters.Args, since time.Time) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	f := label.Clone()
+	f.Add("type", string(events.ContainerEventType))
+	f.Add("event", string(events.ActionStart))
+	msgs, errs := d.Client.Events(ctx, events.ListOptions{Since: fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()), Filters: f})
+	select {
+	case m := <-msgs:
+		return m.Actor.ID
+	case err := <-errs:
+		t.Fatalf("no container with %v started since %v: %v", label, since, err)
+	}
+	return ""
+}
+
 func waitContainerLog(t *testing.T, d *containerizer.Docker, id, want string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -153,6 +175,7 @@ func TestMesosExecutorInDockerSurvivesAgentRestart(t *testing.T) {
 		t.Fatalf("test image agora/busybox:test missing: run `make images` (make test does): %v", err)
 	}
 	bin := staticMesosExecutor(t)
+	begin := time.Now() // the executor's container starts after this
 	dir := workDir(t)
 	// The agent's executor API must stay where the executor was told it is.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -178,11 +201,7 @@ func TestMesosExecutorInDockerSurvivesAgentRestart(t *testing.T) {
 	fw.launch(offer, task)
 	fw.next(sched.Event_UPDATE, mesos.TaskState_TASK_RUNNING)
 	label := filters.NewArgs(filters.Arg("label", containerizer.LabelTask+"="+fw.fid.GetValue()+".executor.boxed"))
-	list, err := d.Client.ContainerList(t.Context(), container.ListOptions{Filters: label})
-	if err != nil || len(list) != 1 {
-		t.Fatalf("the executor's container: %v %v", list, err)
-	}
-	id := list[0].ID
+	id := startedContainer(t, d, label, begin)
 	waitContainerLog(t, d, id, "SUBSCRIBED to agent")
 
 	agent.signal(syscall.SIGKILL)
