@@ -172,6 +172,9 @@ type agent struct {
 	// flushUpdates sends them (sendArmed) as one message.
 	sending   []*messages.StatusUpdate
 	sendArmed bool
+	// retryTimers are the deadlines of the resend timers pending
+	// (armRetry): one, or a few while an earlier resend came to be due.
+	retryTimers []time.Time
 	// masterBatches: the master this agent registered with takes
 	// StatusUpdates (AgentRegistered.takes_batches); until one says so, and
 	// after a new master is detected, updates go one by one, which a master
@@ -250,8 +253,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleLaunched(ctx, m)
 	case taskExited:
 		a.handleExited(ctx, m)
-	case retryUpdate:
-		a.handleRetryUpdate(ctx, m)
+	case retryDue:
+		a.handleRetryDue(ctx, m)
 	case flushUpdates:
 		a.handleFlushUpdates(ctx)
 	case executorLaunched:

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -20,7 +22,8 @@ type updateQueues struct {
 type updateQueue struct {
 	updates  []*messages.StatusUpdate
 	backoff  time.Duration
-	headSent bool // updates[0] went out (and its retry is armed)
+	headSent bool      // updates[0] went out (and its retry is armed)
+	due      time.Time // when updates[0] is resent if not acknowledged (zero: not armed)
 }
 
 func newUpdateQueues(initial, limit time.Duration) *updateQueues {
@@ -49,7 +52,7 @@ func (u *updateQueues) ack(key taskKey, uuid []byte) (next *messages.StatusUpdat
 	q.updates[0] = nil
 	q.updates = q.updates[1:]
 	q.backoff = u.initial
-	q.headSent = false
+	q.headSent, q.due = false, time.Time{}
 	if len(q.updates) == 0 {
 		delete(u.queues, key)
 		return nil, true
@@ -89,6 +92,39 @@ func (u *updateQueues) nextRetry(key taskKey) time.Duration {
 	d := q.backoff
 	q.backoff = min(q.backoff*2, u.limit)
 	return d
+}
+
+// setDue arms the resend of the task's in-flight update for at.
+func (u *updateQueues) setDue(key taskKey, at time.Time) {
+	if q := u.queues[key]; q != nil && len(q.updates) > 0 {
+		q.due = at
+	}
+}
+
+// dueAt returns the tasks whose in-flight update went out and is due for a
+// resend at now, disarmed, ordered by framework and task (map order would
+// make testkit's simulations irreproducible), and the earliest resend
+// still armed after them (zero: none).
+func (u *updateQueues) dueAt(now time.Time) (keys []taskKey, next time.Time) {
+	for k, q := range u.queues {
+		switch {
+		case q.due.IsZero():
+		case !q.due.After(now):
+			q.due = time.Time{}
+			if q.headSent && len(q.updates) > 0 {
+				keys = append(keys, k)
+			}
+		case next.IsZero() || q.due.Before(next):
+			next = q.due
+		}
+	}
+	slices.SortFunc(keys, func(a, b taskKey) int {
+		if c := strings.Compare(a.framework, b.framework); c != 0 {
+			return c
+		}
+		return strings.Compare(a.task, b.task)
+	})
+	return keys, next
 }
 
 // all returns a task's unacknowledged updates, in order.
