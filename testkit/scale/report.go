@@ -112,8 +112,9 @@ type Report struct {
 	// task phase did, which moves the ratio with no change in Agora.
 	StealTasks, StealPoll, StealEcho float64
 	// Calibration is the machine's speed at the start of the run:
-	// calibrationRounds protobuf round trips on one goroutine.
-	Calibration time.Duration
+	// calibrationRounds protobuf round trips on one goroutine;
+	// CalibrationEcho the same just before the echo.
+	Calibration, CalibrationEcho time.Duration
 }
 
 // RebuildMax is the longest rebuild (SIGKILL to every agent, task and
@@ -199,6 +200,10 @@ func (r Report) Print(w io.Writer) {
 	if r.Calibration > 0 {
 		fmt.Fprintf(w, "  machine speed at the start      %s for %d protobuf round trips of a status update (one goroutine): compare runs of like speed\n",
 			ms(r.Calibration), calibrationRounds)
+		if r.CalibrationEcho > 0 {
+			fmt.Fprintf(w, "    and before the echo           %s (%.2fx the start's time: the ratios hold only near 1)\n",
+				ms(r.CalibrationEcho), r.CalibrationEcho.Seconds()/r.Calibration.Seconds())
+		}
 	}
 	if r.StealTasks > 0 || r.StealPoll > 0 || r.StealEcho > 0 {
 		fmt.Fprintf(w, "  CPU stolen by the VM's host      %.1f%% in the task phase, %.1f%% while polling, %.1f%% during the echo: compare runs of like steal only\n",
