@@ -432,16 +432,28 @@ func Run(cfg Config) (rep Report, err error) {
 			ticksAfter, _ := readHostTicks()
 			rep.StealEcho = stealShare(ticks, ticksAfter)
 		}()
-		if rep.EchoRounds, err = r.echo(false); err != nil {
-			return rep, err
+		// Plaintext and TLS rounds alternate, so that a machine whose
+		// speed drifts (a VM's busy host) moves both alike: run one after
+		// the other, TLS once read faster than plaintext.
+		per := max(1, r.cfg.EchoMessages/r.cfg.EchoRounds)
+		cfg.Logf("scale: bare proto.actor echo, %d rounds of %d round trips each, plaintext and TLS alternating (TLS: %v)", r.cfg.EchoRounds, per, !cfg.Insecure)
+		for range r.cfg.EchoRounds {
+			rate, err := r.echoRound(false, per)
+			if err != nil {
+				return rep, err
+			}
+			rep.EchoRounds = append(rep.EchoRounds, rate)
+			if !cfg.Insecure {
+				if rate, err = r.echoRound(true, per); err != nil {
+					return rep, err
+				}
+				rep.EchoTLSRounds = append(rep.EchoTLSRounds, rate)
+			}
 		}
 		rep.EchoMessageRate = median(rep.EchoRounds)
 		rep.Ratio = rep.AgoraMessageRate / rep.EchoMessageRate
 		rep.FactRatio = rep.AgoraFactRate / rep.EchoMessageRate
 		if !cfg.Insecure {
-			if rep.EchoTLSRounds, err = r.echo(true); err != nil {
-				return rep, err
-			}
 			rep.EchoTLSMessageRate = median(rep.EchoTLSRounds)
 			rep.RatioTLS = rep.AgoraMessageRate / rep.EchoTLSMessageRate
 			rep.FactRatioTLS = rep.AgoraFactRate / rep.EchoTLSMessageRate
@@ -681,36 +693,30 @@ func cmpOr(a, b error) error {
 	return b
 }
 
-// echo measures the bare proto.actor echo: messages per second, both
-// directions counted, per round; each round is a fresh server and client
-// (a new connection) carrying its share of the round trips.
-func (r *run) echo(tls bool) ([]float64, error) {
-	per := max(1, r.cfg.EchoMessages/r.cfg.EchoRounds)
-	r.cfg.Logf("scale: bare proto.actor echo, %d rounds of %d round trips (TLS: %v)", r.cfg.EchoRounds, per, tls)
-	var rates []float64
-	for range r.cfg.EchoRounds {
-		srv, err := r.startChild("echo-server", "echo-server", childArgs{EchoTLS: tls})
-		if err != nil {
-			return nil, err
-		}
-		addr, err := srv.expect("address", r.cfg.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		cli, err := r.startChild("echo-client", "echo-client", childArgs{Echo: addr.Address, Messages: per, Warmup: per, Window: r.cfg.EchoWindow, EchoTLS: tls})
-		if err != nil {
-			return nil, err
-		}
-		res, err := cli.expect("echo", r.cfg.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		// The next round gets the machine to itself.
-		cli.stop()
-		srv.stop()
-		rates = append(rates, float64(res.Count)/time.Duration(res.Elapsed).Seconds())
+// echoRound measures one round of the bare proto.actor echo: messages
+// per second, both directions counted, between a fresh server and client
+// (a new connection) carrying per round trips.
+func (r *run) echoRound(tls bool, per int) (float64, error) {
+	srv, err := r.startChild("echo-server", "echo-server", childArgs{EchoTLS: tls})
+	if err != nil {
+		return 0, err
 	}
-	return rates, nil
+	addr, err := srv.expect("address", r.cfg.Timeout)
+	if err != nil {
+		return 0, err
+	}
+	cli, err := r.startChild("echo-client", "echo-client", childArgs{Echo: addr.Address, Messages: per, Warmup: per, Window: r.cfg.EchoWindow, EchoTLS: tls})
+	if err != nil {
+		return 0, err
+	}
+	res, err := cli.expect("echo", r.cfg.Timeout)
+	if err != nil {
+		return 0, err
+	}
+	// The next round gets the machine to itself.
+	cli.stop()
+	srv.stop()
+	return float64(res.Count) / time.Duration(res.Elapsed).Seconds(), nil
 }
 
 // child is a started child process.
