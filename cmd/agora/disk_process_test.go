@@ -71,13 +71,15 @@ func TestDiskLimitProcesses(t *testing.T) {
 	// /state is a snapshot the master publishes after a change: the
 	// volume is listed once a snapshot holds it.
 	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return hasVolume(st, "db") })
-	if out := volumes("list"); !strings.Contains(out, "db") || !strings.Contains(out, "state") {
+	if out := volumes("list"); !regexp.MustCompile(`\bdb\s+state\b`).MatchString(out) {
 		t.Fatalf("agora volumes list does not show volume db:\n%s", out)
 	}
 	volumes("destroy", "host-a", "--role", "prod", "db:state:1")
 	volumes("create", "host-a", "--role", "prod", "logs:logs:8")
 	waitState(t, m.HTTP, func(st *messages.MasterState) bool { return !hasVolume(st, "db") && hasVolume(st, "logs") })
-	if out := volumes("list"); strings.Contains(out, "db") || !strings.Contains(out, "logs") {
+	// Words, not substrings: agent IDs are hex, and one once held "db".
+	named := func(out, word string) bool { return regexp.MustCompile(`\b` + word + `\b`).MatchString(out) }
+	if out := volumes("list"); named(out, "db") || !named(out, "logs") {
 		t.Fatalf("agora volumes list after destroying db and creating logs:\n%s", out)
 	}
 	out2, err := exec.Command(agoraBin, "run", "--master", m.Remoting, "--timeout", "20s", "--cpus", "0.5", "--mem", "64", "--role", "prod", "--reserved",
