@@ -79,14 +79,7 @@ func printSummary(w io.Writer, sum *messages.ClusterSummary) {
 	fmt.Fprintf(w, "master %s at %s (http %s), epoch %d, version %s\n", m.GetId(), m.GetAddress(), m.GetHttpAddress(), m.GetEpoch(), m.GetVersion())
 	fmt.Fprintf(w, "agents: %d reachable of %d (%d unreachable), %d draining, %d drained\n",
 		a.GetReachable(), a.GetRegistered(), a.GetUnreachable(), a.GetDraining(), a.GetDrained())
-	var tasks []string
-	for _, state := range slices.Sorted(maps.Keys(sum.Tasks)) {
-		tasks = append(tasks, fmt.Sprintf("%s:%d", strings.TrimPrefix(state, "TASK_"), sum.Tasks[state]))
-	}
-	if len(tasks) == 0 {
-		tasks = []string{"none"}
-	}
-	fmt.Fprintf(w, "tasks: %s\n\n", strings.Join(tasks, " "))
+	fmt.Fprintf(w, "tasks: %s\n\n", taskCounts(sum.Tasks))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESOURCE\tCAPACITY\tUSED\tOFFERED\tREVOCABLE USED")
 	t := sum.Totals
@@ -139,7 +132,7 @@ func printAgents(w io.Writer, st *messages.MasterState, agents []*messages.Agent
 
 // taskCounts writes tasks by state as RUNNING:2 STAGING:1 (as the web UI
 // does), "-" for none.
-func taskCounts(counts map[string]uint32) string {
+func taskCounts[N uint32 | uint64](counts map[string]N) string {
 	var parts []string
 	for _, state := range slices.Sorted(maps.Keys(counts)) {
 		parts = append(parts, fmt.Sprintf("%s:%d", strings.TrimPrefix(state, "TASK_"), counts[state]))
