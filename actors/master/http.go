@@ -158,7 +158,7 @@ func HTTPHandler(pub *Publisher, gatherer prometheus.Gatherer, update UpdateRole
 	// JSON per framework, which the first reader renders for all (never
 	// the master actor).
 	mux.HandleFunc("GET /state", readState(pub, access, pub.Serving, false))
-	mux.HandleFunc("GET /state/summary", readState(pub, access, nil, true))
+	mux.HandleFunc("GET /state/summary", readState(pub, access, func(bool) *Snapshot { return pub.Latest() }, true))
 	mux.HandleFunc("GET /events/state", serveStateEvents(pub, access, new(atomic.Int64)))
 	// The web UI reads only what its stream and /tasks give it, so it
 	// needs no guard of its own.
@@ -319,7 +319,7 @@ func acceptsGzip(values []string) bool {
 }
 
 // readState serves a view of the published snapshots: serving picks
-// the snapshot of a plain read (nil: the newest).
+// the snapshot of a plain read.
 func readState(pub *Publisher, access *HTTPAccess, serving func(gz bool) *Snapshot, summary bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !access.allows(w, r, acl.ViewState) {
@@ -350,13 +350,10 @@ func readState(pub *Publisher, access *HTTPAccess, serving func(gz bool) *Snapsh
 
 // waitSnapshot is the snapshot a read of r is answered with: for a long
 // poll (since=N&wait=D) the first newer than N, or the newest when D is
-// over; otherwise serving's (nil: the newest).
+// over; otherwise serving's.
 func waitSnapshot(r *http.Request, serving func(gz bool) *Snapshot, pub *Publisher) (*Snapshot, string) {
 	q := r.URL.Query()
 	if q.Get("since") == "" {
-		if serving == nil {
-			return pub.Latest(), ""
-		}
 		return serving(acceptsGzip(r.Header.Values("Accept-Encoding"))), ""
 	}
 	since, err := strconv.ParseInt(q.Get("since"), 10, 64)
