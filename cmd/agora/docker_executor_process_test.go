@@ -111,9 +111,6 @@ func TestMesosExecutorInDockerContainer(t *testing.T) {
 	}
 }
 
-// waitContainerLog follows a container's output (the engine's log, which
-// goes on while no agent copies it into the sandbox) until a line says
-// want.
 // startedContainer is the ID of the one container with label the engine
 // started since since, from its event stream (past events included): a
 // container list right after the task went RUNNING once came back empty
@@ -136,6 +133,9 @@ func startedContainer(t *testing.T, d *containerizer.Docker, label filters.Args,
 	return ""
 }
 
+// waitContainerLog follows a container's output (the engine's log, which
+// goes on while no agent copies it into the sandbox) until a line says
+// want.
 func waitContainerLog(t *testing.T, d *containerizer.Docker, id, want string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
