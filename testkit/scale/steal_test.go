@@ -21,10 +21,3 @@ func TestStealShare(t *testing.T) {
 		t.Errorf("/proc/stat read twice: %+v then %+v (%v)", a, now, err)
 	}
 }
-
-// The calibration does its rounds and takes some time.
-func TestCalibrate(t *testing.T) {
-	if d := calibrate(); d <= 0 {
-		t.Errorf("calibration took %v", d)
-	}
-}
