@@ -203,7 +203,8 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 	// where each client's (a filter per agent it declined, 10,000 after
 	// an hour of declines) cost a cache miss: 11 % of a 10,000-agent
 	// master's CPU while 50 frameworks declined every agent.
-	if _, filtered := ag.filters[c]; filtered {
+	f := ag.filters[c]
+	if f != nil && f.unused == nil { // a decline's: the whole agent
 		return false
 	}
 	if mode != stageQuota && ag.inRound > 0 && ag.hadTurn(c) {
@@ -217,7 +218,7 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 		return false
 	}
 	if mode == stageRevocable {
-		if !fw.info.Revocable {
+		if !fw.info.Revocable || f != nil && f.holds(ag.revFree.Scalars, true) {
 			return false
 		}
 		rev := ag.revFree
@@ -229,6 +230,9 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 		}
 		h.cand, h.candRev = Resources{}, rev
 		return true
+	}
+	if f != nil && f.holds(ag.free.Scalars, false) {
+		return false
 	}
 	cand := Resources{Scalars: h.capToLimits(c.role, ag.free.Scalars), Ports: ag.free.Ports}
 	if h.placement == PlaceSpread {

@@ -153,6 +153,46 @@ func TestShortFilterAppliesToNextBatch(t *testing.T) {
 	}
 }
 
+// The filter of what an accept left unused holds only while the agent has
+// nothing more to offer (Mesos' RefusedOfferFilter): once a task of the
+// framework ends there, the framework may be offered the agent at once. A
+// decline's filter holds the whole agent. Unused parts once filtered the
+// whole agent too, to the next batch, which kept each framework that had
+// just launched off its agent: on one shared agent, what freed up meanwhile
+// went past the role of lowest share, or stayed idle (a fifth of the agent
+// in TestMesosAndNativeFrameworksShareByDRF).
+func TestUnusedFilterHoldsOnlyWhatWasLeft(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agent("a1", "cpus:4;mem:4096", nil)
+	e.framework(Framework{ID: "f1", Roles: []string{"r"}})
+	g := e.cycle(time.Second)[0]
+	task := MustParse("cpus:1;mem:1024")
+	if err := e.h.ReturnUnused(g.FrameworkID, g.Role, g.AgentID, g.Resources.Sub(task), Resources{}, 0, e.now); err != nil {
+		t.Fatal(err)
+	}
+	if gs := e.h.AllocateAgent("a1", e.now); len(gs) != 0 {
+		t.Fatalf("the part left unused offered back at once: %v", gs)
+	}
+	// The task ends: the agent has more free than was left.
+	if err := e.h.Recover("f1", "r", "a1", task, Resources{}); err != nil {
+		t.Fatal(err)
+	}
+	gs := e.h.AllocateAgent("a1", e.now)
+	if len(gs) != 1 || gs[0].FrameworkID != "f1" || gs[0].Resources.String() != "cpus:4;mem:4096" {
+		t.Fatalf("after a task ended: offered %v, want the whole agent to f1", gs)
+	}
+	e.check()
+	// A decline's filter holds the agent whatever is freed.
+	e.h.Decline("f1", "r", "a1", gs[0].Resources.Sub(task), Resources{}, time.Minute, e.now)
+	if err := e.h.Recover("f1", "r", "a1", task, Resources{}); err != nil {
+		t.Fatal(err)
+	}
+	if gs := e.h.AllocateAgent("a1", e.now); len(gs) != 0 {
+		t.Fatalf("a declined agent offered again within its refuse time: %v", gs)
+	}
+	e.check()
+}
+
 func TestReviveClearsFiltersAndSuppressStopsOffers(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.agent("a1", "cpus:4;mem:4096", nil)

@@ -137,6 +137,12 @@
 // back every cycle (short tasks, rescinded offers) from holding the round
 // open, and so the decliner out, for ever.
 //
+// What an accept leaves unused is filtered for the accept's refuse time
+// too (also at least through the next batch), without rotation, and only
+// while the agent has nothing more free than that (Mesos'
+// RefusedOfferFilter): a framework whose task ends on the agent may be
+// offered it again at once.
+//
 // # Bounds
 //
 // A framework F is eligible for an agent A when it is active, not

@@ -6,8 +6,14 @@ import (
 	"time"
 )
 
-// A filter keeps one client from being offered one agent. It is dropped only
-// when all three hold:
+// A filter keeps one client from being offered one agent. A decline's
+// filter holds the whole agent; the filter of what an accept left unused
+// holds only while the agent has nothing more to offer than that (Mesos'
+// RefusedOfferFilter): once a task ends there, or anything else is freed,
+// the client may be offered the agent again. Otherwise a framework that had
+// just launched on an agent would be kept off it until the next batch, and
+// on a small cluster what freed up meanwhile went past the role of lowest
+// share, or stayed idle. It is dropped only when all three hold:
 //   - its refuse time has passed;
 //   - a batch cycle has run since it was installed (so a filter shorter than
 //     the batch interval still applies to the next batch, as in Mesos);
@@ -30,15 +36,19 @@ import (
 // Filters expire through a heap ordered by refuse time, so a cycle never
 // scans filters that are still in force.
 type filter struct {
-	c       *client
-	ag      *agent
-	expiry  time.Time
-	batch   uint64 // batches run when installed
-	round   uint64 // agent round when installed
-	rotate  bool   // installed by a decline: lasts until the round moves on
-	hidx    int    // index in the expiry heap; -1 when not in it
-	cidx    int    // index in its client's filters
-	timeUp  bool   // refuse time and batch rule passed; waits for the round
+	c      *client
+	ag     *agent
+	expiry time.Time
+	batch  uint64 // batches run when installed
+	round  uint64 // agent round when installed
+	rotate bool   // installed by a decline: lasts until the round moves on
+	// unused is what an accept left (nil for a decline, the hot path,
+	// whose filters stay small): the filter holds only while the agent's
+	// free resources are within it.
+	unused  *[2]Scalars // unreserved or reserved, revocable
+	hidx    int         // index in the expiry heap; -1 when not in it
+	cidx    int         // index in its client's filters
+	timeUp  bool        // refuse time and batch rule passed; waits for the round
 	dropped bool
 }
 
@@ -89,6 +99,11 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation 
 	}
 	f.expiry, f.batch, f.round, f.timeUp, f.rotate = now.Add(refuse), h.batch, ag.round, false, rotate
 	if rotate {
+		f.unused = nil
+	} else {
+		f.unused = &[2]Scalars{r.Scalars, rev.Scalars}
+	}
+	if rotate {
 		if ag.inRound == 0 {
 			ag.turns = ag.turns[:0] // left by a round whose filters were all revoked
 		}
@@ -102,6 +117,18 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation 
 		heap.Push(&h.filters, f)
 	}
 	return nil
+}
+
+// holds reports whether f keeps its client from being offered cand of its
+// agent (rev: from the agent's revocable resources).
+func (f *filter) holds(cand Scalars, rev bool) bool {
+	switch {
+	case f.unused == nil:
+		return true
+	case rev:
+		return f.unused[1].Contains(cand)
+	}
+	return f.unused[0].Contains(cand)
 }
 
 // inRound reports whether f is one of the decline filters that keep its

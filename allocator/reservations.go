@@ -83,7 +83,7 @@ func (h *Hierarchical) allocateReserved(ag *agent, grants []Grant) []Grant {
 // quota limits do not apply (the reservation was made for the role), the
 // rest does.
 func (h *Hierarchical) eligibleReserved(c *client, ag *agent) bool {
-	if _, filtered := ag.filters[c]; filtered { // as eligible
+	if f := ag.filters[c]; f != nil && f.holds(h.cand.Scalars, false) { // as eligible
 		return false
 	}
 	fw := c.fw

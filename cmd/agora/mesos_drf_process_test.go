@@ -189,8 +189,12 @@ func TestMesosAndNativeFrameworksShareByDRF(t *testing.T) {
 	}
 	// One task is 0.5 of 6 cpus, a share of 0.083; a role's share dips
 	// while a task of it ends and its replacement is offered and starts.
-	// Runs here gave spreads of 0.04 to 0.09.
-	if hi-lo > 0.15 || lo < 0.18 {
-		t.Fatalf("dominant shares %v: want each near 1/3 (spread <= 0.15, less than two tasks; none below 0.18)", mean)
+	// Runs here gave spreads of 0.00 to 0.02, the three summing to the
+	// whole agent. When the unused part of an accept (here the agent's
+	// disk, which no task uses) still carried a filter to the next batch,
+	// a role that had just launched was kept off the agent: spreads were
+	// 0.04 to 0.15 with a fifth of the agent idle, and a CI run failed.
+	if hi-lo > 0.083 || lo < 0.25 {
+		t.Fatalf("dominant shares %v: want each near 1/3 (spread below one task's 0.083; none below 0.25)", mean)
 	}
 }
