@@ -370,7 +370,12 @@ type AgentRegistered struct {
 	// takes_batches: the master takes StatusUpdates (several in one
 	// message); the agent batches its updates only for a master that says
 	// so.
-	TakesBatches  bool `protobuf:"varint,800,opt,name=takes_batches,json=takesBatches,proto3" json:"takes_batches,omitempty"`
+	TakesBatches bool `protobuf:"varint,800,opt,name=takes_batches,json=takesBatches,proto3" json:"takes_batches,omitempty"`
+	// heartbeat_to is where the agent sends its heartbeats: the master's
+	// handler for this agent, which answers them off the master's mailbox
+	// (offers and declines queue there by the thousand on a big cluster).
+	// Unset (an older master): the master itself.
+	HeartbeatTo   *actor.PID `protobuf:"bytes,810,opt,name=heartbeat_to,json=heartbeatTo,proto3" json:"heartbeat_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -438,6 +443,13 @@ func (x *AgentRegistered) GetTakesBatches() bool {
 		return x.TakesBatches
 	}
 	return false
+}
+
+func (x *AgentRegistered) GetHeartbeatTo() *actor.PID {
+	if x != nil {
+		return x.HeartbeatTo
+	}
+	return nil
 }
 
 // AgentDrain tells an agent its drain state (master to agent): draining
@@ -1260,13 +1272,15 @@ const file_messages_agent_proto_rawDesc = "" +
 	"\fmaster_epoch\x18\x06 \x01(\x04R\vmasterEpoch\x12\x18\n" +
 	"\asession\x18\a \x01(\tR\asession\x12*\n" +
 	"\x05drain\x18\b \x01(\v2\x14.agora.v1.AgentDrainR\x05drain\x12G\n" +
-	"\x11running_executors\x18\xa4\x03 \x03(\v2\x19.agora.v1.RunningExecutorR\x10runningExecutors\"\xf1\x01\n" +
+	"\x11running_executors\x18\xa4\x03 \x03(\v2\x19.agora.v1.RunningExecutorR\x10runningExecutors\"\xa1\x02\n" +
 	"\x0fAgentRegistered\x12,\n" +
 	"\bagent_id\x18\x01 \x01(\v2\x11.agora.v1.AgentIDR\aagentId\x12,\n" +
 	"\x06master\x18\x02 \x01(\v2\x14.agora.v1.MasterInfoR\x06master\x128\n" +
 	"\x18heartbeat_interval_nanos\x18\x03 \x01(\x03R\x16heartbeatIntervalNanos\x12\"\n" +
 	"\freregistered\x18\x04 \x01(\bR\freregistered\x12$\n" +
-	"\rtakes_batches\x18\xa0\x06 \x01(\bR\ftakesBatches\"y\n" +
+	"\rtakes_batches\x18\xa0\x06 \x01(\bR\ftakesBatches\x12.\n" +
+	"\fheartbeat_to\x18\xaa\x06 \x01(\v2\n" +
+	".actor.PIDR\vheartbeatTo\"y\n" +
 	"\n" +
 	"AgentDrain\x12\x1a\n" +
 	"\bdraining\x18\x01 \x01(\bR\bdraining\x12,\n" +
@@ -1390,27 +1404,28 @@ var file_messages_agent_proto_depIdxs = []int32{
 	16, // 11: agora.v1.ReregisterAgent.running_executors:type_name -> agora.v1.RunningExecutor
 	17, // 12: agora.v1.AgentRegistered.agent_id:type_name -> agora.v1.AgentID
 	24, // 13: agora.v1.AgentRegistered.master:type_name -> agora.v1.MasterInfo
-	0,  // 14: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
-	17, // 15: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
-	17, // 16: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
-	24, // 17: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
-	17, // 18: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
-	25, // 19: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
-	26, // 20: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
-	27, // 21: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
-	28, // 22: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
-	22, // 23: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
-	23, // 24: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
-	20, // 25: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
-	13, // 26: agora.v1.SandboxListing.files:type_name -> agora.v1.SandboxFile
-	17, // 27: agora.v1.CheckpointResources.agent_id:type_name -> agora.v1.AgentID
-	18, // 28: agora.v1.CheckpointResources.resources:type_name -> agora.v1.Resource
-	22, // 29: agora.v1.RunningExecutor.info:type_name -> agora.v1.ExecutorInfo
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	20, // 14: agora.v1.AgentRegistered.heartbeat_to:type_name -> actor.PID
+	0,  // 15: agora.v1.DrainInfo.state:type_name -> agora.v1.DrainInfo.State
+	17, // 16: agora.v1.AgentHeartbeat.agent_id:type_name -> agora.v1.AgentID
+	17, // 17: agora.v1.AgentHeartbeatAck.agent_id:type_name -> agora.v1.AgentID
+	24, // 18: agora.v1.AgentHeartbeatAck.master:type_name -> agora.v1.MasterInfo
+	17, // 19: agora.v1.UnregisterAgent.agent_id:type_name -> agora.v1.AgentID
+	25, // 20: agora.v1.TaskCheckpoint.run:type_name -> agora.v1.RunTask
+	26, // 21: agora.v1.TaskCheckpoint.state:type_name -> agora.v1.TaskState
+	27, // 22: agora.v1.TaskCheckpoint.pending:type_name -> agora.v1.StatusUpdate
+	28, // 23: agora.v1.TaskCheckpoint.kill_reason:type_name -> agora.v1.TaskStatusReason
+	22, // 24: agora.v1.ExecutorCheckpoint.info:type_name -> agora.v1.ExecutorInfo
+	23, // 25: agora.v1.ExecutorCheckpoint.framework:type_name -> agora.v1.FrameworkInfo
+	20, // 26: agora.v1.ExecutorCheckpoint.executor:type_name -> actor.PID
+	13, // 27: agora.v1.SandboxListing.files:type_name -> agora.v1.SandboxFile
+	17, // 28: agora.v1.CheckpointResources.agent_id:type_name -> agora.v1.AgentID
+	18, // 29: agora.v1.CheckpointResources.resources:type_name -> agora.v1.Resource
+	22, // 30: agora.v1.RunningExecutor.info:type_name -> agora.v1.ExecutorInfo
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_messages_agent_proto_init() }

@@ -1128,7 +1128,12 @@ type AgentObserved struct {
 	IntervalNanos int64                  `protobuf:"varint,3,opt,name=interval_nanos,json=intervalNanos,proto3" json:"interval_nanos,omitempty"`
 	// seen_unix_nano is when the master heard from it, by the master's
 	// clock: the handler may run later.
-	SeenUnixNano  int64 `protobuf:"varint,4,opt,name=seen_unix_nano,json=seenUnixNano,proto3" json:"seen_unix_nano,omitempty"`
+	SeenUnixNano int64 `protobuf:"varint,4,opt,name=seen_unix_nano,json=seenUnixNano,proto3" json:"seen_unix_nano,omitempty"`
+	// role and principal are who the agent's connection authenticated as
+	// (empty without authentication): the handler answers heartbeats only
+	// from them, and hands the master any other.
+	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	Principal     string `protobuf:"bytes,6,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1191,6 +1196,74 @@ func (x *AgentObserved) GetSeenUnixNano() int64 {
 	return 0
 }
 
+func (x *AgentObserved) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AgentObserved) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+// AgentSeen, from an agent's handler: it answered the agent's heartbeat
+// (the master keeps the time for /state and counts it).
+type AgentSeen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	SeenUnixNano  int64                  `protobuf:"varint,2,opt,name=seen_unix_nano,json=seenUnixNano,proto3" json:"seen_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentSeen) Reset() {
+	*x = AgentSeen{}
+	mi := &file_messages_allocation_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentSeen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentSeen) ProtoMessage() {}
+
+func (x *AgentSeen) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_allocation_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentSeen.ProtoReflect.Descriptor instead.
+func (*AgentSeen) Descriptor() ([]byte, []int) {
+	return file_messages_allocation_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AgentSeen) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentSeen) GetSeenUnixNano() int64 {
+	if x != nil {
+		return x.SeenUnixNano
+	}
+	return 0
+}
+
 // AgentMissedHeartbeats, from an agent's handler: the agent missed as many
 // heartbeats in a row as the liveness policy allows.
 type AgentMissedHeartbeats struct {
@@ -1202,7 +1275,7 @@ type AgentMissedHeartbeats struct {
 
 func (x *AgentMissedHeartbeats) Reset() {
 	*x = AgentMissedHeartbeats{}
-	mi := &file_messages_allocation_proto_msgTypes[19]
+	mi := &file_messages_allocation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1287,7 @@ func (x *AgentMissedHeartbeats) String() string {
 func (*AgentMissedHeartbeats) ProtoMessage() {}
 
 func (x *AgentMissedHeartbeats) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[19]
+	mi := &file_messages_allocation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1300,7 @@ func (x *AgentMissedHeartbeats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMissedHeartbeats.ProtoReflect.Descriptor instead.
 func (*AgentMissedHeartbeats) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{19}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AgentMissedHeartbeats) GetAgentId() string {
@@ -1250,7 +1323,7 @@ type SchedulerConnected struct {
 
 func (x *SchedulerConnected) Reset() {
 	*x = SchedulerConnected{}
-	mi := &file_messages_allocation_proto_msgTypes[20]
+	mi := &file_messages_allocation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1335,7 @@ func (x *SchedulerConnected) String() string {
 func (*SchedulerConnected) ProtoMessage() {}
 
 func (x *SchedulerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[20]
+	mi := &file_messages_allocation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1348,7 @@ func (x *SchedulerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConnected.ProtoReflect.Descriptor instead.
 func (*SchedulerConnected) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{20}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SchedulerConnected) GetFrameworkId() string {
@@ -1312,7 +1385,7 @@ type SchedulerLost struct {
 
 func (x *SchedulerLost) Reset() {
 	*x = SchedulerLost{}
-	mi := &file_messages_allocation_proto_msgTypes[21]
+	mi := &file_messages_allocation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1397,7 @@ func (x *SchedulerLost) String() string {
 func (*SchedulerLost) ProtoMessage() {}
 
 func (x *SchedulerLost) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[21]
+	mi := &file_messages_allocation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1410,7 @@ func (x *SchedulerLost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerLost.ProtoReflect.Descriptor instead.
 func (*SchedulerLost) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{21}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SchedulerLost) GetFrameworkId() string {
@@ -1379,7 +1452,7 @@ type AllocatorUpdateReservation struct {
 
 func (x *AllocatorUpdateReservation) Reset() {
 	*x = AllocatorUpdateReservation{}
-	mi := &file_messages_allocation_proto_msgTypes[22]
+	mi := &file_messages_allocation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1464,7 @@ func (x *AllocatorUpdateReservation) String() string {
 func (*AllocatorUpdateReservation) ProtoMessage() {}
 
 func (x *AllocatorUpdateReservation) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[22]
+	mi := &file_messages_allocation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1477,7 @@ func (x *AllocatorUpdateReservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorUpdateReservation.ProtoReflect.Descriptor instead.
 func (*AllocatorUpdateReservation) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{22}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AllocatorUpdateReservation) GetAgentId() string {
@@ -1470,7 +1543,7 @@ type AllocatorTransfer struct {
 
 func (x *AllocatorTransfer) Reset() {
 	*x = AllocatorTransfer{}
-	mi := &file_messages_allocation_proto_msgTypes[23]
+	mi := &file_messages_allocation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1555,7 @@ func (x *AllocatorTransfer) String() string {
 func (*AllocatorTransfer) ProtoMessage() {}
 
 func (x *AllocatorTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[23]
+	mi := &file_messages_allocation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1568,7 @@ func (x *AllocatorTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatorTransfer.ProtoReflect.Descriptor instead.
 func (*AllocatorTransfer) Descriptor() ([]byte, []int) {
-	return file_messages_allocation_proto_rawDescGZIP(), []int{23}
+	return file_messages_allocation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AllocatorTransfer) GetAgentId() string {
@@ -1557,7 +1630,7 @@ type AllocatorShortfalls_Shortfall struct {
 
 func (x *AllocatorShortfalls_Shortfall) Reset() {
 	*x = AllocatorShortfalls_Shortfall{}
-	mi := &file_messages_allocation_proto_msgTypes[24]
+	mi := &file_messages_allocation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1642,7 @@ func (x *AllocatorShortfalls_Shortfall) String() string {
 func (*AllocatorShortfalls_Shortfall) ProtoMessage() {}
 
 func (x *AllocatorShortfalls_Shortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_allocation_proto_msgTypes[24]
+	mi := &file_messages_allocation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,13 +1751,18 @@ const file_messages_allocation_proto_rawDesc = "" +
 	"\vport_ranges\x18\a \x03(\rR\n" +
 	"portRanges\x12\x14\n" +
 	"\x05ports\x18\b \x03(\rR\x05ports\x12!\n" +
-	"\vreservation\x18\xc0\x02 \x03(\tR\vreservation\"\x99\x01\n" +
+	"\vreservation\x18\xc0\x02 \x03(\tR\vreservation\"\xcb\x01\n" +
 	"\rAgentObserved\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
 	"\x05agent\x18\x02 \x01(\v2\n" +
 	".actor.PIDR\x05agent\x12%\n" +
 	"\x0einterval_nanos\x18\x03 \x01(\x03R\rintervalNanos\x12$\n" +
-	"\x0eseen_unix_nano\x18\x04 \x01(\x03R\fseenUnixNano\"2\n" +
+	"\x0eseen_unix_nano\x18\x04 \x01(\x03R\fseenUnixNano\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1c\n" +
+	"\tprincipal\x18\x06 \x01(\tR\tprincipal\"L\n" +
+	"\tAgentSeen\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12$\n" +
+	"\x0eseen_unix_nano\x18\x02 \x01(\x03R\fseenUnixNano\"2\n" +
 	"\x15AgentMissedHeartbeats\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"\x9b\x01\n" +
 	"\x12SchedulerConnected\x12!\n" +
@@ -1726,7 +1804,7 @@ func file_messages_allocation_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_allocation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_messages_allocation_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_messages_allocation_proto_goTypes = []any{
 	(AllocatorReturn_Kind)(0),             // 0: agora.v1.AllocatorReturn.Kind
 	(*Quantities)(nil),                    // 1: agora.v1.Quantities
@@ -1748,32 +1826,33 @@ var file_messages_allocation_proto_goTypes = []any{
 	(*AllocatorSync)(nil),                 // 17: agora.v1.AllocatorSync
 	(*Allocated)(nil),                     // 18: agora.v1.Allocated
 	(*AgentObserved)(nil),                 // 19: agora.v1.AgentObserved
-	(*AgentMissedHeartbeats)(nil),         // 20: agora.v1.AgentMissedHeartbeats
-	(*SchedulerConnected)(nil),            // 21: agora.v1.SchedulerConnected
-	(*SchedulerLost)(nil),                 // 22: agora.v1.SchedulerLost
-	(*AllocatorUpdateReservation)(nil),    // 23: agora.v1.AllocatorUpdateReservation
-	(*AllocatorTransfer)(nil),             // 24: agora.v1.AllocatorTransfer
-	(*AllocatorShortfalls_Shortfall)(nil), // 25: agora.v1.AllocatorShortfalls.Shortfall
-	(*AgentInfo)(nil),                     // 26: agora.v1.AgentInfo
-	(*FrameworkInfo)(nil),                 // 27: agora.v1.FrameworkInfo
-	(*RoleSettings)(nil),                  // 28: agora.v1.RoleSettings
-	(*actor.PID)(nil),                     // 29: actor.PID
+	(*AgentSeen)(nil),                     // 20: agora.v1.AgentSeen
+	(*AgentMissedHeartbeats)(nil),         // 21: agora.v1.AgentMissedHeartbeats
+	(*SchedulerConnected)(nil),            // 22: agora.v1.SchedulerConnected
+	(*SchedulerLost)(nil),                 // 23: agora.v1.SchedulerLost
+	(*AllocatorUpdateReservation)(nil),    // 24: agora.v1.AllocatorUpdateReservation
+	(*AllocatorTransfer)(nil),             // 25: agora.v1.AllocatorTransfer
+	(*AllocatorShortfalls_Shortfall)(nil), // 26: agora.v1.AllocatorShortfalls.Shortfall
+	(*AgentInfo)(nil),                     // 27: agora.v1.AgentInfo
+	(*FrameworkInfo)(nil),                 // 28: agora.v1.FrameworkInfo
+	(*RoleSettings)(nil),                  // 29: agora.v1.RoleSettings
+	(*actor.PID)(nil),                     // 30: actor.PID
 }
 var file_messages_allocation_proto_depIdxs = []int32{
 	1,  // 0: agora.v1.AllocatorUse.resources:type_name -> agora.v1.Quantities
 	1,  // 1: agora.v1.AllocatorUse.revocable:type_name -> agora.v1.Quantities
-	26, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
+	27, // 2: agora.v1.AllocatorAddAgent.info:type_name -> agora.v1.AgentInfo
 	2,  // 3: agora.v1.AllocatorAddAgent.allocated:type_name -> agora.v1.AllocatorUse
-	27, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
+	28, // 4: agora.v1.AllocatorAddFramework.info:type_name -> agora.v1.FrameworkInfo
 	1,  // 5: agora.v1.AllocatorRevive.demand:type_name -> agora.v1.Quantities
-	28, // 6: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
+	29, // 6: agora.v1.AllocatorSetRole.settings:type_name -> agora.v1.RoleSettings
 	1,  // 7: agora.v1.AllocatorReturn.resources:type_name -> agora.v1.Quantities
 	1,  // 8: agora.v1.AllocatorReturn.revocable:type_name -> agora.v1.Quantities
 	0,  // 9: agora.v1.AllocatorReturn.kind:type_name -> agora.v1.AllocatorReturn.Kind
-	25, // 10: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
-	29, // 11: agora.v1.AgentObserved.agent:type_name -> actor.PID
-	29, // 12: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
-	29, // 13: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
+	26, // 10: agora.v1.AllocatorShortfalls.roles:type_name -> agora.v1.AllocatorShortfalls.Shortfall
+	30, // 11: agora.v1.AgentObserved.agent:type_name -> actor.PID
+	30, // 12: agora.v1.SchedulerConnected.scheduler:type_name -> actor.PID
+	30, // 13: agora.v1.SchedulerLost.scheduler:type_name -> actor.PID
 	1,  // 14: agora.v1.AllocatorUpdateReservation.resources:type_name -> agora.v1.Quantities
 	1,  // 15: agora.v1.AllocatorTransfer.resources:type_name -> agora.v1.Quantities
 	1,  // 16: agora.v1.AllocatorShortfalls.Shortfall.need:type_name -> agora.v1.Quantities
@@ -1798,7 +1877,7 @@ func file_messages_allocation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_allocation_proto_rawDesc), len(file_messages_allocation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -108,7 +108,8 @@ func at(s []string, i int) string {
 // Advance runs the actors before each timer fires: the agent's next
 // heartbeat is armed only when the last was handled, and it is sent every
 // interval. FakeClock.Advance alone fires it once, and the master, seeing
-// one heartbeat in ten intervals, would take the agent for dead.
+// one heartbeat in ten intervals, takes the agent for dead: its handler's
+// liveness check fired in the same jump, before the one heartbeat came.
 func TestAdvanceLetsActorsReactToEachTimer(t *testing.T) {
 	c := Start(t, Options{Liveness: &master.LivenessPolicy{Interval: time.Second, MaxMisses: 3}})
 	c.AddAgent(AgentSpec{})
@@ -129,8 +130,8 @@ func TestAdvanceLetsActorsReactToEachTimer(t *testing.T) {
 	mark = c.Events.Mark()
 	c.Fake(t).Advance(10 * time.Second)
 	c.Drain()
-	if n := c.Events.Count(mark, acked); n != 1 {
-		t.Fatalf("the bare clock: %d heartbeats in one jump, want 1", n)
+	if n, dead := c.Events.Count(mark, acked), c.Events.Count(mark, unreachable); n != 0 || dead != 1 {
+		t.Fatalf("the bare clock: %d heartbeats acknowledged and %d agents marked unreachable in one jump, want none and one", n, dead)
 	}
 }
 

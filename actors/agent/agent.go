@@ -180,10 +180,13 @@ type agent struct {
 	// after a new master is detected, updates go one by one, which a master
 	// of any version takes.
 	masterBatches bool
-	sys           *actor.ActorSystem
-	self          *actor.PID
-	bg            *background
-	disk          *disk
+	// heartbeatTo is where heartbeats go: the master's handler for this
+	// agent (AgentRegistered.heartbeat_to), nil for the master itself.
+	heartbeatTo *actor.PID
+	sys         *actor.ActorSystem
+	self        *actor.PID
+	bg          *background
+	disk        *disk
 	// removing: sandboxes being garbage-collected, with the tasks waiting
 	// to start in them.
 	removing map[string][]func(actor.Context)
@@ -599,6 +602,10 @@ func (a *agent) becomeRegistered(ctx actor.Context, msg *messages.AgentRegistere
 		a.interval = 5 * time.Second
 	}
 	a.masterBatches = msg.TakesBatches
+	a.heartbeatTo = nil
+	if to := msg.HeartbeatTo; to != nil && a.cfg.Master != nil && to.Address == a.cfg.Master.Address {
+		a.heartbeatTo = to // on the master's node: nowhere else is trusted
+	}
 	a.gen++
 	a.unacked = 0
 	a.behavior.Become(a.registered)
@@ -621,9 +628,18 @@ func (a *agent) registered(ctx actor.Context) {
 			a.becomeRegistering(ctx, fmt.Sprintf("%d heartbeats unacknowledged", a.unacked))
 			return
 		}
+		// After a heartbeat went unanswered the next goes to the master
+		// itself: were the handler gone (the master forgot this agent),
+		// the master tells the agent to re-register, one interval later
+		// instead of MaxMissedAcks (a dead letter's answer is not to be
+		// counted on over remoting).
+		to := a.cfg.Master
+		if a.heartbeatTo != nil && a.unacked == 0 {
+			to = a.heartbeatTo
+		}
 		a.seq++
 		a.unacked++
-		ctx.Request(a.cfg.Master, &messages.AgentHeartbeat{AgentId: a.agentID(), Seq: a.seq, MasterEpoch: a.epoch})
+		ctx.Request(to, &messages.AgentHeartbeat{AgentId: a.agentID(), Seq: a.seq, MasterEpoch: a.epoch})
 		a.armGen(a.jittered(), heartbeatTick{gen: a.gen})
 	case *messages.AgentHeartbeatAck:
 		if msg.GetMaster().GetEpoch() < a.epoch {

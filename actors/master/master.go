@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-sched/agora/actors/master/core"
@@ -147,6 +148,9 @@ type master struct {
 	// framework ID.
 	agentHandlers map[string]*actor.PID
 	fwHandlers    map[string]*actor.PID
+	// heartbeatInterval is the interval agents are told now; the agent
+	// handlers read it to answer heartbeats.
+	heartbeatInterval atomic.Int64
 	// pids caches the PIDs of endpoints sent to (a PID caches the route to
 	// its process).
 	pids map[core.Endpoint]*actor.PID
@@ -287,6 +291,10 @@ func (m *master) Receive(ctx actor.Context) {
 	case *messages.AllocatorShortfalls:
 		if m.fromAllocator(ctx) {
 			m.run(ctx, m.core.Shortfalls(msg, now))
+		}
+	case *messages.AgentSeen:
+		if m.fromChild(ctx, m.agentHandlers[msg.AgentId]) {
+			m.run(ctx, m.core.AgentSeen(msg.AgentId, time.Unix(0, msg.SeenUnixNano)))
 		}
 	case *messages.AgentMissedHeartbeats:
 		if m.fromChild(ctx, m.agentHandlers[msg.AgentId]) {
@@ -451,6 +459,11 @@ func (m *master) run(ctx actor.Context, r core.Ready) {
 	for _, e := range r.Effects {
 		switch e := e.(type) {
 		case core.Send:
+			if r, ok := e.Msg.(*messages.AgentRegistered); ok {
+				// Heartbeats go to the agent's handler (spawned by the
+				// WatchAgent before this Send), which answers them.
+				r.HeartbeatTo = m.agentHandlers[r.AgentId.GetValue()]
+			}
 			m.send(ctx, e.To, e.Msg, e.Batch)
 		case core.ToAllocator:
 			if m.cfg.Allocator == nil || !admit(m.cfg.Fence) {
@@ -466,10 +479,13 @@ func (m *master) run(ctx actor.Context, r core.Ready) {
 		case core.WatchAgent:
 			h, ok := m.agentHandlers[e.AgentID]
 			if !ok {
-				h = m.spawn(ctx, agentHandlerProps(m.cfg, e.AgentID), "agent-"+e.AgentID)
+				h = m.spawn(ctx, agentHandlerProps(m.cfg, e.AgentID, &m.heartbeatInterval), "agent-"+e.AgentID)
 				m.agentHandlers[e.AgentID] = h
 			}
-			ctx.Send(h, &messages.AgentObserved{AgentId: e.AgentID, Agent: m.pid(e.Agent), IntervalNanos: int64(e.Interval), SeenUnixNano: e.Seen.UnixNano()})
+			m.heartbeatInterval.Store(int64(e.Interval))
+			// Request: the handler takes it from its parent alone.
+			ctx.Request(h, &messages.AgentObserved{AgentId: e.AgentID, Agent: m.pid(e.Agent), IntervalNanos: int64(e.Interval),
+				SeenUnixNano: e.Seen.UnixNano(), Role: e.Role, Principal: e.Principal})
 		case core.ForgetAgent:
 			if h, ok := m.agentHandlers[e.AgentID]; ok {
 				ctx.Stop(h)

@@ -147,7 +147,7 @@ func (c *Core) admit(a *agentRecord, reregistered bool, now time.Time) {
 func (c *Core) answerRegistration(a *agentRecord, reregistered bool, now time.Time) {
 	a.answered = now
 	interval := c.HeartbeatInterval()
-	c.emit(WatchAgent{AgentID: a.id(), Agent: a.endpoint, Interval: interval, Seen: now})
+	c.emit(WatchAgent{AgentID: a.id(), Agent: a.endpoint, Interval: interval, Seen: now, Role: a.role, Principal: a.principal})
 	c.send(a.endpoint, &messages.AgentRegistered{
 		AgentId:                &messages.AgentID{Value: a.id()},
 		Master:                 c.cfg.Info,
@@ -172,12 +172,25 @@ func (c *Core) AgentHeartbeat(p Peer, msg *messages.AgentHeartbeat, now time.Tim
 	}
 	c.cfg.Metrics.Count(Heartbeats, "", 1)
 	interval := c.HeartbeatInterval()
-	c.emit(WatchAgent{AgentID: id, Agent: a.endpoint, Interval: interval, Seen: now})
+	c.emit(WatchAgent{AgentID: id, Agent: a.endpoint, Interval: interval, Seen: now, Role: a.role, Principal: a.principal})
 	to := p.Endpoint
 	if to.IsZero() {
 		to = a.endpoint
 	}
 	c.send(to, &messages.AgentHeartbeatAck{AgentId: msg.AgentId, Seq: msg.Seq, Master: c.cfg.Info, HeartbeatIntervalNanos: int64(interval)})
+	return c.ready()
+}
+
+// AgentSeen is an agent's handler saying it answered a heartbeat of the
+// agent at seen (heartbeats go to the handlers, not through the master's
+// mailbox): the books keep the time, and it is counted as a heartbeat.
+func (c *Core) AgentSeen(id string, seen time.Time) Ready {
+	if a, ok := c.books.agents[id]; ok && a.reachable {
+		if seen.After(a.lastSeen) {
+			a.lastSeen = seen
+		}
+		c.cfg.Metrics.Count(Heartbeats, "", 1)
+	}
 	return c.ready()
 }
 

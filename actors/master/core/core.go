@@ -95,6 +95,10 @@ type (
 		Agent    Endpoint
 		Interval time.Duration
 		Seen     time.Time
+		// Role and Principal are who the agent's connection authenticated
+		// as (empty without authentication): the handler answers
+		// heartbeats from them alone.
+		Role, Principal string
 	}
 	// ForgetAgent stops the agent's handler.
 	ForgetAgent struct{ AgentID string }
