@@ -93,6 +93,7 @@ func (h *agentHandler) observe(seen time.Time, interval time.Duration) {
 func (h *agentHandler) heartbeat(ctx actor.Context, msg *messages.AgentHeartbeat) {
 	interval := time.Duration(h.interval.Load())
 	if h.reported || h.live.interval == 0 || interval <= 0 || msg.GetAgentId().GetValue() != h.id || !h.fromAgent(ctx) {
+		h.cfg.Metrics.heartbeatHanded()
 		ctx.Forward(ctx.Parent())
 		return
 	}

@@ -17,6 +17,7 @@ type Metrics struct {
 	reregRetries      prometheus.Counter
 	retries           atomic.Int64 // reregRetries, readable without a registry (ReregistrationRetries)
 	heartbeats        prometheus.Counter
+	heartbeatsHanded  prometheus.Counter
 	unreachableEvents prometheus.Counter
 	rejected          *prometheus.CounterVec
 	heartbeatInterval prometheus.Gauge
@@ -66,6 +67,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "agora", Subsystem: "master", Name: "agent_heartbeats_total", Help: "Agent heartbeats received.",
 		}),
+		heartbeatsHanded: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "agora", Subsystem: "master", Name: "agent_heartbeats_handed_to_master_total",
+			Help: "Agent heartbeats an agent's handler handed to the master instead of answering them: from another identity, naming another agent, or of an agent it reported unreachable. Heartbeats of agents of an older version go to the master itself and are not counted here.",
+		}),
 		unreachableEvents: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "agora", Subsystem: "master", Name: "agent_unreachable_total", Help: "Times an agent was marked unreachable.",
 		}),
@@ -109,7 +114,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Time from an agent stamping a status update to the master taking it (includes clock skew between the hosts).", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)})
 	reg.MustRegister(m.offerToLaunch, m.updateLatency)
 	reg.MustRegister(m.offers, m.rescinds, m.declines, m.launched, m.statusUpdates)
-	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.reregRetries, m.heartbeats, m.unreachableEvents, m.rejected, m.heartbeatInterval)
+	reg.MustRegister(m.agents, m.registrations, m.reregistrations, m.reregRetries, m.heartbeats, m.heartbeatsHanded, m.unreachableEvents, m.rejected, m.heartbeatInterval)
 	return m
 }
 
@@ -222,6 +227,10 @@ func (m *Metrics) Count(c core.Counter, label string, n int) {
 		m.agentsRemoved.Add(v)
 	}
 }
+
+// heartbeatHanded counts a heartbeat an agent's handler handed to the
+// master.
+func (m *Metrics) heartbeatHanded() { m.heartbeatsHanded.Inc() }
 
 // setAgents sets the agent gauges.
 func (m *Metrics) setAgents(known, reachable int, interval time.Duration) {

@@ -343,6 +343,18 @@ func attackerKinds(t *testing.T) []attackerKind {
 	}
 }
 
+// trustedKinds counts the kinds whose certificate the cluster trusts (they
+// connect; the others are refused at the handshake).
+func trustedKinds(kinds []attackerKind) int {
+	n := 0
+	for _, k := range kinds {
+		if k.trusted {
+			n++
+		}
+	}
+	return n
+}
+
 func startAdversaryCluster(t *testing.T) *adversaryCluster {
 	t.Helper()
 	c := &adversaryCluster{}
@@ -496,6 +508,7 @@ func TestAdversary(t *testing.T) {
 	nodes := map[string]*proc{"master": c.master, "adv-a1": c.a1}
 	addrs := map[string]string{"master": c.info.Remoting, "adv-a1": c.a1Info.Remoting}
 	handshakes := metric(t, c.info.HTTP, `agora_security_refused_total{reason="handshake",transport="remoting"}`)
+	handed := metric(t, c.info.HTTP, `agora_master_agent_heartbeats_handed_to_master_total`)
 	denied := metric(t, c.info.HTTP, `agora_master_messages_rejected_total{code="PERMISSION_DENIED"}`)
 
 	// attack makes one attack as each kind of attacker: make sends it on
@@ -680,6 +693,25 @@ func TestAdversary(t *testing.T) {
 		}, fromCore("agora.v1.ReregisterAgent"))
 	})
 
+	// adv-a1's heartbeats go to its handler on the master (master/agent-<id>),
+	// which answers only adv-a1's own: a heartbeat from anyone else goes on
+	// to the master's core, which refuses it; only the master may tell the
+	// handler it heard from the agent.
+	a1Handler := actor.NewPID(c.info.Remoting, master.Name+"/agent-"+c.a1ID)
+	t.Run("heartbeat for adv-a1 to its handler", func(t *testing.T) {
+		attack(t, "master", func(t *testing.T, a *attacker, conn *conn) {
+			conn.send(t, a1Handler, &messages.AgentHeartbeat{AgentId: &messages.AgentID{Value: c.a1ID}, Seq: 1, MasterEpoch: 1}, a.pid("agent"))
+		}, fromCore("agora.v1.AgentHeartbeat"))
+	})
+	t.Run("AgentObserved to adv-a1's handler", func(t *testing.T) {
+		attack(t, "master", func(t *testing.T, a *attacker, conn *conn) {
+			conn.send(t, a1Handler, &messages.AgentObserved{AgentId: c.a1ID, IntervalNanos: int64(time.Hour),
+				SeenUnixNano: time.Now().Add(time.Hour).UnixNano()}, a.pid("master"))
+		}, func(attackerKind) refused {
+			return refused{log: "agent handler: an AgentObserved not from the master; ignored", node: "master"}
+		})
+	})
+
 	t.Run("forged grants and allocator changes", func(t *testing.T) {
 		grants := policy.EncodeGrants([]policy.Grant{{FrameworkID: c.victimFramework, Role: "*", AgentID: c.a1ID,
 			Resources: policy.MustParse("cpus:4;mem:1024"), Incarnation: 1}})
@@ -713,6 +745,13 @@ func TestAdversary(t *testing.T) {
 	}
 	if n := metric(t, c.info.HTTP, `agora_security_refused_total{reason="handshake",transport="remoting"}`); n <= handshakes {
 		t.Fatalf("refused handshakes counted: %v, before the attacks %v", n, handshakes)
+	}
+	// The forged heartbeats, one per trusted attacker, and none of the
+	// agents' own: over TLS the handlers answer those themselves (once
+	// both agents heartbeat, every 5 s).
+	waitMetric(t, c.info.HTTP, `agora_master_agent_heartbeats_total`, 2)
+	if n, want := metric(t, c.info.HTTP, `agora_master_agent_heartbeats_handed_to_master_total`)-handed, float64(trustedKinds(kinds)); n != want {
+		t.Fatalf("heartbeats handed to the master: %v, want the %v forged ones", n, want)
 	}
 	if n := metric(t, c.info.HTTP, `agora_master_messages_rejected_total{code="PERMISSION_DENIED"}`); n <= denied {
 		t.Fatalf("permission denials counted: %v, before the attacks %v", n, denied)

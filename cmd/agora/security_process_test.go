@@ -170,6 +170,23 @@ func waitCount(t *testing.T, p *proc, text string, n int) {
 	}
 }
 
+// waitMetric waits until a sample of the master's /metrics reaches at
+// least min, and returns it.
+func waitMetric(t *testing.T, httpAddr, sample string, min float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v := metric(t, httpAddr, sample)
+		if v >= min {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %v after a minute, want at least %v", sample, v, min)
+		}
+		time.Sleep(100 * time.Millisecond) // a scrape's interval: /metrics has no long poll
+	}
+}
+
 // metric reads one sample of the master's /metrics (0 when absent).
 func metric(t *testing.T, httpAddr, sample string) float64 {
 	t.Helper()
