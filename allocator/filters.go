@@ -97,12 +97,7 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation 
 	} else if f.inRound() {
 		ag.inRound--
 	}
-	f.expiry, f.batch, f.round, f.timeUp, f.rotate = now.Add(refuse), h.batch, ag.round, false, rotate
-	if rotate {
-		f.unused = nil
-	} else {
-		f.unused = &[2]Scalars{r.Scalars, rev.Scalars}
-	}
+	f.expiry, f.batch, f.round, f.timeUp, f.rotate, f.unused = now.Add(refuse), h.batch, ag.round, false, rotate, nil
 	if rotate {
 		if ag.inRound == 0 {
 			ag.turns = ag.turns[:0] // left by a round whose filters were all revoked
@@ -110,6 +105,8 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation 
 		ag.inRound++
 		// Its filter holds it off the agent now; its turn need not.
 		ag.turns = slices.DeleteFunc(ag.turns, func(t turn) bool { return t.c == c })
+	} else {
+		f.unused = &[2]Scalars{r.Scalars, rev.Scalars}
 	}
 	if f.hidx >= 0 {
 		heap.Fix(&h.filters, f.hidx)
