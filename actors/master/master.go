@@ -293,7 +293,11 @@ func (m *master) Receive(ctx actor.Context) {
 			m.run(ctx, m.core.Shortfalls(msg, now))
 		}
 	case *messages.AgentSeen:
-		if m.fromChild(ctx, m.agentHandlers[msg.AgentId]) {
+		h := m.agentHandlers[msg.AgentId]
+		if h == nil && security.SenderOf(ctx) == security.Local {
+			return // from a handler stopped since (the agent was forgotten): nothing to keep
+		}
+		if m.fromChild(ctx, h) {
 			m.run(ctx, m.core.AgentSeen(msg.AgentId, time.Unix(0, msg.SeenUnixNano)))
 		}
 	case *messages.AgentMissedHeartbeats:
