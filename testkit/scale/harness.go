@@ -596,6 +596,10 @@ func (r *run) poll(addr string) (polled, error) {
 						select {
 						case <-time.After(wait):
 						case <-ctx.Done():
+						}
+						if ctx.Err() != nil {
+							// The window closed, maybe as the schedule came
+							// (a select takes either when both are ready).
 							continue
 						}
 					}
