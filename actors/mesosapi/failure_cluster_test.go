@@ -72,10 +72,15 @@ func TestExecutorExitIsAFailureEvent(t *testing.T) {
 			}
 			ev := next("SUBSCRIBED")
 			s.fid = ev.GetSubscribed().GetFrameworkId()
+			// The first offer that holds the task and its executor: the
+			// agent may come in parts (what the previous subtest's
+			// framework left, freed at different times), as in Mesos.
 			var offer *mesos.Offer
 			for offer == nil {
-				if ev := next("an offer"); ev.GetType() == sched.Event_OFFERS {
-					offer = ev.GetOffers().GetOffers()[0]
+				for _, o := range next("an offer").GetOffers().GetOffers() {
+					if offer == nil && scalarOf(o, "cpus") >= 0.2 && scalarOf(o, "mem") >= 64 {
+						offer = o
+					}
 				}
 			}
 			task := &mesos.TaskInfo{Name: proto.String("t1"), TaskId: &mesos.TaskID{Value: proto.String("t1")}, AgentId: offer.AgentId,
@@ -120,4 +125,15 @@ func TestExecutorExitIsAFailureEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scalarOf is an offer's amount of a scalar resource.
+func scalarOf(o *mesos.Offer, name string) float64 {
+	v := 0.0
+	for _, r := range o.Resources {
+		if r.GetName() == name {
+			v += r.GetScalar().GetValue()
+		}
+	}
+	return v
 }
