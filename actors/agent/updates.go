@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/agora-sched/agora/messages"
@@ -118,12 +117,7 @@ func (u *updateQueues) dueAt(now time.Time) (keys []taskKey, next time.Time) {
 			next = q.due
 		}
 	}
-	slices.SortFunc(keys, func(a, b taskKey) int {
-		if c := strings.Compare(a.framework, b.framework); c != 0 {
-			return c
-		}
-		return strings.Compare(a.task, b.task)
-	})
+	slices.SortFunc(keys, taskKey.compare)
 	return keys, next
 }
 
