@@ -204,7 +204,7 @@ func (h *Hierarchical) eligible(c *client, ag *agent, mode int) bool {
 	// an hour of declines) cost a cache miss: 11 % of a 10,000-agent
 	// master's CPU while 50 frameworks declined every agent.
 	f := ag.filters[c]
-	if f != nil && f.unused == nil { // a decline's: the whole agent
+	if f != nil && f.declined() { // the whole agent
 		return false
 	}
 	if mode != stageQuota && ag.inRound > 0 && ag.hadTurn(c) {

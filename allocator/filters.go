@@ -41,10 +41,10 @@ type filter struct {
 	expiry time.Time
 	batch  uint64 // batches run when installed
 	round  uint64 // agent round when installed
-	rotate bool   // installed by a decline: lasts until the round moves on
-	// unused is what an accept left (nil for a decline, the hot path,
-	// whose filters stay small): the filter holds only while the agent's
-	// free resources are within it.
+	// unused is what an accept left, and the filter holds only while the
+	// agent's free resources are within it; nil for a decline's filter (the
+	// hot path, whose filters stay small), which holds the whole agent and
+	// lasts until the round moves on (rotation).
 	unused  *[2]Scalars // unreserved or reserved, revocable
 	hidx    int         // index in the expiry heap; -1 when not in it
 	cidx    int         // index in its client's filters
@@ -97,7 +97,7 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation 
 	} else if f.inRound() {
 		ag.inRound--
 	}
-	f.expiry, f.batch, f.round, f.timeUp, f.rotate, f.unused = now.Add(refuse), h.batch, ag.round, false, rotate, nil
+	f.expiry, f.batch, f.round, f.timeUp, f.unused = now.Add(refuse), h.batch, ag.round, false, nil
 	if rotate {
 		if ag.inRound == 0 {
 			ag.turns = ag.turns[:0] // left by a round whose filters were all revoked
@@ -120,7 +120,7 @@ func (h *Hierarchical) returnWithFilter(frameworkID, role, agentID, reservation 
 // agent (rev: from the agent's revocable resources).
 func (f *filter) holds(cand Scalars, rev bool) bool {
 	switch {
-	case f.unused == nil:
+	case f.declined():
 		return true
 	case rev:
 		return f.unused[1].Contains(cand)
@@ -130,7 +130,10 @@ func (f *filter) holds(cand Scalars, rev bool) bool {
 
 // inRound reports whether f is one of the decline filters that keep its
 // agent's current round open.
-func (f *filter) inRound() bool { return f.rotate && f.round == f.ag.round }
+func (f *filter) inRound() bool { return f.declined() && f.round == f.ag.round }
+
+// declined reports whether a decline installed f (it rotates).
+func (f *filter) declined() bool { return f.unused == nil }
 
 // takeTurn records that c was offered ag in its current round, if one is
 // open.
@@ -183,7 +186,7 @@ func (h *Hierarchical) expireFilters(now time.Time) {
 }
 
 func (h *Hierarchical) timeUp(f *filter) {
-	if !f.rotate || f.round != f.ag.round {
+	if !f.declined() || f.round != f.ag.round {
 		h.dropFilter(f)
 		return
 	}

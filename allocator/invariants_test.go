@@ -72,7 +72,7 @@ func checkInvariants(h *Hierarchical) error {
 			if f.dropped || f.c != c || f.ag != ag || f.cidx < 0 || f.cidx >= len(c.filters) || c.filters[f.cidx] != f {
 				return fmt.Errorf("agent %s: filter of %s/%s is not in both books", ag.id, c.fw.id, c.role.name)
 			}
-			if f.rotate && f.round == ag.round {
+			if f.declined() && f.round == ag.round {
 				inRound++
 			}
 		}
