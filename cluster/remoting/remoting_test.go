@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -125,5 +126,42 @@ func TestStartRejectsBadAddresses(t *testing.T) {
 	}
 	if _, err := Start(Config{Bind: "127.0.0.1:0", Logger: testLogger(t)}); err == nil {
 		t.Error("neither TLS nor insecure: want an error")
+	}
+}
+
+// A node's queue to each peer starts small: proto.actor's default
+// allocated 16 MB per peer node up front, which a master of thousands of
+// agent nodes cannot afford (and which its collector scanned each cycle).
+// The peers here are closed ports: the writer for each is spawned, with
+// its queue, at the first send and lives while it retries the connection.
+func TestPeerQueuesStartSmall(t *testing.T) {
+	n, err := Start(Config{Bind: "127.0.0.1:0", Logger: testLogger(t), Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	const peers = 8
+	addrs := make([]string, peers)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = l.Addr().String()
+		_ = l.Close()
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, a := range addrs {
+		// The send returns once the endpoint (writer and queue) exists.
+		n.System.Root.Send(actor.NewPID(a, "nobody"), &actor.PID{Address: a, Id: "x"})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perPeer := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / peers
+	t.Logf("heap per peer node: %d B", perPeer)
+	if perPeer > 1<<20 {
+		t.Fatalf("each peer node took %d B of heap; want under 1 MiB (a queue of %d messages is 16 KiB)", perPeer, EndpointWriterQueue)
 	}
 }

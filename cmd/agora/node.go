@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -117,6 +118,7 @@ type nodeCmd struct {
 	ReloadInterval time.Duration `name:"reload-interval" default:"2s" env:"AGORA_RELOAD_INTERVAL" help:"How often the --acls and --credentials files are checked for changes."`
 
 	CPUProfile string `name:"cpu-profile" type:"path" env:"AGORA_CPU_PROFILE" help:"Write a Go CPU profile of the node, from start to a clean stop (SIGTERM or SIGINT), to this file (go tool pprof): what bounds a master under load."`
+	HeapProfile string `name:"heap-profile" type:"path" env:"AGORA_HEAP_PROFILE" help:"Write a Go heap profile of the node at a clean stop (SIGTERM or SIGINT) to this file (go tool pprof; -sample_index=alloc_space for everything it allocated since start, inuse_space for what it held at the end): what a master's memory per agent and task is made of."`
 	GCPercent  int    `name:"gc-percent" default:"400" env:"AGORA_GC_PERCENT" help:"The Go garbage collector's target: a collection starts when the heap has grown by this percentage of what the last one left live (Go's GOGC, whose default is 100; the GOGC variable, when set, wins). A node's messages are short-lived garbage: at 100 the collector took a fifth of a busy master's CPU. Cap the heap with GOMEMLIMIT if memory is tight."`
 
 	// TLS: the node's certificate (of role master, or agent for an agent
@@ -537,6 +539,14 @@ func (c *nodeCmd) Run(logger *slog.Logger) error {
 		}
 		defer stop()
 	}
+	var heapProfile *os.File
+	if c.HeapProfile != "" {
+		var err error
+		if heapProfile, err = os.Create(c.HeapProfile); err != nil {
+			return fmt.Errorf("--heap-profile: %w", err)
+		}
+		defer heapProfile.Close()
+	}
 	r, err := c.start(logger)
 	if err != nil {
 		return err
@@ -545,6 +555,15 @@ func (c *nodeCmd) Run(logger *slog.Logger) error {
 	defer stop()
 	<-ctx.Done()
 	logger.Info("signal received, shutting down")
+	if heapProfile != nil {
+		// Before the stop, so that its in-use view is what the node held
+		// while it served; after a collection, without which the profile
+		// stops at the last one the heap's goal happened to start.
+		runtime.GC()
+		if err := pprof.Lookup("heap").WriteTo(heapProfile, 0); err != nil {
+			logger.Warn("writing the heap profile failed", "path", c.HeapProfile, "err", err)
+		}
+	}
 	r.stop()
 	return nil
 }

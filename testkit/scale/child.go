@@ -579,7 +579,9 @@ func echoMessage(i int) *messages.StatusUpdate {
 
 // bareNode is proto.actor remoting as its own documentation sets it up: no
 // gate, no interceptors, the default remote.Config (endpoint writer batches
-// of 1,000, queues of 1,000,000: the same as Agora's nodes): the physical
+// of 1,000 as Agora's nodes; queues of 1,000,000 messages allocated up
+// front, where Agora's start at remoting.EndpointWriterQueue and grow,
+// which with one peer makes no difference to the rate): the physical
 // limit Agora's remoting sits on. Without tls it is plaintext; with it,
 // mutual TLS with the framework certificate of the run (the transport
 // Agora's own messages cross), so that the ratio compares like with like.
