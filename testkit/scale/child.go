@@ -17,6 +17,7 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/actors/master"
 	"github.com/agora-sched/agora/actors/scheduler"
+	"github.com/agora-sched/agora/cluster/hugepages"
 	"github.com/agora-sched/agora/cluster/leader"
 	"github.com/agora-sched/agora/cluster/remoting"
 	"github.com/agora-sched/agora/cluster/security"
@@ -153,6 +154,12 @@ func runChild(kind string) {
 	}()
 	switch kind {
 	case "agents":
+		// An agent host stands for agent nodes, which advise their heap
+		// for huge pages as `agora node` does (--huge-pages); the framework
+		// hosts stand for the SDK in a framework author's process, which
+		// does not. A host without the THP setting only runs without, as
+		// the node does.
+		_, _, _ = hugepages.Start(context.Background(), 1<<30, 10*time.Millisecond)
 		runAgents(args, commands)
 	case "frameworks":
 		runFrameworks(args, commands)
