@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,12 +155,14 @@ func runChild(kind string) {
 	}()
 	switch kind {
 	case "agents":
-		// An agent host stands for agent nodes, which advise their heap
-		// for huge pages as `agora node` does (--huge-pages); the framework
-		// hosts stand for the SDK in a framework author's process, which
-		// does not. A host without the THP setting only runs without, as
-		// the node does.
-		_, _, _ = hugepages.Start(context.Background(), 1<<30, 10*time.Millisecond)
+		// An agent host stands for agent nodes: it advises its heap for
+		// huge pages where they would (AGORA_HUGE_PAGES, which the harness
+		// passes to the master too); the framework hosts stand for the SDK
+		// in a framework author's process, which does not. A host without
+		// the THP setting runs without, as the node does.
+		if on, _ := strconv.ParseBool(os.Getenv("AGORA_HUGE_PAGES")); on {
+			_, _, _ = hugepages.Start(context.Background(), 1<<30, 10*time.Millisecond)
+		}
 		runAgents(args, commands)
 	case "frameworks":
 		runFrameworks(args, commands)
