@@ -13,12 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/agora-sched/agora/cluster/hugepages"
 	"github.com/agora-sched/agora/cluster/security"
 )
 
@@ -207,6 +209,12 @@ func Run(cfg Config) (rep Report, err error) {
 	defer r.stop()
 	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
 		Tasks: cfg.Frameworks * cfg.Tasks, TLS: !cfg.Insecure, Pollers: cfg.Pollers}
+	rep.HugePages, _ = strconv.ParseBool(os.Getenv("AGORA_HUGE_PAGES"))
+	if mode, modeErr := hugepages.HostMode(); modeErr == nil {
+		rep.HostTHP = mode
+	} else {
+		rep.HostTHP = "unknown"
+	}
 	if err := r.certificates(); err != nil {
 		return rep, err
 	}

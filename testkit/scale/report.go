@@ -16,6 +16,12 @@ type Report struct {
 	Frameworks, FrameworkHosts int
 	Tasks                      int
 	TLS                        bool
+	// HugePages: the master and agent hosts advised their heaps for huge
+	// pages (AGORA_HUGE_PAGES, agora node --huge-pages); HostTHP is the
+	// host's mode. Both change the CPU a heap's growth costs, so runs
+	// compare only where they agree (docs/benchmarks.md, session 15).
+	HugePages bool
+	HostTHP   string
 
 	// Registration: from the first agent spawned to the last one
 	// registered (clocks of processes on one machine agree).
@@ -140,6 +146,11 @@ func (r Report) Print(w io.Writer) {
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 	fmt.Fprintf(w, "TCP scale: %d agents in %d processes, %d frameworks in %d processes, %d tasks, %s\n", r.Agents, r.AgentHosts, r.Frameworks, r.FrameworkHosts, r.Tasks, tls)
+	pages := "off"
+	if r.HugePages {
+		pages = "on"
+	}
+	fmt.Fprintf(w, "  heap huge pages                 %s (host THP mode %s; AGORA_HUGE_PAGES=true for the master and agent hosts)\n", pages, r.HostTHP)
 	fmt.Fprintf(w, "  registration of all agents      %v (master CPU %v)\n", r.Registration.Round(time.Millisecond), r.MasterCPURegistration)
 	fmt.Fprintf(w, "  tasks launched to RUNNING       %.0f tasks/s (%d in %v; master CPU %v, %.0f%% of one core)\n",
 		r.TasksPerSecond, r.Tasks, r.TaskPhase.Round(time.Millisecond), r.MasterCPUTasks, 100*r.MasterCPUTasks.Seconds()/r.TaskPhase.Seconds())

@@ -98,6 +98,7 @@ func TestTCPScaleSmall(t *testing.T) {
 		ok   bool
 	}{
 		{"mutual TLS", rep.TLS},
+		{"the host's THP mode named", rep.HostTHP != ""},
 		{"registration measured", rep.Registration > 0},
 		{"tasks/s measured", rep.TasksPerSecond > 0 && rep.TaskPhase > 0},
 		{"a first offer for every framework", rep.FirstOffers == 4},
