@@ -6,31 +6,24 @@
 // so under "madvise" every 4 KiB of new heap costs the node a page fault.
 // A master that grows its heap quickly (taking 50,000 tasks in a few
 // seconds, or rebuilding its books after a failover) spent a fifth of its
-// CPU faulting pages in on a virtual machine, where a fault is dear: in the
-// scale harness at 10,000 agents, 100,000-150,000 faults a run, 58-62 us of
-// master CPU per task against 33-45 us with huge pages (docs/benchmarks.md,
-// session 15). Go's GC guide recommends huge pages for the heap too.
+// CPU faulting pages in on a virtual machine, where a fault is dear
+// (docs/benchmarks.md, session 15).
 //
-// The runtime gives no hook where it maps a new arena, so Advisor watches
-// the memory the runtime has mapped (runtime/metrics) and, when it grew,
-// advises every private anonymous read-write mapping of 2 MiB or more; a
-// region advised before its pages are touched is faulted in 2 MiB at a
-// time. Advising a mapping twice is harmless, and the runtime's scavenger
-// still returns what the heap no longer needs (the kernel splits a huge
-// page to free part of it).
+// The runtime gives no hook where it maps a new arena, and advising a
+// mapping after the runtime has touched it is too late (measured: a poll
+// of the runtime's mapped memory every 10 ms changed nothing). So Start
+// maps the first part of the heap ahead and advises it before anything
+// touches it; what the heap grows beyond that is left to the host.
 package hugepages
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,13 +59,13 @@ func parseMode(s string) (string, error) {
 	return "", fmt.Errorf("transparent huge page mode %q names no current mode in brackets", strings.TrimSpace(s))
 }
 
-// Region is an address range of the process.
-type Region struct{ Start, End uintptr }
+// region is an address range of the process.
+type region struct{ start, end uintptr }
 
 // anonymousRegions lists the private anonymous read-write mappings of at
 // least 2 MiB in a /proc/<pid>/maps text: where the Go heap lives.
-func anonymousRegions(maps []byte) []Region {
-	var out []Region
+func anonymousRegions(maps []byte) []region {
+	var out []region
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
 		// 7f2c3c000000-7f2c40000000 rw-p 00000000 00:00 0 [pathname]
@@ -89,90 +82,50 @@ func anonymousRegions(maps []byte) []Region {
 		if err1 != nil || err2 != nil || end-start < hugePage {
 			continue
 		}
-		out = append(out, Region{uintptr(start), uintptr(end)})
+		out = append(out, region{uintptr(start), uintptr(end)})
 	}
 	return out
 }
 
-// Advisor advises the process's heap for huge pages as the runtime maps
-// more of it. Not safe for concurrent use: one goroutine runs it.
-type Advisor struct {
-	mapped []metrics.Sample
-	last   uint64
-}
-
-// NewAdvisor is an Advisor that has advised nothing yet.
-func NewAdvisor() *Advisor {
-	return &Advisor{mapped: []metrics.Sample{{Name: "/memory/classes/total:bytes"}}}
-}
-
-// Check advises the process's anonymous mappings if the runtime mapped
-// more memory since the last check, and reports the bytes it advised (0
-// when nothing grew).
-func (a *Advisor) Check() (uintptr, error) {
-	metrics.Read(a.mapped)
-	total := a.mapped[0].Value.Uint64()
-	if total <= a.last {
-		return 0, nil
-	}
-	a.last = total
-	return Advise()
-}
-
-// Advise advises every private anonymous read-write mapping of 2 MiB or
-// more for huge pages now, and reports the bytes advised.
-func Advise() (uintptr, error) {
+// advise advises every private anonymous read-write mapping of 2 MiB or
+// more for huge pages.
+func advise() error {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return 0, fmt.Errorf("reading the process's mappings: %w", err)
+		return fmt.Errorf("reading the process's mappings: %w", err)
 	}
-	var advised uintptr
 	for _, r := range anonymousRegions(maps) {
-		// A mapping can be gone since the read (the runtime unmaps little,
-		// but a thread's stack may go): skip what the kernel refuses.
-		// The raw call: the range is only named to the kernel, never
-		// read or written as a Go slice.
-		if _, _, e := unix.Syscall(unix.SYS_MADVISE, r.Start, r.End-r.Start, unix.MADV_HUGEPAGE); e == 0 {
-			advised += r.End - r.Start
-		}
+		// The raw call: the range is only named to the kernel, never read
+		// or written as a Go slice. A mapping gone since the read is
+		// refused by the kernel and skipped.
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_HUGEPAGE)
 	}
-	return advised, nil
+	return nil
 }
 
-// Start advises the heap as it grows, checking every interval until ctx
-// ends, where the host's mode is Madvise and the operator has not turned
-// huge pages off for the heap (GODEBUG=disablethp=1). It reports the host's
-// mode and whether it started.
-func Start(ctx context.Context, reserve int, every time.Duration) (mode string, started bool, err error) {
+// Reserve is how much of a node's heap Start advises ahead: a master of
+// 10,000 agents and 50,000 tasks peaks below it.
+const Reserve = 1 << 30
+
+// Start advises the first reserve bytes of the heap for huge pages, where
+// the host's mode is Madvise and the operator has not turned huge pages
+// off for the heap (GODEBUG=disablethp=1). It reports the host's mode and
+// whether it advised.
+func Start(reserve int) (mode string, started bool, err error) {
 	mode, err = HostMode()
 	if err != nil || mode != Madvise || strings.Contains(os.Getenv("GODEBUG"), "disablethp=1") {
 		return mode, false, err
 	}
-	// Map the first part of the heap ahead and advise it before anything
-	// touches it: the runtime maps fresh memory for a large allocation
-	// without writing it, and reuses the range once it is freed, lowest
-	// addresses first, without mapping it again (a new mapping would lose
-	// the advice). What the heap maps later is advised when the poll sees
-	// it, too late for the pages touched meanwhile.
+	// The runtime maps fresh memory for a large allocation without
+	// writing it (so this costs address space, not memory), and reuses
+	// the range once it is freed, lowest addresses first, without mapping
+	// it again: a new mapping would lose the advice.
 	ahead := make([]byte, reserve)
-	a := NewAdvisor()
-	if _, err := a.Check(); err != nil {
+	if err := advise(); err != nil {
 		return mode, false, err
 	}
 	runtime.KeepAlive(ahead)
 	ahead = nil
 	runtime.GC()
-	go func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				_, _ = a.Check() // the maps file was readable at the start
-			}
-		}
-	}()
 	return mode, true, nil
 }

@@ -1,13 +1,11 @@
 package hugepages
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 func TestParseMode(t *testing.T) {
@@ -35,7 +33,7 @@ c004000000-c008000000 ---p 00000000 00:00 0
 7f1000000000-7f1000400000 rw-p 00000000 00:00 0
 `
 	got := anonymousRegions([]byte(maps))
-	want := []Region{{0xc000000000, 0xc004000000}, {0x7f1000000000, 0x7f1000400000}}
+	want := []region{{0xc000000000, 0xc004000000}, {0x7f1000000000, 0x7f1000400000}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("regions %x, want %x (the heap's arena and the 4 MiB anonymous mapping only)", got, want)
 	}
@@ -76,13 +74,13 @@ var firstGrowth struct {
 
 // The mechanism under test is the reserve: the heap a node grows into after
 // Start is advised before anything touches it. Without the reserve (0), the
-// 64 MiB below is a fresh mapping that the hour-long poll never advises,
-// and this fails on a host in madvise mode.
+// 64 MiB below is a fresh mapping that nothing advises, and this fails on
+// a host in madvise mode.
 func TestStartAdvisesTheHeapAhead(t *testing.T) {
 	g := &firstGrowth
 	g.once.Do(func() {
 		g.host, g.hostErr = HostMode()
-		g.mode, g.started, g.err = Start(context.Background(), 256<<20, time.Hour)
+		g.mode, g.started, g.err = Start(256 << 20)
 		before := hugeBytes(t)
 		b := make([]byte, 64<<20)
 		for i := 0; i < len(b); i += 4096 {

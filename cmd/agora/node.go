@@ -630,15 +630,15 @@ func setGCPercent(percent int, logger *slog.Logger) {
 	debug.SetGCPercent(percent)
 }
 
-// adviseHugePages asks for huge pages for the heap for the node's life
-// (see package hugepages); a host without them is only logged.
+// adviseHugePages asks for huge pages for the heap (see package
+// hugepages); a host without them is only logged.
 func adviseHugePages(logger *slog.Logger) {
-	mode, started, err := hugepages.Start(context.Background(), 1<<30, 10*time.Millisecond)
+	mode, started, err := hugepages.Start(hugepages.Reserve)
 	switch {
 	case err != nil:
 		logger.Info("transparent huge pages not advised for the heap", "err", err)
 	case started:
-		logger.Debug("transparent huge pages advised for the heap as it grows", "host_mode", mode)
+		logger.Debug("transparent huge pages advised for the first part of the heap", "bytes", hugepages.Reserve, "host_mode", mode)
 	default:
 		logger.Debug("transparent huge pages left to the host", "host_mode", mode)
 	}

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,8 +159,8 @@ func runChild(kind string) {
 		// passes to the master too); the framework hosts stand for the SDK
 		// in a framework author's process, which does not. A host without
 		// the THP setting runs without, as the node does.
-		if on, _ := strconv.ParseBool(os.Getenv("AGORA_HUGE_PAGES")); on {
-			_, _, _ = hugepages.Start(context.Background(), 1<<30, 10*time.Millisecond)
+		if hugePagesAsked() {
+			_, _, _ = hugepages.Start(hugepages.Reserve)
 		}
 		runAgents(args, commands)
 	case "frameworks":

@@ -193,6 +193,24 @@ type run struct {
 	operator *security.Source
 }
 
+// hugePagesAsked reads AGORA_HUGE_PAGES as `agora node --huge-pages`
+// does: the master inherits the harness's environment, and the agent
+// hosts follow it too.
+func hugePagesAsked() bool {
+	on, _ := strconv.ParseBool(os.Getenv("AGORA_HUGE_PAGES"))
+	return on
+}
+
+// hostTHP is the host's transparent huge page mode, or "unknown" where
+// the host does not say.
+func hostTHP() string {
+	mode, err := hugepages.HostMode()
+	if err != nil {
+		return "unknown"
+	}
+	return mode
+}
+
 // Run starts the master, the agent hosts and the frameworks, measures,
 // stops them all and returns what it measured.
 func Run(cfg Config) (rep Report, err error) {
@@ -209,12 +227,7 @@ func Run(cfg Config) (rep Report, err error) {
 	defer r.stop()
 	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
 		Tasks: cfg.Frameworks * cfg.Tasks, TLS: !cfg.Insecure, Pollers: cfg.Pollers}
-	rep.HugePages, _ = strconv.ParseBool(os.Getenv("AGORA_HUGE_PAGES"))
-	if mode, modeErr := hugepages.HostMode(); modeErr == nil {
-		rep.HostTHP = mode
-	} else {
-		rep.HostTHP = "unknown"
-	}
+	rep.HugePages, rep.HostTHP = hugePagesAsked(), hostTHP()
 	if err := r.certificates(); err != nil {
 		return rep, err
 	}
