@@ -36,8 +36,10 @@
 // sends If-None-Match only with Config.PollETag); with Config.Consul,
 // the leader is SIGKILLed and the harness times the standby's election
 // and its rebuild (every agent, task and framework back in its /metrics);
-// then the bare echo runs on the idle machine, in rounds of a fresh pair of
-// processes each, and the ratio is taken to their median. Children bind port 0 and report their
+// then every process of the cluster is stopped (an idle cluster is not an
+// idle machine: its agents heartbeat and its frameworks decline offers)
+// and the bare echo runs on the machine alone, in rounds of a fresh pair
+// of processes each, and the ratio is taken to their median. Children bind port 0 and report their
 // addresses; they talk to the harness in JSON lines and end when their
 // stdin closes.
 //

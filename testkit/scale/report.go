@@ -107,6 +107,9 @@ type Report struct {
 	Ratio                     float64
 	EchoTLSMessageRate        float64
 	RatioTLS                  float64
+	// EchoAlone is true when every process of the cluster had exited
+	// before the echo started, so that it ran on the machine alone.
+	EchoAlone bool
 
 	// Rebuilds are the failovers of the rebuild phase (with Consul).
 	Rebuilds []Rebuild
@@ -204,6 +207,9 @@ func (r Report) Print(w io.Writer) {
 	}
 	if r.EchoMessageRate > 0 {
 		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s (median of %s): Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoMessageRate, rounds(r.EchoRounds), r.Ratio, r.FactRatio)
+		if !r.EchoAlone {
+			fmt.Fprintf(w, "    (the cluster was still running during the echo: the ratios do not hold)\n")
+		}
 	}
 	if r.EchoTLSMessageRate > 0 {
 		fmt.Fprintf(w, "  the same echo over mutual TLS   %.0f msgs/s (median of %s): Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoTLSMessageRate, rounds(r.EchoTLSRounds), r.RatioTLS, r.FactRatioTLS)

@@ -131,6 +131,9 @@ func TestTCPScaleSmall(t *testing.T) {
 		{"launches batched per agent", rep.MessageKinds["agora.v1.RunTasks"] > 0},
 		{"echo measured, plaintext and TLS", rep.EchoMessageRate > 0 && rep.Ratio > 0 && rep.EchoTLSMessageRate > 0 && rep.FactRatioTLS > 0},
 		{"the machine's speed read at the start and before the echo", rep.Calibration > 0 && rep.CalibrationEcho > 0},
+		// Left running, the cluster took half the machine from the
+		// echo, and the ratio read twice what it was.
+		{"the echo ran with every process of the cluster gone", rep.EchoAlone},
 		{"echo in 3 rounds each, its rate their median", len(rep.EchoRounds) == 3 && len(rep.EchoTLSRounds) == 3 &&
 			rep.EchoMessageRate >= slices.Min(rep.EchoRounds) && rep.EchoMessageRate <= slices.Max(rep.EchoRounds)},
 		{"the other processes' CPU read", rep.AgentHostsCPUTasks >= 0 && rep.FrameworksCPUTasks > 0},
