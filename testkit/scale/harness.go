@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,6 +229,7 @@ func Run(cfg Config) (rep Report, err error) {
 	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
 		Tasks: cfg.Frameworks * cfg.Tasks, TLS: !cfg.Insecure, Pollers: cfg.Pollers}
 	rep.HugePages, rep.HostTHP = hugePagesAsked(), hostTHP()
+	rep.Cores = runtime.NumCPU()
 	if err := r.certificates(); err != nil {
 		return rep, err
 	}

@@ -22,6 +22,9 @@ type Report struct {
 	// compare only where they agree (docs/benchmarks.md, session 15).
 	HugePages bool
 	HostTHP   string
+	// Cores is the machine's CPU count (runtime.NumCPU): the master,
+	// the agent hosts and the frameworks all run on them.
+	Cores int
 
 	// Registration: from the first agent spawned to the last one
 	// registered (clocks of processes on one machine agree).
@@ -199,6 +202,22 @@ func (r Report) Print(w io.Writer) {
 		us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.Tasks) }
 		fmt.Fprintf(w, "  CPU per task, task phase        master %.1f us, agent hosts %.1f us, frameworks %.1f us (%v, %v, %v)\n",
 			us(r.MasterCPUTasks), us(r.AgentHostsCPUTasks), us(r.FrameworksCPUTasks), r.MasterCPUTasks, r.AgentHostsCPUTasks, r.FrameworksCPUTasks)
+	}
+	if r.AgoraFacts > 0 && r.Cores > 0 && (r.AgentHostsCPUTasks > 0 || r.FrameworksCPUTasks > 0) {
+		// What the harness's own peers cost bounds the ratio to the echo
+		// before the master does anything: on one machine they share
+		// its cores (docs/benchmarks.md, session 16).
+		perFact := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(r.AgoraFacts) }
+		peers := perFact(r.AgentHostsCPUTasks + r.FrameworksCPUTasks)
+		fmt.Fprintf(w, "  CPU per fact, task phase        master %.2f us, agent hosts and frameworks %.2f us", perFact(r.MasterCPUTasks), peers)
+		if peers > 0 {
+			bound := float64(r.Cores) * 1e6 / peers
+			fmt.Fprintf(w, ": on %d cores they alone could carry at most %.0f facts/s", r.Cores, bound)
+			if r.EchoMessageRate > 0 {
+				fmt.Fprintf(w, " (%.2fx the echo)", bound/r.EchoMessageRate)
+			}
+		}
+		fmt.Fprintln(w)
 	}
 	for i, rb := range r.Rebuilds {
 		fmt.Fprintf(w, "  failover %d (epoch %d)            SIGKILL to elected %v; to every agent %v, every task %v, every framework %v (master CPU %v)\n",

@@ -137,6 +137,7 @@ func TestTCPScaleSmall(t *testing.T) {
 		{"echo in 3 rounds each, its rate their median", len(rep.EchoRounds) == 3 && len(rep.EchoTLSRounds) == 3 &&
 			rep.EchoMessageRate >= slices.Min(rep.EchoRounds) && rep.EchoMessageRate <= slices.Max(rep.EchoRounds)},
 		{"the other processes' CPU read", rep.AgentHostsCPUTasks >= 0 && rep.FrameworksCPUTasks > 0},
+		{"the machine's cores counted (the peers' bound on the ratio)", rep.Cores > 0},
 		{"one failover", len(rep.Rebuilds) == 1},
 	}
 	for _, rb := range rep.Rebuilds {
