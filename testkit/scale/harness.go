@@ -195,11 +195,15 @@ type run struct {
 }
 
 // hugePagesAsked reads AGORA_HUGE_PAGES as `agora node --huge-pages`
-// does: the master inherits the harness's environment, and the agent
-// hosts follow it too.
+// does (on unless it says false): the master inherits the harness's
+// environment, and the agent hosts follow it too.
 func hugePagesAsked() bool {
-	on, _ := strconv.ParseBool(os.Getenv("AGORA_HUGE_PAGES"))
-	return on
+	v := os.Getenv("AGORA_HUGE_PAGES")
+	if v == "" {
+		return true
+	}
+	on, err := strconv.ParseBool(v)
+	return on || err != nil
 }
 
 // hostTHP is the host's transparent huge page mode, or "unknown" where

@@ -156,7 +156,7 @@ func (r Report) Print(w io.Writer) {
 	if r.HugePages {
 		pages = "on"
 	}
-	fmt.Fprintf(w, "  heap huge pages                 %s (host THP mode %s; AGORA_HUGE_PAGES=true for the master and agent hosts)\n", pages, r.HostTHP)
+	fmt.Fprintf(w, "  heap huge pages                 %s (host THP mode %s; AGORA_HUGE_PAGES=false turns them off for the master and agent hosts)\n", pages, r.HostTHP)
 	fmt.Fprintf(w, "  registration of all agents      %v (master CPU %v)\n", r.Registration.Round(time.Millisecond), r.MasterCPURegistration)
 	fmt.Fprintf(w, "  tasks launched to RUNNING       %.0f tasks/s (%d in %v; master CPU %v, %.0f%% of one core)\n",
 		r.TasksPerSecond, r.Tasks, r.TaskPhase.Round(time.Millisecond), r.MasterCPUTasks, 100*r.MasterCPUTasks.Seconds()/r.TaskPhase.Seconds())
