@@ -81,9 +81,10 @@ func (a *agent) handleDiskWatchTick() {
 }
 
 // handleDiskMeasured kills the tasks over their disk (those still running
-// as they were measured) and arms the next round.
+// as they were measured) and arms the next round before it says the round
+// ended: whoever sees DiskChecked (a test driving the clock) finds the next
+// round already armed.
 func (a *agent) handleDiskMeasured(ctx actor.Context, msg diskMeasured) {
-	defer a.later(a.cfg.DiskWatchInterval, diskWatchTick{})
 	var killed []string
 	byKey := make(map[string]*taskRun, len(a.tasks))
 	for _, run := range a.tasks {
@@ -110,5 +111,6 @@ func (a *agent) handleDiskMeasured(ctx actor.Context, msg diskMeasured) {
 			a.log.Debug("cannot measure a task's disk", "dir", p, "err", u.Err)
 		}
 	}
+	a.later(a.cfg.DiskWatchInterval, diskWatchTick{})
 	ctx.ActorSystem().EventStream.Publish(DiskChecked{Targets: len(msg.usages), Killed: killed})
 }

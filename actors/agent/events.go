@@ -58,7 +58,8 @@ type Checked struct {
 
 // DiskChecked: a round of disk enforcement ended: Targets directories
 // (sandboxes and volumes) were measured, and the tasks Killed (their IDs)
-// are being killed for their disk.
+// are being killed for their disk. The next round is armed when it is
+// published.
 type DiskChecked struct {
 	Targets int
 	Killed  []string
