@@ -843,25 +843,8 @@ func (c *child) expect(kind string, timeout time.Duration) (report, error) {
 	}
 }
 
+// stop ends the child (its stdin closed, killed after 10 s), once.
 func (c *child) stop() { c.stopped.Do(c.stopNow) }
-
-// clusterGone reports whether every process the run started (masters and
-// children) has exited.
-func (r *run) clusterGone() bool {
-	for _, m := range r.masters {
-		select {
-		case <-m.exited:
-		default:
-			return false
-		}
-	}
-	for _, c := range r.children {
-		if c.cmd.ProcessState == nil {
-			return false
-		}
-	}
-	return true
-}
 
 func (c *child) stopNow() {
 	_ = c.stdin.Close()

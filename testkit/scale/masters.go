@@ -173,6 +173,24 @@ func (r *run) stop() {
 	}
 }
 
+// clusterGone reports whether every process the run started (masters and
+// children) has exited.
+func (r *run) clusterGone() bool {
+	for _, m := range r.masters {
+		select {
+		case <-m.exited:
+		default:
+			return false
+		}
+	}
+	for _, c := range r.children {
+		if c.cmd.ProcessState == nil {
+			return false
+		}
+	}
+	return true
+}
+
 func (m *masterProc) stop() {
 	select {
 	case <-m.exited:

@@ -209,13 +209,11 @@ func (r Report) Print(w io.Writer) {
 		// its cores (docs/benchmarks.md, session 16).
 		perFact := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(r.AgoraFacts) }
 		peers := perFact(r.AgentHostsCPUTasks + r.FrameworksCPUTasks)
-		fmt.Fprintf(w, "  CPU per fact, task phase        master %.2f us, agent hosts and frameworks %.2f us", perFact(r.MasterCPUTasks), peers)
-		if peers > 0 {
-			bound := float64(r.Cores) * 1e6 / peers
-			fmt.Fprintf(w, ": on %d cores they alone could carry at most %.0f facts/s", r.Cores, bound)
-			if r.EchoMessageRate > 0 {
-				fmt.Fprintf(w, " (%.2fx the echo)", bound/r.EchoMessageRate)
-			}
+		bound := float64(r.Cores) * 1e6 / peers
+		fmt.Fprintf(w, "  CPU per fact, task phase        master %.2f us, agent hosts and frameworks %.2f us: on %d cores they alone could carry at most %.0f facts/s",
+			perFact(r.MasterCPUTasks), peers, r.Cores, bound)
+		if r.EchoMessageRate > 0 {
+			fmt.Fprintf(w, " (%.2fx the echo)", bound/r.EchoMessageRate)
 		}
 		fmt.Fprintln(w)
 	}
