@@ -89,7 +89,11 @@ type report struct {
 	// agents: reregistered; each re-registration since the last reset,
 	// from the host seeing the new leader to the leader's confirmation, ns
 	Reregistrations []int64 `json:"reregistrations,omitempty"`
-	FirstOffer      []int64 `json:"first_offer,omitempty"`
+	// agents: reregistered; the same re-registrations from the agent's
+	// first ReregisterAgent sent after the new leader was seen (its random
+	// wait excluded: the master's and the wire's share), ns
+	ReregistrationsSent []int64 `json:"reregistrations_sent,omitempty"`
+	FirstOffer          []int64 `json:"first_offer,omitempty"`
 	// probed: per sample, FrameworkSubscribed to the first offer, ns
 	// (FirstOffer is then from the scheduler's spawn).
 	Subscribed []int64 `json:"subscribed,omitempty"`
@@ -332,16 +336,26 @@ func runAgents(args childArgs, commands <-chan string) {
 	var detected time.Time // when this host last saw a new leader
 	// Re-registrations since the last reset: each one's latency, the
 	// agents that made one, and a channel closed once all have.
-	var rereg []int64
+	var rereg, reregSent []int64
 	reregAgents := map[string]bool{}
+	// Each agent's first ReregisterAgent after the host saw the leader.
+	reregFirstSent := map[string]time.Time{}
 	allRereg := make(chan struct{})
 	registered := map[string]bool{}
 	var first, last time.Time
 	allRegistered := make(chan struct{})
 	w := &wire{self: node.Address, onSend: func(msg any, now time.Time) {
-		if hb, ok := msg.(*messages.AgentHeartbeat); ok {
+		switch m := msg.(type) {
+		case *messages.AgentHeartbeat:
 			mu.Lock()
-			sentAt[fmt.Sprintf("%s/%d", hb.GetAgentId().GetValue(), hb.Seq)] = now
+			sentAt[fmt.Sprintf("%s/%d", m.GetAgentId().GetValue(), m.Seq)] = now
+			mu.Unlock()
+		case *messages.ReregisterAgent:
+			id := m.GetInfo().GetId().GetValue()
+			mu.Lock()
+			if _, ok := reregFirstSent[id]; !ok && !detected.IsZero() && !reregAgents[id] {
+				reregFirstSent[id] = now
+			}
 			mu.Unlock()
 		}
 	}}
@@ -352,6 +366,10 @@ func runAgents(args childArgs, commands <-chan string) {
 			defer mu.Unlock()
 			if ev.Reregistered && !detected.IsZero() {
 				rereg = append(rereg, time.Since(detected).Nanoseconds())
+				if at, ok := reregFirstSent[ev.AgentID]; ok {
+					reregSent = append(reregSent, time.Since(at).Nanoseconds())
+					delete(reregFirstSent, ev.AgentID)
+				}
 				if !reregAgents[ev.AgentID] {
 					reregAgents[ev.AgentID] = true
 					if len(reregAgents) == args.Agents {
@@ -393,6 +411,7 @@ func runAgents(args childArgs, commands <-chan string) {
 	follow(func(mi *messages.MasterInfo) {
 		mu.Lock()
 		detected = time.Now()
+		clear(reregFirstSent) // sent to the leader before this one
 		mu.Unlock()
 		for _, pid := range pids {
 			node.System.Root.Send(pid, agent.MasterDetected{Master: actor.NewPID(mi.Address, master.Name), Epoch: mi.Epoch})
@@ -409,8 +428,9 @@ func runAgents(args childArgs, commands <-chan string) {
 		switch cmd {
 		case "reset":
 			mu.Lock()
-			latencies, rereg = nil, nil
+			latencies, rereg, reregSent = nil, nil, nil
 			clear(reregAgents)
+			clear(reregFirstSent)
 			allRereg = make(chan struct{})
 			mu.Unlock()
 			w.reset()
@@ -430,7 +450,7 @@ func runAgents(args childArgs, commands <-chan string) {
 				<-all
 				mu.Lock()
 				defer mu.Unlock()
-				say(report{Kind: "reregistered", Count: len(reregAgents), Reregistrations: rereg})
+				say(report{Kind: "reregistered", Count: len(reregAgents), Reregistrations: rereg, ReregistrationsSent: reregSent})
 			}()
 		}
 	}

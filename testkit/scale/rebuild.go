@@ -27,6 +27,9 @@ type Rebuild struct {
 	// wait, Config.ReregisterSpread, included).
 	Reregistrations              int
 	AgentP50, AgentP99, AgentMax time.Duration
+	// The same from the agent's first ReregisterAgent to the confirmation:
+	// the random wait excluded, what the new leader and the wire took.
+	SentP50, SentP99, SentMax time.Duration
 	// MasterCPU is the new leader's CPU time from the SIGKILL to Done.
 	MasterCPU time.Duration
 }
@@ -104,7 +107,7 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 			return out, err
 		}
 		rb.MasterCPU = after.cpu - before.cpu
-		var per []time.Duration
+		var per, sent []time.Duration
 		for _, c := range hosts {
 			c.send("reregistered")
 			st, err := c.expect("reregistered", r.cfg.Timeout)
@@ -114,9 +117,13 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 			for _, ns := range st.Reregistrations {
 				per = append(per, time.Duration(ns))
 			}
+			for _, ns := range st.ReregistrationsSent {
+				sent = append(sent, time.Duration(ns))
+			}
 		}
 		rb.Reregistrations = len(per)
 		rb.AgentP50, rb.AgentP99, rb.AgentMax = percentiles(per)
+		rb.SentP50, rb.SentP99, rb.SentMax = percentiles(sent)
 		r.cfg.Logf("scale: failover %d: elected after %v, rebuilt after %v", op+1, rb.Elected, rb.Done)
 		out = append(out, rb)
 		// The killed master comes back as the next standby.

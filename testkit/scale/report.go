@@ -221,6 +221,7 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  failover %d (epoch %d)            SIGKILL to elected %v; to every agent %v, every task %v, every framework %v (master CPU %v)\n",
 			i+1, rb.Epoch, rb.Elected.Round(time.Millisecond), rb.Agents.Round(time.Millisecond), rb.Tasks.Round(time.Millisecond), rb.Frameworks.Round(time.Millisecond), rb.MasterCPU)
 		fmt.Fprintf(w, "    per agent (leader seen to re-registered) p50 %s, p99 %s, max %s (%d re-registrations)\n", ms(rb.AgentP50), ms(rb.AgentP99), ms(rb.AgentMax), rb.Reregistrations)
+		fmt.Fprintf(w, "    per agent (its first ReregisterAgent sent to re-registered) p50 %s, p99 %s, max %s\n", ms(rb.SentP50), ms(rb.SentP99), ms(rb.SentMax))
 	}
 	if r.EchoMessageRate > 0 {
 		fmt.Fprintf(w, "  bare proto.actor echo           %.0f msgs/s (median of %s): Agora runs at %.2fx of it (messages), %.2fx (facts)\n", r.EchoMessageRate, rounds(r.EchoRounds), r.Ratio, r.FactRatio)

@@ -150,6 +150,8 @@ func TestTCPScaleSmall(t *testing.T) {
 			{"a new epoch elected", rb.Epoch > 0 && rb.Elected > 0},
 			{"every agent, task and framework back, after the election", rb.Agents >= rb.Elected && rb.Tasks > 0 && rb.Frameworks > 0 && rb.Done >= rb.Agents},
 			{"every agent re-registered once at least", rb.Reregistrations >= 50 && rb.AgentMax > 0},
+			// The spread is 500 ms: the wait it adds is excluded.
+			{"the re-registrations timed from their sends too, the wait excluded", rb.SentMax > 0 && rb.SentP50 < rb.AgentP50},
 		}...)
 	}
 	for _, c := range checks {
