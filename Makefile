@@ -74,7 +74,8 @@ bench: consul
 # AGORA_SCALE_POLL_SUMMARY=1 (pollers read /state/summary),
 # AGORA_SCALE_POLL_EVERY=1s (each poller once a second, as a dashboard),
 # AGORA_SCALE_FIRST_OFFERS=N (frameworks timed one at a time on the idle
-# cluster, 200; -1: none), AGORA_SCALE_ECHO_ROUNDS=N (echo rounds, 5).
+# cluster, 200; -1: none), AGORA_SCALE_ECHO_ROUNDS=N (echo rounds, 5),
+# AGORA_SCALE_MASTER_CPUS=0 (the masters on CPU 0, the rest on the others).
 # The report's first lines say how fast the machine was (a calibration)
 # and its last how much CPU a VM's host stole: compare runs of like both.
 SCALE_AGENTS ?= 1000

@@ -23,6 +23,7 @@ import (
 
 	"github.com/agora-sched/agora/cluster/hugepages"
 	"github.com/agora-sched/agora/cluster/security"
+	"golang.org/x/sys/unix"
 )
 
 // Config shapes one run. Zero fields take the defaults in brackets.
@@ -113,6 +114,15 @@ type Config struct {
 	// none.
 	FirstOfferSamples int
 
+	// MasterCPUs, if set, is a CPU list ("0", "0-1") for the masters: the
+	// harness and its children (agent hosts, frameworks, the /state
+	// pollers) then run on the other CPUs, as if the master had a machine
+	// of its own (cpus.go says why that matters on a small VM), until the
+	// cluster has stopped; the calibrations and the bare echo, which
+	// measure the machine, run on all of them. Empty: every process shares
+	// every CPU.
+	MasterCPUs string
+
 	// CPUProfile, if set, is where the master writes its CPU profile of
 	// the whole run (agora node --cpu-profile).
 	CPUProfile string
@@ -192,6 +202,11 @@ type run struct {
 	// hostEnv is each agent host's own certificate files, by index.
 	hostEnv  [][]string
 	operator *security.Source
+	// masterCPUs, with Config.MasterCPUs, is where the masters run; this
+	// process and the children it starts are pinned to the other CPUs.
+	masterCPUs *unix.CPUSet
+	peerCPUs   unix.CPUSet
+	unpin      func() // sets this process back on every CPU
 }
 
 // hugePagesAsked reads AGORA_HUGE_PAGES as `agora node --huge-pages`
@@ -233,7 +248,19 @@ func Run(cfg Config) (rep Report, err error) {
 	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
 		Tasks: cfg.Frameworks * cfg.Tasks, TLS: !cfg.Insecure, Pollers: cfg.Pollers}
 	rep.HugePages, rep.HostTHP = hugePagesAsked(), hostTHP()
-	rep.Cores = runtime.NumCPU()
+	rep.Cores, rep.PeerCores = runtime.NumCPU(), runtime.NumCPU()
+	if cfg.MasterCPUs != "" {
+		masters, err := cpuList(cfg.MasterCPUs)
+		if err != nil {
+			return rep, err
+		}
+		peers := without(allCPUs(), masters)
+		if peers.Count() == 0 {
+			return rep, fmt.Errorf("scale: MasterCPUs %q leaves no CPU for the agent hosts and frameworks", cfg.MasterCPUs)
+		}
+		r.masterCPUs, r.peerCPUs = &masters, peers
+		rep.MasterCPUs, rep.PeerCPUs, rep.PeerCores = formatCPUs(masters), formatCPUs(peers), peers.Count()
+	}
 	if err := r.certificates(); err != nil {
 		return rep, err
 	}
@@ -255,7 +282,14 @@ func Run(cfg Config) (rep Report, err error) {
 	}
 	rep.MasterRSSBase = base.rss
 
-	rep.Calibration = calibrate()
+	rep.Calibration = calibrate() // on every CPU, as the echo's
+	if r.masterCPUs != nil {
+		// The children started from here on inherit this process's CPUs.
+		if r.unpin, err = pinProcess(r.peerCPUs); err != nil {
+			return rep, err
+		}
+		defer r.unpin()
+	}
 
 	// Phase 1: every agent registers.
 	cfg.Logf("scale: %d agents in %d processes registering with the master at %s", cfg.Agents, cfg.AgentHosts, m.Remoting)
@@ -457,6 +491,9 @@ func Run(cfg Config) (rep Report, err error) {
 		// half the machine's limit.
 		r.stop()
 		rep.EchoAlone = r.clusterGone()
+		if r.unpin != nil {
+			r.unpin() // the calibration and the echo measure the machine
+		}
 		// The echo runs last, on what the machine gives then: the ratio
 		// means something only if the machine was as fast as in the
 		// task phase.
@@ -784,7 +821,7 @@ func (r *run) startChild(name, kind string, args childArgs, env ...string) (*chi
 	}
 	c := &child{name: name, cmd: cmd, stdin: stdin, reports: make(chan report, 16), stderr: &tail{}}
 	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
+	if err := cmd.Start(); err != nil { // on this process's CPUs
 		return nil, fmt.Errorf("scale: starting %s: %w", name, err)
 	}
 	r.children = append(r.children, c)

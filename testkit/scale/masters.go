@@ -91,7 +91,11 @@ func (r *run) startMaster() (*masterProc, error) {
 	cmd.Env = r.env
 	m := &masterProc{cmd: cmd, out: &tail{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = m.out, m.out
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if r.masterCPUs != nil {
+		start = func() error { return startOn(cmd, *r.masterCPUs) }
+	}
+	if err := start(); err != nil {
 		return nil, fmt.Errorf("scale: starting a master: %w", err)
 	}
 	r.masters = append(r.masters, m)

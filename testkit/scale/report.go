@@ -23,8 +23,12 @@ type Report struct {
 	HugePages bool
 	HostTHP   string
 	// Cores is the machine's CPU count (runtime.NumCPU): the master,
-	// the agent hosts and the frameworks all run on them.
-	Cores int
+	// the agent hosts and the frameworks all run on them, unless
+	// Config.MasterCPUs pinned the masters to MasterCPUs and the rest to
+	// PeerCPUs (PeerCores of them).
+	Cores                int
+	MasterCPUs, PeerCPUs string
+	PeerCores            int
 
 	// Registration: from the first agent spawned to the last one
 	// registered (clocks of processes on one machine agree).
@@ -157,6 +161,11 @@ func (r Report) Print(w io.Writer) {
 		pages = "on"
 	}
 	fmt.Fprintf(w, "  heap huge pages                 %s (host THP mode %s; AGORA_HUGE_PAGES=false turns them off for the master and agent hosts)\n", pages, r.HostTHP)
+	if r.MasterCPUs != "" {
+		fmt.Fprintf(w, "  CPUs                            masters on %s; the harness, agent hosts, frameworks and pollers on %s (AGORA_SCALE_MASTER_CPUS); the echo on all %d\n", r.MasterCPUs, r.PeerCPUs, r.Cores)
+	} else {
+		fmt.Fprintf(w, "  CPUs                            all %d shared by every process (AGORA_SCALE_MASTER_CPUS=0 gives the masters CPU 0 alone)\n", r.Cores)
+	}
 	fmt.Fprintf(w, "  registration of all agents      %v (master CPU %v)\n", r.Registration.Round(time.Millisecond), r.MasterCPURegistration)
 	fmt.Fprintf(w, "  tasks launched to RUNNING       %.0f tasks/s (%d in %v; master CPU %v, %.0f%% of one core)\n",
 		r.TasksPerSecond, r.Tasks, r.TaskPhase.Round(time.Millisecond), r.MasterCPUTasks, 100*r.MasterCPUTasks.Seconds()/r.TaskPhase.Seconds())
@@ -209,9 +218,9 @@ func (r Report) Print(w io.Writer) {
 		// its cores (docs/benchmarks.md, session 16).
 		perFact := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(r.AgoraFacts) }
 		peers := perFact(r.AgentHostsCPUTasks + r.FrameworksCPUTasks)
-		bound := float64(r.Cores) * 1e6 / peers
+		bound := float64(r.PeerCores) * 1e6 / peers
 		fmt.Fprintf(w, "  CPU per fact, task phase        master %.2f us, agent hosts and frameworks %.2f us: on %d cores they alone could carry at most %.0f facts/s",
-			perFact(r.MasterCPUTasks), peers, r.Cores, bound)
+			perFact(r.MasterCPUTasks), peers, r.PeerCores, bound)
 		if r.EchoMessageRate > 0 {
 			fmt.Fprintf(w, " (%.2fx the echo)", bound/r.EchoMessageRate)
 		}

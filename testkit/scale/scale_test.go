@@ -181,7 +181,9 @@ func TestTCPScaleSmall(t *testing.T) {
 //	AGORA_SCALE_FIRST_OFFERS (frameworks subscribing one at a time to the
 //	idle cluster, 200 by default; -1 for none), AGORA_SCALE_ECHO_ROUNDS
 //	(5 by default), AGORA_SCALE_ECHO_MESSAGES (round trips of all rounds
-//	together; -1 for no echo), AGORA_SCALE_BIN.
+//	together; -1 for no echo), AGORA_SCALE_MASTER_CPUS (a CPU list such
+//	as 0: the masters run there and everything else on the other CPUs, as
+//	if the master had a machine of its own), AGORA_SCALE_BIN.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
@@ -197,6 +199,7 @@ func BenchmarkTCPScale(b *testing.B) {
 		PollFor: poll, PollEvery: pollEvery, PollIdentity: os.Getenv("AGORA_SCALE_POLL_IDENTITY") != "", PollETag: os.Getenv("AGORA_SCALE_POLL_ETAG") != "",
 		PollSummary: os.Getenv("AGORA_SCALE_POLL_SUMMARY") != "",
 		Insecure:    os.Getenv("AGORA_SCALE_INSECURE") != "", CPUProfile: os.Getenv("AGORA_SCALE_PROFILE"),
+		MasterCPUs:        os.Getenv("AGORA_SCALE_MASTER_CPUS"),
 		SuppressIdle:      os.Getenv("AGORA_SCALE_SUPPRESS") != "",
 		FirstOfferSamples: num("AGORA_SCALE_FIRST_OFFERS"), EchoRounds: num("AGORA_SCALE_ECHO_ROUNDS"),
 		EchoMessages: num("AGORA_SCALE_ECHO_MESSAGES"),
