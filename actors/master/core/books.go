@@ -192,6 +192,9 @@ type frameworkRecord struct {
 	// snapshot does not walk every task.
 	states  map[messages.TaskState]uint32
 	session string
+	// offerTimer is when the framework's armed offerTimeout fires (zero:
+	// none armed).
+	offerTimer time.Time
 }
 
 func (f *frameworkRecord) id() string { return f.info.GetId().GetValue() }
@@ -223,6 +226,7 @@ type offerRecord struct {
 	resv    string
 	made    time.Time
 	expires time.Time
+	seq     uint64 // the n of its ID: the order offers were made in
 }
 
 // pendingRecord counts a framework's offers and declines, and keeps the

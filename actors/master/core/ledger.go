@@ -241,6 +241,7 @@ func (b *Books) addOffer(g policy.Grant, made, expires time.Time) *offerRecord {
 	o := &offerRecord{
 		id: string(id), frameworkID: g.FrameworkID, agentID: g.AgentID, role: g.Role,
 		res: g.Resources, rev: g.Revocable, asRev: g.AsRevocable, made: made, expires: expires, resv: g.Reservation,
+		seq: b.nextOffer,
 	}
 	b.offers[o.id] = o
 	b.frameworks[g.FrameworkID].offers[o.id] = o

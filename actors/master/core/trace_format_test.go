@@ -69,7 +69,7 @@ func (e *traceEnv) format(r Ready) string {
 func timerName(t Timer) string {
 	switch t := t.(type) {
 	case offerTimeout:
-		return fmt.Sprintf("offer-timeout %s %v", t.frameworkID, t.offerIDs)
+		return fmt.Sprintf("offer-timeout %s", t.frameworkID)
 	case failoverTimeout:
 		return fmt.Sprintf("failover-timeout %s gen=%d", t.frameworkID, t.gen)
 	case reclaimTick:
