@@ -206,7 +206,7 @@ type run struct {
 	// process and the children it starts are pinned to the other CPUs.
 	masterCPUs *unix.CPUSet
 	peerCPUs   unix.CPUSet
-	unpin      func() // sets this process back on every CPU
+	unpin      func() // sets this process's threads back on the CPUs it had
 }
 
 // hugePagesAsked reads AGORA_HUGE_PAGES as `agora node --huge-pages`

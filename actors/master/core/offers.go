@@ -15,12 +15,11 @@ import (
 
 // offerTimeout rescinds a framework's offers that are out past their
 // expiry. Each framework has at most one armed, for its earliest expiry
-// (frameworkRecord.offerTimer); it names no offers. One timer per Offers
-// message naming its offers kept every offer ID sent in the last
-// OfferTimeout (30 s) alive however soon the offer was used or declined:
-// 50 KB per framework that subscribed and left, 55 MB of live heap after
-// 1,000 of them within 30 s, and a heap that kept growing into memory never
-// touched before, whose page faults made the first-offer tail (session 17).
+// (frameworkRecord.offerTimer), and it names no offers: a timer per Offers
+// message naming its offers kept each ID alive for the whole timeout
+// however soon the offer went, 50 KB per framework that came and left, and
+// the master's heap grew into fresh pages with them (docs/benchmarks.md,
+// session 17).
 type offerTimeout struct {
 	frameworkID string
 	at          time.Time // frameworkRecord.offerTimer when armed
