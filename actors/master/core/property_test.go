@@ -363,6 +363,36 @@ func (w *world) check(t *rapid.T) {
 	if err := chargesAgree(w.c, w.pol); err != nil {
 		t.Fatal(err)
 	}
+	if err := offerTimersAgree(w.c, w.timers, w.now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// offerTimersAgree checks the offer timeout: no offer is out longer than
+// the timeout and the timer's slack (a hundredth of it), and a framework
+// has at most one offer timer pending, the one its record names; a timer
+// per Offers message kept every offer ID it named alive for the whole
+// timeout.
+func offerTimersAgree(c *Core, timers []armed, now time.Time) error {
+	pending := map[string]int{}
+	for _, a := range timers {
+		if t, ok := a.timer.(offerTimeout); ok {
+			if f, ok := c.books.frameworks[t.frameworkID]; ok && f.offerTimer.Equal(t.at) {
+				pending[t.frameworkID]++
+			}
+		}
+	}
+	for id, f := range c.books.frameworks {
+		if n := pending[id]; n > 1 || (n == 0 && !f.offerTimer.IsZero()) {
+			return fmt.Errorf("framework %s: %d offer timers pending for its record's %v", id, n, f.offerTimer)
+		}
+		for _, o := range f.offers {
+			if !o.expires.IsZero() && now.After(o.expires.Add(c.cfg.OfferTimeout/100)) {
+				return fmt.Errorf("framework %s: offer %s out at %v, past its expiry %v", id, o.id, now, o.expires)
+			}
+		}
+	}
+	return nil
 }
 
 // booksAgree checks the core's books: on every agent what tasks and offers
