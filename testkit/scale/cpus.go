@@ -27,8 +27,22 @@ import (
 // machines of their own; the calibrations and the bare echo, which measure
 // the machine, run on all of them.
 
-// cpuList parses a CPU list as taskset and /proc write it ("0", "0-1,3").
-func cpuList(s string) (unix.CPUSet, error) {
+// maxCPUs is how many CPUs a unix.CPUSet can name.
+const maxCPUs = len(unix.CPUSet{}) * 64
+
+// allowedCPUs is the CPUs this process may run on: the machine's, or the
+// cpuset or affinity it was started under.
+func allowedCPUs() (unix.CPUSet, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return set, fmt.Errorf("scale: reading this process's CPUs: %w", err)
+	}
+	return set, nil
+}
+
+// cpuList parses a CPU list as taskset and /proc write it ("0", "0-1,3");
+// every CPU it names must be one of allowed.
+func cpuList(s string, allowed unix.CPUSet) (unix.CPUSet, error) {
 	var set unix.CPUSet
 	for part := range strings.SplitSeq(s, ",") {
 		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
@@ -37,28 +51,22 @@ func cpuList(s string) (unix.CPUSet, error) {
 		if err == nil && isRange {
 			b, err = strconv.Atoi(hi)
 		}
-		if err != nil || a < 0 || b < a || b >= runtime.NumCPU() {
-			return set, fmt.Errorf("scale: CPU list %q: want CPUs 0-%d such as \"0\" or \"0-1,3\"", s, runtime.NumCPU()-1)
+		if err != nil || a < 0 || b < a || b >= maxCPUs {
+			return set, fmt.Errorf("scale: CPU list %q: want a list such as \"0\" or \"0-1,3\" of the CPUs this process may use (%s)", s, formatCPUs(allowed))
 		}
 		for c := a; c <= b; c++ {
+			if !allowed.IsSet(c) {
+				return set, fmt.Errorf("scale: CPU list %q: CPU %d is not one this process may use (%s)", s, c, formatCPUs(allowed))
+			}
 			set.Set(c)
 		}
 	}
 	return set, nil
 }
 
-// allCPUs is every CPU this machine has online.
-func allCPUs() unix.CPUSet {
-	var set unix.CPUSet
-	for c := range runtime.NumCPU() {
-		set.Set(c)
-	}
-	return set
-}
-
 // without is set less the CPUs of other.
 func without(set, other unix.CPUSet) unix.CPUSet {
-	for c := range runtime.NumCPU() {
+	for c := range maxCPUs {
 		if other.IsSet(c) {
 			set.Clear(c)
 		}
@@ -69,7 +77,7 @@ func without(set, other unix.CPUSet) unix.CPUSet {
 // formatCPUs writes set as a list of CPUs ("0,1").
 func formatCPUs(set unix.CPUSet) string {
 	var cs []string
-	for c := range runtime.NumCPU() {
+	for c := range maxCPUs {
 		if set.IsSet(c) {
 			cs = append(cs, strconv.Itoa(c))
 		}

@@ -12,28 +12,38 @@ import (
 )
 
 func TestCPUList(t *testing.T) {
-	last := runtime.NumCPU() - 1
-	ends := "0," + strconv.Itoa(last) // the first and last CPUs
-	if last == 0 {
-		ends = "0"
+	var allowed unix.CPUSet // as a cpuset of CPUs 2, 3 and 5 would give
+	for _, c := range []int{2, 3, 5} {
+		allowed.Set(c)
 	}
-	for _, tc := range []struct {
-		in   string
-		want string
-	}{
-		{"0", "0"},
-		{"0-" + strconv.Itoa(last), formatCPUs(allCPUs())},
-		{strconv.Itoa(last) + ",0", ends},
+	for _, tc := range []struct{ in, want string }{
+		{"2", "2"},
+		{"2-3", "2,3"},
+		{"5,2", "2,5"},
+		{" 3 ", "3"},
 	} {
-		set, err := cpuList(tc.in)
+		set, err := cpuList(tc.in, allowed)
 		if err != nil || formatCPUs(set) != tc.want {
 			t.Errorf("cpuList(%q) = %q, %v; want %q", tc.in, formatCPUs(set), err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "x", "-1", "1-0", strconv.Itoa(last + 1), "0-" + strconv.Itoa(last+1)} {
-		if _, err := cpuList(bad); err == nil || !strings.Contains(err.Error(), "want CPUs") {
-			t.Errorf("cpuList(%q): want an error that names the CPUs to use, got %v", bad, err)
+	for _, tc := range []struct{ in, why string }{
+		{"", "want a list"},
+		{"x", "want a list"},
+		{"-1", "want a list"},
+		{"3-2", "want a list"},
+		{"1024", "want a list"},
+		{"0", "CPU 0 is not one this process may use (2,3,5)"},
+		{"2-5", "CPU 4 is not one"},
+	} {
+		if _, err := cpuList(tc.in, allowed); err == nil || !strings.Contains(err.Error(), tc.why) {
+			t.Errorf("cpuList(%q): want an error saying %q, got %v", tc.in, tc.why, err)
 		}
+	}
+	var three unix.CPUSet
+	three.Set(3)
+	if got := formatCPUs(without(allowed, three)); got != "2,5" {
+		t.Errorf("without: %q, want 2,5", got)
 	}
 }
 
@@ -58,7 +68,16 @@ func allowed(t *testing.T, status string) string {
 // inherits them from the forking thread), and the harness's own threads go
 // to the other CPUs and back.
 func TestStartOnAndPinProcess(t *testing.T) {
-	last := runtime.NumCPU() - 1
+	mine, err := allowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := -1 // the highest CPU this process may use
+	for c := range maxCPUs {
+		if mine.IsSet(c) {
+			last = c
+		}
+	}
 	var one unix.CPUSet
 	one.Set(last)
 
@@ -78,7 +97,7 @@ func TestStartOnAndPinProcess(t *testing.T) {
 	}
 	tasks, _ := os.ReadDir("/proc/self/task")
 	for _, task := range tasks {
-		if got := allowed(t, "/proc/self/task/"+task.Name()+"/status"); got == strconv.Itoa(last) && last > 0 {
+		if got := allowed(t, "/proc/self/task/"+task.Name()+"/status"); got == strconv.Itoa(last) && mine.Count() > 1 {
 			t.Errorf("startOn left thread %s of this process on CPU %d", task.Name(), last)
 		}
 	}

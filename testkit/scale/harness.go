@@ -250,11 +250,15 @@ func Run(cfg Config) (rep Report, err error) {
 	rep.HugePages, rep.HostTHP = hugePagesAsked(), hostTHP()
 	rep.Cores, rep.PeerCores = runtime.NumCPU(), runtime.NumCPU()
 	if cfg.MasterCPUs != "" {
-		masters, err := cpuList(cfg.MasterCPUs)
+		allowed, err := allowedCPUs()
 		if err != nil {
 			return rep, err
 		}
-		peers := without(allCPUs(), masters)
+		masters, err := cpuList(cfg.MasterCPUs, allowed)
+		if err != nil {
+			return rep, err
+		}
+		peers := without(allowed, masters)
 		if peers.Count() == 0 {
 			return rep, fmt.Errorf("scale: MasterCPUs %q leaves no CPU for the agent hosts and frameworks", cfg.MasterCPUs)
 		}
