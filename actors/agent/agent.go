@@ -190,6 +190,10 @@ type agent struct {
 	// removing: sandboxes being garbage-collected, with the tasks waiting
 	// to start in them.
 	removing map[string][]func(actor.Context)
+	// gcq: finished sandboxes waiting for the GC delay; gcArmed: when
+	// its one timer is armed for (zero: none).
+	gcq     gcQueue
+	gcArmed time.Time
 	// recovering counts what a restart still waits for: Docker containers
 	// being looked for, and the ending of what lost tasks left running;
 	// the agent registers when it reaches 0.
@@ -314,8 +318,8 @@ func (a *agent) handleCommon(ctx actor.Context, msg any) bool {
 		a.handleDrain(ctx, m)
 	case *messages.CheckpointResources:
 		a.handleCheckpointResources(ctx, m)
-	case gcSandbox:
-		a.handleGCSandbox(m)
+	case gcDue:
+		a.handleGCDue(m)
 	case sandboxRemoved:
 		a.handleSandboxRemoved(ctx, m)
 	case dockerReattached:

@@ -15,8 +15,8 @@ import (
 const DefaultSandboxGC = 7 * 24 * time.Hour
 
 type (
-	// gcSandbox asks the agent to remove a finished task's sandbox.
-	gcSandbox struct{ dir string }
+	// gcDue: the sandbox GC's timer, armed for at (agent.gcArmed), is due.
+	gcDue struct{ at time.Time }
 	// sandboxRemoved: the removal of dir is over (err says how).
 	sandboxRemoved struct {
 		dir string
@@ -34,7 +34,54 @@ func (a *agent) forget(run *taskRun) {
 		if run.msg != nil {
 			a.unpersist(taskOwner(run.key), a.checkpointPath(run))
 		}
-		a.later(a.sandboxGC(), gcSandbox{dir: run.sandbox})
+		a.scheduleGC(run.sandbox, a.cfg.Clock.Now().Add(a.sandboxGC()))
+	}
+}
+
+// scheduleGC queues dir for removal at due, and arms the GC's one timer
+// if nothing is due sooner.
+func (a *agent) scheduleGC(dir string, due time.Time) {
+	a.gcq.add(dir, due)
+	a.cfg.Metrics.gc(a.gcq.Len())
+	if a.gcArmed.IsZero() || due.Before(a.gcArmed) {
+		a.armGC(due)
+	}
+}
+
+// armGC arms the GC's timer for at; one armed before it is ignored when it
+// fires (handleGCDue).
+func (a *agent) armGC(at time.Time) {
+	a.gcArmed = at
+	a.later(max(0, at.Sub(a.cfg.Clock.Now())), gcDue{at: at})
+}
+
+// handleGCDue removes the sandboxes due and arms the timer for the next,
+// no sooner than a thousandth of the GC delay from now (10 minutes of a
+// week), so that a task finishing every second is not a timer every
+// second a week later.
+func (a *agent) handleGCDue(msg gcDue) {
+	if !msg.at.Equal(a.gcArmed) {
+		return // superseded by an earlier one
+	}
+	a.gcArmed = time.Time{}
+	now := a.cfg.Clock.Now()
+	if dirs := a.gcq.popDue(now); len(dirs) > 0 {
+		a.cfg.Metrics.gc(a.gcq.Len())
+		inUse := make(map[string]bool, len(a.tasks))
+		for _, run := range a.tasks {
+			inUse[run.sandbox] = true
+		}
+		for _, dir := range dirs {
+			if !inUse[dir] {
+				a.removeSandbox(dir)
+			}
+		}
+	}
+	if next, ok := a.gcq.next(); ok {
+		if soonest := now.Add(a.sandboxGC() / 1000); next.Before(soonest) {
+			next = soonest
+		}
+		a.armGC(next)
 	}
 }
 
@@ -45,20 +92,16 @@ func (a *agent) sandboxGC() time.Duration {
 	return DefaultSandboxGC
 }
 
-// handleGCSandbox starts removing a finished task's sandbox off the actor,
-// unless a task of the same ID runs in it again. Until the removal is
-// over, a task of that ID waits to start (handleRunTask).
-func (a *agent) handleGCSandbox(msg gcSandbox) {
-	if _, busy := a.removing[msg.dir]; busy {
+// removeSandbox starts removing a finished task's sandbox off the actor
+// (the caller has checked that no task of the same ID runs in it again).
+// Until the removal is over, a task of that ID waits to start
+// (handleRunTask).
+func (a *agent) removeSandbox(dir string) {
+	if _, busy := a.removing[dir]; busy {
 		return
 	}
-	for _, run := range a.tasks {
-		if run.sandbox == msg.dir {
-			return
-		}
-	}
-	a.removing[msg.dir] = nil
-	sys, self, dir, hook := a.sys, a.self, msg.dir, a.cfg.diskHook
+	a.removing[dir] = nil
+	sys, self, hook := a.sys, a.self, a.cfg.diskHook
 	a.bg.run(func(ctx context.Context) {
 		if hook != nil {
 			hook(dir)
@@ -70,6 +113,7 @@ func (a *agent) handleGCSandbox(msg gcSandbox) {
 func (a *agent) handleSandboxRemoved(ctx actor.Context, msg sandboxRemoved) {
 	waiting := a.removing[msg.dir]
 	delete(a.removing, msg.dir)
+	a.cfg.Metrics.gcRemoved(msg.err)
 	if msg.err != nil {
 		a.log.Warn("cannot remove a finished task's sandbox", "dir", msg.dir, "err", msg.err)
 	} else {
@@ -108,7 +152,6 @@ func removeTree(ctx context.Context, dir string) error {
 // agent left (no task or executor checkpoint: finished), by their age.
 func (a *agent) gcOldSandboxes() {
 	dirs, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "frameworks", "*", "tasks", "*"))
-	now := a.cfg.Clock.Now()
 	for _, dir := range dirs {
 		fw, name := filepath.Base(filepath.Dir(filepath.Dir(dir))), filepath.Base(dir)
 		if _, err := os.Stat(a.taskCheckpointPath(taskKey{fw, name})); err == nil {
@@ -123,6 +166,6 @@ func (a *agent) gcOldSandboxes() {
 		if err != nil {
 			continue
 		}
-		a.later(max(0, a.sandboxGC()-now.Sub(st.ModTime())), gcSandbox{dir: dir})
+		a.scheduleGC(dir, st.ModTime().Add(a.sandboxGC()))
 	}
 }

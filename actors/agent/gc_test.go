@@ -3,6 +3,7 @@ package agent_test
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/agora-sched/agora/actors/agent"
 	"github.com/agora-sched/agora/messages"
 	"github.com/agora-sched/agora/testkit"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -115,4 +118,99 @@ func TestTaskOfTheSameIDWaitsForItsSandboxRemoval(t *testing.T) {
 		t.Fatal("the new task has no checkpoint")
 	}
 	acknowledge(messages.TaskState_TASK_RUNNING)
+}
+
+// Each finished task's sandbox goes at its own time after the GC delay:
+// two finished together go together, one finished later goes later, and
+// the metrics count what waits and what went.
+func TestFinishedSandboxesGoEachAfterTheGCDelay(t *testing.T) {
+	clock := testkit.NewFakeClock()
+	reg := prometheus.NewRegistry()
+	sys, pid, sent := registeredAgentWith(t, clock, agent.Config{Containerizer: testkit.SimContainerizer{Clock: clock}, SandboxGC: time.Hour, Metrics: agent.NewMetrics(reg)}, nil)
+	// gc compares the GC's series; the agent sets them before it
+	// publishes the removal events the test waits for.
+	gc := func(pending, succeeded int) {
+		t.Helper()
+		want := fmt.Sprintf(`
+# HELP agora_agent_gc_path_removals_pending Finished tasks' sandboxes waiting for the GC delay (--sandbox-gc) before their removal.
+# TYPE agora_agent_gc_path_removals_pending gauge
+agora_agent_gc_path_removals_pending %d
+`, pending)
+		if succeeded > 0 {
+			want += fmt.Sprintf(`# HELP agora_agent_gc_path_removals_total Removals of finished tasks' sandboxes, by result (succeeded, failed: the agent's log says why).
+# TYPE agora_agent_gc_path_removals_total counter
+agora_agent_gc_path_removals_total{result="succeeded"} %d
+`, succeeded)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "agora_agent_gc_path_removals_pending", "agora_agent_gc_path_removals_total"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed := make(chan string, 16)
+	killed := make(chan string, 16)
+	sys.EventStream.Subscribe(func(ev any) {
+		switch ev := ev.(type) {
+		case agent.SandboxRemoved:
+			removed <- ev.Dir
+		case agent.UpdateAcknowledged:
+			if ev.State == messages.TaskState_TASK_KILLED {
+				killed <- ev.TaskID
+			}
+		}
+	})
+	finish := func(task string) {
+		t.Helper()
+		acknowledge := func(want messages.TaskState) {
+			t.Helper()
+			s := next(t, sent, task+" "+want.String(), func(m proto.Message) bool {
+				u, ok := m.(*messages.StatusUpdate)
+				return ok && u.Status.TaskId.Value == task && u.Status.State == want
+			})
+			up := s.msg.(*messages.StatusUpdate)
+			sys.Root.Send(pid, &messages.StatusUpdateAcknowledgement{FrameworkId: up.FrameworkId, TaskId: up.Status.TaskId, Uuid: up.Status.Uuid})
+		}
+		sys.Root.Send(pid, runTask(task, nil))
+		acknowledge(messages.TaskState_TASK_STARTING)
+		acknowledge(messages.TaskState_TASK_RUNNING)
+		sys.Root.Send(pid, &messages.KillTask{FrameworkId: &messages.FrameworkID{Value: "fw"}, TaskId: &messages.TaskID{Value: task}, MasterEpoch: 1})
+		acknowledge(messages.TaskState_TASK_KILLING)
+		acknowledge(messages.TaskState_TASK_KILLED)
+		select {
+		case id := <-killed:
+			if id != task {
+				t.Fatalf("acknowledged %s, want %s", id, task)
+			}
+		case <-time.After(testkit.WaitTimeout):
+			t.Fatalf("no acknowledgement of %s's TASK_KILLED", task)
+		}
+	}
+	// expect waits for the removal of the sandboxes named.
+	expect := func(want ...string) {
+		t.Helper()
+		var got []string
+		for range want {
+			select {
+			case dir := <-removed:
+				got = append(got, filepath.Base(dir))
+			case <-time.After(testkit.WaitTimeout):
+				t.Fatalf("removed %v, want %v", got, want)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("removed %v, want %v", got, want)
+		}
+	}
+
+	finish("a")
+	finish("b")
+	clock.Advance(30 * time.Minute)
+	finish("c")
+	gc(3, 0)
+	clock.Advance(30 * time.Minute) // a and b are an hour old
+	expect("a", "b")
+	gc(1, 2) // c, half an hour old, waits
+	clock.Advance(30 * time.Minute)
+	expect("c")
+	gc(0, 3)
 }

@@ -14,6 +14,9 @@ type Metrics struct {
 	used       *prometheus.GaugeVec
 	registered prometheus.Gauge
 	updates    *prometheus.CounterVec
+	// As Mesos' agent's gc/path_removals_pending, _succeeded, _failed.
+	gcPending  prometheus.Gauge
+	gcRemovals *prometheus.CounterVec
 }
 
 // NewMetrics creates the agent's series and registers them with reg.
@@ -30,9 +33,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while the agent is registered with a master, else 0."}),
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "agent", Name: "status_updates_total",
 			Help: "Task status updates this agent generated, by state."}, []string{"state"}),
+		gcPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "agent", Name: "gc_path_removals_pending",
+			Help: "Finished tasks' sandboxes waiting for the GC delay (--sandbox-gc) before their removal."}),
+		gcRemovals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "agora", Subsystem: "agent", Name: "gc_path_removals_total",
+			Help: "Removals of finished tasks' sandboxes, by result (succeeded, failed: the agent's log says why)."}, []string{"result"}),
 	}
-	reg.MustRegister(m.tasks, m.capacity, m.used, m.registered, m.updates)
+	reg.MustRegister(m.tasks, m.capacity, m.used, m.registered, m.updates, m.gcPending, m.gcRemovals)
 	return m
+}
+
+// gc sets the sandboxes waiting for the GC delay.
+func (m *Metrics) gc(pending int) {
+	if m != nil {
+		m.gcPending.Set(float64(pending))
+	}
+}
+
+// gcRemoved counts a sandbox removal's result.
+func (m *Metrics) gcRemoved(err error) {
+	if m == nil {
+		return
+	}
+	result := "succeeded"
+	if err != nil {
+		result = "failed"
+	}
+	m.gcRemovals.WithLabelValues(result).Inc()
 }
 
 func (m *Metrics) setCapacity(rs []*messages.Resource) {

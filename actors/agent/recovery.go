@@ -265,7 +265,7 @@ func (a *agent) discardTasks(rc *recovery, cps []readCheckpoint) {
 			destroy(ctx)
 			_ = checkpoint.Remove(path)
 		})
-		rc.reports = append(rc.reports, func(actor.Context) { a.later(a.sandboxGC(), gcSandbox{dir: sandbox}) })
+		rc.reports = append(rc.reports, func(actor.Context) { a.scheduleGC(sandbox, a.cfg.Clock.Now().Add(a.sandboxGC())) })
 	}
 	if gc, ok := a.cfg.Containerizer.(containerizer.GroupCleaner); ok && len(order) > 0 {
 		log := a.log
