@@ -282,8 +282,10 @@ func (m *master) Receive(ctx actor.Context) {
 				// offer and emptied its mailbox (1.3 ms sent, 7.5 ms
 				// received in a traced sample). The yield lets it run
 				// now and puts the master on the global queue, which the
-				// mark worker does give way to.
+				// mark worker does give way to. The kernel's yield does
+				// the same for a thread woken to send them (yieldCPU).
 				runtime.Gosched()
+				yieldCPU()
 				r, more = m.core.OfferMore()
 				m.run(ctx, r)
 			}
