@@ -273,13 +273,6 @@ func (m *master) Receive(ctx actor.Context) {
 			// next is built.
 			r, more := m.core.OfferGrants(msg, now)
 			m.run(ctx, r)
-			if more {
-				// Once an offering, after its first message: a yield
-				// at every message gave the CPU away 150 times an
-				// offering at 40,000 agents, on a machine its agents'
-				// hosts shared.
-				yieldCPU()
-			}
 			for more {
 				// The offers just sent made their framework's actor
 				// runnable on this core's queue. While the garbage
@@ -289,9 +282,10 @@ func (m *master) Receive(ctx actor.Context) {
 				// offer and emptied its mailbox (1.3 ms sent, 7.5 ms
 				// received in a traced sample). The yield lets it run
 				// now and puts the master on the global queue, which the
-				// mark worker does give way to. The kernel's yield, above,
-				// does the same for a thread woken to send them.
+				// mark worker does give way to. The kernel's yield does
+				// the same for a thread woken to send them (yieldCPU).
 				runtime.Gosched()
+				yieldCPU()
 				r, more = m.core.OfferMore()
 				m.run(ctx, r)
 			}
