@@ -94,6 +94,9 @@ type Cluster struct {
 	// MasterMetrics are the current term's master's (a new term's master
 	// has new ones), e.g. its re-registration retries after a failover.
 	MasterMetrics *master.Metrics
+	// MasterRegistry is the registry MasterMetrics are in: what the
+	// master's /metrics shows.
+	MasterRegistry *prometheus.Registry
 	// AllocatorMetrics counts, among others, changes the allocator refused.
 	AllocatorMetrics *allocation.Metrics
 	Publisher        *master.Publisher

@@ -59,7 +59,8 @@ func (c *Cluster) termConfig(info *messages.MasterInfo) (master.Config, allocati
 	// Each term's master has an ID of its own, as each master process
 	// has: AgentIDs it hands out start with it.
 	minfo := &messages.MasterInfo{Id: fmt.Sprintf("testkit-%d", info.Epoch), Address: info.Address, Epoch: info.Epoch}
-	c.MasterMetrics = master.NewMetrics(prometheus.NewRegistry())
+	c.MasterRegistry = prometheus.NewRegistry()
+	c.MasterMetrics = master.NewMetrics(c.MasterRegistry)
 	return master.Config{
 			Info: minfo, Liveness: *opts.Liveness, Publisher: c.Publisher, Metrics: c.MasterMetrics,
 			Logger: c.logger, OfferTimeout: opts.OfferTimeout,

@@ -126,6 +126,8 @@ type ReplaceACLs struct{ List *acl.List }
 // Messages the master sends itself.
 type (
 	publishTick struct{}
+	// countsTick: the count gauges are due (countsInterval after a change).
+	countsTick struct{}
 	// timerFired: a timer the core armed came due.
 	timerFired struct{ timer core.Timer }
 	// rolesSaved: a role configuration write ended.
@@ -158,6 +160,8 @@ type master struct {
 	publishBackoff time.Duration
 	// publishPending is true while a publishTick is armed.
 	publishPending bool
+	// countsPending is true while a countsTick is armed.
+	countsPending bool
 	// background owns the goroutines the master starts (configuration
 	// writes); stopping cancels them and waits.
 	background sync.WaitGroup
@@ -367,6 +371,9 @@ func (m *master) Receive(ctx actor.Context) {
 		m.run(ctx, m.core.RolesPersisted(msg.token, msg.err, now))
 	case maintenanceSaved:
 		m.run(ctx, m.core.MaintenancePersisted(msg.token, msg.err, now))
+	case countsTick:
+		m.countsPending = false
+		m.cfg.Metrics.setCounts(m.core.Counts(), m.core.HeartbeatInterval())
 	case publishTick:
 		m.publishPending = false
 		// A snapshot costs time in proportion to the cluster; keep the
@@ -584,9 +591,19 @@ func (m *master) saveMaintenance(e core.PersistMaintenance) {
 	}()
 }
 
+// countsInterval is how long after a change of the books the count gauges
+// (agents, frameworks, tasks) follow it, behind whatever the mailbox holds:
+// they cost O(frameworks), not a snapshot, so they need not wait for one.
+const countsInterval = 10 * time.Millisecond
+
 // changed notes a state change; a snapshot follows within PublishInterval,
-// so a burst of changes costs one snapshot.
+// so a burst of changes costs one snapshot, and the count gauges within
+// countsInterval.
 func (m *master) changed() {
+	if !m.countsPending {
+		m.countsPending = true
+		m.later(countsInterval, countsTick{})
+	}
 	if m.publishPending {
 		return
 	}
@@ -602,8 +619,7 @@ func (m *master) later(d time.Duration, msg any) {
 
 func (m *master) publish(now time.Time) {
 	st := m.core.State(now)
-	known, reachable := m.core.AgentCounts()
-	m.cfg.Metrics.setAgents(known, reachable, m.core.HeartbeatInterval())
+	m.cfg.Metrics.setCounts(m.core.Counts(), m.core.HeartbeatInterval())
 	m.cfg.Metrics.setRoles(st.RoleUsage)
 	m.cfg.Metrics.setCluster(st)
 	m.cfg.Publisher.publish(st)

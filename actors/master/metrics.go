@@ -33,10 +33,13 @@ type Metrics struct {
 	permissionDenied  *prometheus.CounterVec
 	aclLoads          *prometheus.CounterVec
 
-	// From each snapshot: the cluster's resources, tasks and frameworks
-	// by state (leadership and epoch are the seat's: actors/mastership).
+	// From each snapshot: the cluster's resources (leadership and epoch
+	// are the seat's: actors/mastership).
 	capacity, used, offered, revocable *prometheus.GaugeVec
-	tasks, frameworks                  *prometheus.GaugeVec
+	// From the books' counts (setCounts): tasks and frameworks by state;
+	// taskStates are the states the tasks gauge has a series for.
+	tasks, frameworks *prometheus.GaugeVec
+	taskStates        map[messages.TaskState]bool
 
 	offerToLaunch, updateLatency prometheus.Histogram
 	limitExceeded                *prometheus.CounterVec
@@ -138,10 +141,9 @@ func (m *Metrics) setRoles(usage []*messages.RoleUsage) {
 	}
 }
 
-// setCluster sets the gauges a snapshot gives: cluster totals, tasks and
-// frameworks by state.
+// setCluster sets the gauges a snapshot gives: cluster totals.
 func (m *Metrics) setCluster(st *messages.MasterState) {
-	for _, g := range []*prometheus.GaugeVec{m.capacity, m.used, m.offered, m.revocable, m.tasks, m.frameworks} {
+	for _, g := range []*prometheus.GaugeVec{m.capacity, m.used, m.offered, m.revocable} {
 		g.Reset()
 	}
 	add := func(g *prometheus.GaugeVec, rs []*messages.Resource) {
@@ -157,21 +159,30 @@ func (m *Metrics) setCluster(st *messages.MasterState) {
 	add(m.used, totals.Used)
 	add(m.offered, totals.Offered)
 	add(m.revocable, totals.Revocable)
-	for _, state := range []string{"connected", "disconnected", "tearing_down"} {
-		m.frameworks.WithLabelValues(state) // present at 0, for alerts
+}
+
+// setCounts sets the gauges the books count: agents by liveness,
+// frameworks (each state present, at 0 too, for alerts) and live tasks by
+// state (a state no task is in has no series).
+func (m *Metrics) setCounts(n core.Counts, interval time.Duration) {
+	m.agents.WithLabelValues("reachable").Set(float64(n.Reachable))
+	m.agents.WithLabelValues("unreachable").Set(float64(n.Agents - n.Reachable))
+	m.heartbeatInterval.Set(interval.Seconds())
+	m.frameworks.WithLabelValues("connected").Set(float64(n.Connected))
+	m.frameworks.WithLabelValues("disconnected").Set(float64(n.Disconnected))
+	m.frameworks.WithLabelValues("tearing_down").Set(float64(n.TearingDown))
+	if m.taskStates == nil {
+		m.taskStates = map[messages.TaskState]bool{}
 	}
-	for _, f := range st.Frameworks {
-		state := "connected"
-		switch {
-		case f.TearingDown:
-			state = "tearing_down"
-		case !f.Connected:
-			state = "disconnected"
+	for state := range m.taskStates {
+		if _, ok := n.Tasks[state]; !ok {
+			m.tasks.DeleteLabelValues(state.String())
+			delete(m.taskStates, state)
 		}
-		m.frameworks.WithLabelValues(state).Inc()
-		for s, n := range f.Tasks {
-			m.tasks.WithLabelValues(s).Add(float64(n))
-		}
+	}
+	for state, k := range n.Tasks {
+		m.tasks.WithLabelValues(state.String()).Set(float64(k))
+		m.taskStates[state] = true
 	}
 }
 
@@ -231,13 +242,6 @@ func (m *Metrics) Count(c core.Counter, label string, n int) {
 // heartbeatHanded counts a heartbeat an agent's handler handed to the
 // master.
 func (m *Metrics) heartbeatHanded() { m.heartbeatsHanded.Inc() }
-
-// setAgents sets the agent gauges.
-func (m *Metrics) setAgents(known, reachable int, interval time.Duration) {
-	m.agents.WithLabelValues("reachable").Set(float64(reachable))
-	m.agents.WithLabelValues("unreachable").Set(float64(known - reachable))
-	m.heartbeatInterval.Set(interval.Seconds())
-}
 
 // ACLsLoaded counts a change of the access control list's source: applied
 // (true), or refused and the list in force kept (false).

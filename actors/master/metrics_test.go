@@ -3,15 +3,17 @@ package master
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/agora-sched/agora/actors/master/core"
 	"github.com/agora-sched/agora/messages"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // A snapshot sets the cluster gauges in base units: cores and bytes never
-// share a series, unreachable agents add no capacity, tasks and frameworks
-// are counted by state.
+// share a series, unreachable agents add no capacity. The books' counts
+// set tasks and frameworks by state.
 func TestSnapshotGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
@@ -33,6 +35,8 @@ func TestSnapshotGauges(t *testing.T) {
 			{Connected: false, Tasks: map[string]uint32{"TASK_RUNNING": 1, "TASK_STAGING": 1}},
 		},
 	})
+	m.setCounts(core.Counts{Agents: 2, Reachable: 1, Connected: 1, Disconnected: 1,
+		Tasks: map[messages.TaskState]int{messages.TaskState_TASK_RUNNING: 3, messages.TaskState_TASK_STAGING: 1}}, time.Second)
 	want := `
 # HELP agora_cluster_capacity Resources of the reachable agents, by resource, in the unit the unit label names (mem and disk in bytes).
 # TYPE agora_cluster_capacity gauge
@@ -57,6 +61,26 @@ agora_master_tasks{state="TASK_STAGING"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "agora_cluster_capacity", "agora_cluster_offered", "agora_cluster_used",
 		"agora_master_frameworks", "agora_master_tasks"); err != nil {
+		t.Fatal(err)
+	}
+	// A state no task is in any more loses its series.
+	m.setCounts(core.Counts{Agents: 2, Reachable: 2, Connected: 2,
+		Tasks: map[messages.TaskState]int{messages.TaskState_TASK_RUNNING: 4}}, time.Second)
+	want = `
+# HELP agora_master_agents Agents known to the master, by liveness.
+# TYPE agora_master_agents gauge
+agora_master_agents{state="reachable"} 2
+agora_master_agents{state="unreachable"} 0
+# HELP agora_master_frameworks Frameworks, by state: connected, disconnected (within their failover timeout), tearing_down.
+# TYPE agora_master_frameworks gauge
+agora_master_frameworks{state="connected"} 2
+agora_master_frameworks{state="disconnected"} 0
+agora_master_frameworks{state="tearing_down"} 0
+# HELP agora_master_tasks Live tasks (not yet ended, or ended and not yet acknowledged), by state.
+# TYPE agora_master_tasks gauge
+agora_master_tasks{state="TASK_RUNNING"} 4
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "agora_master_agents", "agora_master_frameworks", "agora_master_tasks"); err != nil {
 		t.Fatal(err)
 	}
 }

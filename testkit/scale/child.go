@@ -93,7 +93,10 @@ type report struct {
 	// first ReregisterAgent sent after the new leader was seen (its random
 	// wait excluded: the master's and the wire's share), ns
 	ReregistrationsSent []int64 `json:"reregistrations_sent,omitempty"`
-	FirstOffer          []int64 `json:"first_offer,omitempty"`
+	// agents: reregistered; when the host last saw a new leader in
+	// Consul, unix ns (the harness times it from the SIGKILL).
+	Detected   int64   `json:"detected,omitempty"`
+	FirstOffer []int64 `json:"first_offer,omitempty"`
 	// probed: per sample, FrameworkSubscribed to the first offer, ns
 	// (FirstOffer is then from the scheduler's spawn).
 	Subscribed []int64 `json:"subscribed,omitempty"`
@@ -450,7 +453,7 @@ func runAgents(args childArgs, commands <-chan string) {
 				<-all
 				mu.Lock()
 				defer mu.Unlock()
-				say(report{Kind: "reregistered", Count: len(reregAgents), Reregistrations: rereg, ReregistrationsSent: reregSent})
+				say(report{Kind: "reregistered", Count: len(reregAgents), Reregistrations: rereg, ReregistrationsSent: reregSent, Detected: detected.UnixNano()})
 			}()
 		}
 	}

@@ -3,6 +3,7 @@ package scale
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ type Rebuild struct {
 	// /metrics count every agent reachable, every task RUNNING and every
 	// framework connected (polled every 20 ms); Done is the last of them.
 	Elected, Agents, Tasks, Frameworks, Done time.Duration
+	// From the SIGKILL until the first and the last agent host saw the
+	// new leader in Consul (each host's one watch tells its agents).
+	SeenFirst, SeenLast time.Duration
 	// Each agent's re-registration, from its host seeing the new leader
 	// in Consul to the new leader's confirmation (the agent's random
 	// wait, Config.ReregisterSpread, included).
@@ -32,7 +36,17 @@ type Rebuild struct {
 	SentP50, SentP99, SentMax time.Duration
 	// MasterCPU is the new leader's CPU time from the SIGKILL to Done.
 	MasterCPU time.Duration
+	// What else the new leader did by Done: re-registration retries it
+	// had (answered or ignored), offers it sent and declines it took.
+	Retries, Offers, Declines int
 }
+
+// The new leader's counters read beside the gauges, for Rebuild.
+const (
+	retriesSeries  = "agora_master_agent_reregistration_retries_total"
+	offersSeries   = "agora_master_offers_total"
+	declinesSeries = "agora_master_offers_declined_total"
+)
 
 // metricsPoll is how often the new leader's /metrics is read.
 const metricsPoll = 20 * time.Millisecond
@@ -81,6 +95,10 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 			`agora_master_tasks{state="TASK_RUNNING"}`:   &rb.Tasks,
 			`agora_master_frameworks{state="connected"}`: &rb.Frameworks,
 		}
+		read := maps.Clone(want)
+		for _, name := range []string{retriesSeries, offersSeries, declinesSeries} {
+			read[name] = 0
+		}
 		deadline := killed.Add(r.cfg.Timeout)
 		last := map[string]float64{}
 		tick := time.NewTicker(metricsPoll)
@@ -89,7 +107,7 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 				tick.Stop()
 				return out, fmt.Errorf("scale: failover %d: the new leader has not rebuilt within %v: %v of %v", op+1, r.cfg.Timeout, last, want)
 			}
-			got, err := scrape(client, url, want)
+			got, err := scrape(client, url, read)
 			at := time.Since(killed)
 			if err == nil {
 				last = got
@@ -102,6 +120,7 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 		}
 		tick.Stop()
 		rb.Done = max(rb.Agents, rb.Tasks, rb.Frameworks)
+		rb.Retries, rb.Offers, rb.Declines = int(last[retriesSeries]), int(last[offersSeries]), int(last[declinesSeries])
 		after, err := sample(standby.cmd.Process.Pid)
 		if err != nil {
 			return out, err
@@ -120,6 +139,11 @@ func (r *run) rebuild(hosts []*child, tasks int) ([]Rebuild, error) {
 			for _, ns := range st.ReregistrationsSent {
 				sent = append(sent, time.Duration(ns))
 			}
+			seen := time.Unix(0, st.Detected).Sub(killed)
+			if rb.SeenFirst == 0 || seen < rb.SeenFirst {
+				rb.SeenFirst = seen
+			}
+			rb.SeenLast = max(rb.SeenLast, seen)
 		}
 		rb.Reregistrations = len(per)
 		rb.AgentP50, rb.AgentP99, rb.AgentMax = percentiles(per)

@@ -229,6 +229,8 @@ func (r Report) Print(w io.Writer) {
 	for i, rb := range r.Rebuilds {
 		fmt.Fprintf(w, "  failover %d (epoch %d)            SIGKILL to elected %v; to every agent %v, every task %v, every framework %v (master CPU %v)\n",
 			i+1, rb.Epoch, rb.Elected.Round(time.Millisecond), rb.Agents.Round(time.Millisecond), rb.Tasks.Round(time.Millisecond), rb.Frameworks.Round(time.Millisecond), rb.MasterCPU)
+		fmt.Fprintf(w, "    agent hosts saw the new leader in Consul %v to %v after the SIGKILL; by the end the new leader had %d re-registration retries, sent %d offers and took %d declines\n",
+			rb.SeenFirst.Round(time.Millisecond), rb.SeenLast.Round(time.Millisecond), rb.Retries, rb.Offers, rb.Declines)
 		fmt.Fprintf(w, "    per agent (leader seen to re-registered) p50 %s, p99 %s, max %s (%d re-registrations)\n", ms(rb.AgentP50), ms(rb.AgentP99), ms(rb.AgentMax), rb.Reregistrations)
 		fmt.Fprintf(w, "    per agent (its first ReregisterAgent sent to re-registered) p50 %s, p99 %s, max %s\n", ms(rb.SentP50), ms(rb.SentP99), ms(rb.SentMax))
 	}

@@ -152,6 +152,7 @@ func TestTCPScaleSmall(t *testing.T) {
 			{"every agent re-registered once at least", rb.Reregistrations >= 50 && rb.AgentMax > 0},
 			// The spread is 500 ms: the wait it adds is excluded.
 			{"the re-registrations timed from their sends too, the wait excluded", rb.SentMax > 0 && rb.SentP50 < rb.AgentP50},
+			{"the hosts saw the new leader after the SIGKILL and before every agent was back", rb.SeenFirst > 0 && rb.SeenFirst <= rb.SeenLast && rb.SeenLast < rb.Agents},
 		}...)
 	}
 	for _, c := range checks {

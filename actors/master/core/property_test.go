@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -366,6 +367,38 @@ func (w *world) check(t *rapid.T) {
 	if err := offerTimersAgree(w.c, w.timers, w.now); err != nil {
 		t.Fatal(err)
 	}
+	if err := countsAgree(w.c, w.now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countsAgree checks what the count gauges read (Counts) against a recount
+// of the snapshot /state shows, which the gauges were read from before.
+func countsAgree(c *Core, now time.Time) error {
+	st := c.State(now)
+	want := Counts{Agents: len(st.Agents), Tasks: map[messages.TaskState]int{}}
+	for _, a := range st.Agents {
+		if a.Reachable {
+			want.Reachable++
+		}
+	}
+	for _, f := range st.Frameworks {
+		switch {
+		case f.TearingDown:
+			want.TearingDown++
+		case !f.Connected:
+			want.Disconnected++
+		default:
+			want.Connected++
+		}
+		for name, n := range f.Tasks {
+			want.Tasks[messages.TaskState(messages.TaskState_value[name])] += int(n)
+		}
+	}
+	if got := c.Counts(); !reflect.DeepEqual(got, want) {
+		return fmt.Errorf("counts %+v, the snapshot's %+v", got, want)
+	}
+	return nil
 }
 
 // offerTimersAgree checks the offer timeout: no offer is out longer than
