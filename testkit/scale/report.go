@@ -225,6 +225,16 @@ func (r Report) Print(w io.Writer) {
 			fmt.Fprintf(w, " (%.2fx the echo)", bound/r.EchoMessageRate)
 		}
 		fmt.Fprintln(w)
+		if master := perFact(r.MasterCPUTasks); master > 0 {
+			// The other side of the same bound: with its peers on other
+			// machines, as in a cluster, the master has the cores alone.
+			alone := float64(r.Cores) * 1e6 / master
+			fmt.Fprintf(w, "    the master alone on %d cores, its peers elsewhere: at most %.0f facts/s", r.Cores, alone)
+			if r.EchoMessageRate > 0 {
+				fmt.Fprintf(w, " (%.2fx the echo)", alone/r.EchoMessageRate)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	for i, rb := range r.Rebuilds {
 		fmt.Fprintf(w, "  failover %d (epoch %d)            SIGKILL to elected %v; to every agent %v, every task %v, every framework %v (master CPU %v)\n",

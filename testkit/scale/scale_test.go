@@ -139,7 +139,8 @@ func TestTCPScaleSmall(t *testing.T) {
 			rep.EchoMessageRate >= slices.Min(rep.EchoRounds) && rep.EchoMessageRate <= slices.Max(rep.EchoRounds)},
 		{"the other processes' CPU read", rep.AgentHostsCPUTasks >= 0 && rep.FrameworksCPUTasks > 0},
 		{"the peers' bound on the ratio printed, on the machine's cores", rep.Cores == runtime.NumCPU() &&
-			strings.Contains(b.String(), fmt.Sprintf("on %d cores they alone could carry at most", rep.Cores))},
+			strings.Contains(b.String(), fmt.Sprintf("on %d cores they alone could carry at most", rep.Cores)) &&
+			strings.Contains(b.String(), fmt.Sprintf("the master alone on %d cores, its peers elsewhere: at most", rep.Cores))},
 		{"one failover", len(rep.Rebuilds) == 1},
 	}
 	for _, rb := range rep.Rebuilds {
