@@ -194,6 +194,13 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "    %d gzip, %d not modified; %.0f B read from the socket per poll; pollers' CPU %v (%.1f ms per poll)\n",
 			r.StateGzip, r.StateNotModified, float64(r.StateWireBytes)/float64(r.StatePolls), r.PollerCPU,
 			float64(r.PollerCPU.Microseconds())/1000/float64(r.StatePolls))
+		if r.PollEvery == 0 && r.Cores > 0 {
+			// Little's law: back to back, the pollers answer at most
+			// cores/CPU-per-poll a second, so each waits for the others.
+			perPoll := r.PollerCPU.Seconds() / float64(r.StatePolls)
+			fmt.Fprintf(w, "    back to back on %d cores, the pollers' own CPU alone puts the mean at %s or more, whatever the master does (%d x %.1f ms / %d)\n",
+				r.Cores, ms(time.Duration(float64(r.Pollers)*perPoll/float64(r.Cores)*float64(time.Second))), r.Pollers, perPoll*1000, r.Cores)
+		}
 	}
 	fmt.Fprintf(w, "  heartbeat answers meanwhile     p50 %s, p99 %s, max %s (%d heartbeats)\n", ms(r.HeartbeatP50), ms(r.HeartbeatP99), ms(r.HeartbeatMax), r.Heartbeats)
 	fmt.Fprintf(w, "  Agora messages (master's peers) %.0f msgs/s (%d in the task phase, %.1f per task)\n", r.AgoraMessageRate, r.AgoraMessages, float64(r.AgoraMessages)/float64(r.Tasks))

@@ -141,6 +141,7 @@ func TestTCPScaleSmall(t *testing.T) {
 		{"the peers' bound on the ratio printed, on the machine's cores", rep.Cores == runtime.NumCPU() &&
 			strings.Contains(b.String(), fmt.Sprintf("on %d cores they alone could carry at most", rep.Cores)) &&
 			strings.Contains(b.String(), fmt.Sprintf("the master alone on %d cores, its peers elsewhere: at most", rep.Cores))},
+		{"the pollers' own bound on /state back to back printed", strings.Contains(b.String(), fmt.Sprintf("back to back on %d cores, the pollers' own CPU alone puts the mean at", rep.Cores))},
 		{"one failover", len(rep.Rebuilds) == 1},
 	}
 	for _, rb := range rep.Rebuilds {
