@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer takes the seat's metrics; nil: a registry of its own.
 	Registerer prometheus.Registerer
+	// WarmHeap is how many bytes a standby keeps allocated and written
+	// while it stands by, freed and collected as it starts to lead (0:
+	// none). The new leader's heap then grows into pages the process
+	// already has instead of faulting in fresh ones while it takes every
+	// agent's re-registration: on a virtual machine each fault is dear,
+	// and at 40,000 agents they were a seventh of the rebuild's CPU
+	// (docs/benchmarks.md, session 18). About the leader's resident
+	// memory is what pays; the standby holds it meanwhile.
+	WarmHeap int
 }
 
 // Seat is a master node's place in the election: leading or standing by.
@@ -60,6 +71,7 @@ type Seat struct {
 	mu      sync.Mutex // serializes Lead and StepDown
 	term    *term
 	standby *actor.PID
+	warm    []byte // Config.WarmHeap, while standing by
 }
 
 // term is what a term runs.
@@ -98,6 +110,7 @@ func New(cfg Config) *Seat {
 // On return the seat no longer leads and its lock is given up.
 func (s *Seat) Run(ctx context.Context, contender leader.Contender, detector leader.Detector) {
 	s.mu.Lock()
+	s.warmLocked()
 	s.spawnStandbyLocked()
 	s.mu.Unlock()
 	if detector != nil {
@@ -120,6 +133,9 @@ func (s *Seat) Run(ctx context.Context, contender leader.Contender, detector lea
 			// Another master may be able to: give the lock up.
 			s.log.Error("elected but cannot start leading; giving up the lock", "epoch", t.Epoch(), "err", err)
 			t.Resign()
+			s.mu.Lock()
+			s.warmLocked() // standing by again
+			s.mu.Unlock()
 			sleep(ctx, clock, 5*time.Second)
 			continue
 		}
@@ -158,6 +174,7 @@ func (s *Seat) Lead(epoch uint64) error {
 		s.cfg.Stop(s.standby)
 		s.standby = nil
 	}
+	s.coolLocked()
 	t := &term{info: info, fenced: &atomic.Bool{}}
 	fence := &termFence{fenced: t.fenced, sent: s.metrics.sent, dropped: s.metrics.fenced}
 	sys := s.cfg.System
@@ -237,6 +254,7 @@ func (s *Seat) StepDown(reason error) {
 		"epoch", t.info.Epoch, "reason", errorText(reason))
 	s.cfg.Stop(t.master, t.alloc)
 	s.spawnStandbyLocked()
+	s.warmLocked() // after the standby took the name: nothing waits for it
 	took := s.cfg.Clock.Since(decided)
 	s.log.Info("stepped down: master and allocator stopped", "epoch", t.info.Epoch, "took", took)
 	s.cfg.System.EventStream.Publish(SteppedDown{Epoch: t.info.Epoch, Reason: reason, Took: took})
@@ -298,6 +316,37 @@ func (s *Seat) spawnStandbyLocked() {
 	}
 	s.standby = pid
 	s.cfg.System.EventStream.Publish(StandingBy{})
+}
+
+// warmLocked allocates and writes Config.WarmHeap for the standby to hold
+// until it leads. Every page is written: a page only allocated costs its
+// fault when the next term first writes it.
+func (s *Seat) warmLocked() {
+	if s.cfg.WarmHeap <= 0 || !s.cfg.Standby || s.warm != nil {
+		return
+	}
+	start := s.cfg.Clock.Now()
+	s.warm = make([]byte, s.cfg.WarmHeap)
+	for i := 0; i < len(s.warm); i += os.Getpagesize() {
+		s.warm[i] = 1
+	}
+	s.metrics.warmHeap.Set(float64(len(s.warm)))
+	s.log.Info("standing by with a warm heap for the next term", "bytes", len(s.warm), "took", s.cfg.Clock.Since(start))
+}
+
+// coolLocked frees the warm heap as a term starts and collects it at once
+// (a collection of the standby's small heap, before the term's actors
+// exist): left to the next collection, which the warm heap's size puts far
+// off, the term would grow into fresh pages beside it.
+func (s *Seat) coolLocked() {
+	if s.warm == nil {
+		return
+	}
+	s.warm = nil
+	start := s.cfg.Clock.Now()
+	runtime.GC()
+	s.metrics.warmHeap.Set(0)
+	s.log.Info("the warm heap is free for the term", "took", s.cfg.Clock.Since(start))
 }
 
 // termFence is a term's actors' fence: it counts what they send, and
@@ -394,8 +443,8 @@ func StandbyProps(leader func() *messages.MasterInfo, logger *slog.Logger) *acto
 }
 
 type metrics struct {
-	leading, epoch          prometheus.Gauge
-	stepDowns, sent, fenced prometheus.Counter
+	leading, epoch, warmHeap prometheus.Gauge
+	stepDowns, sent, fenced  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -404,6 +453,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while this master leads, 0 while it stands by."}),
 		epoch: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "epoch",
 			Help: "Epoch of this master's current term (0: not leading)."}),
+		warmHeap: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "agora", Subsystem: "master", Name: "warm_heap_bytes",
+			Help: "Bytes this standby holds written for its next term (--standby-warm-heap); 0 while leading."}),
 		stepDowns: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "step_downs_total",
 			Help: "Terms this master ended (lease expired, lock lost, shut down)."}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "messages_sent_total",
@@ -411,7 +462,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "agora", Subsystem: "master", Name: "messages_fenced_total",
 			Help: "Messages a stepping-down master's actors tried to send after their term ended, dropped."}),
 	}
-	reg.MustRegister(m.leading, m.epoch, m.stepDowns, m.sent, m.fenced)
+	reg.MustRegister(m.leading, m.epoch, m.warmHeap, m.stepDowns, m.sent, m.fenced)
 	return m
 }
 

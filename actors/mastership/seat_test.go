@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,6 +153,45 @@ func TestSeatLeadsStepsDownAndStandsBy(t *testing.T) {
 	}
 	gauges(t, "a, deposed", a, 0, 0)
 	gauges(t, "b, leading", b, 1, 2)
+}
+
+// A standby holds its warm heap written until it leads; the term frees it,
+// and a master that steps down holds it again once its standby has the
+// name.
+func TestStandbyHoldsAWarmHeapUntilItLeads(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var g leader.Group
+	const warm = 8 << 20
+	a, b := newNode(t, "a"), newNode(t, "b")
+	a.seat.cfg.WarmHeap, b.seat.cfg.WarmHeap = warm, warm
+	held := func(who string, n *node, want int) {
+		t.Helper()
+		if got := value(n.seat.metrics.warmHeap); got != float64(want) {
+			t.Fatalf("%s: agora_master_warm_heap_bytes %v, want %d", who, got, want)
+		}
+		n.seat.mu.Lock()
+		defer n.seat.mu.Unlock()
+		if len(n.seat.warm) != want {
+			t.Fatalf("%s holds %d bytes warm, want %d", who, len(n.seat.warm), want)
+		}
+		for i := 0; i < len(n.seat.warm); i += os.Getpagesize() {
+			if n.seat.warm[i] != 1 {
+				t.Fatalf("%s: page %d of the warm heap was never written", who, i/os.Getpagesize())
+			}
+		}
+	}
+	go a.seat.Run(ctx, g.Contender(a.seat.cfg.Info), nil)
+	recv(t, "a leads", a.led)
+	held("a, leading", a, 0)
+	go b.seat.Run(ctx, g.Contender(b.seat.cfg.Info), nil)
+	recv(t, "b stands by", b.standing)
+	held("b, standing by", b, warm)
+	g.Depose()
+	recv(t, "a's actors stopped", a.stopped)
+	recv(t, "b leads", b.led)
+	held("b, leading", b, 0)
+	held("a, deposed and standing by", a, warm)
 }
 
 // gauges checks a node's agora_master_leading and agora_master_epoch

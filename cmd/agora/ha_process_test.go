@@ -66,7 +66,7 @@ func startHAMasters(t testing.TB) *haCluster {
 	for i := 0; i < 3; i++ {
 		m := &haMaster{name: fmt.Sprintf("master-%d", i)}
 		m.args = []string{"node", "--role=master", "--listen", anyPort, "--http", anyPort, "--work-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)),
-			"--election", c.election, "--allocation-interval", "200ms"}
+			"--election", c.election, "--allocation-interval", "200ms", "--standby-warm-heap", "16MB"}
 		m.start(t)
 		c.masters = append(c.masters, m)
 	}
@@ -232,6 +232,12 @@ func TestMasterFailoverWithConsul(t *testing.T) {
 	if strings.Contains(c.framework.out.String(), "TASK_KILLED") {
 		t.Fatal("a task was killed after the deposed leader resumed")
 	}
+	// Each master stood by with its warm heap (--standby-warm-heap), and
+	// the leader freed it for its term.
+	for _, m := range c.masters {
+		m.p.out.waitFor(t, "standing by with a warm heap for the next term")
+	}
+	c.byHTTP(next.HttpAddress).p.out.waitFor(t, "the warm heap is free for the term")
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 }
 

@@ -20,9 +20,11 @@ import (
 	"github.com/agora-sched/agora/cluster/security"
 	"github.com/agora-sched/agora/messages"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/docker/go-units"
 	"github.com/hashicorp/consul/api"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -55,8 +57,12 @@ func newMasterRole(c *nodeCmd, node *remoting.Node, logger *slog.Logger, clock c
 	reg *prometheus.Registry, info *messages.MasterInfo) (*masterRole, error) {
 	m := &masterRole{c: c, node: node, logger: logger, clock: clock, liveness: liveness, pub: &master.Publisher{}, info: info,
 		metrics: master.NewMetrics(reg), aMetrics: allocation.NewMetrics(reg)}
+	warm, err := warmHeap(c.StandbyWarmHeap)
+	if err != nil {
+		return nil, err
+	}
 	m.seat = mastership.New(mastership.Config{System: node.System, Info: info, Term: m.term, Standby: c.Election != "",
-		Clock: clock, Logger: logger, Registerer: reg})
+		Clock: clock, Logger: logger, Registerer: reg, WarmHeap: warm})
 	if c.Election == "" {
 		path := filepath.Join(c.WorkDir, "master", "roles.json")
 		m.loadRoles = func() (*messages.RoleConfig, error) { return master.LoadRolesFile(path) }
@@ -225,4 +231,23 @@ func (m *masterRole) ask(ctx context.Context, msg proto.Message) (any, error) {
 	}
 	m.node.System.Root.Send(m.info.Pid, env)
 	return f.Result()
+}
+
+// warmHeap reads --standby-warm-heap: a size, at most the machine's
+// memory.
+func warmHeap(size string) (int, error) {
+	if size == "" {
+		return 0, nil
+	}
+	n, err := units.RAMInBytes(size)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--standby-warm-heap %q: want a size such as 800MB, or 0 for none", size)
+	}
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err == nil {
+		if total := int64(si.Totalram) * int64(si.Unit); n > total {
+			return 0, fmt.Errorf("--standby-warm-heap %s is more than this machine's %s of memory: give about the leader's resident memory", size, units.BytesSize(float64(total)))
+		}
+	}
+	return int(n), nil
 }

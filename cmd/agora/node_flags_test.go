@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/alecthomas/kong"
@@ -39,5 +40,32 @@ func TestNodeFlagsAreKongsNames(t *testing.T) {
 	}
 	if got["max-agents"] != "7" || got["insecure"] != "true" || got["executor-registration-timeout"] != "1m0s" {
 		t.Errorf("values: max-agents %q, insecure %q, executor-registration-timeout %q; want 7, true, 1m0s", got["max-agents"], got["insecure"], got["executor-registration-timeout"])
+	}
+}
+
+// --standby-warm-heap takes a size up to the machine's memory, and says
+// what it wants otherwise.
+func TestStandbyWarmHeapFlag(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		err  string
+	}{
+		{in: "", want: 0},
+		{in: "0", want: 0},
+		{in: "800MB", want: 800 << 20},
+		{in: "lots", err: `--standby-warm-heap "lots": want a size such as 800MB, or 0 for none`},
+		{in: "64PB", err: "--standby-warm-heap 64PB is more than this machine's"},
+	} {
+		got, err := warmHeap(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, %v; want the error %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %v, %v; want %d", tc.in, got, err, tc.want)
+		}
 	}
 }

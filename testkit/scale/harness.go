@@ -248,6 +248,9 @@ func Run(cfg Config) (rep Report, err error) {
 	rep = Report{Agents: cfg.Agents, AgentHosts: cfg.AgentHosts, Frameworks: cfg.Frameworks, FrameworkHosts: cfg.FrameworkHosts,
 		Tasks: cfg.Frameworks * cfg.Tasks, TLS: !cfg.Insecure, Pollers: cfg.Pollers}
 	rep.HugePages, rep.HostTHP = hugePagesAsked(), hostTHP()
+	if w := os.Getenv("AGORA_STANDBY_WARM_HEAP"); w != "" && w != "0" {
+		rep.StandbyWarmHeap = w // the masters inherit the variable
+	}
 	rep.Cores, rep.PeerCores = runtime.NumCPU(), runtime.NumCPU()
 	if cfg.MasterCPUs != "" {
 		allowed, err := allowedCPUs()

@@ -22,6 +22,9 @@ type Report struct {
 	// compare only where they agree (docs/benchmarks.md, session 15).
 	HugePages bool
 	HostTHP   string
+	// StandbyWarmHeap is what the standbys held warm for their next term
+	// (AGORA_STANDBY_WARM_HEAP, agora node --standby-warm-heap; "" none).
+	StandbyWarmHeap string
 	// Cores is the machine's CPU count (runtime.NumCPU): the master,
 	// the agent hosts and the frameworks all run on them, unless
 	// Config.MasterCPUs pinned the masters to MasterCPUs and the rest to
@@ -161,6 +164,13 @@ func (r Report) Print(w io.Writer) {
 		pages = "on"
 	}
 	fmt.Fprintf(w, "  heap huge pages                 %s (host THP mode %s; AGORA_HUGE_PAGES=false turns them off for the master and agent hosts)\n", pages, r.HostTHP)
+	if len(r.Rebuilds) > 0 {
+		warm := "none (AGORA_STANDBY_WARM_HEAP=800MB gives each standby 800 MB written for its next term)"
+		if r.StandbyWarmHeap != "" {
+			warm = r.StandbyWarmHeap + " (AGORA_STANDBY_WARM_HEAP)"
+		}
+		fmt.Fprintf(w, "  standby warm heap               %s\n", warm)
+	}
 	if r.MasterCPUs != "" {
 		fmt.Fprintf(w, "  CPUs                            masters on %s; the harness, agent hosts, frameworks and pollers on %s (AGORA_SCALE_MASTER_CPUS); the echo on all %d\n", r.MasterCPUs, r.PeerCPUs, r.Cores)
 	} else {

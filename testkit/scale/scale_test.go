@@ -186,7 +186,10 @@ func TestTCPScaleSmall(t *testing.T) {
 //	(5 by default), AGORA_SCALE_ECHO_MESSAGES (round trips of all rounds
 //	together; -1 for no echo), AGORA_SCALE_MASTER_CPUS (a CPU list such
 //	as 0: the masters run there and everything else on the other CPUs, as
-//	if the master had a machine of its own), AGORA_SCALE_BIN.
+//	if the master had a machine of its own), AGORA_SCALE_BIN. The masters
+//	inherit the environment: AGORA_STANDBY_WARM_HEAP=800MB (agora node
+//	--standby-warm-heap) gives each standby a warm heap, and the report
+//	says so.
 //
 // Each op is one whole run; figures are of the last.
 func BenchmarkTCPScale(b *testing.B) {
