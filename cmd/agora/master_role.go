@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/agora-sched/agora/actors/allocation"
@@ -248,6 +249,12 @@ func warmHeap(size string) (int, error) {
 		if total := int64(si.Totalram) * int64(si.Unit); n > total {
 			return 0, fmt.Errorf("--standby-warm-heap %s is more than this machine's %s of memory: give about the leader's resident memory", size, units.BytesSize(float64(total)))
 		}
+	}
+	// The warm heap is live while the standby stands by: under a memory
+	// limit it does not leave room below, the collector would run without
+	// end.
+	if limit := debug.SetMemoryLimit(-1); n > 0 && n >= limit/2 {
+		return 0, fmt.Errorf("--standby-warm-heap %s is half or more of the Go memory limit (GOMEMLIMIT) of %s: the standby's collector would run without pause; lower it or raise GOMEMLIMIT", size, units.BytesSize(float64(limit)))
 	}
 	return int(n), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -67,5 +68,13 @@ func TestStandbyWarmHeapFlag(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %v, %v; want %d", tc.in, got, err, tc.want)
 		}
+	}
+	// Under a Go memory limit, the warm heap must leave the standby room.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 30))
+	if _, err := warmHeap("800MB"); err == nil || !strings.Contains(err.Error(), "half or more of the Go memory limit (GOMEMLIMIT) of 1GiB") {
+		t.Errorf("800MB under a 1 GiB limit: %v", err)
+	}
+	if got, err := warmHeap("256MB"); err != nil || got != 256<<20 {
+		t.Errorf("256MB under a 1 GiB limit: %v, %v", got, err)
 	}
 }
