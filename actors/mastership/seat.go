@@ -119,6 +119,12 @@ func (s *Seat) Run(ctx context.Context, contender leader.Contender, detector lea
 	clock := s.cfg.Clock
 	retry := time.Second
 	for ctx.Err() == nil {
+		// Standing by again (after a term, or a term that could not
+		// start): warm before campaigning. Not in StepDown, which a
+		// shutting-down master also calls before it gives the lock up.
+		s.mu.Lock()
+		s.warmLocked()
+		s.mu.Unlock()
 		t, err := contender.Campaign(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -133,9 +139,6 @@ func (s *Seat) Run(ctx context.Context, contender leader.Contender, detector lea
 			// Another master may be able to: give the lock up.
 			s.log.Error("elected but cannot start leading; giving up the lock", "epoch", t.Epoch(), "err", err)
 			t.Resign()
-			s.mu.Lock()
-			s.warmLocked() // standing by again
-			s.mu.Unlock()
 			sleep(ctx, clock, 5*time.Second)
 			continue
 		}
@@ -230,6 +233,8 @@ type (
 	}
 	// StandingBy: the standby actor holds the master's name.
 	StandingBy struct{}
+	// HeapWarmed: the standby holds Bytes of warm heap (Config.WarmHeap).
+	HeapWarmed struct{ Bytes int }
 )
 
 // StepDown ends the current term at once (reason says why): the HTTP API
@@ -254,7 +259,6 @@ func (s *Seat) StepDown(reason error) {
 		"epoch", t.info.Epoch, "reason", errorText(reason))
 	s.cfg.Stop(t.master, t.alloc)
 	s.spawnStandbyLocked()
-	s.warmLocked() // after the standby took the name: nothing waits for it
 	took := s.cfg.Clock.Since(decided)
 	s.log.Info("stepped down: master and allocator stopped", "epoch", t.info.Epoch, "took", took)
 	s.cfg.System.EventStream.Publish(SteppedDown{Epoch: t.info.Epoch, Reason: reason, Took: took})
@@ -332,6 +336,7 @@ func (s *Seat) warmLocked() {
 	}
 	s.metrics.warmHeap.Set(float64(len(s.warm)))
 	s.log.Info("standing by with a warm heap for the next term", "bytes", len(s.warm), "took", s.cfg.Clock.Since(start))
+	s.cfg.System.EventStream.Publish(HeapWarmed{Bytes: len(s.warm)})
 }
 
 // coolLocked frees the warm heap as a term starts and collects it at once

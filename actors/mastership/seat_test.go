@@ -184,14 +184,34 @@ func TestStandbyHoldsAWarmHeapUntilItLeads(t *testing.T) {
 	go a.seat.Run(ctx, g.Contender(a.seat.cfg.Info), nil)
 	recv(t, "a leads", a.led)
 	held("a, leading", a, 0)
-	go b.seat.Run(ctx, g.Contender(b.seat.cfg.Info), nil)
+	bDone := make(chan struct{})
+	go func() { b.seat.Run(ctx, g.Contender(b.seat.cfg.Info), nil); close(bDone) }()
 	recv(t, "b stands by", b.standing)
 	held("b, standing by", b, warm)
+	warmed := make(chan int, 4)
+	a.sys.EventStream.Subscribe(func(ev any) {
+		if w, ok := ev.(HeapWarmed); ok {
+			warmed <- w.Bytes
+		}
+	})
 	g.Depose()
 	recv(t, "a's actors stopped", a.stopped)
 	recv(t, "b leads", b.led)
 	held("b, leading", b, 0)
+	if n := recv(t, "a warms again", warmed); n != warm {
+		t.Fatalf("a warmed %d bytes, want %d", n, warm)
+	}
 	held("a, deposed and standing by", a, warm)
+	// A master that shuts down steps down and gives the lock up without
+	// warming first.
+	cancel()
+	recv(t, "b's actors stopped", b.stopped)
+	select {
+	case <-bDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's Run did not return within 10 s of its context's end")
+	}
+	held("b, shut down", b, 0)
 }
 
 // gauges checks a node's agora_master_leading and agora_master_epoch
